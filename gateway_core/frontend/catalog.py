@@ -1,0 +1,156 @@
+"""The aggregated catalog: every ready server's tools, prompts and resources under the names agents see.
+
+Built whole (``build_routes``) each time a server's catalog or state changes, then only read. A call
+is routed by looking its public name up in this table, never by parsing the name.
+
+Naming: ``prefix + upstream name``, with characters outside ``[A-Za-z0-9_.-]`` replaced by ``_``
+and names over 64 characters shortened to 55 characters, ``_`` and 8 hex digits of a hash of the
+full name, so the same inputs always give the same name. When two servers produce the same public
+name, the server whose name sorts first keeps it and the other gets a hash suffix of
+``server/name``; every such collision is reported in ``Routes.collisions``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import mcp_types as types
+from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
+
+from gateway_core.downstream.base import Catalog
+
+logger = logging.getLogger(__name__)
+
+MAX_NAME_LENGTH = 64
+_HASH_LENGTH = 8
+_INVALID_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True)
+class ServerCatalog:
+    """One ready server's contribution: its name, its name prefix and what it lists."""
+
+    server: str
+    prefix: str
+    catalog: Catalog
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a public tool or prompt name leads: the server and the name it has there."""
+
+    server: str
+    upstream_name: str
+
+
+@dataclass(frozen=True)
+class _Template:
+    server: str
+    template: UriTemplate
+
+
+@dataclass(frozen=True)
+class Routes:
+    """The lookup tables of one catalog generation, plus the public listings built from them."""
+
+    tools: dict[str, Route] = field(default_factory=dict)
+    prompts: dict[str, Route] = field(default_factory=dict)
+    resources: dict[str, str] = field(default_factory=dict)
+    tool_list: tuple[types.Tool, ...] = ()
+    prompt_list: tuple[types.Prompt, ...] = ()
+    resource_list: tuple[types.Resource, ...] = ()
+    template_list: tuple[types.ResourceTemplate, ...] = ()
+    input_schemas: dict[str, dict[str, object]] = field(default_factory=dict)
+    collisions: tuple[str, ...] = ()
+    _templates: tuple[_Template, ...] = ()
+
+    def server_for_uri(self, uri: str) -> str | None:
+        """The server a resource URI belongs to: a listed resource first, else the first matching template."""
+        server = self.resources.get(uri)
+        if server is not None:
+            return server
+        for candidate in self._templates:
+            if candidate.template.match(uri) is not None:
+                return candidate.server
+        return None
+
+
+def public_name(prefix: str, name: str) -> str:
+    """The name an agent sees for ``name`` under ``prefix``, within MCP's name rules."""
+    candidate = _INVALID_CHARACTERS.sub("_", prefix + name)
+    if len(candidate) <= MAX_NAME_LENGTH:
+        return candidate
+    return _with_hash(candidate, prefix + name)
+
+
+def _with_hash(candidate: str, identity: str) -> str:
+    digest = hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()[:_HASH_LENGTH]
+    keep = MAX_NAME_LENGTH - _HASH_LENGTH - 1
+    return f"{candidate[:keep]}_{digest}"
+
+
+def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
+    """Merge the catalogs of ready servers into one routing table, deterministically."""
+    ordered = sorted(servers, key=lambda s: s.server)
+    collisions: list[str] = []
+    tools: dict[str, Route] = {}
+    tool_list: list[types.Tool] = []
+    prompts: dict[str, Route] = {}
+    prompt_list: list[types.Prompt] = []
+    resources: dict[str, str] = {}
+    resource_list: list[types.Resource] = []
+    template_list: list[types.ResourceTemplate] = []
+    templates: list[_Template] = []
+    for entry in ordered:
+        for tool in entry.catalog.tools:
+            name = _claim(tools, entry, tool.name, "tool", collisions)
+            tool_list.append(tool if name == tool.name else tool.model_copy(update={"name": name}))
+        for prompt in entry.catalog.prompts:
+            name = _claim(prompts, entry, prompt.name, "prompt", collisions)
+            prompt_list.append(prompt if name == prompt.name else prompt.model_copy(update={"name": name}))
+        for resource in entry.catalog.resources:
+            owner = resources.setdefault(resource.uri, entry.server)
+            if owner != entry.server:
+                collisions.append(
+                    f"resource {resource.uri!r} of server {entry.server!r} is hidden: server {owner!r} lists it too"
+                )
+                continue
+            resource_list.append(resource)
+        for template in entry.catalog.resource_templates:
+            template_list.append(template)
+            try:
+                templates.append(_Template(entry.server, UriTemplate.parse(template.uri_template)))
+            except InvalidUriTemplate:
+                logger.warning("server %r lists an invalid resource template %r", entry.server, template.uri_template)
+    for message in collisions:
+        logger.warning("name collision: %s", message)
+    return Routes(
+        tools=tools,
+        prompts=prompts,
+        resources=resources,
+        tool_list=tuple(tool_list),
+        prompt_list=tuple(prompt_list),
+        resource_list=tuple(resource_list),
+        template_list=tuple(template_list),
+        input_schemas={t.name: t.input_schema for t in tool_list},
+        collisions=tuple(collisions),
+        _templates=tuple(templates),
+    )
+
+
+def _claim(table: dict[str, Route], entry: ServerCatalog, upstream: str, kind: str, collisions: list[str]) -> str:
+    """Register ``upstream`` of ``entry`` in ``table`` under a free public name and return that name."""
+    name = public_name(entry.prefix, upstream)
+    if name in table:
+        taken_by = table[name]
+        name = _with_hash(name, f"{entry.server}/{upstream}")
+        collisions.append(
+            f"{kind} {upstream!r} of server {entry.server!r} is listed as {name!r}: "
+            f"{public_name(entry.prefix, upstream)!r} is already {taken_by.server!r}'s {taken_by.upstream_name!r}"
+        )
+    table[name] = Route(entry.server, upstream)
+    return name

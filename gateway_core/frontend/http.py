@@ -1,0 +1,166 @@
+"""The HTTP face of the gateway: a small ASGI app that guards ``/mcp`` and serves health endpoints.
+
+Every request, whatever its path, must carry a loopback Host with the gateway's port (else 421) and
+either no Origin or a listed one (else 403): this stops DNS-rebinding and browser pages. ``/mcp``
+also needs ``Authorization: Bearer <agent token>`` (else 401); the agent it identifies rides the
+request as the SDK's authenticated user, so handlers and session ownership both see it.
+``/health``, ``/ready`` and ``/metrics`` need no token and reveal no arguments, reasons or secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from mcp.server.auth.middleware.auth_context import auth_context_var
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway_core.downstream.base import ServerStatus
+from gateway_core.errors import ErrorCode
+from gateway_core.frontend.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+UNAUTHORIZED_MESSAGE = (
+    "This request carries no known agent token. Create an agent with `toolgate agents add ID` "
+    "and send the token it prints as `Authorization: Bearer <token>` "
+    "(or set TOOLGATE_TOKEN for toolgate-shim)."
+)
+
+
+class GatewayHttpApp:
+    """The gateway's ASGI application.
+
+    Args:
+        mcp_app: the SDK's Streamable HTTP app, served at ``/mcp`` once a request is authenticated.
+        identify: maps a bearer token to an agent id, or ``None`` if no agent has it.
+        allowed_origins: Origin values a request may carry (an absent Origin is always allowed).
+        metrics: where requests are counted and whence ``/metrics`` is rendered.
+        statuses: the current downstream server statuses, for ``/ready`` and ``/metrics``.
+        ready: whether every enabled server has been tried at least once.
+        version: Toolgate's version, reported by ``/health``.
+    """
+
+    def __init__(
+        self,
+        mcp_app: ASGIApp,
+        *,
+        identify: Callable[[str], str | None],
+        allowed_origins: Iterable[str],
+        metrics: Metrics,
+        statuses: Callable[[], list[ServerStatus]],
+        ready: Callable[[], bool],
+        version: str,
+    ) -> None:
+        self._mcp_app = mcp_app
+        self._identify = identify
+        self._allowed_origins = frozenset(allowed_origins)
+        self._allowed_hosts: frozenset[str] = frozenset()
+        self._metrics = metrics
+        self._statuses = statuses
+        self._ready = ready
+        self._version = version
+
+    def bind(self, host: str, port: int) -> None:
+        """Accept Host headers for the address the gateway actually listens on."""
+        names = set(LOOPBACK_HOSTS)
+        if host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::"):
+            names.add(f"[{host}]" if ":" in host else host)
+        self._allowed_hosts = frozenset(f"{name}:{port}" for name in names)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            await self._route(scope, receive, send)
+        except Exception:
+            # The outermost boundary: log it here, tell the client nothing internal.
+            logger.exception("unexpected error while serving %s %s", scope.get("method"), scope.get("path"))
+            await _respond_json(send, 500, _rpc_error(-32603, "Toolgate hit an internal error; see its log."))
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope)
+        if headers.get("host") not in self._allowed_hosts:
+            await _respond_json(send, 421, _rpc_error(-32600, "Misdirected request: the Host header is not this gateway."))
+            return
+        origin = headers.get("origin")
+        if origin is not None and origin not in self._allowed_origins:
+            await _respond_json(
+                send, 403, _rpc_error(-32600, "Forbidden: this Origin is not in gateway.allowed_origins.")
+            )
+            return
+        path = scope["path"].rstrip("/") or "/"
+        if path == MCP_PATH:
+            await self._serve_mcp(scope, receive, send, headers)
+        elif path == "/health":
+            await _respond_json(send, 200, {"status": "ok", "version": self._version})
+        elif path == "/ready":
+            ready = self._ready()
+            servers = {s.name: s.state.value for s in self._statuses()}
+            await _respond_json(send, 200 if ready else 503, {"ready": ready, "servers": servers})
+        elif path == "/metrics":
+            body = self._metrics.render(self._statuses()).encode()
+            await _respond(send, 200, body, b"text/plain; version=0.0.4; charset=utf-8")
+        else:
+            await _respond_json(send, 404, {"error": f"not found; the MCP endpoint is {MCP_PATH}"})
+
+    async def _serve_mcp(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> None:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        agent = self._identify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        if agent is None:
+            self._metrics.count_request("-", 401)
+            await _respond_json(
+                send,
+                401,
+                _rpc_error(ErrorCode.INVALID_AGENT, UNAUTHORIZED_MESSAGE),
+                extra_headers=[(b"www-authenticate", b'Bearer realm="toolgate"')],
+            )
+            return
+        user = AuthenticatedUser(AccessToken(token="", client_id=agent, scopes=[]))
+        scope = {**scope, "user": user}
+        status = 0
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        context_token = auth_context_var.set(user)
+        try:
+            await self._mcp_app(scope, receive, counting_send)
+        finally:
+            auth_context_var.reset(context_token)
+            self._metrics.count_request(agent, status)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _rpc_error(code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": None, "error": {"code": int(code), "message": message}}
+
+
+async def _respond_json(
+    send: Send, status: int, payload: dict[str, Any], *, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await _respond(send, status, json.dumps(payload).encode(), b"application/json", extra_headers)
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *(extra_headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,248 @@
+"""The MCP server agents talk to: the union of every ready downstream server, routed by name and URI.
+
+Lifecycle: built once per gateway; ``refresh()`` rebuilds the routing table whenever a downstream's
+state or catalog changes, and ``watch_catalog()`` (run in the gateway's task group) coalesces those
+changes and tells connected agents, in both protocol eras: handshake-era sessions get
+``notifications/*/list_changed`` on their standalone stream, 2026-07-28 agents get the same events
+on their ``subscriptions/listen`` streams.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import mcp_types as types
+from mcp.server import ServerRequestContext
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.context import HandlerResult
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.session import ServerSession
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ServerEvent,
+    ToolsListChanged,
+)
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from gateway_core.config import Config
+from gateway_core.downstream.base import ServerState
+from gateway_core.downstream.pool import DownstreamPool
+from gateway_core.errors import DownstreamError, ErrorCode
+from gateway_core.frontend.catalog import Routes, ServerCatalog, build_routes
+from gateway_core.frontend.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+# The identity stamp a 2026-era downstream adds to its results; the agent must see Toolgate's, not it.
+SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
+UNKNOWN_AGENT = "-"
+
+Ctx = ServerRequestContext[Any, Any]
+_R = TypeVar("_R", bound=types.Result)
+
+
+def current_agent() -> str:
+    """The id of the agent whose request is being handled (set by the HTTP layer's authentication)."""
+    token = get_access_token()
+    return token.client_id if token is not None else UNKNOWN_AGENT
+
+
+class AgentFacingServer:
+    """The low-level MCP ``Server`` that presents all downstream servers as one.
+
+    Args:
+        config: the configuration the pool was built from (for name prefixes).
+        pool: the downstream servers to aggregate.
+        metrics: where tool calls are counted.
+        version: Toolgate's version, shown to agents as the server version.
+    """
+
+    def __init__(self, config: Config, pool: DownstreamPool, metrics: Metrics, *, version: str) -> None:
+        self._config = config
+        self._pool = pool
+        self._metrics = metrics
+        self._routes = Routes()
+        self._changed = anyio.Event()
+        self._bus = InMemorySubscriptionBus()
+        self._listen = ListenHandler(self._bus)
+        self._legacy_sessions: dict[str, ServerSession] = {}
+        self.server: Server[Any] = Server(
+            "toolgate",
+            version=version,
+            title="Toolgate",
+            instructions="Toolgate: one gateway in front of the MCP servers configured on this machine.",
+            get_tool_input_schema=lambda name: self._routes.input_schemas.get(name),
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_resource_templates,
+            on_read_resource=self._read_resource,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_subscriptions_listen=self._listen,
+        )
+        # The session manager builds handshake options without NotificationOptions, which would
+        # advertise listChanged=false; agents must know our listings change.
+        self.server.create_initialization_options = functools.partial(  # type: ignore[method-assign]
+            self.server.create_initialization_options,
+            NotificationOptions(tools_changed=True, resources_changed=True, prompts_changed=True),
+        )
+        # Replaces the SDK's default OpenTelemetry middleware: it only costs time without an exporter.
+        self.server.middleware = [self._track_legacy_session]
+
+    @property
+    def routes(self) -> Routes:
+        """The current routing table (read-only; replaced whole on every refresh)."""
+        return self._routes
+
+    def on_pool_change(self, server: str) -> None:
+        """Called by the pool when ``server``'s state or catalog changed; schedules a refresh."""
+        self._changed.set()
+
+    def refresh(self) -> set[type[ServerEvent]]:
+        """Rebuild the routing table from the ready servers; return which listings changed."""
+        ready = [
+            ServerCatalog(name, self._config.prefix_for(name), ds.catalog)
+            for name, ds in self._pool.servers.items()
+            if ds.status.state is ServerState.READY
+        ]
+        old, new = self._routes, build_routes(ready)
+        self._routes = new
+        changed: set[type[ServerEvent]] = set()
+        if old.tool_list != new.tool_list:
+            changed.add(ToolsListChanged)
+        if old.prompt_list != new.prompt_list:
+            changed.add(PromptsListChanged)
+        if (old.resource_list, old.template_list) != (new.resource_list, new.template_list):
+            changed.add(ResourcesListChanged)
+        return changed
+
+    async def watch_catalog(self) -> None:
+        """Refresh and announce changes until cancelled; bursts of changes are announced once."""
+        while True:
+            await self._changed.wait()
+            self._changed = anyio.Event()
+            for event in sorted(self.refresh(), key=lambda e: e.__name__):
+                await self._announce(event)
+
+    def close(self) -> None:
+        """End every 2026 listen stream so shutdown does not wait on them."""
+        self._listen.close()
+
+    async def _announce(self, event: type[ServerEvent]) -> None:
+        await self._bus.publish(event())
+        for session in list(self._legacy_sessions.values()):
+            if event is ToolsListChanged:
+                await session.send_tool_list_changed()
+            elif event is PromptsListChanged:
+                await session.send_prompt_list_changed()
+            else:
+                await session.send_resource_list_changed()
+
+    async def _track_legacy_session(self, ctx: Ctx, call_next: Callable[[Ctx], Awaitable[HandlerResult]]) -> Any:
+        """Remember one session object per handshake-era HTTP session, to send it list_changed later."""
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS and ctx.request is not None:
+            session_id = ctx.request.headers.get("mcp-session-id")
+            if session_id is not None and session_id not in self._legacy_sessions:
+                self._legacy_sessions[session_id] = ctx.session
+                # The SDK has no public hook for "this session ended"; its connection's exit stack is it.
+                connection = getattr(ctx.session, "_connection", None)
+                if connection is not None:
+                    connection.exit_stack.callback(self._legacy_sessions.pop, session_id, None)
+        return await call_next(ctx)
+
+    async def _list_tools(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=list(self._routes.tool_list))
+
+    async def _list_prompts(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=list(self._routes.prompt_list))
+
+    async def _list_resources(
+        self, ctx: Ctx, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=list(self._routes.resource_list))
+
+    async def _list_resource_templates(
+        self, ctx: Ctx, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=list(self._routes.template_list))
+
+    async def _call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+        route = self._routes.tools.get(params.name)
+        if route is None:
+            raise MCPError(ErrorCode.TOOL_NOT_FOUND, f"unknown tool {params.name!r}: it is not in tools/list")
+        agent = current_agent()
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            result = await self._pool.servers[route.server].call_tool(
+                route.upstream_name, params.arguments, progress=_progress_forwarder(ctx)
+            )
+            if result.is_error:
+                outcome = "tool_error"
+            return _without_downstream_identity(result)
+        except DownstreamError as exc:
+            outcome = exc.code.name.lower()
+            return types.CallToolResult(content=[types.TextContent(text=str(exc))], is_error=True)
+        except MCPError:
+            outcome = "protocol_error"
+            raise
+        except BaseException:
+            outcome = "cancelled_or_failed"
+            raise
+        finally:
+            self._metrics.count_call(agent, route.server, outcome, time.perf_counter() - started)
+
+    async def _read_resource(self, ctx: Ctx, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        server = self._routes.server_for_uri(params.uri)
+        if server is None:
+            raise MCPError(ErrorCode.RESOURCE_NOT_FOUND, f"no configured server offers resource {params.uri!r}")
+        try:
+            result = await self._pool.servers[server].read_resource(params.uri)
+        except DownstreamError as exc:
+            raise MCPError(exc.code, str(exc)) from exc
+        return _without_downstream_identity(result)
+
+    async def _get_prompt(self, ctx: Ctx, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        route = self._routes.prompts.get(params.name)
+        if route is None:
+            raise MCPError(ErrorCode.PROMPT_NOT_FOUND, f"unknown prompt {params.name!r}: it is not in prompts/list")
+        try:
+            result = await self._pool.servers[route.server].get_prompt(route.upstream_name, params.arguments)
+        except DownstreamError as exc:
+            raise MCPError(exc.code, str(exc)) from exc
+        return _without_downstream_identity(result)
+
+
+def _progress_forwarder(ctx: Ctx) -> Callable[[float, float | None, str | None], Awaitable[None]] | None:
+    """A callback that relays downstream progress to the agent, if the agent asked for progress."""
+    token = (ctx.meta or {}).get("progress_token")
+    if token is None:
+        return None
+
+    async def forward(progress: float, total: float | None, message: str | None) -> None:
+        notification = types.ProgressNotification(
+            params=types.ProgressNotificationParams(
+                progress_token=token, progress=progress, total=total, message=message
+            )
+        )
+        await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
+
+    return forward
+
+
+def _without_downstream_identity(result: _R) -> _R:
+    meta = result.meta
+    if not meta or SERVER_INFO_META_KEY not in meta:
+        return result
+    kept = {k: v for k, v in meta.items() if k != SERVER_INFO_META_KEY}
+    return result.model_copy(update={"meta": kept or None})

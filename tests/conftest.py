@@ -1,0 +1,23 @@
+"""Test-wide set-up: every test gets its own TOOLGATE_HOME and no real keychain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def toolgate_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private TOOLGATE_HOME; the keyring is forced to its `fail` backend so the file fallback is used."""
+    home = tmp_path / "toolgate-home"
+    home.mkdir()
+    monkeypatch.setenv("TOOLGATE_HOME", str(home))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    yield home

@@ -1,0 +1,81 @@
+import re
+
+import mcp_types as types
+
+from gateway_core.downstream.base import Catalog
+from gateway_core.frontend.catalog import MAX_NAME_LENGTH, ServerCatalog, build_routes, public_name
+
+VALID_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def tool(name: str) -> types.Tool:
+    return types.Tool(name=name, input_schema={"type": "object"})
+
+
+def test_tools_are_named_prefix_plus_upstream_name_and_routed_back():
+    routes = build_routes([ServerCatalog("github", "github__", Catalog(tools=(tool("create_issue"),)))])
+
+    assert [t.name for t in routes.tool_list] == ["github__create_issue"]
+    assert routes.tools["github__create_issue"].server == "github"
+    assert routes.tools["github__create_issue"].upstream_name == "create_issue"
+
+
+def test_an_empty_prefix_keeps_the_upstream_name():
+    routes = build_routes([ServerCatalog("fs", "", Catalog(tools=(tool("read_file"),)))])
+
+    assert [t.name for t in routes.tool_list] == ["read_file"]
+
+
+def test_invalid_characters_are_replaced_and_long_names_shortened_deterministically():
+    long_name = "x" * 80
+    first = public_name("my server/", long_name)
+    again = public_name("my server/", long_name)
+
+    assert first == again
+    assert len(first) == MAX_NAME_LENGTH
+    assert VALID_NAME.match(first)
+    assert public_name("a b__", "tool:1") == "a_b__tool_1"
+
+
+def test_two_long_names_with_a_common_start_stay_distinct():
+    a = public_name("srv__", "y" * 70 + "_alpha")
+    b = public_name("srv__", "y" * 70 + "_beta")
+
+    assert a != b
+
+
+def test_colliding_names_are_resolved_deterministically_and_reported():
+    catalogs = [
+        ServerCatalog("zeta", "", Catalog(tools=(tool("search"),))),
+        ServerCatalog("alpha", "", Catalog(tools=(tool("search"),))),
+    ]
+
+    routes = build_routes(catalogs)
+    reversed_routes = build_routes(list(reversed(catalogs)))
+
+    assert routes.tools["search"].server == "alpha"
+    renamed = [name for name, route in routes.tools.items() if route.server == "zeta"]
+    assert len(renamed) == 1 and renamed[0] != "search" and VALID_NAME.match(renamed[0])
+    assert routes.tools == reversed_routes.tools
+    assert len(routes.collisions) == 1 and "zeta" in routes.collisions[0]
+
+
+def test_resources_route_by_listed_uri_then_by_template():
+    catalog_a = Catalog(resources=(types.Resource(name="readme", uri="file:///readme"),))
+    catalog_b = Catalog(
+        resource_templates=(types.ResourceTemplate(name="item", uri_template="items://{id}"),)
+    )
+    routes = build_routes([ServerCatalog("a", "a__", catalog_a), ServerCatalog("b", "b__", catalog_b)])
+
+    assert routes.server_for_uri("file:///readme") == "a"
+    assert routes.server_for_uri("items://42") == "b"
+    assert routes.server_for_uri("unknown://x") is None
+
+
+def test_tool_schemas_are_kept_for_fast_lookup_under_public_names():
+    schema = {"type": "object", "properties": {"text": {"type": "string"}}}
+    routes = build_routes(
+        [ServerCatalog("echo", "echo__", Catalog(tools=(types.Tool(name="echo", input_schema=schema),)))]
+    )
+
+    assert routes.input_schemas["echo__echo"] == schema
