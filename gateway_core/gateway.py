@@ -22,7 +22,8 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from gateway_core.config import Config
 from gateway_core.downstream.base import ServerStatus
-from gateway_core.downstream.pool import DownstreamPool, ResolveFn
+from gateway_core.downstream.base import ResolveFn
+from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import InstanceError
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.metrics import Metrics
@@ -60,10 +61,10 @@ class _EmbeddedUvicorn(uvicorn.Server):
         self.finished = anyio.Event()
 
     @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # noqa: D102
+    def capture_signals(self) -> Iterator[None]:
         yield
 
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:  # noqa: D102
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         self.listening.set()
 

@@ -75,6 +75,7 @@ class GatewayHttpApp:
         self._allowed_hosts = frozenset(f"{name}:{port}" for name in names)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection (HTTP only; lifespan is owned by the gateway)."""
         if scope["type"] != "http":
             return
         try:
@@ -87,7 +88,9 @@ class GatewayHttpApp:
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
         if headers.get("host") not in self._allowed_hosts:
-            await _respond_json(send, 421, _rpc_error(-32600, "Misdirected request: the Host header is not this gateway."))
+            await _respond_json(
+                send, 421, _rpc_error(-32600, "Misdirected request: the Host header is not this gateway.")
+            )
             return
         origin = headers.get("origin")
         if origin is not None and origin not in self._allowed_origins:

@@ -23,7 +23,7 @@ class Metrics:
         self._requests: Counter[tuple[str, str]] = Counter()
         self._calls: Counter[tuple[str, str, str]] = Counter()
         self._bucket_counts: dict[str, list[int]] = {}
-        self._latency_sum: Counter[str] = Counter()
+        self._latency_sum: dict[str, float] = {}
         self._latency_count: Counter[str] = Counter()
 
     def count_request(self, agent: str, status: int) -> None:
@@ -37,7 +37,7 @@ class Metrics:
         index = bisect.bisect_left(LATENCY_BUCKETS, seconds)
         if index < len(buckets):
             buckets[index] += 1
-        self._latency_sum[server] += seconds
+        self._latency_sum[server] = self._latency_sum.get(server, 0.0) + seconds
         self._latency_count[server] += 1
 
     def render(self, statuses: Iterable[ServerStatus]) -> str:
@@ -72,10 +72,11 @@ class Metrics:
             "# HELP toolgate_server_state 1 for the state each configured server is in.",
             "# TYPE toolgate_server_state gauge",
         ]
-        for status in sorted(statuses, key=lambda s: s.name):
+        for server_status in sorted(statuses, key=lambda s: s.name):
             for state in ServerState:
-                value = 1 if status.state is state else 0
-                lines.append(f'toolgate_server_state{{server="{_esc(status.name)}",state="{state.value}"}} {value}')
+                value = 1 if server_status.state is state else 0
+                labels = f'server="{_esc(server_status.name)}",state="{state.value}"'
+                lines.append(f"toolgate_server_state{{{labels}}} {value}")
         return "\n".join(lines) + "\n"
 
 

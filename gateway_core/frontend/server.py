@@ -27,10 +27,10 @@ from mcp.server.subscriptions import (
     ListenHandler,
     PromptsListChanged,
     ResourcesListChanged,
-    ServerEvent,
     ToolsListChanged,
 )
 from mcp.shared.exceptions import MCPError
+from mcp.shared.dispatcher import ProgressFnT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway_core.config import Config
@@ -48,6 +48,7 @@ UNKNOWN_AGENT = "-"
 
 Ctx = ServerRequestContext[Any, Any]
 _R = TypeVar("_R", bound=types.Result)
+ListChanged = ToolsListChanged | PromptsListChanged | ResourcesListChanged
 
 
 def current_agent() -> str:
@@ -72,6 +73,7 @@ class AgentFacingServer:
         self._metrics = metrics
         self._routes = Routes()
         self._changed = anyio.Event()
+        self._refreshed = anyio.Event()
         self._bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self._bus)
         self._legacy_sessions: dict[str, ServerSession] = {}
@@ -108,7 +110,7 @@ class AgentFacingServer:
         """Called by the pool when ``server``'s state or catalog changed; schedules a refresh."""
         self._changed.set()
 
-    def refresh(self) -> set[type[ServerEvent]]:
+    def refresh(self) -> set[type[ListChanged]]:
         """Rebuild the routing table from the ready servers; return which listings changed."""
         ready = [
             ServerCatalog(name, self._config.prefix_for(name), ds.catalog)
@@ -117,7 +119,7 @@ class AgentFacingServer:
         ]
         old, new = self._routes, build_routes(ready)
         self._routes = new
-        changed: set[type[ServerEvent]] = set()
+        changed: set[type[ListChanged]] = set()
         if old.tool_list != new.tool_list:
             changed.add(ToolsListChanged)
         if old.prompt_list != new.prompt_list:
@@ -131,14 +133,21 @@ class AgentFacingServer:
         while True:
             await self._changed.wait()
             self._changed = anyio.Event()
-            for event in sorted(self.refresh(), key=lambda e: e.__name__):
+            changes = self.refresh()
+            self._refreshed.set()
+            self._refreshed = anyio.Event()
+            for event in sorted(changes, key=lambda e: e.__name__):
                 await self._announce(event)
+
+    async def wait_refreshed(self) -> None:
+        """Wait until the routing table is next rebuilt (after any downstream state or catalog change)."""
+        await self._refreshed.wait()
 
     def close(self) -> None:
         """End every 2026 listen stream so shutdown does not wait on them."""
         self._listen.close()
 
-    async def _announce(self, event: type[ServerEvent]) -> None:
+    async def _announce(self, event: type[ListChanged]) -> None:
         await self._bus.publish(event())
         for session in list(self._legacy_sessions.values()):
             if event is ToolsListChanged:
@@ -166,9 +175,7 @@ class AgentFacingServer:
     async def _list_prompts(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
         return types.ListPromptsResult(prompts=list(self._routes.prompt_list))
 
-    async def _list_resources(
-        self, ctx: Ctx, params: types.PaginatedRequestParams | None
-    ) -> types.ListResourcesResult:
+    async def _list_resources(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
         return types.ListResourcesResult(resources=list(self._routes.resource_list))
 
     async def _list_resource_templates(
@@ -223,7 +230,7 @@ class AgentFacingServer:
         return _without_downstream_identity(result)
 
 
-def _progress_forwarder(ctx: Ctx) -> Callable[[float, float | None, str | None], Awaitable[None]] | None:
+def _progress_forwarder(ctx: Ctx) -> ProgressFnT | None:
     """A callback that relays downstream progress to the agent, if the agent asked for progress."""
     token = (ctx.meta or {}).get("progress_token")
     if token is None:

@@ -1,0 +1,200 @@
+"""What the gateway costs, measured against the same echo server in one run.
+
+Paths, all to the SDK-built fake server's `echo` tool:
+  (a) client -> server over stdio                        (direct)
+  (b) client -> the same server over Streamable HTTP      (direct)
+  (c) client -> `toolgate serve` over HTTP -> server over stdio
+each sequentially and with 1, 8 and 32 concurrent clients; then `tools/list` through the gateway
+with 20 servers x 50 tools. Prints medians, p95, throughput and the ratios the targets are about:
+  (c) median - (b) median <= 1.5 ms;  (c) >= 50 % of (b)'s throughput at 32 clients;
+  tools/list (20 x 50 tools) median <= 5 ms.
+
+    .venv/bin/python bench/gateway_overhead.py [--calls 400] [--mode legacy|2026-07-28]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.launch import fake_command, serve_fake  # noqa: E402
+
+WARMUP_CALLS = 30
+CONCURRENCY = (1, 8, 32)
+
+ClientFactory = Callable[[], AbstractAsyncContextManager[Client]]
+
+
+def stdio_factory(mode: str) -> ClientFactory:
+    command, args = fake_command()
+    return lambda: Client(StdioServerParameters(command=command, args=args), mode=mode, cache=None)  # type: ignore[arg-type]
+
+
+def http_factory(url: str, mode: str, token: str | None = None) -> ClientFactory:
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[Client]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+            async with Client(streamable_http_client(url, http_client=http), mode=mode, cache=None) as client:  # type: ignore[arg-type]
+                yield client
+
+    return connect
+
+
+async def measure(factory: ClientFactory, tool: str, clients: int, calls: int) -> dict[str, float]:
+    """Open ``clients`` sessions, warm them up, then time ``calls`` echo calls spread over them."""
+    latencies: list[float] = []
+    per_client = max(1, calls // clients)
+    async with anyio.create_task_group() as tg:
+        ready = anyio.Event()
+        connected = 0
+        start_gate = anyio.Event()
+        finished = [0.0]
+
+        async def one_client() -> None:
+            nonlocal connected
+            async with factory() as client:
+                for _ in range(WARMUP_CALLS // clients + 1):
+                    await client.call_tool(tool, {"text": "warm"})
+                connected += 1
+                if connected == clients:
+                    ready.set()
+                await start_gate.wait()
+                for i in range(per_client):
+                    started = time.perf_counter()
+                    await client.call_tool(tool, {"text": f"m{i}"})
+                    latencies.append(time.perf_counter() - started)
+                finished[0] = time.perf_counter()
+
+        for _ in range(clients):
+            tg.start_soon(one_client)
+        await ready.wait()
+        began = time.perf_counter()
+        start_gate.set()
+    wall = finished[0] - began
+    ordered = sorted(latencies)
+    return {
+        "median_ms": statistics.median(ordered) * 1000,
+        "p95_ms": ordered[int(len(ordered) * 0.95) - 1] * 1000,
+        "throughput": len(ordered) / wall,
+    }
+
+
+@contextmanager
+def toolgate_serve(home: Path, servers: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Run `toolgate serve` on a free port with ``servers``; yield (url, token)."""
+    env = {**os.environ, "TOOLGATE_HOME": str(home), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    (home / "config.json").write_text(json.dumps({"gateway": {"port": 0}, "servers": servers}))
+    cli = [sys.executable, "-m", "gateway_core.cli"]
+    token = subprocess.run(
+        [*cli, "agents", "add", "bench"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    process = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(120)
+        if not lines or not lines[0].startswith("Toolgate is serving MCP at "):
+            raise RuntimeError(f"toolgate serve did not start: {lines}")
+        yield lines[0].split()[-1], token
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+async def wait_for_tools(factory: ClientFactory, expected: int) -> None:
+    with anyio.fail_after(120):
+        while True:
+            async with factory() as client:
+                if len((await client.list_tools()).tools) >= expected:
+                    return
+            await anyio.sleep(0.2)
+
+
+async def list_latency(factory: ClientFactory, n: int) -> dict[str, float]:
+    async with factory() as client:
+        for _ in range(10):
+            await client.list_tools()
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            result = await client.list_tools()
+            samples.append(time.perf_counter() - started)
+    samples.sort()
+    return {
+        "tools": len(result.tools),
+        "median_ms": statistics.median(samples) * 1000,
+        "p95_ms": samples[int(n * 0.95) - 1] * 1000,
+    }
+
+
+def row(name: str, r: dict[str, float]) -> str:
+    return f"  {name:<44} median {r['median_ms']:7.2f} ms   p95 {r['p95_ms']:7.2f} ms   {r['throughput']:8.0f} calls/s"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=400, help="timed calls per scenario")
+    parser.add_argument("--mode", default="legacy", choices=["legacy", "2026-07-28"], help="the agents' protocol era")
+    options = parser.parse_args()
+    mode, calls = options.mode, options.calls
+    command, args = fake_command()
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    print(f"gateway overhead, {calls} echo calls per scenario, agents in {mode} mode, {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory() as home, serve_fake("http") as direct_http:
+        with toolgate_serve(Path(home), {"echo": {"command": command, "args": args, "prefix": ""}}) as (url, token):
+            paths = {
+                "a": ("(a) client -> server, stdio", stdio_factory(mode)),
+                "b": ("(b) client -> server, Streamable HTTP", http_factory(direct_http.url, mode)),
+                "c": ("(c) client -> gateway (HTTP) -> server (stdio)", http_factory(url, mode, token)),
+            }
+            await wait_for_tools(paths["c"][1], 1)
+            for clients in CONCURRENCY:
+                print(f"{clients} concurrent client(s):" if clients > 1 else "sequential, 1 client:")
+                for key, (name, factory) in paths.items():
+                    results[(key, clients)] = await measure(factory, "echo", clients, calls)
+                    print(row(name, results[(key, clients)]))
+    b1, c1 = results[("b", 1)], results[("c", 1)]
+    b32, c32 = results[("b", 32)], results[("c", 32)]
+    added = c1["median_ms"] - b1["median_ms"]
+    share = c32["throughput"] / b32["throughput"]
+    print("targets:")
+    print(f"  (c) - (b) median, sequential: {added:+.2f} ms (target <= 1.5 ms) {'OK' if added <= 1.5 else 'MISSED'}")
+    print(f"  (c) / (b) throughput at 32 clients: {share:.0%} (target >= 50 %) {'OK' if share >= 0.5 else 'MISSED'}")
+    print(f"  (c) / (a) median, sequential: {c1['median_ms'] / results[('a', 1)]['median_ms']:.2f}x")
+
+    with tempfile.TemporaryDirectory() as home:
+        servers = {f"s{i:02d}": {"command": command, "args": [*args, "--tools", "50"]} for i in range(20)}
+        with toolgate_serve(Path(home), servers) as (url, token):
+            factory = http_factory(url, mode, token)
+            await wait_for_tools(factory, 20 * 50)
+            listing = await list_latency(factory, 200)
+    verdict = "OK" if listing["median_ms"] <= 5 else "MISSED"
+    print(
+        f"tools/list through the gateway, 20 servers, {listing['tools']:.0f} tools:"
+        f" median {listing['median_ms']:.2f} ms, p95 {listing['p95_ms']:.2f} ms (target <= 5 ms) {verdict}"
+    )
+
+
+if __name__ == "__main__":
+    anyio.run(main)

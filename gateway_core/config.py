@@ -1,0 +1,551 @@
+"""The configuration model: what config.json holds, and how it is read, checked and written.
+
+The model is the single source of truth for config.json's shape; unknown keys are errors.
+Loading never resolves secrets: ``${secret:NAME}`` stays a reference here and is resolved per
+server when that server starts (see ``gateway_core.secrets``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
+
+from gateway_core.errors import AgentError, ConfigError
+from gateway_core.paths import Paths, write_private_file
+
+DEFAULT_HOST = "127.0.0.1"
+# Fixed so IDE entries written once keep working; unassigned by IANA and rarely used locally.
+DEFAULT_PORT = 47800
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_APPROVAL_TIMEOUT_S = 120.0
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewaySettings(_Model):
+    """The ``gateway`` block: where the agent-facing endpoint listens and who may reach it."""
+
+    host: str = DEFAULT_HOST
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    allowed_origins: tuple[str, ...] = ()
+    approval_timeout_s: float = Field(default=DEFAULT_APPROVAL_TIMEOUT_S, gt=0)
+
+
+class ServerConfig(_Model):
+    """One ``servers`` entry, in the ``mcpServers`` shape plus Toolgate's own keys.
+
+    Exactly one of ``command`` (a stdio server) or ``url`` (a remote server) is set.
+    """
+
+    command: str | None = Field(default=None, min_length=1)
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = Field(default=None, min_length=1)
+    type: Literal["stdio", "http", "sse"] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    prefix: str | None = None
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> ServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError('needs exactly one of "command" (a stdio server) or "url" (a remote server)')
+        if self.command is not None:
+            if self.type not in (None, "stdio"):
+                raise ValueError(f'"type": "{self.type}" needs "url", not "command"')
+            if self.headers:
+                raise ValueError('"headers" are for remote servers; a stdio server takes "env"')
+        else:
+            if self.type == "stdio":
+                raise ValueError('"type": "stdio" needs "command", not "url"')
+            if self.args or self.env or self.cwd is not None:
+                raise ValueError('"args", "env" and "cwd" are for stdio servers; a remote server takes "headers"')
+            if not self.url or not self.url.startswith(("http://", "https://")):
+                raise ValueError(f'"url" must start with http:// or https://, found {self.url!r}')
+        return self
+
+    @property
+    def transport(self) -> Literal["stdio", "http", "sse"]:
+        """How Toolgate talks to this server."""
+        if self.command is not None:
+            return "stdio"
+        return "sse" if self.type == "sse" else "http"
+
+
+class AgentConfig(_Model):
+    """One ``agents`` entry. The agent's token is never here; it lives in the secret store."""
+
+    name: str = Field(min_length=1)
+
+
+class Config(_Model):
+    """The whole of config.json."""
+
+    gateway: GatewaySettings = GatewaySettings()
+    servers: dict[str, ServerConfig] = Field(default_factory=dict)
+    agents: dict[str, AgentConfig] = Field(default_factory=dict)
+
+    def prefix_for(self, server: str) -> str:
+        """The name prefix of ``server``'s tools and prompts: its ``prefix``, or ``"<server>__"``."""
+        configured = self.servers[server].prefix
+        return f"{server}__" if configured is None else configured
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading, checking and writing config.json
+# ---------------------------------------------------------------------------------------------------
+
+# Server names become tool-name prefixes (MCP names: <= 64 chars of [A-Za-z0-9_.-]); agent ids share the rule.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,47}")
+NAME_RULE = 'expected 1 to 48 letters, digits, "_", "." or "-", starting with a letter or digit'
+SECRET_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+SECRET_REFERENCE = re.compile(r"\$\{secret:([A-Za-z0-9_.-]+)\}")
+# Anything that looks like an attempted reference once the valid ones are removed: "${secret:}",
+# "${secrt:X}", "${SECRET:X}", "${secret}", an unclosed "${secret:X".
+_LOOKS_LIKE_REFERENCE = re.compile(r"\$\{[^}]*:[^}]*\}?|\$\{\s*secret[^}]*\}?", re.IGNORECASE)
+# Only these blocks of a server entry may hold ``${secret:NAME}``; they never reach a log or the GUI in clear.
+SECRET_BLOCKS = ("env", "headers")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_FOUND_MAX_CHARS = 40
+_JSON_KIND = {
+    type(None): "null",
+    str: "text",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    list: "a list",
+    dict: "an object",
+}
+
+_EXPECTED_BY_ERROR_TYPE = {
+    "string_type": "text (a JSON string)",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "an object ({...})",
+    "model_type": "an object ({...})",
+    "model_attributes_type": "an object ({...})",
+    "tuple_type": "a list ([...])",
+    "list_type": "a list ([...])",
+}
+
+
+@dataclass(frozen=True)
+class SecretReference:
+    """One ``${secret:NAME}`` in a server's ``env`` or ``headers``.
+
+    Attributes:
+        server: the server's name.
+        json_path: where the reference is, e.g. ``servers.github.env.GITHUB_TOKEN``.
+        name: the secret's name in the store.
+    """
+
+    server: str
+    json_path: str
+    name: str
+
+
+def load_config(path: Path) -> Config:
+    """Read and check config.json.
+
+    Args:
+        path: the config file.
+
+    Returns:
+        The checked configuration; ``${secret:NAME}`` references are left unresolved.
+
+    Raises:
+        ConfigError: the file cannot be read or is invalid; one sentence per problem.
+    """
+    return parse_config(_read_text(path), source=path.name)
+
+
+def parse_config(text: str, *, source: str = "config.json") -> Config:
+    """Check the text of a config file and build the configuration.
+
+    Args:
+        text: the file's content.
+        source: the file name used at the start of every problem sentence.
+
+    Returns:
+        The checked configuration.
+
+    Raises:
+        ConfigError: the text is not valid JSON or not a valid configuration; one sentence per problem.
+    """
+    data = _parse_json(text, source)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: expected a JSON object ({{...}}) at the top level, found {_found(data)}"])
+    problems = _check_names(data, source)
+    try:
+        config = Config.model_validate_json(text, strict=True)
+    except ValidationError as exc:
+        problems.extend(_translate(error, source) for error in exc.errors(include_url=False))
+        config = None
+    problems.extend(_check_secret_references(data, source))
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    assert config is not None
+    return config
+
+
+def check_name(name: str, kind: str) -> str | None:
+    """Say what is wrong with a server name or an agent id, or None if it is valid.
+
+    Args:
+        name: the name to check.
+        kind: what it names, for the sentence (``"server name"``, ``"agent id"``).
+    """
+    if NAME_PATTERN.fullmatch(name):
+        return None
+    return f"{json.dumps(name)} is not a valid {kind}: {NAME_RULE}"
+
+
+def secret_references(config: Config) -> list[SecretReference]:
+    """Every ``${secret:NAME}`` the configured servers use, in file order.
+
+    Args:
+        config: a checked configuration.
+    """
+    found: list[SecretReference] = []
+    for server_name, server in config.servers.items():
+        for block, values in (("env", server.env), ("headers", server.headers)):
+            for key, value in values.items():
+                json_path = _json_path(("servers", server_name, block, key))
+                found.extend(
+                    SecretReference(server_name, json_path, match.group(1))
+                    for match in SECRET_REFERENCE.finditer(value)
+                )
+    return found
+
+
+def default_config_data() -> dict[str, Any]:
+    """The content of a new config.json: gateway defaults, no servers, no agents."""
+    return Config().model_dump(mode="json")
+
+
+def ensure_config(paths: Paths) -> tuple[Path, bool]:
+    """Write the default config.json if there is none.
+
+    Args:
+        paths: where Toolgate's files live; missing folders are created (0700).
+
+    Returns:
+        The config file's path, and whether it was created now.
+
+    Raises:
+        ConfigError: the file could not be written.
+    """
+    path = paths.config_file
+    if path.exists():
+        return path, False
+    try:
+        paths.ensure_dirs()
+    except OSError as exc:
+        raise ConfigError([f"{path.name}: cannot create the folder {path.parent}: {exc.strerror}"]) from exc
+    write_config_atomically(path, default_config_data())
+    return path, True
+
+
+def write_config_atomically(path: Path, data: Mapping[str, Any]) -> None:
+    """Replace config.json with ``data`` (temp file, fsync, rename; mode 0600).
+
+    Args:
+        path: the config file; its folder must exist.
+        data: the whole JSON content.
+
+    Raises:
+        ConfigError: the file could not be written; the previous content is kept.
+    """
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    try:
+        write_private_file(path, text)
+    except OSError as exc:
+        problem = f"{path.name}: cannot write {path}: {exc.strerror or exc}; the file was not changed"
+        raise ConfigError([problem]) from exc
+
+
+def read_raw_config(path: Path) -> dict[str, Any]:
+    """config.json as plain JSON values, unchecked, for edits that must keep everything else as it is.
+
+    Args:
+        path: the config file.
+
+    Raises:
+        ConfigError: the file cannot be read, is not valid JSON, or is not a JSON object.
+    """
+    data = _parse_json(_read_text(path), path.name)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path.name}: expected a JSON object ({{...}}) at the top level, found {_found(data)}"])
+    return data
+
+
+def read_agent_names(path: Path) -> dict[str, str]:
+    """Agent id to display name, read leniently from config.json (an entry without a name shows its id).
+
+    Args:
+        path: the config file.
+
+    Raises:
+        ConfigError: the file cannot be read, or its ``agents`` value is not an object.
+    """
+    agents = _agents_block(read_raw_config(path), path, create=False)
+    names: dict[str, str] = {}
+    for agent_id, entry in agents.items():
+        name = entry.get("name") if isinstance(entry, dict) else None
+        names[agent_id] = name if isinstance(name, str) and name else agent_id
+    return names
+
+
+def add_agent_entry(path: Path, agent_id: str, entry: Mapping[str, Any]) -> None:
+    """Add ``agents.<agent_id> = entry`` to config.json, keeping every other value as it is.
+
+    Args:
+        path: the config file.
+        agent_id: the new agent's id.
+        entry: the agent's JSON object, e.g. ``{"name": "Cursor"}``.
+
+    Raises:
+        AgentError: the id is not valid or is already taken.
+        ConfigError: the file cannot be read or written.
+    """
+    problem = check_name(agent_id, "agent id")
+    if problem is not None:
+        raise AgentError(problem)
+    data = read_raw_config(path)
+    agents = _agents_block(data, path, create=True)
+    if agent_id in agents:
+        raise AgentError(f"agent {agent_id!r} already exists; pick another id or remove it first")
+    agents[agent_id] = dict(entry)
+    write_config_atomically(path, data)
+
+
+def remove_agent_entry(path: Path, agent_id: str) -> bool:
+    """Remove ``agents.<agent_id>`` from config.json, keeping every other value as it is.
+
+    Args:
+        path: the config file.
+        agent_id: the agent to remove.
+
+    Returns:
+        Whether the entry was there.
+
+    Raises:
+        ConfigError: the file cannot be read or written.
+    """
+    data = read_raw_config(path)
+    agents = _agents_block(data, path, create=False)
+    if agent_id not in agents:
+        return False
+    del agents[agent_id]
+    write_config_atomically(path, data)
+    return True
+
+
+def _agents_block(data: dict[str, Any], path: Path, *, create: bool) -> dict[str, Any]:
+    agents = data.get("agents")
+    if agents is None:
+        agents = {}
+        if create:
+            data["agents"] = agents
+    if not isinstance(agents, dict):
+        raise ConfigError([f"{path.name}: agents: expected an object ({{...}}), found {_found(agents)}"])
+    return agents
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        problem = f"{path.name}: there is no config file at {path}; `toolgate config path` shows the default one"
+        raise ConfigError([problem]) from exc
+    except UnicodeDecodeError as exc:
+        problem = f"{path.name}: expected UTF-8 text, found bytes that are not (at byte {exc.start})"
+        raise ConfigError([problem]) from exc
+    except OSError as exc:
+        raise ConfigError([f"{path.name}: cannot read {path}: {exc.strerror or exc}"]) from exc
+
+
+def _parse_json(text: str, source: str) -> Any:
+    duplicates: list[str] = []
+
+    def keep_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                duplicates.append(key)
+            result[key] = value
+        return result
+
+    try:
+        data = json.loads(text, object_pairs_hook=keep_pairs)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{source} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}"]) from exc
+    if duplicates:
+        raise ConfigError(
+            [
+                f"{source}: key {json.dumps(key)} appears twice in the same object; only one may stay"
+                for key in dict.fromkeys(duplicates)
+            ]
+        )
+    return data
+
+
+def _check_names(data: dict[str, Any], source: str) -> list[str]:
+    problems: list[str] = []
+    for section, kind in (("servers", "server name"), ("agents", "agent id")):
+        block = data.get(section)
+        if not isinstance(block, dict):
+            continue
+        for name in block:
+            problem = check_name(name, kind)
+            if problem is not None:
+                problems.append(f"{source}: {_json_path((section, name))}: {problem}")
+    return problems
+
+
+def _check_secret_references(data: Any, source: str, loc: tuple[str | int, ...] = ()) -> list[str]:
+    if isinstance(data, dict):
+        return [p for key, value in data.items() for p in _check_secret_references(value, source, (*loc, key))]
+    if isinstance(data, list):
+        return [p for i, value in enumerate(data) for p in _check_secret_references(value, source, (*loc, i))]
+    if not isinstance(data, str):
+        return []
+    where = f"{source}: {_json_path(loc)}"
+    allowed = len(loc) == 4 and loc[0] == "servers" and loc[2] in SECRET_BLOCKS
+    if not allowed:
+        if SECRET_REFERENCE.search(data) or (_LOOKS_LIKE_REFERENCE.search(data) and "secret" in data.lower()):
+            return [f'{where}: a ${{secret:NAME}} reference is only allowed in "env" and "headers" values']
+        return []
+    leftover = SECRET_REFERENCE.sub("", data)
+    return [
+        f"{where}: expected a secret reference of the form ${{secret:NAME}} "
+        f'(NAME made of letters, digits, "_", "." or "-"), found {json.dumps(match.group(0)[:_FOUND_MAX_CHARS])}'
+        for match in _LOOKS_LIKE_REFERENCE.finditer(leftover)
+    ]
+
+
+def _translate(error: ErrorDetails, source: str) -> str:
+    loc = tuple(error["loc"])
+    where = f"{source}: {_json_path(loc)}" if loc else source
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    value = error["input"]
+    sensitive = len(loc) >= 3 and loc[0] == "servers" and loc[2] in SECRET_BLOCKS
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        hint = ""
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        if close:
+            hint = f'; did you mean "{close[0]}"?'
+        return f"{where}: unknown key (expected one of: {', '.join(allowed)}){hint}"
+    if kind == "missing":
+        return f"{where}: expected {_expected_for(loc)}, found nothing (this key is required)"
+    if kind == "value_error":
+        message = str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
+        if "exactly one of" in message and isinstance(value, dict):
+            message += ", found both" if {"command", "url"} <= value.keys() else ", found neither"
+        return f"{where}: {message}"
+    expected_text = _expected_from_error(kind, ctx)
+    if expected_text is None:
+        return f"{where}: {error['msg'][:1].lower()}{error['msg'][1:]}, found {_found(value, sensitive=sensitive)}"
+    return f"{where}: expected {expected_text}, found {_found(value, sensitive=sensitive)}"
+
+
+def _expected_from_error(kind: str, ctx: Mapping[str, Any]) -> str | None:
+    if kind in _EXPECTED_BY_ERROR_TYPE:
+        return _EXPECTED_BY_ERROR_TYPE[kind]
+    if kind == "literal_error":
+        return "one of " + str(ctx.get("expected", "")).replace("'", '"')
+    bounds = {
+        "greater_than": ("gt", "a number greater than {}"),
+        "greater_than_equal": ("ge", "a number of at least {}"),
+        "less_than": ("lt", "a number less than {}"),
+        "less_than_equal": ("le", "a number of at most {}"),
+    }
+    if kind in bounds:
+        key, template = bounds[kind]
+        return template.format(_number(ctx.get(key)))
+    if kind == "string_too_short":
+        length = ctx.get("min_length", 1)
+        return "non-empty text" if length == 1 else f"text of at least {length} characters"
+    return None
+
+
+def _expected_for(loc: tuple[str | int, ...]) -> str:
+    annotation = _annotation_at(loc)
+    if annotation is str or annotation == str | None:
+        return "text (a JSON string)"
+    return "a value"
+
+
+def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
+    model = _annotation_at(loc)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _annotation_at(loc: tuple[str | int, ...]) -> Any:
+    current: Any = Config
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return None
+    return current
+
+
+def _json_path(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{json.dumps(part)}]"
+    return text or "(top level)"
+
+
+def _found(value: Any, *, sensitive: bool = False) -> str:
+    if sensitive:
+        # env and headers values may be credentials pasted in clear: name the kind of value, never the value.
+        return _JSON_KIND.get(type(value), "a value")
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        shown = json.dumps(value[:_FOUND_MAX_CHARS])
+        return shown if len(value) <= _FOUND_MAX_CHARS else shown[:-1] + '…"'
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

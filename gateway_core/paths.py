@@ -1,0 +1,157 @@
+"""Where Toolgate's files live, and how a private file is written without ever being half-written.
+
+``Paths.from_env()`` decides the locations once, in the composition root; nothing touches the disk
+until ``ensure_dirs()`` or a write. ``TOOLGATE_HOME`` moves every file under one folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import PlatformDirs
+
+APP_NAME = "Toolgate"
+HOME_ENV = "TOOLGATE_HOME"
+# Folders hold secrets (fallback store, agent names, audit trail): only the owner may list them.
+PRIVATE_DIR_MODE = 0o700
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every file and folder Toolgate owns.
+
+    Attributes:
+        home: the folder that holds the config (``TOOLGATE_HOME`` when set).
+        config_file: ``config.json``, the one source of truth for servers, agents and settings.
+        secrets_file: ``secrets.json``, the unencrypted fallback secret store (used only without a keychain).
+        state_dir: runtime state of a running Toolgate.
+        lock_file: the single-instance lock, inside ``state_dir``.
+        audit_db: the SQLite audit log.
+    """
+
+    home: Path
+    config_file: Path
+    secrets_file: Path
+    state_dir: Path
+    lock_file: Path
+    audit_db: Path
+
+    @classmethod
+    def under(cls, home: Path) -> Paths:
+        """Every file under one folder, as ``TOOLGATE_HOME`` does.
+
+        Args:
+            home: the folder; it is not created here.
+        """
+        state_dir = home / "state"
+        return cls(
+            home=home,
+            config_file=home / "config.json",
+            secrets_file=home / "secrets.json",
+            state_dir=state_dir,
+            lock_file=state_dir / "toolgate.lock",
+            audit_db=home / "audit.sqlite3",
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Paths:
+        """The locations for this user: under ``TOOLGATE_HOME`` if set, else the platform's per-user folders.
+
+        Args:
+            environ: the environment to read ``TOOLGATE_HOME`` from; ``os.environ`` when None.
+
+        Returns:
+            The paths. Nothing is created.
+        """
+        env = os.environ if environ is None else environ
+        home = env.get(HOME_ENV, "").strip()
+        if home:
+            return cls.under(Path(home).expanduser().absolute())
+        dirs = PlatformDirs(APP_NAME, appauthor=False)
+        config_dir = Path(dirs.user_config_dir)
+        data_dir = Path(dirs.user_data_dir)
+        state_dir = Path(dirs.user_state_dir)
+        return cls(
+            home=config_dir,
+            config_file=config_dir / "config.json",
+            secrets_file=data_dir / "secrets.json",
+            state_dir=state_dir,
+            lock_file=state_dir / "toolgate.lock",
+            audit_db=data_dir / "audit.sqlite3",
+        )
+
+    def ensure_dirs(self) -> None:
+        """Create every folder Toolgate writes to; the ones created here get mode 0700.
+
+        Existing folders are left as they are.
+        """
+        folders = {
+            self.home,
+            self.config_file.parent,
+            self.secrets_file.parent,
+            self.state_dir,
+            self.lock_file.parent,
+            self.audit_db.parent,
+        }
+        for folder in sorted(folders):
+            ensure_private_dir(folder)
+
+
+def ensure_private_dir(folder: Path) -> None:
+    """Create ``folder`` (and its parents) if missing; the folder itself gets mode 0700.
+
+    Args:
+        folder: the folder to create. An existing folder is left untouched.
+    """
+    if folder.is_dir():
+        return
+    folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    if os.name != "nt":
+        # mkdir's mode is filtered by the umask; set it explicitly.
+        folder.chmod(PRIVATE_DIR_MODE)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically; the file has mode 0600.
+
+    The text goes to a temporary file in the same folder, is flushed to disk, and only then
+    renamed over ``path``. If anything fails, ``path`` keeps its previous content and the
+    temporary file is removed.
+
+    Args:
+        path: the file to write; its folder must exist.
+        text: the whole new content.
+
+    Raises:
+        OSError: the file could not be written; ``path`` is unchanged.
+    """
+    # mkstemp creates the file with mode 0600, so the content is never readable by others.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; directories cannot be opened this way on Windows.
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,16 @@
+import subprocess
+import sys
+
+import gateway_core
+
+
+def test_every_exported_name_resolves():
+    for name in gateway_core.__all__:
+        assert getattr(gateway_core, name) is not None, name
+
+
+def test_importing_the_package_imports_neither_the_sdk_nor_qt():
+    code = "import sys, gateway_core; print(sorted(m for m in sys.modules if m.split('.')[0] in ('mcp', 'PySide6', 'qasync', 'pydantic')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+
+    assert loaded.stdout.strip() == "[]"

@@ -1,0 +1,119 @@
+"""The endpoint turns away bad Hosts, foreign Origins, unknown agents and bad bodies, and keeps serving good clients."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import httpx2
+import pytest
+
+from gateway_core.downstream.base import ServerState
+from gateway_core.errors import ErrorCode
+from tests.integration.harness import agent_client, running_gateway, stdio_fake
+
+pytestmark = pytest.mark.anyio
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
+}
+MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+async def post(url: str, *, token: str | None, body: bytes | None = None, **headers: str) -> httpx2.Response:
+    sent = dict(MCP_HEADERS)
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    sent.update(headers)
+    async with httpx2.AsyncClient(timeout=10) as http:
+        return await http.post(url, content=body if body is not None else json.dumps(INITIALIZE).encode(), headers=sent)
+
+
+async def test_bad_requests_are_refused_while_a_good_client_keeps_working():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        token = gw.tokens["agent-a"]
+        async with agent_client(gw.url, token) as good:
+            assert (await good.call_tool("fake__echo", {"text": "before"})).structured_content == {"text": "before"}
+
+            evil_host = await post(gw.url, token=token, Host="evil.example:80")
+            wrong_port = await post(gw.url, token=token, Host="127.0.0.1:1")
+            foreign_origin = await post(gw.url, token=token, Origin="http://localhost:5173")
+            no_token = await post(gw.url, token=None)
+            wrong_token = await post(gw.url, token="tg_not-a-real-token")
+            oversized = await post(gw.url, token=token, body=b"[" + b" " * (5 * 1024 * 1024) + b"]")
+            garbage = await post(gw.url, token=token, body=b"{this is not json")
+
+            assert (await good.call_tool("fake__echo", {"text": "after"})).structured_content == {"text": "after"}
+
+    assert evil_host.status_code == 421
+    assert wrong_port.status_code == 421
+    assert foreign_origin.status_code == 403
+    assert no_token.status_code == 401
+    assert "toolgate agents add" in no_token.json()["error"]["message"]
+    assert no_token.json()["error"]["code"] == ErrorCode.INVALID_AGENT
+    assert wrong_token.status_code == 401
+    assert oversized.status_code == 413
+    assert garbage.status_code == 400
+    for response in (evil_host, foreign_origin, no_token, garbage):
+        assert "Traceback" not in response.text
+
+
+async def test_an_origin_listed_in_allowed_origins_is_accepted():
+    async with running_gateway({}, allowed_origins=["http://localhost:5173"]) as gw:
+        accepted = await post(gw.url, token=gw.tokens["agent-a"], Origin="http://localhost:5173")
+        other = await post(gw.url, token=gw.tokens["agent-a"], Origin="http://localhost:5174")
+
+    assert accepted.status_code == 200
+    assert other.status_code == 403
+
+
+async def test_an_agent_cannot_use_another_agents_session():
+    async with running_gateway({}, agents=("agent-a", "agent-b")) as gw:
+        opened = await post(gw.url, token=gw.tokens["agent-a"])
+        session = opened.headers["mcp-session-id"]
+        ping = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"}).encode()
+        hijack = await post(
+            gw.url,
+            token=gw.tokens["agent-b"],
+            body=ping,
+            **{"Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-11-25"},
+        )
+
+    assert opened.status_code == 200
+    assert hijack.status_code == 404
+
+
+async def test_health_ready_and_metrics_need_no_token_and_reveal_no_arguments():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            await client.call_tool("fake__echo", {"text": "secret-looking-argument"})
+        async with httpx2.AsyncClient(timeout=10) as http:
+            health = await http.get(f"{gw.base}/health")
+            ready = await http.get(f"{gw.base}/ready")
+            metrics = await http.get(f"{gw.base}/metrics")
+            evil = await http.get(f"{gw.base}/health", headers={"Host": "evil.example"})
+
+    assert health.status_code == 200 and health.json()["status"] == "ok" and health.json()["version"]
+    assert ready.status_code == 200 and ready.json()["servers"] == {"fake": "ready"}
+    assert 'toolgate_tool_calls_total{agent="agent-a",server="fake",outcome="ok"} 1' in metrics.text
+    assert 'toolgate_server_state{server="fake",state="ready"} 1' in metrics.text
+    assert "secret-looking-argument" not in metrics.text
+    assert gw.tokens["agent-a"] not in metrics.text
+    assert evil.status_code == 421
+
+
+async def test_ready_answers_503_until_every_enabled_server_was_tried():
+    silent = {"command": sys.executable, "args": ["-c", "import sys; sys.stdin.read()"], "timeout_s": 2}
+    async with running_gateway({"silent": silent}) as gw:
+        async with httpx2.AsyncClient(timeout=10) as http:
+            early = await http.get(f"{gw.base}/ready")
+            await gw.wait_state("silent", ServerState.FAILED)
+            later = await http.get(f"{gw.base}/ready")
+
+    assert early.status_code == 503
+    assert later.status_code == 200

@@ -1,0 +1,148 @@
+"""`toolgate serve` as a person runs it: a real process, real signals, real ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+import mcp_types as types
+import pytest
+
+from tests.fakes.launch import fake_command
+from tests.integration.harness import agent_client
+
+pytestmark = pytest.mark.anyio
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+def toolgate(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gateway_core.cli", *args]
+
+
+def write_config(home: Path, servers: dict[str, object], port: int = 0) -> None:
+    (home / "config.json").write_text(json.dumps({"gateway": {"port": port}, "servers": servers}))
+
+
+def add_agent(agent_id: str) -> str:
+    done = subprocess.run(toolgate("agents", "add", agent_id), capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip()
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Start `toolgate serve` and yield it with the endpoint URL it printed."""
+    process = subprocess.Popen(toolgate("serve", *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(START_TIMEOUT_S)
+        assert lines and lines[0].startswith("Toolgate is serving MCP at "), (lines, process.poll())
+        yield process, lines[0].split()[-1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=STOP_TIMEOUT_S)
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def is_gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # a zombie has ended; only its exit status is left
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals and /proc")
+async def test_serve_prints_its_endpoint_serves_agents_and_stops_cleanly_on_sigterm_leaving_no_processes(
+    toolgate_home: Path,
+):
+    command, args = fake_command()
+    write_config(toolgate_home, {"fake": {"command": command, "args": args}})
+    token = add_agent("cli-agent")
+
+    changed = anyio.Event()
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    with serving() as (process, url):
+        async with agent_client(url, token, message_handler=on_message) as client:
+            with anyio.fail_after(START_TIMEOUT_S):
+                while "fake__spawn_child" not in {t.name for t in (await client.list_tools()).tools}:
+                    await changed.wait()
+                    changed = anyio.Event()
+            child = await client.call_tool("fake__spawn_child", {})
+        grandchild = int(child.content[0].text)  # type: ignore[union-attr]
+        server = parent_of(grandchild)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(STOP_TIMEOUT_S)
+
+    assert code == 0
+    assert is_gone(server), "the stdio server outlived the gateway"
+    assert is_gone(grandchild), "a process started by the stdio server outlived the gateway"
+    host, port = url.removeprefix("http://").removesuffix("/mcp").rsplit(":", 1)
+    with socket.socket() as probe:
+        probe.bind((host, int(port)))  # the port was released
+
+
+def test_a_second_instance_on_the_same_home_refuses_to_start(toolgate_home: Path):
+    write_config(toolgate_home, {})
+
+    with serving():
+        second = subprocess.run(toolgate("serve", "--port", "0"), capture_output=True, text=True, timeout=60)
+
+    assert second.returncode == 1
+    assert "already running" in second.stderr
+    assert "Traceback" not in second.stderr
+
+
+def test_a_taken_port_is_refused_with_a_clear_message(toolgate_home: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        write_config(toolgate_home, {}, port=port)
+        done = subprocess.run(toolgate("serve"), capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 1
+    assert f"port {port}" in done.stderr and "already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_invalid_config_stops_serve_from_starting_and_says_why(toolgate_home: Path):
+    (toolgate_home / "config.json").write_text('{"servers": {"x": {"command": "a", "colour": "red"}}}')
+
+    done = subprocess.run(toolgate("serve"), capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 1
+    assert "servers.x.colour" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_first_run_creates_a_default_config_and_says_where(toolgate_home: Path):
+    with serving("--port", "0") as (process, _url):
+        process.send_signal(signal.SIGINT)
+        code = process.wait(STOP_TIMEOUT_S)
+        stderr = process.stderr.read()  # type: ignore[union-attr]
+
+    assert code == 0
+    assert (toolgate_home / "config.json").exists()
+    assert str(toolgate_home / "config.json") in stderr
+    assert os.stat(toolgate_home / "config.json").st_size > 0
