@@ -54,7 +54,31 @@ _EXPORTS = {
     "toolgate_version": "gateway_core.version",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AgentDirectory",
+    "AgentError",
+    "AgentInfo",
+    "Config",
+    "ConfigError",
+    "Endpoint",
+    "ErrorCode",
+    "Gateway",
+    "InstanceError",
+    "InstanceLock",
+    "MissingSecretError",
+    "Paths",
+    "SecretError",
+    "SecretStore",
+    "ServerState",
+    "ServerStatus",
+    "ToolgateError",
+    "bind",
+    "load_config",
+    "open_secret_store",
+    "parse_config",
+    "resolve",
+    "toolgate_version",
+]
 
 
 def __getattr__(name: str) -> Any:

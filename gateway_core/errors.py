@@ -57,9 +57,7 @@ class MissingSecretError(SecretError):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(
-            f"secret {name!r} is not in the secret store; add it with `toolgate secrets set {name}`"
-        )
+        super().__init__(f"secret {name!r} is not in the secret store; add it with `toolgate secrets set {name}`")
 
 
 class AgentError(ToolgateError):

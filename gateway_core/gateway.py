@@ -21,8 +21,7 @@ import uvicorn
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from gateway_core.config import Config
-from gateway_core.downstream.base import ServerStatus
-from gateway_core.downstream.base import ResolveFn
+from gateway_core.downstream.base import ResolveFn, ServerStatus
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import InstanceError
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp

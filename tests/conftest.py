@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,10 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(autouse=True)
-def toolgate_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def toolgate_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private TOOLGATE_HOME; the keyring is forced to its `fail` backend so the file fallback is used."""
     home = tmp_path / "toolgate-home"
     home.mkdir()
     monkeypatch.setenv("TOOLGATE_HOME", str(home))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    yield home
+    return home

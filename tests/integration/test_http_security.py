@@ -108,7 +108,7 @@ async def test_health_ready_and_metrics_need_no_token_and_reveal_no_arguments():
 
 
 async def test_ready_answers_503_until_every_enabled_server_was_tried():
-    silent = {"command": sys.executable, "args": ["-c", "import sys; sys.stdin.read()"], "timeout_s": 2}
+    silent = {"command": sys.executable, "args": ["-c", "import sys; sys.stdin.read()"], "timeout_s": 1}
     async with running_gateway({"silent": silent}) as gw:
         async with httpx2.AsyncClient(timeout=10) as http:
             early = await http.get(f"{gw.base}/ready")

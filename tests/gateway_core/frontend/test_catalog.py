@@ -62,9 +62,7 @@ def test_colliding_names_are_resolved_deterministically_and_reported():
 
 def test_resources_route_by_listed_uri_then_by_template():
     catalog_a = Catalog(resources=(types.Resource(name="readme", uri="file:///readme"),))
-    catalog_b = Catalog(
-        resource_templates=(types.ResourceTemplate(name="item", uri_template="items://{id}"),)
-    )
+    catalog_b = Catalog(resource_templates=(types.ResourceTemplate(name="item", uri_template="items://{id}"),))
     routes = build_routes([ServerCatalog("a", "a__", catalog_a), ServerCatalog("b", "b__", catalog_b)])
 
     assert routes.server_for_uri("file:///readme") == "a"

@@ -1,0 +1,12 @@
+"""Downstream MCP servers: one supervised client session per configured server.
+
+Layout: ``base`` (states, catalog, status, the ``Connection`` every transport yields), ``stdio`` and
+``remote`` (the transports), ``stderr`` (captured stderr), ``catalog`` (listing), ``live`` (one connected
+session, restart backoff), ``server`` (the supervised ``DownstreamServer``), ``pool`` (all of them).
+"""
+
+from gateway_core.downstream.base import Catalog, ResolveFn, ServerState, ServerStatus
+from gateway_core.downstream.pool import DownstreamPool
+from gateway_core.downstream.server import DownstreamServer
+
+__all__ = ["Catalog", "DownstreamPool", "DownstreamServer", "ResolveFn", "ServerState", "ServerStatus"]

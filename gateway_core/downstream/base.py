@@ -1,0 +1,77 @@
+"""What the rest of the gateway sees of one configured MCP server (state, catalog), and what transports share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING
+
+import anyio
+import mcp_types as types
+
+if TYPE_CHECKING:
+    # The SDK's own transports return this alias; it has no public home yet.
+    from mcp.client._transport import TransportStreams
+
+
+class ServerState(Enum):
+    """Lifecycle of one downstream server (like httpx's ``ClientState``)."""
+
+    STARTING = "starting"
+    READY = "ready"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything a server offers, as last listed. Refreshed on list_changed notifications."""
+
+    tools: tuple[types.Tool, ...] = ()
+    resources: tuple[types.Resource, ...] = ()
+    resource_templates: tuple[types.ResourceTemplate, ...] = ()
+    prompts: tuple[types.Prompt, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """A snapshot of one server's state, safe to hand to the GUI or print.
+
+    ``reason`` says why the server failed or stopped; ``stderr_tail`` holds its last stderr lines
+    (stdio servers only). Neither ever contains resolved secret values.
+    """
+
+    name: str
+    state: ServerState
+    transport: str
+    reason: str | None = None
+    stderr_tail: tuple[str, ...] = ()
+    tools: int = 0
+    resources: int = 0
+    prompts: int = 0
+    resource_templates: int = 0
+    restarts: int = 0
+    protocol_version: str | None = None
+    server_info: dict[str, str] = field(default_factory=dict)
+
+
+ResolveFn = Callable[[Mapping[str, str]], dict[str, str]]
+"""Resolves ``${secret:NAME}`` references in env/header values; raises ``MissingSecretError``."""
+
+
+class ConnectError(Exception):
+    """A transport could not reach or start its server. The message is safe to show: it names no secret."""
+
+
+@dataclass
+class Connection:
+    """An open transport: the message streams, and how to learn that the server has gone.
+
+    ``lost`` is set when the transport notices the server is gone (end of stream, process exit), even
+    while no request is in flight; ``loss_reason()`` then says why, in words fit for a status.
+    """
+
+    streams: TransportStreams
+    lost: anyio.Event
+    loss_reason: Callable[[], str]

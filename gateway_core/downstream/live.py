@@ -1,0 +1,119 @@
+"""The state of one connected session (``LiveSession``) and the restart pacing (``Backoff``).
+
+A ``LiveSession`` lives from a successful connect until the connection is lost; the supervisor in
+``server.py`` makes a new one on every restart. It records why it was lost, collects list_changed
+notices for the catalog refresher, and probes remote servers that would otherwise die unnoticed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import anyio
+import mcp_types as types
+from mcp.client.session import ClientSession, IncomingMessage
+from mcp.shared.exceptions import MCPError
+
+from gateway_core.downstream.base import Connection
+from gateway_core.downstream.catalog import Listing, advertised
+
+logger = logging.getLogger(__name__)
+
+# Restart pacing: quick first retry, doubling up to a cap that still notices a fix within a minute.
+INITIAL_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 30.0
+# A server that stayed up this long is healthy again: its next failure restarts it quickly.
+STABLE_AFTER_S = 60.0
+# Idle remote servers are pinged this often; an HTTP transport has no other way to notice a dead peer.
+PROBE_INTERVAL_S = 15.0
+PROBE_TIMEOUT_S = 10.0
+
+_CHANGED: dict[type[types.ServerNotification], Listing] = {
+    types.ToolListChangedNotification: Listing.TOOLS,
+    types.ResourceListChangedNotification: Listing.RESOURCES,
+    types.PromptListChangedNotification: Listing.PROMPTS,
+}
+
+
+@dataclass
+class Backoff:
+    """Exponential restart delays, reset after a stable period."""
+
+    initial: float = INITIAL_BACKOFF_S
+    maximum: float = MAX_BACKOFF_S
+    stable_after: float = STABLE_AFTER_S
+    _next: float = field(default=0.0, init=False)
+
+    def next_delay(self, up_for: float) -> float:
+        """The delay before the next start, given how long the last run stayed ready."""
+        if up_for >= self.stable_after or self._next == 0.0:
+            self._next = self.initial
+        delay = self._next
+        self._next = min(delay * 2, self.maximum)
+        return delay
+
+
+class LiveSession:
+    """One connected session: the SDK session, what it negotiated, and how it ends."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.session: ClientSession
+        self.lost = anyio.Event()
+        # Set by the supervisor once the server's status shows the loss (after ``lost``).
+        self.closed = anyio.Event()
+        self.reason: str | None = None
+        self.protocol_version: str | None = None
+        self.server_info: types.Implementation | None = None
+        self.listings: frozenset[Listing] = frozenset()
+        self._stale: set[Listing] = set()
+        self._refresh = anyio.Event()
+
+    def adopt(self, result: types.InitializeResult) -> None:
+        """Record what ``initialize`` negotiated."""
+        self.protocol_version = result.protocol_version
+        self.server_info = result.server_info
+        self.listings = advertised(result.capabilities)
+
+    def fail(self, reason: str) -> None:
+        """Mark the session lost (the first reason wins)."""
+        if self.reason is None:
+            self.reason = reason
+        self.lost.set()
+
+    async def on_message(self, message: IncomingMessage) -> None:
+        """The session's ``message_handler``: note list_changed notices; never does I/O itself."""
+        if isinstance(message, Exception):
+            logger.warning("transport error from an MCP server: %s", type(message).__name__)
+            return
+        kind = _CHANGED.get(type(message))
+        if kind is not None and kind in self.listings:
+            self._stale.add(kind)
+            self._refresh.set()
+
+    async def next_refresh(self) -> frozenset[Listing]:
+        """Wait for list_changed notices and return the listings to fetch again."""
+        await self._refresh.wait()
+        self._refresh = anyio.Event()
+        kinds, self._stale = frozenset(self._stale), set()
+        return kinds
+
+    async def forward_loss(self) -> None:
+        """Turn the transport's loss signal into ``fail``."""
+        await self.connection.lost.wait()
+        self.fail(self.connection.loss_reason())
+
+    async def probe(self) -> None:
+        """Ping an idle remote server now and then; a dead one fails the session."""
+        while True:
+            await anyio.sleep(PROBE_INTERVAL_S)
+            try:
+                with anyio.fail_after(PROBE_TIMEOUT_S):
+                    await self.session.send_request(types.PingRequest(), types.EmptyResult)
+            except TimeoutError:
+                self.fail(f"the server did not answer a ping within {PROBE_TIMEOUT_S:g} s")
+            except MCPError as exc:
+                if exc.code == types.CONNECTION_CLOSED:
+                    self.fail("the connection was closed")
+                # Any other error answer still proves the server is alive.

@@ -1,0 +1,98 @@
+"""The remote transports: Streamable HTTP and legacy SSE, both from the SDK, wrapped into a ``Connection``.
+
+The SDK transports give no signal when a server goes away between requests, so the read stream is
+wrapped to notice its end; the supervisor also probes idle remote servers (see ``server.py``).
+Lifecycle: ``open_http`` / ``open_sse`` connect, yield a ``Connection``, and close the HTTP client on exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+import anyio
+import httpx2
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+
+from gateway_core.downstream.base import Connection
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from mcp.shared._stream_protocols import ReadStream
+
+# Connecting and sending are quick or broken; per-call deadlines are enforced above the transport.
+HTTP_TIMEOUT_S = 30.0
+# A streamed response may stay silent while a long tool runs; this only bounds a dead stream.
+HTTP_READ_TIMEOUT_S = 300.0
+
+_T = TypeVar("_T")
+
+
+class _EndWatchingStream(Generic[_T]):
+    """A read stream that sets ``ended`` when the underlying stream ends or is closed."""
+
+    def __init__(self, inner: ReadStream[_T], ended: anyio.Event) -> None:
+        self._inner = inner
+        self._ended = ended
+
+    async def receive(self) -> _T:
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._ended.set()
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> _T:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
+    ) -> bool | None:
+        await self.aclose()
+        return None
+
+
+def _connection(streams: tuple[ReadStream[_T], object], url: str) -> Connection:
+    ended = anyio.Event()
+    read, write = streams
+    return Connection(
+        streams=(_EndWatchingStream(read, ended), write),  # type: ignore[arg-type]
+        lost=ended,
+        loss_reason=lambda: f"the connection to {url} was closed",
+    )
+
+
+@asynccontextmanager
+async def open_http(url: str, headers: Mapping[str, str]) -> AsyncIterator[Connection]:
+    """Connect to a Streamable HTTP server; ``headers`` hold resolved values and go on every request."""
+    timeout = httpx2.Timeout(HTTP_TIMEOUT_S, read=HTTP_READ_TIMEOUT_S)
+    async with (
+        httpx2.AsyncClient(headers=dict(headers), timeout=timeout, follow_redirects=True) as http,
+        streamable_http_client(url, http_client=http) as streams,
+    ):
+        yield _connection(streams, url)
+
+
+@asynccontextmanager
+async def open_sse(url: str, headers: Mapping[str, str]) -> AsyncIterator[Connection]:
+    """Connect to a legacy SSE server; ``headers`` hold resolved values and go on every request."""
+    async with sse_client(
+        url, headers=dict(headers), timeout=HTTP_TIMEOUT_S, sse_read_timeout=HTTP_READ_TIMEOUT_S
+    ) as streams:
+        yield _connection(streams, url)

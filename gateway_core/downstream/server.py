@@ -1,0 +1,290 @@
+"""One configured MCP server behind the gateway: a supervised, persistent client session.
+
+``DownstreamServer.run`` is the supervisor task. It owns the transport and the ``ClientSession`` (the SDK
+needs each session entered and left in its own task), and loops STARTING → READY → FAILED → (backoff)
+→ STARTING until cancelled, then ends STOPPED with the server's process tree gone. Other tasks call
+``call_tool``/``read_resource``/``get_prompt``, which use the live session directly.
+
+Protocol: a raw ``ClientSession`` with the ``initialize`` handshake (what ``Client(mode="legacy")`` does,
+without its response cache). That era is spoken by every server in the wild, old (TS SDK 1.x, Python
+SDK 1.x) and new (SDK 2.x serves both eras), it delivers list_changed notifications on the connection,
+and only it allows server→client requests (sampling, elicitation, roots) that a later issue forwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+import anyio
+import httpx2
+import mcp_types as types
+from mcp.client.session import ClientSession
+from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel, ValidationError
+
+from gateway_core.config import ServerConfig
+from gateway_core.downstream.base import Catalog, ConnectError, Connection, ResolveFn, ServerState, ServerStatus
+from gateway_core.downstream.catalog import list_catalog
+from gateway_core.downstream.live import Backoff, LiveSession
+from gateway_core.downstream.remote import open_http, open_sse
+from gateway_core.downstream.stderr import StderrBuffer
+from gateway_core.downstream.stdio import StdioCommand, open_stdio
+from gateway_core.errors import DownstreamError, DownstreamTimeoutError, ServerUnavailableError, ToolgateError
+
+logger = logging.getLogger(__name__)
+
+# Interpreters and `npx -y` need seconds to start, however short a server's per-call timeout_s is.
+START_TIMEOUT_FLOOR_S = 10.0
+# After a call fails with "connection closed", how long to wait for the transport to say why.
+LOSS_REASON_WAIT_S = 1.0
+CLIENT_INFO = types.Implementation(name="toolgate", version="0.1.0")
+
+_R = TypeVar("_R", bound=BaseModel)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first real error inside (nested) exception groups, which SDK transports raise from task groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _is_connection_closed(exc: MCPError) -> bool:
+    """Whether the SDK made this error up because the transport broke (vs. an error the server sent).
+
+    The code alone is not enough: -32000 is also free for servers to use. The SDK's own texts are
+    "Connection closed" and, on Streamable HTTP, "SSE stream ended…" / "SSE stream failed: …".
+    """
+    message = exc.error.message
+    return exc.code == types.CONNECTION_CLOSED and (message == "Connection closed" or message.startswith("SSE stream"))
+
+
+class DownstreamServer:
+    """One configured server, kept connected while ``run()`` runs.
+
+    Args:
+        name: the server's key in config.json.
+        config: its configuration (``${secret:...}`` references unresolved).
+        resolve: resolves secret references in env/header values at each (re)start.
+        on_change: called with ``name`` whenever the status or catalog changes (cheap, on the loop).
+        on_stderr: called with ``(name, line)`` for each stderr line of a stdio server.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: ServerConfig,
+        *,
+        resolve: ResolveFn,
+        on_change: Callable[[str], None],
+        on_stderr: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.tried = anyio.Event()
+        self._resolve = resolve
+        self._on_change = on_change
+        self._stderr = StderrBuffer(None if on_stderr is None else (lambda line: on_stderr(name, line)))
+        self._state = ServerState.STOPPED
+        self._reason: str | None = None
+        self._restarts = 0
+        self._catalog = Catalog()
+        self._live: LiveSession | None = None
+
+    @property
+    def _start_timeout_s(self) -> float:
+        """How long spawning, the handshake and the first listing may take together."""
+        return max(self.config.timeout_s, START_TIMEOUT_FLOOR_S)
+
+    @property
+    def status(self) -> ServerStatus:
+        """A snapshot of the server's state, counts and last stderr lines."""
+        live, catalog = self._live, self.catalog
+        info = live.server_info if live is not None else None
+        return ServerStatus(
+            name=self.name,
+            state=self._state,
+            transport=self.config.transport,
+            reason=self._reason,
+            stderr_tail=self._stderr.tail(),
+            tools=len(catalog.tools),
+            resources=len(catalog.resources),
+            resource_templates=len(catalog.resource_templates),
+            prompts=len(catalog.prompts),
+            restarts=self._restarts,
+            protocol_version=live.protocol_version if live is not None else None,
+            server_info={"name": info.name, "version": info.version} if info is not None else {},
+        )
+
+    @property
+    def catalog(self) -> Catalog:
+        """What the server offers, as last listed; empty unless READY."""
+        return self._catalog if self._state is ServerState.READY else Catalog()
+
+    def stderr_lines(self) -> tuple[str, ...]:
+        """Every stderr line kept for this server (the last ``stderr.MAX_LINES``), oldest first."""
+        return self._stderr.lines()
+
+    async def run(self) -> None:
+        """Keep the server connected until cancelled; restart it with backoff when it fails or dies.
+
+        Never raises for server problems: they become a FAILED status with a reason.
+        """
+        backoff = Backoff()
+        try:
+            while True:
+                ready_at: list[float] = []
+                try:
+                    await self._serve_once(ready_at)
+                except Exception as exc:  # the supervisor boundary: one server's failure stays here
+                    self._fail(self._describe_failure(exc))
+                self.tried.set()
+                up_for = anyio.current_time() - ready_at[0] if ready_at else 0.0
+                await anyio.sleep(backoff.next_delay(up_for))
+                self._restarts += 1
+        finally:
+            live, self._live = self._live, None
+            if live is not None:
+                live.fail("the gateway is stopping the server")
+                live.closed.set()
+            self.tried.set()
+            self._set(ServerState.STOPPED, "the gateway stopped it")
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any] | None, *, progress: ProgressFnT | None = None
+    ) -> types.CallToolResult:
+        """Call tool ``name`` with fresh params; the result passes through unchanged (no schema check).
+
+        Raises:
+            ServerUnavailableError: the server is not READY, or died during the call.
+            DownstreamTimeoutError: no answer within ``timeout_s`` (the server is sent notifications/cancelled).
+            MCPError: the server answered with an error; forward it as is.
+        """
+        request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=arguments))
+        return await self._request(f"tools/call {name!r}", request, types.CallToolResult, progress)
+
+    async def read_resource(self, uri: str) -> types.ReadResourceResult:
+        """Read resource ``uri``. Raises as ``call_tool`` does."""
+        request = types.ReadResourceRequest(params=types.ReadResourceRequestParams(uri=uri))
+        return await self._request(f"resources/read {uri!r}", request, types.ReadResourceResult)
+
+    async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> types.GetPromptResult:
+        """Get prompt ``name``. Raises as ``call_tool`` does."""
+        request = types.GetPromptRequest(params=types.GetPromptRequestParams(name=name, arguments=arguments))
+        return await self._request(f"prompts/get {name!r}", request, types.GetPromptResult)
+
+    async def _request(
+        self, what: str, request: types.ClientRequest, result_type: type[_R], progress: ProgressFnT | None = None
+    ) -> _R:
+        live = self._live
+        if live is None or self._state is not ServerState.READY:
+            detail = f"{self._state.value}: {self._reason}" if self._reason else self._state.value
+            raise ServerUnavailableError(f"server {self.name!r} is not ready: {detail}")
+        timeout = self.config.timeout_s
+        closed: MCPError | None = None
+        with anyio.move_on_after(timeout):
+            try:
+                return await live.session.send_request(request, result_type, progress_callback=progress)
+            except MCPError as exc:
+                if not _is_connection_closed(exc):
+                    raise
+                closed = exc
+            except ValidationError as exc:
+                raise DownstreamError(f"server {self.name!r} sent an invalid result for {what}") from exc
+        if closed is None:
+            raise DownstreamTimeoutError(f"server {self.name!r} did not answer {what} within {timeout:g} s")
+        if self.config.transport != "stdio":
+            # An HTTP transport may not notice a dead server by itself: this call did.
+            live.fail("the connection was closed")
+        with anyio.move_on_after(LOSS_REASON_WAIT_S):
+            await live.closed.wait()
+        why = live.reason or "the connection was closed"
+        raise ServerUnavailableError(f"server {self.name!r} stopped answering during {what}: {why}") from closed
+
+    def _fail(self, reason: str) -> None:
+        live, self._live = self._live, None
+        self._set(ServerState.FAILED, reason)
+        if live is not None:
+            live.fail(reason)
+            live.closed.set()
+
+    def _set(self, state: ServerState, reason: str | None = None) -> None:
+        self._state, self._reason = state, reason
+        self._on_change(self.name)
+
+    def _open(self) -> AbstractAsyncContextManager[Connection]:
+        config = self.config
+        if config.command is not None:
+            env = self._resolve(config.env) if config.env else {}
+            spec = StdioCommand(config.command, config.args, env, config.cwd)
+            return open_stdio(spec, stderr=self._stderr)
+        assert config.url is not None
+        headers = self._resolve(config.headers) if config.headers else {}
+        return (open_sse if config.transport == "sse" else open_http)(config.url, headers)
+
+    async def _serve_once(self, ready_at: list[float]) -> None:
+        """Connect, list, serve until the connection is lost; then leave the server FAILED with the reason."""
+        self._set(ServerState.STARTING)
+        async with self._open() as connection:
+            live = LiveSession(connection)
+            async with ClientSession(
+                *connection.streams, message_handler=live.on_message, client_info=CLIENT_INFO
+            ) as session:
+                live.session = session
+                try:
+                    with anyio.fail_after(self._start_timeout_s):
+                        live.adopt(await session.initialize())
+                        self._catalog = await list_catalog(
+                            self.name, session, live.listings, Catalog(), timeout_s=self.config.timeout_s
+                        )
+                except MCPError as exc:
+                    if not _is_connection_closed(exc):
+                        raise ConnectError(f"the server refused to start a session: {exc.error.message}") from exc
+                    with anyio.move_on_after(LOSS_REASON_WAIT_S):
+                        await connection.lost.wait()
+                    why = connection.loss_reason()
+                    raise ConnectError(f"the server closed the connection while starting: {why}") from exc
+                except TimeoutError as exc:
+                    raise ConnectError(
+                        f"the server did not finish starting within {self._start_timeout_s:g} s"
+                    ) from exc
+                self._live = live
+                ready_at.append(anyio.current_time())
+                self._set(ServerState.READY)
+                self.tried.set()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(live.forward_loss)
+                    tg.start_soon(self._refresh_on_notice, live)
+                    if self.config.transport != "stdio":
+                        tg.start_soon(live.probe)
+                    await live.lost.wait()
+                    tg.cancel_scope.cancel()
+                reason = live.reason or "the connection was closed"
+                logger.warning("server %r was lost: %s", self.name, reason)
+                self._fail(reason)
+
+    async def _refresh_on_notice(self, live: LiveSession) -> None:
+        while True:
+            kinds = await live.next_refresh()
+            catalog = await list_catalog(self.name, live.session, kinds, self._catalog, timeout_s=self.config.timeout_s)
+            if self._live is live and catalog != self._catalog:
+                self._catalog = catalog
+                self._on_change(self.name)
+
+    def _describe_failure(self, exc: Exception) -> str:
+        """A reason for a failed start, fit for a status: never a traceback, never a secret value."""
+        leaf = _leaf(exc)
+        if isinstance(leaf, ConnectError | ToolgateError):
+            return str(leaf)
+        if isinstance(leaf, httpx2.HTTPStatusError):
+            return f"{self.config.url} answered HTTP {leaf.response.status_code}"
+        if isinstance(leaf, httpx2.TransportError):
+            return f"cannot reach {self.config.url}: {type(leaf).__name__}"
+        if isinstance(leaf, MCPError):
+            return f"the server answered with an error: {leaf.error.message}"
+        logger.exception("server %r failed unexpectedly", self.name)
+        return f"unexpected error: {type(leaf).__name__}"

@@ -1,0 +1,210 @@
+"""The stdio transport: run a server as a subprocess and speak newline-delimited JSON-RPC over its pipes.
+
+Modelled on the SDK's ``mcp/client/stdio.py``, with three differences a gateway needs: stderr is captured
+line by line into a ``StderrBuffer``; the connection reports the server's death even while idle (stdout
+EOF or process exit, whichever comes first); and on close the *whole process group* is ended every time,
+also when the server exits cleanly and leaves children behind (the SDK leaves those running).
+Lifecycle: ``open_stdio`` spawns, yields a ``Connection``, and on exit stops the tree within bounded waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any, cast
+
+import anyio
+import anyio.abc
+import mcp_types as types
+from anyio.streams.text import TextReceiveStream
+from mcp.client.stdio import get_default_environment
+from mcp.os.posix.utilities import terminate_posix_process_tree
+from mcp.os.win32.utilities import close_process_job, create_windows_process, terminate_windows_process_tree
+from mcp.shared.message import SessionMessage
+
+from gateway_core.downstream.base import ConnectError, Connection
+from gateway_core.downstream.stderr import StderrBuffer
+
+logger = logging.getLogger(__name__)
+
+# Grace period for the server to exit on its own after its stdin closes (the SDK's value).
+PROCESS_TERMINATION_TIMEOUT = 2.0
+# Time between SIGTERM to the group and SIGKILL (the SDK's value).
+FORCE_KILL_TIMEOUT = 2.0
+# Time for the loop to observe a kill; only an unkillable process runs this out.
+KILL_REAP_TIMEOUT = 2.0
+# Bound for the whole close, shielded from cancellation: the three waits above plus a margin.
+CLOSE_TIMEOUT_S = PROCESS_TERMINATION_TIMEOUT + FORCE_KILL_TIMEOUT + KILL_REAP_TIMEOUT + 1.0
+# How often to look at the exit status while the server runs: a server whose stdout is held open by
+# a child of its own sends no EOF when it dies, so EOF alone cannot be trusted to notice.
+EXIT_POLL_INTERVAL = 0.1
+# How long a lost connection waits for the exit status, so the reason can name the exit code.
+EXIT_CODE_WAIT = 0.5
+
+
+@dataclass(frozen=True)
+class StdioCommand:
+    """What to run: ``env`` holds resolved values and is laid over the SDK's safe default environment."""
+
+    command: str
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] | None = None
+    cwd: str | None = None
+
+
+async def _spawn(spec: StdioCommand) -> anyio.abc.Process:
+    env = get_default_environment() | dict(spec.env or {})
+    try:
+        if sys.platform == "win32":  # pragma: no cover - best effort: a Job Object holds the tree
+            process = await create_windows_process(
+                spec.command, list(spec.args), env, cast(Any, subprocess.PIPE), spec.cwd
+            )
+            return cast(anyio.abc.Process, process)
+        return await anyio.open_process(
+            [spec.command, *spec.args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=spec.cwd,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        if spec.cwd is not None and not await anyio.Path(spec.cwd).is_dir():
+            raise ConnectError(f"working directory {spec.cwd!r} does not exist") from exc
+        raise ConnectError(f"command {spec.command!r} not found") from exc
+    except PermissionError as exc:
+        raise ConnectError(f"command {spec.command!r} cannot be run: permission denied") from exc
+    except OSError as exc:
+        raise ConnectError(f"command {spec.command!r} could not be started: {exc.strerror or exc}") from exc
+
+
+def _parse_line(line: str) -> SessionMessage | Exception:
+    try:
+        return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+    except ValueError as exc:
+        # Not logged with the line itself: a server may print anything, including what it was given.
+        logger.warning("an MCP server wrote a line to stdout that is not JSON-RPC")
+        return exc
+
+
+async def _wait_exit(process: anyio.abc.Process, limit: float, interval: float = 0.01) -> bool:
+    """Whether the process exited within ``limit`` seconds.
+
+    Polls: ``Process.wait()`` also waits for pipe EOF, which a child holding the pipes never sends.
+    """
+    with anyio.move_on_after(limit):
+        while process.returncode is None:  # noqa: ASYNC110 - nothing signals an exit without wait()
+            await anyio.sleep(interval)
+    return process.returncode is not None
+
+
+async def _kill_tree(process: anyio.abc.Process) -> None:
+    if sys.platform == "win32":  # pragma: no cover
+        await terminate_windows_process_tree(process)
+        close_process_job(process)
+        return
+    # Always, even after a clean exit: the group may still hold the server's children.
+    await terminate_posix_process_tree(process, FORCE_KILL_TIMEOUT)
+    if process.returncode is None:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+async def _stop(process: anyio.abc.Process) -> None:
+    """Close stdin, give the server its grace period, then end the whole process group."""
+    assert process.stdin is not None
+    with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+        await process.stdin.aclose()
+    await _wait_exit(process, PROCESS_TERMINATION_TIMEOUT)
+    await _kill_tree(process)
+    if not await _wait_exit(process, KILL_REAP_TIMEOUT):
+        logger.warning("MCP server process %d is still alive after SIGKILL; abandoning it", process.pid)
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await pipe.aclose()
+    # The asyncio transport otherwise stays open (and warns at GC) while anything holds a pipe end.
+    close = getattr(getattr(getattr(process, "_process", None), "_transport", None), "close", None)
+    if callable(close):
+        with suppress(PermissionError):
+            close()
+
+
+@asynccontextmanager
+async def open_stdio(spec: StdioCommand, *, stderr: StderrBuffer) -> AsyncIterator[Connection]:
+    """Spawn ``spec`` and yield a ``Connection`` over its stdin/stdout.
+
+    Raises:
+        ConnectError: the process could not be started (command not found, permission, bad cwd).
+    """
+    process = await _spawn(spec)
+    assert process.stdin is not None
+    assert process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
+    read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
+    lost = anyio.Event()
+
+    async def read_stdout() -> None:
+        async with read_writer:
+            buffer = ""
+            with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+                async for chunk in TextReceiveStream(stdout, errors="replace"):
+                    *lines, buffer = (buffer + chunk).split("\n")
+                    for line in lines:
+                        if line.strip():
+                            await read_writer.send(_parse_line(line))
+        lost.set()
+
+    async def write_stdin() -> None:
+        try:
+            async with write_reader:
+                async for message in write_reader:
+                    data = message.message.model_dump_json(by_alias=True, exclude_unset=True) + "\n"
+                    await stdin.send(data.encode())
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+            lost.set()
+
+    async def watch_exit() -> None:
+        await _wait_exit(process, math.inf, EXIT_POLL_INTERVAL)
+        lost.set()
+
+    async def read_stderr() -> None:
+        if process.stderr is not None:
+            await stderr.pump(process.stderr)
+
+    def loss_reason() -> str:
+        code = process.returncode
+        if code is None:
+            return "the server closed its stdout"
+        if code < 0 and sys.platform != "win32":
+            with suppress(ValueError):
+                return f"the server process was killed by {signal.Signals(-code).name}"
+        return f"the server process exited with code {code}"
+
+    async def lost_with_exit_code() -> None:
+        # Give the loop a moment to reap the process so the reason can carry the exit code.
+        await lost.wait()
+        await _wait_exit(process, EXIT_CODE_WAIT)
+        reason_ready.set()
+
+    reason_ready = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        for task in (read_stdout, write_stdin, watch_exit, read_stderr, lost_with_exit_code):
+            tg.start_soon(task)
+        try:
+            yield Connection(streams=(read_stream, write_stream), lost=reason_ready, loss_reason=loss_reason)
+        finally:
+            with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+                write_stream.close()
+                read_stream.close()
+                await _stop(process)
+            tg.cancel_scope.cancel()

@@ -1,0 +1,229 @@
+"""A fake MCP server for tests and benchmarks, written with the SDK 2.x low-level ``Server``.
+
+    python tests/fakes/fake_server.py [--http | --sse] [--name N] [--tools N]
+
+Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
+path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line.
+
+Tools: echo(text), add(a, b), fail(), slow(seconds, steps) (writes "slow cancelled" to stderr when
+cancelled), crash(), add_tool(name), stderr(text), spawn_child(); plus ``--tools N`` trivial tools
+``tool_000``…. One resource ``fake://greeting``, one
+template ``fake://items/{id}``, one prompt ``greet(name)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import socket
+import subprocess
+import sys
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import mcp_types as types
+from mcp.server import ServerRequestContext
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.shared.exceptions import MCPError
+
+_OBJECT: dict[str, Any] = {"type": "object"}
+_NOTIFY_ALL = NotificationOptions(tools_changed=True, resources_changed=True, prompts_changed=True)
+
+
+def _schema(**props: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {k: {"type": v} for k, v in props.items()}, "required": list(props)}
+
+
+def _text(text: str) -> types.TextContent:
+    return types.TextContent(type="text", text=text)
+
+
+def _spawn_sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(300)"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+class FakeServer:
+    """The fake's state: its tool list grows with ``add_tool``."""
+
+    def __init__(self, name: str, extra_tools: int) -> None:
+        self.name = name
+        self.tools: list[types.Tool] = [
+            types.Tool(
+                name="echo",
+                description="Echo the text back.",
+                input_schema=_schema(text="string"),
+                output_schema=_schema(text="string"),
+            ),
+            types.Tool(name="add", description="Add two numbers.", input_schema=_schema(a="number", b="number")),
+            types.Tool(name="fail", description="Return an error result.", input_schema=_OBJECT),
+            types.Tool(
+                name="slow",
+                description="Report progress `steps` times over `seconds`.",
+                input_schema=_schema(seconds="number", steps="integer"),
+            ),
+            types.Tool(name="crash", description="Exit the process mid-call.", input_schema=_OBJECT),
+            types.Tool(name="add_tool", description="Register a tool.", input_schema=_schema(name="string")),
+            types.Tool(name="stderr", description="Write a line to stderr.", input_schema=_schema(text="string")),
+            types.Tool(name="spawn_child", description="Start a long-lived child process.", input_schema=_OBJECT),
+        ]
+        self.tools += [
+            types.Tool(name=f"tool_{i:03d}", description=f"Trivial tool {i}.", input_schema=_OBJECT)
+            for i in range(extra_tools)
+        ]
+        self.server: Server[Any] = Server(
+            name,
+            version="0.0.1",
+            on_list_tools=self.list_tools,
+            on_call_tool=self.call_tool,
+            on_list_resources=self.list_resources,
+            on_list_resource_templates=self.list_resource_templates,
+            on_read_resource=self.read_resource,
+            on_list_prompts=self.list_prompts,
+            on_get_prompt=self.get_prompt,
+        )
+
+    async def list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
+        return types.ListToolsResult(tools=self.tools)
+
+    async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Any:
+        args = params.arguments or {}
+        match params.name:
+            case "echo":
+                text = str(args.get("text", ""))
+                return types.CallToolResult(
+                    content=[_text(text)], structured_content={"text": text}, _meta={"fake/server": self.name}
+                )
+            case "add":
+                total = args["a"] + args["b"]
+                return types.CallToolResult(content=[_text(str(total))], structured_content={"result": total})
+            case "fail":
+                return types.CallToolResult(content=[_text("it failed")], is_error=True)
+            case "slow":
+                seconds, steps = float(args.get("seconds", 1)), int(args.get("steps", 1))
+                try:
+                    for step in range(steps):
+                        await ctx.session.report_progress(step + 1, total=steps, message=f"step {step + 1}")
+                        await anyio.sleep(seconds / max(steps, 1))
+                except anyio.get_cancelled_exc_class():
+                    # Tests read this line to see that notifications/cancelled arrived.
+                    sys.stderr.write("slow cancelled\n")
+                    sys.stderr.flush()
+                    raise
+                return types.CallToolResult(content=[_text("done")])
+            case "crash":
+                os._exit(3)
+            case "add_tool":
+                added = types.Tool(name=str(args["name"]), description="Added at run time.", input_schema=_OBJECT)
+                self.tools.append(added)
+                await ctx.session.send_tool_list_changed()
+                return types.CallToolResult(content=[_text(f"added {args['name']}")])
+            case "stderr":
+                sys.stderr.write(f"{args.get('text', '')}\n")
+                sys.stderr.flush()
+                return types.CallToolResult(content=[_text("written")])
+            case "spawn_child":
+                child = await anyio.to_thread.run_sync(_spawn_sleeper)
+                return types.CallToolResult(content=[_text(str(child.pid))], structured_content={"pid": child.pid})
+            case name if any(tool.name == name for tool in self.tools):
+                return types.CallToolResult(content=[_text(name)])
+        raise MCPError(code=types.INVALID_PARAMS, message=f"unknown tool: {params.name}")
+
+    async def list_resources(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
+        return types.ListResourcesResult(resources=[types.Resource(uri="fake://greeting", name="greeting")])
+
+    async def list_resource_templates(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> Any:
+        template = types.ResourceTemplate(uri_template="fake://items/{id}", name="item")
+        return types.ListResourceTemplatesResult(resource_templates=[template])
+
+    async def read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams) -> Any:
+        if params.uri == "fake://greeting":
+            text = f"hello from {self.name}"
+        elif params.uri.startswith("fake://items/"):
+            text = f"item {params.uri.removeprefix('fake://items/')}"
+        else:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"unknown resource: {params.uri}")
+        return types.ReadResourceResult(contents=[types.TextResourceContents(uri=params.uri, text=text)])
+
+    async def list_prompts(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
+        argument = types.PromptArgument(name="name", required=True)
+        return types.ListPromptsResult(prompts=[types.Prompt(name="greet", arguments=[argument])])
+
+    async def get_prompt(self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams) -> Any:
+        if params.name != "greet":
+            raise MCPError(code=types.INVALID_PARAMS, message=f"unknown prompt: {params.name}")
+        who = (params.arguments or {}).get("name", "world")
+        message = types.PromptMessage(role="user", content=_text(f"Hello, {who}!"))
+        return types.GetPromptResult(messages=[message])
+
+
+async def _serve_stdio(fake: FakeServer) -> None:
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read, write):
+        await fake.server.run(read, write, fake.server.create_initialization_options(_NOTIFY_ALL))
+
+
+def _sse_app(fake: FakeServer) -> Any:
+    from mcp.server.sse import SseServerTransport
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Mount, Route
+
+    sse = SseServerTransport("/messages/")
+
+    async def handle_sse(request: Request) -> Response:
+        async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
+            await fake.server.run(read, write, fake.server.create_initialization_options(_NOTIFY_ALL))
+        return Response()
+
+    routes = [Route("/sse", endpoint=handle_sse, methods=["GET"]), Mount("/messages/", app=sse.handle_post_message)]
+    return Starlette(routes=routes)
+
+
+async def _serve_http(fake: FakeServer, kind: str) -> None:
+    import uvicorn
+
+    if kind == "http":
+        # The session manager ignores init options; without this, listChanged is advertised as false.
+        fake.server.create_initialization_options = functools.partial(  # type: ignore[method-assign]
+            fake.server.create_initialization_options, _NOTIFY_ALL
+        )
+        app, path = fake.server.streamable_http_app(), "/mcp"
+    else:
+        app, path = _sse_app(fake), "/sse"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
+    sys.stdout.write(f"READY http://127.0.0.1:{port}{path}\n")
+    sys.stdout.flush()
+    await server.serve(sockets=[sock])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--http", action="store_true", help="serve Streamable HTTP on 127.0.0.1")
+    group.add_argument("--sse", action="store_true", help="serve legacy SSE on 127.0.0.1")
+    parser.add_argument("--name", default="fake", help="server name (default: fake)")
+    parser.add_argument("--tools", type=int, default=0, help="add N trivial tools tool_000…")
+    options = parser.parse_args()
+    fake = FakeServer(options.name, options.tools)
+    if options.http or options.sse:
+        anyio.run(_serve_http, fake, "http" if options.http else "sse")
+    else:
+        anyio.run(_serve_stdio, fake)
+
+
+if __name__ == "__main__":
+    main()

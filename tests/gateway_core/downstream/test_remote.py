@@ -1,0 +1,60 @@
+"""Streamable HTTP and legacy SSE servers, against the fake MCP server running as a real subprocess."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import anyio
+import pytest
+
+from gateway_core.config import ServerConfig
+from gateway_core.downstream import DownstreamPool, ServerState
+from gateway_core.errors import ServerUnavailableError
+from tests.fakes.launch import serve_fake
+from tests.gateway_core.downstream.conftest import Changes, running
+
+pytestmark = pytest.mark.anyio
+
+KINDS: tuple[Literal["http", "sse"], ...] = ("http", "sse")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_remote_server_becomes_ready_and_passes_results_through(kind: Literal["http", "sse"]) -> None:
+    resolved: list[dict[str, str]] = []
+
+    def resolve(values: object) -> dict[str, str]:
+        resolved.append({"X-Token": "resolved-value"})
+        return resolved[-1]
+
+    with serve_fake(kind, "--name", f"remote-{kind}") as fake:
+        config = ServerConfig(url=fake.url, type=kind, headers={"X-Token": "${secret:TOKEN}"})
+        changes = Changes()
+        pool = DownstreamPool({"remote": config}, resolve=resolve, on_change=changes)
+        async with running(pool):
+            server = pool.servers["remote"]
+            await changes.until(lambda: server.status.state is ServerState.READY)
+            echoed = await server.call_tool("echo", {"text": "over the wire"})
+            status = server.status
+
+    assert (status.transport, status.tools, status.resources, status.prompts) == (kind, 8, 1, 1)
+    assert status.server_info["name"] == f"remote-{kind}"
+    assert echoed.structured_content == {"text": "over the wire"}
+    assert echoed.meta == {"fake/server": f"remote-{kind}"}
+    assert resolved
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_remote_server_that_dies_fails_the_call_and_is_retried(kind: Literal["http", "sse"]) -> None:
+    with serve_fake(kind) as fake:
+        changes = Changes()
+        pool = DownstreamPool({"remote": ServerConfig(url=fake.url, type=kind)}, resolve=dict, on_change=changes)
+        async with running(pool):
+            server = pool.servers["remote"]
+            await changes.until(lambda: server.status.state is ServerState.READY)
+
+            with anyio.fail_after(5), pytest.raises(ServerUnavailableError):
+                await server.call_tool("crash", {})
+
+            await changes.until(lambda: server.status.restarts >= 1 and server.status.state is ServerState.FAILED)
+            assert server.status.reason is not None
+            assert server.status.reason.startswith(f"cannot reach {fake.url}")

@@ -1,0 +1,66 @@
+"""Real third-party servers: mcp-server-time (installed in the venv) and, opt-in, the npm reference server."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import mcp_types as types
+import pytest
+
+from gateway_core.config import ServerConfig
+from gateway_core.downstream import DownstreamPool, ServerState
+from tests.gateway_core.downstream.conftest import Changes, no_secrets, running
+
+pytestmark = pytest.mark.anyio
+
+# scripts/test installs it here (npm needs the registry, and a minute on a cold cache).
+EVERYTHING_BIN = Path(__file__).resolve().parents[3] / ".cache/npm/node_modules/.bin/mcp-server-everything"
+
+
+def everything_server() -> Path:
+    """The npm reference server installed by scripts/test; in CI its absence is a failure, not a skip."""
+    if not EVERYTHING_BIN.exists():
+        message = f"{EVERYTHING_BIN} is missing; scripts/test installs it with npm"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return EVERYTHING_BIN
+
+
+async def test_mcp_server_time_becomes_ready_and_tells_the_time() -> None:
+    config = ServerConfig(command=sys.executable, args=("-m", "mcp_server_time", "--local-timezone", "UTC"))
+    changes = Changes()
+    pool = DownstreamPool({"time": config}, resolve=no_secrets, on_change=changes)
+    async with running(pool):
+        server = pool.servers["time"]
+        await changes.until(lambda: server.status.state is ServerState.READY)
+        result = await server.call_tool("get_current_time", {"timezone": "UTC"})
+        status = server.status
+
+    assert status.tools >= 2
+    assert result.is_error is not True
+    [content] = result.content
+    assert isinstance(content, types.TextContent)
+    assert json.loads(content.text)["timezone"] == "UTC"
+
+
+async def test_the_npm_everything_server_of_the_handshake_era_works() -> None:
+    entry = everything_server()
+    changes = Changes()
+    pool = DownstreamPool(
+        {"everything": ServerConfig(command=str(entry), args=("stdio",))}, resolve=no_secrets, on_change=changes
+    )
+    async with running(pool):
+        server = pool.servers["everything"]
+        await changes.until(lambda: server.status.state is not ServerState.STARTING)
+        assert server.status.state is ServerState.READY, server.status.reason
+        result = await server.call_tool("echo", {"message": "through toolgate"})
+        status = server.status
+
+    assert status.tools > 5
+    assert status.resources > 0
+    assert status.prompts > 0
+    assert any("through toolgate" in getattr(block, "text", "") for block in result.content)
