@@ -146,7 +146,7 @@ def _agents_add(args: argparse.Namespace, paths: Paths) -> int:
     token = directory.add(args.agent_id, args.name)
     print(token)
     _say(f"Added agent {args.agent_id!r} to {paths.config_file}.")
-    _explain_token(args.agent_id, store)
+    _explain_token(store)
     return EXIT_OK
 
 
@@ -154,8 +154,8 @@ def _agents_rotate(args: argparse.Namespace, paths: Paths) -> int:
     store, directory = _directory(paths)
     token = directory.rotate(args.agent_id)
     print(token)
-    _say(f"Agent {args.agent_id!r} has a new token; the old one no longer works.")
-    _explain_token(args.agent_id, store)
+    _say(f"Agent {args.agent_id!r} has a new token; a running gateway stops accepting the old one within seconds.")
+    _explain_token(store)
     return EXIT_OK
 
 
@@ -232,13 +232,12 @@ def _ensure_config(paths: Paths) -> Path:
     return path
 
 
-def _explain_token(agent_id: str, store: SecretStore) -> None:
+def _explain_token(store: SecretStore) -> None:
     _say(f"The token above is stored in {store.backend_name}.")
     if not store.encrypted:
         _say(_NOT_ENCRYPTED)
-    _say("It is shown only now. Give it to the agent in one of two ways:")
-    _say("  HTTP clients: send the header `Authorization: Bearer <token>`")
-    _say(f"  stdio clients: run `toolgate-shim --agent {agent_id}` with TOOLGATE_TOKEN=<token> in its environment")
+    _say("It is shown only now. Point the agent's MCP client at the gateway's /mcp URL (see `toolgate serve`)")
+    _say("and have it send the header `Authorization: Bearer <token>`.")
 
 
 def _count(n: int, noun: str) -> str:

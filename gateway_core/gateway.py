@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 # The SDK's own limit; agents' requests are JSON-RPC messages, never bulk uploads.
 MAX_REQUEST_BODY_BYTES = 4 * 1024 * 1024
+# Agents connect in bursts when an IDE starts several sessions at once.
+LISTEN_BACKLOG = 256
 # How long open HTTP connections get to finish when the gateway stops.
 HTTP_SHUTDOWN_TIMEOUT_S = 2.0
 
@@ -78,15 +81,23 @@ class _EmbeddedUvicorn(uvicorn.Server):
 def bind(host: str, port: int) -> socket.socket:
     """Open the listening socket, or raise InstanceError saying why the address cannot be used."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # without it every response that is written in parts waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host, port), family=family, backlog=256)
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
+        sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise InstanceError(
                 f"port {port} on {host} is already in use (another Toolgate or another program); "
                 "stop it, or choose another port with --port or gateway.port in config.json"
             ) from exc
         raise InstanceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
 
 
 class Gateway:
@@ -96,12 +107,20 @@ class Gateway:
         config: the validated configuration.
         resolve: resolves ``${secret:NAME}`` references in a server's ``env`` or ``headers``.
         identify: maps a bearer token to an agent id, or ``None``.
+        on_stderr: called with (server, line) for every stderr line of a stdio server.
     """
 
-    def __init__(self, config: Config, *, resolve: ResolveFn, identify: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        resolve: ResolveFn,
+        identify: Callable[[str], str | None],
+        on_stderr: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.pool = DownstreamPool(config.servers, resolve=resolve, on_change=self._on_pool_change)
+        self.pool = DownstreamPool(config.servers, resolve=resolve, on_change=self._on_pool_change, on_stderr=on_stderr)
         self.frontend = AgentFacingServer(config, self.pool, self.metrics, version=toolgate_version())
         self._sessions = StreamableHTTPSessionManager(
             self.frontend.server, security_settings=None, max_request_body_size=MAX_REQUEST_BODY_BYTES

@@ -10,6 +10,7 @@ import asyncio
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,9 +26,6 @@ from gateway_core.paths import Paths
 from gateway_core.secrets import SecretStore, open_secret_store, resolve
 
 logger = logging.getLogger("toolgate")
-
-# A second Ctrl+C while shutting down should not wait for the whole bounded shutdown again.
-SHUTDOWN_TIMEOUT_S = 10.0
 
 
 def serve(paths: Paths, config_path: Path | None, port: int | None) -> int:
@@ -59,8 +57,6 @@ def _serve_locked(paths: Paths, config: Config, config_path: Path, store: Secret
     sock = bind(host, config.gateway.port if port is None else port)
     if not _is_loopback(host):
         _say(f"WARNING: gateway.host is {host}: agents on other machines can reach this gateway (tokens still apply).")
-    if not store.encrypted:
-        _say(f"Secrets are stored in {store.backend_name}; no OS keychain is available.")
     agents = AgentDirectory(config_path, store)
     if not agents.list():
         _say("No agents yet: create one with `toolgate agents add ID` and give its token to your MCP client.")
@@ -75,7 +71,7 @@ def _serve_locked(paths: Paths, config: Config, config_path: Path, store: Secret
     return 0
 
 
-async def _run(gateway: Gateway, sock: object) -> None:
+async def _run(gateway: Gateway, sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:

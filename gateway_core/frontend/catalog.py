@@ -7,7 +7,7 @@ Naming: ``prefix + upstream name``, with characters outside ``[A-Za-z0-9_.-]`` r
 and names over 64 characters shortened to 55 characters, ``_`` and 8 hex digits of a hash of the
 full name, so the same inputs always give the same name. When two servers produce the same public
 name, the server whose name sorts first keeps it and the other gets a hash suffix of
-``server/name``; every such collision is reported in ``Routes.collisions``.
+``server/name``; every such collision is reported in ``Routes.collisions`` (the caller logs new ones).
 """
 
 from __future__ import annotations
@@ -126,8 +126,6 @@ def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
                 templates.append(_Template(entry.server, UriTemplate.parse(template.uri_template)))
             except InvalidUriTemplate:
                 logger.warning("server %r lists an invalid resource template %r", entry.server, template.uri_template)
-    for message in collisions:
-        logger.warning("name collision: %s", message)
     return Routes(
         tools=tools,
         prompts=prompts,

@@ -42,7 +42,7 @@ def _text(text: str) -> types.TextContent:
 
 def _spawn_sleeper() -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(300)"],
+        [sys.executable, "-c", "import threading; threading.Event().wait()"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -37,7 +37,6 @@ def test_agents_add_prints_only_the_token_on_stdout_and_explains_on_stderr(toolg
     assert result.stdout == token + "\n"
     assert token.startswith("tg_")
     assert "Authorization: Bearer <token>" in result.stderr
-    assert "TOOLGATE_TOKEN" in result.stderr
     assert "NOT encrypted" in result.stderr
     assert token not in (toolgate_home / "config.json").read_text()
     assert open_secret_store(Paths.from_env()).get("agent-token:cursor") == token
@@ -162,7 +161,7 @@ def test_agents_rotate_prints_a_new_token_alone(capsys: pytest.CaptureFixture[st
     assert code == 0
     assert out.strip().startswith("tg_")
     assert out.strip() != first.strip()
-    assert "the old one no longer works" in err
+    assert "stops accepting the old one" in err
 
 
 def test_config_path_prints_the_path_only(toolgate_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,3 +180,11 @@ def test_an_invalid_secret_name_is_refused(capsys: pytest.CaptureFixture[str]) -
     assert main(["secrets", "remove", "bad name"]) == 1
 
     assert "is not a valid secret name" in capsys.readouterr().err
+
+
+def test_the_shim_says_it_is_not_available_yet_and_how_to_connect_instead():
+    done = subprocess.run([sys.executable, "-m", "gateway_core.shim"], capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert "not part of this Toolgate version yet" in done.stderr
+    assert "Authorization: Bearer" in done.stderr

@@ -12,7 +12,6 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import anyio
@@ -27,6 +26,7 @@ from gateway_core.gateway import Endpoint, Gateway, bind
 from gateway_core.paths import Paths
 from gateway_core.secrets import open_secret_store, resolve
 from tests.fakes.launch import fake_command
+from tests.fakes.third_party import time_server_command
 
 Mode = Literal["legacy", "2026-07-28"]
 BOTH_ERAS: tuple[Mode, ...] = ("legacy", "2026-07-28")
@@ -41,10 +41,26 @@ def stdio_fake(*extra: str, **settings: Any) -> dict[str, Any]:
 
 def time_server() -> dict[str, Any]:
     """A config entry for the real third-party `mcp-server-time` from PyPI."""
-    import sys
+    command, args = time_server_command()
+    return {"command": command, "args": args}
 
-    script = Path(sys.executable).with_name("mcp-server-time")
-    return {"command": str(script), "args": ["--local-timezone", "UTC"]}
+
+class StderrLog:
+    """Every stderr line the gateway's stdio servers wrote, with a way to wait for one."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self._added = anyio.Event()
+
+    def add(self, server: str, line: str) -> None:
+        self.lines.append((server, line))
+        self._added.set()
+        self._added = anyio.Event()
+
+    async def wait_for(self, server: str, text: str) -> None:
+        with anyio.fail_after(START_TIMEOUT_S):
+            while not any(s == server and text in line for s, line in self.lines):
+                await self._added.wait()
 
 
 @dataclass
@@ -53,6 +69,7 @@ class RunningGateway:
     endpoint: Endpoint
     tokens: dict[str, str]
     paths: Paths
+    stderr: StderrLog
 
     @property
     def url(self) -> str:
@@ -105,12 +122,15 @@ async def running_gateway(
     directory = AgentDirectory(paths.config_file, store)
     tokens = {agent: directory.add(agent, agent.title()) for agent in agents}
     config = load_config(paths.config_file)
-    gateway = Gateway(config, resolve=lambda values: resolve(values, store), identify=directory.identify)
+    stderr = StderrLog()
+    gateway = Gateway(
+        config, resolve=lambda values: resolve(values, store), identify=directory.identify, on_stderr=stderr.add
+    )
     sock = bind("127.0.0.1", 0)
     with sock:
         async with anyio.create_task_group() as tg:
             endpoint = await tg.start(gateway.run, sock)
-            running = RunningGateway(gateway, endpoint, tokens, paths)
+            running = RunningGateway(gateway, endpoint, tokens, paths, stderr)
             try:
                 yield running
             finally:

@@ -10,24 +10,32 @@ from mcp.shared.exceptions import MCPError
 from gateway_core.downstream.base import ServerState
 from gateway_core.errors import ErrorCode
 from tests.fakes.launch import serve_fake
+from tests.fakes.third_party import everything_server
 from tests.integration.harness import BOTH_ERAS, Mode, agent_client, running_gateway, stdio_fake, time_server
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
-async def test_agent_sees_and_calls_tools_of_stdio_http_and_third_party_servers(mode: Mode):
-    with serve_fake("http") as remote:
-        servers = {"local": stdio_fake(), "remote": {"url": remote.url}, "time": time_server()}
+async def test_agent_sees_and_calls_tools_of_stdio_http_sse_and_third_party_servers(mode: Mode):
+    with serve_fake("http") as remote, serve_fake("sse") as legacy:
+        servers = {
+            "local": stdio_fake(),
+            "remote": {"url": remote.url},
+            "legacy": {"url": legacy.url, "type": "sse"},
+            "time": time_server(),
+        }
         async with running_gateway(servers) as gw:
             await gw.wait_ready()
             async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
                 names = {tool.name for tool in (await client.list_tools()).tools}
                 local = await client.call_tool("local__echo", {"text": "hi"})
                 remote_result = await client.call_tool("remote__add", {"a": 2, "b": 3})
+                legacy_result = await client.call_tool("legacy__echo", {"text": "over sse"})
                 now = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
 
-    assert {"local__echo", "remote__echo", "time__get_current_time", "time__convert_time"} <= names
+    assert {"local__echo", "remote__echo", "legacy__echo", "time__get_current_time", "time__convert_time"} <= names
+    assert legacy_result.structured_content == {"text": "over sse"}
     assert local.structured_content == {"text": "hi"}
     assert [c.text for c in remote_result.content if isinstance(c, types.TextContent)] == ["5"]
     assert not now.is_error and "UTC" in now.content[0].text  # type: ignore[union-attr]
@@ -164,3 +172,45 @@ async def test_2026_agents_are_told_on_their_listen_stream_when_a_tool_list_chan
 
     assert type(event).__name__ == "ToolsListChanged"
     assert "fake__fresh" in names
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_an_agents_cancellation_reaches_the_downstream_server(mode: Mode):
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
+            progressed = anyio.Event()
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                progressed.set()
+
+            async with anyio.create_task_group() as tg:
+
+                async def call_slowly() -> None:
+                    await client.call_tool("fake__slow", {"seconds": 60, "steps": 2}, progress_callback=on_progress)
+
+                tg.start_soon(call_slowly)
+                with anyio.fail_after(10):
+                    await progressed.wait()
+                tg.cancel_scope.cancel()
+            await gw.stderr.wait_for("fake", "slow cancelled")
+            after = await client.call_tool("fake__echo", {"text": "still fine"})
+
+    assert after.structured_content == {"text": "still fine"}
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_a_handshake_era_only_server_works_for_agents_of_both_eras(mode: Mode):
+    servers = {"everything": {"command": str(everything_server()), "args": ["stdio"]}}
+    async with running_gateway(servers) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            echoed = await client.call_tool("everything__echo", {"message": "through toolgate"})
+            prompts = await client.list_prompts()
+            resources = await client.list_resources()
+
+    assert "everything__echo" in names
+    assert any("through toolgate" in getattr(block, "text", "") for block in echoed.content)
+    assert prompts.prompts
+    assert resources.resources

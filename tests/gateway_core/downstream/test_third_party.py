@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 
 import mcp_types as types
 import pytest
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream import DownstreamPool, ServerState
+from tests.fakes.third_party import everything_server
 from tests.gateway_core.downstream.conftest import Changes, no_secrets, running
 
 pytestmark = pytest.mark.anyio
-
-# scripts/test installs it here (npm needs the registry, and a minute on a cold cache).
-EVERYTHING_BIN = Path(__file__).resolve().parents[3] / ".cache/npm/node_modules/.bin/mcp-server-everything"
-
-
-def everything_server() -> Path:
-    """The npm reference server installed by scripts/test; in CI its absence is a failure, not a skip."""
-    if not EVERYTHING_BIN.exists():
-        message = f"{EVERYTHING_BIN} is missing; scripts/test installs it with npm"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return EVERYTHING_BIN
 
 
 async def test_mcp_server_time_becomes_ready_and_tells_the_time() -> None:
