@@ -93,6 +93,7 @@ class DownstreamServer:
         self._reason: str | None = None
         self._restarts = 0
         self._catalog = Catalog()
+        self._last_logged_failure: str | None = None
         self._live: LiveSession | None = None
 
     @property
@@ -213,8 +214,35 @@ class DownstreamServer:
             live.closed.set()
 
     def _set(self, state: ServerState, reason: str | None = None) -> None:
+        self._log_transition(state, reason)
         self._state, self._reason = state, reason
         self._on_change(self.name)
+
+    def _log_transition(self, state: ServerState, reason: str | None) -> None:
+        """Log what a person watching the log needs: ready, stopped, and each new reason for failing.
+
+        Retries that fail for the reason already logged stay quiet, so a missing secret or a
+        server that is down does not fill the log while backoff retries it.
+        """
+        if state is ServerState.FAILED:
+            if reason != self._last_logged_failure:
+                logger.warning("server %r failed: %s", self.name, reason)
+            self._last_logged_failure = reason
+            return
+        if state is ServerState.STARTING:
+            return
+        self._last_logged_failure = None
+        if state is ServerState.READY:
+            catalog = self._catalog
+            logger.info(
+                "server %r is ready: %d tools, %d resources, %d prompts",
+                self.name,
+                len(catalog.tools),
+                len(catalog.resources),
+                len(catalog.prompts),
+            )
+        else:
+            logger.info("server %r is %s%s", self.name, state.value, f": {reason}" if reason else "")
 
     def _open(self) -> AbstractAsyncContextManager[Connection]:
         config = self.config
