@@ -148,6 +148,9 @@ def toolgate_serve(home: Path, servers: dict[str, Any]) -> Iterator[tuple[str, s
     token = subprocess.run(
         [*cli, "agents", "add", "bench"], env=env, capture_output=True, text=True, check=True
     ).stdout.strip()
+    config = json.loads((home / "config.json").read_text())
+    config["agents"]["bench"]["default"] = "allow"
+    (home / "config.json").write_text(json.dumps(config))
     process = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         lines: list[str] = []

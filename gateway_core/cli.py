@@ -12,8 +12,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway_core import cli_approvals, cli_logs
 from gateway_core.agents import AgentDirectory
-from gateway_core.config import SECRET_NAME_PATTERN, ensure_config, load_config, secret_references
+from gateway_core.config import SECRET_NAME_PATTERN, ensure_config, load_config, policy_warnings, secret_references
 from gateway_core.errors import ConfigError, SecretError, ToolgateError
 from gateway_core.paths import Paths
 from gateway_core.secrets import SecretStore, open_secret_store
@@ -102,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     remove_secret.add_argument("name", metavar="NAME")
     remove_secret.set_defaults(run=_secrets_remove)
     secrets.add_parser("backend", help="say where secrets are stored").set_defaults(run=_secrets_backend)
+
+    cli_approvals.add_parser(commands)
+    cli_logs.add_parser(commands)
     return parser
 
 
@@ -120,6 +124,8 @@ def _config_check(args: argparse.Namespace, paths: Paths) -> int:
         for problem in exc.problems:
             _say(f"  {problem}")
         return EXIT_ERROR
+    for warning in policy_warnings(config, source=path.name):
+        _say(f"warning: {warning}")
     store = open_secret_store(paths)
     missing = [
         f"  {path.name}: {ref.json_path}: secret {ref.name!r} is not in the secret store; "

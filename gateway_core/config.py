@@ -20,12 +20,15 @@ from pydantic_core import ErrorDetails
 
 from gateway_core.errors import AgentError, ConfigError
 from gateway_core.paths import Paths, write_private_file
+from gateway_core.policy import Effect, Rule, check_match
 
 DEFAULT_HOST = "127.0.0.1"
 # Fixed so IDE entries written once keep working; unassigned by IANA and rarely used locally.
 DEFAULT_PORT = 47800
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_APPROVAL_TIMEOUT_S = 120.0
+DEFAULT_AUDIT_RETENTION_DAYS = 30.0
+DEFAULT_AUDIT_MAX_SIZE_MB = 200.0
 
 
 class _Model(BaseModel):
@@ -85,9 +88,19 @@ class ServerConfig(_Model):
 
 
 class AgentConfig(_Model):
-    """One ``agents`` entry. The agent's token is never here; it lives in the secret store."""
+    """One ``agents`` entry: its name and policy. The agent's token is never here; it lives in the secret store."""
 
     name: str = Field(min_length=1)
+    default: Effect = Effect.ASK
+    rules: tuple[Rule, ...] = ()
+
+
+class AuditSettings(_Model):
+    """The ``audit`` block: whether calls are recorded, and how long and how much of the log is kept."""
+
+    enabled: bool = True
+    retention_days: float = Field(default=DEFAULT_AUDIT_RETENTION_DAYS, gt=0)
+    max_size_mb: float = Field(default=DEFAULT_AUDIT_MAX_SIZE_MB, gt=0)
 
 
 class Config(_Model):
@@ -96,6 +109,7 @@ class Config(_Model):
     gateway: GatewaySettings = GatewaySettings()
     servers: dict[str, ServerConfig] = Field(default_factory=dict)
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    audit: AuditSettings = AuditSettings()
 
     def prefix_for(self, server: str) -> str:
         """The name prefix of ``server``'s tools and prompts: its ``prefix``, or ``"<server>__"``."""
@@ -358,6 +372,111 @@ def remove_agent_entry(path: Path, agent_id: str) -> bool:
     return True
 
 
+def add_agent_rule(path: Path, agent_id: str, match: str, effect: Effect) -> None:
+    """Put ``{"match": match, "effect": effect}`` first in the agent's ``rules`` in config.json.
+
+    An existing rule with the same ``match`` is replaced; every other value is kept as it is
+    (``${secret:NAME}`` references included). Used for "always allow" and "always deny" answers.
+
+    Args:
+        path: the config file.
+        agent_id: the agent whose rules change.
+        match: the rule's ``"server-glob/tool-glob"``, e.g. ``"github/create_issue"``.
+        effect: the rule's effect.
+
+    Raises:
+        AgentError: there is no such agent.
+        ConfigError: ``match`` is not valid, the agent's entry or its ``rules`` has the wrong shape,
+            or the file cannot be read or written (it is then unchanged).
+    """
+    data = read_raw_config(path)
+    entry = _agents_block(data, path, create=False).get(agent_id)
+    if entry is None:
+        raise AgentError(f"there is no agent {agent_id!r}; `toolgate agents list` shows the agents")
+    if not isinstance(entry, dict):
+        where = _json_path(("agents", agent_id))
+        raise ConfigError([f"{path.name}: {where}: expected an object ({{...}}), found {_found(entry)}"])
+    problem = check_match(match)
+    if problem is not None:
+        raise ConfigError([f"{path.name}: {_json_path(('agents', agent_id, 'rules', 0, 'match'))}: {problem}"])
+    rules = entry.get("rules", [])
+    if not isinstance(rules, list):
+        where = _json_path(("agents", agent_id, "rules"))
+        raise ConfigError([f"{path.name}: {where}: expected a list ([...]), found {_found(rules)}"])
+    kept = [rule for rule in rules if not (isinstance(rule, dict) and rule.get("match") == match)]
+    entry["rules"] = [{"match": match, "effect": effect.value}, *kept]
+    write_config_atomically(path, data)
+
+
+def policy_warnings(config: Config, *, source: str = "config.json") -> list[str]:
+    """Rules that are valid but probably not what was meant, one sentence each with its JSON path.
+
+    Warns about a rule whose server part matches no configured server, a rule that repeats another
+    rule's ``match``, and a rule that never decides because an equally specific rule covering every
+    call it matches has a stronger effect (deny > ask > allow).
+
+    Args:
+        config: a checked configuration.
+        source: the file name used at the start of every sentence.
+    """
+    warnings: list[str] = []
+    for agent_id, agent in config.agents.items():
+        for index, rule in enumerate(agent.rules):
+            where = f"{source}: {_json_path(('agents', agent_id, 'rules', index))}"
+            unmatched = _unmatched_server(rule, list(config.servers))
+            if unmatched is not None:
+                warnings.append(f"{where}.match: {unmatched}")
+            overruled = _overruled(index, agent.rules)
+            if overruled is not None:
+                warnings.append(f"{where}: {overruled}")
+    return warnings
+
+
+def _unmatched_server(rule: Rule, servers: list[str]) -> str | None:
+    if any(rule.matches_server(server) for server in servers):
+        return None
+    warning = f"rule {rule.text} matches no configured server"
+    if not servers:
+        return warning + " (there are none yet)"
+    close = difflib.get_close_matches(rule.server_pattern, servers, n=1)
+    if close:
+        return f'{warning}; did you mean "{close[0]}/{rule.tool_pattern}"?'
+    return f"{warning} (configured: {', '.join(servers)})"
+
+
+# Effects from the weakest to the strongest between equally specific rules.
+_EFFECT_ORDER = (Effect.ALLOW, Effect.ASK, Effect.DENY)
+
+
+def _overruled(index: int, rules: tuple[Rule, ...]) -> str | None:
+    rule = rules[index]
+    for other_index, other in enumerate(rules[:index]):
+        if other.match != rule.match:
+            continue
+        if other.effect is rule.effect:
+            return f"rule {rule.text} repeats rules[{other_index}]; remove one"
+        strongest = max(other.effect, rule.effect, key=_EFFECT_ORDER.index)
+        return (
+            f"rule {rule.text} repeats the match of rules[{other_index}] ({other.text}); "
+            f"only the {strongest.value} rule can decide, so remove the other"
+        )
+    for other_index, other in enumerate(rules):
+        stronger = _EFFECT_ORDER.index(other.effect) > _EFFECT_ORDER.index(rule.effect)
+        if stronger and other.match != rule.match and _covers(other, rule):
+            return (
+                f"rule {rule.text} never decides: rules[{other_index}] ({other.text}) is as specific, "
+                f"matches every call this one does, and {other.effect.value} wins over {rule.effect.value}"
+            )
+    return None
+
+
+def _covers(wide: Rule, narrow: Rule) -> bool:
+    # Only the plain cases: each part of ``wide`` is "*" or equals that part of ``narrow``.
+    server_covered = wide.server_pattern in ("*", narrow.server_pattern)
+    tool_covered = wide.tool_pattern in ("*", narrow.tool_pattern)
+    return wide.rank is narrow.rank and server_covered and tool_covered
+
+
 def _agents_block(data: dict[str, Any], path: Path, *, create: bool) -> dict[str, Any]:
     agents = data.get("agents")
     if agents is None:
@@ -471,7 +590,7 @@ def _translate(error: ErrorDetails, source: str) -> str:
 def _expected_from_error(kind: str, ctx: Mapping[str, Any]) -> str | None:
     if kind in _EXPECTED_BY_ERROR_TYPE:
         return _EXPECTED_BY_ERROR_TYPE[kind]
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         return "one of " + str(ctx.get("expected", "")).replace("'", '"')
     bounds = {
         "greater_than": ("gt", "a number greater than {}"),
@@ -512,6 +631,8 @@ def _annotation_at(loc: tuple[str | int, ...]) -> Any:
             current = field.annotation
         elif get_origin(current) is dict:
             current = get_args(current)[1]
+        elif get_origin(current) in (tuple, list) and isinstance(part, int):
+            current = get_args(current)[0]
         else:
             return None
     return current

@@ -15,19 +15,27 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 import anyio.abc
 import uvicorn
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from gateway_core.config import Config
+from gateway_core.approvals import ApprovalBroker, ApprovalRequest
+from gateway_core.audit import AuditLog, AuditStatus
+from gateway_core.config import Config, add_agent_rule, load_config
+from gateway_core.config_watch import watch_config
+from gateway_core.control import ControlApp, ControlEndpoint, ControlFile, new_control_token
 from gateway_core.downstream.base import ResolveFn, ServerStatus
 from gateway_core.downstream.pool import DownstreamPool
-from gateway_core.errors import InstanceError
+from gateway_core.errors import ConfigError, InstanceError
+from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.server import AgentFacingServer
+from gateway_core.paths import Paths
+from gateway_core.policy import Effect
 from gateway_core.version import toolgate_version
 
 logger = logging.getLogger(__name__)
@@ -107,6 +115,10 @@ class Gateway:
         config: the validated configuration.
         resolve: resolves ``${secret:NAME}`` references in a server's ``env`` or ``headers``.
         identify: maps a bearer token to an agent id, or ``None``.
+        paths: where Toolgate's files are: the audit database, the control file; ``None`` keeps
+            nothing on disk (no audit log, no control channel).
+        config_path: config.json, watched and applied live, and where "always" answers are written;
+            ``None`` for a configuration that only changes through ``apply_config``.
         on_stderr: called with (server, line) for every stderr line of a stdio server.
     """
 
@@ -116,12 +128,32 @@ class Gateway:
         *,
         resolve: ResolveFn,
         identify: Callable[[str], str | None],
+        paths: Paths | None = None,
+        config_path: Path | None = None,
         on_stderr: Callable[[str, str], None] | None = None,
     ) -> None:
         self.config = config
+        self.config_path = config_path
+        self.config_rejection: ConfigError | None = None
+        self._config_event = anyio.Event()
+        self.paths = paths
         self.metrics = Metrics()
+        self.audit = (
+            AuditLog(
+                paths.audit_db,
+                retention_days=config.audit.retention_days,
+                max_size_mb=config.audit.max_size_mb,
+            )
+            if paths is not None and config.audit.enabled
+            else None
+        )
+        self.approvals = ApprovalBroker(
+            timeout_s=lambda: self.config.gateway.approval_timeout_s, on_always=self._remember_always
+        )
+        self.guard = CallGuard(config, self.approvals, self.audit)
         self.pool = DownstreamPool(config.servers, resolve=resolve, on_change=self._on_pool_change, on_stderr=on_stderr)
-        self.frontend = AgentFacingServer(config, self.pool, self.metrics, version=toolgate_version())
+        self.frontend = AgentFacingServer(config, self.pool, self.guard, self.metrics, version=toolgate_version())
+        self._control_token = new_control_token()
         self._sessions = StreamableHTTPSessionManager(
             self.frontend.server, security_settings=None, max_request_body_size=MAX_REQUEST_BODY_BYTES
         )
@@ -133,6 +165,7 @@ class Gateway:
             statuses=self.pool.statuses,
             ready=self.pool.all_tried,
             version=toolgate_version(),
+            control=ControlApp(self.approvals, self._control_token),
         )
         self._stop = anyio.Event()
 
@@ -143,6 +176,69 @@ class Gateway:
     def stop(self) -> None:
         """Ask ``run()`` to shut down; safe to call more than once, from the loop's thread."""
         self._stop.set()
+
+    @property
+    def paused(self) -> bool:
+        """Whether every call is being refused (see ``pause``)."""
+        return self.guard.paused
+
+    def pause(self) -> None:
+        """Refuse every tool call, prompt and resource read, saying Toolgate is paused, until ``resume``."""
+        self.guard.paused = True
+        logger.info("Toolgate is paused: every call is refused until it is resumed")
+
+    def resume(self) -> None:
+        """Let calls through again after ``pause``."""
+        self.guard.paused = False
+        logger.info("Toolgate resumed")
+
+    def apply_config(self, config: Config) -> None:
+        """Use ``config`` from now on: restart only changed servers, apply policies to the next request.
+
+        The GUI's edits and the file watcher both come through here. ``gateway.host`` and
+        ``gateway.port`` only change with a restart.
+        """
+        old, self.config = self.config, config
+        self.config_rejection = None
+        self._config_settled()
+        if (old.gateway.host, old.gateway.port) != (config.gateway.host, config.gateway.port):
+            logger.warning("gateway.host and gateway.port changes take effect when Toolgate restarts")
+        self.http_app.allowed_origins = frozenset(config.gateway.allowed_origins)
+        self.pool.apply(config.servers)
+        self.frontend.apply_config(config)
+        logger.info("applied the changed configuration")
+
+    def reject_config(self, error: ConfigError) -> None:
+        """Keep the running configuration and make the rejected edit's problems visible."""
+        self.config_rejection = error
+        self._config_settled()
+
+    async def wait_config_settled(self) -> None:
+        """Wait until the next configuration change is applied or rejected."""
+        await self._config_event.wait()
+
+    def _config_settled(self) -> None:
+        self._config_event.set()
+        self._config_event = anyio.Event()
+
+    def _remember_always(self, request: ApprovalRequest, effect: Effect) -> None:
+        if self.config_path is None:
+            logger.warning("cannot remember an 'always' answer: this gateway has no config file")
+            return
+        add_agent_rule(self.config_path, request.agent, f"{request.server}/{request.tool}", effect)
+        self.apply_config(load_config(self.config_path))
+
+    def _control_file(self, endpoint: Endpoint) -> contextlib.AbstractContextManager[object]:
+        """Publish the control channel to same-user tools (``toolgate approvals``) while serving."""
+        if self.paths is None:
+            return contextlib.nullcontext()
+        base = endpoint.url.removesuffix(MCP_PATH)
+        return ControlFile(self.paths, ControlEndpoint(base, self._control_token))
+
+    @property
+    def audit_status(self) -> AuditStatus | None:
+        """Whether audit records are being written (``None`` when auditing is off)."""
+        return self.audit.status if self.audit is not None else None
 
     def _on_pool_change(self, server: str) -> None:
         self.frontend.on_pool_change(server)
@@ -165,16 +261,23 @@ class Gateway:
             )
         )
         async with anyio.create_task_group() as tg:
+            if self.audit is not None:
+                await tg.start(self.audit.run)
             await tg.start(self.pool.run)
             tg.start_soon(self.frontend.watch_catalog)
+            if self.config_path is not None:
+                tg.start_soon(
+                    watch_config, self.config_path, lambda: self.config, self.apply_config, self.reject_config
+                )
             async with self._sessions.run():
                 tg.start_soon(http.serve_until_exit, sock)
                 await http.listening.wait()
                 if not http.started:
                     raise InstanceError(f"the HTTP server could not start on {endpoint.url}; see the log above")
                 logger.info("Toolgate is listening on %s", endpoint.url)
-                task_status.started(endpoint)
-                await self._stop.wait()
+                with self._control_file(endpoint):
+                    task_status.started(endpoint)
+                    await self._stop.wait()
                 self.frontend.close()
             http.should_exit = True
             with anyio.move_on_after(HTTP_SHUTDOWN_TIMEOUT_S + 1):

@@ -64,7 +64,10 @@ def _serve_locked(paths: Paths, config: Config, config_path: Path, store: Secret
     def resolve_with_store(values: Mapping[str, str]) -> dict[str, str]:
         return resolve(values, store)
 
-    gateway = Gateway(config, resolve=resolve_with_store, identify=agents.identify)
+    paths.ensure_dirs()
+    gateway = Gateway(
+        config, resolve=resolve_with_store, identify=agents.identify, paths=paths, config_path=config_path
+    )
     with sock:
         asyncio.run(_run(gateway, sock))
     _say("Toolgate stopped.")

@@ -2,6 +2,8 @@
 
 ``DownstreamPool.run`` starts every supervisor, reports itself started, and on cancellation returns
 once every server is closed (processes ended). Disabled servers get no task and show as STOPPED.
+``apply`` takes a new set of server configurations while running and starts, stops or restarts
+only the servers whose configuration changed.
 """
 
 from __future__ import annotations
@@ -35,28 +37,85 @@ class DownstreamPool:
         on_stderr: Callable[[str, str], None] | None = None,
     ) -> None:
         self._configs = dict(servers)
-        self.servers: Mapping[str, DownstreamServer] = {
-            name: DownstreamServer(name, config, resolve=resolve, on_change=on_change, on_stderr=on_stderr)
-            for name, config in servers.items()
-            if config.enabled
+        self._resolve = resolve
+        self._on_change = on_change
+        self._on_stderr = on_stderr
+        self._servers: dict[str, DownstreamServer] = {
+            name: self._new_server(name, config) for name, config in servers.items() if config.enabled
         }
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    @property
+    def servers(self) -> Mapping[str, DownstreamServer]:
+        """The enabled servers by name (a server being stopped by ``apply`` is no longer here)."""
+        return self._servers
+
+    def apply(self, servers: Mapping[str, ServerConfig]) -> None:
+        """Take new server configurations: start added ones, stop removed or disabled ones, restart changed ones.
+
+        A change only to ``prefix`` or ``timeout_s`` needs no restart and is applied in place.
+        """
+        old, self._configs = self._configs, dict(servers)
+        for name in old.keys() - servers.keys():
+            self._stop(name)
+        for name, config in servers.items():
+            running = self._servers.get(name)
+            if not config.enabled:
+                self._stop(name)
+            elif running is None:
+                self._start(name, config)
+            elif _same_session(running.config, config):
+                running.config = config
+            else:
+                self._stop(name)
+                self._start(name, config)
+
+    def _new_server(self, name: str, config: ServerConfig) -> DownstreamServer:
+        return DownstreamServer(
+            name, config, resolve=self._resolve, on_change=self._on_change, on_stderr=self._on_stderr
+        )
+
+    def _start(self, name: str, config: ServerConfig) -> None:
+        server = self._new_server(name, config)
+        self._servers[name] = server
+        if self._task_group is not None:
+            self._spawn(server)
+        self._on_change(name)
+
+    def _stop(self, name: str) -> None:
+        self._servers.pop(name, None)
+        scope = self._scopes.pop(name, None)
+        if scope is not None:
+            scope.cancel()
+        self._on_change(name)
+
+    def _spawn(self, server: DownstreamServer) -> None:
+        assert self._task_group is not None
+        scope = anyio.CancelScope()
+        self._scopes[server.name] = scope
+        self._task_group.start_soon(self._supervise, server, scope, name=f"downstream {server.name!r}")
+
+    async def _supervise(self, server: DownstreamServer, scope: anyio.CancelScope) -> None:
+        with scope:
+            await server.run()
 
     def statuses(self) -> list[ServerStatus]:
         """One status per configured server, disabled ones included (as STOPPED), in config order."""
         return [
-            self.servers[name].status
-            if name in self.servers
+            self._servers[name].status
+            if name in self._servers
             else ServerStatus(name=name, state=ServerState.STOPPED, transport=config.transport, reason="disabled")
             for name, config in self._configs.items()
         ]
 
     def all_tried(self) -> bool:
         """Whether every enabled server has finished its first start attempt (ready or failed)."""
-        return all(server.tried.is_set() for server in self.servers.values())
+        return all(server.tried.is_set() for server in self._servers.values())
 
     async def wait_all_tried(self) -> None:
         """Wait until ``all_tried()``."""
-        for server in self.servers.values():
+        for server in list(self._servers.values()):
             await server.tried.wait()
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -67,6 +126,17 @@ class DownstreamPool:
         close is bounded (``stdio.CLOSE_TIMEOUT_S`` for a process tree), and they close concurrently.
         """
         async with anyio.create_task_group() as tg:
-            for server in self.servers.values():
-                tg.start_soon(server.run, name=f"downstream {server.name!r}")
-            task_status.started()
+            self._task_group = tg
+            try:
+                for server in list(self._servers.values()):
+                    self._spawn(server)
+                task_status.started()
+                await anyio.sleep_forever()
+            finally:
+                self._task_group = None
+
+
+def _same_session(old: ServerConfig, new: ServerConfig) -> bool:
+    """Whether a running session can carry on under ``new`` (only naming or call timeouts changed)."""
+    keep = {"prefix", "timeout_s"}
+    return old.model_dump(exclude=keep) == new.model_dump(exclude=keep)

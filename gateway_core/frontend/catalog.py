@@ -64,6 +64,8 @@ class Routes:
     prompt_list: tuple[types.Prompt, ...] = ()
     resource_list: tuple[types.Resource, ...] = ()
     template_list: tuple[types.ResourceTemplate, ...] = ()
+    # The server of each listed item, position by position (for per-agent filtering).
+    template_servers: tuple[str, ...] = ()
     input_schemas: dict[str, dict[str, object]] = field(default_factory=dict)
     collisions: tuple[str, ...] = ()
     _templates: tuple[_Template, ...] = ()
@@ -104,6 +106,7 @@ def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
     resources: dict[str, str] = {}
     resource_list: list[types.Resource] = []
     template_list: list[types.ResourceTemplate] = []
+    template_servers: list[str] = []
     templates: list[_Template] = []
     for entry in ordered:
         for tool in entry.catalog.tools:
@@ -122,6 +125,7 @@ def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
             resource_list.append(resource)
         for template in entry.catalog.resource_templates:
             template_list.append(template)
+            template_servers.append(entry.server)
             try:
                 templates.append(_Template(entry.server, UriTemplate.parse(template.uri_template)))
             except InvalidUriTemplate:
@@ -134,6 +138,7 @@ def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
         prompt_list=tuple(prompt_list),
         resource_list=tuple(resource_list),
         template_list=tuple(template_list),
+        template_servers=tuple(template_servers),
         input_schemas={t.name: t.input_schema for t in tool_list},
         collisions=tuple(collisions),
         _templates=tuple(templates),

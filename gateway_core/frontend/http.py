@@ -26,6 +26,7 @@ from gateway_core.frontend.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
+CONTROL_PATH = "/control"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 UNAUTHORIZED_MESSAGE = (
     "This request carries no known agent token. Create an agent with `toolgate agents add ID` "
@@ -44,6 +45,7 @@ class GatewayHttpApp:
         statuses: the current downstream server statuses, for ``/ready`` and ``/metrics``.
         ready: whether every enabled server has been tried at least once.
         version: Toolgate's version, reported by ``/health``.
+        control: the local control channel served under ``/control`` (it checks its own token).
     """
 
     def __init__(
@@ -56,10 +58,12 @@ class GatewayHttpApp:
         statuses: Callable[[], list[ServerStatus]],
         ready: Callable[[], bool],
         version: str,
+        control: ASGIApp | None = None,
     ) -> None:
         self._mcp_app = mcp_app
+        self._control_app = control
         self._identify = identify
-        self._allowed_origins = frozenset(allowed_origins)
+        self.allowed_origins = frozenset(allowed_origins)
         self._allowed_hosts: frozenset[str] = frozenset()
         self._metrics = metrics
         self._statuses = statuses
@@ -92,7 +96,7 @@ class GatewayHttpApp:
             )
             return
         origin = headers.get("origin")
-        if origin is not None and origin not in self._allowed_origins:
+        if origin is not None and origin not in self.allowed_origins:
             await _respond_json(
                 send, 403, _rpc_error(-32600, "Forbidden: this Origin is not in gateway.allowed_origins.")
             )
@@ -100,6 +104,8 @@ class GatewayHttpApp:
         path = scope["path"].rstrip("/") or "/"
         if path == MCP_PATH:
             await self._serve_mcp(scope, receive, send, headers)
+        elif path.startswith(CONTROL_PATH) and self._control_app is not None:
+            await self._control_app(scope, receive, send)
         elif path == "/health":
             await _respond_json(send, 200, {"status": "ok", "version": self._version})
         elif path == "/ready":

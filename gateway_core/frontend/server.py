@@ -36,8 +36,10 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from gateway_core.config import Config
 from gateway_core.downstream.base import ServerState
 from gateway_core.downstream.pool import DownstreamPool
-from gateway_core.errors import DownstreamError, ErrorCode
+from gateway_core.downstream.server import DownstreamServer
+from gateway_core.errors import DownstreamError, ErrorCode, ServerUnavailableError
 from gateway_core.frontend.catalog import Routes, ServerCatalog, build_routes
+from gateway_core.frontend.guard import CallGuard, refusal_result
 from gateway_core.frontend.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -64,17 +66,22 @@ class AgentFacingServer:
     Args:
         config: the configuration the pool was built from (for name prefixes).
         pool: the downstream servers to aggregate.
+        guard: applies each agent's policy, approvals and auditing to calls.
         metrics: where tool calls are counted.
         version: Toolgate's version, shown to agents as the server version.
     """
 
-    def __init__(self, config: Config, pool: DownstreamPool, metrics: Metrics, *, version: str) -> None:
+    def __init__(
+        self, config: Config, pool: DownstreamPool, guard: CallGuard, metrics: Metrics, *, version: str
+    ) -> None:
         self._config = config
         self._pool = pool
+        self._guard = guard
         self._metrics = metrics
         self._routes = Routes()
         self._changed = anyio.Event()
         self._refreshed = anyio.Event()
+        self._policy_changed = False
         self._bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self._bus)
         self._legacy_sessions: dict[str, ServerSession] = {}
@@ -101,13 +108,21 @@ class AgentFacingServer:
         )
         # Replaces the SDK's default OpenTelemetry middleware: it only costs time without an exporter.
         self.server.middleware = [self._track_legacy_session, self._serve_cached_listing]
-        self._listings: dict[tuple[str, str], HandlerResult] = {}
+        self._listings: dict[tuple[str, str, str], HandlerResult] = {}
         self._generation = 0
 
     @property
     def routes(self) -> Routes:
         """The current routing table (read-only; replaced whole on every refresh)."""
         return self._routes
+
+    def apply_config(self, config: Config) -> None:
+        """Use new prefixes and policies: rebuild the listings and tell agents they may have changed."""
+        self._config = config
+        self._guard.apply_config(config)
+        self.invalidate_listings()
+        self._policy_changed = True
+        self._changed.set()
 
     def on_pool_change(self, server: str) -> None:
         """Called by the pool when ``server``'s state or catalog changed; schedules a refresh."""
@@ -118,7 +133,7 @@ class AgentFacingServer:
         ready = [
             ServerCatalog(name, self._config.prefix_for(name), ds.catalog)
             for name, ds in self._pool.servers.items()
-            if ds.status.state is ServerState.READY
+            if ds.status.state is ServerState.READY and name in self._config.servers
         ]
         old, new = self._routes, build_routes(ready)
         self._routes = new
@@ -141,6 +156,10 @@ class AgentFacingServer:
             await self._changed.wait()
             self._changed = anyio.Event()
             changes = self.refresh()
+            if self._policy_changed:
+                # What each agent may see can change with a policy even when the catalog did not.
+                self._policy_changed = False
+                changes = {ToolsListChanged, PromptsListChanged, ResourcesListChanged}
             self._refreshed.set()
             self._refreshed = anyio.Event()
             for event in sorted(changes, key=lambda e: e.__name__):
@@ -184,7 +203,7 @@ class AgentFacingServer:
         """
         if ctx.method not in LISTING_METHODS or (ctx.params or {}).get("cursor") is not None:
             return await call_next(ctx)
-        key = (ctx.method, ctx.protocol_version)
+        key = (current_agent(), ctx.method, ctx.protocol_version)
         cached = self._listings.get(key)
         if cached is None:
             generation = self._generation
@@ -193,52 +212,98 @@ class AgentFacingServer:
                 self._listings[key] = cached
         return cached
 
+    def invalidate_listings(self) -> None:
+        """Forget the cached listings (the catalog or a policy changed)."""
+        self._generation += 1
+        self._listings.clear()
+
     async def _list_tools(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=list(self._routes.tool_list))
+        agent, routes = current_agent(), self._routes
+        visible = [
+            tool
+            for tool in routes.tool_list
+            if self._guard.may_see(agent, routes.tools[tool.name].server, routes.tools[tool.name].upstream_name)
+        ]
+        return types.ListToolsResult(tools=visible)
 
     async def _list_prompts(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
-        return types.ListPromptsResult(prompts=list(self._routes.prompt_list))
+        agent, routes = current_agent(), self._routes
+        visible = [p for p in routes.prompt_list if self._guard.may_see(agent, routes.prompts[p.name].server)]
+        return types.ListPromptsResult(prompts=visible)
 
     async def _list_resources(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
-        return types.ListResourcesResult(resources=list(self._routes.resource_list))
+        agent, routes = current_agent(), self._routes
+        visible = [r for r in routes.resource_list if self._guard.may_see(agent, routes.resources[r.uri])]
+        return types.ListResourcesResult(resources=visible)
 
     async def _list_resource_templates(
         self, ctx: Ctx, params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        return types.ListResourceTemplatesResult(resource_templates=list(self._routes.template_list))
+        agent, routes = current_agent(), self._routes
+        visible = [
+            template
+            for template, server in zip(routes.template_list, routes.template_servers, strict=True)
+            if self._guard.may_see(agent, server)
+        ]
+        return types.ListResourceTemplatesResult(resource_templates=visible)
 
     async def _call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
         route = self._routes.tools.get(params.name)
         if route is None:
             raise MCPError(ErrorCode.TOOL_NOT_FOUND, f"unknown tool {params.name!r}: it is not in tools/list")
         agent = current_agent()
+        admission = await self._guard.admit(
+            agent=agent,
+            session_id=_session_id(ctx),
+            server=route.server,
+            tool=route.upstream_name,
+            public_name=params.name,
+            arguments=params.arguments,
+            disconnected=_disconnect_check(ctx),
+        )
+        if not admission.allowed:
+            self._metrics.count_call(agent, route.server, "denied", 0.0)
+            return refusal_result(admission)
         started = time.perf_counter()
-        outcome = "ok"
+        outcome, size = "ok", None
         try:
-            result = await self._pool.servers[route.server].call_tool(
-                route.upstream_name, params.arguments, progress=_progress_forwarder(ctx)
-            )
-            if result.is_error:
-                outcome = "tool_error"
-            return _without_downstream_identity(result)
+            server = self._pool.servers.get(route.server)
+            if server is None:
+                raise ServerUnavailableError(f"server {route.server!r} was removed from the configuration")
+            result = await server.call_tool(route.upstream_name, params.arguments, progress=_progress_forwarder(ctx))
+            outcome = "tool_error" if result.is_error else "ok"
+            result = _without_downstream_identity(result)
+            size = len(result.model_dump_json(by_alias=True, exclude_none=True))
+            return result
         except DownstreamError as exc:
-            outcome = exc.code.name.lower()
+            outcome = "timeout" if exc.code is ErrorCode.TIMEOUT else "unavailable"
             return types.CallToolResult(content=[types.TextContent(text=str(exc))], is_error=True)
         except MCPError:
             outcome = "protocol_error"
             raise
         except BaseException:
-            outcome = "cancelled_or_failed"
+            outcome = "withdrawn"
             raise
         finally:
-            self._metrics.count_call(agent, route.server, outcome, time.perf_counter() - started)
+            latency = time.perf_counter() - started
+            self._metrics.count_call(agent, route.server, outcome, latency)
+            self._guard.finish(
+                admission,
+                agent=agent,
+                server=route.server,
+                tool=route.upstream_name,
+                outcome=outcome,
+                latency_s=latency,
+                result_size=size,
+            )
 
     async def _read_resource(self, ctx: Ctx, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         server = self._routes.server_for_uri(params.uri)
         if server is None:
             raise MCPError(ErrorCode.RESOURCE_NOT_FOUND, f"no configured server offers resource {params.uri!r}")
+        await self._admit_or_raise(ctx, server, params.uri)
         try:
-            result = await self._pool.servers[server].read_resource(params.uri)
+            result = await self._server(server).read_resource(params.uri)
         except DownstreamError as exc:
             raise MCPError(exc.code, str(exc)) from exc
         return _without_downstream_identity(result)
@@ -247,11 +312,46 @@ class AgentFacingServer:
         route = self._routes.prompts.get(params.name)
         if route is None:
             raise MCPError(ErrorCode.PROMPT_NOT_FOUND, f"unknown prompt {params.name!r}: it is not in prompts/list")
+        await self._admit_or_raise(ctx, route.server, params.name)
         try:
-            result = await self._pool.servers[route.server].get_prompt(route.upstream_name, params.arguments)
+            result = await self._server(route.server).get_prompt(route.upstream_name, params.arguments)
         except DownstreamError as exc:
             raise MCPError(exc.code, str(exc)) from exc
         return _without_downstream_identity(result)
+
+    async def _admit_or_raise(self, ctx: Ctx, server: str, name: str) -> None:
+        """Apply the agent's decision for the whole server to a prompt or resource; a refusal is a protocol error."""
+        admission = await self._guard.admit(
+            agent=current_agent(),
+            session_id=_session_id(ctx),
+            server=server,
+            tool=None,
+            public_name=name,
+            arguments=None,
+            disconnected=_disconnect_check(ctx),
+        )
+        if not admission.allowed:
+            raise MCPError(ErrorCode.DENIED_BY_POLICY, admission.refusal or "denied")
+
+    def _server(self, name: str) -> DownstreamServer:
+        server = self._pool.servers.get(name)
+        if server is None:
+            raise MCPError(ErrorCode.SERVER_UNAVAILABLE, f"server {name!r} was removed from the configuration")
+        return server
+
+
+def _disconnect_check(ctx: Ctx) -> Callable[[], Awaitable[bool]] | None:
+    """How to tell that the agent's HTTP request is gone (uvicorn reports it to every receiver)."""
+    request = ctx.request
+    if request is None or not hasattr(request, "is_disconnected"):
+        return None
+    is_disconnected: Callable[[], Awaitable[bool]] = request.is_disconnected
+    return is_disconnected
+
+
+def _session_id(ctx: Ctx) -> str | None:
+    """The agent's handshake-era session (for "allow for this session"); 2026 agents have none."""
+    return ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
 
 
 def _progress_forwarder(ctx: Ctx) -> ProgressFnT | None:

@@ -10,14 +10,18 @@ import pytest
 from gateway_core.config import (
     Config,
     add_agent_entry,
+    add_agent_rule,
     ensure_config,
     load_config,
+    parse_config,
+    policy_warnings,
     remove_agent_entry,
     secret_references,
     write_config_atomically,
 )
 from gateway_core.errors import AgentError, ConfigError
 from gateway_core.paths import Paths
+from gateway_core.policy import Effect, Rule
 
 
 def write_json(tmp_path: Path, data: Any) -> Path:
@@ -276,3 +280,220 @@ def test_removing_an_absent_agent_changes_nothing(tmp_path: Path) -> None:
 
     assert remove_agent_entry(path, "nobody") is False
     assert path.read_text() == before
+
+
+def test_an_agents_policy_loads_as_rules_and_effects(tmp_path: Path) -> None:
+    path = write_json(
+        tmp_path,
+        {"agents": {"cursor": {"name": "Cursor", "default": "deny", "rules": [{"match": "fs/*", "effect": "allow"}]}}},
+    )
+
+    agent = load_config(path).agents["cursor"]
+
+    assert (agent.default, agent.rules) == (Effect.DENY, (Rule(match="fs/*", effect=Effect.ALLOW),))
+
+
+def test_an_agent_without_a_policy_asks_for_everything(tmp_path: Path) -> None:
+    agent = load_config(write_json(tmp_path, {"agents": {"cursor": {"name": "Cursor"}}})).agents["cursor"]
+
+    assert (agent.default, agent.rules) == (Effect.ASK, ())
+
+
+@pytest.mark.parametrize(
+    ("match", "problem"),
+    [
+        pytest.param("github", 'found "github"', id="no-slash"),
+        pytest.param("github/issues/x", 'found "github/issues/x"', id="two-slashes"),
+        pytest.param("github/", 'found "github/": the tool part is empty', id="empty-tool"),
+        pytest.param("/x", 'found "/x": the server part is empty', id="empty-server"),
+        pytest.param("github/[abc", 'found "github/[abc": the tool part has a "[" with no closing "]"', id="open-set"),
+    ],
+)
+def test_a_malformed_rule_match_is_an_error_at_its_json_path(tmp_path: Path, match: str, problem: str) -> None:
+    rules = [
+        {"match": "fs/*", "effect": "allow"},
+        {"match": "fs/x", "effect": "deny"},
+        {"match": match, "effect": "ask"},
+    ]
+
+    problems = problems_for(tmp_path, {"agents": {"cursor": {"name": "Cursor", "rules": rules}}})
+
+    assert problems == [
+        f'config.json: agents.cursor.rules[2].match: expected "server/tool" with glob patterns, {problem}'
+    ]
+
+
+def test_an_unknown_effect_lists_the_effects(tmp_path: Path) -> None:
+    agent = {"name": "Cursor", "default": "block", "rules": [{"match": "fs/*", "effect": "permit"}]}
+
+    problems = problems_for(tmp_path, {"agents": {"cursor": agent}})
+
+    assert problems == [
+        'config.json: agents.cursor.default: expected one of "allow", "ask" or "deny", found "block"',
+        'config.json: agents.cursor.rules[0].effect: expected one of "allow", "ask" or "deny", found "permit"',
+    ]
+
+
+def test_a_rule_missing_its_match_or_with_an_extra_key_is_explained(tmp_path: Path) -> None:
+    rules = [{"effect": "deny"}, {"match": "fs/*", "effect": "deny", "why": "x"}]
+
+    problems = problems_for(tmp_path, {"agents": {"cursor": {"name": "Cursor", "rules": rules}}})
+
+    assert problems == [
+        "config.json: agents.cursor.rules[0].match: expected text (a JSON string), "
+        "found nothing (this key is required)",
+        "config.json: agents.cursor.rules[1].why: unknown key (expected one of: match, effect)",
+    ]
+
+
+def config_with_rules(*rules: tuple[str, str], servers: tuple[str, ...] = ("fs", "github")) -> Config:
+    data = {
+        "servers": {name: {"command": name} for name in servers},
+        "agents": {"cursor": {"name": "Cursor", "rules": [{"match": m, "effect": e} for m, e in rules]}},
+    }
+    return parse_config(json.dumps(data))
+
+
+def test_a_policy_without_surprises_has_no_warnings() -> None:
+    config = config_with_rules(("github/*", "ask"), ("github/delete_*", "deny"), ("*/read_*", "allow"), ("*/*", "ask"))
+
+    assert policy_warnings(config) == []
+
+
+@pytest.mark.parametrize(
+    ("rules", "servers", "warning"),
+    [
+        pytest.param(
+            [("gihub/*", "allow")],
+            ("fs", "github"),
+            'agents.cursor.rules[0].match: rule gihub/* → allow matches no configured server; did you mean "github/*"?',
+            id="misspelt-server",
+        ),
+        pytest.param(
+            [("slack/post", "deny")],
+            ("fs", "github"),
+            "agents.cursor.rules[0].match: rule slack/post → deny matches no configured server "
+            "(configured: fs, github)",
+            id="unknown-server",
+        ),
+        pytest.param(
+            [("x*/*", "deny")],
+            ("fs", "github"),
+            "agents.cursor.rules[0].match: rule x*/* → deny matches no configured server (configured: fs, github)",
+            id="server-glob-matching-nothing",
+        ),
+        pytest.param(
+            [("fs/*", "allow")],
+            (),
+            "agents.cursor.rules[0].match: rule fs/* → allow matches no configured server (there are none yet)",
+            id="no-servers-yet",
+        ),
+        pytest.param(
+            [("fs/*", "allow"), ("github/*", "ask"), ("fs/*", "allow")],
+            ("fs", "github"),
+            "agents.cursor.rules[2]: rule fs/* → allow repeats rules[0]; remove one",
+            id="repeated-rule",
+        ),
+        pytest.param(
+            [("fs/*", "allow"), ("fs/*", "deny")],
+            ("fs", "github"),
+            "agents.cursor.rules[1]: rule fs/* → deny repeats the match of rules[0] (fs/* → allow); "
+            "only the deny rule can decide, so remove the other",
+            id="repeated-match-with-another-effect",
+        ),
+        pytest.param(
+            [("github/*", "allow"), ("*/*", "deny"), ("g*/*", "allow")],
+            ("fs", "github"),
+            "agents.cursor.rules[2]: rule g*/* → allow never decides: rules[1] (*/* → deny) is as specific, "
+            "matches every call this one does, and deny wins over allow",
+            id="overruled-by-a-wider-stronger-rule",
+        ),
+    ],
+)
+def test_policy_warnings_name_the_rule_by_json_path(
+    rules: list[tuple[str, str]], servers: tuple[str, ...], warning: str
+) -> None:
+    assert policy_warnings(config_with_rules(*rules, servers=servers), source="my.json") == [f"my.json: {warning}"]
+
+
+def rules_in(path: Path, agent_id: str = "cursor") -> list[dict[str, str]]:
+    rules: list[dict[str, str]] = json.loads(path.read_text())["agents"][agent_id]["rules"]
+    return rules
+
+
+def test_an_always_answer_puts_its_rule_first_and_keeps_everything_else(tmp_path: Path) -> None:
+    original = {
+        "gateway": {"port": 47801},
+        "servers": {"github": {"command": "gh", "env": {"GITHUB_TOKEN": "${secret:GH}"}}},
+        "agents": {
+            "cursor": {"name": "Cursor", "default": "ask", "rules": [{"match": "github/*", "effect": "ask"}]},
+            "claude": {"name": "Claude", "rules": [{"match": "*/*", "effect": "deny"}]},
+        },
+    }
+    path = write_json(tmp_path, original)
+
+    add_agent_rule(path, "cursor", "github/create_issue", Effect.ALLOW)
+
+    after = json.loads(path.read_text())
+    assert after["agents"]["cursor"]["rules"] == [
+        {"match": "github/create_issue", "effect": "allow"},
+        {"match": "github/*", "effect": "ask"},
+    ]
+    after["agents"]["cursor"]["rules"].pop(0)
+    assert after == original
+    assert load_config(path).agents["cursor"].rules[0] == Rule(match="github/create_issue", effect=Effect.ALLOW)
+
+
+def test_an_always_answer_replaces_the_rule_with_the_same_match(tmp_path: Path) -> None:
+    rules = [{"match": "fs/read", "effect": "allow"}, {"match": "fs/write", "effect": "allow"}]
+    path = write_json(tmp_path, {"agents": {"cursor": {"name": "Cursor", "rules": rules}}})
+
+    add_agent_rule(path, "cursor", "fs/write", Effect.DENY)
+
+    assert rules_in(path) == [{"match": "fs/write", "effect": "deny"}, {"match": "fs/read", "effect": "allow"}]
+
+
+def test_an_always_answer_starts_the_rules_of_an_agent_without_any(tmp_path: Path) -> None:
+    path = write_json(tmp_path, {"agents": {"cursor": {"name": "Cursor"}}})
+
+    add_agent_rule(path, "cursor", "fs/*", Effect.ASK)
+
+    assert rules_in(path) == [{"match": "fs/*", "effect": "ask"}]
+
+
+def test_an_always_answer_for_an_unknown_agent_changes_nothing(tmp_path: Path) -> None:
+    path = write_json(tmp_path, {"agents": {"cursor": {"name": "Cursor"}}})
+    before = path.read_text()
+
+    with pytest.raises(AgentError, match="there is no agent 'ghost'"):
+        add_agent_rule(path, "ghost", "fs/*", Effect.ALLOW)
+
+    assert path.read_text() == before
+
+
+def test_an_always_answer_with_a_malformed_match_changes_nothing(tmp_path: Path) -> None:
+    path = write_json(tmp_path, {"agents": {"cursor": {"name": "Cursor"}}})
+    before = path.read_text()
+
+    with pytest.raises(ConfigError) as caught:
+        add_agent_rule(path, "cursor", "fs/a/b", Effect.ALLOW)
+
+    assert caught.value.problems == [
+        'config.json: agents.cursor.rules[0].match: expected "server/tool" with glob patterns, found "fs/a/b"'
+    ]
+    assert path.read_text() == before
+
+
+def test_a_failed_always_answer_keeps_the_previous_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_json(tmp_path, {"agents": {"cursor": {"name": "Cursor"}}})
+    before = path.read_text()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(ConfigError, match="the file was not changed"):
+        add_agent_rule(path, "cursor", "fs/*", Effect.ALLOW)
+
+    assert path.read_text() == before
+    assert [p.name for p in path.parent.iterdir()] == ["config.json"]

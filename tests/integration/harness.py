@@ -95,7 +95,8 @@ class RunningGateway:
         return next(s for s in self.gateway.statuses() if s.name == name)
 
     def _settled(self, wanted: set[str]) -> bool:
-        if any(self.status(name).state is not ServerState.READY for name in wanted):
+        states = {s.name: s.state for s in self.gateway.statuses()}
+        if any(states.get(name) is not ServerState.READY for name in wanted):
             return False
         routed = {route.server for route in self.gateway.frontend.routes.tools.values()}
         return all(name in routed or not self.gateway.pool.servers[name].catalog.tools for name in wanted)
@@ -113,18 +114,35 @@ def write_config(paths: Paths, servers: Mapping[str, Any], agents: Mapping[str, 
 
 @asynccontextmanager
 async def running_gateway(
-    servers: Mapping[str, Any], *, agents: tuple[str, ...] = ("agent-a",), **gateway_settings: Any
+    servers: Mapping[str, Any],
+    *,
+    agents: tuple[str, ...] = ("agent-a",),
+    policies: Mapping[str, Mapping[str, Any]] | None = None,
+    **gateway_settings: Any,
 ) -> AsyncIterator[RunningGateway]:
-    """Run a gateway for ``servers`` with one token per agent; every server must come up READY."""
+    """Run a gateway for ``servers`` with one token per agent.
+
+    Agents allow everything unless ``policies`` gives them a ``default`` and ``rules``.
+    """
     paths = Paths.from_env(os.environ)
+    paths.ensure_dirs()
     write_config(paths, servers, {}, **gateway_settings)
     store = open_secret_store(paths)
     directory = AgentDirectory(paths.config_file, store)
     tokens = {agent: directory.add(agent, agent.title()) for agent in agents}
+    raw = json.loads(paths.config_file.read_text())
+    for agent in agents:
+        raw["agents"][agent].update({"default": "allow", **(policies or {}).get(agent, {})})
+    paths.config_file.write_text(json.dumps(raw, indent=2))
     config = load_config(paths.config_file)
     stderr = StderrLog()
     gateway = Gateway(
-        config, resolve=lambda values: resolve(values, store), identify=directory.identify, on_stderr=stderr.add
+        config,
+        resolve=lambda values: resolve(values, store),
+        identify=directory.identify,
+        paths=paths,
+        config_path=paths.config_file,
+        on_stderr=stderr.add,
     )
     sock = bind("127.0.0.1", 0)
     with sock:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import anyio
 import mcp_types as types
 import pytest
+from mcp import Client
 
 from tests.fakes.launch import fake_command
 from tests.integration.harness import agent_client
@@ -34,8 +37,11 @@ def write_config(home: Path, servers: dict[str, object], port: int = 0) -> None:
     (home / "config.json").write_text(json.dumps({"gateway": {"port": port}, "servers": servers}))
 
 
-def add_agent(agent_id: str) -> str:
+def add_agent(agent_id: str, home: Path, default: str = "allow") -> str:
     done = subprocess.run(toolgate("agents", "add", agent_id), capture_output=True, text=True, timeout=60, check=True)
+    config = json.loads((home / "config.json").read_text())
+    config["agents"][agent_id]["default"] = default
+    (home / "config.json").write_text(json.dumps(config))
     return done.stdout.strip()
 
 
@@ -56,6 +62,23 @@ def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
         process.communicate(timeout=STOP_TIMEOUT_S)
 
 
+@asynccontextmanager
+async def client_seeing(url: str, token: str, tool: str) -> AsyncIterator[Client]:
+    """A client connected once the gateway lists ``tool`` (its server may still be starting)."""
+    changed = anyio.Event()
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    async with agent_client(url, token, message_handler=on_message) as client:
+        with anyio.fail_after(START_TIMEOUT_S):
+            while tool not in {t.name for t in (await client.list_tools()).tools}:
+                await changed.wait()
+                changed = anyio.Event()
+        yield client
+
+
 def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
@@ -74,20 +97,10 @@ async def test_serve_prints_its_endpoint_serves_agents_and_stops_cleanly_on_sigt
 ):
     command, args = fake_command()
     write_config(toolgate_home, {"fake": {"command": command, "args": args}})
-    token = add_agent("cli-agent")
-
-    changed = anyio.Event()
-
-    async def on_message(message: object) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            changed.set()
+    token = add_agent("cli-agent", toolgate_home)
 
     with serving() as (process, url):
-        async with agent_client(url, token, message_handler=on_message) as client:
-            with anyio.fail_after(START_TIMEOUT_S):
-                while "fake__spawn_child" not in {t.name for t in (await client.list_tools()).tools}:
-                    await changed.wait()
-                    changed = anyio.Event()
+        async with client_seeing(url, token, "fake__spawn_child") as client:
             child = await client.call_tool("fake__spawn_child", {})
         grandchild = int(child.content[0].text)  # type: ignore[union-attr]
         server = parent_of(grandchild)
@@ -146,3 +159,33 @@ def test_first_run_creates_a_default_config_and_says_where(toolgate_home: Path):
     assert (toolgate_home / "config.json").exists()
     assert str(toolgate_home / "config.json") in stderr
     assert os.stat(toolgate_home / "config.json").st_size > 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
+async def test_killing_the_gateway_during_a_call_leaves_the_decision_on_record(toolgate_home: Path):
+    command, args = fake_command()
+    write_config(toolgate_home, {"fake": {"command": command, "args": args}})
+    token = add_agent("cli-agent", toolgate_home)
+    progressed = anyio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        progressed.set()
+
+    with serving() as (process, url):
+        async with anyio.create_task_group() as tg:
+            async with client_seeing(url, token, "fake__slow") as client:
+
+                async def slow_call() -> None:
+                    with contextlib.suppress(Exception):
+                        await client.call_tool("fake__slow", {"seconds": 60, "steps": 2}, progress_callback=on_progress)
+
+                tg.start_soon(slow_call)
+                with anyio.fail_after(START_TIMEOUT_S):
+                    await progressed.wait()
+                process.kill()
+                process.wait(STOP_TIMEOUT_S)
+                tg.cancel_scope.cancel()
+
+    with sqlite3.connect(toolgate_home / "audit.sqlite3") as db:
+        decisions = db.execute("SELECT agent, server, tool, effect FROM records WHERE kind = 'decision'").fetchall()
+    assert ("cli-agent", "fake", "slow", "allow") in decisions

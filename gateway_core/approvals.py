@@ -1,0 +1,325 @@
+"""The approvals broker: a tool call whose effect is ``ask`` waits here for a person's answer.
+
+Each request ends exactly once (qutebrowser's ``Question``): answered (allowed or denied), timed
+out, or withdrawn because its caller went away. Everything but an allow is a deny. "Allow for this
+session" grants live in memory until ``end_session``; "always" answers are handed to ``on_always``,
+which writes them into the config as rules. State changes happen synchronously on the event loop,
+so an answer and a timeout can never both win.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeAlias
+
+import anyio
+
+from gateway_core.errors import ToolgateError
+from gateway_core.policy import Effect
+
+logger = logging.getLogger(__name__)
+
+# 3 random bytes give 6 hex digits: short enough to type in `toolgate approvals allow ID`.
+_ID_BYTES = 3
+
+
+class ApprovalError(ToolgateError):
+    """An answer names no pending approval, e.g. one already answered, timed out or withdrawn."""
+
+
+class Answer(StrEnum):
+    """What a person answered to an approval request."""
+
+    ALLOW_ONCE = "allow_once"
+    ALLOW_SESSION = "allow_session"
+    ALLOW_ALWAYS = "allow_always"
+    DENY = "deny"
+    DENY_ALWAYS = "deny_always"
+
+    @property
+    def allows(self) -> bool:
+        """Whether this answer lets the call through."""
+        return self in (Answer.ALLOW_ONCE, Answer.ALLOW_SESSION, Answer.ALLOW_ALWAYS)
+
+    @property
+    def always_effect(self) -> Effect | None:
+        """The rule effect an "always" answer writes, or None for the other answers."""
+        return {Answer.ALLOW_ALWAYS: Effect.ALLOW, Answer.DENY_ALWAYS: Effect.DENY}.get(self)
+
+
+class Outcome(StrEnum):
+    """How an approval request ended; only ``ALLOWED`` lets the call through."""
+
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    TIMED_OUT = "timed_out"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """One tool call waiting for a person's answer.
+
+    Attributes:
+        id: a short id, unique within this broker's life, typed in ``toolgate approvals allow ID``.
+        agent: the calling agent's id.
+        server: the configured server the call goes to.
+        tool: the tool's upstream name.
+        public_name: the name the agent called.
+        arguments: the call's arguments.
+        rule_text: the policy rule that asked for approval, as shown to the person.
+        reason: the policy's human sentence explaining the decision.
+        session_id: the agent's MCP session, or None when the call has no session.
+        created_at: when the request was made (``time.time()``).
+    """
+
+    id: str
+    agent: str
+    server: str
+    tool: str
+    public_name: str
+    arguments: dict[str, Any]
+    rule_text: str
+    reason: str
+    session_id: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How an approval request ended.
+
+    Attributes:
+        request: the request.
+        outcome: how it ended.
+        answer: the person's answer; None when it timed out or was withdrawn.
+        waited_s: seconds between the request and its end (0 for a session grant).
+    """
+
+    request: ApprovalRequest
+    outcome: Outcome
+    answer: Answer | None
+    waited_s: float
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the call may go ahead."""
+        return self.outcome is Outcome.ALLOWED
+
+
+@dataclass(frozen=True)
+class ApprovalRequested:
+    """A request now waits for an answer."""
+
+    request: ApprovalRequest
+
+
+@dataclass(frozen=True)
+class ApprovalResolved:
+    """A request has ended (answered, timed out or withdrawn) and no longer waits."""
+
+    resolution: Resolution
+
+
+ApprovalEvent: TypeAlias = ApprovalRequested | ApprovalResolved
+_GrantKey: TypeAlias = tuple[str, str, str, str]  # (agent, session_id, server, tool)
+
+
+@dataclass
+class _Pending:
+    request: ApprovalRequest
+    started: float
+    done: anyio.Event = field(default_factory=anyio.Event)
+    resolution: Resolution | None = None
+
+
+class ApprovalBroker:
+    """Holds the pending approval requests and resolves each from the first answer, timeout or withdrawal.
+
+    Use it from one event loop: ``ask`` from the call handlers; ``answer`` from the GUI or the
+    control channel.
+
+    Args:
+        timeout_s: returns the current approval timeout in seconds; read once per request, so a
+            config change applies to the next request.
+        on_always: writes an "always" answer as a rule (effect ALLOW or DENY) for the request's agent.
+            If it raises, the error is logged and the answer still applies to the request.
+        clock: a monotonic clock for ``Resolution.waited_s``.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout_s: Callable[[], float],
+        on_always: Callable[[ApprovalRequest, Effect], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._timeout_s = timeout_s
+        self._on_always = on_always
+        self._clock = clock
+        self._pending: dict[str, _Pending] = {}
+        self._issued_ids: set[str] = set()
+        self._session_grants: set[_GrantKey] = set()
+        self._listeners: list[Callable[[ApprovalEvent], None]] = []
+
+    async def ask(
+        self,
+        *,
+        agent: str,
+        server: str,
+        tool: str,
+        public_name: str,
+        arguments: dict[str, Any],
+        rule_text: str,
+        reason: str,
+        session_id: str | None,
+    ) -> Resolution:
+        """Wait for a person to allow or deny one tool call.
+
+        An earlier "allow for this session" for the same agent, session, server and tool allows at
+        once, without a request. Otherwise the request is published and waits for the first of an
+        answer or the timeout.
+
+        Args:
+            agent: the calling agent's id.
+            server: the configured server the call goes to.
+            tool: the tool's upstream name.
+            public_name: the name the agent called.
+            arguments: the call's arguments.
+            rule_text: the policy rule that asked for approval.
+            reason: the policy's human sentence explaining the decision.
+            session_id: the agent's MCP session; None disables session grants for this call.
+
+        Returns:
+            The resolution; only ``resolution.allowed`` lets the call through.
+
+        Raises:
+            anyio.get_cancelled_exc_class(): the waiting task was cancelled (the agent went away);
+                the request is withdrawn first and the cancellation is never swallowed.
+        """
+        request = ApprovalRequest(
+            id=self._new_id(),
+            agent=agent,
+            server=server,
+            tool=tool,
+            public_name=public_name,
+            arguments=dict(arguments),
+            rule_text=rule_text,
+            reason=reason,
+            session_id=session_id,
+            created_at=time.time(),
+        )
+        if session_id is not None and (agent, session_id, server, tool) in self._session_grants:
+            return Resolution(request, Outcome.ALLOWED, Answer.ALLOW_SESSION, 0.0)
+
+        pending = _Pending(request, started=self._clock())
+        self._pending[request.id] = pending
+        self._publish(ApprovalRequested(request))
+        try:
+            with anyio.move_on_after(self._timeout_s()):
+                await pending.done.wait()
+        except anyio.get_cancelled_exc_class():
+            self._finish(pending, Outcome.WITHDRAWN, None)
+            raise
+        return self._finish(pending, Outcome.TIMED_OUT, None)
+
+    def answer(self, request_id: str, answer: Answer) -> ApprovalRequest:
+        """Answer a pending request; the call waiting on it resumes.
+
+        Args:
+            request_id: the request's id (surrounding spaces and case are ignored).
+            answer: the answer. "Always" answers are also passed to ``on_always``.
+
+        Returns:
+            The request that was answered.
+
+        Raises:
+            ApprovalError: no request with that id is pending.
+        """
+        pending = self._pending.get(request_id.strip().lower())
+        if pending is None:
+            raise ApprovalError(
+                f"no pending approval with id {request_id!r} (it may have been answered, timed out or withdrawn)"
+            )
+        request = pending.request
+        if answer is Answer.ALLOW_SESSION and request.session_id is not None:
+            self._session_grants.add((request.agent, request.session_id, request.server, request.tool))
+        effect = answer.always_effect
+        if effect is not None:
+            self._write_always_rule(request, effect)
+        self._finish(pending, Outcome.ALLOWED if answer.allows else Outcome.DENIED, answer)
+        return request
+
+    def pending(self) -> list[ApprovalRequest]:
+        """The requests waiting for an answer, oldest first."""
+        return [p.request for p in self._pending.values()]
+
+    def subscribe(self, listener: Callable[[ApprovalEvent], None]) -> Callable[[], None]:
+        """Call ``listener`` with every ``ApprovalRequested`` and ``ApprovalResolved`` from now on.
+
+        Args:
+            listener: called synchronously on the event loop; it must not block. An exception it
+                raises is logged and does not affect the broker or other listeners.
+
+        Returns:
+            A function that unsubscribes the listener (safe to call more than once).
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def end_session(self, session_id: str) -> None:
+        """Forget every "allow for this session" grant given in that session.
+
+        Args:
+            session_id: the agent's MCP session that ended.
+        """
+        self._session_grants = {key for key in self._session_grants if key[1] != session_id}
+
+    def _finish(self, pending: _Pending, outcome: Outcome, answer: Answer | None) -> Resolution:
+        # The first end wins; a later one (e.g. cancellation right after an answer) only reads it.
+        if pending.resolution is not None:
+            return pending.resolution
+        resolution = Resolution(pending.request, outcome, answer, max(0.0, self._clock() - pending.started))
+        pending.resolution = resolution
+        del self._pending[pending.request.id]
+        pending.done.set()
+        self._publish(ApprovalResolved(resolution))
+        return resolution
+
+    def _write_always_rule(self, request: ApprovalRequest, effect: Effect) -> None:
+        try:
+            self._on_always(request, effect)
+        except Exception:
+            # The answer still applies to this call; only the remembered rule is lost.
+            logger.exception(
+                "could not save the %s rule for agent %r, %s/%s; this call still gets the answer",
+                effect.value,
+                request.agent,
+                request.server,
+                request.tool,
+            )
+
+    def _publish(self, event: ApprovalEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                # A broken listener (e.g. the GUI) must not decide the fate of a call.
+                logger.exception("an approval event listener failed on %s", type(event).__name__)
+
+    def _new_id(self) -> str:
+        while True:
+            candidate = secrets.token_hex(_ID_BYTES)
+            if candidate not in self._issued_ids:
+                self._issued_ids.add(candidate)
+                return candidate

@@ -1,0 +1,111 @@
+"""What the audit log holds: one record per decision and one per outcome, linked by ``call_id``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RecordKind(StrEnum):
+    """Whether a record is the policy's decision on a call or what became of the call."""
+
+    DECISION = "decision"
+    OUTCOME = "outcome"
+
+
+class CallOutcome(StrEnum):
+    """How a call ended."""
+
+    OK = "ok"
+    TOOL_ERROR = "tool_error"
+    PROTOCOL_ERROR = "protocol_error"
+    TIMEOUT = "timeout"
+    WITHDRAWN = "withdrawn"
+    DENIED = "denied"
+    UNAVAILABLE = "unavailable"
+
+
+EFFECTS = frozenset({"allow", "ask", "deny"})
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One row of the audit log.
+
+    Attributes:
+        id: increasing row id; newer records have larger ids.
+        time: when the record was made, in epoch seconds.
+        kind: a decision or an outcome.
+        call_id: links a call's decision to its outcome.
+        agent: the agent id that made the call.
+        server: the downstream server's name.
+        tool: the upstream tool name (or the public name of a prompt or resource).
+        effect: ``"allow"``, ``"ask"`` or ``"deny"``; may be None on an outcome.
+        rule: the rule that decided, e.g. ``"github/* → allow"`` or ``"default → ask"``.
+        reason: the policy's sentence explaining the decision.
+        answer: the approval answer, when the call was asked about.
+        waited_s: how long the approval took, when the call was asked about.
+        latency_s: how long the call took (0 for a decision).
+        outcome: how the call ended; None for a decision.
+        result_size: the result's size in bytes, when there was one.
+        arguments: the redacted one-line summary of the call's arguments.
+    """
+
+    id: int
+    time: float
+    kind: RecordKind
+    call_id: str
+    agent: str
+    server: str
+    tool: str
+    effect: str | None
+    rule: str | None
+    reason: str | None
+    answer: str | None
+    waited_s: float | None
+    latency_s: float
+    outcome: CallOutcome | None
+    result_size: int | None
+    arguments: str
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which records to read, newest first.
+
+    Attributes:
+        agent: only this agent's records.
+        server: only this server's records.
+        tool: only this tool's records.
+        outcome: only outcome records that ended this way.
+        since: only records at or after this epoch time.
+        until: only records before this epoch time.
+        text: a case-insensitive substring of the tool, the argument summary or the reason.
+        limit: at most this many records.
+        before_id: only records older than this id (the next page after a page ending at that id).
+        after_id: only records newer than this id (what arrived since a record was seen).
+    """
+
+    agent: str | None = None
+    server: str | None = None
+    tool: str | None = None
+    outcome: str | None = None
+    since: float | None = None
+    until: float | None = None
+    text: str | None = None
+    limit: int = 100
+    before_id: int | None = None
+    after_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditStatus:
+    """Whether the audit log is being written.
+
+    Attributes:
+        healthy: True while records are committed.
+        problem: a sentence saying why they are not, when not healthy.
+    """
+
+    healthy: bool
+    problem: str | None = None

@@ -1,0 +1,243 @@
+"""The audit log's SQLite file: schema, inserts, retention, and read-only queries.
+
+Plain synchronous functions: the writer thread of ``AuditLog`` and the ``toolgate logs`` command call them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway_core.audit.records import AuditQuery, AuditRecord, CallOutcome, RecordKind
+from gateway_core.paths import ensure_private_dir
+
+SCHEMA_VERSION = 1
+# Only the gateway writes, so the lock is rarely held by anyone else; waiting longer would hold up
+# the call whose decision is being recorded.
+WRITE_BUSY_TIMEOUT_MS = 500
+# A reader may meet the writer's checkpoint; it can afford to wait a little longer.
+READ_BUSY_TIMEOUT_MS = 2000
+# When over the size cap, delete the oldest records until the file is under this share of it.
+SIZE_TARGET_SHARE = 0.9
+# Each pass deletes the share of records its estimate says is too much; a few passes always suffice.
+MAX_PRUNE_PASSES = 8
+# The audit trail is private, like the folder it lives in.
+DB_FILE_MODE = 0o600
+
+_COLUMNS = (
+    "time",
+    "kind",
+    "call_id",
+    "agent",
+    "server",
+    "tool",
+    "effect",
+    "rule",
+    "reason",
+    "answer",
+    "waited_s",
+    "latency_s",
+    "outcome",
+    "result_size",
+    "arguments",
+)
+_INSERT = f"INSERT INTO records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM records"
+_SCHEMA = (
+    """CREATE TABLE records (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        server TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        effect TEXT,
+        rule TEXT,
+        reason TEXT,
+        answer TEXT,
+        waited_s REAL,
+        latency_s REAL NOT NULL,
+        outcome TEXT,
+        result_size INTEGER,
+        arguments TEXT NOT NULL
+    )""",
+    "CREATE INDEX records_time ON records (time)",
+    "CREATE INDEX records_call_id ON records (call_id)",
+)
+
+
+class SchemaTooNewError(sqlite3.DatabaseError):
+    """The file was written by a newer Toolgate whose schema this one does not know."""
+
+
+def open_writer(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the audit database for writing: WAL, ``synchronous=NORMAL``, current schema.
+
+    Args:
+        path: the database file; its folder is created (mode 0700) if missing.
+
+    Raises:
+        sqlite3.Error: the file cannot be opened or is not a Toolgate audit log.
+        OSError: the folder or file cannot be created.
+    """
+    ensure_private_dir(path.parent)
+    if not path.exists():
+        # An empty file is an empty database; creating it here gives it mode 0600 from the start.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, DB_FILE_MODE))
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {WRITE_BUSY_TIMEOUT_MS}")
+        # Only takes effect before the first table exists; lets retention give space back to the disk.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode a committed transaction survives a crash of the process (not of the OS) without fsync.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    with _transaction(conn):
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        if row is None:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        elif row[0] > SCHEMA_VERSION:
+            raise SchemaTooNewError(
+                f"it was written by a newer Toolgate (schema {row[0]}, this one knows {SCHEMA_VERSION})"
+            )
+
+
+def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> list[AuditRecord]:
+    """Write ``records`` in one transaction and commit it.
+
+    Returns:
+        The records as stored, with their ids.
+
+    Raises:
+        sqlite3.Error: nothing was written.
+    """
+    stored: list[AuditRecord] = []
+    with _transaction(conn):
+        for record in records:
+            cursor = conn.execute(_INSERT, tuple(getattr(record, name) for name in _COLUMNS))
+            stored.append(dataclasses.replace(record, id=cursor.lastrowid or 0))
+    return stored
+
+
+def prune(conn: sqlite3.Connection, *, older_than: float, max_bytes: int) -> int:
+    """Delete records made before ``older_than``; if the file is over ``max_bytes``, delete the oldest too.
+
+    Over the cap, records are deleted until the data fits in ``SIZE_TARGET_SHARE`` of it, and the freed
+    pages are given back to the file system.
+
+    Returns:
+        How many records were deleted.
+
+    Raises:
+        sqlite3.Error: the deletion failed; nothing was deleted by the failing step.
+    """
+    with _transaction(conn):
+        deleted = conn.execute("DELETE FROM records WHERE time < ?", (older_than,)).rowcount
+    if used_bytes(conn) > max_bytes:
+        target = max_bytes * SIZE_TARGET_SHARE
+        for _ in range(MAX_PRUNE_PASSES):
+            used = used_bytes(conn)
+            count = conn.execute("SELECT count(*) FROM records").fetchone()[0]
+            if used <= target or count == 0:
+                break
+            drop = max(count - int(count * target / used), 1)
+            with _transaction(conn):
+                deleted += conn.execute(
+                    "DELETE FROM records WHERE id <= (SELECT id FROM records ORDER BY id LIMIT 1 OFFSET ?)",
+                    (drop - 1,),
+                ).rowcount
+    if deleted:
+        # The pragma frees one page per step; executescript, unlike execute, steps it to the end.
+        conn.executescript("PRAGMA incremental_vacuum;")
+    return deleted
+
+
+def used_bytes(conn: sqlite3.Connection) -> int:
+    """The bytes the database's live pages take (the file, less its free pages)."""
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    return int((pages - free) * page_size)
+
+
+def read_records(path: Path, q: AuditQuery) -> list[AuditRecord]:
+    """Read the records ``q`` selects, newest first, without ever writing to the file.
+
+    Args:
+        path: the audit database.
+        q: the filters, the page size and where the page starts.
+
+    Raises:
+        FileNotFoundError: there is no audit database at ``path`` yet.
+        sqlite3.Error: the file cannot be read or is not a Toolgate audit log.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(2, "no audit log yet", str(path))
+    where, params = _conditions(q)
+    sql = f"{_SELECT}{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {READ_BUSY_TIMEOUT_MS}")
+        rows = conn.execute(sql, (*params, max(q.limit, 0))).fetchall()
+    finally:
+        conn.close()
+    return [_record(row) for row in rows]
+
+
+def _conditions(q: AuditQuery) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("agent", q.agent), ("server", q.server), ("tool", q.tool), ("outcome", q.outcome)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    for condition, bound in (("time >= ?", q.since), ("time < ?", q.until)):
+        if bound is not None:
+            where.append(condition)
+            params.append(bound)
+    for condition, record_id in (("id < ?", q.before_id), ("id > ?", q.after_id)):
+        if record_id is not None:
+            where.append(condition)
+            params.append(record_id)
+    if q.text:
+        pattern = "%" + q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("tool", "arguments", "reason")) + ")")
+        params.extend([pattern] * 3)
+    return where, params
+
+
+def _record(row: tuple[Any, ...]) -> AuditRecord:
+    values = dict(zip(("id", *_COLUMNS), row, strict=True))
+    values["kind"] = RecordKind(values["kind"])
+    values["outcome"] = None if values["outcome"] is None else CallOutcome(values["outcome"])
+    return AuditRecord(**values)
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` if the block or the commit fails."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise

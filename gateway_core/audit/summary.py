@@ -1,0 +1,137 @@
+"""The one-line argument summary the audit log keeps, with secret-looking keys and values redacted.
+
+Redaction happens before truncation, so a secret is never shown in part.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[redacted]"
+ELLIPSIS = "…"
+
+# Keys whose values are secrets, matched as case-insensitive substrings of the key.
+SECRET_KEY_PARTS = (
+    "token",
+    "password",
+    "passwd",
+    "secret",
+    "authorization",
+    "api_key",
+    "apikey",
+    "api-key",
+    "private_key",
+    "credential",
+    "cookie",
+    "session",
+)
+
+# Well-known token prefixes (bearer headers, OpenAI, GitHub, Slack, Toolgate agent tokens, AWS access keys).
+# At least 8 token characters must follow, so words such as "sk-learn" are kept.
+_PREFIXED_TOKEN = re.compile(
+    r"(?i:bearer|basic)\s+[^\s\"']+"
+    r"|(?:sk-|ghp_|gho_|ghs_|ghu_|ghr_|github_pat_|xox[a-z]-|tg_|AKIA)[A-Za-z0-9_\-]{8,}"
+)
+# A long run of base64 / hex characters: a key, unless it reads like words (see _looks_random). Inside
+# a longer text "/" ends a run, so paths and URLs are judged segment by segment.
+_LONG_RUN = re.compile(r"[A-Za-z0-9+=_\-]{32,}")
+_WHOLE_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{32,}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+# In random base64, characters mostly come in short same-class stretches (upper, lower, digit): 99 % of
+# 32-character keys have under 60 % of their characters in stretches of 3 or more; words and identifiers
+# have far more.
+_MAX_WORDLIKE_SHARE = 0.6
+# Nesting below this depth is summarized as "…" (also protects against self-referencing containers).
+_MAX_DEPTH = 8
+
+
+def summarize_arguments(
+    arguments: Mapping[str, Any] | None, *, max_value_chars: int = 80, max_total_chars: int = 400
+) -> str:
+    """A one-line, JSON-like summary of a call's arguments, safe to store and show.
+
+    Values under secret-looking keys (see ``SECRET_KEY_PARTS``) and strings that look like tokens or
+    keys become ``"[redacted]"``, in nested objects and lists too; long strings are cut to
+    ``max_value_chars`` and the whole summary to ``max_total_chars``, ending with "…".
+
+    Args:
+        arguments: the call's arguments; None reads as no arguments.
+        max_value_chars: the longest a single string value (or key) may be.
+        max_total_chars: the longest the whole summary may be.
+
+    Returns:
+        The summary, e.g. ``{"repo": "octo/hello", "token": "[redacted]"}``.
+    """
+    summary = json.dumps(_clean(dict(arguments or {}), max_value_chars, 0), ensure_ascii=False, separators=(", ", ": "))
+    return _truncate(summary, max_total_chars)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether values under ``key`` are treated as secrets."""
+    lowered = key.lower()
+    return any(part in lowered for part in SECRET_KEY_PARTS)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every token- or key-looking part replaced by ``"[redacted]"``.
+
+    A string that is nothing but such a part becomes ``"[redacted]"`` as a whole.
+    """
+    stripped = text.strip()
+    if _PREFIXED_TOKEN.match(stripped) or (_WHOLE_RUN.fullmatch(stripped) and _looks_random(stripped)):
+        return REDACTED
+    text = _PREFIXED_TOKEN.sub(REDACTED, text)
+    return _LONG_RUN.sub(lambda m: REDACTED if _looks_random(m.group()) else m.group(), text)
+
+
+def _clean(value: Any, max_chars: int, depth: int) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return _truncate(redact_text(value), max_chars)
+    if depth >= _MAX_DEPTH:
+        return ELLIPSIS
+    if isinstance(value, Mapping):
+        cleaned: dict[str, Any] = {}
+        for key, item in value.items():
+            name = _truncate(str(key), max_chars)
+            cleaned[name] = REDACTED if is_secret_key(str(key)) else _clean(item, max_chars, depth + 1)
+        return cleaned
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(item, max_chars, depth + 1) for item in value]
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    return _truncate(redact_text(str(value)), max_chars)
+
+
+def _looks_random(run: str) -> bool:
+    if _HEX.fullmatch(run):
+        return True
+    # Random base64 holds a "/" about once in 64 characters; a path far more often.
+    if run.startswith("/") or run.count("/") * 16 > len(run):
+        return False
+    if not (any(c.isupper() for c in run) and any(c.islower() for c in run) and any(c.isdigit() for c in run)):
+        return False
+    stretches = [len(list(group)) for _, group in itertools.groupby(run, _char_class)]
+    wordlike = sum(length for length in stretches if length >= 3)
+    return wordlike < _MAX_WORDLIKE_SHARE * len(run)
+
+
+def _char_class(char: str) -> int:
+    if char.isupper():
+        return 0
+    if char.islower():
+        return 1
+    if char.isdigit():
+        return 2
+    return 3
+
+
+def _truncate(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    return text[: max(max_chars - 1, 0)] + ELLIPSIS

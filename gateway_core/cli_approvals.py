@@ -1,0 +1,206 @@
+"""``toolgate approvals list|allow|deny``: answer the running gateway's approvals without the GUI.
+
+Each handler reads the control file, talks to the gateway over its local control channel and
+returns an exit code. What a script may capture (the list) goes to stdout; confirmations and
+errors go to stderr, and an expected failure is one sentence and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from typing import Any
+
+from gateway_core.approvals import Answer
+from gateway_core.control import ControlClient, read_control_file
+from gateway_core.errors import ToolgateError
+from gateway_core.paths import Paths
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+# Keeps one request on one terminal line.
+MAX_VALUE_CHARS = 40
+MAX_SUMMARY_CHARS = 100
+REDACTED = "***"
+_SECRET_KEY = re.compile(
+    r"token|passw(or)?d|secret|authori[sz]ation|api[_-]?key|cookie|credential|private[_-]?key", re.IGNORECASE
+)
+# Agent-supplied text must not move the cursor or recolour the terminal.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``approvals list|allow|deny`` to the ``toolgate`` command.
+
+    Each subcommand sets ``run`` to a handler ``(args, paths) -> exit code``, as ``gateway_core.cli`` dispatches.
+
+    Args:
+        subparsers: the ``toolgate`` command's subparsers.
+    """
+    approvals = subparsers.add_parser("approvals", help="answer approvals without the GUI").add_subparsers(
+        title="approvals commands", metavar="COMMAND", required=True
+    )
+    listing = approvals.add_parser("list", help="list the calls waiting for an answer")
+    listing.add_argument("--json", action="store_true", help="print one JSON object per request per line")
+    listing.set_defaults(run=list_approvals)
+
+    allow = approvals.add_parser("allow", help="let a waiting call run")
+    allow.add_argument("request_id", metavar="ID")
+    scope = allow.add_mutually_exclusive_group()
+    scope.add_argument("--always", action="store_true", help="and add a rule that always allows this tool")
+    scope.add_argument("--session", action="store_true", help="and allow this tool for the rest of the session")
+    allow.set_defaults(run=allow_approval)
+
+    deny = approvals.add_parser("deny", help="refuse a waiting call")
+    deny.add_argument("request_id", metavar="ID")
+    deny.add_argument("--always", action="store_true", help="and add a rule that always denies this tool")
+    deny.set_defaults(run=deny_approval)
+
+
+def list_approvals(args: argparse.Namespace, paths: Paths) -> int:
+    """``toolgate approvals list [--json]``: print the pending approvals, oldest first.
+
+    Args:
+        args: parsed arguments (``json``).
+        paths: where Toolgate's files live (the control file).
+
+    Returns:
+        The exit code.
+    """
+    try:
+        requests = ControlClient(read_control_file(paths)).pending()
+    except ToolgateError as exc:
+        return _fail(exc)
+    if args.json:
+        for request in requests:
+            _out(json.dumps({**request, "arguments": redact(request.get("arguments"))}, default=str))
+        return EXIT_OK
+    if not requests:
+        _say("No approvals are waiting.")
+        return EXIT_OK
+    rows = [("ID", "AGENT", "TOOL", "ARGUMENTS", "WAITING")] + [
+        (
+            _printable(str(r.get("id", ""))),
+            _printable(str(r.get("agent", ""))),
+            _printable(f"{r.get('server', '')}/{r.get('tool', '')}"),
+            summarize_arguments(r.get("arguments")),
+            format_age(r.get("age_s")),
+        )
+        for r in requests
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        _out("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    return EXIT_OK
+
+
+def allow_approval(args: argparse.Namespace, paths: Paths) -> int:
+    """``toolgate approvals allow ID [--always | --session]``: let a waiting call run.
+
+    Args:
+        args: parsed arguments (``request_id``, ``always``, ``session``).
+        paths: where Toolgate's files live (the control file).
+
+    Returns:
+        The exit code.
+    """
+    if getattr(args, "always", False):
+        answer, how = Answer.ALLOW_ALWAYS, "and from now on always"
+    elif getattr(args, "session", False):
+        answer, how = Answer.ALLOW_SESSION, "for the rest of this session"
+    else:
+        answer, how = Answer.ALLOW_ONCE, "once"
+    return _answer(args.request_id, answer, "Allowed", how, paths)
+
+
+def deny_approval(args: argparse.Namespace, paths: Paths) -> int:
+    """``toolgate approvals deny ID [--always]``: refuse a waiting call.
+
+    Args:
+        args: parsed arguments (``request_id``, ``always``).
+        paths: where Toolgate's files live (the control file).
+
+    Returns:
+        The exit code.
+    """
+    if getattr(args, "always", False):
+        return _answer(args.request_id, Answer.DENY_ALWAYS, "Denied", "and from now on always", paths)
+    return _answer(args.request_id, Answer.DENY, "Denied", "once", paths)
+
+
+def _answer(request_id: str, answer: Answer, verb: str, how: str, paths: Paths) -> int:
+    try:
+        request = ControlClient(read_control_file(paths)).answer(request_id, answer)
+    except ToolgateError as exc:
+        return _fail(exc)
+    tool = _printable(f"{request.get('server', '')}/{request.get('tool', '')}")
+    agent = _printable(str(request.get("agent", "")))
+    _say(f"{verb} {_printable(str(request.get('id', request_id)))} ({tool} for agent {agent!r}) {how}.")
+    return EXIT_OK
+
+
+def redact(value: Any) -> Any:
+    """``value`` with every secret-looking key's value (token, password, secret, …) replaced by ``***``.
+
+    Args:
+        value: decoded JSON; dicts and lists are walked.
+    """
+    if isinstance(value, dict):
+        return {k: REDACTED if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def summarize_arguments(arguments: Any) -> str:
+    """A one-line, printable summary like ``path="/tmp/x", token=***``; long values are cut with ``…``.
+
+    Args:
+        arguments: the call's arguments (a JSON object; anything else is shown as one value).
+    """
+    if not isinstance(arguments, dict):
+        return _truncate(_printable(json.dumps(redact(arguments), default=str)), MAX_SUMMARY_CHARS)
+    parts = []
+    for key, value in arguments.items():
+        shown = REDACTED if _SECRET_KEY.search(str(key)) else json.dumps(redact(value), default=str)
+        parts.append(f"{_printable(str(key))}={_truncate(_printable(shown), MAX_VALUE_CHARS)}")
+    return _truncate(", ".join(parts), MAX_SUMMARY_CHARS) if parts else "-"
+
+
+def format_age(age_s: Any) -> str:
+    """How long a request has waited, e.g. ``12 s ago``, ``3 min ago``, ``2 h ago``.
+
+    Args:
+        age_s: seconds; anything that is not a number gives ``?``.
+    """
+    if isinstance(age_s, bool) or not isinstance(age_s, int | float):
+        return "?"
+    seconds = max(0, int(age_s))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _printable(text: str) -> str:
+    return _UNPRINTABLE.sub("?", text)
+
+
+def _fail(exc: ToolgateError) -> int:
+    _say(f"Error: {exc}")
+    return EXIT_ERROR
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message + "\n")

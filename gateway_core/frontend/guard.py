@@ -1,0 +1,241 @@
+"""What stands between an agent's call and the downstream server: policy, approvals, pause and the audit log.
+
+For every tools/call (and every prompt or resource read) the guard decides with the agent's policy,
+commits the decision to the audit log *before* anything is forwarded, waits for an approval when
+the effect is ``ask``, and afterwards records the outcome. A refusal is a tool result the model can
+act on, naming the agent, the tool and the rule, with the error code in ``_meta``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import mcp_types as types
+
+from gateway_core.approvals import ApprovalBroker, Outcome, Resolution
+from gateway_core.audit import AuditLog
+from gateway_core.config import Config
+from gateway_core.errors import ErrorCode
+from gateway_core.policy import AgentPolicy, Decision, Effect
+
+# How often a waiting approval checks that its agent is still connected (HTTP gives no push for it).
+DISCONNECT_POLL_S = 0.25
+# Where a refusal's machine-readable code travels in a tool result.
+ERROR_META_KEY = "io.toolgate/error"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The guard's verdict on one call: forward it (``allowed``) or answer with ``refusal``."""
+
+    call_id: str
+    decision: Decision
+    resolution: Resolution | None = None
+    refusal: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the call may be forwarded downstream."""
+        return self.refusal is None
+
+
+class CallGuard:
+    """Applies the current configuration's policies to calls, and records what happened.
+
+    Args:
+        config: the configuration in force; replace it with ``apply_config``.
+        broker: where ``ask`` calls wait for a person's answer.
+        audit: the audit log, or ``None`` when auditing is off.
+    """
+
+    def __init__(self, config: Config, broker: ApprovalBroker, audit: AuditLog | None) -> None:
+        self._broker = broker
+        self._audit = audit
+        self._policies: dict[str, AgentPolicy] = {}
+        self.paused = False
+        self.apply_config(config)
+
+    def apply_config(self, config: Config) -> None:
+        """Use the agents' policies of ``config`` from the next call on."""
+        self._policies = {
+            agent_id: AgentPolicy(agent_id, agent.default, agent.rules) for agent_id, agent in config.agents.items()
+        }
+
+    def policy(self, agent: str) -> AgentPolicy:
+        """The agent's policy; an agent no longer in the configuration may do nothing."""
+        return self._policies.get(agent) or AgentPolicy(agent, Effect.DENY, ())
+
+    def may_see(self, agent: str, server: str, tool: str | None = None) -> bool:
+        """Whether ``agent`` is shown the tool (or, with no tool, the server's prompts and resources)."""
+        policy = self.policy(agent)
+        decision = policy.evaluate_server(server) if tool is None else policy.evaluate(server, tool)
+        return decision.effect is not Effect.DENY
+
+    async def admit(
+        self,
+        *,
+        agent: str,
+        session_id: str | None,
+        server: str,
+        tool: str | None,
+        public_name: str,
+        arguments: Mapping[str, Any] | None,
+        disconnected: Callable[[], Awaitable[bool]] | None = None,
+    ) -> Admission:
+        """Decide on one call, record the decision, and wait for an approval if one is needed.
+
+        ``tool`` is the upstream tool name, or ``None`` for a prompt or resource (decided for the
+        whole server). Cancellation while waiting withdraws the approval, is recorded, and propagates;
+        so does the agent going away, which ``disconnected`` reports (checked while waiting).
+        """
+        call_id = uuid.uuid4().hex
+        policy = self.policy(agent)
+        decision = policy.evaluate_server(server) if tool is None else policy.evaluate(server, tool)
+        audited_tool = public_name if tool is None else tool
+        if self._audit is not None:
+            await self._audit.record_decision(
+                call_id=call_id,
+                agent=agent,
+                server=server,
+                tool=audited_tool,
+                effect=decision.effect.value,
+                rule=decision.rule_text,
+                reason=decision.reason,
+                arguments=arguments,
+            )
+        if self.paused:
+            return self._refuse(call_id, agent, server, audited_tool, decision, None, PAUSED_MESSAGE)
+        if decision.effect is Effect.DENY:
+            refusal = f"Toolgate: agent {agent!r} may not call {public_name} (rule: {decision.rule_text})"
+            return self._refuse(call_id, agent, server, audited_tool, decision, None, refusal)
+        if decision.effect is Effect.ALLOW:
+            return Admission(call_id, decision)
+        try:
+            resolution = await self._ask_while_connected(
+                disconnected,
+                agent=agent,
+                server=server,
+                tool=audited_tool,
+                public_name=public_name,
+                arguments=dict(arguments or {}),
+                rule_text=decision.rule_text,
+                reason=decision.reason,
+                session_id=session_id,
+            )
+        except BaseException:
+            self._record(call_id, agent, server, audited_tool, decision, "withdrawn", 0.0)
+            raise
+        if resolution is None:
+            self._record(call_id, agent, server, audited_tool, decision, "withdrawn", 0.0)
+            return Admission(call_id, decision, None, f"Toolgate: agent {agent!r} went away before an answer")
+        if resolution.allowed:
+            return Admission(call_id, decision, resolution)
+        if resolution.outcome is Outcome.TIMED_OUT:
+            refusal = (
+                f"Toolgate: nobody approved {public_name} for agent {agent!r} within "
+                f"{resolution.waited_s:.0f} s, so it was not run (rule: {decision.rule_text})"
+            )
+        else:
+            refusal = (
+                f"Toolgate: the person denied agent {agent!r} the call to {public_name} (rule: {decision.rule_text})"
+            )
+        return self._refuse(call_id, agent, server, audited_tool, decision, resolution, refusal)
+
+    async def _ask_while_connected(
+        self, disconnected: Callable[[], Awaitable[bool]] | None, **request: Any
+    ) -> Resolution | None:
+        """Wait for the broker's answer; ``None`` if the agent disconnected first (the request is withdrawn)."""
+        if disconnected is None:
+            return await self._broker.ask(**request)
+        resolution: Resolution | None = None
+        async with anyio.create_task_group() as tg:
+
+            async def withdraw_when_gone() -> None:
+                # HTTP gives no push when a client goes away; polling is the only way to notice.
+                while not await disconnected():  # noqa: ASYNC110
+                    await anyio.sleep(DISCONNECT_POLL_S)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(withdraw_when_gone)
+            resolution = await self._broker.ask(**request)
+            tg.cancel_scope.cancel()
+        return resolution
+
+    def finish(
+        self,
+        admission: Admission,
+        *,
+        agent: str,
+        server: str,
+        tool: str,
+        outcome: str,
+        latency_s: float,
+        result_size: int | None,
+    ) -> None:
+        """Record the outcome of a forwarded call."""
+        resolution = admission.resolution
+        if self._audit is not None:
+            self._audit.record_outcome(
+                call_id=admission.call_id,
+                agent=agent,
+                server=server,
+                tool=tool,
+                outcome=outcome,
+                latency_s=latency_s,
+                result_size=result_size,
+                answer=resolution.answer.value if resolution and resolution.answer else None,
+                waited_s=resolution.waited_s if resolution else None,
+                effect=admission.decision.effect.value,
+                rule=admission.decision.rule_text,
+            )
+
+    def _refuse(
+        self,
+        call_id: str,
+        agent: str,
+        server: str,
+        tool: str,
+        decision: Decision,
+        resolution: Resolution | None,
+        refusal: str,
+    ) -> Admission:
+        outcome = "timeout" if resolution is not None and resolution.outcome is Outcome.TIMED_OUT else "denied"
+        admission = Admission(call_id, decision, resolution, refusal)
+        self.finish(admission, agent=agent, server=server, tool=tool, outcome=outcome, latency_s=0.0, result_size=None)
+        return admission
+
+    def _record(
+        self, call_id: str, agent: str, server: str, tool: str, decision: Decision, outcome: str, latency_s: float
+    ) -> None:
+        self.finish(
+            Admission(call_id, decision),
+            agent=agent,
+            server=server,
+            tool=tool,
+            outcome=outcome,
+            latency_s=latency_s,
+            result_size=None,
+        )
+
+
+PAUSED_MESSAGE = "Toolgate: the gateway is paused, so no tool calls run; resume it from the Toolgate tray menu."
+
+
+def refusal_result(admission: Admission) -> types.CallToolResult:
+    """The tool result an agent gets for a refused call: readable text plus the error code in ``_meta``."""
+    code = ErrorCode.DENIED_BY_POLICY
+    return types.CallToolResult(
+        content=[types.TextContent(text=admission.refusal or "")],
+        is_error=True,
+        _meta={ERROR_META_KEY: {"code": int(code), "name": code.name}},
+    )
+
+
+def elapsed_since(started: float) -> float:
+    """Seconds since ``started`` (a ``time.perf_counter()`` value)."""
+    return time.perf_counter() - started

@@ -1,0 +1,291 @@
+"""Per-agent policy: which tools each agent may call (allow), must ask about (ask), or may not see (deny).
+
+A rule's ``match`` is ``"server-glob/tool-glob"`` (case-sensitive fnmatch ``*``, ``?``, ``[...]``). For one call
+the most specific matching rule decides, in this order:
+
+1. an exact tool: ``fs/write_file`` (no glob characters at all);
+2. a tool glob inside one server: ``github/delete_*`` (server literal, tool part a glob other than ``*``);
+3. tools across servers: ``*/read_*``, ``*/write_file`` (server part a glob, tool part not ``*``);
+4. a whole server: ``github/*``;
+5. servers by glob: ``git*/*``, ``*/*``;
+6. the agent's default.
+
+Between equally specific matches deny > ask > allow; among rules with the same effect the first listed is named.
+Steps 3 and 5 place server-glob rules: a rule that picks out tools says more about a call than one taking a whole
+server (so ``*/delete_*`` → deny is not undone by ``github/*`` → allow), and at the same tool level a named server
+beats a server glob. ``AgentPolicy`` compiles one agent's rules once; ``evaluate`` is the plain scan it must equal.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+class Effect(StrEnum):
+    """What happens when an agent calls a tool."""
+
+    ALLOW = "allow"
+    ASK = "ask"
+    DENY = "deny"
+
+
+class Rank(IntEnum):
+    """How specific a rule's ``match`` is: the steps of the module docstring; a lower rank wins."""
+
+    EXACT_TOOL = 1
+    TOOL_GLOB = 2
+    TOOLS_ACROSS_SERVERS = 3
+    WHOLE_SERVER = 4
+    SERVER_GLOB = 5
+    DEFAULT = 6
+
+
+# Ties fail closed: of two equally specific rules, the more restrictive one decides.
+_STRENGTH = {Effect.DENY: 0, Effect.ASK: 1, Effect.ALLOW: 2}
+_GLOB_CHARACTERS = frozenset("*?[]")
+MATCH_SHAPE = 'expected "server/tool" with glob patterns'
+_TOOL_VERBS = {Effect.ALLOW: "may call", Effect.ASK: "must ask before calling", Effect.DENY: "may not call"}
+_SERVER_VERBS = {Effect.ALLOW: "may use", Effect.ASK: "must ask before using", Effect.DENY: "may not use"}
+
+
+def check_match(match: str) -> str | None:
+    """Say what is wrong with a rule's ``match``, or None if it is valid.
+
+    Args:
+        match: the ``"server-glob/tool-glob"`` text.
+
+    Returns:
+        One sentence, e.g. ``expected "server/tool" with glob patterns, found "github"``, or None.
+    """
+    found = f"{MATCH_SHAPE}, found {json.dumps(match)}"
+    if match.count("/") != 1:
+        return found
+    server, tool = match.split("/")
+    for part, name in ((server, "server"), (tool, "tool")):
+        problem = "is empty" if not part else _check_glob(part)
+        if problem is not None:
+            return f"{found}: the {name} part {problem}"
+    return None
+
+
+class Rule(BaseModel):
+    """One ``rules`` entry of an agent: ``{"match": "server-glob/tool-glob", "effect": "allow|ask|deny"}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: str
+    effect: Effect
+
+    @field_validator("match")
+    @classmethod
+    def _valid_match(cls, match: str) -> str:
+        problem = check_match(match)
+        if problem is not None:
+            raise ValueError(problem)
+        return match
+
+    @property
+    def server_pattern(self) -> str:
+        """The part of ``match`` before the ``/``."""
+        return self.match.partition("/")[0]
+
+    @property
+    def tool_pattern(self) -> str:
+        """The part of ``match`` after the ``/``."""
+        return self.match.partition("/")[2]
+
+    @property
+    def rank(self) -> Rank:
+        """How specific this rule is (see the module docstring)."""
+        return _rank(self.server_pattern, self.tool_pattern)
+
+    @property
+    def text(self) -> str:
+        """The rule as people read it, e.g. ``github/delete_* → deny``."""
+        return f"{self.match} → {self.effect.value}"
+
+    def matches(self, server: str, tool: str) -> bool:
+        """Whether this rule applies to ``server``'s tool ``tool``."""
+        return fnmatch.fnmatchcase(server, self.server_pattern) and fnmatch.fnmatchcase(tool, self.tool_pattern)
+
+    def matches_server(self, server: str) -> bool:
+        """Whether this rule's server part matches ``server`` (whatever its tool part)."""
+        return fnmatch.fnmatchcase(server, self.server_pattern)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one agent may do with one tool (or one server's resources and prompts), and why.
+
+    Attributes:
+        effect: allow, ask or deny.
+        rule: the rule that decided, or None when the agent's default did.
+        reason: one sentence naming the agent, the tool and ``rule_text``; shown in the GUI, the audit
+            log and the error an agent sees.
+    """
+
+    effect: Effect
+    rule: Rule | None
+    reason: str
+
+    @property
+    def rule_text(self) -> str:
+        """The deciding rule, e.g. ``github/delete_* → deny``, or ``default → ask``."""
+        return f"default → {self.effect.value}" if self.rule is None else self.rule.text
+
+    @property
+    def rank(self) -> Rank:
+        """Which step of the precedence decided (``Rank.DEFAULT`` for the agent's default)."""
+        return Rank.DEFAULT if self.rule is None else self.rule.rank
+
+
+def evaluate(agent_id: str, default: Effect, rules: Sequence[Rule], server: str, tool: str) -> Decision:
+    """Decide whether an agent may call a tool: the plain reading of the precedence in the module docstring.
+
+    Args:
+        agent_id: the agent, named in the reason.
+        default: the agent's default effect.
+        rules: the agent's rules, in file order.
+        server: the configured server's name.
+        tool: the tool's name on that server (without Toolgate's prefix).
+
+    Returns:
+        The effect, the rule that decided it (None for the default) and a one-sentence reason.
+    """
+    matching = [(index, rule) for index, rule in enumerate(rules) if rule.matches(server, tool)]
+    if not matching:
+        return _decision(agent_id, _TOOL_VERBS, f"{server}/{tool}", None, default)
+    _, rule = min(matching, key=lambda pair: (pair[1].rank, _STRENGTH[pair[1].effect], pair[0]))
+    return _decision(agent_id, _TOOL_VERBS, f"{server}/{tool}", rule, default)
+
+
+_Matcher = Callable[[str], object]
+
+
+class AgentPolicy:
+    """One agent's rules, compiled once (globs translated, exact rules indexed) so each decision is cheap.
+
+    Gives the same decisions as ``evaluate``.
+
+    Args:
+        agent_id: the agent, named in every reason.
+        default: the agent's default effect.
+        rules: the agent's rules, in file order.
+    """
+
+    def __init__(self, agent_id: str, default: Effect, rules: Sequence[Rule]) -> None:
+        self.agent_id = agent_id
+        self.default = default
+        self.rules = tuple(rules)
+        self._exact_tools: dict[tuple[str, str], Rule] = {}
+        self._tool_globs: dict[str, list[tuple[_Matcher, Rule]]] = {}
+        self._tools_across_servers: list[tuple[_Matcher, _Matcher, Rule]] = []
+        self._whole_servers: dict[str, Rule] = {}
+        self._server_globs: list[tuple[_Matcher, Rule]] = []
+        # Strongest effect first, then file order: within a step the first hit is the one that decides.
+        ordered = sorted(enumerate(self.rules), key=lambda pair: (_STRENGTH[pair[1].effect], pair[0]))
+        for _, rule in ordered:
+            server, tool = rule.server_pattern, rule.tool_pattern
+            rank = rule.rank
+            if rank is Rank.EXACT_TOOL:
+                self._exact_tools.setdefault((server, tool), rule)
+            elif rank is Rank.TOOL_GLOB:
+                self._tool_globs.setdefault(server, []).append((_compile(tool), rule))
+            elif rank is Rank.TOOLS_ACROSS_SERVERS:
+                self._tools_across_servers.append((_compile(server), _compile(tool), rule))
+            elif rank is Rank.WHOLE_SERVER:
+                self._whole_servers.setdefault(server, rule)
+            else:
+                self._server_globs.append((_compile(server), rule))
+
+    def evaluate(self, server: str, tool: str) -> Decision:
+        """Decide whether this agent may call ``server``'s tool ``tool``.
+
+        Args:
+            server: the configured server's name.
+            tool: the tool's name on that server (without Toolgate's prefix).
+
+        Returns:
+            The same decision as the module-level ``evaluate``.
+        """
+        rule = self._exact_tools.get((server, tool))
+        if rule is None:
+            rule = next((r for tool_glob, r in self._tool_globs.get(server, ()) if tool_glob(tool)), None)
+        if rule is None:
+            rule = next((r for s, t, r in self._tools_across_servers if s(server) and t(tool)), None)
+        if rule is None:
+            rule = self._server_rule(server)
+        return _decision(self.agent_id, _TOOL_VERBS, f"{server}/{tool}", rule, self.default)
+
+    def evaluate_server(self, server: str) -> Decision:
+        """Decide for ``server/*`` as a whole: what applies to that server's resources and prompts.
+
+        Only rules whose tool part is ``*`` count (steps 4 and 5), then the default.
+
+        Args:
+            server: the configured server's name.
+        """
+        return _decision(self.agent_id, _SERVER_VERBS, f"server {server}", self._server_rule(server), self.default)
+
+    def _server_rule(self, server: str) -> Rule | None:
+        rule = self._whole_servers.get(server)
+        if rule is None:
+            rule = next((r for server_glob, r in self._server_globs if server_glob(server)), None)
+        return rule
+
+
+def _decision(agent_id: str, verbs: Mapping[Effect, str], subject: str, rule: Rule | None, default: Effect) -> Decision:
+    effect = default if rule is None else rule.effect
+    if rule is None:
+        why = f"no rule matches, so the agent's default decides (default → {default.value})"
+    else:
+        why = f"rule {rule.text}"
+    return Decision(effect, rule, f"agent {agent_id!r} {verbs[effect]} {subject}: {why}")
+
+
+def _rank(server: str, tool: str) -> Rank:
+    server_is_glob = _is_glob(server)
+    if _matches_everything(tool):
+        return Rank.SERVER_GLOB if server_is_glob else Rank.WHOLE_SERVER
+    if server_is_glob:
+        return Rank.TOOLS_ACROSS_SERVERS
+    return Rank.TOOL_GLOB if _is_glob(tool) else Rank.EXACT_TOOL
+
+
+def _is_glob(part: str) -> bool:
+    return not _GLOB_CHARACTERS.isdisjoint(part)
+
+
+def _matches_everything(part: str) -> bool:
+    return part != "" and part.strip("*") == ""
+
+
+def _compile(pattern: str) -> _Matcher:
+    return re.compile(fnmatch.translate(pattern)).match
+
+
+def _check_glob(part: str) -> str | None:
+    # fnmatch silently reads an unclosed "[" or a stray "]" as a literal; names never hold them, so it is a typo.
+    i = 0
+    while i < len(part):
+        if part[i] == "]":
+            return 'has a "]" with no opening "["'
+        if part[i] == "[":
+            j = i + 1
+            if j < len(part) and part[j] == "!":
+                j += 1
+            if j < len(part) and part[j] == "]":
+                j += 1  # fnmatch: a "]" first in a set is part of the set
+            j = part.find("]", j)
+            if j == -1:
+                return 'has a "[" with no closing "]"'
+            i = j
+        i += 1
+    return None

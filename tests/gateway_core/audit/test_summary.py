@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+
+from gateway_core.audit import summarize_arguments
+
+
+def test_plain_arguments_are_summarized_as_one_line_of_json() -> None:
+    summary = summarize_arguments({"repo": "octo/hello", "count": 3, "draft": False, "note": "line1\nline2"})
+
+    assert "\n" not in summary
+    assert json.loads(summary) == {"repo": "octo/hello", "count": 3, "draft": False, "note": "line1\nline2"}
+
+
+def test_no_arguments_summarize_as_an_empty_object() -> None:
+    assert summarize_arguments(None) == "{}"
+
+
+def test_values_under_secret_looking_keys_are_redacted_at_any_depth() -> None:
+    summary = summarize_arguments(
+        {
+            "GitHub_Token": "abc",
+            "config": {"db_password": "hunter2", "hosts": [{"Authorization": "xyz"}, {"api-key": 1}]},
+            "session_id": "s1",
+            "name": "kept",
+        }
+    )
+
+    assert json.loads(summary) == {
+        "GitHub_Token": "[redacted]",
+        "config": {"db_password": "[redacted]", "hosts": [{"Authorization": "[redacted]"}, {"api-key": "[redacted]"}]},
+        "session_id": "[redacted]",
+        "name": "kept",
+    }
+    for secret in ("abc", "hunter2", "xyz", "s1"):
+        assert f'"{secret}"' not in summary
+
+
+def test_token_looking_values_are_redacted_whatever_their_key() -> None:
+    values = [
+        "Bearer abc.def",
+        "sk-proj-abcdefgh123",
+        "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "github_pat_11ABCDEFG0abcdefghijkl",
+        "xoxb-1234567890-abcdefgh",
+        "tg_Zx81kP0qLmN3vB7cR2tY",
+        "d41d8cd98f00b204e9800998ecf8427e",
+        "q8Zr2Lx9Vb4Nw7Kp1Ts6Hy3Jd0Fg5Mc8",
+    ]
+
+    summary = json.loads(summarize_arguments({"values": values, "nested": {"x": [values[0]]}}))
+
+    assert summary == {"values": ["[redacted]"] * len(values), "nested": {"x": ["[redacted]"]}}
+
+
+def test_a_token_inside_a_longer_text_is_redacted_and_the_rest_kept() -> None:
+    summary = json.loads(
+        summarize_arguments({"command": 'curl -H "Authorization: Bearer ghp_16C7e42F292c6912E7710c" x'})
+    )
+
+    assert "ghp_16C7e42F292c6912E7710c" not in summary["command"]
+    assert summary["command"].startswith("curl -H")
+    assert "[redacted]" in summary["command"]
+
+
+def test_paths_words_and_short_prefixed_words_are_not_mistaken_for_keys() -> None:
+    kept = {
+        "path": "/usr/lib/python3.11/site-packages/gateway_core/audit/log.py",
+        "url": "https://example.com/api/v1/repos/octocat/hello-world/issues/12345",
+        "name": "test_a_denied_tool_is_hidden_from_the_list2",
+        "class": "MyVeryLongClassNameForHandlingV2Things",
+        "package": "sk-learn",
+    }
+
+    assert json.loads(summarize_arguments(kept)) == kept
+
+
+def test_long_values_are_cut_with_an_ellipsis() -> None:
+    summary = json.loads(summarize_arguments({"text": "word " * 100}, max_value_chars=20))
+
+    assert summary["text"] == ("word " * 4)[:19] + "…"
+
+
+def test_the_whole_summary_is_cut_to_the_total_limit() -> None:
+    summary = summarize_arguments({f"key{i}": "value" for i in range(100)}, max_total_chars=50)
+
+    assert len(summary) == 50
+    assert summary.endswith("…")
+
+
+def test_redaction_happens_before_truncation_so_no_part_of_a_secret_shows() -> None:
+    secret = "ghp_16C7e42F292c6912E7710c838347Ae178B4a"
+
+    summary = summarize_arguments({"text": secret}, max_value_chars=10)
+
+    assert secret[:9] not in summary
+    assert json.loads(summary) == {"text": "[redacted]"}

@@ -1,0 +1,319 @@
+"""The control channel: a 0600 control file, and an HTTP API that lists and answers approvals for token holders."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import stat
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+import uvicorn
+
+from gateway_core.approvals import Answer, ApprovalBroker, ApprovalError, ApprovalRequest, Outcome, Resolution
+from gateway_core.control import (
+    ControlApp,
+    ControlClient,
+    ControlEndpoint,
+    ControlError,
+    ControlFile,
+    control_file_path,
+    new_control_token,
+    read_control_file,
+)
+from gateway_core.paths import Paths
+
+WAIT_S = 5
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+
+
+class _TestServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = anyio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: ControlApp) -> AsyncIterator[str]:
+    """Serve ``app`` on a real 127.0.0.1 socket; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = _TestServer(
+        uvicorn.Config(app, log_config=None, lifespan="off", access_log=False, timeout_graceful_shutdown=1)
+    )
+    with sock:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            with anyio.fail_after(WAIT_S):
+                await server.listening.wait()
+            try:
+                yield f"http://127.0.0.1:{port}"
+            finally:
+                server.should_exit = True
+
+
+class Approvals:
+    """A broker with calls waiting on it, started inside a task group."""
+
+    def __init__(self, broker: ApprovalBroker) -> None:
+        self.broker = broker
+        self.results: dict[str, Resolution] = {}
+        self._requested = anyio.Event()
+        broker.subscribe(lambda event: self._requested.set())
+
+    async def start_call(self, tg: anyio.abc.TaskGroup, tool: str, arguments: dict[str, object]) -> ApprovalRequest:
+        async def ask() -> None:
+            self.results[tool] = await self.broker.ask(
+                agent="claude",
+                server="github",
+                tool=tool,
+                public_name=f"github__{tool}",
+                arguments=arguments,
+                rule_text="github/* → ask",
+                reason="github/* asks",
+                session_id="s1",
+            )
+
+        self._requested = anyio.Event()
+        tg.start_soon(ask)
+        with anyio.fail_after(WAIT_S):
+            await self._requested.wait()
+        return self.broker.pending()[-1]
+
+
+def make_broker() -> ApprovalBroker:
+    return ApprovalBroker(timeout_s=lambda: 60, on_always=lambda request, effect: None)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.anyio
+async def test_a_token_holder_lists_and_answers_pending_approvals_over_http():
+    token = new_control_token()
+    approvals = Approvals(make_broker())
+
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as tg, serving(ControlApp(approvals.broker, token)) as url:
+            first = await approvals.start_call(tg, "create_issue", {"title": "hi"})
+            second = await approvals.start_call(tg, "delete_repo", {"name": "x"})
+            async with httpx2.AsyncClient(base_url=url, headers=bearer(token)) as http:
+                listed = await http.get("/control/approvals")
+                allowed = await http.post(f"/control/approvals/{first.id}", json={"answer": "allow_once"})
+                denied = await http.post(f"/control/approvals/{second.id}", json={"answer": "deny"})
+                again = await http.post(f"/control/approvals/{second.id}", json={"answer": "allow_once"})
+                empty = await http.get("/control/approvals")
+
+    assert listed.status_code == 200
+    [one, two] = listed.json()
+    assert one["id"] == first.id and two["id"] == second.id
+    assert {k: one[k] for k in ("agent", "server", "tool", "public_name", "arguments", "rule", "reason")} == {
+        "agent": "claude",
+        "server": "github",
+        "tool": "create_issue",
+        "public_name": "github__create_issue",
+        "arguments": {"title": "hi"},
+        "rule": "github/* → ask",
+        "reason": "github/* asks",
+    }
+    assert one["age_s"] >= 0
+    assert allowed.status_code == 200 and allowed.json()["id"] == first.id
+    assert denied.status_code == 200 and denied.json()["tool"] == "delete_repo"
+    assert again.status_code == 404 and "no pending approval" in again.json()["error"]
+    assert empty.json() == []
+    assert approvals.results["create_issue"].outcome is Outcome.ALLOWED
+    assert approvals.results["delete_repo"].outcome is Outcome.DENIED
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "headers",
+    [{}, bearer("wrong"), {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}],
+)
+async def test_requests_without_the_control_token_are_refused_and_change_nothing(headers: dict[str, str]):
+    token = new_control_token()
+    approvals = Approvals(make_broker())
+
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as tg, serving(ControlApp(approvals.broker, token)) as url:
+            request = await approvals.start_call(tg, "create_issue", {})
+            async with httpx2.AsyncClient(base_url=url, headers=headers) as http:
+                listed = await http.get("/control/approvals")
+                answered = await http.post(f"/control/approvals/{request.id}", json={"answer": "allow_once"})
+            still_pending = approvals.broker.pending()
+            tg.cancel_scope.cancel()
+
+    assert listed.status_code == 401 and answered.status_code == 401
+    assert token not in listed.text and "create_issue" not in listed.text
+    assert still_pending == [request]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"not json", b"[]", b'{"answer": "maybe"}', b'{"verdict": "deny"}', b'{"answer": 1}'],
+)
+async def test_a_malformed_answer_is_a_400_that_leaves_the_request_pending(body: bytes):
+    token = new_control_token()
+    approvals = Approvals(make_broker())
+
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as tg, serving(ControlApp(approvals.broker, token)) as url:
+            request = await approvals.start_call(tg, "create_issue", {})
+            async with httpx2.AsyncClient(base_url=url, headers=bearer(token)) as http:
+                response = await http.post(f"/control/approvals/{request.id}", content=body)
+            still_pending = approvals.broker.pending()
+            tg.cancel_scope.cancel()
+
+    assert response.status_code == 400
+    assert "allow_once" in response.json()["error"]
+    assert "Traceback" not in response.text
+    assert still_pending == [request]
+
+
+@pytest.mark.anyio
+async def test_unknown_paths_and_methods_are_refused():
+    token = new_control_token()
+
+    with anyio.fail_after(WAIT_S):
+        async with serving(ControlApp(make_broker(), token)) as url:
+            async with httpx2.AsyncClient(base_url=url, headers=bearer(token)) as http:
+                unknown_id = await http.post("/control/approvals/abc123", json={"answer": "deny"})
+                unknown_path = await http.get("/control/elsewhere")
+                nested = await http.post("/control/approvals/a/b", json={"answer": "deny"})
+                wrong_list_method = await http.delete("/control/approvals")
+                wrong_answer_method = await http.get("/control/approvals/abc123")
+                oversized = await http.post("/control/approvals/abc123", content=b"x" * (128 * 1024))
+
+    assert unknown_id.status_code == 404 and "abc123" in unknown_id.json()["error"]
+    assert unknown_path.status_code == 404
+    assert nested.status_code == 404
+    assert wrong_list_method.status_code == 405
+    assert wrong_answer_method.status_code == 405
+    assert oversized.status_code == 400
+
+
+@pytest.mark.anyio
+async def test_the_stdlib_client_lists_and_answers_through_a_real_socket():
+    token = new_control_token()
+    approvals = Approvals(make_broker())
+
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as tg, serving(ControlApp(approvals.broker, token)) as url:
+            request = await approvals.start_call(tg, "create_issue", {"title": "hi"})
+            client = ControlClient(ControlEndpoint(url, token))
+            listed = await anyio.to_thread.run_sync(client.pending)
+            answered = await anyio.to_thread.run_sync(client.answer, request.id, Answer.ALLOW_SESSION)
+            with pytest.raises(ApprovalError, match="no pending approval"):
+                await anyio.to_thread.run_sync(client.answer, request.id, Answer.DENY)
+            wrong = ControlClient(ControlEndpoint(url, "wrong"))
+            with pytest.raises(ControlError, match="refused the control token"):
+                await anyio.to_thread.run_sync(wrong.pending)
+
+    assert [r["id"] for r in listed] == [request.id]
+    assert answered["id"] == request.id
+    assert approvals.results["create_issue"].answer is Answer.ALLOW_SESSION
+
+
+def test_the_client_says_clearly_when_the_gateway_cannot_be_reached():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens on this port now
+
+    client = ControlClient(ControlEndpoint(f"http://127.0.0.1:{port}", "t"), timeout_s=WAIT_S)
+    with pytest.raises(ControlError, match=f"cannot reach Toolgate at http://127.0.0.1:{port}"):
+        client.pending()
+
+
+def test_the_control_file_round_trips_and_is_removed_on_exit():
+    paths = Paths.from_env()
+    endpoint = ControlEndpoint("http://127.0.0.1:47800", new_control_token())
+
+    with ControlFile(paths, endpoint) as control:
+        assert control.path == paths.state_dir / "control.json"
+        content = json.loads(control.path.read_text(encoding="utf-8"))
+        read = read_control_file(paths)
+
+    assert content == {"url": endpoint.url, "token": endpoint.token, "pid": os.getpid()}
+    assert read == endpoint
+    assert not control_file_path(paths).exists()
+
+
+@posix_only
+def test_the_control_file_is_private_to_its_user():
+    paths = Paths.from_env()
+
+    with ControlFile(paths, ControlEndpoint("http://127.0.0.1:1", "t")) as control:
+        file_mode = stat.S_IMODE(control.path.stat().st_mode)
+        dir_mode = stat.S_IMODE(paths.state_dir.stat().st_mode)
+
+    assert file_mode == 0o600
+    assert dir_mode == 0o700
+
+
+@posix_only
+def test_a_control_file_readable_by_others_is_refused():
+    paths = Paths.from_env()
+    ControlFile(paths, ControlEndpoint("http://127.0.0.1:1", "t")).write()
+    control_file_path(paths).chmod(0o644)
+
+    with pytest.raises(ControlError, match="permissions are 0644, looser than 0600"):
+        read_control_file(paths)
+
+
+@posix_only
+def test_a_symlinked_control_file_is_refused(tmp_path: Path):
+    paths = Paths.from_env()
+    target = tmp_path / "elsewhere.json"
+    target.write_text(json.dumps({"url": "http://127.0.0.1:1", "token": "t"}), encoding="utf-8")
+    target.chmod(0o600)
+    paths.state_dir.mkdir(mode=0o700)
+    control_file_path(paths).symlink_to(target)
+
+    with pytest.raises(ControlError, match="cannot read the control file"):
+        read_control_file(paths)
+
+
+def test_a_missing_control_file_says_toolgate_is_not_running(toolgate_home: Path):
+    with pytest.raises(ControlError, match=r"not running for TOOLGATE_HOME=.*; start it with `toolgate serve`") as info:
+        read_control_file(Paths.from_env())
+
+    assert str(toolgate_home) in str(info.value)
+
+
+def test_a_damaged_control_file_is_refused():
+    paths = Paths.from_env()
+    paths.ensure_dirs()
+    control_file_path(paths).write_text("{not json", encoding="utf-8")
+    control_file_path(paths).chmod(0o600)
+
+    with pytest.raises(ControlError, match="damaged"):
+        read_control_file(paths)
+
+
+def test_removing_leaves_a_newer_gateways_control_file_alone():
+    paths = Paths.from_env()
+    old = ControlFile(paths, ControlEndpoint("http://127.0.0.1:1", "old-token"))
+    old.write()
+    ControlFile(paths, ControlEndpoint("http://127.0.0.1:2", "new-token")).write()
+
+    old.remove()
+
+    assert read_control_file(paths).token == "new-token"

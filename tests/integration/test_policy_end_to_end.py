@@ -1,0 +1,237 @@
+"""Each agent sees and may call only what the person allowed; ask waits for an answer; all is on record."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+
+from gateway_core.approvals import ApprovalRequested, ApprovalResolved
+from gateway_core.errors import ErrorCode
+from tests.integration.harness import RunningGateway, agent_client, running_gateway, stdio_fake
+
+pytestmark = pytest.mark.anyio
+
+ONLY_ECHO = {"default": "deny", "rules": [{"match": "fake/echo", "effect": "allow"}]}
+ASK_FOR_ADD = {"default": "allow", "rules": [{"match": "fake/add", "effect": "ask"}]}
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return " ".join(block.text for block in result.content if isinstance(block, types.TextContent))
+
+
+async def next_approval(gw: RunningGateway) -> str:
+    """Wait for the next approval request and return its id."""
+    requested = anyio.Event()
+    ids: list[str] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ApprovalRequested):
+            ids.append(event.request.id)
+            requested.set()
+
+    unsubscribe = gw.gateway.approvals.subscribe(on_event)
+    try:
+        with anyio.fail_after(20):
+            while not ids and not gw.gateway.approvals.pending():
+                await requested.wait()
+    finally:
+        unsubscribe()
+    return ids[0] if ids else gw.gateway.approvals.pending()[0].id
+
+
+async def toolgate_cli(*args: str) -> tuple[int, str, str]:
+    done = await anyio.run_process([sys.executable, "-m", "gateway_core.cli", *args], check=False)
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+def audit_rows(gw: RunningGateway) -> list[dict[str, Any]]:
+    with sqlite3.connect(gw.paths.audit_db) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute("SELECT * FROM records ORDER BY id")]
+
+
+async def test_an_agent_sees_only_its_allowed_tools_and_a_denied_call_is_refused_with_the_rule():
+    async with running_gateway(
+        {"fake": stdio_fake()}, agents=("cursor", "claude"), policies={"cursor": ONLY_ECHO}
+    ) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["cursor"]) as cursor,
+            agent_client(gw.url, gw.tokens["claude"]) as claude,
+        ):
+            cursor_tools = {t.name for t in (await cursor.list_tools()).tools}
+            claude_tools = {t.name for t in (await claude.list_tools()).tools}
+            refused = await cursor.call_tool("fake__add", {"a": 1, "b": 2})
+            allowed = await cursor.call_tool("fake__echo", {"text": "ok"})
+
+    assert cursor_tools == {"fake__echo"}
+    assert "fake__add" in claude_tools
+    assert refused.is_error is True
+    assert text_of(refused) == "Toolgate: agent 'cursor' may not call fake__add (rule: default → deny)"
+    assert refused.meta is not None and refused.meta["io.toolgate/error"]["code"] == ErrorCode.DENIED_BY_POLICY
+    assert allowed.structured_content == {"text": "ok"}
+
+
+async def test_an_ask_call_waits_for_toolgate_approvals_allow_and_then_completes():
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ASK_FOR_ADD}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            results: list[types.CallToolResult] = []
+            async with anyio.create_task_group() as tg:
+
+                async def call() -> None:
+                    results.append(await client.call_tool("fake__add", {"a": 2, "b": 40}))
+
+                tg.start_soon(call)
+                request_id = await next_approval(gw)
+                code, listed, _ = await toolgate_cli("approvals", "list", "--json")
+                assert not results, "the call completed before anyone answered"
+                answered = await toolgate_cli("approvals", "allow", request_id)
+
+    assert code == 0
+    pending = [json.loads(line) for line in listed.splitlines()]
+    assert [(p["id"], p["agent"], p["server"], p["tool"]) for p in pending] == [(request_id, "agent-a", "fake", "add")]
+    assert answered[0] == 0, answered
+    assert text_of(results[0]) == "42"
+
+
+async def test_an_unanswered_ask_times_out_as_a_denial():
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ASK_FOR_ADD}, approval_timeout_s=0.5) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            result = await client.call_tool("fake__add", {"a": 1, "b": 1})
+    rows = audit_rows(gw)  # after shutdown, which writes every queued outcome
+
+    assert result.is_error is True
+    assert "nobody approved fake__add" in text_of(result)
+    assert [r["outcome"] for r in rows if r["kind"] == "outcome"] == ["timeout"]
+
+
+async def test_always_allow_writes_a_rule_that_the_next_call_uses_without_asking():
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ASK_FOR_ADD}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.call_tool, "fake__add", {"a": 1, "b": 1})
+                request_id = await next_approval(gw)
+                code, _, err = await toolgate_cli("approvals", "allow", request_id, "--always")
+            with anyio.fail_after(10):
+                second = await client.call_tool("fake__add", {"a": 2, "b": 2})
+        rules = json.loads(gw.paths.config_file.read_text())["agents"]["agent-a"]["rules"]
+
+    assert code == 0, err
+    assert text_of(second) == "4"
+    assert {"match": "fake/add", "effect": "allow"} in rules
+
+
+async def watch_resolutions(gw: RunningGateway) -> tuple[list[str], anyio.Event]:
+    outcomes: list[str] = []
+    resolved = anyio.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ApprovalResolved):
+            outcomes.append(event.resolution.outcome.value)
+            resolved.set()
+
+    gw.gateway.approvals.subscribe(on_event)
+    return outcomes, resolved
+
+
+async def test_a_request_whose_agent_cancels_the_call_is_withdrawn_and_recorded():
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ASK_FOR_ADD}) as gw:
+        await gw.wait_ready()
+        outcomes, resolved = await watch_resolutions(gw)
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.call_tool, "fake__add", {"a": 1, "b": 1})
+                await next_approval(gw)
+                tg.cancel_scope.cancel()
+            with anyio.fail_after(10):
+                await resolved.wait()
+    rows = audit_rows(gw)
+
+    assert outcomes == ["withdrawn"]
+    assert gw.gateway.approvals.pending() == []
+    assert [r["outcome"] for r in rows if r["kind"] == "outcome"] == ["withdrawn"]
+
+
+async def test_a_request_whose_agent_disconnects_is_withdrawn():
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ASK_FOR_ADD}) as gw:
+        await gw.wait_ready()
+        outcomes, resolved = await watch_resolutions(gw)
+        async with anyio.create_task_group() as tg:
+
+            async def call_then_vanish() -> None:
+                async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+                    await client.call_tool("fake__add", {"a": 1, "b": 1})
+
+            tg.start_soon(call_then_vanish)
+            await next_approval(gw)
+            tg.cancel_scope.cancel()
+        with anyio.fail_after(10):
+            await resolved.wait()
+
+    assert outcomes == ["withdrawn"]
+    assert gw.gateway.approvals.pending() == []
+
+
+async def test_a_hand_edit_adds_a_server_and_hides_a_tool_for_one_agent_without_a_restart():
+    async with running_gateway({"fake": stdio_fake()}, agents=("cursor", "claude")) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["cursor"]) as cursor,
+            agent_client(gw.url, gw.tokens["claude"]) as claude,
+        ):
+            before = {t.name for t in (await cursor.list_tools()).tools}
+            config = json.loads(gw.paths.config_file.read_text())
+            config["servers"]["second"] = stdio_fake()
+            config["agents"]["cursor"]["rules"] = [{"match": "fake/add", "effect": "deny"}]
+            gw.paths.config_file.write_text(json.dumps(config, indent=2))
+            await gw.wait_ready("fake", "second")
+            cursor_after = {t.name for t in (await cursor.list_tools()).tools}
+            claude_after = {t.name for t in (await claude.list_tools()).tools}
+
+    assert "fake__add" in before and "second__echo" not in before
+    assert "second__echo" in cursor_after and "fake__add" not in cursor_after
+    assert {"second__echo", "fake__add"} <= claude_after
+
+
+async def test_a_broken_edit_is_rejected_and_the_running_configuration_keeps_serving():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        gw.paths.config_file.write_text('{"servers": {"fake": {"command": 42}}')
+        with anyio.fail_after(20):
+            while gw.gateway.config_rejection is None:
+                await gw.gateway.wait_config_settled()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            still = await client.call_tool("fake__echo", {"text": "still serving"})
+
+    assert "config.json" in str(gw.gateway.config_rejection)
+    assert still.structured_content == {"text": "still serving"}
+
+
+async def test_the_audit_log_holds_decisions_and_outcomes_with_secrets_redacted():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            await client.call_tool("fake__echo", {"text": "hello", "api_key": "sk-live-1234567890abcdef"})
+    rows = audit_rows(gw)
+
+    decision, outcome = rows
+    assert (decision["kind"], decision["agent"], decision["server"], decision["tool"]) == (
+        "decision",
+        "agent-a",
+        "fake",
+        "echo",
+    )
+    assert decision["effect"] == "allow" and decision["rule"] == "default → allow"
+    assert "hello" in decision["arguments"]
+    assert "sk-live" not in json.dumps(rows)
+    assert (outcome["kind"], outcome["outcome"], outcome["call_id"]) == ("outcome", "ok", decision["call_id"])
+    assert outcome["result_size"] > 0
