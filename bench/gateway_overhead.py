@@ -140,8 +140,13 @@ def minimal_proxy(command: str, args: list[str]) -> Iterator[str]:
 
 
 @contextmanager
-def toolgate_serve(home: Path, servers: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """Run `toolgate serve` on a free port with ``servers``; yield (url, token)."""
+def toolgate_serve(
+    home: Path, servers: dict[str, Any], *, policy: dict[str, Any] | None = None, audit: bool = True
+) -> Iterator[tuple[str, str]]:
+    """Run `toolgate serve` on a free port with ``servers``; yield (url, token).
+
+    The agent "bench" gets ``policy`` (default: allow everything); ``audit`` turns the audit log on or off.
+    """
     env = {**os.environ, "TOOLGATE_HOME": str(home), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     (home / "config.json").write_text(json.dumps({"gateway": {"port": 0}, "servers": servers}))
     cli = [sys.executable, "-m", "gateway_core.cli"]
@@ -149,7 +154,8 @@ def toolgate_serve(home: Path, servers: dict[str, Any]) -> Iterator[tuple[str, s
         [*cli, "agents", "add", "bench"], env=env, capture_output=True, text=True, check=True
     ).stdout.strip()
     config = json.loads((home / "config.json").read_text())
-    config["agents"]["bench"]["default"] = "allow"
+    config["agents"]["bench"].update(policy or {"default": "allow"})
+    config["audit"] = {"enabled": audit}
     (home / "config.json").write_text(json.dumps(config))
     process = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

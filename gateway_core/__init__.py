@@ -11,6 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway_core.agents import AgentDirectory, AgentInfo
+    from gateway_core.approvals import (
+        Answer,
+        ApprovalBroker,
+        ApprovalError,
+        ApprovalRequest,
+        ApprovalRequested,
+        ApprovalResolved,
+        Resolution,
+    )
+    from gateway_core.audit import AuditLog, AuditQuery, AuditRecord, AuditStatus
     from gateway_core.config import Config, load_config, parse_config
     from gateway_core.downstream.base import ServerState, ServerStatus
     from gateway_core.errors import (
@@ -25,31 +35,47 @@ if TYPE_CHECKING:
     from gateway_core.gateway import Endpoint, Gateway, bind
     from gateway_core.instance import InstanceLock
     from gateway_core.paths import Paths
+    from gateway_core.policy import AgentPolicy, Decision, Effect, Rule
     from gateway_core.secrets import SecretStore, open_secret_store, resolve
     from gateway_core.version import toolgate_version
 
 _EXPORTS = {
     "AgentDirectory": "gateway_core.agents",
+    "AgentError": "gateway_core.errors",
     "AgentInfo": "gateway_core.agents",
+    "AgentPolicy": "gateway_core.policy",
+    "Answer": "gateway_core.approvals",
+    "ApprovalBroker": "gateway_core.approvals",
+    "ApprovalError": "gateway_core.approvals",
+    "ApprovalRequest": "gateway_core.approvals",
+    "ApprovalRequested": "gateway_core.approvals",
+    "ApprovalResolved": "gateway_core.approvals",
+    "AuditLog": "gateway_core.audit",
+    "AuditQuery": "gateway_core.audit",
+    "AuditRecord": "gateway_core.audit",
+    "AuditStatus": "gateway_core.audit",
     "Config": "gateway_core.config",
-    "load_config": "gateway_core.config",
-    "parse_config": "gateway_core.config",
+    "ConfigError": "gateway_core.errors",
+    "Decision": "gateway_core.policy",
+    "Effect": "gateway_core.policy",
+    "Endpoint": "gateway_core.gateway",
+    "ErrorCode": "gateway_core.errors",
+    "Gateway": "gateway_core.gateway",
+    "InstanceError": "gateway_core.errors",
+    "InstanceLock": "gateway_core.instance",
+    "MissingSecretError": "gateway_core.errors",
+    "Paths": "gateway_core.paths",
+    "Resolution": "gateway_core.approvals",
+    "Rule": "gateway_core.policy",
+    "SecretError": "gateway_core.errors",
+    "SecretStore": "gateway_core.secrets",
     "ServerState": "gateway_core.downstream.base",
     "ServerStatus": "gateway_core.downstream.base",
-    "AgentError": "gateway_core.errors",
-    "ConfigError": "gateway_core.errors",
-    "ErrorCode": "gateway_core.errors",
-    "InstanceError": "gateway_core.errors",
-    "MissingSecretError": "gateway_core.errors",
-    "SecretError": "gateway_core.errors",
     "ToolgateError": "gateway_core.errors",
-    "Endpoint": "gateway_core.gateway",
-    "Gateway": "gateway_core.gateway",
     "bind": "gateway_core.gateway",
-    "InstanceLock": "gateway_core.instance",
-    "Paths": "gateway_core.paths",
-    "SecretStore": "gateway_core.secrets",
+    "load_config": "gateway_core.config",
     "open_secret_store": "gateway_core.secrets",
+    "parse_config": "gateway_core.config",
     "resolve": "gateway_core.secrets",
     "toolgate_version": "gateway_core.version",
 }
@@ -58,8 +84,21 @@ __all__ = [
     "AgentDirectory",
     "AgentError",
     "AgentInfo",
+    "AgentPolicy",
+    "Answer",
+    "ApprovalBroker",
+    "ApprovalError",
+    "ApprovalRequest",
+    "ApprovalRequested",
+    "ApprovalResolved",
+    "AuditLog",
+    "AuditQuery",
+    "AuditRecord",
+    "AuditStatus",
     "Config",
     "ConfigError",
+    "Decision",
+    "Effect",
     "Endpoint",
     "ErrorCode",
     "Gateway",
@@ -67,6 +106,8 @@ __all__ = [
     "InstanceLock",
     "MissingSecretError",
     "Paths",
+    "Resolution",
+    "Rule",
     "SecretError",
     "SecretStore",
     "ServerState",

@@ -166,6 +166,7 @@ class Gateway:
             ready=self.pool.all_tried,
             version=toolgate_version(),
             control=ControlApp(self.approvals, self._control_token),
+            audit_healthy=lambda: self.audit.status.healthy if self.audit is not None else None,
         )
         self._stop = anyio.Event()
 

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 # Retention runs at start, then this often, and after this many inserts (a busy gateway fills the cap sooner).
 RETENTION_INTERVAL_S = 600.0
 RETENTION_EVERY_INSERTS = 5000
+# Outcomes wait at most this long to share a transaction with the next decision: one commit per call,
+# not two, and no writer thread competing with the event loop while it sends the result.
+OUTCOME_FLUSH_DELAY_S = 0.05
 # Closing waits this long for the last records to be flushed; a stuck disk must not hang shutdown.
 SHUTDOWN_TIMEOUT_S = 5.0
 # A subscriber that falls this far behind loses its oldest unread records.
@@ -71,6 +74,8 @@ class AuditLog:
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._pending: list[tuple[AuditRecord, _Waiter | None]] = []
+        self._first_pending_at = 0.0
+        self._decision_waiting = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._subscribers: set[Subscription] = set()
@@ -266,8 +271,14 @@ class AuditLog:
         with self._lock:
             running = self._loop is not None and not self._stopping
             if running:
+                if not self._pending:
+                    self._first_pending_at = time.monotonic()
+                    self._wakeup.notify()
                 self._pending.append((record, waiter))
-                self._wakeup.notify()
+                if waiter is not None:
+                    # A caller waits for this commit; outcomes alone can wait for company.
+                    self._decision_waiting = True
+                    self._wakeup.notify()
         if not running:
             self._report(f"the audit log is not running, so records are not written ({self._path})")
         return running
@@ -307,9 +318,9 @@ class AuditLog:
             inserted = 0
             while True:
                 with self._lock:
-                    while not self._pending and not self._stopping and time.monotonic() < next_prune:
-                        self._wakeup.wait(next_prune - time.monotonic())
+                    self._wait_for_work(next_prune)
                     batch, self._pending = self._pending, []
+                    self._decision_waiting = False
                     stopping = self._stopping
                 if batch:
                     conn = self._write(loop, conn, batch)
@@ -328,6 +339,20 @@ class AuditLog:
             if conn is not None:
                 conn.close()
             _post(loop, finished)
+
+    def _wait_for_work(self, next_prune: float) -> None:
+        """Sleep (holding the condition) until a decision waits, outcomes are due, pruning is due, or stop."""
+        while not self._stopping and not self._decision_waiting:
+            now = time.monotonic()
+            if now >= next_prune:
+                return
+            if self._pending:
+                due = self._first_pending_at + OUTCOME_FLUSH_DELAY_S
+                if now >= due:
+                    return
+                self._wakeup.wait(min(due, next_prune) - now)
+            else:
+                self._wakeup.wait(next_prune - now)
 
     def _open(self) -> tuple[sqlite3.Connection | None, str | None]:
         try:

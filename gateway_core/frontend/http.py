@@ -46,6 +46,7 @@ class GatewayHttpApp:
         ready: whether every enabled server has been tried at least once.
         version: Toolgate's version, reported by ``/health``.
         control: the local control channel served under ``/control`` (it checks its own token).
+        audit_healthy: whether audit records are being written (``None``: auditing is off).
     """
 
     def __init__(
@@ -59,7 +60,9 @@ class GatewayHttpApp:
         ready: Callable[[], bool],
         version: str,
         control: ASGIApp | None = None,
+        audit_healthy: Callable[[], bool | None] = lambda: None,
     ) -> None:
+        self._audit_healthy = audit_healthy
         self._mcp_app = mcp_app
         self._control_app = control
         self._identify = identify
@@ -113,7 +116,7 @@ class GatewayHttpApp:
             servers = {s.name: s.state.value for s in self._statuses()}
             await _respond_json(send, 200 if ready else 503, {"ready": ready, "servers": servers})
         elif path == "/metrics":
-            body = self._metrics.render(self._statuses()).encode()
+            body = self._metrics.render(self._statuses(), audit_healthy=self._audit_healthy()).encode()
             await _respond(send, 200, body, b"text/plain; version=0.0.4; charset=utf-8")
         else:
             await _respond_json(send, 404, {"error": f"not found; the MCP endpoint is {MCP_PATH}"})

@@ -40,8 +40,8 @@ class Metrics:
         self._latency_sum[server] = self._latency_sum.get(server, 0.0) + seconds
         self._latency_count[server] += 1
 
-    def render(self, statuses: Iterable[ServerStatus]) -> str:
-        """The Prometheus text exposition of every counter and the current server states."""
+    def render(self, statuses: Iterable[ServerStatus], *, audit_healthy: bool | None = None) -> str:
+        """The Prometheus text exposition of every counter, the server states and the audit log's health."""
         lines = [
             "# HELP toolgate_http_requests_total HTTP requests to /mcp by agent and status code.",
             "# TYPE toolgate_http_requests_total counter",
@@ -77,6 +77,12 @@ class Metrics:
                 value = 1 if server_status.state is state else 0
                 labels = f'server="{_esc(server_status.name)}",state="{state.value}"'
                 lines.append(f"toolgate_server_state{{{labels}}} {value}")
+        if audit_healthy is not None:
+            lines += [
+                "# HELP toolgate_audit_healthy 1 while audit records are being written, 0 while writes fail.",
+                "# TYPE toolgate_audit_healthy gauge",
+                f"toolgate_audit_healthy {int(audit_healthy)}",
+            ]
         return "\n".join(lines) + "\n"
 
 

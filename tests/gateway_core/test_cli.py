@@ -188,3 +188,18 @@ def test_the_shim_says_it_is_not_available_yet_and_how_to_connect_instead():
     assert done.returncode == 2
     assert "not part of this Toolgate version yet" in done.stderr
     assert "Authorization: Bearer" in done.stderr
+
+
+def test_config_check_reports_policy_warnings_with_their_path_and_still_passes(toolgate_home):
+    (toolgate_home / "config.json").write_text(
+        '{"servers": {"fs": {"command": "x"}}, "agents": {"cursor": {"name": "Cursor",'
+        ' "rules": [{"match": "githb/*", "effect": "deny"}]}}}'
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway_core.cli", "config", "check"], capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 0
+    assert "warning:" in done.stderr
+    assert "agents.cursor.rules[0].match" in done.stderr

@@ -102,6 +102,7 @@ async def test_health_ready_and_metrics_need_no_token_and_reveal_no_arguments():
     assert ready.status_code == 200 and ready.json()["servers"] == {"fake": "ready"}
     assert 'toolgate_tool_calls_total{agent="agent-a",server="fake",outcome="ok"} 1' in metrics.text
     assert 'toolgate_server_state{server="fake",state="ready"} 1' in metrics.text
+    assert "toolgate_audit_healthy 1" in metrics.text
     assert "secret-looking-argument" not in metrics.text
     assert gw.tokens["agent-a"] not in metrics.text
     assert evil.status_code == 421

@@ -235,3 +235,17 @@ async def test_the_audit_log_holds_decisions_and_outcomes_with_secrets_redacted(
     assert "sk-live" not in json.dumps(rows)
     assert (outcome["kind"], outcome["outcome"], outcome["call_id"]) == ("outcome", "ok", decision["call_id"])
     assert outcome["result_size"] > 0
+
+
+async def test_a_paused_gateway_refuses_every_call_saying_so_until_resumed():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            gw.gateway.pause()
+            paused = await client.call_tool("fake__echo", {"text": "x"})
+            gw.gateway.resume()
+            resumed = await client.call_tool("fake__echo", {"text": "y"})
+
+    assert paused.is_error is True
+    assert "paused" in text_of(paused)
+    assert resumed.structured_content == {"text": "y"}
