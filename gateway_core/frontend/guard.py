@@ -66,6 +66,11 @@ class CallGuard:
             agent_id: AgentPolicy(agent_id, agent.default, agent.rules) for agent_id, agent in config.agents.items()
         }
 
+    @property
+    def auditing(self) -> bool:
+        """Whether outcomes are recorded (so whether they are worth measuring)."""
+        return self._audit is not None
+
     def policy(self, agent: str) -> AgentPolicy:
         """The agent's policy; an agent no longer in the configuration may do nothing."""
         return self._policies.get(agent) or AgentPolicy(agent, Effect.DENY, ())

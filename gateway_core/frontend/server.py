@@ -273,7 +273,8 @@ class AgentFacingServer:
             result = await server.call_tool(route.upstream_name, params.arguments, progress=_progress_forwarder(ctx))
             outcome = "tool_error" if result.is_error else "ok"
             result = _without_downstream_identity(result)
-            size = len(result.model_dump_json(by_alias=True, exclude_none=True))
+            if self._guard.auditing:
+                size = len(result.model_dump_json(by_alias=True, exclude_none=True))
             return result
         except DownstreamError as exc:
             outcome = "timeout" if exc.code is ErrorCode.TIMEOUT else "unavailable"
