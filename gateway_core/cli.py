@@ -14,7 +14,8 @@ from pathlib import Path
 
 from gateway_core import cli_approvals, cli_logs
 from gateway_core.agents import AgentDirectory
-from gateway_core.config import SECRET_NAME_PATTERN, ensure_config, load_config, policy_warnings, secret_references
+from gateway_core.config import SECRET_NAME_PATTERN, ensure_config, load_config, secret_references
+from gateway_core.config_checks import policy_warnings
 from gateway_core.errors import ConfigError, SecretError, ToolgateError
 from gateway_core.paths import Paths
 from gateway_core.secrets import SecretStore, open_secret_store

@@ -241,9 +241,9 @@ def secret_references(config: Config) -> list[SecretReference]:
     for server_name, server in config.servers.items():
         for block, values in (("env", server.env), ("headers", server.headers)):
             for key, value in values.items():
-                json_path = _json_path(("servers", server_name, block, key))
+                where = json_path(("servers", server_name, block, key))
                 found.extend(
-                    SecretReference(server_name, json_path, match.group(1))
+                    SecretReference(server_name, where, match.group(1))
                     for match in SECRET_REFERENCE.finditer(value)
                 )
     return found
@@ -394,87 +394,18 @@ def add_agent_rule(path: Path, agent_id: str, match: str, effect: Effect) -> Non
     if entry is None:
         raise AgentError(f"there is no agent {agent_id!r}; `toolgate agents list` shows the agents")
     if not isinstance(entry, dict):
-        where = _json_path(("agents", agent_id))
+        where = json_path(("agents", agent_id))
         raise ConfigError([f"{path.name}: {where}: expected an object ({{...}}), found {_found(entry)}"])
     problem = check_match(match)
     if problem is not None:
-        raise ConfigError([f"{path.name}: {_json_path(('agents', agent_id, 'rules', 0, 'match'))}: {problem}"])
+        raise ConfigError([f"{path.name}: {json_path(('agents', agent_id, 'rules', 0, 'match'))}: {problem}"])
     rules = entry.get("rules", [])
     if not isinstance(rules, list):
-        where = _json_path(("agents", agent_id, "rules"))
+        where = json_path(("agents", agent_id, "rules"))
         raise ConfigError([f"{path.name}: {where}: expected a list ([...]), found {_found(rules)}"])
     kept = [rule for rule in rules if not (isinstance(rule, dict) and rule.get("match") == match)]
     entry["rules"] = [{"match": match, "effect": effect.value}, *kept]
     write_config_atomically(path, data)
-
-
-def policy_warnings(config: Config, *, source: str = "config.json") -> list[str]:
-    """Rules that are valid but probably not what was meant, one sentence each with its JSON path.
-
-    Warns about a rule whose server part matches no configured server, a rule that repeats another
-    rule's ``match``, and a rule that never decides because an equally specific rule covering every
-    call it matches has a stronger effect (deny > ask > allow).
-
-    Args:
-        config: a checked configuration.
-        source: the file name used at the start of every sentence.
-    """
-    warnings: list[str] = []
-    for agent_id, agent in config.agents.items():
-        for index, rule in enumerate(agent.rules):
-            where = f"{source}: {_json_path(('agents', agent_id, 'rules', index))}"
-            unmatched = _unmatched_server(rule, list(config.servers))
-            if unmatched is not None:
-                warnings.append(f"{where}.match: {unmatched}")
-            overruled = _overruled(index, agent.rules)
-            if overruled is not None:
-                warnings.append(f"{where}: {overruled}")
-    return warnings
-
-
-def _unmatched_server(rule: Rule, servers: list[str]) -> str | None:
-    if any(rule.matches_server(server) for server in servers):
-        return None
-    warning = f"rule {rule.text} matches no configured server"
-    if not servers:
-        return warning + " (there are none yet)"
-    close = difflib.get_close_matches(rule.server_pattern, servers, n=1)
-    if close:
-        return f'{warning}; did you mean "{close[0]}/{rule.tool_pattern}"?'
-    return f"{warning} (configured: {', '.join(servers)})"
-
-
-# Effects from the weakest to the strongest between equally specific rules.
-_EFFECT_ORDER = (Effect.ALLOW, Effect.ASK, Effect.DENY)
-
-
-def _overruled(index: int, rules: tuple[Rule, ...]) -> str | None:
-    rule = rules[index]
-    for other_index, other in enumerate(rules[:index]):
-        if other.match != rule.match:
-            continue
-        if other.effect is rule.effect:
-            return f"rule {rule.text} repeats rules[{other_index}]; remove one"
-        strongest = max(other.effect, rule.effect, key=_EFFECT_ORDER.index)
-        return (
-            f"rule {rule.text} repeats the match of rules[{other_index}] ({other.text}); "
-            f"only the {strongest.value} rule can decide, so remove the other"
-        )
-    for other_index, other in enumerate(rules):
-        stronger = _EFFECT_ORDER.index(other.effect) > _EFFECT_ORDER.index(rule.effect)
-        if stronger and other.match != rule.match and _covers(other, rule):
-            return (
-                f"rule {rule.text} never decides: rules[{other_index}] ({other.text}) is as specific, "
-                f"matches every call this one does, and {other.effect.value} wins over {rule.effect.value}"
-            )
-    return None
-
-
-def _covers(wide: Rule, narrow: Rule) -> bool:
-    # Only the plain cases: each part of ``wide`` is "*" or equals that part of ``narrow``.
-    server_covered = wide.server_pattern in ("*", narrow.server_pattern)
-    tool_covered = wide.tool_pattern in ("*", narrow.tool_pattern)
-    return wide.rank is narrow.rank and server_covered and tool_covered
 
 
 def _agents_block(data: dict[str, Any], path: Path, *, create: bool) -> dict[str, Any]:
@@ -535,7 +466,7 @@ def _check_names(data: dict[str, Any], source: str) -> list[str]:
         for name in block:
             problem = check_name(name, kind)
             if problem is not None:
-                problems.append(f"{source}: {_json_path((section, name))}: {problem}")
+                problems.append(f"{source}: {json_path((section, name))}: {problem}")
     return problems
 
 
@@ -546,7 +477,7 @@ def _check_secret_references(data: Any, source: str, loc: tuple[str | int, ...] 
         return [p for i, value in enumerate(data) for p in _check_secret_references(value, source, (*loc, i))]
     if not isinstance(data, str):
         return []
-    where = f"{source}: {_json_path(loc)}"
+    where = f"{source}: {json_path(loc)}"
     allowed = len(loc) == 4 and loc[0] == "servers" and loc[2] in SECRET_BLOCKS
     if not allowed:
         if SECRET_REFERENCE.search(data) or (_LOOKS_LIKE_REFERENCE.search(data) and "secret" in data.lower()):
@@ -562,7 +493,7 @@ def _check_secret_references(data: Any, source: str, loc: tuple[str | int, ...] 
 
 def _translate(error: ErrorDetails, source: str) -> str:
     loc = tuple(error["loc"])
-    where = f"{source}: {_json_path(loc)}" if loc else source
+    where = f"{source}: {json_path(loc)}" if loc else source
     kind = error["type"]
     ctx = error.get("ctx") or {}
     value = error["input"]
@@ -638,7 +569,8 @@ def _annotation_at(loc: tuple[str | int, ...]) -> Any:
     return current
 
 
-def _json_path(loc: tuple[str | int, ...]) -> str:
+def json_path(loc: tuple[str | int, ...]) -> str:
+    """A pydantic location as the JSON path people read, e.g. ``agents.cursor.rules[2].match``."""
     text = ""
     for part in loc:
         if isinstance(part, int):

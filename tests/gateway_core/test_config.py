@@ -14,11 +14,11 @@ from gateway_core.config import (
     ensure_config,
     load_config,
     parse_config,
-    policy_warnings,
     remove_agent_entry,
     secret_references,
     write_config_atomically,
 )
+from gateway_core.config_checks import policy_warnings
 from gateway_core.errors import AgentError, ConfigError
 from gateway_core.paths import Paths
 from gateway_core.policy import Effect, Rule
