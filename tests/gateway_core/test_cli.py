@@ -182,14 +182,6 @@ def test_an_invalid_secret_name_is_refused(capsys: pytest.CaptureFixture[str]) -
     assert "is not a valid secret name" in capsys.readouterr().err
 
 
-def test_the_shim_says_it_is_not_available_yet_and_how_to_connect_instead():
-    done = subprocess.run([sys.executable, "-m", "gateway_core.shim"], capture_output=True, text=True, timeout=60)
-
-    assert done.returncode == 2
-    assert "not part of this Toolgate version yet" in done.stderr
-    assert "Authorization: Bearer" in done.stderr
-
-
 def test_config_check_reports_policy_warnings_with_their_path_and_still_passes(toolgate_home):
     (toolgate_home / "config.json").write_text(
         '{"servers": {"fs": {"command": "x"}}, "agents": {"cursor": {"name": "Cursor",'

@@ -1,0 +1,129 @@
+"""The shim's command line: find the gateway and the token, then pump stdin lines until stdin closes.
+
+stdout carries only the protocol; every diagnostic goes to stderr, one line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from gateway_core.shim import locate
+from gateway_core.shim.bridge import Bridge, Output
+from gateway_core.shim.wire import Endpoint
+
+TOKEN_ENV = "TOOLGATE_TOKEN"
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+# When stdin closes, answers still on their way get this long to reach the agent.
+FINISH_TIMEOUT_S = 1.0
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: stop like stdin closed."""
+
+
+def _log(line: str) -> None:
+    try:
+        sys.stderr.write(f"toolgate-shim: {line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("toolgate")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class _VersionAction(argparse.Action):
+    # Reading package metadata costs start-up time, so only when asked.
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        sys.stdout.write(f"toolgate-shim {_version()}\n")
+        parser.exit()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="toolgate-shim",
+        description=(
+            "Connect an agent that only speaks MCP over stdio to a running Toolgate. "
+            f"The agent's token comes from {TOKEN_ENV} or --token-file."
+        ),
+    )
+    parser.add_argument("--agent", required=True, metavar="ID", help="the agent id given to `toolgate agents add`")
+    parser.add_argument(
+        "--url", metavar="URL", help="Toolgate's URL (default: the one the running Toolgate published, else port 47800)"
+    )
+    parser.add_argument(
+        "--token-file", type=Path, metavar="PATH", help=f"read the token from this file, not {TOKEN_ENV}"
+    )
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
+    return parser
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if args.token_file is not None:
+        try:
+            return str(args.token_file.read_text(encoding="utf-8")).strip() or None
+        except OSError as exc:
+            _log(f"cannot read the token file {args.token_file}: {exc.strerror or exc}")
+            return None
+    return os.environ.get(TOKEN_ENV, "").strip() or None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the shim until stdin closes or SIGTERM; 1 if Toolgate rejected the token, 2 on bad usage."""
+    args = _parser().parse_args(argv)
+    token = _token(args)
+    if token is None:
+        _log(
+            f"no agent token: set {TOKEN_ENV} (or pass --token-file) to the token "
+            f"`toolgate agents add {args.agent}` printed"
+        )
+        return EXIT_USAGE
+    environ = dict(os.environ)
+    explicit: str | None = args.url
+    try:
+        first = Endpoint.parse(explicit or locate.gateway_url(environ))
+    except ValueError as exc:
+        _log(str(exc))
+        return EXIT_USAGE
+
+    def find() -> Endpoint:
+        if explicit is not None:
+            return first
+        try:
+            return Endpoint.parse(locate.gateway_url(environ))
+        except ValueError:
+            return first
+
+    def start() -> bool:
+        _log("Toolgate is not running; starting `toolgate serve`")
+        return locate.start_toolgate(environ) is not None
+
+    bridge = Bridge(find, token, args.agent, Output(sys.stdout.buffer), _log, start_gateway=None if explicit else start)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    stdin = sys.stdin.buffer
+    try:
+        while line := stdin.readline():
+            bridge.handle_line(line)
+        bridge.finish(FINISH_TIMEOUT_S)
+    except (_Terminated, KeyboardInterrupt):
+        pass
+    finally:
+        bridge.close()
+    return EXIT_REJECTED if bridge.rejected else EXIT_OK

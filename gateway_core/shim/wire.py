@@ -1,0 +1,211 @@
+"""The shim's HTTP plumbing: one keep-alive connection per thread, the MCP routing headers, and SSE reading.
+
+Standard library only. A ``Connection`` opens lazily, sets TCP_NODELAY (without it loopback's delayed
+ACK adds ~40 ms per request) and re-opens once when a kept-alive socket turns out to be dead.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import re
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+MCP_PATH = "/mcp"
+# Connecting to a gateway on this machine either works at once or not at all.
+CONNECT_TIMEOUT_S = 5.0
+SESSION_ID_HEADER = "Mcp-Session-Id"
+PROTOCOL_VERSION_HEADER = "MCP-Protocol-Version"
+METHOD_HEADER = "Mcp-Method"
+NAME_HEADER = "Mcp-Name"
+PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
+# Which params key the gateway compares with `Mcp-Name` (mcp.shared.inbound.NAME_BEARING_METHODS).
+NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+_HEADER_SAFE = re.compile(r"^[\x20-\x7E]*$")
+_B64_SENTINEL = re.compile(r"^=\?base64\?.*\?=$")
+
+
+class Unreachable(OSError):
+    """No connection to the gateway could be opened: it is not running at that address."""
+
+
+class Lost(OSError):
+    """The connection broke after the request may have been sent, or while its answer was read."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the gateway's MCP endpoint is.
+
+    Attributes:
+        base: the gateway's base URL, e.g. ``http://127.0.0.1:47800``.
+        host: host to connect to.
+        port: port to connect to.
+        path: the MCP endpoint's path, normally ``/mcp``.
+        tls: whether to use HTTPS.
+    """
+
+    base: str
+    host: str
+    port: int
+    path: str
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> Endpoint:
+        """The endpoint for a gateway URL, given with or without the ``/mcp`` suffix.
+
+        Raises:
+            ValueError: the URL is not an http(s) URL with a host.
+        """
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http:// URL: {url!r}")
+        path = parts.path.rstrip("/")
+        base_path = path.removesuffix(MCP_PATH)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        base = f"{parts.scheme}://{parts.netloc}{base_path}"
+        return cls(base, parts.hostname, port, f"{base_path}{MCP_PATH}", parts.scheme == "https")
+
+
+def encode_header_value(value: str) -> str:
+    """``value`` as the SDK puts it in an HTTP header: verbatim if printable ASCII, else base64-wrapped."""
+    if _HEADER_SAFE.fullmatch(value) and value == value.strip() and not _B64_SENTINEL.fullmatch(value):
+        return value
+    return f"=?base64?{base64.b64encode(value.encode('utf-8')).decode('ascii')}?="
+
+
+def modern_headers(message: Mapping[str, object]) -> dict[str, str] | None:
+    """The routing headers of a 2026-07-28 message (its ``params._meta`` names the version), else None."""
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    version = meta.get(PROTOCOL_VERSION_META_KEY) if isinstance(meta, dict) else None
+    if not isinstance(version, str):
+        return None
+    method = message.get("method")
+    headers = {PROTOCOL_VERSION_HEADER: version}
+    if isinstance(method, str):
+        headers[METHOD_HEADER] = method
+        name_key = NAME_BEARING_METHODS.get(method)
+        name = params.get(name_key) if name_key is not None and isinstance(params, dict) else None
+        if isinstance(name, str):
+            headers[NAME_HEADER] = encode_header_value(name)
+    return headers
+
+
+def iter_sse(response: http.client.HTTPResponse) -> Iterator[str]:
+    """Each ``message`` event's data, as it arrives, until the stream ends."""
+    data: list[str] = []
+    event = ""
+    while True:
+        try:
+            raw = response.readline()
+        except (http.client.HTTPException, OSError, AttributeError, ValueError) as exc:
+            # AttributeError/ValueError: abort() closed the response under this read.
+            raise Lost(str(exc)) from exc
+        if not raw:
+            return
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data and event in ("", "message"):
+                yield "\n".join(data)
+            data, event = [], ""
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                event = value
+
+
+def read_body(response: http.client.HTTPResponse, limit: int | None = None) -> bytes:
+    """The response body (up to ``limit`` bytes).
+
+    Raises:
+        Lost: the connection broke or was aborted while reading.
+    """
+    try:
+        return response.read(limit)
+    except (http.client.HTTPException, OSError, AttributeError, ValueError) as exc:
+        raise Lost(str(exc)) from exc
+
+
+class Connection:
+    """One keep-alive HTTP connection to the gateway, used by one thread at a time.
+
+    ``abort`` may be called from any thread: it shuts the socket down so a blocked read returns.
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+        self._conn: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
+
+    def request(
+        self, method: str, endpoint: Endpoint, headers: Mapping[str, str], body: bytes | None = None
+    ) -> http.client.HTTPResponse:
+        """Send one request and return its response, whose body the caller must read to the end or abort.
+
+        Raises:
+            Unreachable: no connection could be opened.
+            Lost: the connection broke before the response's headers arrived.
+        """
+        if endpoint != self._endpoint:
+            self.abort()
+            self._endpoint = endpoint
+        for attempt in range(2):
+            fresh = self._conn is None or self._conn.sock is None
+            if fresh:
+                self._connect()
+            conn = self._conn
+            assert conn is not None
+            try:
+                conn.request(method, endpoint.path, body=body, headers=dict(headers))
+                return conn.getresponse()
+            except (http.client.HTTPException, OSError) as exc:
+                self.abort()
+                # A kept-alive socket the gateway already closed: retry once on a new one.
+                if fresh or attempt:
+                    raise Lost(str(exc)) from exc
+        raise AssertionError("unreachable")
+
+    def _connect(self) -> None:
+        ep = self._endpoint
+        conn: http.client.HTTPConnection
+        if ep.tls:
+            conn = http.client.HTTPSConnection(ep.host, ep.port, timeout=CONNECT_TIMEOUT_S)
+        else:
+            conn = http.client.HTTPConnection(ep.host, ep.port, timeout=CONNECT_TIMEOUT_S)
+        try:
+            conn.connect()
+        except OSError as exc:
+            conn.close()
+            raise Unreachable(str(exc)) from exc
+        sock = conn.sock
+        assert sock is not None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Tool calls may wait minutes (for a human's approval); the read is ended by abort() instead.
+        sock.settimeout(None)
+        with self._lock:
+            self._conn = conn
+
+    def abort(self) -> None:
+        """Close the connection now, waking any thread blocked reading from it."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        sock = conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        conn.close()

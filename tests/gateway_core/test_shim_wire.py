@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway_core.paths import Paths
+from gateway_core.shim import locate
+from gateway_core.shim.wire import Endpoint, encode_header_value, modern_headers
+
+
+def test_the_shim_finds_the_same_state_folder_as_toolgate_under_toolgate_home(tmp_path: Path) -> None:
+    environ = {"TOOLGATE_HOME": str(tmp_path)}
+
+    assert locate.state_dir(environ) == Paths.from_env(environ).state_dir
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the XDG variables apply on Linux")
+def test_the_shim_finds_the_same_state_folder_as_toolgate_without_toolgate_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TOOLGATE_HOME")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+    assert locate.state_dir({"XDG_STATE_HOME": str(tmp_path / "state")}) == Paths.from_env().state_dir
+    monkeypatch.delenv("XDG_STATE_HOME")
+    assert locate.state_dir({}) == Paths.from_env().state_dir
+
+
+def test_the_url_toolgate_published_is_used_and_the_default_port_otherwise(tmp_path: Path) -> None:
+    environ = {"TOOLGATE_HOME": str(tmp_path)}
+    assert locate.gateway_url(environ) == "http://127.0.0.1:47800"
+
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "control.json").write_text('{"url": "http://127.0.0.1:5000", "token": "t", "pid": 1}')
+
+    assert locate.gateway_url(environ) == "http://127.0.0.1:5000"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:5000", "http://127.0.0.1:5000/", "http://127.0.0.1:5000/mcp"])
+def test_a_gateway_url_is_accepted_with_or_without_the_mcp_path(url: str) -> None:
+    endpoint = Endpoint.parse(url)
+
+    assert (endpoint.base, endpoint.host, endpoint.port, endpoint.path) == (
+        "http://127.0.0.1:5000",
+        "127.0.0.1",
+        5000,
+        "/mcp",
+    )
+
+
+def test_a_2026_message_gets_the_routing_headers_the_gateway_checks() -> None:
+    message = {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": {"name": "fs__read", "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
+    }
+
+    assert modern_headers(message) == {
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "fs__read",
+    }
+
+
+def test_a_handshake_era_message_gets_no_routing_headers() -> None:
+    assert modern_headers({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {}}}) is None
+
+
+def test_a_name_that_cannot_travel_in_a_header_is_base64_wrapped_like_the_sdk_does() -> None:
+    from mcp.shared.inbound import encode_header_value as sdk_encode
+
+    for name in ("plain", "ünïcode", " padded ", "=?base64?x?="):
+        assert encode_header_value(name) == sdk_encode(name)
+
+
+def test_the_shim_imports_only_the_standard_library() -> None:
+    import subprocess
+
+    code = (
+        "import sys; import gateway_core.shim; "
+        "bad = [m for m in ('pydantic', 'mcp', 'platformdirs', 'gateway_core.paths', 'anyio') if m in sys.modules]; "
+        "print(bad)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,281 @@
+"""toolgate-shim end to end: a real gateway, the real shim subprocess, and an SDK client on its stdio."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
+from mcp.types import TextContent, ToolListChangedNotification
+
+from gateway_core.agents import AgentDirectory
+from gateway_core.config import load_config
+from gateway_core.gateway import Gateway, bind
+from gateway_core.paths import Paths
+from gateway_core.secrets import open_secret_store, resolve
+from tests.integration.harness import BOTH_ERAS, Mode, RunningGateway, StderrLog, running_gateway, stdio_fake
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT_S = 30.0
+
+
+def shim_params(base: str, token: str) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "gateway_core.shim", "--agent", "agent-a", "--url", base],
+        env={"TOOLGATE_TOKEN": token},
+        cwd=str(ROOT),
+    )
+
+
+def shim_client(base: str, token: str, mode: Mode = "legacy", **options: Any) -> Client:
+    return Client(shim_params(base, token), mode=mode, cache=None, **options)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def only_mcp_error(exc: BaseException) -> MCPError:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    assert isinstance(exc, MCPError), exc
+    return exc
+
+
+def echo_text(result: Any) -> str:
+    content = result.content[0]
+    assert isinstance(content, TextContent)
+    return content.text
+
+
+@asynccontextmanager
+async def raw_shim(base: str, token: str) -> AsyncIterator[anyio.abc.Process]:
+    process = await anyio.open_process(
+        [sys.executable, "-m", "gateway_core.shim", "--agent", "agent-a", "--url", base],
+        env={**os.environ, "TOOLGATE_TOKEN": token},
+        cwd=str(ROOT),
+    )
+    async with process:
+        try:
+            yield process
+        finally:
+            if process.returncode is None:
+                process.kill()
+
+
+async def read_message(process: anyio.abc.Process, buffer: bytearray) -> dict[str, Any]:
+    assert process.stdout is not None
+    with anyio.fail_after(WAIT_S):
+        while b"\n" not in buffer:
+            buffer.extend(await process.stdout.receive())
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    message: dict[str, Any] = json.loads(line)
+    return message
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+}
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_an_agent_lists_and_calls_tools_through_the_shim(mode: Mode) -> None:
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with shim_client(gw.base, gw.tokens["agent-a"], mode) as client:
+            tools = await client.list_tools()
+            result = await client.call_tool("fake__echo", {"text": "hi"})
+            version = client.protocol_version
+
+        assert version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+        assert "fake__echo" in {tool.name for tool in tools.tools}
+        assert echo_text(result) == "hi"
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_progress_notifications_reach_the_agent(mode: Mode) -> None:
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with shim_client(gw.base, gw.tokens["agent-a"], mode) as client:
+            with anyio.fail_after(WAIT_S):
+                await client.call_tool("fake__slow", {"seconds": 0.1, "steps": 3}, progress_callback=on_progress)
+
+    assert seen == [1, 2, 3]
+
+
+async def test_a_tool_list_change_reaches_a_legacy_agent() -> None:
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, ToolListChangedNotification):
+            changed.set()
+
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with shim_client(gw.base, gw.tokens["agent-a"], message_handler=on_message) as client:
+            await client.call_tool("fake__add_tool", {"name": "extra"})
+            with anyio.fail_after(WAIT_S):
+                await changed.wait()
+            tools = await client.list_tools()
+
+    assert "fake__extra" in {tool.name for tool in tools.tools}
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_a_bad_token_gives_the_agent_an_invalid_agent_error(mode: Mode) -> None:
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        with pytest.raises(BaseException) as raised:  # noqa: PT011 - the SDK wraps it in exception groups
+            async with shim_client(gw.base, "not-a-token", mode) as client:
+                await client.list_tools()
+
+    error = only_mcp_error(raised.value)
+    assert error.error.code == -32003
+    assert "toolgate agents add agent-a" in error.error.message
+
+
+async def test_a_bad_token_is_explained_on_stderr_and_the_exit_code_is_non_zero() -> None:
+    async with running_gateway({}) as gw:
+        done = await anyio.to_thread.run_sync(
+            lambda: subprocess.run(
+                [sys.executable, "-m", "gateway_core.shim", "--agent", "agent-a", "--url", gw.base],
+                input=json.dumps(INITIALIZE) + "\n",
+                capture_output=True,
+                text=True,
+                env={**os.environ, "TOOLGATE_TOKEN": "wrong"},
+                cwd=str(ROOT),
+                timeout=WAIT_S,
+            )
+        )
+
+    assert done.returncode != 0
+    assert json.loads(done.stdout)["error"]["code"] == -32003
+    assert "toolgate agents rotate agent-a" in done.stderr
+    assert "TOOLGATE_TOKEN" in done.stderr
+
+
+async def test_when_toolgate_is_not_running_the_first_request_gets_server_unavailable() -> None:
+    port = closed_port()
+    async with raw_shim(f"http://127.0.0.1:{port}", "token") as process:
+        assert process.stdin is not None and process.stderr is not None
+        await process.stdin.send(json.dumps(INITIALIZE).encode() + b"\n")
+        reply = await read_message(process, bytearray())
+        await process.stdin.aclose()
+        with anyio.fail_after(WAIT_S):
+            await process.wait()
+            stderr = (await process.stderr.receive()).decode()
+
+    assert reply["id"] == 1
+    assert reply["error"]["code"] == -32001
+    assert f"Toolgate is not running at http://127.0.0.1:{port}" in stderr
+
+
+async def test_a_malformed_line_gets_a_parse_error_and_the_shim_keeps_serving() -> None:
+    async with running_gateway({}) as gw, raw_shim(gw.base, gw.tokens["agent-a"]) as process:
+        assert process.stdin is not None
+        buffer = bytearray()
+        await process.stdin.send(b"this is not json\n")
+        parse_error = await read_message(process, buffer)
+        await process.stdin.send(json.dumps(INITIALIZE).encode() + b"\n")
+        initialized = await read_message(process, buffer)
+
+    assert parse_error == {"jsonrpc": "2.0", "id": None, "error": parse_error["error"]}
+    assert parse_error["error"]["code"] == -32700
+    assert initialized["id"] == 1
+    assert initialized["result"]["protocolVersion"] == "2025-11-25"
+
+
+async def test_the_shim_exits_promptly_when_stdin_closes() -> None:
+    async with running_gateway({}) as gw, raw_shim(gw.base, gw.tokens["agent-a"]) as process:
+        assert process.stdin is not None
+        await process.stdin.send(json.dumps(INITIALIZE).encode() + b"\n")
+        await read_message(process, bytearray())
+        await process.stdin.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        await process.stdin.aclose()
+        with anyio.fail_after(10):
+            code = await process.wait()
+
+    assert code == 0
+
+
+@asynccontextmanager
+async def gateway_on_port(paths: Paths, port: int) -> AsyncIterator[RunningGateway]:
+    """A gateway from the config and tokens an earlier ``running_gateway`` left in ``paths``."""
+    store = open_secret_store(paths)
+    directory = AgentDirectory(paths.config_file, store)
+    gateway = Gateway(
+        load_config(paths.config_file),
+        resolve=lambda values: resolve(values, store),
+        identify=directory.identify,
+        paths=paths,
+        config_path=paths.config_file,
+        on_stderr=lambda server, line: None,
+    )
+    with bind("127.0.0.1", port) as sock:
+        async with anyio.create_task_group() as tg:
+            endpoint = await tg.start(gateway.run, sock)
+            try:
+                yield RunningGateway(gateway, endpoint, {}, paths, StderrLog())
+            finally:
+                gateway.stop()
+
+
+async def hold(
+    open_gateway: Callable[[], AbstractAsyncContextManager[RunningGateway]],
+    stop: anyio.Event,
+    *,
+    task_status: anyio.abc.TaskStatus[RunningGateway],
+) -> None:
+    async with open_gateway() as gw:
+        await gw.wait_ready()
+        task_status.started(gw)
+        await stop.wait()
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_after_toolgate_restarts_the_agents_next_call_works(mode: Mode) -> None:
+    async with anyio.create_task_group() as tg:
+        first_stop, first_done = anyio.Event(), anyio.Event()
+
+        async def first(*, task_status: anyio.abc.TaskStatus[RunningGateway]) -> None:
+            await hold(lambda: running_gateway({"fake": stdio_fake()}), first_stop, task_status=task_status)
+            first_done.set()
+
+        gw: RunningGateway = await tg.start(first)
+        port = int(gw.base.rsplit(":", 1)[1])
+        async with shim_client(gw.base, gw.tokens["agent-a"], mode) as client:
+            before = await client.call_tool("fake__echo", {"text": "before"})
+            first_stop.set()
+            with anyio.fail_after(WAIT_S):
+                await first_done.wait()
+            second_stop = anyio.Event()
+            await tg.start(hold, lambda: gateway_on_port(gw.paths, port), second_stop)
+            with anyio.fail_after(WAIT_S):
+                after = await client.call_tool("fake__echo", {"text": "after"})
+            second_stop.set()
+
+    assert echo_text(before) == "before"
+    assert echo_text(after) == "after"
