@@ -243,8 +243,9 @@ def _explain_token(store: SecretStore) -> None:
     _say(f"The token above is stored in {store.backend_name}.")
     if not store.encrypted:
         _say(_NOT_ENCRYPTED)
-    _say("It is shown only now. Point the agent's MCP client at the gateway's /mcp URL (see `toolgate serve`)")
-    _say("and have it send the header `Authorization: Bearer <token>`.")
+    _say("It is shown only now. Give it to the agent in one of two ways:")
+    _say("  HTTP clients: the gateway's /mcp URL (see `toolgate serve`) with `Authorization: Bearer <token>`")
+    _say("  stdio clients: run `toolgate-shim --agent ID` with TOOLGATE_TOKEN=<token> in its environment")
 
 
 def _count(n: int, noun: str) -> str:

@@ -30,7 +30,7 @@ CONTROL_PATH = "/control"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 UNAUTHORIZED_MESSAGE = (
     "This request carries no known agent token. Create an agent with `toolgate agents add ID` "
-    "and send the token it prints as `Authorization: Bearer <token>`."
+    "and send the token it prints as `Authorization: Bearer <token>` (or set TOOLGATE_TOKEN for toolgate-shim)."
 )
 
 
