@@ -53,11 +53,13 @@ def gateway_url(environ: Mapping[str, str]) -> str:
 
 
 def find_toolgate() -> str | None:
-    """The ``toolgate`` command installed beside this shim, else the one on PATH."""
+    """The ``toolgate`` command installed beside this shim (or its interpreter), else the one on PATH."""
     name = "toolgate.exe" if sys.platform == "win32" else "toolgate"
-    beside = Path(sys.argv[0]).resolve().parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
+    # argv[0] is the console script or frozen binary; sys.executable covers `python -m gateway_core.shim`.
+    for folder in (Path(sys.argv[0]).resolve().parent, Path(sys.executable).parent):
+        beside = folder / name
+        if beside.is_file() and os.access(beside, os.X_OK):
+            return str(beside)
     return shutil.which("toolgate")
 
 

@@ -27,6 +27,7 @@ import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.shared.exceptions import MCPError
+from mcp.shared.message import ServerMessageMetadata
 
 _OBJECT: dict[str, Any] = {"type": "object"}
 _NOTIFY_ALL = NotificationOptions(tools_changed=True, resources_changed=True, prompts_changed=True)
@@ -72,6 +73,7 @@ class FakeServer:
             types.Tool(name="add_tool", description="Register a tool.", input_schema=_schema(name="string")),
             types.Tool(name="stderr", description="Write a line to stderr.", input_schema=_schema(text="string")),
             types.Tool(name="spawn_child", description="Start a long-lived child process.", input_schema=_OBJECT),
+            types.Tool(name="ping_client", description="Ping the client mid-call.", input_schema=_OBJECT),
         ]
         self.tools += [
             types.Tool(name=f"tool_{i:03d}", description=f"Trivial tool {i}.", input_schema=_OBJECT)
@@ -128,6 +130,14 @@ class FakeServer:
                 sys.stderr.write(f"{args.get('text', '')}\n")
                 sys.stderr.flush()
                 return types.CallToolResult(content=[_text("written")])
+            case "ping_client":
+                # A server-to-client request in the middle of a call (handshake era only).
+                await ctx.session.send_request(
+                    types.PingRequest(),
+                    types.EmptyResult,
+                    metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+                )
+                return types.CallToolResult(content=[_text("the client answered")])
             case "spawn_child":
                 child = await anyio.to_thread.run_sync(_spawn_sleeper)
                 return types.CallToolResult(content=[_text(str(child.pid))], structured_content={"pid": child.pid})

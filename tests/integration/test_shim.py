@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from gateway_core.config import load_config
 from gateway_core.gateway import Gateway, bind
 from gateway_core.paths import Paths
 from gateway_core.secrets import open_secret_store, resolve
+from tests.fakes.launch import serve_fake
 from tests.integration.harness import BOTH_ERAS, Mode, RunningGateway, StderrLog, running_gateway, stdio_fake
 
 pytestmark = pytest.mark.anyio
@@ -279,3 +281,60 @@ async def test_after_toolgate_restarts_the_agents_next_call_works(mode: Mode) ->
 
     assert echo_text(before) == "before"
     assert echo_text(after) == "after"
+
+
+async def test_a_server_to_client_ping_reaches_the_agent_and_its_answer_goes_back():
+    # The shim is generic: in front of an SDK server over HTTP it must carry the server's request to
+    # the agent and the agent's answer back (the gateway forwards such requests with issue 6).
+    with serve_fake("http") as server:
+        base = server.url.removesuffix("/mcp")
+        async with shim_client(base, "unused-by-the-fake") as client:
+            with anyio.fail_after(WAIT_S):
+                result = await client.call_tool("ping_client", {})
+
+    assert echo_text(result) == "the client answered"
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits for the detached gateway with a Linux pidfd")
+async def test_a_shim_started_while_toolgate_is_down_starts_toolgate_and_proceeds(toolgate_home: Path):
+    paths = Paths.from_env(os.environ)
+    (toolgate_home / "config.json").write_text(json.dumps({"gateway": {"port": 0}, "servers": {"fake": stdio_fake()}}))
+    token = AgentDirectory(paths.config_file, open_secret_store(paths)).add("agent-a")
+    config = json.loads(paths.config_file.read_text())
+    config["agents"]["agent-a"]["default"] = "allow"
+    paths.config_file.write_text(json.dumps(config))
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "gateway_core.shim", "--agent", "agent-a"],
+        env={
+            "TOOLGATE_TOKEN": token,
+            "TOOLGATE_HOME": str(toolgate_home),
+            "PYTHON_KEYRING_BACKEND": os.environ["PYTHON_KEYRING_BACKEND"],
+        },
+        cwd=str(ROOT),
+    )
+    control = paths.state_dir / "control.json"
+    try:
+        with anyio.fail_after(WAIT_S):
+            async with Client(params, mode="legacy", cache=None) as client:
+                server_name = client.server_info.name
+                await client.list_tools()
+        started_gateway = json.loads(control.read_text())["pid"]
+    finally:
+        if control.exists():
+            await stop_process(json.loads(control.read_text())["pid"])
+
+    assert server_name == "toolgate"
+    assert started_gateway != os.getpid()
+    assert not control.exists()
+
+
+async def stop_process(pid: int) -> None:
+    """SIGTERM a process that is not our child and wait, bounded, until it has exited."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        os.kill(pid, signal.SIGTERM)
+        with anyio.fail_after(WAIT_S):
+            await anyio.wait_readable(pidfd)
+    finally:
+        os.close(pidfd)

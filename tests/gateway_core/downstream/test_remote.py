@@ -36,7 +36,7 @@ async def test_remote_server_becomes_ready_and_passes_results_through(kind: Lite
             echoed = await server.call_tool("echo", {"text": "over the wire"})
             status = server.status
 
-    assert (status.transport, status.tools, status.resources, status.prompts) == (kind, 8, 1, 1)
+    assert (status.transport, status.tools, status.resources, status.prompts) == (kind, 9, 1, 1)
     assert status.server_info["name"] == f"remote-{kind}"
     assert echoed.structured_content == {"text": "over the wire"}
     assert echoed.meta == {"fake/server": f"remote-{kind}"}
