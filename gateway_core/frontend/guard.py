@@ -8,7 +8,6 @@ act on, naming the agent, the tool and the rule, with the error code in ``_meta`
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -133,10 +132,10 @@ class CallGuard:
                 session_id=session_id,
             )
         except BaseException:
-            self._record(call_id, agent, server, audited_tool, decision, "withdrawn", 0.0)
+            self._record_withdrawn(call_id, agent, server, audited_tool, decision)
             raise
         if resolution is None:
-            self._record(call_id, agent, server, audited_tool, decision, "withdrawn", 0.0)
+            self._record_withdrawn(call_id, agent, server, audited_tool, decision)
             return Admission(call_id, decision, None, f"Toolgate: agent {agent!r} went away before an answer")
         if resolution.allowed:
             return Admission(call_id, decision, resolution)
@@ -214,21 +213,14 @@ class CallGuard:
         self.finish(admission, agent=agent, server=server, tool=tool, outcome=outcome, latency_s=0.0, result_size=None)
         return admission
 
-    def _record(
-        self, call_id: str, agent: str, server: str, tool: str, decision: Decision, outcome: str, latency_s: float
-    ) -> None:
+    def _record_withdrawn(self, call_id: str, agent: str, server: str, tool: str, decision: Decision) -> None:
+        admission = Admission(call_id, decision)
         self.finish(
-            Admission(call_id, decision),
-            agent=agent,
-            server=server,
-            tool=tool,
-            outcome=outcome,
-            latency_s=latency_s,
-            result_size=None,
+            admission, agent=agent, server=server, tool=tool, outcome="withdrawn", latency_s=0.0, result_size=None
         )
 
 
-PAUSED_MESSAGE = "Toolgate: the gateway is paused, so no tool calls run; resume it from the Toolgate tray menu."
+PAUSED_MESSAGE = "Toolgate: the gateway is paused, so no tool calls run until the person resumes it."
 
 
 def refusal_result(admission: Admission) -> types.CallToolResult:
@@ -239,8 +231,3 @@ def refusal_result(admission: Admission) -> types.CallToolResult:
         is_error=True,
         _meta={ERROR_META_KEY: {"code": int(code), "name": code.name}},
     )
-
-
-def elapsed_since(started: float) -> float:
-    """Seconds since ``started`` (a ``time.perf_counter()`` value)."""
-    return time.perf_counter() - started
