@@ -6,6 +6,6 @@ the SDK, platformdirs or any ``gateway_core`` module outside this package.
 
 from __future__ import annotations
 
-from gateway_core.shim.cli import main
+from .cli import main
 
 __all__ = ["main"]

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from gateway_core.shim.wire import (
+from .wire import (
     PROTOCOL_VERSION_HEADER,
     SESSION_ID_HEADER,
     Connection,

@@ -10,11 +10,10 @@ import os
 import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
-from gateway_core.shim import locate
-from gateway_core.shim.bridge import Bridge, Output
-from gateway_core.shim.wire import Endpoint
+from . import locate
+from .bridge import Bridge, Output
+from .wire import Endpoint
 
 TOKEN_ENV = "TOOLGATE_TOKEN"
 EXIT_OK = 0
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bridge = Bridge(find, token, args.agent, Output(sys.stdout.buffer), _log, start_gateway=None if explicit else start)
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    def on_sigterm(signum: int, frame: object) -> None:
         raise _Terminated
 
     signal.signal(signal.SIGTERM, on_sigterm)
