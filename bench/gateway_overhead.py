@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
@@ -39,9 +38,11 @@ from mcp.client.streamable_http import streamable_http_client
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.launch import fake_command, serve_fake  # noqa: E402
+from tests.fakes.launch import fake_command, read_first_line, serve_fake  # noqa: E402
 
 WARMUP_CALLS = 30
+# Starting a gateway with many servers on a loaded machine takes a while.
+START_TIMEOUT_S = 120.0
 # Each scenario's calls are split over this many rounds, alternating between the paths.
 ROUNDS = 4
 CONCURRENCY = (1, 8, 32)
@@ -127,13 +128,10 @@ def minimal_proxy(command: str, args: list[str]) -> Iterator[str]:
     script = Path(__file__).with_name("minimal_proxy.py")
     process = subprocess.Popen([sys.executable, str(script), command, *args], stdout=subprocess.PIPE, text=True)
     try:
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        reader.join(120)
-        if not lines or not lines[0].startswith("READY "):
-            raise RuntimeError(f"minimal proxy did not start: {lines}")
-        yield lines[0].split()[1]
+        line = read_first_line(process, START_TIMEOUT_S)
+        if not line.startswith("READY "):
+            raise RuntimeError(f"minimal proxy did not start: {line!r}")
+        yield line.split()[1]
     finally:
         process.terminate()
         process.wait(30)
@@ -159,13 +157,10 @@ def toolgate_serve(
     (home / "config.json").write_text(json.dumps(config))
     process = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        reader.join(120)
-        if not lines or not lines[0].startswith("Toolgate is serving MCP at "):
-            raise RuntimeError(f"toolgate serve did not start: {lines}")
-        yield lines[0].split()[-1], token
+        line = read_first_line(process, START_TIMEOUT_S)
+        if not line.startswith("Toolgate is serving MCP at "):
+            raise RuntimeError(f"toolgate serve did not start: {line!r}")
+        yield line.split()[-1], token
     finally:
         process.terminate()
         process.wait(30)

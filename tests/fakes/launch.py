@@ -29,6 +29,20 @@ def fake_command(*extra: str) -> tuple[str, list[str]]:
     return sys.executable, [str(FAKE_SERVER), *extra]
 
 
+def read_first_line(process: subprocess.Popen[str], timeout_s: float) -> str:
+    """The first line ``process`` writes to stdout, or "" if none comes within ``timeout_s``.
+
+    A thread reads it so the wait is bounded even when the process hangs without writing.
+    """
+    lines: list[str] = []
+    assert process.stdout is not None
+    stdout = process.stdout
+    reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    return lines[0] if lines else ""
+
+
 class FakeProcess:
     """A running HTTP/SSE fake: its URL and its process (to kill it from a test)."""
 
@@ -53,14 +67,10 @@ def serve_fake(kind: Literal["http", "sse"], *extra: str) -> Iterator[FakeProces
         start_new_session=True,
     )
     try:
-        assert process.stdout is not None
-        first_line: list[str] = []
-        reader = threading.Thread(target=lambda: first_line.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        reader.join(READY_TIMEOUT_S)
-        if not first_line or not first_line[0].startswith("READY "):
-            raise RuntimeError(f"fake server did not start: {first_line!r}")
-        yield FakeProcess(first_line[0].split()[1], process)
+        line = read_first_line(process, READY_TIMEOUT_S)
+        if not line.startswith("READY "):
+            raise RuntimeError(f"fake server did not start: {line!r}")
+        yield FakeProcess(line.split()[1], process)
     finally:
         if process.poll() is None:
             if sys.platform == "win32":

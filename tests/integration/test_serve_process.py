@@ -10,7 +10,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -20,7 +19,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from tests.fakes.launch import fake_command
+from tests.fakes.launch import fake_command, read_first_line
 from tests.integration.harness import agent_client
 
 pytestmark = pytest.mark.anyio
@@ -50,12 +49,9 @@ def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Start `toolgate serve` and yield it with the endpoint URL it printed."""
     process = subprocess.Popen(toolgate("serve", *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        reader.join(START_TIMEOUT_S)
-        assert lines and lines[0].startswith("Toolgate is serving MCP at "), (lines, process.poll())
-        yield process, lines[0].split()[-1]
+        line = read_first_line(process, START_TIMEOUT_S)
+        assert line.startswith("Toolgate is serving MCP at "), (line, process.poll())
+        yield process, line.split()[-1]
     finally:
         if process.poll() is None:
             process.kill()
