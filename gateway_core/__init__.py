@@ -15,14 +15,26 @@ if TYPE_CHECKING:
         Answer,
         ApprovalBroker,
         ApprovalError,
+        ApprovalEvent,
         ApprovalRequest,
         ApprovalRequested,
         ApprovalResolved,
+        Outcome,
         Resolution,
     )
-    from gateway_core.audit import AuditLog, AuditQuery, AuditRecord, AuditStatus
-    from gateway_core.config import Config, load_config, parse_config
-    from gateway_core.downstream.base import ServerState, ServerStatus
+    from gateway_core.audit import AuditLog, AuditQuery, AuditRecord, AuditStatus, CallOutcome, RecordKind
+    from gateway_core.config import Config, ServerConfig, ensure_config, load_config, parse_config
+    from gateway_core.config_edit import (
+        check_server_entry,
+        put_server,
+        remove_server,
+        rename_agent,
+        set_agent_default,
+        set_agent_rule,
+        set_gateway_settings,
+        set_server_enabled,
+    )
+    from gateway_core.downstream.base import Catalog, ServerState, ServerStatus
     from gateway_core.errors import (
         AgentError,
         ConfigError,
@@ -40,6 +52,21 @@ if TYPE_CHECKING:
     from gateway_core.version import toolgate_version
 
 _EXPORTS = {
+    "ServerConfig": "gateway_core.config",
+    "RecordKind": "gateway_core.audit",
+    "CallOutcome": "gateway_core.audit",
+    "Outcome": "gateway_core.approvals",
+    "ApprovalEvent": "gateway_core.approvals",
+    "ensure_config": "gateway_core.config",
+    "set_gateway_settings": "gateway_core.config_edit",
+    "rename_agent": "gateway_core.config_edit",
+    "set_agent_rule": "gateway_core.config_edit",
+    "set_agent_default": "gateway_core.config_edit",
+    "set_server_enabled": "gateway_core.config_edit",
+    "remove_server": "gateway_core.config_edit",
+    "put_server": "gateway_core.config_edit",
+    "check_server_entry": "gateway_core.config_edit",
+    "Catalog": "gateway_core.downstream.base",
     "AgentDirectory": "gateway_core.agents",
     "AgentError": "gateway_core.errors",
     "AgentInfo": "gateway_core.agents",
@@ -88,6 +115,7 @@ __all__ = [
     "Answer",
     "ApprovalBroker",
     "ApprovalError",
+    "ApprovalEvent",
     "ApprovalRequest",
     "ApprovalRequested",
     "ApprovalResolved",
@@ -95,6 +123,8 @@ __all__ = [
     "AuditQuery",
     "AuditRecord",
     "AuditStatus",
+    "CallOutcome",
+    "Catalog",
     "Config",
     "ConfigError",
     "Decision",
@@ -105,19 +135,31 @@ __all__ = [
     "InstanceError",
     "InstanceLock",
     "MissingSecretError",
+    "Outcome",
     "Paths",
+    "RecordKind",
     "Resolution",
     "Rule",
     "SecretError",
     "SecretStore",
+    "ServerConfig",
     "ServerState",
     "ServerStatus",
     "ToolgateError",
     "bind",
+    "check_server_entry",
+    "ensure_config",
     "load_config",
     "open_secret_store",
     "parse_config",
+    "put_server",
+    "remove_server",
+    "rename_agent",
     "resolve",
+    "set_agent_default",
+    "set_agent_rule",
+    "set_gateway_settings",
+    "set_server_enabled",
     "toolgate_version",
 ]
 

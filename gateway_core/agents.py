@@ -146,6 +146,14 @@ class AgentDirectory:
             self._tokens[agent_id] = token.encode()
         return token
 
+    def token(self, agent_id: str) -> str | None:
+        """Agent ``agent_id``'s token, for the person to copy into an IDE; ``None`` when it has none.
+
+        Raises:
+            SecretError: the secret store cannot be read.
+        """
+        return self._store.get(token_secret_name(agent_id))
+
     def list(self) -> builtins.list[AgentInfo]:
         """Every agent in config.json, in file order, with whether it has a token.
 

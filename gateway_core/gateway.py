@@ -27,7 +27,7 @@ from gateway_core.audit import AuditLog, AuditStatus
 from gateway_core.config import Config, add_agent_rule, load_config
 from gateway_core.config_watch import watch_config
 from gateway_core.control import ControlApp, ControlEndpoint, ControlFile, new_control_token
-from gateway_core.downstream.base import ResolveFn, ServerStatus
+from gateway_core.downstream.base import Catalog, ResolveFn, ServerStatus
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import ConfigError, InstanceError
 from gateway_core.frontend.guard import CallGuard
@@ -35,7 +35,7 @@ from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.server import AgentFacingServer
 from gateway_core.paths import Paths
-from gateway_core.policy import Effect
+from gateway_core.policy import AgentPolicy, Effect
 from gateway_core.version import toolgate_version
 
 logger = logging.getLogger(__name__)
@@ -169,10 +169,20 @@ class Gateway:
             audit_healthy=lambda: self.audit.status.healthy if self.audit is not None else None,
         )
         self._stop = anyio.Event()
+        self._status_listeners: list[Callable[[str], None]] = []
+        self._config_listeners: list[Callable[[], None]] = []
 
     def statuses(self) -> list[ServerStatus]:
         """The state of every configured server, enabled or not."""
         return self.pool.statuses()
+
+    def ready(self) -> bool:
+        """Whether every enabled server has finished its first start attempt (ready or failed)."""
+        return self.pool.all_tried()
+
+    async def wait_ready(self) -> None:
+        """Wait until ``ready()``."""
+        await self.pool.wait_all_tried()
 
     def stop(self) -> None:
         """Ask ``run()`` to shut down; safe to call more than once, from the loop's thread."""
@@ -221,6 +231,16 @@ class Gateway:
     def _config_settled(self) -> None:
         self._config_event.set()
         self._config_event = anyio.Event()
+        for listener in list(self._config_listeners):
+            listener()
+
+    def on_config_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after each configuration change is applied or rejected; returns an unsubscribe.
+
+        ``config`` is then the running configuration and ``config_rejection`` the last rejected edit
+        (``None`` once a change is applied).
+        """
+        return _subscribe(self._config_listeners, listener)
 
     def _remember_always(self, request: ApprovalRequest, effect: Effect) -> None:
         if self.config_path is None:
@@ -243,6 +263,36 @@ class Gateway:
 
     def _on_pool_change(self, server: str) -> None:
         self.frontend.on_pool_change(server)
+        for listener in list(self._status_listeners):
+            listener(server)
+
+    def on_status_change(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``listener(server)`` whenever a server's state or catalog changes; returns an unsubscribe."""
+        return _subscribe(self._status_listeners, listener)
+
+    def restart_server(self, name: str) -> bool:
+        """Restart server ``name`` now; returns ``False`` when it is not configured or is disabled."""
+        restarted = self.pool.restart(name)
+        if restarted:
+            logger.info("server %r restarted on request", name)
+        return restarted
+
+    def catalog(self, name: str) -> Catalog:
+        """What server ``name`` offers as last listed; empty unless it is ready."""
+        server = self.pool.servers.get(name)
+        return server.catalog if server is not None else Catalog()
+
+    def stderr_lines(self, name: str) -> tuple[str, ...]:
+        """The stderr lines kept for stdio server ``name``, oldest first."""
+        server = self.pool.servers.get(name)
+        return server.stderr_lines() if server is not None else ()
+
+    def policy(self, agent_id: str) -> AgentPolicy:
+        """Agent ``agent_id``'s compiled policy under the running configuration (unknown agents: deny)."""
+        agent = self.config.agents.get(agent_id)
+        if agent is None:
+            return AgentPolicy(agent_id, Effect.DENY, ())
+        return AgentPolicy(agent_id, agent.default, agent.rules)
 
     async def run(
         self, sock: socket.socket, *, task_status: anyio.abc.TaskStatus[Endpoint] = anyio.TASK_STATUS_IGNORED
@@ -284,3 +334,13 @@ class Gateway:
             with anyio.move_on_after(HTTP_SHUTDOWN_TIMEOUT_S + 1):
                 await http.finished.wait()
             tg.cancel_scope.cancel()
+
+
+def _subscribe(listeners: list[Callable[..., None]], listener: Callable[..., None]) -> Callable[[], None]:
+    listeners.append(listener)
+
+    def unsubscribe() -> None:
+        with contextlib.suppress(ValueError):
+            listeners.remove(listener)
+
+    return unsubscribe

@@ -39,3 +39,10 @@ class Subscription:
                 self._arrived = anyio.Event()
             await self._arrived.wait()
         return self._buffer.popleft()
+
+    async def next_batch(self) -> list[AuditRecord]:
+        """Wait for at least one record, then take every buffered one, oldest first."""
+        batch = [await self.__anext__()]
+        batch.extend(self._buffer)
+        self._buffer.clear()
+        return batch

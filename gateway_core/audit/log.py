@@ -248,7 +248,7 @@ class AuditLog:
         except FileNotFoundError:
             return []
 
-    def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[AuditRecord]]:
+    def subscribe(self) -> AbstractAsyncContextManager[Subscription]:
         """A live feed of records as they are committed, for ``async with … as feed: async for r in feed``.
 
         Each subscriber has its own buffer of ``SUBSCRIBER_BUFFER`` records; one that reads too slowly
@@ -257,7 +257,7 @@ class AuditLog:
         return self._subscription()
 
     @contextlib.asynccontextmanager
-    async def _subscription(self) -> AsyncIterator[AsyncIterator[AuditRecord]]:
+    async def _subscription(self) -> AsyncIterator[Subscription]:
         feed = Subscription(SUBSCRIBER_BUFFER)
         self._subscribers.add(feed)
         try:

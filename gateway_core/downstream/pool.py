@@ -71,6 +71,15 @@ class DownstreamPool:
                 self._stop(name)
                 self._start(name, config)
 
+    def restart(self, name: str) -> bool:
+        """Stop server ``name`` and start it again now (no backoff); returns whether it is enabled."""
+        config = self._configs.get(name)
+        if config is None or not config.enabled:
+            return False
+        self._stop(name)
+        self._start(name, config)
+        return True
+
     def _new_server(self, name: str, config: ServerConfig) -> DownstreamServer:
         return DownstreamServer(
             name, config, resolve=self._resolve, on_change=self._on_change, on_stderr=self._on_stderr

@@ -1,0 +1,65 @@
+"""Small pieces the panels share: how states, effects and times are shown, copying, inline errors."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtWidgets import QLabel, QWidget
+
+from gateway_core import Effect, ServerState
+
+STATE_TEXT = {
+    ServerState.STARTING: "Starting",
+    ServerState.READY: "Ready",
+    ServerState.FAILED: "Failed",
+    ServerState.STOPPED: "Stopped",
+}
+EFFECT_TEXT = {Effect.ALLOW: "Allow", Effect.ASK: "Ask", Effect.DENY: "Deny"}
+# Muted colours that read on light and dark backgrounds alike.
+STATE_COLOR = {
+    ServerState.STARTING: QColor("#b58900"),
+    ServerState.READY: QColor("#2e9e5b"),
+    ServerState.FAILED: QColor("#d0453a"),
+    ServerState.STOPPED: QColor("#8a8a8a"),
+}
+EFFECT_COLOR = {Effect.ALLOW: QColor("#2e9e5b"), Effect.ASK: QColor("#b58900"), Effect.DENY: QColor("#d0453a")}
+
+
+def format_time(epoch_s: float) -> str:
+    """A local wall-clock time for tables: ``14:03:27`` today, ``2026-11-20 14:03`` before."""
+    local = time.localtime(epoch_s)
+    if time.strftime("%Y-%m-%d", local) == time.strftime("%Y-%m-%d"):
+        return time.strftime("%H:%M:%S", local)
+    return time.strftime("%Y-%m-%d %H:%M", local)
+
+
+def format_duration(seconds: float) -> str:
+    """``850 ms``, ``2.4 s`` or ``3 min 05 s``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def copy_text(text: str) -> None:
+    """Put ``text`` on the clipboard."""
+    QGuiApplication.clipboard().setText(text)
+
+
+class InlineError(QLabel):
+    """A red message shown next to what caused it; hidden while empty."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setStyleSheet("color: #d0453a;")
+        self.setTextInteractionFlags(self.textInteractionFlags())
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        """Show ``text``, or hide the label when it is empty."""
+        self.setText(text)
+        self.setVisible(bool(text))

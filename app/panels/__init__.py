@@ -1,0 +1,1 @@
+"""The dashboard's panels; each is a QWidget built from a ``GatewayBridge``."""

@@ -1,0 +1,208 @@
+"""Edits of config.json made by the GUI: each one is checked as a whole before it is written.
+
+Every function reads the file as plain JSON, changes one thing, checks that the result is a valid
+configuration, and only then replaces the file atomically; keys it does not touch (``${secret:…}``
+references, unknown agents' rules, formatting aside) are kept. A rejected edit raises ``ConfigError``
+and leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from gateway_core.config import (
+    Config,
+    ServerConfig,
+    _agents_block,
+    _found,
+    check_name,
+    json_path,
+    parse_config,
+    read_raw_config,
+    write_config_atomically,
+)
+from gateway_core.errors import AgentError, ConfigError
+from gateway_core.policy import Effect, check_match
+
+SERVER_FIELDS = ("command", "args", "env", "cwd", "url", "type", "headers", "enabled", "prefix", "timeout_s")
+
+
+def check_server_entry(name: str, entry: Mapping[str, Any]) -> dict[str, str]:
+    """Problems with one ``servers`` entry, by field, for a form to show next to each field.
+
+    Args:
+        name: the server's name (checked as ``"name"``).
+        entry: the entry's JSON object.
+
+    Returns:
+        Field name (``"name"``, ``"command"``, ``"url"``, …, or ``""`` for the entry as a whole) to a
+        message; empty when the entry is valid.
+    """
+    problems: dict[str, str] = {}
+    name_problem = check_name(name, "server name")
+    if name_problem is not None:
+        problems["name"] = name_problem
+    try:
+        ServerConfig.model_validate(dict(entry))
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = error["loc"]
+            field = str(loc[0]) if loc and loc[0] in SERVER_FIELDS else ""
+            message = error["msg"].removeprefix("Value error, ")
+            problems.setdefault(field, message)
+    return problems
+
+
+def edit_config(path: Path, change: Callable[[dict[str, Any]], None]) -> Config:
+    """Apply ``change`` to config.json's JSON data, check the result, and write it.
+
+    Args:
+        path: the config file.
+        change: mutates the raw data in place; may raise ``ConfigError`` or ``AgentError``.
+
+    Returns:
+        The new configuration, ready for ``Gateway.apply_config``.
+
+    Raises:
+        ConfigError: the file cannot be read or written, or the result is not a valid configuration
+            (the file is then unchanged).
+    """
+    data = read_raw_config(path)
+    change(data)
+    config = parse_config(json.dumps(data), source=path.name)
+    write_config_atomically(path, data)
+    return config
+
+
+def put_server(path: Path, name: str, entry: Mapping[str, Any], *, replacing: str | None = None) -> Config:
+    """Add server ``name`` or replace server ``replacing`` (which may be renamed to ``name``) in place.
+
+    Raises:
+        ConfigError: the name is taken or invalid, or the entry is not valid.
+    """
+
+    def change(data: dict[str, Any]) -> None:
+        problem = check_name(name, "server name")
+        if problem is not None:
+            raise ConfigError([f"{path.name}: servers: {problem}"])
+        servers = _object_at(data, "servers", path)
+        if name in servers and name != replacing:
+            raise ConfigError([f"{path.name}: servers: a server named {name!r} already exists; pick another name"])
+        if replacing is not None and replacing not in servers:
+            raise ConfigError([f"{path.name}: servers: there is no server {replacing!r} to change"])
+        # Rebuild in order so an edited (or renamed) server keeps its place in the list.
+        items = [(name, dict(entry)) if key == replacing else (key, value) for key, value in servers.items()]
+        if replacing is None:
+            items.append((name, dict(entry)))
+        servers.clear()
+        servers.update(items)
+
+    return edit_config(path, change)
+
+
+def remove_server(path: Path, name: str) -> Config:
+    """Remove server ``name``; agents' rules that mention it stay (they match nothing until it is back)."""
+
+    def change(data: dict[str, Any]) -> None:
+        servers = _object_at(data, "servers", path)
+        if servers.pop(name, None) is None:
+            raise ConfigError([f"{path.name}: servers: there is no server {name!r}"])
+
+    return edit_config(path, change)
+
+
+def set_server_enabled(path: Path, name: str, enabled: bool) -> Config:
+    """Enable or disable server ``name`` (a disabled server is stopped and its tools disappear)."""
+
+    def change(data: dict[str, Any]) -> None:
+        entry = _object_at(data, "servers", path).get(name)
+        if not isinstance(entry, dict):
+            raise ConfigError([f"{path.name}: servers: there is no server {name!r}"])
+        if enabled:
+            entry.pop("enabled", None)
+        else:
+            entry["enabled"] = False
+
+    return edit_config(path, change)
+
+
+def set_agent_default(path: Path, agent_id: str, effect: Effect) -> Config:
+    """Set the effect that applies to agent ``agent_id`` where no rule matches."""
+
+    def change(data: dict[str, Any]) -> None:
+        _agent_entry(data, path, agent_id)["default"] = effect.value
+
+    return edit_config(path, change)
+
+
+def set_agent_rule(path: Path, agent_id: str, match: str, effect: Effect | None) -> Config:
+    """Set the rule for exactly ``match`` (e.g. ``"github/*"`` or ``"github/create_issue"``).
+
+    With ``effect=None`` the rule for ``match`` is removed, so the decision is inherited again from
+    broader rules or the agent default. Other rules keep their order; a new rule goes first.
+    """
+
+    def change(data: dict[str, Any]) -> None:
+        entry = _agent_entry(data, path, agent_id)
+        problem = check_match(match)
+        if problem is not None:
+            raise ConfigError([f"{path.name}: {json_path(('agents', agent_id, 'rules'))}: {problem}"])
+        rules = entry.get("rules", [])
+        if not isinstance(rules, list):
+            where = json_path(("agents", agent_id, "rules"))
+            raise ConfigError([f"{path.name}: {where}: expected a list ([...]), found {_found(rules)}"])
+        index = next(
+            (i for i, rule in enumerate(rules) if isinstance(rule, dict) and rule.get("match") == match), None
+        )
+        if effect is None:
+            if index is not None:
+                del rules[index]
+        elif index is None:
+            rules.insert(0, {"match": match, "effect": effect.value})
+        else:
+            rules[index] = {**rules[index], "effect": effect.value}
+        entry["rules"] = rules
+
+    return edit_config(path, change)
+
+
+def rename_agent(path: Path, agent_id: str, name: str) -> Config:
+    """Change the display name of agent ``agent_id`` (its id and token stay)."""
+
+    def change(data: dict[str, Any]) -> None:
+        if not name.strip():
+            raise AgentError("an agent's name cannot be empty")
+        _agent_entry(data, path, agent_id)["name"] = name.strip()
+
+    return edit_config(path, change)
+
+
+def set_gateway_settings(path: Path, **settings: Any) -> Config:
+    """Set keys of the ``gateway`` block (``port``, ``allowed_origins``, ``approval_timeout_s``, …)."""
+
+    def change(data: dict[str, Any]) -> None:
+        _object_at(data, "gateway", path).update(settings)
+
+    return edit_config(path, change)
+
+
+def _object_at(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    block = data.setdefault(key, {})
+    if not isinstance(block, dict):
+        raise ConfigError([f"{path.name}: {key}: expected an object ({{...}}), found {_found(block)}"])
+    return block
+
+
+def _agent_entry(data: dict[str, Any], path: Path, agent_id: str) -> dict[str, Any]:
+    entry = _agents_block(data, path, create=False).get(agent_id)
+    if entry is None:
+        raise AgentError(f"there is no agent {agent_id!r}")
+    if not isinstance(entry, dict):
+        where = json_path(("agents", agent_id))
+        raise ConfigError([f"{path.name}: {where}: expected an object ({{...}}), found {_found(entry)}"])
+    return entry
