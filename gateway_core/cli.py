@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     command: Callable[[argparse.Namespace, Paths], int] | None = getattr(args, "run", None)
     if command is None:
-        _say("The Toolgate tray app is not available yet; run the gateway headless with `toolgate serve`.")
+        _say("Give a command (below); `toolgate` alone starts the tray app, `toolgate serve` the gateway without it.")
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     paths = Paths.from_env()

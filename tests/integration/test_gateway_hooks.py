@@ -1,0 +1,59 @@
+"""What the GUI relies on from the Gateway: status and config listeners, restart, catalog, stderr, policy."""
+
+import json
+
+import anyio
+import pytest
+
+from gateway_core.downstream.base import ServerState
+from gateway_core.policy import Effect
+from tests.integration.harness import agent_client, running_gateway, stdio_fake
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_restarting_a_server_starts_a_new_process_and_reports_each_state():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        states = []
+        unsubscribe = gw.gateway.on_status_change(lambda name: states.append(gw.status(name).state))
+        assert gw.gateway.restart_server("fake") is True
+        await gw.wait_state("fake", ServerState.READY)
+        unsubscribe()
+        assert ServerState.STARTING in states
+        assert gw.gateway.restart_server("nope") is False
+
+
+async def test_the_catalog_and_stderr_of_a_server_are_readable():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        names = {tool.name for tool in gw.gateway.catalog("fake").tools}
+        assert {"echo", "add"} <= names
+        assert gw.gateway.catalog("missing").tools == ()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            await client.call_tool("fake__stderr", {"text": "hello stderr"})
+        await gw.stderr.wait_for("fake", "hello stderr")
+        assert any("hello stderr" in line for line in gw.gateway.stderr_lines("fake"))
+
+
+async def test_a_config_listener_hears_applied_and_rejected_edits():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        heard = []
+        gw.gateway.on_config_change(lambda: heard.append(gw.gateway.config_rejection))
+        raw = json.loads(gw.paths.config_file.read_text())
+        raw["agents"]["agent-a"]["default"] = "deny"
+        gw.paths.config_file.write_text(json.dumps(raw))
+        with anyio.fail_after(10):
+            await gw.gateway.wait_config_settled()
+        assert heard == [None]
+        assert gw.gateway.policy("agent-a").default is Effect.DENY
+        gw.paths.config_file.write_text("{ broken")
+        with anyio.fail_after(10):
+            await gw.gateway.wait_config_settled()
+        assert heard[-1] is not None
+        assert gw.gateway.policy("agent-a").default is Effect.DENY
+
+
+async def test_an_unknown_agent_has_a_deny_policy():
+    async with running_gateway({}) as gw:
+        assert gw.gateway.policy("nobody").evaluate("x", "y").effect is Effect.DENY
