@@ -1,0 +1,200 @@
+"""The right side of the Agents panel: one agent's default, a search box, and its servers → tools tree.
+
+Every change is written through the bridge at once. The search box only filters by name: tools the
+agent cannot see (effective deny) stay in the tree, marked as hidden from the agent.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.bridge import GatewayBridge
+from app.common import EFFECT_TEXT, InlineError
+from app.panels.permissions_model import (
+    EFFECTIVE,
+    FILTER_ROLE,
+    NAME,
+    SETTING,
+    SETTING_ROLE,
+    SETTING_TEXTS,
+    PermissionsModel,
+)
+from gateway_core import Effect, ToolgateError
+
+DEFAULT_CHOICES = (Effect.ALLOW, Effect.ASK, Effect.DENY)
+
+
+class SettingDelegate(QStyledItemDelegate):
+    """Edits the Setting column with a combo box (Inherit, Allow, Ask, Deny); a choice applies at once."""
+
+    def createEditor(
+        self, parent: QWidget, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QWidget:
+        """A combo box that commits as soon as a choice is made."""
+        combo = QComboBox(parent)
+        combo.addItems(list(SETTING_TEXTS))
+        combo.activated.connect(lambda _: self._commit(combo))
+        return combo
+
+    def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:
+        """Start from what is set on the row."""
+        assert isinstance(editor, QComboBox)
+        editor.setCurrentIndex(index.data(SETTING_ROLE) or 0)
+
+    def setModelData(
+        self, editor: QWidget, model: QAbstractItemModel, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        """Write the chosen setting (the model writes the agent's rule)."""
+        assert isinstance(editor, QComboBox)
+        if editor.currentIndex() != (index.data(SETTING_ROLE) or 0):
+            model.setData(index, editor.currentIndex(), Qt.ItemDataRole.EditRole)
+
+    def _commit(self, combo: QComboBox) -> None:
+        self.commitData.emit(combo)
+        self.closeEditor.emit(combo, QStyledItemDelegate.EndEditHint.NoHint)
+
+
+class PermissionsPane(QWidget):
+    """One agent's default selector, search box and permissions tree.
+
+    Attributes:
+        default_label: "Default for <agent>:".
+        default_combo: the agent's default (Allow, Ask, Deny).
+        search: filters the tree by server and tool name.
+        tree: servers → tools; the Setting column is edited with ``SettingDelegate``.
+        model: the ``PermissionsModel`` behind the tree.
+        proxy: the search filter between ``model`` and ``tree``.
+        error: problems with the last change, shown inline.
+
+    Args:
+        bridge: the running gateway.
+        parent: the Qt parent.
+    """
+
+    def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self._expanded: set[str] = set()
+        self.model = PermissionsModel(bridge, self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setRecursiveFilteringEnabled(True)
+        self.proxy.setAutoAcceptChildRows(True)  # a server found by name shows all its tools
+        self.proxy.setFilterRole(FILTER_ROLE)
+        self.proxy.setFilterKeyColumn(NAME)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+        self.default_label = QLabel("Default:")
+        self.default_combo = QComboBox()
+        self.default_combo.addItems([EFFECT_TEXT[effect] for effect in DEFAULT_CHOICES])
+        self.default_combo.setToolTip("What applies where no rule matches")
+        self.default_combo.activated.connect(self._on_default_chosen)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search servers and tools")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._on_search)
+
+        self.tree = QTreeView()
+        self.tree.setModel(self.proxy)
+        self.tree.setUniformRowHeights(True)  # keeps a thousand tools quick to lay out
+        self.tree.setItemDelegateForColumn(SETTING, SettingDelegate(self.tree))
+        self.tree.setEditTriggers(
+            QAbstractItemView.EditTrigger.CurrentChanged
+            | QAbstractItemView.EditTrigger.SelectedClicked
+            | QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+        )
+        header = self.tree.header()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # ResizeToContents would measure every row
+        header.setStretchLastSection(True)
+        for column, width in ((NAME, 220), (SETTING, 90), (EFFECTIVE, 180)):
+            header.resizeSection(column, width)
+        self.error = InlineError()
+        self.model.edit_failed.connect(self.error.show_message)
+        self.proxy.modelAboutToBeReset.connect(self._remember_expanded)
+        self.proxy.modelReset.connect(self._restore_expanded)
+
+        top = QHBoxLayout()
+        top.addWidget(self.default_label)
+        top.addWidget(self.default_combo)
+        top.addStretch(1)
+        top.addWidget(self.search, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.error)
+        layout.addWidget(self.tree, 1)
+        bridge.config_applied.connect(self._on_config_applied)
+        self.tree.expandAll()
+        self.set_agent(None)
+
+    def set_agent(self, agent_id: str | None) -> None:
+        """Show agent ``agent_id``'s permissions (None: no agent chosen)."""
+        if agent_id != self.model.agent_id:
+            self.error.show_message("")
+        self.model.set_agent(agent_id)
+        self._show_default()
+
+    def _on_config_applied(self) -> None:
+        self.error.show_message("")  # the change that failed before is no longer what runs
+        self._show_default()
+
+    def _show_default(self) -> None:
+        agent_id = self.model.agent_id
+        agent = self._bridge.config.agents.get(agent_id) if agent_id is not None else None
+        self.default_combo.setEnabled(agent is not None)
+        self.tree.setEnabled(agent is not None)
+        if agent is None:
+            self.default_label.setText("Default:")
+            return
+        self.default_label.setText(f"Default for {agent.name}:")
+        self.default_combo.setCurrentIndex(DEFAULT_CHOICES.index(agent.default))
+
+    def _on_default_chosen(self, position: int) -> None:
+        agent_id = self.model.agent_id
+        if agent_id is None:
+            return
+        try:
+            self._bridge.set_agent_default(agent_id, DEFAULT_CHOICES[position])
+        except ToolgateError as exc:
+            self.error.show_message(str(exc))
+            self._show_default()
+        else:
+            self.error.show_message("")
+
+    def _on_search(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text.strip())
+        if text.strip():
+            self.tree.expandAll()
+
+    def _remember_expanded(self) -> None:
+        self._expanded = {
+            self.proxy.index(row, NAME).data(FILTER_ROLE)
+            for row in range(self.proxy.rowCount())
+            if self.tree.isExpanded(self.proxy.index(row, NAME))
+        }
+
+    def _restore_expanded(self) -> None:
+        for row in range(self.proxy.rowCount()):
+            index = self.proxy.index(row, NAME)
+            if index.data(FILTER_ROLE) in self._expanded:
+                self.tree.expand(index)

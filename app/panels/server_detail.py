@@ -1,0 +1,203 @@
+"""The detail view of one server: its tools (name, description, input schema), resources and prompts, live stderr.
+
+``ServerDetail.show_server`` picks the server; the view then follows the bridge: the tool list is
+rebuilt only when the server's catalog changes, and stderr lines are appended as they arrive (the
+view keeps the last ``MAX_STDERR_LINES``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QStringListModel, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QPlainTextEdit,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.bridge import GatewayBridge, GatewayMessage
+from app.common import STATE_TEXT
+from gateway_core import Catalog
+
+# Bounds the stderr view's memory; the bridge keeps its own (shorter) tail per server.
+MAX_STDERR_LINES = 2000
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class ToolTableModel(QAbstractTableModel):
+    """A server's tools as rows: name and the first line of the description (full text as tooltip)."""
+
+    COLUMNS = ("Name", "Description")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._tools: tuple[Any, ...] = ()
+
+    def set_tools(self, tools: Sequence[Any]) -> None:
+        """Show ``tools`` (the MCP ``Tool`` objects of a ``Catalog``)."""
+        self.beginResetModel()
+        self._tools = tuple(tools)
+        self.endResetModel()
+
+    def tool(self, row: int) -> Any:
+        """The MCP ``Tool`` shown in ``row``."""
+        return self._tools[row]
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """Number of tools (a table has no children)."""
+        return 0 if parent.isValid() else len(self._tools)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """Number of columns."""
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Name or description for display; the whole description as tooltip."""
+        if not index.isValid():
+            return None
+        tool = self._tools[index.row()]
+        description = tool.description or ""
+        if role == Qt.ItemDataRole.DisplayRole:
+            return tool.name if index.column() == 0 else description.strip().split("\n", 1)[0]
+        if role == Qt.ItemDataRole.ToolTipRole and description:
+            return description
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Column titles."""
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+
+def describe_tool(tool: Any, public_name: str) -> str:
+    """The text shown for a selected tool: what agents call it, its description and its input schema."""
+    schema = json.dumps(tool.input_schema, indent=2, ensure_ascii=False, sort_keys=False)
+    parts = [f"Agents call it: {public_name}"]
+    if tool.description:
+        parts.append(tool.description.strip())
+    parts.append(f"Input schema:\n{schema}")
+    return "\n\n".join(parts)
+
+
+def catalog_lines(catalog: Catalog) -> list[str]:
+    """One line per resource, resource template and prompt, for the "Resources and prompts" list."""
+    lines = [f"Resource: {r.uri}" + (f"  ({r.name})" if r.name else "") for r in catalog.resources]
+    lines += [f"Resource template: {t.uri_template}" for t in catalog.resource_templates]
+    lines += [f"Prompt: {p.name}" + (f"  ({p.description})" if p.description else "") for p in catalog.prompts]
+    return lines
+
+
+class ServerDetail(QWidget):
+    """One server's tools with their input schemas, its resources and prompts, and its live stderr."""
+
+    def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self._name: str | None = None
+        self._catalog: Catalog | None = None
+
+        self.title = QLabel()
+        self.tools_model = ToolTableModel(self)
+        self.tools_view = QTableView()
+        self.tools_view.setModel(self.tools_model)
+        self.tools_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tools_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tools_view.verticalHeader().hide()
+        # Fixed row heights and no resize-to-contents keep a list of 1,000 tools instant.
+        self.tools_view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.tools_view.horizontalHeader().setStretchLastSection(True)
+        self.tools_view.setColumnWidth(0, 200)
+        self.schema_view = QPlainTextEdit()
+        self.schema_view.setReadOnly(True)
+        self.schema_view.setPlaceholderText("Select a tool to see its description and input schema.")
+        self.others_model = QStringListModel(self)
+        self.others_view = QListView()
+        self.others_view.setModel(self.others_model)
+        self.others_view.setUniformItemSizes(True)
+        self.stderr_view = QPlainTextEdit()
+        self.stderr_view.setReadOnly(True)
+        self.stderr_view.setMaximumBlockCount(MAX_STDERR_LINES)
+        self.stderr_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.stderr_view.setPlaceholderText("Nothing written to stderr yet.")
+
+        tools = QSplitter(Qt.Orientation.Horizontal)
+        tools.addWidget(self.tools_view)
+        tools.addWidget(self.schema_view)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(tools, "Tools")
+        self.tabs.addTab(self.others_view, "Resources and prompts")
+        self.tabs.addTab(self.stderr_view, "Stderr")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.title)
+        layout.addWidget(self.tabs)
+
+        self.tools_view.selectionModel().currentRowChanged.connect(self._show_tool)
+        bridge.server_status_changed.connect(self._on_status_changed)
+        bridge.message_logged.connect(self._on_message)
+        self.show_server(None)
+
+    @property
+    def server(self) -> str | None:
+        """The server shown, if any."""
+        return self._name
+
+    def show_server(self, name: str | None) -> None:
+        """Show server ``name`` (``None``: nothing)."""
+        self._name = name
+        self._catalog = None
+        self.stderr_view.setPlainText("\n".join(self._bridge.stderr_lines(name)) if name else "")
+        self._refresh()
+
+    def _refresh(self) -> None:
+        status = self._bridge.status(self._name) if self._name else None
+        self.tabs.setEnabled(status is not None)
+        if status is None:
+            self.title.setText("Select a server to see its tools and stderr.")
+            self._show_catalog(Catalog())
+            return
+        info = " ".join(status.server_info.get(key, "") for key in ("name", "version")).strip()
+        facts = [STATE_TEXT[status.state], f"protocol {status.protocol_version}" if status.protocol_version else ""]
+        facts.append(f"reports itself as {info}" if info else "")
+        facts_text = html.escape(" · ".join(fact for fact in facts if fact))  # server_info comes from the server
+        self.title.setText(f"<b>{status.name}</b> — {facts_text}")
+        catalog = self._bridge.catalog(status.name)
+        if catalog is not self._catalog:
+            self._show_catalog(catalog)
+
+    def _show_catalog(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self.tools_model.set_tools(catalog.tools)
+        self.schema_view.clear()
+        self.others_model.setStringList(catalog_lines(catalog))
+        self.tabs.setTabText(0, f"Tools ({len(catalog.tools)})")
+        others = len(catalog.resources) + len(catalog.resource_templates) + len(catalog.prompts)
+        self.tabs.setTabText(1, f"Resources and prompts ({others})")
+
+    def _show_tool(self, current: QModelIndex) -> None:
+        if not current.isValid() or self._name is None:
+            self.schema_view.clear()
+            return
+        tool = self.tools_model.tool(current.row())
+        self.schema_view.setPlainText(describe_tool(tool, self._bridge.public_tool_name(self._name, tool.name)))
+
+    def _on_status_changed(self, name: str) -> None:
+        if name == self._name:
+            self._refresh()
+
+    def _on_message(self, message: GatewayMessage) -> None:
+        if message.level == "STDERR" and message.source == self._name:
+            self.stderr_view.appendPlainText(message.text)

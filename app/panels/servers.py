@@ -1,0 +1,299 @@
+"""The Servers panel: every configured server with its state and counts, and the actions on them.
+
+``ServerTableModel`` follows the bridge: a status change updates just that row, and rows are inserted
+or removed when servers are added, removed or renamed. ``ServersPanel`` holds the table, the selected
+server's ``ServerDetail`` and, while adding or editing, a ``ServerForm`` in place of the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.bridge import GatewayBridge
+from app.common import STATE_COLOR, STATE_TEXT, InlineError
+from app.panels.server_detail import ServerDetail
+from app.panels.server_form import ServerForm
+from gateway_core import ConfigError, ServerStatus, ToolgateError
+
+TRANSPORT_TEXT = {"stdio": "stdio", "http": "Streamable HTTP", "sse": "SSE"}
+# How long "Click again to remove" waits for the second click.
+REMOVE_CONFIRM_MS = 5000
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class ServerTableModel(QAbstractTableModel):
+    """One row per configured server, in config order: name, transport, state, counts, last error."""
+
+    COLUMNS = ("Name", "Transport", "State", "Tools", "Resources", "Prompts", "Last error")
+    NAME, TRANSPORT, STATE, TOOLS, RESOURCES, PROMPTS, LAST_ERROR = range(len(COLUMNS))
+
+    def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self._statuses: list[ServerStatus] = bridge.statuses()
+        bridge.server_status_changed.connect(self.update_server)
+        bridge.config_applied.connect(self.sync)
+
+    def server_name(self, row: int) -> str:
+        """The name of the server in ``row``."""
+        return self._statuses[row].name
+
+    def row_of(self, name: str) -> int | None:
+        """The row of server ``name``, or ``None`` when it is not listed."""
+        return next((row for row, status in enumerate(self._statuses) if status.name == name), None)
+
+    def update_server(self, name: str) -> None:
+        """Show server ``name``'s new status: that row only, unless servers were added or removed."""
+        row = self.row_of(name)
+        status = self._bridge.status(name)
+        if row is None or status is None:
+            self.sync()
+            return
+        self._statuses[row] = status
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+
+    def sync(self) -> None:
+        """Match the rows to the configured servers: remove, insert, then refresh what is left."""
+        statuses = self._bridge.statuses()
+        wanted = [status.name for status in statuses]
+        for row in reversed(range(len(self._statuses))):
+            if self._statuses[row].name not in wanted:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._statuses[row]
+                self.endRemoveRows()
+        kept = [status.name for status in self._statuses]
+        if kept != [name for name in wanted if name in kept]:
+            self.beginResetModel()  # an edit of config.json reordered servers
+            self._statuses = [status for status in statuses if status.name in kept]
+            self.endResetModel()
+        for row, status in enumerate(statuses):
+            if row >= len(self._statuses) or self._statuses[row].name != status.name:
+                self.beginInsertRows(QModelIndex(), row, row)
+                self._statuses.insert(row, status)
+                self.endInsertRows()
+        self._statuses = statuses
+        if statuses:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(statuses) - 1, len(self.COLUMNS) - 1))
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """Number of servers (a table has no children)."""
+        return 0 if parent.isValid() else len(self._statuses)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """Number of columns."""
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Text, state colour, right-aligned counts, and the whole last error as tooltip."""
+        if not index.isValid():
+            return None
+        status, column = self._statuses[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(status, column)
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.STATE:
+            return STATE_COLOR[status.state]
+        if role == Qt.ItemDataRole.TextAlignmentRole and self.TOOLS <= column <= self.PROMPTS:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.LAST_ERROR and status.reason:
+            return status.reason
+        return None
+
+    def _text(self, status: ServerStatus, column: int) -> str:
+        counts = {self.TOOLS: status.tools, self.RESOURCES: status.resources, self.PROMPTS: status.prompts}
+        if column in counts:
+            return str(counts[column])
+        return {
+            self.NAME: status.name,
+            self.TRANSPORT: TRANSPORT_TEXT.get(status.transport, status.transport),
+            self.STATE: STATE_TEXT[status.state],
+            self.LAST_ERROR: status.reason or "",
+        }[column]
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Column titles."""
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+
+class ServersPanel(QWidget):
+    """The Servers panel: table, actions (add, edit, remove, enable/disable, restart) and the detail view.
+
+    Args:
+        bridge: the gateway bridge.
+        parent: the owning widget.
+    """
+
+    def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self.form: ServerForm | None = None
+        self._remove_armed: str | None = None
+
+        self.model = ServerTableModel(bridge, self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.detail = ServerDetail(bridge)
+        self.add_button = QPushButton("Add…")
+        self.edit_button = QPushButton("Edit…")
+        self.remove_button = QPushButton("Remove")
+        self.enable_button = QPushButton("Disable")
+        self.restart_button = QPushButton("Restart")
+        self.action_error = InlineError()
+        self._disarm_timer = QTimer(self)
+        self._disarm_timer.setSingleShot(True)
+        self._disarm_timer.setInterval(REMOVE_CONFIRM_MS)
+
+        self._pages = QStackedWidget()
+        self._pages.addWidget(self._list_page())
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._pages)
+
+        self.add_button.clicked.connect(lambda: self.open_form(None))
+        self.edit_button.clicked.connect(lambda: self.open_form(self.selected_server()))
+        self.remove_button.clicked.connect(self._remove_clicked)
+        self.enable_button.clicked.connect(self._toggle_enabled)
+        self.restart_button.clicked.connect(self._restart)
+        self.table.doubleClicked.connect(lambda _: self.open_form(self.selected_server()))
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self._disarm_timer.timeout.connect(self._disarm_remove)
+        bridge.config_applied.connect(self._update_buttons)
+        # Removing the selected row does not always emit selectionChanged.
+        self.model.rowsRemoved.connect(self._update_buttons)
+        self.model.modelReset.connect(self._update_buttons)
+        self._update_buttons()
+
+    def _list_page(self) -> QWidget:
+        buttons = QHBoxLayout()
+        for button in (self.add_button, self.edit_button, self.remove_button, self.enable_button):
+            buttons.addWidget(button)
+        buttons.addWidget(self.restart_button)
+        buttons.addStretch()
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.detail)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addLayout(buttons)
+        layout.addWidget(self.action_error)
+        layout.addWidget(splitter)
+        return page
+
+    # --- selection ---------------------------------------------------------------------------------
+
+    def selected_server(self) -> str | None:
+        """The name of the selected server, if any."""
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.server_name(rows[0].row()) if rows else None
+
+    def select_server(self, name: str) -> None:
+        """Select server ``name`` (and show it in the detail view)."""
+        row = self.model.row_of(name)
+        if row is not None:
+            self.table.selectRow(row)
+
+    def _selection_changed(self) -> None:
+        self._disarm_remove()
+        self.action_error.show_message("")
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        name = self.selected_server()
+        config = self._bridge.config.servers.get(name) if name else None
+        for button in (self.edit_button, self.remove_button, self.enable_button):
+            button.setEnabled(config is not None)
+        self.restart_button.setEnabled(config is not None and config.enabled)
+        self.enable_button.setText("Enable" if config is not None and not config.enabled else "Disable")
+        if name != self.detail.server:
+            self.detail.show_server(name)
+
+    # --- the form ----------------------------------------------------------------------------------
+
+    def open_form(self, editing: str | None) -> ServerForm | None:
+        """Show the form to add a server (``None``) or edit server ``editing``, in place of the list.
+
+        Returns the form, or ``None`` when server ``editing`` is no longer configured.
+        """
+        if editing is not None and editing not in self._bridge.config.servers:
+            self.action_error.show_message(f"There is no server “{editing}” any more.")
+            return None
+        self.close_form()
+        self.form = ServerForm(self._bridge, editing)
+        self.form.saved.connect(self._form_saved)
+        self.form.cancelled.connect(self.close_form)
+        self._pages.addWidget(self.form)
+        self._pages.setCurrentWidget(self.form)
+        self.form.name_edit.setFocus()
+        return self.form
+
+    def close_form(self) -> None:
+        """Go back to the list (what was typed in the form is dropped)."""
+        if self.form is None:
+            return
+        self._pages.setCurrentIndex(0)
+        self._pages.removeWidget(self.form)
+        self.form.deleteLater()
+        self.form = None
+
+    def _form_saved(self, name: str) -> None:
+        self.close_form()
+        self.select_server(name)
+
+    # --- actions -----------------------------------------------------------------------------------
+
+    def _remove_clicked(self) -> None:
+        name = self.selected_server()
+        if name is None:
+            return
+        if self._remove_armed != name:
+            self._remove_armed = name
+            self.remove_button.setText(f"Click again to remove “{name}”")
+            self._disarm_timer.start()
+            return
+        self._disarm_remove()
+        self._act(lambda: self._bridge.remove_server(name))
+
+    def _disarm_remove(self) -> None:
+        self._disarm_timer.stop()
+        self._remove_armed = None
+        self.remove_button.setText("Remove")
+
+    def _toggle_enabled(self) -> None:
+        name = self.selected_server()
+        config = self._bridge.config.servers.get(name) if name else None
+        if name is not None and config is not None:
+            self._act(lambda: self._bridge.set_server_enabled(name, not config.enabled))
+        self._update_buttons()
+
+    def _restart(self) -> None:
+        name = self.selected_server()
+        if name is not None and not self._bridge.restart_server(name):
+            self.action_error.show_message(f"“{name}” is disabled; enable it to start it.")
+
+    def _act(self, action: Callable[[], None]) -> None:
+        self.action_error.show_message("")
+        try:
+            action()
+        except ConfigError as exc:
+            self.action_error.show_message("\n".join(exc.problems))
+        except ToolgateError as exc:
+            self.action_error.show_message(str(exc))

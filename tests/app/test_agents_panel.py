@@ -1,0 +1,350 @@
+import json
+
+import pytest
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QComboBox, QWidget
+
+from app.panels.agents import AgentsPanel
+from app.panels.permissions_model import EFFECTIVE, FILTER_ROLE, NAME, SETTING, WHY
+from gateway_core import Effect, Rule, load_config
+from tests.app.harness import eventually, run_async, running_bridge
+from tests.integration.harness import agent_client, stdio_fake
+
+FAKE_TOOLS = ["echo", "add", "fail", "slow", "crash", "add_tool", "stderr", "spawn_child", "ping_client"]
+
+
+def make_panel(bridge, qtbot):
+    # A layout-less host window: the offscreen platform warns when a top-level window's size hints
+    # change (as they do when inline forms open), and Qt warnings fail tests.
+    host = QWidget()
+    qtbot.addWidget(host)
+    panel = AgentsPanel(bridge, host)
+    panel.resize(1000, 700)
+    host.resize(1000, 700)
+    host.show()
+    panel.test_host = host  # qtbot holds widgets weakly; the host must live as long as the panel
+    return panel
+
+
+def clipboard():
+    return QGuiApplication.clipboard().text()
+
+
+def server_index(panel, server, column=NAME):
+    proxy = panel.permissions.proxy
+    for row in range(proxy.rowCount()):
+        if proxy.index(row, NAME).data(FILTER_ROLE) == server:
+            return proxy.index(row, column)
+    return QModelIndex()
+
+
+def tool_names(panel, server):
+    proxy = panel.permissions.proxy
+    parent = server_index(panel, server)
+    return [proxy.index(row, NAME, parent).data() for row in range(proxy.rowCount(parent))]
+
+
+def tool_index(panel, server, tool, column=NAME):
+    proxy = panel.permissions.proxy
+    parent = server_index(panel, server)
+    row = tool_names(panel, server).index(tool)
+    return proxy.index(row, column, parent)
+
+
+def choose_setting(panel, index, text):
+    """Pick ``text`` in the Setting column's combo box, as a person would."""
+    tree = panel.permissions.tree
+    cell = index.siblingAtColumn(SETTING)
+    if tree.currentIndex() == cell:
+        tree.edit(cell)  # clicking the current cell again
+    else:
+        tree.setCurrentIndex(cell)
+    editor = tree.indexWidget(cell)
+    assert isinstance(editor, QComboBox)
+    editor.setCurrentIndex(editor.findText(text))
+    editor.activated.emit(editor.currentIndex())
+
+
+def rules_in_file(bridge, agent_id):
+    return list(load_config(bridge.config_path).agents[agent_id].rules)
+
+
+async def listed_tools(bridge, agent_id):
+    async with agent_client(bridge.endpoint_url, bridge.agent_token(agent_id)) as client:
+        return {tool.name for tool in (await client.list_tools()).tools}
+
+
+def test_the_agent_list_and_the_permissions_tree_pass_the_model_tester(qloop, qtbot, qtmodeltester):
+    servers = {"fake": stdio_fake(), "off": stdio_fake(enabled=False)}
+    agents = {"a": {"default": "allow", "rules": [{"match": "fake/echo", "effect": "deny"}]}, "b": {"name": "Bee"}}
+
+    async def scenario():
+        async with running_bridge(servers, agents=agents) as bridge:
+            panel = make_panel(bridge, qtbot)
+            qtmodeltester.check(panel.agents)
+            qtmodeltester.check(panel.permissions.model)
+            qtmodeltester.check(panel.permissions.proxy)
+
+            assert [panel.agents.index(row).data() for row in range(panel.agents.rowCount())] == ["a", "Bee (b)"]
+            assert panel.selected_agent().id == "a"
+            assert tool_names(panel, "fake") == FAKE_TOOLS
+            assert server_index(panel, "off").data() == "off — Stopped"
+            assert tool_names(panel, "off") == []
+            assert tool_index(panel, "fake", "echo").data(Qt.ItemDataRole.ToolTipRole).startswith("Echo the text back.")
+
+            panel.permissions.proxy.setData(server_index(panel, "fake", SETTING), "Ask")  # checked while it changes
+            panel.select_agent("b")
+            assert tool_index(panel, "fake", "echo", SETTING).data() == "Inherit"
+
+    run_async(qloop, scenario())
+
+
+def test_adding_an_agent_in_the_panel_creates_it_and_copy_token_puts_its_token_on_the_clipboard(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.add_button.click()
+            assert panel.add_form.isVisible()
+            panel.add_id.setText("cursor")
+            panel.add_name.setText("Cursor IDE")
+            panel.add_form.confirm.click()
+
+            assert [(a.id, a.name) for a in bridge.agents()] == [("a", "a"), ("cursor", "Cursor IDE")]
+            assert not panel.add_form.isVisible()
+            assert panel.selected_agent().id == "cursor"
+            assert panel.agent_list.currentIndex().data() == "Cursor IDE (cursor)"
+            assert panel.permissions.default_label.text() == "Default for Cursor IDE:"
+
+            panel.copy_token_button.click()
+            assert clipboard() == bridge.agent_token("cursor")
+            assert "fake__echo" in await listed_tools(bridge, "cursor")
+
+            panel.copy_http_action.trigger()
+            http = json.loads(clipboard())["mcpServers"]["toolgate"]
+            assert http["url"] == bridge.endpoint_url
+            assert http["headers"]["Authorization"] == f"Bearer {bridge.agent_token('cursor')}"
+            panel.copy_shim_action.trigger()
+            stdio = json.loads(clipboard())["mcpServers"]["toolgate"]
+            assert stdio["args"] == ["--agent", "cursor"]
+            assert stdio["env"] == {"TOOLGATE_TOKEN": bridge.agent_token("cursor")}
+
+    run_async(qloop, scenario())
+
+
+def test_adding_an_agent_whose_id_is_taken_shows_the_problem_in_the_form(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}, agents={"a": {}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.add_button.click()
+            panel.add_id.setText("a")
+            panel.add_form.confirm.click()
+
+            assert panel.add_form.isVisible()
+            assert panel.add_form.error.isVisible()
+            assert "already exists" in panel.add_form.error.text()
+            assert [a.id for a in bridge.agents()] == ["a"]
+
+    run_async(qloop, scenario())
+
+
+def test_renaming_and_removing_an_agent_in_the_panel_change_the_agents(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}, agents={"a": {}, "b": {}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.select_agent("b")
+            panel.rename_button.click()
+            assert panel.rename_name.text() == "b"
+            panel.rename_name.setText("   ")
+            panel.rename_form.confirm.click()
+            assert "cannot be empty" in panel.rename_form.error.text()
+            panel.rename_name.setText("Build bot")
+            panel.rename_form.confirm.click()
+
+            assert [(a.id, a.name) for a in bridge.agents()] == [("a", "a"), ("b", "Build bot")]
+            assert panel.agent_list.currentIndex().data() == "Build bot (b)"
+            assert not panel.rename_form.isVisible()
+
+            panel.remove_button.click()
+            assert panel.confirm_form.isVisible()
+            assert "Remove b?" in panel.confirm_text.text()
+            assert [a.id for a in bridge.agents()] == ["a", "b"]
+            panel.confirm_form.confirm.click()
+
+            assert [a.id for a in bridge.agents()] == ["a"]
+            assert bridge.agent_token("b") is None
+            assert panel.agents.rowCount() == 1
+            assert panel.selected_agent().id == "a"
+            assert panel.permissions.model.agent_id == "a"
+
+    run_async(qloop, scenario())
+
+
+def test_rotating_a_token_gives_a_new_one_and_the_old_one_is_refused(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            old = bridge.agent_token("a")
+            panel.rotate_button.click()
+            assert "old token stops working" in panel.confirm_text.text()
+            panel.confirm_form.confirm.click()
+            new = bridge.agent_token("a")
+            panel.copy_token_button.click()
+
+            assert new != old
+            assert clipboard() == new
+            with pytest.raises(Exception):  # noqa: PT011, B017 - the SDK wraps the 401 in exception groups
+                async with agent_client(bridge.endpoint_url, old) as client:
+                    await client.list_tools()
+            assert "fake__echo" in await listed_tools(bridge, "a")
+
+    run_async(qloop, scenario())
+
+
+def test_setting_a_tool_to_deny_in_the_tree_hides_it_from_that_agents_tools_list_and_is_saved(qloop, qtbot):
+    agents = {"a": {"default": "allow"}, "b": {"default": "allow"}}
+
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents=agents) as bridge:
+            panel = make_panel(bridge, qtbot)
+            choose_setting(panel, tool_index(panel, "fake", "echo"), "Deny")
+
+            assert rules_in_file(bridge, "a") == [Rule(match="fake/echo", effect=Effect.DENY)]
+            assert "fake__echo" not in await listed_tools(bridge, "a")
+            assert "fake__add" in await listed_tools(bridge, "a")
+            assert "fake__echo" in await listed_tools(bridge, "b")
+            assert tool_index(panel, "fake", "echo", SETTING).data() == "Deny"
+            assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Deny (hidden from agent)"
+
+            choose_setting(panel, tool_index(panel, "fake", "echo"), "Inherit")
+
+            assert rules_in_file(bridge, "a") == []
+            assert "fake__echo" in await listed_tools(bridge, "a")
+            assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Allow"
+
+    run_async(qloop, scenario())
+
+
+def test_the_why_column_says_whether_the_decision_is_set_here_or_inherited(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "ask"}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            assert tool_index(panel, "fake", "echo", WHY).data() == "Inherited from the agent's default (default → ask)"
+
+            choose_setting(panel, server_index(panel, "fake"), "Deny")
+            assert server_index(panel, "fake", WHY).data() == "Set here (fake/* → deny)"
+            assert tool_index(panel, "fake", "echo", WHY).data() == "Inherited from rule fake/* → deny"
+            assert tool_index(panel, "fake", "echo", SETTING).data() == "Inherit"
+
+            choose_setting(panel, tool_index(panel, "fake", "echo"), "Allow")
+            why = tool_index(panel, "fake", "echo", WHY)
+            assert why.data() == "Set here (fake/echo → allow)"
+            assert why.data(Qt.ItemDataRole.ToolTipRole) == bridge.policy("a").evaluate("fake", "echo").reason
+            assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Allow"
+            assert tool_index(panel, "fake", "add", EFFECTIVE).data() == "Deny (hidden from agent)"
+
+    run_async(qloop, scenario())
+
+
+def test_the_search_box_filters_to_matching_tools_and_a_denied_tool_still_shows(qloop, qtbot):
+    agents = {"a": {"default": "allow", "rules": [{"match": "fake/echo", "effect": "deny"}]}}
+
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake(), "other": stdio_fake()}, agents=agents) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.permissions.search.setText("ECH")
+            assert tool_names(panel, "fake") == ["echo"]
+            assert tool_names(panel, "other") == ["echo"]
+            assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Deny (hidden from agent)"
+            assert "Hidden from a's tools/list" in tool_index(panel, "fake", "echo").data(Qt.ItemDataRole.ToolTipRole)
+            assert panel.permissions.tree.isExpanded(server_index(panel, "fake"))
+
+            panel.permissions.search.setText("add")
+            assert tool_names(panel, "fake") == ["add", "add_tool"]
+            panel.permissions.search.setText("other")
+            assert panel.permissions.proxy.rowCount() == 1
+            assert tool_names(panel, "other") == FAKE_TOOLS
+            panel.permissions.search.setText("")
+            assert tool_names(panel, "fake") == FAKE_TOOLS
+
+    run_async(qloop, scenario())
+
+
+def test_the_default_selector_changes_the_agents_default(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            combo = panel.permissions.default_combo
+            assert panel.permissions.default_label.text() == "Default for a:"
+            assert combo.currentText() == "Allow"
+
+            combo.setCurrentIndex(combo.findText("Deny"))
+            combo.activated.emit(combo.currentIndex())
+
+            assert bridge.config.agents["a"].default is Effect.DENY
+            assert load_config(bridge.config_path).agents["a"].default is Effect.DENY
+            assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Deny (hidden from agent)"
+            assert await listed_tools(bridge, "a") == set()
+
+    run_async(qloop, scenario())
+
+
+def test_a_thousand_tools_are_all_in_the_tree_and_searchable(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake("--tools", "1000")}, agents={"a": {}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            assert len(tool_names(panel, "fake")) == 1009
+            choose_setting(panel, tool_index(panel, "fake", "tool_500"), "Deny")
+            assert tool_index(panel, "fake", "tool_500", EFFECTIVE).data() == "Deny (hidden from agent)"
+            panel.permissions.search.setText("tool_9")
+            assert len(tool_names(panel, "fake")) == 100
+
+    run_async(qloop, scenario())
+
+
+def test_a_tool_added_on_a_server_appears_under_it_without_resetting_the_tree(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            resets = []
+            panel.permissions.model.modelReset.connect(lambda: resets.append(1))
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                await client.call_tool("fake__add_tool", {"name": "extra"})
+            await eventually(lambda: "extra" in tool_names(panel, "fake"), "the new tool in the tree")
+
+            assert tool_index(panel, "fake", "extra", WHY).data().startswith("Inherited from the agent's default")
+            assert resets == []
+
+    run_async(qloop, scenario())
+
+
+def test_a_refused_change_in_the_tree_is_shown_inline(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.permissions.set_agent("ghost")  # an agent removed behind the panel's back
+
+            index = tool_index(panel, "fake", "echo", SETTING)
+            assert panel.permissions.proxy.setData(index, "Deny") is False
+            assert "no agent 'ghost'" in panel.permissions.error.text()
+            assert panel.permissions.error.isVisible()
+            assert rules_in_file(bridge, "a") == []
+
+    run_async(qloop, scenario())
+
+
+def test_servers_keep_their_expanded_state_when_a_server_is_added(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake(), "other": stdio_fake()}, agents={"a": {}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            tree = panel.permissions.tree
+            tree.collapse(server_index(panel, "other"))
+
+            bridge.put_server("third", stdio_fake())
+            await eventually(lambda: tool_names(panel, "third") == FAKE_TOOLS, "the new server's tools")
+
+            assert tree.isExpanded(server_index(panel, "fake"))
+            assert not tree.isExpanded(server_index(panel, "other"))
+            assert tool_names(panel, "fake") == FAKE_TOOLS
+
+    run_async(qloop, scenario())

@@ -1,0 +1,281 @@
+import json
+
+from PySide6.QtCore import Qt
+
+from app.common import STATE_COLOR
+from app.panels.server_values import NamedValue, collect_values, parse_arguments, secret_name
+from app.panels.servers import ServersPanel, ServerTableModel
+from gateway_core import ServerState
+from tests.app.harness import eventually, run_async, running_bridge
+from tests.integration.harness import agent_client, stdio_fake
+
+M = ServerTableModel
+
+
+def make_panel(bridge, qtbot):
+    panel = ServersPanel(bridge)
+    qtbot.addWidget(panel)
+    return panel
+
+
+def cell(model, name, column):
+    return model.data(model.index(model.row_of(name), column))
+
+
+def fill_stdio(form, name, entry):
+    form.name_edit.setText(name)
+    form.command_edit.setText(entry["command"])
+    form.arguments_edit.setPlainText("\n".join(entry["args"]))
+
+
+def servers_in_file(bridge):
+    return json.loads(bridge.config_path.read_text())["servers"]
+
+
+def test_the_table_shows_each_configured_server_with_its_state_and_counts(qloop, qtbot, qtmodeltester):
+    servers = {
+        "fake": stdio_fake(),
+        "off": stdio_fake(enabled=False),
+        "broken": {"command": "/nonexistent/toolgate-test-server"},
+    }
+
+    async def scenario():
+        async with running_bridge(servers) as bridge:
+            panel = make_panel(bridge, qtbot)
+            model = panel.model
+            qtmodeltester.check(model)
+            assert [model.server_name(row) for row in range(model.rowCount())] == ["fake", "off", "broken"]
+            assert [cell(model, "fake", c) for c in (M.TRANSPORT, M.STATE, M.TOOLS, M.RESOURCES, M.PROMPTS)] == [
+                "stdio",
+                "Ready",
+                "9",
+                "1",
+                "1",
+            ]
+            state = model.index(model.row_of("fake"), M.STATE)
+            assert model.data(state, Qt.ItemDataRole.ForegroundRole) == STATE_COLOR[ServerState.READY]
+            assert cell(model, "off", M.STATE) == "Stopped"
+            assert cell(model, "broken", M.STATE) == "Failed"
+            assert cell(model, "broken", M.LAST_ERROR)
+
+    run_async(qloop, scenario())
+
+
+def test_adding_a_server_in_the_form_makes_it_appear_and_become_ready(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.add_button.click()
+            fill_stdio(panel.form, "added", stdio_fake("--name", "with spaces in one argument"))
+            panel.form.save_button.click()
+            assert panel.form is None
+            assert panel.model.row_of("added") == 0
+            assert panel.selected_server() == "added"
+            await eventually(lambda: cell(panel.model, "added", M.STATE) == "Ready", "the added server to be ready")
+            assert servers_in_file(bridge)["added"]["args"][-1] == "with spaces in one argument"
+
+    run_async(qloop, scenario())
+
+
+def test_a_form_with_no_command_shows_the_error_next_to_the_command_field_and_writes_nothing(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            before = bridge.config_path.read_text()
+            panel = make_panel(bridge, qtbot)
+            form = panel.open_form(None)
+            form.name_edit.setText("nocommand")
+            form.save_button.click()
+            assert panel.form is form
+            assert "command" in form.errors["command"].text().lower()
+            assert not form.errors["command"].isHidden()
+            assert form.errors[""].isHidden() and form.errors["name"].isHidden()
+            assert bridge.config_path.read_text() == before
+
+    run_async(qloop, scenario())
+
+
+def test_a_rejected_save_keeps_the_form_and_shows_why(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"taken": stdio_fake(enabled=False)}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            form = panel.open_form(None)
+            fill_stdio(form, "taken", stdio_fake())
+            form.save_button.click()
+            assert panel.form is form
+            assert "already exists" in form.errors[""].text()
+            assert form.name_edit.text() == "taken" and form.command_edit.text()
+            form.name_edit.setText("bad name!")
+            form.save_button.click()
+            assert not form.errors["name"].isHidden()
+
+    run_async(qloop, scenario())
+
+
+def test_a_secret_env_value_is_stored_as_a_secret_and_config_json_only_references_it(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            form = panel.open_form(None)
+            fill_stdio(form, "keyed", stdio_fake())
+            row = form.env_editor.add_row()
+            row.key_edit.setText("API_TOKEN")
+            row.value_edit.setText("s3cret-value")
+            row.secret_box.setChecked(True)
+            plain = form.env_editor.add_row()
+            plain.key_edit.setText("MODE")
+            plain.value_edit.setText("test")
+            form.save_button.click()
+            assert panel.form is None
+            text = bridge.config_path.read_text()
+            assert "s3cret-value" not in text
+            assert servers_in_file(bridge)["keyed"]["env"] == {"API_TOKEN": "${secret:keyed.API_TOKEN}", "MODE": "test"}
+            assert bridge.has_secret("keyed.API_TOKEN")
+            await eventually(lambda: cell(panel.model, "keyed", M.STATE) == "Ready", "the server to start")
+
+            form = panel.open_form("keyed")
+            secret_row, plain_row = form.env_editor.rows()
+            assert secret_row.secret_box.isChecked() and secret_row.value_edit.text() == ""
+            assert "••" in secret_row.value_edit.placeholderText()
+            assert plain_row.value_edit.text() == "test"
+            form.save_button.click()
+            assert servers_in_file(bridge)["keyed"]["env"]["API_TOKEN"] == "${secret:keyed.API_TOKEN}"
+
+            states = []
+            bridge.server_status_changed.connect(lambda name: states.append(bridge.status(name).state))
+            form = panel.open_form("keyed")
+            form.env_editor.rows()[0].value_edit.setText("a-new-value")
+            form.save_button.click()
+            assert "a-new-value" not in bridge.config_path.read_text()
+            await eventually(lambda: cell(panel.model, "keyed", M.STATE) == "Ready", "the restarted server")
+            assert ServerState.STARTING in states  # the new value only reaches a newly started process
+
+    run_async(qloop, scenario())
+
+
+def test_a_remote_server_is_added_with_a_secret_header_and_a_renamed_server_keeps_its_place(
+    qloop, qtbot, qtmodeltester
+):
+    async def scenario():
+        async with running_bridge({"first": stdio_fake(enabled=False), "last": stdio_fake(enabled=False)}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            qtmodeltester.check(panel.model)
+            form = panel.open_form(None)
+            form.name_edit.setText("remote")
+            form.transport_box.setCurrentIndex(form.transport_box.findData("sse"))
+            form.url_edit.setText("http://127.0.0.1:9/sse")
+            header = form.headers_editor.add_row()
+            header.key_edit.setText("Authorization")
+            header.value_edit.setText("Bearer abc")
+            header.secret_box.setChecked(True)
+            form.enabled_box.setChecked(False)
+            form.save_button.click()
+            assert servers_in_file(bridge)["remote"] == {
+                "url": "http://127.0.0.1:9/sse",
+                "type": "sse",
+                "headers": {"Authorization": "${secret:remote.Authorization}"},
+                "enabled": False,
+            }
+            assert cell(panel.model, "remote", M.TRANSPORT) == "SSE"
+
+            form = panel.open_form("first")
+            form.name_edit.setText("one")
+            form.save_button.click()
+            assert [panel.model.server_name(row) for row in range(panel.model.rowCount())] == ["one", "last", "remote"]
+            assert list(servers_in_file(bridge)) == ["one", "last", "remote"]
+
+    run_async(qloop, scenario())
+
+
+def test_disabling_stops_the_server_enabling_starts_it_and_restart_starts_it_again(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.select_server("fake")
+            assert panel.enable_button.text() == "Disable"
+            panel.enable_button.click()
+            assert cell(panel.model, "fake", M.STATE) == "Stopped"
+            assert servers_in_file(bridge)["fake"]["enabled"] is False
+            assert panel.enable_button.text() == "Enable" and not panel.restart_button.isEnabled()
+
+            panel.enable_button.click()
+            await eventually(lambda: cell(panel.model, "fake", M.STATE) == "Ready", "the server to start again")
+
+            states = []
+            bridge.server_status_changed.connect(lambda name: states.append(cell(panel.model, name, M.STATE)))
+            panel.restart_button.click()
+            await eventually(lambda: cell(panel.model, "fake", M.STATE) == "Ready", "the restarted server")
+            assert "Starting" in states
+            assert panel.action_error.isHidden()
+
+    run_async(qloop, scenario())
+
+
+def test_removing_a_server_asks_for_a_second_click_then_removes_it(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"keep": stdio_fake(enabled=False), "gone": stdio_fake()}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.select_server("gone")
+            panel.remove_button.click()
+            assert "gone" in panel.remove_button.text()
+            assert panel.model.row_of("gone") is not None
+            panel.remove_button.click()
+            assert panel.model.row_of("gone") is None
+            assert list(servers_in_file(bridge)) == ["keep"]
+            assert panel.remove_button.text() == "Remove"
+            assert panel.detail.server != "gone"
+
+    run_async(qloop, scenario())
+
+
+def test_the_detail_view_lists_the_tools_and_shows_live_stderr(qloop, qtbot, qtmodeltester):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.select_server("fake")
+            detail = panel.detail
+            model = detail.tools_model
+            qtmodeltester.check(model)
+            names = [model.data(model.index(row, 0)) for row in range(model.rowCount())]
+            assert "echo" in names
+            echo = names.index("echo")
+            assert model.data(model.index(echo, 1)) == "Echo the text back."
+            detail.tools_view.selectRow(echo)
+            assert '"text"' in detail.schema_view.toPlainText()
+            assert "fake__echo" in detail.schema_view.toPlainText()
+
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                await client.call_tool("fake__stderr", {"text": "hello from stderr"})
+            shown = detail.stderr_view.toPlainText
+            await eventually(lambda: "hello from stderr" in shown(), "the stderr line in the detail view")
+            detail.show_server(None)
+            detail.show_server("fake")
+            assert "hello from stderr" in detail.stderr_view.toPlainText()
+
+    run_async(qloop, scenario())
+
+
+def test_a_server_with_a_thousand_tools_lists_them_all_in_the_detail_view(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"big": stdio_fake("--tools", "1000")}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.select_server("big")
+            assert panel.detail.tools_model.rowCount() == 1009
+            assert cell(panel.model, "big", M.TOOLS) == "1009"
+
+    run_async(qloop, scenario())
+
+
+def test_secret_names_are_made_of_allowed_characters():
+    assert secret_name("github", "API TOKEN/2") == "github.API_TOKEN_2"
+
+
+def test_arguments_are_one_per_line_and_keep_their_spaces():
+    assert parse_arguments("--name\nmy server\n\n  \n--x") == ["--name", "my server", "--x"]
+
+
+def test_a_kept_secret_reference_is_written_back_and_a_secret_without_value_is_a_problem():
+    reference = "${secret:old.KEY}"
+    kept = collect_values("s", [NamedValue("KEY", "", secret=True, reference=reference)], "variable")
+    assert kept.values == {"KEY": reference} and kept.secrets == {} and kept.problem is None
+    missing = collect_values("s", [NamedValue("KEY", "", secret=True)], "variable")
+    assert "KEY" in missing.problem
