@@ -8,9 +8,11 @@ request. They raise ``ToolgateError`` subclasses whose messages are written for 
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -135,8 +137,7 @@ class GatewayBridge(QObject):
 
     async def run(self, sock: socket.socket, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve on ``sock`` until ``stop()``; ``task_status.started()`` once agents can connect."""
-        root = logging.getLogger()
-        root.addHandler(self._log_handler)
+        self._log_handler.attach()
         try:
             async with anyio.create_task_group() as tg:
                 self._endpoint = await tg.start(self._serve, sock, tg.cancel_scope)
@@ -145,7 +146,7 @@ class GatewayBridge(QObject):
                 tg.start_soon(self._announce_ready)
                 task_status.started()
         finally:
-            root.removeHandler(self._log_handler)
+            self._log_handler.detach()
             for unsubscribe in self._unsubscribes:
                 unsubscribe()
             self._endpoint = None
@@ -372,11 +373,24 @@ class GatewayBridge(QObject):
 
 
 class _BridgeLogHandler(logging.Handler):
-    """Copies gateway log records into the bridge's messages; records from any thread are queued to Qt."""
+    """Copies gateway log records into the bridge's messages; records from other threads are posted to the loop."""
 
     def __init__(self, bridge: GatewayBridge) -> None:
         super().__init__(logging.INFO)
         self._bridge = bridge
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.get_ident()
+
+    def attach(self) -> None:
+        """Start copying records; the calling thread (the GUI's) is where messages are delivered."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        logging.getLogger().addHandler(self)
+
+    def detach(self) -> None:
+        """Stop copying records."""
+        logging.getLogger().removeHandler(self)
+        self._loop = None
 
     def emit(self, record: logging.LogRecord) -> None:
         if not record.name.startswith(("toolgate", "gateway_core")):
@@ -385,4 +399,9 @@ class _BridgeLogHandler(logging.Handler):
             text = record.getMessage()
         except Exception:  # a broken format string must not break logging
             text = str(record.msg)
-        self._bridge._add_message(GatewayMessage(record.created, record.levelname, record.name, text))
+        message = GatewayMessage(record.created, record.levelname, record.name, text)
+        loop = self._loop
+        if threading.get_ident() == self._thread:
+            self._bridge._add_message(message)
+        elif loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._bridge._add_message, message)
