@@ -1,0 +1,389 @@
+"""The approval prompt: one small always-on-top window asking about waiting calls, oldest first.
+
+It is built once and reused: a new request updates its labels and shows it, others queue in the same
+window ("1 of 3 waiting"). When the shown request ends elsewhere (the CLI, the Approvals panel, a
+timeout, the agent withdrawing it) a short note replaces the buttons, then the next request shows or
+the window hides itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from typing import Any
+
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QFont, QFontDatabase, QGuiApplication, QHideEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.bridge import GatewayBridge
+from app.common import InlineError
+from gateway_core import Answer, ApprovalRequest, Outcome, Resolution, ToolgateError
+
+TITLE = "Toolgate — approval needed"
+# How long the "Withdrawn by the agent" / "Timed out — denied" note stays before the prompt moves on.
+NOTE_S = 1.5
+# Answers are ignored this long after a request appears, so a keystroke or click meant for another
+# window (or a double click on the previous request) cannot answer it by accident.
+ANSWER_DELAY_S = 0.4
+# Argument strings longer than this are folded (and lists longer than FOLD_ITEMS); "Show everything" unfolds.
+FOLD_CHARS = 400
+FOLD_ITEMS = 50
+SCREEN_MARGIN = 12
+PROMPT_WIDTH = 560
+NOTIFICATION_MS = 8000
+
+OUTCOME_NOTE = {
+    Outcome.WITHDRAWN: "Withdrawn by the agent",
+    Outcome.TIMED_OUT: "Timed out — denied",
+    Outcome.ALLOWED: "Allowed elsewhere",
+    Outcome.DENIED: "Denied elsewhere",
+}
+
+
+class ApprovalPrompt(QWidget):
+    """Asks the person to allow or deny waiting calls, one at a time, in a single reused window.
+
+    Enter allows once, Esc denies. Use ``set_tray`` to place it next to the tray icon and to add
+    an OS notification for each new request.
+
+    Args:
+        bridge: the gateway bridge whose approval requests it shows and answers.
+        parent: an optional parent widget.
+    """
+
+    shown = Signal(str)
+    """A request became visible in the prompt; carries its id."""
+
+    def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Tool | Qt.WindowType.WindowStaysOnTopHint)
+        self._bridge = bridge
+        self._waiting: dict[str, ApprovalRequest] = {}
+        self._current: ApprovalRequest | None = None
+        self._answering: str | None = None
+        self._armed = False
+        self._full_arguments = ""
+        self._tray: QSystemTrayIcon | None = None
+        self.setWindowTitle(TITLE)
+        self._build()
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._update_countdown)
+        self._note_timer = QTimer(self)
+        self._note_timer.setSingleShot(True)
+        self._note_timer.timeout.connect(self._show_next)
+        self._arm_timer = QTimer(self)
+        self._arm_timer.setSingleShot(True)
+        self._arm_timer.timeout.connect(self._arm)
+        bridge.approval_requested.connect(self._on_requested)
+        bridge.approval_resolved.connect(self._on_resolved)
+        for request in bridge.pending_approvals():
+            self._waiting[request.id] = request
+
+    def _build(self) -> None:
+        self.headline = QLabel()
+        font = QFont(self.headline.font())
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        self.headline.setFont(font)
+        self.details = QLabel()
+        self.queue_label = QLabel()
+        self.arguments_view = QPlainTextEdit()
+        self.arguments_view.setReadOnly(True)
+        self.arguments_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.arguments_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.arguments_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.arguments_view.setMaximumHeight(180)
+        self.show_all_button = QPushButton("Show everything")
+        self.show_all_button.setFlat(True)
+        self.show_all_button.clicked.connect(self._show_full_arguments)
+        self.rule_label = QLabel()
+        self.reason_label = QLabel()
+        self.countdown_label = QLabel()
+        self.note_label = QLabel()
+        self.error = InlineError()
+        for label in (self.headline, self.details, self.queue_label, self.rule_label, self.reason_label):
+            # Names and arguments come from agents and servers: never interpret them as rich text.
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            label.setWordWrap(True)
+        self.note_label.setTextFormat(Qt.TextFormat.PlainText)
+
+        self.allow_once_button = QPushButton("Allow once")
+        self.allow_session_button = QPushButton("Allow this session")
+        self.allow_always_button = QPushButton("Always allow")
+        self.deny_button = QPushButton("Deny")
+        self.deny_always_button = QPushButton("Always deny")
+        self.allow_once_button.setDefault(True)
+        self._answers = {
+            self.allow_once_button: Answer.ALLOW_ONCE,
+            self.allow_session_button: Answer.ALLOW_SESSION,
+            self.allow_always_button: Answer.ALLOW_ALWAYS,
+            self.deny_button: Answer.DENY,
+            self.deny_always_button: Answer.DENY_ALWAYS,
+        }
+        buttons = QHBoxLayout()
+        for button in self._answers:
+            button.clicked.connect(self._on_answer_clicked)
+            if button is self.deny_button:
+                buttons.addStretch(1)
+            buttons.addWidget(button)
+
+        header = QHBoxLayout()
+        header.addWidget(self.details, 1)
+        header.addWidget(self.queue_label, 0, Qt.AlignmentFlag.AlignRight)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.headline)
+        layout.addLayout(header)
+        layout.addWidget(self.arguments_view)
+        layout.addWidget(self.show_all_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.rule_label)
+        layout.addWidget(self.reason_label)
+        layout.addWidget(self.countdown_label)
+        layout.addWidget(self.note_label)
+        layout.addWidget(self.error)
+        layout.addLayout(buttons)
+        self.setFixedWidth(PROMPT_WIDTH)
+
+        for key, slot in (("Return", self._allow_once), ("Enter", self._allow_once), ("Escape", self._deny)):
+            QShortcut(QKeySequence(key), self).activated.connect(slot)
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    @property
+    def current(self) -> ApprovalRequest | None:
+        """The request the prompt shows (or would show when opened), if any."""
+        return self._current
+
+    @property
+    def waiting_count(self) -> int:
+        """How many requests wait, the shown one included."""
+        return len(self._waiting)
+
+    @property
+    def answerable(self) -> bool:
+        """Whether an answer (button or key) is taken now: a request is shown, past the short delay."""
+        return self._armed and self._current is not None and not self._note_timer.isActive()
+
+    # --- actions -----------------------------------------------------------------------------------
+
+    def set_tray(self, tray: QSystemTrayIcon | None) -> None:
+        """Place the prompt next to ``tray`` and notify through it (when the platform supports messages)."""
+        self._tray = tray
+        if tray is not None:
+            tray.messageClicked.connect(self.show_pending)
+
+    def show_pending(self) -> None:
+        """Show the oldest waiting request (e.g. after the person closed the prompt); hide when none waits."""
+        if self._current is not None and self._current.id in self._waiting and not self._note_timer.isActive():
+            if self.isVisible():
+                self.raise_()
+            self._present(self._current)
+        else:
+            self._show_next()
+
+    def answer(self, answer: Answer) -> None:
+        """Answer the shown request; ignored while nothing is answerable. Errors show inline."""
+        request = self._current
+        if request is None or not self.answerable:
+            return
+        self._answering = request.id
+        try:
+            self._bridge.answer_approval(request.id, answer)
+        except ToolgateError as exc:
+            self._answering = None
+            self.error.show_message(str(exc))
+
+    # --- events ------------------------------------------------------------------------------------
+
+    def _on_answer_clicked(self) -> None:
+        answer = self._answers.get(self.sender())  # type: ignore[call-overload]
+        if answer is not None:
+            self.answer(answer)
+
+    def _allow_once(self) -> None:
+        self.answer(Answer.ALLOW_ONCE)
+
+    def _deny(self) -> None:
+        self.answer(Answer.DENY)
+
+    def _on_requested(self, request: ApprovalRequest) -> None:
+        self._waiting[request.id] = request
+        if self._current is None and not self._note_timer.isActive():
+            self._show(request)
+        else:
+            self._update_queue_label()
+            if not self.isVisible() and self._current is not None and not self._note_timer.isActive():
+                self._present(self._current)
+        self._notify(request)
+
+    def _on_resolved(self, resolution: Resolution) -> None:
+        request_id = resolution.request.id
+        self._waiting.pop(request_id, None)
+        if self._current is None or request_id != self._current.id:
+            self._update_queue_label()
+            return
+        if request_id == self._answering or not self.isVisible():
+            self._answering = None
+            self._show_next(present=self.isVisible())
+            return
+        self._tick.stop()
+        self._set_buttons_enabled(False)
+        self.countdown_label.hide()
+        self.note_label.setText(OUTCOME_NOTE.get(resolution.outcome, "No longer waiting"))
+        self.note_label.show()
+        self._update_queue_label()
+        self._note_timer.start(round(NOTE_S * 1000))
+
+    def _show_next(self, *, present: bool = True) -> None:
+        self._note_timer.stop()
+        self._current = None
+        if not self._waiting:
+            self.hide()
+            return
+        oldest = min(self._waiting.values(), key=lambda r: r.created_at)
+        self._show(oldest, present=present)
+
+    def _show(self, request: ApprovalRequest, *, present: bool = True) -> None:
+        self._current = request
+        self.headline.setText(self._headline(request))
+        self.details.setText(f"Server: {request.server} · tool {request.tool}")
+        self._full_arguments = _pretty(request.arguments)
+        folded = _pretty(fold(request.arguments))
+        self.arguments_view.setPlainText(folded)
+        self.show_all_button.setVisible(folded != self._full_arguments)
+        self.rule_label.setText(f"Rule: {request.rule_text}")
+        self.reason_label.setText(request.reason)
+        self.note_label.hide()
+        self.error.show_message("")
+        self.countdown_label.show()
+        self._update_countdown()
+        self._update_queue_label()
+        if present:
+            self._present(request)
+
+    def _present(self, request: ApprovalRequest) -> None:
+        self._armed = False
+        self._set_buttons_enabled(False)
+        self._arm_timer.start(round(ANSWER_DELAY_S * 1000))
+        self._tick.start()
+        self.adjustSize()
+        if not self.isVisible():
+            self.move(self._position())
+            self.show()  # a newly shown window comes up on top; raise_() only for one already open
+        else:
+            self._keep_bottom_on_screen()
+        self.activateWindow()
+        self.shown.emit(request.id)
+
+    def _keep_bottom_on_screen(self) -> None:
+        # A taller request must not push the buttons below the screen's edge.
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        available = screen.availableGeometry()
+        overflow = self.geometry().bottom() + SCREEN_MARGIN - available.bottom()
+        if overflow > 0:
+            self.move(self.x(), max(available.top() + SCREEN_MARGIN, self.y() - overflow))
+
+    def _arm(self) -> None:
+        self._armed = True
+        self._set_buttons_enabled(True)
+
+    def _update_countdown(self) -> None:
+        if self._current is None:
+            return
+        deadline = self._current.created_at + self._bridge.approval_timeout_s
+        remaining = max(0, math.ceil(deadline - time.time()))
+        minutes, seconds = divmod(remaining, 60)
+        self.countdown_label.setText(f"Denied automatically in {minutes}:{seconds:02d}")
+
+    def _update_queue_label(self) -> None:
+        count = len(self._waiting)
+        if self._current is not None and self._current.id in self._waiting:
+            self.queue_label.setText(f"1 of {count} waiting")
+            self.queue_label.setVisible(count > 1)
+        else:  # the shown request has ended and its note is up
+            self.queue_label.setText(f"{count} more waiting")
+            self.queue_label.setVisible(count > 0)
+
+    def _set_buttons_enabled(self, enabled: bool) -> None:
+        for button in self._answers:
+            button.setEnabled(enabled)
+
+    def _show_full_arguments(self) -> None:
+        self.arguments_view.setPlainText(self._full_arguments)
+        self.show_all_button.hide()
+
+    def _notify(self, request: ApprovalRequest) -> None:
+        if self._tray is None or not self._tray.supportsMessages():
+            return
+        self._tray.showMessage(TITLE, self._headline(request), QSystemTrayIcon.MessageIcon.Information, NOTIFICATION_MS)
+
+    def _headline(self, request: ApprovalRequest) -> str:
+        agent = self._bridge.config.agents.get(request.agent)
+        return f"{agent.name if agent else request.agent} wants to run {request.public_name}"
+
+    def _position(self) -> QPoint:
+        tray = self._tray.geometry() if self._tray is not None else QRect()
+        tray_rect = tray if tray.isValid() and not tray.isEmpty() else None
+        screen = QGuiApplication.screenAt(tray.center()) if tray_rect is not None else None
+        screen = screen or self.screen() or QGuiApplication.primaryScreen()
+        return prompt_position(self.size(), screen.availableGeometry(), tray_rect, top=sys.platform == "darwin")
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: D102 (Qt override)
+        self._tick.stop()
+        super().hideEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: D102 (Qt override)
+        # Closing only hides the prompt: the calls keep waiting (and time out as denied).
+        if self._note_timer.isActive():
+            self._show_next(present=False)
+        super().closeEvent(event)
+
+
+def prompt_position(size: QSize, available: QRect, tray: QRect | None, *, top: bool) -> QPoint:
+    """Where the prompt goes: beside the tray icon when its place is known, else in a screen corner.
+
+    Args:
+        size: the prompt's size.
+        available: the screen's available geometry (without panels and docks).
+        tray: the tray icon's geometry, or ``None`` when unknown.
+        top: use the top-right corner (macOS's menu bar) instead of the bottom-right one.
+    """
+    width, height, margin = size.width(), size.height(), SCREEN_MARGIN
+    if tray is not None:
+        x = tray.center().x() - width // 2
+        below_middle = tray.center().y() > available.center().y()
+        y = tray.top() - height - margin if below_middle else tray.bottom() + margin
+    else:
+        x = available.right() + 1 - width - margin
+        y = available.top() + margin if top else available.bottom() + 1 - height - margin
+    x = max(available.left() + margin, min(x, available.right() + 1 - width - margin))
+    y = max(available.top() + margin, min(y, available.bottom() + 1 - height - margin))
+    return QPoint(x, y)
+
+
+def fold(value: Any) -> Any:
+    """``value`` with long strings and lists shortened, each saying how much was left out."""
+    if isinstance(value, str) and len(value) > FOLD_CHARS:
+        return f"{value[:FOLD_CHARS]}… ({len(value) - FOLD_CHARS:,} more characters)"
+    if isinstance(value, dict):
+        return {key: fold(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [fold(item) for item in value[:FOLD_ITEMS]]
+        if len(value) > FOLD_ITEMS:
+            items.append(f"… ({len(value) - FOLD_ITEMS:,} more items)")
+        return items
+    return value
+
+
+def _pretty(arguments: Any) -> str:
+    return json.dumps(arguments, indent=2, ensure_ascii=False, default=str) if arguments else "(no arguments)"

@@ -1,0 +1,197 @@
+import sys
+from pathlib import Path
+
+import anyio
+import mcp_types as types
+import pytest
+from PySide6.QtGui import QGuiApplication
+
+from app import autostart
+from app.tray import TrayController, TrayState, tray_state, tray_summary
+from gateway_core import Answer, ServerState, ServerStatus
+from tests.app.harness import eventually, run_async, running_bridge
+from tests.integration.harness import agent_client, stdio_fake
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return " ".join(block.text for block in result.content if isinstance(block, types.TextContent))
+
+
+def statuses(*states: ServerState) -> list[ServerStatus]:
+    return [ServerStatus(f"s{index}", state, "stdio") for index, state in enumerate(states)]
+
+
+class Opened:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def open_dashboard(self, panel: str | None = None) -> None:
+        self.calls.append(f"dashboard {panel}" if panel else "dashboard")
+
+    def controller(self, bridge) -> TrayController:
+        return TrayController(
+            bridge,
+            open_dashboard=self.open_dashboard,
+            open_approvals=lambda: self.calls.append("approvals"),
+            quit_app=lambda: self.calls.append("quit"),
+        )
+
+
+def test_the_tray_state_puts_waiting_approvals_first_then_paused_failed_and_starting():
+    ready, failed, starting, stopped = ServerState.READY, ServerState.FAILED, ServerState.STARTING, ServerState.STOPPED
+    assert tray_state(statuses(ready, ready), paused=False, pending_count=0) is TrayState.RUNNING
+    assert tray_state([], paused=False, pending_count=0) is TrayState.RUNNING
+    assert tray_state(statuses(ready, stopped), paused=False, pending_count=0) is TrayState.RUNNING
+    assert tray_state(statuses(ready, starting), paused=False, pending_count=0) is TrayState.STARTING
+    assert tray_state(statuses(starting, failed), paused=False, pending_count=0) is TrayState.FAILED
+    assert tray_state(statuses(failed), paused=True, pending_count=0) is TrayState.PAUSED
+    assert tray_state(statuses(failed), paused=True, pending_count=2) is TrayState.APPROVALS_WAITING
+
+
+def test_the_tooltip_is_one_line_starting_with_toolgate():
+    ready, failed, starting = ServerState.READY, ServerState.FAILED, ServerState.STARTING
+    three_ready_one_failed = statuses(ready, ready, ready, failed)
+    expected = "Toolgate — 3 servers ready, 1 failed · 2 approvals waiting"
+    assert tray_summary(three_ready_one_failed, False, 2) == expected
+    assert tray_summary(statuses(ready, starting), False, 0) == "Toolgate — 1 server ready, 1 starting"
+    assert tray_summary(statuses(ready), True, 0) == "Toolgate — paused"
+    assert tray_summary(statuses(ready), True, 1) == "Toolgate — paused · 1 approval waiting"
+    assert tray_summary([], False, 0) == "Toolgate — no servers"
+
+
+def test_without_a_system_tray_the_menu_s_pause_action_pauses_the_gateway_and_resume_resumes(qloop):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+            tray = Opened().controller(bridge)
+            assert tray.tray_icon is None
+            assert tray.state is TrayState.RUNNING
+            assert tray.pause_action.text() == "Pause all agents"
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                tray.pause_action.trigger()
+                assert bridge.paused
+                assert tray.pause_action.text() == "Resume"
+                assert tray.state is TrayState.PAUSED and tray.tooltip == "Toolgate — paused"
+                refused = await client.call_tool("fake__echo", {"text": "x"})
+                tray.pause_action.trigger()
+                assert not bridge.paused and tray.pause_action.text() == "Pause all agents"
+                allowed = await client.call_tool("fake__echo", {"text": "x"})
+            assert refused.is_error and "paused" in text_of(refused)
+            assert not allowed.is_error and text_of(allowed) == "x"
+
+    run_async(qloop, scenario())
+
+
+def test_the_pending_approvals_item_follows_waiting_calls_and_opens_the_approvals(qloop):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "ask"}}) as bridge:
+            opened = Opened()
+            tray = opened.controller(bridge)
+            assert tray.pending_action.text() == "Pending approvals (0)" and not tray.pending_action.isEnabled()
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(client.call_tool, "fake__echo", {"text": "one"})
+                    tg.start_soon(client.call_tool, "fake__echo", {"text": "two"})
+                    await eventually(lambda: tray.pending_action.text() == "Pending approvals (2)", "two waiting")
+                    assert tray.pending_action.isEnabled()
+                    assert tray.state is TrayState.APPROVALS_WAITING
+                    assert tray.tooltip.endswith("· 2 approvals waiting")
+                    tray.pending_action.trigger()
+                    assert opened.calls == ["approvals"]
+                    first, second = bridge.pending_approvals()
+                    bridge.answer_approval(first.id, Answer.ALLOW_ONCE)
+                    assert tray.pending_action.text() == "Pending approvals (1)"
+                    bridge.answer_approval(second.id, Answer.DENY)
+            assert tray.pending_action.text() == "Pending approvals (0)" and not tray.pending_action.isEnabled()
+            assert tray.state is TrayState.RUNNING
+
+    run_async(qloop, scenario())
+
+
+def test_the_servers_submenu_shows_each_state_and_restarts_a_server(qloop):
+    async def scenario():
+        servers = {"fake": stdio_fake(), "off": stdio_fake(enabled=False)}
+        async with running_bridge(servers) as bridge:
+            tray = Opened().controller(bridge)
+            assert [menu.title() for menu in tray.servers_menu.findChildren(type(tray.menu))] == [
+                "fake — Ready",
+                "off — Stopped",
+            ]
+            assert tray.tooltip == "Toolgate — 1 server ready"
+            assert not tray.server_menu("off").actions()[0].isEnabled()
+            fake_menu = tray.server_menu("fake")
+            titles = []
+
+            def record_title(name):
+                titles.append(fake_menu.title())
+
+            # The bridge outlives the test; what it calls must not keep the tray's widgets alive.
+            bridge.server_status_changed.connect(record_title)
+            try:
+                [restart] = fake_menu.actions()
+                assert restart.text() == "Restart"
+                restart.trigger()
+                await eventually(lambda: titles and titles[-1] == "fake — Ready", "the restarted server to be ready")
+            finally:
+                bridge.server_status_changed.disconnect(record_title)
+            assert "fake — Starting" in titles
+            assert bridge.status("fake").state is ServerState.READY
+
+    run_async(qloop, scenario())
+
+
+def test_a_server_added_to_the_config_gets_its_own_submenu(qloop):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            tray = Opened().controller(bridge)
+            assert [a.text() for a in tray.servers_menu.actions()] == ["No servers"]
+            bridge.put_server("added", stdio_fake())
+            await eventually(lambda: tray.server_menu("added").title() == "added — Ready", "the new server ready")
+
+    run_async(qloop, scenario())
+
+
+def test_copy_endpoint_url_open_and_quit_do_what_they_say(qloop):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            opened = Opened()
+            tray = opened.controller(bridge)
+            assert tray.copy_endpoint_action.isEnabled()
+            tray.copy_endpoint_action.trigger()
+            assert QGuiApplication.clipboard().text() == bridge.endpoint_url
+            tray.open_action.trigger()
+            tray.quit_action.trigger()
+            assert opened.calls == ["dashboard", "quit"]
+
+    run_async(qloop, scenario())
+
+
+def test_start_at_login_writes_and_removes_the_autostart_entry(qloop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    entry = tmp_path / "autostart" / "toolgate.desktop"
+
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            tray = Opened().controller(bridge)
+            assert not tray.start_at_login_action.isChecked()
+            tray.start_at_login_action.trigger()
+            assert tray.start_at_login_action.isChecked()
+            assert f"Exec={sys.executable} -m app --background" in entry.read_text().splitlines()
+            tray.start_at_login_action.trigger()
+            assert not entry.exists() and not tray.start_at_login_action.isChecked()
+            autostart.enable(["toolgate"])  # e.g. from Settings
+            tray.menu.aboutToShow.emit()
+            assert tray.start_at_login_action.isChecked()
+
+    run_async(qloop, scenario())
+
+
+def test_closing_the_controller_stops_it_following_the_gateway(qloop):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            tray = Opened().controller(bridge)
+            tray.close()
+            tray.close()
+            bridge.pause()
+            assert tray.pause_action.text() == "Pause all agents"
+
+    run_async(qloop, scenario())
