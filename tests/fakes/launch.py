@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 FAKE_SERVER = Path(__file__).with_name("fake_server.py")
 # Interpreter start plus `import mcp` takes ~0.7 s idle; leave room for a loaded CI machine.
@@ -80,3 +80,33 @@ def serve_fake(kind: Literal["http", "sse"], *extra: str) -> Iterator[FakeProces
         process.wait(STOP_TIMEOUT_S)
         if process.stdout is not None:
             process.stdout.close()
+
+
+class LineReader:
+    """Reads a process's stream on a thread, keeping every line, so a test can wait (bounded) for one."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._closed = False
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout_s: float = READY_TIMEOUT_S) -> str:
+        """The first line containing ``text``; raises AssertionError with what was read if none comes in time."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: self._closed or any(text in line for line in self.lines), timeout=timeout_s
+            )
+            match = next((line for line in self.lines if text in line), None)
+        if not found or match is None:
+            raise AssertionError(f"no line with {text!r} within {timeout_s} s; read:\n" + "\n".join(self.lines))
+        return match

@@ -1,0 +1,124 @@
+"""``toolgate``: the tray app's composition root. With arguments it is the command line (``toolgate serve`` …).
+
+Builds everything once, in order: logging, the QApplication, the single-instance check, the config,
+the secret store, the instance lock and the port, then the bridge (and its gateway), the window, the
+tray and the approval prompt, and runs them all on one qasync loop until Quit. Where there is no
+display it says so in one line and runs the gateway headless instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gateway_core import Paths
+
+# Printed where no display exists; the rest of the line says what happens instead.
+NO_DISPLAY = "No display found (DISPLAY and WAYLAND_DISPLAY are not set)"
+BACKGROUND_FLAG = "--background"
+LOG_FILE_BYTES = 2_000_000
+
+logger = logging.getLogger("toolgate.app")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``toolgate``: the tray app without arguments (or with ``--background``), else the CLI."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args != [BACKGROUND_FLAG]:
+        from gateway_core.cli import main as cli_main
+
+        return cli_main(args)
+    paths = Paths.from_env()
+    if not display_available(os.environ, sys.platform):
+        _say(f"{NO_DISPLAY}: running the gateway headless, as `toolgate serve` would.")
+        from gateway_core.serve import serve
+
+        return serve(paths, None, None)
+    return run_gui(paths, background=bool(args))
+
+
+def display_available(environ: Mapping[str, str], platform: str) -> bool:
+    """Whether a GUI can start.
+
+    Always on macOS and Windows; elsewhere an X11 or Wayland display, or a Qt platform chosen
+    explicitly (``QT_QPA_PLATFORM=offscreen`` for tests).
+    """
+    if platform == "darwin" or platform.startswith("win"):
+        return True
+    return any(environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
+def run_gui(paths: Paths, *, background: bool = False) -> int:
+    """Start the tray app; returns the process exit code once it has quit."""
+    configure_logging(paths.state_dir / "toolgate.log")
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.loop import QtEventLoop
+    from app.single_instance import ask_running_instance_to_show
+
+    QApplication.setApplicationName("Toolgate")
+    QApplication.setApplicationDisplayName("Toolgate")
+    QApplication.setOrganizationName("Toolgate")
+    qt_app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "toolgate"])
+    assert isinstance(qt_app, QApplication)
+    qt_app.setQuitOnLastWindowClosed(False)
+    from app.icons import app_icon
+
+    qt_app.setWindowIcon(app_icon())
+    if ask_running_instance_to_show(paths):
+        _say("Toolgate is already running; its window was brought to the front.")
+        return 0
+    from app.theme import apply_theme, saved_theme
+
+    apply_theme(saved_theme(paths.home))
+    loop = QtEventLoop(qt_app)
+    asyncio.set_event_loop(loop)
+    from app.session import AppSession
+
+    session = AppSession(paths, background=background)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, session.quit)
+        except (NotImplementedError, RuntimeError):  # Windows: no loop signal handlers
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(session.quit))
+    try:
+        return loop.run_until_complete(session.run())
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def configure_logging(log_file: Path) -> None:
+    """Log to a rotating file in the state folder, and to stderr when there is one.
+
+    Frozen windowed builds have no stderr.
+    """
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=LOG_FILE_BYTES, backupCount=2, encoding="utf-8"
+        )
+    except OSError as exc:
+        _say(f"Toolgate cannot write its log file {log_file}: {exc.strerror or exc}")
+    else:
+        file_handler.setFormatter(formatter)
+        root.addHandler(file_handler)
+    if sys.stderr is not None:
+        stream_handler = logging.StreamHandler(sys.stderr)
+        stream_handler.setFormatter(formatter)
+        root.addHandler(stream_handler)
+
+
+def _say(message: str) -> None:
+    if sys.stderr is not None:
+        print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,169 @@
+"""Overview: where agents connect, whether everything is running, and what needs attention."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from app.bridge import GatewayBridge
+from app.common import copy_text
+from gateway_core import AuditQuery, AuditRecord, RecordKind, ServerState
+
+HOUR_S = 3600.0
+# Calls in the last hour are recounted from the audit log this often (so old calls age out).
+RECOUNT_INTERVAL_MS = 60_000
+# Counting stops here and shows "10000+"; the Logs panel has the full history.
+MAX_COUNTED_CALLS = 10_000
+
+
+class OverviewPanel(QWidget):
+    """Endpoint URL with a copy button, state, counts, calls in the last hour, pending approvals, warnings.
+
+    Args:
+        bridge: the running gateway.
+        show_panel: switches the window to another panel (``"approvals"``, ``"servers"``).
+    """
+
+    def __init__(
+        self, bridge: GatewayBridge, *, show_panel: Callable[[str], None], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self._show_panel = show_panel
+        self._call_times: list[float] = []
+        self._calls_capped = False
+        self.endpoint = QLabel("starting…")
+        self.endpoint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.copy_endpoint = QPushButton("Copy")
+        self.copy_endpoint.setEnabled(False)
+        self.copy_endpoint.clicked.connect(self._copy_endpoint)
+        self.state = QLabel()
+        self.agents = QLabel()
+        self.servers = QLabel()
+        self.tools = QLabel()
+        self.calls = QLabel("…")
+        self.pending = QLabel()
+        self.review = QPushButton("Review…")
+        self.review.clicked.connect(lambda: show_panel("approvals"))
+        self.warnings = QLabel()
+        self.warnings.setWordWrap(True)
+        self.warnings.setStyleSheet("color: #d0453a;")
+        self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        endpoint_row = QHBoxLayout()
+        endpoint_row.addWidget(self.endpoint, 1)
+        endpoint_row.addWidget(self.copy_endpoint)
+        pending_row = QHBoxLayout()
+        pending_row.addWidget(self.pending, 1)
+        pending_row.addWidget(self.review)
+        form = QFormLayout()
+        form.addRow("Endpoint", endpoint_row)
+        form.addRow("State", self.state)
+        form.addRow("Agents", self.agents)
+        form.addRow("Servers", self.servers)
+        form.addRow("Tools", self.tools)
+        form.addRow("Calls in the last hour", self.calls)
+        form.addRow("Pending approvals", pending_row)
+        heading = QLabel("<h2>Toolgate</h2>")
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading)
+        layout.addLayout(form)
+        layout.addWidget(self.warnings)
+        layout.addStretch(1)
+
+        bridge.endpoint_ready.connect(self._show_endpoint)
+        for signal in (
+            bridge.server_status_changed,
+            bridge.config_applied,
+            bridge.config_rejected,
+            bridge.agents_changed,
+            bridge.paused_changed,
+            bridge.approval_requested,
+            bridge.approval_resolved,
+            bridge.gateway_ready,
+        ):
+            signal.connect(self.refresh)
+        bridge.audit_records_arrived.connect(self._count_new_calls)
+        self._recount_timer = QTimer(self)
+        self._recount_timer.setInterval(RECOUNT_INTERVAL_MS)
+        self._recount_timer.timeout.connect(self.recount_calls)
+        self._recount_timer.start()
+        if bridge.endpoint_url is not None:
+            self._show_endpoint(bridge.endpoint_url)
+        self.refresh()
+        self.recount_calls()
+
+    def refresh(self, *_: object) -> None:
+        """Redraw every line from the bridge's current state."""
+        statuses = self._bridge.statuses()
+        ready = [s for s in statuses if s.state is ServerState.READY]
+        failed = [s for s in statuses if s.state is ServerState.FAILED]
+        if self._bridge.paused:
+            state = "Paused: every call is refused until you resume"
+        elif failed:
+            state = f"Running; {_count(len(failed), 'server')} failed ({', '.join(s.name for s in failed)})"
+        elif not self._bridge.ready:
+            state = "Starting servers…"
+        else:
+            state = "Running"
+        self.state.setText(state)
+        self.agents.setText(str(len(self._bridge.config.agents)))
+        self.servers.setText(f"{len(statuses)} configured, {len(ready)} ready")
+        self.tools.setText(str(sum(s.tools for s in ready)))
+        pending = len(self._bridge.pending_approvals())
+        self.pending.setText(str(pending))
+        self.review.setVisible(pending > 0)
+        self.warnings.setText("\n".join(self._warnings()))
+        self.warnings.setVisible(bool(self.warnings.text()))
+
+    def _warnings(self) -> list[str]:
+        warnings = []
+        if not self._bridge.secrets_encrypted:
+            warnings.append(
+                "Secrets are not encrypted on this system: no OS keychain was found, so tokens and "
+                "secret values are kept in a file only your user can read."
+            )
+        audit = self._bridge.audit_status
+        if audit is not None and not audit.healthy:
+            warnings.append(f"Calls are not being recorded: {audit.problem}")
+        problems = self._bridge.config_problems
+        if problems:
+            warnings.append("Your last edit of config.json was not applied (the running configuration stays):")
+            warnings.extend(f"  {problem}" for problem in problems)
+        return warnings
+
+    def recount_calls(self) -> None:
+        """Count the calls of the last hour again from the audit log (off the GUI thread)."""
+        asyncio.ensure_future(self._recount())
+
+    async def _recount(self) -> None:
+        since = time.time() - HOUR_S
+        records = await self._bridge.query_audit(AuditQuery(since=since, limit=MAX_COUNTED_CALLS * 2))
+        self._call_times = [r.time for r in records if r.kind is RecordKind.OUTCOME]
+        self._calls_capped = len(records) >= MAX_COUNTED_CALLS * 2
+        self._show_calls()
+
+    def _count_new_calls(self, records: list[AuditRecord]) -> None:
+        self._call_times.extend(r.time for r in records if r.kind is RecordKind.OUTCOME)
+        self._show_calls()
+
+    def _show_calls(self) -> None:
+        since = time.time() - HOUR_S
+        count = sum(1 for t in self._call_times if t >= since)
+        self.calls.setText(f"{count}+" if self._calls_capped else str(count))
+
+    def _show_endpoint(self, url: str) -> None:
+        self.endpoint.setText(url)
+        self.copy_endpoint.setEnabled(True)
+
+    def _copy_endpoint(self) -> None:
+        if self._bridge.endpoint_url is not None:
+            copy_text(self._bridge.endpoint_url)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -1,0 +1,147 @@
+"""Settings: port, allowed origins, approval timeout, theme, start at login."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import autostart
+from app.bridge import GatewayBridge
+from app.common import InlineError
+from app.icons import app_icon_file
+from app.theme import THEME_TEXT, Theme, apply_theme, save_theme, saved_theme
+from gateway_core import ToolgateError
+
+MAX_APPROVAL_TIMEOUT_S = 24 * 3600
+
+
+class SettingsPanel(QWidget):
+    """Gateway settings (written to config.json) and the app's own preferences.
+
+    Args:
+        bridge: the running gateway.
+    """
+
+    def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self.port = QSpinBox()
+        self.port.setRange(0, 65535)
+        self.port_note = QLabel()
+        self.origins = QPlainTextEdit()
+        self.origins.setPlaceholderText("One origin per line, e.g. http://localhost:3000")
+        self.origins.setMaximumHeight(90)
+        self.timeout = QDoubleSpinBox()
+        self.timeout.setRange(1, MAX_APPROVAL_TIMEOUT_S)
+        self.timeout.setDecimals(0)
+        self.timeout.setSuffix(" s")
+        self.save = QPushButton("Save")
+        self.revert = QPushButton("Revert")
+        self.error = InlineError()
+        self.saved = QLabel()
+        self.theme = QComboBox()
+        for theme, text in THEME_TEXT.items():
+            self.theme.addItem(text, theme.value)
+        self.start_at_login = QCheckBox("Start Toolgate when I log in")
+        self.login_error = InlineError()
+
+        port_row = QHBoxLayout()
+        port_row.addWidget(self.port)
+        port_row.addWidget(self.port_note, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.saved, 1)
+        buttons.addWidget(self.revert)
+        buttons.addWidget(self.save)
+        gateway_form = QFormLayout()
+        gateway_form.addRow("Port", port_row)
+        gateway_form.addRow("Allowed origins", self.origins)
+        gateway_form.addRow("Approval timeout", self.timeout)
+        app_form = QFormLayout()
+        app_form.addRow("Theme", self.theme)
+        app_form.addRow("", self.start_at_login)
+        app_form.addRow("", self.login_error)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<h3>Gateway</h3>"))
+        layout.addLayout(gateway_form)
+        layout.addWidget(self.error)
+        layout.addLayout(buttons)
+        layout.addWidget(QLabel("<h3>Application</h3>"))
+        layout.addLayout(app_form)
+        layout.addStretch(1)
+
+        self.save.clicked.connect(self.save_gateway_settings)
+        self.revert.clicked.connect(self.load)
+        self.theme.currentIndexChanged.connect(self._theme_chosen)
+        self.start_at_login.toggled.connect(self._start_at_login_toggled)
+        bridge.config_applied.connect(self.load)
+        self.load()
+
+    def load(self) -> None:
+        """Show the running settings (discarding unsaved edits)."""
+        settings = self._bridge.config.gateway
+        self.port.setValue(settings.port)
+        self._update_port_note()
+        self.origins.setPlainText("\n".join(settings.allowed_origins))
+        self.timeout.setValue(settings.approval_timeout_s)
+        self.error.show_message("")
+        self.theme.blockSignals(True)
+        self.theme.setCurrentIndex(self.theme.findData(saved_theme(self._bridge.paths.home).value))
+        self.theme.blockSignals(False)
+        self.start_at_login.blockSignals(True)
+        self.start_at_login.setChecked(autostart.is_enabled())
+        self.start_at_login.blockSignals(False)
+
+    def save_gateway_settings(self) -> None:
+        """Write the gateway settings to config.json and apply them (the port on the next start)."""
+        origins = [line.strip() for line in self.origins.toPlainText().splitlines() if line.strip()]
+        try:
+            self._bridge.set_gateway_settings(
+                port=self.port.value(), allowed_origins=origins, approval_timeout_s=self.timeout.value()
+            )
+        except ToolgateError as exc:
+            problems = getattr(exc, "problems", None) or [str(exc)]
+            self.error.show_message("\n".join(problems))
+            self.saved.setText("")
+            return
+        self.error.show_message("")
+        self.saved.setText("Saved.")
+        self._update_port_note()
+
+    def _update_port_note(self) -> None:
+        url = self._bridge.endpoint_url
+        running_port = url.rsplit(":", 1)[-1].split("/", 1)[0] if url else None
+        configured = str(self._bridge.config.gateway.port)
+        if running_port is not None and running_port != configured and configured != "0":
+            self.port_note.setText(f"Now serving on {running_port}; {configured} takes effect when Toolgate restarts.")
+        else:
+            self.port_note.setText("Changes take effect when Toolgate restarts.")
+
+    def _theme_chosen(self) -> None:
+        theme = Theme(self.theme.currentData())
+        apply_theme(theme)
+        save_theme(self._bridge.paths.home, theme)
+
+    def _start_at_login_toggled(self, enabled: bool) -> None:
+        try:
+            if enabled:
+                autostart.enable(autostart.login_command(), icon=app_icon_file())
+            else:
+                autostart.disable()
+        except OSError as exc:
+            self.login_error.show_message(f"Could not change start at login: {exc.strerror or exc}")
+            self.start_at_login.blockSignals(True)
+            self.start_at_login.setChecked(autostart.is_enabled())
+            self.start_at_login.blockSignals(False)
+            return
+        self.login_error.show_message("")

@@ -1,0 +1,177 @@
+"""One run of the tray app: start the gateway (or say why it cannot), show the UI, and quit in bounded time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass
+
+from PySide6.QtWidgets import QSystemTrayIcon
+
+from app.bridge import GatewayBridge
+from app.problem import ProblemWindow
+from app.prompt import ApprovalPrompt
+from app.single_instance import InstanceServer
+from app.tray import TrayController
+from app.window import MainWindow
+from gateway_core import (
+    Config,
+    ConfigError,
+    InstanceError,
+    InstanceLock,
+    Paths,
+    SecretError,
+    SecretStore,
+    bind,
+    ensure_config,
+    load_config,
+    open_secret_store,
+)
+
+logger = logging.getLogger("toolgate.app")
+
+# Quit waits this long for the gateway's own bounded shutdown before cancelling it outright.
+QUIT_TIMEOUT_S = 15.0
+
+
+@dataclass
+class _Started:
+    config: Config
+    store: SecretStore
+    lock: InstanceLock
+    sock: socket.socket
+
+
+class AppSession:
+    """The tray app from start to Quit.
+
+    Args:
+        paths: Toolgate's folders.
+        background: started at login: stay in the tray instead of opening the window (when a tray exists).
+    """
+
+    def __init__(self, paths: Paths, *, background: bool = False) -> None:
+        self.paths = paths
+        self.background = background
+        self.bridge: GatewayBridge | None = None
+        self.window: MainWindow | None = None
+        self.tray: TrayController | None = None
+        self.prompt: ApprovalPrompt | None = None
+        self._run_task: asyncio.Future[None] | None = None
+        self._quitting = False
+
+    async def run(self) -> int:
+        """Run until Quit; returns the exit code (1 when the person gave up on a start-up problem)."""
+        started = await self._start()
+        if started is None:
+            return 1
+        with started.lock, started.sock:
+            instance = InstanceServer(self.paths)
+            try:
+                await self._serve(started, instance)
+            finally:
+                instance.close()
+        logger.info("Toolgate quit")
+        return 0
+
+    async def _start(self) -> _Started | None:
+        """Take what the gateway needs; on a problem show it and let the person retry or quit."""
+        problem_window: ProblemWindow | None = None
+        try:
+            while True:
+                try:
+                    return self._try_start()
+                except (ConfigError, InstanceError, SecretError) as exc:
+                    problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+                    logger.error("Toolgate could not start: %s", "; ".join(problems))
+                    problem_window = problem_window or ProblemWindow(self.paths.config_file)
+                    if not await problem_window.ask_retry(problems):
+                        return None
+        finally:
+            if problem_window is not None:
+                problem_window.close()
+                problem_window.deleteLater()
+
+    def _try_start(self) -> _Started:
+        config_path, created = ensure_config(self.paths)
+        if created:
+            logger.info("created a default config with no servers at %s", config_path)
+        config = load_config(config_path)
+        store = open_secret_store(self.paths)
+        lock = InstanceLock(self.paths)
+        lock.acquire()
+        try:
+            sock = bind(config.gateway.host, config.gateway.port)
+        except BaseException:
+            lock.release()
+            raise
+        return _Started(config, store, lock, sock)
+
+    async def _serve(self, started: _Started, instance: InstanceServer) -> None:
+        bridge = GatewayBridge(
+            started.config, config_path=self.paths.config_file, paths=self.paths, store=started.store
+        )
+        self.bridge = bridge
+        self.window = MainWindow(bridge, hide_to_tray=self._hide_to_tray, quit_app=self.quit)
+        self.tray = TrayController(
+            bridge,
+            open_dashboard=self.window.bring_to_front,
+            open_approvals=self._open_approvals,
+            quit_app=self.quit,
+        )
+        self.prompt = ApprovalPrompt(bridge)
+        self.prompt.set_tray(self.tray.tray_icon)
+        instance.show_requested.connect(self._show_for_second_launch)
+        bridge.gateway_ready.connect(self._announce_ready)
+        if not self.background or self.tray.tray_icon is None:
+            self.window.show()
+        run = asyncio.ensure_future(bridge.run(started.sock))
+        self._run_task = run
+        try:
+            await run
+        except asyncio.CancelledError:
+            if not self._quitting:
+                raise
+            logger.warning("the gateway did not stop within %.0f s; it was cancelled", QUIT_TIMEOUT_S)
+        finally:
+            self.prompt.close()
+            self.window.close_for_quit()
+            if self.tray is not None:
+                self.tray.close()
+
+    def _open_approvals(self) -> None:
+        if self.window is not None:
+            self.window.bring_to_front("approvals")
+        if self.prompt is not None:
+            self.prompt.show_pending()
+
+    def _show_for_second_launch(self) -> None:
+        logger.info("Toolgate was launched again: bringing its window to the front")
+        if self.window is not None:
+            self.window.bring_to_front()
+
+    def _announce_ready(self) -> None:
+        tray = "shown" if self.tray is not None and self.tray.tray_icon is not None else "not available here"
+        logger.info("Toolgate is ready at %s (tray icon %s)", self.bridge.endpoint_url if self.bridge else "?", tray)
+
+    def _hide_to_tray(self) -> bool:
+        """Decided at close time: hide to the tray only when a tray icon is really there now."""
+        icon = self.tray.tray_icon if self.tray is not None else None
+        return icon is not None and icon.isVisible() and QSystemTrayIcon.isSystemTrayAvailable()
+
+    def quit(self) -> None:
+        """Stop the gateway (bounded) and end the app."""
+        if self._quitting:
+            return
+        if self.bridge is None:  # still starting: Quit on the problem window ends it
+            return
+        self._quitting = True
+        logger.info("quitting: stopping the gateway")
+        self.bridge.stop()
+        loop = asyncio.get_event_loop()
+        loop.call_later(QUIT_TIMEOUT_S, self._force_quit)
+
+    def _force_quit(self) -> None:
+        if self._run_task is not None and not self._run_task.done():
+            self._run_task.cancel()

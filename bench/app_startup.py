@@ -1,0 +1,164 @@
+"""What the tray app costs a person: cold start, idle memory, and how fast an approval prompt appears.
+
+  (1) cold start: spawn `python -m app` with a fresh TOOLGATE_HOME until it logs "Toolgate is ready"
+      (window and tray built, gateway listening, every server tried); median of --runs; target <= 1.5 s.
+      Measured with no servers (the app's own cost) and with one stdio fake server (includes that
+      server's start, which is the server's cost, not ours).
+  (2) idle memory: RSS of the app process (children excluded) with 5 stdio servers connected, after
+      they are ready and the app has idled for --idle seconds; target <= 150 MB.
+  (3) prompt latency, in process: a real MCP client calls a tool the agent must ask about; time from
+      the call being sent, and from the gateway's approval request, to the prompt window being visible
+      (its `shown` signal); median of --prompts; target <= 100 ms.
+
+    .venv/bin/python bench/app_startup.py [--runs 5] [--prompts 20] [--idle 5] [--platform offscreen|xcb]
+
+With `--platform xcb` run it inside ../shared/tools/desktop-session (DISPLAY=:99) so a real tray exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.launch import LineReader, fake_command  # noqa: E402
+
+READY_LINE = "Toolgate is ready at"
+
+
+def fake_servers(count: int) -> dict[str, dict[str, object]]:
+    command, args = fake_command()
+    return {f"fake{i}": {"command": command, "args": args} for i in range(count)}
+
+
+def start_app(home: Path, servers: dict[str, dict[str, object]], platform: str) -> tuple[subprocess.Popen[str], float]:
+    """Start the app on a fresh home; returns the process and seconds until it logged it was ready."""
+    (home / "config.json").write_text(json.dumps({"gateway": {"port": 0}, "servers": servers}))
+    env = {**os.environ, "TOOLGATE_HOME": str(home), "QT_QPA_PLATFORM": platform}
+    env.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=ROOT
+    )
+    assert process.stderr is not None
+    LineReader(process.stderr).wait_for(READY_LINE, 60)
+    return process, time.perf_counter() - start
+
+
+def stop_app(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+def cold_start(runs: int, servers: int, platform: str) -> list[float]:
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as home:
+            process, seconds = start_app(Path(home), fake_servers(servers), platform)
+            stop_app(process)
+            times.append(seconds)
+    return times
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def idle_memory(platform: str, idle_s: float) -> float:
+    with tempfile.TemporaryDirectory() as home:
+        process, _ = start_app(Path(home), fake_servers(5), platform)
+        try:
+            time.sleep(idle_s)
+            return rss_mb(process.pid)
+        finally:
+            stop_app(process)
+
+
+def prompt_latency(prompts: int) -> tuple[list[float], list[float]]:
+    """(from the call being sent, from the approval request) to the prompt being shown, in ms."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    from PySide6.QtWidgets import QApplication
+
+    from app.loop import QtEventLoop
+    from app.prompt import ApprovalPrompt
+    from gateway_core import Answer
+    from tests.app.harness import running_bridge
+    from tests.integration.harness import agent_client, stdio_fake
+
+    qt_app = QApplication.instance() or QApplication([])
+    loop = QtEventLoop(qt_app)
+    asyncio.set_event_loop(loop)
+    from_call: list[float] = []
+    from_request: list[float] = []
+
+    async def scenario() -> None:
+        async with running_bridge({"fake": stdio_fake()}, agents={"bench": {"default": "ask"}}) as bridge:
+            prompt = ApprovalPrompt(bridge)
+            requested_at: dict[str, float] = {}
+            shown = asyncio.Queue[tuple[str, float]]()
+            bridge.approval_requested.connect(lambda request: requested_at.setdefault(request.id, time.perf_counter()))
+            prompt.shown.connect(lambda request_id: shown.put_nowait((request_id, time.perf_counter())))
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("bench")) as client:
+                for _ in range(prompts):
+                    sent = time.perf_counter()
+                    call = asyncio.ensure_future(client.call_tool("fake__echo", {"text": "x"}))
+                    request_id, at = await asyncio.wait_for(shown.get(), 30)
+                    from_call.append((at - sent) * 1000)
+                    from_request.append((at - requested_at[request_id]) * 1000)
+                    bridge.answer_approval(request_id, Answer.DENY)
+                    await asyncio.wait_for(call, 30)
+            prompt.close()
+
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["TOOLGATE_HOME"] = home
+        loop.run_until_complete(scenario())
+    return from_call, from_request
+
+
+def describe(name: str, values: list[float], unit: str, target: str) -> None:
+    spread = f"min {min(values):.1f}, max {max(values):.1f}"
+    print(f"{name}: median {statistics.median(values):.1f} {unit} ({spread}); {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--prompts", type=int, default=20)
+    parser.add_argument("--idle", type=float, default=5.0)
+    parser.add_argument("--platform", default="offscreen")
+    args = parser.parse_args()
+    describe(
+        "cold start, no servers", [t * 1000 for t in cold_start(args.runs, 0, args.platform)], "ms", "target <= 1500 ms"
+    )
+    describe(
+        "cold start, 1 stdio server",
+        [t * 1000 for t in cold_start(args.runs, 1, args.platform)],
+        "ms",
+        "(includes the server's own start)",
+    )
+    print(f"idle RSS with 5 servers: {idle_memory(args.platform, args.idle):.0f} MB; target <= 150 MB")
+    from_call, from_request = prompt_latency(args.prompts)
+    describe("prompt visible after the call was sent", from_call, "ms", "target <= 100 ms")
+    describe("prompt visible after the approval request", from_request, "ms", "")
+
+
+if __name__ == "__main__":
+    main()
