@@ -14,10 +14,10 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from PySide6.QtCore import QObject, Signal
@@ -53,6 +53,10 @@ from gateway_core import (
 )
 
 logger = logging.getLogger("toolgate.app")
+
+# Widgets' tasks get this long to end once cancelled when the gateway stops.
+TASK_CANCEL_TIMEOUT_S = 5.0
+T = TypeVar("T")
 
 # The Logs panel's second view keeps this many gateway messages and stderr lines (oldest dropped).
 MAX_MESSAGES = 5000
@@ -132,6 +136,7 @@ class GatewayBridge(QObject):
             self.gateway.approvals.subscribe(self._on_approval_event),
         ]
         self._log_handler = _BridgeLogHandler(self)
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- running -----------------------------------------------------------------------------------
 
@@ -146,6 +151,7 @@ class GatewayBridge(QObject):
                 tg.start_soon(self._announce_ready)
                 task_status.started()
         finally:
+            await self._cancel_tasks()
             self._log_handler.detach()
             for unsubscribe in self._unsubscribes:
                 unsubscribe()
@@ -159,6 +165,20 @@ class GatewayBridge(QObject):
             await self.gateway.run(sock, task_status=task_status)
         finally:
             feeders.cancel()  # the audit feed and readiness waiters end with the gateway
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run ``coro`` on the loop for a widget (an audit query, an export); it is cancelled when the gateway stops."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _cancel_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=TASK_CANCEL_TIMEOUT_S)
 
     def stop(self) -> None:
         """Shut the gateway down (bounded); ``stopped`` is emitted when it is done."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -138,7 +137,7 @@ class OverviewPanel(QWidget):
 
     def recount_calls(self) -> None:
         """Count the calls of the last hour again from the audit log (off the GUI thread)."""
-        asyncio.ensure_future(self._recount())
+        self._bridge.spawn(self._recount())
 
     async def _recount(self) -> None:
         since = time.time() - HOUR_S

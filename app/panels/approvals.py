@@ -1,0 +1,326 @@
+"""Approvals: the calls waiting for a person (oldest first), what they ask, and the recent answers."""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.bridge import GatewayBridge
+from app.common import InlineError, format_duration, format_time
+from app.prompt import fold
+from gateway_core import Answer, ApprovalError, ApprovalRequest, Outcome, Resolution
+
+# Recent answers kept in the panel (the audit log has all of them).
+MAX_RECENT = 200
+TICK_MS = 1000
+ANSWER_BUTTONS = (
+    (Answer.ALLOW_ONCE, "Allow once"),
+    (Answer.ALLOW_SESSION, "Allow this session"),
+    (Answer.ALLOW_ALWAYS, "Always allow"),
+    (Answer.DENY, "Deny"),
+    (Answer.DENY_ALWAYS, "Always deny"),
+)
+OUTCOME_TEXT = {
+    Outcome.ALLOWED: "Allowed",
+    Outcome.DENIED: "Denied",
+    Outcome.TIMED_OUT: "Timed out (denied)",
+    Outcome.WITHDRAWN: "Withdrawn by the agent",
+}
+ANSWER_TEXT = dict(ANSWER_BUTTONS)
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def agent_name(bridge: GatewayBridge, agent_id: str) -> str:
+    """The agent's display name, or its id when it has none (or was removed)."""
+    agent = bridge.config.agents.get(agent_id)
+    return agent.name if agent is not None else agent_id
+
+
+def time_left(bridge: GatewayBridge, request: ApprovalRequest, now: float) -> str:
+    """``"1:23"`` until the request is denied for want of an answer."""
+    seconds = max(0, int(request.created_at + bridge.approval_timeout_s - now))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class PendingModel(QAbstractTableModel):
+    """The waiting requests, oldest first."""
+
+    AGENT, TOOL, SERVER, RULE, TIME_LEFT = range(5)
+    HEADERS = ("Agent", "Tool", "Server", "Rule", "Time left")
+
+    def __init__(self, bridge: GatewayBridge, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self._requests: list[ApprovalRequest] = bridge.pending_approvals()
+        bridge.approval_requested.connect(self._add)
+        bridge.approval_resolved.connect(self._remove)
+        self._timer = QTimer(self)
+        self._timer.setInterval(TICK_MS)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        """One row per waiting request."""
+        return 0 if parent.isValid() else len(self._requests)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """Agent, Tool, Server, Rule, Time left."""
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Column titles."""
+        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """The cell's text; the tooltip of the Rule column is the policy's reason."""
+        if not index.isValid() or not 0 <= index.row() < len(self._requests):
+            return None
+        request = self._requests[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == self.AGENT:
+                return agent_name(self._bridge, request.agent)
+            if column == self.TOOL:
+                return request.public_name
+            if column == self.SERVER:
+                return request.server
+            if column == self.RULE:
+                return request.rule_text
+            if column == self.TIME_LEFT:
+                return time_left(self._bridge, request, time.time())
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.RULE:
+            return request.reason
+        return None
+
+    def request(self, row: int) -> ApprovalRequest | None:
+        """The request on ``row``."""
+        return self._requests[row] if 0 <= row < len(self._requests) else None
+
+    def row_of(self, request_id: str) -> int:
+        """The row of request ``request_id``, or -1."""
+        return next((row for row, r in enumerate(self._requests) if r.id == request_id), -1)
+
+    def _add(self, request: ApprovalRequest) -> None:
+        if self.row_of(request.id) >= 0:
+            return
+        row = len(self._requests)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._requests.append(request)
+        self.endInsertRows()
+
+    def _remove(self, resolution: Resolution) -> None:
+        row = self.row_of(resolution.request.id)
+        if row < 0:
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._requests[row]
+        self.endRemoveRows()
+
+    def _tick(self) -> None:
+        if self._requests:
+            last = len(self._requests) - 1
+            self.dataChanged.emit(self.index(0, self.TIME_LEFT), self.index(last, self.TIME_LEFT))
+
+
+class RecentModel(QAbstractTableModel):
+    """The last ``MAX_RECENT`` answered, timed-out or withdrawn requests, newest first."""
+
+    TIME, AGENT, TOOL, OUTCOME, WAITED = range(5)
+    HEADERS = ("Time", "Agent", "Tool", "Outcome", "Waited")
+
+    def __init__(self, bridge: GatewayBridge, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self._resolutions: collections.deque[tuple[float, Resolution]] = collections.deque(maxlen=MAX_RECENT)
+        bridge.approval_resolved.connect(self._add)
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """One row per recent answer."""
+        return 0 if parent.isValid() else len(self._resolutions)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """Time, Agent, Tool, Outcome, Waited."""
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Column titles."""
+        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """The cell's text."""
+        if role != Qt.ItemDataRole.DisplayRole or not index.isValid() or index.row() >= len(self._resolutions):
+            return None
+        at, resolution = self._resolutions[index.row()]
+        request = resolution.request
+        return (
+            format_time(at),
+            agent_name(self._bridge, request.agent),
+            request.public_name,
+            outcome_text(resolution),
+            format_duration(resolution.waited_s),
+        )[index.column()]
+
+    def _add(self, resolution: Resolution) -> None:
+        if len(self._resolutions) == MAX_RECENT:
+            self.beginRemoveRows(QModelIndex(), MAX_RECENT - 1, MAX_RECENT - 1)
+            self._resolutions.pop()
+            self.endRemoveRows()
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        self._resolutions.appendleft((time.time(), resolution))
+        self.endInsertRows()
+
+
+def outcome_text(resolution: Resolution) -> str:
+    """``"Allow once"``, ``"Always deny"``…, or how it ended without an answer."""
+    if resolution.answer is not None:
+        return ANSWER_TEXT[resolution.answer]
+    return OUTCOME_TEXT.get(resolution.outcome, resolution.outcome.value)
+
+
+def folded_arguments(arguments: dict[str, Any]) -> str:
+    """Pretty JSON with long values folded (each says how much was left out)."""
+    if not arguments:
+        return "(no arguments)"
+    return json.dumps(fold(arguments), indent=2, ensure_ascii=False, default=str)
+
+
+class ApprovalsPanel(QWidget):
+    """Pending requests with their details and answer buttons, and the recent answers.
+
+    Args:
+        bridge: the running gateway.
+    """
+
+    def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self.pending = PendingModel(bridge, self)
+        self.recent = RecentModel(bridge, self)
+        self.pending_view = _table(self.pending)
+        self.recent_view = _table(self.recent)
+        self.empty = QLabel("Nothing is waiting for you.")
+        self.headline = QLabel()
+        self.headline.setTextFormat(Qt.TextFormat.PlainText)
+        self.headline.setWordWrap(True)
+        self.rule = QLabel()
+        self.rule.setTextFormat(Qt.TextFormat.PlainText)
+        self.rule.setWordWrap(True)
+        self.arguments = QPlainTextEdit()
+        self.arguments.setReadOnly(True)
+        self.error = InlineError()
+        self.buttons: dict[Answer, QPushButton] = {}
+        button_row = QHBoxLayout()
+        for answer, text in ANSWER_BUTTONS:
+            button = QPushButton(text)
+            button.clicked.connect(lambda _=False, a=answer: self.answer(a))
+            self.buttons[answer] = button
+            button_row.addWidget(button)
+        button_row.addStretch(1)
+
+        detail = QWidget()
+        detail_layout = QVBoxLayout(detail)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.addWidget(self.headline)
+        detail_layout.addWidget(self.rule)
+        detail_layout.addWidget(self.arguments, 1)
+        detail_layout.addWidget(self.error)
+        detail_layout.addLayout(button_row)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(QLabel("<b>Waiting for you</b> (oldest first)"))
+        top_layout.addWidget(self.empty)
+        top_layout.addWidget(self.pending_view, 1)
+        top_layout.addWidget(detail, 2)
+        bottom = QWidget()
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.setContentsMargins(0, 0, 0, 0)
+        bottom_layout.addWidget(QLabel("<b>Recent answers</b>"))
+        bottom_layout.addWidget(self.recent_view)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(bottom)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.pending_view.selectionModel().currentRowChanged.connect(lambda *_: self._show_selected())
+        self.pending.rowsInserted.connect(self._after_change)
+        self.pending.rowsRemoved.connect(self._after_change)
+        self._after_change()
+
+    def selected(self) -> ApprovalRequest | None:
+        """The request whose details are shown."""
+        return self.pending.request(self.pending_view.currentIndex().row())
+
+    def select(self, request_id: str) -> None:
+        """Show request ``request_id``'s details."""
+        row = self.pending.row_of(request_id)
+        if row >= 0:
+            self.pending_view.setCurrentIndex(self.pending.index(row, 0))
+
+    def answer(self, answer: Answer) -> None:
+        """Answer the selected request."""
+        request = self.selected()
+        if request is None:
+            return
+        try:
+            self._bridge.answer_approval(request.id, answer)
+        except ApprovalError as exc:
+            self.error.show_message(str(exc))
+            return
+        self.error.show_message("")
+
+    def _after_change(self, *_: object) -> None:
+        has_pending = self.pending.rowCount() > 0
+        self.empty.setVisible(not has_pending)
+        if has_pending and not self.pending_view.currentIndex().isValid():
+            self.pending_view.setCurrentIndex(self.pending.index(0, 0))
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        request = self.selected()
+        for button in self.buttons.values():
+            button.setEnabled(request is not None)
+        if request is None:
+            self.headline.setText("")
+            self.rule.setText("")
+            self.arguments.setPlainText("")
+            return
+        name = agent_name(self._bridge, request.agent)
+        self.headline.setText(f"{name} wants to run {request.public_name} (server {request.server})")
+        self.rule.setText(f"Asked by the rule {request.rule_text}: {request.reason}")
+        self.arguments.setPlainText(folded_arguments(request.arguments))
+        self.error.show_message("")
+
+
+def _table(model: QAbstractTableModel) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+    view.verticalHeader().hide()
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    view.horizontalHeader().setStretchLastSection(True)
+    view.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+    return view

@@ -1,0 +1,92 @@
+"""`toolgate` as a person starts it: a real process, offscreen or with no display at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2
+
+from tests.fakes.launch import LineReader, fake_command
+
+STOP_TIMEOUT_S = 20.0
+
+
+def toolgate_app(*args: str) -> list[str]:
+    return [sys.executable, "-m", "app", *args]
+
+
+def write_config(home: Path) -> None:
+    command, args = fake_command()
+    servers = {"fake": {"command": command, "args": args}}
+    (home / "config.json").write_text(json.dumps({"gateway": {"port": 0}, "servers": servers}))
+
+
+def environment(**changes: str | None) -> dict[str, str]:
+    env = {**os.environ}
+    for name, value in changes.items():
+        env.pop(name, None)
+        if value is not None:
+            env[name] = value
+    return env
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(STOP_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(STOP_TIMEOUT_S)
+
+
+def test_without_a_display_toolgate_says_so_in_one_line_and_serves_headless(toolgate_home: Path):
+    write_config(toolgate_home)
+    env = environment(DISPLAY=None, WAYLAND_DISPLAY=None, QT_QPA_PLATFORM=None)
+    process = subprocess.Popen(
+        toolgate_app(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        errors = LineReader(process.stderr)
+        url = LineReader(process.stdout).wait_for("Toolgate is serving MCP at").split()[-1]
+        assert httpx2.get(url.removesuffix("/mcp") + "/health", timeout=10).status_code == 200
+        first = errors.wait_for("No display found")
+        assert first == errors.lines[0]
+        assert "running the gateway headless" in first
+    finally:
+        assert stop(process) == 0
+
+
+def test_the_app_starts_offscreen_serves_and_a_second_launch_brings_it_to_the_front(toolgate_home: Path):
+    write_config(toolgate_home)
+    env = environment(QT_QPA_PLATFORM="offscreen")
+    process = subprocess.Popen(
+        toolgate_app(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env
+    )
+    try:
+        assert process.stderr is not None
+        log = LineReader(process.stderr)
+        url = log.wait_for("Toolgate is ready at").split(" at ")[1].split()[0]
+        health = httpx2.get(url.removesuffix("/mcp") + "/health", timeout=10)
+        assert health.status_code == 200
+        second = subprocess.run(toolgate_app(), capture_output=True, text=True, env=env, timeout=60)
+        assert second.returncode == 0
+        assert "already running" in second.stderr
+        log.wait_for("bringing its window to the front")
+    finally:
+        assert stop(process) == 0
+    log.wait_for("Toolgate quit")
+
+
+def test_an_invalid_config_never_reaches_qt_when_asked_for_the_cli(toolgate_home: Path):
+    (toolgate_home / "config.json").write_text("{ not json")
+    done = subprocess.run(toolgate_app("config", "check"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "config.json" in done.stderr

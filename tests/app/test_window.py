@@ -1,0 +1,189 @@
+"""The dashboard window as a whole: every panel populated from a real gateway, closing, overview, settings."""
+
+from __future__ import annotations
+
+import json
+
+from app import autostart
+from app.panels.overview import OverviewPanel
+from app.panels.settings import SettingsPanel
+from app.theme import Theme, saved_theme
+from app.window import PANELS, MainWindow
+from gateway_core import AuditQuery, load_config
+from tests.app.harness import eventually, run_async, running_bridge, wait_signal
+from tests.integration.harness import agent_client, stdio_fake
+
+
+def make_window(bridge, qtbot, *, hide_to_tray=lambda: False, quit_app=lambda: None):
+    window = MainWindow(bridge, hide_to_tray=hide_to_tray, quit_app=quit_app)
+    qtbot.addWidget(window)
+    return window
+
+
+def test_the_window_opens_with_each_panel_populated(qloop, qtbot):
+    async def scenario():
+        servers = {"fake": stdio_fake(), "broken": {"command": "/nonexistent/toolgate-test-server"}}
+        async with running_bridge(servers, agents={"cursor": {"default": "allow"}}) as bridge:
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
+                await client.call_tool("fake__echo", {"text": "hello"})
+            window = make_window(bridge, qtbot)
+            window.show()
+            assert [window.sidebar.item(i).text() for i in range(window.sidebar.count())] == [
+                label for _, label in PANELS
+            ]
+            overview = window.panels["overview"]
+            assert overview.endpoint.text() == bridge.endpoint_url
+            assert "1 server failed (broken)" in overview.state.text()
+            assert overview.tools.text() == "9"
+            await eventually(lambda: overview.calls.text() == "1", "the call to be counted")
+            assert window.panels["servers"].model.rowCount() == 2
+            assert window.panels["agents"].agents.rowCount() == 1
+            logs = window.panels["logs"]
+            await eventually(lambda: logs.calls.model.rowCount() >= 1, "the call in the log")
+            for key, _ in PANELS:
+                window.show_panel(key)
+                assert window.current_panel() == key
+                assert window.stack.currentWidget() is window.panels[key]
+
+    run_async(qloop, scenario())
+
+
+def test_closing_the_window_quits_when_there_is_no_tray_and_hides_when_there_is(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            quits = []
+            tray_there = [False]
+            window = make_window(bridge, qtbot, hide_to_tray=lambda: tray_there[0], quit_app=lambda: quits.append(1))
+            window.show()
+            window.close()
+            assert quits == [1]
+            assert window.isVisible()
+            tray_there[0] = True
+            window.close()
+            assert quits == [1]
+            assert not window.isVisible()
+            window.bring_to_front("logs")
+            assert window.isVisible()
+            assert window.current_panel() == "logs"
+            window.close_for_quit()
+            assert not window.isVisible()
+            assert quits == [1]
+
+    run_async(qloop, scenario())
+
+
+def test_the_overview_warns_that_secrets_are_not_encrypted_with_the_file_fallback(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            assert bridge.secrets_encrypted is False  # the tests force keyring's fail backend
+            overview = OverviewPanel(bridge, show_panel=lambda _: None)
+            qtbot.addWidget(overview)
+            assert "Secrets are not encrypted on this system" in overview.warnings.text()
+            assert not overview.warnings.isHidden()
+
+    run_async(qloop, scenario())
+
+
+def test_the_overview_shows_a_rejected_config_edit_and_pending_approvals(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "ask"}}) as bridge:
+            shown = []
+            overview = OverviewPanel(bridge, show_panel=shown.append)
+            qtbot.addWidget(overview)
+            rejected = wait_signal(bridge.config_rejected)
+            bridge.config_path.write_text("{ broken")
+            await rejected
+            assert "was not applied" in overview.warnings.text()
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                import anyio
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(client.call_tool, "fake__echo", {"text": "x"})
+                    await wait_signal(bridge.approval_requested)
+                    assert overview.pending.text() == "1"
+                    overview.review.click()
+                    assert shown == ["approvals"]
+                    tg.cancel_scope.cancel()
+
+    run_async(qloop, scenario())
+
+
+def test_settings_are_saved_to_config_json_and_applied(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            panel = SettingsPanel(bridge)
+            qtbot.addWidget(panel)
+            panel.origins.setPlainText("http://localhost:3000\n\n  https://app.example  \n")
+            panel.timeout.setValue(45)
+            panel.save.click()
+            assert panel.error.isHidden()
+            assert bridge.config.gateway.allowed_origins == ("http://localhost:3000", "https://app.example")
+            assert bridge.config.gateway.approval_timeout_s == 45
+            assert load_config(bridge.config_path).gateway.approval_timeout_s == 45
+            assert "takes effect when Toolgate restarts" in panel.port_note.text()
+
+    run_async(qloop, scenario())
+
+
+def test_a_settings_edit_the_config_refuses_is_shown_and_nothing_is_written(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            panel = SettingsPanel(bridge)
+            qtbot.addWidget(panel)
+            raw = json.loads(bridge.config_path.read_text())
+            raw["gateway"]["host"] = 5  # an outside edit the panel does not know about
+            bridge.config_path.write_text(json.dumps(raw))
+            before = bridge.config_path.read_bytes()
+            panel.save.click()
+            assert not panel.error.isHidden()
+            assert "gateway.host" in panel.error.text()
+            assert bridge.config_path.read_bytes() == before
+
+    run_async(qloop, scenario())
+
+
+def test_the_theme_choice_is_remembered(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            panel = SettingsPanel(bridge)
+            qtbot.addWidget(panel)
+            panel.theme.setCurrentIndex(panel.theme.findData(Theme.DARK.value))
+            assert saved_theme(bridge.paths.home) is Theme.DARK
+            panel.theme.setCurrentIndex(panel.theme.findData(Theme.FOLLOW_OS.value))
+            assert saved_theme(bridge.paths.home) is Theme.FOLLOW_OS
+
+    run_async(qloop, scenario())
+
+
+def test_start_at_login_writes_and_removes_the_autostart_entry(qloop, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            panel = SettingsPanel(bridge)
+            qtbot.addWidget(panel)
+            assert not panel.start_at_login.isChecked()
+            panel.start_at_login.setChecked(True)
+            assert autostart.is_enabled()
+            panel.start_at_login.setChecked(False)
+            assert not autostart.is_enabled()
+            assert panel.login_error.isHidden()
+
+    run_async(qloop, scenario())
+
+
+def test_calls_in_the_last_hour_count_only_finished_calls(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+            overview = OverviewPanel(bridge, show_panel=lambda _: None)
+            qtbot.addWidget(overview)
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                for _ in range(3):
+                    await client.call_tool("fake__echo", {"text": "x"})
+            await eventually(lambda: overview.calls.text() == "3", "three calls counted")
+            assert len(await bridge.query_audit(AuditQuery())) == 6  # a decision and an outcome each
+            overview.recount_calls()
+            await eventually(lambda: overview.calls.text() == "3", "the recount to agree")
+
+    run_async(qloop, scenario())
