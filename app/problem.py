@@ -19,7 +19,7 @@ class ProblemWindow(QWidget):
 
     def __init__(self, config_file: Path) -> None:
         super().__init__()
-        self.setWindowTitle("Toolgate could not start")
+        self.setWindowTitle("Could not start")
         self._config_file = config_file
         self._answer: asyncio.Future[bool] | None = None
         self.heading = QLabel("<b>Toolgate could not start</b>")

@@ -30,7 +30,7 @@ from app.bridge import GatewayBridge
 from app.common import InlineError
 from gateway_core import Answer, ApprovalRequest, Outcome, Resolution, ToolgateError
 
-TITLE = "Toolgate — approval needed"
+TITLE = "Approval needed"  # Qt adds " — Toolgate" (the application display name)
 # How long the "Withdrawn by the agent" / "Timed out — denied" note stays before the prompt moves on.
 NOTE_S = 1.5
 # Answers are ignored this long after a request appears, so a keystroke or click meant for another

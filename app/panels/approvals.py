@@ -236,7 +236,7 @@ class ApprovalsPanel(QWidget):
             button_row.addWidget(button)
         button_row.addStretch(1)
 
-        detail = QWidget()
+        self.detail = detail = QWidget()
         detail_layout = QVBoxLayout(detail)
         detail_layout.setContentsMargins(0, 0, 0, 0)
         detail_layout.addWidget(self.headline)
@@ -294,6 +294,8 @@ class ApprovalsPanel(QWidget):
     def _after_change(self, *_: object) -> None:
         has_pending = self.pending.rowCount() > 0
         self.empty.setVisible(not has_pending)
+        self.detail.setVisible(has_pending)
+        self.pending_view.setVisible(has_pending)
         if has_pending and not self.pending_view.currentIndex().isValid():
             self.pending_view.setCurrentIndex(self.pending.index(0, 0))
         self._show_selected()

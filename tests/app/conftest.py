@@ -32,6 +32,7 @@ def delete_widgets_between_tests(qapp: QApplication) -> Iterator[None]:
 @pytest.fixture
 def qloop(qapp: QApplication) -> Iterator[QtEventLoop]:
     """A qasync event loop over pytest-qt's QApplication, closed after the test."""
+    qapp.setQuitOnLastWindowClosed(False)  # as the app does: hiding the last window must not stop the loop
     loop = QtEventLoop(qapp)
     asyncio.set_event_loop(loop)
     try:

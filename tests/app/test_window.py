@@ -120,7 +120,7 @@ def test_settings_are_saved_to_config_json_and_applied(qloop, qtbot):
             assert bridge.config.gateway.allowed_origins == ("http://localhost:3000", "https://app.example")
             assert bridge.config.gateway.approval_timeout_s == 45
             assert load_config(bridge.config_path).gateway.approval_timeout_s == 45
-            assert "takes effect when Toolgate restarts" in panel.port_note.text()
+            assert "take effect when Toolgate restarts" in panel.port_note.text()
 
     run_async(qloop, scenario())
 

@@ -1,0 +1,163 @@
+"""The tray app on a real X11 desktop with a system tray (Xvfb + IceWM), driven with the mouse and keyboard.
+
+Needs the packages `scripts/test` installs (xvfb, icewm, xdotool, x11-utils and Qt's xcb libraries).
+Elsewhere the test is skipped; in CI a missing package fails it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.fakes.launch import LineReader, fake_command
+from tests.integration.harness import agent_client
+
+TOOLS = ("Xvfb", "icewm", "xdotool", "xwininfo")
+WAIT_S = 30.0
+STOP_TIMEOUT_S = 20.0
+
+
+def _wait(condition, what: str, timeout_s: float = WAIT_S):
+    """Poll an outside program's state (the X server's windows), bounded."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def _x(display: str, *args: str) -> str:
+    env = {**os.environ, "DISPLAY": display}
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=10).stdout
+
+
+@pytest.fixture
+def desktop(tmp_path: Path) -> Iterator[str]:
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        message = f"the virtual desktop needs {', '.join(missing)} (scripts/test installs them)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    read_end, write_end = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    number: list[bytes] = []
+    reader = threading.Thread(target=lambda: number.append(os.read(read_end, 16)), daemon=True)
+    reader.start()
+    reader.join(WAIT_S)
+    os.close(read_end)
+    assert number and number[0].strip(), "Xvfb did not report its display"
+    display = f":{number[0].decode().strip()}"
+    wm_log = tmp_path / "icewm.log"
+    with wm_log.open("w") as log:
+        wm = subprocess.Popen(["icewm"], env={**os.environ, "DISPLAY": display}, stdout=log, stderr=log)
+    try:
+        try:
+            _wait(lambda: '"SystemTray"' in _x(display, "xwininfo", "-root", "-tree"), f"IceWM's tray on {display}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; IceWM said: {wm_log.read_text()!r}") from None
+        yield display
+    finally:
+        for process in (wm, xvfb):
+            process.terminate()
+            process.wait(STOP_TIMEOUT_S)
+
+
+def _tray_icon_centre(display: str) -> tuple[int, int] | None:
+    """Where Qt's tray icon window (named after the application) is on screen."""
+    for line in _x(display, "xwininfo", "-root", "-tree").splitlines():
+        if '"Toolgate": (' not in line:
+            continue
+        match = re.search(r"(\d+)x(\d+)\+-?\d+\+-?\d+\s+\+(-?\d+)\+(-?\d+)", line)
+        if match:
+            width, height, x, y = map(int, match.groups())
+            if 8 <= width <= 64 and 8 <= height <= 64:  # not the 1x1 helper window, not the dashboard
+                return x + width // 2, y + height // 2
+    return None
+
+
+def _window_visible(display: str) -> bool:
+    return bool(_x(display, "xdotool", "search", "--onlyvisible", "--name", "^Toolgate$").strip())
+
+
+def _click(display: str, x: int, y: int, button: int) -> None:
+    _x(display, "xdotool", "mousemove", str(x), str(y), "click", str(button))
+
+
+def _menu_choose(display: str, icon: tuple[int, int], downs: int) -> None:
+    """Open the tray menu with a right click and pick the item ``downs`` steps down with the keyboard."""
+    _click(display, *icon, 3)
+    _x(display, "xdotool", "sleep", "0.5", "key", *(["Down"] * downs), "Return")
+
+
+async def _call(url: str, token: str) -> tuple[bool, str]:
+    async with agent_client(url, token) as client:
+        result = await client.call_tool("fake__echo", {"text": "hi"})
+        return result.is_error, result.content[0].text
+
+
+def test_the_tray_icon_opens_the_window_and_its_menu_pauses_and_resumes_agents(desktop, toolgate_home: Path):
+    command, args = fake_command()
+    config = {"gateway": {"port": 0}, "servers": {"fake": {"command": command, "args": args}}}
+    (toolgate_home / "config.json").write_text(json.dumps(config))
+    token = subprocess.run(
+        [sys.executable, "-m", "app", "agents", "add", "a"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    raw = json.loads((toolgate_home / "config.json").read_text())
+    raw["agents"]["a"]["default"] = "allow"
+    (toolgate_home / "config.json").write_text(json.dumps(raw))
+    env = {**os.environ, "DISPLAY": desktop, "QT_QPA_PLATFORM": "xcb"}
+    app = subprocess.Popen(
+        [sys.executable, "-m", "app", "--background"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert app.stderr is not None
+        log = LineReader(app.stderr)
+        ready = log.wait_for("Toolgate is ready at")
+        assert ready.endswith("(tray icon shown)")
+        url = ready.split(" at ")[1].split()[0]
+        icon = _wait(lambda: _tray_icon_centre(desktop), "the tray icon")
+        assert not _window_visible(desktop)  # started at login: only the tray icon
+
+        _click(desktop, *icon, 1)
+        _wait(lambda: _window_visible(desktop), "the window after a left click")
+
+        # Open Toolgate, Pending approvals (0) is disabled and skipped, then Pause all agents.
+        _menu_choose(desktop, icon, downs=2)
+        log.wait_for("Toolgate is paused")
+        refused, message = anyio.run(_call, url, token)
+        assert refused
+        assert "paused" in message
+        _menu_choose(desktop, icon, downs=2)  # the same item now reads Resume
+        log.wait_for("Toolgate resumed")
+        assert anyio.run(_call, url, token) == (False, "hi")
+    finally:
+        if app.poll() is None:
+            app.send_signal(signal.SIGTERM)
+        assert app.wait(STOP_TIMEOUT_S) == 0
