@@ -111,10 +111,10 @@ def prompt_latency(prompts: int) -> tuple[list[float], list[float]]:
 
     async def scenario() -> None:
         async with running_bridge({"fake": stdio_fake()}, agents={"bench": {"default": "ask"}}) as bridge:
-            prompt = ApprovalPrompt(bridge)
             requested_at: dict[str, float] = {}
-            shown = asyncio.Queue[tuple[str, float]]()
             bridge.approval_requested.connect(lambda request: requested_at.setdefault(request.id, time.perf_counter()))
+            prompt = ApprovalPrompt(bridge)
+            shown = asyncio.Queue[tuple[str, float]]()
             prompt.shown.connect(lambda request_id: shown.put_nowait((request_id, time.perf_counter())))
             async with agent_client(bridge.endpoint_url, bridge.agent_token("bench")) as client:
                 for _ in range(prompts):
@@ -125,6 +125,9 @@ def prompt_latency(prompts: int) -> tuple[list[float], list[float]]:
                     from_request.append((at - requested_at[request_id]) * 1000)
                     bridge.answer_approval(request_id, Answer.DENY)
                     await asyncio.wait_for(call, 30)
+                    # The prompt says "Denied elsewhere" for a moment, then hides: the next call finds it closed.
+                    while prompt.isVisible():
+                        await asyncio.sleep(0.05)
             prompt.close()
 
     with tempfile.TemporaryDirectory() as home:
