@@ -100,7 +100,7 @@ def prompt_latency(prompts: int) -> tuple[list[float], list[float]]:
     from app.loop import QtEventLoop
     from app.prompt import ApprovalPrompt
     from gateway_core import Answer
-    from tests.app.harness import running_bridge
+    from tests.app.harness import eventually, running_bridge
     from tests.integration.harness import agent_client, stdio_fake
 
     qt_app = QApplication.instance() or QApplication([])
@@ -126,8 +126,7 @@ def prompt_latency(prompts: int) -> tuple[list[float], list[float]]:
                     bridge.answer_approval(request_id, Answer.DENY)
                     await asyncio.wait_for(call, 30)
                     # The prompt says "Denied elsewhere" for a moment, then hides: the next call finds it closed.
-                    while prompt.isVisible():
-                        await asyncio.sleep(0.05)
+                    await eventually(lambda: not prompt.isVisible(), "the prompt to close")
             prompt.close()
 
     with tempfile.TemporaryDirectory() as home:

@@ -43,7 +43,7 @@ def test_an_ask_call_shows_the_prompt_and_allow_once_completes_the_call(qloop, q
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(call_into, results, client, "fake__echo", {"text": "hi"})
                     await shown_and_answerable(prompt)
-                    assert prompt.windowTitle() == "Toolgate — approval needed"
+                    assert prompt.windowTitle() == "Approval needed"
                     assert prompt.headline.text() == "Cursor wants to run fake__echo"
                     assert json.loads(prompt.arguments_view.toPlainText()) == {"text": "hi"}
                     assert prompt.rule_label.text() == "Rule: default → ask"

@@ -1,0 +1,214 @@
+"""The Logs panel's second view: the gateway's own messages and the servers' stderr lines, live.
+
+``MessageTableModel`` keeps the bridge's messages (at most ``MAX_MESSAGES``, oldest dropped);
+``MessageFilter`` narrows them by kind and text; ``MessagesView`` shows them and follows new ones
+while scrolled to the end.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.bridge import MAX_MESSAGES, GatewayBridge, GatewayMessage
+from app.common import format_time
+
+_Index = QModelIndex | QPersistentModelIndex
+
+COLUMNS = ("Time", "Level", "Source", "Message")
+TIME, LEVEL, SOURCE, TEXT = range(len(COLUMNS))
+STDERR = "STDERR"
+_LEVEL_COLOR = {"WARNING": QColor("#b58900"), "ERROR": QColor("#d0453a"), "CRITICAL": QColor("#d0453a")}
+
+
+class MessageKind(Enum):
+    """Which messages the view shows."""
+
+    ALL = "All messages"
+    PROBLEMS = "Warnings and errors"
+    STDERR = "Server stderr only"
+    GATEWAY = "Gateway messages only"
+
+    def admits(self, message: GatewayMessage) -> bool:
+        """Whether ``message`` is of this kind."""
+        if self is MessageKind.PROBLEMS:
+            return message.level in _LEVEL_COLOR
+        if self is MessageKind.STDERR:
+            return message.level == STDERR
+        if self is MessageKind.GATEWAY:
+            return message.level != STDERR
+        return True
+
+
+class MessageTableModel(QAbstractTableModel):
+    """The gateway's messages and servers' stderr lines, oldest first, at most ``max_messages``.
+
+    Args:
+        bridge: the gateway bridge (its ``messages()`` and ``message_logged``).
+        parent: the Qt parent.
+        max_messages: how many are kept; the oldest go first.
+    """
+
+    def __init__(self, bridge: GatewayBridge, parent: Any = None, *, max_messages: int = MAX_MESSAGES) -> None:
+        super().__init__(parent)
+        self.max_messages = max_messages
+        self._messages: list[GatewayMessage] = bridge.messages()[-max_messages:]
+        bridge.message_logged.connect(self.add)
+
+    def message_at(self, row: int) -> GatewayMessage:
+        """The message in ``row``."""
+        return self._messages[row]
+
+    def add(self, message: GatewayMessage) -> None:
+        """Append ``message``, dropping the oldest when full."""
+        excess = len(self._messages) - self.max_messages + 1
+        if excess > 0:
+            self.beginRemoveRows(QModelIndex(), 0, excess - 1)
+            del self._messages[:excess]
+            self.endRemoveRows()
+        row = len(self._messages)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._messages.append(message)
+        self.endInsertRows()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """The number of messages kept."""
+        return 0 if parent.isValid() else len(self._messages)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """The number of columns."""
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """The column titles."""
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(COLUMNS)
+        ):
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """A cell's text, colour or tooltip."""
+        if not index.isValid() or not 0 <= index.row() < len(self._messages):
+            return None
+        message = self._messages[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == TIME:
+                return format_time(message.time)
+            if column == LEVEL:
+                return "stderr" if message.level == STDERR else message.level.capitalize()
+            if column == SOURCE:
+                return message.source
+            if column == TEXT:
+                return message.text
+        if role == Qt.ItemDataRole.ForegroundRole and column == LEVEL:
+            return _LEVEL_COLOR.get(message.level)
+        if role == Qt.ItemDataRole.ToolTipRole and column == TEXT:
+            return message.text
+        return None
+
+
+class MessageFilter(QSortFilterProxyModel):
+    """Shows the messages of one ``MessageKind`` whose source or text holds a search text."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._kind = MessageKind.ALL
+        self._text = ""
+
+    def set_kind(self, kind: MessageKind) -> None:
+        """Show only messages of ``kind``."""
+        self.beginFilterChange()
+        self._kind = kind
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_text(self, text: str) -> None:
+        """Show only messages whose source or text holds ``text`` (any case)."""
+        self.beginFilterChange()
+        self._text = text.strip().casefold()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
+        """Whether the message in ``source_row`` passes the kind and the text."""
+        model = self.sourceModel()
+        if not isinstance(model, MessageTableModel) or source_parent.isValid():
+            return False
+        message = model.message_at(source_row)
+        if not self._kind.admits(message):
+            return False
+        return not self._text or self._text in message.text.casefold() or self._text in message.source.casefold()
+
+
+class MessagesView(QWidget):
+    """A table of gateway messages and stderr lines with a kind choice and a search field.
+
+    Args:
+        bridge: the gateway bridge.
+        parent: the Qt parent.
+    """
+
+    def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = MessageTableModel(bridge, self)
+        self.filtered = MessageFilter(self)
+        self.filtered.setSourceModel(self.model)
+
+        self.kind = QComboBox()
+        for kind in MessageKind:
+            self.kind.addItem(kind.value, kind)
+        self.kind.currentIndexChanged.connect(lambda _: self.filtered.set_kind(self.kind.currentData()))
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search messages")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.filtered.set_text)
+
+        self.table = QTableView()
+        self.table.setModel(self.filtered)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+
+        controls = QHBoxLayout()
+        controls.addWidget(self.kind)
+        controls.addWidget(self.search, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.table)
+
+        self._following = True
+        self.filtered.rowsAboutToBeInserted.connect(self._note_position)
+        self.filtered.rowsInserted.connect(self._follow)
+
+    def _note_position(self, *_: Any) -> None:
+        bar = self.table.verticalScrollBar()
+        self._following = bar.value() >= bar.maximum()
+
+    def _follow(self, *_: Any) -> None:
+        if self._following:
+            self.table.scrollToBottom()

@@ -1,0 +1,327 @@
+import csv
+import json
+import logging
+import time
+import uuid
+
+import anyio
+import pytest
+from PySide6.QtCore import QModelIndex
+
+from app.panels.log_model import (
+    AGENT,
+    DECISION,
+    MAX_ROWS,
+    OUTCOME,
+    PAGE_SIZE,
+    SERVER,
+    TOOL,
+    LogTableModel,
+)
+from app.panels.log_rows import RUNNING_TEXT
+from app.panels.logs import CallsView, LogsPanel
+from gateway_core import Answer, AuditRecord, CallOutcome, RecordKind
+from gateway_core.audit import store
+from tests.app.harness import eventually, run_async, running_bridge
+from tests.integration.harness import agent_client, stdio_fake
+
+ALLOW = {"default": "allow"}
+# Showing a window on the offscreen platform warns that it cannot pass size hints on; harmless here.
+SHOWN = pytest.mark.qt_log_ignore("propagateSizeHints")
+
+
+def rows(model):
+    return [model.call_at(i) for i in range(model.rowCount())]
+
+
+def cell(model, row, column):
+    return model.data(model.index(row, column))
+
+
+async def idle(model):
+    await eventually(lambda: not model.loading, "the calls model to finish loading")
+
+
+def test_a_call_appears_in_the_calls_table_within_a_second_and_its_detail_shows_the_arguments(qloop, qtmodeltester):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW}) as bridge:
+            panel = LogsPanel(bridge)
+            model = panel.calls.model
+            await idle(model)
+            assert model.rowCount() == 0
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                await client.call_tool("fake__echo", {"text": "hello there"})
+                await eventually(
+                    lambda: model.rowCount() == 1 and cell(model, 0, OUTCOME) == "OK",
+                    "the finished call",
+                    timeout_s=1.0,
+                )
+            assert [cell(model, 0, c) for c in (AGENT, SERVER, TOOL, DECISION)] == ["a", "fake", "echo", "Allow"]
+            qtmodeltester.check(model)
+
+            panel.calls.table.selectRow(0)
+            detail = panel.calls.detail.toPlainText()
+            assert '"text": "hello there"' in detail
+            assert "Rule: default → allow" in detail and "Outcome: OK" in detail
+
+    run_async(qloop, scenario())
+
+
+def test_a_call_waiting_for_approval_shows_as_running_until_it_ends(qloop):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "ask"}}) as bridge:
+            view = CallsView(bridge)
+            await idle(view.model)
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(client.call_tool, "fake__echo", {"text": "hi"})
+                    await eventually(lambda: bridge.pending_approvals(), "the approval request")
+                    await eventually(lambda: view.model.rowCount() == 1, "the waiting call")
+                    assert cell(view.model, 0, OUTCOME) == RUNNING_TEXT
+                    bridge.answer_approval(bridge.pending_approvals()[0].id, Answer.DENY)
+            await eventually(lambda: cell(view.model, 0, OUTCOME) == "Denied", "the denied outcome")
+            assert cell(view.model, 0, DECISION) == "Ask (denied)"
+
+    run_async(qloop, scenario())
+
+
+@SHOWN
+def test_pausing_auto_scroll_keeps_the_same_calls_in_view_while_new_ones_arrive(qloop):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW}) as bridge:
+            view = CallsView(bridge)
+            view.resize(800, 400)
+            view.show()
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                for n in range(30):
+                    await client.call_tool("fake__echo", {"text": f"call {n}"})
+                await eventually(lambda: view.model.rowCount() == 30, "thirty calls")
+                view.table.scrollToBottom()
+                view.pause.setChecked(True)
+                in_view = view.model.call_at(view.table.rowAt(0)).call_id
+                await client.call_tool("fake__echo", {"text": "newest"})
+                await eventually(lambda: view.model.rowCount() == 31, "the new call")
+                in_view_while_paused = view.model.call_at(view.table.rowAt(0)).call_id
+
+                view.pause.setChecked(False)
+                await client.call_tool("fake__echo", {"text": "newest again"})
+                await eventually(lambda: view.model.rowCount() == 32, "another call")
+                top_row_after_resuming = view.table.rowAt(0)
+            return in_view, in_view_while_paused, top_row_after_resuming
+
+    in_view, in_view_while_paused, top_row_after_resuming = run_async(qloop, scenario())
+    assert in_view_while_paused == in_view
+    assert top_row_after_resuming == 0
+
+
+def test_filters_narrow_the_calls_and_read_the_matching_history_again(qloop):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW, "b": ALLOW}) as bridge:
+            async with (
+                agent_client(bridge.endpoint_url, bridge.agent_token("a")) as a,
+                agent_client(bridge.endpoint_url, bridge.agent_token("b")) as b,
+            ):
+                await b.call_tool("fake__echo", {"text": "old needle call"})
+                await b.call_tool("fake__fail", {})
+                for n in range(6):
+                    await a.call_tool("fake__add", {"a": n, "b": 1})
+                # A page of four records (two calls) holds only agent a's newest calls.
+                model = LogTableModel(bridge, page_size=4)
+                await idle(model)
+                assert {row.first.agent for row in rows(model)} == {"a"}
+                view = CallsView(bridge, model=model)
+
+                view.agent.setCurrentIndex(view.agent.findData("b"))
+                await idle(view.model)
+                assert [row.first.tool for row in rows(view.model)] == ["fail", "echo"]
+
+                view.agent.setCurrentIndex(0)
+                view.outcome.setCurrentIndex(view.outcome.findData(CallOutcome.TOOL_ERROR))
+                await idle(view.model)
+                (failed,) = rows(view.model)
+                assert failed.first.tool == "fail" and failed.decision is not None
+
+                view.outcome.setCurrentIndex(0)
+                view.search.setText("NEEDLE")
+                await eventually(lambda: view.model.filter.text == "NEEDLE", "the search to apply")
+                await idle(view.model)
+                (found,) = rows(view.model)
+                assert found.first.tool == "echo" and cell(view.model, 0, OUTCOME) == "OK"
+
+                view.search.clear()
+                view.server.setCurrentIndex(view.server.findData("fake"))
+                view.agent.setCurrentIndex(view.agent.findData("b"))
+                await idle(view.model)
+                await a.call_tool("fake__echo", {"text": "not shown"})
+                await b.call_tool("fake__echo", {"text": "shown"})
+                await eventually(lambda: view.model.rowCount() == 3, "agent b's new call")
+                assert {row.first.agent for row in rows(view.model)} == {"b"}
+
+    run_async(qloop, scenario())
+
+
+def stored_calls(count, *, agent="a"):
+    now = time.time()
+    records = []
+    for n in range(count):
+        call_id = uuid.uuid4().hex
+        common = {"call_id": call_id, "agent": agent, "server": "fake", "tool": "echo", "effect": "allow"}
+        common |= {"rule": "default → allow", "answer": None, "waited_s": None, "result_size": None}
+        records.append(
+            AuditRecord(
+                id=0,
+                time=now - count + n,
+                kind=RecordKind.DECISION,
+                reason="allowed",
+                latency_s=0.0,
+                outcome=None,
+                arguments=json.dumps({"n": n}),
+                **common,
+            )
+        )
+        records.append(
+            AuditRecord(
+                id=0,
+                time=now - count + n + 0.5,
+                kind=RecordKind.OUTCOME,
+                reason=None,
+                latency_s=0.01,
+                outcome=CallOutcome.OK,
+                arguments="",
+                **common,
+            )
+        )
+    return records
+
+
+@SHOWN
+def test_a_hundred_thousand_stored_records_are_read_a_page_at_a_time_within_a_bounded_window(qloop):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW}) as bridge:
+            conn = store.open_writer(bridge.paths.audit_db)
+            try:
+                store.insert_records(conn, stored_calls(50_000))
+            finally:
+                conn.close()
+            panel = LogsPanel(bridge)
+            view, model = panel.calls, panel.calls.model
+            largest = []
+            model.rowsInserted.connect(lambda *_: largest.append(model.rowCount()))
+            await idle(model)
+            assert model.rowCount() == PAGE_SIZE // 2
+            assert cell(model, 0, OUTCOME) == "OK" and '"n": 49999' in model.call_at(0).decision.arguments
+
+            panel.resize(900, 600)
+            panel.show()
+            view.table.scrollToBottom()
+            await eventually(lambda: model.rowCount() == PAGE_SIZE, "the next page after scrolling to the end")
+
+            while model.at_newest:
+                await idle(model)
+                model.fetchMore(QModelIndex())
+            await idle(model)
+            assert max(largest) <= MAX_ROWS and model.rowCount() <= MAX_ROWS
+            assert view.back_to_newest.isVisible()
+            newest_shown = model.call_at(0).first.id
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                await client.call_tool("fake__add", {"a": 1, "b": 2})
+            assert "add" not in {row.first.tool for row in rows(model)}  # deep in history, live calls wait
+
+            view.table.scrollToTop()
+            await idle(model)
+            assert model.call_at(0).first.id > newest_shown and model.rowCount() <= MAX_ROWS
+
+            view.back_to_newest.click()
+            await idle(model)
+            assert model.at_newest and not view.back_to_newest.isVisible()
+            assert model.call_at(0).first.tool == "add"
+            assert model.rowCount() <= PAGE_SIZE // 2 + 1  # a page may split one call's two records
+
+    run_async(qloop, scenario())
+
+
+def test_export_writes_exactly_the_records_matching_the_filter_as_jsonl_and_csv(qloop, tmp_path):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW, "b": ALLOW}) as bridge:
+            async with (
+                agent_client(bridge.endpoint_url, bridge.agent_token("a")) as a,
+                agent_client(bridge.endpoint_url, bridge.agent_token("b")) as b,
+            ):
+                for n in range(3):
+                    await a.call_tool("fake__add", {"a": n, "b": 2})
+                    await b.call_tool("fake__echo", {"text": f"b {n}"})
+            view = CallsView(bridge)
+            view.agent.setCurrentIndex(view.agent.findData("a"))
+            await idle(view.model)
+            await eventually(lambda: view.model.rowCount() == 3, "agent a's calls")
+
+            jsonl, csv_file = tmp_path / "calls.jsonl", tmp_path / "calls.csv"
+            view.choose_export_file()
+            dialog = view._export_dialog
+            assert dialog.isVisible()
+            dialog.selectFile(str(jsonl))
+            dialog.accept()
+            await eventually(lambda: jsonl.exists() and "Exported 6" in view.status.text(), "the JSONL export")
+            assert await view.start_export(csv_file) == 6
+
+            lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+            assert [(r["agent"], r["kind"], r["tool"]) for r in lines] == [
+                ("a", "decision", "add"),
+                ("a", "outcome", "add"),
+            ] * 3
+            assert [r["outcome"] for r in lines[1::2]] == ["ok"] * 3
+            with csv_file.open(newline="") as f:
+                table = list(csv.DictReader(f))
+            assert [int(r["id"]) for r in table] == [r["id"] for r in lines]
+            assert {r["agent"] for r in table} == {"a"} and table[0]["arguments"] == '{"a": 0, "b": 2}'
+            assert table[0]["outcome"] == "" and table[1]["outcome"] == "ok"
+
+            missing = tmp_path / "no such folder" / "calls.csv"
+            assert await view.start_export(missing) is None
+            assert view.error.isVisibleTo(view) and "Could not export" in view.error.text()
+
+    run_async(qloop, scenario())
+
+
+def test_messages_view_shows_a_server_stderr_line_and_a_gateway_message(qloop, qtmodeltester, caplog):
+    caplog.set_level(logging.INFO, logger="gateway_core")
+
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW}) as bridge:
+            panel = LogsPanel(bridge)
+            messages = panel.messages
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                await client.call_tool("fake__stderr", {"text": "a line on stderr"})
+            bridge.pause()
+            shown = messages.filtered
+
+            def texts():
+                return [shown.index(r, 3).data() for r in range(shown.rowCount())]
+
+            await eventually(lambda: "a line on stderr" in texts(), "the stderr line")
+            assert any("paused" in text for text in texts())
+            qtmodeltester.check(messages.model)
+            qtmodeltester.check(shown)
+
+            messages.kind.setCurrentIndex(messages.kind.findText("Server stderr only"))
+            assert texts() and all(shown.index(r, 1).data() == "stderr" for r in range(shown.rowCount()))
+            messages.kind.setCurrentIndex(messages.kind.findText("Gateway messages only"))
+            messages.search.setText("PAUSED")
+            assert texts() and all("paused" in text for text in texts())
+
+    run_async(qloop, scenario())
+
+
+def test_the_messages_view_keeps_a_bounded_number_of_lines(qloop):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW}) as bridge:
+            panel = LogsPanel(bridge)
+            model = panel.messages.model
+            model.max_messages = 3
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+                for n in range(5):
+                    await client.call_tool("fake__stderr", {"text": f"line {n}"})
+            await eventually(lambda: model.message_at(model.rowCount() - 1).text == "line 4", "the last line")
+            assert model.rowCount() == 3
+
+    run_async(qloop, scenario())
