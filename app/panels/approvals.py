@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge
 from app.common import InlineError, format_duration, format_time
+from app.panels.flat_table import FlatTableModel
 from app.prompt import fold
 from gateway_core import Answer, ApprovalError, ApprovalRequest, Outcome, Resolution
 
@@ -57,7 +58,7 @@ def time_left(bridge: GatewayBridge, request: ApprovalRequest, now: float) -> st
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class PendingModel(QAbstractTableModel):
+class PendingModel(FlatTableModel):
     """The waiting requests, oldest first."""
 
     AGENT, TOOL, SERVER, RULE, TIME_LEFT = range(5)
@@ -74,19 +75,9 @@ class PendingModel(QAbstractTableModel):
         self._timer.timeout.connect(self._tick)
         self._timer.start()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+    def row_count(self) -> int:
         """One row per waiting request."""
-        return 0 if parent.isValid() else len(self._requests)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """Agent, Tool, Server, Rule, Time left."""
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Column titles."""
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+        return len(self._requests)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """The cell's text; the tooltip of the Rule column is the policy's reason."""
@@ -139,7 +130,7 @@ class PendingModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(0, self.TIME_LEFT), self.index(last, self.TIME_LEFT))
 
 
-class RecentModel(QAbstractTableModel):
+class RecentModel(FlatTableModel):
     """The last ``MAX_RECENT`` answered, timed-out or withdrawn requests, newest first."""
 
     TIME, AGENT, TOOL, OUTCOME, WAITED = range(5)
@@ -151,19 +142,9 @@ class RecentModel(QAbstractTableModel):
         self._resolutions: collections.deque[tuple[float, Resolution]] = collections.deque(maxlen=MAX_RECENT)
         bridge.approval_resolved.connect(self._add)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+    def row_count(self) -> int:
         """One row per recent answer."""
-        return 0 if parent.isValid() else len(self._resolutions)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """Time, Agent, Tool, Outcome, Waited."""
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Column titles."""
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+        return len(self._resolutions)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """The cell's text."""

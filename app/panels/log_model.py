@@ -13,10 +13,11 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from app.bridge import GatewayBridge
 from app.common import EFFECT_COLOR, EFFECT_TEXT, format_duration, format_time
+from app.panels.flat_table import FlatTableModel
 from app.panels.log_rows import (
     ANSWER_TEXT,
     OUTCOME_COLOR,
@@ -44,7 +45,7 @@ TIME, AGENT, SERVER, TOOL, DECISION, LATENCY, OUTCOME = range(len(COLUMNS))
 CALL_ROLE = Qt.ItemDataRole.UserRole
 
 
-class LogTableModel(QAbstractTableModel):
+class LogTableModel(FlatTableModel):
     """A bounded, live, filterable window of calls from the audit log, newest first.
 
     Args:
@@ -53,6 +54,8 @@ class LogTableModel(QAbstractTableModel):
         max_rows: the most calls held at once.
         page_size: records read per page.
     """
+
+    HEADERS = COLUMNS
 
     loading_changed = Signal(bool)
     """A page started or finished loading; carries whether one is loading."""
@@ -112,23 +115,9 @@ class LogTableModel(QAbstractTableModel):
         """The call shown in ``row``."""
         return self._rows[row]
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """The number of calls held (none under a valid parent: this is a flat table)."""
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """The number of columns."""
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """The column titles."""
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(COLUMNS)
-        ):
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        """The rows held."""
+        return len(self._rows)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """A cell's text, colour, tooltip, or (``CALL_ROLE``) the ``CallRow``."""

@@ -11,7 +11,6 @@ from enum import Enum
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     QSortFilterProxyModel,
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import MAX_MESSAGES, GatewayBridge, GatewayMessage
 from app.common import format_time
+from app.panels.flat_table import FlatTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -59,7 +59,7 @@ class MessageKind(Enum):
         return True
 
 
-class MessageTableModel(QAbstractTableModel):
+class MessageTableModel(FlatTableModel):
     """The gateway's messages and servers' stderr lines, oldest first, at most ``max_messages``.
 
     Args:
@@ -67,6 +67,8 @@ class MessageTableModel(QAbstractTableModel):
         parent: the Qt parent.
         max_messages: how many are kept; the oldest go first.
     """
+
+    HEADERS = COLUMNS
 
     def __init__(self, bridge: GatewayBridge, parent: Any = None, *, max_messages: int = MAX_MESSAGES) -> None:
         super().__init__(parent)
@@ -90,23 +92,9 @@ class MessageTableModel(QAbstractTableModel):
         self._messages.append(message)
         self.endInsertRows()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """The number of messages kept."""
-        return 0 if parent.isValid() else len(self._messages)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """The number of columns."""
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """The column titles."""
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(COLUMNS)
-        ):
-            return COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        """The rows held."""
+        return len(self._messages)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """A cell's text, colour or tooltip."""
