@@ -32,9 +32,8 @@ from gateway_core import AuditQuery, AuditRecord, RecordKind
 MAX_ROWS = 5000
 # Records read per page from SQLite (a call is two records, so about half as many rows).
 PAGE_SIZE = 500
-# A call's decision and outcome are usually this close in id; history rows missing one half are
-# completed by reading this many ids around them (only needed when the filter drops one half).
-COMPLETION_SPAN = 100
+# Calls whose other half (decision or outcome) is read per query, when the filter selected only one.
+COMPLETION_BATCH = 400
 # Live decisions kept to complete live rows whose outcome alone matched the filter.
 RECENT_DECISIONS = 1000
 
@@ -250,17 +249,10 @@ class LogTableModel(FlatTableModel):
         """Read the other half of calls whose decision or outcome alone matched the filter."""
         if not self._filter.drops_half_calls:
             return
-        spans = sorted(
-            (r.outcome.id - COMPLETION_SPAN, r.outcome.id - 1)
-            if r.decision is None and r.outcome is not None
-            else (r.first.id + 1, r.first.id + COMPLETION_SPAN)
-            for r in rows
-            if r.decision is None or r.outcome is None
-        )
-        whole = LogFilter(agent=self._filter.agent, server=self._filter.server)
-        for low, high in _merged(spans):
-            query = whole.query(limit=high - low + 1, after_id=low - 1, before_id=high + 1)
-            records = await self._bridge.query_audit(query)
+        missing = [r.call_id for r in rows if r.decision is None or r.outcome is None]
+        for start in range(0, len(missing), COMPLETION_BATCH):
+            call_ids = tuple(missing[start : start + COMPLETION_BATCH])
+            records = await self._bridge.query_audit(AuditQuery(call_ids=call_ids, limit=2 * len(call_ids)))
             if generation != self._generation:
                 return
             changed = [
@@ -371,13 +363,3 @@ class LogTableModel(FlatTableModel):
         if value != self._at_newest:
             self._at_newest = value
             self.at_newest_changed.emit(value)
-
-
-def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for low, high in spans:
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
-        else:
-            merged.append((low, high))
-    return merged

@@ -84,6 +84,7 @@ class AuditQuery:
         limit: at most this many records.
         before_id: only records older than this id (the next page after a page ending at that id).
         after_id: only records newer than this id (what arrived since a record was seen).
+        call_ids: only the records of these calls (both halves of each: decision and outcome).
     """
 
     agent: str | None = None
@@ -96,6 +97,7 @@ class AuditQuery:
     limit: int = 100
     before_id: int | None = None
     after_id: int | None = None
+    call_ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,9 @@ def _conditions(q: AuditQuery) -> tuple[list[str], list[Any]]:
         if record_id is not None:
             where.append(condition)
             params.append(record_id)
+    if q.call_ids is not None:
+        where.append(f"call_id IN ({', '.join('?' * len(q.call_ids))})" if q.call_ids else "0")
+        params.extend(q.call_ids)
     if q.text:
         pattern = "%" + q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("tool", "arguments", "reason")) + ")")

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import json
 import logging
 import time
@@ -323,5 +324,26 @@ def test_the_messages_view_keeps_a_bounded_number_of_lines(qloop):
                     await client.call_tool("fake__stderr", {"text": f"line {n}"})
             await eventually(lambda: model.message_at(model.rowCount() - 1).text == "line 4", "the last line")
             assert model.rowCount() == 3
+
+    run_async(qloop, scenario())
+
+
+def test_under_an_outcome_filter_a_call_whose_halves_are_far_apart_still_shows_its_decision(qloop):
+    async def scenario():
+        async with running_bridge({}, agents={"a": ALLOW}) as bridge:
+            slow_decision, slow_outcome = stored_calls(1)
+            slow_outcome = dataclasses.replace(slow_outcome, outcome=CallOutcome.TOOL_ERROR)
+            conn = store.open_writer(bridge.paths.audit_db)
+            try:
+                store.insert_records(conn, [slow_decision, *stored_calls(400), slow_outcome])
+            finally:
+                conn.close()
+            view = CallsView(bridge)
+            view.outcome.setCurrentIndex(view.outcome.findData(CallOutcome.TOOL_ERROR))
+            await idle(view.model)
+            await eventually(lambda: view.model.rowCount() == 1, "the failed call")
+            await eventually(lambda: view.model.call_at(0).decision is not None, "its decision, read by call id")
+            assert '"n": 0' in view.model.call_at(0).decision.arguments
+            assert cell(view.model, 0, DECISION) == "Allow"
 
     run_async(qloop, scenario())

@@ -1,0 +1,46 @@
+import time
+
+from gateway_core.audit import AuditQuery, AuditRecord, CallOutcome, RecordKind, store
+
+
+def record(call_id: str, kind: RecordKind, **values) -> AuditRecord:
+    base = {
+        "id": 0,
+        "time": time.time(),
+        "kind": kind,
+        "call_id": call_id,
+        "agent": "a",
+        "server": "s",
+        "tool": "t",
+        "effect": "allow",
+        "rule": "default → allow",
+        "reason": "allowed",
+        "answer": None,
+        "waited_s": None,
+        "latency_s": 0.0,
+        "outcome": None,
+        "result_size": None,
+        "arguments": "{}",
+    }
+    return AuditRecord(**(base | values))
+
+
+def test_call_ids_select_both_halves_of_exactly_those_calls_however_far_apart(tmp_path):
+    path = tmp_path / "audit.sqlite3"
+    conn = store.open_writer(path)
+    try:
+        records = [record("slow", RecordKind.DECISION)]
+        records += [record(f"other{n}", RecordKind.DECISION) for n in range(300)]
+        records.append(record("slow", RecordKind.OUTCOME, outcome=CallOutcome.OK))
+        store.insert_records(conn, records)
+    finally:
+        conn.close()
+
+    found = store.read_records(path, AuditQuery(call_ids=("slow", "other7")))
+
+    assert sorted((r.call_id, r.kind) for r in found) == [
+        ("other7", RecordKind.DECISION),
+        ("slow", RecordKind.DECISION),
+        ("slow", RecordKind.OUTCOME),
+    ]
+    assert store.read_records(path, AuditQuery(call_ids=())) == []
