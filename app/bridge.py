@@ -208,6 +208,11 @@ class GatewayBridge(QObject):
         return self._endpoint.url if self._endpoint is not None else None
 
     @property
+    def endpoint_port(self) -> int | None:
+        """The port agents connect to now, once serving (it may differ from a port saved since)."""
+        return self._endpoint.port if self._endpoint is not None else None
+
+    @property
     def ready(self) -> bool:
         """Whether every enabled server has had its first start attempt."""
         return self.gateway.ready()
@@ -290,9 +295,27 @@ class GatewayBridge(QObject):
 
     # --- actions -----------------------------------------------------------------------------------
 
-    def put_server(self, name: str, entry: Mapping[str, Any], *, replacing: str | None = None) -> None:
-        """Add a server, or change server ``replacing`` (possibly renaming it to ``name``)."""
-        self._apply(put_server(self.config_path, name, entry, replacing=replacing))
+    def put_server(
+        self,
+        name: str,
+        entry: Mapping[str, Any],
+        *,
+        replacing: str | None = None,
+        secrets: Mapping[str, str] | None = None,
+    ) -> None:
+        """Add a server, or change server ``replacing`` (possibly renaming it to ``name``).
+
+        ``secrets`` (name → value) are stored first, for the entry's ``${secret:…}`` references; a
+        server given new secret values restarts even when its entry is unchanged, to read them.
+
+        Raises:
+            SecretError: a secret could not be stored (the config is then unchanged).
+            ConfigError: the entry or the name is not valid (the secrets stay stored).
+        """
+        for secret, value in (secrets or {}).items():
+            self._store.set(secret, value)
+        config = put_server(self.config_path, name, entry, replacing=replacing)
+        self.gateway.apply_config(config, restart={name} if secrets else ())
 
     def remove_server(self, name: str) -> None:
         """Remove server ``name`` (its process is stopped; agents' rules naming it stay)."""
@@ -305,10 +328,6 @@ class GatewayBridge(QObject):
     def restart_server(self, name: str) -> bool:
         """Restart server ``name`` now; ``False`` when it is disabled or unknown."""
         return self.gateway.restart_server(name)
-
-    def set_secret(self, name: str, value: str) -> None:
-        """Store a secret (the OS keychain, or the file fallback) for ``${secret:NAME}`` references."""
-        self._store.set(name, value)
 
     def add_agent(self, agent_id: str, name: str | None = None) -> str:
         """Create an agent; returns its token (also kept in the secret store)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import QLabel, QWidget
@@ -23,6 +25,9 @@ STATE_COLOR = {
     ServerState.FAILED: QColor("#d0453a"),
     ServerState.STOPPED: QColor("#8a8a8a"),
 }
+# Argument strings longer than this are folded (and lists longer than FOLD_ITEMS); the prompt can unfold.
+FOLD_CHARS = 400
+FOLD_ITEMS = 50
 EFFECT_COLOR = {Effect.ALLOW: QColor("#2e9e5b"), Effect.ASK: QColor("#b58900"), Effect.DENY: QColor("#d0453a")}
 
 
@@ -63,3 +68,27 @@ class InlineError(QLabel):
         """Show ``text``, or hide the label when it is empty."""
         self.setText(text)
         self.setVisible(bool(text))
+
+
+def fold(value: Any) -> Any:
+    """``value`` with long strings and lists shortened, each saying how much was left out."""
+    if isinstance(value, str) and len(value) > FOLD_CHARS:
+        return f"{value[:FOLD_CHARS]}… ({len(value) - FOLD_CHARS:,} more characters)"
+    if isinstance(value, dict):
+        return {key: fold(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [fold(item) for item in value[:FOLD_ITEMS]]
+        if len(value) > FOLD_ITEMS:
+            items.append(f"… ({len(value) - FOLD_ITEMS:,} more items)")
+        return items
+    return value
+
+
+def pretty_arguments(arguments: Any) -> str:
+    """A call's arguments as indented JSON, or ``(no arguments)``."""
+    return json.dumps(arguments, indent=2, ensure_ascii=False, default=str) if arguments else "(no arguments)"
+
+
+def folded_arguments(arguments: Any) -> str:
+    """A call's arguments as indented JSON with long values folded (each says how much was left out)."""
+    return pretty_arguments(fold(arguments))

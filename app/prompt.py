@@ -8,11 +8,9 @@ the window hides itself.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
-from typing import Any
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QFont, QFontDatabase, QGuiApplication, QHideEvent, QKeySequence, QShortcut
@@ -27,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge
-from app.common import InlineError
+from app.common import InlineError, folded_arguments, pretty_arguments
 from gateway_core import Answer, ApprovalRequest, Outcome, Resolution, ToolgateError
 
 TITLE = "Approval needed"  # Qt adds " — Toolgate" (the application display name)
@@ -36,9 +34,6 @@ NOTE_S = 1.5
 # Answers are ignored this long after a request appears, so a keystroke or click meant for another
 # window (or a double click on the previous request) cannot answer it by accident.
 ANSWER_DELAY_S = 0.4
-# Argument strings longer than this are folded (and lists longer than FOLD_ITEMS); "Show everything" unfolds.
-FOLD_CHARS = 400
-FOLD_ITEMS = 50
 SCREEN_MARGIN = 12
 PROMPT_WIDTH = 560
 NOTIFICATION_MS = 8000
@@ -257,8 +252,8 @@ class ApprovalPrompt(QWidget):
         self._current = request
         self.headline.setText(self._headline(request))
         self.details.setText(f"Server: {request.server} · tool {request.tool}")
-        self._full_arguments = _pretty(request.arguments)
-        folded = _pretty(fold(request.arguments))
+        self._full_arguments = pretty_arguments(request.arguments)
+        folded = folded_arguments(request.arguments)
         self.arguments_view.setPlainText(folded)
         self.show_all_button.setVisible(folded != self._full_arguments)
         self.rule_label.setText(f"Rule: {request.rule_text}")
@@ -369,21 +364,3 @@ def prompt_position(size: QSize, available: QRect, tray: QRect | None, *, top: b
     x = max(available.left() + margin, min(x, available.right() + 1 - width - margin))
     y = max(available.top() + margin, min(y, available.bottom() + 1 - height - margin))
     return QPoint(x, y)
-
-
-def fold(value: Any) -> Any:
-    """``value`` with long strings and lists shortened, each saying how much was left out."""
-    if isinstance(value, str) and len(value) > FOLD_CHARS:
-        return f"{value[:FOLD_CHARS]}… ({len(value) - FOLD_CHARS:,} more characters)"
-    if isinstance(value, dict):
-        return {key: fold(item) for key, item in value.items()}
-    if isinstance(value, list):
-        items = [fold(item) for item in value[:FOLD_ITEMS]]
-        if len(value) > FOLD_ITEMS:
-            items.append(f"… ({len(value) - FOLD_ITEMS:,} more items)")
-        return items
-    return value
-
-
-def _pretty(arguments: Any) -> str:
-    return json.dumps(arguments, indent=2, ensure_ascii=False, default=str) if arguments else "(no arguments)"

@@ -13,7 +13,7 @@ import errno
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,11 +203,12 @@ class Gateway:
         self.guard.paused = False
         logger.info("Toolgate resumed")
 
-    def apply_config(self, config: Config) -> None:
+    def apply_config(self, config: Config, *, restart: Collection[str] = ()) -> None:
         """Use ``config`` from now on: restart only changed servers, apply policies to the next request.
 
         The GUI's edits and the file watcher both come through here. ``gateway.host`` and
-        ``gateway.port`` only change with a restart.
+        ``gateway.port`` only change with a restart. Servers named in ``restart`` are restarted even
+        when their entry is unchanged (a secret they read at start has a new value).
         """
         old, self.config = self.config, config
         self.config_rejection = None
@@ -215,7 +216,7 @@ class Gateway:
         if (old.gateway.host, old.gateway.port) != (config.gateway.host, config.gateway.port):
             logger.warning("gateway.host and gateway.port changes take effect when Toolgate restarts")
         self.http_app.allowed_origins = frozenset(config.gateway.allowed_origins)
-        self.pool.apply(config.servers)
+        self.pool.apply(config.servers, restart=restart)
         self.frontend.apply_config(config)
         logger.info("applied the changed configuration")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import json
 import time
 from typing import Any
 
@@ -21,9 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge
-from app.common import InlineError, format_duration, format_time
+from app.common import InlineError, folded_arguments, format_duration, format_time
 from app.panels.flat_table import FlatTableModel
-from app.prompt import fold
 from gateway_core import Answer, ApprovalError, ApprovalRequest, Outcome, Resolution
 
 # Recent answers kept in the panel (the audit log has all of them).
@@ -175,13 +173,6 @@ def outcome_text(resolution: Resolution) -> str:
     if resolution.answer is not None:
         return ANSWER_TEXT[resolution.answer]
     return OUTCOME_TEXT.get(resolution.outcome, resolution.outcome.value)
-
-
-def folded_arguments(arguments: dict[str, Any]) -> str:
-    """Pretty JSON with long values folded (each says how much was left out)."""
-    if not arguments:
-        return "(no arguments)"
-    return json.dumps(fold(arguments), indent=2, ensure_ascii=False, default=str)
 
 
 class ApprovalsPanel(QWidget):

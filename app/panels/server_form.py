@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from app.bridge import GatewayBridge
 from app.common import InlineError
 from app.panels.server_values import KeyValueEditor, collect_values, parse_arguments
-from gateway_core import ConfigError, ServerConfig, ToolgateError, check_server_entry
+from gateway_core import ConfigError, SecretError, ServerConfig, ToolgateError, check_server_entry
 
 TRANSPORTS = {"stdio": "stdio (a local command)", "http": "Streamable HTTP", "sse": "SSE (legacy)"}
 # Every field check_server_entry may name; anything else is shown above the Save button.
@@ -182,22 +182,16 @@ class ServerForm(QWidget):
             return
         block = "env" if self.transport() == "stdio" else "headers"
         try:
-            for secret, value in secrets.items():
-                self._bridge.set_secret(secret, value)
-        except ToolgateError as exc:
+            self._bridge.put_server(name, entry, replacing=self.editing, secrets=secrets)
+        except SecretError as exc:
             self.errors[block].show_message(str(exc))
             return
-        before = self._bridge.config.servers.get(self.editing) if self.editing else None
-        try:
-            self._bridge.put_server(name, entry, replacing=self.editing)
         except ConfigError as exc:
             self.errors[""].show_message("\n".join(exc.problems))
             return
         except ToolgateError as exc:
             self.errors[""].show_message(str(exc))
             return
-        if secrets and before is not None and _same_session(before, self._bridge.config.servers.get(name)):
-            self._bridge.restart_server(name)  # a new secret value is only read when the server starts
         self.saved.emit(name)
 
     def _entry(self, name: str) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
@@ -253,9 +247,3 @@ class ServerForm(QWidget):
             if key in FIELDS:
                 self.errors[key].show_message(message)
         self.errors[""].show_message("\n".join(general))
-
-
-def _same_session(before: ServerConfig, after: ServerConfig | None) -> bool:
-    """Whether an edit left the server running as it was (only its prefix or call timeout changed)."""
-    ignore = {"prefix", "timeout_s"}
-    return after is not None and before.model_dump(exclude=ignore) == after.model_dump(exclude=ignore)

@@ -119,10 +119,9 @@ class SettingsPanel(QWidget):
         self._update_port_note()
 
     def _update_port_note(self) -> None:
-        url = self._bridge.endpoint_url
-        running_port = url.rsplit(":", 1)[-1].split("/", 1)[0] if url else None
-        configured = str(self._bridge.config.gateway.port)
-        if running_port is not None and running_port != configured and configured != "0":
+        running_port = self._bridge.endpoint_port
+        configured = self._bridge.config.gateway.port
+        if running_port is not None and running_port != configured and configured != 0:
             self.port_note.setText(f"Now serving on {running_port}; {configured} takes effect when Toolgate restarts.")
         else:
             self.port_note.setText("Changes take effect when Toolgate restarts.")

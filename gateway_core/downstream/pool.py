@@ -8,7 +8,7 @@ only the servers whose configuration changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import anyio
 import anyio.abc
@@ -51,10 +51,11 @@ class DownstreamPool:
         """The enabled servers by name (a server being stopped by ``apply`` is no longer here)."""
         return self._servers
 
-    def apply(self, servers: Mapping[str, ServerConfig]) -> None:
+    def apply(self, servers: Mapping[str, ServerConfig], *, restart: Collection[str] = ()) -> None:
         """Take new server configurations: start added ones, stop removed or disabled ones, restart changed ones.
 
-        A change only to ``prefix`` or ``timeout_s`` needs no restart and is applied in place.
+        A change only to ``prefix`` or ``timeout_s`` needs no restart and is applied in place, unless the
+        server is named in ``restart`` (e.g. a secret it reads at start has a new value).
         """
         old, self._configs = self._configs, dict(servers)
         for name in old.keys() - servers.keys():
@@ -65,7 +66,7 @@ class DownstreamPool:
                 self._stop(name)
             elif running is None:
                 self._start(name, config)
-            elif _same_session(running.config, config):
+            elif name not in restart and _same_session(running.config, config):
                 running.config = config
             else:
                 self._stop(name)

@@ -7,7 +7,8 @@ import pytest
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
 
 from app import prompt as prompt_module
-from app.prompt import ApprovalPrompt, fold, prompt_position
+from app.common import fold
+from app.prompt import ApprovalPrompt, prompt_position
 from gateway_core import Answer
 from tests.app.harness import eventually, run_async, running_bridge
 from tests.integration.harness import agent_client, stdio_fake

@@ -57,3 +57,14 @@ async def test_a_config_listener_hears_applied_and_rejected_edits():
 async def test_an_unknown_agent_has_a_deny_policy():
     async with running_gateway({}) as gw:
         assert gw.gateway.policy("nobody").evaluate("x", "y").effect is Effect.DENY
+
+
+async def test_applying_an_unchanged_config_restarts_only_the_servers_named_in_restart():
+    async with running_gateway({"fake": stdio_fake(), "other": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        changed = []
+        gw.gateway.on_status_change(changed.append)
+        gw.gateway.apply_config(gw.gateway.config, restart={"fake"})
+        await gw.wait_state("fake", ServerState.READY)
+        assert "fake" in changed
+        assert "other" not in changed
