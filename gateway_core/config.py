@@ -243,8 +243,7 @@ def secret_references(config: Config) -> list[SecretReference]:
             for key, value in values.items():
                 where = json_path(("servers", server_name, block, key))
                 found.extend(
-                    SecretReference(server_name, where, match.group(1))
-                    for match in SECRET_REFERENCE.finditer(value)
+                    SecretReference(server_name, where, match.group(1)) for match in SECRET_REFERENCE.finditer(value)
                 )
     return found
 

@@ -79,5 +79,3 @@ def _covers(wide: Rule, narrow: Rule) -> bool:
     server_covered = wide.server_pattern in ("*", narrow.server_pattern)
     tool_covered = wide.tool_pattern in ("*", narrow.tool_pattern)
     return wide.rank is narrow.rank and server_covered and tool_covered
-
-

@@ -156,9 +156,7 @@ def set_agent_rule(path: Path, agent_id: str, match: str, effect: Effect | None)
         if not isinstance(rules, list):
             where = json_path(("agents", agent_id, "rules"))
             raise ConfigError([f"{path.name}: {where}: expected a list ([...]), found {_found(rules)}"])
-        index = next(
-            (i for i, rule in enumerate(rules) if isinstance(rule, dict) and rule.get("match") == match), None
-        )
+        index = next((i for i, rule in enumerate(rules) if isinstance(rule, dict) and rule.get("match") == match), None)
         if effect is None:
             if index is not None:
                 del rules[index]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import anyio
 import anyio.abc
+import mcp_types as types
 import uvicorn
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
@@ -151,7 +152,13 @@ class Gateway:
             timeout_s=lambda: self.config.gateway.approval_timeout_s, on_always=self._remember_always
         )
         self.guard = CallGuard(config, self.approvals, self.audit)
-        self.pool = DownstreamPool(config.servers, resolve=resolve, on_change=self._on_pool_change, on_stderr=on_stderr)
+        self.pool = DownstreamPool(
+            config.servers,
+            resolve=resolve,
+            on_change=self._on_pool_change,
+            on_stderr=on_stderr,
+            on_notice=self._on_notice,
+        )
         self.frontend = AgentFacingServer(config, self.pool, self.guard, self.metrics, version=toolgate_version())
         self._control_token = new_control_token()
         self._sessions = StreamableHTTPSessionManager(
@@ -267,6 +274,9 @@ class Gateway:
         for listener in list(self._status_listeners):
             listener(server)
 
+    def _on_notice(self, server: str, notification: types.ServerNotification) -> None:
+        self.frontend.notices.on_notice(server, notification)
+
     def on_status_change(self, listener: Callable[[str], None]) -> Callable[[], None]:
         """Call ``listener(server)`` whenever a server's state or catalog changes; returns an unsubscribe."""
         return _subscribe(self._status_listeners, listener)
@@ -316,7 +326,7 @@ class Gateway:
             if self.audit is not None:
                 await tg.start(self.audit.run)
             await tg.start(self.pool.run)
-            tg.start_soon(self.frontend.watch_catalog)
+            await tg.start(self.frontend.run)
             if self.config_path is not None:
                 tg.start_soon(
                     watch_config, self.config_path, lambda: self.config, self.apply_config, self.reject_config

@@ -8,6 +8,7 @@ notices for the catalog refresher, and probes remote servers that would otherwis
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -57,8 +58,9 @@ class Backoff:
 class LiveSession:
     """One connected session: the SDK session, what it negotiated, and how it ends."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, on_notice: Callable[[types.ServerNotification], None]) -> None:
         self.connection = connection
+        self._on_notice = on_notice
         self.session: ClientSession
         self.lost = anyio.Event()
         # Set by the supervisor once the server's status shows the loss (after ``lost``).
@@ -67,6 +69,8 @@ class LiveSession:
         self.protocol_version: str | None = None
         self.server_info: types.Implementation | None = None
         self.listings: frozenset[Listing] = frozenset()
+        self.logging = False
+        self.subscriptions = False
         self._stale: set[Listing] = set()
         self._refresh = anyio.Event()
 
@@ -75,6 +79,9 @@ class LiveSession:
         self.protocol_version = result.protocol_version
         self.server_info = result.server_info
         self.listings = advertised(result.capabilities)
+        capabilities = result.capabilities
+        self.logging = capabilities.logging is not None
+        self.subscriptions = bool(capabilities.resources and capabilities.resources.subscribe)
 
     def fail(self, reason: str) -> None:
         """Mark the session lost (the first reason wins)."""
@@ -83,9 +90,15 @@ class LiveSession:
         self.lost.set()
 
     async def on_message(self, message: IncomingMessage) -> None:
-        """The session's ``message_handler``: note list_changed notices; never does I/O itself."""
+        """The session's ``message_handler``: note list_changed notices, pass on updates and log messages.
+
+        Never does I/O itself.
+        """
         if isinstance(message, Exception):
             logger.warning("transport error from an MCP server: %s", type(message).__name__)
+            return
+        if isinstance(message, types.ResourceUpdatedNotification | types.LoggingMessageNotification):
+            self._on_notice(message)
             return
         kind = _CHANGED.get(type(message))
         if kind is not None and kind in self.listings:

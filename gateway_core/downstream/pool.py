@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Mapping
 
 import anyio
 import anyio.abc
+import mcp_types as types
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream.base import ResolveFn, ServerState, ServerStatus
@@ -26,6 +27,7 @@ class DownstreamPool:
         resolve: resolves secret references in env/header values.
         on_change: called with a server's name whenever its status or catalog changes.
         on_stderr: called with ``(name, line)`` for each stderr line of a stdio server.
+        on_notice: called with ``(name, notification)`` for each resource update and log message.
     """
 
     def __init__(
@@ -35,8 +37,10 @@ class DownstreamPool:
         resolve: ResolveFn,
         on_change: Callable[[str], None],
         on_stderr: Callable[[str, str], None] | None = None,
+        on_notice: Callable[[str, types.ServerNotification], None] | None = None,
     ) -> None:
         self._configs = dict(servers)
+        self._on_notice = on_notice
         self._resolve = resolve
         self._on_change = on_change
         self._on_stderr = on_stderr
@@ -83,7 +87,12 @@ class DownstreamPool:
 
     def _new_server(self, name: str, config: ServerConfig) -> DownstreamServer:
         return DownstreamServer(
-            name, config, resolve=self._resolve, on_change=self._on_change, on_stderr=self._on_stderr
+            name,
+            config,
+            resolve=self._resolve,
+            on_change=self._on_change,
+            on_stderr=self._on_stderr,
+            on_notice=self._on_notice,
         )
 
     def _start(self, name: str, config: ServerConfig) -> None:

@@ -14,6 +14,7 @@ and only it allows server→client requests (sampling, elicitation, roots) that 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx2
 import mcp_types as types
-from mcp.client.session import ClientSession
+from mcp.client.session import ClientRequestContext, ClientSession
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ValidationError
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 from gateway_core.config import ServerConfig
 from gateway_core.downstream.base import Catalog, ConnectError, Connection, ResolveFn, ServerState, ServerStatus
 from gateway_core.downstream.catalog import list_catalog
+from gateway_core.downstream.lanes import Caller, Lanes
 from gateway_core.downstream.live import Backoff, LiveSession
 from gateway_core.downstream.remote import open_http, open_sse
 from gateway_core.downstream.stderr import StderrBuffer
@@ -42,6 +44,11 @@ START_TIMEOUT_FLOOR_S = 10.0
 # After a call fails with "connection closed", how long to wait for the transport to say why.
 LOSS_REASON_WAIT_S = 1.0
 CLIENT_INFO = types.Implementation(name="toolgate", version="0.1.0")
+# Toolgate offers servers everything an agent might answer; whether the agent behind a call can
+# answer is checked per question (see lanes.py), and the server gets an error if it cannot.
+SAMPLING_CAPABILITY = types.SamplingCapability(
+    context=types.SamplingContextCapability(), tools=types.SamplingToolsCapability()
+)
 
 _R = TypeVar("_R", bound=BaseModel)
 
@@ -51,6 +58,12 @@ def _leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
+
+
+def _wrong_answer(method: str) -> types.ErrorData:
+    return types.ErrorData(
+        code=types.INTERNAL_ERROR, message=f"the agent's answer to {method} was not of the right kind"
+    )
 
 
 def _is_connection_closed(exc: MCPError) -> bool:
@@ -72,6 +85,7 @@ class DownstreamServer:
         resolve: resolves secret references in env/header values at each (re)start.
         on_change: called with ``name`` whenever the status or catalog changes (cheap, on the loop).
         on_stderr: called with ``(name, line)`` for each stderr line of a stdio server.
+        on_notice: called with ``(name, notification)`` for each resource update and log message.
     """
 
     def __init__(
@@ -82,6 +96,7 @@ class DownstreamServer:
         resolve: ResolveFn,
         on_change: Callable[[str], None],
         on_stderr: Callable[[str, str], None] | None = None,
+        on_notice: Callable[[str, types.ServerNotification], None] | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -95,6 +110,8 @@ class DownstreamServer:
         self._catalog = Catalog()
         self._last_logged_failure: str | None = None
         self._live: LiveSession | None = None
+        self._on_notice = on_notice
+        self._lanes = Lanes()
 
     @property
     def _start_timeout_s(self) -> float:
@@ -156,9 +173,16 @@ class DownstreamServer:
             self._set(ServerState.STOPPED, "the gateway stopped it")
 
     async def call_tool(
-        self, name: str, arguments: dict[str, Any] | None, *, progress: ProgressFnT | None = None
+        self,
+        name: str,
+        arguments: dict[str, Any] | None,
+        *,
+        progress: ProgressFnT | None = None,
+        caller: Caller | None = None,
     ) -> types.CallToolResult:
         """Call tool ``name`` with fresh params; the result passes through unchanged (no schema check).
+
+        Questions the server asks during the call (sampling, elicitation, roots) go to ``caller``.
 
         Raises:
             ServerUnavailableError: the server is not READY, or died during the call.
@@ -166,20 +190,83 @@ class DownstreamServer:
             MCPError: the server answered with an error; forward it as is.
         """
         request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=arguments))
-        return await self._request(f"tools/call {name!r}", request, types.CallToolResult, progress)
+        return await self._request(f"tools/call {name!r}", request, types.CallToolResult, progress, caller)
 
-    async def read_resource(self, uri: str) -> types.ReadResourceResult:
+    async def read_resource(self, uri: str, *, caller: Caller | None = None) -> types.ReadResourceResult:
         """Read resource ``uri``. Raises as ``call_tool`` does."""
         request = types.ReadResourceRequest(params=types.ReadResourceRequestParams(uri=uri))
-        return await self._request(f"resources/read {uri!r}", request, types.ReadResourceResult)
+        return await self._request(f"resources/read {uri!r}", request, types.ReadResourceResult, None, caller)
 
-    async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> types.GetPromptResult:
+    async def get_prompt(
+        self, name: str, arguments: dict[str, str] | None, *, caller: Caller | None = None
+    ) -> types.GetPromptResult:
         """Get prompt ``name``. Raises as ``call_tool`` does."""
         request = types.GetPromptRequest(params=types.GetPromptRequestParams(name=name, arguments=arguments))
-        return await self._request(f"prompts/get {name!r}", request, types.GetPromptResult)
+        return await self._request(f"prompts/get {name!r}", request, types.GetPromptResult, None, caller)
+
+    async def complete(
+        self,
+        ref: types.PromptReference | types.ResourceTemplateReference,
+        argument: types.CompletionArgument,
+        context: types.CompletionContext | None,
+    ) -> types.CompleteResult:
+        """Ask for completions of a prompt argument or template variable. Raises as ``call_tool`` does."""
+        params = types.CompleteRequestParams(ref=ref, argument=argument, context=context)
+        return await self._request("completion/complete", types.CompleteRequest(params=params), types.CompleteResult)
+
+    async def subscribe(self, uri: str) -> None:
+        """Ask the server for ``notifications/resources/updated`` about ``uri``. Raises as ``call_tool`` does."""
+        request = types.SubscribeRequest(params=types.SubscribeRequestParams(uri=uri))
+        await self._request(f"resources/subscribe {uri!r}", request, types.EmptyResult)
+
+    async def unsubscribe(self, uri: str) -> None:
+        """Stop the updates about ``uri``. Raises as ``call_tool`` does."""
+        request = types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=uri))
+        await self._request(f"resources/unsubscribe {uri!r}", request, types.EmptyResult)
+
+    async def set_logging_level(self, level: types.LoggingLevel) -> None:
+        """Tell the server which log messages to send. Raises as ``call_tool`` does."""
+        request = types.SetLevelRequest(params=types.SetLevelRequestParams(level=level))
+        await self._request(f"logging/setLevel {level!r}", request, types.EmptyResult)
+
+    @property
+    def calls_in_flight(self) -> int:
+        """How many calls forwarded for agents are in flight."""
+        return self._lanes.count
+
+    @property
+    def supports_logging(self) -> bool:
+        """Whether the connected server advertised the logging capability."""
+        live = self._live
+        return live is not None and live.logging
+
+    @property
+    def supports_subscriptions(self) -> bool:
+        """Whether the connected server advertised resource subscriptions."""
+        live = self._live
+        return live is not None and live.subscriptions
 
     async def _request(
-        self, what: str, request: types.ClientRequest, result_type: type[_R], progress: ProgressFnT | None = None
+        self,
+        what: str,
+        request: types.ClientRequest,
+        result_type: type[_R],
+        progress: ProgressFnT | None = None,
+        caller: Caller | None = None,
+    ) -> _R:
+        if caller is None:
+            return await self._send(what, request, result_type, progress)
+        with anyio.move_on_after(self.config.timeout_s) as waited:
+            async with self._lanes.hold(caller):
+                waited.deadline = math.inf
+                return await self._send(what, request, result_type, progress)
+        raise DownstreamTimeoutError(
+            f"server {self.name!r} was busy for {self.config.timeout_s:g} s with another agent's call that "
+            'may ask its agent questions; set "isolation": "per_agent" on this server to run agents side by side'
+        )
+
+    async def _send(
+        self, what: str, request: types.ClientRequest, result_type: type[_R], progress: ProgressFnT | None
     ) -> _R:
         live = self._live
         if live is None or self._state is not ServerState.READY:
@@ -258,9 +345,15 @@ class DownstreamServer:
         """Connect, list, serve until the connection is lost; then leave the server FAILED with the reason."""
         self._set(ServerState.STARTING)
         async with self._open() as connection:
-            live = LiveSession(connection)
+            live = LiveSession(connection, on_notice=self._notice)
             async with ClientSession(
-                *connection.streams, message_handler=live.on_message, client_info=CLIENT_INFO
+                *connection.streams,
+                message_handler=live.on_message,
+                client_info=CLIENT_INFO,
+                sampling_callback=self._on_sampling,
+                sampling_capabilities=SAMPLING_CAPABILITY,
+                elicitation_callback=self._on_elicitation,
+                list_roots_callback=self._on_list_roots,
             ) as session:
                 live.session = session
                 try:
@@ -294,6 +387,50 @@ class DownstreamServer:
                 reason = live.reason or "the connection was closed"
                 logger.warning("server %r was lost: %s", self.name, reason)
                 self._fail(reason)
+
+    async def _on_sampling(
+        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
+        answer = await self._ask(types.CreateMessageRequest(params=params.model_copy(update={"meta": None})))
+        if isinstance(answer, types.ErrorData | types.CreateMessageResult | types.CreateMessageResultWithTools):
+            return answer
+        return _wrong_answer("sampling/createMessage")
+
+    async def _on_elicitation(
+        self, context: ClientRequestContext, params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
+        answer = await self._ask(types.ElicitRequest(params=params.model_copy(update={"meta": None})))
+        if isinstance(answer, types.ErrorData | types.ElicitResult):
+            return answer
+        return _wrong_answer("elicitation/create")
+
+    async def _on_list_roots(self, context: ClientRequestContext) -> types.ListRootsResult | types.ErrorData:
+        answer = await self._ask(types.ListRootsRequest())
+        if isinstance(answer, types.ErrorData | types.ListRootsResult):
+            return answer
+        return _wrong_answer("roots/list")
+
+    async def _ask(self, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
+        """Put the server's question to the agent whose call it belongs to (see lanes.py)."""
+        caller = self._lanes.owner_of_question()
+        if caller is not None:
+            return await caller.ask(self.name, request)
+        if isinstance(request, types.ListRootsRequest):
+            # Asked outside any interactive call (typically right after connecting): no agent's
+            # workspace is shared with a server that several agents use.
+            return types.ListRootsResult(roots=[])
+        why = (
+            "the calls in progress on this server come from agents that cannot answer it"
+            if self._lanes.busy
+            else "it arrived outside any agent's call"
+        )
+        return types.ErrorData(
+            code=types.INVALID_REQUEST, message=f"Toolgate has no agent to ask {request.method}: {why}"
+        )
+
+    def _notice(self, notification: types.ServerNotification) -> None:
+        if self._on_notice is not None:
+            self._on_notice(self.name, notification)
 
     async def _refresh_on_notice(self, live: LiveSession) -> None:
         while True:

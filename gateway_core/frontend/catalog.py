@@ -80,6 +80,13 @@ class Routes:
                 return candidate.server
         return None
 
+    def server_for_template(self, uri_template: str) -> str | None:
+        """The server that lists the resource template ``uri_template`` (as written in templates/list)."""
+        for template, server in zip(self.template_list, self.template_servers, strict=True):
+            if template.uri_template == uri_template:
+                return server
+        return None
+
 
 def public_name(prefix: str, name: str) -> str:
     """The name an agent sees for ``name`` under ``prefix``, within MCP's name rules."""

@@ -198,6 +198,45 @@ class CallGuard:
                 rule=admission.decision.rule_text,
             )
 
+    async def record_question(self, agent: str, server: str, method: str, outcome: str, latency_s: float) -> None:
+        """Record a question ``server`` put to ``agent`` during its call (sampling, elicitation, roots).
+
+        The record pair reads like a call: the method as the tool, ``deny`` when the agent could
+        not be asked (it lacks the capability), and how the exchange ended.
+        """
+        if self._audit is None:
+            return
+        call_id = uuid.uuid4().hex
+        asked = outcome != "denied"
+        rule = "server request" if asked else "agent capabilities"
+        reason = (
+            f"server {server!r} asked agent {agent!r} ({method}) during a call"
+            if asked
+            else f"server {server!r} asked agent {agent!r} ({method}), which it did not advertise support for"
+        )
+        effect = "allow" if asked else "deny"
+        await self._audit.record_decision(
+            call_id=call_id,
+            agent=agent,
+            server=server,
+            tool=method,
+            effect=effect,
+            rule=rule,
+            reason=reason,
+            arguments=None,
+        )
+        self._audit.record_outcome(
+            call_id=call_id,
+            agent=agent,
+            server=server,
+            tool=method,
+            outcome=outcome,
+            latency_s=latency_s,
+            effect=effect,
+            rule=rule,
+            reason=reason,
+        )
+
     def _refuse(
         self,
         call_id: str,

@@ -1,7 +1,7 @@
 """The MCP server agents talk to: the union of every ready downstream server, routed by name and URI.
 
 Lifecycle: built once per gateway; ``refresh()`` rebuilds the routing table whenever a downstream's
-state or catalog changes, and ``watch_catalog()`` (run in the gateway's task group) coalesces those
+state or catalog changes, and ``watch_catalog()`` (run by ``run()`` in the gateway's task group) coalesces those
 changes and tells connected agents, in both protocol eras: handshake-era sessions get
 ``notifications/*/list_changed`` on their standalone stream, 2026-07-28 agents get the same events
 on their ``subscriptions/listen`` streams.
@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
+import anyio.abc
 import mcp_types as types
 from mcp.server import ServerRequestContext
-from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.context import HandlerResult
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.session import ServerSession
@@ -29,35 +28,25 @@ from mcp.server.subscriptions import (
     ResourcesListChanged,
     ToolsListChanged,
 )
-from mcp.shared.dispatcher import ProgressFnT
-from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway_core.config import Config
 from gateway_core.downstream.base import ServerState
 from gateway_core.downstream.pool import DownstreamPool
-from gateway_core.downstream.server import DownstreamServer
-from gateway_core.errors import DownstreamError, ErrorCode, ServerUnavailableError
 from gateway_core.frontend.catalog import Routes, ServerCatalog, build_routes
-from gateway_core.frontend.guard import CallGuard, refusal_result
+from gateway_core.frontend.forward import SERVER_INFO_META_KEY, UNKNOWN_AGENT, RequestForwarder, current_agent
+from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.metrics import Metrics
+from gateway_core.frontend.notices import Notices
+from gateway_core.frontend.rounds import Rounds
 
 logger = logging.getLogger(__name__)
 
-# The identity stamp a 2026-era downstream adds to its results; the agent must see Toolgate's, not it.
-SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
-UNKNOWN_AGENT = "-"
+__all__ = ["SERVER_INFO_META_KEY", "UNKNOWN_AGENT", "AgentFacingServer", "current_agent"]
 
 Ctx = ServerRequestContext[Any, Any]
-_R = TypeVar("_R", bound=types.Result)
 LISTING_METHODS = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list"})
 ListChanged = ToolsListChanged | PromptsListChanged | ResourcesListChanged
-
-
-def current_agent() -> str:
-    """The id of the agent whose request is being handled (set by the HTTP layer's authentication)."""
-    token = get_access_token()
-    return token.client_id if token is not None else UNKNOWN_AGENT
 
 
 class AgentFacingServer:
@@ -85,6 +74,10 @@ class AgentFacingServer:
         self._bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self._bus)
         self._legacy_sessions: dict[str, ServerSession] = {}
+        self._ready: set[str] = set()
+        self.notices = Notices(pool, lambda agent, server: guard.may_see(agent, server), self._bus)
+        self.rounds = Rounds()
+        forward = RequestForwarder(lambda: self._routes, pool, guard, metrics, self.notices, self.rounds)
         self.server: Server[Any] = Server(
             "toolgate",
             version=version,
@@ -92,14 +85,20 @@ class AgentFacingServer:
             instructions="Toolgate: one gateway in front of the MCP servers configured on this machine.",
             get_tool_input_schema=lambda name: self._routes.input_schemas.get(name),
             on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
+            on_call_tool=forward.call_tool,
             on_list_resources=self._list_resources,
             on_list_resource_templates=self._list_resource_templates,
-            on_read_resource=self._read_resource,
+            on_read_resource=forward.read_resource,
+            on_subscribe_resource=forward.subscribe,
+            on_unsubscribe_resource=forward.unsubscribe,
             on_list_prompts=self._list_prompts,
-            on_get_prompt=self._get_prompt,
-            on_subscriptions_listen=self._listen,
+            on_get_prompt=forward.get_prompt,
+            on_completion=forward.complete,
+            on_subscriptions_listen=self._listen_with_subscriptions,
         )
+        # Registered by hand: the constructor arguments for these warn that logging is deprecated
+        # in 2026-07-28, yet handshake-era agents use it.
+        self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, forward.set_level)
         # The session manager builds handshake options without NotificationOptions, which would
         # advertise listChanged=false; agents must know our listings change.
         self.server.create_initialization_options = functools.partial(  # type: ignore[method-assign]
@@ -137,6 +136,10 @@ class AgentFacingServer:
         ]
         old, new = self._routes, build_routes(ready)
         self._routes = new
+        ready_now = {entry.server for entry in ready}
+        for name in sorted(ready_now - self._ready):
+            self.notices.server_ready(name)
+        self._ready = ready_now
         for collision in sorted(set(new.collisions) - set(old.collisions)):
             logger.warning("name collision: %s", collision)
         self._generation += 1
@@ -149,6 +152,14 @@ class AgentFacingServer:
         if (old.resource_list, old.template_list) != (new.resource_list, new.template_list):
             changed.add(ResourcesListChanged)
         return changed
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled: catalog changes, notices from servers, and 2026 requests between rounds."""
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.rounds.run)
+            tg.start_soon(self.notices.run)
+            tg.start_soon(self.watch_catalog)
+            task_status.started()
 
     async def watch_catalog(self) -> None:
         """Refresh and announce changes until cancelled; bursts of changes are announced once."""
@@ -192,8 +203,30 @@ class AgentFacingServer:
                 # The SDK has no public hook for "this session ended"; its connection's exit stack is it.
                 connection = getattr(ctx.session, "_connection", None)
                 if connection is not None:
-                    connection.exit_stack.callback(self._legacy_sessions.pop, session_id, None)
+                    connection.exit_stack.callback(self._session_ended, session_id)
         return await call_next(ctx)
+
+    def _session_ended(self, session_id: str) -> None:
+        self._legacy_sessions.pop(session_id, None)
+        self.notices.session_ended(session_id)
+
+    async def _listen_with_subscriptions(self, ctx: Ctx, params: types.SubscriptionsListenRequestParams) -> Any:
+        """Serve a 2026 listen stream; the resources it names are subscribed at their servers while it lasts.
+
+        URIs of servers the agent may not use are left out of the subscription.
+        """
+        agent, requested = current_agent(), params.notifications.resource_subscriptions or []
+        with self.notices.listening(agent, ctx.session) as receiver:
+            allowed = []
+            for uri in requested:
+                server = self._routes.server_for_uri(uri)
+                if server is not None and self._guard.may_see(agent, server):
+                    allowed.append(uri)
+                    await self.notices.subscribe(receiver, server, uri)
+            if requested:
+                notifications = params.notifications.model_copy(update={"resource_subscriptions": allowed or None})
+                params = params.model_copy(update={"notifications": notifications})
+            return await self._listen(ctx, params)
 
     async def _serve_cached_listing(self, ctx: Ctx, call_next: Callable[[Ctx], Awaitable[HandlerResult]]) -> Any:
         """Answer list requests from the wire form built on the first request after a catalog change.
@@ -246,135 +279,3 @@ class AgentFacingServer:
             if self._guard.may_see(agent, server)
         ]
         return types.ListResourceTemplatesResult(resource_templates=visible)
-
-    async def _call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
-        route = self._routes.tools.get(params.name)
-        if route is None:
-            raise MCPError(ErrorCode.TOOL_NOT_FOUND, f"unknown tool {params.name!r}: it is not in tools/list")
-        agent = current_agent()
-        admission = await self._guard.admit(
-            agent=agent,
-            session_id=_session_id(ctx),
-            server=route.server,
-            tool=route.upstream_name,
-            public_name=params.name,
-            arguments=params.arguments,
-            disconnected=_disconnect_check(ctx),
-        )
-        if not admission.allowed:
-            self._metrics.count_call(agent, route.server, "denied", 0.0)
-            return refusal_result(admission)
-        started = time.perf_counter()
-        outcome, size = "ok", None
-        try:
-            server = self._pool.servers.get(route.server)
-            if server is None:
-                raise ServerUnavailableError(f"server {route.server!r} was removed from the configuration")
-            result = await server.call_tool(route.upstream_name, params.arguments, progress=_progress_forwarder(ctx))
-            outcome = "tool_error" if result.is_error else "ok"
-            result = _without_downstream_identity(result)
-            if self._guard.auditing:
-                size = len(result.model_dump_json(by_alias=True, exclude_none=True))
-            return result
-        except DownstreamError as exc:
-            outcome = "timeout" if exc.code is ErrorCode.TIMEOUT else "unavailable"
-            return types.CallToolResult(content=[types.TextContent(text=str(exc))], is_error=True)
-        except MCPError:
-            outcome = "protocol_error"
-            raise
-        except BaseException:
-            outcome = "withdrawn"
-            raise
-        finally:
-            latency = time.perf_counter() - started
-            self._metrics.count_call(agent, route.server, outcome, latency)
-            self._guard.finish(
-                admission,
-                agent=agent,
-                server=route.server,
-                tool=route.upstream_name,
-                outcome=outcome,
-                latency_s=latency,
-                result_size=size,
-            )
-
-    async def _read_resource(self, ctx: Ctx, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        server = self._routes.server_for_uri(params.uri)
-        if server is None:
-            raise MCPError(ErrorCode.RESOURCE_NOT_FOUND, f"no configured server offers resource {params.uri!r}")
-        await self._admit_or_raise(ctx, server, params.uri)
-        try:
-            result = await self._server(server).read_resource(params.uri)
-        except DownstreamError as exc:
-            raise MCPError(exc.code, str(exc)) from exc
-        return _without_downstream_identity(result)
-
-    async def _get_prompt(self, ctx: Ctx, params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        route = self._routes.prompts.get(params.name)
-        if route is None:
-            raise MCPError(ErrorCode.PROMPT_NOT_FOUND, f"unknown prompt {params.name!r}: it is not in prompts/list")
-        await self._admit_or_raise(ctx, route.server, params.name)
-        try:
-            result = await self._server(route.server).get_prompt(route.upstream_name, params.arguments)
-        except DownstreamError as exc:
-            raise MCPError(exc.code, str(exc)) from exc
-        return _without_downstream_identity(result)
-
-    async def _admit_or_raise(self, ctx: Ctx, server: str, name: str) -> None:
-        """Apply the agent's decision for the whole server to a prompt or resource; a refusal is a protocol error."""
-        admission = await self._guard.admit(
-            agent=current_agent(),
-            session_id=_session_id(ctx),
-            server=server,
-            tool=None,
-            public_name=name,
-            arguments=None,
-            disconnected=_disconnect_check(ctx),
-        )
-        if not admission.allowed:
-            raise MCPError(ErrorCode.DENIED_BY_POLICY, admission.refusal or "denied")
-
-    def _server(self, name: str) -> DownstreamServer:
-        server = self._pool.servers.get(name)
-        if server is None:
-            raise MCPError(ErrorCode.SERVER_UNAVAILABLE, f"server {name!r} was removed from the configuration")
-        return server
-
-
-def _disconnect_check(ctx: Ctx) -> Callable[[], Awaitable[bool]] | None:
-    """How to tell that the agent's HTTP request is gone (uvicorn reports it to every receiver)."""
-    request = ctx.request
-    if request is None or not hasattr(request, "is_disconnected"):
-        return None
-    is_disconnected: Callable[[], Awaitable[bool]] = request.is_disconnected
-    return is_disconnected
-
-
-def _session_id(ctx: Ctx) -> str | None:
-    """The agent's handshake-era session (for "allow for this session"); 2026 agents have none."""
-    return ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
-
-
-def _progress_forwarder(ctx: Ctx) -> ProgressFnT | None:
-    """A callback that relays downstream progress to the agent, if the agent asked for progress."""
-    token = (ctx.meta or {}).get("progress_token")
-    if token is None:
-        return None
-
-    async def forward(progress: float, total: float | None, message: str | None) -> None:
-        notification = types.ProgressNotification(
-            params=types.ProgressNotificationParams(
-                progress_token=token, progress=progress, total=total, message=message
-            )
-        )
-        await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
-
-    return forward
-
-
-def _without_downstream_identity(result: _R) -> _R:
-    meta = result.meta
-    if not meta or SERVER_INFO_META_KEY not in meta:
-        return result
-    kept = {k: v for k, v in meta.items() if k != SERVER_INFO_META_KEY}
-    return result.model_copy(update={"meta": kept or None})

@@ -1,0 +1,336 @@
+"""Agents' requests that go on to one server.
+
+That is tools/call, prompts/get, resources/read, completions, subscriptions and log levels.
+
+Each request is routed by name or URI, checked by the guard (calls, prompts and reads), and sent
+with fresh params; the result comes back without the downstream's identity stamp. The agent
+behind a call is handed down as its ``Caller`` (``callers.py``), so a question the server asks
+during the call reaches that agent; an interactive 2026-07-28 agent's requests run through
+``rounds.py`` so its questions can travel back in ``InputRequiredResult`` rounds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import mcp_types as types
+from mcp.server import ServerRequestContext
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from gateway_core.downstream.lanes import Caller
+from gateway_core.downstream.pool import DownstreamPool
+from gateway_core.downstream.server import DownstreamServer
+from gateway_core.errors import DownstreamError, ErrorCode, ServerUnavailableError
+from gateway_core.frontend.callers import HandshakeCaller, RoundTripCaller
+from gateway_core.frontend.catalog import Routes
+from gateway_core.frontend.guard import Admission, CallGuard, refusal_result
+from gateway_core.frontend.metrics import Metrics
+from gateway_core.frontend.notices import Notices
+from gateway_core.frontend.rounds import Rounds, Target
+
+# The identity stamp a 2026-era downstream adds to its results; the agent must see Toolgate's, not it.
+SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
+LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
+UNKNOWN_AGENT = "-"
+
+Ctx = ServerRequestContext[Any, Any]
+_R = TypeVar("_R", bound=types.Result)
+_T = TypeVar("_T")
+
+
+def current_agent() -> str:
+    """The id of the agent whose request is being handled (set by the HTTP layer's authentication)."""
+    token = get_access_token()
+    return token.client_id if token is not None else UNKNOWN_AGENT
+
+
+def is_modern(ctx: Ctx) -> bool:
+    """Whether the request speaks 2026-07-28 (no back-channel, no session)."""
+    return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+
+def session_id(ctx: Ctx) -> str | None:
+    """The agent's handshake-era session (for "allow for this session"); 2026 agents have none."""
+    return ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
+
+
+class RequestForwarder:
+    """Serves the requests that are forwarded to a single server.
+
+    Args:
+        routes: the current routing table (read on every request).
+        pool: the downstream servers.
+        guard: policy, approvals and auditing.
+        metrics: where tool calls are counted.
+        notices: subscriptions and log levels.
+        rounds: 2026 requests waiting between rounds of questions.
+    """
+
+    def __init__(
+        self,
+        routes: Callable[[], Routes],
+        pool: DownstreamPool,
+        guard: CallGuard,
+        metrics: Metrics,
+        notices: Notices,
+        rounds: Rounds,
+    ) -> None:
+        self._routes = routes
+        self._pool = pool
+        self._guard = guard
+        self._metrics = metrics
+        self._notices = notices
+        self._rounds = rounds
+
+    # --- calls, prompts and reads ----------------------------------------------------------------
+
+    async def call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> Any:
+        """Decide, ask if need be, forward and record one tool call (or resume one waiting for answers)."""
+        route = self._routes().tools.get(params.name)
+        if route is None:
+            raise MCPError(ErrorCode.TOOL_NOT_FOUND, f"unknown tool {params.name!r}: it is not in tools/list")
+        agent, target = current_agent(), ("tools/call", params.name)
+        if params.request_state is not None:
+            return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
+        admission = await self._guard.admit(
+            agent=agent,
+            session_id=session_id(ctx),
+            server=route.server,
+            tool=route.upstream_name,
+            public_name=params.name,
+            arguments=params.arguments,
+            disconnected=_disconnect_check(ctx),
+        )
+        if not admission.allowed:
+            self._metrics.count_call(agent, route.server, "denied", 0.0)
+            return refusal_result(admission)
+        progress = _progress_forwarder(ctx)
+
+        async def forward(caller: Caller) -> types.CallToolResult:
+            return await self._forward_call(
+                ctx, agent, route.server, route.upstream_name, params, admission, caller, progress
+            )
+
+        return await self._run(ctx, agent, target, forward)
+
+    async def _forward_call(
+        self,
+        ctx: Ctx,
+        agent: str,
+        server_name: str,
+        tool: str,
+        params: types.CallToolRequestParams,
+        admission: Admission,
+        caller: Caller,
+        progress: ProgressFnT | None,
+    ) -> types.CallToolResult:
+        started = time.perf_counter()
+        outcome, size = "ok", None
+        try:
+            server = self._pool.servers.get(server_name)
+            if server is None:
+                raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
+            with self._notices.logging_request(server_name, agent, ctx.session, ctx.request_id, _log_level(ctx)):
+                result = await server.call_tool(tool, params.arguments, progress=progress, caller=caller)
+            outcome = "tool_error" if result.is_error else "ok"
+            result = without_downstream_identity(result)
+            if self._guard.auditing:
+                size = len(result.model_dump_json(by_alias=True, exclude_none=True))
+            return result
+        except DownstreamError as exc:
+            outcome = "timeout" if exc.code is ErrorCode.TIMEOUT else "unavailable"
+            return types.CallToolResult(content=[types.TextContent(text=str(exc))], is_error=True)
+        except MCPError:
+            outcome = "protocol_error"
+            raise
+        except BaseException:
+            outcome = "withdrawn"
+            raise
+        finally:
+            latency = time.perf_counter() - started
+            self._metrics.count_call(agent, server_name, outcome, latency)
+            self._guard.finish(
+                admission,
+                agent=agent,
+                server=server_name,
+                tool=tool,
+                outcome=outcome,
+                latency_s=latency,
+                result_size=size,
+            )
+
+    async def read_resource(self, ctx: Ctx, params: types.ReadResourceRequestParams) -> Any:
+        """Read a resource from the server that lists it or has a matching template."""
+        server = self._routes().server_for_uri(params.uri)
+        if server is None:
+            raise MCPError(ErrorCode.RESOURCE_NOT_FOUND, f"no configured server offers resource {params.uri!r}")
+        agent, target = current_agent(), ("resources/read", params.uri)
+        if params.request_state is not None:
+            return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
+        await self._admit_or_raise(ctx, server, params.uri)
+
+        async def forward(caller: Caller) -> types.ReadResourceResult:
+            return await _downstream_call(self._server(server).read_resource(params.uri, caller=caller))
+
+        return await self._run(ctx, agent, target, forward)
+
+    async def get_prompt(self, ctx: Ctx, params: types.GetPromptRequestParams) -> Any:
+        """Get a prompt, with its arguments, from the server that lists it."""
+        route = self._routes().prompts.get(params.name)
+        if route is None:
+            raise MCPError(ErrorCode.PROMPT_NOT_FOUND, f"unknown prompt {params.name!r}: it is not in prompts/list")
+        agent, target = current_agent(), ("prompts/get", params.name)
+        if params.request_state is not None:
+            return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
+        await self._admit_or_raise(ctx, route.server, params.name)
+
+        async def forward(caller: Caller) -> types.GetPromptResult:
+            server = self._server(route.server)
+            return await _downstream_call(server.get_prompt(route.upstream_name, params.arguments, caller=caller))
+
+        return await self._run(ctx, agent, target, forward)
+
+    async def _run(
+        self, ctx: Ctx, agent: str, target: Target, forward: Callable[[Caller], Awaitable[_R]]
+    ) -> _R | types.InputRequiredResult:
+        """Forward with the agent as the caller; an interactive 2026 agent's request runs in rounds."""
+        if not is_modern(ctx):
+            return await forward(HandshakeCaller(agent, session_id(ctx), ctx.session, ctx.request_id, self._record))
+        caller = RoundTripCaller(agent, ctx.session.client_capabilities, self._record)
+        if not caller.interactive:
+            return await forward(caller)
+        return await self._rounds.begin(agent, target, caller, lambda: forward(caller))
+
+    async def _record(self, agent: str, server: str, method: str, outcome: str, latency_s: float) -> None:
+        await self._guard.record_question(agent, server, method, outcome, latency_s)
+
+    async def _admit_or_raise(self, ctx: Ctx, server: str, name: str) -> None:
+        """Apply the agent's decision for the whole server to a prompt or resource; a refusal is a protocol error."""
+        admission = await self._guard.admit(
+            agent=current_agent(),
+            session_id=session_id(ctx),
+            server=server,
+            tool=None,
+            public_name=name,
+            arguments=None,
+            disconnected=_disconnect_check(ctx),
+        )
+        if not admission.allowed:
+            raise MCPError(ErrorCode.DENIED_BY_POLICY, admission.refusal or "denied")
+
+    # --- completions, subscriptions, log levels -------------------------------------------------
+
+    async def complete(self, ctx: Ctx, params: types.CompleteRequestParams) -> types.CompleteResult:
+        """Route ``completion/complete`` to the server owning the prompt or resource template."""
+        routes, ref = self._routes(), params.ref
+        upstream_ref: types.PromptReference | types.ResourceTemplateReference
+        if isinstance(ref, types.PromptReference):
+            route = routes.prompts.get(ref.name)
+            if route is None:
+                raise MCPError(ErrorCode.PROMPT_NOT_FOUND, f"unknown prompt {ref.name!r}: it is not in prompts/list")
+            server, upstream_ref = route.server, types.PromptReference(name=route.upstream_name)
+        else:
+            found = routes.server_for_template(ref.uri)
+            if found is None:
+                raise MCPError(
+                    ErrorCode.RESOURCE_NOT_FOUND, f"unknown resource template {ref.uri!r}: it is not in templates/list"
+                )
+            server, upstream_ref = found, types.ResourceTemplateReference(uri=ref.uri)
+        if not self._guard.may_see(current_agent(), server):
+            raise MCPError(
+                ErrorCode.DENIED_BY_POLICY, f"Toolgate: agent {current_agent()!r} may not use server {server!r}"
+            )
+        result = await _downstream_call(self._server(server).complete(upstream_ref, params.argument, params.context))
+        return without_downstream_identity(result)
+
+    async def subscribe(self, ctx: Ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        """Subscribe a handshake-era session to a resource's updates."""
+        server = self._visible_server_for(params.uri)
+        receiver = self._notices.session(session_id(ctx) or "", current_agent(), ctx.session)
+        await _downstream_call(self._notices.subscribe(receiver, server, params.uri))
+        return types.EmptyResult()
+
+    async def unsubscribe(self, ctx: Ctx, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        """End a handshake-era session's subscription to a resource."""
+        server = self._visible_server_for(params.uri)
+        receiver = self._notices.session(session_id(ctx) or "", current_agent(), ctx.session)
+        await _downstream_call(self._notices.unsubscribe(receiver, server, params.uri))
+        return types.EmptyResult()
+
+    async def set_level(self, ctx: Ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
+        """Send a handshake-era session the servers' log messages at this level and above."""
+        receiver = self._notices.session(session_id(ctx) or "", current_agent(), ctx.session)
+        await self._notices.set_level(receiver, params.level)
+        return types.EmptyResult()
+
+    def _visible_server_for(self, uri: str) -> str:
+        server = self._routes().server_for_uri(uri)
+        if server is None:
+            raise MCPError(ErrorCode.RESOURCE_NOT_FOUND, f"no configured server offers resource {uri!r}")
+        if not self._guard.may_see(current_agent(), server):
+            raise MCPError(
+                ErrorCode.DENIED_BY_POLICY, f"Toolgate: agent {current_agent()!r} may not use server {server!r}"
+            )
+        return server
+
+    def _server(self, name: str) -> DownstreamServer:
+        server = self._pool.servers.get(name)
+        if server is None:
+            raise MCPError(ErrorCode.SERVER_UNAVAILABLE, f"server {name!r} was removed from the configuration")
+        return server
+
+
+async def _downstream_call(awaitable: Awaitable[_T]) -> _T:
+    """Await a downstream request; Toolgate's own downstream errors become protocol errors for the agent."""
+    try:
+        return await awaitable
+    except DownstreamError as exc:
+        raise MCPError(exc.code, str(exc)) from exc
+
+
+def _log_level(ctx: Ctx) -> types.LoggingLevel | None:
+    """The log level a 2026 request opted in to through ``_meta`` (None: it did not)."""
+    if not is_modern(ctx):
+        return None
+    level = (ctx.meta or {}).get(LOG_LEVEL_META_KEY)
+    return level if isinstance(level, str) and level in types.LoggingLevel.__args__ else None  # type: ignore[attr-defined,return-value]
+
+
+def _disconnect_check(ctx: Ctx) -> Callable[[], Awaitable[bool]] | None:
+    """How to tell that the agent's HTTP request is gone (uvicorn reports it to every receiver)."""
+    request = ctx.request
+    if request is None or not hasattr(request, "is_disconnected"):
+        return None
+    is_disconnected: Callable[[], Awaitable[bool]] = request.is_disconnected
+    return is_disconnected
+
+
+def _progress_forwarder(ctx: Ctx) -> ProgressFnT | None:
+    """A callback that relays downstream progress to the agent, if the agent asked for progress."""
+    token = (ctx.meta or {}).get("progress_token")
+    if token is None:
+        return None
+
+    async def forward(progress: float, total: float | None, message: str | None) -> None:
+        notification = types.ProgressNotification(
+            params=types.ProgressNotificationParams(
+                progress_token=token, progress=progress, total=total, message=message
+            )
+        )
+        await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
+
+    return forward
+
+
+def without_downstream_identity(result: _R) -> _R:
+    """``result`` without the serverInfo stamp a 2026-era downstream put in its ``_meta``."""
+    meta = result.meta
+    if not meta or SERVER_INFO_META_KEY not in meta:
+        return result
+    kept = {k: v for k, v in meta.items() if k != SERVER_INFO_META_KEY}
+    return result.model_copy(update={"meta": kept or None})

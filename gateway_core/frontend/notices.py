@@ -1,0 +1,263 @@
+"""Resource updates and log messages from servers, delivered to the agents that asked for them.
+
+* **Resource subscriptions.** A handshake-era agent subscribes with ``resources/subscribe``; a
+  2026-07-28 agent names URIs in ``subscriptions/listen``. Toolgate subscribes at the owning server
+  once, however many agents want the URI, and unsubscribes when the last one stops (or its session
+  or listen stream ends). A ``notifications/resources/updated`` reaches exactly the subscribed
+  agents that may still see that server.
+* **Log messages.** A handshake-era agent asks with ``logging/setLevel``; it then gets every
+  server's messages at that level and above, on its session, with ``logger`` naming the server
+  (``"server"`` or ``"server/logger"``). Servers are asked for the most verbose level any agent
+  wants. A 2026-07-28 agent opts in per request through ``_meta``; it gets the messages a server
+  sends during that request, when that request is the only one in flight at the server (a log
+  message does not say which call it belongs to, and another agent's must not reach it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import mcp_types as types
+from anyio.streams.memory import MemoryObjectSendStream
+from mcp.server.session import ServerSession
+from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
+
+from gateway_core.downstream.pool import DownstreamPool
+from gateway_core.errors import DownstreamError
+
+logger = logging.getLogger(__name__)
+
+LEVELS: tuple[types.LoggingLevel, ...] = (
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+)
+
+
+_READY = object()
+# Notices waiting for delivery; beyond this the newest are dropped (and logged).
+NOTICE_BACKLOG = 1024
+
+
+def at_least(level: types.LoggingLevel, threshold: types.LoggingLevel) -> bool:
+    """Whether a message at ``level`` passes a ``threshold``."""
+    return LEVELS.index(level) >= LEVELS.index(threshold)
+
+
+@dataclass
+class _Agent:
+    """One handshake-era session, or one 2026 listen stream or request, as a receiver of notices."""
+
+    agent: str
+    session: ServerSession
+    uris: set[tuple[str, str]] = field(default_factory=set)  # (server, uri)
+    level: types.LoggingLevel | None = None
+    related_request_id: types.RequestId | None = None
+
+
+class Notices:
+    """Who subscribed to what and who wants which log messages; delivers server notices to them.
+
+    Args:
+        pool: the downstream servers.
+        may_see: whether an agent may still see a server (its policy does not deny the whole server).
+        bus: the bus feeding 2026 ``subscriptions/listen`` streams.
+    """
+
+    def __init__(self, pool: DownstreamPool, may_see: Callable[[str, str], bool], bus: SubscriptionBus) -> None:
+        self._pool = pool
+        self._may_see = may_see
+        self._bus = bus
+        self._sessions: dict[str, _Agent] = {}
+        self._requests: dict[int, tuple[str, _Agent]] = {}  # 2026 requests opted in to logging, by server
+        self._refs: dict[tuple[str, str], int] = {}
+        self._level: types.LoggingLevel | None = None
+        self._set_at: dict[str, types.LoggingLevel] = {}
+        self._send: MemoryObjectSendStream[tuple[str, Any]] | None = None
+
+    # --- handshake-era sessions -------------------------------------------------------------------
+
+    def session(self, session_id: str, agent: str, session: ServerSession) -> _Agent:
+        """The receiver for a handshake-era session (created on first use)."""
+        entry = self._sessions.get(session_id)
+        if entry is None:
+            entry = self._sessions[session_id] = _Agent(agent, session)
+        return entry
+
+    def session_ended(self, session_id: str) -> None:
+        """Forget a session: drop its subscriptions (unsubscribing servers no one else needs)."""
+        entry = self._sessions.pop(session_id, None)
+        if entry is not None:
+            self._drop(entry)
+
+    def _drop(self, receiver: _Agent) -> None:
+        for server, uri in list(receiver.uris):
+            self._send_nowait((server, types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=uri))))
+        receiver.uris.clear()
+
+    async def subscribe(self, receiver: _Agent, server: str, uri: str) -> None:
+        """Subscribe ``receiver`` to ``uri`` at ``server`` (subscribing the server if it is the first)."""
+        if (server, uri) in receiver.uris:
+            return
+        await self._acquire(server, uri)
+        receiver.uris.add((server, uri))
+
+    async def unsubscribe(self, receiver: _Agent, server: str, uri: str) -> None:
+        """Undo ``subscribe``; unknown subscriptions are ignored."""
+        if (server, uri) in receiver.uris:
+            receiver.uris.discard((server, uri))
+            await self._release(server, uri)
+
+    async def set_level(self, receiver: _Agent, level: types.LoggingLevel) -> None:
+        """Send ``receiver`` server log messages at ``level`` and above."""
+        receiver.level = level
+        if self._level is None or not at_least(level, self._level):
+            self._level = level
+        await self.apply_level()
+
+    async def apply_level(self) -> None:
+        """Ask every ready server that logs for the most verbose level an agent wants (once per server run)."""
+        level = self._level
+        if level is None:
+            return
+        for name, server in list(self._pool.servers.items()):
+            if server.supports_logging and self._set_at.get(name) != level:
+                self._set_at[name] = level
+                try:
+                    await server.set_logging_level(level)
+                except (DownstreamError, Exception) as exc:  # one server's refusal must not stop the rest
+                    logger.info("server %r did not take log level %r: %s", name, level, exc)
+
+    def server_ready(self, name: str) -> None:
+        """A server (re)started: it knows nothing of earlier subscriptions and log levels; tell it again."""
+        self._set_at.pop(name, None)
+        self._send_nowait((name, _READY))
+
+    async def _renew(self, name: str) -> None:
+        await self.apply_level()
+        downstream = self._pool.servers.get(name)
+        if downstream is None or not downstream.supports_subscriptions:
+            return
+        for server, uri in [key for key in self._refs if key[0] == name]:
+            try:
+                await downstream.subscribe(uri)
+            except Exception as exc:  # the server may have gone again; its next start retries
+                logger.info("server %r did not take subscribing to %r again: %s", server, uri, exc)
+
+    # --- 2026 listen streams and requests -------------------------------------------------------
+
+    @contextmanager
+    def logging_request(
+        self, server: str, agent: str, session: ServerSession, request_id: Any, level: types.LoggingLevel | None
+    ) -> Iterator[None]:
+        """While the body runs, ``server``'s log messages at ``level`` and above may go to this 2026 request.
+
+        Without a level (the request did not opt in) nothing is registered.
+        """
+        if level is None:
+            yield
+            return
+        key = id(session)
+        self._requests[key] = (server, _Agent(agent, session, level=level, related_request_id=request_id))
+        try:
+            yield
+        finally:
+            self._requests.pop(key, None)
+
+    @contextmanager
+    def listening(self, agent: str, session: ServerSession) -> Iterator[_Agent]:
+        """A receiver for one 2026 listen stream; its subscriptions end with the body."""
+        receiver = _Agent(agent, session)
+        try:
+            yield receiver
+        finally:
+            self._drop(receiver)
+
+    # --- delivery --------------------------------------------------------------------------------
+
+    def on_notice(self, server: str, notification: types.ServerNotification) -> None:
+        """Called by the pool (on the loop, without blocking) for each update or log message."""
+        self._send_nowait((server, notification))
+
+    def _send_nowait(self, item: tuple[str, Any]) -> None:
+        if self._send is None:
+            return  # not serving yet (or any more): there is no agent to deliver to
+        try:
+            self._send.send_nowait(item)
+        except anyio.WouldBlock:
+            logger.warning("dropped a notice from server %r: agents are not reading them fast enough", item[0])
+
+    async def run(self) -> None:
+        """Deliver notices until cancelled."""
+        send, receive = anyio.create_memory_object_stream[tuple[str, Any]](NOTICE_BACKLOG)
+        self._send = send
+        with send, receive:
+            try:
+                async for server, item in receive:
+                    await self._handle(server, item)
+            finally:
+                self._send = None
+
+    async def _handle(self, server: str, item: Any) -> None:
+        try:
+            if item is _READY:
+                await self._renew(server)
+            elif isinstance(item, types.UnsubscribeRequest):
+                await self._release(server, item.params.uri)
+            elif isinstance(item, types.ResourceUpdatedNotification):
+                await self._deliver_update(server, item.params.uri)
+            elif isinstance(item, types.LoggingMessageNotification):
+                await self._deliver_log(server, item.params)
+        except Exception:  # one receiver's failure must not end delivery for the others
+            logger.exception("delivering a notice from server %r failed", server)
+
+    async def _deliver_update(self, server: str, uri: str) -> None:
+        for entry in list(self._sessions.values()):
+            if (server, uri) in entry.uris and self._may_see(entry.agent, server):
+                await entry.session.send_resource_updated(uri)
+        await self._bus.publish(ResourceUpdated(uri=uri))
+
+    async def _deliver_log(self, server: str, params: types.LoggingMessageNotificationParams) -> None:
+        tagged = params.model_copy(update={"logger": f"{server}/{params.logger}" if params.logger else server})
+        notification = types.LoggingMessageNotification(params=tagged)
+        for entry in list(self._sessions.values()):
+            if entry.level is not None and at_least(params.level, entry.level) and self._may_see(entry.agent, server):
+                await entry.session.send_notification(notification)
+        downstream = self._pool.servers.get(server)
+        waiting = [receiver for name, receiver in self._requests.values() if name == server]
+        if len(waiting) == 1 and downstream is not None and downstream.calls_in_flight == 1:
+            receiver = waiting[0]
+            if receiver.level is not None and at_least(params.level, receiver.level):
+                await receiver.session.send_notification(notification, related_request_id=receiver.related_request_id)
+
+    async def _acquire(self, server: str, uri: str) -> None:
+        key = (server, uri)
+        if self._refs.get(key, 0) == 0:
+            downstream = self._pool.servers.get(server)
+            if downstream is not None and downstream.supports_subscriptions:
+                await downstream.subscribe(uri)
+        self._refs[key] = self._refs.get(key, 0) + 1
+
+    async def _release(self, server: str, uri: str) -> None:
+        key = (server, uri)
+        left = self._refs.get(key, 0) - 1
+        if left > 0:
+            self._refs[key] = left
+            return
+        self._refs.pop(key, None)
+        downstream = self._pool.servers.get(server)
+        if downstream is not None and downstream.supports_subscriptions:
+            try:
+                await downstream.unsubscribe(uri)
+            except Exception as exc:  # the server may be gone; nothing is left to undo
+                logger.info("server %r did not take unsubscribing from %r: %s", server, uri, exc)
