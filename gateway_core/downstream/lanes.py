@@ -77,14 +77,18 @@ class Lanes:
             self._signal()
 
     def owner_of_question(self) -> Caller | None:
-        """The caller a question arriving now belongs to, or None when no interactive call is in flight.
+        """The caller a question arriving now belongs to, or None when that cannot be told.
 
         While an interactive call runs, every call in flight has its owner (see the module
-        docstring); the most recent one is the most likely to be the one asking.
+        docstring); the most recent one is the most likely to be the one asking. Otherwise the
+        question is unambiguous only if every call in flight has the same owner (who will say it
+        cannot answer).
         """
         for caller in reversed(self._running):
             if caller.interactive:
                 return caller
+        if self._running and len({caller.owner for caller in self._running}) == 1:
+            return self._running[-1]
         return None
 
     @property

@@ -420,7 +420,7 @@ class DownstreamServer:
             # workspace is shared with a server that several agents use.
             return types.ListRootsResult(roots=[])
         why = (
-            "the calls in progress on this server come from agents that cannot answer it"
+            "the calls in progress on this server come from several agents, none of which can answer it"
             if self._lanes.busy
             else "it arrived outside any agent's call"
         )

@@ -7,7 +7,8 @@ path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>``
 
 Tools: echo(text), add(a, b), fail(), slow(seconds, steps) (writes "slow cancelled" to stderr when
 cancelled), crash(), add_tool(name), stderr(text), spawn_child(); plus ``--tools N`` trivial tools
-``tool_000``…. One resource ``fake://greeting``, one
+``tool_000``…; and the interactive tools of ``interactive.py`` (elicitation, sampling, roots,
+logging, resource updates, in both eras). One resource ``fake://greeting``, one
 template ``fake://items/{id}``, one prompt ``greet(name)``.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import interactive  # type: ignore[import-not-found]  # run as a script: its folder is on sys.path
 import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
@@ -74,11 +76,13 @@ class FakeServer:
             types.Tool(name="stderr", description="Write a line to stderr.", input_schema=_schema(text="string")),
             types.Tool(name="spawn_child", description="Start a long-lived child process.", input_schema=_OBJECT),
             types.Tool(name="ping_client", description="Ping the client mid-call.", input_schema=_OBJECT),
+            *interactive.TOOLS,
         ]
         self.tools += [
             types.Tool(name=f"tool_{i:03d}", description=f"Trivial tool {i}.", input_schema=_OBJECT)
             for i in range(extra_tools)
         ]
+        self.interactive = interactive.Interactive()
         self.server: Server[Any] = Server(
             name,
             version="0.0.1",
@@ -87,9 +91,14 @@ class FakeServer:
             on_list_resources=self.list_resources,
             on_list_resource_templates=self.list_resource_templates,
             on_read_resource=self.read_resource,
+            on_subscribe_resource=self.interactive.subscribe,
+            on_unsubscribe_resource=self.interactive.unsubscribe,
             on_list_prompts=self.list_prompts,
             on_get_prompt=self.get_prompt,
+            on_completion=self.interactive.complete,
+            on_subscriptions_listen=self.interactive.listen,
         )
+        self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self.interactive.set_level)
 
     async def list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         return types.ListToolsResult(tools=self.tools)
@@ -141,6 +150,8 @@ class FakeServer:
             case "spawn_child":
                 child = await anyio.to_thread.run_sync(_spawn_sleeper)
                 return types.CallToolResult(content=[_text(str(child.pid))], structured_content={"pid": child.pid})
+            case name if any(tool.name == name for tool in interactive.TOOLS):
+                return await self.interactive.call(ctx, params)
             case name if any(tool.name == name for tool in self.tools):
                 return types.CallToolResult(content=[_text(name)])
         raise MCPError(code=types.INVALID_PARAMS, message=f"unknown tool: {params.name}")

@@ -1,0 +1,170 @@
+"""The fake server's tools that ask its client things, log, and announce resource updates, in both eras.
+
+Tools (added to ``fake_server.py``):
+    ask(who)              form elicitation "Question for <who>: your name?"; returns "<who> got: <answer>"
+                          or "<who> got: <action>" when declined or cancelled.
+    ask_url(who)          URL elicitation of https://example.invalid/<who>; returns "<who> url: <action>".
+    sample(prompt)        sampling/createMessage with the prompt; returns "sampled: <text of the answer>".
+    roots()               roots/list; returns the root URIs, one per line (or "no roots").
+    log(level, text)      a log message at ``level`` with logger "fake-logger"; returns "logged".
+    touch(uri)            notifications/resources/updated for ``uri`` to subscribers; returns "touched".
+
+A handshake-era client is asked with a real server-to-client request during the call. A 2026-07-28
+client gets an ``InputRequiredResult`` and the answer comes back in its retry, as the SDK's own
+servers do. The server also serves resources/subscribe and unsubscribe, logging/setLevel (messages
+below the level are not sent), completion/complete (prompt ``greet`` argument ``name``, and template
+``fake://items/{id}`` variable ``id``), and 2026 ``subscriptions/listen``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mcp_types as types
+from mcp.server import ServerRequestContext
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+Ctx = ServerRequestContext[Any]
+LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+NAMES = ("Alice", "Alan", "Bob")
+ITEM_IDS = ("1", "2", "12", "3")
+
+
+def _schema(**props: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {k: {"type": v} for k, v in props.items()}, "required": list(props)}
+
+
+TOOLS = [
+    types.Tool(name="ask", description="Ask the person a question (elicitation).", input_schema=_schema(who="string")),
+    types.Tool(
+        name="ask_url", description="Send the person to a URL (URL elicitation).", input_schema=_schema(who="string")
+    ),
+    types.Tool(name="sample", description="Ask the client's model (sampling).", input_schema=_schema(prompt="string")),
+    types.Tool(name="roots", description="List the client's roots.", input_schema={"type": "object"}),
+    types.Tool(name="log", description="Send a log message.", input_schema=_schema(level="string", text="string")),
+    types.Tool(name="touch", description="Announce that a resource changed.", input_schema=_schema(uri="string")),
+]
+
+
+def _text(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
+
+
+def _question(name: str, args: dict[str, Any]) -> types.InputRequest:
+    match name:
+        case "ask":
+            schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+            params: Any = types.ElicitRequestFormParams(
+                message=f"Question for {args['who']}: your name?", requested_schema=schema
+            )
+            return types.ElicitRequest(params=params)
+        case "ask_url":
+            params = types.ElicitRequestURLParams(
+                message=f"Sign in for {args['who']}",
+                url=f"https://example.invalid/{args['who']}",
+                elicitation_id=f"id-{args['who']}",
+            )
+            return types.ElicitRequest(params=params)
+        case "sample":
+            message = types.SamplingMessage(role="user", content=types.TextContent(type="text", text=args["prompt"]))
+            return types.CreateMessageRequest(
+                params=types.CreateMessageRequestParams(messages=[message], max_tokens=50)
+            )
+        case _:
+            return types.ListRootsRequest()
+
+
+def _reply(name: str, args: dict[str, Any], answer: dict[str, Any]) -> types.CallToolResult:
+    match name:
+        case "ask":
+            got = (
+                (answer.get("content") or {}).get("name") if answer.get("action") == "accept" else answer.get("action")
+            )
+            return _text(f"{args['who']} got: {got}")
+        case "ask_url":
+            return _text(f"{args['who']} url: {answer.get('action')}")
+        case "sample":
+            content = answer.get("content") or {}
+            return _text(f"sampled: {content.get('text') if isinstance(content, dict) else content}")
+        case _:
+            uris = [root["uri"] for root in answer.get("roots", [])]
+            return _text("\n".join(uris) if uris else "no roots")
+
+
+_RESULT_TYPES: dict[str, type[Any]] = {
+    "elicitation/create": types.ElicitResult,
+    "sampling/createMessage": types.CreateMessageResult,
+    "roots/list": types.ListRootsResult,
+}
+
+
+class Interactive:
+    """The state behind the interactive tools: subscriptions, the log level, the 2026 listen bus."""
+
+    def __init__(self) -> None:
+        self.level = "debug"
+        self.subscribers: dict[str, list[Any]] = {}
+        self.bus = InMemorySubscriptionBus()
+        self.listen = ListenHandler(self.bus)
+
+    async def call(self, ctx: Ctx, params: types.CallToolRequestParams) -> Any:
+        """Serve one of ``TOOLS``."""
+        name, args = params.name, params.arguments or {}
+        if name == "log":
+            return await self._log(ctx, args)
+        if name == "touch":
+            for session in self.subscribers.get(args["uri"], []):
+                await session.send_resource_updated(args["uri"])
+            await self.bus.publish(ResourceUpdated(uri=args["uri"]))
+            return _text("touched")
+        question = _question(name, args)
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            if not params.input_responses:
+                return types.InputRequiredResult(input_requests={"q": question})
+            answer = params.input_responses["q"].model_dump(by_alias=True, mode="json", exclude_none=True)
+            return _reply(name, args, answer)
+        result = await ctx.session.send_request(
+            question,
+            _RESULT_TYPES[question.method],
+            metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+        )
+        return _reply(name, args, result.model_dump(by_alias=True, mode="json", exclude_none=True))
+
+    async def _log(self, ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
+        level = args["level"]
+        modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        threshold = (ctx.meta or {}).get("io.modelcontextprotocol/logLevel") if modern else self.level
+        if threshold in LEVELS and LEVELS.index(level) >= LEVELS.index(threshold):
+            params = types.LoggingMessageNotificationParams(level=level, logger="fake-logger", data=args["text"])
+            await ctx.session.send_notification(
+                types.LoggingMessageNotification(params=params), related_request_id=ctx.request_id if modern else None
+            )
+        return _text("logged")
+
+    async def subscribe(self, ctx: Ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        """Remember the session for ``touch``."""
+        self.subscribers.setdefault(params.uri, []).append(ctx.session)
+        return types.EmptyResult()
+
+    async def unsubscribe(self, ctx: Ctx, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        """Forget every subscription to the URI (the fake has one client at a time)."""
+        self.subscribers.pop(params.uri, None)
+        return types.EmptyResult()
+
+    async def set_level(self, ctx: Ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
+        """Send log messages at this level and above."""
+        self.level = params.level
+        return types.EmptyResult()
+
+    async def complete(self, ctx: Ctx, params: types.CompleteRequestParams) -> types.CompleteResult:
+        """Complete prompt greet's ``name`` and template fake://items/{id}'s ``id`` by prefix."""
+        typed = params.argument.value
+        if isinstance(params.ref, types.PromptReference) and params.argument.name == "name":
+            values = [name for name in NAMES if name.startswith(typed)]
+        elif isinstance(params.ref, types.ResourceTemplateReference) and params.argument.name == "id":
+            values = [item for item in ITEM_IDS if item.startswith(typed)]
+        else:
+            values = []
+        return types.CompleteResult(completion=types.Completion(values=values, total=len(values), has_more=False))

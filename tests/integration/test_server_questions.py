@@ -1,0 +1,157 @@
+"""Questions a server asks during a call (elicitation, sampling, roots) reach the calling agent, in both eras.
+
+The downstream is the SDK-built fake over stdio (handshake era, so it asks with real requests); the
+agents are SDK clients over HTTP. A 2026 agent gets the question as an InputRequiredResult round,
+which the SDK client answers through the same callbacks.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from tests.integration.harness import BOTH_ERAS, Mode, RunningGateway, agent_client, running_gateway, stdio_fake
+
+pytestmark = pytest.mark.anyio
+
+WAIT_S = 20.0
+
+
+def text_of(result: types.CallToolResult) -> str:
+    content = result.content[0]
+    assert isinstance(content, types.TextContent)
+    return content.text
+
+
+class Person:
+    """An agent's user: answers elicitations with a fixed name and records every question."""
+
+    def __init__(self, name: str, *, before_answer: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.name = name
+        self.questions: list[str] = []
+        self.urls: list[str] = []
+        self._before_answer = before_answer
+
+    async def elicit(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        self.questions.append(params.message)
+        if isinstance(params, types.ElicitRequestURLParams):
+            self.urls.append(params.url)
+            return types.ElicitResult(action="accept")
+        if self._before_answer is not None:
+            await self._before_answer()
+        return types.ElicitResult(action="accept", content={"name": self.name})
+
+    async def sample(self, context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        prompt = params.messages[0].content
+        assert isinstance(prompt, types.TextContent)
+        self.questions.append(prompt.text)
+        reply = types.TextContent(text=f"{self.name}'s model read {prompt.text!r}")
+        return types.CreateMessageResult(role="assistant", content=reply, model="test-model")
+
+    async def roots(self, context: Any) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=f"file:///work/{self.name.lower()}", name=self.name)])
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "elicitation_callback": self.elicit,
+            "sampling_callback": self.sample,
+            "list_roots_callback": self.roots,
+        }
+
+
+def audit_questions(gw: RunningGateway) -> list[tuple[str, str, str, str]]:
+    """(agent, server, method, outcome) of every question recorded, oldest first."""
+    with sqlite3.connect(gw.paths.audit_db) as db:
+        rows = db.execute(
+            "SELECT agent, server, tool, outcome FROM records WHERE kind = 'outcome' AND tool LIKE '%/%' ORDER BY id"
+        ).fetchall()
+    return [tuple(row) for row in rows]
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_an_elicitation_during_a_call_is_answered_by_the_calling_agent(mode: Mode):
+    person = Person("Alice")
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode, **person.callbacks()) as client:
+            result = await client.call_tool("fake__ask", {"who": "a"})
+    assert text_of(result) == "a got: Alice"
+    assert person.questions == ["Question for a: your name?"]
+    assert ("agent-a", "fake", "elicitation/create", "ok") in audit_questions(gw)
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_sampling_url_elicitation_and_roots_reach_the_calling_agent(mode: Mode):
+    person = Person("Bea")
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode, **person.callbacks()) as client:
+            sampled = await client.call_tool("fake__sample", {"prompt": "summarise"})
+            url = await client.call_tool("fake__ask_url", {"who": "bea"})
+            roots = await client.call_tool("fake__roots", {})
+    assert text_of(sampled) == "sampled: Bea's model read 'summarise'"
+    assert text_of(url) == "bea url: accept"
+    assert person.urls == ["https://example.invalid/bea"]
+    assert text_of(roots) == "file:///work/bea"
+    methods = {(agent, method, outcome) for agent, _, method, outcome in audit_questions(gw)}
+    assert {
+        ("agent-a", "sampling/createMessage", "ok"),
+        ("agent-a", "elicitation/create", "ok"),
+        ("agent-a", "roots/list", "ok"),
+    } <= methods
+
+
+@pytest.mark.parametrize(
+    ("mode_a", "mode_b"), [("legacy", "legacy"), ("2026-07-28", "legacy"), ("2026-07-28", "2026-07-28")]
+)
+async def test_two_agents_calling_the_same_elicitation_tool_at_once_each_get_only_their_own_question(
+    mode_a: Mode, mode_b: Mode
+):
+    both_calling = anyio.Event()
+
+    async def wait_for_both() -> None:
+        # The first question is held until the other agent's call has been sent too.
+        with anyio.fail_after(WAIT_S):
+            await both_calling.wait()
+
+    alice, bob = Person("Alice", before_answer=wait_for_both), Person("Bob", before_answer=wait_for_both)
+    results: dict[str, str] = {}
+    async with running_gateway({"fake": stdio_fake()}, agents=("agent-a", "agent-b")) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["agent-a"], mode=mode_a, **alice.callbacks()) as client_a,
+            agent_client(gw.url, gw.tokens["agent-b"], mode=mode_b, **bob.callbacks()) as client_b,
+        ):
+
+            async def call(client: Any, who: str) -> None:
+                results[who] = text_of(await client.call_tool("fake__ask", {"who": who}))
+
+            with anyio.fail_after(WAIT_S):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(call, client_a, "a")
+                    tg.start_soon(call, client_b, "b")
+                    await anyio.wait_all_tasks_blocked()
+                    both_calling.set()
+    assert results == {"a": "a got: Alice", "b": "b got: Bob"}
+    assert alice.questions == ["Question for a: your name?"]
+    assert bob.questions == ["Question for b: your name?"]
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_a_server_asking_an_agent_without_the_capability_gets_an_error_naming_it(mode: Mode):
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
+            with pytest.raises(MCPError, match="agent 'agent-a' does not support elicitation"):
+                await client.call_tool("fake__ask", {"who": "a"})
+            with pytest.raises(MCPError, match="does not support sampling"):
+                await client.call_tool("fake__sample", {"prompt": "x"})
+            # Still usable afterwards.
+            assert text_of(await client.call_tool("fake__echo", {"text": "still here"})) == "still here"
+    assert ("agent-a", "fake", "elicitation/create", "denied") in audit_questions(gw)
