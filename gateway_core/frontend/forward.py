@@ -135,7 +135,7 @@ class RequestForwarder:
             server = self._pool.servers.get(server_name)
             if server is None:
                 raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
-            with self._notices.logging_request(server_name, agent, ctx.session, ctx.request_id, _log_level(ctx)):
+            async with self._notices.logging_request(server_name, agent, ctx.session, ctx.request_id, _log_level(ctx)):
                 result = await server.call_tool(tool, params.arguments, progress=progress, caller=caller)
             outcome = "tool_error" if result.is_error else "ok"
             result = without_downstream_identity(result)

@@ -15,13 +15,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import mcp_types as types
 from anyio.streams.memory import MemoryObjectSendStream
 from mcp.server.session import ServerSession
@@ -45,8 +47,16 @@ LEVELS: tuple[types.LoggingLevel, ...] = (
 
 
 _READY = object()
+# Event-loop turns a finishing 2026 request waits for log messages that arrived with its result.
+FLUSH_CHECKPOINTS = 3
 # Notices waiting for delivery; beyond this the newest are dropped (and logged).
 NOTICE_BACKLOG = 1024
+
+
+def _tagged(server: str, params: types.LoggingMessageNotificationParams) -> types.LoggingMessageNotification:
+    """The message as agents see it: ``logger`` names the server (``server`` or ``server/logger``)."""
+    tagged = params.model_copy(update={"logger": f"{server}/{params.logger}" if params.logger else server})
+    return types.LoggingMessageNotification(params=tagged)
 
 
 def at_least(level: types.LoggingLevel, threshold: types.LoggingLevel) -> bool:
@@ -63,6 +73,8 @@ class _Agent:
     uris: set[tuple[str, str]] = field(default_factory=set)  # (server, uri)
     level: types.LoggingLevel | None = None
     related_request_id: types.RequestId | None = None
+    logs: list[types.LoggingMessageNotification] = field(default_factory=list)
+    pending: anyio.Event = field(default_factory=anyio.Event)
 
 
 class Notices:
@@ -156,23 +168,49 @@ class Notices:
 
     # --- 2026 listen streams and requests -------------------------------------------------------
 
-    @contextmanager
-    def logging_request(
+    @asynccontextmanager
+    async def logging_request(
         self, server: str, agent: str, session: ServerSession, request_id: Any, level: types.LoggingLevel | None
-    ) -> Iterator[None]:
-        """While the body runs, ``server``'s log messages at ``level`` and above may go to this 2026 request.
+    ) -> AsyncIterator[None]:
+        """While the body runs, ``server``'s log messages at ``level`` and above go to this 2026 request.
 
+        They travel on the request's own stream, so the last ones are sent before the body's result:
+        on leaving, messages that arrived with the result are given a moment to be handed over.
         Without a level (the request did not opt in) nothing is registered.
         """
         if level is None:
             yield
             return
-        key = id(session)
-        self._requests[key] = (server, _Agent(agent, session, level=level, related_request_id=request_id))
+        receiver = _Agent(agent, session, level=level, related_request_id=request_id)
+        key = id(receiver)
+        self._requests[key] = (server, receiver)
         try:
-            yield
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._send_logs, receiver)
+                try:
+                    yield
+                finally:
+                    # The SDK hands a notification over in a task of its own, which may run after
+                    # the result it preceded on the wire.
+                    for _ in range(FLUSH_CHECKPOINTS):
+                        await anyio.lowlevel.checkpoint()
+                    del self._requests[key]
+                    await self._flush_logs(receiver)
+                    tg.cancel_scope.cancel()
         finally:
             self._requests.pop(key, None)
+
+    async def _send_logs(self, receiver: _Agent) -> None:
+        while True:
+            await receiver.pending.wait()
+            await self._flush_logs(receiver)
+
+    async def _flush_logs(self, receiver: _Agent) -> None:
+        receiver.pending = anyio.Event()
+        while receiver.logs:
+            notification = receiver.logs.pop(0)
+            with contextlib.suppress(Exception):  # the agent's request may be gone; nothing to do then
+                await receiver.session.send_notification(notification, related_request_id=receiver.related_request_id)
 
     @contextmanager
     def listening(self, agent: str, session: ServerSession) -> Iterator[_Agent]:
@@ -187,7 +225,20 @@ class Notices:
 
     def on_notice(self, server: str, notification: types.ServerNotification) -> None:
         """Called by the pool (on the loop, without blocking) for each update or log message."""
+        if isinstance(notification, types.LoggingMessageNotification):
+            self._to_request(server, _tagged(server, notification.params))
         self._send_nowait((server, notification))
+
+    def _to_request(self, server: str, notification: types.LoggingMessageNotification) -> None:
+        """Hand a log message to the 2026 request it belongs to, if exactly one can be it (decided now)."""
+        waiting = [receiver for name, receiver in self._requests.values() if name == server]
+        downstream = self._pool.servers.get(server)
+        if len(waiting) != 1 or downstream is None or downstream.calls_in_flight > 1:
+            return
+        receiver = waiting[0]
+        if receiver.level is not None and at_least(notification.params.level, receiver.level):
+            receiver.logs.append(notification)
+            receiver.pending.set()
 
     def _send_nowait(self, item: tuple[str, Any]) -> None:
         if self._send is None:
@@ -228,17 +279,10 @@ class Notices:
         await self._bus.publish(ResourceUpdated(uri=uri))
 
     async def _deliver_log(self, server: str, params: types.LoggingMessageNotificationParams) -> None:
-        tagged = params.model_copy(update={"logger": f"{server}/{params.logger}" if params.logger else server})
-        notification = types.LoggingMessageNotification(params=tagged)
+        notification = _tagged(server, params)
         for entry in list(self._sessions.values()):
             if entry.level is not None and at_least(params.level, entry.level) and self._may_see(entry.agent, server):
                 await entry.session.send_notification(notification)
-        downstream = self._pool.servers.get(server)
-        waiting = [receiver for name, receiver in self._requests.values() if name == server]
-        if len(waiting) == 1 and downstream is not None and downstream.calls_in_flight == 1:
-            receiver = waiting[0]
-            if receiver.level is not None and at_least(params.level, receiver.level):
-                await receiver.session.send_notification(notification, related_request_id=receiver.related_request_id)
 
     async def _acquire(self, server: str, uri: str) -> None:
         key = (server, uri)
