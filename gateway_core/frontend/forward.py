@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import anyio
+import anyio.lowlevel
 import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -37,6 +39,10 @@ from gateway_core.frontend.rounds import Rounds, Target
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
 UNKNOWN_AGENT = "-"
+# Event-loop turns a finishing call waits for progress that arrived with its result, and how long
+# it waits for that progress to be sent.
+FLUSH_CHECKPOINTS = 10
+DRAIN_TIMEOUT_S = 1.0
 
 Ctx = ServerRequestContext[Any, Any]
 _R = TypeVar("_R", bound=types.Result)
@@ -96,7 +102,7 @@ class RequestForwarder:
             raise MCPError(ErrorCode.TOOL_NOT_FOUND, f"unknown tool {params.name!r}: it is not in tools/list")
         agent, target = current_agent(), ("tools/call", params.name)
         if params.request_state is not None:
-            return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
+            return await self._rounds.resume(agent, target, params.request_state, params.input_responses, ctx)
         admission = await self._guard.admit(
             agent=agent,
             session_id=session_id(ctx),
@@ -109,14 +115,14 @@ class RequestForwarder:
         if not admission.allowed:
             self._metrics.count_call(agent, route.server, "denied", 0.0)
             return refusal_result(admission)
-        progress = _progress_forwarder(ctx)
+        progress = ProgressRelay(ctx)
 
         async def forward(caller: Caller) -> types.CallToolResult:
             return await self._forward_call(
                 ctx, agent, route.server, route.upstream_name, params, admission, caller, progress
             )
 
-        return await self._run(ctx, agent, target, forward)
+        return await self._run(ctx, agent, target, forward, follow=progress.retarget)
 
     async def _forward_call(
         self,
@@ -127,7 +133,7 @@ class RequestForwarder:
         params: types.CallToolRequestParams,
         admission: Admission,
         caller: Caller,
-        progress: ProgressFnT | None,
+        progress: ProgressRelay,
     ) -> types.CallToolResult:
         started = time.perf_counter()
         outcome, size = "ok", None
@@ -136,7 +142,8 @@ class RequestForwarder:
             if server is None:
                 raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
             async with self._notices.logging_request(server_name, agent, ctx.session, ctx.request_id, _log_level(ctx)):
-                result = await server.call_tool(tool, params.arguments, progress=progress, caller=caller)
+                result = await server.call_tool(tool, params.arguments, progress=progress.callback, caller=caller)
+                await progress.drain()
             outcome = "tool_error" if result.is_error else "ok"
             result = without_downstream_identity(result)
             if self._guard.auditing:
@@ -196,7 +203,13 @@ class RequestForwarder:
         return await self._run(ctx, agent, target, forward)
 
     async def _run(
-        self, ctx: Ctx, agent: str, target: Target, forward: Callable[[Caller], Awaitable[_R]]
+        self,
+        ctx: Ctx,
+        agent: str,
+        target: Target,
+        forward: Callable[[Caller], Awaitable[_R]],
+        *,
+        follow: Callable[[Any], None] | None = None,
     ) -> _R | types.InputRequiredResult:
         """Forward with the agent as the caller; an interactive 2026 agent's request runs in rounds."""
         if not is_modern(ctx):
@@ -204,7 +217,7 @@ class RequestForwarder:
         caller = RoundTripCaller(agent, ctx.session.client_capabilities, self._record)
         if not caller.interactive:
             return await forward(caller)
-        return await self._rounds.begin(agent, target, caller, lambda: forward(caller))
+        return await self._rounds.begin(agent, target, caller, lambda: forward(caller), follow=follow)
 
     async def _record(self, agent: str, server: str, method: str, outcome: str, latency_s: float) -> None:
         await self._guard.record_question(agent, server, method, outcome, latency_s)
@@ -310,21 +323,56 @@ def _disconnect_check(ctx: Ctx) -> Callable[[], Awaitable[bool]] | None:
     return is_disconnected
 
 
-def _progress_forwarder(ctx: Ctx) -> ProgressFnT | None:
-    """A callback that relays downstream progress to the agent, if the agent asked for progress."""
-    token = (ctx.meta or {}).get("progress_token")
-    if token is None:
-        return None
+class ProgressRelay:
+    """Relays a downstream's progress to the agent that asked for it (with a progress token).
 
-    async def forward(progress: float, total: float | None, message: str | None) -> None:
+    The SDK hands each notification over in a task of its own, which may run after the result it
+    preceded; ``drain`` lets those finish so progress is not sent after the agent's stream closed.
+    """
+
+    def __init__(self, ctx: Ctx) -> None:
+        self._ctx = ctx
+        self._token = (ctx.meta or {}).get("progress_token")
+        self._sending = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    @property
+    def callback(self) -> ProgressFnT | None:
+        """The downstream progress callback, or None when the agent did not ask for progress."""
+        return None if self._token is None else self._forward
+
+    def retarget(self, ctx: Ctx) -> None:
+        """Send further progress to ``ctx``: a 2026 agent's retry is the request now open for the call."""
+        token = (ctx.meta or {}).get("progress_token")
+        if self._token is not None and token is not None:
+            self._ctx, self._token = ctx, token
+
+    async def _forward(self, progress: float, total: float | None, message: str | None) -> None:
+        ctx, token = self._ctx, self._token
+        assert token is not None
         notification = types.ProgressNotification(
             params=types.ProgressNotificationParams(
                 progress_token=token, progress=progress, total=total, message=message
             )
         )
-        await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
+        self._sending += 1
+        self._idle = anyio.Event()
+        try:
+            await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
+        finally:
+            self._sending -= 1
+            if self._sending == 0:
+                self._idle.set()
 
-    return forward
+    async def drain(self) -> None:
+        """Let progress that arrived with the result reach the agent first (bounded)."""
+        if self._token is None:
+            return
+        for _ in range(FLUSH_CHECKPOINTS):
+            await anyio.lowlevel.checkpoint()
+        with anyio.move_on_after(DRAIN_TIMEOUT_S):
+            await self._idle.wait()
 
 
 def without_downstream_identity(result: _R) -> _R:

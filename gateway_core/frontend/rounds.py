@@ -32,15 +32,18 @@ PARKED_TTL_S = 300.0
 
 _R = TypeVar("_R")
 Target = tuple[str, str]  # (method, tool or prompt name or resource URI)
+# Told about each retry's request context, e.g. so progress goes to the request now open.
+Follow = Callable[[Any], None]
 
 
 class _Running(Generic[_R]):
     """One request running in the background while its agent answers questions."""
 
-    def __init__(self, agent: str, target: Target, caller: RoundTripCaller) -> None:
+    def __init__(self, agent: str, target: Target, caller: RoundTripCaller, follow: Follow | None) -> None:
         self.agent = agent
         self.target = target
         self.caller = caller
+        self.follow = follow
         self.scope = anyio.CancelScope()
         self.done = anyio.Event()
         self.resumed = anyio.Event()
@@ -79,17 +82,27 @@ class Rounds:
             self._parked.clear()
 
     async def begin(
-        self, agent: str, target: Target, caller: RoundTripCaller, work: Callable[[], Awaitable[_R]]
+        self,
+        agent: str,
+        target: Target,
+        caller: RoundTripCaller,
+        work: Callable[[], Awaitable[_R]],
+        *,
+        follow: Follow | None = None,
     ) -> _R | types.InputRequiredResult:
         """Start ``work`` in the background; its result, or the first round of questions."""
         if self._tg is None:
             return await work()
-        running: _Running[_R] = _Running(agent, target, caller)
+        running: _Running[_R] = _Running(agent, target, caller, follow)
         self._tg.start_soon(running.run, work, name=f"{target[0]} {target[1]!r} for {agent!r}")
         return await self._step(running)
 
-    async def resume(self, agent: str, target: Target, state: str, responses: types.InputResponses | None) -> Any:
+    async def resume(
+        self, agent: str, target: Target, state: str, responses: types.InputResponses | None, ctx: Any = None
+    ) -> Any:
         """Hand the agent's answers to its parked request; the result, or the next round of questions.
+
+        ``ctx`` is the retry's request context, handed to the request's ``follow``.
 
         Raises:
             MCPError: ``state`` names no parked request of this agent for this target.
@@ -102,6 +115,8 @@ class Rounds:
             )
         del self._parked[state]
         running.resumed.set()
+        if running.follow is not None and ctx is not None:
+            running.follow(ctx)
         running.caller.answer(responses)
         return await self._step(running)
 

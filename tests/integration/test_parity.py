@@ -6,13 +6,16 @@ whole (as dumped to the wire).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.fakes.third_party import everything_server
 from tests.integration.harness import BOTH_ERAS, Mode, agent_client, running_gateway, stdio_fake, time_server
 
 pytestmark = pytest.mark.anyio
@@ -46,6 +49,76 @@ async def fake_scenarios(client: Client) -> list[Any]:
     ]
 
 
+ITEM_TEMPLATE = types.ResourceTemplateReference(uri="fake://items/{id}")
+COMPLETABLE = types.PromptReference(name="completable-prompt")
+
+
+async def interactive_scenarios(client: Client) -> list[Any]:
+    """Server questions answered by ``PERSON``, completions and a log call."""
+    return [
+        wire(await client.call_tool("ask", {"who": "parity"})),
+        wire(await client.call_tool("ask_url", {"who": "parity"})),
+        wire(await client.call_tool("sample", {"prompt": "same either way"})),
+        wire(await client.call_tool("roots", {})),
+        wire(await client.call_tool("log", {"level": "error", "text": "x"})),
+        wire(await client.complete(types.PromptReference(name="greet"), {"name": "name", "value": "A"})),
+        wire(
+            await client.complete(types.ResourceTemplateReference(uri="fake://items/{id}"), {"name": "id", "value": ""})
+        ),
+    ]
+
+
+async def everything_scenarios(client: Client) -> list[Any]:
+    """The npm reference server's tools that ask the client things, its completions, templates and progress."""
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    return [
+        wire(await client.list_tools()),
+        wire(await client.call_tool("trigger-elicitation-request", {})),
+        wire(await client.call_tool("trigger-sampling-request", {"prompt": "hello", "maxTokens": 10})),
+        wire(await client.call_tool("get-sum", {"a": 2, "b": 3})),
+        wire(
+            await client.complete(
+                types.PromptReference(name="completable-prompt"), {"name": "department", "value": "S"}
+            )
+        ),
+        wire(
+            await client.complete(
+                types.ResourceTemplateReference(uri="demo://resource/dynamic/text/{resourceId}"),
+                {"name": "resourceId", "value": "4"},
+            )
+        ),
+        wire(await client.read_resource("demo://resource/static/document/architecture.md")),
+        wire(await client.get_prompt("args-prompt", {"city": "Paris", "state": "TX"})),
+        wire(
+            await client.call_tool(
+                "trigger-long-running-operation", {"duration": 0.3, "steps": 3}, progress_callback=on_progress
+            )
+        ),
+        progress,
+    ]
+
+
+async def _elicit(context: Any, params: Any) -> types.ElicitResult:
+    if isinstance(params, types.ElicitRequestURLParams):
+        return types.ElicitResult(action="decline")
+    return types.ElicitResult(action="accept", content={"name": "Parity"})
+
+
+async def _sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    return types.CreateMessageResult(role="assistant", content=types.TextContent(text="a model's answer"), model="m")
+
+
+async def _roots(context: Any) -> types.ListRootsResult:
+    return types.ListRootsResult(roots=[types.Root(uri="file:///work/parity", name="parity")])
+
+
+PERSON: dict[str, Any] = {"elicitation_callback": _elicit, "sampling_callback": _sample, "list_roots_callback": _roots}
+
+
 async def time_scenarios(client: Client) -> list[Any]:
     return [
         wire(await client.list_tools()),
@@ -63,18 +136,21 @@ async def time_scenarios(client: Client) -> list[Any]:
 
 
 @asynccontextmanager
-async def direct(entry: dict[str, Any], mode: Mode) -> AsyncIterator[Client]:
+async def direct(entry: dict[str, Any], mode: Mode, **options: Any) -> AsyncIterator[Client]:
     params = StdioServerParameters(command=entry["command"], args=entry["args"])
-    async with Client(params, mode=mode, cache=None) as client:
+    async with Client(params, mode=mode, cache=None, **options) as client:
         yield client
 
 
-async def run_both_ways(entry: dict[str, Any], scenarios: Scenario, mode: Mode) -> tuple[Any, Any]:
-    async with direct(entry, mode) as client:
+async def run_both_ways(
+    entry: dict[str, Any], scenarios: Scenario, mode: Mode, *, direct_mode: Mode | None = None, **options: Any
+) -> tuple[Any, Any]:
+    """Run ``scenarios`` straight to the server (in ``direct_mode``, default ``mode``) and through the gateway."""
+    async with direct(entry, direct_mode or mode, **options) as client:
         straight = await scenarios(client)
     async with running_gateway({"srv": {**entry, "prefix": ""}}) as gw:
         await gw.wait_ready()
-        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode, **options) as client:
             through = await scenarios(client)
     return straight, through
 
@@ -91,3 +167,29 @@ async def test_mcp_server_time_answers_the_same_through_the_gateway(mode: Mode):
     straight, through = await run_both_ways(time_server(), time_scenarios, mode)
 
     assert through == straight
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_the_fakes_questions_completions_and_logs_answer_the_same_through_the_gateway(mode: Mode):
+    # In 2026 mode the fake asks straight through InputRequiredResult rounds; through the gateway
+    # it asks Toolgate with real requests, which Toolgate turns into rounds for the agent.
+    straight, through = await run_both_ways(stdio_fake(), interactive_scenarios, mode, **PERSON)
+
+    assert through == straight
+    assert straight[0]["content"][0]["text"] == "parity got: Parity"
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_server_everything_answers_the_same_through_the_gateway(mode: Mode):
+    # server-everything speaks only the handshake era, so it is always reached directly in it; a
+    # 2026 agent reaches it through the gateway's rounds.
+    entry = {"command": str(everything_server()), "args": ["stdio"]}
+    straight, through = await run_both_ways(entry, everything_scenarios, mode, direct_mode="legacy", **PERSON)
+
+    if mode == "2026-07-28":
+        # A 2026-07-28 Tool has no `execution` (tasks left the core protocol); the SDK drops it.
+        for tool in straight[0]["tools"]:
+            tool.pop("execution", None)
+    assert through == straight
+    assert "Parity" in json.dumps(straight[1])
+    assert straight[-1] == [1, 2, 3]

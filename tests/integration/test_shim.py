@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
@@ -293,6 +294,31 @@ async def test_a_server_to_client_ping_reaches_the_agent_and_its_answer_goes_bac
                 result = await client.call_tool("ping_client", {})
 
     assert echo_text(result) == "the client answered"
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_a_servers_elicitation_and_sampling_reach_the_agent_through_the_shim(mode: Mode) -> None:
+    questions: list[str] = []
+
+    async def elicit(context: Any, params: Any) -> types.ElicitResult:
+        questions.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "Shimmy"})
+
+    async def sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        return types.CreateMessageResult(role="assistant", content=TextContent(text="sampled via shim"), model="m")
+
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with shim_client(
+            gw.base, gw.tokens["agent-a"], mode, elicitation_callback=elicit, sampling_callback=sample
+        ) as client:
+            with anyio.fail_after(WAIT_S):
+                asked = await client.call_tool("fake__ask", {"who": "shim"})
+                sampled = await client.call_tool("fake__sample", {"prompt": "p"})
+
+    assert echo_text(asked) == "shim got: Shimmy"
+    assert echo_text(sampled) == "sampled: sampled via shim"
+    assert questions == ["Question for shim: your name?"]
 
 
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits for the detached gateway with a Linux pidfd")
