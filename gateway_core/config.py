@@ -26,6 +26,8 @@ DEFAULT_HOST = "127.0.0.1"
 # Fixed so IDE entries written once keep working; unassigned by IANA and rarely used locally.
 DEFAULT_PORT = 47800
 DEFAULT_TIMEOUT_S = 60.0
+# How long an agent's own process of a "per_agent" server may sit unused before it is stopped.
+DEFAULT_IDLE_TIMEOUT_S = 600.0
 DEFAULT_APPROVAL_TIMEOUT_S = 120.0
 DEFAULT_AUDIT_RETENTION_DAYS = 30.0
 DEFAULT_AUDIT_MAX_SIZE_MB = 200.0
@@ -60,6 +62,8 @@ class ServerConfig(_Model):
     enabled: bool = True
     prefix: str | None = None
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
+    isolation: Literal["shared", "per_agent"] = "shared"
+    idle_timeout_s: float = Field(default=DEFAULT_IDLE_TIMEOUT_S, gt=0)
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:

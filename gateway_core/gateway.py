@@ -158,6 +158,7 @@ class Gateway:
             on_change=self._on_pool_change,
             on_stderr=on_stderr,
             on_notice=self._on_notice,
+            agent_roots=lambda agent: self.frontend.roots.roots(agent),
         )
         self.frontend = AgentFacingServer(config, self.pool, self.guard, self.metrics, version=toolgate_version())
         self._control_token = new_control_token()

@@ -9,7 +9,8 @@ Both runs use the same server, ``@modelcontextprotocol/server-everything``:
 
 It prints one table (scenario | direct | through Toolgate) and then every scenario that passes directly
 but fails through Toolgate, with the suite's failure detail. Exit status: 0 when there is no such
-scenario, 1 when there is one, 2 when a run could not be set up.
+scenario, 1 when there is one, 2 when a run could not be set up (its temporary folder is then kept), 130 when
+interrupted. Every process it starts is stopped on the way out, on Ctrl+C and SIGTERM too.
 
 Use ``scripts/conformance``: it installs Node 22 and the suite (pinned) under ``.cache`` first.
 """
@@ -62,8 +63,7 @@ RESULT_DIR = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
 SCENARIO_START = re.compile(r"^=== Running scenario: (?P<scenario>\S+) ===$", re.MULTILINE)
 # Headers that belong to one connection, not to the message, and so are never forwarded.
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding"}
-    | {"upgrade"}
+    "connection keep-alive proxy-authenticate proxy-authorization te trailer transfer-encoding upgrade".split()
 )
 # Request headers the proxy sets itself: the body's length, and the agent's token.
 NOT_FORWARDED = frozenset({"content-length", "authorization"})
@@ -143,7 +143,10 @@ def read_results(output_dir: Path, suite_output: str) -> dict[str, ScenarioResul
         if match is None:
             continue
         checks = json.loads(checks_file.read_text(encoding="utf-8"))
-        written[match["scenario"]] = ScenarioResult(scenario_status(checks), checks)
+        if checks:
+            written[match["scenario"]] = ScenarioResult(scenario_status(checks), checks)
+        else:
+            written[match["scenario"]] = ScenarioResult(ERROR, error="the suite recorded no checks for it")
     # In the order the suite ran them; a single --scenario run announces nothing.
     results: dict[str, ScenarioResult] = {}
     for scenario in SCENARIO_START.findall(suite_output):

@@ -8,7 +8,8 @@ only the servers whose configuration changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from contextlib import asynccontextmanager
 
 import anyio
 import anyio.abc
@@ -16,6 +17,7 @@ import mcp_types as types
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream.base import ResolveFn, ServerState, ServerStatus
+from gateway_core.downstream.per_agent import AgentInstances, AgentRoots, same_session
 from gateway_core.downstream.server import DownstreamServer
 
 
@@ -28,6 +30,7 @@ class DownstreamPool:
         on_change: called with a server's name whenever its status or catalog changes.
         on_stderr: called with ``(name, line)`` for each stderr line of a stdio server.
         on_notice: called with ``(name, notification)`` for each resource update and log message.
+        agent_roots: an agent's roots, for its own instance of a ``per_agent`` server.
     """
 
     def __init__(
@@ -38,9 +41,11 @@ class DownstreamPool:
         on_change: Callable[[str], None],
         on_stderr: Callable[[str, str], None] | None = None,
         on_notice: Callable[[str, types.ServerNotification], None] | None = None,
+        agent_roots: AgentRoots | None = None,
     ) -> None:
         self._configs = dict(servers)
         self._on_notice = on_notice
+        self._instances = AgentInstances(self._new_agent_server, agent_roots or _no_roots)
         self._resolve = resolve
         self._on_change = on_change
         self._on_stderr = on_stderr
@@ -62,6 +67,7 @@ class DownstreamPool:
         server is named in ``restart`` (e.g. a secret it reads at start has a new value).
         """
         old, self._configs = self._configs, dict(servers)
+        self._instances.keep_only(self._configs)
         for name in old.keys() - servers.keys():
             self._stop(name)
         for name, config in servers.items():
@@ -70,11 +76,32 @@ class DownstreamPool:
                 self._stop(name)
             elif running is None:
                 self._start(name, config)
-            elif name not in restart and _same_session(running.config, config):
+            elif name not in restart and same_session(running.config, config):
                 running.config = config
             else:
                 self._stop(name)
                 self._start(name, config)
+
+    @asynccontextmanager
+    async def use(self, name: str, agent: str) -> AsyncIterator[DownstreamServer | None]:
+        """The server ``agent``'s calls to ``name`` go to: its own instance for a ``per_agent`` server.
+
+        None when ``name`` is not an enabled server.
+        """
+        config, server = self._configs.get(name), self._servers.get(name)
+        if config is None or server is None or config.isolation != "per_agent":
+            yield server
+            return
+        async with self._instances.use(name, config, agent) as instance:
+            yield instance
+
+    def agent_instances(self, agent: str) -> list[DownstreamServer]:
+        """The agent's own running instances of ``per_agent`` servers."""
+        return self._instances.instances_for(agent)
+
+    def instance_agents(self, name: str) -> list[str]:
+        """The agents with their own instance of server ``name`` running."""
+        return self._instances.agents_of(name)
 
     def restart(self, name: str) -> bool:
         """Stop server ``name`` and start it again now (no backoff); returns whether it is enabled."""
@@ -93,6 +120,22 @@ class DownstreamPool:
             on_change=self._on_change,
             on_stderr=self._on_stderr,
             on_notice=self._on_notice,
+        )
+
+    def _new_agent_server(self, name: str, config: ServerConfig, agent: str, roots: AgentRoots) -> DownstreamServer:
+        label = f"{name} (agent {agent})"
+
+        async def outside_call_roots() -> types.ListRootsResult | None:
+            return await roots(agent)
+
+        stderr = self._on_stderr
+        return DownstreamServer(
+            label,
+            config,
+            resolve=self._resolve,
+            on_change=lambda _: None,
+            on_stderr=None if stderr is None else (lambda _, line: stderr(name, f"[{agent}] {line}")),
+            outside_call_roots=outside_call_roots,
         )
 
     def _start(self, name: str, config: ServerConfig) -> None:
@@ -147,6 +190,7 @@ class DownstreamPool:
         async with anyio.create_task_group() as tg:
             self._task_group = tg
             try:
+                await tg.start(self._instances.run)
                 for server in list(self._servers.values()):
                     self._spawn(server)
                 task_status.started()
@@ -155,7 +199,5 @@ class DownstreamPool:
                 self._task_group = None
 
 
-def _same_session(old: ServerConfig, new: ServerConfig) -> bool:
-    """Whether a running session can carry on under ``new`` (only naming or call timeouts changed)."""
-    keep = {"prefix", "timeout_s"}
-    return old.model_dump(exclude=keep) == new.model_dump(exclude=keep)
+async def _no_roots(agent: str) -> types.ListRootsResult | None:
+    return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -86,6 +86,8 @@ class DownstreamServer:
         on_change: called with ``name`` whenever the status or catalog changes (cheap, on the loop).
         on_stderr: called with ``(name, line)`` for each stderr line of a stdio server.
         on_notice: called with ``(name, notification)`` for each resource update and log message.
+        outside_call_roots: the roots to give when the server asks outside any call (an agent's own
+            instance); without it such a question gets an empty list.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class DownstreamServer:
         on_change: Callable[[str], None],
         on_stderr: Callable[[str, str], None] | None = None,
         on_notice: Callable[[str, types.ServerNotification], None] | None = None,
+        outside_call_roots: Callable[[], Awaitable[types.ListRootsResult | None]] | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -111,6 +114,7 @@ class DownstreamServer:
         self._last_logged_failure: str | None = None
         self._live: LiveSession | None = None
         self._on_notice = on_notice
+        self._outside_call_roots = outside_call_roots
         self._lanes = Lanes()
 
     @property
@@ -228,6 +232,12 @@ class DownstreamServer:
         """Tell the server which log messages to send. Raises as ``call_tool`` does."""
         request = types.SetLevelRequest(params=types.SetLevelRequestParams(level=level))
         await self._request(f"logging/setLevel {level!r}", request, types.EmptyResult)
+
+    async def roots_changed(self) -> None:
+        """Tell the server its agent's roots changed (``notifications/roots/list_changed``)."""
+        live = self._live
+        if live is not None and self._state is ServerState.READY:
+            await live.session.send_notification(types.RootsListChangedNotification())
 
     @property
     def calls_in_flight(self) -> int:
@@ -416,9 +426,11 @@ class DownstreamServer:
         if caller is not None:
             return await caller.ask(self.name, request)
         if isinstance(request, types.ListRootsRequest):
-            # Asked outside any interactive call (typically right after connecting): no agent's
-            # workspace is shared with a server that several agents use.
-            return types.ListRootsResult(roots=[])
+            # Asked outside any interactive call (typically right after connecting): an agent's own
+            # instance gets that agent's roots; no agent's workspace is shared with a server that
+            # several agents use.
+            known = await self._outside_call_roots() if self._outside_call_roots is not None else None
+            return known if known is not None else types.ListRootsResult(roots=[])
         why = (
             "the calls in progress on this server come from several agents, none of which can answer it"
             if self._lanes.busy

@@ -27,8 +27,8 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-# Records one question: (agent, server, method, outcome, latency_s).
-RecordQuestion = Callable[[str, str, str, str, float], Awaitable[None]]
+# Records one question: (agent, server, method, outcome, latency_s, the agent's answer if it gave one).
+RecordQuestion = Callable[[str, str, str, str, float, "types.InputResponse | None"], Awaitable[None]]
 
 _ANSWER_TYPES: dict[str, TypeAdapter[Any]] = {
     "sampling/createMessage": TypeAdapter(types.CreateMessageResult | types.CreateMessageResultWithTools),
@@ -142,15 +142,18 @@ class HandshakeCaller:
     async def ask(self, server: str, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
         """Send the question to the agent on the call's stream; its answer, or an error for the server."""
         if not supports(self._capabilities, request):
-            await self._record(self._agent, server, request.method, "denied", 0.0)
+            await self._record(self._agent, server, request.method, "denied", 0.0, None)
             return unsupported(self._agent, request)
         started = time.perf_counter()
-        outcome = "withdrawn"
+        outcome, given = "withdrawn", None
         try:
             metadata = None if self._request_id is None else ServerMessageMetadata(related_request_id=self._request_id)
             raw = await self._session.send_request(request, _AnyResult, metadata=metadata)
             answer = checked_answer(request, raw.model_dump(by_alias=True))
-            outcome = "protocol_error" if isinstance(answer, types.ErrorData) else "ok"
+            if isinstance(answer, types.ErrorData):
+                outcome = "protocol_error"
+            else:
+                outcome, given = "ok", answer
             return answer
         except MCPError as exc:
             outcome = "protocol_error"
@@ -162,7 +165,7 @@ class HandshakeCaller:
             )
         finally:
             with anyio.CancelScope(shield=True):
-                await self._record(self._agent, server, request.method, outcome, time.perf_counter() - started)
+                await self._record(self._agent, server, request.method, outcome, time.perf_counter() - started, given)
 
 
 class _Question:
@@ -213,7 +216,7 @@ class RoundTripCaller:
     async def ask(self, server: str, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
         """Hand the question out in the next round and wait for the agent's retry to answer it."""
         if not supports(self._capabilities, request):
-            await self._record(self._agent, server, request.method, "denied", 0.0)
+            await self._record(self._agent, server, request.method, "denied", 0.0, None)
             return unsupported(self._agent, request)
         self._counter += 1
         key = f"{server}-{self._counter}"
@@ -223,13 +226,15 @@ class RoundTripCaller:
         outcome = "withdrawn"
         try:
             await question.answered.wait()
-            assert question.answer is not None
-            outcome = "protocol_error" if isinstance(question.answer, types.ErrorData) else "ok"
-            return question.answer
+            answer = question.answer
+            assert answer is not None
+            outcome = "protocol_error" if isinstance(answer, types.ErrorData) else "ok"
+            return answer
         finally:
             del self._questions[key]
+            given = None if isinstance(question.answer, types.ErrorData) else question.answer
             with anyio.CancelScope(shield=True):
-                await self._record(self._agent, server, request.method, outcome, time.perf_counter() - started)
+                await self._record(self._agent, server, request.method, outcome, time.perf_counter() - started, given)
 
     def take_questions(self) -> dict[str, types.InputRequest]:
         """The questions not handed to the agent yet, marked as handed out."""

@@ -33,6 +33,7 @@ from gateway_core.frontend.catalog import Routes
 from gateway_core.frontend.guard import Admission, CallGuard, refusal_result
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices
+from gateway_core.frontend.roots import AgentRoots
 from gateway_core.frontend.rounds import Rounds, Target
 
 # The identity stamp a 2026-era downstream adds to its results; the agent must see Toolgate's, not it.
@@ -75,6 +76,7 @@ class RequestForwarder:
         metrics: where tool calls are counted.
         notices: subscriptions and log levels.
         rounds: 2026 requests waiting between rounds of questions.
+        roots: what each agent's roots are, kept from its answers.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class RequestForwarder:
         metrics: Metrics,
         notices: Notices,
         rounds: Rounds,
+        roots: AgentRoots,
     ) -> None:
         self._routes = routes
         self._pool = pool
@@ -92,6 +95,7 @@ class RequestForwarder:
         self._metrics = metrics
         self._notices = notices
         self._rounds = rounds
+        self._roots = roots
 
     # --- calls, prompts and reads ----------------------------------------------------------------
 
@@ -138,10 +142,12 @@ class RequestForwarder:
         started = time.perf_counter()
         outcome, size = "ok", None
         try:
-            server = self._pool.servers.get(server_name)
-            if server is None:
-                raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
-            async with self._notices.logging_request(server_name, agent, ctx.session, ctx.request_id, _log_level(ctx)):
+            async with (
+                self._pool.use(server_name, agent) as server,
+                self._notices.logging_request(server_name, agent, ctx.session, ctx.request_id, _log_level(ctx)),
+            ):
+                if server is None:
+                    raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
                 result = await server.call_tool(tool, params.arguments, progress=progress.callback, caller=caller)
                 await progress.drain()
             outcome = "tool_error" if result.is_error else "ok"
@@ -182,7 +188,8 @@ class RequestForwarder:
         await self._admit_or_raise(ctx, server, params.uri)
 
         async def forward(caller: Caller) -> types.ReadResourceResult:
-            return await _downstream_call(self._server(server).read_resource(params.uri, caller=caller))
+            async with self._pool.use(server, agent) as downstream:
+                return await _downstream_call(_present(server, downstream).read_resource(params.uri, caller=caller))
 
         return await self._run(ctx, agent, target, forward)
 
@@ -197,8 +204,9 @@ class RequestForwarder:
         await self._admit_or_raise(ctx, route.server, params.name)
 
         async def forward(caller: Caller) -> types.GetPromptResult:
-            server = self._server(route.server)
-            return await _downstream_call(server.get_prompt(route.upstream_name, params.arguments, caller=caller))
+            async with self._pool.use(route.server, agent) as downstream:
+                server = _present(route.server, downstream)
+                return await _downstream_call(server.get_prompt(route.upstream_name, params.arguments, caller=caller))
 
         return await self._run(ctx, agent, target, forward)
 
@@ -219,7 +227,11 @@ class RequestForwarder:
             return await forward(caller)
         return await self._rounds.begin(agent, target, caller, lambda: forward(caller), follow=follow)
 
-    async def _record(self, agent: str, server: str, method: str, outcome: str, latency_s: float) -> None:
+    async def _record(
+        self, agent: str, server: str, method: str, outcome: str, latency_s: float, answer: types.InputResponse | None
+    ) -> None:
+        if isinstance(answer, types.ListRootsResult):
+            self._roots.remember(agent, answer)
         await self._guard.record_question(agent, server, method, outcome, latency_s)
 
     async def _admit_or_raise(self, ctx: Ctx, server: str, name: str) -> None:
@@ -292,10 +304,14 @@ class RequestForwarder:
         return server
 
     def _server(self, name: str) -> DownstreamServer:
-        server = self._pool.servers.get(name)
-        if server is None:
-            raise MCPError(ErrorCode.SERVER_UNAVAILABLE, f"server {name!r} was removed from the configuration")
-        return server
+        return _present(name, self._pool.servers.get(name))
+
+
+def _present(name: str, server: DownstreamServer | None) -> DownstreamServer:
+    """``server``, which must exist; a server removed while the request was routed is a protocol error."""
+    if server is None:
+        raise MCPError(ErrorCode.SERVER_UNAVAILABLE, f"server {name!r} was removed from the configuration")
+    return server
 
 
 async def _downstream_call(awaitable: Awaitable[_T]) -> _T:

@@ -38,6 +38,7 @@ from gateway_core.frontend.forward import SERVER_INFO_META_KEY, UNKNOWN_AGENT, R
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices
+from gateway_core.frontend.roots import AgentRoots
 from gateway_core.frontend.rounds import Rounds
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ class AgentFacingServer:
         self._ready: set[str] = set()
         self.notices = Notices(pool, lambda agent, server: guard.may_see(agent, server), self._bus)
         self.rounds = Rounds()
-        forward = RequestForwarder(lambda: self._routes, pool, guard, metrics, self.notices, self.rounds)
+        self.roots = AgentRoots()
+        forward = RequestForwarder(lambda: self._routes, pool, guard, metrics, self.notices, self.rounds, self.roots)
         self.server: Server[Any] = Server(
             "toolgate",
             version=version,
@@ -99,6 +101,9 @@ class AgentFacingServer:
         # Registered by hand: the constructor arguments for these warn that logging is deprecated
         # in 2026-07-28, yet handshake-era agents use it.
         self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, forward.set_level)
+        self.server.add_notification_handler(
+            "notifications/roots/list_changed", types.NotificationParams, self._roots_changed
+        )
         # The session manager builds handshake options without NotificationOptions, which would
         # advertise listChanged=false; agents must know our listings change.
         self.server.create_initialization_options = functools.partial(  # type: ignore[method-assign]
@@ -204,11 +209,23 @@ class AgentFacingServer:
                 connection = getattr(ctx.session, "_connection", None)
                 if connection is not None:
                     connection.exit_stack.callback(self._session_ended, session_id)
+                self.roots.session_seen(current_agent(), session_id, ctx.session)
         return await call_next(ctx)
 
     def _session_ended(self, session_id: str) -> None:
         self._legacy_sessions.pop(session_id, None)
         self.notices.session_ended(session_id)
+        self.roots.session_ended(session_id)
+
+    async def _roots_changed(self, ctx: Ctx, params: types.NotificationParams) -> None:
+        """An agent's roots changed: forget them and tell its own instances of per_agent servers."""
+        agent = current_agent()
+        self.roots.forget(agent)
+        for server in self._pool.agent_instances(agent):
+            try:
+                await server.roots_changed()
+            except Exception as exc:  # one instance that cannot be told must not stop the others
+                logger.info("could not tell %r that the roots of %r changed: %s", server.name, agent, exc)
 
     async def _listen_with_subscriptions(self, ctx: Ctx, params: types.SubscriptionsListenRequestParams) -> Any:
         """Serve a 2026 listen stream; the resources it names are subscribed at their servers while it lasts.

@@ -99,6 +99,8 @@ class FakeServer:
             on_subscriptions_listen=self.interactive.listen,
         )
         self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self.interactive.set_level)
+        for notification in ("notifications/initialized", "notifications/roots/list_changed"):
+            self.server.add_notification_handler(notification, types.NotificationParams, self.interactive.ask_roots)
 
     async def list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         return types.ListToolsResult(tools=self.tools)

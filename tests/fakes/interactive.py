@@ -6,6 +6,10 @@ Tools (added to ``fake_server.py``):
     ask_url(who)          URL elicitation of https://example.invalid/<who>; returns "<who> url: <action>".
     sample(prompt)        sampling/createMessage with the prompt; returns "sampled: <text of the answer>".
     roots()               roots/list; returns the root URIs, one per line (or "no roots").
+    known_roots(answers)  the roots the server asked for by itself (after initialized and on
+                          roots/list_changed), one per line, once ``answers`` answers came (default
+                          1; waits up to 10 s, then says "not asked").
+    pid()                 the server process's id.
     log(level, text)      a log message at ``level`` with logger "fake-logger"; returns "logged".
     touch(uri)            notifications/resources/updated for ``uri`` to subscribers; returns "touched".
 
@@ -18,8 +22,10 @@ below the level are not sent), completion/complete (prompt ``greet`` argument ``
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import anyio
 import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated
@@ -45,6 +51,10 @@ TOOLS = [
     types.Tool(name="roots", description="List the client's roots.", input_schema={"type": "object"}),
     types.Tool(name="log", description="Send a log message.", input_schema=_schema(level="string", text="string")),
     types.Tool(name="touch", description="Announce that a resource changed.", input_schema=_schema(uri="string")),
+    types.Tool(
+        name="known_roots", description="The roots asked at start and on change.", input_schema={"type": "object"}
+    ),
+    types.Tool(name="pid", description="This process's id.", input_schema={"type": "object"}),
 ]
 
 
@@ -108,12 +118,34 @@ class Interactive:
         self.subscribers: dict[str, list[Any]] = {}
         self.bus = InMemorySubscriptionBus()
         self.listen = ListenHandler(self.bus)
+        self.known_roots: list[str] | None = None
+        self.roots_answers = 0
+        self.roots_answered = anyio.Event()
+
+    async def ask_roots(self, ctx: Any, params: Any) -> None:
+        """After initialized and on roots/list_changed (handshake era): ask the client for its roots."""
+        capabilities = ctx.session.client_capabilities
+        if capabilities is None or capabilities.roots is None:
+            return
+        result = await ctx.session.send_request(types.ListRootsRequest(), types.ListRootsResult)
+        self.known_roots = [str(root.uri) for root in result.roots]
+        self.roots_answers += 1
+        self.roots_answered.set()
+        self.roots_answered = anyio.Event()
 
     async def call(self, ctx: Ctx, params: types.CallToolRequestParams) -> Any:
         """Serve one of ``TOOLS``."""
         name, args = params.name, params.arguments or {}
         if name == "log":
             return await self._log(ctx, args)
+        if name == "pid":
+            return _text(str(os.getpid()))
+        if name == "known_roots":
+            with anyio.move_on_after(10):
+                while self.roots_answers < int(args.get("answers", 1)):
+                    await self.roots_answered.wait()
+            known = self.known_roots
+            return _text("not asked" if known is None else "\n".join(known) if known else "no roots")
         if name == "touch":
             for session in self.subscribers.get(args["uri"], []):
                 await session.send_resource_updated(args["uri"])

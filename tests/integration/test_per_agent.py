@@ -1,0 +1,113 @@
+"""Servers with "isolation": "per_agent": each agent's own process, its own roots, stopped when idle."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+
+from tests.integration.harness import agent_client, running_gateway, stdio_fake
+
+pytestmark = pytest.mark.anyio
+
+WAIT_S = 20.0
+
+
+def text_of(result: types.CallToolResult) -> str:
+    content = result.content[0]
+    assert isinstance(content, types.TextContent)
+    return content.text
+
+
+class Workspace:
+    """An agent's roots, which the test can change."""
+
+    def __init__(self, *folders: str) -> None:
+        self.folders = list(folders)
+
+    async def roots(self, context: Any) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=f"file://{folder}") for folder in self.folders])
+
+
+async def wait_for_exit(pid: int) -> None:
+    """Wait until process ``pid`` has exited (a pidfd becomes readable then)."""
+    fd = os.pidfd_open(pid)
+    try:
+        with anyio.fail_after(WAIT_S):
+            await anyio.wait_readable(fd)
+    finally:
+        os.close(fd)
+
+
+PER_AGENT = stdio_fake(isolation="per_agent")
+
+
+async def test_each_agent_gets_its_own_process_of_a_per_agent_server():
+    async with running_gateway({"fake": PER_AGENT}, agents=("agent-a", "agent-b")) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["agent-a"]) as client_a,
+            agent_client(gw.url, gw.tokens["agent-b"], mode="2026-07-28") as client_b,
+        ):
+            first_a = text_of(await client_a.call_tool("fake__pid", {}))
+            again_a = text_of(await client_a.call_tool("fake__pid", {}))
+            first_b = text_of(await client_b.call_tool("fake__pid", {}))
+            assert gw.gateway.pool.instance_agents("fake") == ["agent-a", "agent-b"]
+    assert first_a == again_a
+    assert first_a != first_b
+
+
+async def test_an_agents_own_instance_gets_that_agents_roots_when_it_asks_by_itself():
+    alice, bob = Workspace("/work/alice"), Workspace("/work/bob")
+    async with running_gateway({"fake": PER_AGENT}, agents=("agent-a", "agent-b")) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["agent-a"], list_roots_callback=alice.roots) as client_a,
+            agent_client(gw.url, gw.tokens["agent-b"], list_roots_callback=bob.roots) as client_b,
+        ):
+            roots_a = text_of(await client_a.call_tool("fake__known_roots", {}))
+            roots_b = text_of(await client_b.call_tool("fake__known_roots", {}))
+            # The shared listing instance asked too, outside any call: it gets no one's roots.
+            shared = gw.gateway.pool.servers["fake"]
+            assert shared.name == "fake"
+    assert roots_a == "file:///work/alice"
+    assert roots_b == "file:///work/bob"
+
+
+async def test_an_agents_roots_change_reaches_its_own_instance():
+    workspace = Workspace("/work/one")
+    async with running_gateway({"fake": PER_AGENT}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], list_roots_callback=workspace.roots) as client:
+            before = text_of(await client.call_tool("fake__known_roots", {"answers": 1}))
+            workspace.folders = ["/work/one", "/work/two"]
+            await client.session.send_notification(types.RootsListChangedNotification())
+            after = text_of(await client.call_tool("fake__known_roots", {"answers": 2}))
+    assert before == "file:///work/one"
+    assert after == "file:///work/one\nfile:///work/two"
+
+
+async def test_a_shared_server_asking_for_roots_outside_a_call_gets_an_empty_list():
+    workspace = Workspace("/work/private")
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], list_roots_callback=workspace.roots) as client:
+            startup = text_of(await client.call_tool("fake__known_roots", {}))
+            during_call = text_of(await client.call_tool("fake__roots", {}))
+    assert startup == "no roots"
+    assert during_call == "file:///work/private"
+
+
+async def test_an_idle_per_agent_instance_is_stopped_and_started_again_on_next_use():
+    entry = stdio_fake(isolation="per_agent", idle_timeout_s=0.3)
+    async with running_gateway({"fake": entry}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            first = int(text_of(await client.call_tool("fake__pid", {})))
+            await wait_for_exit(first)
+            assert gw.gateway.pool.instance_agents("fake") == []
+            second = int(text_of(await client.call_tool("fake__pid", {})))
+    assert second != first
