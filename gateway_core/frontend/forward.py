@@ -275,33 +275,46 @@ class RequestForwarder:
 
     async def subscribe(self, ctx: Ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
         """Subscribe a handshake-era session to a resource's updates."""
-        server = self._visible_server_for(params.uri)
         receiver = self._notices.session(session_id(ctx) or "", current_agent(), ctx.session)
-        await _downstream_call(self._notices.subscribe(receiver, server, params.uri))
+        for server in self.subscription_servers(current_agent(), params.uri):
+            await _downstream_call(self._notices.subscribe(receiver, server, params.uri))
         return types.EmptyResult()
 
     async def unsubscribe(self, ctx: Ctx, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
-        """End a handshake-era session's subscription to a resource."""
-        server = self._visible_server_for(params.uri)
+        """End a handshake-era session's subscription to a resource (wherever it was subscribed)."""
         receiver = self._notices.session(session_id(ctx) or "", current_agent(), ctx.session)
-        await _downstream_call(self._notices.unsubscribe(receiver, server, params.uri))
+        for server in receiver.servers_for(params.uri):
+            await _downstream_call(self._notices.unsubscribe(receiver, server, params.uri))
         return types.EmptyResult()
+
+    def subscription_servers(self, agent: str, uri: str) -> list[str]:
+        """Where a subscription to ``uri`` goes: the server that offers it, else every one that may.
+
+        A URI that no listing or template shows yet (a resource a tool will create, say) is
+        subscribed at every ready server the agent may use that supports subscriptions.
+
+        Raises:
+            MCPError: the owning server is denied to the agent, or no server can take the subscription.
+        """
+        server = self._routes().server_for_uri(uri)
+        if server is not None:
+            if not self._guard.may_see(agent, server):
+                raise MCPError(ErrorCode.DENIED_BY_POLICY, f"Toolgate: agent {agent!r} may not use server {server!r}")
+            return [server]
+        candidates = [
+            name
+            for name, downstream in self._pool.servers.items()
+            if downstream.supports_subscriptions and self._guard.may_see(agent, name)
+        ]
+        if not candidates:
+            raise MCPError(ErrorCode.RESOURCE_NOT_FOUND, f"no configured server offers resource {uri!r}")
+        return candidates
 
     async def set_level(self, ctx: Ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
         """Send a handshake-era session the servers' log messages at this level and above."""
         receiver = self._notices.session(session_id(ctx) or "", current_agent(), ctx.session)
         await self._notices.set_level(receiver, params.level)
         return types.EmptyResult()
-
-    def _visible_server_for(self, uri: str) -> str:
-        server = self._routes().server_for_uri(uri)
-        if server is None:
-            raise MCPError(ErrorCode.RESOURCE_NOT_FOUND, f"no configured server offers resource {uri!r}")
-        if not self._guard.may_see(current_agent(), server):
-            raise MCPError(
-                ErrorCode.DENIED_BY_POLICY, f"Toolgate: agent {current_agent()!r} may not use server {server!r}"
-            )
-        return server
 
     def _server(self, name: str) -> DownstreamServer:
         return _present(name, self._pool.servers.get(name))

@@ -1,7 +1,8 @@
 """The HTTP face of the gateway: a small ASGI app that guards ``/mcp`` and serves health endpoints.
 
 Every request, whatever its path, must carry a loopback Host with the gateway's port (else 421) and
-either no Origin or a listed one (else 403): this stops DNS-rebinding and browser pages. ``/mcp``
+either no Origin, the gateway's own origin (``http://127.0.0.1:<port>``, which only Toolgate can
+serve) or a listed one (else 403): this stops DNS-rebinding and other browser pages. ``/mcp``
 also needs ``Authorization: Bearer <agent token>`` (else 401); the agent it identifies rides the
 request as the SDK's authenticated user, so handlers and session ownership both see it.
 ``/health``, ``/ready`` and ``/metrics`` need no token and reveal no arguments, reasons or secrets.
@@ -68,6 +69,7 @@ class GatewayHttpApp:
         self._identify = identify
         self.allowed_origins = frozenset(allowed_origins)
         self._allowed_hosts: frozenset[str] = frozenset()
+        self._own_origins: frozenset[str] = frozenset()
         self._metrics = metrics
         self._statuses = statuses
         self._ready = ready
@@ -79,6 +81,7 @@ class GatewayHttpApp:
         if host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::"):
             names.add(f"[{host}]" if ":" in host else host)
         self._allowed_hosts = frozenset(f"{name}:{port}" for name in names)
+        self._own_origins = frozenset(f"http://{host_port}" for host_port in self._allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection (HTTP only; lifespan is owned by the gateway)."""
@@ -99,7 +102,7 @@ class GatewayHttpApp:
             )
             return
         origin = headers.get("origin")
-        if origin is not None and origin not in self.allowed_origins:
+        if origin is not None and origin not in self.allowed_origins and origin not in self._own_origins:
             await _respond_json(
                 send, 403, _rpc_error(-32600, "Forbidden: this Origin is not in gateway.allowed_origins.")
             )

@@ -65,7 +65,7 @@ def at_least(level: types.LoggingLevel, threshold: types.LoggingLevel) -> bool:
 
 
 @dataclass
-class _Agent:
+class Receiver:
     """One handshake-era session, or one 2026 listen stream or request, as a receiver of notices."""
 
     agent: str
@@ -75,6 +75,10 @@ class _Agent:
     related_request_id: types.RequestId | None = None
     logs: list[types.LoggingMessageNotification] = field(default_factory=list)
     pending: anyio.Event = field(default_factory=anyio.Event)
+
+    def servers_for(self, uri: str) -> list[str]:
+        """The servers at which this receiver is subscribed to ``uri``."""
+        return sorted(server for server, subscribed in self.uris if subscribed == uri)
 
 
 class Notices:
@@ -90,8 +94,8 @@ class Notices:
         self._pool = pool
         self._may_see = may_see
         self._bus = bus
-        self._sessions: dict[str, _Agent] = {}
-        self._requests: dict[int, tuple[str, _Agent]] = {}  # 2026 requests opted in to logging, by server
+        self._sessions: dict[str, Receiver] = {}
+        self._requests: dict[int, tuple[str, Receiver]] = {}  # 2026 requests opted in to logging, by server
         self._refs: dict[tuple[str, str], int] = {}
         self._level: types.LoggingLevel | None = None
         self._set_at: dict[str, types.LoggingLevel] = {}
@@ -99,11 +103,11 @@ class Notices:
 
     # --- handshake-era sessions -------------------------------------------------------------------
 
-    def session(self, session_id: str, agent: str, session: ServerSession) -> _Agent:
+    def session(self, session_id: str, agent: str, session: ServerSession) -> Receiver:
         """The receiver for a handshake-era session (created on first use)."""
         entry = self._sessions.get(session_id)
         if entry is None:
-            entry = self._sessions[session_id] = _Agent(agent, session)
+            entry = self._sessions[session_id] = Receiver(agent, session)
         return entry
 
     def session_ended(self, session_id: str) -> None:
@@ -112,25 +116,25 @@ class Notices:
         if entry is not None:
             self._drop(entry)
 
-    def _drop(self, receiver: _Agent) -> None:
+    def _drop(self, receiver: Receiver) -> None:
         for server, uri in list(receiver.uris):
             self._send_nowait((server, types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=uri))))
         receiver.uris.clear()
 
-    async def subscribe(self, receiver: _Agent, server: str, uri: str) -> None:
+    async def subscribe(self, receiver: Receiver, server: str, uri: str) -> None:
         """Subscribe ``receiver`` to ``uri`` at ``server`` (subscribing the server if it is the first)."""
         if (server, uri) in receiver.uris:
             return
         await self._acquire(server, uri)
         receiver.uris.add((server, uri))
 
-    async def unsubscribe(self, receiver: _Agent, server: str, uri: str) -> None:
+    async def unsubscribe(self, receiver: Receiver, server: str, uri: str) -> None:
         """Undo ``subscribe``; unknown subscriptions are ignored."""
         if (server, uri) in receiver.uris:
             receiver.uris.discard((server, uri))
             await self._release(server, uri)
 
-    async def set_level(self, receiver: _Agent, level: types.LoggingLevel) -> None:
+    async def set_level(self, receiver: Receiver, level: types.LoggingLevel) -> None:
         """Send ``receiver`` server log messages at ``level`` and above."""
         receiver.level = level
         if self._level is None or not at_least(level, self._level):
@@ -181,7 +185,7 @@ class Notices:
         if level is None:
             yield
             return
-        receiver = _Agent(agent, session, level=level, related_request_id=request_id)
+        receiver = Receiver(agent, session, level=level, related_request_id=request_id)
         key = id(receiver)
         self._requests[key] = (server, receiver)
         try:
@@ -200,12 +204,12 @@ class Notices:
         finally:
             self._requests.pop(key, None)
 
-    async def _send_logs(self, receiver: _Agent) -> None:
+    async def _send_logs(self, receiver: Receiver) -> None:
         while True:
             await receiver.pending.wait()
             await self._flush_logs(receiver)
 
-    async def _flush_logs(self, receiver: _Agent) -> None:
+    async def _flush_logs(self, receiver: Receiver) -> None:
         receiver.pending = anyio.Event()
         while receiver.logs:
             notification = receiver.logs.pop(0)
@@ -213,9 +217,9 @@ class Notices:
                 await receiver.session.send_notification(notification, related_request_id=receiver.related_request_id)
 
     @contextmanager
-    def listening(self, agent: str, session: ServerSession) -> Iterator[_Agent]:
+    def listening(self, agent: str, session: ServerSession) -> Iterator[Receiver]:
         """A receiver for one 2026 listen stream; its subscriptions end with the body."""
-        receiver = _Agent(agent, session)
+        receiver = Receiver(agent, session)
         try:
             yield receiver
         finally:

@@ -28,6 +28,7 @@ from mcp.server.subscriptions import (
     ResourcesListChanged,
     ToolsListChanged,
 )
+from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway_core.config import Config
@@ -80,6 +81,7 @@ class AgentFacingServer:
         self.rounds = Rounds()
         self.roots = AgentRoots()
         forward = RequestForwarder(lambda: self._routes, pool, guard, metrics, self.notices, self.rounds, self.roots)
+        self._forward = forward
         self.server: Server[Any] = Server(
             "toolgate",
             version=version,
@@ -236,10 +238,16 @@ class AgentFacingServer:
         with self.notices.listening(agent, ctx.session) as receiver:
             allowed = []
             for uri in requested:
-                server = self._routes.server_for_uri(uri)
-                if server is not None and self._guard.may_see(agent, server):
-                    allowed.append(uri)
-                    await self.notices.subscribe(receiver, server, uri)
+                try:
+                    servers = self._forward.subscription_servers(agent, uri)
+                except MCPError:
+                    continue  # denied or offered by no server: left out of the subscription
+                allowed.append(uri)
+                for server in servers:
+                    try:
+                        await self.notices.subscribe(receiver, server, uri)
+                    except Exception as exc:  # the server may be restarting; the others still count
+                        logger.info("server %r did not take a subscription to %r: %s", server, uri, exc)
             if requested:
                 notifications = params.notifications.model_copy(update={"resource_subscriptions": allowed or None})
                 params = params.model_copy(update={"notifications": notifications})

@@ -71,6 +71,20 @@ async def test_an_origin_listed_in_allowed_origins_is_accepted():
     assert other.status_code == 403
 
 
+async def test_the_gateways_own_loopback_origin_is_accepted_and_other_ports_are_not():
+    async with running_gateway({}) as gw:
+        port = gw.url.split(":")[2].split("/")[0]
+        own = await post(gw.url, token=gw.tokens["agent-a"], Origin=f"http://127.0.0.1:{port}")
+        own_by_name = await post(gw.url, token=gw.tokens["agent-a"], Origin=f"http://localhost:{port}")
+        next_port = await post(gw.url, token=gw.tokens["agent-a"], Origin=f"http://127.0.0.1:{int(port) + 1}")
+        https = await post(gw.url, token=gw.tokens["agent-a"], Origin=f"https://127.0.0.1:{port}")
+
+    assert own.status_code == 200
+    assert own_by_name.status_code == 200
+    assert next_port.status_code == 403
+    assert https.status_code == 403
+
+
 async def test_an_agent_cannot_use_another_agents_session():
     async with running_gateway({}, agents=("agent-a", "agent-b")) as gw:
         opened = await post(gw.url, token=gw.tokens["agent-a"])

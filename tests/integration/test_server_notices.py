@@ -78,6 +78,17 @@ async def test_a_resource_update_reaches_exactly_the_subscribed_handshake_agents
             assert len(subscribed.of(types.ResourceUpdatedNotification)) == count
 
 
+async def test_a_subscription_to_a_resource_no_server_lists_yet_reaches_the_servers_that_take_subscriptions():
+    inbox = Inbox()
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], message_handler=inbox.handler) as client:
+            await subscribe(client, "fake://created-later/1")
+            await client.call_tool("fake__touch", {"uri": "fake://created-later/1"})
+            update = await inbox.wait_for(types.ResourceUpdatedNotification)
+    assert update.params.uri == "fake://created-later/1"
+
+
 async def test_a_2026_agent_listening_to_a_resource_gets_its_updates():
     async with running_gateway({"fake": stdio_fake()}) as gw:
         await gw.wait_ready()
