@@ -1,16 +1,23 @@
-"""Run the official MCP conformance suite against server-everything, directly and through Toolgate.
+"""Run the official MCP conformance suite against a server, directly and through Toolgate.
 
-Both runs use the same server, ``@modelcontextprotocol/server-everything``:
+Two servers, each run both ways (``--server`` picks one; the default is both, one after the other):
 
-* direct: the server's own Streamable HTTP transport (``mcp-server-everything streamableHttp``);
+* ``everything``: npm ``@modelcontextprotocol/server-everything``. It lacks most of the suite's test
+  tools, resources and prompts, so many scenarios fail even directly and say nothing about Toolgate;
+* ``conformance``: ``tests/fakes/conformance_server.py``, which has everything the suite's server
+  scenarios ask for and passes all of them directly.
+
+For each server the two runs are:
+
+* direct: the server's own Streamable HTTP transport;
 * through Toolgate: the server over stdio behind ``toolgate serve`` (a throwaway TOOLGATE_HOME, one
   agent that allows everything), reached through a small local reverse proxy that adds the agent's
   ``Authorization`` header, because the suite cannot send one.
 
-It prints one table (scenario | direct | through Toolgate) and then every scenario that passes directly
-but fails through Toolgate, with the suite's failure detail. Exit status: 0 when there is no such
-scenario, 1 when there is one, 2 when a run could not be set up (its temporary folder is then kept), 130 when
-interrupted. Every process it starts is stopped on the way out, on Ctrl+C and SIGTERM too.
+It prints one table per server (scenario | direct | through Toolgate), each followed by every scenario
+that passes directly but fails through Toolgate, with the suite's failure detail. Exit status: 0 when
+there is no such scenario, 1 when there is one, 2 when a run could not be set up (its temporary folder is
+then kept), 130 when interrupted. Every process it starts is stopped on the way out, on Ctrl+C and SIGTERM too.
 
 Use ``scripts/conformance``: it installs Node 22 and the suite (pinned) under ``.cache`` first.
 """
@@ -45,11 +52,11 @@ NODE = CACHE / "node22" / "node_modules" / "node" / "bin" / "node"
 SUITE_CLI = CACHE / "conformance" / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 EVERYTHING = CACHE / "npm" / "node_modules" / ".bin" / "mcp-server-everything"
 PYTHON = REPO / ".venv" / "bin" / "python"
+CONFORMANCE_SERVER = REPO / "tests" / "fakes" / "conformance_server.py"
 
 LOOPBACK = "127.0.0.1"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 AGENT_ID = "conformance"
-SERVER_NAME = "everything"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 REAP_POLL_S = 0.1
@@ -72,6 +79,52 @@ CLIENT_DEFAULT_HEADERS = frozenset({"accept", "accept-encoding", "user-agent"})
 
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server to run the suite against.
+
+    Attributes:
+        name: its ``--server`` value, also its name in Toolgate's config.
+        title: how the report names it.
+        http_argv: the command serving it over Streamable HTTP at ``/mcp``; ``{port}`` is replaced by the port.
+        http_env: environment added for that command, with the same replacement.
+        stdio_argv: the command serving it over stdio, for Toolgate to start.
+    """
+
+    name: str
+    title: str
+    http_argv: tuple[str | Path, ...]
+    http_env: dict[str, str]
+    stdio_argv: tuple[str | Path, ...]
+
+    def direct_command(self, port: int) -> tuple[list[str | Path], dict[str, str]]:
+        """The argv and extra environment that serve it on 127.0.0.1:``port``."""
+        argv = [arg.format(port=port) if isinstance(arg, str) else arg for arg in self.http_argv]
+        return argv, {key: value.format(port=port) for key, value in self.http_env.items()}
+
+    def files(self) -> list[Path]:
+        """The files its commands need."""
+        return [arg for arg in (*self.http_argv, *self.stdio_argv) if isinstance(arg, Path)]
+
+
+TARGETS = {
+    "everything": Target(
+        name="everything",
+        title="server-everything (npm @modelcontextprotocol/server-everything)",
+        http_argv=(EVERYTHING, "streamableHttp"),
+        http_env={"PORT": "{port}"},
+        stdio_argv=(EVERYTHING, "stdio"),
+    ),
+    "conformance": Target(
+        name="conformance",
+        title="conformance_server.py (tests/fakes)",
+        http_argv=(PYTHON, CONFORMANCE_SERVER, "--http", "--port", "{port}"),
+        http_env={},
+        stdio_argv=(Path(sys.executable), CONFORMANCE_SERVER),
+    ),
+}
 
 
 class SetupError(Exception):
@@ -348,24 +401,24 @@ def _complaint(suite: Child) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Run 1: server-everything directly
+# Run 1: the server directly
 # ---------------------------------------------------------------------------------------------------
 
 
-async def run_direct(work: Path, options: argparse.Namespace) -> dict[str, ScenarioResult]:
-    """The suite against server-everything's own Streamable HTTP transport."""
+async def run_direct(target: Target, work: Path, options: argparse.Namespace) -> dict[str, ScenarioResult]:
+    """The suite against the server's own Streamable HTTP transport."""
     port = free_port()
-    argv: list[str | Path] = [EVERYTHING, "streamableHttp"]
-    async with running_child("server-everything", argv, work / "everything-http.log", {"PORT": str(port)}) as server:
+    argv, env = target.direct_command(port)
+    async with running_child(target.name, argv, work / f"{target.name}-http.log", env) as server:
         await wait_until(server, f"listener on port {port}", lambda: port_open(port))
-        say(f"direct: server-everything on port {port}; running the suite")
+        say(f"direct: {target.name} on port {port}; running the suite")
         return await run_suite(
             f"http://{LOOPBACK}:{port}/mcp", work / "results-direct", work / "suite-direct.log", options
         )
 
 
 # ---------------------------------------------------------------------------------------------------
-# Run 2: server-everything behind Toolgate
+# Run 2: the server behind Toolgate
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -392,13 +445,14 @@ def toolgate_command(home: Path, log_path: Path, *args: str) -> str:
     return completed.stdout.decode().strip()
 
 
-def prepare_toolgate_home(home: Path, log_path: Path) -> str:
-    """Write a config with server-everything (stdio, no name prefix) and one allow-all agent; return its token."""
+def prepare_toolgate_home(target: Target, home: Path, log_path: Path) -> str:
+    """Write a config with the server (stdio, no name prefix) and one allow-all agent; return its token."""
     home.mkdir(mode=0o700, parents=True)
     config_file = home / "config.json"
+    command, *args = map(str, target.stdio_argv)
     config: dict[str, Any] = {
         "gateway": {"host": LOOPBACK, "port": 0},
-        "servers": {SERVER_NAME: {"command": str(EVERYTHING), "args": ["stdio"], "prefix": ""}},
+        "servers": {target.name: {"command": command, "args": args, "prefix": ""}},
         "agents": {},
     }
     config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -416,28 +470,28 @@ async def gateway_url(gateway: Child) -> str | None:
     return match[1] if match else None
 
 
-async def gateway_ready(http: httpx2.AsyncClient, base: str) -> bool | None:
-    """Whether ``/ready`` says every server was tried and server-everything is ready."""
+async def gateway_ready(http: httpx2.AsyncClient, base: str, server: str) -> bool | None:
+    """Whether ``/ready`` says every server was tried and ``server`` is ready."""
     try:
         response = await http.get(f"{base}/ready")
     except httpx2.TransportError:
         return False
     if response.status_code != 200:
         return False
-    return bool(response.json().get("servers", {}).get(SERVER_NAME) == "ready")
+    return bool(response.json().get("servers", {}).get(server) == "ready")
 
 
-async def run_gateway(work: Path, options: argparse.Namespace) -> dict[str, ScenarioResult]:
-    """The suite against server-everything behind ``toolgate serve``, through the authorizing proxy."""
+async def run_gateway(target: Target, work: Path, options: argparse.Namespace) -> dict[str, ScenarioResult]:
+    """The suite against the server behind ``toolgate serve``, through the authorizing proxy."""
     home = work / "toolgate-home"
-    token = prepare_toolgate_home(home, work / "toolgate-cli.log")
+    token = prepare_toolgate_home(target, home, work / "toolgate-cli.log")
     argv: list[str | Path] = [PYTHON, "-m", "gateway_core.cli", "serve"]
     async with running_child("toolgate serve", argv, work / "toolgate-serve.log", toolgate_env(home)) as gateway:
         url = await wait_until(gateway, "MCP URL on its output", lambda: gateway_url(gateway))
         base = url.removesuffix("/mcp")
         async with httpx2.AsyncClient(timeout=5) as http:
             await wait_until(
-                gateway, f"ready server {SERVER_NAME!r} at {base}/ready", lambda: gateway_ready(http, base)
+                gateway, f"ready server {target.name!r} at {base}/ready", lambda: gateway_ready(http, base, target.name)
             )
         async with authorizing_proxy(url, token) as proxy_url:
             say(f"gateway: Toolgate at {url}, proxy at {proxy_url}; running the suite")
@@ -690,9 +744,10 @@ def say(message: str) -> None:
     sys.stderr.flush()
 
 
-def check_installed() -> None:
+def check_installed(targets: Sequence[Target]) -> None:
     """Fail early, saying what to run, when something the runs need is missing."""
-    missing = [path for path in (NODE, SUITE_CLI, EVERYTHING, PYTHON) if not path.exists()]
+    needed = [NODE, SUITE_CLI, PYTHON, *(path for target in targets for path in target.files())]
+    missing = [path for path in dict.fromkeys(needed) if not path.exists()]
     if missing:
         names = ", ".join(str(path.relative_to(REPO)) for path in missing)
         raise SetupError(f"missing {names}; run scripts/conformance (it installs them) rather than this file")
@@ -702,7 +757,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command-line options."""
     parser = argparse.ArgumentParser(
         prog="scripts/conformance",
-        description="Run the MCP conformance suite against server-everything, directly and through Toolgate.",
+        description="Run the MCP conformance suite against a server, directly and through Toolgate.",
+    )
+    parser.add_argument(
+        "--server",
+        choices=tuple(TARGETS),
+        help="run against only this server: everything (npm server-everything) or conformance "
+        "(tests/fakes/conformance_server.py); default: both, one table each",
     )
     parser.add_argument("--only", choices=("direct", "gateway"), help="do only one of the two runs")
     parser.add_argument("--scenario", metavar="NAME", help="run one scenario (see the suite's `list --server`)")
@@ -711,15 +772,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def selected_targets(options: argparse.Namespace) -> list[Target]:
+    """The servers to run against, in order."""
+    return [TARGETS[options.server]] if options.server else list(TARGETS.values())
+
+
 async def run(options: argparse.Namespace, work: Path) -> int:
-    """Both runs (or the one asked for), then the report; returns the exit status."""
+    """Both runs (or the one asked for) for each server, each server's report as it is done; the exit status."""
     started = time.monotonic()
-    direct = await run_direct(work, options) if options.only in (None, "direct") else {}
-    gateway = await run_gateway(work, options) if options.only in (None, "gateway") else {}
-    sys.stdout.write(f"{render_table(direct, gateway)}\n\n{render_summary(direct, gateway)}\n")
-    sys.stdout.flush()
+    status = 0
+    for number, target in enumerate(selected_targets(options)):
+        target_started, target_work = time.monotonic(), work / target.name
+        target_work.mkdir()
+        say(f"\n{target.title}:")
+        direct = await run_direct(target, target_work, options) if options.only in (None, "direct") else {}
+        gateway = await run_gateway(target, target_work, options) if options.only in (None, "gateway") else {}
+        heading = f"{target.title}: {time.monotonic() - target_started:.1f} s"
+        report = f"{heading}\n\n{render_table(direct, gateway)}\n\n{render_summary(direct, gateway)}\n"
+        sys.stdout.write(f"\n{report}" if number else report)
+        sys.stdout.flush()
+        status = max(status, 1 if regressions(direct, gateway) else 0)
     say(f"\ndone in {time.monotonic() - started:.1f} s")
-    return 1 if regressions(direct, gateway) else 0
+    return status
 
 
 async def run_cancellable(options: argparse.Namespace, work: Path) -> int:
@@ -737,7 +811,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="toolgate-conformance-"))
     status = 2
     try:
-        check_installed()
+        check_installed(selected_targets(options))
         status = asyncio.run(run_cancellable(options, work))
     except SetupError as exc:
         say(f"error: {exc}")

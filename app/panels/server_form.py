@@ -31,8 +31,9 @@ from gateway_core import ConfigError, SecretError, ServerConfig, ToolgateError, 
 
 TRANSPORTS = {"stdio": "stdio (a local command)", "http": "Streamable HTTP", "sse": "SSE (legacy)"}
 # Every field check_server_entry may name; anything else is shown above the Save button.
-FIELDS = ("name", "command", "args", "cwd", "env", "url", "headers", "enabled", "prefix", "timeout_s")
+FIELDS = ("name", "command", "args", "cwd", "env", "url", "headers", "enabled", "prefix", "timeout_s", "isolation")
 DEFAULT_TIMEOUT_S: float = ServerConfig.model_fields["timeout_s"].default
+DEFAULT_IDLE_TIMEOUT_S: float = ServerConfig.model_fields["idle_timeout_s"].default
 
 
 class ServerForm(QWidget):
@@ -78,6 +79,13 @@ class ServerForm(QWidget):
         self.prefix_edit.setPlaceholderText("<name>__")
         self.timeout_edit = QLineEdit()
         self.timeout_edit.setPlaceholderText(f"{DEFAULT_TIMEOUT_S:g}")
+        self.per_agent_box = QCheckBox("A separate process for each agent")
+        self.per_agent_box.setToolTip(
+            "For filesystem- and git-style servers: each agent gets its own process, with its own "
+            "workspace folders (roots) and state. It starts on the agent's first call and stops after "
+            f"{DEFAULT_IDLE_TIMEOUT_S / 60:g} minutes unused."
+        )
+        self._idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S
         self.save_button = QPushButton("Save")
         self.save_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel")
@@ -131,6 +139,7 @@ class ServerForm(QWidget):
         form.addRow("", self._field(self.enabled_box, "enabled"))
         form.addRow("Tool name prefix", self._field(self.prefix_edit, "prefix"))
         form.addRow("Call timeout (s)", self._field(self.timeout_edit, "timeout_s"))
+        form.addRow("Isolation", self._field(self.per_agent_box, "isolation"))
         buttons = QHBoxLayout()
         buttons.addStretch()
         buttons.addWidget(self.cancel_button)
@@ -160,6 +169,8 @@ class ServerForm(QWidget):
         self._kept_empty_prefix = config.prefix == ""
         if config.timeout_s != DEFAULT_TIMEOUT_S:
             self.timeout_edit.setText(f"{config.timeout_s:g}")
+        self.per_agent_box.setChecked(config.isolation == "per_agent")
+        self._idle_timeout_s = config.idle_timeout_s
 
     # --- saving ------------------------------------------------------------------------------------
 
@@ -239,6 +250,10 @@ class ServerForm(QWidget):
                 entry["timeout_s"] = float(timeout)
             except ValueError:
                 problems["timeout_s"] = "Enter a number of seconds, e.g. 60."
+        if self.per_agent_box.isChecked():
+            entry["isolation"] = "per_agent"
+        if self._idle_timeout_s != DEFAULT_IDLE_TIMEOUT_S:
+            entry["idle_timeout_s"] = self._idle_timeout_s  # set in config.json; the form keeps it
         return entry, collected.secrets, problems
 
     def _show_problems(self, problems: dict[str, str]) -> None:

@@ -9,9 +9,13 @@ from app.panels.agents import AgentsPanel
 from app.panels.permissions_model import EFFECTIVE, FILTER_ROLE, NAME, SETTING, WHY
 from gateway_core import Effect, Rule, load_config
 from tests.app.harness import eventually, run_async, running_bridge
+from tests.fakes.launch import FAKE_TOOL_COUNT
 from tests.integration.harness import agent_client, stdio_fake
 
-FAKE_TOOLS = ["echo", "add", "fail", "slow", "crash", "add_tool", "stderr", "spawn_child", "ping_client"]
+FAKE_TOOLS = [
+    *["echo", "add", "fail", "slow", "crash", "add_tool", "stderr", "spawn_child", "ping_client"],
+    *["ask", "ask_url", "sample", "roots", "log", "touch", "known_roots", "pid"],
+]
 
 
 def make_panel(bridge, qtbot):
@@ -293,7 +297,7 @@ def test_a_thousand_tools_are_all_in_the_tree_and_searchable(qloop, qtbot):
     async def scenario():
         async with running_bridge({"fake": stdio_fake("--tools", "1000")}, agents={"a": {}}) as bridge:
             panel = make_panel(bridge, qtbot)
-            assert len(tool_names(panel, "fake")) == 1009
+            assert len(tool_names(panel, "fake")) == 1000 + FAKE_TOOL_COUNT
             choose_setting(panel, tool_index(panel, "fake", "tool_500"), "Deny")
             assert tool_index(panel, "fake", "tool_500", EFFECTIVE).data() == "Deny (hidden from agent)"
             panel.permissions.search.setText("tool_9")

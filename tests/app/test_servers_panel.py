@@ -7,6 +7,7 @@ from app.panels.server_values import NamedValue, collect_values, parse_arguments
 from app.panels.servers import ServersPanel, ServerTableModel
 from gateway_core import ServerState
 from tests.app.harness import eventually, run_async, running_bridge
+from tests.fakes.launch import FAKE_TOOL_COUNT
 from tests.integration.harness import agent_client, stdio_fake
 
 M = ServerTableModel
@@ -48,7 +49,7 @@ def test_the_table_shows_each_configured_server_with_its_state_and_counts(qloop,
             assert [cell(model, "fake", c) for c in (M.TRANSPORT, M.STATE, M.TOOLS, M.RESOURCES, M.PROMPTS)] == [
                 "stdio",
                 "Ready",
-                "9",
+                str(FAKE_TOOL_COUNT),
                 "1",
                 "1",
             ]
@@ -186,6 +187,25 @@ def test_a_remote_server_is_added_with_a_secret_header_and_a_renamed_server_keep
     run_async(qloop, scenario())
 
 
+def test_a_server_can_be_given_a_process_per_agent_and_editing_keeps_its_idle_timeout(qloop, qtbot):
+    async def scenario():
+        entry = stdio_fake(enabled=False, isolation="per_agent", idle_timeout_s=42)
+        async with running_bridge({"files": entry}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            form = panel.open_form("files")
+            assert form.per_agent_box.isChecked()
+            form.save_button.click()
+            saved = servers_in_file(bridge)["files"]
+            assert (saved["isolation"], saved["idle_timeout_s"]) == ("per_agent", 42)
+
+            form = panel.open_form("files")
+            form.per_agent_box.setChecked(False)
+            form.save_button.click()
+            assert "isolation" not in servers_in_file(bridge)["files"]
+
+    run_async(qloop, scenario())
+
+
 def test_disabling_stops_the_server_enabling_starts_it_and_restart_starts_it_again(qloop, qtbot):
     async def scenario():
         async with running_bridge({"fake": stdio_fake()}) as bridge:
@@ -259,8 +279,8 @@ def test_a_server_with_a_thousand_tools_lists_them_all_in_the_detail_view(qloop,
         async with running_bridge({"big": stdio_fake("--tools", "1000")}) as bridge:
             panel = make_panel(bridge, qtbot)
             panel.select_server("big")
-            assert panel.detail.tools_model.rowCount() == 1009
-            assert cell(panel.model, "big", M.TOOLS) == "1009"
+            assert panel.detail.tools_model.rowCount() == 1000 + FAKE_TOOL_COUNT
+            assert cell(panel.model, "big", M.TOOLS) == str(1000 + FAKE_TOOL_COUNT)
 
     run_async(qloop, scenario())
 

@@ -11,6 +11,7 @@ from app.theme import Theme, saved_theme
 from app.window import PANELS, MainWindow
 from gateway_core import AuditQuery, load_config
 from tests.app.harness import eventually, run_async, running_bridge, wait_signal
+from tests.fakes.launch import FAKE_TOOL_COUNT
 from tests.integration.harness import agent_client, stdio_fake
 
 
@@ -34,7 +35,7 @@ def test_the_window_opens_with_each_panel_populated(qloop, qtbot):
             overview = window.panels["overview"]
             assert overview.endpoint.text() == bridge.endpoint_url
             assert "1 server failed (broken)" in overview.state.text()
-            assert overview.tools.text() == "9"
+            assert overview.tools.text() == str(FAKE_TOOL_COUNT)
             await eventually(lambda: overview.calls.text() == "1", "the call to be counted")
             assert window.panels["servers"].model.rowCount() == 2
             assert window.panels["agents"].agents.rowCount() == 1

@@ -24,6 +24,10 @@ READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
 
+# How many tools the fake lists without ``--tools N`` (its own plus the interactive ones).
+FAKE_TOOL_COUNT = 17
+
+
 def fake_command(*extra: str) -> tuple[str, list[str]]:
     """The command and args that run the fake over stdio, e.g. for a ServerConfig."""
     return sys.executable, [str(FAKE_SERVER), *extra]

@@ -73,7 +73,7 @@ def test_unknown_key_lists_the_keys_that_are_expected(tmp_path: Path) -> None:
 
     assert problems == [
         "config.json: servers.github.colour: unknown key (expected one of: command, args, env, cwd, url, type, "
-        "headers, enabled, prefix, timeout_s)"
+        "headers, enabled, prefix, timeout_s, isolation, idle_timeout_s)"
     ]
 
 

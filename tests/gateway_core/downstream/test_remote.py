@@ -10,7 +10,7 @@ import pytest
 from gateway_core.config import ServerConfig
 from gateway_core.downstream import DownstreamPool, ServerState
 from gateway_core.errors import ServerUnavailableError
-from tests.fakes.launch import serve_fake
+from tests.fakes.launch import FAKE_TOOL_COUNT, serve_fake
 from tests.gateway_core.downstream.conftest import Changes, running
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +36,7 @@ async def test_remote_server_becomes_ready_and_passes_results_through(kind: Lite
             echoed = await server.call_tool("echo", {"text": "over the wire"})
             status = server.status
 
-    assert (status.transport, status.tools, status.resources, status.prompts) == (kind, 9, 1, 1)
+    assert (status.transport, status.tools, status.resources, status.prompts) == (kind, FAKE_TOOL_COUNT, 1, 1)
     assert status.server_info["name"] == f"remote-{kind}"
     assert echoed.structured_content == {"text": "over the wire"}
     assert echoed.meta == {"fake/server": f"remote-{kind}"}

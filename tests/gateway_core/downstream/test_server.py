@@ -12,6 +12,7 @@ from mcp.shared.exceptions import MCPError
 
 from gateway_core.downstream import DownstreamPool, DownstreamServer, ServerState
 from gateway_core.errors import DownstreamTimeoutError, MissingSecretError, ServerUnavailableError
+from tests.fakes.launch import FAKE_TOOL_COUNT
 from tests.gateway_core.downstream.conftest import Changes, fake_config, no_secrets, running
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +31,12 @@ async def test_stdio_server_becomes_ready_with_its_catalog_counts() -> None:
         server = pool.servers["fake"]
         await changes.until(lambda: _ready(server))
         status = server.status
-        assert (status.tools, status.resources, status.resource_templates, status.prompts) == (12, 1, 1, 1)
+        assert (status.tools, status.resources, status.resource_templates, status.prompts) == (
+            FAKE_TOOL_COUNT + 3,
+            1,
+            1,
+            1,
+        )
         assert status.protocol_version == "2025-11-25"
         assert status.server_info == {"name": "fake", "version": "0.0.1"}
         assert server.tried.is_set()
@@ -162,7 +168,7 @@ async def test_a_new_tool_refreshes_the_catalog_and_reports_the_change() -> None
 
         await changes.until(lambda: any(tool.name == "brand_new" for tool in server.catalog.tools))
         assert len(changes.names) > before
-        assert server.status.tools == 10
+        assert server.status.tools == FAKE_TOOL_COUNT + 1
 
 
 async def test_a_slow_call_times_out_and_the_server_is_told_to_cancel() -> None:
