@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import anyio
 import mcp_types as types
 from mcp.client.session import ClientSession, IncomingMessage
+from mcp.client.subscriptions import listen
 from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ToolsListChanged
 
 from gateway_core.downstream.base import Connection
 from gateway_core.downstream.catalog import Listing, advertised
@@ -71,6 +73,7 @@ class LiveSession:
         self.listings: frozenset[Listing] = frozenset()
         self.logging = False
         self.subscriptions = False
+        self.modern = False
         self._stale: set[Listing] = set()
         self._refresh = anyio.Event()
 
@@ -82,6 +85,36 @@ class LiveSession:
         capabilities = result.capabilities
         self.logging = capabilities.logging is not None
         self.subscriptions = bool(capabilities.resources and capabilities.resources.subscribe)
+
+    def adopt_modern(self, result: types.DiscoverResult) -> None:
+        """Record what ``server/discover`` told a 2026-07-28-only server's session.
+
+        Such a server has no ``logging/setLevel`` and no ``resources/subscribe``: its changes come on
+        a ``subscriptions/listen`` stream (see ``listen_for_changes``).
+        """
+        self.modern = True
+        self.protocol_version = self.session.protocol_version
+        self.server_info = self.session.server_info
+        self.listings = advertised(result.capabilities)
+
+    async def listen_for_changes(self) -> None:
+        """On a 2026-07-28 session: turn the server's list-change events into catalog refreshes."""
+        kinds = {
+            ToolsListChanged: Listing.TOOLS,
+            PromptsListChanged: Listing.PROMPTS,
+            ResourcesListChanged: Listing.RESOURCES,
+        }
+        async with listen(
+            self.session,
+            tools_list_changed=Listing.TOOLS in self.listings,
+            prompts_list_changed=Listing.PROMPTS in self.listings,
+            resources_list_changed=Listing.RESOURCES in self.listings,
+        ) as events:
+            async for event in events:
+                kind = kinds.get(type(event))
+                if kind is not None:
+                    self._stale.add(kind)
+                    self._refresh.set()
 
     def fail(self, reason: str) -> None:
         """Mark the session lost (the first reason wins)."""

@@ -17,7 +17,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import httpx2
@@ -25,7 +25,7 @@ import mcp_types as types
 from mcp.client.session import ClientRequestContext, ClientSession
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream.base import Catalog, ConnectError, Connection, ResolveFn, ServerState, ServerStatus
@@ -51,6 +51,10 @@ SAMPLING_CAPABILITY = types.SamplingCapability(
 )
 
 _R = TypeVar("_R", bound=BaseModel)
+InteractiveRequest = types.CallToolRequest | types.GetPromptRequest | types.ReadResourceRequest
+INTERACTIVE_REQUESTS = (types.CallToolRequest, types.GetPromptRequest, types.ReadResourceRequest)
+# A 2026-07-28 server asking for input more often than this in one request is looping.
+MAX_INPUT_ROUNDS = 10
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -58,6 +62,27 @@ def _leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
+
+
+class _Refused(Exception):
+    """The server answered the session's first request (``initialize`` or ``server/discover``) with an error."""
+
+
+async def _start_session(session: ClientSession, live: LiveSession, *, modern: bool) -> None:
+    """Start the session in the handshake era, or with ``server/discover`` for a 2026-07-28-only server.
+
+    Raises:
+        _Refused: the server answered the first request with an error (its message is the reason).
+    """
+    try:
+        if modern:
+            live.adopt_modern(await session.discover())
+        else:
+            live.adopt(await session.initialize())
+    except MCPError as exc:
+        if _is_connection_closed(exc):
+            raise
+        raise _Refused(exc.error.message) from exc
 
 
 def _wrong_answer(method: str) -> types.ErrorData:
@@ -115,6 +140,7 @@ class DownstreamServer:
         self._live: LiveSession | None = None
         self._on_notice = on_notice
         self._outside_call_roots = outside_call_roots
+        self._modern = False
         self._lanes = Lanes()
 
     @property
@@ -286,6 +312,8 @@ class DownstreamServer:
         closed: MCPError | None = None
         with anyio.move_on_after(timeout):
             try:
+                if live.modern and isinstance(request, INTERACTIVE_REQUESTS):
+                    return await self._send_in_rounds(live, request, result_type, progress)
                 return await live.session.send_request(request, result_type, progress_callback=progress)
             except MCPError as exc:
                 if not _is_connection_closed(exc):
@@ -302,6 +330,31 @@ class DownstreamServer:
             await live.closed.wait()
         why = live.reason or "the connection was closed"
         raise ServerUnavailableError(f"server {self.name!r} stopped answering during {what}: {why}") from closed
+
+    async def _send_in_rounds(
+        self, live: LiveSession, request: InteractiveRequest, result_type: type[_R], progress: ProgressFnT | None
+    ) -> _R:
+        """Send to a 2026-07-28 server, answering its ``InputRequiredResult`` rounds through ``_ask``.
+
+        Each round's questions go to the caller like a handshake-era server's requests would;
+        the request is then sent again with the answers and the server's ``requestState``.
+        """
+        expected: TypeAdapter[Any] = TypeAdapter(result_type | types.InputRequiredResult)  # type: ignore[arg-type]
+        for _ in range(MAX_INPUT_ROUNDS):
+            result = await live.session.send_request(request, expected, progress_callback=progress)
+            if not isinstance(result, types.InputRequiredResult):
+                return cast(_R, result)
+            answers: types.InputResponses = {}
+            for key, question in (result.input_requests or {}).items():
+                answer = await self._ask(question)
+                if isinstance(answer, types.ErrorData):
+                    raise MCPError.from_error_data(answer)
+                answers[key] = answer
+            params = request.params.model_copy(
+                update={"input_responses": answers or None, "request_state": result.request_state}
+            )
+            request = request.model_copy(update={"params": params})
+        raise DownstreamError(f"server {self.name!r} kept asking for input after {MAX_INPUT_ROUNDS} rounds")
 
     def _fail(self, reason: str) -> None:
         live, self._live = self._live, None
@@ -352,8 +405,31 @@ class DownstreamServer:
         return (open_sse if config.transport == "sse" else open_http)(config.url, headers)
 
     async def _serve_once(self, ready_at: list[float]) -> None:
-        """Connect, list, serve until the connection is lost; then leave the server FAILED with the reason."""
+        """Connect, list, serve until the connection is lost; then leave the server FAILED with the reason.
+
+        A server that refuses the handshake is started again at once and sent ``server/discover``
+        (2026-07-28); while that works, later restarts start with it.
+        """
         self._set(ServerState.STARTING)
+        try:
+            await self._connect_and_serve(ready_at, modern=self._modern)
+        except Exception as exc:  # transports wrap it in exception groups
+            refused = _leaf(exc)
+            if not isinstance(refused, _Refused):
+                raise
+            if self._modern:
+                self._modern = False  # try the handshake again next time
+                raise ConnectError(f"the server refused to start a 2026-07-28 session: {refused}") from None
+            self._modern = True
+            try:
+                await self._connect_and_serve(ready_at, modern=True)
+            except Exception as again:
+                if not isinstance(_leaf(again), _Refused):
+                    raise
+                self._modern = False
+                raise ConnectError(f"the server refused to start a session: {refused}") from None
+
+    async def _connect_and_serve(self, ready_at: list[float], *, modern: bool) -> None:
         async with self._open() as connection:
             live = LiveSession(connection, on_notice=self._notice)
             async with ClientSession(
@@ -368,13 +444,15 @@ class DownstreamServer:
                 live.session = session
                 try:
                     with anyio.fail_after(self._start_timeout_s):
-                        live.adopt(await session.initialize())
+                        await _start_session(session, live, modern=modern)
                         self._catalog = await list_catalog(
                             self.name, session, live.listings, Catalog(), timeout_s=self.config.timeout_s
                         )
                 except MCPError as exc:
                     if not _is_connection_closed(exc):
-                        raise ConnectError(f"the server refused to start a session: {exc.error.message}") from exc
+                        raise ConnectError(
+                            f"the server answered with an error while starting: {exc.error.message}"
+                        ) from exc
                     with anyio.move_on_after(LOSS_REASON_WAIT_S):
                         await connection.lost.wait()
                     why = connection.loss_reason()
@@ -390,6 +468,8 @@ class DownstreamServer:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(live.forward_loss)
                     tg.start_soon(self._refresh_on_notice, live)
+                    if live.modern:
+                        tg.start_soon(self._listen_for_changes, live)
                     if self.config.transport != "stdio":
                         tg.start_soon(live.probe)
                     await live.lost.wait()
@@ -439,6 +519,12 @@ class DownstreamServer:
         return types.ErrorData(
             code=types.INVALID_REQUEST, message=f"Toolgate has no agent to ask {request.method}: {why}"
         )
+
+    async def _listen_for_changes(self, live: LiveSession) -> None:
+        try:
+            await live.listen_for_changes()
+        except Exception as exc:  # without the stream the catalog only goes stale; the server still works
+            logger.warning("server %r: listening for list changes failed: %s", self.name, exc)
 
     def _notice(self, notification: types.ServerNotification) -> None:
         if self._on_notice is not None:

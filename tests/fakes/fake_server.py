@@ -1,6 +1,6 @@
 """A fake MCP server for tests and benchmarks, written with the SDK 2.x low-level ``Server``.
 
-    python tests/fakes/fake_server.py [--http | --sse] [--name N] [--tools N]
+    python tests/fakes/fake_server.py [--http | --sse] [--name N] [--tools N] [--modern-only]
 
 Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
 path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line.
@@ -28,6 +28,7 @@ import interactive  # type: ignore[import-not-found]  # run as a script: its fol
 import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.subscriptions import ToolsListChanged
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 
@@ -135,7 +136,8 @@ class FakeServer:
             case "add_tool":
                 added = types.Tool(name=str(args["name"]), description="Added at run time.", input_schema=_OBJECT)
                 self.tools.append(added)
-                await ctx.session.send_tool_list_changed()
+                await ctx.session.send_tool_list_changed()  # handshake-era clients
+                await self.interactive.bus.publish(ToolsListChanged())  # 2026 listen streams
                 return types.CallToolResult(content=[_text(f"added {args['name']}")])
             case "stderr":
                 sys.stderr.write(f"{args.get('text', '')}\n")
@@ -186,6 +188,13 @@ class FakeServer:
         who = (params.arguments or {}).get("name", "world")
         message = types.PromptMessage(role="user", content=_text(f"Hello, {who}!"))
         return types.GetPromptResult(messages=[message])
+
+
+async def _refuse_handshake(ctx: ServerRequestContext[Any], call_next: Any) -> Any:
+    """Middleware of ``--modern-only``: a handshake-era ``initialize`` is refused."""
+    if ctx.method == "initialize":
+        raise MCPError(code=types.INVALID_REQUEST, message="this server speaks only 2026-07-28; send server/discover")
+    return await call_next(ctx)
 
 
 async def _serve_stdio(fake: FakeServer) -> None:
@@ -241,8 +250,11 @@ def main() -> None:
     group.add_argument("--sse", action="store_true", help="serve legacy SSE on 127.0.0.1")
     parser.add_argument("--name", default="fake", help="server name (default: fake)")
     parser.add_argument("--tools", type=int, default=0, help="add N trivial tools tool_000…")
+    parser.add_argument("--modern-only", action="store_true", help="refuse the handshake: speak 2026-07-28 only")
     options = parser.parse_args()
     fake = FakeServer(options.name, options.tools)
+    if options.modern_only:
+        fake.server.middleware = [*fake.server.middleware, _refuse_handshake]
     if options.http or options.sse:
         anyio.run(_serve_http, fake, "http" if options.http else "sse")
     else:

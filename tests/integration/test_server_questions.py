@@ -155,3 +155,38 @@ async def test_a_server_asking_an_agent_without_the_capability_gets_an_error_nam
             # Still usable afterwards.
             assert text_of(await client.call_tool("fake__echo", {"text": "still here"})) == "still here"
     assert ("agent-a", "fake", "elicitation/create", "denied") in audit_questions(gw)
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_a_2026_only_servers_input_rounds_reach_the_calling_agent_in_its_own_era(mode: Mode):
+    # The server refuses the handshake; Toolgate reaches it with server/discover, and answers its
+    # InputRequiredResult rounds by asking the calling agent: with real requests in the handshake era.
+    person = Person("Dana")
+    async with running_gateway({"modern": stdio_fake("--modern-only")}) as gw:
+        await gw.wait_ready()
+        assert gw.status("modern").protocol_version == "2026-07-28"
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode, **person.callbacks()) as client:
+            asked = await client.call_tool("modern__ask", {"who": "d"})
+            sampled = await client.call_tool("modern__sample", {"prompt": "hi"})
+            echoed = await client.call_tool("modern__echo", {"text": "plain"})
+    assert text_of(asked) == "d got: Dana"
+    assert text_of(sampled) == "sampled: Dana's model read 'hi'"
+    assert text_of(echoed) == "plain"
+    assert person.questions == ["Question for d: your name?", "hi"]
+
+
+async def test_a_2026_only_servers_new_tool_reaches_agents_through_its_listen_stream():
+    changed = anyio.Event()
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    async with running_gateway({"modern": stdio_fake("--modern-only")}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], message_handler=on_message) as client:
+            await client.call_tool("modern__add_tool", {"name": "fresh"})
+            with anyio.fail_after(WAIT_S):
+                await changed.wait()
+            names = {tool.name for tool in (await client.list_tools()).tools}
+    assert "modern__fresh" in names
