@@ -98,7 +98,33 @@ def checked_answer(request: types.InputRequest, raw: Any) -> types.InputResponse
     return answer
 
 
-class HandshakeCaller:
+class _AgentCaller:
+    """What both eras' callers share: the agent, what it can answer, and refusing what it cannot."""
+
+    def __init__(self, agent: str, capabilities: types.ClientCapabilities | None, record: RecordQuestion) -> None:
+        self._agent = agent
+        self._capabilities = capabilities
+        self._record = record
+
+    @property
+    def agent(self) -> str:
+        """The agent's id."""
+        return self._agent
+
+    @property
+    def interactive(self) -> bool:
+        """Whether the agent advertised sampling, elicitation or roots."""
+        return interactive(self._capabilities)
+
+    async def _refusal(self, server: str, request: types.InputRequest) -> types.ErrorData | None:
+        """The error for a question the agent did not advertise it can answer (recorded), else None."""
+        if supports(self._capabilities, request):
+            return None
+        await self._record(self._agent, server, request.method, "denied", 0.0, None)
+        return unsupported(self._agent, request)
+
+
+class HandshakeCaller(_AgentCaller):
     """A handshake-era agent's request: questions go to the agent as requests on that request's stream.
 
     Args:
@@ -117,33 +143,20 @@ class HandshakeCaller:
         request_id: types.RequestId | None,
         record: RecordQuestion,
     ) -> None:
-        self._agent = agent
+        super().__init__(agent, session.client_capabilities, record)
         self._owner: Hashable = ("session", session_id) if session_id is not None else self
         self._session = session
         self._request_id = request_id
-        self._capabilities = session.client_capabilities
-        self._record = record
-
-    @property
-    def agent(self) -> str:
-        """The agent's id."""
-        return self._agent
 
     @property
     def owner(self) -> Hashable:
         """The agent's session: its calls share a connection freely."""
         return self._owner
 
-    @property
-    def interactive(self) -> bool:
-        """Whether the agent advertised sampling, elicitation or roots."""
-        return interactive(self._capabilities)
-
     async def ask(self, server: str, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
         """Send the question to the agent on the call's stream; its answer, or an error for the server."""
-        if not supports(self._capabilities, request):
-            await self._record(self._agent, server, request.method, "denied", 0.0, None)
-            return unsupported(self._agent, request)
+        if (refusal := await self._refusal(server, request)) is not None:
+            return refusal
         started = time.perf_counter()
         outcome, given = "withdrawn", None
         try:
@@ -181,7 +194,7 @@ class _Question:
             self.answered.set()
 
 
-class RoundTripCaller:
+class RoundTripCaller(_AgentCaller):
     """A 2026-07-28 agent's call: questions are handed out in rounds and answered by its retries.
 
     Args:
@@ -191,33 +204,20 @@ class RoundTripCaller:
     """
 
     def __init__(self, agent: str, capabilities: types.ClientCapabilities | None, record: RecordQuestion) -> None:
-        self._agent = agent
-        self._capabilities = capabilities
-        self._record = record
+        super().__init__(agent, capabilities, record)
         self._questions: dict[str, _Question] = {}
         self._counter = 0
         self.asked = anyio.Event()
-
-    @property
-    def agent(self) -> str:
-        """The agent's id."""
-        return self._agent
 
     @property
     def owner(self) -> Hashable:
         """The call itself: its questions can only travel back in its own result."""
         return self
 
-    @property
-    def interactive(self) -> bool:
-        """Whether the agent advertised sampling, elicitation or roots."""
-        return interactive(self._capabilities)
-
     async def ask(self, server: str, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
         """Hand the question out in the next round and wait for the agent's retry to answer it."""
-        if not supports(self._capabilities, request):
-            await self._record(self._agent, server, request.method, "denied", 0.0, None)
-            return unsupported(self._agent, request)
+        if (refusal := await self._refusal(server, request)) is not None:
+            return refusal
         self._counter += 1
         key = f"{server}-{self._counter}"
         question = self._questions[key] = _Question(request)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import anyio
 import httpx2
+import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -153,6 +154,13 @@ async def running_gateway(
                 yield running
             finally:
                 gateway.stop()
+
+
+def text_of(result: Any) -> str:
+    """The text of a tool result's first content block."""
+    content = result.content[0]
+    assert isinstance(content, types.TextContent), content
+    return content.text
 
 
 @asynccontextmanager

@@ -9,17 +9,11 @@ import anyio
 import mcp_types as types
 import pytest
 
-from tests.integration.harness import agent_client, running_gateway, stdio_fake
+from tests.integration.harness import agent_client, running_gateway, stdio_fake, text_of
 
 pytestmark = pytest.mark.anyio
 
 WAIT_S = 20.0
-
-
-def text_of(result: types.CallToolResult) -> str:
-    content = result.content[0]
-    assert isinstance(content, types.TextContent)
-    return content.text
 
 
 class Workspace:
