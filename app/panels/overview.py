@@ -142,12 +142,12 @@ class OverviewPanel(QWidget):
     async def _recount(self) -> None:
         since = time.time() - HOUR_S
         records = await self._bridge.query_audit(AuditQuery(since=since, limit=MAX_COUNTED_CALLS * 2))
-        self._call_times = [r.time for r in records if r.kind is RecordKind.OUTCOME]
+        self._call_times = [r.time for r in records if _is_call_outcome(r)]
         self._calls_capped = len(records) >= MAX_COUNTED_CALLS * 2
         self._show_calls()
 
     def _count_new_calls(self, records: list[AuditRecord]) -> None:
-        self._call_times.extend(r.time for r in records if r.kind is RecordKind.OUTCOME)
+        self._call_times.extend(r.time for r in records if _is_call_outcome(r))
         self._show_calls()
 
     def _show_calls(self) -> None:
@@ -166,3 +166,8 @@ class OverviewPanel(QWidget):
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _is_call_outcome(record: AuditRecord) -> bool:
+    """An agent's call that ended (a server's question to an agent is not one of the agent's calls)."""
+    return record.kind is RecordKind.OUTCOME and not record.is_question

@@ -26,6 +26,10 @@ class CallOutcome(StrEnum):
 
 
 EFFECTS = frozenset({"allow", "ask", "deny"})
+# The rules of the record pairs that log a server's question to an agent during a call (sampling,
+# elicitation, roots): asked, or refused because the agent did not advertise the capability.
+QUESTION_ASKED_RULE = "server request"
+QUESTION_REFUSED_RULE = "agent capabilities"
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,11 @@ class AuditRecord:
     outcome: CallOutcome | None
     result_size: int | None
     arguments: str
+
+    @property
+    def is_question(self) -> bool:
+        """Whether this records a server's question to the agent rather than the agent's own call."""
+        return self.rule in (QUESTION_ASKED_RULE, QUESTION_REFUSED_RULE)
 
 
 @dataclass(frozen=True)

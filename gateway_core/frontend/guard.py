@@ -18,6 +18,7 @@ import mcp_types as types
 
 from gateway_core.approvals import ApprovalBroker, Outcome, Resolution
 from gateway_core.audit import AuditLog
+from gateway_core.audit.records import QUESTION_ASKED_RULE, QUESTION_REFUSED_RULE
 from gateway_core.config import Config
 from gateway_core.errors import ErrorCode
 from gateway_core.policy import AgentPolicy, Decision, Effect
@@ -208,7 +209,7 @@ class CallGuard:
             return
         call_id = uuid.uuid4().hex
         asked = outcome != "denied"
-        rule = "server request" if asked else "agent capabilities"
+        rule = QUESTION_ASKED_RULE if asked else QUESTION_REFUSED_RULE
         reason = (
             f"server {server!r} asked agent {agent!r} ({method}) during a call"
             if asked

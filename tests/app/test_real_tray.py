@@ -25,6 +25,7 @@ from tests.fakes.launch import LineReader, fake_command
 from tests.integration.harness import agent_client
 
 TOOLS = ("Xvfb", "icewm", "xdotool", "xwininfo")
+WM_STARTS = 3
 WAIT_S = 30.0
 STOP_TIMEOUT_S = 20.0
 
@@ -70,16 +71,26 @@ def desktop(tmp_path: Path) -> Iterator[str]:
     assert number and number[0].strip(), "Xvfb did not report its display"
     display = f":{number[0].decode().strip()}"
     wm_log = tmp_path / "icewm.log"
-    with wm_log.open("w") as log:
-        wm = subprocess.Popen(["icewm"], env={**os.environ, "DISPLAY": display}, stdout=log, stderr=log)
+    wm: list[subprocess.Popen[bytes]] = []
+
+    def tray_up() -> bool:
+        # IceWM has been seen to give up at once on a display Xvfb had just reported ready: start it again.
+        if not wm or wm[-1].poll() is not None:
+            if len(wm) >= WM_STARTS:
+                raise AssertionError(f"IceWM exited {len(wm)} times; it said: {wm_log.read_text()!r}")
+            with wm_log.open("a") as log:
+                wm.append(subprocess.Popen(["icewm"], env={**os.environ, "DISPLAY": display}, stdout=log, stderr=log))
+        return '"SystemTray"' in _x(display, "xwininfo", "-root", "-tree")
+
     try:
         try:
-            _wait(lambda: '"SystemTray"' in _x(display, "xwininfo", "-root", "-tree"), f"IceWM's tray on {display}")
+            _wait(tray_up, f"IceWM's tray on {display}")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; IceWM said: {wm_log.read_text()!r}") from None
+            alive = "running" if xvfb.poll() is None else f"exited with {xvfb.returncode}"
+            raise AssertionError(f"{exc}; Xvfb is {alive}; IceWM said: {wm_log.read_text()!r}") from None
         yield display
     finally:
-        for process in (wm, xvfb):
+        for process in (*wm, xvfb):
             process.terminate()
             process.wait(STOP_TIMEOUT_S)
 
