@@ -1,0 +1,191 @@
+"""Smoke-test an installed or built Toolgate: the frozen shim, ``toolgate serve`` and the tray app.
+
+    .venv/bin/python installers/smoke_test.py [--root /opt/toolgate] [--commands-from-path]
+
+Run with the development environment's Python (it drives the gateway with the MCP SDK client and
+starts the SDK fake server as the stdio server). Checks, against a temporary ``TOOLGATE_HOME``:
+
+1. ``toolgate-shim --version`` prints the version (cold start timed, median of 10).
+2. ``toolgate serve`` starts, answers ``/health``, serves a tool of a stdio server to an agent, and
+   stops on SIGTERM with exit status 0.
+3. ``toolgate`` (the tray app, offscreen) becomes ready and quits on SIGTERM with exit status 0
+   (cold start to ready timed).
+
+Exits 0 when every check passes; otherwise prints what failed and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import anyio
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE_SERVER = ROOT / "tests" / "fakes" / "fake_server.py"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
+
+
+def main() -> int:
+    """Run every check; the exit status says whether they all passed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, help="the folder holding toolgate and toolgate-shim")
+    parser.add_argument(
+        "--commands-from-path", action="store_true", help="run `toolgate` and `toolgate-shim` from PATH"
+    )
+    options = parser.parse_args()
+    if options.commands_from_path:
+        app, shim = "toolgate", "toolgate-shim"
+    elif options.root is not None:
+        app, shim = str(options.root / "toolgate"), str(options.root / "toolgate-shim")
+    else:
+        parser.error("give --root or --commands-from-path")
+    with tempfile.TemporaryDirectory(prefix="toolgate-smoke-") as home:
+        # The frozen keyring looks for a backend as an installed one would (and falls back to the file).
+        env = {**os.environ, "TOOLGATE_HOME": home}
+        env.pop("DISPLAY", None)
+        check_shim(shim, env)
+        check_serve(app, env, Path(home))
+        check_tray_app(app, {**env, "QT_QPA_PLATFORM": "offscreen"})
+    say("smoke test passed")
+    return 0
+
+
+def say(message: str) -> None:
+    """Report one line."""
+    print(message, flush=True)  # noqa: T201 - a check script reports on stdout
+
+
+def fail(message: str) -> None:
+    """Stop with the reason the smoke test failed."""
+    raise SystemExit(f"smoke test FAILED: {message}")
+
+
+def check_shim(shim: str, env: dict[str, str]) -> None:
+    """``toolgate-shim --version`` works; its cold start is timed."""
+    times = []
+    for _ in range(10):
+        started = time.perf_counter()
+        result = subprocess.run([shim, "--version"], capture_output=True, text=True, env=env, timeout=30)
+        times.append(time.perf_counter() - started)
+        if result.returncode != 0 or not result.stdout.startswith("toolgate-shim "):
+            fail(f"`toolgate-shim --version` gave {result.returncode}: {result.stdout!r} {result.stderr!r}")
+    say(f"ok  {result.stdout.strip()}: cold start median {statistics.median(times) * 1000:.0f} ms (of 10)")
+
+
+def check_serve(app: str, env: dict[str, str], home: Path) -> None:
+    """``toolgate serve`` answers /health, serves a stdio server's tool and stops on SIGTERM."""
+    added = subprocess.run([app, "agents", "add", "smoke"], capture_output=True, text=True, env=env, timeout=60)
+    tokens = re.findall(r"\btg_[A-Za-z0-9_-]+", added.stdout + added.stderr)
+    if added.returncode != 0 or not tokens:
+        fail(f"`toolgate agents add smoke` gave {added.returncode}: {added.stdout!r} {added.stderr!r}")
+    config_file = home / "config.json"
+    config = json.loads(config_file.read_text())
+    config["servers"] = {"fake": {"command": sys.executable, "args": [str(FAKE_SERVER)]}}
+    config["agents"]["smoke"]["default"] = "allow"
+    config_file.write_text(json.dumps(config, indent=2))
+
+    process = subprocess.Popen(
+        [app, "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+    )
+    try:
+        url = _wait_for_line(process, r"serving MCP at (\S+)", START_TIMEOUT_S)
+        base = url.removesuffix("/mcp")
+        health = _get_json(f"{base}/health")
+        if health.get("status") != "ok":
+            fail(f"/health answered {health}")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _get_json(f"{base}/ready").get("ready"):  # 503 until every server has been tried
+            if time.monotonic() > deadline:
+                fail(f"/ready did not turn ready within {START_TIMEOUT_S:g} s")
+            time.sleep(0.2)
+        text = anyio.run(_call_echo, url, tokens[-1])
+        if text != "smoke":
+            fail(f"fake__echo through the frozen gateway answered {text!r}")
+        say(f"ok  toolgate serve: /health {health['version']}, a stdio server's tool answered through {url}")
+    finally:
+        _stop(process, "toolgate serve")
+
+
+async def _call_echo(url: str, token: str) -> str:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+            result = await client.call_tool("fake__echo", {"text": "smoke"})
+    content = result.content[0]
+    return getattr(content, "text", "")
+
+
+def _get_json(url: str) -> dict[str, object]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # our own loopback URL
+            return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as exc:  # /ready answers 503 with a body while servers start
+        return dict(json.loads(exc.read()))
+
+
+def check_tray_app(app: str, env: dict[str, str]) -> None:
+    """The tray app becomes ready offscreen and quits on SIGTERM; its cold start is timed."""
+    started = time.perf_counter()
+    process = subprocess.Popen([app], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        _wait_for_line(process, r"Toolgate is ready at", START_TIMEOUT_S)
+        ready_s = time.perf_counter() - started
+        say(f"ok  the tray app (offscreen) was ready {ready_s:.2f} s after it was started")
+    finally:
+        _stop(process, "the tray app")
+
+
+def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout_s: float) -> str:
+    """The first group of ``pattern`` in the process's output; fails if it exits or takes too long."""
+    found: list[str] = []
+    seen: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            seen.append(line.rstrip())
+            match = re.search(pattern, line)
+            if match and not found:
+                found.append(match.group(1) if match.groups() else line)
+                done.set()
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    done.wait(timeout_s)
+    if not found:
+        fail(f"no line matching {pattern!r} within {timeout_s:g} s; output:\n" + "\n".join(seen[-20:]))
+    return found[0]
+
+
+def _stop(process: subprocess.Popen[str], what: str) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        fail(f"{what} did not stop within {STOP_TIMEOUT_S:g} s of SIGTERM")
+    if code != 0:
+        fail(f"{what} exited with {code} after SIGTERM")
+    say(f"ok  {what} stopped on SIGTERM (exit 0)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
