@@ -3,14 +3,17 @@
 ; Installs the PyInstaller one-folder bundle (toolgate.exe, toolgate-shim.exe, _internal\) for the
 ; current user into %LOCALAPPDATA%\Programs\Toolgate: no administrator rights, no UAC prompt.
 ;
-;   makensis /DDIST_DIR=dist\toolgate-0.1.0-windows-amd64 /DVERSION=0.1.0 ^
+;   makensis /NOCD /DDIST_DIR=dist\toolgate-0.1.0-windows-amd64 /DVERSION=0.1.0 ^
 ;            /DOUT_FILE=dist\Toolgate-0.1.0-windows-setup.exe installers\windows\toolgate.nsi
+;
+; (run from the repository root; /NOCD keeps makensis there, so the relative paths mean what they
+; say; without it makensis works from this script's folder and relative paths miss.)
 ;
 ; Compile-time defines:
 ;   DIST_DIR    (required) the PyInstaller folder holding toolgate.exe and toolgate-shim.exe
 ;   VERSION     (required) x.y.z, e.g. 0.1.0 (a suffix such as 0.1.0rc1 is shown but left out of
 ;               the four-number file version Windows wants)
-;   OUT_FILE    the installer to write (default: Toolgate-VERSION-windows-setup.exe beside this script)
+;   OUT_FILE    the installer to write (default: dist\Toolgate-VERSION-windows-setup.exe in the repository)
 ;   ICON        the .ico for the installer and the shortcut (default: resources\icons\rendered\toolgate.ico)
 ;   COMPRESSOR  lzma (default, smallest), zlib (fastest) or bzip2
 ;
@@ -28,7 +31,9 @@
 ;
 ; Not done: toolgate-shim is not put on PATH. NSIS has no built-in way to edit PATH without
 ; truncating long values; IDE configs get the shim's full path instead (the Agents panel copies it,
-; and HKCU\Software\Toolgate\ShimPath holds it for scripts).
+; and HKCU\Software\Toolgate\ShimPath holds it for scripts). Nor is there an all-users install:
+; Toolgate keeps its config, tokens and start-at-sign-in per user anyway, and an elevated installer
+; would write HKCU for the administrator who approved the prompt, not for the person signed in.
 
 Unicode true
 ManifestDPIAware true
@@ -48,7 +53,7 @@ ManifestDPIAware true
   !error "DIST_DIR (${DIST_DIR}) has no toolgate-shim.exe: is it the PyInstaller folder for Windows?"
 !endif
 !ifndef OUT_FILE
-  !define OUT_FILE "${__FILEDIR__}\Toolgate-${VERSION}-windows-setup.exe"
+  !define OUT_FILE "${__FILEDIR__}\..\..\dist\Toolgate-${VERSION}-windows-setup.exe"
 !endif
 !ifndef ICON
   !define ICON "${__FILEDIR__}\..\..\resources\icons\rendered\toolgate.ico"

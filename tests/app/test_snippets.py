@@ -58,3 +58,16 @@ def test_without_a_shim_beside_the_interpreter_the_one_on_path_is_used_else_the_
 
 def test_the_development_venv_shim_is_found_beside_its_interpreter():
     assert Path(shim_command()).parent == Path(sys.executable).parent
+
+
+def test_the_shim_path_the_windows_installer_recorded_comes_first_while_that_file_exists(tmp_path):
+    installed = tmp_path / "Programs" / "Toolgate" / "toolgate-shim.exe"
+    installed.parent.mkdir(parents=True)
+    installed.write_text("")
+    elsewhere = tmp_path / "dev" / "python.exe"
+
+    found = shim_command(str(elsewhere), which=lambda name: None, platform="win32", recorded=lambda: str(installed))
+    gone = shim_command(str(elsewhere), which=lambda name: None, platform="win32", recorded=lambda: str(tmp_path / "x"))
+
+    assert found == str(installed)
+    assert gone == "toolgate-shim"

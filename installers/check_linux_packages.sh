@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the Linux bundle and the .deb from this checkout, installs the .deb (apt resolves its
+# dependencies), smoke-tests the installed files, then removes the package. Also compiles the Windows
+# installer script when makensis is available. Needs root and apt, as CI has; scripts/test runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=$(date +%s)
+python3 installers/build.py
+version=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+deb="dist/toolgate_${version}_$(dpkg --print-architecture).deb"
+
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
+trap 'dpkg -r toolgate >/dev/null 2>&1 || true' EXIT
+for path in /opt/toolgate/toolgate /opt/toolgate/toolgate-shim /usr/bin/toolgate /usr/bin/toolgate-shim; do
+    [ -x "$path" ] || { echo "missing after install: $path" >&2; exit 1; }
+done
+for path in /usr/share/applications/toolgate.desktop /usr/share/icons/hicolor/256x256/apps/toolgate.png; do
+    [ -f "$path" ] || { echo "missing after install: $path" >&2; exit 1; }
+done
+.venv/bin/python installers/smoke_test.py --root /usr/bin
+dpkg -r toolgate >/dev/null
+[ ! -e /opt/toolgate/toolgate ] || { echo "dpkg -r left /opt/toolgate behind" >&2; exit 1; }
+echo "ok  the .deb installed, passed the smoke test and was removed"
+
+# The Windows installer script compiles here too (NSIS from Debian installs in seconds).
+if ! command -v makensis >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nsis >/dev/null
+fi
+python3 installers/windows/compile_check.py
+echo "packaging check passed in $(( $(date +%s) - started )) s"
