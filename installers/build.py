@@ -139,6 +139,7 @@ def build_bundle(python: Path, version: str) -> Path:
         check=True,
         capture_output=True,
         text=True,
+        cwd=BUILD,
     ).stdout
     default_config.write_text(config)
     env = {**os.environ, "TOOLGATE_VERSION": version, "TOOLGATE_DEFAULT_CONFIG": str(default_config)}
@@ -159,6 +160,7 @@ def build_bundle(python: Path, version: str) -> Path:
             str(ROOT / "installers" / "toolgate.spec"),
         ],
         env=env,
+        cwd=BUILD,  # not the source tree: its toolgate.egg-info must not stand in for the installed metadata
     )
     os_name = {"linux": "linux", "darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
     target = DIST / f"toolgate-{version}-{os_name}-{arch()}"
@@ -246,9 +248,9 @@ def build_appdir(bundle: Path, version: str) -> list[Path]:
     return made
 
 
-def run(command: list[str], env: dict[str, str] | None = None) -> None:
+def run(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
     """Run a build step; a failure ends the build with the step's name."""
-    result = subprocess.run(command, env=env)
+    result = subprocess.run(command, env=env, cwd=cwd)
     if result.returncode != 0:
         raise SystemExit(f"build failed: {' '.join(command[:4])} ... exited with {result.returncode}")
 

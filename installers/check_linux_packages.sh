@@ -10,6 +10,12 @@ python3 installers/build.py
 version=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 deb="dist/toolgate_${version}_$(dpkg --print-architecture).deb"
 
+# The AppDir runs the app, and the shim when started under that name (as an AppImage symlink would).
+appdir="dist/Toolgate-${version}-$(uname -m).AppDir"
+ARGV0=toolgate-shim "$appdir/AppRun" --version | grep -q "^toolgate-shim $version$"
+TOOLGATE_HOME="$(mktemp -d)" "$appdir/AppRun" config path >/dev/null
+echo "ok  the AppDir runs the app and the shim"
+
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
 trap 'dpkg -r toolgate >/dev/null 2>&1 || true' EXIT
 for path in /opt/toolgate/toolgate /opt/toolgate/toolgate-shim /usr/bin/toolgate /usr/bin/toolgate-shim; do
