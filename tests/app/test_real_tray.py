@@ -25,7 +25,6 @@ from tests.fakes.launch import LineReader, fake_command
 from tests.integration.harness import agent_client
 
 TOOLS = ("Xvfb", "icewm", "xdotool", "xwininfo")
-WM_STARTS = 3
 WAIT_S = 30.0
 STOP_TIMEOUT_S = 20.0
 
@@ -55,44 +54,51 @@ def desktop(tmp_path: Path) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    read_end, write_end = os.pipe()
-    xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write_end,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
-    number: list[bytes] = []
-    reader = threading.Thread(target=lambda: number.append(os.read(read_end, 16)), daemon=True)
-    reader.start()
-    reader.join(WAIT_S)
-    os.close(read_end)
-    assert number and number[0].strip(), "Xvfb did not report its display"
-    display = f":{number[0].decode().strip()}"
+    xvfb_log = tmp_path / "xvfb.log"
+    xvfb, display = _start_xvfb(xvfb_log)
     wm_log = tmp_path / "icewm.log"
-    wm: list[subprocess.Popen[bytes]] = []
-
-    def tray_up() -> bool:
-        # IceWM has been seen to give up at once on a display Xvfb had just reported ready: start it again.
-        if not wm or wm[-1].poll() is not None:
-            if len(wm) >= WM_STARTS:
-                raise AssertionError(f"IceWM exited {len(wm)} times; it said: {wm_log.read_text()!r}")
-            with wm_log.open("a") as log:
-                wm.append(subprocess.Popen(["icewm"], env={**os.environ, "DISPLAY": display}, stdout=log, stderr=log))
-        return '"SystemTray"' in _x(display, "xwininfo", "-root", "-tree")
-
+    with wm_log.open("w") as log:
+        wm = subprocess.Popen(["icewm"], env={**os.environ, "DISPLAY": display}, stdout=log, stderr=log)
     try:
         try:
-            _wait(tray_up, f"IceWM's tray on {display}")
+            _wait(lambda: '"SystemTray"' in _x(display, "xwininfo", "-root", "-tree"), f"IceWM's tray on {display}")
         except AssertionError as exc:
             alive = "running" if xvfb.poll() is None else f"exited with {xvfb.returncode}"
-            raise AssertionError(f"{exc}; Xvfb is {alive}; IceWM said: {wm_log.read_text()!r}") from None
+            raise AssertionError(
+                f"{exc}; Xvfb is {alive} and said {xvfb_log.read_text()!r}; IceWM said: {wm_log.read_text()!r}"
+            ) from None
         yield display
     finally:
-        for process in (*wm, xvfb):
+        for process in (wm, xvfb):
             process.terminate()
             process.wait(STOP_TIMEOUT_S)
+
+
+def _start_xvfb(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start Xvfb on a free display (it picks one and reports it); its messages go to ``log_path``."""
+    read_end, write_end = os.pipe()
+    with log_path.open("a") as log:
+        xvfb = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+            pass_fds=(write_end,),
+            stdout=log,
+            stderr=log,
+        )
+    os.close(write_end)
+    reported = bytearray()
+
+    def read_number() -> None:
+        # Up to the newline: Xvfb may write the number and the newline separately, and exits if the
+        # second write finds the pipe closed.
+        while not reported.endswith(b"\n") and (chunk := os.read(read_end, 16)):
+            reported.extend(chunk)
+        os.close(read_end)
+
+    reader = threading.Thread(target=read_number, daemon=True)
+    reader.start()
+    reader.join(WAIT_S)
+    assert reported.strip(), f"Xvfb did not report its display; it said {log_path.read_text()!r}"
+    return xvfb, f":{reported.decode().strip()}"
 
 
 def _tray_icon_centre(display: str) -> tuple[int, int] | None:
