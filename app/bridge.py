@@ -223,6 +223,11 @@ class GatewayBridge(QObject):
         return self.gateway.paused
 
     @property
+    def secret_store(self) -> SecretStore:
+        """Where the gateway keeps secrets (for the Import and Connect panes)."""
+        return self._store
+
+    @property
     def secrets_encrypted(self) -> bool:
         """False when secrets are kept in the 0600 file fallback instead of the OS keychain."""
         return self._store.encrypted

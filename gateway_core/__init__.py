@@ -23,6 +23,9 @@ if TYPE_CHECKING:
         Resolution,
     )
     from gateway_core.audit import AuditLog, AuditQuery, AuditRecord, AuditStatus, CallOutcome, RecordKind
+    from gateway_core.clients.service import Clients
+    from gateway_core.clients.shim_path import shim_command
+    from gateway_core.clients.table import CLIENTS
     from gateway_core.config import Config, ServerConfig, ensure_config, load_config, parse_config
     from gateway_core.config_edit import (
         check_server_entry,
@@ -105,6 +108,9 @@ _EXPORTS = {
     "parse_config": "gateway_core.config",
     "resolve": "gateway_core.secrets",
     "toolgate_version": "gateway_core.version",
+    "shim_command": "gateway_core.clients.shim_path",
+    "CLIENTS": "gateway_core.clients.table",
+    "Clients": "gateway_core.clients.service",
 }
 
 __all__ = [
@@ -123,8 +129,10 @@ __all__ = [
     "AuditQuery",
     "AuditRecord",
     "AuditStatus",
+    "CLIENTS",
     "CallOutcome",
     "Catalog",
+    "Clients",
     "Config",
     "ConfigError",
     "Decision",
@@ -160,6 +168,7 @@ __all__ = [
     "set_agent_rule",
     "set_gateway_settings",
     "set_server_enabled",
+    "shim_command",
     "toolgate_version",
 ]
 

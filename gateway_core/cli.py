@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway_core import cli_approvals, cli_logs
+from gateway_core import cli_approvals, cli_clients, cli_logs
 from gateway_core.agents import AgentDirectory
 from gateway_core.config import SECRET_NAME_PATTERN, ensure_config, load_config, secret_references
 from gateway_core.config_checks import policy_warnings
@@ -107,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_approvals.add_parser(commands)
     cli_logs.add_parser(commands)
+    cli_clients.add_parser(commands)
     return parser
 
 

@@ -26,9 +26,10 @@ from PySide6.QtWidgets import (
 from app.bridge import GatewayBridge
 from app.common import InlineError, copy_text
 from app.panels.agent_list import AgentListModel
+from app.panels.clients import ClientsPane
 from app.panels.permission_tree import PermissionsPane
-from app.snippets import http_snippet, shim_command, shim_snippet
-from gateway_core import AgentInfo, ToolgateError
+from app.snippets import http_snippet, shim_snippet
+from gateway_core import AgentInfo, ToolgateError, shim_command
 
 SHIM_MENU_TEXT = "Stdio (toolgate-shim)"
 HTTP_MENU_TEXT = "HTTP"
@@ -65,7 +66,8 @@ class AgentsPanel(QWidget):
     The widgets are attributes so the main window and tests can reach them: ``agent_list`` (with
     ``agents``, its ``AgentListModel``), the buttons ``add_button``, ``rename_button``,
     ``remove_button``, ``rotate_button``, ``copy_token_button``, ``copy_config_button`` (its menu has
-    ``copy_shim_action`` and ``copy_http_action``); the inline forms ``add_form`` (fields
+    ``copy_shim_action`` and ``copy_http_action``), ``connect_clients_button`` and
+    ``import_clients_button`` (they open ``clients_pane``, a ``ClientsPane``); the inline forms ``add_form`` (fields
     ``add_id``, ``add_name``), ``rename_form`` (``rename_name``) and ``confirm_form`` (the question in
     ``confirm_text``, for Remove and Rotate token); ``error`` and ``notice`` under the buttons; and
     ``permissions``, the ``PermissionsPane``.
@@ -103,6 +105,23 @@ class AgentsPanel(QWidget):
         self.copy_shim_action = menu.addAction(SHIM_MENU_TEXT)
         self.copy_http_action = menu.addAction(HTTP_MENU_TEXT)
         self.copy_config_button.setMenu(menu)
+        self.connect_clients_button = QPushButton("Connect…")
+        self.connect_clients_button.setToolTip("Point an IDE at Toolgate as its own agent (and undo it)")
+        self.import_clients_button = QPushButton("Import…")
+        self.import_clients_button.setToolTip("Import the MCP servers an IDE already has")
+        self.clients_pane: ClientsPane | None = None
+        self.clients_holder = QWidget()
+        self.clients_close_button = QPushButton("Close")
+        holder_layout = QVBoxLayout(self.clients_holder)
+        holder_layout.setContentsMargins(0, 0, 0, 0)
+        close_row = QHBoxLayout()
+        close_row.addStretch(1)
+        close_row.addWidget(self.clients_close_button)
+        holder_layout.addLayout(close_row)
+        self.clients_holder.hide()
+        self.connect_clients_button.clicked.connect(lambda: self.open_clients("connect"))
+        self.import_clients_button.clicked.connect(lambda: self.open_clients("import"))
+        self.clients_close_button.clicked.connect(self.close_clients)
         self.add_button.clicked.connect(self._open_add)
         self.rename_button.clicked.connect(self._open_rename)
         self.remove_button.clicked.connect(self._ask_remove)
@@ -299,6 +318,24 @@ class AgentsPanel(QWidget):
         self.error.show_message("")
         self.notice.setText(text)
 
+    def open_clients(self, mode: str) -> ClientsPane:
+        """Show the Connect (``"connect"``) or Import (``"import"``) pane under the panel."""
+        self.close_clients()
+        pane = ClientsPane(self._bridge, mode)
+        layout = self.clients_holder.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(0, pane)
+        self.clients_pane = pane
+        self.clients_holder.show()
+        return pane
+
+    def close_clients(self) -> None:
+        """Hide the Connect or Import pane."""
+        if self.clients_pane is not None:
+            self.clients_pane.deleteLater()
+            self.clients_pane = None
+        self.clients_holder.hide()
+
     def _close_forms(self) -> None:
         self._confirmed = None
         for form in (self.add_form, self.rename_form, self.confirm_form):
@@ -314,6 +351,9 @@ class AgentsPanel(QWidget):
         token_buttons = QHBoxLayout()
         for button in (self.rotate_button, self.copy_token_button, self.copy_config_button):
             token_buttons.addWidget(button)
+        client_buttons = QHBoxLayout()
+        for button in (self.connect_clients_button, self.import_clients_button):
+            client_buttons.addWidget(button)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -321,6 +361,7 @@ class AgentsPanel(QWidget):
         left_layout.addWidget(self.agent_list, 1)
         left_layout.addLayout(buttons)
         left_layout.addLayout(token_buttons)
+        left_layout.addLayout(client_buttons)
         for widget in (self.add_form, self.rename_form, self.confirm_form, self.error, self.notice):
             left_layout.addWidget(widget)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -328,4 +369,5 @@ class AgentsPanel(QWidget):
         splitter.addWidget(self.permissions)
         splitter.setStretchFactor(1, 3)
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        layout.addWidget(splitter, 3)
+        layout.addWidget(self.clients_holder, 2)

@@ -2,7 +2,8 @@ import json
 import sys
 from pathlib import Path
 
-from app.snippets import http_snippet, shim_command, shim_snippet
+from app.snippets import http_snippet, shim_snippet
+from gateway_core import shim_command
 from gateway_core.shim.cli import TOKEN_ENV, _parser
 
 

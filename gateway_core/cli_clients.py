@@ -1,0 +1,167 @@
+"""``toolgate clients list``, ``toolgate import``, ``toolgate connect`` and ``toolgate disconnect``.
+
+List the IDE clients installed here with their servers; import those servers into Toolgate; point a
+client at Toolgate as its own agent, and undo that. ``--dry-run`` prints the exact diff (or the
+entries) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gateway_core.clients.connect import Change
+from gateway_core.clients.found import ClientConfigError, FoundServer
+from gateway_core.clients.service import Clients
+from gateway_core.clients.table import CLIENT_IDS, client
+from gateway_core.errors import ConfigError, SecretError
+from gateway_core.paths import Paths
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the client commands on the ``toolgate`` parser."""
+    clients = subparsers.add_parser("clients", help="the IDE clients installed here").add_subparsers(
+        title="client commands", metavar="COMMAND", required=True
+    )
+    listing = clients.add_parser("list", help="list installed clients and the MCP servers they have")
+    _project(listing)
+    listing.set_defaults(run=_list)
+
+    importing = subparsers.add_parser("import", help="import the MCP servers a client has into Toolgate")
+    importing.add_argument("client", choices=CLIENT_IDS, metavar="CLIENT", help=", ".join(CLIENT_IDS))
+    importing.add_argument("--dry-run", action="store_true", help="print what would be added; change nothing")
+    _project(importing)
+    importing.set_defaults(run=_import)
+
+    connect = subparsers.add_parser("connect", help="point a client at Toolgate as its own agent")
+    connect.add_argument("client", choices=CLIENT_IDS, metavar="CLIENT", help=", ".join(CLIENT_IDS))
+    style = connect.add_mutually_exclusive_group()
+    style.add_argument("--http", action="store_true", help="an HTTP entry (the default where the client has it)")
+    style.add_argument("--stdio", action="store_true", help="an entry that launches toolgate-shim")
+    connect.add_argument(
+        "--remove-imported", action="store_true", help="take out the client's servers Toolgate now provides"
+    )
+    connect.add_argument("--dry-run", action="store_true", help="print the diff it would apply; change nothing")
+    _project(connect)
+    connect.set_defaults(run=_connect)
+
+    disconnect = subparsers.add_parser("disconnect", help="undo `toolgate connect` for a client")
+    disconnect.add_argument("client", choices=CLIENT_IDS, metavar="CLIENT", help=", ".join(CLIENT_IDS))
+    disconnect.add_argument("--dry-run", action="store_true", help="print the diff it would apply; change nothing")
+    _project(disconnect)
+    disconnect.set_defaults(run=_disconnect)
+
+
+def _project(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project", type=Path, metavar="DIR", help="use the client's project config in DIR instead of the user one"
+    )
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # noqa: T201 - this is the CLI
+
+
+def _error(line: str) -> int:
+    print(f"error: {line}", file=sys.stderr, flush=True)  # noqa: T201 - this is the CLI
+    return EXIT_ERROR
+
+
+def _list(args: argparse.Namespace, paths: Paths) -> int:
+    found = Clients(paths).installed(args.project)
+    if not found:
+        _say("No MCP clients found here (" + ", ".join(CLIENT_IDS) + ").")
+        return EXIT_OK
+    for item in found:
+        file = item.file
+        connected = " [connected to Toolgate]" if item.connected else ""
+        _say(f"{file.client.id} ({file.client.name}, {file.scope}): {file.path}{connected}")
+        if item.problem is not None:
+            _say(f"  cannot be read: {item.problem}")
+            continue
+        for server in item.servers:
+            _say(f"  {server.name}: {_describe(server)}")
+        for note in item.notes:
+            _say(f"  {note}")
+        if not item.servers and not item.notes:
+            _say("  no servers")
+    return EXIT_OK
+
+
+def _describe(server: FoundServer) -> str:
+    if server.url is not None:
+        return f"{server.transport} {server.url}"
+    return "stdio " + " ".join([server.command or "", *server.args])
+
+
+def _import(args: argparse.Namespace, paths: Paths) -> int:
+    clients = Clients(paths)
+    try:
+        plan = clients.plan_import(args.client, args.project)
+    except (ClientConfigError, ConfigError) as exc:
+        return _error(str(exc))
+    for server, name in plan.already:
+        _say(f"already in Toolgate as {name!r}: {server.name}")
+    for server, reason in plan.skipped:
+        _say(f"skipped {server.name}: {reason}")
+    for name, entry in plan.servers.items():
+        secrets = [key for key in plan.secrets if key.startswith(f"{name}.")]
+        moved = f" (secrets moved to the secret store: {', '.join(secrets)})" if secrets else ""
+        _say(f"{'would add' if args.dry_run else 'adding'} {name}: {json.dumps(entry)}{moved}")
+    if not plan.servers:
+        _say("nothing new to import")
+        return EXIT_OK
+    if args.dry_run:
+        return EXIT_OK
+    try:
+        clients.apply_import(plan)
+    except (ConfigError, SecretError) as exc:
+        return _error(str(exc))
+    _say(f"imported {len(plan.servers)} server(s) into {paths.config_file}")
+    return EXIT_OK
+
+
+def _connect(args: argparse.Namespace, paths: Paths) -> int:
+    clients = Clients(paths)
+    chosen = client(args.client)
+    if args.http and not chosen.supports_http:
+        return _error(f"{chosen.name} cannot use an HTTP entry; connect it with --stdio (the shim)")
+    http = True if args.http else False if args.stdio else None
+    try:
+        change = clients.connect_change(
+            args.client, http=http, remove_imported=args.remove_imported, project=args.project, dry_run=args.dry_run
+        )
+    except (ClientConfigError, ConfigError, SecretError, ValueError) as exc:
+        return _error(str(exc))
+    return _apply(clients, change, connecting=True, dry_run=args.dry_run)
+
+
+def _disconnect(args: argparse.Namespace, paths: Paths) -> int:
+    clients = Clients(paths)
+    try:
+        change = clients.disconnect_change(args.client, args.project)
+    except ClientConfigError as exc:
+        return _error(str(exc))
+    return _apply(clients, change, connecting=False, dry_run=args.dry_run)
+
+
+def _apply(clients: Clients, change: Change, *, connecting: bool, dry_run: bool) -> int:
+    if not change.changes_anything:
+        _say(f"{change.file.path}: nothing to change")
+        return EXIT_OK
+    if dry_run:
+        sys.stdout.write(change.diff())
+        return EXIT_OK
+    try:
+        backup = clients.apply(change, connecting=connecting)
+    except ClientConfigError as exc:
+        return _error(str(exc))
+    done = "connected" if connecting else "disconnected"
+    kept = f" (the previous file is kept at {backup})" if backup else ""
+    _say(f"{change.file.client.name} {done}: {change.file.path}{kept}")
+    return EXIT_OK

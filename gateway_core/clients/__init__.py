@@ -1,0 +1,1 @@
+"""Connecting IDE clients to Toolgate and importing their servers."""

@@ -1,0 +1,137 @@
+"""`toolgate clients list`, `import`, `connect` and `disconnect` against a home full of client configs.
+
+The end-to-end tests start an SDK client from exactly what `connect` wrote into the client's file
+(the URL and header, or the shim command and its environment) and check it reaches the gateway as
+the client's own agent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from gateway_core.cli import main
+from gateway_core.clients import jsonc
+from gateway_core.config import load_config
+from gateway_core.paths import Paths
+from tests.gateway_core.clients.conftest import client_home  # noqa: F401 - the fixture
+from tests.integration.harness import RunningGateway, running_gateway, stdio_fake, text_of
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def home(client_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811 - uses the fixture
+    monkeypatch.setenv("HOME", str(client_home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    return client_home
+
+
+def toolgate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_clients_list_shows_each_installed_client_with_its_servers_and_the_broken_file(home, capsys):
+    code, out, _ = toolgate(capsys, "clients", "list")
+
+    assert code == 0
+    assert "vscode (VS Code, user):" in out
+    assert "  time: stdio uvx mcp-server-time --local-timezone UTC" in out
+    assert "  linear: sse https://mcp.linear.app/sse" in out
+    assert "cline (Cline, user):" in out and "cannot be read" in out
+
+
+def test_import_dry_run_changes_nothing_and_import_adds_servers_with_their_secrets_in_the_store(home, capsys):
+    paths = Paths.from_env()
+    code, out, _ = toolgate(capsys, "import", "claude-code", "--dry-run")
+    assert code == 0
+    assert "would add github" in out and "github.GITHUB_PERSONAL_ACCESS_TOKEN" in out
+    assert not paths.config_file.exists() or "github" not in paths.config_file.read_text()
+
+    code, out, _ = toolgate(capsys, "import", "claude-code")
+
+    assert code == 0
+    text = paths.config_file.read_text()
+    assert "ghp_example" not in text and "sk-docs" not in text
+    config = load_config(paths.config_file)
+    assert config.servers["docs"].headers == {"Authorization": "${secret:docs.Authorization}"}
+    code, out, _ = toolgate(capsys, "import", "claude-code")
+    assert "already in Toolgate as 'github'" in out and "nothing new to import" in out
+
+
+def test_connect_dry_run_prints_the_diff_and_leaves_the_file_alone(home, capsys):
+    vscode = home / ".config" / "Code" / "User" / "mcp.json"
+    before = vscode.read_bytes()
+
+    code, out, _ = toolgate(capsys, "connect", "vscode", "--dry-run")
+
+    assert code == 0
+    assert out.startswith(f"--- {vscode}\n+++ {vscode}\n")
+    assert '"toolgate"' in out and "<token of agent vscode>" in out
+    assert vscode.read_bytes() == before
+
+
+def test_connect_refuses_http_for_a_client_that_cannot_use_it_and_a_broken_file(home, capsys):
+    code, _, err = toolgate(capsys, "connect", "claude-desktop", "--http")
+    assert code == 1 and "Claude Desktop cannot use an HTTP entry" in err
+
+    code, _, err = toolgate(capsys, "connect", "cline")
+    assert code == 1 and "cline_mcp_settings.json" in err and "line 1" in err
+
+
+def agents_in_audit(gw: RunningGateway) -> set[str]:
+    with sqlite3.connect(gw.paths.audit_db) as db:
+        return {row[0] for row in db.execute("SELECT agent FROM records WHERE tool = 'echo'")}
+
+
+async def test_a_client_connected_over_http_reaches_the_gateway_as_its_own_agent(home, capsys):
+    async with running_gateway({"fake": stdio_fake()}, agents=("cursor",)) as gw:
+        await gw.wait_ready()
+        _use_real_port(gw)
+        code, out, err = toolgate(capsys, "connect", "cursor")
+        assert code == 0, err
+        entry: dict[str, Any] = json.loads((home / ".cursor" / "mcp.json").read_text())["mcpServers"]["toolgate"]
+        async with httpx2.AsyncClient(headers=entry["headers"], timeout=30) as http:
+            async with Client(streamable_http_client(entry["url"], http_client=http), mode="legacy") as client:
+                result = await client.call_tool("fake__echo", {"text": "from cursor"})
+    assert text_of(result) == "from cursor"
+    assert agents_in_audit(gw) == {"cursor"}
+
+
+async def test_a_client_connected_through_the_shim_reaches_the_gateway_as_its_own_agent(home, capsys):
+    async with running_gateway({"fake": stdio_fake()}, agents=("zed",)) as gw:
+        await gw.wait_ready()
+        code, _, err = toolgate(capsys, "connect", "zed")
+        assert code == 0, err
+        settings = (home / ".config" / "zed" / "settings.json").read_text()
+        entry = jsonc.get(settings, ["context_servers", "toolgate"])
+        # The IDE's environment also says where this test's Toolgate lives (a normal install needs no such thing).
+        env = {**entry["env"], "TOOLGATE_HOME": os.environ["TOOLGATE_HOME"]}
+        params = StdioServerParameters(command=entry["command"], args=entry["args"], env=env)
+        async with Client(params, mode="legacy") as client:
+            result = await client.call_tool("fake__echo", {"text": "from zed"})
+        code, _, err = toolgate(capsys, "disconnect", "zed")
+        assert code == 0, err
+    assert text_of(result) == "from zed"
+    assert agents_in_audit(gw) == {"zed"}
+    assert "toolgate" not in (
+        jsonc.get((home / ".config" / "zed" / "settings.json").read_text(), ["context_servers"]) or {}
+    )
+
+
+def _use_real_port(gw: RunningGateway) -> None:
+    """Write the port the test gateway really listens on into config.json, as a normal install has."""
+    port = int(gw.url.split(":")[2].split("/")[0])
+    raw = json.loads(gw.paths.config_file.read_text())
+    raw["gateway"]["port"] = port
+    gw.paths.config_file.write_text(json.dumps(raw, indent=2))
