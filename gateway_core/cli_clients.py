@@ -34,7 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     importing = subparsers.add_parser("import", help="import the MCP servers a client has into Toolgate")
     importing.add_argument("client", choices=CLIENT_IDS, metavar="CLIENT", help=", ".join(CLIENT_IDS))
-    importing.add_argument("--dry-run", action="store_true", help="print what would be added; change nothing")
+    importing.add_argument("--dry-run", action="store_true", help="print the diff of config.json; change nothing")
+    importing.add_argument(
+        "--policy",
+        action="store_true",
+        help="allow the client's agent the servers it had (the rest stays at the agent default)",
+    )
     _project(importing)
     importing.set_defaults(run=_import)
 
@@ -113,16 +118,23 @@ def _import(args: argparse.Namespace, paths: Paths) -> int:
         secrets = [key for key in plan.secrets if key.startswith(f"{name}.")]
         moved = f" (secrets moved to the secret store: {', '.join(secrets)})" if secrets else ""
         _say(f"{'would add' if args.dry_run else 'adding'} {name}: {json.dumps(entry)}{moved}")
-    if not plan.servers:
-        _say("nothing new to import")
-        return EXIT_OK
     if args.dry_run:
+        if plan.servers:
+            sys.stdout.write(clients.import_diff(plan))
+        else:
+            _say("nothing new to import")
         return EXIT_OK
     try:
-        clients.apply_import(plan)
+        if plan.servers:
+            clients.apply_import(plan)
+            _say(f"imported {len(plan.servers)} server(s) into {paths.config_file}")
+        else:
+            _say("nothing new to import")
+        if args.policy:
+            matches = clients.derive_policy(args.client, plan)
+            _say(f"agent {args.client!r} may use: {', '.join(matches) or 'no servers'} (the rest: its default)")
     except (ConfigError, SecretError) as exc:
         return _error(str(exc))
-    _say(f"imported {len(plan.servers)} server(s) into {paths.config_file}")
     return EXIT_OK
 
 

@@ -41,6 +41,7 @@ class ClientsPane(QWidget):
 
     Attributes (for the panel and tests): ``client_box`` (the client), ``http_button`` /
     ``shim_button`` (the entry style), ``remove_box`` (take out servers Toolgate now provides),
+    ``policy_box`` (Import: allow the client's agent the servers it had),
     ``preview`` (what would change), ``import_button``, ``connect_button``, ``disconnect_button``,
     ``error`` and ``result`` (the outcome); ``finished`` is emitted after each write.
 
@@ -66,6 +67,7 @@ class ClientsPane(QWidget):
         self.http_button = QRadioButton("HTTP with its token")
         self.shim_button = QRadioButton("toolgate-shim (stdio)")
         self.remove_box = QCheckBox("Take out the servers Toolgate now provides (so tools do not show twice)")
+        self.policy_box = QCheckBox("Allow the client's agent the servers it had (the rest stays at its default)")
         self.preview = QPlainTextEdit()
         self.preview.setReadOnly(True)
         self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -98,6 +100,7 @@ class ClientsPane(QWidget):
             buttons.addWidget(self.disconnect_button)
             buttons.addWidget(self.connect_button)
         else:
+            form.addRow("", self.policy_box)
             buttons.addWidget(self.import_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -144,7 +147,7 @@ class ClientsPane(QWidget):
             lines.append(f"add {name}: {json.dumps(entry)}{moved}")
         lines += [f"already in Toolgate as {name}: {server.name}" for server, name in plan.already]
         lines += [f"skipped {server.name}: {reason}" for server, reason in plan.skipped]
-        self.import_button.setEnabled(bool(plan.servers))
+        self.import_button.setEnabled(bool(plan.servers) or bool(plan.already))
         return "\n".join(lines) or "This client has no servers to import."
 
     def _connect_preview(self, client_id: str) -> str:
@@ -157,9 +160,17 @@ class ClientsPane(QWidget):
     def run_import(self) -> None:
         """Import the chosen client's servers."""
         client_id = self.client_id()
-        if client_id is not None:
-            plan = self._clients.plan_import(client_id)
-            self._run(lambda: self._clients.apply_import(plan), f"Imported {len(plan.servers)} server(s).")
+        if client_id is None:
+            return
+        plan = self._clients.plan_import(client_id)
+        derive = self.policy_box.isChecked()
+
+        def run_import() -> object:
+            if plan.servers:
+                self._clients.apply_import(plan)
+            return self._clients.derive_policy(client_id, plan) if derive else None
+
+        self._run(run_import, f"Imported {len(plan.servers)} server(s).")
 
     def run_connect(self) -> None:
         """Create the client's agent and write Toolgate into its config (a backup first)."""

@@ -15,6 +15,8 @@ one checked edit. The rules:
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from typing import Any
 
 from gateway_core.audit.summary import is_secret_key
 from gateway_core.clients.found import FoundServer
-from gateway_core.config import NAME_PATTERN, Config, ServerConfig
+from gateway_core.config import NAME_PATTERN, Config, ServerConfig, read_raw_config
 from gateway_core.config_edit import edit_config
 from gateway_core.secrets import SecretStore
 
@@ -106,6 +108,25 @@ def apply_import(plan: ImportPlan, config_path: Path, store: SecretStore) -> Con
             servers[name] = entry
 
     return edit_config(config_path, add)
+
+
+def import_diff(plan: ImportPlan, config_path: Path) -> str:
+    """The unified diff ``apply_import`` would make to config.json (secrets appear only as references)."""
+    before = config_path.read_text(encoding="utf-8") if config_path.exists() else ""
+    data = read_raw_config(config_path) if config_path.exists() else {}
+    servers = data.setdefault("servers", {})
+    for name, entry in plan.servers.items():
+        servers[name] = entry
+    after = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    name = str(config_path)
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), name, name))
+
+
+def allowed_servers(plan: ImportPlan, client_id: str) -> list[str]:
+    """The Toolgate servers a client had configured: what its agent may keep using after the import."""
+    names = [name for name, sources in plan.sources.items() if any(s.client == client_id for s in sources)]
+    names += [name for server, name in plan.already if server.client == client_id]
+    return sorted(set(names))
 
 
 def _identity_of(config: ServerConfig) -> tuple[str, ...]:

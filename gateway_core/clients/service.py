@@ -12,11 +12,13 @@ from pathlib import Path
 from gateway_core.agents import AgentDirectory
 from gateway_core.clients.connect import Change, apply_change, connect_change, disconnect_change, toolgate_entry
 from gateway_core.clients.found import ClientConfigError, ConfigFile, FoundServer, config_files, installed, read_servers
-from gateway_core.clients.importer import ImportPlan, apply_import, plan_import
+from gateway_core.clients.importer import ImportPlan, allowed_servers, apply_import, import_diff, plan_import
 from gateway_core.clients.shim_path import shim_command
 from gateway_core.clients.table import Client, client
 from gateway_core.config import Config, ensure_config, load_config
+from gateway_core.config_edit import set_agent_rule
 from gateway_core.paths import Paths
+from gateway_core.policy import Effect
 from gateway_core.secrets import SecretStore, open_secret_store
 
 BACKUPS_FOLDER = "client-backups"
@@ -95,6 +97,23 @@ class Clients:
     def apply_import(self, plan: ImportPlan) -> Config:
         """Store the plan's secrets and add its servers to config.json."""
         return apply_import(plan, self._config_path(), self.store)
+
+    def import_diff(self, plan: ImportPlan) -> str:
+        """The diff ``apply_import`` would make to config.json."""
+        return import_diff(plan, self._config_path())
+
+    def derive_policy(self, client_id: str, plan: ImportPlan) -> list[str]:
+        """Allow the client's agent the servers the client had (creating the agent if need be).
+
+        Everything else stays at the agent's default, so nothing the IDE could do before is lost
+        and nothing new is granted. Returns the rules' matches (``server/*``).
+        """
+        chosen = client(client_id)
+        self._agent_token(chosen)
+        matches = [f"{name}/*" for name in allowed_servers(plan, client_id)]
+        for match in matches:
+            set_agent_rule(self._config_path(), chosen.id, match, Effect.ALLOW)
+        return matches
 
     def connect_change(
         self,

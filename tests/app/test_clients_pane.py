@@ -38,10 +38,12 @@ def test_import_previews_the_servers_and_adds_them_with_their_secrets_in_the_sto
             assert "secrets to the secret store: github.GITHUB_PERSONAL_ACCESS_TOKEN" in pane.preview.toPlainText()
             assert "ghp_" not in pane.preview.toPlainText()
 
+            pane.policy_box.setChecked(True)
             pane.import_button.click()
             await eventually(lambda: pane.result.text().startswith("Imported 2"), "the import to finish")
             config = load_config(bridge.config_path)
             assert set(config.servers) == {"github", "docs"}
+            assert sorted(rule.match for rule in config.agents["claude-code"].rules) == ["docs/*", "github/*"]
             assert bridge.secret_store.get("docs.Authorization") == "Bearer sk-docs-123"
             assert "already in Toolgate as github" in pane.preview.toPlainText()
 

@@ -56,6 +56,7 @@ def test_import_dry_run_changes_nothing_and_import_adds_servers_with_their_secre
     code, out, _ = toolgate(capsys, "import", "claude-code", "--dry-run")
     assert code == 0
     assert "would add github" in out and "github.GITHUB_PERSONAL_ACCESS_TOKEN" in out
+    assert f"+++ {paths.config_file}" in out and '+    "github": {' in out
     assert not paths.config_file.exists() or "github" not in paths.config_file.read_text()
 
     code, out, _ = toolgate(capsys, "import", "claude-code")
@@ -67,6 +68,18 @@ def test_import_dry_run_changes_nothing_and_import_adds_servers_with_their_secre
     assert config.servers["docs"].headers == {"Authorization": "${secret:docs.Authorization}"}
     code, out, _ = toolgate(capsys, "import", "claude-code")
     assert "already in Toolgate as 'github'" in out and "nothing new to import" in out
+
+
+def test_import_with_policy_allows_the_clients_agent_exactly_the_servers_it_had(home, capsys):
+    toolgate(capsys, "import", "claude-code")
+
+    code, out, err = toolgate(capsys, "import", "vscode", "--policy")
+
+    assert code == 0, err
+    rules = load_config(Paths.from_env().config_file).agents["vscode"].rules
+    assert sorted(rule.match for rule in rules) == ["github/*", "time/*"]
+    assert {rule.effect.value for rule in rules} == {"allow"}
+    assert "agent 'vscode' may use: github/*, time/*" in out
 
 
 def test_connect_dry_run_prints_the_diff_and_leaves_the_file_alone(home, capsys):

@@ -147,6 +147,11 @@ def test_broken_input_raises_an_error_that_says_what_and_where(text: str, where:
         parse(text)
 
 
+def test_absurdly_deep_nesting_is_an_error_rather_than_a_crash() -> None:
+    with pytest.raises(JsoncError, match="nested deeper than"):
+        parse('{"a": ' + "[" * 1000 + "]" * 1000 + "}")
+
+
 def test_a_root_that_is_not_an_object_cannot_be_edited() -> None:
     text = '// a list\n["github"]\n'
     assert parse(text) == ["github"]
