@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from gateway_core.clients.service import Clients
     from gateway_core.clients.shim_path import shim_command
     from gateway_core.clients.table import CLIENTS
-    from gateway_core.config import Config, ServerConfig, ensure_config, load_config, parse_config
+    from gateway_core.config import Config, ServerConfig, ensure_config, load_config, parse_config, secret_name
     from gateway_core.config_edit import (
         check_server_entry,
         put_server,
@@ -109,6 +109,7 @@ _EXPORTS = {
     "resolve": "gateway_core.secrets",
     "toolgate_version": "gateway_core.version",
     "shim_command": "gateway_core.clients.shim_path",
+    "secret_name": "gateway_core.config",
     "CLIENTS": "gateway_core.clients.table",
     "Clients": "gateway_core.clients.service",
 }
@@ -164,6 +165,7 @@ __all__ = [
     "remove_server",
     "rename_agent",
     "resolve",
+    "secret_name",
     "set_agent_default",
     "set_agent_rule",
     "set_gateway_settings",

@@ -15,7 +15,7 @@ from pathlib import Path
 from gateway_core.clients.connect import Change
 from gateway_core.clients.found import ClientConfigError, FoundServer
 from gateway_core.clients.service import Clients
-from gateway_core.clients.table import CLIENT_IDS, client
+from gateway_core.clients.table import CLIENT_IDS
 from gateway_core.errors import ConfigError, SecretError
 from gateway_core.paths import Paths
 
@@ -140,9 +140,6 @@ def _import(args: argparse.Namespace, paths: Paths) -> int:
 
 def _connect(args: argparse.Namespace, paths: Paths) -> int:
     clients = Clients(paths)
-    chosen = client(args.client)
-    if args.http and not chosen.supports_http:
-        return _error(f"{chosen.name} cannot use an HTTP entry; connect it with --stdio (the shim)")
     http = True if args.http else False if args.stdio else None
     try:
         change = clients.connect_change(

@@ -130,6 +130,14 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,47}")
 NAME_RULE = 'expected 1 to 48 letters, digits, "_", "." or "-", starting with a letter or digit'
 SECRET_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 SECRET_REFERENCE = re.compile(r"\$\{secret:([A-Za-z0-9_.-]+)\}")
+_NOT_IN_SECRET_NAMES = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def secret_name(server: str, key: str) -> str:
+    """The secret store name for ``server``'s value ``key``: ``<server>.<KEY>``, other characters as ``_``."""
+    return _NOT_IN_SECRET_NAMES.sub("_", f"{server}.{key}")
+
+
 # Anything that looks like an attempted reference once the valid ones are removed: "${secret:}",
 # "${secrt:X}", "${SECRET:X}", "${secret}", an unclosed "${secret:X".
 _LOOKS_LIKE_REFERENCE = re.compile(r"\$\{[^}]*:[^}]*\}?|\$\{\s*secret[^}]*\}?", re.IGNORECASE)

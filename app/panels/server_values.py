@@ -13,14 +13,10 @@ from dataclasses import dataclass, field
 
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from gateway_core import secret_name
+
 SECRET_MASK = "••••••"
-_NOT_IN_SECRET_NAMES = re.compile(r"[^A-Za-z0-9_.-]")
 _WHOLE_REFERENCE = re.compile(r"\$\{secret:[A-Za-z0-9_.-]+\}")
-
-
-def secret_name(server: str, key: str) -> str:
-    """The secret store name for ``server``'s value ``key``: ``<server>.<KEY>``, other characters as ``_``."""
-    return _NOT_IN_SECRET_NAMES.sub("_", f"{server}.{key}")
 
 
 def parse_arguments(text: str) -> list[str]:

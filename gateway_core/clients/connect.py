@@ -26,8 +26,8 @@ from gateway_core.clients import jsonc, toml_edit
 from gateway_core.clients.found import ClientConfigError, ConfigFile
 from gateway_core.clients.importer import TOOLGATE_ENTRY
 from gateway_core.clients.table import Client
+from gateway_core.shim.cli import TOKEN_ENV
 
-SHIM_TOKEN_ENV = "TOOLGATE_TOKEN"
 MANIFEST = "connections.json"
 
 
@@ -65,11 +65,20 @@ def toolgate_entry(
     Raises:
         ValueError: ``http`` was asked for a client that cannot use an HTTP entry.
     """
-    if http and not client.supports_http:
-        raise ValueError(f"{client.name} cannot use an HTTP entry; connect it with the shim (--stdio)")
+    require_entry_style(client, http=http)
     if http:
         return client.style.http(url, {"Authorization": f"Bearer {token}"})
-    return client.style.stdio(shim_command, ["--agent", agent_id], {SHIM_TOKEN_ENV: token})
+    return client.style.stdio(shim_command, ["--agent", agent_id], {TOKEN_ENV: token})
+
+
+def require_entry_style(client: Client, *, http: bool) -> None:
+    """Refuse an HTTP entry for a client that cannot use one.
+
+    Raises:
+        ValueError: ``http`` was asked for a client without HTTP entries.
+    """
+    if http and not client.supports_http:
+        raise ValueError(f"{client.name} cannot use an HTTP entry; connect it with the shim (--stdio)")
 
 
 def read_text(file: ConfigFile) -> str | None:

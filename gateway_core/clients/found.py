@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -61,10 +61,15 @@ class FoundServer:
 
     @property
     def identity(self) -> tuple[str, ...]:
-        """What makes two entries the same server: the command and arguments, or the URL."""
-        if self.url is not None:
-            return ("url", self.url.rstrip("/"))
-        return ("command", self.command or "", *self.args)
+        """What makes two entries the same server (see ``server_identity``)."""
+        return server_identity(self.url, self.command, self.args)
+
+
+def server_identity(url: str | None, command: str | None, args: Sequence[str]) -> tuple[str, ...]:
+    """What makes two server entries the same server: the URL (trailing slash aside), or command and arguments."""
+    if url is not None:
+        return ("url", url.rstrip("/"))
+    return ("command", command or "", *args)
 
 
 def current_os() -> OS:
@@ -74,9 +79,7 @@ def current_os() -> OS:
     return "darwin" if sys.platform == "darwin" else "linux"
 
 
-def resolve_path(
-    template: str, *, home: Path, environ: Mapping[str, str], platform: OS, project: Path | None
-) -> Path | None:
+def resolve_path(template: str, *, home: Path, environ: Mapping[str, str], project: Path | None) -> Path | None:
     """A table path on this machine; None for a project path when no project was given."""
     if "{project}" in template:
         if project is None:
@@ -105,7 +108,7 @@ def config_files(
     platform = current_os() if platform is None else platform
     files = []
     for location in client.locations:
-        path = resolve_path(location.paths[platform], home=home, environ=environ, platform=platform, project=project)
+        path = resolve_path(location.paths[platform], home=home, environ=environ, project=project)
         if path is not None:
             files.append(ConfigFile(client, location.scope, path))
     return files

@@ -24,15 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from gateway_core.audit.summary import is_secret_key
-from gateway_core.clients.found import FoundServer
-from gateway_core.config import NAME_PATTERN, Config, ServerConfig, read_raw_config
+from gateway_core.clients.found import FoundServer, server_identity
+from gateway_core.config import NAME_PATTERN, Config, ServerConfig, read_raw_config, secret_name
 from gateway_core.config_edit import edit_config
 from gateway_core.secrets import SecretStore
 
 # The key under which Toolgate writes itself into a client's config.
 TOOLGATE_ENTRY = "toolgate"
 _NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_.-]")
-_NOT_IN_SECRET_NAMES = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 @dataclass
@@ -70,7 +69,7 @@ def is_toolgate_entry(server: FoundServer) -> bool:
 def plan_import(found: Iterable[FoundServer], existing: Mapping[str, ServerConfig]) -> ImportPlan:
     """Decide which entries to add for ``found``, given the servers Toolgate already has."""
     plan = ImportPlan()
-    known = {_identity_of(config): name for name, config in existing.items()}
+    known = {server_identity(config.url, config.command, config.args): name for name, config in existing.items()}
     taken = set(existing)
     for server in found:
         if is_toolgate_entry(server):
@@ -129,12 +128,6 @@ def allowed_servers(plan: ImportPlan, client_id: str) -> list[str]:
     return sorted(set(names))
 
 
-def _identity_of(config: ServerConfig) -> tuple[str, ...]:
-    if config.url is not None:
-        return ("url", config.url.rstrip("/"))
-    return ("command", config.command or "", *config.args)
-
-
 def _free_name(wanted: str, taken: set[str]) -> str:
     base = _NOT_IN_NAMES.sub("-", wanted).strip("-.") or "server"
     if not base[0].isalnum():
@@ -155,7 +148,7 @@ def _entry(name: str, server: FoundServer) -> tuple[dict[str, Any], dict[str, st
         kept = {}
         for key, value in values.items():
             if is_secret_name(key) and value and "${secret:" not in value:
-                secret = _NOT_IN_SECRET_NAMES.sub("_", f"{name}.{key}")
+                secret = secret_name(name, key)
                 secrets[secret] = value
                 kept[key] = f"${{secret:{secret}}}"
             else:

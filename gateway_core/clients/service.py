@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway_core.agents import AgentDirectory
-from gateway_core.clients.connect import Change, apply_change, connect_change, disconnect_change, toolgate_entry
+from gateway_core.clients.connect import (
+    Change,
+    apply_change,
+    connect_change,
+    disconnect_change,
+    require_entry_style,
+    toolgate_entry,
+)
 from gateway_core.clients.found import ClientConfigError, ConfigFile, FoundServer, config_files, installed, read_servers
 from gateway_core.clients.importer import ImportPlan, allowed_servers, apply_import, import_diff, plan_import
 from gateway_core.clients.shim_path import shim_command
@@ -135,6 +142,7 @@ class Clients:
         file = self.file(client_id, project)
         config = self.config()
         use_http = file.client.supports_http if http is None else http
+        require_entry_style(file.client, http=use_http)  # before an agent is created for nothing
         token = DRY_RUN_TOKEN.format(file.client.id) if dry_run else self._agent_token(file.client)
         entry = toolgate_entry(
             file.client,

@@ -92,11 +92,6 @@ class Lanes:
         return None
 
     @property
-    def busy(self) -> bool:
-        """Whether any call is in flight."""
-        return bool(self._running)
-
-    @property
     def count(self) -> int:
         """How many calls are in flight."""
         return len(self._running)

@@ -513,7 +513,7 @@ class DownstreamServer:
             return known if known is not None else types.ListRootsResult(roots=[])
         why = (
             "the calls in progress on this server come from several agents, none of which can answer it"
-            if self._lanes.busy
+            if self._lanes.count
             else "it arrived outside any agent's call"
         )
         return types.ErrorData(
