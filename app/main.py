@@ -21,6 +21,10 @@ from gateway_core import Paths
 
 # Printed where no display exists; the rest of the line says what happens instead.
 NO_DISPLAY = "No display found (DISPLAY and WAYLAND_DISPLAY are not set)"
+# Said when the window cannot run safely with the installed Qt binding (see app.qt_binding).
+WINDOWLESS = (
+    "Running the gateway without its window, as `toolgate serve` would; answer approvals with `toolgate approvals`."
+)
 BACKGROUND_FLAG = "--background"
 LOG_FILE_BYTES = 2_000_000
 
@@ -37,6 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = Paths.from_env()
     if not display_available(os.environ, sys.platform):
         _say(f"{NO_DISPLAY}: running the gateway headless, as `toolgate serve` would.")
+        from gateway_core.serve import serve
+
+        return serve(paths, None, None)
+    from app.qt_binding import binding_problem
+
+    if (problem := binding_problem()) is not None:
+        configure_logging(paths.state_dir / "toolgate.log")
+        logger.error("%s %s", problem, WINDOWLESS)
         from gateway_core.serve import serve
 
         return serve(paths, None, None)
@@ -60,7 +72,7 @@ def run_gui(paths: Paths, *, background: bool = False) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from app.loop import QtEventLoop
+    from app.loop import QtEventLoop, run_to_end
     from app.single_instance import ask_running_instance_to_show
 
     QApplication.setApplicationName("Toolgate")
@@ -89,9 +101,8 @@ def run_gui(paths: Paths, *, background: bool = False) -> int:
         except (NotImplementedError, RuntimeError):  # Windows: no loop signal handlers
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(session.quit))
     try:
-        return loop.run_until_complete(session.run())
+        return run_to_end(loop, session.run())
     finally:
-        loop.close()
         asyncio.set_event_loop(None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx2
 
 from tests.fakes.launch import LineReader, fake_command
+from tests.integration.harness import agent_client, text_of
 
 STOP_TIMEOUT_S = 20.0
 
@@ -20,10 +22,14 @@ def toolgate_app(*args: str) -> list[str]:
     return [sys.executable, "-m", "app", *args]
 
 
-def write_config(home: Path) -> None:
+def write_config(home: Path, *, servers: bool = True, agents: dict[str, object] | None = None) -> None:
     command, args = fake_command()
-    servers = {"fake": {"command": command, "args": args}}
-    (home / "config.json").write_text(json.dumps({"gateway": {"port": 0}, "servers": servers}))
+    config = {
+        "gateway": {"port": 0},
+        "servers": {"fake": {"command": command, "args": args}} if servers else {},
+        "agents": agents or {},
+    }
+    (home / "config.json").write_text(json.dumps(config))
 
 
 def environment(**changes: str | None) -> dict[str, str]:
@@ -90,3 +96,74 @@ def test_an_invalid_config_never_reaches_qt_when_asked_for_the_cli(toolgate_home
     done = subprocess.run(toolgate_app("config", "check"), capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "config.json" in done.stderr
+
+
+# What a quit must never print, whatever its exit code.
+UNCLEAN_QUIT = ("Fatal Python error", "Task was destroyed but it is pending", "Traceback (most recent call last)")
+
+
+def test_the_app_quits_cleanly_after_serving_tool_calls(toolgate_home: Path):
+    write_config(toolgate_home, agents={"bench": {"name": "Bench", "default": "allow"}})
+    env = environment(QT_QPA_PLATFORM="offscreen")
+    rotate = toolgate_app("agents", "rotate", "bench")
+    token = subprocess.run(rotate, capture_output=True, text=True, env=env, timeout=60, check=True).stdout.strip()
+    process = subprocess.Popen(
+        toolgate_app(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env
+    )
+    try:
+        assert process.stderr is not None
+        log = LineReader(process.stderr)
+        url = log.wait_for("Toolgate is ready at").split(" at ")[1].split()[0]
+
+        async def call_tools() -> None:
+            async with agent_client(url, token) as client:
+                for i in range(20):
+                    assert text_of(await client.call_tool("fake__echo", {"text": f"call {i}"})) == f"call {i}"
+
+        asyncio.run(call_tools())
+    finally:
+        assert stop(process) == 0
+    lines = log.wait_closed()
+    assert any("Toolgate quit" in line for line in lines)
+    assert [line for line in lines if any(text in line for text in UNCLEAN_QUIT)] == []
+
+
+def test_with_a_qt_binding_that_takes_references_to_none_the_app_says_so_and_serves_without_its_window(
+    toolgate_home: Path, tmp_path: Path
+):
+    write_config(toolgate_home, servers=False)
+    defective = tmp_path / "defective-binding"
+    defective.mkdir()
+    (defective / "sitecustomize.py").write_text(DEFECTIVE_BINDING)
+    env = environment(QT_QPA_PLATFORM="offscreen", PYTHONPATH=os.pathsep.join([str(defective), *sys.path]))
+    process = subprocess.Popen(
+        toolgate_app(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        errors = LineReader(process.stderr)
+        url = LineReader(process.stdout).wait_for("Toolgate is serving MCP at").split()[-1]
+        assert httpx2.get(url.removesuffix("/mcp") + "/health", timeout=10).status_code == 200
+        said = errors.wait_for("has a defect that crashes Toolgate's window")
+        assert "PySide6-Essentials<6.12" in said and "without its window" in said
+    finally:
+        assert stop(process) == 0
+
+
+# Makes PySide6's QObject.setObjectName take a reference to None, as every void call of 6.12.0 on 3.11 does.
+DEFECTIVE_BINDING = """
+import ctypes
+from PySide6.QtCore import QObject
+
+_set_object_name = QObject.setObjectName
+_decref = ctypes.pythonapi.Py_DecRef
+_decref.argtypes = [ctypes.py_object]
+
+
+def _takes_a_reference_to_none(self, name):
+    _set_object_name(self, name)
+    _decref(None)
+
+
+QObject.setObjectName = _takes_a_reference_to_none
+"""

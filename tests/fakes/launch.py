@@ -105,6 +105,13 @@ class LineReader:
             self._closed = True
             self._changed.notify_all()
 
+    def wait_closed(self, timeout_s: float = READY_TIMEOUT_S) -> list[str]:
+        """Every line, once the stream has ended; raises AssertionError if it is still open after ``timeout_s``."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._closed, timeout=timeout_s):
+                raise AssertionError(f"the stream stayed open for {timeout_s} s; read:\n" + "\n".join(self.lines))
+            return list(self.lines)
+
     def wait_for(self, text: str, timeout_s: float = READY_TIMEOUT_S) -> str:
         """The first line containing ``text``; raises AssertionError with what was read if none comes in time."""
         with self._changed:
