@@ -34,7 +34,7 @@ from gateway_core.frontend.guard import Admission, CallGuard, refusal_result
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices
 from gateway_core.frontend.roots import AgentRoots
-from gateway_core.frontend.rounds import Rounds, Target
+from gateway_core.frontend.rounds import PARKED_TTL_S, Rounds, Target
 
 # The identity stamp a 2026-era downstream adds to its results; the agent must see Toolgate's, not it.
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
@@ -357,11 +357,15 @@ class ProgressRelay:
 
     The SDK hands each notification over in a task of its own, which may run after the result it
     preceded; ``drain`` lets those finish so progress is not sent after the agent's stream closed.
+    A 2026 agent's call has no open request between a round's questions and the agent's retry:
+    progress arriving then waits for the retry (at most as long as a round stays parked).
     """
 
     def __init__(self, ctx: Ctx) -> None:
         self._ctx = ctx
         self._token = (ctx.meta or {}).get("progress_token")
+        self._open = anyio.Event()
+        self._open.set()
         self._sending = 0
         self._idle = anyio.Event()
         self._idle.set()
@@ -371,23 +375,30 @@ class ProgressRelay:
         """The downstream progress callback, or None when the agent did not ask for progress."""
         return None if self._token is None else self._forward
 
-    def retarget(self, ctx: Ctx) -> None:
-        """Send further progress to ``ctx``: a 2026 agent's retry is the request now open for the call."""
+    def retarget(self, ctx: Ctx | None) -> None:
+        """Follow the call across 2026 rounds: None while it waits for the agent's retry, then the retry's context."""
+        if ctx is None:
+            if self._open.is_set():
+                self._open = anyio.Event()
+            return
         token = (ctx.meta or {}).get("progress_token")
         if self._token is not None and token is not None:
             self._ctx, self._token = ctx, token
+        self._open.set()
 
     async def _forward(self, progress: float, total: float | None, message: str | None) -> None:
-        ctx, token = self._ctx, self._token
-        assert token is not None
-        notification = types.ProgressNotification(
-            params=types.ProgressNotificationParams(
-                progress_token=token, progress=progress, total=total, message=message
-            )
-        )
         self._sending += 1
         self._idle = anyio.Event()
         try:
+            with anyio.move_on_after(PARKED_TTL_S):
+                await self._open.wait()
+            ctx, token = self._ctx, self._token
+            assert token is not None
+            notification = types.ProgressNotification(
+                params=types.ProgressNotificationParams(
+                    progress_token=token, progress=progress, total=total, message=message
+                )
+            )
             await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
         finally:
             self._sending -= 1

@@ -32,7 +32,8 @@ PARKED_TTL_S = 300.0
 
 _R = TypeVar("_R")
 Target = tuple[str, str]  # (method, tool or prompt name or resource URI)
-# Told about each retry's request context, e.g. so progress goes to the request now open.
+# Told which request of the agent's is open for the call: None once a round's questions have been
+# returned (until the agent retries), then the retry's request context; so progress goes to it.
 Follow = Callable[[Any], None]
 
 
@@ -134,6 +135,8 @@ class Rounds:
             return running.result
         state = secrets.token_urlsafe(24)
         running.resumed = anyio.Event()
+        if running.follow is not None:
+            running.follow(None)
         self._parked[state] = running
         assert self._tg is not None
         self._tg.start_soon(self._expire, state, running)

@@ -6,6 +6,9 @@ Tools (added to ``fake_server.py``):
     ask_url(who)          URL elicitation of https://example.invalid/<who>; returns "<who> url: <action>".
     sample(prompt)        sampling/createMessage with the prompt; returns "sampled: <text of the answer>".
     roots()               roots/list; returns the root URIs, one per line (or "no roots").
+    roots_amid_progress(gate)  as roots(), with progress 1 of 3 before the question, 2 once a line
+                          can be read from the named pipe ``gate`` while the answer is awaited, and
+                          3 after the answer (handshake era; a 2026 client is only asked).
     known_roots(answers)  the roots the server asked for by itself (after initialized and on
                           roots/list_changed), one per line, once ``answers`` answers came (default
                           1; waits up to 10 s, then says "not asked").
@@ -26,6 +29,7 @@ import os
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated
@@ -49,6 +53,11 @@ TOOLS = [
     ),
     types.Tool(name="sample", description="Ask the client's model (sampling).", input_schema=_schema(prompt="string")),
     types.Tool(name="roots", description="List the client's roots.", input_schema={"type": "object"}),
+    types.Tool(
+        name="roots_amid_progress",
+        description="List the roots, reporting progress.",
+        input_schema=_schema(gate="string"),
+    ),
     types.Tool(name="log", description="Send a log message.", input_schema=_schema(level="string", text="string")),
     types.Tool(name="touch", description="Announce that a resource changed.", input_schema=_schema(uri="string")),
     types.Tool(
@@ -103,6 +112,11 @@ def _reply(name: str, args: dict[str, Any], answer: dict[str, Any]) -> types.Cal
             return _text("\n".join(uris) if uris else "no roots")
 
 
+def _read_line(path: str) -> str:
+    with open(path) as pipe:
+        return pipe.readline()
+
+
 _RESULT_TYPES: dict[str, type[Any]] = {
     "elicitation/create": types.ElicitResult,
     "sampling/createMessage": types.CreateMessageResult,
@@ -152,6 +166,8 @@ class Interactive:
             await self.bus.publish(ResourceUpdated(uri=args["uri"]))
             return _text("touched")
         question = _question(name, args)
+        if name == "roots_amid_progress" and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            return await self._roots_amid_progress(ctx, args["gate"])
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             if not params.input_responses:
                 return types.InputRequiredResult(input_requests={"q": question})
@@ -163,6 +179,23 @@ class Interactive:
             metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
         )
         return _reply(name, args, result.model_dump(by_alias=True, mode="json", exclude_none=True))
+
+    async def _roots_amid_progress(self, ctx: Ctx, gate: str) -> types.CallToolResult:
+        answers: list[types.ListRootsResult] = []
+
+        async def ask() -> None:
+            metadata = ServerMessageMetadata(related_request_id=ctx.request_id)
+            answers.append(
+                await ctx.session.send_request(types.ListRootsRequest(), types.ListRootsResult, metadata=metadata)
+            )
+
+        await ctx.session.report_progress(1, total=3)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ask)
+            await anyio.to_thread.run_sync(_read_line, gate)
+            await ctx.session.report_progress(2, total=3)
+        await ctx.session.report_progress(3, total=3)
+        return _reply("roots", {}, answers[0].model_dump(by_alias=True, mode="json", exclude_none=True))
 
     async def _log(self, ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
         level = args["level"]

@@ -7,11 +7,14 @@ which the SDK client answers through the same callbacks.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -107,6 +110,35 @@ async def test_sampling_url_elicitation_and_roots_reach_the_calling_agent(mode: 
         ("agent-a", "elicitation/create", "ok"),
         ("agent-a", "roots/list", "ok"),
     } <= methods
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="the fake is let go through a named pipe")
+async def test_progress_sent_while_the_agent_answers_a_question_reaches_it_in_order(mode: Mode, tmp_path: Path):
+    # A 2026 agent has no request open between the question's round and its retry: progress the
+    # server sends then (let go through a pipe while the agent answers) must wait for the retry.
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async def roots_after_progress_was_let_go(context: Any) -> types.ListRootsResult:
+        with anyio.fail_after(WAIT_S):
+            await anyio.to_thread.run_sync(gate.write_text, "go\n", abandon_on_cancel=True)
+        return types.ListRootsResult(roots=[types.Root(uri="file:///work/cy", name="Cy")])
+
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(
+            gw.url, gw.tokens["agent-a"], mode=mode, list_roots_callback=roots_after_progress_was_let_go
+        ) as client:
+            result = await client.call_tool(
+                "fake__roots_amid_progress", {"gate": str(gate)}, progress_callback=on_progress
+            )
+    assert text_of(result) == "file:///work/cy"
+    assert progress == [1, 2, 3]
 
 
 @pytest.mark.parametrize(
