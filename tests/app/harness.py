@@ -60,17 +60,16 @@ async def running_bridge(
     bridge = GatewayBridge(load_config(paths.config_file), config_path=paths.config_file, paths=paths, store=store)
     for agent_id in agents or {}:
         bridge._agents.rotate(agent_id)
-    sock = bind("127.0.0.1", 0)
-    async with anyio.create_task_group() as tg:
-        await tg.start(bridge.run, sock)
-        if wait_ready:
-            with anyio.fail_after(WAIT_S):
-                await bridge.gateway.wait_ready()
-        try:
-            yield bridge
-        finally:
-            bridge.stop()
-    sock.close()
+    with bind("127.0.0.1", 0) as sock:  # closed however the block ends, so a failing test leaks no socket
+        async with anyio.create_task_group() as tg:
+            await tg.start(bridge.run, sock)
+            if wait_ready:
+                with anyio.fail_after(WAIT_S):
+                    await bridge.gateway.wait_ready()
+            try:
+                yield bridge
+            finally:
+                bridge.stop()
 
 
 async def wait_signal(signal: SignalInstance, predicate: Callable[..., bool] = lambda *_: True) -> tuple[Any, ...]:

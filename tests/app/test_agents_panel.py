@@ -14,7 +14,7 @@ from tests.integration.harness import agent_client, stdio_fake
 
 FAKE_TOOLS = [
     *["echo", "add", "fail", "slow", "crash", "add_tool", "stderr", "spawn_child", "ping_client"],
-    *["ask", "ask_url", "sample", "roots", "log", "touch", "known_roots", "pid"],
+    *["ask", "ask_url", "sample", "roots", "roots_amid_progress", "log", "touch", "known_roots", "pid"],
 ]
 
 
