@@ -17,11 +17,15 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from gateway_core import write_atomically
+
 APP_NAME = "Toolgate"
 DESKTOP_FILE = "toolgate.desktop"
 MAC_LABEL = "dev.toolgate.Toolgate"
 # app.main's flag for "started at login": stay in the tray instead of opening the window.
 BACKGROUND_FLAG = "--background"
+# Login items are read by the desktop session, and hold nothing secret: the usual mode for them.
+AUTOSTART_FILE_MODE = 0o644
 WINDOWS_RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 # Characters that make an Exec argument need double quotes (desktop entry spec, "The Exec key").
 EXEC_RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
@@ -205,6 +209,4 @@ def _home(environ: Mapping[str, str]) -> Path:
 
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    write_atomically(path, data, mode=AUTOSTART_FILE_MODE)

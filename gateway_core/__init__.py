@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         SecretError,
         ToolgateError,
     )
+    from gateway_core.files import Links, atomic_file, write_atomically
     from gateway_core.gateway import Endpoint, Gateway, bind
     from gateway_core.instance import InstanceLock
     from gateway_core.paths import Paths
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
     from gateway_core.version import toolgate_version
 
 _EXPORTS = {
+    "Links": "gateway_core.files",
+    "atomic_file": "gateway_core.files",
+    "write_atomically": "gateway_core.files",
     "ServerConfig": "gateway_core.config",
     "RecordKind": "gateway_core.audit",
     "CallOutcome": "gateway_core.audit",
@@ -143,6 +147,7 @@ __all__ = [
     "Gateway",
     "InstanceError",
     "InstanceLock",
+    "Links",
     "MissingSecretError",
     "Outcome",
     "Paths",
@@ -155,6 +160,7 @@ __all__ = [
     "ServerState",
     "ServerStatus",
     "ToolgateError",
+    "atomic_file",
     "bind",
     "check_server_entry",
     "ensure_config",
@@ -172,6 +178,7 @@ __all__ = [
     "set_server_enabled",
     "shim_command",
     "toolgate_version",
+    "write_atomically",
 ]
 
 

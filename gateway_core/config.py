@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import ErrorDetails
 
 from gateway_core.errors import AgentError, ConfigError
-from gateway_core.paths import Paths, write_private_file
+from gateway_core.files import Links, write_atomically
+from gateway_core.paths import Paths
 from gateway_core.policy import Effect, Rule, check_match
 
 DEFAULT_HOST = "127.0.0.1"
@@ -289,7 +290,7 @@ def ensure_config(paths: Paths) -> tuple[Path, bool]:
 
 
 def write_config_atomically(path: Path, data: Mapping[str, Any]) -> None:
-    """Replace config.json with ``data`` (temp file, fsync, rename; mode 0600).
+    """Replace config.json with ``data`` in one step (mode 0600; written through a link the person made).
 
     Args:
         path: the config file; its folder must exist.
@@ -300,7 +301,7 @@ def write_config_atomically(path: Path, data: Mapping[str, Any]) -> None:
     """
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     try:
-        write_private_file(path, text)
+        write_atomically(path, text, links=Links.FOLLOW)  # a config.json linked from dotfiles stays linked
     except OSError as exc:
         problem = f"{path.name}: cannot write {path}: {exc.strerror or exc}; the file was not changed"
         raise ConfigError([problem]) from exc

@@ -27,7 +27,8 @@ from starlette.types import Receive, Scope, Send
 
 from gateway_core.approvals import Answer, ApprovalBroker, ApprovalError, ApprovalRequest
 from gateway_core.errors import ToolgateError
-from gateway_core.paths import Paths, ensure_private_dir, write_private_file
+from gateway_core.files import write_atomically
+from gateway_core.paths import Paths, ensure_private_dir
 
 CONTROL_PREFIX = "/control"
 APPROVALS_PATH = f"{CONTROL_PREFIX}/approvals"
@@ -93,7 +94,7 @@ class ControlFile:
         """
         ensure_private_dir(self._paths.state_dir)
         content = {"url": self._endpoint.url, "token": self._endpoint.token, "pid": os.getpid()}
-        write_private_file(self.path, json.dumps(content) + "\n")
+        write_atomically(self.path, json.dumps(content) + "\n")
 
     def remove(self) -> None:
         """Remove the file if it is still the one this object wrote (a newer gateway's is left alone)."""

@@ -6,9 +6,7 @@ until ``ensure_dirs()`` or a write. ``TOOLGATE_HOME`` moves every file under one
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,44 +112,3 @@ def ensure_private_dir(folder: Path) -> None:
     if os.name != "nt":
         # mkdir's mode is filtered by the umask; set it explicitly.
         folder.chmod(PRIVATE_DIR_MODE)
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically; the file has mode 0600.
-
-    The text goes to a temporary file in the same folder, is flushed to disk, and only then
-    renamed over ``path``. If anything fails, ``path`` keeps its previous content and the
-    temporary file is removed.
-
-    Args:
-        path: the file to write; its folder must exist.
-        text: the whole new content.
-
-    Raises:
-        OSError: the file could not be written; ``path`` is unchanged.
-    """
-    # mkstemp creates the file with mode 0600, so the content is never readable by others.
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; directories cannot be opened this way on Windows.
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -26,7 +26,8 @@ from keyring.backend import KeyringBackend
 
 from gateway_core.config import SECRET_REFERENCE
 from gateway_core.errors import MissingSecretError, SecretError
-from gateway_core.paths import Paths, ensure_private_dir, write_private_file
+from gateway_core.files import write_atomically
+from gateway_core.paths import Paths, ensure_private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ class FileSecretStore:
     def _write(self, values: Mapping[str, str]) -> None:
         try:
             ensure_private_dir(self._path.parent)
-            write_private_file(self._path, json.dumps(values, indent=2, sort_keys=True) + "\n")
+            write_atomically(self._path, json.dumps(values, indent=2, sort_keys=True) + "\n")
         except OSError as exc:
             raise SecretError(f"cannot write the secrets file {self._path}: {exc.strerror or exc}") from exc
 

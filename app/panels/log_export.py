@@ -6,17 +6,15 @@ writes them in the format the file name's suffix asks for.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
+import io
 import json
-import os
-import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway_core import AuditQuery, AuditRecord
+from gateway_core import AuditQuery, AuditRecord, Links, atomic_file
 
 FIELDS = tuple(field.name for field in dataclasses.fields(AuditRecord))
 # Records read per query while exporting: few round trips, modest memory per page.
@@ -100,15 +98,10 @@ def _plain(value: Any) -> Any:
 
 
 def _write_atomically(path: Path, write: Callable[[TextIO], int]) -> int:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            count = write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    # The person chose this file in a save dialog: a link there is theirs to keep.
+    with atomic_file(path, links=Links.FOLLOW) as binary:
+        out = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        count = write(out)
+        out.flush()
+        out.detach()
     return count

@@ -26,9 +26,13 @@ from gateway_core.clients import jsonc, toml_edit
 from gateway_core.clients.found import ClientConfigError, ConfigFile
 from gateway_core.clients.importer import TOOLGATE_ENTRY
 from gateway_core.clients.table import Client
+from gateway_core.files import Links, create_exclusively, write_atomically
+from gateway_core.paths import ensure_private_dir
 from gateway_core.shim.cli import TOKEN_ENV
 
 MANIFEST = "connections.json"
+# Backups are named by the second; more connects than this in one second are refused.
+MAX_BACKUPS_PER_SECOND = 100
 
 
 @dataclass(frozen=True)
@@ -144,12 +148,16 @@ def apply_change(change: Change, backups: Path, *, connecting: bool) -> Path | N
     """
     if read_text(change.file) != change.before:
         raise ClientConfigError(f"{change.file.path} changed while Toolgate was editing it; nothing was written")
-    backup = _back_up(change, backups)
+    _refuse_a_linked_project_file(change.file)
     try:
+        backup = _back_up(change, backups)
         if change.after is None:
             change.file.path.unlink(missing_ok=True)
         else:
-            _write_atomically(change.file.path, change.after)
+            path = change.file.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # A person may link a user-scope file to their dotfiles; keep its permissions either way.
+            write_atomically(path, change.after, mode=None, links=Links.FOLLOW)
     except OSError as exc:
         raise ClientConfigError(f"{change.file.path}: cannot be written: {exc.strerror or exc}") from exc
     manifest = _manifest(backups)
@@ -161,7 +169,11 @@ def apply_change(change: Change, backups: Path, *, connecting: bool) -> Path | N
         manifest[key] = {"client": change.file.client.id, "backup": first, "written": _digest(change.after or "")}
     else:
         manifest.pop(key, None)
-    _write_atomically(backups / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    try:
+        ensure_private_dir(backups)
+        write_atomically(backups / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    except OSError as exc:
+        raise ClientConfigError(f"{backups / MANIFEST}: cannot be written: {exc.strerror or exc}") from exc
     return backup
 
 
@@ -194,25 +206,24 @@ def _back_up(change: Change, backups: Path) -> Path | None:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = backups / change.file.client.id
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = folder / f"{change.file.path.name}.{stamp}.bak"
-    counter = 1
-    while target.exists():
-        counter += 1
-        target = folder / f"{change.file.path.name}.{stamp}-{counter}.bak"
-    target.write_bytes(change.file.path.read_bytes())
-    target.chmod(0o600)  # it may hold the client's secrets
-    return target
+    ensure_private_dir(folder)
+    content = change.file.path.read_bytes()
+    for counter in range(1, MAX_BACKUPS_PER_SECOND + 1):
+        suffix = "" if counter == 1 else f"-{counter}"
+        target = folder / f"{change.file.path.name}.{stamp}{suffix}.bak"
+        try:
+            create_exclusively(target, content)  # mode 0600: it may hold the client's secrets
+        except FileExistsError:
+            continue
+        return target
+    raise OSError(f"{folder} already has {MAX_BACKUPS_PER_SECOND} backups from this second")
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step, keeping its permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-    temporary = path.with_name(f".{path.name}.toolgate-tmp")
-    with open(temporary, "w", encoding="utf-8", newline="") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
-    temporary.chmod(mode)
-    os.replace(temporary, path)
+def _refuse_a_linked_project_file(file: ConfigFile) -> None:
+    """A project folder may come from anyone (a cloned repository): never write through a link there."""
+    if file.scope == "project" and file.path.is_symlink():
+        raise ClientConfigError(
+            f"{file.path} is a symbolic link to {os.path.realpath(file.path)}; Toolgate does not write through "
+            "links in a project folder (a repository can carry one). Replace it with a regular file, or connect "
+            "the client at user scope; nothing was written"
+        )

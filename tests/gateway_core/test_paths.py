@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import stat
 import sys
 from pathlib import Path
@@ -8,7 +7,7 @@ from pathlib import Path
 import pytest
 from platformdirs import PlatformDirs
 
-from gateway_core.paths import Paths, write_private_file
+from gateway_core.paths import Paths
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
 
@@ -53,18 +52,3 @@ def test_ensure_dirs_creates_folders_only_the_owner_can_open(tmp_path: Path) -> 
 
     for folder in (paths.home, paths.state_dir):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-
-
-@posix_only
-def test_private_file_is_written_with_mode_0600_and_no_temporary_file_left(tmp_path: Path) -> None:
-    folder = tmp_path / "work"
-    folder.mkdir()
-    target = folder / "file.json"
-    target.write_text("old")
-    os.chmod(target, 0o644)
-
-    write_private_file(target, "new")
-
-    assert target.read_text() == "new"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    assert [p.name for p in folder.iterdir()] == ["file.json"]

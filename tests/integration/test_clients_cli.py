@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,44 @@ def _use_real_port(gw: RunningGateway) -> None:
     raw = json.loads(gw.paths.config_file.read_text())
     raw["gateway"]["port"] = port
     gw.paths.config_file.write_text(json.dumps(raw, indent=2))
+
+
+def a_private_file_of_the_users(home: Path) -> Path:
+    secret = home / ".ssh" / "id_key"
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text("the user's secret")
+    secret.chmod(0o600)
+    return secret
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links")
+def test_connecting_a_project_never_writes_through_a_link_planted_at_the_temporary_name(home, capsys, tmp_path):
+    project = tmp_path / "cloned-project"
+    project.mkdir()
+    (project / ".mcp.json").write_text('{"mcpServers": {}}\n')
+    secret = a_private_file_of_the_users(home)
+    (project / "..mcp.json.toolgate-tmp").symlink_to(secret)
+
+    code, _, err = toolgate(capsys, "connect", "claude-code", "--project", str(project))
+
+    assert code == 0, err
+    assert secret.read_text() == "the user's secret" and stat.S_IMODE(secret.stat().st_mode) == 0o600
+    written = project / ".mcp.json"
+    assert not written.is_symlink() and '"toolgate"' in written.read_text()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links")
+def test_a_project_config_that_is_a_link_is_refused_with_what_to_do_and_nothing_is_written(home, capsys, tmp_path):
+    project = tmp_path / "cloned-project"
+    project.mkdir()
+    secret = a_private_file_of_the_users(home)
+    secret.write_text('{"mcpServers": {}}\n')  # even a file that parses is not written through the link
+    (project / ".mcp.json").symlink_to(secret)
+    backups = Paths.from_env().state_dir / "client-backups"
+
+    code, _, err = toolgate(capsys, "connect", "claude-code", "--project", str(project))
+
+    assert code == 1
+    assert "is a symbolic link" in err and "user scope" in err and "nothing was written" in err
+    assert secret.read_text() == '{"mcpServers": {}}\n'
+    assert not backups.exists() or not any(backups.rglob("*.bak"))
