@@ -5,6 +5,7 @@ either no Origin, the gateway's own origin (``http://127.0.0.1:<port>``, which o
 serve) or a listed one (else 403): this stops DNS-rebinding and other browser pages. ``/mcp``
 also needs ``Authorization: Bearer <agent token>`` (else 401); the agent it identifies rides the
 request as the SDK's authenticated user, so handlers and session ownership both see it.
+A request carrying any of these headers twice is refused (400), never decided by one of them.
 ``/health``, ``/ready`` and ``/metrics`` need no token and reveal no arguments, reasons or secrets.
 """
 
@@ -27,6 +28,8 @@ from gateway_core.frontend.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
+# Headers that decide whether a request gets in; a request may carry each at most once.
+GUARD_HEADERS = {b"host": "Host", b"origin": "Origin", b"authorization": "Authorization"}
 CONTROL_PATH = "/control"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 UNAUTHORIZED_MESSAGE = (
@@ -96,6 +99,11 @@ class GatewayHttpApp:
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
+        if (repeated := _repeated_guard_header(scope)) is not None:
+            await _respond_json(
+                send, 400, _rpc_error(-32600, f"Bad request: more than one {repeated} header; send it once.")
+            )
+            return
         if headers.get("host") not in self._allowed_hosts:
             await _respond_json(
                 send, 421, _rpc_error(-32600, "Misdirected request: the Host header is not this gateway.")
@@ -152,6 +160,17 @@ class GatewayHttpApp:
         finally:
             auth_context_var.reset(context_token)
             self._metrics.count_request(agent, status)
+
+
+def _repeated_guard_header(scope: Scope) -> str | None:
+    """The first header the guard decides by that the request carries more than once (never decided by the last)."""
+    seen: set[bytes] = set()
+    for name, _ in scope["headers"]:
+        if name in GUARD_HEADERS:
+            if name in seen:
+                return GUARD_HEADERS[name]
+            seen.add(name)
+    return None
 
 
 def _headers(scope: Scope) -> dict[str, str]:

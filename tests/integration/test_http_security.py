@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from typing import Any
 
+import anyio
 import httpx2
 import pytest
 
@@ -132,3 +135,51 @@ async def test_ready_answers_503_until_every_enabled_server_was_tried():
 
     assert early.status_code == 503
     assert later.status_code == 200
+
+
+async def send_raw(url: str, headers: list[tuple[str, str]], body: bytes) -> tuple[int, dict[str, Any]]:
+    """Send one HTTP/1.1 POST exactly as given (repeated headers included); its status and JSON body."""
+    address = httpx2.URL(url)
+    lines = [f"POST {address.path} HTTP/1.1", *(f"{name}: {value}" for name, value in headers)]
+    lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+    with anyio.fail_after(10):
+        async with await anyio.connect_tcp(address.host, address.port) as stream:
+            await stream.send("\r\n".join(lines).encode() + body)
+            received = b""
+            with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+                while True:
+                    received += await stream.receive()
+    head, _, payload = received.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(payload)
+
+
+async def test_a_request_with_two_host_origin_or_authorization_headers_is_refused():
+    async with running_gateway({"fake": stdio_fake()}, agents=("agent-a", "agent-b")) as gw:
+        await gw.wait_ready()
+        host = httpx2.URL(gw.url).netloc.decode()
+        token_a, token_b = gw.tokens["agent-a"], gw.tokens["agent-b"]
+        usual = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
+        doubled = {
+            "Host": [("Host", "evil.example:80"), ("Host", host), ("Authorization", f"Bearer {token_a}")],
+            "Origin": [
+                ("Host", host),
+                ("Origin", "http://evil.example"),
+                ("Origin", f"http://{host}"),
+                ("Authorization", f"Bearer {token_a}"),
+            ],
+            "Authorization": [
+                ("Host", host),
+                ("Authorization", f"Bearer {token_a}"),
+                ("Authorization", f"Bearer {token_b}"),
+            ],
+        }
+        async with agent_client(gw.url, token_a) as good:
+            answers = {
+                name: await send_raw(gw.url, [*usual, *headers], json.dumps(INITIALIZE).encode())
+                for name, headers in doubled.items()
+            }
+            assert (await good.call_tool("fake__echo", {"text": "still"})).structured_content == {"text": "still"}
+
+    for name, (status, body) in answers.items():
+        assert status == 400, name
+        assert f"more than one {name} header" in body["error"]["message"]
