@@ -51,11 +51,12 @@ if TYPE_CHECKING:
     from gateway_core.gateway import Endpoint, Gateway, bind
     from gateway_core.instance import InstanceLock
     from gateway_core.paths import Paths
-    from gateway_core.policy import AgentPolicy, Decision, Effect, Rule
+    from gateway_core.policy import AgentPolicy, Decision, Effect, Rule, literal_match
     from gateway_core.secrets import SecretStore, open_secret_store, resolve
     from gateway_core.version import toolgate_version
 
 _EXPORTS = {
+    "literal_match": "gateway_core.policy",
     "Links": "gateway_core.files",
     "atomic_file": "gateway_core.files",
     "write_atomically": "gateway_core.files",
@@ -164,6 +165,7 @@ __all__ = [
     "bind",
     "check_server_entry",
     "ensure_config",
+    "literal_match",
     "load_config",
     "open_secret_store",
     "parse_config",

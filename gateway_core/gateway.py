@@ -36,7 +36,7 @@ from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.server import AgentFacingServer
 from gateway_core.paths import Paths
-from gateway_core.policy import AgentPolicy, Effect
+from gateway_core.policy import AgentPolicy, Effect, literal_match
 from gateway_core.version import toolgate_version
 
 logger = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ class Gateway:
         if self.config_path is None:
             logger.warning("cannot remember an 'always' answer: this gateway has no config file")
             return
-        add_agent_rule(self.config_path, request.agent, f"{request.server}/{request.tool}", effect)
+        add_agent_rule(self.config_path, request.agent, literal_match(request.server, request.tool), effect)
         self.apply_config(load_config(self.config_path))
 
     def _control_file(self, endpoint: Endpoint) -> contextlib.AbstractContextManager[object]:

@@ -3,7 +3,8 @@
 A rule's ``match`` is ``"server-glob/tool-glob"`` (case-sensitive fnmatch ``*``, ``?``, ``[...]``). For one call
 the most specific matching rule decides, in this order:
 
-1. an exact tool: ``fs/write_file`` (no glob characters at all);
+1. an exact tool: ``fs/write_file`` (no glob characters, except single ones escaped as ``[*]``, ``[?]``, ``[[]``,
+   ``[]]`` for names that hold them: ``fs/get[*]`` is the tool named ``get*`` alone, see ``literal_match``);
 2. a tool glob inside one server: ``github/delete_*`` (server literal, tool part a glob other than ``*``);
 3. tools across servers: ``*/read_*``, ``*/write_file`` (server part a glob, tool part not ``*``);
 4. a whole server: ``github/*``;
@@ -195,13 +196,13 @@ class AgentPolicy:
             server, tool = rule.server_pattern, rule.tool_pattern
             rank = rule.rank
             if rank is Rank.EXACT_TOOL:
-                self._exact_tools.setdefault((server, tool), rule)
+                self._exact_tools.setdefault((_name(server), _name(tool)), rule)
             elif rank is Rank.TOOL_GLOB:
-                self._tool_globs.setdefault(server, []).append((_compile(tool), rule))
+                self._tool_globs.setdefault(_name(server), []).append((_compile(tool), rule))
             elif rank is Rank.TOOLS_ACROSS_SERVERS:
                 self._tools_across_servers.append((_compile(server), _compile(tool), rule))
             elif rank is Rank.WHOLE_SERVER:
-                self._whole_servers.setdefault(server, rule)
+                self._whole_servers.setdefault(_name(server), rule)
             else:
                 self._server_globs.append((_compile(server), rule))
 
@@ -250,6 +251,37 @@ def _decision(agent_id: str, verbs: Mapping[Effect, str], subject: str, rule: Ru
     return Decision(effect, rule, f"agent {agent_id!r} {verbs[effect]} {subject}: {why}")
 
 
+def literal_match(server: str, tool: str) -> str:
+    """The ``match`` that means exactly this server's tool, whatever characters their names hold.
+
+    Each glob character is escaped as a one-character set (``get*`` → ``get[*]``), which fnmatch reads
+    literally and the precedence ranks as an exact tool. Rules written from a person's answer use it.
+    """
+    return f"{_escape(server)}/{_escape(tool)}"
+
+
+def _escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in _GLOB_CHARACTERS else c for c in name)
+
+
+def _literal(part: str) -> str | None:
+    """The one name ``part`` matches when it holds no glob but escaped characters; None for a real glob."""
+    name: list[str] = []
+    i = 0
+    while i < len(part):
+        if part[i] in "*?]":
+            return None
+        if part[i] == "[":
+            if part[i + 1 : i + 2] in ("", "!") or part[i + 2 : i + 3] != "]":
+                return None  # a set of several characters, a negation, or unclosed: a glob
+            name.append(part[i + 1])
+            i += 3
+            continue
+        name.append(part[i])
+        i += 1
+    return "".join(name)
+
+
 def _rank(server: str, tool: str) -> Rank:
     server_is_glob = _is_glob(server)
     if _matches_everything(tool):
@@ -260,7 +292,14 @@ def _rank(server: str, tool: str) -> Rank:
 
 
 def _is_glob(part: str) -> bool:
-    return not _GLOB_CHARACTERS.isdisjoint(part)
+    return not _GLOB_CHARACTERS.isdisjoint(part) and _literal(part) is None
+
+
+def _name(part: str) -> str:
+    """The name a part that is not a glob stands for (its escaped characters unescaped)."""
+    literal = _literal(part)
+    assert literal is not None, part
+    return literal
 
 
 def _matches_everything(part: str) -> bool:

@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor
 
 from app.bridge import GatewayBridge
 from app.common import EFFECT_COLOR, EFFECT_TEXT, STATE_COLOR, STATE_TEXT
-from gateway_core import Decision, Effect, ServerState, ServerStatus, ToolgateError
+from gateway_core import Decision, Effect, ServerState, ServerStatus, ToolgateError, literal_match
 
 NAME, SETTING, EFFECTIVE, WHY = range(4)
 HEADERS = ("Name", "Setting", "Effective", "Why")
@@ -322,12 +322,12 @@ class PermissionsModel(QAbstractItemModel):
             server.setting = set_here.get(f"{server.name}/*")
             server.decision = policy.evaluate_server(server.name)
             for tool in server.tools:
-                tool.setting = set_here.get(f"{server.name}/{tool.name}")
+                tool.setting = set_here.get(literal_match(server.name, tool.name))
                 tool.decision = policy.evaluate(server.name, tool.name)
 
 
 def _match(server: _ServerRow, tool: _ToolRow | None) -> str:
-    return f"{server.name}/*" if tool is None else f"{server.name}/{tool.name}"
+    return f"{server.name}/*" if tool is None else literal_match(server.name, tool.name)
 
 
 def _why(decision: Decision, match: str) -> str:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from gateway_core.policy import AgentPolicy, Decision, Effect, Rank, Rule, check_match, evaluate
+from gateway_core.policy import AgentPolicy, Decision, Effect, Rank, Rule, check_match, evaluate, literal_match
 
 ALLOW, ASK, DENY = Effect.ALLOW, Effect.ASK, Effect.DENY
 STRONGEST_FIRST = (DENY, ASK, ALLOW)
@@ -287,9 +287,9 @@ def test_a_well_formed_match_is_accepted(match: str) -> None:
 
 
 SERVERS = ("fs", "github", "git")
-TOOLS = ("read", "read_file", "write_file", "delete")
+TOOLS = ("read", "read_file", "write_file", "delete", "get*", "a[1]")
 SERVER_PATTERNS = (*SERVERS, "*", "g*", "git?", "[fg]*", "[!f]*")
-TOOL_PATTERNS = (*TOOLS, "*", "read_*", "*_file", "[rw]*", "?ead", "**")
+TOOL_PATTERNS = (*TOOLS[:4], "*", "read_*", "*_file", "[rw]*", "?ead", "**", "get[*]", "a[[]1[]]", "get?", "a[[]*")
 
 rule_strategy = st.builds(
     lambda server, tool, effect: Rule(match=f"{server}/{tool}", effect=effect),
@@ -346,3 +346,25 @@ def test_every_server_wide_decision_names_a_server_wide_rule(rules: list[Rule], 
         assert decision.effect is decision.rule.effect
         best = min((rule.rank, STRONGEST_FIRST.index(rule.effect)) for rule in server_wide)
         assert (decision.rule.rank, STRONGEST_FIRST.index(decision.effect)) == best
+
+
+@given(st.text(alphabet="ab_*?[]!", min_size=1, max_size=8))
+def test_a_literal_match_means_that_tool_alone_and_ranks_as_an_exact_tool(name: str) -> None:
+    rule = Rule(match=literal_match("fs", name), effect=Effect.ALLOW)
+
+    assert rule.rank is Rank.EXACT_TOOL
+    assert rule.matches("fs", name)
+    assert AgentPolicy("cursor", Effect.DENY, [rule]).evaluate("fs", name).rule == rule
+    for other in ("a", "ab", "b_", name + "a", "*", "x" + name):
+        if other != name:
+            assert not rule.matches("fs", other)
+            assert AgentPolicy("cursor", Effect.DENY, [rule]).evaluate("fs", other).effect is Effect.DENY
+
+
+def test_always_allowing_a_tool_named_with_a_star_does_not_allow_the_tools_it_would_glob() -> None:
+    rule = Rule(match=literal_match("fs", "get*"), effect=Effect.ALLOW)
+
+    assert rule.match == "fs/get[*]"
+    policy = AgentPolicy("cursor", Effect.ASK, [rule])
+    assert policy.evaluate("fs", "get*").effect is Effect.ALLOW
+    assert policy.evaluate("fs", "get_secrets").effect is Effect.ASK

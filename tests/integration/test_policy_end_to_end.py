@@ -11,7 +11,7 @@ import anyio
 import mcp_types as types
 import pytest
 
-from gateway_core.approvals import ApprovalRequested, ApprovalResolved
+from gateway_core.approvals import Answer, ApprovalRequested, ApprovalResolved
 from gateway_core.errors import ErrorCode
 from tests.integration.harness import RunningGateway, agent_client, running_gateway, stdio_fake
 
@@ -249,3 +249,38 @@ async def test_a_paused_gateway_refuses_every_call_saying_so_until_resumed():
     assert paused.is_error is True
     assert "paused" in text_of(paused)
     assert resumed.structured_content == {"text": "y"}
+
+
+async def test_always_allowing_a_tool_whose_name_holds_a_star_allows_that_tool_and_no_other():
+    changed = {"event": anyio.Event()}
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed["event"].set()
+
+    asking = {"default": "ask", "rules": [{"match": "fake/add_tool", "effect": "allow"}]}
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": asking}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], message_handler=on_message) as client:
+            await client.call_tool("fake__add_tool", {"name": "get_secrets"})
+            await client.call_tool("fake__add_tool", {"name": "get*"})
+
+            def both_routed() -> bool:
+                return {"get*", "get_secrets"} <= {r.upstream_name for r in gw.gateway.frontend.routes.tools.values()}
+
+            with anyio.fail_after(10):
+                while not both_routed():
+                    changed["event"] = anyio.Event()
+                    if not both_routed():  # agents are told after the routes change: the event comes
+                        await changed["event"].wait()
+            public = {r.upstream_name: name for name, r in gw.gateway.frontend.routes.tools.items()}
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.call_tool, public["get*"], {})
+                gw.gateway.approvals.answer(await next_approval(gw), Answer.ALLOW_ALWAYS)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.call_tool, public["get_secrets"], {})
+                asked_again = gw.gateway.approvals.answer(await next_approval(gw), Answer.DENY)
+        rules = json.loads(gw.paths.config_file.read_text())["agents"]["agent-a"]["rules"]
+
+    assert {"match": "fake/get[*]", "effect": "allow"} in rules
+    assert asked_again.tool == "get_secrets"
