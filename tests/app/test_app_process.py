@@ -98,34 +98,43 @@ def test_an_invalid_config_never_reaches_qt_when_asked_for_the_cli(toolgate_home
     assert "config.json" in done.stderr
 
 
+# Quit crashed 2 times in 8 after busy sessions (issue 22): several quits, each after a run of calls.
+QUIT_ATTEMPTS = 3
+CALLS_BEFORE_QUIT = 100
 # What a quit must never print, whatever its exit code.
 UNCLEAN_QUIT = ("Fatal Python error", "Task was destroyed but it is pending", "Traceback (most recent call last)")
 
 
-def test_the_app_quits_cleanly_after_serving_tool_calls(toolgate_home: Path):
+def test_the_app_quits_cleanly_after_serving_tool_calls_every_time(toolgate_home: Path):
     write_config(toolgate_home, agents={"bench": {"name": "Bench", "default": "allow"}})
     env = environment(QT_QPA_PLATFORM="offscreen")
     rotate = toolgate_app("agents", "rotate", "bench")
     token = subprocess.run(rotate, capture_output=True, text=True, env=env, timeout=60, check=True).stdout.strip()
-    process = subprocess.Popen(
-        toolgate_app(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env
-    )
-    try:
-        assert process.stderr is not None
-        log = LineReader(process.stderr)
-        url = log.wait_for("Toolgate is ready at").split(" at ")[1].split()[0]
+    for attempt in range(QUIT_ATTEMPTS):
+        process = subprocess.Popen(
+            toolgate_app(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        try:
+            assert process.stderr is not None
+            log = LineReader(process.stderr)
+            url = log.wait_for("Toolgate is ready at").split(" at ")[1].split()[0]
 
-        async def call_tools() -> None:
-            async with agent_client(url, token) as client:
-                for i in range(20):
-                    assert text_of(await client.call_tool("fake__echo", {"text": f"call {i}"})) == f"call {i}"
+            async def call_tools(url: str = url) -> None:
+                async with agent_client(url, token) as client:
+                    for i in range(CALLS_BEFORE_QUIT):
+                        assert text_of(await client.call_tool("fake__echo", {"text": f"call {i}"})) == f"call {i}"
 
-        asyncio.run(call_tools())
-    finally:
-        assert stop(process) == 0
-    lines = log.wait_closed()
-    assert any("Toolgate quit" in line for line in lines)
-    assert [line for line in lines if any(text in line for text in UNCLEAN_QUIT)] == []
+            asyncio.run(call_tools())
+        finally:
+            assert stop(process) == 0, f"quit {attempt + 1}"
+        lines = log.wait_closed()
+        assert any("Toolgate quit" in line for line in lines), f"quit {attempt + 1}"
+        assert [line for line in lines if any(text in line for text in UNCLEAN_QUIT)] == [], f"quit {attempt + 1}"
 
 
 def test_with_a_qt_binding_that_takes_references_to_none_the_app_says_so_and_serves_without_its_window(
