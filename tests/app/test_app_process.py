@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
@@ -52,9 +54,9 @@ def stop(process: subprocess.Popen[str]) -> int:
             process.wait(STOP_TIMEOUT_S)
 
 
-def test_without_a_display_toolgate_says_so_in_one_line_and_serves_headless(toolgate_home: Path):
-    write_config(toolgate_home)
-    env = environment(DISPLAY=None, WAYLAND_DISPLAY=None, QT_QPA_PLATFORM=None)
+@contextmanager
+def serving_headless(env: dict[str, str]) -> Iterator[LineReader]:
+    """The app started with ``env``, once it serves headless and /health answers; yields its stderr, then stops it."""
     process = subprocess.Popen(
         toolgate_app(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env
     )
@@ -63,11 +65,17 @@ def test_without_a_display_toolgate_says_so_in_one_line_and_serves_headless(tool
         errors = LineReader(process.stderr)
         url = LineReader(process.stdout).wait_for("Toolgate is serving MCP at").split()[-1]
         assert httpx2.get(url.removesuffix("/mcp") + "/health", timeout=10).status_code == 200
+        yield errors
+    finally:
+        assert stop(process) == 0
+
+
+def test_without_a_display_toolgate_says_so_in_one_line_and_serves_headless(toolgate_home: Path):
+    write_config(toolgate_home)
+    with serving_headless(environment(DISPLAY=None, WAYLAND_DISPLAY=None, QT_QPA_PLATFORM=None)) as errors:
         first = errors.wait_for("No display found")
         assert first == errors.lines[0]
         assert "running the gateway headless" in first
-    finally:
-        assert stop(process) == 0
 
 
 def test_the_app_starts_offscreen_serves_and_a_second_launch_brings_it_to_the_front(toolgate_home: Path):
@@ -145,18 +153,9 @@ def test_with_a_qt_binding_that_takes_references_to_none_the_app_says_so_and_ser
     defective.mkdir()
     (defective / "sitecustomize.py").write_text(DEFECTIVE_BINDING)
     env = environment(QT_QPA_PLATFORM="offscreen", PYTHONPATH=os.pathsep.join([str(defective), *sys.path]))
-    process = subprocess.Popen(
-        toolgate_app(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env
-    )
-    try:
-        assert process.stdout is not None and process.stderr is not None
-        errors = LineReader(process.stderr)
-        url = LineReader(process.stdout).wait_for("Toolgate is serving MCP at").split()[-1]
-        assert httpx2.get(url.removesuffix("/mcp") + "/health", timeout=10).status_code == 200
+    with serving_headless(env) as errors:
         said = errors.wait_for("has a defect that crashes Toolgate's window")
         assert "PySide6-Essentials<6.12" in said and "without its window" in said
-    finally:
-        assert stop(process) == 0
 
 
 # Makes PySide6's QObject.setObjectName take a reference to None, as every void call of 6.12.0 on 3.11 does.
