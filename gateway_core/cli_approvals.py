@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from gateway_core.approvals import Answer
+from gateway_core.audit.summary import REDACTED, redact_arguments
 from gateway_core.control import ControlClient, read_control_file
 from gateway_core.errors import ToolgateError
 from gateway_core.paths import Paths
@@ -23,10 +24,6 @@ EXIT_ERROR = 1
 # Keeps one request on one terminal line.
 MAX_VALUE_CHARS = 40
 MAX_SUMMARY_CHARS = 100
-REDACTED = "***"
-_SECRET_KEY = re.compile(
-    r"token|passw(or)?d|secret|authori[sz]ation|api[_-]?key|cookie|credential|private[_-]?key", re.IGNORECASE
-)
 # Agent-supplied text must not move the cursor or recolour the terminal.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -75,7 +72,7 @@ def list_approvals(args: argparse.Namespace, paths: Paths) -> int:
         return _fail(exc)
     if args.json:
         for request in requests:
-            _out(json.dumps({**request, "arguments": redact(request.get("arguments"))}, default=str))
+            _out(json.dumps({**request, "arguments": redact_arguments(request.get("arguments"))}, default=str))
         return EXIT_OK
     if not requests:
         _say("No approvals are waiting.")
@@ -141,30 +138,20 @@ def _answer(request_id: str, answer: Answer, verb: str, how: str, paths: Paths) 
     return EXIT_OK
 
 
-def redact(value: Any) -> Any:
-    """``value`` with every secret-looking key's value (token, password, secret, …) replaced by ``***``.
-
-    Args:
-        value: decoded JSON; dicts and lists are walked.
-    """
-    if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value
-
-
 def summarize_arguments(arguments: Any) -> str:
-    """A one-line, printable summary like ``path="/tmp/x", token=***``; long values are cut with ``…``.
+    """A one-line, printable summary like ``path="/tmp/x", token=[redacted]``; long values are cut with ``…``.
+
+    Secrets are redacted as in the audit log (``redact_arguments``).
 
     Args:
         arguments: the call's arguments (a JSON object; anything else is shown as one value).
     """
-    if not isinstance(arguments, dict):
-        return _truncate(_printable(json.dumps(redact(arguments), default=str)), MAX_SUMMARY_CHARS)
+    redacted = redact_arguments(arguments)
+    if not isinstance(redacted, dict):
+        return _truncate(_printable(json.dumps(redacted, default=str)), MAX_SUMMARY_CHARS)
     parts = []
-    for key, value in arguments.items():
-        shown = REDACTED if _SECRET_KEY.search(str(key)) else json.dumps(redact(value), default=str)
+    for key, value in redacted.items():
+        shown = REDACTED if value == REDACTED else json.dumps(value, default=str)
         parts.append(f"{_printable(str(key))}={_truncate(_printable(shown), MAX_VALUE_CHARS)}")
     return _truncate(", ".join(parts), MAX_SUMMARY_CHARS) if parts else "-"
 

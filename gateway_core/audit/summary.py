@@ -70,6 +70,16 @@ def summarize_arguments(
     return _truncate(summary, max_total_chars)
 
 
+def redact_arguments(value: Any) -> Any:
+    """``value`` (decoded JSON) with its secrets replaced by ``"[redacted]"``; nothing is shortened.
+
+    The one redaction for every place that shows a call's arguments (the audit log, ``toolgate
+    approvals``): values under secret-looking keys and strings that look like tokens or keys, at any
+    depth below ``_MAX_DEPTH``.
+    """
+    return _clean(value, None, 0)
+
+
 def is_secret_key(key: str) -> bool:
     """Whether values under ``key`` are treated as secrets."""
     lowered = key.lower()
@@ -88,7 +98,7 @@ def redact_text(text: str) -> str:
     return _LONG_RUN.sub(lambda m: REDACTED if _looks_random(m.group()) else m.group(), text)
 
 
-def _clean(value: Any, max_chars: int, depth: int) -> Any:
+def _clean(value: Any, max_chars: int | None, depth: int) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
@@ -131,7 +141,7 @@ def _char_class(char: str) -> int:
     return 3
 
 
-def _truncate(text: str, max_chars: int) -> str:
-    if len(text) <= max_chars:
+def _truncate(text: str, max_chars: int | None) -> str:
+    if max_chars is None or len(text) <= max_chars:
         return text
     return text[: max(max_chars - 1, 0)] + ELLIPSIS

@@ -11,6 +11,8 @@ import anyio
 import pytest
 
 from gateway_core.approvals import Answer, ApprovalBroker, ApprovalRequest, Outcome
+from gateway_core.audit.summary import redact_arguments
+from gateway_core.audit.summary import summarize_arguments as summarize_audit_arguments
 from gateway_core.cli_approvals import (
     add_parser,
     allow_approval,
@@ -69,10 +71,26 @@ async def test_list_prints_one_line_per_pending_request_with_secrets_redacted(ca
     header, line1, line2 = out.splitlines()
     assert header.split() == ["ID", "AGENT", "TOOL", "ARGUMENTS", "WAITING"]
     assert line1.startswith(first.id) and "claude" in line1 and "github/create_issue" in line1
-    assert "api_key=***" in line1 and "…" in line1 and "x" * 100 not in line1
+    assert "api_key=[redacted]" in line1 and "…" in line1 and "x" * 100 not in line1
     assert line1.endswith("s ago")
     assert line2.startswith(second.id) and "github/delete_repo" in line2 and 'name="toolgate"' in line2
     assert "sk-live-123" not in out and "hunter2" not in out
+
+
+@pytest.mark.anyio
+async def test_list_redacts_token_looking_values_under_any_key_as_the_audit_log_does(
+    capsys: pytest.CaptureFixture[str],
+):
+    arguments = {"note": "ghp_0123456789abcdefABCDEF", "nested": [{"header": "Bearer tg_live-secret-value"}]}
+    async with running_gateway() as (approvals, tg):
+        await approvals.start_call(tg, "create_issue", arguments)
+        assert await run(["list"]) == 0
+        assert await run(["list", "--json"]) == 0
+
+    out = capsys.readouterr().out
+    assert "ghp_0123456789" not in out and "tg_live-secret-value" not in out
+    assert json.loads(out.splitlines()[-1])["arguments"] == redact_arguments(arguments)
+    assert "ghp_0123456789" not in summarize_audit_arguments(arguments)
 
 
 @pytest.mark.anyio
@@ -89,7 +107,7 @@ async def test_list_json_prints_one_object_per_request_per_line(capsys: pytest.C
         (first.id, "claude", "github", "create_issue"),
         (second.id, "claude", "github", "delete_repo"),
     ]
-    assert rows[0]["arguments"] == {"token": "***", "title": "hi"}
+    assert rows[0]["arguments"] == {"token": "[redacted]", "title": "hi"}
     assert "secret-value" not in out
 
 
@@ -185,7 +203,7 @@ def test_the_argument_summary_is_one_printable_line():
     summary = summarize_arguments({"path": "/tmp/\x1b[31mred\nline", "password": "p", "n": 3})
 
     assert "\x1b" not in summary and "\n" not in summary
-    assert "password=***" in summary and "n=3" in summary
+    assert "password=[redacted]" in summary and "n=3" in summary
     assert summarize_arguments({}) == "-"
 
 
