@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway_core.audit.summary import redact_text
 from gateway_core.clients import jsonc, toml_edit
 from gateway_core.clients.found import ClientConfigError, ConfigFile
 from gateway_core.clients.importer import TOOLGATE_ENTRY
@@ -49,16 +50,23 @@ class Change:
         return self.before != self.after
 
     def diff(self) -> str:
-        """The unified diff applying it would make."""
+        """The unified diff applying it would make, with tokens and keys masked (it is shown and printed)."""
         name = str(self.file.path)
-        return "".join(
-            difflib.unified_diff(
-                (self.before or "").splitlines(keepends=True),
-                (self.after or "").splitlines(keepends=True),
-                fromfile=name if self.before is not None else "/dev/null",
-                tofile=name if self.after is not None else "/dev/null",
-            )
+        lines = difflib.unified_diff(
+            (self.before or "").splitlines(keepends=True),
+            (self.after or "").splitlines(keepends=True),
+            fromfile=name if self.before is not None else "/dev/null",
+            tofile=name if self.after is not None else "/dev/null",
         )
+        return "".join(_masked(line) for line in lines)
+
+
+def _masked(line: str) -> str:
+    """A diff line with token- and key-looking values redacted; its marker and line end kept."""
+    if line.startswith(("---", "+++", "@@")):
+        return line
+    body = line[1:].rstrip("\r\n")
+    return line[0] + redact_text(body) + line[1 + len(body) :]
 
 
 def toolgate_entry(

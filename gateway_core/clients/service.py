@@ -29,7 +29,8 @@ from gateway_core.policy import Effect
 from gateway_core.secrets import SecretStore, open_secret_store
 
 BACKUPS_FOLDER = "client-backups"
-DRY_RUN_TOKEN = "<token of agent {}>"
+# Stands in for the token a dry run would create; diffs mask an HTTP entry's bearer value whatever it is.
+DRY_RUN_TOKEN = "<token-of-agent-{}>"
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def test_connect_dry_run_prints_the_diff_and_leaves_the_file_alone(home, capsys)
 
     assert code == 0
     assert out.startswith(f"--- {vscode}\n+++ {vscode}\n")
-    assert '"toolgate"' in out and "<token of agent vscode>" in out
+    assert '"toolgate"' in out and '"Authorization": "[redacted]"' in out
     assert vscode.read_bytes() == before
 
 

@@ -55,6 +55,22 @@ def test_a_dry_run_shows_the_diff_and_touches_nothing(client_home):
     assert file.path.read_bytes() == original
 
 
+def test_diffs_never_show_a_token_not_even_the_one_being_removed(client_home, tmp_path):
+    file = user_file(client_home, "vscode")
+    token = "tg_live0123456789abcdef"
+    entry = toolgate_entry(client("vscode"), http=True, url=URL, agent_id="vscode", token=token, shim_command=SHIM)
+    connecting = connect_change(file, entry)
+    apply_change(connecting, tmp_path, connecting=True)
+    file.path.write_text(file.path.read_text() + "\n")  # changed since: disconnect removes only Toolgate's entry
+
+    disconnecting = disconnect_change(file, tmp_path)
+
+    for diff in (connecting.diff(), disconnecting.diff()):
+        assert token not in diff
+        assert '"Authorization": "[redacted]"' in diff
+    assert token in file.path.read_text()  # only what is shown is masked
+
+
 def test_connecting_vscode_keeps_its_comments_and_other_servers_and_disconnect_restores_the_bytes(
     client_home, tmp_path
 ):
