@@ -132,11 +132,15 @@ async def test_logs_follow_prints_new_records_as_they_come_and_ctrl_c_exits_zero
         return received.decode().splitlines()
 
     async with await anyio.open_process([sys.executable, "-c", _FOLLOWER], cwd=REPO_ROOT) as process:
-        with anyio.fail_after(20):
-            assert len(await lines_until(2)) == 2
-            await write_calls("claude")
-            new = [json.loads(line) for line in (await lines_until(4))[2:]]
-            process.send_signal(signal.SIGINT)
-            assert await process.wait() == 0
+        try:
+            with anyio.fail_after(20):
+                assert len(await lines_until(2)) == 2
+                await write_calls("claude")
+                new = [json.loads(line) for line in (await lines_until(4))[2:]]
+                process.send_signal(signal.SIGINT)
+                assert await process.wait() == 0
+        finally:
+            if process.returncode is None:  # failed or timed out: the follower never ends by itself
+                process.kill()
 
     assert [(r["agent"], r["kind"]) for r in new] == [("claude", "decision"), ("claude", "outcome")]
