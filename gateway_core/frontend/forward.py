@@ -62,8 +62,15 @@ def is_modern(ctx: Ctx) -> bool:
 
 
 def session_id(ctx: Ctx) -> str | None:
-    """The agent's handshake-era session (for "allow for this session"); 2026 agents have none."""
-    return ctx.request.headers.get("mcp-session-id") if ctx.request is not None else None
+    """The agent's handshake-era session (for "allow for this session"); 2026 agents have none.
+
+    A 2026 request is served without a session, so an ``Mcp-Session-Id`` it carries names nothing
+    that was checked (it could be any session's, ended or not) and is ignored.
+    """
+    if is_modern(ctx) or ctx.request is None:
+        return None
+    header: str | None = ctx.request.headers.get("mcp-session-id")
+    return header
 
 
 class RequestForwarder:

@@ -75,6 +75,10 @@ class CallGuard:
         """The agent's policy; an agent no longer in the configuration may do nothing."""
         return self._policies.get(agent) or AgentPolicy(agent, Effect.DENY, ())
 
+    def session_ended(self, session_id: str) -> None:
+        """A handshake-era session ended (DELETE, idle expiry, crash): its "allow for this session" grants end."""
+        self._broker.end_session(session_id)
+
     def may_see(self, agent: str, server: str, tool: str | None = None) -> bool:
         """Whether ``agent`` is shown the tool (or, with no tool, the server's prompts and resources)."""
         policy = self.policy(agent)

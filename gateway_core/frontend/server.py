@@ -216,6 +216,7 @@ class AgentFacingServer:
 
     def _session_ended(self, session_id: str) -> None:
         self._legacy_sessions.pop(session_id, None)
+        self._guard.session_ended(session_id)
         self.notices.session_ended(session_id)
         self.roots.session_ended(session_id)
 
