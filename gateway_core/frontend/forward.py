@@ -34,7 +34,7 @@ from gateway_core.frontend.guard import Admission, CallGuard, refusal_result
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices
 from gateway_core.frontend.roots import AgentRoots
-from gateway_core.frontend.rounds import PARKED_TTL_S, Rounds, Target
+from gateway_core.frontend.rounds import PARKED_TTL_S, Follow, Rounds, Target
 
 # The identity stamp a 2026-era downstream adds to its results; the agent must see Toolgate's, not it.
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
@@ -224,7 +224,7 @@ class RequestForwarder:
         target: Target,
         forward: Callable[[Caller], Awaitable[_R]],
         *,
-        follow: Callable[[Any], None] | None = None,
+        follow: Follow | None = None,
     ) -> _R | types.InputRequiredResult:
         """Forward with the agent as the caller; an interactive 2026 agent's request runs in rounds."""
         if not is_modern(ctx):
@@ -382,11 +382,16 @@ class ProgressRelay:
         """The downstream progress callback, or None when the agent did not ask for progress."""
         return None if self._token is None else self._forward
 
-    def retarget(self, ctx: Ctx | None) -> None:
-        """Follow the call across 2026 rounds: None while it waits for the agent's retry, then the retry's context."""
+    async def retarget(self, ctx: Ctx | None) -> None:
+        """Follow the call across 2026 rounds: None while it waits for the agent's retry, then the retry's context.
+
+        With None, progress already being sent on the request that is about to end gets there first (bounded).
+        """
         if ctx is None:
             if self._open.is_set():
                 self._open = anyio.Event()
+            with anyio.move_on_after(DRAIN_TIMEOUT_S):
+                await self._idle.wait()
             return
         token = (ctx.meta or {}).get("progress_token")
         if self._token is not None and token is not None:

@@ -32,9 +32,10 @@ PARKED_TTL_S = 300.0
 
 _R = TypeVar("_R")
 Target = tuple[str, str]  # (method, tool or prompt name or resource URI)
-# Told which request of the agent's is open for the call: None once a round's questions have been
-# returned (until the agent retries), then the retry's request context; so progress goes to it.
-Follow = Callable[[Any], None]
+# Told which request of the agent's is open for the call, so progress goes to it: None just before a
+# round's questions are returned (awaited, so what is being sent on that request gets there first),
+# then the retry's request context.
+Follow = Callable[[Any], Awaitable[None]]
 
 
 class _Running(Generic[_R]):
@@ -117,7 +118,7 @@ class Rounds:
         del self._parked[state]
         running.resumed.set()
         if running.follow is not None and ctx is not None:
-            running.follow(ctx)
+            await running.follow(ctx)
         running.caller.answer(responses)
         return await self._step(running)
 
@@ -136,7 +137,7 @@ class Rounds:
         state = secrets.token_urlsafe(24)
         running.resumed = anyio.Event()
         if running.follow is not None:
-            running.follow(None)
+            await running.follow(None)
         self._parked[state] = running
         assert self._tg is not None
         self._tg.start_soon(self._expire, state, running)
