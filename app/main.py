@@ -41,18 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = Paths.from_env()
     if not display_available(os.environ, sys.platform):
         _say(f"{NO_DISPLAY}: running the gateway headless, as `toolgate serve` would.")
-        from gateway_core.serve import serve
-
-        return serve(paths, None, None)
+        return _serve_headless(paths)
     from app.qt_binding import binding_problem
 
     if (problem := binding_problem()) is not None:
         configure_logging(paths.state_dir / "toolgate.log")
         logger.error("%s %s", problem, WINDOWLESS)
-        from gateway_core.serve import serve
-
-        return serve(paths, None, None)
+        return _serve_headless(paths)
     return run_gui(paths, background=bool(args))
+
+
+def _serve_headless(paths: Paths) -> int:
+    from gateway_core.serve import serve
+
+    return serve(paths, None, None)
 
 
 def display_available(environ: Mapping[str, str], platform: str) -> bool:
