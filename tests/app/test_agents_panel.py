@@ -1,6 +1,8 @@
 import json
 
+import anyio
 import pytest
+from mcp import types
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QComboBox, QWidget
@@ -8,7 +10,7 @@ from PySide6.QtWidgets import QComboBox, QWidget
 from app.panels.agents import AgentsPanel
 from app.panels.permissions_model import EFFECTIVE, FILTER_ROLE, NAME, SETTING, WHY
 from gateway_core import Effect, Rule, load_config
-from tests.app.harness import eventually, run_async, running_bridge
+from tests.app.harness import WAIT_S, eventually, run_async, running_bridge
 from tests.fakes.launch import FAKE_TOOL_COUNT
 from tests.integration.harness import agent_client, stdio_fake
 
@@ -312,10 +314,19 @@ def test_a_tool_added_on_a_server_appears_under_it_without_resetting_the_tree(ql
             panel = make_panel(bridge, qtbot)
             resets = []
             panel.permissions.model.modelReset.connect(lambda: resets.append(1))
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
+            noticed = anyio.Event()
+
+            async def on_message(message: object) -> None:
+                if isinstance(message, types.ToolListChangedNotification):
+                    noticed.set()
+
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("a"), message_handler=on_message) as client:
                 await client.call_tool("fake__add_tool", {"name": "extra"})
-                # Kept open until then: the SDK client can fail to close while list_changed arrives.
                 await eventually(lambda: "extra" in tool_names(panel, "fake"), "the new tool in the tree")
+                # Kept open until the agent has its own notice: the SDK client fails to close
+                # when list_changed arrives while it is closing.
+                with anyio.fail_after(WAIT_S):
+                    await noticed.wait()
 
             assert tool_index(panel, "fake", "extra", WHY).data().startswith("Inherited from the agent's default")
             assert resets == []
