@@ -41,6 +41,7 @@ from gateway_core import (
     Paths,
     SecretStore,
     ServerStatus,
+    TokenFiles,
     load_config,
     put_server,
     remove_server,
@@ -119,7 +120,7 @@ class GatewayBridge(QObject):
         self.config_path = config_path
         self.paths = paths
         self._store = store
-        self._agents = AgentDirectory(config_path, store)
+        self._agents = AgentDirectory(config_path, store, token_files=TokenFiles.of(paths))
         self._messages: collections.deque[GatewayMessage] = collections.deque(maxlen=MAX_MESSAGES)
         self._endpoint: Endpoint | None = None
         self.gateway = Gateway(

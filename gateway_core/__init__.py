@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from gateway_core.paths import Paths
     from gateway_core.policy import AgentPolicy, Decision, Effect, Rule, literal_match
     from gateway_core.secrets import SecretStore, open_secret_store, resolve
+    from gateway_core.token_files import TokenFiles
     from gateway_core.version import toolgate_version
 
 _EXPORTS = {
@@ -100,6 +101,7 @@ _EXPORTS = {
     "InstanceLock": "gateway_core.instance",
     "MissingSecretError": "gateway_core.errors",
     "Paths": "gateway_core.paths",
+    "TokenFiles": "gateway_core.token_files",
     "Resolution": "gateway_core.approvals",
     "Rule": "gateway_core.policy",
     "SecretError": "gateway_core.errors",
@@ -160,6 +162,7 @@ __all__ = [
     "ServerConfig",
     "ServerState",
     "ServerStatus",
+    "TokenFiles",
     "ToolgateError",
     "atomic_file",
     "bind",

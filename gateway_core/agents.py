@@ -22,6 +22,7 @@ from pathlib import Path
 from gateway_core.config import add_agent_entry, check_name, read_agent_names, remove_agent_entry
 from gateway_core.errors import AgentError, ConfigError, SecretError
 from gateway_core.secrets import SecretStore
+from gateway_core.token_files import TokenFiles
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +74,17 @@ class AgentDirectory:
         clock: a monotonic clock in seconds, for the reload intervals.
     """
 
-    def __init__(self, config_path: Path, store: SecretStore, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        store: SecretStore,
+        *,
+        token_files: TokenFiles | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config_path = config_path
         self._store = store
+        self._token_files = token_files
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[str, bytes] = {}
@@ -113,7 +122,7 @@ class AgentDirectory:
         return token
 
     def remove(self, agent_id: str) -> None:
-        """Remove an agent's config entry and its token.
+        """Remove an agent's config entry, its token and its token file.
 
         Raises:
             AgentError: there is no such agent.
@@ -122,6 +131,8 @@ class AgentDirectory:
         """
         removed_entry = remove_agent_entry(self._config_path, agent_id)
         removed_token = self._store.delete(token_secret_name(agent_id))
+        if self._token_files is not None:
+            self._token_files.remove(agent_id)
         with self._lock:
             self._tokens.pop(agent_id, None)
         if not (removed_entry or removed_token):
@@ -131,10 +142,10 @@ class AgentDirectory:
         """Replace an agent's token; the old one stops working.
 
         Returns:
-            The new token.
+            The new token (also in the agent's token file for the shim, when it has one).
 
         Raises:
-            AgentError: there is no such agent.
+            AgentError: there is no such agent, or its token file could not be rewritten.
             ConfigError: config.json cannot be read.
             SecretError: the token cannot be stored.
         """
@@ -144,6 +155,14 @@ class AgentDirectory:
         self._store.set(token_secret_name(agent_id), token)
         with self._lock:
             self._tokens[agent_id] = token.encode()
+        if self._token_files is not None:
+            try:
+                self._token_files.refresh(agent_id, token)
+            except OSError as exc:
+                raise AgentError(
+                    f"the new token works, but its copy for the shim ({self._token_files.path(agent_id)}) "
+                    f"could not be written: {exc.strerror or exc}; run `toolgate connect` for the project again"
+                ) from exc
         return token
 
     def token(self, agent_id: str) -> str | None:

@@ -19,6 +19,7 @@ from gateway_core.config_checks import policy_warnings
 from gateway_core.errors import ConfigError, SecretError, ToolgateError
 from gateway_core.paths import Paths
 from gateway_core.secrets import SecretStore, open_secret_store
+from gateway_core.token_files import TokenFiles
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -230,7 +231,7 @@ def _check_secret_name(name: str) -> None:
 def _directory(paths: Paths) -> tuple[SecretStore, AgentDirectory]:
     config_path = _ensure_config(paths)
     store = open_secret_store(paths)
-    return store, AgentDirectory(config_path, store)
+    return store, AgentDirectory(config_path, store, token_files=TokenFiles.of(paths))
 
 
 def _ensure_config(paths: Paths) -> Path:

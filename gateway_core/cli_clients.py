@@ -161,6 +161,11 @@ def _disconnect(args: argparse.Namespace, paths: Paths) -> int:
 
 def _apply(clients: Clients, change: Change, *, connecting: bool, dry_run: bool) -> int:
     if not change.changes_anything:
+        if connecting and not dry_run:
+            try:
+                clients.publish_token_file(change)  # a cloned project may carry the entry already
+            except ClientConfigError as exc:
+                return _error(str(exc))
         _say(f"{change.file.path}: nothing to change")
         return EXIT_OK
     if dry_run:

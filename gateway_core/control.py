@@ -3,12 +3,16 @@
 While the gateway runs, ``ControlFile`` keeps ``control.json`` (URL, random token, pid) in the
 private state folder, mode 0600, and removes it at shutdown; only the same OS user can read the
 token. ``ControlApp`` serves ``/control/...`` to holders of that token; the lead mounts it behind
-the gateway's Host and Origin checks. ``ControlClient`` is the CLI's stdlib-only client.
+the gateway's Host and Origin checks. Its one open route, ``/control/identity``, proves to the shim
+that this gateway holds the token of the control file the shim read (so the shim never sends an
+agent's token to a process that merely listens on the published port). ``ControlClient`` is the
+CLI's stdlib-only client.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import json
 import os
@@ -32,6 +36,11 @@ from gateway_core.paths import Paths, ensure_private_dir
 
 CONTROL_PREFIX = "/control"
 APPROVALS_PATH = f"{CONTROL_PREFIX}/approvals"
+# Where the shim asks the gateway to prove it is the Toolgate whose control file it read, before it
+# sends an agent's token there. The shim (standard library only) spells the path and proof out again.
+IDENTITY_PATH = f"{CONTROL_PREFIX}/identity"
+IDENTITY_CONTEXT = b"toolgate-identity\x00"
+MAX_NONCE_CHARS = 128
 CONTROL_FILE_NAME = "control.json"
 # An answer is a few dozen bytes; anything much larger is not a client of ours.
 MAX_CONTROL_BODY_BYTES = 64 * 1024
@@ -189,6 +198,9 @@ class ControlApp:
         """Serve one HTTP request; other scope types are ignored."""
         if scope["type"] != "http":
             return
+        if scope["path"].rstrip("/") == IDENTITY_PATH:
+            await self._prove_identity(scope, receive, send)
+            return
         if not self._authorized(scope):
             await _respond(
                 send,
@@ -212,6 +224,23 @@ class ControlApp:
         else:
             await _respond(send, 404, {"error": f"not found; the approvals are at {APPROVALS_PATH}"})
 
+    async def _prove_identity(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Open to anyone: the proof answers one nonce and reveals nothing about the token.
+        if scope["method"] != "POST":
+            await _respond(send, 405, {"error": "use POST"}, extra_headers=[(b"allow", b"POST")])
+            return
+        body = await _read_body(receive)
+        try:
+            nonce = json.loads(body)["nonce"] if body is not None else None
+        except (ValueError, TypeError, KeyError):
+            nonce = None
+        if not isinstance(nonce, str) or not 0 < len(nonce) <= MAX_NONCE_CHARS:
+            await _respond(
+                send, 400, {"error": f'the body must be JSON like {{"nonce": "<up to {MAX_NONCE_CHARS} characters>"}}'}
+            )
+            return
+        await _respond(send, 200, {"proof": identity_proof(self._token, nonce)})
+
     def _authorized(self, scope: Scope) -> bool:
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -232,6 +261,11 @@ class ControlApp:
             await _respond(send, 404, {"error": str(exc)})
             return
         await _respond(send, 200, request_to_json(request))
+
+
+def identity_proof(token: bytes, nonce: str) -> str:
+    """What only the holder of the control ``token`` can answer to ``nonce``: HMAC-SHA256, hex."""
+    return hmac.new(token, IDENTITY_CONTEXT + nonce.encode(), hashlib.sha256).hexdigest()
 
 
 def request_to_json(request: ApprovalRequest, *, now: float | None = None) -> dict[str, Any]:

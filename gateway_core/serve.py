@@ -24,6 +24,7 @@ from gateway_core.gateway import Gateway, bind
 from gateway_core.instance import InstanceLock
 from gateway_core.paths import Paths
 from gateway_core.secrets import SecretStore, open_secret_store, resolve
+from gateway_core.token_files import TokenFiles
 
 logger = logging.getLogger("toolgate")
 
@@ -57,7 +58,7 @@ def _serve_locked(paths: Paths, config: Config, config_path: Path, store: Secret
     sock = bind(host, config.gateway.port if port is None else port)
     if not _is_loopback(host):
         _say(f"WARNING: gateway.host is {host}: agents on other machines can reach this gateway (tokens still apply).")
-    agents = AgentDirectory(config_path, store)
+    agents = AgentDirectory(config_path, store, token_files=TokenFiles.of(paths))
     if not agents.list():
         _say("No agents yet: create one with `toolgate agents add ID` and give its token to your MCP client.")
 

@@ -70,25 +70,36 @@ def _masked(line: str) -> str:
 
 
 def toolgate_entry(
-    client: Client, *, http: bool, url: str, agent_id: str, token: str, shim_command: str
+    client: Client, *, http: bool, url: str, agent_id: str, token: str | None, shim_command: str
 ) -> dict[str, Any]:
     """Toolgate's entry in ``client``'s words: the endpoint with a bearer token, or the shim.
 
+    ``token`` None is for a file other people see (a project's): the shim entry then names only the
+    agent, and the shim reads the token from the agent's token file in Toolgate's own folder.
+
     Raises:
-        ValueError: ``http`` was asked for a client that cannot use an HTTP entry.
+        ValueError: ``http`` was asked for a client that cannot use an HTTP entry, or without a token.
     """
-    require_entry_style(client, http=http)
+    require_entry_style(client, http=http, shared=token is None)
     if http:
+        assert token is not None
         return client.style.http(url, {"Authorization": f"Bearer {token}"})
-    return client.style.stdio(shim_command, ["--agent", agent_id], {TOKEN_ENV: token})
+    env = {} if token is None else {TOKEN_ENV: token}
+    return client.style.stdio(shim_command, ["--agent", agent_id], env)
 
 
-def require_entry_style(client: Client, *, http: bool) -> None:
-    """Refuse an HTTP entry for a client that cannot use one.
+def require_entry_style(client: Client, *, http: bool, shared: bool = False) -> None:
+    """Refuse an HTTP entry for a client that cannot use one, or in a file other people see.
 
     Raises:
-        ValueError: ``http`` was asked for a client without HTTP entries.
+        ValueError: ``http`` was asked for a client without HTTP entries, or for a ``shared`` file.
     """
+    if http and shared:
+        raise ValueError(
+            f"an HTTP entry would put the agent's bearer token into {client.name}'s project file, which is "
+            "shared with everyone who gets the project; connect it with the shim (--stdio, the default "
+            "for a project: the token stays in Toolgate's own folder) or without --project"
+        )
     if http and not client.supports_http:
         raise ValueError(f"{client.name} cannot use an HTTP entry; connect it with the shim (--stdio)")
 

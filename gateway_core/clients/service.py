@@ -27,6 +27,7 @@ from gateway_core.config_edit import set_agent_rule
 from gateway_core.paths import Paths
 from gateway_core.policy import Effect
 from gateway_core.secrets import SecretStore, open_secret_store
+from gateway_core.token_files import TokenFiles
 
 BACKUPS_FOLDER = "client-backups"
 # Stands in for the token a dry run would create; diffs mask an HTTP entry's bearer value whatever it is.
@@ -134,23 +135,26 @@ class Clients:
     ) -> Change:
         """The change connecting the client would make; its agent is created unless ``dry_run``.
 
-        ``http``: None picks HTTP where the client has it, else the shim.
+        ``http``: None picks HTTP where the client has it, else the shim. A project's file is shared
+        with everyone who gets the project, so it gets the shim entry without the token (the shim
+        reads the agent's token file, which ``apply`` writes).
 
         Raises:
-            ValueError: HTTP was asked for a client that cannot use it.
+            ValueError: HTTP was asked for a client that cannot use it, or for a project's file.
             ClientConfigError: the client's file cannot be parsed.
         """
         file = self.file(client_id, project)
         config = self.config()
-        use_http = file.client.supports_http if http is None else http
-        require_entry_style(file.client, http=use_http)  # before an agent is created for nothing
+        shared = file.scope == "project"
+        use_http = (file.client.supports_http and not shared) if http is None else http
+        require_entry_style(file.client, http=use_http, shared=shared)  # before an agent is created for nothing
         token = DRY_RUN_TOKEN.format(file.client.id) if dry_run else self._agent_token(file.client)
         entry = toolgate_entry(
             file.client,
             http=use_http,
             url=f"http://{config.gateway.host}:{config.gateway.port}/mcp",
             agent_id=file.client.id,
-            token=token,
+            token=None if shared else token,
             shim_command=shim_command(),
         )
         remove = self._provided_by_toolgate(file, config) if remove_imported else []
@@ -161,8 +165,37 @@ class Clients:
         return disconnect_change(self.file(client_id, project), self.backups)
 
     def apply(self, change: Change, *, connecting: bool) -> Path | None:
-        """Write a change with a backup first; returns the backup's path."""
+        """Write a change with a backup first; returns the backup's path.
+
+        Connecting a project's file first writes the agent's token file its shim entry reads.
+
+        Raises:
+            ClientConfigError: a file could not be written.
+        """
+        if connecting:
+            self.publish_token_file(change)
         return apply_change(change, self.backups, connecting=connecting)
+
+    def publish_token_file(self, change: Change) -> None:
+        """Write the token file a project file's shim entry reads (also when the entry was already there).
+
+        Raises:
+            ClientConfigError: it could not be written.
+        """
+        if change.file.scope != "project":
+            return
+        chosen = change.file.client
+        token = self._agent_token(chosen)
+        try:
+            self.token_files.publish(chosen.id, token)
+        except OSError as exc:
+            path = self.token_files.path(chosen.id)
+            raise ClientConfigError(f"{path}: the agent's token file cannot be written: {exc.strerror or exc}") from exc
+
+    @property
+    def token_files(self) -> TokenFiles:
+        """The agents' token files, which shim entries in project files read."""
+        return TokenFiles.of(self._paths)
 
     def config(self) -> Config:
         """config.json as it is now."""
@@ -181,7 +214,7 @@ class Clients:
 
     def _agent_token(self, chosen: Client) -> str:
         """The token of the client's agent, creating the agent (named after the client) if need be."""
-        directory = AgentDirectory(self._config_path(), self.store)
+        directory = AgentDirectory(self._config_path(), self.store, token_files=self.token_files)
         token = directory.token(chosen.id)
         return token if token is not None else directory.add(chosen.id, chosen.name)
 

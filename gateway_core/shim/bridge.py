@@ -22,6 +22,7 @@ from .wire import (
     Endpoint,
     Lost,
     Unreachable,
+    Unverified,
     iter_sse,
     modern_headers,
     read_body,
@@ -230,9 +231,9 @@ class Bridge:
                     continue
                 self._deliver(conn, message, response)
                 return
-        except Unreachable:
-            self._report_down()
-            self._reply_unless_cancelled(key, error(request_id, SERVER_UNAVAILABLE, self._down_message()))
+        except Unreachable as exc:
+            self._report_down(exc)
+            self._reply_unless_cancelled(key, error(request_id, SERVER_UNAVAILABLE, self._down_message(exc)))
         except Lost:
             conn.abort()
             self._mark_stale(self._session_id)
@@ -430,23 +431,29 @@ class Bridge:
             self._log(
                 f"Toolgate rejected the token for agent {self._agent!r}. Create the agent with "
                 f"`toolgate agents add {self._agent}` (or get a new token with `toolgate agents rotate {self._agent}`) "
-                "and put the token it prints in TOOLGATE_TOKEN or the --token-file file."
+                "and put the token it prints in TOOLGATE_TOKEN or the --token-file file; for a project's entry, "
+                "run `toolgate connect CLIENT --project DIR` again."
             )
 
     def _rejected_message(self) -> str:
         return (
             f"Toolgate does not know this agent's token. Run `toolgate agents add {self._agent}` "
-            f"(or `toolgate agents rotate {self._agent}`) and set TOOLGATE_TOKEN to the token it prints."
+            f"(or `toolgate agents rotate {self._agent}`) and set TOOLGATE_TOKEN to the token it prints; for a "
+            "project's entry, run `toolgate connect CLIENT --project DIR` again."
         )
 
-    def _down_message(self) -> str:
+    def _down_message(self, exc: Unreachable) -> str:
+        if isinstance(exc, Unverified):
+            return f"{exc}; check what listens there, then start Toolgate or run `toolgate serve`"
+        if not self._endpoint.host:
+            return "Toolgate is not running (it has published no address) — start Toolgate or run `toolgate serve`"
         return f"Toolgate is not running at {self._endpoint.base} — start Toolgate or run `toolgate serve`"
 
-    def _report_down(self) -> None:
+    def _report_down(self, exc: Unreachable) -> None:
         with self._lock:
             first, self._down_reported = not self._down_reported, True
         if first:
-            self._log(self._down_message())
+            self._log(self._down_message(exc))
 
     def _connection(self) -> Connection:
         conn = Connection(self._endpoint)

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
+from pathlib import Path
 
 TOKEN_ENV = "TOOLGATE_TOKEN"
+# As gateway_core.config.NAME_PATTERN; it also names the agent's token file, so nothing else may pass.
+AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,47}")
 EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
@@ -65,27 +69,40 @@ def _parser() -> argparse.ArgumentParser:
         prog="toolgate-shim",
         description=(
             "Connect an agent that only speaks MCP over stdio to a running Toolgate. "
-            f"The agent's token comes from {TOKEN_ENV} or --token-file."
+            f"The agent's token comes from --token-file, {TOKEN_ENV}, or the agent's token file that "
+            "`toolgate connect --project` writes in Toolgate's state folder."
         ),
     )
     parser.add_argument("--agent", required=True, metavar="ID", help="the agent id given to `toolgate agents add`")
     parser.add_argument(
-        "--url", metavar="URL", help="Toolgate's URL (default: the one the running Toolgate published, else port 47800)"
+        "--url",
+        metavar="URL",
+        help="Toolgate's URL (default: the one your running Toolgate published; it must prove it is that Toolgate)",
     )
     parser.add_argument("--token-file", metavar="PATH", help=f"read the token from this file, not {TOKEN_ENV}")
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     return parser
 
 
-def _token(args: argparse.Namespace) -> str | None:
+def _token(args: argparse.Namespace, default_file: Path) -> str | None:
+    """The agent's token: from --token-file, else TOOLGATE_TOKEN, else the agent's token file."""
     if args.token_file is not None:
-        try:
-            with open(args.token_file, encoding="utf-8") as file:
-                return file.read().strip() or None
-        except OSError as exc:
-            _log(f"cannot read the token file {args.token_file}: {exc.strerror or exc}")
-            return None
-    return os.environ.get(TOKEN_ENV, "").strip() or None
+        return _read_token(Path(args.token_file), missing_ok=False)
+    from_env = os.environ.get(TOKEN_ENV, "").strip()
+    return from_env or _read_token(default_file, missing_ok=True)
+
+
+def _read_token(path: Path, *, missing_ok: bool) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().strip() or None
+    except FileNotFoundError:
+        if not missing_ok:
+            _log(f"the token file {path} does not exist")
+        return None
+    except OSError as exc:
+        _log(f"cannot read the token file {path}: {exc.strerror or exc}")
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,34 +113,46 @@ def main(argv: list[str] | None = None) -> int:
     from .bridge import Bridge, Output
     from .wire import Endpoint
 
-    token = _token(args)
-    if token is None:
+    if not AGENT_ID.fullmatch(args.agent):
         _log(
-            f"no agent token: set {TOKEN_ENV} (or pass --token-file) to the token "
-            f"`toolgate agents add {args.agent}` printed"
+            f"{args.agent!r} is not an agent id: use letters, digits, '_', '.' or '-' (starting with a letter or digit)"
         )
         return EXIT_USAGE
     environ = dict(os.environ)
-    explicit: str | None = args.url
-    try:
-        first = Endpoint.parse(explicit or locate.gateway_url(environ))
-    except ValueError as exc:
-        _log(str(exc))
+    token = _token(args, locate.token_file(environ, args.agent))
+    if token is None:
+        _log(
+            f"no token for agent {args.agent!r}: run `toolgate connect CLIENT --project DIR` for this project "
+            f"(it writes {locate.token_file(environ, args.agent)}), or set {TOKEN_ENV} (or pass --token-file) "
+            f"to the token `toolgate agents add {args.agent}` printed"
+        )
         return EXIT_USAGE
+    explicit: Endpoint | None = None
+    if args.url is not None:
+        try:
+            explicit = Endpoint.parse(args.url)
+        except ValueError as exc:
+            _log(str(exc))
+            return EXIT_USAGE
 
     def find() -> Endpoint:
         if explicit is not None:
-            return first
+            return explicit
+        found = locate.published(environ)
+        if found is None:
+            return Endpoint.nowhere()
         try:
-            return Endpoint.parse(locate.gateway_url(environ))
+            return Endpoint.parse(found[0], identity_key=found[1])
         except ValueError:
-            return first
+            return Endpoint.nowhere()
 
     def start() -> bool:
         _log("Toolgate is not running; starting `toolgate serve`")
         return locate.start_toolgate(environ) is not None
 
-    bridge = Bridge(find, token, args.agent, Output(sys.stdout.buffer), _log, start_gateway=None if explicit else start)
+    bridge = Bridge(
+        find, token, args.agent, Output(sys.stdout.buffer), _log, start_gateway=None if explicit is not None else start
+    )
 
     def on_sigterm(signum: int, frame: object) -> None:
         raise _Terminated

@@ -1,7 +1,9 @@
 """Finding the running gateway from the shim, and starting one when none runs.
 
-Mirrors ``gateway_core.paths`` (state folder, ``control.json``) with the standard library only: the
-shim must not import platformdirs, pydantic or the SDK.
+Mirrors ``gateway_core.paths`` (state folder, ``control.json``, token files) with the standard
+library only: the shim must not import platformdirs, pydantic or the SDK. There is no default
+address: a gateway that has not published one in this person's state folder is not running (any
+process could listen on a well-known port).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 APP_NAME = "Toolgate"
 HOME_ENV = "TOOLGATE_HOME"
 CONTROL_FILE_NAME = "control.json"
-DEFAULT_URL = "http://127.0.0.1:47800"
+TOKEN_FILES_FOLDER = "agent-tokens"
+# control.json holds a URL, a token and a pid.
+MAX_CONTROL_FILE_BYTES = 64 * 1024
 # `toolgate serve` starts its downstream servers in the background; it publishes control.json quickly.
 AUTOSTART_WAIT_S = 10.0
 _POLL_S = 0.1
@@ -37,19 +41,37 @@ def state_dir(environ: Mapping[str, str]) -> Path:
     return (Path(xdg) if xdg else Path.home() / ".local" / "state") / APP_NAME
 
 
-def published_url(environ: Mapping[str, str]) -> str | None:
-    """The URL the running gateway published in ``control.json``, or None when there is none."""
+def published(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """The URL and control token the running gateway published in ``control.json``, or None.
+
+    A file that is a link, belongs to another user or is damaged counts as none.
+    """
+    path = state_dir(environ) / CONTROL_FILE_NAME
     try:
-        content = json.loads((state_dir(environ) / CONTROL_FILE_NAME).read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as file:
+            if hasattr(os, "getuid") and os.fstat(file.fileno()).st_uid != os.getuid():
+                return None
+            content = json.loads(file.read(MAX_CONTROL_FILE_BYTES))
     except (OSError, ValueError):
         return None
-    url = content.get("url") if isinstance(content, dict) else None
-    return url if isinstance(url, str) and url else None
+    if not isinstance(content, dict):
+        return None
+    url, token = content.get("url"), content.get("token")
+    if isinstance(url, str) and url and isinstance(token, str) and token:
+        return url, token
+    return None
 
 
-def gateway_url(environ: Mapping[str, str]) -> str:
-    """The published URL, or the default port's when Toolgate has not published one."""
-    return published_url(environ) or DEFAULT_URL
+def published_url(environ: Mapping[str, str]) -> str | None:
+    """The URL the running gateway published, or None when there is none."""
+    found = published(environ)
+    return None if found is None else found[0]
+
+
+def token_file(environ: Mapping[str, str], agent: str) -> Path:
+    """Where ``toolgate connect --project`` keeps ``agent``'s token (as ``gateway_core.token_files``)."""
+    return state_dir(environ) / TOKEN_FILES_FOLDER / f"{agent}.token"
 
 
 def find_toolgate() -> str | None:
@@ -74,6 +96,7 @@ def start_toolgate(environ: Mapping[str, str]) -> str | None:
     command = find_toolgate()
     if command is None:
         return None
+    stale = published(environ)  # left by a Toolgate that did not exit cleanly: wait for a new one
     flags = getattr(subprocess, "DETACHED_PROCESS", 0) | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
     try:
         subprocess.Popen(
@@ -89,8 +112,8 @@ def start_toolgate(environ: Mapping[str, str]) -> str | None:
         return None
     deadline = time.monotonic() + AUTOSTART_WAIT_S
     while time.monotonic() < deadline:
-        url = published_url(environ)
-        if url is not None:
-            return url
+        found = published(environ)
+        if found is not None and found != stale:
+            return found[0]
         time.sleep(_POLL_S)
     return None

@@ -7,17 +7,25 @@ ACK adds ~40 ms per request) and re-opens once when a kept-alive socket turns ou
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import http.client
+import json
 import re
+import secrets
 import socket
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 MCP_PATH = "/mcp"
 # Connecting to a gateway on this machine either works at once or not at all.
 CONNECT_TIMEOUT_S = 5.0
+# The gateway's proof that it holds the control token it published (gateway_core.control).
+IDENTITY_PATH = "/control/identity"
+IDENTITY_CONTEXT = b"toolgate-identity\x00"
+MAX_IDENTITY_BODY = 4096
 SESSION_ID_HEADER = "Mcp-Session-Id"
 PROTOCOL_VERSION_HEADER = "MCP-Protocol-Version"
 METHOD_HEADER = "Mcp-Method"
@@ -31,6 +39,10 @@ _B64_SENTINEL = re.compile(r"^=\?base64\?.*\?=$")
 
 class Unreachable(OSError):
     """No connection to the gateway could be opened: it is not running at that address."""
+
+
+class Unverified(Unreachable):
+    """Something answers at the gateway's address but could not prove it is this person's Toolgate."""
 
 
 class Lost(OSError):
@@ -54,10 +66,19 @@ class Endpoint:
     port: int
     path: str
     tls: bool
+    identity_key: str | None = field(default=None, repr=False)
 
     @classmethod
-    def parse(cls, url: str) -> Endpoint:
+    def nowhere(cls) -> Endpoint:
+        """No gateway has published its address: connecting fails at once, without a socket."""
+        return cls("", "", 0, MCP_PATH, False)
+
+    @classmethod
+    def parse(cls, url: str, identity_key: str | None = None) -> Endpoint:
         """The endpoint for a gateway URL, given with or without the ``/mcp`` suffix.
+
+        ``identity_key``: the control token the gateway published with its URL; every connection then
+        first has the gateway prove it holds that token, and nothing is sent where it cannot.
 
         Raises:
             ValueError: the URL is not an http(s) URL with a host.
@@ -69,7 +90,7 @@ class Endpoint:
         base_path = path.removesuffix(MCP_PATH)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         base = f"{parts.scheme}://{parts.netloc}{base_path}"
-        return cls(base, parts.hostname, port, f"{base_path}{MCP_PATH}", parts.scheme == "https")
+        return cls(base, parts.hostname, port, f"{base_path}{MCP_PATH}", parts.scheme == "https", identity_key)
 
 
 def encode_header_value(value: str) -> str:
@@ -178,6 +199,8 @@ class Connection:
 
     def _connect(self) -> None:
         ep = self._endpoint
+        if not ep.host:
+            raise Unreachable("Toolgate has not published its address")
         conn: http.client.HTTPConnection
         if ep.tls:
             conn = http.client.HTTPSConnection(ep.host, ep.port, timeout=CONNECT_TIMEOUT_S)
@@ -191,6 +214,12 @@ class Connection:
         sock = conn.sock
         assert sock is not None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ep.identity_key is not None:
+            try:
+                _verify_identity(conn, ep, ep.identity_key)
+            except BaseException:
+                conn.close()
+                raise
         # Tool calls may wait minutes (for a human's approval); the read is ended by abort() instead.
         sock.settimeout(None)
         with self._lock:
@@ -209,3 +238,30 @@ class Connection:
             except OSError:
                 pass
         conn.close()
+
+
+def identity_proof(key: str, nonce: str) -> str:
+    """The proof a gateway holding the control token ``key`` gives for ``nonce`` (as gateway_core.control)."""
+    return hmac.new(key.encode(), IDENTITY_CONTEXT + nonce.encode(), hashlib.sha256).hexdigest()
+
+
+def _verify_identity(conn: http.client.HTTPConnection, endpoint: Endpoint, key: str) -> None:
+    """Have the gateway on ``conn`` prove it holds ``key``, before anything else is sent on it.
+
+    Raises:
+        Unverified: it did not (or could not) prove it.
+    """
+    nonce = secrets.token_hex(16)
+    body = json.dumps({"nonce": nonce}).encode()
+    try:
+        conn.request("POST", IDENTITY_PATH, body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = read_body(response, MAX_IDENTITY_BODY)
+        proof = json.loads(answer).get("proof") if response.status == 200 else None
+    except (http.client.HTTPException, OSError, ValueError, AttributeError) as exc:
+        raise Unverified(f"the process at {endpoint.base} did not prove it is Toolgate: {exc}") from exc
+    if not isinstance(proof, str) or not hmac.compare_digest(proof, identity_proof(key, nonce)):
+        raise Unverified(
+            f"the process at {endpoint.base} is not the Toolgate that published that address (it could not "
+            "prove it holds its control key), so the agent's token was not sent there"
+        )

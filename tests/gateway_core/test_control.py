@@ -24,6 +24,7 @@ from gateway_core.control import (
     ControlError,
     ControlFile,
     control_file_path,
+    identity_proof,
     new_control_token,
     read_control_file,
 )
@@ -207,6 +208,31 @@ async def test_unknown_paths_and_methods_are_refused():
     assert wrong_list_method.status_code == 405
     assert wrong_answer_method.status_code == 405
     assert oversized.status_code == 400
+
+
+@pytest.mark.anyio
+async def test_anyone_gets_an_identity_proof_that_only_the_control_tokens_holder_can_give():
+    token = new_control_token()
+    broker = make_broker()
+
+    with anyio.fail_after(WAIT_S):
+        async with serving(ControlApp(broker, token)) as url:
+            async with httpx2.AsyncClient(base_url=url) as http:  # no control token
+                proved = await http.post("/control/identity", json={"nonce": "n-1"})
+                other_nonce = await http.post("/control/identity", json={"nonce": "n-2"})
+                no_nonce = await http.post("/control/identity", json={"nonce": ""})
+                huge_nonce = await http.post("/control/identity", json={"nonce": "x" * 129})
+                not_json = await http.post("/control/identity", content=b"{")
+                wrong_method = await http.get("/control/identity")
+                still_closed = await http.get("/control/approvals")
+
+    assert proved.status_code == 200 and proved.json() == {"proof": identity_proof(token.encode(), "n-1")}
+    assert proved.json()["proof"] != identity_proof(new_control_token().encode(), "n-1")
+    assert other_nonce.json()["proof"] != proved.json()["proof"]
+    assert token not in proved.text
+    assert [r.status_code for r in (no_nonce, huge_nonce, not_json)] == [400, 400, 400]
+    assert wrong_method.status_code == 405
+    assert still_closed.status_code == 401
 
 
 @pytest.mark.anyio

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from gateway_core import control
 from gateway_core.paths import Paths
-from gateway_core.shim import locate
+from gateway_core.shim import locate, wire
 from gateway_core.shim.wire import Endpoint, encode_header_value, modern_headers
+from gateway_core.token_files import TokenFiles
 
 
 def test_the_shim_finds_the_same_state_folder_as_toolgate_under_toolgate_home(tmp_path: Path) -> None:
@@ -28,14 +31,35 @@ def test_the_shim_finds_the_same_state_folder_as_toolgate_without_toolgate_home(
     assert locate.state_dir({}) == Paths.from_env().state_dir
 
 
-def test_the_url_toolgate_published_is_used_and_the_default_port_otherwise(tmp_path: Path) -> None:
+def test_only_the_address_and_key_toolgate_published_are_used_never_a_default_port(tmp_path: Path) -> None:
     environ = {"TOOLGATE_HOME": str(tmp_path)}
-    assert locate.gateway_url(environ) == "http://127.0.0.1:47800"
+    assert locate.published(environ) is None
 
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "control.json").write_text('{"url": "http://127.0.0.1:5000", "token": "t", "pid": 1}')
 
-    assert locate.gateway_url(environ) == "http://127.0.0.1:5000"
+    assert locate.published(environ) == ("http://127.0.0.1:5000", "t")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links")
+def test_a_control_file_that_is_a_link_is_not_trusted(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text('{"url": "http://127.0.0.1:5000", "token": "t", "pid": 1}')
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "control.json").symlink_to(elsewhere)
+
+    assert locate.published({"TOOLGATE_HOME": str(tmp_path)}) is None
+
+
+def test_the_shim_finds_the_token_file_toolgate_writes_for_an_agent(tmp_path: Path) -> None:
+    paths = Paths.under(tmp_path)
+
+    assert locate.token_file({"TOOLGATE_HOME": str(tmp_path)}, "cursor") == TokenFiles.of(paths).path("cursor")
+
+
+def test_the_shims_identity_proof_is_the_gateways() -> None:
+    assert wire.identity_proof("key", "nonce") == control.identity_proof(b"key", "nonce")
+    assert wire.IDENTITY_PATH == control.IDENTITY_PATH and wire.IDENTITY_CONTEXT == control.IDENTITY_CONTEXT
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:5000", "http://127.0.0.1:5000/", "http://127.0.0.1:5000/mcp"])

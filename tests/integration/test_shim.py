@@ -321,15 +321,20 @@ async def test_a_servers_elicitation_and_sampling_reach_the_agent_through_the_sh
     assert questions == ["Question for shim: your name?"]
 
 
-@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits for the detached gateway with a Linux pidfd")
-async def test_a_shim_started_while_toolgate_is_down_starts_toolgate_and_proceeds(toolgate_home: Path):
+def a_home_with_agent_a(toolgate_home: Path) -> tuple[Paths, str]:
+    """A Toolgate home (port 0, the fake server) with agent-a allowed everything; and agent-a's token."""
     paths = Paths.from_env(os.environ)
     (toolgate_home / "config.json").write_text(json.dumps({"gateway": {"port": 0}, "servers": {"fake": stdio_fake()}}))
     token = AgentDirectory(paths.config_file, open_secret_store(paths)).add("agent-a")
     config = json.loads(paths.config_file.read_text())
     config["agents"]["agent-a"]["default"] = "allow"
     paths.config_file.write_text(json.dumps(config))
-    params = StdioServerParameters(
+    return paths, token
+
+
+def shim_finding_its_gateway(toolgate_home: Path, token: str) -> StdioServerParameters:
+    """The shim as an IDE starts it: no --url, so it uses what the Toolgate of ``toolgate_home`` published."""
+    return StdioServerParameters(
         command=sys.executable,
         args=["-m", "gateway_core.shim", "--agent", "agent-a"],
         env={
@@ -339,10 +344,15 @@ async def test_a_shim_started_while_toolgate_is_down_starts_toolgate_and_proceed
         },
         cwd=str(ROOT),
     )
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits for the detached gateway with a Linux pidfd")
+async def test_a_shim_started_while_toolgate_is_down_starts_toolgate_and_proceeds(toolgate_home: Path):
+    paths, token = a_home_with_agent_a(toolgate_home)
     control = paths.state_dir / "control.json"
     try:
         with anyio.fail_after(WAIT_S):
-            async with Client(params, mode="legacy", cache=None) as client:
+            async with Client(shim_finding_its_gateway(toolgate_home, token), mode="legacy", cache=None) as client:
                 server_name = client.server_info.name
                 await client.list_tools()
         started_gateway = json.loads(control.read_text())["pid"]
@@ -353,6 +363,72 @@ async def test_a_shim_started_while_toolgate_is_down_starts_toolgate_and_proceed
     assert server_name == "toolgate"
     assert started_gateway != os.getpid()
     assert not control.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits for the detached gateway with a Linux pidfd")
+async def test_the_shim_never_sends_the_token_to_another_process_on_the_published_port(toolgate_home: Path):
+    # Toolgate died leaving its control file, and another process took its port: it answers every
+    # request, but cannot prove it holds the control key. The shim starts its own Toolgate instead.
+    paths, token = a_home_with_agent_a(toolgate_home)
+    control = paths.state_dir / "control.json"
+    async with squatter() as (url, received):
+        paths.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        control.write_text(json.dumps({"url": url, "token": "the-dead-gateways-key", "pid": 1}))
+        control.chmod(0o600)
+        try:
+            with anyio.fail_after(WAIT_S):
+                async with Client(shim_finding_its_gateway(toolgate_home, token), mode="legacy", cache=None) as client:
+                    server_name = client.server_info.name
+                    await client.list_tools()
+        finally:
+            if json.loads(control.read_text())["url"] != url:
+                await stop_process(json.loads(control.read_text())["pid"])
+
+    assert server_name == "toolgate"
+    assert received, "the shim did not try the published address first"
+    everything = b"".join(received)
+    assert token.encode() not in everything and b"authorization" not in everything.lower()
+    assert all(request.startswith(b"POST /control/identity ") for request in received)
+
+
+@asynccontextmanager
+async def squatter() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """An HTTP server on 127.0.0.1:0 that records each request's head and body and answers 200 to all."""
+    received: list[bytes] = []
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            data = b""
+            with anyio.move_on_after(WAIT_S):
+                while b"\r\n\r\n" not in data:
+                    data += await stream.receive()
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                while len(body) < length:
+                    body += await stream.receive()
+                received.append(head + b"\r\n\r\n" + body)
+                answer = b'{"proof": "' + b"0" * 64 + b'", "result": {}}'
+                await stream.send(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                    + f"Content-Length: {len(answer)}\r\n\r\n".encode()
+                    + answer
+                )
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, serve)
+        try:
+            yield f"http://127.0.0.1:{port}", received
+        finally:
+            tg.cancel_scope.cancel()
 
 
 async def stop_process(pid: int) -> None:
