@@ -26,6 +26,7 @@ from gateway_core import (
     AgentDirectory,
     AgentInfo,
     AgentPolicy,
+    AgentTokens,
     Answer,
     ApprovalEvent,
     ApprovalRequest,
@@ -126,7 +127,7 @@ class GatewayBridge(QObject):
         self.gateway = Gateway(
             config,
             resolve=self._resolve,
-            identify=self._agents.identify,
+            tokens=AgentTokens(self._agents.read_tokens),
             paths=paths,
             config_path=config_path,
             on_stderr=self._on_stderr,
@@ -338,14 +339,16 @@ class GatewayBridge(QObject):
     def add_agent(self, agent_id: str, name: str | None = None) -> str:
         """Create an agent; returns its token (also kept in the secret store)."""
         token = self._agents.add(agent_id, name)
-        self._reload_config()
+        self.gateway.tokens.put(agent_id, token)
+        self._apply(load_config(self.config_path))
         self.agents_changed.emit()
         return token
 
     def remove_agent(self, agent_id: str) -> None:
         """Remove an agent and its token; its connections are refused from then on."""
         self._agents.remove(agent_id)
-        self._reload_config()
+        self.gateway.tokens.put(agent_id, None)
+        self._apply(load_config(self.config_path))
         self.agents_changed.emit()
 
     def rename_agent(self, agent_id: str, name: str) -> None:
@@ -356,6 +359,7 @@ class GatewayBridge(QObject):
     def rotate_token(self, agent_id: str) -> str:
         """Give an agent a new token (the old one stops working); returns it."""
         token = self._agents.rotate(agent_id)
+        self.gateway.tokens.put(agent_id, token)
         self.agents_changed.emit()
         return token
 
@@ -389,10 +393,6 @@ class GatewayBridge(QObject):
 
     def _apply(self, config: Config) -> None:
         self.gateway.apply_config(config)
-
-    def _reload_config(self) -> None:
-        self._agents.reload()
-        self._apply(load_config(self.config_path))
 
     def _resolve(self, values: Mapping[str, str]) -> dict[str, str]:
         return resolve(values, self._store)

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gateway_core.agent_tokens import AgentTokens
     from gateway_core.agents import AgentDirectory, AgentInfo
     from gateway_core.approvals import (
         Answer,
@@ -77,6 +78,7 @@ _EXPORTS = {
     "check_server_entry": "gateway_core.config_edit",
     "Catalog": "gateway_core.downstream.base",
     "AgentDirectory": "gateway_core.agents",
+    "AgentTokens": "gateway_core.agent_tokens",
     "AgentError": "gateway_core.errors",
     "AgentInfo": "gateway_core.agents",
     "AgentPolicy": "gateway_core.policy",
@@ -126,6 +128,7 @@ __all__ = [
     "AgentError",
     "AgentInfo",
     "AgentPolicy",
+    "AgentTokens",
     "Answer",
     "ApprovalBroker",
     "ApprovalError",

@@ -1,26 +1,21 @@
 """Agents and their bearer tokens: who may talk to the gateway.
 
 An agent is an ``agents.<id>`` entry in config.json plus a token in the secret store under
-``agent-token:<id>``; the token is never written to config.json. ``AgentDirectory`` manages both and
-identifies a request's token. It re-reads them when a token is unknown (so ``toolgate agents add``
-works on a running gateway) and every few seconds otherwise (so a removed or rotated token stops
-working), never more than once a second.
+``agent-token:<id>``; the token is never written to config.json. ``AgentDirectory`` manages both;
+the running gateway identifies requests with ``gateway_core.agent_tokens``, which reads them through
+``AgentDirectory.read_tokens`` off the event loop.
 """
 
 from __future__ import annotations
 
 import builtins
-import hmac
 import logging
 import secrets
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from gateway_core.config import add_agent_entry, check_name, read_agent_names, remove_agent_entry
-from gateway_core.errors import AgentError, ConfigError, SecretError
+from gateway_core.errors import AgentError
 from gateway_core.secrets import SecretStore
 from gateway_core.token_files import TokenFiles
 
@@ -30,10 +25,6 @@ TOKEN_PREFIX = "tg_"
 TOKEN_SECRET_PREFIX = "agent-token:"
 # 32 random bytes: far beyond guessing, and short enough to paste into an IDE's settings.
 TOKEN_BYTES = 32
-# An unknown token re-reads agents at most this often, so garbage tokens cannot make the gateway loop on files.
-MISS_RELOAD_INTERVAL_S = 1.0
-# A known token is trusted from the cache for at most this long, so removal or rotation takes effect quickly.
-HIT_REVALIDATE_AFTER_S = 5.0
 
 
 def new_token() -> str:
@@ -65,13 +56,12 @@ class AgentDirectory:
     """The agents in config.json and their tokens in the secret store.
 
     Several directories may work on the same files at once (the CLI while ``toolgate serve`` runs);
-    each reads the files afresh for every change, and ``identify`` re-reads them as described in
-    the module docstring.
+    each reads the files afresh for every change.
 
     Args:
         config_path: config.json.
         store: the secret store holding the tokens.
-        clock: a monotonic clock in seconds, for the reload intervals.
+        token_files: the agents' token files for the shim, kept current on rotate and remove.
     """
 
     def __init__(
@@ -80,15 +70,10 @@ class AgentDirectory:
         store: SecretStore,
         *,
         token_files: TokenFiles | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config_path = config_path
         self._store = store
         self._token_files = token_files
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._tokens: dict[str, bytes] = {}
-        self._loaded_at: float | None = None
 
     def add(self, agent_id: str, name: str | None = None) -> str:
         """Add an agent and give it a token.
@@ -117,8 +102,6 @@ class AgentDirectory:
         except BaseException:
             self._store.delete(token_secret_name(agent_id))
             raise
-        with self._lock:
-            self._tokens[agent_id] = token.encode()
         return token
 
     def remove(self, agent_id: str) -> None:
@@ -133,8 +116,6 @@ class AgentDirectory:
         removed_token = self._store.delete(token_secret_name(agent_id))
         if self._token_files is not None:
             self._token_files.remove(agent_id)
-        with self._lock:
-            self._tokens.pop(agent_id, None)
         if not (removed_entry or removed_token):
             raise AgentError(f"there is no agent {agent_id!r}; `toolgate agents list` shows the agents")
 
@@ -153,8 +134,6 @@ class AgentDirectory:
             raise AgentError(f"there is no agent {agent_id!r}; `toolgate agents list` shows the agents")
         token = new_token()
         self._store.set(token_secret_name(agent_id), token)
-        with self._lock:
-            self._tokens[agent_id] = token.encode()
         if self._token_files is not None:
             try:
                 self._token_files.refresh(agent_id, token)
@@ -185,58 +164,18 @@ class AgentDirectory:
             for agent_id, name in read_agent_names(self._config_path).items()
         ]
 
-    def reload(self) -> None:
-        """Re-read the agents and their tokens now.
+    def read_tokens(self) -> dict[str, str]:
+        """Every agent's token (agent id → token), read from config.json and the secret store now.
+
+        Blocking: the gateway runs it in a worker thread (``AgentTokens``).
 
         Raises:
             ConfigError: config.json cannot be read.
             SecretError: the secret store cannot be read.
         """
-        tokens = self._read_tokens()
-        with self._lock:
-            self._tokens = tokens
-            self._loaded_at = self._clock()
-
-    def identify(self, token: str) -> str | None:
-        """The id of the agent whose token this is, or None.
-
-        Every known token is compared in constant time, without stopping at a match. If the files
-        cannot be read, the tokens read last stay in use (and the problem is logged).
-
-        Args:
-            token: the bearer token from a request.
-        """
-        if not token:
-            return None
-        candidate = token.encode()
-        with self._lock:
-            now = self._clock()
-            if self._loaded_at is None or now - self._loaded_at >= HIT_REVALIDATE_AFTER_S:
-                self._reload_keeping_old(now)
-            found = self._match(candidate)
-            if found is None and self._loaded_at is not None and now - self._loaded_at >= MISS_RELOAD_INTERVAL_S:
-                self._reload_keeping_old(now)
-                found = self._match(candidate)
-            return found
-
-    def _match(self, candidate: bytes) -> str | None:
-        found: str | None = None
-        for agent_id, known in self._tokens.items():
-            if hmac.compare_digest(candidate, known) and found is None:
-                found = agent_id
-        return found
-
-    def _reload_keeping_old(self, now: float) -> None:
-        self._loaded_at = now
-        try:
-            self._tokens = self._read_tokens()
-        except (ConfigError, SecretError) as exc:
-            logger.warning("Agent tokens could not be re-read; the previous ones stay in use: %s", exc)
-
-    def _read_tokens(self) -> dict[str, bytes]:
-        tokens: dict[str, bytes] = {}
+        tokens: dict[str, str] = {}
         for agent_id in read_agent_names(self._config_path):
             token = self._store.get(token_secret_name(agent_id))
             if token:
-                tokens[agent_id] = token.encode()
+                tokens[agent_id] = token
         return tokens

@@ -23,6 +23,7 @@ import mcp_types as types
 import uvicorn
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
+from gateway_core.agent_tokens import AgentTokens
 from gateway_core.approvals import ApprovalBroker, ApprovalRequest
 from gateway_core.audit import AuditLog, AuditStatus
 from gateway_core.config import Config, add_agent_rule, load_config
@@ -115,7 +116,7 @@ class Gateway:
     Args:
         config: the validated configuration.
         resolve: resolves ``${secret:NAME}`` references in a server's ``env`` or ``headers``.
-        identify: maps a bearer token to an agent id, or ``None``.
+        tokens: the agents' tokens, which identify each request (kept fresh while the gateway runs).
         paths: where Toolgate's files are: the audit database, the control file; ``None`` keeps
             nothing on disk (no audit log, no control channel).
         config_path: config.json, watched and applied live, and where "always" answers are written;
@@ -128,13 +129,14 @@ class Gateway:
         config: Config,
         *,
         resolve: ResolveFn,
-        identify: Callable[[str], str | None],
+        tokens: AgentTokens,
         paths: Paths | None = None,
         config_path: Path | None = None,
         on_stderr: Callable[[str, str], None] | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
+        self.tokens = tokens
         self.config_rejection: ConfigError | None = None
         self._config_event = anyio.Event()
         self.paths = paths
@@ -167,7 +169,7 @@ class Gateway:
         )
         self.http_app = GatewayHttpApp(
             self._sessions.handle_request,
-            identify=identify,
+            identify=tokens.identify,
             allowed_origins=config.gateway.allowed_origins,
             metrics=self.metrics,
             statuses=self.pool.statuses,
@@ -226,6 +228,8 @@ class Gateway:
         self.http_app.allowed_origins = frozenset(config.gateway.allowed_origins)
         self.pool.apply(config.servers, restart=restart)
         self.frontend.apply_config(config)
+        if old.agents.keys() != config.agents.keys():
+            self.tokens.refresh_soon()
         logger.info("applied the changed configuration")
 
     def reject_config(self, error: ConfigError) -> None:
@@ -324,6 +328,7 @@ class Gateway:
             )
         )
         async with anyio.create_task_group() as tg:
+            await tg.start(self.tokens.run)
             if self.audit is not None:
                 await tg.start(self.audit.run)
             await tg.start(self.pool.run)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import anyio
 
+from gateway_core.agent_tokens import AgentTokens
 from gateway_core.agents import AgentDirectory
 from gateway_core.config import Config, ensure_config, load_config
 from gateway_core.errors import ConfigError, InstanceError, SecretError
@@ -67,7 +68,11 @@ def _serve_locked(paths: Paths, config: Config, config_path: Path, store: Secret
 
     paths.ensure_dirs()
     gateway = Gateway(
-        config, resolve=resolve_with_store, identify=agents.identify, paths=paths, config_path=config_path
+        config,
+        resolve=resolve_with_store,
+        tokens=AgentTokens(agents.read_tokens),
+        paths=paths,
+        config_path=config_path,
     )
     with sock:
         asyncio.run(_run(gateway, sock))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from mcp.server.auth.middleware.auth_context import auth_context_var
@@ -43,7 +43,7 @@ class GatewayHttpApp:
 
     Args:
         mcp_app: the SDK's Streamable HTTP app, served at ``/mcp`` once a request is authenticated.
-        identify: maps a bearer token to an agent id, or ``None`` if no agent has it.
+        identify: maps a bearer token to an agent id, or ``None`` if no agent has it (without blocking).
         allowed_origins: Origin values a request may carry (an absent Origin is always allowed).
         metrics: where requests are counted and whence ``/metrics`` is rendered.
         statuses: the current downstream server statuses, for ``/ready`` and ``/metrics``.
@@ -57,7 +57,7 @@ class GatewayHttpApp:
         self,
         mcp_app: ASGIApp,
         *,
-        identify: Callable[[str], str | None],
+        identify: Callable[[str], Awaitable[str | None]],
         allowed_origins: Iterable[str],
         metrics: Metrics,
         statuses: Callable[[], list[ServerStatus]],
@@ -134,7 +134,7 @@ class GatewayHttpApp:
 
     async def _serve_mcp(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> None:
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        agent = self._identify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        agent = await self._identify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
         if agent is None:
             self._metrics.count_request("-", 401)
             await _respond_json(
