@@ -173,6 +173,18 @@ class DownstreamServer:
         """What the server offers, as last listed; empty unless READY."""
         return self._catalog if self._state is ServerState.READY else Catalog()
 
+    @property
+    def last_catalog(self) -> Catalog:
+        """What the server listed last, whatever its state now (empty if it never listed)."""
+        return self._catalog
+
+    def not_ready_message(self) -> str:
+        """Why a request cannot reach this server now, for the agent (no secrets: reasons never hold any)."""
+        detail = f"{self._state.value}: {self._reason}" if self._reason else self._state.value
+        if self._state is ServerState.STARTING:
+            detail += "; try again in a moment"
+        return f"server {self.name!r} is not ready: {detail}"
+
     def stderr_lines(self) -> tuple[str, ...]:
         """Every stderr line kept for this server (the last ``stderr.MAX_LINES``), oldest first."""
         return self._stderr.lines()
@@ -306,8 +318,7 @@ class DownstreamServer:
     ) -> _R:
         live = self._live
         if live is None or self._state is not ServerState.READY:
-            detail = f"{self._state.value}: {self._reason}" if self._reason else self._state.value
-            raise ServerUnavailableError(f"server {self.name!r} is not ready: {detail}")
+            raise ServerUnavailableError(self.not_ready_message())
         timeout = self.config.timeout_s
         closed: MCPError | None = None
         with anyio.move_on_after(timeout):

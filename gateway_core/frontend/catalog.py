@@ -1,5 +1,9 @@
 """The aggregated catalog: every ready server's tools, prompts and resources under the names agents see.
 
+A configured server that is starting, restarting or failed keeps its routes (what it listed last,
+and its prefix) as *unavailable*: a call to one of its names is told which server is down and why,
+not that the name is unknown.
+
 Built whole (``build_routes``) each time a server's catalog or state changes, then only read. A call
 is routed by looking its public name up in this table, never by parsing the name.
 
@@ -32,11 +36,16 @@ _INVALID_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
 
 @dataclass(frozen=True)
 class ServerCatalog:
-    """One ready server's contribution: its name, its name prefix and what it lists."""
+    """One server's contribution: its name, its name prefix and what it lists.
+
+    ``available`` False: a configured server that is starting, restarting or failed, with what it
+    listed last. Its names stay routed (to say the server is unavailable) but are not listed.
+    """
 
     server: str
     prefix: str
     catalog: Catalog
+    available: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,21 @@ class Routes:
     template_servers: tuple[str, ...] = ()
     input_schemas: dict[str, dict[str, object]] = field(default_factory=dict)
     collisions: tuple[str, ...] = ()
+    # The names of servers that are configured but not ready: where a call would go when they are.
+    unavailable_tools: dict[str, Route] = field(default_factory=dict)
+    unavailable_prompts: dict[str, Route] = field(default_factory=dict)
+    unavailable_prefixes: tuple[tuple[str, str], ...] = ()
     _templates: tuple[_Template, ...] = ()
+
+    def unavailable_server(self, name: str, *, prompt: bool = False) -> Route | None:
+        """The unavailable server a tool (or prompt) name belongs to: by what it listed last, else by prefix."""
+        route = (self.unavailable_prompts if prompt else self.unavailable_tools).get(name)
+        if route is not None:
+            return route
+        for prefix, server in self.unavailable_prefixes:  # longest prefix first
+            if prefix and name.startswith(prefix):
+                return Route(server, name[len(prefix) :])
+        return None
 
     def server_for_uri(self, uri: str) -> str | None:
         """The server a resource URI belongs to: a listed resource first, else the first matching template."""
@@ -103,13 +126,26 @@ def _with_hash(candidate: str, identity: str) -> str:
 
 
 def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
-    """Merge the catalogs of ready servers into one routing table, deterministically."""
-    ordered = sorted(servers, key=lambda s: s.server)
+    """Merge the catalogs of the servers into one routing table, deterministically.
+
+    Unavailable servers list nothing; their names (what they listed last) are routed as unavailable
+    unless a ready server lists the same name.
+    """
+    everything = sorted(servers, key=lambda s: s.server)
+    ordered = [entry for entry in everything if entry.available]
     collisions: list[str] = []
     tools: dict[str, Route] = {}
     tool_list: list[types.Tool] = []
     prompts: dict[str, Route] = {}
     prompt_list: list[types.Prompt] = []
+    held_tools: dict[str, Route] = {}
+    held_prompts: dict[str, Route] = {}
+    for entry in everything:
+        if not entry.available:
+            for tool in entry.catalog.tools:
+                _claim(held_tools, entry, tool.name, "tool", [])
+            for prompt in entry.catalog.prompts:
+                _claim(held_prompts, entry, prompt.name, "prompt", [])
     resources: dict[str, str] = {}
     resource_list: list[types.Resource] = []
     template_list: list[types.ResourceTemplate] = []
@@ -148,6 +184,14 @@ def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
         template_servers=tuple(template_servers),
         input_schemas={t.name: t.input_schema for t in tool_list},
         collisions=tuple(collisions),
+        unavailable_tools={name: route for name, route in held_tools.items() if name not in tools},
+        unavailable_prompts={name: route for name, route in held_prompts.items() if name not in prompts},
+        unavailable_prefixes=tuple(
+            sorted(
+                ((entry.prefix, entry.server) for entry in everything if not entry.available),
+                key=lambda pair: -len(pair[0]),
+            )
+        ),
         _templates=tuple(templates),
     )
 

@@ -110,7 +110,7 @@ class RequestForwarder:
         """Decide, ask if need be, forward and record one tool call (or resume one waiting for answers)."""
         route = self._routes().tools.get(params.name)
         if route is None:
-            raise MCPError(ErrorCode.TOOL_NOT_FOUND, f"unknown tool {params.name!r}: it is not in tools/list")
+            raise self._not_listed(params.name, prompt=False)
         agent, target = current_agent(), ("tools/call", params.name)
         if params.request_state is not None:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses, ctx)
@@ -204,7 +204,7 @@ class RequestForwarder:
         """Get a prompt, with its arguments, from the server that lists it."""
         route = self._routes().prompts.get(params.name)
         if route is None:
-            raise MCPError(ErrorCode.PROMPT_NOT_FOUND, f"unknown prompt {params.name!r}: it is not in prompts/list")
+            raise self._not_listed(params.name, prompt=True)
         agent, target = current_agent(), ("prompts/get", params.name)
         if params.request_state is not None:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
@@ -322,6 +322,19 @@ class RequestForwarder:
         receiver = self._notices.session(session_id(ctx) or "", current_agent(), ctx.session)
         await self._notices.set_level(receiver, params.level)
         return types.EmptyResult()
+
+    def _not_listed(self, name: str, *, prompt: bool) -> MCPError:
+        """The error for a name no ready server lists: the server that is down, when the agent may see it."""
+        route = self._routes().unavailable_server(name, prompt=prompt)
+        if route is not None and self._guard.may_see(
+            current_agent(), route.server, None if prompt else route.upstream_name
+        ):
+            server = self._pool.servers.get(route.server)
+            if server is not None:
+                return MCPError(ErrorCode.SERVER_UNAVAILABLE, server.not_ready_message())
+        if prompt:
+            return MCPError(ErrorCode.PROMPT_NOT_FOUND, f"unknown prompt {name!r}: it is not in prompts/list")
+        return MCPError(ErrorCode.TOOL_NOT_FOUND, f"unknown tool {name!r}: it is not in tools/list")
 
     def _server(self, name: str) -> DownstreamServer:
         return _present(name, self._pool.servers.get(name))

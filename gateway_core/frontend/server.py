@@ -135,15 +135,15 @@ class AgentFacingServer:
         self._changed.set()
 
     def refresh(self) -> set[type[ListChanged]]:
-        """Rebuild the routing table from the ready servers; return which listings changed."""
-        ready = [
-            ServerCatalog(name, self._config.prefix_for(name), ds.catalog)
+        """Rebuild the routing table (ready servers listed, the others routed as unavailable); what changed."""
+        entries = [
+            ServerCatalog(name, self._config.prefix_for(name), ds.last_catalog, ds.status.state is ServerState.READY)
             for name, ds in self._pool.servers.items()
-            if ds.status.state is ServerState.READY and name in self._config.servers
+            if name in self._config.servers and self._config.servers[name].enabled
         ]
-        old, new = self._routes, build_routes(ready)
+        old, new = self._routes, build_routes(entries)
         self._routes = new
-        ready_now = {entry.server for entry in ready}
+        ready_now = {entry.server for entry in entries if entry.available}
         for name in sorted(ready_now - self._ready):
             self.notices.server_ready(name)
         self._ready = ready_now

@@ -3,7 +3,7 @@ import re
 import mcp_types as types
 
 from gateway_core.downstream.base import Catalog
-from gateway_core.frontend.catalog import MAX_NAME_LENGTH, ServerCatalog, build_routes, public_name
+from gateway_core.frontend.catalog import MAX_NAME_LENGTH, Route, ServerCatalog, build_routes, public_name
 
 VALID_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -77,3 +77,32 @@ def test_tool_schemas_are_kept_for_fast_lookup_under_public_names():
     )
 
     assert routes.input_schemas["echo__echo"] == schema
+
+
+def test_an_unavailable_server_lists_nothing_but_its_names_stay_routed_to_it():
+    routes = build_routes(
+        [
+            ServerCatalog("github", "github__", Catalog(tools=(tool("create_issue"),)), available=False),
+            ServerCatalog("git", "git__", Catalog(tools=(tool("log"),))),
+            ServerCatalog("gitlab", "gitlab__long__", Catalog(), available=False),
+        ]
+    )
+
+    assert [t.name for t in routes.tool_list] == ["git__log"]
+    assert routes.unavailable_server("github__create_issue") == Route("github", "create_issue")
+    assert routes.unavailable_server("github__never_listed") == Route("github", "never_listed")
+    assert routes.unavailable_server("gitlab__long__x") == Route("gitlab", "x")  # the longest prefix wins
+    assert routes.unavailable_server("git__log") is None  # listed: routed to the ready server
+    assert routes.unavailable_server("other") is None
+
+
+def test_a_ready_servers_name_is_never_routed_as_unavailable():
+    routes = build_routes(
+        [
+            ServerCatalog("a", "", Catalog(tools=(tool("shared"),)), available=False),
+            ServerCatalog("b", "", Catalog(tools=(tool("shared"),))),
+        ]
+    )
+
+    assert routes.tools["shared"].server == "b"
+    assert routes.unavailable_tools == {}
