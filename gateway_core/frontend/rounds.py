@@ -137,7 +137,11 @@ class Rounds:
         state = secrets.token_urlsafe(24)
         running.resumed = anyio.Event()
         if running.follow is not None:
-            await running.follow(None)
+            try:
+                await running.follow(None)
+            except BaseException:
+                running.scope.cancel()  # as above: the round's questions can no longer reach the agent
+                raise
         self._parked[state] = running
         assert self._tg is not None
         self._tg.start_soon(self._expire, state, running)

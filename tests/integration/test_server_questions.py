@@ -19,6 +19,7 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from gateway_core.audit import RecordKind
 from tests.integration.harness import (
     BOTH_ERAS,
     Mode,
@@ -158,7 +159,9 @@ async def test_two_agents_calling_the_same_elicitation_tool_at_once_each_get_onl
     results: dict[str, str] = {}
     async with running_gateway({"fake": stdio_fake()}, agents=("agent-a", "agent-b")) as gw:
         await gw.wait_ready()
+        assert gw.gateway.audit is not None
         async with (
+            gw.gateway.audit.subscribe() as feed,
             agent_client(gw.url, gw.tokens["agent-a"], mode=mode_a, **alice.callbacks()) as client_a,
             agent_client(gw.url, gw.tokens["agent-b"], mode=mode_b, **bob.callbacks()) as client_b,
         ):
@@ -170,7 +173,15 @@ async def test_two_agents_calling_the_same_elicitation_tool_at_once_each_get_onl
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(call, client_a, "a")
                     tg.start_soon(call, client_b, "b")
-                    await anyio.wait_all_tasks_blocked()
+                    # Both calls are in the gateway once the policy's decision on each is recorded.
+                    # (Not wait_all_tasks_blocked(): on asyncio its 0.1 s poll can lock in step with
+                    # uvicorn's 0.1 s tick in this loop, always finding that task runnable.)
+                    decided: set[str] = set()
+                    async for record in feed:
+                        if record.kind is RecordKind.DECISION and record.tool == "ask":
+                            decided.add(record.agent)
+                            if decided == {"agent-a", "agent-b"}:
+                                break
                     both_calling.set()
     assert results == {"a": "a got: Alice", "b": "b got: Bob"}
     assert alice.questions == ["Question for a: your name?"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import anyio
@@ -19,6 +20,7 @@ QUESTION = types.ElicitRequest(
     params=types.ElicitRequestFormParams(message="Name?", requested_schema={"type": "object", "properties": {}})
 )
 TARGET = ("tools/call", "srv__ask")
+WAIT_S = 10.0
 
 
 async def no_record(*args: Any) -> None:
@@ -67,4 +69,34 @@ async def test_a_parked_request_the_agent_never_resumes_is_cancelled_after_the_t
             await cancelled.wait()
         with pytest.raises(MCPError, match="requestState is unknown or expired"):
             await rounds.resume("agent-a", TARGET, first.request_state, {})
+        tg.cancel_scope.cancel()
+
+
+async def test_a_request_that_goes_away_while_its_round_is_handed_out_is_not_left_running():
+    caller = RoundTripCaller("agent-a", CAN_ELICIT, no_record)
+    cancelled, in_follow, never = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def work() -> types.CallToolResult:
+        try:
+            await caller.ask("srv", QUESTION)
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+        raise AssertionError("unreachable")
+
+    async def follow(ctx: object) -> None:
+        if ctx is None:  # as ProgressRelay.retarget(None): waits (bounded) for progress still being sent
+            in_follow.set()
+            await never.wait()
+
+    rounds = Rounds()
+    async with anyio.create_task_group() as tg:
+        await tg.start(rounds.run)
+        async with anyio.create_task_group() as request:  # the agent's HTTP request
+            request.start_soon(functools.partial(rounds.begin, "agent-a", TARGET, caller, work, follow=follow))
+            with anyio.fail_after(WAIT_S):
+                await in_follow.wait()
+            request.cancel_scope.cancel()  # the agent disconnected
+        with anyio.fail_after(WAIT_S):
+            await cancelled.wait()  # the downstream call was cancelled, not left waiting for an answer
         tg.cancel_scope.cancel()
