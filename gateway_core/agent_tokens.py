@@ -115,6 +115,10 @@ class AgentTokens:
         refreshed, self._refreshed = self._refreshed, anyio.Event()
         refreshed.set()
 
+    async def wait_refreshed(self) -> None:
+        """Wait until the next read of the tokens has ended (its map swapped in, or it failed)."""
+        await self._refreshed.wait()
+
     async def identify(self, token: str) -> str | None:
         """The id of the agent whose token this is, or None.
 

@@ -30,6 +30,10 @@ DEFAULT_TIMEOUT_S = 60.0
 # How long an agent's own process of a "per_agent" server may sit unused before it is stopped.
 DEFAULT_IDLE_TIMEOUT_S = 600.0
 DEFAULT_APPROVAL_TIMEOUT_S = 120.0
+# One agent's share of the gateway: far above what an IDE opens, far below what starves the others.
+DEFAULT_MAX_SESSIONS_PER_AGENT = 100
+DEFAULT_MAX_REQUESTS_PER_AGENT = 100
+DEFAULT_SESSION_IDLE_TIMEOUT_S = 1800.0
 DEFAULT_AUDIT_RETENTION_DAYS = 30.0
 DEFAULT_AUDIT_MAX_SIZE_MB = 200.0
 
@@ -45,6 +49,9 @@ class GatewaySettings(_Model):
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     allowed_origins: tuple[str, ...] = ()
     approval_timeout_s: float = Field(default=DEFAULT_APPROVAL_TIMEOUT_S, gt=0)
+    max_sessions_per_agent: int = Field(default=DEFAULT_MAX_SESSIONS_PER_AGENT, ge=1)
+    max_requests_per_agent: int = Field(default=DEFAULT_MAX_REQUESTS_PER_AGENT, ge=1)
+    session_idle_timeout_s: float = Field(default=DEFAULT_SESSION_IDLE_TIMEOUT_S, gt=0)
 
 
 class ServerConfig(_Model):

@@ -31,6 +31,7 @@ class ErrorCode(IntEnum):
     TIMEOUT = -32004
     RESOURCE_NOT_FOUND = -32005
     PROMPT_NOT_FOUND = -32006
+    TOO_MANY_REQUESTS = -32007
 
 
 class ToolgateError(Exception):

@@ -34,8 +34,10 @@ from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import ConfigError, InstanceError
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
+from gateway_core.frontend.limits import AgentLimits
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.server import AgentFacingServer
+from gateway_core.frontend.slow_clients import MAX_CONNECTIONS, GuardedHttpProtocol
 from gateway_core.paths import Paths
 from gateway_core.policy import AgentPolicy, Effect, literal_match
 from gateway_core.version import toolgate_version
@@ -165,10 +167,20 @@ class Gateway:
         self.frontend = AgentFacingServer(config, self.pool, self.guard, self.metrics, version=toolgate_version())
         self._control_token = new_control_token()
         self._sessions = StreamableHTTPSessionManager(
-            self.frontend.server, security_settings=None, max_request_body_size=MAX_REQUEST_BODY_BYTES
+            self.frontend.server,
+            security_settings=None,
+            max_request_body_size=MAX_REQUEST_BODY_BYTES,
+            session_idle_timeout=config.gateway.session_idle_timeout_s,
+        )
+        self.limits = AgentLimits(
+            max_sessions=config.gateway.max_sessions_per_agent,
+            max_requests=config.gateway.max_requests_per_agent,
+            end_session=self._end_session,
+            is_open=lambda session_id: session_id in self._sessions._server_instances,
         )
         self.http_app = GatewayHttpApp(
             self._sessions.handle_request,
+            limits=self.limits,
             identify=tokens.identify,
             allowed_origins=config.gateway.allowed_origins,
             metrics=self.metrics,
@@ -226,11 +238,20 @@ class Gateway:
         if (old.gateway.host, old.gateway.port) != (config.gateway.host, config.gateway.port):
             logger.warning("gateway.host and gateway.port changes take effect when Toolgate restarts")
         self.http_app.allowed_origins = frozenset(config.gateway.allowed_origins)
+        self.limits.max_sessions = config.gateway.max_sessions_per_agent
+        self.limits.max_requests = config.gateway.max_requests_per_agent
+        self._sessions.session_idle_timeout = config.gateway.session_idle_timeout_s  # for sessions opened from now
         self.pool.apply(config.servers, restart=restart)
         self.frontend.apply_config(config)
         if old.agents.keys() != config.agents.keys():
             self.tokens.refresh_soon()
         logger.info("applied the changed configuration")
+
+    async def _end_session(self, session_id: str) -> None:
+        # The SDK (2.3) has no public way to end one session; this is what its DELETE and idle expiry do.
+        transport = self._sessions._server_instances.get(session_id)
+        if transport is not None:
+            await self._sessions._discard_session(session_id, transport)
 
     def reject_config(self, error: ConfigError) -> None:
         """Keep the running configuration and make the rejected edit's problems visible."""
@@ -325,6 +346,8 @@ class Gateway:
                 access_log=False,
                 timeout_graceful_shutdown=int(HTTP_SHUTDOWN_TIMEOUT_S),
                 server_header=False,
+                http=GuardedHttpProtocol,
+                limit_concurrency=MAX_CONNECTIONS,
             )
         )
         async with anyio.create_task_group() as tg:

@@ -6,6 +6,8 @@ serve) or a listed one (else 403): this stops DNS-rebinding and other browser pa
 also needs ``Authorization: Bearer <agent token>`` (else 401); the agent it identifies rides the
 request as the SDK's authenticated user, so handlers and session ownership both see it.
 A request carrying any of these headers twice is refused (400), never decided by one of them.
+Each agent gets its share (``limits``): too many requests in flight are refused with 429, and its
+own oldest sessions end when it opens too many.
 ``/health``, ``/ready`` and ``/metrics`` need no token and reveal no arguments, reasons or secrets.
 """
 
@@ -23,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway_core.downstream.base import ServerStatus
 from gateway_core.errors import ErrorCode
+from gateway_core.frontend.limits import AgentLimits
 from gateway_core.frontend.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class GatewayHttpApp:
         statuses: the current downstream server statuses, for ``/ready`` and ``/metrics``.
         ready: whether every enabled server has been tried at least once.
         version: Toolgate's version, reported by ``/health``.
+        limits: each agent's share: open sessions and requests in flight.
         control: the local control channel served under ``/control`` (it checks its own token).
         audit_healthy: whether audit records are being written (``None``: auditing is off).
     """
@@ -63,9 +67,11 @@ class GatewayHttpApp:
         statuses: Callable[[], list[ServerStatus]],
         ready: Callable[[], bool],
         version: str,
+        limits: AgentLimits,
         control: ASGIApp | None = None,
         audit_healthy: Callable[[], bool | None] = lambda: None,
     ) -> None:
+        self._limits = limits
         self._audit_healthy = audit_healthy
         self._mcp_app = mcp_app
         self._control_app = control
@@ -144,22 +150,48 @@ class GatewayHttpApp:
                 extra_headers=[(b"www-authenticate", b'Bearer realm="toolgate"')],
             )
             return
+        counted = scope["method"] == "POST"  # a GET stream is not a request in flight, nor is DELETE
+        if counted and not self._limits.begin_request(agent):
+            self._metrics.count_request(agent, 429)
+            message = (
+                f"agent {agent!r} already has {self._limits.max_requests} requests in flight, the most one agent "
+                "may have (gateway.max_requests_per_agent); wait for some to finish"
+            )
+            await _respond_json(send, 429, _rpc_error(ErrorCode.TOO_MANY_REQUESTS, message))
+            return
         user = AuthenticatedUser(AccessToken(token="", client_id=agent, scopes=[]))
         scope = {**scope, "user": user}
+        session_id = headers.get("mcp-session-id")
         status = 0
+        opened: str | None = None
 
         async def counting_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, opened
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if session_id is None and status < 400:
+                    opened = _session_header(message)
             await send(message)
 
         context_token = auth_context_var.set(user)
         try:
-            await self._mcp_app(scope, receive, counting_send)
+            with self._limits.using(session_id):
+                await self._mcp_app(scope, receive, counting_send)
         finally:
             auth_context_var.reset(context_token)
+            if counted:
+                self._limits.end_request(agent)
             self._metrics.count_request(agent, status)
+        if opened is not None:
+            await self._limits.session_opened(agent, opened)
+
+
+def _session_header(message: Message) -> str | None:
+    """The ``Mcp-Session-Id`` a response start message carries, if any."""
+    for name, value in message.get("headers", ()):
+        if name.lower() == b"mcp-session-id":
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def _repeated_guard_header(scope: Scope) -> str | None:

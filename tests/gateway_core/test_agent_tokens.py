@@ -122,7 +122,7 @@ async def test_the_tokens_are_read_again_unasked_so_a_rotation_takes_effect() ->
         cli.rotate("cursor")
         with anyio.fail_after(WAIT_S):
             while await tokens.identify(old) is not None:
-                await anyio.wait_all_tasks_blocked()
+                await tokens.wait_refreshed()
         tg.cancel_scope.cancel()
 
     assert reads.count >= 2
