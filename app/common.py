@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import QLabel, QWidget
 
-from gateway_core import Effect, ServerState
+from gateway_core import ApprovalRequest, Effect, ServerState
 
 STATE_TEXT = {
     ServerState.STARTING: "Starting",
@@ -82,6 +82,19 @@ def fold(value: Any) -> Any:
             items.append(f"… ({len(value) - FOLD_ITEMS:,} more items)")
         return items
     return value
+
+
+def wants(request: ApprovalRequest) -> str:
+    """What an approval request's agent wants, as the end of a sentence: "wants to run github__create_issue"."""
+    if request.kind == "prompt":
+        return f"wants the prompt {request.public_name}"
+    if request.kind == "resource":
+        return f"wants to read {request.public_name}"
+    if request.kind == "subscription":
+        return f"wants updates of {request.public_name}"
+    if request.kind == "completion":
+        return f"wants completions for {request.public_name}"
+    return f"wants to run {request.public_name}"
 
 
 def pretty_arguments(arguments: Any) -> str:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge
-from app.common import InlineError, folded_arguments, pretty_arguments
+from app.common import InlineError, folded_arguments, pretty_arguments, wants
 from gateway_core import Answer, ApprovalRequest, Outcome, Resolution, ToolgateError
 
 TITLE = "Approval needed"  # Qt adds " — Toolgate" (the application display name)
@@ -251,7 +251,10 @@ class ApprovalPrompt(QWidget):
     def _show(self, request: ApprovalRequest, *, present: bool = True) -> None:
         self._current = request
         self.headline.setText(self._headline(request))
-        self.details.setText(f"Server: {request.server} · tool {request.tool}")
+        self.details.setText(f"Server: {request.server} · {request.kind} {request.tool}")
+        # "Always" writes a rule for one tool; prompts and resources are decided for the whole server.
+        self.allow_always_button.setVisible(request.can_be_always)
+        self.deny_always_button.setVisible(request.can_be_always)
         self._full_arguments = pretty_arguments(request.arguments)
         folded = folded_arguments(request.arguments)
         self.arguments_view.setPlainText(folded)
@@ -324,7 +327,7 @@ class ApprovalPrompt(QWidget):
 
     def _headline(self, request: ApprovalRequest) -> str:
         agent = self._bridge.config.agents.get(request.agent)
-        return f"{agent.name if agent else request.agent} wants to run {request.public_name}"
+        return f"{agent.name if agent else request.agent} {wants(request)}"
 
     def _position(self) -> QPoint:
         tray = self._tray.geometry() if self._tray is not None else QRect()

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import anyio
 
@@ -30,6 +30,13 @@ _ID_BYTES = 3
 
 class ApprovalError(ToolgateError):
     """An answer names no pending approval, e.g. one already answered, timed out or withdrawn."""
+
+
+class AlwaysNotPossible(ApprovalError):
+    """An "always" answer to a request it cannot be kept for (a prompt or a resource); nothing was answered."""
+
+
+RequestKind: TypeAlias = Literal["tool", "prompt", "resource", "subscription", "completion"]
 
 
 class Answer(StrEnum):
@@ -76,6 +83,9 @@ class ApprovalRequest:
         reason: the policy's human sentence explaining the decision.
         session_id: the agent's MCP session, or None when the call has no session.
         created_at: when the request was made (``time.time()``).
+        kind: ``tool``, or ``prompt``, ``resource``, ``subscription`` (to a resource's updates) or
+            ``completion``. All but tools are decided for their whole server, so only a tool's
+            request can be answered "always" (a rule for that tool).
     """
 
     id: str
@@ -88,6 +98,12 @@ class ApprovalRequest:
     reason: str
     session_id: str | None
     created_at: float
+    kind: RequestKind = "tool"
+
+    @property
+    def can_be_always(self) -> bool:
+        """Whether an "always" answer can be kept: it writes a rule for exactly this tool."""
+        return self.kind == "tool"
 
 
 @dataclass(frozen=True)
@@ -178,8 +194,9 @@ class ApprovalBroker:
         rule_text: str,
         reason: str,
         session_id: str | None,
+        kind: RequestKind = "tool",
     ) -> Resolution:
-        """Wait for a person to allow or deny one tool call.
+        """Wait for a person to allow or deny one tool call (or prompt, or resource read).
 
         An earlier "allow for this session" for the same agent, session, server and tool allows at
         once, without a request. Otherwise the request is published and waits for the first of an
@@ -194,6 +211,7 @@ class ApprovalBroker:
             rule_text: the policy rule that asked for approval.
             reason: the policy's human sentence explaining the decision.
             session_id: the agent's MCP session; None disables session grants for this call.
+            kind: what is asked for (see ``ApprovalRequest.kind``).
 
         Returns:
             The resolution; only ``resolution.allowed`` lets the call through.
@@ -213,6 +231,7 @@ class ApprovalBroker:
             reason=reason,
             session_id=session_id,
             created_at=time.time(),
+            kind=kind,
         )
         if session_id is not None and (agent, session_id, server, tool) in self._session_grants:
             return Resolution(request, Outcome.ALLOWED, Answer.ALLOW_SESSION, 0.0)
@@ -240,6 +259,7 @@ class ApprovalBroker:
 
         Raises:
             ApprovalError: no request with that id is pending.
+            AlwaysNotPossible: an "always" answer to a prompt's or resource's request (it stays pending).
         """
         pending = self._pending.get(request_id.strip().lower())
         if pending is None:
@@ -247,6 +267,12 @@ class ApprovalBroker:
                 f"no pending approval with id {request_id!r} (it may have been answered, timed out or withdrawn)"
             )
         request = pending.request
+        if answer.always_effect is not None and not request.can_be_always:
+            raise AlwaysNotPossible(
+                f"'always' answers write a rule for one tool; this is a {request.kind} of server "
+                f"{request.server!r}, which is decided for the whole server (a {request.server}/* rule). "
+                "Answer it once or for this session, or set the server's rule for the agent."
+            )
         if answer is Answer.ALLOW_SESSION and request.session_id is not None:
             self._session_grants.add((request.agent, request.session_id, request.server, request.tool))
         effect = answer.always_effect

@@ -77,11 +77,11 @@ def list_approvals(args: argparse.Namespace, paths: Paths) -> int:
     if not requests:
         _say("No approvals are waiting.")
         return EXIT_OK
-    rows = [("ID", "AGENT", "TOOL", "ARGUMENTS", "WAITING")] + [
+    rows = [("ID", "AGENT", "WANTS", "ARGUMENTS", "WAITING")] + [
         (
             _printable(str(r.get("id", ""))),
             _printable(str(r.get("agent", ""))),
-            _printable(f"{r.get('server', '')}/{r.get('tool', '')}"),
+            _printable(_wanted(r)),
             summarize_arguments(r.get("arguments")),
             format_age(r.get("age_s")),
         )
@@ -91,6 +91,13 @@ def list_approvals(args: argparse.Namespace, paths: Paths) -> int:
     for row in rows:
         _out("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
     return EXIT_OK
+
+
+def _wanted(request: dict[str, object]) -> str:
+    """``server/tool`` for a tool call; ``prompt server/name`` and so on for the rest."""
+    kind = request.get("kind", "tool")
+    target = f"{request.get('server', '')}/{request.get('tool', '')}"
+    return target if kind == "tool" else f"{kind} {target}"
 
 
 def allow_approval(args: argparse.Namespace, paths: Paths) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from gateway_core.approvals import Answer, ApprovalBroker, ApprovalError, ApprovalRequest
+from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalBroker, ApprovalError, ApprovalRequest
 from gateway_core.errors import ToolgateError
 from gateway_core.files import write_atomically
 from gateway_core.paths import Paths, ensure_private_dir
@@ -257,6 +257,9 @@ class ControlApp:
             return
         try:
             request = self._broker.answer(request_id, answer)
+        except AlwaysNotPossible as exc:
+            await _respond(send, 409, {"error": str(exc)})
+            return
         except ApprovalError as exc:
             await _respond(send, 404, {"error": str(exc)})
             return
@@ -286,6 +289,7 @@ def request_to_json(request: ApprovalRequest, *, now: float | None = None) -> di
         "rule": request.rule_text,
         "reason": request.reason,
         "session_id": request.session_id,
+        "kind": request.kind,
         "age_s": round(max(0.0, current - request.created_at), 3),
     }
 
@@ -404,6 +408,8 @@ class ControlClient:
             exc.close()
         if exc.code == 404:
             return ApprovalError(message)
+        if exc.code == 409:
+            return AlwaysNotPossible(message)
         if exc.code == 401:
             return ControlError(
                 "Toolgate refused the control token; the control file may belong to an earlier run — restart Toolgate"

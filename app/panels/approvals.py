@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge
-from app.common import InlineError, folded_arguments, format_duration, format_time
+from app.common import InlineError, folded_arguments, format_duration, format_time, wants
 from app.panels.flat_table import FlatTableModel
 from gateway_core import Answer, ApprovalError, ApprovalRequest, Outcome, Resolution
 
@@ -274,15 +274,16 @@ class ApprovalsPanel(QWidget):
 
     def _show_selected(self) -> None:
         request = self.selected()
-        for button in self.buttons.values():
+        for answer, button in self.buttons.items():
             button.setEnabled(request is not None)
+            button.setVisible(request is None or request.can_be_always or answer.always_effect is None)
         if request is None:
             self.headline.setText("")
             self.rule.setText("")
             self.arguments.setPlainText("")
             return
         name = agent_name(self._bridge, request.agent)
-        self.headline.setText(f"{name} wants to run {request.public_name} (server {request.server})")
+        self.headline.setText(f"{name} {wants(request)} (server {request.server})")
         self.rule.setText(f"Asked by the rule {request.rule_text}: {request.reason}")
         self.arguments.setPlainText(folded_arguments(request.arguments))
         self.error.show_message("")

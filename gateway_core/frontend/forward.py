@@ -11,8 +11,9 @@ during the call reaches that agent; an interactive 2026-07-28 agent's requests r
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import anyio
@@ -24,6 +25,7 @@ from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from gateway_core.approvals import RequestKind
 from gateway_core.downstream.lanes import Caller
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.downstream.server import DownstreamServer
@@ -124,7 +126,7 @@ class RequestForwarder:
             disconnected=_disconnect_check(ctx),
         )
         if not admission.allowed:
-            self._metrics.count_call(agent, route.server, "denied", 0.0)
+            self._metrics.count_call(agent, route.server, admission.refused_as, 0.0)
             return refusal_result(admission)
         progress = ProgressRelay(ctx)
 
@@ -192,11 +194,13 @@ class RequestForwarder:
         agent, target = current_agent(), ("resources/read", params.uri)
         if params.request_state is not None:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
-        await self._admit_or_raise(ctx, server, params.uri)
+        admission = await self._admit_or_raise(ctx, server, params.uri, "resource")
 
         async def forward(caller: Caller) -> types.ReadResourceResult:
-            async with self._pool.use(server, agent) as downstream:
-                return await _downstream_call(_present(server, downstream).read_resource(params.uri, caller=caller))
+            with self._measured(admission, agent, server, params.uri):
+                async with self._pool.use(server, agent) as downstream:
+                    read = _present(server, downstream).read_resource(params.uri, caller=caller)
+                    return await _downstream_call(read)
 
         return await self._run(ctx, agent, target, forward)
 
@@ -208,12 +212,14 @@ class RequestForwarder:
         agent, target = current_agent(), ("prompts/get", params.name)
         if params.request_state is not None:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
-        await self._admit_or_raise(ctx, route.server, params.name)
+        admission = await self._admit_or_raise(ctx, route.server, params.name, "prompt")
 
         async def forward(caller: Caller) -> types.GetPromptResult:
-            async with self._pool.use(route.server, agent) as downstream:
-                server = _present(route.server, downstream)
-                return await _downstream_call(server.get_prompt(route.upstream_name, params.arguments, caller=caller))
+            with self._measured(admission, agent, route.server, params.name):
+                async with self._pool.use(route.server, agent) as downstream:
+                    server = _present(route.server, downstream)
+                    got = server.get_prompt(route.upstream_name, params.arguments, caller=caller)
+                    return await _downstream_call(got)
 
         return await self._run(ctx, agent, target, forward)
 
@@ -241,19 +247,51 @@ class RequestForwarder:
             self._roots.remember(agent, answer)
         await self._guard.record_question(agent, server, method, outcome, latency_s)
 
-    async def _admit_or_raise(self, ctx: Ctx, server: str, name: str) -> None:
-        """Apply the agent's decision for the whole server to a prompt or resource; a refusal is a protocol error."""
+    async def _admit_or_raise(
+        self, ctx: Ctx, server: str, name: str, kind: RequestKind, *, ask: bool = True
+    ) -> Admission:
+        """Apply the agent's decision for the whole server to a prompt, resource, subscription or completion.
+
+        Raises:
+            MCPError: refused (denied, not answered in time, or ``ask`` False and the policy asks).
+        """
+        agent = current_agent()
         admission = await self._guard.admit(
-            agent=current_agent(),
+            agent=agent,
             session_id=session_id(ctx),
             server=server,
             tool=None,
             public_name=name,
             arguments=None,
             disconnected=_disconnect_check(ctx),
+            kind=kind,
+            ask=ask,
         )
         if not admission.allowed:
+            self._metrics.count_call(agent, server, admission.refused_as, 0.0)
             raise MCPError(ErrorCode.DENIED_BY_POLICY, admission.refusal or "denied")
+        return admission
+
+    @contextlib.contextmanager
+    def _measured(self, admission: Admission, agent: str, server: str, name: str) -> Iterator[None]:
+        """Time a forwarded request that is not a tool call; record and count how it ended, as for calls."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            yield
+        except MCPError as exc:
+            codes = {ErrorCode.SERVER_UNAVAILABLE: "unavailable", ErrorCode.TIMEOUT: "timeout"}
+            outcome = codes.get(exc.error.code, "protocol_error")  # type: ignore[call-overload]
+            raise
+        except BaseException:
+            outcome = "withdrawn"
+            raise
+        finally:
+            latency = time.perf_counter() - started
+            self._metrics.count_call(agent, server, outcome, latency)
+            self._guard.finish(
+                admission, agent=agent, server=server, tool=name, outcome=outcome, latency_s=latency, result_size=None
+            )
 
     # --- completions, subscriptions, log levels -------------------------------------------------
 
@@ -273,18 +311,22 @@ class RequestForwarder:
                     ErrorCode.RESOURCE_NOT_FOUND, f"unknown resource template {ref.uri!r}: it is not in templates/list"
                 )
             server, upstream_ref = found, types.ResourceTemplateReference(uri=ref.uri)
-        if not self._guard.may_see(current_agent(), server):
-            raise MCPError(
-                ErrorCode.DENIED_BY_POLICY, f"Toolgate: agent {current_agent()!r} may not use server {server!r}"
-            )
-        result = await _downstream_call(self._server(server).complete(upstream_ref, params.argument, params.context))
+        name = ref.name if isinstance(ref, types.PromptReference) else ref.uri
+        # Completions come with every keystroke: they are never put to the person.
+        admission = await self._admit_or_raise(ctx, server, name, "completion", ask=False)
+        with self._measured(admission, current_agent(), server, name):
+            completing = self._server(server).complete(upstream_ref, params.argument, params.context)
+            result = await _downstream_call(completing)
         return without_downstream_identity(result)
 
     async def subscribe(self, ctx: Ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
         """Subscribe a handshake-era session to a resource's updates."""
-        receiver = self._notices.session(session_id(ctx) or "", current_agent(), ctx.session)
-        for server in self.subscription_servers(current_agent(), params.uri):
-            await _downstream_call(self._notices.subscribe(receiver, server, params.uri))
+        agent = current_agent()
+        receiver = self._notices.session(session_id(ctx) or "", agent, ctx.session)
+        for server in self.subscription_servers(agent, params.uri):
+            admission = await self._admit_or_raise(ctx, server, params.uri, "subscription")
+            with self._measured(admission, agent, server, params.uri):
+                await _downstream_call(self._notices.subscribe(receiver, server, params.uri))
         return types.EmptyResult()
 
     async def unsubscribe(self, ctx: Ctx, params: types.UnsubscribeRequestParams) -> types.EmptyResult:

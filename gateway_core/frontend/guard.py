@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 
-from gateway_core.approvals import ApprovalBroker, Outcome, Resolution
+from gateway_core.approvals import ApprovalBroker, Outcome, RequestKind, Resolution
 from gateway_core.audit import AuditLog
 from gateway_core.audit.records import QUESTION_ASKED_RULE, QUESTION_REFUSED_RULE
 from gateway_core.config import Config
@@ -42,6 +42,12 @@ class Admission:
     def allowed(self) -> bool:
         """Whether the call may be forwarded downstream."""
         return self.refusal is None
+
+    @property
+    def refused_as(self) -> str:
+        """The outcome a refusal is recorded and counted as: ``timeout`` (nobody answered) or ``denied``."""
+        timed_out = self.resolution is not None and self.resolution.outcome is Outcome.TIMED_OUT
+        return "timeout" if timed_out else "denied"
 
 
 class CallGuard:
@@ -95,12 +101,16 @@ class CallGuard:
         public_name: str,
         arguments: Mapping[str, Any] | None,
         disconnected: Callable[[], Awaitable[bool]] | None = None,
+        kind: RequestKind = "tool",
+        ask: bool = True,
     ) -> Admission:
         """Decide on one call, record the decision, and wait for an approval if one is needed.
 
         ``tool`` is the upstream tool name, or ``None`` for a prompt or resource (decided for the
-        whole server). Cancellation while waiting withdraws the approval, is recorded, and propagates;
-        so does the agent going away, which ``disconnected`` reports (checked while waiting).
+        whole server; ``kind`` says which). Cancellation while waiting withdraws the approval, is
+        recorded, and propagates; so does the agent going away, which ``disconnected`` reports
+        (checked while waiting). With ``ask`` False a decision to ask refuses at once: for requests
+        too frequent to put to a person (completions).
         """
         call_id = uuid.uuid4().hex
         policy = self.policy(agent)
@@ -124,6 +134,12 @@ class CallGuard:
             return self._refuse(call_id, agent, server, audited_tool, decision, None, refusal)
         if decision.effect is Effect.ALLOW:
             return Admission(call_id, decision)
+        if not ask:
+            refusal = (
+                f"Toolgate: agent {agent!r} may only ask for {public_name} (rule: {decision.rule_text}), and a "
+                f"{kind} is never put to the person; allow server {server!r} for the agent to get it"
+            )
+            return self._refuse(call_id, agent, server, audited_tool, decision, None, refusal)
         try:
             resolution = await self._ask_while_connected(
                 disconnected,
@@ -135,6 +151,7 @@ class CallGuard:
                 rule_text=decision.rule_text,
                 reason=decision.reason,
                 session_id=session_id,
+                kind=kind,
             )
         except BaseException:
             self._record_withdrawn(call_id, agent, server, audited_tool, decision)
@@ -252,9 +269,16 @@ class CallGuard:
         resolution: Resolution | None,
         refusal: str,
     ) -> Admission:
-        outcome = "timeout" if resolution is not None and resolution.outcome is Outcome.TIMED_OUT else "denied"
         admission = Admission(call_id, decision, resolution, refusal)
-        self.finish(admission, agent=agent, server=server, tool=tool, outcome=outcome, latency_s=0.0, result_size=None)
+        self.finish(
+            admission,
+            agent=agent,
+            server=server,
+            tool=tool,
+            outcome=admission.refused_as,
+            latency_s=0.0,
+            result_size=None,
+        )
         return admission
 
     def _record_withdrawn(self, call_id: str, agent: str, server: str, tool: str, decision: Decision) -> None:

@@ -57,6 +57,31 @@ def test_an_ask_call_shows_the_prompt_and_allow_once_completes_the_call(qloop, q
     run_async(qloop, scenario())
 
 
+def test_a_prompt_request_offers_no_always_answer_and_says_what_is_wanted(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR) as bridge:
+            prompt = ApprovalPrompt(bridge)
+            qtbot.addWidget(prompt)
+            got = []
+
+            async def get_prompt(client) -> None:
+                got.append(await client.get_prompt("fake__greet", {"name": "Ada"}))
+
+            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(get_prompt, client)
+                    await shown_and_answerable(prompt)
+                    assert prompt.headline.text() == "Cursor wants the prompt fake__greet"
+                    assert prompt.details.text() == "Server: fake · prompt fake__greet"
+                    assert not prompt.allow_always_button.isVisible()
+                    assert not prompt.deny_always_button.isVisible()
+                    assert prompt.allow_session_button.isVisible()
+                    qtbot.mouseClick(prompt.allow_once_button, Qt.MouseButton.LeftButton)
+            assert got and got[0].messages
+
+    run_async(qloop, scenario())
+
+
 def test_always_allow_writes_the_rule_and_the_next_call_goes_through_without_a_prompt(qloop, qtbot):
     async def scenario():
         async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR) as bridge:

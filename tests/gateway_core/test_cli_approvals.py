@@ -69,7 +69,7 @@ async def test_list_prints_one_line_per_pending_request_with_secrets_redacted(ca
     out = capsys.readouterr().out
     assert code == 0
     header, line1, line2 = out.splitlines()
-    assert header.split() == ["ID", "AGENT", "TOOL", "ARGUMENTS", "WAITING"]
+    assert header.split() == ["ID", "AGENT", "WANTS", "ARGUMENTS", "WAITING"]
     assert line1.startswith(first.id) and "claude" in line1 and "github/create_issue" in line1
     assert "api_key=[redacted]" in line1 and "…" in line1 and "x" * 100 not in line1
     assert line1.endswith("s ago")

@@ -16,7 +16,16 @@ import httpx2
 import pytest
 import uvicorn
 
-from gateway_core.approvals import Answer, ApprovalBroker, ApprovalError, ApprovalRequest, Outcome, Resolution
+from gateway_core.approvals import (
+    AlwaysNotPossible,
+    Answer,
+    ApprovalBroker,
+    ApprovalError,
+    ApprovalRequest,
+    Outcome,
+    RequestKind,
+    Resolution,
+)
 from gateway_core.control import (
     ControlApp,
     ControlClient,
@@ -77,7 +86,9 @@ class Approvals:
         self._requested = anyio.Event()
         broker.subscribe(lambda event: self._requested.set())
 
-    async def start_call(self, tg: anyio.abc.TaskGroup, tool: str, arguments: dict[str, object]) -> ApprovalRequest:
+    async def start_call(
+        self, tg: anyio.abc.TaskGroup, tool: str, arguments: dict[str, object], kind: RequestKind = "tool"
+    ) -> ApprovalRequest:
         async def ask() -> None:
             self.results[tool] = await self.broker.ask(
                 agent="claude",
@@ -88,6 +99,7 @@ class Approvals:
                 rule_text="github/* → ask",
                 reason="github/* asks",
                 session_id="s1",
+                kind=kind,
             )
 
         self._requested = anyio.Event()
@@ -233,6 +245,25 @@ async def test_anyone_gets_an_identity_proof_that_only_the_control_tokens_holder
     assert [r.status_code for r in (no_nonce, huge_nonce, not_json)] == [400, 400, 400]
     assert wrong_method.status_code == 405
     assert still_closed.status_code == 401
+
+
+@pytest.mark.anyio
+async def test_always_for_a_prompt_is_refused_with_the_reason_and_the_request_stays_pending():
+    token = new_control_token()
+    approvals = Approvals(make_broker())
+
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as tg, serving(ControlApp(approvals.broker, token)) as url:
+            request = await approvals.start_call(tg, "review", {}, kind="prompt")
+            client = ControlClient(ControlEndpoint(url, token))
+            with pytest.raises(AlwaysNotPossible, match="decided for the whole server") as refused:
+                await anyio.to_thread.run_sync(client.answer, request.id, Answer.ALLOW_ALWAYS)
+            listed = await anyio.to_thread.run_sync(client.pending)
+            await anyio.to_thread.run_sync(client.answer, request.id, Answer.ALLOW_ONCE)
+
+    assert "github/*" in str(refused.value)
+    assert [(r["id"], r["kind"]) for r in listed] == [(request.id, "prompt")]
+    assert approvals.results["review"].outcome is Outcome.ALLOWED
 
 
 @pytest.mark.anyio
