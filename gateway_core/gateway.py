@@ -369,6 +369,7 @@ class Gateway:
                 with self._control_file(endpoint):
                     task_status.started(endpoint)
                     await self._stop.wait()
+                self.pool.stopping_everything()
                 self.frontend.close()
             http.should_exit = True
             with anyio.move_on_after(HTTP_SHUTDOWN_TIMEOUT_S + 1):

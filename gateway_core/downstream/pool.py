@@ -19,6 +19,7 @@ from gateway_core.config import ServerConfig
 from gateway_core.downstream.base import ResolveFn, ServerState, ServerStatus
 from gateway_core.downstream.per_agent import AgentInstances, AgentRoots, same_session
 from gateway_core.downstream.server import DownstreamServer
+from gateway_core.downstream.stdio import NORMAL_STOP, QUICK_STOP
 
 
 class DownstreamPool:
@@ -54,6 +55,11 @@ class DownstreamPool:
         }
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._stop_times = NORMAL_STOP
+
+    def stopping_everything(self) -> None:
+        """The gateway is stopping: from now on every server gets the short grace (it exits within a second)."""
+        self._stop_times = QUICK_STOP
 
     @property
     def servers(self) -> Mapping[str, DownstreamServer]:
@@ -120,6 +126,7 @@ class DownstreamPool:
             on_change=self._on_change,
             on_stderr=self._on_stderr,
             on_notice=self._on_notice,
+            stop_times=lambda: self._stop_times,
         )
 
     def _new_agent_server(self, name: str, config: ServerConfig, agent: str, roots: AgentRoots) -> DownstreamServer:
@@ -136,6 +143,7 @@ class DownstreamPool:
             on_change=lambda _: None,
             on_stderr=None if stderr is None else (lambda _, line: stderr(name, f"[{agent}] {line}")),
             outside_call_roots=outside_call_roots,
+            stop_times=lambda: self._stop_times,
         )
 
     def _start(self, name: str, config: ServerConfig) -> None:

@@ -34,7 +34,7 @@ from gateway_core.downstream.lanes import Caller, Lanes
 from gateway_core.downstream.live import Backoff, LiveSession
 from gateway_core.downstream.remote import open_http, open_sse
 from gateway_core.downstream.stderr import StderrBuffer
-from gateway_core.downstream.stdio import StdioCommand, open_stdio
+from gateway_core.downstream.stdio import NORMAL_STOP, StdioCommand, StopTimes, open_stdio
 from gateway_core.errors import DownstreamError, DownstreamTimeoutError, ServerUnavailableError, ToolgateError
 
 logger = logging.getLogger(__name__)
@@ -125,8 +125,10 @@ class DownstreamServer:
         on_stderr: Callable[[str, str], None] | None = None,
         on_notice: Callable[[str, types.ServerNotification], None] | None = None,
         outside_call_roots: Callable[[], Awaitable[types.ListRootsResult | None]] | None = None,
+        stop_times: Callable[[], StopTimes] = lambda: NORMAL_STOP,
     ) -> None:
         self.name = name
+        self._stop_times = stop_times
         self.config = config
         self.tried = anyio.Event()
         self._resolve = resolve
@@ -410,7 +412,7 @@ class DownstreamServer:
         if config.command is not None:
             env = self._resolve(config.env) if config.env else {}
             spec = StdioCommand(config.command, config.args, env, config.cwd)
-            return open_stdio(spec, stderr=self._stderr)
+            return open_stdio(spec, stderr=self._stderr, stop_times=self._stop_times)
         assert config.url is not None
         headers = self._resolve(config.headers) if config.headers else {}
         return (open_sse if config.transport == "sse" else open_http)(config.url, headers)

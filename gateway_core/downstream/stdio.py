@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, cast
@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 PROCESS_TERMINATION_TIMEOUT = 2.0
 # Time between SIGTERM to the group and SIGKILL (the SDK's value).
 FORCE_KILL_TIMEOUT = 2.0
+# When the whole gateway stops, it exits within a second: the servers get this long after their stdin
+# closes, and this long after SIGTERM (a restart or a disabled server gets the values above).
+QUICK_TERMINATION_TIMEOUT = 0.2
+QUICK_FORCE_KILL_TIMEOUT = 0.3
 # Time for the loop to observe a kill; only an unkillable process runs this out.
 KILL_REAP_TIMEOUT = 2.0
 # Bound for the whole close, shielded from cancellation: the three waits above plus a margin.
@@ -47,6 +51,18 @@ CLOSE_TIMEOUT_S = PROCESS_TERMINATION_TIMEOUT + FORCE_KILL_TIMEOUT + KILL_REAP_T
 EXIT_POLL_INTERVAL = 0.1
 # How long a lost connection waits for the exit status, so the reason can name the exit code.
 EXIT_CODE_WAIT = 0.5
+
+
+@dataclass(frozen=True)
+class StopTimes:
+    """How long a stopping server gets: after its stdin closes, and after SIGTERM."""
+
+    grace_s: float = PROCESS_TERMINATION_TIMEOUT
+    kill_s: float = FORCE_KILL_TIMEOUT
+
+
+NORMAL_STOP = StopTimes()
+QUICK_STOP = StopTimes(QUICK_TERMINATION_TIMEOUT, QUICK_FORCE_KILL_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -106,25 +122,25 @@ async def _wait_exit(process: anyio.abc.Process, limit: float, interval: float =
     return process.returncode is not None
 
 
-async def _kill_tree(process: anyio.abc.Process) -> None:
+async def _kill_tree(process: anyio.abc.Process, kill_s: float) -> None:
     if sys.platform == "win32":  # pragma: no cover
         await terminate_windows_process_tree(process)
         close_process_job(process)
         return
     # Always, even after a clean exit: the group may still hold the server's children.
-    await terminate_posix_process_tree(process, FORCE_KILL_TIMEOUT)
+    await terminate_posix_process_tree(process, kill_s)
     if process.returncode is None:
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
 
 
-async def _stop(process: anyio.abc.Process) -> None:
+async def _stop(process: anyio.abc.Process, times: StopTimes) -> None:
     """Close stdin, give the server its grace period, then end the whole process group."""
     assert process.stdin is not None
     with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
         await process.stdin.aclose()
-    await _wait_exit(process, PROCESS_TERMINATION_TIMEOUT)
-    await _kill_tree(process)
+    await _wait_exit(process, times.grace_s)
+    await _kill_tree(process, times.kill_s)
     if not await _wait_exit(process, KILL_REAP_TIMEOUT):
         logger.warning("MCP server process %d is still alive after SIGKILL; abandoning it", process.pid)
     for pipe in (process.stdout, process.stderr):
@@ -139,8 +155,12 @@ async def _stop(process: anyio.abc.Process) -> None:
 
 
 @asynccontextmanager
-async def open_stdio(spec: StdioCommand, *, stderr: StderrBuffer) -> AsyncIterator[Connection]:
+async def open_stdio(
+    spec: StdioCommand, *, stderr: StderrBuffer, stop_times: Callable[[], StopTimes] = lambda: NORMAL_STOP
+) -> AsyncIterator[Connection]:
     """Spawn ``spec`` and yield a ``Connection`` over its stdin/stdout.
+
+    ``stop_times`` is read when the connection closes: how long the server gets to exit.
 
     Raises:
         ConnectError: the process could not be started (command not found, permission, bad cwd).
@@ -206,5 +226,5 @@ async def open_stdio(spec: StdioCommand, *, stderr: StderrBuffer) -> AsyncIterat
             with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
                 write_stream.close()
                 read_stream.close()
-                await _stop(process)
+                await _stop(process, stop_times())
             tg.cancel_scope.cancel()
