@@ -14,14 +14,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import secrets
 import stat
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +29,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalBroker, ApprovalError, ApprovalRequest
+from gateway_core.control_socket import UnixHTTPConnection
 from gateway_core.errors import ToolgateError
 from gateway_core.files import write_atomically
 from gateway_core.paths import Paths, ensure_private_dir
@@ -62,10 +62,12 @@ class ControlEndpoint:
     Attributes:
         url: the gateway's base URL, e.g. ``http://127.0.0.1:47800``.
         token: the bearer token ``ControlApp`` accepts.
+        socket: the Unix socket the approvals are served on (None: on ``url``, as on Windows).
     """
 
     url: str
     token: str
+    socket: str | None = None
 
 
 def new_control_token() -> str:
@@ -102,7 +104,9 @@ class ControlFile:
             OSError: the file could not be written.
         """
         ensure_private_dir(self._paths.state_dir)
-        content = {"url": self._endpoint.url, "token": self._endpoint.token, "pid": os.getpid()}
+        content: dict[str, object] = {"url": self._endpoint.url, "token": self._endpoint.token, "pid": os.getpid()}
+        if self._endpoint.socket is not None:
+            content["socket"] = self._endpoint.socket
         write_atomically(self.path, json.dumps(content) + "\n")
 
     def remove(self) -> None:
@@ -152,12 +156,14 @@ def read_control_file(paths: Paths) -> ControlEndpoint:
         raise ControlError(f"cannot read the control file {path}: {exc.strerror or exc}") from exc
     try:
         content = json.loads(text)
-        url, token = content["url"], content["token"]
-    except (ValueError, TypeError, KeyError) as exc:
+        url, token, socket_path = content["url"], content["token"], content.get("socket")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ControlError(f"the control file {path} is damaged; restart Toolgate to rewrite it") from exc
     if not (isinstance(url, str) and isinstance(token, str) and url and token):
         raise ControlError(f"the control file {path} is damaged; restart Toolgate to rewrite it")
-    return ControlEndpoint(url=url.rstrip("/"), token=token)
+    if socket_path is not None and not (isinstance(socket_path, str) and socket_path):
+        raise ControlError(f"the control file {path} is damaged; restart Toolgate to rewrite it")
+    return ControlEndpoint(url=url.rstrip("/"), token=token, socket=socket_path)
 
 
 def _read_private(path: Path) -> str:
@@ -188,11 +194,14 @@ class ControlApp:
     Args:
         broker: the approvals broker to read and answer.
         token: the control token (see ``new_control_token``).
+        approvals: False on the agent port where a control socket serves the approvals: only the
+            identity proof is answered there.
     """
 
-    def __init__(self, broker: ApprovalBroker, token: str) -> None:
+    def __init__(self, broker: ApprovalBroker, token: str, *, approvals: bool = True) -> None:
         self._broker = broker
         self._token = token.encode()
+        self.serves_approvals = approvals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one HTTP request; other scope types are ignored."""
@@ -200,6 +209,10 @@ class ControlApp:
             return
         if scope["path"].rstrip("/") == IDENTITY_PATH:
             await self._prove_identity(scope, receive, send)
+            return
+        if not self.serves_approvals:
+            message = "approvals are answered on the control socket named in control.json, not on this port"
+            await _respond(send, 404, {"error": message})
             return
         if not self._authorized(scope):
             await _respond(
@@ -344,8 +357,6 @@ class ControlClient:
     def __init__(self, endpoint: ControlEndpoint, *, timeout_s: float = CLIENT_TIMEOUT_S) -> None:
         self._endpoint = endpoint
         self._timeout_s = timeout_s
-        # No proxies: the token must go straight to the local gateway, whatever http_proxy says.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def pending(self) -> list[dict[str, Any]]:
         """The pending approval requests, oldest first, as ``request_to_json`` dicts.
@@ -380,37 +391,52 @@ class ControlClient:
 
     def _call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         headers = {"Authorization": f"Bearer {self._endpoint.token}", "Accept": "application/json"}
-        data = None
+        body = None
         if payload is not None:
-            data = json.dumps(payload).encode()
+            body = json.dumps(payload).encode()
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(self._endpoint.url + path, data=data, headers=headers, method=method)
+        where = self._endpoint.socket or self._endpoint.url
+        # Straight to the local gateway (never through a proxy, whatever http_proxy says).
+        connection = self._connection()
         try:
-            with self._opener.open(request, timeout=self._timeout_s) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise self._http_error(exc) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+            connection.request(method, self._base_path + path, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "strerror", None) or exc
             raise ControlError(
-                f"cannot reach Toolgate at {self._endpoint.url} ({reason}); is it running? "
+                f"cannot reach Toolgate at {where} ({reason}); is it running? "
                 "if it stopped abruptly, start it again with `toolgate serve`"
             ) from exc
-        except ValueError as exc:
-            raise ControlError(f"Toolgate at {self._endpoint.url} sent an answer that is not JSON") from exc
-
-    def _http_error(self, exc: urllib.error.HTTPError) -> ToolgateError:
-        try:
-            message = str(json.loads(exc.read())["error"])
-        except (ValueError, TypeError, KeyError, OSError):
-            message = f"HTTP {exc.code}"
         finally:
-            exc.close()
-        if exc.code == 404:
+            connection.close()
+        if response.status >= 400:
+            raise self._http_error(response.status, data)
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise ControlError(f"Toolgate at {where} sent an answer that is not JSON") from exc
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._endpoint.socket is not None:
+            return UnixHTTPConnection(self._endpoint.socket, timeout=self._timeout_s)
+        parts = urllib.parse.urlsplit(self._endpoint.url)
+        return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=self._timeout_s)
+
+    @property
+    def _base_path(self) -> str:
+        return "" if self._endpoint.socket is not None else urllib.parse.urlsplit(self._endpoint.url).path
+
+    def _http_error(self, status: int, data: bytes) -> ToolgateError:
+        try:
+            message = str(json.loads(data)["error"])
+        except (ValueError, TypeError, KeyError):
+            message = f"HTTP {status}"
+        if status == 404:
             return ApprovalError(message)
-        if exc.code == 409:
+        if status == 409:
             return AlwaysNotPossible(message)
-        if exc.code == 401:
+        if status == 401:
             return ControlError(
                 "Toolgate refused the control token; the control file may belong to an earlier run — restart Toolgate"
             )

@@ -23,12 +23,14 @@ import mcp_types as types
 import uvicorn
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
+from gateway_core import control_socket
 from gateway_core.agent_tokens import AgentTokens
 from gateway_core.approvals import ApprovalBroker, ApprovalRequest
 from gateway_core.audit import AuditLog, AuditStatus
 from gateway_core.config import Config, add_agent_rule, load_config
 from gateway_core.config_watch import watch_config
 from gateway_core.control import ControlApp, ControlEndpoint, ControlFile, new_control_token
+from gateway_core.control_socket import ControlSocket, control_socket_path
 from gateway_core.downstream.base import Catalog, ResolveFn, ServerStatus
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import ConfigError, InstanceError
@@ -166,6 +168,8 @@ class Gateway:
         )
         self.frontend = AgentFacingServer(config, self.pool, self.guard, self.metrics, version=toolgate_version())
         self._control_token = new_control_token()
+        # Where a control socket serves the approvals, the agent port only proves the gateway's identity.
+        self._port_control = ControlApp(self.approvals, self._control_token, approvals=not control_socket.supported())
         self._sessions = StreamableHTTPSessionManager(
             self.frontend.server,
             security_settings=None,
@@ -187,7 +191,7 @@ class Gateway:
             statuses=self.pool.statuses,
             ready=self.pool.all_tried,
             version=toolgate_version(),
-            control=ControlApp(self.approvals, self._control_token),
+            control=self._port_control,
             audit_healthy=lambda: self.audit.status.healthy if self.audit is not None else None,
         )
         self._stop = anyio.Event()
@@ -283,12 +287,15 @@ class Gateway:
         add_agent_rule(self.config_path, request.agent, literal_match(request.server, request.tool), effect)
         self.apply_config(load_config(self.config_path))
 
-    def _control_file(self, endpoint: Endpoint) -> contextlib.AbstractContextManager[object]:
+    def _control_file(
+        self, endpoint: Endpoint, channel: ControlSocket | None
+    ) -> contextlib.AbstractContextManager[object]:
         """Publish the control channel to same-user tools (``toolgate approvals``) while serving."""
         if self.paths is None:
             return contextlib.nullcontext()
         base = endpoint.url.removesuffix(MCP_PATH)
-        return ControlFile(self.paths, ControlEndpoint(base, self._control_token))
+        socket_path = None if channel is None else str(channel.path)
+        return ControlFile(self.paths, ControlEndpoint(base, self._control_token, socket_path))
 
     @property
     def audit_status(self) -> AuditStatus | None:
@@ -366,15 +373,55 @@ class Gateway:
                 if not http.started:
                     raise InstanceError(f"the HTTP server could not start on {endpoint.url}; see the log above")
                 logger.info("Toolgate is listening on %s", endpoint.url)
-                with self._control_file(endpoint):
-                    task_status.started(endpoint)
-                    await self._stop.wait()
-                self.pool.stopping_everything()
-                self.frontend.close()
+                channel, control_http = await self._open_control_socket(tg)
+                try:
+                    with self._control_file(endpoint, channel):
+                        task_status.started(endpoint)
+                        await self._stop.wait()
+                    self.pool.stopping_everything()
+                    self.frontend.close()
+                finally:
+                    if control_http is not None:
+                        control_http.should_exit = True
             http.should_exit = True
             with anyio.move_on_after(HTTP_SHUTDOWN_TIMEOUT_S + 1):
                 await http.finished.wait()
+                if control_http is not None:
+                    await control_http.finished.wait()
+            if channel is not None:
+                channel.close()
             tg.cancel_scope.cancel()
+
+    async def _open_control_socket(
+        self, tg: anyio.abc.TaskGroup
+    ) -> tuple[ControlSocket | None, _EmbeddedUvicorn | None]:
+        """Serve the approvals on a user-only Unix socket where there can be one (else on the agent port)."""
+        if self.paths is None or not control_socket.supported():
+            return None, None
+        try:
+            channel = ControlSocket(control_socket_path(self.paths))
+        except OSError as exc:
+            logger.warning(
+                "the control socket could not be opened (%s); approvals are answered on the agent port, "
+                "with the control token",
+                exc,
+            )
+            self._port_control.serves_approvals = True
+            return None, None
+        server = _EmbeddedUvicorn(
+            uvicorn.Config(
+                ControlApp(self.approvals, self._control_token),
+                log_config=None,
+                lifespan="off",
+                access_log=False,
+                timeout_graceful_shutdown=1,
+                server_header=False,
+                http=GuardedHttpProtocol,
+            )
+        )
+        tg.start_soon(server.serve_until_exit, channel.sock)
+        await server.listening.wait()
+        return channel, server
 
 
 def _subscribe(listeners: list[Callable[..., None]], listener: Callable[..., None]) -> Callable[[], None]:

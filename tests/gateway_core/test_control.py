@@ -16,6 +16,7 @@ import httpx2
 import pytest
 import uvicorn
 
+from gateway_core import control_socket
 from gateway_core.approvals import (
     AlwaysNotPossible,
     Answer,
@@ -37,6 +38,7 @@ from gateway_core.control import (
     new_control_token,
     read_control_file,
 )
+from gateway_core.control_socket import ControlSocket
 from gateway_core.paths import Paths
 
 WAIT_S = 5
@@ -374,3 +376,45 @@ def test_removing_leaves_a_newer_gateways_control_file_alone():
     old.remove()
 
     assert read_control_file(paths).token == "new-token"
+
+
+@pytest.mark.skipif(not control_socket.supported(), reason="Unix sockets")
+def test_a_stale_control_socket_is_replaced_and_anything_else_at_its_path_is_left_alone(tmp_path: Path):
+    path = tmp_path / "state" / "control.sock"
+    first = ControlSocket(path)
+    first.sock.close()  # a gateway that died: its socket file stays
+    second = ControlSocket(path)
+    second.close()
+    path.write_text("not a socket")
+
+    with pytest.raises(OSError, match="is not a socket"):
+        ControlSocket(path)
+    assert path.read_text() == "not a socket"
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="long socket paths go through /proc/self/fd")
+async def test_the_stdlib_client_answers_over_a_control_socket_even_at_a_long_path(tmp_path: Path):
+    token = new_control_token()
+    approvals = Approvals(make_broker())
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 6) / "control.sock"
+    channel = ControlSocket(deep)
+    server = _TestServer(uvicorn.Config(ControlApp(approvals.broker, token), log_config=None, lifespan="off"))
+    try:
+        with anyio.fail_after(WAIT_S):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(server.serve, [channel.sock])
+                await server.listening.wait()
+                request = await approvals.start_call(tg, "create_issue", {"title": "hi"})
+                client = ControlClient(ControlEndpoint("http://127.0.0.1:1", token, str(deep)))
+                listed = await anyio.to_thread.run_sync(client.pending)
+                await anyio.to_thread.run_sync(client.answer, request.id, Answer.ALLOW_ONCE)
+                server.should_exit = True
+    finally:
+        channel.close()
+
+    assert len(os.fsencode(deep)) > 108
+    assert [r["id"] for r in listed] == [request.id]
+    assert approvals.results["create_issue"].outcome is Outcome.ALLOWED
+    assert not deep.exists()
