@@ -174,17 +174,7 @@ class RequestForwarder:
             outcome = "withdrawn"
             raise
         finally:
-            latency = time.perf_counter() - started
-            self._metrics.count_call(agent, server_name, outcome, latency)
-            self._guard.finish(
-                admission,
-                agent=agent,
-                server=server_name,
-                tool=tool,
-                outcome=outcome,
-                latency_s=latency,
-                result_size=size,
-            )
+            self._record_outcome(admission, agent, server_name, tool, outcome, started, size)
 
     async def read_resource(self, ctx: Ctx, params: types.ReadResourceRequestParams) -> Any:
         """Read a resource from the server that lists it or has a matching template."""
@@ -287,11 +277,24 @@ class RequestForwarder:
             outcome = "withdrawn"
             raise
         finally:
-            latency = time.perf_counter() - started
-            self._metrics.count_call(agent, server, outcome, latency)
-            self._guard.finish(
-                admission, agent=agent, server=server, tool=name, outcome=outcome, latency_s=latency, result_size=None
-            )
+            self._record_outcome(admission, agent, server, name, outcome, started)
+
+    def _record_outcome(
+        self,
+        admission: Admission,
+        agent: str,
+        server: str,
+        name: str,
+        outcome: str,
+        started: float,
+        size: int | None = None,
+    ) -> None:
+        """Count and audit how a forwarded request ended (the same outcome in both)."""
+        latency = time.perf_counter() - started
+        self._metrics.count_call(agent, server, outcome, latency)
+        self._guard.finish(
+            admission, agent=agent, server=server, tool=name, outcome=outcome, latency_s=latency, result_size=size
+        )
 
     # --- completions, subscriptions, log levels -------------------------------------------------
 

@@ -22,17 +22,15 @@ from gateway_core.cli import main
 from gateway_core.clients import jsonc
 from gateway_core.config import load_config
 from gateway_core.paths import Paths
-from tests.gateway_core.clients.conftest import client_home  # noqa: F401 - the fixture
+from tests.gateway_core.clients.conftest import client_home, client_home_as_home  # noqa: F401 - the fixtures
 from tests.integration.harness import RunningGateway, running_gateway, stdio_fake, text_of
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def home(client_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811 - uses the fixture
-    monkeypatch.setenv("HOME", str(client_home))
-    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
-    return client_home
+def home(client_home_as_home: Path) -> Path:  # noqa: F811 - uses the fixture
+    return client_home_as_home
 
 
 def toolgate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -13,7 +13,7 @@ from mcp import Client, StdioServerParameters
 from gateway_core.agents import TOKEN_PREFIX
 from gateway_core.paths import Paths
 from gateway_core.token_files import TokenFiles
-from tests.gateway_core.clients.conftest import client_home  # noqa: F401 - the fixture
+from tests.gateway_core.clients.conftest import client_home, client_home_as_home  # noqa: F401 - the fixtures
 from tests.integration.harness import running_gateway, stdio_fake, text_of
 from tests.integration.test_clients_cli import a_private_file_of_the_users, agents_in_audit, toolgate
 
@@ -21,11 +21,8 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def home(client_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811 - uses the fixture
-    """A home full of IDE clients' config files (as in tests/integration/test_clients_cli.py)."""
-    monkeypatch.setenv("HOME", str(client_home))
-    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
-    return client_home
+def home(client_home_as_home: Path) -> Path:  # noqa: F811 - uses the fixture
+    return client_home_as_home
 
 
 @pytest.mark.skipif(os.name == "nt", reason="symbolic links")

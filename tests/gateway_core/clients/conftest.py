@@ -121,3 +121,11 @@ def client_home(tmp_path: Path) -> Path:
         '{"mcpServers": {"broken": {"command": "npx", "args": [}}',
     )
     return home
+
+
+@pytest.fixture
+def client_home_as_home(client_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``client_home`` as the process's ``HOME``, so the CLI finds the clients there."""
+    monkeypatch.setenv("HOME", str(client_home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    return client_home
