@@ -64,8 +64,8 @@ def test_import_dry_run_changes_nothing_and_import_adds_servers_with_their_secre
     assert "ghp_example" not in text and "sk-docs" not in text
     config = load_config(paths.config_file)
     assert config.servers["docs"].headers == {"Authorization": "${secret:docs.Authorization}"}
-    code, out, _ = toolgate(capsys, "import", "claude-code")
-    assert "already in Toolgate as 'github'" in out and "nothing new to import" in out
+    code, out, err = toolgate(capsys, "import", "claude-code")
+    assert "already in Toolgate as 'github'" in out and "nothing new to import" in err
 
 
 def test_import_with_policy_allows_the_clients_agent_exactly_the_servers_it_had(home, capsys):
@@ -77,7 +77,7 @@ def test_import_with_policy_allows_the_clients_agent_exactly_the_servers_it_had(
     rules = load_config(Paths.from_env().config_file).agents["vscode"].rules
     assert sorted(rule.match for rule in rules) == ["github/*", "time/*"]
     assert {rule.effect.value for rule in rules} == {"allow"}
-    assert "agent 'vscode' may use: github/*, time/*" in out
+    assert "agent 'vscode' may use: github/*, time/*" in err
 
 
 def test_connect_dry_run_prints_the_diff_and_leaves_the_file_alone(home, capsys):

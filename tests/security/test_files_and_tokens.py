@@ -103,10 +103,10 @@ def test_connecting_a_cloned_project_that_already_has_the_entry_writes_this_mach
     token_file = TokenFiles.of(Paths.from_env()).path("vscode")
     token_file.unlink()  # as on a colleague's machine: the committed entry, no token file yet
 
-    code, out, err = toolgate(capsys, "connect", "vscode", "--project", str(project))
+    code, _, err = toolgate(capsys, "connect", "vscode", "--project", str(project))
 
     assert code == 0, err
-    assert "nothing to change" in out and token_file.read_text().startswith(TOKEN_PREFIX)
+    assert "nothing to change" in err and token_file.read_text().startswith(TOKEN_PREFIX)
 
 
 def test_an_http_entry_in_a_project_file_is_refused_with_what_to_do(home, capsys, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from gateway_core.approvals import Answer, ApprovalBroker, ApprovalRequest, Outcome
 from gateway_core.audit.summary import redact_arguments
 from gateway_core.audit.summary import summarize_arguments as summarize_audit_arguments
-from gateway_core.cli_approvals import (
+from gateway_core.cli.approvals import (
     add_parser,
     allow_approval,
     deny_approval,

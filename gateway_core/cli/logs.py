@@ -16,10 +16,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gateway_core.audit import AuditQuery, AuditRecord, RecordKind, read_records
+from gateway_core.cli.output import EXIT_OK, fail, result, say
 from gateway_core.paths import Paths
 
-EXIT_OK = 0
-EXIT_ERROR = 1
 DEFAULT_LIMIT = 50
 # How often --follow looks for new records: quick enough to feel live, cheap for a read-only poll.
 FOLLOW_POLL_S = 0.5
@@ -57,23 +56,22 @@ def run_logs(args: argparse.Namespace, paths: Paths) -> int:
     """
     path = paths.audit_db
     if not path.is_file():
-        _say(f"no audit log yet at {path}; it is created when `toolgate serve` starts")
+        say(f"no audit log yet at {path}; it is created when `toolgate serve` starts")
         return EXIT_OK
     query = AuditQuery(agent=args.agent, server=args.server, tool=args.tool, outcome=args.outcome, limit=args.limit)
     show = _json_line if args.json else _table_line
     try:
         records = list(reversed(read_records(path, query)))
         if not args.json:
-            _write(_header())
+            result(_header())
         for record in records:
-            _write(show(record))
+            result(show(record))
         if args.follow:
             _follow(paths, query, records[-1].id if records else _newest_id(paths), show)
     except KeyboardInterrupt:
         return EXIT_OK
     except (sqlite3.Error, FileNotFoundError) as exc:
-        _say(f"the audit log cannot be read: {exc} ({path})")
-        return EXIT_ERROR
+        return fail(f"the audit log cannot be read: {exc} ({path})")
     return EXIT_OK
 
 
@@ -92,7 +90,7 @@ def _follow(paths: Paths, query: AuditQuery, last_id: int, show: Callable[[Audit
                 break
             before = page[-1].id
         for record in reversed(fresh):
-            _write(show(record))
+            result(show(record))
         if fresh:
             last_id = fresh[0].id
 
@@ -109,12 +107,12 @@ def _header() -> str:
 def _table_line(record: AuditRecord) -> str:
     when = datetime.fromtimestamp(record.time).strftime("%Y-%m-%d %H:%M:%S")
     if record.kind is RecordKind.DECISION:
-        result = record.effect or ""
+        ended = record.effect or ""
         latency = ""
     else:
-        result = str(record.outcome) + (f" ({record.answer})" if record.answer else "")
+        ended = str(record.outcome) + (f" ({record.answer})" if record.answer else "")
         latency = f"{record.latency_s * 1000:.0f} ms"
-    cells = (when, record.agent, f"{record.server}/{record.tool}", result, record.rule or "", latency)
+    cells = (when, record.agent, f"{record.server}/{record.tool}", ended, record.rule or "", latency)
     line = "  ".join(_fit(cell, width) for cell, (_, width) in zip(cells, _COLUMNS, strict=True))
     return f"{line}  {record.arguments}".rstrip()
 
@@ -125,11 +123,3 @@ def _json_line(record: AuditRecord) -> str:
 
 def _fit(text: str, width: int) -> str:
     return f"{text:<{width}}" if len(text) <= width else text[: width - 1] + "…"
-
-
-def _write(line: str) -> None:
-    sys.stdout.write(line + "\n")
-
-
-def _say(message: str) -> None:
-    sys.stderr.write(message + "\n")

@@ -13,7 +13,7 @@ from gateway_core.cli import main
 from gateway_core.paths import Paths
 from gateway_core.secrets import open_secret_store
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_toolgate(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

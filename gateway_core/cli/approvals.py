@@ -9,29 +9,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import sys
 from typing import Any
 
 from gateway_core.approvals import Answer
 from gateway_core.audit.summary import REDACTED, redact_arguments
+from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
 from gateway_core.control import ControlClient, read_control_file
 from gateway_core.errors import ToolgateError
 from gateway_core.paths import Paths
 
-EXIT_OK = 0
-EXIT_ERROR = 1
 # Keeps one request on one terminal line.
 MAX_VALUE_CHARS = 40
 MAX_SUMMARY_CHARS = 100
-# Agent-supplied text must not move the cursor or recolour the terminal.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``approvals list|allow|deny`` to the ``toolgate`` command.
 
-    Each subcommand sets ``run`` to a handler ``(args, paths) -> exit code``, as ``gateway_core.cli`` dispatches.
+    Each subcommand sets ``run`` to a handler ``(args, paths) -> exit code``, as ``gateway_core.cli.main`` dispatches.
 
     Args:
         subparsers: the ``toolgate`` command's subparsers.
@@ -69,19 +64,19 @@ def list_approvals(args: argparse.Namespace, paths: Paths) -> int:
     try:
         requests = ControlClient(read_control_file(paths)).pending()
     except ToolgateError as exc:
-        return _fail(exc)
+        return fail(exc)
     if args.json:
         for request in requests:
-            _out(json.dumps({**request, "arguments": redact_arguments(request.get("arguments"))}, default=str))
+            result(json.dumps({**request, "arguments": redact_arguments(request.get("arguments"))}, default=str))
         return EXIT_OK
     if not requests:
-        _say("No approvals are waiting.")
+        say("No approvals are waiting.")
         return EXIT_OK
     rows = [("ID", "AGENT", "WANTS", "ARGUMENTS", "WAITING")] + [
         (
-            _printable(str(r.get("id", ""))),
-            _printable(str(r.get("agent", ""))),
-            _printable(_wanted(r)),
+            printable(str(r.get("id", ""))),
+            printable(str(r.get("agent", ""))),
+            printable(_wanted(r)),
             summarize_arguments(r.get("arguments")),
             format_age(r.get("age_s")),
         )
@@ -89,7 +84,7 @@ def list_approvals(args: argparse.Namespace, paths: Paths) -> int:
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        _out("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
+        result("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
     return EXIT_OK
 
 
@@ -138,10 +133,10 @@ def _answer(request_id: str, answer: Answer, verb: str, how: str, paths: Paths) 
     try:
         request = ControlClient(read_control_file(paths)).answer(request_id, answer)
     except ToolgateError as exc:
-        return _fail(exc)
-    tool = _printable(f"{request.get('server', '')}/{request.get('tool', '')}")
-    agent = _printable(str(request.get("agent", "")))
-    _say(f"{verb} {_printable(str(request.get('id', request_id)))} ({tool} for agent {agent!r}) {how}.")
+        return fail(exc)
+    tool = printable(f"{request.get('server', '')}/{request.get('tool', '')}")
+    agent = printable(str(request.get("agent", "")))
+    say(f"{verb} {printable(str(request.get('id', request_id)))} ({tool} for agent {agent!r}) {how}.")
     return EXIT_OK
 
 
@@ -155,11 +150,11 @@ def summarize_arguments(arguments: Any) -> str:
     """
     redacted = redact_arguments(arguments)
     if not isinstance(redacted, dict):
-        return _truncate(_printable(json.dumps(redacted, default=str)), MAX_SUMMARY_CHARS)
+        return _truncate(printable(json.dumps(redacted, default=str)), MAX_SUMMARY_CHARS)
     parts = []
     for key, value in redacted.items():
         shown = REDACTED if value == REDACTED else json.dumps(value, default=str)
-        parts.append(f"{_printable(str(key))}={_truncate(_printable(shown), MAX_VALUE_CHARS)}")
+        parts.append(f"{printable(str(key))}={_truncate(printable(shown), MAX_VALUE_CHARS)}")
     return _truncate(", ".join(parts), MAX_SUMMARY_CHARS) if parts else "-"
 
 
@@ -181,20 +176,3 @@ def format_age(age_s: Any) -> str:
 
 def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _printable(text: str) -> str:
-    return _UNPRINTABLE.sub("?", text)
-
-
-def _fail(exc: ToolgateError) -> int:
-    _say(f"Error: {exc}")
-    return EXIT_ERROR
-
-
-def _out(line: str) -> None:
-    sys.stdout.write(line + "\n")
-
-
-def _say(message: str) -> None:
-    sys.stderr.write(message + "\n")

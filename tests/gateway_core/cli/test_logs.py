@@ -12,10 +12,10 @@ import anyio
 import pytest
 
 from gateway_core.audit import AuditLog
-from gateway_core.cli_logs import add_parser, run_logs
+from gateway_core.cli.logs import add_parser, run_logs
 from gateway_core.paths import Paths
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def logs(*argv: str) -> int:
@@ -108,7 +108,7 @@ async def test_logs_prints_a_table_with_rule_result_latency_and_arguments(capsys
 _FOLLOWER = textwrap.dedent(
     """
     import argparse
-    from gateway_core.cli_logs import add_parser
+    from gateway_core.cli.logs import add_parser
     from gateway_core.paths import Paths
 
     parser = argparse.ArgumentParser()

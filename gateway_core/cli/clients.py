@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from gateway_core.cli.output import EXIT_OK, fail, result, result_text, say
 from gateway_core.clients.connect import Change
 from gateway_core.clients.found import ClientConfigError, FoundServer
 from gateway_core.clients.service import Clients
 from gateway_core.clients.table import CLIENT_IDS
 from gateway_core.errors import ConfigError, SecretError
 from gateway_core.paths import Paths
-
-EXIT_OK = 0
-EXIT_ERROR = 1
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,33 +65,24 @@ def _project(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _say(line: str) -> None:
-    print(line, flush=True)  # noqa: T201 - this is the CLI
-
-
-def _error(line: str) -> int:
-    print(f"error: {line}", file=sys.stderr, flush=True)  # noqa: T201 - this is the CLI
-    return EXIT_ERROR
-
-
 def _list(args: argparse.Namespace, paths: Paths) -> int:
     found = Clients(paths).installed(args.project)
     if not found:
-        _say("No MCP clients found here (" + ", ".join(CLIENT_IDS) + ").")
+        say("No MCP clients found here (" + ", ".join(CLIENT_IDS) + ").")
         return EXIT_OK
     for item in found:
         file = item.file
         connected = " [connected to Toolgate]" if item.connected else ""
-        _say(f"{file.client.id} ({file.client.name}, {file.scope}): {file.path}{connected}")
+        result(f"{file.client.id} ({file.client.name}, {file.scope}): {file.path}{connected}")
         if item.problem is not None:
-            _say(f"  cannot be read: {item.problem}")
+            result(f"  cannot be read: {item.problem}")
             continue
         for server in item.servers:
-            _say(f"  {server.name}: {_describe(server)}")
+            result(f"  {server.name}: {_describe(server)}")
         for note in item.notes:
-            _say(f"  {note}")
+            result(f"  {note}")
         if not item.servers and not item.notes:
-            _say("  no servers")
+            result("  no servers")
     return EXIT_OK
 
 
@@ -109,32 +97,32 @@ def _import(args: argparse.Namespace, paths: Paths) -> int:
     try:
         plan = clients.plan_import(args.client, args.project)
     except (ClientConfigError, ConfigError) as exc:
-        return _error(str(exc))
+        return fail(exc)
     for server, name in plan.already:
-        _say(f"already in Toolgate as {name!r}: {server.name}")
+        result(f"already in Toolgate as {name!r}: {server.name}")
     for server, reason in plan.skipped:
-        _say(f"skipped {server.name}: {reason}")
+        result(f"skipped {server.name}: {reason}")
     for name, entry in plan.servers.items():
         secrets = [key for key in plan.secrets if key.startswith(f"{name}.")]
         moved = f" (secrets moved to the secret store: {', '.join(secrets)})" if secrets else ""
-        _say(f"{'would add' if args.dry_run else 'adding'} {name}: {json.dumps(entry)}{moved}")
+        result(f"{'would add' if args.dry_run else 'adding'} {name}: {json.dumps(entry)}{moved}")
     if args.dry_run:
         if plan.servers:
-            sys.stdout.write(clients.import_diff(plan))
+            result_text(clients.import_diff(plan))
         else:
-            _say("nothing new to import")
+            say("nothing new to import")
         return EXIT_OK
     try:
         if plan.servers:
             clients.apply_import(plan)
-            _say(f"imported {len(plan.servers)} server(s) into {paths.config_file}")
+            say(f"imported {len(plan.servers)} server(s) into {paths.config_file}")
         else:
-            _say("nothing new to import")
+            say("nothing new to import")
         if args.policy:
             matches = clients.derive_policy(args.client, plan)
-            _say(f"agent {args.client!r} may use: {', '.join(matches) or 'no servers'} (the rest: its default)")
+            say(f"agent {args.client!r} may use: {', '.join(matches) or 'no servers'} (the rest: its default)")
     except (ConfigError, SecretError) as exc:
-        return _error(str(exc))
+        return fail(exc)
     return EXIT_OK
 
 
@@ -146,7 +134,7 @@ def _connect(args: argparse.Namespace, paths: Paths) -> int:
             args.client, http=http, remove_imported=args.remove_imported, project=args.project, dry_run=args.dry_run
         )
     except (ClientConfigError, ConfigError, SecretError, ValueError) as exc:
-        return _error(str(exc))
+        return fail(exc)
     return _apply(clients, change, connecting=True, dry_run=args.dry_run)
 
 
@@ -155,7 +143,7 @@ def _disconnect(args: argparse.Namespace, paths: Paths) -> int:
     try:
         change = clients.disconnect_change(args.client, args.project)
     except ClientConfigError as exc:
-        return _error(str(exc))
+        return fail(exc)
     return _apply(clients, change, connecting=False, dry_run=args.dry_run)
 
 
@@ -165,17 +153,17 @@ def _apply(clients: Clients, change: Change, *, connecting: bool, dry_run: bool)
             try:
                 clients.publish_token_file(change)  # a cloned project may carry the entry already
             except ClientConfigError as exc:
-                return _error(str(exc))
-        _say(f"{change.file.path}: nothing to change")
+                return fail(exc)
+        say(f"{change.file.path}: nothing to change")
         return EXIT_OK
     if dry_run:
-        sys.stdout.write(change.diff())
+        result_text(change.diff())
         return EXIT_OK
     try:
         backup = clients.apply(change, connecting=connecting)
     except ClientConfigError as exc:
-        return _error(str(exc))
+        return fail(exc)
     done = "connected" if connecting else "disconnected"
     kept = f" (the previous file is kept at {backup})" if backup else ""
-    _say(f"{change.file.client.name} {done}: {change.file.path}{kept}")
+    say(f"{change.file.client.name} {done}: {change.file.path}{kept}")
     return EXIT_OK

@@ -1,0 +1,94 @@
+"""``toolgate agents add|list|remove|rotate``: the agents allowed to connect, and their tokens."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gateway_core.agents import AgentDirectory
+from gateway_core.cli.output import EXIT_OK, result, say
+from gateway_core.config import ensure_config
+from gateway_core.paths import Paths
+from gateway_core.secrets import SecretStore, open_secret_store
+from gateway_core.token_files import TokenFiles
+
+NOT_ENCRYPTED = "Secrets are NOT encrypted: no OS keychain is available, so they are kept in a file only you can read."
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``agents add|list|remove|rotate`` to the ``toolgate`` command."""
+    agents = subparsers.add_parser("agents", help="manage the agents allowed to connect").add_subparsers(
+        title="agents commands", metavar="COMMAND", required=True
+    )
+    add = agents.add_parser("add", help="add an agent and print its token")
+    add.add_argument("agent_id", metavar="ID")
+    add.add_argument("--name", help="display name (default: the id)")
+    add.set_defaults(run=_add)
+    agents.add_parser("list", help="list the agents").set_defaults(run=_list)
+    remove = agents.add_parser("remove", help="remove an agent and its token")
+    remove.add_argument("agent_id", metavar="ID")
+    remove.set_defaults(run=_remove)
+    rotate = agents.add_parser("rotate", help="give an agent a new token and print it")
+    rotate.add_argument("agent_id", metavar="ID")
+    rotate.set_defaults(run=_rotate)
+
+
+def ensure_config_said(paths: Paths) -> Path:
+    """config.json, created (and said so) when there is none yet."""
+    path, created = ensure_config(paths)
+    if created:
+        say(f"Created a default config (no servers, no agents) at {path}.")
+    return path
+
+
+def _add(args: argparse.Namespace, paths: Paths) -> int:
+    store, directory = _directory(paths)
+    token = directory.add(args.agent_id, args.name)
+    result(token)
+    say(f"Added agent {args.agent_id!r} to {paths.config_file}.")
+    _explain_token(store)
+    return EXIT_OK
+
+
+def _rotate(args: argparse.Namespace, paths: Paths) -> int:
+    store, directory = _directory(paths)
+    token = directory.rotate(args.agent_id)
+    result(token)
+    say(f"Agent {args.agent_id!r} has a new token; a running gateway stops accepting the old one within seconds.")
+    _explain_token(store)
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace, paths: Paths) -> int:
+    _, directory = _directory(paths)
+    agents = directory.list()
+    if not agents:
+        say("No agents yet; add one with `toolgate agents add ID`.")
+        return EXIT_OK
+    rows = [("ID", "NAME", "TOKEN STORED")] + [(a.id, a.name, "yes" if a.has_token else "no") for a in agents]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    for agent_id, name, stored in rows:
+        result(f"{agent_id:<{widths[0]}}  {name:<{widths[1]}}  {stored}")
+    return EXIT_OK
+
+
+def _remove(args: argparse.Namespace, paths: Paths) -> int:
+    _, directory = _directory(paths)
+    directory.remove(args.agent_id)
+    say(f"Removed agent {args.agent_id!r} and its token.")
+    return EXIT_OK
+
+
+def _directory(paths: Paths) -> tuple[SecretStore, AgentDirectory]:
+    config_path = ensure_config_said(paths)
+    store = open_secret_store(paths)
+    return store, AgentDirectory(config_path, store, token_files=TokenFiles.of(paths))
+
+
+def _explain_token(store: SecretStore) -> None:
+    say(f"The token above is stored in {store.backend_name}.")
+    if not store.encrypted:
+        say(NOT_ENCRYPTED)
+    say("It is shown only now. Give it to the agent in one of two ways:")
+    say("  HTTP clients: the gateway's /mcp URL (see `toolgate serve`) with `Authorization: Bearer <token>`")
+    say("  stdio clients: run `toolgate-shim --agent ID` with TOOLGATE_TOKEN=<token> in its environment")

@@ -1,0 +1,71 @@
+"""The ``toolgate`` command: parses arguments and runs one subcommand (one module per command group).
+
+Output rule (``gateway_core.cli.output``): what a script may capture (a token, a path, a table) goes
+to stdout alone; explanations and errors go to stderr. Every expected failure is one ``Error: …``
+sentence on stderr and exit code 1, never a traceback; bad usage is exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway_core.cli import agents, approvals, clients, config, logs, secrets
+from gateway_core.cli.output import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, fail, say
+from gateway_core.errors import ConfigError, ToolgateError
+from gateway_core.paths import Paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``toolgate`` command.
+
+    Args:
+        argv: the arguments after the program name; ``sys.argv[1:]`` when None.
+
+    Returns:
+        The exit code: 0 on success, 1 on an error, 2 on a usage error.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    command: Callable[[argparse.Namespace, Paths], int] | None = getattr(args, "run", None)
+    if command is None:
+        say("Give a command (below); `toolgate` alone starts the tray app, `toolgate serve` the gateway without it.")
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    paths = Paths.from_env()
+    try:
+        return command(args, paths)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            say(problem)
+        return EXIT_ERROR
+    except ToolgateError as exc:
+        return fail(exc)
+    except OSError as exc:
+        return fail(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
+    except KeyboardInterrupt:
+        say("Interrupted.")
+        return EXIT_INTERRUPTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="toolgate", description="A local MCP gateway with per-agent permissions.")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the gateway without the GUI")
+    serve.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the one in TOOLGATE_HOME)")
+    serve.add_argument("--port", type=int, metavar="N", help="port to listen on (overrides gateway.port)")
+    serve.set_defaults(run=_serve)
+    for group in (config, agents, secrets, approvals, logs, clients):
+        group.add_parser(commands)
+    return parser
+
+
+def _serve(args: argparse.Namespace, paths: Paths) -> int:
+    from gateway_core.serve import serve
+
+    return serve(paths, args.config, args.port)
