@@ -172,31 +172,37 @@ def mac_plist(command: list[str]) -> bytes:
 
 
 def _windows_command() -> str | None:
-    import winreg
+    if sys.platform == "win32":
+        import winreg
 
-    try:
-        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, WINDOWS_RUN_KEY) as key:
-            value, _ = winreg.QueryValueEx(key, APP_NAME)
-    except FileNotFoundError:
-        return None
-    return str(value)
+        try:
+            with winreg.OpenKey(winreg.HKEY_CURRENT_USER, WINDOWS_RUN_KEY) as key:
+                value, _ = winreg.QueryValueEx(key, APP_NAME)
+        except FileNotFoundError:
+            return None
+        return str(value)
+    return None
 
 
 def _windows_set(command_line: str) -> None:
-    import winreg
+    if sys.platform == "win32":
+        import winreg
 
-    with winreg.CreateKey(winreg.HKEY_CURRENT_USER, WINDOWS_RUN_KEY) as key:
-        winreg.SetValueEx(key, APP_NAME, 0, winreg.REG_SZ, command_line)
+        with winreg.CreateKey(winreg.HKEY_CURRENT_USER, WINDOWS_RUN_KEY) as key:
+            winreg.SetValueEx(key, APP_NAME, 0, winreg.REG_SZ, command_line)
+        return
+    raise OSError("the Run key is a Windows registry key")
 
 
 def _windows_delete() -> None:
-    import winreg
+    if sys.platform == "win32":
+        import winreg
 
-    try:
-        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, WINDOWS_RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:
-            winreg.DeleteValue(key, APP_NAME)
-    except FileNotFoundError:
-        pass
+        try:
+            with winreg.OpenKey(winreg.HKEY_CURRENT_USER, WINDOWS_RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:
+                winreg.DeleteValue(key, APP_NAME)
+        except FileNotFoundError:
+            pass
 
 
 # --- shared ---------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Pure functions (no Qt) so the text can be checked directly; the Agents panel put
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 # The key the entry gets under "mcpServers"; the IDE shows it as the server's name.
 SERVER_KEY = "toolgate"
@@ -43,5 +44,5 @@ def shim_snippet(agent_id: str, token: str, shim_command: str) -> str:
     return _document(entry)
 
 
-def _document(entry: dict[str, object]) -> str:
+def _document(entry: Mapping[str, object]) -> str:
     return json.dumps({"mcpServers": {SERVER_KEY: entry}}, indent=2)

@@ -349,8 +349,8 @@ class AgentsPanel(QWidget):
         for button in (self.add_button, self.rename_button, self.remove_button):
             buttons.addWidget(button)
         token_buttons = QHBoxLayout()
-        for button in (self.rotate_button, self.copy_token_button, self.copy_config_button):
-            token_buttons.addWidget(button)
+        for token_button in (self.rotate_button, self.copy_token_button, self.copy_config_button):
+            token_buttons.addWidget(token_button)
         client_buttons = QHBoxLayout()
         for button in (self.connect_clients_button, self.import_clients_button):
             client_buttons.addWidget(button)

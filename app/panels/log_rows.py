@@ -31,7 +31,8 @@ OUTCOME_COLOR = {
     CallOutcome.DENIED: _BAD,
     CallOutcome.UNAVAILABLE: _BAD,
 }
-ANSWER_TEXT = {
+# Keyed by the answer's value: the audit log keeps answers as text.
+ANSWER_TEXT: dict[str, str] = {
     Answer.ALLOW_ONCE: "allowed once",
     Answer.ALLOW_SESSION: "allowed for this session",
     Answer.ALLOW_ALWAYS: "always allowed",

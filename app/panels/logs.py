@@ -105,8 +105,8 @@ class CallsView(QWidget):
             filters.addWidget(widget)
         filters.addWidget(self.search, 1)
         actions = QHBoxLayout()
-        for widget in (self.pause, self.back_to_newest, self.export_button):
-            actions.addWidget(widget)
+        for action in (self.pause, self.back_to_newest, self.export_button):
+            actions.addWidget(action)
         actions.addWidget(self.status, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)

@@ -153,7 +153,7 @@ class PermissionsModel(QAbstractItemModel):
             return self.createIndex(row, column, parent.row() + 1)
         return QModelIndex()
 
-    def parent(self, child: QModelIndex | QPersistentModelIndex | None = None) -> Any:  # type: ignore[override]
+    def parent(self, child: QModelIndex | QPersistentModelIndex | None = None) -> Any:
         """A tool's server; nothing for a server (without ``child``: the QObject parent)."""
         if child is None:
             return super().parent()

@@ -1,0 +1,1 @@
+"""The agent-facing side: the HTTP front, the MCP server agents talk to, routing, policy enforcement, rounds."""
