@@ -26,7 +26,6 @@ from gateway_core import (
     AgentDirectory,
     AgentInfo,
     AgentPolicy,
-    AgentTokens,
     Answer,
     ApprovalEvent,
     ApprovalRequest,
@@ -127,7 +126,7 @@ class GatewayBridge(QObject):
         self.gateway = Gateway(
             config,
             resolve=self._resolve,
-            tokens=AgentTokens(self._agents.read_tokens),
+            read_tokens=self._agents.read_tokens,
             paths=paths,
             config_path=config_path,
             on_stderr=self._on_stderr,

@@ -1,4 +1,4 @@
-"""Who a request comes from: the agents' tokens as one frozen map, read off the event loop.
+"""Who a request comes from: the agents' tokens as one frozen map in the runtime, read off the event loop.
 
 Identifying a request is one dictionary lookup of its token's SHA-256 digest: no file, no keychain,
 no lock, and nothing about a token learnt from how long it took. The map is read in a worker thread
@@ -12,6 +12,7 @@ When the tokens cannot be read, the previous map stays in use.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -21,7 +22,9 @@ from types import MappingProxyType
 import anyio
 import anyio.abc
 
+from gateway_core.config import Config
 from gateway_core.errors import ConfigError, SecretError
+from gateway_core.frontend.runtime import Runtime, RuntimeCell
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class AgentTokens:
 
     Args:
         read: reads the tokens (``AgentDirectory.read_tokens``); may raise ConfigError or SecretError.
+        runtime: where the map is kept (the gateway's runtime); a private one when None.
         revalidate_after_s: how often ``run`` reads them again unasked.
         miss_wait_s: how long ``identify`` waits for a re-read on an unknown token.
         clock: a monotonic clock in seconds.
@@ -54,15 +58,16 @@ class AgentTokens:
         self,
         read: ReadTokens,
         *,
+        runtime: RuntimeCell | None = None,
         revalidate_after_s: float = REVALIDATE_AFTER_S,
         miss_wait_s: float = MISS_WAIT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._read = read
+        self._runtime = runtime if runtime is not None else RuntimeCell(Runtime.of(Config()))
         self._revalidate_after_s = revalidate_after_s
         self._miss_wait_s = miss_wait_s
         self._clock = clock
-        self._by_digest: Mapping[bytes, str] = MappingProxyType({})
         self._loaded_at: float | None = None
         self._reads_started = 0
         self._reads_done = 0  # the latest read (by start order) whose result is in the map or failed
@@ -89,10 +94,10 @@ class AgentTokens:
 
         A new frozen map replaces the old one; no file or keychain is read.
         """
-        kept = {digest: agent for digest, agent in self._by_digest.items() if agent != agent_id}
+        kept = {digest: agent for digest, agent in self._runtime.now.tokens.items() if agent != agent_id}
         if token:
             kept[_digest(token)] = agent_id
-        self._by_digest = MappingProxyType(kept)
+        self._runtime.swap(lambda runtime: dataclasses.replace(runtime, tokens=MappingProxyType(kept)))
 
     def refresh_soon(self) -> None:
         """Have ``run`` read the tokens again now (config.json changed)."""
@@ -109,7 +114,8 @@ class AgentTokens:
             logger.warning("Agent tokens could not be re-read; the previous ones stay in use: %s", exc)
         else:
             if this_read > self._reads_done:  # an older read finishing late never replaces a newer map
-                self._by_digest = MappingProxyType({_digest(token): agent for agent, token in tokens.items() if token})
+                fresh = MappingProxyType({_digest(token): agent for agent, token in tokens.items() if token})
+                self._runtime.swap(lambda runtime: dataclasses.replace(runtime, tokens=fresh))
         self._reads_done = max(self._reads_done, this_read)
         self._loaded_at = self._clock()
         refreshed, self._refreshed = self._refreshed, anyio.Event()
@@ -128,7 +134,7 @@ class AgentTokens:
         if not token:
             return None
         digest = _digest(token)
-        found = self._by_digest.get(digest)
+        found = self._runtime.now.tokens.get(digest)
         if found is not None or not self._may_reload():
             return found
         # A read already under way may have started before this token existed: wait for a later one.
@@ -137,7 +143,7 @@ class AgentTokens:
         with anyio.move_on_after(self._miss_wait_s):
             while self._reads_done < needed:
                 await self._refreshed.wait()
-        return self._by_digest.get(digest)
+        return self._runtime.now.tokens.get(digest)
 
     def _may_reload(self) -> bool:
         return self._loaded_at is None or self._clock() - self._loaded_at >= MISS_RELOAD_INTERVAL_S

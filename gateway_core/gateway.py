@@ -24,7 +24,7 @@ import uvicorn
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from gateway_core import control_socket
-from gateway_core.agent_tokens import AgentTokens
+from gateway_core.agent_tokens import AgentTokens, ReadTokens
 from gateway_core.approvals import ApprovalBroker, ApprovalRequest
 from gateway_core.audit import AuditLog, AuditStatus
 from gateway_core.config import Config, add_agent_rule, load_config
@@ -38,6 +38,7 @@ from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.limits import AgentLimits
 from gateway_core.frontend.metrics import Metrics
+from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.frontend.server import AgentFacingServer
 from gateway_core.frontend.slow_clients import MAX_CONNECTIONS, GuardedHttpProtocol
 from gateway_core.paths import Paths
@@ -120,7 +121,8 @@ class Gateway:
     Args:
         config: the validated configuration.
         resolve: resolves ``${secret:NAME}`` references in a server's ``env`` or ``headers``.
-        tokens: the agents' tokens, which identify each request (kept fresh while the gateway runs).
+        read_tokens: reads every agent's token (blocking; run off the event loop); they identify each
+            request, kept fresh while the gateway runs.
         paths: where Toolgate's files are: the audit database, the control file; ``None`` keeps
             nothing on disk (no audit log, no control channel).
         config_path: config.json, watched and applied live, and where "always" answers are written;
@@ -133,14 +135,14 @@ class Gateway:
         config: Config,
         *,
         resolve: ResolveFn,
-        tokens: AgentTokens,
+        read_tokens: ReadTokens,
         paths: Paths | None = None,
         config_path: Path | None = None,
         on_stderr: Callable[[str, str], None] | None = None,
     ) -> None:
-        self.config = config
+        self.runtime = RuntimeCell(Runtime.of(config))
         self.config_path = config_path
-        self.tokens = tokens
+        self.tokens = AgentTokens(read_tokens, runtime=self.runtime)
         self.config_rejection: ConfigError | None = None
         self._config_event = anyio.Event()
         self.paths = paths
@@ -157,7 +159,7 @@ class Gateway:
         self.approvals = ApprovalBroker(
             timeout_s=lambda: self.config.gateway.approval_timeout_s, on_always=self._remember_always
         )
-        self.guard = CallGuard(config, self.approvals, self.audit)
+        self.guard = CallGuard(self.runtime, self.approvals, self.audit)
         self.pool = DownstreamPool(
             config.servers,
             resolve=resolve,
@@ -166,7 +168,7 @@ class Gateway:
             on_notice=self._on_notice,
             agent_roots=lambda agent: self.frontend.roots.roots(agent),
         )
-        self.frontend = AgentFacingServer(config, self.pool, self.guard, self.metrics, version=toolgate_version())
+        self.frontend = AgentFacingServer(self.runtime, self.pool, self.guard, self.metrics, version=toolgate_version())
         self._control_token = new_control_token()
         # Where a control socket serves the approvals, the agent port only proves the gateway's identity.
         self._port_control = ControlApp(self.approvals, self._control_token, approvals=not control_socket.supported())
@@ -177,16 +179,15 @@ class Gateway:
             session_idle_timeout=config.gateway.session_idle_timeout_s,
         )
         self.limits = AgentLimits(
-            max_sessions=config.gateway.max_sessions_per_agent,
-            max_requests=config.gateway.max_requests_per_agent,
+            settings=lambda: self.runtime.now.config.gateway,
             end_session=self._end_session,
             is_open=lambda session_id: session_id in self._sessions._server_instances,
         )
         self.http_app = GatewayHttpApp(
             self._sessions.handle_request,
             limits=self.limits,
-            identify=tokens.identify,
-            allowed_origins=config.gateway.allowed_origins,
+            identify=self.tokens.identify,
+            runtime=self.runtime,
             metrics=self.metrics,
             statuses=self.pool.statuses,
             ready=self.pool.all_tried,
@@ -236,17 +237,15 @@ class Gateway:
         ``gateway.port`` only change with a restart. Servers named in ``restart`` are restarted even
         when their entry is unchanged (a secret they read at start has a new value).
         """
-        old, self.config = self.config, config
+        old = self.config
+        self.runtime.swap(lambda runtime: runtime.with_config(config))
         self.config_rejection = None
         self._config_settled()
         if (old.gateway.host, old.gateway.port) != (config.gateway.host, config.gateway.port):
             logger.warning("gateway.host and gateway.port changes take effect when Toolgate restarts")
-        self.http_app.allowed_origins = frozenset(config.gateway.allowed_origins)
-        self.limits.max_sessions = config.gateway.max_sessions_per_agent
-        self.limits.max_requests = config.gateway.max_requests_per_agent
         self._sessions.session_idle_timeout = config.gateway.session_idle_timeout_s  # for sessions opened from now
         self.pool.apply(config.servers, restart=restart)
-        self.frontend.apply_config(config)
+        self.frontend.config_changed()
         if old.agents.keys() != config.agents.keys():
             self.tokens.refresh_soon()
         logger.info("applied the changed configuration")
@@ -333,10 +332,12 @@ class Gateway:
 
     def policy(self, agent_id: str) -> AgentPolicy:
         """Agent ``agent_id``'s compiled policy under the running configuration (unknown agents: deny)."""
-        agent = self.config.agents.get(agent_id)
-        if agent is None:
-            return AgentPolicy(agent_id, Effect.DENY, ())
-        return AgentPolicy(agent_id, agent.default, agent.rules)
+        return self.runtime.now.policy(agent_id)
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force."""
+        return self.runtime.now.config
 
     async def run(
         self, sock: socket.socket, *, task_status: anyio.abc.TaskStatus[Endpoint] = anyio.TASK_STATUS_IGNORED

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import anyio
 
-from gateway_core.agent_tokens import AgentTokens
 from gateway_core.agents import AgentDirectory
 from gateway_core.config import Config, ensure_config, load_config
 from gateway_core.errors import ConfigError, InstanceError, SecretError
@@ -70,7 +69,7 @@ def _serve_locked(paths: Paths, config: Config, config_path: Path, store: Secret
     gateway = Gateway(
         config,
         resolve=resolve_with_store,
-        tokens=AgentTokens(agents.read_tokens),
+        read_tokens=agents.read_tokens,
         paths=paths,
         config_path=config_path,
     )

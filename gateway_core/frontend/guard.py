@@ -19,8 +19,8 @@ import mcp_types as types
 from gateway_core.approvals import ApprovalBroker, Outcome, RequestKind, Resolution
 from gateway_core.audit import AuditLog
 from gateway_core.audit.records import QUESTION_ASKED_RULE, QUESTION_REFUSED_RULE
-from gateway_core.config import Config
 from gateway_core.errors import ErrorCode
+from gateway_core.frontend.runtime import RuntimeCell
 from gateway_core.policy import AgentPolicy, Decision, Effect
 
 # How often a waiting approval checks that its agent is still connected (HTTP gives no push for it).
@@ -51,26 +51,19 @@ class Admission:
 
 
 class CallGuard:
-    """Applies the current configuration's policies to calls, and records what happened.
+    """Applies the runtime's policies to calls, and records what happened.
 
     Args:
-        config: the configuration in force; replace it with ``apply_config``.
+        runtime: where the policies in force are read, at each decision.
         broker: where ``ask`` calls wait for a person's answer.
         audit: the audit log, or ``None`` when auditing is off.
     """
 
-    def __init__(self, config: Config, broker: ApprovalBroker, audit: AuditLog | None) -> None:
+    def __init__(self, runtime: RuntimeCell, broker: ApprovalBroker, audit: AuditLog | None) -> None:
+        self._runtime = runtime
         self._broker = broker
         self._audit = audit
-        self._policies: dict[str, AgentPolicy] = {}
         self.paused = False
-        self.apply_config(config)
-
-    def apply_config(self, config: Config) -> None:
-        """Use the agents' policies of ``config`` from the next call on."""
-        self._policies = {
-            agent_id: AgentPolicy(agent_id, agent.default, agent.rules) for agent_id, agent in config.agents.items()
-        }
 
     @property
     def auditing(self) -> bool:
@@ -79,7 +72,7 @@ class CallGuard:
 
     def policy(self, agent: str) -> AgentPolicy:
         """The agent's policy; an agent no longer in the configuration may do nothing."""
-        return self._policies.get(agent) or AgentPolicy(agent, Effect.DENY, ())
+        return self._runtime.now.policy(agent)
 
     def session_ended(self, session_id: str) -> None:
         """A handshake-era session ended (DELETE, idle expiry, crash): its "allow for this session" grants end."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server.auth.middleware.auth_context import auth_context_var
@@ -27,6 +27,7 @@ from gateway_core.downstream.base import ServerStatus
 from gateway_core.errors import ErrorCode
 from gateway_core.frontend.limits import AgentLimits
 from gateway_core.frontend.metrics import Metrics
+from gateway_core.frontend.runtime import RuntimeCell
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ class GatewayHttpApp:
     Args:
         mcp_app: the SDK's Streamable HTTP app, served at ``/mcp`` once a request is authenticated.
         identify: maps a bearer token to an agent id, or ``None`` if no agent has it (without blocking).
-        allowed_origins: Origin values a request may carry (an absent Origin is always allowed).
+        runtime: where ``gateway.allowed_origins`` is read: the Origin values a request may carry
+            (an absent Origin is always allowed).
         metrics: where requests are counted and whence ``/metrics`` is rendered.
         statuses: the current downstream server statuses, for ``/ready`` and ``/metrics``.
         ready: whether every enabled server has been tried at least once.
@@ -62,7 +64,7 @@ class GatewayHttpApp:
         mcp_app: ASGIApp,
         *,
         identify: Callable[[str], Awaitable[str | None]],
-        allowed_origins: Iterable[str],
+        runtime: RuntimeCell,
         metrics: Metrics,
         statuses: Callable[[], list[ServerStatus]],
         ready: Callable[[], bool],
@@ -76,7 +78,7 @@ class GatewayHttpApp:
         self._mcp_app = mcp_app
         self._control_app = control
         self._identify = identify
-        self.allowed_origins = frozenset(allowed_origins)
+        self._runtime = runtime
         self._allowed_hosts: frozenset[str] = frozenset()
         self._own_origins: frozenset[str] = frozenset()
         self._metrics = metrics
@@ -116,7 +118,7 @@ class GatewayHttpApp:
             )
             return
         origin = headers.get("origin")
-        if origin is not None and origin not in self.allowed_origins and origin not in self._own_origins:
+        if origin is not None and origin not in self._runtime.now.allowed_origins and origin not in self._own_origins:
             await _respond_json(
                 send, 403, _rpc_error(-32600, "Forbidden: this Origin is not in gateway.allowed_origins.")
             )

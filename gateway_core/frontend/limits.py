@@ -19,6 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+from gateway_core.config import GatewaySettings
+
 logger = logging.getLogger(__name__)
 
 
@@ -33,19 +35,27 @@ class AgentLimits:
     """Counts per agent; ``end_session`` ends a session, ``is_open`` says whether one still exists.
 
     Args:
-        max_sessions: open sessions one agent may have.
-        max_requests: requests one agent may have in flight.
+        settings: the gateway settings in force (``max_sessions_per_agent``, ``max_requests_per_agent``).
         end_session: ends the session with this id (it answers 404 afterwards).
         is_open: whether the session with this id still exists.
     """
 
-    max_sessions: int
-    max_requests: int
+    settings: Callable[[], GatewaySettings]
     end_session: Callable[[str], Awaitable[None]]
     is_open: Callable[[str], bool]
     # Insertion order is age: the first of an agent's sessions is its oldest.
     _sessions: dict[str, _Session] = field(default_factory=dict)
     _requests: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    @property
+    def max_sessions(self) -> int:
+        """Open sessions one agent may have."""
+        return self.settings().max_sessions_per_agent
+
+    @property
+    def max_requests(self) -> int:
+        """Requests one agent may have in flight."""
+        return self.settings().max_requests_per_agent
 
     def begin_request(self, agent: str) -> bool:
         """Count one more request of ``agent`` in flight; False (and nothing counted) if it has its maximum."""

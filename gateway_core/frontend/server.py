@@ -9,6 +9,7 @@ on their ``subscriptions/listen`` streams.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -31,7 +32,6 @@ from mcp.server.subscriptions import (
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from gateway_core.config import Config
 from gateway_core.downstream.base import ServerState
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.frontend.catalog import Routes, ServerCatalog, build_routes
@@ -41,6 +41,7 @@ from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices
 from gateway_core.frontend.roots import AgentRoots
 from gateway_core.frontend.rounds import Rounds
+from gateway_core.frontend.runtime import RuntimeCell
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ class AgentFacingServer:
     """The low-level MCP ``Server`` that presents all downstream servers as one.
 
     Args:
-        config: the configuration the pool was built from (for name prefixes).
+        runtime: the gateway's runtime: its configuration (name prefixes) and policies are read from
+            it, and each rebuilt routing table is put in it.
         pool: the downstream servers to aggregate.
         guard: applies each agent's policy, approvals and auditing to calls.
         metrics: where tool calls are counted.
@@ -63,13 +65,12 @@ class AgentFacingServer:
     """
 
     def __init__(
-        self, config: Config, pool: DownstreamPool, guard: CallGuard, metrics: Metrics, *, version: str
+        self, runtime: RuntimeCell, pool: DownstreamPool, guard: CallGuard, metrics: Metrics, *, version: str
     ) -> None:
-        self._config = config
+        self._runtime = runtime
         self._pool = pool
         self._guard = guard
         self._metrics = metrics
-        self._routes = Routes()
         self._changed = anyio.Event()
         self._refreshed = anyio.Event()
         self._policy_changed = False
@@ -80,14 +81,16 @@ class AgentFacingServer:
         self.notices = Notices(pool, lambda agent, server: guard.may_see(agent, server), self._bus)
         self.rounds = Rounds()
         self.roots = AgentRoots()
-        forward = RequestForwarder(lambda: self._routes, pool, guard, metrics, self.notices, self.rounds, self.roots)
+        forward = RequestForwarder(
+            lambda: self._runtime.now.routes, pool, guard, metrics, self.notices, self.rounds, self.roots
+        )
         self._forward = forward
         self.server: Server[Any] = Server(
             "toolgate",
             version=version,
             title="Toolgate",
             instructions="Toolgate: one gateway in front of the MCP servers configured on this machine.",
-            get_tool_input_schema=lambda name: self._routes.input_schemas.get(name),
+            get_tool_input_schema=lambda name: self._runtime.now.routes.input_schemas.get(name),
             on_list_tools=self._list_tools,
             on_call_tool=forward.call_tool,
             on_list_resources=self._list_resources,
@@ -120,12 +123,10 @@ class AgentFacingServer:
     @property
     def routes(self) -> Routes:
         """The current routing table (read-only; replaced whole on every refresh)."""
-        return self._routes
+        return self._runtime.now.routes
 
-    def apply_config(self, config: Config) -> None:
-        """Use new prefixes and policies: rebuild the listings and tell agents they may have changed."""
-        self._config = config
-        self._guard.apply_config(config)
+    def config_changed(self) -> None:
+        """The runtime has a new configuration: rebuild the routes and listings, tell agents they may have changed."""
         self.invalidate_listings()
         self._policy_changed = True
         self._changed.set()
@@ -136,13 +137,14 @@ class AgentFacingServer:
 
     def refresh(self) -> set[type[ListChanged]]:
         """Rebuild the routing table (ready servers listed, the others routed as unavailable); what changed."""
+        config = self._runtime.now.config
         entries = [
-            ServerCatalog(name, self._config.prefix_for(name), ds.last_catalog, ds.status.state is ServerState.READY)
+            ServerCatalog(name, config.prefix_for(name), ds.last_catalog, ds.status.state is ServerState.READY)
             for name, ds in self._pool.servers.items()
-            if name in self._config.servers and self._config.servers[name].enabled
+            if name in config.servers and config.servers[name].enabled
         ]
-        old, new = self._routes, build_routes(entries)
-        self._routes = new
+        old, new = self._runtime.now.routes, build_routes(entries)
+        self._runtime.swap(lambda runtime: dataclasses.replace(runtime, routes=new))
         ready_now = {entry.server for entry in entries if entry.available}
         for name in sorted(ready_now - self._ready):
             self.notices.server_ready(name)
@@ -277,7 +279,7 @@ class AgentFacingServer:
         self._listings.clear()
 
     async def _list_tools(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        agent, routes = current_agent(), self._routes
+        agent, routes = current_agent(), self._runtime.now.routes
         visible = [
             tool
             for tool in routes.tool_list
@@ -286,19 +288,19 @@ class AgentFacingServer:
         return types.ListToolsResult(tools=visible)
 
     async def _list_prompts(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
-        agent, routes = current_agent(), self._routes
+        agent, routes = current_agent(), self._runtime.now.routes
         visible = [p for p in routes.prompt_list if self._guard.may_see(agent, routes.prompts[p.name].server)]
         return types.ListPromptsResult(prompts=visible)
 
     async def _list_resources(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
-        agent, routes = current_agent(), self._routes
+        agent, routes = current_agent(), self._runtime.now.routes
         visible = [r for r in routes.resource_list if self._guard.may_see(agent, routes.resources[r.uri])]
         return types.ListResourcesResult(resources=visible)
 
     async def _list_resource_templates(
         self, ctx: Ctx, params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        agent, routes = current_agent(), self._routes
+        agent, routes = current_agent(), self._runtime.now.routes
         visible = [
             template
             for template, server in zip(routes.template_list, routes.template_servers, strict=True)

@@ -20,7 +20,6 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from gateway_core.agent_tokens import AgentTokens
 from gateway_core.agents import AgentDirectory
 from gateway_core.config import load_config
 from gateway_core.downstream.base import ServerState, ServerStatus
@@ -141,7 +140,7 @@ async def running_gateway(
     gateway = Gateway(
         config,
         resolve=lambda values: resolve(values, store),
-        tokens=AgentTokens(directory.read_tokens),
+        read_tokens=directory.read_tokens,
         paths=paths,
         config_path=paths.config_file,
         on_stderr=stderr.add,

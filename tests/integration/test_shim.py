@@ -20,7 +20,6 @@ from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp.types import TextContent, ToolListChangedNotification
 
-from gateway_core.agent_tokens import AgentTokens
 from gateway_core.agents import AgentDirectory
 from gateway_core.config import load_config
 from gateway_core.gateway import Gateway, bind
@@ -233,7 +232,7 @@ async def gateway_on_port(paths: Paths, port: int) -> AsyncIterator[RunningGatew
     gateway = Gateway(
         load_config(paths.config_file),
         resolve=lambda values: resolve(values, store),
-        tokens=AgentTokens(directory.read_tokens),
+        read_tokens=directory.read_tokens,
         paths=paths,
         config_path=paths.config_file,
         on_stderr=lambda server, line: None,
