@@ -21,7 +21,7 @@ from pydantic_core import ErrorDetails
 from gateway_core.errors import AgentError, ConfigError
 from gateway_core.files import Links, write_atomically
 from gateway_core.paths import Paths
-from gateway_core.policy import Effect, Rule, check_match
+from gateway_core.policy import Effect, Rule
 
 DEFAULT_HOST = "127.0.0.1"
 # Fixed so IDE entries written once keep working; unassigned by IANA and rarely used locally.
@@ -389,42 +389,6 @@ def remove_agent_entry(path: Path, agent_id: str) -> bool:
     del agents[agent_id]
     write_config_atomically(path, data)
     return True
-
-
-def add_agent_rule(path: Path, agent_id: str, match: str, effect: Effect) -> None:
-    """Put ``{"match": match, "effect": effect}`` first in the agent's ``rules`` in config.json.
-
-    An existing rule with the same ``match`` is replaced; every other value is kept as it is
-    (``${secret:NAME}`` references included). Used for "always allow" and "always deny" answers.
-
-    Args:
-        path: the config file.
-        agent_id: the agent whose rules change.
-        match: the rule's ``"server-glob/tool-glob"``, e.g. ``"github/create_issue"``.
-        effect: the rule's effect.
-
-    Raises:
-        AgentError: there is no such agent.
-        ConfigError: ``match`` is not valid, the agent's entry or its ``rules`` has the wrong shape,
-            or the file cannot be read or written (it is then unchanged).
-    """
-    data = read_raw_config(path)
-    entry = _agents_block(data, path, create=False).get(agent_id)
-    if entry is None:
-        raise AgentError(f"there is no agent {agent_id!r}; `toolgate agents list` shows the agents")
-    if not isinstance(entry, dict):
-        where = json_path(("agents", agent_id))
-        raise ConfigError([f"{path.name}: {where}: expected an object ({{...}}), found {_found(entry)}"])
-    problem = check_match(match)
-    if problem is not None:
-        raise ConfigError([f"{path.name}: {json_path(('agents', agent_id, 'rules', 0, 'match'))}: {problem}"])
-    rules = entry.get("rules", [])
-    if not isinstance(rules, list):
-        where = json_path(("agents", agent_id, "rules"))
-        raise ConfigError([f"{path.name}: {where}: expected a list ([...]), found {_found(rules)}"])
-    kept = [rule for rule in rules if not (isinstance(rule, dict) and rule.get("match") == match)]
-    entry["rules"] = [{"match": match, "effect": effect.value}, *kept]
-    write_config_atomically(path, data)
 
 
 def _agents_block(data: dict[str, Any], path: Path, *, create: bool) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from gateway_core import control_socket
 from gateway_core.agent_tokens import AgentTokens, ReadTokens
 from gateway_core.approvals import ApprovalBroker, ApprovalRequest
 from gateway_core.audit import AuditLog, AuditStatus
-from gateway_core.config import Config, add_agent_rule, load_config
+from gateway_core.config import Config
+from gateway_core.config_edit import set_agent_rule
 from gateway_core.config_watch import watch_config
 from gateway_core.control import ControlApp, ControlEndpoint, ControlFile, new_control_token
 from gateway_core.control_socket import ControlSocket, control_socket_path
@@ -283,8 +284,9 @@ class Gateway:
         if self.config_path is None:
             logger.warning("cannot remember an 'always' answer: this gateway has no config file")
             return
-        add_agent_rule(self.config_path, request.agent, literal_match(request.server, request.tool), effect)
-        self.apply_config(load_config(self.config_path))
+        self.apply_config(
+            set_agent_rule(self.config_path, request.agent, literal_match(request.server, request.tool), effect)
+        )
 
     def _control_file(
         self, endpoint: Endpoint, channel: ControlSocket | None

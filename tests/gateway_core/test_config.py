@@ -10,7 +10,6 @@ import pytest
 from gateway_core.config import (
     Config,
     add_agent_entry,
-    add_agent_rule,
     ensure_config,
     load_config,
     parse_config,
@@ -19,6 +18,7 @@ from gateway_core.config import (
     write_config_atomically,
 )
 from gateway_core.config_checks import policy_warnings
+from gateway_core.config_edit import set_agent_rule
 from gateway_core.errors import AgentError, ConfigError
 from gateway_core.paths import Paths
 from gateway_core.policy import Effect, Rule
@@ -432,7 +432,7 @@ def test_an_always_answer_puts_its_rule_first_and_keeps_everything_else(tmp_path
     }
     path = write_json(tmp_path, original)
 
-    add_agent_rule(path, "cursor", "github/create_issue", Effect.ALLOW)
+    set_agent_rule(path, "cursor", "github/create_issue", Effect.ALLOW)
 
     after = json.loads(path.read_text())
     assert after["agents"]["cursor"]["rules"] == [
@@ -448,15 +448,15 @@ def test_an_always_answer_replaces_the_rule_with_the_same_match(tmp_path: Path) 
     rules = [{"match": "fs/read", "effect": "allow"}, {"match": "fs/write", "effect": "allow"}]
     path = write_json(tmp_path, {"agents": {"cursor": {"name": "Cursor", "rules": rules}}})
 
-    add_agent_rule(path, "cursor", "fs/write", Effect.DENY)
+    set_agent_rule(path, "cursor", "fs/write", Effect.DENY)
 
-    assert rules_in(path) == [{"match": "fs/write", "effect": "deny"}, {"match": "fs/read", "effect": "allow"}]
+    assert rules_in(path) == [{"match": "fs/read", "effect": "allow"}, {"match": "fs/write", "effect": "deny"}]
 
 
 def test_an_always_answer_starts_the_rules_of_an_agent_without_any(tmp_path: Path) -> None:
     path = write_json(tmp_path, {"agents": {"cursor": {"name": "Cursor"}}})
 
-    add_agent_rule(path, "cursor", "fs/*", Effect.ASK)
+    set_agent_rule(path, "cursor", "fs/*", Effect.ASK)
 
     assert rules_in(path) == [{"match": "fs/*", "effect": "ask"}]
 
@@ -466,7 +466,7 @@ def test_an_always_answer_for_an_unknown_agent_changes_nothing(tmp_path: Path) -
     before = path.read_text()
 
     with pytest.raises(AgentError, match="there is no agent 'ghost'"):
-        add_agent_rule(path, "ghost", "fs/*", Effect.ALLOW)
+        set_agent_rule(path, "ghost", "fs/*", Effect.ALLOW)
 
     assert path.read_text() == before
 
@@ -476,10 +476,10 @@ def test_an_always_answer_with_a_malformed_match_changes_nothing(tmp_path: Path)
     before = path.read_text()
 
     with pytest.raises(ConfigError) as caught:
-        add_agent_rule(path, "cursor", "fs/a/b", Effect.ALLOW)
+        set_agent_rule(path, "cursor", "fs/a/b", Effect.ALLOW)
 
     assert caught.value.problems == [
-        'config.json: agents.cursor.rules[0].match: expected "server/tool" with glob patterns, found "fs/a/b"'
+        'config.json: agents.cursor.rules: expected "server/tool" with glob patterns, found "fs/a/b"'
     ]
     assert path.read_text() == before
 
@@ -493,7 +493,7 @@ def test_a_failed_always_answer_keeps_the_previous_config(tmp_path: Path, monkey
 
     monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(ConfigError, match="the file was not changed"):
-        add_agent_rule(path, "cursor", "fs/*", Effect.ALLOW)
+        set_agent_rule(path, "cursor", "fs/*", Effect.ALLOW)
 
     assert path.read_text() == before
     assert [p.name for p in path.parent.iterdir()] == ["config.json"]
