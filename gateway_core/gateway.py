@@ -3,7 +3,7 @@
 Lifecycle: ``bind()`` takes the listening socket (so a taken port fails before anything starts),
 ``run()`` serves until ``stop()`` is called or the task is cancelled, then shuts down in a bounded
 time: listen streams ended, agent sessions closed, HTTP server stopped, downstream servers closed
-and their processes ended. Used headless by ``toolgate serve`` and, later, inside the tray app.
+and their processes ended. Used headless by ``toolgate serve`` and inside the tray app.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ class Gateway:
             runtime=self.runtime,
             metrics=self.metrics,
             statuses=self.pool.statuses,
-            ready=self.pool.all_tried,
+            all_tried=self.pool.all_tried,
             version=toolgate_version(),
             control=self._port_control,
             audit_healthy=lambda: self.audit.status.healthy if self.audit is not None else None,

@@ -25,8 +25,8 @@ from gateway_core.downstream.server import DownstreamServer
 logger = logging.getLogger(__name__)
 
 # The agent's roots, for questions its own instance asks outside a call (None: not known).
-AgentRoots = Callable[[str], Awaitable[types.ListRootsResult | None]]
-NewServer = Callable[[str, ServerConfig, str, AgentRoots], DownstreamServer]
+RootsOfAgent = Callable[[str], Awaitable[types.ListRootsResult | None]]
+NewServer = Callable[[str, ServerConfig, str, RootsOfAgent], DownstreamServer]
 
 
 def same_session(old: ServerConfig, new: ServerConfig) -> bool:
@@ -52,7 +52,7 @@ class AgentInstances:
         agent_roots: the agent's roots when an instance asks outside a call.
     """
 
-    def __init__(self, new_server: NewServer, agent_roots: AgentRoots) -> None:
+    def __init__(self, new_server: NewServer, agent_roots: RootsOfAgent) -> None:
         self._new_server = new_server
         self._agent_roots = agent_roots
         self._instances: dict[tuple[str, str], _Instance] = {}

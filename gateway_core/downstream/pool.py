@@ -17,7 +17,7 @@ import mcp_types as types
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream.base import ResolveFn, ServerState, ServerStatus
-from gateway_core.downstream.per_agent import AgentInstances, AgentRoots, same_session
+from gateway_core.downstream.per_agent import AgentInstances, RootsOfAgent, same_session
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.downstream.stdio import NORMAL_STOP, QUICK_STOP
 
@@ -42,7 +42,7 @@ class DownstreamPool:
         on_change: Callable[[str], None],
         on_stderr: Callable[[str, str], None] | None = None,
         on_notice: Callable[[str, types.ServerNotification], None] | None = None,
-        agent_roots: AgentRoots | None = None,
+        agent_roots: RootsOfAgent | None = None,
     ) -> None:
         self._configs = dict(servers)
         self._on_notice = on_notice
@@ -129,7 +129,7 @@ class DownstreamPool:
             stop_times=lambda: self._stop_times,
         )
 
-    def _new_agent_server(self, name: str, config: ServerConfig, agent: str, roots: AgentRoots) -> DownstreamServer:
+    def _new_agent_server(self, name: str, config: ServerConfig, agent: str, roots: RootsOfAgent) -> DownstreamServer:
         label = f"{name} (agent {agent})"
 
         async def outside_call_roots() -> types.ListRootsResult | None:

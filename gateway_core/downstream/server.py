@@ -8,7 +8,8 @@ needs each session entered and left in its own task), and loops STARTING → REA
 Protocol: a raw ``ClientSession`` with the ``initialize`` handshake (what ``Client(mode="legacy")`` does,
 without its response cache). That era is spoken by every server in the wild, old (TS SDK 1.x, Python
 SDK 1.x) and new (SDK 2.x serves both eras), it delivers list_changed notifications on the connection,
-and only it allows server→client requests (sampling, elicitation, roots) that a later issue forwards.
+and only it allows server→client requests (sampling, elicitation, roots), which the gateway forwards
+to the calling agent.
 """
 
 from __future__ import annotations

@@ -31,12 +31,12 @@ from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.errors import DownstreamError, ErrorCode, ServerUnavailableError
 from gateway_core.frontend.callers import HandshakeCaller, RoundTripCaller
-from gateway_core.frontend.catalog import Routes
 from gateway_core.frontend.guard import Admission, CallGuard, refusal_result
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices
 from gateway_core.frontend.roots import AgentRoots
 from gateway_core.frontend.rounds import PARKED_TTL_S, Follow, Rounds, Target
+from gateway_core.frontend.routing import Routes
 
 # The identity stamp a 2026-era downstream adds to its results; the agent must see Toolgate's, not it.
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
@@ -292,7 +292,7 @@ class RequestForwarder:
         """Count and audit how a forwarded request ended (the same outcome in both)."""
         latency = time.perf_counter() - started
         self._metrics.count_call(agent, server, outcome, latency)
-        self._guard.finish(
+        self._guard.record_outcome(
             admission, agent=agent, server=server, tool=name, outcome=outcome, latency_s=latency, result_size=size
         )
 

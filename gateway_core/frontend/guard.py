@@ -185,7 +185,7 @@ class CallGuard:
             tg.cancel_scope.cancel()
         return resolution
 
-    def finish(
+    def record_outcome(
         self,
         admission: Admission,
         *,
@@ -263,7 +263,7 @@ class CallGuard:
         refusal: str,
     ) -> Admission:
         admission = Admission(call_id, decision, resolution, refusal)
-        self.finish(
+        self.record_outcome(
             admission,
             agent=agent,
             server=server,
@@ -276,7 +276,7 @@ class CallGuard:
 
     def _record_withdrawn(self, call_id: str, agent: str, server: str, tool: str, decision: Decision) -> None:
         admission = Admission(call_id, decision)
-        self.finish(
+        self.record_outcome(
             admission, agent=agent, server=server, tool=tool, outcome="withdrawn", latency_s=0.0, result_size=None
         )
 

@@ -52,7 +52,7 @@ class GatewayHttpApp:
             (an absent Origin is always allowed).
         metrics: where requests are counted and whence ``/metrics`` is rendered.
         statuses: the current downstream server statuses, for ``/ready`` and ``/metrics``.
-        ready: whether every enabled server has been tried at least once.
+        all_tried: whether every enabled server has been tried at least once (what ``/ready`` reports).
         version: Toolgate's version, reported by ``/health``.
         limits: each agent's share: open sessions and requests in flight.
         control: the local control channel served under ``/control`` (it checks its own token).
@@ -67,7 +67,7 @@ class GatewayHttpApp:
         runtime: RuntimeCell,
         metrics: Metrics,
         statuses: Callable[[], list[ServerStatus]],
-        ready: Callable[[], bool],
+        all_tried: Callable[[], bool],
         version: str,
         limits: AgentLimits,
         control: ASGIApp | None = None,
@@ -83,7 +83,7 @@ class GatewayHttpApp:
         self._own_origins: frozenset[str] = frozenset()
         self._metrics = metrics
         self._statuses = statuses
-        self._ready = ready
+        self._all_tried = all_tried
         self._version = version
 
     def bind(self, host: str, port: int) -> None:
@@ -131,7 +131,7 @@ class GatewayHttpApp:
         elif path == "/health":
             await _respond_json(send, 200, {"status": "ok", "version": self._version})
         elif path == "/ready":
-            ready = self._ready()
+            ready = self._all_tried()
             servers = {s.name: s.state.value for s in self._statuses()}
             await _respond_json(send, 200 if ready else 503, {"ready": ready, "servers": servers})
         elif path == "/metrics":

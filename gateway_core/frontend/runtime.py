@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from gateway_core.config import Config
-from gateway_core.frontend.catalog import Routes
+from gateway_core.frontend.routing import Routes
 from gateway_core.policy import AgentPolicy, Effect
 
 _NO_TOKENS: Mapping[bytes, str] = MappingProxyType({})

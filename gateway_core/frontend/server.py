@@ -34,13 +34,13 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway_core.downstream.base import ServerState
 from gateway_core.downstream.pool import DownstreamPool
-from gateway_core.frontend.catalog import Routes, ServerCatalog, build_routes
 from gateway_core.frontend.forward import SERVER_INFO_META_KEY, UNKNOWN_AGENT, RequestForwarder, current_agent
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices
 from gateway_core.frontend.roots import AgentRoots
 from gateway_core.frontend.rounds import Rounds
+from gateway_core.frontend.routing import Routes, ServerCatalog, build_routes
 from gateway_core.frontend.runtime import RuntimeCell
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from gateway_core.config import parse_config
-from gateway_core.frontend.catalog import Routes
+from gateway_core.frontend.routing import Routes
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.policy import Effect
 

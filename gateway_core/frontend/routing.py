@@ -1,4 +1,4 @@
-"""The aggregated catalog: every ready server's tools, prompts and resources under the names agents see.
+"""The routing table: every ready server's tools, prompts and resources under the names agents see.
 
 A configured server that is starting, restarting or failed keeps its routes (what it listed last,
 and its prefix) as *unavailable*: a call to one of its names is told which server is down and why,

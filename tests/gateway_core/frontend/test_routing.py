@@ -3,7 +3,7 @@ import re
 import mcp_types as types
 
 from gateway_core.downstream.base import Catalog
-from gateway_core.frontend.catalog import MAX_NAME_LENGTH, Route, ServerCatalog, build_routes, public_name
+from gateway_core.frontend.routing import MAX_NAME_LENGTH, Route, ServerCatalog, build_routes, public_name
 
 VALID_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
