@@ -7,7 +7,7 @@
     ├── AgentError             an agent id is unknown, taken, or malformed
     ├── InstanceError          another Toolgate already owns this TOOLGATE_HOME or port
     ├── ApprovalError          an approval answer names no pending request  (gateway_core.approvals)
-    ├── ControlError           the local control channel cannot be used     (gateway_core.control)
+    ├── ControlError           the local control channel cannot be used     (gateway_core.control_file)
     └── DownstreamError        a configured MCP server could not serve a request
         ├── ServerUnavailableError   the server is not ready (starting, failed, stopped)
         └── DownstreamTimeoutError   the server did not answer within its ``timeout_s``

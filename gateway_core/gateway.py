@@ -30,11 +30,12 @@ from gateway_core.audit import AuditLog, AuditStatus
 from gateway_core.config import Config
 from gateway_core.config_edit import set_agent_rule
 from gateway_core.config_watch import watch_config
-from gateway_core.control import ControlApp, ControlEndpoint, ControlFile, new_control_token
+from gateway_core.control_file import ControlEndpoint, ControlFile, new_control_token
 from gateway_core.control_socket import ControlSocket, control_socket_path
 from gateway_core.downstream.base import Catalog, ResolveFn, ServerStatus
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import ConfigError, InstanceError
+from gateway_core.frontend.control import ControlApp
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.limits import AgentLimits

@@ -13,8 +13,9 @@ from typing import Any
 
 from gateway_core.approvals import Answer
 from gateway_core.audit.summary import REDACTED, redact_arguments
+from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
-from gateway_core.control import ControlClient, read_control_file
+from gateway_core.control_file import read_control_file
 from gateway_core.errors import ToolgateError
 from gateway_core.paths import Paths
 

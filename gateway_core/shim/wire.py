@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 MCP_PATH = "/mcp"
 # Connecting to a gateway on this machine either works at once or not at all.
 CONNECT_TIMEOUT_S = 5.0
-# The gateway's proof that it holds the control token it published (gateway_core.control).
+# The gateway's proof that it holds the control token it published (gateway_core.frontend.control).
 IDENTITY_PATH = "/control/identity"
 IDENTITY_CONTEXT = b"toolgate-identity\x00"
 MAX_IDENTITY_BODY = 4096
@@ -241,7 +241,7 @@ class Connection:
 
 
 def identity_proof(key: str, nonce: str) -> str:
-    """The proof a gateway holding the control token ``key`` gives for ``nonce`` (as gateway_core.control)."""
+    """The proof a gateway holding the control token ``key`` gives for ``nonce`` (as gateway_core.frontend.control)."""
     return hmac.new(key.encode(), IDENTITY_CONTEXT + nonce.encode(), hashlib.sha256).hexdigest()
 
 

@@ -27,18 +27,17 @@ from gateway_core.approvals import (
     RequestKind,
     Resolution,
 )
-from gateway_core.control import (
-    ControlApp,
-    ControlClient,
+from gateway_core.cli.control_client import ControlClient
+from gateway_core.control_file import (
     ControlEndpoint,
     ControlError,
     ControlFile,
     control_file_path,
-    identity_proof,
     new_control_token,
     read_control_file,
 )
 from gateway_core.control_socket import ControlSocket
+from gateway_core.frontend.control import ControlApp, identity_proof
 from gateway_core.paths import Paths
 
 WAIT_S = 5

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway_core import control
+from gateway_core.frontend import control
 from gateway_core.paths import Paths
 from gateway_core.shim import locate, wire
 from gateway_core.shim.wire import Endpoint, encode_header_value, modern_headers

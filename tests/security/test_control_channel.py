@@ -12,7 +12,8 @@ import anyio
 import httpx2
 import pytest
 
-from gateway_core.control import ControlClient, read_control_file
+from gateway_core.cli.control_client import ControlClient
+from gateway_core.control_file import read_control_file
 from gateway_core.downstream.base import ServerState
 from tests.integration.harness import agent_client, running_gateway, stdio_fake
 

@@ -21,7 +21,8 @@ from gateway_core.cli.approvals import (
     list_approvals,
     summarize_arguments,
 )
-from gateway_core.control import ControlApp, ControlEndpoint, ControlFile, new_control_token
+from gateway_core.control_file import ControlEndpoint, ControlFile, new_control_token
+from gateway_core.frontend.control import ControlApp
 from gateway_core.paths import Paths
 from gateway_core.policy import Effect
 from tests.gateway_core.test_control import Approvals, serving

@@ -1,0 +1,118 @@
+"""The control channel's client side: ``toolgate approvals`` lists and answers the running gateway's approvals.
+
+Standard library only (``http.client``, over the control socket or the loopback port), never
+through a proxy.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import urllib.parse
+from typing import Any
+
+from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalError
+from gateway_core.control_file import ControlEndpoint, ControlError
+from gateway_core.control_socket import UnixHTTPConnection
+from gateway_core.errors import ToolgateError
+from gateway_core.frontend.control import APPROVALS_PATH
+
+# The gateway is on this machine: if it has not answered in this time, it is stuck.
+CLIENT_TIMEOUT_S = 10.0
+
+
+class ControlClient:
+    """A blocking, stdlib-only client of ``ControlApp`` (for the CLI).
+
+    Args:
+        endpoint: from ``read_control_file``.
+        timeout_s: how long to wait for the gateway to answer.
+    """
+
+    def __init__(self, endpoint: ControlEndpoint, *, timeout_s: float = CLIENT_TIMEOUT_S) -> None:
+        self._endpoint = endpoint
+        self._timeout_s = timeout_s
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The pending approval requests, oldest first, as ``request_to_json`` dicts.
+
+        Raises:
+            ControlError: the gateway cannot be reached or refused the request.
+        """
+        result = self._call("GET", APPROVALS_PATH)
+        if not isinstance(result, list):
+            raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
+        return result
+
+    def answer(self, request_id: str, answer: Answer) -> dict[str, Any]:
+        """Answer a pending approval request.
+
+        Args:
+            request_id: the request's id.
+            answer: the answer.
+
+        Returns:
+            The answered request, as a ``request_to_json`` dict.
+
+        Raises:
+            ApprovalError: no request with that id is pending.
+            ControlError: the gateway cannot be reached or refused the request.
+        """
+        quoted = urllib.parse.quote(request_id.strip(), safe="")
+        result = self._call("POST", f"{APPROVALS_PATH}/{quoted}", {"answer": answer.value})
+        if not isinstance(result, dict):
+            raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
+        return result
+
+    def _call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {self._endpoint.token}", "Accept": "application/json"}
+        body = None
+        if payload is not None:
+            body = json.dumps(payload).encode()
+            headers["Content-Type"] = "application/json"
+        where = self._endpoint.socket or self._endpoint.url
+        # Straight to the local gateway (never through a proxy, whatever http_proxy says).
+        connection = self._connection()
+        try:
+            connection.request(method, self._base_path + path, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise ControlError(
+                f"cannot reach Toolgate at {where} ({reason}); is it running? "
+                "if it stopped abruptly, start it again with `toolgate serve`"
+            ) from exc
+        finally:
+            connection.close()
+        if response.status >= 400:
+            raise self._http_error(response.status, data)
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise ControlError(f"Toolgate at {where} sent an answer that is not JSON") from exc
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._endpoint.socket is not None:
+            return UnixHTTPConnection(self._endpoint.socket, timeout=self._timeout_s)
+        parts = urllib.parse.urlsplit(self._endpoint.url)
+        return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=self._timeout_s)
+
+    @property
+    def _base_path(self) -> str:
+        return "" if self._endpoint.socket is not None else urllib.parse.urlsplit(self._endpoint.url).path
+
+    def _http_error(self, status: int, data: bytes) -> ToolgateError:
+        try:
+            message = str(json.loads(data)["error"])
+        except (ValueError, TypeError, KeyError):
+            message = f"HTTP {status}"
+        if status == 404:
+            return ApprovalError(message)
+        if status == 409:
+            return AlwaysNotPossible(message)
+        if status == 401:
+            return ControlError(
+                "Toolgate refused the control token; the control file may belong to an earlier run — restart Toolgate"
+            )
+        return ControlError(f"Toolgate refused the request: {message}")

@@ -1,0 +1,193 @@
+"""The control channel's server side: lists and answers approvals for holders of the control token.
+
+``ControlApp`` serves ``/control/...``; the gateway mounts it on the control socket (macOS, Linux)
+or behind the agent port's Host and Origin checks (Windows). Its one open route,
+``/control/identity``, proves to the shim that this gateway holds the token of the control file the
+shim read (so the shim never sends an agent's token to a process that merely listens on the
+published port).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalBroker, ApprovalError, ApprovalRequest
+
+CONTROL_PREFIX = "/control"
+APPROVALS_PATH = f"{CONTROL_PREFIX}/approvals"
+# Where the shim asks the gateway to prove it is the Toolgate whose control file it read, before it
+# sends an agent's token there. The shim (standard library only) spells the path and proof out again.
+IDENTITY_PATH = f"{CONTROL_PREFIX}/identity"
+IDENTITY_CONTEXT = b"toolgate-identity\x00"
+MAX_NONCE_CHARS = 128
+# An answer is a few dozen bytes; anything much larger is not a client of ours.
+MAX_CONTROL_BODY_BYTES = 64 * 1024
+_ANSWERS = ", ".join(a.value for a in Answer)
+
+
+class ControlApp:
+    """ASGI app for ``/control/...``: lists and answers pending approvals for holders of the control token.
+
+    Routes: ``GET /control/approvals`` → the pending requests, oldest first;
+    ``POST /control/approvals/{id}`` with ``{"answer": "allow_once"|...}`` → the answered request
+    (404 unknown id, 400 bad body). Every request needs ``Authorization: Bearer <token>`` (else 401).
+
+    Args:
+        broker: the approvals broker to read and answer.
+        token: the control token (see ``new_control_token``).
+        approvals: False on the agent port where a control socket serves the approvals: only the
+            identity proof is answered there.
+    """
+
+    def __init__(self, broker: ApprovalBroker, token: str, *, approvals: bool = True) -> None:
+        self._broker = broker
+        self._token = token.encode()
+        self.serves_approvals = approvals
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request; other scope types are ignored."""
+        if scope["type"] != "http":
+            return
+        if scope["path"].rstrip("/") == IDENTITY_PATH:
+            await self._prove_identity(scope, receive, send)
+            return
+        if not self.serves_approvals:
+            message = "approvals are answered on the control socket named in control.json, not on this port"
+            await _respond(send, 404, {"error": message})
+            return
+        if not self._authorized(scope):
+            await _respond(
+                send,
+                401,
+                {"error": "missing or wrong control token; `toolgate approvals` reads it from the control file"},
+                extra_headers=[(b"www-authenticate", b'Bearer realm="toolgate-control"')],
+            )
+            return
+        path = scope["path"].rstrip("/")
+        method = scope["method"]
+        if path == APPROVALS_PATH:
+            if method != "GET":
+                await _respond(send, 405, {"error": "use GET to list approvals"}, extra_headers=[(b"allow", b"GET")])
+                return
+            await _respond(send, 200, [request_to_json(r) for r in self._broker.pending()])
+        elif path.startswith(APPROVALS_PATH + "/") and "/" not in path[len(APPROVALS_PATH) + 1 :]:
+            if method != "POST":
+                await _respond(send, 405, {"error": "use POST to answer"}, extra_headers=[(b"allow", b"POST")])
+                return
+            await self._answer(path[len(APPROVALS_PATH) + 1 :], receive, send)
+        else:
+            await _respond(send, 404, {"error": f"not found; the approvals are at {APPROVALS_PATH}"})
+
+    async def _prove_identity(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Open to anyone: the proof answers one nonce and reveals nothing about the token.
+        if scope["method"] != "POST":
+            await _respond(send, 405, {"error": "use POST"}, extra_headers=[(b"allow", b"POST")])
+            return
+        body = await _read_body(receive)
+        try:
+            nonce = json.loads(body)["nonce"] if body is not None else None
+        except (ValueError, TypeError, KeyError):
+            nonce = None
+        if not isinstance(nonce, str) or not 0 < len(nonce) <= MAX_NONCE_CHARS:
+            await _respond(
+                send, 400, {"error": f'the body must be JSON like {{"nonce": "<up to {MAX_NONCE_CHARS} characters>"}}'}
+            )
+            return
+        await _respond(send, 200, {"proof": identity_proof(self._token, nonce)})
+
+    def _authorized(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._token)
+        return False
+
+    async def _answer(self, request_id: str, receive: Receive, send: Send) -> None:
+        body = await _read_body(receive)
+        answer = _parse_answer(body) if body is not None else None
+        if answer is None:
+            message = f'the body must be JSON like {{"answer": "allow_once"}}; answers: {_ANSWERS}'
+            await _respond(send, 400, {"error": message})
+            return
+        try:
+            request = self._broker.answer(request_id, answer)
+        except AlwaysNotPossible as exc:
+            await _respond(send, 409, {"error": str(exc)})
+            return
+        except ApprovalError as exc:
+            await _respond(send, 404, {"error": str(exc)})
+            return
+        await _respond(send, 200, request_to_json(request))
+
+
+def identity_proof(token: bytes, nonce: str) -> str:
+    """What only the holder of the control ``token`` can answer to ``nonce``: HMAC-SHA256, hex."""
+    return hmac.new(token, IDENTITY_CONTEXT + nonce.encode(), hashlib.sha256).hexdigest()
+
+
+def request_to_json(request: ApprovalRequest, *, now: float | None = None) -> dict[str, Any]:
+    """The control channel's JSON form of a request.
+
+    Args:
+        request: the request.
+        now: the current ``time.time()``, for ``age_s``; read from the clock when None.
+    """
+    current = time.time() if now is None else now
+    return {
+        "id": request.id,
+        "agent": request.agent,
+        "server": request.server,
+        "tool": request.tool,
+        "public_name": request.public_name,
+        "arguments": request.arguments,
+        "rule": request.rule_text,
+        "reason": request.reason,
+        "session_id": request.session_id,
+        "kind": request.kind,
+        "age_s": round(max(0.0, current - request.created_at), 3),
+    }
+
+
+def _parse_answer(body: bytes) -> Answer | None:
+    try:
+        payload = json.loads(body)
+        return Answer(payload["answer"]) if isinstance(payload, dict) else None
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    # None when the body is larger than any answer can be.
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_CONTROL_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _respond(
+    send: Send, status: int, payload: Any, *, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps(payload, default=str).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *(extra_headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
