@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from gateway_core.clients.shim_path import shim_command
     from gateway_core.clients.table import CLIENTS
     from gateway_core.config import Config, ServerConfig, ensure_config, load_config, parse_config, secret_name
-    from gateway_core.config_edit import (
+    from gateway_core.config.edit import (
         check_server_entry,
         put_server,
         remove_server,
@@ -68,14 +68,14 @@ _EXPORTS = {
     "Outcome": "gateway_core.approvals",
     "ApprovalEvent": "gateway_core.approvals",
     "ensure_config": "gateway_core.config",
-    "set_gateway_settings": "gateway_core.config_edit",
-    "rename_agent": "gateway_core.config_edit",
-    "set_agent_rule": "gateway_core.config_edit",
-    "set_agent_default": "gateway_core.config_edit",
-    "set_server_enabled": "gateway_core.config_edit",
-    "remove_server": "gateway_core.config_edit",
-    "put_server": "gateway_core.config_edit",
-    "check_server_entry": "gateway_core.config_edit",
+    "set_gateway_settings": "gateway_core.config.edit",
+    "rename_agent": "gateway_core.config.edit",
+    "set_agent_rule": "gateway_core.config.edit",
+    "set_agent_default": "gateway_core.config.edit",
+    "set_server_enabled": "gateway_core.config.edit",
+    "remove_server": "gateway_core.config.edit",
+    "put_server": "gateway_core.config.edit",
+    "check_server_entry": "gateway_core.config.edit",
     "Catalog": "gateway_core.downstream.base",
     "AgentDirectory": "gateway_core.agents",
     "AgentTokens": "gateway_core.agent_tokens",

@@ -28,8 +28,8 @@ from gateway_core.agent_tokens import AgentTokens, ReadTokens
 from gateway_core.approvals import ApprovalBroker, ApprovalRequest
 from gateway_core.audit import AuditLog, AuditStatus
 from gateway_core.config import Config
-from gateway_core.config_edit import set_agent_rule
-from gateway_core.config_watch import watch_config
+from gateway_core.config.edit import set_agent_rule
+from gateway_core.config.watch import watch_config
 from gateway_core.control_file import ControlEndpoint, ControlFile, new_control_token
 from gateway_core.control_socket import ControlSocket, control_socket_path
 from gateway_core.downstream.base import Catalog, ResolveFn, ServerStatus

@@ -8,7 +8,7 @@ from pathlib import Path
 from gateway_core.cli.agents import ensure_config_said
 from gateway_core.cli.output import EXIT_ERROR, EXIT_OK, result, say
 from gateway_core.config import load_config, secret_references
-from gateway_core.config_checks import policy_warnings
+from gateway_core.config.checks import policy_warnings
 from gateway_core.errors import ConfigError
 from gateway_core.paths import Paths
 from gateway_core.secrets import open_secret_store

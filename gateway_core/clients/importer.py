@@ -26,7 +26,7 @@ from typing import Any
 from gateway_core.audit.summary import is_secret_key
 from gateway_core.clients.found import FoundServer, server_identity
 from gateway_core.config import NAME_PATTERN, Config, ServerConfig, read_raw_config, secret_name
-from gateway_core.config_edit import edit_config
+from gateway_core.config.edit import edit_config
 from gateway_core.secrets import SecretStore
 
 # The key under which Toolgate writes itself into a client's config.

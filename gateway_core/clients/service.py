@@ -23,7 +23,7 @@ from gateway_core.clients.importer import ImportPlan, allowed_servers, apply_imp
 from gateway_core.clients.shim_path import shim_command
 from gateway_core.clients.table import Client, client
 from gateway_core.config import Config, ensure_config, load_config
-from gateway_core.config_edit import set_agent_rule
+from gateway_core.config.edit import set_agent_rule
 from gateway_core.paths import Paths
 from gateway_core.policy import Effect
 from gateway_core.secrets import SecretStore, open_secret_store

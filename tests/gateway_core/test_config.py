@@ -17,8 +17,8 @@ from gateway_core.config import (
     secret_references,
     write_config_atomically,
 )
-from gateway_core.config_checks import policy_warnings
-from gateway_core.config_edit import set_agent_rule
+from gateway_core.config.checks import policy_warnings
+from gateway_core.config.edit import set_agent_rule
 from gateway_core.errors import AgentError, ConfigError
 from gateway_core.paths import Paths
 from gateway_core.policy import Effect, Rule

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from gateway_core.config import ensure_config, load_config
-from gateway_core.config_edit import (
+from gateway_core.config.edit import (
     check_server_entry,
     put_server,
     remove_server,

@@ -15,7 +15,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from gateway_core.config_edit import put_server, remove_server, set_agent_rule
+from gateway_core.config.edit import put_server, remove_server, set_agent_rule
 from gateway_core.policy import Effect
 from tests.integration.harness import BOTH_ERAS, Mode, RunningGateway, agent_client, running_gateway, stdio_fake
 

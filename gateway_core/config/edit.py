@@ -15,17 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gateway_core.config import (
-    Config,
-    ServerConfig,
-    _agents_block,
-    _found,
-    check_name,
-    json_path,
-    parse_config,
-    read_raw_config,
-    write_config_atomically,
-)
+from gateway_core.config.files import _agents_block, read_raw_config, write_config_atomically
+from gateway_core.config.load import _found, check_name, json_path, parse_config
+from gateway_core.config.model import Config, ServerConfig
 from gateway_core.errors import AgentError, ConfigError
 from gateway_core.policy import Effect, check_match
 

@@ -1,8 +1,7 @@
-"""The configuration model: what config.json holds, and how it is read, checked and written.
+"""Reading and checking config.json: its text to a ``Config``, or every problem as one sentence each.
 
-The model is the single source of truth for config.json's shape; unknown keys are errors.
-Loading never resolves secrets: ``${secret:NAME}`` stays a reference here and is resolved per
-server when that server starts (see ``gateway_core.secrets``).
+Problems name where they are (``servers.github.env.TOKEN``), what was expected and what was found
+(secret-looking values never in clear), and suggest the key that was probably meant.
 """
 
 from __future__ import annotations
@@ -13,125 +12,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from gateway_core.errors import AgentError, ConfigError
-from gateway_core.files import Links, write_atomically
-from gateway_core.paths import Paths
-from gateway_core.policy import Effect, Rule
-
-DEFAULT_HOST = "127.0.0.1"
-# Fixed so IDE entries written once keep working; unassigned by IANA and rarely used locally.
-DEFAULT_PORT = 47800
-DEFAULT_TIMEOUT_S = 60.0
-# How long an agent's own process of a "per_agent" server may sit unused before it is stopped.
-DEFAULT_IDLE_TIMEOUT_S = 600.0
-DEFAULT_APPROVAL_TIMEOUT_S = 120.0
-# One agent's share of the gateway: far above what an IDE opens, far below what starves the others.
-DEFAULT_MAX_SESSIONS_PER_AGENT = 100
-DEFAULT_MAX_REQUESTS_PER_AGENT = 100
-DEFAULT_SESSION_IDLE_TIMEOUT_S = 1800.0
-DEFAULT_AUDIT_RETENTION_DAYS = 30.0
-DEFAULT_AUDIT_MAX_SIZE_MB = 200.0
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GatewaySettings(_Model):
-    """The ``gateway`` block: where the agent-facing endpoint listens and who may reach it."""
-
-    host: str = DEFAULT_HOST
-    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
-    allowed_origins: tuple[str, ...] = ()
-    approval_timeout_s: float = Field(default=DEFAULT_APPROVAL_TIMEOUT_S, gt=0)
-    max_sessions_per_agent: int = Field(default=DEFAULT_MAX_SESSIONS_PER_AGENT, ge=1)
-    max_requests_per_agent: int = Field(default=DEFAULT_MAX_REQUESTS_PER_AGENT, ge=1)
-    session_idle_timeout_s: float = Field(default=DEFAULT_SESSION_IDLE_TIMEOUT_S, gt=0)
-
-
-class ServerConfig(_Model):
-    """One ``servers`` entry, in the ``mcpServers`` shape plus Toolgate's own keys.
-
-    Exactly one of ``command`` (a stdio server) or ``url`` (a remote server) is set.
-    """
-
-    command: str | None = Field(default=None, min_length=1)
-    args: tuple[str, ...] = ()
-    env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None
-    url: str | None = Field(default=None, min_length=1)
-    type: Literal["stdio", "http", "sse"] | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    enabled: bool = True
-    prefix: str | None = None
-    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
-    isolation: Literal["shared", "per_agent"] = "shared"
-    idle_timeout_s: float = Field(default=DEFAULT_IDLE_TIMEOUT_S, gt=0)
-
-    @model_validator(mode="after")
-    def _one_transport(self) -> ServerConfig:
-        if (self.command is None) == (self.url is None):
-            raise ValueError('needs exactly one of "command" (a stdio server) or "url" (a remote server)')
-        if self.command is not None:
-            if self.type not in (None, "stdio"):
-                raise ValueError(f'"type": "{self.type}" needs "url", not "command"')
-            if self.headers:
-                raise ValueError('"headers" are for remote servers; a stdio server takes "env"')
-        else:
-            if self.type == "stdio":
-                raise ValueError('"type": "stdio" needs "command", not "url"')
-            if self.args or self.env or self.cwd is not None:
-                raise ValueError('"args", "env" and "cwd" are for stdio servers; a remote server takes "headers"')
-            if not self.url or not self.url.startswith(("http://", "https://")):
-                raise ValueError(f'"url" must start with http:// or https://, found {self.url!r}')
-        return self
-
-    @property
-    def transport(self) -> Literal["stdio", "http", "sse"]:
-        """How Toolgate talks to this server."""
-        if self.command is not None:
-            return "stdio"
-        return "sse" if self.type == "sse" else "http"
-
-
-class AgentConfig(_Model):
-    """One ``agents`` entry: its name and policy. The agent's token is never here; it lives in the secret store."""
-
-    name: str = Field(min_length=1)
-    default: Effect = Effect.ASK
-    rules: tuple[Rule, ...] = ()
-
-
-class AuditSettings(_Model):
-    """The ``audit`` block: whether calls are recorded, and how long and how much of the log is kept."""
-
-    enabled: bool = True
-    retention_days: float = Field(default=DEFAULT_AUDIT_RETENTION_DAYS, gt=0)
-    max_size_mb: float = Field(default=DEFAULT_AUDIT_MAX_SIZE_MB, gt=0)
-
-
-class Config(_Model):
-    """The whole of config.json."""
-
-    gateway: GatewaySettings = GatewaySettings()
-    servers: dict[str, ServerConfig] = Field(default_factory=dict)
-    agents: dict[str, AgentConfig] = Field(default_factory=dict)
-    audit: AuditSettings = AuditSettings()
-
-    def prefix_for(self, server: str) -> str:
-        """The name prefix of ``server``'s tools and prompts: its ``prefix``, or ``"<server>__"``."""
-        configured = self.servers[server].prefix
-        return f"{server}__" if configured is None else configured
-
-
-# ---------------------------------------------------------------------------------------------------
-# Reading, checking and writing config.json
-# ---------------------------------------------------------------------------------------------------
+from gateway_core.config.model import Config
+from gateway_core.errors import ConfigError
 
 # Server names become tool-name prefixes (MCP names: <= 64 chars of [A-Za-z0-9_.-]); agent ids share the rule.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,47}")
@@ -266,140 +153,6 @@ def secret_references(config: Config) -> list[SecretReference]:
                     SecretReference(server_name, where, match.group(1)) for match in SECRET_REFERENCE.finditer(value)
                 )
     return found
-
-
-def default_config_data() -> dict[str, Any]:
-    """The content of a new config.json: gateway defaults, no servers, no agents."""
-    return Config().model_dump(mode="json")
-
-
-def ensure_config(paths: Paths) -> tuple[Path, bool]:
-    """Write the default config.json if there is none.
-
-    Args:
-        paths: where Toolgate's files live; missing folders are created (0700).
-
-    Returns:
-        The config file's path, and whether it was created now.
-
-    Raises:
-        ConfigError: the file could not be written.
-    """
-    path = paths.config_file
-    if path.exists():
-        return path, False
-    try:
-        paths.ensure_dirs()
-    except OSError as exc:
-        raise ConfigError([f"{path.name}: cannot create the folder {path.parent}: {exc.strerror}"]) from exc
-    write_config_atomically(path, default_config_data())
-    return path, True
-
-
-def write_config_atomically(path: Path, data: Mapping[str, Any]) -> None:
-    """Replace config.json with ``data`` in one step (mode 0600; written through a link the person made).
-
-    Args:
-        path: the config file; its folder must exist.
-        data: the whole JSON content.
-
-    Raises:
-        ConfigError: the file could not be written; the previous content is kept.
-    """
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    try:
-        write_atomically(path, text, links=Links.FOLLOW)  # a config.json linked from dotfiles stays linked
-    except OSError as exc:
-        problem = f"{path.name}: cannot write {path}: {exc.strerror or exc}; the file was not changed"
-        raise ConfigError([problem]) from exc
-
-
-def read_raw_config(path: Path) -> dict[str, Any]:
-    """config.json as plain JSON values, unchecked, for edits that must keep everything else as it is.
-
-    Args:
-        path: the config file.
-
-    Raises:
-        ConfigError: the file cannot be read, is not valid JSON, or is not a JSON object.
-    """
-    data = _parse_json(_read_text(path), path.name)
-    if not isinstance(data, dict):
-        raise ConfigError([f"{path.name}: expected a JSON object ({{...}}) at the top level, found {_found(data)}"])
-    return data
-
-
-def read_agent_names(path: Path) -> dict[str, str]:
-    """Agent id to display name, read leniently from config.json (an entry without a name shows its id).
-
-    Args:
-        path: the config file.
-
-    Raises:
-        ConfigError: the file cannot be read, or its ``agents`` value is not an object.
-    """
-    agents = _agents_block(read_raw_config(path), path, create=False)
-    names: dict[str, str] = {}
-    for agent_id, entry in agents.items():
-        name = entry.get("name") if isinstance(entry, dict) else None
-        names[agent_id] = name if isinstance(name, str) and name else agent_id
-    return names
-
-
-def add_agent_entry(path: Path, agent_id: str, entry: Mapping[str, Any]) -> None:
-    """Add ``agents.<agent_id> = entry`` to config.json, keeping every other value as it is.
-
-    Args:
-        path: the config file.
-        agent_id: the new agent's id.
-        entry: the agent's JSON object, e.g. ``{"name": "Cursor"}``.
-
-    Raises:
-        AgentError: the id is not valid or is already taken.
-        ConfigError: the file cannot be read or written.
-    """
-    problem = check_name(agent_id, "agent id")
-    if problem is not None:
-        raise AgentError(problem)
-    data = read_raw_config(path)
-    agents = _agents_block(data, path, create=True)
-    if agent_id in agents:
-        raise AgentError(f"agent {agent_id!r} already exists; pick another id or remove it first")
-    agents[agent_id] = dict(entry)
-    write_config_atomically(path, data)
-
-
-def remove_agent_entry(path: Path, agent_id: str) -> bool:
-    """Remove ``agents.<agent_id>`` from config.json, keeping every other value as it is.
-
-    Args:
-        path: the config file.
-        agent_id: the agent to remove.
-
-    Returns:
-        Whether the entry was there.
-
-    Raises:
-        ConfigError: the file cannot be read or written.
-    """
-    data = read_raw_config(path)
-    agents = _agents_block(data, path, create=False)
-    if agent_id not in agents:
-        return False
-    del agents[agent_id]
-    write_config_atomically(path, data)
-    return True
-
-
-def _agents_block(data: dict[str, Any], path: Path, *, create: bool) -> dict[str, Any]:
-    agents = data.get("agents")
-    if agents is None:
-        agents = {}
-        if create:
-            data["agents"] = agents
-    if not isinstance(agents, dict):
-        raise ConfigError([f"{path.name}: agents: expected an object ({{...}}), found {_found(agents)}"])
-    return agents
 
 
 def _read_text(path: Path) -> str:

@@ -1,0 +1,119 @@
+"""The configuration model: what config.json holds, one frozen pydantic model per block.
+
+The model is the single source of truth for config.json's shape; unknown keys are errors.
+``${secret:NAME}`` stays a reference here; it is resolved per server when that server starts
+(see ``gateway_core.secrets``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gateway_core.policy import Effect, Rule
+
+DEFAULT_HOST = "127.0.0.1"
+# Fixed so IDE entries written once keep working; unassigned by IANA and rarely used locally.
+DEFAULT_PORT = 47800
+DEFAULT_TIMEOUT_S = 60.0
+# How long an agent's own process of a "per_agent" server may sit unused before it is stopped.
+DEFAULT_IDLE_TIMEOUT_S = 600.0
+DEFAULT_APPROVAL_TIMEOUT_S = 120.0
+# One agent's share of the gateway: far above what an IDE opens, far below what starves the others.
+DEFAULT_MAX_SESSIONS_PER_AGENT = 100
+DEFAULT_MAX_REQUESTS_PER_AGENT = 100
+DEFAULT_SESSION_IDLE_TIMEOUT_S = 1800.0
+DEFAULT_AUDIT_RETENTION_DAYS = 30.0
+DEFAULT_AUDIT_MAX_SIZE_MB = 200.0
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewaySettings(_Model):
+    """The ``gateway`` block: where the agent-facing endpoint listens and who may reach it."""
+
+    host: str = DEFAULT_HOST
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    allowed_origins: tuple[str, ...] = ()
+    approval_timeout_s: float = Field(default=DEFAULT_APPROVAL_TIMEOUT_S, gt=0)
+    max_sessions_per_agent: int = Field(default=DEFAULT_MAX_SESSIONS_PER_AGENT, ge=1)
+    max_requests_per_agent: int = Field(default=DEFAULT_MAX_REQUESTS_PER_AGENT, ge=1)
+    session_idle_timeout_s: float = Field(default=DEFAULT_SESSION_IDLE_TIMEOUT_S, gt=0)
+
+
+class ServerConfig(_Model):
+    """One ``servers`` entry, in the ``mcpServers`` shape plus Toolgate's own keys.
+
+    Exactly one of ``command`` (a stdio server) or ``url`` (a remote server) is set.
+    """
+
+    command: str | None = Field(default=None, min_length=1)
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = Field(default=None, min_length=1)
+    type: Literal["stdio", "http", "sse"] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    prefix: str | None = None
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
+    isolation: Literal["shared", "per_agent"] = "shared"
+    idle_timeout_s: float = Field(default=DEFAULT_IDLE_TIMEOUT_S, gt=0)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> ServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError('needs exactly one of "command" (a stdio server) or "url" (a remote server)')
+        if self.command is not None:
+            if self.type not in (None, "stdio"):
+                raise ValueError(f'"type": "{self.type}" needs "url", not "command"')
+            if self.headers:
+                raise ValueError('"headers" are for remote servers; a stdio server takes "env"')
+        else:
+            if self.type == "stdio":
+                raise ValueError('"type": "stdio" needs "command", not "url"')
+            if self.args or self.env or self.cwd is not None:
+                raise ValueError('"args", "env" and "cwd" are for stdio servers; a remote server takes "headers"')
+            if not self.url or not self.url.startswith(("http://", "https://")):
+                raise ValueError(f'"url" must start with http:// or https://, found {self.url!r}')
+        return self
+
+    @property
+    def transport(self) -> Literal["stdio", "http", "sse"]:
+        """How Toolgate talks to this server."""
+        if self.command is not None:
+            return "stdio"
+        return "sse" if self.type == "sse" else "http"
+
+
+class AgentConfig(_Model):
+    """One ``agents`` entry: its name and policy. The agent's token is never here; it lives in the secret store."""
+
+    name: str = Field(min_length=1)
+    default: Effect = Effect.ASK
+    rules: tuple[Rule, ...] = ()
+
+
+class AuditSettings(_Model):
+    """The ``audit`` block: whether calls are recorded, and how long and how much of the log is kept."""
+
+    enabled: bool = True
+    retention_days: float = Field(default=DEFAULT_AUDIT_RETENTION_DAYS, gt=0)
+    max_size_mb: float = Field(default=DEFAULT_AUDIT_MAX_SIZE_MB, gt=0)
+
+
+class Config(_Model):
+    """The whole of config.json."""
+
+    gateway: GatewaySettings = GatewaySettings()
+    servers: dict[str, ServerConfig] = Field(default_factory=dict)
+    agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    audit: AuditSettings = AuditSettings()
+
+    def prefix_for(self, server: str) -> str:
+        """The name prefix of ``server``'s tools and prompts: its ``prefix``, or ``"<server>__"``."""
+        configured = self.servers[server].prefix
+        return f"{server}__" if configured is None else configured
