@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import anyio
 
 from gateway_core.config import ServerConfig
-from gateway_core.downstream import DownstreamPool
+from gateway_core.downstream import DownstreamPool, DownstreamServer, ServerState
 from tests.fakes.launch import fake_command
 
 # Starting a Python fake costs ~0.7 s of imports; a loaded CI machine may need several times that.
@@ -60,3 +60,16 @@ async def running(pool: DownstreamPool) -> AsyncIterator[DownstreamPool]:
         await tg.start(pool.run)
         yield pool
         tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def ready_fake(config: ServerConfig | None = None) -> AsyncIterator[tuple[DownstreamServer, Changes]]:
+    """One pool with the fake server as ``fake``, started and READY; the server and its change log."""
+    changes = Changes()
+    pool = DownstreamPool(
+        {"fake": config or fake_config()}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr
+    )
+    async with running(pool):
+        server = pool.servers["fake"]
+        await changes.until(lambda: server.status.state is ServerState.READY)
+        yield server, changes

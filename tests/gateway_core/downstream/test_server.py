@@ -13,7 +13,7 @@ from mcp.shared.exceptions import MCPError
 from gateway_core.downstream import DownstreamPool, DownstreamServer, ServerState
 from gateway_core.errors import DownstreamTimeoutError, MissingSecretError, ServerUnavailableError
 from tests.fakes.launch import FAKE_TOOL_COUNT
-from tests.gateway_core.downstream.conftest import Changes, fake_config, no_secrets, running
+from tests.gateway_core.downstream.conftest import Changes, fake_config, no_secrets, ready_fake, running
 
 pytestmark = pytest.mark.anyio
 
@@ -45,12 +45,7 @@ async def test_stdio_server_becomes_ready_with_its_catalog_counts() -> None:
 
 
 async def test_results_pass_through_unchanged_including_structured_content_meta_and_is_error() -> None:
-    changes = Changes()
-    pool = DownstreamPool({"fake": fake_config()}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr)
-    async with running(pool):
-        server = pool.servers["fake"]
-        await changes.until(lambda: _ready(server))
-
+    async with ready_fake() as (server, changes):
         echoed = await server.call_tool("echo", {"text": "hi"})
         failed = await server.call_tool("fail", None)
 
@@ -62,12 +57,7 @@ async def test_results_pass_through_unchanged_including_structured_content_meta_
 
 
 async def test_an_error_the_server_returns_is_raised_as_is() -> None:
-    changes = Changes()
-    pool = DownstreamPool({"fake": fake_config()}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr)
-    async with running(pool):
-        server = pool.servers["fake"]
-        await changes.until(lambda: _ready(server))
-
+    async with ready_fake() as (server, changes):
         with pytest.raises(MCPError) as raised:
             await server.call_tool("no_such_tool", {})
 
@@ -76,12 +66,7 @@ async def test_an_error_the_server_returns_is_raised_as_is() -> None:
 
 
 async def test_resources_and_prompts_are_forwarded() -> None:
-    changes = Changes()
-    pool = DownstreamPool({"fake": fake_config()}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr)
-    async with running(pool):
-        server = pool.servers["fake"]
-        await changes.until(lambda: _ready(server))
-
+    async with ready_fake() as (server, changes):
         greeting = await server.read_resource("fake://greeting")
         item = await server.read_resource("fake://items/7")
         prompt = await server.get_prompt("greet", {"name": "Ada"})
@@ -108,12 +93,7 @@ async def test_progress_notifications_reach_the_callers_callback() -> None:
 
 
 async def test_a_crash_during_a_call_fails_that_call_and_the_server_restarts() -> None:
-    changes = Changes()
-    pool = DownstreamPool({"fake": fake_config()}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr)
-    async with running(pool):
-        server = pool.servers["fake"]
-        await changes.until(lambda: _ready(server))
-
+    async with ready_fake() as (server, changes):
         with anyio.fail_after(5), pytest.raises(ServerUnavailableError) as raised:
             await server.call_tool("crash", {})
         assert str(raised.value) == (
@@ -126,11 +106,7 @@ async def test_a_crash_during_a_call_fails_that_call_and_the_server_restarts() -
 
 
 async def test_a_server_killed_while_idle_is_noticed_and_restarted() -> None:
-    changes = Changes()
-    pool = DownstreamPool({"fake": fake_config()}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr)
-    async with running(pool):
-        server = pool.servers["fake"]
-        await changes.until(lambda: _ready(server))
+    async with ready_fake() as (server, changes):
         child = int((await server.call_tool("spawn_child", {})).structured_content["pid"])
         server_pid = os.getpgid(child)  # the server leads its own process group
 
@@ -157,11 +133,7 @@ async def test_a_call_while_not_ready_fails_at_once_with_the_reason() -> None:
 
 
 async def test_a_new_tool_refreshes_the_catalog_and_reports_the_change() -> None:
-    changes = Changes()
-    pool = DownstreamPool({"fake": fake_config()}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr)
-    async with running(pool):
-        server = pool.servers["fake"]
-        await changes.until(lambda: _ready(server))
+    async with ready_fake() as (server, changes):
         before = len(changes.names)
 
         await server.call_tool("add_tool", {"name": "brand_new"})
@@ -189,11 +161,7 @@ async def test_a_slow_call_times_out_and_the_server_is_told_to_cancel() -> None:
 
 
 async def test_cancelling_the_caller_cancels_the_call_downstream() -> None:
-    changes = Changes()
-    pool = DownstreamPool({"fake": fake_config()}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr)
-    async with running(pool):
-        server = pool.servers["fake"]
-        await changes.until(lambda: _ready(server))
+    async with ready_fake() as (server, changes):
         started = anyio.Event()
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -209,12 +177,7 @@ async def test_cancelling_the_caller_cancels_the_call_downstream() -> None:
 
 
 async def test_stderr_lines_are_captured_in_the_status_and_the_full_buffer() -> None:
-    changes = Changes()
-    pool = DownstreamPool({"fake": fake_config()}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr)
-    async with running(pool):
-        server = pool.servers["fake"]
-        await changes.until(lambda: _ready(server))
-
+    async with ready_fake() as (server, changes):
         await server.call_tool("stderr", {"text": "first line"})
         await server.call_tool("stderr", {"text": "second line"})
 
