@@ -12,7 +12,6 @@ import asyncio
 import collections
 import logging
 import socket
-import threading
 import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
@@ -27,20 +26,27 @@ from gateway_core import (
     AgentInfo,
     AgentPolicy,
     Answer,
-    ApprovalEvent,
     ApprovalRequest,
     ApprovalRequested,
+    ApprovalResolved,
     AuditQuery,
     AuditRecord,
     AuditStatus,
     Catalog,
     Config,
+    ConfigApplied,
+    ConfigRejected,
     Effect,
     Endpoint,
+    Event,
+    EventLogHandler,
     Gateway,
+    LogMessage,
     Paths,
     SecretStore,
     ServerStatus,
+    ServerStatusChanged,
+    StderrLine,
     TokenFiles,
     load_config,
     put_server,
@@ -129,14 +135,10 @@ class GatewayBridge(QObject):
             read_tokens=self._agents.read_tokens,
             paths=paths,
             config_path=config_path,
-            on_stderr=self._on_stderr,
         )
-        self._unsubscribes = [
-            self.gateway.on_status_change(self.server_status_changed.emit),
-            self.gateway.on_config_change(self._on_config_change),
-            self.gateway.approvals.subscribe(self._on_approval_event),
-        ]
-        self._log_handler = _BridgeLogHandler(self)
+        # One subscription: every change the core announces arrives here, in order.
+        self._unsubscribes = [self.gateway.events.subscribe(self._on_event)]
+        self._log_handler = EventLogHandler(self.gateway.events)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- running -----------------------------------------------------------------------------------
@@ -396,56 +398,25 @@ class GatewayBridge(QObject):
     def _resolve(self, values: Mapping[str, str]) -> dict[str, str]:
         return resolve(values, self._store)
 
-    def _on_config_change(self) -> None:
-        if self.gateway.config_rejection is not None:
-            self.config_rejected.emit(list(self.gateway.config_rejection.problems))
-        else:
-            self.config_applied.emit()
-
-    def _on_approval_event(self, event: ApprovalEvent) -> None:
-        if isinstance(event, ApprovalRequested):
-            self.approval_requested.emit(event.request)
-        else:
-            self.approval_resolved.emit(event.resolution)
-
-    def _on_stderr(self, server: str, line: str) -> None:
-        self._add_message(GatewayMessage(time.time(), "STDERR", server, line))
+    def _on_event(self, event: Event) -> None:
+        match event:
+            case ServerStatusChanged(name=name):
+                self.server_status_changed.emit(name)
+            case ConfigApplied():
+                self.config_applied.emit()
+            case ConfigRejected(problems=problems):
+                self.config_rejected.emit(list(problems))
+            case ApprovalRequested(request=request):
+                self.approval_requested.emit(request)
+            case ApprovalResolved(resolution=resolution):
+                self.approval_resolved.emit(resolution)
+            case StderrLine(server=server, line=line):
+                self._add_message(GatewayMessage(time.time(), "STDERR", server, line))
+            case LogMessage(time=when, level=level, source=source, text=text):
+                self._add_message(GatewayMessage(when, level, source, text))
+            case _:
+                pass  # sessions ending are the core's business
 
     def _add_message(self, message: GatewayMessage) -> None:
         self._messages.append(message)
         self.message_logged.emit(message)
-
-
-class _BridgeLogHandler(logging.Handler):
-    """Copies gateway log records into the bridge's messages; records from other threads are posted to the loop."""
-
-    def __init__(self, bridge: GatewayBridge) -> None:
-        super().__init__(logging.INFO)
-        self._bridge = bridge
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.get_ident()
-
-    def attach(self) -> None:
-        """Start copying records; the calling thread (the GUI's) is where messages are delivered."""
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.get_ident()
-        logging.getLogger().addHandler(self)
-
-    def detach(self) -> None:
-        """Stop copying records."""
-        logging.getLogger().removeHandler(self)
-        self._loop = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not record.name.startswith(("toolgate", "gateway_core")):
-            return
-        try:
-            text = record.getMessage()
-        except Exception:  # a broken format string must not break logging
-            text = str(record.msg)
-        message = GatewayMessage(record.created, record.levelname, record.name, text)
-        loop = self._loop
-        if threading.get_ident() == self._thread:
-            self._bridge._add_message(message)
-        elif loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._bridge._add_message, message)

@@ -13,7 +13,7 @@ import errno
 import logging
 import os
 import socket
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,14 @@ from gateway_core.control_socket import ControlSocket, control_socket_path
 from gateway_core.downstream.base import Catalog, ResolveFn, ServerStatus
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import ConfigError, InstanceError
+from gateway_core.events import (
+    ConfigApplied,
+    ConfigRejected,
+    EventStream,
+    ServerStatusChanged,
+    SessionEnded,
+    StderrLine,
+)
 from gateway_core.frontend.control import ControlApp
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
@@ -129,7 +137,6 @@ class Gateway:
             nothing on disk (no audit log, no control channel).
         config_path: config.json, watched and applied live, and where "always" answers are written;
             ``None`` for a configuration that only changes through ``apply_config``.
-        on_stderr: called with (server, line) for every stderr line of a stdio server.
     """
 
     def __init__(
@@ -140,9 +147,9 @@ class Gateway:
         read_tokens: ReadTokens,
         paths: Paths | None = None,
         config_path: Path | None = None,
-        on_stderr: Callable[[str, str], None] | None = None,
     ) -> None:
         self.runtime = RuntimeCell(Runtime.of(config))
+        self.events = EventStream()
         self.config_path = config_path
         self.tokens = AgentTokens(read_tokens, runtime=self.runtime)
         self.config_rejection: ConfigError | None = None
@@ -161,16 +168,19 @@ class Gateway:
         self.approvals = ApprovalBroker(
             timeout_s=lambda: self.config.gateway.approval_timeout_s, on_always=self._remember_always
         )
+        self.approvals.subscribe(self.events.publish)
         self.guard = CallGuard(self.runtime, self.approvals, self.audit)
         self.pool = DownstreamPool(
             config.servers,
             resolve=resolve,
             on_change=self._on_pool_change,
-            on_stderr=on_stderr,
+            on_stderr=lambda server, line: self.events.publish(StderrLine(server, line)),
             on_notice=self._on_notice,
             agent_roots=lambda agent: self.frontend.roots.roots(agent),
         )
-        self.frontend = AgentFacingServer(self.runtime, self.pool, self.guard, self.metrics, version=toolgate_version())
+        self.frontend = AgentFacingServer(
+            self.runtime, self.pool, self.guard, self.metrics, self.events, version=toolgate_version()
+        )
         self._control_token = new_control_token()
         # Where a control socket serves the approvals, the agent port only proves the gateway's identity.
         self._port_control = ControlApp(self.approvals, self._control_token, approvals=not control_socket.supported())
@@ -185,6 +195,7 @@ class Gateway:
             end_session=self._end_session,
             is_open=lambda session_id: session_id in self._sessions._server_instances,
         )
+        self.events.on(SessionEnded, lambda event: self.limits.session_ended(event.session_id))
         self.http_app = GatewayHttpApp(
             self._sessions.handle_request,
             limits=self.limits,
@@ -198,8 +209,6 @@ class Gateway:
             audit_healthy=lambda: self.audit.status.healthy if self.audit is not None else None,
         )
         self._stop = anyio.Event()
-        self._status_listeners: list[Callable[[str], None]] = []
-        self._config_listeners: list[Callable[[], None]] = []
 
     def statuses(self) -> list[ServerStatus]:
         """The state of every configured server, enabled or not."""
@@ -270,16 +279,8 @@ class Gateway:
     def _config_settled(self) -> None:
         self._config_event.set()
         self._config_event = anyio.Event()
-        for listener in list(self._config_listeners):
-            listener()
-
-    def on_config_change(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener()`` after each configuration change is applied or rejected; returns an unsubscribe.
-
-        ``config`` is then the running configuration and ``config_rejection`` the last rejected edit
-        (``None`` once a change is applied).
-        """
-        return _subscribe(self._config_listeners, listener)
+        rejection = self.config_rejection
+        self.events.publish(ConfigApplied() if rejection is None else ConfigRejected(tuple(rejection.problems)))
 
     def _remember_always(self, request: ApprovalRequest, effect: Effect) -> None:
         if self.config_path is None:
@@ -306,15 +307,10 @@ class Gateway:
 
     def _on_pool_change(self, server: str) -> None:
         self.frontend.on_pool_change(server)
-        for listener in list(self._status_listeners):
-            listener(server)
+        self.events.publish(ServerStatusChanged(server))
 
     def _on_notice(self, server: str, notification: types.ServerNotification) -> None:
         self.frontend.notices.on_notice(server, notification)
-
-    def on_status_change(self, listener: Callable[[str], None]) -> Callable[[], None]:
-        """Call ``listener(server)`` whenever a server's state or catalog changes; returns an unsubscribe."""
-        return _subscribe(self._status_listeners, listener)
 
     def restart_server(self, name: str) -> bool:
         """Restart server ``name`` now; returns ``False`` when it is not configured or is disabled."""
@@ -361,40 +357,43 @@ class Gateway:
                 limit_concurrency=MAX_CONNECTIONS,
             )
         )
-        async with anyio.create_task_group() as tg:
-            await tg.start(self.tokens.run)
-            if self.audit is not None:
-                await tg.start(self.audit.run)
-            await tg.start(self.pool.run)
-            await tg.start(self.frontend.run)
-            if self.config_path is not None:
-                tg.start_soon(
-                    watch_config, self.config_path, lambda: self.config, self.apply_config, self.reject_config
-                )
-            async with self._sessions.run():
-                tg.start_soon(http.serve_until_exit, sock)
-                await http.listening.wait()
-                if not http.started:
-                    raise InstanceError(f"the HTTP server could not start on {endpoint.url}; see the log above")
-                logger.info("Toolgate is listening on %s", endpoint.url)
-                channel, control_http = await self._open_control_socket(tg)
-                try:
-                    with self._control_file(endpoint, channel):
-                        task_status.started(endpoint)
-                        await self._stop.wait()
-                    self.pool.stopping_everything()
-                    self.frontend.close()
-                finally:
+        channel: ControlSocket | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(self.tokens.run)
+                if self.audit is not None:
+                    await tg.start(self.audit.run)
+                await tg.start(self.pool.run)
+                await tg.start(self.frontend.run)
+                if self.config_path is not None:
+                    tg.start_soon(
+                        watch_config, self.config_path, lambda: self.config, self.apply_config, self.reject_config
+                    )
+                async with self._sessions.run():
+                    tg.start_soon(http.serve_until_exit, sock)
+                    await http.listening.wait()
+                    if not http.started:
+                        raise InstanceError(f"the HTTP server could not start on {endpoint.url}; see the log above")
+                    logger.info("Toolgate is listening on %s", endpoint.url)
+                    channel, control_http = await self._open_control_socket(tg)
+                    try:
+                        with self._control_file(endpoint, channel):
+                            task_status.started(endpoint)
+                            await self._stop.wait()
+                        self.pool.stopping_everything()
+                        self.frontend.close()
+                    finally:
+                        if control_http is not None:
+                            control_http.should_exit = True
+                http.should_exit = True
+                with anyio.move_on_after(HTTP_SHUTDOWN_TIMEOUT_S + 1):
+                    await http.finished.wait()
                     if control_http is not None:
-                        control_http.should_exit = True
-            http.should_exit = True
-            with anyio.move_on_after(HTTP_SHUTDOWN_TIMEOUT_S + 1):
-                await http.finished.wait()
-                if control_http is not None:
-                    await control_http.finished.wait()
-            if channel is not None:
+                        await control_http.finished.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            if channel is not None:  # also when the run is cancelled or fails: no socket left open
                 channel.close()
-            tg.cancel_scope.cancel()
 
     async def _open_control_socket(
         self, tg: anyio.abc.TaskGroup
@@ -426,13 +425,3 @@ class Gateway:
         tg.start_soon(server.serve_until_exit, channel.sock)
         await server.listening.wait()
         return channel, server
-
-
-def _subscribe(listeners: list[Callable[..., None]], listener: Callable[..., None]) -> Callable[[], None]:
-    listeners.append(listener)
-
-    def unsubscribe() -> None:
-        with contextlib.suppress(ValueError):
-            listeners.remove(listener)
-
-    return unsubscribe

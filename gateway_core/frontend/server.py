@@ -34,6 +34,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway_core.downstream.base import ServerState
 from gateway_core.downstream.pool import DownstreamPool
+from gateway_core.events import EventStream, SessionEnded
 from gateway_core.frontend.forward import SERVER_INFO_META_KEY, UNKNOWN_AGENT, RequestForwarder, current_agent
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.metrics import Metrics
@@ -61,13 +62,22 @@ class AgentFacingServer:
         pool: the downstream servers to aggregate.
         guard: applies each agent's policy, approvals and auditing to calls.
         metrics: where tool calls are counted.
+        events: where a session's end is published, and heard by everything that keeps per-session state.
         version: Toolgate's version, shown to agents as the server version.
     """
 
     def __init__(
-        self, runtime: RuntimeCell, pool: DownstreamPool, guard: CallGuard, metrics: Metrics, *, version: str
+        self,
+        runtime: RuntimeCell,
+        pool: DownstreamPool,
+        guard: CallGuard,
+        metrics: Metrics,
+        events: EventStream,
+        *,
+        version: str,
     ) -> None:
         self._runtime = runtime
+        self._events = events
         self._pool = pool
         self._guard = guard
         self._metrics = metrics
@@ -81,6 +91,9 @@ class AgentFacingServer:
         self.notices = Notices(pool, lambda agent, server: guard.may_see(agent, server), self._bus)
         self.rounds = Rounds()
         self.roots = AgentRoots()
+        # A session's end reaches everything that keeps something per session.
+        for ended in (self._forget_session, guard.session_ended, self.notices.session_ended, self.roots.session_ended):
+            events.on(SessionEnded, _with_session_id(ended))
         forward = RequestForwarder(
             lambda: self._runtime.now.routes, pool, guard, metrics, self.notices, self.rounds, self.roots
         )
@@ -216,11 +229,11 @@ class AgentFacingServer:
                 self.roots.session_seen(current_agent(), session_id, ctx.session)
         return await call_next(ctx)
 
-    def _session_ended(self, session_id: str) -> None:
+    def _forget_session(self, session_id: str) -> None:
         self._legacy_sessions.pop(session_id, None)
-        self._guard.session_ended(session_id)
-        self.notices.session_ended(session_id)
-        self.roots.session_ended(session_id)
+
+    def _session_ended(self, session_id: str) -> None:
+        self._events.publish(SessionEnded(session_id))
 
     async def _roots_changed(self, ctx: Ctx, params: types.NotificationParams) -> None:
         """An agent's roots changed: forget them and tell its own instances of per_agent servers."""
@@ -307,3 +320,10 @@ class AgentFacingServer:
             if self._guard.may_see(agent, server)
         ]
         return types.ListResourceTemplatesResult(resource_templates=visible)
+
+
+def _with_session_id(handler: Callable[[str], None]) -> Callable[[SessionEnded], None]:
+    def on_session_ended(event: SessionEnded) -> None:
+        handler(event.session_id)
+
+    return on_session_ended

@@ -1,4 +1,4 @@
-"""What the GUI relies on from the Gateway: status and config listeners, restart, catalog, stderr, policy."""
+"""What the GUI relies on from the Gateway: its event stream, restart, catalog, stderr, policy."""
 
 import json
 
@@ -6,6 +6,7 @@ import anyio
 import pytest
 
 from gateway_core.downstream.base import ServerState
+from gateway_core.events import ConfigApplied, ConfigRejected, ServerStatusChanged
 from gateway_core.policy import Effect
 from tests.integration.harness import agent_client, running_gateway, stdio_fake
 
@@ -16,7 +17,9 @@ async def test_restarting_a_server_starts_a_new_process_and_reports_each_state()
     async with running_gateway({"fake": stdio_fake()}) as gw:
         await gw.wait_ready()
         states = []
-        unsubscribe = gw.gateway.on_status_change(lambda name: states.append(gw.status(name).state))
+        unsubscribe = gw.gateway.events.on(
+            ServerStatusChanged, lambda event: states.append(gw.status(event.name).state)
+        )
         assert gw.gateway.restart_server("fake") is True
         await gw.wait_state("fake", ServerState.READY)
         unsubscribe()
@@ -36,21 +39,23 @@ async def test_the_catalog_and_stderr_of_a_server_are_readable():
         assert any("hello stderr" in line for line in gw.gateway.stderr_lines("fake"))
 
 
-async def test_a_config_listener_hears_applied_and_rejected_edits():
+async def test_the_event_stream_tells_applied_and_rejected_edits():
     async with running_gateway({"fake": stdio_fake()}) as gw:
-        heard = []
-        gw.gateway.on_config_change(lambda: heard.append(gw.gateway.config_rejection))
+        heard: list[object] = []
+        gw.gateway.events.subscribe(
+            lambda event: heard.append(event) if isinstance(event, ConfigApplied | ConfigRejected) else None
+        )
         raw = json.loads(gw.paths.config_file.read_text())
         raw["agents"]["agent-a"]["default"] = "deny"
         gw.paths.config_file.write_text(json.dumps(raw))
         with anyio.fail_after(10):
             await gw.gateway.wait_config_settled()
-        assert heard == [None]
+        assert heard == [ConfigApplied()]
         assert gw.gateway.policy("agent-a").default is Effect.DENY
         gw.paths.config_file.write_text("{ broken")
         with anyio.fail_after(10):
             await gw.gateway.wait_config_settled()
-        assert heard[-1] is not None
+        assert isinstance(heard[-1], ConfigRejected) and heard[-1].problems
         assert gw.gateway.policy("agent-a").default is Effect.DENY
 
 
@@ -63,7 +68,7 @@ async def test_applying_an_unchanged_config_restarts_only_the_servers_named_in_r
     async with running_gateway({"fake": stdio_fake(), "other": stdio_fake()}) as gw:
         await gw.wait_ready()
         changed = []
-        gw.gateway.on_status_change(changed.append)
+        gw.gateway.events.on(ServerStatusChanged, lambda event: changed.append(event.name))
         gw.gateway.apply_config(gw.gateway.config, restart={"fake"})
         await gw.wait_state("fake", ServerState.READY)
         assert "fake" in changed

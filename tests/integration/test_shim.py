@@ -235,7 +235,6 @@ async def gateway_on_port(paths: Paths, port: int) -> AsyncIterator[RunningGatew
         read_tokens=directory.read_tokens,
         paths=paths,
         config_path=paths.config_file,
-        on_stderr=lambda server, line: None,
     )
     with bind("127.0.0.1", port) as sock:
         async with anyio.create_task_group() as tg:
