@@ -15,14 +15,12 @@ import socket
 import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 from PySide6.QtCore import QObject, Signal
 
 from gateway_core import (
-    AgentDirectory,
     AgentInfo,
     AgentPolicy,
     Answer,
@@ -40,23 +38,13 @@ from gateway_core import (
     Endpoint,
     Event,
     EventLogHandler,
-    Gateway,
+    GatewayApi,
     LogMessage,
     Paths,
     SecretStore,
     ServerStatus,
     ServerStatusChanged,
     StderrLine,
-    TokenFiles,
-    load_config,
-    put_server,
-    remove_server,
-    rename_agent,
-    resolve,
-    set_agent_default,
-    set_agent_rule,
-    set_gateway_settings,
-    set_server_enabled,
 )
 
 logger = logging.getLogger("toolgate.app")
@@ -87,13 +75,11 @@ class GatewayMessage:
 
 
 class GatewayBridge(QObject):
-    """Runs a ``Gateway`` on the qasync loop and speaks Qt to the widgets.
+    """Runs the gateway on the qasync loop and speaks Qt to the widgets: ``GatewayApi`` calls in, signals out.
 
     Args:
-        config: the configuration to start with (already checked).
-        config_path: config.json; GUI edits go there.
-        paths: Toolgate's folders (audit database, control file).
-        store: the secret store (agent tokens and ``${secret:…}`` values).
+        api: the gateway, as the GUI may use it (``LocalGateway`` in the app; a fake in some tests).
+        paths: Toolgate's folders (the theme setting, the Connect pane's backups).
     """
 
     server_status_changed = Signal(str)
@@ -121,24 +107,16 @@ class GatewayBridge(QObject):
     stopped = Signal()
     """The gateway has shut down."""
 
-    def __init__(self, config: Config, *, config_path: Path, paths: Paths, store: SecretStore) -> None:
+    def __init__(self, api: GatewayApi, *, paths: Paths) -> None:
         super().__init__()
-        self.config_path = config_path
+        self.api = api
         self.paths = paths
-        self._store = store
-        self._agents = AgentDirectory(config_path, store, token_files=TokenFiles.of(paths))
+        self.config_path = paths.config_file
         self._messages: collections.deque[GatewayMessage] = collections.deque(maxlen=MAX_MESSAGES)
         self._endpoint: Endpoint | None = None
-        self.gateway = Gateway(
-            config,
-            resolve=self._resolve,
-            read_tokens=self._agents.read_tokens,
-            paths=paths,
-            config_path=config_path,
-        )
         # One subscription: every change the core announces arrives here, in order.
-        self._unsubscribes = [self.gateway.events.subscribe(self._on_event)]
-        self._log_handler = EventLogHandler(self.gateway.events)
+        self._unsubscribes = [api.events.subscribe(self._on_event)]
+        self._log_handler = EventLogHandler(api.events)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- running -----------------------------------------------------------------------------------
@@ -165,7 +143,7 @@ class GatewayBridge(QObject):
         self, sock: socket.socket, feeders: anyio.CancelScope, *, task_status: Any = anyio.TASK_STATUS_IGNORED
     ) -> None:
         try:
-            await self.gateway.run(sock, task_status=task_status)
+            await self.api.run(sock, task_status=task_status)
         finally:
             feeders.cancel()  # the audit feed and readiness waiters end with the gateway
 
@@ -185,16 +163,17 @@ class GatewayBridge(QObject):
 
     def stop(self) -> None:
         """Shut the gateway down (bounded); ``stopped`` is emitted when it is done."""
-        self.gateway.stop()
+        self.api.stop()
 
     async def _announce_ready(self) -> None:
-        await self.gateway.wait_ready()
+        await self.api.wait_ready()
         self.gateway_ready.emit()
 
     async def _feed_audit(self) -> None:
-        if self.gateway.audit is None:
+        feed_of = self.api.audit_feed()
+        if feed_of is None:
             return
-        async with self.gateway.audit.subscribe() as feed:
+        async with feed_of as feed:
             while True:
                 self.audit_records_arrived.emit(await feed.next_batch())
 
@@ -203,7 +182,7 @@ class GatewayBridge(QObject):
     @property
     def config(self) -> Config:
         """The running configuration."""
-        return self.gateway.config
+        return self.api.config
 
     @property
     def endpoint_url(self) -> str | None:
@@ -218,37 +197,36 @@ class GatewayBridge(QObject):
     @property
     def ready(self) -> bool:
         """Whether every enabled server has had its first start attempt."""
-        return self.gateway.ready()
+        return self.api.ready()
 
     @property
     def paused(self) -> bool:
         """Whether every call is refused (Pause all agents)."""
-        return self.gateway.paused
+        return self.api.paused
 
     @property
     def secret_store(self) -> SecretStore:
         """Where the gateway keeps secrets (for the Import and Connect panes)."""
-        return self._store
+        return self.api.secret_store
 
     @property
     def secrets_encrypted(self) -> bool:
         """False when secrets are kept in the 0600 file fallback instead of the OS keychain."""
-        return self._store.encrypted
+        return self.api.secret_store.encrypted
 
     @property
     def audit_status(self) -> AuditStatus | None:
         """Whether the audit log is being written; ``None`` when auditing is off."""
-        return self.gateway.audit_status
+        return self.api.audit_status
 
     @property
     def config_problems(self) -> list[str]:
         """The problems of the last rejected edit of config.json, until a change is applied."""
-        rejection = self.gateway.config_rejection
-        return list(rejection.problems) if rejection is not None else []
+        return self.api.config_problems
 
     def statuses(self) -> list[ServerStatus]:
         """Every configured server's state, in config order (disabled ones as STOPPED)."""
-        return self.gateway.statuses()
+        return self.api.statuses()
 
     def status(self, name: str) -> ServerStatus | None:
         """Server ``name``'s state, or ``None`` when it is not configured."""
@@ -256,11 +234,11 @@ class GatewayBridge(QObject):
 
     def catalog(self, name: str) -> Catalog:
         """What server ``name`` offers (tools, resources, prompts); empty unless it is ready."""
-        return self.gateway.catalog(name)
+        return self.api.catalog(name)
 
     def stderr_lines(self, name: str) -> tuple[str, ...]:
         """The kept stderr lines of stdio server ``name``, oldest first."""
-        return self.gateway.stderr_lines(name)
+        return self.api.stderr_lines(name)
 
     def public_tool_name(self, server: str, tool: str) -> str:
         """The name agents see for ``server``'s tool ``tool`` (with the server's prefix)."""
@@ -268,19 +246,19 @@ class GatewayBridge(QObject):
 
     def agents(self) -> list[AgentInfo]:
         """Every agent, in config order."""
-        return self._agents.list()
+        return self.api.agents()
 
     def agent_token(self, agent_id: str) -> str | None:
         """Agent ``agent_id``'s bearer token, for the person to copy; ``None`` when it has none."""
-        return self._agents.token(agent_id)
+        return self.api.agent_token(agent_id)
 
     def policy(self, agent_id: str) -> AgentPolicy:
         """Agent ``agent_id``'s policy under the running configuration (its ``evaluate`` gives the "why")."""
-        return self.gateway.policy(agent_id)
+        return self.api.policy(agent_id)
 
     def pending_approvals(self) -> list[ApprovalRequest]:
         """Calls waiting for an answer, oldest first."""
-        return sorted(self.gateway.approvals.pending(), key=lambda r: r.created_at)
+        return self.api.pending_approvals()
 
     @property
     def approval_timeout_s(self) -> float:
@@ -293,13 +271,11 @@ class GatewayBridge(QObject):
 
     async def query_audit(self, query: AuditQuery) -> list[AuditRecord]:
         """Read audit records, newest first (off the GUI thread); none when auditing is off."""
-        if self.gateway.audit is None:
-            return []
-        return await self.gateway.audit.query(query)
+        return await self.api.query_audit(query)
 
     def has_secret(self, name: str) -> bool:
         """Whether the secret store holds ``name``."""
-        return self._store.get(name) is not None
+        return self.api.has_secret(name)
 
     # --- actions -----------------------------------------------------------------------------------
 
@@ -311,92 +287,70 @@ class GatewayBridge(QObject):
         replacing: str | None = None,
         secrets: Mapping[str, str] | None = None,
     ) -> None:
-        """Add a server, or change server ``replacing`` (possibly renaming it to ``name``).
-
-        ``secrets`` (name → value) are stored first, for the entry's ``${secret:…}`` references; a
-        server given new secret values restarts even when its entry is unchanged, to read them.
-
-        Raises:
-            SecretError: a secret could not be stored (the config is then unchanged).
-            ConfigError: the entry or the name is not valid (the secrets stay stored).
-        """
-        for secret, value in (secrets or {}).items():
-            self._store.set(secret, value)
-        config = put_server(self.config_path, name, entry, replacing=replacing)
-        self.gateway.apply_config(config, restart={name} if secrets else ())
+        """Add a server, or change server ``replacing``; its ``secrets`` are stored first (see ``GatewayApi``)."""
+        self.api.put_server(name, entry, replacing=replacing, secrets=secrets)
 
     def remove_server(self, name: str) -> None:
         """Remove server ``name`` (its process is stopped; agents' rules naming it stay)."""
-        self._apply(remove_server(self.config_path, name))
+        self.api.remove_server(name)
 
     def set_server_enabled(self, name: str, enabled: bool) -> None:
         """Enable or disable server ``name``."""
-        self._apply(set_server_enabled(self.config_path, name, enabled))
+        self.api.set_server_enabled(name, enabled)
 
     def restart_server(self, name: str) -> bool:
         """Restart server ``name`` now; ``False`` when it is disabled or unknown."""
-        return self.gateway.restart_server(name)
+        return self.api.restart_server(name)
 
     def add_agent(self, agent_id: str, name: str | None = None) -> str:
         """Create an agent; returns its token (also kept in the secret store)."""
-        token = self._agents.add(agent_id, name)
-        self.gateway.tokens.put(agent_id, token)
-        self._apply(load_config(self.config_path))
+        token = self.api.add_agent(agent_id, name)
         self.agents_changed.emit()
         return token
 
     def remove_agent(self, agent_id: str) -> None:
         """Remove an agent and its token; its connections are refused from then on."""
-        self._agents.remove(agent_id)
-        self.gateway.tokens.put(agent_id, None)
-        self._apply(load_config(self.config_path))
+        self.api.remove_agent(agent_id)
         self.agents_changed.emit()
 
     def rename_agent(self, agent_id: str, name: str) -> None:
         """Change an agent's display name."""
-        self._apply(rename_agent(self.config_path, agent_id, name))
+        self.api.rename_agent(agent_id, name)
         self.agents_changed.emit()
 
     def rotate_token(self, agent_id: str) -> str:
         """Give an agent a new token (the old one stops working); returns it."""
-        token = self._agents.rotate(agent_id)
-        self.gateway.tokens.put(agent_id, token)
+        token = self.api.rotate_token(agent_id)
         self.agents_changed.emit()
         return token
 
     def set_agent_default(self, agent_id: str, effect: Effect) -> None:
         """Set what applies to an agent where no rule matches."""
-        self._apply(set_agent_default(self.config_path, agent_id, effect))
+        self.api.set_agent_default(agent_id, effect)
 
     def set_agent_rule(self, agent_id: str, match: str, effect: Effect | None) -> None:
         """Set (or with ``None`` remove) an agent's rule for exactly ``match`` (``server/*`` or ``server/tool``)."""
-        self._apply(set_agent_rule(self.config_path, agent_id, match, effect))
+        self.api.set_agent_rule(agent_id, match, effect)
 
     def set_gateway_settings(self, **settings: Any) -> None:
         """Change ``gateway`` settings (``port``, ``allowed_origins``, ``approval_timeout_s``)."""
-        self._apply(set_gateway_settings(self.config_path, **settings))
+        self.api.set_gateway_settings(**settings)
 
     def answer_approval(self, request_id: str, answer: Answer) -> None:
         """Answer a waiting call (raises ``ApprovalError`` when it no longer waits)."""
-        self.gateway.approvals.answer(request_id, answer)
+        self.api.answer_approval(request_id, answer)
 
     def pause(self) -> None:
         """Refuse every call, saying Toolgate is paused."""
-        self.gateway.pause()
+        self.api.pause()
         self.paused_changed.emit(True)
 
     def resume(self) -> None:
         """Let calls through again."""
-        self.gateway.resume()
+        self.api.resume()
         self.paused_changed.emit(False)
 
     # --- internals ---------------------------------------------------------------------------------
-
-    def _apply(self, config: Config) -> None:
-        self.gateway.apply_config(config)
-
-    def _resolve(self, values: Mapping[str, str]) -> dict[str, str]:
-        return resolve(values, self._store)
 
     def _on_event(self, event: Event) -> None:
         match event:

@@ -20,6 +20,7 @@ from gateway_core import (
     ConfigError,
     InstanceError,
     InstanceLock,
+    LocalGateway,
     Paths,
     SecretError,
     SecretStore,
@@ -109,9 +110,8 @@ class AppSession:
         return _Started(config, store, lock, sock)
 
     async def _serve(self, started: _Started, instance: InstanceServer) -> None:
-        bridge = GatewayBridge(
-            started.config, config_path=self.paths.config_file, paths=self.paths, store=started.store
-        )
+        api = LocalGateway(started.config, config_path=self.paths.config_file, paths=self.paths, store=started.store)
+        bridge = GatewayBridge(api, paths=self.paths)
         self.bridge = bridge
         self.window = MainWindow(bridge, hide_to_tray=self._hide_to_tray, quit_app=self.quit)
         self.tray = TrayController(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gateway_core.agent_tokens import AgentTokens
     from gateway_core.agents import AgentDirectory, AgentInfo
+    from gateway_core.api import GatewayApi, LocalGateway
     from gateway_core.approvals import (
         Answer,
         ApprovalBroker,
@@ -79,6 +80,8 @@ _EXPORTS = {
     "ServerStatusChanged": "gateway_core.events",
     "SessionEnded": "gateway_core.events",
     "StderrLine": "gateway_core.events",
+    "GatewayApi": "gateway_core.api",
+    "LocalGateway": "gateway_core.api",
     "Links": "gateway_core.files",
     "atomic_file": "gateway_core.files",
     "write_atomically": "gateway_core.files",
@@ -176,9 +179,11 @@ __all__ = [
     "EventLogHandler",
     "EventStream",
     "Gateway",
+    "GatewayApi",
     "InstanceError",
     "InstanceLock",
     "Links",
+    "LocalGateway",
     "LogMessage",
     "MissingSecretError",
     "Outcome",

@@ -24,7 +24,7 @@ from PySide6.QtCore import SignalInstance
 
 from app.bridge import GatewayBridge
 from app.loop import QtEventLoop
-from gateway_core import Paths, bind, load_config, open_secret_store
+from gateway_core import LocalGateway, Paths, bind, load_config, open_secret_store
 
 T = TypeVar("T")
 WAIT_S = 30.0
@@ -57,15 +57,16 @@ async def running_bridge(
     }
     paths.config_file.write_text(json.dumps(data, indent=2))
     store = open_secret_store(paths)
-    bridge = GatewayBridge(load_config(paths.config_file), config_path=paths.config_file, paths=paths, store=store)
+    api = LocalGateway(load_config(paths.config_file), config_path=paths.config_file, paths=paths, store=store)
+    bridge = GatewayBridge(api, paths=paths)
     for agent_id in agents or {}:
-        bridge._agents.rotate(agent_id)
+        api.rotate_token(agent_id)
     with bind("127.0.0.1", 0) as sock:  # closed however the block ends, so a failing test leaks no socket
         async with anyio.create_task_group() as tg:
             await tg.start(bridge.run, sock)
             if wait_ready:
                 with anyio.fail_after(WAIT_S):
-                    await bridge.gateway.wait_ready()
+                    await api.wait_ready()
             try:
                 yield bridge
             finally:

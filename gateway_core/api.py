@@ -1,0 +1,362 @@
+"""The seam between a front end (the tray app) and the core: what the GUI may read and do, in its words.
+
+``GatewayApi`` is the protocol the tray app's bridge is written against; ``LocalGateway`` implements
+it in-process: it owns the ``Gateway``, the agent directory and the secret store, and holds the
+domain sequences the GUI needs (store a server's secrets, then write and apply its entry; add an
+agent, then let the running gateway know its token; answer an approval). Widget tests can give the
+bridge a small fake of the protocol where a real gateway adds nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+
+from gateway_core.agents import AgentDirectory, AgentInfo
+from gateway_core.approvals import Answer, ApprovalRequest
+from gateway_core.audit import AuditQuery, AuditRecord, AuditStatus
+from gateway_core.config import Config, load_config
+from gateway_core.config.edit import (
+    put_server,
+    remove_server,
+    rename_agent,
+    set_agent_default,
+    set_agent_rule,
+    set_gateway_settings,
+    set_server_enabled,
+)
+from gateway_core.downstream.base import Catalog, ServerStatus
+from gateway_core.events import EventStream
+from gateway_core.gateway import Endpoint, Gateway
+from gateway_core.paths import Paths
+from gateway_core.policy import AgentPolicy, Effect
+from gateway_core.secrets import SecretStore, resolve
+from gateway_core.token_files import TokenFiles
+
+
+class GatewayApi(Protocol):
+    """What a front end may read from and do to a running gateway."""
+
+    @property
+    def events(self) -> EventStream:
+        """Every change the core announces (see ``gateway_core.events``)."""
+
+    @property
+    def config(self) -> Config:
+        """The running configuration."""
+
+    @property
+    def config_problems(self) -> list[str]:
+        """The problems of the last rejected edit of config.json, until a change is applied."""
+
+    @property
+    def paused(self) -> bool:
+        """Whether every call is refused."""
+
+    @property
+    def audit_status(self) -> AuditStatus | None:
+        """Whether the audit log is being written; ``None`` when auditing is off."""
+
+    @property
+    def secret_store(self) -> SecretStore:
+        """Where secrets are kept."""
+
+    async def run(
+        self, sock: socket.socket, *, task_status: anyio.abc.TaskStatus[Endpoint] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve on ``sock`` until ``stop()``; reports the endpoint once agents can connect."""
+
+    def stop(self) -> None:
+        """Shut down (bounded)."""
+
+    def ready(self) -> bool:
+        """Whether every enabled server has had its first start attempt."""
+
+    async def wait_ready(self) -> None:
+        """Wait until ``ready()``."""
+
+    def audit_feed(self) -> Any:
+        """An async context manager of the audit log's feed of new records, or None without auditing."""
+
+    async def query_audit(self, query: AuditQuery) -> list[AuditRecord]:
+        """Audit records, newest first; none when auditing is off."""
+
+    def statuses(self) -> list[ServerStatus]:
+        """Every configured server's state, in config order."""
+
+    def catalog(self, name: str) -> Catalog:
+        """What server ``name`` offers."""
+
+    def stderr_lines(self, name: str) -> tuple[str, ...]:
+        """The kept stderr lines of stdio server ``name``."""
+
+    def agents(self) -> list[AgentInfo]:
+        """Every agent, in config order."""
+
+    def agent_token(self, agent_id: str) -> str | None:
+        """An agent's bearer token, for the person to copy."""
+
+    def policy(self, agent_id: str) -> AgentPolicy:
+        """An agent's policy under the running configuration."""
+
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        """Requests waiting for an answer, oldest first."""
+
+    def has_secret(self, name: str) -> bool:
+        """Whether the secret store holds ``name``."""
+
+    def put_server(
+        self,
+        name: str,
+        entry: Mapping[str, Any],
+        *,
+        replacing: str | None = None,
+        secrets: Mapping[str, str] | None = None,
+    ) -> None:
+        """Add or change a server, its secrets stored first."""
+
+    def remove_server(self, name: str) -> None:
+        """Remove a server."""
+
+    def set_server_enabled(self, name: str, enabled: bool) -> None:
+        """Enable or disable a server."""
+
+    def restart_server(self, name: str) -> bool:
+        """Restart a server now; False when it is disabled or unknown."""
+
+    def add_agent(self, agent_id: str, name: str | None = None) -> str:
+        """Create an agent; returns its token."""
+
+    def remove_agent(self, agent_id: str) -> None:
+        """Remove an agent and its token."""
+
+    def rename_agent(self, agent_id: str, name: str) -> None:
+        """Change an agent's display name."""
+
+    def rotate_token(self, agent_id: str) -> str:
+        """Give an agent a new token; returns it."""
+
+    def set_agent_default(self, agent_id: str, effect: Effect) -> None:
+        """Set what applies to an agent where no rule matches."""
+
+    def set_agent_rule(self, agent_id: str, match: str, effect: Effect | None) -> None:
+        """Set (or with None remove) an agent's rule for exactly ``match``."""
+
+    def set_gateway_settings(self, **settings: Any) -> None:
+        """Change ``gateway`` settings."""
+
+    def answer_approval(self, request_id: str, answer: Answer) -> None:
+        """Answer a waiting request."""
+
+    def pause(self) -> None:
+        """Refuse every call until ``resume``."""
+
+    def resume(self) -> None:
+        """Let calls through again."""
+
+
+class LocalGateway:
+    """``GatewayApi`` for a gateway running in this process.
+
+    Args:
+        config: the configuration to start with (already checked).
+        config_path: config.json; edits go there.
+        paths: Toolgate's folders (audit database, control file, token files).
+        store: the secret store (agent tokens and ``${secret:…}`` values).
+    """
+
+    def __init__(self, config: Config, *, config_path: Path, paths: Paths, store: SecretStore) -> None:
+        self.config_path = config_path
+        self._store = store
+        self._agents = AgentDirectory(config_path, store, token_files=TokenFiles.of(paths))
+        self._gateway = Gateway(
+            config,
+            resolve=lambda values: resolve(values, store),
+            read_tokens=self._agents.read_tokens,
+            paths=paths,
+            config_path=config_path,
+        )
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    @property
+    def events(self) -> EventStream:
+        """Every change the core announces."""
+        return self._gateway.events
+
+    @property
+    def config(self) -> Config:
+        """The running configuration."""
+        return self._gateway.config
+
+    @property
+    def config_problems(self) -> list[str]:
+        """The problems of the last rejected edit of config.json, until a change is applied."""
+        rejection = self._gateway.config_rejection
+        return list(rejection.problems) if rejection is not None else []
+
+    @property
+    def paused(self) -> bool:
+        """Whether every call is refused."""
+        return self._gateway.paused
+
+    @property
+    def audit_status(self) -> AuditStatus | None:
+        """Whether the audit log is being written; ``None`` when auditing is off."""
+        return self._gateway.audit_status
+
+    @property
+    def secret_store(self) -> SecretStore:
+        """Where secrets are kept."""
+        return self._store
+
+    async def run(
+        self, sock: socket.socket, *, task_status: anyio.abc.TaskStatus[Endpoint] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve on ``sock`` until ``stop()``; reports the endpoint once agents can connect."""
+        await self._gateway.run(sock, task_status=task_status)
+
+    def stop(self) -> None:
+        """Shut down (bounded)."""
+        self._gateway.stop()
+
+    def ready(self) -> bool:
+        """Whether every enabled server has had its first start attempt."""
+        return self._gateway.ready()
+
+    async def wait_ready(self) -> None:
+        """Wait until ``ready()``."""
+        await self._gateway.wait_ready()
+
+    def audit_feed(self) -> Any:
+        """An async context manager of the audit log's feed of new records, or None without auditing."""
+        audit = self._gateway.audit
+        return None if audit is None else audit.subscribe()
+
+    async def query_audit(self, query: AuditQuery) -> list[AuditRecord]:
+        """Audit records, newest first; none when auditing is off."""
+        audit = self._gateway.audit
+        return [] if audit is None else await audit.query(query)
+
+    def statuses(self) -> list[ServerStatus]:
+        """Every configured server's state, in config order (disabled ones as STOPPED)."""
+        return self._gateway.statuses()
+
+    def catalog(self, name: str) -> Catalog:
+        """What server ``name`` offers; empty unless it is ready."""
+        return self._gateway.catalog(name)
+
+    def stderr_lines(self, name: str) -> tuple[str, ...]:
+        """The kept stderr lines of stdio server ``name``, oldest first."""
+        return self._gateway.stderr_lines(name)
+
+    def agents(self) -> list[AgentInfo]:
+        """Every agent, in config order."""
+        return self._agents.list()
+
+    def agent_token(self, agent_id: str) -> str | None:
+        """An agent's bearer token, for the person to copy; ``None`` when it has none."""
+        return self._agents.token(agent_id)
+
+    def policy(self, agent_id: str) -> AgentPolicy:
+        """An agent's policy under the running configuration."""
+        return self._gateway.policy(agent_id)
+
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        """Requests waiting for an answer, oldest first."""
+        return sorted(self._gateway.approvals.pending(), key=lambda r: r.created_at)
+
+    def has_secret(self, name: str) -> bool:
+        """Whether the secret store holds ``name``."""
+        return self._store.get(name) is not None
+
+    # --- actions -----------------------------------------------------------------------------------
+
+    def put_server(
+        self,
+        name: str,
+        entry: Mapping[str, Any],
+        *,
+        replacing: str | None = None,
+        secrets: Mapping[str, str] | None = None,
+    ) -> None:
+        """Add a server, or change server ``replacing`` (possibly renaming it to ``name``).
+
+        ``secrets`` (name → value) are stored first, for the entry's ``${secret:…}`` references; a
+        server given new secret values restarts even when its entry is unchanged, to read them.
+
+        Raises:
+            SecretError: a secret could not be stored (the config is then unchanged).
+            ConfigError: the entry or the name is not valid (the secrets stay stored).
+        """
+        for secret, value in (secrets or {}).items():
+            self._store.set(secret, value)
+        config = put_server(self.config_path, name, entry, replacing=replacing)
+        self._gateway.apply_config(config, restart={name} if secrets else ())
+
+    def remove_server(self, name: str) -> None:
+        """Remove server ``name`` (its process is stopped; agents' rules naming it stay)."""
+        self._gateway.apply_config(remove_server(self.config_path, name))
+
+    def set_server_enabled(self, name: str, enabled: bool) -> None:
+        """Enable or disable server ``name``."""
+        self._gateway.apply_config(set_server_enabled(self.config_path, name, enabled))
+
+    def restart_server(self, name: str) -> bool:
+        """Restart server ``name`` now; ``False`` when it is disabled or unknown."""
+        return self._gateway.restart_server(name)
+
+    def add_agent(self, agent_id: str, name: str | None = None) -> str:
+        """Create an agent; returns its token (also kept in the secret store), which works at once."""
+        token = self._agents.add(agent_id, name)
+        self._gateway.tokens.put(agent_id, token)
+        self._gateway.apply_config(load_config(self.config_path))
+        return token
+
+    def remove_agent(self, agent_id: str) -> None:
+        """Remove an agent and its token; its connections are refused from then on."""
+        self._agents.remove(agent_id)
+        self._gateway.tokens.put(agent_id, None)
+        self._gateway.apply_config(load_config(self.config_path))
+
+    def rename_agent(self, agent_id: str, name: str) -> None:
+        """Change an agent's display name."""
+        self._gateway.apply_config(rename_agent(self.config_path, agent_id, name))
+
+    def rotate_token(self, agent_id: str) -> str:
+        """Give an agent a new token (the old one stops working at once); returns it."""
+        token = self._agents.rotate(agent_id)
+        self._gateway.tokens.put(agent_id, token)
+        return token
+
+    def set_agent_default(self, agent_id: str, effect: Effect) -> None:
+        """Set what applies to an agent where no rule matches."""
+        self._gateway.apply_config(set_agent_default(self.config_path, agent_id, effect))
+
+    def set_agent_rule(self, agent_id: str, match: str, effect: Effect | None) -> None:
+        """Set (or with ``None`` remove) an agent's rule for exactly ``match`` (``server/*`` or ``server/tool``)."""
+        self._gateway.apply_config(set_agent_rule(self.config_path, agent_id, match, effect))
+
+    def set_gateway_settings(self, **settings: Any) -> None:
+        """Change ``gateway`` settings (``port``, ``allowed_origins``, ``approval_timeout_s``, …)."""
+        self._gateway.apply_config(set_gateway_settings(self.config_path, **settings))
+
+    def answer_approval(self, request_id: str, answer: Answer) -> None:
+        """Answer a waiting request (raises ``ApprovalError`` when it no longer waits)."""
+        self._gateway.approvals.answer(request_id, answer)
+
+    def pause(self) -> None:
+        """Refuse every call, saying Toolgate is paused."""
+        self._gateway.pause()
+
+    def resume(self) -> None:
+        """Let calls through again."""
+        self._gateway.resume()
+
+
+_CHECKED: type[GatewayApi] = LocalGateway  # mypy checks here that LocalGateway is a GatewayApi
