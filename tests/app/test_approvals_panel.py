@@ -1,8 +1,14 @@
+import json
+import time
+from pathlib import Path
+
 import anyio
 
+from app.bridge import GatewayBridge
 from app.panels.approvals import ApprovalsPanel, PendingModel, RecentModel, folded_arguments
-from gateway_core import Answer
+from gateway_core import Answer, ApprovalRequest, Paths, parse_config
 from tests.app.harness import eventually, run_async, running_bridge, wait_signal
+from tests.fakes.gateway_api import FakeGatewayApi
 from tests.integration.harness import agent_client, stdio_fake
 
 ASKING = {"a": {"default": "ask"}}
@@ -104,3 +110,51 @@ def test_long_argument_values_are_folded_saying_how_much_was_left_out():
     assert "more characters" in text
     assert len(text) < 1000
     assert folded_arguments({}) == "(no arguments)"
+
+
+def request_for(kind: str = "tool") -> ApprovalRequest:
+    return ApprovalRequest(
+        id="r1",
+        agent="a",
+        server="fs",
+        tool="write" if kind == "tool" else "fs__greet",
+        public_name="fs__write" if kind == "tool" else "fs__greet",
+        arguments={"path": "/tmp/x"},
+        rule_text="default → ask",
+        reason="a asks for everything",
+        session_id=None,
+        created_at=time.time(),
+        kind=kind,
+    )
+
+
+def fake_bridge(tmp_path: Path) -> tuple[GatewayBridge, FakeGatewayApi]:
+    config = parse_config(json.dumps({"agents": {"a": {"name": "Alice", "default": "ask"}}}))
+    api = FakeGatewayApi(config)
+    return GatewayBridge(api, paths=Paths.under(tmp_path)), api
+
+
+def test_the_panel_shows_a_waiting_request_and_sends_the_answer_clicked_without_a_gateway(qtbot, tmp_path):
+    bridge, api = fake_bridge(tmp_path)
+    panel = make_panel(bridge, qtbot)
+
+    api.ask(request_for())
+    shown = (panel.pending.rowCount(), panel.headline.text())
+    panel.buttons[Answer.DENY].click()
+
+    assert shown == (1, "Alice wants to run fs__write (server fs)")
+    assert api.answers == [("r1", Answer.DENY)]
+    assert panel.pending.rowCount() == 0
+    assert panel.recent.data(panel.recent.index(0, RecentModel.OUTCOME)) == "Deny"
+
+
+def test_a_prompt_request_offers_no_always_answer_in_the_panel(qtbot, tmp_path):
+    bridge, api = fake_bridge(tmp_path)
+    panel = make_panel(bridge, qtbot)
+    panel.show()
+
+    api.ask(request_for("prompt"))
+
+    assert panel.headline.text() == "Alice wants the prompt fs__greet (server fs)"
+    assert not panel.buttons[Answer.ALLOW_ALWAYS].isVisible() and not panel.buttons[Answer.DENY_ALWAYS].isVisible()
+    assert panel.buttons[Answer.ALLOW_SESSION].isVisible()

@@ -1,0 +1,37 @@
+"""A ``GatewayApi`` for widget tests where a real gateway adds nothing: a config, requests, recorded answers.
+
+Only what those tests use is here; anything else raises ``AttributeError`` (a test that needs more
+should run a real gateway with ``tests.app.harness.running_bridge``).
+"""
+
+from __future__ import annotations
+
+from gateway_core import Answer, ApprovalError, ApprovalRequest, ApprovalRequested, ApprovalResolved, Config, Outcome
+from gateway_core.approvals import Resolution
+from gateway_core.events import EventStream
+
+
+class FakeGatewayApi:
+    """Pending approval requests the test adds with ``ask``; answers are recorded and announced like the core does."""
+
+    def __init__(self, config: Config) -> None:
+        self.events = EventStream()
+        self.config = config
+        self.answers: list[tuple[str, Answer]] = []
+        self._pending: dict[str, ApprovalRequest] = {}
+
+    def ask(self, request: ApprovalRequest) -> None:
+        """A request starts waiting, as when an agent's call needs an answer."""
+        self._pending[request.id] = request
+        self.events.publish(ApprovalRequested(request))
+
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        return sorted(self._pending.values(), key=lambda request: request.created_at)
+
+    def answer_approval(self, request_id: str, answer: Answer) -> None:
+        request = self._pending.pop(request_id, None)
+        if request is None:
+            raise ApprovalError(f"no pending approval with id {request_id!r}")
+        self.answers.append((request_id, answer))
+        outcome = Outcome.ALLOWED if answer.allows else Outcome.DENIED
+        self.events.publish(ApprovalResolved(Resolution(request, outcome, answer, 1.0)))
