@@ -114,6 +114,8 @@ class DownstreamServer:
         on_notice: called with ``(name, notification)`` for each resource update and log message.
         outside_call_roots: the roots to give when the server asks outside any call (an agent's own
             instance); without it such a question gets an empty list.
+        stop_times: how long a stopping stdio server gets (short when the whole gateway stops).
+        transport: opens the connection instead of the configured transport (tests: an in-memory server).
     """
 
     def __init__(
@@ -127,9 +129,11 @@ class DownstreamServer:
         on_notice: Callable[[str, types.ServerNotification], None] | None = None,
         outside_call_roots: Callable[[], Awaitable[types.ListRootsResult | None]] | None = None,
         stop_times: Callable[[], StopTimes] = lambda: NORMAL_STOP,
+        transport: Callable[[], AbstractAsyncContextManager[Connection]] | None = None,
     ) -> None:
         self.name = name
         self._stop_times = stop_times
+        self._transport = transport
         self.config = config
         self.tried = anyio.Event()
         self._resolve = resolve
@@ -409,11 +413,19 @@ class DownstreamServer:
             logger.info("server %r is %s%s", self.name, state.value, f": {reason}" if reason else "")
 
     def _open(self) -> AbstractAsyncContextManager[Connection]:
+        if self._transport is not None:
+            return self._transport()
+        return _TRANSPORTS[self.config.transport](self)
+
+    def _open_stdio(self) -> AbstractAsyncContextManager[Connection]:
         config = self.config
-        if config.command is not None:
-            env = self._resolve(config.env) if config.env else {}
-            spec = StdioCommand(config.command, config.args, env, config.cwd)
-            return open_stdio(spec, stderr=self._stderr, stop_times=self._stop_times)
+        assert config.command is not None
+        env = self._resolve(config.env) if config.env else {}
+        spec = StdioCommand(config.command, config.args, env, config.cwd)
+        return open_stdio(spec, stderr=self._stderr, stop_times=self._stop_times)
+
+    def _open_remote(self) -> AbstractAsyncContextManager[Connection]:
+        config = self.config
         assert config.url is not None
         headers = self._resolve(config.headers) if config.headers else {}
         return (open_sse if config.transport == "sse" else open_http)(config.url, headers)
@@ -565,3 +577,11 @@ class DownstreamServer:
             return f"the server answered with an error: {leaf.error.message}"
         logger.exception("server %r failed unexpectedly", self.name)
         return f"unexpected error: {type(leaf).__name__}"
+
+
+# How each configured transport is opened (tests may give a server its own, e.g. ``memory.open_memory``).
+_TRANSPORTS: dict[str, Callable[[DownstreamServer], AbstractAsyncContextManager[Connection]]] = {
+    "stdio": DownstreamServer._open_stdio,
+    "http": DownstreamServer._open_remote,
+    "sse": DownstreamServer._open_remote,
+}

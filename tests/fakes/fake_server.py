@@ -24,12 +24,16 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-import interactive  # type: ignore[import-not-found]  # run as a script: its folder is on sys.path
 import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.subscriptions import ToolsListChanged
 from mcp.shared.exceptions import MCPError
+
+try:  # run as a script, its folder is on sys.path; imported (the in-memory tests), it is a package module
+    import interactive  # type: ignore[import-not-found]
+except ModuleNotFoundError:
+    from tests.fakes import interactive
 from mcp.shared.message import ServerMessageMetadata
 
 _OBJECT: dict[str, Any] = {"type": "object"}
