@@ -1,0 +1,84 @@
+"""The stdio transport on its own: a real child process, its stderr, its death, and its whole group stopped."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import anyio
+import pytest
+
+from gateway_core.downstream.base import ConnectError
+from gateway_core.downstream.stderr import StderrBuffer
+from gateway_core.downstream.stdio import QUICK_STOP, StdioCommand, open_stdio
+
+pytestmark = pytest.mark.anyio
+
+WAIT_S = 10.0
+
+
+def python(code: str) -> StdioCommand:
+    return StdioCommand(sys.executable, ("-c", code))
+
+
+async def test_stderr_is_captured_line_by_line_and_a_death_while_idle_is_noticed_with_its_exit_code():
+    code = "import sys; sys.stderr.write('starting\\nready\\n'); sys.stderr.flush(); sys.exit(3)"
+    lines: list[str] = []
+    buffer = StderrBuffer(lines.append)
+    async with open_stdio(python(code), stderr=buffer) as connection:
+        # The child exits with 3 on its own while no request is in flight.
+        with anyio.fail_after(WAIT_S):
+            await connection.lost.wait()
+        reason = connection.loss_reason()
+
+    assert reason == "the server process exited with code 3"
+    assert lines[:2] == ["starting", "ready"]
+
+
+async def test_a_command_that_does_not_exist_is_a_connect_error_that_names_it():
+    with pytest.raises(ConnectError, match="command '/nonexistent/server' not found"):
+        async with open_stdio(StdioCommand("/nonexistent/server"), stderr=StderrBuffer(None)):
+            pass
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
+async def test_closing_ends_the_server_and_the_children_it_left_behind_quickly_when_asked(tmp_path):
+    pid_file = tmp_path / "child.pid"
+    code = (
+        "import subprocess, sys, signal\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a server that ignores SIGTERM\n"
+        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "sys.stderr.write('up\\n'); sys.stderr.flush()\n"
+        "import time; time.sleep(600)\n"
+    )
+    lines: list[str] = []
+    up = anyio.Event()
+
+    def on_line(line: str) -> None:
+        lines.append(line)
+        up.set()
+
+    started = time.monotonic()
+    async with open_stdio(python(code), stderr=StderrBuffer(on_line), stop_times=lambda: QUICK_STOP):
+        with anyio.fail_after(WAIT_S):
+            await up.wait()
+        child = int(pid_file.read_text())
+        closing = time.monotonic()
+    closed_in = time.monotonic() - closing
+
+    assert not _alive(child)
+    assert closed_in < QUICK_STOP.grace_s + QUICK_STOP.kill_s + 2.0, (closed_in, time.monotonic() - started)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
