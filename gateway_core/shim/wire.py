@@ -265,3 +265,9 @@ def _verify_identity(conn: http.client.HTTPConnection, endpoint: Endpoint, key: 
             f"the process at {endpoint.base} is not the Toolgate that published that address (it could not "
             "prove it holds its control key), so the agent's token was not sent there"
         )
+    if conn.sock is None or response.will_close:
+        # The token may only travel on the connection that was proven; a new one would be unproven.
+        raise Unverified(
+            f"the process at {endpoint.base} closed the connection it proved itself on, so the agent's token "
+            "was not sent there"
+        )
