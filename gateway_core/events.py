@@ -135,10 +135,6 @@ class EventStream:
 
         return self.subscribe(listener)
 
-    def recent(self) -> list[Event]:
-        """The events kept for replay, oldest first."""
-        return list(self._recent)
-
 
 class EventLogHandler(logging.Handler):
     """Publishes the core's log records as ``LogMessage`` events; records from other threads go via the loop.

@@ -63,12 +63,6 @@ def published(environ: Mapping[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def published_url(environ: Mapping[str, str]) -> str | None:
-    """The URL the running gateway published, or None when there is none."""
-    found = published(environ)
-    return None if found is None else found[0]
-
-
 def token_file(environ: Mapping[str, str], agent: str) -> Path:
     """Where ``toolgate connect --project`` keeps ``agent``'s token (as ``gateway_core.token_files``)."""
     return state_dir(environ) / TOKEN_FILES_FOLDER / f"{agent}.token"
