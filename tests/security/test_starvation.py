@@ -15,25 +15,15 @@ from gateway_core import gateway as gateway_module
 from gateway_core.errors import ErrorCode
 from gateway_core.frontend.slow_clients import GuardedHttpProtocol
 from tests.integration.harness import RunningGateway, agent_client, running_gateway, stdio_fake
+from tests.security.test_http_front import INITIALIZE, MCP_HEADERS
 
 pytestmark = pytest.mark.anyio
 
 WAIT_S = 20.0
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
-}
 
 
 def headers(token: str, **extra: str) -> dict[str, str]:
-    return {
-        "Content-Type": "application/json",
-        "Accept": "application/json, text/event-stream",
-        "Authorization": f"Bearer {token}",
-        **extra,
-    }
+    return {**MCP_HEADERS, "Authorization": f"Bearer {token}", **extra}
 
 
 async def open_sessions(gw: RunningGateway, agent: str, count: int) -> list[str]:
