@@ -1,8 +1,10 @@
 """Downstream MCP servers: one supervised client session per configured server.
 
-Layout: ``base`` (states, catalog, status, the ``Connection`` every transport yields), ``stdio`` and
-``remote`` (the transports), ``stderr`` (captured stderr), ``catalog`` (listing), ``live`` (one connected
-session, restart backoff), ``server`` (the supervised ``DownstreamServer``), ``pool`` (all of them).
+Layout: ``base`` (states, catalog, status, the ``Connection`` every transport yields), ``transports``
+(the table that opens one: ``stdio``, ``remote``; ``memory`` for tests), ``stderr`` (captured stderr),
+``catalog`` (listing), ``live`` (one connected session, restart backoff), ``session`` (requests to a
+server and its questions back, across connections), ``server`` (the supervisor, ``DownstreamServer``),
+``pool`` (all of them).
 """
 
 from gateway_core.downstream.base import Catalog, ResolveFn, ServerState, ServerStatus

@@ -157,7 +157,9 @@ class RequestForwarder:
             ):
                 if server is None:
                     raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
-                result = await server.call_tool(tool, params.arguments, progress=progress.callback, caller=caller)
+                result = await server.session.call_tool(
+                    tool, params.arguments, progress=progress.callback, caller=caller
+                )
                 await progress.drain()
             outcome = "tool_error" if result.is_error else "ok"
             result = without_downstream_identity(result)
@@ -189,7 +191,7 @@ class RequestForwarder:
         async def forward(caller: Caller) -> types.ReadResourceResult:
             with self._measured(admission, agent, server, params.uri):
                 async with self._pool.use(server, agent) as downstream:
-                    read = _present(server, downstream).read_resource(params.uri, caller=caller)
+                    read = _present(server, downstream).session.read_resource(params.uri, caller=caller)
                     return await _downstream_call(read)
 
         return await self._run(ctx, agent, target, forward)
@@ -208,7 +210,7 @@ class RequestForwarder:
             with self._measured(admission, agent, route.server, params.name):
                 async with self._pool.use(route.server, agent) as downstream:
                     server = _present(route.server, downstream)
-                    got = server.get_prompt(route.upstream_name, params.arguments, caller=caller)
+                    got = server.session.get_prompt(route.upstream_name, params.arguments, caller=caller)
                     return await _downstream_call(got)
 
         return await self._run(ctx, agent, target, forward)
@@ -318,7 +320,7 @@ class RequestForwarder:
         # Completions come with every keystroke: they are never put to the person.
         admission = await self._admit_or_raise(ctx, server, name, "completion", ask=False)
         with self._measured(admission, current_agent(), server, name):
-            completing = self._server(server).complete(upstream_ref, params.argument, params.context)
+            completing = self._server(server).session.complete(upstream_ref, params.argument, params.context)
             result = await _downstream_call(completing)
         return without_downstream_identity(result)
 
@@ -356,7 +358,7 @@ class RequestForwarder:
         candidates = [
             name
             for name, downstream in self._pool.servers.items()
-            if downstream.supports_subscriptions and self._guard.may_see(agent, name)
+            if downstream.session.supports_subscriptions and self._guard.may_see(agent, name)
         ]
         if not candidates:
             raise MCPError(ErrorCode.RESOURCE_NOT_FOUND, f"no configured server offers resource {uri!r}")

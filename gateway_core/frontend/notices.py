@@ -147,10 +147,10 @@ class Notices:
         if level is None:
             return
         for name, server in list(self._pool.servers.items()):
-            if server.supports_logging and self._set_at.get(name) != level:
+            if server.session.supports_logging and self._set_at.get(name) != level:
                 self._set_at[name] = level
                 try:
-                    await server.set_logging_level(level)
+                    await server.session.set_logging_level(level)
                 except (DownstreamError, Exception) as exc:  # one server's refusal must not stop the rest
                     logger.info("server %r did not take log level %r: %s", name, level, exc)
 
@@ -162,11 +162,11 @@ class Notices:
     async def _renew(self, name: str) -> None:
         await self.apply_level()
         downstream = self._pool.servers.get(name)
-        if downstream is None or not downstream.supports_subscriptions:
+        if downstream is None or not downstream.session.supports_subscriptions:
             return
         for server, uri in [key for key in self._refs if key[0] == name]:
             try:
-                await downstream.subscribe(uri)
+                await downstream.session.subscribe(uri)
             except Exception as exc:  # the server may have gone again; its next start retries
                 logger.info("server %r did not take subscribing to %r again: %s", server, uri, exc)
 
@@ -237,7 +237,7 @@ class Notices:
         """Hand a log message to the 2026 request it belongs to, if exactly one can be it (decided now)."""
         waiting = [receiver for name, receiver in self._requests.values() if name == server]
         downstream = self._pool.servers.get(server)
-        if len(waiting) != 1 or downstream is None or downstream.calls_in_flight > 1:
+        if len(waiting) != 1 or downstream is None or downstream.session.calls_in_flight > 1:
             return
         receiver = waiting[0]
         if receiver.level is not None and at_least(notification.params.level, receiver.level):
@@ -292,8 +292,8 @@ class Notices:
         key = (server, uri)
         if self._refs.get(key, 0) == 0:
             downstream = self._pool.servers.get(server)
-            if downstream is not None and downstream.supports_subscriptions:
-                await downstream.subscribe(uri)
+            if downstream is not None and downstream.session.supports_subscriptions:
+                await downstream.session.subscribe(uri)
         self._refs[key] = self._refs.get(key, 0) + 1
 
     async def _release(self, server: str, uri: str) -> None:
@@ -304,8 +304,8 @@ class Notices:
             return
         self._refs.pop(key, None)
         downstream = self._pool.servers.get(server)
-        if downstream is not None and downstream.supports_subscriptions:
+        if downstream is not None and downstream.session.supports_subscriptions:
             try:
-                await downstream.unsubscribe(uri)
+                await downstream.session.unsubscribe(uri)
             except Exception as exc:  # the server may be gone; nothing is left to undo
                 logger.info("server %r did not take unsubscribing from %r: %s", server, uri, exc)

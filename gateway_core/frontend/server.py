@@ -241,7 +241,7 @@ class AgentFacingServer:
         self.roots.forget(agent)
         for server in self._pool.agent_instances(agent):
             try:
-                await server.roots_changed()
+                await server.session.roots_changed()
             except Exception as exc:  # one instance that cannot be told must not stop the others
                 logger.info("could not tell %r that the roots of %r changed: %s", server.name, agent, exc)
 

@@ -30,7 +30,7 @@ async def test_a_server_in_memory_becomes_ready_lists_its_catalog_and_answers_ca
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.run)
         await changes.until(lambda: server.status.state is ServerState.READY)
-        echoed = await server.call_tool("echo", {"text": "no process"})
+        echoed = await server.session.call_tool("echo", {"text": "no process"})
         names = [tool.name for tool in server.catalog.tools]
         info = server.status.server_info
         tg.cancel_scope.cancel()

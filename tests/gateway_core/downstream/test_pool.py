@@ -60,7 +60,7 @@ async def test_stopping_the_pool_ends_the_whole_process_tree_of_each_server() ->
     async with running(pool):
         server = pool.servers["fake"]
         await changes.until(lambda: server.status.state is ServerState.READY)
-        result = await server.call_tool("spawn_child", {})
+        result = await server.session.call_tool("spawn_child", {})
         child = int(result.structured_content["pid"])
         server_pid = os.getpgid(child)
         assert _alive(child)

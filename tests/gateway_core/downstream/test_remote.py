@@ -33,7 +33,7 @@ async def test_remote_server_becomes_ready_and_passes_results_through(kind: Lite
         async with running(pool):
             server = pool.servers["remote"]
             await changes.until(lambda: server.status.state is ServerState.READY)
-            echoed = await server.call_tool("echo", {"text": "over the wire"})
+            echoed = await server.session.call_tool("echo", {"text": "over the wire"})
             status = server.status
 
     assert (status.transport, status.tools, status.resources, status.prompts) == (kind, FAKE_TOOL_COUNT, 1, 1)
@@ -53,7 +53,7 @@ async def test_a_remote_server_that_dies_fails_the_call_and_is_retried(kind: Lit
             await changes.until(lambda: server.status.state is ServerState.READY)
 
             with anyio.fail_after(5), pytest.raises(ServerUnavailableError):
-                await server.call_tool("crash", {})
+                await server.session.call_tool("crash", {})
 
             await changes.until(lambda: server.status.restarts >= 1 and server.status.state is ServerState.FAILED)
             assert server.status.reason is not None

@@ -46,8 +46,8 @@ async def test_stdio_server_becomes_ready_with_its_catalog_counts() -> None:
 
 async def test_results_pass_through_unchanged_including_structured_content_meta_and_is_error() -> None:
     async with ready_fake() as (server, changes):
-        echoed = await server.call_tool("echo", {"text": "hi"})
-        failed = await server.call_tool("fail", None)
+        echoed = await server.session.call_tool("echo", {"text": "hi"})
+        failed = await server.session.call_tool("fail", None)
 
     assert echoed.structured_content == {"text": "hi"}
     assert echoed.meta == {"fake/server": "fake"}
@@ -59,7 +59,7 @@ async def test_results_pass_through_unchanged_including_structured_content_meta_
 async def test_an_error_the_server_returns_is_raised_as_is() -> None:
     async with ready_fake() as (server, changes):
         with pytest.raises(MCPError) as raised:
-            await server.call_tool("no_such_tool", {})
+            await server.session.call_tool("no_such_tool", {})
 
     assert raised.value.code == types.INVALID_PARAMS
     assert raised.value.error.message == "unknown tool: no_such_tool"
@@ -67,9 +67,9 @@ async def test_an_error_the_server_returns_is_raised_as_is() -> None:
 
 async def test_resources_and_prompts_are_forwarded() -> None:
     async with ready_fake() as (server, changes):
-        greeting = await server.read_resource("fake://greeting")
-        item = await server.read_resource("fake://items/7")
-        prompt = await server.get_prompt("greet", {"name": "Ada"})
+        greeting = await server.session.read_resource("fake://greeting")
+        item = await server.session.read_resource("fake://items/7")
+        prompt = await server.session.get_prompt("greet", {"name": "Ada"})
 
     assert [c.text for c in greeting.contents if isinstance(c, types.TextResourceContents)] == ["hello from fake"]
     assert [c.text for c in item.contents if isinstance(c, types.TextResourceContents)] == ["item 7"]
@@ -87,7 +87,7 @@ async def test_progress_notifications_reach_the_callers_callback() -> None:
     async with running(pool):
         server = pool.servers["fake"]
         await changes.until(lambda: _ready(server))
-        await server.call_tool("slow", {"seconds": 0.0, "steps": 2}, progress=on_progress)
+        await server.session.call_tool("slow", {"seconds": 0.0, "steps": 2}, progress=on_progress)
 
     assert seen == [(1, 2, "step 1"), (2, 2, "step 2")]
 
@@ -95,19 +95,19 @@ async def test_progress_notifications_reach_the_callers_callback() -> None:
 async def test_a_crash_during_a_call_fails_that_call_and_the_server_restarts() -> None:
     async with ready_fake() as (server, changes):
         with anyio.fail_after(5), pytest.raises(ServerUnavailableError) as raised:
-            await server.call_tool("crash", {})
+            await server.session.call_tool("crash", {})
         assert str(raised.value) == (
             "server 'fake' stopped answering during tools/call 'crash': the server process exited with code 3"
         )
         assert server.status.state is ServerState.FAILED
 
         await changes.until(lambda: _ready(server, restarts=1))
-        assert (await server.call_tool("add", {"a": 2, "b": 3})).structured_content == {"result": 5}
+        assert (await server.session.call_tool("add", {"a": 2, "b": 3})).structured_content == {"result": 5}
 
 
 async def test_a_server_killed_while_idle_is_noticed_and_restarted() -> None:
     async with ready_fake() as (server, changes):
-        child = int((await server.call_tool("spawn_child", {})).structured_content["pid"])
+        child = int((await server.session.call_tool("spawn_child", {})).structured_content["pid"])
         server_pid = os.getpgid(child)  # the server leads its own process group
 
         os.kill(server_pid, signal.SIGKILL)
@@ -127,7 +127,7 @@ async def test_a_call_while_not_ready_fails_at_once_with_the_reason() -> None:
         await changes.until(lambda: server.status.state is ServerState.FAILED)
 
         with pytest.raises(ServerUnavailableError) as raised:
-            await server.call_tool("echo", {"text": "x"})
+            await server.session.call_tool("echo", {"text": "x"})
 
     assert str(raised.value) == "server 'bad' is not ready: failed: working directory '/no/such/dir' does not exist"
 
@@ -136,7 +136,7 @@ async def test_a_new_tool_refreshes_the_catalog_and_reports_the_change() -> None
     async with ready_fake() as (server, changes):
         before = len(changes.names)
 
-        await server.call_tool("add_tool", {"name": "brand_new"})
+        await server.session.call_tool("add_tool", {"name": "brand_new"})
 
         await changes.until(lambda: any(tool.name == "brand_new" for tool in server.catalog.tools))
         assert len(changes.names) > before
@@ -153,7 +153,7 @@ async def test_a_slow_call_times_out_and_the_server_is_told_to_cancel() -> None:
         await changes.until(lambda: _ready(server))
 
         with pytest.raises(DownstreamTimeoutError) as raised:
-            await server.call_tool("slow", {"seconds": 60, "steps": 1})
+            await server.session.call_tool("slow", {"seconds": 60, "steps": 1})
 
         assert str(raised.value) == "server 'fake' did not answer tools/call 'slow' within 0.2 s"
         await changes.until(lambda: "slow cancelled" in server.stderr_lines(), within=10)
@@ -168,7 +168,7 @@ async def test_cancelling_the_caller_cancels_the_call_downstream() -> None:
             started.set()
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: server.call_tool("slow", {"seconds": 60, "steps": 2}, progress=on_progress))
+            tg.start_soon(lambda: server.session.call_tool("slow", {"seconds": 60, "steps": 2}, progress=on_progress))
             with anyio.fail_after(10):
                 await started.wait()
             tg.cancel_scope.cancel()
@@ -178,8 +178,8 @@ async def test_cancelling_the_caller_cancels_the_call_downstream() -> None:
 
 async def test_stderr_lines_are_captured_in_the_status_and_the_full_buffer() -> None:
     async with ready_fake() as (server, changes):
-        await server.call_tool("stderr", {"text": "first line"})
-        await server.call_tool("stderr", {"text": "second line"})
+        await server.session.call_tool("stderr", {"text": "first line"})
+        await server.session.call_tool("stderr", {"text": "second line"})
 
         await changes.until(lambda: "second line" in server.stderr_lines(), within=10)
         assert server.status.stderr_tail[-2:] == ("first line", "second line")

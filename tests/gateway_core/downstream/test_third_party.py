@@ -23,7 +23,7 @@ async def test_mcp_server_time_becomes_ready_and_tells_the_time() -> None:
     async with running(pool):
         server = pool.servers["time"]
         await changes.until(lambda: server.status.state is ServerState.READY)
-        result = await server.call_tool("get_current_time", {"timezone": "UTC"})
+        result = await server.session.call_tool("get_current_time", {"timezone": "UTC"})
         status = server.status
 
     assert status.tools >= 2
@@ -43,7 +43,7 @@ async def test_the_npm_everything_server_of_the_handshake_era_works() -> None:
         server = pool.servers["everything"]
         await changes.until(lambda: server.status.state is not ServerState.STARTING)
         assert server.status.state is ServerState.READY, server.status.reason
-        result = await server.call_tool("echo", {"message": "through toolgate"})
+        result = await server.session.call_tool("echo", {"message": "through toolgate"})
         status = server.status
 
     assert status.tools > 5

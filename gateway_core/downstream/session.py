@@ -1,0 +1,346 @@
+"""Talking to one downstream server: agents' requests out, the server's questions back to the right agent.
+
+A ``ServerSession`` outlives connections: the supervisor (``server.py``) opens each new SDK session
+through ``connect`` and hands it over with ``serve`` once the server is ready; between connections
+every request fails at once with the supervisor's reason. Requests that may ask their agent
+questions take a lane (``lanes.py``), so the server's questions reach the agent whose call it is.
+
+Protocol: a raw ``ClientSession`` with the ``initialize`` handshake (what ``Client(mode="legacy")`` does,
+without its response cache). That era is spoken by every server in the wild, old (TS SDK 1.x, Python
+SDK 1.x) and new (SDK 2.x serves both eras), it delivers list_changed notifications on the connection,
+and only it allows server→client requests (sampling, elicitation, roots), which the gateway forwards
+to the calling agent. A server that refuses the handshake is sent ``server/discover`` (2026-07-28), and
+its requests for input come back as ``InputRequiredResult`` rounds, answered the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+import anyio
+import mcp_types as types
+from mcp.client.session import ClientRequestContext, ClientSession
+from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from gateway_core.downstream.base import Connection
+from gateway_core.downstream.lanes import Caller, Lanes
+from gateway_core.downstream.live import LiveSession
+from gateway_core.errors import DownstreamError, DownstreamTimeoutError, ServerUnavailableError
+
+# After a call fails with "connection closed", how long to wait for the transport to say why.
+LOSS_REASON_WAIT_S = 1.0
+CLIENT_INFO = types.Implementation(name="toolgate", version="0.1.0")
+# Toolgate offers servers everything an agent might answer; whether the agent behind a call can
+# answer is checked per question (see lanes.py), and the server gets an error if it cannot.
+SAMPLING_CAPABILITY = types.SamplingCapability(
+    context=types.SamplingContextCapability(), tools=types.SamplingToolsCapability()
+)
+
+_R = TypeVar("_R", bound=BaseModel)
+InteractiveRequest = types.CallToolRequest | types.GetPromptRequest | types.ReadResourceRequest
+INTERACTIVE_REQUESTS = (types.CallToolRequest, types.GetPromptRequest, types.ReadResourceRequest)
+# A 2026-07-28 server asking for input more often than this in one request is looping.
+MAX_INPUT_ROUNDS = 10
+
+
+class Refused(Exception):
+    """The server answered the session's first request (``initialize`` or ``server/discover``) with an error."""
+
+
+def is_connection_closed(exc: MCPError) -> bool:
+    """Whether the SDK made this error up because the transport broke (vs. an error the server sent).
+
+    The code alone is not enough: -32000 is also free for servers to use. The SDK's own texts are
+    "Connection closed" and, on Streamable HTTP, "SSE stream ended…" / "SSE stream failed: …".
+    """
+    message = exc.error.message
+    return exc.code == types.CONNECTION_CLOSED and (message == "Connection closed" or message.startswith("SSE stream"))
+
+
+async def start_session(live: LiveSession, *, modern: bool) -> None:
+    """Start the session in the handshake era, or with ``server/discover`` for a 2026-07-28-only server.
+
+    Raises:
+        Refused: the server answered the first request with an error (its message is the reason).
+        MCPError: the connection closed while starting.
+    """
+    try:
+        if modern:
+            live.adopt_modern(await live.session.discover())
+        else:
+            live.adopt(await live.session.initialize())
+    except MCPError as exc:
+        if is_connection_closed(exc):
+            raise
+        raise Refused(exc.error.message) from exc
+
+
+class ServerSession:
+    """The requests and questions of one configured server, across its connections.
+
+    Args:
+        name: the server's key in config.json (named in every error).
+        timeout_s: how long one request may take (read at each request: the config can change).
+        not_ready: why a request cannot be sent now, for the agent (asked only between connections).
+        outside_call_roots: the roots to give when the server asks outside any call (an agent's own
+            instance); without it such a question gets an empty list.
+        closes_by_itself: whether the transport notices a dead server by itself (stdio); otherwise a
+            request that finds the connection closed ends the connection.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        timeout_s: Callable[[], float],
+        not_ready: Callable[[], str],
+        outside_call_roots: Callable[[], Awaitable[types.ListRootsResult | None]] | None = None,
+        closes_by_itself: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.name = name
+        self._timeout_s = timeout_s
+        self._not_ready = not_ready
+        self._outside_call_roots = outside_call_roots
+        self._closes_by_itself = closes_by_itself
+        self._lanes = Lanes()
+        self._live: LiveSession | None = None
+
+    # --- the supervisor's side -----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def connect(
+        self, connection: Connection, *, on_notice: Callable[[types.ServerNotification], None]
+    ) -> AsyncIterator[LiveSession]:
+        """Open an SDK session on ``connection`` that brings the server's questions here (not yet started)."""
+        live = LiveSession(connection, on_notice=on_notice)
+        async with ClientSession(
+            *connection.streams,
+            message_handler=live.on_message,
+            client_info=CLIENT_INFO,
+            sampling_callback=self._on_sampling,
+            sampling_capabilities=SAMPLING_CAPABILITY,
+            elicitation_callback=self._on_elicitation,
+            list_roots_callback=self._on_list_roots,
+        ) as session:
+            live.session = session
+            yield live
+
+    def serve(self, live: LiveSession | None) -> None:
+        """Send requests over ``live`` from now on (``None``: the server is not ready; requests fail)."""
+        self._live = live
+
+    @property
+    def live(self) -> LiveSession | None:
+        """The session requests go over now; ``None`` while the server is not ready."""
+        return self._live
+
+    # --- requests ------------------------------------------------------------------------------------
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None,
+        *,
+        progress: ProgressFnT | None = None,
+        caller: Caller | None = None,
+    ) -> types.CallToolResult:
+        """Call tool ``name`` with fresh params; the result passes through unchanged (no schema check).
+
+        Questions the server asks during the call (sampling, elicitation, roots) go to ``caller``.
+
+        Raises:
+            ServerUnavailableError: the server is not READY, or died during the call.
+            DownstreamTimeoutError: no answer within ``timeout_s`` (the server is sent notifications/cancelled).
+            MCPError: the server answered with an error; forward it as is.
+        """
+        request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=arguments))
+        return await self._request(f"tools/call {name!r}", request, types.CallToolResult, progress, caller)
+
+    async def read_resource(self, uri: str, *, caller: Caller | None = None) -> types.ReadResourceResult:
+        """Read resource ``uri``. Raises as ``call_tool`` does."""
+        request = types.ReadResourceRequest(params=types.ReadResourceRequestParams(uri=uri))
+        return await self._request(f"resources/read {uri!r}", request, types.ReadResourceResult, None, caller)
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, str] | None, *, caller: Caller | None = None
+    ) -> types.GetPromptResult:
+        """Get prompt ``name``. Raises as ``call_tool`` does."""
+        request = types.GetPromptRequest(params=types.GetPromptRequestParams(name=name, arguments=arguments))
+        return await self._request(f"prompts/get {name!r}", request, types.GetPromptResult, None, caller)
+
+    async def complete(
+        self,
+        ref: types.PromptReference | types.ResourceTemplateReference,
+        argument: types.CompletionArgument,
+        context: types.CompletionContext | None,
+    ) -> types.CompleteResult:
+        """Ask for completions of a prompt argument or template variable. Raises as ``call_tool`` does."""
+        params = types.CompleteRequestParams(ref=ref, argument=argument, context=context)
+        return await self._request("completion/complete", types.CompleteRequest(params=params), types.CompleteResult)
+
+    async def subscribe(self, uri: str) -> None:
+        """Ask the server for ``notifications/resources/updated`` about ``uri``. Raises as ``call_tool`` does."""
+        request = types.SubscribeRequest(params=types.SubscribeRequestParams(uri=uri))
+        await self._request(f"resources/subscribe {uri!r}", request, types.EmptyResult)
+
+    async def unsubscribe(self, uri: str) -> None:
+        """Stop the updates about ``uri``. Raises as ``call_tool`` does."""
+        request = types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=uri))
+        await self._request(f"resources/unsubscribe {uri!r}", request, types.EmptyResult)
+
+    async def set_logging_level(self, level: types.LoggingLevel) -> None:
+        """Tell the server which log messages to send. Raises as ``call_tool`` does."""
+        request = types.SetLevelRequest(params=types.SetLevelRequestParams(level=level))
+        await self._request(f"logging/setLevel {level!r}", request, types.EmptyResult)
+
+    async def roots_changed(self) -> None:
+        """Tell the server its agent's roots changed (``notifications/roots/list_changed``)."""
+        live = self._live
+        if live is not None:
+            await live.session.send_notification(types.RootsListChangedNotification())
+
+    @property
+    def calls_in_flight(self) -> int:
+        """How many calls forwarded for agents are in flight."""
+        return self._lanes.count
+
+    @property
+    def supports_logging(self) -> bool:
+        """Whether the connected server advertised the logging capability."""
+        live = self._live
+        return live is not None and live.logging
+
+    @property
+    def supports_subscriptions(self) -> bool:
+        """Whether the connected server advertised resource subscriptions."""
+        live = self._live
+        return live is not None and live.subscriptions
+
+    async def _request(
+        self,
+        what: str,
+        request: types.ClientRequest,
+        result_type: type[_R],
+        progress: ProgressFnT | None = None,
+        caller: Caller | None = None,
+    ) -> _R:
+        if caller is None:
+            return await self._send(what, request, result_type, progress)
+        timeout = self._timeout_s()
+        with anyio.move_on_after(timeout) as waited:
+            async with self._lanes.hold(caller):
+                waited.deadline = math.inf
+                return await self._send(what, request, result_type, progress)
+        raise DownstreamTimeoutError(
+            f"server {self.name!r} was busy for {timeout:g} s with another agent's call that "
+            'may ask its agent questions; set "isolation": "per_agent" on this server to run agents side by side'
+        )
+
+    async def _send(
+        self, what: str, request: types.ClientRequest, result_type: type[_R], progress: ProgressFnT | None
+    ) -> _R:
+        live = self._live
+        if live is None:
+            raise ServerUnavailableError(self._not_ready())
+        timeout = self._timeout_s()
+        closed: MCPError | None = None
+        with anyio.move_on_after(timeout):
+            try:
+                if live.modern and isinstance(request, INTERACTIVE_REQUESTS):
+                    return await self._send_in_rounds(live, request, result_type, progress)
+                return await live.session.send_request(request, result_type, progress_callback=progress)
+            except MCPError as exc:
+                if not is_connection_closed(exc):
+                    raise
+                closed = exc
+            except ValidationError as exc:
+                raise DownstreamError(f"server {self.name!r} sent an invalid result for {what}") from exc
+        if closed is None:
+            raise DownstreamTimeoutError(f"server {self.name!r} did not answer {what} within {timeout:g} s")
+        if not self._closes_by_itself():
+            # An HTTP transport may not notice a dead server by itself: this call did.
+            live.fail("the connection was closed")
+        with anyio.move_on_after(LOSS_REASON_WAIT_S):
+            await live.closed.wait()
+        why = live.reason or "the connection was closed"
+        raise ServerUnavailableError(f"server {self.name!r} stopped answering during {what}: {why}") from closed
+
+    async def _send_in_rounds(
+        self, live: LiveSession, request: InteractiveRequest, result_type: type[_R], progress: ProgressFnT | None
+    ) -> _R:
+        """Send to a 2026-07-28 server, answering its ``InputRequiredResult`` rounds through ``_ask``.
+
+        Each round's questions go to the caller like a handshake-era server's requests would;
+        the request is then sent again with the answers and the server's ``requestState``.
+        """
+        expected: TypeAdapter[Any] = TypeAdapter(result_type | types.InputRequiredResult)  # type: ignore[arg-type]
+        for _ in range(MAX_INPUT_ROUNDS):
+            result = await live.session.send_request(request, expected, progress_callback=progress)
+            if not isinstance(result, types.InputRequiredResult):
+                return cast(_R, result)
+            answers: types.InputResponses = {}
+            for key, question in (result.input_requests or {}).items():
+                answer = await self._ask(question)
+                if isinstance(answer, types.ErrorData):
+                    raise MCPError.from_error_data(answer)
+                answers[key] = answer
+            params = request.params.model_copy(
+                update={"input_responses": answers or None, "request_state": result.request_state}
+            )
+            request = request.model_copy(update={"params": params})
+        raise DownstreamError(f"server {self.name!r} kept asking for input after {MAX_INPUT_ROUNDS} rounds")
+
+    # --- the server's questions ------------------------------------------------------------------------
+
+    async def _on_sampling(
+        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
+        answer = await self._ask(types.CreateMessageRequest(params=params.model_copy(update={"meta": None})))
+        if isinstance(answer, types.ErrorData | types.CreateMessageResult | types.CreateMessageResultWithTools):
+            return answer
+        return _wrong_answer("sampling/createMessage")
+
+    async def _on_elicitation(
+        self, context: ClientRequestContext, params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
+        answer = await self._ask(types.ElicitRequest(params=params.model_copy(update={"meta": None})))
+        if isinstance(answer, types.ErrorData | types.ElicitResult):
+            return answer
+        return _wrong_answer("elicitation/create")
+
+    async def _on_list_roots(self, context: ClientRequestContext) -> types.ListRootsResult | types.ErrorData:
+        answer = await self._ask(types.ListRootsRequest())
+        if isinstance(answer, types.ErrorData | types.ListRootsResult):
+            return answer
+        return _wrong_answer("roots/list")
+
+    async def _ask(self, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
+        """Put the server's question to the agent whose call it belongs to (see lanes.py)."""
+        caller = self._lanes.owner_of_question()
+        if caller is not None:
+            return await caller.ask(self.name, request)
+        if isinstance(request, types.ListRootsRequest):
+            # Asked outside any interactive call (typically right after connecting): an agent's own
+            # instance gets that agent's roots; no agent's workspace is shared with a server that
+            # several agents use.
+            known = await self._outside_call_roots() if self._outside_call_roots is not None else None
+            return known if known is not None else types.ListRootsResult(roots=[])
+        why = (
+            "the calls in progress on this server come from several agents, none of which can answer it"
+            if self._lanes.count
+            else "it arrived outside any agent's call"
+        )
+        return types.ErrorData(
+            code=types.INVALID_REQUEST, message=f"Toolgate has no agent to ask {request.method}: {why}"
+        )
+
+
+def _wrong_answer(method: str) -> types.ErrorData:
+    return types.ErrorData(
+        code=types.INTERNAL_ERROR, message=f"the agent's answer to {method} was not of the right kind"
+    )
