@@ -18,8 +18,8 @@ from typing import Any, BinaryIO
 from .wire import (
     PROTOCOL_VERSION_HEADER,
     SESSION_ID_HEADER,
-    Connection,
-    Endpoint,
+    GatewayAddress,
+    GatewayConnection,
     Lost,
     Unreachable,
     Unverified,
@@ -84,7 +84,7 @@ class Bridge:
 
     def __init__(
         self,
-        locate: Callable[[], Endpoint],
+        locate: Callable[[], GatewayAddress],
         token: str,
         agent: str,
         output: Output,
@@ -109,8 +109,8 @@ class Bridge:
         self._reached = False
         self._down_reported = False
         self._reinit_count = 0
-        self._connections: set[Connection] = set()
-        self._in_flight: dict[str, Connection] = {}
+        self._connections: set[GatewayConnection] = set()
+        self._in_flight: dict[str, GatewayConnection] = {}
         self._cancelled: set[str] = set()
         self._jobs: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
         self._idle = 0
@@ -212,7 +212,7 @@ class Bridge:
                 self._pending -= 1
                 self._settled.notify_all()
 
-    def _run_request(self, conn: Connection, message: Message) -> None:
+    def _run_request(self, conn: GatewayConnection, message: Message) -> None:
         request_id = message.get("id")
         key = json.dumps(request_id)
         modern = modern_headers(message) is not None
@@ -245,7 +245,7 @@ class Bridge:
                 self._in_flight.pop(key, None)
                 self._cancelled.discard(key)
 
-    def _post(self, conn: Connection, message: Message, headers: dict[str, str]) -> http.client.HTTPResponse:
+    def _post(self, conn: GatewayConnection, message: Message, headers: dict[str, str]) -> http.client.HTTPResponse:
         """POST, retrying with backoff when a gateway that was reachable before is (briefly) not."""
         delays = iter(RECONNECT_DELAYS_S if self._reached else ())
         while True:
@@ -272,7 +272,7 @@ class Bridge:
         self._endpoint = self._locate()
         return True
 
-    def _deliver(self, conn: Connection, message: Message, response: http.client.HTTPResponse) -> None:
+    def _deliver(self, conn: GatewayConnection, message: Message, response: http.client.HTTPResponse) -> None:
         request_id = message.get("id")
         key = json.dumps(request_id)
         status = response.status
@@ -348,7 +348,7 @@ class Bridge:
             if session_id is not None and session_id == self._session_id:
                 self._stale = True
 
-    def _ensure_session(self, conn: Connection) -> None:
+    def _ensure_session(self, conn: GatewayConnection) -> None:
         """Re-initialise the agent's session if the gateway lost it; the agent never notices."""
         with self._lock:
             if not self._stale:
@@ -455,8 +455,8 @@ class Bridge:
         if first:
             self._log(self._down_message(exc))
 
-    def _connection(self) -> Connection:
-        conn = Connection(self._endpoint)
+    def _connection(self) -> GatewayConnection:
+        conn = GatewayConnection(self._endpoint)
         with self._lock:
             self._connections.add(conn)
         return conn
@@ -476,7 +476,7 @@ class Bridge:
             conn.abort()
         if session_id is not None:
             headers = {"Authorization": f"Bearer {self._token}", SESSION_ID_HEADER: session_id}
-            conn = Connection(self._endpoint)
+            conn = GatewayConnection(self._endpoint)
             try:
                 _drain(conn.request("DELETE", self._endpoint, headers), conn)
             except (Unreachable, Lost):
@@ -490,7 +490,7 @@ def _encode(message: Message) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode("utf-8")
 
 
-def _drain(response: http.client.HTTPResponse, conn: Connection) -> None:
+def _drain(response: http.client.HTTPResponse, conn: GatewayConnection) -> None:
     try:
         read_body(response)
     except Lost:

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imported only now, so `--version` and usage errors do not pay for http.client and ssl.
     from . import locate
     from .bridge import Bridge, Output
-    from .wire import Endpoint
+    from .wire import GatewayAddress
 
     if not AGENT_ID.fullmatch(args.agent):
         _log(
@@ -127,24 +127,24 @@ def main(argv: list[str] | None = None) -> int:
             f"to the token `toolgate agents add {args.agent}` printed"
         )
         return EXIT_USAGE
-    explicit: Endpoint | None = None
+    explicit: GatewayAddress | None = None
     if args.url is not None:
         try:
-            explicit = Endpoint.parse(args.url)
+            explicit = GatewayAddress.parse(args.url)
         except ValueError as exc:
             _log(str(exc))
             return EXIT_USAGE
 
-    def find() -> Endpoint:
+    def find() -> GatewayAddress:
         if explicit is not None:
             return explicit
         found = locate.published(environ)
         if found is None:
-            return Endpoint.nowhere()
+            return GatewayAddress.nowhere()
         try:
-            return Endpoint.parse(found[0], identity_key=found[1])
+            return GatewayAddress.parse(found[0], identity_key=found[1])
         except ValueError:
-            return Endpoint.nowhere()
+            return GatewayAddress.nowhere()
 
     def start() -> bool:
         _log("Toolgate is not running; starting `toolgate serve`")

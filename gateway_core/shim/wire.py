@@ -1,6 +1,6 @@
 """The shim's HTTP plumbing: one keep-alive connection per thread, the MCP routing headers, and SSE reading.
 
-Standard library only. A ``Connection`` opens lazily, sets TCP_NODELAY (without it loopback's delayed
+Standard library only. A ``GatewayConnection`` opens lazily, sets TCP_NODELAY (without it loopback's delayed
 ACK adds ~40 ms per request) and re-opens once when a kept-alive socket turns out to be dead.
 """
 
@@ -50,7 +50,7 @@ class Lost(OSError):
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class GatewayAddress:
     """Where the gateway's MCP endpoint is.
 
     Attributes:
@@ -69,12 +69,12 @@ class Endpoint:
     identity_key: str | None = field(default=None, repr=False)
 
     @classmethod
-    def nowhere(cls) -> Endpoint:
+    def nowhere(cls) -> GatewayAddress:
         """No gateway has published its address: connecting fails at once, without a socket."""
         return cls("", "", 0, MCP_PATH, False)
 
     @classmethod
-    def parse(cls, url: str, identity_key: str | None = None) -> Endpoint:
+    def parse(cls, url: str, identity_key: str | None = None) -> GatewayAddress:
         """The endpoint for a gateway URL, given with or without the ``/mcp`` suffix.
 
         ``identity_key``: the control token the gateway published with its URL; every connection then
@@ -158,19 +158,19 @@ def read_body(response: http.client.HTTPResponse, limit: int | None = None) -> b
         raise Lost(str(exc)) from exc
 
 
-class Connection:
+class GatewayConnection:
     """One keep-alive HTTP connection to the gateway, used by one thread at a time.
 
     ``abort`` may be called from any thread: it shuts the socket down so a blocked read returns.
     """
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: GatewayAddress) -> None:
         self._endpoint = endpoint
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 
     def request(
-        self, method: str, endpoint: Endpoint, headers: Mapping[str, str], body: bytes | None = None
+        self, method: str, endpoint: GatewayAddress, headers: Mapping[str, str], body: bytes | None = None
     ) -> http.client.HTTPResponse:
         """Send one request and return its response, whose body the caller must read to the end or abort.
 
@@ -245,7 +245,7 @@ def identity_proof(key: str, nonce: str) -> str:
     return hmac.new(key.encode(), IDENTITY_CONTEXT + nonce.encode(), hashlib.sha256).hexdigest()
 
 
-def _verify_identity(conn: http.client.HTTPConnection, endpoint: Endpoint, key: str) -> None:
+def _verify_identity(conn: http.client.HTTPConnection, endpoint: GatewayAddress, key: str) -> None:
     """Have the gateway on ``conn`` prove it holds ``key``, before anything else is sent on it.
 
     Raises:

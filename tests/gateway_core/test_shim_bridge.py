@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from gateway_core.shim.bridge import Bridge, Output
-from gateway_core.shim.wire import Endpoint, identity_proof
+from gateway_core.shim.wire import GatewayAddress, identity_proof
 
 WAIT_S = 10.0
 TOKEN = "tg_the-agents-token"
@@ -78,7 +78,7 @@ def serving(gateway: Gateway) -> Iterator[str]:
         thread.join(WAIT_S)
 
 
-def run(endpoint: Endpoint, *lines: bytes) -> tuple[list[dict[str, Any]], list[str], Bridge]:
+def run(endpoint: GatewayAddress, *lines: bytes) -> tuple[list[dict[str, Any]], list[str], Bridge]:
     """Feed ``lines`` to a bridge, wait (bounded) for the answers; the agent's messages, the log, the bridge."""
     out, log = io.BytesIO(), []
     bridge = Bridge(lambda: endpoint, TOKEN, "agent-a", Output(out), log.append)
@@ -94,7 +94,7 @@ def run(endpoint: Endpoint, *lines: bytes) -> tuple[list[dict[str, Any]], list[s
 def test_a_request_reaches_the_gateway_with_the_token_and_its_answer_reaches_the_agent():
     gateway = Gateway()
     with serving(gateway) as url:
-        messages, _, _ = run(Endpoint.parse(url), json.dumps(INITIALIZE).encode())
+        messages, _, _ = run(GatewayAddress.parse(url), json.dumps(INITIALIZE).encode())
 
     assert messages == [{"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion": "2025-11-25"}}]
     path, headers, _ = gateway.seen[0]
@@ -103,7 +103,7 @@ def test_a_request_reaches_the_gateway_with_the_token_and_its_answer_reaches_the
 
 def test_a_refused_token_is_an_invalid_agent_error_and_a_hint_on_stderr():
     with serving(Gateway(status=401)) as url:
-        messages, log, bridge = run(Endpoint.parse(url), json.dumps(INITIALIZE).encode())
+        messages, log, bridge = run(GatewayAddress.parse(url), json.dumps(INITIALIZE).encode())
 
     assert messages[0]["id"] == 1 and messages[0]["error"]["code"] == -32003
     assert bridge.rejected and "toolgate agents rotate agent-a" in log[0]
@@ -111,7 +111,7 @@ def test_a_refused_token_is_an_invalid_agent_error_and_a_hint_on_stderr():
 
 def test_lines_that_are_not_json_rpc_are_answered_by_the_shim_itself():
     with serving(Gateway()) as url:
-        messages, _, _ = run(Endpoint.parse(url), b"{not json\n", b"[1, 2]\n", b'{"jsonrpc": "2.0"}\n')
+        messages, _, _ = run(GatewayAddress.parse(url), b"{not json\n", b"[1, 2]\n", b'{"jsonrpc": "2.0"}\n')
 
     assert [m["error"]["code"] for m in messages] == [-32700, -32600, -32600]
 
@@ -119,7 +119,7 @@ def test_lines_that_are_not_json_rpc_are_answered_by_the_shim_itself():
 def test_a_published_address_that_cannot_prove_it_is_toolgate_gets_no_token():
     impostor = Gateway(key=None)
     with serving(impostor) as url:
-        messages, log, _ = run(Endpoint.parse(url, identity_key="the-real-key"), json.dumps(INITIALIZE).encode())
+        messages, log, _ = run(GatewayAddress.parse(url, identity_key="the-real-key"), json.dumps(INITIALIZE).encode())
 
     assert messages[0]["error"]["code"] == -32001 and "is not the Toolgate" in messages[0]["error"]["message"]
     assert [path for path, _, _ in impostor.seen] == ["/control/identity"]
@@ -130,7 +130,7 @@ def test_a_published_address_that_cannot_prove_it_is_toolgate_gets_no_token():
 def test_a_published_address_that_proves_it_is_toolgate_is_used():
     real = Gateway(key="the-real-key")
     with serving(real) as url:
-        messages, _, _ = run(Endpoint.parse(url, identity_key="the-real-key"), json.dumps(INITIALIZE).encode())
+        messages, _, _ = run(GatewayAddress.parse(url, identity_key="the-real-key"), json.dumps(INITIALIZE).encode())
 
     paths = [path for path, _, _ in real.seen]
     assert messages[0]["result"] == {"protocolVersion": "2025-11-25"}
@@ -141,7 +141,7 @@ def test_a_published_address_that_proves_it_is_toolgate_is_used():
 def test_the_token_travels_only_on_the_connection_that_was_proven():
     closes_after_each_answer = Gateway(key="the-real-key", keep_alive=False)
     with serving(closes_after_each_answer) as url:
-        messages, _, _ = run(Endpoint.parse(url, identity_key="the-real-key"), json.dumps(INITIALIZE).encode())
+        messages, _, _ = run(GatewayAddress.parse(url, identity_key="the-real-key"), json.dumps(INITIALIZE).encode())
 
     assert messages[0]["error"]["code"] == -32001 and "closed the connection" in messages[0]["error"]["message"]
     assert [path for path, _, _ in closes_after_each_answer.seen] == ["/control/identity"]

@@ -9,7 +9,7 @@ import pytest
 from gateway_core.frontend import control
 from gateway_core.paths import Paths
 from gateway_core.shim import locate, wire
-from gateway_core.shim.wire import Endpoint, encode_header_value, modern_headers
+from gateway_core.shim.wire import GatewayAddress, encode_header_value, modern_headers
 from gateway_core.token_files import TokenFiles
 
 
@@ -64,7 +64,7 @@ def test_the_shims_identity_proof_is_the_gateways() -> None:
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:5000", "http://127.0.0.1:5000/", "http://127.0.0.1:5000/mcp"])
 def test_a_gateway_url_is_accepted_with_or_without_the_mcp_path(url: str) -> None:
-    endpoint = Endpoint.parse(url)
+    endpoint = GatewayAddress.parse(url)
 
     assert (endpoint.base, endpoint.host, endpoint.port, endpoint.path) == (
         "http://127.0.0.1:5000",
