@@ -30,6 +30,7 @@ from gateway_core import (
     AuditQuery,
     AuditRecord,
     AuditStatus,
+    CallsRecorded,
     Catalog,
     Config,
     ConfigApplied,
@@ -128,7 +129,6 @@ class GatewayBridge(QObject):
             async with anyio.create_task_group() as tg:
                 self._endpoint = await tg.start(self._serve, sock, tg.cancel_scope)
                 self.endpoint_ready.emit(self._endpoint.url)
-                tg.start_soon(self._feed_audit)
                 tg.start_soon(self._announce_ready)
                 task_status.started()
         finally:
@@ -145,7 +145,7 @@ class GatewayBridge(QObject):
         try:
             await self.api.run(sock, task_status=task_status)
         finally:
-            feeders.cancel()  # the audit feed and readiness waiters end with the gateway
+            feeders.cancel()  # readiness waiters end with the gateway
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run ``coro`` on the loop for a widget (an audit query, an export); it is cancelled when the gateway stops."""
@@ -168,14 +168,6 @@ class GatewayBridge(QObject):
     async def _announce_ready(self) -> None:
         await self.api.wait_ready()
         self.gateway_ready.emit()
-
-    async def _feed_audit(self) -> None:
-        feed_of = self.api.audit_feed()
-        if feed_of is None:
-            return
-        async with feed_of as feed:
-            while True:
-                self.audit_records_arrived.emit(await feed.next_batch())
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -364,6 +356,8 @@ class GatewayBridge(QObject):
                 self.approval_requested.emit(request)
             case ApprovalResolved(resolution=resolution):
                 self.approval_resolved.emit(resolution)
+            case CallsRecorded(records=records):
+                self.audit_records_arrived.emit(list(records))
             case StderrLine(server=server, line=line):
                 self._add_message(GatewayMessage(time.time(), "STDERR", server, line))
             case LogMessage(time=when, level=level, source=source, text=text):

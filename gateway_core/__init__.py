@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         ToolgateError,
     )
     from gateway_core.events import (
+        CallsRecorded,
         ConfigApplied,
         ConfigRejected,
         Event,
@@ -61,7 +62,8 @@ if TYPE_CHECKING:
         StderrLine,
     )
     from gateway_core.files import Links, atomic_file, write_atomically
-    from gateway_core.gateway import Endpoint, Gateway, bind
+    from gateway_core.frontend.listen import bind
+    from gateway_core.gateway import Endpoint, Gateway
     from gateway_core.instance import InstanceLock
     from gateway_core.paths import Paths
     from gateway_core.policy import AgentPolicy, Decision, Effect, Rule, literal_match
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "literal_match": "gateway_core.policy",
+    "CallsRecorded": "gateway_core.events",
     "ConfigApplied": "gateway_core.events",
     "ConfigRejected": "gateway_core.events",
     "Event": "gateway_core.events",
@@ -134,7 +137,7 @@ _EXPORTS = {
     "ServerState": "gateway_core.downstream.base",
     "ServerStatus": "gateway_core.downstream.base",
     "ToolgateError": "gateway_core.errors",
-    "bind": "gateway_core.gateway",
+    "bind": "gateway_core.frontend.listen",
     "load_config": "gateway_core.config",
     "open_secret_store": "gateway_core.secrets",
     "parse_config": "gateway_core.config",
@@ -165,6 +168,7 @@ __all__ = [
     "AuditStatus",
     "CLIENTS",
     "CallOutcome",
+    "CallsRecorded",
     "Catalog",
     "Clients",
     "Config",

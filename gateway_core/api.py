@@ -80,9 +80,6 @@ class GatewayApi(Protocol):
     async def wait_ready(self) -> None:
         """Wait until ``ready()``."""
 
-    def audit_feed(self) -> Any:
-        """An async context manager of the audit log's feed of new records, or None without auditing."""
-
     async def query_audit(self, query: AuditQuery) -> list[AuditRecord]:
         """Audit records, newest first; none when auditing is off."""
 
@@ -197,8 +194,7 @@ class LocalGateway:
     @property
     def config_problems(self) -> list[str]:
         """The problems of the last rejected edit of config.json, until a change is applied."""
-        rejection = self._gateway.config_rejection
-        return list(rejection.problems) if rejection is not None else []
+        return self._gateway.config_problems
 
     @property
     def paused(self) -> bool:
@@ -233,15 +229,9 @@ class LocalGateway:
         """Wait until ``ready()``."""
         await self._gateway.wait_ready()
 
-    def audit_feed(self) -> Any:
-        """An async context manager of the audit log's feed of new records, or None without auditing."""
-        audit = self._gateway.audit
-        return None if audit is None else audit.subscribe()
-
     async def query_audit(self, query: AuditQuery) -> list[AuditRecord]:
         """Audit records, newest first; none when auditing is off."""
-        audit = self._gateway.audit
-        return [] if audit is None else await audit.query(query)
+        return await self._gateway.query_audit(query)
 
     def statuses(self) -> list[ServerStatus]:
         """Every configured server's state, in config order (disabled ones as STOPPED)."""
@@ -269,7 +259,7 @@ class LocalGateway:
 
     def pending_approvals(self) -> list[ApprovalRequest]:
         """Requests waiting for an answer, oldest first."""
-        return sorted(self._gateway.approvals.pending(), key=lambda r: r.created_at)
+        return self._gateway.pending_approvals()
 
     def has_secret(self, name: str) -> bool:
         """Whether the secret store holds ``name``."""
@@ -314,14 +304,14 @@ class LocalGateway:
     def add_agent(self, agent_id: str, name: str | None = None) -> str:
         """Create an agent; returns its token (also kept in the secret store), which works at once."""
         token = self._agents.add(agent_id, name)
-        self._gateway.tokens.put(agent_id, token)
+        self._gateway.put_token(agent_id, token)
         self._gateway.apply_config(load_config(self.config_path))
         return token
 
     def remove_agent(self, agent_id: str) -> None:
         """Remove an agent and its token; its connections are refused from then on."""
         self._agents.remove(agent_id)
-        self._gateway.tokens.put(agent_id, None)
+        self._gateway.put_token(agent_id, None)
         self._gateway.apply_config(load_config(self.config_path))
 
     def rename_agent(self, agent_id: str, name: str) -> None:
@@ -331,7 +321,7 @@ class LocalGateway:
     def rotate_token(self, agent_id: str) -> str:
         """Give an agent a new token (the old one stops working at once); returns it."""
         token = self._agents.rotate(agent_id)
-        self._gateway.tokens.put(agent_id, token)
+        self._gateway.put_token(agent_id, token)
         return token
 
     def set_agent_default(self, agent_id: str, effect: Effect) -> None:
@@ -348,7 +338,7 @@ class LocalGateway:
 
     def answer_approval(self, request_id: str, answer: Answer) -> None:
         """Answer a waiting request (raises ``ApprovalError`` when it no longer waits)."""
-        self._gateway.approvals.answer(request_id, answer)
+        self._gateway.answer_approval(request_id, answer)
 
     def pause(self) -> None:
         """Refuse every call, saying Toolgate is paused."""

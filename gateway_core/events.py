@@ -2,9 +2,10 @@
 
 Every change the core announces is a frozen dataclass published on the gateway's ``EventStream``:
 a server's status, a configuration applied or rejected, an approval requested or resolved, a
-session ended, a server's stderr line, a log message. Subscribers are called synchronously on the
-event loop, in order, and must not block; one that raises is logged and the others still get the
-event. The stream keeps the last ``REPLAY_EVENTS`` events so a late subscriber can catch up.
+session ended, decisions and calls recorded in the audit log, a server's stderr line, a log
+message. Subscribers are called synchronously on the event loop, in order, and must not block; one
+that raises is logged and the others still get the event. The stream keeps the last
+``REPLAY_EVENTS`` events so a late subscriber can catch up.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
 from gateway_core.approvals import ApprovalRequested, ApprovalResolved
+from gateway_core.audit import AuditRecord
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,16 @@ class SessionEnded:
 
 
 @dataclass(frozen=True)
+class CallsRecorded:
+    """Decisions and call outcomes just written to the audit log, oldest first (one event per write).
+
+    A call has finished when its ``OUTCOME`` record arrives. Nothing is published while auditing is off.
+    """
+
+    records: tuple[AuditRecord, ...]
+
+
+@dataclass(frozen=True)
 class StderrLine:
     """One line a stdio server wrote to stderr."""
 
@@ -76,6 +88,7 @@ Event: TypeAlias = (
     | ApprovalRequested
     | ApprovalResolved
     | SessionEnded
+    | CallsRecorded
     | StderrLine
     | LogMessage
 )

@@ -9,24 +9,21 @@ and their processes ended. Used headless by ``toolgate serve`` and inside the tr
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
 import socket
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import anyio.abc
 import mcp_types as types
-import uvicorn
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from gateway_core import control_socket
 from gateway_core.agent_tokens import AgentTokens, ReadTokens
-from gateway_core.approvals import ApprovalBroker, ApprovalRequest
-from gateway_core.audit import AuditLog, AuditStatus
+from gateway_core.approvals import Answer, ApprovalBroker, ApprovalRequest
+from gateway_core.audit import AuditLog, AuditQuery, AuditRecord, AuditStatus
 from gateway_core.config import Config
 from gateway_core.config.edit import set_agent_rule
 from gateway_core.config.watch import watch_config
@@ -36,6 +33,7 @@ from gateway_core.downstream.base import Catalog, ResolveFn, ServerStatus
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import ConfigError, InstanceError
 from gateway_core.events import (
+    CallsRecorded,
     ConfigApplied,
     ConfigRejected,
     EventStream,
@@ -47,10 +45,12 @@ from gateway_core.frontend.control import ControlApp
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.limits import AgentLimits
+from gateway_core.frontend.listen import EmbeddedUvicorn
 from gateway_core.frontend.metrics import Metrics
+from gateway_core.frontend.routing import Routes
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.frontend.server import AgentFacingServer
-from gateway_core.frontend.slow_clients import MAX_CONNECTIONS, GuardedHttpProtocol
+from gateway_core.frontend.slow_clients import MAX_CONNECTIONS
 from gateway_core.paths import Paths
 from gateway_core.policy import AgentPolicy, Effect, literal_match
 from gateway_core.version import toolgate_version
@@ -59,8 +59,6 @@ logger = logging.getLogger(__name__)
 
 # The SDK's own limit; agents' requests are JSON-RPC messages, never bulk uploads.
 MAX_REQUEST_BODY_BYTES = 4 * 1024 * 1024
-# Agents connect in bursts when an IDE starts several sessions at once.
-LISTEN_BACKLOG = 256
 # How long open HTTP connections get to finish when the gateway stops.
 HTTP_SHUTDOWN_TIMEOUT_S = 2.0
 
@@ -77,52 +75,6 @@ class Endpoint:
         """The MCP endpoint URL, e.g. ``http://127.0.0.1:47800/mcp``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}{MCP_PATH}"
-
-
-class _EmbeddedUvicorn(uvicorn.Server):
-    """uvicorn that leaves signal handling to its host (``toolgate serve`` or the Qt app)."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = anyio.Event()
-        self.finished = anyio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.listening.set()
-
-    async def serve_until_exit(self, sock: socket.socket) -> None:
-        try:
-            await self.serve([sock])
-        finally:
-            self.finished.set()
-            self.listening.set()  # wakes a waiter even when start-up failed
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """Open the listening socket, or raise InstanceError saying why the address cannot be used."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
-    # without it every response that is written in parts waits ~40 ms for a delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        if os.name == "posix":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(LISTEN_BACKLOG)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise InstanceError(
-                f"port {port} on {host} is already in use (another Toolgate or another program); "
-                "stop it, or choose another port with --port or gateway.port in config.json"
-            ) from exc
-        raise InstanceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    return sock
 
 
 class Gateway:
@@ -148,79 +100,80 @@ class Gateway:
         paths: Paths | None = None,
         config_path: Path | None = None,
     ) -> None:
-        self.runtime = RuntimeCell(Runtime.of(config))
+        self._runtime = RuntimeCell(Runtime.of(config))
         self.events = EventStream()
-        self.config_path = config_path
-        self.tokens = AgentTokens(read_tokens, runtime=self.runtime)
-        self.config_rejection: ConfigError | None = None
+        self._config_path = config_path
+        self._tokens = AgentTokens(read_tokens, runtime=self._runtime)
+        self._config_rejection: ConfigError | None = None
         self._config_event = anyio.Event()
-        self.paths = paths
-        self.metrics = Metrics()
-        self.audit = (
+        self._paths = paths
+        self._metrics = Metrics()
+        self._audit = (
             AuditLog(
                 paths.audit_db,
                 retention_days=config.audit.retention_days,
                 max_size_mb=config.audit.max_size_mb,
+                on_written=lambda records: self.events.publish(CallsRecorded(records)),
             )
             if paths is not None and config.audit.enabled
             else None
         )
-        self.approvals = ApprovalBroker(
+        self._approvals = ApprovalBroker(
             timeout_s=lambda: self.config.gateway.approval_timeout_s, on_always=self._remember_always
         )
-        self.approvals.subscribe(self.events.publish)
-        self.guard = CallGuard(self.runtime, self.approvals, self.audit)
-        self.pool = DownstreamPool(
+        self._approvals.subscribe(self.events.publish)
+        self._guard = CallGuard(self._runtime, self._approvals, self._audit)
+        self._pool = DownstreamPool(
             config.servers,
             resolve=resolve,
             on_change=self._on_pool_change,
             on_stderr=lambda server, line: self.events.publish(StderrLine(server, line)),
             on_notice=self._on_notice,
-            agent_roots=lambda agent: self.frontend.roots.roots(agent),
+            agent_roots=lambda agent: self._frontend.roots.roots(agent),
         )
-        self.frontend = AgentFacingServer(
-            self.runtime, self.pool, self.guard, self.metrics, self.events, version=toolgate_version()
+        self._frontend = AgentFacingServer(
+            self._runtime, self._pool, self._guard, self._metrics, self.events, version=toolgate_version()
         )
         self._control_token = new_control_token()
         # Where a control socket serves the approvals, the agent port only proves the gateway's identity.
-        self._port_control = ControlApp(self.approvals, self._control_token, approvals=not control_socket.supported())
+        self._port_control = ControlApp(self._approvals, self._control_token, approvals=not control_socket.supported())
         self._sessions = StreamableHTTPSessionManager(
-            self.frontend.server,
+            self._frontend.server,
             security_settings=None,
             max_request_body_size=MAX_REQUEST_BODY_BYTES,
             session_idle_timeout=config.gateway.session_idle_timeout_s,
         )
-        self.limits = AgentLimits(
-            settings=lambda: self.runtime.now.config.gateway,
+        self._limits = AgentLimits(
+            settings=lambda: self._runtime.now.config.gateway,
             end_session=self._end_session,
             is_open=lambda session_id: session_id in self._sessions._server_instances,
         )
-        self.events.on(SessionEnded, lambda event: self.limits.session_ended(event.session_id))
-        self.http_app = GatewayHttpApp(
+        self.events.on(SessionEnded, lambda event: self._limits.session_ended(event.session_id))
+        self._http_app = GatewayHttpApp(
             self._sessions.handle_request,
-            limits=self.limits,
-            identify=self.tokens.identify,
-            runtime=self.runtime,
-            metrics=self.metrics,
-            statuses=self.pool.statuses,
-            all_tried=self.pool.all_tried,
+            limits=self._limits,
+            identify=self._tokens.identify,
+            runtime=self._runtime,
+            metrics=self._metrics,
+            statuses=self._pool.statuses,
+            all_tried=self._pool.all_tried,
             version=toolgate_version(),
             control=self._port_control,
-            audit_healthy=lambda: self.audit.status.healthy if self.audit is not None else None,
+            audit_healthy=lambda: self._audit.status.healthy if self._audit is not None else None,
         )
         self._stop = anyio.Event()
 
     def statuses(self) -> list[ServerStatus]:
         """The state of every configured server, enabled or not."""
-        return self.pool.statuses()
+        return self._pool.statuses()
 
     def ready(self) -> bool:
         """Whether every enabled server has finished its first start attempt (ready or failed)."""
-        return self.pool.all_tried()
+        return self._pool.all_tried()
 
     async def wait_ready(self) -> None:
         """Wait until ``ready()``."""
-        await self.pool.wait_all_tried()
+        await self._pool.wait_all_tried()
 
     def stop(self) -> None:
         """Ask ``run()`` to shut down; safe to call more than once, from the loop's thread."""
@@ -229,16 +182,16 @@ class Gateway:
     @property
     def paused(self) -> bool:
         """Whether every call is being refused (see ``pause``)."""
-        return self.guard.paused
+        return self._guard.paused
 
     def pause(self) -> None:
         """Refuse every tool call, prompt and resource read, saying Toolgate is paused, until ``resume``."""
-        self.guard.paused = True
+        self._guard.paused = True
         logger.info("Toolgate is paused: every call is refused until it is resumed")
 
     def resume(self) -> None:
         """Let calls through again after ``pause``."""
-        self.guard.paused = False
+        self._guard.paused = False
         logger.info("Toolgate resumed")
 
     def apply_config(self, config: Config, *, restart: Collection[str] = ()) -> None:
@@ -249,16 +202,16 @@ class Gateway:
         when their entry is unchanged (a secret they read at start has a new value).
         """
         old = self.config
-        self.runtime.swap(lambda runtime: runtime.with_config(config))
-        self.config_rejection = None
+        self._runtime.swap(lambda runtime: runtime.with_config(config))
+        self._config_rejection = None
         self._config_settled()
         if (old.gateway.host, old.gateway.port) != (config.gateway.host, config.gateway.port):
             logger.warning("gateway.host and gateway.port changes take effect when Toolgate restarts")
         self._sessions.session_idle_timeout = config.gateway.session_idle_timeout_s  # for sessions opened from now
-        self.pool.apply(config.servers, restart=restart)
-        self.frontend.config_changed()
+        self._pool.apply(config.servers, restart=restart)
+        self._frontend.config_changed()
         if old.agents.keys() != config.agents.keys():
-            self.tokens.refresh_soon()
+            self._tokens.refresh_soon()
         logger.info("applied the changed configuration")
 
     async def _end_session(self, session_id: str) -> None:
@@ -269,8 +222,14 @@ class Gateway:
 
     def reject_config(self, error: ConfigError) -> None:
         """Keep the running configuration and make the rejected edit's problems visible."""
-        self.config_rejection = error
+        self._config_rejection = error
         self._config_settled()
+
+    @property
+    def config_problems(self) -> list[str]:
+        """The problems of the last rejected edit of config.json, until a configuration is applied."""
+        rejection = self._config_rejection
+        return list(rejection.problems) if rejection is not None else []
 
     async def wait_config_settled(self) -> None:
         """Wait until the next configuration change is applied or rejected."""
@@ -279,64 +238,101 @@ class Gateway:
     def _config_settled(self) -> None:
         self._config_event.set()
         self._config_event = anyio.Event()
-        rejection = self.config_rejection
+        rejection = self._config_rejection
         self.events.publish(ConfigApplied() if rejection is None else ConfigRejected(tuple(rejection.problems)))
 
     def _remember_always(self, request: ApprovalRequest, effect: Effect) -> None:
-        if self.config_path is None:
+        if self._config_path is None:
             logger.warning("cannot remember an 'always' answer: this gateway has no config file")
             return
         self.apply_config(
-            set_agent_rule(self.config_path, request.agent, literal_match(request.server, request.tool), effect)
+            set_agent_rule(self._config_path, request.agent, literal_match(request.server, request.tool), effect)
         )
 
     def _control_file(
         self, endpoint: Endpoint, channel: ControlSocket | None
     ) -> contextlib.AbstractContextManager[object]:
         """Publish the control channel to same-user tools (``toolgate approvals``) while serving."""
-        if self.paths is None:
+        if self._paths is None:
             return contextlib.nullcontext()
         base = endpoint.url.removesuffix(MCP_PATH)
         socket_path = None if channel is None else str(channel.path)
-        return ControlFile(self.paths, ControlEndpoint(base, self._control_token, socket_path))
+        return ControlFile(self._paths, ControlEndpoint(base, self._control_token, socket_path))
 
     @property
     def audit_status(self) -> AuditStatus | None:
         """Whether audit records are being written (``None`` when auditing is off)."""
-        return self.audit.status if self.audit is not None else None
+        return self._audit.status if self._audit is not None else None
 
     def _on_pool_change(self, server: str) -> None:
-        self.frontend.on_pool_change(server)
+        self._frontend.on_pool_change(server)
         self.events.publish(ServerStatusChanged(server))
 
     def _on_notice(self, server: str, notification: types.ServerNotification) -> None:
-        self.frontend.notices.on_notice(server, notification)
+        self._frontend.notices.on_notice(server, notification)
+
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        """Requests waiting for a person's answer, oldest first."""
+        return sorted(self._approvals.pending(), key=lambda request: request.created_at)
+
+    def answer_approval(self, request_id: str, answer: Answer) -> ApprovalRequest:
+        """Answer a waiting request; returns it (raises ``ApprovalError`` when it no longer waits)."""
+        return self._approvals.answer(request_id, answer)
+
+    def put_token(self, agent_id: str, token: str | None) -> None:
+        """Make ``token`` agent ``agent_id``'s token at once (``None``: the agent has none any more)."""
+        self._tokens.put(agent_id, token)
+
+    async def query_audit(self, query: AuditQuery) -> list[AuditRecord]:
+        """Audit records matching ``query``, newest first; none when auditing is off."""
+        return [] if self._audit is None else await self._audit.query(query)
+
+    @property
+    def routes(self) -> Routes:
+        """The agent-facing routing table in force (read-only; replaced whole when it changes)."""
+        return self._runtime.now.routes
+
+    async def wait_routes_rebuilt(self) -> None:
+        """Wait until the routing table is next rebuilt (after any server's state or catalog changed)."""
+        await self._frontend.wait_refreshed()
+
+    def sessions_of(self, agent_id: str) -> list[str]:
+        """The agent's open handshake-era sessions, oldest first."""
+        return self._limits.sessions_of(agent_id)
+
+    def requests_in_flight(self, agent_id: str) -> int:
+        """How many of the agent's HTTP requests are being served now."""
+        return self._limits.requests_in_flight(agent_id)
+
+    def instance_agents(self, server: str) -> list[str]:
+        """The agents with their own running instance of per-agent server ``server``."""
+        return self._pool.instance_agents(server)
 
     def restart_server(self, name: str) -> bool:
         """Restart server ``name`` now; returns ``False`` when it is not configured or is disabled."""
-        restarted = self.pool.restart(name)
+        restarted = self._pool.restart(name)
         if restarted:
             logger.info("server %r restarted on request", name)
         return restarted
 
     def catalog(self, name: str) -> Catalog:
         """What server ``name`` offers as last listed; empty unless it is ready."""
-        server = self.pool.servers.get(name)
+        server = self._pool.servers.get(name)
         return server.catalog if server is not None else Catalog()
 
     def stderr_lines(self, name: str) -> tuple[str, ...]:
         """The stderr lines kept for stdio server ``name``, oldest first."""
-        server = self.pool.servers.get(name)
+        server = self._pool.servers.get(name)
         return server.stderr_lines() if server is not None else ()
 
     def policy(self, agent_id: str) -> AgentPolicy:
         """Agent ``agent_id``'s compiled policy under the running configuration (unknown agents: deny)."""
-        return self.runtime.now.policy(agent_id)
+        return self._runtime.now.policy(agent_id)
 
     @property
     def config(self) -> Config:
         """The configuration in force."""
-        return self.runtime.now.config
+        return self._runtime.now.config
 
     async def run(
         self, sock: socket.socket, *, task_status: anyio.abc.TaskStatus[Endpoint] = anyio.TASK_STATUS_IGNORED
@@ -344,30 +340,21 @@ class Gateway:
         """Serve agents on ``sock`` until ``stop()``; reports the endpoint once it accepts connections."""
         host, port = sock.getsockname()[:2]
         endpoint = Endpoint(host, port)
-        self.http_app.bind(host, port)
-        http = _EmbeddedUvicorn(
-            uvicorn.Config(
-                self.http_app,
-                log_config=None,
-                lifespan="off",
-                access_log=False,
-                timeout_graceful_shutdown=int(HTTP_SHUTDOWN_TIMEOUT_S),
-                server_header=False,
-                http=GuardedHttpProtocol,
-                limit_concurrency=MAX_CONNECTIONS,
-            )
+        self._http_app.bind(host, port)
+        http = EmbeddedUvicorn.serving(
+            self._http_app, shutdown_timeout_s=HTTP_SHUTDOWN_TIMEOUT_S, limit_concurrency=MAX_CONNECTIONS
         )
         channel: ControlSocket | None = None
         try:
             async with anyio.create_task_group() as tg:
-                await tg.start(self.tokens.run)
-                if self.audit is not None:
-                    await tg.start(self.audit.run)
-                await tg.start(self.pool.run)
-                await tg.start(self.frontend.run)
-                if self.config_path is not None:
+                await tg.start(self._tokens.run)
+                if self._audit is not None:
+                    await tg.start(self._audit.run)
+                await tg.start(self._pool.run)
+                await tg.start(self._frontend.run)
+                if self._config_path is not None:
                     tg.start_soon(
-                        watch_config, self.config_path, lambda: self.config, self.apply_config, self.reject_config
+                        watch_config, self._config_path, lambda: self.config, self.apply_config, self.reject_config
                     )
                 async with self._sessions.run():
                     tg.start_soon(http.serve_until_exit, sock)
@@ -380,8 +367,8 @@ class Gateway:
                         with self._control_file(endpoint, channel):
                             task_status.started(endpoint)
                             await self._stop.wait()
-                        self.pool.stopping_everything()
-                        self.frontend.close()
+                        self._pool.stopping_everything()
+                        self._frontend.close()
                     finally:
                         if control_http is not None:
                             control_http.should_exit = True
@@ -397,12 +384,12 @@ class Gateway:
 
     async def _open_control_socket(
         self, tg: anyio.abc.TaskGroup
-    ) -> tuple[ControlSocket | None, _EmbeddedUvicorn | None]:
+    ) -> tuple[ControlSocket | None, EmbeddedUvicorn | None]:
         """Serve the approvals on a user-only Unix socket where there can be one (else on the agent port)."""
-        if self.paths is None or not control_socket.supported():
+        if self._paths is None or not control_socket.supported():
             return None, None
         try:
-            channel = ControlSocket(control_socket_path(self.paths))
+            channel = ControlSocket(control_socket_path(self._paths))
         except OSError as exc:
             logger.warning(
                 "the control socket could not be opened (%s); approvals are answered on the agent port, "
@@ -411,17 +398,7 @@ class Gateway:
             )
             self._port_control.serves_approvals = True
             return None, None
-        server = _EmbeddedUvicorn(
-            uvicorn.Config(
-                ControlApp(self.approvals, self._control_token),
-                log_config=None,
-                lifespan="off",
-                access_log=False,
-                timeout_graceful_shutdown=1,
-                server_header=False,
-                http=GuardedHttpProtocol,
-            )
-        )
+        server = EmbeddedUvicorn.serving(ControlApp(self._approvals, self._control_token), shutdown_timeout_s=1)
         tg.start_soon(server.serve_until_exit, channel.sock)
         await server.listening.wait()
         return channel, server

@@ -20,7 +20,8 @@ import anyio
 from gateway_core.agents import AgentDirectory
 from gateway_core.config import Config, ensure_config, load_config
 from gateway_core.errors import ConfigError, InstanceError, SecretError
-from gateway_core.gateway import Gateway, bind
+from gateway_core.frontend.listen import bind
+from gateway_core.gateway import Gateway
 from gateway_core.instance import InstanceLock
 from gateway_core.paths import Paths
 from gateway_core.secrets import SecretStore, open_secret_store, resolve

@@ -13,8 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ import anyio
 from anyio.abc import TaskStatus
 
 from gateway_core.audit import store
-from gateway_core.audit.feed import Subscription
 from gateway_core.audit.records import EFFECTS, AuditQuery, AuditRecord, AuditStatus, CallOutcome, RecordKind
 from gateway_core.audit.summary import summarize_arguments
 
@@ -37,8 +35,6 @@ RETENTION_EVERY_INSERTS = 5000
 OUTCOME_FLUSH_DELAY_S = 0.05
 # Closing waits this long for the last records to be flushed; a stuck disk must not hang shutdown.
 SHUTDOWN_TIMEOUT_S = 5.0
-# A subscriber that falls this far behind loses its oldest unread records.
-SUBSCRIBER_BUFFER = 1000
 _SECONDS_PER_DAY = 86400.0
 
 _Waiter = asyncio.Future[None]
@@ -56,6 +52,7 @@ class AuditLog:
         retention_days: records older than this are deleted.
         max_size_mb: when the file grows past this, the oldest records are deleted.
         on_status: called on the event loop whenever ``status`` changes.
+        on_written: called on the event loop with the records each transaction committed, oldest first.
     """
 
     def __init__(
@@ -65,11 +62,13 @@ class AuditLog:
         retention_days: float = 30,
         max_size_mb: float = 200,
         on_status: Callable[[AuditStatus], None] | None = None,
+        on_written: Callable[[tuple[AuditRecord, ...]], None] | None = None,
     ) -> None:
         self._path = path
         self._retention_s = retention_days * _SECONDS_PER_DAY
         self._max_bytes = int(max_size_mb * 1024 * 1024)
         self._on_status = on_status
+        self._on_written = on_written
         self._status = AuditStatus(healthy=True)
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
@@ -78,7 +77,6 @@ class AuditLog:
         self._decision_waiting = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
-        self._subscribers: set[Subscription] = set()
 
     @property
     def path(self) -> Path:
@@ -248,23 +246,6 @@ class AuditLog:
         except FileNotFoundError:
             return []
 
-    def subscribe(self) -> AbstractAsyncContextManager[Subscription]:
-        """A live feed of records as they are committed, for ``async with … as feed: async for r in feed``.
-
-        Each subscriber has its own buffer of ``SUBSCRIBER_BUFFER`` records; one that reads too slowly
-        loses the oldest, and never holds up writing.
-        """
-        return self._subscription()
-
-    @contextlib.asynccontextmanager
-    async def _subscription(self) -> AsyncIterator[Subscription]:
-        feed = Subscription(SUBSCRIBER_BUFFER)
-        self._subscribers.add(feed)
-        try:
-            yield feed
-        finally:
-            self._subscribers.discard(feed)
-
     # -- the event loop's side ------------------------------------------------------------------
 
     def _enqueue(self, record: AuditRecord, waiter: _Waiter | None) -> bool:
@@ -288,8 +269,8 @@ class AuditLog:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        for feed in self._subscribers:
-            feed.push(records)
+        if records and self._on_written is not None:
+            self._on_written(tuple(records))
 
     def _report(self, problem: str | None) -> None:
         if problem == self._status.problem:

@@ -24,7 +24,8 @@ from gateway_core.agents import AgentDirectory
 from gateway_core.config import load_config
 from gateway_core.downstream.base import ServerState, ServerStatus
 from gateway_core.events import StderrLine
-from gateway_core.gateway import Endpoint, Gateway, bind
+from gateway_core.frontend.listen import bind
+from gateway_core.gateway import Endpoint, Gateway
 from gateway_core.paths import Paths
 from gateway_core.secrets import open_secret_store, resolve
 from tests.fakes.launch import fake_command
@@ -86,12 +87,12 @@ class RunningGateway:
         wanted = set(names) or {s.name for s in self.gateway.statuses()}
         with anyio.fail_after(START_TIMEOUT_S):
             while not self._settled(wanted):
-                await self.gateway.frontend.wait_refreshed()
+                await self.gateway.wait_routes_rebuilt()
 
     async def wait_state(self, name: str, state: ServerState) -> None:
         with anyio.fail_after(START_TIMEOUT_S):
             while self.status(name).state is not state:
-                await self.gateway.frontend.wait_refreshed()
+                await self.gateway.wait_routes_rebuilt()
 
     def status(self, name: str) -> ServerStatus:
         return next(s for s in self.gateway.statuses() if s.name == name)
@@ -100,8 +101,8 @@ class RunningGateway:
         states = {s.name: s.state for s in self.gateway.statuses()}
         if any(states.get(name) is not ServerState.READY for name in wanted):
             return False
-        routed = {route.server for route in self.gateway.frontend.routes.tools.values()}
-        return all(name in routed or not self.gateway.pool.servers[name].catalog.tools for name in wanted)
+        routed = {route.server for route in self.gateway.routes.tools.values()}
+        return all(name in routed or not self.gateway.catalog(name).tools for name in wanted)
 
 
 def write_config(paths: Paths, servers: Mapping[str, Any], agents: Mapping[str, str], **gateway: Any) -> None:

@@ -36,14 +36,14 @@ async def next_approval(gw: RunningGateway) -> str:
             ids.append(event.request.id)
             requested.set()
 
-    unsubscribe = gw.gateway.approvals.subscribe(on_event)
+    unsubscribe = gw.gateway.events.subscribe(on_event)
     try:
         with anyio.fail_after(20):
-            while not ids and not gw.gateway.approvals.pending():
+            while not ids and not gw.gateway.pending_approvals():
                 await requested.wait()
     finally:
         unsubscribe()
-    return ids[0] if ids else gw.gateway.approvals.pending()[0].id
+    return ids[0] if ids else gw.gateway.pending_approvals()[0].id
 
 
 async def toolgate_cli(*args: str) -> tuple[int, str, str]:
@@ -140,7 +140,7 @@ async def watch_resolutions(gw: RunningGateway) -> tuple[list[str], anyio.Event]
             outcomes.append(event.resolution.outcome.value)
             resolved.set()
 
-    gw.gateway.approvals.subscribe(on_event)
+    gw.gateway.events.subscribe(on_event)
     return outcomes, resolved
 
 
@@ -158,7 +158,7 @@ async def test_a_request_whose_agent_cancels_the_call_is_withdrawn_and_recorded(
     rows = audit_rows(gw)
 
     assert outcomes == ["withdrawn"]
-    assert gw.gateway.approvals.pending() == []
+    assert gw.gateway.pending_approvals() == []
     assert [r["outcome"] for r in rows if r["kind"] == "outcome"] == ["withdrawn"]
 
 
@@ -179,7 +179,7 @@ async def test_a_request_whose_agent_disconnects_is_withdrawn():
             await resolved.wait()
 
     assert outcomes == ["withdrawn"]
-    assert gw.gateway.approvals.pending() == []
+    assert gw.gateway.pending_approvals() == []
 
 
 async def test_a_hand_edit_adds_a_server_and_hides_a_tool_for_one_agent_without_a_restart():
@@ -208,12 +208,12 @@ async def test_a_broken_edit_is_rejected_and_the_running_configuration_keeps_ser
         await gw.wait_ready()
         gw.paths.config_file.write_text('{"servers": {"fake": {"command": 42}}')
         with anyio.fail_after(20):
-            while gw.gateway.config_rejection is None:
+            while not gw.gateway.config_problems:
                 await gw.gateway.wait_config_settled()
         async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
             still = await client.call_tool("fake__echo", {"text": "still serving"})
 
-    assert "config.json" in str(gw.gateway.config_rejection)
+    assert "config.json" in "\n".join(gw.gateway.config_problems)
     assert still.structured_content == {"text": "still serving"}
 
 
@@ -253,8 +253,11 @@ async def test_a_paused_gateway_refuses_every_call_saying_so_until_resumed():
 
 
 async def ask_broker_as_in_session(gw: RunningGateway, session: str) -> Outcome:
-    """What the broker does for agent-a's fake/add in ``session`` now: allow at once from a grant, or ask (denied)."""
-    broker = gw.gateway.approvals
+    """What the broker does for agent-a's fake/add in ``session`` now: allow at once from a grant, or ask (denied).
+
+    The session has ended, so no agent can ask in it any more: only the broker itself can be asked.
+    """
+    broker = gw.gateway._approvals
     outcome: list[Outcome] = []
 
     async def request() -> None:
@@ -274,5 +277,5 @@ async def ask_broker_as_in_session(gw: RunningGateway, session: str) -> Outcome:
         tg.start_soon(request)
         await anyio.lowlevel.checkpoint()
         if not outcome:  # it asks: answer so the task ends
-            broker.answer(await next_approval(gw), Answer.DENY)
+            gw.gateway.answer_approval(await next_approval(gw), Answer.DENY)
     return outcome[0]

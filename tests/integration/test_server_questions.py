@@ -20,6 +20,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from gateway_core.audit import RecordKind
+from gateway_core.events import CallsRecorded
 from tests.integration.harness import (
     BOTH_ERAS,
     Mode,
@@ -159,9 +160,16 @@ async def test_two_agents_calling_the_same_elicitation_tool_at_once_each_get_onl
     results: dict[str, str] = {}
     async with running_gateway({"fake": stdio_fake()}, agents=("agent-a", "agent-b")) as gw:
         await gw.wait_ready()
-        assert gw.gateway.audit is not None
+        decided: set[str] = set()
+        both_decided = anyio.Event()
+
+        def on_recorded(event: CallsRecorded) -> None:
+            decided.update(r.agent for r in event.records if r.kind is RecordKind.DECISION and r.tool == "ask")
+            if decided == {"agent-a", "agent-b"}:
+                both_decided.set()
+
+        gw.gateway.events.on(CallsRecorded, on_recorded)
         async with (
-            gw.gateway.audit.subscribe() as feed,
             agent_client(gw.url, gw.tokens["agent-a"], mode=mode_a, **alice.callbacks()) as client_a,
             agent_client(gw.url, gw.tokens["agent-b"], mode=mode_b, **bob.callbacks()) as client_b,
         ):
@@ -176,12 +184,7 @@ async def test_two_agents_calling_the_same_elicitation_tool_at_once_each_get_onl
                     # Both calls are in the gateway once the policy's decision on each is recorded.
                     # (Not wait_all_tasks_blocked(): on asyncio its 0.1 s poll can lock in step with
                     # uvicorn's 0.1 s tick in this loop, always finding that task runnable.)
-                    decided: set[str] = set()
-                    async for record in feed:
-                        if record.kind is RecordKind.DECISION and record.tool == "ask":
-                            decided.add(record.agent)
-                            if decided == {"agent-a", "agent-b"}:
-                                break
+                    await both_decided.wait()
                     both_calling.set()
     assert results == {"a": "a got: Alice", "b": "b got: Bob"}
     assert alice.questions == ["Question for a: your name?"]

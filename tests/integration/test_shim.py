@@ -22,7 +22,8 @@ from mcp.types import TextContent, ToolListChangedNotification
 
 from gateway_core.agents import AgentDirectory
 from gateway_core.config import load_config
-from gateway_core.gateway import Gateway, bind
+from gateway_core.frontend.listen import bind
+from gateway_core.gateway import Gateway
 from gateway_core.paths import Paths
 from gateway_core.secrets import open_secret_store, resolve
 from tests.fakes.launch import serve_fake

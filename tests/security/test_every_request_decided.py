@@ -31,14 +31,14 @@ async def next_request(gw: RunningGateway) -> Any:
         if isinstance(event, ApprovalRequested):
             arrived.set()
 
-    unsubscribe = gw.gateway.approvals.subscribe(on_event)
+    unsubscribe = gw.gateway.events.subscribe(on_event)
     try:
         with anyio.fail_after(WAIT_S):
-            while not gw.gateway.approvals.pending():
+            while not gw.gateway.pending_approvals():
                 await arrived.wait()
     finally:
         unsubscribe()
-    return gw.gateway.approvals.pending()[0]
+    return gw.gateway.pending_approvals()[0]
 
 
 def outcomes(gw: RunningGateway) -> list[tuple[str, str, str]]:
@@ -64,9 +64,9 @@ async def test_always_on_a_prompt_is_refused_as_a_promise_it_cannot_keep_and_onc
             tg.start_soon(get)
             request = await next_request(gw)
             with pytest.raises(AlwaysNotPossible, match="decided for the whole server") as refused:
-                gw.gateway.approvals.answer(request.id, Answer.ALLOW_ALWAYS)
-            still_pending = [r.id for r in gw.gateway.approvals.pending()]
-            gw.gateway.approvals.answer(request.id, Answer.ALLOW_ONCE)
+                gw.gateway.answer_approval(request.id, Answer.ALLOW_ALWAYS)
+            still_pending = [r.id for r in gw.gateway.pending_approvals()]
+            gw.gateway.answer_approval(request.id, Answer.ALLOW_ONCE)
 
     assert request.kind == "prompt" and not request.can_be_always
     assert "fake/*" in str(refused.value)
@@ -81,7 +81,7 @@ async def test_a_completion_under_ask_is_refused_without_asking_and_recorded():
         async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
             with pytest.raises(MCPError) as refused:
                 await client.complete(types.PromptReference(name="fake__greet"), {"name": "name", "value": "A"})
-            asked = gw.gateway.approvals.pending()
+            asked = gw.gateway.pending_approvals()
 
     assert refused.value.error.code == ErrorCode.DENIED_BY_POLICY
     assert "never put to the person" in refused.value.error.message
@@ -95,7 +95,7 @@ async def test_a_subscription_under_ask_is_asked_about_and_its_outcome_recorded(
         async with agent_client(gw.url, gw.tokens["agent-a"]) as client, anyio.create_task_group() as tg:
             tg.start_soon(subscribe, client, "fake://greeting")
             request = await next_request(gw)
-            gw.gateway.approvals.answer(request.id, Answer.ALLOW_ONCE)
+            gw.gateway.answer_approval(request.id, Answer.ALLOW_ONCE)
 
     assert (request.kind, request.public_name) == ("subscription", "fake://greeting")
     assert ("agent-a", "fake://greeting", "ok") in outcomes(gw)

@@ -34,20 +34,20 @@ async def test_always_allowing_a_tool_whose_name_holds_a_star_allows_that_tool_a
             await client.call_tool("fake__add_tool", {"name": "get*"})
 
             def both_routed() -> bool:
-                return {"get*", "get_secrets"} <= {r.upstream_name for r in gw.gateway.frontend.routes.tools.values()}
+                return {"get*", "get_secrets"} <= {r.upstream_name for r in gw.gateway.routes.tools.values()}
 
             with anyio.fail_after(10):
                 while not both_routed():
                     changed["event"] = anyio.Event()
                     if not both_routed():  # agents are told after the routes change: the event comes
                         await changed["event"].wait()
-            public = {r.upstream_name: name for name, r in gw.gateway.frontend.routes.tools.items()}
+            public = {r.upstream_name: name for name, r in gw.gateway.routes.tools.items()}
             async with anyio.create_task_group() as tg:
                 tg.start_soon(client.call_tool, public["get*"], {})
-                gw.gateway.approvals.answer(await next_approval(gw), Answer.ALLOW_ALWAYS)
+                gw.gateway.answer_approval(await next_approval(gw), Answer.ALLOW_ALWAYS)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(client.call_tool, public["get_secrets"], {})
-                asked_again = gw.gateway.approvals.answer(await next_approval(gw), Answer.DENY)
+                asked_again = gw.gateway.answer_approval(await next_approval(gw), Answer.DENY)
         rules = json.loads(gw.paths.config_file.read_text())["agents"]["agent-a"]["rules"]
 
     assert {"match": "fake/get[*]", "effect": "allow"} in rules
@@ -62,8 +62,8 @@ async def test_allow_for_this_session_lasts_as_long_as_the_session_and_no_other_
             async with anyio.create_task_group() as tg:
                 tg.start_soon(legacy.call_tool, "fake__add", {"a": 1, "b": 1})
                 request_id = await next_approval(gw)
-                session = gw.gateway.approvals.pending()[0].session_id
-                gw.gateway.approvals.answer(request_id, Answer.ALLOW_SESSION)
+                session = gw.gateway.pending_approvals()[0].session_id
+                gw.gateway.answer_approval(request_id, Answer.ALLOW_SESSION)
             with anyio.fail_after(10):
                 assert text_of(await legacy.call_tool("fake__add", {"a": 2, "b": 2})) == "4"
 
@@ -75,7 +75,7 @@ async def test_allow_for_this_session_lasts_as_long_as_the_session_and_no_other_
                 anyio.create_task_group() as tg,
             ):
                 tg.start_soon(modern.call_tool, "fake__add", {"a": 3, "b": 3})
-                asked = gw.gateway.approvals.answer(await next_approval(gw), Answer.DENY)
+                asked = gw.gateway.answer_approval(await next_approval(gw), Answer.DENY)
         assert session is not None and asked.session_id is None
 
         # The legacy client closed its session: the grant went with it.

@@ -44,7 +44,7 @@ async def test_an_agent_opening_endless_sessions_loses_only_its_own_oldest_and_o
             before = await good.call_tool("fake__echo", {"text": "before"})
             opened = await open_sessions(gw, "agent-a", 40)
             after = await good.call_tool("fake__echo", {"text": "after"})
-            kept = gw.gateway.limits.sessions_of("agent-a")
+            kept = gw.gateway.sessions_of("agent-a")
             async with httpx2.AsyncClient(timeout=WAIT_S) as http:
                 ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
                 oldest = await http.post(
@@ -66,7 +66,7 @@ async def test_the_oldest_idle_session_goes_first_not_one_with_a_stream_open():
             await streaming.call_tool("fake__echo", {"text": "first"})
             idle = await open_sessions(gw, "agent-a", 2)
             still_there = await streaming.call_tool("fake__echo", {"text": "still here"})
-            kept = gw.gateway.limits.sessions_of("agent-a")
+            kept = gw.gateway.sessions_of("agent-a")
 
     assert still_there.structured_content == {"text": "still here"}
     assert idle[0] not in kept and idle[1] in kept and len(kept) == 2
@@ -75,7 +75,6 @@ async def test_the_oldest_idle_session_goes_first_not_one_with_a_stream_open():
 async def test_an_agent_with_too_many_requests_in_flight_is_refused_with_429_and_others_keep_working():
     async with running_gateway({"fake": stdio_fake()}, agents=("agent-a", "agent-b"), max_requests_per_agent=2) as gw:
         await gw.wait_ready()
-        limits = gw.gateway.limits
         async with (
             agent_client(gw.url, gw.tokens["agent-a"]) as busy,
             agent_client(gw.url, gw.tokens["agent-b"]) as good,
@@ -96,7 +95,7 @@ async def test_an_agent_with_too_many_requests_in_flight_is_refused_with_429_and
                 )
             with anyio.fail_after(WAIT_S):
                 await both_running.wait()
-            in_flight = limits.requests_in_flight("agent-a")
+            in_flight = gw.gateway.requests_in_flight("agent-a")
             async with httpx2.AsyncClient(timeout=WAIT_S) as http:
                 refused = await http.post(gw.url, content=json.dumps(INITIALIZE), headers=headers(gw.tokens["agent-a"]))
             served = await good.call_tool("fake__echo", {"text": "not starved"})
