@@ -32,6 +32,7 @@ from gateway_core import (
     AuditStatus,
     CallsRecorded,
     Catalog,
+    CatalogChanged,
     Config,
     ConfigApplied,
     ConfigRejected,
@@ -346,7 +347,7 @@ class GatewayBridge(QObject):
 
     def _on_event(self, event: Event) -> None:
         match event:
-            case ServerStatusChanged(name=name):
+            case ServerStatusChanged(name=name) | CatalogChanged(name=name):
                 self.server_status_changed.emit(name)
             case ConfigApplied():
                 self.config_applied.emit()

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     )
     from gateway_core.events import (
         CallsRecorded,
+        CatalogChanged,
         ConfigApplied,
         ConfigRejected,
         Event,
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "literal_match": "gateway_core.policy",
     "CallsRecorded": "gateway_core.events",
+    "CatalogChanged": "gateway_core.events",
     "ConfigApplied": "gateway_core.events",
     "ConfigRejected": "gateway_core.events",
     "Event": "gateway_core.events",
@@ -170,6 +172,7 @@ __all__ = [
     "CallOutcome",
     "CallsRecorded",
     "Catalog",
+    "CatalogChanged",
     "Clients",
     "Config",
     "ConfigApplied",

@@ -1,7 +1,7 @@
 """One typed event stream from the core to whoever watches it (the tray app, tests).
 
 Every change the core announces is a frozen dataclass published on the gateway's ``EventStream``:
-a server's status, a configuration applied or rejected, an approval requested or resolved, a
+a server's status or catalog, a configuration applied or rejected, an approval requested or resolved, a
 session ended, decisions and calls recorded in the audit log, a server's stderr line, a log
 message. Subscribers are called synchronously on the event loop, in order, and must not block; one
 that raises is logged and the others still get the event. The stream keeps the last
@@ -29,7 +29,14 @@ _E = TypeVar("_E")
 
 @dataclass(frozen=True)
 class ServerStatusChanged:
-    """Server ``name``'s state or catalog changed (read the new status from the gateway)."""
+    """Server ``name``'s state changed, or it was added or removed (read the new status from the gateway)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class CatalogChanged:
+    """What ready server ``name`` offers (tools, resources, prompts) changed; read it from the gateway."""
 
     name: str
 
@@ -83,6 +90,7 @@ class LogMessage:
 
 Event: TypeAlias = (
     ServerStatusChanged
+    | CatalogChanged
     | ConfigApplied
     | ConfigRejected
     | ApprovalRequested

@@ -34,6 +34,7 @@ from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import ConfigError, InstanceError
 from gateway_core.events import (
     CallsRecorded,
+    CatalogChanged,
     ConfigApplied,
     ConfigRejected,
     EventStream,
@@ -127,6 +128,7 @@ class Gateway:
             config.servers,
             resolve=resolve,
             on_change=self._on_pool_change,
+            on_catalog=self._on_catalog_change,
             on_stderr=lambda server, line: self.events.publish(StderrLine(server, line)),
             on_notice=self._on_notice,
             agent_roots=lambda agent: self._frontend.roots.roots(agent),
@@ -267,6 +269,10 @@ class Gateway:
     def _on_pool_change(self, server: str) -> None:
         self._frontend.on_pool_change(server)
         self.events.publish(ServerStatusChanged(server))
+
+    def _on_catalog_change(self, server: str) -> None:
+        self._frontend.on_pool_change(server)
+        self.events.publish(CatalogChanged(server))
 
     def _on_notice(self, server: str, notification: types.ServerNotification) -> None:
         self._frontend.notices.on_notice(server, notification)

@@ -28,7 +28,8 @@ class DownstreamPool:
     Args:
         servers: name → configuration, in display order.
         resolve: resolves secret references in env/header values.
-        on_change: called with a server's name whenever its status or catalog changes.
+        on_change: called with a server's name whenever its status changes (or it is added or removed).
+        on_catalog: called with a ready server's name when what it offers changed.
         on_stderr: called with ``(name, line)`` for each stderr line of a stdio server.
         on_notice: called with ``(name, notification)`` for each resource update and log message.
         agent_roots: an agent's roots, for its own instance of a ``per_agent`` server.
@@ -40,6 +41,7 @@ class DownstreamPool:
         *,
         resolve: ResolveFn,
         on_change: Callable[[str], None],
+        on_catalog: Callable[[str], None] | None = None,
         on_stderr: Callable[[str, str], None] | None = None,
         on_notice: Callable[[str, types.ServerNotification], None] | None = None,
         agent_roots: RootsOfAgent | None = None,
@@ -49,6 +51,7 @@ class DownstreamPool:
         self._instances = AgentInstances(self._new_agent_server, agent_roots or _no_roots)
         self._resolve = resolve
         self._on_change = on_change
+        self._on_catalog = on_catalog
         self._on_stderr = on_stderr
         self._servers: dict[str, DownstreamServer] = {
             name: self._new_server(name, config) for name, config in servers.items() if config.enabled
@@ -124,6 +127,7 @@ class DownstreamPool:
             config,
             resolve=self._resolve,
             on_change=self._on_change,
+            on_catalog=self._on_catalog,
             on_stderr=self._on_stderr,
             on_notice=self._on_notice,
             stop_times=lambda: self._stop_times,

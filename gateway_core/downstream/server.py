@@ -55,7 +55,10 @@ class DownstreamServer:
         name: the server's key in config.json.
         config: its configuration (``${secret:...}`` references unresolved).
         resolve: resolves secret references in env/header values at each (re)start.
-        on_change: called with ``name`` whenever the status or catalog changes (cheap, on the loop).
+        on_change: called with ``name`` whenever the status changes (cheap, on the loop); the catalog
+            a server lists on start is part of becoming READY.
+        on_catalog: called with ``name`` when a READY server's catalog changed (it said its lists
+            changed, and listing them again gave something new).
         on_stderr: called with ``(name, line)`` for each stderr line of a stdio server.
         on_notice: called with ``(name, notification)`` for each resource update and log message.
         outside_call_roots: the roots to give when the server asks outside any call (an agent's own
@@ -71,6 +74,7 @@ class DownstreamServer:
         *,
         resolve: ResolveFn,
         on_change: Callable[[str], None],
+        on_catalog: Callable[[str], None] | None = None,
         on_stderr: Callable[[str, str], None] | None = None,
         on_notice: Callable[[str, types.ServerNotification], None] | None = None,
         outside_call_roots: Callable[[], Awaitable[types.ListRootsResult | None]] | None = None,
@@ -84,6 +88,7 @@ class DownstreamServer:
         self.tried = anyio.Event()
         self._resolve = resolve
         self._on_change = on_change
+        self._on_catalog = on_catalog
         self._stderr = StderrBuffer(None if on_stderr is None else (lambda line: on_stderr(name, line)))
         self._state = ServerState.STOPPED
         self._reason: str | None = None
@@ -300,7 +305,8 @@ class DownstreamServer:
             catalog = await list_catalog(self.name, live.session, kinds, self._catalog, timeout_s=self.config.timeout_s)
             if self.session.live is live and catalog != self._catalog:
                 self._catalog = catalog
-                self._on_change(self.name)
+                if self._on_catalog is not None:
+                    self._on_catalog(self.name)
 
     def _describe_failure(self, exc: Exception) -> str:
         """A reason for a failed start, fit for a status: never a traceback, never a secret value."""

@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from gateway_core.downstream.base import ServerState
-from gateway_core.events import ConfigApplied, ConfigRejected, ServerStatusChanged
+from gateway_core.events import CatalogChanged, ConfigApplied, ConfigRejected, ServerStatusChanged
 from gateway_core.policy import Effect
 from tests.integration.harness import agent_client, running_gateway, stdio_fake
 
@@ -73,3 +73,22 @@ async def test_applying_an_unchanged_config_restarts_only_the_servers_named_in_r
         await gw.wait_state("fake", ServerState.READY)
         assert "fake" in changed
         assert "other" not in changed
+
+
+async def test_a_ready_server_offering_a_new_tool_is_announced_as_a_catalog_change_not_a_status_change():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        catalogs: list[str] = []
+        statuses: list[str] = []
+        changed = anyio.Event()
+        gw.gateway.events.on(CatalogChanged, lambda event: (catalogs.append(event.name), changed.set()))
+        gw.gateway.events.on(ServerStatusChanged, lambda event: statuses.append(event.name))
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            await client.call_tool("fake__add_tool", {"name": "brand_new"})
+            with anyio.fail_after(20):
+                await changed.wait()
+            offered = {tool.name for tool in gw.gateway.catalog("fake").tools}
+            announced = (list(catalogs), list(statuses))
+
+    assert announced == (["fake"], [])
+    assert "brand_new" in offered

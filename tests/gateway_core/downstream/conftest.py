@@ -25,15 +25,21 @@ def fake_config(*extra: str, **fields: object) -> ServerConfig:
 
 
 class Changes:
-    """An ``on_change`` (and ``on_stderr``) callback that records calls and lets a test wait for a condition."""
+    """An ``on_change`` (and ``on_catalog``, ``on_stderr``) callback that records calls and lets a test wait."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
+        self.catalogs: list[str] = []
         self.stderr_lines: list[tuple[str, str]] = []
         self._event: anyio.Event | None = None
 
     def __call__(self, name: str) -> None:
         self.names.append(name)
+        self._wake()
+
+    def catalog(self, name: str) -> None:
+        """An ``on_catalog`` callback: catalog changes wake ``until`` too."""
+        self.catalogs.append(name)
         self._wake()
 
     def stderr(self, name: str, line: str) -> None:
@@ -67,7 +73,11 @@ async def ready_fake(config: ServerConfig | None = None) -> AsyncIterator[tuple[
     """One pool with the fake server as ``fake``, started and READY; the server and its change log."""
     changes = Changes()
     pool = DownstreamPool(
-        {"fake": config or fake_config()}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr
+        {"fake": config or fake_config()},
+        resolve=no_secrets,
+        on_change=changes,
+        on_catalog=changes.catalog,
+        on_stderr=changes.stderr,
     )
     async with running(pool):
         server = pool.servers["fake"]

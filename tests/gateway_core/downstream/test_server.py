@@ -132,14 +132,15 @@ async def test_a_call_while_not_ready_fails_at_once_with_the_reason() -> None:
     assert str(raised.value) == "server 'bad' is not ready: failed: working directory '/no/such/dir' does not exist"
 
 
-async def test_a_new_tool_refreshes_the_catalog_and_reports_the_change() -> None:
+async def test_a_new_tool_refreshes_the_catalog_and_reports_a_catalog_change() -> None:
     async with ready_fake() as (server, changes):
         before = len(changes.names)
 
         await server.session.call_tool("add_tool", {"name": "brand_new"})
 
         await changes.until(lambda: any(tool.name == "brand_new" for tool in server.catalog.tools))
-        assert len(changes.names) > before
+        assert changes.catalogs == ["fake"]
+        assert len(changes.names) == before  # its state did not change
         assert server.status.tools == FAKE_TOOL_COUNT + 1
 
 
