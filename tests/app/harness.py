@@ -8,6 +8,9 @@ Widget tests are plain functions that hand one coroutine to ``run_async``, which
             async with running_bridge({"fake": stdio_fake()}) as bridge:
                 ...
         run_async(qloop, scenario())
+
+A test about what an agent's calls do starts from ``connected_agent`` instead: the same bridge with
+one agent connected, whose calls can wait in the background (for an approval) while the test acts.
 """
 
 from __future__ import annotations
@@ -15,16 +18,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
+import anyio.abc
+import mcp_types as types
+from mcp import Client
 from PySide6.QtCore import SignalInstance
 
 from app.bridge import GatewayBridge
 from app.loop import QtEventLoop
 from gateway_core import LocalGateway, Paths, bind, load_config, open_secret_store
+from tests.integration.harness import agent_client, stdio_fake
 
 T = TypeVar("T")
 WAIT_S = 30.0
@@ -71,6 +78,74 @@ async def running_bridge(
                 yield bridge
             finally:
                 bridge.stop()
+
+
+class BackgroundCall(Generic[T]):
+    """A request an agent has made and not yet had answered (it may be waiting for an approval)."""
+
+    def __init__(self) -> None:
+        self._scope = anyio.CancelScope()
+        self._ended = anyio.Event()
+        self._result: T | None = None
+
+    async def _run(self, request: Callable[..., Awaitable[T]], *args: Any) -> None:
+        try:
+            with self._scope:
+                self._result = await request(*args)
+        finally:
+            self._ended.set()
+
+    async def result(self) -> T:
+        """The answer, once the request has ended (bounded)."""
+        with anyio.fail_after(WAIT_S):
+            await self._ended.wait()
+        if self._scope.cancelled_caught or self._result is None:
+            raise AssertionError("the request was withdrawn, so it has no answer")
+        return self._result
+
+    async def withdraw(self) -> None:
+        """Cancel the request, as an agent that gives up does; returns once it has ended (bounded)."""
+        self._scope.cancel()
+        with anyio.fail_after(WAIT_S):
+            await self._ended.wait()
+
+
+class ConnectedAgent:
+    """One agent's MCP client on a running bridge; ``start_call`` lets a call wait while the test acts."""
+
+    def __init__(self, client: Client, task_group: anyio.abc.TaskGroup) -> None:
+        self.client = client
+        self._task_group = task_group
+
+    def start(self, request: Callable[..., Awaitable[T]], *args: Any) -> BackgroundCall[T]:
+        """Send ``request(*args)`` (a method of ``client``) in the background."""
+        call: BackgroundCall[T] = BackgroundCall()
+        self._task_group.start_soon(call._run, request, *args)
+        return call
+
+    def start_call(self, tool: str, arguments: dict[str, Any]) -> BackgroundCall[types.CallToolResult]:
+        """Call ``tool`` in the background."""
+        return self.start(self.client.call_tool, tool, arguments)
+
+
+@asynccontextmanager
+async def connected_agent(
+    agent_id: str,
+    entry: Mapping[str, Any],
+    *,
+    servers: Mapping[str, Mapping[str, Any]] | None = None,
+    **gateway_settings: Any,
+) -> AsyncIterator[tuple[GatewayBridge, ConnectedAgent]]:
+    """``running_bridge`` with the one agent ``agent_id`` (config ``entry``), connected as an MCP client.
+
+    ``servers`` defaults to one stdio fake named ``fake``. The block ends once the calls it started
+    have (answered or withdrawn); then the client disconnects and the gateway stops.
+    """
+    servers = {"fake": stdio_fake()} if servers is None else servers
+    async with running_bridge(servers, agents={agent_id: entry}, **gateway_settings) as bridge:
+        async with agent_client(bridge.endpoint_url, bridge.agent_token(agent_id)) as client:
+            async with anyio.create_task_group() as tg:
+                yield bridge, ConnectedAgent(client, tg)
 
 
 async def wait_signal(signal: SignalInstance, predicate: Callable[..., bool] = lambda *_: True) -> tuple[Any, ...]:

@@ -2,16 +2,13 @@ import json
 import time
 from pathlib import Path
 
-import anyio
-
 from app.bridge import GatewayBridge
 from app.panels.approvals import ApprovalsPanel, PendingModel, RecentModel, folded_arguments
 from gateway_core import Answer, ApprovalRequest, Paths, parse_config
-from tests.app.harness import eventually, run_async, running_bridge, wait_signal
+from tests.app.harness import connected_agent, eventually, run_async, wait_signal
 from tests.fakes.gateway_api import FakeGatewayApi
-from tests.integration.harness import agent_client, stdio_fake
 
-ASKING = {"a": {"default": "ask"}}
+ASKS = {"default": "ask"}
 
 
 def make_panel(bridge, qtbot):
@@ -22,26 +19,19 @@ def make_panel(bridge, qtbot):
 
 def test_a_waiting_call_is_listed_with_its_rule_and_time_left_and_allow_once_completes_it(qloop, qtbot, qtmodeltester):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING, approval_timeout_s=120) as bridge:
+        async with connected_agent("a", ASKS, approval_timeout_s=120) as (bridge, agent):
             panel = make_panel(bridge, qtbot)
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                results = []
-                async with anyio.create_task_group() as tg:
-
-                    async def call():
-                        results.append(await client.call_tool("fake__echo", {"text": "hello"}))
-
-                    tg.start_soon(call)
-                    await eventually(lambda: panel.pending.rowCount() == 1, "the request in the panel")
-                    qtmodeltester.check(panel.pending)
-                    model = panel.pending
-                    row = [model.data(model.index(0, c)) for c in range(model.columnCount())]
-                    assert row[:4] == ["a", "fake__echo", "fake", "default → ask"]
-                    assert row[4] in ("2:00", "1:59", "1:58")
-                    assert "a wants to run fake__echo" in panel.headline.text()
-                    assert '"text": "hello"' in panel.arguments.toPlainText()
-                    panel.buttons[Answer.ALLOW_ONCE].click()
-            assert results[0].content[0].text == "hello"
+            call = agent.start_call("fake__echo", {"text": "hello"})
+            await eventually(lambda: panel.pending.rowCount() == 1, "the request in the panel")
+            qtmodeltester.check(panel.pending)
+            model = panel.pending
+            row = [model.data(model.index(0, c)) for c in range(model.columnCount())]
+            assert row[:4] == ["a", "fake__echo", "fake", "default → ask"]
+            assert row[4] in ("2:00", "1:59", "1:58")
+            assert "a wants to run fake__echo" in panel.headline.text()
+            assert '"text": "hello"' in panel.arguments.toPlainText()
+            panel.buttons[Answer.ALLOW_ONCE].click()
+            assert (await call.result()).content[0].text == "hello"
             await eventually(lambda: panel.pending.rowCount() == 0, "the request to leave the list")
             assert panel.recent.data(panel.recent.index(0, RecentModel.OUTCOME)) == "Allow once"
             qtmodeltester.check(panel.recent)
@@ -52,36 +42,32 @@ def test_a_waiting_call_is_listed_with_its_rule_and_time_left_and_allow_once_com
 
 def test_requests_are_listed_oldest_first(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING) as bridge:
+        async with connected_agent("a", ASKS) as (bridge, agent):
             panel = make_panel(bridge, qtbot)
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(client.call_tool, "fake__echo", {"text": "first"})
-                    await wait_signal(bridge.approval_requested)
-                    tg.start_soon(client.call_tool, "fake__add", {"a": 1, "b": 2})
-                    await eventually(lambda: panel.pending.rowCount() == 2, "both requests")
-                    tools = [panel.pending.data(panel.pending.index(r, PendingModel.TOOL)) for r in range(2)]
-                    assert tools == ["fake__echo", "fake__add"]
-                    assert panel.selected().public_name == "fake__echo"
-                    panel.select(panel.pending.request(1).id)
-                    assert "fake__add" in panel.headline.text()
-                    panel.buttons[Answer.DENY].click()
-                    await eventually(lambda: panel.pending.rowCount() == 1, "the second to be answered")
-                    assert "fake__echo" in panel.headline.text()
-                    panel.buttons[Answer.DENY].click()
+            agent.start_call("fake__echo", {"text": "first"})
+            await wait_signal(bridge.approval_requested)
+            agent.start_call("fake__add", {"a": 1, "b": 2})
+            await eventually(lambda: panel.pending.rowCount() == 2, "both requests")
+            tools = [panel.pending.data(panel.pending.index(r, PendingModel.TOOL)) for r in range(2)]
+            assert tools == ["fake__echo", "fake__add"]
+            assert panel.selected().public_name == "fake__echo"
+            panel.select(panel.pending.request(1).id)
+            assert "fake__add" in panel.headline.text()
+            panel.buttons[Answer.DENY].click()
+            await eventually(lambda: panel.pending.rowCount() == 1, "the second to be answered")
+            assert "fake__echo" in panel.headline.text()
+            panel.buttons[Answer.DENY].click()
 
     run_async(qloop, scenario())
 
 
 def test_a_withdrawn_request_leaves_the_list_and_shows_in_recent_answers(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING) as bridge:
+        async with connected_agent("a", ASKS) as (bridge, agent):
             panel = make_panel(bridge, qtbot)
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(client.call_tool, "fake__echo", {"text": "x"})
-                    await eventually(lambda: panel.pending.rowCount() == 1, "the request")
-                    tg.cancel_scope.cancel()
+            call = agent.start_call("fake__echo", {"text": "x"})
+            await eventually(lambda: panel.pending.rowCount() == 1, "the request")
+            await call.withdraw()
             await eventually(lambda: panel.pending.rowCount() == 0, "the withdrawn request to leave")
             assert panel.recent.data(panel.recent.index(0, RecentModel.OUTCOME)) == "Withdrawn by the agent"
 
@@ -90,17 +76,15 @@ def test_a_withdrawn_request_leaves_the_list_and_shows_in_recent_answers(qloop, 
 
 def test_answering_a_request_that_ended_elsewhere_says_so_inline(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING) as bridge:
+        async with connected_agent("a", ASKS) as (bridge, agent):
             panel = make_panel(bridge, qtbot)
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(client.call_tool, "fake__echo", {"text": "x"})
-                    (request,) = await wait_signal(bridge.approval_requested)
-                    bridge.approval_resolved.disconnect(panel.pending._remove)  # the panel has not heard yet
-                    bridge.answer_approval(request.id, Answer.DENY)
-                    panel.buttons[Answer.ALLOW_ONCE].click()
-                    assert not panel.error.isHidden()
-                    assert request.id in panel.error.text()
+            agent.start_call("fake__echo", {"text": "x"})
+            (request,) = await wait_signal(bridge.approval_requested)
+            bridge.approval_resolved.disconnect(panel.pending._remove)  # the panel has not heard yet
+            bridge.answer_approval(request.id, Answer.DENY)
+            panel.buttons[Answer.ALLOW_ONCE].click()
+            assert not panel.error.isHidden()
+            assert request.id in panel.error.text()
 
     run_async(qloop, scenario())
 

@@ -1,17 +1,16 @@
 from app.bridge import GatewayBridge
 from gateway_core import Answer, Effect, ServerState
-from tests.app.harness import eventually, run_async, running_bridge, wait_signal
-from tests.integration.harness import agent_client, stdio_fake
+from tests.app.harness import connected_agent, eventually, run_async, running_bridge, wait_signal
+from tests.integration.harness import stdio_fake
 
 
 def test_a_call_through_the_bridge_gateway_reaches_the_audit_signal(qloop):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+        async with connected_agent("a", {"default": "allow"}) as (bridge, agent):
             assert bridge.status("fake").state is ServerState.READY
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                arrived = wait_signal(bridge.audit_records_arrived, lambda records: any(r.outcome for r in records))
-                await client.call_tool("fake__echo", {"text": "hi"})
-                (records,) = await arrived
+            arrived = wait_signal(bridge.audit_records_arrived, lambda records: any(r.outcome for r in records))
+            await agent.client.call_tool("fake__echo", {"text": "hi"})
+            (records,) = await arrived
             assert records[-1].tool == "echo"
 
     run_async(qloop, scenario())
@@ -19,22 +18,13 @@ def test_a_call_through_the_bridge_gateway_reaches_the_audit_signal(qloop):
 
 def test_an_ask_call_is_signalled_and_answered_through_the_bridge(qloop):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "ask"}}) as bridge:
+        async with connected_agent("a", {"default": "ask"}) as (bridge, agent):
             requested = []
             bridge.approval_requested.connect(requested.append)
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                import anyio
-
-                async with anyio.create_task_group() as tg:
-                    results = []
-
-                    async def call():
-                        results.append(await client.call_tool("fake__echo", {"text": "hi"}))
-
-                    tg.start_soon(call)
-                    await eventually(lambda: requested, "the approval request")
-                    bridge.answer_approval(requested[0].id, Answer.ALLOW_ONCE)
-            assert results[0].is_error is False
+            call = agent.start_call("fake__echo", {"text": "hi"})
+            await eventually(lambda: requested, "the approval request")
+            bridge.answer_approval(requested[0].id, Answer.ALLOW_ONCE)
+            assert (await call.result()).is_error is False
 
     run_async(qloop, scenario())
 

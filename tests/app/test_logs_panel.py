@@ -5,7 +5,6 @@ import logging
 import time
 import uuid
 
-import anyio
 import pytest
 from PySide6.QtCore import QModelIndex
 
@@ -23,7 +22,7 @@ from app.panels.log_rows import RUNNING_TEXT
 from app.panels.logs import CallsView, LogsPanel
 from gateway_core import Answer, AuditRecord, CallOutcome, RecordKind
 from gateway_core.audit import store
-from tests.app.harness import eventually, run_async, running_bridge
+from tests.app.harness import connected_agent, eventually, run_async, running_bridge
 from tests.integration.harness import agent_client, stdio_fake
 
 ALLOW = {"default": "allow"}
@@ -45,18 +44,17 @@ async def idle(model):
 
 def test_a_call_appears_in_the_calls_table_within_a_second_and_its_detail_shows_the_arguments(qloop, qtmodeltester):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW}) as bridge:
+        async with connected_agent("a", ALLOW) as (bridge, agent):
             panel = LogsPanel(bridge)
             model = panel.calls.model
             await idle(model)
             assert model.rowCount() == 0
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                await client.call_tool("fake__echo", {"text": "hello there"})
-                await eventually(
-                    lambda: model.rowCount() == 1 and cell(model, 0, OUTCOME) == "OK",
-                    "the finished call",
-                    timeout_s=1.0,
-                )
+            await agent.client.call_tool("fake__echo", {"text": "hello there"})
+            await eventually(
+                lambda: model.rowCount() == 1 and cell(model, 0, OUTCOME) == "OK",
+                "the finished call",
+                timeout_s=1.0,
+            )
             assert [cell(model, 0, c) for c in (AGENT, SERVER, TOOL, DECISION)] == ["a", "fake", "echo", "Allow"]
             qtmodeltester.check(model)
 
@@ -70,16 +68,15 @@ def test_a_call_appears_in_the_calls_table_within_a_second_and_its_detail_shows_
 
 def test_a_call_waiting_for_approval_shows_as_running_until_it_ends(qloop):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "ask"}}) as bridge:
+        async with connected_agent("a", {"default": "ask"}) as (bridge, agent):
             view = CallsView(bridge)
             await idle(view.model)
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(client.call_tool, "fake__echo", {"text": "hi"})
-                    await eventually(lambda: bridge.pending_approvals(), "the approval request")
-                    await eventually(lambda: view.model.rowCount() == 1, "the waiting call")
-                    assert cell(view.model, 0, OUTCOME) == RUNNING_TEXT
-                    bridge.answer_approval(bridge.pending_approvals()[0].id, Answer.DENY)
+            call = agent.start_call("fake__echo", {"text": "hi"})
+            await eventually(lambda: bridge.pending_approvals(), "the approval request")
+            await eventually(lambda: view.model.rowCount() == 1, "the waiting call")
+            assert cell(view.model, 0, OUTCOME) == RUNNING_TEXT
+            bridge.answer_approval(bridge.pending_approvals()[0].id, Answer.DENY)
+            await call.result()
             await eventually(lambda: cell(view.model, 0, OUTCOME) == "Denied", "the denied outcome")
             assert cell(view.model, 0, DECISION) == "Ask (denied)"
 
@@ -89,25 +86,24 @@ def test_a_call_waiting_for_approval_shows_as_running_until_it_ends(qloop):
 @SHOWN
 def test_pausing_auto_scroll_keeps_the_same_calls_in_view_while_new_ones_arrive(qloop):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW}) as bridge:
+        async with connected_agent("a", ALLOW) as (bridge, agent):
             view = CallsView(bridge)
             view.resize(800, 400)
             view.show()
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                for n in range(30):
-                    await client.call_tool("fake__echo", {"text": f"call {n}"})
-                await eventually(lambda: view.model.rowCount() == 30, "thirty calls")
-                view.table.scrollToBottom()
-                view.pause.setChecked(True)
-                in_view = view.model.call_at(view.table.rowAt(0)).call_id
-                await client.call_tool("fake__echo", {"text": "newest"})
-                await eventually(lambda: view.model.rowCount() == 31, "the new call")
-                in_view_while_paused = view.model.call_at(view.table.rowAt(0)).call_id
+            for n in range(30):
+                await agent.client.call_tool("fake__echo", {"text": f"call {n}"})
+            await eventually(lambda: view.model.rowCount() == 30, "thirty calls")
+            view.table.scrollToBottom()
+            view.pause.setChecked(True)
+            in_view = view.model.call_at(view.table.rowAt(0)).call_id
+            await agent.client.call_tool("fake__echo", {"text": "newest"})
+            await eventually(lambda: view.model.rowCount() == 31, "the new call")
+            in_view_while_paused = view.model.call_at(view.table.rowAt(0)).call_id
 
-                view.pause.setChecked(False)
-                await client.call_tool("fake__echo", {"text": "newest again"})
-                await eventually(lambda: view.model.rowCount() == 32, "another call")
-                top_row_after_resuming = view.table.rowAt(0)
+            view.pause.setChecked(False)
+            await agent.client.call_tool("fake__echo", {"text": "newest again"})
+            await eventually(lambda: view.model.rowCount() == 32, "another call")
+            top_row_after_resuming = view.table.rowAt(0)
             return in_view, in_view_while_paused, top_row_after_resuming
 
     in_view, in_view_while_paused, top_row_after_resuming = run_async(qloop, scenario())
@@ -198,7 +194,7 @@ def stored_calls(count, *, agent="a"):
 @SHOWN
 def test_a_hundred_thousand_stored_records_are_read_a_page_at_a_time_within_a_bounded_window(qloop):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW}) as bridge:
+        async with connected_agent("a", ALLOW) as (bridge, agent):
             conn = store.open_writer(bridge.paths.audit_db)
             try:
                 store.insert_records(conn, stored_calls(50_000))
@@ -224,8 +220,7 @@ def test_a_hundred_thousand_stored_records_are_read_a_page_at_a_time_within_a_bo
             assert max(largest) <= MAX_ROWS and model.rowCount() <= MAX_ROWS
             assert view.back_to_newest.isVisible()
             newest_shown = model.call_at(0).first.id
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                await client.call_tool("fake__add", {"a": 1, "b": 2})
+            await agent.client.call_tool("fake__add", {"a": 1, "b": 2})
             assert "add" not in {row.first.tool for row in rows(model)}  # deep in history, live calls wait
 
             view.table.scrollToTop()
@@ -288,11 +283,10 @@ def test_messages_view_shows_a_server_stderr_line_and_a_gateway_message(qloop, q
     caplog.set_level(logging.INFO, logger="gateway_core")
 
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW}) as bridge:
+        async with connected_agent("a", ALLOW) as (bridge, agent):
             panel = LogsPanel(bridge)
             messages = panel.messages
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                await client.call_tool("fake__stderr", {"text": "a line on stderr"})
+            await agent.client.call_tool("fake__stderr", {"text": "a line on stderr"})
             bridge.pause()
             shown = messages.filtered
 
@@ -315,13 +309,12 @@ def test_messages_view_shows_a_server_stderr_line_and_a_gateway_message(qloop, q
 
 def test_the_messages_view_keeps_a_bounded_number_of_lines(qloop):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW}) as bridge:
+        async with connected_agent("a", ALLOW) as (bridge, agent):
             panel = LogsPanel(bridge)
             model = panel.messages.model
             model.max_messages = 3
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                for n in range(5):
-                    await client.call_tool("fake__stderr", {"text": f"line {n}"})
+            for n in range(5):
+                await agent.client.call_tool("fake__stderr", {"text": f"line {n}"})
             await eventually(lambda: model.message_at(model.rowCount() - 1).text == "line 4", "the last line")
             assert model.rowCount() == 3
 

@@ -1,7 +1,6 @@
 import json
 import re
 
-import anyio
 import mcp_types as types
 import pytest
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
@@ -10,21 +9,22 @@ from app import prompt as prompt_module
 from app.common import fold
 from app.prompt import ApprovalPrompt, prompt_position
 from gateway_core import Answer
-from tests.app.harness import eventually, run_async, running_bridge
-from tests.integration.harness import agent_client, stdio_fake
+from tests.app.harness import connected_agent, eventually, run_async
 
 # Qt raises every newly shown tool window; the offscreen platform used by tests says it cannot.
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support raise\(\)")
 
-ASKING_CURSOR = {"cursor": {"name": "Cursor", "default": "ask"}}
+CURSOR = {"name": "Cursor", "default": "ask"}
 
 
 def text_of(result: types.CallToolResult) -> str:
     return " ".join(block.text for block in result.content if isinstance(block, types.TextContent))
 
 
-async def call_into(results: list, client, tool: str, arguments: dict) -> None:
-    results.append(await client.call_tool(tool, arguments))
+def make_prompt(bridge, qtbot) -> ApprovalPrompt:
+    prompt = ApprovalPrompt(bridge)
+    qtbot.addWidget(prompt)
+    return prompt
 
 
 async def shown_and_answerable(prompt: ApprovalPrompt) -> None:
@@ -34,24 +34,21 @@ async def shown_and_answerable(prompt: ApprovalPrompt) -> None:
 
 def test_an_ask_call_shows_the_prompt_and_allow_once_completes_the_call(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR) as bridge:
-            prompt = ApprovalPrompt(bridge)
-            qtbot.addWidget(prompt)
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
             shown = []
             prompt.shown.connect(shown.append)
-            results = []
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call_into, results, client, "fake__echo", {"text": "hi"})
-                    await shown_and_answerable(prompt)
-                    assert prompt.windowTitle() == "Approval needed"
-                    assert prompt.headline.text() == "Cursor wants to run fake__echo"
-                    assert json.loads(prompt.arguments_view.toPlainText()) == {"text": "hi"}
-                    assert prompt.rule_label.text() == "Rule: default → ask"
-                    assert not prompt.queue_label.isVisible()
-                    assert shown == [bridge.pending_approvals()[0].id]
-                    qtbot.mouseClick(prompt.allow_once_button, Qt.MouseButton.LeftButton)
-            assert text_of(results[0]) == "hi" and not results[0].is_error
+            call = cursor.start_call("fake__echo", {"text": "hi"})
+            await shown_and_answerable(prompt)
+            assert prompt.windowTitle() == "Approval needed"
+            assert prompt.headline.text() == "Cursor wants to run fake__echo"
+            assert json.loads(prompt.arguments_view.toPlainText()) == {"text": "hi"}
+            assert prompt.rule_label.text() == "Rule: default → ask"
+            assert not prompt.queue_label.isVisible()
+            assert shown == [bridge.pending_approvals()[0].id]
+            qtbot.mouseClick(prompt.allow_once_button, Qt.MouseButton.LeftButton)
+            result = await call.result()
+            assert text_of(result) == "hi" and not result.is_error
             assert not prompt.isVisible()
 
     run_async(qloop, scenario())
@@ -59,46 +56,34 @@ def test_an_ask_call_shows_the_prompt_and_allow_once_completes_the_call(qloop, q
 
 def test_a_prompt_request_offers_no_always_answer_and_says_what_is_wanted(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR) as bridge:
-            prompt = ApprovalPrompt(bridge)
-            qtbot.addWidget(prompt)
-            got = []
-
-            async def get_prompt(client) -> None:
-                got.append(await client.get_prompt("fake__greet", {"name": "Ada"}))
-
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(get_prompt, client)
-                    await shown_and_answerable(prompt)
-                    assert prompt.headline.text() == "Cursor wants the prompt fake__greet"
-                    assert prompt.details.text() == "Server: fake · prompt fake__greet"
-                    assert not prompt.allow_always_button.isVisible()
-                    assert not prompt.deny_always_button.isVisible()
-                    assert prompt.allow_session_button.isVisible()
-                    qtbot.mouseClick(prompt.allow_once_button, Qt.MouseButton.LeftButton)
-            assert got and got[0].messages
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            request = cursor.start(cursor.client.get_prompt, "fake__greet", {"name": "Ada"})
+            await shown_and_answerable(prompt)
+            assert prompt.headline.text() == "Cursor wants the prompt fake__greet"
+            assert prompt.details.text() == "Server: fake · prompt fake__greet"
+            assert not prompt.allow_always_button.isVisible()
+            assert not prompt.deny_always_button.isVisible()
+            assert prompt.allow_session_button.isVisible()
+            qtbot.mouseClick(prompt.allow_once_button, Qt.MouseButton.LeftButton)
+            assert (await request.result()).messages
 
     run_async(qloop, scenario())
 
 
 def test_always_allow_writes_the_rule_and_the_next_call_goes_through_without_a_prompt(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR) as bridge:
-            prompt = ApprovalPrompt(bridge)
-            qtbot.addWidget(prompt)
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
             shown = []
             prompt.shown.connect(shown.append)
-            results = []
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call_into, results, client, "fake__echo", {"text": "first"})
-                    await shown_and_answerable(prompt)
-                    qtbot.mouseClick(prompt.allow_always_button, Qt.MouseButton.LeftButton)
-                rules = json.loads(bridge.config_path.read_text())["agents"]["cursor"]["rules"]
-                assert {"match": "fake/echo", "effect": "allow"} in rules
-                results.append(await client.call_tool("fake__echo", {"text": "second"}))
-            assert [text_of(r) for r in results] == ["first", "second"]
+            first = cursor.start_call("fake__echo", {"text": "first"})
+            await shown_and_answerable(prompt)
+            qtbot.mouseClick(prompt.allow_always_button, Qt.MouseButton.LeftButton)
+            assert text_of(await first.result()) == "first"
+            rules = json.loads(bridge.config_path.read_text())["agents"]["cursor"]["rules"]
+            assert {"match": "fake/echo", "effect": "allow"} in rules
+            assert text_of(await cursor.client.call_tool("fake__echo", {"text": "second"})) == "second"
             assert len(shown) == 1
             assert not prompt.isVisible()
 
@@ -107,22 +92,19 @@ def test_always_allow_writes_the_rule_and_the_next_call_goes_through_without_a_p
 
 def test_enter_allows_once_and_escape_denies(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR) as bridge:
-            prompt = ApprovalPrompt(bridge)
-            qtbot.addWidget(prompt)
-            results = []
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call_into, results, client, "fake__echo", {"text": "yes"})
-                    await shown_and_answerable(prompt)
-                    qtbot.keyClick(prompt, Qt.Key.Key_Return)
-                await eventually(lambda: not prompt.isVisible(), "the prompt to hide")
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call_into, results, client, "fake__echo", {"text": "no"})
-                    await shown_and_answerable(prompt)
-                    qtbot.keyClick(prompt, Qt.Key.Key_Escape)
-            assert text_of(results[0]) == "yes" and not results[0].is_error
-            assert results[1].is_error and "denied" in text_of(results[1])
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            yes = cursor.start_call("fake__echo", {"text": "yes"})
+            await shown_and_answerable(prompt)
+            qtbot.keyClick(prompt, Qt.Key.Key_Return)
+            allowed = await yes.result()
+            await eventually(lambda: not prompt.isVisible(), "the prompt to hide")
+            no = cursor.start_call("fake__echo", {"text": "no"})
+            await shown_and_answerable(prompt)
+            qtbot.keyClick(prompt, Qt.Key.Key_Escape)
+            denied = await no.result()
+            assert text_of(allowed) == "yes" and not allowed.is_error
+            assert denied.is_error and "denied" in text_of(denied)
 
     run_async(qloop, scenario())
 
@@ -131,50 +113,38 @@ def test_a_key_pressed_as_the_prompt_appears_is_ignored(qloop, qtbot, monkeypatc
     monkeypatch.setattr(prompt_module, "ANSWER_DELAY_S", 60.0)
 
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR) as bridge:
-            prompt = ApprovalPrompt(bridge)
-            qtbot.addWidget(prompt)
-            results = []
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call_into, results, client, "fake__echo", {"text": "hi"})
-                    await eventually(lambda: prompt.isVisible(), "the prompt to show")
-                    qtbot.keyClick(prompt, Qt.Key.Key_Return)
-                    assert not prompt.allow_once_button.isEnabled()
-                    [request] = bridge.pending_approvals()
-                    bridge.answer_approval(request.id, Answer.DENY)
-                    assert prompt.note_label.text() == "Denied elsewhere"
-            assert results[0].is_error
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            call = cursor.start_call("fake__echo", {"text": "hi"})
+            await eventually(lambda: prompt.isVisible(), "the prompt to show")
+            qtbot.keyClick(prompt, Qt.Key.Key_Return)
+            assert not prompt.allow_once_button.isEnabled()
+            [request] = bridge.pending_approvals()
+            bridge.answer_approval(request.id, Answer.DENY)
+            assert prompt.note_label.text() == "Denied elsewhere"
+            assert (await call.result()).is_error
 
     run_async(qloop, scenario())
 
 
 def test_two_waiting_calls_queue_in_one_window_and_answering_the_first_shows_the_second(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR) as bridge:
-            prompt = ApprovalPrompt(bridge)
-            qtbot.addWidget(prompt)
-            results = {}
-
-            async def call(tool, arguments):
-                results[tool] = await client.call_tool(tool, arguments)
-
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call, "fake__echo", {"text": "one"})
-                    await shown_and_answerable(prompt)
-                    tg.start_soon(call, "fake__add", {"a": 2, "b": 3})
-                    await eventually(lambda: prompt.queue_label.isVisible(), "the queue count")
-                    assert prompt.queue_label.text() == "1 of 2 waiting"
-                    assert prompt.headline.text() == "Cursor wants to run fake__echo"
-                    qtbot.mouseClick(prompt.allow_once_button, Qt.MouseButton.LeftButton)
-                    assert prompt.isVisible()
-                    assert prompt.headline.text() == "Cursor wants to run fake__add"
-                    assert not prompt.queue_label.isVisible()
-                    await shown_and_answerable(prompt)
-                    qtbot.mouseClick(prompt.deny_button, Qt.MouseButton.LeftButton)
-            assert text_of(results["fake__echo"]) == "one"
-            assert results["fake__add"].is_error
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            echo = cursor.start_call("fake__echo", {"text": "one"})
+            await shown_and_answerable(prompt)
+            add = cursor.start_call("fake__add", {"a": 2, "b": 3})
+            await eventually(lambda: prompt.queue_label.isVisible(), "the queue count")
+            assert prompt.queue_label.text() == "1 of 2 waiting"
+            assert prompt.headline.text() == "Cursor wants to run fake__echo"
+            qtbot.mouseClick(prompt.allow_once_button, Qt.MouseButton.LeftButton)
+            assert prompt.isVisible()
+            assert prompt.headline.text() == "Cursor wants to run fake__add"
+            assert not prompt.queue_label.isVisible()
+            await shown_and_answerable(prompt)
+            qtbot.mouseClick(prompt.deny_button, Qt.MouseButton.LeftButton)
+            assert text_of(await echo.result()) == "one"
+            assert (await add.result()).is_error
             assert not prompt.isVisible()
 
     run_async(qloop, scenario())
@@ -182,32 +152,24 @@ def test_two_waiting_calls_queue_in_one_window_and_answering_the_first_shows_the
 
 def test_a_request_answered_elsewhere_says_so_and_then_the_next_one_shows(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR) as bridge:
-            prompt = ApprovalPrompt(bridge)
-            qtbot.addWidget(prompt)
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
             shown = []
             prompt.shown.connect(shown.append)
-            results = {}
-
-            async def call(tool, arguments):
-                results[tool] = await client.call_tool(tool, arguments)
-
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call, "fake__echo", {"text": "one"})
-                    await shown_and_answerable(prompt)
-                    tg.start_soon(call, "fake__add", {"a": 2, "b": 3})
-                    await eventually(lambda: prompt.waiting_count == 2, "the second request")
-                    bridge.answer_approval(shown[0], Answer.ALLOW_ONCE)
-                    assert prompt.note_label.text() == "Allowed elsewhere"
-                    assert prompt.queue_label.text() == "1 more waiting"
-                    await eventually(lambda: len(shown) == 2, "the second request to show")
-                    assert prompt.headline.text() == "Cursor wants to run fake__add"
-                    assert not prompt.note_label.isVisible()
-                    await shown_and_answerable(prompt)
-                    qtbot.keyClick(prompt, Qt.Key.Key_Return)
-            assert text_of(results["fake__echo"]) == "one"
-            assert text_of(results["fake__add"]) == "5"
+            echo = cursor.start_call("fake__echo", {"text": "one"})
+            await shown_and_answerable(prompt)
+            add = cursor.start_call("fake__add", {"a": 2, "b": 3})
+            await eventually(lambda: prompt.waiting_count == 2, "the second request")
+            bridge.answer_approval(shown[0], Answer.ALLOW_ONCE)
+            assert prompt.note_label.text() == "Allowed elsewhere"
+            assert prompt.queue_label.text() == "1 more waiting"
+            await eventually(lambda: len(shown) == 2, "the second request to show")
+            assert prompt.headline.text() == "Cursor wants to run fake__add"
+            assert not prompt.note_label.isVisible()
+            await shown_and_answerable(prompt)
+            qtbot.keyClick(prompt, Qt.Key.Key_Return)
+            assert text_of(await echo.result()) == "one"
+            assert text_of(await add.result()) == "5"
             assert not prompt.isVisible()
 
     run_async(qloop, scenario())
@@ -215,18 +177,15 @@ def test_a_request_answered_elsewhere_says_so_and_then_the_next_one_shows(qloop,
 
 def test_a_withdrawn_request_says_so_and_the_prompt_closes_itself(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR) as bridge:
-            prompt = ApprovalPrompt(bridge)
-            qtbot.addWidget(prompt)
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(client.call_tool, "fake__echo", {"text": "hi"})
-                    await shown_and_answerable(prompt)
-                    tg.cancel_scope.cancel()
-                await eventually(lambda: prompt.note_label.isVisible(), "the withdrawn note")
-                assert prompt.note_label.text() == "Withdrawn by the agent"
-                assert not prompt.answerable and not prompt.allow_once_button.isEnabled()
-                await eventually(lambda: not prompt.isVisible(), "the prompt to close itself")
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            call = cursor.start_call("fake__echo", {"text": "hi"})
+            await shown_and_answerable(prompt)
+            await call.withdraw()
+            await eventually(lambda: prompt.note_label.isVisible(), "the withdrawn note")
+            assert prompt.note_label.text() == "Withdrawn by the agent"
+            assert not prompt.answerable and not prompt.allow_once_button.isEnabled()
+            await eventually(lambda: not prompt.isVisible(), "the prompt to close itself")
             assert bridge.pending_approvals() == []
 
     run_async(qloop, scenario())
@@ -234,63 +193,52 @@ def test_a_withdrawn_request_says_so_and_the_prompt_closes_itself(qloop, qtbot):
 
 def test_the_countdown_runs_down_and_a_timeout_denies_and_closes_the_prompt(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR, approval_timeout_s=2) as bridge:
-            prompt = ApprovalPrompt(bridge)
-            qtbot.addWidget(prompt)
-            results = []
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call_into, results, client, "fake__echo", {"text": "hi"})
-                    await eventually(lambda: prompt.isVisible(), "the prompt to show")
-                    assert re.fullmatch(r"Denied automatically in 0:0[12]", prompt.countdown_label.text())
-                    await eventually(lambda: prompt.countdown_label.text().endswith("0:01"), "the countdown to tick")
-                    await eventually(lambda: prompt.note_label.isVisible(), "the timed-out note")
-                    assert prompt.note_label.text() == "Timed out — denied"
-                    await eventually(lambda: not prompt.isVisible(), "the prompt to close itself")
-            assert results[0].is_error
+        async with connected_agent("cursor", CURSOR, approval_timeout_s=2) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            call = cursor.start_call("fake__echo", {"text": "hi"})
+            await eventually(lambda: prompt.isVisible(), "the prompt to show")
+            assert re.fullmatch(r"Denied automatically in 0:0[12]", prompt.countdown_label.text())
+            await eventually(lambda: prompt.countdown_label.text().endswith("0:01"), "the countdown to tick")
+            await eventually(lambda: prompt.note_label.isVisible(), "the timed-out note")
+            assert prompt.note_label.text() == "Timed out — denied"
+            await eventually(lambda: not prompt.isVisible(), "the prompt to close itself")
+            assert (await call.result()).is_error
 
     run_async(qloop, scenario())
 
 
 def test_long_arguments_are_folded_until_the_person_asks_for_everything(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents=ASKING_CURSOR) as bridge:
-            prompt = ApprovalPrompt(bridge)
-            qtbot.addWidget(prompt)
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
             long_text = "x" * 1000
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(client.call_tool, "fake__echo", {"text": long_text})
-                    await shown_and_answerable(prompt)
-                    assert "(600 more characters)" in prompt.arguments_view.toPlainText()
-                    assert prompt.show_all_button.isVisible()
-                    qtbot.mouseClick(prompt.show_all_button, Qt.MouseButton.LeftButton)
-                    assert json.loads(prompt.arguments_view.toPlainText()) == {"text": long_text}
-                    assert not prompt.show_all_button.isVisible()
-                    prompt.deny_button.click()
+            cursor.start_call("fake__echo", {"text": long_text})
+            await shown_and_answerable(prompt)
+            assert "(600 more characters)" in prompt.arguments_view.toPlainText()
+            assert prompt.show_all_button.isVisible()
+            qtbot.mouseClick(prompt.show_all_button, Qt.MouseButton.LeftButton)
+            assert json.loads(prompt.arguments_view.toPlainText()) == {"text": long_text}
+            assert not prompt.show_all_button.isVisible()
+            prompt.deny_button.click()
 
     run_async(qloop, scenario())
 
 
 def test_a_prompt_made_while_a_call_waits_shows_it_on_request_and_closing_leaves_it_waiting(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "ask"}}) as bridge:
-            results = []
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call_into, results, client, "fake__echo", {"text": "hi"})
-                    await eventually(lambda: bridge.pending_approvals(), "the waiting call")
-                    prompt = ApprovalPrompt(bridge)
-                    qtbot.addWidget(prompt)
-                    assert not prompt.isVisible() and prompt.waiting_count == 1
-                    prompt.show_pending()
-                    assert prompt.headline.text() == "a wants to run fake__echo"
-                    prompt.close()
-                    assert len(bridge.pending_approvals()) == 1
-                    prompt.show_pending()
-                    await shown_and_answerable(prompt)
-                    prompt.allow_once_button.click()
-            assert text_of(results[0]) == "hi"
+        async with connected_agent("a", {"default": "ask"}) as (bridge, agent):
+            call = agent.start_call("fake__echo", {"text": "hi"})
+            await eventually(lambda: bridge.pending_approvals(), "the waiting call")
+            prompt = make_prompt(bridge, qtbot)
+            assert not prompt.isVisible() and prompt.waiting_count == 1
+            prompt.show_pending()
+            assert prompt.headline.text() == "a wants to run fake__echo"
+            prompt.close()
+            assert len(bridge.pending_approvals()) == 1
+            prompt.show_pending()
+            await shown_and_answerable(prompt)
+            prompt.allow_once_button.click()
+            assert text_of(await call.result()) == "hi"
 
     run_async(qloop, scenario())
 

@@ -6,9 +6,9 @@ from app.common import STATE_COLOR
 from app.panels.server_values import NamedValue, collect_values, parse_arguments, secret_name
 from app.panels.servers import ServersPanel, ServerTableModel
 from gateway_core import ServerState
-from tests.app.harness import eventually, run_async, running_bridge
+from tests.app.harness import connected_agent, eventually, run_async, running_bridge
 from tests.fakes.launch import FAKE_TOOL_COUNT
-from tests.integration.harness import agent_client, stdio_fake
+from tests.integration.harness import stdio_fake
 
 M = ServerTableModel
 
@@ -249,7 +249,7 @@ def test_removing_a_server_asks_for_a_second_click_then_removes_it(qloop, qtbot)
 
 def test_the_detail_view_lists_the_tools_and_shows_live_stderr(qloop, qtbot, qtmodeltester):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+        async with connected_agent("a", {"default": "allow"}) as (bridge, agent):
             panel = make_panel(bridge, qtbot)
             panel.select_server("fake")
             detail = panel.detail
@@ -263,8 +263,7 @@ def test_the_detail_view_lists_the_tools_and_shows_live_stderr(qloop, qtbot, qtm
             assert '"text"' in detail.schema_view.toPlainText()
             assert "fake__echo" in detail.schema_view.toPlainText()
 
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                await client.call_tool("fake__stderr", {"text": "hello from stderr"})
+            await agent.client.call_tool("fake__stderr", {"text": "hello from stderr"})
             shown = detail.stderr_view.toPlainText
             await eventually(lambda: "hello from stderr" in shown(), "the stderr line in the detail view")
             detail.show_server(None)

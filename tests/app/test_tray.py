@@ -1,7 +1,6 @@
 import sys
 from pathlib import Path
 
-import anyio
 import mcp_types as types
 import pytest
 from PySide6.QtGui import QGuiApplication
@@ -9,8 +8,8 @@ from PySide6.QtGui import QGuiApplication
 from app import autostart
 from app.tray import TrayController, TrayState, tray_state, tray_summary
 from gateway_core import Answer, ServerState, ServerStatus
-from tests.app.harness import eventually, run_async, running_bridge
-from tests.integration.harness import agent_client, stdio_fake
+from tests.app.harness import connected_agent, eventually, run_async, running_bridge
+from tests.integration.harness import stdio_fake
 
 
 def text_of(result: types.CallToolResult) -> str:
@@ -61,20 +60,19 @@ def test_the_tooltip_is_one_line_starting_with_toolgate():
 
 def test_without_a_system_tray_the_menu_s_pause_action_pauses_the_gateway_and_resume_resumes(qloop):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+        async with connected_agent("a", {"default": "allow"}) as (bridge, agent):
             tray = Opened().controller(bridge)
             assert tray.tray_icon is None
             assert tray.state is TrayState.RUNNING
             assert tray.pause_action.text() == "Pause all agents"
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                tray.pause_action.trigger()
-                assert bridge.paused
-                assert tray.pause_action.text() == "Resume"
-                assert tray.state is TrayState.PAUSED and tray.tooltip == "Toolgate — paused"
-                refused = await client.call_tool("fake__echo", {"text": "x"})
-                tray.pause_action.trigger()
-                assert not bridge.paused and tray.pause_action.text() == "Pause all agents"
-                allowed = await client.call_tool("fake__echo", {"text": "x"})
+            tray.pause_action.trigger()
+            assert bridge.paused
+            assert tray.pause_action.text() == "Resume"
+            assert tray.state is TrayState.PAUSED and tray.tooltip == "Toolgate — paused"
+            refused = await agent.client.call_tool("fake__echo", {"text": "x"})
+            tray.pause_action.trigger()
+            assert not bridge.paused and tray.pause_action.text() == "Pause all agents"
+            allowed = await agent.client.call_tool("fake__echo", {"text": "x"})
             assert refused.is_error and "paused" in text_of(refused)
             assert not allowed.is_error and text_of(allowed) == "x"
 
@@ -83,24 +81,23 @@ def test_without_a_system_tray_the_menu_s_pause_action_pauses_the_gateway_and_re
 
 def test_the_pending_approvals_item_follows_waiting_calls_and_opens_the_approvals(qloop):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "ask"}}) as bridge:
+        async with connected_agent("a", {"default": "ask"}) as (bridge, agent):
             opened = Opened()
             tray = opened.controller(bridge)
             assert tray.pending_action.text() == "Pending approvals (0)" and not tray.pending_action.isEnabled()
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(client.call_tool, "fake__echo", {"text": "one"})
-                    tg.start_soon(client.call_tool, "fake__echo", {"text": "two"})
-                    await eventually(lambda: tray.pending_action.text() == "Pending approvals (2)", "two waiting")
-                    assert tray.pending_action.isEnabled()
-                    assert tray.state is TrayState.APPROVALS_WAITING
-                    assert tray.tooltip.endswith("· 2 approvals waiting")
-                    tray.pending_action.trigger()
-                    assert opened.calls == ["approvals"]
-                    first, second = bridge.pending_approvals()
-                    bridge.answer_approval(first.id, Answer.ALLOW_ONCE)
-                    assert tray.pending_action.text() == "Pending approvals (1)"
-                    bridge.answer_approval(second.id, Answer.DENY)
+            calls = [agent.start_call("fake__echo", {"text": text}) for text in ("one", "two")]
+            await eventually(lambda: tray.pending_action.text() == "Pending approvals (2)", "two waiting")
+            assert tray.pending_action.isEnabled()
+            assert tray.state is TrayState.APPROVALS_WAITING
+            assert tray.tooltip.endswith("· 2 approvals waiting")
+            tray.pending_action.trigger()
+            assert opened.calls == ["approvals"]
+            first, second = bridge.pending_approvals()
+            bridge.answer_approval(first.id, Answer.ALLOW_ONCE)
+            assert tray.pending_action.text() == "Pending approvals (1)"
+            bridge.answer_approval(second.id, Answer.DENY)
+            for call in calls:
+                await call.result()
             assert tray.pending_action.text() == "Pending approvals (0)" and not tray.pending_action.isEnabled()
             assert tray.state is TrayState.RUNNING
 

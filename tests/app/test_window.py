@@ -10,9 +10,9 @@ from app.panels.settings import SettingsPanel
 from app.theme import Theme, saved_theme
 from app.window import PANELS, MainWindow
 from gateway_core import AuditQuery, load_config
-from tests.app.harness import eventually, run_async, running_bridge, wait_signal
+from tests.app.harness import connected_agent, eventually, run_async, running_bridge, wait_signal
 from tests.fakes.launch import FAKE_TOOL_COUNT
-from tests.integration.harness import agent_client, stdio_fake
+from tests.integration.harness import stdio_fake
 
 
 def make_window(bridge, qtbot, *, hide_to_tray=lambda: False, quit_app=lambda: None):
@@ -24,9 +24,8 @@ def make_window(bridge, qtbot, *, hide_to_tray=lambda: False, quit_app=lambda: N
 def test_the_window_opens_with_each_panel_populated(qloop, qtbot):
     async def scenario():
         servers = {"fake": stdio_fake(), "broken": {"command": "/nonexistent/toolgate-test-server"}}
-        async with running_bridge(servers, agents={"cursor": {"default": "allow"}}) as bridge:
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("cursor")) as client:
-                await client.call_tool("fake__echo", {"text": "hello"})
+        async with connected_agent("cursor", {"default": "allow"}, servers=servers) as (bridge, cursor):
+            await cursor.client.call_tool("fake__echo", {"text": "hello"})
             window = make_window(bridge, qtbot)
             window.show()
             assert [window.sidebar.item(i).text() for i in range(window.sidebar.count())] == [
@@ -87,7 +86,7 @@ def test_the_overview_warns_that_secrets_are_not_encrypted_with_the_file_fallbac
 
 def test_the_overview_shows_a_rejected_config_edit_and_pending_approvals(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "ask"}}) as bridge:
+        async with connected_agent("a", {"default": "ask"}) as (bridge, agent):
             shown = []
             overview = OverviewPanel(bridge, show_panel=shown.append)
             qtbot.addWidget(overview)
@@ -95,16 +94,12 @@ def test_the_overview_shows_a_rejected_config_edit_and_pending_approvals(qloop, 
             bridge.config_path.write_text("{ broken")
             await rejected
             assert "was not applied" in overview.warnings.text()
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                import anyio
-
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(client.call_tool, "fake__echo", {"text": "x"})
-                    await wait_signal(bridge.approval_requested)
-                    assert overview.pending.text() == "1"
-                    overview.review.click()
-                    assert shown == ["approvals"]
-                    tg.cancel_scope.cancel()
+            call = agent.start_call("fake__echo", {"text": "x"})
+            await wait_signal(bridge.approval_requested)
+            assert overview.pending.text() == "1"
+            overview.review.click()
+            assert shown == ["approvals"]
+            await call.withdraw()
 
     run_async(qloop, scenario())
 
@@ -176,12 +171,11 @@ def test_start_at_login_writes_and_removes_the_autostart_entry(qloop, qtbot, tmp
 
 def test_calls_in_the_last_hour_count_only_finished_calls(qloop, qtbot):
     async def scenario():
-        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+        async with connected_agent("a", {"default": "allow"}) as (bridge, agent):
             overview = OverviewPanel(bridge, show_panel=lambda _: None)
             qtbot.addWidget(overview)
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a")) as client:
-                for _ in range(3):
-                    await client.call_tool("fake__echo", {"text": "x"})
+            for _ in range(3):
+                await agent.client.call_tool("fake__echo", {"text": "x"})
             await eventually(lambda: overview.calls.text() == "3", "three calls counted")
             assert len(await bridge.query_audit(AuditQuery())) == 6  # a decision and an outcome each
             overview.recount_calls()
