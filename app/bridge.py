@@ -1,9 +1,12 @@
 """The one place where the GUI meets the gateway: core events become Qt signals, GUI actions become core calls.
 
-Widgets hold a ``GatewayBridge`` and use only its signals, read methods and actions; they never touch
-the ``Gateway`` or the files behind it. Actions that change the configuration write config.json
-(checked as a whole first) and apply the result at once, so they survive a restart and reach the next
-request. They raise ``ToolgateError`` subclasses whose messages are written for the person.
+Widgets hold a ``GatewayBridge``. They read and act through ``bridge.api`` (the ``GatewayApi``) and
+redraw on the bridge's signals; they never touch the ``Gateway`` or the files behind it. The bridge's
+own methods are the ones that add to the API: actions the core does not announce emit a signal here
+(agents, pause), and the bridge keeps what only the GUI needs (the endpoint, the messages view's lines,
+widgets' tasks). Actions that change the configuration write config.json (checked as a whole first)
+and apply the result at once; they raise ``ToolgateError`` subclasses whose messages are written for
+the person.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import collections
 import logging
 import socket
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,29 +24,18 @@ import anyio
 from PySide6.QtCore import QObject, Signal
 
 from gateway_core import (
-    AgentInfo,
-    AgentPolicy,
-    Answer,
-    ApprovalRequest,
     ApprovalRequested,
     ApprovalResolved,
-    AuditQuery,
-    AuditRecord,
-    AuditStatus,
     CallsRecorded,
-    Catalog,
     CatalogChanged,
-    Config,
     ConfigApplied,
     ConfigRejected,
-    Effect,
     Endpoint,
     Event,
     EventLogHandler,
     GatewayApi,
     LogMessage,
     Paths,
-    SecretStore,
     ServerStatus,
     ServerStatusChanged,
     StderrLine,
@@ -77,10 +69,11 @@ class GatewayMessage:
 
 
 class GatewayBridge(QObject):
-    """Runs the gateway on the qasync loop and speaks Qt to the widgets: ``GatewayApi`` calls in, signals out.
+    """Runs the gateway on the qasync loop and tells the widgets, as Qt signals, what changed in it.
 
     Args:
-        api: the gateway, as the GUI may use it (``LocalGateway`` in the app; a fake in some tests).
+        api: the gateway, as the GUI may use it (``LocalGateway`` in the app; a fake in some tests); kept
+            as ``api``, which widgets read and act through.
         paths: Toolgate's folders (the theme setting, the Connect pane's backups).
     """
 
@@ -173,11 +166,6 @@ class GatewayBridge(QObject):
     # --- reading -----------------------------------------------------------------------------------
 
     @property
-    def config(self) -> Config:
-        """The running configuration."""
-        return self.api.config
-
-    @property
     def endpoint_url(self) -> str | None:
         """Where agents connect (``http://127.0.0.1:PORT/mcp``), once serving."""
         return self._endpoint.url if self._endpoint is not None else None
@@ -187,113 +175,20 @@ class GatewayBridge(QObject):
         """The port agents connect to now, once serving (it may differ from a port saved since)."""
         return self._endpoint.port if self._endpoint is not None else None
 
-    @property
-    def ready(self) -> bool:
-        """Whether every enabled server has had its first start attempt."""
-        return self.api.ready()
-
-    @property
-    def paused(self) -> bool:
-        """Whether every call is refused (Pause all agents)."""
-        return self.api.paused
-
-    @property
-    def secret_store(self) -> SecretStore:
-        """Where the gateway keeps secrets (for the Import and Connect panes)."""
-        return self.api.secret_store
-
-    @property
-    def secrets_encrypted(self) -> bool:
-        """False when secrets are kept in the 0600 file fallback instead of the OS keychain."""
-        return self.api.secret_store.encrypted
-
-    @property
-    def audit_status(self) -> AuditStatus | None:
-        """Whether the audit log is being written; ``None`` when auditing is off."""
-        return self.api.audit_status
-
-    @property
-    def config_problems(self) -> list[str]:
-        """The problems of the last rejected edit of config.json, until a change is applied."""
-        return self.api.config_problems
-
-    def statuses(self) -> list[ServerStatus]:
-        """Every configured server's state, in config order (disabled ones as STOPPED)."""
-        return self.api.statuses()
-
     def status(self, name: str) -> ServerStatus | None:
         """Server ``name``'s state, or ``None`` when it is not configured."""
-        return next((s for s in self.statuses() if s.name == name), None)
-
-    def catalog(self, name: str) -> Catalog:
-        """What server ``name`` offers (tools, resources, prompts); empty unless it is ready."""
-        return self.api.catalog(name)
-
-    def stderr_lines(self, name: str) -> tuple[str, ...]:
-        """The kept stderr lines of stdio server ``name``, oldest first."""
-        return self.api.stderr_lines(name)
+        return next((s for s in self.api.statuses() if s.name == name), None)
 
     def public_tool_name(self, server: str, tool: str) -> str:
         """The name agents see for ``server``'s tool ``tool`` (with the server's prefix)."""
-        return self.config.prefix_for(server) + tool if server in self.config.servers else tool
-
-    def agents(self) -> list[AgentInfo]:
-        """Every agent, in config order."""
-        return self.api.agents()
-
-    def agent_token(self, agent_id: str) -> str | None:
-        """Agent ``agent_id``'s bearer token, for the person to copy; ``None`` when it has none."""
-        return self.api.agent_token(agent_id)
-
-    def policy(self, agent_id: str) -> AgentPolicy:
-        """Agent ``agent_id``'s policy under the running configuration (its ``evaluate`` gives the "why")."""
-        return self.api.policy(agent_id)
-
-    def pending_approvals(self) -> list[ApprovalRequest]:
-        """Calls waiting for an answer, oldest first."""
-        return self.api.pending_approvals()
-
-    @property
-    def approval_timeout_s(self) -> float:
-        """How long a call waits for an answer before it is denied."""
-        return self.config.gateway.approval_timeout_s
+        config = self.api.config
+        return config.prefix_for(server) + tool if server in config.servers else tool
 
     def messages(self) -> list[GatewayMessage]:
         """The kept gateway messages and stderr lines, oldest first (at most ``MAX_MESSAGES``)."""
         return list(self._messages)
 
-    async def query_audit(self, query: AuditQuery) -> list[AuditRecord]:
-        """Read audit records, newest first (off the GUI thread); none when auditing is off."""
-        return await self.api.query_audit(query)
-
-    def has_secret(self, name: str) -> bool:
-        """Whether the secret store holds ``name``."""
-        return self.api.has_secret(name)
-
     # --- actions -----------------------------------------------------------------------------------
-
-    def put_server(
-        self,
-        name: str,
-        entry: Mapping[str, Any],
-        *,
-        replacing: str | None = None,
-        secrets: Mapping[str, str] | None = None,
-    ) -> None:
-        """Add a server, or change server ``replacing``; its ``secrets`` are stored first (see ``GatewayApi``)."""
-        self.api.put_server(name, entry, replacing=replacing, secrets=secrets)
-
-    def remove_server(self, name: str) -> None:
-        """Remove server ``name`` (its process is stopped; agents' rules naming it stay)."""
-        self.api.remove_server(name)
-
-    def set_server_enabled(self, name: str, enabled: bool) -> None:
-        """Enable or disable server ``name``."""
-        self.api.set_server_enabled(name, enabled)
-
-    def restart_server(self, name: str) -> bool:
-        """Restart server ``name`` now; ``False`` when it is disabled or unknown."""
-        return self.api.restart_server(name)
 
     def add_agent(self, agent_id: str, name: str | None = None) -> str:
         """Create an agent; returns its token (also kept in the secret store)."""
@@ -316,22 +211,6 @@ class GatewayBridge(QObject):
         token = self.api.rotate_token(agent_id)
         self.agents_changed.emit()
         return token
-
-    def set_agent_default(self, agent_id: str, effect: Effect) -> None:
-        """Set what applies to an agent where no rule matches."""
-        self.api.set_agent_default(agent_id, effect)
-
-    def set_agent_rule(self, agent_id: str, match: str, effect: Effect | None) -> None:
-        """Set (or with ``None`` remove) an agent's rule for exactly ``match`` (``server/*`` or ``server/tool``)."""
-        self.api.set_agent_rule(agent_id, match, effect)
-
-    def set_gateway_settings(self, **settings: Any) -> None:
-        """Change ``gateway`` settings (``port``, ``allowed_origins``, ``approval_timeout_s``)."""
-        self.api.set_gateway_settings(**settings)
-
-    def answer_approval(self, request_id: str, answer: Answer) -> None:
-        """Answer a waiting call (raises ``ApprovalError`` when it no longer waits)."""
-        self.api.answer_approval(request_id, answer)
 
     def pause(self) -> None:
         """Refuse every call, saying Toolgate is paused."""

@@ -82,7 +82,7 @@ class ApprovalPrompt(QWidget):
         self._arm_timer.timeout.connect(self._arm)
         bridge.approval_requested.connect(self._on_requested)
         bridge.approval_resolved.connect(self._on_resolved)
-        for request in bridge.pending_approvals():
+        for request in bridge.api.pending_approvals():
             self._waiting[request.id] = request
 
     def _build(self) -> None:
@@ -193,7 +193,7 @@ class ApprovalPrompt(QWidget):
             return
         self._answering = request.id
         try:
-            self._bridge.answer_approval(request.id, answer)
+            self._bridge.api.answer_approval(request.id, answer)
         except ToolgateError as exc:
             self._answering = None
             self.error.show_message(str(exc))
@@ -298,7 +298,7 @@ class ApprovalPrompt(QWidget):
     def _update_countdown(self) -> None:
         if self._current is None:
             return
-        deadline = self._current.created_at + self._bridge.approval_timeout_s
+        deadline = self._current.created_at + self._bridge.api.config.gateway.approval_timeout_s
         remaining = max(0, math.ceil(deadline - time.time()))
         minutes, seconds = divmod(remaining, 60)
         self.countdown_label.setText(f"Denied automatically in {minutes}:{seconds:02d}")
@@ -326,7 +326,7 @@ class ApprovalPrompt(QWidget):
         self._tray.showMessage(TITLE, self._headline(request), QSystemTrayIcon.MessageIcon.Information, NOTIFICATION_MS)
 
     def _headline(self, request: ApprovalRequest) -> str:
-        agent = self._bridge.config.agents.get(request.agent)
+        agent = self._bridge.api.config.agents.get(request.agent)
         return f"{agent.name if agent else request.agent} {wants(request)}"
 
     def _position(self) -> QPoint:

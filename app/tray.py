@@ -153,9 +153,9 @@ class TrayController(QObject):
     def refresh(self, *_: object) -> None:
         """Bring the icon, tooltip and menu up to date with the gateway."""
         bridge = self._bridge
-        statuses = bridge.statuses()
-        pending = len(bridge.pending_approvals())
-        paused = bridge.paused
+        statuses = bridge.api.statuses()
+        pending = len(bridge.api.pending_approvals())
+        paused = bridge.api.paused
         self.state = tray_state(statuses, paused, pending)
         self.tooltip = tray_summary(statuses, paused, pending)
         self.pending_action.setText(f"Pending approvals ({pending})")
@@ -181,7 +181,7 @@ class TrayController(QObject):
                 self._server_menus[status.name] = submenu
             if not statuses:
                 self.servers_menu.addAction("No servers").setEnabled(False)
-        servers = self._bridge.config.servers
+        servers = self._bridge.api.config.servers
         for status in statuses:
             submenu = self._server_menus[status.name]
             submenu.setTitle(f"{status.name} — {STATE_TEXT[status.state]}")
@@ -217,10 +217,10 @@ class TrayController(QObject):
     def _restart_server(self) -> None:
         action = self.sender()
         if isinstance(action, QAction):
-            self._bridge.restart_server(str(action.data()))
+            self._bridge.api.restart_server(str(action.data()))
 
     def _toggle_pause(self) -> None:
-        if self._bridge.paused:
+        if self._bridge.api.paused:
             self._bridge.resume()
         else:
             self._bridge.pause()

@@ -114,6 +114,6 @@ class MainWindow(QMainWindow):
             self._quit_app()
 
     def _update_approvals_label(self, *_: object) -> None:
-        count = len(self._bridge.pending_approvals())
+        count = len(self._bridge.api.pending_approvals())
         item = self.sidebar.item([k for k, _ in PANELS].index("approvals"))
         item.setText(f"Approvals ({count})" if count else "Approvals")

@@ -116,14 +116,14 @@ def prompt_latency(prompts: int) -> tuple[list[float], list[float]]:
             prompt = ApprovalPrompt(bridge)
             shown = asyncio.Queue[tuple[str, float]]()
             prompt.shown.connect(lambda request_id: shown.put_nowait((request_id, time.perf_counter())))
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("bench")) as client:
+            async with agent_client(bridge.endpoint_url, bridge.api.agent_token("bench")) as client:
                 for _ in range(prompts):
                     sent = time.perf_counter()
                     call = asyncio.ensure_future(client.call_tool("fake__echo", {"text": "x"}))
                     request_id, at = await asyncio.wait_for(shown.get(), 30)
                     from_call.append((at - sent) * 1000)
                     from_request.append((at - requested_at[request_id]) * 1000)
-                    bridge.answer_approval(request_id, Answer.DENY)
+                    bridge.api.answer_approval(request_id, Answer.DENY)
                     await asyncio.wait_for(call, 30)
                     # The prompt says "Denied elsewhere" for a moment, then hides: the next call finds it closed.
                     await eventually(lambda: not prompt.isVisible(), "the prompt to close")

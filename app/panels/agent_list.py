@@ -14,7 +14,7 @@ AGENT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class AgentListModel(QAbstractListModel):
-    """One row per agent (``bridge.agents()``, config order), showing its name.
+    """One row per agent (``bridge.api.agents()``, config order), showing its name.
 
     It refreshes itself on ``agents_changed`` and ``config_applied``; the model is reset only when
     agents are added or removed, a rename only changes its row.
@@ -38,7 +38,7 @@ class AgentListModel(QAbstractListModel):
     def refresh(self) -> None:
         """Read the agents again."""
         try:
-            agents = self._bridge.agents()
+            agents = self._bridge.api.agents()
         except ToolgateError as exc:
             self.refresh_failed.emit(str(exc))
             return

@@ -225,7 +225,7 @@ class AgentsPanel(QWidget):
         if self._selected is None:
             return None
         try:
-            token = self._bridge.agent_token(self._selected)
+            token = self._bridge.api.agent_token(self._selected)
         except ToolgateError as exc:
             self._show_error(str(exc))
             return None

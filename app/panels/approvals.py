@@ -46,13 +46,13 @@ _Index = QModelIndex | QPersistentModelIndex
 
 def agent_name(bridge: GatewayBridge, agent_id: str) -> str:
     """The agent's display name, or its id when it has none (or was removed)."""
-    agent = bridge.config.agents.get(agent_id)
+    agent = bridge.api.config.agents.get(agent_id)
     return agent.name if agent is not None else agent_id
 
 
 def time_left(bridge: GatewayBridge, request: ApprovalRequest, now: float) -> str:
     """``"1:23"`` until the request is denied for want of an answer."""
-    seconds = max(0, int(request.created_at + bridge.approval_timeout_s - now))
+    seconds = max(0, int(request.created_at + bridge.api.config.gateway.approval_timeout_s - now))
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
@@ -65,7 +65,7 @@ class PendingModel(FlatTableModel):
     def __init__(self, bridge: GatewayBridge, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._bridge = bridge
-        self._requests: list[ApprovalRequest] = bridge.pending_approvals()
+        self._requests: list[ApprovalRequest] = bridge.api.pending_approvals()
         bridge.approval_requested.connect(self._add)
         bridge.approval_resolved.connect(self._remove)
         self._timer = QTimer(self)
@@ -257,7 +257,7 @@ class ApprovalsPanel(QWidget):
         if request is None:
             return
         try:
-            self._bridge.answer_approval(request.id, answer)
+            self._bridge.api.answer_approval(request.id, answer)
         except ApprovalError as exc:
             self.error.show_message(str(exc))
             return

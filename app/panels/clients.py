@@ -56,7 +56,7 @@ class ClientsPane(QWidget):
         super().__init__()
         self._bridge = bridge
         self._mode = mode
-        self._clients = Clients(bridge.paths, bridge.secret_store)
+        self._clients = Clients(bridge.paths, bridge.api.secret_store)
         self.client_box = QComboBox()
         installed = {item.file.client.id: item for item in self._clients.installed()}
         for row in CLIENTS:

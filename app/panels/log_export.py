@@ -27,7 +27,7 @@ async def read_matching(
     """Every record ``query`` selects (its ``limit`` and ``before_id`` are ignored), oldest first.
 
     Args:
-        query_audit: reads one page, newest first (``GatewayBridge.query_audit``).
+        query_audit: reads one page, newest first (``GatewayApi.query_audit``).
         query: the filters.
         page: records read per call.
     """

@@ -141,7 +141,7 @@ class LogTableModel(FlatTableModel):
         if column == TIME:
             return format_time(row.first.time)
         if column == AGENT:
-            agent = self._bridge.config.agents.get(row.first.agent)
+            agent = self._bridge.api.config.agents.get(row.first.agent)
             return agent.name if agent is not None else row.first.agent
         if column == SERVER:
             return row.first.server
@@ -211,7 +211,7 @@ class LogTableModel(FlatTableModel):
                 self.loading_changed.emit(False)
 
     async def _query(self, **page: Any) -> list[AuditRecord]:
-        return await self._bridge.query_audit(self._filter.query(**page))
+        return await self._bridge.api.query_audit(self._filter.query(**page))
 
     async def _load_older(self, generation: int) -> None:
         first_page = self._oldest_id is None
@@ -229,7 +229,7 @@ class LogTableModel(FlatTableModel):
     async def _load_newer(self, generation: int) -> None:
         # Pages are read newest first, so the calls just above the window are found by id ranges of
         # one page each: such a range never holds more than a page, so nothing in it is skipped.
-        newest = await self._bridge.query_audit(AuditQuery(limit=1))
+        newest = await self._bridge.api.query_audit(AuditQuery(limit=1))
         head = newest[0].id if newest else 0
         low = self._newest_id
         found: list[AuditRecord] = []
@@ -252,7 +252,7 @@ class LogTableModel(FlatTableModel):
         missing = [r.call_id for r in rows if r.decision is None or r.outcome is None]
         for start in range(0, len(missing), COMPLETION_BATCH):
             call_ids = tuple(missing[start : start + COMPLETION_BATCH])
-            records = await self._bridge.query_audit(AuditQuery(call_ids=call_ids, limit=2 * len(call_ids)))
+            records = await self._bridge.api.query_audit(AuditQuery(call_ids=call_ids, limit=2 * len(call_ids)))
             if generation != self._generation:
                 return
             changed = [

@@ -148,7 +148,7 @@ class CallsView(QWidget):
         self.model.set_filter(self.current_filter())
 
     def _fill_choices(self) -> None:
-        config = self._bridge.config
+        config = self._bridge.api.config
         agents = [(agent.name, agent_id) for agent_id, agent in config.agents.items()]
         _refill(self.agent, "All agents", agents)
         _refill(self.server, "All servers", [(name, name) for name in config.servers])
@@ -166,7 +166,7 @@ class CallsView(QWidget):
             self.detail.clear()
             return
         call = self.model.call_at(row)
-        agent = self._bridge.config.agents.get(call.first.agent)
+        agent = self._bridge.api.config.agents.get(call.first.agent)
         self.detail.setPlainText(describe_call(call, agent.name if agent is not None else call.first.agent))
 
     def _scrolled(self, value: int) -> None:
@@ -218,7 +218,7 @@ class CallsView(QWidget):
         self.status.setText(f"Exporting to {path.name}…")
         self.export_button.setEnabled(False)
         try:
-            records = await read_matching(self._bridge.query_audit, self.model.filter.query())
+            records = await read_matching(self._bridge.api.query_audit, self.model.filter.query())
             count = await asyncio.to_thread(export_records, records, path)
         except (OSError, sqlite3.Error) as exc:
             self.status.clear()

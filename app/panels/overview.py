@@ -97,23 +97,23 @@ class OverviewPanel(QWidget):
         self.recount_calls()
 
     def refresh(self, *_: object) -> None:
-        """Redraw every line from the bridge's current state."""
-        statuses = self._bridge.statuses()
+        """Redraw every line from the gateway's current state."""
+        statuses = self._bridge.api.statuses()
         ready = [s for s in statuses if s.state is ServerState.READY]
         failed = [s for s in statuses if s.state is ServerState.FAILED]
-        if self._bridge.paused:
+        if self._bridge.api.paused:
             state = "Paused: every call is refused until you resume"
         elif failed:
             state = f"Running; {_count(len(failed), 'server')} failed ({', '.join(s.name for s in failed)})"
-        elif not self._bridge.ready:
+        elif not self._bridge.api.ready():
             state = "Starting servers…"
         else:
             state = "Running"
         self.state.setText(state)
-        self.agents.setText(str(len(self._bridge.config.agents)))
+        self.agents.setText(str(len(self._bridge.api.config.agents)))
         self.servers.setText(f"{len(statuses)} configured, {len(ready)} ready")
         self.tools.setText(str(sum(s.tools for s in ready)))
-        pending = len(self._bridge.pending_approvals())
+        pending = len(self._bridge.api.pending_approvals())
         self.pending.setText(str(pending))
         self.review.setVisible(pending > 0)
         self.warnings.setText("\n".join(self._warnings()))
@@ -121,15 +121,15 @@ class OverviewPanel(QWidget):
 
     def _warnings(self) -> list[str]:
         warnings = []
-        if not self._bridge.secrets_encrypted:
+        if not self._bridge.api.secret_store.encrypted:
             warnings.append(
                 "Secrets are not encrypted on this system: no OS keychain was found, so tokens and "
                 "secret values are kept in a file only your user can read."
             )
-        audit = self._bridge.audit_status
+        audit = self._bridge.api.audit_status
         if audit is not None and not audit.healthy:
             warnings.append(f"Calls are not being recorded: {audit.problem}")
-        problems = self._bridge.config_problems
+        problems = self._bridge.api.config_problems
         if problems:
             warnings.append("Your last edit of config.json was not applied (the running configuration stays):")
             warnings.extend(f"  {problem}" for problem in problems)
@@ -141,7 +141,7 @@ class OverviewPanel(QWidget):
 
     async def _recount(self) -> None:
         since = time.time() - HOUR_S
-        records = await self._bridge.query_audit(AuditQuery(since=since, limit=MAX_COUNTED_CALLS * 2))
+        records = await self._bridge.api.query_audit(AuditQuery(since=since, limit=MAX_COUNTED_CALLS * 2))
         self._call_times = [r.time for r in records if _is_call_outcome(r)]
         self._calls_capped = len(records) >= MAX_COUNTED_CALLS * 2
         self._show_calls()

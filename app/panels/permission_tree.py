@@ -1,6 +1,6 @@
 """The right side of the Agents panel: one agent's default, a search box, and its servers → tools tree.
 
-Every change is written through the bridge at once. The search box only filters by name: tools the
+Every change is written through ``bridge.api`` at once. The search box only filters by name: tools the
 agent cannot see (effective deny) stay in the tree, marked as hidden from the agent.
 """
 
@@ -160,7 +160,7 @@ class PermissionsPane(QWidget):
 
     def _show_default(self) -> None:
         agent_id = self.model.agent_id
-        agent = self._bridge.config.agents.get(agent_id) if agent_id is not None else None
+        agent = self._bridge.api.config.agents.get(agent_id) if agent_id is not None else None
         self.default_combo.setEnabled(agent is not None)
         self.tree.setEnabled(agent is not None)
         if agent is None:
@@ -174,7 +174,7 @@ class PermissionsPane(QWidget):
         if agent_id is None:
             return
         try:
-            self._bridge.set_agent_default(agent_id, DEFAULT_CHOICES[position])
+            self._bridge.api.set_agent_default(agent_id, DEFAULT_CHOICES[position])
         except ToolgateError as exc:
             self.error.show_message(str(exc))
             self._show_default()

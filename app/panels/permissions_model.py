@@ -55,7 +55,7 @@ class PermissionsModel(QAbstractItemModel):
     """Servers → tools for one agent, with the rule set here, the effective decision and why.
 
     Editing the Setting column writes the agent's rule for exactly ``server/*`` or ``server/tool``
-    (Inherit removes it) through the bridge, so it applies at once and survives a restart.
+    (Inherit removes it) through ``bridge.api``, so it applies at once and survives a restart.
 
     Args:
         bridge: the running gateway.
@@ -87,13 +87,13 @@ class PermissionsModel(QAbstractItemModel):
 
     def refresh(self) -> None:
         """Follow the running configuration: servers, their tools, and the agent's rules."""
-        names = list(self._bridge.config.servers)
+        names = list(self._bridge.api.config.servers)
         if names != [server.name for server in self._servers]:
             self.beginResetModel()
             self._servers = self._build()
             self.endResetModel()
             return
-        statuses = {status.name: status for status in self._bridge.statuses()}
+        statuses = {status.name: status for status in self._bridge.api.statuses()}
         for row, server in enumerate(self._servers):
             self._update_server(row, server, statuses.get(server.name))
         self._decide_all()
@@ -101,7 +101,7 @@ class PermissionsModel(QAbstractItemModel):
     def refresh_server(self, name: str) -> None:
         """Follow server ``name``'s state and tools (its catalog)."""
         row = next((i for i, server in enumerate(self._servers) if server.name == name), None)
-        if row is None or name not in self._bridge.config.servers:
+        if row is None or name not in self._bridge.api.config.servers:
             self.refresh()
             return
         self._update_server(row, self._servers[row], self._bridge.status(name))
@@ -122,7 +122,7 @@ class PermissionsModel(QAbstractItemModel):
         match = self.match_for(index)
         if match is None or self._agent_id is None:
             return
-        self._bridge.set_agent_rule(self._agent_id, match, effect)
+        self._bridge.api.set_agent_rule(self._agent_id, match, effect)
 
     def setData(
         self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole
@@ -268,13 +268,15 @@ class PermissionsModel(QAbstractItemModel):
         return None
 
     def _build(self) -> list[_ServerRow]:
-        statuses = {status.name: status for status in self._bridge.statuses()}
-        servers = [_ServerRow(name, statuses.get(name), self._tool_rows(name)) for name in self._bridge.config.servers]
+        statuses = {status.name: status for status in self._bridge.api.statuses()}
+        servers = [
+            _ServerRow(name, statuses.get(name), self._tool_rows(name)) for name in self._bridge.api.config.servers
+        ]
         self._decide(servers)
         return servers
 
     def _tool_rows(self, server: str) -> list[_ToolRow]:
-        return [_ToolRow(tool.name, tool.description or "") for tool in self._bridge.catalog(server).tools]
+        return [_ToolRow(tool.name, tool.description or "") for tool in self._bridge.api.catalog(server).tools]
 
     def _update_server(self, row: int, server: _ServerRow, status: ServerStatus | None) -> None:
         if status != server.status:
@@ -307,14 +309,14 @@ class PermissionsModel(QAbstractItemModel):
 
     def _decide(self, servers: list[_ServerRow]) -> None:
         agent_id = self._agent_id
-        agent = self._bridge.config.agents.get(agent_id) if agent_id is not None else None
+        agent = self._bridge.api.config.agents.get(agent_id) if agent_id is not None else None
         if agent is None or agent_id is None:
             for server in servers:
                 server.setting, server.decision = None, None
                 for tool in server.tools:
                     tool.setting, tool.decision = None, None
             return
-        policy = self._bridge.policy(agent_id)
+        policy = self._bridge.api.policy(agent_id)
         set_here: dict[str, Effect] = {}
         for rule in agent.rules:
             set_here.setdefault(rule.match, rule.effect)  # the first rule for a match is the one edits change

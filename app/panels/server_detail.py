@@ -30,7 +30,7 @@ from app.bridge import GatewayBridge, GatewayMessage
 from app.common import STATE_TEXT
 from gateway_core import Catalog
 
-# Bounds the stderr view's memory; the bridge keeps its own (shorter) tail per server.
+# Bounds the stderr view's memory; the gateway keeps its own (shorter) tail per server.
 MAX_STDERR_LINES = 2000
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -159,7 +159,7 @@ class ServerDetail(QWidget):
         """Show server ``name`` (``None``: nothing)."""
         self._name = name
         self._catalog = None
-        self.stderr_view.setPlainText("\n".join(self._bridge.stderr_lines(name)) if name else "")
+        self.stderr_view.setPlainText("\n".join(self._bridge.api.stderr_lines(name)) if name else "")
         self._refresh()
 
     def _refresh(self) -> None:
@@ -174,7 +174,7 @@ class ServerDetail(QWidget):
         facts.append(f"reports itself as {info}" if info else "")
         facts_text = html.escape(" · ".join(fact for fact in facts if fact))  # server_info comes from the server
         self.title.setText(f"<b>{status.name}</b> — {facts_text}")
-        catalog = self._bridge.catalog(status.name)
+        catalog = self._bridge.api.catalog(status.name)
         if catalog is not self._catalog:
             self._show_catalog(catalog)
 

@@ -1,7 +1,7 @@
 """The form that adds a server or edits one: fields per transport, each with its own inline error.
 
 A form lives for one add or edit. Save checks the entry (``check_server_entry``), stores the values
-marked secret, and writes the entry through the bridge; on any problem the form stays open with
+marked secret, and writes the entry through ``bridge.api``; on any problem the form stays open with
 everything typed and the message next to the field that caused it. It emits ``saved`` or ``cancelled``.
 """
 
@@ -155,7 +155,7 @@ class ServerForm(QWidget):
         self._transport_pages.setCurrentIndex(0 if self.transport() == "stdio" else 1)
 
     def _fill(self, name: str) -> None:
-        config = self._bridge.config.servers[name]
+        config = self._bridge.api.config.servers[name]
         self.name_edit.setText(name)
         self.transport_box.setCurrentIndex(list(TRANSPORTS).index(config.transport))
         self.command_edit.setText(config.command or "")
@@ -193,7 +193,7 @@ class ServerForm(QWidget):
             return
         block = "env" if self.transport() == "stdio" else "headers"
         try:
-            self._bridge.put_server(name, entry, replacing=self.editing, secrets=secrets)
+            self._bridge.api.put_server(name, entry, replacing=self.editing, secrets=secrets)
         except SecretError as exc:
             self.errors[block].show_message(str(exc))
             return

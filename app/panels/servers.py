@@ -44,7 +44,7 @@ class ServerTableModel(QAbstractTableModel):
     def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._bridge = bridge
-        self._statuses: list[ServerStatus] = bridge.statuses()
+        self._statuses: list[ServerStatus] = bridge.api.statuses()
         bridge.server_status_changed.connect(self.update_server)
         bridge.config_applied.connect(self.sync)
 
@@ -68,7 +68,7 @@ class ServerTableModel(QAbstractTableModel):
 
     def sync(self) -> None:
         """Match the rows to the configured servers: remove, insert, then refresh what is left."""
-        statuses = self._bridge.statuses()
+        statuses = self._bridge.api.statuses()
         wanted = [status.name for status in statuses]
         for row in reversed(range(len(self._statuses))):
             if self._statuses[row].name not in wanted:
@@ -218,7 +218,7 @@ class ServersPanel(QWidget):
 
     def _update_buttons(self) -> None:
         name = self.selected_server()
-        config = self._bridge.config.servers.get(name) if name else None
+        config = self._bridge.api.config.servers.get(name) if name else None
         for button in (self.edit_button, self.remove_button, self.enable_button):
             button.setEnabled(config is not None)
         self.restart_button.setEnabled(config is not None and config.enabled)
@@ -233,7 +233,7 @@ class ServersPanel(QWidget):
 
         Returns the form, or ``None`` when server ``editing`` is no longer configured.
         """
-        if editing is not None and editing not in self._bridge.config.servers:
+        if editing is not None and editing not in self._bridge.api.config.servers:
             self.action_error.show_message(f"There is no server “{editing}” any more.")
             return None
         self.close_form()
@@ -270,7 +270,7 @@ class ServersPanel(QWidget):
             self._disarm_timer.start()
             return
         self._disarm_remove()
-        self._act(lambda: self._bridge.remove_server(name))
+        self._act(lambda: self._bridge.api.remove_server(name))
 
     def _disarm_remove(self) -> None:
         self._disarm_timer.stop()
@@ -279,14 +279,14 @@ class ServersPanel(QWidget):
 
     def _toggle_enabled(self) -> None:
         name = self.selected_server()
-        config = self._bridge.config.servers.get(name) if name else None
+        config = self._bridge.api.config.servers.get(name) if name else None
         if name is not None and config is not None:
-            self._act(lambda: self._bridge.set_server_enabled(name, not config.enabled))
+            self._act(lambda: self._bridge.api.set_server_enabled(name, not config.enabled))
         self._update_buttons()
 
     def _restart(self) -> None:
         name = self.selected_server()
-        if name is not None and not self._bridge.restart_server(name):
+        if name is not None and not self._bridge.api.restart_server(name):
             self.action_error.show_message(f"“{name}” is disabled; enable it to start it.")
 
     def _act(self, action: Callable[[], None]) -> None:

@@ -89,7 +89,7 @@ class SettingsPanel(QWidget):
 
     def load(self) -> None:
         """Show the running settings (discarding unsaved edits)."""
-        settings = self._bridge.config.gateway
+        settings = self._bridge.api.config.gateway
         self.port.setValue(settings.port)
         self._update_port_note()
         self.origins.setPlainText("\n".join(settings.allowed_origins))
@@ -106,7 +106,7 @@ class SettingsPanel(QWidget):
         """Write the gateway settings to config.json and apply them (the port on the next start)."""
         origins = [line.strip() for line in self.origins.toPlainText().splitlines() if line.strip()]
         try:
-            self._bridge.set_gateway_settings(
+            self._bridge.api.set_gateway_settings(
                 port=self.port.value(), allowed_origins=origins, approval_timeout_s=self.timeout.value()
             )
         except ToolgateError as exc:
@@ -120,7 +120,7 @@ class SettingsPanel(QWidget):
 
     def _update_port_note(self) -> None:
         running_port = self._bridge.endpoint_port
-        configured = self._bridge.config.gateway.port
+        configured = self._bridge.api.config.gateway.port
         if running_port is not None and running_port != configured and configured != 0:
             self.port_note.setText(f"Now serving on {running_port}; {configured} takes effect when Toolgate restarts.")
         else:

@@ -52,7 +52,7 @@ async def running_bridge(
 ) -> AsyncIterator[GatewayBridge]:
     """A bridge serving on 127.0.0.1:0 with config.json written from ``servers`` and ``agents``.
 
-    Agents get tokens in the (file) secret store; ``bridge.agent_token(id)`` gives them. With
+    Agents get tokens in the (file) secret store; ``bridge.api.agent_token(id)`` gives them. With
     ``wait_ready`` every server has had its first start attempt when the block begins.
     """
     paths = Paths.from_env()
@@ -143,7 +143,7 @@ async def connected_agent(
     """
     servers = {"fake": stdio_fake()} if servers is None else servers
     async with running_bridge(servers, agents={agent_id: entry}, **gateway_settings) as bridge:
-        async with agent_client(bridge.endpoint_url, bridge.agent_token(agent_id)) as client:
+        async with agent_client(bridge.endpoint_url, bridge.api.agent_token(agent_id)) as client:
             async with anyio.create_task_group() as tg:
                 yield bridge, ConnectedAgent(client, tg)
 

@@ -77,7 +77,7 @@ def rules_in_file(bridge, agent_id):
 
 
 async def listed_tools(bridge, agent_id):
-    async with agent_client(bridge.endpoint_url, bridge.agent_token(agent_id)) as client:
+    async with agent_client(bridge.endpoint_url, bridge.api.agent_token(agent_id)) as client:
         return {tool.name for tool in (await client.list_tools()).tools}
 
 
@@ -116,24 +116,24 @@ def test_adding_an_agent_in_the_panel_creates_it_and_copy_token_puts_its_token_o
             panel.add_name.setText("Cursor IDE")
             panel.add_form.confirm.click()
 
-            assert [(a.id, a.name) for a in bridge.agents()] == [("a", "a"), ("cursor", "Cursor IDE")]
+            assert [(a.id, a.name) for a in bridge.api.agents()] == [("a", "a"), ("cursor", "Cursor IDE")]
             assert not panel.add_form.isVisible()
             assert panel.selected_agent().id == "cursor"
             assert panel.agent_list.currentIndex().data() == "Cursor IDE (cursor)"
             assert panel.permissions.default_label.text() == "Default for Cursor IDE:"
 
             panel.copy_token_button.click()
-            assert clipboard() == bridge.agent_token("cursor")
+            assert clipboard() == bridge.api.agent_token("cursor")
             assert "fake__echo" in await listed_tools(bridge, "cursor")
 
             panel.copy_http_action.trigger()
             http = json.loads(clipboard())["mcpServers"]["toolgate"]
             assert http["url"] == bridge.endpoint_url
-            assert http["headers"]["Authorization"] == f"Bearer {bridge.agent_token('cursor')}"
+            assert http["headers"]["Authorization"] == f"Bearer {bridge.api.agent_token('cursor')}"
             panel.copy_shim_action.trigger()
             stdio = json.loads(clipboard())["mcpServers"]["toolgate"]
             assert stdio["args"] == ["--agent", "cursor"]
-            assert stdio["env"] == {"TOOLGATE_TOKEN": bridge.agent_token("cursor")}
+            assert stdio["env"] == {"TOOLGATE_TOKEN": bridge.api.agent_token("cursor")}
 
     run_async(qloop, scenario())
 
@@ -149,7 +149,7 @@ def test_adding_an_agent_whose_id_is_taken_shows_the_problem_in_the_form(qloop, 
             assert panel.add_form.isVisible()
             assert panel.add_form.error.isVisible()
             assert "already exists" in panel.add_form.error.text()
-            assert [a.id for a in bridge.agents()] == ["a"]
+            assert [a.id for a in bridge.api.agents()] == ["a"]
 
     run_async(qloop, scenario())
 
@@ -167,18 +167,18 @@ def test_renaming_and_removing_an_agent_in_the_panel_change_the_agents(qloop, qt
             panel.rename_name.setText("Build bot")
             panel.rename_form.confirm.click()
 
-            assert [(a.id, a.name) for a in bridge.agents()] == [("a", "a"), ("b", "Build bot")]
+            assert [(a.id, a.name) for a in bridge.api.agents()] == [("a", "a"), ("b", "Build bot")]
             assert panel.agent_list.currentIndex().data() == "Build bot (b)"
             assert not panel.rename_form.isVisible()
 
             panel.remove_button.click()
             assert panel.confirm_form.isVisible()
             assert "Remove b?" in panel.confirm_text.text()
-            assert [a.id for a in bridge.agents()] == ["a", "b"]
+            assert [a.id for a in bridge.api.agents()] == ["a", "b"]
             panel.confirm_form.confirm.click()
 
-            assert [a.id for a in bridge.agents()] == ["a"]
-            assert bridge.agent_token("b") is None
+            assert [a.id for a in bridge.api.agents()] == ["a"]
+            assert bridge.api.agent_token("b") is None
             assert panel.agents.rowCount() == 1
             assert panel.selected_agent().id == "a"
             assert panel.permissions.model.agent_id == "a"
@@ -190,11 +190,11 @@ def test_rotating_a_token_gives_a_new_one_and_the_old_one_is_refused(qloop, qtbo
     async def scenario():
         async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
             panel = make_panel(bridge, qtbot)
-            old = bridge.agent_token("a")
+            old = bridge.api.agent_token("a")
             panel.rotate_button.click()
             assert "old token stops working" in panel.confirm_text.text()
             panel.confirm_form.confirm.click()
-            new = bridge.agent_token("a")
+            new = bridge.api.agent_token("a")
             panel.copy_token_button.click()
 
             assert new != old
@@ -245,7 +245,7 @@ def test_the_why_column_says_whether_the_decision_is_set_here_or_inherited(qloop
             choose_setting(panel, tool_index(panel, "fake", "echo"), "Allow")
             why = tool_index(panel, "fake", "echo", WHY)
             assert why.data() == "Set here (fake/echo → allow)"
-            assert why.data(Qt.ItemDataRole.ToolTipRole) == bridge.policy("a").evaluate("fake", "echo").reason
+            assert why.data(Qt.ItemDataRole.ToolTipRole) == bridge.api.policy("a").evaluate("fake", "echo").reason
             assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Allow"
             assert tool_index(panel, "fake", "add", EFFECTIVE).data() == "Deny (hidden from agent)"
 
@@ -287,7 +287,7 @@ def test_the_default_selector_changes_the_agents_default(qloop, qtbot):
             combo.setCurrentIndex(combo.findText("Deny"))
             combo.activated.emit(combo.currentIndex())
 
-            assert bridge.config.agents["a"].default is Effect.DENY
+            assert bridge.api.config.agents["a"].default is Effect.DENY
             assert load_config(bridge.config_path).agents["a"].default is Effect.DENY
             assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Deny (hidden from agent)"
             assert await listed_tools(bridge, "a") == set()
@@ -320,7 +320,8 @@ def test_a_tool_added_on_a_server_appears_under_it_without_resetting_the_tree(ql
                 if isinstance(message, types.ToolListChangedNotification):
                     noticed.set()
 
-            async with agent_client(bridge.endpoint_url, bridge.agent_token("a"), message_handler=on_message) as client:
+            token = bridge.api.agent_token("a")
+            async with agent_client(bridge.endpoint_url, token, message_handler=on_message) as client:
                 await client.call_tool("fake__add_tool", {"name": "extra"})
                 await eventually(lambda: "extra" in tool_names(panel, "fake"), "the new tool in the tree")
                 # Kept open until the agent has its own notice: the SDK client fails to close
@@ -356,7 +357,7 @@ def test_servers_keep_their_expanded_state_when_a_server_is_added(qloop, qtbot):
             tree = panel.permissions.tree
             tree.collapse(server_index(panel, "other"))
 
-            bridge.put_server("third", stdio_fake())
+            bridge.api.put_server("third", stdio_fake())
             await eventually(lambda: tool_names(panel, "third") == FAKE_TOOLS, "the new server's tools")
 
             assert tree.isExpanded(server_index(panel, "fake"))

@@ -81,7 +81,7 @@ def test_answering_a_request_that_ended_elsewhere_says_so_inline(qloop, qtbot):
             agent.start_call("fake__echo", {"text": "x"})
             (request,) = await wait_signal(bridge.approval_requested)
             bridge.approval_resolved.disconnect(panel.pending._remove)  # the panel has not heard yet
-            bridge.answer_approval(request.id, Answer.DENY)
+            bridge.api.answer_approval(request.id, Answer.DENY)
             panel.buttons[Answer.ALLOW_ONCE].click()
             assert not panel.error.isHidden()
             assert request.id in panel.error.text()

@@ -23,7 +23,7 @@ def test_an_ask_call_is_signalled_and_answered_through_the_bridge(qloop):
             bridge.approval_requested.connect(requested.append)
             call = agent.start_call("fake__echo", {"text": "hi"})
             await eventually(lambda: requested, "the approval request")
-            bridge.answer_approval(requested[0].id, Answer.ALLOW_ONCE)
+            bridge.api.answer_approval(requested[0].id, Answer.ALLOW_ONCE)
             assert (await call.result()).is_error is False
 
     run_async(qloop, scenario())
@@ -32,11 +32,11 @@ def test_an_ask_call_is_signalled_and_answered_through_the_bridge(qloop):
 def test_a_rule_set_through_the_bridge_is_written_and_running(qloop):
     async def scenario():
         async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
-            bridge.set_agent_rule("a", "fake/echo", Effect.DENY)
-            assert bridge.policy("a").evaluate("fake", "echo").effect is Effect.DENY
+            bridge.api.set_agent_rule("a", "fake/echo", Effect.DENY)
+            assert bridge.api.policy("a").evaluate("fake", "echo").effect is Effect.DENY
             assert '"fake/echo"' in bridge.config_path.read_text()
-            bridge.set_agent_rule("a", "fake/echo", None)
-            assert bridge.policy("a").evaluate("fake", "echo").effect is Effect.ALLOW
+            bridge.api.set_agent_rule("a", "fake/echo", None)
+            assert bridge.api.policy("a").evaluate("fake", "echo").effect is Effect.ALLOW
 
     run_async(qloop, scenario())
 

@@ -44,7 +44,7 @@ def test_import_previews_the_servers_and_adds_them_with_their_secrets_in_the_sto
             config = load_config(bridge.config_path)
             assert set(config.servers) == {"github", "docs"}
             assert sorted(rule.match for rule in config.agents["claude-code"].rules) == ["docs/*", "github/*"]
-            assert bridge.secret_store.get("docs.Authorization") == "Bearer sk-docs-123"
+            assert bridge.api.secret_store.get("docs.Authorization") == "Bearer sk-docs-123"
             assert "already in Toolgate as github" in pane.preview.toPlainText()
 
     run_async(qloop, scenario())
@@ -65,7 +65,7 @@ def test_connect_shows_the_diff_then_writes_the_entry_and_disconnect_puts_the_fi
             pane.connect_button.click()
             await eventually(lambda: pane.result.text().startswith("Connected"), "connect to finish")
             entry = jsonc.get(vscode.read_text(), ["servers", "toolgate"])
-            assert entry["headers"]["Authorization"] == f"Bearer {bridge.agent_token('vscode')}"
+            assert entry["headers"]["Authorization"] == f"Bearer {bridge.api.agent_token('vscode')}"
             assert "vscode" in json.loads(bridge.config_path.read_text())["agents"]
 
             pane.disconnect_button.click()

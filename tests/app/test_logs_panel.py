@@ -72,10 +72,10 @@ def test_a_call_waiting_for_approval_shows_as_running_until_it_ends(qloop):
             view = CallsView(bridge)
             await idle(view.model)
             call = agent.start_call("fake__echo", {"text": "hi"})
-            await eventually(lambda: bridge.pending_approvals(), "the approval request")
+            await eventually(lambda: bridge.api.pending_approvals(), "the approval request")
             await eventually(lambda: view.model.rowCount() == 1, "the waiting call")
             assert cell(view.model, 0, OUTCOME) == RUNNING_TEXT
-            bridge.answer_approval(bridge.pending_approvals()[0].id, Answer.DENY)
+            bridge.api.answer_approval(bridge.api.pending_approvals()[0].id, Answer.DENY)
             await call.result()
             await eventually(lambda: cell(view.model, 0, OUTCOME) == "Denied", "the denied outcome")
             assert cell(view.model, 0, DECISION) == "Ask (denied)"
@@ -115,8 +115,8 @@ def test_filters_narrow_the_calls_and_read_the_matching_history_again(qloop):
     async def scenario():
         async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW, "b": ALLOW}) as bridge:
             async with (
-                agent_client(bridge.endpoint_url, bridge.agent_token("a")) as a,
-                agent_client(bridge.endpoint_url, bridge.agent_token("b")) as b,
+                agent_client(bridge.endpoint_url, bridge.api.agent_token("a")) as a,
+                agent_client(bridge.endpoint_url, bridge.api.agent_token("b")) as b,
             ):
                 await b.call_tool("fake__echo", {"text": "old needle call"})
                 await b.call_tool("fake__fail", {})
@@ -240,8 +240,8 @@ def test_export_writes_exactly_the_records_matching_the_filter_as_jsonl_and_csv(
     async def scenario():
         async with running_bridge({"fake": stdio_fake()}, agents={"a": ALLOW, "b": ALLOW}) as bridge:
             async with (
-                agent_client(bridge.endpoint_url, bridge.agent_token("a")) as a,
-                agent_client(bridge.endpoint_url, bridge.agent_token("b")) as b,
+                agent_client(bridge.endpoint_url, bridge.api.agent_token("a")) as a,
+                agent_client(bridge.endpoint_url, bridge.api.agent_token("b")) as b,
             ):
                 for n in range(3):
                     await a.call_tool("fake__add", {"a": n, "b": 2})

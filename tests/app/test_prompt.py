@@ -45,7 +45,7 @@ def test_an_ask_call_shows_the_prompt_and_allow_once_completes_the_call(qloop, q
             assert json.loads(prompt.arguments_view.toPlainText()) == {"text": "hi"}
             assert prompt.rule_label.text() == "Rule: default → ask"
             assert not prompt.queue_label.isVisible()
-            assert shown == [bridge.pending_approvals()[0].id]
+            assert shown == [bridge.api.pending_approvals()[0].id]
             qtbot.mouseClick(prompt.allow_once_button, Qt.MouseButton.LeftButton)
             result = await call.result()
             assert text_of(result) == "hi" and not result.is_error
@@ -119,8 +119,8 @@ def test_a_key_pressed_as_the_prompt_appears_is_ignored(qloop, qtbot, monkeypatc
             await eventually(lambda: prompt.isVisible(), "the prompt to show")
             qtbot.keyClick(prompt, Qt.Key.Key_Return)
             assert not prompt.allow_once_button.isEnabled()
-            [request] = bridge.pending_approvals()
-            bridge.answer_approval(request.id, Answer.DENY)
+            [request] = bridge.api.pending_approvals()
+            bridge.api.answer_approval(request.id, Answer.DENY)
             assert prompt.note_label.text() == "Denied elsewhere"
             assert (await call.result()).is_error
 
@@ -160,7 +160,7 @@ def test_a_request_answered_elsewhere_says_so_and_then_the_next_one_shows(qloop,
             await shown_and_answerable(prompt)
             add = cursor.start_call("fake__add", {"a": 2, "b": 3})
             await eventually(lambda: prompt.waiting_count == 2, "the second request")
-            bridge.answer_approval(shown[0], Answer.ALLOW_ONCE)
+            bridge.api.answer_approval(shown[0], Answer.ALLOW_ONCE)
             assert prompt.note_label.text() == "Allowed elsewhere"
             assert prompt.queue_label.text() == "1 more waiting"
             await eventually(lambda: len(shown) == 2, "the second request to show")
@@ -186,7 +186,7 @@ def test_a_withdrawn_request_says_so_and_the_prompt_closes_itself(qloop, qtbot):
             assert prompt.note_label.text() == "Withdrawn by the agent"
             assert not prompt.answerable and not prompt.allow_once_button.isEnabled()
             await eventually(lambda: not prompt.isVisible(), "the prompt to close itself")
-            assert bridge.pending_approvals() == []
+            assert bridge.api.pending_approvals() == []
 
     run_async(qloop, scenario())
 
@@ -228,13 +228,13 @@ def test_a_prompt_made_while_a_call_waits_shows_it_on_request_and_closing_leaves
     async def scenario():
         async with connected_agent("a", {"default": "ask"}) as (bridge, agent):
             call = agent.start_call("fake__echo", {"text": "hi"})
-            await eventually(lambda: bridge.pending_approvals(), "the waiting call")
+            await eventually(lambda: bridge.api.pending_approvals(), "the waiting call")
             prompt = make_prompt(bridge, qtbot)
             assert not prompt.isVisible() and prompt.waiting_count == 1
             prompt.show_pending()
             assert prompt.headline.text() == "a wants to run fake__echo"
             prompt.close()
-            assert len(bridge.pending_approvals()) == 1
+            assert len(bridge.api.pending_approvals()) == 1
             prompt.show_pending()
             await shown_and_answerable(prompt)
             prompt.allow_once_button.click()

@@ -130,7 +130,7 @@ def test_a_secret_env_value_is_stored_as_a_secret_and_config_json_only_reference
             text = bridge.config_path.read_text()
             assert "s3cret-value" not in text
             assert servers_in_file(bridge)["keyed"]["env"] == {"API_TOKEN": "${secret:keyed.API_TOKEN}", "MODE": "test"}
-            assert bridge.has_secret("keyed.API_TOKEN")
+            assert bridge.api.has_secret("keyed.API_TOKEN")
             await eventually(lambda: cell(panel.model, "keyed", M.STATE) == "Ready", "the server to start")
 
             form = panel.open_form("keyed")

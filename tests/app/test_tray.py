@@ -66,12 +66,12 @@ def test_without_a_system_tray_the_menu_s_pause_action_pauses_the_gateway_and_re
             assert tray.state is TrayState.RUNNING
             assert tray.pause_action.text() == "Pause all agents"
             tray.pause_action.trigger()
-            assert bridge.paused
+            assert bridge.api.paused
             assert tray.pause_action.text() == "Resume"
             assert tray.state is TrayState.PAUSED and tray.tooltip == "Toolgate — paused"
             refused = await agent.client.call_tool("fake__echo", {"text": "x"})
             tray.pause_action.trigger()
-            assert not bridge.paused and tray.pause_action.text() == "Pause all agents"
+            assert not bridge.api.paused and tray.pause_action.text() == "Pause all agents"
             allowed = await agent.client.call_tool("fake__echo", {"text": "x"})
             assert refused.is_error and "paused" in text_of(refused)
             assert not allowed.is_error and text_of(allowed) == "x"
@@ -92,10 +92,10 @@ def test_the_pending_approvals_item_follows_waiting_calls_and_opens_the_approval
             assert tray.tooltip.endswith("· 2 approvals waiting")
             tray.pending_action.trigger()
             assert opened.calls == ["approvals"]
-            first, second = bridge.pending_approvals()
-            bridge.answer_approval(first.id, Answer.ALLOW_ONCE)
+            first, second = bridge.api.pending_approvals()
+            bridge.api.answer_approval(first.id, Answer.ALLOW_ONCE)
             assert tray.pending_action.text() == "Pending approvals (1)"
-            bridge.answer_approval(second.id, Answer.DENY)
+            bridge.api.answer_approval(second.id, Answer.DENY)
             for call in calls:
                 await call.result()
             assert tray.pending_action.text() == "Pending approvals (0)" and not tray.pending_action.isEnabled()
@@ -141,7 +141,7 @@ def test_a_server_added_to_the_config_gets_its_own_submenu(qloop):
         async with running_bridge({}) as bridge:
             tray = Opened().controller(bridge)
             assert [a.text() for a in tray.servers_menu.actions()] == ["No servers"]
-            bridge.put_server("added", stdio_fake())
+            bridge.api.put_server("added", stdio_fake())
             await eventually(lambda: tray.server_menu("added").title() == "added — Ready", "the new server ready")
 
     run_async(qloop, scenario())

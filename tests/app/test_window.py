@@ -75,7 +75,7 @@ def test_closing_the_window_quits_when_there_is_no_tray_and_hides_when_there_is(
 def test_the_overview_warns_that_secrets_are_not_encrypted_with_the_file_fallback(qloop, qtbot):
     async def scenario():
         async with running_bridge({}) as bridge:
-            assert bridge.secrets_encrypted is False  # the tests force keyring's fail backend
+            assert bridge.api.secret_store.encrypted is False  # the tests force keyring's fail backend
             overview = OverviewPanel(bridge, show_panel=lambda _: None)
             qtbot.addWidget(overview)
             assert "Secrets are not encrypted on this system" in overview.warnings.text()
@@ -113,8 +113,8 @@ def test_settings_are_saved_to_config_json_and_applied(qloop, qtbot):
             panel.timeout.setValue(45)
             panel.save.click()
             assert panel.error.isHidden()
-            assert bridge.config.gateway.allowed_origins == ("http://localhost:3000", "https://app.example")
-            assert bridge.config.gateway.approval_timeout_s == 45
+            assert bridge.api.config.gateway.allowed_origins == ("http://localhost:3000", "https://app.example")
+            assert bridge.api.config.gateway.approval_timeout_s == 45
             assert load_config(bridge.config_path).gateway.approval_timeout_s == 45
             assert "take effect when Toolgate restarts" in panel.port_note.text()
 
@@ -177,7 +177,7 @@ def test_calls_in_the_last_hour_count_only_finished_calls(qloop, qtbot):
             for _ in range(3):
                 await agent.client.call_tool("fake__echo", {"text": "x"})
             await eventually(lambda: overview.calls.text() == "3", "three calls counted")
-            assert len(await bridge.query_audit(AuditQuery())) == 6  # a decision and an outcome each
+            assert len(await bridge.api.query_audit(AuditQuery())) == 6  # a decision and an outcome each
             overview.recount_calls()
             await eventually(lambda: overview.calls.text() == "3", "the recount to agree")
 
