@@ -192,7 +192,7 @@ class RequestForwarder:
             with self._measured(admission, agent, server, params.uri):
                 async with self._pool.use(server, agent) as downstream:
                     read = _present(server, downstream).session.read_resource(params.uri, caller=caller)
-                    return await _downstream_call(read)
+                    return without_downstream_identity(await _downstream_call(read))
 
         return await self._run(ctx, agent, target, forward)
 
@@ -211,7 +211,7 @@ class RequestForwarder:
                 async with self._pool.use(route.server, agent) as downstream:
                     server = _present(route.server, downstream)
                     got = server.session.get_prompt(route.upstream_name, params.arguments, caller=caller)
-                    return await _downstream_call(got)
+                    return without_downstream_identity(await _downstream_call(got))
 
         return await self._run(ctx, agent, target, forward)
 

@@ -50,7 +50,7 @@ async def set_level(client: Any, level: types.LoggingLevel) -> None:
 async def test_a_call_reaches_the_tool_behind_its_public_name_and_its_result_comes_back(
     fake_servers: FakeServers, mode: str
 ):
-    async with running_gateway({"fake": {"prefix": "f_"}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {"prefix": "f_"}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", mode) as client:
             result = await client.call_tool("f_echo", {"text": "hello"})
 
@@ -61,16 +61,25 @@ async def test_a_call_reaches_the_tool_behind_its_public_name_and_its_result_com
 @pytest.mark.parametrize("mode", BOTH_ERAS)
 async def test_a_2026_servers_identity_stamp_never_reaches_the_agent(fake_servers: FakeServers, mode: str):
     fake_servers.modern.add("modern")
-    async with running_gateway({"modern": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"modern": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", mode) as client:
-            result = await client.call_tool("modern__echo", {"text": "who?"})
+            results: dict[str, types.Result] = {
+                "tools/call": await client.call_tool("modern__echo", {"text": "who?"}),
+                "resources/read": await client.read_resource("fake://greeting"),
+                "prompts/get": await client.get_prompt("modern__greet", {"name": "Ada"}),
+                "completion/complete": await client.complete(
+                    types.PromptReference(name="modern__greet"), {"name": "name", "value": "A"}
+                ),
+            }
         spoken = gw.pool.servers["modern"].status.protocol_version
 
     assert spoken == "2026-07-28"
-    meta = dict(result.meta or {})
-    stamp = meta.pop(SERVER_INFO_META_KEY, None)
-    assert meta == {"fake/server": "modern"}  # the server's own _meta is kept
-    assert stamp is None if mode == "legacy" else stamp["name"] == "toolgate"
+    toolgate = None if mode == "legacy" else "toolgate"
+    stamps = {
+        method: (result.meta or {}).get(SERVER_INFO_META_KEY, {}).get("name") for method, result in results.items()
+    }
+    assert stamps == dict.fromkeys(results, toolgate)
+    assert (results["tools/call"].meta or {}).get("fake/server") == "modern"  # the server's own _meta is kept
 
 
 def test_removing_the_identity_stamp_keeps_the_rest_of_the_meta():
@@ -85,7 +94,7 @@ def test_removing_the_identity_stamp_keeps_the_rest_of_the_meta():
 
 
 async def test_an_unknown_tool_or_prompt_is_an_error_naming_it(fake_servers: FakeServers):
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a") as client:
             with pytest.raises(MCPError) as tool:
                 await client.call_tool("fake__nothing", {})
@@ -103,7 +112,7 @@ async def test_a_call_to_a_server_that_is_down_says_so_only_to_agents_that_may_u
         "agent-a": ALLOW_ALL,
         "agent-b": {"default": "allow", "rules": [{"match": "broken/*", "effect": "deny"}]},
     }
-    async with running_gateway({"broken": {}}, agents) as gw:
+    async with running_gateway(fake_servers, {"broken": {}}, agents) as gw:
         async with agent(gw.front.server, "agent-a") as client_a, agent(gw.front.server, "agent-b") as client_b:
             with pytest.raises(MCPError) as allowed:
                 await client_a.call_tool("broken__anything", {})
@@ -116,7 +125,7 @@ async def test_a_call_to_a_server_that_is_down_says_so_only_to_agents_that_may_u
 
 
 async def test_a_denied_call_is_refused_in_its_result_and_never_reaches_the_server(fake_servers: FakeServers):
-    async with running_gateway({"fake": {}}, {"agent-a": DENY_FAKE}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": DENY_FAKE}) as gw:
         async with agent(gw.front.server, "agent-a") as client:
             result = await client.call_tool("fake__add_tool", {"name": "sneaky"})
 
@@ -128,7 +137,7 @@ async def test_a_denied_call_is_refused_in_its_result_and_never_reaches_the_serv
 
 
 async def test_a_tool_error_from_the_server_reaches_the_agent_as_it_is(fake_servers: FakeServers):
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a") as client:
             result = await client.call_tool("fake__fail", {})
 
@@ -137,7 +146,7 @@ async def test_a_tool_error_from_the_server_reaches_the_agent_as_it_is(fake_serv
 
 
 async def test_a_server_that_does_not_answer_in_time_gives_the_agent_an_error_result(fake_servers: FakeServers):
-    async with running_gateway({"fake": {"timeout_s": 0.2}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {"timeout_s": 0.2}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a") as client:
             with anyio.fail_after(10):
                 result = await client.call_tool("fake__slow", {"seconds": 3600, "steps": 1})
@@ -150,7 +159,7 @@ async def test_a_server_that_does_not_answer_in_time_gives_the_agent_an_error_re
 async def test_an_error_the_server_answers_with_reaches_the_agent_and_counts_as_a_protocol_error(
     fake_servers: FakeServers,
 ):
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a") as client:  # it cannot answer the question the tool asks
             with pytest.raises(MCPError) as raised:
                 await client.call_tool("fake__ask", {"who": "a"})
@@ -168,7 +177,7 @@ async def test_a_servers_question_during_a_call_is_put_to_the_calling_agent(fake
         asked.append(params.message)
         return types.ElicitResult(action="accept", content={"name": "Ada"})
 
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", mode, elicitation_callback=answer) as client:
             result = await client.call_tool("fake__ask", {"who": "a"})
 
@@ -186,7 +195,7 @@ async def test_a_calls_progress_reaches_it_before_its_result(fake_servers: FakeS
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         received.append((progress, total, message))
 
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", mode) as client:
             await client.call_tool("fake__slow", {"seconds": 0, "steps": 3}, progress_callback=on_progress)
             at_the_result = list(received)
@@ -196,7 +205,7 @@ async def test_a_calls_progress_reaches_it_before_its_result(fake_servers: FakeS
 
 async def test_a_call_that_did_not_ask_for_progress_gets_none(fake_servers: FakeServers):
     inbox = Inbox()
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", message_handler=inbox.handler) as client:
             await client.call_tool("fake__slow", {"seconds": 0, "steps": 3})
 
@@ -209,7 +218,7 @@ async def test_a_2026_call_gets_its_servers_log_messages_only_when_it_asked_for_
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         logs.append((params.level, params.logger, params.data))
 
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         modern = "2026-07-28"
         async with agent(gw.front.server, "agent-a", modern, logging_callback=on_log) as client:
             await client.call_tool("fake__log", {"level": "error", "text": "not asked for"})
@@ -222,7 +231,7 @@ async def test_a_2026_call_gets_its_servers_log_messages_only_when_it_asked_for_
 
 async def test_a_handshake_agent_that_sets_a_level_gets_the_servers_log_messages(fake_servers: FakeServers):
     inbox = Inbox()
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", message_handler=inbox.handler) as client:
             await set_level(client, "warning")
             await client.call_tool("fake__log", {"level": "info", "text": "below the level"})
@@ -242,7 +251,7 @@ async def test_a_handshake_agent_that_sets_a_level_gets_the_servers_log_messages
 async def test_a_resource_is_read_from_the_server_that_lists_it_or_has_a_matching_template(
     fake_servers: FakeServers, mode: str
 ):
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", mode) as client:
             listed = await client.read_resource("fake://greeting")
             templated = await client.read_resource("fake://items/7")
@@ -253,7 +262,7 @@ async def test_a_resource_is_read_from_the_server_that_lists_it_or_has_a_matchin
 
 
 async def test_reading_a_resource_no_server_offers_or_of_a_denied_server_is_an_error(fake_servers: FakeServers):
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": DENY_FAKE}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": DENY_FAKE}) as gw:
         async with agent(gw.front.server, "agent-a") as client_a, agent(gw.front.server, "agent-b") as client_b:
             with pytest.raises(MCPError) as nowhere:
                 await client_a.read_resource("elsewhere://x")
@@ -268,7 +277,7 @@ async def test_reading_a_resource_no_server_offers_or_of_a_denied_server_is_an_e
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
 async def test_a_prompt_is_got_by_its_public_name_with_its_arguments(fake_servers: FakeServers, mode: str):
-    async with running_gateway({"fake": {"prefix": "p."}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {"prefix": "p."}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", mode) as client:
             result = await client.get_prompt("p.greet", {"name": "Ada"})
 
@@ -277,7 +286,7 @@ async def test_a_prompt_is_got_by_its_public_name_with_its_arguments(fake_server
 
 
 async def test_completions_come_from_the_server_owning_the_prompt_or_template(fake_servers: FakeServers):
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a") as client:
             prompt = await client.complete(types.PromptReference(name="fake__greet"), {"name": "name", "value": "Al"})
             template = await client.complete(
@@ -299,7 +308,7 @@ async def test_completions_come_from_the_server_owning_the_prompt_or_template(fa
 
 
 async def test_a_completion_is_never_put_to_the_person(fake_servers: FakeServers):
-    async with running_gateway({"fake": {}}, {"agent-a": {"default": "ask"}}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": {"default": "ask"}}) as gw:
         async with agent(gw.front.server, "agent-a") as client:
             with anyio.fail_after(10), pytest.raises(MCPError) as refused:
                 await client.complete(types.PromptReference(name="fake__greet"), {"name": "name", "value": "Al"})
@@ -320,7 +329,7 @@ async def test_a_handshake_agent_gets_updates_of_a_resource_it_subscribed_to_unt
     def updates() -> list[str]:
         return [m.params.uri for m in inbox.of(types.ResourceUpdatedNotification)]
 
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", message_handler=inbox.handler) as client:
             await subscribe(client, "fake://greeting")
             await subscribe(client, "fake://items/1")
@@ -338,7 +347,7 @@ async def test_a_subscription_to_a_uri_no_server_lists_goes_to_every_server_the_
     fake_servers: FakeServers,
 ):
     policy = {"default": "allow", "rules": [{"match": "denied/*", "effect": "deny"}]}
-    async with running_gateway({"fake": {}, "other": {}, "denied": {}}, {"agent-a": policy}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}, "other": {}, "denied": {}}, {"agent-a": policy}) as gw:
         async with agent(gw.front.server, "agent-a") as client:
             await subscribe(client, "made://later")
 
@@ -347,7 +356,7 @@ async def test_a_subscription_to_a_uri_no_server_lists_goes_to_every_server_the_
 
 
 async def test_subscribing_to_a_resource_of_a_denied_server_or_of_no_server_is_refused(fake_servers: FakeServers):
-    async with running_gateway({"fake": {}}, {"agent-a": DENY_FAKE}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": DENY_FAKE}) as gw:
         async with agent(gw.front.server, "agent-a") as client:
             with pytest.raises(MCPError) as denied:
                 await subscribe(client, "fake://greeting")
