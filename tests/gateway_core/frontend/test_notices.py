@@ -299,3 +299,28 @@ async def test_a_2026_call_gets_its_servers_log_messages_only_while_no_other_cal
 
     assert mine == [("warning", "fake/fake-logger", "mine")]  # sent before the call's result
     assert logs == [("warning", "fake/fake-logger", "mine"), ("warning", "fake/fake-logger", "mine again")]
+
+
+@pytest.mark.xfail(
+    reason="2026 listen streams get updates through the bus, which knows the URI but not the server or the agent",
+    strict=True,
+)
+async def test_a_2026_listener_whose_policy_now_denies_the_server_gets_none_of_its_updates(
+    fake_servers: FakeServers,
+):
+    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+        allowed = gw.runtime.now.config
+        denied = config_of({"fake": {}}, {"agent-a": {"default": "deny"}})
+        async with agent(gw.front.server, "agent-a", mode="2026-07-28") as client:
+            async with client.listen(resource_subscriptions=[GREETING, ITEM]) as events:
+                await fake_servers.until_asked(
+                    ("fake", "resources/subscribe", GREETING), ("fake", "resources/subscribe", ITEM)
+                )
+                gw.runtime.swap(lambda runtime: runtime.with_config(denied))
+                await touch(fake_of(gw), GREETING)
+                gw.runtime.swap(lambda runtime: runtime.with_config(allowed))
+                await touch(fake_of(gw), ITEM)
+                with anyio.fail_after(WAIT_S):
+                    first = await events.__anext__()
+
+    assert getattr(first, "uri", None) == ITEM  # the update sent while the server was denied never came
