@@ -9,17 +9,20 @@ only the servers whose configuration changed.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
 import anyio.abc
 import mcp_types as types
 
 from gateway_core.config import ServerConfig
-from gateway_core.downstream.base import ResolveFn, ServerState, ServerStatus
+from gateway_core.downstream.base import Connection, ResolveFn, ServerState, ServerStatus
 from gateway_core.downstream.per_agent import AgentInstances, RootsOfAgent, same_session
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.downstream.stdio import NORMAL_STOP, QUICK_STOP
+
+OpenConnection = Callable[[str, ServerConfig], AbstractAsyncContextManager[Connection]]
+"""Opens the connection to the server of this name and configuration."""
 
 
 class DownstreamPool:
@@ -33,6 +36,8 @@ class DownstreamPool:
         on_stderr: called with ``(name, line)`` for each stderr line of a stdio server.
         on_notice: called with ``(name, notification)`` for each resource update and log message.
         agent_roots: an agent's roots, for its own instance of a ``per_agent`` server.
+        transport: opens the connection to server ``(name, config)`` instead of its configured
+            transport (tests: servers in memory, see ``memory.py``).
     """
 
     def __init__(
@@ -45,6 +50,7 @@ class DownstreamPool:
         on_stderr: Callable[[str, str], None] | None = None,
         on_notice: Callable[[str, types.ServerNotification], None] | None = None,
         agent_roots: RootsOfAgent | None = None,
+        transport: OpenConnection | None = None,
     ) -> None:
         self._configs = dict(servers)
         self._on_notice = on_notice
@@ -53,6 +59,7 @@ class DownstreamPool:
         self._on_change = on_change
         self._on_catalog = on_catalog
         self._on_stderr = on_stderr
+        self._transport = transport
         self._servers: dict[str, DownstreamServer] = {
             name: self._new_server(name, config) for name, config in servers.items() if config.enabled
         }
@@ -131,6 +138,7 @@ class DownstreamPool:
             on_stderr=self._on_stderr,
             on_notice=self._on_notice,
             stop_times=lambda: self._stop_times,
+            transport=self._transport_of(name, config),
         )
 
     def _new_agent_server(self, name: str, config: ServerConfig, agent: str, roots: RootsOfAgent) -> DownstreamServer:
@@ -148,7 +156,14 @@ class DownstreamPool:
             on_stderr=None if stderr is None else (lambda _, line: stderr(name, f"[{agent}] {line}")),
             outside_call_roots=outside_call_roots,
             stop_times=lambda: self._stop_times,
+            transport=self._transport_of(name, config),
         )
+
+    def _transport_of(
+        self, name: str, config: ServerConfig
+    ) -> Callable[[], AbstractAsyncContextManager[Connection]] | None:
+        transport = self._transport
+        return None if transport is None else (lambda: transport(name, config))
 
     def _start(self, name: str, config: ServerConfig) -> None:
         server = self._new_server(name, config)

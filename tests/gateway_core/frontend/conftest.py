@@ -25,9 +25,8 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from gateway_core.approvals import ApprovalBroker
-from gateway_core.config import Config, parse_config
-from gateway_core.downstream import DownstreamPool, DownstreamServer, ServerState
-from gateway_core.downstream import server as server_module
+from gateway_core.config import Config, ServerConfig, parse_config
+from gateway_core.downstream import DownstreamPool, ServerState
 from gateway_core.downstream.base import ConnectError, Connection
 from gateway_core.downstream.memory import open_memory
 from gateway_core.events import EventStream
@@ -59,18 +58,18 @@ class FakeServers:
         self.asked: list[Asked] = []
         self._changed = anyio.Event()
 
-    def open(self, downstream: DownstreamServer) -> AbstractAsyncContextManager[Connection]:
-        """The transport of ``downstream``: a fresh fake server, as a restarted process would be."""
-        if downstream.name in self.broken:
-            raise ConnectError(f"{downstream.name} cannot be reached")
-        fake = FakeServer(downstream.name, 0)
-        if downstream.name in self.modern:
+    def open(self, name: str, config: ServerConfig) -> AbstractAsyncContextManager[Connection]:
+        """The transport of server ``name``: a fresh fake server, as a restarted process would be."""
+        if name in self.broken:
+            raise ConnectError(f"{name} cannot be reached")
+        fake = FakeServer(name, 0)
+        if name in self.modern:
             fake.server.middleware = [*fake.server.middleware, _refuse_handshake]
         self._record(fake, "resources/subscribe", types.SubscribeRequestParams, fake.interactive.subscribe)
         self._record(fake, "resources/unsubscribe", types.UnsubscribeRequestParams, fake.interactive.unsubscribe)
         self._record(fake, "logging/setLevel", types.SetLevelRequestParams, fake.interactive.set_level)
         self._record(fake, "completion/complete", types.CompleteRequestParams, fake.interactive.complete)
-        self.latest[downstream.name] = fake
+        self.latest[name] = fake
         return open_memory(fake.server)
 
     def _record(self, fake: FakeServer, method: str, params_type: type[Any], handler: Any) -> None:
@@ -100,12 +99,9 @@ def _named(params: Any) -> str:
 
 
 @pytest.fixture
-def fake_servers(monkeypatch: pytest.MonkeyPatch) -> FakeServers:
-    """Every stdio server a pool starts is a ``FakeServer`` in memory."""
-    servers = FakeServers()
-    # The pool builds its servers itself; the transport table is where they can be given another transport.
-    monkeypatch.setitem(server_module._TRANSPORTS, "stdio", servers.open)
-    return servers
+def fake_servers() -> FakeServers:
+    """Servers in memory, for ``running_gateway``."""
+    return FakeServers()
 
 
 def config_of(servers: Mapping[str, Mapping[str, Any]], agents: Mapping[str, Mapping[str, Any]]) -> Config:
@@ -168,9 +164,12 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    servers: Mapping[str, Mapping[str, Any]], agents: Mapping[str, Mapping[str, Any]]
+    fakes: FakeServers, servers: Mapping[str, Mapping[str, Any]], agents: Mapping[str, Mapping[str, Any]]
 ) -> AsyncIterator[Gateway]:
-    """The pool and the agent-facing server wired as the gateway wires them; every server tried and routed."""
+    """The pool (every server a fake in ``fakes``) and the agent-facing server wired as the gateway wires them.
+
+    Every server has been tried and routed when the block begins.
+    """
     config = config_of(servers, agents)
     runtime = RuntimeCell(Runtime.of(config))
     approvals = ApprovalBroker(timeout_s=lambda: 60.0, on_always=lambda request, effect: None)
@@ -181,7 +180,9 @@ async def running_gateway(
         config.servers,
         resolve=dict,
         on_change=lambda name: fronts[0].on_pool_change(name),
+        on_catalog=lambda name: fronts[0].on_pool_change(name),
         on_notice=lambda name, notice: fronts[0].notices.on_notice(name, notice),
+        transport=fakes.open,
     )
     front = AgentFacingServer(runtime, pool, guard, metrics, EventStream(), version="0.0.0-test")
     fronts.append(front)
