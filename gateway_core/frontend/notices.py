@@ -27,10 +27,11 @@ import anyio.lowlevel
 import mcp_types as types
 from anyio.streams.memory import MemoryObjectSendStream
 from mcp.server.session import ServerSession
-from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
+from mcp.server.subscriptions import ResourceUpdated
 
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import DownstreamError
+from gateway_core.frontend.listen_bus import ListenBus
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +88,15 @@ class Notices:
     Args:
         pool: the downstream servers.
         may_see: whether an agent may still see a server (its policy does not deny the whole server).
-        bus: the bus feeding 2026 ``subscriptions/listen`` streams.
+        bus: the bus feeding 2026 ``subscriptions/listen`` streams, each addressed to its receiver.
     """
 
-    def __init__(self, pool: DownstreamPool, may_see: Callable[[str, str], bool], bus: SubscriptionBus) -> None:
+    def __init__(self, pool: DownstreamPool, may_see: Callable[[str, str], bool], bus: ListenBus) -> None:
         self._pool = pool
         self._may_see = may_see
         self._bus = bus
         self._sessions: dict[str, Receiver] = {}
+        self._listening: dict[int, Receiver] = {}  # 2026 listen streams, by id of their receiver
         self._requests: dict[int, tuple[str, Receiver]] = {}  # 2026 requests opted in to logging, by server
         self._refs: dict[tuple[str, str], int] = {}
         self._level: types.LoggingLevel | None = None
@@ -220,9 +222,12 @@ class Notices:
     def listening(self, agent: str, session: ServerSession) -> Iterator[Receiver]:
         """A receiver for one 2026 listen stream; its subscriptions end with the body."""
         receiver = Receiver(agent, session)
+        self._listening[id(receiver)] = receiver
         try:
-            yield receiver
+            with self._bus.addressed_to(receiver):
+                yield receiver
         finally:
+            del self._listening[id(receiver)]
             self._drop(receiver)
 
     # --- delivery --------------------------------------------------------------------------------
@@ -280,7 +285,10 @@ class Notices:
         for entry in list(self._sessions.values()):
             if (server, uri) in entry.uris and self._may_see(entry.agent, server):
                 await entry.session.send_resource_updated(uri)
-        await self._bus.publish(ResourceUpdated(uri=uri))
+        for entry in list(self._listening.values()):
+            if (server, uri) in entry.uris and self._may_see(entry.agent, server):
+                self._bus.send_to(entry, ResourceUpdated(uri=uri))
+        await anyio.lowlevel.checkpoint()
 
     async def _deliver_log(self, server: str, params: types.LoggingMessageNotificationParams) -> None:
         notification = _tagged(server, params)

@@ -23,7 +23,6 @@ from mcp.server.context import HandlerResult
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.session import ServerSession
 from mcp.server.subscriptions import (
-    InMemorySubscriptionBus,
     ListenHandler,
     PromptsListChanged,
     ResourcesListChanged,
@@ -37,6 +36,7 @@ from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.events import EventStream, SessionEnded
 from gateway_core.frontend.forward import SERVER_INFO_META_KEY, UNKNOWN_AGENT, RequestForwarder, current_agent
 from gateway_core.frontend.guard import CallGuard
+from gateway_core.frontend.listen_bus import ListenBus
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices
 from gateway_core.frontend.roots import AgentRoots
@@ -84,7 +84,7 @@ class AgentFacingServer:
         self._changed = anyio.Event()
         self._refreshed = anyio.Event()
         self._policy_changed = False
-        self._bus = InMemorySubscriptionBus()
+        self._bus = ListenBus()
         self._listen = ListenHandler(self._bus)
         self._legacy_sessions: dict[str, ServerSession] = {}
         self._ready: set[str] = set()

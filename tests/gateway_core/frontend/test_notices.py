@@ -73,12 +73,12 @@ async def handshake_session() -> AsyncIterator[Session]:
 
 async def touch(server: DownstreamServer, uri: str) -> None:
     """Make the fake server announce that ``uri`` changed."""
-    await server.call_tool("touch", {"uri": uri})
+    await server.session.call_tool("touch", {"uri": uri})
 
 
 async def log(server: DownstreamServer, level: str, text: str) -> None:
     """Make the fake server send a log message."""
-    await server.call_tool("log", {"level": level, "text": text})
+    await server.session.call_tool("log", {"level": level, "text": text})
 
 
 async def no_record(*args: Any) -> None:
@@ -91,7 +91,7 @@ def fake_of(gw: Gateway) -> DownstreamServer:
 
 async def test_a_resource_update_reaches_only_the_sessions_subscribed_to_that_uri(fake_servers: FakeServers):
     async with (
-        running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": ALLOW_ALL}) as gw,
+        running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": ALLOW_ALL}) as gw,
         handshake_session() as a,
         handshake_session() as b,
     ):
@@ -117,7 +117,7 @@ async def test_the_server_is_subscribed_once_however_many_agents_subscribe_and_u
     fake_servers: FakeServers,
 ):
     async with (
-        running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": ALLOW_ALL}) as gw,
+        running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": ALLOW_ALL}) as gw,
         handshake_session() as a,
         handshake_session() as b,
     ):
@@ -140,7 +140,7 @@ async def test_the_server_is_subscribed_once_however_many_agents_subscribe_and_u
 
 async def test_a_session_that_ends_gives_up_its_subscriptions_and_gets_no_more_updates(fake_servers: FakeServers):
     async with (
-        running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": ALLOW_ALL}) as gw,
+        running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": ALLOW_ALL}) as gw,
         handshake_session() as a,
         handshake_session() as b,
     ):
@@ -165,7 +165,7 @@ async def test_a_session_that_ends_gives_up_its_subscriptions_and_gets_no_more_u
 
 async def test_an_agent_whose_policy_now_denies_the_server_gets_none_of_its_updates(fake_servers: FakeServers):
     async with (
-        running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": ALLOW_ALL}) as gw,
+        running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": ALLOW_ALL}) as gw,
         handshake_session() as a,
         handshake_session() as b,
     ):
@@ -190,7 +190,7 @@ async def test_log_messages_reach_each_session_at_its_level_and_above_named_afte
     fake_servers: FakeServers,
 ):
     async with (
-        running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": ALLOW_ALL}) as gw,
+        running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL, "agent-b": ALLOW_ALL}) as gw,
         handshake_session() as warnings,
         handshake_session() as everything,
         handshake_session() as silent,
@@ -215,7 +215,7 @@ async def test_log_messages_reach_each_session_at_its_level_and_above_named_afte
 async def test_servers_are_asked_once_for_the_most_verbose_level_any_agent_wants(fake_servers: FakeServers):
     fake_servers.refuse_level.add("refuses")
     async with (
-        running_gateway({"fake": {}, "refuses": {}}, {"agent-a": ALLOW_ALL}) as gw,
+        running_gateway(fake_servers, {"fake": {}, "refuses": {}}, {"agent-a": ALLOW_ALL}) as gw,
         handshake_session() as a,
     ):
         notices = gw.front.notices
@@ -231,7 +231,7 @@ async def test_servers_are_asked_once_for_the_most_verbose_level_any_agent_wants
 
 async def test_a_restarted_server_is_subscribed_and_told_the_log_level_again(fake_servers: FakeServers):
     async with (
-        running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw,
+        running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw,
         handshake_session() as a,
     ):
         notices = gw.front.notices
@@ -253,7 +253,7 @@ async def test_a_restarted_server_is_subscribed_and_told_the_log_level_again(fak
 
 
 async def test_a_2026_listen_stream_subscribes_its_resources_at_the_server_while_it_lasts(fake_servers: FakeServers):
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", mode="2026-07-28") as client:
             async with client.listen(resource_subscriptions=[ITEM]) as events:
                 await fake_servers.until_asked(("fake", "resources/subscribe", ITEM))
@@ -273,7 +273,7 @@ async def test_a_2026_call_gets_its_servers_log_messages_only_while_no_other_cal
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         logs.append((params.level, params.logger, params.data))
 
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", mode="2026-07-28", log_level="info", logging_callback=on_log) as c:
             fake = fake_of(gw)
             await c.call_tool("fake__log", {"level": "warning", "text": "mine"})
@@ -287,7 +287,7 @@ async def test_a_2026_call_gets_its_servers_log_messages_only_while_no_other_cal
             async with anyio.create_task_group() as tg:
                 another_agents_call = RoundTripCaller("agent-b", None, no_record)
                 tg.start_soon(
-                    lambda: fake.call_tool(
+                    lambda: fake.session.call_tool(
                         "slow", {"seconds": 3600, "steps": 1}, progress=started, caller=another_agents_call
                     )
                 )
@@ -301,14 +301,10 @@ async def test_a_2026_call_gets_its_servers_log_messages_only_while_no_other_cal
     assert logs == [("warning", "fake/fake-logger", "mine"), ("warning", "fake/fake-logger", "mine again")]
 
 
-@pytest.mark.xfail(
-    reason="2026 listen streams get updates through the bus, which knows the URI but not the server or the agent",
-    strict=True,
-)
 async def test_a_2026_listener_whose_policy_now_denies_the_server_gets_none_of_its_updates(
     fake_servers: FakeServers,
 ):
-    async with running_gateway({"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         allowed = gw.runtime.now.config
         denied = config_of({"fake": {}}, {"agent-a": {"default": "deny"}})
         async with agent(gw.front.server, "agent-a", mode="2026-07-28") as client:
@@ -324,3 +320,27 @@ async def test_a_2026_listener_whose_policy_now_denies_the_server_gets_none_of_i
                     first = await events.__anext__()
 
     assert getattr(first, "uri", None) == ITEM  # the update sent while the server was denied never came
+
+
+async def test_a_2026_listener_gets_updates_of_its_uri_only_from_the_server_it_subscribed_at(
+    fake_servers: FakeServers,
+):
+    async with running_gateway(fake_servers, {"fake": {}, "other": {}}, {"agent-a": ALLOW_ALL}) as gw:
+        async with agent(gw.front.server, "agent-a", mode="2026-07-28") as client:
+            async with client.listen(resource_subscriptions=[GREETING, ITEM]) as events:
+                # Both fakes list the same URIs; they are routed to "fake", where the agent subscribed.
+                await fake_servers.until_asked(
+                    ("fake", "resources/subscribe", GREETING), ("fake", "resources/subscribe", ITEM)
+                )
+                # "other" announces a change nobody subscribed to there (servers may broadcast them).
+                unsolicited = types.ResourceUpdatedNotification(
+                    params=types.ResourceUpdatedNotificationParams(uri=GREETING)
+                )
+                gw.front.notices.on_notice("other", unsolicited)
+                await touch(gw.pool.servers["fake"], ITEM)
+                with anyio.fail_after(WAIT_S):
+                    first = await events.__anext__()
+                subscribed_at = {server for server, method, _ in fake_servers.asked if method == "resources/subscribe"}
+
+    assert subscribed_at == {"fake"}
+    assert getattr(first, "uri", None) == ITEM  # the update from a server it never subscribed at never came
