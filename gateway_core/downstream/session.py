@@ -148,29 +148,40 @@ class ServerSession:
         *,
         progress: ProgressFnT | None = None,
         caller: Caller | None = None,
+        meta: types.RequestParamsMeta | None = None,
     ) -> types.CallToolResult:
         """Call tool ``name`` with fresh params; the result passes through unchanged (no schema check).
 
-        Questions the server asks during the call (sampling, elicitation, roots) go to ``caller``.
+        Questions the server asks during the call (sampling, elicitation, roots) go to ``caller``;
+        ``meta`` is the agent's ``_meta`` for the server (without what concerns only the agent's hop).
 
         Raises:
             ServerUnavailableError: the server is not READY, or died during the call.
             DownstreamTimeoutError: no answer within ``timeout_s`` (the server is sent notifications/cancelled).
             MCPError: the server answered with an error; forward it as is.
         """
-        request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=arguments))
+        params = types.CallToolRequestParams(name=name, arguments=arguments, _meta=meta)
+        request = types.CallToolRequest(params=params)
         return await self._request(f"tools/call {name!r}", request, types.CallToolResult, progress, caller)
 
-    async def read_resource(self, uri: str, *, caller: Caller | None = None) -> types.ReadResourceResult:
+    async def read_resource(
+        self, uri: str, *, caller: Caller | None = None, meta: types.RequestParamsMeta | None = None
+    ) -> types.ReadResourceResult:
         """Read resource ``uri``. Raises as ``call_tool`` does."""
-        request = types.ReadResourceRequest(params=types.ReadResourceRequestParams(uri=uri))
+        request = types.ReadResourceRequest(params=types.ReadResourceRequestParams(uri=uri, _meta=meta))
         return await self._request(f"resources/read {uri!r}", request, types.ReadResourceResult, None, caller)
 
     async def get_prompt(
-        self, name: str, arguments: dict[str, str] | None, *, caller: Caller | None = None
+        self,
+        name: str,
+        arguments: dict[str, str] | None,
+        *,
+        caller: Caller | None = None,
+        meta: types.RequestParamsMeta | None = None,
     ) -> types.GetPromptResult:
         """Get prompt ``name``. Raises as ``call_tool`` does."""
-        request = types.GetPromptRequest(params=types.GetPromptRequestParams(name=name, arguments=arguments))
+        params = types.GetPromptRequestParams(name=name, arguments=arguments, _meta=meta)
+        request = types.GetPromptRequest(params=params)
         return await self._request(f"prompts/get {name!r}", request, types.GetPromptResult, None, caller)
 
     async def complete(
@@ -178,9 +189,11 @@ class ServerSession:
         ref: types.PromptReference | types.ResourceTemplateReference,
         argument: types.CompletionArgument,
         context: types.CompletionContext | None,
+        *,
+        meta: types.RequestParamsMeta | None = None,
     ) -> types.CompleteResult:
         """Ask for completions of a prompt argument or template variable. Raises as ``call_tool`` does."""
-        params = types.CompleteRequestParams(ref=ref, argument=argument, context=context)
+        params = types.CompleteRequestParams(ref=ref, argument=argument, context=context, _meta=meta)
         return await self._request("completion/complete", types.CompleteRequest(params=params), types.CompleteResult)
 
     async def subscribe(self, uri: str) -> None:

@@ -23,6 +23,7 @@ from mcp.server import ServerRequestContext
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
+from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway_core.approvals import RequestKind
@@ -41,6 +42,10 @@ from gateway_core.frontend.routing import Routes
 # The identity stamp a 2026-era downstream adds to its results; the agent must see Toolgate's, not it.
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
+# Request ``_meta`` keys about the agent's hop only: never passed on to the server.
+HOP_META_KEYS = frozenset(
+    {"progress_token", "progressToken", PROTOCOL_VERSION_META_KEY, CLIENT_INFO_META_KEY, CLIENT_CAPABILITIES_META_KEY}
+)
 UNKNOWN_AGENT = "-"
 # Event-loop turns a finishing call waits for progress that arrived with its result, and how long
 # it waits for that progress to be sent.
@@ -158,7 +163,7 @@ class RequestForwarder:
                 if server is None:
                     raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
                 result = await server.session.call_tool(
-                    tool, params.arguments, progress=progress.callback, caller=caller
+                    tool, params.arguments, progress=progress.callback, caller=caller, meta=forwarded_meta(ctx)
                 )
                 await progress.drain()
             outcome = "tool_error" if result.is_error else "ok"
@@ -191,7 +196,9 @@ class RequestForwarder:
         async def forward(caller: Caller) -> types.ReadResourceResult:
             with self._measured(admission, agent, server, params.uri):
                 async with self._pool.use(server, agent) as downstream:
-                    read = _present(server, downstream).session.read_resource(params.uri, caller=caller)
+                    read = _present(server, downstream).session.read_resource(
+                        params.uri, caller=caller, meta=forwarded_meta(ctx)
+                    )
                     return without_downstream_identity(await _downstream_call(read))
 
         return await self._run(ctx, agent, target, forward)
@@ -210,7 +217,9 @@ class RequestForwarder:
             with self._measured(admission, agent, route.server, params.name):
                 async with self._pool.use(route.server, agent) as downstream:
                     server = _present(route.server, downstream)
-                    got = server.session.get_prompt(route.upstream_name, params.arguments, caller=caller)
+                    got = server.session.get_prompt(
+                        route.upstream_name, params.arguments, caller=caller, meta=forwarded_meta(ctx)
+                    )
                     return without_downstream_identity(await _downstream_call(got))
 
         return await self._run(ctx, agent, target, forward)
@@ -320,7 +329,9 @@ class RequestForwarder:
         # Completions come with every keystroke: they are never put to the person.
         admission = await self._admit_or_raise(ctx, server, name, "completion", ask=False)
         with self._measured(admission, current_agent(), server, name):
-            completing = self._server(server).session.complete(upstream_ref, params.argument, params.context)
+            completing = self._server(server).session.complete(
+                upstream_ref, params.argument, params.context, meta=forwarded_meta(ctx)
+            )
             result = await _downstream_call(completing)
         return without_downstream_identity(result)
 
@@ -400,6 +411,17 @@ async def _downstream_call(awaitable: Awaitable[_T]) -> _T:
         return await awaitable
     except DownstreamError as exc:
         raise MCPError(exc.code, str(exc)) from exc
+
+
+def forwarded_meta(ctx: Ctx) -> types.RequestParamsMeta | None:
+    """The agent's ``_meta`` as the server should get it: without what concerns only the agent's hop.
+
+    The progress token is the downstream session's own (progress is relayed), and the 2026 envelope
+    (protocol version, client info and capabilities) is the downstream session's to send. Everything
+    else (trace context, vendor keys, a 2026 request's log level) passes on unchanged.
+    """
+    meta = {key: value for key, value in (ctx.meta or {}).items() if key not in HOP_META_KEYS}
+    return types.RequestParamsMeta(**meta) if meta else None  # type: ignore[typeddict-item]
 
 
 def _log_level(ctx: Ctx) -> types.LoggingLevel | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import socket
 import subprocess
@@ -81,6 +82,7 @@ class FakeServer:
             types.Tool(name="stderr", description="Write a line to stderr.", input_schema=_schema(text="string")),
             types.Tool(name="spawn_child", description="Start a long-lived child process.", input_schema=_OBJECT),
             types.Tool(name="ping_client", description="Ping the client mid-call.", input_schema=_OBJECT),
+            types.Tool(name="meta", description="Return the request's _meta.", input_schema=_OBJECT),
             *interactive.TOOLS,
         ]
         self.tools += [
@@ -155,6 +157,9 @@ class FakeServer:
                     metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
                 )
                 return types.CallToolResult(content=[_text("the client answered")])
+            case "meta":
+                meta = params.model_dump(mode="json", by_alias=True).get("_meta") or {}
+                return types.CallToolResult(content=[_text(json.dumps(meta))], structured_content={"meta": meta})
             case "spawn_child":
                 child = await anyio.to_thread.run_sync(_spawn_sleeper)
                 return types.CallToolResult(content=[_text(str(child.pid))], structured_content={"pid": child.pid})

@@ -193,3 +193,27 @@ async def test_server_everything_answers_the_same_through_the_gateway(mode: Mode
     assert through == straight
     assert "Parity" in json.dumps(straight[1])
     assert straight[-1] == [1, 2, 3]
+
+
+HOP_KEYS = {
+    "progressToken",
+    "io.modelcontextprotocol/protocolVersion",
+    "io.modelcontextprotocol/clientInfo",
+    "io.modelcontextprotocol/clientCapabilities",
+}
+
+
+async def meta_scenarios(client: Client) -> list[Any]:
+    """What the server gets of a request's ``_meta`` (the keys about the agent's own hop left out)."""
+    sent: Any = {"com.example/trace": "trace-1", "note": {"nested": [1, 2]}}
+    result = await client.call_tool("meta", {}, meta=sent)
+    received = (result.structured_content or {})["meta"]
+    return [{key: value for key, value in received.items() if key not in HOP_KEYS}]
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_a_requests_meta_reaches_the_server_as_it_would_directly(mode: Mode):
+    straight, through = await run_both_ways(stdio_fake(), meta_scenarios, mode)
+
+    assert through == straight
+    assert straight == [{"com.example/trace": "trace-1", "note": {"nested": [1, 2]}}]
