@@ -19,7 +19,7 @@ behind it, so interactive calls are not starved by a stream of plain ones.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Mapping
 from contextlib import asynccontextmanager
 from typing import Protocol
 
@@ -44,6 +44,11 @@ class Caller(Protocol):
 
     async def ask(self, server: str, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
         """Put ``server``'s question to the agent; its answer, or an error to give the server."""
+
+    async def ask_round(
+        self, server: str, questions: Mapping[str, types.InputRequest]
+    ) -> dict[str, types.InputResponse | types.ErrorData]:
+        """Put a 2026 server's round of questions to the agent, under the server's keys; an answer per key."""
 
 
 def _conflict(a: Caller, b: Caller) -> bool:

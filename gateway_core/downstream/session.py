@@ -242,20 +242,28 @@ class ServerSession:
         progress: ProgressFnT | None = None,
         caller: Caller | None = None,
     ) -> _R:
-        if caller is None:
-            return await self._send(what, request, result_type, progress)
+        live = self._live
+        if caller is None or (live is not None and live.modern):
+            # A 2026-07-28 server asks inside the request's own result: its questions can only be the
+            # caller's, so requests of different agents never need to take turns.
+            return await self._send(what, request, result_type, progress, caller)
         timeout = self._timeout_s()
         with anyio.move_on_after(timeout) as waited:
             async with self._lanes.hold(caller):
                 waited.deadline = math.inf
-                return await self._send(what, request, result_type, progress)
+                return await self._send(what, request, result_type, progress, caller)
         raise DownstreamTimeoutError(
             f"server {self.name!r} was busy for {timeout:g} s with another agent's call that "
             'may ask its agent questions; set "isolation": "per_agent" on this server to run agents side by side'
         )
 
     async def _send(
-        self, what: str, request: types.ClientRequest, result_type: type[_R], progress: ProgressFnT | None
+        self,
+        what: str,
+        request: types.ClientRequest,
+        result_type: type[_R],
+        progress: ProgressFnT | None,
+        caller: Caller | None,
     ) -> _R:
         live = self._live
         if live is None:
@@ -265,7 +273,7 @@ class ServerSession:
         with anyio.move_on_after(timeout):
             try:
                 if live.modern and isinstance(request, INTERACTIVE_REQUESTS):
-                    return await self._send_in_rounds(live, request, result_type, progress)
+                    return await self._send_in_rounds(live, request, result_type, progress, caller)
                 return await live.session.send_request(request, result_type, progress_callback=progress)
             except MCPError as exc:
                 if not is_connection_closed(exc):
@@ -284,21 +292,30 @@ class ServerSession:
         raise ServerUnavailableError(f"server {self.name!r} stopped answering during {what}: {why}") from closed
 
     async def _send_in_rounds(
-        self, live: LiveSession, request: InteractiveRequest, result_type: type[_R], progress: ProgressFnT | None
+        self,
+        live: LiveSession,
+        request: InteractiveRequest,
+        result_type: type[_R],
+        progress: ProgressFnT | None,
+        caller: Caller | None,
     ) -> _R:
-        """Send to a 2026-07-28 server, answering its ``InputRequiredResult`` rounds through ``_ask``.
+        """Send to a 2026-07-28 server, answering its ``InputRequiredResult`` rounds by asking ``caller``.
 
-        Each round's questions go to the caller like a handshake-era server's requests would;
-        the request is then sent again with the answers and the server's ``requestState``.
+        Each round's questions go to the caller together, under the server's keys; the request
+        is then sent again with the answers and the server's ``requestState``.
         """
         expected: TypeAdapter[Any] = TypeAdapter(result_type | types.InputRequiredResult)  # type: ignore[arg-type]
         for _ in range(MAX_INPUT_ROUNDS):
             result = await live.session.send_request(request, expected, progress_callback=progress)
             if not isinstance(result, types.InputRequiredResult):
                 return cast(_R, result)
+            questions = result.input_requests or {}
+            if caller is not None:
+                given = await caller.ask_round(self.name, questions)
+            else:
+                given = {key: await self._ask(question) for key, question in questions.items()}
             answers: types.InputResponses = {}
-            for key, question in (result.input_requests or {}).items():
-                answer = await self._ask(question)
+            for key, answer in given.items():
                 if isinstance(answer, types.ErrorData):
                     raise MCPError.from_error_data(answer)
                 answers[key] = answer

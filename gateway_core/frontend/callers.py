@@ -17,7 +17,7 @@ an error saying so. Every question put to an agent is recorded in the audit log 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
 import anyio
@@ -115,6 +115,16 @@ class _AgentCaller:
     def interactive(self) -> bool:
         """Whether the agent advertised sampling, elicitation or roots."""
         return interactive(self._capabilities)
+
+    async def ask(self, server: str, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
+        """Put ``server``'s question to the agent; its answer, or an error to give the server."""
+        raise NotImplementedError
+
+    async def ask_round(
+        self, server: str, questions: Mapping[str, types.InputRequest]
+    ) -> dict[str, types.InputResponse | types.ErrorData]:
+        """Put a round of questions to the agent one after another; an answer (or error) per key."""
+        return {key: await self.ask(server, request) for key, request in questions.items()}
 
     async def _refusal(self, server: str, request: types.InputRequest) -> types.ErrorData | None:
         """The error for a question the agent did not advertise it can answer (recorded), else None."""
@@ -216,25 +226,61 @@ class RoundTripCaller(_AgentCaller):
 
     async def ask(self, server: str, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
         """Hand the question out in the next round and wait for the agent's retry to answer it."""
-        if (refusal := await self._refusal(server, request)) is not None:
-            return refusal
-        self._counter += 1
-        key = f"{server}-{self._counter}"
-        question = self._questions[key] = _Question(request)
+        answers = await self.ask_round(server, {"": request})
+        return answers[""]
+
+    async def ask_round(
+        self, server: str, questions: Mapping[str, types.InputRequest]
+    ) -> dict[str, types.InputResponse | types.ErrorData]:
+        """Hand the questions out together in the next round, under the server's own keys where it gave any.
+
+        A question without a key (a handshake-era server's request) gets one made up. Each is
+        recorded with its outcome; one the agent cannot answer is refused without being handed out.
+        """
+        answers: dict[str, types.InputResponse | types.ErrorData] = {}
+        waiting: dict[str, tuple[str, _Question]] = {}
+        for given_key, request in questions.items():
+            if (refusal := await self._refusal(server, request)) is not None:
+                answers[given_key] = refusal
+                continue
+            key = self._free_key(server, given_key)
+            question = self._questions[key] = _Question(request)
+            waiting[given_key] = (key, question)
+        if not waiting:
+            return answers
         self.asked.set()
         started = time.perf_counter()
-        outcome = "withdrawn"
         try:
-            await question.answered.wait()
-            answer = question.answer
-            assert answer is not None
-            outcome = "protocol_error" if isinstance(answer, types.ErrorData) else "ok"
-            return answer
+            for given_key, (_, question) in waiting.items():
+                await question.answered.wait()
+                assert question.answer is not None
+                answers[given_key] = question.answer
+            return answers
         finally:
-            del self._questions[key]
-            given = None if isinstance(question.answer, types.ErrorData) else question.answer
             with anyio.CancelScope(shield=True):
-                await self._record(self._agent, server, request.method, outcome, time.perf_counter() - started, given)
+                for key, question in waiting.values():
+                    del self._questions[key]
+                    answer = question.answer
+                    outcome = (
+                        "withdrawn"
+                        if answer is None
+                        else "protocol_error"
+                        if isinstance(answer, types.ErrorData)
+                        else "ok"
+                    )
+                    given = None if isinstance(answer, types.ErrorData) else answer
+                    latency = time.perf_counter() - started
+                    await self._record(self._agent, server, question.request.method, outcome, latency, given)
+
+    def _free_key(self, server: str, wanted: str) -> str:
+        """``wanted`` if no open question has it, else a fresh key of the form ``server-N``."""
+        if wanted and wanted not in self._questions:
+            return wanted
+        while True:
+            self._counter += 1
+            key = f"{server}-{self._counter}"
+            if key not in self._questions:
+                return key
 
     def take_questions(self) -> dict[str, types.InputRequest]:
         """The questions not handed to the agent yet, marked as handed out."""

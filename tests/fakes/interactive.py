@@ -3,6 +3,9 @@
 Tools (added to ``fake_server.py``):
     ask(who)              form elicitation "Question for <who>: your name?"; returns "<who> got: <answer>"
                           or "<who> got: <action>" when declined or cancelled.
+    ask_two(who)          two form elicitations at once, keyed "user_name" and "favourite_colour" (a 2026
+                          client gets both in one round; a handshake-era one two requests); returns
+                          "<who>: <name>, <colour>".
     ask_url(who)          URL elicitation of https://example.invalid/<who>; returns "<who> url: <action>".
     sample(prompt)        sampling/createMessage with the prompt; returns "sampled: <text of the answer>".
     roots()               roots/list; returns the root URIs, one per line (or "no roots").
@@ -48,6 +51,7 @@ def _schema(**props: str) -> dict[str, Any]:
 
 TOOLS = [
     types.Tool(name="ask", description="Ask the person a question (elicitation).", input_schema=_schema(who="string")),
+    types.Tool(name="ask_two", description="Ask two questions at once.", input_schema=_schema(who="string")),
     types.Tool(
         name="ask_url", description="Send the person to a URL (URL elicitation).", input_schema=_schema(who="string")
     ),
@@ -93,6 +97,14 @@ def _question(name: str, args: dict[str, Any]) -> types.InputRequest:
             )
         case _:
             return types.ListRootsRequest()
+
+
+TWO_KEYS = ("user_name", "favourite_colour")
+
+
+def _elicit_text(message: str, field: str) -> types.ElicitRequest:
+    schema = {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}
+    return types.ElicitRequest(params=types.ElicitRequestFormParams(message=message, requested_schema=schema))
 
 
 def _reply(name: str, args: dict[str, Any], answer: dict[str, Any]) -> types.CallToolResult:
@@ -160,6 +172,8 @@ class Interactive:
                     await self.roots_answered.wait()
             known = self.known_roots
             return _text("not asked" if known is None else "\n".join(known) if known else "no roots")
+        if name == "ask_two":
+            return await self._ask_two(ctx, params, args["who"])
         if name == "touch":
             for session in self.subscribers.get(args["uri"], []):
                 await session.send_resource_updated(args["uri"])
@@ -179,6 +193,21 @@ class Interactive:
             metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
         )
         return _reply(name, args, result.model_dump(by_alias=True, mode="json", exclude_none=True))
+
+    async def _ask_two(self, ctx: Ctx, params: types.CallToolRequestParams, who: str) -> types.CallToolResult:
+        questions = {key: _elicit_text(f"{who}, your {key.replace('_', ' ')}?", key) for key in TWO_KEYS}
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            if not params.input_responses:
+                return types.InputRequiredResult(input_requests=dict(questions))
+            answers = {key: params.input_responses[key].model_dump(by_alias=True) for key in TWO_KEYS}
+        else:
+            metadata = ServerMessageMetadata(related_request_id=ctx.request_id)
+            answers = {}
+            for key, question in questions.items():
+                answer = await ctx.session.send_request(question, types.ElicitResult, metadata=metadata)
+                answers[key] = answer.model_dump(by_alias=True)
+        values = [(answers[key].get("content") or {}).get(key) for key in TWO_KEYS]
+        return _text(f"{who}: {values[0]}, {values[1]}")
 
     async def _roots_amid_progress(self, ctx: Ctx, gate: str) -> types.CallToolResult:
         answers: list[types.ListRootsResult] = []

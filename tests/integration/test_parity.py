@@ -217,3 +217,26 @@ async def test_a_requests_meta_reaches_the_server_as_it_would_directly(mode: Mod
 
     assert through == straight
     assert straight == [{"com.example/trace": "trace-1", "note": {"nested": [1, 2]}}]
+
+
+async def round_scenarios(client: Client) -> list[Any]:
+    """A 2026 agent driving the rounds itself: what one round holds, and the result of answering it."""
+    first = await client.session.call_tool("ask_two", {"who": "Ada"}, allow_input_required=True)
+    assert isinstance(first, types.InputRequiredResult)
+    questions = {key: wire(request) for key, request in (first.input_requests or {}).items()}
+    answers: types.InputResponses = {
+        key: types.ElicitResult(action="accept", content={key: f"my {key}"}) for key in questions
+    }
+    final = await client.session.call_tool(
+        "ask_two", {"who": "Ada"}, input_responses=answers, request_state=first.request_state, allow_input_required=True
+    )
+    return [questions, wire(final)]
+
+
+async def test_a_2026_agent_gets_a_2026_servers_questions_in_the_same_rounds_under_the_same_keys():
+    entry = stdio_fake("--modern-only")
+    straight, through = await run_both_ways(entry, round_scenarios, "2026-07-28", **PERSON)
+
+    assert through == straight
+    assert sorted(straight[0]) == ["favourite_colour", "user_name"]
+    assert straight[1]["content"][0]["text"] == "Ada: my user_name, my favourite_colour"
