@@ -172,3 +172,25 @@ async def test_beyond_the_connection_cap_the_gateway_answers_503_and_keeps_runni
 
     assert over.status_code == 503
     assert served.structured_content == {"text": "after"}
+
+
+async def _never_answer(context: Any, params: Any) -> Any:
+    raise AssertionError("not asked: the agent drives its rounds itself and never comes back")
+
+
+async def test_an_agent_that_never_answers_a_2026_servers_question_holds_up_no_other_agents_call():
+    async with running_gateway(
+        {"fake": stdio_fake("--modern-only", timeout_s=WAIT_S * 3)}, agents=("agent-a", "agent-b")
+    ) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["agent-a"], mode="2026-07-28", elicitation_callback=_never_answer) as stuck,
+            agent_client(gw.url, gw.tokens["agent-b"], elicitation_callback=_never_answer) as other,
+        ):
+            # agent-a gets the server's question as a round and never sends its retry.
+            asked = await stuck.session.call_tool("fake__ask", {"who": "a"}, allow_input_required=True)
+            with anyio.fail_after(WAIT_S):
+                echoed = await other.call_tool("fake__echo", {"text": "not held up"})
+
+    assert asked.input_requests
+    assert echoed.structured_content == {"text": "not held up"}
