@@ -42,6 +42,8 @@ from gateway_core.frontend.routing import Routes
 # The identity stamp a 2026-era downstream adds to its results; the agent must see Toolgate's, not it.
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
+# Where Toolgate's own error code travels beside the spec's (in an error's ``data``, a result's ``_meta``).
+TOOLGATE_CODE_KEY = "toolgate/code"
 # Request ``_meta`` keys about the agent's hop only: never passed on to the server.
 HOP_META_KEYS = frozenset(
     {"progress_token", "progressToken", PROTOCOL_VERSION_META_KEY, CLIENT_INFO_META_KEY, CLIENT_CAPABILITIES_META_KEY}
@@ -117,7 +119,9 @@ class RequestForwarder:
         """Decide, ask if need be, forward and record one tool call (or resume one waiting for answers)."""
         route = self._routes().tools.get(params.name)
         if route is None:
-            raise self._not_listed(params.name, prompt=False)
+            if (down := self._unavailable(params.name, prompt=False)) is not None:
+                raise down
+            return unknown_tool(params.name)
         agent, target = current_agent(), ("tools/call", params.name)
         if params.request_state is not None:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses, ctx)
@@ -187,7 +191,7 @@ class RequestForwarder:
         """Read a resource from the server that lists it or has a matching template."""
         server = self._routes().server_for_uri(params.uri)
         if server is None:
-            raise MCPError(ErrorCode.RESOURCE_NOT_FOUND, f"no configured server offers resource {params.uri!r}")
+            raise unknown_resource(params.uri)
         agent, target = current_agent(), ("resources/read", params.uri)
         if params.request_state is not None:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
@@ -207,7 +211,7 @@ class RequestForwarder:
         """Get a prompt, with its arguments, from the server that lists it."""
         route = self._routes().prompts.get(params.name)
         if route is None:
-            raise self._not_listed(params.name, prompt=True)
+            raise self._unavailable(params.name, prompt=True) or unknown_prompt(params.name)
         agent, target = current_agent(), ("prompts/get", params.name)
         if params.request_state is not None:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
@@ -316,14 +320,12 @@ class RequestForwarder:
         if isinstance(ref, types.PromptReference):
             route = routes.prompts.get(ref.name)
             if route is None:
-                raise MCPError(ErrorCode.PROMPT_NOT_FOUND, f"unknown prompt {ref.name!r}: it is not in prompts/list")
+                raise unknown_prompt(ref.name)
             server, upstream_ref = route.server, types.PromptReference(name=route.upstream_name)
         else:
             found = routes.server_for_template(ref.uri)
             if found is None:
-                raise MCPError(
-                    ErrorCode.RESOURCE_NOT_FOUND, f"unknown resource template {ref.uri!r}: it is not in templates/list"
-                )
+                raise unknown_resource(ref.uri, template=True)
             server, upstream_ref = found, types.ResourceTemplateReference(uri=ref.uri)
         name = ref.name if isinstance(ref, types.PromptReference) else ref.uri
         # Completions come with every keystroke: they are never put to the person.
@@ -372,7 +374,7 @@ class RequestForwarder:
             if downstream.session.supports_subscriptions and self._guard.may_see(agent, name)
         ]
         if not candidates:
-            raise MCPError(ErrorCode.RESOURCE_NOT_FOUND, f"no configured server offers resource {uri!r}")
+            raise unknown_resource(uri)
         return candidates
 
     async def set_level(self, ctx: Ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
@@ -381,8 +383,8 @@ class RequestForwarder:
         await self._notices.set_level(receiver, params.level)
         return types.EmptyResult()
 
-    def _not_listed(self, name: str, *, prompt: bool) -> MCPError:
-        """The error for a name no ready server lists: the server that is down, when the agent may see it."""
+    def _unavailable(self, name: str, *, prompt: bool) -> MCPError | None:
+        """For a name no ready server lists: -32001 naming the server that is down, when the agent may see it."""
         route = self._routes().unavailable_server(name, prompt=prompt)
         if route is not None and self._guard.may_see(
             current_agent(), route.server, None if prompt else route.upstream_name
@@ -390,12 +392,37 @@ class RequestForwarder:
             server = self._pool.servers.get(route.server)
             if server is not None:
                 return MCPError(ErrorCode.SERVER_UNAVAILABLE, server.not_ready_message())
-        if prompt:
-            return MCPError(ErrorCode.PROMPT_NOT_FOUND, f"unknown prompt {name!r}: it is not in prompts/list")
-        return MCPError(ErrorCode.TOOL_NOT_FOUND, f"unknown tool {name!r}: it is not in tools/list")
+        return None
 
     def _server(self, name: str) -> DownstreamServer:
         return _present(name, self._pool.servers.get(name))
+
+
+def unknown_tool(name: str) -> types.CallToolResult:
+    """What a server answers for a tool it does not have: an error result (Toolgate's code in ``_meta``)."""
+    return types.CallToolResult(
+        content=[types.TextContent(text=f"Unknown tool: {name!r} is not in tools/list")],
+        is_error=True,
+        _meta={TOOLGATE_CODE_KEY: int(ErrorCode.TOOL_NOT_FOUND)},
+    )
+
+
+def unknown_resource(uri: str, *, template: bool = False) -> MCPError:
+    """The spec's error for an unknown resource: invalid params, with the URI in ``data``."""
+    what = f"resource template {uri!r} is not in resources/templates/list" if template else f"resource {uri!r}"
+    message = f"Unknown {what}" if template else f"Unknown resource: no configured server offers {what}"
+    return MCPError(
+        types.INVALID_PARAMS, message, data={"uri": uri, TOOLGATE_CODE_KEY: int(ErrorCode.RESOURCE_NOT_FOUND)}
+    )
+
+
+def unknown_prompt(name: str) -> MCPError:
+    """The spec's error for an unknown prompt: invalid params, with the name in ``data``."""
+    return MCPError(
+        types.INVALID_PARAMS,
+        f"Unknown prompt: {name!r} is not in prompts/list",
+        data={"name": name, TOOLGATE_CODE_KEY: int(ErrorCode.PROMPT_NOT_FOUND)},
+    )
 
 
 def _present(name: str, server: DownstreamServer | None) -> DownstreamServer:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import anyio
 import mcp_types as types
 import pytest
-from mcp.shared.exceptions import MCPError
 
 from gateway_core.downstream.base import ServerState
 from gateway_core.errors import ErrorCode
@@ -74,15 +73,15 @@ async def test_tool_errors_and_structured_results_pass_through_unchanged():
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
-async def test_unknown_tool_is_a_protocol_error_naming_the_tool(mode: Mode):
+async def test_unknown_tool_is_an_error_result_naming_the_tool(mode: Mode):
     async with running_gateway({"fake": stdio_fake()}) as gw:
         await gw.wait_ready()
         async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
-            with pytest.raises(MCPError) as raised:
-                await client.call_tool("fake__nope", {})
+            result = await client.call_tool("fake__nope", {})
 
-    assert raised.value.error.code == ErrorCode.TOOL_NOT_FOUND
-    assert "fake__nope" in raised.value.error.message
+    assert result.is_error is True
+    assert "fake__nope" in result.content[0].text
+    assert (result.meta or {})["toolgate/code"] == ErrorCode.TOOL_NOT_FOUND
 
 
 async def test_a_timed_out_call_is_a_clear_tool_error_and_the_server_stays_usable():

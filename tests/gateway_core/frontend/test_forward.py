@@ -93,17 +93,18 @@ def test_removing_the_identity_stamp_keeps_the_rest_of_the_meta():
     assert without_downstream_identity(without) is without
 
 
-async def test_an_unknown_tool_or_prompt_is_an_error_naming_it(fake_servers: FakeServers):
+async def test_an_unknown_tool_or_prompt_is_answered_as_the_spec_says_naming_it(fake_servers: FakeServers):
     async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a") as client:
-            with pytest.raises(MCPError) as tool:
-                await client.call_tool("fake__nothing", {})
+            tool = await client.call_tool("fake__nothing", {})
             with pytest.raises(MCPError) as prompt:
                 await client.get_prompt("fake__nothing", {})
 
-    assert tool.value.error.code == ErrorCode.TOOL_NOT_FOUND
-    assert tool.value.error.message == "unknown tool 'fake__nothing': it is not in tools/list"
-    assert prompt.value.error.code == ErrorCode.PROMPT_NOT_FOUND
+    assert tool.is_error is True
+    assert tool.content == [types.TextContent(text="Unknown tool: 'fake__nothing' is not in tools/list")]
+    assert (tool.meta or {})["toolgate/code"] == ErrorCode.TOOL_NOT_FOUND
+    assert prompt.value.error.code == types.INVALID_PARAMS
+    assert prompt.value.error.data == {"name": "fake__nothing", "toolgate/code": ErrorCode.PROMPT_NOT_FOUND}
 
 
 async def test_a_call_to_a_server_that_is_down_says_so_only_to_agents_that_may_use_it(fake_servers: FakeServers):
@@ -116,12 +117,12 @@ async def test_a_call_to_a_server_that_is_down_says_so_only_to_agents_that_may_u
         async with agent(gw.front.server, "agent-a") as client_a, agent(gw.front.server, "agent-b") as client_b:
             with pytest.raises(MCPError) as allowed:
                 await client_a.call_tool("broken__anything", {})
-            with pytest.raises(MCPError) as denied:
-                await client_b.call_tool("broken__anything", {})
+            denied = await client_b.call_tool("broken__anything", {})
 
     assert allowed.value.error.code == ErrorCode.SERVER_UNAVAILABLE
     assert allowed.value.error.message.startswith("server 'broken' is not ready")
-    assert denied.value.error.code == ErrorCode.TOOL_NOT_FOUND  # nothing said about a server it may not use
+    assert denied.is_error is True  # an unknown tool: nothing said about a server it may not use
+    assert (denied.meta or {})["toolgate/code"] == ErrorCode.TOOL_NOT_FOUND
 
 
 async def test_a_denied_call_is_refused_in_its_result_and_never_reaches_the_server(fake_servers: FakeServers):
@@ -269,7 +270,8 @@ async def test_reading_a_resource_no_server_offers_or_of_a_denied_server_is_an_e
             with pytest.raises(MCPError) as denied:
                 await client_b.read_resource("fake://greeting")
 
-    assert nowhere.value.error.code == ErrorCode.RESOURCE_NOT_FOUND
+    assert nowhere.value.error.code == types.INVALID_PARAMS
+    assert nowhere.value.error.data == {"uri": "elsewhere://x", "toolgate/code": ErrorCode.RESOURCE_NOT_FOUND}
     assert denied.value.error.code == ErrorCode.DENIED_BY_POLICY
     assert "may not call fake://greeting" in denied.value.error.message
     assert gw.outcomes() == {"agent-b/fake/denied": 1}
@@ -303,8 +305,9 @@ async def test_completions_come_from_the_server_owning_the_prompt_or_template(fa
         ("fake", "completion/complete", "greet"),  # the name the server gave it
         ("fake", "completion/complete", "fake://items/{id}"),
     ]
-    assert unknown_prompt.value.error.code == ErrorCode.PROMPT_NOT_FOUND
-    assert unknown_template.value.error.code == ErrorCode.RESOURCE_NOT_FOUND
+    assert unknown_prompt.value.error.code == types.INVALID_PARAMS
+    assert unknown_template.value.error.code == types.INVALID_PARAMS
+    assert unknown_template.value.error.data == {"uri": "x://{id}", "toolgate/code": ErrorCode.RESOURCE_NOT_FOUND}
 
 
 async def test_a_completion_is_never_put_to_the_person(fake_servers: FakeServers):
@@ -365,5 +368,5 @@ async def test_subscribing_to_a_resource_of_a_denied_server_or_of_no_server_is_r
 
     assert denied.value.error.code == ErrorCode.DENIED_BY_POLICY
     assert denied.value.error.message == "Toolgate: agent 'agent-a' may not use server 'fake'"
-    assert nowhere.value.error.code == ErrorCode.RESOURCE_NOT_FOUND
+    assert nowhere.value.error.code == types.INVALID_PARAMS
     assert fake_servers.asked == []
