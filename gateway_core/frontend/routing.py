@@ -7,9 +7,10 @@ not that the name is unknown.
 Built whole (``build_routes``) each time a server's catalog or state changes, then only read. A call
 is routed by looking its public name up in this table, never by parsing the name.
 
-Naming: ``prefix + upstream name``, with characters outside ``[A-Za-z0-9_.-]`` replaced by ``_``
-and names over 64 characters shortened to 55 characters, ``_`` and 8 hex digits of a hash of the
-full name, so the same inputs always give the same name. When two servers produce the same public
+Naming: ``prefix + upstream name``. A name the spec allows (``[A-Za-z0-9_.-]``, 1 to 128 characters)
+passes unchanged; otherwise characters outside that set become ``_`` and a name over 128 characters
+is shortened to 119 characters, ``_`` and 8 hex digits of a hash of the full name, so the same inputs
+always give the same name. When two servers produce the same public
 name, the server whose name sorts first keeps it and the other gets a hash suffix of
 ``server/name``; every such collision is reported in ``Routes.collisions`` (the caller logs new ones).
 """
@@ -29,7 +30,9 @@ from gateway_core.downstream.base import Catalog
 
 logger = logging.getLogger(__name__)
 
-MAX_NAME_LENGTH = 64
+# The spec's limit for tool names (SEP-986); clients with shorter limits shorten names themselves,
+# as they would for the server reached directly.
+MAX_NAME_LENGTH = 128
 _HASH_LENGTH = 8
 _INVALID_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
 

@@ -5,7 +5,7 @@ import mcp_types as types
 from gateway_core.downstream.base import Catalog
 from gateway_core.frontend.routing import MAX_NAME_LENGTH, Route, ServerCatalog, build_routes, public_name
 
-VALID_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+VALID_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
 def tool(name: str) -> types.Tool:
@@ -27,7 +27,7 @@ def test_an_empty_prefix_keeps_the_upstream_name():
 
 
 def test_invalid_characters_are_replaced_and_long_names_shortened_deterministically():
-    long_name = "x" * 80
+    long_name = "x" * 140
     first = public_name("my server/", long_name)
     again = public_name("my server/", long_name)
 
@@ -37,9 +37,16 @@ def test_invalid_characters_are_replaced_and_long_names_shortened_deterministica
     assert public_name("a b__", "tool:1") == "a_b__tool_1"
 
 
+def test_a_name_the_spec_allows_passes_unchanged_up_to_128_characters():
+    name = "a.b-c_" + "d" * 122
+
+    assert public_name("", name) == name
+    assert len(name) == 128
+
+
 def test_two_long_names_with_a_common_start_stay_distinct():
-    a = public_name("srv__", "y" * 70 + "_alpha")
-    b = public_name("srv__", "y" * 70 + "_beta")
+    a = public_name("srv__", "y" * 130 + "_alpha")
+    b = public_name("srv__", "y" * 130 + "_beta")
 
     assert a != b
 
