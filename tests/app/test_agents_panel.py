@@ -11,13 +11,11 @@ from app.panels.agents import AgentsPanel
 from app.panels.permissions_model import EFFECTIVE, FILTER_ROLE, NAME, SETTING, WHY
 from gateway_core import Effect, Rule, load_config
 from tests.app.harness import WAIT_S, eventually, run_async, running_bridge
+from tests.fakes.fake_server import FakeServer
 from tests.fakes.launch import FAKE_TOOL_COUNT
 from tests.integration.harness import agent_client, stdio_fake
 
-FAKE_TOOLS = [
-    *["echo", "add", "fail", "slow", "crash", "add_tool", "stderr", "spawn_child", "ping_client"],
-    *["ask", "ask_url", "sample", "roots", "roots_amid_progress", "log", "touch", "known_roots", "pid"],
-]
+FAKE_TOOLS = [tool.name for tool in FakeServer("fake", extra_tools=0).tools]  # in the order the fake lists them
 
 
 def make_panel(bridge, qtbot):
