@@ -5,10 +5,10 @@
 Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
 path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line.
 
-Tools: echo(text), add(a, b), fail(), slow(seconds, steps) (writes "slow cancelled" to stderr when
-cancelled), crash(), add_tool(name), stderr(text), spawn_child(); plus ``--tools N`` trivial tools
-``tool_000``…; and the interactive tools of ``interactive.py`` (elicitation, sampling, roots,
-logging, resource updates, in both eras). One resource ``fake://greeting``, one
+Tools: echo(text), add(a, b), fail(), slow(seconds, steps) (writes "slow started" to stderr as each call
+begins and "slow cancelled" when one is cancelled), crash(), add_tool(name), stderr(text), spawn_child();
+plus ``--tools N`` trivial tools ``tool_000``…; and the interactive tools of ``interactive.py``
+(elicitation, sampling, roots, logging, resource updates, in both eras). One resource ``fake://greeting``, one
 template ``fake://items/{id}``, one prompt ``greet(name)``.
 """
 
@@ -127,6 +127,9 @@ class FakeServer:
                 return types.CallToolResult(content=[_text("it failed")], is_error=True)
             case "slow":
                 seconds, steps = float(args.get("seconds", 1)), int(args.get("steps", 1))
+                # Tests count these lines to see how many times a call ran.
+                sys.stderr.write("slow started\n")
+                sys.stderr.flush()
                 try:
                     for step in range(steps):
                         await ctx.session.report_progress(step + 1, total=steps, message=f"step {step + 1}")
