@@ -13,6 +13,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from .wire import (
@@ -69,6 +70,17 @@ def error(request_id: Any, code: int, message: str) -> Message:
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
+@dataclass
+class _InFlight:
+    """An agent request from when the shim reads it until it is answered; changed under the bridge's lock."""
+
+    message: Message
+    modern: bool
+    key: str  # the id as JSON, so that "1" and 1 stay apart
+    conn: GatewayConnection | None = None  # the connection it was sent on
+    cancelled: bool = False
+
+
 class Bridge:
     """Carries one agent's messages to one gateway.
 
@@ -110,9 +122,8 @@ class Bridge:
         self._down_reported = False
         self._reinit_count = 0
         self._connections: set[GatewayConnection] = set()
-        self._in_flight: dict[str, GatewayConnection] = {}
-        self._cancelled: set[str] = set()
-        self._jobs: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
+        self._in_flight: dict[str, _InFlight] = {}
+        self._jobs: queue.SimpleQueue[_InFlight | None] = queue.SimpleQueue()
         self._idle = 0
         self._workers = 0
         self._closing = threading.Event()
@@ -164,12 +175,14 @@ class Bridge:
         params = message.get("params")
         request_id = params.get("requestId") if isinstance(params, dict) else None
         with self._lock:
-            conn = self._in_flight.get(json.dumps(request_id))
-            if conn is None:
+            request = self._in_flight.get(json.dumps(request_id))
+            if request is None:
                 return False
-            self._cancelled.add(json.dumps(request_id))
-        # A 2026 request is cancelled by closing its POST (the gateway then stops the call).
-        conn.abort()
+            request.cancelled = True
+            # A 2026 request is cancelled by closing its POST (the gateway then stops the call); one not
+            # sent yet never will be. Under the lock, so the worker cannot be starting another request.
+            if request.conn is not None:
+                request.conn.abort()
         return True
 
     def _post_quietly(self, message: Message) -> bool:
@@ -186,8 +199,10 @@ class Bridge:
     # --- requests, on worker threads --------------------------------------------------------------
 
     def _submit(self, message: Message) -> None:
-        self._jobs.put(message)
+        request = _InFlight(message, modern=modern_headers(message) is not None, key=json.dumps(message.get("id")))
         with self._lock:
+            self._in_flight[request.key] = request
+            self._jobs.put(request)
             self._pending += 1
             if self._idle:
                 self._idle -= 1
@@ -198,59 +213,68 @@ class Bridge:
     def _work(self) -> None:
         conn = self._connection()
         while not self._closing.is_set():
-            message = self._jobs.get()
-            if message is None:
+            request = self._jobs.get()
+            if request is None:
                 return
             try:
-                self._run_request(conn, message)
+                self._run_request(conn, request)
             except Exception as exc:  # the worker's supervisor: the agent must get an answer
                 conn.abort()
                 self._log(f"internal error while carrying a request: {exc!r}")
-                self._out.send(error(message.get("id"), INTERNAL_ERROR, "toolgate-shim failed to carry this request"))
+                self._out.send(
+                    error(request.message.get("id"), INTERNAL_ERROR, "toolgate-shim failed to carry this request")
+                )
             with self._lock:
+                if self._in_flight.get(request.key) is request:
+                    del self._in_flight[request.key]
                 self._idle += 1
                 self._pending -= 1
                 self._settled.notify_all()
 
-    def _run_request(self, conn: GatewayConnection, message: Message) -> None:
+    def _run_request(self, conn: GatewayConnection, request: _InFlight) -> None:
+        message = request.message
         request_id = message.get("id")
-        key = json.dumps(request_id)
-        modern = modern_headers(message) is not None
-        with self._lock:
-            self._in_flight[key] = conn
         try:
             for attempt in range(2):
-                if not modern and message["method"] != "initialize":
+                if not request.modern and message["method"] != "initialize":
                     self._ensure_session(conn)
                 headers = self._headers(message)
-                response = self._post(conn, message, headers)
+                self._open(conn)
+                with self._lock:
+                    if request.cancelled:
+                        return  # cancelled before any of it was sent: it never will be
+                    request.conn = conn  # from now on it may reach the gateway, and is never sent again
+                response = conn.send("POST", headers, _encode(message))
                 if response.status == 404 and SESSION_ID_HEADER in headers and attempt == 0:
-                    # The gateway no longer knows this session (it restarted): start a new one.
+                    # The gateway no longer knows this session (it restarted), so it did not run the request:
+                    # start a new session and send it there.
                     _drain(response, conn)
                     self._mark_stale(headers[SESSION_ID_HEADER])
                     continue
-                self._deliver(conn, message, response)
+                self._deliver(conn, request, response)
                 return
         except Unreachable as exc:
             self._report_down(exc)
-            self._reply_unless_cancelled(key, error(request_id, SERVER_UNAVAILABLE, self._down_message(exc)))
+            self._reply_unless_cancelled(request, error(request_id, SERVER_UNAVAILABLE, self._down_message(exc)))
         except Lost:
             conn.abort()
-            self._mark_stale(self._session_id)
+            if not request.cancelled:  # else the shim closed it itself, to cancel the request
+                self._mark_stale(self._session_id)
             self._reply_unless_cancelled(
-                key, error(request_id, SERVER_UNAVAILABLE, "Toolgate went away before answering this request")
+                request, error(request_id, SERVER_UNAVAILABLE, "Toolgate went away before answering this request")
             )
-        finally:
-            with self._lock:
-                self._in_flight.pop(key, None)
-                self._cancelled.discard(key)
 
     def _post(self, conn: GatewayConnection, message: Message, headers: dict[str, str]) -> http.client.HTTPResponse:
-        """POST, retrying with backoff when a gateway that was reachable before is (briefly) not."""
+        """POST a message the shim makes itself; sent at most once, like every request."""
+        self._open(conn)
+        return conn.send("POST", headers, _encode(message))
+
+    def _open(self, conn: GatewayConnection) -> None:
+        """Ready ``conn``, retrying with backoff when a gateway that was reachable before is (briefly) not."""
         delays = iter(RECONNECT_DELAYS_S if self._reached else ())
         while True:
             try:
-                response = conn.request("POST", self._endpoint, headers, _encode(message))
+                conn.open(self._endpoint)
             except Unreachable:
                 if self._closing.is_set():
                     raise
@@ -263,7 +287,7 @@ class Bridge:
                 continue
             self._reached = True
             self._down_reported = False
-            return response
+            return
 
     def _try_start_gateway(self) -> bool:
         start, self._start_gateway = self._start_gateway, None
@@ -272,46 +296,57 @@ class Bridge:
         self._endpoint = self._locate()
         return True
 
-    def _deliver(self, conn: GatewayConnection, message: Message, response: http.client.HTTPResponse) -> None:
+    def _deliver(self, conn: GatewayConnection, request: _InFlight, response: http.client.HTTPResponse) -> None:
+        message = request.message
         request_id = message.get("id")
-        key = json.dumps(request_id)
         status = response.status
         ctype = (response.getheader("Content-Type") or "").lower()
         if status == 401:
             _drain(response, conn)
             self._reject()
-            self._out.send(error(request_id, INVALID_AGENT, self._rejected_message()))
+            self._pass_on(request, error(request_id, INVALID_AGENT, self._rejected_message()))
         elif status >= 400 or status == 202:
             body = read_body(response, MAX_ERROR_BODY) if ctype.startswith("application/json") else b""
             _drain(response, conn)
-            self._out.send(_error_from_body(request_id, status, body))
+            self._pass_on(request, _error_from_body(request_id, status, body))
         elif ctype.startswith("text/event-stream"):
             answered = False
             for data in iter_sse(response):
-                answered = self._forward(message, data, response) or answered
+                answered = self._forward(request, data, response) or answered
             if not answered:
                 self._reply_unless_cancelled(
-                    key, error(request_id, SERVER_UNAVAILABLE, "Toolgate closed the stream before answering")
+                    request, error(request_id, SERVER_UNAVAILABLE, "Toolgate closed the stream before answering")
                 )
         else:
             body = read_body(response)
-            self._forward(message, body.decode("utf-8"), response)
+            self._forward(request, body.decode("utf-8"), response)
 
-    def _forward(self, request: Message, data: str, response: http.client.HTTPResponse) -> bool:
+    def _forward(self, request: _InFlight, data: str, response: http.client.HTTPResponse) -> bool:
         """Write one gateway message; True if it answers ``request``."""
+        message = request.message
         try:
             parsed = json.loads(data)
         except ValueError:
             return False
-        answers = isinstance(parsed, dict) and "method" not in parsed and parsed.get("id") == request.get("id")
-        if answers and request.get("method") == "initialize":
+        answers = isinstance(parsed, dict) and "method" not in parsed and parsed.get("id") == message.get("id")
+        if answers and message.get("method") == "initialize":
             self._adopt_session(response, parsed)
-        self._out.send(data)
+        self._pass_on(request, data)
         return answers
 
-    def _reply_unless_cancelled(self, key: str, reply: Message) -> None:
+    def _pass_on(self, request: _InFlight, data: str | Message) -> None:
+        """Write what the gateway sent for ``request``: nothing once the agent cancelled it in the 2026 era.
+
+        Over HTTP such an agent has closed the request's stream, so nothing more of it can reach it.
+        """
         with self._lock:
-            if key in self._cancelled or self._closing.is_set():
+            if request.modern and request.cancelled:
+                return
+        self._out.send(data)
+
+    def _reply_unless_cancelled(self, request: _InFlight, reply: Message) -> None:
+        with self._lock:
+            if request.cancelled or self._closing.is_set():
                 return
         self._out.send(reply)
 

@@ -1,7 +1,8 @@
 """The shim's HTTP plumbing: one keep-alive connection per thread, the MCP routing headers, and SSE reading.
 
 Standard library only. A ``GatewayConnection`` opens lazily, sets TCP_NODELAY (without it loopback's delayed
-ACK adds ~40 ms per request) and re-opens once when a kept-alive socket turns out to be dead.
+ACK adds ~40 ms per request), and sends each request at most once: a kept-alive socket the gateway closed
+is noticed before anything is sent on it, and a request that may have reached the gateway is never re-sent.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import http.client
 import json
 import re
 import secrets
+import select
 import socket
 import threading
 from collections.abc import Iterator, Mapping
@@ -172,30 +174,51 @@ class GatewayConnection:
     def request(
         self, method: str, endpoint: GatewayAddress, headers: Mapping[str, str], body: bytes | None = None
     ) -> http.client.HTTPResponse:
-        """Send one request and return its response, whose body the caller must read to the end or abort.
+        """``open`` then ``send``: one request, sent at most once.
+
+        Raises:
+            Unreachable: no connection could be opened (nothing was sent).
+            Lost: the connection broke after the request may have been sent.
+        """
+        self.open(endpoint)
+        return self.send(method, headers, body)
+
+    def open(self, endpoint: GatewayAddress) -> None:
+        """Have a connection to ``endpoint`` ready: the kept-alive one if the gateway has not closed it, else a new one.
 
         Raises:
             Unreachable: no connection could be opened.
-            Lost: the connection broke before the response's headers arrived.
         """
         if endpoint != self._endpoint:
             self.abort()
             self._endpoint = endpoint
-        for attempt in range(2):
-            fresh = self._conn is None or self._conn.sock is None
-            if fresh:
-                self._connect()
+        with self._lock:
             conn = self._conn
-            assert conn is not None
-            try:
-                conn.request(method, endpoint.path, body=body, headers=dict(headers))
-                return conn.getresponse()
-            except (http.client.HTTPException, OSError) as exc:
-                self.abort()
-                # A kept-alive socket the gateway already closed: retry once on a new one.
-                if fresh or attempt:
-                    raise Lost(str(exc)) from exc
-        raise AssertionError("unreachable")
+        sock = conn.sock if conn is not None else None
+        if sock is None or _closed_by_peer(sock):
+            self.abort()
+            self._connect()
+
+    def send(self, method: str, headers: Mapping[str, str], body: bytes | None = None) -> http.client.HTTPResponse:
+        """Send one request on the connection ``open`` made ready and return its response.
+
+        Never re-sends, and never opens a connection: once any byte may have left, the gateway may be
+        running the request, so a failure (or an ``abort`` from another thread) is ``Lost``.
+        The caller must read the response's body to the end or abort.
+
+        Raises:
+            Lost: the connection was aborted or broke before the response's headers arrived.
+        """
+        with self._lock:
+            conn = self._conn
+        if conn is None:
+            raise Lost("the connection was closed before the request was sent")
+        try:
+            conn.request(method, self._endpoint.path, body=body, headers=dict(headers))
+            return conn.getresponse()
+        except (http.client.HTTPException, OSError) as exc:
+            self.abort()
+            raise Lost(str(exc)) from exc
 
     def _connect(self) -> None:
         ep = self._endpoint
@@ -206,6 +229,8 @@ class GatewayConnection:
             conn = http.client.HTTPSConnection(ep.host, ep.port, timeout=CONNECT_TIMEOUT_S)
         else:
             conn = http.client.HTTPConnection(ep.host, ep.port, timeout=CONNECT_TIMEOUT_S)
+        # Closed (by abort or the gateway), it must fail, not silently reconnect and send the request.
+        conn.auto_open = 0
         try:
             conn.connect()
         except OSError as exc:
@@ -238,6 +263,15 @@ class GatewayConnection:
             except OSError:
                 pass
         conn.close()
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether an idle kept-alive socket is done: readable means the gateway closed it (or sent what nobody asked)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def identity_proof(key: str, nonce: str) -> str:

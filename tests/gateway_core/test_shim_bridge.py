@@ -237,7 +237,6 @@ def received(out: io.BytesIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-@pytest.mark.xfail(reason="the aborted POST is re-sent on a new connection", strict=True)
 def test_a_cancelled_2026_request_is_sent_once_and_nothing_of_it_reaches_the_agent():
     gateway = Gateway(script={2: ["hold"]})
     with serving(gateway) as url, bridge_to(url) as (bridge, out):
@@ -271,7 +270,6 @@ def test_a_handshake_era_cancellation_goes_to_the_gateway_on_the_session_and_its
     assert len(gateway.posts(method="initialize")) == 1  # the session goes on: no new one
 
 
-@pytest.mark.xfail(reason="a request is re-sent when its kept-alive connection breaks", strict=True)
 def test_a_request_whose_connection_breaks_after_it_was_sent_is_not_sent_again():
     gateway = Gateway(script={2: ["drop"]})
     with serving(gateway) as url, bridge_to(url) as (bridge, out):
