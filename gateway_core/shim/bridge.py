@@ -1,9 +1,11 @@
 """The shim's message pump: agent lines from stdin to the gateway's Streamable HTTP endpoint and back.
 
-Each agent request is POSTed by a worker thread (each with its own keep-alive connection), so a slow
-call does not hold up the next; notifications and the agent's answers to server requests are POSTed
-in order by the reading thread. A handshake-era session gets the standalone GET stream, and is
-re-initialised on the agent's behalf when the gateway restarts. ``close`` aborts every connection.
+Each agent request is POSTed, at most once, by a worker thread (each with its own keep-alive connection),
+so a slow call does not hold up the next; notifications and the agent's answers to server requests are
+POSTed in order by the reading thread. Cancelling works as over HTTP: a 2026 request's POST is closed, a
+handshake-era request's ``notifications/cancelled`` goes to the gateway on the session. A handshake-era
+session gets the standalone GET stream, and is re-initialised on the agent's behalf when the gateway
+restarts. ``close`` aborts every connection.
 """
 
 from __future__ import annotations
@@ -160,10 +162,9 @@ class Bridge:
             self._out.send(error(None, INVALID_REQUEST, "Invalid request: neither a request nor a response"))
 
     def _notify(self, message: Message) -> None:
-        modern = modern_headers(message) is not None
-        if message["method"] == "notifications/cancelled" and self._cancel_modern(message):
+        if message["method"] == "notifications/cancelled" and self._cancel(message):
             return
-        if modern:
+        if modern_headers(message) is not None:
             return  # the 2026 HTTP wire has no client notifications
         accepted = self._post_quietly(message)
         if accepted and message["method"] == "notifications/initialized":
@@ -171,16 +172,26 @@ class Bridge:
                 generation = self._generation
             self._listen_in_background(generation)
 
-    def _cancel_modern(self, message: Message) -> bool:
+    def _cancel(self, message: Message) -> bool:
+        """Apply the agent's ``notifications/cancelled``; True when it must not be POSTed.
+
+        The era of the request it names decides, as in the SDK's own HTTP client (the SDK writes the
+        notification without ``_meta`` in both eras). A 2026 request is cancelled by closing its POST; a
+        handshake-era one by this notification on the session, and the gateway's answer to it still comes
+        on the request's stream. Either way a request not sent yet never will be. Naming no request in
+        flight, it goes on from a handshake-era agent (the gateway ignores ids it does not know) and
+        has nowhere to go from a 2026 agent.
+        """
         params = message.get("params")
         request_id = params.get("requestId") if isinstance(params, dict) else None
         with self._lock:
             request = self._in_flight.get(json.dumps(request_id))
             if request is None:
-                return False
+                return self._initialize is None
             request.cancelled = True
-            # A 2026 request is cancelled by closing its POST (the gateway then stops the call); one not
-            # sent yet never will be. Under the lock, so the worker cannot be starting another request.
+            if not request.modern:
+                return False
+            # Under the lock, so the worker cannot be starting another request on this connection.
             if request.conn is not None:
                 request.conn.abort()
         return True
@@ -258,7 +269,7 @@ class Bridge:
             self._reply_unless_cancelled(request, error(request_id, SERVER_UNAVAILABLE, self._down_message(exc)))
         except Lost:
             conn.abort()
-            if not request.cancelled:  # else the shim closed it itself, to cancel the request
+            if not (request.modern and request.cancelled):  # else the shim closed it itself, to cancel it
                 self._mark_stale(self._session_id)
             self._reply_unless_cancelled(
                 request, error(request_id, SERVER_UNAVAILABLE, "Toolgate went away before answering this request")

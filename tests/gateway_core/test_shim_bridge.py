@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
-
 from gateway_core.shim.bridge import Bridge, Output
 from gateway_core.shim.wire import GatewayAddress, identity_proof
 
@@ -252,7 +250,6 @@ def test_a_cancelled_2026_request_is_sent_once_and_nothing_of_it_reaches_the_age
     assert gateway.posts(method="notifications/cancelled") == []  # the 2026 HTTP wire has no notifications
 
 
-@pytest.mark.xfail(reason="every cancellation is handled as a 2026 one: the connection is aborted", strict=True)
 def test_a_handshake_era_cancellation_goes_to_the_gateway_on_the_session_and_its_answer_to_the_agent():
     gateway = Gateway(script={2: ["hold"]})
     with serving(gateway) as url, bridge_to(url) as (bridge, out):

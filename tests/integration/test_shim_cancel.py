@@ -29,21 +29,8 @@ def connect(gw: RunningGateway, route: Route, mode: Mode) -> AbstractAsyncContex
     return shim_client(gw.base, gw.tokens["agent-a"], mode)
 
 
-SHIM_BUGS = {
-    "legacy": "the shim aborts the call's connection instead of sending notifications/cancelled on the session",
-}
-CASES = [
-    pytest.param(
-        mode,
-        route,
-        marks=[pytest.mark.xfail(reason=SHIM_BUGS[mode], strict=True)] if route == "shim" and mode in SHIM_BUGS else [],
-    )
-    for mode in BOTH_ERAS
-    for route in ("http", "shim")
-]
-
-
-@pytest.mark.parametrize(("mode", "route"), CASES)
+@pytest.mark.parametrize("route", ["http", "shim"])
+@pytest.mark.parametrize("mode", BOTH_ERAS)
 async def test_a_cancelled_call_runs_once_is_cancelled_at_the_server_and_the_session_carries_on(
     mode: Mode, route: Route
 ) -> None:
