@@ -125,7 +125,8 @@ def serving(gateway: Gateway) -> Iterator[str]:
 
     Handler.protocol_version = "HTTP/1.1" if gateway.keep_alive else "HTTP/1.0"
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits up to one poll interval.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
