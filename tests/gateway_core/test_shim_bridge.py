@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 from gateway_core.shim.bridge import Bridge, Output
 from gateway_core.shim.wire import GatewayAddress, identity_proof
 
@@ -292,3 +294,38 @@ def test_a_kept_alive_connection_the_gateway_closed_is_replaced_before_the_next_
 
     assert [(message["id"], "result" in message) for message in received(out)] == [(1, True), (2, True)]
     assert len(gateway.posts(id=2)) == 1
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("modern", [True, False], ids=["2026", "handshake-era"])
+def test_a_request_cancelled_before_it_went_out_is_never_sent(modern: bool):
+    gateway = Gateway()
+    with serving(gateway) as url:
+        where = [GatewayAddress.parse(f"http://127.0.0.1:{closed_port()}")]
+        starting, cancelled = threading.Event(), threading.Event()
+
+        def start_gateway() -> bool:
+            # The worker is here with the request not sent yet: hold it until the agent has cancelled.
+            starting.set()
+            cancelled.wait(WAIT_S)
+            where[0] = GatewayAddress.parse(url)
+            return True
+
+        out = io.BytesIO()
+        bridge = Bridge(lambda: where[0], TOKEN, "agent-a", Output(out), lambda line: None, start_gateway)
+        try:
+            bridge.handle_line(call(2, modern=modern))
+            assert starting.wait(WAIT_S)
+            bridge.handle_line(cancel(2))
+            cancelled.set()
+            bridge.finish(WAIT_S)
+        finally:
+            bridge.close()
+
+    assert received(out) == []
+    assert gateway.posts(id=2) == []
