@@ -1,14 +1,17 @@
 """A fake MCP server for tests and benchmarks, written with the SDK 2.x low-level ``Server``.
 
-    python tests/fakes/fake_server.py [--http | --sse] [--name N] [--tools N] [--modern-only]
+    python tests/fakes/fake_server.py [--http | --sse] [--name N] [--tools N] [--modern-only] [--max-body BYTES]
 
 Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
-path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line.
+path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line;
+``--max-body`` raises the SDK's 4 MiB limit on the request bodies it accepts there.
 
 Tools: echo(text), add(a, b), fail(), slow(seconds, steps) (writes "slow started" to stderr as each call
-begins and "slow cancelled" when one is cancelled), crash(), add_tool(name), stderr(text), spawn_child();
-plus ``--tools N`` trivial tools ``tool_000``…; and the interactive tools of ``interactive.py``
-(elicitation, sampling, roots, logging, resource updates, in both eras). One resource ``fake://greeting``, one
+begins and "slow cancelled" when one is cancelled), crash(), add_tool(name), stderr(text), spawn_child(),
+meta() (the request's ``_meta``), blob(size) (``size`` bytes of text) and measure(data) (the length of
+``data``), each of the last two after one progress step; plus ``--tools N`` trivial tools ``tool_000``…;
+and the interactive tools of ``interactive.py`` (elicitation, sampling, roots, logging, resource updates,
+in both eras). One resource ``fake://greeting``, one
 template ``fake://items/{id}``, one prompt ``greet(name)``.
 """
 
@@ -29,6 +32,7 @@ import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.subscriptions import ToolsListChanged
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.exceptions import MCPError
 
 try:  # run as a script, its folder is on sys.path; imported (the in-memory tests), it is a package module
@@ -83,6 +87,8 @@ class FakeServer:
             types.Tool(name="spawn_child", description="Start a long-lived child process.", input_schema=_OBJECT),
             types.Tool(name="ping_client", description="Ping the client mid-call.", input_schema=_OBJECT),
             types.Tool(name="meta", description="Return the request's _meta.", input_schema=_OBJECT),
+            types.Tool(name="blob", description="Return `size` bytes of text.", input_schema=_schema(size="integer")),
+            types.Tool(name="measure", description="Return the length of `data`.", input_schema=_schema(data="string")),
             *interactive.TOOLS,
         ]
         self.tools += [
@@ -163,6 +169,11 @@ class FakeServer:
             case "meta":
                 meta = params.model_dump(mode="json", by_alias=True).get("_meta") or {}
                 return types.CallToolResult(content=[_text(json.dumps(meta))], structured_content={"meta": meta})
+            case "blob" | "measure":
+                # A progress step first makes a 2026-07-28 HTTP response an SSE stream rather than JSON.
+                await ctx.session.report_progress(0, total=1)
+                text = "x" * int(args["size"]) if params.name == "blob" else str(len(args["data"]))
+                return types.CallToolResult(content=[_text(text)])
             case "spawn_child":
                 child = await anyio.to_thread.run_sync(_spawn_sleeper)
                 return types.CallToolResult(content=[_text(str(child.pid))], structured_content={"pid": child.pid})
@@ -216,14 +227,14 @@ async def _serve_stdio(fake: FakeServer) -> None:
         await fake.server.run(read, write, fake.server.create_initialization_options(_NOTIFY_ALL))
 
 
-def _sse_app(fake: FakeServer) -> Any:
+def _sse_app(fake: FakeServer, max_body: int) -> Any:
     from mcp.server.sse import SseServerTransport
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Mount, Route
 
-    sse = SseServerTransport("/messages/")
+    sse = SseServerTransport("/messages/", max_request_body_size=max_body)
 
     async def handle_sse(request: Request) -> Response:
         async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
@@ -234,7 +245,7 @@ def _sse_app(fake: FakeServer) -> Any:
     return Starlette(routes=routes)
 
 
-async def _serve_http(fake: FakeServer, kind: str) -> None:
+async def _serve_http(fake: FakeServer, kind: str, max_body: int) -> None:
     import uvicorn
 
     if kind == "http":
@@ -242,9 +253,9 @@ async def _serve_http(fake: FakeServer, kind: str) -> None:
         fake.server.create_initialization_options = functools.partial(  # type: ignore[method-assign]
             fake.server.create_initialization_options, _NOTIFY_ALL
         )
-        app, path = fake.server.streamable_http_app(), "/mcp"
+        app, path = fake.server.streamable_http_app(max_request_body_size=max_body), "/mcp"
     else:
-        app, path = _sse_app(fake), "/sse"
+        app, path = _sse_app(fake, max_body), "/sse"
     # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets (else ~40 ms delayed-ACK stalls).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
@@ -263,12 +274,15 @@ def main() -> None:
     parser.add_argument("--name", default="fake", help="server name (default: fake)")
     parser.add_argument("--tools", type=int, default=0, help="add N trivial tools tool_000…")
     parser.add_argument("--modern-only", action="store_true", help="refuse the handshake: speak 2026-07-28 only")
+    parser.add_argument(
+        "--max-body", type=int, default=DEFAULT_MAX_REQUEST_BODY_SIZE, help="largest request body over HTTP, in bytes"
+    )
     options = parser.parse_args()
     fake = FakeServer(options.name, options.tools)
     if options.modern_only:
         fake.server.middleware = [*fake.server.middleware, _refuse_handshake]
     if options.http or options.sse:
-        anyio.run(_serve_http, fake, "http" if options.http else "sse")
+        anyio.run(_serve_http, fake, "http" if options.http else "sse", options.max_body)
     else:
         anyio.run(_serve_stdio, fake)
 
