@@ -1,6 +1,8 @@
-"""The remote transports: Streamable HTTP and legacy SSE, both from the SDK, wrapped into a ``Connection``.
+"""The remote transports: Streamable HTTP (the SDK's) and legacy SSE (``legacy_sse.py``), wrapped into a ``Connection``.
 
-The SDK transports give no signal when a server goes away between requests, so the read stream is
+A message may be as large as the server sends: neither transport caps one SSE event (the SDK's
+Streamable HTTP client would at 1 MiB, and a larger result would end the connection).
+The transports give no signal when a server goes away between requests, so the read stream is
 wrapped to notice its end; the supervisor also probes idle remote servers (see ``server.py``).
 Lifecycle: ``open_http`` / ``open_sse`` connect, yield a ``Connection``, and close the HTTP client on exit.
 """
@@ -14,10 +16,10 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
 import httpx2
-from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from gateway_core.downstream.base import Connection
+from gateway_core.downstream.legacy_sse import legacy_sse_client
 
 if TYPE_CHECKING:
     from typing import Self
@@ -84,7 +86,7 @@ async def open_http(url: str, headers: Mapping[str, str]) -> AsyncIterator[Conne
     timeout = httpx2.Timeout(HTTP_TIMEOUT_S, read=HTTP_READ_TIMEOUT_S)
     async with (
         httpx2.AsyncClient(headers=dict(headers), timeout=timeout, follow_redirects=True) as http,
-        streamable_http_client(url, http_client=http) as streams,
+        streamable_http_client(url, http_client=http, max_sse_event_size=None) as streams,
     ):
         yield _connection(streams, url)
 
@@ -92,7 +94,5 @@ async def open_http(url: str, headers: Mapping[str, str]) -> AsyncIterator[Conne
 @asynccontextmanager
 async def open_sse(url: str, headers: Mapping[str, str]) -> AsyncIterator[Connection]:
     """Connect to a legacy SSE server; ``headers`` hold resolved values and go on every request."""
-    async with sse_client(
-        url, headers=dict(headers), timeout=HTTP_TIMEOUT_S, sse_read_timeout=HTTP_READ_TIMEOUT_S
-    ) as streams:
+    async with legacy_sse_client(url, headers, timeout_s=HTTP_TIMEOUT_S, read_timeout_s=HTTP_READ_TIMEOUT_S) as streams:
         yield _connection(streams, url)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 import anyio
+import mcp_types as types
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream import DownstreamPool, ServerState
@@ -58,3 +60,44 @@ async def test_a_remote_server_that_dies_fails_the_call_and_is_retried(kind: Lit
             await changes.until(lambda: server.status.restarts >= 1 and server.status.state is ServerState.FAILED)
             assert server.status.reason is not None
             assert server.status.reason.startswith(f"cannot reach {fake.url}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_result_far_over_one_mib_passes_through_and_the_server_stays_ready(kind: Literal["http", "sse"]):
+    size = 20 * 1024 * 1024
+    with serve_fake(kind) as fake:
+        changes = Changes()
+        pool = DownstreamPool({"remote": ServerConfig(url=fake.url, type=kind)}, resolve=dict, on_change=changes)
+        async with running(pool):
+            server = pool.servers["remote"]
+            await changes.until(lambda: server.status.state is ServerState.READY)
+            with anyio.fail_after(30):
+                result = await server.session.call_tool("blob", {"size": size})
+                after = await server.session.call_tool("echo", {"text": "still here"})
+            status = server.status
+
+    assert result.content == [types.TextContent(text="x" * size)]
+    assert after.structured_content == {"text": "still here"}
+    assert (status.state, status.restarts) == (ServerState.READY, 0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_request_a_server_refuses_as_too_large_fails_alone_and_later_ones_are_served(
+    kind: Literal["http", "sse"],
+) -> None:
+    # The fake keeps the SDK's own 4 MiB limit on request bodies.
+    with serve_fake(kind) as fake:
+        changes = Changes()
+        pool = DownstreamPool({"remote": ServerConfig(url=fake.url, type=kind)}, resolve=dict, on_change=changes)
+        async with running(pool):
+            server = pool.servers["remote"]
+            await changes.until(lambda: server.status.state is ServerState.READY)
+            with anyio.fail_after(30):
+                with pytest.raises(MCPError) as refused:
+                    await server.session.call_tool("measure", {"data": "y" * (5 * 1024 * 1024)})
+                after = await server.session.call_tool("echo", {"text": "still here"})
+            status = server.status
+
+    assert refused.value.error.code == types.INTERNAL_ERROR
+    assert after.structured_content == {"text": "still here"}
+    assert (status.state, status.restarts) == (ServerState.READY, 0)
