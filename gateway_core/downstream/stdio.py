@@ -175,10 +175,17 @@ async def open_stdio(
 
     async def read_stdout() -> None:
         async with read_writer:
-            buffer = ""
+            # A line's earlier parts wait here; only each new chunk is searched, so a message of any
+            # size costs time in proportion to its size (re-splitting the whole line did not).
+            parts: list[str] = []
             with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
                 async for chunk in TextReceiveStream(stdout, errors="replace"):
-                    *lines, buffer = (buffer + chunk).split("\n")
+                    *lines, rest = chunk.split("\n")
+                    if lines and parts:
+                        lines[0] = "".join([*parts, lines[0]])
+                        parts = []
+                    if rest:
+                        parts.append(rest)
                     for line in lines:
                         if line.strip():
                             await read_writer.send(_parse_line(line))

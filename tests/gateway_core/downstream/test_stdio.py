@@ -36,6 +36,22 @@ async def test_stderr_is_captured_line_by_line_and_a_death_while_idle_is_noticed
     assert lines[:2] == ["starting", "ready"]
 
 
+async def test_messages_of_any_size_arrive_whole_and_in_order_however_the_pipe_cuts_them():
+    # One write: a small message, one of 20 MiB, a small one; the pipe hands them over in 64 KiB pieces.
+    code = (
+        "import json, sys\n"
+        "def note(text): return json.dumps({'jsonrpc': '2.0', 'method': 'n', 'params': {'text': text}}) + '\\n'\n"
+        "sys.stdout.write(note('first') + note('x' * 20 * 1024 * 1024) + note('last')); sys.stdout.flush()\n"
+        "sys.stdin.read()\n"
+    )
+    async with open_stdio(python(code), stderr=StderrBuffer(None)) as connection:
+        read, _ = connection.streams
+        with anyio.fail_after(WAIT_S):
+            texts = [(await read.receive()).message.params["text"] for _ in range(3)]  # type: ignore[union-attr]
+
+    assert texts == ["first", "x" * 20 * 1024 * 1024, "last"]
+
+
 async def test_a_command_that_does_not_exist_is_a_connect_error_that_names_it():
     with pytest.raises(ConnectError, match="command '/nonexistent/server' not found"):
         async with open_stdio(StdioCommand("/nonexistent/server"), stderr=StderrBuffer(None)):
