@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from gateway_core.audit import summarize_arguments
+from gateway_core.audit import summary as summary_module
 
 
 def test_plain_arguments_are_summarized_as_one_line_of_json() -> None:
@@ -95,3 +96,25 @@ def test_redaction_happens_before_truncation_so_no_part_of_a_secret_shows() -> N
 
     assert secret[:9] not in summary
     assert json.loads(summary) == {"text": "[redacted]"}
+
+
+def test_a_very_long_value_is_summarized_from_its_start_and_a_key_there_is_still_redacted() -> None:
+    long_text = "y" * (20 * 1024 * 1024)
+    long_key = "q8Zr2Lx9Vb4Nw7Kp1Ts6Hy3Jd0Fg5Mc8" * (1024 * 1024)
+
+    summary = json.loads(summarize_arguments({"text": long_text, "key": long_key}))
+
+    assert summary == {"text": "y" * 79 + "…", "key": "[redacted]…"}
+
+
+def test_a_key_that_the_search_of_a_long_value_cuts_through_shows_no_part_of_it() -> None:
+    # Four long keys, each shown as "[redacted]", leave room in the summary for where the search stops;
+    # a key starts 12 characters before that point.
+    secret = "Zx81kP0qLmN3vB7cR2tYq8Zr2Lx9Vb4Nw7Kp1Ts6"
+    key = ("q8Zr2Lx9Vb4Nw7Kp1Ts6Hy3Jd0Fg5Mc8" * 40)[: (summary_module._SCANNED_CHARS - 12 - 4) // 4]
+    text = " ".join([key] * 4) + " " + secret + " and more words" * 1000
+    assert text.index(secret) == summary_module._SCANNED_CHARS - 12
+
+    summary = json.loads(summarize_arguments({"text": text}))
+
+    assert summary["text"] == "[redacted] [redacted] [redacted] [redacted] …"
