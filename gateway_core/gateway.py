@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from gateway_core.events import (
     SessionEnded,
     StderrLine,
 )
+from gateway_core.frontend.body_limit import BodyLimit
 from gateway_core.frontend.control import ControlApp
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
@@ -58,8 +60,9 @@ from gateway_core.version import toolgate_version
 
 logger = logging.getLogger(__name__)
 
-# The SDK's own limit; agents' requests are JSON-RPC messages, never bulk uploads.
-MAX_REQUEST_BODY_BYTES = 4 * 1024 * 1024
+# The SDK refuses request bodies over 4 MiB by default, which stdio servers take; the only limit is
+# the one the person sets (gateway.max_request_body_mb, see frontend/body_limit.py).
+SDK_REQUEST_BODY_LIMIT = sys.maxsize
 # How long open HTTP connections get to finish when the gateway stops.
 HTTP_SHUTDOWN_TIMEOUT_S = 2.0
 
@@ -142,7 +145,7 @@ class Gateway:
         self._sessions = StreamableHTTPSessionManager(
             self._frontend.server,
             security_settings=None,
-            max_request_body_size=MAX_REQUEST_BODY_BYTES,
+            max_request_body_size=SDK_REQUEST_BODY_LIMIT,
             session_idle_timeout=config.gateway.session_idle_timeout_s,
         )
         self._limits = AgentLimits(
@@ -152,7 +155,7 @@ class Gateway:
         )
         self.events.on(SessionEnded, lambda event: self._limits.session_ended(event.session_id))
         self._http_app = GatewayHttpApp(
-            self._sessions.handle_request,
+            BodyLimit(self._sessions.handle_request, lambda: self._runtime.now.config.gateway.max_request_body_mb),
             limits=self._limits,
             identify=self._tokens.identify,
             runtime=self._runtime,

@@ -42,6 +42,8 @@ class GatewaySettings(_Model):
     max_sessions_per_agent: int = Field(default=DEFAULT_MAX_SESSIONS_PER_AGENT, ge=1)
     max_requests_per_agent: int = Field(default=DEFAULT_MAX_REQUESTS_PER_AGENT, ge=1)
     session_idle_timeout_s: float = Field(default=DEFAULT_SESSION_IDLE_TIMEOUT_S, gt=0)
+    # None: no limit, as over stdio; only agents holding a token get their bodies read at all.
+    max_request_body_mb: float | None = Field(default=None, gt=0)
 
 
 class ServerConfig(_Model):

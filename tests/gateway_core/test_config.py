@@ -89,6 +89,18 @@ def test_out_of_range_number_says_what_was_expected_and_found(tmp_path: Path) ->
     assert problems == ["config.json: servers.github.timeout_s: expected a number greater than 0, found -1"]
 
 
+def test_request_bodies_have_no_size_limit_unless_one_is_set(tmp_path: Path) -> None:
+    unset = load_config(write_json(tmp_path, {}))
+    explicit_none = load_config(write_json(tmp_path, {"gateway": {"max_request_body_mb": None}}))
+    set_to_64 = load_config(write_json(tmp_path, {"gateway": {"max_request_body_mb": 64}}))
+
+    assert (unset.gateway.max_request_body_mb, explicit_none.gateway.max_request_body_mb) == (None, None)
+    assert set_to_64.gateway.max_request_body_mb == 64
+    assert problems_for(tmp_path, {"gateway": {"max_request_body_mb": 0}}) == [
+        "config.json: gateway.max_request_body_mb: expected a number greater than 0, found 0"
+    ]
+
+
 @pytest.mark.parametrize(
     ("data", "problem"),
     [

@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import httpx2
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from gateway_core.downstream.base import ServerState
 from gateway_core.errors import ErrorCode
-from tests.integration.harness import agent_client, running_gateway, stdio_fake
+from tests.integration.harness import agent_client, running_gateway, stdio_fake, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +28,9 @@ INITIALIZE = {
 MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
-async def post(url: str, *, token: str | None, body: bytes | None = None, **headers: str) -> httpx2.Response:
+async def post(
+    url: str, *, token: str | None, body: bytes | AsyncIterator[bytes] | None = None, **headers: str
+) -> httpx2.Response:
     sent = dict(MCP_HEADERS)
     if token is not None:
         sent["Authorization"] = f"Bearer {token}"
@@ -47,7 +51,6 @@ async def test_bad_requests_are_refused_while_a_good_client_keeps_working():
             foreign_origin = await post(gw.url, token=token, Origin="http://localhost:5173")
             no_token = await post(gw.url, token=None)
             wrong_token = await post(gw.url, token="tg_not-a-real-token")
-            oversized = await post(gw.url, token=token, body=b"[" + b" " * (5 * 1024 * 1024) + b"]")
             garbage = await post(gw.url, token=token, body=b"{this is not json")
 
             assert (await good.call_tool("fake__echo", {"text": "after"})).structured_content == {"text": "after"}
@@ -59,10 +62,53 @@ async def test_bad_requests_are_refused_while_a_good_client_keeps_working():
     assert "toolgate agents add" in no_token.json()["error"]["message"]
     assert no_token.json()["error"]["code"] == ErrorCode.INVALID_AGENT
     assert wrong_token.status_code == 401
-    assert oversized.status_code == 413
     assert garbage.status_code == 400
     for response in (evil_host, foreign_origin, no_token, garbage):
         assert "Traceback" not in response.text
+
+
+async def test_a_body_over_the_configured_limit_is_refused_naming_the_setting_and_the_agent_keeps_working():
+    async with running_gateway({"fake": stdio_fake()}, max_request_body_mb=1) as gw:
+        await gw.wait_ready()
+        token = gw.tokens["agent-a"]
+        async with agent_client(gw.url, token) as agent:
+            within = await agent.call_tool("fake__measure", {"data": "y" * (1024 * 1024 - 1024)})
+            with pytest.raises(MCPError) as declared:
+                await agent.call_tool("fake__measure", {"data": "y" * (1024 * 1024)})
+
+            async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the body is counted as it comes
+                yield b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "'
+                for _ in range(32):
+                    yield b"y" * 64 * 1024
+                yield b'"}}'
+
+            streamed = await post(gw.url, token=token, body=chunks())
+            after = await agent.call_tool("fake__measure", {"data": "after"})
+
+    assert text_of(within) == str(1024 * 1024 - 1024)
+    assert "gateway.max_request_body_mb" in declared.value.error.message
+    assert streamed.status_code == 413
+    assert streamed.json()["error"]["code"] == -32600
+    assert "larger than the 1 MB" in streamed.json()["error"]["message"]
+    assert text_of(after) == "5"
+
+
+async def test_the_body_of_a_request_without_a_known_token_is_never_read():
+    # Without a token nothing is buffered, whatever size a request announces: the answer comes at once.
+    async with running_gateway({}) as gw:
+        address = httpx2.URL(gw.url)
+        head = (
+            f"POST /mcp HTTP/1.1\r\nHost: {address.netloc.decode()}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {10**12}\r\n\r\n"
+        )
+        with anyio.fail_after(10):
+            async with await anyio.connect_tcp(address.host, address.port) as stream:
+                await stream.send(head.encode() + b"{")
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    received += await stream.receive()
+
+    assert received.startswith(b"HTTP/1.1 401 ")
 
 
 async def test_an_origin_listed_in_allowed_origins_is_accepted():
