@@ -1,23 +1,32 @@
-"""Run the official MCP conformance suite against a server, directly and through Toolgate.
+"""Run the official MCP conformance suite against a server, directly and through Toolgate, in both eras.
 
-Two servers, each run both ways (``--server`` picks one; the default is both, one after the other):
+Two servers (``--server`` picks one; the default is both, one after the other):
 
-* ``everything``: npm ``@modelcontextprotocol/server-everything``. It lacks most of the suite's test
-  tools, resources and prompts, so many scenarios fail even directly and say nothing about Toolgate;
-* ``conformance``: ``tests/fakes/conformance_server.py``, which has everything the suite's server
-  scenarios ask for and passes all of them directly.
+* ``conformance``: ``tests/fakes/conformance_server.py``, built on the Python SDK, which serves both
+  protocol eras and has everything the suite's server scenarios ask for;
+* ``everything``: npm ``@modelcontextprotocol/server-everything`` (TypeScript SDK 1.x, handshake era
+  only). It lacks most of the suite's test tools, resources and prompts, so many scenarios fail even
+  directly and say nothing about Toolgate.
 
-For each server the two runs are:
+Each server is tested in two eras (``--era`` picks one), each with the suite's ``--requirements``
+set for that specification revision, run at that revision's wire: ``2025-11-25`` (the handshake
+era: ``initialize``, sessions) and ``2026-07-28`` (stateless: a ``_meta`` envelope on every request,
+``server/discover``, ``subscriptions/listen``, input rounds). The sets also run, unscored, the
+scenarios the suite marks as extensions or pending. In each era the suite runs twice:
 
 * direct: the server's own Streamable HTTP transport;
 * through Toolgate: the server over stdio behind ``toolgate serve`` (a throwaway TOOLGATE_HOME, one
   agent that allows everything), reached through a small local reverse proxy that adds the agent's
   ``Authorization`` header, because the suite cannot send one.
 
-It prints one table per server (scenario | direct | through Toolgate), each followed by every scenario
-that passes directly but fails through Toolgate, with the suite's failure detail. Exit status: 0 when
-there is no such scenario, 1 when there is one, 2 when a run could not be set up (its temporary folder is
-then kept), 130 when interrupted. Every process it starts is stopped on the way out, on Ctrl+C and SIGTERM too.
+For each server and era it prints a table (scenario | direct | through Toolgate), the scenarios that
+fail directly (known failures of the server), and every difference: a check that fails through
+Toolgate but not directly, with the suite's detail. ``scripts/conformance-expected.toml`` lists the
+differences known today, each with the item of issue 15 it belongs to. Exit status: 0 when every
+difference is listed there and every listed one still happens; 1 otherwise (a new difference, or a
+listed one that has gone: the list only ever shrinks honestly); 2 when a run could not be set up (its
+temporary folder is then kept); 130 when interrupted. Every process it starts is stopped on the way
+out, on Ctrl+C and SIGTERM too.
 
 Use ``scripts/conformance``: it installs Node 22 and the suite (pinned) under ``.cache`` first.
 """
@@ -38,12 +47,22 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2
 import uvicorn
+from conformance_results import (
+    ExpectedListError,
+    ScenarioResult,
+    compare,
+    load_expected,
+    read_results,
+    render_report,
+    render_summary_line,
+    render_table,
+)
 from starlette.types import Message, Receive, Scope, Send
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,6 +72,7 @@ SUITE_CLI = CACHE / "conformance" / "node_modules" / "@modelcontextprotocol" / "
 EVERYTHING = CACHE / "npm" / "node_modules" / ".bin" / "mcp-server-everything"
 PYTHON = REPO / ".venv" / "bin" / "python"
 CONFORMANCE_SERVER = REPO / "tests" / "fakes" / "conformance_server.py"
+EXPECTED_FILE = REPO / "scripts" / "conformance-expected.toml"
 
 LOOPBACK = "127.0.0.1"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -61,13 +81,16 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 REAP_POLL_S = 0.1
 SUITE_TIMEOUT_S = 600.0
+LIST_TIMEOUT_S = 60.0
+# The suite's limit for one scenario (its own default is 30 s). Directly, the slowest one
+# (server-stateless) takes about 7 s; one that waits on something that never comes fails after this.
+SCENARIO_TIMEOUT_MS = 15_000
+# A scenario in `conformance list --requirements`: "  - name", or "    - name [server]" when unscored.
+LISTED_SCENARIO = re.compile(r"^ +- (?P<name>[\w./-]+)(?: (?P<role>\[\w+\]))?$")
+# How a result that asks the agent questions first (2026-07-28) is told apart in a response body.
+INPUT_REQUIRED = re.compile(rb'"resultType"\s*:\s*"input_required"')
+INPUT_REQUIRED_TAIL = 64
 
-PASS, WARN, FAIL, ERROR, NOT_RUN = "pass", "warn", "FAIL", "ERROR", "-"
-OK_STATUSES = (PASS, WARN)
-BAD_STATUSES = (FAIL, ERROR)
-# A result folder is "server-<scenario>-<ISO timestamp with : and . replaced by ->".
-RESULT_DIR = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
-SCENARIO_START = re.compile(r"^=== Running scenario: (?P<scenario>\S+) ===$", re.MULTILINE)
 # Headers that belong to one connection, not to the message, and so are never forwarded.
 HOP_BY_HOP = frozenset(
     "connection keep-alive proxy-authenticate proxy-authorization te trailer transfer-encoding upgrade".split()
@@ -110,13 +133,6 @@ class Target:
 
 
 TARGETS = {
-    "everything": Target(
-        name="everything",
-        title="server-everything (npm @modelcontextprotocol/server-everything)",
-        http_argv=(EVERYTHING, "streamableHttp"),
-        http_env={"PORT": "{port}"},
-        stdio_argv=(EVERYTHING, "stdio"),
-    ),
     "conformance": Target(
         name="conformance",
         title="conformance_server.py (tests/fakes)",
@@ -124,96 +140,26 @@ TARGETS = {
         http_env={},
         stdio_argv=(Path(sys.executable), CONFORMANCE_SERVER),
     ),
+    "everything": Target(
+        name="everything",
+        title="server-everything (npm @modelcontextprotocol/server-everything)",
+        http_argv=(EVERYTHING, "streamableHttp"),
+        http_env={"PORT": "{port}"},
+        stdio_argv=(EVERYTHING, "stdio"),
+    ),
 }
+
+
+ERAS = {
+    "2025-11-25": "the handshake era (initialize, sessions)",
+    "2026-07-28": "stateless (a _meta envelope on every request, no initialize)",
+}
+# Eras whose servers ask their questions in an input_required result, answered by a retry.
+ERAS_WITH_INPUT_ROUNDS = frozenset({"2026-07-28"})
 
 
 class SetupError(Exception):
     """Something the runs need could not be started; the message says what and where to look."""
-
-
-# ---------------------------------------------------------------------------------------------------
-# Results
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ScenarioResult:
-    """One scenario's outcome in one run.
-
-    Attributes:
-        status: PASS, WARN (no failed check, some warnings), FAIL, or ERROR (the suite wrote no result).
-        checks: the suite's checks, as in its ``checks.json``.
-        error: why there is no result, for ERROR.
-    """
-
-    status: str
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    error: str = ""
-
-    def failure_lines(self) -> list[str]:
-        """One line per failed check (or the run error): ``check-id: message | details``."""
-        if self.status == ERROR:
-            return [self.error]
-        return [_describe_check(check) for check in self.checks if check.get("status") == "FAILURE"]
-
-    def success_lines(self) -> list[str]:
-        """One line per passed check, with what the suite saw (it sometimes passes on an error result)."""
-        return [_describe_check(check) for check in self.checks if check.get("status") == "SUCCESS"]
-
-
-def _describe_check(check: dict[str, Any]) -> str:
-    message = check.get("errorMessage") or check.get("description") or ""
-    details = check.get("details")
-    text = f"{check.get('id', '?')}: {message}"
-    if details:
-        text += f" | details: {json.dumps(details, separators=(',', ':'))[:400]}"
-    return text
-
-
-def scenario_status(checks: list[dict[str, Any]]) -> str:
-    """The status of a scenario from its checks, the way the suite's summary counts them."""
-    statuses = {check.get("status") for check in checks}
-    if "FAILURE" in statuses:
-        return FAIL
-    if "WARNING" in statuses:
-        return WARN
-    return PASS
-
-
-def read_results(output_dir: Path, suite_output: str) -> dict[str, ScenarioResult]:
-    """Every scenario the suite ran, from its ``checks.json`` files.
-
-    A scenario the suite announced on stdout but wrote no ``checks.json`` for threw inside the suite;
-    it is an ERROR with the suite's own message.
-
-    Args:
-        output_dir: the folder given to the suite as ``-o``.
-        suite_output: the suite's stdout and stderr, for the scenarios it ran and their errors.
-    """
-    written: dict[str, ScenarioResult] = {}
-    for checks_file in sorted(output_dir.glob("*/checks.json")):
-        match = RESULT_DIR.match(checks_file.parent.name)
-        if match is None:
-            continue
-        checks = json.loads(checks_file.read_text(encoding="utf-8"))
-        if checks:
-            written[match["scenario"]] = ScenarioResult(scenario_status(checks), checks)
-        else:
-            written[match["scenario"]] = ScenarioResult(ERROR, error="the suite recorded no checks for it")
-    # In the order the suite ran them; a single --scenario run announces nothing.
-    results: dict[str, ScenarioResult] = {}
-    for scenario in SCENARIO_START.findall(suite_output):
-        missing = ScenarioResult(ERROR, error=_suite_error(scenario, suite_output))
-        results[scenario] = written.pop(scenario, missing)
-    return {**results, **written}
-
-
-def _suite_error(scenario: str, suite_output: str) -> str:
-    marker = f"Failed to run scenario {scenario}:"
-    for line in suite_output.splitlines():
-        if line.startswith(marker):
-            return line.removeprefix(marker).strip() or "the suite failed to run it"
-    return "the suite wrote no result for it (see its output with --keep)"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -374,20 +320,48 @@ async def port_open(port: int) -> bool | None:
 # ---------------------------------------------------------------------------------------------------
 
 
+def era_scenarios(era: str) -> list[str]:
+    """The server scenarios the suite runs for ``era``'s requirements, in its order (scored, then unscored)."""
+    argv = [str(NODE), str(SUITE_CLI), "list", "--server", "--requirements", era]
+    try:
+        listed = subprocess.run(argv, capture_output=True, text=True, timeout=LIST_TIMEOUT_S, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SetupError(f"the suite could not list the scenarios of {era}: {exc}") from exc
+    # "Server scenarios ..." lists the scored ones as "  - name"; the unscored sections list
+    # "    - name [server]" beside client scenarios, which are not for a server.
+    scenarios: list[str] = []
+    section = ""
+    for line in listed.splitlines():
+        if line and not line.startswith(" "):
+            section = line
+        elif match := LISTED_SCENARIO.match(line):
+            if match["role"] == "[server]" or (match["role"] is None and section.startswith("Server scenarios")):
+                scenarios.append(match["name"])
+    if not scenarios:
+        raise SetupError(f"the suite listed no server scenario for {era}:\n{listed}")
+    return scenarios
+
+
 async def run_suite(
-    url: str, output_dir: Path, log_path: Path, options: argparse.Namespace
+    url: str, era: str, scenario: str | None, output_dir: Path, log_path: Path
 ) -> dict[str, ScenarioResult]:
-    """Run the conformance suite against ``url`` and read what it wrote to ``output_dir``."""
+    """Run the conformance suite in ``era`` against ``url``: one scenario, or (None) all of the era's.
+
+    All of them: ``--requirements``, exactly what the revision requires and, unscored, its extensions
+    and pending scenarios, each at the revision's wire. One: ``--scenario`` at the same wire
+    (``--spec-version``), with ``--force`` because extension scenarios belong to no dated revision.
+    """
     argv: list[str | Path] = [NODE, SUITE_CLI, "server", "--url", url, "-o", output_dir]
-    argv += ["--scenario", options.scenario] if options.scenario else ["--suite", options.suite]
+    argv += ["--timeout", str(SCENARIO_TIMEOUT_MS)]
+    argv += ["--scenario", scenario, "--spec-version", era, "--force"] if scenario else ["--requirements", era]
     async with running_child("the conformance suite", argv, log_path) as suite:
         try:
             await asyncio.wait_for(suite.process.wait(), SUITE_TIMEOUT_S)
         except TimeoutError as exc:
             raise SetupError(f"the conformance suite ran for over {SUITE_TIMEOUT_S:.0f} s against {url}") from exc
     results = read_results(output_dir, suite.output())
-    if options.scenario and options.scenario not in results:
-        raise SetupError(f"the suite ran no scenario {options.scenario!r}: {_complaint(suite)}")
+    if scenario and scenario not in results:
+        raise SetupError(f"the suite ran no scenario {scenario!r}: {_complaint(suite)}")
     if not results:
         raise SetupError(f"the suite produced no results against {url}: {_complaint(suite)}")
     return results
@@ -405,16 +379,15 @@ def _complaint(suite: Child) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-async def run_direct(target: Target, work: Path, options: argparse.Namespace) -> dict[str, ScenarioResult]:
-    """The suite against the server's own Streamable HTTP transport."""
+async def run_direct(target: Target, era: str, scenario: str | None, work: Path) -> dict[str, ScenarioResult]:
+    """The suite in ``era`` (all of it, or one scenario) against the server's own Streamable HTTP transport."""
     port = free_port()
     argv, env = target.direct_command(port)
     async with running_child(target.name, argv, work / f"{target.name}-http.log", env) as server:
         await wait_until(server, f"listener on port {port}", lambda: port_open(port))
         say(f"direct: {target.name} on port {port}; running the suite")
-        return await run_suite(
-            f"http://{LOOPBACK}:{port}/mcp", work / "results-direct", work / "suite-direct.log", options
-        )
+        url = f"http://{LOOPBACK}:{port}/mcp"
+        return await run_suite(url, era, scenario, work / "results-direct", work / "suite-direct.log")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -481,21 +454,116 @@ async def gateway_ready(http: httpx2.AsyncClient, base: str, server: str) -> boo
     return bool(response.json().get("servers", {}).get(server) == "ready")
 
 
-async def run_gateway(target: Target, work: Path, options: argparse.Namespace) -> dict[str, ScenarioResult]:
-    """The suite against the server behind ``toolgate serve``, through the authorizing proxy."""
-    home = work / "toolgate-home"
-    token = prepare_toolgate_home(target, home, work / "toolgate-cli.log")
+@contextlib.asynccontextmanager
+async def serving_toolgate(target: Target, home: Path, token: str, log_path: Path) -> AsyncIterator[AuthorizingProxy]:
+    """Run ``toolgate serve`` on ``home`` until ``target`` is ready, and the authorizing proxy in front of it."""
     argv: list[str | Path] = [PYTHON, "-m", "gateway_core.cli", "serve"]
-    async with running_child("toolgate serve", argv, work / "toolgate-serve.log", toolgate_env(home)) as gateway:
+    async with running_child("toolgate serve", argv, log_path, toolgate_env(home)) as gateway:
         url = await wait_until(gateway, "MCP URL on its output", lambda: gateway_url(gateway))
         base = url.removesuffix("/mcp")
         async with httpx2.AsyncClient(timeout=5) as http:
             await wait_until(
                 gateway, f"ready server {target.name!r} at {base}/ready", lambda: gateway_ready(http, base, target.name)
             )
-        async with authorizing_proxy(url, token) as proxy_url:
-            say(f"gateway: Toolgate at {url}, proxy at {proxy_url}; running the suite")
-            return await run_suite(proxy_url, work / "results-gateway", work / "suite-gateway.log", options)
+        async with authorizing_proxy(url, token) as proxy:
+            say(f"gateway: Toolgate at {url}, proxy at {proxy.url}")
+            yield proxy
+
+
+@dataclass
+class ToolgateLife:
+    """One ``toolgate serve`` (with its proxy), living in a task of its own until ``stop`` is set."""
+
+    task: asyncio.Task[None]
+    ready: asyncio.Future[AuthorizingProxy]
+    stop: asyncio.Event
+
+
+class ToolgatePool:
+    """Toolgate instances, each on its own copy of a prepared home, the next one started ahead of need.
+
+    Starting one takes about two seconds; ``take`` hands out the one started ahead and starts the
+    following one, setting a life's ``stop`` ends it in the background, and ``close`` (on the way
+    out, whatever happens) stops them all. Toolgate runs once per home, hence the copies.
+    """
+
+    def __init__(self, target: Target, home: Path, token: str, work: Path) -> None:
+        self._target, self._home, self._token, self._work = target, home, token, work
+        self.lives: list[ToolgateLife] = []
+        self._next: ToolgateLife | None = None
+
+    def _start(self) -> ToolgateLife:
+        number = len(self.lives) + 1
+        home = self._work / f"toolgate-home-{number}"
+        shutil.copytree(self._home, home)
+        ready: asyncio.Future[AuthorizingProxy] = asyncio.get_running_loop().create_future()
+        stop = asyncio.Event()
+        log = self._work / f"toolgate-serve-{number}.log"
+        life = ToolgateLife(asyncio.ensure_future(self._live(home, ready, stop, log)), ready, stop)
+        self.lives.append(life)
+        return life
+
+    async def _live(self, home: Path, ready: asyncio.Future[AuthorizingProxy], stop: asyncio.Event, log: Path) -> None:
+        try:
+            async with serving_toolgate(self._target, home, self._token, log) as proxy:
+                ready.set_result(proxy)
+                await stop.wait()
+        except asyncio.CancelledError:
+            ready.cancel()
+            raise
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    async def take(self, *, start_next: bool) -> tuple[ToolgateLife, AuthorizingProxy]:
+        """A ready Toolgate and its proxy; with ``start_next``, the following one starts now."""
+        life = self._next or self._start()
+        self._next = self._start() if start_next else None
+        return life, await life.ready
+
+    async def close(self) -> None:
+        """Stop every instance and wait until they have (each stop is bounded)."""
+        for life in self.lives:
+            life.stop.set()
+        await asyncio.shield(asyncio.gather(*(life.task for life in self.lives), return_exceptions=True))
+        for life in self.lives:  # a spare that failed to start was never taken: its error is in the task's
+            if life.ready.done() and not life.ready.cancelled():
+                life.ready.exception()
+
+
+async def run_gateway(
+    target: Target, era: str, scenario: str | None, work: Path, listed: Sequence[str]
+) -> dict[str, ScenarioResult]:
+    """The suite in ``era`` (all of it, or one scenario) against the server behind ``toolgate serve``.
+
+    In an era with input rounds the era's scenarios (``listed``) run one at a time, and a scenario
+    after one in which Toolgate answered ``input_required`` gets a Toolgate of its own. Such a
+    Toolgate may still hold that call open, waiting for a retry the suite never sends, and today that
+    makes every later call to the server wait for the server's ``timeout_s`` (issue 15 §4): without
+    a fresh one, a scenario would show the differences of the one before it, and which ones would
+    depend on timing.
+    """
+    home = work / "toolgate-home"
+    token = prepare_toolgate_home(target, home, work / "toolgate-cli.log")
+    if scenario is not None or era not in ERAS_WITH_INPUT_ROUNDS:
+        async with serving_toolgate(target, home, token, work / "toolgate-serve.log") as proxy:
+            return await run_suite(proxy.url, era, scenario, work / "results-gateway", work / "suite-gateway.log")
+    results: dict[str, ScenarioResult] = {}
+    pool = ToolgatePool(target, home, token, work)
+    try:
+        life, proxy = await pool.take(start_next=True)
+        for number, name in enumerate(listed, 1):
+            if proxy.input_required_seen:
+                life.stop.set()
+                life, proxy = await pool.take(start_next=number < len(listed))
+            output, log = work / "results-gateway" / name, work / "suite-gateway" / f"{name}.log"
+            log.parent.mkdir(exist_ok=True)
+            results |= await run_suite(proxy.url, era, name, output, log)
+    finally:
+        await pool.close()
+    say(f"gateway: {len(results)} scenarios, one at a time, on {len(pool.lives)} Toolgate instance(s)")
+    return results
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -511,7 +579,8 @@ class AuthorizingProxy:
     and body the other way, streamed chunk by chunk so SSE events arrive as they are sent. Host and
     Origin naming the proxy's own loopback address are rewritten to the gateway's, so the gateway sees
     what a client talking to it directly would send; any other Host or Origin passes unchanged and meets
-    the gateway's own checks.
+    the gateway's own checks. It notes, without changing anything, whether the gateway has answered
+    any request with an ``input_required`` result.
 
     Args:
         upstream: the gateway's MCP URL, ``http://127.0.0.1:PORT/mcp``.
@@ -524,6 +593,12 @@ class AuthorizingProxy:
         self._token = token
         self._http = http
         self.own_port = 0
+        self.input_required_seen = False
+
+    @property
+    def url(self) -> str:
+        """The proxy's own MCP URL."""
+        return f"http://{LOOPBACK}:{self.own_port}{self._upstream.path}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Forward one HTTP request; stop forwarding when the client goes away."""
@@ -552,7 +627,10 @@ class AuthorizingProxy:
         try:
             headers = [(k, v) for k, v in upstream.headers.raw if k.decode("latin-1").lower() not in HOP_BY_HOP]
             await send({"type": "http.response.start", "status": upstream.status_code, "headers": headers})
+            seen = b""
             async for chunk in upstream.aiter_raw():
+                seen = seen[-INPUT_REQUIRED_TAIL:] + chunk  # a match may straddle two chunks
+                self.input_required_seen = self.input_required_seen or INPUT_REQUIRED.search(seen) is not None
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
@@ -623,8 +701,8 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def authorizing_proxy(upstream: str, token: str) -> AsyncIterator[str]:
-    """Serve an ``AuthorizingProxy`` to ``upstream`` on 127.0.0.1 for the block; yields its MCP URL."""
+async def authorizing_proxy(upstream: str, token: str) -> AsyncIterator[AuthorizingProxy]:
+    """Serve an ``AuthorizingProxy`` to ``upstream`` on 127.0.0.1 for the block; yields it."""
     timeout = httpx2.Timeout(30, read=None)  # SSE streams may stay quiet for long
     async with httpx2.AsyncClient(timeout=timeout, limits=httpx2.Limits(max_connections=None)) as http:
         app = AuthorizingProxy(upstream, token, http)
@@ -647,90 +725,13 @@ async def authorizing_proxy(upstream: str, token: str) -> AsyncIterator[str]:
                     task.result()
                     raise SetupError("the proxy stopped before it started")
                 await asyncio.sleep(0.02)
-            yield f"http://{LOOPBACK}:{app.own_port}/mcp"
+            yield app
         finally:
             server.should_exit = True
             await asyncio.shield(asyncio.wait({task}, timeout=5))
             if not task.done():
                 task.cancel()
             sock.close()
-
-
-# ---------------------------------------------------------------------------------------------------
-# Report
-# ---------------------------------------------------------------------------------------------------
-
-
-def regressions(direct: dict[str, ScenarioResult], gateway: dict[str, ScenarioResult]) -> list[str]:
-    """Scenarios that pass directly but fail (or error) through Toolgate, in suite order."""
-    return [
-        name
-        for name, result in direct.items()
-        if result.status in OK_STATUSES and name in gateway and gateway[name].status in BAD_STATUSES
-    ]
-
-
-def check_regressions(direct: dict[str, ScenarioResult], gateway: dict[str, ScenarioResult]) -> list[tuple[str, str]]:
-    """Checks that pass directly but fail through Toolgate inside scenarios that fail both ways."""
-    found: list[tuple[str, str]] = []
-    for name, result in direct.items():
-        if result.status not in BAD_STATUSES or name not in gateway:
-            continue
-        passed_directly = {check.get("id") for check in result.checks if check.get("status") == "SUCCESS"}
-        for check in gateway[name].checks:
-            if check.get("status") == "FAILURE" and check.get("id") in passed_directly:
-                found.append((name, _describe_check(check)))
-    return found
-
-
-def scenario_order(direct: dict[str, ScenarioResult], gateway: dict[str, ScenarioResult]) -> list[str]:
-    """Every scenario either run saw, in the order the suite ran them."""
-    return list(dict.fromkeys([*direct, *gateway]))
-
-
-def render_table(direct: dict[str, ScenarioResult], gateway: dict[str, ScenarioResult]) -> str:
-    """The scenario | direct | through Toolgate table, as plain text."""
-    rows = [("scenario", "direct", "through Toolgate")]
-    for name in scenario_order(direct, gateway):
-        rows.append((name, _cell(direct.get(name)), _cell(gateway.get(name))))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines.insert(1, "-+-".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
-def _cell(result: ScenarioResult | None) -> str:
-    return NOT_RUN if result is None else result.status
-
-
-def render_summary(direct: dict[str, ScenarioResult], gateway: dict[str, ScenarioResult]) -> str:
-    """Counts per run, then the scenarios that pass directly but fail through Toolgate, with details."""
-    lines = [
-        f"direct: {_counts(direct)}",
-        f"through Toolgate: {_counts(gateway)}",
-        "",
-    ]
-    different = regressions(direct, gateway)
-    if different:
-        lines.append(f"Pass directly but fail through Toolgate ({len(different)}):")
-        for name in different:
-            lines.append(f"  {name}")
-            lines += [f"    through Toolgate: {line}" for line in gateway[name].failure_lines()]
-            lines += [f"    direct (passed):  {line}" for line in direct[name].success_lines()]
-    else:
-        lines.append("No scenario passes directly but fails through Toolgate.")
-    checks = check_regressions(direct, gateway)
-    if checks:
-        lines += ["", "Also (scenarios that fail both ways, with a check that passes only directly):"]
-        lines += [f"  {name}\n    - {line}" for name, line in checks]
-    return "\n".join(lines)
-
-
-def _counts(results: dict[str, ScenarioResult]) -> str:
-    if not results:
-        return "not run"
-    tally = {status: sum(r.status == status for r in results.values()) for status in (PASS, WARN, FAIL, ERROR)}
-    return ", ".join(f"{count} {status.lower()}" for status, count in tally.items() if count)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -762,12 +763,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--server",
         choices=tuple(TARGETS),
-        help="run against only this server: everything (npm server-everything) or conformance "
-        "(tests/fakes/conformance_server.py); default: both, one table each",
+        help="run against only this server: conformance (tests/fakes/conformance_server.py) or everything "
+        "(npm server-everything); default: both, one after the other",
+    )
+    parser.add_argument(
+        "--era",
+        choices=tuple(ERAS),
+        help="test only this era: 2025-11-25 (handshake) or 2026-07-28 (stateless); default: both",
     )
     parser.add_argument("--only", choices=("direct", "gateway"), help="do only one of the two runs")
-    parser.add_argument("--scenario", metavar="NAME", help="run one scenario (see the suite's `list --server`)")
-    parser.add_argument("--suite", default="active", help='the suite\'s --suite: "active" (default), "all", "pending"')
+    parser.add_argument(
+        "--scenario",
+        metavar="NAME",
+        help="run one scenario (see the suite's `list --server`), in each selected era it belongs to",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, results, Toolgate home)")
     return parser.parse_args(argv)
 
@@ -777,23 +786,50 @@ def selected_targets(options: argparse.Namespace) -> list[Target]:
     return [TARGETS[options.server]] if options.server else list(TARGETS.values())
 
 
+def selected_eras(options: argparse.Namespace) -> list[str]:
+    """The eras to test, in order."""
+    return [options.era] if options.era else list(ERAS)
+
+
 async def run(options: argparse.Namespace, work: Path) -> int:
-    """Both runs (or the one asked for) for each server, each server's report as it is done; the exit status."""
+    """Both runs (or the one asked for) per server and era, each report as it is done; the exit status."""
     started = time.monotonic()
-    status = 0
-    for number, target in enumerate(selected_targets(options)):
-        target_started, target_work = time.monotonic(), work / target.name
-        target_work.mkdir()
-        say(f"\n{target.title}:")
-        direct = await run_direct(target, target_work, options) if options.only in (None, "direct") else {}
-        gateway = await run_gateway(target, target_work, options) if options.only in (None, "gateway") else {}
-        heading = f"{target.title}: {time.monotonic() - target_started:.1f} s"
-        report = f"{heading}\n\n{render_table(direct, gateway)}\n\n{render_summary(direct, gateway)}\n"
-        sys.stdout.write(f"\n{report}" if number else report)
-        sys.stdout.flush()
-        status = max(status, 1 if regressions(direct, gateway) else 0)
+    try:
+        expected = load_expected(EXPECTED_FILE)
+    except ExpectedListError as exc:
+        raise SetupError(str(exc)) from exc
+    expected_name = str(EXPECTED_FILE.relative_to(REPO))
+    unknown = [f'[{server}."{era}"]' for server, era in expected if server not in TARGETS or era not in ERAS]
+    if unknown:
+        raise SetupError(f"{expected_name} names no server and era this runs: {', '.join(unknown)}")
+    summary: list[str] = []
+    failed = False
+    scenarios = {era: era_scenarios(era) for era in selected_eras(options)}
+    for target in selected_targets(options):
+        for era, era_list in scenarios.items():
+            if options.scenario and options.scenario not in era_list:
+                say(f"\n{options.scenario} is not one of the scenarios of {era}")
+                continue
+            run_started, run_work = time.monotonic(), work / f"{target.name}-{era}"
+            run_work.mkdir()
+            say(f"\n{target.title}, {era}:")
+            direct, gateway = {}, {}
+            if options.only in (None, "direct"):
+                direct = await run_direct(target, era, options.scenario, run_work)
+            if options.only in (None, "gateway"):
+                gateway = await run_gateway(target, era, options.scenario, run_work, era_list)
+            complete = options.scenario is None and options.only is None
+            comparison = compare(direct, gateway, expected.get((target.name, era), {}), complete=complete)
+            heading = f"== {target.title}, {era}: {ERAS[era]} ({time.monotonic() - run_started:.1f} s)"
+            report = render_report(comparison, expected_name)
+            separator = "\n" if summary else ""
+            sys.stdout.write(f"{separator}{heading}\n\n{render_table(comparison)}\n\n{report}\n")
+            sys.stdout.flush()
+            summary.append(render_summary_line(target.name, era, comparison))
+            failed = failed or comparison.failed()
+    sys.stdout.write("\nSummary:\n" + "".join(f"  {line}\n" for line in summary))
     say(f"\ndone in {time.monotonic() - started:.1f} s")
-    return status
+    return 1 if failed else 0
 
 
 async def run_cancellable(options: argparse.Namespace, work: Path) -> int:
