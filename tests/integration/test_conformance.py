@@ -1,9 +1,11 @@
-"""The official MCP conformance suite passes through Toolgate wherever it passes directly.
+"""The official MCP conformance suite passes through Toolgate wherever it passes directly, in both eras.
 
 ``scripts/conformance`` runs ``@modelcontextprotocol/conformance`` (Node 22 and the suite are
-installed under .cache on first use) against tests/fakes/conformance_server.py, a server that
-implements every scenario, directly and through a real ``toolgate serve`` with ``prefix: ""``.
-It exits 0 only if no scenario passes directly but fails through Toolgate.
+installed under .cache on first use) against tests/fakes/conformance_server.py, a server built on
+the SDK that serves both protocol eras, directly and through a real ``toolgate serve`` with
+``prefix: ""``: the suite's requirements for 2025-11-25 (the handshake era) and for 2026-07-28. It
+exits 0 only if every check that fails through Toolgate but not directly is one listed in
+scripts/conformance-expected.toml, and every listed one still fails.
 """
 
 from __future__ import annotations
@@ -16,22 +18,32 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN_TIMEOUT_S = 300
+# The run takes about 80 s on two cores; the first one also installs Node 22 and the suite.
+RUN_TIMEOUT_S = 240
+# On SIGTERM the script stops every process it started (each stop is bounded) before it exits.
+STOP_TIMEOUT_S = 30
 
 
-def test_every_conformance_scenario_that_passes_directly_passes_through_toolgate():
+def test_every_conformance_check_that_passes_directly_passes_through_toolgate_in_both_eras_or_is_listed():
     if shutil.which("npm") is None:
         message = "npm is needed to install the conformance suite"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    run = subprocess.run(
-        [str(ROOT / "scripts/conformance"), "--server", "conformance"],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        cwd=ROOT,
-    )
+    argv = [str(ROOT / "scripts/conformance"), "--server", "conformance"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) as run:
+        try:
+            stdout, stderr = run.communicate(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            run.terminate()  # first, not kill: the processes the script started would outlive it
+            try:
+                stdout, stderr = run.communicate(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                run.kill()
+                stdout, stderr = run.communicate()
+            pytest.fail(f"scripts/conformance ran for over {RUN_TIMEOUT_S} s:\n{stdout}{stderr}")
 
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "through Toolgate: 30 pass\n" in run.stdout, run.stdout
+    assert run.returncode == 0, stdout + stderr
+    # Only what passes directly is compared: the server must keep passing all of it.
+    assert "conformance 2025-11-25: direct 33 pass;" in stdout, stdout
+    assert "conformance 2026-07-28: direct 40 pass, 10 fail;" in stdout, stdout
