@@ -118,7 +118,7 @@ async def test_completions_for_prompt_arguments_and_template_variables_come_from
             template = await client.complete(
                 types.ResourceTemplateReference(uri="fake://items/{id}"), {"name": "id", "value": "1"}
             )
-            with pytest.raises(MCPError, match="unknown prompt 'nope'"):
+            with pytest.raises(MCPError, match="Unknown prompt: 'nope'"):
                 await client.complete(types.PromptReference(name="nope"), {"name": "name", "value": ""})
     assert prompt.completion.values == ["Alice", "Alan"]
     assert template.completion.values == ["1", "12"]
