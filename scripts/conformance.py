@@ -539,10 +539,10 @@ async def run_gateway(
 
     In an era with input rounds the era's scenarios (``listed``) run one at a time, and a scenario
     after one in which Toolgate answered ``input_required`` gets a Toolgate of its own. Such a
-    Toolgate may still hold that call open, waiting for a retry the suite never sends, and today that
-    makes every later call to the server wait for the server's ``timeout_s`` (issue 15 §4): without
-    a fresh one, a scenario would show the differences of the one before it, and which ones would
-    depend on timing.
+    Toolgate may still hold that call open, waiting for a retry the suite never sends. Later calls
+    no longer wait behind it, but Toolgate reaches this server over stdio, where a question cannot
+    be told apart from the open call's: a later scenario's question would be refused as ambiguous
+    (issue 15 §6: reached in its own era, the server would ask inside each call's result).
     """
     home = work / "toolgate-home"
     token = prepare_toolgate_home(target, home, work / "toolgate-cli.log")

@@ -9,6 +9,7 @@ Lifecycle: ``open_http`` / ``open_sse`` connect, yield a ``Connection``, and clo
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -50,6 +51,16 @@ class _EndWatchingStream(Generic[_T]):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+    @property
+    def last_context(self) -> contextvars.Context | None:
+        """The context the last message was sent in: a call's own response stream answers in its caller's.
+
+        The SDK's dispatcher handles a server's request in this context, which is how a question on
+        a call's stream is known to be that call's (``asking.py``).
+        """
+        context: contextvars.Context | None = getattr(self._inner, "last_context", None)
+        return context
 
     def __aiter__(self) -> Self:
         return self

@@ -2,8 +2,8 @@
 
 A ``ServerSession`` outlives connections: the supervisor (``server.py``) opens each new SDK session
 through ``connect`` and hands it over with ``serve`` once the server is ready; between connections
-every request fails at once with the supervisor's reason. Requests that may ask their agent
-questions take a lane (``lanes.py``), so the server's questions reach the agent whose call it is.
+every request fails at once with the supervisor's reason. Requests of different agents run side by
+side; ``asking.py`` tells which agent's call a question the server asks belongs to.
 
 Protocol: a raw ``ClientSession`` with the ``initialize`` handshake (what ``Client(mode="legacy")`` does,
 without its response cache). That era is spoken by every server in the wild, old (TS SDK 1.x, Python
@@ -16,7 +16,7 @@ its requests for input come back as ``InputRequiredResult`` rounds, answered the
 from __future__ import annotations
 
 import contextlib
-import math
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 
@@ -27,8 +27,8 @@ from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from gateway_core.downstream.asking import Caller, CallsInFlight
 from gateway_core.downstream.base import Connection
-from gateway_core.downstream.lanes import Caller, Lanes
 from gateway_core.downstream.live import LiveSession
 from gateway_core.errors import DownstreamError, DownstreamTimeoutError, ServerUnavailableError
 
@@ -36,10 +36,12 @@ from gateway_core.errors import DownstreamError, DownstreamTimeoutError, ServerU
 LOSS_REASON_WAIT_S = 1.0
 CLIENT_INFO = types.Implementation(name="toolgate", version="0.1.0")
 # Toolgate offers servers everything an agent might answer; whether the agent behind a call can
-# answer is checked per question (see lanes.py), and the server gets an error if it cannot.
+# answer is checked per question (see asking.py), and the server gets an error if it cannot.
 SAMPLING_CAPABILITY = types.SamplingCapability(
     context=types.SamplingContextCapability(), tools=types.SamplingToolsCapability()
 )
+
+logger = logging.getLogger(__name__)
 
 _R = TypeVar("_R", bound=BaseModel)
 InteractiveRequest = types.CallToolRequest | types.GetPromptRequest | types.ReadResourceRequest
@@ -107,7 +109,7 @@ class ServerSession:
         self._not_ready = not_ready
         self._outside_call_roots = outside_call_roots
         self._closes_by_itself = closes_by_itself
-        self._lanes = Lanes()
+        self._calls = CallsInFlight()
         self._live: LiveSession | None = None
 
     # --- the supervisor's side -----------------------------------------------------------------------
@@ -220,7 +222,7 @@ class ServerSession:
     @property
     def calls_in_flight(self) -> int:
         """How many calls forwarded for agents are in flight."""
-        return self._lanes.count
+        return self._calls.count
 
     @property
     def supports_logging(self) -> bool:
@@ -242,20 +244,10 @@ class ServerSession:
         progress: ProgressFnT | None = None,
         caller: Caller | None = None,
     ) -> _R:
-        live = self._live
-        if caller is None or (live is not None and live.modern):
-            # A 2026-07-28 server asks inside the request's own result: its questions can only be the
-            # caller's, so requests of different agents never need to take turns.
+        if caller is None:
             return await self._send(what, request, result_type, progress, caller)
-        timeout = self._timeout_s()
-        with anyio.move_on_after(timeout) as waited:
-            async with self._lanes.hold(caller):
-                waited.deadline = math.inf
-                return await self._send(what, request, result_type, progress, caller)
-        raise DownstreamTimeoutError(
-            f"server {self.name!r} was busy for {timeout:g} s with another agent's call that "
-            'may ask its agent questions; set "isolation": "per_agent" on this server to run agents side by side'
-        )
+        with self._calls.running(caller):
+            return await self._send(what, request, result_type, progress, caller)
 
     async def _send(
         self,
@@ -350,21 +342,25 @@ class ServerSession:
         return _wrong_answer("roots/list")
 
     async def _ask(self, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
-        """Put the server's question to the agent whose call it belongs to (see lanes.py)."""
-        caller = self._lanes.owner_of_question()
+        """Put the server's question to the agent whose call it belongs to (see asking.py)."""
+        caller = self._calls.owner_of_question()
         if caller is not None:
             return await caller.ask(self.name, request)
         if isinstance(request, types.ListRootsRequest):
-            # Asked outside any interactive call (typically right after connecting): an agent's own
-            # instance gets that agent's roots; no agent's workspace is shared with a server that
-            # several agents use.
+            # Asked outside any call (typically right after connecting), or whose call cannot be told:
+            # an agent's own instance gets that agent's roots; no agent's workspace is shared with a
+            # server that several agents use.
             known = await self._outside_call_roots() if self._outside_call_roots is not None else None
             return known if known is not None else types.ListRootsResult(roots=[])
-        why = (
-            "the calls in progress on this server come from several agents, none of which can answer it"
-            if self._lanes.count
-            else "it arrived outside any agent's call"
-        )
+        if not self._calls.count:
+            why = "it arrived outside any agent's call"
+        else:
+            why = (
+                f"calls from {self._calls.owners} agent sessions are in progress on server {self.name!r} and "
+                "nothing on this connection says which one asked; give the server "
+                '"isolation": "per_agent" to let each agent answer its own'
+            )
+            logger.warning("server %r asked %s; Toolgate refused it: %s", self.name, request.method, why)
         return types.ErrorData(
             code=types.INVALID_REQUEST, message=f"Toolgate has no agent to ask {request.method}: {why}"
         )

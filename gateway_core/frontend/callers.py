@@ -2,7 +2,7 @@
 
 A server may ask during a call: sample the agent's model (``sampling/createMessage``), ask the
 person (``elicitation/create``, form or URL mode), or ask for the agent's workspace folders
-(``roots/list``). ``downstream/lanes.py`` finds which caller a question belongs to; this module
+(``roots/list``). ``downstream/asking.py`` finds which caller a question belongs to; this module
 puts it to that agent in the agent's own protocol era:
 
 * a handshake-era agent gets the same request from Toolgate, on the stream of its call;

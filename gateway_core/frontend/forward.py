@@ -27,7 +27,7 @@ from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOC
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway_core.approvals import RequestKind
-from gateway_core.downstream.lanes import Caller
+from gateway_core.downstream.asking import Caller
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.errors import DownstreamError, ErrorCode, ServerUnavailableError

@@ -21,6 +21,7 @@ from mcp.shared.exceptions import MCPError
 
 from gateway_core.audit import RecordKind
 from gateway_core.events import CallsRecorded
+from tests.fakes.launch import serve_fake
 from tests.integration.harness import (
     BOTH_ERAS,
     Mode,
@@ -143,23 +144,21 @@ async def test_progress_sent_while_the_agent_answers_a_question_reaches_it_in_or
     assert progress == [1, 2, 3]
 
 
-@pytest.mark.parametrize(
-    ("mode_a", "mode_b"), [("legacy", "legacy"), ("2026-07-28", "legacy"), ("2026-07-28", "2026-07-28")]
-)
-async def test_two_agents_calling_the_same_elicitation_tool_at_once_each_get_only_their_own_question(
-    mode_a: Mode, mode_b: Mode
-):
-    both_calling = anyio.Event()
+class TwoAgentsAsking:
+    """Two agents calling the fake's elicitation tool at once: each question is held until both calls are in."""
 
-    async def wait_for_both() -> None:
-        # The first question is held until the other agent's call has been sent too.
+    def __init__(self, gw: RunningGateway) -> None:
+        self.both_calling = anyio.Event()
+        self.alice = Person("Alice", before_answer=self.wait_for_both)
+        self.bob = Person("Bob", before_answer=self.wait_for_both)
+        self.results: dict[str, str] = {}
+        self._gw = gw
+
+    async def wait_for_both(self) -> None:
         with anyio.fail_after(WAIT_S):
-            await both_calling.wait()
+            await self.both_calling.wait()
 
-    alice, bob = Person("Alice", before_answer=wait_for_both), Person("Bob", before_answer=wait_for_both)
-    results: dict[str, str] = {}
-    async with running_gateway({"fake": stdio_fake()}, agents=("agent-a", "agent-b")) as gw:
-        await gw.wait_ready()
+    async def run(self, mode_a: Mode, mode_b: Mode) -> None:
         decided: set[str] = set()
         both_decided = anyio.Event()
 
@@ -168,14 +167,18 @@ async def test_two_agents_calling_the_same_elicitation_tool_at_once_each_get_onl
             if decided == {"agent-a", "agent-b"}:
                 both_decided.set()
 
+        gw = self._gw
         gw.gateway.events.on(CallsRecorded, on_recorded)
         async with (
-            agent_client(gw.url, gw.tokens["agent-a"], mode=mode_a, **alice.callbacks()) as client_a,
-            agent_client(gw.url, gw.tokens["agent-b"], mode=mode_b, **bob.callbacks()) as client_b,
+            agent_client(gw.url, gw.tokens["agent-a"], mode=mode_a, **self.alice.callbacks()) as client_a,
+            agent_client(gw.url, gw.tokens["agent-b"], mode=mode_b, **self.bob.callbacks()) as client_b,
         ):
 
             async def call(client: Any, who: str) -> None:
-                results[who] = text_of(await client.call_tool("fake__ask", {"who": who}))
+                try:
+                    self.results[who] = text_of(await client.call_tool("fake__ask", {"who": who}))
+                except MCPError as exc:
+                    self.results[who] = f"error: {exc.error.message}"
 
             with anyio.fail_after(WAIT_S):
                 async with anyio.create_task_group() as tg:
@@ -185,10 +188,46 @@ async def test_two_agents_calling_the_same_elicitation_tool_at_once_each_get_onl
                     # (Not wait_all_tasks_blocked(): on asyncio its 0.1 s poll can lock in step with
                     # uvicorn's 0.1 s tick in this loop, always finding that task runnable.)
                     await both_decided.wait()
-                    both_calling.set()
-    assert results == {"a": "a got: Alice", "b": "b got: Bob"}
-    assert alice.questions == ["Question for a: your name?"]
-    assert bob.questions == ["Question for b: your name?"]
+                    self.both_calling.set()
+
+
+@pytest.mark.parametrize(
+    ("mode_a", "mode_b"), [("legacy", "legacy"), ("2026-07-28", "legacy"), ("2026-07-28", "2026-07-28")]
+)
+async def test_two_agents_asked_at_once_by_a_shared_http_server_each_get_only_their_own_question(
+    mode_a: Mode, mode_b: Mode
+):
+    # A Streamable HTTP server sends each call's question on that call's own response stream.
+    with serve_fake("http") as remote:
+        async with running_gateway({"fake": {"url": remote.url}}, agents=("agent-a", "agent-b")) as gw:
+            await gw.wait_ready()
+            agents = TwoAgentsAsking(gw)
+            await agents.run(mode_a, mode_b)
+    assert agents.results == {"a": "a got: Alice", "b": "b got: Bob"}
+    assert agents.alice.questions == ["Question for a: your name?"]
+    assert agents.bob.questions == ["Question for b: your name?"]
+
+
+async def test_two_agents_asked_at_once_by_a_per_agent_stdio_server_each_get_only_their_own_question():
+    async with running_gateway({"fake": stdio_fake(isolation="per_agent")}, agents=("agent-a", "agent-b")) as gw:
+        await gw.wait_ready()
+        agents = TwoAgentsAsking(gw)
+        await agents.run("legacy", "2026-07-28")
+    assert agents.results == {"a": "a got: Alice", "b": "b got: Bob"}
+    assert agents.alice.questions == ["Question for a: your name?"]
+    assert agents.bob.questions == ["Question for b: your name?"]
+
+
+async def test_a_shared_stdio_server_asking_while_two_agents_calls_are_in_flight_is_refused_and_nobody_is_asked():
+    # Nothing on stdio says which call a question belongs to: neither agent may be shown the other's.
+    async with running_gateway({"fake": stdio_fake()}, agents=("agent-a", "agent-b")) as gw:
+        await gw.wait_ready()
+        agents = TwoAgentsAsking(gw)
+        await agents.run("legacy", "legacy")
+    assert agents.alice.questions == [] and agents.bob.questions == []
+    for who in ("a", "b"):
+        assert "Toolgate has no agent to ask elicitation/create" in agents.results[who]
+        assert '"isolation": "per_agent"' in agents.results[who]
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)

@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import httpx2
+import mcp_types as types
 import pytest
 
 from gateway_core import gateway as gateway_module
@@ -194,3 +195,36 @@ async def test_an_agent_that_never_answers_a_2026_servers_question_holds_up_no_o
 
     assert asked.input_requests
     assert echoed.structured_content == {"text": "not held up"}
+
+
+@pytest.mark.parametrize("b_can_answer", [False, True])
+async def test_a_call_whose_agent_is_slow_to_answer_a_question_holds_up_no_other_agents_call(b_can_answer: bool):
+    asked, answer = anyio.Event(), anyio.Event()
+
+    async def slow_person(context: Any, params: Any) -> Any:
+        asked.set()
+        with anyio.fail_after(WAIT_S):
+            await answer.wait()
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    b_options = {"elicitation_callback": _never_answer} if b_can_answer else {}
+    async with running_gateway({"fake": stdio_fake()}, agents=("agent-a", "agent-b")) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["agent-a"], elicitation_callback=slow_person) as slow,
+            agent_client(gw.url, gw.tokens["agent-b"], **b_options) as other,
+            anyio.create_task_group() as tg,
+        ):
+            results: dict[str, Any] = {}
+
+            async def ask() -> None:
+                results["asked"] = await slow.call_tool("fake__ask", {"who": "a"})
+
+            tg.start_soon(ask)
+            with anyio.fail_after(WAIT_S):
+                await asked.wait()
+                echoed = await other.call_tool("fake__echo", {"text": "not held up"})
+            answer.set()
+
+    assert echoed.structured_content == {"text": "not held up"}
+    assert results["asked"].content[0].text == "a got: Ada"
