@@ -16,7 +16,7 @@ import mcp_types as types
 from mcp.client.session import ClientSession, IncomingMessage
 from mcp.client.subscriptions import listen
 from mcp.shared.exceptions import MCPError
-from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ToolsListChanged
+from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ResourceUpdated, ToolsListChanged
 
 from gateway_core.downstream.base import Connection
 from gateway_core.downstream.catalog import Listing, advertised
@@ -74,8 +74,15 @@ class LiveSession:
         self.logging = False
         self.subscriptions = False
         self.modern = False
+        # A 2026-07-28 session's log level, sent with each request (it has no logging/setLevel).
+        self.log_level: types.LoggingLevel | None = None
         self._stale: set[Listing] = set()
         self._refresh = anyio.Event()
+        # A 2026-07-28 session's resource subscriptions: the URIs its listen stream names.
+        self._watched: set[str] = set()
+        self._rewatch = anyio.Event()
+        self._listening: frozenset[str] | None = None
+        self._listened = anyio.Event()
 
     def adopt(self, result: types.InitializeResult) -> None:
         """Record what ``initialize`` negotiated."""
@@ -89,32 +96,87 @@ class LiveSession:
     def adopt_modern(self, result: types.DiscoverResult) -> None:
         """Record what ``server/discover`` told a 2026-07-28-only server's session.
 
-        Such a server has no ``logging/setLevel`` and no ``resources/subscribe``: its changes come on
-        a ``subscriptions/listen`` stream (see ``listen_for_changes``).
+        Such a server has no ``logging/setLevel``: a level goes with each request (``log_level``).
+        It has no ``resources/subscribe`` either: its changes, and updates to the resources it was
+        asked to watch (``watch``), come on a ``subscriptions/listen`` stream (``listen_for_changes``).
         """
         self.modern = True
         self.protocol_version = self.session.protocol_version
         self.server_info = self.session.server_info
         self.listings = advertised(result.capabilities)
+        capabilities = result.capabilities
+        self.logging = capabilities.logging is not None
+        self.subscriptions = bool(capabilities.resources and capabilities.resources.subscribe)
+
+    async def watch(self, uri: str, *, watched: bool = True) -> None:
+        """On a 2026-07-28 session: add ``uri`` to (or drop it from) the listen stream's resources.
+
+        Returns once a stream naming exactly the new set is open (the caller bounds the wait).
+        """
+        if (uri in self._watched) == watched:
+            return
+        if watched:
+            self._watched.add(uri)
+        else:
+            self._watched.discard(uri)
+        wanted = frozenset(self._watched)
+        self._rewatch.set()
+        while self._listening != wanted:
+            listened = self._listened
+            await listened.wait()
 
     async def listen_for_changes(self) -> None:
-        """On a 2026-07-28 session: turn the server's list-change events into catalog refreshes."""
+        """On a 2026-07-28 session: turn the server's events into catalog refreshes and resource updates.
+
+        The stream is opened again whenever the watched resources change; the listings are then
+        fetched again, since an event may have been sent while no stream was open.
+        """
+        first = True
+        while True:
+            self._rewatch = anyio.Event()
+            watched = frozenset(self._watched)
+            ended = await self._listen_once(watched, refetch=not first)
+            if ended:
+                return
+            first = False
+
+    async def _listen_once(self, watched: frozenset[str], *, refetch: bool) -> bool:
+        """Listen until the watched set changes (False) or the server ends the stream (True)."""
         kinds = {
             ToolsListChanged: Listing.TOOLS,
             PromptsListChanged: Listing.PROMPTS,
             ResourcesListChanged: Listing.RESOURCES,
         }
+        rewatch = self._rewatch
         async with listen(
             self.session,
             tools_list_changed=Listing.TOOLS in self.listings,
             prompts_list_changed=Listing.PROMPTS in self.listings,
             resources_list_changed=Listing.RESOURCES in self.listings,
+            resource_subscriptions=sorted(watched),
         ) as events:
-            async for event in events:
-                kind = kinds.get(type(event))
-                if kind is not None:
-                    self._stale.add(kind)
-                    self._refresh.set()
+            self._listening = watched
+            self._listened.set()
+            self._listened = anyio.Event()
+            if refetch:
+                self._stale.update(self.listings)
+                self._refresh.set()
+            async with anyio.create_task_group() as tg:
+
+                async def stop_on_rewatch() -> None:
+                    await rewatch.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(stop_on_rewatch)
+                async for event in events:
+                    if isinstance(event, ResourceUpdated):
+                        params = types.ResourceUpdatedNotificationParams(uri=event.uri)
+                        self._on_notice(types.ResourceUpdatedNotification(params=params))
+                    elif (kind := kinds.get(type(event))) is not None:
+                        self._stale.add(kind)
+                        self._refresh.set()
+                tg.cancel_scope.cancel()
+        return not rewatch.is_set()
 
     def fail(self, reason: str) -> None:
         """Mark the session lost (the first reason wins)."""

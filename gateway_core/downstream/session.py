@@ -44,6 +44,7 @@ SAMPLING_CAPABILITY = types.SamplingCapability(
 logger = logging.getLogger(__name__)
 
 _R = TypeVar("_R", bound=BaseModel)
+_Q = TypeVar("_Q", bound=BaseModel)
 InteractiveRequest = types.CallToolRequest | types.GetPromptRequest | types.ReadResourceRequest
 INTERACTIVE_REQUESTS = (types.CallToolRequest, types.GetPromptRequest, types.ReadResourceRequest)
 # A 2026-07-28 server asking for input more often than this in one request is looping.
@@ -199,19 +200,45 @@ class ServerSession:
         return await self._request("completion/complete", types.CompleteRequest(params=params), types.CompleteResult)
 
     async def subscribe(self, uri: str) -> None:
-        """Ask the server for ``notifications/resources/updated`` about ``uri``. Raises as ``call_tool`` does."""
+        """Ask the server for ``notifications/resources/updated`` about ``uri``. Raises as ``call_tool`` does.
+
+        A 2026-07-28 server is asked on its ``subscriptions/listen`` stream instead.
+        """
+        live = self._live
+        if live is not None and live.modern:
+            await self._watch(live, f"subscribing to {uri!r}", uri, watched=True)
+            return
         request = types.SubscribeRequest(params=types.SubscribeRequestParams(uri=uri))
         await self._request(f"resources/subscribe {uri!r}", request, types.EmptyResult)
 
     async def unsubscribe(self, uri: str) -> None:
         """Stop the updates about ``uri``. Raises as ``call_tool`` does."""
+        live = self._live
+        if live is not None and live.modern:
+            await self._watch(live, f"unsubscribing from {uri!r}", uri, watched=False)
+            return
         request = types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=uri))
         await self._request(f"resources/unsubscribe {uri!r}", request, types.EmptyResult)
 
     async def set_logging_level(self, level: types.LoggingLevel) -> None:
-        """Tell the server which log messages to send. Raises as ``call_tool`` does."""
+        """Tell the server which log messages to send. Raises as ``call_tool`` does.
+
+        A 2026-07-28 server gets the level with each later request (``_meta``), unless the agent's
+        request names its own.
+        """
+        live = self._live
+        if live is not None and live.modern:
+            live.log_level = level
+            return
         request = types.SetLevelRequest(params=types.SetLevelRequestParams(level=level))
         await self._request(f"logging/setLevel {level!r}", request, types.EmptyResult)
+
+    async def _watch(self, live: LiveSession, what: str, uri: str, *, watched: bool) -> None:
+        timeout = self._timeout_s()
+        with anyio.move_on_after(timeout):
+            await live.watch(uri, watched=watched)
+            return
+        raise DownstreamTimeoutError(f"server {self.name!r} did not open a listen stream {what} within {timeout:g} s")
 
     async def roots_changed(self) -> None:
         """Tell the server its agent's roots changed (``notifications/roots/list_changed``)."""
@@ -264,6 +291,8 @@ class ServerSession:
         closed: MCPError | None = None
         with anyio.move_on_after(timeout):
             try:
+                if live.modern and live.log_level is not None:
+                    request = _with_log_level(request, live.log_level)
                 if live.modern and isinstance(request, INTERACTIVE_REQUESTS):
                     return await self._send_in_rounds(live, request, result_type, progress, caller)
                 return await live.session.send_request(request, result_type, progress_callback=progress)
@@ -364,6 +393,16 @@ class ServerSession:
         return types.ErrorData(
             code=types.INVALID_REQUEST, message=f"Toolgate has no agent to ask {request.method}: {why}"
         )
+
+
+def _with_log_level(request: _Q, level: types.LoggingLevel) -> _Q:
+    """``request`` asking a 2026-07-28 server for log messages at ``level``, unless it names a level itself."""
+    params = getattr(request, "params", None)
+    if params is None:
+        return request
+    meta = dict(params.meta or {})
+    meta.setdefault(types.LOG_LEVEL_META_KEY, level)
+    return request.model_copy(update={"params": params.model_copy(update={"meta": meta})})
 
 
 def _wrong_answer(method: str) -> types.ErrorData:

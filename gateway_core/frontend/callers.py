@@ -78,13 +78,33 @@ def interactive(capabilities: types.ClientCapabilities | None) -> bool:
     )
 
 
-def unsupported(agent: str, request: types.InputRequest) -> types.ErrorData:
-    """The error a server gets for a question the agent cannot answer."""
+def unsupported(agent: str, request: types.InputRequest, *, modern: bool = False) -> types.ErrorData:
+    """The error a server gets for a question the agent cannot answer.
+
+    A handshake-era agent would itself refuse the request (-32600). A 2026-07-28 agent is never
+    asked: a server of its era answers its request with -32021 and the capability it lacks, and the
+    same error, passed on by the server, tells it here.
+    """
     capability = needed_capability(request)
+    message = f"agent {agent!r} does not support {capability}: it did not advertise that capability"
+    if not modern:
+        return types.ErrorData(code=types.INVALID_REQUEST, message=message)
+    required = types.MissingRequiredClientCapabilityErrorData(required_capabilities=_capability_of(request))
     return types.ErrorData(
-        code=types.INVALID_REQUEST,
-        message=f"agent {agent!r} does not support {capability}: it did not advertise that capability",
+        code=types.MISSING_REQUIRED_CLIENT_CAPABILITY,
+        message=message,
+        data=required.model_dump(by_alias=True, mode="json", exclude_none=True),
     )
+
+
+def _capability_of(request: types.InputRequest) -> types.ClientCapabilities:
+    if isinstance(request, types.CreateMessageRequest):
+        return types.ClientCapabilities(sampling=types.SamplingCapability())
+    if isinstance(request, types.ListRootsRequest):
+        return types.ClientCapabilities(roots=types.RootsCapability())
+    if isinstance(request.params, types.ElicitRequestURLParams):
+        return types.ClientCapabilities(elicitation=types.ElicitationCapability(url=types.UrlElicitationCapability()))
+    return types.ClientCapabilities(elicitation=types.ElicitationCapability(form=types.FormElicitationCapability()))
 
 
 def checked_answer(request: types.InputRequest, raw: Any) -> types.InputResponse | types.ErrorData:
@@ -100,6 +120,8 @@ def checked_answer(request: types.InputRequest, raw: Any) -> types.InputResponse
 
 class _AgentCaller:
     """What both eras' callers share: the agent, what it can answer, and refusing what it cannot."""
+
+    MODERN = False
 
     def __init__(self, agent: str, capabilities: types.ClientCapabilities | None, record: RecordQuestion) -> None:
         self._agent = agent
@@ -131,7 +153,7 @@ class _AgentCaller:
         if supports(self._capabilities, request):
             return None
         await self._record(self._agent, server, request.method, "denied", 0.0, None)
-        return unsupported(self._agent, request)
+        return unsupported(self._agent, request, modern=self.MODERN)
 
 
 class HandshakeCaller(_AgentCaller):
@@ -212,6 +234,8 @@ class RoundTripCaller(_AgentCaller):
         capabilities: what the agent declared in the request's ``_meta``.
         record: where each question and its outcome are recorded.
     """
+
+    MODERN = True
 
     def __init__(self, agent: str, capabilities: types.ClientCapabilities | None, record: RecordQuestion) -> None:
         super().__init__(agent, capabilities, record)

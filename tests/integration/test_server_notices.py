@@ -15,6 +15,9 @@ from tests.integration.harness import BOTH_ERAS, Mode, agent_client, running_gat
 pytestmark = pytest.mark.anyio
 
 WAIT_S = 20.0
+# The fake in each era: it takes subscriptions and log levels with resources/subscribe and
+# logging/setLevel in the handshake era, on a subscriptions/listen stream and per request in 2026.
+SERVER_ERAS = [pytest.param((), id="handshake-server"), pytest.param(("--modern-only",), id="2026-server")]
 
 
 async def subscribe(client: Any, uri: str) -> None:
@@ -55,9 +58,10 @@ class Inbox:
         return self.of(kind)[0]
 
 
-async def test_a_resource_update_reaches_exactly_the_subscribed_handshake_agents():
+@pytest.mark.parametrize("server_era", SERVER_ERAS)
+async def test_a_resource_update_reaches_exactly_the_subscribed_handshake_agents(server_era: tuple[str, ...]):
     subscribed, other = Inbox(), Inbox()
-    async with running_gateway({"fake": stdio_fake()}, agents=("agent-a", "agent-b")) as gw:
+    async with running_gateway({"fake": stdio_fake(*server_era)}, agents=("agent-a", "agent-b")) as gw:
         await gw.wait_ready()
         async with (
             agent_client(gw.url, gw.tokens["agent-a"], message_handler=subscribed.handler) as client_a,
@@ -89,8 +93,9 @@ async def test_a_subscription_to_a_resource_no_server_lists_yet_reaches_the_serv
     assert update.params.uri == "fake://created-later/1"
 
 
-async def test_a_2026_agent_listening_to_a_resource_gets_its_updates():
-    async with running_gateway({"fake": stdio_fake()}) as gw:
+@pytest.mark.parametrize("server_era", SERVER_ERAS)
+async def test_a_2026_agent_listening_to_a_resource_gets_its_updates(server_era: tuple[str, ...]):
+    async with running_gateway({"fake": stdio_fake(*server_era)}) as gw:
         await gw.wait_ready()
         async with agent_client(gw.url, gw.tokens["agent-a"], mode="2026-07-28") as client:
             async with client.listen(resource_subscriptions=["fake://items/7"]) as events:
@@ -124,7 +129,10 @@ async def test_completions_for_prompt_arguments_and_template_variables_come_from
     assert template.completion.values == ["1", "12"]
 
 
-async def test_log_messages_reach_handshake_agents_at_the_level_they_asked_for_tagged_with_the_server():
+@pytest.mark.parametrize("server_era", SERVER_ERAS)
+async def test_log_messages_reach_handshake_agents_at_the_level_they_asked_for_tagged_with_the_server(
+    server_era: tuple[str, ...],
+):
     received: list[types.LoggingMessageNotificationParams] = []
     arrived = anyio.Event()
 
@@ -132,7 +140,7 @@ async def test_log_messages_reach_handshake_agents_at_the_level_they_asked_for_t
         received.append(params)
         arrived.set()
 
-    async with running_gateway({"fake": stdio_fake()}) as gw:
+    async with running_gateway({"fake": stdio_fake(*server_era)}) as gw:
         await gw.wait_ready()
         async with agent_client(gw.url, gw.tokens["agent-a"], logging_callback=on_log) as client:
             await set_level(client, "warning")
@@ -143,13 +151,14 @@ async def test_log_messages_reach_handshake_agents_at_the_level_they_asked_for_t
     assert [(p.level, p.logger, p.data) for p in received] == [("error", "fake/fake-logger", "loud enough")]
 
 
-async def test_a_2026_agent_that_opted_in_gets_the_log_messages_of_its_own_call():
+@pytest.mark.parametrize("server_era", SERVER_ERAS)
+async def test_a_2026_agent_that_opted_in_gets_the_log_messages_of_its_own_call(server_era: tuple[str, ...]):
     received: list[types.LoggingMessageNotificationParams] = []
 
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         received.append(params)
 
-    async with running_gateway({"fake": stdio_fake()}) as gw:
+    async with running_gateway({"fake": stdio_fake(*server_era)}) as gw:
         await gw.wait_ready()
         async with agent_client(
             gw.url, gw.tokens["agent-a"], mode="2026-07-28", log_level="info", logging_callback=on_log

@@ -235,13 +235,18 @@ async def test_a_server_asking_an_agent_without_the_capability_gets_an_error_nam
     async with running_gateway({"fake": stdio_fake()}) as gw:
         await gw.wait_ready()
         async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
-            with pytest.raises(MCPError, match="agent 'agent-a' does not support elicitation"):
+            with pytest.raises(MCPError, match="agent 'agent-a' does not support elicitation") as refused:
                 await client.call_tool("fake__ask", {"who": "a"})
             with pytest.raises(MCPError, match="does not support sampling"):
                 await client.call_tool("fake__sample", {"prompt": "x"})
             # Still usable afterwards.
             assert text_of(await client.call_tool("fake__echo", {"text": "still here"})) == "still here"
     assert ("agent-a", "fake", "elicitation/create", "denied") in audit_questions(gw)
+    if mode == "legacy":  # what the agent itself would answer the server
+        assert refused.value.error.code == types.INVALID_REQUEST
+    else:  # what a server of its era would answer it directly
+        assert refused.value.error.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
+        assert refused.value.error.data == {"requiredCapabilities": {"elicitation": {"form": {}}}}
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)

@@ -45,3 +45,15 @@ def test_the_refusal_names_the_agent_and_the_missing_capability():
         "agent 'cursor' does not support URL elicitation: it did not advertise that capability"
     )
     assert unsupported("cursor", SAMPLE).code == types.INVALID_REQUEST
+
+
+def test_a_2026_agents_refusal_is_the_spec_error_naming_the_capability_it_lacks():
+    refused = {
+        name: unsupported("cursor", question, modern=True)
+        for name, question in {"url": URL, "sample": SAMPLE, "roots": ROOTS}.items()
+    }
+
+    assert {error.code for error in refused.values()} == {types.MISSING_REQUIRED_CLIENT_CAPABILITY}
+    assert refused["url"].data == {"requiredCapabilities": {"elicitation": {"url": {}}}}
+    assert refused["sample"].data == {"requiredCapabilities": {"sampling": {}}}
+    assert refused["roots"].data == {"requiredCapabilities": {"roots": {}}}
