@@ -13,6 +13,8 @@ is shortened to 119 characters, ``_`` and 8 hex digits of a hash of the full nam
 always give the same name. When two servers produce the same public
 name, the server whose name sorts first keeps it and the other gets a hash suffix of
 ``server/name``; every such collision is reported in ``Routes.collisions`` (the caller logs new ones).
+``Routes.names`` keeps, for every listed tool and prompt, its server's own name and why the name
+agents see differs (``PublicName.reason``, the one wording the CLI and the GUI show).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 
 import mcp_types as types
 from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
@@ -59,6 +62,85 @@ class Route:
     upstream_name: str
 
 
+class NameKind(Enum):
+    """What a public name names."""
+
+    TOOL = "tool"
+    PROMPT = "prompt"
+
+
+class Renaming(Enum):
+    """Why the name agents see differs from the server's own name, in the order they are applied."""
+
+    PREFIX = "prefix"
+    """The server's ``prefix`` is put in front."""
+    CHARACTERS = "characters"
+    """Characters the spec does not allow in names became ``_``."""
+    LENGTH = "length"
+    """Over ``MAX_NAME_LENGTH`` characters: shortened, with a hash of the whole name."""
+    CLASH = "clash"
+    """Another server's tool (or prompt) already had the name: a hash of ``server/name`` was added."""
+
+
+@dataclass(frozen=True)
+class PublicName:
+    """One listed tool or prompt: the name agents see, its server, the server's own name, and why they differ.
+
+    Attributes:
+        kind: tool or prompt.
+        name: the name agents see.
+        server: the server it leads to.
+        upstream_name: the server's own name for it.
+        prefix: the server's name prefix.
+        renamings: why ``name`` differs from ``upstream_name``, in the order applied (empty: it does not).
+        taken_by: with ``Renaming.CLASH``, the tool (or prompt) that kept the name.
+    """
+
+    kind: NameKind
+    name: str
+    server: str
+    upstream_name: str
+    prefix: str = ""
+    renamings: tuple[Renaming, ...] = ()
+    taken_by: Route | None = None
+
+    @property
+    def rewritten(self) -> bool:
+        """Whether the name is changed beyond the server's prefix (characters, length or a clash)."""
+        return any(renaming is not Renaming.PREFIX for renaming in self.renamings)
+
+    @property
+    def reason(self) -> str:
+        """Why agents see this name, in one line (empty when it is the server's own name)."""
+        parts = []
+        for renaming in self.renamings:
+            if renaming is Renaming.PREFIX:
+                parts.append(f"prefix {_quoted(self.prefix)}")
+            elif renaming is Renaming.CHARACTERS:
+                forbidden = sorted(set(_INVALID_CHARACTERS.findall(self.prefix + self.upstream_name)))
+                shown = " ".join(_quoted(character) for character in forbidden)
+                parts.append(f'characters the MCP spec does not allow in names became "_": {shown}')
+            elif renaming is Renaming.LENGTH:
+                parts.append(f"over {MAX_NAME_LENGTH} characters: shortened, with a hash")
+            elif self.taken_by is not None:
+                taken_by = (
+                    f"{self.kind.value} {_quoted(self.taken_by.upstream_name)} of {_quoted(self.taken_by.server)}"
+                )
+                parts.append(f"{taken_by} already has that name: a hash was added")
+        return "; ".join(parts)
+
+
+def _quoted(text: str) -> str:
+    """``text`` in double quotes; what a reader could not see, or tell from the quotes, is escaped."""
+    return '"' + "".join(map(_escaped, text)) + '"'
+
+
+def _escaped(character: str) -> str:
+    if character in '"\\':
+        return "\\" + character
+    return character if character.isprintable() else character.encode("unicode_escape").decode()
+
+
 @dataclass(frozen=True)
 class _Template:
     server: str
@@ -80,6 +162,8 @@ class Routes:
     template_servers: tuple[str, ...] = ()
     input_schemas: dict[str, dict[str, object]] = field(default_factory=dict)
     collisions: tuple[str, ...] = ()
+    # Every listed tool, then every listed prompt: where its public name comes from.
+    names: tuple[PublicName, ...] = ()
     # The names of servers that are configured but not ready: where a call would go when they are.
     unavailable_tools: dict[str, Route] = field(default_factory=dict)
     unavailable_prompts: dict[str, Route] = field(default_factory=dict)
@@ -116,10 +200,20 @@ class Routes:
 
 def public_name(prefix: str, name: str) -> str:
     """The name an agent sees for ``name`` under ``prefix``, within MCP's name rules."""
-    candidate = _INVALID_CHARACTERS.sub("_", prefix + name)
-    if len(candidate) <= MAX_NAME_LENGTH:
-        return candidate
-    return _with_hash(candidate, prefix + name)
+    return _renamed(prefix, name)[0]
+
+
+def _renamed(prefix: str, name: str) -> tuple[str, tuple[Renaming, ...]]:
+    """``public_name`` and the renamings that made it."""
+    joined = prefix + name
+    candidate = _INVALID_CHARACTERS.sub("_", joined)
+    renamings = [Renaming.PREFIX] if prefix else []
+    if candidate != joined:
+        renamings.append(Renaming.CHARACTERS)
+    if len(candidate) > MAX_NAME_LENGTH:
+        candidate = _with_hash(candidate, joined)
+        renamings.append(Renaming.LENGTH)
+    return candidate, tuple(renamings)
 
 
 def _with_hash(candidate: str, identity: str) -> str:
@@ -141,14 +235,16 @@ def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
     tool_list: list[types.Tool] = []
     prompts: dict[str, Route] = {}
     prompt_list: list[types.Prompt] = []
+    tool_names: list[PublicName] = []
+    prompt_names: list[PublicName] = []
     held_tools: dict[str, Route] = {}
     held_prompts: dict[str, Route] = {}
     for entry in everything:
         if not entry.available:
             for tool in entry.catalog.tools:
-                _claim(held_tools, entry, tool.name, "tool", [])
+                _claim(held_tools, entry, tool.name, NameKind.TOOL, [])
             for prompt in entry.catalog.prompts:
-                _claim(held_prompts, entry, prompt.name, "prompt", [])
+                _claim(held_prompts, entry, prompt.name, NameKind.PROMPT, [])
     resources: dict[str, str] = {}
     resource_list: list[types.Resource] = []
     template_list: list[types.ResourceTemplate] = []
@@ -156,11 +252,13 @@ def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
     templates: list[_Template] = []
     for entry in ordered:
         for tool in entry.catalog.tools:
-            name = _claim(tools, entry, tool.name, "tool", collisions)
-            tool_list.append(tool if name == tool.name else tool.model_copy(update={"name": name}))
+            named = _claim(tools, entry, tool.name, NameKind.TOOL, collisions)
+            tool_names.append(named)
+            tool_list.append(tool if named.name == tool.name else tool.model_copy(update={"name": named.name}))
         for prompt in entry.catalog.prompts:
-            name = _claim(prompts, entry, prompt.name, "prompt", collisions)
-            prompt_list.append(prompt if name == prompt.name else prompt.model_copy(update={"name": name}))
+            named = _claim(prompts, entry, prompt.name, NameKind.PROMPT, collisions)
+            prompt_names.append(named)
+            prompt_list.append(prompt if named.name == prompt.name else prompt.model_copy(update={"name": named.name}))
         for resource in entry.catalog.resources:
             owner = resources.setdefault(resource.uri, entry.server)
             if owner != entry.server:
@@ -187,6 +285,7 @@ def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
         template_servers=tuple(template_servers),
         input_schemas={t.name: t.input_schema for t in tool_list},
         collisions=tuple(collisions),
+        names=(*tool_names, *prompt_names),
         unavailable_tools={name: route for name, route in held_tools.items() if name not in tools},
         unavailable_prompts={name: route for name, route in held_prompts.items() if name not in prompts},
         unavailable_prefixes=tuple(
@@ -199,15 +298,18 @@ def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
     )
 
 
-def _claim(table: dict[str, Route], entry: ServerCatalog, upstream: str, kind: str, collisions: list[str]) -> str:
-    """Register ``upstream`` of ``entry`` in ``table`` under a free public name and return that name."""
-    name = public_name(entry.prefix, upstream)
-    if name in table:
-        taken_by = table[name]
-        name = _with_hash(name, f"{entry.server}/{upstream}")
+def _claim(
+    table: dict[str, Route], entry: ServerCatalog, upstream: str, kind: NameKind, collisions: list[str]
+) -> PublicName:
+    """Register ``upstream`` of ``entry`` in ``table`` under a free public name; how it is named."""
+    name, renamings = _renamed(entry.prefix, upstream)
+    taken_by = table.get(name)
+    if taken_by is not None:
+        wanted, name = name, _with_hash(name, f"{entry.server}/{upstream}")
+        renamings = (*renamings, Renaming.CLASH)
         collisions.append(
-            f"{kind} {upstream!r} of server {entry.server!r} is listed as {name!r}: "
-            f"{public_name(entry.prefix, upstream)!r} is already {taken_by.server!r}'s {taken_by.upstream_name!r}"
+            f"{kind.value} {upstream!r} of server {entry.server!r} is listed as {name!r}: "
+            f"{wanted!r} is already {taken_by.server!r}'s {taken_by.upstream_name!r}"
         )
     table[name] = Route(entry.server, upstream)
-    return name
+    return PublicName(kind, name, entry.server, upstream, entry.prefix, renamings, taken_by)

@@ -3,7 +3,16 @@ import re
 import mcp_types as types
 
 from gateway_core.downstream.base import Catalog
-from gateway_core.frontend.routing import MAX_NAME_LENGTH, Route, ServerCatalog, build_routes, public_name
+from gateway_core.frontend.routing import (
+    MAX_NAME_LENGTH,
+    NameKind,
+    PublicName,
+    Renaming,
+    Route,
+    ServerCatalog,
+    build_routes,
+    public_name,
+)
 
 VALID_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
@@ -113,3 +122,66 @@ def test_a_ready_servers_name_is_never_routed_as_unavailable():
 
     assert routes.tools["shared"].server == "b"
     assert routes.unavailable_tools == {}
+
+
+def test_a_name_the_spec_allows_under_an_empty_prefix_is_recorded_as_not_renamed():
+    routes = build_routes([ServerCatalog("fs", "", Catalog(tools=(tool("read_file"),)))])
+
+    assert routes.names == (PublicName(NameKind.TOOL, "read_file", "fs", "read_file"),)
+    assert routes.names[0].reason == ""
+    assert not routes.names[0].rewritten
+
+
+def test_each_listed_name_says_which_rewrites_made_it_and_why_in_one_line():
+    catalog = Catalog(tools=(tool("create issue/now"), tool("list")), prompts=(types.Prompt(name="résumé"),))
+    routes = build_routes([ServerCatalog("github", "gh__", catalog)])
+
+    spaced, plain, prompt = routes.names
+    assert (spaced.kind, spaced.name, spaced.upstream_name) == (
+        NameKind.TOOL,
+        "gh__create_issue_now",
+        "create issue/now",
+    )
+    assert spaced.renamings == (Renaming.PREFIX, Renaming.CHARACTERS)
+    assert spaced.rewritten
+    assert spaced.reason == 'prefix "gh__"; characters the MCP spec does not allow in names became "_": " " "/"'
+    assert plain.renamings == (Renaming.PREFIX,) and not plain.rewritten
+    assert (prompt.kind, prompt.name, prompt.reason) == (
+        NameKind.PROMPT,
+        "gh__r_sum_",
+        'prefix "gh__"; characters the MCP spec does not allow in names became "_": "é"',
+    )
+
+
+def test_a_name_shortened_to_128_characters_says_so():
+    routes = build_routes([ServerCatalog("fs", "", Catalog(tools=(tool("x" * 130),)))])
+
+    (named,) = routes.names
+    assert named.renamings == (Renaming.LENGTH,)
+    assert named.reason == "over 128 characters: shortened, with a hash"
+
+
+def test_a_name_another_server_kept_says_whose_it_is():
+    catalogs = [
+        ServerCatalog("zeta", "", Catalog(tools=(tool("search"),))),
+        ServerCatalog("alpha", "", Catalog(tools=(tool("search"),))),
+    ]
+
+    kept, renamed = build_routes(catalogs).names
+
+    assert (kept.server, kept.name, kept.renamings) == ("alpha", "search", ())
+    assert renamed.server == "zeta" and renamed.name != "search"
+    assert renamed.renamings == (Renaming.CLASH,) and renamed.taken_by == Route("alpha", "search")
+    assert renamed.reason == 'tool "search" of "alpha" already has that name: a hash was added'
+
+
+def test_unseen_characters_in_a_reason_are_escaped():
+    routes = build_routes([ServerCatalog("fs", "", Catalog(tools=(tool('a\u200bb"c\\d'),)))])
+
+    assert routes.names[0].reason.endswith('became "_": "\\"" "\\\\" "\\u200b"')
+
+
+def test_an_unavailable_servers_names_are_not_listed_as_public_names():
+    routes = build_routes([ServerCatalog("gh", "gh__", Catalog(tools=(tool("x"),)), available=False)])
+
+    assert routes.names == ()
