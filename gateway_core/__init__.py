@@ -58,12 +58,14 @@ if TYPE_CHECKING:
         EventLogHandler,
         EventStream,
         LogMessage,
+        NamesChanged,
         ServerStatusChanged,
         SessionEnded,
         StderrLine,
     )
     from gateway_core.files import Links, atomic_file, write_atomically
     from gateway_core.frontend.listen import bind
+    from gateway_core.frontend.routing import NameKind, PublicName, Renaming
     from gateway_core.gateway import Endpoint, Gateway
     from gateway_core.instance import InstanceLock
     from gateway_core.paths import Paths
@@ -76,6 +78,10 @@ _EXPORTS = {
     "literal_match": "gateway_core.policy",
     "CallsRecorded": "gateway_core.events",
     "CatalogChanged": "gateway_core.events",
+    "NamesChanged": "gateway_core.events",
+    "NameKind": "gateway_core.frontend.routing",
+    "PublicName": "gateway_core.frontend.routing",
+    "Renaming": "gateway_core.frontend.routing",
     "ConfigApplied": "gateway_core.events",
     "ConfigRejected": "gateway_core.events",
     "Event": "gateway_core.events",
@@ -193,9 +199,13 @@ __all__ = [
     "LocalGateway",
     "LogMessage",
     "MissingSecretError",
+    "NameKind",
+    "NamesChanged",
     "Outcome",
     "Paths",
+    "PublicName",
     "RecordKind",
+    "Renaming",
     "Resolution",
     "Rule",
     "SecretError",

@@ -32,6 +32,7 @@ from gateway_core.config.edit import (
 )
 from gateway_core.downstream.base import Catalog, ServerStatus
 from gateway_core.events import EventStream
+from gateway_core.frontend.routing import PublicName
 from gateway_core.gateway import Endpoint, Gateway
 from gateway_core.paths import Paths
 from gateway_core.policy import AgentPolicy, Effect
@@ -91,6 +92,9 @@ class GatewayApi(Protocol):
 
     def stderr_lines(self, name: str) -> tuple[str, ...]:
         """The kept stderr lines of stdio server ``name``."""
+
+    def public_names(self, agent_id: str | None = None) -> list[PublicName]:
+        """The tools and prompts agents are listed (those ``agent_id`` may see), with their servers' own names."""
 
     def agents(self) -> list[AgentInfo]:
         """Every agent, in config order."""
@@ -244,6 +248,16 @@ class LocalGateway:
     def stderr_lines(self, name: str) -> tuple[str, ...]:
         """The kept stderr lines of stdio server ``name``, oldest first."""
         return self._gateway.stderr_lines(name)
+
+    def public_names(self, agent_id: str | None = None) -> list[PublicName]:
+        """The tools, then the prompts, agents are listed now (only those ``agent_id`` may see, with one).
+
+        Each has its server's own name and ``reason``, why the name agents see differs from it.
+
+        Raises:
+            AgentError: there is no agent ``agent_id``.
+        """
+        return self._gateway.public_names(agent_id)
 
     def agents(self) -> list[AgentInfo]:
         """Every agent, in config order."""

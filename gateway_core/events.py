@@ -1,11 +1,11 @@
 """One typed event stream from the core to whoever watches it (the tray app, tests).
 
 Every change the core announces is a frozen dataclass published on the gateway's ``EventStream``:
-a server's status or catalog, a configuration applied or rejected, an approval requested or resolved, a
-session ended, decisions and calls recorded in the audit log, a server's stderr line, a log
-message. Subscribers are called synchronously on the event loop, in order, and must not block; one
-that raises is logged and the others still get the event. The stream keeps the last
-``REPLAY_EVENTS`` events so a late subscriber can catch up.
+a server's status or catalog, the names agents see, a configuration applied or rejected, an
+approval requested or resolved, a session ended, decisions and calls recorded in the audit log, a
+server's stderr line, a log message. Subscribers are called synchronously on the event loop, in
+order, and must not block; one that raises is logged and the others still get the event. The stream
+keeps the last ``REPLAY_EVENTS`` events so a late subscriber can catch up.
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ class CatalogChanged:
     """What ready server ``name`` offers (tools, resources, prompts) changed; read it from the gateway."""
 
     name: str
+
+
+@dataclass(frozen=True)
+class NamesChanged:
+    """The names agents see for the servers' tools and prompts changed (read them from the gateway).
+
+    Published after the routing table is rebuilt, so a ``CatalogChanged`` may come before the new names.
+    """
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ class LogMessage:
 Event: TypeAlias = (
     ServerStatusChanged
     | CatalogChanged
+    | NamesChanged
     | ConfigApplied
     | ConfigRejected
     | ApprovalRequested

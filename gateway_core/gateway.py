@@ -32,7 +32,7 @@ from gateway_core.control_file import ControlEndpoint, ControlFile, new_control_
 from gateway_core.control_socket import ControlSocket, control_socket_path
 from gateway_core.downstream.base import Catalog, ResolveFn, ServerStatus
 from gateway_core.downstream.pool import DownstreamPool
-from gateway_core.errors import ConfigError, InstanceError
+from gateway_core.errors import AgentError, ConfigError, InstanceError
 from gateway_core.events import (
     CallsRecorded,
     CatalogChanged,
@@ -50,7 +50,7 @@ from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.limits import AgentLimits
 from gateway_core.frontend.listen import EmbeddedUvicorn
 from gateway_core.frontend.metrics import Metrics
-from gateway_core.frontend.routing import Routes
+from gateway_core.frontend.routing import NameKind, PublicName, Routes
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.frontend.server import AgentFacingServer
 from gateway_core.frontend.slow_clients import MAX_CONNECTIONS
@@ -141,7 +141,9 @@ class Gateway:
         )
         self._control_token = new_control_token()
         # Where a control socket serves the approvals, the agent port only proves the gateway's identity.
-        self._port_control = ControlApp(self._approvals, self._control_token, approvals=not control_socket.supported())
+        self._port_control = ControlApp(
+            self._approvals, self._control_token, approvals=not control_socket.supported(), names=self
+        )
         self._sessions = StreamableHTTPSessionManager(
             self._frontend.server,
             security_settings=None,
@@ -257,7 +259,7 @@ class Gateway:
     def _control_file(
         self, endpoint: Endpoint, channel: ControlSocket | None
     ) -> contextlib.AbstractContextManager[object]:
-        """Publish the control channel to same-user tools (``toolgate approvals``) while serving."""
+        """Publish the control channel to same-user tools (``toolgate approvals``, ``toolgate tools``) while serving."""
         if self._paths is None:
             return contextlib.nullcontext()
         base = endpoint.url.removesuffix(MCP_PATH)
@@ -300,6 +302,26 @@ class Gateway:
     def routes(self) -> Routes:
         """The agent-facing routing table in force (read-only; replaced whole when it changes)."""
         return self._runtime.now.routes
+
+    def public_names(self, agent_id: str | None = None) -> list[PublicName]:
+        """The tools, then the prompts, agents are listed now: each with its server's own name and why it differs.
+
+        Args:
+            agent_id: only what this agent's policy lets it see; every listed name when None.
+
+        Raises:
+            AgentError: there is no agent ``agent_id``.
+        """
+        names = self._runtime.now.routes.names
+        if agent_id is None:
+            return list(names)
+        if agent_id not in self.config.agents:
+            raise AgentError(f"there is no agent {agent_id!r}; `toolgate agents list` shows the agents")
+        return [
+            name
+            for name in names
+            if self._guard.may_see(agent_id, name.server, name.upstream_name if name.kind is NameKind.TOOL else None)
+        ]
 
     async def wait_routes_rebuilt(self) -> None:
         """Wait until the routing table is next rebuilt (after any server's state or catalog changed)."""
@@ -394,7 +416,7 @@ class Gateway:
     async def _open_control_socket(
         self, tg: anyio.abc.TaskGroup
     ) -> tuple[ControlSocket | None, EmbeddedUvicorn | None]:
-        """Serve the approvals on a user-only Unix socket where there can be one (else on the agent port)."""
+        """Serve the control channel on a user-only Unix socket where there can be one (else on the agent port)."""
         if self._paths is None or not control_socket.supported():
             return None, None
         try:
@@ -407,7 +429,9 @@ class Gateway:
             )
             self._port_control.serves_approvals = True
             return None, None
-        server = EmbeddedUvicorn.serving(ControlApp(self._approvals, self._control_token), shutdown_timeout_s=1)
+        server = EmbeddedUvicorn.serving(
+            ControlApp(self._approvals, self._control_token, names=self), shutdown_timeout_s=1
+        )
         tg.start_soon(server.serve_until_exit, channel.sock)
         await server.listening.wait()
         return channel, server

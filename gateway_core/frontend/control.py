@@ -1,4 +1,4 @@
-"""The control channel's server side: lists and answers approvals for holders of the control token.
+"""The control channel's server side, for holders of the control token: approvals, and the names agents see.
 
 ``ControlApp`` serves ``/control/...``; the gateway mounts it on the control socket (macOS, Linux)
 or behind the agent port's Host and Origin checks (Windows). Its one open route,
@@ -13,14 +13,19 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any
+import urllib.parse
+from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
 from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalBroker, ApprovalError, ApprovalRequest
+from gateway_core.downstream.base import ServerStatus
+from gateway_core.errors import AgentError
+from gateway_core.frontend.routing import PublicName
 
 CONTROL_PREFIX = "/control"
 APPROVALS_PATH = f"{CONTROL_PREFIX}/approvals"
+NAMES_PATH = f"{CONTROL_PREFIX}/names"
 # Where the shim asks the gateway to prove it is the Toolgate whose control file it read, before it
 # sends an agent's token there. The shim (standard library only) spells the path and proof out again.
 IDENTITY_PATH = f"{CONTROL_PREFIX}/identity"
@@ -31,22 +36,39 @@ MAX_CONTROL_BODY_BYTES = 64 * 1024
 _ANSWERS = ", ".join(a.value for a in Answer)
 
 
+class NameSource(Protocol):
+    """Where ``ControlApp`` reads the names agents see (the ``Gateway``)."""
+
+    def public_names(self, agent_id: str | None = None) -> list[PublicName]:
+        """The listed tools and prompts (those ``agent_id`` may see); ``AgentError`` for an unknown agent."""
+
+    def statuses(self) -> list[ServerStatus]:
+        """Every configured server's state."""
+
+
 class ControlApp:
     """ASGI app for ``/control/...``: lists and answers pending approvals for holders of the control token.
 
     Routes: ``GET /control/approvals`` → the pending requests, oldest first;
     ``POST /control/approvals/{id}`` with ``{"answer": "allow_once"|...}`` → the answered request
-    (404 unknown id, 400 bad body). Every request needs ``Authorization: Bearer <token>`` (else 401).
+    (404 unknown id, 400 bad body); ``GET /control/names[?agent=ID]`` → the tools and prompts agents
+    are listed (only those agent ``ID`` may see), with their servers' own names and why they differ,
+    and every server's state (404 unknown agent). Every request needs ``Authorization: Bearer <token>``
+    (else 401).
 
     Args:
         broker: the approvals broker to read and answer.
         token: the control token (see ``new_control_token``).
         approvals: False on the agent port where a control socket serves the approvals: only the
             identity proof is answered there.
+        names: where the names agents see are read; None: they are not served.
     """
 
-    def __init__(self, broker: ApprovalBroker, token: str, *, approvals: bool = True) -> None:
+    def __init__(
+        self, broker: ApprovalBroker, token: str, *, approvals: bool = True, names: NameSource | None = None
+    ) -> None:
         self._broker = broker
+        self._names = names
         self._token = token.encode()
         self.serves_approvals = approvals
 
@@ -76,6 +98,11 @@ class ControlApp:
                 await _respond(send, 405, {"error": "use GET to list approvals"}, extra_headers=[(b"allow", b"GET")])
                 return
             await _respond(send, 200, [request_to_json(r) for r in self._broker.pending()])
+        elif path == NAMES_PATH and self._names is not None:
+            if method != "GET":
+                await _respond(send, 405, {"error": "use GET to list names"}, extra_headers=[(b"allow", b"GET")])
+                return
+            await self._list_names(self._names, scope, send)
         elif path.startswith(APPROVALS_PATH + "/") and "/" not in path[len(APPROVALS_PATH) + 1 :]:
             if method != "POST":
                 await _respond(send, 405, {"error": "use POST to answer"}, extra_headers=[(b"allow", b"POST")])
@@ -83,6 +110,17 @@ class ControlApp:
             await self._answer(path[len(APPROVALS_PATH) + 1 :], receive, send)
         else:
             await _respond(send, 404, {"error": f"not found; the approvals are at {APPROVALS_PATH}"})
+
+    async def _list_names(self, names: NameSource, scope: Scope, send: Send) -> None:
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        agent = query.get("agent", [None])[-1]
+        try:
+            listed = names.public_names(agent)
+        except AgentError as exc:
+            await _respond(send, 404, {"error": str(exc)})
+            return
+        servers = [{"name": s.name, "state": s.state.value, "reason": s.reason} for s in names.statuses()]
+        await _respond(send, 200, {"names": [name_to_json(name) for name in listed], "servers": servers})
 
     async def _prove_identity(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Open to anyone: the proof answers one nonce and reveals nothing about the token.
@@ -151,6 +189,18 @@ def request_to_json(request: ApprovalRequest, *, now: float | None = None) -> di
         "session_id": request.session_id,
         "kind": request.kind,
         "age_s": round(max(0.0, current - request.created_at), 3),
+    }
+
+
+def name_to_json(name: PublicName) -> dict[str, Any]:
+    """The control channel's JSON form of a public name: what agents see, where it leads, and why it differs."""
+    return {
+        "kind": name.kind.value,
+        "name": name.name,
+        "server": name.server,
+        "upstream_name": name.upstream_name,
+        "renamed": [renaming.value for renaming in name.renamings],
+        "reason": name.reason,
     }
 
 

@@ -33,7 +33,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway_core.downstream.base import ServerState
 from gateway_core.downstream.pool import DownstreamPool
-from gateway_core.events import EventStream, SessionEnded
+from gateway_core.events import EventStream, NamesChanged, SessionEnded
 from gateway_core.frontend.forward import SERVER_INFO_META_KEY, UNKNOWN_AGENT, RequestForwarder, current_agent
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.listen_bus import ListenBus
@@ -164,6 +164,8 @@ class AgentFacingServer:
         self._ready = ready_now
         for collision in sorted(set(new.collisions) - set(old.collisions)):
             logger.warning("name collision: %s", collision)
+        if old.names != new.names:
+            self._events.publish(NamesChanged())
         self._generation += 1
         self._listings.clear()
         changed: set[type[ListChanged]] = set()

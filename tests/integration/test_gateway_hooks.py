@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from gateway_core.downstream.base import ServerState
-from gateway_core.events import CatalogChanged, ConfigApplied, ConfigRejected, ServerStatusChanged
+from gateway_core.events import CatalogChanged, ConfigApplied, ConfigRejected, NamesChanged, ServerStatusChanged
 from gateway_core.policy import Effect
 from tests.integration.harness import agent_client, running_gateway, stdio_fake
 
@@ -92,3 +92,22 @@ async def test_a_ready_server_offering_a_new_tool_is_announced_as_a_catalog_chan
 
     assert announced == (["fake"], [])
     assert "brand_new" in offered
+
+
+async def test_names_changed_is_announced_once_the_new_name_is_in_the_public_names():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        seen_then: list[list[str]] = []
+        renamed = anyio.Event()
+
+        def on_names_changed(event: NamesChanged) -> None:
+            seen_then.append([name.name for name in gw.gateway.public_names()])
+            renamed.set()
+
+        gw.gateway.events.on(NamesChanged, on_names_changed)
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            await client.call_tool("fake__add_tool", {"name": "brand new"})
+            with anyio.fail_after(20):
+                await renamed.wait()
+
+    assert "fake__brand_new" in seen_then[0]
