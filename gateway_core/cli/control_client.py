@@ -1,4 +1,4 @@
-"""The control channel's client side: ``toolgate approvals`` lists and answers the running gateway's approvals.
+"""The control channel's client side: ``toolgate approvals`` and ``toolgate tools`` read the running gateway.
 
 Standard library only (``http.client``, over the control socket or the loopback port), never
 through a proxy.
@@ -14,8 +14,8 @@ from typing import Any
 from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalError
 from gateway_core.control_file import ControlEndpoint, ControlError
 from gateway_core.control_socket import UnixHTTPConnection
-from gateway_core.errors import ToolgateError
-from gateway_core.frontend.control import APPROVALS_PATH
+from gateway_core.errors import AgentError, ToolgateError
+from gateway_core.frontend.control import APPROVALS_PATH, NAMES_PATH
 
 # The gateway is on this machine: if it has not answered in this time, it is stuck.
 CLIENT_TIMEOUT_S = 10.0
@@ -64,7 +64,33 @@ class ControlClient:
             raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
         return result
 
-    def _call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+    def names(self, agent: str | None = None) -> dict[str, Any]:
+        """The tools and prompts agents are listed, and every server's state (``ControlApp``'s names answer).
+
+        Args:
+            agent: only what this agent may see; everything listed when None.
+
+        Returns:
+            ``{"names": [name_to_json dicts], "servers": [{"name", "state", "reason"}]}``.
+
+        Raises:
+            AgentError: there is no such agent.
+            ControlError: the gateway cannot be reached or refused the request.
+        """
+        query = "" if agent is None else "?" + urllib.parse.urlencode({"agent": agent})
+        answer = self._call("GET", NAMES_PATH + query, not_found=AgentError)
+        if not isinstance(answer, dict) or not all(isinstance(answer.get(key), list) for key in ("names", "servers")):
+            raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
+        return answer
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        not_found: type[ToolgateError] = ApprovalError,
+    ) -> Any:
         headers = {"Authorization": f"Bearer {self._endpoint.token}", "Accept": "application/json"}
         body = None
         if payload is not None:
@@ -86,7 +112,7 @@ class ControlClient:
         finally:
             connection.close()
         if response.status >= 400:
-            raise self._http_error(response.status, data)
+            raise self._http_error(response.status, data, not_found)
         try:
             return json.loads(data)
         except ValueError as exc:
@@ -102,13 +128,13 @@ class ControlClient:
     def _base_path(self) -> str:
         return "" if self._endpoint.socket is not None else urllib.parse.urlsplit(self._endpoint.url).path
 
-    def _http_error(self, status: int, data: bytes) -> ToolgateError:
+    def _http_error(self, status: int, data: bytes, not_found: type[ToolgateError]) -> ToolgateError:
         try:
             message = str(json.loads(data)["error"])
         except (ValueError, TypeError, KeyError):
             message = f"HTTP {status}"
         if status == 404:
-            return ApprovalError(message)
+            return not_found(message)
         if status == 409:
             return AlwaysNotPossible(message)
         if status == 401:
