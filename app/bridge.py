@@ -35,7 +35,10 @@ from gateway_core import (
     EventLogHandler,
     GatewayApi,
     LogMessage,
+    NameKind,
+    NamesChanged,
     Paths,
+    PublicName,
     ServerStatus,
     ServerStatusChanged,
     StderrLine,
@@ -79,6 +82,8 @@ class GatewayBridge(QObject):
 
     server_status_changed = Signal(str)
     """A server's state, counts or stderr tail changed; carries its name (also for added or removed servers)."""
+    names_changed = Signal()
+    """The names agents see for the servers' tools or prompts changed (read them with ``public_name``)."""
     config_applied = Signal()
     """A configuration change (from the GUI, the CLI or an editor) is now running."""
     config_rejected = Signal(list)
@@ -113,6 +118,7 @@ class GatewayBridge(QObject):
         self._unsubscribes = [api.events.subscribe(self._on_event)]
         self._log_handler = EventLogHandler(api.events)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._names: dict[tuple[NameKind, str, str], PublicName] | None = None  # read again after NamesChanged
 
     # --- running -----------------------------------------------------------------------------------
 
@@ -179,10 +185,11 @@ class GatewayBridge(QObject):
         """Server ``name``'s state, or ``None`` when it is not configured."""
         return next((s for s in self.api.statuses() if s.name == name), None)
 
-    def public_tool_name(self, server: str, tool: str) -> str:
-        """The name agents see for ``server``'s tool ``tool`` (with the server's prefix)."""
-        config = self.api.config
-        return config.prefix_for(server) + tool if server in config.servers else tool
+    def public_name(self, server: str, name: str, kind: NameKind = NameKind.TOOL) -> PublicName | None:
+        """How agents see ``server``'s tool (or prompt) ``name``, and why that differs; None while it is not listed."""
+        if self._names is None:
+            self._names = {(n.kind, n.server, n.upstream_name): n for n in self.api.public_names()}
+        return self._names.get((kind, server, name))
 
     def messages(self) -> list[GatewayMessage]:
         """The kept gateway messages and stderr lines, oldest first (at most ``MAX_MESSAGES``)."""
@@ -228,6 +235,9 @@ class GatewayBridge(QObject):
         match event:
             case ServerStatusChanged(name=name) | CatalogChanged(name=name):
                 self.server_status_changed.emit(name)
+            case NamesChanged():
+                self._names = None
+                self.names_changed.emit()
             case ConfigApplied():
                 self.config_applied.emit()
             case ConfigRejected(problems=problems):

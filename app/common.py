@@ -1,4 +1,4 @@
-"""Small pieces the panels share: how states, effects and times are shown, copying, inline errors."""
+"""Small pieces the panels share: how states, effects, times and public names are shown, copying, inline errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import QLabel, QWidget
 
-from gateway_core import ApprovalRequest, Effect, ServerState
+from gateway_core import ApprovalRequest, Effect, PublicName, ServerState
 
 STATE_TEXT = {
     ServerState.STARTING: "Starting",
@@ -47,6 +47,20 @@ def format_duration(seconds: float) -> str:
         return f"{seconds:.1f} s"
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes} min {rest:02d} s"
+
+
+def renamed_text(public: PublicName) -> str:
+    """A rewritten name as a list shows it: ``gh__create_issue — server calls it “create issue”``."""
+    return f"{public.name} — server calls it “{public.upstream_name}”"
+
+
+def seen_as_text(public: PublicName | None) -> str:
+    """What agents see for a tool or prompt, and why, as one sentence for a tooltip or a detail view."""
+    if public is None:
+        return "Agents are not shown it now (its server is not ready, or its name is being updated)."
+    if not public.renamings:
+        return f"Agents see it as {public.name}, the server's own name."
+    return f"Agents see it as {public.name}: {public.reason}."
 
 
 def copy_text(text: str) -> None:

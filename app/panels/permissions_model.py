@@ -2,7 +2,10 @@
 
 Rows follow the bridge: on every configuration change only the decisions are recomputed (cheap, the
 agent's policy is compiled); when one server's tools change only that server's children are replaced;
-the model is reset only when servers are added, removed or reordered.
+when the names agents see change only the tools' names are redrawn; the model is reset only when
+servers are added, removed or reordered. A tool is named as its server names it (rules match that
+name); one whose public name is rewritten beyond the prefix shows that name first, and every tool's
+tooltip says what agents see and why.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor
 
 from app.bridge import GatewayBridge
-from app.common import EFFECT_COLOR, EFFECT_TEXT, STATE_COLOR, STATE_TEXT
-from gateway_core import Decision, Effect, ServerState, ServerStatus, ToolgateError, literal_match
+from app.common import EFFECT_COLOR, EFFECT_TEXT, STATE_COLOR, STATE_TEXT, renamed_text, seen_as_text
+from gateway_core import Decision, Effect, PublicName, ServerState, ServerStatus, ToolgateError, literal_match
 
 NAME, SETTING, EFFECTIVE, WHY = range(4)
 HEADERS = ("Name", "Setting", "Effective", "Why")
@@ -38,6 +41,7 @@ _SERVER_ID = 0  # internalId of server rows; a tool row's is its server's row + 
 class _ToolRow:
     name: str
     description: str
+    public: PublicName | None = None
     setting: Effect | None = None
     decision: Decision | None = None
 
@@ -72,6 +76,7 @@ class PermissionsModel(QAbstractItemModel):
         self._servers: list[_ServerRow] = self._build()
         bridge.config_applied.connect(self.refresh)
         bridge.server_status_changed.connect(self.refresh_server)
+        bridge.names_changed.connect(self.refresh_names)
 
     # --- what it shows -----------------------------------------------------------------------------
 
@@ -105,6 +110,16 @@ class PermissionsModel(QAbstractItemModel):
             self.refresh()
             return
         self._update_server(row, self._servers[row], self._bridge.status(name))
+
+    def refresh_names(self) -> None:
+        """Follow the names agents see (prefixes, rewritten names, clashes between servers)."""
+        for row, server in enumerate(self._servers):
+            parent = self.index(row, NAME)
+            for position, tool in enumerate(server.tools):
+                public = self._bridge.public_name(server.name, tool.name)
+                if public != tool.public:
+                    tool.public = public
+                    self.dataChanged.emit(self.index(position, NAME, parent), self.index(position, NAME, parent))
 
     # --- editing -----------------------------------------------------------------------------------
 
@@ -202,9 +217,7 @@ class PermissionsModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             return self._foreground(server, tool, column)
         if role == FILTER_ROLE:
-            return (
-                server.name if tool is None else f"{tool.name} {self._bridge.public_tool_name(server.name, tool.name)}"
-            )
+            return server.name if tool is None else f"{tool.name} {tool.public.name if tool.public else ''}"
         if role == SETTING_ROLE:
             return SETTING_CHOICES.index(row.setting)
         if role == EFFECT_ROLE:
@@ -227,6 +240,8 @@ class PermissionsModel(QAbstractItemModel):
             state = server.status.state if server.status is not None else ServerState.STOPPED
             if tool is None and state is not ServerState.READY:
                 return f"{server.name} — {STATE_TEXT[state]}"
+            if tool is not None and tool.public is not None and tool.public.rewritten:
+                return renamed_text(tool.public)
             return row.name
         if row.decision is None:
             return None
@@ -242,7 +257,7 @@ class PermissionsModel(QAbstractItemModel):
         if column == NAME and tool is not None:
             hidden = tool.decision is not None and tool.decision.effect is Effect.DENY
             note = f"\n\nHidden from {self._agent_id}'s tools/list." if hidden else ""
-            return (tool.description or "No description.") + note
+            return f"{tool.description or 'No description.'}\n\n{seen_as_text(tool.public)}{note}"
         if column == NAME:
             status = server.status
             if status is None:
@@ -276,7 +291,10 @@ class PermissionsModel(QAbstractItemModel):
         return servers
 
     def _tool_rows(self, server: str) -> list[_ToolRow]:
-        return [_ToolRow(tool.name, tool.description or "") for tool in self._bridge.api.catalog(server).tools]
+        return [
+            _ToolRow(tool.name, tool.description or "", self._bridge.public_name(server, tool.name))
+            for tool in self._bridge.api.catalog(server).tools
+        ]
 
     def _update_server(self, row: int, server: _ServerRow, status: ServerStatus | None) -> None:
         if status != server.status:

@@ -1,8 +1,9 @@
 """The detail view of one server: its tools (name, description, input schema), resources and prompts, live stderr.
 
 ``ServerDetail.show_server`` picks the server; the view then follows the bridge: the tool list is
-rebuilt only when the server's catalog changes, and stderr lines are appended as they arrive (the
-view keeps the last ``MAX_STDERR_LINES``).
+rebuilt only when the server's catalog changes, its names redrawn when the names agents see change,
+and stderr lines are appended as they arrive (the view keeps the last ``MAX_STDERR_LINES``). A tool
+or prompt whose public name is rewritten beyond the prefix shows that name first.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge, GatewayMessage
-from app.common import STATE_TEXT
-from gateway_core import Catalog
+from app.common import STATE_TEXT, renamed_text, seen_as_text
+from gateway_core import Catalog, NameKind, PublicName
 
 # Bounds the stderr view's memory; the gateway keeps its own (shorter) tail per server.
 MAX_STDERR_LINES = 2000
@@ -37,19 +38,35 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 class ToolTableModel(QAbstractTableModel):
-    """A server's tools as rows: name and the first line of the description (full text as tooltip)."""
+    """A server's tools as rows: name and the first line of the description (full text as tooltip).
+
+    A tool whose public name is rewritten beyond the prefix is shown by that name first; the name's
+    tooltip says what agents see and why.
+    """
 
     COLUMNS = ("Name", "Description")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._tools: tuple[Any, ...] = ()
+        self._names: tuple[PublicName | None, ...] = ()
 
-    def set_tools(self, tools: Sequence[Any]) -> None:
-        """Show ``tools`` (the MCP ``Tool`` objects of a ``Catalog``)."""
+    def set_tools(self, tools: Sequence[Any], names: Sequence[PublicName | None]) -> None:
+        """Show ``tools`` (the MCP ``Tool`` objects of a ``Catalog``) with how agents see each (``names``)."""
         self.beginResetModel()
         self._tools = tuple(tools)
+        self._names = tuple(names)
         self.endResetModel()
+
+    def set_names(self, names: Sequence[PublicName | None]) -> None:
+        """How agents see each tool now, in the tools' order."""
+        self._names = tuple(names)
+        if self._tools:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._tools) - 1, 0))
+
+    def public_name(self, row: int) -> PublicName | None:
+        """How agents see the tool in ``row``; None while it is not listed."""
+        return self._names[row]
 
     def tool(self, row: int) -> Any:
         """The MCP ``Tool`` shown in ``row``."""
@@ -67,10 +84,14 @@ class ToolTableModel(QAbstractTableModel):
         """Name or description for display; the whole description as tooltip."""
         if not index.isValid():
             return None
-        tool = self._tools[index.row()]
+        tool, public = self._tools[index.row()], self._names[index.row()]
         description = tool.description or ""
+        if role == Qt.ItemDataRole.DisplayRole and index.column() == 0:
+            return renamed_text(public) if public is not None and public.rewritten else tool.name
         if role == Qt.ItemDataRole.DisplayRole:
-            return tool.name if index.column() == 0 else description.strip().split("\n", 1)[0]
+            return description.strip().split("\n", 1)[0]
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
+            return seen_as_text(public)
         if role == Qt.ItemDataRole.ToolTipRole and description:
             return description
         return None
@@ -82,21 +103,27 @@ class ToolTableModel(QAbstractTableModel):
         return None
 
 
-def describe_tool(tool: Any, public_name: str) -> str:
-    """The text shown for a selected tool: what agents call it, its description and its input schema."""
+def describe_tool(tool: Any, public: PublicName | None) -> str:
+    """The text shown for a selected tool: what agents call it and why, its description and its input schema."""
     schema = json.dumps(tool.input_schema, indent=2, ensure_ascii=False, sort_keys=False)
-    parts = [f"Agents call it: {public_name}"]
+    parts = [f"Server calls it: {tool.name}\n{seen_as_text(public)}"]
     if tool.description:
         parts.append(tool.description.strip())
     parts.append(f"Input schema:\n{schema}")
     return "\n\n".join(parts)
 
 
-def catalog_lines(catalog: Catalog) -> list[str]:
-    """One line per resource, resource template and prompt, for the "Resources and prompts" list."""
+def catalog_lines(catalog: Catalog, prompt_names: Sequence[PublicName | None]) -> list[str]:
+    """One line per resource, resource template and prompt, for the "Resources and prompts" list.
+
+    A prompt whose public name (``prompt_names``, in the prompts' order) is rewritten beyond the prefix
+    is shown by that name first.
+    """
     lines = [f"Resource: {r.uri}" + (f"  ({r.name})" if r.name else "") for r in catalog.resources]
     lines += [f"Resource template: {t.uri_template}" for t in catalog.resource_templates]
-    lines += [f"Prompt: {p.name}" + (f"  ({p.description})" if p.description else "") for p in catalog.prompts]
+    for prompt, public in zip(catalog.prompts, prompt_names, strict=True):
+        name = renamed_text(public) if public is not None and public.rewritten else prompt.name
+        lines.append(f"Prompt: {name}" + (f"  ({prompt.description})" if prompt.description else ""))
     return lines
 
 
@@ -147,6 +174,7 @@ class ServerDetail(QWidget):
 
         self.tools_view.selectionModel().currentRowChanged.connect(self._show_tool)
         bridge.server_status_changed.connect(self._on_status_changed)
+        bridge.names_changed.connect(self._show_names)
         bridge.message_logged.connect(self._on_message)
         self.show_server(None)
 
@@ -180,19 +208,32 @@ class ServerDetail(QWidget):
 
     def _show_catalog(self, catalog: Catalog) -> None:
         self._catalog = catalog
-        self.tools_model.set_tools(catalog.tools)
+        self.tools_model.set_tools(catalog.tools, self._names(catalog.tools, NameKind.TOOL))
         self.schema_view.clear()
-        self.others_model.setStringList(catalog_lines(catalog))
+        self.others_model.setStringList(catalog_lines(catalog, self._names(catalog.prompts, NameKind.PROMPT)))
         self.tabs.setTabText(0, f"Tools ({len(catalog.tools)})")
         others = len(catalog.resources) + len(catalog.resource_templates) + len(catalog.prompts)
         self.tabs.setTabText(1, f"Resources and prompts ({others})")
+
+    def _names(self, items: Sequence[Any], kind: NameKind) -> list[PublicName | None]:
+        if self._name is None:
+            return [None] * len(items)
+        return [self._bridge.public_name(self._name, item.name, kind) for item in items]
+
+    def _show_names(self) -> None:
+        catalog = self._catalog
+        if catalog is None:
+            return
+        self.tools_model.set_names(self._names(catalog.tools, NameKind.TOOL))
+        self.others_model.setStringList(catalog_lines(catalog, self._names(catalog.prompts, NameKind.PROMPT)))
+        self._show_tool(self.tools_view.currentIndex())
 
     def _show_tool(self, current: QModelIndex) -> None:
         if not current.isValid() or self._name is None:
             self.schema_view.clear()
             return
-        tool = self.tools_model.tool(current.row())
-        self.schema_view.setPlainText(describe_tool(tool, self._bridge.public_tool_name(self._name, tool.name)))
+        row = current.row()
+        self.schema_view.setPlainText(describe_tool(self.tools_model.tool(row), self.tools_model.public_name(row)))
 
     def _on_status_changed(self, name: str) -> None:
         if name == self._name:

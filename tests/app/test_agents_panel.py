@@ -363,3 +363,56 @@ def test_servers_keep_their_expanded_state_when_a_server_is_added(qloop, qtbot):
             assert tool_names(panel, "fake") == FAKE_TOOLS
 
     run_async(qloop, scenario())
+
+
+def test_a_tool_renamed_beyond_its_prefix_shows_the_name_agents_see_and_why_in_its_tooltip(qloop, qtbot):
+    servers = {"alpha": stdio_fake(prefix=""), "zeta": stdio_fake(prefix="")}
+
+    async def scenario():
+        async with running_bridge(servers, agents={"a": {"default": "allow"}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            await eventually(
+                lambda: tool_names(panel, "zeta")[0].endswith(" — server calls it “echo”"), "zeta's renamed echo"
+            )
+            clashing = tool_index(panel, "zeta", tool_names(panel, "zeta")[0])
+            public = bridge.public_name("zeta", "echo")
+            assert public is not None and public.name != "echo"
+            assert clashing.data() == f"{public.name} — server calls it “echo”"
+            assert clashing.data(Qt.ItemDataRole.ToolTipRole) == (
+                "Echo the text back.\n\n"
+                f'Agents see it as {public.name}: tool "echo" of "alpha" already has that name: a hash was added.'
+            )
+            kept = tool_index(panel, "alpha", "echo")
+            assert kept.data(Qt.ItemDataRole.ToolTipRole).endswith("Agents see it as echo, the server's own name.")
+
+            noticed = anyio.Event()
+
+            async def on_message(message: object) -> None:
+                if isinstance(message, types.ToolListChangedNotification):
+                    noticed.set()
+
+            renamed = "create_issue — server calls it “create issue”"
+            token = bridge.api.agent_token("a")
+            async with agent_client(bridge.endpoint_url, token, message_handler=on_message) as client:
+                await client.call_tool("add_tool", {"name": "create issue"})
+                await eventually(lambda: renamed in tool_names(panel, "alpha"), "the new tool as agents see it")
+                with anyio.fail_after(WAIT_S):
+                    await noticed.wait()  # the SDK client fails to close while list_changed arrives
+            tooltip = tool_index(panel, "alpha", renamed).data(Qt.ItemDataRole.ToolTipRole)
+            assert tooltip.endswith('characters the MCP spec does not allow in names became "_": " ".')
+            panel.permissions.search.setText("create_issue")
+            assert tool_names(panel, "alpha") == [renamed]
+
+    run_async(qloop, scenario())
+
+
+def test_a_tool_with_only_the_prefix_added_keeps_its_own_name_and_says_the_prefix_in_its_tooltip(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            echo = tool_index(panel, "fake", "echo")
+            await eventually(lambda: "fake__echo" in echo.data(Qt.ItemDataRole.ToolTipRole), "the public name")
+            assert echo.data() == "echo"
+            assert echo.data(Qt.ItemDataRole.ToolTipRole).endswith('Agents see it as fake__echo: prefix "fake__".')
+
+    run_async(qloop, scenario())

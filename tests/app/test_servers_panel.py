@@ -5,7 +5,7 @@ from PySide6.QtCore import Qt
 from app.common import STATE_COLOR
 from app.panels.server_values import NamedValue, collect_values, parse_arguments, secret_name
 from app.panels.servers import ServersPanel, ServerTableModel
-from gateway_core import ServerState
+from gateway_core import NameKind, ServerState
 from tests.app.harness import connected_agent, eventually, run_async, running_bridge
 from tests.fakes.launch import FAKE_TOOL_COUNT
 from tests.integration.harness import stdio_fake
@@ -298,3 +298,26 @@ def test_a_kept_secret_reference_is_written_back_and_a_secret_without_value_is_a
     assert kept.values == {"KEY": reference} and kept.secrets == {} and kept.problem is None
     missing = collect_values("s", [NamedValue("KEY", "", secret=True)], "variable")
     assert "KEY" in missing.problem
+
+
+def test_the_detail_view_shows_a_renamed_tool_and_prompt_by_the_name_agents_see_and_says_why(qloop, qtbot):
+    servers = {"alpha": stdio_fake(prefix=""), "zeta": stdio_fake(prefix="")}
+
+    async def scenario():
+        async with running_bridge(servers) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.select_server("zeta")
+            detail = panel.detail
+            model = detail.tools_model
+            await eventually(lambda: bridge.public_name("zeta", "echo") is not None, "zeta's names")
+            public = bridge.public_name("zeta", "echo")
+            names = [model.data(model.index(row, 0)) for row in range(model.rowCount())]
+            echo = names.index(f"{public.name} — server calls it “echo”")
+            why = f'Agents see it as {public.name}: tool "echo" of "alpha" already has that name: a hash was added.'
+            assert model.data(model.index(echo, 0), Qt.ItemDataRole.ToolTipRole) == why
+            detail.tools_view.selectRow(echo)
+            assert detail.schema_view.toPlainText().startswith(f"Server calls it: echo\n{why}\n\nEcho the text back.")
+            prompt = bridge.public_name("zeta", "greet", NameKind.PROMPT)
+            assert f"Prompt: {prompt.name} — server calls it “greet”" in detail.others_model.stringList()
+
+    run_async(qloop, scenario())
