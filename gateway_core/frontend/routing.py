@@ -118,8 +118,8 @@ class PublicName:
                 parts.append(f"prefix {_quoted(self.prefix)}")
             elif renaming is Renaming.CHARACTERS:
                 forbidden = sorted(set(_INVALID_CHARACTERS.findall(self.prefix + self.upstream_name)))
-                shown = " ".join(_quoted(character) for character in forbidden)
-                parts.append(f'characters the MCP spec does not allow in names became "_": {shown}')
+                shown = ", ".join(_quoted(character) for character in forbidden)
+                parts.append(f'characters the MCP spec does not allow in names ({shown}) became "_"')
             elif renaming is Renaming.LENGTH:
                 parts.append(f"over {MAX_NAME_LENGTH} characters: shortened, with a hash")
             elif self.taken_by is not None:

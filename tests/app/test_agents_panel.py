@@ -399,7 +399,7 @@ def test_a_tool_renamed_beyond_its_prefix_shows_the_name_agents_see_and_why_in_i
                 with anyio.fail_after(WAIT_S):
                     await noticed.wait()  # the SDK client fails to close while list_changed arrives
             tooltip = tool_index(panel, "alpha", renamed).data(Qt.ItemDataRole.ToolTipRole)
-            assert tooltip.endswith('characters the MCP spec does not allow in names became "_": " ".')
+            assert tooltip.endswith('characters the MCP spec does not allow in names (" ") became "_".')
             panel.permissions.search.setText("create_issue")
             assert tool_names(panel, "alpha") == [renamed]
 

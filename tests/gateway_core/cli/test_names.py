@@ -16,7 +16,7 @@ from tests.integration.harness import RunningGateway, agent_client, running_gate
 
 WAIT_S = 30
 ECHO_CLASH = 'tool "echo" of "alpha" already has that name: a hash was added'
-FORBIDDEN = 'characters the MCP spec does not allow in names became "_": " "'
+FORBIDDEN = 'characters the MCP spec does not allow in names (" ") became "_"'
 
 
 async def toolgate(*argv: str) -> int:

@@ -144,12 +144,12 @@ def test_each_listed_name_says_which_rewrites_made_it_and_why_in_one_line():
     )
     assert spaced.renamings == (Renaming.PREFIX, Renaming.CHARACTERS)
     assert spaced.rewritten
-    assert spaced.reason == 'prefix "gh__"; characters the MCP spec does not allow in names became "_": " " "/"'
+    assert spaced.reason == 'prefix "gh__"; characters the MCP spec does not allow in names (" ", "/") became "_"'
     assert plain.renamings == (Renaming.PREFIX,) and not plain.rewritten
     assert (prompt.kind, prompt.name, prompt.reason) == (
         NameKind.PROMPT,
         "gh__r_sum_",
-        'prefix "gh__"; characters the MCP spec does not allow in names became "_": "é"',
+        'prefix "gh__"; characters the MCP spec does not allow in names ("é") became "_"',
     )
 
 
@@ -178,7 +178,7 @@ def test_a_name_another_server_kept_says_whose_it_is():
 def test_unseen_characters_in_a_reason_are_escaped():
     routes = build_routes([ServerCatalog("fs", "", Catalog(tools=(tool('a\u200bb"c\\d'),)))])
 
-    assert routes.names[0].reason.endswith('became "_": "\\"" "\\\\" "\\u200b"')
+    assert routes.names[0].reason.endswith('names ("\\"", "\\\\", "\\u200b") became "_"')
 
 
 def test_an_unavailable_servers_names_are_not_listed_as_public_names():
