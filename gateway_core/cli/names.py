@@ -32,9 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         subparsers: the ``toolgate`` command's subparsers.
     """
     for kind, noun in ((NameKind.TOOL, "tools"), (NameKind.PROMPT, "prompts")):
-        command = subparsers.add_parser(
-            noun, help=f"list the {noun} agents see, with each server's own name and why it differs"
-        )
+        command = subparsers.add_parser(noun, help=f"list the {noun} agents see and where each name comes from")
         command.add_argument("--server", metavar="NAME", help=f"only this server's {noun}")
         command.add_argument("--agent", metavar="ID", help=f"only the {noun} this agent's policy lets it see")
         command.add_argument("--json", action="store_true", help="print one JSON object per line")
