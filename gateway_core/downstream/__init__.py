@@ -3,8 +3,9 @@
 Layout: ``base`` (states, catalog, status, the ``Connection`` every transport yields), ``transports``
 (the table that opens one: ``stdio``, ``remote``; ``memory`` for tests), ``stderr`` (captured stderr),
 ``catalog`` (listing), ``live`` (one connected session, restart backoff), ``session`` (requests to a
-server and its questions back, across connections), ``server`` (the supervisor, ``DownstreamServer``),
-``pool`` (all of them).
+server and its questions back, across connections), ``offer`` (the client capabilities a server is
+told), ``server`` (the supervisor, ``DownstreamServer``), ``pool`` (all of them), ``per_agent`` (each
+agent's own process of a server).
 """
 
 from gateway_core.downstream.base import Catalog, ResolveFn, ServerState, ServerStatus

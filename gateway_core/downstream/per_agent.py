@@ -5,6 +5,10 @@ For them each agent gets a separate downstream session: started on that agent's 
 answering ``roots/list`` with that agent's roots, and stopped after ``idle_timeout_s`` without
 calls. The pool's own instance of the server stays up for the listings everyone sees (tools,
 prompts, resources), for subscriptions and log levels; calls go to the agent's instance.
+
+An agent's instance is offered the client capabilities (sampling, elicitation, roots) that the
+request starting it declared. A later request of that agent declaring more restarts it, offered
+both, once no call is running on it; until then that request uses the instance as it is.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ import anyio.abc
 import mcp_types as types
 
 from gateway_core.config import ServerConfig
+from gateway_core.downstream.offer import covers, offer_for, union
 from gateway_core.downstream.server import DownstreamServer
 
 logger = logging.getLogger(__name__)
 
 # The agent's roots, for questions its own instance asks outside a call (None: not known).
 RootsOfAgent = Callable[[str], Awaitable[types.ListRootsResult | None]]
-NewServer = Callable[[str, ServerConfig, str, RootsOfAgent], DownstreamServer]
+# Builds an agent's instance: (server name, config, agent, its roots, the capabilities to offer).
+NewServer = Callable[[str, ServerConfig, str, RootsOfAgent, types.ClientCapabilities], DownstreamServer]
 
 
 def same_session(old: ServerConfig, new: ServerConfig) -> bool:
@@ -48,7 +54,7 @@ class AgentInstances:
     """The per-agent instances of every ``per_agent`` server, keyed by (server, agent).
 
     Args:
-        new_server: builds a ``DownstreamServer`` for (server name, config, agent, roots).
+        new_server: builds a ``DownstreamServer`` for (server name, config, agent, roots, offer).
         agent_roots: the agent's roots when an instance asks outside a call.
     """
 
@@ -72,15 +78,25 @@ class AgentInstances:
             self._instances.clear()
 
     @asynccontextmanager
-    async def use(self, name: str, config: ServerConfig, agent: str) -> AsyncIterator[DownstreamServer]:
-        """The agent's instance of server ``name``, started if need be; kept from idling while in use."""
-        instance = self._instances.get((name, agent))
-        if instance is not None and same_session(instance.config, config):
+    async def use(
+        self, name: str, config: ServerConfig, agent: str, declared: types.ClientCapabilities | None
+    ) -> AsyncIterator[DownstreamServer]:
+        """The agent's instance of server ``name``, started if need be; kept from idling while in use.
+
+        ``declared`` is what the agent's request said it can answer (see the module docstring).
+        """
+        key, wanted = (name, agent), offer_for(declared)
+        instance = self._instances.get(key)
+        if instance is None or not same_session(instance.config, config):
+            self._stop(key)
+            instance = self._start(name, config, agent, wanted)
+        elif instance.users or covers(instance.server.session.offer, wanted):
             instance.config = config
         else:
-            if instance is not None:
-                self._stop((name, agent))
-            instance = self._start(name, config, agent)
+            logger.info("restarting server %r for agent %r: the agent now declares more capabilities", name, agent)
+            offer = union(instance.server.session.offer, wanted)
+            self._stop(key)
+            instance = self._start(name, config, agent, offer)
         instance.users += 1
         try:
             with anyio.move_on_after(max(config.timeout_s, 10.0)):
@@ -110,10 +126,10 @@ class AgentInstances:
             else:
                 self._stop(key)  # the agent's next call starts it with the new configuration
 
-    def _start(self, name: str, config: ServerConfig, agent: str) -> _Instance:
+    def _start(self, name: str, config: ServerConfig, agent: str, offer: types.ClientCapabilities) -> _Instance:
         if self._tg is None:
             raise RuntimeError("per-agent servers are not being supervised (the gateway is not running)")
-        server = self._new_server(name, config, agent, self._agent_roots)
+        server = self._new_server(name, config, agent, self._agent_roots, offer)
         instance = _Instance(server, config, last_used=anyio.current_time())
         self._instances[(name, agent)] = instance
         logger.info("starting server %r for agent %r (isolation per_agent)", name, agent)

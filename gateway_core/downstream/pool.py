@@ -99,16 +99,19 @@ class DownstreamPool:
                 self._start(name, config)
 
     @asynccontextmanager
-    async def use(self, name: str, agent: str) -> AsyncIterator[DownstreamServer | None]:
+    async def use(
+        self, name: str, agent: str, declared: types.ClientCapabilities | None = None
+    ) -> AsyncIterator[DownstreamServer | None]:
         """The server ``agent``'s calls to ``name`` go to: its own instance for a ``per_agent`` server.
 
-        None when ``name`` is not an enabled server.
+        ``declared`` is the capabilities the agent's request declared: an instance of its own is
+        offered them (see ``per_agent.py``). None when ``name`` is not an enabled server.
         """
         config, server = self._configs.get(name), self._servers.get(name)
         if config is None or server is None or config.isolation != "per_agent":
             yield server
             return
-        async with self._instances.use(name, config, agent) as instance:
+        async with self._instances.use(name, config, agent, declared) as instance:
             yield instance
 
     def agent_instances(self, agent: str) -> list[DownstreamServer]:
@@ -141,7 +144,9 @@ class DownstreamPool:
             transport=self._transport_of(name, config),
         )
 
-    def _new_agent_server(self, name: str, config: ServerConfig, agent: str, roots: RootsOfAgent) -> DownstreamServer:
+    def _new_agent_server(
+        self, name: str, config: ServerConfig, agent: str, roots: RootsOfAgent, offer: types.ClientCapabilities
+    ) -> DownstreamServer:
         label = f"{name} (agent {agent})"
 
         async def outside_call_roots() -> types.ListRootsResult | None:
@@ -155,6 +160,7 @@ class DownstreamPool:
             on_change=lambda _: None,
             on_stderr=None if stderr is None else (lambda _, line: stderr(name, f"[{agent}] {line}")),
             outside_call_roots=outside_call_roots,
+            offer=offer,
             stop_times=lambda: self._stop_times,
             transport=self._transport_of(name, config),
         )

@@ -23,6 +23,7 @@ from gateway_core.config import ServerConfig
 from gateway_core.downstream.base import Catalog, ConnectError, Connection, ResolveFn, ServerState, ServerStatus
 from gateway_core.downstream.catalog import list_catalog
 from gateway_core.downstream.live import Backoff, LiveSession
+from gateway_core.downstream.offer import EVERYTHING
 from gateway_core.downstream.session import (
     LOSS_REASON_WAIT_S,
     Refused,
@@ -63,6 +64,8 @@ class DownstreamServer:
         on_notice: called with ``(name, notification)`` for each resource update and log message.
         outside_call_roots: the roots to give when the server asks outside any call (an agent's own
             instance); without it such a question gets an empty list.
+        offer: the client capabilities the server is told Toolgate has (an agent's own instance: the
+            agent's); by default everything an agent might answer.
         stop_times: how long a stopping stdio server gets (short when the whole gateway stops).
         transport: opens the connection instead of the configured transport (tests: an in-memory server).
     """
@@ -78,6 +81,7 @@ class DownstreamServer:
         on_stderr: Callable[[str, str], None] | None = None,
         on_notice: Callable[[str, types.ServerNotification], None] | None = None,
         outside_call_roots: Callable[[], Awaitable[types.ListRootsResult | None]] | None = None,
+        offer: types.ClientCapabilities = EVERYTHING,
         stop_times: Callable[[], StopTimes] = lambda: NORMAL_STOP,
         transport: Callable[[], AbstractAsyncContextManager[Connection]] | None = None,
     ) -> None:
@@ -103,6 +107,7 @@ class DownstreamServer:
             not_ready=self.not_ready_message,
             outside_call_roots=outside_call_roots,
             closes_by_itself=lambda: self.config.transport == "stdio",
+            offer=offer,
         )
         """How agents' requests reach this server (they fail at once with the reason while it is not ready)."""
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar, cast
 
 import anyio
 import mcp_types as types
-from mcp.client.session import ClientRequestContext, ClientSession
+from mcp.client.session import ClientRequestContext
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -30,16 +30,12 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from gateway_core.downstream.asking import Caller, CallsInFlight
 from gateway_core.downstream.base import Connection
 from gateway_core.downstream.live import LiveSession
+from gateway_core.downstream.offer import EVERYTHING, OfferingSession
 from gateway_core.errors import DownstreamError, DownstreamTimeoutError, ServerUnavailableError
 
 # After a call fails with "connection closed", how long to wait for the transport to say why.
 LOSS_REASON_WAIT_S = 1.0
 CLIENT_INFO = types.Implementation(name="toolgate", version="0.1.0")
-# Toolgate offers servers everything an agent might answer; whether the agent behind a call can
-# answer is checked per question (see asking.py), and the server gets an error if it cannot.
-SAMPLING_CAPABILITY = types.SamplingCapability(
-    context=types.SamplingContextCapability(), tools=types.SamplingToolsCapability()
-)
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +90,8 @@ class ServerSession:
             instance); without it such a question gets an empty list.
         closes_by_itself: whether the transport notices a dead server by itself (stdio); otherwise a
             request that finds the connection closed ends the connection.
+        offer: the client capabilities the server is told Toolgate has (``offer.py``): by default
+            everything an agent might answer, whether the agent behind a call can is checked per question.
     """
 
     def __init__(
@@ -104,8 +102,10 @@ class ServerSession:
         not_ready: Callable[[], str],
         outside_call_roots: Callable[[], Awaitable[types.ListRootsResult | None]] | None = None,
         closes_by_itself: Callable[[], bool] = lambda: True,
+        offer: types.ClientCapabilities = EVERYTHING,
     ) -> None:
         self.name = name
+        self.offer = offer
         self._timeout_s = timeout_s
         self._not_ready = not_ready
         self._outside_call_roots = outside_call_roots
@@ -121,12 +121,12 @@ class ServerSession:
     ) -> AsyncIterator[LiveSession]:
         """Open an SDK session on ``connection`` that brings the server's questions here (not yet started)."""
         live = LiveSession(connection, on_notice=on_notice)
-        async with ClientSession(
+        async with OfferingSession(
             *connection.streams,
+            offer=self.offer,
             message_handler=live.on_message,
             client_info=CLIENT_INFO,
             sampling_callback=self._on_sampling,
-            sampling_capabilities=SAMPLING_CAPABILITY,
             elicitation_callback=self._on_elicitation,
             list_roots_callback=self._on_list_roots,
         ) as session:
@@ -241,9 +241,9 @@ class ServerSession:
         raise DownstreamTimeoutError(f"server {self.name!r} did not open a listen stream {what} within {timeout:g} s")
 
     async def roots_changed(self) -> None:
-        """Tell the server its agent's roots changed (``notifications/roots/list_changed``)."""
-        live = self._live
-        if live is not None:
+        """Tell the server its agent's roots changed (``notifications/roots/list_changed``), if it was offered that."""
+        live, roots = self._live, self.offer.roots
+        if live is not None and roots is not None and roots.list_changed:
             await live.session.send_notification(types.RootsListChangedNotification())
 
     @property

@@ -161,7 +161,7 @@ class RequestForwarder:
         outcome, size = "ok", None
         try:
             async with (
-                self._pool.use(server_name, agent) as server,
+                self._pool.use(server_name, agent, ctx.session.client_capabilities) as server,
                 self._notices.logging_request(server_name, agent, ctx.session, ctx.request_id, _log_level(ctx)),
             ):
                 if server is None:
@@ -199,7 +199,7 @@ class RequestForwarder:
 
         async def forward(caller: Caller) -> types.ReadResourceResult:
             with self._measured(admission, agent, server, params.uri):
-                async with self._pool.use(server, agent) as downstream:
+                async with self._pool.use(server, agent, ctx.session.client_capabilities) as downstream:
                     read = _present(server, downstream).session.read_resource(
                         params.uri, caller=caller, meta=forwarded_meta(ctx)
                     )
@@ -219,7 +219,7 @@ class RequestForwarder:
 
         async def forward(caller: Caller) -> types.GetPromptResult:
             with self._measured(admission, agent, route.server, params.name):
-                async with self._pool.use(route.server, agent) as downstream:
+                async with self._pool.use(route.server, agent, ctx.session.client_capabilities) as downstream:
                     server = _present(route.server, downstream)
                     got = server.session.get_prompt(
                         route.upstream_name, params.arguments, caller=caller, meta=forwarded_meta(ctx)

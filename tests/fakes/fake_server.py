@@ -8,7 +8,8 @@ path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>``
 
 Tools: echo(text), add(a, b), fail(), slow(seconds, steps) (writes "slow started" to stderr as each call
 begins and "slow cancelled" when one is cancelled), crash(), add_tool(name), stderr(text), spawn_child(),
-meta() (the request's ``_meta``), blob(size) (``size`` bytes of text) and measure(data) (the length of
+meta() (the request's ``_meta``), capabilities() (the client capabilities the server was told, in
+either era; ``null`` if none), blob(size) (``size`` bytes of text) and measure(data) (the length of
 ``data``), each of the last two after one progress step; plus ``--tools N`` trivial tools ``tool_000``…;
 and the interactive tools of ``interactive.py`` (elicitation, sampling, roots, logging, resource updates,
 in both eras). One resource ``fake://greeting``, one
@@ -87,6 +88,7 @@ class FakeServer:
             types.Tool(name="spawn_child", description="Start a long-lived child process.", input_schema=_OBJECT),
             types.Tool(name="ping_client", description="Ping the client mid-call.", input_schema=_OBJECT),
             types.Tool(name="meta", description="Return the request's _meta.", input_schema=_OBJECT),
+            types.Tool(name="capabilities", description="Return the client's capabilities.", input_schema=_OBJECT),
             types.Tool(name="blob", description="Return `size` bytes of text.", input_schema=_schema(size="integer")),
             types.Tool(name="measure", description="Return the length of `data`.", input_schema=_schema(data="string")),
             *interactive.TOOLS,
@@ -169,6 +171,10 @@ class FakeServer:
             case "meta":
                 meta = params.model_dump(mode="json", by_alias=True).get("_meta") or {}
                 return types.CallToolResult(content=[_text(json.dumps(meta))], structured_content={"meta": meta})
+            case "capabilities":
+                told = ctx.session.client_capabilities
+                dumped = None if told is None else told.model_dump(by_alias=True, mode="json", exclude_none=True)
+                return types.CallToolResult(content=[_text(json.dumps(dumped, sort_keys=True))])
             case "blob" | "measure":
                 # A progress step first makes a 2026-07-28 HTTP response an SSE stream rather than JSON.
                 await ctx.session.report_progress(0, total=1)

@@ -240,3 +240,32 @@ async def test_a_2026_agent_gets_a_2026_servers_questions_in_the_same_rounds_und
     assert through == straight
     assert sorted(straight[0]) == ["favourite_colour", "user_name"]
     assert straight[1]["content"][0]["text"] == "Ada: my user_name, my favourite_colour"
+
+
+async def capability_scenarios(client: Client) -> list[Any]:
+    """The client capabilities the server was told."""
+    return [wire(await client.call_tool("capabilities", {}))]
+
+
+CAPABILITY_SETS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "sampling with context and tools": {
+        "sampling_callback": _sample,
+        "sampling_capabilities": types.SamplingCapability(
+            context=types.SamplingContextCapability(), tools=types.SamplingToolsCapability()
+        ),
+    },
+    "plain sampling": {"sampling_callback": _sample},
+    "elicitation and roots": {"elicitation_callback": _elicit, "list_roots_callback": _roots},
+}
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+@pytest.mark.parametrize("declared", list(CAPABILITY_SETS))
+async def test_an_agents_own_process_is_told_the_capabilities_the_agent_declared(mode: Mode, declared: str):
+    entry = stdio_fake(isolation="per_agent")
+    straight, through = await run_both_ways(entry, capability_scenarios, mode, **CAPABILITY_SETS[declared])
+
+    assert through == straight
+    if declared == "none":
+        assert straight[0]["content"][0]["text"] in ("{}", "null")

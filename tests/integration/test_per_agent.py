@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -102,3 +103,39 @@ async def test_an_idle_per_agent_instance_is_stopped_and_started_again_on_next_u
             assert gw.gateway.instance_agents("fake") == []
             second = int(text_of(await client.call_tool("fake__pid", {})))
     assert second != first
+
+
+async def _sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    return types.CreateMessageResult(role="assistant", content=types.TextContent(text="sampled"), model="m")
+
+
+async def told(client: Any) -> tuple[str, Any]:
+    """The process's id and the client capabilities it was told."""
+    pid = text_of(await client.call_tool("fake__pid", {}))
+    return pid, json.loads(text_of(await client.call_tool("fake__capabilities", {})))
+
+
+async def test_a_per_agent_process_is_started_again_offered_more_when_the_agent_declares_more():
+    async with running_gateway({"fake": PER_AGENT}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as plain:
+            first = await told(plain)
+            async with agent_client(gw.url, gw.tokens["agent-a"], sampling_callback=_sample) as sampling:
+                richer = await told(sampling)
+            again = await told(plain)
+    assert first[1] == {}
+    assert richer[1] == {"sampling": {}}
+    assert richer[0] != first[0]
+    assert again == richer
+
+
+async def test_a_shared_server_is_offered_everything_an_agent_might_answer():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            offered = json.loads(text_of(await client.call_tool("fake__capabilities", {})))
+    assert offered == {
+        "elicitation": {"form": {}, "url": {}},
+        "roots": {"listChanged": True},
+        "sampling": {"context": {}, "tools": {}},
+    }
