@@ -70,6 +70,7 @@ class LiveSession:
         self.reason: str | None = None
         self.protocol_version: str | None = None
         self.server_info: types.Implementation | None = None
+        self.instructions: str | None = None
         self.listings: frozenset[Listing] = frozenset()
         self.logging = False
         self.subscriptions = False
@@ -88,6 +89,7 @@ class LiveSession:
         """Record what ``initialize`` negotiated."""
         self.protocol_version = result.protocol_version
         self.server_info = result.server_info
+        self.instructions = result.instructions
         self.listings = advertised(result.capabilities)
         capabilities = result.capabilities
         self.logging = capabilities.logging is not None
@@ -103,6 +105,7 @@ class LiveSession:
         self.modern = True
         self.protocol_version = self.session.protocol_version
         self.server_info = self.session.server_info
+        self.instructions = result.instructions
         self.listings = advertised(result.capabilities)
         capabilities = result.capabilities
         self.logging = capabilities.logging is not None

@@ -142,6 +142,12 @@ class DownstreamServer:
         return self._catalog if self._state is ServerState.READY else Catalog()
 
     @property
+    def instructions(self) -> str | None:
+        """What the server told its clients about using it (``instructions``); None unless READY."""
+        live = self.session.live
+        return live.instructions if live is not None and self._state is ServerState.READY else None
+
+    @property
     def last_catalog(self) -> Catalog:
         """What the server listed last, whatever its state now (empty if it never listed)."""
         return self._catalog

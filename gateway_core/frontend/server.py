@@ -36,6 +36,7 @@ from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.events import EventStream, NamesChanged, SessionEnded
 from gateway_core.frontend.forward import SERVER_INFO_META_KEY, UNKNOWN_AGENT, RequestForwarder, current_agent
 from gateway_core.frontend.guard import CallGuard
+from gateway_core.frontend.instructions import ServerInstructions, merged_instructions
 from gateway_core.frontend.listen_bus import ListenBus
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices
@@ -102,7 +103,6 @@ class AgentFacingServer:
             "toolgate",
             version=version,
             title="Toolgate",
-            instructions="Toolgate: one gateway in front of the MCP servers configured on this machine.",
             get_tool_input_schema=lambda name: self._runtime.now.routes.input_schemas.get(name),
             on_list_tools=self._list_tools,
             on_call_tool=forward.call_tool,
@@ -129,7 +129,7 @@ class AgentFacingServer:
             NotificationOptions(tools_changed=True, resources_changed=True, prompts_changed=True),
         )
         # Replaces the SDK's default OpenTelemetry middleware: it only costs time without an exporter.
-        self.server.middleware = [self._track_legacy_session, self._serve_cached_listing]
+        self.server.middleware = [self._track_legacy_session, self._pass_on_instructions, self._serve_cached_listing]
         self._listings: dict[tuple[str, str, str], HandlerResult] = {}
         self._generation = 0
 
@@ -270,6 +270,33 @@ class AgentFacingServer:
                 notifications = params.notifications.model_copy(update={"resource_subscriptions": allowed or None})
                 params = params.model_copy(update={"notifications": notifications})
             return await self._listen(ctx, params)
+
+    async def _pass_on_instructions(self, ctx: Ctx, call_next: Callable[[Ctx], Awaitable[HandlerResult]]) -> Any:
+        """Answer ``initialize`` and ``server/discover`` with the instructions of the servers this agent may use."""
+        result = await call_next(ctx)
+        if ctx.method in ("initialize", "server/discover") and isinstance(result, dict):
+            text = self.instructions_for(current_agent())
+            if text is None:
+                result.pop("instructions", None)
+            else:
+                result["instructions"] = text
+        return result
+
+    def instructions_for(self, agent: str) -> str | None:
+        """The instructions of each ready server ``agent`` may use at all, merged (``instructions.py``).
+
+        A server counts when the agent is shown one of its tools, or may use its prompts and resources.
+        """
+        config = self._runtime.now.config
+        given = []
+        for name in config.servers:
+            server = self._pool.servers.get(name)
+            if server is None or not server.instructions:
+                continue
+            tools = server.catalog.tools
+            if self._guard.may_see(agent, name) or any(self._guard.may_see(agent, name, t.name) for t in tools):
+                given.append(ServerInstructions(name, config.prefix_for(name), server.instructions))
+        return merged_instructions(given)
 
     async def _serve_cached_listing(self, ctx: Ctx, call_next: Callable[[Ctx], Awaitable[HandlerResult]]) -> Any:
         """Answer list requests from the wire form built on the first request after a catalog change.

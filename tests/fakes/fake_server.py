@@ -1,6 +1,7 @@
 """A fake MCP server for tests and benchmarks, written with the SDK 2.x low-level ``Server``.
 
     python tests/fakes/fake_server.py [--http | --sse] [--name N] [--tools N] [--modern-only] [--max-body BYTES]
+                                      [--instructions TEXT]
 
 Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
 path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line;
@@ -66,7 +67,7 @@ def _spawn_sleeper() -> subprocess.Popen[bytes]:
 class FakeServer:
     """The fake's state: its tool list grows with ``add_tool``."""
 
-    def __init__(self, name: str, extra_tools: int) -> None:
+    def __init__(self, name: str, extra_tools: int, instructions: str | None = None) -> None:
         self.name = name
         self.tools: list[types.Tool] = [
             types.Tool(
@@ -101,6 +102,7 @@ class FakeServer:
         self.server: Server[Any] = Server(
             name,
             version="0.0.1",
+            instructions=instructions,
             on_list_tools=self.list_tools,
             on_call_tool=self.call_tool,
             on_list_resources=self.list_resources,
@@ -283,8 +285,9 @@ def main() -> None:
     parser.add_argument(
         "--max-body", type=int, default=DEFAULT_MAX_REQUEST_BODY_SIZE, help="largest request body over HTTP, in bytes"
     )
+    parser.add_argument("--instructions", help="the instructions the server gives its clients")
     options = parser.parse_args()
-    fake = FakeServer(options.name, options.tools)
+    fake = FakeServer(options.name, options.tools, options.instructions)
     if options.modern_only:
         fake.server.middleware = [*fake.server.middleware, _refuse_handshake]
     if options.http or options.sse:

@@ -269,3 +269,19 @@ async def test_an_agents_own_process_is_told_the_capabilities_the_agent_declared
     assert through == straight
     if declared == "none":
         assert straight[0]["content"][0]["text"] in ("{}", "null")
+
+
+async def instruction_scenarios(client: Client) -> list[Any]:
+    """The instructions the agent was given, in the era it speaks."""
+    return [client.protocol_version, client.instructions]
+
+
+# A client pinned to 2026-07-28 sends no server/discover; "auto" does (and speaks 2026-07-28 then).
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize("instructions", [None, "Use echo first.\n\n## Notes\n\nNothing else."])
+async def test_a_lone_servers_instructions_reach_the_agent_unchanged(mode: Any, instructions: str | None):
+    entry = stdio_fake() if instructions is None else stdio_fake("--instructions", instructions)
+    straight, through = await run_both_ways(entry, instruction_scenarios, mode)
+
+    assert through == straight
+    assert straight[1] == instructions
