@@ -44,6 +44,10 @@ class Caller(Protocol):
     def interactive(self) -> bool:
         """Whether this caller could answer a server's question at all."""
 
+    @property
+    def capabilities(self) -> types.ClientCapabilities | None:
+        """What the agent declared it can do (a 2026-07-28 server is told, see ``envelope.py``)."""
+
     async def ask(self, server: str, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
         """Put ``server``'s question to the agent; its answer, or an error to give the server."""
 

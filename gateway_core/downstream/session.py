@@ -29,6 +29,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gateway_core.downstream.asking import Caller, CallsInFlight
 from gateway_core.downstream.base import Connection
+from gateway_core.downstream.envelope import EnvelopeWriter, speaking_for
 from gateway_core.downstream.live import LiveSession
 from gateway_core.downstream.offer import EVERYTHING, OfferingSession
 from gateway_core.errors import DownstreamError, DownstreamTimeoutError, ServerUnavailableError
@@ -121,8 +122,10 @@ class ServerSession:
     ) -> AsyncIterator[LiveSession]:
         """Open an SDK session on ``connection`` that brings the server's questions here (not yet started)."""
         live = LiveSession(connection, on_notice=on_notice)
+        read, write = connection.streams
         async with OfferingSession(
-            *connection.streams,
+            read,
+            EnvelopeWriter(write),
             offer=self.offer,
             message_handler=live.on_message,
             client_info=CLIENT_INFO,
@@ -294,7 +297,8 @@ class ServerSession:
                 if live.modern and live.log_level is not None:
                     request = _with_log_level(request, live.log_level)
                 if live.modern and isinstance(request, INTERACTIVE_REQUESTS):
-                    return await self._send_in_rounds(live, request, result_type, progress, caller)
+                    with speaking_for(caller.capabilities if caller is not None else None):
+                        return await self._send_in_rounds(live, request, result_type, progress, caller)
                 return await live.session.send_request(request, result_type, progress_callback=progress)
             except MCPError as exc:
                 if not is_connection_closed(exc):

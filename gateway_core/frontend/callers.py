@@ -138,6 +138,11 @@ class _AgentCaller:
         """Whether the agent advertised sampling, elicitation or roots."""
         return interactive(self._capabilities)
 
+    @property
+    def capabilities(self) -> types.ClientCapabilities | None:
+        """What the agent declared it can do."""
+        return self._capabilities
+
     async def ask(self, server: str, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
         """Put ``server``'s question to the agent; its answer, or an error to give the server."""
         raise NotImplementedError

@@ -271,6 +271,16 @@ async def test_an_agents_own_process_is_told_the_capabilities_the_agent_declared
         assert straight[0]["content"][0]["text"] in ("{}", "null")
 
 
+@pytest.mark.parametrize("declared", list(CAPABILITY_SETS))
+async def test_a_shared_2026_server_is_told_the_capabilities_of_the_agent_each_request_is_for(declared: str):
+    # In the 2026-07-28 era each request carries its client's capabilities: Toolgate's session with
+    # the server claims, for an agent's request, what that agent declared.
+    entry = stdio_fake("--modern-only")
+    straight, through = await run_both_ways(entry, capability_scenarios, "2026-07-28", **CAPABILITY_SETS[declared])
+
+    assert through == straight
+
+
 async def instruction_scenarios(client: Client) -> list[Any]:
     """The instructions the agent was given, in the era it speaks."""
     return [client.protocol_version, client.instructions]
