@@ -267,6 +267,7 @@ async def _serve_http(fake: FakeServer, kind: str, max_body: int) -> None:
     # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets (else ~40 ms delayed-ACK stalls).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
+    sock.listen()  # before READY: a client may connect as soon as it reads the line
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
     sys.stdout.write(f"READY http://127.0.0.1:{port}{path}\n")
