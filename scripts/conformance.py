@@ -647,7 +647,9 @@ class AuthorizingProxy:
             elif name == "origin":
                 headers.append((name, self._to_upstream_origin(value)))
             elif name not in HOP_BY_HOP and name not in NOT_FORWARDED:
-                headers.append((name, value))
+                # Whitespace around a value is not part of it (RFC 9110 §5.5), and httpx refuses to send
+                # it; what the gateway does with it is tested in tests/security/test_http_front.py.
+                headers.append((name, value.strip(" \t")))
         headers.append(("authorization", f"Bearer {self._token}"))
         request = self._http.build_request(scope["method"], url, headers=headers, content=body)
         # httpx adds defaults (Accept, User-Agent, ...) the client did not send: the gateway must not see them.

@@ -6,6 +6,7 @@ serve) or a listed one (else 403): this stops DNS-rebinding and other browser pa
 also needs ``Authorization: Bearer <agent token>`` (else 401); the agent it identifies rides the
 request as the SDK's authenticated user, so handlers and session ownership both see it.
 A request carrying any of these headers twice is refused (400), never decided by one of them.
+Header values are read without the whitespace around them, as HTTP defines them (RFC 9110 §5.5).
 Each agent gets its share (``limits``): too many requests in flight are refused with 429, and its
 own oldest sessions end when it opens too many.
 ``/health``, ``/ready`` and ``/metrics`` need no token and reveal no arguments, reasons or secrets.
@@ -32,6 +33,11 @@ from gateway_core.frontend.runtime import RuntimeCell
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
+# RFC 9110 §5.5: whitespace around a field value is not part of it, and a parser MUST exclude it
+# before evaluating the value. uvicorn's httptools protocol keeps trailing spaces and tabs, and the
+# SDK compares Mcp-Name, Mcp-Method and MCP-Protocol-Version exactly, so `Mcp-Name: echo ` would be
+# refused (-32020) where the 2026-07-28 spec accepts it (the SDK's own server refuses it too).
+OPTIONAL_WHITESPACE = b" \t"
 # Headers that decide whether a request gets in; a request may carry each at most once.
 GUARD_HEADERS = {b"host": "Host", b"origin": "Origin", b"authorization": "Authorization"}
 CONTROL_PATH = "/control"
@@ -98,6 +104,7 @@ class GatewayHttpApp:
         """Serve one ASGI connection (HTTP only; lifespan is owned by the gateway)."""
         if scope["type"] != "http":
             return
+        scope = {**scope, "headers": [(name, value.strip(OPTIONAL_WHITESPACE)) for name, value in scope["headers"]]}
         try:
             await self._route(scope, receive, send)
         except Exception:

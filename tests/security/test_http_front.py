@@ -15,6 +15,7 @@ from mcp.shared.exceptions import MCPError
 
 from gateway_core.downstream.base import ServerState
 from gateway_core.errors import ErrorCode
+from tests.fakes.launch import serve_fake
 from tests.integration.harness import agent_client, running_gateway, stdio_fake, text_of
 
 pytestmark = pytest.mark.anyio
@@ -229,3 +230,60 @@ async def test_a_request_with_two_host_origin_or_authorization_headers_is_refuse
     for name, (status, body) in answers.items():
         assert status == 400, name
         assert f"more than one {name} header" in body["error"]["message"]
+
+
+ECHO_2026 = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {
+            "name": "echo",
+            "arguments": {"text": "padded"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
+    }
+).encode()
+
+
+def routing_headers(url: str, mcp_name: str, *extra: tuple[str, str]) -> list[tuple[str, str]]:
+    """A 2026-07-28 tools/call's headers, with ``Mcp-Name`` sent exactly as given."""
+    return [
+        ("Host", httpx2.URL(url).netloc.decode()),
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", mcp_name),
+        *extra,
+    ]
+
+
+def without_server_info(answer: tuple[int, dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    status, body = answer
+    body.get("result", {}).get("_meta", {}).pop("io.modelcontextprotocol/serverInfo", None)
+    return status, body
+
+
+async def test_whitespace_around_a_header_value_is_not_part_of_it_so_a_padded_mcp_name_is_accepted():
+    # RFC 9110 §5.5 (the conformance suite's sep-2243-server-accepts-whitespace-header-value). The
+    # SDK's own server, behind uvicorn's httptools parser, refuses these with -32020; it is compared
+    # here with the unpadded header, which it accepts.
+    with serve_fake("http") as fake:
+        direct = without_server_info(await send_raw(fake.url, routing_headers(fake.url, "echo"), ECHO_2026))
+    async with running_gateway({"srv": {**stdio_fake(), "prefix": ""}}) as gw:
+        await gw.wait_ready()
+        auth = ("Authorization", f"Bearer {gw.tokens['agent-a']}")
+        through = {
+            padded: without_server_info(await send_raw(gw.url, routing_headers(gw.url, padded, auth), ECHO_2026))
+            for padded in ("  echo  ", "echo ", "\techo\t ")
+        }
+        wrong = await send_raw(gw.url, routing_headers(gw.url, "ec ho", auth), ECHO_2026)
+
+    assert direct[0] == 200 and direct[1]["result"]["structuredContent"] == {"text": "padded"}
+    assert through == dict.fromkeys(through, direct)
+    assert wrong[0] == 400 and wrong[1]["error"]["code"] == -32020
