@@ -99,7 +99,9 @@ function answerFor(request, field) {
   if (property.type === "number" || property.type === "integer") return property.minimum ?? 1;
   if (property.enum) return property.enum[0];
   if (property.oneOf) return property.oneOf[0].const;
-  if (property.type === "array") return property.items?.enum?.slice(0, 1) ?? property.items?.anyOf?.slice(0, 1).map((o) => o.const) ?? [];
+  if (property.type === "array") {
+    return property.items?.enum?.slice(0, 1) ?? property.items?.anyOf?.slice(0, 1).map((option) => option.const) ?? [];
+  }
   if (property.format === "email") return "parity@example.invalid";
   if (property.format === "date") return "2026-01-01";
   if (property.format === "uri") return "https://example.invalid/parity";
@@ -109,11 +111,14 @@ function answerFor(request, field) {
 async function waitForLogs(count) {
   const deadline = Date.now() + LOG_WAIT_MS;
   while (step.logs.length < count && Date.now() < deadline) {
+    let timer;
     await new Promise((resolve) => {
       logArrived = resolve;
-      setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      timer = setTimeout(resolve, deadline - Date.now());
     });
+    clearTimeout(timer); // a pending timer would keep Node running after the last step
   }
+  logArrived = () => {};
 }
 
 async function run(entry) {
@@ -145,8 +150,13 @@ report.initialize = {
   instructions: client.getInstructions() ?? null,
 };
 for (const entry of plan) {
-  // Log messages are kept only for a step that expects some: a server may log at any moment.
-  step = { name: entry.name, ...(entry.progress ? { progress: [] } : {}), ...(entry.logs === undefined ? {} : { logs: [] }) };
+  step = { name: entry.name };
+  if (entry.progress) {
+    step.progress = [];
+  }
+  if (entry.logs !== undefined) {
+    step.logs = []; // only for a step that expects some: a server may log at any moment
+  }
   try {
     step.result = await run(entry);
   } catch (error) {
