@@ -5,11 +5,12 @@
 // NPM_DIR is the folder scripts/test installs @modelcontextprotocol/sdk into (.cache/npm). TARGET is
 // JSON: {"url": U, "headers": {...}} (Streamable HTTP) or {"command": C, "args": [...], "env": {...},
 // "cwd": D} (stdio: a server, or toolgate-shim). PLAN is a JSON list of steps, each
-// {"name": N, "op": OP, "params": {...}, "progress": bool, "logs": K} with OP one of listTools,
-// listResources, listResourceTemplates, listPrompts, callTool, readResource, getPrompt, complete, ping,
-// setLoggingLevel. It prints one JSON document: what initialize returned, then per step its result
-// or error ({code, message, data}), the progress and log notifications it received (waiting, bounded,
-// for K log messages); and, by method in the order they came, the requests the server asked of the
+// {"name": N, "op": OP, "params": {...}, "progress": bool, "notices": {METHOD: K}} with OP one of
+// listTools, listResources, listResourceTemplates, listPrompts, callTool, readResource,
+// subscribeResource, unsubscribeResource, getPrompt, complete, ping, setLoggingLevel. It prints one JSON
+// document: what initialize returned, then per step its result or error ({code, message, data}), the
+// progress it received, and the log messages and resource updates (METHOD notifications/message or
+// notifications/resources/updated) it received, waiting (bounded) for K of each; and, by method in the order they came, the requests the server asked of the
 // client (sampling, elicitation, roots), which it answers the same fixed way every time. (A server may
 // ask at any moment, e.g. for roots right after it starts, so questions are not tied to steps.)
 
@@ -25,13 +26,13 @@ const types = require("@modelcontextprotocol/sdk/types.js");
 
 // Each request, and each wait for log messages, is bounded; the Python side bounds the whole run too.
 const REQUEST_TIMEOUT_MS = 15000;
-const LOG_WAIT_MS = 5000;
+const NOTICE_WAIT_MS = 5000;
 
 const target = JSON.parse(targetJson);
 const plan = JSON.parse(planJson);
 
 let step = null; // what the running step has received so far
-let logArrived = () => {};
+let noticeArrived = () => {};
 
 function errorOf(error) {
   if (error instanceof types.McpError) {
@@ -86,12 +87,13 @@ client.setNotificationHandler(types.ProgressNotificationSchema, (notification) =
   const { progressToken, ...progress } = notification.params;
   step?.progress?.push(progress);
 });
-client.setNotificationHandler(types.LoggingMessageNotificationSchema, (notification) => {
-  if (step?.logs) {
-    step.logs.push(notification.params);
-    logArrived();
-  }
-});
+// Kept only for a step that expects them: a server may log, or announce an update, at any moment.
+for (const schema of [types.LoggingMessageNotificationSchema, types.ResourceUpdatedNotificationSchema]) {
+  client.setNotificationHandler(schema, (notification) => {
+    step?.notices?.[notification.method]?.push(notification.params);
+    noticeArrived();
+  });
+}
 
 function answerFor(request, field) {
   const property = request.params.requestedSchema.properties[field];
@@ -108,17 +110,18 @@ function answerFor(request, field) {
   return "Parity";
 }
 
-async function waitForLogs(count) {
-  const deadline = Date.now() + LOG_WAIT_MS;
-  while (step.logs.length < count && Date.now() < deadline) {
+async function waitForNotices(expected) {
+  const deadline = Date.now() + NOTICE_WAIT_MS;
+  const missing = () => Object.entries(expected).some(([method, count]) => step.notices[method].length < count);
+  while (missing() && Date.now() < deadline) {
     let timer;
     await new Promise((resolve) => {
-      logArrived = resolve;
+      noticeArrived = resolve;
       timer = setTimeout(resolve, deadline - Date.now());
     });
     clearTimeout(timer); // a pending timer would keep Node running after the last step
   }
-  logArrived = () => {};
+  noticeArrived = () => {};
 }
 
 async function run(entry) {
@@ -134,6 +137,8 @@ async function run(entry) {
     case "listPrompts": return client.listPrompts(params, options);
     case "callTool": return client.callTool(params, undefined, options);
     case "readResource": return client.readResource(params, options);
+    case "subscribeResource": return client.subscribeResource(params, options);
+    case "unsubscribeResource": return client.unsubscribeResource(params, options);
     case "getPrompt": return client.getPrompt(params, options);
     case "complete": return client.complete(params, options);
     case "ping": return client.ping(options);
@@ -154,16 +159,16 @@ for (const entry of plan) {
   if (entry.progress) {
     step.progress = [];
   }
-  if (entry.logs !== undefined) {
-    step.logs = []; // only for a step that expects some: a server may log at any moment
+  if (entry.notices) {
+    step.notices = Object.fromEntries(Object.keys(entry.notices).map((method) => [method, []]));
   }
   try {
     step.result = await run(entry);
   } catch (error) {
     step.error = errorOf(error);
   }
-  if (step.logs) {
-    await waitForLogs(entry.logs);
+  if (entry.notices) {
+    await waitForNotices(entry.notices);
   }
   report.steps.push(step);
 }

@@ -54,6 +54,9 @@ def listings() -> list[dict[str, Any]]:
     ]
 
 
+LOG = "notifications/message"
+UPDATED = "notifications/resources/updated"
+
 EVERYTHING_PLAN = [
     *listings(),
     call("echo", "echo", {"message": "parity"}),
@@ -69,6 +72,8 @@ EVERYTHING_PLAN = [
     step("dynamic text", "readResource", {"uri": "demo://resource/dynamic/text/2"}),
     step("binary", "readResource", {"uri": "demo://resource/dynamic/blob/1"}),
     step("unknown resource", "readResource", {"uri": "demo://resource/no-such-thing"}),
+    step("subscribe", "subscribeResource", {"uri": "demo://resource/dynamic/text/2"}),
+    step("unsubscribe", "unsubscribeResource", {"uri": "demo://resource/dynamic/text/2"}),
     step("simple prompt", "getPrompt", {"name": "simple-prompt"}),
     step("prompt with arguments", "getPrompt", {"name": "args-prompt", "arguments": {"city": "Paris", "state": "TX"}}),
     step(
@@ -122,8 +127,12 @@ FAKE_PLAN = [
     ),
     step("ping", "ping"),
     step("log level", "setLoggingLevel", {"level": "warning"}),
-    call("quiet log", "log", {"level": "info", "text": "below the level"}, logs=0),
-    call("log", "log", {"level": "error", "text": "at the level"}, logs=1),
+    call("quiet log", "log", {"level": "info", "text": "below the level"}, notices={LOG: 0}),
+    call("log", "log", {"level": "error", "text": "at the level"}, notices={LOG: 1}),
+    step("subscribe", "subscribeResource", {"uri": "fake://greeting"}),
+    call("resource update", "touch", {"uri": "fake://greeting"}, notices={UPDATED: 1}),
+    step("unsubscribe", "unsubscribeResource", {"uri": "fake://greeting"}),
+    call("update after unsubscribing", "touch", {"uri": "fake://greeting"}, notices={UPDATED: 0}),
     call("progress", "slow", {"seconds": 0.2, "steps": 2}, progress=True),
     call("sampling", "sample", {"prompt": "same either way"}),
     call("elicitation", "ask", {"who": "parity"}),
@@ -229,7 +238,8 @@ KNOWN_DIFFERENCES = {
     "fake": {
         **ON_PURPOSE,
         **ISSUE_15,
-        "/steps/log/logs/0/logger": "Toolgate names the server in a log message's logger (README, Log messages)",
+        f"/steps/log/notices/{LOG}/0/logger": "Toolgate names the server in a log message's logger "
+        "(README, Log messages)",
     },
 }
 
@@ -280,4 +290,4 @@ async def test_the_fake_server_answers_the_typescript_client_the_same_through_to
     new, gone = unexplained(differences(direct, through), KNOWN_DIFFERENCES["fake"])
     assert new == [], "differences not in KNOWN_DIFFERENCES"
     assert gone == [], "listed in KNOWN_DIFFERENCES but no longer different: delete them"
-    assert direct["steps"]["log"]["logs"] and direct["steps"]["progress"]["progress"]
+    assert direct["steps"]["log"]["notices"][LOG] and direct["steps"]["resource update"]["notices"][UPDATED]
