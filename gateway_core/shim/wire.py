@@ -121,7 +121,11 @@ def modern_headers(message: Mapping[str, object]) -> dict[str, str] | None:
 
 
 def iter_sse(response: http.client.HTTPResponse) -> Iterator[str]:
-    """Each ``message`` event's data, as it arrives, until the stream ends."""
+    """Each ``message`` event's data, as it arrives, until the stream ends.
+
+    An event with empty data carries no message (a priming event, SEP-1699: only an id to resume from, and
+    ``retry:``) and is skipped, as are ``id:`` and ``retry:`` themselves: the shim does not resume a stream.
+    """
     data: list[str] = []
     event = ""
     while True:
@@ -134,8 +138,9 @@ def iter_sse(response: http.client.HTTPResponse) -> Iterator[str]:
             return
         line = raw.decode("utf-8").rstrip("\r\n")
         if not line:
-            if data and event in ("", "message"):
-                yield "\n".join(data)
+            text = "\n".join(data)
+            if text and event in ("", "message"):
+                yield text
             data, event = [], ""
         elif line.startswith(":"):
             continue

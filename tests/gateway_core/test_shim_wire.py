@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import http.client
+import io
 import os
 import sys
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from gateway_core.frontend import control
 from gateway_core.paths import Paths
 from gateway_core.shim import locate, wire
-from gateway_core.shim.wire import GatewayAddress, encode_header_value, modern_headers
+from gateway_core.shim.wire import GatewayAddress, encode_header_value, iter_sse, modern_headers
 from gateway_core.token_files import TokenFiles
 
 
@@ -111,3 +114,19 @@ def test_the_shim_imports_only_the_standard_library() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
 
     assert done.stdout.strip() == "[]"
+
+
+def test_a_priming_event_and_its_retry_field_are_skipped_and_the_messages_after_it_come_through() -> None:
+    stream = (
+        b"id: 1\r\nretry: 500\r\ndata: \r\n\r\n"  # SEP-1699 priming: an id to resume from, no message
+        b": ping\r\n\r\n"
+        b'event: message\r\nid: 2\r\ndata: {"jsonrpc":"2.0","method":"notifications/progress"}\r\n\r\n'
+        b'id: 3\r\ndata: {"jsonrpc":"2.0",\r\ndata: "id":1,"result":{}}\r\n\r\n'
+    )
+
+    events = list(iter_sse(cast(http.client.HTTPResponse, io.BytesIO(stream))))
+
+    assert events == [
+        '{"jsonrpc":"2.0","method":"notifications/progress"}',
+        '{"jsonrpc":"2.0",\n"id":1,"result":{}}',
+    ]
