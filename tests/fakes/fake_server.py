@@ -1,19 +1,21 @@
 """A fake MCP server for tests and benchmarks, written with the SDK 2.x low-level ``Server``.
 
-    python tests/fakes/fake_server.py [--http | --sse] [--name N] [--tools N] [--modern-only] [--max-body BYTES]
-                                      [--instructions TEXT]
+    python tests/fakes/fake_server.py [--http [--resumable] | --sse] [--name N] [--tools N] [--modern-only]
+                                      [--max-body BYTES] [--instructions TEXT]
 
 Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
 path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line;
-``--max-body`` raises the SDK's 4 MiB limit on the request bodies it accepts there.
+``--max-body`` raises the SDK's 4 MiB limit on the request bodies it accepts there. ``--resumable`` gives
+its Streamable HTTP transport an event store (SEP-1699: priming events, ``retry:``, ``Last-Event-ID``).
 
 Tools: echo(text), add(a, b), fail(), slow(seconds, steps) (writes "slow started" to stderr as each call
 begins and "slow cancelled" when one is cancelled), crash(), add_tool(name), stderr(text), spawn_child(),
 meta() (the request's ``_meta``), capabilities() (the client capabilities the server was told, in
-either era; ``null`` if none), blob(size) (``size`` bytes of text) and measure(data) (the length of
-``data``), each of the last two after one progress step; plus ``--tools N`` trivial tools ``tool_000``…;
-and the interactive tools of ``interactive.py`` (elicitation, sampling, roots, logging, resource updates,
-in both eras). One resource ``fake://greeting``, one
+either era; ``null`` if none), drop_stream(text) (closes the call's SSE stream mid-call where the
+transport can, between two progress steps, then answers "resumed: <text>"), blob(size) (``size`` bytes of
+text) and measure(data) (the length of ``data``), each of the last two after one progress step; plus
+``--tools N`` trivial tools ``tool_000``…; and the interactive tools of ``interactive.py`` (elicitation,
+sampling, roots, logging, resource updates, in both eras). One resource ``fake://greeting``, one
 template ``fake://items/{id}``, one prompt ``greet(name)``.
 """
 
@@ -39,12 +41,16 @@ from mcp.shared.exceptions import MCPError
 
 try:  # run as a script, its folder is on sys.path; imported (the in-memory tests), it is a package module
     import interactive  # type: ignore[import-not-found]
+    from event_store import MemoryEventStore  # type: ignore[import-not-found]
 except ModuleNotFoundError:
     from tests.fakes import interactive
+    from tests.fakes.event_store import MemoryEventStore
 from mcp.shared.message import ServerMessageMetadata
 
 _OBJECT: dict[str, Any] = {"type": "object"}
 _NOTIFY_ALL = NotificationOptions(tools_changed=True, resources_changed=True, prompts_changed=True)
+# How soon a client whose stream this server closed comes back (``--resumable``): soon, tests wait for it.
+_RETRY_INTERVAL_MS = 50
 
 
 def _schema(**props: str) -> dict[str, Any]:
@@ -90,6 +96,11 @@ class FakeServer:
             types.Tool(name="ping_client", description="Ping the client mid-call.", input_schema=_OBJECT),
             types.Tool(name="meta", description="Return the request's _meta.", input_schema=_OBJECT),
             types.Tool(name="capabilities", description="Return the client's capabilities.", input_schema=_OBJECT),
+            types.Tool(
+                name="drop_stream",
+                description="Close this call's SSE stream mid-call, then answer.",
+                input_schema=_schema(text="string"),
+            ),
             types.Tool(name="blob", description="Return `size` bytes of text.", input_schema=_schema(size="integer")),
             types.Tool(name="measure", description="Return the length of `data`.", input_schema=_schema(data="string")),
             *interactive.TOOLS,
@@ -177,6 +188,13 @@ class FakeServer:
                 told = ctx.session.client_capabilities
                 dumped = None if told is None else told.model_dump(by_alias=True, mode="json", exclude_none=True)
                 return types.CallToolResult(content=[_text(json.dumps(dumped, sort_keys=True))])
+            case "drop_stream":
+                # SEP-1699: the client sees its stream end and comes back with Last-Event-ID for the rest.
+                await ctx.session.report_progress(1, total=2, message="before the stream closed")
+                if ctx.close_sse_stream is not None:
+                    await ctx.close_sse_stream()
+                await ctx.session.report_progress(2, total=2, message="after the stream closed")
+                return types.CallToolResult(content=[_text(f"resumed: {args.get('text', '')}")])
             case "blob" | "measure":
                 # A progress step first makes a 2026-07-28 HTTP response an SSE stream rather than JSON.
                 await ctx.session.report_progress(0, total=1)
@@ -253,7 +271,7 @@ def _sse_app(fake: FakeServer, max_body: int) -> Any:
     return Starlette(routes=routes)
 
 
-async def _serve_http(fake: FakeServer, kind: str, max_body: int) -> None:
+async def _serve_http(fake: FakeServer, kind: str, max_body: int, *, resumable: bool = False) -> None:
     import uvicorn
 
     if kind == "http":
@@ -261,7 +279,10 @@ async def _serve_http(fake: FakeServer, kind: str, max_body: int) -> None:
         fake.server.create_initialization_options = functools.partial(  # type: ignore[method-assign]
             fake.server.create_initialization_options, _NOTIFY_ALL
         )
-        app, path = fake.server.streamable_http_app(max_request_body_size=max_body), "/mcp"
+        store = MemoryEventStore() if resumable else None
+        retry = _RETRY_INTERVAL_MS if resumable else None
+        app = fake.server.streamable_http_app(max_request_body_size=max_body, event_store=store, retry_interval=retry)
+        path = "/mcp"
     else:
         app, path = _sse_app(fake, max_body), "/sse"
     # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets (else ~40 ms delayed-ACK stalls).
@@ -280,6 +301,7 @@ def main() -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--http", action="store_true", help="serve Streamable HTTP on 127.0.0.1")
     group.add_argument("--sse", action="store_true", help="serve legacy SSE on 127.0.0.1")
+    parser.add_argument("--resumable", action="store_true", help="with --http: keep events for Last-Event-ID")
     parser.add_argument("--name", default="fake", help="server name (default: fake)")
     parser.add_argument("--tools", type=int, default=0, help="add N trivial tools tool_000…")
     parser.add_argument("--modern-only", action="store_true", help="refuse the handshake: speak 2026-07-28 only")
@@ -292,7 +314,8 @@ def main() -> None:
     if options.modern_only:
         fake.server.middleware = [*fake.server.middleware, _refuse_handshake]
     if options.http or options.sse:
-        anyio.run(_serve_http, fake, "http" if options.http else "sse", options.max_body)
+        serve = functools.partial(_serve_http, resumable=options.resumable)
+        anyio.run(serve, fake, "http" if options.http else "sse", options.max_body)
     else:
         anyio.run(_serve_stdio, fake)
 

@@ -101,3 +101,27 @@ async def test_a_request_a_server_refuses_as_too_large_fails_alone_and_later_one
     assert refused.value.error.code == types.INTERNAL_ERROR
     assert after.structured_content == {"text": "still here"}
     assert (status.state, status.restarts) == (ServerState.READY, 0)
+
+
+async def test_a_call_whose_stream_the_server_closes_mid_call_resumes_and_the_server_stays_ready() -> None:
+    # SEP-1699: the SDK's client reconnects with Last-Event-ID and gets the rest of the call.
+    with serve_fake("http", "--resumable") as fake:
+        changes = Changes()
+        pool = DownstreamPool({"remote": ServerConfig(url=fake.url, type="http")}, resolve=dict, on_change=changes)
+        progress: list[str | None] = []
+
+        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+            progress.append(message)
+
+        async with running(pool):
+            server = pool.servers["remote"]
+            await changes.until(lambda: server.status.state is ServerState.READY)
+            with anyio.fail_after(10):
+                result = await server.session.call_tool("drop_stream", {"text": "still here"}, progress=on_progress)
+                after = await server.session.call_tool("echo", {"text": "and after"})
+            status = server.status
+
+    assert result.content == [types.TextContent(text="resumed: still here")]
+    assert progress == ["before the stream closed", "after the stream closed"]
+    assert after.structured_content == {"text": "and after"}
+    assert (status.state, status.restarts) == (ServerState.READY, 0)
