@@ -19,7 +19,6 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import mcp_types as types
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from gateway_core import control_socket
 from gateway_core.agent_tokens import AgentTokens, ReadTokens
@@ -50,6 +49,7 @@ from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.limits import AgentLimits
 from gateway_core.frontend.listen import EmbeddedUvicorn
 from gateway_core.frontend.metrics import Metrics
+from gateway_core.frontend.replay import ReplayBuffer, ResumableSessionManager
 from gateway_core.frontend.routing import NameKind, PublicName, Routes
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.frontend.server import AgentFacingServer
@@ -144,8 +144,10 @@ class Gateway:
         self._port_control = ControlApp(
             self._approvals, self._control_token, approvals=not control_socket.supported(), names=self
         )
-        self._sessions = StreamableHTTPSessionManager(
+        self._replay = ReplayBuffer()
+        self._sessions = ResumableSessionManager(
             self._frontend.server,
+            replay=self._replay,
             security_settings=None,
             max_request_body_size=SDK_REQUEST_BODY_LIMIT,
             session_idle_timeout=config.gateway.session_idle_timeout_s,
@@ -156,6 +158,7 @@ class Gateway:
             is_open=lambda session_id: session_id in self._sessions._server_instances,
         )
         self.events.on(SessionEnded, lambda event: self._limits.session_ended(event.session_id))
+        self.events.on(SessionEnded, lambda event: self._replay.forget(event.session_id))
         self._http_app = GatewayHttpApp(
             BodyLimit(self._sessions.handle_request, lambda: self._runtime.now.config.gateway.max_request_body_mb),
             limits=self._limits,
