@@ -5,13 +5,15 @@
 Written with the SDK 2.x low-level ``Server``, which serves the handshake era (``initialize``) and
 2026-07-28 (a ``_meta`` envelope on every request) on the same transport. Serves over stdio by
 default. With ``--http`` it serves Streamable HTTP (stateful sessions for the handshake era, one
-POST per request for 2026-07-28, SSE responses, path ``/mcp``) on 127.0.0.1 on ``--port`` (default: a
+POST per request for 2026-07-28, SSE responses, resumable handshake-era streams (an in-memory event store:
+priming events, ``retry:``, ``Last-Event-ID``), path ``/mcp``) on 127.0.0.1 on ``--port`` (default: a
 free port), prints ``READY <url>`` as its first stdout line, and accepts only localhost ``Host`` and
 ``Origin`` headers (DNS rebinding protection).
 
 Tools: test_simple_text, test_image_content, test_audio_content, test_embedded_resource,
 test_multiple_content_types, test_tool_with_logging (3 info messages, 50 ms apart), test_error_handling
-(an ``isError`` result), test_tool_with_progress (0, 50, 100 of 100), test_sampling(prompt),
+(an ``isError`` result), test_tool_with_progress (0, 50, 100 of 100), test_reconnection (closes the
+call's SSE stream mid-call, SEP-1699), test_sampling(prompt),
 test_elicitation(message), test_elicitation_sep1034_defaults, test_elicitation_sep1330_enums,
 json_schema_2020_12_tool, test_header_param(region) (an ``x-mcp-header`` parameter, SEP-2243), and
 the 2026-07-28 probes: the ``test_input_required_result_*`` tools (SEP-2322), test_missing_capability
@@ -57,6 +59,11 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+try:  # run as a script, its folder is on sys.path; imported, it is a package module
+    from event_store import MemoryEventStore  # type: ignore[import-not-found]
+except ModuleNotFoundError:
+    from tests.fakes.event_store import MemoryEventStore
+
 Ctx = ServerRequestContext[Any]
 ToolOutcome = types.CallToolResult | types.InputRequiredResult
 ToolFn = Callable[[Ctx, types.CallToolRequestParams], Awaitable[ToolOutcome]]
@@ -67,6 +74,8 @@ PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/
 WAV = "UklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQgAAACAgICAgICAgA=="
 LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+# How soon a client whose stream test_reconnection closed comes back (the SSE `retry:` field).
+RETRY_INTERVAL_MS = 500
 TEMPLATE = re.compile(r"^test://template/(?P<id>[^/]+)/data$")
 COMPLETIONS = {"arg1": ("paris", "park", "party", "test", "testing"), "id": ("1", "2", "3", "123")}
 NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}}
@@ -177,6 +186,15 @@ async def _log(ctx: Ctx, level: types.LoggingLevel, text: str) -> None:
     if threshold in LEVELS and LEVELS.index(level) >= LEVELS.index(threshold):
         params = types.LoggingMessageNotificationParams(level=level, logger="conformance", data=text)
         await ctx.session.send_notification(types.LoggingMessageNotification(params=params), ctx.request_id)
+
+
+@tool("test_reconnection", "Closes the call's SSE stream mid-call (SEP-1699), then answers.")
+async def reconnection(ctx: Ctx, params: types.CallToolRequestParams) -> ToolOutcome:
+    # Over HTTP the client sees its stream end and comes back with Last-Event-ID for the answer; over
+    # stdio (or before 2025-11-25) there is no stream to close and the answer simply follows.
+    if ctx.close_sse_stream is not None:
+        await ctx.close_sse_stream()
+    return _result(_text("Reconnection test completed successfully"))
 
 
 @tool("test_tool_with_progress", "Reports progress 0, 50 and 100 of 100.")
@@ -727,7 +745,9 @@ async def serve_http(server: Server[Any], port: int) -> None:
         allowed_hosts=[f"{host}:*" for host in LOCAL_HOSTS],
         allowed_origins=[f"http://{host}:*" for host in LOCAL_HOSTS],
     )
-    app = server.streamable_http_app(transport_security=security)
+    app = server.streamable_http_app(
+        transport_security=security, event_store=MemoryEventStore(), retry_interval=RETRY_INTERVAL_MS
+    )
     # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets (else ~40 ms delayed-ACK stalls).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
