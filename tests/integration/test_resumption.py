@@ -79,6 +79,26 @@ class RawSession:
                         return messages
         raise AssertionError(f"no answer after {RESUME_ATTEMPTS} reconnections; got {messages}")
 
+    def standalone(self, last_event_id: str | None = None) -> dict[str, str]:
+        resume = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        return self.headers(Accept="text/event-stream", **resume)
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """A tools/call answered in full; its response."""
+        body = {"jsonrpc": "2.0", "id": name, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+        headers = self.headers(Accept="application/json, text/event-stream")
+        async with self.http.stream("POST", self.url, json=body, headers=headers) as response:
+            return await _first_message(response)
+
+    async def next_standalone_event(self, last_event_id: str) -> httpx2.ServerSentEvent:
+        """Reopen the standalone stream after ``last_event_id``, as a client does until an event comes; it."""
+        for _ in range(RESUME_ATTEMPTS):
+            async with self.http.stream("GET", self.url, headers=self.standalone(last_event_id)) as response:
+                assert response.status_code == 200, (await response.aread()).decode()
+                async for event in httpx2.EventSource(response):
+                    return event
+        raise AssertionError(f"no event after {RESUME_ATTEMPTS} reconnections")
+
     async def get_status(self, last_event_id: str, session_id: str | None = None) -> tuple[int, str]:
         headers = self.headers(Accept="text/event-stream", **{"Last-Event-ID": last_event_id})
         if session_id is not None:
@@ -181,6 +201,24 @@ async def test_resuming_after_an_event_the_session_no_longer_has_is_refused_rath
 
     assert status == 404
     assert json.loads(body)["error"]["message"].startswith("Nothing to resume: this session no longer has the events")
+
+
+async def test_a_standalone_stream_that_drops_resumes_with_the_notifications_sent_meanwhile() -> None:
+    async with running_gateway({"fake": stdio_fake(prefix="")}) as gw:
+        await gw.wait_ready()
+        async with raw_session(gw.url, gw.tokens["agent-a"]) as session:
+            with anyio.fail_after(20):
+                async with session.http.stream("GET", session.url, headers=session.standalone()) as stream:
+                    events = httpx2.EventSource(stream).__aiter__()
+                    await session.call("add_tool", {"name": "first"})
+                    seen = await anext(events)
+                missed = await session.call("add_tool", {"name": "second"})
+                again = await session.next_standalone_event(seen.id)
+
+    assert json.loads(seen.data)["method"] == "notifications/tools/list_changed"
+    assert missed["result"]["content"] == [{"type": "text", "text": "added second"}]
+    assert json.loads(again.data)["method"] == "notifications/tools/list_changed"
+    assert int(again.id) > int(seen.id)
 
 
 async def _drop_stream_call(client: Client) -> tuple[Any, list[str | None]]:
