@@ -25,7 +25,7 @@ STOP_TIMEOUT_S = 5.0
 
 
 # How many tools the fake lists without ``--tools N`` (its own plus the interactive ones).
-FAKE_TOOL_COUNT = 23
+FAKE_TOOL_COUNT = 24
 
 
 def fake_command(*extra: str) -> tuple[str, list[str]]:
