@@ -29,7 +29,7 @@ from gateway_core.config.edit import set_agent_rule
 from gateway_core.config.watch import watch_config
 from gateway_core.control_file import ControlEndpoint, ControlFile, new_control_token
 from gateway_core.control_socket import ControlSocket, control_socket_path
-from gateway_core.downstream.base import Catalog, ResolveFn, ServerStatus
+from gateway_core.downstream.base import Catalog, Notice, ResolveFn, ServerStatus
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import AgentError, ConfigError, InstanceError
 from gateway_core.events import (
@@ -282,8 +282,11 @@ class Gateway:
         self._frontend.on_pool_change(server)
         self.events.publish(CatalogChanged(server))
 
-    def _on_notice(self, server: str, notification: types.ServerNotification) -> None:
-        self._frontend.notices.on_notice(server, notification)
+    def _on_notice(self, server: str, notification: Notice) -> None:
+        if isinstance(notification, types.TaskStatusNotification):
+            self._frontend.tasks.on_status(server, notification)
+        else:
+            self._frontend.notices.on_notice(server, notification)
 
     def pending_approvals(self) -> list[ApprovalRequest]:
         """Requests waiting for a person's answer, oldest first."""

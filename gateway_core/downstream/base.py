@@ -57,6 +57,8 @@ class ServerStatus:
 
 
 ResolveFn = Callable[[Mapping[str, str]], dict[str, str]]
+# What a server tells the gateway outside any call; the SDK leaves task status out of its notifications.
+Notice = types.ServerNotification | types.TaskStatusNotification
 """Resolves ``${secret:NAME}`` references in env/header values; raises ``MissingSecretError``."""
 
 

@@ -10,15 +10,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 import anyio
 import mcp_types as types
 from mcp.client.session import ClientSession, IncomingMessage
 from mcp.client.subscriptions import listen
+from mcp.shared.dispatcher import CallOptions, ProgressFnT
 from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ResourceUpdated, ToolsListChanged
+from mcp.shared.transport_context import TransportContext
+from pydantic import BaseModel, TypeAdapter
 
-from gateway_core.downstream.base import Connection
+from gateway_core.downstream.base import Connection, Notice
 from gateway_core.downstream.catalog import Listing, advertised
 
 logger = logging.getLogger(__name__)
@@ -31,6 +37,12 @@ STABLE_AFTER_S = 60.0
 # Idle remote servers are pinged this often; an HTTP transport has no other way to notice a dead peer.
 PROBE_INTERVAL_S = 15.0
 PROBE_TIMEOUT_S = 10.0
+
+# What a server answers a task-augmented tools/call: a task, or (running it normally after all) a result.
+TASK_CALL_RESULT: TypeAdapter[types.CreateTaskResult | types.CallToolResult] = TypeAdapter(
+    types.CreateTaskResult | types.CallToolResult
+)
+_R = TypeVar("_R", bound=BaseModel)
 
 _CHANGED: dict[type[types.ServerNotification], Listing] = {
     types.ToolListChangedNotification: Listing.TOOLS,
@@ -60,10 +72,11 @@ class Backoff:
 class LiveSession:
     """One connected session: the SDK session, what it negotiated, and how it ends."""
 
-    def __init__(self, connection: Connection, *, on_notice: Callable[[types.ServerNotification], None]) -> None:
+    def __init__(self, connection: Connection, *, on_notice: Callable[[Notice], None]) -> None:
         self.connection = connection
         self._on_notice = on_notice
         self.session: ClientSession
+        self.dispatcher: JSONRPCDispatcher[TransportContext]
         self.lost = anyio.Event()
         # Set by the supervisor once the server's status shows the loss (after ``lost``).
         self.closed = anyio.Event()
@@ -74,6 +87,7 @@ class LiveSession:
         self.listings: frozenset[Listing] = frozenset()
         self.logging = False
         self.subscriptions = False
+        self.task_calls = False
         self.modern = False
         # A 2026-07-28 session's log level, sent with each request (it has no logging/setLevel).
         self.log_level: types.LoggingLevel | None = None
@@ -94,6 +108,8 @@ class LiveSession:
         capabilities = result.capabilities
         self.logging = capabilities.logging is not None
         self.subscriptions = bool(capabilities.resources and capabilities.resources.subscribe)
+        tasks = capabilities.tasks
+        self.task_calls = bool(tasks and tasks.requests and tasks.requests.tools and tasks.requests.tools.call)
 
     def adopt_modern(self, result: types.DiscoverResult) -> None:
         """Record what ``server/discover`` told a 2026-07-28-only server's session.
@@ -202,6 +218,27 @@ class LiveSession:
         if kind is not None and kind in self.listings:
             self._stale.add(kind)
             self._refresh.set()
+
+    async def on_task_status(self, params: types.TaskStatusNotificationParams) -> None:
+        """The session's binding for ``notifications/tasks/status``, which the SDK does not deliver itself."""
+        self._on_notice(types.TaskStatusNotification(params=params))
+
+    async def send(self, request: types.ClientRequest, result_type: type[_R], progress: ProgressFnT | None) -> _R:
+        """Send ``request`` and wait for its result.
+
+        A task-augmented ``tools/call`` goes out as it is, over the session's dispatcher: the SDK
+        would check its answer against ``CallToolResult``, which a ``CreateTaskResult`` is not. Its
+        result is a ``CreateTaskResult``, or a ``CallToolResult`` when the server ran it normally.
+        """
+        if not isinstance(request, types.CallToolRequest) or request.params.task is None:
+            return await self.session.send_request(request, result_type, progress_callback=progress)
+        params = request.model_dump(by_alias=True, mode="json", exclude_none=True)["params"]
+        # What the SDK's handshake-era session adds to every request it sends.
+        options: CallOptions = {"headers": {MCP_PROTOCOL_VERSION_HEADER: self.protocol_version or ""}}
+        if progress is not None:
+            options["on_progress"] = progress
+        raw = await self.dispatcher.send_raw_request(request.method, params, options)
+        return cast(_R, TASK_CALL_RESULT.validate_python(raw, by_name=False))
 
     async def next_refresh(self) -> frozenset[Listing]:
         """Wait for list_changed notices and return the listings to fetch again."""

@@ -16,7 +16,7 @@ import anyio.abc
 import mcp_types as types
 
 from gateway_core.config import ServerConfig
-from gateway_core.downstream.base import Connection, ResolveFn, ServerState, ServerStatus
+from gateway_core.downstream.base import Connection, Notice, ResolveFn, ServerState, ServerStatus
 from gateway_core.downstream.per_agent import AgentInstances, RootsOfAgent, same_session
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.downstream.stdio import NORMAL_STOP, QUICK_STOP
@@ -48,7 +48,7 @@ class DownstreamPool:
         on_change: Callable[[str], None],
         on_catalog: Callable[[str], None] | None = None,
         on_stderr: Callable[[str, str], None] | None = None,
-        on_notice: Callable[[str, types.ServerNotification], None] | None = None,
+        on_notice: Callable[[str, Notice], None] | None = None,
         agent_roots: RootsOfAgent | None = None,
         transport: OpenConnection | None = None,
     ) -> None:

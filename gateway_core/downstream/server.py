@@ -20,7 +20,15 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
 from gateway_core.config import ServerConfig
-from gateway_core.downstream.base import Catalog, ConnectError, Connection, ResolveFn, ServerState, ServerStatus
+from gateway_core.downstream.base import (
+    Catalog,
+    ConnectError,
+    Connection,
+    Notice,
+    ResolveFn,
+    ServerState,
+    ServerStatus,
+)
 from gateway_core.downstream.catalog import list_catalog
 from gateway_core.downstream.live import Backoff, LiveSession
 from gateway_core.downstream.offer import EVERYTHING
@@ -79,7 +87,7 @@ class DownstreamServer:
         on_change: Callable[[str], None],
         on_catalog: Callable[[str], None] | None = None,
         on_stderr: Callable[[str, str], None] | None = None,
-        on_notice: Callable[[str, types.ServerNotification], None] | None = None,
+        on_notice: Callable[[str, Notice], None] | None = None,
         outside_call_roots: Callable[[], Awaitable[types.ListRootsResult | None]] | None = None,
         offer: types.ClientCapabilities = EVERYTHING,
         stop_times: Callable[[], StopTimes] = lambda: NORMAL_STOP,
@@ -306,7 +314,7 @@ class DownstreamServer:
         except Exception as exc:  # without the stream the catalog only goes stale; the server still works
             logger.warning("server %r: listening for list changes failed: %s", self.name, exc)
 
-    def _notice(self, notification: types.ServerNotification) -> None:
+    def _notice(self, notification: Notice) -> None:
         if self._on_notice is not None:
             self._on_notice(self.name, notification)
 

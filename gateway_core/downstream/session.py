@@ -22,13 +22,15 @@ from typing import Any, TypeVar, cast
 
 import anyio
 import mcp_types as types
+from mcp.client.extension import NotificationBinding
 from mcp.client.session import ClientRequestContext
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
+from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gateway_core.downstream.asking import Caller, CallsInFlight
-from gateway_core.downstream.base import Connection
+from gateway_core.downstream.base import Connection, Notice
 from gateway_core.downstream.envelope import EnvelopeWriter, speaking_for
 from gateway_core.downstream.live import LiveSession
 from gateway_core.downstream.offer import EVERYTHING, OfferingSession
@@ -118,14 +120,21 @@ class ServerSession:
 
     @contextlib.asynccontextmanager
     async def connect(
-        self, connection: Connection, *, on_notice: Callable[[types.ServerNotification], None]
+        self, connection: Connection, *, on_notice: Callable[[Notice], None]
     ) -> AsyncIterator[LiveSession]:
         """Open an SDK session on ``connection`` that brings the server's questions here (not yet started)."""
         live = LiveSession(connection, on_notice=on_notice)
         read, write = connection.streams
+        # Kept by the live session, which sends what the SDK session cannot (task-augmented calls).
+        live.dispatcher = JSONRPCDispatcher(read, EnvelopeWriter(write))
+        task_status = NotificationBinding(
+            method="notifications/tasks/status",
+            params_type=types.TaskStatusNotificationParams,
+            handler=live.on_task_status,
+        )
         async with OfferingSession(
-            read,
-            EnvelopeWriter(write),
+            dispatcher=live.dispatcher,
+            notification_bindings=[task_status],
             offer=self.offer,
             message_handler=live.on_message,
             client_info=CLIENT_INFO,
@@ -155,20 +164,42 @@ class ServerSession:
         progress: ProgressFnT | None = None,
         caller: Caller | None = None,
         meta: types.RequestParamsMeta | None = None,
-    ) -> types.CallToolResult:
+        task: types.TaskMetadata | None = None,
+    ) -> types.CallToolResult | types.CreateTaskResult:
         """Call tool ``name`` with fresh params; the result passes through unchanged (no schema check).
 
         Questions the server asks during the call (sampling, elicitation, roots) go to ``caller``;
         ``meta`` is the agent's ``_meta`` for the server (without what concerns only the agent's hop).
+        With ``task``, a server that runs tool calls as tasks answers with a ``CreateTaskResult``; any
+        other server is sent the call without it, and runs it normally (as the spec says it would).
 
         Raises:
             ServerUnavailableError: the server is not READY, or died during the call.
             DownstreamTimeoutError: no answer within ``timeout_s`` (the server is sent notifications/cancelled).
             MCPError: the server answered with an error; forward it as is.
         """
+        if task is not None and self.runs_tasks:
+            params = types.CallToolRequestParams(name=name, arguments=arguments, task=task, _meta=meta)
+            request = types.CallToolRequest(params=params)
+            what = f"tools/call {name!r} as a task"
+            return await self._request(what, request, types.CreateTaskResult, progress, caller)
         params = types.CallToolRequestParams(name=name, arguments=arguments, _meta=meta)
         request = types.CallToolRequest(params=params)
         return await self._request(f"tools/call {name!r}", request, types.CallToolResult, progress, caller)
+
+    async def task_request(
+        self,
+        request: types.GetTaskRequest | types.GetTaskPayloadRequest | types.CancelTaskRequest,
+        result_type: type[_R],
+        *,
+        caller: Caller | None = None,
+    ) -> _R:
+        """Send ``tasks/get``, ``tasks/result`` or ``tasks/cancel`` about one of the server's tasks.
+
+        Questions the server asks while ``tasks/result`` waits go to ``caller``. Raises as ``call_tool`` does.
+        """
+        what = f"{request.method} {request.params.task_id!r}"
+        return await self._request(what, request, result_type, None, caller)  # type: ignore[arg-type]
 
     async def read_resource(
         self, uri: str, *, caller: Caller | None = None, meta: types.RequestParamsMeta | None = None
@@ -261,6 +292,12 @@ class ServerSession:
         return live is not None and live.logging
 
     @property
+    def runs_tasks(self) -> bool:
+        """Whether the connected server runs tool calls as tasks (2025-11-25 ``tasks.requests.tools.call``)."""
+        live = self._live
+        return live is not None and live.task_calls
+
+    @property
     def supports_subscriptions(self) -> bool:
         """Whether the connected server advertised resource subscriptions."""
         live = self._live
@@ -299,7 +336,7 @@ class ServerSession:
                 if live.modern and isinstance(request, INTERACTIVE_REQUESTS):
                     with speaking_for(caller.capabilities if caller is not None else None):
                         return await self._send_in_rounds(live, request, result_type, progress, caller)
-                return await live.session.send_request(request, result_type, progress_callback=progress)
+                return await live.send(request, result_type, progress)
             except MCPError as exc:
                 if not is_connection_closed(exc):
                     raise

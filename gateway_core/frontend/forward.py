@@ -139,7 +139,7 @@ class RequestForwarder:
             return refusal_result(admission)
         progress = ProgressRelay(ctx)
 
-        async def forward(caller: Caller) -> types.CallToolResult:
+        async def forward(caller: Caller) -> types.CallToolResult | types.CreateTaskResult:
             return await self._forward_call(
                 ctx, agent, route.server, route.upstream_name, params, admission, caller, progress
             )
@@ -156,7 +156,7 @@ class RequestForwarder:
         admission: Admission,
         caller: Caller,
         progress: ProgressRelay,
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.CreateTaskResult:
         started = time.perf_counter()
         outcome, size = "ok", None
         try:
@@ -166,11 +166,18 @@ class RequestForwarder:
             ):
                 if server is None:
                     raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
+                # Tasks are a handshake-era feature (tasks.py); a 2026 request's `task` means nothing.
+                task = None if is_modern(ctx) else params.task
                 result = await server.session.call_tool(
-                    tool, params.arguments, progress=progress.callback, caller=caller, meta=forwarded_meta(ctx)
+                    tool,
+                    params.arguments,
+                    progress=progress.callback,
+                    caller=caller,
+                    meta=forwarded_meta(ctx),
+                    task=task,
                 )
                 await progress.drain()
-            outcome = "tool_error" if result.is_error else "ok"
+            outcome = "tool_error" if isinstance(result, types.CallToolResult) and result.is_error else "ok"
             result = without_downstream_identity(result)
             if self._guard.auditing:
                 size = len(result.model_dump_json(by_alias=True, exclude_none=True))

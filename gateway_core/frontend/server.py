@@ -21,6 +21,7 @@ import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.server.context import HandlerResult
 from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
 from mcp.server.subscriptions import (
     ListenHandler,
@@ -44,6 +45,7 @@ from gateway_core.frontend.roots import AgentRoots
 from gateway_core.frontend.rounds import Rounds
 from gateway_core.frontend.routing import Routes, ServerCatalog, build_routes
 from gateway_core.frontend.runtime import RuntimeCell
+from gateway_core.frontend.tasks import TASKS_CAPABILITY, Tasks, may_use_tasks, requires_task
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +94,21 @@ class AgentFacingServer:
         self.notices = Notices(pool, lambda agent, server: guard.may_see(agent, server), self._bus)
         self.rounds = Rounds()
         self.roots = AgentRoots()
-        # A session's end reaches everything that keeps something per session.
-        for ended in (self._forget_session, guard.session_ended, self.notices.session_ended, self.roots.session_ended):
-            events.on(SessionEnded, _with_session_id(ended))
         forward = RequestForwarder(
             lambda: self._runtime.now.routes, pool, guard, metrics, self.notices, self.rounds, self.roots
         )
         self._forward = forward
+        self.tasks = Tasks(lambda: self._runtime.now.routes, pool, guard, forward.call_tool)
+        # A session's end reaches everything that keeps something per session.
+        ended_handlers = (
+            self._forget_session,
+            guard.session_ended,
+            self.notices.session_ended,
+            self.roots.session_ended,
+            self.tasks.session_ended,
+        )
+        for ended in ended_handlers:
+            events.on(SessionEnded, _with_session_id(ended))
         self.server: Server[Any] = Server(
             "toolgate",
             version=version,
@@ -122,15 +132,28 @@ class AgentFacingServer:
         self.server.add_notification_handler(
             "notifications/roots/list_changed", types.NotificationParams, self._roots_changed
         )
+        # 2025-11-25 tasks: the SDK has their types but serves none of their methods.
+        self.server.add_request_handler("tasks/get", types.GetTaskRequestParams, self.tasks.get)
+        self.server.add_request_handler("tasks/result", types.GetTaskPayloadRequestParams, self.tasks.result)
+        self.server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, self.tasks.cancel)
+        self.server.add_request_handler("tasks/list", types.PaginatedRequestParams, self.tasks.list_tasks)
         # The session manager builds handshake options without NotificationOptions, which would
-        # advertise listChanged=false; agents must know our listings change.
+        # advertise listChanged=false (agents must know our listings change), and the SDK never offers tasks.
         self.server.create_initialization_options = functools.partial(  # type: ignore[method-assign]
-            self.server.create_initialization_options,
-            NotificationOptions(tools_changed=True, resources_changed=True, prompts_changed=True),
+            _with_tasks,
+            functools.partial(
+                self.server.create_initialization_options,
+                NotificationOptions(tools_changed=True, resources_changed=True, prompts_changed=True),
+            ),
         )
         # Replaces the SDK's default OpenTelemetry middleware: it only costs time without an exporter.
-        self.server.middleware = [self._track_legacy_session, self._pass_on_instructions, self._serve_cached_listing]
-        self._listings: dict[tuple[str, str, str], HandlerResult] = {}
+        self.server.middleware = [
+            self._track_legacy_session,
+            self._pass_on_instructions,
+            self._serve_cached_listing,
+            self.tasks.create,
+        ]
+        self._listings: dict[tuple[str, str, str, bool], HandlerResult] = {}
         self._generation = 0
 
     @property
@@ -182,6 +205,7 @@ class AgentFacingServer:
         async with anyio.create_task_group() as tg:
             await tg.start(self.rounds.run)
             tg.start_soon(self.notices.run)
+            tg.start_soon(self.tasks.run)
             tg.start_soon(self.watch_catalog)
             task_status.started()
 
@@ -306,7 +330,7 @@ class AgentFacingServer:
         """
         if ctx.method not in LISTING_METHODS or (ctx.params or {}).get("cursor") is not None:
             return await call_next(ctx)
-        key = (current_agent(), ctx.method, ctx.protocol_version)
+        key = (current_agent(), ctx.method, ctx.protocol_version, may_use_tasks(ctx))
         cached = self._listings.get(key)
         if cached is None:
             generation = self._generation
@@ -321,11 +345,13 @@ class AgentFacingServer:
         self._listings.clear()
 
     async def _list_tools(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        agent, routes = current_agent(), self._runtime.now.routes
+        """The tools the agent may use: not denied to it, and not needing tasks it cannot create."""
+        agent, routes, tasks = current_agent(), self._runtime.now.routes, may_use_tasks(ctx)
         visible = [
             tool
             for tool in routes.tool_list
             if self._guard.may_see(agent, routes.tools[tool.name].server, routes.tools[tool.name].upstream_name)
+            and (tasks or not requires_task(tool))
         ]
         return types.ListToolsResult(tools=visible)
 
@@ -349,6 +375,13 @@ class AgentFacingServer:
             if self._guard.may_see(agent, server)
         ]
         return types.ListResourceTemplatesResult(resource_templates=visible)
+
+
+def _with_tasks(create: Callable[..., InitializationOptions], *args: Any, **kwargs: Any) -> InitializationOptions:
+    """``create``'s handshake options, offering the tasks Toolgate forwards (see tasks.py)."""
+    options = create(*args, **kwargs)
+    options.capabilities = options.capabilities.model_copy(update={"tasks": TASKS_CAPABILITY})
+    return options
 
 
 def _with_session_id(handler: Callable[[str], None]) -> Callable[[SessionEnded], None]:

@@ -7,6 +7,7 @@ whole (as dumped to the wire).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +15,10 @@ from typing import Any
 import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
 
+from tests.fakes.task_client import TaskClient, task_client_over_http, task_client_over_stdio
+from tests.fakes.task_server import __file__ as TASK_SERVER
 from tests.fakes.third_party import everything_server
 from tests.integration.harness import BOTH_ERAS, Mode, agent_client, running_gateway, stdio_fake, time_server
 
@@ -186,6 +190,10 @@ async def test_server_everything_answers_the_same_through_the_gateway(mode: Mode
     entry = {"command": str(everything_server()), "args": ["stdio"]}
     straight, through = await run_both_ways(entry, everything_scenarios, mode, direct_mode="legacy", **PERSON)
 
+    # The SDK's Client cannot create tasks: through Toolgate, a tool that requires one is not listed to it.
+    tools = straight[0]["tools"]
+    straight[0]["tools"] = [tool for tool in tools if tool.get("execution", {}).get("taskSupport") != "required"]
+    assert [tool["name"] for tool in tools if tool not in straight[0]["tools"]] == ["simulate-research-query"]
     if mode == "2026-07-28":
         # A 2026-07-28 Tool has no `execution` (tasks left the core protocol); the SDK drops it.
         for tool in straight[0]["tools"]:
@@ -295,3 +303,86 @@ async def test_a_lone_servers_instructions_reach_the_agent_unchanged(mode: Any, 
 
     assert through == straight
     assert straight[1] == instructions
+
+
+def without_times(dumped: Any) -> Any:
+    """A dumped result with its tasks' timestamps blanked (they differ between any two runs)."""
+    if isinstance(dumped, dict):
+        return {k: "<time>" if k in ("createdAt", "lastUpdatedAt") else without_times(v) for k, v in dumped.items()}
+    if isinstance(dumped, list):
+        return [without_times(item) for item in dumped]
+    return dumped
+
+
+async def task_scenarios(agent: TaskClient) -> list[Any]:
+    """A task followed to its result, one cancelled, the listing, and the calls a task tool refuses."""
+    listed = await agent.session.list_tools()
+    created = await agent.call_as_task("wait", {"text": "parity"}, ttl=30_000)
+    doomed = await agent.call_as_task("wait", {"text": "cancel me"})
+    assert isinstance(created, types.CreateTaskResult) and isinstance(doomed, types.CreateTaskResult)
+    outcomes = [wire(listed), wire(created), wire(doomed), wire(await agent.get(created.task.task_id))]
+    outcomes.append(wire(await agent.cancel(doomed.task.task_id)))
+    outcomes.append(wire(await agent.session.call_tool("release", {})))
+    outcomes.append(wire(await agent.result(created.task.task_id)))
+    outcomes.append(wire(await agent.list_tasks()))
+    outcomes.append([wire(status) for status in await agent.wait_for_statuses(1)])
+    for refused in (agent.call_as_task("plain", {}), agent.session.call_tool("wait", {"text": "no task"})):
+        try:
+            await refused
+        except MCPError as exc:
+            outcomes.append(exc.error.code)
+    return without_times(outcomes)
+
+
+async def test_a_task_runs_the_same_through_the_gateway():
+    command, args = sys.executable, [str(TASK_SERVER)]
+    async with task_client_over_stdio(command, args) as agent:
+        straight = await task_scenarios(agent)
+    async with running_gateway({"srv": {"command": command, "args": args, "prefix": ""}}) as gw:
+        await gw.wait_ready()
+        async with task_client_over_http(gw.url, gw.tokens["agent-a"]) as agent:
+            through = await task_scenarios(agent)
+
+    assert through == straight
+    assert straight[6]["content"][0]["text"] == "released: parity"
+    assert straight[-2:] == [types.METHOD_NOT_FOUND, types.METHOD_NOT_FOUND]
+
+
+def without_ids(dumped: Any, ids: list[str]) -> Any:
+    """``dumped`` with the given task ids (a server's random ones) numbered in order of appearance."""
+    text = json.dumps(dumped)
+    for number, task_id in enumerate(ids, start=1):
+        text = text.replace(task_id, f"<task {number}>")
+    return json.loads(text)
+
+
+async def research_scenarios(agent: TaskClient) -> list[Any]:
+    """server-everything's research task, from creation to result (its progress is timed, so not compared)."""
+    # Only the research tool: which others it lists depends on capabilities this client does not declare.
+    listed = [tool for tool in (await agent.session.list_tools()).tools if tool.name == "simulate-research-query"]
+    created = await agent.call_as_task("simulate-research-query", {"topic": "parity"})
+    assert isinstance(created, types.CreateTaskResult)
+    task_id = created.task.task_id
+    result = await agent.result(task_id)
+    outcomes = [
+        [wire(tool) for tool in listed],
+        wire(created.task)["status"],
+        wire(result),
+        wire(await agent.get(task_id)),
+    ]
+    outcomes.append(wire(await agent.list_tasks()))
+    return without_ids(without_times(outcomes), [task_id])
+
+
+async def test_server_everythings_research_task_runs_the_same_through_the_gateway():
+    command, args = str(everything_server()), ["stdio"]
+    async with task_client_over_stdio(command, args) as agent:
+        straight = await research_scenarios(agent)
+    async with running_gateway({"srv": {"command": command, "args": args, "prefix": ""}}) as gw:
+        await gw.wait_ready()
+        async with task_client_over_http(gw.url, gw.tokens["agent-a"]) as agent:
+            through = await research_scenarios(agent)
+
+    assert through == straight
+    assert "Research Report: parity" in straight[2]["content"][0]["text"]
+    assert straight[3]["status"] == "completed"
