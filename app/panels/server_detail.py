@@ -103,12 +103,21 @@ class ToolTableModel(QAbstractTableModel):
         return None
 
 
+TASK_ONLY_NOTE = (
+    "Runs only as a task (taskSupport: required), so it is listed only to agents that can create tasks: "
+    "handshake-era agents that declared the tasks capability. 2026-07-28 agents never see it (Toolgate "
+    "does not speak the tasks extension)."
+)
+
+
 def describe_tool(tool: Any, public: PublicName | None) -> str:
     """The text shown for a selected tool: what agents call it and why, its description and its input schema."""
     schema = json.dumps(tool.input_schema, indent=2, ensure_ascii=False, sort_keys=False)
     parts = [f"Server calls it: {tool.name}\n{seen_as_text(public)}"]
     if tool.description:
         parts.append(tool.description.strip())
+    if tool.execution is not None and tool.execution.task_support == "required":
+        parts.append(TASK_ONLY_NOTE)
     parts.append(f"Input schema:\n{schema}")
     return "\n\n".join(parts)
 

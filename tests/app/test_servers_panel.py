@@ -1,8 +1,10 @@
 import json
 
+import mcp_types as types
 from PySide6.QtCore import Qt
 
 from app.common import STATE_COLOR
+from app.panels.server_detail import TASK_ONLY_NOTE, describe_tool
 from app.panels.server_values import NamedValue, collect_values, parse_arguments, secret_name
 from app.panels.servers import ServersPanel, ServerTableModel
 from gateway_core import NameKind, ServerState
@@ -321,3 +323,12 @@ def test_the_detail_view_shows_a_renamed_tool_and_prompt_by_the_name_agents_see_
             assert f"Prompt: {prompt.name} — server calls it “greet”" in detail.others_model.stringList()
 
     run_async(qloop, scenario())
+
+
+def test_the_detail_view_says_why_a_tool_that_runs_only_as_a_task_is_hidden_from_some_agents():
+    schema = {"type": "object"}
+    task_only = types.Tool(name="wait", input_schema=schema, execution=types.ToolExecution(task_support="required"))
+    optional = types.Tool(name="maybe", input_schema=schema, execution=types.ToolExecution(task_support="optional"))
+
+    assert TASK_ONLY_NOTE in describe_tool(task_only, None)
+    assert TASK_ONLY_NOTE not in describe_tool(optional, None)
