@@ -209,7 +209,7 @@ class Tasks:
 
     async def get(self, ctx: Ctx, params: types.GetTaskRequestParams) -> types.GetTaskResult:
         """``tasks/get`` about one of the agent's tasks."""
-        entry = self._owned(params.task_id)
+        entry = self._owned(ctx, params.task_id)
         request = types.GetTaskRequest(
             params=types.GetTaskRequestParams(task_id=entry.upstream_id, _meta=forwarded_meta(ctx))
         )
@@ -219,7 +219,7 @@ class Tasks:
 
     async def result(self, ctx: Ctx, params: types.GetTaskPayloadRequestParams) -> dict[str, Any]:
         """``tasks/result``: the task's tool result, when it has ended (the server may ask questions meanwhile)."""
-        entry = self._owned(params.task_id)
+        entry = self._owned(ctx, params.task_id)
         inner = types.GetTaskPayloadRequestParams(task_id=entry.upstream_id, _meta=forwarded_meta(ctx))
         request = types.GetTaskPayloadRequest(params=inner)
         result = await self._send(ctx, entry, request, types.CallToolResult, ask=True)
@@ -234,7 +234,7 @@ class Tasks:
 
     async def cancel(self, ctx: Ctx, params: types.CancelTaskRequestParams) -> types.CancelTaskResult:
         """``tasks/cancel`` of one of the agent's tasks."""
-        entry = self._owned(params.task_id)
+        entry = self._owned(ctx, params.task_id)
         inner = types.CancelTaskRequestParams(task_id=entry.upstream_id, _meta=forwarded_meta(ctx))
         result = await self._send(ctx, entry, types.CancelTaskRequest(params=inner), types.CancelTaskResult)
         self.book.seen(entry, result.status)
@@ -242,6 +242,7 @@ class Tasks:
 
     async def list_tasks(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListTasksResult:
         """``tasks/list``: the agent's own tasks, as their servers see them now (one page)."""
+        _handshake_era_only(ctx)
         found: list[types.Task] = []
         for entry in self.book.of_agent(current_agent()):
             request = types.GetTaskRequest(params=types.GetTaskRequestParams(task_id=entry.upstream_id))
@@ -298,7 +299,8 @@ class Tasks:
 
     # --- helpers ------------------------------------------------------------------------------------
 
-    def _owned(self, public_id: str) -> OwnedTask:
+    def _owned(self, ctx: Ctx, public_id: str) -> OwnedTask:
+        _handshake_era_only(ctx)
         entry = self.book.find(current_agent(), public_id)
         if entry is None:
             raise unknown_task(public_id)
@@ -339,6 +341,12 @@ class Tasks:
         self, agent: str, server: str, method: str, outcome: str, latency_s: float, answer: types.InputResponse | None
     ) -> None:
         await self._guard.record_question(agent, server, method, outcome, latency_s)
+
+
+def _handshake_era_only(ctx: Ctx) -> None:
+    """2026-07-28 has no ``tasks/*`` methods (the tasks extension, which Toolgate does not speak, has its own)."""
+    if is_modern(ctx):
+        raise MCPError(types.METHOD_NOT_FOUND, "Method not found", data=ctx.method)
 
 
 def unknown_task(task_id: str) -> MCPError:

@@ -130,3 +130,22 @@ async def test_the_gateway_offers_tasks_to_handshake_era_agents():
     assert capabilities is not None and capabilities.tasks is not None
     assert capabilities.tasks.requests is not None and capabilities.tasks.requests.tools is not None
     assert capabilities.tasks.list is not None and capabilities.tasks.cancel is not None
+
+
+async def test_a_2026_agent_is_told_there_are_no_task_methods():
+    async with running_gateway({"jobs": task_server()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode="2026-07-28") as modern:
+            requests = [
+                types.GetTaskRequest(params=types.GetTaskRequestParams(task_id="task-1")),
+                types.GetTaskPayloadRequest(params=types.GetTaskPayloadRequestParams(task_id="task-1")),
+                types.CancelTaskRequest(params=types.CancelTaskRequestParams(task_id="task-1")),
+                types.ListTasksRequest(),
+            ]
+            codes = []
+            for request in requests:
+                with pytest.raises(MCPError) as refused:
+                    await modern.session.send_request(request, types.GetTaskResult)
+                codes.append(refused.value.error.code)
+
+    assert codes == [types.METHOD_NOT_FOUND] * 4
