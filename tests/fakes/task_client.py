@@ -103,8 +103,8 @@ async def task_client(streams: Any, *, declare_tasks: bool = True) -> AsyncItera
 
 
 @asynccontextmanager
-async def task_client_over_stdio(command: str, args: list[str]) -> AsyncIterator[TaskClient]:
-    async with stdio_client(StdioServerParameters(command=command, args=args)) as streams:
+async def task_client_over_stdio(params: StdioServerParameters) -> AsyncIterator[TaskClient]:
+    async with stdio_client(params) as streams:
         async with task_client(streams) as client:
             yield client
 

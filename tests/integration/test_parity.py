@@ -336,7 +336,7 @@ async def task_scenarios(agent: TaskClient) -> list[Any]:
 
 async def test_a_task_runs_the_same_through_the_gateway():
     command, args = sys.executable, [str(TASK_SERVER)]
-    async with task_client_over_stdio(command, args) as agent:
+    async with task_client_over_stdio(StdioServerParameters(command=command, args=args)) as agent:
         straight = await task_scenarios(agent)
     async with running_gateway({"srv": {"command": command, "args": args, "prefix": ""}}) as gw:
         await gw.wait_ready()
@@ -376,7 +376,7 @@ async def research_scenarios(agent: TaskClient) -> list[Any]:
 
 async def test_server_everythings_research_task_runs_the_same_through_the_gateway():
     command, args = str(everything_server()), ["stdio"]
-    async with task_client_over_stdio(command, args) as agent:
+    async with task_client_over_stdio(StdioServerParameters(command=command, args=args)) as agent:
         straight = await research_scenarios(agent)
     async with running_gateway({"srv": {"command": command, "args": args, "prefix": ""}}) as gw:
         await gw.wait_ready()

@@ -10,8 +10,9 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.fakes.task_client import task_client_over_http
+from tests.fakes.task_client import task_client_over_http, task_client_over_stdio
 from tests.integration.harness import agent_client, running_gateway, stdio_fake, text_of
+from tests.integration.test_shim import shim_params
 
 pytestmark = pytest.mark.anyio
 
@@ -149,3 +150,17 @@ async def test_a_2026_agent_is_told_there_are_no_task_methods():
                 codes.append(refused.value.error.code)
 
     assert codes == [types.METHOD_NOT_FOUND] * 4
+
+
+async def test_a_task_runs_through_the_shim_as_over_http():
+    async with running_gateway({"jobs": task_server()}) as gw:
+        await gw.wait_ready()
+        async with task_client_over_stdio(shim_params(gw.base, gw.tokens["agent-a"])) as agent:
+            created = await agent.call_as_task("jobs__wait", {"text": "via the shim"})
+            assert isinstance(created, types.CreateTaskResult)
+
+            await agent.session.call_tool("jobs__release", {})
+
+            statuses = await agent.wait_for_statuses(1)
+            assert [(s.task_id, s.status) for s in statuses] == [(created.task.task_id, "completed")]
+            assert text_of(await agent.result(created.task.task_id)) == "released: via the shim"
