@@ -77,8 +77,13 @@ class TaskClient:
 
 
 @asynccontextmanager
-async def task_client(streams: Any, *, declare_tasks: bool = True) -> AsyncIterator[TaskClient]:
-    """A handshake-era session on ``streams`` that declares ``tasks`` (the SDK's ``initialize`` cannot)."""
+async def task_client(
+    streams: Any, *, declare_tasks: bool = True, elicitation_callback: Any = None
+) -> AsyncIterator[TaskClient]:
+    """A handshake-era session on ``streams`` that declares ``tasks`` (the SDK's ``initialize`` cannot).
+
+    With ``elicitation_callback``, it also declares form elicitation and answers with it.
+    """
     dispatcher: JSONRPCDispatcher[Any] = JSONRPCDispatcher(*streams)
     holder: list[TaskClient] = []
 
@@ -88,10 +93,19 @@ async def task_client(streams: Any, *, declare_tasks: bool = True) -> AsyncItera
     binding = NotificationBinding(
         method="notifications/tasks/status", params_type=types.TaskStatusNotificationParams, handler=on_status
     )
-    async with ClientSession(dispatcher=dispatcher, notification_bindings=[binding]) as session:
+    async with ClientSession(
+        dispatcher=dispatcher, notification_bindings=[binding], elicitation_callback=elicitation_callback
+    ) as session:
         client = TaskClient(session, dispatcher)
         holder.append(client)
-        capabilities = types.ClientCapabilities(tasks=types.ClientTasksCapability() if declare_tasks else None)
+        elicitation = (
+            None
+            if elicitation_callback is None
+            else types.ElicitationCapability(form=types.FormElicitationCapability())
+        )
+        capabilities = types.ClientCapabilities(
+            tasks=types.ClientTasksCapability() if declare_tasks else None, elicitation=elicitation
+        )
         params = types.InitializeRequestParams(
             protocol_version=LATEST_HANDSHAKE_VERSION,
             capabilities=capabilities,
@@ -103,16 +117,16 @@ async def task_client(streams: Any, *, declare_tasks: bool = True) -> AsyncItera
 
 
 @asynccontextmanager
-async def task_client_over_stdio(params: StdioServerParameters) -> AsyncIterator[TaskClient]:
+async def task_client_over_stdio(params: StdioServerParameters, **options: Any) -> AsyncIterator[TaskClient]:
     async with stdio_client(params) as streams:
-        async with task_client(streams) as client:
+        async with task_client(streams, **options) as client:
             yield client
 
 
 @asynccontextmanager
-async def task_client_over_http(url: str, token: str, *, declare_tasks: bool = True) -> AsyncIterator[TaskClient]:
+async def task_client_over_http(url: str, token: str, **options: Any) -> AsyncIterator[TaskClient]:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http:
         async with streamable_http_client(url, http_client=http) as streams:
-            async with task_client(streams, declare_tasks=declare_tasks) as client:
+            async with task_client(streams, **options) as client:
                 yield client

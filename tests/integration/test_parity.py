@@ -386,3 +386,29 @@ async def test_server_everythings_research_task_runs_the_same_through_the_gatewa
     assert through == straight
     assert "Research Report: parity" in straight[2]["content"][0]["text"]
     assert straight[3]["status"] == "completed"
+
+
+async def _clarify(context: Any, params: Any) -> types.ElicitResult:
+    return types.ElicitResult(action="accept", content={"interpretation": "the one the agent chose"})
+
+
+async def ambiguous_research(agent: TaskClient) -> list[Any]:
+    """An ambiguous research task: the server asks the agent to clarify while ``tasks/result`` waits."""
+    created = await agent.call_as_task("simulate-research-query", {"topic": "parity", "ambiguous": True})
+    assert isinstance(created, types.CreateTaskResult)
+    result = await agent.result(created.task.task_id)
+    return without_ids([wire(result)], [created.task.task_id])
+
+
+async def test_server_everythings_question_during_a_task_reaches_the_agent_as_directly():
+    command, args = str(everything_server()), ["stdio"]
+    params = StdioServerParameters(command=command, args=args)
+    async with task_client_over_stdio(params, elicitation_callback=_clarify) as agent:
+        straight = await ambiguous_research(agent)
+    async with running_gateway({"srv": {"command": command, "args": args, "prefix": ""}}) as gw:
+        await gw.wait_ready()
+        async with task_client_over_http(gw.url, gw.tokens["agent-a"], elicitation_callback=_clarify) as agent:
+            through = await ambiguous_research(agent)
+
+    assert through == straight
+    assert "the one the agent chose" in straight[0]["content"][0]["text"]
