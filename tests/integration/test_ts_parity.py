@@ -217,7 +217,6 @@ UNKNOWN_NAMES = (
     "where the server would answer in its own words"
 )
 ISSUE_15 = {
-    "/initialize/instructions": "§5: the server's instructions are not passed on; the agent gets Toolgate's own",
     "/steps/unknown tool": UNKNOWN_NAMES,
     "/steps/unknown resource": UNKNOWN_NAMES,
     "/steps/unknown prompt": UNKNOWN_NAMES,
@@ -231,7 +230,8 @@ KNOWN_DIFFERENCES = {
         **ON_PURPOSE,
         **ISSUE_15,
         "/steps/roots/result/content/0/text": "as /asked/roots/list: the server lists the roots it got at start-up",
-        "/initialize/capabilities/tasks": "§13: tasks are not forwarded, so the capability is not offered",
+        "/steps/tools/result/tools": "a tool that runs only as a task (simulate-research-query) is listed only to "
+        "agents that declared the tasks capability, which this client did not (§13, README Tasks)",
         "/steps/*/result/isError": PYTHON_SDK_DEFAULTS,
         "/asked/elicitation/create/*/mode": PYTHON_SDK_DEFAULTS,
     },
@@ -240,6 +240,8 @@ KNOWN_DIFFERENCES = {
         **ISSUE_15,
         f"/steps/log/notices/{LOG}/0/logger": "Toolgate names the server in a log message's logger "
         "(README, Log messages)",
+        "/initialize/capabilities/tasks": "Toolgate offers 2025-11-25 tasks to handshake-era agents, whatever "
+        "its servers offer: it forwards them to the servers that run tasks (README, Tasks)",
     },
 }
 
