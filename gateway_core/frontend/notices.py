@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,9 @@ from gateway_core.errors import DownstreamError
 from gateway_core.frontend.listen_bus import ListenBus
 
 logger = logging.getLogger(__name__)
+
+# The 2026 request whose task is forwarding it, seen by the handler of a message on its own stream.
+_LOGGING_FOR: ContextVar[Receiver | None] = ContextVar("toolgate_logging_for", default=None)
 
 LEVELS: tuple[types.LoggingLevel, ...] = (
     "debug",
@@ -190,6 +194,8 @@ class Notices:
         receiver = Receiver(agent, session, level=level, related_request_id=request_id)
         key = id(receiver)
         self._requests[key] = (server, receiver)
+        # A message that arrives on this request's own stream to the server is handled in this context.
+        token = _LOGGING_FOR.set(receiver)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._send_logs, receiver)
@@ -204,6 +210,7 @@ class Notices:
                     await self._flush_logs(receiver)
                     tg.cancel_scope.cancel()
         finally:
+            _LOGGING_FOR.reset(token)
             self._requests.pop(key, None)
 
     async def _send_logs(self, receiver: Receiver) -> None:
@@ -239,12 +246,20 @@ class Notices:
         self._send_nowait((server, notification))
 
     def _to_request(self, server: str, notification: types.LoggingMessageNotification) -> None:
-        """Hand a log message to the 2026 request it belongs to, if exactly one can be it (decided now)."""
+        """Hand a log message to the 2026 request it belongs to, if that can be told (decided now).
+
+        A message a Streamable HTTP server sent on the request's own stream is that request's
+        (``_LOGGING_FOR``); otherwise it is the request's only if it is the one call in flight there.
+        """
+        asking = _LOGGING_FOR.get()
         waiting = [receiver for name, receiver in self._requests.values() if name == server]
-        downstream = self._pool.servers.get(server)
-        if len(waiting) != 1 or downstream is None or downstream.session.calls_in_flight > 1:
-            return
-        receiver = waiting[0]
+        if asking is not None and any(receiver is asking for receiver in waiting):
+            receiver = asking
+        else:
+            downstream = self._pool.servers.get(server)
+            if len(waiting) != 1 or downstream is None or downstream.session.calls_in_flight > 1:
+                return
+            receiver = waiting[0]
         if receiver.level is not None and at_least(notification.params.level, receiver.level):
             receiver.logs.append(notification)
             receiver.pending.set()

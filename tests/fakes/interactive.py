@@ -232,8 +232,9 @@ class Interactive:
         threshold = (ctx.meta or {}).get("io.modelcontextprotocol/logLevel") if modern else self.level
         if threshold in LEVELS and LEVELS.index(level) >= LEVELS.index(threshold):
             params = types.LoggingMessageNotificationParams(level=level, logger="fake-logger", data=args["text"])
+            # On the call's own stream, as the SDK's MCPServer sends a tool's log messages.
             await ctx.session.send_notification(
-                types.LoggingMessageNotification(params=params), related_request_id=ctx.request_id if modern else None
+                types.LoggingMessageNotification(params=params), related_request_id=ctx.request_id
             )
         return _text("logged")
 

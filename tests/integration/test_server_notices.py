@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import anyio
@@ -10,6 +11,7 @@ import pytest
 from mcp.client.session import IncomingMessage
 from mcp.shared.exceptions import MCPError
 
+from tests.fakes.launch import serve_fake
 from tests.integration.harness import BOTH_ERAS, Mode, agent_client, running_gateway, stdio_fake
 
 pytestmark = pytest.mark.anyio
@@ -166,3 +168,36 @@ async def test_a_2026_agent_that_opted_in_gets_the_log_messages_of_its_own_call(
             await client.call_tool("fake__log", {"level": "debug", "text": "below"})
             await client.call_tool("fake__log", {"level": "warning", "text": "during my call"})
     assert [(p.level, p.logger, p.data) for p in received] == [("warning", "fake/fake-logger", "during my call")]
+
+
+async def test_a_2026_agent_gets_its_own_calls_log_messages_from_an_http_server_while_other_calls_run():
+    # A Streamable HTTP server sends a call's log messages on that call's own stream: whose they are
+    # is known even while another agent's call is in flight there.
+    received: list[types.LoggingMessageNotificationParams] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        received.append(params)
+
+    started = anyio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        started.set()
+
+    with serve_fake("http") as remote:
+        async with running_gateway({"fake": {"url": remote.url}}, agents=("agent-a", "agent-b")) as gw:
+            await gw.wait_ready()
+            async with (
+                agent_client(gw.url, gw.tokens["agent-a"], mode="2026-07-28", log_level="info") as busy,
+                agent_client(
+                    gw.url, gw.tokens["agent-b"], mode="2026-07-28", log_level="info", logging_callback=on_log
+                ) as client,
+                anyio.create_task_group() as tg,
+            ):
+                tg.start_soon(
+                    functools.partial(busy.call_tool, "fake__slow", {"seconds": 120}, progress_callback=on_progress)
+                )
+                with anyio.fail_after(WAIT_S):
+                    await started.wait()
+                    await client.call_tool("fake__log", {"level": "warning", "text": "mine, with another call running"})
+                tg.cancel_scope.cancel()
+    assert [(p.level, p.data) for p in received] == [("warning", "mine, with another call running")]
