@@ -15,17 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import anyio.abc
 import mcp_types as types
 from mcp.shared.message import SessionMessage
 
 from gateway_core.downstream.offer import offer_for
 
 if TYPE_CHECKING:
-    from typing import Self
-
     from mcp.shared._stream_protocols import WriteStream
 
 # The capabilities the request being sent from this task should claim (a JSON object), if any.
@@ -46,7 +44,7 @@ def speaking_for(capabilities: types.ClientCapabilities | None) -> Iterator[None
         _CLAIM.reset(token)
 
 
-class EnvelopeWriter:
+class EnvelopeWriter(anyio.abc.AsyncResource):
     """The session's write stream, putting the agent's capabilities in the envelope it is sending for.
 
     A request without the 2026-07-28 envelope (a handshake-era session) passes unchanged.
@@ -69,12 +67,3 @@ class EnvelopeWriter:
     async def aclose(self) -> None:
         """Close the transport's write stream."""
         await self._inner.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
-    ) -> bool | None:
-        await self.aclose()
-        return None

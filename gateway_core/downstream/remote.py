@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextvars
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
+import anyio.abc
 import httpx2
 from mcp.client.streamable_http import streamable_http_client
 
@@ -35,7 +35,7 @@ HTTP_READ_TIMEOUT_S = 300.0
 _T = TypeVar("_T")
 
 
-class _EndWatchingStream(Generic[_T]):
+class _EndWatchingStream(anyio.abc.AsyncResource, Generic[_T]):
     """A read stream that sets ``ended`` when the underlying stream ends or is closed."""
 
     def __init__(self, inner: ReadStream[_T], ended: anyio.Event) -> None:
@@ -70,15 +70,6 @@ class _EndWatchingStream(Generic[_T]):
             return await self.receive()
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
-    ) -> bool | None:
-        await self.aclose()
-        return None
 
 
 def _connection(streams: tuple[ReadStream[_T], object], url: str) -> Connection:
