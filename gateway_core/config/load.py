@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 from gateway_core.config.model import Config
 from gateway_core.errors import ConfigError
 
-# Server names become tool-name prefixes (MCP names: <= 64 chars of [A-Za-z0-9_.-]); agent ids share the rule.
+# Server names become tool-name prefixes (MCP names: up to 128 of [A-Za-z0-9_.-]); agent ids share the rule.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,47}")
 NAME_RULE = 'expected 1 to 48 letters, digits, "_", "." or "-", starting with a letter or digit'
 SECRET_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
