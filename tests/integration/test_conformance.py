@@ -11,6 +11,7 @@ scripts/conformance-expected.toml, and every listed one still fails.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -45,5 +46,7 @@ def test_every_conformance_check_that_passes_directly_passes_through_toolgate_in
 
     assert run.returncode == 0, stdout + stderr
     # Only what passes directly is compared: the server must keep passing all of it.
-    assert "conformance 2025-11-25: direct 33 pass;" in stdout, stdout
-    assert "conformance 2026-07-28: direct 40 pass, 10 fail;" in stdout, stdout
+    # (At least: whether a padded Mcp-Name passes directly depends on the uvicorn release, 0.55 trims it.)
+    passed = {era: int(count) for era, count in re.findall(r"conformance (\S+): direct (\d+) pass", stdout)}
+    assert passed.get("2025-11-25") == 33, stdout
+    assert passed.get("2026-07-28", 0) >= 40, stdout

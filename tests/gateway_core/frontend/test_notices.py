@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -265,7 +266,7 @@ async def test_a_2026_listen_stream_subscribes_its_resources_at_the_server_while
     assert getattr(event, "uri", None) == ITEM
 
 
-async def test_a_2026_call_gets_its_servers_log_messages_only_while_no_other_call_is_in_flight_there(
+async def test_a_2026_call_gets_the_log_messages_sent_on_its_own_stream_even_while_other_calls_run(
     fake_servers: FakeServers,
 ):
     logs: list[Any] = []
@@ -278,27 +279,64 @@ async def test_a_2026_call_gets_its_servers_log_messages_only_while_no_other_cal
             fake = fake_of(gw)
             await c.call_tool("fake__log", {"level": "warning", "text": "mine"})
             mine = list(logs)
-
-            other_call_started = anyio.Event()
-
-            async def started(progress: float, total: float | None, message: str | None) -> None:
-                other_call_started.set()
-
-            async with anyio.create_task_group() as tg:
-                another_agents_call = RoundTripCaller("agent-b", None, no_record)
-                tg.start_soon(
-                    lambda: fake.session.call_tool(
-                        "slow", {"seconds": 3600, "steps": 1}, progress=started, caller=another_agents_call
-                    )
-                )
-                with anyio.fail_after(WAIT_S):
-                    await other_call_started.wait()
-                await c.call_tool("fake__log", {"level": "warning", "text": "whose?"})
-                tg.cancel_scope.cancel()
-            await c.call_tool("fake__log", {"level": "warning", "text": "mine again"})
+            async with another_call_in_flight(fake):
+                # The in-memory transport, like Streamable HTTP, hands a call's messages over in its context.
+                await c.call_tool("fake__log", {"level": "warning", "text": "mine, beside another call"})
 
     assert mine == [("warning", "fake/fake-logger", "mine")]  # sent before the call's result
-    assert logs == [("warning", "fake/fake-logger", "mine"), ("warning", "fake/fake-logger", "mine again")]
+    assert logs == [
+        ("warning", "fake/fake-logger", "mine"),
+        ("warning", "fake/fake-logger", "mine, beside another call"),
+    ]
+
+
+async def test_a_log_message_from_no_calls_stream_goes_to_a_2026_call_only_while_it_is_the_only_one_in_flight(
+    fake_servers: FakeServers,
+):
+    # As on stdio: a message handed over outside any call's context.
+    logs: list[Any] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(params.data)
+
+    def from_nowhere(gw: Any, text: str) -> None:
+        params = types.LoggingMessageNotificationParams(level="warning", logger="fake-logger", data=text)
+        notification = types.LoggingMessageNotification(params=params)
+        contextvars.Context().run(gw.front.notices.on_notice, "fake", notification)
+
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
+        async with agent(gw.front.server, "agent-a", mode="2026-07-28", log_level="info", logging_callback=on_log) as c:
+            fake = fake_of(gw)
+            async with another_call_in_flight(fake, client=c):
+                from_nowhere(gw, "the only call")
+                async with another_call_in_flight(fake):
+                    from_nowhere(gw, "whose?")
+
+    assert logs == ["the only call"]
+
+
+@asynccontextmanager
+async def another_call_in_flight(fake: DownstreamServer, client: Client | None = None) -> AsyncIterator[None]:
+    """A slow call in flight at ``fake`` for the body: ``client``'s own, or another agent's."""
+    started = anyio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        started.set()
+
+    async def call() -> None:
+        arguments = {"seconds": 3600, "steps": 1}
+        if client is not None:
+            await client.call_tool("fake__slow", arguments, progress_callback=on_progress)
+        else:
+            caller = RoundTripCaller("agent-b", None, no_record)
+            await fake.session.call_tool("slow", arguments, progress=on_progress, caller=caller)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call)
+        with anyio.fail_after(WAIT_S):
+            await started.wait()
+        yield
+        tg.cancel_scope.cancel()
 
 
 async def test_a_2026_listener_whose_policy_now_denies_the_server_gets_none_of_its_updates(
