@@ -145,6 +145,7 @@ class Gateway:
             self._approvals, self._control_token, approvals=not control_socket.supported(), names=self
         )
         self._replay = ReplayBuffer()
+        self._frontend.on_unanswered = self._replay.unanswered
         self._sessions = ResumableSessionManager(
             self._frontend.server,
             replay=self._replay,

@@ -46,6 +46,7 @@ NOTHING_TO_RESUME = (
     "Nothing to resume: this session no longer has the events after the Last-Event-ID sent (Toolgate keeps a "
     "bounded amount, oldest dropped first); send the request again."
 )
+ENDED_UNANSWERED = "Nothing to resume: the request on this stream ended without a result (it was cancelled)."
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class _Stream:
     stream_id: str
     events: deque[_Event] = field(default_factory=deque)
     finished: bool = False
+    # Its request ended without a result (cancelled): nothing more will come on it.
+    unanswered: bool = False
 
 
 @dataclass(eq=False)
@@ -119,6 +122,18 @@ class ReplayBuffer:
         """Whether the session still has the event with this id."""
         session = self._sessions.get(session_id)
         return session is not None and event_id in session.index
+
+    def unanswered(self, session_id: str, stream_id: str) -> None:
+        """A request ended without a result: its stream is finished, and resuming it gets nothing."""
+        stream = self._streams.get((session_id, stream_id))
+        if stream is not None:
+            stream.finished = stream.unanswered = True
+
+    def ended_unanswered(self, session_id: str, event_id: str) -> bool:
+        """Whether the event's stream belongs to a request that ended without a result."""
+        session = self._sessions.get(session_id)
+        event = session.index.get(event_id) if session is not None else None
+        return event is not None and event.stream.unanswered
 
     def forget(self, session_id: str) -> None:
         """Drop an ended session's events."""
@@ -245,7 +260,8 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
     async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request; a resumption the session has nothing for is refused rather than left empty.
 
-        An empty answer would have the SDK's client reconnect with the same ``Last-Event-ID`` forever.
+        An empty answer would have the SDK's client reconnect with the same ``Last-Event-ID`` forever; a
+        stream whose request was cancelled would be held open with nothing more ever to come.
         """
         headers = Headers(scope=scope)
         session_id, last_event_id = headers.get(MCP_SESSION_ID_HEADER), headers.get(LAST_EVENT_ID_HEADER)
@@ -254,11 +270,13 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
             and session_id is not None
             and last_event_id is not None
             and self._owns(session_id, scope)
-            and not self.replay.knows(session_id, last_event_id)
-        ):
-            body = JSONRPCError(
-                jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message=NOTHING_TO_RESUME)
+            and (
+                not self.replay.knows(session_id, last_event_id)
+                or self.replay.ended_unanswered(session_id, last_event_id)
             )
+        ):
+            why = NOTHING_TO_RESUME if not self.replay.knows(session_id, last_event_id) else ENDED_UNANSWERED
+            body = JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=INVALID_REQUEST, message=why))
             response = Response(
                 body.model_dump_json(by_alias=True, exclude_none=True), 404, media_type="application/json"
             )

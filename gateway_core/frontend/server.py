@@ -90,6 +90,8 @@ class AgentFacingServer:
         self._bus = ListenBus()
         self._listen = ListenHandler(self._bus)
         self._legacy_sessions: dict[str, ServerSession] = {}
+        # Told (session id, request id) of a handshake-era request that ended without a result.
+        self.on_unanswered: Callable[[str, str], None] | None = None
         self._ready: set[str] = set()
         self.notices = Notices(pool, lambda agent, server: guard.may_see(agent, server), self._bus)
         self.rounds = Rounds()
@@ -243,7 +245,12 @@ class AgentFacingServer:
                 await session.send_resource_list_changed()
 
     async def _track_legacy_session(self, ctx: Ctx, call_next: Callable[[Ctx], Awaitable[HandlerResult]]) -> Any:
-        """Remember one session object per handshake-era HTTP session, to send it list_changed later."""
+        """Remember one session object per handshake-era HTTP session, to send it list_changed later.
+
+        A request of such a session that ends without a result (cancelled) is reported to
+        ``on_unanswered``: its stream will carry nothing more, so there is nothing to resume.
+        """
+        session_id = None
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS and ctx.request is not None:
             session_id = ctx.request.headers.get("mcp-session-id")
             if session_id is not None and session_id not in self._legacy_sessions:
@@ -253,7 +260,12 @@ class AgentFacingServer:
                 if connection is not None:
                     connection.exit_stack.callback(self._session_ended, session_id)
                 self.roots.session_seen(current_agent(), session_id, ctx.session)
-        return await call_next(ctx)
+        try:
+            return await call_next(ctx)
+        except anyio.get_cancelled_exc_class():
+            if session_id is not None and ctx.request_id is not None and self.on_unanswered is not None:
+                self.on_unanswered(session_id, str(ctx.request_id))
+            raise
 
     def _forget_session(self, session_id: str) -> None:
         self._legacy_sessions.pop(session_id, None)

@@ -31,7 +31,7 @@ from PySide6.QtCore import SignalInstance
 from app.bridge import GatewayBridge
 from app.loop import QtEventLoop
 from gateway_core import LocalGateway, Paths, bind, load_config, open_secret_store
-from tests.integration.harness import agent_client, stdio_fake
+from tests.integration.harness import Mode, agent_client, stdio_fake
 
 T = TypeVar("T")
 WAIT_S = 30.0
@@ -134,16 +134,18 @@ async def connected_agent(
     entry: Mapping[str, Any],
     *,
     servers: Mapping[str, Mapping[str, Any]] | None = None,
+    mode: Mode = "legacy",
     **gateway_settings: Any,
 ) -> AsyncIterator[tuple[GatewayBridge, ConnectedAgent]]:
     """``running_bridge`` with the one agent ``agent_id`` (config ``entry``), connected as an MCP client.
 
-    ``servers`` defaults to one stdio fake named ``fake``. The block ends once the calls it started
-    have (answered or withdrawn); then the client disconnects and the gateway stops.
+    ``servers`` defaults to one stdio fake named ``fake``; ``mode`` is the agent's protocol era. The
+    block ends once the calls it started have (answered or withdrawn); then the client disconnects and
+    the gateway stops.
     """
     servers = {"fake": stdio_fake()} if servers is None else servers
     async with running_bridge(servers, agents={agent_id: entry}, **gateway_settings) as bridge:
-        async with agent_client(bridge.endpoint_url, bridge.api.agent_token(agent_id)) as client:
+        async with agent_client(bridge.endpoint_url, bridge.api.agent_token(agent_id), mode=mode) as client:
             async with anyio.create_task_group() as tg:
                 yield bridge, ConnectedAgent(client, tg)
 

@@ -177,7 +177,8 @@ def test_a_request_answered_elsewhere_says_so_and_then_the_next_one_shows(qloop,
 
 def test_a_withdrawn_request_says_so_and_the_prompt_closes_itself(qloop, qtbot):
     async def scenario():
-        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+        # A 2026 agent: see test_a_withdrawn_request_leaves_the_list_and_shows_in_recent_answers.
+        async with connected_agent("cursor", CURSOR, mode="2026-07-28") as (bridge, cursor):
             prompt = make_prompt(bridge, qtbot)
             call = cursor.start_call("fake__echo", {"text": "hi"})
             await shown_and_answerable(prompt)

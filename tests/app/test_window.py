@@ -86,7 +86,8 @@ def test_the_overview_warns_that_secrets_are_not_encrypted_with_the_file_fallbac
 
 def test_the_overview_shows_a_rejected_config_edit_and_pending_approvals(qloop, qtbot):
     async def scenario():
-        async with connected_agent("a", {"default": "ask"}) as (bridge, agent):
+        # A 2026 agent: see test_a_withdrawn_request_leaves_the_list_and_shows_in_recent_answers.
+        async with connected_agent("a", {"default": "ask"}, mode="2026-07-28") as (bridge, agent):
             shown = []
             overview = OverviewPanel(bridge, show_panel=shown.append)
             qtbot.addWidget(overview)

@@ -20,7 +20,9 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from gateway_core.audit import RecordKind
 from gateway_core.downstream.base import ServerState
+from gateway_core.events import CallsRecorded
 from gateway_core.frontend.replay import RETRY_INTERVAL_MS
 from tests.fakes.launch import serve_fake
 from tests.integration.harness import agent_client, running_gateway, stdio_fake
@@ -203,6 +205,31 @@ async def test_resuming_after_an_event_the_session_no_longer_has_is_refused_rath
 
     assert status == 404
     assert json.loads(body)["error"]["message"].startswith("Nothing to resume: this session no longer has the events")
+
+
+async def test_resuming_the_stream_of_a_cancelled_call_is_refused_rather_than_held_open() -> None:
+    # The SDK's client reconnects to a stream that ended without a result, even for a call it cancelled.
+    long_call = {"name": "slow", "arguments": {"seconds": 600, "steps": 1}}
+    async with running_gateway({"fake": stdio_fake(prefix="")}) as gw:
+        await gw.wait_ready()
+        ended = anyio.Event()
+
+        def on_recorded(event: CallsRecorded) -> None:
+            if any(r.kind is RecordKind.OUTCOME and r.tool == "slow" for r in event.records):
+                ended.set()
+
+        gw.gateway.events.on(CallsRecorded, on_recorded)
+        async with raw_session(gw.url, gw.tokens["agent-a"]) as session:
+            with anyio.fail_after(20):
+                priming = await session.call_and_drop(long_call)
+                cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": CALL_ID}}
+                headers = session.headers(Accept="application/json, text/event-stream")
+                assert (await session.http.post(session.url, json=cancel, headers=headers)).status_code == 202
+                await ended.wait()
+                status, body = await session.get_status(priming.id)
+
+    assert status == 404
+    assert "ended without a result" in json.loads(body)["error"]["message"]
 
 
 async def test_a_standalone_stream_that_drops_resumes_with_the_notifications_sent_meanwhile() -> None:
