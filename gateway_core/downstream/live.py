@@ -89,6 +89,8 @@ class LiveSession:
         self.subscriptions = False
         self.task_calls = False
         self.modern = False
+        # Whether the connection closed while ``server/discover`` was unanswered (``session.start_session``).
+        self.probe_closed = False
         # A 2026-07-28 session's log level, sent with each request (it has no logging/setLevel).
         self.log_level: types.LoggingLevel | None = None
         self._stale: set[Listing] = set()
@@ -147,19 +149,17 @@ class LiveSession:
     async def listen_for_changes(self) -> None:
         """On a 2026-07-28 session: turn the server's events into catalog refreshes and resource updates.
 
-        The stream is opened again whenever the watched resources change; the listings are then
-        fetched again, since an event may have been sent while no stream was open.
+        The stream is opened again whenever the watched resources change. Each time it opens, the
+        listings are fetched again: a change may have happened while no stream was open (also
+        between the first listing and the first stream).
         """
-        first = True
         while True:
             self._rewatch = anyio.Event()
             watched = frozenset(self._watched)
-            ended = await self._listen_once(watched, refetch=not first)
-            if ended:
+            if await self._listen_once(watched):
                 return
-            first = False
 
-    async def _listen_once(self, watched: frozenset[str], *, refetch: bool) -> bool:
+    async def _listen_once(self, watched: frozenset[str]) -> bool:
         """Listen until the watched set changes (False) or the server ends the stream (True)."""
         kinds = {
             ToolsListChanged: Listing.TOOLS,
@@ -177,9 +177,8 @@ class LiveSession:
             self._listening = watched
             self._listened.set()
             self._listened = anyio.Event()
-            if refetch:
-                self._stale.update(self.listings)
-                self._refresh.set()
+            self._stale.update(self.listings)
+            self._refresh.set()
             async with anyio.create_task_group() as tg:
 
                 async def stop_on_rewatch() -> None:
@@ -211,6 +210,8 @@ class LiveSession:
         if isinstance(message, Exception):
             logger.warning("transport error from an MCP server: %s", type(message).__name__)
             return
+        if isinstance(message, types.ResourceUpdatedNotification) and self.modern:
+            return  # the SDK shows it here too; the listen stream passes it on (``listen_for_changes``)
         if isinstance(message, types.ResourceUpdatedNotification | types.LoggingMessageNotification):
             self._on_notice(message)
             return

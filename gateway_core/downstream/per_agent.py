@@ -8,7 +8,9 @@ prompts, resources), for subscriptions and log levels; calls go to the agent's i
 
 An agent's instance is offered the client capabilities (sampling, elicitation, roots) that the
 request starting it declared. A later request of that agent declaring more restarts it, offered
-both, once no call is running on it; until then that request uses the instance as it is.
+both, once no call is running on it; until then that request uses the instance as it is. An
+instance reached in 2026-07-28 is told each request's capabilities with the request, so it never
+needs that restart.
 """
 
 from __future__ import annotations
@@ -90,7 +92,9 @@ class AgentInstances:
         if instance is None or not same_session(instance.config, config):
             self._stop(key)
             instance = self._start(name, config, agent, wanted)
-        elif instance.users or covers(instance.server.session.offer, wanted):
+        elif instance.users or instance.server.session.tells_capabilities_per_request:
+            instance.config = config
+        elif covers(instance.server.session.offer, wanted):
             instance.config = config
         else:
             logger.info("restarting server %r for agent %r: the agent now declares more capabilities", name, agent)

@@ -34,6 +34,7 @@ from gateway_core.downstream.live import Backoff, LiveSession
 from gateway_core.downstream.offer import EVERYTHING
 from gateway_core.downstream.session import (
     LOSS_REASON_WAIT_S,
+    ClosedOnProbe,
     Refused,
     ServerSession,
     is_connection_closed,
@@ -108,7 +109,7 @@ class DownstreamServer:
         self._catalog = Catalog()
         self._last_logged_failure: str | None = None
         self._on_notice = on_notice
-        self._modern = False
+        self._handshake_only = False
         self.session = ServerSession(
             name,
             timeout_s=lambda: self.config.timeout_s,
@@ -244,30 +245,30 @@ class DownstreamServer:
     async def _serve_once(self, ready_at: list[float]) -> None:
         """Connect, list, serve until the connection is lost; then leave the server FAILED with the reason.
 
-        A server that refuses the handshake is started again at once and sent ``server/discover``
-        (2026-07-28); while that works, later restarts start with it.
+        The session starts in the newest era the server speaks (``start_session``). A server that
+        closes the connection when sent ``server/discover`` is started again at once with the
+        handshake only; while that works, later restarts skip the probe.
         """
         self._set(ServerState.STARTING)
+        handshake_only = self._handshake_only or self.config.transport == "sse"  # legacy SSE predates 2026
         try:
-            await self._connect_and_serve(ready_at, modern=self._modern)
+            await self._connect_and_serve(ready_at, handshake_only=handshake_only)
         except Exception as exc:  # transports wrap it in exception groups
-            refused = _leaf(exc)
-            if not isinstance(refused, Refused):
+            leaf = _leaf(exc)
+            if isinstance(leaf, Refused):
+                raise ConnectError(f"the server refused to start a session: {leaf}") from None
+            if not isinstance(leaf, ClosedOnProbe):
                 raise
-            if self._modern:
-                self._modern = False  # try the handshake again next time
-                raise ConnectError(f"the server refused to start a 2026-07-28 session: {refused}") from None
-            self._modern = True
+            logger.info("server %r closed the connection when sent server/discover; starting it again", self.name)
+            self._handshake_only = True
             try:
-                await self._connect_and_serve(ready_at, modern=True)
-            except Exception as again:
-                if not isinstance(_leaf(again), Refused):
-                    raise
-                self._modern = False
-                raise ConnectError(f"the server refused to start a session: {refused}") from None
+                await self._connect_and_serve(ready_at, handshake_only=True)
+            except Exception:
+                self._handshake_only = False  # not the probe's fault: probe again next time
+                raise
 
-    async def _connect_and_serve(self, ready_at: list[float], *, modern: bool) -> None:
-        async with self._open() as connection, self._start(connection, modern=modern) as live:
+    async def _connect_and_serve(self, ready_at: list[float], *, handshake_only: bool) -> None:
+        async with self._open() as connection, self._start(connection, handshake_only=handshake_only) as live:
             self.session.serve(live)
             ready_at.append(anyio.current_time())
             self._set(ServerState.READY)
@@ -286,12 +287,12 @@ class DownstreamServer:
             self._fail(reason)
 
     @contextlib.asynccontextmanager
-    async def _start(self, connection: Connection, *, modern: bool) -> AsyncIterator[LiveSession]:
+    async def _start(self, connection: Connection, *, handshake_only: bool) -> AsyncIterator[LiveSession]:
         """Start a session on ``connection`` and list the catalog, within the start timeout."""
         async with self.session.connect(connection, on_notice=self._notice) as live:
             try:
                 with anyio.fail_after(self._start_timeout_s):
-                    await start_session(live, modern=modern)
+                    await start_session(live, handshake_only=handshake_only)
                     self._catalog = await list_catalog(
                         self.name, live.session, live.listings, Catalog(), timeout_s=self.config.timeout_s
                     )

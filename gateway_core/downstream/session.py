@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 
 import anyio
 import mcp_types as types
+from mcp.client._probe import negotiate_auto  # the SDK's era negotiation (Client(mode="auto")); no public home yet
 from mcp.client.extension import NotificationBinding
 from mcp.client.session import ClientRequestContext
 from mcp.shared.dispatcher import ProgressFnT
@@ -64,22 +65,54 @@ def is_connection_closed(exc: MCPError) -> bool:
     return exc.code == types.CONNECTION_CLOSED and (message == "Connection closed" or message.startswith("SSE stream"))
 
 
-async def start_session(live: LiveSession, *, modern: bool) -> None:
-    """Start the session in the handshake era, or with ``server/discover`` for a 2026-07-28-only server.
+class ClosedOnProbe(Exception):
+    """The connection closed while ``server/discover`` was unanswered: the server may not stand unknown methods."""
+
+
+async def start_session(live: LiveSession, *, handshake_only: bool = False) -> None:
+    """Start the session in the newest era the server speaks (the SDK's own negotiation, ``negotiate_auto``).
+
+    ``server/discover`` (2026-07-28) first; a server that answers it with an error (-32601 from TS SDK
+    1.x, -32602 from Python SDK 1.x) is sent ``initialize`` on the same connection. With
+    ``handshake_only`` the probe is skipped (a server that closes the connection when probed).
 
     Raises:
-        Refused: the server answered the first request with an error (its message is the reason).
+        Refused: the server answered the session's start with an error (its message is the reason).
+        ClosedOnProbe: the connection closed while the probe was unanswered.
         MCPError: the connection closed while starting.
     """
+    session = live.session
     try:
-        if modern:
-            live.adopt_modern(await live.session.discover())
-        else:
-            live.adopt(await live.session.initialize())
+        if handshake_only:
+            live.adopt(await session.initialize())
+            return
+        await negotiate_auto(session)
     except MCPError as exc:
-        if is_connection_closed(exc):
+        if not is_connection_closed(exc):
+            raise Refused(exc.error.message) from exc
+        if session.discover_result is None and session.initialize_result is None and live.probe_closed:
+            raise ClosedOnProbe() from exc
+        raise
+    if session.discover_result is not None:
+        live.adopt_modern(session.discover_result)
+    elif session.initialize_result is not None:
+        live.adopt(session.initialize_result)
+
+
+class _ProbingSession(OfferingSession):
+    """The SDK session, noting on ``live`` when the connection closes while ``server/discover`` is unanswered."""
+
+    def __init__(self, *args: Any, live: LiveSession, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._live = live
+
+    async def send_discover(self, version: str) -> dict[str, Any]:
+        try:
+            return await super().send_discover(version)
+        except MCPError as exc:
+            if is_connection_closed(exc):
+                self._live.probe_closed = True
             raise
-        raise Refused(exc.error.message) from exc
 
 
 class ServerSession:
@@ -132,7 +165,8 @@ class ServerSession:
             params_type=types.TaskStatusNotificationParams,
             handler=live.on_task_status,
         )
-        async with OfferingSession(
+        async with _ProbingSession(
+            live=live,
             dispatcher=live.dispatcher,
             notification_bindings=[task_status],
             offer=self.offer,
@@ -296,6 +330,12 @@ class ServerSession:
         """Whether the connected server runs tool calls as tasks (2025-11-25 ``tasks.requests.tools.call``)."""
         live = self._live
         return live is not None and live.task_calls
+
+    @property
+    def tells_capabilities_per_request(self) -> bool:
+        """Whether each request names the calling agent's capabilities (2026-07-28): the offer is never outgrown."""
+        live = self._live
+        return live is not None and live.modern
 
     @property
     def supports_subscriptions(self) -> bool:

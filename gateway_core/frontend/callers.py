@@ -17,6 +17,7 @@ an error saying so. Every question put to an agent is recorded in the audit log 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
@@ -198,7 +199,7 @@ class HandshakeCaller(_AgentCaller):
         outcome, given = "withdrawn", None
         try:
             metadata = None if self._request_id is None else ServerMessageMetadata(related_request_id=self._request_id)
-            raw = await self._session.send_request(request, _AnyResult, metadata=metadata)
+            raw = await self._session.send_request(_in_handshake_era(request), _AnyResult, metadata=metadata)
             answer = checked_answer(request, raw.model_dump(by_alias=True))
             if isinstance(answer, types.ErrorData):
                 outcome = "protocol_error"
@@ -216,6 +217,19 @@ class HandshakeCaller(_AgentCaller):
         finally:
             with anyio.CancelScope(shield=True):
                 await self._record(self._agent, server, request.method, outcome, time.perf_counter() - started, given)
+
+
+def _in_handshake_era(request: types.InputRequest) -> types.InputRequest:
+    """``request`` as a handshake-era agent expects it: a URL elicitation has an ``elicitationId``.
+
+    2026-07-28 dropped the id (the question's key names it); 2025-11-25 requires one, so a question
+    from a 2026-07-28 server gets a fresh one.
+    """
+    params = request.params
+    if isinstance(params, types.ElicitRequestURLParams) and params.elicitation_id is None:
+        params = params.model_copy(update={"elicitation_id": uuid.uuid4().hex})
+        return request.model_copy(update={"params": params})
+    return request
 
 
 class _Question:

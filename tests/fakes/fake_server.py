@@ -1,6 +1,7 @@
 """A fake MCP server for tests and benchmarks, written with the SDK 2.x low-level ``Server``.
 
-    python tests/fakes/fake_server.py [--http [--resumable] | --sse] [--name N] [--tools N] [--modern-only]
+    python tests/fakes/fake_server.py [--http [--resumable] | --sse] [--name N] [--tools N]
+                                      [--modern-only | --handshake-only | --exit-on-discover]
                                       [--max-body BYTES] [--instructions TEXT]
 
 Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
@@ -40,10 +41,11 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.exceptions import MCPError
 
 try:  # run as a script, its folder is on sys.path; imported (the in-memory tests), it is a package module
+    import eras  # type: ignore[import-not-found]
     import interactive  # type: ignore[import-not-found]
     from event_store import MemoryEventStore  # type: ignore[import-not-found]
 except ModuleNotFoundError:
-    from tests.fakes import interactive
+    from tests.fakes import eras, interactive
     from tests.fakes.event_store import MemoryEventStore
 from mcp.shared.message import ServerMessageMetadata
 
@@ -239,13 +241,6 @@ class FakeServer:
         return types.GetPromptResult(messages=[message])
 
 
-async def _refuse_handshake(ctx: ServerRequestContext[Any], call_next: Any) -> Any:
-    """Middleware of ``--modern-only``: a handshake-era ``initialize`` is refused."""
-    if ctx.method == "initialize":
-        raise MCPError(code=types.INVALID_REQUEST, message="this server speaks only 2026-07-28; send server/discover")
-    return await call_next(ctx)
-
-
 async def _serve_stdio(fake: FakeServer) -> None:
     from mcp.server.stdio import stdio_server
 
@@ -271,7 +266,9 @@ def _sse_app(fake: FakeServer, max_body: int) -> Any:
     return Starlette(routes=routes)
 
 
-async def _serve_http(fake: FakeServer, kind: str, max_body: int, *, resumable: bool = False) -> None:
+async def _serve_http(
+    fake: FakeServer, kind: str, max_body: int, *, resumable: bool = False, handshake_only: bool = False
+) -> None:
     import uvicorn
 
     if kind == "http":
@@ -282,6 +279,8 @@ async def _serve_http(fake: FakeServer, kind: str, max_body: int, *, resumable: 
         store = MemoryEventStore() if resumable else None
         retry = _RETRY_INTERVAL_MS if resumable else None
         app = fake.server.streamable_http_app(max_request_body_size=max_body, event_store=store, retry_interval=retry)
+        if handshake_only:
+            app = eras.discover_refused_app(app)
         path = "/mcp"
     else:
         app, path = _sse_app(fake, max_body), "/sse"
@@ -304,7 +303,10 @@ def main() -> None:
     parser.add_argument("--resumable", action="store_true", help="with --http: keep events for Last-Event-ID")
     parser.add_argument("--name", default="fake", help="server name (default: fake)")
     parser.add_argument("--tools", type=int, default=0, help="add N trivial tools tool_000…")
-    parser.add_argument("--modern-only", action="store_true", help="refuse the handshake: speak 2026-07-28 only")
+    era = parser.add_mutually_exclusive_group()
+    era.add_argument("--modern-only", action="store_true", help="refuse the handshake: speak 2026-07-28 only")
+    era.add_argument("--handshake-only", action="store_true", help="answer server/discover -32601 (handshake era only)")
+    era.add_argument("--exit-on-discover", action="store_true", help="exit when sent server/discover (stdio)")
     parser.add_argument(
         "--max-body", type=int, default=DEFAULT_MAX_REQUEST_BODY_SIZE, help="largest request body over HTTP, in bytes"
     )
@@ -312,9 +314,13 @@ def main() -> None:
     options = parser.parse_args()
     fake = FakeServer(options.name, options.tools, options.instructions)
     if options.modern_only:
-        fake.server.middleware = [*fake.server.middleware, _refuse_handshake]
+        fake.server.middleware = [*fake.server.middleware, eras.refuse_handshake]
+    if options.handshake_only:
+        eras.refuse_discover(fake.server)
+    if options.exit_on_discover:
+        eras.exit_on_discover(fake.server)
     if options.http or options.sse:
-        serve = functools.partial(_serve_http, resumable=options.resumable)
+        serve = functools.partial(_serve_http, resumable=options.resumable, handshake_only=options.handshake_only)
         anyio.run(serve, fake, "http" if options.http else "sse", options.max_body)
     else:
         anyio.run(_serve_stdio, fake)

@@ -7,6 +7,7 @@ until ``release()`` (a plain call) completes every working task with the text "r
 sending ``notifications/tasks/status`` for each; ``plain()`` forbids tasks. Task ids are
 ``task-1``, ``task-2``… in each process, so two of these servers hand out the same ids.
 Serves ``tasks/get``, ``tasks/result`` (waits for the end), ``tasks/list`` and ``tasks/cancel``.
+It speaks the handshake era only (``server/discover`` gets -32601): 2025-11-25 tasks live there.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from mcp.server import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.session import ServerSession
 from mcp.shared.exceptions import MCPError
+
+try:  # run as a script, its folder is on sys.path; imported, it is a package module
+    import eras  # type: ignore[import-not-found]
+except ModuleNotFoundError:
+    from tests.fakes import eras
 
 Ctx = ServerRequestContext[Any, Any]
 RELATED_TASK_META_KEY = "io.modelcontextprotocol/related-task"
@@ -157,6 +163,7 @@ async def _serve_stdio() -> None:
     fake = TaskServer()
     options = fake.server.create_initialization_options()
     options.capabilities = options.capabilities.model_copy(update={"tasks": TASKS_CAPABILITY})
+    eras.refuse_discover(fake.server)
     async with stdio_server() as (read, write):
         await fake.server.run(read, write, options)
 

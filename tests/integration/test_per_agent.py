@@ -38,6 +38,8 @@ async def wait_for_exit(pid: int) -> None:
 
 
 PER_AGENT = stdio_fake(isolation="per_agent")
+# Servers that ask for roots by themselves, and are told the client's capabilities once: the handshake era.
+HANDSHAKE_PER_AGENT = stdio_fake("--handshake-only", isolation="per_agent")
 
 
 async def test_each_agent_gets_its_own_process_of_a_per_agent_server():
@@ -57,7 +59,7 @@ async def test_each_agent_gets_its_own_process_of_a_per_agent_server():
 
 async def test_an_agents_own_instance_gets_that_agents_roots_when_it_asks_by_itself():
     alice, bob = Workspace("/work/alice"), Workspace("/work/bob")
-    async with running_gateway({"fake": PER_AGENT}, agents=("agent-a", "agent-b")) as gw:
+    async with running_gateway({"fake": HANDSHAKE_PER_AGENT}, agents=("agent-a", "agent-b")) as gw:
         await gw.wait_ready()
         async with (
             agent_client(gw.url, gw.tokens["agent-a"], list_roots_callback=alice.roots) as client_a,
@@ -71,7 +73,7 @@ async def test_an_agents_own_instance_gets_that_agents_roots_when_it_asks_by_its
 
 async def test_an_agents_roots_change_reaches_its_own_instance():
     workspace = Workspace("/work/one")
-    async with running_gateway({"fake": PER_AGENT}) as gw:
+    async with running_gateway({"fake": HANDSHAKE_PER_AGENT}) as gw:
         await gw.wait_ready()
         async with agent_client(gw.url, gw.tokens["agent-a"], list_roots_callback=workspace.roots) as client:
             before = text_of(await client.call_tool("fake__known_roots", {"answers": 1}))
@@ -84,7 +86,7 @@ async def test_an_agents_roots_change_reaches_its_own_instance():
 
 async def test_a_shared_server_asking_for_roots_outside_a_call_gets_an_empty_list():
     workspace = Workspace("/work/private")
-    async with running_gateway({"fake": stdio_fake()}) as gw:
+    async with running_gateway({"fake": stdio_fake("--handshake-only")}) as gw:
         await gw.wait_ready()
         async with agent_client(gw.url, gw.tokens["agent-a"], list_roots_callback=workspace.roots) as client:
             startup = text_of(await client.call_tool("fake__known_roots", {}))
@@ -116,7 +118,7 @@ async def told(client: Any) -> tuple[str, Any]:
 
 
 async def test_a_per_agent_process_is_started_again_offered_more_when_the_agent_declares_more():
-    async with running_gateway({"fake": PER_AGENT}) as gw:
+    async with running_gateway({"fake": HANDSHAKE_PER_AGENT}) as gw:
         await gw.wait_ready()
         async with agent_client(gw.url, gw.tokens["agent-a"]) as plain:
             first = await told(plain)
@@ -129,8 +131,20 @@ async def test_a_per_agent_process_is_started_again_offered_more_when_the_agent_
     assert again == richer
 
 
+async def test_a_per_agent_process_reached_in_2026_is_told_each_requests_capabilities_and_never_restarted():
+    async with running_gateway({"fake": PER_AGENT}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as plain:
+            first = await told(plain)
+            async with agent_client(gw.url, gw.tokens["agent-a"], sampling_callback=_sample) as sampling:
+                richer = await told(sampling)
+            again = await told(plain)
+    assert (first[1], richer[1], again[1]) == ({}, {"sampling": {}}, {})
+    assert first[0] == richer[0] == again[0]
+
+
 async def test_a_shared_server_is_offered_everything_an_agent_might_answer():
-    async with running_gateway({"fake": stdio_fake()}) as gw:
+    async with running_gateway({"fake": stdio_fake("--handshake-only")}) as gw:
         await gw.wait_ready()
         async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
             offered = json.loads(text_of(await client.call_tool("fake__capabilities", {})))

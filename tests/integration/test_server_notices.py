@@ -19,7 +19,11 @@ pytestmark = pytest.mark.anyio
 WAIT_S = 20.0
 # The fake in each era: it takes subscriptions and log levels with resources/subscribe and
 # logging/setLevel in the handshake era, on a subscriptions/listen stream and per request in 2026.
-SERVER_ERAS = [pytest.param((), id="handshake-server"), pytest.param(("--modern-only",), id="2026-server")]
+SERVER_ERAS = [
+    pytest.param(("--handshake-only",), id="handshake-server"),
+    pytest.param(("--modern-only",), id="2026-server"),
+    pytest.param((), id="both-eras-server"),  # reached in 2026-07-28
+]
 
 
 async def subscribe(client: Any, uri: str) -> None:

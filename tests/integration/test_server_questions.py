@@ -132,7 +132,8 @@ async def test_progress_sent_while_the_agent_answers_a_question_reaches_it_in_or
             await anyio.to_thread.run_sync(gate.write_text, "go\n", abandon_on_cancel=True)
         return types.ListRootsResult(roots=[types.Root(uri="file:///work/cy", name="Cy")])
 
-    async with running_gateway({"fake": stdio_fake()}) as gw:
+    # The server asks during the call (handshake era), and lets progress go meanwhile.
+    async with running_gateway({"fake": stdio_fake("--handshake-only")}) as gw:
         await gw.wait_ready()
         async with agent_client(
             gw.url, gw.tokens["agent-a"], mode=mode, list_roots_callback=roots_after_progress_was_let_go

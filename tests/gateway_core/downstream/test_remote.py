@@ -41,7 +41,7 @@ async def test_remote_server_becomes_ready_and_passes_results_through(kind: Lite
     assert (status.transport, status.tools, status.resources, status.prompts) == (kind, FAKE_TOOL_COUNT, 1, 1)
     assert status.server_info["name"] == f"remote-{kind}"
     assert echoed.structured_content == {"text": "over the wire"}
-    assert echoed.meta == {"fake/server": f"remote-{kind}"}
+    assert echoed.meta is not None and echoed.meta["fake/server"] == f"remote-{kind}"
     assert resolved
 
 

@@ -37,11 +37,42 @@ async def test_stdio_server_becomes_ready_with_its_catalog_counts() -> None:
             1,
             1,
         )
-        assert status.protocol_version == "2025-11-25"
+        assert status.protocol_version == "2026-07-28"  # the newest era it speaks
         assert status.server_info == {"name": "fake", "version": "0.0.1"}
         assert server.tried.is_set()
         assert pool.all_tried()
         assert [tool.name for tool in server.catalog.tools][:2] == ["echo", "add"]
+
+
+@pytest.mark.parametrize(
+    ("era", "version"),
+    [
+        pytest.param((), "2026-07-28", id="both-eras"),
+        pytest.param(("--modern-only",), "2026-07-28", id="2026-only"),
+        pytest.param(("--handshake-only",), "2025-11-25", id="handshake-only"),
+    ],
+)
+async def test_a_server_is_reached_in_the_newest_era_it_speaks_and_answers_calls(era: tuple[str, ...], version: str):
+    async with ready_fake(fake_config(*era)) as (server, changes):
+        echoed = await server.session.call_tool("echo", {"text": "hi"})
+
+        assert server.status.protocol_version == version
+        assert server.status.restarts == 0
+        assert echoed.structured_content == {"text": "hi"}
+
+
+async def test_a_server_that_exits_when_probed_is_started_again_with_the_handshake_and_stays_so():
+    async with ready_fake(fake_config("--exit-on-discover")) as (server, changes):
+        echoed = await server.session.call_tool("echo", {"text": "hi"})
+        first_start = server.status
+        with pytest.raises(ServerUnavailableError):
+            await server.session.call_tool("crash", None)
+        await changes.until(lambda: _ready(server, restarts=1))
+
+        assert (first_start.protocol_version, first_start.restarts) == ("2025-11-25", 0)
+        assert echoed.structured_content == {"text": "hi"}
+        assert server.stderr_lines().count("unknown method server/discover: exiting") == 1  # probed once only
+        assert server.status.protocol_version == "2025-11-25"
 
 
 async def test_results_pass_through_unchanged_including_structured_content_meta_and_is_error() -> None:
@@ -50,7 +81,7 @@ async def test_results_pass_through_unchanged_including_structured_content_meta_
         failed = await server.session.call_tool("fail", None)
 
     assert echoed.structured_content == {"text": "hi"}
-    assert echoed.meta == {"fake/server": "fake"}
+    assert echoed.meta is not None and echoed.meta["fake/server"] == "fake"
     assert echoed.content == [types.TextContent(type="text", text="hi")]
     assert echoed.is_error is False
     assert failed.is_error is True

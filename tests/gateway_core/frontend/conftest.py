@@ -34,7 +34,8 @@ from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.frontend.server import AgentFacingServer
-from tests.fakes.fake_server import FakeServer, _refuse_handshake
+from tests.fakes.eras import refuse_discover, refuse_handshake
+from tests.fakes.fake_server import FakeServer
 
 WAIT_S = 10.0
 ALLOW_ALL = {"default": "allow"}
@@ -46,12 +47,17 @@ class FakeServers:
     """Opens each configured server as an in-memory ``FakeServer``; records subscriptions, log levels, completions.
 
     Tests say before the pool starts which servers behave differently:
-    ``modern`` ones refuse the handshake (Toolgate speaks 2026-07-28 to them), ``broken`` ones cannot
+    ``modern`` ones refuse the handshake, ``handshake_only`` ones (all but ``modern`` ones, with
+    ``handshake_era``) do not know ``server/discover``; others speak both eras, and Toolgate reaches them
+    in 2026-07-28. ``broken`` ones cannot
     be reached at all, and ``refuse_level`` ones answer ``logging/setLevel`` with an error.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, handshake_era: bool = False) -> None:
         self.modern: set[str] = set()
+        self.handshake_only: set[str] = set()
+        # Every server not named in ``modern`` speaks the handshake era only.
+        self.handshake_era = handshake_era
         self.broken: set[str] = set()
         self.refuse_level: set[str] = set()
         self.latest: dict[str, FakeServer] = {}
@@ -64,7 +70,9 @@ class FakeServers:
             raise ConnectError(f"{name} cannot be reached")
         fake = FakeServer(name, 0)
         if name in self.modern:
-            fake.server.middleware = [*fake.server.middleware, _refuse_handshake]
+            fake.server.middleware = [*fake.server.middleware, refuse_handshake]
+        if name in self.handshake_only or (self.handshake_era and name not in self.modern):
+            refuse_discover(fake.server)
         self._record(fake, "resources/subscribe", types.SubscribeRequestParams, fake.interactive.subscribe)
         self._record(fake, "resources/unsubscribe", types.UnsubscribeRequestParams, fake.interactive.unsubscribe)
         self._record(fake, "logging/setLevel", types.SetLevelRequestParams, fake.interactive.set_level)

@@ -232,6 +232,7 @@ async def test_a_2026_call_gets_its_servers_log_messages_only_when_it_asked_for_
 
 async def test_a_handshake_agent_that_sets_a_level_gets_the_servers_log_messages(fake_servers: FakeServers):
     inbox = Inbox()
+    fake_servers.handshake_only.add("fake")  # a 2026-07-28 server gets the level with each request instead
     async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", message_handler=inbox.handler) as client:
             await set_level(client, "warning")
@@ -324,10 +325,12 @@ async def test_a_completion_is_never_put_to_the_person(fake_servers: FakeServers
 # --- subscriptions -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("server_era", ["handshake", "both"])
 async def test_a_handshake_agent_gets_updates_of_a_resource_it_subscribed_to_until_it_unsubscribes(
-    fake_servers: FakeServers,
+    fake_servers: FakeServers, server_era: str
 ):
     inbox = Inbox()
+    fake_servers.handshake_era = server_era == "handshake"
 
     def updates() -> list[str]:
         return [m.params.uri for m in inbox.of(types.ResourceUpdatedNotification)]
@@ -350,6 +353,7 @@ async def test_a_subscription_to_a_uri_no_server_lists_goes_to_every_server_the_
     fake_servers: FakeServers,
 ):
     policy = {"default": "allow", "rules": [{"match": "denied/*", "effect": "deny"}]}
+    fake_servers.handshake_era = True  # 2026-07-28 servers are asked on their listen streams instead
     async with running_gateway(fake_servers, {"fake": {}, "other": {}, "denied": {}}, {"agent-a": policy}) as gw:
         async with agent(gw.front.server, "agent-a") as client:
             await subscribe(client, "made://later")

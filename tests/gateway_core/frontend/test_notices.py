@@ -34,6 +34,16 @@ GREETING = "fake://greeting"
 ITEM = "fake://items/1"
 
 
+@pytest.fixture
+def fake_servers() -> FakeServers:
+    """Handshake-era servers: these tests watch what the gateway asks them (resources/subscribe, logging/setLevel).
+
+    How the same reaches a server in 2026-07-28 (its listen stream, a level per request) is in
+    ``tests/integration/test_server_notices.py``, for servers of each era.
+    """
+    return FakeServers(handshake_era=True)
+
+
 class Session:
     """A handshake-era agent's session as the gateway holds it, and what reached the agent."""
 
@@ -274,6 +284,7 @@ async def test_a_2026_call_gets_the_log_messages_sent_on_its_own_stream_even_whi
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         logs.append((params.level, params.logger, params.data))
 
+    fake_servers.handshake_era = False  # reached in 2026-07-28: each call's messages come with its own request
     async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ALLOW_ALL}) as gw:
         async with agent(gw.front.server, "agent-a", mode="2026-07-28", log_level="info", logging_callback=on_log) as c:
             fake = fake_of(gw)
