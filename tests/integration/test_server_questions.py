@@ -44,12 +44,14 @@ class Person:
         self.name = name
         self.questions: list[str] = []
         self.urls: list[str] = []
+        self.elicitation_ids: list[str | None] = []
         self._before_answer = before_answer
 
     async def elicit(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         self.questions.append(params.message)
         if isinstance(params, types.ElicitRequestURLParams):
             self.urls.append(params.url)
+            self.elicitation_ids.append(params.elicitation_id)
             return types.ElicitResult(action="accept")
         if self._before_answer is not None:
             await self._before_answer()
@@ -106,6 +108,8 @@ async def test_sampling_url_elicitation_and_roots_reach_the_calling_agent(mode: 
     assert text_of(sampled) == "sampled: Bea's model read 'summarise'"
     assert text_of(url) == "bea url: accept"
     assert person.urls == ["https://example.invalid/bea"]
+    # 2025-11-25 requires an elicitationId (the server, reached in 2026-07-28, gave none); 2026-07-28 has none.
+    assert [bool(given) for given in person.elicitation_ids] == [mode == "legacy"]
     assert text_of(roots) == "file:///work/bea"
     methods = {(agent, method, outcome) for agent, _, method, outcome in audit_questions(gw)}
     assert {
