@@ -35,6 +35,7 @@ from gateway_core.config.model import (
     Config,
     GatewaySettings,
     ServerConfig,
+    ToolsMode,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "GatewaySettings",
     "SecretReference",
     "ServerConfig",
+    "ToolsMode",
     "add_agent_entry",
     "check_name",
     "default_config_data",

@@ -7,11 +7,12 @@ The model is the single source of truth for config.json's shape; unknown keys ar
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import StrEnum
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from gateway_core.policy import Effect, Rule
+from gateway_core.policy import Effect, Rule, check_match
 
 DEFAULT_HOST = "127.0.0.1"
 # Fixed so IDE entries written once keep working; unassigned by IANA and rarely used locally.
@@ -91,12 +92,34 @@ class ServerConfig(_Model):
         return "sse" if self.type == "sse" else "http"
 
 
+def _checked_match(match: str) -> str:
+    problem = check_match(match)
+    if problem is not None:
+        raise ValueError(problem)
+    return match
+
+
+class ToolsMode(StrEnum):
+    """What an agent's ``tools/list`` holds."""
+
+    ALL = "all"
+    """Every tool the agent may use, with its whole definition."""
+    ON_DEMAND = "on_demand"
+    """Three gateway tools to find and call the others (``frontend/on_demand.py``), plus ``always_listed``."""
+
+
 class AgentConfig(_Model):
-    """One ``agents`` entry: its name and policy. The agent's token is never here; it lives in the secret store."""
+    """One ``agents`` entry: its name, policy and tool listing. Its token is never here; it lives in the secret store.
+
+    ``always_listed`` holds ``"server-glob/tool-glob"`` matches (as in rules) of the tools an
+    ``on_demand`` agent still finds in its ``tools/list``; what its policy denies stays hidden.
+    """
 
     name: str = Field(min_length=1)
     default: Effect = Effect.ASK
     rules: tuple[Rule, ...] = ()
+    tools: ToolsMode = ToolsMode.ALL
+    always_listed: tuple[Annotated[str, AfterValidator(_checked_match)], ...] = ()
 
 
 class AuditSettings(_Model):

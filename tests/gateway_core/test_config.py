@@ -9,6 +9,7 @@ import pytest
 
 from gateway_core.config import (
     Config,
+    ToolsMode,
     add_agent_entry,
     ensure_config,
     load_config,
@@ -309,6 +310,29 @@ def test_an_agent_without_a_policy_asks_for_everything(tmp_path: Path) -> None:
     agent = load_config(write_json(tmp_path, {"agents": {"cursor": {"name": "Cursor"}}})).agents["cursor"]
 
     assert (agent.default, agent.rules) == (Effect.ASK, ())
+
+
+def test_an_agent_lists_every_tool_unless_it_is_set_to_find_them_on_demand(tmp_path: Path) -> None:
+    agents = {
+        "cursor": {"name": "Cursor"},
+        "claude": {"name": "Claude", "tools": "on_demand", "always_listed": ["time/*", "fs/read_file"]},
+    }
+
+    loaded = load_config(write_json(tmp_path, {"agents": agents})).agents
+
+    assert (loaded["cursor"].tools, loaded["cursor"].always_listed) == (ToolsMode.ALL, ())
+    assert (loaded["claude"].tools, loaded["claude"].always_listed) == (ToolsMode.ON_DEMAND, ("time/*", "fs/read_file"))
+
+
+def test_an_unknown_tools_mode_or_a_malformed_always_listed_match_is_an_error_at_its_json_path(tmp_path: Path) -> None:
+    agent = {"name": "Cursor", "tools": "some", "always_listed": ["time/*", "time"]}
+
+    problems = problems_for(tmp_path, {"agents": {"cursor": agent}})
+
+    assert problems == [
+        'config.json: agents.cursor.tools: expected one of "all" or "on_demand", found "some"',
+        'config.json: agents.cursor.always_listed[1]: expected "server/tool" with glob patterns, found "time"',
+    ]
 
 
 @pytest.mark.parametrize(
