@@ -38,6 +38,7 @@ from gateway_core.frontend.notices import Notices
 from gateway_core.frontend.roots import AgentRoots
 from gateway_core.frontend.rounds import PARKED_TTL_S, Follow, Rounds, Target
 from gateway_core.frontend.routing import Routes
+from gateway_core.policy import Effect
 
 # The identity stamp a 2026-era downstream adds to its results; the agent must see Toolgate's, not it.
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
@@ -115,8 +116,12 @@ class RequestForwarder:
 
     # --- calls, prompts and reads ----------------------------------------------------------------
 
-    async def call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> Any:
-        """Decide, ask if need be, forward and record one tool call (or resume one waiting for answers)."""
+    async def call_tool(self, ctx: Ctx, params: types.CallToolRequestParams, *, denied_as_unknown: bool = False) -> Any:
+        """Decide, ask if need be, forward and record one tool call (or resume one waiting for answers).
+
+        With ``denied_as_unknown`` (``execute_tool``), a tool the policy denies is answered exactly as
+        one that does not exist, so the call reveals nothing; the refusal is still recorded.
+        """
         route = self._routes().tools.get(params.name)
         if route is None:
             if (down := self._unavailable(params.name, prompt=False)) is not None:
@@ -136,6 +141,8 @@ class RequestForwarder:
         )
         if not admission.allowed:
             self._metrics.count_call(agent, route.server, admission.refused_as, 0.0)
+            if denied_as_unknown and admission.decision.effect is Effect.DENY:
+                return unknown_tool(params.name)
             return refusal_result(admission)
         progress = ProgressRelay(ctx)
 

@@ -38,13 +38,17 @@ class ListenBus:
         finally:
             _ADDRESS.reset(token)
 
-    async def publish(self, event: ServerEvent) -> None:
-        """Deliver a list change to every stream (resource updates go through ``send_to``)."""
+    async def publish(self, event: ServerEvent, *, only: Callable[[object | None], bool] | None = None) -> None:
+        """Deliver a list change to every stream, or to those whose receiver passes ``only``.
+
+        Resource updates go through ``send_to``.
+        """
         if isinstance(event, ResourceUpdated):
             logger.warning("a resource update was published to every listen stream; it was dropped")
         else:
-            for _, listener in list(self._listeners.values()):
-                self._call(listener, event)
+            for owner, listener in list(self._listeners.values()):
+                if only is None or only(owner):
+                    self._call(listener, event)
         await anyio.lowlevel.checkpoint()
 
     def send_to(self, receiver: object, event: ServerEvent) -> None:

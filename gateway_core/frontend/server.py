@@ -40,7 +40,8 @@ from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.instructions import ServerInstructions, merged_instructions
 from gateway_core.frontend.listen_bus import ListenBus
 from gateway_core.frontend.metrics import Metrics
-from gateway_core.frontend.notices import Notices
+from gateway_core.frontend.notices import Notices, Receiver
+from gateway_core.frontend.on_demand import OnDemandTools
 from gateway_core.frontend.roots import AgentRoots
 from gateway_core.frontend.rounds import Rounds
 from gateway_core.frontend.routing import Routes, ServerCatalog, build_routes
@@ -89,7 +90,8 @@ class AgentFacingServer:
         self._policy_changed = False
         self._bus = ListenBus()
         self._listen = ListenHandler(self._bus)
-        self._legacy_sessions: dict[str, ServerSession] = {}
+        # Each handshake-era session's agent and session object, by session id.
+        self._legacy_sessions: dict[str, tuple[str, ServerSession]] = {}
         # Told (session id, request id) of a handshake-era request that ended without a result.
         self.on_unanswered: Callable[[str, str], None] | None = None
         self._ready: set[str] = set()
@@ -100,7 +102,8 @@ class AgentFacingServer:
             lambda: self._runtime.now.routes, pool, guard, metrics, self.notices, self.rounds, self.roots
         )
         self._forward = forward
-        self.tasks = Tasks(lambda: self._runtime.now.routes, pool, guard, forward.call_tool)
+        self.on_demand = OnDemandTools(runtime, pool, guard, forward)
+        self.tasks = Tasks(lambda: self._runtime.now.routes, pool, guard, self.on_demand.call_tool)
         # A session's end reaches everything that keeps something per session.
         ended_handlers = (
             self._forget_session,
@@ -117,7 +120,7 @@ class AgentFacingServer:
             title="Toolgate",
             get_tool_input_schema=lambda name: self._runtime.now.routes.input_schemas.get(name),
             on_list_tools=self._list_tools,
-            on_call_tool=forward.call_tool,
+            on_call_tool=self.on_demand.call_tool,
             on_list_resources=self._list_resources,
             on_list_resource_templates=self._list_resource_templates,
             on_read_resource=forward.read_resource,
@@ -217,14 +220,28 @@ class AgentFacingServer:
             await self._changed.wait()
             self._changed = anyio.Event()
             changes = self.refresh()
+            server_lists = self.on_demand.changed_server_lists()
+            told = self._told_of_tools(ToolsListChanged in changes, server_lists)
             if self._policy_changed:
                 # What each agent may see can change with a policy even when the catalog did not.
                 self._policy_changed = False
-                changes = {ToolsListChanged, PromptsListChanged, ResourcesListChanged}
+                changes, told = {ToolsListChanged, PromptsListChanged, ResourcesListChanged}, _everyone
+            elif server_lists:
+                changes.add(ToolsListChanged)
             self._refreshed.set()
             self._refreshed = anyio.Event()
             for event in sorted(changes, key=lambda e: e.__name__):
-                await self._announce(event)
+                await self._announce(event, told if event is ToolsListChanged else _everyone)
+
+    def _told_of_tools(self, tools_changed: bool, server_lists: set[str]) -> Callable[[str], bool]:
+        """Which agents hear that the tool list changed: on-demand ones only when their servers changed."""
+
+        def told(agent: str) -> bool:
+            if self.on_demand.is_on_demand(agent):
+                return agent in server_lists
+            return tools_changed
+
+        return told
 
     async def wait_refreshed(self) -> None:
         """Wait until the routing table is next rebuilt (after any downstream state or catalog change)."""
@@ -233,10 +250,13 @@ class AgentFacingServer:
     def close(self) -> None:
         """End every 2026 listen stream so shutdown does not wait on them."""
         self._listen.close()
+        self.on_demand.close()
 
-    async def _announce(self, event: type[ListChanged]) -> None:
-        await self._bus.publish(event())
-        for session in list(self._legacy_sessions.values()):
+    async def _announce(self, event: type[ListChanged], told: Callable[[str], bool]) -> None:
+        await self._bus.publish(event(), only=lambda owner: not isinstance(owner, Receiver) or told(owner.agent))
+        for agent, session in list(self._legacy_sessions.values()):
+            if not told(agent):
+                continue
             if event is ToolsListChanged:
                 await session.send_tool_list_changed()
             elif event is PromptsListChanged:
@@ -254,7 +274,7 @@ class AgentFacingServer:
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS and ctx.request is not None:
             session_id = ctx.request.headers.get("mcp-session-id")
             if session_id is not None and session_id not in self._legacy_sessions:
-                self._legacy_sessions[session_id] = ctx.session
+                self._legacy_sessions[session_id] = (current_agent(), ctx.session)
                 # The SDK has no public hook for "this session ended"; its connection's exit stack is it.
                 connection = getattr(ctx.session, "_connection", None)
                 if connection is not None:
@@ -365,6 +385,8 @@ class AgentFacingServer:
             if self._guard.may_see(agent, routes.tools[tool.name].server, routes.tools[tool.name].upstream_name)
             and (tasks or not requires_task(tool))
         ]
+        if self.on_demand.is_on_demand(agent):
+            visible = self.on_demand.listing(agent, visible)
         return types.ListToolsResult(tools=visible)
 
     async def _list_prompts(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
@@ -394,6 +416,10 @@ def _with_tasks(create: Callable[..., InitializationOptions], *args: Any, **kwar
     options = create(*args, **kwargs)
     options.capabilities = options.capabilities.model_copy(update={"tasks": TASKS_CAPABILITY})
     return options
+
+
+def _everyone(agent: str) -> bool:
+    return True
 
 
 def _with_session_id(handler: Callable[[str], None]) -> Callable[[SessionEnded], None]:

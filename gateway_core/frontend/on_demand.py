@@ -1,0 +1,324 @@
+"""On-demand tools: three gateway tools through which an agent finds and calls every tool it may use.
+
+An agent configured with ``"tools": "on_demand"`` is listed ``list_servers``, ``get_server_tools`` and
+``execute_tool`` (plus its ``always_listed`` tools) instead of every tool's whole definition. What
+they show is filtered by the agent's policy exactly as ``tools/list`` is (a denied tool is never
+described), and ``execute_tool`` is a ``tools/call`` of the named tool: the same guard, approval,
+audit, progress, cancellation and server questions (``forward.py``), its result unchanged.
+Built once per agent-facing server; it reads the runtime on every request.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mcp_types as types
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway_core.config import ToolsMode
+from gateway_core.downstream.base import ServerState
+from gateway_core.downstream.pool import DownstreamPool
+from gateway_core.downstream.server import DownstreamServer
+from gateway_core.frontend.forward import Ctx, RequestForwarder, current_agent
+from gateway_core.frontend.guard import CallGuard
+from gateway_core.frontend.routing import Route, Routes
+from gateway_core.frontend.runtime import RuntimeCell
+from gateway_core.frontend.tasks import requires_task
+from gateway_core.frontend.tool_search import ToolIndex
+
+LIST_SERVERS = "list_servers"
+GET_SERVER_TOOLS = "get_server_tools"
+EXECUTE_TOOL = "execute_tool"
+# What get_server_tools returns when the agent names no budget: a dozen ordinary definitions.
+DEFAULT_BUDGET_TOKENS = 4000
+# A server's description in list_servers: enough to tell what it is for, not its whole manual.
+DESCRIPTION_CHARS = 200
+# Names of left-out tools given in a note; beyond this the note gives only their number.
+NOTE_NAMES = 50
+# The usual rough size of a token in English text and JSON, for budgets and size estimates.
+CHARS_PER_TOKEN = 4
+
+_STRING = {"type": "string"}
+META_TOOLS: tuple[types.Tool, ...] = (
+    types.Tool(
+        name=LIST_SERVERS,
+        description="List the tool servers you can use: what each is for, its state and its number of tools.",
+        input_schema={"type": "object", "properties": {}},
+    ),
+    types.Tool(
+        name=GET_SERVER_TOOLS,
+        description=(
+            "Get tool definitions to call with execute_tool. Describe the task in `query` (ranked by relevance), "
+            "and/or filter by `server`, exact `names` or a name `pattern` (glob); results fit `max_tokens`."
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {
+                "query": _STRING,
+                "server": _STRING,
+                "names": {"type": "array", "items": _STRING},
+                "pattern": _STRING,
+                "max_tokens": {"type": "integer", "minimum": 1},
+            },
+        },
+    ),
+    types.Tool(
+        name=EXECUTE_TOOL,
+        description="Call a tool by its exact name (from get_server_tools) with its arguments.",
+        input_schema={
+            "type": "object",
+            "properties": {"name": _STRING, "arguments": {"type": "object"}},
+            "required": ["name"],
+        },
+    ),
+)
+META_NAMES = frozenset(tool.name for tool in META_TOOLS)
+
+
+class _ToolsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str | None = None
+    server: str | None = None
+    names: list[str] | None = None
+    pattern: str | None = None
+    max_tokens: int = Field(default=DEFAULT_BUDGET_TOKENS, ge=1)
+
+
+class _Execution(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    arguments: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ServerEntry:
+    """One server as ``list_servers`` shows it to one agent.
+
+    Attributes:
+        name: the configured server's name.
+        description: what it is for (its description or instructions, shortened).
+        state: ``ready``, ``starting``, ``failed`` or ``stopped``.
+        tools: how many of its tools the agent may use now.
+    """
+
+    name: str
+    description: str
+    state: ServerState
+    tools: int
+
+
+class OnDemandTools:
+    """Serves the gateway tools of on-demand agents, and calls every other name as a direct call.
+
+    Args:
+        runtime: the configuration (each agent's mode) and the routing table in force.
+        pool: the downstream servers (state, description).
+        guard: whether an agent may see a tool.
+        forward: how a tool call is decided, forwarded and recorded.
+    """
+
+    def __init__(self, runtime: RuntimeCell, pool: DownstreamPool, guard: CallGuard, forward: RequestForwarder) -> None:
+        self._runtime = runtime
+        self._pool = pool
+        self._guard = guard
+        self._forward = forward
+        self._index = ToolIndex()
+        self._seen: dict[str, tuple[object, ...]] = {}
+
+    def is_on_demand(self, agent: str) -> bool:
+        """Whether ``agent`` is configured with ``"tools": "on_demand"``."""
+        entry = self._runtime.now.config.agents.get(agent)
+        return entry is not None and entry.tools is ToolsMode.ON_DEMAND
+
+    def listing(self, agent: str, visible: Sequence[types.Tool]) -> list[types.Tool]:
+        """An on-demand agent's ``tools/list``: the gateway tools, then those of ``visible`` it keeps listed."""
+        return [*META_TOOLS, *self._always_listed(agent, visible)]
+
+    async def call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> Any:
+        """``tools/call``: an on-demand agent's gateway tools are served here, every other call is forwarded."""
+        agent = current_agent()
+        if params.name not in META_NAMES or not self.is_on_demand(agent):
+            return await self._forward.call_tool(ctx, params)
+        arguments = params.arguments or {}
+        try:
+            if params.name == EXECUTE_TOOL:
+                return await self._execute(ctx, params, _Execution.model_validate(arguments))
+            if params.name == LIST_SERVERS:
+                return _text_result({"servers": [_shown(entry) for entry in self.servers_for(agent)]})
+            return self._get_server_tools(agent, _ToolsQuery.model_validate(arguments))
+        except ValidationError as exc:
+            return _error(f"{params.name}: {_first_problem(exc)}")
+
+    def servers_for(self, agent: str) -> list[ServerEntry]:
+        """The servers ``agent`` may use, in configuration order: it is shown one of their tools, or allowed them."""
+        config, usable = self._runtime.now.config, self._usable(agent)
+        entries = []
+        for name, server_config in config.servers.items():
+            server = self._pool.servers.get(name)
+            if server is None or not server_config.enabled:
+                continue
+            count = sum(1 for _, route in usable if route.server == name)
+            if count == 0 and not self._shows_server(agent, name, server.last_catalog.tools):
+                continue
+            entries.append(ServerEntry(name, _description(server), server.status.state, count))
+        return entries
+
+    def changed_server_lists(self) -> set[str]:
+        """The on-demand agents whose servers (or always-listed tools) changed since the last call."""
+        seen: dict[str, tuple[object, ...]] = {}
+        for agent, entry in self._runtime.now.config.agents.items():
+            if entry.tools is ToolsMode.ON_DEMAND:
+                servers = tuple((server.name, server.state) for server in self.servers_for(agent))
+                listed = [tool for tool, _ in self._usable(agent)]
+                seen[agent] = (servers, tuple(self._always_listed(agent, listed)))
+        changed = {agent for agent, signature in seen.items() if self._seen.get(agent) != signature}
+        self._seen = seen
+        return changed
+
+    def close(self) -> None:
+        """Free the search index."""
+        self._index.close()
+
+    async def _execute(self, ctx: Ctx, params: types.CallToolRequestParams, execution: _Execution) -> Any:
+        # A 2026 agent's retry after a server's question carries its answers on execute_tool itself.
+        call = types.CallToolRequestParams(
+            name=execution.name,
+            arguments=execution.arguments,
+            request_state=params.request_state,
+            input_responses=params.input_responses,
+        )
+        return await self._forward.call_tool(ctx, call, denied_as_unknown=True)
+
+    def _get_server_tools(self, agent: str, asked: _ToolsQuery) -> types.CallToolResult:
+        routes = self._runtime.now.routes
+        candidates = self._usable(agent)
+        notes = []
+        if asked.server is not None:
+            if asked.server not in {entry.name for entry in self.servers_for(agent)}:
+                return _error(f"get_server_tools: there is no server {asked.server!r}; list_servers shows them")
+            candidates = [(tool, route) for tool, route in candidates if route.server == asked.server]
+        if asked.names is not None:
+            wanted = set(asked.names)
+            candidates = [(tool, route) for tool, route in candidates if tool.name in wanted]
+            missing = sorted(wanted - {tool.name for tool, _ in candidates})
+            if missing:
+                notes.append(f"No tool is named {', '.join(missing)}.")
+        if asked.pattern is not None:
+            pattern = asked.pattern.lower()
+            candidates = [
+                (tool, route) for tool, route in candidates if fnmatch.fnmatchcase(tool.name.lower(), pattern)
+            ]
+        tools = [tool for tool, _ in candidates]
+        if asked.query is not None:
+            tools = self._ranked(routes, asked.query, tools)
+            if not tools:
+                notes.append("No tool matched the query; try other words, or leave out `query` to list tools.")
+        found, left_out = _within_budget(tools, asked.max_tokens)
+        if left_out:
+            names = ", ".join(tool.name for tool in left_out[:NOTE_NAMES])
+            more = f" and {len(left_out) - NOTE_NAMES} more" if len(left_out) > NOTE_NAMES else ""
+            notes.append(
+                f"{len(left_out)} more matching tools were left out to stay within max_tokens={asked.max_tokens}: "
+                f"{names}{more}. Ask for them with `names`, or a larger `max_tokens`."
+            )
+        return _text_result({"tools": found, "note": " ".join(notes)} if notes else {"tools": found})
+
+    def _ranked(self, routes: Routes, query: str, tools: Sequence[types.Tool]) -> list[types.Tool]:
+        by_name = {tool.name: tool for tool in tools}
+        return [by_name[name] for name in self._index.search(routes, query) if name in by_name]
+
+    def _usable(self, agent: str) -> list[tuple[types.Tool, Route]]:
+        """The routed tools ``agent`` may see and call without creating a task, in listing order."""
+        routes = self._runtime.now.routes
+        usable = []
+        for tool in routes.tool_list:
+            route = routes.tools[tool.name]
+            if self._guard.may_see(agent, route.server, route.upstream_name) and not requires_task(tool):
+                usable.append((tool, route))
+        return usable
+
+    def _shows_server(self, agent: str, name: str, tools: Sequence[types.Tool]) -> bool:
+        return self._guard.may_see(agent, name) or any(self._guard.may_see(agent, name, tool.name) for tool in tools)
+
+    def _always_listed(self, agent: str, visible: Sequence[types.Tool]) -> list[types.Tool]:
+        entry = self._runtime.now.config.agents.get(agent)
+        if entry is None or not entry.always_listed:
+            return []
+        routes = self._runtime.now.routes
+        patterns = [match.partition("/")[::2] for match in entry.always_listed]
+        kept = []
+        for tool in visible:
+            route = routes.tools.get(tool.name)
+            if route is None or tool.name in META_NAMES:
+                continue
+            if any(
+                fnmatch.fnmatchcase(route.server, server) and fnmatch.fnmatchcase(route.upstream_name, upstream)
+                for server, upstream in patterns
+            ):
+                kept.append(tool)
+        return kept
+
+
+def estimated_tokens(text: str) -> int:
+    """A rough token count of ``text`` (about four characters a token)."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def _definition(tool: types.Tool) -> dict[str, Any]:
+    definition: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        definition["description"] = tool.description
+    definition["inputSchema"] = tool.input_schema
+    return definition
+
+
+def _within_budget(tools: Sequence[types.Tool], budget: int) -> tuple[list[dict[str, Any]], list[types.Tool]]:
+    """The definitions of the first ``tools`` that fit ``budget`` tokens (at least one), and the tools left out."""
+    found: list[dict[str, Any]] = []
+    used = 0
+    for index, tool in enumerate(tools):
+        definition = _definition(tool)
+        cost = estimated_tokens(_compact(definition))
+        if found and used + cost > budget:
+            return found, list(tools[index:])
+        found.append(definition)
+        used += cost
+    return found, []
+
+
+def _description(server: DownstreamServer) -> str:
+    live = server.session.live
+    info = live.server_info if live is not None else None
+    text = (info.description if info is not None else None) or server.instructions or ""
+    text = " ".join(text.split())
+    if len(text) <= DESCRIPTION_CHARS:
+        return text
+    return text[: DESCRIPTION_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _shown(entry: ServerEntry) -> dict[str, Any]:
+    return {"name": entry.name, "description": entry.description, "state": entry.state.value, "tools": entry.tools}
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _text_result(value: Any) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=_compact(value))])
+
+
+def _error(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in error["loc"]) or "arguments"
+    return f"{where}: {error['msg']}"

@@ -1,0 +1,97 @@
+"""Ranks the routed tools against a free-text query, for on-demand agents' ``get_server_tools``.
+
+An in-memory SQLite FTS5 index (stdlib ``sqlite3``) over each tool's name, title, description and
+parameter names, ranked by BM25 with a name match worth most. Names are split into words first
+(``get_current_time``, ``getCurrentTime`` → ``get current time``), and words are stemmed (Porter).
+The index belongs to one routing table: a search against a newer table rebuilds it first, so it
+follows every catalog change. Used on the event loop only; a build of 500 tools takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Mapping
+
+import mcp_types as types
+
+from gateway_core.frontend.routing import Routes
+
+# BM25 weights of the columns, in table order (the public name itself is not searched): a word of the
+# name says most about what a tool does.
+_WEIGHTS = (0.0, 5.0, 3.0, 1.0, 1.5)
+_WORD = re.compile(r"[A-Za-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+# Words that say nothing about a tool; left out of queries so they cannot decide a ranking.
+_STOP_WORDS = frozenset(
+    "a an and are as at be by can do does for from how i in is it me my of on or please show "
+    "that the this to use what when where which who with you".split()
+)
+
+
+def words(text: str) -> str:
+    """``text`` as lower-case words: camelCase and ``snake_case`` split, punctuation dropped."""
+    return " ".join(part.lower() for word in _WORD.findall(text) for part in _CAMEL.split(word) if part)
+
+
+def query_words(query: str) -> list[str]:
+    """The words of a free-text query that can rank tools (stop words left out, unless nothing else is left)."""
+    found = words(query).split()
+    kept = [word for word in found if word not in _STOP_WORDS]
+    return list(dict.fromkeys(kept or found))
+
+
+class ToolIndex:
+    """A full-text index of one routing table's tools; ``search`` rebuilds it for a newer table."""
+
+    def __init__(self) -> None:
+        self._db: sqlite3.Connection | None = None
+        self._routes: Routes | None = None
+
+    def search(self, routes: Routes, query: str) -> list[str]:
+        """The public names of ``routes``' tools that match ``query``, most relevant first.
+
+        A tool matches when any query word (or a word with the same stem) is in its name, title,
+        description or parameter names. An empty query matches nothing.
+        """
+        terms = query_words(query)
+        if not terms:
+            return []
+        db = self._index(routes)
+        expression = " OR ".join(f'"{term}"*' for term in terms)
+        rows = db.execute(
+            f"SELECT name FROM tools WHERE tools MATCH ? ORDER BY bm25(tools, {', '.join(map(str, _WEIGHTS))})",
+            (expression,),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        """Free the index (a later search builds it again)."""
+        if self._db is not None:
+            self._db.close()
+        self._db, self._routes = None, None
+
+    def _index(self, routes: Routes) -> sqlite3.Connection:
+        if self._db is not None and self._routes is routes:
+            return self._db
+        self.close()
+        db = sqlite3.connect(":memory:")
+        db.execute(
+            "CREATE VIRTUAL TABLE tools USING fts5("
+            "name UNINDEXED, name_words, title, description, parameters, tokenize = 'porter unicode61')"
+        )
+        db.executemany("INSERT INTO tools VALUES (?, ?, ?, ?, ?)", _rows(routes.tool_list))
+        self._db, self._routes = db, routes
+        return db
+
+
+def _rows(tools: Iterable[types.Tool]) -> Iterable[tuple[str, str, str, str, str]]:
+    for tool in tools:
+        yield tool.name, words(tool.name), words(tool.title or ""), tool.description or "", _parameters(tool)
+
+
+def _parameters(tool: types.Tool) -> str:
+    properties = tool.input_schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return ""
+    return " ".join(words(str(name)) for name in properties)

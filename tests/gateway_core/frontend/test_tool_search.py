@@ -1,0 +1,68 @@
+"""The full-text index ranks tools for a free-text query and follows every new routing table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mcp_types as types
+
+from gateway_core.downstream.base import Catalog
+from gateway_core.frontend.routing import Routes, ServerCatalog, build_routes
+from gateway_core.frontend.tool_search import ToolIndex, query_words, words
+
+
+def tool(name: str, description: str = "", **parameters: Any) -> types.Tool:
+    schema = {"type": "object", "properties": {key: {"type": "string"} for key in parameters}}
+    return types.Tool(name=name, description=description, input_schema=schema)
+
+
+def routes_of(*tools: types.Tool) -> Routes:
+    return build_routes([ServerCatalog("srv", "srv__", Catalog(tools=tools))])
+
+
+def test_names_are_split_into_lower_case_words():
+    assert words("getCurrentTime") == "get current time"
+    assert words("git_log-HTTPServer.v2") == "git log http server v2"
+
+
+def test_a_query_loses_its_stop_words_unless_nothing_else_is_left():
+    assert query_words("What is the time in Tokyo?") == ["time", "tokyo"]
+    assert query_words("what is it") == ["what", "is", "it"]
+
+
+def test_a_word_of_the_name_ranks_a_tool_above_one_that_only_mentions_it():
+    routes = routes_of(
+        tool("read_file", "Read a file; see also the time of its last change."),
+        tool("get_current_time", "Get the current time in a timezone.", timezone="x"),
+        tool("convert", "Convert between units."),
+    )
+
+    assert ToolIndex().search(routes, "what time is it") == ["srv__get_current_time", "srv__read_file"]
+
+
+def test_stems_prefixes_and_parameter_names_match():
+    routes = routes_of(
+        tool("git_log", "Shows the commit logs.", repo_path="x"),
+        tool("create_entities", "Create entities in the knowledge graph."),
+        tool("move", "Move something.", timezone="x"),
+    )
+    index = ToolIndex()
+
+    assert index.search(routes, "last commits of the repository") == ["srv__git_log"]
+    assert index.search(routes, "entity") == ["srv__create_entities"]
+    assert index.search(routes, "timezone") == ["srv__move"]
+    assert index.search(routes, "") == []
+
+
+def test_a_newer_routing_table_is_indexed_before_it_is_searched():
+    index = ToolIndex()
+    before = index.search(routes_of(tool("echo", "Echo text.")), "zebra")
+    after = index.search(routes_of(tool("echo", "Echo text."), tool("zebra", "Stripes.")), "zebra")
+
+    assert (before, after) == ([], ["srv__zebra"])
+
+
+def test_query_syntax_in_the_text_is_taken_as_plain_words():
+    routes = routes_of(tool("echo", "Echo the text back."))
+
+    assert ToolIndex().search(routes, 'echo" OR NEAR(* -"') == ["srv__echo"]
