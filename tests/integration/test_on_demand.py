@@ -1,0 +1,202 @@
+"""An on-demand agent finds and calls every tool it may use through three gateway tools, over real sockets."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+
+from gateway_core.approvals import Answer, ApprovalRequested
+from gateway_core.config import load_config
+from tests.integration.harness import BOTH_ERAS, Mode, RunningGateway, agent_client, running_gateway, stdio_fake
+
+pytestmark = pytest.mark.anyio
+
+WAIT_S = 20.0
+META = ["list_servers", "get_server_tools", "execute_tool"]
+ON_DEMAND: dict[str, Any] = {
+    "default": "allow",
+    "tools": "on_demand",
+    "rules": [{"match": "fake/add", "effect": "ask"}, {"match": "fake/fail", "effect": "deny"}],
+}
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return " ".join(block.text for block in result.content if isinstance(block, types.TextContent))
+
+
+def json_of(result: types.CallToolResult) -> Any:
+    assert not result.is_error, text_of(result)
+    return json.loads(text_of(result))
+
+
+def audit_rows(gw: RunningGateway) -> list[dict[str, Any]]:
+    with sqlite3.connect(gw.paths.audit_db) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute("SELECT * FROM records ORDER BY id")]
+
+
+async def approve_next(gw: RunningGateway) -> str:
+    """Allow the next approval request once it is pending; what it named (agent, server/tool, public name)."""
+    requested = anyio.Event()
+    unsubscribe = gw.gateway.events.subscribe(
+        lambda event: requested.set() if isinstance(event, ApprovalRequested) else None
+    )
+    try:
+        with anyio.fail_after(WAIT_S):
+            while not gw.gateway.pending_approvals():
+                await requested.wait()
+    finally:
+        unsubscribe()
+    request = gw.gateway.pending_approvals()[0]
+    gw.gateway.answer_approval(request.id, Answer.ALLOW_ONCE)
+    return f"{request.agent}: {request.server}/{request.tool} as {request.public_name}"
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_an_on_demand_agent_finds_a_tool_and_calls_it_under_its_policy_on_record(mode: Mode):
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ON_DEMAND}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
+            listed = [tool.name for tool in (await client.list_tools()).tools]
+            servers = json_of(await client.call_tool("list_servers", {}))["servers"]
+            found = json_of(await client.call_tool("get_server_tools", {"query": "echo some text back"}))["tools"]
+            echoed = await client.call_tool("execute_tool", {"name": found[0]["name"], "arguments": {"text": "hi"}})
+            denied = await client.call_tool("execute_tool", {"name": "fake__fail", "arguments": {}})
+            unknown = await client.call_tool("execute_tool", {"name": "fake__nope", "arguments": {}})
+            async with anyio.create_task_group() as tg:
+                asked: list[str] = []
+
+                async def approve() -> None:
+                    asked.append(await approve_next(gw))
+
+                tg.start_soon(approve)
+                added = await client.call_tool("execute_tool", {"name": "fake__add", "arguments": {"a": 2, "b": 40}})
+    rows = audit_rows(gw)  # after shutdown, which writes every queued outcome
+
+    assert listed == META
+    assert [(s["name"], s["state"]) for s in servers] == [("fake", "ready")]
+    assert found[0]["name"] == "fake__echo" and found[0]["inputSchema"]["properties"] == {"text": {"type": "string"}}
+    assert echoed.structured_content == {"text": "hi"}
+    assert denied.is_error and text_of(denied) == text_of(unknown).replace("fake__nope", "fake__fail")
+    assert asked == ["agent-a: fake/add as fake__add"]
+    assert text_of(added) == "42"
+    outcomes = [(r["server"], r["tool"], r["effect"], r["outcome"]) for r in rows if r["kind"] == "outcome"]
+    assert outcomes == [
+        ("fake", "echo", "allow", "ok"),
+        ("fake", "fail", "deny", "denied"),
+        ("fake", "add", "ask", "ok"),
+    ]
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_a_tool_a_server_adds_is_found_by_the_next_query(mode: Mode):
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ON_DEMAND}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
+            await client.call_tool("execute_tool", {"name": "fake__add_tool", "arguments": {"name": "zebra_stripes"}})
+            with anyio.fail_after(WAIT_S):
+                while "fake__zebra_stripes" not in gw.gateway.routes.tools:
+                    await gw.gateway.wait_routes_rebuilt()
+            found = json_of(await client.call_tool("get_server_tools", {"query": "zebra"}))["tools"]
+
+    assert [tool["name"] for tool in found] == ["fake__zebra_stripes"]
+
+
+async def test_execute_tool_reaches_the_agents_own_process_of_a_per_agent_server():
+    policies = {"agent-a": ON_DEMAND, "agent-b": ON_DEMAND}
+    servers = {"fake": stdio_fake(isolation="per_agent")}
+    async with running_gateway(servers, agents=("agent-a", "agent-b"), policies=policies) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["agent-a"]) as client_a,
+            agent_client(gw.url, gw.tokens["agent-b"], mode="2026-07-28") as client_b,
+        ):
+            pid_a = text_of(await client_a.call_tool("execute_tool", {"name": "fake__pid"}))
+            pid_b = text_of(await client_b.call_tool("execute_tool", {"name": "fake__pid"}))
+            instances = gw.gateway.instance_agents("fake")
+
+    assert pid_a != pid_b
+    assert instances == ["agent-a", "agent-b"]
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_switching_an_agent_to_on_demand_in_the_config_applies_live(mode: Mode):
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
+            before = [tool.name for tool in (await client.list_tools()).tools]
+            raw = json.loads(gw.paths.config_file.read_text())
+            raw["agents"]["agent-a"]["tools"] = "on_demand"
+            gw.paths.config_file.write_text(json.dumps(raw))
+            gw.gateway.apply_config(load_config(gw.paths.config_file))
+            after = [tool.name for tool in (await client.list_tools()).tools]
+
+    assert "fake__echo" in before and "execute_tool" not in before
+    assert after == META
+
+
+async def test_an_on_demand_agent_hears_of_list_changes_only_when_its_servers_change():
+    inboxes: dict[str, list[Any]] = {"full": [], "lean": []}
+    heard = anyio.Event()
+
+    def inbox(name: str) -> Any:
+        async def handler(message: Any) -> None:
+            if type(message).__name__.endswith("ListChangedNotification"):
+                inboxes[name].append(type(message).__name__)
+                heard.set()
+
+        return handler
+
+    async def until(condition: Any) -> None:
+        nonlocal heard
+        with anyio.fail_after(WAIT_S):
+            while not condition():
+                await heard.wait()
+                heard = anyio.Event()
+
+    servers = {"fake": stdio_fake(), "other": stdio_fake()}
+    policies = {"lean": {"default": "allow", "tools": "on_demand"}}
+    async with running_gateway(servers, agents=("full", "lean"), policies=policies) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["full"], message_handler=inbox("full")) as full,
+            agent_client(gw.url, gw.tokens["lean"], message_handler=inbox("lean")) as lean,
+        ):
+            await full.list_tools()
+            await lean.list_tools()
+            await lean.call_tool("execute_tool", {"name": "fake__add_tool", "arguments": {"name": "fresh"}})
+            await until(lambda: "ToolListChangedNotification" in inboxes["full"])
+            gw.gateway.restart_server("other")  # its tools go away and come back: the lean agent's servers change
+            await until(lambda: "ToolListChangedNotification" in inboxes["lean"])
+            await gw.wait_ready()
+
+    # A server's list change heard before the restart's would come first on the lean agent's stream.
+    assert inboxes["lean"][0] != "ToolListChangedNotification"
+
+
+async def test_an_on_demand_2026_agents_listen_stream_hears_of_tools_only_when_its_servers_change():
+    servers = {"fake": stdio_fake(), "other": stdio_fake()}
+    policies = {"lean": {"default": "allow", "tools": "on_demand"}}
+    async with running_gateway(servers, agents=("full", "lean"), policies=policies) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["full"], mode="2026-07-28") as full,
+            agent_client(gw.url, gw.tokens["lean"], mode="2026-07-28") as lean,
+            full.listen(tools_list_changed=True) as full_events,
+            lean.listen(tools_list_changed=True, prompts_list_changed=True) as lean_events,
+        ):
+            await lean.call_tool("execute_tool", {"name": "fake__add_tool", "arguments": {"name": "fresh"}})
+            with anyio.fail_after(WAIT_S):
+                full_heard = await full_events.__anext__()
+            gw.gateway.restart_server("other")
+            with anyio.fail_after(WAIT_S):
+                lean_heard = await lean_events.__anext__()
+
+    assert type(full_heard).__name__ == "ToolsListChanged"
+    # Had the lean agent heard of the new tool, that would have come before the restart's prompts change.
+    assert type(lean_heard).__name__ == "PromptsListChanged"
