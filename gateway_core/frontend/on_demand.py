@@ -200,8 +200,11 @@ class OnDemandTools:
         candidates = self._usable(agent)
         notes = []
         if asked.server is not None:
-            if asked.server not in {entry.name for entry in self.servers_for(agent)}:
+            shown = {entry.name: entry for entry in self.servers_for(agent)}.get(asked.server)
+            if shown is None:
                 return _error(f"get_server_tools: there is no server {asked.server!r}; list_servers shows them")
+            if shown.state is not ServerState.READY:
+                notes.append(f"Server {asked.server!r} is {shown.state.value}: its tools are back when it is ready.")
             candidates = [(tool, route) for tool, route in candidates if route.server == asked.server]
         if asked.names is not None:
             wanted = set(asked.names)

@@ -107,6 +107,32 @@ async def test_a_tool_a_server_adds_is_found_by_the_next_query(mode: Mode):
     assert [tool["name"] for tool in found] == ["fake__zebra_stripes"]
 
 
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_an_agents_cancellation_of_execute_tool_reaches_the_server(mode: Mode):
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ON_DEMAND}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
+            progressed = anyio.Event()
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                progressed.set()
+
+            async with anyio.create_task_group() as tg:
+
+                async def call_slowly() -> None:
+                    slow = {"name": "fake__slow", "arguments": {"seconds": 60, "steps": 2}}
+                    await client.call_tool("execute_tool", slow, progress_callback=on_progress)
+
+                tg.start_soon(call_slowly)
+                with anyio.fail_after(WAIT_S):
+                    await progressed.wait()
+                tg.cancel_scope.cancel()
+            await gw.stderr.wait_for("fake", "slow cancelled")
+            after = await client.call_tool("execute_tool", {"name": "fake__echo", "arguments": {"text": "fine"}})
+
+    assert after.structured_content == {"text": "fine"}
+
+
 async def test_execute_tool_reaches_the_agents_own_process_of_a_per_agent_server():
     policies = {"agent-a": ON_DEMAND, "agent-b": ON_DEMAND}
     servers = {"fake": stdio_fake(isolation="per_agent")}

@@ -115,14 +115,17 @@ async def test_a_query_finds_the_tool_for_a_task_and_returns_its_whole_definitio
 async def test_tools_are_filtered_by_server_names_and_pattern_and_a_denied_tool_is_never_described(
     fake_servers: FakeServers,
 ):
+    fake_servers.broken.add("down")
     policy = {**ON_DEMAND, "rules": [{"match": "fake/echo", "effect": "deny"}]}
-    async with running_gateway(fake_servers, {"fake": {}, "other": {"prefix": "o."}}, {"agent-a": policy}) as gw:
+    servers = {"fake": {}, "other": {"prefix": "o."}, "down": {}}
+    async with running_gateway(fake_servers, servers, {"agent-a": policy}) as gw:
         async with agent(gw.front.server, "agent-a") as client:
             by_names = await client.call_tool("get_server_tools", {"names": ["fake__add", "fake__echo", "o.echo"]})
             by_pattern = await client.call_tool("get_server_tools", {"server": "other", "pattern": "*ECHO*"})
             by_query = await client.call_tool("get_server_tools", {"query": "echo the text back", "server": "fake"})
             everything = await client.call_tool("get_server_tools", {"max_tokens": 1_000_000})
             no_server = await client.call_tool("get_server_tools", {"server": "nope"})
+            down = await client.call_tool("get_server_tools", {"server": "down"})
 
     assert names_in(by_names) == ["fake__add", "o.echo"]
     assert json_of(by_names)["note"] == "No tool is named fake__echo."  # as if it did not exist
@@ -131,6 +134,7 @@ async def test_tools_are_filtered_by_server_names_and_pattern_and_a_denied_tool_
     assert "fake__echo" not in names_in(everything) and "o.echo" in names_in(everything)
     assert "fake__echo" not in text_of(everything)
     assert no_server.is_error and "list_servers" in text_of(no_server)
+    assert json_of(down) == {"tools": [], "note": "Server 'down' is failed: its tools are back when it is ready."}
 
 
 async def test_what_does_not_fit_the_token_budget_is_named_in_a_note_saying_how_to_get_it(fake_servers: FakeServers):
