@@ -14,7 +14,15 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway_core.config import add_agent_entry, check_name, read_agent_names, remove_agent_entry
+from gateway_core.config import (
+    ToolsMode,
+    add_agent_entry,
+    check_name,
+    read_agent_names,
+    read_raw_config,
+    remove_agent_entry,
+)
+from gateway_core.config.edit import set_agent_tools
 from gateway_core.errors import AgentError
 from gateway_core.secrets import SecretStore
 from gateway_core.token_files import TokenFiles
@@ -45,11 +53,13 @@ class AgentInfo:
         id: the agent id (the key in config.json's ``agents``).
         name: its display name.
         has_token: whether the secret store holds a token for it.
+        tools: what its ``tools/list`` holds (``all`` when config.json's value is missing or not valid).
     """
 
     id: str
     name: str
     has_token: bool
+    tools: ToolsMode = ToolsMode.ALL
 
 
 class AgentDirectory:
@@ -159,10 +169,28 @@ class AgentDirectory:
             ConfigError: config.json cannot be read.
             SecretError: the secret store cannot be read.
         """
+        agents = read_raw_config(self._config_path).get("agents")
         return [
-            AgentInfo(agent_id, name, self._store.get(token_secret_name(agent_id)) is not None)
+            AgentInfo(
+                agent_id,
+                name,
+                self._store.get(token_secret_name(agent_id)) is not None,
+                _tools_mode(agents.get(agent_id) if isinstance(agents, dict) else None),
+            )
             for agent_id, name in read_agent_names(self._config_path).items()
         ]
+
+    def set_tools(self, agent_id: str, mode: ToolsMode) -> None:
+        """Set what agent ``agent_id``'s ``tools/list`` holds: every tool, or the on-demand tools.
+
+        Raises:
+            AgentError: there is no such agent.
+            ConfigError: config.json cannot be read, or would not be valid.
+        """
+        try:
+            set_agent_tools(self._config_path, agent_id, mode)
+        except AgentError as exc:
+            raise AgentError(f"{exc}; `toolgate agents list` shows the agents") from exc
 
     def read_tokens(self) -> dict[str, str]:
         """Every agent's token (agent id → token), read from config.json and the secret store now.
@@ -179,3 +207,11 @@ class AgentDirectory:
             if token:
                 tokens[agent_id] = token
         return tokens
+
+
+def _tools_mode(entry: object) -> ToolsMode:
+    value = entry.get("tools") if isinstance(entry, dict) else None
+    try:
+        return ToolsMode(value) if isinstance(value, str) else ToolsMode.ALL
+    except ValueError:
+        return ToolsMode.ALL

@@ -1,4 +1,4 @@
-"""``toolgate agents add|list|remove|rotate``: the agents allowed to connect, and their tokens."""
+"""``toolgate agents add|list|remove|rotate|tools``: the agents allowed to connect, their tokens and tool listing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gateway_core.agents import AgentDirectory
 from gateway_core.cli.output import EXIT_OK, result, say
-from gateway_core.config import ensure_config
+from gateway_core.config import ToolsMode, ensure_config
 from gateway_core.paths import Paths
 from gateway_core.secrets import SecretStore, open_secret_store
 from gateway_core.token_files import TokenFiles
@@ -16,7 +16,7 @@ NOT_ENCRYPTED = "Secrets are NOT encrypted: no OS keychain is available, so they
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``agents add|list|remove|rotate`` to the ``toolgate`` command."""
+    """Add ``agents add|list|remove|rotate|tools`` to the ``toolgate`` command."""
     agents = subparsers.add_parser("agents", help="manage the agents allowed to connect").add_subparsers(
         title="agents commands", metavar="COMMAND", required=True
     )
@@ -31,6 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     rotate = agents.add_parser("rotate", help="give an agent a new token and print it")
     rotate.add_argument("agent_id", metavar="ID")
     rotate.set_defaults(run=_rotate)
+    tools = agents.add_parser("tools", help="list every tool to an agent (all), or let it find them (on_demand)")
+    tools.add_argument("agent_id", metavar="ID")
+    tools.add_argument("mode", choices=[mode.value for mode in ToolsMode], metavar="all|on_demand")
+    tools.set_defaults(run=_tools)
 
 
 def ensure_config_said(paths: Paths) -> Path:
@@ -65,10 +69,24 @@ def _list(args: argparse.Namespace, paths: Paths) -> int:
     if not agents:
         say("No agents yet; add one with `toolgate agents add ID`.")
         return EXIT_OK
-    rows = [("ID", "NAME", "TOKEN STORED")] + [(a.id, a.name, "yes" if a.has_token else "no") for a in agents]
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    for agent_id, name, stored in rows:
-        result(f"{agent_id:<{widths[0]}}  {name:<{widths[1]}}  {stored}")
+    rows = [("ID", "NAME", "TOOLS", "TOKEN STORED")] + [
+        (a.id, a.name, a.tools.value, "yes" if a.has_token else "no") for a in agents
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for agent_id, name, tools, stored in rows:
+        result(f"{agent_id:<{widths[0]}}  {name:<{widths[1]}}  {tools:<{widths[2]}}  {stored}")
+    return EXIT_OK
+
+
+def _tools(args: argparse.Namespace, paths: Paths) -> int:
+    _, directory = _directory(paths)
+    mode = ToolsMode(args.mode)
+    directory.set_tools(args.agent_id, mode)
+    if mode is ToolsMode.ON_DEMAND:
+        say(f"Agent {args.agent_id!r} now finds tools on demand: list_servers, get_server_tools, execute_tool.")
+    else:
+        say(f"Agent {args.agent_id!r} is now listed every tool it may use.")
+    say("A running gateway applies it to the agent's next request.")
     return EXIT_OK
 
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from gateway_core.config.files import _agents_block, read_raw_config, write_config_atomically
 from gateway_core.config.load import _found, check_name, json_path, parse_config
-from gateway_core.config.model import Config, ServerConfig
+from gateway_core.config.model import Config, ServerConfig, ToolsMode
 from gateway_core.errors import AgentError, ConfigError
 from gateway_core.policy import Effect, check_match
 
@@ -157,6 +157,19 @@ def set_agent_rule(path: Path, agent_id: str, match: str, effect: Effect | None)
         else:
             rules[index] = {**rules[index], "effect": effect.value}
         entry["rules"] = rules
+
+    return edit_config(path, change)
+
+
+def set_agent_tools(path: Path, agent_id: str, mode: ToolsMode) -> Config:
+    """Set what agent ``agent_id``'s ``tools/list`` holds; ``all``, the default, is written by leaving the key out."""
+
+    def change(data: dict[str, Any]) -> None:
+        entry = _agent_entry(data, path, agent_id)
+        if mode is ToolsMode.ALL:
+            entry.pop("tools", None)
+        else:
+            entry["tools"] = mode.value
 
     return edit_config(path, change)
 

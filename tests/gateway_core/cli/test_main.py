@@ -144,11 +144,34 @@ def test_agents_list_shows_a_table_without_tokens(capsys: pytest.CaptureFixture[
     out, _ = capsys.readouterr()
     assert code == 0
     assert out.splitlines() == [
-        "ID      NAME    TOKEN STORED",
-        "cursor  Cursor  yes",
-        "claude  claude  yes",
+        "ID      NAME    TOOLS  TOKEN STORED",
+        "cursor  Cursor  all    yes",
+        "claude  claude  all    yes",
     ]
     assert all(token not in out for token in token_out.split())
+
+
+def test_agents_tools_switches_an_agent_to_on_demand_tools_and_back(
+    toolgate_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["agents", "add", "cursor", "--name", "Cursor"])
+    capsys.readouterr()
+
+    to_on_demand = main(["agents", "tools", "cursor", "on_demand"])
+    _, said = capsys.readouterr()
+    main(["agents", "list"])
+    listed, _ = capsys.readouterr()
+    entry = json.loads((toolgate_home / "config.json").read_text())["agents"]["cursor"]
+    back = main(["agents", "tools", "cursor", "all"])
+    after = json.loads((toolgate_home / "config.json").read_text())["agents"]["cursor"]
+    nobody = main(["agents", "tools", "ghost", "all"])
+    _, err = capsys.readouterr()
+
+    assert (to_on_demand, back, nobody) == (0, 0, 1)
+    assert "list_servers, get_server_tools, execute_tool" in said
+    assert listed.splitlines()[1] == "cursor  Cursor  on_demand  yes"
+    assert entry["tools"] == "on_demand" and "tools" not in after
+    assert "there is no agent 'ghost'; `toolgate agents list` shows the agents" in err
 
 
 def test_agents_rotate_prints_a_new_token_alone(capsys: pytest.CaptureFixture[str]) -> None:
