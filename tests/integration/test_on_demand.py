@@ -59,7 +59,8 @@ async def approve_next(gw: RunningGateway) -> str:
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
 async def test_an_on_demand_agent_finds_a_tool_and_calls_it_under_its_policy_on_record(mode: Mode):
-    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ON_DEMAND}) as gw:
+    config = {"fake": stdio_fake("--instructions", "Echoes text and adds numbers.\n\nMore words. " * 20)}
+    async with running_gateway(config, policies={"agent-a": ON_DEMAND}) as gw:
         await gw.wait_ready()
         async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
             listed = [tool.name for tool in (await client.list_tools()).tools]
@@ -80,6 +81,8 @@ async def test_an_on_demand_agent_finds_a_tool_and_calls_it_under_its_policy_on_
 
     assert listed == META
     assert [(s["name"], s["state"]) for s in servers] == [("fake", "ready")]
+    assert servers[0]["description"].startswith("Echoes text and adds numbers. More words. Echoes")
+    assert len(servers[0]["description"]) <= 200 and servers[0]["description"].endswith("…")
     assert found[0]["name"] == "fake__echo" and found[0]["inputSchema"]["properties"] == {"text": {"type": "string"}}
     assert echoed.structured_content == {"text": "hi"}
     assert denied.is_error and text_of(denied) == text_of(unknown).replace("fake__nope", "fake__fail")
