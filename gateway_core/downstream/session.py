@@ -199,6 +199,7 @@ class ServerSession:
         caller: Caller | None = None,
         meta: types.RequestParamsMeta | None = None,
         task: types.TaskMetadata | None = None,
+        answers: types.InputResponses | None = None,
     ) -> types.CallToolResult | types.CreateTaskResult:
         """Call tool ``name`` with fresh params; the result passes through unchanged (no schema check).
 
@@ -206,6 +207,8 @@ class ServerSession:
         ``meta`` is the agent's ``_meta`` for the server (without what concerns only the agent's hop).
         With ``task``, a server that runs tool calls as tasks answers with a ``CreateTaskResult``; any
         other server is sent the call without it, and runs it normally (as the spec says it would).
+        ``answers`` are ``inputResponses`` a 2026-07-28 agent sent with its first request, before any
+        round; a 2026-07-28 server gets them with it (another cannot take them).
 
         Raises:
             ServerUnavailableError: the server is not READY, or died during the call.
@@ -217,7 +220,9 @@ class ServerSession:
             request = types.CallToolRequest(params=params)
             what = f"tools/call {name!r} as a task"
             return await self._request(what, request, types.CreateTaskResult, progress, caller)
-        params = types.CallToolRequestParams(name=name, arguments=arguments, _meta=meta)
+        params = types.CallToolRequestParams(
+            name=name, arguments=arguments, _meta=meta, input_responses=self._takes(answers)
+        )
         request = types.CallToolRequest(params=params)
         return await self._request(f"tools/call {name!r}", request, types.CallToolResult, progress, caller)
 
@@ -236,10 +241,16 @@ class ServerSession:
         return await self._request(what, request, result_type, None, caller)  # type: ignore[arg-type]
 
     async def read_resource(
-        self, uri: str, *, caller: Caller | None = None, meta: types.RequestParamsMeta | None = None
+        self,
+        uri: str,
+        *,
+        caller: Caller | None = None,
+        meta: types.RequestParamsMeta | None = None,
+        answers: types.InputResponses | None = None,
     ) -> types.ReadResourceResult:
         """Read resource ``uri``. Raises as ``call_tool`` does."""
-        request = types.ReadResourceRequest(params=types.ReadResourceRequestParams(uri=uri, _meta=meta))
+        params = types.ReadResourceRequestParams(uri=uri, _meta=meta, input_responses=self._takes(answers))
+        request = types.ReadResourceRequest(params=params)
         return await self._request(f"resources/read {uri!r}", request, types.ReadResourceResult, None, caller)
 
     async def get_prompt(
@@ -249,9 +260,12 @@ class ServerSession:
         *,
         caller: Caller | None = None,
         meta: types.RequestParamsMeta | None = None,
+        answers: types.InputResponses | None = None,
     ) -> types.GetPromptResult:
         """Get prompt ``name``. Raises as ``call_tool`` does."""
-        params = types.GetPromptRequestParams(name=name, arguments=arguments, _meta=meta)
+        params = types.GetPromptRequestParams(
+            name=name, arguments=arguments, _meta=meta, input_responses=self._takes(answers)
+        )
         request = types.GetPromptRequest(params=params)
         return await self._request(f"prompts/get {name!r}", request, types.GetPromptResult, None, caller)
 
@@ -330,6 +344,11 @@ class ServerSession:
         """Whether the connected server runs tool calls as tasks (2025-11-25 ``tasks.requests.tools.call``)."""
         live = self._live
         return live is not None and live.task_calls
+
+    def _takes(self, answers: types.InputResponses | None) -> types.InputResponses | None:
+        """``answers`` if the server now speaks 2026-07-28 (which has ``inputResponses``), else nothing."""
+        live = self._live
+        return answers if answers and live is not None and live.modern else None
 
     @property
     def tells_capabilities_per_request(self) -> bool:

@@ -182,6 +182,7 @@ class RequestForwarder:
                     caller=caller,
                     meta=forwarded_meta(ctx),
                     task=task,
+                    answers=unasked_answers(ctx, params),
                 )
                 await progress.drain()
             outcome = "tool_error" if isinstance(result, types.CallToolResult) and result.is_error else "ok"
@@ -215,7 +216,7 @@ class RequestForwarder:
             with self._measured(admission, agent, server, params.uri):
                 async with self._pool.use(server, agent, ctx.session.client_capabilities) as downstream:
                     read = _present(server, downstream).session.read_resource(
-                        params.uri, caller=caller, meta=forwarded_meta(ctx)
+                        params.uri, caller=caller, meta=forwarded_meta(ctx), answers=unasked_answers(ctx, params)
                     )
                     return without_downstream_identity(await _downstream_call(read))
 
@@ -236,7 +237,11 @@ class RequestForwarder:
                 async with self._pool.use(route.server, agent, ctx.session.client_capabilities) as downstream:
                     server = _present(route.server, downstream)
                     got = server.session.get_prompt(
-                        route.upstream_name, params.arguments, caller=caller, meta=forwarded_meta(ctx)
+                        route.upstream_name,
+                        params.arguments,
+                        caller=caller,
+                        meta=forwarded_meta(ctx),
+                        answers=unasked_answers(ctx, params),
                     )
                     return without_downstream_identity(await _downstream_call(got))
 
@@ -463,6 +468,19 @@ def forwarded_meta(ctx: Ctx) -> types.RequestParamsMeta | None:
     """
     meta = {key: value for key, value in (ctx.meta or {}).items() if key not in HOP_META_KEYS}
     return types.RequestParamsMeta(**meta) if meta else None  # type: ignore[typeddict-item]
+
+
+def unasked_answers(
+    ctx: Ctx, params: types.CallToolRequestParams | types.GetPromptRequestParams | types.ReadResourceRequestParams
+) -> types.InputResponses | None:
+    """The ``inputResponses`` a 2026 agent sent with a first request (no ``requestState``): the server's to read.
+
+    A server may take answers it never asked for in a round (SEP-2322); a retry within a round
+    Toolgate handed out carries Toolgate's ``requestState`` and is resumed instead (``rounds.py``).
+    """
+    if not is_modern(ctx) or params.request_state is not None:
+        return None
+    return params.input_responses
 
 
 def _log_level(ctx: Ctx) -> types.LoggingLevel | None:

@@ -241,6 +241,20 @@ async def round_scenarios(client: Client) -> list[Any]:
     return [questions, wire(final)]
 
 
+async def answered_before_asked(client: Client) -> list[Any]:
+    """A 2026 agent whose first call already carries the answer to the question the server would ask."""
+    early: types.InputResponses = {"q": types.ElicitResult(action="accept", content={"name": "Early"})}
+    result = await client.session.call_tool("ask", {"who": "Ada"}, input_responses=early, allow_input_required=True)
+    return [wire(result)]
+
+
+async def test_answers_a_2026_agent_sends_before_any_round_reach_the_server_with_its_call():
+    straight, through = await run_both_ways(stdio_fake(), answered_before_asked, "2026-07-28", **PERSON)
+
+    assert through == straight
+    assert straight[0]["content"][0]["text"] == "Ada got: Early"
+
+
 async def test_a_2026_agent_gets_a_2026_servers_questions_in_the_same_rounds_under_the_same_keys():
     entry = stdio_fake("--modern-only")
     straight, through = await run_both_ways(entry, round_scenarios, "2026-07-28", **PERSON)
