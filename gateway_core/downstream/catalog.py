@@ -46,9 +46,10 @@ def advertised(capabilities: types.ServerCapabilities | None) -> frozenset[Listi
     return frozenset(kind for kind, on in present.items() if on)
 
 
-async def _all_pages(
+async def all_pages(
     fetch: Callable[[types.PaginatedRequestParams | None], Awaitable[Any]], field: str
 ) -> tuple[Any, ...]:
+    """Every item of one listing (``field`` of each page), following cursors up to ``MAX_PAGES`` pages."""
     items: list[Any] = []
     cursor: str | None = None
     for _ in range(MAX_PAGES):
@@ -95,7 +96,7 @@ async def list_catalog(
         for field in _FIELDS[kind]:
             try:
                 with anyio.fail_after(timeout_s):
-                    changes[field] = await _all_pages(fetchers[field], field)
+                    changes[field] = await all_pages(fetchers[field], field)
             except MCPError as exc:
                 if field == "resource_templates" and exc.code == types.METHOD_NOT_FOUND:
                     continue  # optional even when resources are advertised

@@ -29,6 +29,7 @@ from gateway_core.downstream.base import (
     ServerState,
     ServerStatus,
 )
+from gateway_core.downstream.by_capability import ListedNames, ListingsByCapability
 from gateway_core.downstream.catalog import list_catalog
 from gateway_core.downstream.live import Backoff, LiveSession
 from gateway_core.downstream.offer import EVERYTHING
@@ -107,6 +108,7 @@ class DownstreamServer:
         self._reason: str | None = None
         self._restarts = 0
         self._catalog = Catalog()
+        self._by_capability = ListingsByCapability(name)
         self._last_logged_failure: str | None = None
         self._on_notice = on_notice
         self._handshake_only = False
@@ -155,6 +157,15 @@ class DownstreamServer:
         """What the server told its clients about using it (``instructions``); None unless READY."""
         live = self.session.live
         return live.instructions if live is not None and self._state is ServerState.READY else None
+
+    async def listed_to(self, capabilities: types.ClientCapabilities | None) -> ListedNames | None:
+        """The tools and prompts the server lists to a client with ``capabilities``; ``None``: its catalog's.
+
+        Only a server reached in 2026-07-28 can be asked this (``by_capability.py``).
+        """
+        if self._state is not ServerState.READY:
+            return None
+        return await self._by_capability.listed_to(self.session.live, self._catalog, capabilities)
 
     @property
     def last_catalog(self) -> Catalog:

@@ -33,11 +33,13 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway_core.downstream.base import ServerState
+from gateway_core.downstream.by_capability import capability_key
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.events import EventStream, NamesChanged, SessionEnded
 from gateway_core.frontend.forward import SERVER_INFO_META_KEY, UNKNOWN_AGENT, RequestForwarder, current_agent
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.instructions import ServerInstructions, merged_instructions
+from gateway_core.frontend.listed import as_listed_to
 from gateway_core.frontend.listen_bus import ListenBus
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices, Receiver
@@ -158,7 +160,7 @@ class AgentFacingServer:
             self._serve_cached_listing,
             self.tasks.create,
         ]
-        self._listings: dict[tuple[str, str, str, bool], HandlerResult] = {}
+        self._listings: dict[tuple[str, str, str, bool, str], HandlerResult] = {}
         self._generation = 0
 
     @property
@@ -362,7 +364,8 @@ class AgentFacingServer:
         """
         if ctx.method not in LISTING_METHODS or (ctx.params or {}).get("cursor") is not None:
             return await call_next(ctx)
-        key = (current_agent(), ctx.method, ctx.protocol_version, may_use_tasks(ctx))
+        capabilities = capability_key(ctx.session.client_capabilities)  # servers may list by them
+        key = (current_agent(), ctx.method, ctx.protocol_version, may_use_tasks(ctx), capabilities)
         cached = self._listings.get(key)
         if cached is None:
             generation = self._generation
@@ -377,7 +380,7 @@ class AgentFacingServer:
         self._listings.clear()
 
     async def _list_tools(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        """The tools the agent may use: not denied to it, and not needing tasks it cannot create."""
+        """The tools the agent may use: not denied to it, not needing tasks it cannot create, listed to its like."""
         agent, routes, tasks = current_agent(), self._runtime.now.routes, may_use_tasks(ctx)
         visible = [
             tool
@@ -387,11 +390,16 @@ class AgentFacingServer:
         ]
         if self.on_demand.is_on_demand(agent):
             visible = self.on_demand.listing(agent, visible)
+        else:
+            capabilities = ctx.session.client_capabilities
+            visible = await as_listed_to(self._pool, capabilities, visible, lambda t: routes.tools[t.name], "tools")
         return types.ListToolsResult(tools=visible)
 
     async def _list_prompts(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
         agent, routes = current_agent(), self._runtime.now.routes
         visible = [p for p in routes.prompt_list if self._guard.may_see(agent, routes.prompts[p.name].server)]
+        capabilities = ctx.session.client_capabilities
+        visible = await as_listed_to(self._pool, capabilities, visible, lambda p: routes.prompts[p.name], "prompts")
         return types.ListPromptsResult(prompts=visible)
 
     async def _list_resources(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:

@@ -2,7 +2,7 @@
 
     python tests/fakes/fake_server.py [--http [--resumable] | --sse] [--name N] [--tools N]
                                       [--modern-only | --handshake-only | --exit-on-discover]
-                                      [--max-body BYTES] [--instructions TEXT]
+                                      [--max-body BYTES] [--instructions TEXT] [--by-capability]
 
 Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
 path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line;
@@ -17,7 +17,9 @@ transport can, between two progress steps, then answers "resumed: <text>"), blob
 text) and measure(data) (the length of ``data``), each of the last two after one progress step; plus
 ``--tools N`` trivial tools ``tool_000``…; and the interactive tools of ``interactive.py`` (elicitation,
 sampling, roots, logging, resource updates, in both eras). One resource ``fake://greeting``, one
-template ``fake://items/{id}``, one prompt ``greet(name)``.
+template ``fake://items/{id}``, one prompt ``greet(name)``. With ``--by-capability`` it also lists the tool
+``summarise`` only to clients that declared sampling and the prompt ``interview`` only to clients that
+declared elicitation (in 2026-07-28, as each request's capabilities say).
 """
 
 from __future__ import annotations
@@ -72,11 +74,28 @@ def _spawn_sleeper() -> subprocess.Popen[bytes]:
     )
 
 
+# With --by-capability: listed only to clients that declared sampling (the tool) or elicitation (the prompt).
+SAMPLING_TOOL = types.Tool(name="summarise", description="Summarise with the client's model.", input_schema=_OBJECT)
+ELICITING_PROMPT = types.Prompt(name="interview", description="Asks the user questions first.")
+
+
+def _for_capabilities(enabled: bool, ctx: ServerRequestContext[Any], item: Any) -> list[Any]:
+    """``[item]`` when listing by capability and the client declared what ``item`` needs, else ``[]``."""
+    told = ctx.session.client_capabilities
+    if not enabled or told is None:
+        return []
+    needed = told.sampling if isinstance(item, types.Tool) else told.elicitation
+    return [item] if needed is not None else []
+
+
 class FakeServer:
     """The fake's state: its tool list grows with ``add_tool``."""
 
-    def __init__(self, name: str, extra_tools: int, instructions: str | None = None) -> None:
+    def __init__(
+        self, name: str, extra_tools: int, instructions: str | None = None, *, by_capability: bool = False
+    ) -> None:
         self.name = name
+        self.by_capability = by_capability
         self.tools: list[types.Tool] = [
             types.Tool(
                 name="echo",
@@ -133,7 +152,7 @@ class FakeServer:
             self.server.add_notification_handler(notification, types.NotificationParams, self.interactive.ask_roots)
 
     async def list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
-        return types.ListToolsResult(tools=self.tools)
+        return types.ListToolsResult(tools=self.tools + _for_capabilities(self.by_capability, ctx, SAMPLING_TOOL))
 
     async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Any:
         args = params.arguments or {}
@@ -231,7 +250,8 @@ class FakeServer:
 
     async def list_prompts(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         argument = types.PromptArgument(name="name", required=True)
-        return types.ListPromptsResult(prompts=[types.Prompt(name="greet", arguments=[argument])])
+        greet = types.Prompt(name="greet", arguments=[argument])
+        return types.ListPromptsResult(prompts=[greet, *_for_capabilities(self.by_capability, ctx, ELICITING_PROMPT)])
 
     async def get_prompt(self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams) -> Any:
         if params.name != "greet":
@@ -311,8 +331,11 @@ def main() -> None:
         "--max-body", type=int, default=DEFAULT_MAX_REQUEST_BODY_SIZE, help="largest request body over HTTP, in bytes"
     )
     parser.add_argument("--instructions", help="the instructions the server gives its clients")
+    parser.add_argument(
+        "--by-capability", action="store_true", help="list summarise, interview only to clients that can sample, elicit"
+    )
     options = parser.parse_args()
-    fake = FakeServer(options.name, options.tools, options.instructions)
+    fake = FakeServer(options.name, options.tools, options.instructions, by_capability=options.by_capability)
     if options.modern_only:
         fake.server.middleware = [*fake.server.middleware, eras.refuse_handshake]
     if options.handshake_only:

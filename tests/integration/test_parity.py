@@ -241,6 +241,24 @@ async def round_scenarios(client: Client) -> list[Any]:
     return [questions, wire(final)]
 
 
+async def listings(client: Client) -> list[Any]:
+    tools = sorted(tool.name for tool in (await client.list_tools()).tools)
+    prompts = sorted(prompt.name for prompt in (await client.list_prompts()).prompts)
+    return [tools, prompts]
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+@pytest.mark.parametrize("declared", ["nothing", "sampling, elicitation and roots"])
+async def test_a_server_that_lists_by_capability_lists_each_agent_what_it_lists_the_agent_directly(
+    mode: Mode, declared: str
+):
+    options = {} if declared == "nothing" else PERSON
+    straight, through = await run_both_ways(stdio_fake("--by-capability"), listings, mode, **options)
+
+    assert through == straight
+    assert ("summarise" in straight[0], "interview" in straight[1]) == (bool(options), bool(options))
+
+
 async def answered_before_asked(client: Client) -> list[Any]:
     """A 2026 agent whose first call already carries the answer to the question the server would ask."""
     early: types.InputResponses = {"q": types.ElicitResult(action="accept", content={"name": "Early"})}
