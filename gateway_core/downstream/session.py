@@ -5,12 +5,12 @@ through ``connect`` and hands it over with ``serve`` once the server is ready; b
 every request fails at once with the supervisor's reason. Requests of different agents run side by
 side; ``asking.py`` tells which agent's call a question the server asks belongs to.
 
-Protocol: a raw ``ClientSession`` with the ``initialize`` handshake (what ``Client(mode="legacy")`` does,
-without its response cache). That era is spoken by every server in the wild, old (TS SDK 1.x, Python
-SDK 1.x) and new (SDK 2.x serves both eras), it delivers list_changed notifications on the connection,
-and only it allows server→client requests (sampling, elicitation, roots), which the gateway forwards
-to the calling agent. A server that refuses the handshake is sent ``server/discover`` (2026-07-28), and
-its requests for input come back as ``InputRequiredResult`` rounds, answered the same way.
+Protocol: a raw ``ClientSession`` in the newest era the server speaks, negotiated as the SDK's own
+``Client(mode="auto")`` does (``start_session``): ``server/discover`` (2026-07-28), else the
+``initialize`` handshake on the same connection (TS SDK 1.x, Python SDK 1.x, legacy SSE). A
+handshake-era server asks its questions (sampling, elicitation, roots) as server→client requests during
+a call, and they go to the calling agent; a 2026-07-28 server asks in ``InputRequiredResult`` rounds,
+answered the same way, and is told the calling agent's capabilities with each request (``envelope.py``).
 """
 
 from __future__ import annotations
