@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from gateway_core.clients.service import Clients
     from gateway_core.clients.shim_path import shim_command
     from gateway_core.clients.table import CLIENTS
-    from gateway_core.config import Config, ServerConfig, ensure_config, load_config, parse_config, secret_name
+    from gateway_core.config import (
+        Config,
+        ServerConfig,
+        ToolsMode,
+        ensure_config,
+        load_config,
+        parse_config,
+        secret_name,
+    )
     from gateway_core.config.edit import (
         check_server_entry,
         put_server,
@@ -97,6 +105,7 @@ _EXPORTS = {
     "atomic_file": "gateway_core.files",
     "write_atomically": "gateway_core.files",
     "ServerConfig": "gateway_core.config",
+    "ToolsMode": "gateway_core.config",
     "RecordKind": "gateway_core.audit",
     "CallOutcome": "gateway_core.audit",
     "Outcome": "gateway_core.approvals",
@@ -218,6 +227,7 @@ __all__ = [
     "StderrLine",
     "TokenFiles",
     "ToolgateError",
+    "ToolsMode",
     "atomic_file",
     "bind",
     "check_server_entry",

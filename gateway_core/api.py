@@ -20,13 +20,14 @@ import anyio.abc
 from gateway_core.agents import AgentDirectory, AgentInfo
 from gateway_core.approvals import Answer, ApprovalRequest
 from gateway_core.audit import AuditQuery, AuditRecord, AuditStatus
-from gateway_core.config import Config, load_config
+from gateway_core.config import Config, ToolsMode, load_config
 from gateway_core.config.edit import (
     put_server,
     remove_server,
     rename_agent,
     set_agent_default,
     set_agent_rule,
+    set_agent_tools,
     set_gateway_settings,
     set_server_enabled,
 )
@@ -147,6 +148,9 @@ class GatewayApi(Protocol):
 
     def set_agent_rule(self, agent_id: str, match: str, effect: Effect | None) -> None:
         """Set (or with None remove) an agent's rule for exactly ``match``."""
+
+    def set_agent_tools(self, agent_id: str, mode: ToolsMode) -> None:
+        """Set what an agent's ``tools/list`` holds: every tool, or the on-demand tools."""
 
     def set_gateway_settings(self, **settings: Any) -> None:
         """Change ``gateway`` settings."""
@@ -345,6 +349,15 @@ class LocalGateway:
     def set_agent_rule(self, agent_id: str, match: str, effect: Effect | None) -> None:
         """Set (or with ``None`` remove) an agent's rule for exactly ``match`` (``server/*`` or ``server/tool``)."""
         self._gateway.apply_config(set_agent_rule(self.config_path, agent_id, match, effect))
+
+    def set_agent_tools(self, agent_id: str, mode: ToolsMode) -> None:
+        """Set what an agent's ``tools/list`` holds: every tool it may use, or the on-demand tools.
+
+        Raises:
+            AgentError: there is no agent ``agent_id``.
+            ConfigError: config.json cannot be read, or would not be valid.
+        """
+        self._gateway.apply_config(set_agent_tools(self.config_path, agent_id, mode))
 
     def set_gateway_settings(self, **settings: Any) -> None:
         """Change ``gateway`` settings (``port``, ``allowed_origins``, ``approval_timeout_s``, …)."""

@@ -1,10 +1,12 @@
-"""The right side of the Agents panel: one agent's default, a search box, and its servers → tools tree.
+"""The right side of the Agents panel: one agent's default and tool listing, a search box, its servers → tools tree.
 
 Every change is written through ``bridge.api`` at once. The search box only filters by name: tools the
 agent cannot see (effective deny) stay in the tree, marked as hidden from the agent.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -38,9 +40,15 @@ from app.panels.permissions_model import (
     SETTING_TEXTS,
     PermissionsModel,
 )
-from gateway_core import Effect, ToolgateError
+from gateway_core import Effect, ToolgateError, ToolsMode
 
 DEFAULT_CHOICES = (Effect.ALLOW, Effect.ASK, Effect.DENY)
+TOOLS_CHOICES = {ToolsMode.ALL: "All tools", ToolsMode.ON_DEMAND: "On-demand tools"}
+TOOLS_TOOLTIP = (
+    "All tools: the agent is listed every tool it may use, with its whole definition.\n"
+    "On-demand tools: it is listed list_servers, get_server_tools and execute_tool, and finds\n"
+    "the others when it needs them (same permissions, approvals and log)."
+)
 
 
 class SettingDelegate(QStyledItemDelegate):
@@ -79,6 +87,7 @@ class PermissionsPane(QWidget):
     Attributes:
         default_label: "Default for <agent>:".
         default_combo: the agent's default (Allow, Ask, Deny).
+        tools_combo: what the agent's ``tools/list`` holds (All tools, On-demand tools).
         search: filters the tree by server and tool name.
         tree: servers → tools; the Setting column is edited with ``SettingDelegate``.
         model: the ``PermissionsModel`` behind the tree.
@@ -108,6 +117,10 @@ class PermissionsPane(QWidget):
         self.default_combo.addItems([EFFECT_TEXT[effect] for effect in DEFAULT_CHOICES])
         self.default_combo.setToolTip("What applies where no rule matches")
         self.default_combo.activated.connect(self._on_default_chosen)
+        self.tools_combo = QComboBox()
+        self.tools_combo.addItems(list(TOOLS_CHOICES.values()))
+        self.tools_combo.setToolTip(TOOLS_TOOLTIP)
+        self.tools_combo.activated.connect(self._on_tools_chosen)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search servers and tools")
         self.search.setClearButtonEnabled(True)
@@ -136,6 +149,8 @@ class PermissionsPane(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.default_label)
         top.addWidget(self.default_combo)
+        top.addWidget(QLabel("Tools:"))
+        top.addWidget(self.tools_combo)
         top.addStretch(1)
         top.addWidget(self.search, 2)
         layout = QVBoxLayout(self)
@@ -162,19 +177,28 @@ class PermissionsPane(QWidget):
         agent_id = self.model.agent_id
         agent = self._bridge.api.config.agents.get(agent_id) if agent_id is not None else None
         self.default_combo.setEnabled(agent is not None)
+        self.tools_combo.setEnabled(agent is not None)
         self.tree.setEnabled(agent is not None)
         if agent is None:
             self.default_label.setText("Default:")
             return
         self.default_label.setText(f"Default for {agent.name}:")
         self.default_combo.setCurrentIndex(DEFAULT_CHOICES.index(agent.default))
+        self.tools_combo.setCurrentIndex(list(TOOLS_CHOICES).index(agent.tools))
 
     def _on_default_chosen(self, position: int) -> None:
+        self._change_agent(lambda agent_id: self._bridge.api.set_agent_default(agent_id, DEFAULT_CHOICES[position]))
+
+    def _on_tools_chosen(self, position: int) -> None:
+        self._change_agent(lambda agent_id: self._bridge.api.set_agent_tools(agent_id, list(TOOLS_CHOICES)[position]))
+
+    def _change_agent(self, change: Callable[[str], None]) -> None:
+        """Apply ``change`` to the shown agent; a refusal is shown inline and the selectors show what runs."""
         agent_id = self.model.agent_id
         if agent_id is None:
             return
         try:
-            self._bridge.api.set_agent_default(agent_id, DEFAULT_CHOICES[position])
+            change(agent_id)
         except ToolgateError as exc:
             self.error.show_message(str(exc))
             self._show_default()

@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QComboBox, QWidget
 
 from app.panels.agents import AgentsPanel
 from app.panels.permissions_model import EFFECTIVE, FILTER_ROLE, NAME, SETTING, WHY
-from gateway_core import Effect, Rule, load_config
+from gateway_core import Effect, Rule, ToolsMode, load_config
+from gateway_core.config.edit import set_agent_tools
 from tests.app.harness import WAIT_S, eventually, run_async, running_bridge
 from tests.fakes.fake_server import FakeServer
 from tests.fakes.launch import FAKE_TOOL_COUNT
@@ -289,6 +290,62 @@ def test_the_default_selector_changes_the_agents_default(qloop, qtbot):
             assert load_config(bridge.config_path).agents["a"].default is Effect.DENY
             assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Deny (hidden from agent)"
             assert await listed_tools(bridge, "a") == set()
+
+    run_async(qloop, scenario())
+
+
+def choose(combo, text):
+    """Pick ``text`` in ``combo`` as a person would."""
+    combo.setCurrentIndex(combo.findText(text))
+    combo.activated.emit(combo.currentIndex())
+
+
+def test_the_tools_selector_switches_the_agent_to_on_demand_tools_and_back_live(qloop, qtbot):
+    agents = {"a": {"default": "allow"}, "b": {"default": "allow"}}
+
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents=agents) as bridge:
+            panel = make_panel(bridge, qtbot)
+            combo = panel.permissions.tools_combo
+            assert combo.currentText() == "All tools"
+            assert "fake__echo" in await listed_tools(bridge, "a")
+
+            choose(combo, "On-demand tools")
+
+            assert bridge.api.config.agents["a"].tools is ToolsMode.ON_DEMAND
+            assert json.loads(bridge.config_path.read_text())["agents"]["a"]["tools"] == "on_demand"
+            assert await listed_tools(bridge, "a") == {"list_servers", "get_server_tools", "execute_tool"}
+            assert "fake__echo" in await listed_tools(bridge, "b")
+            panel.select_agent("b")
+            assert combo.currentText() == "All tools"
+            panel.select_agent("a")
+            assert combo.currentText() == "On-demand tools"
+
+            choose(combo, "All tools")
+
+            assert "tools" not in json.loads(bridge.config_path.read_text())["agents"]["a"]
+            assert "fake__echo" in await listed_tools(bridge, "a")
+
+    run_async(qloop, scenario())
+
+
+def test_the_tools_selector_follows_an_edit_made_elsewhere_and_shows_a_refused_change_inline(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            combo = panel.permissions.tools_combo
+
+            set_agent_tools(bridge.config_path, "a", ToolsMode.ON_DEMAND)  # as `toolgate agents tools` does
+            await eventually(lambda: combo.currentText() == "On-demand tools", "the selector to follow the file")
+
+            data = json.loads(bridge.config_path.read_text())
+            del data["agents"]["a"]
+            bridge.config_path.write_text(json.dumps(data))  # removed in an editor; not applied yet
+            choose(combo, "All tools")
+
+            assert "no agent 'a'" in panel.permissions.error.text()
+            assert panel.permissions.error.isVisible()
+            assert combo.currentText() == "On-demand tools"
 
     run_async(qloop, scenario())
 
