@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     )
     from gateway_core.files import Links, atomic_file, write_atomically
     from gateway_core.frontend.listen import bind
+    from gateway_core.frontend.listing_size import ListingSize, ListingSizes
     from gateway_core.frontend.routing import NameKind, PublicName, Renaming
     from gateway_core.gateway import Endpoint, Gateway
     from gateway_core.instance import InstanceLock
@@ -155,6 +156,8 @@ _EXPORTS = {
     "ServerStatus": "gateway_core.downstream.base",
     "ToolgateError": "gateway_core.errors",
     "bind": "gateway_core.frontend.listen",
+    "ListingSize": "gateway_core.frontend.listing_size",
+    "ListingSizes": "gateway_core.frontend.listing_size",
     "load_config": "gateway_core.config",
     "open_secret_store": "gateway_core.secrets",
     "parse_config": "gateway_core.config",
@@ -205,6 +208,8 @@ __all__ = [
     "InstanceError",
     "InstanceLock",
     "Links",
+    "ListingSize",
+    "ListingSizes",
     "LocalGateway",
     "LogMessage",
     "MissingSecretError",

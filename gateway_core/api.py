@@ -33,6 +33,7 @@ from gateway_core.config.edit import (
 )
 from gateway_core.downstream.base import Catalog, ServerStatus
 from gateway_core.events import EventStream
+from gateway_core.frontend.listing_size import ListingSizes
 from gateway_core.frontend.routing import PublicName
 from gateway_core.gateway import Endpoint, Gateway
 from gateway_core.paths import Paths
@@ -99,6 +100,9 @@ class GatewayApi(Protocol):
 
     def agents(self) -> list[AgentInfo]:
         """Every agent, in config order."""
+
+    def listing_sizes(self) -> dict[str, ListingSizes]:
+        """Each agent's ``tools/list`` size (bytes, estimated tokens) with all tools and on demand."""
 
     def agent_token(self, agent_id: str) -> str | None:
         """An agent's bearer token, for the person to copy."""
@@ -266,6 +270,13 @@ class LocalGateway:
     def agents(self) -> list[AgentInfo]:
         """Every agent, in config order."""
         return self._agents.list()
+
+    def listing_sizes(self) -> dict[str, ListingSizes]:
+        """Each agent's ``tools/list`` size (bytes, estimated tokens) with all tools and on demand, in config order.
+
+        Worked out from the tools listed now and each agent's policy and ``always_listed``.
+        """
+        return self._gateway.listing_sizes()
 
     def agent_token(self, agent_id: str) -> str | None:
         """An agent's bearer token, for the person to copy; ``None`` when it has none."""

@@ -48,6 +48,7 @@ from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.limits import AgentLimits
 from gateway_core.frontend.listen import EmbeddedUvicorn
+from gateway_core.frontend.listing_size import ListingSizes, listing_sizes
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.replay import ReplayBuffer, ResumableSessionManager
 from gateway_core.frontend.routing import NameKind, PublicName, Routes
@@ -173,6 +174,7 @@ class Gateway:
             audit_healthy=lambda: self._audit.status.healthy if self._audit is not None else None,
         )
         self._stop = anyio.Event()
+        self._sizes: tuple[Runtime | None, dict[str, ListingSizes]] = (None, {})
 
     def statuses(self) -> list[ServerStatus]:
         """The state of every configured server, enabled or not."""
@@ -329,6 +331,17 @@ class Gateway:
             for name in names
             if self._guard.may_see(agent_id, name.server, name.upstream_name if name.kind is NameKind.TOOL else None)
         ]
+
+    def listing_sizes(self) -> dict[str, ListingSizes]:
+        """Each agent's ``tools/list`` size in both tool modes, in config order (worked out once per change)."""
+        runtime = self._runtime.now
+        if self._sizes[0] is not runtime:
+            sizes = {
+                agent_id: listing_sizes(runtime.routes, runtime.policy(agent_id), entry.always_listed)
+                for agent_id, entry in runtime.config.agents.items()
+            }
+            self._sizes = (runtime, sizes)
+        return dict(self._sizes[1])
 
     async def wait_routes_rebuilt(self) -> None:
         """Wait until the routing table is next rebuilt (after any server's state or catalog changed)."""

@@ -49,6 +49,10 @@ TOOLS_TOOLTIP = (
     "On-demand tools: it is listed list_servers, get_server_tools and execute_tool, and finds\n"
     "the others when it needs them (same permissions, approvals and log)."
 )
+SIZES_TOOLTIP = (
+    "What the agent receives in tools/list with each choice, as its tools are listed now: the JSON's size\n"
+    "and an estimate of the tokens its model reads for it (about 4 characters a token), often with every request."
+)
 
 
 class SettingDelegate(QStyledItemDelegate):
@@ -88,6 +92,7 @@ class PermissionsPane(QWidget):
         default_label: "Default for <agent>:".
         default_combo: the agent's default (Allow, Ask, Deny).
         tools_combo: what the agent's ``tools/list`` holds (All tools, On-demand tools).
+        sizes: the size of the agent's ``tools/list`` in each of the two, as tools are listed now.
         search: filters the tree by server and tool name.
         tree: servers → tools; the Setting column is edited with ``SettingDelegate``.
         model: the ``PermissionsModel`` behind the tree.
@@ -121,6 +126,8 @@ class PermissionsPane(QWidget):
         self.tools_combo.addItems(list(TOOLS_CHOICES.values()))
         self.tools_combo.setToolTip(TOOLS_TOOLTIP)
         self.tools_combo.activated.connect(self._on_tools_chosen)
+        self.sizes = QLabel()
+        self.sizes.setToolTip(SIZES_TOOLTIP)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search servers and tools")
         self.search.setClearButtonEnabled(True)
@@ -156,9 +163,12 @@ class PermissionsPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
+        layout.addWidget(self.sizes)
         layout.addWidget(self.error)
         layout.addWidget(self.tree, 1)
         bridge.config_applied.connect(self._on_config_applied)
+        bridge.names_changed.connect(self._show_sizes)
+        bridge.server_status_changed.connect(self._show_sizes)
         self.tree.expandAll()
         self.set_agent(None)
 
@@ -179,12 +189,24 @@ class PermissionsPane(QWidget):
         self.default_combo.setEnabled(agent is not None)
         self.tools_combo.setEnabled(agent is not None)
         self.tree.setEnabled(agent is not None)
+        self._show_sizes()
         if agent is None:
             self.default_label.setText("Default:")
             return
         self.default_label.setText(f"Default for {agent.name}:")
         self.default_combo.setCurrentIndex(DEFAULT_CHOICES.index(agent.default))
         self.tools_combo.setCurrentIndex(list(TOOLS_CHOICES).index(agent.tools))
+
+    def _show_sizes(self, *_: object) -> None:
+        agent_id = self.model.agent_id
+        sizes = self._bridge.api.listing_sizes().get(agent_id) if agent_id is not None else None
+        if sizes is None:
+            self.sizes.clear()
+            return
+        self.sizes.setText(
+            f"tools/list size: {TOOLS_CHOICES[ToolsMode.ALL]} {sizes.all.short()}"
+            f" · {TOOLS_CHOICES[ToolsMode.ON_DEMAND]} {sizes.on_demand.short()}"
+        )
 
     def _on_default_chosen(self, position: int) -> None:
         self._change_agent(lambda agent_id: self._bridge.api.set_agent_default(agent_id, DEFAULT_CHOICES[position]))

@@ -6,12 +6,19 @@ import argparse
 from pathlib import Path
 
 from gateway_core.agents import AgentDirectory
+from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, result, say
 from gateway_core.config import ToolsMode, ensure_config
+from gateway_core.control_file import read_control_file
+from gateway_core.errors import ToolgateError
+from gateway_core.frontend.listing_size import ListingSize
 from gateway_core.paths import Paths
 from gateway_core.secrets import SecretStore, open_secret_store
 from gateway_core.token_files import TokenFiles
 
+HEADERS = ("ID", "NAME", "TOOLS", "ALL TOOLS", "ON DEMAND", "TOKEN")
+# Tables fit an 80-column terminal.
+TABLE_WIDTH = 80
 NOT_ENCRYPTED = "Secrets are NOT encrypted: no OS keychain is available, so they are kept in a file only you can read."
 
 
@@ -69,13 +76,42 @@ def _list(args: argparse.Namespace, paths: Paths) -> int:
     if not agents:
         say("No agents yet; add one with `toolgate agents add ID`.")
         return EXIT_OK
-    rows = [("ID", "NAME", "TOOLS", "TOKEN STORED")] + [
-        (a.id, a.name, a.tools.value, "yes" if a.has_token else "no") for a in agents
+    try:
+        sizes = ControlClient(read_control_file(paths)).sizes()
+    except ToolgateError:
+        sizes = {}
+        say("The ALL TOOLS and ON DEMAND sizes of each agent's tools/list need Toolgate running.")
+    rows = [HEADERS] + [
+        (
+            a.id,
+            a.name,
+            a.tools.value,
+            *(_size_cell(sizes.get(a.id, {}).get(mode.value)) for mode in ToolsMode),
+            "yes" if a.has_token else "no",
+        )
+        for a in agents
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for agent_id, name, tools, stored in rows:
-        result(f"{agent_id:<{widths[0]}}  {name:<{widths[1]}}  {tools:<{widths[2]}}  {stored}")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
+    # Within TABLE_WIDTH: the name gives way first, then the id.
+    for column in (1, 0):
+        excess = sum(widths) + 2 * (len(widths) - 1) - TABLE_WIDTH
+        if excess > 0:
+            widths[column] = max(widths[column] - excess, len(HEADERS[column]))
+    for row in rows:
+        cells = [_fit(cell, width) for cell, width in zip(row, widths, strict=True)]
+        result("  ".join(cells).rstrip())
     return EXIT_OK
+
+
+def _size_cell(size: object) -> str:
+    """``52 kB ~13k tok``: a listing's size and its estimated tokens; ``-`` when not known."""
+    if not isinstance(size, dict) or not isinstance(size.get("bytes"), int) or not isinstance(size.get("tokens"), int):
+        return "-"
+    return ListingSize(size["bytes"], size["tokens"]).short()
+
+
+def _fit(text: str, width: int) -> str:
+    return f"{text:<{width}}" if len(text) <= width else text[: width - 1] + "…"
 
 
 def _tools(args: argparse.Namespace, paths: Paths) -> int:

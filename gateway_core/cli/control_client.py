@@ -15,7 +15,7 @@ from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalError
 from gateway_core.control_file import ControlEndpoint, ControlError
 from gateway_core.control_socket import UnixHTTPConnection
 from gateway_core.errors import AgentError, ToolgateError
-from gateway_core.frontend.control import APPROVALS_PATH, NAMES_PATH
+from gateway_core.frontend.control import APPROVALS_PATH, NAMES_PATH, SIZES_PATH
 
 # The gateway is on this machine: if it has not answered in this time, it is stuck.
 CLIENT_TIMEOUT_S = 10.0
@@ -82,6 +82,18 @@ class ControlClient:
         if not isinstance(answer, dict) or not all(isinstance(answer.get(key), list) for key in ("names", "servers")):
             raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
         return answer
+
+    def sizes(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Each agent's ``tools/list`` size in both tool modes: id → ``all``/``on_demand`` → ``{"bytes", "tokens"}``.
+
+        Raises:
+            ControlError: the gateway cannot be reached or refused the request.
+        """
+        answer = self._call("GET", SIZES_PATH)
+        agents = answer.get("agents") if isinstance(answer, dict) else None
+        if not isinstance(agents, dict):
+            raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
+        return agents
 
     def _call(
         self,

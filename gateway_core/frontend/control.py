@@ -9,12 +9,13 @@ published port).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
 import time
 import urllib.parse
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
@@ -23,9 +24,13 @@ from gateway_core.downstream.base import ServerStatus
 from gateway_core.errors import AgentError
 from gateway_core.frontend.routing import PublicName
 
+if TYPE_CHECKING:  # the CLI imports this module; the sizes' module pulls in the agent side
+    from gateway_core.frontend.listing_size import ListingSizes
+
 CONTROL_PREFIX = "/control"
 APPROVALS_PATH = f"{CONTROL_PREFIX}/approvals"
 NAMES_PATH = f"{CONTROL_PREFIX}/names"
+SIZES_PATH = f"{CONTROL_PREFIX}/sizes"
 # Where the shim asks the gateway to prove it is the Toolgate whose control file it read, before it
 # sends an agent's token there. The shim (standard library only) spells the path and proof out again.
 IDENTITY_PATH = f"{CONTROL_PREFIX}/identity"
@@ -45,6 +50,9 @@ class NameSource(Protocol):
     def statuses(self) -> list[ServerStatus]:
         """Every configured server's state."""
 
+    def listing_sizes(self) -> dict[str, ListingSizes]:
+        """Each agent's ``tools/list`` size in both tool modes."""
+
 
 class ControlApp:
     """ASGI app for ``/control/...``: lists and answers pending approvals for holders of the control token.
@@ -53,7 +61,8 @@ class ControlApp:
     ``POST /control/approvals/{id}`` with ``{"answer": "allow_once"|...}`` → the answered request
     (404 unknown id, 400 bad body); ``GET /control/names[?agent=ID]`` → the tools and prompts agents
     are listed (only those agent ``ID`` may see), with their servers' own names and why they differ,
-    and every server's state (404 unknown agent). Every request needs ``Authorization: Bearer <token>``
+    and every server's state (404 unknown agent); ``GET /control/sizes`` → each agent's ``tools/list``
+    size in both tool modes. Every request needs ``Authorization: Bearer <token>``
     (else 401).
 
     Args:
@@ -103,6 +112,11 @@ class ControlApp:
                 await _respond(send, 405, {"error": "use GET to list names"}, extra_headers=[(b"allow", b"GET")])
                 return
             await self._list_names(self._names, scope, send)
+        elif path == SIZES_PATH and self._names is not None:
+            if method != "GET":
+                await _respond(send, 405, {"error": "use GET to list sizes"}, extra_headers=[(b"allow", b"GET")])
+                return
+            await _respond(send, 200, {"agents": sizes_to_json(self._names.listing_sizes())})
         elif path.startswith(APPROVALS_PATH + "/") and "/" not in path[len(APPROVALS_PATH) + 1 :]:
             if method != "POST":
                 await _respond(send, 405, {"error": "use POST to answer"}, extra_headers=[(b"allow", b"POST")])
@@ -202,6 +216,11 @@ def name_to_json(name: PublicName) -> dict[str, Any]:
         "renamed": [renaming.value for renaming in name.renamings],
         "reason": name.reason,
     }
+
+
+def sizes_to_json(sizes: dict[str, ListingSizes]) -> dict[str, Any]:
+    """The control channel's JSON form of agents' listing sizes: id → mode → ``{"bytes", "tokens"}``."""
+    return {agent: dataclasses.asdict(both) for agent, both in sizes.items()}
 
 
 def _parse_answer(body: bytes) -> Answer | None:

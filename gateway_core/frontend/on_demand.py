@@ -251,21 +251,27 @@ class OnDemandTools:
 
     def _always_listed(self, agent: str, visible: Sequence[types.Tool]) -> list[types.Tool]:
         entry = self._runtime.now.config.agents.get(agent)
-        if entry is None or not entry.always_listed:
+        if entry is None:
             return []
-        routes = self._runtime.now.routes
-        patterns = [match.partition("/")[::2] for match in entry.always_listed]
-        kept = []
-        for tool in visible:
-            route = routes.tools.get(tool.name)
-            if route is None or tool.name in META_NAMES:
-                continue
-            if any(
-                fnmatch.fnmatchcase(route.server, server) and fnmatch.fnmatchcase(route.upstream_name, upstream)
-                for server, upstream in patterns
-            ):
-                kept.append(tool)
-        return kept
+        return always_listed(self._runtime.now.routes, entry.always_listed, visible)
+
+
+def always_listed(routes: Routes, matches: Sequence[str], visible: Sequence[types.Tool]) -> list[types.Tool]:
+    """The tools of ``visible`` that ``matches`` (``always_listed``'s ``server-glob/tool-glob``) keep listed."""
+    if not matches:
+        return []
+    patterns = [match.partition("/")[::2] for match in matches]
+    kept = []
+    for tool in visible:
+        route = routes.tools.get(tool.name)
+        if route is None or tool.name in META_NAMES:
+            continue
+        if any(
+            fnmatch.fnmatchcase(route.server, server) and fnmatch.fnmatchcase(route.upstream_name, upstream)
+            for server, upstream in patterns
+        ):
+            kept.append(tool)
+    return kept
 
 
 def estimated_tokens(text: str) -> int:

@@ -350,6 +350,29 @@ def test_the_tools_selector_follows_an_edit_made_elsewhere_and_shows_a_refused_c
     run_async(qloop, scenario())
 
 
+def test_the_panel_shows_the_agents_tools_list_size_in_both_modes_and_follows_its_permissions(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            before = bridge.api.listing_sizes()["a"]
+            assert panel.permissions.sizes.text() == (
+                f"tools/list size: All tools {before.all.short()} · On-demand tools {before.on_demand.short()}"
+            )
+            assert before.on_demand.bytes < before.all.bytes
+
+            choose_setting(panel, server_index(panel, "fake"), "Deny")
+
+            after = bridge.api.listing_sizes()["a"]
+            assert after.all.bytes < before.all.bytes
+            assert panel.permissions.sizes.text() == (
+                f"tools/list size: All tools {after.all.short()} · On-demand tools {after.on_demand.short()}"
+            )
+            panel.permissions.set_agent(None)
+            assert panel.permissions.sizes.text() == ""
+
+    run_async(qloop, scenario())
+
+
 def test_a_thousand_tools_are_all_in_the_tree_and_searchable(qloop, qtbot):
     async def scenario():
         async with running_bridge({"fake": stdio_fake("--tools", "1000")}, agents={"a": {}}) as bridge:

@@ -141,13 +141,14 @@ def test_agents_list_shows_a_table_without_tokens(capsys: pytest.CaptureFixture[
 
     code = main(["agents", "list"])
 
-    out, _ = capsys.readouterr()
+    out, err = capsys.readouterr()
     assert code == 0
     assert out.splitlines() == [
-        "ID      NAME    TOOLS  TOKEN STORED",
-        "cursor  Cursor  all    yes",
-        "claude  claude  all    yes",
+        "ID      NAME    TOOLS  ALL TOOLS  ON DEMAND  TOKEN",
+        "cursor  Cursor  all    -          -          yes",
+        "claude  claude  all    -          -          yes",
     ]
+    assert err == "The ALL TOOLS and ON DEMAND sizes of each agent's tools/list need Toolgate running.\n"
     assert all(token not in out for token in token_out.split())
 
 
@@ -169,7 +170,7 @@ def test_agents_tools_switches_an_agent_to_on_demand_tools_and_back(
 
     assert (to_on_demand, back, nobody) == (0, 0, 1)
     assert "list_servers, get_server_tools, execute_tool" in said
-    assert listed.splitlines()[1] == "cursor  Cursor  on_demand  yes"
+    assert listed.splitlines()[1].split() == ["cursor", "Cursor", "on_demand", "-", "-", "yes"]
     assert entry["tools"] == "on_demand" and "tools" not in after
     assert "there is no agent 'ghost'; `toolgate agents list` shows the agents" in err
 

@@ -1,0 +1,56 @@
+"""`toolgate agents list` shows what each agent's tools/list weighs with all tools and on demand, within 80 columns."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import anyio
+import pytest
+
+from gateway_core.cli import main
+from tests.integration.harness import running_gateway, stdio_fake
+
+
+async def toolgate(*argv: str) -> int:
+    # The command blocks on HTTP; the gateway must keep serving on this loop meanwhile.
+    return await anyio.to_thread.run_sync(main, list(argv))
+
+
+@pytest.mark.anyio
+async def test_agents_list_shows_each_agents_listing_size_in_both_modes_from_the_running_gateway(
+    capsys: pytest.CaptureFixture[str],
+):
+    policies = {"agent-b": {"default": "deny", "rules": [{"match": "gh/echo", "effect": "allow"}]}}
+    async with running_gateway(
+        {"gh": stdio_fake("--tools", "40")}, agents=("agent-a", "agent-b"), policies=policies
+    ) as gw:
+        await gw.wait_ready()
+        sizes = gw.gateway.listing_sizes()
+        code = await toolgate("agents", "list")
+
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    assert [re.split(r"  +", line) for line in out.splitlines()] == [
+        ["ID", "NAME", "TOOLS", "ALL TOOLS", "ON DEMAND", "TOKEN"],
+        ["agent-a", "Agent-A", "all", sizes["agent-a"].all.short(), sizes["agent-a"].on_demand.short(), "yes"],
+        ["agent-b", "Agent-B", "all", sizes["agent-b"].all.short(), sizes["agent-b"].on_demand.short(), "yes"],
+    ]
+    assert out.splitlines()[0].index("ALL TOOLS") == out.splitlines()[1].index(sizes["agent-a"].all.short())
+    assert sizes["agent-b"].all.bytes < sizes["agent-b"].on_demand.bytes < sizes["agent-a"].all.bytes
+
+
+@pytest.mark.anyio
+async def test_agents_list_keeps_within_80_columns_by_shortening_long_names(capsys: pytest.CaptureFixture[str]):
+    async with running_gateway({"gh": stdio_fake("--tools", "200")}, agents=("a-very-long-agent-identifier",)) as gw:
+        await gw.wait_ready()
+        raw = json.loads(gw.paths.config_file.read_text())
+        raw["agents"]["a-very-long-agent-identifier"]["name"] = "A Very Long Display Name For This Agent"
+        gw.paths.config_file.write_text(json.dumps(raw))
+        code = await toolgate("agents", "list")
+
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert max(len(line) for line in lines) <= 80
+    assert lines[1].startswith("a-very-long-agent-") and "Long Display Name" not in lines[1] and "…" in lines[1]
+    assert lines[1].endswith("  yes") and " kB ~" in lines[1]
