@@ -26,7 +26,7 @@ from gateway_core.downstream.server import DownstreamServer
 from gateway_core.frontend.forward import Ctx, RequestForwarder, current_agent
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.routing import Route, Routes
-from gateway_core.frontend.runtime import RuntimeCell
+from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.frontend.tasks import requires_task
 from gateway_core.frontend.tool_search import ToolIndex
 
@@ -130,6 +130,7 @@ class OnDemandTools:
         self._forward = forward
         self._index = ToolIndex()
         self._seen: dict[str, tuple[object, ...]] = {}
+        self._usable_in: tuple[Runtime | None, dict[str, tuple[tuple[types.Tool, Route], ...]]] = (None, {})
 
     def is_on_demand(self, agent: str) -> bool:
         """Whether ``agent`` is configured with ``"tools": "on_demand"``."""
@@ -237,13 +238,24 @@ class OnDemandTools:
         return [by_name[name] for name in self._index.search(routes, query) if name in by_name]
 
     def _usable(self, agent: str) -> list[tuple[types.Tool, Route]]:
-        """The routed tools ``agent`` may see and call without creating a task, in listing order."""
-        routes = self._runtime.now.routes
+        """The routed tools ``agent`` may see and call without creating a task, in listing order.
+
+        Worked out once per runtime (policies and routes change only with it): deciding on 500 tools
+        takes milliseconds, several times a query's ranking.
+        """
+        runtime = self._runtime.now
+        if self._usable_in[0] is not runtime:
+            self._usable_in = (runtime, {})
+        known = self._usable_in[1].get(agent)
+        if known is not None:
+            return list(known)
+        routes = runtime.routes
         usable = []
         for tool in routes.tool_list:
             route = routes.tools[tool.name]
             if self._guard.may_see(agent, route.server, route.upstream_name) and not requires_task(tool):
                 usable.append((tool, route))
+        self._usable_in[1][agent] = tuple(usable)
         return usable
 
     def _shows_server(self, agent: str, name: str, tools: Sequence[types.Tool]) -> bool:
