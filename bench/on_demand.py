@@ -1,0 +1,358 @@
+"""What on-demand tools save, how well get_server_tools finds the tool a task needs, and what they cost.
+
+Two catalogues, each behind the agent-facing server in this process (agents connect in memory):
+  real       the real third-party servers the tests install, over stdio (mcp-server-time from
+             PyPI, the npm reference server everything) — what is installed offline here
+  synthetic  500 generated tools: 25 services × 20 tools with descriptions and typed parameters
+Measured:
+  (a) each agent's tools/list size with all tools and on demand (``GatewayApi.listing_sizes``);
+      targets: on demand <= 10 % of all tools (real), <= 2 % (500 tools)
+  (b) retrieval: for each task in ``on_demand_tasks.json`` (written against the real catalogue),
+      whether the tool it needs is in the top 3 of ``get_server_tools(query=task)``; target >= 90 %
+      (a task whose tool is not offered to the agent — task-only — is named, not counted)
+  (c) on the 500 tools, in turns: ``get_server_tools`` with a query, median (target <= 5 ms); a
+      direct ``tools/call`` and ``execute_tool`` of the same tool, difference of medians
+      (target <= 0.2 ms); and the ranking alone
+
+    .venv/bin/python bench/on_demand.py [--calls 2000] [--show-misses] [--show-catalogue]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp import Client
+from mcp.server.lowlevel import Server
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gateway_core.approvals import ApprovalBroker
+from gateway_core.config import ServerConfig
+from gateway_core.downstream import DownstreamPool, ServerState
+from gateway_core.downstream.base import Connection
+from gateway_core.downstream.memory import open_memory
+from gateway_core.events import EventStream
+from gateway_core.frontend.guard import CallGuard
+from gateway_core.frontend.listing_size import ListingSizes, listing_sizes
+from gateway_core.frontend.metrics import Metrics
+from gateway_core.frontend.routing import Routes
+from gateway_core.frontend.runtime import Runtime, RuntimeCell
+from gateway_core.frontend.server import AgentFacingServer
+from gateway_core.frontend.tasks import requires_task
+from gateway_core.frontend.tool_search import ToolIndex
+from tests.fakes.third_party import EVERYTHING_BIN, time_server_command
+from tests.gateway_core.frontend.conftest import config_of, in_memory
+
+TASKS = Path(__file__).with_name("on_demand_tasks.json")
+AGENT = "bench"
+# Lists the tool the latency runs call, so the client knows it (else the SDK fetches tools/list to check its result).
+CALLER = "caller"
+CALLED = "github__get_issue"
+ON_DEMAND: dict[str, Any] = {"default": "allow", "tools": "on_demand"}
+START_TIMEOUT_S = 60.0
+TOP = 3
+TARGETS = {"real_ratio": 0.10, "synthetic_ratio": 0.02, "recall": 0.90, "query_ms": 5.0, "execute_ms": 0.2}
+
+
+# --- the catalogues ---------------------------------------------------------------------------------
+
+
+def real_servers() -> dict[str, dict[str, Any]]:
+    """The real third-party servers installed here (missing ones are said on stderr and left out)."""
+    servers: dict[str, dict[str, Any]] = {}
+    command, args = time_server_command()
+    servers["time"] = {"command": command, "args": args}
+    node = shutil.which("node")
+    if EVERYTHING_BIN.exists() and node is not None:
+        servers["everything"] = {"command": str(EVERYTHING_BIN), "args": ["stdio"]}
+    else:
+        print(f"left out: the npm server everything ({EVERYTHING_BIN} or node is missing)", file=sys.stderr)
+    return servers
+
+
+SERVICES = {
+    "github": ("repository", "issue", "pull request", "branch", "release"),
+    "jira": ("ticket", "sprint", "board", "epic", "comment"),
+    "slack": ("channel", "message", "thread", "reaction", "user group"),
+    "calendar": ("event", "calendar", "attendee", "reminder", "availability window"),
+    "mail": ("message", "draft", "label", "attachment", "filter"),
+    "storage": ("bucket", "object", "upload", "lifecycle rule", "access policy"),
+    "postgres": ("table", "query", "index", "schema", "role"),
+    "kubernetes": ("pod", "deployment", "service", "namespace", "config map"),
+    "docker": ("container", "image", "volume", "network", "registry login"),
+    "billing": ("invoice", "customer", "subscription", "refund", "payment method"),
+    "notes": ("page", "database", "block", "workspace", "template"),
+    "tracker": ("task", "project", "milestone", "label", "cycle"),
+    "errors": ("incident", "error event", "release health", "alert rule", "stack trace"),
+    "metrics": ("dashboard", "monitor", "metric series", "log query", "service map"),
+    "drive": ("file", "folder", "permission", "revision", "shared drive"),
+    "sheets": ("spreadsheet", "worksheet", "cell range", "chart", "named range"),
+    "design": ("design file", "frame", "component", "style", "prototype link"),
+    "sms": ("text message", "phone number", "call", "recording", "messaging service"),
+    "helpdesk": ("support ticket", "macro", "agent", "satisfaction rating", "help article"),
+    "crm": ("contact", "company", "deal", "pipeline", "note"),
+    "shop": ("product", "order", "inventory item", "discount code", "fulfillment"),
+    "music": ("playlist", "track", "album", "artist", "playback queue"),
+    "weather": ("forecast", "current conditions", "weather alert", "air quality reading", "historical record"),
+    "maps": ("place", "route", "geocode", "distance matrix", "elevation profile"),
+    "search": ("web result", "news article", "image result", "site index", "answer box"),
+}
+VERBS = ("list", "get", "create", "update")
+PARAMETERS = {
+    "list": {"limit": ("integer", "At most this many results (1-100)."), "cursor": ("string", "Where to continue.")},
+    "get": {"id": ("string", "The identifier.")},
+    "create": {"name": ("string", "Its name."), "details": ("object", "Further fields, as the service names them.")},
+    "update": {"id": ("string", "The identifier."), "changes": ("object", "The fields to change and their values.")},
+}
+
+
+def synthetic_tools() -> dict[str, list[types.Tool]]:
+    """500 tools by service, shaped like real services' tools: verb_object names, a few sentences, typed parameters."""
+    chance = random.Random(16)
+    tools: dict[str, list[types.Tool]] = {}
+    for service, things in SERVICES.items():
+        tools[service] = []
+        for thing in things:
+            for verb in VERBS:
+                noun = thing.replace(" ", "_")
+                scope = chance.choice(("workspace", "account", "project", "organization"))
+                description = (
+                    f"{verb.capitalize()} {'the ' + thing + 's' if verb == 'list' else 'a ' + thing} in {service}. "
+                    f"Works within the connected {scope}; results follow the permissions of the signed-in user. "
+                    + chance.choice(
+                        (
+                            "Returns JSON with the fields the service provides.",
+                            "Rate limited to 60 requests per minute.",
+                            "Large results are paginated; pass the returned cursor to continue.",
+                        )
+                    )
+                )
+                properties = {
+                    name: {"type": kind, "description": text} for name, (kind, text) in PARAMETERS[verb].items()
+                }
+                properties[f"{service}_{scope}"] = {"type": "string", "description": f"The {service} {scope}."}
+                tools[service].append(
+                    types.Tool(
+                        name=f"{verb}_{noun}",
+                        description=description,
+                        input_schema={"type": "object", "properties": properties, "required": list(properties)[:1]},
+                    )
+                )
+    return tools
+
+
+def synthetic_server(name: str, tools: list[types.Tool]) -> Server[Any]:
+    """A server listing ``tools`` whose every call answers its name at once (nothing else is measured)."""
+
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=tools)
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        return types.CallToolResult(content=[types.TextContent(text=params.name)])
+
+    return Server(name, version="1.0.0", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+class SyntheticServers:
+    """The transport of the synthetic catalogue: each configured server is one in-memory ``synthetic_server``."""
+
+    def __init__(self, tools_by_server: Mapping[str, list[types.Tool]]) -> None:
+        self._tools = tools_by_server
+
+    def open(self, name: str, config: ServerConfig) -> AbstractAsyncContextManager[Connection]:
+        return open_memory(synthetic_server(name, self._tools[name]))
+
+
+@asynccontextmanager
+async def serving(
+    servers: Mapping[str, Mapping[str, Any]], policies: Mapping[str, Mapping[str, Any]], transport: Any = None
+) -> AsyncIterator[tuple[AgentFacingServer, RuntimeCell]]:
+    """The agent-facing server over a pool of ``servers``, as the gateway wires them; every server tried."""
+    config = config_of({}, policies).model_copy(update={"servers": config_of(servers, {}).servers})
+    runtime = RuntimeCell(Runtime.of(config))
+    approvals = ApprovalBroker(timeout_s=lambda: 60.0, on_always=lambda request, effect: None)
+    guard = CallGuard(runtime, approvals, None)
+    fronts: list[AgentFacingServer] = []
+    pool = DownstreamPool(
+        config.servers,
+        resolve=dict,
+        on_change=lambda name: fronts[0].on_pool_change(name),
+        on_catalog=lambda name: fronts[0].on_pool_change(name),
+        transport=transport,
+    )
+    front = AgentFacingServer(runtime, pool, guard, Metrics(), EventStream(), version="0.0.0-bench")
+    fronts.append(front)
+    async with anyio.create_task_group() as tg:
+        await tg.start(front.run)
+        await tg.start(pool.run)
+        with anyio.fail_after(START_TIMEOUT_S):
+            await pool.wait_all_tried()
+            ready = {name for name, server in pool.servers.items() if server.status.state is ServerState.READY}
+            while {route.server for route in front.routes.tools.values()} != ready:
+                await front.wait_refreshed()
+        for name, server in pool.servers.items():
+            if server.status.state is not ServerState.READY:
+                print(f"left out: server {name} is {server.status.state.value}", file=sys.stderr)
+        try:
+            yield front, runtime
+        finally:
+            front.close()
+            tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def agent(front: AgentFacingServer, agent_id: str = AGENT) -> AsyncIterator[Client]:
+    """An agent connected to ``front`` in memory (handshake era, as most IDEs today)."""
+    async with Client(in_memory(front.server, agent_id), mode="legacy") as client:
+        yield client
+
+
+def sizes_of(runtime: RuntimeCell) -> ListingSizes:
+    now = runtime.now
+    return listing_sizes(now.routes, now.policy(AGENT), now.config.agents[AGENT].always_listed)
+
+
+async def found(client: Client, query: str) -> list[str]:
+    result = await client.call_tool("get_server_tools", {"query": query})
+    content = result.content[0]
+    assert isinstance(content, types.TextContent) and not result.is_error, result
+    return [tool["name"] for tool in json.loads(content.text)["tools"]]
+
+
+# --- the measurements -------------------------------------------------------------------------------
+
+
+def size_row(name: str, tools: int, sizes: ListingSizes, target: float) -> str:
+    ratio = sizes.on_demand.bytes / sizes.all.bytes
+    verdict = "OK" if ratio <= target else "MISSED"
+    return (
+        f"  {name:<10} {tools:>4} tools  all {sizes.all.bytes:>8,} B ~{sizes.all.tokens:>7,} tok"
+        f"  on demand {sizes.on_demand.bytes:>6,} B ~{sizes.on_demand.tokens:>5,} tok"
+        f"  {ratio:6.1%} (target <= {target:.0%}) {verdict}"
+    )
+
+
+async def retrieval(client: Client, tasks: list[dict[str, str]], show_misses: bool) -> float:
+    """The share of ``tasks`` whose tool is in the top 3 of a query of the task's words."""
+    hits = 0
+    for task in tasks:
+        top = (await found(client, task["task"]))[:TOP]
+        if task["tool"] in top:
+            hits += 1
+        elif show_misses:
+            print(f"    miss: {task['task']!r} needs {task['tool']}, got {top}")
+    return hits / len(tasks)
+
+
+QUERIES = [f"{thing} in {service}" for service, things in SERVICES.items() for thing in things]
+
+
+def ranking_ms(routes: Routes, calls: int) -> float:
+    """Median ms of ranking alone (``ToolIndex.search``), on an index already built."""
+    index = ToolIndex()
+    index.search(routes, "build")
+    timed = []
+    for i in range(calls):
+        start = time.perf_counter()
+        index.search(routes, QUERIES[i % len(QUERIES)])
+        timed.append((time.perf_counter() - start) * 1000)
+    index.close()
+    return statistics.median(timed)
+
+
+async def latencies(client: Client, calls: int) -> dict[str, float]:
+    """Median ms of a query, of a direct call, and of the same call through execute_tool, taken in turns."""
+    await client.list_tools()  # the client learns the called tool's definition
+    kinds: list[tuple[str, str, dict[str, Any]]] = [
+        ("query", "get_server_tools", {}),
+        ("direct", CALLED, {"id": "1"}),
+        ("execute", "execute_tool", {"name": CALLED, "arguments": {"id": "1"}}),
+    ]
+    timed: dict[str, list[float]] = {kind: [] for kind, _, _ in kinds}
+    for round_ in range(calls + 1):  # the first round warms every path up
+        turn = round_ % len(kinds)
+        for kind, name, arguments in kinds[turn:] + kinds[:turn]:
+            if kind == "query":
+                arguments = {"query": QUERIES[round_ % len(QUERIES)]}
+            start = time.perf_counter()
+            result = await client.call_tool(name, arguments)
+            if round_:
+                timed[kind].append((time.perf_counter() - start) * 1000)
+            assert not result.is_error, result
+    return {kind: statistics.median(values) for kind, values in timed.items()}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=2000, help="timed queries, and timed calls of each kind")
+    parser.add_argument("--show-misses", action="store_true", help="print each task whose tool is not in the top 3")
+    parser.add_argument("--show-catalogue", action="store_true", help="print the real catalogue's tools and stop")
+    options = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # the synthetic servers do not listen for changes; the log says so
+    tasks = json.loads(TASKS.read_text())["tasks"]
+
+    real = real_servers()
+    async with serving(real, {AGENT: ON_DEMAND}) as (front, runtime):
+        routes = runtime.now.routes
+        if options.show_catalogue:
+            for tool in routes.tool_list:
+                print(f"{tool.name}: {tool.description}\n    {json.dumps(tool.input_schema.get('properties', {}))}")
+            return
+        offered = {tool.name for tool in routes.tool_list if not requires_task(tool)}
+        real_sizes, real_count = sizes_of(runtime), len(offered)
+        servers = sorted({route.server for route in routes.tools.values()})
+        # A tool that runs only as a task is listed to no agent that cannot create tasks, and not found on demand.
+        reachable = [task for task in tasks if task["tool"] in offered]
+        async with agent(front) as client:
+            recall = await retrieval(client, reachable, options.show_misses)
+
+    by_server = synthetic_tools()
+    synthetic: dict[str, dict[str, Any]] = {service: {} for service in SERVICES}
+    policies: dict[str, dict[str, Any]] = {
+        AGENT: ON_DEMAND,
+        CALLER: {**ON_DEMAND, "always_listed": ["github/get_issue"]},
+    }
+    async with serving(synthetic, policies, SyntheticServers(by_server).open) as (front, runtime):
+        synthetic_sizes, synthetic_count = sizes_of(runtime), len(runtime.now.routes.tool_list)
+        async with agent(front, CALLER) as client:
+            medians = await latencies(client, options.calls)
+        search_ms = ranking_ms(runtime.now.routes, options.calls)
+
+    print(f"on-demand tools; real servers here: {', '.join(servers)} ({len(servers)} of the 6 the issue names)")
+    print("(a) tools/list size, all tools vs on demand")
+    print(size_row("real", real_count, real_sizes, TARGETS["real_ratio"]))
+    print(size_row("synthetic", synthetic_count, synthetic_sizes, TARGETS["synthetic_ratio"]))
+    verdict = "OK" if recall >= TARGETS["recall"] else "MISSED"
+    print(f"(b) retrieval: the needed tool in the top {TOP} for {recall:.1%} of {len(reachable)} tasks", end=" ")
+    print(f"(target >= 90 %) {verdict}")
+    for task in tasks:
+        if task not in reachable:
+            print(f"  not counted: {task['task']!r}: {task['tool']} is not offered to the agent (task-only, or absent)")
+    print(f"(c) latency on {synthetic_count} tools, {options.calls} of each in turns, in process (agent in memory)")
+    query_ms, direct_ms, execute_ms = medians["query"], medians["direct"], medians["execute"]
+    verdict = "OK" if query_ms <= TARGETS["query_ms"] else "MISSED"
+    print(f"  get_server_tools(query) median {query_ms:.3f} ms (target <= 5 ms) {verdict}")
+    print(f"    of which the ranking alone (ToolIndex.search) median {search_ms:.3f} ms")
+    added = execute_ms - direct_ms
+    verdict = "OK" if added <= TARGETS["execute_ms"] else "MISSED"
+    print(
+        f"  direct call median {direct_ms:.3f} ms, execute_tool median {execute_ms:.3f} ms: "
+        f"{added:+.3f} ms, x{execute_ms / direct_ms:.2f} (target <= +0.2 ms) {verdict}"
+    )
+
+
+if __name__ == "__main__":
+    anyio.run(main)
