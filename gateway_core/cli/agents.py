@@ -78,9 +78,9 @@ def _list(args: argparse.Namespace, paths: Paths) -> int:
         return EXIT_OK
     try:
         sizes = ControlClient(read_control_file(paths)).sizes()
-    except ToolgateError:
+    except ToolgateError as exc:
         sizes = {}
-        say("The ALL TOOLS and ON DEMAND sizes of each agent's tools/list need Toolgate running.")
+        say(f"ALL TOOLS and ON DEMAND (the size of each agent's tools/list) are read from Toolgate: {exc}")
     rows = [HEADERS] + [
         (
             a.id,

@@ -148,7 +148,8 @@ def test_agents_list_shows_a_table_without_tokens(capsys: pytest.CaptureFixture[
         "cursor  Cursor  all    -          -          yes",
         "claude  claude  all    -          -          yes",
     ]
-    assert err == "The ALL TOOLS and ON DEMAND sizes of each agent's tools/list need Toolgate running.\n"
+    assert err.startswith("ALL TOOLS and ON DEMAND (the size of each agent's tools/list) are read from Toolgate: ")
+    assert err.endswith("start it with `toolgate serve`\n") and err.count("\n") == 1
     assert all(token not in out for token in token_out.split())
 
 
