@@ -85,6 +85,8 @@ class OwnedTask:
     session: ServerSession | None
     status: str = "working"
     result_fetched: bool = False
+    # The tool the task runs, as the server names it (None: not known), for policy checks later on.
+    tool: str | None = None
 
 
 class TaskBook:
@@ -107,6 +109,7 @@ class TaskBook:
         *,
         session_id: str | None = None,
         session: ServerSession | None = None,
+        tool: str | None = None,
     ) -> OwnedTask:
         """Note ``task``, just created by ``server``, as ``agent``'s; returns it with the id the agent sees."""
         owned = self._tasks.setdefault(agent, {})
@@ -117,7 +120,9 @@ class TaskBook:
             while public_id in owned:
                 public_id, suffix = f"{base}-{suffix}", suffix + 1
         expires_at = None if task.ttl is None else self._clock() + task.ttl / 1000
-        entry = OwnedTask(agent, public_id, server, task.task_id, expires_at, session_id, session, task.status)
+        entry = OwnedTask(
+            agent, public_id, server, task.task_id, expires_at, session_id, session, task.status, tool=tool
+        )
         owned[public_id] = entry
         while len(owned) > self._limit:
             del owned[next(iter(owned))]
@@ -203,7 +208,12 @@ class Tasks:
             dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
             return serialize_server_result("tools/call", ctx.protocol_version, dumped)
         entry = self.book.add(
-            current_agent(), route.server, result.task, session_id=session_id(ctx), session=ctx.session
+            current_agent(),
+            route.server,
+            result.task,
+            session_id=session_id(ctx),
+            session=ctx.session,
+            tool=route.upstream_name,
         )
         return result.model_copy(update={"task": _renamed(result.task, entry.public_id)})
 
@@ -234,7 +244,7 @@ class Tasks:
 
     async def cancel(self, ctx: Ctx, params: types.CancelTaskRequestParams) -> types.CancelTaskResult:
         """``tasks/cancel`` of one of the agent's tasks."""
-        entry = self._owned(ctx, params.task_id)
+        entry = self._owned(ctx, params.task_id, cancelling=True)
         inner = types.CancelTaskRequestParams(task_id=entry.upstream_id, _meta=forwarded_meta(ctx))
         result = await self._send(ctx, entry, types.CancelTaskRequest(params=inner), types.CancelTaskResult)
         self.book.seen(entry, result.status)
@@ -245,6 +255,8 @@ class Tasks:
         _handshake_era_only(ctx)
         found: list[types.Task] = []
         for entry in self.book.of_agent(current_agent()):
+            if not self._still_allowed(entry):
+                continue
             request = types.GetTaskRequest(params=types.GetTaskRequestParams(task_id=entry.upstream_id))
             try:
                 task = await self._send(ctx, entry, request, types.GetTaskResult, forget_if_unknown=True)
@@ -299,12 +311,22 @@ class Tasks:
 
     # --- helpers ------------------------------------------------------------------------------------
 
-    def _owned(self, ctx: Ctx, public_id: str) -> OwnedTask:
+    def _owned(self, ctx: Ctx, public_id: str, *, cancelling: bool = False) -> OwnedTask:
+        """The agent's task ``public_id``; unknown (-32602) if it has none, or if policy now denies its tool.
+
+        A task of a tool denied since it was created is not followed any more (its status, its
+        result); cancelling it still reaches the server, since stopping work harms nobody.
+        """
         _handshake_era_only(ctx)
         entry = self.book.find(current_agent(), public_id)
-        if entry is None:
+        if entry is None or (not cancelling and not self._still_allowed(entry)):
             raise unknown_task(public_id)
         return entry
+
+    def _still_allowed(self, entry: OwnedTask) -> bool:
+        if entry.tool is None:
+            return self._guard.may_see(entry.agent, entry.server)
+        return self._guard.may_see(entry.agent, entry.server, entry.tool)
 
     async def _send(
         self,

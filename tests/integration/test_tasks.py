@@ -10,6 +10,7 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from gateway_core.policy import Effect, Rule
 from tests.fakes.task_client import task_client_over_http, task_client_over_stdio
 from tests.integration.harness import agent_client, running_gateway, stdio_fake, text_of
 from tests.integration.test_shim import shim_params
@@ -62,6 +63,27 @@ async def test_another_agent_cannot_see_get_fetch_or_cancel_an_agents_task():
 
             assert (await owner.cancel(task_id)).status == "cancelled"
             assert [task.status for task in (await owner.list_tasks()).tasks] == ["cancelled"]
+
+
+async def test_a_task_of_a_tool_denied_since_it_was_created_is_no_longer_followed_but_can_be_cancelled():
+    async with running_gateway({"jobs": task_server()}) as gw:
+        await gw.wait_ready()
+        async with task_client_over_http(gw.url, gw.tokens["agent-a"]) as agent:
+            created = await agent.call_as_task("jobs__wait", {"text": "secret"})
+            assert isinstance(created, types.CreateTaskResult)
+            task_id = created.task.task_id
+            config = gw.gateway.config
+            denying = config.agents["agent-a"].model_copy(
+                update={"rules": (*config.agents["agent-a"].rules, Rule(match="jobs/wait", effect=Effect.DENY))}
+            )
+            gw.gateway.apply_config(config.model_copy(update={"agents": {**config.agents, "agent-a": denying}}))
+
+            for attempt in (agent.get, agent.result):
+                with pytest.raises(MCPError) as refused:
+                    await attempt(task_id)
+                assert refused.value.error.code == types.INVALID_PARAMS
+            assert (await agent.list_tasks()).tasks == []
+            assert (await agent.cancel(task_id)).status == "cancelled"
 
 
 async def test_a_tasks_status_notifications_reach_only_the_agent_that_created_it():
