@@ -20,15 +20,19 @@ Measured:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import random
 import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,10 @@ from tests.fakes.third_party import EVERYTHING_BIN, time_server_command
 from tests.gateway_core.frontend.conftest import config_of, in_memory
 
 TASKS = Path(__file__).with_name("on_demand_tasks.json")
+# bench/install-servers installs the npm servers filesystem and memory here (.cache/npm is the tests').
+NPM_BENCH = Path(__file__).resolve().parents[1] / ".cache/npm-bench/node_modules/.bin"
+FILESYSTEM_BIN = NPM_BENCH / "mcp-server-filesystem"
+MEMORY_BIN = NPM_BENCH / "mcp-server-memory"
 AGENT = "bench"
 # Lists the tool the latency runs call, so the client knows it (else the SDK fetches tools/list to check its result).
 CALLER = "caller"
@@ -70,17 +78,60 @@ TARGETS = {"real_ratio": 0.10, "synthetic_ratio": 0.02, "recall": 0.90, "query_m
 # --- the catalogues ---------------------------------------------------------------------------------
 
 
-def real_servers() -> dict[str, dict[str, Any]]:
-    """The real third-party servers installed here (missing ones are said on stderr and left out)."""
+def real_servers(workspace: Path) -> dict[str, dict[str, Any]]:
+    """The six real servers, those installed here; their files go in ``workspace`` (missing ones said on stderr).
+
+    git serves a throwaway repository made in ``workspace``, filesystem a folder in it, and memory keeps
+    its file there. Only their tools are listed: nothing is called, so fetch never fetches.
+    """
     servers: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
     command, args = time_server_command()
     servers["time"] = {"command": command, "args": args}
+    if importlib.util.find_spec("mcp_server_fetch") is not None:
+        servers["fetch"] = {"command": sys.executable, "args": ["-m", "mcp_server_fetch"]}
+    else:
+        missing.append("fetch (PyPI mcp-server-fetch)")
+    if importlib.util.find_spec("mcp_server_git") is not None and shutil.which("git") is not None:
+        servers["git"] = {
+            "command": sys.executable,
+            "args": ["-m", "mcp_server_git", "--repository", str(_repository(workspace))],
+        }
+    else:
+        missing.append("git (PyPI mcp-server-git, and the git command)")
     node = shutil.which("node")
     if EVERYTHING_BIN.exists() and node is not None:
         servers["everything"] = {"command": str(EVERYTHING_BIN), "args": ["stdio"]}
     else:
-        print(f"left out: the npm server everything ({EVERYTHING_BIN} or node is missing)", file=sys.stderr)
+        missing.append(f"everything (npm, {EVERYTHING_BIN}: scripts/test installs it)")
+    if FILESYSTEM_BIN.exists() and node is not None:
+        project = workspace / "project"
+        project.mkdir()
+        (project / "README.md").write_text("# A project\n\nServed by the filesystem server during the benchmark.\n")
+        servers["filesystem"] = {"command": str(FILESYSTEM_BIN), "args": [str(project)]}
+    else:
+        missing.append(f"filesystem (npm, {FILESYSTEM_BIN})")
+    if MEMORY_BIN.exists() and node is not None:
+        servers["memory"] = {"command": str(MEMORY_BIN), "env": {"MEMORY_FILE_PATH": str(workspace / "memory.jsonl")}}
+    else:
+        missing.append(f"memory (npm, {MEMORY_BIN})")
+    for server in missing:
+        print(
+            f"left out: the server {server} is not installed here; bench/install-servers installs it", file=sys.stderr
+        )
     return servers
+
+
+def _repository(workspace: Path) -> Path:
+    """A git repository with two commits in ``workspace``, for the git server to serve."""
+    repository = workspace / "repository"
+    repository.mkdir()
+    identity = ["-c", "user.name=Bench", "-c", "user.email=bench@example.invalid", "-c", "commit.gpgsign=false"]
+    for message in ("First commit", "Second commit"):
+        (repository / "notes.txt").write_text(f"{message}\n")
+        for command in (["init", "--quiet"], ["add", "notes.txt"], ["commit", "--quiet", "-m", message]):
+            subprocess.run(["git", *identity, *command], cwd=repository, check=True)
+    return repository
 
 
 SERVICES = {
@@ -295,6 +346,36 @@ async def latencies(client: Client, calls: int) -> dict[str, float]:
     return {kind: statistics.median(values) for kind, values in timed.items()}
 
 
+@dataclass(frozen=True)
+class RealCatalogue:
+    """What was measured on the real servers."""
+
+    servers: list[str]
+    tools: int
+    sizes: ListingSizes
+    reachable: list[dict[str, str]]
+    recall: float
+
+
+async def measure_real(
+    servers: Mapping[str, Mapping[str, Any]], tasks: list[dict[str, str]], show_misses: bool, show_catalogue: bool
+) -> RealCatalogue | None:
+    """Sizes and retrieval on the real ``servers`` (None when asked only to print their tools)."""
+    async with serving(servers, {AGENT: ON_DEMAND}) as (front, runtime):
+        routes = runtime.now.routes
+        if show_catalogue:
+            for tool in routes.tool_list:
+                print(f"{tool.name}: {tool.description}\n    {json.dumps(tool.input_schema.get('properties', {}))}")
+            return None
+        offered = {tool.name for tool in routes.tool_list if not requires_task(tool)}
+        # A tool that runs only as a task is listed to no agent that cannot create tasks, and not found on demand.
+        reachable = [task for task in tasks if task["tool"] in offered]
+        async with agent(front) as client:
+            recall = await retrieval(client, reachable, show_misses)
+        ready = sorted({route.server for route in routes.tools.values()})
+        return RealCatalogue(ready, len(offered), sizes_of(runtime), reachable, recall)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=2000, help="timed queries, and timed calls of each kind")
@@ -304,20 +385,10 @@ async def main() -> None:
     logging.basicConfig(level=logging.ERROR)  # the synthetic servers do not listen for changes; the log says so
     tasks = json.loads(TASKS.read_text())["tasks"]
 
-    real = real_servers()
-    async with serving(real, {AGENT: ON_DEMAND}) as (front, runtime):
-        routes = runtime.now.routes
-        if options.show_catalogue:
-            for tool in routes.tool_list:
-                print(f"{tool.name}: {tool.description}\n    {json.dumps(tool.input_schema.get('properties', {}))}")
-            return
-        offered = {tool.name for tool in routes.tool_list if not requires_task(tool)}
-        real_sizes, real_count = sizes_of(runtime), len(offered)
-        servers = sorted({route.server for route in routes.tools.values()})
-        # A tool that runs only as a task is listed to no agent that cannot create tasks, and not found on demand.
-        reachable = [task for task in tasks if task["tool"] in offered]
-        async with agent(front) as client:
-            recall = await retrieval(client, reachable, options.show_misses)
+    with tempfile.TemporaryDirectory(prefix="toolgate-bench-") as workspace:
+        real = await measure_real(real_servers(Path(workspace)), tasks, options.show_misses, options.show_catalogue)
+    if real is None:
+        return
 
     by_server = synthetic_tools()
     synthetic: dict[str, dict[str, Any]] = {service: {} for service in SERVICES}
@@ -331,15 +402,19 @@ async def main() -> None:
             medians = await latencies(client, options.calls)
         search_ms = ranking_ms(runtime.now.routes, options.calls)
 
-    print(f"on-demand tools; real servers here: {', '.join(servers)} ({len(servers)} of the 6 the issue names)")
+    print(
+        f"on-demand tools; real servers here: {', '.join(real.servers)} ({len(real.servers)} of the 6 the issue names)"
+    )
     print("(a) tools/list size, all tools vs on demand")
-    print(size_row("real", real_count, real_sizes, TARGETS["real_ratio"]))
+    print(size_row("real", real.tools, real.sizes, TARGETS["real_ratio"]))
     print(size_row("synthetic", synthetic_count, synthetic_sizes, TARGETS["synthetic_ratio"]))
-    verdict = "OK" if recall >= TARGETS["recall"] else "MISSED"
-    print(f"(b) retrieval: the needed tool in the top {TOP} for {recall:.1%} of {len(reachable)} tasks", end=" ")
+    verdict = "OK" if real.recall >= TARGETS["recall"] else "MISSED"
+    print(
+        f"(b) retrieval: the needed tool in the top {TOP} for {real.recall:.1%} of {len(real.reachable)} tasks", end=" "
+    )
     print(f"(target >= 90 %) {verdict}")
     for task in tasks:
-        if task not in reachable:
+        if task not in real.reachable:
             print(f"  not counted: {task['task']!r}: {task['tool']} is not offered to the agent (task-only, or absent)")
     print(f"(c) latency on {synthetic_count} tools, {options.calls} of each in turns, in process (agent in memory)")
     query_ms, direct_ms, execute_ms = medians["query"], medians["direct"], medians["execute"]
