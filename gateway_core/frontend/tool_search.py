@@ -1,8 +1,9 @@
 """Ranks the routed tools against a free-text query, for on-demand agents' ``get_server_tools``.
 
 An in-memory SQLite FTS5 index (stdlib ``sqlite3``) over each tool's name, title, description and
-parameter names, ranked by BM25 with a name match worth most. Names are split into words first
-(``get_current_time``, ``getCurrentTime`` → ``get current time``), and words are stemmed (Porter).
+parameters (names and descriptions), ranked by BM25 with a name match worth most. Names are split into
+words first (``get_current_time``, ``getCurrentTime`` → ``get current time``), and words are stemmed
+(Porter). A web address in a query stands for the word ``url``.
 The index belongs to one routing table: a search against a newer table rebuilds it first, so it
 follows every catalog change. Used on the event loop only; a build of 500 tools takes milliseconds.
 """
@@ -22,9 +23,11 @@ from gateway_core.frontend.routing import Routes
 _WEIGHTS = (0.0, 5.0, 3.0, 1.0, 1.5)
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+# A task naming a web address needs a tool that takes a URL; the address's own words (host, path) are noise.
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 # Words that say nothing about a tool; left out of queries so they cannot decide a ranking.
 _STOP_WORDS = frozenset(
-    "a an and are as at be by can do does for from how i in is it me my of on or please show "
+    "a an and are as at be by can do does for from how i in is it me my of on or please "
     "that the this to use what when where which who with you".split()
 )
 
@@ -35,8 +38,11 @@ def words(text: str) -> str:
 
 
 def query_words(query: str) -> list[str]:
-    """The words of a free-text query that can rank tools (stop words left out, unless nothing else is left)."""
-    found = words(query).split()
+    """The words of a free-text query that can rank tools (stop words left out, unless nothing else is left).
+
+    A web address counts as the one word ``url``.
+    """
+    found = words(_URL.sub(" url ", query)).split()
     kept = [word for word in found if word not in _STOP_WORDS]
     return list(dict.fromkeys(kept or found))
 
@@ -52,7 +58,7 @@ class ToolIndex:
         """The public names of ``routes``' tools that match ``query``, most relevant first.
 
         A tool matches when any query word (or a word with the same stem) is in its name, title,
-        description or parameter names. An empty query matches nothing.
+        description, or its parameters' names and descriptions. An empty query matches nothing.
         """
         terms = query_words(query)
         if not terms:
@@ -94,4 +100,10 @@ def _parameters(tool: types.Tool) -> str:
     properties = tool.input_schema.get("properties")
     if not isinstance(properties, Mapping):
         return ""
-    return " ".join(words(str(name)) for name in properties)
+    texts = []
+    for name, schema in properties.items():
+        texts.append(words(str(name)))
+        description = schema.get("description") if isinstance(schema, Mapping) else None
+        if isinstance(description, str):
+            texts.append(description)
+    return " ".join(texts)

@@ -66,3 +66,34 @@ def test_query_syntax_in_the_text_is_taken_as_plain_words():
     routes = routes_of(tool("echo", "Echo the text back."))
 
     assert ToolIndex().search(routes, 'echo" OR NEAR(* -"') == ["srv__echo"]
+
+
+def test_parameter_descriptions_match_below_names():
+    timezone = {"type": "string", "description": "IANA timezone name, e.g. Europe/London."}
+    schema = {"type": "object", "properties": {"tz": timezone}}
+    routes = routes_of(
+        types.Tool(name="now", description="The time.", input_schema=schema),
+        tool("london_guide", "Sights to see."),
+        tool("echo", "Echo text."),
+    )
+
+    assert ToolIndex().search(routes, "London") == ["srv__london_guide", "srv__now"]
+
+
+def test_a_web_address_in_a_query_stands_for_a_url():
+    routes = routes_of(
+        tool("fetch", "Fetches a URL from the internet.", url="x"),
+        tool("docs_search", "Search the Python docs."),
+    )
+
+    assert query_words("summarize https://docs.python.org/3/whatsnew/ please") == ["summarize", "url"]
+    assert ToolIndex().search(routes, "get https://docs.python.org/3/") == ["srv__fetch"]
+
+
+def test_show_is_a_word_that_ranks():
+    routes = routes_of(
+        tool("git_show", "Shows the contents of a commit."),
+        tool("git_commit", "Records changes to the repository."),
+    )
+
+    assert ToolIndex().search(routes, "show commit abc123")[0] == "srv__git_show"
