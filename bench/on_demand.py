@@ -1,15 +1,18 @@
 """What on-demand tools save, how well get_server_tools finds the tool a task needs, and what they cost.
 
 Two catalogues, each behind the agent-facing server in this process (agents connect in memory):
-  real       the real third-party servers the tests install, over stdio (mcp-server-time from
-             PyPI, the npm reference server everything) — what is installed offline here
+  real       six real third-party servers over stdio: mcp-server-time (installed for the tests),
+             mcp-server-fetch and mcp-server-git (PyPI), the npm reference servers everything
+             (installed for the tests), filesystem and memory; bench/install-servers installs the
+             rest. git serves a throwaway repository, filesystem and memory a temporary folder; tools
+             are only listed and ranked, never called (fetch fetches nothing)
   synthetic  500 generated tools: 25 services × 20 tools with descriptions and typed parameters
 Measured:
   (a) each agent's tools/list size with all tools and on demand (``GatewayApi.listing_sizes``);
       targets: on demand <= 10 % of all tools (real), <= 2 % (500 tools)
   (b) retrieval: for each task in ``on_demand_tasks.json`` (written against the real catalogue),
       whether the tool it needs is in the top 3 of ``get_server_tools(query=task)``; target >= 90 %
-      (a task whose tool is not offered to the agent — task-only — is named, not counted)
+      (a task whose tool is not offered to the agent — task-only — is named, not counted), by server
   (c) on the 500 tools, in turns: ``get_server_tools`` with a query, median (target <= 5 ms); a
       direct ``tools/call`` and ``execute_tool`` of the same tool, difference of medians
       (target <= 0.2 ms); and the ranking alone
@@ -296,16 +299,18 @@ def size_row(name: str, tools: int, sizes: ListingSizes, target: float) -> str:
     )
 
 
-async def retrieval(client: Client, tasks: list[dict[str, str]], show_misses: bool) -> float:
-    """The share of ``tasks`` whose tool is in the top 3 of a query of the task's words."""
-    hits = 0
+async def retrieval(client: Client, tasks: list[dict[str, str]], show_misses: bool) -> dict[str, tuple[int, int]]:
+    """By server, how many of ``tasks`` have their tool in the top 3 of a query of the task's words, of how many."""
+    by_server: dict[str, tuple[int, int]] = {}
     for task in tasks:
         top = (await found(client, task["task"]))[:TOP]
-        if task["tool"] in top:
-            hits += 1
-        elif show_misses:
+        hit = task["tool"] in top
+        if not hit and show_misses:
             print(f"    miss: {task['task']!r} needs {task['tool']}, got {top}")
-    return hits / len(tasks)
+        server = task["tool"].split("__")[0]
+        hits, count = by_server.get(server, (0, 0))
+        by_server[server] = (hits + hit, count + 1)
+    return by_server
 
 
 QUERIES = [f"{thing} in {service}" for service, things in SERVICES.items() for thing in things]
@@ -354,7 +359,11 @@ class RealCatalogue:
     tools: int
     sizes: ListingSizes
     reachable: list[dict[str, str]]
-    recall: float
+    hits: dict[str, tuple[int, int]]
+
+    @property
+    def recall(self) -> float:
+        return sum(hits for hits, _ in self.hits.values()) / sum(count for _, count in self.hits.values())
 
 
 async def measure_real(
@@ -371,9 +380,9 @@ async def measure_real(
         # A tool that runs only as a task is listed to no agent that cannot create tasks, and not found on demand.
         reachable = [task for task in tasks if task["tool"] in offered]
         async with agent(front) as client:
-            recall = await retrieval(client, reachable, show_misses)
+            hits = await retrieval(client, reachable, show_misses)
         ready = sorted({route.server for route in routes.tools.values()})
-        return RealCatalogue(ready, len(offered), sizes_of(runtime), reachable, recall)
+        return RealCatalogue(ready, len(offered), sizes_of(runtime), reachable, hits)
 
 
 async def main() -> None:
@@ -413,6 +422,7 @@ async def main() -> None:
         f"(b) retrieval: the needed tool in the top {TOP} for {real.recall:.1%} of {len(real.reachable)} tasks", end=" "
     )
     print(f"(target >= 90 %) {verdict}")
+    print("  by server: " + ", ".join(f"{name} {hits}/{count}" for name, (hits, count) in sorted(real.hits.items())))
     for task in tasks:
         if task not in real.reachable:
             print(f"  not counted: {task['task']!r}: {task['tool']} is not offered to the agent (task-only, or absent)")
