@@ -88,40 +88,38 @@ def real_servers(workspace: Path) -> dict[str, dict[str, Any]]:
     its file there. Only their tools are listed: nothing is called, so fetch never fetches.
     """
     servers: dict[str, dict[str, Any]] = {}
-    missing: list[str] = []
+    missing: list[tuple[str, str]] = []  # (the server, how to install it)
     command, args = time_server_command()
     servers["time"] = {"command": command, "args": args}
     if importlib.util.find_spec("mcp_server_fetch") is not None:
         servers["fetch"] = {"command": sys.executable, "args": ["-m", "mcp_server_fetch"]}
     else:
-        missing.append("fetch (PyPI mcp-server-fetch)")
+        missing.append(("fetch (PyPI mcp-server-fetch)", "bench/install-servers installs it"))
     if importlib.util.find_spec("mcp_server_git") is not None and shutil.which("git") is not None:
         servers["git"] = {
             "command": sys.executable,
             "args": ["-m", "mcp_server_git", "--repository", str(_repository(workspace))],
         }
     else:
-        missing.append("git (PyPI mcp-server-git, and the git command)")
+        missing.append(("git (PyPI mcp-server-git, and the git command)", "bench/install-servers installs the server"))
     node = shutil.which("node")
     if EVERYTHING_BIN.exists() and node is not None:
         servers["everything"] = {"command": str(EVERYTHING_BIN), "args": ["stdio"]}
     else:
-        missing.append(f"everything (npm, {EVERYTHING_BIN}: scripts/test installs it)")
+        missing.append((f"everything (npm, {EVERYTHING_BIN}, and node)", "scripts/test installs it"))
     if FILESYSTEM_BIN.exists() and node is not None:
         project = workspace / "project"
         project.mkdir()
         (project / "README.md").write_text("# A project\n\nServed by the filesystem server during the benchmark.\n")
         servers["filesystem"] = {"command": str(FILESYSTEM_BIN), "args": [str(project)]}
     else:
-        missing.append(f"filesystem (npm, {FILESYSTEM_BIN})")
+        missing.append((f"filesystem (npm, {FILESYSTEM_BIN}, and node)", "bench/install-servers installs it"))
     if MEMORY_BIN.exists() and node is not None:
         servers["memory"] = {"command": str(MEMORY_BIN), "env": {"MEMORY_FILE_PATH": str(workspace / "memory.jsonl")}}
     else:
-        missing.append(f"memory (npm, {MEMORY_BIN})")
-    for server in missing:
-        print(
-            f"left out: the server {server} is not installed here; bench/install-servers installs it", file=sys.stderr
-        )
+        missing.append((f"memory (npm, {MEMORY_BIN}, and node)", "bench/install-servers installs it"))
+    for server, how in missing:
+        print(f"left out: the server {server} is not installed here; {how}", file=sys.stderr)
     return servers
 
 
