@@ -46,6 +46,18 @@ def advertised(capabilities: types.ServerCapabilities | None) -> frozenset[Listi
     return frozenset(kind for kind, on in present.items() if on)
 
 
+def announced(capabilities: types.ServerCapabilities | None) -> frozenset[Listing]:
+    """The listings whose changes a server's capabilities promise to announce (``listChanged``)."""
+    if capabilities is None:
+        return frozenset()
+    present = {
+        Listing.TOOLS: bool(capabilities.tools and capabilities.tools.list_changed),
+        Listing.RESOURCES: bool(capabilities.resources and capabilities.resources.list_changed),
+        Listing.PROMPTS: bool(capabilities.prompts and capabilities.prompts.list_changed),
+    }
+    return frozenset(kind for kind, on in present.items() if on)
+
+
 async def all_pages(
     fetch: Callable[[types.PaginatedRequestParams | None], Awaitable[Any]], field: str
 ) -> tuple[Any, ...]:

@@ -25,7 +25,7 @@ from mcp.shared.transport_context import TransportContext
 from pydantic import BaseModel, TypeAdapter
 
 from gateway_core.downstream.base import Connection, Notice
-from gateway_core.downstream.catalog import Listing, advertised
+from gateway_core.downstream.catalog import Listing, advertised, announced
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ class LiveSession:
         self.server_info: types.Implementation | None = None
         self.instructions: str | None = None
         self.listings: frozenset[Listing] = frozenset()
+        # The listings whose changes the server announces (a 2026-07-28 server: on its listen stream).
+        self.announced: frozenset[Listing] = frozenset()
         self.logging = False
         self.subscriptions = False
         self.task_calls = False
@@ -128,6 +130,7 @@ class LiveSession:
         capabilities = result.capabilities
         self.logging = capabilities.logging is not None
         self.subscriptions = bool(capabilities.resources and capabilities.resources.subscribe)
+        self.announced = announced(capabilities)
 
     async def watch(self, uri: str, *, watched: bool = True) -> None:
         """On a 2026-07-28 session: add ``uri`` to (or drop it from) the listen stream's resources.
@@ -151,8 +154,11 @@ class LiveSession:
 
         The stream is opened again whenever the watched resources change. Each time it opens, the
         listings are fetched again: a change may have happened while no stream was open (also
-        between the first listing and the first stream).
+        between the first listing and the first stream). A server that announces no list changes
+        and takes no subscriptions has nothing to say on such a stream: none is opened.
         """
+        if not self.announced and not self.subscriptions:
+            return
         while True:
             self._rewatch = anyio.Event()
             watched = frozenset(self._watched)
@@ -169,9 +175,9 @@ class LiveSession:
         rewatch = self._rewatch
         async with listen(
             self.session,
-            tools_list_changed=Listing.TOOLS in self.listings,
-            prompts_list_changed=Listing.PROMPTS in self.listings,
-            resources_list_changed=Listing.RESOURCES in self.listings,
+            tools_list_changed=Listing.TOOLS in self.announced,
+            prompts_list_changed=Listing.PROMPTS in self.announced,
+            resources_list_changed=Listing.RESOURCES in self.announced,
             resource_subscriptions=sorted(watched),
         ) as events:
             self._listening = watched

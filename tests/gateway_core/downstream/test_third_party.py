@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import anyio
 import mcp_types as types
 import pytest
 
@@ -31,6 +32,27 @@ async def test_mcp_server_time_becomes_ready_and_tells_the_time() -> None:
     [content] = result.content
     assert isinstance(content, types.TextContent)
     assert json.loads(content.text)["timezone"] == "UTC"
+
+
+async def test_a_2026_server_that_announces_no_list_changes_is_not_asked_to_listen_for_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # mcp-server-time runs on the SDK 2.x here: it speaks 2026-07-28, announces no list changes and
+    # has no subscriptions/listen (it answers -32601).
+    config = ServerConfig(command=sys.executable, args=("-m", "mcp_server_time", "--local-timezone", "UTC"))
+    changes = Changes()
+    pool = DownstreamPool({"time": config}, resolve=no_secrets, on_change=changes)
+    async with running(pool):
+        server = pool.servers["time"]
+        await changes.until(lambda: server.status.state is ServerState.READY)
+        live = server.session.live
+        assert live is not None
+        with anyio.fail_after(5):
+            await live.listen_for_changes()  # nothing to listen to: returns at once, sends nothing
+        status = server.status
+
+    assert status.protocol_version == "2026-07-28"
+    assert "listening for list changes failed" not in caplog.text
 
 
 async def test_the_npm_everything_server_of_the_handshake_era_works() -> None:
