@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 FAKE_SERVER = Path(__file__).with_name("fake_server.py")
+OAUTH_SERVER = Path(__file__).with_name("oauth_server.py")
 # Interpreter start plus `import mcp` takes ~0.7 s idle; leave room for a loaded CI machine.
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
@@ -63,8 +64,21 @@ class FakeProcess:
 @contextmanager
 def serve_fake(kind: Literal["http", "sse"], *extra: str) -> Iterator[FakeProcess]:
     """Run the fake over ``kind`` and yield it once it printed its URL."""
+    with _serve_script(FAKE_SERVER, f"--{kind}", *extra) as fake:
+        yield fake
+
+
+@contextmanager
+def serve_oauth(*extra: str) -> Iterator[FakeProcess]:
+    """Run the OAuth-protected MCP server (``oauth_server.py``) and yield it once it printed its URL."""
+    with _serve_script(OAUTH_SERVER, *extra) as server:
+        yield server
+
+
+@contextmanager
+def _serve_script(script: Path, *args: str) -> Iterator[FakeProcess]:
     process = subprocess.Popen(
-        [sys.executable, str(FAKE_SERVER), f"--{kind}", *extra],
+        [sys.executable, str(script), *args],
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,

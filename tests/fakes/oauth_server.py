@@ -1,0 +1,213 @@
+"""A real OAuth 2.1 authorization server and the MCP server it protects, built from the SDK's own pieces.
+
+    python tests/fakes/oauth_server.py [--access-ttl SECONDS]
+
+Listens on 127.0.0.1 on a free port and prints ``READY <url>`` (the MCP endpoint, ``/mcp``) as its first
+stdout line. The SDK's auth routes serve authorization server metadata (RFC 8414), protected resource
+metadata (RFC 9728), dynamic client registration (RFC 7591), ``/authorize`` (PKCE S256 required),
+``/token`` (authorization code and refresh, with rotation) and ``/revoke`` (RFC 7009). The MCP endpoint
+answers 401 with ``WWW-Authenticate: Bearer … resource_metadata=…`` without a valid token.
+
+Consent is automatic: ``/authorize`` redirects straight back to the client with a code, so a "browser"
+is any HTTP client that follows the redirect. Test-only routes: ``POST /test/expire`` ends every access
+token now (the next call must refresh); ``GET /test/stats`` counts registrations, codes, refreshes,
+revocations and the ``resource`` values asked for.
+Tools: ``whoami()`` (the client id the token was issued to) and ``echo(text)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import socket
+import sys
+import time
+from typing import Any
+
+import anyio
+import mcp_types as types
+import uvicorn
+from mcp.server import ServerRequestContext
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import (
+    AccessToken,
+    AuthorizationCode,
+    AuthorizationParams,
+    ProviderTokenVerifier,
+    RefreshToken,
+    TokenError,
+    construct_redirect_uri,
+)
+from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
+from mcp.server.lowlevel import Server
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+DEFAULT_ACCESS_TTL_S = 3600
+CODE_TTL_S = 300
+
+
+class MemoryAuthorizationServer:
+    """An ``OAuthAuthorizationServerProvider`` keeping clients, codes and tokens in dicts; consent is automatic."""
+
+    def __init__(self, access_ttl_s: int) -> None:
+        self.access_ttl_s = access_ttl_s
+        self.clients: dict[str, OAuthClientInformationFull] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.access: dict[str, AccessToken] = {}
+        self.refresh: dict[str, RefreshToken] = {}
+        self.stats: dict[str, Any] = {"registered": 0, "codes": 0, "refreshed": 0, "revoked": 0, "resources": []}
+
+    async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        return self.clients.get(client_id)
+
+    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        assert client_info.client_id is not None
+        self.clients[client_info.client_id] = client_info
+        self.stats["registered"] += 1
+
+    async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
+        assert client.client_id is not None
+        code = secrets.token_urlsafe(32)
+        self.codes[code] = AuthorizationCode(
+            code=code,
+            scopes=params.scopes or [],
+            expires_at=time.time() + CODE_TTL_S,
+            client_id=client.client_id,
+            code_challenge=params.code_challenge,
+            redirect_uri=params.redirect_uri,
+            redirect_uri_provided_explicitly=params.redirect_uri_provided_explicitly,
+            resource=params.resource,
+        )
+        self.stats["codes"] += 1
+        self.stats["resources"].append(params.resource)
+        return construct_redirect_uri(str(params.redirect_uri), code=code, state=params.state)
+
+    async def load_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: str
+    ) -> AuthorizationCode | None:
+        code = self.codes.get(authorization_code)
+        return code if code is not None and code.client_id == client.client_id else None
+
+    async def exchange_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
+    ) -> OAuthToken:
+        del self.codes[authorization_code.code]
+        return self._issue(authorization_code.client_id, authorization_code.scopes, authorization_code.resource)
+
+    async def load_refresh_token(self, client: OAuthClientInformationFull, refresh_token: str) -> RefreshToken | None:
+        token = self.refresh.get(refresh_token)
+        return token if token is not None and token.client_id == client.client_id else None
+
+    async def exchange_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
+    ) -> OAuthToken:
+        if refresh_token.token not in self.refresh:
+            raise TokenError("invalid_grant", "refresh token was revoked")
+        del self.refresh[refresh_token.token]  # rotation: each refresh token is good once
+        self.stats["refreshed"] += 1
+        return self._issue(refresh_token.client_id, scopes or refresh_token.scopes, refresh_token.resource)
+
+    async def load_access_token(self, token: str) -> AccessToken | None:
+        return self.access.get(token)
+
+    async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
+        # Revoke the whole grant: every token of that client.
+        self.stats["revoked"] += 1
+        for table in (self.access, self.refresh):
+            for value in [v for v, t in table.items() if t.client_id == token.client_id]:
+                del table[value]
+
+    def expire_all(self) -> None:
+        for value, token in self.access.items():
+            self.access[value] = token.model_copy(update={"expires_at": int(time.time()) - 1})
+
+    def _issue(self, client_id: str, scopes: list[str], resource: str | None) -> OAuthToken:
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        expires_at = int(time.time()) + self.access_ttl_s
+        self.access[access] = AccessToken(
+            token=access, client_id=client_id, scopes=scopes, expires_at=expires_at, resource=resource
+        )
+        self.refresh[refresh] = RefreshToken(token=refresh, client_id=client_id, scopes=scopes, resource=resource)
+        return OAuthToken(
+            access_token=access,
+            expires_in=self.access_ttl_s,
+            refresh_token=refresh,
+            scope=" ".join(scopes) or None,
+        )
+
+
+def _tools_server() -> Server:
+    tools = [
+        types.Tool(name="whoami", input_schema={"type": "object"}),
+        types.Tool(name="echo", input_schema={"type": "object", "properties": {"text": {"type": "string"}}}),
+    ]
+
+    async def list_tools(
+        ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=tools)
+
+    async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
+        if params.name == "whoami":
+            token = get_access_token()
+            text = token.client_id if token is not None else "nobody"
+        else:
+            text = str((params.arguments or {}).get("text", ""))
+        return types.CallToolResult(content=[types.TextContent(text=text)])
+
+    return Server("oauth-protected", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+def build_app(base: str, provider: MemoryAuthorizationServer) -> Any:
+    """The Starlette app: authorization server, protected resource metadata, the MCP endpoint, test routes."""
+
+    async def expire(request: Request) -> JSONResponse:
+        provider.expire_all()
+        return JSONResponse({"expired": len(provider.access)})
+
+    async def stats(request: Request) -> JSONResponse:
+        return JSONResponse({**provider.stats, "clients": len(provider.clients), "live": len(provider.access)})
+
+    auth = AuthSettings(
+        issuer_url=base,  # type: ignore[arg-type]
+        resource_server_url=f"{base}/mcp",  # type: ignore[arg-type]
+        validate_token_resource=True,
+        client_registration_options=ClientRegistrationOptions(enabled=True),
+        revocation_options=RevocationOptions(enabled=True),
+    )
+    return _tools_server().streamable_http_app(
+        auth=auth,
+        auth_server_provider=provider,
+        token_verifier=ProviderTokenVerifier(provider),
+        custom_starlette_routes=[
+            Route("/test/expire", expire, methods=["POST"]),
+            Route("/test/stats", stats, methods=["GET"]),
+        ],
+    )
+
+
+async def _serve(access_ttl_s: int) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = build_app(base, MemoryAuthorizationServer(access_ttl_s))
+    sock.listen()  # before READY: a client may connect as soon as it reads the line
+    sys.stdout.write(f"READY {base}/mcp\n")
+    sys.stdout.flush()
+    await uvicorn.Server(uvicorn.Config(app, log_level="warning")).serve([sock])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--access-ttl", type=int, default=DEFAULT_ACCESS_TTL_S, metavar="SECONDS")
+    args = parser.parse_args()
+    anyio.run(_serve, args.access_ttl)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
