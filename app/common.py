@@ -14,6 +14,7 @@ from gateway_core import ApprovalRequest, Effect, PublicName, ServerState
 STATE_TEXT = {
     ServerState.STARTING: "Starting",
     ServerState.READY: "Ready",
+    ServerState.NEEDS_SIGN_IN: "Needs sign-in",
     ServerState.FAILED: "Failed",
     ServerState.STOPPED: "Stopped",
 }
@@ -22,6 +23,7 @@ EFFECT_TEXT = {Effect.ALLOW: "Allow", Effect.ASK: "Ask", Effect.DENY: "Deny"}
 STATE_COLOR = {
     ServerState.STARTING: QColor("#b58900"),
     ServerState.READY: QColor("#2e9e5b"),
+    ServerState.NEEDS_SIGN_IN: QColor("#3a7bd0"),
     ServerState.FAILED: QColor("#d0453a"),
     ServerState.STOPPED: QColor("#8a8a8a"),
 }

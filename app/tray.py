@@ -62,7 +62,7 @@ def tray_summary(statuses: Sequence[ServerStatus], paused: bool, pending_count: 
         parts = [f"{ready} server{'' if ready == 1 else 's'} ready"]
         parts += [
             f"{counts[state]} {STATE_TEXT[state].lower()}"
-            for state in (ServerState.FAILED, ServerState.STARTING)
+            for state in (ServerState.NEEDS_SIGN_IN, ServerState.FAILED, ServerState.STARTING)
             if counts[state]
         ]
         summary = ", ".join(parts)

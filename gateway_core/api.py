@@ -32,6 +32,7 @@ from gateway_core.config.edit import (
     set_server_enabled,
 )
 from gateway_core.downstream.base import Catalog, ServerStatus
+from gateway_core.downstream.oauth import SignIns
 from gateway_core.events import EventStream
 from gateway_core.frontend.listing_size import ListingSizes
 from gateway_core.frontend.routing import PublicName
@@ -189,6 +190,7 @@ class LocalGateway:
             read_tokens=self._agents.read_tokens,
             paths=paths,
             config_path=config_path,
+            sign_ins=SignIns(store),
         )
 
     # --- reading -----------------------------------------------------------------------------------

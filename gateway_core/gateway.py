@@ -30,6 +30,7 @@ from gateway_core.config.watch import watch_config
 from gateway_core.control_file import ControlEndpoint, ControlFile, new_control_token
 from gateway_core.control_socket import ControlSocket, control_socket_path
 from gateway_core.downstream.base import Catalog, Notice, ResolveFn, ServerStatus
+from gateway_core.downstream.oauth import SignIns
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.errors import AgentError, ConfigError, InstanceError
 from gateway_core.events import (
@@ -94,6 +95,7 @@ class Gateway:
             nothing on disk (no audit log, no control channel).
         config_path: config.json, watched and applied live, and where "always" answers are written;
             ``None`` for a configuration that only changes through ``apply_config``.
+        sign_ins: where remote servers' sign-ins (OAuth tokens) are kept; None: none are sent.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class Gateway:
         read_tokens: ReadTokens,
         paths: Paths | None = None,
         config_path: Path | None = None,
+        sign_ins: SignIns | None = None,
     ) -> None:
         self._runtime = RuntimeCell(Runtime.of(config))
         self.events = EventStream()
@@ -136,6 +139,7 @@ class Gateway:
             on_stderr=lambda server, line: self.events.publish(StderrLine(server, line)),
             on_notice=self._on_notice,
             agent_roots=lambda agent: self._frontend.roots.roots(agent),
+            sign_ins=sign_ins,
         )
         self._frontend = AgentFacingServer(
             self._runtime, self._pool, self._guard, self._metrics, self.events, version=toolgate_version()

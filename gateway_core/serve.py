@@ -19,6 +19,7 @@ import anyio
 
 from gateway_core.agents import AgentDirectory
 from gateway_core.config import Config, ensure_config, load_config
+from gateway_core.downstream.oauth import SignIns
 from gateway_core.errors import ConfigError, InstanceError, SecretError
 from gateway_core.frontend.listen import bind
 from gateway_core.gateway import Gateway
@@ -73,6 +74,7 @@ def _serve_locked(paths: Paths, config: Config, config_path: Path, store: Secret
         read_tokens=agents.read_tokens,
         paths=paths,
         config_path=config_path,
+        sign_ins=SignIns(store),
     )
     with sock:
         asyncio.run(_run(gateway, sock))

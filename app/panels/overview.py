@@ -101,10 +101,14 @@ class OverviewPanel(QWidget):
         statuses = self._bridge.api.statuses()
         ready = [s for s in statuses if s.state is ServerState.READY]
         failed = [s for s in statuses if s.state is ServerState.FAILED]
+        signed_out = [s for s in statuses if s.state is ServerState.NEEDS_SIGN_IN]
         if self._bridge.api.paused:
             state = "Paused: every call is refused until you resume"
         elif failed:
             state = f"Running; {_count(len(failed), 'server')} failed ({', '.join(s.name for s in failed)})"
+        elif signed_out:
+            names = ", ".join(s.name for s in signed_out)
+            state = f"Running; {_count(len(signed_out), 'server')} need a sign-in ({names}: toolgate login NAME)"
         elif not self._bridge.api.ready():
             state = "Starting servers…"
         else:

@@ -20,6 +20,7 @@ class ServerState(Enum):
 
     STARTING = "starting"
     READY = "ready"
+    NEEDS_SIGN_IN = "needs sign-in"
     FAILED = "failed"
     STOPPED = "stopped"
 
@@ -38,8 +39,9 @@ class Catalog:
 class ServerStatus:
     """A snapshot of one server's state, safe to hand to the GUI or print.
 
-    ``reason`` says why the server failed or stopped; ``stderr_tail`` holds its last stderr lines
-    (stdio servers only). Neither ever contains resolved secret values.
+    ``reason`` says why the server failed or stopped, or how to sign in to it; ``stderr_tail`` holds its
+    last stderr lines (stdio servers only). Neither ever contains resolved secret values.
+    ``sign_in_at`` is the authorization server of a server that needs a sign-in, where it is known.
     """
 
     name: str
@@ -54,6 +56,7 @@ class ServerStatus:
     restarts: int = 0
     protocol_version: str | None = None
     server_info: dict[str, str] = field(default_factory=dict)
+    sign_in_at: str | None = None
 
 
 ResolveFn = Callable[[Mapping[str, str]], dict[str, str]]
@@ -72,8 +75,10 @@ class Connection:
 
     ``lost`` is set when the transport notices the server is gone (end of stream, process exit), even
     while no request is in flight; ``loss_reason()`` then says why, in words fit for a status.
+    ``signed_out()`` is true when it was lost because the server wants a sign-in (``oauth.py``).
     """
 
     streams: TransportStreams
     lost: anyio.Event
     loss_reason: Callable[[], str]
+    signed_out: Callable[[], bool] = lambda: False

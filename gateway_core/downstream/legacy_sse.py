@@ -36,7 +36,12 @@ ReadStreams = tuple[
 
 @asynccontextmanager
 async def legacy_sse_client(
-    url: str, headers: Mapping[str, str], *, timeout_s: float = 30.0, read_timeout_s: float = 300.0
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    timeout_s: float = 30.0,
+    read_timeout_s: float = 300.0,
+    auth: httpx2.Auth | None = None,
 ) -> AsyncIterator[ReadStreams]:
     """Connect to the legacy SSE server at ``url``; yield its (read, write) message streams.
 
@@ -45,6 +50,7 @@ async def legacy_sse_client(
         headers: sent with every request (resolved values).
         timeout_s: connecting and sending.
         read_timeout_s: the longest the event stream may stay silent.
+        auth: signs every request (a sign-in's tokens, ``oauth.py``).
 
     Raises:
         ConnectError: the server named no usable message endpoint.
@@ -52,7 +58,7 @@ async def legacy_sse_client(
     """
     timeout = httpx2.Timeout(timeout_s, read=read_timeout_s)
     async with (
-        httpx2.AsyncClient(headers=dict(headers), timeout=timeout) as client,
+        httpx2.AsyncClient(headers=dict(headers), timeout=timeout, auth=auth) as client,
         sse_within_origin(client, url, max_event_size=None) as events,
     ):
         events.response.raise_for_status()

@@ -17,6 +17,7 @@ import mcp_types as types
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream.base import Connection, Notice, ResolveFn, ServerState, ServerStatus
+from gateway_core.downstream.oauth import SignIns
 from gateway_core.downstream.per_agent import AgentInstances, RootsOfAgent, same_session
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.downstream.stdio import NORMAL_STOP, QUICK_STOP
@@ -38,6 +39,7 @@ class DownstreamPool:
         agent_roots: an agent's roots, for its own instance of a ``per_agent`` server.
         transport: opens the connection to server ``(name, config)`` instead of its configured
             transport (tests: servers in memory, see ``memory.py``).
+        sign_ins: where remote servers' sign-ins are kept (``oauth.py``); None: no OAuth tokens are sent.
     """
 
     def __init__(
@@ -51,7 +53,9 @@ class DownstreamPool:
         on_notice: Callable[[str, Notice], None] | None = None,
         agent_roots: RootsOfAgent | None = None,
         transport: OpenConnection | None = None,
+        sign_ins: SignIns | None = None,
     ) -> None:
+        self._sign_ins = sign_ins
         self._configs = dict(servers)
         self._on_notice = on_notice
         self._instances = AgentInstances(self._new_agent_server, agent_roots or _no_roots)
@@ -142,6 +146,7 @@ class DownstreamPool:
             on_notice=self._on_notice,
             stop_times=lambda: self._stop_times,
             transport=self._transport_of(name, config),
+            sign_ins=self._sign_ins,
         )
 
     def _new_agent_server(

@@ -4,6 +4,8 @@ A message may be as large as the server sends: neither transport caps one SSE ev
 Streamable HTTP client would at 1 MiB, and a larger result would end the connection).
 The transports give no signal when a server goes away between requests, so the read stream is
 wrapped to notice its end; the supervisor also probes idle remote servers (see ``server.py``).
+A server that needs a sign-in gets a ``GatewayAuth`` (``oauth.py``) on its HTTP client; when it refuses
+the gateway for want of one, connecting raises ``SignInRequired`` and a live connection is ended.
 Lifecycle: ``open_http`` / ``open_sse`` connect, yield a ``Connection``, and close the HTTP client on exit.
 """
 
@@ -21,6 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from gateway_core.downstream.base import Connection
 from gateway_core.downstream.legacy_sse import legacy_sse_client
+from gateway_core.downstream.oauth import GatewayAuth, SignInRequired, discover_issuer
 
 if TYPE_CHECKING:
     from typing import Self
@@ -72,29 +75,59 @@ class _EndWatchingStream(anyio.abc.AsyncResource, Generic[_T]):
             raise StopAsyncIteration from None
 
 
-def _connection(streams: tuple[ReadStream[_T], object], url: str) -> Connection:
+def _connection(streams: tuple[ReadStream[_T], object], url: str, auth: GatewayAuth | None) -> Connection:
     ended = anyio.Event()
     read, write = streams
+    if auth is not None:
+        auth.on_challenge = ended.set
     return Connection(
         streams=(_EndWatchingStream(read, ended), write),  # type: ignore[arg-type]
         lost=ended,
         loss_reason=lambda: f"the connection to {url} was closed",
+        signed_out=lambda: auth is not None and auth.challenge is not None,
     )
 
 
 @asynccontextmanager
-async def open_http(url: str, headers: Mapping[str, str]) -> AsyncIterator[Connection]:
-    """Connect to a Streamable HTTP server; ``headers`` hold resolved values and go on every request."""
-    timeout = httpx2.Timeout(HTTP_TIMEOUT_S, read=HTTP_READ_TIMEOUT_S)
-    async with (
-        httpx2.AsyncClient(headers=dict(headers), timeout=timeout, follow_redirects=True) as http,
-        streamable_http_client(url, http_client=http, max_sse_event_size=None) as streams,
-    ):
-        yield _connection(streams, url)
+async def _signing_in(url: str, auth: GatewayAuth | None) -> AsyncIterator[None]:
+    """Turn whatever a refusal for want of a sign-in became in the SDK (an error answer) into ``SignInRequired``."""
+    try:
+        yield
+    except Exception as exc:
+        if auth is None or auth.challenge is None:
+            raise
+        async with httpx2.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
+            challenge = await discover_issuer(auth.challenge, url, http)
+        raise SignInRequired(challenge) from exc
 
 
 @asynccontextmanager
-async def open_sse(url: str, headers: Mapping[str, str]) -> AsyncIterator[Connection]:
-    """Connect to a legacy SSE server; ``headers`` hold resolved values and go on every request."""
-    async with legacy_sse_client(url, headers, timeout_s=HTTP_TIMEOUT_S, read_timeout_s=HTTP_READ_TIMEOUT_S) as streams:
-        yield _connection(streams, url)
+async def open_http(url: str, headers: Mapping[str, str], auth: GatewayAuth | None = None) -> AsyncIterator[Connection]:
+    """Connect to a Streamable HTTP server; ``headers`` hold resolved values and go on every request.
+
+    Raises:
+        SignInRequired: the server refused the gateway with a ``Bearer`` challenge.
+    """
+    timeout = httpx2.Timeout(HTTP_TIMEOUT_S, read=HTTP_READ_TIMEOUT_S)
+    async with (
+        _signing_in(url, auth),
+        httpx2.AsyncClient(headers=dict(headers), timeout=timeout, follow_redirects=True, auth=auth) as http,
+        streamable_http_client(url, http_client=http, max_sse_event_size=None) as streams,
+    ):
+        yield _connection(streams, url, auth)
+
+
+@asynccontextmanager
+async def open_sse(url: str, headers: Mapping[str, str], auth: GatewayAuth | None = None) -> AsyncIterator[Connection]:
+    """Connect to a legacy SSE server; ``headers`` hold resolved values and go on every request.
+
+    Raises:
+        SignInRequired: the server refused the gateway with a ``Bearer`` challenge.
+    """
+    async with (
+        _signing_in(url, auth),
+        legacy_sse_client(
+            url, headers, timeout_s=HTTP_TIMEOUT_S, read_timeout_s=HTTP_READ_TIMEOUT_S, auth=auth
+        ) as streams,
+    ):
+        yield _connection(streams, url, auth)

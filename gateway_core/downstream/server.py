@@ -3,8 +3,11 @@
 ``DownstreamServer.run`` is the supervisor task. It opens the transport (``transports.py``) and the SDK
 session (``session.py``; the SDK needs each session entered and left in its own task), lists the
 catalog, and loops STARTING → READY → FAILED → (backoff) → STARTING until cancelled, then ends STOPPED
-with the server's process tree gone. Agents' requests go through ``server.session``, which sends them
-over the live connection while the server is READY.
+with the server's process tree gone. A remote server that wants a sign-in is NEEDS_SIGN_IN instead of
+FAILED; it is tried again as soon as its stored tokens change (``toolgate login``), checked every
+``SIGN_IN_POLL_S``, and a READY one whose tokens are deleted (``toolgate logout``) goes back to it.
+Agents' requests go through ``server.session``, which sends them over the live connection while the
+server is READY.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from gateway_core.downstream.base import (
 from gateway_core.downstream.by_capability import ListedNames, ListingsByCapability
 from gateway_core.downstream.catalog import list_catalog
 from gateway_core.downstream.live import Backoff, LiveSession
+from gateway_core.downstream.oauth import GatewayAuth, SignInRequired, SignIns, sign_in_reason
 from gateway_core.downstream.offer import EVERYTHING
 from gateway_core.downstream.session import (
     LOSS_REASON_WAIT_S,
@@ -44,12 +48,17 @@ from gateway_core.downstream.session import (
 from gateway_core.downstream.stderr import StderrBuffer
 from gateway_core.downstream.stdio import NORMAL_STOP, StopTimes
 from gateway_core.downstream.transports import Opening, open_transport
-from gateway_core.errors import ToolgateError
+from gateway_core.errors import SecretError, ToolgateError
 
 logger = logging.getLogger(__name__)
 
 # Interpreters and `npx -y` need seconds to start, however short a server's per-call timeout_s is.
 START_TIMEOUT_FLOOR_S = 10.0
+# How often the secret store is read for a sign-in or sign-out made by `toolgate login|logout`: a
+# local read, so a running gateway picks new tokens up within about this long without asking the server.
+SIGN_IN_POLL_S = 1.0
+# A server that needs a sign-in is asked again this often anyway (it may have stopped wanting one).
+SIGN_IN_RECHECK_S = 300.0
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -78,6 +87,7 @@ class DownstreamServer:
             agent's); by default everything an agent might answer.
         stop_times: how long a stopping stdio server gets (short when the whole gateway stops).
         transport: opens the connection instead of the configured transport (tests: an in-memory server).
+        sign_ins: where remote servers' sign-ins are kept; None: remote servers are sent no OAuth tokens.
     """
 
     def __init__(
@@ -94,8 +104,13 @@ class DownstreamServer:
         offer: types.ClientCapabilities = EVERYTHING,
         stop_times: Callable[[], StopTimes] = lambda: NORMAL_STOP,
         transport: Callable[[], AbstractAsyncContextManager[Connection]] | None = None,
+        sign_ins: SignIns | None = None,
     ) -> None:
         self.name = name
+        self._sign_ins = sign_ins
+        self._auth: GatewayAuth | None = None
+        self._tokens_at_open: str | None = None
+        self._sign_in_at: str | None = None
         self._stop_times = stop_times
         self._transport = transport
         self.config = config
@@ -145,6 +160,7 @@ class DownstreamServer:
             restarts=self._restarts,
             protocol_version=live.protocol_version if live is not None else None,
             server_info={"name": info.name, "version": info.version} if info is not None else {},
+            sign_in_at=self._sign_in_at if self._state is ServerState.NEEDS_SIGN_IN else None,
         )
 
     @property
@@ -174,6 +190,8 @@ class DownstreamServer:
 
     def not_ready_message(self) -> str:
         """Why a request cannot reach this server now, for the agent (no secrets: reasons never hold any)."""
+        if self._state is ServerState.NEEDS_SIGN_IN:
+            return f"server {self.name!r} needs a sign-in: {self._reason}"
         detail = f"{self._state.value}: {self._reason}" if self._reason else self._state.value
         if self._state is ServerState.STARTING:
             detail += "; try again in a moment"
@@ -195,10 +213,18 @@ class DownstreamServer:
                 try:
                     await self._serve_once(ready_at)
                 except Exception as exc:  # the supervisor boundary: one server's failure stays here
-                    self._fail(self._describe_failure(exc))
+                    leaf = _leaf(exc)
+                    if isinstance(leaf, SignInRequired):
+                        self._needs_sign_in(leaf)
+                    else:
+                        self._fail(self._describe_failure(exc))
                 self.tried.set()
                 up_for = anyio.current_time() - ready_at[0] if ready_at else 0.0
-                await anyio.sleep(backoff.next_delay(up_for))
+                if self._state is ServerState.NEEDS_SIGN_IN:
+                    await self._wait_for_sign_in()
+                    backoff = Backoff()
+                else:
+                    await anyio.sleep(backoff.next_delay(up_for))
                 self._restarts += 1
         finally:
             live = self.session.live
@@ -209,13 +235,41 @@ class DownstreamServer:
             self.tried.set()
             self._set(ServerState.STOPPED, "the gateway stopped it")
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, state: ServerState = ServerState.FAILED) -> None:
         live = self.session.live
         self.session.serve(None)
-        self._set(ServerState.FAILED, reason)
+        self._set(state, reason)
         if live is not None:
             live.fail(reason)
             live.closed.set()
+
+    def _needs_sign_in(self, exc: SignInRequired) -> None:
+        self._fail(sign_in_reason(self.name, exc.challenge), ServerState.NEEDS_SIGN_IN)
+        self._sign_in_at = exc.challenge.issuer
+
+    async def _wait_for_sign_in(self) -> None:
+        """Until the stored tokens differ from those the last attempt started with (or a long while)."""
+        with anyio.move_on_after(SIGN_IN_RECHECK_S):
+            while True:  # a poll: the store has no change notification (another process writes it)
+                if await self._stored_tokens() != self._tokens_at_open:
+                    return
+                await anyio.sleep(SIGN_IN_POLL_S)
+
+    async def _watch_sign_out(self, auth: GatewayAuth) -> None:
+        while True:  # a poll, as in ``_wait_for_sign_in``
+            if await self._stored_tokens() is None:
+                auth.signed_out()
+                return
+            await anyio.sleep(SIGN_IN_POLL_S)
+
+    async def _stored_tokens(self) -> str | None:
+        """A digest of this server's stored tokens (None: none, or the store cannot be read now)."""
+        if self._sign_ins is None:
+            return None
+        try:
+            return await anyio.to_thread.run_sync(self._sign_ins.of(self.name).fingerprint)
+        except SecretError:
+            return None
 
     def _set(self, state: ServerState, reason: str | None = None) -> None:
         self._log_transition(state, reason)
@@ -231,6 +285,11 @@ class DownstreamServer:
         if state is ServerState.FAILED:
             if reason != self._last_logged_failure:
                 logger.warning("server %r failed: %s", self.name, reason)
+            self._last_logged_failure = reason
+            return
+        if state is ServerState.NEEDS_SIGN_IN:
+            if reason != self._last_logged_failure:
+                logger.info("server %r needs a sign-in: %s", self.name, reason)
             self._last_logged_failure = reason
             return
         if state is ServerState.STARTING:
@@ -251,7 +310,17 @@ class DownstreamServer:
     def _open(self) -> AbstractAsyncContextManager[Connection]:
         if self._transport is not None:
             return self._transport()
-        return open_transport(self.config, Opening(self._resolve, self._stderr, self._stop_times))
+        self._auth = self._new_auth()
+        return open_transport(self.config, Opening(self._resolve, self._stderr, self._stop_times, self._auth))
+
+    def _new_auth(self) -> GatewayAuth | None:
+        """A sign-in's tokens for a remote server, unless its configuration sends its own Authorization header."""
+        config = self.config
+        if self._sign_ins is None or config.url is None or config.transport == "stdio":
+            return None
+        if any(header.lower() == "authorization" for header in config.headers):
+            return None
+        return GatewayAuth(config.url, self._sign_ins.of(self.name))
 
     async def _serve_once(self, ready_at: list[float]) -> None:
         """Connect, list, serve until the connection is lost; then leave the server FAILED with the reason.
@@ -261,6 +330,7 @@ class DownstreamServer:
         handshake only; while that works, later restarts skip the probe.
         """
         self._set(ServerState.STARTING)
+        self._tokens_at_open = await self._stored_tokens()
         handshake_only = self._handshake_only or self.config.transport == "sse"  # legacy SSE predates 2026
         try:
             await self._connect_and_serve(ready_at, handshake_only=handshake_only)
@@ -291,8 +361,12 @@ class DownstreamServer:
                     tg.start_soon(self._listen_for_changes, live)
                 if self.config.transport != "stdio":
                     tg.start_soon(live.probe)
+                if self._auth is not None and self._tokens_at_open is not None:
+                    tg.start_soon(self._watch_sign_out, self._auth)
                 await live.lost.wait()
                 tg.cancel_scope.cancel()
+            if connection.signed_out() and self._auth is not None and self._auth.challenge is not None:
+                raise SignInRequired(self._auth.challenge)
             reason = live.reason or "the connection was closed"
             logger.warning("server %r was lost: %s", self.name, reason)
             self._fail(reason)

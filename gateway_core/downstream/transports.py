@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream.base import Connection, ResolveFn
+from gateway_core.downstream.oauth import GatewayAuth
 from gateway_core.downstream.remote import open_http, open_sse
 from gateway_core.downstream.stderr import StderrBuffer
 from gateway_core.downstream.stdio import StdioCommand, StopTimes, open_stdio
@@ -24,6 +25,7 @@ class Opening:
     resolve: ResolveFn
     stderr: StderrBuffer
     stop_times: Callable[[], StopTimes]
+    auth: GatewayAuth | None = None
 
 
 Transport = Callable[[ServerConfig, Opening], AbstractAsyncContextManager[Connection]]
@@ -38,12 +40,12 @@ def _open_stdio(config: ServerConfig, opening: Opening) -> AbstractAsyncContextM
 
 def _open_http(config: ServerConfig, opening: Opening) -> AbstractAsyncContextManager[Connection]:
     assert config.url is not None
-    return open_http(config.url, opening.resolve(config.headers) if config.headers else {})
+    return open_http(config.url, opening.resolve(config.headers) if config.headers else {}, opening.auth)
 
 
 def _open_sse(config: ServerConfig, opening: Opening) -> AbstractAsyncContextManager[Connection]:
     assert config.url is not None
-    return open_sse(config.url, opening.resolve(config.headers) if config.headers else {})
+    return open_sse(config.url, opening.resolve(config.headers) if config.headers else {}, opening.auth)
 
 
 TRANSPORTS: dict[str, Transport] = {"stdio": _open_stdio, "http": _open_http, "sse": _open_sse}

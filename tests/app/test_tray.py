@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtGui import QGuiApplication
 
 from app import autostart
+from app.common import STATE_COLOR, STATE_TEXT
 from app.tray import TrayController, TrayState, tray_state, tray_summary
 from gateway_core import Answer, ServerState, ServerStatus
 from tests.app.harness import connected_agent, eventually, run_async, running_bridge
@@ -56,6 +57,17 @@ def test_the_tooltip_is_one_line_starting_with_toolgate():
     assert tray_summary(statuses(ready), True, 0) == "Toolgate — paused"
     assert tray_summary(statuses(ready), True, 1) == "Toolgate — paused · 1 approval waiting"
     assert tray_summary([], False, 0) == "Toolgate — no servers"
+
+
+def test_a_server_that_needs_a_sign_in_is_counted_in_the_tooltip_without_turning_the_icon_to_failed():
+    needs_sign_in = statuses(ServerState.READY, ServerState.NEEDS_SIGN_IN)
+    assert tray_summary(needs_sign_in, False, 0) == "Toolgate — 1 server ready, 1 needs sign-in"
+    assert tray_state(needs_sign_in, paused=False, pending_count=0) is TrayState.RUNNING
+
+
+def test_every_server_state_has_a_label_and_a_colour():
+    assert set(STATE_TEXT) == set(STATE_COLOR) == set(ServerState)
+    assert STATE_TEXT[ServerState.NEEDS_SIGN_IN] == "Needs sign-in"
 
 
 def test_without_a_system_tray_the_menu_s_pause_action_pauses_the_gateway_and_resume_resumes(qloop):

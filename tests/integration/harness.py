@@ -23,6 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 from gateway_core.agents import AgentDirectory
 from gateway_core.config import load_config
 from gateway_core.downstream.base import ServerState, ServerStatus
+from gateway_core.downstream.oauth import SignIns
 from gateway_core.events import StderrLine
 from gateway_core.frontend.listen import bind
 from gateway_core.gateway import Endpoint, Gateway
@@ -145,6 +146,7 @@ async def running_gateway(
         read_tokens=directory.read_tokens,
         paths=paths,
         config_path=paths.config_file,
+        sign_ins=SignIns(store),
     )
     gateway.events.on(StderrLine, lambda event: stderr.add(event.server, event.line))
     sock = bind("127.0.0.1", 0)

@@ -1,0 +1,289 @@
+"""Remote servers that need a sign-in (MCP authorization, OAuth 2.1): what the gateway keeps and sends.
+
+``SignIns`` keeps each server's tokens and registered client in the secret store (``oauth.NAME.tokens``,
+``oauth.NAME.client``; never in config.json or a log). ``GatewayAuth`` is the ``httpx2.Auth`` on a remote
+server's HTTP client: it sends the stored access token, refreshes it when it has expired or is refused
+(one retry), and when the server still answers 401 with a ``Bearer`` challenge it records who signs in
+(``Challenge``) instead of starting a browser flow: the gateway never opens a browser, ``toolgate login``
+does (``gateway_core/cli/login.py``). One ``GatewayAuth`` lives as long as one connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+import httpx2
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.auth.utils import (
+    build_protected_resource_metadata_discovery_urls,
+    create_oauth_metadata_request,
+    extract_resource_metadata_from_www_auth,
+    handle_protected_resource_response,
+)
+from mcp.shared.auth import (
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthMetadata,
+    OAuthToken,
+    ProtectedResourceMetadata,
+)
+from mcp.shared.auth_utils import calculate_token_expiry
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from gateway_core.downstream.base import ConnectError
+
+if TYPE_CHECKING:
+    from gateway_core.secrets import SecretStore
+
+TOKENS_KEY = "oauth.{server}.tokens"
+CLIENT_KEY = "oauth.{server}.client"
+# Refresh this long before the access token's stated expiry, so a call in flight does not meet it.
+EXPIRY_MARGIN_S = 30.0
+CLIENT_NAME = "Toolgate"
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A server refused the gateway with 401 ``WWW-Authenticate: Bearer``: a sign-in is needed.
+
+    ``issuer`` is the authorization server its protected resource metadata names (None while unknown);
+    ``resource_metadata`` is where the challenge said that metadata is.
+    """
+
+    issuer: str | None = None
+    resource_metadata: str | None = None
+
+    @property
+    def where(self) -> str | None:
+        """The authorization server's host, to show a person (``github.com``), or None."""
+        return urlsplit(self.issuer).netloc or None if self.issuer else None
+
+
+class SignInRequired(ConnectError):
+    """The server needs a sign-in before it answers (its state becomes *needs sign-in*, not failed)."""
+
+    def __init__(self, challenge: Challenge) -> None:
+        super().__init__("the server needs a sign-in")
+        self.challenge = challenge
+
+
+class SignInRecord(BaseModel):
+    """What is stored under ``oauth.NAME.tokens``: the tokens and where they came from.
+
+    The SDK keeps the expiry and the discovered metadata in memory only; they are stored here so a
+    gateway started later refreshes at the right time and at the right token endpoint.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: OAuthToken
+    expires_at: float | None = None
+    authorization_server: OAuthMetadata | None = None
+    resource_metadata: ProtectedResourceMetadata | None = None
+
+
+class SignInStore:
+    """One server's sign-in in the secret store; the SDK's ``TokenStorage`` (store I/O runs in a thread).
+
+    Args:
+        store: the secret store.
+        server: the server's name in config.json.
+    """
+
+    def __init__(self, store: SecretStore, server: str) -> None:
+        self._store = store
+        self.server = server
+        self._tokens_key = TOKENS_KEY.format(server=server)
+        self._client_key = CLIENT_KEY.format(server=server)
+
+    def record(self) -> SignInRecord | None:
+        """The stored sign-in, or None (also when what is stored cannot be read: it is then useless)."""
+        raw = self._store.get(self._tokens_key)
+        if raw is None:
+            return None
+        try:
+            return SignInRecord.model_validate_json(raw)
+        except ValidationError:
+            return None
+
+    def fingerprint(self) -> str | None:
+        """A digest of the stored tokens (None: none stored), to notice a sign-in or sign-out from outside."""
+        raw = self._store.get(self._tokens_key)
+        return None if raw is None else hashlib.sha256(raw.encode()).hexdigest()
+
+    def save(self, record: SignInRecord) -> None:
+        """Store ``record`` as this server's sign-in."""
+        self._store.set(self._tokens_key, record.model_dump_json(exclude_none=True))
+
+    def forget(self) -> bool:
+        """Delete the tokens (the registered client is kept for the next sign-in); whether there were any."""
+        return self._store.delete(self._tokens_key)
+
+    def client(self) -> OAuthClientInformationFull | None:
+        """The client registered with the server's authorization server, or None."""
+        raw = self._store.get(self._client_key)
+        if raw is None:
+            return None
+        try:
+            return OAuthClientInformationFull.model_validate_json(raw)
+        except ValidationError:
+            return None
+
+    def forget_client(self) -> bool:
+        """Delete the registered client; whether there was one."""
+        return self._store.delete(self._client_key)
+
+    def _set_tokens(self, tokens: OAuthToken) -> None:
+        old = self.record()
+        expires_at = calculate_token_expiry(tokens.expires_in)
+        record = (old or SignInRecord(token=tokens)).model_copy(update={"token": tokens, "expires_at": expires_at})
+        self.save(record)
+
+    def _set_client(self, client_info: OAuthClientInformationFull) -> None:
+        self._store.set(self._client_key, client_info.model_dump_json(exclude_none=True))
+
+    # --- the SDK's TokenStorage ----------------------------------------------------------------------
+
+    async def get_tokens(self) -> OAuthToken | None:
+        """The stored tokens (``TokenStorage``)."""
+        record = await anyio.to_thread.run_sync(self.record)
+        return record.token if record is not None else None
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        """Store new tokens, keeping what is known of where they came from (``TokenStorage``)."""
+        await anyio.to_thread.run_sync(self._set_tokens, tokens)
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        """The registered client (``TokenStorage``)."""
+        return await anyio.to_thread.run_sync(self.client)
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        """Remember a registered client (``TokenStorage``)."""
+        await anyio.to_thread.run_sync(self._set_client, client_info)
+
+
+class SignIns:
+    """Every server's sign-in, in one secret store.
+
+    Args:
+        store: the secret store.
+    """
+
+    def __init__(self, store: SecretStore) -> None:
+        self._store = store
+
+    def of(self, server: str) -> SignInStore:
+        """Server ``server``'s sign-in."""
+        return SignInStore(self._store, server)
+
+
+class GatewayAuth(OAuthClientProvider):
+    """The gateway's side of a sign-in: stored tokens on every request, silent refresh, never a browser.
+
+    Args:
+        url: the server's URL.
+        storage: the server's sign-in.
+        on_challenge: called once the server refused the gateway for want of a sign-in, while connected
+            (the connection is then ended and the server shows *needs sign-in*).
+    """
+
+    def __init__(self, url: str, storage: SignInStore, *, on_challenge: Callable[[], None] | None = None) -> None:
+        super().__init__(url, OAuthClientMetadata(redirect_uris=None, client_name=CLIENT_NAME), storage)
+        self._storage = storage
+        self.on_challenge = on_challenge
+        self.challenge: Challenge | None = None
+
+    def signed_out(self) -> None:
+        """The stored tokens were deleted (``toolgate logout``): stop using them, report a sign-in as needed."""
+        self.context.clear_tokens()
+        issuer = self.context.auth_server_url
+        self._challenged(Challenge(issuer))
+
+    async def _initialize(self) -> None:
+        # The SDK's loads tokens and client only: it forgets when they expire and where to refresh them.
+        record = await anyio.to_thread.run_sync(self._storage.record)
+        context = self.context
+        context.client_info = await self._storage.get_client_info()
+        if record is not None:
+            context.current_tokens = record.token
+            context.token_expiry_time = None if record.expires_at is None else record.expires_at - EXPIRY_MARGIN_S
+            context.oauth_metadata = record.authorization_server
+            context.protected_resource_metadata = record.resource_metadata
+            if record.resource_metadata is not None and record.resource_metadata.authorization_servers:
+                context.auth_server_url = str(record.resource_metadata.authorization_servers[0])
+        self._initialized = True
+
+    async def _auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        """Send with the stored token; refresh on expiry or a 401 (once); else record the challenge.
+
+        Unlike the SDK's flow, a 401 never starts discovery, registration and a browser sign-in here.
+        """
+        async with self.context.lock:
+            if not self._initialized:
+                await self._initialize()
+            refreshed = False
+            if not self.context.is_token_valid() and self.context.can_refresh_token():
+                refreshed = True
+                refresh_response = yield await self._refresh_token()
+                await self._after_refresh(refresh_response)
+            if self.context.is_token_valid():
+                self._add_auth_header(request)
+            response = yield request
+            if not _bearer_challenge(response):
+                return
+            if not refreshed and self.context.can_refresh_token():
+                refresh_response = yield await self._refresh_token()
+                if await self._after_refresh(refresh_response):
+                    self._add_auth_header(request)
+                    response = yield request
+                    if not _bearer_challenge(response):
+                        return
+            # The response to the request is the last one this flow is sent: discovery happens after it.
+            self._challenged(Challenge(self.context.auth_server_url, extract_resource_metadata_from_www_auth(response)))
+
+    async def _after_refresh(self, response: httpx2.Response) -> bool:
+        if await self._handle_refresh_response(response):
+            return True
+        if 400 <= response.status_code < 500:  # the grant is gone (revoked, expired): the tokens are useless
+            await anyio.to_thread.run_sync(self._storage.forget)
+        return False
+
+    def _challenged(self, challenge: Challenge) -> None:
+        first = self.challenge is None
+        self.challenge = challenge
+        if first and self.on_challenge is not None:
+            self.on_challenge()
+
+
+async def discover_issuer(challenge: Challenge, server_url: str, http: httpx2.AsyncClient) -> Challenge:
+    """``challenge`` with the authorization server that the protected resource metadata names (RFC 9728).
+
+    Tries where the challenge pointed, then the well-known URLs; unchanged when none answers usefully.
+    """
+    if challenge.issuer is not None:
+        return challenge
+    for url in build_protected_resource_metadata_discovery_urls(challenge.resource_metadata, server_url):
+        try:
+            response = await http.send(create_oauth_metadata_request(url))
+        except httpx2.HTTPError:
+            continue
+        metadata = await handle_protected_resource_response(response)
+        if metadata is not None and metadata.authorization_servers:
+            return Challenge(str(metadata.authorization_servers[0]), challenge.resource_metadata)
+    return challenge
+
+
+def _bearer_challenge(response: httpx2.Response) -> bool:
+    header = response.headers.get("www-authenticate", "")
+    return response.status_code == 401 and header.lower().startswith("bearer")
+
+
+def sign_in_reason(server: str, challenge: Challenge) -> str:
+    """What a person (and an agent calling the server's tools) is told about a server that needs a sign-in."""
+    where = f"; its sign-in is at {challenge.where}" if challenge.where else ""
+    return f"sign in to {server} first (toolgate login {server}){where}"
