@@ -93,10 +93,12 @@ class SignInStore:
     Args:
         store: the secret store.
         server: the server's name in config.json.
+        offer_tokens: False: ``get_tokens`` offers none, so the SDK's flow signs in anew (``toolgate login``).
     """
 
-    def __init__(self, store: SecretStore, server: str) -> None:
+    def __init__(self, store: SecretStore, server: str, *, offer_tokens: bool = True) -> None:
         self._store = store
+        self._offer_tokens = offer_tokens
         self.server = server
         self._tokens_key = TOKENS_KEY.format(server=server)
         self._client_key = CLIENT_KEY.format(server=server)
@@ -151,7 +153,7 @@ class SignInStore:
 
     async def get_tokens(self) -> OAuthToken | None:
         """The stored tokens (``TokenStorage``)."""
-        record = await anyio.to_thread.run_sync(self.record)
+        record = await anyio.to_thread.run_sync(self.record) if self._offer_tokens else None
         return record.token if record is not None else None
 
     async def set_tokens(self, tokens: OAuthToken) -> None:
@@ -177,9 +179,9 @@ class SignIns:
     def __init__(self, store: SecretStore) -> None:
         self._store = store
 
-    def of(self, server: str) -> SignInStore:
-        """Server ``server``'s sign-in."""
-        return SignInStore(self._store, server)
+    def of(self, server: str, *, offer_tokens: bool = True) -> SignInStore:
+        """Server ``server``'s sign-in (see ``SignInStore`` for ``offer_tokens``)."""
+        return SignInStore(self._store, server, offer_tokens=offer_tokens)
 
 
 class GatewayAuth(OAuthClientProvider):

@@ -161,6 +161,41 @@ def _tools_server() -> Server:
     return Server("oauth-protected", on_list_tools=list_tools, on_call_tool=call_tool)
 
 
+class _PublicClientRevocation:
+    """Lets a public client revoke with ``client_id`` alone (RFC 7009 §2.1).
+
+    mcp 2.3.0's ``RevocationRequest`` declares ``client_secret: str | None`` without a default, so a
+    form without the field is refused with 400; this adds an empty one before the SDK's handler reads it.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/revoke":
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if b"client_secret=" not in body:
+            body += b"&client_secret="
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
 def build_app(base: str, provider: MemoryAuthorizationServer) -> Any:
     """The Starlette app: authorization server, protected resource metadata, the MCP endpoint, test routes."""
 
@@ -178,7 +213,7 @@ def build_app(base: str, provider: MemoryAuthorizationServer) -> Any:
         client_registration_options=ClientRegistrationOptions(enabled=True),
         revocation_options=RevocationOptions(enabled=True),
     )
-    return _tools_server().streamable_http_app(
+    app = _tools_server().streamable_http_app(
         auth=auth,
         auth_server_provider=provider,
         token_verifier=ProviderTokenVerifier(provider),
@@ -187,6 +222,7 @@ def build_app(base: str, provider: MemoryAuthorizationServer) -> Any:
             Route("/test/stats", stats, methods=["GET"]),
         ],
     )
+    return _PublicClientRevocation(app)
 
 
 async def _serve(access_ttl_s: int) -> None:

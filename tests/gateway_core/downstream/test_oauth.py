@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+import re
+from typing import Any
 
 import anyio
+import httpx2
+import mcp_types as types
 import pytest
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream import DownstreamPool, ServerState, server
 from gateway_core.downstream.oauth import SignIns
+from gateway_core.downstream.sign_in import SignInError, sign_in, sign_out
 from gateway_core.errors import ServerUnavailableError
 from gateway_core.paths import Paths
 from gateway_core.secrets import FileSecretStore
 from tests.fakes.launch import serve_oauth
+from tests.fakes.scripted_browser import follow
 from tests.gateway_core.downstream.conftest import Changes, running
 
 pytestmark = pytest.mark.anyio
@@ -62,3 +68,109 @@ async def test_a_server_without_a_bearer_challenge_still_fails_as_before() -> No
         async with running(pool):
             remote = pool.servers["remote"]
             await changes.until(lambda: remote.status.state is ServerState.FAILED)
+
+
+async def _stats(url: str) -> dict[str, Any]:
+    async with httpx2.AsyncClient() as http:
+        answer = await http.get(url.removesuffix("/mcp") + "/test/stats")
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+async def _expire_tokens(url: str) -> None:
+    async with httpx2.AsyncClient() as http:
+        (await http.post(url.removesuffix("/mcp") + "/test/expire")).raise_for_status()
+
+
+async def test_signing_in_stores_tokens_and_client_in_the_secret_store_and_the_server_then_serves_its_tools():
+    sign_ins = _sign_ins()
+    with serve_oauth() as oauth:
+        signed_in = await sign_in(sign_ins.of("remote", offer_tokens=False), oauth.url, open_url=follow, timeout_s=20)
+        record, client = sign_ins.of("remote").record(), sign_ins.of("remote").client()
+        stats = await _stats(oauth.url)
+        changes = Changes()
+        pool = DownstreamPool(
+            {"remote": ServerConfig(url=oauth.url, type="http")}, resolve=dict, on_change=changes, sign_ins=sign_ins
+        )
+        async with running(pool):
+            remote = pool.servers["remote"]
+            await changes.until(lambda: remote.status.state is ServerState.READY)
+            whoami = await remote.session.call_tool("whoami", {})
+
+    assert signed_in.issuer == oauth.url.removesuffix("/mcp")
+    assert record is not None and record.token.refresh_token and record.expires_at is not None
+    assert record.authorization_server is not None and record.resource_metadata is not None
+    assert client is not None and client.token_endpoint_auth_method == "none"
+    assert (stats["registered"], stats["codes"], stats["resources"]) == (1, 1, [oauth.url])
+    assert whoami.content == [types.TextContent(text=client.client_id or "")]
+
+
+async def test_an_expired_access_token_is_refreshed_silently_on_the_next_call_and_the_new_tokens_are_stored() -> None:
+    sign_ins = _sign_ins()
+    with serve_oauth() as oauth:
+        await sign_in(sign_ins.of("remote", offer_tokens=False), oauth.url, open_url=follow, timeout_s=20)
+        before = sign_ins.of("remote").record()
+        changes = Changes()
+        pool = DownstreamPool(
+            {"remote": ServerConfig(url=oauth.url, type="http")}, resolve=dict, on_change=changes, sign_ins=sign_ins
+        )
+        async with running(pool):
+            remote = pool.servers["remote"]
+            await changes.until(lambda: remote.status.state is ServerState.READY)
+            await _expire_tokens(oauth.url)
+            with anyio.fail_after(10):
+                echoed = await remote.session.call_tool("echo", {"text": "after expiry"})
+            state = remote.status.state
+        after = sign_ins.of("remote").record()
+        stats = await _stats(oauth.url)
+
+    assert echoed.content == [types.TextContent(text="after expiry")]
+    assert state is ServerState.READY and stats["refreshed"] == 1
+    assert before is not None and after is not None
+    assert after.token.access_token != before.token.access_token
+    assert after.token.refresh_token != before.token.refresh_token  # rotated, and the new one kept
+    assert after.authorization_server == before.authorization_server
+
+
+async def test_signing_out_revokes_the_tokens_and_a_ready_server_needs_a_sign_in_again() -> None:
+    sign_ins = _sign_ins()
+    with serve_oauth() as oauth:
+        await sign_in(sign_ins.of("remote", offer_tokens=False), oauth.url, open_url=follow, timeout_s=20)
+        changes = Changes()
+        pool = DownstreamPool(
+            {"remote": ServerConfig(url=oauth.url, type="http")}, resolve=dict, on_change=changes, sign_ins=sign_ins
+        )
+        async with running(pool):
+            remote = pool.servers["remote"]
+            await changes.until(lambda: remote.status.state is ServerState.READY)
+            assert await sign_out(sign_ins.of("remote"))
+            await changes.until(lambda: remote.status.state is ServerState.NEEDS_SIGN_IN)
+        stats = await _stats(oauth.url)
+
+    assert sign_ins.of("remote").record() is None
+    assert sign_ins.of("remote").client() is not None  # kept for the next sign-in
+    assert stats["revoked"] >= 1 and stats["live"] == 0
+
+
+async def test_a_sign_in_whose_redirect_carries_another_state_is_refused_and_stores_no_tokens() -> None:
+    async def forging_browser(url: str) -> bool:
+        async with httpx2.AsyncClient() as http:
+            redirect = (await http.get(url)).headers["location"]
+            forged = re.sub(r"state=[^&]+", "state=forged", redirect)
+            return (await http.get(forged)).status_code == 200
+
+    sign_ins = _sign_ins()
+    with serve_oauth() as oauth:
+        with pytest.raises(SignInError, match="State parameter mismatch"):
+            await sign_in(sign_ins.of("remote", offer_tokens=False), oauth.url, open_url=forging_browser, timeout_s=20)
+
+    assert sign_ins.of("remote").record() is None
+
+
+async def test_a_sign_in_nobody_completes_ends_at_its_timeout() -> None:
+    async def nobody(url: str) -> bool:
+        return False
+
+    with serve_oauth() as oauth:
+        with pytest.raises(SignInError, match="no sign-in within 0.5 s"):
+            await sign_in(_sign_ins().of("remote", offer_tokens=False), oauth.url, open_url=nobody, timeout_s=0.5)

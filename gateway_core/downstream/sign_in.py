@@ -1,0 +1,271 @@
+"""Signing in to a remote server (``toolgate login``) and out of it (``toolgate logout``).
+
+``sign_in`` runs the MCP authorization flow with the SDK's ``OAuthClientProvider``: protected resource
+and authorization server discovery, dynamic client registration (the client is remembered), PKCE S256,
+``state``, the ``resource`` parameter. The browser is sent to a loopback redirect on 127.0.0.1 that
+listens only for the duration of the sign-in (``LoopbackRedirect``) and answers with a page saying it
+is done. ``sign_out`` revokes the tokens where the server offers RFC 7009 revocation and deletes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+import httpx2
+from mcp.client.auth import OAuthClientProvider
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+
+from gateway_core.downstream.oauth import CLIENT_NAME, SignInRecord, SignInStore
+from gateway_core.errors import ToolgateError
+
+# Long enough to find the window, read the consent page and approve; the person sees this bound.
+SIGN_IN_TIMEOUT_S = 300.0
+REDIRECT_PATH = "/callback"
+# A browser's request is a few kilobytes; anything longer is not one.
+MAX_REQUEST_BYTES = 64 * 1024
+HTTP_TIMEOUT_S = 30.0
+# What the sign-in asks the server with: a version at which the SDK always sends the `resource` parameter.
+PROTOCOL_VERSION = "2025-11-25"
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+class SignInError(ToolgateError):
+    """A sign-in could not be completed (refused, timed out, or the server's metadata is not acceptable)."""
+
+
+Opener = Callable[[str], Awaitable[bool]]
+"""Shows the person an authorization URL (opens a browser); whether it could."""
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The outcome of a sign-in: where it happened and what was granted (no token values)."""
+
+    issuer: str | None
+    scope: str | None
+    expires_in: int | None
+
+
+class LoopbackRedirect:
+    """Where the browser comes back to: one HTTP listener on 127.0.0.1, open for one sign-in.
+
+    Every request to ``REDIRECT_PATH`` is answered with a small page; the first one carrying a
+    ``code`` or an ``error`` is the outcome ``wait()`` returns.
+    """
+
+    def __init__(self, listener: anyio.abc.Listener[anyio.abc.SocketStream], server: str) -> None:
+        self._listener = listener
+        self._server = server
+        self._outcome: AuthorizationCodeResult | None = None
+        self._error: str | None = None
+        self._done = anyio.Event()
+
+    @property
+    def url(self) -> str:
+        """The redirect URI, e.g. ``http://127.0.0.1:53114/callback``."""
+        port = self._listener.extra(anyio.abc.SocketAttribute.local_port)
+        return f"http://127.0.0.1:{port}{REDIRECT_PATH}"
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, server: str, port: int = 0) -> AsyncIterator[LoopbackRedirect]:
+        """Listen on ``127.0.0.1:port`` (0: any free port) until the block ends.
+
+        Raises:
+            OSError: ``port`` is taken.
+        """
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port)
+        redirect = cls(listener, server)
+        failure: Exception | None = None
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, redirect._answer)
+            try:
+                yield redirect
+            except Exception as exc:  # raised below, outside the task group (which would wrap it in a group)
+                failure = exc
+            finally:
+                tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    async def wait(self) -> AuthorizationCodeResult:
+        """The code (and ``state``) the browser brought back (the SDK's ``callback_handler``).
+
+        Raises:
+            SignInError: the authorization server refused (e.g. the person denied consent).
+        """
+        await self._done.wait()
+        if self._outcome is None:
+            raise SignInError(f"the sign-in was refused: {self._error}")
+        return self._outcome
+
+    async def _answer(self, stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            request = b""
+            with anyio.move_on_after(HTTP_TIMEOUT_S):
+                while b"\r\n\r\n" not in request and len(request) < MAX_REQUEST_BYTES:
+                    try:
+                        request += await stream.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        return
+            target = request.split(b"\r\n", 1)[0].split(b" ")
+            parts = urlsplit(target[1].decode("latin-1")) if len(target) == 3 else None
+            if parts is None or parts.path != REDIRECT_PATH:
+                await _respond(stream, 404, "Not found.")
+                return
+            query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+            if not self._done.is_set() and ("code" in query or "error" in query):
+                if "code" in query:
+                    self._outcome = AuthorizationCodeResult(
+                        code=query["code"], state=query.get("state"), iss=query.get("iss")
+                    )
+                else:
+                    self._error = query.get("error_description") or query["error"]
+                self._done.set()
+            if self._outcome is not None:
+                message = f"Toolgate is signed in to {self._server}. You can close this window."
+            else:
+                message = f"The sign-in to {self._server} did not complete. You can close this window."
+            await _respond(stream, 200, message)
+
+
+async def _respond(stream: anyio.abc.SocketStream, status: int, message: str) -> None:
+    body = (
+        "<!doctype html><meta charset=utf-8><title>Toolgate</title>"
+        f"<p style='font:16px system-ui;margin:3em'>{html.escape(message)}</p>"
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {'OK' if status == 200 else 'Not Found'}\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n"
+    ).encode()
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+        await stream.send(head + body)
+
+
+def _check_authorization_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS):
+        return
+    raise SignInError(f"the server's authorization endpoint is not HTTPS: {parts.scheme}://{parts.netloc}")
+
+
+def _redirect_port(storage: SignInStore) -> int:
+    """The port the remembered client was registered with (its redirect URI must match exactly), or 0."""
+    client = storage.client()
+    if client is None or not client.redirect_uris:
+        return 0
+    parts = urlsplit(str(client.redirect_uris[0]))
+    return parts.port or 0 if parts.hostname == "127.0.0.1" and parts.path == REDIRECT_PATH else 0
+
+
+async def sign_in(
+    storage: SignInStore,
+    url: str,
+    *,
+    open_url: Opener,
+    timeout_s: float = SIGN_IN_TIMEOUT_S,
+) -> SignedIn:
+    """Sign in to the server at ``url``; its tokens and registered client go to ``storage``.
+
+    Args:
+        storage: the server's sign-in in the secret store; give one that offers no tokens
+            (``SignIns.of(name, offer_tokens=False)``) for a sign-in that starts anew.
+        url: the server's URL (Streamable HTTP or SSE).
+        open_url: shows the person the authorization URL.
+        timeout_s: how long the person has to approve.
+
+    Raises:
+        SignInError: refused, timed out, or the server did not accept the new tokens.
+    """
+    port = await anyio.to_thread.run_sync(_redirect_port, storage)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            redirect = await stack.enter_async_context(LoopbackRedirect.open(storage.server, port))
+        except OSError:
+            # The remembered client's port is taken: register a new client on another port.
+            await anyio.to_thread.run_sync(storage.forget_client)
+            redirect = await stack.enter_async_context(LoopbackRedirect.open(storage.server, 0))
+        return await _sign_in_with(storage, url, redirect, open_url, timeout_s)
+
+
+async def _sign_in_with(
+    storage: SignInStore, url: str, redirect: LoopbackRedirect, open_url: Opener, timeout_s: float
+) -> SignedIn:
+    async def show(authorization_url: str) -> None:
+        _check_authorization_url(authorization_url)
+        await open_url(authorization_url)
+
+    metadata = OAuthClientMetadata(
+        client_name=CLIENT_NAME,
+        redirect_uris=[redirect.url],  # type: ignore[list-item]
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+        token_endpoint_auth_method="none",  # a native app keeps no secret (RFC 8252 §8.4)
+    )
+    provider = OAuthClientProvider(url, metadata, storage, redirect_handler=show, callback_handler=redirect.wait)
+    headers = {"Accept": "text/event-stream", "MCP-Protocol-Version": PROTOCOL_VERSION}
+    try:
+        with anyio.fail_after(timeout_s):
+            async with (
+                httpx2.AsyncClient(auth=provider, timeout=HTTP_TIMEOUT_S) as http,
+                http.stream("GET", url, headers=headers) as response,
+            ):
+                status = response.status_code
+    except TimeoutError as exc:
+        raise SignInError(f"no sign-in within {timeout_s:g} s; run the command again when ready") from exc
+    except httpx2.HTTPError as exc:
+        raise SignInError(f"cannot reach {url}: {type(exc).__name__}") from exc
+    except SignInError:
+        raise
+    except Exception as exc:  # the SDK's OAuth errors (OAuthFlowError, …): their text names no secret
+        raise SignInError(f"the sign-in failed: {exc}") from exc
+    context = provider.context
+    if status in (401, 403) or context.current_tokens is None:
+        raise SignInError(f"{url} still refuses Toolgate after the sign-in (HTTP {status})")
+    record = await anyio.to_thread.run_sync(storage.record)
+    if record is not None:
+        record = record.model_copy(
+            update={
+                "authorization_server": context.oauth_metadata,
+                "resource_metadata": context.protected_resource_metadata,
+            }
+        )
+        await anyio.to_thread.run_sync(storage.save, record)
+    tokens = context.current_tokens
+    return SignedIn(context.auth_server_url, tokens.scope, tokens.expires_in)
+
+
+async def sign_out(storage: SignInStore) -> bool:
+    """Revoke the server's tokens where it offers revocation (RFC 7009), then delete them; whether any were stored.
+
+    A revocation that fails is not an error: the tokens are deleted all the same.
+    """
+    record = await anyio.to_thread.run_sync(storage.record)
+    client = await anyio.to_thread.run_sync(storage.client)
+    if record is not None and client is not None:
+        await _revoke(record, client.client_id, client.client_secret)
+    return await anyio.to_thread.run_sync(storage.forget)
+
+
+async def _revoke(record: SignInRecord, client_id: str | None, client_secret: str | None) -> None:
+    server = record.authorization_server
+    if server is None or server.revocation_endpoint is None or client_id is None:
+        return
+    credentials = {"client_id": client_id} | ({"client_secret": client_secret} if client_secret else {})
+    tokens = [(record.token.refresh_token, "refresh_token"), (record.token.access_token, "access_token")]
+    async with httpx2.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
+        for token, hint in tokens:
+            if token is None:
+                continue
+            with contextlib.suppress(httpx2.HTTPError):
+                await http.post(
+                    str(server.revocation_endpoint), data={"token": token, "token_type_hint": hint, **credentials}
+                )
