@@ -248,10 +248,13 @@ class DownstreamServer:
         self._sign_in_at = exc.challenge.issuer
 
     async def _wait_for_sign_in(self) -> None:
-        """Until the stored tokens differ from those the last attempt started with (or a long while)."""
+        """Until other tokens are stored (or a long while); at once if new ones came during the last attempt."""
+        seen = await self._stored_tokens()
+        if seen is not None and seen != self._tokens_at_open:
+            return
         with anyio.move_on_after(SIGN_IN_RECHECK_S):
             while True:  # a poll: the store has no change notification (another process writes it)
-                if await self._stored_tokens() != self._tokens_at_open:
+                if await self._stored_tokens() != seen:
                     return
                 await anyio.sleep(SIGN_IN_POLL_S)
 

@@ -1,0 +1,103 @@
+"""End to end: a gateway in front of a real OAuth-protected server, and `toolgate login|logout` as real processes.
+
+The browser is ``tests/fakes/scripted_browser.py``, given to Python's ``webbrowser`` through ``BROWSER``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from gateway_core.downstream.base import ServerState
+from gateway_core.errors import ErrorCode
+from tests.fakes.launch import serve_oauth
+from tests.integration.harness import agent_client, running_gateway, text_of
+
+pytestmark = pytest.mark.anyio
+
+SCRIPTED_BROWSER = Path(__file__).parents[1] / "fakes" / "scripted_browser.py"
+CLI_TIMEOUT_S = 60.0
+
+
+async def toolgate(*args: str) -> tuple[int, str]:
+    """Run the ``toolgate`` command with the scripted browser; its exit code and everything it printed."""
+    env = {**os.environ, "BROWSER": f"{sys.executable} {SCRIPTED_BROWSER} %s"}
+    with anyio.fail_after(CLI_TIMEOUT_S):
+        done = await anyio.run_process([sys.executable, "-m", "gateway_core.cli", *args], env=env, check=False)
+    return done.returncode, done.stdout.decode() + done.stderr.decode()
+
+
+def stored_token_values(home: Path) -> set[str]:
+    secrets = json.loads((home / "secrets.json").read_text())
+    token = json.loads(secrets["oauth.remote.tokens"])["token"]
+    return {token["access_token"], token["refresh_token"]}
+
+
+def files_holding(home: Path, values: set[str]) -> list[Path]:
+    """Files under ``home`` other than the secret store in which any of ``values`` appears."""
+    return [
+        path
+        for path in home.rglob("*")
+        if path.is_file()
+        and path.name != "secrets.json"
+        and not path.is_socket()
+        and any(value.encode() in path.read_bytes() for value in values)
+    ]
+
+
+async def test_sign_in_from_needs_sign_in_to_tools_to_silent_refresh_to_sign_out_keeps_tokens_in_the_store_only(
+    toolgate_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    printed: list[str] = []
+    tokens: set[str] = set()
+    with serve_oauth() as oauth:
+        base = oauth.url.removesuffix("/mcp")
+        async with running_gateway({"remote": {"url": oauth.url, "type": "http"}}) as gw:
+            await gw.wait_state("remote", ServerState.NEEDS_SIGN_IN)
+            async with httpx2.AsyncClient() as http:
+                ready = (await http.get(gw.base + "/ready")).json()
+
+            code, output = await toolgate("login", "remote")
+            printed.append(output)
+            assert code == 0, output
+            tokens |= stored_token_values(toolgate_home)
+            await gw.wait_ready("remote")
+            async with agent_client(gw.url, gw.tokens["agent-a"]) as agent:
+                listed = {tool.name for tool in (await agent.list_tools()).tools}
+                whoami = await agent.call_tool("remote__whoami", {})
+                async with httpx2.AsyncClient() as http:
+                    (await http.post(base + "/test/expire")).raise_for_status()
+                after_expiry = await agent.call_tool("remote__echo", {"text": "still signed in"})
+            tokens |= stored_token_values(toolgate_home)
+
+            code, output = await toolgate("logout", "remote")
+            printed.append(output)
+            assert code == 0, output
+            await gw.wait_state("remote", ServerState.NEEDS_SIGN_IN)
+            async with agent_client(gw.url, gw.tokens["agent-a"]) as agent:
+                with pytest.raises(MCPError) as refused:
+                    await agent.call_tool("remote__whoami", {})
+            status = gw.status("remote")
+        async with httpx2.AsyncClient() as http:
+            stats = (await http.get(base + "/test/stats")).json()
+
+    assert ready["servers"] == {"remote": "needs sign-in"}
+    assert {"remote__whoami", "remote__echo"} <= listed
+    assert text_of(whoami) and not whoami.is_error
+    assert text_of(after_expiry) == "still signed in" and stats["refreshed"] == 1
+    assert len(tokens) == 4  # two pairs: the sign-in's, and the refresh's (rotated)
+    assert stats["revoked"] >= 1 and stats["live"] == 0
+    assert status.sign_in_at == base
+    assert refused.value.error.code == ErrorCode.SERVER_UNAVAILABLE
+    assert "sign in to remote first (toolgate login remote)" in refused.value.error.message
+    assert files_holding(toolgate_home, tokens) == []
+    assert not any(token in caplog.text or token in "".join(printed) for token in tokens)
