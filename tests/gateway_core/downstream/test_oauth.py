@@ -174,3 +174,45 @@ async def test_a_sign_in_nobody_completes_ends_at_its_timeout() -> None:
     with serve_oauth() as oauth:
         with pytest.raises(SignInError, match="no sign-in within 0.5 s"):
             await sign_in(_sign_ins().of("remote", offer_tokens=False), oauth.url, open_url=nobody, timeout_s=0.5)
+
+
+async def test_an_access_token_about_to_expire_is_refreshed_before_it_is_sent() -> None:
+    sign_ins = _sign_ins()
+    with serve_oauth("--access-ttl", "10") as oauth:  # within EXPIRY_MARGIN_S: already due for refresh
+        await sign_in(sign_ins.of("remote", offer_tokens=False), oauth.url, open_url=follow, timeout_s=20)
+        changes = Changes()
+        pool = DownstreamPool(
+            {"remote": ServerConfig(url=oauth.url, type="http")}, resolve=dict, on_change=changes, sign_ins=sign_ins
+        )
+        async with running(pool):
+            remote = pool.servers["remote"]
+            await changes.until(lambda: remote.status.state is ServerState.READY)
+        stats = await _stats(oauth.url)
+
+    assert stats["refreshed"] >= 1
+
+
+async def test_a_refresh_the_server_refuses_deletes_the_tokens_and_the_server_needs_a_sign_in_without_looping() -> None:
+    sign_ins = _sign_ins()
+    with serve_oauth() as oauth:
+        await sign_in(sign_ins.of("remote", offer_tokens=False), oauth.url, open_url=follow, timeout_s=20)
+        record, client = sign_ins.of("remote").record(), sign_ins.of("remote").client()
+        assert record is not None and client is not None and client.client_id is not None
+        changes = Changes()
+        pool = DownstreamPool(
+            {"remote": ServerConfig(url=oauth.url, type="http")}, resolve=dict, on_change=changes, sign_ins=sign_ins
+        )
+        async with running(pool):
+            remote = pool.servers["remote"]
+            await changes.until(lambda: remote.status.state is ServerState.READY)
+            async with httpx2.AsyncClient() as http:  # the grant ends at the server (revoked elsewhere)
+                revoke = {"token": record.token.refresh_token or "", "client_id": client.client_id}
+                (await http.post(oauth.url.removesuffix("/mcp") + "/revoke", data=revoke)).raise_for_status()
+            with anyio.fail_after(10), pytest.raises(ServerUnavailableError):
+                await remote.session.call_tool("whoami", {})
+            await changes.until(lambda: remote.status.state is ServerState.NEEDS_SIGN_IN)
+            restarts = remote.status.restarts
+        stats = await _stats(oauth.url)
+
+    assert sign_ins.of("remote").record() is None
+    assert stats["refreshed"] == 0 and restarts <= 2
