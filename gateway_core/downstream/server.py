@@ -313,17 +313,17 @@ class DownstreamServer:
     def _open(self) -> AbstractAsyncContextManager[Connection]:
         if self._transport is not None:
             return self._transport()
-        self._auth = self._new_auth()
+        sign_ins = self._sign_ins if self._signs_in else None
+        self._auth = None if sign_ins is None else GatewayAuth(self.config.url or "", sign_ins.of(self.name))
         return open_transport(self.config, Opening(self._resolve, self._stderr, self._stop_times, self._auth))
 
-    def _new_auth(self) -> GatewayAuth | None:
-        """A sign-in's tokens for a remote server, unless its configuration sends its own Authorization header."""
+    @property
+    def _signs_in(self) -> bool:
+        """Whether a sign-in's tokens are sent: a remote server, unless its entry sends its own Authorization."""
         config = self.config
         if self._sign_ins is None or config.url is None or config.transport == "stdio":
-            return None
-        if any(header.lower() == "authorization" for header in config.headers):
-            return None
-        return GatewayAuth(config.url, self._sign_ins.of(self.name))
+            return False
+        return not any(header.lower() == "authorization" for header in config.headers)
 
     async def _serve_once(self, ready_at: list[float]) -> None:
         """Connect, list, serve until the connection is lost; then leave the server FAILED with the reason.
@@ -333,7 +333,7 @@ class DownstreamServer:
         handshake only; while that works, later restarts skip the probe.
         """
         self._set(ServerState.STARTING)
-        self._tokens_at_open = await self._stored_tokens()
+        self._tokens_at_open = await self._stored_tokens() if self._signs_in else None
         handshake_only = self._handshake_only or self.config.transport == "sse"  # legacy SSE predates 2026
         try:
             await self._connect_and_serve(ready_at, handshake_only=handshake_only)
