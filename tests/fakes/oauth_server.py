@@ -11,7 +11,8 @@ answers 401 with ``WWW-Authenticate: Bearer … resource_metadata=…`` without 
 Consent is automatic: ``/authorize`` redirects straight back to the client with a code, so a "browser"
 is any HTTP client that follows the redirect. Test-only routes: ``POST /test/expire`` ends every access
 token now (the next call must refresh); ``GET /test/stats`` counts registrations, codes, refreshes,
-revocations and the ``resource`` values asked for.
+revocations and the ``resource`` values asked for. ``/sse`` is only a protected door (401 without a
+token; no legacy SSE server behind it), to see that an ``sse`` entry needs a sign-in too.
 Tools: ``whoami()`` (the client id the token was issued to) and ``echo(text)``.
 """
 
@@ -29,6 +30,7 @@ import mcp_types as types
 import uvicorn
 from mcp.server import ServerRequestContext
 from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
 from mcp.server.auth.provider import (
     AccessToken,
     AuthorizationCode,
@@ -38,11 +40,13 @@ from mcp.server.auth.provider import (
     TokenError,
     construct_redirect_uri,
 )
+from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.lowlevel import Server
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from pydantic import AnyHttpUrl
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 DEFAULT_ACCESS_TTL_S = 3600
@@ -206,6 +210,7 @@ def build_app(base: str, provider: MemoryAuthorizationServer) -> Any:
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse({**provider.stats, "clients": len(provider.clients), "live": len(provider.access)})
 
+    metadata_url = build_resource_metadata_url(AnyHttpUrl(f"{base}/mcp"))
     auth = AuthSettings(
         issuer_url=base,  # type: ignore[arg-type]
         resource_server_url=f"{base}/mcp",  # type: ignore[arg-type]
@@ -220,6 +225,7 @@ def build_app(base: str, provider: MemoryAuthorizationServer) -> Any:
         custom_starlette_routes=[
             Route("/test/expire", expire, methods=["POST"]),
             Route("/test/stats", stats, methods=["GET"]),
+            Route("/sse", RequireAuthMiddleware(PlainTextResponse("signed in"), [], metadata_url)),
         ],
     )
     return _PublicClientRevocation(app)

@@ -58,6 +58,22 @@ async def test_a_server_that_answers_401_bearer_needs_a_sign_in_says_where_and_l
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
+async def test_a_legacy_sse_server_that_answers_401_bearer_needs_a_sign_in_too() -> None:
+    with serve_oauth() as oauth:
+        changes = Changes()
+        url = oauth.url.removesuffix("/mcp") + "/sse"
+        pool = DownstreamPool(
+            {"remote": ServerConfig(url=url, type="sse")}, resolve=dict, on_change=changes, sign_ins=_sign_ins()
+        )
+        async with running(pool):
+            remote = pool.servers["remote"]
+            await changes.until(lambda: remote.status.state is ServerState.NEEDS_SIGN_IN)
+            status = remote.status
+
+    assert status.sign_in_at == oauth.url.removesuffix("/mcp")
+    assert status.reason is not None and status.reason.startswith("sign in to remote first (toolgate login remote)")
+
+
 async def test_a_server_without_a_bearer_challenge_still_fails_as_before() -> None:
     with serve_oauth() as oauth:
         changes = Changes()
