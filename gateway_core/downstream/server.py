@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
 import anyio
+import anyio.to_thread
 import httpx2
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
@@ -59,6 +60,7 @@ START_TIMEOUT_FLOOR_S = 10.0
 SIGN_IN_POLL_S = 1.0
 # A server that needs a sign-in is asked again this often anyway (it may have stopped wanting one).
 SIGN_IN_RECHECK_S = 300.0
+_UNREADABLE = "unreadable"
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -244,35 +246,35 @@ class DownstreamServer:
             live.closed.set()
 
     def _needs_sign_in(self, exc: SignInRequired) -> None:
-        self._fail(sign_in_reason(self.name, exc.challenge), ServerState.NEEDS_SIGN_IN)
         self._sign_in_at = exc.challenge.issuer
+        self._fail(sign_in_reason(self.name, exc.challenge), ServerState.NEEDS_SIGN_IN)
 
     async def _wait_for_sign_in(self) -> None:
         """Until other tokens are stored (or a long while); at once if new ones came during the last attempt."""
-        seen = await self._stored_tokens()
+        seen = await self._stored_tokens(unreadable=self._tokens_at_open)
         if seen is not None and seen != self._tokens_at_open:
             return
         with anyio.move_on_after(SIGN_IN_RECHECK_S):
             while True:  # a poll: the store has no change notification (another process writes it)
-                if await self._stored_tokens() != seen:
+                if await self._stored_tokens(unreadable=seen) != seen:
                     return
                 await anyio.sleep(SIGN_IN_POLL_S)
 
     async def _watch_sign_out(self, auth: GatewayAuth) -> None:
-        while True:  # a poll, as in ``_wait_for_sign_in``
-            if await self._stored_tokens() is None:
+        while True:  # a poll, as in ``_wait_for_sign_in``; a store that cannot be read now is no sign-out
+            if await self._stored_tokens(unreadable=_UNREADABLE) is None:
                 auth.signed_out()
                 return
             await anyio.sleep(SIGN_IN_POLL_S)
 
-    async def _stored_tokens(self) -> str | None:
-        """A digest of this server's stored tokens (None: none, or the store cannot be read now)."""
+    async def _stored_tokens(self, *, unreadable: str | None = None) -> str | None:
+        """A digest of this server's stored tokens (None: none); ``unreadable`` when the store fails now."""
         if self._sign_ins is None:
             return None
         try:
             return await anyio.to_thread.run_sync(self._sign_ins.of(self.name).fingerprint)
         except SecretError:
-            return None
+            return unreadable
 
     def _set(self, state: ServerState, reason: str | None = None) -> None:
         self._log_transition(state, reason)
