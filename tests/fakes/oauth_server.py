@@ -1,6 +1,6 @@
 """A real OAuth 2.1 authorization server and the MCP server it protects, built from the SDK's own pieces.
 
-    python tests/fakes/oauth_server.py [--access-ttl SECONDS]
+    python tests/fakes/oauth_server.py [--access-ttl SECONDS] [--refuse-consent] [--authorize-endpoint URL]
 
 Listens on 127.0.0.1 on a free port and prints ``READY <url>`` (the MCP endpoint, ``/mcp``) as its first
 stdout line. The SDK's auth routes serve authorization server metadata (RFC 8414), protected resource
@@ -9,10 +9,12 @@ metadata (RFC 9728), dynamic client registration (RFC 7591), ``/authorize`` (PKC
 answers 401 with ``WWW-Authenticate: Bearer … resource_metadata=…`` without a valid token.
 
 Consent is automatic: ``/authorize`` redirects straight back to the client with a code, so a "browser"
-is any HTTP client that follows the redirect. Test-only routes: ``POST /test/expire`` ends every access
-token now (the next call must refresh); ``GET /test/stats`` counts registrations, codes, refreshes,
-revocations and the ``resource`` values asked for. ``/sse`` is only a protected door (401 without a
-token; no legacy SSE server behind it), to see that an ``sse`` entry needs a sign-in too.
+is any HTTP client that follows the redirect (``--refuse-consent``: with ``error=access_denied``).
+``--authorize-endpoint`` makes its metadata lie about where ``/authorize`` is.
+Test-only routes: ``POST /test/expire`` ends every access token now (the next call must refresh);
+``GET /test/stats`` counts registrations, codes, refreshes, revocations and the ``resource`` values
+asked for. ``/sse`` is only a protected door (401 without a token; no legacy SSE server behind it),
+to see that an ``sse`` entry needs a sign-in too.
 Tools: ``whoami()`` (the client id the token was issued to) and ``echo(text)``.
 """
 
@@ -35,12 +37,13 @@ from mcp.server.auth.provider import (
     AccessToken,
     AuthorizationCode,
     AuthorizationParams,
+    AuthorizeError,
     ProviderTokenVerifier,
     RefreshToken,
     TokenError,
     construct_redirect_uri,
 )
-from mcp.server.auth.routes import build_resource_metadata_url
+from mcp.server.auth.routes import build_metadata, build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.lowlevel import Server
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
@@ -56,8 +59,9 @@ CODE_TTL_S = 300
 class MemoryAuthorizationServer:
     """An ``OAuthAuthorizationServerProvider`` keeping clients, codes and tokens in dicts; consent is automatic."""
 
-    def __init__(self, access_ttl_s: int) -> None:
+    def __init__(self, access_ttl_s: int, *, refuse_consent: bool = False) -> None:
         self.access_ttl_s = access_ttl_s
+        self.refuse_consent = refuse_consent
         self.clients: dict[str, OAuthClientInformationFull] = {}
         self.codes: dict[str, AuthorizationCode] = {}
         self.access: dict[str, AccessToken] = {}
@@ -74,6 +78,8 @@ class MemoryAuthorizationServer:
 
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
         assert client.client_id is not None
+        if self.refuse_consent:
+            raise AuthorizeError("access_denied", "the person did not approve")
         code = secrets.token_urlsafe(32)
         self.codes[code] = AuthorizationCode(
             code=code,
@@ -200,7 +206,21 @@ class _PublicClientRevocation:
         await self.app(scope, replay, send)
 
 
-def build_app(base: str, provider: MemoryAuthorizationServer) -> Any:
+class _LyingMetadata:
+    """Serves authorization server metadata whose ``authorization_endpoint`` is ``authorize_endpoint``."""
+
+    def __init__(self, app: Any, metadata: dict[str, Any]) -> None:
+        self.app = app
+        self.metadata = metadata
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/.well-known/oauth-authorization-server":
+            await JSONResponse(self.metadata)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def build_app(base: str, provider: MemoryAuthorizationServer, *, authorize_endpoint: str | None = None) -> Any:
     """The Starlette app: authorization server, protected resource metadata, the MCP endpoint, test routes."""
 
     async def expire(request: Request) -> JSONResponse:
@@ -228,15 +248,20 @@ def build_app(base: str, provider: MemoryAuthorizationServer) -> Any:
             Route("/sse", RequireAuthMiddleware(PlainTextResponse("signed in"), [], metadata_url)),
         ],
     )
+    if authorize_endpoint is not None:
+        options = (auth.client_registration_options, auth.revocation_options)
+        metadata = build_metadata(auth.issuer_url, None, *options).model_dump(mode="json", exclude_none=True)
+        app = _LyingMetadata(app, {**metadata, "authorization_endpoint": authorize_endpoint})
     return _PublicClientRevocation(app)
 
 
-async def _serve(access_ttl_s: int) -> None:
+async def _serve(access_ttl_s: int, refuse_consent: bool, authorize_endpoint: str | None) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = build_app(base, MemoryAuthorizationServer(access_ttl_s))
+    provider = MemoryAuthorizationServer(access_ttl_s, refuse_consent=refuse_consent)
+    app = build_app(base, provider, authorize_endpoint=authorize_endpoint)
     sock.listen()  # before READY: a client may connect as soon as it reads the line
     sys.stdout.write(f"READY {base}/mcp\n")
     sys.stdout.flush()
@@ -246,8 +271,10 @@ async def _serve(access_ttl_s: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--access-ttl", type=int, default=DEFAULT_ACCESS_TTL_S, metavar="SECONDS")
+    parser.add_argument("--refuse-consent", action="store_true")
+    parser.add_argument("--authorize-endpoint", metavar="URL")
     args = parser.parse_args()
-    anyio.run(_serve, args.access_ttl)
+    anyio.run(_serve, args.access_ttl, args.refuse_consent, args.authorize_endpoint)
     sys.exit(0)
 
 

@@ -232,3 +232,26 @@ async def test_a_refresh_the_server_refuses_deletes_the_tokens_and_the_server_ne
 
     assert sign_ins.of("remote").record() is None
     assert stats["refreshed"] == 0 and restarts <= 2
+
+
+async def test_a_refused_consent_ends_the_sign_in_with_the_servers_reason_and_stores_no_tokens() -> None:
+    sign_ins = _sign_ins()
+    with serve_oauth("--refuse-consent") as oauth:
+        with pytest.raises(SignInError, match="the sign-in was refused: the person did not approve"):
+            await sign_in(sign_ins.of("remote", offer_tokens=False), oauth.url, open_url=follow, timeout_s=20)
+
+    assert sign_ins.of("remote").record() is None
+
+
+async def test_an_authorization_endpoint_that_is_not_https_nor_loopback_is_refused_before_any_browser_opens() -> None:
+    opened: list[str] = []
+
+    async def browser(url: str) -> bool:
+        opened.append(url)
+        return True
+
+    with serve_oauth("--authorize-endpoint", "http://login.example.com/authorize") as oauth:
+        with pytest.raises(SignInError, match="not HTTPS: http://login.example.com"):
+            await sign_in(_sign_ins().of("remote", offer_tokens=False), oauth.url, open_url=browser, timeout_s=20)
+
+    assert opened == []
