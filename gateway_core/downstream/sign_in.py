@@ -19,8 +19,9 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 import httpx2
-from mcp.client.auth import OAuthClientProvider
+from mcp.client.auth import OAuthClientProvider, OAuthFlowError
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+from pydantic import ValidationError
 
 from gateway_core.downstream.oauth import CLIENT_NAME, SignInRecord, SignInStore
 from gateway_core.errors import ToolgateError
@@ -33,6 +34,8 @@ MAX_REQUEST_BYTES = 64 * 1024
 HTTP_TIMEOUT_S = 30.0
 # What the sign-in asks the server with: a version at which the SDK always sends the `resource` parameter.
 PROTOCOL_VERSION = "2025-11-25"
+# An authorization server's error text is shown, cut: enough to say what went wrong.
+MAX_REASON_CHARS = 300
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
@@ -127,7 +130,8 @@ class LoopbackRedirect:
                         code=query["code"], state=query.get("state"), iss=query.get("iss")
                     )
                 else:
-                    self._error = query.get("error_description") or query["error"]
+                    said = query.get("error_description") or query["error"]
+                    self._error = "".join(ch for ch in said if ch.isprintable())[:MAX_REASON_CHARS]
                 self._done.set()
             if self._outcome is not None:
                 message = f"Toolgate is signed in to {self._server}. You can close this window."
@@ -223,10 +227,9 @@ async def _sign_in_with(
         raise SignInError(f"no sign-in within {timeout_s:g} s; run the command again when ready") from exc
     except httpx2.HTTPError as exc:
         raise SignInError(f"cannot reach {url}: {type(exc).__name__}") from exc
-    except SignInError:
-        raise
-    except Exception as exc:  # the SDK's OAuth errors (OAuthFlowError, …): their text names no secret
-        raise SignInError(f"the sign-in failed: {exc}") from exc
+    except (OAuthFlowError, ValidationError) as exc:
+        # Only the first line: pydantic's later lines quote the input, which may be a token response.
+        raise SignInError(f"the sign-in failed: {str(exc).splitlines()[0][:MAX_REASON_CHARS]}") from exc
     context = provider.context
     if status in (401, 403) or context.current_tokens is None:
         raise SignInError(f"{url} still refuses Toolgate after the sign-in (HTTP {status})")
