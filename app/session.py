@@ -20,6 +20,7 @@ from gateway_core import (
     ConfigError,
     InstanceError,
     InstanceLock,
+    LaunchEnvironment,
     LocalGateway,
     Paths,
     SecretError,
@@ -28,6 +29,7 @@ from gateway_core import (
     ensure_config,
     load_config,
     open_secret_store,
+    resolve_launch_environment,
 )
 
 logger = logging.getLogger("toolgate.app")
@@ -110,7 +112,18 @@ class AppSession:
         return _Started(config, store, lock, sock)
 
     async def _serve(self, started: _Started, instance: InstanceServer) -> None:
-        api = LocalGateway(started.config, config_path=self.paths.config_file, paths=self.paths, store=started.store)
+        # Reading the login shell may take seconds: off the loop, once, before any server starts.
+        launch: LaunchEnvironment = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: resolve_launch_environment(gui=True)
+        )
+        logger.info("stdio servers get the PATH of %s (%s)", launch.source.value, launch.why)
+        api = LocalGateway(
+            started.config,
+            config_path=self.paths.config_file,
+            paths=self.paths,
+            store=started.store,
+            launch=launch,
+        )
         bridge = GatewayBridge(api, paths=self.paths)
         self.bridge = bridge
         self.window = MainWindow(bridge, hide_to_tray=self._hide_to_tray, quit_app=self.quit)

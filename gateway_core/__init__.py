@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from gateway_core.frontend.routing import NameKind, PublicName, Renaming
     from gateway_core.gateway import Endpoint, Gateway
     from gateway_core.instance import InstanceLock
+    from gateway_core.launch.environment import LaunchEnvironment, resolve_launch_environment
     from gateway_core.paths import Paths
     from gateway_core.policy import AgentPolicy, Decision, Effect, Rule, literal_match
     from gateway_core.secrets import SecretStore, open_secret_store, resolve
@@ -145,6 +146,8 @@ _EXPORTS = {
     "Gateway": "gateway_core.gateway",
     "InstanceError": "gateway_core.errors",
     "InstanceLock": "gateway_core.instance",
+    "LaunchEnvironment": "gateway_core.launch.environment",
+    "resolve_launch_environment": "gateway_core.launch.environment",
     "MissingSecretError": "gateway_core.errors",
     "Paths": "gateway_core.paths",
     "TokenFiles": "gateway_core.token_files",
@@ -207,6 +210,7 @@ __all__ = [
     "GatewayApi",
     "InstanceError",
     "InstanceLock",
+    "LaunchEnvironment",
     "Links",
     "ListingSize",
     "ListingSizes",
@@ -245,6 +249,7 @@ __all__ = [
     "remove_server",
     "rename_agent",
     "resolve",
+    "resolve_launch_environment",
     "secret_name",
     "set_agent_default",
     "set_agent_rule",

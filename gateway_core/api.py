@@ -37,6 +37,7 @@ from gateway_core.events import EventStream
 from gateway_core.frontend.listing_size import ListingSizes
 from gateway_core.frontend.routing import PublicName
 from gateway_core.gateway import Endpoint, Gateway
+from gateway_core.launch.environment import LaunchEnvironment
 from gateway_core.paths import Paths
 from gateway_core.policy import AgentPolicy, Effect
 from gateway_core.secrets import SecretStore, resolve
@@ -178,9 +179,18 @@ class LocalGateway:
         config_path: config.json; edits go there.
         paths: Toolgate's folders (audit database, control file, token files).
         store: the secret store (agent tokens and ``${secret:…}`` values).
+        launch: what stdio servers' environment starts from; Toolgate's own when None.
     """
 
-    def __init__(self, config: Config, *, config_path: Path, paths: Paths, store: SecretStore) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path,
+        paths: Paths,
+        store: SecretStore,
+        launch: LaunchEnvironment | None = None,
+    ) -> None:
         self.config_path = config_path
         self._store = store
         self._agents = AgentDirectory(config_path, store, token_files=TokenFiles.of(paths))
@@ -191,6 +201,7 @@ class LocalGateway:
             paths=paths,
             config_path=config_path,
             sign_ins=SignIns(store),
+            launch=launch,
         )
 
     # --- reading -----------------------------------------------------------------------------------

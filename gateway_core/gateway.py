@@ -56,6 +56,7 @@ from gateway_core.frontend.routing import NameKind, PublicName, Routes
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.frontend.server import AgentFacingServer
 from gateway_core.frontend.slow_clients import MAX_CONNECTIONS
+from gateway_core.launch.environment import LaunchEnvironment
 from gateway_core.paths import Paths
 from gateway_core.policy import AgentPolicy, Effect, literal_match
 from gateway_core.version import toolgate_version
@@ -96,6 +97,8 @@ class Gateway:
         config_path: config.json, watched and applied live, and where "always" answers are written;
             ``None`` for a configuration that only changes through ``apply_config``.
         sign_ins: where remote servers' sign-ins (OAuth tokens) are kept; None: none are sent.
+        launch: what stdio servers' environment starts from (``gateway_core.launch.environment``),
+            resolved once by the caller; Toolgate's own environment when None.
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class Gateway:
         paths: Paths | None = None,
         config_path: Path | None = None,
         sign_ins: SignIns | None = None,
+        launch: LaunchEnvironment | None = None,
     ) -> None:
         self._runtime = RuntimeCell(Runtime.of(config))
         self.events = EventStream()
@@ -140,6 +144,7 @@ class Gateway:
             on_notice=self._on_notice,
             agent_roots=lambda agent: self._frontend.roots.roots(agent),
             sign_ins=sign_ins,
+            launch=launch,
         )
         self._frontend = AgentFacingServer(
             self._runtime, self._pool, self._guard, self._metrics, self.events, version=toolgate_version()

@@ -24,6 +24,7 @@ from gateway_core.errors import ConfigError, InstanceError, SecretError
 from gateway_core.frontend.listen import bind
 from gateway_core.gateway import Gateway
 from gateway_core.instance import InstanceLock
+from gateway_core.launch.environment import resolve_launch_environment
 from gateway_core.paths import Paths
 from gateway_core.secrets import SecretStore, open_secret_store, resolve
 from gateway_core.token_files import TokenFiles
@@ -68,6 +69,8 @@ def _serve_locked(paths: Paths, config: Config, config_path: Path, store: Secret
         return resolve(values, store)
 
     paths.ensure_dirs()
+    launch = resolve_launch_environment(gui=False)
+    logger.info("stdio servers get the PATH of %s (%s)", launch.source.value, launch.why)
     gateway = Gateway(
         config,
         resolve=resolve_with_store,
@@ -75,6 +78,7 @@ def _serve_locked(paths: Paths, config: Config, config_path: Path, store: Secret
         paths=paths,
         config_path=config_path,
         sign_ins=SignIns(store),
+        launch=launch,
     )
     with sock:
         asyncio.run(_run(gateway, sock))

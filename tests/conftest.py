@@ -1,4 +1,4 @@
-"""Test-wide set-up: every test gets its own TOOLGATE_HOME and no real keychain."""
+"""Test-wide set-up: every test gets its own TOOLGATE_HOME, no real keychain and no login-shell reading."""
 
 from __future__ import annotations
 
@@ -19,4 +19,6 @@ def toolgate_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("TOOLGATE_HOME", str(home))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    # Never read this machine's login shell: tests that want one set their own.
+    monkeypatch.setenv("TOOLGATE_LAUNCH_ENV", "inherit")
     return home

@@ -21,6 +21,7 @@ from gateway_core.downstream.oauth import SignIns
 from gateway_core.downstream.per_agent import AgentInstances, RootsOfAgent, same_session
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.downstream.stdio import NORMAL_STOP, QUICK_STOP
+from gateway_core.launch.environment import LaunchEnvironment
 
 OpenConnection = Callable[[str, ServerConfig], AbstractAsyncContextManager[Connection]]
 """Opens the connection to the server of this name and configuration."""
@@ -37,6 +38,7 @@ class DownstreamPool:
         on_stderr: called with ``(name, line)`` for each stderr line of a stdio server.
         on_notice: called with ``(name, notification)`` for each resource update and log message.
         agent_roots: an agent's roots, for its own instance of a ``per_agent`` server.
+        launch: what stdio servers' environment starts from (``PATH``); Toolgate's own when None.
         transport: opens the connection to server ``(name, config)`` instead of its configured
             transport (tests: servers in memory, see ``memory.py``).
         sign_ins: where remote servers' sign-ins are kept (``oauth.py``); None: no OAuth tokens are sent.
@@ -52,11 +54,13 @@ class DownstreamPool:
         on_stderr: Callable[[str, str], None] | None = None,
         on_notice: Callable[[str, Notice], None] | None = None,
         agent_roots: RootsOfAgent | None = None,
+        launch: LaunchEnvironment | None = None,
         transport: OpenConnection | None = None,
         sign_ins: SignIns | None = None,
     ) -> None:
         self._sign_ins = sign_ins
         self._configs = dict(servers)
+        self._launch = launch
         self._on_notice = on_notice
         self._instances = AgentInstances(self._new_agent_server, agent_roots or _no_roots)
         self._resolve = resolve
@@ -145,6 +149,7 @@ class DownstreamPool:
             on_stderr=self._on_stderr,
             on_notice=self._on_notice,
             stop_times=lambda: self._stop_times,
+            launch=self._launch,
             transport=self._transport_of(name, config),
             sign_ins=self._sign_ins,
         )
@@ -167,6 +172,7 @@ class DownstreamPool:
             outside_call_roots=outside_call_roots,
             offer=offer,
             stop_times=lambda: self._stop_times,
+            launch=self._launch,
             transport=self._transport_of(name, config),
         )
 

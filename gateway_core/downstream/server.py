@@ -50,6 +50,7 @@ from gateway_core.downstream.stderr import StderrBuffer
 from gateway_core.downstream.stdio import NORMAL_STOP, StopTimes
 from gateway_core.downstream.transports import Opening, open_transport
 from gateway_core.errors import SecretError, ToolgateError
+from gateway_core.launch.environment import LaunchEnvironment
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class DownstreamServer:
         offer: the client capabilities the server is told Toolgate has (an agent's own instance: the
             agent's); by default everything an agent might answer.
         stop_times: how long a stopping stdio server gets (short when the whole gateway stops).
+        launch: what a stdio server's environment starts from (``PATH``); Toolgate's own when None.
         transport: opens the connection instead of the configured transport (tests: an in-memory server).
         sign_ins: where remote servers' sign-ins are kept; None: remote servers are sent no OAuth tokens.
     """
@@ -105,6 +107,7 @@ class DownstreamServer:
         outside_call_roots: Callable[[], Awaitable[types.ListRootsResult | None]] | None = None,
         offer: types.ClientCapabilities = EVERYTHING,
         stop_times: Callable[[], StopTimes] = lambda: NORMAL_STOP,
+        launch: LaunchEnvironment | None = None,
         transport: Callable[[], AbstractAsyncContextManager[Connection]] | None = None,
         sign_ins: SignIns | None = None,
     ) -> None:
@@ -113,6 +116,7 @@ class DownstreamServer:
         self._auth: GatewayAuth | None = None
         self._tokens_at_open: str | None = None
         self._sign_in_at: str | None = None
+        self._launch = launch
         self._stop_times = stop_times
         self._transport = transport
         self.config = config
@@ -317,7 +321,8 @@ class DownstreamServer:
             return self._transport()
         sign_ins = self._sign_ins if self._signs_in else None
         self._auth = None if sign_ins is None else GatewayAuth(self.config.url or "", sign_ins.of(self.name))
-        return open_transport(self.config, Opening(self._resolve, self._stderr, self._stop_times, self._auth))
+        opening = Opening(self._resolve, self._stderr, self._stop_times, auth=self._auth, launch=self._launch)
+        return open_transport(self.config, opening)
 
     @property
     def _signs_in(self) -> bool:

@@ -4,6 +4,7 @@ Modelled on the SDK's ``mcp/client/stdio.py``, with three differences a gateway 
 line by line into a ``StderrBuffer``; the connection reports the server's death even while idle (stdout
 EOF or process exit, whichever comes first); and on close the *whole process group* is ended every time,
 also when the server exits cleanly and leaves children behind (the SDK leaves those running).
+The command is found as the person's shell would (``gateway_core.launch``), with the launch environment.
 Lifecycle: ``open_stdio`` spawns, yields a ``Connection``, and on exit stops the tree within bounded waits.
 """
 
@@ -26,11 +27,16 @@ import mcp_types as types
 from anyio.streams.text import TextReceiveStream
 from mcp.client.stdio import get_default_environment
 from mcp.os.posix.utilities import terminate_posix_process_tree
+from mcp.os.win32 import utilities as win32_utilities
 from mcp.os.win32.utilities import close_process_job, create_windows_process, terminate_windows_process_tree
 from mcp.shared.message import SessionMessage
 
 from gateway_core.downstream.base import ConnectError, Connection
 from gateway_core.downstream.stderr import StderrBuffer
+from gateway_core.launch.batch import UnsafeBatchArgumentError
+from gateway_core.launch.commands import Launch, MissingCommand, Platform, plan_launch
+from gateway_core.launch.environment import carried
+from gateway_core.launch.missing import describe_missing
 
 logger = logging.getLogger(__name__)
 
@@ -67,24 +73,46 @@ QUICK_STOP = StopTimes(QUICK_TERMINATION_TIMEOUT, QUICK_FORCE_KILL_TIMEOUT)
 
 @dataclass(frozen=True)
 class StdioCommand:
-    """What to run: ``env`` holds resolved values and is laid over the SDK's safe default environment."""
+    """What to run.
+
+    The server's environment is, each layer over the one before: the SDK's safe defaults,
+    ``launch_env`` (the launch environment's ``PATH`` and version-manager variables; Toolgate's own
+    when None), then ``env`` (the entry's resolved values). The command is found with that ``PATH``.
+    """
 
     command: str
     args: tuple[str, ...] = ()
     env: Mapping[str, str] | None = None
     cwd: str | None = None
+    launch_env: Mapping[str, str] | None = None
+
+    def environment(self) -> dict[str, str]:
+        """The environment the server is started with."""
+        launch = self.launch_env if self.launch_env is not None else carried(os.environ)
+        return get_default_environment() | dict(launch) | dict(self.env or {})
+
+
+def _plan(spec: StdioCommand, env: Mapping[str, str]) -> Launch:
+    """Find the command (blocking: it looks at files); raises ``ConnectError`` saying what to do."""
+    if spec.cwd is not None and not os.path.isdir(spec.cwd):
+        raise ConnectError(f"working directory {spec.cwd!r} does not exist")
+    try:
+        plan = plan_launch(spec.command, spec.args, Platform.here(env, spec.cwd))
+    except UnsafeBatchArgumentError as exc:
+        raise ConnectError(f"command {spec.command!r} cannot be started safely: {exc}") from exc
+    if isinstance(plan, MissingCommand):
+        raise ConnectError(describe_missing(plan))
+    return plan
 
 
 async def _spawn(spec: StdioCommand) -> anyio.abc.Process:
-    env = get_default_environment() | dict(spec.env or {})
+    env = spec.environment()
+    plan = await anyio.to_thread.run_sync(_plan, spec, env)
     try:
-        if sys.platform == "win32":  # pragma: no cover - best effort: a Job Object holds the tree
-            process = await create_windows_process(
-                spec.command, list(spec.args), env, cast(Any, subprocess.PIPE), spec.cwd
-            )
-            return cast(anyio.abc.Process, process)
+        if sys.platform == "win32":  # pragma: no cover - not exercised here: runs on Windows only
+            return await _spawn_windows(plan, env, spec.cwd)
         return await anyio.open_process(
-            [spec.command, *spec.args],
+            plan.argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -93,13 +121,33 @@ async def _spawn(spec: StdioCommand) -> anyio.abc.Process:
             start_new_session=True,
         )
     except FileNotFoundError as exc:
-        if spec.cwd is not None and not await anyio.Path(spec.cwd).is_dir():
-            raise ConnectError(f"working directory {spec.cwd!r} does not exist") from exc
-        raise ConnectError(f"command {spec.command!r} not found") from exc
+        raise ConnectError(f"command {spec.command!r} not found at {plan.argv[0]}") from exc
     except PermissionError as exc:
         raise ConnectError(f"command {spec.command!r} cannot be run: permission denied") from exc
     except OSError as exc:
         raise ConnectError(f"command {spec.command!r} could not be started: {exc.strerror or exc}") from exc
+
+
+async def _spawn_windows(
+    plan: Launch, env: dict[str, str], cwd: str | None
+) -> anyio.abc.Process:  # pragma: no cover - Windows only
+    """Start ``plan`` in a Job Object (the SDK's), a batch file through ``cmd.exe /c "<line>"`` verbatim."""
+    if plan.shell_line is None:
+        process = await create_windows_process(plan.argv[0], list(plan.argv[1:]), env, cast(Any, subprocess.PIPE), cwd)
+        return cast(anyio.abc.Process, process)
+    # A string is run by subprocess as `%ComSpec% /c "<line>"`, unchanged: the quoting batch.py chose holds.
+    process = await anyio.open_process(
+        plan.shell_line,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+    )
+    # The SDK's own steps of create_windows_process, which only takes a list of arguments.
+    win32_utilities._maybe_assign_process_to_job(process, win32_utilities._create_job_object())
+    return process
 
 
 def _parse_line(line: str) -> SessionMessage | Exception:

@@ -16,6 +16,7 @@ from gateway_core.downstream.oauth import GatewayAuth
 from gateway_core.downstream.remote import open_http, open_sse
 from gateway_core.downstream.stderr import StderrBuffer
 from gateway_core.downstream.stdio import StdioCommand, StopTimes, open_stdio
+from gateway_core.launch.environment import LaunchEnvironment
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Opening:
     stderr: StderrBuffer
     stop_times: Callable[[], StopTimes]
     auth: GatewayAuth | None = None
+    launch: LaunchEnvironment | None = None
+    """What stdio servers' environment starts from; Toolgate's own when None."""
 
 
 Transport = Callable[[ServerConfig, Opening], AbstractAsyncContextManager[Connection]]
@@ -34,7 +37,8 @@ Transport = Callable[[ServerConfig, Opening], AbstractAsyncContextManager[Connec
 def _open_stdio(config: ServerConfig, opening: Opening) -> AbstractAsyncContextManager[Connection]:
     assert config.command is not None
     env = opening.resolve(config.env) if config.env else {}
-    spec = StdioCommand(config.command, config.args, env, config.cwd)
+    launch_env = opening.launch.variables if opening.launch is not None else None
+    spec = StdioCommand(config.command, config.args, env, config.cwd, launch_env)
     return open_stdio(spec, stderr=opening.stderr, stop_times=opening.stop_times)
 
 

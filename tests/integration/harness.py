@@ -27,6 +27,7 @@ from gateway_core.downstream.oauth import SignIns
 from gateway_core.events import StderrLine
 from gateway_core.frontend.listen import bind
 from gateway_core.gateway import Endpoint, Gateway
+from gateway_core.launch.environment import LaunchEnvironment
 from gateway_core.paths import Paths
 from gateway_core.secrets import open_secret_store, resolve
 from tests.fakes.launch import fake_command
@@ -122,11 +123,13 @@ async def running_gateway(
     *,
     agents: tuple[str, ...] = ("agent-a",),
     policies: Mapping[str, Mapping[str, Any]] | None = None,
+    launch: LaunchEnvironment | None = None,
     **gateway_settings: Any,
 ) -> AsyncIterator[RunningGateway]:
     """Run a gateway for ``servers`` with one token per agent.
 
-    Agents allow everything unless ``policies`` gives them a ``default`` and ``rules``.
+    Agents allow everything unless ``policies`` gives them a ``default`` and ``rules``; stdio servers
+    start from ``launch`` (this process's environment when None).
     """
     paths = Paths.from_env(os.environ)
     paths.ensure_dirs()
@@ -147,6 +150,7 @@ async def running_gateway(
         paths=paths,
         config_path=paths.config_file,
         sign_ins=SignIns(store),
+        launch=launch,
     )
     gateway.events.on(StderrLine, lambda event: stderr.add(event.server, event.line))
     sock = bind("127.0.0.1", 0)

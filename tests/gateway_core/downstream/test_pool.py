@@ -9,6 +9,7 @@ import pytest
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream import DownstreamPool, ServerState
+from gateway_core.launch.environment import LaunchEnvironment
 from tests.gateway_core.downstream.conftest import Changes, fake_config, no_secrets, running
 
 pytestmark = pytest.mark.anyio
@@ -31,15 +32,19 @@ def _alive(pid: int) -> bool:
 
 async def test_a_missing_command_fails_while_another_server_is_ready() -> None:
     changes = Changes()
-    servers = {"good": fake_config(), "bad": ServerConfig(command="toolgate-no-such-command")}
-    pool = DownstreamPool(servers, resolve=no_secrets, on_change=changes)
+    servers = {"good": fake_config(), "bad": ServerConfig(command="uvx")}
+    launch = LaunchEnvironment.inherited({"PATH": "/nowhere:/also/nowhere"})
+    pool = DownstreamPool(servers, resolve=no_secrets, on_change=changes, launch=launch)
     async with running(pool):
         await changes.until(pool.all_tried)
         await changes.until(lambda: pool.servers["good"].status.state is ServerState.READY)
         statuses = {status.name: status for status in pool.statuses()}
 
     assert statuses["bad"].state is ServerState.FAILED
-    assert statuses["bad"].reason == "command 'toolgate-no-such-command' not found"
+    assert statuses["bad"].reason == (
+        "command 'uvx' not found (searched: /nowhere, /also/nowhere). "
+        "uv provides uvx; install it or set the full path in the server's command"
+    )
     assert statuses["good"].state is ServerState.READY
 
 

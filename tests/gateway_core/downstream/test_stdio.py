@@ -59,6 +59,58 @@ async def test_a_command_that_does_not_exist_is_a_connect_error_that_names_it():
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
+def tool_in(folder, name: str, script: str):
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    return path
+
+
+async def test_a_bare_command_is_found_on_the_launch_environments_path_which_the_server_also_gets(tmp_path):
+    bin_dir = tmp_path / "tools"
+    tool_in(bin_dir, "my-mcp-server", 'echo "PATH=$PATH NVM_DIR=$NVM_DIR" >&2')
+    lines: list[str] = []
+    spec = StdioCommand("my-mcp-server", launch_env={"PATH": f"{bin_dir}:/usr/bin:/bin", "NVM_DIR": "/n"})
+
+    async with open_stdio(spec, stderr=StderrBuffer(lines.append)) as connection:
+        with anyio.fail_after(WAIT_S):
+            await connection.lost.wait()
+
+    assert lines == [f"PATH={bin_dir}:/usr/bin:/bin NVM_DIR=/n"]
+
+
+async def test_the_entrys_own_path_wins_over_the_launch_environment_and_a_miss_says_where_it_looked(tmp_path):
+    tool_in(tmp_path / "tools", "npx", "exit 0")
+    spec = StdioCommand("npx", env={"PATH": "/nowhere"}, launch_env={"PATH": str(tmp_path / "tools")})
+
+    with pytest.raises(ConnectError) as caught:
+        async with open_stdio(spec, stderr=StderrBuffer(None)):
+            pass
+
+    assert str(caught.value) == (
+        "command 'npx' not found (searched: /nowhere). "
+        "Node.js provides npx; install it or set the full path in the server's command"
+    )
+
+
+async def test_a_relative_command_is_started_from_the_entrys_working_directory(tmp_path):
+    tool_in(tmp_path / "bin", "serve", "pwd >&2")
+    lines: list[str] = []
+
+    async with open_stdio(StdioCommand("./bin/serve", cwd=str(tmp_path)), stderr=StderrBuffer(lines.append)) as c:
+        with anyio.fail_after(WAIT_S):
+            await c.lost.wait()
+
+    assert lines == [str(tmp_path)]
+
+
+async def test_a_missing_working_directory_is_named_before_the_command(tmp_path):
+    with pytest.raises(ConnectError, match="working directory .* does not exist"):
+        async with open_stdio(StdioCommand("./serve", cwd=str(tmp_path / "gone")), stderr=StderrBuffer(None)):
+            pass
+
+
 async def test_closing_ends_the_server_and_the_children_it_left_behind_quickly_when_asked(tmp_path):
     pid_file = tmp_path / "child.pid"
     code = (
