@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway_core.cli import agents, approvals, clients, config, login, logs, names, secrets
+from gateway_core.cli import agents, approvals, clients, config, doctor, login, logs, names, secrets
 from gateway_core.cli.output import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, fail, say
 from gateway_core.errors import ConfigError, ToolgateError
 from gateway_core.paths import Paths
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the one in TOOLGATE_HOME)")
     serve.add_argument("--port", type=int, metavar="N", help="port to listen on (overrides gateway.port)")
     serve.set_defaults(run=_serve)
-    for group in (config, agents, secrets, login, approvals, names, logs, clients):
+    for group in (config, agents, secrets, login, approvals, names, logs, clients, doctor):
         group.add_parser(commands)
     return parser
 

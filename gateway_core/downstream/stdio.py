@@ -92,8 +92,13 @@ class StdioCommand:
         return get_default_environment() | dict(launch) | dict(self.env or {})
 
 
-def _plan(spec: StdioCommand, env: Mapping[str, str]) -> Launch:
-    """Find the command (blocking: it looks at files); raises ``ConnectError`` saying what to do."""
+def plan_spawn(spec: StdioCommand) -> Launch:
+    """Find ``spec``'s command with the environment it will get (blocking: it looks at files).
+
+    Raises:
+        ConnectError: the working directory or the command is missing; the message says what to do.
+    """
+    env = spec.environment()
     if spec.cwd is not None and not os.path.isdir(spec.cwd):
         raise ConnectError(f"working directory {spec.cwd!r} does not exist")
     try:
@@ -107,7 +112,7 @@ def _plan(spec: StdioCommand, env: Mapping[str, str]) -> Launch:
 
 async def _spawn(spec: StdioCommand) -> anyio.abc.Process:
     env = spec.environment()
-    plan = await anyio.to_thread.run_sync(_plan, spec, env)
+    plan = await anyio.to_thread.run_sync(plan_spawn, spec)
     try:
         if sys.platform == "win32":  # pragma: no cover - not exercised here: runs on Windows only
             return await _spawn_windows(plan, env, spec.cwd)
