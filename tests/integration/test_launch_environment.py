@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from gateway_core.downstream.base import ServerState
 from gateway_core.launch.environment import PathSource, Surroundings, resolve_launch_environment
 from tests.fakes.launch import FAKE_SERVER
 from tests.integration.harness import running_gateway
+from tests.integration.test_serve_process import add_agent, client_seeing, serving, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -56,3 +58,23 @@ async def test_without_the_login_shell_the_same_server_fails_saying_where_it_loo
             "command 'fake-mcp' not found (searched: /usr/bin, /bin). "
             "Install it or set the full path in the server's command"
         )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX login shell")
+async def test_toolgate_serve_told_to_read_the_login_shell_starts_a_server_only_its_profile_puts_on_path(
+    toolgate_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    environ = desktop_launch(tmp_path).environ
+    for name in ("PATH", "HOME", "SHELL"):
+        monkeypatch.setenv(name, environ[name])
+    monkeypatch.setenv("TOOLGATE_LAUNCH_ENV", "login-shell")  # serve reads it only when told to
+    write_config(toolgate_home, {"fake": {"command": "fake-mcp"}})
+    token = add_agent("desk-agent", toolgate_home)
+
+    with serving() as (process, url):
+        async with client_seeing(url, token, "fake__echo") as client:
+            result = await client.call_tool("fake__echo", {"text": "hi"})
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+
+    assert not result.is_error
