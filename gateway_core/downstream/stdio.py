@@ -126,7 +126,11 @@ async def _spawn(spec: StdioCommand) -> anyio.abc.Process:
             start_new_session=True,
         )
     except FileNotFoundError as exc:
-        raise ConnectError(f"command {spec.command!r} not found at {plan.argv[0]}") from exc
+        # The file was found a moment ago: what is missing is the interpreter its `#!` line names.
+        raise ConnectError(
+            f"command {spec.command!r} ({plan.found.path}) could not be started: the interpreter on its "
+            "first line (#!) was not found; install it or put its folder on the server's PATH"
+        ) from exc
     except PermissionError as exc:
         raise ConnectError(f"command {spec.command!r} cannot be run: permission denied") from exc
     except OSError as exc:

@@ -105,6 +105,16 @@ async def test_a_relative_command_is_started_from_the_entrys_working_directory(t
     assert lines == [str(tmp_path)]
 
 
+async def test_a_script_whose_interpreter_is_missing_says_so_rather_than_not_found(tmp_path):
+    script = tmp_path / "serve"
+    script.write_text("#!/nonexistent/node\n")
+    script.chmod(0o755)
+
+    with pytest.raises(ConnectError, match=r"the interpreter on its first line \(#!\) was not found"):
+        async with open_stdio(StdioCommand(str(script)), stderr=StderrBuffer(None)):
+            pass
+
+
 async def test_a_missing_working_directory_is_named_before_the_command(tmp_path):
     with pytest.raises(ConnectError, match="working directory .* does not exist"):
         async with open_stdio(StdioCommand("./serve", cwd=str(tmp_path / "gone")), stderr=StderrBuffer(None)):
