@@ -368,6 +368,17 @@ class Gateway:
         """The agents with their own running instance of per-agent server ``server``."""
         return self._pool.instance_agents(server)
 
+    def sign_in_changed(self, name: str) -> bool:
+        """Server ``name``'s stored sign-in may have changed (``toolgate login|logout``): it looks now.
+
+        Returns whether ``name`` is an enabled server.
+        """
+        server = self._pool.servers.get(name)
+        if server is None:
+            return False
+        server.sign_in_changed()
+        return True
+
     def restart_server(self, name: str) -> bool:
         """Restart server ``name`` now; returns ``False`` when it is not configured or is disabled."""
         restarted = self._pool.restart(name)

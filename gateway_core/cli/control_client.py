@@ -15,7 +15,7 @@ from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalError
 from gateway_core.control_file import ControlEndpoint, ControlError
 from gateway_core.control_socket import UnixHTTPConnection
 from gateway_core.errors import AgentError, ToolgateError
-from gateway_core.frontend.control import APPROVALS_PATH, NAMES_PATH, SIZES_PATH
+from gateway_core.frontend.control import APPROVALS_PATH, NAMES_PATH, SERVERS_PATH, SIGN_IN_SUFFIX, SIZES_PATH
 
 # The gateway is on this machine: if it has not answered in this time, it is stuck.
 CLIENT_TIMEOUT_S = 10.0
@@ -82,6 +82,15 @@ class ControlClient:
         if not isinstance(answer, dict) or not all(isinstance(answer.get(key), list) for key in ("names", "servers")):
             raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
         return answer
+
+    def sign_in_changed(self, server: str) -> None:
+        """Tell the running gateway that ``server``'s stored sign-in changed, so it looks now.
+
+        Raises:
+            ControlError: the gateway cannot be reached, refused the request, or has no such server.
+        """
+        quoted = urllib.parse.quote(server, safe="")
+        self._call("POST", f"{SERVERS_PATH}/{quoted}{SIGN_IN_SUFFIX}", {}, not_found=ControlError)
 
     def sizes(self) -> dict[str, dict[str, dict[str, int]]]:
         """Each agent's ``tools/list`` size in both tool modes: id → ``all``/``on_demand`` → ``{"bytes", "tokens"}``.

@@ -1,9 +1,10 @@
 """``toolgate login NAME`` / ``toolgate logout NAME``: sign in to a remote server that needs it, or out.
 
-The tokens go to the secret store, never to config.json or the terminal. A running gateway reads
-the store and picks a sign-in or sign-out up within a second or two (``downstream/server.py``), so
-neither command needs Toolgate to be running, or restarted. The browser is opened with Python's
-``webbrowser`` (``BROWSER`` is honoured); the URL is always printed too, for a headless machine.
+The tokens go to the secret store, never to config.json or the terminal. A running gateway is told
+through its control channel and looks at the store at once (``downstream/server.py``; without
+word, within ``SIGN_IN_POLL_S``), so neither command needs Toolgate to be running, or restarted.
+The browser is opened with Python's ``webbrowser`` (``BROWSER`` is honoured); the URL is always
+printed too, for a headless machine.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import webbrowser
 import anyio
 import anyio.to_thread
 
+from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, say
 from gateway_core.config import ServerConfig, load_config
+from gateway_core.control_file import ControlError, read_control_file
 from gateway_core.downstream.oauth import SignIns
 from gateway_core.downstream.sign_in import SIGN_IN_TIMEOUT_S, SignInError, sign_in, sign_out
 from gateway_core.paths import Paths
@@ -68,7 +71,7 @@ def _login(args: argparse.Namespace, paths: Paths) -> int:
     where = f" at {signed_in.issuer}" if signed_in.issuer else ""
     granted = f"; scope: {signed_in.scope}" if signed_in.scope else ""
     say(f"Signed in to {name}{where}{granted}. The tokens are in {store.backend_name}.")
-    say("A running Toolgate connects to it within a few seconds.")
+    say(_tell_running_gateway(paths, name, "connects to it now", "uses the tokens when it starts"))
     return EXIT_OK
 
 
@@ -80,4 +83,14 @@ def _logout(args: argparse.Namespace, paths: Paths) -> int:
         say(f"Toolgate was not signed in to {name}.")
         return EXIT_OK
     say(f"Signed out of {name}: its tokens are revoked where the server allows it, and deleted.")
+    say(_tell_running_gateway(paths, name, "stops using them now", "starts without them"))
     return EXIT_OK
+
+
+def _tell_running_gateway(paths: Paths, name: str, running: str, stopped: str) -> str:
+    """Tell a running Toolgate that ``name``'s sign-in changed; what that means, for the person."""
+    try:
+        ControlClient(read_control_file(paths)).sign_in_changed(name)
+    except ControlError:
+        return f"Toolgate does not run here now (or could not be told): it {stopped}."
+    return f"The running Toolgate {running}."

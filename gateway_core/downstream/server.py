@@ -4,8 +4,9 @@
 session (``session.py``; the SDK needs each session entered and left in its own task), lists the
 catalog, and loops STARTING → READY → FAILED → (backoff) → STARTING until cancelled, then ends STOPPED
 with the server's process tree gone. A remote server that wants a sign-in is NEEDS_SIGN_IN instead of
-FAILED; it is tried again as soon as its stored tokens change (``toolgate login``), checked every
-``SIGN_IN_POLL_S``, and a READY one whose tokens are deleted (``toolgate logout``) goes back to it.
+FAILED; it is tried again as soon as its stored tokens change (``toolgate login`` tells the running
+gateway, ``sign_in_changed``; else they are looked at every ``SIGN_IN_POLL_S``), and a READY one
+whose tokens are deleted (``toolgate logout``) goes back to it.
 Agents' requests go through ``server.session``, which sends them over the live connection while the
 server is READY.
 """
@@ -56,9 +57,9 @@ logger = logging.getLogger(__name__)
 
 # Interpreters and `npx -y` need seconds to start, however short a server's per-call timeout_s is.
 START_TIMEOUT_FLOOR_S = 10.0
-# How often the secret store is read for a sign-in or sign-out made by `toolgate login|logout`: a
-# local read, so a running gateway picks new tokens up within about this long without asking the server.
-SIGN_IN_POLL_S = 1.0
+# How often the secret store is read for a sign-in or sign-out nobody told the gateway of (``toolgate
+# login|logout`` tell it through the control channel: ``sign_in_changed``). A keychain read each time.
+SIGN_IN_POLL_S = 30.0
 # A server that needs a sign-in is asked again this often anyway (it may have stopped wanting one).
 SIGN_IN_RECHECK_S = 300.0
 _UNREADABLE = "unreadable"
@@ -116,6 +117,7 @@ class DownstreamServer:
         self._auth: GatewayAuth | None = None
         self._tokens_at_open: str | None = None
         self._sign_in_at: str | None = None
+        self._tokens_changed = anyio.Event()
         self._launch = launch
         self._stop_times = stop_times
         self._transport = transport
@@ -253,6 +255,16 @@ class DownstreamServer:
         self._sign_in_at = exc.challenge.issuer
         self._fail(sign_in_reason(self.name, exc.challenge), ServerState.NEEDS_SIGN_IN)
 
+    def sign_in_changed(self) -> None:
+        """Its stored tokens may have changed (a sign-in or sign-out): look at them now, not at the next poll."""
+        self._tokens_changed.set()
+        self._tokens_changed = anyio.Event()
+
+    async def _until_next_look(self) -> None:
+        changed = self._tokens_changed
+        with anyio.move_on_after(SIGN_IN_POLL_S):
+            await changed.wait()
+
     async def _wait_for_sign_in(self) -> None:
         """Until other tokens are stored (or a long while); at once if new ones came during the last attempt."""
         seen = await self._stored_tokens(unreadable=self._tokens_at_open)
@@ -262,14 +274,14 @@ class DownstreamServer:
             while True:  # a poll: the store has no change notification (another process writes it)
                 if await self._stored_tokens(unreadable=seen) != seen:
                     return
-                await anyio.sleep(SIGN_IN_POLL_S)
+                await self._until_next_look()
 
     async def _watch_sign_out(self, auth: GatewayAuth) -> None:
         while True:  # a poll, as in ``_wait_for_sign_in``; a store that cannot be read now is no sign-out
             if await self._stored_tokens(unreadable=_UNREADABLE) is None:
                 auth.signed_out()
                 return
-            await anyio.sleep(SIGN_IN_POLL_S)
+            await self._until_next_look()
 
     async def _stored_tokens(self, *, unreadable: str | None = None) -> str | None:
         """A digest of this server's stored tokens (None: none); ``unreadable`` when the store fails now."""

@@ -31,6 +31,8 @@ CONTROL_PREFIX = "/control"
 APPROVALS_PATH = f"{CONTROL_PREFIX}/approvals"
 NAMES_PATH = f"{CONTROL_PREFIX}/names"
 SIZES_PATH = f"{CONTROL_PREFIX}/sizes"
+SERVERS_PATH = f"{CONTROL_PREFIX}/servers"
+SIGN_IN_SUFFIX = "/sign-in"
 # Where the shim asks the gateway to prove it is the Toolgate whose control file it read, before it
 # sends an agent's token there. The shim (standard library only) spells the path and proof out again.
 IDENTITY_PATH = f"{CONTROL_PREFIX}/identity"
@@ -53,6 +55,9 @@ class NameSource(Protocol):
     def listing_sizes(self) -> dict[str, ListingSizes]:
         """Each agent's ``tools/list`` size in both tool modes."""
 
+    def sign_in_changed(self, name: str) -> bool:
+        """Server ``name``'s stored sign-in may have changed; False: no such enabled server."""
+
 
 class ControlApp:
     """ASGI app for ``/control/...``: lists and answers pending approvals for holders of the control token.
@@ -62,7 +67,8 @@ class ControlApp:
     (404 unknown id, 400 bad body); ``GET /control/names[?agent=ID]`` → the tools and prompts agents
     are listed (only those agent ``ID`` may see), with their servers' own names and why they differ,
     and every server's state (404 unknown agent); ``GET /control/sizes`` → each agent's ``tools/list``
-    size in both tool modes. Every request needs ``Authorization: Bearer <token>``
+    size in both tool modes; ``POST /control/servers/{name}/sign-in`` → the server looks at its stored
+    sign-in now (``toolgate login|logout``; 404 unknown server). Every request needs ``Authorization: Bearer <token>``
     (else 401).
 
     Args:
@@ -117,6 +123,15 @@ class ControlApp:
                 await _respond(send, 405, {"error": "use GET to list sizes"}, extra_headers=[(b"allow", b"GET")])
                 return
             await _respond(send, 200, {"agents": sizes_to_json(self._names.listing_sizes())})
+        elif path.startswith(SERVERS_PATH + "/") and path.endswith(SIGN_IN_SUFFIX) and self._names is not None:
+            if method != "POST":
+                await _respond(send, 405, {"error": "use POST"}, extra_headers=[(b"allow", b"POST")])
+                return
+            name = urllib.parse.unquote(path[len(SERVERS_PATH) + 1 : -len(SIGN_IN_SUFFIX)])
+            if not self._names.sign_in_changed(name):
+                await _respond(send, 404, {"error": f"there is no enabled server {name!r}"})
+                return
+            await _respond(send, 200, {"server": name})
         elif path.startswith(APPROVALS_PATH + "/") and "/" not in path[len(APPROVALS_PATH) + 1 :]:
             if method != "POST":
                 await _respond(send, 405, {"error": "use POST to answer"}, extra_headers=[(b"allow", b"POST")])

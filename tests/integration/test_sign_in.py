@@ -91,6 +91,8 @@ async def test_sign_in_from_needs_sign_in_to_tools_to_silent_refresh_to_sign_out
             stats = (await http.get(base + "/test/stats")).json()
 
     assert ready["servers"] == {"remote": "needs sign-in"}
+    assert "The running Toolgate connects to it now." in printed[0]  # told through the control channel
+    assert "The running Toolgate stops using them now." in printed[1]
     assert {"remote__whoami", "remote__echo"} <= listed
     assert text_of(whoami) and not whoami.is_error
     assert text_of(after_expiry) == "still signed in" and stats["refreshed"] == 1

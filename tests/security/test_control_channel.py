@@ -13,7 +13,7 @@ import httpx2
 import pytest
 
 from gateway_core.cli.control_client import ControlClient
-from gateway_core.control_file import read_control_file
+from gateway_core.control_file import ControlError, read_control_file
 from gateway_core.downstream.base import ServerState
 from tests.integration.harness import agent_client, running_gateway, stdio_fake
 
@@ -40,6 +40,20 @@ async def test_approvals_are_served_on_a_private_socket_and_not_on_the_agent_por
     assert pending == []
     assert served.structured_content == {"text": "still served"}
     assert not await anyio.Path(endpoint.socket).exists()  # removed when the gateway stopped
+
+
+async def test_telling_the_gateway_of_a_sign_in_names_a_configured_server_or_is_refused_with_the_reason():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        client = ControlClient(read_control_file(gw.paths))
+        await anyio.to_thread.run_sync(client.sign_in_changed, "fake")
+        with pytest.raises(ControlError) as refused:
+            await anyio.to_thread.run_sync(client.sign_in_changed, "no/such server")
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as agent:
+            served = await agent.call_tool("fake__echo", {"text": "unchanged"})
+
+    assert "there is no enabled server 'no/such server'" in str(refused.value)
+    assert served.structured_content == {"text": "unchanged"}
 
 
 async def test_the_control_socket_is_private_to_its_user_while_the_gateway_runs():

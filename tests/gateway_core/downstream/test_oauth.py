@@ -160,6 +160,7 @@ async def test_signing_out_revokes_the_tokens_and_a_ready_server_needs_a_sign_in
             remote = pool.servers["remote"]
             await changes.until(lambda: remote.status.state is ServerState.READY)
             assert await sign_out(sign_ins.of("remote"))
+            remote.sign_in_changed()  # as `toolgate logout` tells a running gateway
             await changes.until(lambda: remote.status.state is ServerState.NEEDS_SIGN_IN)
         stats = await _stats(oauth.url)
 
