@@ -15,7 +15,15 @@ from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalError
 from gateway_core.control_file import ControlEndpoint, ControlError
 from gateway_core.control_socket import UnixHTTPConnection
 from gateway_core.errors import AgentError, ToolgateError
-from gateway_core.frontend.control import APPROVALS_PATH, NAMES_PATH, SERVERS_PATH, SIGN_IN_SUFFIX, SIZES_PATH
+from gateway_core.frontend.control import (
+    APPROVALS_PATH,
+    NAMES_PATH,
+    RESTART_SUFFIX,
+    SERVERS_PATH,
+    SIGN_IN_SUFFIX,
+    SIZES_PATH,
+    STATUS_PATH,
+)
 
 # The gateway is on this machine: if it has not answered in this time, it is stuck.
 CLIENT_TIMEOUT_S = 10.0
@@ -91,6 +99,26 @@ class ControlClient:
         """
         quoted = urllib.parse.quote(server, safe="")
         self._call("POST", f"{SERVERS_PATH}/{quoted}{SIGN_IN_SUFFIX}", {}, not_found=ControlError)
+
+    def restart_server(self, server: str) -> None:
+        """Restart ``server`` in the running gateway now.
+
+        Raises:
+            ControlError: the gateway cannot be reached, refused the request, or has no such enabled server.
+        """
+        quoted = urllib.parse.quote(server, safe="")
+        self._call("POST", f"{SERVERS_PATH}/{quoted}{RESTART_SUFFIX}", {}, not_found=ControlError)
+
+    def status(self) -> dict[str, Any]:
+        """The Overview of the running gateway as one document (``status_to_json``).
+
+        Raises:
+            ControlError: the gateway cannot be reached or refused the request.
+        """
+        answer = self._call("GET", STATUS_PATH)
+        if not isinstance(answer, dict) or not isinstance(answer.get("servers"), list):
+            raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
+        return answer
 
     def sizes(self) -> dict[str, dict[str, dict[str, int]]]:
         """Each agent's ``tools/list`` size in both tool modes: id → ``all``/``on_demand`` → ``{"bytes", "tokens"}``.

@@ -2,7 +2,8 @@
 
 Output rule (``gateway_core.cli.output``): what a script may capture (a token, a path, a table) goes
 to stdout alone; explanations and errors go to stderr. Every expected failure is one ``Error: …``
-sentence on stderr and exit code 1, never a traceback; bad usage is exit code 2.
+sentence on stderr and exit code 1, never a traceback; bad usage is exit code 2; ``toolgate status``
+exits 3 when no gateway runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway_core.cli import agents, approvals, clients, config, doctor, login, logs, names, secrets
+from gateway_core.cli import agents, approvals, clients, config, doctor, login, logs, names, secrets, servers, status
 from gateway_core.cli.output import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, fail, say
 from gateway_core.errors import ConfigError, ToolgateError
 from gateway_core.paths import Paths
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         argv: the arguments after the program name; ``sys.argv[1:]`` when None.
 
     Returns:
-        The exit code: 0 on success, 1 on an error, 2 on a usage error.
+        The exit code: 0 on success, 1 on an error, 2 on a usage error, 3 from ``status`` when none runs.
     """
     parser = _parser()
     try:
@@ -60,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the one in TOOLGATE_HOME)")
     serve.add_argument("--port", type=int, metavar="N", help="port to listen on (overrides gateway.port)")
     serve.set_defaults(run=_serve)
-    for group in (config, agents, secrets, login, approvals, names, logs, clients, doctor):
+    for group in (status, servers, config, agents, secrets, login, approvals, names, logs, clients, doctor):
         group.add_parser(commands)
     return parser
 

@@ -13,6 +13,8 @@ import sys
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+# `toolgate status` when no gateway runs for this TOOLGATE_HOME (like `systemctl status` of a stopped unit).
+EXIT_NOT_RUNNING = 3
 EXIT_INTERRUPTED = 130
 ERROR_PREFIX = "Error: "
 # Names and arguments come from agents and servers: never let them move the cursor or recolour the terminal.

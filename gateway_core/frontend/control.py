@@ -25,6 +25,8 @@ from gateway_core.errors import AgentError
 from gateway_core.frontend.routing import PublicName
 
 if TYPE_CHECKING:  # the CLI imports this module; the sizes' module pulls in the agent side
+    from gateway_core.audit import AuditStatus
+    from gateway_core.config import Config
     from gateway_core.frontend.listing_size import ListingSizes
 
 CONTROL_PREFIX = "/control"
@@ -33,6 +35,8 @@ NAMES_PATH = f"{CONTROL_PREFIX}/names"
 SIZES_PATH = f"{CONTROL_PREFIX}/sizes"
 SERVERS_PATH = f"{CONTROL_PREFIX}/servers"
 SIGN_IN_SUFFIX = "/sign-in"
+RESTART_SUFFIX = "/restart"
+STATUS_PATH = f"{CONTROL_PREFIX}/status"
 # Where the shim asks the gateway to prove it is the Toolgate whose control file it read, before it
 # sends an agent's token there. The shim (standard library only) spells the path and proof out again.
 IDENTITY_PATH = f"{CONTROL_PREFIX}/identity"
@@ -58,6 +62,25 @@ class NameSource(Protocol):
     def sign_in_changed(self, name: str) -> bool:
         """Server ``name``'s stored sign-in may have changed; False: no such enabled server."""
 
+    def restart_server(self, name: str) -> bool:
+        """Restart server ``name`` now; False: no such enabled server."""
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force."""
+
+    @property
+    def paused(self) -> bool:
+        """Whether every call is being refused."""
+
+    @property
+    def config_problems(self) -> list[str]:
+        """The problems of the last rejected edit of config.json."""
+
+    @property
+    def audit_status(self) -> AuditStatus | None:
+        """Whether audit records are being written (None when auditing is off)."""
+
 
 class ControlApp:
     """ASGI app for ``/control/...``: lists and answers pending approvals for holders of the control token.
@@ -68,7 +91,9 @@ class ControlApp:
     are listed (only those agent ``ID`` may see), with their servers' own names and why they differ,
     and every server's state (404 unknown agent); ``GET /control/sizes`` → each agent's ``tools/list``
     size in both tool modes; ``POST /control/servers/{name}/sign-in`` → the server looks at its stored
-    sign-in now (``toolgate login|logout``; 404 unknown server). Every request needs ``Authorization: Bearer <token>``
+    sign-in now (``toolgate login|logout``; 404 unknown server); ``POST /control/servers/{name}/restart``
+    → the server is restarted (404 unknown or disabled server); ``GET /control/status`` → the
+    Overview as one document (``status_to_json``). Every request needs ``Authorization: Bearer <token>``
     (else 401).
 
     Args:
@@ -132,6 +157,20 @@ class ControlApp:
                 await _respond(send, 404, {"error": f"there is no enabled server {name!r}"})
                 return
             await _respond(send, 200, {"server": name})
+        elif path.startswith(SERVERS_PATH + "/") and path.endswith(RESTART_SUFFIX) and self._names is not None:
+            if method != "POST":
+                await _respond(send, 405, {"error": "use POST"}, extra_headers=[(b"allow", b"POST")])
+                return
+            name = urllib.parse.unquote(path[len(SERVERS_PATH) + 1 : -len(RESTART_SUFFIX)])
+            if not self._names.restart_server(name):
+                await _respond(send, 404, {"error": f"there is no enabled server {name!r}"})
+                return
+            await _respond(send, 200, {"server": name})
+        elif path == STATUS_PATH and self._names is not None:
+            if method != "GET":
+                await _respond(send, 405, {"error": "use GET"}, extra_headers=[(b"allow", b"GET")])
+                return
+            await _respond(send, 200, status_to_json(self._names, len(self._broker.pending())))
         elif path.startswith(APPROVALS_PATH + "/") and "/" not in path[len(APPROVALS_PATH) + 1 :]:
             if method != "POST":
                 await _respond(send, 405, {"error": "use POST to answer"}, extra_headers=[(b"allow", b"POST")])
@@ -230,6 +269,40 @@ def name_to_json(name: PublicName) -> dict[str, Any]:
         "upstream_name": name.upstream_name,
         "renamed": [renaming.value for renaming in name.renamings],
         "reason": name.reason,
+    }
+
+
+def server_to_json(status: ServerStatus) -> dict[str, Any]:
+    """The control channel's JSON form of one server's state (never a secret: see ``ServerStatus``)."""
+    return {
+        "name": status.name,
+        "state": status.state.value,
+        "transport": status.transport,
+        "tools": status.tools,
+        "reason": status.reason,
+        "restarts": status.restarts,
+    }
+
+
+def status_to_json(source: NameSource, pending_approvals: int) -> dict[str, Any]:
+    """The Overview as one JSON document: paused or not, servers, agents, pending approvals, problems.
+
+    Args:
+        source: the running gateway.
+        pending_approvals: how many requests wait for a person's answer.
+    """
+    config = source.config
+    audit = source.audit_status
+    return {
+        "paused": source.paused,
+        "servers": [server_to_json(status) for status in source.statuses()],
+        "agents": [
+            {"id": agent_id, "name": entry.name, "default": entry.default.value, "tools": entry.tools.value}
+            for agent_id, entry in config.agents.items()
+        ],
+        "pending_approvals": pending_approvals,
+        "config_problems": source.config_problems,
+        "audit": None if audit is None else {"healthy": audit.healthy, "problem": audit.problem},
     }
 
 
