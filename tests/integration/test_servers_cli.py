@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -11,6 +12,9 @@ from typing import Any
 import anyio
 import pytest
 
+from gateway_core.approvals import Answer, ApprovalRequested
+from gateway_core.cli.control_client import ControlClient
+from gateway_core.control_file import ControlError, read_control_file
 from gateway_core.downstream.base import ServerState
 from tests.integration.harness import RunningGateway, agent_client, running_gateway, stdio_fake, write_config
 
@@ -73,6 +77,30 @@ async def test_status_json_is_the_overview_of_the_running_gateway(toolgate_home:
     server_rows = table.split("\n\n")[1].splitlines()
     assert server_rows[0].split() == ["SERVER", "STATE", "TOOLS", "LAST", "ERROR"]
     assert all(len(line) <= 80 for line in server_rows), table
+
+
+async def test_status_shows_a_paused_gateway_and_the_approvals_waiting(toolgate_home: Path) -> None:
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": {"default": "ask"}}) as gw:
+        await gw.wait_ready()
+        requested = anyio.Event()
+        unsubscribe = gw.gateway.events.subscribe(
+            lambda event: requested.set() if isinstance(event, ApprovalRequested) else None
+        )
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as agent, anyio.create_task_group() as tg:
+            tg.start_soon(agent.call_tool, "fake__echo", {"text": "hi"})
+            with anyio.fail_after(30):
+                while not gw.gateway.pending_approvals():
+                    await requested.wait()
+            unsubscribe()
+            waiting = await toolgate("status", "--json")
+            gw.gateway.answer_approval(gw.gateway.pending_approvals()[0].id, Answer.DENY)
+        gw.gateway.pause()
+        paused = await toolgate("status", "--json")
+        _, table, _ = await toolgate("status")
+
+    assert json.loads(waiting[1])["pending_approvals"] == 1 and json.loads(waiting[1])["paused"] is False
+    assert json.loads(paused[1])["pending_approvals"] == 0 and json.loads(paused[1])["paused"] is True
+    assert table.startswith("Toolgate: paused")
 
 
 async def test_status_shows_a_rejected_config_edit_as_a_warning(toolgate_home: Path) -> None:
@@ -197,3 +225,17 @@ async def test_servers_restart_with_no_gateway_running_is_an_error(toolgate_home
     code, _, err = await toolgate("servers", "restart", "fake")
 
     assert code == 1 and err.startswith("Error: Toolgate is not running")
+
+
+async def test_status_and_restart_routes_refuse_a_wrong_control_token(toolgate_home: Path) -> None:
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        real = read_control_file(gw.paths)
+        client = ControlClient(dataclasses.replace(real, token="not-the-token"))
+        refused = []
+        for call in (client.status, lambda: client.restart_server("fake")):
+            with pytest.raises(ControlError) as caught:
+                await anyio.to_thread.run_sync(call)
+            refused.append(str(caught.value))
+
+    assert len(refused) == 2 and all("refused the control token" in message for message in refused), refused
