@@ -8,6 +8,7 @@ from pathlib import Path
 from gateway_core.agents import AgentDirectory
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, result, say
+from gateway_core.cli.table import TABLE_WIDTH, fit
 from gateway_core.config import ToolsMode, ensure_config
 from gateway_core.control_file import read_control_file
 from gateway_core.errors import ToolgateError
@@ -17,8 +18,6 @@ from gateway_core.secrets import SecretStore, open_secret_store
 from gateway_core.token_files import TokenFiles
 
 HEADERS = ("ID", "NAME", "TOOLS", "ALL TOOLS", "ON DEMAND", "TOKEN")
-# Tables fit an 80-column terminal.
-TABLE_WIDTH = 80
 NOT_ENCRYPTED = "Secrets are NOT encrypted: no OS keychain is available, so they are kept in a file only you can read."
 
 
@@ -98,7 +97,7 @@ def _list(args: argparse.Namespace, paths: Paths) -> int:
         if excess > 0:
             widths[column] = max(widths[column] - excess, len(HEADERS[column]))
     for row in rows:
-        cells = [_fit(cell, width) for cell, width in zip(row, widths, strict=True)]
+        cells = [fit(cell, width) for cell, width in zip(row, widths, strict=True)]
         result("  ".join(cells).rstrip())
     return EXIT_OK
 
@@ -108,10 +107,6 @@ def _size_cell(size: object) -> str:
     if not isinstance(size, dict) or not isinstance(size.get("bytes"), int) or not isinstance(size.get("tokens"), int):
         return "-"
     return ListingSize(size["bytes"], size["tokens"]).short()
-
-
-def _fit(text: str, width: int) -> str:
-    return f"{text:<{width}}" if len(text) <= width else text[: width - 1] + "…"
 
 
 def _tools(args: argparse.Namespace, paths: Paths) -> int:

@@ -89,6 +89,8 @@ def _show(args: argparse.Namespace, paths: Paths) -> int:
     for key, value in server.items():
         if isinstance(value, list):
             value = " ".join(str(item) for item in value) if value else NONE
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
         result(printable(f"{key + ':':<12} {NONE if value is None else value}"))
     return EXIT_OK
 

@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from gateway_core.cli.agents import NOT_ENCRYPTED
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_NOT_RUNNING, EXIT_OK, fail, printable, result
 from gateway_core.cli.table import print_table
@@ -71,7 +72,7 @@ def warnings_of(document: dict[str, Any]) -> list[str]:
     warnings = []
     store = document.get("secret_store") or {}
     if not store.get("encrypted", True):
-        warnings.append(f"Secrets are NOT encrypted: kept in {store.get('backend')}.")
+        warnings.append(NOT_ENCRYPTED)
     audit = document.get("audit")
     if isinstance(audit, dict) and not audit.get("healthy", True):
         warnings.append(f"Audit records are not being written: {audit.get('problem')}")
@@ -83,7 +84,7 @@ def warnings_of(document: dict[str, Any]) -> list[str]:
 
 
 def _print_overview(document: dict[str, Any]) -> None:
-    state = "paused: every call is refused (toolgate resume)" if document.get("paused") else "running"
+    state = "paused (every call is refused until it is resumed)" if document.get("paused") else "running"
     result(f"Toolgate: {state}, agents connect to {document['endpoint']}")
     servers: list[dict[str, Any]] = document["servers"]
     result()
