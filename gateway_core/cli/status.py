@@ -2,7 +2,8 @@
 
 The endpoint, running or paused, each server's state, tool count and last error, the agents, how many
 approvals wait, and warnings (secrets not encrypted, audit not written, a rejected config edit). Exit
-code 0 when a gateway runs, ``EXIT_NOT_RUNNING`` (3) when none runs for this TOOLGATE_HOME, 1 on errors.
+code 0 when a gateway runs, ``EXIT_NOT_RUNNING`` (3) when none runs for this TOOLGATE_HOME (no control
+file, or one left by a gateway that stopped abruptly), 1 on errors.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from gateway_core.cli.agents import NOT_ENCRYPTED
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_NOT_RUNNING, EXIT_OK, fail, printable, result
 from gateway_core.cli.table import print_table
-from gateway_core.control_file import control_file_path, read_control_file
+from gateway_core.control_file import ControlError, control_file_path, read_control_file
 from gateway_core.frontend.http import MCP_PATH
 from gateway_core.paths import Paths
 from gateway_core.secrets import open_secret_store
@@ -52,7 +53,16 @@ def show_status(args: argparse.Namespace, paths: Paths) -> int:
         fail(f"Toolgate is not running for TOOLGATE_HOME={paths.home}; start it with `toolgate serve`")
         return EXIT_NOT_RUNNING
     endpoint = read_control_file(paths)
-    document = ControlClient(endpoint).status()
+    try:
+        document = ControlClient(endpoint).status()
+    except ControlError as exc:
+        if not isinstance(exc.__cause__, ConnectionRefusedError | FileNotFoundError):
+            raise
+        # A control file left by a gateway that stopped abruptly: nothing listens there.
+        if args.json:
+            result(json.dumps({"running": False}))
+        fail(exc)
+        return EXIT_NOT_RUNNING
     store = open_secret_store(paths)
     document = {
         "running": True,

@@ -14,8 +14,9 @@ import pytest
 
 from gateway_core.approvals import Answer, ApprovalRequested
 from gateway_core.cli.control_client import ControlClient
-from gateway_core.control_file import ControlError, read_control_file
+from gateway_core.control_file import ControlEndpoint, ControlError, ControlFile, read_control_file
 from gateway_core.downstream.base import ServerState
+from gateway_core.paths import Paths
 from tests.integration.harness import RunningGateway, agent_client, running_gateway, stdio_fake, write_config
 
 pytestmark = pytest.mark.anyio
@@ -52,6 +53,17 @@ async def test_status_with_no_gateway_running_says_so_and_exits_3(toolgate_home:
     assert (code, out) == (3, "")
     assert err.startswith("Error: Toolgate is not running") and str(toolgate_home) in err
     assert json_code == 3 and json.loads(json_out) == {"running": False}
+
+
+async def test_status_after_a_gateway_stopped_abruptly_says_none_runs_and_exits_3(toolgate_home: Path) -> None:
+    paths = Paths.from_env(os.environ)
+    gone = ControlEndpoint("http://127.0.0.1:9", "token", str(paths.state_dir / "gone.sock"))
+    ControlFile(paths, gone).write()  # what a killed gateway leaves behind
+
+    code, out, err = await toolgate("status", "--json")
+
+    assert code == 3 and json.loads(out) == {"running": False}
+    assert err.startswith("Error: cannot reach Toolgate"), err
 
 
 async def test_status_json_is_the_overview_of_the_running_gateway(toolgate_home: Path) -> None:
@@ -123,8 +135,6 @@ async def test_status_shows_a_rejected_config_edit_as_a_warning(toolgate_home: P
 
 
 async def test_servers_list_without_a_gateway_reads_config_json_with_state_not_running(toolgate_home: Path) -> None:
-    from gateway_core.paths import Paths
-
     write_config(Paths.from_env(os.environ), {"fake": stdio_fake(), "off": stdio_fake(enabled=False)}, {})
 
     listed = await json_lines("servers", "list", "--json")
@@ -192,8 +202,6 @@ async def test_servers_disable_and_enable_reach_config_json_and_the_running_gate
 
 
 async def test_servers_disable_of_an_unknown_server_leaves_config_json_as_it_was(toolgate_home: Path) -> None:
-    from gateway_core.paths import Paths
-
     paths = Paths.from_env(os.environ)
     write_config(paths, {"fake": stdio_fake()}, {})
     before = paths.config_file.read_text()
