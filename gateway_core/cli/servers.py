@@ -27,7 +27,12 @@ NONE = "-"
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``servers list|show|enable|disable|restart`` to the ``toolgate`` command."""
-    servers = subparsers.add_parser("servers", help="list, inspect, enable, disable or restart servers")
+    servers = subparsers.add_parser(
+        "servers",
+        help="list, inspect, enable, disable or restart servers",
+        description="The configured MCP servers. Exit codes: 0 done, 1 error (e.g. no such server), 2 bad usage.",
+        epilog="example: toolgate servers list",
+    )
     commands = servers.add_subparsers(title="servers commands", metavar="COMMAND", required=True)
     listing = commands.add_parser(
         "list",
