@@ -222,6 +222,8 @@ async def test_resuming_the_stream_of_a_cancelled_call_is_refused_rather_than_he
         async with raw_session(gw.url, gw.tokens["agent-a"]) as session:
             with anyio.fail_after(20):
                 priming = await session.call_and_drop(long_call)
+                # A cancel that overtakes the call (not yet in flight) is ignored, as by any server: wait.
+                await gw.stderr.wait_for("fake", "slow started")
                 cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": CALL_ID}}
                 headers = session.headers(Accept="application/json, text/event-stream")
                 assert (await session.http.post(session.url, json=cancel, headers=headers)).status_code == 202
