@@ -37,6 +37,14 @@ class ListedNames:
 
     tools: frozenset[str]
     prompts: frozenset[str]
+    definitions: Catalog | None = None
+    """Where the client is listed other definitions than the catalog's (a handshake-era twin's): those."""
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> ListedNames:
+        """What ``catalog`` lists, with its own definitions."""
+        tools = frozenset(tool.name for tool in catalog.tools)
+        return cls(tools=tools, prompts=frozenset(prompt.name for prompt in catalog.prompts), definitions=catalog)
 
 
 def _key(capabilities: types.ClientCapabilities) -> str:

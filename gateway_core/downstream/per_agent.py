@@ -10,7 +10,8 @@ An agent's instance is offered the client capabilities (sampling, elicitation, r
 request starting it declared. A later request of that agent declaring more restarts it, offered
 both, once no call is running on it; until then that request uses the instance as it is. An
 instance reached in 2026-07-28 is told each request's capabilities with the request, so it never
-needs that restart.
+needs that restart. An instance started by a handshake-era request speaks the handshake era only, as the
+server would to that agent directly (``era_twin.py``).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ logger = logging.getLogger(__name__)
 
 # The agent's roots, for questions its own instance asks outside a call (None: not known).
 RootsOfAgent = Callable[[str], Awaitable[types.ListRootsResult | None]]
-# Builds an agent's instance: (server name, config, agent, its roots, the capabilities to offer).
-NewServer = Callable[[str, ServerConfig, str, RootsOfAgent, types.ClientCapabilities], DownstreamServer]
+# Builds an agent's instance: (server name, config, agent, its roots, the capabilities to offer, whether
+# it may speak 2026-07-28 rather than only the handshake era).
+NewServer = Callable[[str, ServerConfig, str, RootsOfAgent, types.ClientCapabilities, bool], DownstreamServer]
 
 
 def same_session(old: ServerConfig, new: ServerConfig) -> bool:
@@ -47,6 +49,7 @@ def same_session(old: ServerConfig, new: ServerConfig) -> bool:
 class _Instance:
     server: DownstreamServer
     config: ServerConfig
+    modern: bool
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     last_used: float = 0.0
     users: int = 0
@@ -81,7 +84,13 @@ class AgentInstances:
 
     @asynccontextmanager
     async def use(
-        self, name: str, config: ServerConfig, agent: str, declared: types.ClientCapabilities | None
+        self,
+        name: str,
+        config: ServerConfig,
+        agent: str,
+        declared: types.ClientCapabilities | None,
+        *,
+        modern: bool = True,
     ) -> AsyncIterator[DownstreamServer]:
         """The agent's instance of server ``name``, started if need be; kept from idling while in use.
 
@@ -91,7 +100,7 @@ class AgentInstances:
         instance = self._instances.get(key)
         if instance is None or not same_session(instance.config, config):
             self._stop(key)
-            instance = self._start(name, config, agent, wanted)
+            instance = self._start(name, config, agent, wanted, modern)
         elif instance.users or instance.server.session.tells_capabilities_per_request:
             instance.config = config
         elif covers(instance.server.session.offer, wanted):
@@ -100,7 +109,7 @@ class AgentInstances:
             logger.info("restarting server %r for agent %r: the agent now declares more capabilities", name, agent)
             offer = union(instance.server.session.offer, wanted)
             self._stop(key)
-            instance = self._start(name, config, agent, offer)
+            instance = self._start(name, config, agent, offer, instance.modern)
         instance.users += 1
         try:
             with anyio.move_on_after(max(config.timeout_s, 10.0)):
@@ -130,11 +139,13 @@ class AgentInstances:
             else:
                 self._stop(key)  # the agent's next call starts it with the new configuration
 
-    def _start(self, name: str, config: ServerConfig, agent: str, offer: types.ClientCapabilities) -> _Instance:
+    def _start(
+        self, name: str, config: ServerConfig, agent: str, offer: types.ClientCapabilities, modern: bool
+    ) -> _Instance:
         if self._tg is None:
             raise RuntimeError("per-agent servers are not being supervised (the gateway is not running)")
-        server = self._new_server(name, config, agent, self._agent_roots, offer)
-        instance = _Instance(server, config, last_used=anyio.current_time())
+        server = self._new_server(name, config, agent, self._agent_roots, offer, modern)
+        instance = _Instance(server, config, modern, last_used=anyio.current_time())
         self._instances[(name, agent)] = instance
         logger.info("starting server %r for agent %r (isolation per_agent)", name, agent)
         self._tg.start_soon(self._supervise, instance, name=f"downstream {name!r} for {agent!r}")

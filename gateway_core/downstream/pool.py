@@ -108,18 +108,22 @@ class DownstreamPool:
 
     @asynccontextmanager
     async def use(
-        self, name: str, agent: str, declared: types.ClientCapabilities | None = None
+        self, name: str, agent: str, declared: types.ClientCapabilities | None = None, *, modern: bool = True
     ) -> AsyncIterator[DownstreamServer | None]:
         """The server ``agent``'s calls to ``name`` go to: its own instance for a ``per_agent`` server.
 
         ``declared`` is the capabilities the agent's request declared: an instance of its own is
-        offered them (see ``per_agent.py``). None when ``name`` is not an enabled server.
+        offered them (see ``per_agent.py``). A handshake-era request (not ``modern``) goes to the
+        server's handshake-era twin where one serves (``era_twin.py``); an instance of its own that it
+        starts speaks the handshake era. None when ``name`` is not an enabled server.
         """
         config, server = self._configs.get(name), self._servers.get(name)
         if config is None or server is None or config.isolation != "per_agent":
-            yield server
+            if server is not None and not modern:
+                await server.era_settled()
+            yield None if server is None else server.for_era(modern=modern)
             return
-        async with self._instances.use(name, config, agent, declared) as instance:
+        async with self._instances.use(name, config, agent, declared, modern=modern) as instance:
             yield instance
 
     def agent_instances(self, agent: str) -> list[DownstreamServer]:
@@ -152,10 +156,17 @@ class DownstreamPool:
             launch=self._launch,
             transport=self._transport_of(name, config),
             sign_ins=self._sign_ins,
+            era_twin=True,
         )
 
     def _new_agent_server(
-        self, name: str, config: ServerConfig, agent: str, roots: RootsOfAgent, offer: types.ClientCapabilities
+        self,
+        name: str,
+        config: ServerConfig,
+        agent: str,
+        roots: RootsOfAgent,
+        offer: types.ClientCapabilities,
+        modern: bool,
     ) -> DownstreamServer:
         label = f"{name} (agent {agent})"
 
@@ -174,6 +185,7 @@ class DownstreamPool:
             stop_times=lambda: self._stop_times,
             launch=self._launch,
             transport=self._transport_of(name, config),
+            handshake_only=not modern,
         )
 
     def _transport_of(

@@ -34,8 +34,9 @@ from gateway_core.downstream.base import (
     ServerState,
     ServerStatus,
 )
-from gateway_core.downstream.by_capability import ListedNames, ListingsByCapability
+from gateway_core.downstream.by_capability import LISTING_WAIT_S, ListedNames, ListingsByCapability
 from gateway_core.downstream.catalog import list_catalog
+from gateway_core.downstream.era_twin import HandshakeTwin
 from gateway_core.downstream.live import Backoff, LiveSession
 from gateway_core.downstream.oauth import GatewayAuth, SignInRequired, SignIns, sign_in_reason
 from gateway_core.downstream.offer import EVERYTHING
@@ -93,6 +94,9 @@ class DownstreamServer:
         launch: what a stdio server's environment starts from (``PATH``); Toolgate's own when None.
         transport: opens the connection instead of the configured transport (tests: an in-memory server).
         sign_ins: where remote servers' sign-ins are kept; None: remote servers are sent no OAuth tokens.
+        handshake_only: start every session with the handshake only, never in 2026-07-28.
+        era_twin: when reached in 2026-07-28, keep a handshake-era twin for handshake-era agents if the
+            server offers that era something else (``era_twin.py``).
     """
 
     def __init__(
@@ -111,8 +115,14 @@ class DownstreamServer:
         launch: LaunchEnvironment | None = None,
         transport: Callable[[], AbstractAsyncContextManager[Connection]] | None = None,
         sign_ins: SignIns | None = None,
+        handshake_only: bool = False,
+        era_twin: bool = False,
     ) -> None:
         self.name = name
+        self._always_handshake = handshake_only
+        self._twin = HandshakeTwin(name, self._twin_changed) if era_twin else None
+        self._outside_call_roots = outside_call_roots
+        self._raw_on_stderr = on_stderr
         self._sign_ins = sign_ins
         self._auth: GatewayAuth | None = None
         self._tokens_at_open: str | None = None
@@ -182,14 +192,68 @@ class DownstreamServer:
         live = self.session.live
         return live.instructions if live is not None and self._state is ServerState.READY else None
 
-    async def listed_to(self, capabilities: types.ClientCapabilities | None) -> ListedNames | None:
+    async def listed_to(
+        self, capabilities: types.ClientCapabilities | None, *, modern: bool = True
+    ) -> ListedNames | None:
         """The tools and prompts the server lists to a client with ``capabilities``; ``None``: its catalog's.
 
-        Only a server reached in 2026-07-28 can be asked this (``by_capability.py``).
+        A server reached in 2026-07-28 can be asked this per set of capabilities (``by_capability.py``);
+        to a handshake-era client (not ``modern``) it lists what its handshake-era twin lists, where it
+        has one (``era_twin.py``).
         """
         if self._state is not ServerState.READY:
             return None
+        if not modern:
+            await self.era_settled()
+            if (twin := self.for_era(modern=False)) is not self:
+                return ListedNames.of(twin.catalog)
         return await self._by_capability.listed_to(self.session.live, self._catalog, capabilities)
+
+    def for_era(self, *, modern: bool) -> DownstreamServer:
+        """The server that serves an agent of this era: the handshake-era twin where one serves, else this."""
+        twin = None if modern or self._twin is None else self._twin.serving
+        return self if twin is None else twin
+
+    async def era_settled(self) -> None:
+        """Until it is known which session serves handshake-era agents (``LISTING_WAIT_S`` at most)."""
+        if self._twin is not None:
+            await self._twin.settled(LISTING_WAIT_S)
+
+    @property
+    def era_generation(self) -> int:
+        """Goes up each time what handshake-era agents are served by a twin may have changed."""
+        return 0 if self._twin is None else self._twin.generation
+
+    def _twin_changed(self) -> None:
+        if self._on_catalog is not None:
+            self._on_catalog(self.name)
+
+    def _new_twin(self) -> DownstreamServer:
+        """A handshake-only copy of this server, for handshake-era agents; its resource updates dropped."""
+        on_notice = self._on_notice
+
+        def notice(name: str, notification: Notice) -> None:
+            if on_notice is not None and not isinstance(notification, types.ResourceUpdatedNotification):
+                on_notice(name, notification)
+
+        twin = self._twin
+        assert twin is not None
+        return DownstreamServer(
+            self.name,
+            self.config,
+            resolve=self._resolve,
+            on_change=lambda _: twin.twin_changed(),
+            on_catalog=lambda _: twin.twin_changed(),
+            on_stderr=self._raw_on_stderr,
+            on_notice=notice,
+            outside_call_roots=self._outside_call_roots,
+            offer=self.session.offer,
+            stop_times=self._stop_times,
+            launch=self._launch,
+            transport=self._transport,
+            sign_ins=self._sign_ins,
+            handshake_only=True,
+        )
 
     @property
     def last_catalog(self) -> Catalog:
@@ -353,7 +417,8 @@ class DownstreamServer:
         """
         self._set(ServerState.STARTING)
         self._tokens_at_open = await self._stored_tokens() if self._signs_in else None
-        handshake_only = self._handshake_only or self.config.transport == "sse"  # legacy SSE predates 2026
+        # Legacy SSE predates 2026-07-28.
+        handshake_only = self._always_handshake or self._handshake_only or self.config.transport == "sse"
         try:
             await self._connect_and_serve(ready_at, handshake_only=handshake_only)
         except Exception as exc:  # transports wrap it in exception groups
@@ -373,6 +438,8 @@ class DownstreamServer:
     async def _connect_and_serve(self, ready_at: list[float], *, handshake_only: bool) -> None:
         async with self._open() as connection, self._start(connection, handshake_only=handshake_only) as live:
             self.session.serve(live)
+            if live.modern and self._twin is not None and self._tokens_at_open is None:
+                self._twin.expect()
             ready_at.append(anyio.current_time())
             self._set(ServerState.READY)
             self.tried.set()
@@ -381,17 +448,22 @@ class DownstreamServer:
                 tg.start_soon(self._refresh_on_notice, live)
                 if live.modern:
                     tg.start_soon(self._listen_for_changes, live)
+                    if self._twin is not None and self._tokens_at_open is None:  # one sign-in, one token user
+                        tg.start_soon(self._twin.run, self._new_twin(), lambda: self._catalog, self._start_timeout_s)
                 if self.config.transport != "stdio":
                     tg.start_soon(live.probe)
                 if self._auth is not None and self._tokens_at_open is not None:
                     tg.start_soon(self._watch_sign_out, self._auth)
                 await live.lost.wait()
+                # Said before the session's helpers (a twin's process among them) are given time to stop.
+                challenge = self._auth.challenge if self._auth is not None and connection.signed_out() else None
+                if challenge is None:
+                    reason = live.reason or "the connection was closed"
+                    logger.warning("server %r was lost: %s", self.name, reason)
+                    self._fail(reason)
                 tg.cancel_scope.cancel()
-            if connection.signed_out() and self._auth is not None and self._auth.challenge is not None:
-                raise SignInRequired(self._auth.challenge)
-            reason = live.reason or "the connection was closed"
-            logger.warning("server %r was lost: %s", self.name, reason)
-            self._fail(reason)
+            if challenge is not None:
+                raise SignInRequired(challenge)
 
     @contextlib.asynccontextmanager
     async def _start(self, connection: Connection, *, handshake_only: bool) -> AsyncIterator[LiveSession]:

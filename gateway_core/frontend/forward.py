@@ -168,7 +168,7 @@ class RequestForwarder:
         outcome, size = "ok", None
         try:
             async with (
-                self._pool.use(server_name, agent, ctx.session.client_capabilities) as server,
+                self._pool.use(server_name, agent, ctx.session.client_capabilities, modern=is_modern(ctx)) as server,
                 self._notices.logging_request(server_name, agent, ctx.session, ctx.request_id, _log_level(ctx)),
             ):
                 if server is None:
@@ -214,7 +214,8 @@ class RequestForwarder:
 
         async def forward(caller: Caller) -> types.ReadResourceResult:
             with self._measured(admission, agent, server, params.uri):
-                async with self._pool.use(server, agent, ctx.session.client_capabilities) as downstream:
+                era = is_modern(ctx)
+                async with self._pool.use(server, agent, ctx.session.client_capabilities, modern=era) as downstream:
                     read = _present(server, downstream).session.read_resource(
                         params.uri, caller=caller, meta=forwarded_meta(ctx), answers=unasked_answers(ctx, params)
                     )
@@ -234,7 +235,9 @@ class RequestForwarder:
 
         async def forward(caller: Caller) -> types.GetPromptResult:
             with self._measured(admission, agent, route.server, params.name):
-                async with self._pool.use(route.server, agent, ctx.session.client_capabilities) as downstream:
+                async with self._pool.use(
+                    route.server, agent, ctx.session.client_capabilities, modern=is_modern(ctx)
+                ) as downstream:
                     server = _present(route.server, downstream)
                     got = server.session.get_prompt(
                         route.upstream_name,
@@ -350,8 +353,10 @@ class RequestForwarder:
         # Completions come with every keystroke: they are never put to the person.
         admission = await self._admit_or_raise(ctx, server, name, "completion", ask=False)
         with self._measured(admission, current_agent(), server, name):
-            completing = self._server(server).session.complete(
-                upstream_ref, params.argument, params.context, meta=forwarded_meta(ctx)
+            completing = (
+                self._server(server)
+                .for_era(modern=is_modern(ctx))
+                .session.complete(upstream_ref, params.argument, params.context, meta=forwarded_meta(ctx))
             )
             result = await _downstream_call(completing)
         return without_downstream_identity(result)

@@ -36,7 +36,13 @@ from gateway_core.downstream.base import ServerState
 from gateway_core.downstream.by_capability import capability_key
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.events import EventStream, NamesChanged, SessionEnded
-from gateway_core.frontend.forward import SERVER_INFO_META_KEY, UNKNOWN_AGENT, RequestForwarder, current_agent
+from gateway_core.frontend.forward import (
+    SERVER_INFO_META_KEY,
+    UNKNOWN_AGENT,
+    RequestForwarder,
+    current_agent,
+    is_modern,
+)
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.instructions import ServerInstructions, merged_instructions
 from gateway_core.frontend.listed import as_listed_to
@@ -97,6 +103,7 @@ class AgentFacingServer:
         # Told (session id, request id) of a handshake-era request that ended without a result.
         self.on_unanswered: Callable[[str, str], None] | None = None
         self._ready: set[str] = set()
+        self._era_generations: dict[str, int] = {}
         self.notices = Notices(pool, lambda agent, server: guard.may_see(agent, server), self._bus)
         self.rounds = Rounds()
         self.roots = AgentRoots()
@@ -199,6 +206,10 @@ class AgentFacingServer:
         self._generation += 1
         self._listings.clear()
         changed: set[type[ListChanged]] = set()
+        eras = {name: ds.era_generation for name, ds in self._pool.servers.items()}
+        if eras != self._era_generations:  # what handshake-era agents are listed (era_twin.py)
+            self._era_generations = eras
+            changed |= {ToolsListChanged, PromptsListChanged}
         if old.tool_list != new.tool_list:
             changed.add(ToolsListChanged)
         if old.prompt_list != new.prompt_list:
@@ -386,20 +397,28 @@ class AgentFacingServer:
             tool
             for tool in routes.tool_list
             if self._guard.may_see(agent, routes.tools[tool.name].server, routes.tools[tool.name].upstream_name)
-            and (tasks or not requires_task(tool))
         ]
         if self.on_demand.is_on_demand(agent):
-            visible = self.on_demand.listing(agent, visible)
+            visible = self.on_demand.listing(agent, [tool for tool in visible if tasks or not requires_task(tool)])
         else:
-            capabilities = ctx.session.client_capabilities
-            visible = await as_listed_to(self._pool, capabilities, visible, lambda t: routes.tools[t.name], "tools")
+            visible = await as_listed_to(
+                self._pool,
+                ctx.session.client_capabilities,
+                visible,
+                lambda t: routes.tools[t.name],
+                "tools",
+                modern=is_modern(ctx),
+            )
+            visible = [tool for tool in visible if tasks or not requires_task(tool)]
         return types.ListToolsResult(tools=visible)
 
     async def _list_prompts(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
         agent, routes = current_agent(), self._runtime.now.routes
         visible = [p for p in routes.prompt_list if self._guard.may_see(agent, routes.prompts[p.name].server)]
         capabilities = ctx.session.client_capabilities
-        visible = await as_listed_to(self._pool, capabilities, visible, lambda p: routes.prompts[p.name], "prompts")
+        visible = await as_listed_to(
+            self._pool, capabilities, visible, lambda p: routes.prompts[p.name], "prompts", modern=is_modern(ctx)
+        )
         return types.ListPromptsResult(prompts=visible)
 
     async def _list_resources(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:

@@ -345,7 +345,7 @@ class Tasks:
         caller = (
             HandshakeCaller(entry.agent, session_id(ctx), ctx.session, ctx.request_id, self._record) if ask else None
         )
-        async with self._pool.use(entry.server, entry.agent) as server:
+        async with self._pool.use(entry.server, entry.agent, modern=False) as server:
             if server is None:
                 raise MCPError(
                     ErrorCode.SERVER_UNAVAILABLE, f"server {entry.server!r} was removed from the configuration"

@@ -2,7 +2,7 @@
 
     python tests/fakes/fake_server.py [--http [--resumable] | --sse] [--name N] [--tools N]
                                       [--modern-only | --handshake-only | --exit-on-discover]
-                                      [--max-body BYTES] [--instructions TEXT] [--by-capability]
+                                      [--max-body BYTES] [--instructions TEXT] [--by-capability] [--by-era]
 
 Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
 path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line;
@@ -19,7 +19,9 @@ text) and measure(data) (the length of ``data``), each of the last two after one
 sampling, roots, logging, resource updates, in both eras). One resource ``fake://greeting``, one
 template ``fake://items/{id}``, one prompt ``greet(name)``. With ``--by-capability`` it also lists the tool
 ``summarise`` only to clients that declared sampling and the prompt ``interview`` only to clients that
-declared elicitation (in 2026-07-28, as each request's capabilities say).
+declared elicitation (in 2026-07-28, as each request's capabilities say). With ``--by-era`` it lists
+``era`` (answers the protocol version its call came in) to everyone and ``whats_new`` only to 2026-07-28
+clients.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.subscriptions import ToolsListChanged
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 try:  # run as a script, its folder is on sys.path; imported (the in-memory tests), it is a package module
     import eras  # type: ignore[import-not-found]
@@ -79,6 +82,18 @@ SAMPLING_TOOL = types.Tool(name="summarise", description="Summarise with the cli
 ELICITING_PROMPT = types.Prompt(name="interview", description="Asks the user questions first.")
 
 
+# With --by-era: ``era`` answers the era of its call; ``whats_new`` is listed only to 2026-07-28 clients.
+ERA_TOOL = types.Tool(name="era", description="Say which protocol era this call came in.", input_schema=_OBJECT)
+MODERN_TOOL = types.Tool(name="whats_new", description="Listed only to 2026-07-28 clients.", input_schema=_OBJECT)
+
+
+def _for_era(enabled: bool, ctx: ServerRequestContext[Any]) -> list[types.Tool]:
+    """What ``--by-era`` adds to the tools listed to the client of ``ctx``."""
+    if not enabled:
+        return []
+    return [ERA_TOOL, MODERN_TOOL] if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS else [ERA_TOOL]
+
+
 def _for_capabilities(enabled: bool, ctx: ServerRequestContext[Any], item: Any) -> list[Any]:
     """``[item]`` when listing by capability and the client declared what ``item`` needs, else ``[]``."""
     told = ctx.session.client_capabilities
@@ -92,10 +107,17 @@ class FakeServer:
     """The fake's state: its tool list grows with ``add_tool``."""
 
     def __init__(
-        self, name: str, extra_tools: int, instructions: str | None = None, *, by_capability: bool = False
+        self,
+        name: str,
+        extra_tools: int,
+        instructions: str | None = None,
+        *,
+        by_capability: bool = False,
+        by_era: bool = False,
     ) -> None:
         self.name = name
         self.by_capability = by_capability
+        self.by_era = by_era
         self.tools: list[types.Tool] = [
             types.Tool(
                 name="echo",
@@ -152,7 +174,8 @@ class FakeServer:
             self.server.add_notification_handler(notification, types.NotificationParams, self.interactive.ask_roots)
 
     async def list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
-        return types.ListToolsResult(tools=self.tools + _for_capabilities(self.by_capability, ctx, SAMPLING_TOOL))
+        extra = _for_capabilities(self.by_capability, ctx, SAMPLING_TOOL) + _for_era(self.by_era, ctx)
+        return types.ListToolsResult(tools=self.tools + extra)
 
     async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Any:
         args = params.arguments or {}
@@ -162,6 +185,8 @@ class FakeServer:
                 return types.CallToolResult(
                     content=[_text(text)], structured_content={"text": text}, _meta={"fake/server": self.name}
                 )
+            case "era":
+                return types.CallToolResult(content=[_text(ctx.protocol_version)])
             case "add":
                 total = args["a"] + args["b"]
                 return types.CallToolResult(content=[_text(str(total))], structured_content={"result": total})
@@ -334,8 +359,17 @@ def main() -> None:
     parser.add_argument(
         "--by-capability", action="store_true", help="list summarise, interview only to clients that can sample, elicit"
     )
+    parser.add_argument(
+        "--by-era", action="store_true", help="list whats_new only to 2026-07-28 clients; era says a call's era"
+    )
     options = parser.parse_args()
-    fake = FakeServer(options.name, options.tools, options.instructions, by_capability=options.by_capability)
+    fake = FakeServer(
+        options.name,
+        options.tools,
+        options.instructions,
+        by_capability=options.by_capability,
+        by_era=options.by_era,
+    )
     if options.modern_only:
         fake.server.middleware = [*fake.server.middleware, eras.refuse_handshake]
     if options.handshake_only:

@@ -1,19 +1,21 @@
 """A fake MCP server with 2025-11-25 tasks, over stdio (the SDK serves no tasks itself: this does it by hand).
 
-    python tests/fakes/task_server.py
+    python tests/fakes/task_server.py [--both-eras]
 
 Tools: ``wait(text)`` must be called as a task (``taskSupport: "required"``) and stays ``working``
 until ``release()`` (a plain call) completes every working task with the text "released: <text>",
 sending ``notifications/tasks/status`` for each; ``plain()`` forbids tasks. Task ids are
 ``task-1``, ``task-2``… in each process, so two of these servers hand out the same ids.
 Serves ``tasks/get``, ``tasks/result`` (waits for the end), ``tasks/list`` and ``tasks/cancel``.
-It speaks the handshake era only (``server/discover`` gets -32601): 2025-11-25 tasks live there.
+It speaks the handshake era only (``server/discover`` gets -32601): 2025-11-25 tasks live there. With
+``--both-eras`` it also speaks 2026-07-28, where it offers no tasks (a dual-era server of today).
 """
 
 from __future__ import annotations
 
 import datetime
 import itertools
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,7 +165,8 @@ async def _serve_stdio() -> None:
     fake = TaskServer()
     options = fake.server.create_initialization_options()
     options.capabilities = options.capabilities.model_copy(update={"tasks": TASKS_CAPABILITY})
-    eras.refuse_discover(fake.server)
+    if "--both-eras" not in sys.argv[1:]:
+        eras.refuse_discover(fake.server)
     async with stdio_server() as (read, write):
         await fake.server.run(read, write, options)
 

@@ -42,11 +42,15 @@ async def told_of_changes(
     async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode, message_handler=on_message) as client:
         if mode == "legacy":
 
+            consumed = 0
+
             async def next_notice() -> None:
-                seen = len(notices)
+                """The next notice not waited for yet (one may come while the agent is still listing)."""
+                nonlocal consumed
                 with anyio.fail_after(WAIT_S):
-                    while len(notices) == seen:
+                    while len(notices) == consumed:
                         await arrived.wait()
+                consumed += 1
 
             yield client, next_notice
         else:

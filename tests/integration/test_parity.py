@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
 import mcp_types as types
@@ -17,6 +17,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
+from tests.fakes.launch import serve_fake
 from tests.fakes.task_client import TaskClient, task_client_over_http, task_client_over_stdio
 from tests.fakes.task_server import __file__ as TASK_SERVER
 from tests.fakes.third_party import everything_server
@@ -141,8 +142,8 @@ async def time_scenarios(client: Client) -> list[Any]:
 
 @asynccontextmanager
 async def direct(entry: dict[str, Any], mode: Mode, **options: Any) -> AsyncIterator[Client]:
-    params = StdioServerParameters(command=entry["command"], args=entry["args"])
-    async with Client(params, mode=mode, cache=None, **options) as client:
+    server = entry["url"] if "url" in entry else StdioServerParameters(command=entry["command"], args=entry["args"])
+    async with Client(server, mode=mode, cache=None, **options) as client:
         yield client
 
 
@@ -444,3 +445,26 @@ async def test_server_everythings_question_during_a_task_reaches_the_agent_as_di
 
     assert through == straight
     assert "the one the agent chose" in straight[0]["content"][0]["text"]
+
+
+async def era_scenarios(client: Client) -> list[Any]:
+    """What the server lists to the client, and which era it says a call came in."""
+    tools = sorted(tool.name for tool in (await client.list_tools()).tools)
+    return [tools, wire(await client.call_tool("era", {}))]
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+@pytest.mark.parametrize("transport", ["stdio", "stdio per_agent", "http"])
+async def test_a_server_that_offers_each_era_something_else_offers_each_agent_what_its_era_sees_directly(
+    mode: Mode, transport: str
+):
+    with ExitStack() as stack:
+        remote = None if transport == "stdio" else stack.enter_context(serve_fake("http", "--by-era"))
+        entry = stdio_fake("--by-era") if remote is None else {"url": remote.url, "type": "http"}
+        if transport == "stdio per_agent":
+            entry["isolation"] = "per_agent"
+        straight, through = await run_both_ways(entry, era_scenarios, mode)
+
+    assert through == straight
+    assert ("whats_new" in straight[0]) == (mode == "2026-07-28")
+    assert straight[1]["content"][0]["text"] == ("2026-07-28" if mode == "2026-07-28" else "2025-11-25")

@@ -134,9 +134,11 @@ async def test_a_per_agent_process_is_started_again_offered_more_when_the_agent_
 async def test_a_per_agent_process_reached_in_2026_is_told_each_requests_capabilities_and_never_restarted():
     async with running_gateway({"fake": PER_AGENT}) as gw:
         await gw.wait_ready()
-        async with agent_client(gw.url, gw.tokens["agent-a"]) as plain:
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode="2026-07-28") as plain:
             first = await told(plain)
-            async with agent_client(gw.url, gw.tokens["agent-a"], sampling_callback=_sample) as sampling:
+            async with agent_client(
+                gw.url, gw.tokens["agent-a"], mode="2026-07-28", sampling_callback=_sample
+            ) as sampling:
                 richer = await told(sampling)
             again = await told(plain)
     assert (first[1], richer[1], again[1]) == ({}, {"sampling": {}}, {})

@@ -24,8 +24,12 @@ def task_server(**settings: Any) -> dict[str, Any]:
     return {"command": sys.executable, "args": [str(TASK_SERVER)], **settings}
 
 
-async def test_a_task_created_through_the_gateway_is_followed_to_its_result():
-    async with running_gateway({"jobs": task_server()}) as gw:
+@pytest.mark.parametrize("eras", ["handshake era only", "both eras"])
+async def test_a_task_created_through_the_gateway_is_followed_to_its_result(eras: str):
+    entry = (
+        task_server() if eras == "handshake era only" else {**task_server(), "args": [str(TASK_SERVER), "--both-eras"]}
+    )
+    async with running_gateway({"jobs": entry}) as gw:
         await gw.wait_ready()
         async with task_client_over_http(gw.url, gw.tokens["agent-a"]) as agent:
             created = await agent.call_as_task("jobs__wait", {"text": "report"}, ttl=30_000)
