@@ -41,7 +41,6 @@ async def told_of_changes(
 
     async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode, message_handler=on_message) as client:
         if mode == "legacy":
-
             consumed = 0
 
             async def next_notice() -> None:
