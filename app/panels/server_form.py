@@ -86,6 +86,7 @@ class ServerForm(QWidget):
             f"{DEFAULT_IDLE_TIMEOUT_S / 60:g} minutes unused."
         )
         self._idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S
+        self._oauth: dict[str, Any] | None = None  # config.json's "oauth" block, which the form keeps as it is
         self.save_button = QPushButton("Save")
         self.save_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel")
@@ -171,6 +172,7 @@ class ServerForm(QWidget):
             self.timeout_edit.setText(f"{config.timeout_s:g}")
         self.per_agent_box.setChecked(config.isolation == "per_agent")
         self._idle_timeout_s = config.idle_timeout_s
+        self._oauth = None if config.oauth is None else config.oauth.model_dump(exclude_defaults=True)
 
     # --- saving ------------------------------------------------------------------------------------
 
@@ -230,6 +232,8 @@ class ServerForm(QWidget):
                 problems["url"] = "Enter the server's URL."
             if transport == "sse":
                 entry["type"] = "sse"
+            if self._oauth is not None:
+                entry["oauth"] = self._oauth
             collected = collect_values(name, self.headers_editor.named_values(), "header")
             block = "headers"
             cwd = ""

@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -38,6 +39,8 @@ def secret_name(server: str, key: str) -> str:
 _LOOKS_LIKE_REFERENCE = re.compile(r"\$\{[^}]*:[^}]*\}?|\$\{\s*secret[^}]*\}?", re.IGNORECASE)
 # Only these blocks of a server entry may hold ``${secret:NAME}``; they never reach a log or the GUI in clear.
 SECRET_BLOCKS = ("env", "headers")
+# Besides those blocks, the one other place a reference may be: a pre-registered OAuth client's secret.
+OAUTH_SECRET = ("oauth", "client_secret")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _FOUND_MAX_CHARS = 40
 _JSON_KIND = {
@@ -146,7 +149,8 @@ def secret_references(config: Config) -> list[SecretReference]:
     """
     found: list[SecretReference] = []
     for server_name, server in config.servers.items():
-        for block, values in (("env", server.env), ("headers", server.headers)):
+        oauth = {"client_secret": server.oauth.client_secret} if server.oauth and server.oauth.client_secret else {}
+        for block, values in (("env", server.env), ("headers", server.headers), ("oauth", oauth)):
             for key, value in values.items():
                 where = json_path(("servers", server_name, block, key))
                 found.extend(
@@ -214,10 +218,13 @@ def _check_secret_references(data: Any, source: str, loc: tuple[str | int, ...] 
     if not isinstance(data, str):
         return []
     where = f"{source}: {json_path(loc)}"
-    allowed = len(loc) == 4 and loc[0] == "servers" and loc[2] in SECRET_BLOCKS
+    allowed = len(loc) == 4 and loc[0] == "servers" and (loc[2] in SECRET_BLOCKS or loc[2:] == OAUTH_SECRET)
     if not allowed:
         if SECRET_REFERENCE.search(data) or (_LOOKS_LIKE_REFERENCE.search(data) and "secret" in data.lower()):
-            return [f'{where}: a ${{secret:NAME}} reference is only allowed in "env" and "headers" values']
+            return [
+                f'{where}: a ${{secret:NAME}} reference is only allowed in "env" and "headers" values '
+                'and in "oauth.client_secret"'
+            ]
         return []
     leftover = SECRET_REFERENCE.sub("", data)
     return [
@@ -233,7 +240,7 @@ def _translate(error: ErrorDetails, source: str) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     value = error["input"]
-    sensitive = len(loc) >= 3 and loc[0] == "servers" and loc[2] in SECRET_BLOCKS
+    sensitive = len(loc) >= 3 and loc[0] == "servers" and (loc[2] in SECRET_BLOCKS or loc[2:4] == OAUTH_SECRET)
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
         hint = ""
@@ -291,6 +298,7 @@ def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
 def _annotation_at(loc: tuple[str | int, ...]) -> Any:
     current: Any = Config
     for part in loc:
+        current = _unwrap_optional(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(part))
             if field is None:
@@ -302,7 +310,13 @@ def _annotation_at(loc: tuple[str | int, ...]) -> Any:
             current = get_args(current)[0]
         else:
             return None
-    return current
+    return _unwrap_optional(current)
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    """``Model | None`` as ``Model``; any other annotation as it is."""
+    present = [arg for arg in get_args(annotation) if arg is not type(None)]
+    return present[0] if get_origin(annotation) in (Union, UnionType) and len(present) == 1 else annotation
 
 
 def json_path(loc: tuple[str | int, ...]) -> str:

@@ -7,6 +7,7 @@ The model is the single source of truth for config.json's shape; unknown keys ar
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -18,6 +19,8 @@ DEFAULT_HOST = "127.0.0.1"
 # Fixed so IDE entries written once keep working; unassigned by IANA and rarely used locally.
 DEFAULT_PORT = 47800
 DEFAULT_TIMEOUT_S = 60.0
+# A value that is one secret reference and nothing else (``oauth.client_secret``).
+SECRET_ONLY = re.compile(r"\$\{secret:[A-Za-z0-9_.-]+\}")
 # How long an agent's own process of a "per_agent" server may sit unused before it is stopped.
 DEFAULT_IDLE_TIMEOUT_S = 600.0
 DEFAULT_APPROVAL_TIMEOUT_S = 120.0
@@ -47,6 +50,47 @@ class GatewaySettings(_Model):
     max_request_body_mb: float | None = Field(default=None, gt=0)
 
 
+class OAuthSettings(_Model):
+    """A remote entry's ``oauth`` block: how Toolgate signs in to it; every field optional.
+
+    Without one, the client is registered with the server (dynamic client registration), the scope is
+    what the server asks for, and the redirect listens on any free port.
+    """
+
+    client_id: str | None = Field(default=None, min_length=1)
+    """A client registered with the authorization server beforehand; used instead of registering one."""
+    client_secret: str | None = None
+    """That client's secret: a ``${secret:NAME}`` reference, never the value itself."""
+    scopes: tuple[Annotated[str, Field(min_length=1, pattern=r"^[^\s]+$")], ...] = ()
+    """The scopes to ask for, instead of what the server's challenge or metadata names."""
+    redirect_port: int | None = Field(default=None, ge=1, le=65535)
+    """The loopback redirect's port, for a client registered with ``http://127.0.0.1:PORT/callback``."""
+    grant: Literal["authorization_code", "client_credentials"] = "authorization_code"
+    """``client_credentials``: machine to machine, no browser (needs client_id, client_secret and issuer)."""
+    issuer: str | None = Field(default=None, min_length=1)
+    """The authorization server the client belongs to; its credentials are only ever sent there."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OAuthSettings:
+        if self.client_secret is not None and SECRET_ONLY.fullmatch(self.client_secret) is None:
+            raise ValueError(
+                '"client_secret" must be a ${secret:NAME} reference, not the secret itself: store it with '
+                '`toolgate secrets set NAME` and write "${secret:NAME}"'
+            )
+        if self.client_secret is not None and self.client_id is None:
+            raise ValueError('"client_secret" needs the "client_id" it belongs to')
+        if self.issuer is not None and not self.issuer.startswith(("https://", "http://")):
+            raise ValueError(f'"issuer" must be the authorization server\'s http(s) URL, found {self.issuer!r}')
+        if self.grant == "client_credentials":
+            missing = [key for key in ("client_id", "client_secret", "issuer") if getattr(self, key) is None]
+            if missing:
+                names = ", ".join(f'"{key}"' for key in missing)
+                raise ValueError(f'"grant": "client_credentials" needs {names} (no person signs in to pick them)')
+            if self.redirect_port is not None:
+                raise ValueError('"redirect_port" is for a sign-in in the browser; "client_credentials" has none')
+        return self
+
+
 class ServerConfig(_Model):
     """One ``servers`` entry, in the ``mcpServers`` shape plus Toolgate's own keys.
 
@@ -65,6 +109,7 @@ class ServerConfig(_Model):
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
     isolation: Literal["shared", "per_agent"] = "shared"
     idle_timeout_s: float = Field(default=DEFAULT_IDLE_TIMEOUT_S, gt=0)
+    oauth: OAuthSettings | None = None
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:
@@ -75,6 +120,8 @@ class ServerConfig(_Model):
                 raise ValueError(f'"type": "{self.type}" needs "url", not "command"')
             if self.headers:
                 raise ValueError('"headers" are for remote servers; a stdio server takes "env"')
+            if self.oauth is not None:
+                raise ValueError('"oauth" is for remote servers ("url"); a stdio server signs in by itself')
         else:
             if self.type == "stdio":
                 raise ValueError('"type": "stdio" needs "command", not "url"')

@@ -208,6 +208,22 @@ def test_a_server_can_be_given_a_process_per_agent_and_editing_keeps_its_idle_ti
     run_async(qloop, scenario())
 
 
+def test_editing_a_remote_server_keeps_its_oauth_block(qloop, qtbot):
+    oauth = {"client_id": "abc", "client_secret": "${secret:r.client}", "scopes": ["read"], "redirect_port": 8765}
+
+    async def scenario():
+        entry = {"url": "http://127.0.0.1:9/mcp", "enabled": False, "oauth": oauth}
+        async with running_bridge({"r": entry}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            form = panel.open_form("r")
+            form.prefix_edit.setText("remote")
+            form.save_button.click()
+            saved = servers_in_file(bridge)["r"]
+            assert (saved["prefix"], saved["oauth"]) == ("remote", oauth)
+
+    run_async(qloop, scenario())
+
+
 def test_disabling_stops_the_server_enabling_starts_it_and_restart_starts_it_again(qloop, qtbot):
     async def scenario():
         async with running_bridge({"fake": stdio_fake()}) as bridge:

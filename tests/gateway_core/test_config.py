@@ -74,7 +74,7 @@ def test_unknown_key_lists_the_keys_that_are_expected(tmp_path: Path) -> None:
 
     assert problems == [
         "config.json: servers.github.colour: unknown key (expected one of: command, args, env, cwd, url, type, "
-        "headers, enabled, prefix, timeout_s, isolation, idle_timeout_s)"
+        "headers, enabled, prefix, timeout_s, isolation, idle_timeout_s, oauth)"
     ]
 
 
@@ -167,7 +167,8 @@ def test_secret_reference_outside_env_and_headers_is_refused(tmp_path: Path) -> 
     problems = problems_for(tmp_path, {"servers": {"gh": {"command": "gh", "args": ["--token", "${secret:GH}"]}}})
 
     assert problems == [
-        'config.json: servers.gh.args[1]: a ${secret:NAME} reference is only allowed in "env" and "headers" values'
+        'config.json: servers.gh.args[1]: a ${secret:NAME} reference is only allowed in "env" and "headers" values '
+        'and in "oauth.client_secret"'
     ]
 
 
