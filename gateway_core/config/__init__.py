@@ -34,6 +34,7 @@ from gateway_core.config.model import (
     AuditSettings,
     Config,
     GatewaySettings,
+    OAuthSettings,
     ServerConfig,
     ToolsMode,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "AuditSettings",
     "Config",
     "GatewaySettings",
+    "OAuthSettings",
     "SecretReference",
     "ServerConfig",
     "ToolsMode",

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 import httpx2
-from mcp.client.auth import OAuthClientProvider
+from mcp.client.auth import OAuthClientProvider, OAuthFlowError
+from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 from mcp.client.auth.utils import (
     build_protected_resource_metadata_discovery_urls,
     create_oauth_metadata_request,
@@ -35,9 +36,10 @@ from mcp.shared.auth import (
 from mcp.shared.auth_utils import calculate_token_expiry
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gateway_core.downstream.base import ConnectError
+from gateway_core.downstream.base import ConnectError, ResolveFn
 
 if TYPE_CHECKING:
+    from gateway_core.config import OAuthSettings
     from gateway_core.secrets import SecretStore
 
 TOKENS_KEY = "oauth.{server}.tokens"
@@ -45,6 +47,8 @@ CLIENT_KEY = "oauth.{server}.client"
 # Refresh this long before the access token's stated expiry, so a call in flight does not meet it.
 EXPIRY_MARGIN_S = 30.0
 CLIENT_NAME = "Toolgate"
+# An OAuth error code is a short word (``invalid_client``); anything longer is not shown.
+MAX_ERROR_CODE_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -194,9 +198,17 @@ class GatewayAuth(OAuthClientProvider):
             (the connection is then ended and the server shows *needs sign-in*).
     """
 
-    def __init__(self, url: str, storage: SignInStore, *, on_challenge: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        storage: SignInStore,
+        *,
+        on_challenge: Callable[[], None] | None = None,
+        client: OAuthClientInformationFull | None = None,
+    ) -> None:
         super().__init__(url, OAuthClientMetadata(redirect_uris=None, client_name=CLIENT_NAME), storage)
         self._storage = storage
+        self._client = client
         self.on_challenge = on_challenge
         self.challenge: Challenge | None = None
 
@@ -210,7 +222,7 @@ class GatewayAuth(OAuthClientProvider):
         # The SDK's loads tokens and client only: it forgets when they expire and where to refresh them.
         record = await anyio.to_thread.run_sync(self._storage.record)
         context = self.context
-        context.client_info = await self._storage.get_client_info()
+        context.client_info = self._client or await self._storage.get_client_info()
         if record is not None:
             context.current_tokens = record.token
             context.token_expiry_time = None if record.expires_at is None else record.expires_at - EXPIRY_MARGIN_S
@@ -260,6 +272,93 @@ class GatewayAuth(OAuthClientProvider):
         self.challenge = challenge
         if first and self.on_challenge is not None:
             self.on_challenge()
+
+
+class MachineAuth(ClientCredentialsOAuthProvider):
+    """A server signed in to without a person: the ``client_credentials`` grant (``"grant"`` in ``oauth``).
+
+    The SDK's flow runs as is: on a 401 it discovers the authorization server, checks that its issuer is
+    the configured one (the client's secret is only ever sent there) and asks for a token; tokens go to
+    the secret store like a person's sign-in. A refusal is kept in ``failure`` (no secret in it).
+
+    Args:
+        url: the server's URL.
+        storage: the server's sign-in.
+        settings: the entry's ``oauth`` block (client_id, issuer and scopes are used).
+        client_secret: the client's secret, resolved from the secret store.
+    """
+
+    def __init__(self, url: str, storage: SignInStore, settings: OAuthSettings, client_secret: str) -> None:
+        assert settings.client_id is not None and settings.issuer is not None  # checked when the config loads
+        super().__init__(
+            url,
+            storage,
+            settings.client_id,
+            client_secret,
+            scope=" ".join(settings.scopes) or None,
+            issuer=settings.issuer,
+        )
+        self._storage = storage
+        self._scope = " ".join(settings.scopes) or None
+        self.failure: str | None = None
+
+    async def _initialize(self) -> None:
+        await super()._initialize()
+        record = await anyio.to_thread.run_sync(self._storage.record)
+        if record is not None and record.expires_at is not None:
+            self.context.token_expiry_time = record.expires_at - EXPIRY_MARGIN_S
+
+    async def _perform_authorization(self) -> httpx2.Request:
+        offered = self.context.oauth_metadata.grant_types_supported if self.context.oauth_metadata else None
+        if offered is not None and "client_credentials" not in offered:
+            self.failure = (
+                "the authorization server does not offer the client_credentials grant "
+                f"(it offers {', '.join(offered)}); "
+                'remove "grant" from the entry\'s "oauth" block to sign in in a browser'
+            )
+            raise OAuthFlowError(self.failure)
+        if self._scope is not None:  # the SDK chose a scope from the challenge; the configured one wins
+            self.context.client_metadata.scope = self._scope
+        try:
+            return await super()._perform_authorization()
+        except OAuthFlowError as exc:  # e.g. the metadata names another issuer than the configured one
+            self.failure = f"the client credentials were not sent: {str(exc).splitlines()[0]}"
+            raise
+
+    async def _handle_token_response(self, response: httpx2.Response) -> None:
+        if response.status_code != 200:
+            await response.aread()
+            said = f"HTTP {response.status_code}{_error_of(response)}"
+            self.failure = f"the authorization server refused the client credentials ({said})"
+        await super()._handle_token_response(response)
+
+
+def _error_of(response: httpx2.Response) -> str:
+    """``: error_code`` from an OAuth error answer (RFC 6749 §5.2), or nothing; only the code, which holds no secret."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    plain = isinstance(error, str) and error.isascii() and error.isprintable() and len(error) < MAX_ERROR_CODE_CHARS
+    return f": {error}" if plain else ""
+
+
+def configured_client(settings: OAuthSettings | None, resolve: ResolveFn) -> OAuthClientInformationFull | None:
+    """The pre-registered client an entry's ``oauth`` block names (its secret resolved now), or None.
+
+    Raises:
+        MissingSecretError: ``client_secret`` names a secret that is not stored.
+    """
+    if settings is None or settings.client_id is None:
+        return None
+    secret = resolve({"s": settings.client_secret})["s"] if settings.client_secret is not None else None
+    return OAuthClientInformationFull(
+        client_id=settings.client_id,
+        client_secret=secret,
+        redirect_uris=None,
+        token_endpoint_auth_method="client_secret_basic" if secret else "none",
+        issuer=settings.issuer,
+    )
 
 
 async def discover_issuer(challenge: Challenge, server_url: str, http: httpx2.AsyncClient) -> Challenge:

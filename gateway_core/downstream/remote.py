@@ -21,9 +21,9 @@ import anyio.abc
 import httpx2
 from mcp.client.streamable_http import streamable_http_client
 
-from gateway_core.downstream.base import Connection
+from gateway_core.downstream.base import ConnectError, Connection
 from gateway_core.downstream.legacy_sse import legacy_sse_client
-from gateway_core.downstream.oauth import GatewayAuth, SignInRequired, discover_issuer
+from gateway_core.downstream.oauth import GatewayAuth, MachineAuth, SignInRequired, discover_issuer
 
 if TYPE_CHECKING:
     from typing import Self
@@ -36,6 +36,8 @@ HTTP_TIMEOUT_S = 30.0
 HTTP_READ_TIMEOUT_S = 300.0
 
 _T = TypeVar("_T")
+# What signs requests in: a person's stored sign-in, client credentials, or nothing.
+Auth = GatewayAuth | MachineAuth | None
 
 
 class _EndWatchingStream(anyio.abc.AsyncResource, Generic[_T]):
@@ -75,10 +77,12 @@ class _EndWatchingStream(anyio.abc.AsyncResource, Generic[_T]):
             raise StopAsyncIteration from None
 
 
-def _connection(streams: tuple[ReadStream[_T], object], url: str, auth: GatewayAuth | None) -> Connection:
+def _connection(streams: tuple[ReadStream[_T], object], url: str, auth: Auth) -> Connection:
     ended = anyio.Event()
     read, write = streams
-    if auth is not None:
+    if not isinstance(auth, GatewayAuth):
+        auth = None
+    else:
         auth.on_challenge = ended.set
     return Connection(
         streams=(_EndWatchingStream(read, ended), write),  # type: ignore[arg-type]
@@ -89,12 +93,17 @@ def _connection(streams: tuple[ReadStream[_T], object], url: str, auth: GatewayA
 
 
 @asynccontextmanager
-async def _signing_in(url: str, auth: GatewayAuth | None) -> AsyncIterator[None]:
-    """Turn whatever a refusal for want of a sign-in became in the SDK (an error answer) into ``SignInRequired``."""
+async def _signing_in(url: str, auth: Auth) -> AsyncIterator[None]:
+    """Turn whatever a refusal for want of a sign-in became in the SDK (an error answer) into ``SignInRequired``.
+
+    A refused client-credentials sign-in becomes a ``ConnectError`` saying why.
+    """
     try:
         yield
     except Exception as exc:
-        if auth is None or auth.challenge is None:
+        if isinstance(auth, MachineAuth) and auth.failure is not None:
+            raise ConnectError(auth.failure) from exc
+        if not isinstance(auth, GatewayAuth) or auth.challenge is None:
             raise
         async with httpx2.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
             challenge = await discover_issuer(auth.challenge, url, http)
@@ -102,7 +111,7 @@ async def _signing_in(url: str, auth: GatewayAuth | None) -> AsyncIterator[None]
 
 
 @asynccontextmanager
-async def open_http(url: str, headers: Mapping[str, str], auth: GatewayAuth | None = None) -> AsyncIterator[Connection]:
+async def open_http(url: str, headers: Mapping[str, str], auth: Auth = None) -> AsyncIterator[Connection]:
     """Connect to a Streamable HTTP server; ``headers`` hold resolved values and go on every request.
 
     Raises:
@@ -118,7 +127,7 @@ async def open_http(url: str, headers: Mapping[str, str], auth: GatewayAuth | No
 
 
 @asynccontextmanager
-async def open_sse(url: str, headers: Mapping[str, str], auth: GatewayAuth | None = None) -> AsyncIterator[Connection]:
+async def open_sse(url: str, headers: Mapping[str, str], auth: Auth = None) -> AsyncIterator[Connection]:
     """Connect to a legacy SSE server; ``headers`` hold resolved values and go on every request.
 
     Raises:

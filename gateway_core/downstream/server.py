@@ -38,7 +38,14 @@ from gateway_core.downstream.by_capability import LISTING_WAIT_S, ListedNames, L
 from gateway_core.downstream.catalog import list_catalog
 from gateway_core.downstream.era_twin import HandshakeTwin
 from gateway_core.downstream.live import Backoff, LiveSession
-from gateway_core.downstream.oauth import GatewayAuth, SignInRequired, SignIns, sign_in_reason
+from gateway_core.downstream.oauth import (
+    GatewayAuth,
+    MachineAuth,
+    SignInRequired,
+    SignIns,
+    configured_client,
+    sign_in_reason,
+)
 from gateway_core.downstream.offer import EVERYTHING
 from gateway_core.downstream.session import (
     LOSS_REASON_WAIT_S,
@@ -395,10 +402,24 @@ class DownstreamServer:
     def _open(self) -> AbstractAsyncContextManager[Connection]:
         if self._transport is not None:
             return self._transport()
-        sign_ins = self._sign_ins if self._signs_in else None
-        self._auth = None if sign_ins is None else GatewayAuth(self.config.url or "", sign_ins.of(self.name))
-        opening = Opening(self._resolve, self._stderr, self._stop_times, auth=self._auth, launch=self._launch)
+        auth = self._sign_in_auth(self._sign_ins) if self._sign_ins is not None and self._signs_in else None
+        # A server signed in to with client credentials signs itself in: it never *needs sign-in*.
+        self._auth = auth if isinstance(auth, GatewayAuth) else None
+        opening = Opening(self._resolve, self._stderr, self._stop_times, auth=auth, launch=self._launch)
         return open_transport(self.config, opening)
+
+    def _sign_in_auth(self, sign_ins: SignIns) -> GatewayAuth | MachineAuth:
+        """What signs the gateway in to this remote server: stored tokens, or its client credentials.
+
+        Raises:
+            MissingSecretError: the entry's ``oauth.client_secret`` is not stored.
+        """
+        url, settings, storage = self.config.url or "", self.config.oauth, sign_ins.of(self.name)
+        if settings is not None and settings.grant == "client_credentials":
+            assert settings.client_secret is not None  # checked when the config loads
+            secret = self._resolve({"s": settings.client_secret})["s"]
+            return MachineAuth(url, storage, settings, secret)
+        return GatewayAuth(url, storage, client=configured_client(settings, self._resolve))
 
     @property
     def _signs_in(self) -> bool:

@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import contextlib
 import html
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 import anyio
 import anyio.abc
 import anyio.to_thread
 import httpx2
 from mcp.client.auth import OAuthClientProvider, OAuthFlowError
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+from mcp.client.auth.utils import extract_scope_from_www_auth, union_scopes
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
 from pydantic import ValidationError
 
-from gateway_core.downstream.oauth import CLIENT_NAME, SignInRecord, SignInStore
+from gateway_core.downstream.oauth import CLIENT_NAME, MachineAuth, SignInRecord, SignInStore
 from gateway_core.errors import ToolgateError
+
+if TYPE_CHECKING:
+    from gateway_core.config import OAuthSettings
 
 # Long enough to find the window, read the consent page and approve; the person sees this bound.
 SIGN_IN_TIMEOUT_S = 300.0
@@ -170,12 +175,57 @@ def _redirect_port(storage: SignInStore) -> int:
     return parts.port or 0 if parts.hostname == "127.0.0.1" and parts.path == REDIRECT_PATH else 0
 
 
+class _PersonSignIn(OAuthClientProvider):
+    """The SDK's flow, with a pre-registered client (no registration) and the configured scopes.
+
+    The SDK picks the scope from the server's challenge or metadata; configured scopes replace that
+    choice, joined by what the server's challenge names (so a step-up still asks for it).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        client: OAuthClientInformationFull | None,
+        scopes: tuple[str, ...],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._client = client
+        self._scopes = scopes
+        self._challenge: httpx2.Response | None = None
+
+    async def _initialize(self) -> None:
+        await super()._initialize()
+        if self._client is not None:
+            self.context.client_info = self._client
+
+    async def _auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        flow = super()._auth_flow(request)
+        sending = await anext(flow)
+        while True:
+            response = yield sending
+            if response.status_code in (401, 403) and "www-authenticate" in response.headers:
+                self._challenge = response
+            try:
+                sending = await flow.asend(response)
+            except StopAsyncIteration:
+                return
+
+    async def _perform_authorization(self) -> httpx2.Request:
+        if self._scopes:
+            challenged = extract_scope_from_www_auth(self._challenge) if self._challenge is not None else None
+            self.context.client_metadata.scope = union_scopes(" ".join(self._scopes), challenged)
+        return await super()._perform_authorization()
+
+
 async def sign_in(
     storage: SignInStore,
     url: str,
     *,
     open_url: Opener,
     timeout_s: float = SIGN_IN_TIMEOUT_S,
+    settings: OAuthSettings | None = None,
+    client: OAuthClientInformationFull | None = None,
 ) -> SignedIn:
     """Sign in to the server at ``url``; its tokens and registered client go to ``storage``.
 
@@ -185,23 +235,38 @@ async def sign_in(
         url: the server's URL (Streamable HTTP or SSE).
         open_url: shows the person the authorization URL.
         timeout_s: how long the person has to approve.
+        settings: the entry's ``oauth`` block (scopes, redirect port).
+        client: the pre-registered client it names (``configured_client``), used instead of registering one.
 
     Raises:
         SignInError: refused, timed out, or the server did not accept the new tokens.
     """
-    port = await anyio.to_thread.run_sync(_redirect_port, storage)
+    fixed_port = settings.redirect_port if settings is not None else None
+    port = fixed_port if fixed_port is not None else await anyio.to_thread.run_sync(_redirect_port, storage)
     async with contextlib.AsyncExitStack() as stack:
         try:
             redirect = await stack.enter_async_context(LoopbackRedirect.open(storage.server, port))
-        except OSError:
+        except OSError as exc:
+            if fixed_port is not None:
+                raise SignInError(
+                    f"port {fixed_port} (the entry's oauth.redirect_port) is in use on 127.0.0.1; "
+                    "close what listens there and try again"
+                ) from exc
             # The remembered client's port is taken: register a new client on another port.
             await anyio.to_thread.run_sync(storage.forget_client)
             redirect = await stack.enter_async_context(LoopbackRedirect.open(storage.server, 0))
-        return await _sign_in_with(storage, url, redirect, open_url, timeout_s)
+        scopes = settings.scopes if settings is not None else ()
+        return await _sign_in_with(storage, url, redirect, open_url, timeout_s, client, scopes)
 
 
 async def _sign_in_with(
-    storage: SignInStore, url: str, redirect: LoopbackRedirect, open_url: Opener, timeout_s: float
+    storage: SignInStore,
+    url: str,
+    redirect: LoopbackRedirect,
+    open_url: Opener,
+    timeout_s: float,
+    client: OAuthClientInformationFull | None,
+    scopes: tuple[str, ...],
 ) -> SignedIn:
     async def show(authorization_url: str) -> None:
         _check_authorization_url(authorization_url)
@@ -214,22 +279,12 @@ async def _sign_in_with(
         response_types=["code"],
         token_endpoint_auth_method="none",  # a native app keeps no secret (RFC 8252 §8.4)
     )
-    provider = OAuthClientProvider(url, metadata, storage, redirect_handler=show, callback_handler=redirect.wait)
-    headers = {"Accept": "text/event-stream", "MCP-Protocol-Version": PROTOCOL_VERSION}
-    try:
-        with anyio.fail_after(timeout_s):
-            async with (
-                httpx2.AsyncClient(auth=provider, timeout=HTTP_TIMEOUT_S) as http,
-                http.stream("GET", url, headers=headers) as response,
-            ):
-                status = response.status_code
-    except TimeoutError as exc:
-        raise SignInError(f"no sign-in within {timeout_s:g} s; run the command again when ready") from exc
-    except httpx2.HTTPError as exc:
-        raise SignInError(f"cannot reach {url}: {type(exc).__name__}") from exc
-    except (OAuthFlowError, ValidationError) as exc:
-        # Only the first line: pydantic's later lines quote the input, which may be a token response.
-        raise SignInError(f"the sign-in failed: {str(exc).splitlines()[0][:MAX_REASON_CHARS]}") from exc
+    if client is not None:
+        client = client.model_copy(update={"redirect_uris": [redirect.url]})
+    provider = _PersonSignIn(
+        url, metadata, storage, redirect_handler=show, callback_handler=redirect.wait, client=client, scopes=scopes
+    )
+    status = await _get_through(provider, url, timeout_s)
     context = provider.context
     if status in (401, 403) or context.current_tokens is None:
         raise SignInError(f"{url} still refuses Toolgate after the sign-in (HTTP {status})")
@@ -246,25 +301,76 @@ async def _sign_in_with(
     return SignedIn(context.auth_server_url, tokens.scope, tokens.expires_in)
 
 
-async def sign_out(storage: SignInStore) -> bool:
+async def sign_in_as_machine(storage: SignInStore, url: str, settings: OAuthSettings, client_secret: str) -> SignedIn:
+    """Get the server's tokens with the entry's client credentials (no browser), into ``storage``.
+
+    Raises:
+        SignInError: the authorization server refused, is not the configured issuer, or is unreachable.
+    """
+    provider = MachineAuth(url, storage, settings, client_secret)
+    status = await _get_through(provider, url, SIGN_IN_TIMEOUT_S)
+    context = provider.context
+    if status in (401, 403) or context.current_tokens is None:
+        raise SignInError(f"{url} still refuses Toolgate with the new token (HTTP {status})")
+    tokens = context.current_tokens
+    return SignedIn(context.auth_server_url, tokens.scope, tokens.expires_in)
+
+
+async def _get_through(provider: OAuthClientProvider, url: str, timeout_s: float) -> int:
+    """GET ``url`` through ``provider``'s flow; the final status.
+
+    Raises:
+        SignInError: the flow failed (only its first line is shown, or what ``MachineAuth`` made of it).
+    """
+    headers = {"Accept": "text/event-stream", "MCP-Protocol-Version": PROTOCOL_VERSION}
+    try:
+        with anyio.fail_after(timeout_s):
+            async with (
+                httpx2.AsyncClient(auth=provider, timeout=HTTP_TIMEOUT_S) as http,
+                http.stream("GET", url, headers=headers) as response,
+            ):
+                return response.status_code
+    except TimeoutError as exc:
+        raise SignInError(f"no sign-in within {timeout_s:g} s; run the command again when ready") from exc
+    except httpx2.HTTPError as exc:
+        raise SignInError(f"cannot reach {url}: {type(exc).__name__}") from exc
+    except (OAuthFlowError, ValidationError) as exc:
+        if isinstance(provider, MachineAuth) and provider.failure is not None:
+            raise SignInError(provider.failure) from exc
+        # Only the first line: pydantic's later lines quote the input, which may be a token response.
+        raise SignInError(f"the sign-in failed: {str(exc).splitlines()[0][:MAX_REASON_CHARS]}") from exc
+
+
+async def sign_out(storage: SignInStore, client: OAuthClientInformationFull | None = None) -> bool:
     """Revoke the server's tokens where it offers revocation (RFC 7009), then delete them; whether any were stored.
 
     A revocation that fails is not an error: the tokens are deleted all the same.
+
+    Args:
+        storage: the server's sign-in.
+        client: the pre-registered client the entry names; else the one registered and remembered.
     """
     record = await anyio.to_thread.run_sync(storage.record)
-    client = await anyio.to_thread.run_sync(storage.client)
+    client = client or await anyio.to_thread.run_sync(storage.client)
     if record is not None and client is not None:
-        await _revoke(record, client.client_id, client.client_secret)
+        await _revoke(record, client)
     return await anyio.to_thread.run_sync(storage.forget)
 
 
-async def _revoke(record: SignInRecord, client_id: str | None, client_secret: str | None) -> None:
+async def _revoke(record: SignInRecord, client: OAuthClientInformationFull) -> None:
     server = record.authorization_server
-    if server is None or server.revocation_endpoint is None or client_id is None:
+    if server is None or server.revocation_endpoint is None or client.client_id is None:
         return
-    credentials = {"client_id": client_id} | ({"client_secret": client_secret} if client_secret else {})
+    # The client authenticates as at the token endpoint: HTTP Basic, in the form, or by its id alone (public);
+    # its id is in the form in every case (as servers built on the SDK require).
+    credentials: dict[str, str] = {"client_id": client.client_id}
+    basic: httpx2.BasicAuth | None = None
+    if client.client_secret and client.token_endpoint_auth_method == "client_secret_basic":
+        basic = httpx2.BasicAuth(quote(client.client_id, safe=""), quote(client.client_secret, safe=""))
+    elif client.client_secret:
+        credentials["client_secret"] = client.client_secret
     tokens = [(record.token.refresh_token, "refresh_token"), (record.token.access_token, "access_token")]
-    async with httpx2.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
+    async with httpx2.AsyncClient(timeout=HTTP_TIMEOUT_S, auth=basic) as http:
         for token, hint in tokens:
             if token is None:
                 continue

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream.base import Connection, ResolveFn
-from gateway_core.downstream.oauth import GatewayAuth
+from gateway_core.downstream.oauth import GatewayAuth, MachineAuth
 from gateway_core.downstream.remote import open_http, open_sse
 from gateway_core.downstream.stderr import StderrBuffer
 from gateway_core.downstream.stdio import StdioCommand, StopTimes, open_stdio
@@ -26,7 +26,7 @@ class Opening:
     resolve: ResolveFn
     stderr: StderrBuffer
     stop_times: Callable[[], StopTimes]
-    auth: GatewayAuth | None = None
+    auth: GatewayAuth | MachineAuth | None = None
     launch: LaunchEnvironment | None = None
     """What stdio servers' environment starts from; Toolgate's own when None."""
 

@@ -1,6 +1,7 @@
 """A real OAuth 2.1 authorization server and the MCP server it protects, built from the SDK's own pieces.
 
     python tests/fakes/oauth_server.py [--access-ttl SECONDS] [--refuse-consent] [--authorize-endpoint URL]
+        [--client ID:SECRET:REDIRECT_URI] [--no-registration] [--client-credentials]
 
 Listens on 127.0.0.1 on a free port and prints ``READY <url>`` (the MCP endpoint, ``/mcp``) as its first
 stdout line. The SDK's auth routes serve authorization server metadata (RFC 8414), protected resource
@@ -11,6 +12,9 @@ answers 401 with ``WWW-Authenticate: Bearer … resource_metadata=…`` without 
 Consent is automatic: ``/authorize`` redirects straight back to the client with a code, so a "browser"
 is any HTTP client that follows the redirect (``--refuse-consent``: with ``error=access_denied``).
 ``--authorize-endpoint`` makes its metadata lie about where ``/authorize`` is.
+``--client`` pre-registers a confidential client (``client_secret_basic``, scopes ``read write admin``) with
+that redirect URI; ``--no-registration`` turns dynamic registration off (only pre-registered clients work);
+``--client-credentials`` offers the ``client_credentials`` grant (in its metadata and at ``/token``).
 Test-only routes: ``POST /test/expire`` ends every access token now (the next call must refresh);
 ``GET /test/stats`` counts registrations, codes, refreshes, revocations and the ``resource`` values
 asked for. ``/sse`` is only a protected door (401 without a token; no legacy SSE server behind it),
@@ -21,11 +25,13 @@ Tools: ``whoami()`` (the client id the token was issued to) and ``echo(text)``.
 from __future__ import annotations
 
 import argparse
+import base64
 import secrets
 import socket
 import sys
 import time
 from typing import Any
+from urllib.parse import parse_qs, unquote
 
 import anyio
 import mcp_types as types
@@ -47,7 +53,7 @@ from mcp.server.auth.routes import build_metadata, build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.lowlevel import Server
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
-from pydantic import AnyHttpUrl
+from pydantic import AnyHttpUrl, AnyUrl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
@@ -66,7 +72,16 @@ class MemoryAuthorizationServer:
         self.codes: dict[str, AuthorizationCode] = {}
         self.access: dict[str, AccessToken] = {}
         self.refresh: dict[str, RefreshToken] = {}
-        self.stats: dict[str, Any] = {"registered": 0, "codes": 0, "refreshed": 0, "revoked": 0, "resources": []}
+        self.stats: dict[str, Any] = {
+            "registered": 0,
+            "codes": 0,
+            "refreshed": 0,
+            "revoked": 0,
+            "resources": [],
+            "scopes": [],
+            "code_clients": [],
+            "machine_tokens": 0,
+        }
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
         return self.clients.get(client_id)
@@ -93,6 +108,8 @@ class MemoryAuthorizationServer:
         )
         self.stats["codes"] += 1
         self.stats["resources"].append(params.resource)
+        self.stats["scopes"].append(params.scopes)
+        self.stats["code_clients"].append(client.client_id)
         return construct_redirect_uri(str(params.redirect_uri), code=code, state=params.state)
 
     async def load_authorization_code(
@@ -129,6 +146,14 @@ class MemoryAuthorizationServer:
         for table in (self.access, self.refresh):
             for value in [v for v, t in table.items() if t.client_id == token.client_id]:
                 del table[value]
+
+    def issue_to_machine(self, client_id: str, scopes: list[str], resource: str | None) -> OAuthToken:
+        """Tokens for the ``client_credentials`` grant: an access token only (RFC 6749 §4.4.3)."""
+        self.stats["machine_tokens"] += 1
+        token = self._issue(client_id, scopes, resource)
+        assert token.refresh_token is not None
+        del self.refresh[token.refresh_token]
+        return token.model_copy(update={"refresh_token": None})
 
     def expire_all(self) -> None:
         for value, token in self.access.items():
@@ -206,8 +231,8 @@ class _PublicClientRevocation:
         await self.app(scope, replay, send)
 
 
-class _LyingMetadata:
-    """Serves authorization server metadata whose ``authorization_endpoint`` is ``authorize_endpoint``."""
+class _Metadata:
+    """Serves the given authorization server metadata (one that lies, or offers ``client_credentials``)."""
 
     def __init__(self, app: Any, metadata: dict[str, Any]) -> None:
         self.app = app
@@ -220,7 +245,55 @@ class _LyingMetadata:
         await self.app(scope, receive, send)
 
 
-def build_app(base: str, provider: MemoryAuthorizationServer, *, authorize_endpoint: str | None = None) -> Any:
+class _ClientCredentialsGrant:
+    """``POST /token`` with ``grant_type=client_credentials`` (the SDK's token handler has no such grant)."""
+
+    def __init__(self, app: Any, provider: MemoryAuthorizationServer) -> None:
+        self.app = app
+        self.provider = provider
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/token" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        body = await request.body()
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        if form.get("grant_type") != "client_credentials":
+            sent = False
+
+            async def replay() -> dict[str, Any]:
+                nonlocal sent
+                if sent:
+                    return await receive()
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
+            return
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("basic "):
+            client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            client_id, secret = unquote(client_id), unquote(secret)
+        client = self.provider.clients.get(client_id or "")
+        if client is None or client.client_secret is None or client.client_secret != secret:
+            answer = {"error": "invalid_client", "error_description": "unknown client or wrong secret"}
+            await JSONResponse(answer, status_code=401)(scope, receive, send)
+            return
+        scopes = form.get("scope", "").split()
+        token = self.provider.issue_to_machine(client.client_id or "", scopes, form.get("resource"))
+        await JSONResponse(token.model_dump(mode="json", exclude_none=True))(scope, receive, send)
+
+
+def build_app(
+    base: str,
+    provider: MemoryAuthorizationServer,
+    *,
+    authorize_endpoint: str | None = None,
+    registration: bool = True,
+    client_credentials: bool = False,
+) -> Any:
     """The Starlette app: authorization server, protected resource metadata, the MCP endpoint, test routes."""
 
     async def expire(request: Request) -> JSONResponse:
@@ -235,7 +308,7 @@ def build_app(base: str, provider: MemoryAuthorizationServer, *, authorize_endpo
         issuer_url=base,  # type: ignore[arg-type]
         resource_server_url=f"{base}/mcp",  # type: ignore[arg-type]
         validate_token_resource=True,
-        client_registration_options=ClientRegistrationOptions(enabled=True),
+        client_registration_options=ClientRegistrationOptions(enabled=registration),
         revocation_options=RevocationOptions(enabled=True),
     )
     app = _tools_server().streamable_http_app(
@@ -248,20 +321,47 @@ def build_app(base: str, provider: MemoryAuthorizationServer, *, authorize_endpo
             Route("/sse", RequireAuthMiddleware(PlainTextResponse("signed in"), [], metadata_url)),
         ],
     )
-    if authorize_endpoint is not None:
+    if authorize_endpoint is not None or client_credentials:
         options = (auth.client_registration_options, auth.revocation_options)
         metadata = build_metadata(auth.issuer_url, None, *options).model_dump(mode="json", exclude_none=True)
-        app = _LyingMetadata(app, {**metadata, "authorization_endpoint": authorize_endpoint})
+        if authorize_endpoint is not None:
+            metadata["authorization_endpoint"] = authorize_endpoint
+        if client_credentials:
+            metadata["grant_types_supported"] = [*metadata["grant_types_supported"], "client_credentials"]
+            app = _ClientCredentialsGrant(app, provider)
+        app = _Metadata(app, metadata)
     return _PublicClientRevocation(app)
 
 
-async def _serve(access_ttl_s: int, refuse_consent: bool, authorize_endpoint: str | None) -> None:
+def pre_registered(spec: str) -> OAuthClientInformationFull:
+    """The client ``--client ID:SECRET:REDIRECT_URI`` names."""
+    client_id, secret, redirect_uri = spec.split(":", 2)
+    return OAuthClientInformationFull(
+        client_id=client_id,
+        client_secret=secret,
+        redirect_uris=[AnyUrl(redirect_uri)],
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        token_endpoint_auth_method="client_secret_basic",
+        scope="read write admin",
+    )
+
+
+async def _serve(args: argparse.Namespace) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    provider = MemoryAuthorizationServer(access_ttl_s, refuse_consent=refuse_consent)
-    app = build_app(base, provider, authorize_endpoint=authorize_endpoint)
+    provider = MemoryAuthorizationServer(args.access_ttl, refuse_consent=args.refuse_consent)
+    if args.client is not None:
+        client = pre_registered(args.client)
+        provider.clients[client.client_id or ""] = client
+    app = build_app(
+        base,
+        provider,
+        authorize_endpoint=args.authorize_endpoint,
+        registration=not args.no_registration,
+        client_credentials=args.client_credentials,
+    )
     sock.listen()  # before READY: a client may connect as soon as it reads the line
     sys.stdout.write(f"READY {base}/mcp\n")
     sys.stdout.flush()
@@ -273,8 +373,11 @@ def main() -> None:
     parser.add_argument("--access-ttl", type=int, default=DEFAULT_ACCESS_TTL_S, metavar="SECONDS")
     parser.add_argument("--refuse-consent", action="store_true")
     parser.add_argument("--authorize-endpoint", metavar="URL")
+    parser.add_argument("--client", metavar="ID:SECRET:REDIRECT_URI")
+    parser.add_argument("--no-registration", action="store_true")
+    parser.add_argument("--client-credentials", action="store_true")
     args = parser.parse_args()
-    anyio.run(_serve, args.access_ttl, args.refuse_consent, args.authorize_endpoint)
+    anyio.run(_serve, args)
     sys.exit(0)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from mcp.shared.exceptions import MCPError
 
 from gateway_core.downstream.base import ServerState
 from gateway_core.errors import ErrorCode
+from gateway_core.paths import Paths
+from gateway_core.secrets import FileSecretStore
 from tests.fakes.launch import serve_oauth
 from tests.integration.harness import agent_client, running_gateway, text_of
 
@@ -103,3 +106,53 @@ async def test_sign_in_from_needs_sign_in_to_tools_to_silent_refresh_to_sign_out
     assert "sign in to remote first (toolgate login remote)" in refused.value.error.message
     assert files_holding(toolgate_home, tokens) == []
     assert not any(token in caplog.text or token in "".join(printed) for token in tokens)
+
+
+async def test_a_pre_registered_client_and_a_client_credentials_server_keep_tokens_and_the_client_secret_in_the_store(
+    toolgate_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client_secret = "the-pre-registered-client-secret"
+    FileSecretStore(Paths.from_env().secrets_file).set("shared.client", client_secret)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    person = f"desktop:{client_secret}:http://127.0.0.1:{port}/callback"
+    robot = f"robot:{client_secret}:http://127.0.0.1:1/callback"
+    with (
+        serve_oauth("--client", person, "--no-registration") as pre,
+        serve_oauth("--client", robot, "--client-credentials") as machine,
+    ):
+        oauth = {"client_id": "desktop", "client_secret": "${secret:shared.client}", "redirect_port": port}
+        m2m = {
+            "grant": "client_credentials",
+            "client_id": "robot",
+            "client_secret": "${secret:shared.client}",
+            "issuer": machine.url.removesuffix("/mcp"),
+        }
+        servers = {"pre": {"url": pre.url, "oauth": oauth}, "robot": {"url": machine.url, "oauth": m2m}}
+        async with running_gateway(servers) as gw:
+            await gw.wait_ready("robot")
+            await gw.wait_state("pre", ServerState.NEEDS_SIGN_IN)
+            code, output = await toolgate("login", "pre")
+            assert code == 0, output
+            await gw.wait_ready("pre")
+            async with agent_client(gw.url, gw.tokens["agent-a"]) as agent:
+                pre_whoami = await agent.call_tool("pre__whoami", {})
+                robot_whoami = await agent.call_tool("robot__whoami", {})
+            code, logout_output = await toolgate("logout", "pre")
+            assert code == 0, logout_output
+        secrets = json.loads((toolgate_home / "secrets.json").read_text())
+        values = {client_secret}
+        for name in ("pre", "robot"):
+            token = json.loads(secrets.get(f"oauth.{name}.tokens", "{}")).get("token", {})
+            values |= {value for key, value in token.items() if key in ("access_token", "refresh_token") and value}
+        async with httpx2.AsyncClient() as http:
+            pre_stats = (await http.get(pre.url.removesuffix("/mcp") + "/test/stats")).json()
+
+    assert (text_of(pre_whoami), text_of(robot_whoami)) == ("desktop", "robot")
+    assert pre_stats["registered"] == 0 and pre_stats["revoked"] >= 1
+    assert "oauth.pre.client" not in secrets and "oauth.pre.tokens" not in secrets
+    assert len(values) >= 2  # the secret and the robot's token
+    assert files_holding(toolgate_home, values) == []
+    assert not any(value in caplog.text or value in output + logout_output for value in values)

@@ -1,0 +1,221 @@
+"""A remote entry's "oauth" block at work: a pre-registered client, scopes, a fixed redirect port, and
+client_credentials (no browser) — against the real OAuth fake."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as types
+import pytest
+
+from gateway_core.config import OAuthSettings, ServerConfig
+from gateway_core.downstream import DownstreamPool, DownstreamServer, ServerState
+from gateway_core.downstream.oauth import SignIns, configured_client
+from gateway_core.downstream.sign_in import SignInError, sign_in, sign_in_as_machine
+from gateway_core.paths import Paths
+from gateway_core.secrets import FileSecretStore, resolve
+from tests.fakes.launch import FakeProcess, serve_oauth
+from tests.fakes.scripted_browser import follow
+from tests.gateway_core.downstream.conftest import Changes, running
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "pre-registered-client-secret-value"
+SECRET_REF = "${secret:remote.client}"
+
+
+@pytest.fixture
+def store() -> FileSecretStore:
+    store = FileSecretStore(Paths.from_env().secrets_file)
+    store.set("remote.client", SECRET)
+    return store
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _base(oauth: FakeProcess) -> str:
+    return oauth.url.removesuffix("/mcp")
+
+
+async def _stats(oauth: FakeProcess) -> dict[str, Any]:
+    async with httpx2.AsyncClient() as http:
+        result: dict[str, Any] = (await http.get(_base(oauth) + "/test/stats")).json()
+    return result
+
+
+async def _expire(oauth: FakeProcess) -> None:
+    async with httpx2.AsyncClient() as http:
+        (await http.post(_base(oauth) + "/test/expire")).raise_for_status()
+
+
+def _pool(oauth: FakeProcess, store: FileSecretStore, settings: OAuthSettings, changes: Changes) -> DownstreamPool:
+    config = ServerConfig(url=oauth.url, type="http", oauth=settings)
+    return DownstreamPool(
+        {"remote": config}, resolve=lambda values: resolve(values, store), on_change=changes, sign_ins=SignIns(store)
+    )
+
+
+class StateLog(Changes):
+    """``Changes`` that also notes the state ``server`` had at each change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server: DownstreamServer | None = None
+        self.states: list[ServerState] = []
+
+    def __call__(self, name: str) -> None:
+        if self.server is not None:
+            self.states.append(self.server.status.state)
+        super().__call__(name)
+
+
+@pytest.fixture
+def port() -> int:
+    return _free_port()
+
+
+async def test_a_pre_registered_client_signs_in_on_its_fixed_port_with_the_configured_scopes_and_is_never_registered(
+    store: FileSecretStore, port: int
+) -> None:
+    settings = OAuthSettings(
+        client_id="toolgate-desktop", client_secret=SECRET_REF, scopes=("read", "write"), redirect_port=port
+    )
+    client = configured_client(settings, lambda values: resolve(values, store))
+    sign_ins = SignIns(store)
+    spec = f"toolgate-desktop:{SECRET}:http://127.0.0.1:{port}/callback"
+    with serve_oauth("--client", spec, "--no-registration") as oauth:
+        signed_in = await sign_in(
+            sign_ins.of("remote", offer_tokens=False),
+            oauth.url,
+            open_url=follow,
+            timeout_s=20,
+            settings=settings,
+            client=client,
+        )
+        changes = Changes()
+        async with running(_pool(oauth, store, settings, changes)) as pool:
+            remote = pool.servers["remote"]
+            await changes.until(lambda: remote.status.state is ServerState.READY)
+            whoami = await remote.session.call_tool("whoami", {})
+            await _expire(oauth)
+            with anyio.fail_after(10):
+                echoed = await remote.session.call_tool("echo", {"text": "refreshed"})
+        stats = await _stats(oauth)
+
+    assert signed_in.scope == "read write"
+    assert (stats["registered"], stats["code_clients"]) == (0, ["toolgate-desktop"])
+    assert stats["scopes"] == [["read", "write"]]
+    assert whoami.content == [types.TextContent(text="toolgate-desktop")]
+    assert echoed.content == [types.TextContent(text="refreshed")] and stats["refreshed"] == 1
+    assert sign_ins.of("remote").client() is None  # the configured client is not copied into the store
+
+
+async def test_a_fixed_redirect_port_in_use_is_refused_with_what_to_do(store: FileSecretStore) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with serve_oauth() as oauth, pytest.raises(SignInError) as refused:
+            await sign_in(
+                SignIns(store).of("remote", offer_tokens=False),
+                oauth.url,
+                open_url=follow,
+                timeout_s=20,
+                settings=OAuthSettings(redirect_port=port),
+            )
+
+    assert str(refused.value) == (
+        f"port {port} (the entry's oauth.redirect_port) is in use on 127.0.0.1; close what listens there and try again"
+    )
+
+
+def _machine(oauth: FakeProcess, **changes: Any) -> OAuthSettings:
+    fields: dict[str, Any] = {
+        "grant": "client_credentials",
+        "client_id": "robot",
+        "client_secret": SECRET_REF,
+        "issuer": _base(oauth),
+        "scopes": ("read",),
+    }
+    return OAuthSettings(**(fields | changes))
+
+
+async def test_a_server_with_client_credentials_gets_its_token_by_itself_and_a_new_one_when_it_expires(
+    store: FileSecretStore,
+) -> None:
+    with serve_oauth("--client", f"robot:{SECRET}:http://127.0.0.1:1/callback", "--client-credentials") as oauth:
+        changes = StateLog()
+        async with running(_pool(oauth, store, _machine(oauth), changes)) as pool:
+            remote = changes.server = pool.servers["remote"]
+            await changes.until(lambda: remote.status.state is ServerState.READY)
+            whoami = await remote.session.call_tool("whoami", {})
+            await _expire(oauth)
+            with anyio.fail_after(10):
+                echoed = await remote.session.call_tool("echo", {"text": "again"})
+        stats = await _stats(oauth)
+        record = SignIns(store).of("remote").record()
+
+    assert whoami.content == [types.TextContent(text="robot")]
+    assert echoed.content == [types.TextContent(text="again")]
+    assert (stats["machine_tokens"], stats["codes"], stats["registered"]) == (2, 0, 0)
+    assert ServerState.NEEDS_SIGN_IN not in changes.states and ServerState.READY in changes.states
+    assert record is not None and record.token.refresh_token is None and record.expires_at is not None
+
+
+@pytest.mark.parametrize(
+    ("flags", "settings", "reason"),
+    [
+        (
+            ("--client-credentials",),
+            {"client_id": "stranger"},
+            "the authorization server refused the client credentials (HTTP 401: invalid_client)",
+        ),
+        (
+            (),
+            {},
+            "the authorization server does not offer the client_credentials grant "
+            "(it offers authorization_code, refresh_token); "
+            'remove "grant" from the entry\'s "oauth" block to sign in in a browser',
+        ),
+        (
+            ("--client-credentials",),
+            {"issuer": "https://login.example.com"},
+            "the client credentials were not sent: ",
+        ),
+    ],
+    ids=["wrong-client", "grant-not-offered", "another-issuer"],
+)
+async def test_client_credentials_that_cannot_work_leave_the_server_failed_with_the_reason_and_no_secret(
+    store: FileSecretStore, flags: tuple[str, ...], settings: dict[str, Any], reason: str
+) -> None:
+    with serve_oauth("--client", f"robot:{SECRET}:http://127.0.0.1:1/callback", *flags) as oauth:
+        changes = Changes()
+        async with running(_pool(oauth, store, _machine(oauth, **settings), changes)) as pool:
+            remote = pool.servers["remote"]
+            await changes.until(lambda: remote.status.state is ServerState.FAILED)
+            status = remote.status
+        stats = await _stats(oauth)
+
+    assert status.reason is not None and status.reason.startswith(reason)
+    assert SECRET not in status.reason
+    assert stats["machine_tokens"] == 0
+
+
+async def test_toolgate_login_with_client_credentials_gets_a_token_without_a_browser(store: FileSecretStore) -> None:
+    with serve_oauth("--client", f"robot:{SECRET}:http://127.0.0.1:1/callback", "--client-credentials") as oauth:
+        signed_in = await sign_in_as_machine(
+            SignIns(store).of("remote", offer_tokens=False), oauth.url, _machine(oauth), SECRET
+        )
+        stats = await _stats(oauth)
+
+    assert (signed_in.issuer, signed_in.scope) == (_base(oauth), "read")
+    assert stats["machine_tokens"] == 1
+    assert SignIns(store).of("remote").record() is not None
