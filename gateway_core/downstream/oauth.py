@@ -11,6 +11,7 @@ does (``gateway_core/cli/login.py``). One ``GatewayAuth`` lives as long as one c
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,8 +24,11 @@ from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuth
 from mcp.client.auth.utils import (
     build_protected_resource_metadata_discovery_urls,
     create_oauth_metadata_request,
+    extract_field_from_www_auth,
     extract_resource_metadata_from_www_auth,
+    extract_scope_from_www_auth,
     handle_protected_resource_response,
+    union_scopes,
 )
 from mcp.shared.auth import (
     OAuthClientInformationFull,
@@ -37,6 +41,7 @@ from mcp.shared.auth_utils import calculate_token_expiry
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway_core.downstream.base import ConnectError, ResolveFn
+from gateway_core.errors import ErrorCode
 
 if TYPE_CHECKING:
     from gateway_core.config import OAuthSettings
@@ -47,6 +52,8 @@ CLIENT_KEY = "oauth.{server}.client"
 # Refresh this long before the access token's stated expiry, so a call in flight does not meet it.
 EXPIRY_MARGIN_S = 30.0
 CLIENT_NAME = "Toolgate"
+# A scope shown in an agent's error; a longer one is left out.
+MAX_SCOPE_CHARS = 200
 # An OAuth error code is a short word (``invalid_client``); anything longer is not shown.
 MAX_ERROR_CODE_CHARS = 64
 
@@ -89,6 +96,8 @@ class SignInRecord(BaseModel):
     expires_at: float | None = None
     authorization_server: OAuthMetadata | None = None
     resource_metadata: ProtectedResourceMetadata | None = None
+    wanted_scope: str | None = None
+    """Scope the server asked for on a 403 ``insufficient_scope`` (step-up): the next sign-in asks for it too."""
 
 
 class SignInStore:
@@ -125,6 +134,12 @@ class SignInStore:
     def save(self, record: SignInRecord) -> None:
         """Store ``record`` as this server's sign-in."""
         self._store.set(self._tokens_key, record.model_dump_json(exclude_none=True))
+
+    def want_scope(self, scope: str) -> None:
+        """Note that the server wants ``scope`` too (a step-up), for the next sign-in; nothing without tokens."""
+        record = self.record()
+        if record is not None:
+            self.save(record.model_copy(update={"wanted_scope": union_scopes(record.wanted_scope, scope)}))
 
     def forget(self) -> bool:
         """Delete the tokens (the registered client is kept for the next sign-in); whether there were any."""
@@ -212,6 +227,15 @@ class GatewayAuth(OAuthClientProvider):
         self.on_challenge = on_challenge
         self.challenge: Challenge | None = None
 
+    @property
+    def server(self) -> str:
+        """The server's name in config.json."""
+        return self._storage.server
+
+    def reload(self) -> None:
+        """Other tokens were stored (``toolgate login`` again): read the store before the next request."""
+        self._initialized = False
+
     def signed_out(self) -> None:
         """The stored tokens were deleted (``toolgate logout``): stop using them, report a sign-in as needed."""
         self.context.clear_tokens()
@@ -248,6 +272,9 @@ class GatewayAuth(OAuthClientProvider):
             if self.context.is_token_valid():
                 self._add_auth_header(request)
             response = yield request
+            if _insufficient_scope(response):
+                await self._stepped_up(response)
+                return
             if not _bearer_challenge(response):
                 return
             if not refreshed and self.context.can_refresh_token():
@@ -259,6 +286,12 @@ class GatewayAuth(OAuthClientProvider):
                         return
             # The response to the request is the last one this flow is sent: discovery happens after it.
             self._challenged(Challenge(self.context.auth_server_url, extract_resource_metadata_from_www_auth(response)))
+
+    async def _stepped_up(self, response: httpx2.Response) -> None:
+        """The server wants more scope for this request: remember it for ``toolgate login`` (no browser here)."""
+        scope = extract_scope_from_www_auth(response)
+        if scope:
+            await anyio.to_thread.run_sync(self._storage.want_scope, scope)
 
     async def _after_refresh(self, response: httpx2.Response) -> bool:
         if await self._handle_refresh_response(response):
@@ -377,6 +410,54 @@ async def discover_issuer(challenge: Challenge, server_url: str, http: httpx2.As
         if metadata is not None and metadata.authorization_servers:
             return Challenge(str(metadata.authorization_servers[0]), challenge.resource_metadata)
     return challenge
+
+
+def _insufficient_scope(response: httpx2.Response) -> bool:
+    return response.status_code == 403 and extract_field_from_www_auth(response, "error") == "insufficient_scope"
+
+
+class StepUpAnswers(httpx2.AsyncBaseTransport):
+    """Turns a server's 403 ``insufficient_scope`` to a JSON-RPC request into a JSON-RPC error saying what to do.
+
+    The SDK's client would answer the call with "Server returned an error response"; the agent (and the
+    person reading its output) is told instead that the server wants more access and how to give it.
+    The response keeps its status and ``WWW-Authenticate``, so ``GatewayAuth`` still sees the step-up.
+
+    Args:
+        inner: the transport that sends the requests.
+        server: the server's name in config.json.
+    """
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, server: str) -> None:
+        self._inner = inner
+        self._server = server
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Send ``request``; a step-up refusal of a JSON-RPC request comes back as a JSON-RPC error."""
+        response = await self._inner.handle_async_request(request)
+        if not _insufficient_scope(response) or request.method != "POST":
+            return response
+        try:
+            message = json.loads(request.content)
+        except ValueError:
+            return response
+        if not isinstance(message, dict) or "id" not in message or "method" not in message:
+            return response
+        await response.aclose()
+        scope = extract_scope_from_www_auth(response)
+        wanted = f" (scope: {scope})" if scope and scope.isprintable() and len(scope) <= MAX_SCOPE_CHARS else ""
+        error = {
+            "code": int(ErrorCode.SERVER_UNAVAILABLE),
+            "message": f"{self._server} needs more access for this{wanted}: sign in again with "
+            f"`toolgate login {self._server}`",
+        }
+        body = json.dumps({"jsonrpc": "2.0", "id": message["id"], "error": error}).encode()
+        headers = {"content-type": "application/json", "www-authenticate": response.headers["www-authenticate"]}
+        return httpx2.Response(403, headers=headers, content=body, request=request)
+
+    async def aclose(self) -> None:
+        """Close the transport that sends the requests."""
+        await self._inner.aclose()
 
 
 def _bearer_challenge(response: httpx2.Response) -> bool:

@@ -23,7 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from gateway_core.downstream.base import ConnectError, Connection
 from gateway_core.downstream.legacy_sse import legacy_sse_client
-from gateway_core.downstream.oauth import GatewayAuth, MachineAuth, SignInRequired, discover_issuer
+from gateway_core.downstream.oauth import GatewayAuth, MachineAuth, SignInRequired, StepUpAnswers, discover_issuer
 
 if TYPE_CHECKING:
     from typing import Self
@@ -110,6 +110,12 @@ async def _signing_in(url: str, auth: Auth) -> AsyncIterator[None]:
         raise SignInRequired(challenge) from exc
 
 
+def _transport(auth: Auth) -> httpx2.AsyncBaseTransport:
+    """How requests are sent: a signed-in server's 403 ``insufficient_scope`` becomes an error saying what to do."""
+    sent = httpx2.AsyncHTTPTransport()
+    return StepUpAnswers(sent, auth.server) if isinstance(auth, GatewayAuth) else sent
+
+
 @asynccontextmanager
 async def open_http(url: str, headers: Mapping[str, str], auth: Auth = None) -> AsyncIterator[Connection]:
     """Connect to a Streamable HTTP server; ``headers`` hold resolved values and go on every request.
@@ -120,7 +126,9 @@ async def open_http(url: str, headers: Mapping[str, str], auth: Auth = None) -> 
     timeout = httpx2.Timeout(HTTP_TIMEOUT_S, read=HTTP_READ_TIMEOUT_S)
     async with (
         _signing_in(url, auth),
-        httpx2.AsyncClient(headers=dict(headers), timeout=timeout, follow_redirects=True, auth=auth) as http,
+        httpx2.AsyncClient(
+            headers=dict(headers), timeout=timeout, follow_redirects=True, auth=auth, transport=_transport(auth)
+        ) as http,
         streamable_http_client(url, http_client=http, max_sse_event_size=None) as streams,
     ):
         yield _connection(streams, url, auth)

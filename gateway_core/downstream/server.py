@@ -328,6 +328,8 @@ class DownstreamServer:
 
     def sign_in_changed(self) -> None:
         """Its stored tokens may have changed (a sign-in or sign-out): look at them now, not at the next poll."""
+        if self._auth is not None:
+            self._auth.reload()  # the next request reads the store: new tokens are used at once
         self._tokens_changed.set()
         self._tokens_changed = anyio.Event()
 
@@ -348,10 +350,16 @@ class DownstreamServer:
                 await self._until_next_look()
 
     async def _watch_sign_out(self, auth: GatewayAuth) -> None:
+        """Stop using the tokens once they are deleted; use new ones once stored (a sign-in again, a step-up)."""
+        seen = self._tokens_at_open
         while True:  # a poll, as in ``_wait_for_sign_in``; a store that cannot be read now is no sign-out
-            if await self._stored_tokens(unreadable=_UNREADABLE) is None:
+            stored = await self._stored_tokens(unreadable=_UNREADABLE)
+            if stored is None:
                 auth.signed_out()
                 return
+            if stored not in (seen, _UNREADABLE):
+                auth.reload()
+                seen = stored
             await self._until_next_look()
 
     async def _stored_tokens(self, *, unreadable: str | None = None) -> str | None:

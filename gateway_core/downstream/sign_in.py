@@ -179,7 +179,8 @@ class _PersonSignIn(OAuthClientProvider):
     """The SDK's flow, with a pre-registered client (no registration) and the configured scopes.
 
     The SDK picks the scope from the server's challenge or metadata; configured scopes replace that
-    choice, joined by what the server's challenge names (so a step-up still asks for it).
+    choice, joined by what the server's challenge names. After the gateway met a 403 ``insufficient_scope``
+    (a step-up, SEP-2350), the scope granted before and the scope wanted are asked for too.
     """
 
     def __init__(
@@ -193,6 +194,8 @@ class _PersonSignIn(OAuthClientProvider):
         self._client = client
         self._scopes = scopes
         self._challenge: httpx2.Response | None = None
+        self.step_up: str | None = None
+        """What a step-up asks for besides (the scope granted before and the scope the server wanted)."""
 
     async def _initialize(self) -> None:
         await super()._initialize()
@@ -215,6 +218,8 @@ class _PersonSignIn(OAuthClientProvider):
         if self._scopes:
             challenged = extract_scope_from_www_auth(self._challenge) if self._challenge is not None else None
             self.context.client_metadata.scope = union_scopes(" ".join(self._scopes), challenged)
+        if self.step_up is not None:
+            self.context.client_metadata.scope = union_scopes(self.context.client_metadata.scope, self.step_up)
         return await super()._perform_authorization()
 
 
@@ -284,6 +289,9 @@ async def _sign_in_with(
     provider = _PersonSignIn(
         url, metadata, storage, redirect_handler=show, callback_handler=redirect.wait, client=client, scopes=scopes
     )
+    previous = await anyio.to_thread.run_sync(storage.record)
+    if previous is not None and previous.wanted_scope is not None:
+        provider.step_up = union_scopes(previous.token.scope, previous.wanted_scope)
     status = await _get_through(provider, url, timeout_s)
     context = provider.context
     if status in (401, 403) or context.current_tokens is None:
@@ -294,6 +302,7 @@ async def _sign_in_with(
             update={
                 "authorization_server": context.oauth_metadata,
                 "resource_metadata": context.protected_resource_metadata,
+                "wanted_scope": None,
             }
         )
         await anyio.to_thread.run_sync(storage.save, record)

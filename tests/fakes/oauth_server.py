@@ -19,13 +19,15 @@ Test-only routes: ``POST /test/expire`` ends every access token now (the next ca
 ``GET /test/stats`` counts registrations, codes, refreshes, revocations and the ``resource`` values
 asked for. ``/sse`` is only a protected door (401 without a token; no legacy SSE server behind it),
 to see that an ``sse`` entry needs a sign-in too.
-Tools: ``whoami()`` (the client id the token was issued to) and ``echo(text)``.
+Tools: ``whoami()`` (the client id the token was issued to), ``echo(text)``, and ``admin_only()``, which
+needs the ``admin`` scope: without it the HTTP answer is 403 with ``error="insufficient_scope", scope="admin"``.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
 import secrets
 import socket
 import sys
@@ -81,6 +83,7 @@ class MemoryAuthorizationServer:
             "scopes": [],
             "code_clients": [],
             "machine_tokens": 0,
+            "insufficient": 0,
         }
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
@@ -178,6 +181,7 @@ def _tools_server() -> Server:
     tools = [
         types.Tool(name="whoami", input_schema={"type": "object"}),
         types.Tool(name="echo", input_schema={"type": "object", "properties": {"text": {"type": "string"}}}),
+        types.Tool(name="admin_only", input_schema={"type": "object"}),
     ]
 
     async def list_tools(
@@ -219,6 +223,45 @@ class _PublicClientRevocation:
             body += b"&client_secret="
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
         scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+class _AdminScope:
+    """A ``tools/call`` of ``admin_only`` with a token lacking ``admin``: 403 ``insufficient_scope`` (RFC 6750 §3.1)."""
+
+    def __init__(self, app: Any, provider: MemoryAuthorizationServer, metadata_url: str) -> None:
+        self.app = app
+        self.provider = provider
+        self.metadata_url = metadata_url
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/mcp" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        body = await request.body()
+        try:
+            message = json.loads(body)
+        except ValueError:
+            message = None
+        wanted = isinstance(message, dict) and message.get("method") == "tools/call"
+        if wanted and (message.get("params") or {}).get("name") == "admin_only":
+            token = self.provider.access.get(request.headers.get("authorization", "").removeprefix("Bearer "))
+            if token is not None and "admin" not in token.scopes:
+                self.provider.stats["insufficient"] += 1
+                challenge = f'Bearer error="insufficient_scope", scope="admin", resource_metadata="{self.metadata_url}"'
+                answer = PlainTextResponse("insufficient scope", 403, headers={"WWW-Authenticate": challenge})
+                await answer(scope, receive, send)
+                return
         sent = False
 
         async def replay() -> dict[str, Any]:
@@ -321,6 +364,7 @@ def build_app(
             Route("/sse", RequireAuthMiddleware(PlainTextResponse("signed in"), [], metadata_url)),
         ],
     )
+    app = _AdminScope(app, provider, str(metadata_url))
     if authorize_endpoint is not None or client_credentials:
         options = (auth.client_registration_options, auth.revocation_options)
         metadata = build_metadata(auth.issuer_url, None, *options).model_dump(mode="json", exclude_none=True)

@@ -10,11 +10,13 @@ import anyio
 import httpx2
 import mcp_types as types
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from gateway_core.config import OAuthSettings, ServerConfig
 from gateway_core.downstream import DownstreamPool, DownstreamServer, ServerState
 from gateway_core.downstream.oauth import SignIns, configured_client
 from gateway_core.downstream.sign_in import SignInError, sign_in, sign_in_as_machine
+from gateway_core.errors import ErrorCode
 from gateway_core.paths import Paths
 from gateway_core.secrets import FileSecretStore, resolve
 from tests.fakes.launch import FakeProcess, serve_oauth
@@ -219,3 +221,42 @@ async def test_toolgate_login_with_client_credentials_gets_a_token_without_a_bro
     assert (signed_in.issuer, signed_in.scope) == (_base(oauth), "read")
     assert stats["machine_tokens"] == 1
     assert SignIns(store).of("remote").record() is not None
+
+
+async def test_a_403_insufficient_scope_tells_the_agent_to_sign_in_again_and_the_next_sign_in_asks_for_that_scope(
+    store: FileSecretStore, port: int
+) -> None:
+    settings = OAuthSettings(client_id="desktop", client_secret=SECRET_REF, scopes=("read",), redirect_port=port)
+    client = configured_client(settings, lambda values: resolve(values, store))
+    sign_ins = SignIns(store)
+
+    async def login(oauth: FakeProcess) -> None:
+        storage = sign_ins.of("remote", offer_tokens=False)
+        await sign_in(storage, oauth.url, open_url=follow, timeout_s=20, settings=settings, client=client)
+
+    with serve_oauth("--client", f"desktop:{SECRET}:http://127.0.0.1:{port}/callback", "--no-registration") as oauth:
+        await login(oauth)
+        changes = Changes()
+        async with running(_pool(oauth, store, settings, changes)) as pool:
+            remote = pool.servers["remote"]
+            await changes.until(lambda: remote.status.state is ServerState.READY)
+            with anyio.fail_after(10), pytest.raises(MCPError) as refused:
+                await remote.session.call_tool("admin_only", {})
+            wanted = sign_ins.of("remote").record()
+            state = remote.status.state
+            await login(oauth)
+            remote.sign_in_changed()  # as `toolgate login` tells a running gateway
+            with anyio.fail_after(10):
+                allowed = await remote.session.call_tool("admin_only", {})
+        stats = await _stats(oauth)
+        after = sign_ins.of("remote").record()
+
+    assert refused.value.error.code == ErrorCode.SERVER_UNAVAILABLE
+    assert refused.value.error.message == (
+        "remote needs more access for this (scope: admin): sign in again with `toolgate login remote`"
+    )
+    assert state is ServerState.READY  # its other tools still work
+    assert wanted is not None and wanted.wanted_scope == "admin"
+    assert stats["scopes"] == [["read"], ["read", "admin"]]
+    assert not allowed.is_error
+    assert after is not None and after.wanted_scope is None and after.token.scope == "read admin"
