@@ -1,7 +1,8 @@
 """A real OAuth 2.1 authorization server and the MCP server it protects, built from the SDK's own pieces.
 
     python tests/fakes/oauth_server.py [--access-ttl SECONDS] [--refuse-consent] [--authorize-endpoint URL]
-        [--client ID:SECRET:REDIRECT_URI] [--no-registration] [--client-credentials]
+        [--client ID:SECRET:REDIRECT_URI] [--no-registration] [--client-credentials] [--layout LAYOUT]
+        [--redirect-discovery-to URL]
 
 Listens on 127.0.0.1 on a free port and prints ``READY <url>`` (the MCP endpoint, ``/mcp``) as its first
 stdout line. The SDK's auth routes serve authorization server metadata (RFC 8414), protected resource
@@ -15,6 +16,12 @@ is any HTTP client that follows the redirect (``--refuse-consent``: with ``error
 ``--client`` pre-registers a confidential client (``client_secret_basic``, scopes ``read write admin``) with
 that redirect URI; ``--no-registration`` turns dynamic registration off (only pre-registered clients work);
 ``--client-credentials`` offers the ``client_credentials`` grant (in its metadata and at ``/token``).
+``--layout`` moves the metadata documents (``_Discovery``), one per discovery variant of the MCP
+authorization spec: ``header`` (protected resource metadata only where ``WWW-Authenticate`` says),
+``path`` / ``root`` (only at the path-based / root well-known URL, the header naming none), ``tenant``
+(an issuer with a path), ``oidc`` (OpenID Connect discovery only, with a tenant path), ``legacy``
+(2025-03-26: no protected resource metadata at all), ``mismatch`` (authorization server metadata naming
+another issuer). ``--redirect-discovery-to`` answers the protected resource metadata with a 307 there.
 Test-only routes: ``POST /test/expire`` ends every access token now (the next call must refresh);
 ``GET /test/stats`` counts registrations, codes, refreshes, revocations and the ``resource`` values
 asked for. ``/sse`` is only a protected door (401 without a token; no legacy SSE server behind it),
@@ -57,7 +64,7 @@ from mcp.server.lowlevel import Server
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyHttpUrl, AnyUrl
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
 DEFAULT_ACCESS_TTL_S = 3600
@@ -274,6 +281,71 @@ class _AdminScope:
         await self.app(scope, replay, send)
 
 
+TENANT = "tenant-1"
+LAYOUTS = ("sdk", "header", "path", "root", "tenant", "oidc", "legacy", "mismatch")
+
+
+class _Discovery:
+    """Serves the metadata documents where ``layout`` puts them; 404 at every other well-known URL."""
+
+    def __init__(self, app: Any, layout: str, base: str, metadata: dict[str, Any], redirect_to: str | None) -> None:
+        self.app = app
+        self.layout = layout
+        self.redirect_to = redirect_to
+        issuer = {"tenant": f"{base}/{TENANT}", "oidc": f"{base}/{TENANT}", "mismatch": "https://login.example.com"}
+        self.issuer = issuer.get(layout, base)
+        named = f"{base}/{TENANT}" if layout in ("tenant", "oidc") else base
+        self.resource = {"resource": f"{base}/mcp", "authorization_servers": [named]}
+        self.metadata = {**metadata, "issuer": self.issuer}
+        self.documents = self._documents()
+
+    def _documents(self) -> dict[str, dict[str, Any]]:
+        prm, asm = self.resource, self.metadata
+        where_prm = {
+            "header": "/custom/resource-metadata",
+            "root": "/.well-known/oauth-protected-resource",
+            "legacy": None,
+        }.get(self.layout, "/.well-known/oauth-protected-resource/mcp")
+        where_asm = {
+            "tenant": [f"/.well-known/oauth-authorization-server/{TENANT}"],
+            "oidc": [f"/.well-known/openid-configuration/{TENANT}", f"/{TENANT}/.well-known/openid-configuration"],
+        }.get(self.layout, ["/.well-known/oauth-authorization-server"])
+        documents = dict.fromkeys(where_asm, asm)
+        if where_prm is not None:
+            documents[where_prm] = prm
+        return documents
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if self.redirect_to is not None and path.startswith("/.well-known/oauth-protected-resource"):
+            await RedirectResponse(self.redirect_to + path, 307)(scope, receive, send)
+            return
+        if path in self.documents:
+            await JSONResponse(self.documents[path])(scope, receive, send)
+            return
+        if path.startswith("/.well-known/") or path.endswith("/.well-known/openid-configuration"):
+            await PlainTextResponse("not here", 404)(scope, receive, send)
+            return
+        await self.app(scope, receive, self._challenge_rewriter(send))
+
+    def _challenge_rewriter(self, send: Any) -> Any:
+        """The 401's ``WWW-Authenticate``: pointing at the header layout's document, or at none."""
+
+        async def rewritten(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                where = next(iter(p for p, d in self.documents.items() if d is self.resource), None)
+                named = f', resource_metadata="{self.resource["resource"].rsplit("/", 1)[0]}{where}"'
+                challenge = 'Bearer error="invalid_token"' + (named if self.layout == "header" else "")
+                headers = [(k, v) for k, v in message["headers"] if k.lower() != b"www-authenticate"]
+                message = {**message, "headers": [*headers, (b"www-authenticate", challenge.encode())]}
+            await send(message)
+
+        return rewritten
+
+
 class _Metadata:
     """Serves the given authorization server metadata (one that lies, or offers ``client_credentials``)."""
 
@@ -336,6 +408,8 @@ def build_app(
     authorize_endpoint: str | None = None,
     registration: bool = True,
     client_credentials: bool = False,
+    layout: str = "sdk",
+    redirect_discovery_to: str | None = None,
 ) -> Any:
     """The Starlette app: authorization server, protected resource metadata, the MCP endpoint, test routes."""
 
@@ -365,14 +439,16 @@ def build_app(
         ],
     )
     app = _AdminScope(app, provider, str(metadata_url))
-    if authorize_endpoint is not None or client_credentials:
-        options = (auth.client_registration_options, auth.revocation_options)
-        metadata = build_metadata(auth.issuer_url, None, *options).model_dump(mode="json", exclude_none=True)
-        if authorize_endpoint is not None:
-            metadata["authorization_endpoint"] = authorize_endpoint
-        if client_credentials:
-            metadata["grant_types_supported"] = [*metadata["grant_types_supported"], "client_credentials"]
-            app = _ClientCredentialsGrant(app, provider)
+    options = (auth.client_registration_options, auth.revocation_options)
+    metadata = build_metadata(auth.issuer_url, None, *options).model_dump(mode="json", exclude_none=True)
+    if authorize_endpoint is not None:
+        metadata["authorization_endpoint"] = authorize_endpoint
+    if client_credentials:
+        metadata["grant_types_supported"] = [*metadata["grant_types_supported"], "client_credentials"]
+        app = _ClientCredentialsGrant(app, provider)
+    if layout != "sdk" or redirect_discovery_to is not None:
+        app = _Discovery(app, layout, base, metadata, redirect_discovery_to)
+    elif authorize_endpoint is not None or client_credentials:
         app = _Metadata(app, metadata)
     return _PublicClientRevocation(app)
 
@@ -405,6 +481,8 @@ async def _serve(args: argparse.Namespace) -> None:
         authorize_endpoint=args.authorize_endpoint,
         registration=not args.no_registration,
         client_credentials=args.client_credentials,
+        layout=args.layout,
+        redirect_discovery_to=args.redirect_discovery_to,
     )
     sock.listen()  # before READY: a client may connect as soon as it reads the line
     sys.stdout.write(f"READY {base}/mcp\n")
@@ -420,6 +498,8 @@ def main() -> None:
     parser.add_argument("--client", metavar="ID:SECRET:REDIRECT_URI")
     parser.add_argument("--no-registration", action="store_true")
     parser.add_argument("--client-credentials", action="store_true")
+    parser.add_argument("--layout", choices=LAYOUTS, default="sdk")
+    parser.add_argument("--redirect-discovery-to", metavar="URL")
     args = parser.parse_args()
     anyio.run(_serve, args)
     sys.exit(0)
