@@ -88,7 +88,8 @@ def _list(args: argparse.Namespace, paths: Paths) -> int:
 
 def _describe(server: FoundServer) -> str:
     if server.url is not None:
-        return f"{server.transport} {server.url}"
+        via = f" (through {server.via}; imported as the remote server)" if server.via else ""
+        return f"{server.transport} {server.url}{via}"
     return "stdio " + " ".join([server.command or "", *server.args])
 
 

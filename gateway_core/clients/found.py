@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway_core.clients import jsonc, toml_edit
+from gateway_core.clients.mcp_remote import PACKAGE, parse_mcp_remote
 from gateway_core.clients.table import CLIENTS, OS, Client, Scope
 
 Transport = Literal["stdio", "http", "sse"]
@@ -46,6 +47,8 @@ class FoundServer:
         transport: ``stdio``, ``http`` or ``sse``.
         command, args, env: a stdio server's launch.
         url, headers: a remote server's address and HTTP headers.
+        oauth: the pre-registered OAuth client an ``mcp-remote`` launch names (``mcp_remote.py``).
+        via: ``"mcp-remote"`` when the client reaches this remote server through that stdio bridge.
     """
 
     client: str
@@ -58,6 +61,8 @@ class FoundServer:
     env: Mapping[str, str] = field(default_factory=dict)
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    oauth: Mapping[str, Any] = field(default_factory=dict)
+    via: str | None = None
 
     @property
     def identity(self) -> tuple[str, ...]:
@@ -186,5 +191,18 @@ def _server(file: ConfigFile, name: str, raw: Any) -> FoundServer | None:
     if isinstance(command, str) and command:
         args = tuple(str(arg) for arg in raw.get("args") or ())
         env = _strings(raw.get("env"))
+        remote = parse_mcp_remote(command, args, env)
+        if remote is not None:  # a stdio bridge to a remote server: Toolgate reaches the server itself
+            return FoundServer(
+                client,
+                scope,
+                path,
+                name,
+                remote.transport,
+                url=remote.url,
+                headers=remote.headers,
+                oauth=remote.oauth,
+                via=PACKAGE,
+            )
         return FoundServer(client, scope, path, name, "stdio", command=command, args=args, env=env)
     return None

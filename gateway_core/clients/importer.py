@@ -11,6 +11,8 @@ one checked edit. The rules:
 * Secret-looking env and header values (tokens, keys, passwords, authorization) go to the secret
   store, and the entry holds ``${secret:SERVER.KEY}`` instead; everything else is kept as it is.
 * Toolgate's own entry in a client (the shim, or a URL of this gateway) is never imported.
+* An entry that runs ``mcp-remote URL`` (``mcp_remote.py``) is the remote server at URL: it is imported
+  as that, with its headers and pre-registered OAuth client (secret to the store), and signs in in Toolgate.
 """
 
 from __future__ import annotations
@@ -162,8 +164,20 @@ def _entry(name: str, server: FoundServer) -> tuple[dict[str, Any], dict[str, st
             entry["type"] = "sse"
         if server.headers:
             entry["headers"] = keep(server.headers)
+        if server.oauth:
+            entry["oauth"] = _oauth(name, server.oauth, secrets)
     else:
         entry = {"command": server.command, "args": list(server.args)}
         if server.env:
             entry["env"] = keep(server.env)
     return entry, secrets
+
+
+def _oauth(name: str, oauth: Mapping[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """The ``oauth`` block for a client an ``mcp-remote`` entry names; its secret goes to the secret store."""
+    block = {key: value for key, value in oauth.items() if key != "client_secret"}
+    if oauth.get("client_secret"):
+        secret = secret_name(name, "oauth.client_secret")
+        secrets[secret] = str(oauth["client_secret"])
+        block["client_secret"] = f"${{secret:{secret}}}"
+    return block
