@@ -16,7 +16,8 @@ import collections
 import logging
 import socket
 import time
-from collections.abc import Coroutine
+import webbrowser
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -42,9 +43,16 @@ from gateway_core import (
     ServerStatus,
     ServerStatusChanged,
     StderrLine,
+    ToolgateError,
 )
 
 logger = logging.getLogger("toolgate.app")
+
+
+async def open_in_browser(url: str) -> bool:
+    """Open ``url`` in the system browser (``BROWSER`` is honoured); whether one could be opened."""
+    return await anyio.to_thread.run_sync(webbrowser.open, url)
+
 
 # Widgets' tasks get this long to end once cancelled when the gateway stops.
 TASK_CANCEL_TIMEOUT_S = 5.0
@@ -106,6 +114,8 @@ class GatewayBridge(QObject):
     """Every enabled server has had its first start attempt (ready or failed)."""
     stopped = Signal()
     """The gateway has shut down."""
+    sign_in_finished = Signal(str, str)
+    """A sign-in or sign-out started here ended; carries the server's name and why it failed ("" when it did not)."""
 
     def __init__(self, api: GatewayApi, *, paths: Paths) -> None:
         super().__init__()
@@ -228,6 +238,26 @@ class GatewayBridge(QObject):
         """Let calls through again."""
         self.api.resume()
         self.paused_changed.emit(False)
+
+    def start_sign_in(self, name: str) -> asyncio.Task[None]:
+        """Sign in to remote server ``name`` as ``toolgate login`` does, in the system browser (``webbrowser``).
+
+        ``sign_in_finished`` says how it ended; the server connects at once when it worked.
+        """
+        return self.spawn(self._signing(name, lambda: self.api.sign_in(name, open_in_browser)))
+
+    def start_sign_out(self, name: str) -> asyncio.Task[None]:
+        """Revoke and delete remote server ``name``'s tokens, as ``toolgate logout`` does."""
+        return self.spawn(self._signing(name, lambda: self.api.sign_out(name)))
+
+    async def _signing(self, name: str, action: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await action()
+        except ToolgateError as exc:  # refused, timed out, a secret missing: said in one sentence, no token in it
+            self.sign_in_finished.emit(name, str(exc))
+            return
+        self.sign_in_finished.emit(name, "")
+        self.server_status_changed.emit(name)  # what the detail view shows of the sign-in changed
 
     # --- internals ---------------------------------------------------------------------------------
 

@@ -95,6 +95,9 @@ class TrayController(QObject):
         self._server_menus: dict[str, QMenu] = {}
         self._server_names: list[str] | None = None  # None until the submenu is first built
         self._closed = False
+        self._sign_in_announced: set[str] = set()  # servers told about since they were last ready
+        self.notifications: list[tuple[str, str]] = []
+        """Every notification shown (or that would be, where the platform shows none), oldest first."""
         self.state = TrayState.STARTING
         self.tooltip = APP_NAME
         self.menu = QMenu()
@@ -163,6 +166,7 @@ class TrayController(QObject):
         self.pause_action.setText("Resume" if paused else "Pause all agents")
         self.copy_endpoint_action.setEnabled(bridge.endpoint_url is not None)
         self._refresh_servers(statuses)
+        self._announce_sign_ins(statuses)
         if self.tray_icon is not None:
             self.tray_icon.setIcon(self._icons[self.state])
             self.tray_icon.setToolTip(self.tooltip)
@@ -188,6 +192,20 @@ class TrayController(QObject):
             entry = servers.get(status.name)
             submenu.actions()[0].setEnabled(entry is not None and entry.enabled)
 
+    def _announce_sign_ins(self, statuses: Sequence[ServerStatus]) -> None:
+        """One notification when a server comes to need a sign-in; none again until it has been ready."""
+        for status in statuses:
+            if status.state is ServerState.READY:
+                self._sign_in_announced.discard(status.name)
+            elif status.state is ServerState.NEEDS_SIGN_IN and status.name not in self._sign_in_announced:
+                self._sign_in_announced.add(status.name)
+                where = f" at {status.sign_in_at}" if status.sign_in_at else ""
+                self.notify(
+                    f"{status.name} needs a sign-in",
+                    f"Sign in{where}: Open Toolgate ▸ Servers ▸ Sign in…, or run toolgate login {status.name}.",
+                )
+        self._sign_in_announced &= {status.name for status in statuses}
+
     def close(self) -> None:
         """Remove the tray icon and stop following the gateway (at Quit); closing again does nothing."""
         if self._closed:
@@ -206,6 +224,7 @@ class TrayController(QObject):
 
     def notify(self, title: str, text: str) -> None:
         """Show an OS notification from the tray icon, where the platform supports it."""
+        self.notifications.append((title, text))
         if self.tray_icon is not None and self.tray_icon.supportsMessages():
             self.tray_icon.showMessage(title, text, QSystemTrayIcon.MessageIcon.Information, NOTIFICATION_MS)
 

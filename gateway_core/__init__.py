@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         set_server_enabled,
     )
     from gateway_core.downstream.base import Catalog, ServerState, ServerStatus
+    from gateway_core.downstream.sign_in import SIGN_IN_TIMEOUT_S, SignedIn, SignInDetails, SignInError
     from gateway_core.errors import (
         AgentError,
         ConfigError,
@@ -157,6 +158,10 @@ _EXPORTS = {
     "SecretStore": "gateway_core.secrets",
     "ServerState": "gateway_core.downstream.base",
     "ServerStatus": "gateway_core.downstream.base",
+    "SignedIn": "gateway_core.downstream.sign_in",
+    "SIGN_IN_TIMEOUT_S": "gateway_core.downstream.sign_in",
+    "SignInDetails": "gateway_core.downstream.sign_in",
+    "SignInError": "gateway_core.downstream.sign_in",
     "ToolgateError": "gateway_core.errors",
     "bind": "gateway_core.frontend.listen",
     "ListingSize": "gateway_core.frontend.listing_size",
@@ -173,6 +178,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "SIGN_IN_TIMEOUT_S",
     "AgentDirectory",
     "AgentError",
     "AgentInfo",
@@ -232,6 +238,9 @@ __all__ = [
     "ServerState",
     "ServerStatus",
     "ServerStatusChanged",
+    "SignInDetails",
+    "SignInError",
+    "SignedIn",
     "SessionEnded",
     "StderrLine",
     "TokenFiles",

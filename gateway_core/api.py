@@ -20,7 +20,7 @@ import anyio.abc
 from gateway_core.agents import AgentDirectory, AgentInfo
 from gateway_core.approvals import Answer, ApprovalRequest
 from gateway_core.audit import AuditQuery, AuditRecord, AuditStatus
-from gateway_core.config import Config, ToolsMode, load_config
+from gateway_core.config import Config, ServerConfig, ToolsMode, load_config
 from gateway_core.config.edit import (
     put_server,
     remove_server,
@@ -33,6 +33,16 @@ from gateway_core.config.edit import (
 )
 from gateway_core.downstream.base import Catalog, ServerStatus
 from gateway_core.downstream.oauth import SignIns
+from gateway_core.downstream.sign_in import (
+    SIGN_IN_TIMEOUT_S,
+    Opener,
+    SignedIn,
+    SignInDetails,
+    SignInError,
+    sign_in_details,
+    sign_in_server,
+    sign_out_server,
+)
 from gateway_core.events import EventStream
 from gateway_core.frontend.listing_size import ListingSizes
 from gateway_core.frontend.routing import PublicName
@@ -136,6 +146,15 @@ class GatewayApi(Protocol):
 
     def restart_server(self, name: str) -> bool:
         """Restart a server now; False when it is disabled or unknown."""
+
+    async def sign_in(self, name: str, open_url: Opener, timeout_s: float = SIGN_IN_TIMEOUT_S) -> SignedIn:
+        """Sign in to remote server ``name`` (as ``toolgate login``); the server then connects with the tokens."""
+
+    async def sign_out(self, name: str) -> bool:
+        """Sign out of remote server ``name`` (as ``toolgate logout``); whether it was signed in."""
+
+    def sign_in_details(self, name: str) -> SignInDetails | None:
+        """Server ``name``'s stored sign-in (issuer, scope, expiry; no token), or None."""
 
     def add_agent(self, agent_id: str, name: str | None = None) -> str:
         """Create an agent; returns its token."""
@@ -342,6 +361,36 @@ class LocalGateway:
     def restart_server(self, name: str) -> bool:
         """Restart server ``name`` now; ``False`` when it is disabled or unknown."""
         return self._gateway.restart_server(name)
+
+    async def sign_in(self, name: str, open_url: Opener, timeout_s: float = SIGN_IN_TIMEOUT_S) -> SignedIn:
+        """Sign in to remote server ``name`` with the code ``toolgate login`` runs; it connects at once after.
+
+        Raises:
+            SignInError: not a configured remote server, refused, or timed out.
+            MissingSecretError: the entry's ``oauth.client_secret`` is not stored.
+        """
+        server = self._remote(name)
+        storage = SignIns(self._store).of(name, offer_tokens=False)
+        signed_in = await sign_in_server(storage, server, self._store, open_url=open_url, timeout_s=timeout_s)
+        self._gateway.sign_in_changed(name)
+        return signed_in
+
+    async def sign_out(self, name: str) -> bool:
+        """Revoke and delete server ``name``'s tokens (as ``toolgate logout``); whether it was signed in."""
+        server = self._remote(name)
+        signed_out = await sign_out_server(SignIns(self._store).of(name), server, self._store)
+        self._gateway.sign_in_changed(name)
+        return signed_out
+
+    def sign_in_details(self, name: str) -> SignInDetails | None:
+        """Server ``name``'s stored sign-in (issuer, scope, expiry; never a token), or None."""
+        return sign_in_details(SignIns(self._store).of(name))
+
+    def _remote(self, name: str) -> ServerConfig:
+        server = self.config.servers.get(name)
+        if server is None:
+            raise SignInError(f"there is no server {name!r}")
+        return server
 
     def add_agent(self, agent_id: str, name: str | None = None) -> str:
         """Create an agent; returns its token (also kept in the secret store), which works at once."""

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QStringListModel, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QListView,
     QPlainTextEdit,
+    QPushButton,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -29,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge, GatewayMessage
 from app.common import STATE_TEXT, renamed_text, seen_as_text
-from gateway_core import Catalog, NameKind, PublicName
+from gateway_core import Catalog, NameKind, PublicName, ServerState, ServerStatus, SignInDetails
 
 # Bounds the stderr view's memory; the gateway keeps its own (shorter) tail per server.
 MAX_STDERR_LINES = 2000
@@ -110,6 +113,18 @@ TASK_ONLY_NOTE = (
 )
 
 
+def describe_sign_in(details: SignInDetails) -> str:
+    """One line on a server's sign-in: issuer, granted scopes, when the access token expires (no token)."""
+    parts = [f"Signed in at {details.issuer}" if details.issuer else "Signed in"]
+    parts.append(f"scopes: {details.scope}" if details.scope else "no scopes stated")
+    if details.expires_at is not None:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(details.expires_at))
+        parts.append(f"access token expires {when} (refreshed automatically)")
+    if details.wanted_scope:
+        parts.append(f"the server asked for more ({details.wanted_scope}): sign in again to grant it")
+    return " · ".join(parts)
+
+
 def describe_tool(tool: Any, public: PublicName | None) -> str:
     """The text shown for a selected tool: what agents call it and why, its description and its input schema."""
     schema = json.dumps(tool.input_schema, indent=2, ensure_ascii=False, sort_keys=False)
@@ -146,6 +161,10 @@ class ServerDetail(QWidget):
         self._catalog: Catalog | None = None
 
         self.title = QLabel()
+        self.sign_in_label = QLabel()
+        self.sign_in_label.setWordWrap(True)
+        self.sign_out_button = QPushButton("Sign out")
+        self.sign_out_button.setToolTip("Revoke and delete the tokens (as toolgate logout NAME)")
         self.tools_model = ToolTableModel(self)
         self.tools_view = QTableView()
         self.tools_view.setModel(self.tools_model)
@@ -179,6 +198,10 @@ class ServerDetail(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
+        sign_in = QHBoxLayout()
+        sign_in.addWidget(self.sign_in_label, 1)
+        sign_in.addWidget(self.sign_out_button)
+        layout.addLayout(sign_in)
         layout.addWidget(self.tabs)
 
         self.tools_view.selectionModel().currentRowChanged.connect(self._show_tool)
@@ -203,6 +226,7 @@ class ServerDetail(QWidget):
         status = self._bridge.status(self._name) if self._name else None
         self.tabs.setEnabled(status is not None)
         if status is None:
+            self._show_sign_in(None)
             self.title.setText("Select a server to see its tools and stderr.")
             self._show_catalog(Catalog())
             return
@@ -211,9 +235,25 @@ class ServerDetail(QWidget):
         facts.append(f"reports itself as {info}" if info else "")
         facts_text = html.escape(" · ".join(fact for fact in facts if fact))  # server_info comes from the server
         self.title.setText(f"<b>{status.name}</b> — {facts_text}")
+        self._show_sign_in(status)
         catalog = self._bridge.api.catalog(status.name)
         if catalog is not self._catalog:
             self._show_catalog(catalog)
+
+    def _show_sign_in(self, status: ServerStatus | None) -> None:
+        """Who the remote server was signed in with, what was granted and until when; or why none is."""
+        details = None
+        if status is not None and status.transport != "stdio":
+            details = self._bridge.api.sign_in_details(status.name)
+        self.sign_out_button.setVisible(details is not None)
+        if details is None:
+            needed = status is not None and status.state is ServerState.NEEDS_SIGN_IN
+            where = f" at {status.sign_in_at}" if needed and status is not None and status.sign_in_at else ""
+            self.sign_in_label.setText(f"Not signed in; its sign-in is{where} — use Sign in…" if needed else "")
+            self.sign_in_label.setVisible(needed)
+            return
+        self.sign_in_label.setVisible(True)
+        self.sign_in_label.setText(describe_sign_in(details))
 
     def _show_catalog(self, catalog: Catalog) -> None:
         self._catalog = catalog

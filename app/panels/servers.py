@@ -14,6 +14,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -26,7 +27,7 @@ from app.bridge import GatewayBridge
 from app.common import STATE_COLOR, STATE_TEXT, InlineError
 from app.panels.server_detail import ServerDetail
 from app.panels.server_form import ServerForm
-from gateway_core import ConfigError, ServerStatus, ToolgateError
+from gateway_core import SIGN_IN_TIMEOUT_S, ConfigError, ServerState, ServerStatus, ToolgateError
 
 TRANSPORT_TEXT = {"stdio": "stdio", "http": "Streamable HTTP", "sse": "SSE"}
 # How long "Click again to remove" waits for the second click.
@@ -157,7 +158,13 @@ class ServersPanel(QWidget):
         self.remove_button = QPushButton("Remove")
         self.enable_button = QPushButton("Disable")
         self.restart_button = QPushButton("Restart")
+        self.sign_in_button = QPushButton("Sign in…")
+        self.sign_in_button.setToolTip("Sign in to this remote server in your browser (as toolgate login NAME)")
+        self.action_note = QLabel()
+        self.action_note.setWordWrap(True)
+        self.action_note.hide()
         self.action_error = InlineError()
+        self._signing_in: str | None = None
         self._disarm_timer = QTimer(self)
         self._disarm_timer.setSingleShot(True)
         self._disarm_timer.setInterval(REMOVE_CONFIRM_MS)
@@ -173,6 +180,10 @@ class ServersPanel(QWidget):
         self.remove_button.clicked.connect(self._remove_clicked)
         self.enable_button.clicked.connect(self._toggle_enabled)
         self.restart_button.clicked.connect(self._restart)
+        self.sign_in_button.clicked.connect(self._sign_in)
+        self.detail.sign_out_button.clicked.connect(self._sign_out)
+        bridge.sign_in_finished.connect(self._sign_in_finished)
+        bridge.server_status_changed.connect(self._status_changed)
         self.table.doubleClicked.connect(lambda _: self.open_form(self.selected_server()))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self._disarm_timer.timeout.connect(self._disarm_remove)
@@ -187,6 +198,7 @@ class ServersPanel(QWidget):
         for button in (self.add_button, self.edit_button, self.remove_button, self.enable_button):
             buttons.addWidget(button)
         buttons.addWidget(self.restart_button)
+        buttons.addWidget(self.sign_in_button)
         buttons.addStretch()
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
@@ -194,6 +206,7 @@ class ServersPanel(QWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addLayout(buttons)
+        layout.addWidget(self.action_note)
         layout.addWidget(self.action_error)
         layout.addWidget(splitter)
         return page
@@ -223,6 +236,12 @@ class ServersPanel(QWidget):
             button.setEnabled(config is not None)
         self.restart_button.setEnabled(config is not None and config.enabled)
         self.enable_button.setText("Enable" if config is not None and not config.enabled else "Disable")
+        remote = config is not None and config.transport != "stdio"
+        self.sign_in_button.setVisible(remote)
+        self.sign_in_button.setEnabled(remote and config is not None and config.enabled and self._signing_in is None)
+        status = self._bridge.status(name) if name else None
+        needed = status is not None and status.state is ServerState.NEEDS_SIGN_IN
+        self.sign_in_button.setDefault(needed)  # the thing to do next
         if name != self.detail.server:
             self.detail.show_server(name)
 
@@ -288,6 +307,41 @@ class ServersPanel(QWidget):
         name = self.selected_server()
         if name is not None and not self._bridge.api.restart_server(name):
             self.action_error.show_message(f"“{name}” is disabled; enable it to start it.")
+
+    def _sign_in(self) -> None:
+        name = self.selected_server()
+        if name is None or self._signing_in is not None:
+            return
+        self._signing_in = name
+        self.action_error.show_message("")
+        self._note(f"Signing in to “{name}” in your browser (waiting up to {SIGN_IN_TIMEOUT_S / 60:g} minutes)…")
+        self._update_buttons()
+        self._bridge.start_sign_in(name)
+
+    def _sign_out(self) -> None:
+        name = self.detail.server
+        if name is not None:
+            self.action_error.show_message("")
+            self._bridge.start_sign_out(name)
+
+    def _sign_in_finished(self, name: str, problem: str) -> None:
+        signing_in = self._signing_in == name
+        if signing_in:
+            self._signing_in = None
+        if problem:
+            self._note("")
+            self.action_error.show_message(f"“{name}”: {problem}")
+        else:
+            self._note(f"Signed in to “{name}”." if signing_in else f"Signed out of “{name}”.")
+        self._update_buttons()
+
+    def _status_changed(self, name: str) -> None:
+        if name == self.selected_server():
+            self._update_buttons()
+
+    def _note(self, text: str) -> None:
+        self.action_note.setText(text)
+        self.action_note.setVisible(bool(text))
 
     def _act(self, action: Callable[[], None]) -> None:
         self.action_error.show_message("")

@@ -20,10 +20,10 @@ from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, say
 from gateway_core.config import ServerConfig, load_config
 from gateway_core.control_file import ControlError, read_control_file
-from gateway_core.downstream.oauth import SignIns, configured_client
-from gateway_core.downstream.sign_in import SIGN_IN_TIMEOUT_S, SignInError, sign_in, sign_in_as_machine, sign_out
+from gateway_core.downstream.oauth import SignIns
+from gateway_core.downstream.sign_in import SIGN_IN_TIMEOUT_S, SignInError, sign_in_server, sign_out_server
 from gateway_core.paths import Paths
-from gateway_core.secrets import open_secret_store, resolve
+from gateway_core.secrets import open_secret_store
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,16 +67,7 @@ def _login(args: argparse.Namespace, paths: Paths) -> int:
         return await anyio.to_thread.run_sync(webbrowser.open, url)
 
     storage = SignIns(store).of(name, offer_tokens=False)
-    settings, url = server.oauth, server.url or ""
-    if settings is not None and settings.grant == "client_credentials":
-        assert settings.client_secret is not None  # checked when the config loads
-        secret = resolve({"s": settings.client_secret}, store)["s"]
-        signed_in = anyio.run(sign_in_as_machine, storage, url, settings, secret)
-    else:
-        client = configured_client(settings, lambda values: resolve(values, store))
-        signed_in = anyio.run(
-            lambda: sign_in(storage, url, open_url=show, timeout_s=args.timeout, settings=settings, client=client)
-        )
+    signed_in = anyio.run(lambda: sign_in_server(storage, server, store, open_url=show, timeout_s=args.timeout))
     where = f" at {signed_in.issuer}" if signed_in.issuer else ""
     granted = f"; scope: {signed_in.scope}" if signed_in.scope else ""
     say(f"Signed in to {name}{where}{granted}. The tokens are in {store.backend_name}.")
@@ -88,8 +79,7 @@ def _logout(args: argparse.Namespace, paths: Paths) -> int:
     name: str = args.name
     server = _remote_server(paths, name)
     store = open_secret_store(paths)
-    client = configured_client(server.oauth, lambda values: resolve(values, store))
-    if not anyio.run(sign_out, SignIns(store).of(name), client):
+    if not anyio.run(sign_out_server, SignIns(store).of(name), server, store):
         say(f"Toolgate was not signed in to {name}.")
         return EXIT_OK
     say(f"Signed out of {name}: its tokens are revoked where the server allows it, and deleted.")

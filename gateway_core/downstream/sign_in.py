@@ -25,11 +25,13 @@ from mcp.client.auth.utils import extract_scope_from_www_auth, union_scopes
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
 from pydantic import ValidationError
 
-from gateway_core.downstream.oauth import CLIENT_NAME, MachineAuth, SignInRecord, SignInStore
+from gateway_core.downstream.oauth import CLIENT_NAME, MachineAuth, SignInRecord, SignInStore, configured_client
 from gateway_core.errors import ToolgateError
+from gateway_core.secrets import resolve
 
 if TYPE_CHECKING:
-    from gateway_core.config import OAuthSettings
+    from gateway_core.config import OAuthSettings, ServerConfig
+    from gateway_core.secrets import SecretStore
 
 # Long enough to find the window, read the consent page and approve; the person sees this bound.
 SIGN_IN_TIMEOUT_S = 300.0
@@ -387,3 +389,59 @@ async def _revoke(record: SignInRecord, client: OAuthClientInformationFull) -> N
                 await http.post(
                     str(server.revocation_endpoint), data={"token": token, "token_type_hint": hint, **credentials}
                 )
+
+
+@dataclass(frozen=True)
+class SignInDetails:
+    """What is known of a server's stored sign-in, to show a person (never a token value)."""
+
+    issuer: str | None
+    scope: str | None
+    expires_at: float | None
+    """Epoch seconds when the access token expires (it is refreshed silently), or None when not stated."""
+    wanted_scope: str | None = None
+    """Scope the server asked for beyond the grant (a step-up): signing in again asks for it."""
+
+
+def sign_in_details(storage: SignInStore) -> SignInDetails | None:
+    """The server's stored sign-in, for a person to read; None when it is not signed in."""
+    record = storage.record()
+    if record is None:
+        return None
+    issuer = str(record.authorization_server.issuer) if record.authorization_server is not None else None
+    if issuer is None and record.resource_metadata is not None and record.resource_metadata.authorization_servers:
+        issuer = str(record.resource_metadata.authorization_servers[0])
+    return SignInDetails(issuer, record.token.scope, record.expires_at, record.wanted_scope)
+
+
+async def sign_in_server(
+    storage: SignInStore,
+    server: ServerConfig,
+    store: SecretStore,
+    *,
+    open_url: Opener,
+    timeout_s: float = SIGN_IN_TIMEOUT_S,
+) -> SignedIn:
+    """Sign in to remote server ``server`` as its entry says: in the browser, or with client credentials.
+
+    What ``toolgate login`` and the GUI's Sign in… both run.
+
+    Raises:
+        SignInError: refused, timed out, not a remote server, or the server did not accept the tokens.
+        MissingSecretError: the entry's ``oauth.client_secret`` is not stored.
+    """
+    if server.url is None or server.transport == "stdio":
+        raise SignInError(f"server {storage.server!r} is not a remote server: only http and sse servers sign in")
+    settings = server.oauth
+    if settings is not None and settings.grant == "client_credentials":
+        assert settings.client_secret is not None  # checked when the config loads
+        secret = await anyio.to_thread.run_sync(lambda: resolve({"s": settings.client_secret or ""}, store)["s"])
+        return await sign_in_as_machine(storage, server.url, settings, secret)
+    client = await anyio.to_thread.run_sync(lambda: configured_client(settings, lambda v: resolve(v, store)))
+    return await sign_in(storage, server.url, open_url=open_url, timeout_s=timeout_s, settings=settings, client=client)
+
+
+async def sign_out_server(storage: SignInStore, server: ServerConfig, store: SecretStore) -> bool:
+    """Sign out of remote server ``server`` (``sign_out`` with the entry's own client); whether it was signed in."""
+    client = await anyio.to_thread.run_sync(lambda: configured_client(server.oauth, lambda v: resolve(v, store)))
+    return await sign_out(storage, client)

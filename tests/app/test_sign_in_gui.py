@@ -1,0 +1,98 @@
+"""The GUI's sign-in: Sign in… in the Servers panel opens the system browser (here the scripted one, through
+``BROWSER`` and Python's ``webbrowser``), the server becomes ready, the detail view shows the sign-in and
+signs out; the tray tells of a server that needs a sign-in once, not at every retry."""
+
+from __future__ import annotations
+
+import sys
+import webbrowser
+from pathlib import Path
+
+import pytest
+
+from app.panels.servers import ServersPanel, ServerTableModel
+from gateway_core.downstream import server as downstream_server
+from tests.app.harness import eventually, run_async, running_bridge
+from tests.app.test_tray import Opened
+from tests.fakes.launch import serve_oauth
+
+SCRIPTED_BROWSER = Path(__file__).parents[1] / "fakes" / "scripted_browser.py"
+M = ServerTableModel
+
+
+def state_of(panel: ServersPanel, name: str) -> str:
+    model = panel.model
+    row = model.row_of(name)
+    return "" if row is None else str(model.data(model.index(row, M.STATE)))
+
+
+@pytest.fixture
+def scripted_browser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``webbrowser`` reads ``BROWSER`` anew and opens URLs with the scripted browser."""
+    monkeypatch.setenv("BROWSER", f"{sys.executable} {SCRIPTED_BROWSER} %s")
+    monkeypatch.setattr(webbrowser, "_tryorder", None)
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+
+
+def test_sign_in_from_the_servers_panel_makes_the_server_ready_and_sign_out_needs_it_again(
+    qloop, qtbot, monkeypatch, scripted_browser
+):
+    monkeypatch.setattr(downstream_server, "SIGN_IN_RECHECK_S", 0.05)  # retries while it waits for a sign-in
+
+    async def scenario():
+        with serve_oauth() as oauth:
+            base = oauth.url.removesuffix("/mcp")
+            async with running_bridge({"remote": {"url": oauth.url}}) as bridge:
+                panel = ServersPanel(bridge)
+                qtbot.addWidget(panel)
+                tray = Opened().controller(bridge)
+                remote = lambda: bridge.status("remote")  # noqa: E731
+                await eventually(
+                    lambda: remote().restarts >= 3 and state_of(panel, "remote") == "Needs sign-in", "retries"
+                )
+                panel.select_server("remote")
+                assert not panel.sign_in_button.isHidden() and panel.sign_in_button.isEnabled()
+                assert panel.detail.sign_in_label.text() == (f"Not signed in; its sign-in is at {base} — use Sign in…")
+                assert panel.detail.sign_out_button.isHidden()
+
+                panel.sign_in_button.click()
+                assert not panel.sign_in_button.isEnabled()  # one sign-in at a time
+                assert panel.action_note.text().startswith("Signing in to “remote” in your browser")
+                await eventually(lambda: state_of(panel, "remote") == "Ready", "the server signed in")
+                await eventually(lambda: panel.action_note.text() == "Signed in to “remote”.", "the note")
+                signed_in = panel.detail.sign_in_label.text()
+                assert panel.action_error.isHidden()
+                assert not panel.detail.sign_out_button.isHidden()
+
+                panel.detail.sign_out_button.click()
+                await eventually(lambda: state_of(panel, "remote") == "Needs sign-in", "signed out")
+                await eventually(lambda: panel.action_note.text() == "Signed out of “remote”.", "the note")
+                notifications = list(tray.notifications)
+                tray.close()
+
+        assert signed_in.startswith(f"Signed in at {base}")
+        assert "access token expires" in signed_in and "refreshed automatically" in signed_in
+        # One when it first needed a sign-in (not one per retry), one after the sign-out.
+        assert [title for title, _ in notifications] == ["remote needs a sign-in", "remote needs a sign-in"]
+        assert notifications[0][1] == (
+            f"Sign in at {base}: Open Toolgate ▸ Servers ▸ Sign in…, or run toolgate login remote."
+        )
+
+    run_async(qloop, scenario())
+
+
+def test_a_refused_sign_in_is_said_in_the_panel_and_the_button_works_again(qloop, qtbot, scripted_browser):
+    async def scenario():
+        with serve_oauth("--refuse-consent") as oauth:
+            async with running_bridge({"remote": {"url": oauth.url}}) as bridge:
+                panel = ServersPanel(bridge)
+                qtbot.addWidget(panel)
+                await eventually(lambda: state_of(panel, "remote") == "Needs sign-in", "needs sign-in")
+                panel.select_server("remote")
+                panel.sign_in_button.click()
+                await eventually(lambda: not panel.action_error.isHidden(), "the refusal")
+                assert panel.action_error.text() == "“remote”: the sign-in was refused: the person did not approve"
+                assert panel.sign_in_button.isEnabled() and panel.action_note.isHidden()
+                assert state_of(panel, "remote") == "Needs sign-in"
+
+    run_async(qloop, scenario())
