@@ -4,6 +4,7 @@ signs out; the tray tells of a server that needs a sign-in once, not at every re
 
 from __future__ import annotations
 
+import logging
 import sys
 import webbrowser
 from pathlib import Path
@@ -15,6 +16,7 @@ from gateway_core.downstream import server as downstream_server
 from tests.app.harness import eventually, run_async, running_bridge
 from tests.app.test_tray import Opened
 from tests.fakes.launch import serve_oauth
+from tests.integration.test_sign_in import files_holding, stored_token_values
 
 SCRIPTED_BROWSER = Path(__file__).parents[1] / "fakes" / "scripted_browser.py"
 M = ServerTableModel
@@ -35,8 +37,10 @@ def scripted_browser(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_sign_in_from_the_servers_panel_makes_the_server_ready_and_sign_out_needs_it_again(
-    qloop, qtbot, monkeypatch, scripted_browser
+    qloop, qtbot, monkeypatch, scripted_browser, toolgate_home, caplog
 ):
+    caplog.set_level(logging.DEBUG)
+    tokens: set[str] = set()
     monkeypatch.setattr(downstream_server, "SIGN_IN_RECHECK_S", 0.05)  # retries while it waits for a sign-in
 
     async def scenario():
@@ -61,6 +65,7 @@ def test_sign_in_from_the_servers_panel_makes_the_server_ready_and_sign_out_need
                 await eventually(lambda: state_of(panel, "remote") == "Ready", "the server signed in")
                 await eventually(lambda: panel.action_note.text() == "Signed in to “remote”.", "the note")
                 signed_in = panel.detail.sign_in_label.text()
+                tokens.update(stored_token_values(toolgate_home))
                 assert panel.action_error.isHidden()
                 assert not panel.detail.sign_out_button.isHidden()
 
@@ -71,6 +76,8 @@ def test_sign_in_from_the_servers_panel_makes_the_server_ready_and_sign_out_need
                 tray.close()
 
         assert signed_in.startswith(f"Signed in at {base}")
+        assert len(tokens) == 2 and files_holding(toolgate_home, tokens) == []
+        assert not any(token in caplog.text or token in signed_in for token in tokens)
         assert "access token expires" in signed_in and "refreshed automatically" in signed_in
         # One when it first needed a sign-in (not one per retry), one after the sign-out.
         assert [title for title, _ in notifications] == ["remote needs a sign-in", "remote needs a sign-in"]
