@@ -260,3 +260,17 @@ async def test_a_403_insufficient_scope_tells_the_agent_to_sign_in_again_and_the
     assert stats["scopes"] == [["read"], ["read", "admin"]]
     assert not allowed.is_error
     assert after is not None and after.wanted_scope is None and after.token.scope == "read admin"
+
+
+async def test_a_client_secret_that_is_not_stored_leaves_the_server_failed_saying_which_secret() -> None:
+    store = FileSecretStore(Paths.from_env().secrets_file)  # "remote.client" is not in it
+    with serve_oauth("--client", f"robot:{SECRET}:http://127.0.0.1:1/callback", "--client-credentials") as oauth:
+        changes = Changes()
+        async with running(_pool(oauth, store, _machine(oauth), changes)) as pool:
+            remote = pool.servers["remote"]
+            await changes.until(lambda: remote.status.state is ServerState.FAILED)
+            status = remote.status
+        stats = await _stats(oauth)
+
+    assert status.reason is not None and "remote.client" in status.reason
+    assert stats["machine_tokens"] == 0
