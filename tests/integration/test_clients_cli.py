@@ -154,3 +154,16 @@ def a_private_file_of_the_users(home: Path) -> Path:
     secret.write_text("the user's secret")
     secret.chmod(0o600)
     return secret
+
+
+def test_clients_list_marks_an_mcp_remote_entry_as_the_remote_server_it_reaches(home, capsys):
+    cursor = home / ".cursor" / "mcp.json"
+    data = json.loads(cursor.read_text()) if cursor.exists() else {"mcpServers": {}}
+    data["mcpServers"]["notion"] = {"command": "npx", "args": ["-y", "mcp-remote", "https://mcp.notion.com/mcp"]}
+    cursor.parent.mkdir(parents=True, exist_ok=True)
+    cursor.write_text(json.dumps(data))
+
+    code, out, _ = toolgate(capsys, "clients", "list")
+
+    assert code == 0
+    assert "  notion: http https://mcp.notion.com/mcp (through mcp-remote; imported as the remote server)" in out
