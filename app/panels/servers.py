@@ -336,8 +336,15 @@ class ServersPanel(QWidget):
         self._update_buttons()
 
     def _status_changed(self, name: str) -> None:
-        if name == self.selected_server():
-            self._update_buttons()
+        if name != self.selected_server():
+            return
+        self._update_buttons()
+        status = self._bridge.status(name)
+        needs = status is not None and status.state is ServerState.NEEDS_SIGN_IN and self._signing_in is None
+        if status is not None and needs and self._bridge.api.sign_in_details(name) is None:
+            # Offered at once, e.g. for a server just added by its URL (not while new tokens are being tried).
+            where = f" at {status.sign_in_at}" if status.sign_in_at else ""
+            self._note(f"“{name}” needs a sign-in{where}: click Sign in… to open your browser.")
 
     def _note(self, text: str) -> None:
         self.action_note.setText(text)

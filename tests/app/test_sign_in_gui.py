@@ -71,7 +71,8 @@ def test_sign_in_from_the_servers_panel_makes_the_server_ready_and_sign_out_need
 
                 panel.detail.sign_out_button.click()
                 await eventually(lambda: state_of(panel, "remote") == "Needs sign-in", "signed out")
-                await eventually(lambda: panel.action_note.text() == "Signed out of “remote”.", "the note")
+                await eventually(lambda: panel.detail.sign_out_button.isHidden(), "no sign-in shown")
+                await eventually(lambda: "“remote” needs a sign-in" in panel.action_note.text(), "the offer again")
                 notifications = list(tray.notifications)
                 tray.close()
 
@@ -101,5 +102,30 @@ def test_a_refused_sign_in_is_said_in_the_panel_and_the_button_works_again(qloop
                 assert panel.action_error.text() == "“remote”: the sign-in was refused: the person did not approve"
                 assert panel.sign_in_button.isEnabled() and panel.action_note.isHidden()
                 assert state_of(panel, "remote") == "Needs sign-in"
+
+    run_async(qloop, scenario())
+
+
+def test_a_server_added_by_its_url_that_needs_a_sign_in_is_offered_one_at_once(qloop, qtbot, scripted_browser):
+    async def scenario():
+        with serve_oauth() as oauth:
+            async with running_bridge({}) as bridge:
+                panel = ServersPanel(bridge)
+                qtbot.addWidget(panel)
+                form = panel.open_form(None)
+                form.name_edit.setText("notion")
+                form.transport_box.setCurrentIndex(form.transport_box.findData("http"))
+                form.url_edit.setText(oauth.url)
+                form.save_button.click()
+                await eventually(lambda: state_of(panel, "notion") == "Needs sign-in", "needs sign-in")
+                await eventually(lambda: "needs a sign-in" in panel.action_note.text(), "the offer")
+                assert panel.selected_server() == "notion"
+                base = oauth.url.removesuffix("/mcp")
+                assert panel.action_note.text() == (
+                    f"“notion” needs a sign-in at {base}: click Sign in… to open your browser."
+                )
+                assert panel.sign_in_button.isDefault() and panel.sign_in_button.isEnabled()
+                panel.sign_in_button.click()
+                await eventually(lambda: state_of(panel, "notion") == "Ready", "signed in")
 
     run_async(qloop, scenario())
