@@ -178,7 +178,6 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "SIGN_IN_TIMEOUT_S",
     "AgentDirectory",
     "AgentError",
     "AgentInfo",
@@ -232,16 +231,17 @@ __all__ = [
     "Renaming",
     "Resolution",
     "Rule",
+    "SIGN_IN_TIMEOUT_S",
     "SecretError",
     "SecretStore",
     "ServerConfig",
     "ServerState",
     "ServerStatus",
     "ServerStatusChanged",
+    "SessionEnded",
     "SignInDetails",
     "SignInError",
     "SignedIn",
-    "SessionEnded",
     "StderrLine",
     "TokenFiles",
     "ToolgateError",
