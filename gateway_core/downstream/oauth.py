@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -46,6 +47,21 @@ from gateway_core.errors import ErrorCode
 if TYPE_CHECKING:
     from gateway_core.config import OAuthSettings
     from gateway_core.secrets import SecretStore
+
+
+class _ReportedElsewhere(logging.Filter):
+    """Drops the SDK's "OAuth flow error" traceback: Toolgate says why in one sentence where it matters.
+
+    The gateway states the reason as the server's status (logged once, not at every retry), and
+    ``toolgate login`` and the GUI show it as the sign-in's error; the SDK would log a traceback at
+    ERROR on every attempt, quoting the authorization server's answer.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "OAuth flow error"
+
+
+logging.getLogger("mcp.client.auth.oauth2").addFilter(_ReportedElsewhere())
 
 TOKENS_KEY = "oauth.{server}.tokens"
 CLIENT_KEY = "oauth.{server}.client"

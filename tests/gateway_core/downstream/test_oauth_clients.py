@@ -3,6 +3,7 @@ client_credentials (no browser) — against the real OAuth fake."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
@@ -196,8 +197,13 @@ async def test_a_server_with_client_credentials_gets_its_token_by_itself_and_a_n
     ids=["wrong-client", "grant-not-offered", "another-issuer"],
 )
 async def test_client_credentials_that_cannot_work_leave_the_server_failed_with_the_reason_and_no_secret(
-    store: FileSecretStore, flags: tuple[str, ...], settings: dict[str, Any], reason: str
+    store: FileSecretStore,
+    flags: tuple[str, ...],
+    settings: dict[str, Any],
+    reason: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     with serve_oauth("--client", f"robot:{SECRET}:http://127.0.0.1:1/callback", *flags) as oauth:
         changes = Changes()
         async with running(_pool(oauth, store, _machine(oauth, **settings), changes)) as pool:
@@ -209,6 +215,8 @@ async def test_client_credentials_that_cannot_work_leave_the_server_failed_with_
     assert status.reason is not None and status.reason.startswith(reason)
     assert SECRET not in status.reason
     assert stats["machine_tokens"] == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # the reason is the status, said once
+    assert SECRET not in caplog.text
 
 
 async def test_toolgate_login_with_client_credentials_gets_a_token_without_a_browser(store: FileSecretStore) -> None:
