@@ -282,3 +282,27 @@ async def test_a_client_secret_that_is_not_stored_leaves_the_server_failed_sayin
 
     assert status.reason is not None and "remote.client" in status.reason
     assert stats["machine_tokens"] == 0
+
+
+async def test_a_pre_registered_client_for_another_issuer_is_never_presented_to_this_server(
+    store: FileSecretStore, port: int
+) -> None:
+    settings = OAuthSettings(
+        client_id="desktop", client_secret=SECRET_REF, redirect_port=port, issuer="https://login.example.com"
+    )
+    client = configured_client(settings, lambda values: resolve(values, store))
+    spec = f"desktop:{SECRET}:http://127.0.0.1:{port}/callback"
+    with serve_oauth("--client", spec) as oauth:
+        signed_in = await sign_in(
+            SignIns(store).of("remote", offer_tokens=False),
+            oauth.url,
+            open_url=follow,
+            timeout_s=20,
+            settings=settings,
+            client=client,
+        )
+        stats = await _stats(oauth)
+
+    # The server's authorization server is not the configured issuer: a client is registered there instead.
+    assert signed_in.issuer == _base(oauth)
+    assert stats["registered"] == 1 and "desktop" not in stats["code_clients"]
