@@ -39,6 +39,7 @@ from gateway_core import (
     NameKind,
     NamesChanged,
     Paths,
+    PausedChanged,
     PublicName,
     ServerStatus,
     ServerStatusChanged,
@@ -231,13 +232,11 @@ class GatewayBridge(QObject):
 
     def pause(self) -> None:
         """Refuse every call, saying Toolgate is paused."""
-        self.api.pause()
-        self.paused_changed.emit(True)
+        self.api.pause()  # paused_changed comes with the core's PausedChanged
 
     def resume(self) -> None:
         """Let calls through again."""
         self.api.resume()
-        self.paused_changed.emit(False)
 
     def start_sign_in(self, name: str) -> asyncio.Task[None]:
         """Sign in to remote server ``name`` as ``toolgate login`` does, in the system browser (``webbrowser``).
@@ -272,6 +271,8 @@ class GatewayBridge(QObject):
                 self.config_applied.emit()
             case ConfigRejected(problems=problems):
                 self.config_rejected.emit(list(problems))
+            case PausedChanged(paused=paused):
+                self.paused_changed.emit(paused)
             case ApprovalRequested(request=request):
                 self.approval_requested.emit(request)
             case ApprovalResolved(resolution=resolution):

@@ -31,6 +31,10 @@ class ControlError(ToolgateError):
     """The control channel cannot be used: Toolgate is not running, unreachable, or its control file is unsafe."""
 
 
+class NotRunningError(ControlError):
+    """No gateway runs for this TOOLGATE_HOME: no control file, or nothing listens where one left says."""
+
+
 @dataclass(frozen=True)
 class ControlEndpoint:
     """Where and how to reach a running gateway's control channel.
@@ -125,7 +129,7 @@ def read_control_file(paths: Paths) -> ControlEndpoint:
     try:
         text = _read_private(path)
     except FileNotFoundError as exc:
-        raise ControlError(
+        raise NotRunningError(
             f"Toolgate is not running for TOOLGATE_HOME={paths.home}; start it with `toolgate serve`"
         ) from exc
     except OSError as exc:

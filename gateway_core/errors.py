@@ -8,6 +8,7 @@
     ├── InstanceError          another Toolgate already owns this TOOLGATE_HOME or port
     ├── ApprovalError          an approval answer names no pending request  (gateway_core.approvals)
     ├── ControlError           the local control channel cannot be used     (gateway_core.control_file)
+    │   └── NotRunningError    no gateway runs for this TOOLGATE_HOME
     ├── SignInError            a sign-in to a remote server did not complete (gateway_core.downstream.sign_in)
     └── DownstreamError        a configured MCP server could not serve a request
         ├── ServerUnavailableError   the server is not ready (starting, failed, stopped)

@@ -62,6 +62,13 @@ class ConfigRejected:
 
 
 @dataclass(frozen=True)
+class PausedChanged:
+    """Pause all agents / Resume was switched (from the tray, the window or ``toolgate pause|resume``)."""
+
+    paused: bool
+
+
+@dataclass(frozen=True)
 class SessionEnded:
     """A handshake-era agent session ended (DELETE, idle expiry, eviction, crash)."""
 
@@ -102,6 +109,7 @@ Event: TypeAlias = (
     | NamesChanged
     | ConfigApplied
     | ConfigRejected
+    | PausedChanged
     | ApprovalRequested
     | ApprovalResolved
     | SessionEnded

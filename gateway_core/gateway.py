@@ -39,6 +39,7 @@ from gateway_core.events import (
     ConfigApplied,
     ConfigRejected,
     EventStream,
+    PausedChanged,
     ServerStatusChanged,
     SessionEnded,
     StderrLine,
@@ -208,13 +209,17 @@ class Gateway:
 
     def pause(self) -> None:
         """Refuse every tool call, prompt and resource read, saying Toolgate is paused, until ``resume``."""
-        self._guard.paused = True
-        logger.info("Toolgate is paused: every call is refused until it is resumed")
+        if not self._guard.paused:
+            self._guard.paused = True
+            logger.info("Toolgate is paused: every call is refused until it is resumed")
+            self.events.publish(PausedChanged(True))
 
     def resume(self) -> None:
         """Let calls through again after ``pause``."""
-        self._guard.paused = False
-        logger.info("Toolgate resumed")
+        if self._guard.paused:
+            self._guard.paused = False
+            logger.info("Toolgate resumed")
+            self.events.publish(PausedChanged(False))
 
     def apply_config(self, config: Config, *, restart: Collection[str] = ()) -> None:
         """Use ``config`` from now on: restart only changed servers, apply policies to the next request.
@@ -395,6 +400,11 @@ class Gateway:
         """The stderr lines kept for stdio server ``name``, oldest first."""
         server = self._pool.servers.get(name)
         return server.stderr_lines() if server is not None else ()
+
+    def stderr_since(self, name: str, seen: int) -> tuple[tuple[str, ...], int] | None:
+        """Server ``name``'s stderr lines after the first ``seen`` and how many it wrote; None: not enabled."""
+        server = self._pool.servers.get(name)
+        return server.stderr_since(seen) if server is not None else None
 
     def policy(self, agent_id: str) -> AgentPolicy:
         """Agent ``agent_id``'s compiled policy under the running configuration (unknown agents: deny)."""

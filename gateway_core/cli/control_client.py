@@ -12,17 +12,20 @@ import urllib.parse
 from typing import Any
 
 from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalError
-from gateway_core.control_file import ControlEndpoint, ControlError
+from gateway_core.control_file import ControlEndpoint, ControlError, NotRunningError
 from gateway_core.control_socket import UnixHTTPConnection
 from gateway_core.errors import AgentError, ToolgateError
 from gateway_core.frontend.control import (
     APPROVALS_PATH,
     NAMES_PATH,
+    PAUSE_PATH,
     RESTART_SUFFIX,
+    RESUME_PATH,
     SERVERS_PATH,
     SIGN_IN_SUFFIX,
     SIZES_PATH,
     STATUS_PATH,
+    STDERR_SUFFIX,
 )
 
 # The gateway is on this machine: if it has not answered in this time, it is stuck.
@@ -109,6 +112,31 @@ class ControlClient:
         quoted = urllib.parse.quote(server, safe="")
         self._call("POST", f"{SERVERS_PATH}/{quoted}{RESTART_SUFFIX}", {}, not_found=ControlError)
 
+    def stderr_since(self, server: str, seen: int = 0) -> tuple[list[str], int]:
+        """Server ``server``'s kept stderr lines after the first ``seen`` it wrote, and how many it wrote.
+
+        Raises:
+            ControlError: the gateway cannot be reached, refused the request, or has no such enabled server.
+        """
+        quoted = urllib.parse.quote(server, safe="")
+        query = urllib.parse.urlencode({"seen": seen})
+        answer = self._call("GET", f"{SERVERS_PATH}/{quoted}{STDERR_SUFFIX}?{query}", not_found=ControlError)
+        lines, total = (answer.get("lines"), answer.get("total")) if isinstance(answer, dict) else (None, None)
+        if not isinstance(lines, list) or not isinstance(total, int):
+            raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
+        return [str(line) for line in lines], total
+
+    def set_paused(self, paused: bool) -> bool:
+        """Pause the running gateway (every call refused) or resume it; returns whether that changed anything.
+
+        Raises:
+            ControlError: the gateway cannot be reached or refused the request.
+        """
+        answer = self._call("POST", PAUSE_PATH if paused else RESUME_PATH, {})
+        if not isinstance(answer, dict) or answer.get("paused") is not paused:
+            raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
+        return bool(answer.get("changed"))
+
     def status(self) -> dict[str, Any]:
         """The Overview of the running gateway as one document (``status_to_json``).
 
@@ -154,7 +182,9 @@ class ControlClient:
             data = response.read()
         except (OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "strerror", None) or exc
-            raise ControlError(
+            # Nothing listens where the control file says: a gateway that stopped abruptly left it.
+            gone = isinstance(exc, ConnectionRefusedError | FileNotFoundError)
+            raise (NotRunningError if gone else ControlError)(
                 f"cannot reach Toolgate at {where} ({reason}); is it running? "
                 "if it stopped abruptly, start it again with `toolgate serve`"
             ) from exc

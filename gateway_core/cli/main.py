@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gateway_core.cli import agents, approvals, clients, config, doctor, login, logs, names, secrets, servers, status
-from gateway_core.cli.output import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, fail, say
+from gateway_core.cli.output import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_USAGE, fail, say
+from gateway_core.control_file import NotRunningError
 from gateway_core.errors import ConfigError, ToolgateError
 from gateway_core.paths import Paths
 
@@ -29,10 +30,19 @@ def main(argv: list[str] | None = None) -> int:
         The exit code: 0 on success, 1 on an error, 2 on a usage error, 3 from ``status`` when none runs.
     """
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # Everything after the first "--" is a command to run (`servers add NAME -- npx …`), never parsed here.
+    command_line: list[str] | None = None
+    if "--" in argv:
+        split = argv.index("--")
+        argv, command_line = argv[:split], argv[split + 1 :]
     try:
         args = parser.parse_args(argv)
+        if command_line is not None and not getattr(args, "takes_command", False):
+            parser.error(f"unexpected arguments after --: {' '.join(command_line)}")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    args.command_line = command_line or []
     command: Callable[[argparse.Namespace, Paths], int] | None = getattr(args, "run", None)
     if command is None:
         say("Give a command (below); `toolgate` alone starts the tray app, `toolgate serve` the gateway without it.")
@@ -43,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         return command(args, paths)
     except ConfigError as exc:
         for problem in exc.problems:
-            say(problem)
+            fail(problem)
         return EXIT_ERROR
+    except NotRunningError as exc:
+        fail(exc)
+        return EXIT_NOT_RUNNING
     except ToolgateError as exc:
         return fail(exc)
     except OSError as exc:

@@ -1,17 +1,20 @@
-"""``toolgate servers list|show|enable|disable|restart``: the configured MCP servers and their states.
+"""``toolgate servers list|show|enable|disable|restart|logs``: the configured MCP servers and their states.
 
 States come from the running gateway's control channel; with none running, from config.json with the
-state ``not running``. ``enable``/``disable`` go through the checked config edit
-(``gateway_core.config.edit``) and a running gateway applies them live (its config watcher).
+state ``not running``. ``enable``/``disable`` (and ``add``/``remove``, in ``server_add``) go through the
+checked config edit (``gateway_core.config.edit``) and a running gateway applies them live (its config
+watcher). ``logs`` prints a stdio server's kept stderr lines, read from the running gateway.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
 from gateway_core.audit.summary import redact_text
+from gateway_core.cli import server_add
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
 from gateway_core.cli.table import print_table
@@ -21,6 +24,8 @@ from gateway_core.control_file import control_file_path, read_control_file
 from gateway_core.paths import Paths
 
 HEADERS = ("NAME", "STATE", "TRANSPORT", "TOOLS", "LAST ERROR")
+# How often `servers logs --follow` asks the gateway for new lines: live enough, and a cheap local call.
+FOLLOW_POLL_S = 0.5
 NOT_RUNNING = "not running"
 NONE = "-"
 
@@ -30,7 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     servers = subparsers.add_parser(
         "servers",
         help="list, inspect, enable, disable or restart servers",
-        description="The configured MCP servers. Exit codes: 0 done, 1 error (e.g. no such server), 2 bad usage.",
+        description=(
+            "The configured MCP servers. Exit codes: 0 done, 1 error (e.g. no such server), 2 bad usage, "
+            "3 no gateway running (restart, logs)."
+        ),
         epilog="example: toolgate servers list",
     )
     commands = servers.add_subparsers(title="servers commands", metavar="COMMAND", required=True)
@@ -60,6 +68,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     restart.add_argument("name", metavar="NAME")
     restart.set_defaults(run=_restart)
+    server_add.add_parsers(commands)
+    logs = commands.add_parser(
+        "logs",
+        help="what a stdio server wrote to stderr (the last 200 lines), from the running gateway",
+        epilog="example: toolgate servers logs github --follow",
+    )
+    logs.add_argument("name", metavar="NAME")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until Ctrl+C")
+    logs.set_defaults(run=_logs)
 
 
 def _list(args: argparse.Namespace, paths: Paths) -> int:
@@ -112,6 +129,29 @@ def _set_enabled(args: argparse.Namespace, paths: Paths) -> int:
 def _restart(args: argparse.Namespace, paths: Paths) -> int:
     ControlClient(read_control_file(paths)).restart_server(args.name)
     say(f"Server {args.name!r} is restarting (`toolgate servers show {args.name}` shows its state).")
+    return EXIT_OK
+
+
+def _logs(args: argparse.Namespace, paths: Paths) -> int:
+    client = ControlClient(read_control_file(paths))
+    lines, seen = client.stderr_since(args.name)
+    for line in lines:
+        result(printable(line))
+    if not lines and not args.follow:
+        config = load_config(paths.config_file) if paths.config_file.exists() else Config()
+        entry = config.servers.get(args.name)
+        if entry is not None and entry.transport != "stdio":
+            say(f"Server {args.name!r} is a remote server: it has no stderr (`toolgate servers show` shows its state).")
+        else:
+            say(f"Server {args.name!r} has written nothing to stderr.")
+    while args.follow:
+        time.sleep(FOLLOW_POLL_S)
+        lines, total = client.stderr_since(args.name, seen)
+        if total - seen > len(lines):
+            say(f"({total - seen - len(lines)} lines came and went between two looks.)")
+        for line in lines:
+            result(printable(line))
+        seen = total
     return EXIT_OK
 
 

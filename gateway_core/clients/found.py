@@ -175,15 +175,25 @@ def _strings(value: Any) -> dict[str, str]:
 
 
 def _server(file: ConfigFile, name: str, raw: Any) -> FoundServer | None:
+    fields = read_entry(raw)
+    return None if fields is None else FoundServer(file.client.id, file.scope, file.path, name, **fields)
+
+
+def read_entry(raw: Any) -> dict[str, Any] | None:
+    """One server entry in any client's shape, as ``FoundServer`` fields (``transport`` and the rest); None if none.
+
+    Reads ``url`` (or ``serverUrl``, ``httpUrl``) with ``type``/``transport`` and ``headers`` (or
+    ``http_headers``), else ``command`` (Zed's older ``{"command": {"path", "args", "env"}}`` too),
+    ``args`` and ``env``.
+    """
     if not isinstance(raw, dict):
         return None
-    client, scope, path = file.client.id, file.scope, file.path
     url = raw.get("url") or raw.get("serverUrl") or raw.get("httpUrl")
     if isinstance(url, str) and url:
         kind = str(raw.get("type", raw.get("transport", ""))).lower()
         transport: Transport = "sse" if kind == "sse" or url.rstrip("/").endswith("/sse") else "http"
         headers = _strings(raw.get("headers") or raw.get("http_headers"))
-        return FoundServer(client, scope, path, name, transport, url=url, headers=headers)
+        return {"transport": transport, "url": url, "headers": headers}
     command = raw.get("command")
     if isinstance(command, dict):  # Zed's older form: {"command": {"path", "args", "env"}}
         raw = {**raw, **command, "command": command.get("path")}
@@ -193,16 +203,12 @@ def _server(file: ConfigFile, name: str, raw: Any) -> FoundServer | None:
         env = _strings(raw.get("env"))
         remote = parse_mcp_remote(command, args, env)
         if remote is not None:  # a stdio bridge to a remote server: Toolgate reaches the server itself
-            return FoundServer(
-                client,
-                scope,
-                path,
-                name,
-                remote.transport,
-                url=remote.url,
-                headers=remote.headers,
-                oauth=remote.oauth,
-                via=PACKAGE,
-            )
-        return FoundServer(client, scope, path, name, "stdio", command=command, args=args, env=env)
+            return {
+                "transport": remote.transport,
+                "url": remote.url,
+                "headers": remote.headers,
+                "oauth": remote.oauth,
+                "via": PACKAGE,
+            }
+        return {"transport": "stdio", "command": command, "args": args, "env": env}
     return None

@@ -280,6 +280,10 @@ class DownstreamServer:
         """Every stderr line kept for this server (the last ``stderr.MAX_LINES``), oldest first."""
         return self._stderr.lines()
 
+    def stderr_since(self, seen: int) -> tuple[tuple[str, ...], int]:
+        """The stderr lines after the first ``seen`` this server ever wrote, and how many it wrote."""
+        return self._stderr.since(seen)
+
     async def run(self) -> None:
         """Keep the server connected until cancelled; restart it with backoff when it fails or dies.
 

@@ -40,6 +40,7 @@ class StderrBuffer:
         self._lines: deque[str] = deque(maxlen=max_lines)
         self._max_line_chars = max_line_chars
         self._on_line = on_line
+        self._total = 0
 
     def append(self, line: str) -> None:
         """Record one line (without its newline)."""
@@ -47,12 +48,22 @@ class StderrBuffer:
         if len(line) > self._max_line_chars:
             line = line[: self._max_line_chars - 1] + _ELLIPSIS
         self._lines.append(line)
+        self._total += 1
         if self._on_line is not None:
             self._on_line(line)
 
     def lines(self) -> tuple[str, ...]:
         """Every line kept, oldest first."""
         return tuple(self._lines)
+
+    def since(self, seen: int) -> tuple[tuple[str, ...], int]:
+        """The kept lines that came after the first ``seen`` lines ever recorded, and how many were recorded.
+
+        A follower passes back the count it was given; lines dropped meanwhile (more than ``max_lines``
+        arrived between two looks) are not there, so fewer lines come than the count grew by.
+        """
+        fresh = min(max(self._total - seen, 0), len(self._lines))
+        return (tuple(self._lines)[len(self._lines) - fresh :] if fresh else ()), self._total
 
     def tail(self, count: int = TAIL_LINES) -> tuple[str, ...]:
         """The last ``count`` lines, oldest first."""

@@ -36,6 +36,9 @@ SIZES_PATH = f"{CONTROL_PREFIX}/sizes"
 SERVERS_PATH = f"{CONTROL_PREFIX}/servers"
 SIGN_IN_SUFFIX = "/sign-in"
 RESTART_SUFFIX = "/restart"
+STDERR_SUFFIX = "/stderr"
+PAUSE_PATH = f"{CONTROL_PREFIX}/pause"
+RESUME_PATH = f"{CONTROL_PREFIX}/resume"
 STATUS_PATH = f"{CONTROL_PREFIX}/status"
 # Where the shim asks the gateway to prove it is the Toolgate whose control file it read, before it
 # sends an agent's token there. The shim (standard library only) spells the path and proof out again.
@@ -65,6 +68,15 @@ class NameSource(Protocol):
     def restart_server(self, name: str) -> bool:
         """Restart server ``name`` now; False: no such enabled server."""
 
+    def stderr_since(self, name: str, seen: int) -> tuple[tuple[str, ...], int] | None:
+        """Server ``name``'s stderr lines after the first ``seen`` and how many it wrote; None: not enabled."""
+
+    def pause(self) -> None:
+        """Refuse every call until ``resume``."""
+
+    def resume(self) -> None:
+        """Let calls through again."""
+
     @property
     def config(self) -> Config:
         """The configuration in force."""
@@ -92,7 +104,9 @@ class ControlApp:
     and every server's state (404 unknown agent); ``GET /control/sizes`` → each agent's ``tools/list``
     size in both tool modes; ``POST /control/servers/{name}/sign-in`` → the server looks at its stored
     sign-in now (``toolgate login|logout``; 404 unknown server); ``POST /control/servers/{name}/restart``
-    → the server is restarted (404 unknown or disabled server); ``GET /control/status`` → the
+    → the server is restarted (404 unknown or disabled server); ``GET /control/servers/{name}/stderr?seen=N``
+    → ``{"lines", "total"}``: its stderr lines after the first N it wrote (404 unknown or disabled server);
+    ``POST /control/pause`` and ``POST /control/resume`` → ``{"paused", "changed"}``; ``GET /control/status`` → the
     Overview as one document (``status_to_json``). Every request needs ``Authorization: Bearer <token>``
     (else 401).
 
@@ -166,6 +180,24 @@ class ControlApp:
                 await _respond(send, 404, {"error": f"there is no enabled server {name!r}"})
                 return
             await _respond(send, 200, {"server": name})
+        elif path.startswith(SERVERS_PATH + "/") and path.endswith(STDERR_SUFFIX) and self._names is not None:
+            if method != "GET":
+                await _respond(send, 405, {"error": "use GET"}, extra_headers=[(b"allow", b"GET")])
+                return
+            await self._stderr(
+                self._names, urllib.parse.unquote(path[len(SERVERS_PATH) + 1 : -len(STDERR_SUFFIX)]), scope, send
+            )
+        elif path in (PAUSE_PATH, RESUME_PATH) and self._names is not None:
+            if method != "POST":
+                await _respond(send, 405, {"error": "use POST"}, extra_headers=[(b"allow", b"POST")])
+                return
+            pausing = path == PAUSE_PATH
+            changed = self._names.paused != pausing
+            if pausing:
+                self._names.pause()
+            else:
+                self._names.resume()
+            await _respond(send, 200, {"paused": self._names.paused, "changed": changed})
         elif path == STATUS_PATH and self._names is not None:
             if method != "GET":
                 await _respond(send, 405, {"error": "use GET"}, extra_headers=[(b"allow", b"GET")])
@@ -189,6 +221,19 @@ class ControlApp:
             return
         servers = [{"name": s.name, "state": s.state.value, "reason": s.reason} for s in names.statuses()]
         await _respond(send, 200, {"names": [name_to_json(name) for name in listed], "servers": servers})
+
+    async def _stderr(self, names: NameSource, server: str, scope: Scope, send: Send) -> None:
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        seen_text = query.get("seen", ["0"])[-1]
+        if not seen_text.isdigit():
+            await _respond(send, 400, {"error": f"seen must be a count of lines, found {seen_text!r}"})
+            return
+        found = names.stderr_since(server, int(seen_text))
+        if found is None:
+            await _respond(send, 404, {"error": f"there is no enabled server {server!r}"})
+            return
+        lines, total = found
+        await _respond(send, 200, {"server": server, "lines": list(lines), "total": total})
 
     async def _prove_identity(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Open to anyone: the proof answers one nonce and reveals nothing about the token.

@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -17,27 +15,12 @@ from gateway_core.cli.control_client import ControlClient
 from gateway_core.control_file import ControlEndpoint, ControlError, ControlFile, read_control_file
 from gateway_core.downstream.base import ServerState
 from gateway_core.paths import Paths
+from tests.integration.cli_process import json_lines, toolgate
 from tests.integration.harness import RunningGateway, agent_client, running_gateway, stdio_fake, write_config
 
 pytestmark = pytest.mark.anyio
 
-CLI_TIMEOUT_S = 60.0
 MISSING_COMMAND = "/nonexistent/toolgate-test-server"
-
-
-async def toolgate(*args: str) -> tuple[int, str, str]:
-    """Run ``toolgate ARGS`` as a person would; its exit code, stdout and stderr."""
-    with anyio.fail_after(CLI_TIMEOUT_S):
-        done = await anyio.run_process(
-            [sys.executable, "-m", "gateway_core.cli", *args], env=dict(os.environ), check=False
-        )
-    return done.returncode, done.stdout.decode(), done.stderr.decode()
-
-
-async def json_lines(*args: str) -> list[dict[str, Any]]:
-    code, out, err = await toolgate(*args)
-    assert code == 0, err
-    return [json.loads(line) for line in out.splitlines()]
 
 
 async def wait_tools(gw: RunningGateway, name: str, count: int) -> None:
@@ -229,10 +212,12 @@ async def test_servers_restart_starts_the_server_afresh_in_the_running_gateway(t
     assert unknown[0] == 1 and unknown[2].startswith("Error: ") and "no enabled server 'nope'" in unknown[2]
 
 
-async def test_servers_restart_with_no_gateway_running_is_an_error(toolgate_home: Path) -> None:
+async def test_servers_restart_and_logs_with_no_gateway_running_say_so_and_exit_3(toolgate_home: Path) -> None:
     code, _, err = await toolgate("servers", "restart", "fake")
+    logs_code, _, logs_err = await toolgate("servers", "logs", "fake")
 
-    assert code == 1 and err.startswith("Error: Toolgate is not running")
+    assert code == 3 and err.startswith("Error: Toolgate is not running")
+    assert logs_code == 3 and logs_err.startswith("Error: Toolgate is not running")
 
 
 async def test_status_and_restart_routes_refuse_a_wrong_control_token(toolgate_home: Path) -> None:

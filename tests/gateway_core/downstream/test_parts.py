@@ -43,3 +43,16 @@ def test_backoff_doubles_up_to_its_cap_and_resets_after_a_stable_run() -> None:
 
     assert delays == [0.5, 1.0, 2.0, 2.0, 2.0]
     assert after_stable_run == 0.5
+
+
+def test_stderr_since_gives_only_lines_after_those_seen_and_fewer_when_some_were_dropped() -> None:
+    buffer = StderrBuffer(max_lines=3)
+    for line in ("a", "b"):
+        buffer.append(line)
+    first, seen = buffer.since(0)
+    for line in ("c", "d", "e", "f", "g"):
+        buffer.append(line)
+
+    assert (first, seen) == (("a", "b"), 2)
+    assert buffer.since(seen) == (("e", "f", "g"), 7)  # c and d came and went
+    assert buffer.since(7) == ((), 7)
