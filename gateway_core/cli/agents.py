@@ -41,6 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     tools.add_argument("agent_id", metavar="ID")
     tools.add_argument("mode", choices=[mode.value for mode in ToolsMode], metavar="all|on_demand")
     tools.set_defaults(run=_tools)
+    from gateway_core.cli import agent_rules  # it uses ensure_config_said from here
+
+    agent_rules.add_parsers(agents)
 
 
 def ensure_config_said(paths: Paths) -> Path:

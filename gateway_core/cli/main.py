@@ -13,7 +13,20 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway_core.cli import agents, approvals, clients, config, doctor, login, logs, names, secrets, servers, status
+from gateway_core.cli import (
+    agents,
+    approvals,
+    clients,
+    config,
+    doctor,
+    login,
+    logs,
+    names,
+    pause,
+    secrets,
+    servers,
+    status,
+)
 from gateway_core.cli.output import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_USAGE, fail, say
 from gateway_core.control_file import NotRunningError
 from gateway_core.errors import ConfigError, ToolgateError
@@ -74,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the one in TOOLGATE_HOME)")
     serve.add_argument("--port", type=int, metavar="N", help="port to listen on (overrides gateway.port)")
     serve.set_defaults(run=_serve)
-    for group in (status, servers, config, agents, secrets, login, approvals, names, logs, clients, doctor):
+    for group in (status, servers, config, agents, pause, secrets, login, approvals, names, logs, clients, doctor):
         group.add_parser(commands)
     return parser
 

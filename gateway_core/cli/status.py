@@ -94,7 +94,7 @@ def warnings_of(document: dict[str, Any]) -> list[str]:
 
 
 def _print_overview(document: dict[str, Any]) -> None:
-    state = "paused (every call is refused until it is resumed)" if document.get("paused") else "running"
+    state = "paused (every call is refused until `toolgate resume`)" if document.get("paused") else "running"
     result(f"Toolgate: {state}, agents connect to {document['endpoint']}")
     servers: list[dict[str, Any]] = document["servers"]
     result()

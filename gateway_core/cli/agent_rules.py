@@ -1,0 +1,211 @@
+"""``toolgate agents allow|ask|deny|unset|default|rules|why``: what each agent may do, from a terminal.
+
+Rules are written through the checked config edit the Agents panel uses
+(``gateway_core.config.edit.set_agent_rule`` / ``set_agent_default``); a running gateway applies them to
+the next request (its config watcher). ``why`` asks the one ``gateway_core.policy.evaluate`` with the
+agent's rules in config.json, so it says what the gateway decides, in the words the audit log uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from gateway_core.cli.agents import ensure_config_said
+from gateway_core.cli.output import EXIT_OK, result, say
+from gateway_core.cli.table import print_table
+from gateway_core.config import load_config, read_raw_config
+from gateway_core.config.edit import set_agent_default, set_agent_rule
+from gateway_core.errors import AgentError, ConfigError
+from gateway_core.paths import Paths
+from gateway_core.policy import Effect, check_match, evaluate
+
+RULE_HEADERS = ("MATCH", "EFFECT", "FROM")
+CONFIG_SOURCE = "config"
+_GLOB = frozenset("*?[")
+_VERB_HELP = {
+    Effect.ALLOW: "let an agent call a server's tools (or those matching a glob) without asking",
+    Effect.ASK: "make an agent ask before each call to a server's tools (or those matching a glob)",
+    Effect.DENY: "refuse an agent a server's tools (or those matching a glob), hidden from its tools/list",
+}
+
+
+def add_parsers(agents: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the policy commands to the ``agents`` group."""
+    for effect in Effect:
+        verb = agents.add_parser(
+            effect.value,
+            help=_VERB_HELP[effect],
+            description=f"{_VERB_HELP[effect].capitalize()}. Exit codes: 0 done, 1 error (e.g. no such agent).",
+            epilog=(
+                f"examples:\n  toolgate agents {effect.value} cursor github\n"
+                f"  toolgate agents {effect.value} cursor 'github/delete_*'"
+            ),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _agent_and_match(verb)
+        verb.set_defaults(run=_set_rule, effect=effect)
+    unset = agents.add_parser(
+        "unset",
+        help="remove an agent's rule for exactly this match (broader rules or the default decide again)",
+        epilog="example: toolgate agents unset cursor 'github/delete_*'",
+    )
+    _agent_and_match(unset)
+    unset.set_defaults(run=_set_rule, effect=None)
+    default = agents.add_parser(
+        "default",
+        help="what applies to an agent where no rule matches: allow, ask or deny",
+        epilog="example: toolgate agents default cursor ask",
+    )
+    default.add_argument("agent_id", metavar="AGENT")
+    default.add_argument("effect", choices=[e.value for e in Effect], metavar="allow|ask|deny")
+    default.set_defaults(run=_set_default)
+    rules = agents.add_parser(
+        "rules",
+        help="an agent's default and rules, with where each rule came from",
+        description=(
+            "An agent's default and rules in file order. FROM is 'config' for a rule written in config.json or "
+            "with `toolgate agents allow|ask|deny`, or the approval answer that wrote it."
+        ),
+        epilog="example: toolgate agents rules cursor --json | jq '.rules[] | select(.effect == \"deny\")'",
+    )
+    rules.add_argument("agent_id", metavar="AGENT")
+    rules.add_argument("--json", action="store_true", help="print one JSON document")
+    rules.set_defaults(run=_rules)
+    why = agents.add_parser(
+        "why",
+        help="whether an agent may call a tool, and the rule that decides",
+        description=(
+            "The decision of config.json's policy for one tool, from the same evaluate() the gateway uses. "
+            "Grants for one session, given in an approval answer, are not in config.json and not counted."
+        ),
+        epilog="example: toolgate agents why cursor github/delete_repo",
+    )
+    why.add_argument("agent_id", metavar="AGENT")
+    why.add_argument("tool", metavar="SERVER/TOOL", help="a server's name and its tool's own name")
+    why.add_argument("--json", action="store_true", help="print one JSON document")
+    why.set_defaults(run=_why)
+
+
+def _agent_and_match(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("agent_id", metavar="AGENT")
+    parser.add_argument(
+        "match", metavar="SERVER[/TOOL-GLOB]", help="a server (all its tools), or server/tool with * ? [...] globs"
+    )
+
+
+def rule_match(text: str) -> str:
+    """The rule ``match`` a person typed: ``github`` means ``github/*``.
+
+    Raises:
+        ConfigError: it is not ``server`` or ``server/tool-glob``.
+    """
+    match = text if "/" in text else f"{text}/*"
+    problem = check_match(match)
+    if problem is not None:
+        raise ConfigError([problem])
+    return match
+
+
+def _set_rule(args: argparse.Namespace, paths: Paths) -> int:
+    config_path = ensure_config_said(paths)
+    match = rule_match(args.match)
+    effect: Effect | None = args.effect
+    config = load_config(config_path)
+    server = match.partition("/")[0]
+    if effect is not None and _GLOB.isdisjoint(server) and server not in config.servers:
+        say(f"Warning: there is no server {server!r} yet; the rule applies once one of that name is added.")
+    if effect is None:
+        agent = config.agents.get(args.agent_id)
+        if agent is not None and all(rule.match != match for rule in agent.rules):
+            raise AgentError(f"agent {args.agent_id!r} has no rule for exactly {match!r} (`toolgate agents rules`)")
+    set_agent_rule(config_path, args.agent_id, match, effect)
+    if effect is None:
+        say(f"Removed agent {args.agent_id!r}'s rule {match}.")
+    else:
+        say(f"Agent {args.agent_id!r}: {match} → {effect.value}.")
+    say("A running gateway applies it to the agent's next request.")
+    return EXIT_OK
+
+
+def _set_default(args: argparse.Namespace, paths: Paths) -> int:
+    set_agent_default(ensure_config_said(paths), args.agent_id, Effect(args.effect))
+    say(f"Agent {args.agent_id!r}: default → {args.effect} where no rule matches.")
+    say("A running gateway applies it to the agent's next request.")
+    return EXIT_OK
+
+
+def _rules(args: argparse.Namespace, paths: Paths) -> int:
+    config_path = ensure_config_said(paths)
+    agent = load_config(config_path).agents.get(args.agent_id)
+    if agent is None:
+        raise AgentError(f"there is no agent {args.agent_id!r} (`toolgate agents list`)")
+    raw_rules = _raw_rules(read_raw_config(config_path), args.agent_id)
+    sources = [_source(raw_rules, index) for index in range(len(agent.rules))]
+    if args.json:
+        rules = [
+            {"match": rule.match, "effect": rule.effect.value, "source": source}
+            for rule, source in zip(agent.rules, sources, strict=True)
+        ]
+        result(json.dumps({"agent": args.agent_id, "default": agent.default.value, "rules": rules}))
+        return EXIT_OK
+    if agent.rules:
+        rows = [
+            (rule.match, rule.effect.value, describe_source(source))
+            for rule, source in zip(agent.rules, sources, strict=True)
+        ]
+        print_table(RULE_HEADERS, rows, give_way=2)
+    else:
+        say(f"Agent {args.agent_id!r} has no rules.")
+    result(f"default → {agent.default.value} (where no rule matches)")
+    return EXIT_OK
+
+
+def _raw_rules(data: dict[str, Any], agent_id: str) -> list[Any]:
+    agents = data.get("agents")
+    entry = agents.get(agent_id) if isinstance(agents, dict) else None
+    rules = entry.get("rules") if isinstance(entry, dict) else None
+    return rules if isinstance(rules, list) else []
+
+
+def _source(raw_rules: list[Any], index: int) -> dict[str, Any] | None:
+    raw = raw_rules[index] if index < len(raw_rules) else None
+    source = raw.get("source") if isinstance(raw, dict) else None
+    return source if isinstance(source, dict) else None
+
+
+def describe_source(source: dict[str, Any] | None) -> str:
+    """Where a rule came from, for the FROM column: ``config``, or ``answer ID at TIME``."""
+    if source is None:
+        return CONFIG_SOURCE
+    if "answer" in source:
+        at = f" at {source['at']}" if source.get("at") else ""
+        return f"answer {source['answer']}{at}"
+    return ", ".join(f"{key} {value}" for key, value in source.items()) or CONFIG_SOURCE
+
+
+def _why(args: argparse.Namespace, paths: Paths) -> int:
+    server, slash, tool = args.tool.partition("/")
+    if not slash or not server or not tool or "/" in tool:
+        raise ConfigError([f"expected SERVER/TOOL (the server's name and its tool's own name), found {args.tool!r}"])
+    config = load_config(ensure_config_said(paths))
+    agent = config.agents.get(args.agent_id)
+    if agent is None:
+        raise AgentError(f"there is no agent {args.agent_id!r} (`toolgate agents list`)")
+    if server not in config.servers:
+        say(f"Warning: there is no server {server!r}; this is what would apply to one of that name.")
+    decision = evaluate(args.agent_id, agent.default, agent.rules, server, tool)
+    if args.json:
+        document = {
+            "agent": args.agent_id,
+            "server": server,
+            "tool": tool,
+            "effect": decision.effect.value,
+            "rule": decision.rule_text,
+            "reason": decision.reason,
+        }
+        result(json.dumps(document))
+    else:
+        result(f"{decision.effect.value}: {decision.reason}")
+    return EXIT_OK
