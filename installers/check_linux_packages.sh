@@ -21,9 +21,16 @@ trap 'dpkg -r toolgate >/dev/null 2>&1 || true' EXIT
 for path in /opt/toolgate/toolgate /opt/toolgate/toolgate-shim /usr/bin/toolgate /usr/bin/toolgate-shim; do
     [ -x "$path" ] || { echo "missing after install: $path" >&2; exit 1; }
 done
-for path in /usr/share/applications/toolgate.desktop /usr/share/icons/hicolor/256x256/apps/toolgate.png; do
+for path in /usr/share/applications/toolgate.desktop /usr/share/icons/hicolor/256x256/apps/toolgate.png \
+    /usr/share/bash-completion/completions/toolgate /usr/share/zsh/vendor-completions/_toolgate \
+    /usr/share/fish/vendor_completions.d/toolgate.fish; do
     [ -f "$path" ] || { echo "missing after install: $path" >&2; exit 1; }
 done
+# The installed bash completion completes a command through the installed toolgate.
+completed=$(bash -c 'source /usr/share/bash-completion/completions/toolgate
+COMP_WORDS=(toolgate serv); COMP_CWORD=1; _shtab_toolgate; echo "${COMPREPLY[*]}"')
+case " $completed " in *" servers "*) ;; *) echo "bash completion of 'toolgate serv' gave: $completed" >&2; exit 1;; esac
+echo "ok  the .deb installs bash, zsh and fish completion"
 .venv/bin/python installers/smoke_test.py --root /usr/bin
 dpkg -r toolgate >/dev/null
 [ ! -e /opt/toolgate/toolgate ] || { echo "dpkg -r left /opt/toolgate behind" >&2; exit 1; }

@@ -17,6 +17,7 @@ from gateway_core.cli import (
     agents,
     approvals,
     clients,
+    completion,
     config,
     doctor,
     login,
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
     for group in (status, servers, config, agents, pause, secrets, login, approvals, names, logs, clients, doctor):
         group.add_parser(commands)
+    completion.add_parser(commands, _parser)
     return parser
 
 
