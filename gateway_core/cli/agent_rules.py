@@ -38,11 +38,7 @@ def add_parsers(agents: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
             effect.value,
             help=_VERB_HELP[effect],
             description=f"{_VERB_HELP[effect].capitalize()}. Exit codes: 0 done, 1 error (e.g. no such agent).",
-            epilog=(
-                f"examples:\n  toolgate agents {effect.value} cursor github\n"
-                f"  toolgate agents {effect.value} cursor 'github/delete_*'"
-            ),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=f"example: toolgate agents {effect.value} cursor 'github/delete_*'",
         )
         _agent_and_match(verb)
         verb.set_defaults(run=_set_rule, effect=effect)

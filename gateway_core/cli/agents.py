@@ -94,11 +94,11 @@ def _list(args: argparse.Namespace, paths: Paths) -> int:
         for a in agents
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
-    # Within TABLE_WIDTH: the name gives way first, then the id.
-    for column in (1, 0):
-        excess = sum(widths) + 2 * (len(widths) - 1) - TABLE_WIDTH
-        if excess > 0:
-            widths[column] = max(widths[column] - excess, len(HEADERS[column]))
+    # Within TABLE_WIDTH: the display name gives way; the id is never cut (a row runs past rather than show
+    # an id that is not the real one).
+    excess = sum(widths) + 2 * (len(widths) - 1) - TABLE_WIDTH
+    if excess > 0:
+        widths[1] = max(widths[1] - excess, len(HEADERS[1]))
     for row in rows:
         cells = [fit(cell, width) for cell, width in zip(row, widths, strict=True)]
         result("  ".join(cells).rstrip())

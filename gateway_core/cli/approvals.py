@@ -15,6 +15,7 @@ from gateway_core.approvals import Answer
 from gateway_core.audit.summary import REDACTED, redact_arguments
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
+from gateway_core.cli.table import print_table
 from gateway_core.control_file import read_control_file
 from gateway_core.errors import ToolgateError
 from gateway_core.paths import Paths
@@ -73,19 +74,18 @@ def list_approvals(args: argparse.Namespace, paths: Paths) -> int:
     if not requests:
         say("No approvals are waiting.")
         return EXIT_OK
-    rows = [("ID", "AGENT", "WANTS", "ARGUMENTS", "WAITING")] + [
+    rows = [
         (
-            printable(str(r.get("id", ""))),
-            printable(str(r.get("agent", ""))),
-            printable(_wanted(r)),
-            summarize_arguments(r.get("arguments")),
+            str(r.get("id", "")),
+            str(r.get("agent", "")),
+            _wanted(r),
             format_age(r.get("age_s")),
+            summarize_arguments(r.get("arguments")),
         )
         for r in requests
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        result("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    # The arguments give way (marked …) to fit 80 columns; `--json` has them whole.
+    print_table(("ID", "AGENT", "WANTS", "WAITING", "ARGUMENTS"), rows, give_way=4)
     return EXIT_OK
 
 

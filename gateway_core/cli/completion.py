@@ -23,8 +23,10 @@ from gateway_core.paths import Paths
 SHELLS = ("bash", "zsh", "fish")
 NAME_KINDS = ("servers", "agents")
 INSTALL = """where the script goes (the .deb installs all three):
-  bash: toolgate completion bash > ~/.local/share/bash-completion/completions/toolgate
-  zsh:  toolgate completion zsh > ~/.zfunc/_toolgate  (with fpath+=(~/.zfunc) before compinit in ~/.zshrc)
+  bash: toolgate completion bash \\
+          > ~/.local/share/bash-completion/completions/toolgate
+  zsh:  toolgate completion zsh > ~/.zfunc/_toolgate
+        (and fpath+=(~/.zfunc) before compinit in ~/.zshrc)
   fish: toolgate completion fish > ~/.config/fish/completions/toolgate.fish
 Exit codes: 0 done, 2 bad usage."""
 # Commands whose NAME or ID is a new one, so nothing configured can complete it.
@@ -41,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], 
     completion = subparsers.add_parser(
         "completion",
         help="print the tab-completion script for bash, zsh or fish",
-        description="Print a script that completes toolgate's commands, options, and server and agent names.",
+        description="Print a script that completes toolgate's commands, options,\nand server and agent names.",
         epilog=INSTALL,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

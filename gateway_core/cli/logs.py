@@ -2,6 +2,8 @@
 
 Reads the SQLite file read-only, so it works while ``toolgate serve`` (or the tray app) is running.
 Records go to stdout (a table, or one JSON object per line with ``--json``); explanations to stderr.
+The table fits 80 columns: agent and tool names are never cut (their columns are as wide as the
+records shown need), the deciding rule gives way, marked with ``…``; ``--wide`` adds the arguments.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gateway_core.audit import AuditQuery, AuditRecord, RecordKind, read_records
-from gateway_core.cli.output import EXIT_OK, fail, result, say
+from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
+from gateway_core.cli.table import GAP, TABLE_WIDTH, fit
 from gateway_core.paths import Paths
 
 DEFAULT_LIMIT = 50
@@ -24,7 +27,7 @@ DEFAULT_LIMIT = 50
 FOLLOW_POLL_S = 0.5
 # --follow reads new records in pages of this size, so a burst between two polls is never cut short.
 FOLLOW_PAGE = 500
-_COLUMNS = (("TIME", 19), ("AGENT", 14), ("SERVER/TOOL", 30), ("RESULT", 14), ("RULE", 26), ("LATENCY", 9))
+HEADERS = ("TIME", "AGENT", "SERVER/TOOL", "RESULT", "LATENCY", "RULE")
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     logs.add_argument("--outcome", metavar="O", help="only outcomes that ended this way (ok, denied, timeout, …)")
     logs.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N", help="show the last N records")
     logs.add_argument("--json", action="store_true", help="print one JSON object per record per line")
+    logs.add_argument("--wide", action="store_true", help="the full date, whole rules and the arguments (wider)")
     logs.set_defaults(run=run_logs)
 
 
@@ -59,11 +63,12 @@ def run_logs(args: argparse.Namespace, paths: Paths) -> int:
         say(f"no audit log yet at {path}; it is created when `toolgate serve` starts")
         return EXIT_OK
     query = AuditQuery(agent=args.agent, server=args.server, tool=args.tool, outcome=args.outcome, limit=args.limit)
-    show = _json_line if args.json else _table_line
     try:
         records = list(reversed(read_records(path, query)))
+        table = _Table(records, wide=args.wide)
+        show = _json_line if args.json else table.line
         if not args.json:
-            result(_header())
+            result(table.header())
         for record in records:
             result(show(record))
         if args.follow:
@@ -100,26 +105,44 @@ def _newest_id(paths: Paths) -> int:
     return newest[0].id if newest else 0
 
 
-def _header() -> str:
-    return "  ".join(f"{title:<{width}}" for title, width in _COLUMNS) + "  ARGUMENTS"
+class _Table:
+    """The table's layout, set by the records shown first; records that come later (--follow) keep it."""
+
+    def __init__(self, records: list[AuditRecord], *, wide: bool) -> None:
+        self._wide = wide
+        rows = [_cells(record, wide=wide) for record in records]
+        # Every column but the rule is as wide as its widest cell: names are never cut.
+        self._widths = [max([len(HEADERS[i]), *(len(row[i]) for row in rows)]) for i in range(len(HEADERS) - 1)]
+        fixed = sum(self._widths) + len(GAP) * (len(HEADERS) - 1)
+        widest_rule = max([len("RULE"), *(len(row[-1]) for row in rows)])
+        self._rule_width = widest_rule if wide else max(min(widest_rule, TABLE_WIDTH - fixed), len("RULE"))
+
+    def header(self) -> str:
+        """The column titles."""
+        return self._join((*HEADERS, "ARGUMENTS") if self._wide else HEADERS)
+
+    def line(self, record: AuditRecord) -> str:
+        """One record as a row."""
+        return self._join((*_cells(record, wide=self._wide), record.arguments) if self._wide else _cells(record))
+
+    def _join(self, cells: tuple[str, ...]) -> str:
+        rule = len(self._widths)
+        padded = [f"{cell:<{width}}" for cell, width in zip(cells[:rule], self._widths, strict=True)]
+        padded.append(fit(cells[rule], self._rule_width))
+        return printable(GAP.join([*padded, *cells[rule + 1 :]]).rstrip())
 
 
-def _table_line(record: AuditRecord) -> str:
-    when = datetime.fromtimestamp(record.time).strftime("%Y-%m-%d %H:%M:%S")
+def _cells(record: AuditRecord, *, wide: bool = False) -> tuple[str, ...]:
+    """TIME, AGENT, SERVER/TOOL, RESULT, LATENCY and RULE of one record."""
+    when = datetime.fromtimestamp(record.time).strftime("%Y-%m-%d %H:%M:%S" if wide else "%m-%d %H:%M:%S")
     if record.kind is RecordKind.DECISION:
         ended = record.effect or ""
         latency = ""
     else:
         ended = str(record.outcome) + (f" ({record.answer})" if record.answer else "")
         latency = f"{record.latency_s * 1000:.0f} ms"
-    cells = (when, record.agent, f"{record.server}/{record.tool}", ended, record.rule or "", latency)
-    line = "  ".join(_fit(cell, width) for cell, (_, width) in zip(cells, _COLUMNS, strict=True))
-    return f"{line}  {record.arguments}".rstrip()
+    return (when, record.agent, f"{record.server}/{record.tool}", ended, latency, record.rule or "")
 
 
 def _json_line(record: AuditRecord) -> str:
     return json.dumps(dataclasses.asdict(record), ensure_ascii=False)
-
-
-def _fit(text: str, width: int) -> str:
-    return f"{text:<{width}}" if len(text) <= width else text[: width - 1] + "…"

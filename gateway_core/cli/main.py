@@ -20,6 +20,7 @@ from gateway_core.cli import (
     completion,
     config,
     doctor,
+    help_text,
     login,
     logs,
     names,
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     for group in (status, servers, config, agents, pause, secrets, login, approvals, names, logs, clients, doctor):
         group.add_parser(commands)
     completion.add_parser(commands, _parser)
+    help_text.finish_help(parser)
     return parser
 
 

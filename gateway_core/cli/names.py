@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
+from gateway_core.cli.table import print_table
 from gateway_core.control_file import read_control_file
 from gateway_core.downstream.base import ServerState
 from gateway_core.errors import ToolgateError
@@ -79,15 +80,14 @@ def list_names(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _print_table(names: list[dict[str, Any]]) -> None:
-    rows = [HEADERS] + [
+    rows = [
         (
-            printable(str(name.get("name", ""))),
-            printable(str(name.get("server", ""))),
-            printable(str(name.get("upstream_name", ""))) if name.get("upstream_name") != name.get("name") else SAME,
-            printable(str(name.get("reason") or SAME)),
+            str(name.get("name", "")),
+            str(name.get("server", "")),
+            str(name.get("upstream_name", "")) if name.get("upstream_name") != name.get("name") else SAME,
+            str(name.get("reason") or SAME),
         )
         for name in names
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        result("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
+    # The reason goes on in lines of its own to fit 80 columns; names are never cut.
+    print_table(HEADERS, rows, give_way=3, wrap=True)

@@ -30,19 +30,26 @@ from gateway_core.errors import ConfigError, SecretError
 from gateway_core.paths import Paths
 from gateway_core.secrets import open_secret_store
 
-ADD_USAGE = (
-    "toolgate servers add NAME (-- COMMAND [ARGS ...] | --url URL [--sse] | --json ENTRY)\n"
-    "                           [--env K=V] [--header K=V] [--secret-env K] [--secret-header K] [--cwd DIR]"
-)
+ADD_USAGE = """toolgate servers add NAME [options] -- COMMAND [ARGS ...]
+       toolgate servers add NAME [options] --url URL [--sse]
+       toolgate servers add NAME [options] --json ENTRY"""
 ADD_EPILOG = """examples:
   toolgate servers add time -- uvx mcp-server-time --local-timezone UTC
-  toolgate servers add github --url https://api.githubcopilot.com/mcp/ --secret-header Authorization
-  toolgate servers add memory --json '{"command": "npx", "args": ["-y", "@modelcontextprotocol/server-memory"]}'
-  echo "$TOKEN" | toolgate servers add gh -- npx -y @modelcontextprotocol/server-github --secret-env GITHUB_TOKEN
+  toolgate servers add gh --url https://api.githubcopilot.com/mcp/ \\
+      --secret-header Authorization
+  toolgate servers add memory --json \\
+    '{"command": "npx", "args": ["-y", "@modelcontextprotocol/server-memory"]}'
+  echo "$TOKEN" | toolgate servers add github --secret-env GITHUB_TOKEN \\
+      -- npx -y @modelcontextprotocol/server-github
 
---json takes the entry a server's README publishes: the entry itself, or an "mcpServers" (or "servers")
-block holding one server. --secret-env and --secret-header ask for each value without showing it (one
-line each from stdin when it is not a terminal); config.json gets only ${secret:NAME.KEY}.
+Everything after -- is the command and its arguments, so options go before it.
+--json takes the entry a server's README publishes: the entry itself, or an
+"mcpServers" (or "servers") block holding one server. --secret-env and
+--secret-header ask for each value without showing it (one line each from
+stdin when it is not a terminal); config.json gets only ${secret:NAME.KEY}.
+Values of --env, --header or --json whose names look secret (token, key,
+password, authorization) go to the secret store too.
+
 Exit codes: 0 added, 1 error (config.json is then unchanged), 2 bad usage."""
 # How long `servers add|remove` waits for a running gateway to take the edit before saying it will.
 APPLY_WAIT_S = 10.0

@@ -41,16 +41,18 @@ async def test_agents_list_shows_each_agents_listing_size_in_both_modes_from_the
 
 
 @pytest.mark.anyio
-async def test_agents_list_keeps_within_80_columns_by_shortening_long_names(capsys: pytest.CaptureFixture[str]):
-    async with running_gateway({"gh": stdio_fake("--tools", "200")}, agents=("a-very-long-agent-identifier",)) as gw:
+async def test_agents_list_keeps_within_80_columns_by_shortening_the_display_name_never_the_id(
+    capsys: pytest.CaptureFixture[str],
+):
+    async with running_gateway({"gh": stdio_fake("--tools", "200")}, agents=("a-long-agent-identifier",)) as gw:
         await gw.wait_ready()
         raw = json.loads(gw.paths.config_file.read_text())
-        raw["agents"]["a-very-long-agent-identifier"]["name"] = "A Very Long Display Name For This Agent"
+        raw["agents"]["a-long-agent-identifier"]["name"] = "A Very Long Display Name For This Agent"
         gw.paths.config_file.write_text(json.dumps(raw))
         code = await toolgate("agents", "list")
 
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
     assert max(len(line) for line in lines) <= 80
-    assert lines[1].startswith("a-very-long-agent-") and "Long Display Name" not in lines[1] and "…" in lines[1]
+    assert lines[1].startswith("a-long-agent-identifier  ") and "Long Display Name" not in lines[1] and "…" in lines[1]
     assert lines[1].endswith("  yes") and " kB ~" in lines[1]

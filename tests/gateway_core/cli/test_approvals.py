@@ -70,10 +70,10 @@ async def test_list_prints_one_line_per_pending_request_with_secrets_redacted(ca
     out = capsys.readouterr().out
     assert code == 0
     header, line1, line2 = out.splitlines()
-    assert header.split() == ["ID", "AGENT", "WANTS", "ARGUMENTS", "WAITING"]
+    assert header.split() == ["ID", "AGENT", "WANTS", "WAITING", "ARGUMENTS"]
+    assert all(len(line) <= 80 for line in out.splitlines())
     assert line1.startswith(first.id) and "claude" in line1 and "github/create_issue" in line1
-    assert "api_key=[redacted]" in line1 and "…" in line1 and "x" * 100 not in line1
-    assert line1.endswith("s ago")
+    assert ' s ago  title="xxx' in line1 and line1.endswith("…")  # the arguments give way; --json has them
     assert line2.startswith(second.id) and "github/delete_repo" in line2 and 'name="toolgate"' in line2
     assert "sk-live-123" not in out and "hunter2" not in out
 

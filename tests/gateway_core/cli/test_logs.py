@@ -93,16 +93,34 @@ async def test_logs_filters_and_shows_only_the_last_n_records(capsys: pytest.Cap
 
 
 @pytest.mark.anyio
-async def test_logs_prints_a_table_with_rule_result_latency_and_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_logs_wide_prints_a_table_with_result_latency_rule_and_arguments(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     await write_calls("cursor")
+
+    assert logs("--wide") == 0
+
+    header, decision, outcome = capsys.readouterr().out.splitlines()
+    assert header.split() == ["TIME", "AGENT", "SERVER/TOOL", "RESULT", "LATENCY", "RULE", "ARGUMENTS"]
+    assert "cursor" in decision and "github/create_issue" in decision and "allow" in decision
+    assert "github/* → allow" in decision and '"api_key": "[redacted]"' in decision
+    assert " ok " in outcome and "42 ms" in outcome
+
+
+@pytest.mark.anyio
+async def test_logs_table_fits_80_columns_shortening_only_the_rule_never_a_name(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    agent = "agent-with-a-long-id"
+    await write_calls(agent)
 
     assert logs() == 0
 
     header, decision, outcome = capsys.readouterr().out.splitlines()
-    assert header.split() == ["TIME", "AGENT", "SERVER/TOOL", "RESULT", "RULE", "LATENCY", "ARGUMENTS"]
-    assert "cursor" in decision and "github/create_issue" in decision and "allow" in decision
-    assert "github/* → allow" in decision and '"api_key": "[redacted]"' in decision
-    assert " ok " in outcome and "42 ms" in outcome
+    assert header.split() == ["TIME", "AGENT", "SERVER/TOOL", "RESULT", "LATENCY", "RULE"]
+    assert f" {agent}  github/create_issue  allow " in decision and decision.endswith("…")
+    assert all(len(line) <= 80 for line in (header, decision, outcome)), (header, decision)
+    assert "api_key" not in decision
 
 
 _FOLLOWER = textwrap.dedent(

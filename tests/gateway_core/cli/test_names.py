@@ -34,11 +34,20 @@ async def add_tool(gw: RunningGateway, public_name: str, name: str) -> None:
 
 
 def table(out: str) -> dict[str, list[str]]:
-    """The table's rows by public name, each split into its columns."""
-    header, *rows = out.splitlines()
+    """The table's rows by public name, each split into its columns (a WHY that goes on in more lines joined)."""
+    header, *lines = out.splitlines()
+    assert all(len(line) <= 80 for line in (header, *lines)), out
     starts = [header.index(title) for title in ("SERVER", "SERVER CALLS IT", "WHY")]
     cut = [0, *starts, None]
-    return {row[: starts[0]].strip(): [row[a:b].strip() for a, b in itertools.pairwise(cut)] for row in rows}
+    rows: dict[str, list[str]] = {}
+    last: list[str] = []
+    for line in lines:
+        if not line[: starts[-1]].strip():  # the WHY of the row above, going on
+            last[3] = f"{last[3]} {line.strip()}"
+            continue
+        last = [line[a:b].strip() for a, b in itertools.pairwise(cut)]
+        rows[last[0]] = last
+    return rows
 
 
 @pytest.mark.anyio
