@@ -44,15 +44,24 @@ async def test_agents_list_shows_each_agents_listing_size_in_both_modes_from_the
 async def test_agents_list_keeps_within_80_columns_by_shortening_the_display_name_never_the_id(
     capsys: pytest.CaptureFixture[str],
 ):
-    async with running_gateway({"gh": stdio_fake("--tools", "200")}, agents=("a-long-agent-identifier",)) as gw:
+    fits, too_wide = "a-long-agent-identifier", "an-agent-identifier-wider-than-fits"
+    async with running_gateway({"gh": stdio_fake("--tools", "200")}, agents=(fits,)) as gw:
         await gw.wait_ready()
         raw = json.loads(gw.paths.config_file.read_text())
-        raw["agents"]["a-long-agent-identifier"]["name"] = "A Very Long Display Name For This Agent"
+        raw["agents"][fits]["name"] = "A Very Long Display Name For This Agent"
         gw.paths.config_file.write_text(json.dumps(raw))
         code = await toolgate("agents", "list")
+        fitting = capsys.readouterr().out.splitlines()
+        raw["agents"][too_wide] = {"name": "Another Long Display Name"}
+        gw.paths.config_file.write_text(json.dumps(raw))
+        await toolgate("agents", "list")
+        running_past = capsys.readouterr().out.splitlines()
 
-    lines = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert max(len(line) for line in lines) <= 80
-    assert lines[1].startswith("a-long-agent-identifier  ") and "Long Display Name" not in lines[1] and "…" in lines[1]
-    assert lines[1].endswith("  yes") and " kB ~" in lines[1]
+    assert max(len(line) for line in fitting) <= 80
+    assert fitting[1].startswith(f"{fits}  ") and "Long Display Name" not in fitting[1] and "…" in fitting[1]
+    assert fitting[1].endswith("  yes") and " kB ~" in fitting[1]
+    # An id wider than the room the other columns leave is shown whole, and the row runs past 80 columns.
+    id_width = len(too_wide)
+    assert running_past[1].startswith(f"{fits:<{id_width}}  A V…  ") and len(running_past[1]) > 80
+    assert running_past[2].startswith(f"{too_wide}  Ano…  ")
