@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gateway_core import Paths
+from gateway_core.completion_names import print_names
 
 # Printed where no display exists; the rest of the line says what happens instead.
 NO_DISPLAY = "No display found (DISPLAY and WAYLAND_DISPLAY are not set)"
@@ -34,6 +35,8 @@ logger = logging.getLogger("toolgate.app")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``toolgate``: the tray app without arguments (or with ``--background``), else the CLI."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if print_names(args):  # what Tab asks for, answered before the command line is loaded
+        return 0
     if args and args != [BACKGROUND_FLAG]:
         from gateway_core.cli import main as cli_main
 

@@ -2,7 +2,8 @@
 
 The script is generated from the ``toolgate`` parser itself by shtab, so it never falls behind the
 commands. Server and agent names are completed from config.json at the moment Tab is pressed, by
-the hidden ``toolgate completion --names servers|agents`` (quiet, and empty when there is no config).
+the hidden ``toolgate completion --names servers|agents`` (``gateway_core.completion_names``: quiet,
+fast, and empty when there is no config).
 The .deb installs the three scripts where each shell looks for them.
 """
 
@@ -10,18 +11,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import shtab
 
 from gateway_core.cli.output import EXIT_OK, result
-from gateway_core.config import read_raw_config
-from gateway_core.errors import ConfigError
+from gateway_core.completion_names import KINDS, configured_names
 from gateway_core.paths import Paths
 
 SHELLS = ("bash", "zsh", "fish")
-NAME_KINDS = ("servers", "agents")
 INSTALL = """where the script goes (the .deb installs all three):
   bash: toolgate completion bash \\
           > ~/.local/share/bash-completion/completions/toolgate
@@ -48,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], 
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     completion.add_argument("shell", nargs="?", choices=SHELLS, metavar="bash|zsh|fish")
-    completion.add_argument("--names", choices=NAME_KINDS, help=argparse.SUPPRESS)
+    completion.add_argument("--names", choices=KINDS, help=argparse.SUPPRESS)
     completion.set_defaults(run=_run, root=root, usage_error=completion.error)
 
 
@@ -63,15 +61,6 @@ def _run(args: argparse.Namespace, paths: Paths) -> int:
     attach_name_completions(parser)
     result(shtab.complete(parser, shell=args.shell).rstrip("\n"))
     return EXIT_OK
-
-
-def configured_names(config_file: Path, kind: str) -> list[str]:
-    """The server or agent names in ``config_file``; none when it is missing or cannot be read (Tab stays quiet)."""
-    try:
-        block = read_raw_config(config_file).get(kind) if config_file.is_file() else None
-    except ConfigError:
-        return []
-    return [str(name) for name in block] if isinstance(block, dict) else []
 
 
 def attach_name_completions(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> None:

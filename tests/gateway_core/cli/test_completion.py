@@ -19,11 +19,12 @@ SHELL_TIMEOUT_S = 60
 
 @pytest.fixture
 def on_path(tmp_path: Path, toolgate_home: Path) -> dict[str, str]:
-    """An environment with `toolgate` on PATH (this checkout's CLI) and a config.json with two servers and an agent."""
+    """An environment with `toolgate` on PATH (this checkout's, entered as installed) and a config.json."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     launcher = bin_dir / "toolgate"
-    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m gateway_core.cli "$@"\n')
+    entry = "import sys; from app.main import main; sys.exit(main())"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -c "{entry}" "$@"\n')
     launcher.chmod(0o755)
     write_config(Paths.from_env(os.environ), {"github": {"command": "x"}, "time": {"command": "y"}}, {"cursor": "C"})
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
@@ -88,6 +89,18 @@ def test_zsh_completion_is_a_compdef_script_zsh_reads_that_asks_toolgate_for_ser
     assert checked.returncode == 0, checked.stderr
     assert path.read_text().startswith("#compdef toolgate")
     assert "toolgate completion --names servers" in path.read_text()
+
+
+def test_the_names_tab_asks_for_are_read_without_loading_the_command_line(on_path: dict[str, str]) -> None:
+    program = (
+        "import sys; from app.main import main; code = main(['completion', '--names', 'agents']); "
+        "print(code, 'gateway_core.cli' in sys.modules, 'pydantic' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], env=on_path, capture_output=True, text=True, timeout=SHELL_TIMEOUT_S
+    )
+
+    assert done.stdout.splitlines() == ["cursor", "0 False False"], done.stderr
 
 
 def test_the_hidden_names_listing_is_quiet_and_empty_without_a_config(toolgate_home: Path) -> None:
