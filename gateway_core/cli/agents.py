@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from gateway_core.agents import AgentDirectory
@@ -30,7 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add.add_argument("agent_id", metavar="ID")
     add.add_argument("--name", help="display name (default: the id)")
     add.set_defaults(run=_add)
-    agents.add_parser("list", help="list the agents").set_defaults(run=_list)
+    listing = agents.add_parser("list", help="list the agents, their tool listing and its size")
+    listing.add_argument("--json", action="store_true", help="print one JSON object per line")
+    listing.set_defaults(run=_list)
     remove = agents.add_parser("remove", help="remove an agent and its token")
     remove.add_argument("agent_id", metavar="ID")
     remove.set_defaults(run=_remove)
@@ -83,6 +86,11 @@ def _list(args: argparse.Namespace, paths: Paths) -> int:
     except ToolgateError as exc:
         sizes = {}
         say(f"ALL TOOLS and ON DEMAND (the size of each agent's tools/list) are read from Toolgate: {exc}")
+    if args.json:
+        for a in agents:
+            entry = {"id": a.id, "name": a.name, "tools": a.tools.value, "has_token": a.has_token}
+            result(json.dumps({**entry, "sizes": sizes.get(a.id)}))
+        return EXIT_OK
     rows = [HEADERS] + [
         (
             a.id,

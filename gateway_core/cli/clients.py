@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
+from gateway_core.audit.summary import redact_text
 from gateway_core.cli.output import EXIT_OK, fail, result, result_text, say
 from gateway_core.clients.connect import Change
 from gateway_core.clients.found import ClientConfigError, FoundServer
-from gateway_core.clients.service import Clients
+from gateway_core.clients.service import Clients, Installed
 from gateway_core.clients.table import CLIENT_IDS
 from gateway_core.errors import ConfigError, SecretError
 from gateway_core.paths import Paths
@@ -26,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         title="client commands", metavar="COMMAND", required=True
     )
     listing = clients.add_parser("list", help="list installed clients and the MCP servers they have")
+    listing.add_argument("--json", action="store_true", help="print one JSON object per client file per line")
     _project(listing)
     listing.set_defaults(run=_list)
 
@@ -70,6 +73,10 @@ def _list(args: argparse.Namespace, paths: Paths) -> int:
     if not found:
         say("No MCP clients found here (" + ", ".join(CLIENT_IDS) + ").")
         return EXIT_OK
+    if args.json:
+        for item in found:
+            result(json.dumps(_to_json(item)))
+        return EXIT_OK
     for item in found:
         file = item.file
         connected = " [connected to Toolgate]" if item.connected else ""
@@ -84,6 +91,31 @@ def _list(args: argparse.Namespace, paths: Paths) -> int:
         if not item.servers and not item.notes:
             result("  no servers")
     return EXIT_OK
+
+
+def _to_json(item: Installed) -> dict[str, Any]:
+    # Env and header values may hold secrets: only their names; token-looking arguments are redacted.
+    return {
+        "client": item.file.client.id,
+        "name": item.file.client.name,
+        "scope": item.file.scope,
+        "path": str(item.file.path),
+        "connected": item.connected,
+        "problem": item.problem,
+        "servers": [
+            {
+                "name": server.name,
+                "transport": server.transport,
+                "command": server.command,
+                "args": [redact_text(arg) for arg in server.args],
+                "url": None if server.url is None else redact_text(server.url),
+                "env": sorted(server.env),
+                "headers": sorted(server.headers),
+            }
+            for server in item.servers
+        ],
+        "notes": list(item.notes),
+    }
 
 
 def _describe(server: FoundServer) -> str:

@@ -49,6 +49,19 @@ def test_clients_list_shows_each_installed_client_with_its_servers_and_the_broke
     assert "cline (Cline, user):" in out and "cannot be read" in out
 
 
+def test_clients_list_json_has_one_object_per_client_file_with_env_and_header_names_only(home, capsys):
+    code, out, _ = toolgate(capsys, "clients", "list", "--json")
+
+    listed = [json.loads(line) for line in out.splitlines()]
+    vscode = next(item for item in listed if item["client"] == "vscode")
+    time_server = next(server for server in vscode["servers"] if server["name"] == "time")
+    assert code == 0
+    assert time_server["transport"] == "stdio" and time_server["args"] == ["mcp-server-time", "--local-timezone", "UTC"]
+    assert next(item for item in listed if item["client"] == "cline")["problem"]
+    every_env = [server["env"] for item in listed for server in item["servers"]]
+    assert all(isinstance(names, list) for names in every_env)  # names only, never values
+
+
 def test_import_dry_run_changes_nothing_and_import_adds_servers_with_their_secrets_in_the_store(home, capsys):
     paths = Paths.from_env()
     code, out, _ = toolgate(capsys, "import", "claude-code", "--dry-run")

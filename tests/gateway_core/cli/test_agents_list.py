@@ -41,6 +41,27 @@ async def test_agents_list_shows_each_agents_listing_size_in_both_modes_from_the
 
 
 @pytest.mark.anyio
+async def test_agents_list_json_prints_one_object_per_agent_with_its_sizes(capsys: pytest.CaptureFixture[str]):
+    async with running_gateway({"gh": stdio_fake("--tools", "5")}, agents=("agent-a",)) as gw:
+        await gw.wait_ready()
+        sizes = gw.gateway.listing_sizes()
+        code = await toolgate("agents", "list", "--json")
+
+    (listed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert listed == {
+        "id": "agent-a",
+        "name": "Agent-A",
+        "tools": "all",
+        "has_token": True,
+        "sizes": {
+            mode: {"bytes": getattr(sizes["agent-a"], mode).bytes, "tokens": getattr(sizes["agent-a"], mode).tokens}
+            for mode in ("all", "on_demand")
+        },
+    }
+
+
+@pytest.mark.anyio
 async def test_agents_list_keeps_within_80_columns_by_shortening_the_display_name_never_the_id(
     capsys: pytest.CaptureFixture[str],
 ):
