@@ -1,4 +1,4 @@
-"""``toolgate agents allow|ask|deny|unset|default|rules|why``: what each agent may do, from a terminal.
+"""``toolgate agents allow|ask|deny|unset|default|rules|why|rename``: what each agent may do, from a terminal.
 
 Rules are written through the checked config edit the Agents panel uses
 (``gateway_core.config.edit.set_agent_rule`` / ``set_agent_default``); a running gateway applies them to
@@ -16,7 +16,7 @@ from gateway_core.cli.agents import ensure_config_said
 from gateway_core.cli.output import EXIT_OK, result, say
 from gateway_core.cli.table import print_table
 from gateway_core.config import load_config, read_raw_config
-from gateway_core.config.edit import set_agent_default, set_agent_rule
+from gateway_core.config.edit import rename_agent, set_agent_default, set_agent_rule
 from gateway_core.errors import AgentError, ConfigError
 from gateway_core.paths import Paths
 from gateway_core.policy import Effect, check_match, evaluate
@@ -57,6 +57,14 @@ def add_parsers(agents: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     default.add_argument("agent_id", metavar="AGENT")
     default.add_argument("effect", choices=[e.value for e in Effect], metavar="allow|ask|deny")
     default.set_defaults(run=_set_default)
+    rename = agents.add_parser(
+        "rename",
+        help="change an agent's display name (its id and token stay)",
+        epilog='example: toolgate agents rename cursor "Cursor (work laptop)"',
+    )
+    rename.add_argument("agent_id", metavar="AGENT")
+    rename.add_argument("name", metavar="NAME")
+    rename.set_defaults(run=_rename)
     rules = agents.add_parser(
         "rules",
         help="an agent's default and rules, with where each rule came from",
@@ -129,6 +137,12 @@ def _set_default(args: argparse.Namespace, paths: Paths) -> int:
     set_agent_default(ensure_config_said(paths), args.agent_id, Effect(args.effect))
     say(f"Agent {args.agent_id!r}: default → {args.effect} where no rule matches.")
     say("A running gateway applies it to the agent's next request.")
+    return EXIT_OK
+
+
+def _rename(args: argparse.Namespace, paths: Paths) -> int:
+    rename_agent(ensure_config_said(paths), args.agent_id, args.name)
+    say(f"Agent {args.agent_id!r} is now called {args.name.strip()!r}.")
     return EXIT_OK
 
 

@@ -86,6 +86,16 @@ async def test_agents_allow_ask_deny_write_rules_that_agents_rules_lists_in_orde
     assert all(len(line) <= 80 for line in lines)
 
 
+async def test_agents_rename_changes_the_display_name_only(toolgate_home: Path) -> None:
+    paths = Paths.from_env(os.environ)
+    write_config(paths, {}, {"cursor": "Cursor"})
+
+    code, _, err = await toolgate("agents", "rename", "cursor", "Cursor (work)")
+
+    assert code == 0, err
+    assert agent_config(paths, "cursor") == {"name": "Cursor (work)"}
+
+
 def test_a_rule_written_by_an_approval_answer_shows_the_answer_and_when_in_the_from_column() -> None:
     assert describe_source(None) == "config"
     assert describe_source({"answer": "a1b2", "at": "2026-12-02T17:00:00Z"}) == "answer a1b2 at 2026-12-02T17:00:00Z"
@@ -126,6 +136,7 @@ async def test_agents_why_gives_the_decision_and_sentence_of_evaluate(toolgate_h
         (("unset", "cursor", "github/never"), "has no rule for exactly 'github/never'"),
         (("why", "cursor", "github"), "expected SERVER/TOOL"),
         (("rules", "nobody"), "there is no agent 'nobody'"),
+        (("rename", "cursor", " "), "an agent's name cannot be empty"),
     ],
 )
 async def test_a_policy_command_that_cannot_be_done_says_why_and_leaves_config_json_as_it_was(
