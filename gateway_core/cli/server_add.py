@@ -53,6 +53,11 @@ password, authorization) go to the secret store too.
 Exit codes: 0 added, 1 error (config.json is then unchanged), 2 bad usage."""
 # How long `servers add|remove` waits for a running gateway to take the edit before saying it will.
 APPLY_WAIT_S = 10.0
+# Toolgate's own keys, kept when a pasted entry has them; READ_KEYS are the client keys read_entry takes.
+TOOLGATE_KEYS = ("enabled", "prefix", "timeout_s", "isolation", "idle_timeout_s")
+READ_KEYS = frozenset(
+    {"command", "args", "env", "cwd", "url", "serverUrl", "httpUrl", "type", "transport", "headers", "http_headers"}
+)
 SECRET_REFERENCE = re.compile(r"\$\{secret:([A-Za-z0-9_.-]+)\}")
 APPLY_POLL_S = 0.1
 
@@ -158,6 +163,10 @@ def parse_json_entry(text: str) -> dict[str, Any]:
         entry = {"url": fields["url"], **({"type": "sse"} if fields["transport"] == "sse" else {})}
         if fields["headers"]:
             entry["headers"] = dict(fields["headers"])
+    entry.update({key: raw[key] for key in TOOLGATE_KEYS if key in raw})
+    ignored = sorted(set(raw) - READ_KEYS - set(TOOLGATE_KEYS))
+    if ignored:
+        say(f"--json: left out what Toolgate does not use: {', '.join(ignored)}.")
     return entry
 
 

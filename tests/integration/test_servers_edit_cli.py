@@ -97,15 +97,18 @@ async def test_servers_add_json_takes_a_readme_mcpservers_entry_and_moves_a_toke
     toolgate_home: Path,
 ) -> None:
     command, args = fake_command()
-    readme = {"mcpServers": {"github": {"command": command, "args": args, "env": {"GITHUB_TOKEN": "ghp_x1", "A": "1"}}}}
+    pasted = {"command": command, "args": args, "env": {"GITHUB_TOKEN": "ghp_x1", "A": "1"}, "alwaysAllow": ["x"]}
+    readme = {"mcpServers": {"github": {**pasted, "timeout_s": 30}}}
     async with running_gateway({}) as gw:
         code, _, err = await toolgate("servers", "add", "gh", "--json", json.dumps(readme))
         await gw.wait_ready("gh")
 
     assert code == 0, err
     assert "GITHUB_TOKEN looks like a secret" in err
+    assert "left out what Toolgate does not use: alwaysAllow" in err
     entry = json.loads(gw.paths.config_file.read_text())["servers"]["gh"]
-    assert entry == {"command": command, "args": args, "env": {"GITHUB_TOKEN": "${secret:gh.GITHUB_TOKEN}", "A": "1"}}
+    env = {"GITHUB_TOKEN": "${secret:gh.GITHUB_TOKEN}", "A": "1"}
+    assert entry == {"command": command, "args": args, "env": env, "timeout_s": 30}
     assert open_secret_store(gw.paths).get("gh.GITHUB_TOKEN") == "ghp_x1"
 
 
