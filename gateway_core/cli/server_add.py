@@ -206,13 +206,17 @@ def _add(args: argparse.Namespace, paths: Paths) -> int:
     if not entry[block]:
         del entry[block]
     store = open_secret_store(paths)
+    earlier = {name: store.get(name) for name in stored}  # a removed server's, kept if this add fails
     for name, value in stored.items():
         store.set(name, value)
     try:
         put_server(config_path, args.name, entry)
     except ConfigError:
-        for name in stored:
-            store.delete(name)
+        for name, before in earlier.items():
+            if before is None:
+                store.delete(name)
+            else:
+                store.set(name, before)
         raise
     where = f"; its secrets are in {store.backend_name} ({', '.join(stored)})" if stored else ""
     say(f"Added server {args.name!r} to {config_path}{where}.")
