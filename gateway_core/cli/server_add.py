@@ -163,6 +163,10 @@ def parse_json_entry(text: str) -> dict[str, Any]:
         entry = {"url": fields["url"], **({"type": "sse"} if fields["transport"] == "sse" else {})}
         if fields["headers"]:
             entry["headers"] = dict(fields["headers"])
+        if fields.get("via"):
+            say(f"--json: an {fields['via']} bridge: added as the remote server {fields['url']} it reaches.")
+        if fields.get("oauth"):
+            say('--json: its OAuth client settings were left out; add an "oauth" block by hand if it needs one.')
     entry.update({key: raw[key] for key in TOOLGATE_KEYS if key in raw})
     ignored = sorted(set(raw) - READ_KEYS - set(TOOLGATE_KEYS))
     if ignored:
