@@ -41,10 +41,11 @@ class ListedNames:
     """Where the client is listed other definitions than the catalog's (a handshake-era twin's): those."""
 
     @classmethod
-    def of(cls, catalog: Catalog) -> ListedNames:
-        """What ``catalog`` lists, with its own definitions."""
+    def of(cls, catalog: Catalog, *, definitions: bool = True) -> ListedNames:
+        """What ``catalog`` lists, with its own definitions (or the routing table's)."""
         tools = frozenset(tool.name for tool in catalog.tools)
-        return cls(tools=tools, prompts=frozenset(prompt.name for prompt in catalog.prompts), definitions=catalog)
+        prompts = frozenset(prompt.name for prompt in catalog.prompts)
+        return cls(tools=tools, prompts=prompts, definitions=catalog if definitions else None)
 
 
 def _key(capabilities: types.ClientCapabilities) -> str:

@@ -20,11 +20,14 @@ it, for a few seconds at most.
 A server that Toolgate signs in to (OAuth, ``oauth.py``) gets no twin: a second session would refresh
 the one sign-in's rotating tokens behind the first one's back. The twin's resource updates are dropped
 (the 2026-07-28 session delivers those); its log messages and task status notifications reach agents
-like the server's own. Its state is not the server's status.
+like the server's own. Its state is not the server's status. What
+only the twin lists is routed too (``DownstreamServer.routed_catalog``) and listed to handshake-era
+agents only; resources are routed as the 2026-07-28 session lists them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -122,6 +125,17 @@ def same_in_both_eras(twin: DownstreamServer, modern: Catalog) -> bool:
     """Whether the READY ``twin`` lists exactly ``modern`` and offers nothing only its era has (tasks)."""
     live = twin.session.live
     return _wire(twin.catalog) == _wire(modern) and live is not None and not live.task_calls
+
+
+def with_only_in(modern: Catalog, handshake: Catalog) -> Catalog:
+    """``modern`` plus the tools and prompts only ``handshake`` lists (so that they can be routed)."""
+    tools = {tool.name for tool in modern.tools}
+    prompts = {prompt.name for prompt in modern.prompts}
+    return dataclasses.replace(
+        modern,
+        tools=modern.tools + tuple(tool for tool in handshake.tools if tool.name not in tools),
+        prompts=modern.prompts + tuple(prompt for prompt in handshake.prompts if prompt.name not in prompts),
+    )
 
 
 def _wire(catalog: Catalog) -> list[list[dict[str, Any]]]:

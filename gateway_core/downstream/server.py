@@ -36,7 +36,7 @@ from gateway_core.downstream.base import (
 )
 from gateway_core.downstream.by_capability import LISTING_WAIT_S, ListedNames, ListingsByCapability
 from gateway_core.downstream.catalog import list_catalog
-from gateway_core.downstream.era_twin import HandshakeTwin
+from gateway_core.downstream.era_twin import HandshakeTwin, with_only_in
 from gateway_core.downstream.live import Backoff, LiveSession
 from gateway_core.downstream.oauth import (
     GatewayAuth,
@@ -214,7 +214,10 @@ class DownstreamServer:
             await self.era_settled()
             if (twin := self.for_era(modern=False)) is not self:
                 return ListedNames.of(twin.catalog)
-        return await self._by_capability.listed_to(self.session.live, self._catalog, capabilities)
+        listed = await self._by_capability.listed_to(self.session.live, self._catalog, capabilities)
+        if listed is None and self.for_era(modern=False) is not self:  # not what only the twin lists
+            return ListedNames.of(self._catalog, definitions=False)
+        return listed
 
     def for_era(self, *, modern: bool) -> DownstreamServer:
         """The server that serves an agent of this era: the handshake-era twin where one serves, else this."""
@@ -266,6 +269,12 @@ class DownstreamServer:
     def last_catalog(self) -> Catalog:
         """What the server listed last, whatever its state now (empty if it never listed)."""
         return self._catalog
+
+    @property
+    def routed_catalog(self) -> Catalog:
+        """What agents of either era may reach: ``last_catalog``, plus what only a handshake-era twin lists."""
+        twin = self.for_era(modern=False)
+        return self._catalog if twin is self else with_only_in(self._catalog, twin.catalog)
 
     def not_ready_message(self) -> str:
         """Why a request cannot reach this server now, for the agent (no secrets: reasons never hold any)."""

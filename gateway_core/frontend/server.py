@@ -189,7 +189,7 @@ class AgentFacingServer:
         """Rebuild the routing table (ready servers listed, the others routed as unavailable); what changed."""
         config = self._runtime.now.config
         entries = [
-            ServerCatalog(name, config.prefix_for(name), ds.last_catalog, ds.status.state is ServerState.READY)
+            ServerCatalog(name, config.prefix_for(name), ds.routed_catalog, ds.status.state is ServerState.READY)
             for name, ds in self._pool.servers.items()
             if name in config.servers and config.servers[name].enabled
         ]

@@ -20,8 +20,8 @@ sampling, roots, logging, resource updates, in both eras). One resource ``fake:/
 template ``fake://items/{id}``, one prompt ``greet(name)``. With ``--by-capability`` it also lists the tool
 ``summarise`` only to clients that declared sampling and the prompt ``interview`` only to clients that
 declared elicitation (in 2026-07-28, as each request's capabilities say). With ``--by-era`` it lists
-``era`` (answers the protocol version its call came in) to everyone and ``whats_new`` only to 2026-07-28
-clients.
+``era`` (answers the protocol version its call came in) to everyone, ``whats_new`` only to 2026-07-28
+clients and ``whats_old`` (answers "old") only to handshake-era clients.
 """
 
 from __future__ import annotations
@@ -82,16 +82,18 @@ SAMPLING_TOOL = types.Tool(name="summarise", description="Summarise with the cli
 ELICITING_PROMPT = types.Prompt(name="interview", description="Asks the user questions first.")
 
 
-# With --by-era: ``era`` answers the era of its call; ``whats_new`` is listed only to 2026-07-28 clients.
+# With --by-era: ``era`` answers the era of its call; ``whats_new`` is listed only to 2026-07-28 clients,
+# ``whats_old`` only to handshake-era clients.
 ERA_TOOL = types.Tool(name="era", description="Say which protocol era this call came in.", input_schema=_OBJECT)
 MODERN_TOOL = types.Tool(name="whats_new", description="Listed only to 2026-07-28 clients.", input_schema=_OBJECT)
+OLD_TOOL = types.Tool(name="whats_old", description="Listed only to handshake-era clients.", input_schema=_OBJECT)
 
 
 def _for_era(enabled: bool, ctx: ServerRequestContext[Any]) -> list[types.Tool]:
     """What ``--by-era`` adds to the tools listed to the client of ``ctx``."""
     if not enabled:
         return []
-    return [ERA_TOOL, MODERN_TOOL] if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS else [ERA_TOOL]
+    return [ERA_TOOL, MODERN_TOOL] if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS else [ERA_TOOL, OLD_TOOL]
 
 
 def _for_capabilities(enabled: bool, ctx: ServerRequestContext[Any], item: Any) -> list[Any]:
@@ -185,6 +187,8 @@ class FakeServer:
                 return types.CallToolResult(
                     content=[_text(text)], structured_content={"text": text}, _meta={"fake/server": self.name}
                 )
+            case "whats_old":
+                return types.CallToolResult(content=[_text("old")])
             case "era":
                 return types.CallToolResult(content=[_text(ctx.protocol_version)])
             case "add":
@@ -360,7 +364,7 @@ def main() -> None:
         "--by-capability", action="store_true", help="list summarise, interview only to clients that can sample, elicit"
     )
     parser.add_argument(
-        "--by-era", action="store_true", help="list whats_new only to 2026-07-28 clients; era says a call's era"
+        "--by-era", action="store_true", help="list whats_new, whats_old only to 2026-07-28, handshake-era clients; era says a call's era"
     )
     options = parser.parse_args()
     fake = FakeServer(

@@ -450,7 +450,9 @@ async def test_server_everythings_question_during_a_task_reaches_the_agent_as_di
 async def era_scenarios(client: Client) -> list[Any]:
     """What the server lists to the client, and which era it says a call came in."""
     tools = sorted(tool.name for tool in (await client.list_tools()).tools)
-    return [tools, wire(await client.call_tool("era", {}))]
+    era = wire(await client.call_tool("era", {}))
+    old = wire(await client.call_tool("whats_old", {})) if "whats_old" in tools else None
+    return [tools, era, old]
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
@@ -466,5 +468,5 @@ async def test_a_server_that_offers_each_era_something_else_offers_each_agent_wh
         straight, through = await run_both_ways(entry, era_scenarios, mode)
 
     assert through == straight
-    assert ("whats_new" in straight[0]) == (mode == "2026-07-28")
+    assert ("whats_new" in straight[0], "whats_old" in straight[0]) == (mode == "2026-07-28", mode == "legacy")
     assert straight[1]["content"][0]["text"] == ("2026-07-28" if mode == "2026-07-28" else "2025-11-25")
