@@ -5,7 +5,7 @@ server reached in 2026-07-28 may list less to an agent that cannot (``downstream
 a server that offers the handshake era something else lists a handshake-era agent what its
 handshake-era twin lists, with the twin's definitions (``downstream/era_twin.py``). An agent's listing
 keeps, of each such server, only what the server lists to it, as the server defines it for it.
-Something only the handshake era lists is not routed, so not offered.
+What only the handshake era lists is routed too, and listed to handshake-era agents alone.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway_core.downstream.base import ServerState
-from gateway_core.downstream.by_capability import capability_key
+from gateway_core.downstream.by_capability import LISTING_WAIT_S, capability_key
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.events import EventStream, NamesChanged, SessionEnded
 from gateway_core.frontend.forward import (
@@ -392,6 +392,7 @@ class AgentFacingServer:
 
     async def _list_tools(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         """The tools the agent may use: not denied to it, not needing tasks it cannot create, listed to its like."""
+        await self._eras_settled(ctx)
         agent, routes, tasks = current_agent(), self._runtime.now.routes, may_use_tasks(ctx)
         visible = [
             tool
@@ -412,7 +413,20 @@ class AgentFacingServer:
             visible = [tool for tool in visible if tasks or not requires_task(tool)]
         return types.ListToolsResult(tools=visible)
 
+    async def _eras_settled(self, ctx: Ctx) -> None:
+        """For a handshake-era agent: until every server's twin is settled and routed (``era_twin.py``)."""
+        if is_modern(ctx):
+            return
+        async with anyio.create_task_group() as tg:
+            for server in self._pool.servers.values():
+                tg.start_soon(server.era_settled)
+        if self._changed.is_set():  # a twin kept just now is routed by the next refresh
+            refreshed = self._refreshed
+            with anyio.move_on_after(LISTING_WAIT_S):
+                await refreshed.wait()
+
     async def _list_prompts(self, ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+        await self._eras_settled(ctx)
         agent, routes = current_agent(), self._runtime.now.routes
         visible = [p for p in routes.prompt_list if self._guard.may_see(agent, routes.prompts[p.name].server)]
         capabilities = ctx.session.client_capabilities

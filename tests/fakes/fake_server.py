@@ -364,7 +364,7 @@ def main() -> None:
         "--by-capability", action="store_true", help="list summarise, interview only to clients that can sample, elicit"
     )
     parser.add_argument(
-        "--by-era", action="store_true", help="list whats_new, whats_old only to 2026-07-28, handshake-era clients; era says a call's era"
+        "--by-era", action="store_true", help="whats_new, whats_old listed to 2026-07-28, handshake-era clients only"
     )
     options = parser.parse_args()
     fake = FakeServer(
