@@ -180,8 +180,8 @@ class GatewayApi(Protocol):
     def set_gateway_settings(self, **settings: Any) -> None:
         """Change ``gateway`` settings."""
 
-    def answer_approval(self, request_id: str, answer: Answer) -> None:
-        """Answer a waiting request."""
+    def answer_approval(self, request_id: str, answer: Answer, *, for_s: float | None = None) -> None:
+        """Answer a waiting request (``for_s``: how long a timed answer holds)."""
 
     def pause(self) -> None:
         """Refuse every call until ``resume``."""
@@ -436,9 +436,12 @@ class LocalGateway:
         """Change ``gateway`` settings (``port``, ``allowed_origins``, ``approval_timeout_s``, …)."""
         self._gateway.apply_config(set_gateway_settings(self.config_path, **settings))
 
-    def answer_approval(self, request_id: str, answer: Answer) -> None:
-        """Answer a waiting request (raises ``ApprovalError`` when it no longer waits)."""
-        self._gateway.answer_approval(request_id, answer)
+    def answer_approval(self, request_id: str, answer: Answer, *, for_s: float | None = None) -> None:
+        """Answer a waiting request (raises ``ApprovalError`` when it no longer waits).
+
+        ``for_s`` is how long a timed answer (``ALLOW_FOR``, ``DENY_FOR``) holds, in seconds.
+        """
+        self._gateway.answer_approval(request_id, answer, for_s=for_s)
 
     def pause(self) -> None:
         """Refuse every call, saying Toolgate is paused."""

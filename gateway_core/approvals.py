@@ -3,17 +3,20 @@
 Each request ends exactly once (qutebrowser's ``Question``): answered (allowed or denied), timed
 out, or withdrawn because its caller went away. Everything but an allow is a deny. "Allow for this
 session" grants live in memory until ``end_session``; "always" answers are handed to ``on_always``,
-which writes them into the config as rules. State changes happen synchronously on the event loop,
+which writes them into the config as rules; "for 15 minutes" (timed) answers to ``on_timed`` with
+their expiry, which writes them as rules with ``expires``. State changes happen synchronously on the event loop,
 so an answer and a timeout can never both win.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, TypeAlias
 
@@ -26,10 +29,16 @@ logger = logging.getLogger(__name__)
 
 # 3 random bytes give 6 hex digits: short enough to type in `toolgate approvals allow ID`.
 _ID_BYTES = 3
+# A timed grant is for a while, not for ever: longer than this is an "always" answer.
+MAX_GRANT_S = 90 * 24 * 3600.0
 
 
 class ApprovalError(ToolgateError):
     """An answer names no pending approval, e.g. one already answered, timed out or withdrawn."""
+
+
+class BadDuration(ApprovalError):
+    """A timed answer without a usable duration, or a duration with an untimed answer; nothing was answered."""
 
 
 class AlwaysNotPossible(ApprovalError):
@@ -45,18 +54,65 @@ class Answer(StrEnum):
     ALLOW_ONCE = "allow_once"
     ALLOW_SESSION = "allow_session"
     ALLOW_ALWAYS = "allow_always"
+    ALLOW_FOR = "allow_for"
     DENY = "deny"
     DENY_ALWAYS = "deny_always"
+    DENY_FOR = "deny_for"
 
     @property
     def allows(self) -> bool:
         """Whether this answer lets the call through."""
-        return self in (Answer.ALLOW_ONCE, Answer.ALLOW_SESSION, Answer.ALLOW_ALWAYS)
+        return self in (Answer.ALLOW_ONCE, Answer.ALLOW_SESSION, Answer.ALLOW_ALWAYS, Answer.ALLOW_FOR)
+
+    @property
+    def timed(self) -> bool:
+        """Whether this answer is for a while (``for_s`` seconds): it writes a rule that expires."""
+        return self in (Answer.ALLOW_FOR, Answer.DENY_FOR)
+
+    @property
+    def rule_effect(self) -> Effect | None:
+        """The effect of the rule an "always" or timed answer writes, or None for the other answers."""
+        return {
+            Answer.ALLOW_ALWAYS: Effect.ALLOW,
+            Answer.DENY_ALWAYS: Effect.DENY,
+            Answer.ALLOW_FOR: Effect.ALLOW,
+            Answer.DENY_FOR: Effect.DENY,
+        }.get(self)
 
     @property
     def always_effect(self) -> Effect | None:
         """The rule effect an "always" answer writes, or None for the other answers."""
         return {Answer.ALLOW_ALWAYS: Effect.ALLOW, Answer.DENY_ALWAYS: Effect.DENY}.get(self)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)([smhd]))+")
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+TOMORROW = "tomorrow"
+
+
+def parse_duration(text: str, *, now: datetime | None = None) -> float:
+    """Seconds in a duration like ``90s``, ``15m``, ``1h``, ``1h30m``, ``2d``, or ``tomorrow`` (see ``until_tomorrow``).
+
+    Args:
+        text: the duration as a person typed it (case and surrounding spaces ignored).
+        now: the local time ``tomorrow`` counts from; the current one when None.
+
+    Raises:
+        BadDuration: ``text`` is none of these.
+    """
+    cleaned = text.strip().lower().replace(" ", "")
+    if cleaned == TOMORROW:
+        return until_tomorrow(now or datetime.now().astimezone())
+    if not _DURATION.fullmatch(cleaned):
+        raise BadDuration(f"{text!r} is not a duration; write e.g. 90s, 15m, 1h, 1h30m, 2d or tomorrow")
+    return sum(float(amount) * _UNITS[unit] for amount, unit in _PART.findall(cleaned))
+
+
+def until_tomorrow(now: datetime) -> float:
+    """Seconds from ``now`` (an aware local time) to the start of the next day there: "until tomorrow"."""
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
+    return (midnight - now).total_seconds()
 
 
 class Outcome(StrEnum):
@@ -165,7 +221,10 @@ class ApprovalBroker:
             config change applies to the next request.
         on_always: writes an "always" answer as a rule (effect ALLOW or DENY) for the request's agent.
             If it raises, the error is logged and the answer still applies to the request.
+        on_timed: writes a timed answer as a rule that expires at the given POSIX timestamp; errors
+            as for ``on_always``. Without it timed answers are refused.
         clock: a monotonic clock for ``Resolution.waited_s``.
+        wall_clock: the time of day (POSIX timestamp) a timed answer's expiry counts from.
     """
 
     def __init__(
@@ -173,11 +232,15 @@ class ApprovalBroker:
         *,
         timeout_s: Callable[[], float],
         on_always: Callable[[ApprovalRequest, Effect], None],
+        on_timed: Callable[[ApprovalRequest, Effect, float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._timeout_s = timeout_s
         self._on_always = on_always
+        self._on_timed = on_timed
         self._clock = clock
+        self._wall_clock = wall_clock
         self._pending: dict[str, _Pending] = {}
         self._issued_ids: set[str] = set()
         self._session_grants: set[_GrantKey] = set()
@@ -247,29 +310,37 @@ class ApprovalBroker:
             raise
         return self._finish(pending, Outcome.TIMED_OUT, None)
 
-    def answer(self, request_id: str, answer: Answer) -> ApprovalRequest:
+    def answer(self, request_id: str, answer: Answer, *, for_s: float | None = None) -> ApprovalRequest:
         """Answer a pending request; the call waiting on it resumes.
 
         Args:
             request_id: the request's id (surrounding spaces and case are ignored).
-            answer: the answer. "Always" answers are also passed to ``on_always``.
+            answer: the answer. "Always" answers are also passed to ``on_always``, timed ones
+                (``ALLOW_FOR``, ``DENY_FOR``) to ``on_timed`` with their expiry.
+            for_s: how long a timed answer holds, in seconds (more than 0, at most ``MAX_GRANT_S``);
+                only for timed answers.
 
         Returns:
             The request that was answered.
 
         Raises:
             ApprovalError: no request with that id is pending.
-            AlwaysNotPossible: an "always" answer to a prompt's or resource's request (it stays pending).
+            BadDuration: ``for_s`` is missing, out of range or given with an answer that is not timed
+                (nothing was answered).
+            AlwaysNotPossible: an "always" or timed answer to a prompt's or resource's request (it
+                stays pending).
         """
+        self._check_duration(answer, for_s)
         pending = self._pending.get(request_id.strip().lower())
         if pending is None:
             raise ApprovalError(
                 f"no pending approval with id {request_id!r} (it may have been answered, timed out or withdrawn)"
             )
         request = pending.request
-        if answer.always_effect is not None and not request.can_be_always:
+        if answer.rule_effect is not None and not request.can_be_always:
+            which = "timed" if answer.timed else "'always'"
             raise AlwaysNotPossible(
-                f"'always' answers write a rule for one tool; this is a {request.kind} of server "
+                f"{which} answers write a rule for one tool; this is a {request.kind} of server "
                 f"{request.server!r}, which is decided for the whole server (a {request.server}/* rule). "
                 "Answer it once or for this session, or set the server's rule for the agent."
             )
@@ -278,6 +349,8 @@ class ApprovalBroker:
         effect = answer.always_effect
         if effect is not None:
             self._write_always_rule(request, effect)
+        if answer.timed and for_s is not None and self._on_timed is not None:
+            self._write_timed_rule(self._on_timed, request, answer, self._wall_clock() + for_s)
         self._finish(pending, Outcome.ALLOWED if answer.allows else Outcome.DENIED, answer)
         return request
 
@@ -321,6 +394,41 @@ class ApprovalBroker:
         pending.done.set()
         self._publish(ApprovalResolved(resolution))
         return resolution
+
+    def _check_duration(self, answer: Answer, for_s: float | None) -> None:
+        if not answer.timed:
+            if for_s is not None:
+                raise BadDuration(f"a duration goes only with a timed answer (allow_for, deny_for), not {answer.value}")
+            return
+        if self._on_timed is None:
+            raise BadDuration("this gateway has no config file, so it cannot keep a timed answer")
+        if for_s is None or not 0 < for_s <= MAX_GRANT_S:
+            days = MAX_GRANT_S / 86400
+            raise BadDuration(
+                f"a timed answer needs a duration of more than 0 s and at most {days:.0f} days, not {for_s!r}; "
+                "answer 'always' for longer"
+            )
+
+    def _write_timed_rule(
+        self,
+        write: Callable[[ApprovalRequest, Effect, float], None],
+        request: ApprovalRequest,
+        answer: Answer,
+        until: float,
+    ) -> None:
+        effect = answer.rule_effect
+        assert effect is not None
+        try:
+            write(request, effect, until)
+        except Exception:
+            # The answer still applies to this call; only the remembered rule is lost.
+            logger.exception(
+                "could not save the timed %s rule for agent %r, %s/%s; this call still gets the answer",
+                effect.value,
+                request.agent,
+                request.server,
+                request.tool,
+            )
 
     def _write_always_rule(self, request: ApprovalRequest, effect: Effect) -> None:
         try:

@@ -9,11 +9,13 @@ and their processes ended. Used headless by ``toolgate serve`` and inside the tr
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import socket
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -25,7 +27,7 @@ from gateway_core.agent_tokens import AgentTokens, ReadTokens
 from gateway_core.approvals import Answer, ApprovalBroker, ApprovalRequest
 from gateway_core.audit import AuditLog, AuditQuery, AuditRecord, AuditStatus
 from gateway_core.config import Config
-from gateway_core.config.edit import set_agent_rule
+from gateway_core.config.edit import put_timed_rule, set_agent_rule
 from gateway_core.config.watch import watch_config
 from gateway_core.control_file import ControlEndpoint, ControlFile, new_control_token
 from gateway_core.control_socket import ControlSocket, control_socket_path
@@ -59,7 +61,8 @@ from gateway_core.frontend.server import AgentFacingServer
 from gateway_core.frontend.slow_clients import MAX_CONNECTIONS
 from gateway_core.launch.environment import LaunchEnvironment
 from gateway_core.paths import Paths
-from gateway_core.policy import AgentPolicy, Effect, literal_match
+from gateway_core.policy import AgentPolicy, Effect, RuleSource, literal_match
+from gateway_core.timed_rules import remove_expired
 from gateway_core.version import toolgate_version
 
 logger = logging.getLogger(__name__)
@@ -132,7 +135,9 @@ class Gateway:
             else None
         )
         self._approvals = ApprovalBroker(
-            timeout_s=lambda: self.config.gateway.approval_timeout_s, on_always=self._remember_always
+            timeout_s=lambda: self.config.gateway.approval_timeout_s,
+            on_always=self._remember_always,
+            on_timed=self._remember_timed if config_path is not None else None,
         )
         self._approvals.subscribe(self.events.publish)
         self._guard = CallGuard(self._runtime, self._approvals, self._audit)
@@ -272,9 +277,20 @@ class Gateway:
         if self._config_path is None:
             logger.warning("cannot remember an 'always' answer: this gateway has no config file")
             return
+        match = literal_match(request.server, request.tool)
+        self.apply_config(set_agent_rule(self._config_path, request.agent, match, effect, source=_answered(request)))
+
+    def _remember_timed(self, request: ApprovalRequest, effect: Effect, until: float) -> None:
+        assert self._config_path is not None  # on_timed is only given with a config file
+        match = literal_match(request.server, request.tool)
+        expires = datetime.fromtimestamp(until, UTC)
         self.apply_config(
-            set_agent_rule(self._config_path, request.agent, literal_match(request.server, request.tool), effect)
+            put_timed_rule(self._config_path, request.agent, match, effect, expires, source=_answered(request))
         )
+
+    def _next_expiry(self, after: float) -> float | None:
+        expiries = (policy.next_expiry(after) for policy in self._runtime.now.policies.values())
+        return min((when for when in expiries if when is not None), default=None)
 
     def _control_file(
         self, endpoint: Endpoint, channel: ControlSocket | None
@@ -309,9 +325,12 @@ class Gateway:
         """Requests waiting for a person's answer, oldest first."""
         return sorted(self._approvals.pending(), key=lambda request: request.created_at)
 
-    def answer_approval(self, request_id: str, answer: Answer) -> ApprovalRequest:
-        """Answer a waiting request; returns it (raises ``ApprovalError`` when it no longer waits)."""
-        return self._approvals.answer(request_id, answer)
+    def answer_approval(self, request_id: str, answer: Answer, *, for_s: float | None = None) -> ApprovalRequest:
+        """Answer a waiting request; returns it (raises ``ApprovalError`` when it no longer waits).
+
+        ``for_s`` is how long a timed answer (``ALLOW_FOR``, ``DENY_FOR``) holds, in seconds.
+        """
+        return self._approvals.answer(request_id, answer, for_s=for_s)
 
     def put_token(self, agent_id: str, token: str | None) -> None:
         """Make ``token`` agent ``agent_id``'s token at once (``None``: the agent has none any more)."""
@@ -437,6 +456,15 @@ class Gateway:
                     tg.start_soon(
                         watch_config, self._config_path, lambda: self.config, self.apply_config, self.reject_config
                     )
+                    tg.start_soon(
+                        functools.partial(
+                            remove_expired,
+                            self._config_path,
+                            next_expiry=self._next_expiry,
+                            changed=self.wait_config_settled,
+                            apply=self.apply_config,
+                        )
+                    )
                 async with self._sessions.run():
                     tg.start_soon(http.serve_until_exit, sock)
                     await http.listening.wait()
@@ -485,3 +513,8 @@ class Gateway:
         tg.start_soon(server.serve_until_exit, channel.sock)
         await server.listening.wait()
         return channel, server
+
+
+def _answered(request: ApprovalRequest) -> RuleSource:
+    """Where a rule written from an answer to ``request`` came from: that answer, now."""
+    return RuleSource(answer=request.id, at=datetime.now(UTC))

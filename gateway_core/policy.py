@@ -11,7 +11,11 @@ the most specific matching rule decides, in this order:
 5. servers by glob: ``git*/*``, ``*/*``;
 6. the agent's default.
 
-Between equally specific matches deny > ask > allow; among rules with the same effect the first listed is named.
+Within one step, a rule narrowed by an expiry (``"expires"``, a timed grant) comes before one that is not: the
+person's "allow for 1 hour" wins over the rule that asked them, and when it expires that rule applies again. An
+expired rule is no rule at all: ``evaluate`` compares ``expires`` with the time it is given, so an expired grant
+never allows even before it is removed from the config. Between equally narrowed rules of one step
+deny > ask > allow; among rules with the same effect the first listed is named.
 Steps 3 and 5 place server-glob rules: a rule that picks out tools says more about a call than one taking a whole
 server (so ``*/delete_*`` → deny is not undone by ``github/*`` → allow), and at the same tool level a named server
 beats a server glob. ``AgentPolicy`` compiles one agent's rules once; ``evaluate`` is the plain scan it must equal.
@@ -24,9 +28,10 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from enum import IntEnum, StrEnum
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 
 
 class Effect(StrEnum):
@@ -76,13 +81,33 @@ def check_match(match: str) -> str | None:
     return None
 
 
+class RuleSource(BaseModel):
+    """Where a rule came from, when a person's answer wrote it: ``{"answer": "3fa2c1", "at": "2026-…Z"}``.
+
+    Rules written by hand carry no ``source``. ``answer`` is the approval request's id (as in
+    ``toolgate approvals``), ``at`` when it was answered.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    answer: str
+    at: AwareDatetime
+
+
 class Rule(BaseModel):
-    """One ``rules`` entry of an agent: ``{"match": "server-glob/tool-glob", "effect": "allow|ask|deny"}``."""
+    """One ``rules`` entry of an agent: ``{"match": "server-glob/tool-glob", "effect": "allow|ask|deny"}``.
+
+    Optional keys: ``expires`` (an ISO 8601 time with a zone, e.g. ``"2026-12-02T18:55:00Z"``): the rule
+    applies until then and is removed from the config afterwards (a timed grant); ``source``: where it
+    came from (``RuleSource``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     match: str
     effect: Effect
+    expires: AwareDatetime | None = None
+    source: RuleSource | None = None
 
     @field_validator("match")
     @classmethod
@@ -109,8 +134,30 @@ class Rule(BaseModel):
 
     @property
     def text(self) -> str:
-        """The rule as people read it, e.g. ``github/delete_* → deny``."""
-        return f"{self.match} → {self.effect.value}"
+        """The rule as people read it: ``github/delete_* → deny``, ``fs/x → allow until 2026-12-02 18:55:00 UTC``."""
+        return f"{self.match} → {self.effect.value}{self.narrowing_text}"
+
+    @property
+    def narrowing_text(self) -> str:
+        """What narrows the rule, e.g. `` until 2026-12-02 18:55:00 UTC``; empty when nothing does."""
+        if self.expires is None:
+            return ""
+        return f" until {self.expires.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+    @property
+    def expires_at(self) -> float | None:
+        """``expires`` as a POSIX timestamp, or None for a rule that does not expire."""
+        return None if self.expires is None else self.expires.timestamp()
+
+    @property
+    def narrowed(self) -> int:
+        """How many narrowings (an expiry) the rule has; within one step a more narrowed rule comes first."""
+        return int(self.expires is not None)
+
+    def in_force(self, now: float) -> bool:
+        """Whether the rule applies at ``now`` (a POSIX timestamp): it has no expiry or it is still ahead."""
+        expires_at = self.expires_at
+        return expires_at is None or now < expires_at
 
     def matches(self, server: str, tool: str) -> bool:
         """Whether this rule applies to ``server``'s tool ``tool``."""
@@ -147,7 +194,7 @@ class Decision:
         return Rank.DEFAULT if self.rule is None else self.rule.rank
 
 
-def evaluate(agent_id: str, default: Effect, rules: Sequence[Rule], server: str, tool: str) -> Decision:
+def evaluate(agent_id: str, default: Effect, rules: Sequence[Rule], server: str, tool: str, *, now: float) -> Decision:
     """Decide whether an agent may call a tool: the plain reading of the precedence in the module docstring.
 
     Args:
@@ -156,18 +203,25 @@ def evaluate(agent_id: str, default: Effect, rules: Sequence[Rule], server: str,
         rules: the agent's rules, in file order.
         server: the configured server's name.
         tool: the tool's name on that server (without Toolgate's prefix).
+        now: the time of the call (POSIX timestamp); rules whose ``expires`` is not after it do not apply.
 
     Returns:
         The effect, the rule that decided it (None for the default) and a one-sentence reason.
     """
-    matching = [(index, rule) for index, rule in enumerate(rules) if rule.matches(server, tool)]
+    matching = [(index, rule) for index, rule in enumerate(rules) if rule.in_force(now) and rule.matches(server, tool)]
     if not matching:
         return _decision(agent_id, _TOOL_VERBS, f"{server}/{tool}", None, default)
-    _, rule = min(matching, key=lambda pair: (pair[1].rank, _STRENGTH[pair[1].effect], pair[0]))
+    _, rule = min(matching, key=lambda pair: (pair[1].rank, *_order(pair[1]), pair[0]))
     return _decision(agent_id, _TOOL_VERBS, f"{server}/{tool}", rule, default)
 
 
+def _order(rule: Rule) -> tuple[int, int]:
+    """Within one step: the more narrowed rule first, then the stronger effect (file order breaks the last tie)."""
+    return -rule.narrowed, _STRENGTH[rule.effect]
+
+
 _Matcher = Callable[[str], object]
+_NEVER = float("inf")
 
 
 class AgentPolicy:
@@ -185,60 +239,73 @@ class AgentPolicy:
         self.agent_id = agent_id
         self.default = default
         self.rules = tuple(rules)
-        self._exact_tools: dict[tuple[str, str], Rule] = {}
-        self._tool_globs: dict[str, list[tuple[_Matcher, Rule]]] = {}
-        self._tools_across_servers: list[tuple[_Matcher, _Matcher, Rule]] = []
-        self._whole_servers: dict[str, Rule] = {}
-        self._server_globs: list[tuple[_Matcher, Rule]] = []
-        # Strongest effect first, then file order: within a step the first hit is the one that decides.
-        ordered = sorted(enumerate(self.rules), key=lambda pair: (_STRENGTH[pair[1].effect], pair[0]))
+        # Each candidate carries its expiry (inf for none), compared with the call's time at each decision.
+        self._exact_tools: dict[tuple[str, str], list[tuple[float, Rule]]] = {}
+        self._tool_globs: dict[str, list[tuple[_Matcher, float, Rule]]] = {}
+        self._tools_across_servers: list[tuple[_Matcher, _Matcher, float, Rule]] = []
+        self._whole_servers: dict[str, list[tuple[float, Rule]]] = {}
+        self._server_globs: list[tuple[_Matcher, float, Rule]] = []
+        # Within a step: most narrowed first, then strongest effect, then file order; the first hit decides.
+        ordered = sorted(enumerate(self.rules), key=lambda pair: (*_order(pair[1]), pair[0]))
         for _, rule in ordered:
             server, tool = rule.server_pattern, rule.tool_pattern
             rank = rule.rank
+            until = _NEVER if rule.expires_at is None else rule.expires_at
             if rank is Rank.EXACT_TOOL:
-                self._exact_tools.setdefault((_name(server), _name(tool)), rule)
+                self._exact_tools.setdefault((_name(server), _name(tool)), []).append((until, rule))
             elif rank is Rank.TOOL_GLOB:
-                self._tool_globs.setdefault(_name(server), []).append((_compile(tool), rule))
+                self._tool_globs.setdefault(_name(server), []).append((_compile(tool), until, rule))
             elif rank is Rank.TOOLS_ACROSS_SERVERS:
-                self._tools_across_servers.append((_compile(server), _compile(tool), rule))
+                self._tools_across_servers.append((_compile(server), _compile(tool), until, rule))
             elif rank is Rank.WHOLE_SERVER:
-                self._whole_servers.setdefault(_name(server), rule)
+                self._whole_servers.setdefault(_name(server), []).append((until, rule))
             else:
-                self._server_globs.append((_compile(server), rule))
+                self._server_globs.append((_compile(server), until, rule))
 
-    def evaluate(self, server: str, tool: str) -> Decision:
+    def evaluate(self, server: str, tool: str, *, now: float) -> Decision:
         """Decide whether this agent may call ``server``'s tool ``tool``.
 
         Args:
             server: the configured server's name.
             tool: the tool's name on that server (without Toolgate's prefix).
+            now: the time of the call (POSIX timestamp).
 
         Returns:
             The same decision as the module-level ``evaluate``.
         """
-        rule = self._exact_tools.get((server, tool))
+        rule = next((r for until, r in self._exact_tools.get((server, tool), ()) if now < until), None)
         if rule is None:
-            rule = next((r for tool_glob, r in self._tool_globs.get(server, ()) if tool_glob(tool)), None)
+            rule = next((r for t, until, r in self._tool_globs.get(server, ()) if now < until and t(tool)), None)
         if rule is None:
-            rule = next((r for s, t, r in self._tools_across_servers if s(server) and t(tool)), None)
+            rule = next(
+                (r for s, t, until, r in self._tools_across_servers if now < until and s(server) and t(tool)), None
+            )
         if rule is None:
-            rule = self._server_rule(server)
+            rule = self._server_rule(server, now)
         return _decision(self.agent_id, _TOOL_VERBS, f"{server}/{tool}", rule, self.default)
 
-    def evaluate_server(self, server: str) -> Decision:
+    def evaluate_server(self, server: str, *, now: float) -> Decision:
         """Decide for ``server/*`` as a whole: what applies to that server's resources and prompts.
 
         Only rules whose tool part is ``*`` count (steps 4 and 5), then the default.
 
         Args:
             server: the configured server's name.
+            now: the time of the request (POSIX timestamp).
         """
-        return _decision(self.agent_id, _SERVER_VERBS, f"server {server}", self._server_rule(server), self.default)
+        rule = self._server_rule(server, now)
+        return _decision(self.agent_id, _SERVER_VERBS, f"server {server}", rule, self.default)
 
-    def _server_rule(self, server: str) -> Rule | None:
-        rule = self._whole_servers.get(server)
+    def next_expiry(self, after: float) -> float | None:
+        """When the first of this agent's timed rules expires after ``after`` (POSIX timestamps), or None."""
+        return min(
+            (r.expires_at for r in self.rules if r.expires_at is not None and r.expires_at > after), default=None
+        )
+
+    def _server_rule(self, server: str, now: float) -> Rule | None:
+        rule = next((r for until, r in self._whole_servers.get(server, ()) if now < until), None)
         if rule is None:
-            rule = next((r for server_glob, r in self._server_globs if server_glob(server)), None)
+            rule = next((r for s, until, r in self._server_globs if now < until and s(server)), None)
         return rule
 
 

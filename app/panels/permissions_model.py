@@ -10,6 +10,7 @@ tooltip says what agents see and why.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -335,15 +336,16 @@ class PermissionsModel(QAbstractItemModel):
                     tool.setting, tool.decision = None, None
             return
         policy = self._bridge.api.policy(agent_id)
+        now = time.time()
         set_here: dict[str, Effect] = {}
         for rule in agent.rules:
             set_here.setdefault(rule.match, rule.effect)  # the first rule for a match is the one edits change
         for server in servers:
             server.setting = set_here.get(f"{server.name}/*")
-            server.decision = policy.evaluate_server(server.name)
+            server.decision = policy.evaluate_server(server.name, now=now)
             for tool in server.tools:
                 tool.setting = set_here.get(literal_match(server.name, tool.name))
-                tool.decision = policy.evaluate(server.name, tool.name)
+                tool.decision = policy.evaluate(server.name, tool.name, now=now)
 
 
 def _match(server: _ServerRow, tool: _ToolRow | None) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
-from gateway_core.approvals import Answer
+from gateway_core.approvals import Answer, parse_duration
 from gateway_core.audit.summary import REDACTED, redact_arguments
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
@@ -20,6 +21,10 @@ from gateway_core.control_file import read_control_file
 from gateway_core.errors import ToolgateError
 from gateway_core.paths import Paths
 
+_FOR_HELP = (
+    "and add a rule that {verb} this tool for DURATION (90s, 15m, 1h, 1h30m, 2d, or tomorrow: until midnight); "
+    "it is removed when it expires"
+)
 # Keeps one request on one terminal line.
 MAX_VALUE_CHARS = 40
 MAX_SUMMARY_CHARS = 100
@@ -45,11 +50,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     scope = allow.add_mutually_exclusive_group()
     scope.add_argument("--always", action="store_true", help="and add a rule that always allows this tool")
     scope.add_argument("--session", action="store_true", help="and allow this tool for the rest of the session")
+    scope.add_argument("--for", dest="duration", metavar="DURATION", help=_FOR_HELP.format(verb="allows"))
     allow.set_defaults(run=allow_approval)
 
     deny = approvals.add_parser("deny", help="refuse a waiting call")
     deny.add_argument("request_id", metavar="ID")
-    deny.add_argument("--always", action="store_true", help="and add a rule that always denies this tool")
+    deny_scope = deny.add_mutually_exclusive_group()
+    deny_scope.add_argument("--always", action="store_true", help="and add a rule that always denies this tool")
+    deny_scope.add_argument("--for", dest="duration", metavar="DURATION", help=_FOR_HELP.format(verb="denies"))
     deny.set_defaults(run=deny_approval)
 
 
@@ -97,15 +105,17 @@ def _wanted(request: dict[str, object]) -> str:
 
 
 def allow_approval(args: argparse.Namespace, paths: Paths) -> int:
-    """``toolgate approvals allow ID [--always | --session]``: let a waiting call run.
+    """``toolgate approvals allow ID [--always | --session | --for DURATION]``: let a waiting call run.
 
     Args:
-        args: parsed arguments (``request_id``, ``always``, ``session``).
+        args: parsed arguments (``request_id``, ``always``, ``session``, ``duration``).
         paths: where Toolgate's files live (the control file).
 
     Returns:
         The exit code.
     """
+    if getattr(args, "duration", None) is not None:
+        return _answer_for(args.request_id, Answer.ALLOW_FOR, "Allowed", args.duration, paths)
     if getattr(args, "always", False):
         answer, how = Answer.ALLOW_ALWAYS, "and from now on always"
     elif getattr(args, "session", False):
@@ -116,23 +126,35 @@ def allow_approval(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def deny_approval(args: argparse.Namespace, paths: Paths) -> int:
-    """``toolgate approvals deny ID [--always]``: refuse a waiting call.
+    """``toolgate approvals deny ID [--always | --for DURATION]``: refuse a waiting call.
 
     Args:
-        args: parsed arguments (``request_id``, ``always``).
+        args: parsed arguments (``request_id``, ``always``, ``duration``).
         paths: where Toolgate's files live (the control file).
 
     Returns:
         The exit code.
     """
+    if getattr(args, "duration", None) is not None:
+        return _answer_for(args.request_id, Answer.DENY_FOR, "Denied", args.duration, paths)
     if getattr(args, "always", False):
         return _answer(args.request_id, Answer.DENY_ALWAYS, "Denied", "and from now on always", paths)
     return _answer(args.request_id, Answer.DENY, "Denied", "once", paths)
 
 
-def _answer(request_id: str, answer: Answer, verb: str, how: str, paths: Paths) -> int:
+def _answer_for(request_id: str, answer: Answer, verb: str, duration: str, paths: Paths) -> int:
     try:
-        request = ControlClient(read_control_file(paths)).answer(request_id, answer)
+        for_s = parse_duration(duration)
+    except ToolgateError as exc:
+        return fail(exc)
+    until = datetime.now().astimezone() + timedelta(seconds=for_s)
+    how = f"and from now until {until:%H:%M:%S}" + ("" if for_s < 12 * 3600 else f" on {until:%Y-%m-%d}")
+    return _answer(request_id, answer, verb, how, paths, for_s=for_s)
+
+
+def _answer(request_id: str, answer: Answer, verb: str, how: str, paths: Paths, *, for_s: float | None = None) -> int:
+    try:
+        request = ControlClient(read_control_file(paths)).answer(request_id, answer, for_s=for_s)
     except ToolgateError as exc:
         return fail(exc)
     tool = printable(f"{request.get('server', '')}/{request.get('tool', '')}")

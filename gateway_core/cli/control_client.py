@@ -55,12 +55,13 @@ class ControlClient:
             raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
         return result
 
-    def answer(self, request_id: str, answer: Answer) -> dict[str, Any]:
+    def answer(self, request_id: str, answer: Answer, *, for_s: float | None = None) -> dict[str, Any]:
         """Answer a pending approval request.
 
         Args:
             request_id: the request's id.
             answer: the answer.
+            for_s: how long a timed answer (``ALLOW_FOR``, ``DENY_FOR``) holds, in seconds.
 
         Returns:
             The answered request, as a ``request_to_json`` dict.
@@ -70,7 +71,10 @@ class ControlClient:
             ControlError: the gateway cannot be reached or refused the request.
         """
         quoted = urllib.parse.quote(request_id.strip(), safe="")
-        result = self._call("POST", f"{APPROVALS_PATH}/{quoted}", {"answer": answer.value})
+        body: dict[str, Any] = {"answer": answer.value}
+        if for_s is not None:
+            body["for_s"] = for_s
+        result = self._call("POST", f"{APPROVALS_PATH}/{quoted}", body)
         if not isinstance(result, dict):
             raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
         return result

@@ -54,8 +54,10 @@ _EFFECT_ORDER = (Effect.ALLOW, Effect.ASK, Effect.DENY)
 
 def _overruled(index: int, rules: tuple[Rule, ...]) -> str | None:
     rule = rules[index]
+    if rule.narrowed:
+        return None  # a timed rule decides before the plain rule of its step, whatever their effects
     for other_index, other in enumerate(rules[:index]):
-        if other.match != rule.match:
+        if other.match != rule.match or other.narrowed:
             continue
         if other.effect is rule.effect:
             return f"rule {rule.text} repeats rules[{other_index}]; remove one"
@@ -66,7 +68,7 @@ def _overruled(index: int, rules: tuple[Rule, ...]) -> str | None:
         )
     for other_index, other in enumerate(rules):
         stronger = _EFFECT_ORDER.index(other.effect) > _EFFECT_ORDER.index(rule.effect)
-        if stronger and other.match != rule.match and _covers(other, rule):
+        if stronger and not other.narrowed and other.match != rule.match and _covers(other, rule):
             return (
                 f"rule {rule.text} never decides: rules[{other_index}] ({other.text}) is as specific, "
                 f"matches every call this one does, and {other.effect.value} wins over {rule.effect.value}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from gateway_core.config.files import _agents_block, read_raw_config, write_conf
 from gateway_core.config.load import _found, check_name, json_path, parse_config
 from gateway_core.config.model import Config, ServerConfig, ToolsMode
 from gateway_core.errors import AgentError, ConfigError
-from gateway_core.policy import Effect, check_match
+from gateway_core.policy import Effect, RuleSource, check_match
 
 SERVER_FIELDS = ("command", "args", "env", "cwd", "url", "type", "headers", "enabled", "prefix", "timeout_s")
 
@@ -132,33 +133,131 @@ def set_agent_default(path: Path, agent_id: str, effect: Effect) -> Config:
     return edit_config(path, change)
 
 
-def set_agent_rule(path: Path, agent_id: str, match: str, effect: Effect | None) -> Config:
+def set_agent_rule(
+    path: Path, agent_id: str, match: str, effect: Effect | None, *, source: RuleSource | None = None
+) -> Config:
     """Set the rule for exactly ``match`` (e.g. ``"github/*"`` or ``"github/create_issue"``).
 
     With ``effect=None`` the rule for ``match`` is removed, so the decision is inherited again from
-    broader rules or the agent default. Other rules keep their order; a new rule goes first.
+    broader rules or the agent default. Other rules keep their order; a new rule goes first. Timed
+    rules (with ``expires``) for the same match are neither changed nor removed. ``source`` records
+    the answer that wrote the rule; a rule set without one is written by hand and loses any source.
     """
 
     def change(data: dict[str, Any]) -> None:
-        entry = _agent_entry(data, path, agent_id)
-        problem = check_match(match)
-        if problem is not None:
-            raise ConfigError([f"{path.name}: {json_path(('agents', agent_id, 'rules'))}: {problem}"])
-        rules = entry.get("rules", [])
-        if not isinstance(rules, list):
-            where = json_path(("agents", agent_id, "rules"))
-            raise ConfigError([f"{path.name}: {where}: expected a list ([...]), found {_found(rules)}"])
-        index = next((i for i, rule in enumerate(rules) if isinstance(rule, dict) and rule.get("match") == match), None)
+        rules = _rules_of(data, path, agent_id, match)
+        index = next((i for i, rule in enumerate(rules) if _is_plain_rule_for(rule, match)), None)
+        written: dict[str, Any] = {"match": match}
+        if effect is not None:
+            written["effect"] = effect.value
+        if source is not None:
+            written["source"] = _source_json(source)
         if effect is None:
             if index is not None:
                 del rules[index]
         elif index is None:
-            rules.insert(0, {"match": match, "effect": effect.value})
+            rules.insert(0, written)
         else:
-            rules[index] = {**rules[index], "effect": effect.value}
-        entry["rules"] = rules
+            kept = {key: value for key, value in rules[index].items() if key != "source"}
+            rules[index] = {**kept, **written}
 
     return edit_config(path, change)
+
+
+def put_timed_rule(
+    path: Path, agent_id: str, match: str, effect: Effect, expires: datetime, *, source: RuleSource | None = None
+) -> Config:
+    """Add a rule for exactly ``match`` that applies until ``expires`` (a timed grant), first in the agent's rules.
+
+    An earlier timed rule for the same match is replaced (the latest answer counts); the plain rule
+    for the match, if any, stays and applies again once this one expires.
+    """
+
+    def change(data: dict[str, Any]) -> None:
+        rules = _rules_of(data, path, agent_id, match)
+        rules[:] = [rule for rule in rules if not (_is_timed(rule) and rule.get("match") == match)]
+        written: dict[str, Any] = {"match": match, "effect": effect.value, "expires": iso_time(expires)}
+        if source is not None:
+            written["source"] = _source_json(source)
+        rules.insert(0, written)
+
+    return edit_config(path, change)
+
+
+def remove_timed_rules(path: Path, agent_id: str, match: str) -> Config:
+    """Remove agent ``agent_id``'s timed rules for exactly ``match`` before they expire."""
+
+    def change(data: dict[str, Any]) -> None:
+        rules = _rules_of(data, path, agent_id, match)
+        rules[:] = [rule for rule in rules if not (_is_timed(rule) and rule.get("match") == match)]
+
+    return edit_config(path, change)
+
+
+def remove_expired_rules(path: Path, now: float) -> Config | None:
+    """Remove every agent's rules whose ``expires`` is not after ``now`` (a POSIX timestamp).
+
+    Returns:
+        The new configuration, or None when no rule had expired (the file is then not written).
+
+    Raises:
+        ConfigError: the file cannot be read or written, or is not a valid configuration.
+    """
+    data = read_raw_config(path)
+    removed = False
+    agents = data.get("agents")
+    for entry in agents.values() if isinstance(agents, dict) else ():
+        rules = entry.get("rules") if isinstance(entry, dict) else None
+        if not isinstance(rules, list):
+            continue
+        kept = [rule for rule in rules if not _expired(rule, now)]
+        if len(kept) != len(rules):
+            entry["rules"] = kept
+            removed = True
+    if not removed:
+        return None
+    config = parse_config(json.dumps(data), source=path.name)
+    write_config_atomically(path, data)
+    return config
+
+
+def iso_time(moment: datetime) -> str:
+    """``moment`` as config.json writes times: UTC, whole seconds, e.g. ``2026-12-02T18:55:00Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _source_json(source: RuleSource) -> dict[str, str]:
+    return {"answer": source.answer, "at": iso_time(source.at)}
+
+
+def _rules_of(data: dict[str, Any], path: Path, agent_id: str, match: str) -> list[Any]:
+    entry = _agent_entry(data, path, agent_id)
+    problem = check_match(match)
+    if problem is not None:
+        raise ConfigError([f"{path.name}: {json_path(('agents', agent_id, 'rules'))}: {problem}"])
+    rules = entry.setdefault("rules", [])
+    if not isinstance(rules, list):
+        where = json_path(("agents", agent_id, "rules"))
+        raise ConfigError([f"{path.name}: {where}: expected a list ([...]), found {_found(rules)}"])
+    return rules
+
+
+def _is_timed(rule: Any) -> bool:
+    return isinstance(rule, dict) and "expires" in rule
+
+
+def _is_plain_rule_for(rule: Any, match: str) -> bool:
+    return isinstance(rule, dict) and rule.get("match") == match and not _is_timed(rule)
+
+
+def _expired(rule: Any, now: float) -> bool:
+    if not _is_timed(rule) or not isinstance(rule["expires"], str):
+        return False
+    try:
+        expires = datetime.fromisoformat(rule["expires"])
+    except ValueError:
+        return False  # not a time: the config check names it
+    return expires.tzinfo is not None and expires.timestamp() <= now
 
 
 def set_agent_tools(path: Path, agent_id: str, mode: ToolsMode) -> Config:

@@ -53,6 +53,7 @@ _JSON_KIND = {
     dict: "an object",
 }
 
+_TIME = 'a time with its zone, e.g. "2026-12-02T18:55:00Z"'
 _EXPECTED_BY_ERROR_TYPE = {
     "string_type": "text (a JSON string)",
     "int_type": "a whole number",
@@ -67,6 +68,10 @@ _EXPECTED_BY_ERROR_TYPE = {
     "model_attributes_type": "an object ({...})",
     "tuple_type": "a list ([...])",
     "list_type": "a list ([...])",
+    "datetime_type": _TIME,
+    "datetime_parsing": _TIME,
+    "datetime_from_date_parsing": _TIME,
+    "timezone_aware": _TIME,
 }
 
 

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
-from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalBroker, ApprovalError, ApprovalRequest
+from gateway_core.approvals import (
+    AlwaysNotPossible,
+    Answer,
+    ApprovalBroker,
+    ApprovalError,
+    ApprovalRequest,
+    BadDuration,
+)
 from gateway_core.downstream.base import ServerStatus
 from gateway_core.errors import AgentError
 from gateway_core.frontend.routing import PublicName
@@ -98,8 +105,9 @@ class ControlApp:
     """ASGI app for ``/control/...``: lists and answers pending approvals for holders of the control token.
 
     Routes: ``GET /control/approvals`` → the pending requests, oldest first;
-    ``POST /control/approvals/{id}`` with ``{"answer": "allow_once"|...}`` → the answered request
-    (404 unknown id, 400 bad body); ``GET /control/names[?agent=ID]`` → the tools and prompts agents
+    ``POST /control/approvals/{id}`` with ``{"answer": "allow_once"|...}`` (timed answers
+    ``allow_for``/``deny_for`` add ``"for_s": seconds``) → the answered request (404 unknown id, 400 bad
+    body); ``GET /control/names[?agent=ID]`` → the tools and prompts agents
     are listed (only those agent ``ID`` may see), with their servers' own names and why they differ,
     and every server's state (404 unknown agent); ``GET /control/sizes`` → each agent's ``tools/list``
     size in both tool modes; ``POST /control/servers/{name}/sign-in`` → the server looks at its stored
@@ -261,15 +269,22 @@ class ControlApp:
 
     async def _answer(self, request_id: str, receive: Receive, send: Send) -> None:
         body = await _read_body(receive)
-        answer = _parse_answer(body) if body is not None else None
-        if answer is None:
-            message = f'the body must be JSON like {{"answer": "allow_once"}}; answers: {_ANSWERS}'
+        parsed = _parse_answer(body) if body is not None else None
+        if parsed is None:
+            message = (
+                f'the body must be JSON like {{"answer": "allow_once"}} or {{"answer": "allow_for", "for_s": 900}}; '
+                f"answers: {_ANSWERS}"
+            )
             await _respond(send, 400, {"error": message})
             return
+        answer, for_s = parsed
         try:
-            request = self._broker.answer(request_id, answer)
+            request = self._broker.answer(request_id, answer, for_s=for_s)
         except AlwaysNotPossible as exc:
             await _respond(send, 409, {"error": str(exc)})
+            return
+        except BadDuration as exc:
+            await _respond(send, 400, {"error": str(exc)})
             return
         except ApprovalError as exc:
             await _respond(send, 404, {"error": str(exc)})
@@ -356,10 +371,15 @@ def sizes_to_json(sizes: dict[str, ListingSizes]) -> dict[str, Any]:
     return {agent: dataclasses.asdict(both) for agent, both in sizes.items()}
 
 
-def _parse_answer(body: bytes) -> Answer | None:
+def _parse_answer(body: bytes) -> tuple[Answer, float | None] | None:
     try:
         payload = json.loads(body)
-        return Answer(payload["answer"]) if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            return None
+        for_s = payload.get("for_s")
+        if for_s is not None and (isinstance(for_s, bool) or not isinstance(for_s, int | float)):
+            return None
+        return Answer(payload["answer"]), None if for_s is None else float(for_s)
     except (ValueError, TypeError, KeyError):
         return None
 

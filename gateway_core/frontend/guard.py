@@ -8,6 +8,7 @@ act on, naming the agent, the tool and the rule, with the error code in ``_meta`
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ class CallGuard:
     def may_see(self, agent: str, server: str, tool: str | None = None) -> bool:
         """Whether ``agent`` is shown the tool (or, with no tool, the server's prompts and resources)."""
         policy = self.policy(agent)
-        decision = policy.evaluate_server(server) if tool is None else policy.evaluate(server, tool)
+        decision = _decide(policy, server, tool)
         return decision.effect is not Effect.DENY
 
     async def admit(
@@ -107,7 +108,7 @@ class CallGuard:
         """
         call_id = uuid.uuid4().hex
         policy = self.policy(agent)
-        decision = policy.evaluate_server(server) if tool is None else policy.evaluate(server, tool)
+        decision = _decide(policy, server, tool)
         audited_tool = public_name if tool is None else tool
         if self._audit is not None:
             await self._audit.record_decision(
@@ -279,6 +280,11 @@ class CallGuard:
         self.record_outcome(
             admission, agent=agent, server=server, tool=tool, outcome="withdrawn", latency_s=0.0, result_size=None
         )
+
+
+def _decide(policy: AgentPolicy, server: str, tool: str | None) -> Decision:
+    now = time.time()
+    return policy.evaluate_server(server, now=now) if tool is None else policy.evaluate(server, tool, now=now)
 
 
 PAUSED_MESSAGE = "Toolgate: the gateway is paused, so no tool calls run until the person resumes it."

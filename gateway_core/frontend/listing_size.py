@@ -7,6 +7,7 @@ agent puts into its model's context. The protocol's envelope (ids, era fields) i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,11 +59,12 @@ def listing_sizes(routes: Routes, policy: AgentPolicy, always: Sequence[str] = (
         policy: the agent's policy (denied tools are not listed).
         always: the agent's ``always_listed`` matches (counted in on-demand mode).
     """
+    now = time.time()
     visible = [
         tool
         for tool in routes.tool_list
         if not requires_task(tool)
-        and policy.evaluate(routes.tools[tool.name].server, routes.tools[tool.name].upstream_name).effect
+        and policy.evaluate(routes.tools[tool.name].server, routes.tools[tool.name].upstream_name, now=now).effect
         is not Effect.DENY
     ]
     return ListingSizes(_size(visible), _size([*META_TOOLS, *always_listed(routes, always, visible)]))

@@ -16,6 +16,9 @@ from tests.fakes.fake_server import FakeServer
 from tests.fakes.launch import FAKE_TOOL_COUNT
 from tests.integration.harness import agent_client, stdio_fake
 
+NOW = 1_800_000_000.0  # a fixed time: these rules have no expiry
+
+
 FAKE_TOOLS = [tool.name for tool in FakeServer("fake", extra_tools=0).tools]  # in the order the fake lists them
 
 
@@ -244,7 +247,9 @@ def test_the_why_column_says_whether_the_decision_is_set_here_or_inherited(qloop
             choose_setting(panel, tool_index(panel, "fake", "echo"), "Allow")
             why = tool_index(panel, "fake", "echo", WHY)
             assert why.data() == "Set here (fake/echo → allow)"
-            assert why.data(Qt.ItemDataRole.ToolTipRole) == bridge.api.policy("a").evaluate("fake", "echo").reason
+            assert (
+                why.data(Qt.ItemDataRole.ToolTipRole) == bridge.api.policy("a").evaluate("fake", "echo", now=NOW).reason
+            )
             assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Allow"
             assert tool_index(panel, "fake", "add", EFFECTIVE).data() == "Deny (hidden from agent)"
 

@@ -3,6 +3,8 @@ from gateway_core import Answer, Effect, ServerState
 from tests.app.harness import connected_agent, eventually, run_async, running_bridge, wait_signal
 from tests.integration.harness import stdio_fake
 
+NOW = 1_800_000_000.0  # a fixed time: these rules have no expiry
+
 
 def test_a_call_through_the_bridge_gateway_reaches_the_audit_signal(qloop):
     async def scenario():
@@ -33,10 +35,10 @@ def test_a_rule_set_through_the_bridge_is_written_and_running(qloop):
     async def scenario():
         async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
             bridge.api.set_agent_rule("a", "fake/echo", Effect.DENY)
-            assert bridge.api.policy("a").evaluate("fake", "echo").effect is Effect.DENY
+            assert bridge.api.policy("a").evaluate("fake", "echo", now=NOW).effect is Effect.DENY
             assert '"fake/echo"' in bridge.config_path.read_text()
             bridge.api.set_agent_rule("a", "fake/echo", None)
-            assert bridge.api.policy("a").evaluate("fake", "echo").effect is Effect.ALLOW
+            assert bridge.api.policy("a").evaluate("fake", "echo", now=NOW).effect is Effect.ALLOW
 
     run_async(qloop, scenario())
 

@@ -18,6 +18,7 @@ class FakeGatewayApi:
         self.events = EventStream()
         self.config = config
         self.answers: list[tuple[str, Answer]] = []
+        self.durations: list[float | None] = []  # each answer's for_s
         self._pending: dict[str, ApprovalRequest] = {}
 
     def ask(self, request: ApprovalRequest) -> None:
@@ -28,10 +29,11 @@ class FakeGatewayApi:
     def pending_approvals(self) -> list[ApprovalRequest]:
         return sorted(self._pending.values(), key=lambda request: request.created_at)
 
-    def answer_approval(self, request_id: str, answer: Answer) -> None:
+    def answer_approval(self, request_id: str, answer: Answer, *, for_s: float | None = None) -> None:
         request = self._pending.pop(request_id, None)
         if request is None:
             raise ApprovalError(f"no pending approval with id {request_id!r}")
         self.answers.append((request_id, answer))
+        self.durations.append(for_s)
         outcome = Outcome.ALLOWED if answer.allows else Outcome.DENIED
         self.events.publish(ApprovalResolved(Resolution(request, outcome, answer, 1.0)))

@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from gateway_core.approvals import (
+    AlwaysNotPossible,
     Answer,
     ApprovalBroker,
     ApprovalError,
@@ -16,6 +17,7 @@ from gateway_core.approvals import (
     ApprovalRequest,
     ApprovalRequested,
     ApprovalResolved,
+    BadDuration,
     Outcome,
     Resolution,
 )
@@ -399,3 +401,92 @@ async def test_an_answer_after_the_caller_was_cancelled_keeps_the_answer_as_the_
             tg.cancel_scope.cancel()
 
     assert [r.outcome for r in recorder.resolutions()] == [Outcome.DENIED]
+
+
+def timed_broker(written: list[tuple[ApprovalRequest, Effect, float]]) -> ApprovalBroker:
+    return ApprovalBroker(
+        timeout_s=lambda: 60,
+        on_always=lambda req, effect: None,
+        on_timed=lambda req, effect, until: written.append((req, effect, until)),
+        wall_clock=lambda: 1_800_000_000.0,
+    )
+
+
+@pytest.mark.parametrize(("answer", "effect"), [(Answer.ALLOW_FOR, Effect.ALLOW), (Answer.DENY_FOR, Effect.DENY)])
+async def test_a_timed_answer_resolves_the_call_and_writes_a_rule_expiring_after_its_duration(
+    answer: Answer, effect: Effect
+):
+    written: list[tuple[ApprovalRequest, Effect, float]] = []
+    broker = timed_broker(written)
+    recorder = Recorder(broker)
+    results: list[Resolution] = []
+
+    async def asker() -> None:
+        results.append(await broker.ask(**call()))
+
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(asker)
+            request = await recorder.next_request()
+            broker.answer(request.id, answer, for_s=900)
+
+    assert results[0].answer is answer and results[0].allowed is answer.allows
+    assert written == [(request, effect, 1_800_000_900.0)]
+
+
+@pytest.mark.parametrize(
+    ("answer", "for_s", "message"),
+    [
+        (Answer.ALLOW_FOR, None, "needs a duration"),
+        (Answer.ALLOW_FOR, 0, "needs a duration"),
+        (Answer.DENY_FOR, -5, "needs a duration"),
+        (Answer.ALLOW_FOR, 365 * 86400, "answer 'always' for longer"),
+        (Answer.ALLOW_ONCE, 60, "a duration goes only with a timed answer"),
+    ],
+)
+async def test_a_timed_answer_without_a_usable_duration_answers_nothing(
+    answer: Answer, for_s: float | None, message: str
+):
+    written: list[tuple[ApprovalRequest, Effect, float]] = []
+    broker = timed_broker(written)
+    recorder = Recorder(broker)
+
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: broker.ask(**call()))
+            request = await recorder.next_request()
+            with pytest.raises(BadDuration, match=message):
+                broker.answer(request.id, answer, for_s=for_s)
+            assert broker.pending() == [request]
+            broker.answer(request.id, Answer.DENY)
+
+    assert written == []
+
+
+async def test_a_broker_without_a_place_for_timed_rules_refuses_timed_answers():
+    broker = make_broker()
+    recorder = Recorder(broker)
+
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: broker.ask(**call()))
+            request = await recorder.next_request()
+            with pytest.raises(BadDuration, match="cannot keep a timed answer"):
+                broker.answer(request.id, Answer.ALLOW_FOR, for_s=60)
+            broker.answer(request.id, Answer.DENY)
+
+
+async def test_a_timed_answer_to_a_prompt_is_refused_like_always():
+    written: list[tuple[ApprovalRequest, Effect, float]] = []
+    broker = timed_broker(written)
+    recorder = Recorder(broker)
+
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: broker.ask(**{**call(), "kind": "prompt"}))
+            request = await recorder.next_request()
+            with pytest.raises(AlwaysNotPossible, match="timed answers write a rule for one tool"):
+                broker.answer(request.id, Answer.ALLOW_FOR, for_s=60)
+            broker.answer(request.id, Answer.DENY)
+
+    assert written == []

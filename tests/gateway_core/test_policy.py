@@ -10,6 +10,9 @@ from pydantic import ValidationError
 
 from gateway_core.policy import AgentPolicy, Decision, Effect, Rank, Rule, check_match, evaluate, literal_match
 
+NOW = 1_800_000_000.0  # a fixed time: these rules have no expiry
+
+
 ALLOW, ASK, DENY = Effect.ALLOW, Effect.ASK, Effect.DENY
 STRONGEST_FIRST = (DENY, ASK, ALLOW)
 
@@ -19,8 +22,8 @@ def rules_of(*pairs: tuple[str, Effect]) -> tuple[Rule, ...]:
 
 
 def decide(rules: tuple[Rule, ...], server: str, tool: str, default: Effect = ASK) -> Decision:
-    decision = evaluate("cursor", default, rules, server, tool)
-    assert AgentPolicy("cursor", default, rules).evaluate(server, tool) == decision
+    decision = evaluate("cursor", default, rules, server, tool, now=NOW)
+    assert AgentPolicy("cursor", default, rules).evaluate(server, tool, now=NOW) == decision
     return decision
 
 
@@ -235,7 +238,7 @@ def test_the_reason_says_when_the_agents_default_decided() -> None:
 def test_a_servers_resources_and_prompts_follow_its_server_wide_decision(
     rules: tuple[Rule, ...], expected_match: str | None
 ) -> None:
-    decision = AgentPolicy("cursor", ASK, rules).evaluate_server("github")
+    decision = AgentPolicy("cursor", ASK, rules).evaluate_server("github", now=NOW)
 
     if expected_match is None:
         assert (decision.rule, decision.effect) == (None, ASK)
@@ -245,7 +248,7 @@ def test_a_servers_resources_and_prompts_follow_its_server_wide_decision(
 
 
 def test_the_server_wide_reason_names_the_server_and_the_rule() -> None:
-    decision = AgentPolicy("cursor", ASK, rules_of(("github/*", DENY))).evaluate_server("github")
+    decision = AgentPolicy("cursor", ASK, rules_of(("github/*", DENY))).evaluate_server("github", now=NOW)
 
     assert decision.reason == "agent 'cursor' may not use server github: rule github/* → deny"
 
@@ -313,9 +316,9 @@ def oracle_matches(rule: Rule, server: str, tool: str) -> bool:
 def test_every_decision_names_the_rule_that_produced_it(
     rules: list[Rule], default: Effect, server: str, tool: str
 ) -> None:
-    decision = evaluate("cursor", default, rules, server, tool)
+    decision = evaluate("cursor", default, rules, server, tool, now=NOW)
 
-    assert AgentPolicy("cursor", default, rules).evaluate(server, tool) == decision
+    assert AgentPolicy("cursor", default, rules).evaluate(server, tool, now=NOW) == decision
     assert decision.rule_text in decision.reason
     matching = [rule for rule in rules if oracle_matches(rule, server, tool)]
     if decision.rule is None:
@@ -334,7 +337,7 @@ def test_every_decision_names_the_rule_that_produced_it(
     server=st.sampled_from((*SERVERS, "other")),
 )
 def test_every_server_wide_decision_names_a_server_wide_rule(rules: list[Rule], default: Effect, server: str) -> None:
-    decision = AgentPolicy("cursor", default, rules).evaluate_server(server)
+    decision = AgentPolicy("cursor", default, rules).evaluate_server(server, now=NOW)
 
     assert decision.rule_text in decision.reason
     server_wide = [r for r in rules if r.rank >= Rank.WHOLE_SERVER and fnmatch.fnmatchcase(server, r.server_pattern)]
@@ -354,11 +357,11 @@ def test_a_literal_match_means_that_tool_alone_and_ranks_as_an_exact_tool(name: 
 
     assert rule.rank is Rank.EXACT_TOOL
     assert rule.matches("fs", name)
-    assert AgentPolicy("cursor", Effect.DENY, [rule]).evaluate("fs", name).rule == rule
+    assert AgentPolicy("cursor", Effect.DENY, [rule]).evaluate("fs", name, now=NOW).rule == rule
     for other in ("a", "ab", "b_", name + "a", "*", "x" + name):
         if other != name:
             assert not rule.matches("fs", other)
-            assert AgentPolicy("cursor", Effect.DENY, [rule]).evaluate("fs", other).effect is Effect.DENY
+            assert AgentPolicy("cursor", Effect.DENY, [rule]).evaluate("fs", other, now=NOW).effect is Effect.DENY
 
 
 def test_always_allowing_a_tool_named_with_a_star_does_not_allow_the_tools_it_would_glob() -> None:
@@ -366,5 +369,5 @@ def test_always_allowing_a_tool_named_with_a_star_does_not_allow_the_tools_it_wo
 
     assert rule.match == "fs/get[*]"
     policy = AgentPolicy("cursor", Effect.ASK, [rule])
-    assert policy.evaluate("fs", "get*").effect is Effect.ALLOW
-    assert policy.evaluate("fs", "get_secrets").effect is Effect.ASK
+    assert policy.evaluate("fs", "get*", now=NOW).effect is Effect.ALLOW
+    assert policy.evaluate("fs", "get_secrets", now=NOW).effect is Effect.ASK

@@ -10,6 +10,9 @@ from gateway_core.events import CatalogChanged, ConfigApplied, ConfigRejected, N
 from gateway_core.policy import Effect
 from tests.integration.harness import agent_client, running_gateway, stdio_fake
 
+NOW = 1_800_000_000.0  # a fixed time: these rules have no expiry
+
+
 pytestmark = pytest.mark.anyio
 
 
@@ -61,7 +64,7 @@ async def test_the_event_stream_tells_applied_and_rejected_edits():
 
 async def test_an_unknown_agent_has_a_deny_policy():
     async with running_gateway({}) as gw:
-        assert gw.gateway.policy("nobody").evaluate("x", "y").effect is Effect.DENY
+        assert gw.gateway.policy("nobody").evaluate("x", "y", now=NOW).effect is Effect.DENY
 
 
 async def test_applying_an_unchanged_config_restarts_only_the_servers_named_in_restart():

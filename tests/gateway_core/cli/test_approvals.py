@@ -28,6 +28,7 @@ from gateway_core.policy import Effect
 from tests.gateway_core.test_control import Approvals, serving
 
 WAIT_S = 5
+CLOCK = 1_800_000_000.0
 Handler = Callable[[argparse.Namespace, Paths], int]
 
 
@@ -47,10 +48,16 @@ async def run(argv: list[str]) -> int:
 @asynccontextmanager
 async def running_gateway(
     always: list[tuple[ApprovalRequest, Effect]] | None = None,
+    timed: list[tuple[ApprovalRequest, Effect, float]] | None = None,
 ) -> AsyncIterator[tuple[Approvals, anyio.abc.TaskGroup]]:
     """A broker served by a real ControlApp, with its control file in TOOLGATE_HOME."""
     record = always if always is not None else []
-    broker = ApprovalBroker(timeout_s=lambda: 60, on_always=lambda request, effect: record.append((request, effect)))
+    broker = ApprovalBroker(
+        timeout_s=lambda: 60,
+        on_always=lambda request, effect: record.append((request, effect)),
+        on_timed=lambda request, effect, until: timed.append((request, effect, until)) if timed is not None else None,
+        wall_clock=lambda: CLOCK,
+    )
     token = new_control_token()
     approvals = Approvals(broker)
     with anyio.fail_after(WAIT_S):
@@ -214,3 +221,46 @@ def test_the_argument_summary_is_one_printable_line():
 )
 def test_ages_read_as_time_ago(age: object, text: str):
     assert format_age(age) == text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("argv", "answer", "effect", "for_s"),
+    [
+        (["allow", "--for", "90s"], Answer.ALLOW_FOR, Effect.ALLOW, 90),
+        (["allow", "--for", "15m"], Answer.ALLOW_FOR, Effect.ALLOW, 900),
+        (["deny", "--for", "1h"], Answer.DENY_FOR, Effect.DENY, 3600),
+    ],
+)
+async def test_allow_or_deny_for_a_while_writes_a_rule_that_expires(
+    argv: list[str], answer: Answer, effect: Effect, for_s: float, capsys: pytest.CaptureFixture[str]
+):
+    timed: list[tuple[ApprovalRequest, Effect, float]] = []
+    async with running_gateway(timed=timed) as (approvals, tg):
+        request = await approvals.start_call(tg, "create_issue", {})
+        code = await run([argv[0], request.id, *argv[1:]])
+
+    assert code == 0
+    assert approvals.results["create_issue"].answer is answer
+    assert timed == [(request, effect, CLOCK + for_s)]
+    assert "and from now until" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_a_duration_that_cannot_be_read_answers_nothing(capsys: pytest.CaptureFixture[str]):
+    async with running_gateway() as (approvals, tg):
+        request = await approvals.start_call(tg, "create_issue", {})
+        code = await run(["allow", request.id, "--for", "15 minutes"])
+        still_pending = approvals.broker.pending()
+
+    assert code == 1
+    assert still_pending == [request]
+    assert "'15 minutes' is not a duration; write e.g. 90s, 15m, 1h" in capsys.readouterr().err
+
+
+def test_a_timed_answer_cannot_be_combined_with_always_or_session(capsys: pytest.CaptureFixture[str]):
+    for argv in (["allow", "abc123", "--for", "1h", "--always"], ["deny", "abc123", "--for", "1h", "--always"]):
+        with pytest.raises(SystemExit):
+            parse(*argv)
+
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -12,6 +12,8 @@ from gateway_core.frontend.routing import Routes
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.policy import Effect
 
+NOW = 1_800_000_000.0  # a fixed time: these rules have no expiry
+
 
 def config_with(default: str, origins: list[str] | None = None):
     agents = {"cursor": {"name": "Cursor", "default": default}}
@@ -22,8 +24,8 @@ def config_with(default: str, origins: list[str] | None = None):
 def test_an_agent_that_is_not_configured_may_do_nothing():
     runtime = Runtime.of(config_with("allow"))
 
-    assert runtime.policy("cursor").evaluate("fs", "read").effect is Effect.ALLOW
-    assert runtime.policy("ghost").evaluate("fs", "read").effect is Effect.DENY
+    assert runtime.policy("cursor").evaluate("fs", "read", now=NOW).effect is Effect.ALLOW
+    assert runtime.policy("ghost").evaluate("fs", "read", now=NOW).effect is Effect.DENY
 
 
 def test_a_new_config_swaps_in_whole_and_an_earlier_snapshot_never_changes():
@@ -34,8 +36,8 @@ def test_a_new_config_swaps_in_whole_and_an_earlier_snapshot_never_changes():
 
     after = cell.swap(lambda runtime: runtime.with_config(config_with("deny", ["http://localhost:3000"])))
 
-    assert before.policy("cursor").evaluate("fs", "read").effect is Effect.ALLOW
-    assert after.policy("cursor").evaluate("fs", "read").effect is Effect.DENY
+    assert before.policy("cursor").evaluate("fs", "read", now=NOW).effect is Effect.ALLOW
+    assert after.policy("cursor").evaluate("fs", "read", now=NOW).effect is Effect.DENY
     assert after.allowed_origins == {"http://localhost:3000"} and before.allowed_origins == frozenset()
     assert after.routes is routes and after.tokens == {b"d": "cursor"}  # rebuilt by their owners, not here
     assert cell.now is after
