@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtGui import QColor, QGuiApplication
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QMenu, QPushButton, QWidget
 
-from gateway_core import ApprovalRequest, Effect, PublicName, ServerState
+from gateway_core import ApprovalRequest, Effect, PublicName, ServerState, until_tomorrow
 
 STATE_TEXT = {
     ServerState.STARTING: "Starting",
@@ -31,6 +33,40 @@ STATE_COLOR = {
 FOLD_CHARS = 400
 FOLD_ITEMS = 50
 EFFECT_COLOR = {Effect.ALLOW: QColor("#2e9e5b"), Effect.ASK: QColor("#b58900"), Effect.DENY: QColor("#d0453a")}
+
+
+# The durations a timed answer offers; None is "until tomorrow" (the next local midnight).
+GRANT_CHOICES: tuple[tuple[str, float | None], ...] = (
+    ("For 15 minutes", 15 * 60.0),
+    ("For 1 hour", 3600.0),
+    ("Until tomorrow", None),
+)
+
+
+def grant_seconds(choice: float | None) -> float:
+    """A ``GRANT_CHOICES`` duration in seconds, "until tomorrow" counted from now."""
+    return until_tomorrow(datetime.now().astimezone()) if choice is None else choice
+
+
+def timed_answer_button(text: str, on_choice: Callable[[float], None]) -> QPushButton:
+    """A button whose menu offers ``GRANT_CHOICES``; picking one calls ``on_choice`` with its seconds."""
+    button = QPushButton(text)
+    menu = QMenu(button)
+    for label, choice in GRANT_CHOICES:
+        menu.addAction(label).triggered.connect(lambda _=False, c=choice: on_choice(grant_seconds(c)))
+    button.setMenu(menu)
+    return button
+
+
+def format_remaining(seconds: float) -> str:
+    """Time left on a grant: ``45 s``, ``14 min``, ``2 h 05 min``."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60:02d} min"
 
 
 def format_time(epoch_s: float) -> str:

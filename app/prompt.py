@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge
-from app.common import InlineError, folded_arguments, pretty_arguments, wants
+from app.common import InlineError, folded_arguments, pretty_arguments, timed_answer_button, wants
 from gateway_core import Answer, ApprovalRequest, Outcome, Resolution, ToolgateError
 
 TITLE = "Approval needed"  # Qt adds " — Toolgate" (the application display name)
@@ -118,6 +118,8 @@ class ApprovalPrompt(QWidget):
         self.allow_always_button = QPushButton("Always allow")
         self.deny_button = QPushButton("Deny")
         self.deny_always_button = QPushButton("Always deny")
+        self.allow_for_button = timed_answer_button("Allow for…", lambda s: self.answer(Answer.ALLOW_FOR, for_s=s))
+        self.deny_for_button = timed_answer_button("Deny for…", lambda s: self.answer(Answer.DENY_FOR, for_s=s))
         self.allow_once_button.setDefault(True)
         self._answers = {
             self.allow_once_button: Answer.ALLOW_ONCE,
@@ -126,12 +128,18 @@ class ApprovalPrompt(QWidget):
             self.deny_button: Answer.DENY,
             self.deny_always_button: Answer.DENY_ALWAYS,
         }
-        buttons = QHBoxLayout()
         for button in self._answers:
             button.clicked.connect(self._on_answer_clicked)
-            if button is self.deny_button:
-                buttons.addStretch(1)
-            buttons.addWidget(button)
+        allow_row, deny_row = QHBoxLayout(), QHBoxLayout()
+        for button in (self.allow_once_button, self.allow_session_button, self.allow_for_button):
+            allow_row.addWidget(button)
+        allow_row.addWidget(self.allow_always_button)
+        deny_row.addStretch(1)
+        for button in (self.deny_button, self.deny_for_button, self.deny_always_button):
+            deny_row.addWidget(button)
+        buttons = QVBoxLayout()
+        buttons.addLayout(allow_row)
+        buttons.addLayout(deny_row)
 
         header = QHBoxLayout()
         header.addWidget(self.details, 1)
@@ -186,14 +194,17 @@ class ApprovalPrompt(QWidget):
         else:
             self._show_next()
 
-    def answer(self, answer: Answer) -> None:
-        """Answer the shown request; ignored while nothing is answerable. Errors show inline."""
+    def answer(self, answer: Answer, *, for_s: float | None = None) -> None:
+        """Answer the shown request (``for_s``: how long a timed answer holds); ignored while nothing is answerable.
+
+        Errors show inline.
+        """
         request = self._current
         if request is None or not self.answerable:
             return
         self._answering = request.id
         try:
-            self._bridge.api.answer_approval(request.id, answer)
+            self._bridge.api.answer_approval(request.id, answer, for_s=for_s)
         except ToolgateError as exc:
             self._answering = None
             self.error.show_message(str(exc))
@@ -253,8 +264,8 @@ class ApprovalPrompt(QWidget):
         self.headline.setText(self._headline(request))
         self.details.setText(f"Server: {request.server} · {request.kind} {request.tool}")
         # "Always" writes a rule for one tool; prompts and resources are decided for the whole server.
-        self.allow_always_button.setVisible(request.can_be_always)
-        self.deny_always_button.setVisible(request.can_be_always)
+        for button in (self.allow_always_button, self.deny_always_button, self.allow_for_button, self.deny_for_button):
+            button.setVisible(request.can_be_always)
         self._full_arguments = pretty_arguments(request.arguments)
         folded = folded_arguments(request.arguments)
         self.arguments_view.setPlainText(folded)
@@ -313,7 +324,7 @@ class ApprovalPrompt(QWidget):
             self.queue_label.setVisible(count > 0)
 
     def _set_buttons_enabled(self, enabled: bool) -> None:
-        for button in self._answers:
+        for button in (*self._answers, self.allow_for_button, self.deny_for_button):
             button.setEnabled(enabled)
 
     def _show_full_arguments(self) -> None:

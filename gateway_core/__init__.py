@@ -21,8 +21,10 @@ if TYPE_CHECKING:
         ApprovalRequest,
         ApprovalRequested,
         ApprovalResolved,
+        BadDuration,
         Outcome,
         Resolution,
+        until_tomorrow,
     )
     from gateway_core.audit import AuditLog, AuditQuery, AuditRecord, AuditStatus, CallOutcome, RecordKind
     from gateway_core.clients.service import Clients
@@ -131,6 +133,8 @@ _EXPORTS = {
     "AgentInfo": "gateway_core.agents",
     "AgentPolicy": "gateway_core.policy",
     "Answer": "gateway_core.approvals",
+    "BadDuration": "gateway_core.approvals",
+    "until_tomorrow": "gateway_core.approvals",
     "ApprovalBroker": "gateway_core.approvals",
     "ApprovalError": "gateway_core.approvals",
     "ApprovalRequest": "gateway_core.approvals",
@@ -196,6 +200,7 @@ __all__ = [
     "AuditQuery",
     "AuditRecord",
     "AuditStatus",
+    "BadDuration",
     "CLIENTS",
     "CallOutcome",
     "CallsRecorded",
@@ -269,6 +274,7 @@ __all__ = [
     "set_server_enabled",
     "shim_command",
     "toolgate_version",
+    "until_tomorrow",
     "write_atomically",
 ]
 

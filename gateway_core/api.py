@@ -24,6 +24,7 @@ from gateway_core.config import Config, ServerConfig, ToolsMode, load_config
 from gateway_core.config.edit import (
     put_server,
     remove_server,
+    remove_timed_rules,
     rename_agent,
     set_agent_default,
     set_agent_rule,
@@ -173,6 +174,9 @@ class GatewayApi(Protocol):
 
     def set_agent_rule(self, agent_id: str, match: str, effect: Effect | None) -> None:
         """Set (or with None remove) an agent's rule for exactly ``match``."""
+
+    def remove_timed_rules(self, agent_id: str, match: str) -> None:
+        """End an agent's timed grants for exactly ``match`` now."""
 
     def set_agent_tools(self, agent_id: str, mode: ToolsMode) -> None:
         """Set what an agent's ``tools/list`` holds: every tool, or the on-demand tools."""
@@ -422,6 +426,10 @@ class LocalGateway:
     def set_agent_rule(self, agent_id: str, match: str, effect: Effect | None) -> None:
         """Set (or with ``None`` remove) an agent's rule for exactly ``match`` (``server/*`` or ``server/tool``)."""
         self._gateway.apply_config(set_agent_rule(self.config_path, agent_id, match, effect))
+
+    def remove_timed_rules(self, agent_id: str, match: str) -> None:
+        """End an agent's timed grants (rules with ``expires``) for exactly ``match`` now."""
+        self._gateway.apply_config(remove_timed_rules(self.config_path, agent_id, match))
 
     def set_agent_tools(self, agent_id: str, mode: ToolsMode) -> None:
         """Set what an agent's ``tools/list`` holds: every tool it may use, or the on-demand tools.

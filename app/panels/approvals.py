@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge
-from app.common import InlineError, folded_arguments, format_duration, format_time, wants
+from app.common import InlineError, folded_arguments, format_duration, format_time, timed_answer_button, wants
 from app.panels.flat_table import FlatTableModel
 from gateway_core import Answer, ApprovalError, ApprovalRequest, Outcome, Resolution
 
@@ -40,7 +40,7 @@ OUTCOME_TEXT = {
     Outcome.TIMED_OUT: "Timed out (denied)",
     Outcome.WITHDRAWN: "Withdrawn by the agent",
 }
-ANSWER_TEXT = dict(ANSWER_BUTTONS)
+ANSWER_TEXT = {**dict(ANSWER_BUTTONS), Answer.ALLOW_FOR: "Allow for a while", Answer.DENY_FOR: "Deny for a while"}
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -200,12 +200,19 @@ class ApprovalsPanel(QWidget):
         self.arguments.setReadOnly(True)
         self.error = InlineError()
         self.buttons: dict[Answer, QPushButton] = {}
+        self.allow_for_button = timed_answer_button("Allow for…", lambda s: self.answer(Answer.ALLOW_FOR, for_s=s))
+        self.deny_for_button = timed_answer_button("Deny for…", lambda s: self.answer(Answer.DENY_FOR, for_s=s))
+        self.buttons[Answer.ALLOW_FOR] = self.allow_for_button
+        self.buttons[Answer.DENY_FOR] = self.deny_for_button
         button_row = QHBoxLayout()
         for answer, text in ANSWER_BUTTONS:
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, a=answer: self.answer(a))
             self.buttons[answer] = button
             button_row.addWidget(button)
+            if answer is Answer.ALLOW_ALWAYS:
+                button_row.addWidget(self.allow_for_button)
+        button_row.addWidget(self.deny_for_button)
         button_row.addStretch(1)
 
         self.detail = detail = QWidget()
@@ -251,13 +258,13 @@ class ApprovalsPanel(QWidget):
         if row >= 0:
             self.pending_view.setCurrentIndex(self.pending.index(row, 0))
 
-    def answer(self, answer: Answer) -> None:
-        """Answer the selected request."""
+    def answer(self, answer: Answer, *, for_s: float | None = None) -> None:
+        """Answer the selected request (``for_s``: how long a timed answer holds)."""
         request = self.selected()
         if request is None:
             return
         try:
-            self._bridge.api.answer_approval(request.id, answer)
+            self._bridge.api.answer_approval(request.id, answer, for_s=for_s)
         except ApprovalError as exc:
             self.error.show_message(str(exc))
             return
@@ -276,7 +283,7 @@ class ApprovalsPanel(QWidget):
         request = self.selected()
         for answer, button in self.buttons.items():
             button.setEnabled(request is not None)
-            button.setVisible(request is None or request.can_be_always or answer.always_effect is None)
+            button.setVisible(request is None or request.can_be_always or answer.rule_effect is None)
         if request is None:
             self.headline.setText("")
             self.rule.setText("")

@@ -12,6 +12,7 @@ from PySide6.QtCore import (
     QAbstractItemModel,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QSortFilterProxyModel,
     Qt,
 )
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTreeView,
@@ -148,6 +150,8 @@ class PermissionsPane(QWidget):
         header.setStretchLastSection(True)
         for column, width in ((NAME, 220), (SETTING, 90), (EFFECTIVE, 180)):
             header.resizeSection(column, width)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_context_menu)
         self.error = InlineError()
         self.model.edit_failed.connect(self.error.show_message)
         self.proxy.modelAboutToBeReset.connect(self._remember_expanded)
@@ -226,6 +230,23 @@ class PermissionsPane(QWidget):
             self._show_default()
         else:
             self.error.show_message("")
+
+    def grant_menu(self, proxy_index: QModelIndex) -> QMenu | None:
+        """The row's context menu: "End the timed grant" when a timed grant decides it, else None."""
+        source = self.proxy.mapToSource(proxy_index)
+        match = self.model.grant_at(source)
+        if match is None:
+            return None
+        menu = QMenu(self.tree)
+        menu.addAction(f"End the timed grant for {match} now").triggered.connect(
+            lambda: self._change_agent(lambda _agent_id: self.model.remove_grant(source))
+        )
+        return menu
+
+    def _on_context_menu(self, position: QPoint) -> None:
+        menu = self.grant_menu(self.tree.indexAt(position))
+        if menu is not None:
+            menu.popup(self.tree.viewport().mapToGlobal(position))
 
     def _on_search(self, text: str) -> None:
         self.proxy.setFilterFixedString(text.strip())

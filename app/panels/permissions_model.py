@@ -14,12 +14,29 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 
 from app.bridge import GatewayBridge
-from app.common import EFFECT_COLOR, EFFECT_TEXT, STATE_COLOR, STATE_TEXT, renamed_text, seen_as_text
-from gateway_core import Decision, Effect, PublicName, ServerState, ServerStatus, ToolgateError, literal_match
+from app.common import (
+    EFFECT_COLOR,
+    EFFECT_TEXT,
+    STATE_COLOR,
+    STATE_TEXT,
+    format_remaining,
+    renamed_text,
+    seen_as_text,
+)
+from gateway_core import (
+    Decision,
+    Effect,
+    PublicName,
+    Rule,
+    ServerState,
+    ServerStatus,
+    ToolgateError,
+    literal_match,
+)
 
 NAME, SETTING, EFFECTIVE, WHY = range(4)
 HEADERS = ("Name", "Setting", "Effective", "Why")
@@ -34,7 +51,11 @@ SETTING_ROLE = Qt.ItemDataRole.UserRole + 2
 """The position in ``SETTING_CHOICES`` of what is set here."""
 EFFECT_ROLE = Qt.ItemDataRole.UserRole + 3
 """The effective decision's effect value (``"allow"``, ``"ask"``, ``"deny"``), or None without an agent."""
+GRANT_ROLE = Qt.ItemDataRole.UserRole + 4
+"""The expiry (POSIX timestamp) of the timed grant deciding the row, or None."""
 HIDDEN_COLOR = QColor("#8a8a8a")
+# Timed grants' remaining time is redrawn (and expired ones stop deciding) this often.
+GRANT_TICK_MS = 15_000
 _SERVER_ID = 0  # internalId of server rows; a tool row's is its server's row + 1
 
 
@@ -78,6 +99,10 @@ class PermissionsModel(QAbstractItemModel):
         bridge.config_applied.connect(self.refresh)
         bridge.server_status_changed.connect(self.refresh_server)
         bridge.names_changed.connect(self.refresh_names)
+        self._grant_timer = QTimer(self)
+        self._grant_timer.setInterval(GRANT_TICK_MS)
+        self._grant_timer.timeout.connect(self.refresh_grants)
+        self._grant_timer.start()
 
     # --- what it shows -----------------------------------------------------------------------------
 
@@ -122,7 +147,37 @@ class PermissionsModel(QAbstractItemModel):
                     tool.public = public
                     self.dataChanged.emit(self.index(position, NAME, parent), self.index(position, NAME, parent))
 
+    def refresh_grants(self) -> None:
+        """Redraw the time left on timed grants; a grant that has expired no longer decides."""
+        self._decide_all()
+        for row, server in enumerate(self._servers):
+            parent = self.index(row, NAME)
+            if _grant(server.decision) is not None:
+                self.dataChanged.emit(self.index(row, EFFECTIVE), self.index(row, WHY))
+            for position, tool in enumerate(server.tools):
+                if _grant(tool.decision) is not None:
+                    self.dataChanged.emit(self.index(position, EFFECTIVE, parent), self.index(position, WHY, parent))
+
     # --- editing -----------------------------------------------------------------------------------
+
+    def grant_at(self, index: QModelIndex | QPersistentModelIndex) -> str | None:
+        """The ``match`` of the timed grant that decides the row at ``index``, if one does."""
+        server, tool = self._rows(index)
+        if server is None:
+            return None
+        row: _ServerRow | _ToolRow = server if tool is None else tool
+        rule = _grant(row.decision)
+        return None if rule is None else rule.match
+
+    def remove_grant(self, index: QModelIndex | QPersistentModelIndex) -> None:
+        """End the timed grant deciding the row at ``index`` now (the rule it overrode applies again).
+
+        Raises:
+            ToolgateError: the change was refused.
+        """
+        match = self.grant_at(index)
+        if match is not None and self._agent_id is not None:
+            self._bridge.api.remove_timed_rules(self._agent_id, match)
 
     def match_for(self, index: QModelIndex | QPersistentModelIndex) -> str | None:
         """The rule ``match`` a row's Setting edits: ``server/*`` or ``server/tool``."""
@@ -223,6 +278,9 @@ class PermissionsModel(QAbstractItemModel):
             return SETTING_CHOICES.index(row.setting)
         if role == EFFECT_ROLE:
             return row.decision.effect.value if row.decision is not None else None
+        if role == GRANT_ROLE:
+            grant = _grant(row.decision)
+            return None if grant is None else grant.expires_at
         return None
 
     # --- internals -----------------------------------------------------------------------------------
@@ -250,6 +308,9 @@ class PermissionsModel(QAbstractItemModel):
             return SETTING_TEXTS[SETTING_CHOICES.index(row.setting)]
         if column == EFFECTIVE:
             text = EFFECT_TEXT[row.decision.effect]
+            grant = _grant(row.decision)
+            if grant is not None and grant.expires_at is not None:
+                text = f"{text} · {format_remaining(grant.expires_at - time.time())} left"
             return f"{text} ({HIDDEN_TEXT})" if tool is not None and row.decision.effect is Effect.DENY else text
         return _why(row.decision, _match(server, tool))
 
@@ -339,6 +400,8 @@ class PermissionsModel(QAbstractItemModel):
         now = time.time()
         set_here: dict[str, Effect] = {}
         for rule in agent.rules:
+            if rule.expires is not None:
+                continue  # a timed grant shows in Effective with its time left; Setting is the lasting rule
             set_here.setdefault(rule.match, rule.effect)  # the first rule for a match is the one edits change
         for server in servers:
             server.setting = set_here.get(f"{server.name}/*")
@@ -346,6 +409,12 @@ class PermissionsModel(QAbstractItemModel):
             for tool in server.tools:
                 tool.setting = set_here.get(literal_match(server.name, tool.name))
                 tool.decision = policy.evaluate(server.name, tool.name, now=now)
+
+
+def _grant(decision: Decision | None) -> Rule | None:
+    """The timed rule that made ``decision``, if one did."""
+    rule = decision.rule if decision is not None else None
+    return rule if rule is not None and rule.expires is not None else None
 
 
 def _match(server: _ServerRow, tool: _ToolRow | None) -> str:

@@ -144,3 +144,35 @@ def test_a_prompt_request_offers_no_always_answer_in_the_panel(qtbot, tmp_path):
     assert panel.headline.text() == "Alice wants the prompt fs__greet (server fs)"
     assert not panel.buttons[Answer.ALLOW_ALWAYS].isVisible() and not panel.buttons[Answer.DENY_ALWAYS].isVisible()
     assert panel.buttons[Answer.ALLOW_SESSION].isVisible()
+    assert not panel.buttons[Answer.ALLOW_FOR].isVisible() and not panel.buttons[Answer.DENY_FOR].isVisible()
+
+
+def test_deny_for_an_hour_in_the_panel_sends_a_timed_answer(qtbot, tmp_path):
+    bridge, api = fake_bridge(tmp_path)
+    panel = make_panel(bridge, qtbot)
+    panel.show()
+    api.ask(request_for())
+
+    assert [action.text() for action in panel.deny_for_button.menu().actions()] == [
+        "For 15 minutes",
+        "For 1 hour",
+        "Until tomorrow",
+    ]
+    panel.deny_for_button.menu().actions()[1].trigger()
+
+    assert api.answers == [("r1", Answer.DENY_FOR)] and api.durations == [3600.0]
+    assert panel.recent.data(panel.recent.index(0, RecentModel.OUTCOME)) == "Deny for a while"
+
+
+def test_allow_until_tomorrow_counts_to_the_next_local_midnight(qtbot, tmp_path):
+    bridge, api = fake_bridge(tmp_path)
+    panel = make_panel(bridge, qtbot)
+    api.ask(request_for())
+
+    before = time.time()
+    panel.allow_for_button.menu().actions()[2].trigger()
+
+    midnight = time.mktime((*time.localtime(before + 86400)[:3], 0, 0, 0, 0, 0, -1))
+    (for_s,) = api.durations
+    assert api.answers == [("r1", Answer.ALLOW_FOR)]
+    assert abs(before + for_s - midnight) < 5

@@ -1,5 +1,7 @@
 import json
 import re
+import time
+from datetime import datetime
 
 import mcp_types as types
 import pytest
@@ -7,6 +9,8 @@ from PySide6.QtCore import QPoint, QRect, QSize, Qt
 
 from app import prompt as prompt_module
 from app.common import fold
+from app.panels.agents import AgentsPanel
+from app.panels.permissions_model import EFFECTIVE, FILTER_ROLE, GRANT_ROLE, NAME
 from app.prompt import ApprovalPrompt, prompt_position
 from gateway_core import Answer
 from tests.app.harness import connected_agent, eventually, run_async
@@ -19,6 +23,18 @@ CURSOR = {"name": "Cursor", "default": "ask"}
 
 def text_of(result: types.CallToolResult) -> str:
     return " ".join(block.text for block in result.content if isinstance(block, types.TextContent))
+
+
+def tool_row(pane, server: str, tool: str):
+    proxy = pane.proxy
+    parent = next(
+        proxy.index(r, NAME) for r in range(proxy.rowCount()) if proxy.index(r, NAME).data(FILTER_ROLE) == server
+    )
+    return next(
+        proxy.index(r, NAME, parent)
+        for r in range(proxy.rowCount(parent))
+        if proxy.index(r, NAME, parent).data() == tool
+    )
 
 
 def make_prompt(bridge, qtbot) -> ApprovalPrompt:
@@ -81,11 +97,56 @@ def test_always_allow_writes_the_rule_and_the_next_call_goes_through_without_a_p
             await shown_and_answerable(prompt)
             qtbot.mouseClick(prompt.allow_always_button, Qt.MouseButton.LeftButton)
             assert text_of(await first.result()) == "first"
-            rules = json.loads(bridge.config_path.read_text())["agents"]["cursor"]["rules"]
-            assert {"match": "fake/echo", "effect": "allow"} in rules
+            (rule,) = json.loads(bridge.config_path.read_text())["agents"]["cursor"]["rules"]
+            assert (rule["match"], rule["effect"], rule["source"]["answer"]) == ("fake/echo", "allow", shown[0])
             assert text_of(await cursor.client.call_tool("fake__echo", {"text": "second"})) == "second"
             assert len(shown) == 1
             assert not prompt.isVisible()
+
+    run_async(qloop, scenario())
+
+
+def test_allow_for_15_minutes_writes_a_timed_rule_the_tree_shows_counting_down_until_it_is_ended(qloop, qtbot):
+    async def scenario():
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            shown = []
+            prompt.shown.connect(shown.append)
+            first = cursor.start_call("fake__echo", {"text": "first"})
+            await shown_and_answerable(prompt)
+            request_id = prompt.current.id
+            assert prompt.allow_for_button.isVisible() and prompt.deny_for_button.isVisible()
+            before = time.time()
+            prompt.allow_for_button.menu().actions()[0].trigger()  # "For 15 minutes"
+            assert text_of(await first.result()) == "first"
+
+            (rule,) = json.loads(bridge.config_path.read_text())["agents"]["cursor"]["rules"]
+            assert (rule["match"], rule["effect"], rule["source"]["answer"]) == ("fake/echo", "allow", request_id)
+            expires = datetime.fromisoformat(rule["expires"]).timestamp()
+            assert before + 900 - 1 <= expires <= time.time() + 900
+            assert text_of(await cursor.client.call_tool("fake__echo", {"text": "second"})) == "second"
+            assert len(shown) == 1
+
+            agents = AgentsPanel(bridge)
+            qtbot.addWidget(agents)
+            agents.select_agent("cursor")
+            pane = agents.permissions
+            pane.set_agent("cursor")
+            echo = tool_row(pane, "fake", "echo")
+            assert echo.siblingAtColumn(EFFECTIVE).data() in ("Allow · 15 min left", "Allow · 14 min left")
+            assert echo.siblingAtColumn(EFFECTIVE).data(GRANT_ROLE) == expires
+            assert pane.grant_menu(tool_row(pane, "fake", "add")) is None
+            menu = pane.grant_menu(echo)
+            assert menu is not None and menu.actions()[0].text() == "End the timed grant for fake/echo now"
+            menu.actions()[0].trigger()
+
+            assert json.loads(bridge.config_path.read_text())["agents"]["cursor"]["rules"] == []
+            assert tool_row(pane, "fake", "echo").siblingAtColumn(EFFECTIVE).data() == "Ask"
+            third = cursor.start_call("fake__echo", {"text": "third"})
+            await eventually(lambda: len(shown) == 2, "the prompt to ask again")
+            await shown_and_answerable(prompt)
+            qtbot.mouseClick(prompt.deny_button, Qt.MouseButton.LeftButton)
+            assert (await third.result()).is_error
 
     run_async(qloop, scenario())
 

@@ -128,7 +128,50 @@ async def test_always_allow_writes_a_rule_that_the_next_call_uses_without_asking
 
     assert code == 0, err
     assert text_of(second) == "4"
-    assert {"match": "fake/add", "effect": "allow"} in rules
+    assert {
+        "match": "fake/add",
+        "effect": "allow",
+        "source": {"answer": request_id, "at": rules[0]["source"]["at"]},
+    } in rules
+
+
+async def test_a_grant_for_a_few_seconds_allows_without_asking_then_expires_mid_session_and_leaves_the_config():
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ASK_FOR_ADD}) as gw:
+        await gw.wait_ready()
+        config_file = gw.paths.config_file
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.call_tool, "fake__add", {"a": 1, "b": 1})
+                request_id = await next_approval(gw)
+                code, _, err = await toolgate_cli("approvals", "allow", request_id, "--for", "5s")
+            with anyio.fail_after(10):
+                second = await client.call_tool("fake__add", {"a": 2, "b": 2})
+            granted = json.loads(config_file.read_text())["agents"]["agent-a"]["rules"]
+            with anyio.fail_after(20):
+                while len(json.loads(config_file.read_text())["agents"]["agent-a"]["rules"]) > 1:
+                    await gw.gateway.wait_config_settled()
+            async with anyio.create_task_group() as tg:
+                results: list[types.CallToolResult] = []
+
+                async def third() -> None:
+                    results.append(await client.call_tool("fake__add", {"a": 3, "b": 3}))
+
+                tg.start_soon(third)
+                gw.gateway.answer_approval(await next_approval(gw), Answer.DENY)
+        rules_after = json.loads(config_file.read_text())["agents"]["agent-a"]["rules"]
+    decided_by = [r["rule"] for r in audit_rows(gw) if r["kind"] == "decision"]
+
+    assert code == 0, err
+    assert "and from now until" in err
+    assert text_of(second) == "4"
+    assert [(r["match"], r["effect"], "expires" in r, r.get("source", {}).get("answer")) for r in granted] == [
+        ("fake/add", "allow", True, request_id),
+        ("fake/add", "ask", False, None),
+    ]
+    assert rules_after == [{"match": "fake/add", "effect": "ask"}]
+    assert results[0].is_error and "the person denied" in text_of(results[0])
+    assert decided_by[0] == decided_by[2] == "fake/add → ask"
+    assert decided_by[1].startswith("fake/add → allow until ")
 
 
 async def watch_resolutions(gw: RunningGateway) -> tuple[list[str], anyio.Event]:
