@@ -58,6 +58,13 @@ def timed_answer_button(text: str, on_choice: Callable[[float], None]) -> QPushB
     return button
 
 
+def looked_at_text(request: ApprovalRequest) -> str:
+    """`` (the rules looked at: path, mode)`` when policy conditions looked at the call's arguments, else empty."""
+    if not request.looked_at:
+        return ""
+    return f" (the rules looked at: {', '.join(request.looked_at)})"
+
+
 def format_remaining(seconds: float) -> str:
     """Time left on a grant: ``45 s``, ``14 min``, ``2 h 05 min``."""
     seconds = max(0, int(seconds))

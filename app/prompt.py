@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge
-from app.common import InlineError, folded_arguments, pretty_arguments, timed_answer_button, wants
+from app.common import InlineError, folded_arguments, looked_at_text, pretty_arguments, timed_answer_button, wants
 from gateway_core import Answer, ApprovalRequest, Outcome, Resolution, ToolgateError
 
 TITLE = "Approval needed"  # Qt adds " — Toolgate" (the application display name)
@@ -270,7 +270,7 @@ class ApprovalPrompt(QWidget):
         folded = folded_arguments(request.arguments)
         self.arguments_view.setPlainText(folded)
         self.show_all_button.setVisible(folded != self._full_arguments)
-        self.rule_label.setText(f"Rule: {request.rule_text}")
+        self.rule_label.setText(f"Rule: {request.rule_text}{looked_at_text(request)}")
         self.reason_label.setText(request.reason)
         self.note_label.hide()
         self.error.show_message("")

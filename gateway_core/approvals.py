@@ -142,6 +142,7 @@ class ApprovalRequest:
         kind: ``tool``, or ``prompt``, ``resource``, ``subscription`` (to a resource's updates) or
             ``completion``. All but tools are decided for their whole server, so only a tool's
             request can be answered "always" (a rule for that tool).
+        looked_at: the arguments the policy's conditions looked at on the way to asking.
     """
 
     id: str
@@ -155,6 +156,7 @@ class ApprovalRequest:
     session_id: str | None
     created_at: float
     kind: RequestKind = "tool"
+    looked_at: tuple[str, ...] = ()
 
     @property
     def can_be_always(self) -> bool:
@@ -258,6 +260,7 @@ class ApprovalBroker:
         reason: str,
         session_id: str | None,
         kind: RequestKind = "tool",
+        looked_at: tuple[str, ...] = (),
     ) -> Resolution:
         """Wait for a person to allow or deny one tool call (or prompt, or resource read).
 
@@ -275,6 +278,7 @@ class ApprovalBroker:
             reason: the policy's human sentence explaining the decision.
             session_id: the agent's MCP session; None disables session grants for this call.
             kind: what is asked for (see ``ApprovalRequest.kind``).
+            looked_at: the arguments the policy's conditions looked at.
 
         Returns:
             The resolution; only ``resolution.allowed`` lets the call through.
@@ -295,6 +299,7 @@ class ApprovalBroker:
             session_id=session_id,
             created_at=time.time(),
             kind=kind,
+            looked_at=looked_at,
         )
         if session_id is not None and (agent, session_id, server, tool) in self._session_grants:
             return Resolution(request, Outcome.ALLOWED, Answer.ALLOW_SESSION, 0.0)

@@ -11,11 +11,19 @@ the most specific matching rule decides, in this order:
 5. servers by glob: ``git*/*``, ``*/*``;
 6. the agent's default.
 
-Within one step, a rule narrowed by an expiry (``"expires"``, a timed grant) comes before one that is not: the
-person's "allow for 1 hour" wins over the rule that asked them, and when it expires that rule applies again. An
-expired rule is no rule at all: ``evaluate`` compares ``expires`` with the time it is given, so an expired grant
-never allows even before it is removed from the config. Between equally narrowed rules of one step
-deny > ask > allow; among rules with the same effect the first listed is named.
+A rule may be narrowed by conditions on the call's arguments (``"when"``, ``gateway_core.conditions``) and by an
+expiry (``"expires"``, a timed grant). Within one step, the more narrowed rule comes first (conditions and an expiry
+count one each): ``fs/write_file → allow when path is under ~/p`` is tried before ``fs/write_file → ask``, and the
+person's "allow for 1 hour" wins over the rule that asked them until it expires. Between equally narrowed rules of
+one step deny > ask > allow; among rules with the same effect the first listed is named.
+
+A rule *applies* when it matches, is in force and its conditions hold; the first rule in this order that applies
+decides, so a call whose arguments do not meet a rule's conditions falls through to the next rule. An expired rule
+is no rule at all: ``evaluate`` compares ``expires`` with the time it is given, so an expired grant never allows
+even before it is removed from the config. Conditions that cannot be checked (a missing argument, a wrong type,
+no arguments at all as for prompts and resources) fail closed: such an ``allow`` rule does not apply, such an
+``ask`` or ``deny`` rule does. For what an agent is *shown* (``listing``), a rule with conditions counts unless it
+denies, so a tool that some calls may use is listed.
 Steps 3 and 5 place server-glob rules: a rule that picks out tools says more about a call than one taking a whole
 server (so ``*/delete_*`` → deny is not undone by ``github/*`` → allow), and at the same tool level a named server
 beats a server glob. ``AgentPolicy`` compiles one agent's rules once; ``evaluate`` is the plain scan it must equal.
@@ -26,12 +34,16 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from enum import IntEnum, StrEnum
+from functools import cached_property
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+
+from gateway_core.conditions import Condition, conditions_hold, when_text
 
 
 class Effect(StrEnum):
@@ -97,7 +109,8 @@ class RuleSource(BaseModel):
 class Rule(BaseModel):
     """One ``rules`` entry of an agent: ``{"match": "server-glob/tool-glob", "effect": "allow|ask|deny"}``.
 
-    Optional keys: ``expires`` (an ISO 8601 time with a zone, e.g. ``"2026-12-02T18:55:00Z"``): the rule
+    Optional keys: ``when``: conditions on the call's arguments (``gateway_core.conditions``);
+    ``expires`` (an ISO 8601 time with a zone, e.g. ``"2026-12-02T18:55:00Z"``): the rule
     applies until then and is removed from the config afterwards (a timed grant); ``source``: where it
     came from (``RuleSource``).
     """
@@ -106,8 +119,16 @@ class Rule(BaseModel):
 
     match: str
     effect: Effect
+    when: dict[str, Condition] | None = None
     expires: AwareDatetime | None = None
     source: RuleSource | None = None
+
+    @field_validator("when")
+    @classmethod
+    def _named_conditions(cls, when: dict[str, Condition] | None) -> dict[str, Condition] | None:
+        if when is not None and (not when or any(not name for name in when)):
+            raise ValueError("expected one or more argument names, each with its condition")
+        return when
 
     @field_validator("match")
     @classmethod
@@ -132,7 +153,7 @@ class Rule(BaseModel):
         """How specific this rule is (see the module docstring)."""
         return _rank(self.server_pattern, self.tool_pattern)
 
-    @property
+    @cached_property
     def text(self) -> str:
         """The rule as people read it: ``github/delete_* → deny``, ``fs/x → allow until 2026-12-02 18:55:00 UTC``."""
         return f"{self.match} → {self.effect.value}{self.narrowing_text}"
@@ -140,9 +161,10 @@ class Rule(BaseModel):
     @property
     def narrowing_text(self) -> str:
         """What narrows the rule, e.g. `` until 2026-12-02 18:55:00 UTC``; empty when nothing does."""
-        if self.expires is None:
-            return ""
-        return f" until {self.expires.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        text = "" if self.when is None else f" when {when_text(self.when)}"
+        if self.expires is not None:
+            text += f" until {self.expires.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        return text
 
     @property
     def expires_at(self) -> float | None:
@@ -151,8 +173,8 @@ class Rule(BaseModel):
 
     @property
     def narrowed(self) -> int:
-        """How many narrowings (an expiry) the rule has; within one step a more narrowed rule comes first."""
-        return int(self.expires is not None)
+        """How many narrowings (conditions, an expiry) the rule has; in one step a more narrowed rule comes first."""
+        return int(self.when is not None) + int(self.expires is not None)
 
     def in_force(self, now: float) -> bool:
         """Whether the rule applies at ``now`` (a POSIX timestamp): it has no expiry or it is still ahead."""
@@ -177,11 +199,13 @@ class Decision:
         rule: the rule that decided, or None when the agent's default did.
         reason: one sentence naming the agent, the tool and ``rule_text``; shown in the GUI, the audit
             log and the error an agent sees.
+        looked_at: the arguments that rules' conditions looked at on the way to this decision.
     """
 
     effect: Effect
     rule: Rule | None
     reason: str
+    looked_at: tuple[str, ...] = ()
 
     @property
     def rule_text(self) -> str:
@@ -194,7 +218,17 @@ class Decision:
         return Rank.DEFAULT if self.rule is None else self.rule.rank
 
 
-def evaluate(agent_id: str, default: Effect, rules: Sequence[Rule], server: str, tool: str, *, now: float) -> Decision:
+def evaluate(
+    agent_id: str,
+    default: Effect,
+    rules: Sequence[Rule],
+    server: str,
+    tool: str,
+    *,
+    now: float,
+    arguments: Mapping[str, Any] | None = None,
+    listing: bool = False,
+) -> Decision:
     """Decide whether an agent may call a tool: the plain reading of the precedence in the module docstring.
 
     Args:
@@ -204,20 +238,45 @@ def evaluate(agent_id: str, default: Effect, rules: Sequence[Rule], server: str,
         server: the configured server's name.
         tool: the tool's name on that server (without Toolgate's prefix).
         now: the time of the call (POSIX timestamp); rules whose ``expires`` is not after it do not apply.
+        arguments: the call's arguments, which rules' ``when`` conditions look at; None when there are
+            none to look at (then no rule with conditions allows).
+        listing: decide what the agent is shown rather than one call: a rule with conditions counts
+            unless it denies (a tool some calls may use is listed).
 
     Returns:
         The effect, the rule that decided it (None for the default) and a one-sentence reason.
     """
     matching = [(index, rule) for index, rule in enumerate(rules) if rule.in_force(now) and rule.matches(server, tool)]
-    if not matching:
-        return _decision(agent_id, _TOOL_VERBS, f"{server}/{tool}", None, default)
-    _, rule = min(matching, key=lambda pair: (pair[1].rank, *_order(pair[1]), pair[0]))
-    return _decision(agent_id, _TOOL_VERBS, f"{server}/{tool}", rule, default)
+    matching.sort(key=lambda pair: (pair[1].rank, *_order(pair[1]), pair[0]))
+    skipped: list[Rule] = []
+    for _, rule in matching:
+        verdict = _verdict(rule, arguments, listing)
+        if verdict is not False:
+            return _decision(agent_id, _TOOL_VERBS, f"{server}/{tool}", rule, default, verdict, skipped)
+        skipped.append(rule)
+    return _decision(agent_id, _TOOL_VERBS, f"{server}/{tool}", None, default, True, skipped)
 
 
 def _order(rule: Rule) -> tuple[int, int]:
     """Within one step: the more narrowed rule first, then the stronger effect (file order breaks the last tie)."""
     return -rule.narrowed, _STRENGTH[rule.effect]
+
+
+def _verdict(rule: Rule, arguments: Mapping[str, Any] | None, listing: bool) -> bool | None:
+    """Whether a matching rule in force applies.
+
+    True; False (the call falls through to the next rule); or None: it applies although its conditions
+    could not be checked (it asks or denies: fail closed).
+    """
+    when = rule.when
+    if when is None:
+        return True
+    if listing:
+        return rule.effect is not Effect.DENY
+    holds = conditions_hold(when, arguments)
+    if holds is None:
+        return False if rule.effect is Effect.ALLOW else None
+    return holds
 
 
 _Matcher = Callable[[str], object]
@@ -245,7 +304,7 @@ class AgentPolicy:
         self._tools_across_servers: list[tuple[_Matcher, _Matcher, float, Rule]] = []
         self._whole_servers: dict[str, list[tuple[float, Rule]]] = {}
         self._server_globs: list[tuple[_Matcher, float, Rule]] = []
-        # Within a step: most narrowed first, then strongest effect, then file order; the first hit decides.
+        # Within a step: most narrowed first, then strongest effect, then file order; the first that applies decides.
         ordered = sorted(enumerate(self.rules), key=lambda pair: (*_order(pair[1]), pair[0]))
         for _, rule in ordered:
             server, tool = rule.server_pattern, rule.tool_pattern
@@ -261,40 +320,74 @@ class AgentPolicy:
                 self._whole_servers.setdefault(_name(server), []).append((until, rule))
             else:
                 self._server_globs.append((_compile(server), until, rule))
+        # One regex per glob bucket says at once whether any of its globs can match: most calls match none.
+        self._any_tool_glob = {
+            server: _any_of(rule.tool_pattern for _, _, rule in rules) for server, rules in self._tool_globs.items()
+        }
+        self._any_across = _any_of(rule.tool_pattern for _, _, _, rule in self._tools_across_servers)
+        self._any_server_glob = _any_of(rule.server_pattern for _, _, rule in self._server_globs)
 
-    def evaluate(self, server: str, tool: str, *, now: float) -> Decision:
+    def evaluate(
+        self, server: str, tool: str, *, now: float, arguments: Mapping[str, Any] | None = None, listing: bool = False
+    ) -> Decision:
         """Decide whether this agent may call ``server``'s tool ``tool``.
 
         Args:
             server: the configured server's name.
             tool: the tool's name on that server (without Toolgate's prefix).
             now: the time of the call (POSIX timestamp).
+            arguments: the call's arguments (see the module-level ``evaluate``).
+            listing: decide what the agent is shown (see the module-level ``evaluate``).
 
         Returns:
             The same decision as the module-level ``evaluate``.
         """
-        rule = next((r for until, r in self._exact_tools.get((server, tool), ()) if now < until), None)
-        if rule is None:
-            rule = next((r for t, until, r in self._tool_globs.get(server, ()) if now < until and t(tool)), None)
-        if rule is None:
-            rule = next(
-                (r for s, t, until, r in self._tools_across_servers if now < until and s(server) and t(tool)), None
-            )
-        if rule is None:
-            rule = self._server_rule(server, now)
-        return _decision(self.agent_id, _TOOL_VERBS, f"{server}/{tool}", rule, self.default)
+        skipped: list[Rule] = []
+        for until, rule in self._exact_tools.get((server, tool), ()):
+            if now < until:
+                verdict = True if rule.when is None else _verdict(rule, arguments, listing)
+                if verdict is not False:
+                    return _decision(
+                        self.agent_id, _TOOL_VERBS, f"{server}/{tool}", rule, self.default, verdict, skipped
+                    )
+                skipped.append(rule)
+        any_tool_glob = self._any_tool_glob.get(server)
+        for tool_glob, until, rule in self._tool_globs.get(server, ()) if any_tool_glob and any_tool_glob(tool) else ():
+            if now < until and tool_glob(tool):
+                verdict = True if rule.when is None else _verdict(rule, arguments, listing)
+                if verdict is not False:
+                    return _decision(
+                        self.agent_id, _TOOL_VERBS, f"{server}/{tool}", rule, self.default, verdict, skipped
+                    )
+                skipped.append(rule)
+        for server_glob, tool_glob, until, rule in self._tools_across_servers if self._any_across(tool) else ():
+            if now < until and server_glob(server) and tool_glob(tool):
+                verdict = True if rule.when is None else _verdict(rule, arguments, listing)
+                if verdict is not False:
+                    return _decision(
+                        self.agent_id, _TOOL_VERBS, f"{server}/{tool}", rule, self.default, verdict, skipped
+                    )
+                skipped.append(rule)
+        server_rule, verdict = self._server_rule(server, now, arguments, listing, skipped)
+        return _decision(self.agent_id, _TOOL_VERBS, f"{server}/{tool}", server_rule, self.default, verdict, skipped)
 
     def evaluate_server(self, server: str, *, now: float) -> Decision:
         """Decide for ``server/*`` as a whole: what applies to that server's resources and prompts.
 
-        Only rules whose tool part is ``*`` count (steps 4 and 5), then the default.
+        Only rules whose tool part is ``*`` count (steps 4 and 5), then the default. There are no tool
+        arguments to look at, so a rule with conditions never allows here.
 
         Args:
             server: the configured server's name.
             now: the time of the request (POSIX timestamp).
         """
-        rule = self._server_rule(server, now)
-        return _decision(self.agent_id, _SERVER_VERBS, f"server {server}", rule, self.default)
+        skipped: list[Rule] = []
+        server_rule, verdict = self._server_rule(server, now, None, False, skipped)
+        return _decision(self.agent_id, _SERVER_VERBS, f"server {server}", server_rule, self.default, verdict, skipped)
+
+    def visible(self, server: str, tool: str, *, now: float) -> bool:
+        """Whether the agent is shown the tool: some call to it may be allowed or asked about."""
+        return self.evaluate(server, tool, now=now, listing=True).effect is not Effect.DENY
 
     def next_expiry(self, after: float) -> float | None:
         """When the first of this agent's timed rules expires after ``after`` (POSIX timestamps), or None."""
@@ -302,20 +395,44 @@ class AgentPolicy:
             (r.expires_at for r in self.rules if r.expires_at is not None and r.expires_at > after), default=None
         )
 
-    def _server_rule(self, server: str, now: float) -> Rule | None:
-        rule = next((r for until, r in self._whole_servers.get(server, ()) if now < until), None)
-        if rule is None:
-            rule = next((r for s, until, r in self._server_globs if now < until and s(server)), None)
-        return rule
+    def _server_rule(
+        self, server: str, now: float, arguments: Mapping[str, Any] | None, listing: bool, skipped: list[Rule]
+    ) -> tuple[Rule | None, bool | None]:
+        for until, rule in self._whole_servers.get(server, ()):
+            if now < until:
+                verdict = True if rule.when is None else _verdict(rule, arguments, listing)
+                if verdict is not False:
+                    return rule, verdict
+                skipped.append(rule)
+        for server_glob, until, rule in self._server_globs if self._any_server_glob(server) else ():
+            if now < until and server_glob(server):
+                verdict = True if rule.when is None else _verdict(rule, arguments, listing)
+                if verdict is not False:
+                    return rule, verdict
+                skipped.append(rule)
+        return None, True
 
 
-def _decision(agent_id: str, verbs: Mapping[Effect, str], subject: str, rule: Rule | None, default: Effect) -> Decision:
+def _decision(
+    agent_id: str,
+    verbs: Mapping[Effect, str],
+    subject: str,
+    rule: Rule | None,
+    default: Effect,
+    verdict: bool | None,
+    skipped: Sequence[Rule],
+) -> Decision:
     effect = default if rule is None else rule.effect
     if rule is None:
         why = f"no rule matches, so the agent's default decides (default → {default.value})"
     else:
         why = f"rule {rule.text}"
-    return Decision(effect, rule, f"agent {agent_id!r} {verbs[effect]} {subject}: {why}")
+        if verdict is None:
+            why += " (its conditions cannot be checked against this call's arguments, so it applies)"
+    if skipped:
+        why += f"; the call does not meet {' nor '.join(r.text for r in skipped)}"
+    looked_at = tuple(dict.fromkeys(name for r in (*skipped, rule) if r is not None and r.when for name in r.when))
+    return Decision(effect, rule, f"agent {agent_id!r} {verbs[effect]} {subject}: {why}", looked_at)
 
 
 def literal_match(server: str, tool: str) -> str:
@@ -375,6 +492,12 @@ def _matches_everything(part: str) -> bool:
 
 def _compile(pattern: str) -> _Matcher:
     return re.compile(fnmatch.translate(pattern)).match
+
+
+def _any_of(patterns: Iterable[str]) -> _Matcher:
+    """A matcher for "any of these globs matches" (none: matches nothing)."""
+    alternatives = "|".join(dict.fromkeys(f"(?:{fnmatch.translate(pattern)})" for pattern in patterns))
+    return re.compile(alternatives or "(?!)").match
 
 
 def _check_glob(part: str) -> str | None:

@@ -20,7 +20,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge
-from app.common import InlineError, folded_arguments, format_duration, format_time, timed_answer_button, wants
+from app.common import (
+    InlineError,
+    folded_arguments,
+    format_duration,
+    format_time,
+    looked_at_text,
+    timed_answer_button,
+    wants,
+)
 from app.panels.flat_table import FlatTableModel
 from gateway_core import Answer, ApprovalError, ApprovalRequest, Outcome, Resolution
 
@@ -291,7 +299,7 @@ class ApprovalsPanel(QWidget):
             return
         name = agent_name(self._bridge, request.agent)
         self.headline.setText(f"{name} {wants(request)} (server {request.server})")
-        self.rule.setText(f"Asked by the rule {request.rule_text}: {request.reason}")
+        self.rule.setText(f"Asked by the rule {request.rule_text}: {request.reason}{looked_at_text(request)}")
         self.arguments.setPlainText(folded_arguments(request.arguments))
         self.error.show_message("")
 

@@ -408,7 +408,7 @@ class PermissionsModel(QAbstractItemModel):
             server.decision = policy.evaluate_server(server.name, now=now)
             for tool in server.tools:
                 tool.setting = set_here.get(literal_match(server.name, tool.name))
-                tool.decision = policy.evaluate(server.name, tool.name, now=now)
+                tool.decision = policy.evaluate(server.name, tool.name, now=now, listing=True)
 
 
 def _grant(decision: Decision | None) -> Rule | None:

@@ -316,6 +316,7 @@ def request_to_json(request: ApprovalRequest, *, now: float | None = None) -> di
         "reason": request.reason,
         "session_id": request.session_id,
         "kind": request.kind,
+        "looked_at": list(request.looked_at),
         "age_s": round(max(0.0, current - request.created_at), 3),
     }
 

@@ -82,8 +82,10 @@ class CallGuard:
     def may_see(self, agent: str, server: str, tool: str | None = None) -> bool:
         """Whether ``agent`` is shown the tool (or, with no tool, the server's prompts and resources)."""
         policy = self.policy(agent)
-        decision = _decide(policy, server, tool)
-        return decision.effect is not Effect.DENY
+        now = time.time()
+        if tool is None:
+            return policy.evaluate_server(server, now=now).effect is not Effect.DENY
+        return policy.visible(server, tool, now=now)
 
     async def admit(
         self,
@@ -108,7 +110,7 @@ class CallGuard:
         """
         call_id = uuid.uuid4().hex
         policy = self.policy(agent)
-        decision = _decide(policy, server, tool)
+        decision = _decide(policy, server, tool, arguments)
         audited_tool = public_name if tool is None else tool
         if self._audit is not None:
             await self._audit.record_decision(
@@ -146,6 +148,7 @@ class CallGuard:
                 reason=decision.reason,
                 session_id=session_id,
                 kind=kind,
+                looked_at=decision.looked_at,
             )
         except BaseException:
             self._record_withdrawn(call_id, agent, server, audited_tool, decision)
@@ -282,9 +285,11 @@ class CallGuard:
         )
 
 
-def _decide(policy: AgentPolicy, server: str, tool: str | None) -> Decision:
+def _decide(policy: AgentPolicy, server: str, tool: str | None, arguments: Mapping[str, Any] | None) -> Decision:
     now = time.time()
-    return policy.evaluate_server(server, now=now) if tool is None else policy.evaluate(server, tool, now=now)
+    if tool is None:
+        return policy.evaluate_server(server, now=now)
+    return policy.evaluate(server, tool, now=now, arguments=arguments or {})
 
 
 PAUSED_MESSAGE = "Toolgate: the gateway is paused, so no tool calls run until the person resumes it."

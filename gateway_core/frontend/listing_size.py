@@ -16,7 +16,7 @@ import mcp_types as types
 from gateway_core.frontend.on_demand import CHARS_PER_TOKEN, META_TOOLS, always_listed
 from gateway_core.frontend.routing import Routes
 from gateway_core.frontend.tasks import requires_task
-from gateway_core.policy import AgentPolicy, Effect
+from gateway_core.policy import AgentPolicy
 
 _EMPTY = '{"tools":[]}'
 
@@ -64,8 +64,7 @@ def listing_sizes(routes: Routes, policy: AgentPolicy, always: Sequence[str] = (
         tool
         for tool in routes.tool_list
         if not requires_task(tool)
-        and policy.evaluate(routes.tools[tool.name].server, routes.tools[tool.name].upstream_name, now=now).effect
-        is not Effect.DENY
+        and policy.visible(routes.tools[tool.name].server, routes.tools[tool.name].upstream_name, now=now)
     ]
     return ListingSizes(_size(visible), _size([*META_TOOLS, *always_listed(routes, always, visible)]))
 

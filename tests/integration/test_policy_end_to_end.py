@@ -322,3 +322,44 @@ async def ask_broker_as_in_session(gw: RunningGateway, session: str) -> Outcome:
         if not outcome:  # it asks: answer so the task ends
             gw.gateway.answer_approval(await next_approval(gw), Answer.DENY)
     return outcome[0]
+
+
+async def test_a_path_under_rule_allows_inside_the_folder_and_asks_for_dot_dot_and_symlink_escapes(tmp_path):
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    project.mkdir()
+    outside.mkdir()
+    (project / "escape").symlink_to(outside, target_is_directory=True)
+    policy = {
+        "default": "deny",
+        "rules": [
+            {"match": "fake/echo", "effect": "ask"},
+            {"match": "fake/echo", "effect": "allow", "when": {"text": {"under": [str(project)]}}},
+        ],
+    }
+    asked: list[tuple[str, ...]] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ApprovalRequested):
+            asked.append(event.request.looked_at)
+
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": policy}, approval_timeout_s=0.3) as gw:
+        await gw.wait_ready()
+        gw.gateway.events.subscribe(on_event)
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            listed = {tool.name for tool in (await client.list_tools()).tools}
+            inside = await client.call_tool("fake__echo", {"text": str(project / "notes.md")})
+            dot_dot = await client.call_tool("fake__echo", {"text": f"{project}/../outside/x"})
+            through_link = await client.call_tool("fake__echo", {"text": str(project / "escape" / "x")})
+            not_text = await client.call_tool("fake__echo", {"text": 5})
+    reasons = [r["reason"] for r in audit_rows(gw) if r["kind"] == "decision"]
+
+    assert "fake__echo" in listed and "fake__add" not in listed
+    assert text_of(inside) == str(project / "notes.md") and not inside.is_error
+    for refused in (dot_dot, through_link):
+        assert refused.is_error and "nobody approved fake__echo" in text_of(refused)
+    assert not_text.is_error
+    assert asked == [("text",)] * 3  # a number cannot be checked against "under": asked, not allowed
+    assert reasons[0].endswith(f"rule fake/echo → allow when text is under {project}")
+    assert reasons[1].endswith(
+        f"rule fake/echo → ask; the call does not meet fake/echo → allow when text is under {project}"
+    )
