@@ -20,6 +20,7 @@ OUTCOME_TEXT = {
     CallOutcome.WITHDRAWN: "Withdrawn",
     CallOutcome.DENIED: "Denied",
     CallOutcome.UNAVAILABLE: "Server unavailable",
+    CallOutcome.RATE_LIMITED: "Rate limited",
 }
 _GOOD, _BAD, _NEUTRAL = QColor("#2e9e5b"), QColor("#d0453a"), QColor("#b58900")
 OUTCOME_COLOR = {
@@ -30,6 +31,7 @@ OUTCOME_COLOR = {
     CallOutcome.WITHDRAWN: _NEUTRAL,
     CallOutcome.DENIED: _BAD,
     CallOutcome.UNAVAILABLE: _BAD,
+    CallOutcome.RATE_LIMITED: _NEUTRAL,
 }
 # Keyed by the answer's value: the audit log keeps answers as text.
 ANSWER_TEXT: dict[str, str] = {
@@ -38,6 +40,8 @@ ANSWER_TEXT: dict[str, str] = {
     Answer.ALLOW_ALWAYS: "always allowed",
     Answer.DENY: "denied",
     Answer.DENY_ALWAYS: "always denied",
+    Answer.ALLOW_FOR: "allowed for a while",
+    Answer.DENY_FOR: "denied for a while",
 }
 
 

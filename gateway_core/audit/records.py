@@ -23,6 +23,7 @@ class CallOutcome(StrEnum):
     WITHDRAWN = "withdrawn"
     DENIED = "denied"
     UNAVAILABLE = "unavailable"
+    RATE_LIMITED = "rate_limited"
 
 
 EFFECTS = frozenset({"allow", "ask", "deny"})

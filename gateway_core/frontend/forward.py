@@ -32,7 +32,7 @@ from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.errors import DownstreamError, ErrorCode, ServerUnavailableError
 from gateway_core.frontend.callers import HandshakeCaller, RoundTripCaller
-from gateway_core.frontend.guard import Admission, CallGuard, refusal_result
+from gateway_core.frontend.guard import Admission, CallGuard, rate_limited_result, refusal_result
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices
 from gateway_core.frontend.roots import AgentRoots
@@ -130,28 +130,37 @@ class RequestForwarder:
         agent, target = current_agent(), ("tools/call", params.name)
         if params.request_state is not None:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses, ctx)
-        admission = await self._guard.admit(
-            agent=agent,
-            session_id=session_id(ctx),
-            server=route.server,
-            tool=route.upstream_name,
-            public_name=params.name,
-            arguments=params.arguments,
-            disconnected=_disconnect_check(ctx),
+        hit = await self._guard.limit(
+            agent=agent, server=route.server, tool=route.upstream_name, arguments=params.arguments
         )
-        if not admission.allowed:
-            self._metrics.count_call(agent, route.server, admission.refused_as, 0.0)
-            if denied_as_unknown and admission.decision.effect is Effect.DENY:
-                return unknown_tool(params.name)
-            return refusal_result(admission)
-        progress = ProgressRelay(ctx)
-
-        async def forward(caller: Caller) -> types.CallToolResult | types.CreateTaskResult:
-            return await self._forward_call(
-                ctx, agent, route.server, route.upstream_name, params, admission, caller, progress
+        if hit is not None:
+            self._metrics.count_call(agent, route.server, "rate_limited", 0.0)
+            return rate_limited_result(agent, hit)
+        try:
+            admission = await self._guard.admit(
+                agent=agent,
+                session_id=session_id(ctx),
+                server=route.server,
+                tool=route.upstream_name,
+                public_name=params.name,
+                arguments=params.arguments,
+                disconnected=_disconnect_check(ctx),
             )
+            if not admission.allowed:
+                self._metrics.count_call(agent, route.server, admission.refused_as, 0.0)
+                if denied_as_unknown and admission.decision.effect is Effect.DENY:
+                    return unknown_tool(params.name)
+                return refusal_result(admission)
+            progress = ProgressRelay(ctx)
 
-        return await self._run(ctx, agent, target, forward, follow=progress.retarget)
+            async def forward(caller: Caller) -> types.CallToolResult | types.CreateTaskResult:
+                return await self._forward_call(
+                    ctx, agent, route.server, route.upstream_name, params, admission, caller, progress
+                )
+
+            return await self._run(ctx, agent, target, forward, follow=progress.retarget)
+        finally:
+            self._guard.release(agent)
 
     async def _forward_call(
         self,

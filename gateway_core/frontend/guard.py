@@ -8,6 +8,7 @@ act on, naming the agent, the tool and the rule, with the error code in ``_meta`
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,11 +19,12 @@ import anyio
 import mcp_types as types
 
 from gateway_core.approvals import ApprovalBroker, Outcome, RequestKind, Resolution
-from gateway_core.audit import AuditLog
+from gateway_core.audit import AuditLog, CallOutcome
 from gateway_core.audit.records import QUESTION_ASKED_RULE, QUESTION_REFUSED_RULE
 from gateway_core.errors import ErrorCode
 from gateway_core.frontend.runtime import RuntimeCell
 from gateway_core.policy import AgentPolicy, Decision, Effect
+from gateway_core.rate_limits import CallLimits, LimitHit, RateLimiter
 
 # How often a waiting approval checks that its agent is still connected (HTTP gives no push for it).
 DISCONNECT_POLL_S = 0.25
@@ -60,10 +62,13 @@ class CallGuard:
         audit: the audit log, or ``None`` when auditing is off.
     """
 
-    def __init__(self, runtime: RuntimeCell, broker: ApprovalBroker, audit: AuditLog | None) -> None:
+    def __init__(
+        self, runtime: RuntimeCell, broker: ApprovalBroker, audit: AuditLog | None, limiter: RateLimiter | None = None
+    ) -> None:
         self._runtime = runtime
         self._broker = broker
         self._audit = audit
+        self._limiter = limiter or RateLimiter()
         self.paused = False
 
     @property
@@ -86,6 +91,47 @@ class CallGuard:
         if tool is None:
             return policy.evaluate_server(server, now=now).effect is not Effect.DENY
         return policy.visible(server, tool, now=now)
+
+    async def limit(
+        self, *, agent: str, server: str, tool: str, arguments: Mapping[str, Any] | None
+    ) -> LimitHit | None:
+        """Count one tool call against its agent's ``limits`` before anything else decides on it.
+
+        Returns:
+            None when it may go on (then ``release(agent)`` exactly once when it ends), or the limit
+            it is over; that refusal is recorded (decision ``deny`` by the limit, outcome ``rate_limited``).
+        """
+        entry = self._runtime.now.config.agents.get(agent)
+        hit = self._limiter.acquire(agent, entry.limits if entry is not None else CallLimits())
+        if hit is None or self._audit is None:
+            return hit
+        call_id, reason = uuid.uuid4().hex, hit.reason(agent)
+        await self._audit.record_decision(
+            call_id=call_id,
+            agent=agent,
+            server=server,
+            tool=tool,
+            effect=Effect.DENY.value,
+            rule=hit.rule_text,
+            reason=reason,
+            arguments=arguments,
+        )
+        self._audit.record_outcome(
+            call_id=call_id,
+            agent=agent,
+            server=server,
+            tool=tool,
+            outcome=CallOutcome.RATE_LIMITED.value,
+            latency_s=0.0,
+            effect=Effect.DENY.value,
+            rule=hit.rule_text,
+            reason=reason,
+        )
+        return hit
+
+    def release(self, agent: str) -> None:
+        """A call ``limit`` let through has ended."""
+        self._limiter.release(agent)
 
     async def admit(
         self,
@@ -293,6 +339,17 @@ def _decide(policy: AgentPolicy, server: str, tool: str | None, arguments: Mappi
 
 
 PAUSED_MESSAGE = "Toolgate: the gateway is paused, so no tool calls run until the person resumes it."
+
+
+def rate_limited_result(agent: str, hit: LimitHit) -> types.CallToolResult:
+    """The tool result for a call over its agent's limit: which limit, when to retry, and the code in ``_meta``."""
+    code = ErrorCode.TOO_MANY_REQUESTS
+    retry = None if hit.retry_after_s is None else math.ceil(hit.retry_after_s)
+    return types.CallToolResult(
+        content=[types.TextContent(text=f"Toolgate: {hit.reason(agent)}")],
+        is_error=True,
+        _meta={ERROR_META_KEY: {"code": int(code), "name": code.name, "limit": hit.limit, "retry_after_s": retry}},
+    )
 
 
 def refusal_result(admission: Admission) -> types.CallToolResult:

@@ -363,3 +363,63 @@ async def test_a_path_under_rule_allows_inside_the_folder_and_asks_for_dot_dot_a
     assert reasons[1].endswith(
         f"rule fake/echo → ask; the call does not meet fake/echo → allow when text is under {project}"
     )
+
+
+async def test_a_burst_of_a_thousand_calls_is_cut_at_the_agent_s_limit_while_another_agent_is_unaffected():
+    policies = {"agent-a": {"limits": {"calls_per_minute": 100}}, "agent-b": {}}
+    async with running_gateway({"fake": stdio_fake()}, agents=("agent-a", "agent-b"), policies=policies) as gw:
+        await gw.wait_ready()
+        results: list[types.CallToolResult] = []
+        other: list[types.CallToolResult] = []
+        async with (
+            agent_client(gw.url, gw.tokens["agent-a"]) as a,
+            agent_client(gw.url, gw.tokens["agent-b"]) as b,
+        ):
+
+            async def burst(worker: int) -> None:
+                for i in range(100):
+                    results.append(await a.call_tool("fake__add", {"a": worker, "b": i}))
+
+            async def meanwhile() -> None:
+                for i in range(20):
+                    other.append(await b.call_tool("fake__add", {"a": i, "b": 1}))
+
+            with anyio.fail_after(240):
+                async with anyio.create_task_group() as tg:
+                    for worker in range(10):
+                        tg.start_soon(burst, worker)
+                    tg.start_soon(meanwhile)
+    rows = audit_rows(gw)
+
+    limited = [r for r in results if r.is_error]
+    assert len(results) == 1000
+    assert len(limited) == 900 and all(not r.is_error for r in results if r not in limited)
+    assert "agent 'agent-a' has made 100 tool calls in the last minute, its limit" in text_of(limited[0])
+    assert "(limits.calls_per_minute = 100); retry in " in text_of(limited[0])
+    meta = limited[0].meta["io.toolgate/error"]
+    assert (meta["name"], meta["limit"]) == ("TOO_MANY_REQUESTS", "calls_per_minute")
+    assert 0 < meta["retry_after_s"] <= 60
+    assert [text_of(r) for r in other] == [str(i + 1) for i in range(20)]
+    outcomes = [r["outcome"] for r in rows if r["kind"] == "outcome" and r["agent"] == "agent-a"]
+    assert outcomes.count("rate_limited") == 900 and outcomes.count("ok") == 100
+    assert {r["outcome"] for r in rows if r["kind"] == "outcome" and r["agent"] == "agent-b"} == {"ok"}
+
+
+async def test_a_call_over_the_concurrent_limit_is_refused_while_another_waits_for_an_answer():
+    policy = {"default": "allow", "rules": [{"match": "fake/add", "effect": "ask"}], "limits": {"concurrent": 1}}
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": policy}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.call_tool, "fake__add", {"a": 1, "b": 1})
+                request_id = await next_approval(gw)
+                second = await client.call_tool("fake__echo", {"text": "x"})
+                gw.gateway.answer_approval(request_id, Answer.ALLOW_ONCE)
+            third = await client.call_tool("fake__echo", {"text": "y"})
+
+    assert second.is_error
+    assert text_of(second) == (
+        "Toolgate: agent 'agent-a' already has 1 tool calls in flight, its limit (limits.concurrent = 1); "
+        "retry when one of them has finished"
+    )
+    assert text_of(third) == "y" and not third.is_error
