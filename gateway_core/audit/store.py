@@ -13,10 +13,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway_core.audit import chain
 from gateway_core.audit.records import AuditQuery, AuditRecord, CallOutcome, RecordKind
 from gateway_core.paths import ensure_private_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each record's chain hash (audit/chain.py) and the retention checkpoint
 # Only the gateway writes, so the lock is rarely held by anyone else; waiting longer would hold up
 # the call whose decision is being recorded.
 WRITE_BUSY_TIMEOUT_MS = 500
@@ -46,7 +47,7 @@ _COLUMNS = (
     "result_size",
     "arguments",
 )
-_INSERT = f"INSERT INTO records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_INSERT = f"INSERT INTO records (id, {', '.join(_COLUMNS)}, hash) VALUES ({', '.join('?' for _ in _COLUMNS)}, ?, ?)"
 _SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM records"
 _SCHEMA = (
     """CREATE TABLE records (
@@ -65,10 +66,17 @@ _SCHEMA = (
         latency_s REAL NOT NULL,
         outcome TEXT,
         result_size INTEGER,
-        arguments TEXT NOT NULL
+        arguments TEXT NOT NULL,
+        hash TEXT
     )""",
     "CREATE INDEX records_time ON records (time)",
     "CREATE INDEX records_call_id ON records (call_id)",
+    "CREATE TABLE chain_checkpoint (id INTEGER NOT NULL, hash TEXT NOT NULL)",
+)
+# Version 1 → 2: the chain starts at the first record written after the upgrade.
+_UPGRADE_TO_2 = (
+    "ALTER TABLE records ADD COLUMN hash TEXT",
+    "CREATE TABLE chain_checkpoint (id INTEGER NOT NULL, hash TEXT NOT NULL)",
 )
 
 
@@ -117,6 +125,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
             raise SchemaTooNewError(
                 f"it was written by a newer Toolgate (schema {row[0]}, this one knows {SCHEMA_VERSION})"
             )
+        elif row[0] == 1:
+            for statement in _UPGRADE_TO_2:
+                conn.execute(statement)
+            conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
 
 def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> list[AuditRecord]:
@@ -130,10 +142,70 @@ def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> 
     """
     stored: list[AuditRecord] = []
     with _transaction(conn):
+        record_id, previous = _chain_end(conn)
         for record in records:
-            cursor = conn.execute(_INSERT, tuple(getattr(record, name) for name in _COLUMNS))
-            stored.append(dataclasses.replace(record, id=cursor.lastrowid or 0))
+            record_id += 1
+            row = (record_id, *(getattr(record, name) for name in _COLUMNS))
+            previous = chain.record_hash(previous, row)
+            conn.execute(_INSERT, (*row, previous))
+            stored.append(dataclasses.replace(record, id=record_id))
+    if stored:
+        with contextlib.suppress(OSError):  # the head only lags; verify then checks the chain up to it
+            chain.write_head(_database_file(conn), record_id, previous)
     return stored
+
+
+def _chain_end(conn: sqlite3.Connection) -> tuple[int, str]:
+    """The id the last record had (ids are never reused) and the hash the next record chains to.
+
+    That is the last record's hash; with no records, the checkpoint's (or ``GENESIS``). When the head
+    file names a newer record than the table holds, the newest records were deleted: the chain goes on
+    from the head's hash, so the gap stays visible to ``verify``.
+    """
+    sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+    last = conn.execute("SELECT id, hash FROM records ORDER BY id DESC LIMIT 1").fetchone()
+    last_id = max(sequence[0] if sequence else 0, last[0] if last else 0)
+    if last is not None:
+        previous = last[1] or chain.GENESIS  # no hash: written before the chain existed
+    else:
+        checkpoint = conn.execute("SELECT id, hash FROM chain_checkpoint").fetchone()
+        previous = chain.GENESIS if checkpoint is None else checkpoint[1]
+    head, _ = chain.read_head(_database_file(conn))
+    if head is not None and head[0] > (last[0] if last else 0):
+        previous = head[1]
+    return last_id, previous
+
+
+def _database_file(conn: sqlite3.Connection) -> Path:
+    return Path(conn.execute("PRAGMA database_list").fetchone()[2])
+
+
+def _checkpoint(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> None:
+    """Keep the hash of the newest record about to be deleted, so the chain still starts from a known hash."""
+    row = conn.execute(f"SELECT id, hash FROM records WHERE {where} ORDER BY id DESC LIMIT 1", params).fetchone()
+    if row is not None and row[1] is not None:
+        conn.execute("DELETE FROM chain_checkpoint")
+        conn.execute("INSERT INTO chain_checkpoint (id, hash) VALUES (?, ?)", row)
+
+
+def verify_chain(path: Path) -> chain.ChainReport:
+    """Check the hash chain of the audit database at ``path`` without writing to it (see ``audit.chain``).
+
+    Raises:
+        FileNotFoundError: there is no audit database at ``path`` yet.
+        sqlite3.Error: the file cannot be read or is not a Toolgate audit log.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(2, "no audit log yet", str(path))
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {READ_BUSY_TIMEOUT_MS}")
+        version = conn.execute("SELECT version FROM schema_version").fetchone()
+        if version is None or version[0] < 2:
+            return chain.ChainReport(0, conn.execute("SELECT count(*) FROM records").fetchone()[0], None)
+        return chain.verify(conn, _COLUMNS, path)
+    finally:
+        conn.close()
 
 
 def prune(conn: sqlite3.Connection, *, older_than: float, max_bytes: int) -> int:
@@ -148,8 +220,11 @@ def prune(conn: sqlite3.Connection, *, older_than: float, max_bytes: int) -> int
     Raises:
         sqlite3.Error: the deletion failed; nothing was deleted by the failing step.
     """
+    # The oldest records up to the first that is recent enough: always a prefix, so the chain stays whole.
+    old = "id < coalesce((SELECT min(id) FROM records WHERE time >= ?), (SELECT max(id) + 1 FROM records))"
     with _transaction(conn):
-        deleted = conn.execute("DELETE FROM records WHERE time < ?", (older_than,)).rowcount
+        _checkpoint(conn, old, (older_than,))
+        deleted = conn.execute(f"DELETE FROM records WHERE {old}", (older_than,)).rowcount
     if used_bytes(conn) > max_bytes:
         target = max_bytes * SIZE_TARGET_SHARE
         for _ in range(MAX_PRUNE_PASSES):
@@ -159,10 +234,9 @@ def prune(conn: sqlite3.Connection, *, older_than: float, max_bytes: int) -> int
                 break
             drop = max(count - int(count * target / used), 1)
             with _transaction(conn):
-                deleted += conn.execute(
-                    "DELETE FROM records WHERE id <= (SELECT id FROM records ORDER BY id LIMIT 1 OFFSET ?)",
-                    (drop - 1,),
-                ).rowcount
+                oldest = "id <= (SELECT id FROM records ORDER BY id LIMIT 1 OFFSET ?)"
+                _checkpoint(conn, oldest, (drop - 1,))
+                deleted += conn.execute(f"DELETE FROM records WHERE {oldest}", (drop - 1,)).rowcount
     if deleted:
         # The pragma frees one page per step; executescript, unlike execute, steps it to the end.
         conn.executescript("PRAGMA incremental_vacuum;")

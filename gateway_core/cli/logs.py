@@ -18,11 +18,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gateway_core.audit import AuditQuery, AuditRecord, RecordKind, read_records
-from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
+from gateway_core.audit.store import verify_chain
+from gateway_core.cli.output import ERROR_PREFIX, EXIT_OK, fail, printable, result, say
 from gateway_core.cli.table import GAP, TABLE_WIDTH, fit
 from gateway_core.paths import Paths
 
 DEFAULT_LIMIT = 50
+EXIT_BROKEN = 1
+EXIT_UNREADABLE = 2
 # How often --follow looks for new records: quick enough to feel live, cheap for a read-only poll.
 FOLLOW_POLL_S = 0.5
 # --follow reads new records in pages of this size, so a burst between two polls is never cut short.
@@ -36,7 +39,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     Args:
         subparsers: what ``ArgumentParser.add_subparsers()`` returned.
     """
-    logs = subparsers.add_parser("logs", help="show the audit log (decisions and outcomes of tool calls)")
+    logs = subparsers.add_parser(
+        "logs",
+        help="show the audit log (decisions and outcomes of tool calls), or check it was not edited",
+        description="Show the audit log, or with `toolgate logs verify` check its hash chain: exit 0 when intact, "
+        "1 when a record was edited, deleted or inserted (the first broken link is named), 2 when it cannot be read.",
+    )
+    logs.add_argument(
+        "action", nargs="?", choices=["verify"], help="verify: check that no record was edited, deleted or inserted"
+    )
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new records until Ctrl+C")
     logs.add_argument("--agent", metavar="A", help="only this agent's records")
     logs.add_argument("--server", metavar="S", help="only this server's records")
@@ -62,6 +73,8 @@ def run_logs(args: argparse.Namespace, paths: Paths) -> int:
     if not path.is_file():
         say(f"no audit log yet at {path}; it is created when `toolgate serve` starts")
         return EXIT_OK
+    if getattr(args, "action", None) == "verify":
+        return verify_logs(paths)
     query = AuditQuery(agent=args.agent, server=args.server, tool=args.tool, outcome=args.outcome, limit=args.limit)
     try:
         records = list(reversed(read_records(path, query)))
@@ -77,6 +90,27 @@ def run_logs(args: argparse.Namespace, paths: Paths) -> int:
         return EXIT_OK
     except (sqlite3.Error, FileNotFoundError) as exc:
         return fail(f"the audit log cannot be read: {exc} ({path})")
+    return EXIT_OK
+
+
+def verify_logs(paths: Paths) -> int:
+    """``toolgate logs verify``: walk the audit log's hash chain and say whether it holds.
+
+    Returns:
+        0 when intact; 1 when a link is broken (the first one is named on stderr); 2 when the log cannot be read.
+    """
+    path = paths.audit_db
+    try:
+        report = verify_chain(path)
+    except (sqlite3.Error, OSError) as exc:
+        say(f"{ERROR_PREFIX}the audit log cannot be read: {exc} ({path})")
+        return EXIT_UNREADABLE
+    uncovered = f"; {report.uncovered} older records predate the chain and are not covered" if report.uncovered else ""
+    if report.problem is not None:
+        checked = f"{report.checked} records checked before it"
+        say(f"{ERROR_PREFIX}the audit log was changed: {report.problem} ({checked}){uncovered}")
+        return EXIT_BROKEN
+    result(f"The audit log is intact: {report.checked} records chained, none edited, deleted or inserted{uncovered}.")
     return EXIT_OK
 
 

@@ -423,3 +423,23 @@ async def test_a_call_over_the_concurrent_limit_is_refused_while_another_waits_f
         "retry when one of them has finished"
     )
     assert text_of(third) == "y" and not third.is_error
+
+
+async def test_toolgate_logs_verify_finds_a_tampered_audit_database():
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ONLY_ECHO}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            for i in range(3):
+                await client.call_tool("fake__echo", {"text": f"call {i}"})
+            await client.call_tool("fake__add", {"a": 1, "b": 2})
+    intact = await toolgate_cli("logs", "verify")
+    denied = next(r for r in audit_rows(gw) if r["kind"] == "decision" and r["effect"] == "deny")
+    with sqlite3.connect(gw.paths.audit_db) as db:
+        db.execute("UPDATE records SET effect = 'allow', reason = 'allowed' WHERE id = ?", (denied["id"],))
+    tampered = await toolgate_cli("logs", "verify")
+
+    assert intact[0] == 0, intact
+    assert intact[1].startswith("The audit log is intact: 8 records chained")
+    assert tampered[0] == 1
+    assert tampered[1] == ""
+    assert f"the chain breaks at record {denied['id']}: it was edited" in tampered[2]

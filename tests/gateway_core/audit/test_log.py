@@ -78,7 +78,7 @@ async def test_the_database_uses_wal_and_records_its_schema_version(tmp_path: Pa
     path = tmp_path / "new-folder" / "audit.sqlite3"
     async with running(AuditLog(path)):
         assert rows(path, "PRAGMA journal_mode") == [("wal",)]
-        assert rows(path, "SELECT version FROM schema_version") == [(1,)]
+        assert rows(path, "SELECT version FROM schema_version") == [(2,)]
     if os.name != "nt":
         assert path.stat().st_mode & 0o777 == 0o600
         assert path.parent.stat().st_mode & 0o777 == 0o700

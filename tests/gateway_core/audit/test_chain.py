@@ -1,0 +1,139 @@
+"""The audit log's hash chain: an edited, deleted or inserted record is found, retention keeps the chain whole."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway_core.audit import RecordKind, store
+from gateway_core.audit.chain import head_path
+from tests.gateway_core.audit.test_store import record
+
+
+def written(path: Path, count: int, *, start: float | None = None) -> None:
+    conn = store.open_writer(path)
+    try:
+        for i in range(count):
+            at = (start if start is not None else time.time()) + i
+            store.insert_records(conn, [record(f"c{i}", RecordKind.DECISION, time=at, reason=f"reason {i}")])
+    finally:
+        conn.close()
+
+
+def tamper(path: Path, statement: str, *params: object) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute(statement, params)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    path = tmp_path / "audit.sqlite3"
+    written(path, 10)
+    return path
+
+
+def test_an_untouched_log_is_intact(log: Path) -> None:
+    report = store.verify_chain(log)
+
+    assert report.intact and report.checked == 10 and report.uncovered == 0
+
+
+@pytest.mark.parametrize(
+    ("statement", "params", "broken_at"),
+    [
+        pytest.param("UPDATE records SET reason = ? WHERE id = ?", ("nothing to see", 4), 4, id="edited"),
+        pytest.param("UPDATE records SET time = time - 1 WHERE id = ?", (7,), 7, id="edited-time"),
+        pytest.param("DELETE FROM records WHERE id = ?", (5,), 6, id="deleted"),
+        pytest.param(
+            "INSERT INTO records (id, time, kind, call_id, agent, server, tool, latency_s, arguments, hash) "
+            "SELECT 100, time, kind, 'x', agent, server, tool, latency_s, arguments, hash FROM records WHERE id = ?",
+            (10,),
+            100,
+            id="inserted",
+        ),
+        pytest.param("UPDATE records SET hash = NULL WHERE id = ?", (2,), 2, id="hash-removed"),
+    ],
+)
+def test_a_changed_record_is_named_as_the_first_broken_link(
+    log: Path, statement: str, params: tuple[object, ...], broken_at: int
+) -> None:
+    tamper(log, statement, *params)
+
+    report = store.verify_chain(log)
+
+    assert not report.intact
+    assert report.problem is not None and report.problem.startswith(f"the chain breaks at record {broken_at}:")
+
+
+def test_deleting_the_newest_records_shows_and_stays_visible_after_more_are_written(log: Path) -> None:
+    tamper(log, "DELETE FROM records WHERE id > ?", 7)
+
+    assert store.verify_chain(log).problem == (
+        "the newest records were deleted: the head file names record 10, the log ends at record 7"
+    )
+    written(log, 3)
+    report = store.verify_chain(log)
+    assert report.problem is not None and report.problem.startswith("the chain breaks at record 11:")
+
+
+def test_a_log_whose_head_file_is_gone_is_not_intact(log: Path) -> None:
+    head_path(log).unlink()
+
+    assert "head file audit.sqlite3.head is missing" in (store.verify_chain(log).problem or "")
+
+
+def test_a_log_replaced_by_a_rewritten_one_does_not_match_its_head(log: Path) -> None:
+    head = json.loads(head_path(log).read_text())
+    head_path(log).write_text(json.dumps({"id": head["id"], "hash": "f" * 64}))
+
+    assert store.verify_chain(log).problem == "record 10 does not match the head file: the log was rewritten"
+
+
+def test_retention_keeps_the_chain_verifiable_with_a_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    written(path, 10, start=1000.0)
+    conn = store.open_writer(path)
+    try:
+        deleted = store.prune(conn, older_than=1004.5, max_bytes=10**9)
+        store.insert_records(conn, [record("new", RecordKind.DECISION)])
+    finally:
+        conn.close()
+
+    report = store.verify_chain(path)
+    assert deleted == 5
+    assert report.intact and report.checked == 6
+    tamper(path, "DELETE FROM records WHERE id = ?", 6)  # the oldest one left
+    assert (store.verify_chain(path).problem or "").startswith("the chain breaks at record 7:")
+
+
+def test_retention_that_empties_the_log_leaves_it_intact(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    written(path, 3, start=1000.0)
+    conn = store.open_writer(path)
+    try:
+        store.prune(conn, older_than=time.time(), max_bytes=10**9)
+    finally:
+        conn.close()
+
+    assert store.verify_chain(path).intact
+
+
+def test_records_from_before_the_chain_are_reported_as_not_covered(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    written(path, 4)
+    with sqlite3.connect(path) as conn:  # as an older Toolgate left it: schema 1, no hashes
+        conn.execute("UPDATE records SET hash = NULL")
+        conn.execute("DROP TABLE chain_checkpoint")
+        conn.execute("ALTER TABLE records DROP COLUMN hash")
+        conn.execute("UPDATE schema_version SET version = 1")
+    head_path(path).unlink()
+    assert store.verify_chain(path).uncovered == 4
+
+    written(path, 2)
+
+    report = store.verify_chain(path)
+    assert report.intact and (report.checked, report.uncovered) == (2, 4)
