@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge
 from app.common import InlineError, folded_arguments, looked_at_text, pretty_arguments, timed_answer_button, wants
-from gateway_core import Answer, ApprovalRequest, Outcome, Resolution, ToolgateError
+from gateway_core import Answer, ApprovalRequest, Outcome, Resolution, ToolgateError, folder_suggestion
 
 TITLE = "Approval needed"  # Qt adds " — Toolgate" (the application display name)
 # How long the "Withdrawn by the agent" / "Timed out — denied" note stays before the prompt moves on.
@@ -119,6 +119,9 @@ class ApprovalPrompt(QWidget):
         self.deny_button = QPushButton("Deny")
         self.deny_always_button = QPushButton("Always deny")
         self.allow_for_button = timed_answer_button("Allow for…", lambda s: self.answer(Answer.ALLOW_FOR, for_s=s))
+        self.allow_under_button = QPushButton()
+        self.allow_under_button.clicked.connect(self._allow_under)
+        self._suggestion: tuple[str, str] | None = None
         self.deny_for_button = timed_answer_button("Deny for…", lambda s: self.answer(Answer.DENY_FOR, for_s=s))
         self.allow_once_button.setDefault(True)
         self._answers = {
@@ -137,8 +140,12 @@ class ApprovalPrompt(QWidget):
         deny_row.addStretch(1)
         for button in (self.deny_button, self.deny_for_button, self.deny_always_button):
             deny_row.addWidget(button)
+        under_row = QHBoxLayout()
+        under_row.addWidget(self.allow_under_button)
+        under_row.addStretch(1)
         buttons = QVBoxLayout()
         buttons.addLayout(allow_row)
+        buttons.addLayout(under_row)
         buttons.addLayout(deny_row)
 
         header = QHBoxLayout()
@@ -216,6 +223,17 @@ class ApprovalPrompt(QWidget):
         if answer is not None:
             self.answer(answer)
 
+    def _allow_under(self) -> None:
+        request, suggestion = self._current, self._suggestion
+        if request is None or suggestion is None or not self.answerable:
+            return
+        self._answering = request.id
+        try:
+            self._bridge.api.allow_when_under(request.id, *suggestion)
+        except ToolgateError as exc:
+            self._answering = None
+            self.error.show_message(str(exc))
+
     def _allow_once(self) -> None:
         self.answer(Answer.ALLOW_ONCE)
 
@@ -266,6 +284,11 @@ class ApprovalPrompt(QWidget):
         # "Always" writes a rule for one tool; prompts and resources are decided for the whole server.
         for button in (self.allow_always_button, self.deny_always_button, self.allow_for_button, self.deny_for_button):
             button.setVisible(request.can_be_always)
+        self._suggestion = folder_suggestion(request.arguments) if request.can_be_always else None
+        if self._suggestion is not None:
+            argument, folder = self._suggestion
+            self.allow_under_button.setText(f"Always allow when {argument} is under {folder}")
+        self.allow_under_button.setVisible(self._suggestion is not None)
         self._full_arguments = pretty_arguments(request.arguments)
         folded = folded_arguments(request.arguments)
         self.arguments_view.setPlainText(folded)
@@ -324,7 +347,7 @@ class ApprovalPrompt(QWidget):
             self.queue_label.setVisible(count > 0)
 
     def _set_buttons_enabled(self, enabled: bool) -> None:
-        for button in (*self._answers, self.allow_for_button, self.deny_for_button):
+        for button in (*self._answers, self.allow_for_button, self.deny_for_button, self.allow_under_button):
             button.setEnabled(enabled)
 
     def _show_full_arguments(self) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from gateway_core.clients.service import Clients
     from gateway_core.clients.shim_path import shim_command
     from gateway_core.clients.table import CLIENTS
+    from gateway_core.conditions import folder_suggestion
     from gateway_core.config import (
         Config,
         ServerConfig,
@@ -133,6 +134,7 @@ _EXPORTS = {
     "AgentInfo": "gateway_core.agents",
     "AgentPolicy": "gateway_core.policy",
     "Answer": "gateway_core.approvals",
+    "folder_suggestion": "gateway_core.conditions",
     "BadDuration": "gateway_core.approvals",
     "until_tomorrow": "gateway_core.approvals",
     "ApprovalBroker": "gateway_core.approvals",
@@ -258,6 +260,7 @@ __all__ = [
     "bind",
     "check_server_entry",
     "ensure_config",
+    "folder_suggestion",
     "literal_match",
     "load_config",
     "open_secret_store",

@@ -187,6 +187,9 @@ class GatewayApi(Protocol):
     def answer_approval(self, request_id: str, answer: Answer, *, for_s: float | None = None) -> None:
         """Answer a waiting request (``for_s``: how long a timed answer holds)."""
 
+    def allow_when_under(self, request_id: str, argument: str, folder: str) -> None:
+        """Allow a waiting tool call once and always when ``argument`` is a path under ``folder``."""
+
     def pause(self) -> None:
         """Refuse every call until ``resume``."""
 
@@ -450,6 +453,10 @@ class LocalGateway:
         ``for_s`` is how long a timed answer (``ALLOW_FOR``, ``DENY_FOR``) holds, in seconds.
         """
         self._gateway.answer_approval(request_id, answer, for_s=for_s)
+
+    def allow_when_under(self, request_id: str, argument: str, folder: str) -> None:
+        """Allow a waiting tool call once, and add the rule allowing the tool when ``argument`` is under ``folder``."""
+        self._gateway.allow_when_under(request_id, argument, folder)
 
     def pause(self) -> None:
         """Refuse every call, saying Toolgate is paused."""

@@ -154,6 +154,30 @@ class Condition(BaseModel):
         return " and ".join(parts)
 
 
+# Argument names that usually hold a path, tried first for a suggestion.
+_PATH_NAMES = ("path", "file", "file_path", "filepath", "filename", "directory", "dir", "folder", "target")
+
+
+def folder_suggestion(arguments: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The argument and folder for "Always allow when ARG is under FOLDER", pre-filled from one call.
+
+    The first argument (names like ``path`` first) holding an absolute path gives its folder: the
+    path itself when it is a directory, else the one holding it, symlinks resolved. None when no
+    argument holds one, or the folder would be a file system root (that would allow everything).
+    """
+    for name, value in sorted(arguments.items(), key=lambda item: item[0].lower() not in _PATH_NAMES):
+        if not isinstance(value, str) or "\0" in value:
+            continue
+        expanded = os.path.expanduser(value)
+        if not os.path.isabs(expanded):
+            continue
+        resolved = os.path.realpath(expanded)
+        folder = resolved if os.path.isdir(resolved) else os.path.dirname(resolved)
+        if os.path.dirname(folder) != folder:
+            return name, folder
+    return None
+
+
 def conditions_hold(when: Mapping[str, Condition], arguments: Mapping[str, Any] | None) -> bool | None:
     """Whether a call's ``arguments`` meet every condition: True, False, or None when one cannot be checked.
 

@@ -24,10 +24,10 @@ import mcp_types as types
 
 from gateway_core import control_socket
 from gateway_core.agent_tokens import AgentTokens, ReadTokens
-from gateway_core.approvals import Answer, ApprovalBroker, ApprovalRequest
+from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalBroker, ApprovalError, ApprovalRequest
 from gateway_core.audit import AuditLog, AuditQuery, AuditRecord, AuditStatus
 from gateway_core.config import Config
-from gateway_core.config.edit import put_timed_rule, set_agent_rule
+from gateway_core.config.edit import add_rule, put_timed_rule, set_agent_rule
 from gateway_core.config.watch import watch_config
 from gateway_core.control_file import ControlEndpoint, ControlFile, new_control_token
 from gateway_core.control_socket import ControlSocket, control_socket_path
@@ -324,6 +324,29 @@ class Gateway:
     def pending_approvals(self) -> list[ApprovalRequest]:
         """Requests waiting for a person's answer, oldest first."""
         return sorted(self._approvals.pending(), key=lambda request: request.created_at)
+
+    def allow_when_under(self, request_id: str, argument: str, folder: str) -> ApprovalRequest:
+        """Allow a waiting tool call once and add the rule "always allow this tool when ARGUMENT is under FOLDER".
+
+        Raises:
+            ApprovalError: the request no longer waits, or there is no config file to keep the rule in.
+            AlwaysNotPossible: the request is not a tool call.
+            ConfigError: the rule was refused (e.g. the folder is not an absolute path); nothing was answered.
+        """
+        request = next((r for r in self._approvals.pending() if r.id == request_id.strip().lower()), None)
+        if request is None:
+            raise ApprovalError(f"no pending approval with id {request_id!r} (it may have been answered or withdrawn)")
+        if not request.can_be_always:
+            raise AlwaysNotPossible(f"a rule with conditions is for one tool; this is a {request.kind}")
+        if self._config_path is None:
+            raise ApprovalError("this gateway has no config file, so it cannot keep a rule")
+        rule = {
+            "match": literal_match(request.server, request.tool),
+            "effect": Effect.ALLOW.value,
+            "when": {argument: {"under": [folder]}},
+        }
+        self.apply_config(add_rule(self._config_path, request.agent, rule, source=_answered(request)))
+        return self._approvals.answer(request.id, Answer.ALLOW_ONCE)
 
     def answer_approval(self, request_id: str, answer: Answer, *, for_s: float | None = None) -> ApprovalRequest:
         """Answer a waiting request; returns it (raises ``ApprovalError`` when it no longer waits).

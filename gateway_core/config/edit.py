@@ -164,6 +164,26 @@ def set_agent_rule(
     return edit_config(path, change)
 
 
+def add_rule(path: Path, agent_id: str, rule: Mapping[str, Any], *, source: RuleSource | None = None) -> Config:
+    """Add ``rule`` (a ``rules`` entry, e.g. with ``when`` conditions) first in agent ``agent_id``'s rules.
+
+    The same rule already there (``source`` aside) is replaced rather than repeated.
+    """
+
+    def change(data: dict[str, Any]) -> None:
+        rules = _rules_of(data, path, agent_id, str(rule.get("match", "")))
+        written = {**rule, **({"source": _source_json(source)} if source is not None else {})}
+        same = {key: value for key, value in rule.items() if key != "source"}
+        rules[:] = [
+            kept
+            for kept in rules
+            if not (isinstance(kept, dict) and {k: v for k, v in kept.items() if k != "source"} == same)
+        ]
+        rules.insert(0, written)
+
+    return edit_config(path, change)
+
+
 def put_timed_rule(
     path: Path, agent_id: str, match: str, effect: Effect, expires: datetime, *, source: RuleSource | None = None
 ) -> Config:

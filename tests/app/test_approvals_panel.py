@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -176,3 +177,15 @@ def test_allow_until_tomorrow_counts_to_the_next_local_midnight(qtbot, tmp_path)
     (for_s,) = api.durations
     assert api.answers == [("r1", Answer.ALLOW_FOR)]
     assert abs(before + for_s - midnight) < 5
+
+
+def test_the_panel_says_which_arguments_the_rules_looked_at(qtbot, tmp_path):
+    bridge, api = fake_bridge(tmp_path)
+    panel = make_panel(bridge, qtbot)
+    request = dataclasses.replace(
+        request_for(), rule_text="fs/* → ask", reason="the call does not meet fs/write → allow when path is under /srv"
+    )
+
+    api.ask(dataclasses.replace(request, looked_at=("path",)))
+
+    assert panel.rule.text().endswith("when path is under /srv (the rules looked at: path)")

@@ -151,6 +151,37 @@ def test_allow_for_15_minutes_writes_a_timed_rule_the_tree_shows_counting_down_u
     run_async(qloop, scenario())
 
 
+def test_always_allow_when_the_path_is_under_its_folder_writes_a_conditional_rule(qloop, qtbot, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+
+    async def scenario():
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            shown = []
+            prompt.shown.connect(shown.append)
+            first = cursor.start_call("fake__echo", {"text": str(project / "a.md")})
+            await shown_and_answerable(prompt)
+            assert prompt.allow_under_button.isVisible()
+            assert prompt.allow_under_button.text() == f"Always allow when text is under {project.resolve()}"
+            qtbot.mouseClick(prompt.allow_under_button, Qt.MouseButton.LeftButton)
+            assert text_of(await first.result()) == str(project / "a.md")
+
+            (rule,) = json.loads(bridge.config_path.read_text())["agents"]["cursor"]["rules"]
+            assert rule["when"] == {"text": {"under": [str(project.resolve())]}}
+            assert (rule["match"], rule["effect"], rule["source"]["answer"]) == ("fake/echo", "allow", shown[0])
+            inside = await cursor.client.call_tool("fake__echo", {"text": str(project / "b.md")})
+            assert text_of(inside) == str(project / "b.md") and len(shown) == 1
+            outside = cursor.start_call("fake__echo", {"text": str(tmp_path / "c.md")})
+            await eventually(lambda: len(shown) == 2, "the prompt to ask about a path outside the folder")
+            await shown_and_answerable(prompt)
+            assert prompt.rule_label.text().endswith("(the rules looked at: text)")
+            qtbot.mouseClick(prompt.deny_button, Qt.MouseButton.LeftButton)
+            assert (await outside.result()).is_error
+
+    run_async(qloop, scenario())
+
+
 def test_enter_allows_once_and_escape_denies(qloop, qtbot):
     async def scenario():
         async with connected_agent("cursor", CURSOR) as (bridge, cursor):

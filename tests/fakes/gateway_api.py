@@ -19,6 +19,7 @@ class FakeGatewayApi:
         self.config = config
         self.answers: list[tuple[str, Answer]] = []
         self.durations: list[float | None] = []  # each answer's for_s
+        self.under: list[tuple[str, str, str]] = []  # allow_when_under calls
         self._pending: dict[str, ApprovalRequest] = {}
 
     def ask(self, request: ApprovalRequest) -> None:
@@ -28,6 +29,10 @@ class FakeGatewayApi:
 
     def pending_approvals(self) -> list[ApprovalRequest]:
         return sorted(self._pending.values(), key=lambda request: request.created_at)
+
+    def allow_when_under(self, request_id: str, argument: str, folder: str) -> None:
+        self.under.append((request_id, argument, folder))
+        self.answer_approval(request_id, Answer.ALLOW_ONCE)
 
     def answer_approval(self, request_id: str, answer: Answer, *, for_s: float | None = None) -> None:
         request = self._pending.pop(request_id, None)

@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway_core.conditions import MAX_REGEX_CHARS, MAX_REGEX_INPUT_CHARS, Condition, conditions_hold
+from gateway_core.conditions import (
+    MAX_REGEX_CHARS,
+    MAX_REGEX_INPUT_CHARS,
+    Condition,
+    conditions_hold,
+    folder_suggestion,
+)
 from gateway_core.config import parse_config
 from gateway_core.errors import ConfigError
 from gateway_core.policy import AgentPolicy, Effect, Rule, evaluate
@@ -293,3 +299,16 @@ def test_listing_shows_a_tool_unless_every_call_to_it_is_denied(rules: list[Rule
     if not listed:  # then no arguments at all make a call allowed or asked about
         for arguments in ({}, {"path": "/srv/p/a"}, {"mode": 1}, {"path": "a.md", "mode": "abc"}):
             assert decide(rules, arguments, default).effect is DENY
+
+
+def test_a_folder_is_suggested_from_the_first_path_like_argument(tmp_path: Path):
+    (tmp_path / "sub").mkdir()
+
+    assert folder_suggestion({"content": "/etc/x", "path": str(tmp_path / "a.txt")}) == (
+        "path",
+        str(tmp_path.resolve()),
+    )
+    assert folder_suggestion({"target": str(tmp_path / "sub")}) == ("target", str((tmp_path / "sub").resolve()))
+    assert folder_suggestion({"text": "~/notes/a.md"}) == ("text", os.path.join(HOME, "notes"))
+    assert folder_suggestion({"path": "relative/a.txt", "n": 3}) is None
+    assert folder_suggestion({"path": "/a.txt"}) is None  # the root would allow everything
