@@ -23,7 +23,9 @@ is no rule at all: ``evaluate`` compares ``expires`` with the time it is given, 
 even before it is removed from the config. Conditions that cannot be checked (a missing argument, a wrong type,
 no arguments at all as for prompts and resources) fail closed: such an ``allow`` rule does not apply, such an
 ``ask`` or ``deny`` rule does. For what an agent is *shown* (``listing``), a rule with conditions counts unless it
-denies, so a tool that some calls may use is listed.
+denies, so a tool that some calls may use is listed. (An agent's call limits, ``gateway_core.rate_limits``, are
+counted before any rule is looked at.)
+
 Steps 3 and 5 place server-glob rules: a rule that picks out tools says more about a call than one taking a whole
 server (so ``*/delete_*`` → deny is not undone by ``github/*`` → allow), and at the same tool level a named server
 beats a server glob. ``AgentPolicy`` compiles one agent's rules once; ``evaluate`` is the plain scan it must equal.

@@ -400,8 +400,8 @@ class PermissionsModel(QAbstractItemModel):
         now = time.time()
         set_here: dict[str, Effect] = {}
         for rule in agent.rules:
-            if rule.expires is not None:
-                continue  # a timed grant shows in Effective with its time left; Setting is the lasting rule
+            if rule.narrowed:
+                continue  # timed or conditional: shown in Effective and Why; Setting is the plain rule
             set_here.setdefault(rule.match, rule.effect)  # the first rule for a match is the one edits change
         for server in servers:
             server.setting = set_here.get(f"{server.name}/*")

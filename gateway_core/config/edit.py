@@ -140,8 +140,9 @@ def set_agent_rule(
 
     With ``effect=None`` the rule for ``match`` is removed, so the decision is inherited again from
     broader rules or the agent default. Other rules keep their order; a new rule goes first. Timed
-    rules (with ``expires``) for the same match are neither changed nor removed. ``source`` records
-    the answer that wrote the rule; a rule set without one is written by hand and loses any source.
+    rules (with ``expires``) and rules with conditions (``when``) for the same match are neither
+    changed nor removed. ``source`` records the answer that wrote the rule; a rule set without one
+    is written by hand and loses any source.
     """
 
     def change(data: dict[str, Any]) -> None:
@@ -267,7 +268,8 @@ def _is_timed(rule: Any) -> bool:
 
 
 def _is_plain_rule_for(rule: Any, match: str) -> bool:
-    return isinstance(rule, dict) and rule.get("match") == match and not _is_timed(rule)
+    """A rule for exactly ``match`` that neither expires nor has conditions: the one the Setting column edits."""
+    return isinstance(rule, dict) and rule.get("match") == match and not _is_timed(rule) and "when" not in rule
 
 
 def _expired(rule: Any, now: float) -> bool:

@@ -307,3 +307,15 @@ def test_an_expiry_that_is_not_a_zoned_time_is_explained_in_the_config(expires: 
         f'config.json: agents.c.rules[0].expires: expected a time with its zone, e.g. "2026-12-02T18:55:00Z", '
         f"found {json.dumps(expires)}"
     ]
+
+
+def test_setting_the_plain_rule_leaves_a_rule_with_conditions_for_the_same_tool(config_path: Path) -> None:
+    data = json.loads(config_path.read_text())
+    conditional = {"match": "fs/write_file", "effect": "allow", "when": {"path": {"under": "/srv/p"}}}
+    data["agents"]["cursor"]["rules"].insert(0, conditional)
+    config_path.write_text(json.dumps(data))
+
+    set_agent_rule(config_path, "cursor", "fs/write_file", DENY)
+    set_agent_rule(config_path, "claude", "fs/write_file", None)
+
+    assert rules_in(config_path) == [conditional, {"match": "fs/write_file", "effect": "deny"}]
