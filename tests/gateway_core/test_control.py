@@ -181,7 +181,16 @@ async def test_requests_without_the_control_token_are_refused_and_change_nothing
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "body",
-    [b"", b"not json", b"[]", b'{"answer": "maybe"}', b'{"verdict": "deny"}', b'{"answer": 1}'],
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"answer": "maybe"}',
+        b'{"verdict": "deny"}',
+        b'{"answer": 1}',
+        b'{"answer": "allow_for", "for_s": "15m"}',
+        b'{"answer": "deny_for", "for_s": true}',
+    ],
 )
 async def test_a_malformed_answer_is_a_400_that_leaves_the_request_pending(body: bytes):
     token = new_control_token()
@@ -417,3 +426,30 @@ async def test_the_stdlib_client_answers_over_a_control_socket_even_at_a_long_pa
     assert [r["id"] for r in listed] == [request.id]
     assert approvals.results["create_issue"].outcome is Outcome.ALLOWED
     assert not deep.exists()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"answer": "allow_for"}', "needs a duration"),
+        (b'{"answer": "allow_for", "for_s": 0}', "needs a duration"),
+        (b'{"answer": "allow_once", "for_s": 60}', "a duration goes only with a timed answer"),
+    ],
+)
+async def test_a_timed_answer_without_a_usable_duration_is_a_400_saying_why(body: bytes, reason: str):
+    token = new_control_token()
+    broker = ApprovalBroker(timeout_s=lambda: 60, on_always=lambda request, effect: None, on_timed=lambda *_: None)
+    approvals = Approvals(broker)
+
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as tg, serving(ControlApp(broker, token)) as url:
+            request = await approvals.start_call(tg, "create_issue", {})
+            async with httpx2.AsyncClient(base_url=url, headers=bearer(token)) as http:
+                response = await http.post(f"/control/approvals/{request.id}", content=body)
+            still_pending = broker.pending()
+            tg.cancel_scope.cancel()
+
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+    assert still_pending == [request]
