@@ -1,6 +1,6 @@
 from app.bridge import GatewayBridge
-from gateway_core import Answer, Effect, ServerState
-from tests.app.harness import connected_agent, eventually, run_async, running_bridge, wait_signal
+from gateway_core import Answer, AuditRecord, Effect, ServerState
+from tests.app.harness import connected_agent, eventually, run_async, running_bridge
 from tests.integration.harness import stdio_fake
 
 NOW = 1_800_000_000.0  # a fixed time: these rules have no expiry
@@ -10,10 +10,13 @@ def test_a_call_through_the_bridge_gateway_reaches_the_audit_signal(qloop):
     async def scenario():
         async with connected_agent("a", {"default": "allow"}) as (bridge, agent):
             assert bridge.status("fake").state is ServerState.READY
-            arrived = wait_signal(bridge.audit_records_arrived, lambda records: any(r.outcome for r in records))
+            # Connected before the call: the outcome's records may arrive before anything could start waiting.
+            batches: list[list[AuditRecord]] = []
+            bridge.audit_records_arrived.connect(batches.append)
             await agent.client.call_tool("fake__echo", {"text": "hi"})
-            (records,) = await arrived
-            assert records[-1].tool == "echo"
+            await eventually(lambda: any(r.outcome for batch in batches for r in batch), "the outcome's records")
+            outcome = next(r for batch in batches for r in batch if r.outcome)
+            assert outcome.tool == "echo"
 
     run_async(qloop, scenario())
 
