@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ def open_writer(path: Path) -> sqlite3.Connection:
     if not path.exists():
         # An empty file is an empty database; creating it here gives it mode 0600 from the start.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, DB_FILE_MODE))
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None, factory=WriterConnection)
     try:
         conn.execute(f"PRAGMA busy_timeout = {WRITE_BUSY_TIMEOUT_MS}")
         # Only takes effect before the first table exists; lets retention give space back to the disk.
@@ -141,18 +142,56 @@ def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> 
         sqlite3.Error: nothing was written.
     """
     stored: list[AuditRecord] = []
+    known = conn.chain_end if isinstance(conn, WriterConnection) else None
     with _transaction(conn):
-        record_id, previous = _chain_end(conn)
+        record_id, previous = known if known is not None else _chain_end(conn)
         for record in records:
             record_id += 1
             row = (record_id, *(getattr(record, name) for name in _COLUMNS))
             previous = chain.record_hash(previous, row)
             conn.execute(_INSERT, (*row, previous))
             stored.append(dataclasses.replace(record, id=record_id))
-    if stored:
+    if not stored:
+        return stored
+    if not isinstance(conn, WriterConnection):
         with contextlib.suppress(OSError):  # the head only lags; verify then checks the chain up to it
             chain.write_head(_database_file(conn), record_id, previous)
+        return stored
+    conn.chain_end = (record_id, previous)
+    if time.monotonic() >= conn.head_due:
+        conn.write_head()
     return stored
+
+
+# Writing the head file costs more than a commit; it is rewritten at most this often (the newest records
+# written since are not anchored outside the database until the next write).
+HEAD_EVERY_S = 1.0
+
+
+class WriterConnection(sqlite3.Connection):
+    """The writer's connection, which remembers where the chain ends and when the head file is due.
+
+    Only the first batch looks the end up (``_chain_end``); later ones chain on from memory, so records
+    deleted from the end meanwhile leave a gap that ``verify`` sees.
+    """
+
+    chain_end: tuple[int, str] | None = None
+    head_due: float = 0.0
+    head_written: tuple[int, str] | None = None
+
+    def write_head(self) -> None:
+        """Write the head file for the chain's end now, unless it already names it."""
+        if self.chain_end is not None and self.chain_end != self.head_written:
+            with contextlib.suppress(OSError):  # the head only lags; verify then checks the chain up to it
+                chain.write_head(_database_file(self), *self.chain_end)
+                self.head_written = self.chain_end
+            self.head_due = time.monotonic() + HEAD_EVERY_S
+
+    def close(self) -> None:
+        """Write the head file if it lags, then close."""
+        with contextlib.suppress(sqlite3.Error):
+            self.write_head()
+        super().close()
 
 
 def _chain_end(conn: sqlite3.Connection) -> tuple[int, str]:
