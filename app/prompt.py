@@ -12,8 +12,17 @@ import math
 import sys
 import time
 
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QFont, QFontDatabase, QGuiApplication, QHideEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QMargins, QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QCloseEvent,
+    QFont,
+    QFontDatabase,
+    QGuiApplication,
+    QHideEvent,
+    QKeySequence,
+    QResizeEvent,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -37,6 +46,11 @@ ANSWER_DELAY_S = 0.4
 SCREEN_MARGIN = 12
 PROMPT_WIDTH = 560
 NOTIFICATION_MS = 8000
+# After showing the prompt, the window manager adds its frame and may place it; the prompt checks its
+# place (frame included) again at these delays.
+SETTLE_MS = (0, 150, 600)
+# A new request that is not on screen this long after it arrived is announced through the tray.
+NOTIFY_AFTER_MS = 1000
 
 OUTCOME_NOTE = {
     Outcome.WITHDRAWN: "Withdrawn by the agent",
@@ -49,8 +63,11 @@ OUTCOME_NOTE = {
 class ApprovalPrompt(QWidget):
     """Asks the person to allow or deny waiting calls, one at a time, in a single reused window.
 
-    Enter allows once, Esc denies. Use ``set_tray`` to place it next to the tray icon and to add
-    an OS notification for each new request.
+    Enter allows once, Esc denies, and each button has an Alt+letter mnemonic. Focus starts on the
+    window itself and the first Tab reaches the read-only arguments, so a stray Tab then Space answers
+    nothing; Deny comes before the allowing answers in the Tab order. Use ``set_tray`` to place it next
+    to the tray icon and to notify through the tray when the prompt cannot be shown; while the prompt
+    is on screen no notification covers it.
 
     Args:
         bridge: the gateway bridge whose approval requests it shows and answers.
@@ -69,7 +86,11 @@ class ApprovalPrompt(QWidget):
         self._armed = False
         self._full_arguments = ""
         self._tray: QSystemTrayIcon | None = None
+        # The window manager's frame around the prompt, learnt once it has been shown (none before).
+        self._frame_margins = QMargins()
+        self._notified: set[str] = set()
         self.setWindowTitle(TITLE)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
@@ -95,7 +116,10 @@ class ApprovalPrompt(QWidget):
         self.queue_label = QLabel()
         self.arguments_view = QPlainTextEdit()
         self.arguments_view.setReadOnly(True)
-        self.arguments_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # The first Tab comes here: Space only scrolls a read-only view, so no key answers by surprise.
+        self.arguments_view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.arguments_view.setTabChangesFocus(True)
+        self.arguments_view.setAccessibleName("Arguments of the call")
         self.arguments_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.arguments_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.arguments_view.setMaximumHeight(180)
@@ -113,17 +137,19 @@ class ApprovalPrompt(QWidget):
             label.setWordWrap(True)
         self.note_label.setTextFormat(Qt.TextFormat.PlainText)
 
-        self.allow_once_button = QPushButton("Allow once")
-        self.allow_session_button = QPushButton("Allow this session")
-        self.allow_always_button = QPushButton("Always allow")
-        self.deny_button = QPushButton("Deny")
-        self.deny_always_button = QPushButton("Always deny")
-        self.allow_for_button = timed_answer_button("Allow for…", lambda s: self.answer(Answer.ALLOW_FOR, for_s=s))
+        self.allow_once_button = QPushButton("Allow &once")
+        self.allow_session_button = QPushButton("Allow this &session")
+        self.allow_always_button = QPushButton("&Always allow")
+        self.deny_button = QPushButton("&Deny")
+        self.deny_always_button = QPushButton("Always de&ny")
+        self.allow_for_button = timed_answer_button("Allow &for…", lambda s: self.answer(Answer.ALLOW_FOR, for_s=s))
         self.allow_under_button = QPushButton()
         self.allow_under_button.clicked.connect(self._allow_under)
         self._suggestion: tuple[str, str] | None = None
-        self.deny_for_button = timed_answer_button("Deny for…", lambda s: self.answer(Answer.DENY_FOR, for_s=s))
+        self.deny_for_button = timed_answer_button("Deny fo&r…", lambda s: self.answer(Answer.DENY_FOR, for_s=s))
         self.allow_once_button.setDefault(True)
+        self.allow_once_button.setToolTip("Enter")
+        self.deny_button.setToolTip("Esc")
         self._answers = {
             self.allow_once_button: Answer.ALLOW_ONCE,
             self.allow_session_button: Answer.ALLOW_SESSION,
@@ -163,6 +189,18 @@ class ApprovalPrompt(QWidget):
         layout.addWidget(self.error)
         layout.addLayout(buttons)
         self.setFixedWidth(PROMPT_WIDTH)
+        # Tab order: arguments, "Show everything", then Deny before the allowing answers.
+        order = [
+            self.arguments_view,
+            self.show_all_button,
+            self.deny_button,
+            self.deny_always_button,
+            self.allow_once_button,
+            self.allow_session_button,
+            self.allow_always_button,
+        ]
+        for first, second in zip(order, order[1:], strict=False):
+            QWidget.setTabOrder(first, second)
 
         for key, slot in (("Return", self._allow_once), ("Enter", self._allow_once), ("Escape", self._deny)):
             QShortcut(QKeySequence(key), self).activated.connect(slot)
@@ -248,11 +286,13 @@ class ApprovalPrompt(QWidget):
             self._update_queue_label()
             if not self.isVisible() and self._current is not None and not self._note_timer.isActive():
                 self._present(self._current)
-        self._notify(request)
+        # No balloon while the prompt is on screen: only if it did not make it there (or was closed).
+        QTimer.singleShot(NOTIFY_AFTER_MS, self._notify_if_unseen)
 
     def _on_resolved(self, resolution: Resolution) -> None:
         request_id = resolution.request.id
         self._waiting.pop(request_id, None)
+        self._notified.discard(request_id)
         if self._current is None or request_id != self._current.id:
             self._update_queue_label()
             return
@@ -280,6 +320,7 @@ class ApprovalPrompt(QWidget):
     def _show(self, request: ApprovalRequest, *, present: bool = True) -> None:
         self._current = request
         self.headline.setText(self._headline(request))
+        self.setAccessibleDescription(self._headline(request))
         self.details.setText(f"Server: {request.server} · {request.kind} {request.tool}")
         # "Always" writes a rule for one tool; prompts and resources are decided for the whole server.
         for button in (self.allow_always_button, self.deny_always_button, self.allow_for_button, self.deny_for_button):
@@ -308,22 +349,63 @@ class ApprovalPrompt(QWidget):
         self._set_buttons_enabled(False)
         self._arm_timer.start(round(ANSWER_DELAY_S * 1000))
         self._tick.start()
-        self.adjustSize()
         if not self.isVisible():
+            self.setMinimumHeight(0)
+            self.adjustSize()
             self.move(self._position())
             self.show()  # a newly shown window comes up on top; raise_() only for one already open
+            # Focus on the window itself, not on a button: Space answers nothing; Tab reaches the arguments.
+            self.setFocus()
+            for delay in SETTLE_MS:
+                QTimer.singleShot(delay, self._settle)
         else:
-            self._keep_bottom_on_screen()
+            # Keep still while the queue changes: never shrink or move while open; grow only as needed
+            # (and then only as far as needed to stay inside the work area).
+            height = max(self.height(), self.sizeHint().height())
+            self.setMinimumHeight(height)
+            self.resize(self.width(), height)
+            self._keep_inside_work_area()
         self.activateWindow()
         self.shown.emit(request.id)
 
-    def _keep_bottom_on_screen(self) -> None:
-        # A taller request must not push the buttons below the screen's edge.
+    def _settle(self) -> None:
+        """Learn the window frame once it is known and keep the whole frame inside the work area."""
+        if self.isVisible():
+            frame, inner = self.frameGeometry(), self.geometry()
+            self._frame_margins = QMargins(
+                inner.left() - frame.left(),
+                inner.top() - frame.top(),
+                frame.right() - inner.right(),
+                frame.bottom() - inner.bottom(),
+            )
+            self._keep_inside_work_area()
+
+    def _notify_if_unseen(self) -> None:
+        if self._current is not None and self._current.id in self._waiting and not self.on_screen():
+            self._notify(self._current)
+
+    def on_screen(self) -> bool:
+        """Whether the prompt is shown and its window is exposed (not minimised or unmapped)."""
+        handle = self.windowHandle()
+        return self.isVisible() and handle is not None and handle.isExposed()
+
+    def _keep_inside_work_area(self) -> None:
         screen = self.screen() or QGuiApplication.primaryScreen()
-        available = screen.availableGeometry()
-        overflow = self.geometry().bottom() + SCREEN_MARGIN - available.bottom()
-        if overflow > 0:
-            self.move(self.x(), max(available.top() + SCREEN_MARGIN, self.y() - overflow))
+        frame = self.frameGeometry()
+        if frame == self.geometry():  # the frame is not known (yet): assume the last one seen
+            frame = self._with_frame(frame)
+        target = fit_inside(frame, screen.availableGeometry())
+        if target != frame.topLeft():
+            self.move(target)
+
+    def _with_frame(self, inner: QRect) -> QRect:
+        return inner.marginsAdded(self._frame_margins)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: D102 (Qt override)
+        super().resizeEvent(event)
+        # The layout grows the window when a longer request needs room: keep its buttons on screen.
+        if self.isVisible():
+            self._keep_inside_work_area()
 
     def _arm(self) -> None:
         self._armed = True
@@ -355,8 +437,12 @@ class ApprovalPrompt(QWidget):
         self.show_all_button.hide()
 
     def _notify(self, request: ApprovalRequest) -> None:
-        if self._tray is None or not self._tray.supportsMessages():
+        # Only when the prompt cannot be seen: a balloon over the prompt would cover its buttons.
+        if self._tray is None or not self._tray.supportsMessages() or self.on_screen():
             return
+        if request.id in self._notified:
+            return
+        self._notified.add(request.id)
         self._tray.showMessage(TITLE, self._headline(request), QSystemTrayIcon.MessageIcon.Information, NOTIFICATION_MS)
 
     def _headline(self, request: ApprovalRequest) -> str:
@@ -368,7 +454,8 @@ class ApprovalPrompt(QWidget):
         tray_rect = tray if tray.isValid() and not tray.isEmpty() else None
         screen = QGuiApplication.screenAt(tray.center()) if tray_rect is not None else None
         screen = screen or self.screen() or QGuiApplication.primaryScreen()
-        return prompt_position(self.size(), screen.availableGeometry(), tray_rect, top=sys.platform == "darwin")
+        frame_size = self._with_frame(QRect(QPoint(0, 0), self.size())).size()
+        return prompt_position(frame_size, screen.availableGeometry(), tray_rect, top=sys.platform == "darwin")
 
     def hideEvent(self, event: QHideEvent) -> None:  # noqa: D102 (Qt override)
         self._tick.stop()
@@ -381,11 +468,25 @@ class ApprovalPrompt(QWidget):
         super().closeEvent(event)
 
 
+def fit_inside(frame: QRect, available: QRect) -> QPoint:
+    """Where a window's frame ``frame`` must move to lie inside ``available`` (its own place if it does).
+
+    A window taller or wider than the work area keeps its top-left corner (title bar) inside it.
+    """
+    margin = SCREEN_MARGIN
+    x, y = frame.x(), frame.y()
+    if frame.right() > available.right() - margin:
+        x = available.right() + 1 - frame.width() - margin
+    if frame.bottom() > available.bottom() - margin:
+        y = available.bottom() + 1 - frame.height() - margin
+    return QPoint(max(x, available.left() + margin), max(y, available.top() + margin))
+
+
 def prompt_position(size: QSize, available: QRect, tray: QRect | None, *, top: bool) -> QPoint:
-    """Where the prompt goes: beside the tray icon when its place is known, else in a screen corner.
+    """Where the prompt's frame goes: beside the tray icon when its place is known, else in a screen corner.
 
     Args:
-        size: the prompt's size.
+        size: the prompt's size with its window frame.
         available: the screen's available geometry (without panels and docks).
         tray: the tray icon's geometry, or ``None`` when unknown.
         top: use the top-right corner (macOS's menu bar) instead of the bottom-right one.

@@ -6,12 +6,13 @@ from datetime import datetime
 import mcp_types as types
 import pytest
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from app import prompt as prompt_module
 from app.common import fold
 from app.panels.agents import AgentsPanel
 from app.panels.permissions_model import EFFECTIVE, FILTER_ROLE, GRANT_ROLE, NAME
-from app.prompt import ApprovalPrompt, prompt_position
+from app.prompt import ApprovalPrompt, fit_inside, prompt_position
 from gateway_core import Answer
 from tests.app.harness import connected_agent, eventually, run_async
 
@@ -19,6 +20,20 @@ from tests.app.harness import connected_agent, eventually, run_async
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support raise\(\)")
 
 CURSOR = {"name": "Cursor", "default": "ask"}
+
+
+class RecordingTray(QSystemTrayIcon):
+    """The OS tray (outside the product): supports messages and records the ones shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def supportsMessages(self) -> bool:
+        return True
+
+    def showMessage(self, title: str, text: str, *_: object) -> None:  # type: ignore[override]
+        self.messages.append(f"{title}: {text}")
 
 
 def text_of(result: types.CallToolResult) -> str:
@@ -352,3 +367,104 @@ def test_folding_shortens_long_strings_and_lists_and_says_how_much():
     assert folded["body"] == "a" * 400 + "… (50 more characters)"
     assert folded["items"][-1] == "… (10 more items)" and len(folded["items"]) == 51
     assert folded["n"] == 3
+
+
+def test_no_balloon_covers_the_prompt_while_it_is_on_screen_and_one_comes_when_it_is_closed(
+    qloop, qtbot, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(prompt_module, "NOTIFY_AFTER_MS", 50)
+
+    async def scenario():
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            tray = RecordingTray()
+            prompt.set_tray(tray)
+            checked = []
+            real_check = prompt._notify_if_unseen
+            monkeypatch.setattr(prompt, "_notify_if_unseen", lambda: (real_check(), checked.append(1)))
+            first = cursor.start_call("fake__echo", {"text": "one"})
+            await shown_and_answerable(prompt)
+            second = cursor.start_call("fake__add", {"a": 1, "b": 2})
+            await eventually(lambda: prompt.waiting_count == 2, "the second request")
+            await eventually(lambda: len(checked) == 2, "the prompt to check it is on screen")
+            assert prompt.on_screen() and tray.messages == []
+            prompt.close()
+            assert not prompt.on_screen()
+            third = cursor.start_call("fake__echo", {"text": "three"})
+            await eventually(lambda: prompt.waiting_count == 3, "the third request")
+            await shown_and_answerable(prompt)  # a new request brings the prompt back …
+            await eventually(lambda: len(checked) == 3, "the check for the third request")
+            assert tray.messages == []
+            prompt.hide()  # … and when it is not on screen at the check (e.g. closed at once), the tray says so
+            real_check()
+            assert tray.messages == ["Approval needed: Cursor wants to run fake__echo"]
+            real_check()
+            assert len(tray.messages) == 1  # once per request
+            for call in (first, second, third):
+                prompt.show_pending()
+                await shown_and_answerable(prompt)
+                prompt.deny_button.click()
+                assert (await call.result()).is_error
+
+    run_async(qloop, scenario())
+
+
+def test_the_whole_prompt_frame_stays_inside_the_work_area_and_still_while_the_queue_changes(qloop, qtbot):
+    async def scenario():
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            first = cursor.start_call("fake__echo", {"text": "x" * 1000})  # folded: a taller prompt
+            await shown_and_answerable(prompt)
+            prompt._settle()
+            work_area = prompt.screen().availableGeometry()
+            frame = prompt.frameGeometry()
+            assert frame != prompt.geometry(), "the offscreen platform draws a frame"
+            assert work_area.contains(frame)
+            assert frame.bottom() == work_area.bottom() - prompt_module.SCREEN_MARGIN
+            second = cursor.start_call("fake__add", {"a": 2, "b": 3})
+            await eventually(lambda: prompt.queue_label.isVisible(), "the queue count")
+            assert prompt.frameGeometry() == frame
+            prompt.allow_once_button.click()
+            await shown_and_answerable(prompt)
+            assert prompt.headline.text() == "Cursor wants to run fake__add"
+            assert prompt.frameGeometry() == frame  # a shorter request neither shrinks nor moves it
+            prompt.allow_once_button.click()
+            assert text_of(await first.result()).startswith("xxx")
+            assert text_of(await second.result()) == "5"
+
+    run_async(qloop, scenario())
+
+
+def test_a_frame_outside_the_work_area_is_moved_inside_it():
+    area = QRect(0, 0, 1920, 1040)
+    assert fit_inside(QRect(1348, 740, 560, 300), area) == QPoint(1348, 728)
+    assert fit_inside(QRect(100, 100, 560, 300), area) == QPoint(100, 100)
+    assert fit_inside(QRect(1800, -20, 560, 300), area) == QPoint(1920 - 560 - 12, 12)
+    assert fit_inside(QRect(0, 900, 560, 2000), area) == QPoint(12, 12)
+
+
+def test_the_first_tab_does_not_reach_an_answer_and_space_there_answers_nothing(qloop, qtbot):
+    async def scenario():
+        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            call = cursor.start_call("fake__echo", {"text": "hi"})
+            await shown_and_answerable(prompt)
+            answers = set(prompt._answers)
+            assert QApplication.focusWidget() is prompt
+            qtbot.keyClick(prompt, Qt.Key.Key_Space)
+            qtbot.keyClick(prompt, Qt.Key.Key_Tab)
+            focused = QApplication.focusWidget()
+            assert focused is prompt.arguments_view
+            qtbot.keyClick(focused, Qt.Key.Key_Space)
+            assert len(bridge.api.pending_approvals()) == 1
+            # The buttons' Tab order puts Deny before the allowing answers.
+            chain, widget = [], prompt.arguments_view
+            for _ in range(100):
+                widget = widget.nextInFocusChain()
+                if widget in answers and widget.text() not in chain:
+                    chain.append(widget.text())
+            assert chain[:5] == ["&Deny", "Always de&ny", "Allow &once", "Allow this &session", "&Always allow"]
+            qtbot.keyClick(prompt, Qt.Key.Key_O, Qt.KeyboardModifier.AltModifier)  # the mnemonic of Allow once
+            assert text_of(await call.result()) == "hi"
+
+    run_async(qloop, scenario())
