@@ -51,8 +51,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Toolgate")
         self.setWindowIcon(app_icon())
         self.panels: dict[str, QWidget] = {
-            "overview": OverviewPanel(bridge, show_panel=self.show_panel),
-            "servers": ServersPanel(bridge),
+            "overview": OverviewPanel(
+                bridge, show_panel=self.show_panel, open_clients=self.open_clients, add_server=self.add_server
+            ),
+            "servers": ServersPanel(bridge, import_servers=lambda: self.open_clients("import")),
             "agents": AgentsPanel(bridge),
             "approvals": ApprovalsPanel(bridge),
             "logs": LogsPanel(bridge),
@@ -84,6 +86,20 @@ class MainWindow(QMainWindow):
         """Switch to panel ``key`` (``"servers"``, ``"approvals"``…)."""
         keys = [k for k, _ in PANELS]
         self.sidebar.setCurrentRow(keys.index(key))
+
+    def open_clients(self, mode: str) -> None:
+        """Show the Agents panel with its Import (``"import"``) or Connect (``"connect"``) pane open."""
+        self.show_panel("agents")
+        agents = self.panels["agents"]
+        assert isinstance(agents, AgentsPanel)
+        agents.open_clients(mode)
+
+    def add_server(self) -> None:
+        """Show the Servers panel with its Add form open."""
+        self.show_panel("servers")
+        servers = self.panels["servers"]
+        assert isinstance(servers, ServersPanel)
+        servers.open_form(None)
 
     def current_panel(self) -> str:
         """The key of the panel on show."""

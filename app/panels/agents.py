@@ -27,6 +27,7 @@ from app.bridge import GatewayBridge
 from app.common import InlineError, copy_text
 from app.panels.agent_list import AgentListModel
 from app.panels.clients import ClientsPane
+from app.panels.empty_state import EmptyState
 from app.panels.permission_tree import PermissionsPane
 from app.snippets import http_snippet, shim_snippet
 from gateway_core import AgentInfo, ToolgateError, shim_command
@@ -154,6 +155,11 @@ class AgentsPanel(QWidget):
         self.notice.setWordWrap(True)
 
         self.permissions = PermissionsPane(bridge)
+        self.empty = EmptyState(
+            "No agents yet. An agent is an IDE or another MCP client that connects to Toolgate with its own "
+            "token; you decide what each may do.",
+            [("&Connect an IDE…", lambda: self.open_clients("connect")), ("A&dd by hand…", self._open_add)],
+        )
         self._lay_out()
         self._close_forms()
         self._reselect()
@@ -188,6 +194,9 @@ class AgentsPanel(QWidget):
             self.notice.clear()
             self.error.show_message("")
         self._selected = agent_id
+        empty = self.agents.rowCount() == 0
+        self.empty.setVisible(empty)
+        self.agent_list.setVisible(not empty)
         for button in (self.rename_button, self.remove_button, self.rotate_button, self.copy_token_button):
             button.setEnabled(agent is not None)
         self.copy_config_button.setEnabled(agent is not None)
@@ -359,6 +368,7 @@ class AgentsPanel(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(QLabel("Agents"))
         left_layout.addWidget(self.agent_list, 1)
+        left_layout.addWidget(self.empty, 1)
         left_layout.addLayout(buttons)
         left_layout.addLayout(token_buttons)
         left_layout.addLayout(client_buttons)

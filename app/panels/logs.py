@@ -32,12 +32,18 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge
 from app.common import InlineError
+from app.panels.empty_state import EmptyState
 from app.panels.log_export import export_records, read_matching
 from app.panels.log_model import LogTableModel
 from app.panels.log_rows import OUTCOME_TEXT, LogFilter, describe_call
 from app.panels.messages import MessagesView
 from gateway_core import CallOutcome
 
+NO_CALLS_YET = (
+    "No calls yet. Every call an agent makes through Toolgate appears here as it happens: "
+    "who asked, which tool, what was decided and how it ended."
+)
+NO_CALLS_MATCH = "No calls match these filters."
 # Typing in the search field re-reads the log once the person pauses this long.
 SEARCH_DELAY_MS = 300
 EXPORT_NAME_FILTERS = ("JSON Lines (*.jsonl)", "CSV (*.csv)")
@@ -113,11 +119,18 @@ class CallsView(QWidget):
         splitter.addWidget(self.detail)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        self._splitter = splitter
+        self.empty = EmptyState(NO_CALLS_YET, [("&Clear filters", self.clear_filters)])
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
         layout.addLayout(actions)
         layout.addWidget(self.error)
         layout.addWidget(splitter)
+        layout.addWidget(self.empty, 1)
+        for signal in (self.model.modelReset, self.model.rowsInserted, self.model.rowsRemoved):
+            signal.connect(self._show_empty)
+        self.model.loading_changed.connect(self._show_empty)
+        self._show_empty()
 
         self.table.selectionModel().selectionChanged.connect(self._show_selected)
         self.table.verticalScrollBar().valueChanged.connect(self._scrolled)
@@ -146,6 +159,26 @@ class CallsView(QWidget):
         self._search_delay.stop()
         self.error.show_message("")
         self.model.set_filter(self.current_filter())
+
+    def clear_filters(self) -> None:
+        """Show every call again (all agents, servers and outcomes, no search text)."""
+        for combo in (self.agent, self.server, self.outcome):
+            combo.blockSignals(True)
+            combo.setCurrentIndex(0)
+            combo.blockSignals(False)
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
+        self.apply_filter()
+
+    def _show_empty(self, *_: object) -> None:
+        """An empty table says why: no calls yet, or none matching the filters (with a way out)."""
+        filtered = self.current_filter() != LogFilter()
+        empty = self.model.rowCount() == 0 and not self.model.loading
+        self.empty.set_message(NO_CALLS_MATCH if filtered else NO_CALLS_YET)
+        self.empty.buttons[0].setVisible(filtered)
+        self.empty.setVisible(empty)
+        self._splitter.setVisible(not empty)
 
     def _fill_choices(self) -> None:
         config = self._bridge.api.config

@@ -6,10 +6,12 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.bridge import GatewayBridge
 from app.common import copy_text
+from app.panels.checklist import GetStarted
 from gateway_core import AuditQuery, AuditRecord, RecordKind, ServerState
 
 HOUR_S = 3600.0
@@ -20,21 +22,35 @@ MAX_COUNTED_CALLS = 10_000
 
 
 class OverviewPanel(QWidget):
-    """Endpoint URL with a copy button, state, counts, calls in the last hour, pending approvals, warnings.
+    """Get started (until done), endpoint with Copy, state, counts, recent calls, approvals, warnings.
 
     Args:
         bridge: the running gateway.
         show_panel: switches the window to another panel (``"approvals"``, ``"servers"``).
+        open_clients: opens the Agents panel's Import (``"import"``) or Connect (``"connect"``) pane.
+        add_server: opens the Servers panel's Add form.
     """
 
     def __init__(
-        self, bridge: GatewayBridge, *, show_panel: Callable[[str], None], parent: QWidget | None = None
+        self,
+        bridge: GatewayBridge,
+        *,
+        show_panel: Callable[[str], None],
+        open_clients: Callable[[str], None] | None = None,
+        add_server: Callable[[], None] | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._bridge = bridge
         self._show_panel = show_panel
         self._call_times: list[float] = []
         self._calls_capped = False
+        self.checklist = GetStarted(
+            bridge,
+            open_clients=open_clients or (lambda _mode: show_panel("agents")),
+            open_agents=lambda: show_panel("agents"),
+            add_server=add_server or (lambda: show_panel("servers")),
+        )
         self.endpoint = QLabel("starting…")
         self.endpoint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.copy_endpoint = QPushButton("Copy")
@@ -70,6 +86,7 @@ class OverviewPanel(QWidget):
         heading = QLabel("<h2>Toolgate</h2>")
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
+        layout.addWidget(self.checklist)
         layout.addLayout(form)
         layout.addWidget(self.warnings)
         layout.addStretch(1)
@@ -95,6 +112,11 @@ class OverviewPanel(QWidget):
             self._show_endpoint(bridge.endpoint_url)
         self.refresh()
         self.recount_calls()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: D102 (Qt override)
+        super().showEvent(event)
+        if self.checklist.isVisibleTo(self):
+            self.checklist.rescan()  # an IDE may have been set up since
 
     def refresh(self, *_: object) -> None:
         """Redraw every line from the gateway's current state."""

@@ -42,9 +42,11 @@ from app.panels.permissions_model import (
     SETTING_TEXTS,
     PermissionsModel,
 )
-from gateway_core import Effect, ToolgateError, ToolsMode
+from gateway_core import Effect, ToolgateError, ToolsMode, parse_config
 
 DEFAULT_CHOICES = (Effect.ALLOW, Effect.ASK, Effect.DENY)
+# What an agent added without a default gets, read from the configuration model itself.
+NEW_AGENT_DEFAULT = parse_config('{"agents": {"new": {"name": "new"}}}').agents["new"].default
 TOOLS_CHOICES = {ToolsMode.ALL: "All tools", ToolsMode.ON_DEMAND: "On-demand tools"}
 TOOLS_TOOLTIP = (
     "All tools: the agent is listed every tool it may use, with its whole definition.\n"
@@ -195,7 +197,9 @@ class PermissionsPane(QWidget):
         self.tree.setEnabled(agent is not None)
         self._show_sizes()
         if agent is None:
+            # Disabled, but true to what a new agent gets: Ask, not whatever was shown last.
             self.default_label.setText("Default:")
+            self.default_combo.setCurrentIndex(DEFAULT_CHOICES.index(NEW_AGENT_DEFAULT))
             return
         self.default_label.setText(f"Default for {agent.name}:")
         self.default_combo.setCurrentIndex(DEFAULT_CHOICES.index(agent.default))

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge
 from app.common import STATE_COLOR, STATE_TEXT, InlineError
+from app.panels.empty_state import EmptyState
 from app.panels.server_detail import ServerDetail
 from app.panels.server_form import ServerForm
 from gateway_core import SIGN_IN_TIMEOUT_S, ConfigError, ServerState, ServerStatus, ToolgateError
@@ -137,9 +138,16 @@ class ServersPanel(QWidget):
     Args:
         bridge: the gateway bridge.
         parent: the owning widget.
+        import_servers: opens the import of an IDE's servers (offered while there are no servers).
     """
 
-    def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        bridge: GatewayBridge,
+        parent: QWidget | None = None,
+        *,
+        import_servers: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(parent)
         self._bridge = bridge
         self.form: ServerForm | None = None
@@ -169,6 +177,14 @@ class ServersPanel(QWidget):
         self._disarm_timer.setSingleShot(True)
         self._disarm_timer.setInterval(REMOVE_CONFIRM_MS)
 
+        actions: list[tuple[str, Callable[[], object]]] = [("&Add a server…", lambda: self.open_form(None))]
+        if import_servers is not None:
+            actions.append(("&Import from an IDE…", import_servers))
+        self.empty = EmptyState(
+            "No servers yet. Servers are the MCP servers Toolgate runs (or reaches over HTTP) and offers "
+            "to your agents: add one, or import the ones your IDEs already have.",
+            actions,
+        )
         self._pages = QStackedWidget()
         self._pages.addWidget(self._list_page())
         layout = QVBoxLayout(self)
@@ -191,7 +207,10 @@ class ServersPanel(QWidget):
         # Removing the selected row does not always emit selectionChanged.
         self.model.rowsRemoved.connect(self._update_buttons)
         self.model.modelReset.connect(self._update_buttons)
+        for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
+            signal.connect(self._show_empty)
         self._update_buttons()
+        self._show_empty()
 
     def _list_page(self) -> QWidget:
         buttons = QHBoxLayout()
@@ -203,13 +222,20 @@ class ServersPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.detail)
+        self._splitter = splitter
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addLayout(buttons)
         layout.addWidget(self.action_note)
         layout.addWidget(self.action_error)
         layout.addWidget(splitter)
+        layout.addWidget(self.empty, 1)
         return page
+
+    def _show_empty(self, *_: object) -> None:
+        empty = self.model.rowCount() == 0
+        self.empty.setVisible(empty)
+        self._splitter.setVisible(not empty)
 
     # --- selection ---------------------------------------------------------------------------------
 
