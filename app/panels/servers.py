@@ -28,6 +28,7 @@ from app.common import STATE_COLOR, STATE_TEXT, InlineError
 from app.panels.empty_state import EmptyState
 from app.panels.server_detail import ServerDetail
 from app.panels.server_form import ServerForm
+from app.panels.server_paste import PasteServersForm
 from gateway_core import SIGN_IN_TIMEOUT_S, ConfigError, ServerState, ServerStatus, ToolgateError
 
 TRANSPORT_TEXT = {"stdio": "stdio", "http": "Streamable HTTP", "sse": "SSE"}
@@ -151,6 +152,7 @@ class ServersPanel(QWidget):
         super().__init__(parent)
         self._bridge = bridge
         self.form: ServerForm | None = None
+        self.paste_form: PasteServersForm | None = None
         self._remove_armed: str | None = None
 
         self.model = ServerTableModel(bridge, self)
@@ -162,6 +164,8 @@ class ServersPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.detail = ServerDetail(bridge)
         self.add_button = QPushButton("Add…")
+        self.paste_button = QPushButton("Paste JSON…")
+        self.paste_button.setToolTip("Add servers from the JSON a server's README gives (mcpServers / servers)")
         self.edit_button = QPushButton("Edit…")
         self.remove_button = QPushButton("Remove")
         self.enable_button = QPushButton("Disable")
@@ -177,12 +181,15 @@ class ServersPanel(QWidget):
         self._disarm_timer.setSingleShot(True)
         self._disarm_timer.setInterval(REMOVE_CONFIRM_MS)
 
-        actions: list[tuple[str, Callable[[], object]]] = [("&Add a server…", lambda: self.open_form(None))]
+        actions: list[tuple[str, Callable[[], object]]] = [
+            ("&Add a server…", lambda: self.open_form(None)),
+            ("&Paste JSON…", self.open_paste),
+        ]
         if import_servers is not None:
             actions.append(("&Import from an IDE…", import_servers))
         self.empty = EmptyState(
             "No servers yet. Servers are the MCP servers Toolgate runs (or reaches over HTTP) and offers "
-            "to your agents: add one, or import the ones your IDEs already have.",
+            "to your agents: add one, paste the JSON its README gives, or import the ones your IDEs already have.",
             actions,
         )
         self._pages = QStackedWidget()
@@ -192,6 +199,7 @@ class ServersPanel(QWidget):
         layout.addWidget(self._pages)
 
         self.add_button.clicked.connect(lambda: self.open_form(None))
+        self.paste_button.clicked.connect(self.open_paste)
         self.edit_button.clicked.connect(lambda: self.open_form(self.selected_server()))
         self.remove_button.clicked.connect(self._remove_clicked)
         self.enable_button.clicked.connect(self._toggle_enabled)
@@ -214,7 +222,7 @@ class ServersPanel(QWidget):
 
     def _list_page(self) -> QWidget:
         buttons = QHBoxLayout()
-        for button in (self.add_button, self.edit_button, self.remove_button, self.enable_button):
+        for button in (self.add_button, self.paste_button, self.edit_button, self.remove_button, self.enable_button):
             buttons.addWidget(button)
         buttons.addWidget(self.restart_button)
         buttons.addWidget(self.sign_in_button)
@@ -292,12 +300,32 @@ class ServersPanel(QWidget):
 
     def close_form(self) -> None:
         """Go back to the list (what was typed in the form is dropped)."""
+        self._close_paste()
         if self.form is None:
             return
         self._pages.setCurrentIndex(0)
         self._pages.removeWidget(self.form)
         self.form.deleteLater()
         self.form = None
+
+    def open_paste(self) -> PasteServersForm:
+        """Show the box to add servers by pasting their JSON, in place of the list."""
+        self.close_form()
+        self.paste_form = PasteServersForm(self._bridge)
+        self.paste_form.saved.connect(self._form_saved)
+        self.paste_form.cancelled.connect(self.close_form)
+        self._pages.addWidget(self.paste_form)
+        self._pages.setCurrentWidget(self.paste_form)
+        self.paste_form.text.setFocus()
+        return self.paste_form
+
+    def _close_paste(self) -> None:
+        if self.paste_form is None:
+            return
+        self._pages.setCurrentIndex(0)
+        self._pages.removeWidget(self.paste_form)
+        self.paste_form.deleteLater()
+        self.paste_form = None
 
     def _form_saved(self, name: str) -> None:
         self.close_form()

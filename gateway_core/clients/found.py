@@ -175,8 +175,21 @@ def _strings(value: Any) -> dict[str, str]:
 
 
 def _server(file: ConfigFile, name: str, raw: Any) -> FoundServer | None:
+    return parse_entry(name, raw, client=file.client.id, scope=file.scope, path=file.path)
+
+
+def parse_entry(name: str, raw: Any, *, client: str, scope: Scope, path: Path) -> FoundServer | None:
+    """One server entry in any client's way of writing it, or None when it has neither command nor URL.
+
+    Args:
+        name: the entry's key.
+        raw: the entry's JSON value.
+        client: the id of the client it comes from (kept on the ``FoundServer``, as are scope and path).
+        scope: ``user`` or ``project``.
+        path: the file it is in.
+    """
     fields = read_entry(raw)
-    return None if fields is None else FoundServer(file.client.id, file.scope, file.path, name, **fields)
+    return None if fields is None else FoundServer(client, scope, path, name, **fields)
 
 
 def read_entry(raw: Any) -> dict[str, Any] | None:

@@ -141,8 +141,15 @@ def test_empty_servers_and_agents_say_what_goes_there_and_offer_the_action(qloop
             window.show_panel("servers")
             assert servers.empty.isVisible() and not servers.table.isVisible()
             assert "No servers yet" in servers.empty.message.text()
-            assert [b.text() for b in servers.empty.buttons] == ["&Add a server…", "&Import from an IDE…"]
+            assert [b.text() for b in servers.empty.buttons] == [
+                "&Add a server…",
+                "&Paste JSON…",
+                "&Import from an IDE…",
+            ]
             servers.empty.buttons[1].click()
+            assert servers.paste_form is not None and servers.paste_form.isVisible()
+            servers.close_form()
+            servers.empty.buttons[2].click()
             assert window.current_panel() == "agents" and agents.clients_pane is not None
 
             assert agents.empty.isVisible() and not agents.agent_list.isVisible()
