@@ -8,9 +8,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QMenu, QPushButton, QWidget
 
+from app.palette import Tone, ToneMap, tone_color
 from gateway_core import ApprovalRequest, Effect, PublicName, ServerState, until_tomorrow
 
 STATE_TEXT = {
@@ -21,18 +23,20 @@ STATE_TEXT = {
     ServerState.STOPPED: "Stopped",
 }
 EFFECT_TEXT = {Effect.ALLOW: "Allow", Effect.ASK: "Ask", Effect.DENY: "Deny"}
-# Muted colours that read on light and dark backgrounds alike.
-STATE_COLOR = {
-    ServerState.STARTING: QColor("#b58900"),
-    ServerState.READY: QColor("#2e9e5b"),
-    ServerState.NEEDS_SIGN_IN: QColor("#3a7bd0"),
-    ServerState.FAILED: QColor("#d0453a"),
-    ServerState.STOPPED: QColor("#8a8a8a"),
-}
+# Colours for the palette in use (see app.palette), always next to the state in words.
+STATE_COLOR = ToneMap(
+    {
+        ServerState.STARTING: Tone.WARN,
+        ServerState.READY: Tone.GOOD,
+        ServerState.NEEDS_SIGN_IN: Tone.INFO,
+        ServerState.FAILED: Tone.BAD,
+        ServerState.STOPPED: Tone.MUTED,
+    }
+)
 # Argument strings longer than this are folded (and lists longer than FOLD_ITEMS); the prompt can unfold.
 FOLD_CHARS = 400
 FOLD_ITEMS = 50
-EFFECT_COLOR = {Effect.ALLOW: QColor("#2e9e5b"), Effect.ASK: QColor("#b58900"), Effect.DENY: QColor("#d0453a")}
+EFFECT_COLOR = ToneMap({Effect.ALLOW: Tone.GOOD, Effect.ASK: Tone.WARN, Effect.DENY: Tone.BAD})
 
 
 # The durations a timed answer offers; None is "until tomorrow" (the next local midnight).
@@ -113,13 +117,29 @@ def copy_text(text: str) -> None:
     QGuiApplication.clipboard().setText(text)
 
 
-class InlineError(QLabel):
-    """A red message shown next to what caused it; hidden while empty."""
+class ToneLabel(QLabel):
+    """A label in a status colour that follows the theme (e.g. red for errors, readable on both)."""
+
+    def __init__(self, tone: Tone, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._tone = tone
+        self._recolor()
+
+    def event(self, event: QEvent) -> bool:  # noqa: D102 (Qt override)
+        if event.type() == QEvent.Type.ApplicationPaletteChange:  # the theme changed
+            self._recolor()
+        return super().event(event)
+
+    def _recolor(self) -> None:
+        self.setStyleSheet(f"color: {tone_color(self._tone).name()};")
+
+
+class InlineError(ToneLabel):
+    """A message in the error colour shown next to what caused it; hidden while empty."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(Tone.BAD, parent)
         self.setWordWrap(True)
-        self.setStyleSheet("color: #d0453a;")
         self.setTextInteractionFlags(self.textInteractionFlags())
         self.hide()
 

@@ -1,4 +1,10 @@
-"""Light, dark, or whatever the OS uses: the person's choice, kept in gui.ini beside config.json."""
+"""Light, dark, or whatever the OS uses: the person's choice, kept in gui.ini beside config.json.
+
+Qt's colour-scheme request is made (platforms that honour it restyle their native widgets), and the
+app's own light or dark palette (``app.palette``) is applied too, since many Linux desktops ignore the
+request. Following the OS uses the style's own palette while the OS says light (or nothing), the dark
+palette when it says dark, and follows changes while the app runs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+from app.palette import dark_palette, light_palette
 
 THEME_KEY = "appearance/theme"
 
@@ -36,13 +45,36 @@ def saved_theme(home: Path) -> Theme:
         return Theme.FOLLOW_OS
 
 
+_following: list[Theme] = []  # the theme in use, once apply_theme has run (to follow OS changes)
+
+
 def apply_theme(theme: Theme) -> None:
     """Use ``theme`` from now on (Qt repaints every window)."""
     hints = QGuiApplication.styleHints()
+    if not _following:
+        hints.colorSchemeChanged.connect(_os_scheme_changed)
+    _following[:] = [theme]
     if theme is Theme.FOLLOW_OS:
         hints.unsetColorScheme()
     else:
         hints.setColorScheme(Qt.ColorScheme.Light if theme is Theme.LIGHT else Qt.ColorScheme.Dark)
+    _apply_palette(theme)
+
+
+def _apply_palette(theme: Theme) -> None:
+    os_dark = QGuiApplication.styleHints().colorScheme() is Qt.ColorScheme.Dark
+    if theme is Theme.DARK or (theme is Theme.FOLLOW_OS and os_dark):
+        QApplication.setPalette(dark_palette())
+    elif theme is Theme.LIGHT:
+        QApplication.setPalette(light_palette())
+    else:
+        style = QApplication.style()
+        QApplication.setPalette(style.standardPalette() if style is not None else light_palette())
+
+
+def _os_scheme_changed(*_: object) -> None:
+    if _following and _following[0] is Theme.FOLLOW_OS:
+        _apply_palette(Theme.FOLLOW_OS)
 
 
 def save_theme(home: Path, theme: Theme) -> None:

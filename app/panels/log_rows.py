@@ -6,9 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtGui import QColor
-
 from app.common import EFFECT_TEXT, format_duration, format_time
+from app.palette import Tone, ToneMap
 from gateway_core import Answer, AuditQuery, AuditRecord, CallOutcome, Effect, RecordKind
 
 RUNNING_TEXT = "running…"
@@ -22,17 +21,18 @@ OUTCOME_TEXT = {
     CallOutcome.UNAVAILABLE: "Server unavailable",
     CallOutcome.RATE_LIMITED: "Rate limited",
 }
-_GOOD, _BAD, _NEUTRAL = QColor("#2e9e5b"), QColor("#d0453a"), QColor("#b58900")
-OUTCOME_COLOR = {
-    CallOutcome.OK: _GOOD,
-    CallOutcome.TOOL_ERROR: _BAD,
-    CallOutcome.PROTOCOL_ERROR: _BAD,
-    CallOutcome.TIMEOUT: _NEUTRAL,
-    CallOutcome.WITHDRAWN: _NEUTRAL,
-    CallOutcome.DENIED: _BAD,
-    CallOutcome.UNAVAILABLE: _BAD,
-    CallOutcome.RATE_LIMITED: _NEUTRAL,
-}
+OUTCOME_COLOR = ToneMap(
+    {
+        CallOutcome.OK: Tone.GOOD,
+        CallOutcome.TOOL_ERROR: Tone.BAD,
+        CallOutcome.PROTOCOL_ERROR: Tone.BAD,
+        CallOutcome.TIMEOUT: Tone.WARN,
+        CallOutcome.WITHDRAWN: Tone.WARN,
+        CallOutcome.DENIED: Tone.BAD,
+        CallOutcome.UNAVAILABLE: Tone.BAD,
+        CallOutcome.RATE_LIMITED: Tone.WARN,
+    }
+)
 # Keyed by the answer's value: the audit log keeps answers as text.
 ANSWER_TEXT: dict[str, str] = {
     Answer.ALLOW_ONCE: "allowed once",

@@ -16,7 +16,6 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import MAX_MESSAGES, GatewayBridge, GatewayMessage
 from app.common import format_time
+from app.palette import Tone, ToneMap
 from app.panels.flat_table import FlatTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -37,7 +37,7 @@ _Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Time", "Level", "Source", "Message")
 TIME, LEVEL, SOURCE, TEXT = range(len(COLUMNS))
 STDERR = "STDERR"
-_LEVEL_COLOR = {"WARNING": QColor("#b58900"), "ERROR": QColor("#d0453a"), "CRITICAL": QColor("#d0453a")}
+_LEVEL_COLOR = ToneMap({"WARNING": Tone.WARN, "ERROR": Tone.BAD, "CRITICAL": Tone.BAD})
 
 
 class MessageKind(Enum):

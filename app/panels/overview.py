@@ -10,7 +10,8 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.bridge import GatewayBridge
-from app.common import copy_text
+from app.common import ToneLabel, copy_text
+from app.palette import Tone
 from app.panels.checklist import GetStarted
 from gateway_core import AuditQuery, AuditRecord, RecordKind, ServerState
 
@@ -64,9 +65,8 @@ class OverviewPanel(QWidget):
         self.pending = QLabel()
         self.review = QPushButton("Review…")
         self.review.clicked.connect(lambda: show_panel("approvals"))
-        self.warnings = QLabel()
+        self.warnings = ToneLabel(Tone.WARN)
         self.warnings.setWordWrap(True)
-        self.warnings.setStyleSheet("color: #d0453a;")
         self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         endpoint_row = QHBoxLayout()

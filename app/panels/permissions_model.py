@@ -27,6 +27,7 @@ from app.common import (
     renamed_text,
     seen_as_text,
 )
+from app.palette import Tone, ToneMap
 from gateway_core import (
     Decision,
     Effect,
@@ -53,7 +54,7 @@ EFFECT_ROLE = Qt.ItemDataRole.UserRole + 3
 """The effective decision's effect value (``"allow"``, ``"ask"``, ``"deny"``), or None without an agent."""
 GRANT_ROLE = Qt.ItemDataRole.UserRole + 4
 """The expiry (POSIX timestamp) of the timed grant deciding the row, or None."""
-HIDDEN_COLOR = QColor("#8a8a8a")
+HIDDEN_COLOR = ToneMap({True: Tone.MUTED})
 # Timed grants' remaining time is redrawn (and expired ones stop deciding) this often.
 GRANT_TICK_MS = 15_000
 _SERVER_ID = 0  # internalId of server rows; a tool row's is its server's row + 1
@@ -341,7 +342,7 @@ class PermissionsModel(QAbstractItemModel):
         ):
             return STATE_COLOR[server.status.state]
         if column == NAME and tool is not None and tool.decision is not None and tool.decision.effect is Effect.DENY:
-            return HIDDEN_COLOR
+            return HIDDEN_COLOR[True]
         return None
 
     def _build(self) -> list[_ServerRow]:
