@@ -10,12 +10,15 @@ from collections.abc import Callable
 
 from PySide6.QtCore import (
     QAbstractItemModel,
+    QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QPoint,
     QSortFilterProxyModel,
     Qt,
 )
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -121,8 +124,10 @@ class PermissionsPane(QWidget):
         self.proxy.setFilterKeyColumn(NAME)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
 
-        self.default_label = QLabel("Default:")
+        self.default_label = QLabel("&Default:")
         self.default_combo = QComboBox()
+        self.default_label.setBuddy(self.default_combo)
+        self.default_combo.setAccessibleName("Default decision (where no rule matches)")
         self.default_combo.addItems([EFFECT_TEXT[effect] for effect in DEFAULT_CHOICES])
         self.default_combo.setToolTip("What applies where no rule matches")
         self.default_combo.activated.connect(self._on_default_chosen)
@@ -130,12 +135,14 @@ class PermissionsPane(QWidget):
         self.tools_combo.addItems(list(TOOLS_CHOICES.values()))
         self.tools_combo.setToolTip(TOOLS_TOOLTIP)
         self.tools_combo.activated.connect(self._on_tools_chosen)
+        self.tools_combo.setAccessibleName("Tools the agent is listed")
         self.sizes = QLabel()
         self.sizes.setToolTip(SIZES_TOOLTIP)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search servers and tools")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._on_search)
+        self.search.setAccessibleName("Search servers and tools")
 
         self.tree = QTreeView()
         self.tree.setModel(self.proxy)
@@ -147,6 +154,11 @@ class PermissionsPane(QWidget):
             | QAbstractItemView.EditTrigger.DoubleClicked
             | QAbstractItemView.EditTrigger.EditKeyPressed
         )
+        self.tree.setAccessibleName("Permissions: servers and tools")
+        # F2, Enter or Space on any row (any column) opens that row's Setting with its list shown;
+        # one click on a Setting cell does the same.
+        self.tree.installEventFilter(self)
+        self.tree.pressed.connect(self._on_pressed)
         header = self.tree.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # ResizeToContents would measure every row
         header.setStretchLastSection(True)
@@ -159,10 +171,12 @@ class PermissionsPane(QWidget):
         self.proxy.modelAboutToBeReset.connect(self._remember_expanded)
         self.proxy.modelReset.connect(self._restore_expanded)
 
+        tools_label = QLabel("&Tools:")
+        tools_label.setBuddy(self.tools_combo)
         top = QHBoxLayout()
         top.addWidget(self.default_label)
         top.addWidget(self.default_combo)
-        top.addWidget(QLabel("Tools:"))
+        top.addWidget(tools_label)
         top.addWidget(self.tools_combo)
         top.addStretch(1)
         top.addWidget(self.search, 2)
@@ -198,10 +212,10 @@ class PermissionsPane(QWidget):
         self._show_sizes()
         if agent is None:
             # Disabled, but true to what a new agent gets: Ask, not whatever was shown last.
-            self.default_label.setText("Default:")
+            self.default_label.setText("&Default:")
             self.default_combo.setCurrentIndex(DEFAULT_CHOICES.index(NEW_AGENT_DEFAULT))
             return
-        self.default_label.setText(f"Default for {agent.name}:")
+        self.default_label.setText(f"&Default for {agent.name.replace('&', '&&')}:")
         self.default_combo.setCurrentIndex(DEFAULT_CHOICES.index(agent.default))
         self.tools_combo.setCurrentIndex(list(TOOLS_CHOICES).index(agent.tools))
 
@@ -215,6 +229,38 @@ class PermissionsPane(QWidget):
             f"tools/list size: {TOOLS_CHOICES[ToolsMode.ALL]} {sizes.all.short()}"
             f" · {TOOLS_CHOICES[ToolsMode.ON_DEMAND]} {sizes.on_demand.short()}"
         )
+
+    def edit_setting(self, index: QModelIndex) -> QComboBox | None:
+        """Open the Setting of ``index``'s row (a proxy index of any column) with its choices shown.
+
+        Returns the combo box, or None when the row's setting cannot be changed.
+        """
+        cell = index.siblingAtColumn(SETTING)
+        if not cell.isValid() or not cell.flags() & Qt.ItemFlag.ItemIsEditable:
+            return None
+        if self.tree.currentIndex() != cell:
+            self.tree.setCurrentIndex(cell)  # opens the editor (the CurrentChanged trigger)
+        if not isinstance(self.tree.indexWidget(cell), QComboBox):
+            self.tree.edit(cell)
+        editor = self.tree.indexWidget(cell)
+        if not isinstance(editor, QComboBox):
+            return None
+        editor.setFocus()
+        editor.showPopup()
+        return editor
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: D102 (Qt override)
+        if watched is self.tree and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            keys = (Qt.Key.Key_F2, Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)
+            if event.key() in keys and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+                if self.edit_setting(self.tree.currentIndex()) is not None:
+                    return True
+        return super().eventFilter(watched, event)
+
+    def _on_pressed(self, index: QModelIndex) -> None:
+        if index.column() == SETTING:
+            self.edit_setting(index)
 
     def _on_default_chosen(self, position: int) -> None:
         self._change_agent(lambda agent_id: self._bridge.api.set_agent_default(agent_id, DEFAULT_CHOICES[position]))

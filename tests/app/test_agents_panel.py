@@ -122,7 +122,7 @@ def test_adding_an_agent_in_the_panel_creates_it_and_copy_token_puts_its_token_o
             assert not panel.add_form.isVisible()
             assert panel.selected_agent().id == "cursor"
             assert panel.agent_list.currentIndex().data() == "Cursor IDE (cursor)"
-            assert panel.permissions.default_label.text() == "Default for Cursor IDE:"
+            assert panel.permissions.default_label.text() == "&Default for Cursor IDE:"
 
             panel.copy_token_button.click()
             assert clipboard() == bridge.api.agent_token("cursor")
@@ -285,7 +285,7 @@ def test_the_default_selector_changes_the_agents_default(qloop, qtbot):
         async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
             panel = make_panel(bridge, qtbot)
             combo = panel.permissions.default_combo
-            assert panel.permissions.default_label.text() == "Default for a:"
+            assert panel.permissions.default_label.text() == "&Default for a:"
             assert combo.currentText() == "Allow"
 
             combo.setCurrentIndex(combo.findText("Deny"))
@@ -499,5 +499,53 @@ def test_a_tool_with_only_the_prefix_added_keeps_its_own_name_and_says_the_prefi
             await eventually(lambda: "fake__echo" in echo.data(Qt.ItemDataRole.ToolTipRole), "the public name")
             assert echo.data() == "echo"
             assert echo.data(Qt.ItemDataRole.ToolTipRole).endswith('Agents see it as fake__echo: prefix "fake__".')
+
+    run_async(qloop, scenario())
+
+
+# A combo box's list grabs the keyboard and comes to the front; the offscreen platform says it cannot.
+@pytest.mark.qt_log_ignore(r"This plugin does not support (grabbing the keyboard|raise\(\))")
+def test_a_permission_is_changed_from_the_keyboard_alone(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.show()
+            tree = panel.permissions.tree
+            tree.setFocus()
+            tree.setCurrentIndex(tool_index(panel, "fake", "echo"))  # the Name column, as arrow keys leave it
+            for key in (Qt.Key.Key_F2, Qt.Key.Key_Return, Qt.Key.Key_Space):
+                qtbot.keyClick(tree, key)
+                editor = tree.indexWidget(tool_index(panel, "fake", "echo", SETTING))
+                assert isinstance(editor, QComboBox) and editor.view().isVisible(), key
+                assert editor.currentText() == "Inherit"
+                editor.hidePopup()
+                tree.setFocus()
+            editor.showPopup()
+            popup = editor.view()
+            for _ in range(3):  # Inherit → Allow → Ask → Deny
+                qtbot.keyClick(popup, Qt.Key.Key_Down)
+            qtbot.keyClick(popup, Qt.Key.Key_Return)
+            await eventually(lambda: rules_in_file(bridge, "a") != [], "the rule to be written")
+            assert rules_in_file(bridge, "a") == [Rule(match="fake/echo", effect=Effect.DENY)]
+            assert tool_index(panel, "fake", "echo", SETTING).data() == "Deny"
+            assert panel.permissions.default_combo.accessibleName()
+            assert panel.permissions.default_label.buddy() is panel.permissions.default_combo
+
+    run_async(qloop, scenario())
+
+
+# A combo box's list grabs the keyboard and comes to the front; the offscreen platform says it cannot.
+@pytest.mark.qt_log_ignore(r"This plugin does not support (grabbing the keyboard|raise\(\))")
+def test_one_click_on_a_setting_opens_its_choices(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake()}, agents={"a": {"default": "allow"}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.show()
+            tree = panel.permissions.tree
+            cell = tool_index(panel, "fake", "add", SETTING)
+            qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=tree.visualRect(cell).center())
+            editor = tree.indexWidget(cell)
+            assert isinstance(editor, QComboBox) and editor.view().isVisible()
+            editor.hidePopup()
 
     run_async(qloop, scenario())
