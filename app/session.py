@@ -126,7 +126,7 @@ class AppSession:
         )
         bridge = GatewayBridge(api, paths=self.paths)
         self.bridge = bridge
-        self.window = MainWindow(bridge, hide_to_tray=self._hide_to_tray, quit_app=self.quit)
+        self.window = MainWindow(bridge, hide_to_tray=self._hide_to_tray, quit_app=self.quit, notify=self._notify)
         self.tray = TrayController(
             bridge,
             open_dashboard=self.window.bring_to_front,
@@ -167,6 +167,10 @@ class AppSession:
     def _announce_ready(self) -> None:
         tray = "shown" if self.tray is not None and self.tray.tray_icon is not None else "not available here"
         logger.info("Toolgate is ready at %s (tray icon %s)", self.bridge.endpoint_url if self.bridge else "?", tray)
+
+    def _notify(self, title: str, text: str) -> None:
+        if self.tray is not None:
+            self.tray.notify(title, text)
 
     def _hide_to_tray(self) -> bool:
         """Decided at close time: hide to the tray only when a tray icon is really there now."""

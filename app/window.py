@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QByteArray, QSize
+from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QWidget
 
 from app.bridge import GatewayBridge
@@ -19,6 +19,7 @@ from app.panels.logs import LogsPanel
 from app.panels.overview import OverviewPanel
 from app.panels.servers import ServersPanel
 from app.panels.settings import SettingsPanel
+from app.theme import gui_settings
 
 # Sidebar order: key, label.
 PANELS = (
@@ -29,6 +30,10 @@ PANELS = (
     ("logs", "Logs"),
     ("settings", "Settings"),
 )
+GEOMETRY_KEY = "window/geometry"
+TOLD_TRAY_KEY = "window/told_keeps_running"
+MINIMUM_SIZE = QSize(760, 480)  # below this, buttons and columns would be cut
+KEEPS_RUNNING = "Toolgate keeps running in the tray, so agents stay connected. Quit it from the tray menu."
 
 
 class MainWindow(QMainWindow):
@@ -38,15 +43,22 @@ class MainWindow(QMainWindow):
         bridge: the running gateway.
         hide_to_tray: asked when the window is closed; ``True`` hides it to the tray, ``False`` quits.
         quit_app: stops the gateway and ends the app.
+        notify: shows an OS notification (title, text); the first close to the tray says Toolgate keeps running.
     """
 
     def __init__(
-        self, bridge: GatewayBridge, *, hide_to_tray: Callable[[], bool], quit_app: Callable[[], None]
+        self,
+        bridge: GatewayBridge,
+        *,
+        hide_to_tray: Callable[[], bool],
+        quit_app: Callable[[], None],
+        notify: Callable[[str, str], None] | None = None,
     ) -> None:
         super().__init__()
         self._bridge = bridge
         self._hide_to_tray = hide_to_tray
         self._quit_app = quit_app
+        self._notify = notify
         self._quitting = False
         self.setWindowTitle("Toolgate")
         self.setWindowIcon(app_icon())
@@ -78,7 +90,9 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.sidebar)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+        self.setMinimumSize(MINIMUM_SIZE)
         self.resize(1100, 700)
+        self._restore_geometry()
         for signal in (bridge.approval_requested, bridge.approval_resolved):
             signal.connect(self._update_approvals_label)
 
@@ -120,14 +134,38 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing hides to the tray when one is there now; otherwise it quits Toolgate."""
+        self.save_geometry()
         if self._quitting:
             event.accept()
             return
         event.ignore()
         if self._hide_to_tray():
             self.hide()
+            self._say_it_keeps_running()
         else:
             self._quit_app()
+
+    def save_geometry(self) -> None:
+        """Remember the window's size and place (in gui.ini) for the next start."""
+        settings = gui_settings(self._bridge.paths.home)
+        settings.setValue(GEOMETRY_KEY, self.saveGeometry())
+        settings.sync()
+
+    def _restore_geometry(self) -> None:
+        saved = gui_settings(self._bridge.paths.home).value(GEOMETRY_KEY)
+        if isinstance(saved, QByteArray) and self.restoreGeometry(saved):
+            # A screen that is gone (a laptop off its monitor) must not leave the window out of sight.
+            if QGuiApplication.screenAt(self.geometry().center()) is None:
+                self.resize(1100, 700)
+                self.move(0, 0)
+
+    def _say_it_keeps_running(self) -> None:
+        settings = gui_settings(self._bridge.paths.home)
+        if self._notify is None or settings.value(TOLD_TRAY_KEY, False) in (True, "true"):
+            return
+        settings.setValue(TOLD_TRAY_KEY, True)
+        settings.sync()
+        self._notify("Toolgate", KEEPS_RUNNING)
 
     def _update_approvals_label(self, *_: object) -> None:
         count = len(self._bridge.api.pending_approvals())

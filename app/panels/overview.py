@@ -16,6 +16,8 @@ from app.panels.checklist import GetStarted
 from gateway_core import AuditQuery, AuditRecord, RecordKind, ServerState
 
 HOUR_S = 3600.0
+# "Copied ✓" shows this long on the Copy button.
+COPIED_MS = 2000
 # Calls in the last hour are recounted from the audit log this often (so old calls age out).
 RECOUNT_INTERVAL_MS = 60_000
 # Counting stops here and shows "10000+"; the Logs panel has the full history.
@@ -56,8 +58,15 @@ class OverviewPanel(QWidget):
         self.endpoint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.copy_endpoint = QPushButton("Copy")
         self.copy_endpoint.setEnabled(False)
+        # Wide enough for "Copied ✓" from the start, so the button does not grow under the pointer.
+        self.copy_endpoint.setMinimumWidth(self.copy_endpoint.fontMetrics().horizontalAdvance("Copied ✓") + 32)
         self.copy_endpoint.clicked.connect(self._copy_endpoint)
         self.state = QLabel()
+        self.resume = QPushButton("Re&sume")
+        self.resume.setToolTip("Let agents' calls through again")
+        self.resume.clicked.connect(bridge.resume)
+        self._copied_timer = QTimer(self, singleShot=True, interval=COPIED_MS)
+        self._copied_timer.timeout.connect(lambda: self.copy_endpoint.setText("Copy"))
         self.agents = QLabel()
         self.servers = QLabel()
         self.tools = QLabel()
@@ -72,12 +81,15 @@ class OverviewPanel(QWidget):
         endpoint_row = QHBoxLayout()
         endpoint_row.addWidget(self.endpoint, 1)
         endpoint_row.addWidget(self.copy_endpoint)
+        state_row = QHBoxLayout()
+        state_row.addWidget(self.state, 1)
+        state_row.addWidget(self.resume)
         pending_row = QHBoxLayout()
         pending_row.addWidget(self.pending, 1)
         pending_row.addWidget(self.review)
         form = QFormLayout()
         form.addRow("Endpoint", endpoint_row)
-        form.addRow("State", self.state)
+        form.addRow("State", state_row)
         form.addRow("Agents", self.agents)
         form.addRow("Servers", self.servers)
         form.addRow("Tools", self.tools)
@@ -136,6 +148,7 @@ class OverviewPanel(QWidget):
         else:
             state = "Running"
         self.state.setText(state)
+        self.resume.setVisible(self._bridge.api.paused)
         self.agents.setText(str(len(self._bridge.api.config.agents)))
         self.servers.setText(f"{len(statuses)} configured, {len(ready)} ready")
         self.tools.setText(str(sum(s.tools for s in ready)))
@@ -188,6 +201,8 @@ class OverviewPanel(QWidget):
     def _copy_endpoint(self) -> None:
         if self._bridge.endpoint_url is not None:
             copy_text(self._bridge.endpoint_url)
+            self.copy_endpoint.setText("Copied ✓")  # for a moment, then "Copy" again
+            self._copied_timer.start()
 
 
 def _count(n: int, noun: str) -> str:
