@@ -8,6 +8,7 @@ the window hides itself.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -36,6 +37,8 @@ from PySide6.QtWidgets import (
 from app.bridge import GatewayBridge
 from app.common import InlineError, folded_arguments, looked_at_text, pretty_arguments, timed_answer_button, wants
 from gateway_core import Answer, ApprovalRequest, Outcome, Resolution, ToolgateError, folder_suggestion
+
+logger = logging.getLogger("toolgate.app")
 
 TITLE = "Approval needed"  # Qt adds " — Toolgate" (the application display name)
 # How long the "Withdrawn by the agent" / "Timed out — denied" note stays before the prompt moves on.
@@ -381,7 +384,12 @@ class ApprovalPrompt(QWidget):
             self._keep_inside_work_area()
 
     def _notify_if_unseen(self) -> None:
-        if self._current is not None and self._current.id in self._waiting and not self.on_screen():
+        if self._current is None or self._current.id not in self._waiting:
+            return
+        if self.on_screen():
+            logger.info("the approval prompt is on screen (%d waiting): no tray notification", len(self._waiting))
+        else:
+            logger.info("the approval prompt is not on screen: notifying through the tray")
             self._notify(self._current)
 
     def on_screen(self) -> bool:

@@ -178,3 +178,76 @@ def test_the_tray_icon_opens_the_window_and_its_menu_pauses_and_resumes_agents(d
         if app.poll() is None:
             app.send_signal(signal.SIGTERM)
         assert app.wait(STOP_TIMEOUT_S) == 0
+
+
+def _visible_windows(display: str, pid: int) -> dict[str, str]:
+    """The app's visible X windows: id → name."""
+    ids = _x(display, "xdotool", "search", "--onlyvisible", "--pid", str(pid)).split()
+    return {window: _x(display, "xdotool", "getwindowname", window).strip() for window in ids}
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"-?\d+", text.split("=", 1)[-1])]
+
+
+def test_the_approval_prompt_sits_inside_the_work_area_with_no_balloon_and_tab_space_answers_nothing(
+    desktop, toolgate_home: Path
+):
+    command, args = fake_command()
+    config = {"gateway": {"port": 0}, "servers": {"fake": {"command": command, "args": args}}}
+    (toolgate_home / "config.json").write_text(json.dumps(config))
+    token = subprocess.run(
+        [sys.executable, "-m", "app", "agents", "add", "a"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    env = {**os.environ, "DISPLAY": desktop, "QT_QPA_PLATFORM": "xcb"}
+    app = subprocess.Popen(
+        [sys.executable, "-m", "app", "--background"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    answer: list[tuple[bool, str]] = []
+    caller: threading.Thread | None = None
+    try:
+        assert app.stderr is not None
+        log = LineReader(app.stderr)
+        url = log.wait_for("Toolgate is ready at").split(" at ")[1].split()[0]
+        _wait(lambda: _tray_icon_centre(desktop), "the tray icon")
+        caller = threading.Thread(target=lambda: answer.append(anyio.run(_call, url, token)), daemon=True)
+        caller.start()  # the agent's default is Ask: the call waits for the prompt
+        prompt = _wait(
+            lambda: next(
+                (w for w, name in _visible_windows(desktop, app.pid).items() if "Approval needed" in name), None
+            ),
+            "the approval prompt",
+        )
+        log.wait_for("the approval prompt is on screen")
+        others = [name for window, name in _visible_windows(desktop, app.pid).items() if window != prompt]
+        assert others == ["Toolgate"], f"only the tray icon besides the prompt (no balloon), not {others}"
+
+        # The whole frame, title bar included, is inside the work area (not over the taskbar).
+        x, y, width, height = _numbers(_x(desktop, "xprop", "-root", "_NET_WORKAREA"))[:4]
+        left, right, top, bottom = _numbers(_x(desktop, "xprop", "-id", prompt, "_NET_FRAME_EXTENTS"))
+        info = _x(desktop, "xwininfo", "-id", prompt)
+        inner_x = int(re.search(r"Absolute upper-left X:\s+(-?\d+)", info).group(1))
+        inner_y = int(re.search(r"Absolute upper-left Y:\s+(-?\d+)", info).group(1))
+        inner_w = int(re.search(r"Width:\s+(\d+)", info).group(1))
+        inner_h = int(re.search(r"Height:\s+(\d+)", info).group(1))
+        assert inner_x - left >= x and inner_y - top >= y
+        assert inner_x + inner_w + right <= x + width and inner_y + inner_h + bottom <= y + height
+
+        # Tab then Space answers nothing; Alt+O (Allow once) does.
+        _x(desktop, "xdotool", "windowactivate", "--sync", prompt, "key", "Tab", "space")
+        _x(desktop, "xdotool", "sleep", "0.5")
+        assert not answer
+        _x(desktop, "xdotool", "windowactivate", "--sync", prompt, "key", "alt+o")
+        caller.join(WAIT_S)
+        assert answer == [(False, "hi")]
+    finally:
+        if app.poll() is None:
+            app.send_signal(signal.SIGTERM)
+        assert app.wait(STOP_TIMEOUT_S) == 0
+        if caller is not None:
+            caller.join(WAIT_S)
