@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from app.bridge import GatewayBridge
 from app.common import STATE_COLOR, STATE_TEXT, InlineError
 from app.panels.empty_state import EmptyState
+from app.panels.server_catalogue import CataloguePage
 from app.panels.server_detail import ServerDetail
 from app.panels.server_form import ServerForm
 from app.panels.server_paste import PasteServersForm
@@ -153,6 +154,7 @@ class ServersPanel(QWidget):
         self._bridge = bridge
         self.form: ServerForm | None = None
         self.paste_form: PasteServersForm | None = None
+        self.catalogue: CataloguePage | None = None
         self._remove_armed: str | None = None
 
         self.model = ServerTableModel(bridge, self)
@@ -164,6 +166,8 @@ class ServersPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.detail = ServerDetail(bridge)
         self.add_button = QPushButton("Add…")
+        self.catalogue_button = QPushButton("Catalogue…")
+        self.catalogue_button.setToolTip("Add a well-known server (the MCP reference servers and popular ones)")
         self.paste_button = QPushButton("Paste JSON…")
         self.paste_button.setToolTip("Add servers from the JSON a server's README gives (mcpServers / servers)")
         self.edit_button = QPushButton("Edit…")
@@ -184,12 +188,14 @@ class ServersPanel(QWidget):
         actions: list[tuple[str, Callable[[], object]]] = [
             ("&Add a server…", lambda: self.open_form(None)),
             ("&Paste JSON…", self.open_paste),
+            ("&Browse the catalogue…", self.open_catalogue),
         ]
         if import_servers is not None:
             actions.append(("&Import from an IDE…", import_servers))
         self.empty = EmptyState(
             "No servers yet. Servers are the MCP servers Toolgate runs (or reaches over HTTP) and offers "
-            "to your agents: add one, paste the JSON its README gives, or import the ones your IDEs already have.",
+            "to your agents: add one, paste the JSON its README gives, pick a well-known one, or import the ones "
+            "your IDEs already have.",
             actions,
         )
         self._pages = QStackedWidget()
@@ -200,6 +206,7 @@ class ServersPanel(QWidget):
 
         self.add_button.clicked.connect(lambda: self.open_form(None))
         self.paste_button.clicked.connect(self.open_paste)
+        self.catalogue_button.clicked.connect(self.open_catalogue)
         self.edit_button.clicked.connect(lambda: self.open_form(self.selected_server()))
         self.remove_button.clicked.connect(self._remove_clicked)
         self.enable_button.clicked.connect(self._toggle_enabled)
@@ -222,7 +229,14 @@ class ServersPanel(QWidget):
 
     def _list_page(self) -> QWidget:
         buttons = QHBoxLayout()
-        for button in (self.add_button, self.paste_button, self.edit_button, self.remove_button, self.enable_button):
+        for button in (
+            self.add_button,
+            self.catalogue_button,
+            self.paste_button,
+            self.edit_button,
+            self.remove_button,
+            self.enable_button,
+        ):
             buttons.addWidget(button)
         buttons.addWidget(self.restart_button)
         buttons.addWidget(self.sign_in_button)
@@ -319,13 +333,25 @@ class ServersPanel(QWidget):
         self.paste_form.text.setFocus()
         return self.paste_form
 
+    def open_catalogue(self) -> CataloguePage:
+        """Show the catalogue of well-known servers, in place of the list."""
+        self.close_form()
+        self.catalogue = CataloguePage(self._bridge)
+        self.catalogue.saved.connect(self._form_saved)
+        self.catalogue.cancelled.connect(self.close_form)
+        self._pages.addWidget(self.catalogue)
+        self._pages.setCurrentWidget(self.catalogue)
+        self.catalogue.list.setFocus()
+        return self.catalogue
+
     def _close_paste(self) -> None:
-        if self.paste_form is None:
-            return
-        self._pages.setCurrentIndex(0)
-        self._pages.removeWidget(self.paste_form)
-        self.paste_form.deleteLater()
+        for page in (self.paste_form, self.catalogue):
+            if page is not None:
+                self._pages.setCurrentIndex(0)
+                self._pages.removeWidget(page)
+                page.deleteLater()
         self.paste_form = None
+        self.catalogue = None
 
     def _form_saved(self, name: str) -> None:
         self.close_form()

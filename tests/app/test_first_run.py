@@ -144,12 +144,16 @@ def test_empty_servers_and_agents_say_what_goes_there_and_offer_the_action(qloop
             assert [b.text() for b in servers.empty.buttons] == [
                 "&Add a server…",
                 "&Paste JSON…",
+                "&Browse the catalogue…",
                 "&Import from an IDE…",
             ]
             servers.empty.buttons[1].click()
             assert servers.paste_form is not None and servers.paste_form.isVisible()
             servers.close_form()
             servers.empty.buttons[2].click()
+            assert servers.catalogue is not None and servers.catalogue.isVisible()
+            servers.close_form()
+            servers.empty.buttons[3].click()
             assert window.current_panel() == "agents" and agents.clients_pane is not None
 
             assert agents.empty.isVisible() and not agents.agent_list.isVisible()
