@@ -8,7 +8,6 @@ secret store may be slow); the pane shows the outcome or the error in place.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +29,9 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge
 from app.common import InlineError
+from app.panels.server_paste import describe_planned
 from gateway_core import CLIENTS, Clients, ToolgateError
+from gateway_core.clients.importer import allowed_servers
 
 # What can go wrong reading or writing a client's file, or config.json, or the secret store.
 _EXPECTED = (ToolgateError, ValueError, KeyError, OSError)
@@ -64,6 +65,10 @@ class ClientsPane(QWidget):
                 found = installed.get(row.id)
                 suffix = " (connected)" if found and found.connected else "" if found else " (no config yet)"
                 self.client_box.addItem(f"{row.name}{suffix}", row.id)
+        # Connect starts on a client found on this machine (the first one), not the table's first row.
+        found_here = [row.id for row in CLIENTS if row.id in installed]
+        if found_here:
+            self.client_box.setCurrentIndex(self.client_box.findData(found_here[0]))
         self.http_button = QRadioButton("HTTP with its token")
         self.shim_button = QRadioButton("toolgate-shim (stdio)")
         self.remove_box = QCheckBox("Take out the servers Toolgate now provides (so tools do not show twice)")
@@ -79,7 +84,7 @@ class ClientsPane(QWidget):
         self.result.setWordWrap(True)
         self._lay_out()
         self.client_box.currentIndexChanged.connect(self._client_changed)
-        for widget in (self.http_button, self.shim_button, self.remove_box):
+        for widget in (self.http_button, self.shim_button, self.remove_box, self.policy_box):
             widget.toggled.connect(self.refresh_preview)
         self.import_button.clicked.connect(self.run_import)
         self.connect_button.clicked.connect(self.run_connect)
@@ -140,13 +145,13 @@ class ClientsPane(QWidget):
 
     def _import_preview(self, client_id: str) -> str:
         plan = self._clients.plan_import(client_id)
-        lines = []
-        for name, entry in plan.servers.items():
-            secrets = [key for key in plan.secrets if key.startswith(f"{name}.")]
-            moved = f"\n    secrets to the secret store: {', '.join(secrets)}" if secrets else ""
-            lines.append(f"add {name}: {json.dumps(entry)}{moved}")
-        lines += [f"already in Toolgate as {name}: {server.name}" for server, name in plan.already]
-        lines += [f"skipped {server.name}: {reason}" for server, reason in plan.skipped]
+        lines = [describe_planned(name, plan) for name in plan.servers]
+        lines += [f"Already in Toolgate as {name}: {server.name}" for server, name in plan.already]
+        lines += [f"Skipped {server.name}: {reason}" for server, reason in plan.skipped]
+        allowed = allowed_servers(plan, client_id)
+        if self.policy_box.isChecked() and allowed:
+            agent = "its agent" if client_id in self._bridge.api.config.agents else "a new agent"
+            lines.append(f"Allow {agent} {client_id}: {', '.join(allowed)} (everything else stays at its default)")
         self.import_button.setEnabled(bool(plan.servers) or bool(plan.already))
         return "\n".join(lines) or "This client has no servers to import."
 
@@ -170,7 +175,12 @@ class ClientsPane(QWidget):
                 self._clients.apply_import(plan)
             return self._clients.derive_policy(client_id, plan) if derive else None
 
-        self._run(run_import, f"Imported {len(plan.servers)} server(s).")
+        count = len(plan.servers)
+        done = f"Imported {count} server{'' if count == 1 else 's'}."
+        if derive and allowed_servers(plan, client_id):
+            created = client_id not in self._bridge.api.config.agents
+            done += f" {'Created agent' if created else 'Agent'} {client_id}, allowed the servers it had."
+        self._run(run_import, done)
 
     def run_connect(self) -> None:
         """Create the client's agent and write Toolgate into its config (a backup first)."""

@@ -37,6 +37,36 @@ _Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Time", "Level", "Source", "Message")
 TIME, LEVEL, SOURCE, TEXT = range(len(COLUMNS))
 STDERR = "STDERR"
+# Log sources in words (longest prefix wins); the logger's own name stays in the tooltip.
+SOURCE_NAMES = (
+    ("gateway_core.downstream", "Servers"),
+    ("gateway_core.frontend", "Agent connections"),
+    ("gateway_core.approvals", "Approvals"),
+    ("gateway_core.audit", "Call log"),
+    ("gateway_core.secrets", "Secrets"),
+    ("gateway_core.config", "Configuration"),
+    ("gateway_core.launch", "Launch environment"),
+    ("gateway_core.clients", "IDE clients"),
+    ("gateway_core.policy", "Permissions"),
+    ("gateway_core", "Gateway"),
+    ("toolgate.app", "Toolgate app"),
+    ("toolgate", "Toolgate"),
+    ("uvicorn", "HTTP server"),
+    ("mcp", "MCP library"),
+    ("qasync", "Toolgate app"),
+)
+
+
+def source_name(message: GatewayMessage) -> str:
+    """Where a message comes from, in words: a server's name for its stderr, else a part of Toolgate."""
+    if message.level == STDERR:
+        return message.source
+    for prefix, name in SOURCE_NAMES:
+        if message.source == prefix or message.source.startswith(prefix + "."):
+            return name
+    return message.source
+
+
 _LEVEL_COLOR = ToneMap({"WARNING": Tone.WARN, "ERROR": Tone.BAD, "CRITICAL": Tone.BAD})
 
 
@@ -108,13 +138,15 @@ class MessageTableModel(FlatTableModel):
             if column == LEVEL:
                 return "stderr" if message.level == STDERR else message.level.capitalize()
             if column == SOURCE:
-                return message.source
+                return source_name(message)
             if column == TEXT:
                 return message.text
         if role == Qt.ItemDataRole.ForegroundRole and column == LEVEL:
             return _LEVEL_COLOR.get(message.level)
         if role == Qt.ItemDataRole.ToolTipRole and column == TEXT:
             return message.text
+        if role == Qt.ItemDataRole.ToolTipRole and column == SOURCE:
+            return message.source
         return None
 
 
@@ -146,7 +178,8 @@ class MessageFilter(QSortFilterProxyModel):
         message = model.message_at(source_row)
         if not self._kind.admits(message):
             return False
-        return not self._text or self._text in message.text.casefold() or self._text in message.source.casefold()
+        sources = f"{message.source} {source_name(message)}".casefold()
+        return not self._text or self._text in message.text.casefold() or self._text in sources
 
 
 class MessagesView(QWidget):

@@ -118,7 +118,7 @@ class PasteServersForm(QWidget):
             self.error.show_message(str(exc))
             return
         plan = plan_import(servers, self._bridge.api.config.servers)
-        lines = [_describe(name, plan) for name in plan.servers]
+        lines = [describe_planned(name, plan) for name in plan.servers]
         lines += [f"Already in Toolgate as {name}: {server.name} (not added again)" for server, name in plan.already]
         lines += [f"Skipped {server.name}: {reason}" for server, reason in plan.skipped]
         lines += notes
@@ -176,7 +176,8 @@ class PasteServersForm(QWidget):
         self.error.show_message(message)
 
 
-def _describe(name: str, plan: ImportPlan) -> str:
+def describe_planned(name: str, plan: ImportPlan) -> str:
+    """One planned server in words: what it runs or reaches, and where its env and header values go."""
     entry = plan.servers[name]
     server = plan.sources[name][0]
     if server.url is not None:

@@ -34,18 +34,21 @@ def test_import_previews_the_servers_and_adds_them_with_their_secrets_in_the_sto
             panel = make_panel(bridge, qtbot)
             pane = panel.open_clients("import")
             choose(pane, "claude-code")
-            assert "add github:" in pane.preview.toPlainText()
-            assert "secrets to the secret store: github.GITHUB_PERSONAL_ACCESS_TOKEN" in pane.preview.toPlainText()
+            assert "Add github: runs npx" in pane.preview.toPlainText()  # in words, not raw JSON
+            assert "to the secret store: GITHUB_PERSONAL_ACCESS_TOKEN" in pane.preview.toPlainText()
             assert "ghp_" not in pane.preview.toPlainText()
+            assert "Allow" not in pane.preview.toPlainText()
 
-            pane.policy_box.setChecked(True)
+            pane.policy_box.setChecked(True)  # the preview follows the tick
+            assert "Allow a new agent claude-code: docs, github" in pane.preview.toPlainText()
             pane.import_button.click()
             await eventually(lambda: pane.result.text().startswith("Imported 2"), "the import to finish")
+            assert pane.result.text() == "Imported 2 servers. Created agent claude-code, allowed the servers it had."
             config = load_config(bridge.config_path)
             assert set(config.servers) == {"github", "docs"}
             assert sorted(rule.match for rule in config.agents["claude-code"].rules) == ["docs/*", "github/*"]
             assert bridge.api.secret_store.get("docs.Authorization") == "Bearer sk-docs-123"
-            assert "already in Toolgate as github" in pane.preview.toPlainText()
+            assert "Already in Toolgate as github" in pane.preview.toPlainText()
 
     run_async(qloop, scenario())
 

@@ -206,3 +206,21 @@ def test_an_empty_log_says_no_calls_yet_and_a_filter_matching_nothing_offers_to_
             assert view.search.text() == "" and not view.empty.isVisible()
 
     run_async(qloop, scenario())
+
+
+def test_connect_starts_on_a_client_found_on_this_machine(qloop, qtbot, tmp_path, monkeypatch):
+    home = tmp_path / "cursor-only"
+    (home / ".cursor").mkdir(parents=True)
+    (home / ".cursor" / "mcp.json").write_text('{"mcpServers": {}}')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            panel = AgentsPanel(bridge)
+            qtbot.addWidget(panel)
+            pane = panel.open_clients("connect")
+            assert pane.client_box.itemData(0) == "claude-desktop"  # every client is offered …
+            assert pane.client_box.currentData() == "cursor"  # … starting on the one found here
+
+    run_async(qloop, scenario())

@@ -6,7 +6,7 @@ import time
 import uuid
 
 import pytest
-from PySide6.QtCore import QModelIndex
+from PySide6.QtCore import QModelIndex, Qt
 
 from app.panels.log_model import (
     AGENT,
@@ -300,9 +300,14 @@ def test_messages_view_shows_a_server_stderr_line_and_a_gateway_message(qloop, q
 
             messages.kind.setCurrentIndex(messages.kind.findText("Server stderr only"))
             assert texts() and all(shown.index(r, 1).data() == "stderr" for r in range(shown.rowCount()))
+            assert {shown.index(r, 2).data() for r in range(shown.rowCount())} == {"fake"}  # the server's name
             messages.kind.setCurrentIndex(messages.kind.findText("Gateway messages only"))
             messages.search.setText("PAUSED")
             assert texts() and all("paused" in text for text in texts())
+            # Sources read as parts of Toolgate, not module paths; the module stays in the tooltip.
+            sources = {shown.index(r, 2).data() for r in range(shown.rowCount())}
+            assert sources and not any("gateway_core" in source for source in sources)
+            assert "gateway_core" in shown.index(0, 2).data(Qt.ItemDataRole.ToolTipRole)
 
     run_async(qloop, scenario())
 
