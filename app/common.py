@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QMenu, QPushButton, QWidget
 
@@ -115,6 +115,28 @@ def seen_as_text(public: PublicName | None) -> str:
 def copy_text(text: str) -> None:
     """Put ``text`` on the clipboard."""
     QGuiApplication.clipboard().setText(text)
+
+
+# A passing status line ("Saved.", "The token is on the clipboard.") clears itself after this long.
+STATUS_MS = 6000
+
+
+class StatusLine(QLabel):
+    """A one-line status that clears itself after ``STATUS_MS`` (errors stay: use ``InlineError``)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self._expiry = QTimer(self, singleShot=True)
+        self._expiry.timeout.connect(self.clear)
+
+    def setText(self, text: str) -> None:
+        """Show ``text`` for a while (an empty text clears at once)."""
+        super().setText(text)
+        if text:
+            self._expiry.start(STATUS_MS)
+        else:
+            self._expiry.stop()
 
 
 class ToneLabel(QLabel):

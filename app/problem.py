@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QCloseEvent, QDesktopServices
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 
@@ -46,8 +46,14 @@ class ProblemWindow(QWidget):
 
     async def ask_retry(self, problems: list[str]) -> bool:
         """Show ``problems``; returns True for Try again, False for Quit (or closing the window)."""
-        self.details.setText("\n".join(problems) + "\n\nFix this, then choose Try again.")
+        self.details.setText(
+            "\n".join(problems) + "\n\nFix this (Open config folder shows the file), then choose Try again."
+        )
         self._answer = asyncio.get_running_loop().create_future()
+        if not self.isVisible():
+            self.adjustSize()
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            self.move(screen.availableGeometry().center() - self.rect().center())  # not the top-left corner
         self.show()
         self.raise_()
         return await self._answer

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge
-from app.common import InlineError, copy_text
+from app.common import InlineError, StatusLine, copy_text
 from app.panels.agent_list import AgentListModel
 from app.panels.clients import ClientsPane
 from app.panels.empty_state import EmptyState
@@ -151,8 +151,7 @@ class AgentsPanel(QWidget):
         for form in (self.add_form, self.rename_form, self.confirm_form):
             form.cancel.clicked.connect(self._close_forms)
         self.error = InlineError()
-        self.notice = QLabel()
-        self.notice.setWordWrap(True)
+        self.notice = StatusLine()
 
         self.permissions = PermissionsPane(bridge)
         self.empty = EmptyState(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -102,6 +103,7 @@ class ServerForm(QWidget):
         self.cancel_button.clicked.connect(self.cancelled)
         if editing is not None:
             self._fill(editing)
+        self._show_transport_page()
 
     # --- layout ------------------------------------------------------------------------------------
 
@@ -140,7 +142,9 @@ class ServerForm(QWidget):
         form.addRow("", self._field(self.enabled_box, "enabled"))
         form.addRow("Tool name prefix", self._field(self.prefix_edit, "prefix"))
         form.addRow("Call timeout (s)", self._field(self.timeout_edit, "timeout_s"))
-        form.addRow("Isolation", self._field(self.per_agent_box, "isolation"))
+        self._isolation_row = self._field(self.per_agent_box, "isolation")
+        form.addRow("Isolation", self._isolation_row)
+        self._isolation_label = form.labelForField(self._isolation_row)
         buttons = QHBoxLayout()
         buttons.addStretch()
         buttons.addWidget(self.cancel_button)
@@ -153,7 +157,19 @@ class ServerForm(QWidget):
         layout.addStretch()
 
     def _show_transport_page(self) -> None:
-        self._transport_pages.setCurrentIndex(0 if self.transport() == "stdio" else 1)
+        stdio = self.transport() == "stdio"
+        self._transport_pages.setCurrentIndex(0 if stdio else 1)
+        # "A separate process for each agent" is about processes Toolgate starts: stdio servers only.
+        shown = stdio or self.per_agent_box.isChecked()
+        self._isolation_row.setVisible(shown)
+        if self._isolation_label is not None:
+            self._isolation_label.setVisible(shown)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: D102 (Qt override)
+        if event.key() == Qt.Key.Key_Escape:  # Esc cancels, as Cancel does
+            self.cancelled.emit()
+            return
+        super().keyPressEvent(event)
 
     def _fill(self, name: str) -> None:
         config = self._bridge.api.config.servers[name]
@@ -186,6 +202,8 @@ class ServerForm(QWidget):
             error.show_message("")
         name = self.name_edit.text().strip()
         entry, secrets, problems = self._entry(name)
+        if name and name != self.editing and name in self._bridge.api.config.servers:
+            problems["name"] = f"There is already a server named “{name}”; choose another name."
         checked = check_server_entry(name, entry)
         if {"command", "url"} & problems.keys():
             checked.pop("", None)  # it only says that neither "command" nor "url" is set

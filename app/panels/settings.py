@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from app import autostart
 from app.bridge import GatewayBridge
-from app.common import InlineError
+from app.common import InlineError, StatusLine
 from app.icons import app_icon_file
 from app.theme import THEME_TEXT, Theme, apply_theme, save_theme, saved_theme
 from gateway_core import ToolgateError
@@ -49,7 +49,7 @@ class SettingsPanel(QWidget):
         self.save = QPushButton("Save")
         self.revert = QPushButton("Revert")
         self.error = InlineError()
-        self.saved = QLabel()
+        self.saved = StatusLine()
         self.theme = QComboBox()
         for theme, text in THEME_TEXT.items():
             self.theme.addItem(text, theme.value)
