@@ -377,6 +377,7 @@ class AgentsPanel(QWidget):
         splitter.addWidget(left)
         splitter.addWidget(self.permissions)
         splitter.setStretchFactor(1, 3)
+        splitter.setSizes([230, 770])  # the permissions (and their Why column) get the room
         layout = QVBoxLayout(self)
         layout.addWidget(splitter, 3)
         layout.addWidget(self.clients_holder, 2)

@@ -34,7 +34,7 @@ from app.bridge import GatewayBridge
 from app.common import InlineError
 from app.panels.empty_state import EmptyState
 from app.panels.log_export import export_records, read_matching
-from app.panels.log_model import LogTableModel
+from app.panels.log_model import AGENT, DECISION, LATENCY, OUTCOME, SERVER, TIME, TOOL, LogTableModel
 from app.panels.log_rows import OUTCOME_TEXT, LogFilter, describe_call
 from app.panels.messages import MessagesView
 from gateway_core import CallOutcome
@@ -44,6 +44,15 @@ NO_CALLS_YET = (
     "who asked, which tool, what was decided and how it ended."
 )
 NO_CALLS_MATCH = "No calls match these filters."
+# The widest text each fixed column usually holds (Tool stretches).
+COLUMN_SAMPLES = {
+    TIME: "2026-12-31 23:59",
+    AGENT: "Claude Desktop",
+    SERVER: "filesystem-2",
+    DECISION: "Ask (allowed for this session)",
+    LATENCY: "3 min 05 s",
+    OUTCOME: "Server unavailable",
+}
 # Typing in the search field re-reads the log once the person pauses this long.
 SEARCH_DELAY_MS = 300
 EXPORT_NAME_FILTERS = ("JSON Lines (*.jsonl)", "CSV (*.csv)")
@@ -101,7 +110,12 @@ class CallsView(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        # Columns get room by what they hold: the tool takes the spare width (not Outcome, at the end).
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(TOOL, QHeaderView.ResizeMode.Stretch)
+        metrics = self.table.fontMetrics()
+        for column, sample in COLUMN_SAMPLES.items():
+            header.resizeSection(column, metrics.horizontalAdvance(sample) + 24)
         self.detail = QPlainTextEdit()
         self.detail.setReadOnly(True)
         self.detail.setPlaceholderText("Select a call to see its arguments, rule and result.")

@@ -162,7 +162,13 @@ class PermissionsPane(QWidget):
         header = self.tree.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # ResizeToContents would measure every row
         header.setStretchLastSection(True)
-        for column, width in ((NAME, 220), (SETTING, 90), (EFFECTIVE, 180)):
+        # Setting and Effective are as wide as their longest words; Name and Why share the rest.
+        metrics = self.tree.fontMetrics()
+        for column, width in (
+            (NAME, 200),
+            (SETTING, metrics.horizontalAdvance("Inherit") + 48),  # room for the combo's arrow
+            (EFFECTIVE, metrics.horizontalAdvance("Deny (hidden from agent)") + 16),
+        ):
             header.resizeSection(column, width)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._on_context_menu)

@@ -423,12 +423,16 @@ def _match(server: _ServerRow, tool: _ToolRow | None) -> str:
 
 
 def _why(decision: Decision, match: str) -> str:
-    """Whether the decision comes from the rule set on this row, a broader rule, or the agent's default."""
+    """Whether the decision comes from the rule set on this row, a broader rule, or the agent's default.
+
+    Short, so the column is not cut at the window's default size (the effect is in the Effective column,
+    the full sentence in the tooltip).
+    """
     if decision.rule is None:
-        return f"Inherited from the agent's default ({decision.rule_text})"
+        return "Agent's default"
     if decision.rule.match == match:
-        return f"Set here ({decision.rule_text})"
-    return f"Inherited from rule {decision.rule_text}"
+        return "Set here"
+    return f"From rule {decision.rule.match}"
 
 
 def _choice(value: Any) -> Effect | None:
