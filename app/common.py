@@ -88,6 +88,11 @@ def format_time(epoch_s: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", local)
 
 
+def format_timestamp(epoch_s: float) -> str:
+    """A local date and time for logs, where rows of several days sit together: ``2026-11-20 14:03:27``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch_s))
+
+
 def format_duration(seconds: float) -> str:
     """``850 ms``, ``2.4 s`` or ``3 min 05 s``."""
     if seconds < 1:

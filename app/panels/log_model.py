@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from app.bridge import GatewayBridge
-from app.common import EFFECT_COLOR, EFFECT_TEXT, format_duration, format_time
+from app.common import EFFECT_COLOR, EFFECT_TEXT, format_duration, format_timestamp
 from app.panels.flat_table import FlatTableModel
 from app.panels.log_rows import (
     ANSWER_TEXT,
@@ -139,7 +139,7 @@ class LogTableModel(FlatTableModel):
 
     def _text(self, row: CallRow, column: int) -> str:
         if column == TIME:
-            return format_time(row.first.time)
+            return format_timestamp(row.first.time)
         if column == AGENT:
             agent = self._bridge.api.config.agents.get(row.first.agent)
             return agent.name if agent is not None else row.first.agent

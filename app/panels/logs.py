@@ -46,7 +46,7 @@ NO_CALLS_YET = (
 NO_CALLS_MATCH = "No calls match these filters."
 # The widest text each fixed column usually holds (Tool stretches).
 COLUMN_SAMPLES = {
-    TIME: "2026-12-31 23:59",
+    TIME: "2026-12-31 23:59:59",
     AGENT: "Claude Desktop",
     SERVER: "filesystem-2",
     DECISION: "Ask (allowed for this session)",
@@ -118,7 +118,9 @@ class CallsView(QWidget):
             header.resizeSection(column, metrics.horizontalAdvance(sample) + 24)
         self.detail = QPlainTextEdit()
         self.detail.setReadOnly(True)
-        self.detail.setPlaceholderText("Select a call to see its arguments, rule and result.")
+        self.detail.setPlaceholderText(
+            "Select a call to see its arguments, the rule that decided, and its result's size."
+        )
 
         filters = QHBoxLayout()
         for widget in (self.agent, self.server, self.outcome):
@@ -273,7 +275,11 @@ class CallsView(QWidget):
             return None
         finally:
             self.export_button.setEnabled(True)
-        self.status.setText(f"Exported {count} records to {path}")
+        calls = len({record.call_id for record in records})
+        # Each call has two records (its decision and its outcome): say both, as the table shows calls.
+        self.status.setText(
+            f"Exported {calls} call{'' if calls == 1 else 's'} ({count} records: decisions and outcomes) to {path}"
+        )
         return count
 
 

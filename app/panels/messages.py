@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import MAX_MESSAGES, GatewayBridge, GatewayMessage
-from app.common import format_time
+from app.common import format_timestamp
 from app.palette import Tone, ToneMap
 from app.panels.flat_table import FlatTableModel
 
@@ -134,7 +134,7 @@ class MessageTableModel(FlatTableModel):
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if column == TIME:
-                return format_time(message.time)
+                return format_timestamp(message.time)
             if column == LEVEL:
                 return "stderr" if message.level == STDERR else message.level.capitalize()
             if column == SOURCE:
