@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QSize
-from PySide6.QtGui import QCloseEvent, QGuiApplication
-from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QMainWindow, QSplitter, QStackedWidget, QWidget
 
 from app.bridge import GatewayBridge
 from app.icons import app_icon
@@ -73,8 +73,8 @@ class MainWindow(QMainWindow):
             "settings": SettingsPanel(bridge),
         }
         self.sidebar = QListWidget()
-        self.sidebar.setFixedWidth(190)
         self.sidebar.setIconSize(QSize(16, 16))
+        self.sidebar.setAccessibleName("Panels")
         self.stack = QStackedWidget()
         for key, label in PANELS:
             item = QListWidgetItem(label)
@@ -83,12 +83,20 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(self.panels[key])
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.sidebar.setCurrentRow(0)
-        central = QWidget()
-        layout = QHBoxLayout(central)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self.sidebar)
-        layout.addWidget(self.stack, 1)
+        # The sidebar is as wide as its longest label and can be dragged narrower, down to nothing
+        # (the panels stay reachable with Ctrl+1…6); its handle brings it back.
+        longest = max(self.sidebar.fontMetrics().horizontalAdvance(f"{label} (99)") for _, label in PANELS)
+        central = QSplitter()
+        central.addWidget(self.sidebar)
+        central.addWidget(self.stack)
+        central.setCollapsible(0, True)
+        central.setCollapsible(1, False)
+        central.setStretchFactor(1, 1)
+        central.setSizes([longest + 24, 1000])
+        self.splitter = central
+        for number, (key, _) in enumerate(PANELS, start=1):
+            shortcut = QShortcut(QKeySequence(f"Ctrl+{number}"), self)
+            shortcut.activated.connect(lambda key=key: self.show_panel(key))
         self.setCentralWidget(central)
         self.setMinimumSize(MINIMUM_SIZE)
         self.resize(1100, 700)

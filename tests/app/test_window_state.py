@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Qt
 
 from app.panels import overview as overview_module
 from app.panels.overview import OverviewPanel
@@ -74,5 +74,22 @@ def test_copy_says_copied_for_a_moment(qloop, qtbot, monkeypatch: pytest.MonkeyP
             assert panel.copy_endpoint.text() == "Copied ✓"
             assert panel.copy_endpoint.sizeHint().width() == width  # it does not grow under the pointer
             await eventually(lambda: panel.copy_endpoint.text() == "Copy", "the button to read Copy again")
+
+    run_async(qloop, scenario())
+
+
+def test_the_sidebar_fits_its_labels_can_collapse_and_ctrl_numbers_still_switch_panels(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            window = make_window(bridge, qtbot)
+            window.show()
+            metrics = window.sidebar.fontMetrics()
+            assert window.sidebar.width() >= metrics.horizontalAdvance("Agents & permissions")
+            window.splitter.setSizes([0, window.width()])
+            assert window.sidebar.width() == 0 and window.stack.width() > 0
+            window.activateWindow()  # shortcuts work in the active window
+            await eventually(window.isActiveWindow, "the window to be active")
+            qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+            assert window.current_panel() == "agents"
 
     run_async(qloop, scenario())
