@@ -158,9 +158,13 @@ class GetStarted(QFrame):
 
     def refresh(self, *_: object) -> None:
         """Tick the steps that are done; hide the whole list once all are (or the person hid it)."""
-        if self.found:
+        servers = len(self._bridge.api.config.servers)
+        if self.imported:
+            action = "&Import…" if self.found else "&Add a server…"
+            self._show(self.import_step, True, f"Toolgate has {servers} server{'' if servers == 1 else 's'}.", action)
+        elif self.found:
             found = ", ".join(str(client) for client in self.found)
-            self._show(self.import_step, self.imported, f"Found {found}.", "&Import…")
+            self._show(self.import_step, False, f"Found {found}.", "&Import…")
         else:
             self._show(
                 self.import_step,

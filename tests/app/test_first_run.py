@@ -98,6 +98,7 @@ def test_each_step_is_ticked_when_done_and_the_list_goes_away_once_all_are(qloop
             bridge.api.put_server("fake", stdio_fake())
             await eventually(lambda: checklist.imported, "the server to be configured")
             await eventually(lambda: checklist.import_step.title.text().startswith(DONE_MARK), "step 1 ticked")
+            assert checklist.import_step.detail.text() == "Toolgate has 1 server."
             assert checklist.isVisible()
             bridge.add_agent("cursor", "Cursor")
             assert checklist.connect_step.title.text() == f"{DONE_MARK} Connect an agent — done"
