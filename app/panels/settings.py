@@ -18,10 +18,11 @@ from PySide6.QtWidgets import (
 
 from app import autostart
 from app.bridge import GatewayBridge
-from app.common import InlineError, StatusLine
+from app.common import InlineError, StatusLine, ToneLabel
 from app.icons import app_icon_file
+from app.palette import Tone
 from app.theme import THEME_TEXT, Theme, apply_theme, save_theme, saved_theme
-from gateway_core import ToolgateError
+from gateway_core import Clients, ToolgateError
 
 MAX_APPROVAL_TIMEOUT_S = 24 * 3600
 
@@ -39,6 +40,8 @@ class SettingsPanel(QWidget):
         self.port = QSpinBox()
         self.port.setRange(0, 65535)
         self.port_note = QLabel()
+        self.port_warning = ToneLabel(Tone.WARN)
+        self.port_warning.setWordWrap(True)
         self.origins = QPlainTextEdit()
         self.origins.setPlaceholderText("One origin per line, e.g. http://localhost:3000")
         self.origins.setMaximumHeight(90)
@@ -65,6 +68,7 @@ class SettingsPanel(QWidget):
         buttons.addWidget(self.save)
         gateway_form = QFormLayout()
         gateway_form.addRow("Port", port_row)
+        gateway_form.addRow("", self.port_warning)
         gateway_form.addRow("Allowed origins", self.origins)
         gateway_form.addRow("Approval timeout", self.timeout)
         app_form = QFormLayout()
@@ -104,6 +108,7 @@ class SettingsPanel(QWidget):
 
     def save_gateway_settings(self) -> None:
         """Write the gateway settings to config.json and apply them (the port on the next start)."""
+        old_port = self._bridge.api.config.gateway.port
         origins = [line.strip() for line in self.origins.toPlainText().splitlines() if line.strip()]
         try:
             self._bridge.api.set_gateway_settings(
@@ -117,6 +122,27 @@ class SettingsPanel(QWidget):
         self.error.show_message("")
         self.saved.setText("Saved.")
         self._update_port_note()
+        if self.port.value() != old_port:
+            self.port_warning.setText(self._connected_ides_warning(self.port.value()))
+
+    def _connected_ides_warning(self, new_port: int) -> str:
+        """What to tell about IDEs whose config still points at the old port ("" when none is connected)."""
+        try:
+            connected = sorted(
+                {item.file.client.name for item in Clients(self._bridge.paths).installed() if item.connected}
+            )
+        except (OSError, ToolgateError, ValueError):
+            connected = []
+        if not connected:
+            return ""
+        running = self._bridge.endpoint_port
+        where = f"port {running}" if running is not None else "the old port"
+        return (
+            f"{', '.join(connected)} {'is' if len(connected) == 1 else 'are'} connected to {where}. Once Toolgate "
+            f"restarts on {new_port or 'a free port'}, connect {'it' if len(connected) == 1 else 'them'} again "
+            "(Agents & permissions → Connect…) so HTTP entries use the new port; toolgate-shim entries "
+            "find it by themselves."
+        )
 
     def _update_port_note(self) -> None:
         running_port = self._bridge.endpoint_port

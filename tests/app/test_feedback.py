@@ -70,3 +70,30 @@ def test_the_could_not_start_window_opens_in_the_middle_of_the_screen(qloop, qtb
         assert await answer is True
 
     run_async(qloop, scenario())
+
+
+def test_changing_the_port_names_the_ides_still_connected_to_the_old_one(qloop, qtbot, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".cursor").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            settings = SettingsPanel(bridge)
+            qtbot.addWidget(settings)
+            settings.port.setValue(47998)
+            settings.save_gateway_settings()
+            assert settings.port_warning.text() == ""  # nothing connected: nothing to say
+            (home / ".cursor" / "mcp.json").write_text(
+                '{"mcpServers": {"toolgate": {"url": "http://127.0.0.1:1/mcp"}}}'
+            )
+            settings.port.setValue(47999)
+            settings.save_gateway_settings()
+            warning = settings.port_warning.text()
+            assert warning.startswith(
+                f"Cursor is connected to port {bridge.endpoint_port}. Once Toolgate restarts on 47999"
+            )
+            assert "Connect…" in warning
+
+    run_async(qloop, scenario())
