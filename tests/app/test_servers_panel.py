@@ -105,7 +105,7 @@ def test_a_rejected_save_keeps_the_form_and_shows_why(qloop, qtbot):
             fill_stdio(form, "taken", stdio_fake())
             form.save_button.click()
             assert panel.form is form
-            assert "already exists" in form.errors[""].text()
+            assert "already a server named “taken”" in form.errors["name"].text()  # next to Name
             assert form.name_edit.text() == "taken" and form.command_edit.text()
             form.name_edit.setText("bad name!")
             form.save_button.click()
