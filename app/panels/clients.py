@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge
 from app.common import InlineError
+from app.panels.diff_view import DiffHighlighter
 from app.panels.server_paste import describe_planned
 from gateway_core import CLIENTS, Clients, ToolgateError
 from gateway_core.clients.importer import allowed_servers
@@ -76,6 +77,10 @@ class ClientsPane(QWidget):
         self.preview = QPlainTextEdit()
         self.preview.setReadOnly(True)
         self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        # Tall enough for a client file's diff with its context (it was 7 lines), and coloured.
+        self.preview.setMinimumHeight(self.preview.fontMetrics().lineSpacing() * 16)
+        self.preview.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.highlighter = DiffHighlighter(self.preview.document())
         self.import_button = QPushButton("Import")
         self.connect_button = QPushButton("Connect")
         self.disconnect_button = QPushButton("Disconnect")

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from app.palette import Tone, tone_color
 from app.panels.agents import AgentsPanel
 from gateway_core import load_config
 from gateway_core.clients import jsonc
@@ -64,6 +65,16 @@ def test_connect_shows_the_diff_then_writes_the_entry_and_disconnect_puts_the_fi
             assert pane.http_button.isChecked()
             assert '"toolgate"' in pane.preview.toPlainText()
             assert vscode.read_bytes() == original
+            # Added lines are green, removed red (and still marked + / -); the box shows 16 lines or more.
+            colours = {}
+            block = pane.preview.document().begin()
+            while block.isValid():
+                formats = block.layout().formats()
+                if block.text()[:1] in "+-" and formats and not block.text().startswith(("+++", "---")):
+                    colours[block.text()[0]] = formats[0].format.foreground().color()
+                block = block.next()
+            assert colours["+"] == tone_color(Tone.GOOD)
+            assert pane.preview.minimumHeight() >= 16 * pane.preview.fontMetrics().lineSpacing()
 
             pane.connect_button.click()
             await eventually(lambda: pane.result.text().startswith("Connected"), "connect to finish")
