@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
 from gateway_core.cli.agents import ensure_config_said
@@ -205,7 +206,7 @@ def _why(args: argparse.Namespace, paths: Paths) -> int:
         raise AgentError(f"there is no agent {args.agent_id!r} (`toolgate agents list`)")
     if server not in config.servers:
         say(f"Warning: there is no server {server!r}; this is what would apply to one of that name.")
-    decision = evaluate(args.agent_id, agent.default, agent.rules, server, tool)
+    decision = evaluate(args.agent_id, agent.default, agent.rules, server, tool, now=time.time())
     if args.json:
         document = {
             "agent": args.agent_id,
