@@ -1,8 +1,10 @@
-"""``AuditLog``: commits every decision before the call goes on, and queues every outcome.
+"""``AuditLog``: every record reaches the journal before the call goes on, and SQLite in group commits.
 
-One writer thread owns the write connection. Callers queue records; the thread takes everything
-queued, writes it in one transaction (group commit), commits, and only then wakes the waiting
-callers on the event loop. ``run()`` starts the thread and, when cancelled, flushes and closes.
+Recording a decision or an outcome appends one line to the journal with one ``write()`` on the
+caller's thread (so a killed process loses nothing it recorded) and queues the record; it never
+waits for SQLite. One writer thread owns the write connection: it takes everything queued, writes
+it in one transaction (group commit) and empties the journal that held it. At start it folds in a
+journal a crash left behind. ``run()`` starts the thread and, when cancelled, flushes and closes.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -21,7 +24,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
-from gateway_core.audit import store
+from gateway_core.audit import journal, store
 from gateway_core.audit.records import EFFECTS, AuditQuery, AuditRecord, AuditStatus, CallOutcome, RecordKind
 from gateway_core.audit.summary import summarize_arguments
 
@@ -30,9 +33,11 @@ logger = logging.getLogger(__name__)
 # Retention runs at start, then this often, and after this many inserts (a busy gateway fills the cap sooner).
 RETENTION_INTERVAL_S = 600.0
 RETENTION_EVERY_INSERTS = 5000
-# Outcomes wait at most this long to share a transaction with the next decision: one commit per call,
-# not two, and no writer thread competing with the event loop while it sends the result.
-OUTCOME_FLUSH_DELAY_S = 0.05
+# Records wait at most this long to share a transaction with the ones after them: few commits, and
+# no writer thread competing with the event loop on every call. The journal holds them meanwhile.
+FLUSH_DELAY_S = 0.05
+# A query waits at most this long for what was recorded before it to be committed.
+FLUSH_WAIT_S = 5.0
 # Closing waits this long for the last records to be flushed; a stuck disk must not hang shutdown.
 SHUTDOWN_TIMEOUT_S = 5.0
 _SECONDS_PER_DAY = 86400.0
@@ -72,9 +77,15 @@ class AuditLog:
         self._status = AuditStatus(healthy=True)
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
-        self._pending: list[tuple[AuditRecord, _Waiter | None]] = []
+        self._pending: list[AuditRecord] = []
         self._first_pending_at = 0.0
-        self._decision_waiting = False
+        self._urgent = False
+        self._flush_waiters: list[_Waiter] = []
+        # The two journal files (appended to while the log runs), and which one takes appends now.
+        self._journal_fds: tuple[int, int] | None = None
+        self._active = 0
+        self._recovered = False
+        self._journal_warned = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
 
@@ -91,9 +102,10 @@ class AuditLog:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Open the database in the writer thread and write records until cancelled.
 
-        Signals ``task_status.started()`` once the file is open and old records are pruned (or the
-        opening failed, which ``status`` then says). On cancellation, the records queued so far are
-        written and the file is closed, waiting at most ``SHUTDOWN_TIMEOUT_S``.
+        Signals ``task_status.started()`` once the file is open, a journal left by a crash is folded
+        in and old records are pruned (or the opening failed, which ``status`` then says). On
+        cancellation, the records queued so far are written and the file is closed, waiting at most
+        ``SHUTDOWN_TIMEOUT_S``; the journal is removed once everything in it is committed.
 
         Raises:
             RuntimeError: this log is already running.
@@ -105,6 +117,7 @@ class AuditLog:
         finished = anyio.Event()
         self._loop = loop
         self._stopping = False
+        self._recovered = False
         thread = threading.Thread(
             target=self._write_until_stopped,
             args=(loop, ready.set, finished.set),
@@ -138,9 +151,11 @@ class AuditLog:
         reason: str,
         arguments: Mapping[str, Any] | None,
     ) -> None:
-        """Record the policy's decision on a call; returns once the record is committed.
+        """Record the policy's decision on a call; returns once the record is in the journal.
 
-        Concurrent callers share one transaction. Disk problems do not raise: they show in ``status``.
+        The journal survives the process being killed; the writer commits the record to SQLite
+        within ``FLUSH_DELAY_S``, in one transaction with the records around it. Disk problems do
+        not raise: they show in ``status``.
 
         Args:
             call_id: the call's id, shared with its outcome record.
@@ -173,9 +188,7 @@ class AuditLog:
             result_size=None,
             arguments=summarize_arguments(arguments),
         )
-        waiter: _Waiter = asyncio.get_running_loop().create_future()
-        if self._enqueue(record, waiter):
-            await waiter
+        self._enqueue(record)
 
     def record_outcome(
         self,
@@ -193,7 +206,7 @@ class AuditLog:
         rule: str | None = None,
         reason: str | None = None,
     ) -> None:
-        """Queue the outcome of a call; the next group commit writes it. Never blocks.
+        """Record the outcome of a call in the journal; the next group commit writes it. Never blocks.
 
         Args:
             call_id: the id of the call's decision record.
@@ -230,10 +243,13 @@ class AuditLog:
             result_size=result_size,
             arguments="",
         )
-        self._enqueue(record, None)
+        self._enqueue(record)
 
     async def query(self, q: AuditQuery) -> list[AuditRecord]:
         """Read records, newest first, on a separate read-only connection in a worker thread.
+
+        While the log runs, what was recorded before the query is committed first (waiting at most
+        ``FLUSH_WAIT_S``), so a query sees every record made before it.
 
         Returns:
             The records ``q`` selects; none if the database does not exist yet.
@@ -241,6 +257,7 @@ class AuditLog:
         Raises:
             sqlite3.Error: the file cannot be read.
         """
+        await self._flushed()
         try:
             return await anyio.to_thread.run_sync(store.read_records, self._path, q)
         except FileNotFoundError:
@@ -248,27 +265,53 @@ class AuditLog:
 
     # -- the event loop's side ------------------------------------------------------------------
 
-    def _enqueue(self, record: AuditRecord, waiter: _Waiter | None) -> bool:
+    def _enqueue(self, record: AuditRecord) -> None:
+        line = journal.encode(record)
         with self._lock:
             running = self._loop is not None and not self._stopping
             if running:
+                if self._journal_fds is not None:
+                    self._append(self._journal_fds[self._active], line)
                 if not self._pending:
                     self._first_pending_at = time.monotonic()
                     self._wakeup.notify()
-                self._pending.append((record, waiter))
-                if waiter is not None:
-                    # A caller waits for this commit; outcomes alone can wait for company.
-                    self._decision_waiting = True
-                    self._wakeup.notify()
+                self._pending.append(record)
         if not running:
             self._report(f"the audit log is not running, so records are not written ({self._path})")
-        return running
 
-    def _committed(self, records: list[AuditRecord], waiters: list[_Waiter], problem: str | None) -> None:
+    def _append(self, fd: int, line: bytes) -> None:
+        """One ``write()`` of one line to the journal (holding the lock, so lines never interleave)."""
+        try:
+            written = os.write(fd, line)
+        except OSError as exc:
+            self._journal_problem(exc.strerror or str(exc))
+            return
+        if written != len(line):
+            self._journal_problem(f"only {written} of {len(line)} bytes were written")
+
+    def _journal_problem(self, reason: str) -> None:
+        if not self._journal_warned:
+            self._journal_warned = True
+            logger.warning(
+                "The audit journal cannot be used (%s); records still reach %s, but a crash may lose the last ones",
+                reason,
+                self._path,
+            )
+
+    async def _flushed(self) -> None:
+        """Return once everything recorded so far is committed (or could not be), or after ``FLUSH_WAIT_S``."""
+        with self._lock:
+            if self._loop is None or self._stopping:
+                return
+            waiter: _Waiter = asyncio.get_running_loop().create_future()
+            self._flush_waiters.append(waiter)
+            self._urgent = True
+            self._wakeup.notify()
+        with anyio.move_on_after(FLUSH_WAIT_S):
+            await waiter
+
+    def _committed(self, records: list[AuditRecord], problem: str | None) -> None:
         self._report(problem)
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
         if records and self._on_written is not None:
             self._on_written(tuple(records))
 
@@ -289,10 +332,11 @@ class AuditLog:
         self, loop: asyncio.AbstractEventLoop, ready: Callable[[], None], finished: Callable[[], None]
     ) -> None:
         conn: sqlite3.Connection | None = None
+        clean = False
         try:
             conn, problem = self._open()
             if conn is not None:
-                problem = self._prune(conn)
+                problem = self._recover(conn) or self._prune(conn)
             _post(loop, self._report, problem)
             _post(loop, ready)
             next_prune = time.monotonic() + RETENTION_INTERVAL_S
@@ -301,11 +345,23 @@ class AuditLog:
                 with self._lock:
                     self._wait_for_work(next_prune)
                     batch, self._pending = self._pending, []
-                    self._decision_waiting = False
+                    waiters, self._flush_waiters = self._flush_waiters, []
+                    self._urgent = False
                     stopping = self._stopping
+                    # Appends go to the other (empty) file while this batch is committed.
+                    folded = self._active if batch and self._journal_fds is not None else None
+                    if folded is not None:
+                        self._active = 1 - folded
+                committed = True
                 if batch:
-                    conn = self._write(loop, conn, batch)
+                    conn, committed = self._write(loop, conn, batch)
                     inserted += len(batch)
+                    # A batch that failed is lost (``status`` says so), except at shutdown: then its
+                    # journal stays, to be folded in at the next start.
+                    if folded is not None and (committed or not stopping):
+                        self._empty_journal(folded)
+                if waiters:
+                    _post(loop, _wake, waiters)
                 if conn is not None and (time.monotonic() >= next_prune or inserted >= RETENTION_EVERY_INSERTS):
                     problem = self._prune(conn)
                     if problem is not None:
@@ -315,20 +371,22 @@ class AuditLog:
                 elif conn is None and time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + RETENTION_INTERVAL_S
                 if stopping:
+                    clean = committed
                     break
         finally:
+            self._close_journal(remove=clean)
             if conn is not None:
                 conn.close()
             _post(loop, finished)
 
     def _wait_for_work(self, next_prune: float) -> None:
-        """Sleep (holding the condition) until a decision waits, outcomes are due, pruning is due, or stop."""
-        while not self._stopping and not self._decision_waiting:
+        """Sleep (holding the condition) until a flush is asked for, records are due, pruning is due, or stop."""
+        while not self._stopping and not self._urgent:
             now = time.monotonic()
             if now >= next_prune:
                 return
             if self._pending:
-                due = self._first_pending_at + OUTCOME_FLUSH_DELAY_S
+                due = self._first_pending_at + FLUSH_DELAY_S
                 if now >= due:
                     return
                 self._wakeup.wait(min(due, next_prune) - now)
@@ -341,23 +399,89 @@ class AuditLog:
         except (sqlite3.Error, OSError) as exc:
             return None, self._problem(exc)
 
+    def _recover(self, conn: sqlite3.Connection) -> str | None:
+        """Fold in a journal left by a crash, then start journaling (once the database could be opened).
+
+        Returns:
+            Why the database cannot be written, if folding failed (the journal is then left as it is).
+        """
+        if self._recovered:
+            return None
+        self._recovered = True
+        files = journal.journal_paths(self._path)
+        try:
+            found = [journal.decode(journal.read(file)) for file in files]
+        except OSError as exc:
+            self._journal_problem(exc.strerror or str(exc))
+            return None
+        # The two files take turns; a crash can leave records in both. Order them by time (stable).
+        records = sorted((r for part in found for r in part.records), key=lambda r: r.time)
+        torn = sum(part.torn for part in found)
+        if records:
+            try:
+                folded = store.insert_missing_records(conn, records)
+            except sqlite3.Error as exc:
+                return self._problem(exc)
+            logger.info("Folded %d audit record(s) left by a crash into %s", len(folded), self._path)
+        if torn:
+            logger.warning(
+                "Skipped %d audit journal line(s) a crash cut short before they were whole (%s)", torn, files[0].parent
+            )
+        fds: list[int] = []
+        try:
+            for file in files:
+                fds.append(journal.open_for_append(file))
+                os.ftruncate(fds[-1], 0)
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            self._journal_problem(exc.strerror or str(exc))
+            return None
+        with self._lock:
+            self._journal_fds = (fds[0], fds[1])
+            self._active = 0
+        return None
+
+    def _empty_journal(self, index: int) -> None:
+        """Empty a journal file whose records were just committed (it is not the one appended to)."""
+        fds = self._journal_fds
+        if fds is None:
+            return
+        try:
+            os.ftruncate(fds[index], 0)
+        except OSError as exc:
+            # Left as it is: its records are skipped as already stored if a crash leaves it behind.
+            logger.warning("The audit journal could not be emptied: %s", exc.strerror or exc)
+
+    def _close_journal(self, *, remove: bool) -> None:
+        with self._lock:
+            fds, self._journal_fds = self._journal_fds, None
+        if fds is None:
+            return
+        for fd in fds:
+            os.close(fd)
+        if remove:
+            # Everything was committed: no journal is left behind to fold in at the next start.
+            for file in journal.journal_paths(self._path):
+                with contextlib.suppress(OSError):
+                    file.unlink()
+
     def _write(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        conn: sqlite3.Connection | None,
-        batch: list[tuple[AuditRecord, _Waiter | None]],
-    ) -> sqlite3.Connection | None:
+        self, loop: asyncio.AbstractEventLoop, conn: sqlite3.Connection | None, batch: list[AuditRecord]
+    ) -> tuple[sqlite3.Connection | None, bool]:
         committed: list[AuditRecord] = []
         problem: str | None = None
         if conn is None:
             conn, problem = self._open()
-        if conn is not None:
+            if conn is not None:
+                problem = self._recover(conn)
+        if conn is not None and problem is None:
             try:
-                committed = store.insert_records(conn, [record for record, _ in batch])
+                committed = store.insert_records(conn, batch)
             except sqlite3.Error as exc:
                 problem = self._problem(exc)
-        _post(loop, self._committed, committed, [waiter for _, waiter in batch if waiter is not None], problem)
-        return conn
+        _post(loop, self._committed, committed, problem)
+        return conn, problem is None
 
     def _prune(self, conn: sqlite3.Connection) -> str | None:
         try:
@@ -371,6 +495,12 @@ class AuditLog:
     def _problem(self, exc: sqlite3.Error | OSError) -> str:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return f"the audit log cannot be written: {reason} ({self._path})"
+
+
+def _wake(waiters: list[_Waiter]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
 
 
 def _post(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:

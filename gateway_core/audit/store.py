@@ -247,6 +247,30 @@ def verify_chain(path: Path) -> chain.ChainReport:
         conn.close()
 
 
+def insert_missing_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> list[AuditRecord]:
+    """Write those of ``records`` not stored yet, chained, in one transaction (folding in a journal left by a crash).
+
+    A record counts as stored when one of the same kind, call and time is (a crash may come between
+    the commit of a journal's records and the emptying of the journal).
+
+    Returns:
+        The records written, with their ids.
+
+    Raises:
+        sqlite3.Error: nothing was written.
+    """
+    missing = [
+        record
+        for record in records
+        if conn.execute(
+            "SELECT 1 FROM records WHERE call_id = ? AND kind = ? AND time = ? LIMIT 1",
+            (record.call_id, record.kind, record.time),
+        ).fetchone()
+        is None
+    ]
+    return insert_records(conn, missing) if missing else []
+
+
 def prune(conn: sqlite3.Connection, *, older_than: float, max_bytes: int) -> int:
     """Delete records made before ``older_than``; if the file is over ``max_bytes``, delete the oldest too.
 

@@ -1,7 +1,7 @@
 """What stands between an agent's call and the downstream server: policy, approvals, pause and the audit log.
 
 For every tools/call (and every prompt or resource read) the guard decides with the agent's policy,
-commits the decision to the audit log *before* anything is forwarded, waits for an approval when
+records the decision in the audit journal *before* anything is forwarded, waits for an approval when
 the effect is ``ask``, and afterwards records the outcome. A refusal is a tool result the model can
 act on, naming the agent, the tool and the rule, with the error code in ``_meta``.
 """

@@ -158,7 +158,9 @@ def test_first_run_creates_a_default_config_and_says_where(toolgate_home: Path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
-async def test_killing_the_gateway_during_a_call_leaves_the_decision_on_record(toolgate_home: Path):
+async def test_killing_the_gateway_during_a_call_leaves_the_decision_on_record_after_the_next_start(
+    toolgate_home: Path,
+):
     command, args = fake_command()
     write_config(toolgate_home, {"fake": {"command": command, "args": args}})
     token = add_agent("cli-agent", toolgate_home)
@@ -181,6 +183,10 @@ async def test_killing_the_gateway_during_a_call_leaves_the_decision_on_record(t
                 process.kill()
                 process.wait(STOP_TIMEOUT_S)
                 tg.cancel_scope.cancel()
+    # The decision may still be only in the journal; the next start folds it in before serving.
+    with serving() as (process, _url):
+        process.send_signal(signal.SIGINT)
+        process.wait(STOP_TIMEOUT_S)
 
     with sqlite3.connect(toolgate_home / "audit.sqlite3") as db:
         decisions = db.execute("SELECT agent, server, tool, effect FROM records WHERE kind = 'decision'").fetchall()

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator
@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from gateway_core.audit import AuditLog, AuditQuery, AuditRecord, AuditStatus, CallOutcome, RecordKind
+from gateway_core.audit.journal import journal_paths
 from gateway_core.paths import Paths
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -42,6 +43,12 @@ async def decide(log: AuditLog, call_id: str, **overrides: str) -> None:
     )
 
 
+async def committed(log: AuditLog, call_id: str) -> None:
+    """A decision, then a query, which waits for the group commit that writes it (or fails to)."""
+    await decide(log, call_id)
+    await log.query(AuditQuery(limit=1))
+
+
 def rows(path: Path, sql: str = "SELECT call_id, kind FROM records ORDER BY id") -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(path)
     try:
@@ -50,14 +57,28 @@ def rows(path: Path, sql: str = "SELECT call_id, kind FROM records ORDER BY id")
         conn.close()
 
 
+def journal_lines(path: Path) -> list[dict[str, Any]]:
+    """Every whole record line in the journal files of the audit database ``path``."""
+    lines: list[dict[str, Any]] = []
+    for file in journal_paths(path):
+        if file.exists():
+            lines += [json.loads(line) for line in file.read_bytes().splitlines()]
+    return lines
+
+
 @pytest.mark.anyio
-async def test_a_decision_is_committed_before_record_decision_returns() -> None:
+async def test_a_decision_is_in_the_journal_when_record_decision_returns_and_committed_by_the_next_group_commit() -> (
+    None
+):
     path = Paths.from_env().audit_db
     async with running(AuditLog(path)) as log:
         await decide(log, "c1")
+        journaled = [(line["call_id"], line["kind"]) for line in journal_lines(path)]
 
+        await log.query(AuditQuery())  # a query first commits what was recorded before it
         stored = rows(path, "SELECT call_id, kind, agent, server, tool, effect, rule, outcome, arguments FROM records")
 
+    assert journaled == [("c1", "decision")]
     assert stored == [
         (
             "c1",
@@ -71,6 +92,7 @@ async def test_a_decision_is_committed_before_record_decision_returns() -> None:
             '{"repo": "octo/hello", "token": "[redacted]"}',
         )
     ]
+    assert not any(file.exists() for file in journal_paths(path))
 
 
 @pytest.mark.anyio
@@ -85,13 +107,15 @@ async def test_the_database_uses_wal_and_records_its_schema_version(tmp_path: Pa
 
 
 @pytest.mark.anyio
-async def test_many_concurrent_decisions_are_all_committed_when_each_call_returns(tmp_path: Path) -> None:
+async def test_many_concurrent_decisions_are_each_journaled_when_their_call_returns_and_all_committed(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "audit.sqlite3"
     returned: list[str] = []
 
     async def one(call_id: str) -> None:
         await decide(log, call_id)
-        assert (call_id,) in rows(path, f"SELECT call_id FROM records WHERE call_id = '{call_id}'")
+        assert call_id in {line["call_id"] for line in journal_lines(path)} | {r[0] for r in rows(path)}
         returned.append(call_id)
 
     async with running(AuditLog(path)) as log, anyio.create_task_group() as tg:
@@ -252,16 +276,16 @@ async def test_a_locked_database_makes_the_log_unhealthy_and_it_recovers_once_wr
     path = tmp_path / "audit.sqlite3"
     statuses: list[AuditStatus] = []
     async with running(AuditLog(path, on_status=statuses.append)) as log:
-        await decide(log, "before")
+        await committed(log, "before")
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
         with caplog.at_level(logging.INFO, logger="gateway_core.audit"):
-            await decide(log, "while-locked")
+            await committed(log, "while-locked")
             locked = log.status
-            await decide(log, "still-locked")
+            await committed(log, "still-locked")
             blocker.execute("ROLLBACK")
             blocker.close()
-            await decide(log, "after")
+            await committed(log, "after")
 
         recovered = log.status
 
@@ -285,9 +309,9 @@ async def test_a_log_that_cannot_be_created_says_why_and_starts_writing_once_it_
     with caplog.at_level(logging.WARNING, logger="gateway_core.audit"):
         async with running(AuditLog(path)) as log:
             opening = log.status
-            await decide(log, "lost")
+            await committed(log, "lost")
             blocked.unlink()
-            await decide(log, "kept")
+            await committed(log, "kept")
             recovered = log.status
 
     assert not opening.healthy
@@ -345,17 +369,92 @@ _CHILD = textwrap.dedent(
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
-def test_a_committed_decision_survives_the_process_being_killed(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_a_recorded_decision_survives_the_process_being_killed_and_is_folded_in_at_the_next_start(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "audit.sqlite3"
 
-    child = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
+    with anyio.fail_after(60):
+        child = await anyio.run_process([sys.executable, "-c", _CHILD, str(path)], cwd=REPO_ROOT, check=False)
     assert child.returncode == -signal.SIGKILL, child.stderr
-    assert rows(path, "SELECT call_id FROM records") == [("survivor",)]
+    async with running(AuditLog(path)):
+        folded = rows(path, "SELECT call_id FROM records")
+
+    assert folded == [("survivor",)]
+    assert not any(file.exists() for file in journal_paths(path))
+
+
+def record_line(call_id: str, kind: str, at: float) -> bytes:
+    fields = {
+        "time": at,
+        "kind": kind,
+        "call_id": call_id,
+        "agent": "a",
+        "server": "s",
+        "tool": "t",
+        "effect": "allow",
+        "rule": "default → allow",
+        "reason": "r",
+        "answer": None,
+        "waited_s": None,
+        "latency_s": 0.0,
+        "outcome": "ok" if kind == "outcome" else None,
+        "result_size": None,
+        "arguments": "",
+    }
+    return json.dumps(fields).encode() + b"\n"
+
+
+@pytest.mark.anyio
+async def test_a_journal_line_a_crash_cut_short_is_skipped_and_reported_and_the_whole_ones_are_folded_in(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "audit.sqlite3"
+    first, second = journal_paths(path)
+    whole = record_line("whole", "decision", 1000.0) + record_line("whole", "outcome", 1001.0)
+    first.write_bytes(whole + record_line("torn", "decision", 1002.0)[:40])
+    second.write_bytes(record_line("other", "decision", 1000.5) + b'{"time": 1003.0, "kind": "deci\n')
+
+    with caplog.at_level(logging.INFO, logger="gateway_core.audit"):
+        async with running(AuditLog(path, retention_days=365 * 100)) as log:
+            shown = [(r.call_id, r.kind.value) for r in await log.query(AuditQuery())]
+
+    assert shown == [("whole", "outcome"), ("other", "decision"), ("whole", "decision")]
+    assert "Skipped 2 audit journal line(s) a crash cut short" in caplog.text
+    assert "Folded 3 audit record(s) left by a crash" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_journal_records_already_committed_before_a_crash_are_not_stored_twice(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    async with running(AuditLog(path, retention_days=365 * 100)) as log:
+        await decide(log, "committed")
+    stored = await AuditLog(path).query(AuditQuery())
+    # A crash between the commit and the emptying of the journal leaves the committed line behind.
+    line = record_line("committed", "decision", stored[0].time)
+    journal_paths(path)[1].write_bytes(line + record_line("new", "decision", stored[0].time + 1))
+
+    async with running(AuditLog(path, retention_days=365 * 100)):
+        kept = rows(path, "SELECT call_id FROM records ORDER BY id")
+
+    assert kept == [("committed",), ("new",)]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")
+@pytest.mark.anyio
+async def test_a_link_planted_where_the_journal_goes_is_never_written_through_and_records_still_reach_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "audit.sqlite3"
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("not yours")
+    journal_paths(path)[0].symlink_to(target)
+
+    with caplog.at_level(logging.WARNING, logger="gateway_core.audit"):
+        async with running(AuditLog(path)) as log:
+            await decide(log, "c1")
+
+    assert target.read_text() == "not yours"
+    assert rows(path, "SELECT call_id FROM records") == [("c1",)]
+    assert "The audit journal cannot be used" in caplog.text

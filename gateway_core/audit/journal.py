@@ -1,0 +1,131 @@
+"""The audit journal: every record appended to a file with one ``write()`` before the call goes on.
+
+A process that is killed loses nothing it recorded: the journal holds every record the SQLite file
+does not hold yet. The writer thread folds the journal into SQLite in group commits. Two files take
+turns: records are appended to the active one; the writer takes what is pending, turns appends to
+the other (empty) file, commits the batch and empties the file it folded. When the log starts, a
+journal left by a crash (either file) is folded in first; records already committed are skipped,
+and a line a crash cut short is skipped and reported, never stored.
+
+One record is one line of JSON holding the record's columns (its id is given by SQLite).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway_core.audit.records import AuditRecord, CallOutcome, RecordKind
+
+JOURNAL_FILE_MODE = 0o600
+# O_NOFOLLOW does not exist on Windows, where opening a file never follows a link anyway.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+# Every column of a record but its id, in the order SQLite stores them.
+FIELDS = (
+    "time",
+    "kind",
+    "call_id",
+    "agent",
+    "server",
+    "tool",
+    "effect",
+    "rule",
+    "reason",
+    "answer",
+    "waited_s",
+    "latency_s",
+    "outcome",
+    "result_size",
+    "arguments",
+)
+
+
+def journal_paths(db: Path) -> tuple[Path, Path]:
+    """The two journal files of the audit database ``db``, next to it."""
+    return db.with_name(f"{db.stem}-journal-0.jsonl"), db.with_name(f"{db.stem}-journal-1.jsonl")
+
+
+def encode(record: AuditRecord) -> bytes:
+    """One journal line: the record's columns as JSON (line breaks in values are escaped), then a newline."""
+    values = {name: getattr(record, name) for name in FIELDS}
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What a journal file held: its whole records, oldest first, and how many lines were cut short."""
+
+    records: tuple[AuditRecord, ...]
+    torn: int
+
+
+def decode(data: bytes) -> Recovered:
+    """The records of a journal file's content; a line without its newline or not a whole record is torn."""
+    lines = data.split(b"\n")
+    # What follows the last newline was never finished (empty when the file ends with a newline).
+    torn = 1 if lines[-1] else 0
+    records: list[AuditRecord] = []
+    for line in lines[:-1]:
+        if not line:
+            continue
+        record = _record(line)
+        if record is None:
+            torn += 1
+        else:
+            records.append(record)
+    return Recovered(tuple(records), torn)
+
+
+def _record(line: bytes) -> AuditRecord | None:
+    try:
+        values: Any = json.loads(line)
+        if not isinstance(values, dict) or set(values) != set(FIELDS):
+            return None
+        values["kind"] = RecordKind(values["kind"])
+        if values["outcome"] is not None:
+            values["outcome"] = CallOutcome(values["outcome"])
+        if not isinstance(values["time"], int | float) or not isinstance(values["call_id"], str):
+            return None
+        return AuditRecord(id=0, **values)
+    except (ValueError, TypeError):
+        return None
+
+
+def read(path: Path) -> bytes:
+    """A journal file's content; empty when there is none. Never reads through a link.
+
+    Raises:
+        OSError: the file exists but cannot be read (or is a link).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _BINARY)
+    except FileNotFoundError:
+        return b""
+    with os.fdopen(fd, "rb") as file:
+        return file.read()
+
+
+def open_for_append(path: Path) -> int:
+    """Open (creating, mode 0600) a journal file for appending; never through a link someone planted.
+
+    Raises:
+        OSError: it cannot be opened, or ``path`` is a link.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC | _BINARY, JOURNAL_FILE_MODE)
+    try:
+        if not _is_regular(fd):
+            raise OSError(f"{path} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _is_regular(fd: int) -> bool:
+    return stat.S_ISREG(os.fstat(fd).st_mode)
