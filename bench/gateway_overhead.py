@@ -139,23 +139,32 @@ def minimal_proxy(command: str, args: list[str]) -> Iterator[str]:
 
 @contextmanager
 def toolgate_serve(
-    home: Path, servers: dict[str, Any], *, policy: dict[str, Any] | None = None, audit: bool = True
+    home: Path,
+    servers: dict[str, Any],
+    *,
+    policy: dict[str, Any] | None = None,
+    audit: bool = True,
+    source: Path | None = None,
 ) -> Iterator[tuple[str, str]]:
     """Run `toolgate serve` on a free port with ``servers``; yield (url, token).
 
-    The agent "bench" gets ``policy`` (default: allow everything); ``audit`` turns the audit log on or off.
+    The agent "bench" gets ``policy`` (default: allow everything); ``audit`` turns the audit log on or off;
+    ``source`` is a checkout of Toolgate to run instead of this one (for before/after comparisons).
     """
     env = {**os.environ, "TOOLGATE_HOME": str(home), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     (home / "config.json").write_text(json.dumps({"gateway": {"port": 0}, "servers": servers}))
     cli = [sys.executable, "-m", "gateway_core.cli"]
+    cwd = source or ROOT  # `python -m` imports gateway_core from the working directory
     token = subprocess.run(
-        [*cli, "agents", "add", "bench"], env=env, capture_output=True, text=True, check=True
+        [*cli, "agents", "add", "bench"], env=env, cwd=cwd, capture_output=True, text=True, check=True
     ).stdout.strip()
     config = json.loads((home / "config.json").read_text())
     config["agents"]["bench"].update(policy or {"default": "allow"})
     config["audit"] = {"enabled": audit}
     (home / "config.json").write_text(json.dumps(config))
-    process = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [*cli, "serve"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
         line = read_first_line(process, START_TIMEOUT_S)
         if not line.startswith("Toolgate is serving MCP at "):

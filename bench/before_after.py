@@ -1,0 +1,184 @@
+"""A change's effect on a call through `toolgate serve`: this checkout against an earlier commit, in one run.
+
+Gateways in front of the same echo server (over stdio), all with a 100-rule policy:
+  (before)      the commit given by --before (default: the parent of HEAD), audit log on
+  (after)       this working tree, audit log on
+  (after, off)  this working tree, audit log off (what auditing still costs)
+first with a minimal HTTP client (http.client, one keep-alive connection, sequential calls, the
+gateways taking turns every --batch calls so drift in machine load hits them alike), then with the
+SDK's client over Streamable HTTP, sequentially and with 32 concurrent clients (in rounds). Prints
+medians, p95, throughput and the ratios after/before.
+
+    .venv/bin/python bench/before_after.py [--before REF] [--calls 2000] [--clients 1,32] [--sdk-calls 800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gateway_overhead import ROOT, http_factory, interleaved, row, toolgate_serve, wait_for_tools
+from policy_overhead import hundred_rules
+
+from tests.fakes.launch import fake_command
+
+
+def export(ref: str, into: Path) -> str:
+    """Unpack Toolgate as of ``ref`` into ``into``; returns the commit's short hash and subject."""
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return subprocess.run(
+        ["git", "log", "-1", "--format=%h %s", ref], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()[:100]
+
+
+class MinimalClient:
+    """A handshake-era agent in a few lines: one keep-alive connection, each request one write."""
+
+    def __init__(self, url: str, token: str) -> None:
+        target = urlsplit(url)
+        self._path = target.path
+        self._conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        }
+        self.connections = 0
+        opened = self._post(
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "b", "version": "0"},
+                },
+            }
+        )
+        self._headers |= {
+            "Mcp-Session-Id": opened.getheader("mcp-session-id") or "",
+            "Mcp-Protocol-Version": "2025-11-25",
+        }
+        self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self._next = 1
+
+    def _post(self, message: dict[str, Any]) -> http.client.HTTPResponse:
+        if self._conn.sock is None:
+            self.connections += 1
+        self._conn.request("POST", self._path, body=json.dumps(message).encode(), headers=self._headers)
+        response = self._conn.getresponse()
+        body = response.read()
+        if response.status >= 400:
+            raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
+        if response.will_close:
+            self._conn.close()
+        return response
+
+    def call(self) -> float:
+        """One echo call, read whole; its seconds."""
+        self._next += 1
+        message = {
+            "jsonrpc": "2.0",
+            "id": self._next,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": f"m{self._next}"}},
+        }
+        started = time.perf_counter()
+        self._post(message)
+        return time.perf_counter() - started
+
+
+def minimal_sequential(clients: dict[str, MinimalClient], calls: int, batch: int) -> dict[str, dict[str, float]]:
+    """``calls`` sequential echo calls per gateway, the gateways taking turns every ``batch`` calls."""
+    for client in clients.values():
+        for _ in range(30):
+            client.call()
+    samples: dict[str, list[float]] = {key: [] for key in clients}
+    while len(samples[next(iter(clients))]) < calls:
+        for key, client in clients.items():
+            samples[key] += [client.call() for _ in range(batch)]
+    results = {}
+    for key, got in samples.items():
+        got.sort()
+        results[key] = {
+            "median_ms": statistics.median(got) * 1000,
+            "p95_ms": got[int(len(got) * 0.95) - 1] * 1000,
+            "throughput": len(got) / sum(got),
+        }
+    return results
+
+
+def compare(label: str, measured: dict[str, dict[str, float]], paths: dict[str, str]) -> None:
+    print(label)
+    for key, name in paths.items():
+        print(row(name, measured[key]))
+    b, a = measured["before"], measured["after"]
+    print(
+        f"  after/before: median {a['median_ms'] / b['median_ms']:.2f}x "
+        f"({a['median_ms'] - b['median_ms']:+.3f} ms), throughput {a['throughput'] / b['throughput']:.2f}x; "
+        f"auditing costs {a['median_ms'] - measured['off']['median_ms']:+.3f} ms over (after) audit off"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", default="HEAD~1", help="the commit to compare against (default: HEAD~1)")
+    parser.add_argument("--calls", type=int, default=3000, help="timed calls per gateway, minimal client")
+    parser.add_argument("--batch", type=int, default=50, help="calls per turn, minimal client")
+    parser.add_argument("--sdk-calls", type=int, default=800, help="timed calls per gateway and scenario, SDK client")
+    parser.add_argument("--clients", default="1,32", help="SDK clients at once, comma-separated ('' for none)")
+    options = parser.parse_args()
+    command, args = fake_command()
+    servers = {"echo": {"command": command, "args": args, "prefix": ""}}
+    policy = hundred_rules()
+    with contextlib.ExitStack() as stack:
+        before = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        described = export(options.before, before)
+        print(f"before: {described}")
+        print(f"after:  this working tree ({ROOT})")
+        variants = {
+            "before": ("(before) audit on", True, before),
+            "after": ("(after) audit on", True, None),
+            "off": ("(after) audit off", False, None),
+        }
+        paths = {}
+        urls: dict[str, str] = {}
+        tokens: dict[str, str] = {}
+        for key, (name, audit, source) in variants.items():
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            url, token = stack.enter_context(toolgate_serve(home, servers, policy=policy, audit=audit, source=source))
+            paths[key] = (name, http_factory(url, "legacy", token))
+            urls[key], tokens[key] = url, token
+        for _name, factory in paths.values():
+            await wait_for_tools(factory, 1)
+        names = {key: name for key, (name, _factory) in paths.items()}
+        minimal = {key: MinimalClient(urls[key], tokens[key]) for key in paths}
+        measured = await anyio.to_thread.run_sync(minimal_sequential, minimal, options.calls, options.batch)
+        compare(f"{options.calls} sequential echo calls, minimal HTTP client:", measured, names)
+        for clients in (int(n) for n in options.clients.split(",") if n):
+            measured = await interleaved(paths, clients, options.sdk_calls)
+            compare(f"{options.sdk_calls} echo calls, SDK client, {clients} client(s):", measured, names)
+
+
+if __name__ == "__main__":
+    anyio.run(main)
