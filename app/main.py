@@ -55,9 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve_headless(paths: Paths) -> int:
-    from gateway_core.serve import serve
+    from gateway_core.serve import exit_at_once, serve
 
-    return serve(paths, None, None)
+    exit_at_once(serve(paths, None, None))
 
 
 def display_available(environ: Mapping[str, str], platform: str) -> bool:

@@ -40,20 +40,26 @@ TARGET_S = 1.0
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
-def start_serve(home: Path) -> tuple[subprocess.Popen[str], str, str]:
-    """`toolgate serve` on a free port with the fake servers; returns the process, its URL and a token."""
+def start_serve(home: Path, source: Path | None = None) -> tuple[subprocess.Popen[str], str, str]:
+    """`toolgate serve` on a free port with the fake servers; returns the process, its URL and a token.
+
+    ``source`` is a checkout of Toolgate to run instead of this one (for before/after comparisons).
+    """
     env = {**os.environ, "TOOLGATE_HOME": str(home), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     command, args = fake_command()
     servers = {f"fake{i}": {"command": command, "args": args} for i in range(SERVERS)}
     (home / "config.json").write_text(json.dumps({"gateway": {"port": 0}, "servers": servers}))
     cli = [sys.executable, "-m", "gateway_core.cli"]
+    cwd = source or ROOT  # `python -m` imports gateway_core from the working directory
     token = subprocess.run(
-        [*cli, "agents", "add", "bench"], env=env, capture_output=True, text=True, check=True
+        [*cli, "agents", "add", "bench"], env=env, cwd=cwd, capture_output=True, text=True, check=True
     ).stdout.strip()
     config = json.loads((home / "config.json").read_text())
     config["agents"]["bench"]["default"] = "allow"
     (home / "config.json").write_text(json.dumps(config))
-    process = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [*cli, "serve"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     line = read_first_line(process, START_TIMEOUT_S)
     if not line.startswith("Toolgate is serving MCP at "):
         process.kill()
@@ -124,10 +130,10 @@ async def agent(url: str, token: str, *, call: bool) -> AsyncIterator[None]:
             tg.cancel_scope.cancel()
 
 
-def exit_time(situation: str) -> tuple[float, int]:
+def exit_time(situation: str, source: Path | None = None) -> tuple[float, int]:
     """Seconds from SIGTERM to exit, and how many of its processes were left alive."""
     with tempfile.TemporaryDirectory() as folder:
-        process, url, token = start_serve(Path(folder))
+        process, url, token = start_serve(Path(folder), source)
         try:
             children = descendants(process.pid)
 

@@ -468,12 +468,24 @@ class Gateway:
             self._http_app, shutdown_timeout_s=HTTP_SHUTDOWN_TIMEOUT_S, limit_concurrency=MAX_CONNECTIONS
         )
         channel: ControlSocket | None = None
+        # The servers stop on their own scope, so they close at once when the gateway stops, alongside
+        # the HTTP server's shutdown rather than after it.
+        servers_scope = anyio.CancelScope()
+        servers_closed = anyio.Event()
+
+        async def run_servers(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+            try:
+                with servers_scope:
+                    await self._pool.run(task_status=task_status)
+            finally:
+                servers_closed.set()
+
         try:
             async with anyio.create_task_group() as tg:
                 await tg.start(self._tokens.run)
                 if self._audit is not None:
                     await tg.start(self._audit.run)
-                await tg.start(self._pool.run)
+                await tg.start(run_servers)
                 await tg.start(self._frontend.run)
                 if self._config_path is not None:
                     tg.start_soon(
@@ -499,7 +511,9 @@ class Gateway:
                         with self._control_file(endpoint, channel):
                             task_status.started(endpoint)
                             await self._stop.wait()
+                        # Every server at once: stdin closed, SIGTERM shortly after (see stdio.QUICK_STOP).
                         self._pool.stopping_everything()
+                        servers_scope.cancel()
                         self._frontend.close()
                     finally:
                         if control_http is not None:
@@ -509,6 +523,7 @@ class Gateway:
                     await http.finished.wait()
                     if control_http is not None:
                         await control_http.finished.wait()
+                    await servers_closed.wait()
                 tg.cancel_scope.cancel()
         finally:
             if channel is not None:  # also when the run is cancelled or fails: no socket left open

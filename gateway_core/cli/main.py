@@ -97,6 +97,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, paths: Paths) -> int:
-    from gateway_core.serve import serve
+    from gateway_core.serve import exit_at_once, serve
 
-    return serve(paths, args.config, args.port)
+    exit_at_once(serve(paths, args.config, args.port))
