@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -266,7 +267,12 @@ class AuditLog:
     # -- the event loop's side ------------------------------------------------------------------
 
     def _enqueue(self, record: AuditRecord) -> None:
-        line = journal.encode(record)
+        try:
+            line = journal.encode(record)
+        except UnicodeEncodeError:
+            # A lone surrogate (JSON allows "\ud800") can be neither UTF-8 in the journal nor text in SQLite.
+            record = _without_surrogates(record)
+            line = journal.encode(record)
         with self._lock:
             running = self._loop is not None and not self._stopping
             if running:
@@ -495,6 +501,16 @@ class AuditLog:
     def _problem(self, exc: sqlite3.Error | OSError) -> str:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return f"the audit log cannot be written: {reason} ({self._path})"
+
+
+def _without_surrogates(record: AuditRecord) -> AuditRecord:
+    """The record with each lone surrogate in its text written out as a backslash escape (``udXXX``)."""
+    changes: dict[str, Any] = {
+        name: value.encode("utf-8", "backslashreplace").decode()
+        for name, value in vars(record).items()
+        if type(value) is str  # not the enums, which are str too
+    }
+    return dataclasses.replace(record, **changes)
 
 
 def _wake(waiters: list[_Waiter]) -> None:

@@ -337,6 +337,32 @@ async def test_recording_while_the_log_is_not_running_is_reported_and_does_not_b
 
 
 @pytest.mark.anyio
+async def test_a_lone_surrogate_in_a_calls_arguments_is_recorded_written_out_and_the_log_keeps_writing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.sqlite3"
+    async with running(AuditLog(path)) as log:
+        await log.record_decision(
+            call_id="odd",
+            agent="a",
+            server="s",
+            tool="t\ud800",
+            effect="allow",
+            rule="default → allow",
+            reason="r",
+            arguments={"text": "half a pair: \ud800"},
+        )
+        await decide(log, "next")
+        stored = [(r.call_id, r.tool, r.arguments) for r in await log.query(AuditQuery())]
+
+    assert stored == [
+        ("next", "create_issue", '{"repo": "octo/hello", "token": "[redacted]"}'),
+        ("odd", "t\\ud800", '{"text": "half a pair: \\ud800"}'),
+    ]
+    assert log.status.healthy
+
+
+@pytest.mark.anyio
 async def test_an_unknown_effect_or_outcome_is_a_programming_error(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.sqlite3")
 
