@@ -7,7 +7,8 @@ Gateways in front of the same echo server (over stdio), all with a 100-rule poli
 first with a minimal HTTP client (http.client, one keep-alive connection, sequential calls, the
 gateways taking turns every --batch calls so drift in machine load hits them alike), then with the
 SDK's client over Streamable HTTP, sequentially and with 32 concurrent clients (in rounds). Prints
-medians, p95, throughput and the ratios after/before.
+medians, p95, throughput and the ratios after/before; with the minimal client also each gateway
+process's CPU time per call, which a busy machine disturbs far less than wall-clock time.
 
     .venv/bin/python bench/before_after.py [--before REF] [--calls 2000] [--clients 1,32] [--sdk-calls 800]
 """
@@ -19,6 +20,7 @@ import contextlib
 import http.client
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -108,15 +110,30 @@ class MinimalClient:
         return time.perf_counter() - started
 
 
-def minimal_sequential(clients: dict[str, MinimalClient], calls: int, batch: int) -> dict[str, dict[str, float]]:
-    """``calls`` sequential echo calls per gateway, the gateways taking turns every ``batch`` calls."""
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) process ``pid`` has used, its threads included (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def minimal_sequential(
+    clients: dict[str, MinimalClient], pids: dict[str, int], calls: int, batch: int
+) -> dict[str, dict[str, float]]:
+    """``calls`` sequential echo calls per gateway, the gateways taking turns every ``batch`` calls.
+
+    Besides latency, the gateway process's own CPU time per call: far less sensitive to what else
+    the machine runs than wall-clock time is.
+    """
     for client in clients.values():
         for _ in range(30):
             client.call()
     samples: dict[str, list[float]] = {key: [] for key in clients}
+    cpu = dict.fromkeys(clients, 0.0)
     while len(samples[next(iter(clients))]) < calls:
         for key, client in clients.items():
+            before = cpu_seconds(pids[key])
             samples[key] += [client.call() for _ in range(batch)]
+            cpu[key] += cpu_seconds(pids[key]) - before
     results = {}
     for key, got in samples.items():
         got.sort()
@@ -124,6 +141,7 @@ def minimal_sequential(clients: dict[str, MinimalClient], calls: int, batch: int
             "median_ms": statistics.median(got) * 1000,
             "p95_ms": got[int(len(got) * 0.95) - 1] * 1000,
             "throughput": len(got) / sum(got),
+            "cpu_ms": cpu[key] / len(got) * 1000,
         }
     return results
 
@@ -131,8 +149,14 @@ def minimal_sequential(clients: dict[str, MinimalClient], calls: int, batch: int
 def compare(label: str, measured: dict[str, dict[str, float]], paths: dict[str, str]) -> None:
     print(label)
     for key, name in paths.items():
-        print(row(name, measured[key]))
+        cpu = measured[key].get("cpu_ms")
+        print(row(name, measured[key]) + ("" if cpu is None else f"   gateway CPU {cpu:.3f} ms/call"))
     b, a = measured["before"], measured["after"]
+    if "cpu_ms" in a:
+        print(
+            f"  gateway CPU per call after/before: {a['cpu_ms'] / b['cpu_ms']:.2f}x "
+            f"({a['cpu_ms'] - b['cpu_ms']:+.3f} ms); auditing costs {a['cpu_ms'] - measured['off']['cpu_ms']:+.3f} ms"
+        )
     print(
         f"  after/before: median {a['median_ms'] / b['median_ms']:.2f}x "
         f"({a['median_ms'] - b['median_ms']:+.3f} ms), throughput {a['throughput'] / b['throughput']:.2f}x; "
@@ -164,16 +188,25 @@ async def main() -> None:
         paths = {}
         urls: dict[str, str] = {}
         tokens: dict[str, str] = {}
+        pids: dict[str, int] = {}
         for key, (name, audit, source) in variants.items():
             home = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            url, token = stack.enter_context(toolgate_serve(home, servers, policy=policy, audit=audit, source=source))
+            serving = toolgate_serve(
+                home,
+                servers,
+                policy=policy,
+                audit=audit,
+                source=source,
+                started=lambda process, key=key: pids.__setitem__(key, process.pid),
+            )
+            url, token = stack.enter_context(serving)
             paths[key] = (name, http_factory(url, "legacy", token))
             urls[key], tokens[key] = url, token
         for _name, factory in paths.values():
             await wait_for_tools(factory, 1)
         names = {key: name for key, (name, _factory) in paths.items()}
         minimal = {key: MinimalClient(urls[key], tokens[key]) for key in paths}
-        measured = await anyio.to_thread.run_sync(minimal_sequential, minimal, options.calls, options.batch)
+        measured = await anyio.to_thread.run_sync(minimal_sequential, minimal, pids, options.calls, options.batch)
         compare(f"{options.calls} sequential echo calls, minimal HTTP client:", measured, names)
         for clients in (int(n) for n in options.clients.split(",") if n):
             measured = await interleaved(paths, clients, options.sdk_calls)

@@ -145,11 +145,13 @@ def toolgate_serve(
     policy: dict[str, Any] | None = None,
     audit: bool = True,
     source: Path | None = None,
+    started: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> Iterator[tuple[str, str]]:
     """Run `toolgate serve` on a free port with ``servers``; yield (url, token).
 
     The agent "bench" gets ``policy`` (default: allow everything); ``audit`` turns the audit log on or off;
-    ``source`` is a checkout of Toolgate to run instead of this one (for before/after comparisons).
+    ``source`` is a checkout of Toolgate to run instead of this one (for before/after comparisons);
+    ``started`` is given the process once it serves.
     """
     env = {**os.environ, "TOOLGATE_HOME": str(home), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     (home / "config.json").write_text(json.dumps({"gateway": {"port": 0}, "servers": servers}))
@@ -169,6 +171,8 @@ def toolgate_serve(
         line = read_first_line(process, START_TIMEOUT_S)
         if not line.startswith("Toolgate is serving MCP at "):
             raise RuntimeError(f"toolgate serve did not start: {line!r}")
+        if started is not None:
+            started(process)
         yield line.split()[-1], token
     finally:
         process.terminate()
