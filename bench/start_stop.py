@@ -4,7 +4,8 @@
           no servers until `/health` answers 200;
   exit    from SIGTERM until the process has exited, with three stdio servers, in three situations
           (idle; an agent's GET stream open; a 60 s call in flight), and whether any server was left
-          behind (see bench/serve_exit.py).
+          behind (see bench/serve_exit.py);
+  quit    the tray app (offscreen, one stdio server): from SIGTERM (what Quit does) until it has exited.
 The two checkouts take turns run by run so drift in machine load hits both alike. Targets: `/health`
 within 1 s of the start, exit within 1 s of SIGTERM.
 
@@ -18,6 +19,7 @@ import contextlib
 import http.client
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from before_after import export
 from serve_exit import exit_time
+
+from tests.fakes.launch import LineReader, fake_command
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 1.0
@@ -73,6 +77,38 @@ def health_time(source: Path) -> float:
             process.wait(30)
 
 
+def quit_time(source: Path) -> float:
+    """Seconds from SIGTERM to the tray app (offscreen, one stdio server, ready) having exited."""
+    with tempfile.TemporaryDirectory() as folder:
+        home = Path(folder)
+        command, args = fake_command()
+        config = {"gateway": {"port": 0}, "servers": {"fake": {"command": command, "args": args}}}
+        (home / "config.json").write_text(json.dumps(config))
+        env = {**os.environ, "TOOLGATE_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
+        env.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app"],
+            cwd=source,
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        assert process.stderr is not None
+        log = LineReader(process.stderr)
+        try:
+            log.wait_for("Toolgate is ready at", HEALTH_TIMEOUT_S)
+            started = time.perf_counter()
+            process.send_signal(signal.SIGTERM)
+            process.wait(HEALTH_TIMEOUT_S)
+            return time.perf_counter() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.wait_closed(10)
+
+
 def _free_port() -> int:
     import socket
 
@@ -98,11 +134,13 @@ def main() -> None:
             sources = {"before": before, **sources}
         print(f"after:  this working tree ({ROOT})")
         health: dict[str, list[float]] = {key: [] for key in sources}
+        quits: dict[str, list[float]] = {key: [] for key in sources}
         exits: dict[tuple[str, str], list[float]] = {}
         left: dict[str, int] = dict.fromkeys(sources, 0)
         for _ in range(options.runs):
             for key, source in sources.items():
                 health[key].append(health_time(source))
+                quits[key].append(quit_time(source))
                 for situation in ("idle", "stream", "call"):
                     seconds, alive = exit_time(situation, source)
                     exits.setdefault((key, situation), []).append(seconds)
@@ -112,6 +150,7 @@ def main() -> None:
             for situation in ("idle", "stream", "call"):
                 print(f"({key}) exit after SIGTERM, 3 servers, {situation:<6}: {summary(exits[(key, situation)])}")
             print(f"({key}) servers left behind: {left[key]}")
+            print(f"({key}) tray app quit after SIGTERM, 1 server: {summary(quits[key])}")
         worst_exit = max(statistics.median(exits[("after", s)]) for s in ("idle", "stream", "call"))
         health_median = statistics.median(health["after"])
         print(
@@ -121,7 +160,8 @@ def main() -> None:
         )
         if "before" in sources:
             before_health = statistics.median(health["before"])
-            print(f"after/before: /health {health_median / before_health:.2f}x", end="")
+            quit_ratio = statistics.median(quits["after"]) / statistics.median(quits["before"])
+            print(f"after/before: /health {health_median / before_health:.2f}x, app quit {quit_ratio:.2f}x", end="")
             for situation in ("idle", "stream", "call"):
                 ratio = statistics.median(exits[("after", situation)]) / statistics.median(exits[("before", situation)])
                 print(f", exit {situation} {ratio:.2f}x", end="")
