@@ -3,7 +3,9 @@
 An in-memory SQLite FTS5 index (stdlib ``sqlite3``) over each tool's name, title, description and
 parameters (names and descriptions), ranked by BM25 with a name match worth most. Names are split into
 words first (``get_current_time``, ``getCurrentTime`` → ``get current time``), and words are stemmed
-(Porter). A web address in a query stands for the word ``url``.
+(Porter). A web address in a query stands for the word ``url``. So that a task put in other words
+finds its tool, each tool is also indexed under the words related to those of its name, title and
+description (``related_words``: *sum* → *total*, *directory* → *booklet*…), a match there worth least.
 The index belongs to one routing table: a search against a newer table rebuilds it first, so it
 follows every catalog change. Used on the event loop only; a build of 500 tools takes milliseconds.
 """
@@ -16,11 +18,12 @@ from collections.abc import Iterable, Mapping
 
 import mcp_types as types
 
+from gateway_core.frontend.related_words import related
 from gateway_core.frontend.routing import Routes
 
 # BM25 weights of the columns, in table order (the public name itself is not searched): a word of the
 # name says most about what a tool does.
-_WEIGHTS = (0.0, 5.0, 3.0, 1.0, 1.5)
+_WEIGHTS = (0.0, 5.0, 3.0, 1.0, 1.5, 0.5)
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # A task naming a web address needs a tool that takes a URL; the address's own words (host, path) are noise.
@@ -57,8 +60,9 @@ class ToolIndex:
     def search(self, routes: Routes, query: str) -> list[str]:
         """The public names of ``routes``' tools that match ``query``, most relevant first.
 
-        A tool matches when any query word (or a word with the same stem) is in its name, title,
-        description, or its parameters' names and descriptions. An empty query matches nothing.
+        A tool matches when any query word (or a word with the same stem, or that it begins) is in its
+        name, title, description, its parameters' names and descriptions, or among the words related to
+        those of its name, title and description. An empty query matches nothing.
         """
         terms = query_words(query)
         if not terms:
@@ -84,16 +88,23 @@ class ToolIndex:
         db = sqlite3.connect(":memory:")
         db.execute(
             "CREATE VIRTUAL TABLE tools USING fts5("
-            "name UNINDEXED, name_words, title, description, parameters, tokenize = 'porter unicode61')"
+            "name UNINDEXED, name_words, title, description, parameters, related, tokenize = 'porter unicode61')"
         )
-        db.executemany("INSERT INTO tools VALUES (?, ?, ?, ?, ?)", _rows(routes.tool_list))
+        db.executemany("INSERT INTO tools VALUES (?, ?, ?, ?, ?, ?)", _rows(routes.tool_list))
         self._db, self._routes = db, routes
         return db
 
 
-def _rows(tools: Iterable[types.Tool]) -> Iterable[tuple[str, str, str, str, str]]:
+def _rows(tools: Iterable[types.Tool]) -> Iterable[tuple[str, str, str, str, str, str]]:
     for tool in tools:
-        yield tool.name, words(tool.name), words(tool.title or ""), tool.description or "", _parameters(tool)
+        name, title, description = words(tool.name), words(tool.title or ""), tool.description or ""
+        yield tool.name, name, title, description, _parameters(tool), _related(f"{name} {title} {description}")
+
+
+def _related(text: str) -> str:
+    """The words related to those of ``text`` (stop words left out)."""
+    own = words(text).split()
+    return " ".join(dict.fromkeys(found for word in own if word not in _STOP_WORDS for found in related(word)))
 
 
 def _parameters(tool: types.Tool) -> str:

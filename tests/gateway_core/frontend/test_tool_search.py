@@ -7,6 +7,7 @@ from typing import Any
 import mcp_types as types
 
 from gateway_core.downstream.base import Catalog
+from gateway_core.frontend.related_words import related
 from gateway_core.frontend.routing import Routes, ServerCatalog, build_routes
 from gateway_core.frontend.tool_search import ToolIndex, query_words, words
 
@@ -97,3 +98,22 @@ def test_show_is_a_word_that_ranks():
     )
 
     assert ToolIndex().search(routes, "show commit abc123")[0] == "srv__git_show"
+
+
+def test_a_task_in_other_words_finds_the_tool_through_related_words_ranked_below_its_own_words():
+    routes = routes_of(
+        tool("get_sum", "Returns the sum of two numbers."),
+        tool("totals_report", "A report of the totals."),
+        tool("echo", "Echoes the input."),
+    )
+    index = ToolIndex()
+
+    assert index.search(routes, "the total of 19 and 23") == ["srv__totals_report", "srv__get_sum"]
+    assert index.search(routes, "zebra") == []
+
+
+def test_related_words_come_from_wordnet_and_reduce_inflections_first():
+    assert "total" in related("sum")
+    assert "recall" in related("remembered")
+    assert "comparison" in related("compares")
+    assert related("zzzz") == []
