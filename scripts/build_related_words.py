@@ -3,7 +3,8 @@
 From Princeton WordNet 3.0 (Debian's ``wordnet-base``: ``apt-get install wordnet-base`` puts it in
 /usr/share/wordnet). For every one-word lemma, the words related to it in its most frequent senses
 (WordNet orders a lemma's senses by how often they were seen in a tagged corpus): the synonyms of those
-senses and the lemma's derivationally related forms (remember → memory, compare → comparison).
+senses, the lemma's derivationally related forms (memory → remembering, compare → comparison), and a
+verb sense's hypernyms (delete → remove).
 Irregular forms (ran, mice) name the lemma they inflect. Run it again only to change what is kept:
 
     python scripts/build_related_words.py [--wordnet /usr/share/wordnet] [--senses 2]
@@ -20,6 +21,9 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "gateway_core/frontend/related_words.tsv.gz"
 POS = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
+# Relations of a whole sense kept besides synonyms and derived forms, by part of speech: a verb's
+# hypernym names what it is a way of doing (delete → remove, fetch → get).
+SEMANTIC = {"verb": ("@",)}
 _ONE_WORD = re.compile(r"^[a-z][a-z0-9]*$")
 LICENSE = """\
 # Related words for on-demand tool search, derived from WordNet 3.0 by scripts/build_related_words.py.
@@ -57,8 +61,8 @@ def synsets(wordnet: Path) -> dict[tuple[str, int], tuple[list[str], dict[int, l
             derived: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
             for i in range(pointers):
                 symbol, target, pos, where = fields[at + 1 + 4 * i : at + 5 + 4 * i]
-                if symbol == "+":
-                    source, target_word = int(where[:2], 16), int(where[2:], 16)
+                source, target_word = int(where[:2], 16), int(where[2:], 16)
+                if symbol == "+" or symbol in SEMANTIC.get(name, ()):
                     derived[source].append((POS["a" if pos == "s" else pos], int(target), target_word))
             found[(name, offset)] = (lemmas, derived)
     return found
@@ -86,6 +90,8 @@ def related(wordnet: Path, senses: int) -> dict[str, set[str]]:
                         continue
                     for pos, target, target_word in derived.get(number, []):
                         words[lemma].add(table[(pos, target)][0][target_word - 1])
+                for pos, target, _ in derived.get(0, []):  # the sense's relations: all the target's words
+                    words[lemma].update(table[(pos, target)][0])
     return {
         lemma: {word for word in found if word != lemma and _ONE_WORD.match(word)} for lemma, found in words.items()
     }

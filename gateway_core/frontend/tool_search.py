@@ -5,7 +5,7 @@ parameters (names and descriptions), ranked by BM25 with a name match worth most
 words first (``get_current_time``, ``getCurrentTime`` → ``get current time``), and words are stemmed
 (Porter). A web address in a query stands for the word ``url``. So that a task put in other words
 finds its tool, each tool is also indexed under the words related to those of its name, title and
-description (``related_words``: *sum* → *total*, *directory* → *booklet*…), a match there worth least.
+description (``related_words``: *sum* → *total*, *delete* → *remove*…), a match there worth least.
 The index belongs to one routing table: a search against a newer table rebuilds it first, so it
 follows every catalog change. Used on the event loop only; a build of 500 tools takes milliseconds.
 """
