@@ -2,9 +2,12 @@
 
 An agent configured with ``"tools": "on_demand"`` is listed ``list_servers``, ``get_server_tools`` and
 ``execute_tool`` (plus its ``always_listed`` tools) instead of every tool's whole definition. What
-they show is filtered by the agent's policy exactly as ``tools/list`` is (a denied tool is never
-described), and ``execute_tool`` is a ``tools/call`` of the named tool: the same guard, approval,
-audit, progress, cancellation and server questions (``forward.py``), its result unchanged.
+they show is exactly what the agent's full ``tools/list`` would hold: filtered by its policy (a denied
+tool is never described), by whether it can create tasks (tools that run only as tasks are offered
+to a handshake-era agent that declared ``tasks``; to others a note names them and says why not), and
+by what each server lists to a client with the agent's capabilities (``listed.py``). ``execute_tool``
+is a ``tools/call`` of the named tool: the same guard, approval, audit, progress, cancellation, server
+questions and tasks (``forward.py``, ``tasks.py``), its result unchanged.
 Built once per agent-facing server; it reads the runtime on every request.
 """
 
@@ -25,9 +28,10 @@ from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.frontend.forward import Ctx, RequestForwarder, current_agent
 from gateway_core.frontend.guard import CallGuard
+from gateway_core.frontend.listed import as_listed_to
 from gateway_core.frontend.routing import Route, Routes
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
-from gateway_core.frontend.tasks import requires_task
+from gateway_core.frontend.tasks import may_use_tasks, requires_task
 from gateway_core.frontend.tool_search import ToolIndex
 
 LIST_SERVERS = "list_servers"
@@ -77,6 +81,13 @@ META_TOOLS: tuple[types.Tool, ...] = (
     ),
 )
 META_NAMES = frozenset(tool.name for tool in META_TOOLS)
+# execute_tool as an agent that can create tasks is listed it: it may be called as a task, for tools that
+# run as tasks (a client sends a task only to a tool whose execution allows it).
+EXECUTE_AS_TASK = META_TOOLS[2].model_copy(update={"execution": types.ToolExecution(task_support="optional")})
+TASK_ONLY_NOTE = (
+    '{count} matching tools run only as tasks (execution.taskSupport "required"), which this connection '
+    "cannot create: {names}. Tasks need protocol version 2025-11-25 and the client capability `tasks`."
+)
 
 
 class _ToolsQuery(BaseModel):
@@ -130,16 +141,30 @@ class OnDemandTools:
         self._forward = forward
         self._index = ToolIndex()
         self._seen: dict[str, tuple[object, ...]] = {}
-        self._usable_in: tuple[Runtime | None, dict[str, tuple[tuple[types.Tool, Route], ...]]] = (None, {})
+        self._usable_in: tuple[Runtime | None, dict[tuple[str, bool], tuple[tuple[types.Tool, Route], ...]]] = (
+            None,
+            {},
+        )
 
     def is_on_demand(self, agent: str) -> bool:
         """Whether ``agent`` is configured with ``"tools": "on_demand"``."""
         entry = self._runtime.now.config.agents.get(agent)
         return entry is not None and entry.tools is ToolsMode.ON_DEMAND
 
-    def listing(self, agent: str, visible: Sequence[types.Tool]) -> list[types.Tool]:
-        """An on-demand agent's ``tools/list``: the gateway tools, then those of ``visible`` it keeps listed."""
-        return [*META_TOOLS, *self._always_listed(agent, visible)]
+    def listing(self, agent: str, visible: Sequence[types.Tool], tasks: bool = False) -> list[types.Tool]:
+        """An on-demand agent's ``tools/list``: the gateway tools, then those of ``visible`` it keeps listed.
+
+        ``tasks``: the agent can create tasks, so ``execute_tool`` may be called as one.
+        """
+        meta = (*META_TOOLS[:2], EXECUTE_AS_TASK) if tasks else META_TOOLS
+        return [*meta, *self._always_listed(agent, visible)]
+
+    def called_name(self, params: types.CallToolRequestParams) -> str:
+        """The tool a ``tools/call`` calls: for an on-demand agent's ``execute_tool``, the one it names."""
+        if params.name != EXECUTE_TOOL or not self.is_on_demand(current_agent()):
+            return params.name
+        name = (params.arguments or {}).get("name")
+        return name if isinstance(name, str) else params.name
 
     async def call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> Any:
         """``tools/call``: an on-demand agent's gateway tools are served here, every other call is forwarded."""
@@ -150,15 +175,20 @@ class OnDemandTools:
         try:
             if params.name == EXECUTE_TOOL:
                 return await self._execute(ctx, params, _Execution.model_validate(arguments))
+            usable = await self._listed(ctx, self._usable(agent, may_use_tasks(ctx)))
             if params.name == LIST_SERVERS:
-                return _text_result({"servers": [_shown(entry) for entry in self.servers_for(agent)]})
-            return self._get_server_tools(agent, _ToolsQuery.model_validate(arguments))
+                return _text_result({"servers": [_shown(entry) for entry in self.servers_for(agent, usable)]})
+            return await self._get_server_tools(ctx, agent, usable, _ToolsQuery.model_validate(arguments))
         except ValidationError as exc:
             return _error(f"{params.name}: {_first_problem(exc)}")
 
-    def servers_for(self, agent: str) -> list[ServerEntry]:
-        """The servers ``agent`` may use, in configuration order: it is shown one of their tools, or allowed them."""
-        config, usable = self._runtime.now.config, self._usable(agent)
+    def servers_for(self, agent: str, usable: Sequence[tuple[types.Tool, Route]] | None = None) -> list[ServerEntry]:
+        """The servers ``agent`` may use, in configuration order: it is shown one of their tools, or allowed them.
+
+        ``usable``: the tools counted (default: those it may use without tasks, whatever its capabilities).
+        """
+        config = self._runtime.now.config
+        usable = self._usable(agent, False) if usable is None else usable
         entries = []
         for name, server_config in config.servers.items():
             server = self._pool.servers.get(name)
@@ -176,7 +206,7 @@ class OnDemandTools:
         for agent, entry in self._runtime.now.config.agents.items():
             if entry.tools is ToolsMode.ON_DEMAND:
                 servers = tuple((server.name, server.state) for server in self.servers_for(agent))
-                listed = [tool for tool, _ in self._usable(agent)]
+                listed = [tool for tool, _ in self._usable(agent, False)]
                 seen[agent] = (servers, tuple(self._always_listed(agent, listed)))
         changed = {agent for agent, signature in seen.items() if self._seen.get(agent) != signature}
         self._seen = seen
@@ -188,20 +218,31 @@ class OnDemandTools:
 
     async def _execute(self, ctx: Ctx, params: types.CallToolRequestParams, execution: _Execution) -> Any:
         # A 2026 agent's retry after a server's question carries its answers on execute_tool itself.
+        # A handshake-era agent's execute_tool as a task is the named tool's call as a task (tasks.py).
         call = types.CallToolRequestParams(
             name=execution.name,
             arguments=execution.arguments,
+            task=params.task,
             request_state=params.request_state,
             input_responses=params.input_responses,
         )
         return await self._forward.call_tool(ctx, call, denied_as_unknown=True)
 
-    def _get_server_tools(self, agent: str, asked: _ToolsQuery) -> types.CallToolResult:
+    async def _get_server_tools(
+        self, ctx: Ctx, agent: str, usable: Sequence[tuple[types.Tool, Route]], asked: _ToolsQuery
+    ) -> types.CallToolResult:
         routes = self._runtime.now.routes
-        candidates = self._usable(agent)
+        tasks = may_use_tasks(ctx)
+        # The task-only tools an agent that cannot create tasks is not offered: filtered alike, named in a note.
+        task_only = (
+            []
+            if tasks
+            else await self._listed(ctx, [pair for pair in self._usable(agent, True) if requires_task(pair[0])])
+        )
+        candidates = [*usable, *task_only]
         notes = []
         if asked.server is not None:
-            shown = {entry.name: entry for entry in self.servers_for(agent)}.get(asked.server)
+            shown = {entry.name: entry for entry in self.servers_for(agent, usable)}.get(asked.server)
             if shown is None:
                 return _error(f"get_server_tools: there is no server {asked.server!r}; list_servers shows them")
             if shown.state is not ServerState.READY:
@@ -223,6 +264,13 @@ class OnDemandTools:
             tools = self._ranked(routes, asked.query, tools)
             if not tools:
                 notes.append("No tool matched the query; try other words, or leave out `query` to list tools.")
+        if not tasks:
+            unoffered = [tool for tool in tools if requires_task(tool)]
+            tools = [tool for tool in tools if not requires_task(tool)]
+            if unoffered:
+                names = ", ".join(tool.name for tool in unoffered[:NOTE_NAMES])
+                more = f" and {len(unoffered) - NOTE_NAMES} more" if len(unoffered) > NOTE_NAMES else ""
+                notes.append(TASK_ONLY_NOTE.format(count=len(unoffered), names=names + more))
         found, left_out = _within_budget(tools, asked.max_tokens)
         if left_out:
             names = ", ".join(tool.name for tool in left_out[:NOTE_NAMES])
@@ -237,8 +285,8 @@ class OnDemandTools:
         by_name = {tool.name: tool for tool in tools}
         return [by_name[name] for name in self._index.search(routes, query) if name in by_name]
 
-    def _usable(self, agent: str) -> list[tuple[types.Tool, Route]]:
-        """The routed tools ``agent`` may see and call without creating a task, in listing order.
+    def _usable(self, agent: str, tasks: bool) -> list[tuple[types.Tool, Route]]:
+        """The routed tools ``agent`` may see, in listing order; with ``tasks``, those that run only as tasks too.
 
         Worked out once per runtime (policies and routes change only with it): deciding on 500 tools
         takes milliseconds, several times a query's ranking.
@@ -246,17 +294,21 @@ class OnDemandTools:
         runtime = self._runtime.now
         if self._usable_in[0] is not runtime:
             self._usable_in = (runtime, {})
-        known = self._usable_in[1].get(agent)
+        known = self._usable_in[1].get((agent, tasks))
         if known is not None:
             return list(known)
         routes = runtime.routes
         usable = []
         for tool in routes.tool_list:
             route = routes.tools[tool.name]
-            if self._guard.may_see(agent, route.server, route.upstream_name) and not requires_task(tool):
+            if self._guard.may_see(agent, route.server, route.upstream_name) and (tasks or not requires_task(tool)):
                 usable.append((tool, route))
-        self._usable_in[1][agent] = tuple(usable)
+        self._usable_in[1][(agent, tasks)] = tuple(usable)
         return usable
+
+    async def _listed(self, ctx: Ctx, usable: Sequence[tuple[types.Tool, Route]]) -> list[tuple[types.Tool, Route]]:
+        """``usable`` less what each server lists not to a client with the agent's capabilities (``listed.py``)."""
+        return await as_listed_to(self._pool, ctx.session.client_capabilities, usable, lambda pair: pair[1], "tools")
 
     def _shows_server(self, agent: str, name: str, tools: Sequence[types.Tool]) -> bool:
         return self._guard.may_see(agent, name) or any(self._guard.may_see(agent, name, tool.name) for tool in tools)
@@ -296,6 +348,8 @@ def _definition(tool: types.Tool) -> dict[str, Any]:
     if tool.description:
         definition["description"] = tool.description
     definition["inputSchema"] = tool.input_schema
+    if tool.execution is not None:  # whether it may, or must, be called as a task
+        definition["execution"] = tool.execution.model_dump(by_alias=True, mode="json", exclude_none=True)
     return definition
 
 

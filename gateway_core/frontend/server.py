@@ -112,7 +112,9 @@ class AgentFacingServer:
         )
         self._forward = forward
         self.on_demand = OnDemandTools(runtime, pool, guard, forward)
-        self.tasks = Tasks(lambda: self._runtime.now.routes, pool, guard, self.on_demand.call_tool)
+        self.tasks = Tasks(
+            lambda: self._runtime.now.routes, pool, guard, self.on_demand.call_tool, self.on_demand.called_name
+        )
         # A session's end reaches everything that keeps something per session.
         ended_handlers = (
             self._forget_session,
@@ -399,18 +401,18 @@ class AgentFacingServer:
             for tool in routes.tool_list
             if self._guard.may_see(agent, routes.tools[tool.name].server, routes.tools[tool.name].upstream_name)
         ]
+        visible = await as_listed_to(
+            self._pool,
+            ctx.session.client_capabilities,
+            visible,
+            lambda t: routes.tools[t.name],
+            "tools",
+            modern=is_modern(ctx),
+        )
+        # Tools the server defines for this agent's era (era_twin.py) decide whether they need tasks.
+        visible = [tool for tool in visible if tasks or not requires_task(tool)]
         if self.on_demand.is_on_demand(agent):
-            visible = self.on_demand.listing(agent, [tool for tool in visible if tasks or not requires_task(tool)])
-        else:
-            visible = await as_listed_to(
-                self._pool,
-                ctx.session.client_capabilities,
-                visible,
-                lambda t: routes.tools[t.name],
-                "tools",
-                modern=is_modern(ctx),
-            )
-            visible = [tool for tool in visible if tasks or not requires_task(tool)]
+            visible = self.on_demand.listing(agent, visible, tasks)
         return types.ListToolsResult(tools=visible)
 
     async def _eras_settled(self, ctx: Ctx) -> None:

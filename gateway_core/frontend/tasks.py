@@ -181,15 +181,22 @@ class Tasks:
         pool: the downstream servers.
         guard: where questions a server asks during ``tasks/result`` are recorded.
         call_tool: how a call is decided, forwarded and recorded (``RequestForwarder.call_tool``).
+        called_name: the tool a call runs (an on-demand agent's ``execute_tool`` runs the one it names).
     """
 
     def __init__(
-        self, routes: Callable[[], Routes], pool: DownstreamPool, guard: CallGuard, call_tool: CallTool
+        self,
+        routes: Callable[[], Routes],
+        pool: DownstreamPool,
+        guard: CallGuard,
+        call_tool: CallTool,
+        called_name: Callable[[types.CallToolRequestParams], str] = lambda params: params.name,
     ) -> None:
         self._routes = routes
         self._pool = pool
         self._guard = guard
         self._call_tool = call_tool
+        self._called_name = called_name
         self.book = TaskBook()
         self._statuses: MemoryObjectSendStream[tuple[str, types.TaskStatusNotification]] | None = None
 
@@ -201,7 +208,7 @@ class Tasks:
         if ctx.method != "tools/call" or (ctx.params or {}).get("task") is None or is_modern(ctx):
             return await call_next(ctx)
         params = types.CallToolRequestParams.model_validate(ctx.params, by_name=False)
-        route = self._routes().tools.get(params.name)
+        route = self._routes().tools.get(self._called_name(params))
         result = await self._call_tool(ctx, params)
         if not isinstance(result, types.CreateTaskResult) or route is None:
             # Run normally after all (the server does not run tasks), refused, or an unknown tool.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -12,11 +14,22 @@ import pytest
 
 from gateway_core.approvals import Answer, ApprovalRequested
 from gateway_core.config import load_config
+from tests.fakes.task_client import task_client_over_http
 from tests.integration.harness import BOTH_ERAS, Mode, RunningGateway, agent_client, running_gateway, stdio_fake
 
 pytestmark = pytest.mark.anyio
 
 WAIT_S = 20.0
+
+
+async def _sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    return types.CreateMessageResult(role="assistant", content=types.TextContent(text="ok"), model="test")
+
+
+async def _elicit(context: Any, params: Any) -> types.ElicitResult:
+    return types.ElicitResult(action="decline")
+
+
 META = ["list_servers", "get_server_tools", "execute_tool"]
 ON_DEMAND: dict[str, Any] = {
     "default": "allow",
@@ -229,3 +242,79 @@ async def test_an_on_demand_2026_agents_listen_stream_hears_of_tools_only_when_i
     assert type(full_heard).__name__ == "ToolsListChanged"
     # Had the lean agent heard of the new tool, that would have come before the restart's prompts change.
     assert type(lean_heard).__name__ == "PromptsListChanged"
+
+
+TASK_SERVER = Path(__file__).parents[1] / "fakes" / "task_server.py"
+PLAIN_ON_DEMAND: dict[str, Any] = {"default": "allow", "tools": "on_demand"}
+
+
+async def test_an_on_demand_agent_that_can_create_tasks_finds_a_task_only_tool_and_runs_it_as_a_task():
+    jobs = {"command": sys.executable, "args": [str(TASK_SERVER)]}
+    async with running_gateway({"jobs": jobs}, policies={"agent-a": PLAIN_ON_DEMAND}) as gw:
+        await gw.wait_ready()
+        async with task_client_over_http(gw.url, gw.tokens["agent-a"]) as agent:
+            listed = {tool.name: tool for tool in (await agent.session.list_tools()).tools}
+            found = json_of(await agent.session.call_tool("get_server_tools", {"query": "wait until released"}))
+            servers = json_of(await agent.session.call_tool("list_servers", {}))["servers"]
+            created = await agent.call_as_task("execute_tool", {"name": "jobs__wait", "arguments": {"text": "report"}})
+            assert isinstance(created, types.CreateTaskResult), created
+            task_id = created.task.task_id
+            await agent.session.call_tool("execute_tool", {"name": "jobs__release"})
+            result = await agent.result(task_id)
+            tasks = [task.task_id for task in (await agent.list_tasks()).tasks]
+    rows = audit_rows(gw)
+
+    assert list(listed) == META
+    assert listed["execute_tool"].execution == types.ToolExecution(task_support="optional")
+    assert found["tools"][0]["name"] == "jobs__wait" and "note" not in found
+    assert found["tools"][0]["execution"] == {"taskSupport": "required"}
+    assert servers[0]["tools"] == 3
+    assert text_of(result) == "released: report"
+    assert tasks == [task_id]
+    outcomes = [(r["server"], r["tool"], r["outcome"]) for r in rows if r["kind"] == "outcome"]
+    assert outcomes[:2] == [("jobs", "wait", "ok"), ("jobs", "release", "ok")]
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_an_on_demand_agent_that_cannot_create_tasks_is_told_why_a_task_only_tool_is_not_offered(mode: Mode):
+    jobs = {"command": sys.executable, "args": [str(TASK_SERVER)]}
+    async with running_gateway({"jobs": jobs}, policies={"agent-a": PLAIN_ON_DEMAND}) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as client:
+            listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+            found = json_of(await client.call_tool("get_server_tools", {"query": "wait until released"}))
+            everything = json_of(await client.call_tool("get_server_tools", {"server": "jobs"}))
+            servers = json_of(await client.call_tool("list_servers", {}))["servers"]
+
+    assert listed["execute_tool"].execution is None
+    assert "jobs__wait" not in [tool["name"] for tool in found["tools"]]
+    assert found["note"].startswith('1 matching tools run only as tasks (execution.taskSupport "required")')
+    assert "cannot create: jobs__wait. Tasks need protocol version 2025-11-25" in found["note"]
+    assert [tool["name"] for tool in everything["tools"]] == ["jobs__release", "jobs__plain"]
+    assert "jobs__wait" in everything["note"]
+    assert servers[0]["tools"] == 2
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+@pytest.mark.parametrize("declared", ["nothing", "sampling and elicitation"])
+async def test_an_on_demand_agent_finds_exactly_the_tools_its_full_listing_would_hold(mode: Mode, declared: str):
+    person: dict[str, Any] = {}
+    if declared != "nothing":
+        person = {"sampling_callback": _sample, "elicitation_callback": _elicit}
+    policies = {"agent-a": PLAIN_ON_DEMAND, "agent-b": {"default": "allow"}}
+    config = {"fake": stdio_fake("--by-capability")}
+    async with running_gateway(config, agents=("agent-a", "agent-b"), policies=policies) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["agent-a"], mode=mode, **person) as on_demand,
+            agent_client(gw.url, gw.tokens["agent-b"], mode=mode, **person) as full,
+        ):
+            listed = sorted(tool.name for tool in (await full.list_tools()).tools)
+            found = json_of(await on_demand.call_tool("get_server_tools", {"max_tokens": 100_000}))
+            queried = json_of(await on_demand.call_tool("get_server_tools", {"query": "summarise"}))
+            servers = json_of(await on_demand.call_tool("list_servers", {}))["servers"]
+
+    assert sorted(tool["name"] for tool in found["tools"]) == listed
+    assert ("fake__summarise" in listed) == (declared != "nothing")
+    assert ("fake__summarise" in [tool["name"] for tool in queried["tools"]]) == (declared != "nothing")
+    assert servers[0]["tools"] == len(listed)
