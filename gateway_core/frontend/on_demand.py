@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
+from anyio import to_thread
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway_core.config import ToolsMode
@@ -32,6 +33,8 @@ from gateway_core.frontend.listed import as_listed_to
 from gateway_core.frontend.routing import Route, Routes
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.frontend.tasks import may_use_tasks, requires_task
+from gateway_core.frontend.tool_embeddings import Embedder
+from gateway_core.frontend.tool_embeddings import load as load_embedder
 from gateway_core.frontend.tool_search import ToolIndex
 
 LIST_SERVERS = "list_servers"
@@ -140,6 +143,8 @@ class OnDemandTools:
         self._guard = guard
         self._forward = forward
         self._index = ToolIndex()
+        self._embedder: Embedder | None = None
+        self._embedder_read = False
         self._seen: dict[str, tuple[object, ...]] = {}
         self._usable_in: tuple[Runtime | None, dict[tuple[str, bool], tuple[tuple[types.Tool, Route], ...]]] = (
             None,
@@ -261,7 +266,10 @@ class OnDemandTools:
             ]
         tools = [tool for tool, _ in candidates]
         if asked.query is not None:
-            tools = self._ranked(routes, asked.query, tools)
+            # The first query reads the embedder (if installed) off the event loop: hundreds of milliseconds.
+            if not self._embedder_read:
+                self._embedder, self._embedder_read = await to_thread.run_sync(load_embedder), True
+            tools = self._ranked(routes, asked.query, tools, self._embedder)
             if not tools:
                 notes.append("No tool matched the query; try other words, or leave out `query` to list tools.")
         if not tasks:
@@ -281,9 +289,11 @@ class OnDemandTools:
             )
         return _text_result({"tools": found, "note": " ".join(notes)} if notes else {"tools": found})
 
-    def _ranked(self, routes: Routes, query: str, tools: Sequence[types.Tool]) -> list[types.Tool]:
+    def _ranked(
+        self, routes: Routes, query: str, tools: Sequence[types.Tool], embedder: Embedder | None
+    ) -> list[types.Tool]:
         by_name = {tool.name: tool for tool in tools}
-        return [by_name[name] for name in self._index.search(routes, query) if name in by_name]
+        return [by_name[name] for name in self._index.search(routes, query, embedder) if name in by_name]
 
     def _usable(self, agent: str, tasks: bool) -> list[tuple[types.Tool, Route]]:
         """The routed tools ``agent`` may see, in listing order; with ``tasks``, those that run only as tasks too.

@@ -6,6 +6,8 @@ words first (``get_current_time``, ``getCurrentTime`` → ``get current time``),
 (Porter). A web address in a query stands for the word ``url``. So that a task put in other words
 finds its tool, each tool is also indexed under the words related to those of its name, title and
 description (``related_words``: *sum* → *total*, *delete* → *remove*…), a match there worth least.
+Given an embedder (``tool_embeddings``, when the extra ``semantic`` is installed), a tool's relevance
+also counts how close the query is to it in meaning, which finds tools that share no word with it.
 The index belongs to one routing table: a search against a newer table rebuilds it first, so it
 follows every catalog change. Used on the event loop only; a build of 500 tools takes milliseconds.
 """
@@ -20,7 +22,12 @@ import mcp_types as types
 
 from gateway_core.frontend.related_words import related
 from gateway_core.frontend.routing import Routes
+from gateway_core.frontend.tool_embeddings import Embedder, Vectors
 
+# With an embedder: a tool's relevance is its BM25 score (the best match's taken as 1) plus this many times
+# its cosine similarity to the query; a tool that shares no word with the query must be at least this similar.
+MEANING_WEIGHT = 2.0
+MEANING_FLOOR = 0.2
 # BM25 weights of the columns, in table order (the public name itself is not searched): a word of the
 # name says most about what a tool does.
 _WEIGHTS = (0.0, 5.0, 3.0, 1.0, 1.5, 0.5)
@@ -56,13 +63,15 @@ class ToolIndex:
     def __init__(self) -> None:
         self._db: sqlite3.Connection | None = None
         self._routes: Routes | None = None
+        self._vectors: tuple[Embedder, Vectors] | None = None
 
-    def search(self, routes: Routes, query: str) -> list[str]:
+    def search(self, routes: Routes, query: str, embedder: Embedder | None = None) -> list[str]:
         """The public names of ``routes``' tools that match ``query``, most relevant first.
 
         A tool matches when any query word (or a word with the same stem, or that it begins) is in its
         name, title, description, its parameters' names and descriptions, or among the words related to
-        those of its name, title and description. An empty query matches nothing.
+        those of its name, title and description. With ``embedder``, a tool at least ``MEANING_FLOOR``
+        similar in meaning matches too, and similarity adds to relevance. An empty query matches nothing.
         """
         terms = query_words(query)
         if not terms:
@@ -70,16 +79,31 @@ class ToolIndex:
         db = self._index(routes)
         expression = " OR ".join(f'"{term}"*' for term in terms)
         rows = db.execute(
-            f"SELECT name FROM tools WHERE tools MATCH ? ORDER BY bm25(tools, {', '.join(map(str, _WEIGHTS))})",
+            f"SELECT name, -bm25(tools, {', '.join(map(str, _WEIGHTS))}) FROM tools WHERE tools MATCH ?",
             (expression,),
         ).fetchall()
-        return [row[0] for row in rows]
+        scores: dict[str, float] = dict(rows)
+        if embedder is not None:
+            best = max(scores.values(), default=1.0) or 1.0
+            scores = {name: score / best for name, score in scores.items()}
+            vectors = self._embedded(routes, embedder)
+            for tool, similarity in zip(routes.tool_list, embedder.similarity(vectors, query), strict=True):
+                if tool.name in scores or similarity >= MEANING_FLOOR:
+                    scores[tool.name] = scores.get(tool.name, 0.0) + MEANING_WEIGHT * similarity
+        return sorted(scores, key=lambda name: -scores[name])
 
     def close(self) -> None:
         """Free the index (a later search builds it again)."""
         if self._db is not None:
             self._db.close()
-        self._db, self._routes = None, None
+        self._db, self._routes, self._vectors = None, None, None
+
+    def _embedded(self, routes: Routes, embedder: Embedder) -> Vectors:
+        """The vectors of ``routes``' tools (name, title, description), in listing order; ``_index`` first."""
+        if self._vectors is None or self._vectors[0] is not embedder:
+            texts = [f"{words(tool.name)}. {tool.title or ''} {tool.description or ''}" for tool in routes.tool_list]
+            self._vectors = (embedder, embedder.vectors(texts))
+        return self._vectors[1]
 
     def _index(self, routes: Routes) -> sqlite3.Connection:
         if self._db is not None and self._routes is routes:

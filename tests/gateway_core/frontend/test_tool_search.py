@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import mcp_types as types
+import pytest
 
 from gateway_core.downstream.base import Catalog
+from gateway_core.frontend import tool_embeddings
 from gateway_core.frontend.related_words import related
 from gateway_core.frontend.routing import Routes, ServerCatalog, build_routes
 from gateway_core.frontend.tool_search import ToolIndex, query_words, words
@@ -117,3 +120,28 @@ def test_related_words_come_from_wordnet_and_reduce_inflections_first():
     assert "recall" in related("remembered")
     assert "comparison" in related("compares")
     assert related("zzzz") == []
+
+
+def test_with_an_embedder_a_tool_that_shares_no_word_with_the_query_is_found_by_its_meaning():
+    pytest.importorskip("wordllama")
+    embedder = tool_embeddings.load()
+    assert embedder is not None
+    routes = routes_of(
+        tool("read_file", "Read the contents of a file."),
+        tool("get_current_time", "Get the current time in a specific timezone."),
+        tool("get_sum", "Returns the sum of two numbers."),
+    )
+    index = ToolIndex()
+
+    assert index.search(routes, "which hour is it in Sydney") == []
+    assert index.search(routes, "which hour is it in Sydney", embedder)[0] == "srv__get_current_time"
+    assert index.search(routes, "the sum of two numbers", embedder)[0] == "srv__get_sum"
+    assert "srv__read_file" not in index.search(routes, "zebra stripes", embedder)
+
+
+def test_without_wordllama_installed_there_is_no_embedder_and_search_ranks_by_words(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setitem(sys.modules, "wordllama", None)  # its import fails as when it is not installed
+
+    assert tool_embeddings.read() is None
