@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway_core.config import ToolsMode
 from gateway_core.downstream.base import ServerState
+from gateway_core.downstream.by_capability import capability_key
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.frontend.forward import Ctx, RequestForwarder, current_agent
@@ -50,6 +51,8 @@ NOTE_NAMES = 50
 CHARS_PER_TOKEN = 4
 
 _STRING = {"type": "string"}
+# An agent's tools as its full listing would hold them, and the task-only ones it cannot be offered.
+_Listed = tuple[tuple[tuple[types.Tool, Route], ...], tuple[tuple[types.Tool, Route], ...]]
 META_TOOLS: tuple[types.Tool, ...] = (
     types.Tool(
         name=LIST_SERVERS,
@@ -146,6 +149,7 @@ class OnDemandTools:
         self._embedder: Embedder | None = None
         self._embedder_read = False
         self._seen: dict[str, tuple[object, ...]] = {}
+        self._listed_in: tuple[Runtime | None, dict[tuple[str, bool, str], _Listed]] = (None, {})
         self._usable_in: tuple[Runtime | None, dict[tuple[str, bool], tuple[tuple[types.Tool, Route], ...]]] = (
             None,
             {},
@@ -180,10 +184,10 @@ class OnDemandTools:
         try:
             if params.name == EXECUTE_TOOL:
                 return await self._execute(ctx, params, _Execution.model_validate(arguments))
-            usable = await self._listed(ctx, self._usable(agent, may_use_tasks(ctx)))
+            usable, task_only = await self._listed(ctx, agent)
             if params.name == LIST_SERVERS:
                 return _text_result({"servers": [_shown(entry) for entry in self.servers_for(agent, usable)]})
-            return await self._get_server_tools(ctx, agent, usable, _ToolsQuery.model_validate(arguments))
+            return await self._get_server_tools(ctx, agent, usable, task_only, _ToolsQuery.model_validate(arguments))
         except ValidationError as exc:
             return _error(f"{params.name}: {_first_problem(exc)}")
 
@@ -234,16 +238,16 @@ class OnDemandTools:
         return await self._forward.call_tool(ctx, call, denied_as_unknown=True)
 
     async def _get_server_tools(
-        self, ctx: Ctx, agent: str, usable: Sequence[tuple[types.Tool, Route]], asked: _ToolsQuery
+        self,
+        ctx: Ctx,
+        agent: str,
+        usable: Sequence[tuple[types.Tool, Route]],
+        task_only: Sequence[tuple[types.Tool, Route]],
+        asked: _ToolsQuery,
     ) -> types.CallToolResult:
         routes = self._runtime.now.routes
         tasks = may_use_tasks(ctx)
         # The task-only tools an agent that cannot create tasks is not offered: filtered alike, named in a note.
-        task_only = (
-            []
-            if tasks
-            else await self._listed(ctx, [pair for pair in self._usable(agent, True) if requires_task(pair[0])])
-        )
         candidates = [*usable, *task_only]
         notes = []
         if asked.server is not None:
@@ -316,9 +320,27 @@ class OnDemandTools:
         self._usable_in[1][(agent, tasks)] = tuple(usable)
         return usable
 
-    async def _listed(self, ctx: Ctx, usable: Sequence[tuple[types.Tool, Route]]) -> list[tuple[types.Tool, Route]]:
-        """``usable`` less what each server lists not to a client with the agent's capabilities (``listed.py``)."""
-        return await as_listed_to(self._pool, ctx.session.client_capabilities, usable, lambda pair: pair[1], "tools")
+    async def _listed(self, ctx: Ctx, agent: str) -> _Listed:
+        """What the agent's full listing would hold (``usable``), and the task-only tools it cannot be offered.
+
+        Filtered by what each server lists to a client with the agent's capabilities (``listed.py``); kept
+        until the runtime changes (a catalog, a policy), as ``tools/list``'s own cache is (``server.py``).
+        """
+        tasks, capabilities = may_use_tasks(ctx), ctx.session.client_capabilities
+        runtime = self._runtime.now
+        if self._listed_in[0] is not runtime:
+            self._listed_in = (runtime, {})
+        key = (agent, tasks, capability_key(capabilities))
+        known = self._listed_in[1].get(key)
+        if known is not None:
+            return known
+        everything = self._usable(agent, True)
+        listed = await as_listed_to(self._pool, capabilities, everything, lambda pair: pair[1], "tools")
+        usable = tuple(pair for pair in listed if tasks or not requires_task(pair[0]))
+        found = (usable, () if tasks else tuple(pair for pair in listed if requires_task(pair[0])))
+        if self._listed_in[0] is runtime:
+            self._listed_in[1][key] = found
+        return found
 
     def _shows_server(self, agent: str, name: str, tools: Sequence[types.Tool]) -> bool:
         return self._guard.may_see(agent, name) or any(self._guard.may_see(agent, name, tool.name) for tool in tools)
