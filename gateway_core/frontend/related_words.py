@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import gzip
 from functools import cache
-from importlib.resources import files
+from pathlib import Path
 
+TABLE = Path(__file__).with_name("related_words.tsv.gz")
 # WordNet's detachment rules (morphy): an inflected ending and the lemma's ending, tried in turn.
 _ENDINGS = (
     ("ses", "s"),
@@ -39,7 +40,8 @@ _ENDINGS = (
 
 @cache
 def _table() -> dict[str, str]:
-    text = gzip.decompress(files(__package__).joinpath("related_words.tsv.gz").read_bytes()).decode()
+    # Beside this module, in a source tree, an installed package and the app bundles alike (toolgate.spec).
+    text = gzip.decompress(TABLE.read_bytes()).decode()
     table = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
