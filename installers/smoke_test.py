@@ -90,7 +90,10 @@ def check_shim(shim: str, env: dict[str, str]) -> None:
 
 
 def check_serve(app: str, env: dict[str, str], home: Path) -> None:
-    """``toolgate serve`` answers /health, serves a stdio server's tool and stops on SIGTERM."""
+    """``toolgate serve`` answers /health, finds and serves a stdio server's tool and stops on SIGTERM.
+
+    The agent finds the tool on demand: the query reads the related words shipped beside the code.
+    """
     added = subprocess.run([app, "agents", "add", "smoke"], capture_output=True, text=True, env=env, timeout=60)
     tokens = re.findall(r"\btg_[A-Za-z0-9_-]+", added.stdout + added.stderr)
     if added.returncode != 0 or not tokens:
@@ -99,6 +102,7 @@ def check_serve(app: str, env: dict[str, str], home: Path) -> None:
     config = json.loads(config_file.read_text())
     config["servers"] = {"fake": {"command": sys.executable, "args": [str(FAKE_SERVER)]}}
     config["agents"]["smoke"]["default"] = "allow"
+    config["agents"]["smoke"]["tools"] = "on_demand"
     config_file.write_text(json.dumps(config, indent=2))
 
     process = subprocess.Popen(
@@ -118,7 +122,7 @@ def check_serve(app: str, env: dict[str, str], home: Path) -> None:
         text = anyio.run(_call_echo, url, tokens[-1])
         if text != "smoke":
             fail(f"fake__echo through the frozen gateway answered {text!r}")
-        say(f"ok  toolgate serve: /health {health['version']}, a stdio server's tool answered through {url}")
+        say(f"ok  toolgate serve: /health {health['version']}, a stdio server's tool found and answered at {url}")
     finally:
         _stop(process, "toolgate serve")
 
@@ -126,7 +130,10 @@ def check_serve(app: str, env: dict[str, str], home: Path) -> None:
 async def _call_echo(url: str, token: str) -> str:
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
         async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
-            result = await client.call_tool("fake__echo", {"text": "smoke"})
+            found = await client.call_tool("get_server_tools", {"query": "repeat the text back"})
+            if "fake__echo" not in getattr(found.content[0], "text", ""):
+                fail(f"get_server_tools did not find fake__echo: {found}")
+            result = await client.call_tool("execute_tool", {"name": "fake__echo", "arguments": {"text": "smoke"}})
     content = result.content[0]
     return getattr(content, "text", "")
 
