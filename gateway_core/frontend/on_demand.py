@@ -291,7 +291,10 @@ class OnDemandTools:
                 f"{len(left_out)} more matching tools were left out to stay within max_tokens={asked.max_tokens}: "
                 f"{names}{more}. Ask for them with `names`, or a larger `max_tokens`."
             )
-        return _text_result({"tools": found, "note": " ".join(notes)} if notes else {"tools": found})
+        # The definitions were serialized to be measured: the result is put together from those texts.
+        note = f',"note":{_compact(" ".join(notes))}' if notes else ""
+        text = f'{{"tools":[{",".join(found)}]{note}}}'
+        return types.CallToolResult(content=[types.TextContent(text=text)])
 
     def _ranked(
         self, routes: Routes, query: str, tools: Sequence[types.Tool], embedder: Embedder | None
@@ -385,13 +388,13 @@ def _definition(tool: types.Tool) -> dict[str, Any]:
     return definition
 
 
-def _within_budget(tools: Sequence[types.Tool], budget: int) -> tuple[list[dict[str, Any]], list[types.Tool]]:
-    """The definitions of the first ``tools`` that fit ``budget`` tokens (at least one), and the tools left out."""
-    found: list[dict[str, Any]] = []
+def _within_budget(tools: Sequence[types.Tool], budget: int) -> tuple[list[str], list[types.Tool]]:
+    """The compact JSON definitions of the first ``tools`` within ``budget`` tokens (one at least); those left out."""
+    found: list[str] = []
     used = 0
     for index, tool in enumerate(tools):
-        definition = _definition(tool)
-        cost = estimated_tokens(_compact(definition))
+        definition = _compact(_definition(tool))
+        cost = estimated_tokens(definition)
         if found and used + cost > budget:
             return found, list(tools[index:])
         found.append(definition)
