@@ -301,15 +301,21 @@ async def test_an_on_demand_agent_finds_exactly_the_tools_its_full_listing_would
     person: dict[str, Any] = {}
     if declared != "nothing":
         person = {"sampling_callback": _sample, "elicitation_callback": _elicit}
-    policies = {"agent-a": PLAIN_ON_DEMAND, "agent-b": {"default": "allow"}}
+    policies = {
+        "agent-a": PLAIN_ON_DEMAND,
+        "agent-b": {"default": "allow"},
+        "agent-c": {**PLAIN_ON_DEMAND, "always_listed": ["fake/summarise", "fake/echo"]},
+    }
     config = {"fake": stdio_fake("--by-capability")}
-    async with running_gateway(config, agents=("agent-a", "agent-b"), policies=policies) as gw:
+    async with running_gateway(config, agents=("agent-a", "agent-b", "agent-c"), policies=policies) as gw:
         await gw.wait_ready()
         async with (
             agent_client(gw.url, gw.tokens["agent-a"], mode=mode, **person) as on_demand,
             agent_client(gw.url, gw.tokens["agent-b"], mode=mode, **person) as full,
+            agent_client(gw.url, gw.tokens["agent-c"], mode=mode, **person) as keeping,
         ):
             listed = sorted(tool.name for tool in (await full.list_tools()).tools)
+            kept = [tool.name for tool in (await keeping.list_tools()).tools]
             found = json_of(await on_demand.call_tool("get_server_tools", {"max_tokens": 100_000}))
             queried = json_of(await on_demand.call_tool("get_server_tools", {"query": "summarise"}))
             servers = json_of(await on_demand.call_tool("list_servers", {}))["servers"]
@@ -318,3 +324,4 @@ async def test_an_on_demand_agent_finds_exactly_the_tools_its_full_listing_would
     assert ("fake__summarise" in listed) == (declared != "nothing")
     assert ("fake__summarise" in [tool["name"] for tool in queried["tools"]]) == (declared != "nothing")
     assert servers[0]["tools"] == len(listed)
+    assert kept == [*META, "fake__echo", *(["fake__summarise"] if declared != "nothing" else [])]
