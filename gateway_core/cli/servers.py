@@ -176,6 +176,7 @@ def _server(name: str, entry: ServerConfig | None, state: dict[str, Any] | None)
         "tools": state.get("tools") if state is not None else None,
         "reason": state.get("reason") if state is not None else None,
         "restarts": state.get("restarts") if state is not None else None,
+        "sign_in_at": state.get("sign_in_at") if state is not None else None,
         "command": entry.command if entry is not None else None,
         "args": [redact_text(arg) for arg in entry.args] if entry is not None else [],
         "url": redact_text(entry.url) if entry is not None and entry.url is not None else None,

@@ -342,6 +342,7 @@ def server_to_json(status: ServerStatus) -> dict[str, Any]:
         "tools": status.tools,
         "reason": status.reason,
         "restarts": status.restarts,
+        "sign_in_at": status.sign_in_at,
     }
 
 

@@ -9,7 +9,11 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
@@ -21,8 +25,10 @@ from gateway_core.downstream.base import ServerState
 from gateway_core.errors import ErrorCode
 from gateway_core.paths import Paths
 from gateway_core.secrets import FileSecretStore
-from tests.fakes.launch import serve_oauth
+from tests.fakes.launch import read_first_line, serve_oauth
+from tests.integration import cli_process
 from tests.integration.harness import agent_client, running_gateway, text_of
+from tests.integration.test_serve_process import add_agent, client_seeing, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -156,3 +162,107 @@ async def test_a_pre_registered_client_and_a_client_credentials_server_keep_toke
     assert len(values) >= 2  # the secret and the robot's token
     assert files_holding(toolgate_home, values) == []
     assert not any(value in caplog.text or value in output + logout_output for value in values)
+
+
+class LogLines:
+    """The lines a process writes to stderr, read by a thread; a test waits, bounded, for one to come."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        self.lines: list[str] = []
+        self._seen = threading.Condition()
+        self._stream = process.stderr
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def close(self) -> None:
+        """Once the process ended: read what is left and close the pipe."""
+        self._reader.join(CLI_TIMEOUT_S)
+        self._stream.close()
+
+    def _read(self) -> None:
+        for line in self._stream:
+            with self._seen:
+                self.lines.append(line)
+                self._seen.notify_all()
+
+    def _wait_sync(self, text: str, after: int, timeout_s: float) -> int:
+        with self._seen:
+            found = self._seen.wait_for(lambda: any(text in line for line in self.lines[after:]), timeout=timeout_s)
+            assert found, f"no log line with {text!r} within {timeout_s} s: {self.lines[after:]}"
+            return len(self.lines)
+
+    async def wait_for(self, text: str, *, after: int = 0) -> int:
+        """Wait for a line holding ``text`` among lines number ``after`` on; how many lines there are then."""
+        return await anyio.to_thread.run_sync(self._wait_sync, text, after, CLI_TIMEOUT_S)
+
+
+@contextmanager
+def serving_logged() -> Iterator[tuple[str, LogLines]]:
+    """Start ``toolgate serve``; yield the endpoint URL it printed and its log (its stderr, line by line)."""
+    command = [sys.executable, "-m", "gateway_core.cli", "serve"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = LogLines(process)
+    try:
+        line = read_first_line(process, CLI_TIMEOUT_S)
+        assert line.startswith("Toolgate is serving MCP at "), (line, log.lines)
+        yield line.split()[-1], log
+    finally:
+        process.terminate()
+        process.wait(CLI_TIMEOUT_S)
+        process.stdout.close()  # type: ignore[union-attr]
+        log.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="reads the serving process's stderr through a pipe")
+async def test_toolgate_serve_as_a_process_needs_a_sign_in_until_login_refreshes_silently_and_needs_one_after_logout(
+    toolgate_home: Path,
+) -> None:
+    printed: list[str] = []
+    tokens: set[str] = set()
+    with serve_oauth() as oauth:
+        base = oauth.url.removesuffix("/mcp")
+        write_config(toolgate_home, {"remote": {"url": oauth.url, "type": "http"}})
+        agent_token = add_agent("cli-agent", toolgate_home)
+        with serving_logged() as (url, log):
+            seen = await log.wait_for("server 'remote' needs a sign-in")
+            code, before, _ = await cli_process.toolgate("status", "--json")
+            assert code == 0, before
+
+            code, output = await toolgate("login", "remote")
+            printed.append(output)
+            assert code == 0, output
+            tokens |= stored_token_values(toolgate_home)
+            async with client_seeing(url, agent_token, "remote__whoami") as agent:
+                listed = {tool.name for tool in (await agent.list_tools()).tools}
+                whoami = await agent.call_tool("remote__whoami", {})
+                async with httpx2.AsyncClient() as http:
+                    (await http.post(base + "/test/expire")).raise_for_status()
+                after_expiry = await agent.call_tool("remote__echo", {"text": "still signed in"})
+            tokens |= stored_token_values(toolgate_home)
+
+            code, output = await toolgate("logout", "remote")
+            printed.append(output)
+            assert code == 0, output
+            await log.wait_for("server 'remote' needs a sign-in", after=seen)
+            code, after, _ = await cli_process.toolgate("status", "--json")
+            assert code == 0, after
+            async with agent_client(url, agent_token) as agent:
+                with pytest.raises(MCPError) as refused:
+                    await agent.call_tool("remote__whoami", {})
+            async with httpx2.AsyncClient() as http:
+                stats = (await http.get(base + "/test/stats")).json()
+
+    remote_before = {s["name"]: s for s in json.loads(before)["servers"]}["remote"]
+    remote_after = {s["name"]: s for s in json.loads(after)["servers"]}["remote"]
+    assert remote_before["state"] == remote_after["state"] == "needs sign-in"
+    assert remote_before["sign_in_at"] == remote_after["sign_in_at"] == base
+    assert "toolgate login remote" in remote_before["reason"]
+    assert "The running Toolgate connects to it now." in printed[0]
+    assert {"remote__whoami", "remote__echo"} <= listed and not whoami.is_error
+    assert text_of(after_expiry) == "still signed in" and stats["refreshed"] == 1
+    assert len(tokens) == 4  # the sign-in's pair and the refresh's (rotated)
+    assert stats["revoked"] >= 1 and stats["live"] == 0
+    assert "sign in to remote first (toolgate login remote)" in refused.value.error.message
+    assert files_holding(toolgate_home, tokens) == []
+    assert log.lines and not any(token in line for token in tokens for line in log.lines + printed)
