@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -70,6 +71,9 @@ class OAuthSettings(_Model):
     """``client_credentials``: machine to machine, no browser (needs client_id, client_secret and issuer)."""
     issuer: str | None = Field(default=None, min_length=1)
     """The authorization server the client belongs to; its credentials are only ever sent there."""
+    client_metadata_url: str | None = Field(default=None, min_length=1)
+    """A Client ID Metadata Document hosted by the person or their organisation (HTTPS, a path): the
+    client id offered to authorization servers that support such documents, instead of registering."""
 
     @model_validator(mode="after")
     def _consistent(self) -> OAuthSettings:
@@ -82,6 +86,17 @@ class OAuthSettings(_Model):
             raise ValueError('"client_secret" needs the "client_id" it belongs to')
         if self.issuer is not None and not self.issuer.startswith(("https://", "http://")):
             raise ValueError(f'"issuer" must be the authorization server\'s http(s) URL, found {self.issuer!r}')
+        if self.client_metadata_url is not None:
+            parts = urlsplit(self.client_metadata_url)
+            if parts.scheme != "https" or not parts.netloc or parts.path in ("", "/"):
+                raise ValueError(
+                    '"client_metadata_url" must be the https:// URL of a Client ID Metadata Document, with a '
+                    f"path, found {self.client_metadata_url!r}"
+                )
+            if self.client_id is not None:
+                raise ValueError('"client_metadata_url" and "client_id" each name the client: keep one')
+            if self.grant == "client_credentials":
+                raise ValueError('"client_metadata_url" is for a sign-in in the browser; "client_credentials" has none')
         if self.grant == "client_credentials":
             missing = [key for key in ("client_id", "client_secret", "issuer") if getattr(self, key) is None]
             if missing:

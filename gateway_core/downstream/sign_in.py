@@ -263,7 +263,8 @@ async def sign_in(
             await anyio.to_thread.run_sync(storage.forget_client)
             redirect = await stack.enter_async_context(LoopbackRedirect.open(storage.server, 0))
         scopes = settings.scopes if settings is not None else ()
-        return await _sign_in_with(storage, url, redirect, open_url, timeout_s, client, scopes)
+        document = settings.client_metadata_url if settings is not None else None
+        return await _sign_in_with(storage, url, redirect, open_url, timeout_s, client, scopes, document)
 
 
 async def _sign_in_with(
@@ -274,6 +275,7 @@ async def _sign_in_with(
     timeout_s: float,
     client: OAuthClientInformationFull | None,
     scopes: tuple[str, ...],
+    client_metadata_url: str | None,
 ) -> SignedIn:
     async def show(authorization_url: str) -> None:
         _check_authorization_url(authorization_url)
@@ -288,8 +290,17 @@ async def _sign_in_with(
     )
     if client is not None:
         client = client.model_copy(update={"redirect_uris": [redirect.url]})
+    # A Client ID Metadata Document (configured) is the client id where the authorization server
+    # supports such documents; the SDK registers a client (RFC 7591) where it does not.
     provider = _PersonSignIn(
-        url, metadata, storage, redirect_handler=show, callback_handler=redirect.wait, client=client, scopes=scopes
+        url,
+        metadata,
+        storage,
+        redirect_handler=show,
+        callback_handler=redirect.wait,
+        client_metadata_url=client_metadata_url,
+        client=client,
+        scopes=scopes,
     )
     previous = await anyio.to_thread.run_sync(storage.record)
     if previous is not None and previous.wanted_scope is not None:

@@ -2,7 +2,7 @@
 
     python tests/fakes/oauth_server.py [--access-ttl SECONDS] [--refuse-consent] [--authorize-endpoint URL]
         [--client ID:SECRET:REDIRECT_URI] [--no-registration] [--client-credentials] [--layout LAYOUT]
-        [--redirect-discovery-to URL]
+        [--redirect-discovery-to URL] [--cimd-ca PEM_FILE]
 
 Listens on 127.0.0.1 on a free port and prints ``READY <url>`` (the MCP endpoint, ``/mcp``) as its first
 stdout line. The SDK's auth routes serve authorization server metadata (RFC 8414), protected resource
@@ -21,7 +21,10 @@ authorization spec: ``header`` (protected resource metadata only where ``WWW-Aut
 ``path`` / ``root`` (only at the path-based / root well-known URL, the header naming none), ``tenant``
 (an issuer with a path), ``oidc`` (OpenID Connect discovery only, with a tenant path), ``legacy``
 (2025-03-26: no protected resource metadata at all), ``mismatch`` (authorization server metadata naming
-another issuer). ``--redirect-discovery-to`` answers the protected resource metadata with a 307 there.
+another issuer). ``--cimd-ca`` supports Client ID Metadata Documents (``client_id_metadata_document_supported`` in its
+metadata): an unknown ``https://`` client id is fetched, trusting only that CA, and is a client only when
+the document's ``client_id`` is its URL and it names a public client (its redirect URIs are then checked
+as a registered client's). ``--redirect-discovery-to`` answers the protected resource metadata with a 307 there.
 Test-only routes: ``POST /test/expire`` ends every access token now (the next call must refresh);
 ``GET /test/stats`` counts registrations, codes, refreshes, revocations and the ``resource`` values
 asked for. ``/sse`` is only a protected door (401 without a token; no legacy SSE server behind it),
@@ -37,12 +40,14 @@ import base64
 import json
 import secrets
 import socket
+import ssl
 import sys
 import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import anyio
+import httpx2
 import mcp_types as types
 import uvicorn
 from mcp.server import ServerRequestContext
@@ -74,9 +79,10 @@ CODE_TTL_S = 300
 class MemoryAuthorizationServer:
     """An ``OAuthAuthorizationServerProvider`` keeping clients, codes and tokens in dicts; consent is automatic."""
 
-    def __init__(self, access_ttl_s: int, *, refuse_consent: bool = False) -> None:
+    def __init__(self, access_ttl_s: int, *, refuse_consent: bool = False, cimd_ca: str | None = None) -> None:
         self.access_ttl_s = access_ttl_s
         self.refuse_consent = refuse_consent
+        self.cimd_ca = cimd_ca
         self.clients: dict[str, OAuthClientInformationFull] = {}
         self.codes: dict[str, AuthorizationCode] = {}
         self.access: dict[str, AccessToken] = {}
@@ -91,10 +97,37 @@ class MemoryAuthorizationServer:
             "code_clients": [],
             "machine_tokens": 0,
             "insufficient": 0,
+            "documents_fetched": 0,
+            "documents_refused": [],
         }
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        return self.clients.get(client_id)
+        known = self.clients.get(client_id)
+        if known is None and self.cimd_ca is not None and client_id.startswith("https://"):
+            return await self._client_from_document(client_id)
+        return known
+
+    async def _client_from_document(self, url: str) -> OAuthClientInformationFull | None:
+        """The client a Client ID Metadata Document describes: fetched over verified TLS, its ``client_id`` its URL."""
+        self.stats["documents_fetched"] += 1
+        try:
+            async with httpx2.AsyncClient(verify=ssl.create_default_context(cafile=self.cimd_ca)) as http:
+                response = await http.get(url)
+            document = response.json() if response.status_code == 200 else None
+        except (httpx2.HTTPError, ValueError) as exc:
+            self.stats["documents_refused"].append(f"{url}: {type(exc).__name__}")
+            return None
+        if not isinstance(document, dict) or document.get("client_id") != url:
+            self.stats["documents_refused"].append(f"{url}: its client_id is not its URL")
+            return None
+        if document.get("token_endpoint_auth_method", "none") != "none" or "client_secret" in document:
+            self.stats["documents_refused"].append(f"{url}: a document names a public client only")
+            return None
+        try:
+            return OAuthClientInformationFull.model_validate(document)
+        except ValueError:
+            self.stats["documents_refused"].append(f"{url}: not client metadata")
+            return None
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
         assert client_info.client_id is not None
@@ -410,6 +443,7 @@ def build_app(
     client_credentials: bool = False,
     layout: str = "sdk",
     redirect_discovery_to: str | None = None,
+    client_documents: bool = False,
 ) -> Any:
     """The Starlette app: authorization server, protected resource metadata, the MCP endpoint, test routes."""
 
@@ -443,12 +477,14 @@ def build_app(
     metadata = build_metadata(auth.issuer_url, None, *options).model_dump(mode="json", exclude_none=True)
     if authorize_endpoint is not None:
         metadata["authorization_endpoint"] = authorize_endpoint
+    if client_documents:
+        metadata["client_id_metadata_document_supported"] = True
     if client_credentials:
         metadata["grant_types_supported"] = [*metadata["grant_types_supported"], "client_credentials"]
         app = _ClientCredentialsGrant(app, provider)
     if layout != "sdk" or redirect_discovery_to is not None:
         app = _Discovery(app, layout, base, metadata, redirect_discovery_to)
-    elif authorize_endpoint is not None or client_credentials:
+    elif authorize_endpoint is not None or client_credentials or client_documents:
         app = _Metadata(app, metadata)
     return _PublicClientRevocation(app)
 
@@ -471,7 +507,7 @@ async def _serve(args: argparse.Namespace) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    provider = MemoryAuthorizationServer(args.access_ttl, refuse_consent=args.refuse_consent)
+    provider = MemoryAuthorizationServer(args.access_ttl, refuse_consent=args.refuse_consent, cimd_ca=args.cimd_ca)
     if args.client is not None:
         client = pre_registered(args.client)
         provider.clients[client.client_id or ""] = client
@@ -483,6 +519,7 @@ async def _serve(args: argparse.Namespace) -> None:
         client_credentials=args.client_credentials,
         layout=args.layout,
         redirect_discovery_to=args.redirect_discovery_to,
+        client_documents=args.cimd_ca is not None,
     )
     sock.listen()  # before READY: a client may connect as soon as it reads the line
     sys.stdout.write(f"READY {base}/mcp\n")
@@ -500,6 +537,7 @@ def main() -> None:
     parser.add_argument("--client-credentials", action="store_true")
     parser.add_argument("--layout", choices=LAYOUTS, default="sdk")
     parser.add_argument("--redirect-discovery-to", metavar="URL")
+    parser.add_argument("--cimd-ca", metavar="PEM_FILE")
     args = parser.parse_args()
     anyio.run(_serve, args)
     sys.exit(0)

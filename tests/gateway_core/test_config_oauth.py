@@ -78,6 +78,20 @@ def test_an_empty_oauth_block_is_the_same_as_none(tmp_path: Path) -> None:
             },
             'servers.r.oauth: "redirect_port" is for a sign-in in the browser; "client_credentials" has none',
         ),
+        (
+            {"client_metadata_url": "http://example.com/toolgate.json"},
+            'servers.r.oauth: "client_metadata_url" must be the https:// URL of a Client ID Metadata Document, '
+            "with a path, found 'http://example.com/toolgate.json'",
+        ),
+        (
+            {"client_metadata_url": "https://example.com/"},
+            'servers.r.oauth: "client_metadata_url" must be the https:// URL of a Client ID Metadata Document, '
+            "with a path, found 'https://example.com/'",
+        ),
+        (
+            {"client_metadata_url": "https://example.com/toolgate.json", "client_id": "abc"},
+            'servers.r.oauth: "client_metadata_url" and "client_id" each name the client: keep one',
+        ),
         ({"redirect_port": 70000}, "servers.r.oauth.redirect_port: expected a number of at most 65535, found 70000"),
         ({"scopes": ["read write"]}, "servers.r.oauth.scopes[0]: "),
         (
@@ -88,7 +102,8 @@ def test_an_empty_oauth_block_is_the_same_as_none(tmp_path: Path) -> None:
         (
             {"client": "abc"},
             "servers.r.oauth.client: unknown key "
-            "(expected one of: client_id, client_secret, scopes, redirect_port, grant, issuer)",
+            "(expected one of: client_id, client_secret, scopes, redirect_port, grant, issuer, "
+            "client_metadata_url)",
         ),
     ],
 )

@@ -20,6 +20,7 @@ from gateway_core.downstream.sign_in import SignInError, sign_in, sign_in_as_mac
 from gateway_core.errors import ErrorCode
 from gateway_core.paths import Paths
 from gateway_core.secrets import FileSecretStore, resolve
+from tests.fakes.client_document import client_document
 from tests.fakes.launch import FakeProcess, serve_oauth
 from tests.fakes.scripted_browser import follow
 from tests.gateway_core.downstream.conftest import Changes, running
@@ -306,3 +307,72 @@ async def test_a_pre_registered_client_for_another_issuer_is_never_presented_to_
     # The server's authorization server is not the configured issuer: a client is registered there instead.
     assert signed_in.issuer == _base(oauth)
     assert stats["registered"] == 1 and "desktop" not in stats["code_clients"]
+
+
+def _document_for(port: int, **changes: Any) -> Any:
+    def document(url: str) -> dict[str, Any]:
+        fields = {
+            "client_id": url,
+            "client_name": "Toolgate at Example Corp",
+            "redirect_uris": [f"http://127.0.0.1:{port}/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }
+        return fields | changes
+
+    return document
+
+
+async def test_a_client_metadata_document_is_the_client_id_where_the_server_supports_them_and_nothing_is_registered(
+    store: FileSecretStore, port: int, tmp_path: Any
+) -> None:
+    sign_ins = SignIns(store)
+    with client_document(tmp_path, _document_for(port)) as (document_url, ca):
+        settings = OAuthSettings(client_metadata_url=document_url, redirect_port=port)
+        with serve_oauth("--cimd-ca", str(ca)) as oauth:
+            await sign_in(sign_ins.of("remote", offer_tokens=False), oauth.url, open_url=follow, settings=settings)
+            changes = Changes()
+            async with running(_pool(oauth, store, settings, changes)) as pool:
+                remote = pool.servers["remote"]
+                await changes.until(lambda: remote.status.state is ServerState.READY)
+                whoami = await remote.session.call_tool("whoami", {})
+                await _expire(oauth)
+                with anyio.fail_after(10):
+                    echoed = await remote.session.call_tool("echo", {"text": "refreshed"})
+            stats = await _stats(oauth)
+        with serve_oauth() as without:  # no support for documents: the client is registered as before
+            await sign_in(sign_ins.of("other", offer_tokens=False), without.url, open_url=follow, settings=settings)
+            registered = await _stats(without)
+
+    assert whoami.content == [types.TextContent(text=document_url)]
+    assert echoed.content == [types.TextContent(text="refreshed")] and stats["refreshed"] == 1
+    assert stats["registered"] == 0 and stats["code_clients"] == [document_url]
+    assert stats["documents_fetched"] >= 1 and stats["documents_refused"] == []
+    remembered = sign_ins.of("remote").client()
+    assert remembered is not None and remembered.client_id == document_url and remembered.client_secret is None
+    assert registered["registered"] == 1 and registered["code_clients"] != [document_url]
+
+
+async def test_a_client_metadata_document_that_does_not_name_its_own_url_is_refused_by_the_server(
+    store: FileSecretStore, port: int, tmp_path: Any
+) -> None:
+    with client_document(tmp_path, _document_for(port, client_id="https://elsewhere.example/client.json")) as (
+        document_url,
+        ca,
+    ):
+        settings = OAuthSettings(client_metadata_url=document_url, redirect_port=port)
+        with serve_oauth("--cimd-ca", str(ca)) as oauth:
+            with pytest.raises(SignInError) as refused:
+                await sign_in(
+                    SignIns(store).of("remote", offer_tokens=False),
+                    oauth.url,
+                    open_url=follow,
+                    timeout_s=5,
+                    settings=settings,
+                )
+            stats = await _stats(oauth)
+
+    # the authorization server shows the browser its error page; no code comes back
+    assert str(refused.value).startswith("No sign-in within 5 s")
+    assert stats["codes"] == 0 and stats["documents_refused"] == [f"{document_url}: its client_id is not its URL"]
