@@ -413,7 +413,8 @@ def configured_client(settings: OAuthSettings | None, resolve: ResolveFn) -> OAu
 async def discover_issuer(challenge: Challenge, server_url: str, http: httpx2.AsyncClient) -> Challenge:
     """``challenge`` with the authorization server that the protected resource metadata names (RFC 9728).
 
-    Tries where the challenge pointed, then the well-known URLs; unchanged when none answers usefully.
+    Tries where the challenge pointed, then the well-known URLs. A server that publishes none (the
+    2025-03-26 revision of the MCP authorization spec) has its sign-in at its own origin.
     """
     if challenge.issuer is not None:
         return challenge
@@ -425,7 +426,13 @@ async def discover_issuer(challenge: Challenge, server_url: str, http: httpx2.As
         metadata = await handle_protected_resource_response(response)
         if metadata is not None and metadata.authorization_servers:
             return Challenge(str(metadata.authorization_servers[0]), challenge.resource_metadata)
-    return challenge
+    return Challenge(origin_of(server_url), challenge.resource_metadata)
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: the authorization server of a server without resource metadata."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _insufficient_scope(response: httpx2.Response) -> bool:

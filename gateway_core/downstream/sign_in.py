@@ -25,7 +25,14 @@ from mcp.client.auth.utils import extract_scope_from_www_auth, union_scopes
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
 from pydantic import ValidationError
 
-from gateway_core.downstream.oauth import CLIENT_NAME, MachineAuth, SignInRecord, SignInStore, configured_client
+from gateway_core.downstream.oauth import (
+    CLIENT_NAME,
+    MachineAuth,
+    SignInRecord,
+    SignInStore,
+    configured_client,
+    origin_of,
+)
 from gateway_core.errors import ToolgateError
 from gateway_core.secrets import resolve
 
@@ -320,7 +327,8 @@ async def _sign_in_with(
         )
         await anyio.to_thread.run_sync(storage.save, record)
     tokens = context.current_tokens
-    return SignedIn(context.auth_server_url, tokens.scope, tokens.expires_in)
+    # No resource metadata named one (2025-03-26): the SDK signed in at the server's origin.
+    return SignedIn(context.auth_server_url or origin_of(url), tokens.scope, tokens.expires_in)
 
 
 async def sign_in_as_machine(storage: SignInStore, url: str, settings: OAuthSettings, client_secret: str) -> SignedIn:

@@ -71,8 +71,8 @@ async def test_a_sign_in_finds_the_authorization_server_in_each_discovery_varian
         stats = await _stats(oauth)
 
     expected = _base(oauth) + issuer_path
-    assert (signed_in.issuer or "").rstrip("/") == (expected if layout != "legacy" else "")
-    assert named == (expected if layout != "legacy" else None)  # no metadata names it in the legacy variant
+    assert (signed_in.issuer or "").rstrip("/") == expected
+    assert named == expected  # in the legacy variant no metadata names it: the server's origin is where
     assert (stats["registered"], stats["codes"]) == (1, 1)
 
 
@@ -105,4 +105,4 @@ async def test_a_discovery_redirect_to_another_host_is_not_followed_and_the_serv
             foreign.accept()  # nobody came
 
     # The redirected metadata is treated as absent: the 2025-03-26 fallback, on the server's own origin.
-    assert signed_in.issuer is None
+    assert signed_in.issuer == _base(oauth)
