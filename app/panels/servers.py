@@ -7,6 +7,7 @@ server's ``ServerDetail`` and, while adding or editing, a ``ServerForm`` in plac
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -176,11 +177,15 @@ class ServersPanel(QWidget):
         self.restart_button = QPushButton("Restart")
         self.sign_in_button = QPushButton("Sign in…")
         self.sign_in_button.setToolTip("Sign in to this remote server in your browser (as toolgate login NAME)")
+        self.cancel_sign_in_button = QPushButton("Cancel sign-in")
+        self.cancel_sign_in_button.setToolTip("Stop waiting for the browser (nothing is stored)")
+        self.cancel_sign_in_button.hide()
         self.action_note = QLabel()
         self.action_note.setWordWrap(True)
         self.action_note.hide()
         self.action_error = InlineError()
         self._signing_in: str | None = None
+        self._sign_in_task: asyncio.Task[None] | None = None
         self._disarm_timer = QTimer(self)
         self._disarm_timer.setSingleShot(True)
         self._disarm_timer.setInterval(REMOVE_CONFIRM_MS)
@@ -212,6 +217,7 @@ class ServersPanel(QWidget):
         self.enable_button.clicked.connect(self._toggle_enabled)
         self.restart_button.clicked.connect(self._restart)
         self.sign_in_button.clicked.connect(self._sign_in)
+        self.cancel_sign_in_button.clicked.connect(self._cancel_sign_in)
         self.detail.sign_out_button.clicked.connect(self._sign_out)
         bridge.sign_in_finished.connect(self._sign_in_finished)
         bridge.server_status_changed.connect(self._status_changed)
@@ -240,6 +246,7 @@ class ServersPanel(QWidget):
             buttons.addWidget(button)
         buttons.addWidget(self.restart_button)
         buttons.addWidget(self.sign_in_button)
+        buttons.addWidget(self.cancel_sign_in_button)
         buttons.addStretch()
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
@@ -290,6 +297,7 @@ class ServersPanel(QWidget):
         status = self._bridge.status(name) if name else None
         needed = status is not None and status.state is ServerState.NEEDS_SIGN_IN
         self.sign_in_button.setDefault(needed)  # the thing to do next
+        self.cancel_sign_in_button.setVisible(self._signing_in is not None)
         if name != self.detail.server:
             self.detail.show_server(name)
 
@@ -396,7 +404,17 @@ class ServersPanel(QWidget):
         self.action_error.show_message("")
         self._note(f"Signing in to “{name}” in your browser (waiting up to {SIGN_IN_TIMEOUT_S / 60:g} minutes)…")
         self._update_buttons()
-        self._bridge.start_sign_in(name)
+        self._sign_in_task = self._bridge.start_sign_in(name)
+
+    def _cancel_sign_in(self) -> None:
+        """Stop waiting for the browser: the loopback redirect closes, nothing is stored, Sign in… works again."""
+        name, task = self._signing_in, self._sign_in_task
+        if name is None or task is None:
+            return
+        task.cancel()
+        self._signing_in = self._sign_in_task = None
+        self._note(f"Sign-in to “{name}” cancelled.")
+        self._update_buttons()
 
     def _sign_out(self) -> None:
         name = self.detail.server
@@ -407,7 +425,7 @@ class ServersPanel(QWidget):
     def _sign_in_finished(self, name: str, problem: str) -> None:
         signing_in = self._signing_in == name
         if signing_in:
-            self._signing_in = None
+            self._signing_in = self._sign_in_task = None
         if problem:
             self._note("")
             self.action_error.show_message(f"“{name}”: {problem}")

@@ -5,12 +5,15 @@ signs out; the tray tells of a server that needs a sign-in once, not at every re
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import webbrowser
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from app import bridge as app_bridge
 from app.panels.servers import ServersPanel, ServerTableModel
 from gateway_core.downstream import server as downstream_server
 from tests.app.harness import eventually, run_async, running_bridge
@@ -129,3 +132,47 @@ def test_a_server_added_by_its_url_that_needs_a_sign_in_is_offered_one_at_once(q
                 await eventually(lambda: state_of(panel, "notion") == "Ready", "signed in")
 
     run_async(qloop, scenario())
+
+
+def test_a_sign_in_cancelled_while_waiting_for_the_browser_closes_its_redirect_and_can_be_started_again(
+    qloop, qtbot, monkeypatch, scripted_browser
+):
+    opened: list[str] = []
+
+    async def a_browser_nobody_uses(url: str) -> bool:
+        opened.append(url)
+        return True
+
+    async def scenario():
+        with serve_oauth() as oauth:
+            async with running_bridge({"remote": {"url": oauth.url}}) as bridge:
+                panel = ServersPanel(bridge)
+                qtbot.addWidget(panel)
+                await eventually(lambda: state_of(panel, "remote") == "Needs sign-in", "needs sign-in")
+                panel.select_server("remote")
+                assert panel.cancel_sign_in_button.isHidden()
+                with monkeypatch.context() as patched:
+                    patched.setattr(app_bridge, "open_in_browser", a_browser_nobody_uses)
+                    panel.sign_in_button.click()
+                    await eventually(lambda: bool(opened), "the browser opened")
+                redirect = parse_qs(urlsplit(opened[0]).query)["redirect_uri"][0]
+                port = urlsplit(redirect).port
+                assert not panel.cancel_sign_in_button.isHidden() and not panel.sign_in_button.isEnabled()
+
+                panel.cancel_sign_in_button.click()
+                assert panel.action_note.text() == "Sign-in to “remote” cancelled."
+                assert panel.cancel_sign_in_button.isHidden() and panel.sign_in_button.isEnabled()
+                await eventually(lambda: not listening(port), "the redirect closed")
+                assert state_of(panel, "remote") == "Needs sign-in" and panel.action_error.isHidden()
+                assert bridge.api.sign_in_details("remote") is None
+
+                panel.sign_in_button.click()  # the scripted browser, this time
+                await eventually(lambda: state_of(panel, "remote") == "Ready", "signed in after all")
+                assert panel.action_note.text() == "Signed in to “remote”."
+
+    run_async(qloop, scenario())
+
+
+def listening(port: int | None) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port or 0)) == 0
