@@ -374,5 +374,5 @@ async def test_a_client_metadata_document_that_does_not_name_its_own_url_is_refu
             stats = await _stats(oauth)
 
     # the authorization server shows the browser its error page; no code comes back
-    assert str(refused.value).startswith("No sign-in within 5 s")
+    assert str(refused.value).startswith("no sign-in within 5 s")
     assert stats["codes"] == 0 and stats["documents_refused"] == [f"{document_url}: its client_id is not its URL"]
