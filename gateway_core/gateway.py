@@ -420,11 +420,7 @@ class Gateway:
 
         Returns whether ``name`` is an enabled server.
         """
-        server = self._pool.servers.get(name)
-        if server is None:
-            return False
-        server.sign_in_changed()
-        return True
+        return self._pool.sign_in_changed(name)
 
     def restart_server(self, name: str) -> bool:
         """Restart server ``name`` now; returns ``False`` when it is not configured or is disabled."""

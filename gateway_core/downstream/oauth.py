@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -125,10 +126,15 @@ class SignInStore:
         offer_tokens: False: ``get_tokens`` offers none, so the SDK's flow signs in anew (``toolgate login``).
     """
 
-    def __init__(self, store: SecretStore, server: str, *, offer_tokens: bool = True) -> None:
+    def __init__(
+        self, store: SecretStore, server: str, *, offer_tokens: bool = True, refresh_lock: anyio.Lock | None = None
+    ) -> None:
         self._store = store
         self._offer_tokens = offer_tokens
         self.server = server
+        self.refresh_lock = refresh_lock or anyio.Lock()
+        """Held while this server's tokens are refreshed: every user of the sign-in in this process shares it,
+        so a rotated refresh token is used once (one instance refreshes, the others take what it stored)."""
         self._tokens_key = TOKENS_KEY.format(server=server)
         self._client_key = CLIENT_KEY.format(server=server)
 
@@ -213,10 +219,16 @@ class SignIns:
 
     def __init__(self, store: SecretStore) -> None:
         self._store = store
+        self._refresh_locks: dict[str, anyio.Lock] = {}
 
     def of(self, server: str, *, offer_tokens: bool = True) -> SignInStore:
-        """Server ``server``'s sign-in (see ``SignInStore`` for ``offer_tokens``)."""
-        return SignInStore(self._store, server, offer_tokens=offer_tokens)
+        """Server ``server``'s sign-in (see ``SignInStore`` for ``offer_tokens``).
+
+        Every ``SignInStore`` of one server from here shares one refresh lock: the server's own session,
+        its handshake-era twin and each agent's instance of a ``per_agent`` server use one sign-in.
+        """
+        lock = self._refresh_locks.setdefault(server, anyio.Lock())
+        return SignInStore(self._store, server, offer_tokens=offer_tokens, refresh_lock=lock)
 
 
 class GatewayAuth(OAuthClientProvider):
@@ -283,9 +295,12 @@ class GatewayAuth(OAuthClientProvider):
             refreshed = False
             if not self.context.is_token_valid() and self.context.can_refresh_token():
                 refreshed = True
-                refresh_response = yield await self._refresh_token()
-                await self._after_refresh(refresh_response)
-            if self.context.is_token_valid():
+                async with self._storage.refresh_lock:
+                    if not await self._adopt_stored(self._access_token()):
+                        refresh_response = yield await self._refresh_token()
+                        await self._after_refresh(refresh_response)
+            sent = self._access_token() if self.context.is_token_valid() else None
+            if sent is not None:
                 self._add_auth_header(request)
             response = yield request
             if _insufficient_scope(response):
@@ -294,14 +309,35 @@ class GatewayAuth(OAuthClientProvider):
             if not _bearer_challenge(response):
                 return
             if not refreshed and self.context.can_refresh_token():
-                refresh_response = yield await self._refresh_token()
-                if await self._after_refresh(refresh_response):
+                async with self._storage.refresh_lock:
+                    # Another user of this sign-in may have refreshed already: its tokens, not a second refresh
+                    # with the refresh token it rotated away.
+                    renewed = await self._adopt_stored(sent)
+                    if not renewed:
+                        refresh_response = yield await self._refresh_token()
+                        renewed = await self._after_refresh(refresh_response)
+                if renewed:
                     self._add_auth_header(request)
                     response = yield request
                     if not _bearer_challenge(response):
                         return
             # The response to the request is the last one this flow is sent: discovery happens after it.
             self._challenged(Challenge(self.context.auth_server_url, extract_resource_metadata_from_www_auth(response)))
+
+    def _access_token(self) -> str | None:
+        tokens = self.context.current_tokens
+        return None if tokens is None else tokens.access_token
+
+    async def _adopt_stored(self, used: str | None) -> bool:
+        """Take the stored tokens if they are newer than ``used`` (another instance refreshed); whether it did."""
+        record = await anyio.to_thread.run_sync(self._storage.record)
+        if record is None or record.token.access_token == used:
+            return False
+        if record.expires_at is not None and record.expires_at - EXPIRY_MARGIN_S <= time.time():
+            return False
+        self.context.current_tokens = record.token
+        self.context.token_expiry_time = None if record.expires_at is None else record.expires_at - EXPIRY_MARGIN_S
+        return True
 
     async def _stepped_up(self, response: httpx2.Response) -> None:
         """The server wants more scope for this request: remember it for ``toolgate login`` (no browser here)."""

@@ -124,6 +124,10 @@ class AgentInstances:
         """The agents that have an instance of server ``name`` running."""
         return sorted(agent for server, agent in self._instances if server == name)
 
+    def of_server(self, name: str) -> list[DownstreamServer]:
+        """Server ``name``'s running instances, one per agent."""
+        return [inst.server for (server, _), inst in self._instances.items() if server == name]
+
     def instances_for(self, agent: str) -> list[DownstreamServer]:
         """The agent's running instances."""
         return [inst.server for (_, owner), inst in self._instances.items() if owner == agent]

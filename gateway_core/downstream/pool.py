@@ -134,6 +134,19 @@ class DownstreamPool:
         """The agents with their own instance of server ``name`` running."""
         return self._instances.agents_of(name)
 
+    def sign_in_changed(self, name: str) -> bool:
+        """Server ``name``'s stored sign-in may have changed: it and its agents' instances look now.
+
+        Returns whether ``name`` is an enabled server.
+        """
+        server = self._servers.get(name)
+        if server is None:
+            return False
+        server.sign_in_changed()
+        for instance in self._instances.of_server(name):
+            instance.sign_in_changed()
+        return True
+
     def restart(self, name: str) -> bool:
         """Stop server ``name`` and start it again now (no backoff); returns whether it is enabled."""
         config = self._configs.get(name)
@@ -185,6 +198,8 @@ class DownstreamPool:
             stop_times=lambda: self._stop_times,
             launch=self._launch,
             transport=self._transport_of(name, config),
+            sign_ins=self._sign_ins,
+            sign_in_as=name,  # the server's one sign-in, whichever agent's instance uses it
             handshake_only=not modern,
         )
 

@@ -101,6 +101,8 @@ class DownstreamServer:
         launch: what a stdio server's environment starts from (``PATH``); Toolgate's own when None.
         transport: opens the connection instead of the configured transport (tests: an in-memory server).
         sign_ins: where remote servers' sign-ins are kept; None: remote servers are sent no OAuth tokens.
+        sign_in_as: the configured server whose sign-in this one uses (an agent's own instance: its
+            server's, shared with it); ``name`` by default.
         handshake_only: start every session with the handshake only, never in 2026-07-28.
         era_twin: when reached in 2026-07-28, keep a handshake-era twin for handshake-era agents if the
             server offers that era something else (``era_twin.py``).
@@ -122,10 +124,12 @@ class DownstreamServer:
         launch: LaunchEnvironment | None = None,
         transport: Callable[[], AbstractAsyncContextManager[Connection]] | None = None,
         sign_ins: SignIns | None = None,
+        sign_in_as: str | None = None,
         handshake_only: bool = False,
         era_twin: bool = False,
     ) -> None:
         self.name = name
+        self._sign_in_name = sign_in_as or name
         self._always_handshake = handshake_only
         self._twin = HandshakeTwin(name, self._twin_changed) if era_twin else None
         self._outside_call_roots = outside_call_roots
@@ -262,6 +266,7 @@ class DownstreamServer:
             launch=self._launch,
             transport=self._transport,
             sign_ins=self._sign_ins,
+            sign_in_as=self._sign_in_name,
             handshake_only=True,
         )
 
@@ -337,7 +342,7 @@ class DownstreamServer:
 
     def _needs_sign_in(self, exc: SignInRequired) -> None:
         self._sign_in_at = exc.challenge.issuer
-        self._fail(sign_in_reason(self.name, exc.challenge), ServerState.NEEDS_SIGN_IN)
+        self._fail(sign_in_reason(self._sign_in_name, exc.challenge), ServerState.NEEDS_SIGN_IN)
 
     def sign_in_changed(self) -> None:
         """Its stored tokens may have changed (a sign-in or sign-out): look at them now, not at the next poll."""
@@ -380,7 +385,7 @@ class DownstreamServer:
         if self._sign_ins is None:
             return None
         try:
-            return await anyio.to_thread.run_sync(self._sign_ins.of(self.name).fingerprint)
+            return await anyio.to_thread.run_sync(self._sign_ins.of(self._sign_in_name).fingerprint)
         except SecretError:
             return unreadable
 
@@ -435,7 +440,7 @@ class DownstreamServer:
         Raises:
             MissingSecretError: the entry's ``oauth.client_secret`` is not stored.
         """
-        url, settings, storage = self.config.url or "", self.config.oauth, sign_ins.of(self.name)
+        url, settings, storage = self.config.url or "", self.config.oauth, sign_ins.of(self._sign_in_name)
         if settings is not None and settings.grant == "client_credentials":
             assert settings.client_secret is not None  # checked when the config loads
             secret = self._resolve({"s": settings.client_secret})["s"]

@@ -22,6 +22,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from gateway_core.downstream.base import ServerState
+from gateway_core.downstream.oauth import SignIns
 from gateway_core.errors import ErrorCode
 from gateway_core.paths import Paths
 from gateway_core.secrets import FileSecretStore
@@ -266,3 +267,45 @@ async def test_toolgate_serve_as_a_process_needs_a_sign_in_until_login_refreshes
     assert "sign in to remote first (toolgate login remote)" in refused.value.error.message
     assert files_holding(toolgate_home, tokens) == []
     assert log.lines and not any(token in line for token in tokens for line in log.lines + printed)
+
+
+async def test_each_agents_instance_of_a_per_agent_server_uses_its_one_sign_in_and_one_refresh_serves_them_all(
+    toolgate_home: Path,
+) -> None:
+    answers: dict[str, str] = {}
+    with serve_oauth() as oauth:
+        base = oauth.url.removesuffix("/mcp")
+        servers = {"remote": {"url": oauth.url, "type": "http", "isolation": "per_agent"}}
+        async with running_gateway(servers, agents=("agent-a", "agent-b")) as gw:
+            await gw.wait_state("remote", ServerState.NEEDS_SIGN_IN)
+            code, output = await toolgate("login", "remote")
+            assert code == 0, output
+            await gw.wait_ready("remote")
+            async with (
+                agent_client(gw.url, gw.tokens["agent-a"]) as a,
+                agent_client(gw.url, gw.tokens["agent-b"]) as b,
+            ):
+                agents = {"agent-a": a, "agent-b": b}
+                for agent_id, agent in agents.items():
+                    answers[f"{agent_id} whoami"] = text_of(await agent.call_tool("remote__whoami", {}))
+                instances = gw.gateway.instance_agents("remote")
+                async with httpx2.AsyncClient() as http:
+                    (await http.post(base + "/test/expire")).raise_for_status()
+
+                async def call(agent_id: str) -> None:
+                    result = await agents[agent_id].call_tool("remote__echo", {"text": agent_id})
+                    answers[f"{agent_id} after expiry"] = text_of(result)
+
+                async with anyio.create_task_group() as tg:  # both instances meet the expired token at once
+                    for agent_id in agents:
+                        tg.start_soon(call, agent_id)
+            record = SignIns(FileSecretStore(Paths.from_env().secrets_file)).of("remote").record()
+            status = gw.status("remote")
+        async with httpx2.AsyncClient() as http:
+            stats = (await http.get(base + "/test/stats")).json()
+
+    assert instances == ["agent-a", "agent-b"]  # each agent its own instance
+    assert answers["agent-a whoami"] == answers["agent-b whoami"]  # of the one client, signed in once
+    assert answers["agent-a after expiry"] == "agent-a" and answers["agent-b after expiry"] == "agent-b"
+    assert stats["refreshed"] == 1 and stats["codes"] == 1  # one refresh served every instance
+    assert record is not None and status.state is ServerState.READY  # nobody was signed out by a reused token
