@@ -169,7 +169,9 @@ async def test_a_server_with_client_credentials_gets_its_token_by_itself_and_a_n
 
     assert whoami.content == [types.TextContent(text="robot")]
     assert echoed.content == [types.TextContent(text="again")]
-    assert (stats["machine_tokens"], stats["codes"], stats["registered"]) == (2, 0, 0)
+    # A new token after the expiry; a request of the server's start still in flight then (a listing) may
+    # meet the expiry at the same moment and get one of its own: the SDK's flow does not share it.
+    assert stats["machine_tokens"] in (2, 3) and (stats["codes"], stats["registered"]) == (0, 0)
     assert ServerState.NEEDS_SIGN_IN not in changes.states and ServerState.READY in changes.states
     assert record is not None and record.token.refresh_token is None and record.expires_at is not None
 
