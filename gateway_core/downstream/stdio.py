@@ -3,7 +3,9 @@
 Modelled on the SDK's ``mcp/client/stdio.py``, with three differences a gateway needs: stderr is captured
 line by line into a ``StderrBuffer``; the connection reports the server's death even while idle (stdout
 EOF or process exit, whichever comes first); and on close the *whole process group* is ended every time,
-also when the server exits cleanly and leaves children behind (the SDK leaves those running).
+also when the server exits cleanly and leaves children behind (the SDK leaves those running). On macOS
+and Linux a guard (``gateway_core.launch.guard``) ends the group if Toolgate itself is killed; on Windows
+the SDK's Job Object (kill on close) does the same.
 The command is found as the person's shell would (``gateway_core.launch``), with the launch environment.
 Lifecycle: ``open_stdio`` spawns, yields a ``Connection``, and on exit stops the tree within bounded waits.
 """
@@ -36,6 +38,7 @@ from gateway_core.downstream.stderr import StderrBuffer
 from gateway_core.launch.batch import UnsafeBatchArgumentError
 from gateway_core.launch.commands import Launch, MissingCommand, Platform, plan_launch
 from gateway_core.launch.environment import carried
+from gateway_core.launch.guard import Guard
 from gateway_core.launch.missing import describe_missing
 
 logger = logging.getLogger(__name__)
@@ -191,8 +194,8 @@ async def _kill_tree(process: anyio.abc.Process, kill_s: float) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-async def _stop(process: anyio.abc.Process, times: StopTimes) -> None:
-    """Close stdin, give the server its grace period, then end the whole process group."""
+async def _stop(process: anyio.abc.Process, times: StopTimes, guard: Guard | None) -> None:
+    """Close stdin, give the server its grace period, then end the whole process group, then its guard."""
     assert process.stdin is not None
     with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
         await process.stdin.aclose()
@@ -200,6 +203,8 @@ async def _stop(process: anyio.abc.Process, times: StopTimes) -> None:
     await _kill_tree(process, times.kill_s)
     if not await _wait_exit(process, KILL_REAP_TIMEOUT):
         logger.warning("MCP server process %d is still alive after SIGKILL; abandoning it", process.pid)
+    if guard is not None:
+        await anyio.to_thread.run_sync(guard.end)
     for pipe in (process.stdout, process.stderr):
         if pipe is not None:
             with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -223,6 +228,8 @@ async def open_stdio(
         ConnectError: the process could not be started (command not found, permission, bad cwd).
     """
     process = await _spawn(spec)
+    # The group's id is the server's pid (start_new_session); Windows has the Job Object instead.
+    guard = Guard.start(process.pid) if sys.platform != "win32" else None
     assert process.stdin is not None
     assert process.stdout is not None
     stdin, stdout = process.stdin, process.stdout
@@ -290,5 +297,5 @@ async def open_stdio(
             with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
                 write_stream.close()
                 read_stream.close()
-                await _stop(process, stop_times())
+                await _stop(process, stop_times(), guard)
             tg.cancel_scope.cancel()

@@ -9,6 +9,7 @@ Every wait is bounded; leaving the block kills the server.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -136,3 +137,33 @@ class LineReader:
         if not found or match is None:
             raise AssertionError(f"no line with {text!r} within {timeout_s} s; read:\n" + "\n".join(self.lines))
         return match
+
+
+def wait_until_gone(pid: int, timeout_s: float) -> bool:
+    """Whether process ``pid`` (any process, not only a child) has ended within ``timeout_s``.
+
+    Waits on the kernel's exit notification (a pidfd on Linux, kqueue on macOS), never by polling.
+    """
+    if hasattr(os, "pidfd_open"):
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return True
+        try:
+            return bool(select.select([fd], [], [], timeout_s)[0])
+        finally:
+            os.close(fd)
+    queue = select.kqueue()  # type: ignore[attr-defined, unused-ignore]  # macOS and the BSDs
+    try:
+        event = select.kevent(  # type: ignore[attr-defined, unused-ignore]
+            pid,
+            filter=select.KQ_FILTER_PROC,  # type: ignore[attr-defined, unused-ignore]
+            flags=select.KQ_EV_ADD | select.KQ_EV_ONESHOT,  # type: ignore[attr-defined, unused-ignore]
+            fflags=select.KQ_NOTE_EXIT,  # type: ignore[attr-defined, unused-ignore]
+        )
+        try:
+            return bool(queue.control([event], 1, timeout_s))
+        except ProcessLookupError:
+            return True
+    finally:
+        queue.close()

@@ -19,7 +19,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from tests.fakes.launch import fake_command, read_first_line
+from tests.fakes.launch import fake_command, read_first_line, wait_until_gone
 from tests.integration.harness import agent_client
 
 pytestmark = pytest.mark.anyio
@@ -76,6 +76,8 @@ async def client_seeing(url: str, token: str, tool: str) -> AsyncIterator[Client
 
 
 def parent_of(pid: int) -> int:
+    if not Path("/proc/self/stat").exists():  # macOS
+        return int(subprocess.run(["ps", "-o", "ppid=", "-p", str(pid)], capture_output=True, text=True).stdout)
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
@@ -109,6 +111,30 @@ async def test_serve_prints_its_endpoint_serves_agents_and_stops_cleanly_on_sigt
     host, port = url.removeprefix("http://").removesuffix("/mcp").rsplit(":", 1)
     with socket.socket() as probe:
         probe.bind((host, int(port)))  # the port was released
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals; Windows relies on the Job Object")
+async def test_a_sigkilled_gateway_leaves_neither_its_stdio_server_nor_the_servers_child_running(
+    toolgate_home: Path,
+):
+    command, args = fake_command()
+    write_config(toolgate_home, {"fake": {"command": command, "args": args}})
+    token = add_agent("cli-agent", toolgate_home)
+
+    with serving() as (process, url):
+        async with client_seeing(url, token, "fake__spawn_child") as client:
+            child = await client.call_tool("fake__spawn_child", {})
+        grandchild = int(child.content[0].text)  # type: ignore[union-attr]
+        server = parent_of(grandchild)
+        try:
+            process.kill()
+            process.wait(STOP_TIMEOUT_S)
+
+            assert wait_until_gone(server, STOP_TIMEOUT_S), "the stdio server outlived a SIGKILLed gateway"
+            assert wait_until_gone(grandchild, STOP_TIMEOUT_S), "the server's child outlived a SIGKILLed gateway"
+        finally:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(server, signal.SIGKILL)  # what a failure left behind: the group holds both
 
 
 def test_a_second_instance_on_the_same_home_refuses_to_start(toolgate_home: Path):

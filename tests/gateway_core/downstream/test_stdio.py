@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 import anyio
 import pytest
@@ -160,3 +161,31 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def _guards() -> list[tuple[int, str]]:
+    """This process's children that are guards, with their state ("Z" for an unreaped zombie)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == os.getpid() and (b"while read -r _" in cmdline or state == "Z"):
+            found.append((int(entry), state))
+    return found
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
+async def test_a_running_server_has_one_guard_and_closing_it_ends_and_reaps_the_guard():
+    before = _guards()
+    async with open_stdio(python("import time; time.sleep(600)"), stderr=StderrBuffer(lambda _: None)) as _:
+        during = [guard for guard in _guards() if guard not in before]
+    after = [guard for guard in _guards() if guard not in before]
+
+    assert len(during) == 1 and during[0][1] != "Z", during
+    assert after == []
