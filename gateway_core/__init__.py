@@ -85,7 +85,7 @@ if TYPE_CHECKING:
     from gateway_core.launch.environment import LaunchEnvironment, resolve_launch_environment
     from gateway_core.paths import Paths
     from gateway_core.policy import AgentPolicy, Decision, Effect, Rule, literal_match
-    from gateway_core.secrets import SecretStore, open_secret_store, resolve
+    from gateway_core.secrets import SecretStore, open_secret_store, resolve, unencrypted_reason
     from gateway_core.token_files import TokenFiles
     from gateway_core.version import toolgate_version
 
@@ -176,6 +176,7 @@ _EXPORTS = {
     "ListingSizes": "gateway_core.frontend.listing_size",
     "load_config": "gateway_core.config",
     "open_secret_store": "gateway_core.secrets",
+    "unencrypted_reason": "gateway_core.secrets",
     "parse_config": "gateway_core.config",
     "resolve": "gateway_core.secrets",
     "toolgate_version": "gateway_core.version",
@@ -277,6 +278,7 @@ __all__ = [
     "set_server_enabled",
     "shim_command",
     "toolgate_version",
+    "unencrypted_reason",
     "until_tomorrow",
     "write_atomically",
 ]

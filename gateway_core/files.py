@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from gateway_core.user_only import restrict_to_user
+
 logger = logging.getLogger(__name__)
 
 PRIVATE_FILE_MODE = 0o600
@@ -128,6 +130,8 @@ def _set_mode(out: BinaryIO, path: Path, mode: int) -> None:
     # The umask does not apply to chmod: the file gets exactly ``mode``, before it holds anything.
     if os.name == "nt":
         os.chmod(path, mode)  # only the read-only bit means anything there
+        if not mode & 0o077:  # private: an access list does what the mode does elsewhere
+            restrict_to_user(path)
     else:
         os.fchmod(out.fileno(), mode)
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from platformdirs import PlatformDirs
 
+from gateway_core.user_only import restrict_to_user
+
 APP_NAME = "Toolgate"
 HOME_ENV = "TOOLGATE_HOME"
 # Folders hold secrets (fallback store, agent names, audit trail): only the owner may list them.
@@ -109,6 +111,8 @@ def ensure_private_dir(folder: Path) -> None:
     if folder.is_dir():
         return
     folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-    if os.name != "nt":
+    if os.name == "nt":
+        restrict_to_user(folder)  # what 0700 does elsewhere; files created in it inherit the entry
+    else:
         # mkdir's mode is filtered by the umask; set it explicitly.
         folder.chmod(PRIVATE_DIR_MODE)

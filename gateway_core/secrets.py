@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import stat
+import sys
 import threading
 import uuid
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from gateway_core.config import SECRET_REFERENCE
 from gateway_core.errors import MissingSecretError, SecretError
 from gateway_core.files import write_atomically
 from gateway_core.paths import Paths, ensure_private_dir
+from gateway_core.user_only import others_allowed, restrict_to_user
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,24 @@ _KEYCHAIN_NAMES = {
     "keyring.backends.kwallet": "KWallet",
     "keyring.backends.Windows": "Windows Credential Locker",
 }
+
+
+def unencrypted_reason(platform: str = sys.platform) -> str:
+    """Why secrets are in the fallback file and who can read it, as true for ``platform`` (``sys.platform``)."""
+    if platform == "win32":
+        return (
+            "Windows Credential Manager could not be used, so tokens and secret values are kept in a file "
+            "only your Windows account can open (it is not encrypted)"
+        )
+    if platform == "darwin":
+        return (
+            "the macOS Keychain could not be used, so tokens and secret values are kept in a file only your "
+            "user can read (mode 0600)"
+        )
+    return (
+        "no Secret Service answered (GNOME Keyring or KWallet, unlocked, on this session's D-Bus), so tokens "
+        "and secret values are kept in a file only your user can read (mode 0600)"
+    )
 
 
 class SecretStore(Protocol):
@@ -221,6 +241,7 @@ class FileSecretStore:
 
     def _tighten_permissions(self) -> None:
         if os.name == "nt":
+            self._tighten_access_list()
             return
         try:
             mode = stat.S_IMODE(self._path.stat().st_mode)
@@ -237,6 +258,21 @@ class FileSecretStore:
                     f"restricted: {exc.strerror or exc}; run `chmod 600 {self._path}`"
                 ) from exc
             logger.warning("The secrets file %s had mode %o (readable by others); it is now 0600.", self._path, mode)
+
+    def _tighten_access_list(self) -> None:  # pragma: no cover - Windows only
+        if not self._path.exists():
+            return
+        try:
+            others = others_allowed(self._path)
+            if others:
+                restrict_to_user(self._path)
+        except OSError as exc:
+            raise SecretError(
+                f"the secrets file {self._path} may be readable by others and cannot be restricted: "
+                f"{exc.strerror or exc}; in its Properties > Security, leave only your own account"
+            ) from exc
+        if others:
+            logger.warning("The secrets file %s could be opened by %s; now only by you.", self._path, ", ".join(others))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from app.bridge import GatewayBridge
 from app.common import ToneLabel, copy_text
 from app.palette import Tone
 from app.panels.checklist import GetStarted
-from gateway_core import AuditQuery, AuditRecord, RecordKind, ServerState
+from gateway_core import AuditQuery, AuditRecord, RecordKind, ServerState, unencrypted_reason
 
 HOUR_S = 3600.0
 # "Copied ✓" shows this long on the Copy button.
@@ -161,10 +161,7 @@ class OverviewPanel(QWidget):
     def _warnings(self) -> list[str]:
         warnings = []
         if not self._bridge.api.secret_store.encrypted:
-            warnings.append(
-                "Secrets are not encrypted on this system: no OS keychain was found, so tokens and "
-                "secret values are kept in a file only your user can read."
-            )
+            warnings.append(f"Secrets are not encrypted on this system: {unencrypted_reason()}.")
         audit = self._bridge.api.audit_status
         if audit is not None and not audit.healthy:
             warnings.append(f"Calls are not being recorded: {audit.problem}")

@@ -15,11 +15,11 @@ from gateway_core.control_file import read_control_file
 from gateway_core.errors import ToolgateError
 from gateway_core.frontend.listing_size import ListingSize
 from gateway_core.paths import Paths
-from gateway_core.secrets import SecretStore, open_secret_store
+from gateway_core.secrets import SecretStore, open_secret_store, unencrypted_reason
 from gateway_core.token_files import TokenFiles
 
 HEADERS = ("ID", "NAME", "TOOLS", "ALL TOOLS", "ON DEMAND", "TOKEN")
-NOT_ENCRYPTED = "Secrets are NOT encrypted: no OS keychain is available, so they are kept in a file only you can read."
+NOT_ENCRYPTED = f"Secrets are NOT encrypted: {unencrypted_reason()}."
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

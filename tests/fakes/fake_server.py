@@ -252,7 +252,9 @@ class FakeServer:
                 return types.CallToolResult(content=[_text(text)])
             case "spawn_child":
                 child = await anyio.to_thread.run_sync(_spawn_sleeper)
-                return types.CallToolResult(content=[_text(str(child.pid))], structured_content={"pid": child.pid})
+                return types.CallToolResult(
+                    content=[_text(str(child.pid))], structured_content={"pid": child.pid, "server": os.getpid()}
+                )
             case name if any(tool.name == name for tool in interactive.TOOLS):
                 return await self.interactive.call(ctx, params)
             case name if any(tool.name == name for tool in self.tools):

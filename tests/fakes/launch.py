@@ -142,8 +142,11 @@ class LineReader:
 def wait_until_gone(pid: int, timeout_s: float) -> bool:
     """Whether process ``pid`` (any process, not only a child) has ended within ``timeout_s``.
 
-    Waits on the kernel's exit notification (a pidfd on Linux, kqueue on macOS), never by polling.
+    Waits on the kernel's exit notification (a pidfd on Linux, kqueue on macOS, the process handle on
+    Windows), never by polling.
     """
+    if sys.platform == "win32":
+        return _wait_until_gone_windows(pid, timeout_s)
     if hasattr(os, "pidfd_open"):
         try:
             fd = os.pidfd_open(pid)
@@ -167,3 +170,17 @@ def wait_until_gone(pid: int, timeout_s: float) -> bool:
             return True
     finally:
         queue.close()
+
+
+def _wait_until_gone_windows(pid: int, timeout_s: float) -> bool:
+    import ctypes
+
+    synchronize, wait_object_0 = 0x00100000, 0
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined, unused-ignore]
+    handle = kernel32.OpenProcess(synchronize, False, pid)
+    if not handle:
+        return True  # no such process any more
+    try:
+        return bool(kernel32.WaitForSingleObject(handle, int(timeout_s * 1000)) == wait_object_0)
+    finally:
+        kernel32.CloseHandle(handle)
