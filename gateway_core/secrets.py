@@ -324,6 +324,8 @@ def _probe(backend: KeyringBackend | None, timeout_s: float) -> _ProbeResult:
             outcome.append(_round_trip(keyring.get_keyring() if backend is None else backend))
         except keyring.errors.NoKeyringError:
             outcome.append(_ProbeResult(None, "no OS keychain is available", quiet=True))
+        except keyring.errors.KeyringLocked:
+            outcome.append(_ProbeResult(None, "the OS keychain is locked (unlock it, then restart Toolgate)"))
         # A keychain plug-in can fail in any way (D-Bus, OS APIs); whatever it is, the keychain is not usable.
         except Exception as exc:
             outcome.append(_ProbeResult(None, f"the OS keychain failed ({type(exc).__name__}: {exc})"))
