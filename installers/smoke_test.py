@@ -10,6 +10,8 @@ starts the SDK fake server as the stdio server). Checks, against a temporary ``T
    stops on SIGTERM with exit status 0.
 3. ``toolgate`` (the tray app, offscreen) becomes ready and quits on SIGTERM with exit status 0
    (cold start to ready timed).
+4. The tray app started as a desktop launch would (no terminal, ``PATH=/usr/bin:/bin``) starts a stdio
+   server whose command is only on the login shell's ``PATH`` (added by ``~/.profile``): its tool answers.
 
 Exits 0 when every check passes; otherwise prints what failed and exits 1.
 """
@@ -63,6 +65,8 @@ def main() -> int:
         check_shim(shim, env)
         check_serve(app, env, Path(home))
         check_tray_app(app, {**env, "QT_QPA_PLATFORM": "offscreen"})
+    with tempfile.TemporaryDirectory(prefix="toolgate-smoke-desktop-") as desktop_home:
+        check_desktop_launch(app, Path(desktop_home))
     say("smoke test passed")
     return 0
 
@@ -156,6 +160,56 @@ def check_tray_app(app: str, env: dict[str, str]) -> None:
         say(f"ok  the tray app (offscreen) was ready {ready_s:.2f} s after it was started")
     finally:
         _stop(process, "the tray app")
+
+
+def check_desktop_launch(app: str, folder: Path) -> None:
+    """Started like a desktop entry, the tray app finds a server's command on the login shell's PATH."""
+    home, tools = folder / "home", folder / "home" / "tools"
+    tools.mkdir(parents=True)
+    command = tools / "smoke-mcp"  # only the login shell's PATH leads here
+    command.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_SERVER}" "$@"\n')
+    command.chmod(0o755)
+    (home / ".profile").write_text('PATH="$HOME/tools:$PATH"\nexport PATH\n')
+    # What a desktop session hands a program it starts: no terminal, a minimal PATH, the user's shell.
+    env = {
+        "HOME": str(home),
+        "PATH": "/usr/bin:/bin",
+        "SHELL": "/bin/bash",
+        "TOOLGATE_HOME": str(folder / "toolgate"),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+    added = subprocess.run([app, "agents", "add", "smoke"], capture_output=True, text=True, env=env, timeout=60)
+    tokens = re.findall(r"\btg_[A-Za-z0-9_-]+", added.stdout + added.stderr)
+    if added.returncode != 0 or not tokens:
+        fail(f"`toolgate agents add smoke` gave {added.returncode}: {added.stdout!r} {added.stderr!r}")
+    config_file = folder / "toolgate" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["gateway"] = {**config.get("gateway", {}), "port": 0}
+    config["servers"] = {"fake": {"command": "smoke-mcp"}}
+    config["agents"]["smoke"]["default"] = "allow"
+    config_file.write_text(json.dumps(config, indent=2))
+
+    process = subprocess.Popen(
+        [app], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+    )
+    try:
+        url = _wait_for_line(process, r"Toolgate is ready at (\S+)", START_TIMEOUT_S)
+        base = url.removesuffix("/mcp")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _get_json(f"{base}/ready").get("ready"):  # 503 until every server has been tried
+            if time.monotonic() > deadline:
+                fail(f"/ready did not turn ready within {START_TIMEOUT_S:g} s")
+            time.sleep(0.2)
+        try:
+            text = anyio.run(_call_echo, url, tokens[-1])
+        except Exception as exc:  # any failure is reported with the server's state
+            text = f"{type(exc).__name__}: {exc}"
+        if text != "smoke":
+            status = subprocess.run([app, "servers", "list"], capture_output=True, text=True, env=env, timeout=60)
+            fail(f"a server found on the login shell's PATH did not answer ({text!r}); servers:\n{status.stdout}")
+        say("ok  the tray app started as from the desktop found a command on the login shell's PATH")
+    finally:
+        _stop(process, "the tray app (desktop launch)")
 
 
 def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout_s: float) -> str:
