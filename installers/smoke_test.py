@@ -12,6 +12,8 @@ starts the SDK fake server as the stdio server). Checks, against a temporary ``T
    (cold start to ready timed).
 4. The tray app started as a desktop launch would (no terminal, ``PATH=/usr/bin:/bin``) starts a stdio
    server whose command is only on the login shell's ``PATH`` (added by ``~/.profile``): its tool answers.
+5. Where ``dbus-daemon`` and ``gnome-keyring-daemon`` are installed: with a Secret Service on the session
+   bus, ``toolgate secrets set`` keeps the value in it (read back here through the Secret Service).
 
 Exits 0 when every check passes; otherwise prints what failed and exits 1.
 """
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -67,6 +70,8 @@ def main() -> int:
         check_tray_app(app, {**env, "QT_QPA_PLATFORM": "offscreen"})
     with tempfile.TemporaryDirectory(prefix="toolgate-smoke-desktop-") as desktop_home:
         check_desktop_launch(app, Path(desktop_home))
+    with tempfile.TemporaryDirectory(prefix="toolgate-smoke-keychain-") as keychain_home:
+        check_secret_service(app, Path(keychain_home))
     say("smoke test passed")
     return 0
 
@@ -210,6 +215,31 @@ def check_desktop_launch(app: str, folder: Path) -> None:
         say("ok  the tray app started as from the desktop found a command on the login shell's PATH")
     finally:
         _stop(process, "the tray app (desktop launch)")
+
+
+def check_secret_service(app: str, folder: Path) -> None:
+    """With gnome-keyring on a private session bus, the installed app keeps a secret in it."""
+    if shutil.which("dbus-daemon") is None or shutil.which("gnome-keyring-daemon") is None:
+        say("skip the Secret Service check: it needs dbus-daemon and gnome-keyring-daemon")
+        return
+    sys.path.insert(0, str(ROOT))
+    import keyring.backends.SecretService
+
+    from tests.fakes.secret_service import secret_service
+
+    with secret_service(folder / "keyring") as service:
+        env = {**os.environ, "TOOLGATE_HOME": str(folder / "toolgate"), "DBUS_SESSION_BUS_ADDRESS": service.address}
+        stored = subprocess.run(
+            [app, "secrets", "set", "SMOKE"], input="smoke-value\n", capture_output=True, text=True, env=env, timeout=60
+        )
+        said = stored.stdout + stored.stderr
+        if stored.returncode != 0 or "in Secret Service" not in said:
+            fail(f"`toolgate secrets set` with a Secret Service gave {stored.returncode}: {said!r}")
+        os.environ["DBUS_SESSION_BUS_ADDRESS"] = service.address
+        value = keyring.backends.SecretService.Keyring().get_password("toolgate", "SMOKE")
+        if value != "smoke-value" or (folder / "toolgate" / "secrets.json").exists():
+            fail(f"the secret is not in the Secret Service (read back {value!r})")
+    say("ok  with a Secret Service on the session bus, secrets are kept in it (encrypted)")
 
 
 def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout_s: float) -> str:
