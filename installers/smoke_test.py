@@ -7,7 +7,7 @@ starts the SDK fake server as the stdio server). Checks, against a temporary ``T
 
 1. ``toolgate-shim --version`` prints the version (cold start timed, median of 10).
 2. ``toolgate serve`` starts, answers ``/health``, serves a tool of a stdio server to an agent, and
-   stops on SIGTERM with exit status 0.
+   stops on SIGTERM with exit status 0; SIGKILLed, it leaves neither the server nor the server's child.
 3. ``toolgate`` (the tray app, offscreen) becomes ready and quits on SIGTERM with exit status 0
    (cold start to ready timed).
 4. The tray app started as a desktop launch would (no terminal, ``PATH=/usr/bin:/bin``) starts a stdio
@@ -66,7 +66,8 @@ def main() -> int:
         env = {**os.environ, "TOOLGATE_HOME": home}
         env.pop("DISPLAY", None)
         check_shim(shim, env)
-        check_serve(app, env, Path(home))
+        token = check_serve(app, env, Path(home))
+        check_serve_killed(app, env, token)
         check_tray_app(app, {**env, "QT_QPA_PLATFORM": "offscreen"})
     with tempfile.TemporaryDirectory(prefix="toolgate-smoke-desktop-") as desktop_home:
         check_desktop_launch(app, Path(desktop_home))
@@ -98,10 +99,11 @@ def check_shim(shim: str, env: dict[str, str]) -> None:
     say(f"ok  {result.stdout.strip()}: cold start median {statistics.median(times) * 1000:.0f} ms (of 10)")
 
 
-def check_serve(app: str, env: dict[str, str], home: Path) -> None:
+def check_serve(app: str, env: dict[str, str], home: Path) -> str:
     """``toolgate serve`` answers /health, finds and serves a stdio server's tool and stops on SIGTERM.
 
     The agent finds the tool on demand: the query reads the related words shipped beside the code.
+    Returns the agent's token.
     """
     added = subprocess.run([app, "agents", "add", "smoke"], capture_output=True, text=True, env=env, timeout=60)
     tokens = re.findall(r"\btg_[A-Za-z0-9_-]+", added.stdout + added.stderr)
@@ -123,17 +125,45 @@ def check_serve(app: str, env: dict[str, str], home: Path) -> None:
         health = _get_json(f"{base}/health")
         if health.get("status") != "ok":
             fail(f"/health answered {health}")
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _get_json(f"{base}/ready").get("ready"):  # 503 until every server has been tried
-            if time.monotonic() > deadline:
-                fail(f"/ready did not turn ready within {START_TIMEOUT_S:g} s")
-            time.sleep(0.2)
+        _wait_ready(base)
         text = anyio.run(_call_echo, url, tokens[-1])
         if text != "smoke":
             fail(f"fake__echo through the frozen gateway answered {text!r}")
         say(f"ok  toolgate serve: /health {health['version']}, a stdio server's tool found and answered at {url}")
     finally:
         _stop(process, "toolgate serve")
+    return tokens[-1]
+
+
+def check_serve_killed(app: str, env: dict[str, str], token: str) -> None:
+    """A SIGKILLed ``toolgate serve`` leaves neither its stdio server nor the server's child running."""
+    sys.path.insert(0, str(ROOT))
+    from tests.fakes.launch import wait_until_gone
+
+    process = subprocess.Popen(
+        [app, "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+    )
+    try:
+        url = _wait_for_line(process, r"serving MCP at (\S+)", START_TIMEOUT_S)
+        _wait_ready(url.removesuffix("/mcp"))
+        pids = anyio.run(_spawn_child, url, token)
+    finally:
+        process.kill()
+        process.wait(STOP_TIMEOUT_S)
+    left = [pid for pid in pids if not wait_until_gone(pid, STOP_TIMEOUT_S)]
+    if left:
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        fail(f"after a SIGKILL of toolgate serve, processes {left} of its stdio server were still running")
+    say("ok  a SIGKILLed toolgate serve left neither its stdio server nor the server's child running")
+
+
+async def _spawn_child(url: str, token: str) -> list[int]:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+            result = await client.call_tool("fake__spawn_child", {})
+    pids = result.structured_content or {}
+    return [int(pids["server"]), int(pids["pid"])]
 
 
 async def _call_echo(url: str, token: str) -> str:
@@ -145,6 +175,14 @@ async def _call_echo(url: str, token: str) -> str:
             result = await client.call_tool("execute_tool", {"name": "fake__echo", "arguments": {"text": "smoke"}})
     content = result.content[0]
     return getattr(content, "text", "")
+
+
+def _wait_ready(base: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not _get_json(f"{base}/ready").get("ready"):  # 503 until every server has been tried
+        if time.monotonic() > deadline:
+            fail(f"/ready did not turn ready within {START_TIMEOUT_S:g} s")
+        time.sleep(0.2)
 
 
 def _get_json(url: str) -> dict[str, object]:
