@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import anyio
@@ -112,7 +113,7 @@ async def test_agents_why_gives_the_decision_and_sentence_of_evaluate(toolgate_h
     allowed = await toolgate("agents", "why", "cursor", "github/create_issue")
     by_default = await toolgate("agents", "why", "cursor", "other/tool")
 
-    expected = evaluate("cursor", agent.default, agent.rules, "github", "delete_repo")
+    expected = evaluate("cursor", agent.default, agent.rules, "github", "delete_repo", now=time.time())
     assert code == 0, err
     assert json.loads(out) == {
         "agent": "cursor",
@@ -122,7 +123,8 @@ async def test_agents_why_gives_the_decision_and_sentence_of_evaluate(toolgate_h
         "rule": "github/delete_* → deny",
         "reason": expected.reason,
     }
-    assert allowed[1] == f"allow: {evaluate('cursor', agent.default, agent.rules, 'github', 'create_issue').reason}\n"
+    allowing = evaluate("cursor", agent.default, agent.rules, "github", "create_issue", now=time.time())
+    assert allowed[1] == f"allow: {allowing.reason}\n"
     assert by_default[1].startswith(f"{Effect.ASK.value}: ") and "default → ask" in by_default[1]
     assert "there is no server 'other'" in by_default[2]
 
