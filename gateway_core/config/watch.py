@@ -109,6 +109,13 @@ async def _watch(path: Path, halt: anyio.Event, check: Callable[[], Awaitable[No
         stop_event=halt,
         recursive=False,
     )
+
+    # Runs once this task first waits: in awatch's thread, with the watch in place. So a change made
+    # before that (between the gateway's start and now, or while the watch was being replaced) is read.
+    async def check_once_watched() -> None:
+        await check()
+
+    tg.start_soon(check_once_watched)
     async with contextlib.aclosing(batches):
         async for changes in batches:
             if not exists or any(change is not watchfiles.Change.modified for change, _ in changes):

@@ -208,7 +208,7 @@ class AgentFacingServer:
         self._generation += 1
         self._listings.clear()
         changed: set[type[ListChanged]] = set()
-        eras = {name: ds.era_generation for name, ds in self._pool.servers.items()}
+        eras = {name: generation for name, ds in self._pool.servers.items() if (generation := ds.era_generation)}
         if eras != self._era_generations:  # what handshake-era agents are listed (era_twin.py)
             self._era_generations = eras
             changed |= {ToolsListChanged, PromptsListChanged}

@@ -50,7 +50,7 @@ async def test_always_allowing_a_tool_whose_name_holds_a_star_allows_that_tool_a
                 asked_again = gw.gateway.answer_approval(await next_approval(gw), Answer.DENY)
         rules = json.loads(gw.paths.config_file.read_text())["agents"]["agent-a"]["rules"]
 
-    assert {"match": "fake/get[*]", "effect": "allow"} in rules
+    assert {"match": "fake/get[*]", "effect": "allow"} in [{"match": r["match"], "effect": r["effect"]} for r in rules]
     assert asked_again.tool == "get_secrets"
 
 
