@@ -20,30 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from gateway_core.audit.records import AuditRecord, CallOutcome, RecordKind
+from gateway_core.audit.store import RECORD_COLUMNS
 
 JOURNAL_FILE_MODE = 0o600
 # O_NOFOLLOW does not exist on Windows, where opening a file never follows a link anyway.
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
-# Every column of a record but its id, in the order SQLite stores them.
-FIELDS = (
-    "time",
-    "kind",
-    "call_id",
-    "agent",
-    "server",
-    "tool",
-    "effect",
-    "rule",
-    "reason",
-    "answer",
-    "waited_s",
-    "latency_s",
-    "outcome",
-    "result_size",
-    "arguments",
-)
+# Every column of a record but its id, in the order SQLite stores them (one list, the store's).
+FIELDS = RECORD_COLUMNS
 
 
 def journal_paths(db: Path) -> tuple[Path, Path]:

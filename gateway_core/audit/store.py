@@ -48,6 +48,8 @@ _COLUMNS = (
     "result_size",
     "arguments",
 )
+RECORD_COLUMNS = _COLUMNS
+"""Every column of a record but its id, in the order SQLite stores them."""
 _INSERT = f"INSERT INTO records (id, {', '.join(_COLUMNS)}, hash) VALUES ({', '.join('?' for _ in _COLUMNS)}, ?, ?)"
 _SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM records"
 _SCHEMA = (
