@@ -126,7 +126,7 @@ def check_serve(app: str, env: dict[str, str], home: Path) -> str:
         if health.get("status") != "ok":
             fail(f"/health answered {health}")
         _wait_ready(base)
-        text = anyio.run(_call_echo, url, tokens[-1])
+        text = anyio.run(_find_and_call_echo, url, tokens[-1])
         if text != "smoke":
             fail(f"fake__echo through the frozen gateway answered {text!r}")
         say(f"ok  toolgate serve: /health {health['version']}, a stdio server's tool found and answered at {url}")
@@ -136,7 +136,10 @@ def check_serve(app: str, env: dict[str, str], home: Path) -> str:
 
 
 def check_serve_killed(app: str, env: dict[str, str], token: str) -> None:
-    """A SIGKILLed ``toolgate serve`` leaves neither its stdio server nor the server's child running."""
+    """A SIGKILLed ``toolgate serve`` leaves neither its stdio server nor the server's child running.
+
+    The agent is the on-demand one check_serve set up, so it calls through ``execute_tool``.
+    """
     sys.path.insert(0, str(ROOT))
     from tests.fakes.launch import wait_until_gone
 
@@ -161,20 +164,28 @@ def check_serve_killed(app: str, env: dict[str, str], token: str) -> None:
 async def _spawn_child(url: str, token: str) -> list[int]:
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
         async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
-            result = await client.call_tool("fake__spawn_child", {})
+            result = await client.call_tool("execute_tool", {"name": "fake__spawn_child", "arguments": {}})
     pids = result.structured_content or {}
     return [int(pids["server"]), int(pids["pid"])]
 
 
-async def _call_echo(url: str, token: str) -> str:
+async def _find_and_call_echo(url: str, token: str) -> str:
+    """An on-demand agent finds fake__echo by what it does and calls it through ``execute_tool``."""
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
         async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
             found = await client.call_tool("get_server_tools", {"query": "repeat the text back"})
             if "fake__echo" not in getattr(found.content[0], "text", ""):
                 fail(f"get_server_tools did not find fake__echo: {found}")
             result = await client.call_tool("execute_tool", {"name": "fake__echo", "arguments": {"text": "smoke"}})
-    content = result.content[0]
-    return getattr(content, "text", "")
+    return getattr(result.content[0], "text", "")
+
+
+async def _call_echo(url: str, token: str) -> str:
+    """An agent with every tool listed calls fake__echo directly."""
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+            result = await client.call_tool("fake__echo", {"text": "smoke"})
+    return getattr(result.content[0], "text", "")
 
 
 def _wait_ready(base: str) -> None:
