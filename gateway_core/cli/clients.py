@@ -119,10 +119,11 @@ def _to_json(item: Installed) -> dict[str, Any]:
 
 
 def _describe(server: FoundServer) -> str:
+    # Token-looking arguments and URL parts are redacted here as in --json: this output ends up in terminals and issues.
     if server.url is not None:
         via = f" (through {server.via}; imported as the remote server)" if server.via else ""
-        return f"{server.transport} {server.url}{via}"
-    return "stdio " + " ".join([server.command or "", *server.args])
+        return f"{server.transport} {redact_text(server.url)}{via}"
+    return "stdio " + " ".join([server.command or "", *(redact_text(arg) for arg in server.args)])
 
 
 def _import(args: argparse.Namespace, paths: Paths) -> int:

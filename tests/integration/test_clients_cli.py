@@ -49,6 +49,20 @@ def test_clients_list_shows_each_installed_client_with_its_servers_and_the_broke
     assert "cline (Cline, user):" in out and "cannot be read" in out
 
 
+def test_clients_list_redacts_a_token_passed_as_a_server_argument(home, capsys):
+    cursor = home / ".cursor" / "mcp.json"
+    data = json.loads(cursor.read_text()) if cursor.exists() else {"mcpServers": {}}
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    data["mcpServers"]["tokened"] = {"command": "npx", "args": ["some-mcp", "--token", token]}
+    cursor.write_text(json.dumps(data))
+
+    code, out, _ = toolgate(capsys, "clients", "list")
+
+    assert code == 0
+    assert "  tokened: stdio npx some-mcp --token [redacted]" in out
+    assert token not in out
+
+
 def test_clients_list_json_has_one_object_per_client_file_with_env_and_header_names_only(home, capsys):
     code, out, _ = toolgate(capsys, "clients", "list", "--json")
 
