@@ -86,6 +86,11 @@ class CallsRecorded:
 
 
 @dataclass(frozen=True)
+class ToolChangesChanged:
+    """Tools waiting for the person's review (a changed definition, a new tool) came or went; read the gateway's."""
+
+
+@dataclass(frozen=True)
 class StderrLine:
     """One line a stdio server wrote to stderr."""
 
@@ -114,6 +119,7 @@ Event: TypeAlias = (
     | ApprovalResolved
     | SessionEnded
     | CallsRecorded
+    | ToolChangesChanged
     | StderrLine
     | LogMessage
 )

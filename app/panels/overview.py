@@ -208,4 +208,4 @@ def _count(n: int, noun: str) -> str:
 
 def _is_call_outcome(record: AuditRecord) -> bool:
     """An agent's call that ended (a server's question to an agent is not one of the agent's calls)."""
-    return record.kind is RecordKind.OUTCOME and not record.is_question
+    return record.kind is RecordKind.OUTCOME and not record.is_question and not record.is_definition

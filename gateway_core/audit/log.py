@@ -17,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from enum import Enum
 from pathlib import Path
@@ -245,6 +246,47 @@ class AuditLog:
             arguments="",
         )
         self._enqueue(record)
+
+    def record_notice(
+        self,
+        *,
+        agent: str,
+        server: str,
+        tool: str,
+        effect: str,
+        rule: str,
+        reason: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record something that happened to a tool rather than a call (its definition changed), as a pair.
+
+        A decision (``effect``, ``rule``, ``reason``, ``details`` summarised as arguments) and its outcome
+        ``ok``, sharing a new call id, so it reads like a call in every view of the log. Never blocks.
+        """
+        call_id = uuid.uuid4().hex
+        now = time.time()
+        decision = AuditRecord(
+            id=0,
+            time=now,
+            kind=RecordKind.DECISION,
+            call_id=call_id,
+            agent=agent,
+            server=server,
+            tool=tool,
+            effect=_effect(effect),
+            rule=rule,
+            reason=reason,
+            answer=None,
+            waited_s=None,
+            latency_s=0.0,
+            outcome=None,
+            result_size=None,
+            arguments=summarize_arguments(details),
+        )
+        self._enqueue(decision)
+        self._enqueue(
+            dataclasses.replace(decision, kind=RecordKind.OUTCOME, outcome=CallOutcome.OK, arguments="", time=now)
+        )
 
     async def query(self, q: AuditQuery) -> list[AuditRecord]:
         """Read records, newest first, on a separate read-only connection in a worker thread.

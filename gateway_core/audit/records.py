@@ -31,6 +31,12 @@ EFFECTS = frozenset({"allow", "ask", "deny"})
 # elicitation, roots): asked, or refused because the agent did not advertise the capability.
 QUESTION_ASKED_RULE = "server request"
 QUESTION_REFUSED_RULE = "agent capabilities"
+# The rules of the record pairs that log pinned tools (``gateway_core.pinning``): a server changed a tool's
+# definition, listed a new one, or the person accepted one. Their agent is ``*`` (every agent).
+DEFINITION_CHANGED_RULE = "tool definition changed"
+DEFINITION_NEW_RULE = "tool definition new"
+DEFINITION_ACCEPTED_RULE = "tool definition accepted"
+DEFINITION_RULES = frozenset({DEFINITION_CHANGED_RULE, DEFINITION_NEW_RULE, DEFINITION_ACCEPTED_RULE})
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,11 @@ class AuditRecord:
     def is_question(self) -> bool:
         """Whether this records a server's question to the agent rather than the agent's own call."""
         return self.rule in (QUESTION_ASKED_RULE, QUESTION_REFUSED_RULE)
+
+    @property
+    def is_definition(self) -> bool:
+        """Whether this records a tool definition that changed, appeared or was accepted rather than a call."""
+        return self.rule in DEFINITION_RULES
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,10 @@ from gateway_core.frontend.control import (
     SIZES_PATH,
     STATUS_PATH,
     STDERR_SUFFIX,
+    TOOL_ACCEPT_PATH,
+    TOOL_CHANGES_PATH,
 )
+from gateway_core.pinning import ChangedAgain, PinError
 
 # The gateway is on this machine: if it has not answered in this time, it is stuck.
 CLIENT_TIMEOUT_S = 10.0
@@ -164,6 +167,38 @@ class ControlClient:
             raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
         return agents
 
+    def tool_changes(self) -> list[dict[str, Any]]:
+        """The tools whose definitions wait for review, as ``change_to_json`` dicts.
+
+        Raises:
+            ControlError: the gateway cannot be reached or refused the request.
+        """
+        answer = self._call("GET", TOOL_CHANGES_PATH)
+        changes = answer.get("changes") if isinstance(answer, dict) else None
+        if not isinstance(changes, list):
+            raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
+        return changes
+
+    def accept_tools(self, server: str, tool: str | None, *, seen: str | None = None) -> list[dict[str, Any]]:
+        """Accept the definition ``server`` lists now for ``tool`` (every tool of it waiting when None).
+
+        Returns:
+            The changes accepted, as ``change_to_json`` dicts.
+
+        Raises:
+            PinError: nothing waits for review there.
+            ChangedAgain: the tool changed again since ``seen`` (its fingerprint) was shown.
+            ControlError: the gateway cannot be reached or refused the request.
+        """
+        payload: dict[str, Any] = {"server": server, "tool": tool}
+        if seen is not None:
+            payload["fingerprint"] = seen
+        answer = self._call("POST", TOOL_ACCEPT_PATH, payload, not_found=PinError, conflict=ChangedAgain)
+        accepted = answer.get("accepted") if isinstance(answer, dict) else None
+        if not isinstance(accepted, list):
+            raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
+        return accepted
+
     def _call(
         self,
         method: str,
@@ -171,6 +206,7 @@ class ControlClient:
         payload: dict[str, Any] | None = None,
         *,
         not_found: type[ToolgateError] = ApprovalError,
+        conflict: type[ToolgateError] = AlwaysNotPossible,
     ) -> Any:
         headers = {"Authorization": f"Bearer {self._endpoint.token}", "Accept": "application/json"}
         body = None
@@ -195,7 +231,7 @@ class ControlClient:
         finally:
             connection.close()
         if response.status >= 400:
-            raise self._http_error(response.status, data, not_found)
+            raise self._http_error(response.status, data, not_found, conflict)
         try:
             return json.loads(data)
         except ValueError as exc:
@@ -211,7 +247,9 @@ class ControlClient:
     def _base_path(self) -> str:
         return "" if self._endpoint.socket is not None else urllib.parse.urlsplit(self._endpoint.url).path
 
-    def _http_error(self, status: int, data: bytes, not_found: type[ToolgateError]) -> ToolgateError:
+    def _http_error(
+        self, status: int, data: bytes, not_found: type[ToolgateError], conflict: type[ToolgateError]
+    ) -> ToolgateError:
         try:
             message = str(json.loads(data)["error"])
         except (ValueError, TypeError, KeyError):
@@ -219,7 +257,7 @@ class ControlClient:
         if status == 404:
             return not_found(message)
         if status == 409:
-            return AlwaysNotPossible(message)
+            return conflict(message)
         if status == 401:
             return ControlError(
                 "Toolgate refused the control token; the control file may belong to an earlier run — restart Toolgate"

@@ -37,6 +37,8 @@ EXAMPLES = {
     "approvals allow": "toolgate approvals allow 3f2a --always",
     "approvals deny": "toolgate approvals deny 3f2a",
     "tools": "toolgate tools --agent cursor --server github",
+    "tools changes": "toolgate tools changes --server github",
+    "tools accept": "toolgate tools accept github/create_issue",
     "prompts": "toolgate prompts --server github",
     "logs": "toolgate logs --agent cursor --outcome denied --follow",
     "clients": "toolgate clients list",

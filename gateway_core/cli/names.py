@@ -12,6 +12,7 @@ import argparse
 import json
 from typing import Any
 
+from gateway_core.cli import tool_changes
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
 from gateway_core.cli.table import print_table
@@ -38,6 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         command.add_argument("--agent", metavar="ID", help=f"only the {noun} this agent's policy lets it see")
         command.add_argument("--json", action="store_true", help="print one JSON object per line")
         command.set_defaults(run=list_names, kind=kind)
+        if kind is NameKind.TOOL:
+            tool_changes.add_subcommands(command)
 
 
 def list_names(args: argparse.Namespace, paths: Paths) -> int:

@@ -30,6 +30,7 @@ from gateway_core.approvals import (
 from gateway_core.downstream.base import ServerStatus
 from gateway_core.errors import AgentError
 from gateway_core.frontend.routing import PublicName
+from gateway_core.pinning import ChangedAgain, PinError, ToolChange, change_to_json
 
 if TYPE_CHECKING:  # the CLI imports this module; the sizes' module pulls in the agent side
     from gateway_core.audit import AuditStatus
@@ -47,6 +48,8 @@ STDERR_SUFFIX = "/stderr"
 PAUSE_PATH = f"{CONTROL_PREFIX}/pause"
 RESUME_PATH = f"{CONTROL_PREFIX}/resume"
 STATUS_PATH = f"{CONTROL_PREFIX}/status"
+TOOL_CHANGES_PATH = f"{CONTROL_PREFIX}/tools/changes"
+TOOL_ACCEPT_PATH = f"{CONTROL_PREFIX}/tools/accept"
 # Where the shim asks the gateway to prove it is the Toolgate whose control file it read, before it
 # sends an agent's token there. The shim (standard library only) spells the path and proof out again.
 IDENTITY_PATH = f"{CONTROL_PREFIX}/identity"
@@ -77,6 +80,12 @@ class NameSource(Protocol):
 
     def stderr_since(self, name: str, seen: int) -> tuple[tuple[str, ...], int] | None:
         """Server ``name``'s stderr lines after the first ``seen`` and how many it wrote; None: not enabled."""
+
+    def tool_changes(self) -> list[ToolChange]:
+        """The tools whose definitions wait for the person's review."""
+
+    def accept_tools(self, server: str, tool: str | None = None, *, seen: str | None = None) -> list[ToolChange]:
+        """Pin what ``server`` lists now for ``tool`` (every change of it when None); ``PinError``: nothing to."""
 
     def pause(self) -> None:
         """Refuse every call until ``resume``."""
@@ -115,7 +124,10 @@ class ControlApp:
     → the server is restarted (404 unknown or disabled server); ``GET /control/servers/{name}/stderr?seen=N``
     → ``{"lines", "total"}``: its stderr lines after the first N it wrote (404 unknown or disabled server);
     ``POST /control/pause`` and ``POST /control/resume`` → ``{"paused", "changed"}``; ``GET /control/status`` → the
-    Overview as one document (``status_to_json``). Every request needs ``Authorization: Bearer <token>``
+    Overview as one document (``status_to_json``); ``GET /control/tools/changes`` → ``{"changes": [...]}``:
+    the tools whose definitions wait for review (``change_to_json``); ``POST /control/tools/accept`` with
+    ``{"server": S, "tool": T or null, "fingerprint": F or absent}`` → ``{"accepted": [...]}`` (404 nothing to
+    accept, 409 changed again since the fingerprint was shown). Every request needs ``Authorization: Bearer <token>``
     (else 401).
 
     Args:
@@ -211,6 +223,16 @@ class ControlApp:
                 await _respond(send, 405, {"error": "use GET"}, extra_headers=[(b"allow", b"GET")])
                 return
             await _respond(send, 200, status_to_json(self._names, len(self._broker.pending())))
+        elif path == TOOL_CHANGES_PATH and self._names is not None:
+            if method != "GET":
+                await _respond(send, 405, {"error": "use GET"}, extra_headers=[(b"allow", b"GET")])
+                return
+            await _respond(send, 200, {"changes": [change_to_json(c) for c in self._names.tool_changes()]})
+        elif path == TOOL_ACCEPT_PATH and self._names is not None:
+            if method != "POST":
+                await _respond(send, 405, {"error": "use POST"}, extra_headers=[(b"allow", b"POST")])
+                return
+            await self._accept_tools(self._names, receive, send)
         elif path.startswith(APPROVALS_PATH + "/") and "/" not in path[len(APPROVALS_PATH) + 1 :]:
             if method != "POST":
                 await _respond(send, 405, {"error": "use POST to answer"}, extra_headers=[(b"allow", b"POST")])
@@ -229,6 +251,29 @@ class ControlApp:
             return
         servers = [{"name": s.name, "state": s.state.value, "reason": s.reason} for s in names.statuses()]
         await _respond(send, 200, {"names": [name_to_json(name) for name in listed], "servers": servers})
+
+    async def _accept_tools(self, names: NameSource, receive: Receive, send: Send) -> None:
+        body = await _read_body(receive)
+        try:
+            payload = json.loads(body) if body is not None else None
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            payload = {}
+        server, tool, seen = payload.get("server"), payload.get("tool"), payload.get("fingerprint")
+        if not isinstance(server, str) or not all(v is None or isinstance(v, str) for v in (tool, seen)):
+            message = 'the body must be JSON like {"server": "github", "tool": "create_issue"} ("tool": null for all)'
+            await _respond(send, 400, {"error": message})
+            return
+        try:
+            accepted = names.accept_tools(server, tool, seen=seen)
+        except ChangedAgain as exc:
+            await _respond(send, 409, {"error": str(exc)})
+            return
+        except PinError as exc:
+            await _respond(send, 404, {"error": str(exc)})
+            return
+        await _respond(send, 200, {"accepted": [change_to_json(change) for change in accepted]})
 
     async def _stderr(self, names: NameSource, server: str, scope: Scope, send: Send) -> None:
         query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))

@@ -3,7 +3,9 @@
 For every tools/call (and every prompt or resource read) the guard decides with the agent's policy,
 records the decision in the audit journal *before* anything is forwarded, waits for an approval when
 the effect is ``ask``, and afterwards records the outcome. A refusal is a tool result the model can
-act on, naming the agent, the tool and the rule, with the error code in ``_meta``.
+act on, naming the agent, the tool and the rule, with the error code in ``_meta``. A tool whose definition
+changed since the person accepted it asks instead of being allowed (``gateway_core.pinning``), and an
+earlier "allow for this session" does not cover it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gateway_core.audit import AuditLog, CallOutcome
 from gateway_core.audit.records import QUESTION_ASKED_RULE, QUESTION_REFUSED_RULE
 from gateway_core.errors import ErrorCode
 from gateway_core.frontend.runtime import RuntimeCell
+from gateway_core.pinning import HeldForReview, ToolChange, held_for_review
 from gateway_core.policy import AgentPolicy, Decision, Effect
 from gateway_core.rate_limits import CallLimits, LimitHit, RateLimiter
 
@@ -60,15 +63,24 @@ class CallGuard:
         runtime: where the policies in force are read, at each decision.
         broker: where ``ask`` calls wait for a person's answer.
         audit: the audit log, or ``None`` when auditing is off.
+        limiter: counts calls against agents' ``limits``.
+        changed: the change of a server's tool waiting for review, if any (pinned tools); None: none ever.
     """
 
     def __init__(
-        self, runtime: RuntimeCell, broker: ApprovalBroker, audit: AuditLog | None, limiter: RateLimiter | None = None
+        self,
+        runtime: RuntimeCell,
+        broker: ApprovalBroker,
+        audit: AuditLog | None,
+        limiter: RateLimiter | None = None,
+        *,
+        changed: Callable[[str, str], ToolChange | None] | None = None,
     ) -> None:
         self._runtime = runtime
         self._broker = broker
         self._audit = audit
         self._limiter = limiter or RateLimiter()
+        self._changed = changed
         self.paused = False
 
     @property
@@ -157,6 +169,8 @@ class CallGuard:
         call_id = uuid.uuid4().hex
         policy = self.policy(agent)
         decision = _decide(policy, server, tool, arguments)
+        if tool is not None and kind == "tool" and self._changed is not None:
+            decision = held_for_review(decision, self._changed(server, tool))
         audited_tool = public_name if tool is None else tool
         if self._audit is not None:
             await self._audit.record_decision(
@@ -192,7 +206,8 @@ class CallGuard:
                 arguments=dict(arguments or {}),
                 rule_text=decision.rule_text,
                 reason=decision.reason,
-                session_id=session_id,
+                # A session grant given before the definition changed must not cover the changed tool.
+                session_id=None if isinstance(decision, HeldForReview) else session_id,
                 kind=kind,
                 looked_at=decision.looked_at,
             )

@@ -3,6 +3,7 @@
     python tests/fakes/fake_server.py [--http [--resumable] | --sse] [--name N] [--tools N]
                                       [--modern-only | --handshake-only | --exit-on-discover]
                                       [--max-body BYTES] [--instructions TEXT] [--by-capability] [--by-era]
+                                      [--describe TOOL=TEXT] [--annotate TOOL=HINT] [--redescribable]
 
 Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
 path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line;
@@ -21,7 +22,10 @@ template ``fake://items/{id}``, one prompt ``greet(name)``. With ``--by-capabili
 ``summarise`` only to clients that declared sampling and the prompt ``interview`` only to clients that
 declared elicitation (in 2026-07-28, as each request's capabilities say). With ``--by-era`` it lists
 ``era`` (answers the protocol version its call came in) to everyone, ``whats_new`` only to 2026-07-28
-clients and ``whats_old`` (answers "old") only to handshake-era clients.
+clients and ``whats_old`` (answers "old") only to handshake-era clients. ``--describe echo=TEXT`` gives a
+tool another description and ``--annotate echo=destructiveHint`` sets one of its annotation hints to true
+(each may be repeated); with ``--redescribable`` the tool ``redescribe(name, description)`` changes a tool's
+description while the server runs and says its tools changed (a server pulling the rug).
 """
 
 from __future__ import annotations
@@ -80,6 +84,14 @@ def _spawn_sleeper() -> subprocess.Popen[bytes]:
 # With --by-capability: listed only to clients that declared sampling (the tool) or elicitation (the prompt).
 SAMPLING_TOOL = types.Tool(name="summarise", description="Summarise with the client's model.", input_schema=_OBJECT)
 ELICITING_PROMPT = types.Prompt(name="interview", description="Asks the user questions first.")
+
+
+# With --redescribable: changes a tool's description at run time.
+REDESCRIBE_TOOL = types.Tool(
+    name="redescribe",
+    description="Give a tool another description.",
+    input_schema=_schema(name="string", description="string"),
+)
 
 
 # With --by-era: ``era`` answers the era of its call; ``whats_new`` is listed only to 2026-07-28 clients,
@@ -219,6 +231,11 @@ class FakeServer:
                 await ctx.session.send_tool_list_changed()  # handshake-era clients
                 await self.interactive.bus.publish(ToolsListChanged())  # 2026 listen streams
                 return types.CallToolResult(content=[_text(f"added {args['name']}")])
+            case "redescribe":
+                self.redefine(str(args["name"]), description=str(args["description"]))
+                await ctx.session.send_tool_list_changed()  # handshake-era clients
+                await self.interactive.bus.publish(ToolsListChanged())  # 2026 listen streams
+                return types.CallToolResult(content=[_text(f"redescribed {args['name']}")])
             case "stderr":
                 sys.stderr.write(f"{args.get('text', '')}\n")
                 sys.stderr.flush()
@@ -260,6 +277,18 @@ class FakeServer:
             case name if any(tool.name == name for tool in self.tools):
                 return types.CallToolResult(content=[_text(name)])
         raise MCPError(code=types.INVALID_PARAMS, message=f"unknown tool: {params.name}")
+
+    def redefine(self, name: str, *, description: str | None = None, hint: str | None = None) -> None:
+        """Change tool ``name``'s description, or set one of its annotation hints (e.g. ``destructiveHint``)."""
+        index = next(i for i, tool in enumerate(self.tools) if tool.name == name)
+        tool = self.tools[index]
+        changes: dict[str, Any] = {}
+        if description is not None:
+            changes["description"] = description
+        if hint is not None:
+            annotations = tool.annotations.model_dump(by_alias=True) if tool.annotations else {}
+            changes["annotations"] = types.ToolAnnotations.model_validate({**annotations, hint: True})
+        self.tools[index] = tool.model_copy(update=changes)
 
     async def list_resources(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         return types.ListResourcesResult(resources=[types.Resource(uri="fake://greeting", name="greeting")])
@@ -368,6 +397,9 @@ def main() -> None:
     parser.add_argument(
         "--by-era", action="store_true", help="whats_new, whats_old listed to 2026-07-28, handshake-era clients only"
     )
+    parser.add_argument("--describe", action="append", default=[], metavar="TOOL=TEXT", help="another description")
+    parser.add_argument("--annotate", action="append", default=[], metavar="TOOL=HINT", help="set an annotation hint")
+    parser.add_argument("--redescribable", action="store_true", help="add the tool redescribe(name, description)")
     options = parser.parse_args()
     fake = FakeServer(
         options.name,
@@ -376,6 +408,14 @@ def main() -> None:
         by_capability=options.by_capability,
         by_era=options.by_era,
     )
+    if options.redescribable:
+        fake.tools.append(REDESCRIBE_TOOL)
+    for item in options.describe:
+        name, _, text = item.partition("=")
+        fake.redefine(name, description=text)
+    for item in options.annotate:
+        name, _, hint = item.partition("=")
+        fake.redefine(name, hint=hint)
     if options.modern_only:
         fake.server.middleware = [*fake.server.middleware, eras.refuse_handshake]
     if options.handshake_only:
