@@ -44,6 +44,7 @@ from gateway_core import (
     ServerStatus,
     ServerStatusChanged,
     StderrLine,
+    ToolChangesChanged,
     ToolgateError,
 )
 
@@ -93,6 +94,8 @@ class GatewayBridge(QObject):
     """A server's state, counts or stderr tail changed; carries its name (also for added or removed servers)."""
     names_changed = Signal()
     """The names agents see for the servers' tools or prompts changed (read them with ``public_name``)."""
+    tool_changes_changed = Signal()
+    """Tools waiting for review (a definition changed since it was accepted, a new tool) came or went."""
     config_applied = Signal()
     """A configuration change (from the GUI, the CLI or an editor) is now running."""
     config_rejected = Signal(list)
@@ -264,6 +267,8 @@ class GatewayBridge(QObject):
         match event:
             case ServerStatusChanged(name=name) | CatalogChanged(name=name):
                 self.server_status_changed.emit(name)
+            case ToolChangesChanged():
+                self.tool_changes_changed.emit()
             case NamesChanged():
                 self._names = None
                 self.names_changed.emit()

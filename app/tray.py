@@ -19,7 +19,7 @@ from app import autostart
 from app.bridge import GatewayBridge
 from app.common import STATE_TEXT, copy_text
 from app.icons import TrayState, app_icon_file, tray_icon
-from gateway_core import ServerState, ServerStatus
+from gateway_core import ChangeKind, ServerState, ServerStatus
 
 logger = logging.getLogger("toolgate.app")
 
@@ -96,6 +96,7 @@ class TrayController(QObject):
         self._server_names: list[str] | None = None  # None until the submenu is first built
         self._closed = False
         self._sign_in_announced: set[str] = set()  # servers told about since they were last ready
+        self._changes_announced: set[tuple[str, str, str]] = set()  # (server, tool, fingerprint) told about
         self.notifications: list[tuple[str, str]] = []
         """Every notification shown (or that would be, where the platform shows none), oldest first."""
         self.state = TrayState.STARTING
@@ -109,7 +110,9 @@ class TrayController(QObject):
             self.tray_icon.activated.connect(self._on_activated)
         for signal in self._signals():
             signal.connect(self.refresh)
+        bridge.tool_changes_changed.connect(self._announce_tool_changes)
         self.refresh()
+        self._announce_tool_changes()
         if self.tray_icon is not None:
             self.tray_icon.show()
 
@@ -206,6 +209,25 @@ class TrayController(QObject):
                 )
         self._sign_in_announced &= {status.name for status in statuses}
 
+    def _announce_tool_changes(self) -> None:
+        """One notification for each tool definition that changed (or each new tool), the first time it is seen."""
+        changes = self._bridge.api.tool_changes()
+        for change in changes:
+            key = (change.server, change.tool, change.fingerprint)
+            if key in self._changes_announced:
+                continue
+            self._changes_announced.add(key)
+            name = f"{change.server}/{change.tool}"
+            if change.kind is ChangeKind.NEW:
+                self.notify(f"New tool: {name}", "Agents may call it unasked. Review it in Servers ▸ Changes.")
+            else:
+                self.notify(
+                    f"{name} changed",
+                    f"Its {', '.join(change.fields)} changed since you accepted it, so every call asks until you "
+                    "review it: Servers ▸ Changes, or toolgate tools changes.",
+                )
+        self._changes_announced &= {(c.server, c.tool, c.fingerprint) for c in changes}
+
     def close(self) -> None:
         """Remove the tray icon and stop following the gateway (at Quit); closing again does nothing."""
         if self._closed:
@@ -213,6 +235,7 @@ class TrayController(QObject):
         self._closed = True
         for signal in self._signals():
             signal.disconnect(self.refresh)
+        self._bridge.tool_changes_changed.disconnect(self._announce_tool_changes)
         if self.tray_icon is not None:
             self.tray_icon.hide()
 

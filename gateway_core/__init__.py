@@ -75,6 +75,7 @@ if TYPE_CHECKING:
         ServerStatusChanged,
         SessionEnded,
         StderrLine,
+        ToolChangesChanged,
     )
     from gateway_core.files import Links, atomic_file, write_atomically
     from gateway_core.frontend.listen import bind
@@ -84,6 +85,7 @@ if TYPE_CHECKING:
     from gateway_core.instance import InstanceLock
     from gateway_core.launch.environment import LaunchEnvironment, resolve_launch_environment
     from gateway_core.paths import Paths
+    from gateway_core.pinning import ChangedAgain, ChangeKind, PinError, ToolChange, definition_diff
     from gateway_core.policy import AgentPolicy, Decision, Effect, Rule, literal_match
     from gateway_core.secrets import SecretStore, open_secret_store, resolve, unencrypted_reason
     from gateway_core.token_files import TokenFiles
@@ -159,6 +161,12 @@ _EXPORTS = {
     "resolve_launch_environment": "gateway_core.launch.environment",
     "MissingSecretError": "gateway_core.errors",
     "Paths": "gateway_core.paths",
+    "ChangeKind": "gateway_core.pinning",
+    "ChangedAgain": "gateway_core.pinning",
+    "PinError": "gateway_core.pinning",
+    "ToolChange": "gateway_core.pinning",
+    "definition_diff": "gateway_core.pinning",
+    "ToolChangesChanged": "gateway_core.events",
     "TokenFiles": "gateway_core.token_files",
     "Resolution": "gateway_core.approvals",
     "Rule": "gateway_core.policy",
@@ -209,6 +217,8 @@ __all__ = [
     "CallsRecorded",
     "Catalog",
     "CatalogChanged",
+    "ChangeKind",
+    "ChangedAgain",
     "Clients",
     "Config",
     "ConfigApplied",
@@ -237,6 +247,7 @@ __all__ = [
     "Outcome",
     "Paths",
     "PausedChanged",
+    "PinError",
     "PublicName",
     "RecordKind",
     "Renaming",
@@ -255,11 +266,14 @@ __all__ = [
     "SignedIn",
     "StderrLine",
     "TokenFiles",
+    "ToolChange",
+    "ToolChangesChanged",
     "ToolgateError",
     "ToolsMode",
     "atomic_file",
     "bind",
     "check_server_entry",
+    "definition_diff",
     "ensure_config",
     "folder_suggestion",
     "literal_match",

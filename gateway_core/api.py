@@ -50,6 +50,7 @@ from gateway_core.frontend.routing import PublicName
 from gateway_core.gateway import Endpoint, Gateway
 from gateway_core.launch.environment import LaunchEnvironment
 from gateway_core.paths import Paths
+from gateway_core.pinning import ToolChange
 from gateway_core.policy import AgentPolicy, Effect
 from gateway_core.secrets import SecretStore, resolve
 from gateway_core.token_files import TokenFiles
@@ -195,6 +196,12 @@ class GatewayApi(Protocol):
 
     def resume(self) -> None:
         """Let calls through again."""
+
+    def tool_changes(self) -> list[ToolChange]:
+        """The tools whose definitions wait for the person's review (changed since accepted, or new)."""
+
+    def accept_tools(self, server: str, tool: str | None = None, *, seen: str | None = None) -> list[ToolChange]:
+        """Accept what ``server`` lists now for ``tool`` (all its changes when None); ``PinError``: nothing to."""
 
 
 class LocalGateway:
@@ -465,6 +472,23 @@ class LocalGateway:
     def resume(self) -> None:
         """Let calls through again."""
         self._gateway.resume()
+
+    def tool_changes(self) -> list[ToolChange]:
+        """The tools whose definitions wait for the person's review (changed since accepted, or new)."""
+        return self._gateway.tool_changes()
+
+    def accept_tools(self, server: str, tool: str | None = None, *, seen: str | None = None) -> list[ToolChange]:
+        """Accept what ``server`` lists now for ``tool`` (all its changes when None).
+
+        Args:
+            server: the server.
+            tool: the tool; None for every change of the server.
+            seen: the fingerprint of the definition the person was shown.
+
+        Raises:
+            PinError: nothing to accept; ``ChangedAgain`` when the tool changed again since ``seen``.
+        """
+        return self._gateway.accept_tools(server, tool, seen=seen)
 
 
 _CHECKED: type[GatewayApi] = LocalGateway  # mypy checks here that LocalGateway is a GatewayApi

@@ -12,6 +12,7 @@ restarts; a server that is down or removed keeps its pins.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import time
@@ -295,6 +296,21 @@ class ToolPins:
             change = _change_from_json(_mapping(item))
             changes.setdefault(change.server, {})[change.tool] = change
         return cls(pins, changes, clock=clock)
+
+
+def definition_diff(name: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    """A unified diff of two definitions of tool ``name`` as indented JSON with sorted keys (``old`` None: new).
+
+    Returns:
+        The diff's lines, without line ends: ``--- name (accepted)``, ``+++ name (now)``, hunks.
+    """
+    before = [] if old is None else _json_lines(old)
+    old_label = f"{name} (not listed before)" if old is None else f"{name} (accepted)"
+    return list(difflib.unified_diff(before, _json_lines(new), old_label, f"{name} (now)", lineterm=""))
+
+
+def _json_lines(value: Mapping[str, Any]) -> list[str]:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
 
 
 def change_to_json(change: ToolChange) -> dict[str, Any]:

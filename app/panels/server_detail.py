@@ -1,9 +1,10 @@
-"""The detail view of one server: its tools (name, description, input schema), resources and prompts, live stderr.
+"""The detail view of one server: its tools, resources and prompts, live stderr, and tools waiting for review.
 
 ``ServerDetail.show_server`` picks the server; the view then follows the bridge: the tool list is
 rebuilt only when the server's catalog changes, its names redrawn when the names agents see change,
 and stderr lines are appended as they arrive (the view keeps the last ``MAX_STDERR_LINES``). A tool
-or prompt whose public name is rewritten beyond the prefix shows that name first.
+or prompt whose public name is rewritten beyond the prefix shows that name first. The "Changes" tab
+(``tool_review``) lists the server's changed definitions and new tools.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge, GatewayMessage
 from app.common import STATE_TEXT, renamed_text, seen_as_text
+from app.panels.tool_review import ToolReview
 from gateway_core import Catalog, NameKind, PublicName, ServerState, ServerStatus, SignInDetails
 
 # Bounds the stderr view's memory; the gateway keeps its own (shorter) tail per server.
@@ -195,6 +197,9 @@ class ServerDetail(QWidget):
         self.tabs.addTab(tools, "Tools")
         self.tabs.addTab(self.others_view, "Resources and prompts")
         self.tabs.addTab(self.stderr_view, "Stderr")
+        self.review = ToolReview(bridge)
+        self.review.count_changed.connect(self._show_review_count)
+        self.tabs.addTab(self.review, "Changes")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
@@ -219,6 +224,7 @@ class ServerDetail(QWidget):
         """Show server ``name`` (``None``: nothing)."""
         self._name = name
         self._catalog = None
+        self.review.show_server(name)
         self.stderr_view.setPlainText("\n".join(self._bridge.api.stderr_lines(name)) if name else "")
         self._refresh()
 
@@ -283,6 +289,9 @@ class ServerDetail(QWidget):
             return
         row = current.row()
         self.schema_view.setPlainText(describe_tool(self.tools_model.tool(row), self.tools_model.public_name(row)))
+
+    def _show_review_count(self, count: int) -> None:
+        self.tabs.setTabText(self.tabs.indexOf(self.review), f"Changes ({count})" if count else "Changes")
 
     def _on_status_changed(self, name: str) -> None:
         if name == self._name:

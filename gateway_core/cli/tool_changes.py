@@ -10,7 +10,6 @@ rules decide again.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from gateway_core.cli.output import EXIT_OK, EXIT_USAGE, fail, printable, result
 from gateway_core.control_file import read_control_file
 from gateway_core.errors import ToolgateError
 from gateway_core.paths import Paths
+from gateway_core.pinning import definition_diff
 
 
 def add_subcommands(tools: argparse.ArgumentParser) -> None:
@@ -105,15 +105,8 @@ def change_text(change: dict[str, Any]) -> str:
     fields = ", ".join(str(field) for field in change.get("fields") or [])
     if change.get("kind") == "new":
         heading = f"{name}: new tool (seen {seen}); agents may call it without being asked"
-        before: list[str] = []
-        old_label = f"{name} (not listed before)"
     else:
         heading = f"{name}: {fields} changed since it was accepted (seen {seen}); every call asks until accepted"
-        before = _lines(change.get("accepted"))
-        old_label = f"{name} (accepted)"
-    diff = difflib.unified_diff(before, _lines(change.get("now")), old_label, f"{name} (now)", lineterm="")
+    old, new = change.get("accepted"), change.get("now")
+    diff = definition_diff(name, old if isinstance(old, dict) else None, new if isinstance(new, dict) else {})
     return "".join(printable(line) + "\n" for line in (heading, *diff, ""))
-
-
-def _lines(definition: Any) -> list[str]:
-    return json.dumps(definition, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
