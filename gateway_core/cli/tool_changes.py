@@ -4,7 +4,7 @@ Both go through the running gateway's control channel (``gateway_core.pinning`` 
 when a tool waits for review). ``changes`` prints each waiting tool with a unified diff of its accepted
 definition against the one its server lists now (JSON, keys sorted), or one JSON object per line with
 ``--json``; ``accept SERVER/TOOL`` (or ``--all SERVER``) pins what the server lists now, so the tool's
-rules decide again.
+rules decide again. Errors are left to ``gateway_core.cli.main``: exit 1, or 3 when no Toolgate runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, EXIT_USAGE, fail, printable, result, result_text, say
 from gateway_core.control_file import read_control_file
-from gateway_core.errors import ToolgateError
 from gateway_core.paths import Paths
 from gateway_core.pinning import definition_diff
 
@@ -51,10 +50,7 @@ def list_changes(args: argparse.Namespace, paths: Paths) -> int:
     Returns:
         The exit code.
     """
-    try:
-        changes = ControlClient(read_control_file(paths)).tool_changes()
-    except ToolgateError as exc:
-        return fail(exc)
+    changes = ControlClient(read_control_file(paths)).tool_changes()
     changes = [change for change in changes if args.server in (None, change.get("server"))]
     if args.json:
         for change in changes:
@@ -88,10 +84,7 @@ def accept_changes(args: argparse.Namespace, paths: Paths) -> int:
             return fail(f"expected SERVER/TOOL as `toolgate tools changes` names it, found {args.tool!r}")
     else:
         server, tool = args.all, None
-    try:
-        accepted = ControlClient(read_control_file(paths)).accept_tools(server, tool)
-    except ToolgateError as exc:
-        return fail(exc)
+    accepted = ControlClient(read_control_file(paths)).accept_tools(server, tool)
     for change in accepted:
         result(printable(f"{change.get('server')}/{change.get('tool')}"))
     say(f"Accepted {len(accepted)} tool definition{'s' if len(accepted) != 1 else ''}: their rules decide again.")
