@@ -13,6 +13,7 @@ from pathlib import Path
 
 import anyio
 import httpx2
+import mcp_types as types
 import pytest
 import uvicorn
 
@@ -39,6 +40,7 @@ from gateway_core.control_file import (
 from gateway_core.control_socket import ControlSocket
 from gateway_core.frontend.control import ControlApp, identity_proof
 from gateway_core.paths import Paths
+from gateway_core.pinning import ToolChange, ToolPins
 
 WAIT_S = 5
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
@@ -453,3 +455,59 @@ async def test_a_timed_answer_without_a_usable_duration_is_a_400_saying_why(body
     assert response.status_code == 400
     assert reason in response.json()["error"]
     assert still_pending == [request]
+
+
+class PinnedTools:
+    """The two things the control channel's tool-review routes read from the gateway, over real pins."""
+
+    def __init__(self) -> None:
+        echo = types.Tool(name="echo", description="Echo.", input_schema={"type": "object"})
+        self.pins = ToolPins()
+        self.pins.observe("fake", [echo], lambda server, tool: False)
+        self.pins.observe("fake", [echo.model_copy(update={"description": "Echo v2."})], lambda server, tool: False)
+
+    def tool_changes(self) -> list[ToolChange]:
+        return self.pins.changes()
+
+    def accept_tools(self, server: str, tool: str | None = None, *, seen: str | None = None) -> list[ToolChange]:
+        return self.pins.accept(server, tool, seen=seen)
+
+
+@pytest.mark.anyio
+async def test_tool_changes_are_listed_and_accepted_only_as_shown_and_bad_bodies_are_400s():
+    token = new_control_token()
+    source = PinnedTools()
+    app = ControlApp(make_broker(), token, names=source)  # type: ignore[arg-type]
+
+    with anyio.fail_after(WAIT_S):
+        async with serving(app) as url:
+            async with httpx2.AsyncClient(base_url=url, headers=bearer(token)) as http:
+                listed = await http.get("/control/tools/changes")
+                malformed = [
+                    await http.post("/control/tools/accept", content=body)
+                    for body in (b"{", b"[]", b'{"tool": "echo"}', b'{"server": "fake", "tool": 3}')
+                ]
+                unknown = await http.post("/control/tools/accept", json={"server": "fake", "tool": "add"})
+                stale = await http.post(
+                    "/control/tools/accept", json={"server": "fake", "tool": "echo", "fingerprint": "0" * 64}
+                )
+                shown = listed.json()["changes"][0]["fingerprint"]
+                accepted = await http.post(
+                    "/control/tools/accept", json={"server": "fake", "tool": "echo", "fingerprint": shown}
+                )
+                wrong_method = await http.get("/control/tools/accept")
+
+    (change,) = listed.json()["changes"]
+    assert (change["server"], change["tool"], change["kind"], change["fields"]) == (
+        "fake",
+        "echo",
+        "changed",
+        ["description"],
+    )
+    assert change["accepted"]["description"] == "Echo." and change["now"]["description"] == "Echo v2."
+    assert [response.status_code for response in malformed] == [400, 400, 400, 400]
+    assert unknown.status_code == 404 and "no change waiting for review" in unknown.json()["error"]
+    assert stale.status_code == 409 and "changed again" in stale.json()["error"]
+    assert accepted.status_code == 200 and [c["tool"] for c in accepted.json()["accepted"]] == ["echo"]
+    assert wrong_method.status_code == 405
+    assert source.pins.changes() == []
