@@ -189,3 +189,23 @@ def test_an_unreadable_pin_file_is_kept_aside_with_a_warning(tmp_path: Path, cap
     assert pins.pins() == {} and not path.exists()
     assert path.with_name("pins.json" + UNREADABLE_SUFFIX).read_text() == "{not json"
     assert "are not readable" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_server_not_listed_in_this_run_keeps_its_pins_and_its_change_when_the_file_is_saved(tmp_path: Path):
+    path = tmp_path / "pins.json"
+    first = PinFile(path)
+    first.pins.observe("down", [tool()], never)
+    first.pins.observe("down", [tool(description="v2")], never)
+    first.save_soon()
+    await first._save()
+
+    second = PinFile(path)
+    second.load()
+    second.pins.observe("up", [tool("read_file")], never)
+    second.save_soon()
+    await second._save()
+    third = PinFile(path).load()
+
+    assert set(third.pins()) == {"down", "up"}
+    assert [(c.server, c.tool, c.kind) for c in third.changes()] == [("down", "write_file", ChangeKind.CHANGED)]
