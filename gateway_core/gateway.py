@@ -74,6 +74,9 @@ logger = logging.getLogger(__name__)
 
 # Whom the audit records of pinned tools (a changed definition, an accepted one) are about: every agent.
 PINS_AGENT = "*"
+# How much of a definition's fingerprint its audit records show: enough to tell two apart, and short enough
+# not to be taken for a secret and redacted.
+FINGERPRINT_SHOWN = 16
 
 # The SDK refuses request bodies over 4 MiB by default, which stdio servers take; the only limit is
 # the one the person sets (gateway.max_request_body_mb, see frontend/body_limit.py).
@@ -348,7 +351,7 @@ class Gateway:
                     effect=Effect.ASK.value if change.kind is ChangeKind.CHANGED else Effect.ALLOW.value,
                     rule=DEFINITION_CHANGED_RULE if change.kind is ChangeKind.CHANGED else DEFINITION_NEW_RULE,
                     reason=change.sentence,
-                    details={"fields": list(change.fields), "fingerprint": change.fingerprint},
+                    details={"fields": list(change.fields), "definition": change.fingerprint[:FINGERPRINT_SHOWN]},
                 )
         if pins.version != before:
             self._pin_file.save_soon()
@@ -390,7 +393,7 @@ class Gateway:
                     rule=DEFINITION_ACCEPTED_RULE,
                     reason=f"the person accepted the {change.kind.value} definition of tool "
                     f"{change.server}/{change.tool}; its rules decide again",
-                    details={"fields": list(change.fields), "fingerprint": change.fingerprint},
+                    details={"fields": list(change.fields), "definition": change.fingerprint[:FINGERPRINT_SHOWN]},
                 )
         self._pin_file.save_soon()
         self.events.publish(ToolChangesChanged())

@@ -114,6 +114,8 @@ async def test_a_tool_whose_description_changes_asks_with_the_reason_until_the_p
     assert after.structured_content == {"text": "hi"} and asked_after == []
     assert nothing_left.out == "" and nothing_left.err == "No tool waits for review.\n"
     assert [(r["agent"], r["server"], r["tool"], r["effect"]) for r in audit_changed] == [("*", "fake", "echo", "ask")]
+    assert json.loads(audit_changed[0]["arguments"])["fields"] == ["description"]
+    assert len(json.loads(audit_changed[0]["arguments"])["definition"]) == 16
     assert [(r["agent"], r["tool"]) for r in audit_accepted] == [("*", "echo")]
 
 
