@@ -13,7 +13,6 @@ import functools
 import logging
 import socket
 import sys
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +26,6 @@ from gateway_core import control_socket
 from gateway_core.agent_tokens import AgentTokens, ReadTokens
 from gateway_core.approvals import AlwaysNotPossible, Answer, ApprovalBroker, ApprovalError, ApprovalRequest
 from gateway_core.audit import AuditLog, AuditQuery, AuditRecord, AuditStatus
-from gateway_core.audit.records import DEFINITION_ACCEPTED_RULE, DEFINITION_CHANGED_RULE, DEFINITION_NEW_RULE
 from gateway_core.config import Config
 from gateway_core.config.edit import add_rule, put_timed_rule, set_agent_rule
 from gateway_core.config.watch import watch_config
@@ -47,7 +45,6 @@ from gateway_core.events import (
     ServerStatusChanged,
     SessionEnded,
     StderrLine,
-    ToolChangesChanged,
 )
 from gateway_core.frontend.body_limit import BodyLimit
 from gateway_core.frontend.control import ControlApp
@@ -64,19 +61,14 @@ from gateway_core.frontend.server import AgentFacingServer
 from gateway_core.frontend.slow_clients import MAX_CONNECTIONS
 from gateway_core.launch.environment import LaunchEnvironment
 from gateway_core.paths import Paths
-from gateway_core.pin_file import PinFile, pins_path
-from gateway_core.pinning import ChangeKind, ToolChange
-from gateway_core.policy import AgentPolicy, Effect, Rank, RuleSource, literal_match
+from gateway_core.pin_file import pins_path
+from gateway_core.pin_keeper import PinKeeper
+from gateway_core.pinning import ToolChange
+from gateway_core.policy import AgentPolicy, Effect, RuleSource, literal_match
 from gateway_core.timed_rules import remove_expired
 from gateway_core.version import toolgate_version
 
 logger = logging.getLogger(__name__)
-
-# Whom the audit records of pinned tools (a changed definition, an accepted one) are about: every agent.
-PINS_AGENT = "*"
-# How much of a definition's fingerprint its audit records show: enough to tell two apart, and short enough
-# not to be taken for a secret and redacted.
-FINGERPRINT_SHOWN = 16
 
 # The SDK refuses request bodies over 4 MiB by default, which stdio servers take; the only limit is
 # the one the person sets (gateway.max_request_body_mb, see frontend/body_limit.py).
@@ -151,10 +143,13 @@ class Gateway:
             on_timed=self._remember_timed if config_path is not None else None,
         )
         self._approvals.subscribe(self.events.publish)
-        self._pin_file = PinFile(pins_path(paths) if paths is not None else None)
-        self._guard = CallGuard(
-            self._runtime, self._approvals, self._audit, changed=lambda s, t: self._pin_file.pins.change(s, t)
+        self._pins = PinKeeper(
+            pins_path(paths) if paths is not None else None,
+            audit=self._audit,
+            publish=self.events.publish,
+            policies=lambda: self._runtime.now.policies.values(),
         )
+        self._guard = CallGuard(self._runtime, self._approvals, self._audit, changed=self._pins.change)
         self._pool = DownstreamPool(
             config.servers,
             resolve=resolve,
@@ -331,44 +326,16 @@ class Gateway:
         self._frontend.on_pool_change(server)
         self.events.publish(CatalogChanged(server))
 
-    # --- pinned tools (gateway_core.pinning) ---------------------------------------------------------
+    # --- pinned tools (gateway_core.pin_keeper) -----------------------------------------------------
 
     def _observe_tools(self, server: str) -> None:
-        """Compare what ``server`` lists now with its pinned definitions; record and announce what is new."""
         tools = self.catalog(server).tools
-        if not tools:
-            return
-        pins = self._pin_file.pins
-        before = pins.version
-        fresh = pins.observe(server, tools, self._may_call_unasked)
-        for change in fresh:
-            logger.warning("%s", change.sentence[:1].upper() + change.sentence[1:])
-            if self._audit is not None:
-                self._audit.record_notice(
-                    agent=PINS_AGENT,
-                    server=change.server,
-                    tool=change.tool,
-                    effect=Effect.ASK.value if change.kind is ChangeKind.CHANGED else Effect.ALLOW.value,
-                    rule=DEFINITION_CHANGED_RULE if change.kind is ChangeKind.CHANGED else DEFINITION_NEW_RULE,
-                    reason=change.sentence,
-                    details={"fields": list(change.fields), "definition": change.fingerprint[:FINGERPRINT_SHOWN]},
-                )
-        if pins.version != before:
-            self._pin_file.save_soon()
-            self.events.publish(ToolChangesChanged())
-
-    def _may_call_unasked(self, server: str, tool: str) -> bool:
-        """Whether some agent may call a tool it was never shown without being asked (no rule names it)."""
-        now = time.time()
-        for policy in self._runtime.now.policies.values():
-            decision = policy.evaluate(server, tool, now=now)
-            if decision.effect is Effect.ALLOW and decision.rank is not Rank.EXACT_TOOL:
-                return True
-        return False
+        if tools:
+            self._pins.observe(server, tools)
 
     def tool_changes(self) -> list[ToolChange]:
         """The tools whose definitions wait for the person's review (changed, or new), by server and tool."""
-        return self._pin_file.pins.changes()
+        return self._pins.changes()
 
     def accept_tools(self, server: str, tool: str | None = None, *, seen: str | None = None) -> list[ToolChange]:
         """Accept what ``server`` lists now for ``tool`` (or every tool of it waiting for review): pin it.
@@ -381,23 +348,7 @@ class Gateway:
         Raises:
             PinError: nothing to accept (see ``ToolPins.accept``).
         """
-        accepted = self._pin_file.pins.accept(server, tool, seen=seen)
-        for change in accepted:
-            logger.info("the person accepted the definition of tool %s/%s", change.server, change.tool)
-            if self._audit is not None:
-                self._audit.record_notice(
-                    agent=PINS_AGENT,
-                    server=change.server,
-                    tool=change.tool,
-                    effect=Effect.ALLOW.value,
-                    rule=DEFINITION_ACCEPTED_RULE,
-                    reason=f"the person accepted the {change.kind.value} definition of tool "
-                    f"{change.server}/{change.tool}; its rules decide again",
-                    details={"fields": list(change.fields), "definition": change.fingerprint[:FINGERPRINT_SHOWN]},
-                )
-        self._pin_file.save_soon()
-        self.events.publish(ToolChangesChanged())
-        return accepted
+        return self._pins.accept(server, tool, seen=seen)
 
     def _on_notice(self, server: str, notification: Notice) -> None:
         if isinstance(notification, types.TaskStatusNotification):
@@ -565,8 +516,7 @@ class Gateway:
                 await tg.start(self._tokens.run)
                 if self._audit is not None:
                     await tg.start(self._audit.run)
-                await anyio.to_thread.run_sync(self._pin_file.load)
-                await tg.start(self._pin_file.run)
+                await tg.start(self._pins.run)
                 await tg.start(run_servers)
                 await tg.start(self._frontend.run)
                 if self._config_path is not None:
