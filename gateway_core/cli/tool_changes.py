@@ -1,10 +1,11 @@
 """``toolgate tools changes`` and ``toolgate tools accept``: review the tools whose definitions changed.
 
-Both go through the running gateway's control channel (``gateway_core.pinning`` says what is pinned and
+Both ask the running gateway over its control channel (``gateway_core.pinning`` says what is pinned and
 when a tool waits for review). ``changes`` prints each waiting tool with a unified diff of its accepted
 definition against the one its server lists now (JSON, keys sorted), or one JSON object per line with
-``--json``; ``accept SERVER/TOOL`` (or ``--all SERVER``) pins what the server lists now, so the tool's
-rules decide again. Errors are left to ``gateway_core.cli.main``: exit 1, or 3 when no Toolgate runs.
+``--json``; with no Toolgate running it reads what the last one saved. ``accept SERVER/TOOL`` (or
+``--all SERVER``) pins what the server lists now, so the tool's rules decide again. Errors are left to
+``gateway_core.cli.main``: exit 1, or 3 when no Toolgate runs.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any
 
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, EXIT_USAGE, fail, printable, result, result_text, say
-from gateway_core.control_file import read_control_file
+from gateway_core.control_file import NotRunningError, read_control_file
+from gateway_core.errors import ToolgateError
 from gateway_core.paths import Paths
-from gateway_core.pinning import definition_diff
+from gateway_core.pin_file import pins_path
+from gateway_core.pinning import ToolPins, change_to_json, definition_diff
 
 
 def add_subcommands(tools: argparse.ArgumentParser) -> None:
@@ -50,7 +53,11 @@ def list_changes(args: argparse.Namespace, paths: Paths) -> int:
     Returns:
         The exit code.
     """
-    changes = ControlClient(read_control_file(paths)).tool_changes()
+    try:
+        changes = ControlClient(read_control_file(paths)).tool_changes()
+    except NotRunningError:
+        changes = recorded_changes(paths)
+        say("Toolgate is not running: these are the changes it recorded when it last ran (start it to accept them).")
     changes = [change for change in changes if args.server in (None, change.get("server"))]
     if args.json:
         for change in changes:
@@ -89,6 +96,22 @@ def accept_changes(args: argparse.Namespace, paths: Paths) -> int:
         result(printable(f"{change.get('server')}/{change.get('tool')}"))
     say(f"Accepted {len(accepted)} tool definition{'s' if len(accepted) != 1 else ''}: their rules decide again.")
     return EXIT_OK
+
+
+def recorded_changes(paths: Paths) -> list[dict[str, Any]]:
+    """The changes waiting for review as the last gateway saved them in ``pins.json`` (none if there is none).
+
+    Raises:
+        ToolgateError: the file cannot be read.
+    """
+    path = pins_path(paths)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return [change_to_json(change) for change in ToolPins.from_json(document).changes()]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ToolgateError(f"the pinned tools in {path} cannot be read ({exc})") from exc
 
 
 def change_text(change: dict[str, Any]) -> str:
