@@ -147,8 +147,8 @@ def held_for_review(decision: Decision, change: ToolChange | None) -> Decision:
     name = f"{change.server}/{change.tool}"
     reason = (
         f"the definition of {name} changed since it was accepted ({', '.join(change.fields)}), so every call asks "
-        f"until the person reviews it (`toolgate tools changes`) and accepts it (`toolgate tools accept {name}`); "
-        f"otherwise {decision.reason}"
+        f"until the person reviews and accepts the change (Servers ▸ {change.server} ▸ Changes, or "
+        f"`toolgate tools changes` and `toolgate tools accept {name}`); otherwise {decision.reason}"
     )
     return HeldForReview(Effect.ASK, decision.rule, reason, decision.looked_at, allowed_by=decision.rule_text)
 
