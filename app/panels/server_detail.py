@@ -55,6 +55,7 @@ class ToolTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._tools: tuple[Any, ...] = ()
         self._names: tuple[PublicName | None, ...] = ()
+        self._review: dict[str, str] = {}  # tool → "changed" or "new", for tools waiting for review
 
     def set_tools(self, tools: Sequence[Any], names: Sequence[PublicName | None]) -> None:
         """Show ``tools`` (the MCP ``Tool`` objects of a ``Catalog``) with how agents see each (``names``)."""
@@ -66,6 +67,12 @@ class ToolTableModel(QAbstractTableModel):
     def set_names(self, names: Sequence[PublicName | None]) -> None:
         """How agents see each tool now, in the tools' order."""
         self._names = tuple(names)
+        if self._tools:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._tools) - 1, 0))
+
+    def set_review(self, waiting: dict[str, str]) -> None:
+        """Which tools wait for review: tool name → ``"changed"`` or ``"new"`` (shown after the name)."""
+        self._review = dict(waiting)
         if self._tools:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._tools) - 1, 0))
 
@@ -92,7 +99,9 @@ class ToolTableModel(QAbstractTableModel):
         tool, public = self._tools[index.row()], self._names[index.row()]
         description = tool.description or ""
         if role == Qt.ItemDataRole.DisplayRole and index.column() == 0:
-            return renamed_text(public) if public is not None and public.rewritten else tool.name
+            name = renamed_text(public) if public is not None and public.rewritten else tool.name
+            waiting = self._review.get(tool.name)
+            return name if waiting is None else f"{name} ({waiting}: see Changes)"
         if role == Qt.ItemDataRole.DisplayRole:
             return description.strip().split("\n", 1)[0]
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
@@ -292,6 +301,7 @@ class ServerDetail(QWidget):
 
     def _show_review_count(self, count: int) -> None:
         self.tabs.setTabText(self.tabs.indexOf(self.review), f"Changes ({count})" if count else "Changes")
+        self.tools_model.set_review({change.tool: change.kind.value for change in self.review.changes})
 
     def _on_status_changed(self, name: str) -> None:
         if name == self._name:

@@ -31,6 +31,8 @@ def test_a_changed_description_shows_as_a_diff_in_the_changes_tab_and_accept_let
             label = review.list_model.stringList()
             tab_text = detail.tabs.tabText(tab)
             notifications = list(tray.notifications)
+            model = detail.tools_model
+            listed = [model.data(model.index(row, 0)) for row in range(model.rowCount())]
 
             asked: list[str] = []
 
@@ -48,6 +50,7 @@ def test_a_changed_description_shows_as_a_diff_in_the_changes_tab_and_accept_let
             tray.close()
 
         assert label == ["echo — description changed"] and tab_text == "Changes (1)"
+        assert "echo (changed: see Changes)" in listed and "add" in listed
         assert shown[:2] == ["--- fake/echo (accepted)", "+++ fake/echo (now)"]
         assert '-  "description": "Echo the text back.",' in shown
         assert f'+  "description": "{RUG_PULL}",' in shown
