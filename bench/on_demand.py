@@ -14,12 +14,12 @@ Measured:
       whether the tool it needs is in the top 3 of ``get_server_tools(query=task)``; target >= 90 %
       (a task whose tool is not offered to the agent is named, not counted), by server; and the same
       for ``on_demand_tasks_held_out.json``, tasks written before the ranking was measured on them,
-      never used to tune it (a ranking fitted to the first set shows here); each by words alone and,
-      where the extra ``semantic`` (wordllama) is installed, by words and meaning (what a gateway with
-      it installed does)
+      never used to tune it (a ranking fitted to the first set shows here); each by words alone (what
+      Toolgate does when its table of meanings cannot be read) and by words and meaning (the default)
   (c) on the 500 tools, in turns: ``get_server_tools`` with a query, median (target <= 5 ms); a
       direct ``tools/call`` and ``execute_tool`` of the same tool, difference of medians
-      (target <= 0.2 ms); and the ranking alone
+      (target <= 0.2 ms); and the ranking alone, also for queries whose words it has not seen (a word's
+      similarities to the tools are worked out once, then kept: the timed queries repeat 125 texts)
 
     .venv/bin/python bench/on_demand.py [--calls 2000] [--show-misses] [--show-catalogue]
 """
@@ -65,6 +65,7 @@ from gateway_core.frontend.server import AgentFacingServer
 from gateway_core.frontend.tasks import requires_task
 from gateway_core.frontend.tool_embeddings import Embedder
 from gateway_core.frontend.tool_embeddings import load as load_embedder
+from gateway_core.frontend.tool_embeddings import read as read_embedder
 from gateway_core.frontend.tool_search import ToolIndex
 from tests.fakes.third_party import EVERYTHING_BIN, time_server_command
 from tests.gateway_core.frontend.conftest import config_of, in_memory
@@ -321,6 +322,22 @@ async def retrieval(client: Client, tasks: list[dict[str, str]], show_misses: bo
 QUERIES = [f"{thing} in {service}" for service, things in SERVICES.items() for thing in things]
 
 
+def first_queries_ms(routes: Routes) -> float:
+    """Median ms of ranking alone by meaning, each of the 125 queries once on a fresh index and embedder
+    (every word new to it, but those of earlier queries)."""
+    fresh = read_embedder()
+    assert fresh is not None
+    index = ToolIndex()
+    index.search(routes, "build", fresh)
+    timed = []
+    for query in QUERIES:
+        start = time.perf_counter()
+        index.search(routes, query, fresh)
+        timed.append((time.perf_counter() - start) * 1000)
+    index.close()
+    return statistics.median(timed)
+
+
 def ranking_ms(routes: Routes, calls: int, embedder: Embedder | None) -> float:
     """Median ms of ranking alone (``ToolIndex.search``), on an index already built."""
     index = ToolIndex()
@@ -386,10 +403,10 @@ class RealCatalogue:
 
 
 def rankings() -> dict[str, Embedder | None]:
-    """The rankings measured: by words alone, and by words and meaning where wordllama is installed."""
+    """The rankings measured: by words alone, and by words and meaning (when its table can be read)."""
     embedder = load_embedder()
     if embedder is None:
-        print("left out: ranking by meaning; `pip install -e '.[semantic]'` installs it", file=sys.stderr)
+        print("left out: ranking by meaning; its table cannot be read (see the warning)", file=sys.stderr)
     return {"words": None} | ({"words+meaning": embedder} if embedder is not None else {})
 
 
@@ -456,6 +473,7 @@ async def main() -> None:
             medians = await latencies(client, options.calls, front, embedder)
         search_ms = ranking_ms(runtime.now.routes, options.calls, None)
         meaning_ms = ranking_ms(runtime.now.routes, options.calls, embedder) if embedder is not None else None
+        first_ms = first_queries_ms(runtime.now.routes) if embedder is not None else None
 
     print(
         f"on-demand tools; real servers here: {', '.join(real.servers)} ({len(real.servers)} of the 6 the issue names)"
@@ -483,6 +501,7 @@ async def main() -> None:
         verdict = "OK" if query_ms <= TARGETS["query_ms"] else "MISSED"
         print(f"  get_server_tools(query) by words and meaning median {query_ms:.3f} ms (target <= 5 ms) {verdict}")
         print(f"    of which the ranking alone median {meaning_ms:.3f} ms")
+        print(f"    the ranking alone of queries with words it has not seen yet median {first_ms:.3f} ms")
     added = execute_ms - direct_ms
     verdict = "OK" if added <= TARGETS["execute_ms"] else "MISSED"
     print(

@@ -270,9 +270,12 @@ class OnDemandTools:
             ]
         tools = [tool for tool, _ in candidates]
         if asked.query is not None:
-            # The first query reads the embedder (if installed) off the event loop: hundreds of milliseconds.
+            # The first query reads the embedder off the event loop, and the first query of a catalogue works
+            # out its tools' meanings there: each takes up to hundreds of milliseconds.
             if not self._embedder_read:
                 self._embedder, self._embedder_read = await to_thread.run_sync(load_embedder), True
+            if self._embedder is not None and not self._index.knows_meanings(routes, self._embedder):
+                await to_thread.run_sync(self._index.meanings, routes, self._embedder)
             tools = self._ranked(routes, asked.query, tools, self._embedder)
             if not tools:
                 notes.append("No tool matched the query; try other words, or leave out `query` to list tools.")

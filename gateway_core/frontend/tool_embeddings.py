@@ -1,78 +1,157 @@
-"""How close in meaning a query is to each tool, with WordLlama's static embeddings (the extra ``semantic``).
+"""How close in meaning a query is to each tool, from WordLlama's static token vectors, in plain Python.
 
-WordLlama (PyPI ``wordllama``, MIT) ships its small model inside its wheel: a 256-dimension vector for
-each token of its tokenizer; a text's vector is the mean of its tokens'. Nothing is downloaded: the
-model is read from the installed package, and where the package is not installed, ``load`` answers
-None and tool search ranks by words alone. Loading takes a few hundred milliseconds, once, and
-about 20 MB; a query's vector takes a fraction of a millisecond.
+WordLlama (``l2_supercat``, MIT) gives each token of its tokenizer a vector; a text's vector is the mean
+of its tokens'. ``token_vectors.bin.gz`` beside this module (built by ``scripts/build_token_vectors.py``,
+8 MB) holds that tokenizer's pieces and merges and each token's vector in signed bytes, so a text is
+split into the same tokens here (the model's own byte-pair merges) and its vector computed without
+numpy or the model's packages. Read on the first query (about half a second, about 35 MB). A query's
+similarity to 500 tools then takes a fraction of a millisecond for words seen before and a few
+milliseconds for each new word (``Meanings``). Where the table cannot be read, ``load`` logs why and
+answers None, and tool search ranks by words alone.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
+import math
+import sys
+from array import array
 from collections.abc import Sequence
-from functools import cache
-from importlib.resources import files
-from typing import Any, Protocol
+from functools import cache, lru_cache
+from operator import add, mul
+from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
-MODEL = "l2_supercat"
-DIMENSIONS = 256
-
-
-class Vectors(Protocol):
-    """Unit vectors, one row per text (a numpy array)."""
-
-    def __matmul__(self, other: Any) -> Any: ...
+TABLE = Path(__file__).with_name("token_vectors.bin.gz")
+_SPACE = "\u2581"  # how the tokenizer writes the space that starts a word
+_WORDS = 4096  # words whose tokens' vectors are kept, summed, once split (2 kB each)
+_TEXTS = 2048  # texts whose vectors are kept (2 kB each)
 
 
 class Embedder:
     """Turns texts into unit vectors whose dot product says how close they are in meaning."""
 
-    def __init__(self, model: Any) -> None:
-        self._model = model
+    def __init__(self, table: tuple[dict[str, Any], array[float], array[int]]) -> None:
+        header, scales, numbers = table
+        self.dims: int = header["dims"]
+        self._pieces: dict[str, int] = {piece: token for token, piece in enumerate(header["pieces"])}
+        self._ranks: dict[str, int] = {merge: rank for rank, merge in enumerate(header["merges"])}  # "left right"
+        self._scales: array[float] = scales
+        self._numbers: array[int] = numbers
+        self.word_sum = lru_cache(maxsize=_WORDS)(self._word_sum)
+        self.vector = lru_cache(maxsize=_TEXTS)(self._vector)
 
-    def vectors(self, texts: Sequence[str]) -> Vectors:
-        """One unit vector per text."""
-        vectors: Vectors = self._model.embed(list(texts), norm=True)
-        return vectors
+    def vectors(self, texts: Sequence[str]) -> list[array[float]]:
+        """One unit vector per text (a text with no tokens gets zeros)."""
+        return [self.vector(text) for text in texts]
 
-    def similarity(self, vectors: Vectors, text: str) -> list[float]:
-        """The cosine similarity of ``text`` to each of ``vectors``, in their order."""
-        query = self._model.embed([text], norm=True)[0]
-        return [float(value) for value in vectors @ query]
+    def _vector(self, text: str) -> array[float]:
+        """The unit vector of ``text``: the mean of its tokens' vectors, scaled to length 1.
+
+        ``vector`` keeps the last ``_TEXTS``, so most of a catalogue that changed is known.
+        """
+        total = [0.0] * self.dims
+        for word in text.split():
+            total = list(map(add, total, self.word_sum(word)))
+        norm = math.sqrt(sum(map(mul, total, total)))
+        return array("d", (value / norm for value in total) if norm else total)
+
+    def meanings(self, texts: Sequence[str]) -> Meanings:
+        """The meanings of ``texts``, to compare queries with (faster than ``similarity`` for repeated words)."""
+        return Meanings(self, self.vectors(texts))
+
+    def tokens(self, word: str) -> list[int]:
+        """The tokens of one word (with the space before it), as the model's tokenizer splits it."""
+        symbols = list(_SPACE + word)
+        while len(symbols) > 1:
+            # The adjacent pair merged first in training is merged next (leftmost among equals).
+            pairs = zip(symbols, symbols[1:], strict=False)
+            ranked = [(self._ranks.get(f"{left} {right}", -1), i) for i, (left, right) in enumerate(pairs)]
+            rank, i = min(((rank, i) for rank, i in ranked if rank >= 0), default=(-1, -1))
+            if rank < 0:
+                break
+            symbols[i : i + 2] = [symbols[i] + symbols[i + 1]]
+        tokens = []
+        for symbol in symbols:
+            token = self._pieces.get(symbol)
+            if token is not None:
+                tokens.append(token)
+            else:  # byte fallback, as the tokenizer's
+                tokens.extend(self._pieces.get(f"<0x{byte:02X}>", 0) for byte in symbol.encode())
+        return tokens
+
+    def _word_sum(self, word: str) -> array[float]:
+        """The sum of the vectors of ``word``'s tokens (``word_sum`` keeps the last ``_WORDS``)."""
+        total = [0.0] * self.dims
+        for token in self.tokens(word):
+            scale, start = self._scales[token], token * self.dims
+            total = list(map(add, total, (scale * number for number in self._numbers[start : start + self.dims])))
+        return array("d", total)
+
+
+class Meanings:
+    """Texts' unit vectors, and how close a query is to each.
+
+    A query's similarity to every text is the sum, over its words, of each word's dot products with
+    the texts (divided by the length of the query's vector): a word's dot products are kept (for the
+    last ``WORDS_KEPT`` words), so a word seen in an earlier query costs one addition per text.
+    """
+
+    WORDS_KEPT = 1024
+
+    def __init__(self, embedder: Embedder, vectors: list[array[float]]) -> None:
+        self._embedder = embedder
+        self._vectors = vectors
+        self._columns: dict[str, array[float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def similarity(self, text: str) -> list[float]:
+        """The cosine similarity of ``text`` to each text, in their order."""
+        total = [0.0] * len(self._vectors)
+        query = [0.0] * self._embedder.dims
+        for word in text.split():
+            total = list(map(add, total, self._column(word)))
+            query = list(map(add, query, self._embedder.word_sum(word)))
+        norm = math.sqrt(sum(map(mul, query, query)))
+        return [value / norm for value in total] if norm else total
+
+    def _column(self, word: str) -> array[float]:
+        column = self._columns.pop(word, None)
+        if column is None:
+            word_sum = self._embedder.word_sum(word)
+            column = array("d", (sum(map(mul, vector, word_sum)) for vector in self._vectors))
+            if len(self._columns) >= self.WORDS_KEPT:
+                del self._columns[next(iter(self._columns))]
+        self._columns[word] = column  # last used last
+        return column
 
 
 @cache
 def load() -> Embedder | None:
-    """The embedder, read once from the installed ``wordllama``; None when it is not installed or unreadable."""
+    """The embedder, read once from the table beside this module; None when it cannot be read."""
     return read()
 
 
-def read() -> Embedder | None:
-    """The embedder read from the installed ``wordllama`` (``load`` reads it once); None when there is none.
-
-    An installed package whose model cannot be read is logged as a warning, and search ranks by words.
-    """
-    root_logger = logging.getLogger()
-    handlers, level = list(root_logger.handlers), root_logger.level
+def read(path: Path = TABLE) -> Embedder | None:
+    """The embedder read from ``path`` (``load`` reads it once); None, logged as a warning, when unreadable."""
     try:
-        # wordllama configures the root logger when imported: what it sets is undone below.
-        from safetensors import safe_open
-        from tokenizers import Tokenizer
-        from wordllama import WordLlamaInference
-    except ImportError:
+        data = gzip.decompress(path.read_bytes())
+        line, _, rest = data.partition(b"\n")
+        header = json.loads(line)
+        count, dims = len(header["pieces"]), int(header["dims"])
+        scales = array("f", rest[: 4 * count])
+        numbers = array("b", rest[4 * count :])
+        if sys.byteorder != "little":
+            scales.byteswap()
+        if len(scales) != count or len(numbers) != count * dims:
+            raise ValueError(f"{len(numbers)} numbers for {count} tokens of {dims}")
+        return Embedder((header, scales, numbers))
+    except (OSError, EOFError, ValueError, KeyError, TypeError, gzip.BadGzipFile) as exc:
+        logger.warning("tool search ranks by words alone: its table of meanings %s cannot be read: %s", path, exc)
         return None
-    finally:
-        root_logger.handlers[:], root_logger.level = handlers, level
-    package = files("wordllama")
-    try:
-        tokenizer = Tokenizer.from_file(str(package / "tokenizers" / f"{MODEL}_tokenizer_config.json"))
-        with safe_open(str(package / "weights" / f"{MODEL}_{DIMENSIONS}.safetensors"), framework="np") as weights:
-            embedding = weights.get_tensor(next(iter(weights.keys())))
-    except Exception as exc:  # a damaged or changed install: tokenizers and safetensors raise their own errors
-        logger.warning("tool search ranks by words alone: wordllama's model %s cannot be read: %s", MODEL, exc)
-        return None
-    logger.debug("tool search ranks by meaning too (wordllama %s)", MODEL)
-    return Embedder(WordLlamaInference(embedding, tokenizer))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import mcp_types as types
-import pytest
 
 from gateway_core.downstream.base import Catalog
 from gateway_core.frontend import tool_embeddings
@@ -94,6 +92,32 @@ def test_a_web_address_in_a_query_stands_for_a_url():
     assert ToolIndex().search(routes, "get https://docs.python.org/3/") == ["srv__fetch"]
 
 
+def test_a_bare_host_name_stands_for_a_url_and_a_file_name_does_not():
+    assert query_words("what does the homepage of example.org say") == ["homepage", "url", "say"]
+    assert query_words("open www.python.org/downloads") == ["open", "url"]
+    assert query_words("open config.yaml") == ["open", "config", "yaml"]
+
+
+def test_a_number_in_a_query_stands_for_the_word_number():
+    routes = routes_of(
+        tool("get_sum", "Returns the sum of two numbers."),
+        tool("echo", "Echoes the input."),
+    )
+
+    assert query_words("add 17 and -2.5") == ["add", "number"]
+    assert query_words("tag v1.0 of build2") == ["tag", "v1", "0", "build2"]
+    assert ToolIndex().search(routes, "17 plus 25") == ["srv__get_sum"]
+
+
+def test_a_tool_marked_deprecated_ranks_after_the_one_named_in_its_place():
+    routes = routes_of(
+        tool("read_file", "Read the complete contents of a file. DEPRECATED: Use read_text_file instead."),
+        tool("read_text_file", "Read the complete contents of a file from the file system as text, in any encoding."),
+    )
+
+    assert ToolIndex().search(routes, "read the contents of a file") == ["srv__read_text_file", "srv__read_file"]
+
+
 def test_show_is_a_word_that_ranks():
     routes = routes_of(
         tool("git_show", "Shows the contents of a commit."),
@@ -123,7 +147,6 @@ def test_related_words_come_from_wordnet_and_reduce_inflections_first():
 
 
 def test_with_an_embedder_a_tool_that_shares_no_word_with_the_query_is_found_by_its_meaning():
-    pytest.importorskip("wordllama")
     embedder = tool_embeddings.load()
     assert embedder is not None
     routes = routes_of(
@@ -139,9 +162,15 @@ def test_with_an_embedder_a_tool_that_shares_no_word_with_the_query_is_found_by_
     assert "srv__read_file" not in index.search(routes, "zebra stripes", embedder)
 
 
-def test_without_wordllama_installed_there_is_no_embedder_and_search_ranks_by_words(
-    monkeypatch: pytest.MonkeyPatch,
-):
-    monkeypatch.setitem(sys.modules, "wordllama", None)  # its import fails as when it is not installed
+def test_the_meanings_of_a_catalogue_are_worked_out_once_and_followed_to_a_newer_one():
+    embedder = tool_embeddings.load()
+    assert embedder is not None
+    first = routes_of(tool("get_current_time", "Get the current time in a specific timezone."))
+    newer = routes_of(tool("get_sum", "Returns the sum of two numbers."))
+    index = ToolIndex()
 
-    assert tool_embeddings.read() is None
+    assert not index.knows_meanings(first, embedder)
+    meanings = index.meanings(first, embedder)
+    assert index.knows_meanings(first, embedder) and index.meanings(first, embedder) is meanings
+    assert index.search(newer, "add two figures together", embedder) == ["srv__get_sum"]
+    assert index.knows_meanings(newer, embedder) and not index.knows_meanings(first, embedder)
