@@ -102,7 +102,8 @@ def check_shim(shim: str, env: dict[str, str]) -> None:
 def check_serve(app: str, env: dict[str, str], home: Path) -> str:
     """``toolgate serve`` answers /health, finds and serves a stdio server's tool and stops on SIGTERM.
 
-    The agent finds the tool on demand: the query reads the related words shipped beside the code.
+    The agent finds the tool on demand: the query reads the related words and token vectors shipped
+    beside the code.
     Returns the agent's token.
     """
     added = subprocess.run([app, "agents", "add", "smoke"], capture_output=True, text=True, env=env, timeout=60)
@@ -176,6 +177,10 @@ async def _find_and_call_echo(url: str, token: str) -> str:
             found = await client.call_tool("get_server_tools", {"query": "repeat the text back"})
             if "fake__echo" not in getattr(found.content[0], "text", ""):
                 fail(f"get_server_tools did not find fake__echo: {found}")
+            # Found by meaning alone (no word in common): the bundle reads the token vectors beside the code.
+            found = await client.call_tool("get_server_tools", {"query": "how long is this string"})
+            if "fake__measure" not in getattr(found.content[0], "text", ""):
+                fail(f"get_server_tools found no tool by meaning (is token_vectors.bin.gz bundled?): {found}")
             result = await client.call_tool("execute_tool", {"name": "fake__echo", "arguments": {"text": "smoke"}})
     return getattr(result.content[0], "text", "")
 
