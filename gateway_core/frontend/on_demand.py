@@ -28,7 +28,7 @@ from gateway_core.downstream.base import ServerState
 from gateway_core.downstream.by_capability import capability_key
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.downstream.server import DownstreamServer
-from gateway_core.frontend.forward import Ctx, RequestForwarder, current_agent
+from gateway_core.frontend.forward import Ctx, RequestForwarder, current_agent, is_modern
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.listed import as_listed_to
 from gateway_core.frontend.routing import Route, Routes
@@ -149,7 +149,7 @@ class OnDemandTools:
         self._embedder: Embedder | None = None
         self._embedder_read = False
         self._seen: dict[str, tuple[object, ...]] = {}
-        self._listed_in: tuple[Runtime | None, dict[tuple[str, bool, str], _Listed]] = (None, {})
+        self._listed_in: tuple[Runtime | None, dict[tuple[str, bool, str, bool], _Listed]] = (None, {})
         self._usable_in: tuple[Runtime | None, dict[tuple[str, bool], tuple[tuple[types.Tool, Route], ...]]] = (
             None,
             {},
@@ -329,19 +329,29 @@ class OnDemandTools:
     async def _listed(self, ctx: Ctx, agent: str) -> _Listed:
         """What the agent's full listing would hold (``usable``), and the task-only tools it cannot be offered.
 
-        Filtered by what each server lists to a client with the agent's capabilities (``listed.py``); kept
-        until the runtime changes (a catalog, a policy), as ``tools/list``'s own cache is (``server.py``).
+        Filtered by what each server lists to a client of the agent's era and capabilities (``listed.py``:
+        to a handshake-era agent, what a server's handshake-era twin lists, with its definitions); kept
+        until the runtime changes (a catalog, a policy, a twin), as ``tools/list``'s own cache is.
         """
-        tasks, capabilities = may_use_tasks(ctx), ctx.session.client_capabilities
+        tasks, capabilities, modern = may_use_tasks(ctx), ctx.session.client_capabilities, is_modern(ctx)
         runtime = self._runtime.now
         if self._listed_in[0] is not runtime:
             self._listed_in = (runtime, {})
-        key = (agent, tasks, capability_key(capabilities))
+        key = (agent, tasks, capability_key(capabilities), modern)
         known = self._listed_in[1].get(key)
         if known is not None:
             return known
         everything = self._usable(agent, True)
-        listed = await as_listed_to(self._pool, capabilities, everything, lambda pair: pair[1], "tools")
+        route_of = {tool.name: route for tool, route in everything}
+        tools = await as_listed_to(
+            self._pool,
+            capabilities,
+            [tool for tool, _ in everything],
+            lambda tool: route_of[tool.name],
+            "tools",
+            modern=modern,
+        )
+        listed = [(tool, route_of[tool.name]) for tool in tools]  # each as its server defines it for this era
         usable = tuple(pair for pair in listed if tasks or not requires_task(pair[0]))
         found = (usable, () if tasks else tuple(pair for pair in listed if requires_task(pair[0])))
         if self._listed_in[0] is runtime:

@@ -325,3 +325,30 @@ async def test_an_on_demand_agent_finds_exactly_the_tools_its_full_listing_would
     assert ("fake__summarise" in [tool["name"] for tool in queried["tools"]]) == (declared != "nothing")
     assert servers[0]["tools"] == len(listed)
     assert kept == [*META, "fake__echo", *(["fake__summarise"] if declared != "nothing" else [])]
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_an_on_demand_agent_finds_and_calls_what_a_server_offers_its_era(mode: Mode):
+    policies = {"agent-a": PLAIN_ON_DEMAND, "agent-b": {"default": "allow"}}
+    config = {"fake": stdio_fake("--by-era")}
+    async with running_gateway(config, agents=("agent-a", "agent-b"), policies=policies) as gw:
+        await gw.wait_ready()
+        async with (
+            agent_client(gw.url, gw.tokens["agent-a"], mode=mode) as on_demand,
+            agent_client(gw.url, gw.tokens["agent-b"], mode=mode) as full,
+        ):
+            listed = sorted(tool.name for tool in (await full.list_tools()).tools)
+            found = json_of(await on_demand.call_tool("get_server_tools", {"max_tokens": 100_000}))
+            queried = json_of(await on_demand.call_tool("get_server_tools", {"query": "listed only to clients"}))
+            era = await on_demand.call_tool("execute_tool", {"name": "fake__era", "arguments": {}})
+            old = None
+            if mode == "legacy":
+                old = await on_demand.call_tool("execute_tool", {"name": "fake__whats_old", "arguments": {}})
+
+    assert sorted(tool["name"] for tool in found["tools"]) == listed
+    assert ("fake__whats_old" in listed, "fake__whats_new" in listed) == (mode == "legacy", mode != "legacy")
+    ranked = [tool["name"] for tool in queried["tools"]]
+    mine, other = ("fake__whats_old", "fake__whats_new") if mode == "legacy" else ("fake__whats_new", "fake__whats_old")
+    assert ranked[0] == mine and other not in ranked
+    assert text_of(era) == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+    assert old is None or text_of(old) == "old"
