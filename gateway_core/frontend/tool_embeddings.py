@@ -5,8 +5,8 @@ of its tokens'. ``token_vectors.bin.gz`` beside this module (built by ``scripts/
 8 MB) holds that tokenizer's pieces and merges and each token's vector in signed bytes, so a text is
 split into the same tokens here (the model's own byte-pair merges) and its vector computed without
 numpy or the model's packages. Read on the first query (about half a second, about 35 MB). A query's
-similarity to 500 tools then takes a fraction of a millisecond for words seen before and a few
-milliseconds for each new word (``Meanings``). Where the table cannot be read, ``load`` logs why and
+similarity to 500 tools then takes a fraction of a millisecond for words seen before and about half
+a millisecond more for each new word (``Meanings``). Where the table cannot be read, ``load`` logs why and
 answers None, and tool search ranks by words alone.
 """
 
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 TABLE = Path(__file__).with_name("token_vectors.bin.gz")
 _SPACE = "\u2581"  # how the tokenizer writes the space that starts a word
-_WORDS = 4096  # words whose tokens' vectors are kept, summed, once split (2 kB each)
+_WORDS = 2048  # words whose tokens' vectors are kept, summed, once split (8 kB each)
 _TEXTS = 2048  # texts whose vectors are kept (2 kB each)
 
 
@@ -84,13 +84,13 @@ class Embedder:
                 tokens.extend(self._pieces.get(f"<0x{byte:02X}>", 0) for byte in symbol.encode())
         return tokens
 
-    def _word_sum(self, word: str) -> array[float]:
+    def _word_sum(self, word: str) -> list[float]:
         """The sum of the vectors of ``word``'s tokens (``word_sum`` keeps the last ``_WORDS``)."""
         total = [0.0] * self.dims
         for token in self.tokens(word):
             scale, start = self._scales[token], token * self.dims
             total = list(map(add, total, (scale * number for number in self._numbers[start : start + self.dims])))
-        return array("d", total)
+        return total
 
 
 class Meanings:
@@ -99,21 +99,41 @@ class Meanings:
     A query's similarity to every text is the sum, over its words, of each word's dot products with
     the texts (divided by the length of the query's vector): a word's dot products are kept (for the
     last ``WORDS_KEPT`` words), so a word seen in an earlier query costs one addition per text.
+
+    A new word's dot products with all texts are worked out at once with Python's big integers (no
+    numpy): for each of the vectors' dimensions, one integer holds every text's number in that
+    dimension, in fixed point and offset to be non-negative, each in its own ``_SLOT``-bit field.
+    Multiplying those integers by the word's numbers (in fixed point) and adding them up gives every
+    text's dot product in its field at once, with no carry between fields: the word's positive and
+    negative numbers are summed apart, so no field goes below zero or past ``_SLOT`` bits. That is about
+    ten times faster than a dot product per text, and as exact as the table (relative error below 1e-3).
     """
 
     WORDS_KEPT = 1024
+    _FRACTION = 15  # bits after the point: the texts' numbers (within ±1) and the word's (scaled to ±1)
+    _SLOT = 40  # bits a field: dims × 2**15 × 2**16 stays below 2**40 for up to 256 dimensions
 
-    def __init__(self, embedder: Embedder, vectors: list[array[float]]) -> None:
+    def __init__(self, embedder: Embedder, vectors: Sequence[Sequence[float]]) -> None:
+        if embedder.dims > 256:
+            raise ValueError(f"{embedder.dims} dimensions: at most 256 fit a field of {self._SLOT} bits")
         self._embedder = embedder
-        self._vectors = vectors
-        self._columns: dict[str, array[float]] = {}
+        self._count = len(vectors)
+        one, width = 1 << self._FRACTION, self._SLOT // 8
+        self._packed = [
+            int.from_bytes(
+                b"".join((round(vector[dimension] * one) + one).to_bytes(width, "little") for vector in vectors),
+                "little",
+            )
+            for dimension in range(embedder.dims)
+        ]
+        self._columns: dict[str, list[float]] = {}
 
     def __len__(self) -> int:
-        return len(self._vectors)
+        return self._count
 
     def similarity(self, text: str) -> list[float]:
         """The cosine similarity of ``text`` to each text, in their order."""
-        total = [0.0] * len(self._vectors)
+        total = [0.0] * self._count
         query = [0.0] * self._embedder.dims
         for word in text.split():
             total = list(map(add, total, self._column(word)))
@@ -121,15 +141,40 @@ class Meanings:
         norm = math.sqrt(sum(map(mul, query, query)))
         return [value / norm for value in total] if norm else total
 
-    def _column(self, word: str) -> array[float]:
+    def _column(self, word: str) -> list[float]:
         column = self._columns.pop(word, None)
         if column is None:
-            word_sum = self._embedder.word_sum(word)
-            column = array("d", (sum(map(mul, vector, word_sum)) for vector in self._vectors))
+            column = self._dot_products(self._embedder.word_sum(word))
             if len(self._columns) >= self.WORDS_KEPT:
                 del self._columns[next(iter(self._columns))]
         self._columns[word] = column  # last used last
         return column
+
+    def _dot_products(self, vector: Sequence[float]) -> list[float]:
+        """``vector``'s dot product with each text's vector (see the class)."""
+        top = max(map(abs, vector), default=0.0)
+        if not top or not self._count:
+            return [0.0] * self._count
+        one, width = 1 << self._FRACTION, self._SLOT // 8
+        numbers = [round(value / top * one) for value in vector]
+        positive = negative = 0
+        for number, packed in zip(numbers, self._packed, strict=True):
+            if number > 0:
+                positive += number * packed
+            elif number < 0:
+                negative -= number * packed
+        size = width * self._count
+        above, below = positive.to_bytes(size, "little"), negative.to_bytes(size, "little")
+        offset, scale = one * sum(numbers), top / (one * one)
+        return [
+            (
+                int.from_bytes(above[start : start + width], "little")
+                - int.from_bytes(below[start : start + width], "little")
+                - offset
+            )
+            * scale
+            for start in range(0, size, width)
+        ]
 
 
 @cache

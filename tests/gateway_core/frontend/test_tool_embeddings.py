@@ -68,9 +68,22 @@ def test_a_querys_similarity_is_the_same_for_new_and_known_words():
     expected = [sum(map(mul, vector, query)) for vector in vectors]
 
     for _ in range(2):  # the second time, every word's dot products are known
-        assert meanings.similarity("what time is it in Tokyo") == pytest.approx(expected)
+        assert meanings.similarity("what time is it in Tokyo") == pytest.approx(expected, abs=1e-3)
     assert meanings.similarity("") == [0.0, 0.0]
     assert math.isclose(sum(map(mul, query, query)), 1.0)
+
+
+def test_the_dot_products_worked_out_in_big_integers_are_those_of_each_vector():
+    texts = [f"{word} tool number {i}" for i, word in enumerate(" ".join(TEXTS).split() * 8)] + ["", "🙂"]
+    meanings = embedder().meanings(texts)
+    vectors = embedder().vectors(texts)
+
+    for query in ["which hour is it", "zebra", "🙂 naïve", " ".join(TEXTS)]:
+        word_sum = embedder().word_sum(query.split()[0])
+        exact = [sum(map(mul, vector, word_sum)) for vector in vectors]
+        top = max(map(abs, exact))
+        assert meanings._dot_products(word_sum) == pytest.approx(exact, abs=1e-3 * top)
+    assert len(meanings) == len(texts) and embedder().meanings([]).similarity("zebra") == []
 
 
 @pytest.mark.parametrize(
