@@ -6,11 +6,13 @@ Two `toolgate serve` gateways in front of the same echo server (over stdio):
       audit log on (a decision committed before forwarding, an outcome after)
 sequential calls, alternating between the two in rounds. Target: (q) median - (p) median <= 0.3 ms.
 
-First, in this process: one decision under 200 rules that all carry argument conditions (issue 19), five of
+First, in this process: one decision under 200 rules that all carry argument conditions or annotations (issue
+19; 20 of them on annotations the called tool is not marked with, half of those matching it by name), five of
 them on the called tool: four deny rules whose regexes the call does not meet, then the allow rule that
-decides, whose condition is (a) a glob on the argument, or (b) "under" a folder, which resolves the argument's
+decides, whose condition is (a) a glob on the argument, (b) "under" a folder, which resolves the argument's
 symlinks at each call (os.path.realpath: one lstat per path component, whatever the machine's system calls
-cost). Target: median <= 20 µs per decision, in CPU time of this thread (other load does not count).
+cost), or (c) the tool's readOnlyHint. Target: median <= 20 µs per decision, in CPU time of this thread
+(other load does not count).
 
     .venv/bin/python bench/policy_overhead.py [--calls 2000] [--decisions-only]
 """
@@ -39,18 +41,31 @@ TARGET_MS = 0.3
 TARGET_DECISION_US = 20.0
 
 
+# What the called tool's server states about it.
+ECHO_HINTS = {"readOnlyHint": True, "openWorldHint": False}
+
+
 def conditional_rules(deciding: dict[str, object]) -> list[dict[str, object]]:
-    """200 rules with conditions, of every rank; five match echo/echo and the last, with ``deciding``, decides."""
+    """200 narrowed rules, of every rank; five match echo/echo and the last, narrowed by ``deciding``, decides.
+
+    ``deciding`` is a ``when`` condition on ``text``, or ``{"annotations": {...}}``.
+    """
     rules: list[dict[str, object]] = []
     for i in range(50):
         rules.append({"match": f"echo/other_{i:02d}", "effect": "allow", "when": {"text": {"under": [f"/srv/p{i}"]}}})
         rules.append({"match": f"*/write_{i:02d}*", "effect": "deny", "when": {"path": {"glob": "*.key"}}})
         rules.append({"match": f"server{i:02d}/*", "effect": "allow", "when": {"n": {"min": 0, "max": 10}}})
-    for i in range(45):
+    for i in range(25):
         rules.append({"match": f"echo/ec{i:02d}*", "effect": "allow", "when": {"text": {"one_of": ["a", "b"]}}})
+    for i in range(10):
+        rules.append({"match": f"echo/e{i}*", "effect": "ask", "annotations": {"openWorldHint": True}})
+        rules.append({"match": f"srv{i}*/*", "effect": "deny", "annotations": {"destructiveHint": True}})
     for i in range(4):
         rules.append({"match": "echo/echo", "effect": "deny", "when": {"text": {"regex": f"secret{i}.*"}}})
-    rules.append({"match": "echo/echo", "effect": "allow", "when": {"text": deciding}})
+    if "annotations" in deciding:
+        rules.append({"match": "echo/echo", "effect": "allow", **deciding})
+    else:
+        rules.append({"match": "echo/echo", "effect": "allow", "when": {"text": deciding}})
     return rules
 
 
@@ -60,13 +75,13 @@ def decision_median_us(deciding: dict[str, object], batches: int = 300, per_batc
     policy = AgentPolicy("bench", Effect.DENY, rules)
     arguments = {"text": str(Path(tempfile.gettempdir()) / "project" / "notes.md")}
     now = time.time()
-    decision = policy.evaluate("echo", "echo", now=now, arguments=arguments)
+    decision = policy.evaluate("echo", "echo", now=now, arguments=arguments, annotations=ECHO_HINTS)
     assert decision.effect is Effect.ALLOW and decision.rule is rules[-1], decision.reason
     samples = []
     for _ in range(batches):
         started = time.thread_time_ns()
         for _ in range(per_batch):
-            policy.evaluate("echo", "echo", now=now, arguments=arguments)
+            policy.evaluate("echo", "echo", now=now, arguments=arguments, annotations=ECHO_HINTS)
         samples.append((time.thread_time_ns() - started) / per_batch / 1000)
     return statistics.median(samples)
 
@@ -88,12 +103,16 @@ async def main() -> None:
     parser.add_argument("--decisions-only", action="store_true", help="measure only the in-process decision")
     options = parser.parse_args()
     calls = options.calls
-    cases = {"(a) decided by a glob": {"glob": "*.md"}, "(b) decided by under": {"under": [tempfile.gettempdir()]}}
+    cases: dict[str, dict[str, object]] = {
+        "(a) decided by a glob": {"glob": "*.md"},
+        "(b) decided by under": {"under": [tempfile.gettempdir()]},
+        "(c) decided by readOnlyHint": {"annotations": {"readOnlyHint": True}},
+    }
     for name, deciding in cases.items():
         median_us = decision_median_us(deciding)
         verdict = "OK" if median_us <= TARGET_DECISION_US else "MISSED"
         print(
-            f"one decision under 200 rules with conditions, {name}: median {median_us:.1f} µs CPU "
+            f"one decision under 200 narrowed rules, {name}: median {median_us:.1f} µs CPU "
             f"(target <= {TARGET_DECISION_US:.0f} µs) {verdict}"
         )
     if options.decisions_only:

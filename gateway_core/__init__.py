@@ -86,13 +86,15 @@ if TYPE_CHECKING:
     from gateway_core.launch.environment import LaunchEnvironment, resolve_launch_environment
     from gateway_core.paths import Paths
     from gateway_core.pinning import ChangedAgain, ChangeKind, PinError, ToolChange, definition_diff
-    from gateway_core.policy import AgentPolicy, Decision, Effect, Rule, literal_match
+    from gateway_core.policy import AgentPolicy, Decision, Effect, Rule, hints_text, literal_match, tool_hints
     from gateway_core.secrets import SecretStore, open_secret_store, resolve, unencrypted_reason
     from gateway_core.token_files import TokenFiles
     from gateway_core.version import toolgate_version
 
 _EXPORTS = {
     "literal_match": "gateway_core.policy",
+    "hints_text": "gateway_core.policy",
+    "tool_hints": "gateway_core.policy",
     "CallsRecorded": "gateway_core.events",
     "CatalogChanged": "gateway_core.events",
     "NamesChanged": "gateway_core.events",
@@ -276,6 +278,7 @@ __all__ = [
     "definition_diff",
     "ensure_config",
     "folder_suggestion",
+    "hints_text",
     "literal_match",
     "load_config",
     "open_secret_store",
@@ -291,6 +294,7 @@ __all__ = [
     "set_gateway_settings",
     "set_server_enabled",
     "shim_command",
+    "tool_hints",
     "toolgate_version",
     "unencrypted_reason",
     "until_tomorrow",

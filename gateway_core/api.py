@@ -22,7 +22,9 @@ from gateway_core.approvals import Answer, ApprovalRequest
 from gateway_core.audit import AuditQuery, AuditRecord, AuditStatus
 from gateway_core.config import Config, ServerConfig, ToolsMode, load_config
 from gateway_core.config.edit import (
+    put_rule,
     put_server,
+    remove_rule,
     remove_server,
     remove_timed_rules,
     rename_agent,
@@ -51,7 +53,7 @@ from gateway_core.gateway import Endpoint, Gateway
 from gateway_core.launch.environment import LaunchEnvironment
 from gateway_core.paths import Paths
 from gateway_core.pinning import ToolChange
-from gateway_core.policy import AgentPolicy, Effect
+from gateway_core.policy import AgentPolicy, Effect, Rule
 from gateway_core.secrets import SecretStore, resolve
 from gateway_core.token_files import TokenFiles
 
@@ -178,6 +180,12 @@ class GatewayApi(Protocol):
 
     def remove_timed_rules(self, agent_id: str, match: str) -> None:
         """End an agent's timed grants for exactly ``match`` now."""
+
+    def add_agent_rule(self, agent_id: str, rule: Rule) -> None:
+        """Put ``rule`` first in an agent's rules (replacing the same rule, and one with its match and narrowing)."""
+
+    def remove_agent_rule(self, agent_id: str, rule: Rule) -> None:
+        """Remove an agent's rule ``rule`` (compared without its ``source``)."""
 
     def set_agent_tools(self, agent_id: str, mode: ToolsMode) -> None:
         """Set what an agent's ``tools/list`` holds: every tool, or the on-demand tools."""
@@ -440,6 +448,23 @@ class LocalGateway:
     def remove_timed_rules(self, agent_id: str, match: str) -> None:
         """End an agent's timed grants (rules with ``expires``) for exactly ``match`` now."""
         self._gateway.apply_config(remove_timed_rules(self.config_path, agent_id, match))
+
+    def add_agent_rule(self, agent_id: str, rule: Rule) -> None:
+        """Put ``rule`` first in an agent's rules; a rule differing from it only in effect (or source) is replaced.
+
+        Raises:
+            AgentError: there is no agent ``agent_id``.
+            ConfigError: config.json cannot be read, or would not be valid.
+        """
+        self._gateway.apply_config(put_rule(self.config_path, agent_id, rule))
+
+    def remove_agent_rule(self, agent_id: str, rule: Rule) -> None:
+        """Remove an agent's rule ``rule`` (compared without its ``source``).
+
+        Raises:
+            AgentError: there is no agent ``agent_id``, or it has no such rule.
+        """
+        self._gateway.apply_config(remove_rule(self.config_path, agent_id, rule))
 
     def set_agent_tools(self, agent_id: str, mode: ToolsMode) -> None:
         """Set what an agent's ``tools/list`` holds: every tool it may use, or the on-demand tools.

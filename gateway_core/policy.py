@@ -11,11 +11,23 @@ the most specific matching rule decides, in this order:
 5. servers by glob: ``git*/*``, ``*/*``;
 6. the agent's default.
 
-A rule may be narrowed by conditions on the call's arguments (``"when"``, ``gateway_core.conditions``) and by an
-expiry (``"expires"``, a timed grant). Within one step, the more narrowed rule comes first (conditions and an expiry
-count one each): ``fs/write_file → allow when path is under ~/p`` is tried before ``fs/write_file → ask``, and the
-person's "allow for 1 hour" wins over the rule that asked them until it expires. Between equally narrowed rules of
-one step deny > ask > allow; among rules with the same effect the first listed is named.
+A rule may be narrowed by the tool's annotations (``"annotations"``, e.g. ``{"readOnlyHint": true}``), by
+conditions on the call's arguments (``"when"``, ``gateway_core.conditions``) and by an expiry (``"expires"``, a timed
+grant). Within one step, the more narrowed rule comes first (annotations, conditions and an expiry count one each):
+``fs/write_file → allow when path is under ~/p`` is tried before ``fs/write_file → ask``, ``*/* → allow for tools
+marked readOnlyHint=true`` before ``*/* → ask``, and the person's "allow for 1 hour" wins over the rule that asked
+them until it expires. Between equally narrowed rules of one step deny > ask > allow; among rules with the same
+effect the first listed is named.
+
+Annotation rules keep their place in the steps above: ``*/*`` with ``{"readOnlyHint": true}`` is a step-5 rule, so a
+rule naming a server or a tool (``github/*``, ``fs/write_file``) still decides before it; "read-only tools: allow;
+destructive: ask" is two ``*/*`` rules with the default (or a plain ``*/*`` rule) for the rest. A rule's annotations
+are compared with the hints (``readOnlyHint``, ``destructiveHint``, ``idempotentHint``, ``openWorldHint``) the
+server states in the tool's definition; each must be stated with the rule's value. A hint the server leaves out is
+unknown, never read as the MCP spec's default (readOnlyHint false, destructiveHint true, idempotentHint false,
+openWorldHint true): a tool with no annotations matches no annotation rule, whatever its effect, and is decided by
+the rules after it. Annotations are the server's word, and a server may misstate them; an annotation rule is only as
+good as the server it trusts. Prompts and resources have no annotations, so annotation rules never decide for them.
 
 A rule *applies* when it matches, is in force and its conditions hold; the first rule in this order that applies
 decides, so a call whose arguments do not meet a rule's conditions falls through to the next rule. An expired rule
@@ -41,11 +53,15 @@ from dataclasses import dataclass
 from datetime import UTC
 from enum import IntEnum, StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, field_validator
 
 from gateway_core.conditions import Condition, conditions_hold, when_text
+
+Hint = Literal["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"]
+HINTS: tuple[Hint, ...] = get_args(Hint)
+"""The tool annotations rules may match on, as the MCP spec names them."""
 
 
 class Effect(StrEnum):
@@ -111,7 +127,9 @@ class RuleSource(BaseModel):
 class Rule(BaseModel):
     """One ``rules`` entry of an agent: ``{"match": "server-glob/tool-glob", "effect": "allow|ask|deny"}``.
 
-    Optional keys: ``when``: conditions on the call's arguments (``gateway_core.conditions``);
+    Optional keys: ``annotations``: hints the tool's server must state, each with this value, e.g.
+    ``{"readOnlyHint": true}`` (see the module docstring); ``when``: conditions on the call's arguments
+    (``gateway_core.conditions``);
     ``expires`` (an ISO 8601 time with a zone, e.g. ``"2026-12-02T18:55:00Z"``): the rule
     applies until then and is removed from the config afterwards (a timed grant); ``source``: where it
     came from (``RuleSource``).
@@ -121,6 +139,7 @@ class Rule(BaseModel):
 
     match: str
     effect: Effect
+    annotations: dict[Hint, StrictBool] | None = None
     when: dict[str, Condition] | None = None
     expires: AwareDatetime | None = None
     source: RuleSource | None = None
@@ -131,6 +150,13 @@ class Rule(BaseModel):
         if when is not None and (not when or any(not name for name in when)):
             raise ValueError("expected one or more argument names, each with its condition")
         return when
+
+    @field_validator("annotations")
+    @classmethod
+    def _some_hints(cls, annotations: dict[Hint, bool] | None) -> dict[Hint, bool] | None:
+        if annotations is not None and not annotations:
+            raise ValueError(f"expected one or more of {', '.join(HINTS)}, each true or false")
+        return annotations
 
     @field_validator("match")
     @classmethod
@@ -163,7 +189,9 @@ class Rule(BaseModel):
     @property
     def narrowing_text(self) -> str:
         """What narrows the rule, e.g. `` until 2026-12-02 18:55:00 UTC``; empty when nothing does."""
-        text = "" if self.when is None else f" when {when_text(self.when)}"
+        text = "" if self.annotations is None else f" for tools marked {hints_text(self.annotations)}"
+        if self.when is not None:
+            text += f" when {when_text(self.when)}"
         if self.expires is not None:
             text += f" until {self.expires.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
         return text
@@ -175,8 +203,17 @@ class Rule(BaseModel):
 
     @property
     def narrowed(self) -> int:
-        """How many narrowings (conditions, an expiry) the rule has; in one step a more narrowed rule comes first."""
-        return int(self.when is not None) + int(self.expires is not None)
+        """How many narrowings (annotations, conditions, an expiry) it has; in one step the more narrowed first."""
+        return int(self.annotations is not None) + int(self.when is not None) + int(self.expires is not None)
+
+    def fits(self, hints: Mapping[str, bool] | None) -> bool:
+        """Whether a tool whose server states ``hints`` (None: none) has every annotation this rule asks for."""
+        wanted = self.annotations
+        if wanted is None:
+            return True
+        if hints is None:
+            return False
+        return all(hints.get(name) is value for name, value in wanted.items())
 
     def in_force(self, now: float) -> bool:
         """Whether the rule applies at ``now`` (a POSIX timestamp): it has no expiry or it is still ahead."""
@@ -229,6 +266,7 @@ def evaluate(
     *,
     now: float,
     arguments: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, bool] | None = None,
     listing: bool = False,
 ) -> Decision:
     """Decide whether an agent may call a tool: the plain reading of the precedence in the module docstring.
@@ -242,13 +280,19 @@ def evaluate(
         now: the time of the call (POSIX timestamp); rules whose ``expires`` is not after it do not apply.
         arguments: the call's arguments, which rules' ``when`` conditions look at; None when there are
             none to look at (then no rule with conditions allows).
+        annotations: the hints the tool's server states (``tool_hints``); None when it states none (then no rule
+            with ``annotations`` matches).
         listing: decide what the agent is shown rather than one call: a rule with conditions counts
             unless it denies (a tool some calls may use is listed).
 
     Returns:
         The effect, the rule that decided it (None for the default) and a one-sentence reason.
     """
-    matching = [(index, rule) for index, rule in enumerate(rules) if rule.in_force(now) and rule.matches(server, tool)]
+    matching = [
+        (index, rule)
+        for index, rule in enumerate(rules)
+        if rule.in_force(now) and rule.matches(server, tool) and rule.fits(annotations)
+    ]
     matching.sort(key=lambda pair: (pair[1].rank, *_order(pair[1]), pair[0]))
     skipped: list[Rule] = []
     for _, rule in matching:
@@ -330,7 +374,14 @@ class AgentPolicy:
         self._any_server_glob = _any_of(rule.server_pattern for _, _, rule in self._server_globs)
 
     def evaluate(
-        self, server: str, tool: str, *, now: float, arguments: Mapping[str, Any] | None = None, listing: bool = False
+        self,
+        server: str,
+        tool: str,
+        *,
+        now: float,
+        arguments: Mapping[str, Any] | None = None,
+        annotations: Mapping[str, bool] | None = None,
+        listing: bool = False,
     ) -> Decision:
         """Decide whether this agent may call ``server``'s tool ``tool``.
 
@@ -339,6 +390,7 @@ class AgentPolicy:
             tool: the tool's name on that server (without Toolgate's prefix).
             now: the time of the call (POSIX timestamp).
             arguments: the call's arguments (see the module-level ``evaluate``).
+            annotations: the hints the tool's server states (see the module-level ``evaluate``).
             listing: decide what the agent is shown (see the module-level ``evaluate``).
 
         Returns:
@@ -346,7 +398,7 @@ class AgentPolicy:
         """
         skipped: list[Rule] = []
         for until, rule in self._exact_tools.get((server, tool), ()):
-            if now < until:
+            if now < until and (rule.annotations is None or rule.fits(annotations)):
                 verdict = True if rule.when is None else _verdict(rule, arguments, listing)
                 if verdict is not False:
                     return _decision(
@@ -355,7 +407,7 @@ class AgentPolicy:
                 skipped.append(rule)
         any_tool_glob = self._any_tool_glob.get(server)
         for tool_glob, until, rule in self._tool_globs.get(server, ()) if any_tool_glob and any_tool_glob(tool) else ():
-            if now < until and tool_glob(tool):
+            if now < until and tool_glob(tool) and (rule.annotations is None or rule.fits(annotations)):
                 verdict = True if rule.when is None else _verdict(rule, arguments, listing)
                 if verdict is not False:
                     return _decision(
@@ -363,14 +415,19 @@ class AgentPolicy:
                     )
                 skipped.append(rule)
         for server_glob, tool_glob, until, rule in self._tools_across_servers if self._any_across(tool) else ():
-            if now < until and server_glob(server) and tool_glob(tool):
+            if (
+                now < until
+                and server_glob(server)
+                and tool_glob(tool)
+                and (rule.annotations is None or rule.fits(annotations))
+            ):
                 verdict = True if rule.when is None else _verdict(rule, arguments, listing)
                 if verdict is not False:
                     return _decision(
                         self.agent_id, _TOOL_VERBS, f"{server}/{tool}", rule, self.default, verdict, skipped
                     )
                 skipped.append(rule)
-        server_rule, verdict = self._server_rule(server, now, arguments, listing, skipped)
+        server_rule, verdict = self._server_rule(server, now, arguments, annotations, listing, skipped)
         return _decision(self.agent_id, _TOOL_VERBS, f"{server}/{tool}", server_rule, self.default, verdict, skipped)
 
     def evaluate_server(self, server: str, *, now: float) -> Decision:
@@ -384,12 +441,12 @@ class AgentPolicy:
             now: the time of the request (POSIX timestamp).
         """
         skipped: list[Rule] = []
-        server_rule, verdict = self._server_rule(server, now, None, False, skipped)
+        server_rule, verdict = self._server_rule(server, now, None, None, False, skipped)
         return _decision(self.agent_id, _SERVER_VERBS, f"server {server}", server_rule, self.default, verdict, skipped)
 
-    def visible(self, server: str, tool: str, *, now: float) -> bool:
-        """Whether the agent is shown the tool: some call to it may be allowed or asked about."""
-        return self.evaluate(server, tool, now=now, listing=True).effect is not Effect.DENY
+    def visible(self, server: str, tool: str, *, now: float, annotations: Mapping[str, bool] | None = None) -> bool:
+        """Whether the agent is shown the tool (whose server states ``annotations``): some call may be allowed."""
+        return self.evaluate(server, tool, now=now, annotations=annotations, listing=True).effect is not Effect.DENY
 
     def next_expiry(self, after: float) -> float | None:
         """When the first of this agent's timed rules expires after ``after`` (POSIX timestamps), or None."""
@@ -398,16 +455,22 @@ class AgentPolicy:
         )
 
     def _server_rule(
-        self, server: str, now: float, arguments: Mapping[str, Any] | None, listing: bool, skipped: list[Rule]
+        self,
+        server: str,
+        now: float,
+        arguments: Mapping[str, Any] | None,
+        annotations: Mapping[str, bool] | None,
+        listing: bool,
+        skipped: list[Rule],
     ) -> tuple[Rule | None, bool | None]:
         for until, rule in self._whole_servers.get(server, ()):
-            if now < until:
+            if now < until and (rule.annotations is None or rule.fits(annotations)):
                 verdict = True if rule.when is None else _verdict(rule, arguments, listing)
                 if verdict is not False:
                     return rule, verdict
                 skipped.append(rule)
         for server_glob, until, rule in self._server_globs if self._any_server_glob(server) else ():
-            if now < until and server_glob(server):
+            if now < until and server_glob(server) and (rule.annotations is None or rule.fits(annotations)):
                 verdict = True if rule.when is None else _verdict(rule, arguments, listing)
                 if verdict is not False:
                     return rule, verdict
@@ -435,6 +498,23 @@ def _decision(
         why += f"; the call does not meet {' nor '.join(r.text for r in skipped)}"
     looked_at = tuple(dict.fromkeys(name for r in (*skipped, rule) if r is not None and r.when for name in r.when))
     return Decision(effect, rule, f"agent {agent_id!r} {verbs[effect]} {subject}: {why}", looked_at)
+
+
+def tool_hints(annotations: Mapping[str, Any] | None) -> dict[str, bool] | None:
+    """The hints a tool's annotations state (``{"readOnlyHint": True, …}``, by the spec's names), or None for none.
+
+    Args:
+        annotations: the tool's ``annotations`` as JSON (by alias); values that are not true or false are left out.
+    """
+    if not annotations:
+        return None
+    hints: dict[str, bool] = {name: value for name in HINTS if isinstance(value := annotations.get(name), bool)}
+    return hints or None
+
+
+def hints_text(hints: Mapping[Any, bool]) -> str:
+    """Annotations as people read them in a rule: ``readOnlyHint=true, destructiveHint=false``."""
+    return ", ".join(f"{name}={json.dumps(value)}" for name, value in hints.items())
 
 
 def literal_match(server: str, tool: str) -> str:

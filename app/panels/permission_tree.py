@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolButton,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -45,9 +46,20 @@ from app.panels.permissions_model import (
     SETTING_TEXTS,
     PermissionsModel,
 )
-from gateway_core import Effect, ToolgateError, ToolsMode, parse_config
+from gateway_core import Effect, Rule, ToolgateError, ToolsMode, parse_config
 
 DEFAULT_CHOICES = (Effect.ALLOW, Effect.ASK, Effect.DENY)
+# The annotation rules the "By annotation" menu offers, for every server's tools.
+ANNOTATION_PRESETS = (
+    ("Allow tools marked read-only", Rule(match="*/*", effect=Effect.ALLOW, annotations={"readOnlyHint": True})),
+    (
+        "Ask before tools marked destructive",
+        Rule(match="*/*", effect=Effect.ASK, annotations={"destructiveHint": True}),
+    ),
+)
+ANNOTATIONS_NOTE = (
+    "Annotations (read-only, destructive, …) are what each server says about its tools; a server may misstate them."
+)
 # What an agent added without a default gets, read from the configuration model itself.
 NEW_AGENT_DEFAULT = parse_config('{"agents": {"new": {"name": "new"}}}').agents["new"].default
 TOOLS_CHOICES = {ToolsMode.ALL: "All tools", ToolsMode.ON_DEMAND: "On-demand tools"}
@@ -138,6 +150,16 @@ class PermissionsPane(QWidget):
         self.tools_combo.setAccessibleName("Tools the agent is listed")
         self.sizes = QLabel()
         self.sizes.setToolTip(SIZES_TOOLTIP)
+        self.annotations_button = QToolButton()
+        self.annotations_button.setText("By &annotation")
+        self.annotations_button.setToolTip(ANNOTATIONS_NOTE)
+        self.annotations_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.annotations_menu = QMenu(self.annotations_button)
+        self.annotations_menu.aboutToShow.connect(self._fill_annotations_menu)
+        self.annotations_button.setMenu(self.annotations_menu)
+        self.annotation_rules = QLabel()
+        self.annotation_rules.setWordWrap(True)
+        self.annotation_rules.setToolTip(ANNOTATIONS_NOTE)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search servers and tools")
         self.search.setClearButtonEnabled(True)
@@ -184,12 +206,14 @@ class PermissionsPane(QWidget):
         top.addWidget(self.default_combo)
         top.addWidget(tools_label)
         top.addWidget(self.tools_combo)
+        top.addWidget(self.annotations_button)
         top.addStretch(1)
         top.addWidget(self.search, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.sizes)
+        layout.addWidget(self.annotation_rules)
         layout.addWidget(self.error)
         layout.addWidget(self.tree, 1)
         bridge.config_applied.connect(self._on_config_applied)
@@ -214,6 +238,8 @@ class PermissionsPane(QWidget):
         agent = self._bridge.api.config.agents.get(agent_id) if agent_id is not None else None
         self.default_combo.setEnabled(agent is not None)
         self.tools_combo.setEnabled(agent is not None)
+        self.annotations_button.setEnabled(agent is not None)
+        self._show_annotation_rules()
         self.tree.setEnabled(agent is not None)
         self._show_sizes()
         if agent is None:
@@ -224,6 +250,47 @@ class PermissionsPane(QWidget):
         self.default_label.setText(f"&Default for {agent.name.replace('&', '&&')}:")
         self.default_combo.setCurrentIndex(DEFAULT_CHOICES.index(agent.default))
         self.tools_combo.setCurrentIndex(list(TOOLS_CHOICES).index(agent.tools))
+
+    def annotation_rules_of_agent(self) -> list[Rule]:
+        """The shown agent's rules that match on annotations, in file order."""
+        agent_id = self.model.agent_id
+        agent = self._bridge.api.config.agents.get(agent_id) if agent_id is not None else None
+        return [] if agent is None else [rule for rule in agent.rules if rule.annotations is not None]
+
+    def _show_annotation_rules(self) -> None:
+        rules = self.annotation_rules_of_agent()
+        self.annotation_rules.setVisible(bool(rules))
+        if rules:
+            listed = "; ".join(rule.text for rule in rules)
+            self.annotation_rules.setText(f"By annotation: {listed}. {ANNOTATIONS_NOTE}")
+
+    def _fill_annotations_menu(self) -> None:
+        """Offer the presets (checked when the agent has them; a choice adds or removes one) and each rule's removal."""
+        menu = self.annotations_menu
+        menu.clear()
+        rules = self.annotation_rules_of_agent()
+        for text, preset in ANNOTATION_PRESETS:
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(any(_same_rule(rule, preset) for rule in rules))
+            action.triggered.connect(lambda checked, preset=preset: self.set_annotation_rule(preset, checked))
+        others = [rule for rule in rules if not any(_same_rule(rule, preset) for _, preset in ANNOTATION_PRESETS)]
+        if others:
+            menu.addSeparator()
+        for rule in others:
+            menu.addAction(f"Remove {rule.text}").triggered.connect(
+                lambda _=False, rule=rule: self.set_annotation_rule(rule, False)
+            )
+        menu.addSeparator()
+        note = menu.addAction(ANNOTATIONS_NOTE)
+        note.setEnabled(False)
+
+    def set_annotation_rule(self, rule: Rule, present: bool) -> None:
+        """Add ``rule`` to the shown agent's rules (``present``) or remove it; a refusal is shown inline."""
+        if present:
+            self._change_agent(lambda agent_id: self._bridge.api.add_agent_rule(agent_id, rule))
+        else:
+            self._change_agent(lambda agent_id: self._bridge.api.remove_agent_rule(agent_id, rule))
 
     def _show_sizes(self, *_: object) -> None:
         agent_id = self.model.agent_id
@@ -321,3 +388,8 @@ class PermissionsPane(QWidget):
             index = self.proxy.index(row, NAME)
             if index.data(FILTER_ROLE) in self._expanded:
                 self.tree.expand(index)
+
+
+def _same_rule(rule: Rule, other: Rule) -> bool:
+    """Whether two rules read the same, wherever they came from."""
+    return rule.model_copy(update={"source": None}) == other.model_copy(update={"source": None})

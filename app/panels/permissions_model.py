@@ -36,7 +36,9 @@ from gateway_core import (
     ServerState,
     ServerStatus,
     ToolgateError,
+    hints_text,
     literal_match,
+    tool_hints,
 )
 
 NAME, SETTING, EFFECTIVE, WHY = range(4)
@@ -65,6 +67,7 @@ class _ToolRow:
     name: str
     description: str
     public: PublicName | None = None
+    hints: dict[str, bool] | None = None
     setting: Effect | None = None
     decision: Decision | None = None
 
@@ -320,7 +323,9 @@ class PermissionsModel(QAbstractItemModel):
         if column == NAME and tool is not None:
             hidden = tool.decision is not None and tool.decision.effect is Effect.DENY
             note = f"\n\nHidden from {self._agent_id}'s tools/list." if hidden else ""
-            return f"{tool.description or 'No description.'}\n\n{seen_as_text(tool.public)}{note}"
+            stated = hints_text(tool.hints) if tool.hints else "none"
+            annotations = f"\n\nAnnotations, as the server states them (a server may misstate them): {stated}"
+            return f"{tool.description or 'No description.'}\n\n{seen_as_text(tool.public)}{annotations}{note}"
         if column == NAME:
             status = server.status
             if status is None:
@@ -355,7 +360,12 @@ class PermissionsModel(QAbstractItemModel):
 
     def _tool_rows(self, server: str) -> list[_ToolRow]:
         return [
-            _ToolRow(tool.name, tool.description or "", self._bridge.public_name(server, tool.name))
+            _ToolRow(
+                tool.name,
+                tool.description or "",
+                self._bridge.public_name(server, tool.name),
+                tool_hints(tool.annotations.model_dump(by_alias=True, exclude_none=True) if tool.annotations else None),
+            )
             for tool in self._bridge.api.catalog(server).tools
         ]
 
@@ -364,7 +374,9 @@ class PermissionsModel(QAbstractItemModel):
             server.status = status
             self.dataChanged.emit(self.index(row, NAME), self.index(row, NAME))
         tools = self._tool_rows(server.name)
-        if [(t.name, t.description) for t in tools] == [(t.name, t.description) for t in server.tools]:
+        if [(t.name, t.description, t.hints) for t in tools] == [
+            (t.name, t.description, t.hints) for t in server.tools
+        ]:
             return
         parent = self.index(row, NAME)
         if server.tools:
@@ -409,7 +421,7 @@ class PermissionsModel(QAbstractItemModel):
             server.decision = policy.evaluate_server(server.name, now=now)
             for tool in server.tools:
                 tool.setting = set_here.get(literal_match(server.name, tool.name))
-                tool.decision = policy.evaluate(server.name, tool.name, now=now, listing=True)
+                tool.decision = policy.evaluate(server.name, tool.name, now=now, annotations=tool.hints, listing=True)
 
 
 def _grant(decision: Decision | None) -> Rule | None:
@@ -430,6 +442,8 @@ def _why(decision: Decision, match: str) -> str:
     """
     if decision.rule is None:
         return "Agent's default"
+    if decision.rule.annotations is not None:
+        return f"From rule {decision.rule.match} for tools marked {hints_text(decision.rule.annotations)}"
     if decision.rule.match == match:
         return "Set here"
     return f"From rule {decision.rule.match}"

@@ -11,16 +11,19 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from gateway_core.cli.agents import ensure_config_said
+from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, result, say
 from gateway_core.cli.table import print_table
 from gateway_core.config import load_config, read_raw_config
-from gateway_core.config.edit import rename_agent, set_agent_default, set_agent_rule
-from gateway_core.errors import AgentError, ConfigError
+from gateway_core.config.edit import put_rule, remove_rule, rename_agent, set_agent_default, set_agent_rule
+from gateway_core.control_file import read_control_file
+from gateway_core.errors import AgentError, ConfigError, ToolgateError
 from gateway_core.paths import Paths
-from gateway_core.policy import Effect, check_match, evaluate
+from gateway_core.policy import HINTS, Effect, Rule, check_match, evaluate, hints_text
 
 RULE_HEADERS = ("MATCH", "EFFECT", "FROM")
 CONFIG_SOURCE = "config"
@@ -96,8 +99,43 @@ def add_parsers(agents: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def _agent_and_match(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("agent_id", metavar="AGENT")
     parser.add_argument(
-        "match", metavar="SERVER[/TOOL-GLOB]", help="a server (all its tools), or server/tool with * ? [...] globs"
+        "match",
+        metavar="SERVER[/TOOL-GLOB]",
+        nargs="?",
+        help="a server (all its tools), or server/tool with * ? [...] globs; with an annotation flag, every "
+        "server's tools when left out",
     )
+    hints = parser.add_argument_group(
+        "annotations",
+        "only tools whose server marks them so (servers may misstate their tools: trust the server first)",
+    )
+    hints.add_argument(
+        "--read-only", dest="hints", action="append_const", const=("readOnlyHint", True), help="readOnlyHint=true"
+    )
+    hints.add_argument(
+        "--destructive",
+        dest="hints",
+        action="append_const",
+        const=("destructiveHint", True),
+        help="destructiveHint=true",
+    )
+    hints.add_argument(
+        "--hint",
+        dest="hints",
+        action="append",
+        type=_hint,
+        metavar="HINT=true|false",
+        help=f"any of {', '.join(HINTS)}, e.g. --hint openWorldHint=false",
+    )
+
+
+def _hint(text: str) -> tuple[str, bool]:
+    name, equals, value = text.partition("=")
+    if name not in HINTS or not equals or value not in ("true", "false"):
+        raise argparse.ArgumentTypeError(
+            f"expected HINT=true|false with HINT one of {', '.join(HINTS)}, found {text!r}"
+        )
+    return name, value == "true"
 
 
 def rule_match(text: str) -> str:
@@ -115,8 +153,13 @@ def rule_match(text: str) -> str:
 
 def _set_rule(args: argparse.Namespace, paths: Paths) -> int:
     config_path = ensure_config_said(paths)
-    match = rule_match(args.match)
+    hints: dict[str, bool] = dict(args.hints or ())
+    if args.match is None and not hints:
+        raise ConfigError(["expected SERVER[/TOOL-GLOB] (or an annotation flag such as --read-only)"])
+    match = rule_match(args.match or "*/*")
     effect: Effect | None = args.effect
+    if hints:
+        return _set_annotation_rule(config_path, args.agent_id, match, effect, hints)
     config = load_config(config_path)
     server = match.partition("/")[0]
     if effect is not None and _GLOB.isdisjoint(server) and server not in config.servers:
@@ -130,6 +173,31 @@ def _set_rule(args: argparse.Namespace, paths: Paths) -> int:
         say(f"Removed agent {args.agent_id!r}'s rule {match}.")
     else:
         say(f"Agent {args.agent_id!r}: {match} → {effect.value}.")
+    say("A running gateway applies it to the agent's next request.")
+    return EXIT_OK
+
+
+def _set_annotation_rule(
+    config_path: Path, agent_id: str, match: str, effect: Effect | None, hints: dict[str, bool]
+) -> int:
+    if effect is None:
+        agent = load_config(config_path).agents.get(agent_id)
+        rules = () if agent is None else agent.rules
+        rule = next((r for r in rules if r.match == match and r.annotations == hints and r.narrowed == 1), None)
+        if agent is None:
+            raise AgentError(f"there is no agent {agent_id!r} (`toolgate agents list`)")
+        if rule is None:
+            raise AgentError(
+                f"agent {agent_id!r} has no rule for exactly {match!r} for tools marked {hints_text(hints)} "
+                "(`toolgate agents rules`)"
+            )
+        remove_rule(config_path, agent_id, rule)
+        say(f"Removed agent {agent_id!r}'s rule {rule.text}.")
+    else:
+        rule = Rule.model_validate({"match": match, "effect": effect.value, "annotations": hints})
+        put_rule(config_path, agent_id, rule)
+        say(f"Agent {agent_id!r}: {rule.text}.")
+        say("Annotations are what the tool's server says about it; a server may misstate them.")
     say("A running gateway applies it to the agent's next request.")
     return EXIT_OK
 
@@ -156,14 +224,19 @@ def _rules(args: argparse.Namespace, paths: Paths) -> int:
     sources = [_source(raw_rules, index) for index in range(len(agent.rules))]
     if args.json:
         rules = [
-            {"match": rule.match, "effect": rule.effect.value, "source": source}
+            {
+                "match": rule.match,
+                "effect": rule.effect.value,
+                **rule.model_dump(mode="json", include={"annotations", "when", "expires"}, exclude_none=True),
+                "source": source,
+            }
             for rule, source in zip(agent.rules, sources, strict=True)
         ]
         result(json.dumps({"agent": args.agent_id, "default": agent.default.value, "rules": rules}))
         return EXIT_OK
     if agent.rules:
         rows = [
-            (rule.match, rule.effect.value, describe_source(source))
+            (rule.match, rule.effect.value + rule.narrowing_text, describe_source(source))
             for rule, source in zip(agent.rules, sources, strict=True)
         ]
         print_table(RULE_HEADERS, rows, give_way=2)
@@ -206,7 +279,8 @@ def _why(args: argparse.Namespace, paths: Paths) -> int:
         raise AgentError(f"there is no agent {args.agent_id!r} (`toolgate agents list`)")
     if server not in config.servers:
         say(f"Warning: there is no server {server!r}; this is what would apply to one of that name.")
-    decision = evaluate(args.agent_id, agent.default, agent.rules, server, tool, now=time.time())
+    hints = _stated_hints(paths, server, tool) if any(r.annotations for r in agent.rules) else None
+    decision = evaluate(args.agent_id, agent.default, agent.rules, server, tool, now=time.time(), annotations=hints)
     if args.json:
         document = {
             "agent": args.agent_id,
@@ -215,8 +289,27 @@ def _why(args: argparse.Namespace, paths: Paths) -> int:
             "effect": decision.effect.value,
             "rule": decision.rule_text,
             "reason": decision.reason,
+            "annotations": hints,
         }
         result(json.dumps(document))
     else:
         result(f"{decision.effect.value}: {decision.reason}")
     return EXIT_OK
+
+
+def _stated_hints(paths: Paths, server: str, tool: str) -> dict[str, bool] | None:
+    """The annotation hints the running gateway's server states for ``tool``; None (said why) when unknown."""
+    try:
+        listing = ControlClient(read_control_file(paths)).names()
+    except ToolgateError:
+        say(
+            "Note: no running gateway to ask for the tool's annotations, so rules on annotations are not counted "
+            "(start Toolgate and ask again)."
+        )
+        return None
+    for name in listing["names"]:
+        if name.get("kind") == "tool" and (name.get("server"), name.get("upstream_name")) == (server, tool):
+            hints = name.get("annotations")
+            return {k: v for k, v in hints.items() if isinstance(v, bool)} if isinstance(hints, dict) else None
+    say(f"Note: the running gateway lists no tool {tool!r} of {server!r}, so rules on annotations are not counted.")
+    return None

@@ -20,7 +20,7 @@ from gateway_core.config.files import _agents_block, read_raw_config, write_conf
 from gateway_core.config.load import _found, check_name, json_path, parse_config
 from gateway_core.config.model import Config, ServerConfig, ToolsMode
 from gateway_core.errors import AgentError, ConfigError
-from gateway_core.policy import Effect, RuleSource, check_match
+from gateway_core.policy import Effect, Rule, RuleSource, check_match
 
 SERVER_FIELDS = ("command", "args", "env", "cwd", "url", "type", "headers", "enabled", "prefix", "timeout_s")
 
@@ -185,6 +185,59 @@ def add_rule(path: Path, agent_id: str, rule: Mapping[str, Any], *, source: Rule
     return edit_config(path, change)
 
 
+def rule_json(rule: Rule) -> dict[str, Any]:
+    """``rule`` as config.json holds it (the keys it sets, times in ISO 8601)."""
+    written = rule.model_dump(mode="json", exclude_none=True, by_alias=True)
+    if rule.expires is not None:
+        written["expires"] = iso_time(rule.expires)
+    if rule.source is not None:
+        written["source"] = _source_json(rule.source)
+    return written
+
+
+def put_rule(path: Path, agent_id: str, rule: Rule) -> Config:
+    """Put ``rule`` first in agent ``agent_id``'s rules, replacing any rule that differs from it only in effect.
+
+    So one match with one narrowing (annotations, conditions, expiry) has one effect: choosing "ask" for
+    read-only tools replaces "allow" for them.
+    """
+    wanted = rule.model_copy(update={"effect": Effect.ALLOW, "source": None})
+
+    def change(data: dict[str, Any]) -> None:
+        rules = _rules_of(data, path, agent_id, rule.match)
+        rules[:] = [kept for kept in rules if _parsed(kept, effect=Effect.ALLOW) != wanted]
+        rules.insert(0, rule_json(rule))
+
+    return edit_config(path, change)
+
+
+def remove_rule(path: Path, agent_id: str, rule: Rule) -> Config:
+    """Remove agent ``agent_id``'s rules that read as ``rule`` (``source`` aside).
+
+    Raises:
+        AgentError: there is no such agent, or it has no such rule.
+    """
+    wanted = rule.model_copy(update={"source": None})
+
+    def change(data: dict[str, Any]) -> None:
+        rules = _rules_of(data, path, agent_id, rule.match)
+        kept = [r for r in rules if _parsed(r) != wanted]
+        if len(kept) == len(rules):
+            raise AgentError(f"agent {agent_id!r} has no rule {rule.text} (`toolgate agents rules`)")
+        rules[:] = kept
+
+    return edit_config(path, change)
+
+
+def _parsed(raw: Any, *, effect: Effect | None = None) -> Rule | None:
+    """A raw ``rules`` entry as a rule without its source (and with ``effect``, when given), or None if invalid."""
+    try:
+        rule = Rule.model_validate(raw)
+    except ValidationError:
+        return None
+    return rule.model_copy(update={"source": None, **({"effect": effect} if effect is not None else {})})
+
+
 def put_timed_rule(
     path: Path, agent_id: str, match: str, effect: Effect, expires: datetime, *, source: RuleSource | None = None
 ) -> Config:
@@ -268,8 +321,14 @@ def _is_timed(rule: Any) -> bool:
 
 
 def _is_plain_rule_for(rule: Any, match: str) -> bool:
-    """A rule for exactly ``match`` that neither expires nor has conditions: the one the Setting column edits."""
-    return isinstance(rule, dict) and rule.get("match") == match and not _is_timed(rule) and "when" not in rule
+    """A rule for exactly ``match`` that neither expires nor has conditions or annotations: what the Setting edits."""
+    return (
+        isinstance(rule, dict)
+        and rule.get("match") == match
+        and not _is_timed(rule)
+        and "when" not in rule
+        and "annotations" not in rule
+    )
 
 
 def _expired(rule: Any, now: float) -> bool:

@@ -15,6 +15,7 @@ import hmac
 import json
 import time
 import urllib.parse
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.types import Receive, Scope, Send
@@ -29,7 +30,7 @@ from gateway_core.approvals import (
 )
 from gateway_core.downstream.base import ServerStatus
 from gateway_core.errors import AgentError
-from gateway_core.frontend.routing import PublicName
+from gateway_core.frontend.routing import NameKind, PublicName, Routes
 from gateway_core.pinning import ChangedAgain, PinError, ToolChange, change_to_json
 
 if TYPE_CHECKING:  # the CLI imports this module; the sizes' module pulls in the agent side
@@ -71,6 +72,10 @@ class NameSource(Protocol):
 
     def listing_sizes(self) -> dict[str, ListingSizes]:
         """Each agent's ``tools/list`` size in both tool modes."""
+
+    @property
+    def routes(self) -> Routes:
+        """The routing table in force (the annotation hints each tool's server states)."""
 
     def sign_in_changed(self, name: str) -> bool:
         """Server ``name``'s stored sign-in may have changed; False: no such enabled server."""
@@ -250,7 +255,15 @@ class ControlApp:
             await _respond(send, 404, {"error": str(exc)})
             return
         servers = [{"name": s.name, "state": s.state.value, "reason": s.reason} for s in names.statuses()]
-        await _respond(send, 200, {"names": [name_to_json(name) for name in listed], "servers": servers})
+        hints = names.routes.hints
+        await _respond(
+            send,
+            200,
+            {
+                "names": [name_to_json(name, hints.get((name.server, name.upstream_name))) for name in listed],
+                "servers": servers,
+            },
+        )
 
     async def _accept_tools(self, names: NameSource, receive: Receive, send: Send) -> None:
         body = await _read_body(receive)
@@ -366,9 +379,12 @@ def request_to_json(request: ApprovalRequest, *, now: float | None = None) -> di
     }
 
 
-def name_to_json(name: PublicName) -> dict[str, Any]:
-    """The control channel's JSON form of a public name: what agents see, where it leads, and why it differs."""
-    return {
+def name_to_json(name: PublicName, hints: Mapping[str, bool] | None = None) -> dict[str, Any]:
+    """The control channel's JSON form of a public name: what agents see, where it leads, and why it differs.
+
+    ``annotations`` holds the hints a tool's server states (``readOnlyHint`` …), present only when it states some.
+    """
+    document: dict[str, Any] = {
         "kind": name.kind.value,
         "name": name.name,
         "server": name.server,
@@ -376,6 +392,9 @@ def name_to_json(name: PublicName) -> dict[str, Any]:
         "renamed": [renaming.value for renaming in name.renamings],
         "reason": name.reason,
     }
+    if hints and name.kind is NameKind.TOOL:
+        document["annotations"] = dict(hints)
+    return document
 
 
 def server_to_json(status: ServerStatus) -> dict[str, Any]:

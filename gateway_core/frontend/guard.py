@@ -102,7 +102,11 @@ class CallGuard:
         now = time.time()
         if tool is None:
             return policy.evaluate_server(server, now=now).effect is not Effect.DENY
-        return policy.visible(server, tool, now=now)
+        return policy.visible(server, tool, now=now, annotations=self.hints(server, tool))
+
+    def hints(self, server: str, tool: str) -> dict[str, bool] | None:
+        """The annotation hints ``server`` states for its tool ``tool`` as it lists it now (None: none)."""
+        return self._runtime.now.routes.hints.get((server, tool))
 
     async def limit(
         self, *, agent: str, server: str, tool: str, arguments: Mapping[str, Any] | None
@@ -168,7 +172,7 @@ class CallGuard:
         """
         call_id = uuid.uuid4().hex
         policy = self.policy(agent)
-        decision = _decide(policy, server, tool, arguments)
+        decision = _decide(policy, server, tool, arguments, None if tool is None else self.hints(server, tool))
         if tool is not None and kind == "tool" and self._changed is not None:
             decision = held_for_review(decision, self._changed(server, tool))
         audited_tool = public_name if tool is None else tool
@@ -346,11 +350,17 @@ class CallGuard:
         )
 
 
-def _decide(policy: AgentPolicy, server: str, tool: str | None, arguments: Mapping[str, Any] | None) -> Decision:
+def _decide(
+    policy: AgentPolicy,
+    server: str,
+    tool: str | None,
+    arguments: Mapping[str, Any] | None,
+    hints: Mapping[str, bool] | None,
+) -> Decision:
     now = time.time()
     if tool is None:
         return policy.evaluate_server(server, now=now)
-    return policy.evaluate(server, tool, now=now, arguments=arguments or {})
+    return policy.evaluate(server, tool, now=now, arguments=arguments or {}, annotations=hints)
 
 
 PAUSED_MESSAGE = "Toolgate: the gateway is paused, so no tool calls run until the person resumes it."

@@ -64,7 +64,12 @@ def listing_sizes(routes: Routes, policy: AgentPolicy, always: Sequence[str] = (
         tool
         for tool in routes.tool_list
         if not requires_task(tool)
-        and policy.visible(routes.tools[tool.name].server, routes.tools[tool.name].upstream_name, now=now)
+        and policy.visible(
+            (route := routes.tools[tool.name]).server,
+            route.upstream_name,
+            now=now,
+            annotations=routes.hints.get((route.server, route.upstream_name)),
+        )
     ]
     return ListingSizes(_size(visible), _size([*META_TOOLS, *always_listed(routes, always, visible)]))
 

@@ -30,6 +30,7 @@ import mcp_types as types
 from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 
 from gateway_core.downstream.base import Catalog
+from gateway_core.policy import tool_hints
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +169,8 @@ class Routes:
     unavailable_tools: dict[str, Route] = field(default_factory=dict)
     unavailable_prompts: dict[str, Route] = field(default_factory=dict)
     unavailable_prefixes: tuple[tuple[str, str], ...] = ()
+    # The annotation hints each listed tool's server states, by (server, the server's own name); none: left out.
+    hints: dict[tuple[str, str], dict[str, bool]] = field(default_factory=dict)
     _templates: tuple[_Template, ...] = ()
 
     def unavailable_server(self, name: str, *, prompt: bool = False) -> Route | None:
@@ -250,8 +253,12 @@ def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
     template_list: list[types.ResourceTemplate] = []
     template_servers: list[str] = []
     templates: list[_Template] = []
+    hints: dict[tuple[str, str], dict[str, bool]] = {}
     for entry in ordered:
         for tool in entry.catalog.tools:
+            stated = definition_hints(tool)
+            if stated is not None:
+                hints[(entry.server, tool.name)] = stated
             named = _claim(tools, entry, tool.name, NameKind.TOOL, collisions)
             tool_names.append(named)
             tool_list.append(tool if named.name == tool.name else tool.model_copy(update={"name": named.name}))
@@ -294,8 +301,15 @@ def build_routes(servers: Iterable[ServerCatalog]) -> Routes:
                 key=lambda pair: -len(pair[0]),
             )
         ),
+        hints=hints,
         _templates=tuple(templates),
     )
+
+
+def definition_hints(tool: types.Tool) -> dict[str, bool] | None:
+    """The annotation hints (``readOnlyHint`` …) ``tool``'s definition states, or None when it states none."""
+    annotations = tool.annotations
+    return None if annotations is None else tool_hints(annotations.model_dump(by_alias=True, exclude_none=True))
 
 
 def _claim(

@@ -549,3 +549,42 @@ def test_one_click_on_a_setting_opens_its_choices(qloop, qtbot):
             editor.hidePopup()
 
     run_async(qloop, scenario())
+
+
+def annotation_action(panel, text):
+    """The "By annotation" menu's entry ``text``, as the menu shows it when opened."""
+    menu = panel.permissions.annotations_menu
+    menu.aboutToShow.emit()
+    return next(action for action in menu.actions() if action.text() == text)
+
+
+def test_read_only_allow_and_destructive_ask_are_added_from_the_agent_s_view_and_shown_in_the_tree(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({"fake": stdio_fake("--annotated")}, agents={"a": {"default": "deny"}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            assert not panel.permissions.annotation_rules.isVisibleTo(panel)
+
+            annotation_action(panel, "Allow tools marked read-only").trigger()
+            annotation_action(panel, "Ask before tools marked destructive").trigger()
+
+            read_only = Rule(match="*/*", effect=Effect.ALLOW, annotations={"readOnlyHint": True})
+            destructive = Rule(match="*/*", effect=Effect.ASK, annotations={"destructiveHint": True})
+            assert rules_in_file(bridge, "a") == [destructive, read_only]
+            assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Allow"
+            assert tool_index(panel, "fake", "echo", WHY).data() == "From rule */* for tools marked readOnlyHint=true"
+            assert tool_index(panel, "fake", "fail", EFFECTIVE).data() == "Ask"
+            assert tool_index(panel, "fake", "add", EFFECTIVE).data() == "Deny (hidden from agent)"
+            tooltip = tool_index(panel, "fake", "echo").data(Qt.ItemDataRole.ToolTipRole)
+            assert "Annotations, as the server states them (a server may misstate them): readOnlyHint=true" in tooltip
+            label = panel.permissions.annotation_rules
+            assert label.isVisibleTo(panel) and "a server may misstate them" in label.text()
+            assert "*/* → ask for tools marked destructiveHint=true" in label.text()
+            assert await listed_tools(bridge, "a") == {"fake__echo", "fake__fail"}
+            assert annotation_action(panel, "Allow tools marked read-only").isChecked()
+
+            annotation_action(panel, "Allow tools marked read-only").trigger()  # unchecks: removes the rule
+
+            assert rules_in_file(bridge, "a") == [destructive]
+            assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Deny (hidden from agent)"
+
+    run_async(qloop, scenario())

@@ -187,6 +187,15 @@ class FakeServer:
         for notification in ("notifications/initialized", "notifications/roots/list_changed"):
             self.server.add_notification_handler(notification, types.NotificationParams, self.interactive.ask_roots)
 
+    def annotate(self, hints: dict[str, dict[str, bool]]) -> None:
+        """Give the named tools these annotation hints (by the spec's names)."""
+        self.tools = [
+            tool
+            if tool.name not in hints
+            else tool.model_copy(update={"annotations": types.ToolAnnotations.model_validate(hints[tool.name])})
+            for tool in self.tools
+        ]
+
     async def list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         extra = _for_capabilities(self.by_capability, ctx, SAMPLING_TOOL) + _for_era(self.by_era, ctx)
         return types.ListToolsResult(tools=self.tools + extra)
@@ -400,6 +409,9 @@ def main() -> None:
     parser.add_argument("--describe", action="append", default=[], metavar="TOOL=TEXT", help="another description")
     parser.add_argument("--annotate", action="append", default=[], metavar="TOOL=HINT", help="set an annotation hint")
     parser.add_argument("--redescribable", action="store_true", help="add the tool redescribe(name, description)")
+    parser.add_argument(
+        "--annotated", action="store_true", help="echo says readOnlyHint, fail says destructiveHint; add says nothing"
+    )
     options = parser.parse_args()
     fake = FakeServer(
         options.name,
@@ -416,6 +428,8 @@ def main() -> None:
     for item in options.annotate:
         name, _, hint = item.partition("=")
         fake.redefine(name, hint=hint)
+    if options.annotated:
+        fake.annotate({"echo": {"readOnlyHint": True}, "fail": {"readOnlyHint": False, "destructiveHint": True}})
     if options.modern_only:
         fake.server.middleware = [*fake.server.middleware, eras.refuse_handshake]
     if options.handshake_only:

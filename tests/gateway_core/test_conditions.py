@@ -128,9 +128,17 @@ def rule(match: str, effect: Effect, when: dict[str, Any] | None = None) -> Rule
 PATH_UNDER = {"path": {"under": "/srv/p"}}
 
 
+# What fs/write_file's server states about it: rules on these annotations (with conditions too) are in the mix.
+WRITE_FILE_HINTS = {"readOnlyHint": False, "destructiveHint": True}
+
+
 def decide(rules: list[Rule], arguments: dict[str, Any] | None, default: Effect = ASK, tool: str = "write_file"):
-    decision = evaluate("cursor", default, rules, "fs", tool, now=NOW, arguments=arguments)
-    assert AgentPolicy("cursor", default, rules).evaluate("fs", tool, now=NOW, arguments=arguments) == decision
+    hints = WRITE_FILE_HINTS
+    decision = evaluate("cursor", default, rules, "fs", tool, now=NOW, arguments=arguments, annotations=hints)
+    compiled = AgentPolicy("cursor", default, rules).evaluate(
+        "fs", tool, now=NOW, arguments=arguments, annotations=hints
+    )
+    assert compiled == decision
     return decision
 
 
@@ -243,11 +251,14 @@ conditions = st.sampled_from(
     ]
 )
 conditional_rules = st.builds(
-    lambda match, effect, name, condition: rule(match, effect, {name: condition}),
+    lambda match, effect, name, condition, annotations: rule(match, effect, {name: condition}).model_copy(
+        update={"annotations": annotations}
+    ),
     st.sampled_from(["fs/write_file", "fs/*", "*/write_*", "fs/write_*", "*/*"]),
     st.sampled_from(Effect),
     st.sampled_from(["path", "mode"]),
     conditions,
+    st.sampled_from([None, None, {"destructiveHint": True}, {"readOnlyHint": True}]),
 )
 plain_rules = st.builds(rule, st.sampled_from(["fs/write_file", "fs/*", "*/*"]), st.sampled_from(Effect))
 argument_maps = st.one_of(st.none(), st.dictionaries(st.sampled_from(["path", "mode", "other"]), values, max_size=3))

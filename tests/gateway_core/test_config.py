@@ -379,7 +379,8 @@ def test_a_rule_missing_its_match_or_with_an_extra_key_is_explained(tmp_path: Pa
     assert problems == [
         "config.json: agents.cursor.rules[0].match: expected text (a JSON string), "
         "found nothing (this key is required)",
-        "config.json: agents.cursor.rules[1].why: unknown key (expected one of: match, effect, when, expires, source)",
+        "config.json: agents.cursor.rules[1].why: unknown key "
+        "(expected one of: match, effect, annotations, when, expires, source)",
     ]
 
 

@@ -8,7 +8,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from gateway_core.policy import AgentPolicy, Decision, Effect, Rank, Rule, check_match, evaluate, literal_match
+from gateway_core.policy import (
+    HINTS,
+    AgentPolicy,
+    Decision,
+    Effect,
+    Rank,
+    Rule,
+    check_match,
+    evaluate,
+    hints_text,
+    literal_match,
+)
 
 NOW = 1_800_000_000.0  # a fixed time: these rules have no expiry
 
@@ -294,11 +305,13 @@ TOOLS = ("read", "read_file", "write_file", "delete", "get*", "a[1]")
 SERVER_PATTERNS = (*SERVERS, "*", "g*", "git?", "[fg]*", "[!f]*")
 TOOL_PATTERNS = (*TOOLS[:4], "*", "read_*", "*_file", "[rw]*", "?ead", "**", "get[*]", "a[[]1[]]", "get?", "a[[]*")
 
+HINT_MAPS = st.one_of(st.none(), st.dictionaries(st.sampled_from(HINTS), st.booleans(), min_size=1, max_size=2))
 rule_strategy = st.builds(
-    lambda server, tool, effect: Rule(match=f"{server}/{tool}", effect=effect),
+    lambda server, tool, effect, annotations: Rule(match=f"{server}/{tool}", effect=effect, annotations=annotations),
     st.sampled_from(SERVER_PATTERNS),
     st.sampled_from(TOOL_PATTERNS),
     st.sampled_from(Effect),
+    st.one_of(st.none(), st.none(), HINT_MAPS),
 )
 
 
@@ -312,23 +325,34 @@ def oracle_matches(rule: Rule, server: str, tool: str) -> bool:
     default=st.sampled_from(Effect),
     server=st.sampled_from((*SERVERS, "other")),
     tool=st.sampled_from((*TOOLS, "x")),
+    hints=HINT_MAPS,
 )
 def test_every_decision_names_the_rule_that_produced_it(
-    rules: list[Rule], default: Effect, server: str, tool: str
+    rules: list[Rule], default: Effect, server: str, tool: str, hints: dict[str, bool] | None
 ) -> None:
-    decision = evaluate("cursor", default, rules, server, tool, now=NOW)
+    decision = evaluate("cursor", default, rules, server, tool, now=NOW, annotations=hints)
 
-    assert AgentPolicy("cursor", default, rules).evaluate(server, tool, now=NOW) == decision
+    policy = AgentPolicy("cursor", default, rules)
+    assert policy.evaluate(server, tool, now=NOW, annotations=hints) == decision
+    assert policy.visible(server, tool, now=NOW, annotations=hints) is (decision.effect is not DENY)
     assert decision.rule_text in decision.reason
-    matching = [rule for rule in rules if oracle_matches(rule, server, tool)]
+    matching = [
+        rule
+        for rule in rules
+        if oracle_matches(rule, server, tool)
+        and all(hints is not None and hints.get(name) is value for name, value in (rule.annotations or {}).items())
+    ]
     if decision.rule is None:
         assert matching == []
         assert decision.effect is default
     else:
         assert decision.rule in matching
         assert decision.effect is decision.rule.effect
-        best = min((rule.rank, STRONGEST_FIRST.index(rule.effect)) for rule in matching)
-        assert (decision.rule.rank, STRONGEST_FIRST.index(decision.effect)) == best
+        best = min((rule.rank, -rule.narrowed, STRONGEST_FIRST.index(rule.effect)) for rule in matching)
+        assert (decision.rule.rank, -decision.rule.narrowed, STRONGEST_FIRST.index(decision.effect)) == best
+        if decision.rule.annotations is not None:
+            assert hints is not None  # a tool whose server states no hints is never decided by an annotation rule
+            assert hints_text(decision.rule.annotations) in decision.reason
 
 
 @given(
@@ -340,7 +364,11 @@ def test_every_server_wide_decision_names_a_server_wide_rule(rules: list[Rule], 
     decision = AgentPolicy("cursor", default, rules).evaluate_server(server, now=NOW)
 
     assert decision.rule_text in decision.reason
-    server_wide = [r for r in rules if r.rank >= Rank.WHOLE_SERVER and fnmatch.fnmatchcase(server, r.server_pattern)]
+    server_wide = [
+        r
+        for r in rules
+        if r.rank >= Rank.WHOLE_SERVER and fnmatch.fnmatchcase(server, r.server_pattern) and r.annotations is None
+    ]
     if decision.rule is None:
         assert server_wide == []
         assert decision.effect is default

@@ -122,11 +122,48 @@ async def test_agents_why_gives_the_decision_and_sentence_of_evaluate(toolgate_h
         "effect": "deny",
         "rule": "github/delete_* → deny",
         "reason": expected.reason,
+        "annotations": None,
     }
     allowing = evaluate("cursor", agent.default, agent.rules, "github", "create_issue", now=time.time())
     assert allowed[1] == f"allow: {allowing.reason}\n"
     assert by_default[1].startswith(f"{Effect.ASK.value}: ") and "default → ask" in by_default[1]
     assert "there is no server 'other'" in by_default[2]
+
+
+async def test_read_only_allow_and_destructive_ask_from_the_cli_decide_by_the_running_server_s_annotations(
+    toolgate_home: Path,
+) -> None:
+    async with running_gateway({"fake": stdio_fake("--annotated")}) as gw:
+        await gw.wait_ready()
+        allowed = await toolgate("agents", "allow", "agent-a", "--read-only")
+        asked = await toolgate("agents", "ask", "agent-a", "fake", "--destructive")
+        await toolgate("agents", "default", "agent-a", "deny")
+        code, out, err = await toolgate("agents", "rules", "agent-a", "--json")
+        table = (await toolgate("agents", "rules", "agent-a"))[1].splitlines()
+        read_only = await toolgate("agents", "why", "agent-a", "fake/echo")
+        destructive = await toolgate("agents", "why", "agent-a", "fake/fail", "--json")
+        unannotated = await toolgate("agents", "why", "agent-a", "fake/add")
+        unset = await toolgate("agents", "unset", "agent-a", "--read-only")
+        after = await toolgate("agents", "why", "agent-a", "fake/echo")
+    gone = await toolgate("agents", "why", "agent-a", "fake/fail")
+
+    assert allowed[0] == 0 and "*/* → allow for tools marked readOnlyHint=true" in allowed[2], allowed
+    assert "a server may misstate them" in allowed[2]
+    assert asked[0] == 0 and unset[0] == 0, (asked, unset)
+    assert code == 0, err
+    assert json.loads(out)["rules"] == [
+        {"match": "fake/*", "effect": "ask", "annotations": {"destructiveHint": True}, "source": None},
+        {"match": "*/*", "effect": "allow", "annotations": {"readOnlyHint": True}, "source": None},
+    ]
+    assert table[1].split()[:2] == ["fake/*", "ask"] and "destructiveHint=true" in table[1]
+    assert read_only[1] == (
+        "allow: agent 'agent-a' may call fake/echo: rule */* → allow for tools marked readOnlyHint=true\n"
+    )
+    assert json.loads(destructive[1])["rule"] == "fake/* → ask for tools marked destructiveHint=true"
+    assert json.loads(destructive[1])["annotations"] == {"readOnlyHint": False, "destructiveHint": True}
+    assert unannotated[1].startswith("deny: ") and "default → deny" in unannotated[1]
+    assert after[1].startswith("deny: ")
+    assert gone[1].startswith("deny: ") and "no running gateway to ask for the tool's annotations" in gone[2]
 
 
 @pytest.mark.parametrize(
@@ -137,6 +174,8 @@ async def test_agents_why_gives_the_decision_and_sentence_of_evaluate(toolgate_h
         (("deny", "cursor", "a/b/c"), 'expected "server/tool"'),
         (("unset", "cursor", "github/never"), "has no rule for exactly 'github/never'"),
         (("why", "cursor", "github"), "expected SERVER/TOOL"),
+        (("allow", "cursor"), "or an annotation flag such as --read-only"),
+        (("unset", "cursor", "--read-only"), "has no rule for exactly '*/*' for tools marked readOnlyHint=true"),
         (("rules", "nobody"), "there is no agent 'nobody'"),
         (("rename", "cursor", " "), "an agent's name cannot be empty"),
     ],

@@ -365,6 +365,36 @@ async def test_a_path_under_rule_allows_inside_the_folder_and_asks_for_dot_dot_a
     )
 
 
+async def test_read_only_tools_are_allowed_and_destructive_ones_asked_about_by_their_annotations():
+    policy = {
+        "default": "deny",
+        "rules": [
+            {"match": "*/*", "effect": "allow", "annotations": {"readOnlyHint": True}},
+            {"match": "*/*", "effect": "ask", "annotations": {"destructiveHint": True}},
+        ],
+    }
+    async with running_gateway(
+        {"fake": stdio_fake("--annotated")}, policies={"agent-a": policy}, approval_timeout_s=0.5
+    ) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            listed = {t.name for t in (await client.list_tools()).tools}
+            read_only = await client.call_tool("fake__echo", {"text": "ok"})
+            destructive = await client.call_tool("fake__fail", {})
+            unannotated = await client.call_tool("fake__add", {"a": 1, "b": 2})
+    reasons = [r["reason"] for r in audit_rows(gw) if r["kind"] == "decision"]
+
+    assert listed == {"fake__echo", "fake__fail"}  # add states no annotations: the default (deny) hides it
+    assert text_of(read_only) == "ok"
+    assert "nobody approved fake__fail" in text_of(destructive)  # asked, and nobody answered
+    assert text_of(unannotated) == "Toolgate: agent 'agent-a' may not call fake__add (rule: default → deny)"
+    assert reasons == [
+        "agent 'agent-a' may call fake/echo: rule */* → allow for tools marked readOnlyHint=true",
+        "agent 'agent-a' must ask before calling fake/fail: rule */* → ask for tools marked destructiveHint=true",
+        "agent 'agent-a' may not call fake/add: no rule matches, so the agent's default decides (default → deny)",
+    ]
+
+
 async def test_a_burst_of_a_thousand_calls_is_cut_at_the_agent_s_limit_while_another_agent_is_unaffected():
     policies = {"agent-a": {"limits": {"calls_per_minute": 100}}, "agent-b": {}}
     async with running_gateway({"fake": stdio_fake()}, agents=("agent-a", "agent-b"), policies=policies) as gw:
