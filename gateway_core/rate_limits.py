@@ -2,9 +2,12 @@
 
 ``calls_per_minute`` counts the agent's tool calls that started in the last 60 seconds (a sliding
 window, so a burst cannot reset at a minute boundary); ``concurrent`` counts its calls in flight (a
-call waiting for a person's answer counts). A call over either limit is refused at once, before the
-policy is asked, and says which limit and when to retry. Each agent is counted on its own: one agent's
-burst never slows another.
+call waiting for a person's answer counts). The same two may be set for the agent's calls to one server,
+under ``"servers"``: ``{"calls_per_minute": 120, "servers": {"github": {"calls_per_minute": 10}}}``; a call
+counts against the agent's limits and against those of the agent and its server, and must fit both. A
+call over any limit is refused at once, before the policy is asked, and says which limit and when to
+retry. Each agent (and each agent and server) is counted on its own: one agent's burst never slows
+another, nor the same agent's calls to other servers beyond its own overall limits.
 """
 
 from __future__ import annotations
@@ -12,21 +15,39 @@ from __future__ import annotations
 import collections
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 WINDOW_S = 60.0
 
 
 class CallLimits(BaseModel):
-    """An agent's ``limits`` block; a limit left out does not apply."""
+    """A ``limits`` block (an agent's, or an agent's for one server); a limit left out does not apply."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     calls_per_minute: int | None = Field(default=None, gt=0)
     concurrent: int | None = Field(default=None, gt=0)
+
+    @property
+    def empty(self) -> bool:
+        """Whether no limit is set."""
+        return self.calls_per_minute is None and self.concurrent is None
+
+
+class AgentLimits(CallLimits):
+    """An agent's ``limits``: its own, plus ``servers``: limits on its calls to each named server."""
+
+    servers: dict[str, CallLimits] = Field(default_factory=dict)
+
+    @field_validator("servers")
+    @classmethod
+    def _named_servers(cls, servers: dict[str, CallLimits]) -> dict[str, CallLimits]:
+        if any(not name for name in servers):
+            raise ValueError('expected server names (as in "servers"), each with its limits')
+        return servers
 
 
 @dataclass(frozen=True)
@@ -38,26 +59,31 @@ class LimitHit:
         allowed: the limit's value.
         retry_after_s: seconds until a call would fit again, or None (``concurrent``: when a call in
             flight ends).
+        server: the server whose per-server limit it is, or None for the agent's own limit.
     """
 
     limit: str
     allowed: int
     retry_after_s: float | None
+    server: str | None = None
 
     @property
     def rule_text(self) -> str:
         """The limit as the audit log names it, e.g. ``limits.calls_per_minute = 60``."""
-        return f"limits.{self.limit} = {self.allowed}"
+        where = "limits" if self.server is None else f"limits.servers.{self.server}"
+        return f"{where}.{self.limit} = {self.allowed}"
 
     def reason(self, agent: str) -> str:
         """One sentence for the agent, the audit log and the GUI, saying which limit and when to retry."""
+        to = "" if self.server is None else f" to server {self.server!r}"
+        its = "its limit" if self.server is None else "its limit for that server"
         if self.limit == "concurrent":
             return (
-                f"agent {agent!r} already has {self.allowed} tool calls in flight, its limit ({self.rule_text}); "
+                f"agent {agent!r} already has {self.allowed} tool calls{to} in flight, {its} ({self.rule_text}); "
                 "retry when one of them has finished"
             )
         return (
-            f"agent {agent!r} has made {self.allowed} tool calls in the last minute, its limit ({self.rule_text}); "
+            f"agent {agent!r} has made {self.allowed} tool calls{to} in the last minute, {its} ({self.rule_text}); "
             f"retry in {math.ceil(self.retry_after_s or 0)} s"
         )
 
@@ -69,7 +95,7 @@ class _Counts:
 
 
 class RateLimiter:
-    """Counts each agent's recent and in-flight calls against its ``CallLimits``.
+    """Counts each agent's (and each agent and server's) recent and in-flight calls against their ``CallLimits``.
 
     Use it from one event loop: ``acquire`` before a call, ``release`` once for every call it admitted.
 
@@ -79,47 +105,67 @@ class RateLimiter:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._counts: dict[str, _Counts] = {}
+        self._counts: dict[Hashable, _Counts] = {}
 
-    def acquire(self, agent: str, limits: CallLimits) -> LimitHit | None:
-        """Admit one call of ``agent`` (counting it) or say which limit it is over (not counting it).
+    def acquire(self, agent: str, limits: CallLimits, server: str | None = None) -> LimitHit | None:
+        """Admit one call of ``agent`` to ``server`` (counting it) or say which limit it is over (not counting it).
 
         Args:
             agent: the calling agent.
-            limits: the agent's limits in force.
+            limits: the agent's limits in force (with ``AgentLimits``, also its per-server ones).
+            server: the server the call goes to.
 
         Returns:
-            None when the call may go ahead (then call ``release`` when it ends), else the limit hit.
+            None when the call may go ahead (then call ``release`` with the same agent and server when it
+            ends), else the limit hit.
         """
-        if limits.calls_per_minute is None and limits.concurrent is None:
-            counts = self._counts.setdefault(agent, _Counts())
-            counts.in_flight += 1
-            return None
+        per_server = limits.servers.get(server) if isinstance(limits, AgentLimits) and server is not None else None
         now = self._clock()
-        counts = self._counts.setdefault(agent, _Counts())
+        hit = self._over(agent, limits, now, None)
+        if hit is None and per_server is not None:
+            hit = self._over((agent, server), per_server, now, server)
+        if hit is not None:
+            return hit
+        self._admit(agent, limits, now)
+        self._admit((agent, server), per_server or CallLimits(), now)
+        return None
+
+    def release(self, agent: str, server: str | None = None) -> None:
+        """One call ``acquire`` admitted for ``agent`` (to ``server``) has ended."""
+        for key in (agent, (agent, server)):
+            counts = self._counts.get(key)
+            if counts is not None and counts.in_flight > 0:
+                counts.in_flight -= 1
+                if counts.in_flight == 0 and not counts.started:
+                    del self._counts[key]
+
+    def in_flight(self, agent: str, server: str | None = None) -> int:
+        """How many of ``agent``'s admitted calls (to ``server``, when given) have not ended."""
+        counts = self._counts.get(agent if server is None else (agent, server))
+        return 0 if counts is None else counts.in_flight
+
+    def _over(self, key: Hashable, limits: CallLimits, now: float, server: str | None) -> LimitHit | None:
+        if limits.empty:
+            return None
+        counts = self._counts.get(key)
+        if counts is None:
+            return None
         started = counts.started
         while started and started[0] <= now - WINDOW_S:
             started.popleft()
         if limits.concurrent is not None and counts.in_flight >= limits.concurrent:
-            return LimitHit("concurrent", limits.concurrent, None)
+            return LimitHit("concurrent", limits.concurrent, None, server)
         if limits.calls_per_minute is not None:
             while len(started) > limits.calls_per_minute:  # the limit was lowered: keep only what counts
                 started.popleft()
             if len(started) >= limits.calls_per_minute:
-                return LimitHit("calls_per_minute", limits.calls_per_minute, started[0] + WINDOW_S - now)
-            started.append(now)
-        counts.in_flight += 1
+                return LimitHit("calls_per_minute", limits.calls_per_minute, started[0] + WINDOW_S - now, server)
         return None
 
-    def release(self, agent: str) -> None:
-        """One call ``acquire`` admitted for ``agent`` has ended."""
-        counts = self._counts.get(agent)
-        if counts is not None and counts.in_flight > 0:
-            counts.in_flight -= 1
-            if counts.in_flight == 0 and not counts.started:
-                del self._counts[agent]
-
-    def in_flight(self, agent: str) -> int:
-        """How many of ``agent``'s admitted calls have not ended."""
-        counts = self._counts.get(agent)
-        return 0 if counts is None else counts.in_flight
+    def _admit(self, key: Hashable, limits: CallLimits, now: float) -> None:
+        counts = self._counts.setdefault(key, _Counts())
+        counts.in_flight += 1
+        if limits.calls_per_minute is not None:
+            counts.started.append(now)
+        elif counts.started:
+            counts.started.clear()  # the limit was removed: nothing to keep for it

@@ -15,9 +15,9 @@ from gateway_core.policy import Effect, Rule
 def policy_warnings(config: Config, *, source: str = "config.json") -> list[str]:
     """Rules that are valid but probably not what was meant, one sentence each with its JSON path.
 
-    Warns about a rule whose server part matches no configured server, a rule that repeats another
-    rule's ``match``, and a rule that never decides because an equally specific rule covering every
-    call it matches has a stronger effect (deny > ask > allow).
+    Warns about a rule whose server part matches no configured server, per-server limits for a server
+    that is not configured, a rule that repeats another rule's ``match``, and a rule that never decides
+    because an equally specific rule covering every call it matches has a stronger effect (deny > ask > allow).
 
     Args:
         config: a checked configuration.
@@ -33,6 +33,12 @@ def policy_warnings(config: Config, *, source: str = "config.json") -> list[str]
             overruled = _overruled(index, agent.rules)
             if overruled is not None:
                 warnings.append(f"{where}: {overruled}")
+        for server in agent.limits.servers:
+            if server not in config.servers:
+                where = f"{source}: {json_path(('agents', agent_id, 'limits', 'servers', server))}"
+                warnings.append(
+                    f"{where}: there is no server {server!r}; these limits apply once one of that name is added"
+                )
     return warnings
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from gateway_core.policy import Effect, Rule, check_match
-from gateway_core.rate_limits import CallLimits
+from gateway_core.rate_limits import AgentLimits
 
 DEFAULT_HOST = "127.0.0.1"
 # Fixed so IDE entries written once keep working; unassigned by IANA and rarely used locally.
@@ -176,7 +176,8 @@ class AgentConfig(_Model):
 
     ``always_listed`` holds ``"server-glob/tool-glob"`` matches (as in rules) of the tools an
     ``on_demand`` agent still finds in its ``tools/list``; what its policy denies stays hidden.
-    ``limits`` caps its tool calls per minute and in flight (``gateway_core.rate_limits``).
+    ``limits`` caps its tool calls per minute and in flight, overall and (``servers``) per server
+    (``gateway_core.rate_limits``).
     """
 
     name: str = Field(min_length=1)
@@ -184,7 +185,7 @@ class AgentConfig(_Model):
     rules: tuple[Rule, ...] = ()
     tools: ToolsMode = ToolsMode.ALL
     always_listed: tuple[Annotated[str, AfterValidator(_checked_match)], ...] = ()
-    limits: CallLimits = CallLimits()
+    limits: AgentLimits = AgentLimits()
 
 
 class AuditSettings(_Model):

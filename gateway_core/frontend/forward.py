@@ -160,7 +160,7 @@ class RequestForwarder:
 
             return await self._run(ctx, agent, target, forward, follow=progress.retarget)
         finally:
-            self._guard.release(agent)
+            self._guard.release(agent, route.server)
 
     async def _forward_call(
         self,

@@ -111,14 +111,14 @@ class CallGuard:
     async def limit(
         self, *, agent: str, server: str, tool: str, arguments: Mapping[str, Any] | None
     ) -> LimitHit | None:
-        """Count one tool call against its agent's ``limits`` before anything else decides on it.
+        """Count one tool call against its agent's ``limits`` (and those for its server) before anything else decides.
 
         Returns:
-            None when it may go on (then ``release(agent)`` exactly once when it ends), or the limit
+            None when it may go on (then ``release(agent, server)`` exactly once when it ends), or the limit
             it is over; that refusal is recorded (decision ``deny`` by the limit, outcome ``rate_limited``).
         """
         entry = self._runtime.now.config.agents.get(agent)
-        hit = self._limiter.acquire(agent, entry.limits if entry is not None else CallLimits())
+        hit = self._limiter.acquire(agent, entry.limits if entry is not None else CallLimits(), server)
         if hit is None or self._audit is None:
             return hit
         call_id, reason = uuid.uuid4().hex, hit.reason(agent)
@@ -145,9 +145,9 @@ class CallGuard:
         )
         return hit
 
-    def release(self, agent: str) -> None:
-        """A call ``limit`` let through has ended."""
-        self._limiter.release(agent)
+    def release(self, agent: str, server: str) -> None:
+        """A call ``limit`` let through (``agent``'s, to ``server``) has ended."""
+        self._limiter.release(agent, server)
 
     async def admit(
         self,
@@ -373,7 +373,15 @@ def rate_limited_result(agent: str, hit: LimitHit) -> types.CallToolResult:
     return types.CallToolResult(
         content=[types.TextContent(text=f"Toolgate: {hit.reason(agent)}")],
         is_error=True,
-        _meta={ERROR_META_KEY: {"code": int(code), "name": code.name, "limit": hit.limit, "retry_after_s": retry}},
+        _meta={
+            ERROR_META_KEY: {
+                "code": int(code),
+                "name": code.name,
+                "limit": hit.limit,
+                "retry_after_s": retry,
+                **({"server": hit.server} if hit.server is not None else {}),
+            }
+        },
     )
 
 

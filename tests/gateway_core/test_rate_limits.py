@@ -7,8 +7,9 @@ import json
 import pytest
 
 from gateway_core.config import parse_config
+from gateway_core.config.checks import policy_warnings
 from gateway_core.errors import ConfigError
-from gateway_core.rate_limits import CallLimits, LimitHit, RateLimiter
+from gateway_core.rate_limits import AgentLimits, CallLimits, LimitHit, RateLimiter
 
 
 class Clock:
@@ -94,8 +95,8 @@ def test_an_agent_s_limits_are_read_from_its_config_entry() -> None:
 
     config = parse_config(json.dumps(document))
 
-    assert config.agents["a"].limits == CallLimits(calls_per_minute=60, concurrent=4)
-    assert config.agents["b"].limits == CallLimits()
+    assert config.agents["a"].limits == AgentLimits(calls_per_minute=60, concurrent=4)
+    assert config.agents["b"].limits == AgentLimits()
 
 
 @pytest.mark.parametrize(
@@ -103,7 +104,10 @@ def test_an_agent_s_limits_are_read_from_its_config_entry() -> None:
     [
         ({"calls_per_minute": 0}, "agents.a.limits.calls_per_minute: expected a number greater than 0, found 0"),
         ({"concurrent": 1.5}, "agents.a.limits.concurrent: expected a whole number, found 1.5"),
-        ({"per_hour": 5}, "agents.a.limits.per_hour: unknown key (expected one of: calls_per_minute, concurrent)"),
+        (
+            {"per_hour": 5},
+            "agents.a.limits.per_hour: unknown key (expected one of: calls_per_minute, concurrent, servers)",
+        ),
     ],
 )
 def test_a_limit_that_is_not_a_positive_whole_number_is_explained(limits: dict[str, object], problem: str) -> None:
@@ -111,3 +115,77 @@ def test_a_limit_that_is_not_a_positive_whole_number_is_explained(limits: dict[s
         parse_config(json.dumps({"agents": {"a": {"name": "A", "limits": limits}}}))
 
     assert caught.value.problems == [f"config.json: {problem}"]
+
+
+def test_a_call_counts_against_the_agent_s_limits_and_those_for_its_server() -> None:
+    limiter = RateLimiter(Clock())
+    limits = AgentLimits(calls_per_minute=5, servers={"github": CallLimits(calls_per_minute=2)})
+
+    assert limiter.acquire("a", limits, "github") is None
+    assert limiter.acquire("a", limits, "github") is None
+    hit = limiter.acquire("a", limits, "github")
+    others = [limiter.acquire("a", limits, "fs") for _ in range(4)]
+
+    assert hit == LimitHit("calls_per_minute", 2, 60.0, "github")
+    assert hit.reason("a") == (
+        "agent 'a' has made 2 tool calls to server 'github' in the last minute, its limit for that server "
+        "(limits.servers.github.calls_per_minute = 2); retry in 60 s"
+    )
+    assert others == [None, None, None, LimitHit("calls_per_minute", 5, 60.0)]  # 2 + 3 fill the agent's 5
+    assert limiter.acquire("b", limits, "github") is None  # another agent is counted on its own
+
+
+def test_a_refused_call_counts_against_neither_limit() -> None:
+    limiter = RateLimiter(Clock())
+    limits = AgentLimits(concurrent=2, servers={"github": CallLimits(concurrent=1)})
+
+    assert limiter.acquire("a", limits, "github") is None
+    hit = limiter.acquire("a", limits, "github")
+    assert limiter.in_flight("a") == 1 and limiter.in_flight("a", "github") == 1
+    assert limiter.acquire("a", limits, "fs") is None
+    over_all = limiter.acquire("a", limits, "fs")
+    limiter.release("a", "github")
+
+    assert hit == LimitHit("concurrent", 1, None, "github")
+    assert hit.reason("a").startswith("agent 'a' already has 1 tool calls to server 'github' in flight")
+    assert over_all == LimitHit("concurrent", 2, None)
+    assert limiter.in_flight("a") == 1 and limiter.in_flight("a", "github") == 0
+    assert limiter.acquire("a", limits, "github") is None
+
+
+def test_limits_per_server_are_read_from_the_agent_s_limits_and_checked() -> None:
+    document = {
+        "agents": {"a": {"name": "A", "limits": {"concurrent": 4, "servers": {"github": {"calls_per_minute": 10}}}}},
+        "servers": {"github": {"command": "x"}},
+    }
+
+    config = parse_config(json.dumps(document))
+
+    assert config.agents["a"].limits == AgentLimits(concurrent=4, servers={"github": CallLimits(calls_per_minute=10)})
+    assert policy_warnings(config) == []
+    document["servers"] = {}
+    assert policy_warnings(parse_config(json.dumps(document))) == [
+        "config.json: agents.a.limits.servers.github: there is no server 'github'; these limits apply once one of "
+        "that name is added"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("servers", "problem"),
+    [
+        (
+            {"github": {"calls_per_minute": -1}},
+            "agents.a.limits.servers.github.calls_per_minute: expected a number greater than 0, found -1",
+        ),
+        (
+            {"github": {"servers": {}}},
+            "agents.a.limits.servers.github.servers: unknown key (expected one of: calls_per_minute, concurrent)",
+        ),
+        ({"github": 5}, "agents.a.limits.servers.github: expected"),
+    ],
+)
+def test_a_wrong_limit_for_a_server_is_explained_at_its_path(servers: dict[str, object], problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(json.dumps({"agents": {"a": {"name": "A", "limits": {"servers": servers}}}}))
+
+    assert len(caught.value.problems) == 1 and caught.value.problems[0].startswith(f"config.json: {problem}")

@@ -435,6 +435,47 @@ async def test_a_burst_of_a_thousand_calls_is_cut_at_the_agent_s_limit_while_ano
     assert {r["outcome"] for r in rows if r["kind"] == "outcome" and r["agent"] == "agent-b"} == {"ok"}
 
 
+async def test_a_burst_to_one_server_is_cut_at_its_limit_while_that_agent_s_other_server_and_other_agents_are_not():
+    policies = {"agent-a": {"limits": {"servers": {"fake": {"calls_per_minute": 10}}}}, "agent-b": {}}
+    servers = {"fake": stdio_fake(), "other": stdio_fake("--name", "other")}
+    async with running_gateway(servers, agents=("agent-a", "agent-b"), policies=policies) as gw:
+        await gw.wait_ready()
+        burst: list[types.CallToolResult] = []
+        elsewhere: list[types.CallToolResult] = []
+        other_agent: list[types.CallToolResult] = []
+        async with (
+            agent_client(gw.url, gw.tokens["agent-a"]) as a,
+            agent_client(gw.url, gw.tokens["agent-b"]) as b,
+        ):
+
+            async def calls(client: Any, name: str, into: list[types.CallToolResult], count: int) -> None:
+                for i in range(count):
+                    into.append(await client.call_tool(name, {"a": i, "b": 1}))
+
+            with anyio.fail_after(120):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(calls, a, "fake__add", burst, 30)
+                    tg.start_soon(calls, a, "other__add", elsewhere, 20)
+                    tg.start_soon(calls, b, "fake__add", other_agent, 20)
+    rows = audit_rows(gw)
+
+    limited = [r for r in burst if r.is_error]
+    assert len(limited) == 20 and [text_of(r) for r in burst[:10]] == [str(i + 1) for i in range(10)]
+    assert text_of(limited[0]).startswith(
+        "Toolgate: agent 'agent-a' has made 10 tool calls to server 'fake' in the last minute, its limit for that "
+        "server (limits.servers.fake.calls_per_minute = 10); retry in "
+    )
+    meta = limited[0].meta["io.toolgate/error"]
+    assert (meta["limit"], meta["server"]) == ("calls_per_minute", "fake")
+    assert [text_of(r) for r in elsewhere] == [str(i + 1) for i in range(20)]
+    assert [text_of(r) for r in other_agent] == [str(i + 1) for i in range(20)]
+    limited_rows = [r for r in rows if r["kind"] == "outcome" and r["outcome"] == "rate_limited"]
+    assert len(limited_rows) == 20
+    assert {(r["agent"], r["server"], r["rule"]) for r in limited_rows} == {
+        ("agent-a", "fake", "limits.servers.fake.calls_per_minute = 10")
+    }
+
+
 async def test_a_call_over_the_concurrent_limit_is_refused_while_another_waits_for_an_answer():
     policy = {"default": "allow", "rules": [{"match": "fake/add", "effect": "ask"}], "limits": {"concurrent": 1}}
     async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": policy}) as gw:
