@@ -323,9 +323,12 @@ class PermissionsModel(QAbstractItemModel):
         if column == NAME and tool is not None:
             hidden = tool.decision is not None and tool.decision.effect is Effect.DENY
             note = f"\n\nHidden from {self._agent_id}'s tools/list." if hidden else ""
-            stated = hints_text(tool.hints) if tool.hints else "none"
-            annotations = f"\n\nAnnotations, as the server states them (a server may misstate them): {stated}"
-            return f"{tool.description or 'No description.'}\n\n{seen_as_text(tool.public)}{annotations}{note}"
+            annotations = (
+                f"\n\nAnnotations, as the server states them (a server may misstate them): {hints_text(tool.hints)}"
+                if tool.hints
+                else ""
+            )
+            return f"{tool.description or 'No description.'}{annotations}\n\n{seen_as_text(tool.public)}{note}"
         if column == NAME:
             status = server.status
             if status is None:
