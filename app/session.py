@@ -14,6 +14,7 @@ from app.problem import ProblemWindow
 from app.prompt import ApprovalPrompt
 from app.single_instance import InstanceServer
 from app.tray import TrayController
+from app.undo_toast import UndoToast
 from app.window import MainWindow
 from gateway_core import (
     Config,
@@ -61,6 +62,7 @@ class AppSession:
         self.window: MainWindow | None = None
         self.tray: TrayController | None = None
         self.prompt: ApprovalPrompt | None = None
+        self.undo_toast: UndoToast | None = None
         self._run_task: asyncio.Future[None] | None = None
         self._quitting = False
 
@@ -135,6 +137,8 @@ class AppSession:
         )
         self.prompt = ApprovalPrompt(bridge)
         self.prompt.set_tray(self.tray.tray_icon)
+        self.undo_toast = UndoToast(bridge)
+        self.undo_toast.set_tray(self.tray.tray_icon, avoid=self.prompt)
         instance.show_requested.connect(self._show_for_second_launch)
         bridge.gateway_ready.connect(self._announce_ready)
         if not self.background or self.tray.tray_icon is None:
@@ -149,6 +153,7 @@ class AppSession:
             logger.warning("the gateway did not stop within %.0f s; it was cancelled", QUIT_TIMEOUT_S)
         finally:
             self.prompt.close()
+            self.undo_toast.close()
             self.window.close_for_quit()
             if self.tray is not None:
                 self.tray.close()

@@ -33,6 +33,7 @@ from gateway_core.config.edit import (
     set_agent_tools,
     set_gateway_settings,
     set_server_enabled,
+    undo_answer,
 )
 from gateway_core.downstream.base import Catalog, ServerStatus
 from gateway_core.downstream.oauth import SignIns
@@ -183,6 +184,9 @@ class GatewayApi(Protocol):
 
     def add_agent_rule(self, agent_id: str, rule: Rule) -> None:
         """Put ``rule`` first in an agent's rules (replacing the same rule, and one with its match and narrowing)."""
+
+    def undo_answer(self, agent_id: str, answer: str) -> None:
+        """Take back the rules approval answer ``answer`` wrote for an agent (putting back what it overwrote)."""
 
     def remove_agent_rule(self, agent_id: str, rule: Rule) -> None:
         """Remove an agent's rule ``rule`` (compared without its ``source``)."""
@@ -457,6 +461,14 @@ class LocalGateway:
             ConfigError: config.json cannot be read, or would not be valid.
         """
         self._gateway.apply_config(put_rule(self.config_path, agent_id, rule))
+
+    def undo_answer(self, agent_id: str, answer: str) -> None:
+        """Take back the rules approval answer ``answer`` wrote for an agent, putting back a rule it overwrote.
+
+        Raises:
+            AgentError: there is no agent ``agent_id``, or no rule of it was written by that answer.
+        """
+        self._gateway.apply_config(undo_answer(self.config_path, agent_id, answer))
 
     def remove_agent_rule(self, agent_id: str, rule: Rule) -> None:
         """Remove an agent's rule ``rule`` (compared without its ``source``).

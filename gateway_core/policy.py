@@ -115,13 +115,15 @@ class RuleSource(BaseModel):
     """Where a rule came from, when a person's answer wrote it: ``{"answer": "3fa2c1", "at": "2026-…Z"}``.
 
     Rules written by hand carry no ``source``. ``answer`` is the approval request's id (as in
-    ``toolgate approvals``), ``at`` when it was answered.
+    ``toolgate approvals``), ``at`` when it was answered; ``replaced``, the effect of the plain rule for the
+    same match that the answer overwrote, which undoing the answer puts back.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     answer: str
     at: AwareDatetime
+    replaced: Effect | None = None
 
 
 class Rule(BaseModel):

@@ -355,15 +355,26 @@ class PermissionsPane(QWidget):
             self.error.show_message("")
 
     def grant_menu(self, proxy_index: QModelIndex) -> QMenu | None:
-        """The row's context menu: "End the timed grant" when a timed grant decides it, else None."""
+        """The row's context menu, or None when it has nothing to offer.
+
+        "End the timed grant" when a timed grant decides the row; "Undo the answer …" when a rule an
+        approval answer wrote decides it (putting back the rule the answer replaced).
+        """
         source = self.proxy.mapToSource(proxy_index)
         match = self.model.grant_at(source)
-        if match is None:
+        answered = self.model.answer_at(source)
+        if match is None and answered is None:
             return None
         menu = QMenu(self.tree)
-        menu.addAction(f"End the timed grant for {match} now").triggered.connect(
-            lambda: self._change_agent(lambda _agent_id: self.model.remove_grant(source))
-        )
+        if match is not None:
+            menu.addAction(f"End the timed grant for {match} now").triggered.connect(
+                lambda: self._change_agent(lambda _agent_id: self.model.remove_grant(source))
+            )
+        if answered is not None and answered.source is not None:
+            at = answered.source.at.astimezone().strftime("%Y-%m-%d %H:%M")
+            menu.addAction(f"Undo the answer of {at} that wrote {answered.text}").triggered.connect(
+                lambda: self._change_agent(lambda _agent_id: self.model.undo_answer(source))
+            )
         return menu
 
     def _on_context_menu(self, position: QPoint) -> None:

@@ -1,4 +1,4 @@
-"""``toolgate agents allow|ask|deny|unset|default|rules|why|rename``: what each agent may do, from a terminal.
+"""``toolgate agents allow|ask|deny|unset|default|rules|why|undo|rename``: what each agent may do, from a terminal.
 
 Rules are written through the checked config edit the Agents panel uses
 (``gateway_core.config.edit.set_agent_rule`` / ``set_agent_default``); a running gateway applies them to
@@ -19,7 +19,14 @@ from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, result, say
 from gateway_core.cli.table import print_table
 from gateway_core.config import load_config, read_raw_config
-from gateway_core.config.edit import put_rule, remove_rule, rename_agent, set_agent_default, set_agent_rule
+from gateway_core.config.edit import (
+    put_rule,
+    remove_rule,
+    rename_agent,
+    set_agent_default,
+    set_agent_rule,
+    undo_answer,
+)
 from gateway_core.control_file import read_control_file
 from gateway_core.errors import AgentError, ConfigError, ToolgateError
 from gateway_core.paths import Paths
@@ -69,6 +76,18 @@ def add_parsers(agents: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     rename.add_argument("agent_id", metavar="AGENT")
     rename.add_argument("name", metavar="NAME")
     rename.set_defaults(run=_rename)
+    undo = agents.add_parser(
+        "undo",
+        help="take back the rules an approval answer wrote (an 'always' or timed answer)",
+        description=(
+            "Removes the rules written by one approval answer (FROM in `toolgate agents rules`) and puts back "
+            "the rule it overwrote, if any. Exit codes: 0 done, 1 error (e.g. no rule from that answer)."
+        ),
+        epilog="example: toolgate agents undo cursor 3fa2c1",
+    )
+    undo.add_argument("agent_id", metavar="AGENT")
+    undo.add_argument("answer", metavar="ANSWER", help="the approval's id, as `toolgate agents rules` shows it")
+    undo.set_defaults(run=_undo)
     rules = agents.add_parser(
         "rules",
         help="an agent's default and rules, with where each rule came from",
@@ -205,6 +224,19 @@ def _set_annotation_rule(
 def _set_default(args: argparse.Namespace, paths: Paths) -> int:
     set_agent_default(ensure_config_said(paths), args.agent_id, Effect(args.effect))
     say(f"Agent {args.agent_id!r}: default → {args.effect} where no rule matches.")
+    say("A running gateway applies it to the agent's next request.")
+    return EXIT_OK
+
+
+def _undo(args: argparse.Namespace, paths: Paths) -> int:
+    config_path = ensure_config_said(paths)
+    before = load_config(config_path).agents.get(args.agent_id)
+    undo_answer(config_path, args.agent_id, args.answer)
+    for rule in before.rules if before is not None else ():
+        if rule.source is not None and rule.source.answer == args.answer:
+            say(f"Removed agent {args.agent_id!r}'s rule {rule.text} (answer {args.answer}).")
+            if rule.source.replaced is not None:
+                say(f"Put back {rule.match} → {rule.source.replaced.value}.")
     say("A running gateway applies it to the agent's next request.")
     return EXIT_OK
 

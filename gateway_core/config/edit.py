@@ -153,6 +153,9 @@ def set_agent_rule(
             written["effect"] = effect.value
         if source is not None:
             written["source"] = _source_json(source)
+            old_effect = rules[index].get("effect") if index is not None else None
+            if old_effect in {e.value for e in Effect} and old_effect != written.get("effect"):
+                written["source"]["replaced"] = old_effect  # undoing the answer puts it back
         if effect is None:
             if index is not None:
                 del rules[index]
@@ -301,7 +304,40 @@ def iso_time(moment: datetime) -> str:
 
 
 def _source_json(source: RuleSource) -> dict[str, str]:
-    return {"answer": source.answer, "at": iso_time(source.at)}
+    written = {"answer": source.answer, "at": iso_time(source.at)}
+    if source.replaced is not None:
+        written["replaced"] = source.replaced.value
+    return written
+
+
+def undo_answer(path: Path, agent_id: str, answer: str) -> Config:
+    """Take back what the approval answer ``answer`` wrote into agent ``agent_id``'s rules.
+
+    Its rules ("always", timed, "always when under") are removed; where it overwrote a plain rule for the
+    same match (``source.replaced``), that rule's effect is put back in its place.
+
+    Raises:
+        AgentError: there is no such agent, or none of its rules was written by that answer (it may have
+            expired, or been changed by hand since).
+    """
+
+    def change(data: dict[str, Any]) -> None:
+        rules = _rules_of(data, path, agent_id, "*/*")
+        undone: list[Any] = []
+        for rule in rules:
+            source = rule.get("source") if isinstance(rule, dict) else None
+            if not (isinstance(source, dict) and source.get("answer") == answer):
+                undone.append(rule)
+            elif source.get("replaced") in {e.value for e in Effect}:
+                undone.append({"match": rule.get("match"), "effect": source["replaced"]})
+        if len(undone) == len(rules) and all(a is b for a, b in zip(undone, rules, strict=True)):
+            raise AgentError(
+                f"agent {agent_id!r} has no rule written by answer {answer!r} (it may have expired or been "
+                "changed since; `toolgate agents rules` lists where each rule came from)"
+            )
+        rules[:] = undone
+
+    return edit_config(path, change)
 
 
 def _rules_of(data: dict[str, Any], path: Path, agent_id: str, match: str) -> list[Any]:

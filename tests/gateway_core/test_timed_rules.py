@@ -14,8 +14,14 @@ from pydantic import ValidationError
 
 from gateway_core.approvals import MAX_GRANT_S, Answer, BadDuration, parse_duration, until_tomorrow
 from gateway_core.config import ensure_config, load_config, parse_config
-from gateway_core.config.edit import put_timed_rule, remove_expired_rules, remove_timed_rules, set_agent_rule
-from gateway_core.errors import ConfigError
+from gateway_core.config.edit import (
+    put_timed_rule,
+    remove_expired_rules,
+    remove_timed_rules,
+    set_agent_rule,
+    undo_answer,
+)
+from gateway_core.errors import AgentError, ConfigError
 from gateway_core.paths import Paths
 from gateway_core.policy import AgentPolicy, Effect, Rule, RuleSource, evaluate
 from gateway_core.timed_rules import remove_expired
@@ -319,3 +325,38 @@ def test_setting_the_plain_rule_leaves_a_rule_with_conditions_for_the_same_tool(
     set_agent_rule(config_path, "claude", "fs/write_file", None)
 
     assert rules_in(config_path) == [conditional, {"match": "fs/write_file", "effect": "deny"}]
+
+
+def test_undoing_an_always_answer_puts_back_the_rule_it_overwrote(config_path: Path) -> None:
+    set_agent_rule(config_path, "cursor", "fs/write_file", ALLOW, source=RuleSource(answer="abc123", at=NOW))
+    assert rules_in(config_path) == [
+        {
+            "match": "fs/write_file",
+            "effect": "allow",
+            "source": {"answer": "abc123", "at": "2026-12-02T18:00:00Z", "replaced": "ask"},
+        }
+    ]
+    assert load_config(config_path).agents["cursor"].rules[0].source == RuleSource(
+        answer="abc123", at=NOW, replaced=ASK
+    )
+
+    undo_answer(config_path, "cursor", "abc123")
+
+    assert rules_in(config_path) == [{"match": "fs/write_file", "effect": "ask"}]
+
+
+def test_undoing_a_timed_or_new_always_answer_removes_only_its_rules(config_path: Path) -> None:
+    put_timed_rule(
+        config_path, "cursor", "fs/write_file", ALLOW, NOW + timedelta(hours=1), source=RuleSource(answer="t1", at=NOW)
+    )
+    set_agent_rule(config_path, "cursor", "fs/read", DENY, source=RuleSource(answer="a2", at=NOW))
+
+    undo_answer(config_path, "cursor", "t1")
+    assert [(r["match"], r["effect"]) for r in rules_in(config_path)] == [
+        ("fs/read", "deny"),
+        ("fs/write_file", "ask"),
+    ]
+    undo_answer(config_path, "cursor", "a2")
+    assert rules_in(config_path) == [{"match": "fs/write_file", "effect": "ask"}]
+    with pytest.raises(AgentError, match="has no rule written by answer 'a2'"):
+        undo_answer(config_path, "cursor", "a2")

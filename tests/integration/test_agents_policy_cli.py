@@ -166,6 +166,31 @@ async def test_read_only_allow_and_destructive_ask_from_the_cli_decide_by_the_ru
     assert gone[1].startswith("deny: ") and "no running gateway to ask for the tool's annotations" in gone[2]
 
 
+async def test_agents_undo_takes_back_an_answer_s_rule_and_puts_back_the_one_it_replaced(toolgate_home: Path) -> None:
+    paths = Paths.from_env(os.environ)
+    write_config(paths, {"github": {"command": "x"}}, {"cursor": "Cursor"})
+    data = json.loads(paths.config_file.read_text())
+    data["agents"]["cursor"]["rules"] = [
+        {
+            "match": "github/delete_repo",
+            "effect": "allow",
+            "source": {"answer": "3fa2c1", "at": "2026-12-02T17:00:00Z", "replaced": "ask"},
+        },
+        {"match": "github/*", "effect": "allow"},
+    ]
+    paths.config_file.write_text(json.dumps(data))
+
+    code, _, err = await toolgate("agents", "undo", "cursor", "3fa2c1")
+
+    assert code == 0, err
+    assert "Removed agent 'cursor''s rule github/delete_repo → allow (answer 3fa2c1)." in err
+    assert "Put back github/delete_repo → ask." in err
+    assert agent_config(paths, "cursor")["rules"] == [
+        {"match": "github/delete_repo", "effect": "ask"},
+        {"match": "github/*", "effect": "allow"},
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -175,6 +200,7 @@ async def test_read_only_allow_and_destructive_ask_from_the_cli_decide_by_the_ru
         (("unset", "cursor", "github/never"), "has no rule for exactly 'github/never'"),
         (("why", "cursor", "github"), "expected SERVER/TOOL"),
         (("allow", "cursor"), "or an annotation flag such as --read-only"),
+        (("undo", "cursor", "nope"), "has no rule written by answer 'nope'"),
         (("unset", "cursor", "--read-only"), "has no rule for exactly '*/*' for tools marked readOnlyHint=true"),
         (("rules", "nobody"), "there is no agent 'nobody'"),
         (("rename", "cursor", " "), "an agent's name cannot be empty"),
