@@ -32,7 +32,7 @@ from gateway_core.errors import AgentError, ConfigError, ToolgateError
 from gateway_core.paths import Paths
 from gateway_core.policy import HINTS, Effect, Rule, check_match, evaluate, hints_text
 
-RULE_HEADERS = ("MATCH", "EFFECT", "FROM")
+RULE_HEADERS = ("MATCH", "EFFECT", "FROM", "ONLY")
 CONFIG_SOURCE = "config"
 _GLOB = frozenset("*?[")
 _VERB_HELP = {
@@ -93,7 +93,9 @@ def add_parsers(agents: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="an agent's default and rules, with where each rule came from",
         description=(
             "An agent's default and rules in file order. FROM is 'config' for a rule written in config.json or "
-            "with `toolgate agents allow|ask|deny`, or the approval answer that wrote it."
+            "with `toolgate agents allow|ask|deny`, or the approval answer that wrote it (`toolgate agents undo` "
+            "takes it back); ONLY says what narrows the rule: the tools' annotations, conditions on the "
+            "arguments, an expiry."
         ),
         epilog="example: toolgate agents rules cursor --json | jq '.rules[] | select(.effect == \"deny\")'",
     )
@@ -268,10 +270,10 @@ def _rules(args: argparse.Namespace, paths: Paths) -> int:
         return EXIT_OK
     if agent.rules:
         rows = [
-            (rule.match, rule.effect.value + rule.narrowing_text, describe_source(source))
+            (rule.match, rule.effect.value, describe_source(source), rule.narrowing_text.strip())
             for rule, source in zip(agent.rules, sources, strict=True)
         ]
-        print_table(RULE_HEADERS, rows, give_way=2)
+        print_table(RULE_HEADERS, rows, give_way=3, wrap=True)
     else:
         say(f"Agent {args.agent_id!r} has no rules.")
     result(f"default → {agent.default.value} (where no rule matches)")
