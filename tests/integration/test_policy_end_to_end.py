@@ -131,8 +131,8 @@ async def test_always_allow_writes_a_rule_that_the_next_call_uses_without_asking
     assert {
         "match": "fake/add",
         "effect": "allow",
-        "source": {"answer": request_id, "at": rules[0]["source"]["at"]},
-    } in rules
+        "source": {"answer": request_id, "at": rules[0]["source"]["at"], "replaced": "ask"},
+    } in rules  # the ask rule it overwrote is kept in "replaced", which undoing the answer puts back
 
 
 async def test_a_grant_for_a_few_seconds_allows_without_asking_then_expires_mid_session_and_leaves_the_config():
