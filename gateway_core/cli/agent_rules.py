@@ -42,6 +42,9 @@ _VERB_HELP = {
 }
 
 
+_HINT_EXAMPLE = {Effect.ALLOW: "--read-only", Effect.ASK: "--destructive", Effect.DENY: "github --destructive"}
+
+
 def add_parsers(agents: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the policy commands to the ``agents`` group."""
     for effect in Effect:
@@ -49,7 +52,10 @@ def add_parsers(agents: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
             effect.value,
             help=_VERB_HELP[effect],
             description=f"{_VERB_HELP[effect].capitalize()}. Exit codes: 0 done, 1 error (e.g. no such agent).",
-            epilog=f"example: toolgate agents {effect.value} cursor 'github/delete_*'",
+            epilog=(
+                f"examples: toolgate agents {effect.value} cursor 'github/delete_*'; "
+                f"toolgate agents {effect.value} cursor {_HINT_EXAMPLE[effect]}"
+            ),
         )
         _agent_and_match(verb)
         verb.set_defaults(run=_set_rule, effect=effect)
