@@ -20,6 +20,10 @@ Measured:
       direct ``tools/call`` and ``execute_tool`` of the same tool, difference of medians
       (target <= 0.2 ms); and the ranking alone, also for queries whose words it has not seen (a word's
       similarities to the tools are worked out once, then kept: the timed queries repeat 125 texts)
+  (d) how large an answer to ``get_server_tools(query=…)`` is (an agent pays it in its context on every
+      search): median and 90th percentile in bytes and estimated tokens, per query, for the task sets on
+      the real catalogue (with (b), which also says how often the needed tool is in the answer at all)
+      and for 125 queries on the 500 tools
 
     .venv/bin/python bench/on_demand.py [--calls 2000] [--show-misses] [--show-catalogue]
 """
@@ -59,6 +63,7 @@ from gateway_core.events import EventStream
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.listing_size import ListingSizes, listing_sizes
 from gateway_core.frontend.metrics import Metrics
+from gateway_core.frontend.on_demand import estimated_tokens
 from gateway_core.frontend.routing import Routes
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.frontend.server import AgentFacingServer
@@ -285,11 +290,37 @@ def sizes_of(runtime: RuntimeCell) -> ListingSizes:
     return listing_sizes(now.routes, now.policy(AGENT), now.config.agents[AGENT].always_listed)
 
 
-async def found(client: Client, query: str) -> list[str]:
+@dataclass(frozen=True)
+class Answer:
+    """What ``get_server_tools(query=…)`` answered: the tools' names, in order, and the answer's text."""
+
+    names: list[str]
+    text: str
+
+    @property
+    def bytes(self) -> int:
+        return len(self.text.encode())
+
+
+async def found(client: Client, query: str) -> Answer:
     result = await client.call_tool("get_server_tools", {"query": query})
     content = result.content[0]
     assert isinstance(content, types.TextContent) and not result.is_error, result
-    return [tool["name"] for tool in json.loads(content.text)["tools"]]
+    return Answer([tool["name"] for tool in json.loads(content.text)["tools"]], content.text)
+
+
+def size_summary(answers: list[Answer]) -> str:
+    """The median and 90th-percentile answer, in bytes and estimated tokens, and how many tools answers held."""
+    sizes = sorted(answer.bytes for answer in answers)
+    tokens = sorted(estimated_tokens(answer.text) for answer in answers)
+    tools = sorted(len(answer.names) for answer in answers)
+    p90 = statistics.quantiles(sizes, n=10, method="inclusive")[-1]
+    p90_tokens = statistics.quantiles(tokens, n=10, method="inclusive")[-1]
+    return (
+        f"answer median {statistics.median(sizes):,.0f} B ~{statistics.median(tokens):,.0f} tok, "
+        f"90th percentile {p90:,.0f} B ~{p90_tokens:,.0f} tok; "
+        f"tools in an answer median {statistics.median(tools):.0f}, most {tools[-1]}"
+    )
 
 
 # --- the measurements -------------------------------------------------------------------------------
@@ -305,18 +336,26 @@ def size_row(name: str, tools: int, sizes: ListingSizes, target: float) -> str:
     )
 
 
-async def retrieval(client: Client, tasks: list[dict[str, str]], show_misses: bool) -> dict[str, tuple[int, int]]:
-    """By server, how many of ``tasks`` have their tool in the top 3 of a query of the task's words, of how many."""
+async def retrieval(
+    client: Client, tasks: list[dict[str, str]], show_misses: bool
+) -> tuple[dict[str, tuple[int, int]], list[Answer], int]:
+    """By server, how many of ``tasks`` have their tool in the top 3 of a query of the task's words, of how many;
+    the answers; and how many held the tool at all."""
     by_server: dict[str, tuple[int, int]] = {}
+    answers = []
     for task in tasks:
-        top = (await found(client, task["task"]))[:TOP]
+        answer = await found(client, task["task"])
+        answers.append(answer)
+        top = answer.names[:TOP]
         hit = task["tool"] in top
         if not hit and show_misses:
-            print(f"    miss: {task['task']!r} needs {task['tool']}, got {top}")
+            where = "not in the answer" if task["tool"] not in answer.names else "in the answer"
+            print(f"    miss: {task['task']!r} needs {task['tool']} ({where}), got {top}")
         server = task["tool"].split("__")[0]
         hits, count = by_server.get(server, (0, 0))
         by_server[server] = (hits + hit, count + 1)
-    return by_server
+    held = sum(task["tool"] in answer.names for task, answer in zip(tasks, answers, strict=True))
+    return by_server, answers, held
 
 
 QUERIES = [f"{thing} in {service}" for service, things in SERVICES.items() for thing in things]
@@ -381,11 +420,14 @@ async def latencies(
 
 @dataclass(frozen=True)
 class Retrieval:
-    """How one task set fared: the tasks counted and, by server, (hits, tasks)."""
+    """How one task set fared: the tasks counted and, by server, (hits, tasks); the answers, and how many
+    held the needed tool anywhere."""
 
     tasks: list[dict[str, str]]
     reachable: list[dict[str, str]]
     hits: dict[str, tuple[int, int]]
+    answers: list[Answer]
+    held: int
 
     @property
     def recall(self) -> float:
@@ -438,8 +480,8 @@ async def measure_real(
                     reachable = [task for task in tasks if task["tool"] in offered]
                     if show_misses:
                         print(f"  {ranking}, {name}:")
-                    hits = await retrieval(client, reachable, show_misses)
-                    measured[(ranking, name)] = Retrieval(tasks, reachable, hits)
+                    hits, answers, held = await retrieval(client, reachable, show_misses)
+                    measured[(ranking, name)] = Retrieval(tasks, reachable, hits, answers, held)
         ready = sorted({route.server for route in routes.tools.values()})
         return RealCatalogue(ready, len(offered), sizes_of(runtime), measured)
 
@@ -470,6 +512,11 @@ async def main() -> None:
         synthetic_sizes, synthetic_count = sizes_of(runtime), len(runtime.now.routes.tool_list)
         embedder = load_embedder()
         async with agent(front, CALLER) as client:
+            synthetic_answers = {}
+            for ranking, used in {"words": None, "words+meaning": embedder}.items():
+                if ranking == "words" or used is not None:
+                    use_embedder(front, used)
+                    synthetic_answers[ranking] = [await found(client, query) for query in QUERIES]
             medians = await latencies(client, options.calls, front, embedder)
         search_ms = ranking_ms(runtime.now.routes, options.calls, None)
         meaning_ms = ranking_ms(runtime.now.routes, options.calls, embedder) if embedder is not None else None
@@ -488,6 +535,10 @@ async def main() -> None:
         print(f"  {ranking:<13} {name:<9} {measured.recall:6.1%} ({hits} of {len(measured.reachable)} tasks) {verdict}")
         by_server = ", ".join(f"{server} {hits}/{count}" for server, (hits, count) in sorted(measured.hits.items()))
         print(f"    by server: {by_server}")
+        print(
+            f"    {size_summary(measured.answers)}; "
+            f"needed tool in the answer at all: {measured.held / len(measured.answers):.1%}"
+        )
         for task in measured.tasks:
             if task not in measured.reachable:
                 print(f"    not counted: {task['task']!r}: {task['tool']} is not offered to this agent (task-only?)")
@@ -508,6 +559,9 @@ async def main() -> None:
         f"  direct call median {direct_ms:.3f} ms, execute_tool median {execute_ms:.3f} ms: "
         f"{added:+.3f} ms, x{execute_ms / direct_ms:.2f} (target <= +0.2 ms) {verdict}"
     )
+    print(f"(d) the answer to get_server_tools(query) on {synthetic_count} tools, {len(QUERIES)} queries")
+    for ranking, answers in synthetic_answers.items():
+        print(f"  {ranking:<13} {size_summary(answers)}")
 
 
 if __name__ == "__main__":
