@@ -81,12 +81,17 @@ class ToolIndex:
         self._deprecated: frozenset[str] = frozenset()
 
     def search(self, routes: Routes, query: str, embedder: Embedder | None = None) -> list[str]:
-        """The public names of ``routes``' tools that match ``query``, most relevant first.
+        """The public names of ``routes``' tools that match ``query``, most relevant first (see ``scored``)."""
+        return [name for name, _ in self.scored(routes, query, embedder)]
+
+    def scored(self, routes: Routes, query: str, embedder: Embedder | None = None) -> list[tuple[str, float]]:
+        """The public names of ``routes``' tools that match ``query`` with their relevance, most relevant first.
 
         A tool matches when any query word (or a word with the same stem, or that it begins) is in its
         name, title, description, its parameters' names and descriptions, or among the words related to
         those of its name, title and description. With ``embedder``, a tool at least ``MEANING_FLOOR``
         similar in meaning matches too, and similarity adds to relevance. An empty query matches nothing.
+        Relevance compares tools within one search only: its scale depends on the query and the catalogue.
         """
         terms = query_words(query)
         if not terms:
@@ -107,7 +112,7 @@ class ToolIndex:
                     scores[tool.name] = scores.get(tool.name, 0.0) + MEANING_WEIGHT * similarity
         for name in self._deprecated.intersection(scores):
             scores[name] *= DEPRECATED_FACTOR
-        return sorted(scores, key=lambda name: -scores[name])
+        return sorted(scores.items(), key=lambda item: -item[1])
 
     def close(self) -> None:
         """Free the index (a later search builds it again)."""

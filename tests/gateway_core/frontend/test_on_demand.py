@@ -112,6 +112,65 @@ async def test_a_query_finds_the_tool_for_a_task_and_returns_its_whole_definitio
     assert nothing["tools"] == [] and "No tool matched" in nothing["note"]
 
 
+# Tools that share a word with "add two numbers together" in their description only, far from it in meaning.
+WEAK_MATCHES = {
+    "print_receipt": "Print a shop receipt, in two copies if asked.",
+    "play_song": "Play a song from the library; two songs can be queued together.",
+    "water_plants": "Water the garden's plants; the numbers of the beds are on the map.",
+    "lock_door": "Lock the front door; two locks are turned together.",
+    "feed_cat": "Feed the cat; the numbers on the tins say which flavour.",
+}
+
+
+async def test_a_query_returns_its_close_matches_and_names_the_weaker_ones_left_out_and_how_to_get_them(
+    fake_servers: FakeServers,
+):
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ON_DEMAND}) as gw:
+        async with agent(gw.front.server, "agent-a") as client:
+            # The fake takes the tools at once, and lists them with the next one it is asked to add.
+            fake_servers.latest["fake"].tools += [
+                types.Tool(name=name, description=description, input_schema={"type": "object"})
+                for name, description in WEAK_MATCHES.items()
+            ]
+            await client.call_tool("execute_tool", {"name": "fake__add_tool", "arguments": {"name": "zebra"}})
+            await gw.until_routed(lambda: "fake__zebra" in gw.front.routes.tools)
+            close = json_of(await client.call_tool("get_server_tools", {"query": "add two numbers together"}))
+            wide = json_of(
+                await client.call_tool("get_server_tools", {"query": "add two numbers together", "limit": 40})
+            )
+            few = json_of(await client.call_tool("get_server_tools", {"server": "fake", "limit": 2}))
+        listed = [tool.name for tool in gw.front.routes.tool_list]
+
+    shown, ranked = [tool["name"] for tool in close["tools"]], [tool["name"] for tool in wide["tools"]]
+    assert shown[0] == "fake__add" and shown == ranked[: len(shown)]
+    assert 3 <= len(shown) < len(ranked)  # the first three are always kept
+    assert {f"fake__{name}" for name in WEAK_MATCHES} & set(ranked) - set(shown)  # they match, weakly
+    assert f"{len(ranked) - len(shown)} weaker matches were left out (the next: {ranked[len(shown)]}, " in close["note"]
+    assert "`limit`" in close["note"] and "note" not in wide  # all of them fit the default budget
+    assert [tool["name"] for tool in few["tools"]] == listed[:2]
+    assert few["note"].startswith(f"{len(listed) - 2} more tools were left out (the next: {listed[2]}, ")
+
+
+async def test_a_query_that_many_tools_match_closely_is_answered_the_ten_closest_unless_limit_asks_for_more(
+    fake_servers: FakeServers,
+):
+    alike = [f"tally_{letter}" for letter in "abcdefghijkl"]
+    async with running_gateway(fake_servers, {"fake": {}}, {"agent-a": ON_DEMAND}) as gw:
+        async with agent(gw.front.server, "agent-a") as client:
+            fake_servers.latest["fake"].tools += [
+                types.Tool(name=name, description="Tally the votes of a poll.", input_schema={"type": "object"})
+                for name in alike
+            ]
+            await client.call_tool("execute_tool", {"name": "fake__add_tool", "arguments": {"name": "zebra"}})
+            await gw.until_routed(lambda: "fake__zebra" in gw.front.routes.tools)
+            ten = json_of(await client.call_tool("get_server_tools", {"query": "tally the poll votes"}))
+            all_of_them = json_of(await client.call_tool("get_server_tools", {"query": "tally the votes", "limit": 12}))
+
+    assert len(ten["tools"]) == 10 and {tool["name"] for tool in ten["tools"]} < {f"fake__{name}" for name in alike}
+    assert "weaker matches were left out" in ten["note"] and "`limit`" in ten["note"]
+    assert sorted(tool["name"] for tool in all_of_them["tools"]) == [f"fake__{name}" for name in alike]
+
+
 async def test_tools_are_filtered_by_server_names_and_pattern_and_a_denied_tool_is_never_described(
     fake_servers: FakeServers,
 ):

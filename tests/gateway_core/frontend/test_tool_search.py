@@ -174,3 +174,18 @@ def test_the_meanings_of_a_catalogue_are_worked_out_once_and_followed_to_a_newer
     assert index.knows_meanings(first, embedder) and index.meanings(first, embedder) is meanings
     assert index.search(newer, "add two figures together", embedder) == ["srv__get_sum"]
     assert index.knows_meanings(newer, embedder) and not index.knows_meanings(first, embedder)
+
+
+def test_scored_gives_each_match_its_relevance_most_relevant_first_a_close_match_well_above_a_weak_one():
+    embedder = tool_embeddings.load()
+    assert embedder is not None
+    routes = routes_of(
+        tool("get_sum", "Returns the sum of two numbers."),
+        tool("water_plants", "Water the garden's plants; the numbers of the beds are on the map."),
+        tool("read_file", "Read a file."),
+    )
+    scored = ToolIndex().scored(routes, "add two numbers together", embedder)
+
+    assert [name for name, _ in scored] == ToolIndex().search(routes, "add two numbers together", embedder)
+    assert [name for name, _ in scored][:2] == ["srv__get_sum", "srv__water_plants"]
+    assert scored[1][1] < 0.4 * scored[0][1]
