@@ -25,7 +25,10 @@ Measured:
       the real catalogue (with (b), which also says how often the needed tool is in the answer at all)
       and for 125 queries on the 500 tools
 
-    .venv/bin/python bench/on_demand.py [--calls 2000] [--show-misses] [--show-catalogue]
+  (e) with --cuts: the answers' sizes, and how often they hold the needed tool, replayed for other
+      relevance cuts (share of the best match, fewest and most tools kept), to choose the one on_demand makes
+
+    .venv/bin/python bench/on_demand.py [--calls 2000] [--show-misses] [--show-catalogue] [--cuts]
 """
 
 from __future__ import annotations
@@ -63,7 +66,15 @@ from gateway_core.events import EventStream
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.listing_size import ListingSizes, listing_sizes
 from gateway_core.frontend.metrics import Metrics
-from gateway_core.frontend.on_demand import estimated_tokens
+from gateway_core.frontend.on_demand import (
+    DEFAULT_BUDGET_TOKENS,
+    KEPT_AT_LEAST,
+    KEPT_AT_MOST,
+    RELEVANT_SHARE,
+    _compact,
+    _definition,
+    estimated_tokens,
+)
 from gateway_core.frontend.routing import Routes
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.frontend.server import AgentFacingServer
@@ -418,6 +429,59 @@ async def latencies(
     return {kind: statistics.median(values) for kind, values in timed.items()}
 
 
+# The cuts --cuts replays: the share of the best match's relevance a tool needs, and the fewest and most kept.
+CUT_SHARES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+CUT_LEAST = (3, 5)
+CUT_MOST = (8, 10, 12, None)
+Cut = tuple[float, int, int | None]
+
+
+def replay_cuts(
+    routes: Routes, queries: list[str], needed: list[str] | None, embedder: Embedder | None
+) -> dict[Cut, str]:
+    """For each cut (share of the best, fewest, most), the answers ``queries`` would get by words and meaning:
+    median and 90th-percentile estimated tokens of their definitions within the default budget, and how
+    many held the ``needed`` tool. Replays ``ToolIndex.scored`` as get_server_tools cuts it (``on_demand``)."""
+    index = ToolIndex()
+    offered = {tool.name: tool for tool in routes.tool_list if not requires_task(tool)}
+    cost = {name: estimated_tokens(_compact(_definition(tool))) for name, tool in offered.items()}
+    ranked = [
+        [(name, score) for name, score in index.scored(routes, query, embedder) if name in offered] for query in queries
+    ]
+    index.close()
+    rows = {}
+    for share in CUT_SHARES:
+        for least in CUT_LEAST:
+            for most in CUT_MOST:
+                tokens, held = [], 0
+                for i, scored in enumerate(ranked):
+                    close = sum(1 for _, score in scored if scored and score >= share * scored[0][1])
+                    count = max(close, least) if most is None else min(max(close, least), most)
+                    used, names = 0, []
+                    for name, _ in scored[:count]:
+                        if names and used + cost[name] > DEFAULT_BUDGET_TOKENS:
+                            break
+                        names.append(name)
+                        used += cost[name]
+                    tokens.append(used)
+                    held += needed is not None and needed[i] in names
+                p90 = statistics.quantiles(tokens, n=10, method="inclusive")[-1]
+                found = f", needed tool in it {held / len(queries):6.1%}" if needed is not None else ""
+                rows[(share, least, most)] = f"median ~{statistics.median(tokens):5,.0f} tok, p90 ~{p90:5,.0f}{found}"
+    return rows
+
+
+def print_cuts(replayed: Mapping[str, dict[Cut, str]]) -> None:
+    print(
+        "(e) cuts replayed (definitions only, no note), by words and meaning; now: "
+        f"share {RELEVANT_SHARE}, at least {KEPT_AT_LEAST}, at most {KEPT_AT_MOST}"
+    )
+    for name, rows in replayed.items():
+        print(f"  {name}")
+        for (share, least, most), row in rows.items():
+            print(f"    share {share} least {least} most {most or 'any':>3}: {row}")
+
+
 @dataclass(frozen=True)
 class Retrieval:
     """How one task set fared: the tasks counted and, by server, (hits, tasks); the answers, and how many
@@ -462,6 +526,7 @@ async def measure_real(
     task_sets: Mapping[str, list[dict[str, str]]],
     show_misses: bool,
     show_catalogue: bool,
+    cuts: dict[str, dict[Cut, str]] | None = None,
 ) -> RealCatalogue | None:
     """Sizes and retrieval on the real ``servers`` (None when asked only to print their tools)."""
     async with serving(servers, {AGENT: ON_DEMAND}) as (front, runtime):
@@ -471,6 +536,11 @@ async def measure_real(
                 print(f"{tool.name}: {tool.description}\n    {json.dumps(tool.input_schema.get('properties', {}))}")
             return None
         offered = {tool.name for tool in routes.tool_list if not requires_task(tool)}
+        if cuts is not None and (embedder := load_embedder()) is not None:
+            for name, tasks in task_sets.items():
+                reachable = [task for task in tasks if task["tool"] in offered]
+                needed = [task["tool"] for task in reachable]
+                cuts[f"real, {name} set"] = replay_cuts(routes, [task["task"] for task in reachable], needed, embedder)
         # A tool that runs only as a task is listed to no agent that cannot create tasks (as this one).
         measured = {}
         async with agent(front) as client:
@@ -491,6 +561,7 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="timed queries, and timed calls of each kind")
     parser.add_argument("--show-misses", action="store_true", help="print each task whose tool is not in the top 3")
     parser.add_argument("--show-catalogue", action="store_true", help="print the real catalogue's tools and stop")
+    parser.add_argument("--cuts", action="store_true", help="also replay other relevance cuts of a query's answer")
     options = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # the synthetic servers do not listen for changes; the log says so
     task_sets = {
@@ -498,7 +569,10 @@ async def main() -> None:
     }
 
     with tempfile.TemporaryDirectory(prefix="toolgate-bench-") as workspace:
-        real = await measure_real(real_servers(Path(workspace)), task_sets, options.show_misses, options.show_catalogue)
+        cuts: dict[str, dict[Cut, str]] | None = {} if options.cuts else None
+        real = await measure_real(
+            real_servers(Path(workspace)), task_sets, options.show_misses, options.show_catalogue, cuts
+        )
     if real is None:
         return
 
@@ -521,6 +595,8 @@ async def main() -> None:
         search_ms = ranking_ms(runtime.now.routes, options.calls, None)
         meaning_ms = ranking_ms(runtime.now.routes, options.calls, embedder) if embedder is not None else None
         first_ms = first_queries_ms(runtime.now.routes) if embedder is not None else None
+        if cuts is not None and embedder is not None:
+            cuts[f"{synthetic_count} tools"] = replay_cuts(runtime.now.routes, QUERIES, None, embedder)
 
     print(
         f"on-demand tools; real servers here: {', '.join(real.servers)} ({len(real.servers)} of the 6 the issue names)"
@@ -562,6 +638,9 @@ async def main() -> None:
     print(f"(d) the answer to get_server_tools(query) on {synthetic_count} tools, {len(QUERIES)} queries")
     for ranking, answers in synthetic_answers.items():
         print(f"  {ranking:<13} {size_summary(answers)}")
+
+    if cuts is not None:
+        print_cuts(cuts)
 
 
 if __name__ == "__main__":
