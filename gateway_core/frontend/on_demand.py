@@ -311,7 +311,7 @@ class OnDemandTools:
             what = "weaker matches" if scores is not None else "more tools"
             notes.append(
                 f"{len(weaker)} {what} were left out (the next: {names}). "
-                "Ask for them with a larger `limit`"
+                f"Ask for them with `limit` above {len(tools)}"
                 + (", or describe the task in other words." if scores is not None else ".")
             )
         found, left_out = _within_budget(tools, asked.max_tokens)

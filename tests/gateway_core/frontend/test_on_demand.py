@@ -146,9 +146,11 @@ async def test_a_query_returns_its_close_matches_and_names_the_weaker_ones_left_
     assert 3 <= len(shown) < len(ranked)  # the first three are always kept
     assert {f"fake__{name}" for name in WEAK_MATCHES} & set(ranked) - set(shown)  # they match, weakly
     assert f"{len(ranked) - len(shown)} weaker matches were left out (the next: {ranked[len(shown)]}, " in close["note"]
-    assert "`limit`" in close["note"] and "note" not in wide  # all of them fit the default budget
+    assert f"`limit` above {len(shown)}, or describe the task in other words." in close["note"]
+    assert "note" not in wide  # all of them fit the default budget
     assert [tool["name"] for tool in few["tools"]] == listed[:2]
     assert few["note"].startswith(f"{len(listed) - 2} more tools were left out (the next: {listed[2]}, ")
+    assert few["note"].endswith("Ask for them with `limit` above 2.")
 
 
 async def test_a_query_that_many_tools_match_closely_is_answered_the_ten_closest_unless_limit_asks_for_more(
