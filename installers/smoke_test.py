@@ -38,7 +38,7 @@ from pathlib import Path
 
 import anyio
 import httpx2
-from mcp import Client
+from mcp import Client, types
 from mcp.client.streamable_http import streamable_http_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,14 +175,22 @@ async def _find_and_call_echo(url: str, token: str) -> str:
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
         async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
             found = await client.call_tool("get_server_tools", {"query": "repeat the text back"})
-            if "fake__echo" not in getattr(found.content[0], "text", ""):
+            if "fake__echo" not in _tools_in(found):
                 fail(f"get_server_tools did not find fake__echo: {found}")
             # Found by meaning alone (no word in common): the bundle reads the token vectors beside the code.
             found = await client.call_tool("get_server_tools", {"query": "how long is this string"})
-            if "fake__measure" not in getattr(found.content[0], "text", ""):
+            if "fake__measure" not in _tools_in(found):
                 fail(f"get_server_tools found no tool by meaning (is token_vectors.bin.gz bundled?): {found}")
             result = await client.call_tool("execute_tool", {"name": "fake__echo", "arguments": {"text": "smoke"}})
     return getattr(result.content[0], "text", "")
+
+
+def _tools_in(found: types.CallToolResult) -> list[str]:
+    """The names of the definitions in get_server_tools' answer (not those named only in its note)."""
+    try:
+        return [tool["name"] for tool in json.loads(getattr(found.content[0], "text", ""))["tools"]]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return []
 
 
 async def _call_echo(url: str, token: str) -> str:
