@@ -14,21 +14,19 @@ import getpass
 import json
 import re
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 from gateway_core.cli.agents import ensure_config_said
-from gateway_core.cli.control_client import ControlClient
+from gateway_core.cli.applied import tell_applied
 from gateway_core.cli.output import EXIT_OK, say
 from gateway_core.clients.found import read_entry
 from gateway_core.clients.importer import is_secret_name
-from gateway_core.config import load_config, secret_name
+from gateway_core.config import Config, load_config, secret_name
 from gateway_core.config.edit import check_server_entry, put_server, remove_server
-from gateway_core.control_file import ControlError, control_file_path, read_control_file
 from gateway_core.errors import ConfigError, SecretError
 from gateway_core.paths import Paths
-from gateway_core.secrets import open_secret_store
+from gateway_core.secrets import SecretStore, open_secret_store
 
 ADD_USAGE = """toolgate servers add NAME [options] -- COMMAND [ARGS ...]
        toolgate servers add NAME [options] --url URL [--sse]
@@ -51,15 +49,12 @@ Values of --env, --header or --json whose names look secret (token, key,
 password, authorization) go to the secret store too.
 
 Exit codes: 0 added, 1 error (config.json is then unchanged), 2 bad usage."""
-# How long `servers add|remove` waits for a running gateway to take the edit before saying it will.
-APPLY_WAIT_S = 10.0
 # Toolgate's own keys, kept when a pasted entry has them; READ_KEYS are the client keys read_entry takes.
 TOOLGATE_KEYS = ("enabled", "prefix", "timeout_s", "isolation", "idle_timeout_s")
 READ_KEYS = frozenset(
     {"command", "args", "env", "cwd", "url", "serverUrl", "httpUrl", "type", "transport", "headers", "http_headers"}
 )
 SECRET_REFERENCE = re.compile(r"\$\{secret:([A-Za-z0-9_.-]+)\}")
-APPLY_POLL_S = 0.1
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -122,7 +117,7 @@ def build_entry(args: argparse.Namespace) -> dict[str, Any]:
     if not remote and (args.header or args.secret_header):
         raise ConfigError(["--header and --secret-header are for remote servers; a stdio server takes --env"])
     block = "headers" if remote else "env"
-    values = {**entry.get(block, {}), **_pairs(args.header if remote else args.env, f"--{block.rstrip('s')}")}
+    values = {**entry.get(block, {}), **pairs(args.header if remote else args.env, f"--{block.rstrip('s')}")}
     if values:
         entry[block] = values
     if args.cwd is not None:
@@ -174,7 +169,12 @@ def parse_json_entry(text: str) -> dict[str, Any]:
     return entry
 
 
-def _pairs(items: list[str], option: str) -> dict[str, str]:
+def pairs(items: list[str], option: str) -> dict[str, str]:
+    """``KEY=VALUE`` items as a dict.
+
+    Raises:
+        ConfigError: an item has no ``=`` or no key.
+    """
     pairs = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -196,6 +196,26 @@ def _add(args: argparse.Namespace, paths: Paths) -> int:
         raise ConfigError(
             [f"{field or 'entry'}: {problem}" if field != "name" else problem for field, problem in problems.items()]
         )
+    entry, stored = move_secrets(args.name, entry, block, prompted)
+    store = open_secret_store(paths)
+    config = write_with_secrets(store, stored, lambda: put_server(config_path, args.name, entry))
+    where = f"; its secrets are in {store.backend_name} ({', '.join(stored)})" if stored else ""
+    say(f"Added server {args.name!r} to {config_path}{where}.")
+    tell_applied(paths, config, args.name)
+    return EXIT_OK
+
+
+def move_secrets(
+    server: str, entry: dict[str, Any], block: str, prompted: list[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``entry`` with its secret values replaced by references, and the secrets to store (name → value).
+
+    A value is a secret when its key is in ``prompted`` (asked for now, without echo) or its name looks
+    secret and it is given in clear (not already a ``${secret:…}``).
+
+    Raises:
+        SecretError: a prompted value was not given.
+    """
     values: dict[str, str] = dict(entry.get(block, {}))
     secrets: dict[str, str] = {}
     for key, value in values.items():
@@ -204,17 +224,22 @@ def _add(args: argparse.Namespace, paths: Paths) -> int:
             say(f"{key} looks like a secret: its value goes to the secret store, not to config.json.")
     read = _secret_reader()
     for key in prompted:
-        secrets[key] = read(f"Value of {block.rstrip('s')} {key} for server {args.name!r} (not shown): ")
-    stored = {secret_name(args.name, key): value for key, value in secrets.items()}
-    entry[block] = {**values, **{key: f"${{secret:{secret_name(args.name, key)}}}" for key in secrets}}
+        secrets[key] = read(f"Value of {block.rstrip('s')} {key} for server {server!r} (not shown): ")
+    stored = {secret_name(server, key): value for key, value in secrets.items()}
+    entry = dict(entry)
+    entry[block] = {**values, **{key: f"${{secret:{secret_name(server, key)}}}" for key in secrets}}
     if not entry[block]:
         del entry[block]
-    store = open_secret_store(paths)
-    earlier = {name: store.get(name) for name in stored}  # a removed server's, kept if this add fails
+    return entry, stored
+
+
+def write_with_secrets(store: SecretStore, stored: dict[str, str], write: Callable[[], Config]) -> Config:
+    """Store ``stored`` (name → value), then ``write`` config.json; a refused write puts the store back."""
+    earlier = {name: store.get(name) for name in stored}  # kept if this write fails
     for name, value in stored.items():
         store.set(name, value)
     try:
-        put_server(config_path, args.name, entry)
+        return write()
     except ConfigError:
         for name, before in earlier.items():
             if before is None:
@@ -222,10 +247,6 @@ def _add(args: argparse.Namespace, paths: Paths) -> int:
             else:
                 store.set(name, before)
         raise
-    where = f"; its secrets are in {store.backend_name} ({', '.join(stored)})" if stored else ""
-    say(f"Added server {args.name!r} to {config_path}{where}.")
-    _tell_applied(paths, lambda states: args.name in states, args.name)
-    return EXIT_OK
 
 
 def _secret_reader() -> Callable[[str], str]:
@@ -243,7 +264,7 @@ def _secret_reader() -> Callable[[str], str]:
 def _remove(args: argparse.Namespace, paths: Paths) -> int:
     config_path = ensure_config_said(paths)
     entry = load_config(config_path).servers.get(args.name)
-    remove_server(config_path, args.name)
+    config = remove_server(config_path, args.name)
     say(f"Removed server {args.name!r} from {config_path}.")
     kept = (
         sorted({name for value in (entry.env | entry.headers).values() for name in SECRET_REFERENCE.findall(value)})
@@ -252,27 +273,5 @@ def _remove(args: argparse.Namespace, paths: Paths) -> int:
     )
     if kept:
         say(f"Its secrets stay in the secret store ({', '.join(kept)}); `toolgate secrets remove NAME` removes one.")
-    _tell_applied(paths, lambda states: args.name not in states, args.name)
+    tell_applied(paths, config)
     return EXIT_OK
-
-
-def _tell_applied(paths: Paths, applied: Callable[[dict[str, str]], bool], name: str) -> None:
-    """Wait (bounded) until a running gateway has taken the edit, and say so; nothing when none runs."""
-    if not control_file_path(paths).exists():
-        return
-    deadline = time.monotonic() + APPLY_WAIT_S
-    try:
-        client = ControlClient(read_control_file(paths))
-        while True:
-            document = client.status()
-            states = {str(s["name"]): str(s["state"]) for s in document["servers"]}
-            if applied(states):
-                state = states.get(name)
-                say("The running gateway applied it" + (f" (state: {state})." if state else "."))
-                return
-            if document.get("config_problems") or time.monotonic() > deadline:
-                break
-            time.sleep(APPLY_POLL_S)
-    except ControlError:
-        pass
-    say("The running gateway applies it within seconds (`toolgate status` shows its state or why it did not).")

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from gateway_core.audit.summary import redact_text
-from gateway_core.cli import server_add
+from gateway_core.cli import server_add, server_edit
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
 from gateway_core.cli.table import print_table
@@ -69,6 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     restart.add_argument("name", metavar="NAME")
     restart.set_defaults(run=_restart)
     server_add.add_parsers(commands)
+    server_edit.add_parser(commands)
     logs = commands.add_parser(
         "logs",
         help="what a stdio server wrote to stderr (the last 200 lines), from the running gateway",
@@ -182,4 +183,8 @@ def _server(name: str, entry: ServerConfig | None, state: dict[str, Any] | None)
         "url": redact_text(entry.url) if entry is not None and entry.url is not None else None,
         "env": sorted(entry.env) if entry is not None else [],
         "headers": sorted(entry.headers) if entry is not None else [],
+        "cwd": entry.cwd if entry is not None else None,
+        "prefix": entry.prefix if entry is not None else None,
+        "timeout_s": entry.timeout_s if entry is not None else None,
+        "isolation": entry.isolation if entry is not None else None,
     }

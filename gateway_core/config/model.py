@@ -7,6 +7,7 @@ The model is the single source of truth for config.json's shape; unknown keys ar
 
 from __future__ import annotations
 
+import hashlib
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -208,3 +209,10 @@ class Config(_Model):
         """The name prefix of ``server``'s tools and prompts: its ``prefix``, or ``"<server>__"``."""
         configured = self.servers[server].prefix
         return f"{server}__" if configured is None else configured
+
+    def digest(self) -> str:
+        """A fingerprint of this configuration, equal for equal configurations.
+
+        The CLI compares it with the running gateway's to know when an edit it wrote has been applied.
+        """
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]

@@ -428,6 +428,7 @@ def status_to_json(source: NameSource, pending_approvals: int) -> dict[str, Any]
         ],
         "pending_approvals": pending_approvals,
         "config_problems": source.config_problems,
+        "config_digest": config.digest(),
         "audit": None if audit is None else {"healthy": audit.healthy, "problem": audit.problem},
     }
 
