@@ -27,6 +27,7 @@ from gateway_core.cli import (
     pause,
     secrets,
     servers,
+    settings,
     status,
 )
 from gateway_core.cli.output import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_USAGE, fail, say
@@ -89,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the one in TOOLGATE_HOME)")
     serve.add_argument("--port", type=int, metavar="N", help="port to listen on (overrides gateway.port)")
     serve.set_defaults(run=_serve)
-    for group in (status, servers, config, agents, pause, secrets, login, approvals, names, logs, clients, doctor):
+    groups = (status, servers, settings, config, agents, pause, secrets, login, approvals, names, logs, clients, doctor)
+    for group in groups:
         group.add_parser(commands)
     completion.add_parser(commands, _parser)
     help_text.finish_help(parser)

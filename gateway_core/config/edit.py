@@ -9,7 +9,7 @@ and leaves the file as it was.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -406,6 +406,24 @@ def set_gateway_settings(path: Path, **settings: Any) -> Config:
 
     def change(data: dict[str, Any]) -> None:
         _object_at(data, "gateway", path).update(settings)
+
+    return edit_config(path, change)
+
+
+def change_settings(
+    path: Path, block: str, values: Mapping[str, Any] | None = None, *, unset: Iterable[str] = ()
+) -> Config:
+    """Set keys of a settings block (``gateway`` or ``audit``) and remove the keys in ``unset`` (their defaults apply).
+
+    Raises:
+        ConfigError: a value is not valid for its key (the file is then unchanged).
+    """
+
+    def change(data: dict[str, Any]) -> None:
+        settings = _object_at(data, block, path)
+        settings.update(values or {})
+        for key in unset:
+            settings.pop(key, None)
 
     return edit_config(path, change)
 
