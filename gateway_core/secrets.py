@@ -201,6 +201,14 @@ class FileSecretStore:
             values[name] = value
             self._write(values)
 
+    def names(self) -> list[str]:
+        """Every name stored, sorted (the file can list them; an OS keychain cannot).
+
+        Raises:
+            SecretError: the file cannot be read or is damaged.
+        """
+        return sorted(self._read())
+
     def delete(self, name: str) -> bool:
         """Remove ``name``; whether it was there.
 
