@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pty
+import re
+import select
 import shutil
+import signal
+import struct
 import subprocess
 import sys
+import termios
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -89,6 +99,83 @@ def test_zsh_completion_is_a_compdef_script_zsh_reads_that_asks_toolgate_for_ser
     assert checked.returncode == 0, checked.stderr
     assert path.read_text().startswith("#compdef toolgate")
     assert "toolgate completion --names servers" in path.read_text()
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed (scripts/test installs it as root)")
+def test_zsh_completion_typed_at_an_interactive_zsh_completes_commands_and_configured_names(
+    on_path: dict[str, str], tmp_path: Path
+) -> None:
+    functions = tmp_path / "zfunc"
+    functions.mkdir()
+    (functions / "_toolgate").write_text(script("zsh", tmp_path).read_text())
+    (tmp_path / ".zshrc").write_text(
+        f"fpath=({functions} $fpath)\nautoload -Uz compinit && compinit -u -D\nPROMPT='{PROMPT}'\n"
+    )
+    env = {**on_path, "ZDOTDIR": str(tmp_path), "TERM": "xterm"}
+    typed = {
+        "toolgate ser\t\t": "servers  -- The configured MCP servers.",  # serve and servers: the second Tab lists
+        "toolgate servers show g\t": "toolgate servers show github ",
+        "toolgate agents why \t": "toolgate agents why cursor ",
+        "toolgate settings set po\t": "toolgate settings set port ",
+    }
+    screens = {}
+
+    for keys, shown in typed.items():
+        with interactive_zsh(env) as terminal:
+            terminal.read_until(PROMPT)
+            terminal.type(keys)
+            screens[keys] = terminal.read_until(shown)
+
+    assert all(shown in screens[keys] for keys, shown in typed.items()), screens
+
+
+PROMPT = "READY> "
+
+
+class Terminal:
+    """A pseudo-terminal with a program on the other side: type into it, read what it shows (bounded)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.shown = ""
+
+    def type(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    def read_until(self, text: str) -> str:
+        """What was shown since the last read, once ``text`` is in it (or when SHELL_TIMEOUT_S has passed)."""
+        deadline = time.monotonic() + SHELL_TIMEOUT_S
+        seen = ""
+        while text not in seen and (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                break
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:  # the program ended
+                break
+            seen = plain(seen + chunk.decode(errors="replace"))
+        return seen
+
+
+def plain(screen: str) -> str:
+    """``screen`` without terminal control sequences (colours, cursor moves) and overstruck characters."""
+    return re.sub(r".\x08", "", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]", "", screen))
+
+
+@contextlib.contextmanager
+def interactive_zsh(env: dict[str, str]) -> Iterator[Terminal]:
+    """``zsh -i`` without the system's rc files in an 80x24 pseudo-terminal; killed on leaving."""
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child becomes zsh
+        os.execvpe("zsh", ["zsh", "-d", "-i"], env)
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        yield Terminal(fd)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
 
 
 def test_the_names_tab_asks_for_are_read_without_loading_the_command_line(on_path: dict[str, str]) -> None:
