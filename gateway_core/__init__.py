@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         set_server_enabled,
     )
     from gateway_core.downstream.base import Catalog, ServerState, ServerStatus
+    from gateway_core.downstream.command_check import CommandCheck
     from gateway_core.downstream.sign_in import SIGN_IN_TIMEOUT_S, SignedIn, SignInDetails, SignInError
     from gateway_core.errors import (
         AgentError,
@@ -83,7 +84,7 @@ if TYPE_CHECKING:
     from gateway_core.frontend.routing import NameKind, PublicName, Renaming
     from gateway_core.gateway import Endpoint, Gateway
     from gateway_core.instance import InstanceLock
-    from gateway_core.launch.environment import LaunchEnvironment, resolve_launch_environment
+    from gateway_core.launch.environment import LaunchEnvironment, PathSource, resolve_launch_environment
     from gateway_core.paths import Paths
     from gateway_core.pinning import ChangedAgain, ChangeKind, PinError, ToolChange, definition_diff
     from gateway_core.policy import AgentPolicy, Decision, Effect, Rule, hints_text, literal_match, tool_hints
@@ -160,6 +161,8 @@ _EXPORTS = {
     "InstanceError": "gateway_core.errors",
     "InstanceLock": "gateway_core.instance",
     "LaunchEnvironment": "gateway_core.launch.environment",
+    "PathSource": "gateway_core.launch.environment",
+    "CommandCheck": "gateway_core.downstream.command_check",
     "resolve_launch_environment": "gateway_core.launch.environment",
     "MissingSecretError": "gateway_core.errors",
     "Paths": "gateway_core.paths",
@@ -222,6 +225,7 @@ __all__ = [
     "ChangeKind",
     "ChangedAgain",
     "Clients",
+    "CommandCheck",
     "Config",
     "ConfigApplied",
     "ConfigError",
@@ -247,6 +251,7 @@ __all__ = [
     "NameKind",
     "NamesChanged",
     "Outcome",
+    "PathSource",
     "Paths",
     "PausedChanged",
     "PinError",

@@ -9,6 +9,7 @@ bridge a small fake of the protocol where a real gateway adds nothing.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ from gateway_core.config.edit import (
     undo_answer,
 )
 from gateway_core.downstream.base import Catalog, ServerStatus
+from gateway_core.downstream.command_check import CommandCheck, check_command
 from gateway_core.downstream.oauth import SignIns
 from gateway_core.downstream.sign_in import (
     SIGN_IN_TIMEOUT_S,
@@ -85,6 +87,13 @@ class GatewayApi(Protocol):
     @property
     def secret_store(self) -> SecretStore:
         """Where secrets are kept."""
+
+    @property
+    def launch(self) -> LaunchEnvironment:
+        """What stdio servers' environment starts from: where their ``PATH`` came from, and why."""
+
+    def check_command(self, name: str) -> CommandCheck | None:
+        """Where stdio server ``name``'s command is found, with which ``PATH``; None for a remote or unknown one."""
 
     async def run(
         self, sock: socket.socket, *, task_status: anyio.abc.TaskStatus[Endpoint] = anyio.TASK_STATUS_IGNORED
@@ -238,6 +247,7 @@ class LocalGateway:
     ) -> None:
         self.config_path = config_path
         self._store = store
+        self._launch = launch if launch is not None else LaunchEnvironment.inherited(os.environ)
         self._agents = AgentDirectory(config_path, store, token_files=TokenFiles.of(paths))
         self._gateway = Gateway(
             config,
@@ -260,6 +270,19 @@ class LocalGateway:
     def config(self) -> Config:
         """The running configuration."""
         return self._gateway.config
+
+    @property
+    def launch(self) -> LaunchEnvironment:
+        """What stdio servers' environment starts from (resolved once, when Toolgate started)."""
+        return self._launch
+
+    def check_command(self, name: str) -> CommandCheck | None:
+        """Where stdio server ``name``'s command is found now, as its next start would look; None if remote or unknown.
+
+        Looks at files (blocking, quick): call it when a person looks at the server, not in a loop.
+        """
+        server = self.config.servers.get(name)
+        return None if server is None else check_command(server, self._launch)
 
     @property
     def config_problems(self) -> list[str]:

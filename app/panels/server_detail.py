@@ -1,5 +1,8 @@
 """The detail view of one server: its tools, resources and prompts, live stderr, and tools waiting for review.
 
+A stdio server's view also says where its command is found and with which ``PATH`` (or why it is not
+found), as ``toolgate doctor`` does, looked up again each time its state changes.
+
 ``ServerDetail.show_server`` picks the server; the view then follows the bridge: the tool list is
 rebuilt only when the server's catalog changes, its names redrawn when the names agents see change,
 and stderr lines are appended as they arrive (the view keeps the last ``MAX_STDERR_LINES``). A tool
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -32,9 +36,18 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge, GatewayMessage
-from app.common import STATE_TEXT, renamed_text, seen_as_text
+from app.common import STATE_TEXT, InlineError, renamed_text, seen_as_text
 from app.panels.tool_review import ToolReview
-from gateway_core import Catalog, NameKind, PublicName, ServerState, ServerStatus, SignInDetails
+from gateway_core import (
+    Catalog,
+    CommandCheck,
+    LaunchEnvironment,
+    NameKind,
+    PublicName,
+    ServerState,
+    ServerStatus,
+    SignInDetails,
+)
 
 # Bounds the stderr view's memory; the gateway keeps its own (shorter) tail per server.
 MAX_STDERR_LINES = 2000
@@ -136,6 +149,16 @@ def describe_sign_in(details: SignInDetails) -> str:
     return " · ".join(parts)
 
 
+def describe_command(check: CommandCheck, launch: LaunchEnvironment) -> tuple[str, str]:
+    """One line on where a stdio server's command is found (or why it is not), and a tooltip with the ``PATH``."""
+    where = "set in its env" if check.own_path else launch.source.value
+    tooltip = f"PATH ({where}), searched in this order:\n" + "\n".join(check.path.split(os.pathsep))
+    if check.found is None:
+        return f"Cannot start: {check.problem}", tooltip
+    how = " (a batch file, started through cmd.exe)" if check.batch else ""
+    return f"Command {check.command} found at {check.found}{how} · PATH: {where}", tooltip
+
+
 def describe_tool(tool: Any, public: PublicName | None) -> str:
     """The text shown for a selected tool: what agents call it and why, its description and its input schema."""
     schema = json.dumps(tool.input_schema, indent=2, ensure_ascii=False, sort_keys=False)
@@ -172,6 +195,11 @@ class ServerDetail(QWidget):
         self._catalog: Catalog | None = None
 
         self.title = QLabel()
+        self.command_label = QLabel()
+        self.command_label.setWordWrap(True)
+        self.command_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.command_problem = InlineError()
+        self.command_problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.sign_in_label = QLabel()
         self.sign_in_label.setWordWrap(True)
         self.sign_out_button = QPushButton("Sign out")
@@ -212,6 +240,8 @@ class ServerDetail(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
+        layout.addWidget(self.command_label)
+        layout.addWidget(self.command_problem)
         sign_in = QHBoxLayout()
         sign_in.addWidget(self.sign_in_label, 1)
         sign_in.addWidget(self.sign_out_button)
@@ -240,6 +270,7 @@ class ServerDetail(QWidget):
     def _refresh(self) -> None:
         status = self._bridge.status(self._name) if self._name else None
         self.tabs.setEnabled(status is not None)
+        self._show_command(status)
         if status is None:
             self._show_sign_in(None)
             self.title.setText("Select a server to see its tools and stderr.")
@@ -254,6 +285,24 @@ class ServerDetail(QWidget):
         catalog = self._bridge.api.catalog(status.name)
         if catalog is not self._catalog:
             self._show_catalog(catalog)
+
+    def _show_command(self, status: ServerStatus | None) -> None:
+        """Where a stdio server's command is found and with which PATH, or why it cannot start."""
+        check = self._bridge.api.check_command(status.name) if status is not None else None
+        if check is None:
+            self.command_label.hide()
+            self.command_problem.show_message("")
+            return
+        text, tooltip = describe_command(check, self._bridge.api.launch)
+        if check.found is None:
+            self.command_label.hide()
+            self.command_problem.show_message(text)
+            self.command_problem.setToolTip(tooltip)
+        else:
+            self.command_problem.show_message("")
+            self.command_label.setText(text)
+            self.command_label.setToolTip(tooltip)
+            self.command_label.show()
 
     def _show_sign_in(self, status: ServerStatus | None) -> None:
         """Who the remote server was signed in with, what was granted and until when; or why none is."""

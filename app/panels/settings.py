@@ -1,6 +1,13 @@
-"""Settings: port, allowed origins, approval timeout, theme, start at login."""
+"""Settings: port, allowed origins, approval timeout, theme, start at login; the servers' launch environment.
+
+The launch environment is what every stdio server's environment starts from, resolved once when
+Toolgate started: where its ``PATH`` came from and why, and the ``PATH`` itself (as ``toolgate doctor``
+prints it). Each server's detail view says where its own command is found.
+"""
 
 from __future__ import annotations
+
+import os
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -22,7 +29,7 @@ from app.common import InlineError, StatusLine, ToneLabel
 from app.icons import app_icon_file
 from app.palette import Tone
 from app.theme import THEME_TEXT, Theme, apply_theme, save_theme, saved_theme
-from gateway_core import Clients, ToolgateError
+from gateway_core import Clients, PathSource, ToolgateError
 
 MAX_APPROVAL_TIMEOUT_S = 24 * 3600
 
@@ -58,6 +65,15 @@ class SettingsPanel(QWidget):
             self.theme.addItem(text, theme.value)
         self.start_at_login = QCheckBox("Start Toolgate when I log in")
         self.login_error = InlineError()
+        self.launch_source = QLabel()
+        self.launch_source.setWordWrap(True)
+        self.launch_why = QLabel()
+        self.launch_why.setWordWrap(True)
+        self.launch_path = QPlainTextEdit()
+        self.launch_path.setReadOnly(True)
+        self.launch_path.setMaximumHeight(110)
+        self.launch_added = QLabel()
+        self.launch_added.setWordWrap(True)
 
         port_row = QHBoxLayout()
         port_row.addWidget(self.port)
@@ -80,6 +96,13 @@ class SettingsPanel(QWidget):
         layout.addLayout(gateway_form)
         layout.addWidget(self.error)
         layout.addLayout(buttons)
+        launch_form = QFormLayout()
+        launch_form.addRow("PATH from", self.launch_source)
+        launch_form.addRow("Why", self.launch_why)
+        launch_form.addRow("PATH", self.launch_path)
+        launch_form.addRow("", self.launch_added)
+        layout.addWidget(QLabel("<h3>Servers' launch environment</h3>"))
+        layout.addLayout(launch_form)
         layout.addWidget(QLabel("<h3>Application</h3>"))
         layout.addLayout(app_form)
         layout.addStretch(1)
@@ -90,6 +113,18 @@ class SettingsPanel(QWidget):
         self.start_at_login.toggled.connect(self._start_at_login_toggled)
         bridge.config_applied.connect(self.load)
         self.load()
+        self._show_launch()
+
+    def _show_launch(self) -> None:
+        """Where stdio servers' PATH came from, why, and the PATH one folder per line (resolved at start-up)."""
+        launch = self._bridge.api.launch
+        self.launch_source.setText(launch.source.value)
+        self.launch_why.setText(launch.why)
+        self.launch_path.setPlainText("\n".join(entry for entry in launch.path.split(os.pathsep) if entry))
+        fallback = launch.source is PathSource.FALLBACK
+        added = ", ".join(launch.added) if launch.added else "none of them exist"
+        self.launch_added.setText(f"Well-known tool folders added: {added}" if fallback else "")
+        self.launch_added.setVisible(fallback)
 
     def load(self) -> None:
         """Show the running settings (discarding unsaved edits)."""

@@ -14,12 +14,9 @@ from pathlib import Path
 from gateway_core.cli.agents import ensure_config_said
 from gateway_core.cli.output import EXIT_ERROR, EXIT_OK, printable, result
 from gateway_core.config import Config, ServerConfig, load_config
-from gateway_core.downstream.base import ConnectError
-from gateway_core.downstream.stdio import StdioCommand, plan_spawn
+from gateway_core.downstream.command_check import check_command
 from gateway_core.launch.environment import LaunchEnvironment, PathSource, Surroundings, resolve_launch_environment
 from gateway_core.paths import Paths
-
-SECRET_MARK = "${secret:"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,19 +61,14 @@ def report(config: Config, launch: LaunchEnvironment) -> tuple[list[str], int]:
 
 
 def _server_lines(name: str, server: ServerConfig, launch: LaunchEnvironment) -> tuple[list[str], bool]:
-    if server.command is None:
+    check = check_command(server, launch)
+    if check is None:
         return [f"  {name}: {server.transport} server at {server.url}, nothing to start"], True
     if not server.enabled:
         return [f"  {name}: disabled"], True
-    literal = {key: value for key, value in server.env.items() if SECRET_MARK not in value}
-    spec = StdioCommand(server.command, server.args, literal, server.cwd, launch.variables)
-    own_path = "PATH" in literal
-    path_line = f"    PATH: {spec.environment().get('PATH', '')}" if own_path else "    PATH: the launch environment's"
-    if own_path:
-        path_line += " (set in the server's env)"
-    try:
-        plan = plan_spawn(spec)
-    except ConnectError as exc:
-        return [f"  {name}: NOT FOUND: {exc}", path_line], False
-    how = " (a batch file, started through cmd.exe)" if plan.shell_line is not None else ""
-    return [f"  {name}: {server.command} found at {plan.found.path}{how}", path_line], True
+    own = f"    PATH: {check.path} (set in the server's env)"
+    path_line = own if check.own_path else "    PATH: the launch environment's"
+    if check.found is None:
+        return [f"  {name}: NOT FOUND: {check.problem}", path_line], False
+    how = " (a batch file, started through cmd.exe)" if check.batch else ""
+    return [f"  {name}: {check.command} found at {check.found}{how}", path_line], True

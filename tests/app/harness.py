@@ -30,7 +30,7 @@ from PySide6.QtCore import SignalInstance
 
 from app.bridge import GatewayBridge
 from app.loop import QtEventLoop
-from gateway_core import LocalGateway, Paths, bind, load_config, open_secret_store
+from gateway_core import LaunchEnvironment, LocalGateway, Paths, bind, load_config, open_secret_store
 from tests.integration.harness import Mode, agent_client, stdio_fake
 
 T = TypeVar("T")
@@ -48,12 +48,14 @@ async def running_bridge(
     *,
     agents: Mapping[str, Mapping[str, Any]] | None = None,
     wait_ready: bool = True,
+    launch: LaunchEnvironment | None = None,
     **gateway_settings: Any,
 ) -> AsyncIterator[GatewayBridge]:
     """A bridge serving on 127.0.0.1:0 with config.json written from ``servers`` and ``agents``.
 
     Agents get tokens in the (file) secret store; ``bridge.api.agent_token(id)`` gives them. With
-    ``wait_ready`` every server has had its first start attempt when the block begins.
+    ``wait_ready`` every server has had its first start attempt when the block begins. Stdio servers
+    start from ``launch`` (as the tray app's resolved launch environment), this process's environment when None.
     """
     paths = Paths.from_env()
     paths.ensure_dirs()
@@ -64,7 +66,8 @@ async def running_bridge(
     }
     paths.config_file.write_text(json.dumps(data, indent=2))
     store = open_secret_store(paths)
-    api = LocalGateway(load_config(paths.config_file), config_path=paths.config_file, paths=paths, store=store)
+    config = load_config(paths.config_file)
+    api = LocalGateway(config, config_path=paths.config_file, paths=paths, store=store, launch=launch)
     bridge = GatewayBridge(api, paths=paths)
     for agent_id in agents or {}:
         api.rotate_token(agent_id)
