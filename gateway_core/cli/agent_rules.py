@@ -22,6 +22,7 @@ from gateway_core.config import load_config, read_raw_config
 from gateway_core.config.edit import (
     put_rule,
     remove_rule,
+    remove_timed_rules,
     rename_agent,
     set_agent_default,
     set_agent_rule,
@@ -62,9 +63,16 @@ def add_parsers(agents: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     unset = agents.add_parser(
         "unset",
         help="remove an agent's rule for exactly this match (broader rules or the default decide again)",
+        description=(
+            "Remove an agent's rule for exactly this match; with --timed, end its timed grants for that "
+            "match now (the Agents panel's End now). Exit codes: 0 done, 1 error (e.g. no such rule)."
+        ),
         epilog="example: toolgate agents unset cursor 'github/delete_*'",
     )
     _agent_and_match(unset)
+    unset.add_argument(
+        "--timed", action="store_true", help="end the timed grants (Allow/Deny for 15 minutes…) for this match now"
+    )
     unset.set_defaults(run=_set_rule, effect=None)
     default = agents.add_parser(
         "default",
@@ -193,8 +201,23 @@ def _set_rule(args: argparse.Namespace, paths: Paths) -> int:
         say(f"Warning: there is no server {server!r} yet; the rule applies once one of that name is added.")
     if effect is None:
         agent = config.agents.get(args.agent_id)
-        if agent is not None and all(rule.match != match for rule in agent.rules):
-            raise AgentError(f"agent {args.agent_id!r} has no rule for exactly {match!r} (`toolgate agents rules`)")
+        rules = [rule for rule in agent.rules if rule.match == match] if agent is not None else []
+        timed = [rule for rule in rules if rule.expires is not None]
+        plain = [rule for rule in rules if rule.expires is None and rule.when is None]
+        if agent is not None and not (timed if args.timed else plain):
+            if args.timed:
+                raise AgentError(f"agent {args.agent_id!r} has no timed grant for exactly {match!r}")
+            hint = (
+                f"; its timed grant ends now with `toolgate agents unset {args.agent_id} {match} --timed`"
+                if timed
+                else " (`toolgate agents rules` shows its rules)"
+            )
+            raise AgentError(f"agent {args.agent_id!r} has no rule for exactly {match!r}{hint}")
+        if args.timed:
+            remove_timed_rules(config_path, args.agent_id, match)
+            say(f"Ended agent {args.agent_id!r}'s timed grant for {match} now.")
+            say("A running gateway applies it to the agent's next request.")
+            return EXIT_OK
     set_agent_rule(config_path, args.agent_id, match, effect)
     if effect is None:
         say(f"Removed agent {args.agent_id!r}'s rule {match}.")

@@ -87,6 +87,28 @@ async def test_agents_allow_ask_deny_write_rules_that_agents_rules_lists_in_orde
     assert all(len(line) <= 80 for line in lines)
 
 
+async def test_agents_unset_timed_ends_a_timed_grant_now_and_a_plain_unset_says_how_to(toolgate_home: Path) -> None:
+    timed = {"match": "fake/echo", "effect": "allow", "expires": "2999-01-01T00:00:00Z"}
+    policy = {"agent-a": {"default": "deny", "rules": [timed]}}
+    async with running_gateway({"fake": stdio_fake()}, policies=policy) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as agent:
+            allowed = await agent.call_tool("fake__echo", {"text": "x"})
+            plain = await toolgate("agents", "unset", "agent-a", "fake/echo")
+            ended = await toolgate("agents", "unset", "agent-a", "fake/echo", "--timed")
+            with anyio.fail_after(START_TIMEOUT_S):
+                while gw.gateway.config.agents["agent-a"].rules:
+                    await gw.gateway.wait_config_settled()
+            refused = await agent.call_tool("fake__echo", {"text": "x"})
+        again = await toolgate("agents", "unset", "agent-a", "fake/echo", "--timed")
+
+    assert not allowed.is_error and refused.is_error
+    assert plain[0] == 1 and "timed grant ends now with `toolgate agents unset agent-a fake/echo --timed`" in plain[2]
+    assert ended[0] == 0 and "Ended agent 'agent-a''s timed grant for fake/echo now." in ended[2], ended
+    assert agent_config(gw.paths).get("rules") == []
+    assert again[0] == 1 and "has no timed grant for exactly 'fake/echo'" in again[2]
+
+
 async def test_agents_rename_changes_the_display_name_only(toolgate_home: Path) -> None:
     paths = Paths.from_env(os.environ)
     write_config(paths, {}, {"cursor": "Cursor"})
