@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,12 +46,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     listing.add_argument("--json", action="store_true", help="print one JSON object per request per line")
     listing.set_defaults(run=list_approvals)
 
-    allow = approvals.add_parser("allow", help="let a waiting call run")
+    allow = approvals.add_parser(
+        "allow",
+        help="let a waiting call run",
+        usage="toolgate approvals allow ID [--always | --session | --for DURATION |\n"
+        "                                  --when-under ARG=FOLDER]",
+    )
     allow.add_argument("request_id", metavar="ID")
     scope = allow.add_mutually_exclusive_group()
     scope.add_argument("--always", action="store_true", help="and add a rule that always allows this tool")
     scope.add_argument("--session", action="store_true", help="and allow this tool for the rest of the session")
     scope.add_argument("--for", dest="duration", metavar="DURATION", help=_FOR_HELP.format(verb="allows"))
+    scope.add_argument(
+        "--when-under",
+        metavar="ARG=FOLDER",
+        help="and always allow this tool when its argument ARG is a path under FOLDER (a rule with a condition)",
+    )
     allow.set_defaults(run=allow_approval)
 
     deny = approvals.add_parser("deny", help="refuse a waiting call")
@@ -116,6 +127,13 @@ def allow_approval(args: argparse.Namespace, paths: Paths) -> int:
     """
     if getattr(args, "duration", None) is not None:
         return _answer_for(args.request_id, Answer.ALLOW_FOR, "Allowed", args.duration, paths)
+    if getattr(args, "when_under", None) is not None:
+        argument, sep, folder = str(args.when_under).partition("=")
+        if not sep or not argument or not folder:
+            return fail(f"--when-under takes ARG=FOLDER, e.g. path=~/projects, found {args.when_under!r}")
+        folder = os.path.abspath(os.path.expanduser(folder))
+        how = f"once, and from now on always when {argument} is under {folder}"
+        return _answer(args.request_id, Answer.ALLOW_ONCE, "Allowed", how, paths, under=(argument, folder))
     if getattr(args, "always", False):
         answer, how = Answer.ALLOW_ALWAYS, "and from now on always"
     elif getattr(args, "session", False):
@@ -152,9 +170,18 @@ def _answer_for(request_id: str, answer: Answer, verb: str, duration: str, paths
     return _answer(request_id, answer, verb, how, paths, for_s=for_s)
 
 
-def _answer(request_id: str, answer: Answer, verb: str, how: str, paths: Paths, *, for_s: float | None = None) -> int:
+def _answer(
+    request_id: str,
+    answer: Answer,
+    verb: str,
+    how: str,
+    paths: Paths,
+    *,
+    for_s: float | None = None,
+    under: tuple[str, str] | None = None,
+) -> int:
     try:
-        request = ControlClient(read_control_file(paths)).answer(request_id, answer, for_s=for_s)
+        request = ControlClient(read_control_file(paths)).answer(request_id, answer, for_s=for_s, under=under)
     except ToolgateError as exc:
         return fail(exc)
     tool = printable(f"{request.get('server', '')}/{request.get('tool', '')}")

@@ -58,13 +58,17 @@ class ControlClient:
             raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")
         return result
 
-    def answer(self, request_id: str, answer: Answer, *, for_s: float | None = None) -> dict[str, Any]:
+    def answer(
+        self, request_id: str, answer: Answer, *, for_s: float | None = None, under: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
         """Answer a pending approval request.
 
         Args:
             request_id: the request's id.
             answer: the answer.
             for_s: how long a timed answer (``ALLOW_FOR``, ``DENY_FOR``) holds, in seconds.
+            under: with ``ALLOW_ONCE``, ``(argument, folder)``: also always allow this tool when that
+                argument is a path under that folder (a rule with a condition).
 
         Returns:
             The answered request, as a ``request_to_json`` dict.
@@ -77,6 +81,8 @@ class ControlClient:
         body: dict[str, Any] = {"answer": answer.value}
         if for_s is not None:
             body["for_s"] = for_s
+        if under is not None:
+            body["under"] = {"argument": under[0], "folder": under[1]}
         result = self._call("POST", f"{APPROVALS_PATH}/{quoted}", body)
         if not isinstance(result, dict):
             raise ControlError(f"Toolgate at {self._endpoint.url} sent an unexpected answer")

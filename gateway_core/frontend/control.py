@@ -29,7 +29,7 @@ from gateway_core.approvals import (
     BadDuration,
 )
 from gateway_core.downstream.base import ServerStatus
-from gateway_core.errors import AgentError
+from gateway_core.errors import AgentError, ConfigError
 from gateway_core.frontend.routing import NameKind, PublicName, Routes
 from gateway_core.pinning import ChangedAgain, PinError, ToolChange, change_to_json
 
@@ -91,6 +91,9 @@ class NameSource(Protocol):
 
     def accept_tools(self, server: str, tool: str | None = None, *, seen: str | None = None) -> list[ToolChange]:
         """Pin what ``server`` lists now for ``tool`` (every change of it when None); ``PinError``: nothing to."""
+
+    def allow_when_under(self, request_id: str, argument: str, folder: str) -> ApprovalRequest:
+        """Allow a waiting tool call once and always when ``argument`` is a path under ``folder``."""
 
     def pause(self) -> None:
         """Refuse every call until ``resume``."""
@@ -330,14 +333,23 @@ class ControlApp:
         parsed = _parse_answer(body) if body is not None else None
         if parsed is None:
             message = (
-                f'the body must be JSON like {{"answer": "allow_once"}} or {{"answer": "allow_for", "for_s": 900}}; '
-                f"answers: {_ANSWERS}"
+                f'the body must be JSON like {{"answer": "allow_once"}} or {{"answer": "allow_for", "for_s": 900}} '
+                f'or {{"answer": "allow_once", "under": {{"argument": "path", "folder": "/abs"}}}}; answers: {_ANSWERS}'
             )
             await _respond(send, 400, {"error": message})
             return
-        answer, for_s = parsed
+        answer, for_s, under = parsed
         try:
-            request = self._broker.answer(request_id, answer, for_s=for_s)
+            if under is None:
+                request = self._broker.answer(request_id, answer, for_s=for_s)
+            elif self._names is None:
+                await _respond(send, 400, {"error": "allowing under a folder is not offered here"})
+                return
+            else:
+                request = self._names.allow_when_under(request_id, *under)
+        except ConfigError as exc:
+            await _respond(send, 400, {"error": "; ".join(exc.problems)})
+            return
         except AlwaysNotPossible as exc:
             await _respond(send, 409, {"error": str(exc)})
             return
@@ -438,7 +450,7 @@ def sizes_to_json(sizes: dict[str, ListingSizes]) -> dict[str, Any]:
     return {agent: dataclasses.asdict(both) for agent, both in sizes.items()}
 
 
-def _parse_answer(body: bytes) -> tuple[Answer, float | None] | None:
+def _parse_answer(body: bytes) -> tuple[Answer, float | None, tuple[str, str] | None] | None:
     try:
         payload = json.loads(body)
         if not isinstance(payload, dict):
@@ -446,8 +458,14 @@ def _parse_answer(body: bytes) -> tuple[Answer, float | None] | None:
         for_s = payload.get("for_s")
         if for_s is not None and (isinstance(for_s, bool) or not isinstance(for_s, int | float)):
             return None
-        return Answer(payload["answer"]), None if for_s is None else float(for_s)
-    except (ValueError, TypeError, KeyError):
+        under = payload.get("under")
+        if under is not None:
+            argument, folder = under.get("argument"), under.get("folder")
+            if not isinstance(argument, str) or not isinstance(folder, str) or payload["answer"] != "allow_once":
+                return None
+            under = (argument, folder)
+        return Answer(payload["answer"]), None if for_s is None else float(for_s), under
+    except (ValueError, TypeError, KeyError, AttributeError):
         return None
 
 

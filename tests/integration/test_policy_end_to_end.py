@@ -135,6 +135,38 @@ async def test_always_allow_writes_a_rule_that_the_next_call_uses_without_asking
     } in rules  # the ask rule it overwrote is kept in "replaced", which undoing the answer puts back
 
 
+async def test_approvals_allow_when_under_answers_once_and_writes_a_rule_the_next_call_inside_the_folder_uses(
+    tmp_path,
+):
+    project = tmp_path / "project"
+    project.mkdir()
+    ask_echo = {"default": "allow", "rules": [{"match": "fake/echo", "effect": "ask"}]}
+    async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ask_echo}, approval_timeout_s=30) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            results: list[types.CallToolResult] = []
+            async with anyio.create_task_group() as tg:
+
+                async def call() -> None:
+                    results.append(await client.call_tool("fake__echo", {"text": str(project / "a.md")}))
+
+                tg.start_soon(call)
+                request_id = await next_approval(gw)
+                malformed = await toolgate_cli("approvals", "allow", request_id, "--when-under", "nofolder")
+                code, _, err = await toolgate_cli("approvals", "allow", request_id, "--when-under", f"text={project}")
+            with anyio.fail_after(10):
+                inside = await client.call_tool("fake__echo", {"text": str(project / "b.md")})
+        rules = json.loads(gw.paths.config_file.read_text())["agents"]["agent-a"]["rules"]
+
+    assert malformed[0] == 1 and "--when-under takes ARG=FOLDER" in malformed[2]
+    assert code == 0, err
+    assert f"once, and from now on always when text is under {project}" in err
+    assert text_of(results[0]) == str(project / "a.md") and text_of(inside) == str(project / "b.md")
+    assert {"match": "fake/echo", "effect": "allow", "when": {"text": {"under": [str(project)]}}} in [
+        {key: value for key, value in rule.items() if key != "source"} for rule in rules
+    ]
+
+
 async def test_a_grant_for_a_few_seconds_allows_without_asking_then_expires_mid_session_and_leaves_the_config():
     async with running_gateway({"fake": stdio_fake()}, policies={"agent-a": ASK_FOR_ADD}) as gw:
         await gw.wait_ready()
