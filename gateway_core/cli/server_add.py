@@ -20,6 +20,7 @@ from typing import Any
 from gateway_core.cli.agents import ensure_config_said
 from gateway_core.cli.applied import tell_applied
 from gateway_core.cli.output import EXIT_OK, say
+from gateway_core.cli.server_catalogue import catalogue_entry
 from gateway_core.clients.found import read_entry
 from gateway_core.clients.importer import is_secret_name
 from gateway_core.config import Config, load_config, secret_name
@@ -30,7 +31,8 @@ from gateway_core.secrets import SecretStore, open_secret_store
 
 ADD_USAGE = """toolgate servers add NAME [options] -- COMMAND [ARGS ...]
        toolgate servers add NAME [options] --url URL [--sse]
-       toolgate servers add NAME [options] --json ENTRY"""
+       toolgate servers add NAME [options] --json ENTRY
+       toolgate servers add NAME [options] --catalogue ID [--input ID=VALUE ...]"""
 ADD_EPILOG = """examples:
   toolgate servers add time -- uvx mcp-server-time --local-timezone UTC
   toolgate servers add gh --url https://api.githubcopilot.com/mcp/ \\
@@ -39,6 +41,7 @@ ADD_EPILOG = """examples:
     '{"command": "npx", "args": ["-y", "@modelcontextprotocol/server-memory"]}'
   echo "$TOKEN" | toolgate servers add github --secret-env GITHUB_TOKEN \\
       -- npx -y @modelcontextprotocol/server-github
+  toolgate servers add fs --catalogue filesystem --input folder=~/projects
 
 Everything after -- is the command and its arguments, so options go before it.
 --json takes the entry a server's README publishes: the entry itself, or an
@@ -79,6 +82,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--secret-header", action="append", default=[], metavar="K", help="an HTTP header kept as a secret"
     )
     add.add_argument("--cwd", metavar="DIR", help="the folder a stdio server starts in")
+    add.add_argument("--catalogue", metavar="ID", help="a well-known server (`toolgate servers catalogue`)")
+    add.add_argument(
+        "--input", dest="inputs", action="append", default=[], metavar="ID=VALUE", help="a value --catalogue asks for"
+    )
     add.set_defaults(run=_add, takes_command=True)
     remove = commands.add_parser(
         "remove",
@@ -97,11 +104,21 @@ def build_entry(args: argparse.Namespace) -> dict[str, Any]:
         ConfigError: the ways of giving the server are missing or mixed, or a ``K=V`` or the JSON is malformed.
     """
     command: list[str] = args.command_line
-    given = [way for way, present in (("-- COMMAND", command), ("--url", args.url), ("--json", args.entry)) if present]
+    ways = (("-- COMMAND", command), ("--url", args.url), ("--json", args.entry), ("--catalogue", args.catalogue))
+    given = [way for way, present in ways if present]
     if len(given) != 1:
         found = " and ".join(given) if given else "none"
-        raise ConfigError([f"give the server one way: -- COMMAND [ARGS...], --url URL or --json ENTRY (found {found})"])
-    if args.entry is not None:
+        raise ConfigError(
+            [
+                "give the server one way: -- COMMAND [ARGS...], --url URL, --json ENTRY or --catalogue ID "
+                f"(found {found})"
+            ]
+        )
+    if args.inputs and args.catalogue is None:
+        raise ConfigError(["--input goes with --catalogue ID"])
+    if args.catalogue is not None:
+        entry, _ = catalogue_entry(args.catalogue, args.inputs, args.name, None)
+    elif args.entry is not None:
         entry = parse_json_entry(args.entry)
     elif args.url is not None:
         entry = {"url": args.url}
@@ -196,7 +213,11 @@ def _add(args: argparse.Namespace, paths: Paths) -> int:
         raise ConfigError(
             [f"{field or 'entry'}: {problem}" if field != "name" else problem for field, problem in problems.items()]
         )
+    catalogued: dict[str, str] = {}
+    if args.catalogue is not None:  # checked with stand-ins (the entry holds only references): now ask
+        _, catalogued = catalogue_entry(args.catalogue, args.inputs, args.name, _secret_reader())
     entry, stored = move_secrets(args.name, entry, block, prompted)
+    stored = {**catalogued, **stored}
     store = open_secret_store(paths)
     config = write_with_secrets(store, stored, lambda: put_server(config_path, args.name, entry))
     where = f"; its secrets are in {store.backend_name} ({', '.join(stored)})" if stored else ""

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from gateway_core.audit.summary import redact_text
-from gateway_core.cli import server_add, server_edit
+from gateway_core.cli import server_add, server_catalogue, server_edit
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
 from gateway_core.cli.table import print_table
@@ -70,6 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     restart.set_defaults(run=_restart)
     server_add.add_parsers(commands)
     server_edit.add_parser(commands)
+    server_catalogue.add_parser(commands)
     logs = commands.add_parser(
         "logs",
         help="what a stdio server wrote to stderr (the last 200 lines), from the running gateway",
