@@ -1,7 +1,9 @@
 """How fast `toolgate serve` starts and stops: this checkout against an earlier commit, in one run.
 
   health  from spawning `toolgate serve` (as `python -m app serve`, the `toolgate` command's path) with
-          no servers until `/health` answers 200;
+          no servers until `/health` answers 200, and the CPU seconds the process had used by then
+          (a busy machine stretches wall time, hardly CPU time); then until the gateway itself
+          answers on `/mcp` (401 to a request without a token: the MCP SDK imported, the gateway built);
   exit    from SIGTERM until the process has exited, with three stdio servers, in three situations
           (idle; an agent's GET stream open; a 60 s call in flight), and whether any server was left
           behind (see bench/serve_exit.py);
@@ -9,12 +11,13 @@
 The two checkouts take turns run by run so drift in machine load hits both alike. Targets: `/health`
 within 1 s of the start, exit within 1 s of SIGTERM.
 
-    .venv/bin/python bench/start_stop.py [--before REF] [--runs 5]
+    .venv/bin/python bench/start_stop.py [--before REF] [--runs 5] [--only health,exit,quit]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import http.client
 import json
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,8 +44,19 @@ TARGET_S = 1.0
 HEALTH_TIMEOUT_S = 60.0
 
 
-def health_time(source: Path) -> float:
-    """Seconds from spawning `toolgate serve` (no servers, a fixed free port) to `/health` answering 200."""
+@dataclass
+class Start:
+    """One `toolgate serve` start: seconds from spawn to `/health` answering 200 and to the gateway itself
+    answering on `/mcp` (401 to a request without a token), and the CPU seconds the process had used
+    when `/health` answered."""
+
+    health: float
+    mcp: float
+    cpu: float
+
+
+def health_time(source: Path) -> Start:
+    """Spawn `toolgate serve` (no servers, a fixed free port) and time its first answers."""
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
         port = _free_port()
@@ -59,22 +74,36 @@ def health_time(source: Path) -> float:
             stderr=subprocess.DEVNULL,
         )
         try:
-            while time.perf_counter() - started < HEALTH_TIMEOUT_S:
-                if process.poll() is not None:
-                    raise RuntimeError(f"toolgate serve exited with {process.returncode} before /health answered")
-                with contextlib.suppress(OSError):
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    try:
-                        conn.request("GET", "/health")
-                        if conn.getresponse().status == 200:
-                            return time.perf_counter() - started
-                    finally:
-                        conn.close()
-                time.sleep(0.005)
-            raise RuntimeError("/health did not answer")
+            health = _first_answer(process, port, "GET", "/health", 200, started)
+            cpu = _cpu_seconds(process.pid)
+            mcp = _first_answer(process, port, "POST", "/mcp", 401, started)
+            return Start(health, mcp, cpu)
         finally:
             process.terminate()
             process.wait(30)
+
+
+def _first_answer(process: subprocess.Popen[bytes], port: int, method: str, path: str, status: int, t0: float) -> float:
+    """Seconds from ``t0`` until ``method path`` is answered with ``status`` (polled; connection refused retried)."""
+    while time.perf_counter() - t0 < HEALTH_TIMEOUT_S:
+        if process.poll() is not None:
+            raise RuntimeError(f"toolgate serve exited with {process.returncode} before {path} answered")
+        with contextlib.suppress(OSError):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HEALTH_TIMEOUT_S)
+            try:
+                conn.request(method, path, body=b"{}" if method == "POST" else None)
+                if conn.getresponse().status == status:
+                    return time.perf_counter() - t0
+            finally:
+                conn.close()
+        time.sleep(0.005)
+    raise RuntimeError(f"{path} did not answer {status}")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def quit_time(source: Path) -> float:
@@ -117,6 +146,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def compile_sources(source: Path) -> None:
+    """Byte-compile a checkout's own modules, as an installed Toolgate is, so neither side of a comparison
+    pays for compiling them on every start (PYTHONDONTWRITEBYTECODE would otherwise make it so)."""
+    for package in ("gateway_core", "app"):
+        compileall.compile_dir(source / package, quiet=1)
+
+
 def summary(times: list[float]) -> str:
     return f"median {statistics.median(times):.2f} s, max {max(times):.2f} s"
 
@@ -125,47 +161,74 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", default=None, help="a commit to compare against (default: none)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", default="health,exit,quit", help="which measures, comma-separated")
     options = parser.parse_args()
+    only = set(options.only.split(","))
     with contextlib.ExitStack() as stack:
         sources = {"after": ROOT}
         if options.before:
             before = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             print(f"before: {export(options.before, before)}")
             sources = {"before": before, **sources}
-        print(f"after:  this working tree ({ROOT})")
-        health: dict[str, list[float]] = {key: [] for key in sources}
+        print(f"after:  this working tree ({ROOT}); load average {os.getloadavg()[0]:.1f}")
+        for source in sources.values():
+            compile_sources(source)
+        starts: dict[str, list[Start]] = {key: [] for key in sources}
         quits: dict[str, list[float]] = {key: [] for key in sources}
         exits: dict[tuple[str, str], list[float]] = {}
         left: dict[str, int] = dict.fromkeys(sources, 0)
         for _ in range(options.runs):
             for key, source in sources.items():
-                health[key].append(health_time(source))
-                quits[key].append(quit_time(source))
-                for situation in ("idle", "stream", "call"):
-                    seconds, alive = exit_time(situation, source)
-                    exits.setdefault((key, situation), []).append(seconds)
-                    left[key] += alive
+                if "health" in only:
+                    starts[key].append(health_time(source))
+                if "quit" in only:
+                    quits[key].append(quit_time(source))
+                if "exit" in only:
+                    for situation in ("idle", "stream", "call"):
+                        seconds, alive = exit_time(situation, source)
+                        exits.setdefault((key, situation), []).append(seconds)
+                        left[key] += alive
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
         for key in sources:
-            print(f"({key}) /health after start, no servers, {options.runs} runs: {summary(health[key])}")
-            for situation in ("idle", "stream", "call"):
-                print(f"({key}) exit after SIGTERM, 3 servers, {situation:<6}: {summary(exits[(key, situation)])}")
-            print(f"({key}) servers left behind: {left[key]}")
-            print(f"({key}) tray app quit after SIGTERM, 1 server: {summary(quits[key])}")
-        worst_exit = max(statistics.median(exits[("after", s)]) for s in ("idle", "stream", "call"))
-        health_median = statistics.median(health["after"])
-        print(
-            f"targets (after): /health {health_median:.2f} s (<= {TARGET_S:g} s) "
-            f"{'OK' if health_median <= TARGET_S else 'MISSED'}; slowest exit median {worst_exit:.2f} s "
-            f"(<= {TARGET_S:g} s) {'OK' if worst_exit <= TARGET_S else 'MISSED'}"
-        )
+            if "health" in only:
+                health = [start.health for start in starts[key]]
+                print(f"({key}) /health after start, no servers, {options.runs} runs: {summary(health)}")
+                print(f"({key}) CPU used by then: {summary([start.cpu for start in starts[key]])}")
+                print(f"({key}) /mcp answered by the gateway: {summary([start.mcp for start in starts[key]])}")
+            if "exit" in only:
+                for situation in ("idle", "stream", "call"):
+                    print(f"({key}) exit after SIGTERM, 3 servers, {situation:<6}: {summary(exits[(key, situation)])}")
+                print(f"({key}) servers left behind: {left[key]}")
+            if "quit" in only:
+                print(f"({key}) tray app quit after SIGTERM, 1 server: {summary(quits[key])}")
+        targets = []
+        if "health" in only:
+            health_median = statistics.median(start.health for start in starts["after"])
+            verdict = "OK" if health_median <= TARGET_S else "MISSED"
+            targets.append(f"/health {health_median:.2f} s (<= {TARGET_S:g} s) {verdict}")
+        if "exit" in only:
+            worst_exit = max(statistics.median(exits[("after", s)]) for s in ("idle", "stream", "call"))
+            verdict = "OK" if worst_exit <= TARGET_S else "MISSED"
+            targets.append(f"slowest exit median {worst_exit:.2f} s (<= {TARGET_S:g} s) {verdict}")
+        if "quit" in only:
+            quit_median = statistics.median(quits["after"])
+            verdict = "OK" if quit_median <= TARGET_S else "MISSED"
+            targets.append(f"app quit {quit_median:.2f} s (<= {TARGET_S:g} s) {verdict}")
+        print("targets (after): " + "; ".join(targets))
         if "before" in sources:
-            before_health = statistics.median(health["before"])
-            quit_ratio = statistics.median(quits["after"]) / statistics.median(quits["before"])
-            print(f"after/before: /health {health_median / before_health:.2f}x, app quit {quit_ratio:.2f}x", end="")
-            for situation in ("idle", "stream", "call"):
-                ratio = statistics.median(exits[("after", situation)]) / statistics.median(exits[("before", situation)])
-                print(f", exit {situation} {ratio:.2f}x", end="")
-            print()
+            ratios = []
+            if "health" in only:
+                for name in ("health", "cpu", "mcp"):
+                    after = statistics.median(getattr(start, name) for start in starts["after"])
+                    before = statistics.median(getattr(start, name) for start in starts["before"])
+                    ratios.append(f"{'/' + name if name != 'cpu' else 'CPU at /health'} {after / before:.2f}x")
+            if "quit" in only:
+                ratios.append(f"app quit {statistics.median(quits['after']) / statistics.median(quits['before']):.2f}x")
+            if "exit" in only:
+                for situation in ("idle", "stream", "call"):
+                    after = statistics.median(exits[("after", situation)])
+                    ratios.append(f"exit {situation} {after / statistics.median(exits[('before', situation)]):.2f}x")
+            print("after/before: " + ", ".join(ratios))
 
 
 if __name__ == "__main__":

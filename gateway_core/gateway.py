@@ -51,14 +51,14 @@ from gateway_core.frontend.control import ControlApp
 from gateway_core.frontend.guard import CallGuard
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.limits import AgentLimits
-from gateway_core.frontend.listen import EmbeddedUvicorn
+from gateway_core.frontend.listen import HTTP_SHUTDOWN_TIMEOUT_S, EmbeddedUvicorn
 from gateway_core.frontend.listing_size import ListingSizes, listing_sizes
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.replay import ReplayBuffer, ResumableSessionManager
 from gateway_core.frontend.routing import NameKind, PublicName, Routes
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 from gateway_core.frontend.server import AgentFacingServer
-from gateway_core.frontend.slow_clients import MAX_CONNECTIONS
+from gateway_core.frontend.starting import StartingApp
 from gateway_core.launch.environment import LaunchEnvironment
 from gateway_core.paths import Paths
 from gateway_core.pin_file import pins_path
@@ -73,8 +73,6 @@ logger = logging.getLogger(__name__)
 # The SDK refuses request bodies over 4 MiB by default, which stdio servers take; the only limit is
 # the one the person sets (gateway.max_request_body_mb, see frontend/body_limit.py).
 SDK_REQUEST_BODY_LIMIT = sys.maxsize
-# How long open HTTP connections get to finish when the gateway stops.
-HTTP_SHUTDOWN_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -489,15 +487,22 @@ class Gateway:
         return self._runtime.now.config
 
     async def run(
-        self, sock: socket.socket, *, task_status: anyio.abc.TaskStatus[Endpoint] = anyio.TASK_STATUS_IGNORED
+        self,
+        sock: socket.socket,
+        *,
+        listening: tuple[EmbeddedUvicorn, StartingApp] | None = None,
+        task_status: anyio.abc.TaskStatus[Endpoint] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Serve agents on ``sock`` until ``stop()``; reports the endpoint once it accepts connections."""
+        """Serve agents on ``sock`` until ``stop()``; reports the endpoint once it accepts connections.
+
+        ``listening`` is an HTTP server already serving ``sock`` with a ``StartingApp`` (``toolgate
+        serve`` listens before the gateway is built): the gateway takes it over instead of starting
+        its own, and stops it when it stops.
+        """
         host, port = sock.getsockname()[:2]
         endpoint = Endpoint(host, port)
         self._http_app.bind(host, port)
-        http = EmbeddedUvicorn.serving(
-            self._http_app, shutdown_timeout_s=HTTP_SHUTDOWN_TIMEOUT_S, limit_concurrency=MAX_CONNECTIONS
-        )
+        http = listening[0] if listening is not None else EmbeddedUvicorn.agent_port(self._http_app)
         channel: ControlSocket | None = None
         # The servers stop on their own scope, so they close at once when the gateway stops, alongside
         # the HTTP server's shutdown rather than after it.
@@ -533,7 +538,10 @@ class Gateway:
                         )
                     )
                 async with self._sessions.run():
-                    tg.start_soon(http.serve_until_exit, sock)
+                    if listening is None:
+                        tg.start_soon(http.serve_until_exit, sock)
+                    else:
+                        listening[1].open(self._http_app)
                     await http.listening.wait()
                     if not http.started:
                         raise InstanceError(f"the HTTP server could not start on {endpoint.url}; see the log above")

@@ -2,35 +2,45 @@
 
 Reads and checks the config (refusing to start on any problem, saying which), takes the instance
 lock and the port, then runs the gateway until SIGINT or SIGTERM and shuts it down in bounded time.
+
+It listens first: the port answers ``/health`` (and holds every other request, see
+``frontend/starting.py``) while the MCP SDK and the gateway are imported in a worker thread and built,
+which takes most of a second on a quiet machine and several on a busy one. So this module imports
+nothing of the SDK.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import anyio
+import anyio.to_thread
 
 from gateway_core.agents import AgentDirectory
 from gateway_core.config import Config, ensure_config, load_config
-from gateway_core.downstream.oauth import SignIns
 from gateway_core.errors import ConfigError, InstanceError, SecretError
-from gateway_core.frontend.listen import bind
-from gateway_core.gateway import Gateway
+from gateway_core.frontend.listen import EmbeddedUvicorn, bind
+from gateway_core.frontend.starting import StartingApp
 from gateway_core.instance import InstanceLock
 from gateway_core.launch.environment import resolve_launch_environment
 from gateway_core.paths import Paths
 from gateway_core.secrets import SecretStore, open_secret_store, resolve
 from gateway_core.token_files import TokenFiles
+from gateway_core.version import toolgate_version
+
+if TYPE_CHECKING:
+    from gateway_core.gateway import Gateway
 
 logger = logging.getLogger("toolgate")
 
@@ -74,32 +84,66 @@ def _serve_locked(paths: Paths, config: Config, config_path: Path, store: Secret
     paths.ensure_dirs()
     launch = resolve_launch_environment(gui=False)
     logger.info("stdio servers get the PATH of %s (%s)", launch.source.value, launch.why)
-    gateway = Gateway(
-        config,
-        resolve=resolve_with_store,
-        read_tokens=agents.read_tokens,
-        paths=paths,
-        config_path=config_path,
-        sign_ins=SignIns(store),
-        launch=launch,
-    )
+
+    def build_gateway() -> Gateway:
+        from gateway_core.downstream.oauth import SignIns
+        from gateway_core.gateway import Gateway
+
+        return Gateway(
+            config,
+            resolve=resolve_with_store,
+            read_tokens=agents.read_tokens,
+            paths=paths,
+            config_path=config_path,
+            sign_ins=SignIns(store),
+            launch=launch,
+        )
+
     with sock:
-        asyncio.run(_run(gateway, sock))
+        asyncio.run(_run(build_gateway, sock))
     _say("Toolgate stopped.")
     return 0
 
 
-async def _run(gateway: Gateway, sock: socket.socket) -> None:
+async def _run(build_gateway: Callable[[], Gateway], sock: socket.socket) -> None:
+    """Listen on ``sock`` at once, then build the gateway and hand it the port; serve until a signal."""
     loop = asyncio.get_running_loop()
+    gateway: Gateway | None = None
+    building = anyio.CancelScope()
+
+    def stop() -> None:
+        if gateway is not None:
+            gateway.stop()
+        else:
+            building.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, gateway.stop)
+            loop.add_signal_handler(sig, stop)
         except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C arrives as KeyboardInterrupt
-            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(gateway.stop))
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop))
+    host, port = sock.getsockname()[:2]
+    starting = StartingApp(host, port, version=toolgate_version())
+    http = EmbeddedUvicorn.agent_port(starting)
     async with anyio.create_task_group() as tg:
-        endpoint = await tg.start(gateway.run, sock)
+        tg.start_soon(http.serve_until_exit, sock)
+        await http.listening.wait()
+        with building:
+            await anyio.to_thread.run_sync(_import_gateway, abandon_on_cancel=True)
+            gateway = build_gateway()
+        if gateway is None:  # stopped while starting
+            starting.close()
+            http.should_exit = True
+            return
+        endpoint = await tg.start(functools.partial(gateway.run, sock, listening=(http, starting)))
         print(f"Toolgate is serving MCP at {endpoint.url}", flush=True)
         _say("Press Ctrl+C to stop.")
+
+
+def _import_gateway() -> None:
+    """Import the gateway and what it needs (the MCP SDK takes most of the time); run in a worker thread."""
+    import gateway_core.downstream.oauth
+    import gateway_core.gateway  # noqa: F401
 
 
 def exit_at_once(code: int) -> NoReturn:

@@ -13,23 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway_core.cli import (
-    agents,
-    approvals,
-    clients,
-    completion,
-    config,
-    doctor,
-    help_text,
-    login,
-    logs,
-    names,
-    pause,
-    secrets,
-    servers,
-    settings,
-    status,
-)
+from gateway_core.cli import help_text
 from gateway_core.cli.output import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, EXIT_USAGE, fail, say
 from gateway_core.control_file import NotRunningError
 from gateway_core.errors import ConfigError, ToolgateError
@@ -45,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit code: 0 on success, 1 on an error, 2 on a usage error, 3 from ``status`` when none runs.
     """
-    parser = _parser()
     argv = sys.argv[1:] if argv is None else argv
+    # `toolgate serve` loads only its own command: the others' modules would import the MCP SDK's client
+    # and more before the gateway could listen (see `serve`).
+    parser = _parser(only_serve=argv[:1] == ["serve"])
     # Everything after the first "--" is a command to run (`servers add NAME -- npx …`), never parsed here.
     command_line: list[str] | None = None
     if "--" in argv:
@@ -83,13 +69,34 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(*, only_serve: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; with ``only_serve``, the same with ``serve`` as its only command."""
     parser = argparse.ArgumentParser(prog="toolgate", description="A local MCP gateway with per-agent permissions.")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the gateway without the GUI")
     serve.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the one in TOOLGATE_HOME)")
     serve.add_argument("--port", type=int, metavar="N", help="port to listen on (overrides gateway.port)")
     serve.set_defaults(run=_serve)
+    if only_serve:
+        help_text.finish_help(parser)
+        return parser
+    from gateway_core.cli import (
+        agents,
+        approvals,
+        clients,
+        completion,
+        config,
+        doctor,
+        login,
+        logs,
+        names,
+        pause,
+        secrets,
+        servers,
+        settings,
+        status,
+    )
+
     groups = (status, servers, settings, config, agents, pause, secrets, login, approvals, names, logs, clients, doctor)
     for group in groups:
         group.add_parser(commands)

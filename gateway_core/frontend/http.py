@@ -29,6 +29,7 @@ from gateway_core.errors import ErrorCode
 from gateway_core.frontend.limits import AgentLimits
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.runtime import RuntimeCell
+from gateway_core.frontend.starting import allowed_hosts
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ OPTIONAL_WHITESPACE = b" \t"
 # Headers that decide whether a request gets in; a request may carry each at most once.
 GUARD_HEADERS = {b"host": "Host", b"origin": "Origin", b"authorization": "Authorization"}
 CONTROL_PATH = "/control"
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 UNAUTHORIZED_MESSAGE = (
     "This request carries no known agent token. Create an agent with `toolgate agents add ID` "
     "and send the token it prints as `Authorization: Bearer <token>` (or set TOOLGATE_TOKEN for toolgate-shim)."
@@ -94,10 +94,7 @@ class GatewayHttpApp:
 
     def bind(self, host: str, port: int) -> None:
         """Accept Host headers for the address the gateway actually listens on."""
-        names = set(LOOPBACK_HOSTS)
-        if host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::"):
-            names.add(f"[{host}]" if ":" in host else host)
-        self._allowed_hosts = frozenset(f"{name}:{port}" for name in names)
+        self._allowed_hosts = allowed_hosts(host, port)
         self._own_origins = frozenset(f"http://{host_port}" for host_port in self._allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -18,10 +18,12 @@ import anyio
 import uvicorn
 
 from gateway_core.errors import InstanceError
-from gateway_core.frontend.slow_clients import GuardedHttpProtocol
+from gateway_core.frontend.slow_clients import MAX_CONNECTIONS, GuardedHttpProtocol
 
 # Agents connect in bursts when an IDE starts several sessions at once.
 LISTEN_BACKLOG = 256
+# How long open HTTP connections get to finish when the gateway stops.
+HTTP_SHUTDOWN_TIMEOUT_S = 2.0
 
 
 class EmbeddedUvicorn(uvicorn.Server):
@@ -49,6 +51,11 @@ class EmbeddedUvicorn(uvicorn.Server):
                 limit_concurrency=limit_concurrency,
             )
         )
+
+    @classmethod
+    def agent_port(cls, app: Callable[..., Any]) -> EmbeddedUvicorn:
+        """The HTTP server of the port agents connect to, serving ``app``."""
+        return cls.serving(app, shutdown_timeout_s=HTTP_SHUTDOWN_TIMEOUT_S, limit_concurrency=MAX_CONNECTIONS)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

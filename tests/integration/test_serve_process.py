@@ -15,11 +15,12 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import anyio
+import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
 
-from tests.fakes.launch import fake_command, read_first_line, wait_until_gone
+from tests.fakes.launch import LineReader, fake_command, read_first_line, wait_until_gone
 from tests.integration.harness import agent_client
 
 pytestmark = pytest.mark.anyio
@@ -87,6 +88,67 @@ def is_gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"  # a zombie has ended; only its exit status is left
+
+
+# Logged once the port is taken, before the gateway listens on it.
+PORT_TAKEN_LINE = "stdio servers get the PATH of"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def starting(port: int) -> Iterator[tuple[subprocess.Popen[str], str, LineReader]]:
+    """`toolgate serve` on ``port``, yielded as soon as the port is taken (before it prints its endpoint)."""
+    process = subprocess.Popen(toolgate("serve"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    log = LineReader(process.stderr)
+    try:
+        log.wait_for(PORT_TAKEN_LINE, START_TIMEOUT_S)
+        yield process, f"http://127.0.0.1:{port}", log
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(STOP_TIMEOUT_S)
+        log.wait_closed(STOP_TIMEOUT_S)
+
+
+async def test_an_agent_that_connects_as_soon_as_health_answers_is_served(toolgate_home: Path):
+    command, args = fake_command()
+    port = free_port()
+    write_config(toolgate_home, {"fake": {"command": command, "args": args}}, port)
+    token = add_agent("early", toolgate_home)
+    with starting(port) as (process, base, _):
+        async with httpx2.AsyncClient(timeout=START_TIMEOUT_S) as http:
+            health = await http.get(f"{base}/health")
+        async with client_seeing(f"{base}/mcp", token, "fake__echo") as client:
+            echoed = await client.call_tool("fake__echo", {"text": "early"})
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(STOP_TIMEOUT_S)
+
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert echoed.structured_content == {"text": "early"}
+    assert code == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
+async def test_a_sigterm_as_soon_as_health_answers_stops_serve_cleanly(toolgate_home: Path):
+    port = free_port()
+    write_config(toolgate_home, {}, port)
+    with starting(port) as (process, base, log):
+        async with httpx2.AsyncClient(timeout=START_TIMEOUT_S) as http:
+            health = await http.get(f"{base}/health")
+        process.send_signal(signal.SIGTERM)  # most likely while the gateway is still being built
+        code = process.wait(STOP_TIMEOUT_S)
+
+    assert health.status_code == 200
+    assert code == 0
+    assert "Toolgate stopped." in log.wait_closed(STOP_TIMEOUT_S)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", int(base.rsplit(":", 1)[1])))  # the port was released
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals and /proc")

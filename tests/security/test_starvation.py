@@ -12,8 +12,8 @@ import httpx2
 import mcp_types as types
 import pytest
 
-from gateway_core import gateway as gateway_module
 from gateway_core.errors import ErrorCode
+from gateway_core.frontend import listen as listen_module
 from gateway_core.frontend.slow_clients import GuardedHttpProtocol
 from tests.integration.harness import RunningGateway, agent_client, running_gateway, stdio_fake
 from tests.security.test_http_front import INITIALIZE, MCP_HEADERS
@@ -158,7 +158,7 @@ async def test_connections_that_never_finish_their_headers_or_body_are_closed_an
 
 
 async def test_beyond_the_connection_cap_the_gateway_answers_503_and_keeps_running(monkeypatch):
-    monkeypatch.setattr(gateway_module, "MAX_CONNECTIONS", 5)
+    monkeypatch.setattr(listen_module, "MAX_CONNECTIONS", 5)
     async with running_gateway({"fake": stdio_fake()}) as gw:
         await gw.wait_ready()
         held = [raw_connection(gw) for _ in range(5)]
