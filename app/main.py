@@ -51,7 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(paths.state_dir / "toolgate.log")
         logger.error("%s %s", problem, WINDOWLESS)
         return _serve_headless(paths)
-    return run_gui(paths, background=bool(args))
+    from gateway_core.serve import exit_at_once
+
+    # By now the gateway has stopped, the audit log is closed, the lock released and every setting saved
+    # (each is synced when written); what is left is freeing Qt's and thousands of modules' objects.
+    exit_at_once(run_gui(paths, background=bool(args)))
 
 
 def _serve_headless(paths: Paths) -> int:

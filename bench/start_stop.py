@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from before_after import export
-from serve_exit import exit_time
+from serve_exit import alive, descendants, exit_time
 
 from tests.fakes.launch import LineReader, fake_command
 
@@ -106,8 +106,9 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def quit_time(source: Path) -> float:
-    """Seconds from SIGTERM to the tray app (offscreen, one stdio server, ready) having exited."""
+def quit_time(source: Path) -> tuple[float, int]:
+    """Seconds from SIGTERM to the tray app (offscreen, one stdio server, ready) having exited, and how many
+    of its processes were left alive."""
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
         command, args = fake_command()
@@ -127,10 +128,16 @@ def quit_time(source: Path) -> float:
         log = LineReader(process.stderr)
         try:
             log.wait_for("Toolgate is ready at", HEALTH_TIMEOUT_S)
+            children = descendants(process.pid)
             started = time.perf_counter()
             process.send_signal(signal.SIGTERM)
             process.wait(HEALTH_TIMEOUT_S)
-            return time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            left = [pid for pid in children if alive(pid)]
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            return seconds, len(left)
         finally:
             if process.poll() is None:
                 process.kill()
@@ -175,6 +182,7 @@ def main() -> None:
             compile_sources(source)
         starts: dict[str, list[Start]] = {key: [] for key in sources}
         quits: dict[str, list[float]] = {key: [] for key in sources}
+        quit_left: dict[str, int] = dict.fromkeys(sources, 0)
         exits: dict[tuple[str, str], list[float]] = {}
         left: dict[str, int] = dict.fromkeys(sources, 0)
         for _ in range(options.runs):
@@ -182,7 +190,9 @@ def main() -> None:
                 if "health" in only:
                     starts[key].append(health_time(source))
                 if "quit" in only:
-                    quits[key].append(quit_time(source))
+                    seconds, alive_after_quit = quit_time(source)
+                    quits[key].append(seconds)
+                    quit_left[key] += alive_after_quit
                 if "exit" in only:
                     for situation in ("idle", "stream", "call"):
                         seconds, alive = exit_time(situation, source)
@@ -200,7 +210,10 @@ def main() -> None:
                     print(f"({key}) exit after SIGTERM, 3 servers, {situation:<6}: {summary(exits[(key, situation)])}")
                 print(f"({key}) servers left behind: {left[key]}")
             if "quit" in only:
-                print(f"({key}) tray app quit after SIGTERM, 1 server: {summary(quits[key])}")
+                print(
+                    f"({key}) tray app quit after SIGTERM, 1 server: {summary(quits[key])}; "
+                    f"processes left behind: {quit_left[key]}"
+                )
         targets = []
         if "health" in only:
             health_median = statistics.median(start.health for start in starts["after"])
