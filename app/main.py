@@ -9,15 +9,19 @@ display it says so in one line and runs the gateway headless instead.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import logging
 import logging.handlers
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-from gateway_core import Paths
+from gateway_core import Paths, resolve_launch_environment
 from gateway_core.completion_names import print_names
 
 # Printed where no display exists; the rest of the line says what happens instead.
@@ -30,6 +34,7 @@ BACKGROUND_FLAG = "--background"
 LOG_FILE_BYTES = 2_000_000
 
 logger = logging.getLogger("toolgate.app")
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +83,9 @@ def display_available(environ: Mapping[str, str], platform: str) -> bool:
 def run_gui(paths: Paths, *, background: bool = False) -> int:
     """Start the tray app; returns the process exit code once it has quit."""
     configure_logging(paths.state_dir / "toolgate.log")
+    # Reading the login shell (what stdio servers' PATH comes from) takes a shell's start-up, often most
+    # of a second: it runs in another process while Qt, the window and the gateway are loaded here.
+    launch = _in_background(functools.partial(resolve_launch_environment, gui=True))
 
     from PySide6.QtWidgets import QApplication
 
@@ -103,7 +111,7 @@ def run_gui(paths: Paths, *, background: bool = False) -> int:
     asyncio.set_event_loop(loop)
     from app.session import AppSession
 
-    session = AppSession(paths, background=background)
+    session = AppSession(paths, background=background, launch=launch)
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, session.quit)
@@ -113,6 +121,20 @@ def run_gui(paths: Paths, *, background: bool = False) -> int:
         return run_to_end(loop, session.run())
     finally:
         asyncio.set_event_loop(None)
+
+
+def _in_background(work: Callable[[], T]) -> concurrent.futures.Future[T]:
+    """``work()`` run on a thread of its own; its result (or exception) in the future returned."""
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as exc:  # handed over whole to whoever awaits the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="toolgate-launch-environment", daemon=True).start()
+    return future
 
 
 def configure_logging(log_file: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import socket
 from dataclasses import dataclass
@@ -53,11 +54,20 @@ class AppSession:
     Args:
         paths: Toolgate's folders.
         background: started at login: stay in the tray instead of opening the window (when a tray exists).
+        launch: the environment stdio servers start with, being resolved already (it reads the login
+            shell); resolved here, off the loop, when None.
     """
 
-    def __init__(self, paths: Paths, *, background: bool = False) -> None:
+    def __init__(
+        self,
+        paths: Paths,
+        *,
+        background: bool = False,
+        launch: concurrent.futures.Future[LaunchEnvironment] | None = None,
+    ) -> None:
         self.paths = paths
         self.background = background
+        self._launch = launch
         self.bridge: GatewayBridge | None = None
         self.window: MainWindow | None = None
         self.tray: TrayController | None = None
@@ -115,8 +125,10 @@ class AppSession:
 
     async def _serve(self, started: _Started, instance: InstanceServer) -> None:
         # Reading the login shell may take seconds: off the loop, once, before any server starts.
-        launch: LaunchEnvironment = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: resolve_launch_environment(gui=True)
+        launch: LaunchEnvironment = await (
+            asyncio.wrap_future(self._launch)
+            if self._launch is not None
+            else asyncio.get_running_loop().run_in_executor(None, lambda: resolve_launch_environment(gui=True))
         )
         logger.info("stdio servers get the PATH of %s (%s)", launch.source.value, launch.why)
         api = LocalGateway(
