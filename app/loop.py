@@ -6,14 +6,16 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 os.environ.setdefault("QT_API", "pyside6")  # qasync picks its Qt binding from this at import
 
 import qasync
+from PySide6.QtCore import QTimer
 
 logger = logging.getLogger("toolgate.app")
 T = TypeVar("T")
@@ -25,11 +27,49 @@ MAX_TIMER_S = (2**31 - 1) / 1000
 
 
 class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
-    """qasync's loop, accepting delays longer than a Qt timer can hold.
+    """qasync's loop, with callbacks run in batches and delays longer than a Qt timer can hold.
+
+    qasync starts a Qt timer for every callback, ``call_soon`` included, so every ``await`` that
+    resumes a task cost a timer started, fired and killed (about three times asyncio's cost per
+    await). Here ``call_soon`` appends to a queue, as asyncio's loop does, and one zero-delay timer
+    runs everything queued by the time it fires; callbacks queued meanwhile wait for the next one,
+    so Qt's own events (sockets, the window) are handled between batches as before.
 
     ``anyio.sleep_forever()`` schedules a callback after ``math.inf`` seconds, which qasync turns
     into an ``OverflowError``; a long delay is instead carried in steps a Qt timer can hold.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        # Fires once per pass of Qt's event loop while callbacks are queued; stopped when none are.
+        self._batches = QTimer()
+        self._batches.setInterval(0)
+        self._batches.timeout.connect(self._run_batch)
+        super().__init__(*args, **kwargs)
+
+    def call_soon(self, callback: Callable[..., object], *args: Any, context: Any = None) -> asyncio.Handle:
+        """Queue ``callback(*args)`` to run in the loop's next batch."""
+        self._check_closed()
+        handle = asyncio.Handle(callback, args, self, context=context)
+        self._ready.append(handle)
+        if not self._batches.isActive():
+            self._batches.start()
+        return handle
+
+    def _run_batch(self) -> None:
+        ready = self._ready
+        for _ in range(len(ready)):  # those queued by now; the rest run in the next batch
+            handle = ready.popleft()
+            if not handle._cancelled:
+                handle._run()
+        if not ready:
+            self._batches.stop()
+
+    def close(self) -> None:
+        """Close the loop (see qasync); callbacks still queued are dropped, as qasync drops its timers."""
+        self._batches.stop()
+        self._ready.clear()
+        super().close()
 
     def _add_callback(self, handle: asyncio.Handle, delay: float = 0) -> asyncio.Handle:
         if delay <= MAX_TIMER_S:

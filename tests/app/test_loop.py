@@ -7,6 +7,7 @@ import socket
 import sys
 
 import pytest
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.loop import QtEventLoop, run_to_end
@@ -80,3 +81,40 @@ def test_tasks_still_running_when_the_app_ends_are_cancelled_before_the_loop_clo
     assert cleaned_up == ["watcher"]
     assert loop.is_closed()
     assert not asyncio.all_tasks(loop)
+
+
+def test_callbacks_run_in_the_order_they_were_scheduled_and_cancelled_ones_never(qloop: QtEventLoop):
+    ran: list[int] = []
+
+    async def main() -> None:
+        handles = [qloop.call_soon(ran.append, i) for i in range(10)]
+        handles[3].cancel()
+        qloop.call_soon(qloop.call_soon, ran.append, 99)  # scheduled by a callback: runs after the others
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    qloop.run_until_complete(asyncio.wait_for(main(), 30))
+
+    assert ran == [0, 1, 2, 4, 5, 6, 7, 8, 9, 99]
+
+
+def test_a_task_that_never_stops_yielding_leaves_room_for_qt_events(qloop: QtEventLoop):
+    """Callbacks are run in batches: those a batch schedules wait for the next, after Qt's own events."""
+    qt_events = 0
+    yields = 0
+
+    def qt_event() -> None:
+        nonlocal qt_events
+        qt_events += 1
+
+    async def busy() -> None:
+        nonlocal yields
+        while qt_events < 20:
+            QTimer.singleShot(0, qt_event)  # a Qt event that needs a pass of Qt's event loop
+            await asyncio.sleep(0)
+            yields += 1
+            assert yields < 100_000, f"Qt handled {qt_events} events in {yields} awaits"
+
+    qloop.run_until_complete(asyncio.wait_for(busy(), 60))
+
+    assert qt_events >= 20

@@ -1,0 +1,127 @@
+"""What an await costs on the tray app's loop (Qt's, through qasync) against `toolgate serve`'s (asyncio).
+
+Three loops in one process, taking turns run by run so drift in machine load hits them alike:
+  asyncio   the loop `toolgate serve` runs on (asyncio's default);
+  qasync    qasync's QEventLoop as it comes (what the app ran before);
+  app       the app's loop (`app.loop.QtEventLoop`).
+Each runs, --awaits times:
+  yield     `await asyncio.sleep(0)` in one task (one callback scheduled and run per await);
+  handoff   two tasks passing a token through futures (a future resolved, the waiter woken);
+  socket    a ping-pong over a local socket pair with asyncio streams (an I/O wake-up per round).
+Prints the median microseconds per await (per round for socket) and each Qt loop's ratio to asyncio.
+Offscreen Qt; nothing else runs on the loops, so what differs is the loops' own work.
+
+    .venv/bin/python bench/loop_cost.py [--awaits 20000] [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PySide6.QtWidgets import QApplication
+
+from app.loop import QtEventLoop, qasync
+
+
+async def yields(count: int) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def handoff(count: int) -> None:
+    loop = asyncio.get_running_loop()
+    box: list[asyncio.Future[None]] = [loop.create_future()]
+    back: list[asyncio.Future[None]] = [loop.create_future()]
+
+    async def other() -> None:
+        for _ in range(count):
+            await box[0]
+            box[0] = loop.create_future()
+            back[0].set_result(None)
+
+    task = asyncio.ensure_future(other())
+    for _ in range(count):
+        waiting = back[0]
+        box[0].set_result(None)
+        await waiting
+        back[0] = loop.create_future()
+    await task
+
+
+async def socket_rounds(count: int) -> None:
+    left, right = socket.socketpair()
+    reader_a, writer_a = await asyncio.open_connection(sock=left)
+    reader_b, writer_b = await asyncio.open_connection(sock=right)
+
+    async def echo() -> None:
+        for _ in range(count):
+            writer_b.write(await reader_b.readexactly(1))
+
+    task = asyncio.ensure_future(echo())
+    for _ in range(count):
+        writer_a.write(b"x")
+        await reader_a.readexactly(1)
+    await task
+    for writer in (writer_a, writer_b):
+        writer.close()
+        await writer.wait_closed()
+
+
+WORKLOADS: dict[str, Callable[[int], Coroutine[Any, Any, None]]] = {
+    "yield": yields,
+    "handoff": handoff,
+    "socket": socket_rounds,
+}
+
+
+def timed(loop: asyncio.AbstractEventLoop, work: Callable[[int], Coroutine[Any, Any, None]], count: int) -> float:
+    """Microseconds per await of ``work(count)`` run on ``loop``."""
+    asyncio.set_event_loop(loop)
+    started = time.perf_counter()
+    loop.run_until_complete(work(count))
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--awaits", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    qt_app = QApplication.instance() or QApplication([])
+    loops: dict[str, asyncio.AbstractEventLoop] = {
+        "asyncio": asyncio.new_event_loop(),
+        "qasync": qasync.QEventLoop(qt_app),
+        "app": QtEventLoop(qt_app),
+    }
+    print(f"load average {os.getloadavg()[0]:.1f}; {args.awaits} awaits per run, {args.runs} runs")
+    for name, work in WORKLOADS.items():
+        results: dict[str, list[float]] = {loop_name: [] for loop_name in loops}
+        for _ in range(args.runs):
+            for loop_name, loop in loops.items():
+                results[loop_name].append(timed(loop, work, args.awaits))
+        base = statistics.median(results["asyncio"])
+        cells = []
+        for loop_name, values in results.items():
+            median = statistics.median(values)
+            ratio = "" if loop_name == "asyncio" else f" ({median / base:.2f}x)"
+            cells.append(f"{loop_name} {median:.2f} us{ratio}")
+        print(f"{name:<8} " + ", ".join(cells))
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    for loop in loops.values():
+        loop.close()
+
+
+if __name__ == "__main__":
+    main()
