@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from gateway_core import Paths, resolve_launch_environment
+from gateway_core import Paths
 from gateway_core.completion_names import print_names
 
 # Printed where no display exists; the rest of the line says what happens instead.
@@ -85,6 +85,8 @@ def run_gui(paths: Paths, *, background: bool = False) -> int:
     configure_logging(paths.state_dir / "toolgate.log")
     # Reading the login shell (what stdio servers' PATH comes from) takes a shell's start-up, often most
     # of a second: it runs in another process while Qt, the window and the gateway are loaded here.
+    from gateway_core import resolve_launch_environment
+
     launch = _in_background(functools.partial(resolve_launch_environment, gui=True))
 
     from PySide6.QtWidgets import QApplication
