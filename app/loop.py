@@ -59,6 +59,8 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
     def _run_batch(self) -> None:
         ready = self._ready
         for _ in range(len(ready)):  # those queued by now; the rest run in the next batch
+            if not ready:  # emptied by a nested pass of Qt's loop (a callback that ran one)
+                break
             handle = ready.popleft()
             if not handle._cancelled:
                 handle._run()
