@@ -50,7 +50,7 @@ if TYPE_CHECKING:
         set_gateway_settings,
         set_server_enabled,
     )
-    from gateway_core.downstream.base import Catalog, ServerState, ServerStatus
+    from gateway_core.downstream.base import Catalog, Failure, ServerState, ServerStatus
     from gateway_core.downstream.command_check import CommandCheck
     from gateway_core.downstream.sign_in import SIGN_IN_TIMEOUT_S, SignedIn, SignInDetails, SignInError
     from gateway_core.errors import (
@@ -177,6 +177,7 @@ _EXPORTS = {
     "Rule": "gateway_core.policy",
     "SecretError": "gateway_core.errors",
     "SecretStore": "gateway_core.secrets",
+    "Failure": "gateway_core.downstream.base",
     "ServerState": "gateway_core.downstream.base",
     "ServerStatus": "gateway_core.downstream.base",
     "SignedIn": "gateway_core.downstream.sign_in",
@@ -264,6 +265,7 @@ __all__ = [
     "SecretError",
     "SecretStore",
     "ServerConfig",
+    "Failure",
     "ServerState",
     "ServerStatus",
     "ServerStatusChanged",

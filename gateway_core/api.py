@@ -121,6 +121,9 @@ class GatewayApi(Protocol):
     def stderr_lines(self, name: str) -> tuple[str, ...]:
         """The kept stderr lines of stdio server ``name``."""
 
+    def stderr_timed_lines(self, name: str) -> tuple[tuple[float, str], ...]:
+        """The kept stderr lines of stdio server ``name`` with when each arrived (epoch seconds)."""
+
     def public_names(self, agent_id: str | None = None) -> list[PublicName]:
         """The tools and prompts agents are listed (those ``agent_id`` may see), with their servers' own names."""
 
@@ -337,6 +340,10 @@ class LocalGateway:
     def stderr_lines(self, name: str) -> tuple[str, ...]:
         """The kept stderr lines of stdio server ``name``, oldest first."""
         return self._gateway.stderr_lines(name)
+
+    def stderr_timed_lines(self, name: str) -> tuple[tuple[float, str], ...]:
+        """The kept stderr lines of stdio server ``name`` with when each arrived (epoch seconds), oldest first."""
+        return self._gateway.stderr_timed_lines(name)
 
     def public_names(self, agent_id: str | None = None) -> list[PublicName]:
         """The tools, then the prompts, agents are listed now (only those ``agent_id`` may see, with one).

@@ -472,6 +472,11 @@ class Gateway:
         server = self._pool.servers.get(name)
         return server.stderr_lines() if server is not None else ()
 
+    def stderr_timed_lines(self, name: str) -> tuple[tuple[float, str], ...]:
+        """``stderr_lines`` with when each line arrived (epoch seconds)."""
+        server = self._pool.servers.get(name)
+        return server.stderr_timed_lines() if server is not None else ()
+
     def stderr_since(self, name: str, seen: int) -> tuple[tuple[str, ...], int] | None:
         """Server ``name``'s stderr lines after the first ``seen`` and how many it wrote; None: not enabled."""
         server = self._pool.servers.get(name)

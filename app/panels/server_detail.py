@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge, GatewayMessage
 from app.common import STATE_TEXT, InlineError, renamed_text, seen_as_text
+from app.panels.server_history import failure_text, history_summary, separator, stderr_line, stderr_text
 from app.panels.tool_review import ToolReview
 from gateway_core import (
     Catalog,
@@ -200,6 +201,10 @@ class ServerDetail(QWidget):
         self.command_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.command_problem = InlineError()
         self.command_problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.history_label = QLabel()
+        self.history_label.setWordWrap(True)
+        self.history_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._failures_shown = 0.0  # when the last failure the stderr view marks happened
         self.sign_in_label = QLabel()
         self.sign_in_label.setWordWrap(True)
         self.sign_out_button = QPushButton("Sign out")
@@ -242,6 +247,7 @@ class ServerDetail(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.command_label)
         layout.addWidget(self.command_problem)
+        layout.addWidget(self.history_label)
         sign_in = QHBoxLayout()
         sign_in.addWidget(self.sign_in_label, 1)
         sign_in.addWidget(self.sign_out_button)
@@ -264,7 +270,11 @@ class ServerDetail(QWidget):
         self._name = name
         self._catalog = None
         self.review.show_server(name)
-        self.stderr_view.setPlainText("\n".join(self._bridge.api.stderr_lines(name)) if name else "")
+        status = self._bridge.status(name) if name else None
+        failures = status.failures if status is not None else ()
+        self._failures_shown = failures[-1].at if failures else 0.0
+        lines = stderr_text(self._bridge.api.stderr_timed_lines(name), failures) if name else []
+        self.stderr_view.setPlainText("\n".join(lines))
         self._refresh()
 
     def _refresh(self) -> None:
@@ -273,6 +283,7 @@ class ServerDetail(QWidget):
         self._show_command(status)
         if status is None:
             self._show_sign_in(None)
+            self.history_label.hide()
             self.title.setText("Select a server to see its tools and stderr.")
             self._show_catalog(Catalog())
             return
@@ -281,6 +292,7 @@ class ServerDetail(QWidget):
         facts.append(f"reports itself as {info}" if info else "")
         facts_text = html.escape(" · ".join(fact for fact in facts if fact))  # server_info comes from the server
         self.title.setText(f"<b>{status.name}</b> — {facts_text}")
+        self._show_history(status)
         self._show_sign_in(status)
         catalog = self._bridge.api.catalog(status.name)
         if catalog is not self._catalog:
@@ -303,6 +315,17 @@ class ServerDetail(QWidget):
             self.command_label.setText(text)
             self.command_label.setToolTip(tooltip)
             self.command_label.show()
+
+    def _show_history(self, status: ServerStatus) -> None:
+        """How often it failed and the last failure (kept after it is ready again); new failures in the stderr view."""
+        summary = history_summary(status)
+        self.history_label.setVisible(bool(summary))
+        if summary:
+            self.history_label.setText(f"{summary} Last: {failure_text(status.failures[-1])}")
+        for failure in status.failures:
+            if failure.at > self._failures_shown:
+                self.stderr_view.appendPlainText(separator(failure))
+                self._failures_shown = failure.at
 
     def _show_sign_in(self, status: ServerStatus | None) -> None:
         """Who the remote server was signed in with, what was granted and until when; or why none is."""
@@ -358,4 +381,4 @@ class ServerDetail(QWidget):
 
     def _on_message(self, message: GatewayMessage) -> None:
         if message.level == "STDERR" and message.source == self._name:
-            self.stderr_view.appendPlainText(message.text)
+            self.stderr_view.appendPlainText(stderr_line(message.time, message.text))

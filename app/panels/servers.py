@@ -30,6 +30,7 @@ from app.panels.empty_state import EmptyState
 from app.panels.server_catalogue import CataloguePage
 from app.panels.server_detail import ServerDetail
 from app.panels.server_form import ServerForm
+from app.panels.server_history import history_text, last_error_text
 from app.panels.server_paste import PasteServersForm
 from gateway_core import SIGN_IN_TIMEOUT_S, ConfigError, ServerState, ServerStatus, ToolgateError
 
@@ -103,7 +104,7 @@ class ServerTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.COLUMNS)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Text, state colour, right-aligned counts, and the whole last error as tooltip."""
+        """Text, state colour, right-aligned counts, and the failure history as the last error's tooltip."""
         if not index.isValid():
             return None
         status, column = self._statuses[index.row()], index.column()
@@ -113,8 +114,8 @@ class ServerTableModel(QAbstractTableModel):
             return STATE_COLOR[status.state]
         if role == Qt.ItemDataRole.TextAlignmentRole and self.TOOLS <= column <= self.PROMPTS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole and column == self.LAST_ERROR and status.reason:
-            return status.reason
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.LAST_ERROR:
+            return history_text(status) or None
         return None
 
     def _text(self, status: ServerStatus, column: int) -> str:
@@ -125,7 +126,7 @@ class ServerTableModel(QAbstractTableModel):
             self.NAME: status.name,
             self.TRANSPORT: TRANSPORT_TEXT.get(status.transport, status.transport),
             self.STATE: STATE_TEXT[status.state],
-            self.LAST_ERROR: status.reason or "",
+            self.LAST_ERROR: last_error_text(status),
         }[column]
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -185,6 +186,7 @@ class ServersPanel(QWidget):
         self.action_note.hide()
         self.action_error = InlineError()
         self._signing_in: str | None = None
+        self._restarting: str | None = None
         self._sign_in_task: asyncio.Task[None] | None = None
         self._disarm_timer = QTimer(self)
         self._disarm_timer.setSingleShot(True)
@@ -393,8 +395,27 @@ class ServersPanel(QWidget):
 
     def _restart(self) -> None:
         name = self.selected_server()
-        if name is not None and not self._bridge.api.restart_server(name):
+        if name is None:
+            return
+        self.action_error.show_message("")
+        if not self._bridge.api.restart_server(name):
             self.action_error.show_message(f"“{name}” is disabled; enable it to start it.")
+            return
+        self._restarting = name
+        self._note(f"Restarting “{name}”…")
+
+    def _restart_progress(self, name: str) -> None:
+        """Tell how a restart asked for ended: ready (with what it offers), or could not start and why."""
+        status = self._bridge.status(name)
+        if name != self._restarting or status is None:
+            return
+        if status.state is ServerState.READY:
+            self._restarting = None
+            self._note(f"“{name}” restarted and is ready: {status.tools} tools.")
+        elif status.state in (ServerState.FAILED, ServerState.NEEDS_SIGN_IN):
+            self._restarting = None
+            self._note("")
+            self.action_error.show_message(f"“{name}” could not start: {status.reason}")
 
     def _sign_in(self) -> None:
         name = self.selected_server()
@@ -434,6 +455,7 @@ class ServersPanel(QWidget):
         self._update_buttons()
 
     def _status_changed(self, name: str) -> None:
+        self._restart_progress(name)
         if name != self.selected_server():
             return
         self._update_buttons()

@@ -42,6 +42,9 @@ class ServerStatus:
     ``reason`` says why the server failed or stopped, or how to sign in to it; ``stderr_tail`` holds its
     last stderr lines (stdio servers only). Neither ever contains resolved secret values.
     ``sign_in_at`` is the authorization server of a server that needs a sign-in, where it is known.
+    ``failures`` is its recent failures, oldest first (the last ``MAX_FAILURES``): they stay after it
+    is ready again, so a crash and its reason can still be read; ``restarts`` counts every start after
+    the first (automatic after a failure, or asked for).
     """
 
     name: str
@@ -57,6 +60,30 @@ class ServerStatus:
     protocol_version: str | None = None
     server_info: dict[str, str] = field(default_factory=dict)
     sign_in_at: str | None = None
+    failures: tuple[Failure, ...] = ()
+
+    @property
+    def crashes(self) -> int:
+        """How many of the recorded failures came after the server had been ready."""
+        return sum(1 for failure in self.failures if failure.after_ready)
+
+
+# How many failures a server's status keeps (older ones are dropped).
+MAX_FAILURES = 10
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One time a server failed: when (epoch seconds), why, and whether it had been ready (a crash).
+
+    ``restart`` is the server's restart count when it failed (0: its first start); the reason never
+    holds a secret value.
+    """
+
+    at: float
+    reason: str
+    after_ready: bool
+    restart: int
 
 
 ResolveFn = Callable[[Mapping[str, str]], dict[str, str]]

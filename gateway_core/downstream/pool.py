@@ -148,12 +148,16 @@ class DownstreamPool:
         return True
 
     def restart(self, name: str) -> bool:
-        """Stop server ``name`` and start it again now (no backoff); returns whether it is enabled."""
+        """Stop server ``name`` and start it again now (no backoff); returns whether it is enabled.
+
+        The new start continues the old one's record: its failures, stderr lines and restart count.
+        """
         config = self._configs.get(name)
         if config is None or not config.enabled:
             return False
+        previous = self._servers.get(name)
         self._stop(name)
-        self._start(name, config)
+        self._start(name, config, previous=previous)
         return True
 
     def _new_server(self, name: str, config: ServerConfig) -> DownstreamServer:
@@ -209,8 +213,10 @@ class DownstreamPool:
         transport = self._transport
         return None if transport is None else (lambda: transport(name, config))
 
-    def _start(self, name: str, config: ServerConfig) -> None:
+    def _start(self, name: str, config: ServerConfig, *, previous: DownstreamServer | None = None) -> None:
         server = self._new_server(name, config)
+        if previous is not None:
+            server.carry_over(previous)
         self._servers[name] = server
         if self._task_group is not None:
             self._spawn(server)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -26,9 +28,11 @@ from mcp.shared.exceptions import MCPError
 
 from gateway_core.config import ServerConfig
 from gateway_core.downstream.base import (
+    MAX_FAILURES,
     Catalog,
     ConnectError,
     Connection,
+    Failure,
     Notice,
     ResolveFn,
     ServerState,
@@ -151,6 +155,7 @@ class DownstreamServer:
         self._state = ServerState.STOPPED
         self._reason: str | None = None
         self._restarts = 0
+        self._failures: deque[Failure] = deque(maxlen=MAX_FAILURES)
         self._catalog = Catalog()
         self._by_capability = ListingsByCapability(name)
         self._last_logged_failure: str | None = None
@@ -190,7 +195,17 @@ class DownstreamServer:
             protocol_version=live.protocol_version if live is not None else None,
             server_info={"name": info.name, "version": info.version} if info is not None else {},
             sign_in_at=self._sign_in_at if self._state is ServerState.NEEDS_SIGN_IN else None,
+            failures=tuple(self._failures),
         )
+
+    def carry_over(self, previous: DownstreamServer) -> None:
+        """Continue the record of ``previous``, which this server replaces (a restart asked for, not yet run).
+
+        Its failures, its stderr lines and its restart count (plus this start) stay readable.
+        """
+        self._failures.extend(previous._failures)
+        self._stderr = previous._stderr
+        self._restarts = previous._restarts + 1
 
     @property
     def catalog(self) -> Catalog:
@@ -294,6 +309,10 @@ class DownstreamServer:
         """Every stderr line kept for this server (the last ``stderr.MAX_LINES``), oldest first."""
         return self._stderr.lines()
 
+    def stderr_timed_lines(self) -> tuple[tuple[float, str], ...]:
+        """``stderr_lines`` with when each arrived (epoch seconds)."""
+        return self._stderr.timed_lines()
+
     def stderr_since(self, seen: int) -> tuple[tuple[str, ...], int]:
         """The stderr lines after the first ``seen`` this server ever wrote, and how many it wrote."""
         return self._stderr.since(seen)
@@ -391,6 +410,9 @@ class DownstreamServer:
 
     def _set(self, state: ServerState, reason: str | None = None) -> None:
         self._log_transition(state, reason)
+        if state is ServerState.FAILED:
+            after_ready = self._state is ServerState.READY
+            self._failures.append(Failure(time.time(), reason or "unknown", after_ready, self._restarts))
         self._state, self._reason = state, reason
         self._on_change(self.name)
 

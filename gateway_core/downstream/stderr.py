@@ -6,6 +6,7 @@ explain a crash are still there after it); ``pump`` feeds it from one process's 
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -38,6 +39,7 @@ class StderrBuffer:
         max_line_chars: int = MAX_LINE_CHARS,
     ) -> None:
         self._lines: deque[str] = deque(maxlen=max_lines)
+        self._times: deque[float] = deque(maxlen=max_lines)
         self._max_line_chars = max_line_chars
         self._on_line = on_line
         self._total = 0
@@ -48,6 +50,7 @@ class StderrBuffer:
         if len(line) > self._max_line_chars:
             line = line[: self._max_line_chars - 1] + _ELLIPSIS
         self._lines.append(line)
+        self._times.append(time.time())
         self._total += 1
         if self._on_line is not None:
             self._on_line(line)
@@ -55,6 +58,10 @@ class StderrBuffer:
     def lines(self) -> tuple[str, ...]:
         """Every line kept, oldest first."""
         return tuple(self._lines)
+
+    def timed_lines(self) -> tuple[tuple[float, str], ...]:
+        """Every line kept with when it arrived (epoch seconds), oldest first."""
+        return tuple(zip(self._times, self._lines, strict=True))
 
     def since(self, seen: int) -> tuple[tuple[str, ...], int]:
         """The kept lines that came after the first ``seen`` lines ever recorded, and how many were recorded.

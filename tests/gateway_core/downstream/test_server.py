@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import anyio
 import mcp_types as types
@@ -233,3 +234,39 @@ async def test_a_missing_secret_fails_the_server_with_its_message() -> None:
 
     assert reason == "secret 'API_KEY' is not in the secret store; add it with `toolgate secrets set API_KEY`"
     assert server.status.state is ServerState.STOPPED
+
+
+async def test_a_crash_after_ready_stays_in_the_status_after_the_restart_with_its_time_and_reason() -> None:
+    before = time.time()
+    async with ready_fake() as (server, changes):
+        with anyio.fail_after(5), pytest.raises(ServerUnavailableError):
+            await server.session.call_tool("crash", {})
+        await changes.until(lambda: _ready(server, restarts=1))
+
+        status = server.status
+        assert status.reason is None
+        [failure] = status.failures
+        assert failure.reason == "the server process exited with code 3"
+        assert failure.after_ready and failure.restart == 0
+        assert before <= failure.at <= time.time()
+        assert status.crashes == 1
+
+
+async def test_a_restart_asked_for_keeps_the_failures_stderr_and_restart_count() -> None:
+    changes = Changes()
+    pool = DownstreamPool({"fake": fake_config()}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr)
+    async with running(pool):
+        server = pool.servers["fake"]
+        await changes.until(lambda: _ready(server))
+        await server.session.call_tool("stderr", {"text": "about to crash"})
+        with anyio.fail_after(5), pytest.raises(ServerUnavailableError):
+            await server.session.call_tool("crash", {})
+        await changes.until(lambda: _ready(server, restarts=1))
+
+        assert pool.restart("fake")
+        again = pool.servers["fake"]
+        await changes.until(lambda: again is not server and _ready(again))
+
+        assert again.status.restarts == 2
+        assert [failure.reason for failure in again.status.failures] == ["the server process exited with code 3"]
+        assert "about to crash" in again.stderr_lines()
