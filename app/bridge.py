@@ -25,12 +25,15 @@ import anyio
 from PySide6.QtCore import QObject, Signal
 
 from gateway_core import (
+    Answer,
+    ApprovalRequest,
     ApprovalRequested,
     ApprovalResolved,
     CallsRecorded,
     CatalogChanged,
     ConfigApplied,
     ConfigRejected,
+    Effect,
     Endpoint,
     Event,
     EventLogHandler,
@@ -41,14 +44,17 @@ from gateway_core import (
     Paths,
     PausedChanged,
     PublicName,
+    RemovedAgent,
     ServerStatus,
     ServerStatusChanged,
     StderrLine,
     ToolChangesChanged,
     ToolgateError,
+    literal_match,
 )
 
 logger = logging.getLogger("toolgate.app")
+EFFECT_WORDS = {Effect.ALLOW: "allowed", Effect.ASK: "asked about", Effect.DENY: "denied"}
 
 
 async def open_in_browser(url: str) -> bool:
@@ -217,9 +223,46 @@ class GatewayBridge(QObject):
         self.agents_changed.emit()
         return token
 
-    def remove_agent(self, agent_id: str) -> None:
-        """Remove an agent and its token; its connections are refused from then on."""
-        self.api.remove_agent(agent_id)
+    def answer_approval(
+        self, request: ApprovalRequest, answer: Answer, *, for_s: float | None = None
+    ) -> tuple[str, Callable[[], None], str] | None:
+        """Answer ``request``; for an "always" answer, also what to offer as Undo (text, undo, text once undone).
+
+        Undo puts the agent's rule for exactly this tool back as it was: the effect it had, or no rule.
+        Raises what ``answer_approval`` raises.
+        """
+        effect = answer.always_effect
+        match = literal_match(request.server, request.tool)
+        agent = self.api.config.agents.get(request.agent)
+        before = next(
+            (
+                rule.effect
+                for rule in (agent.rules if agent is not None else ())
+                if rule.match == match and rule.when is None and rule.expires is None
+            ),
+            None,
+        )
+        self.api.answer_approval(request.id, answer, for_s=for_s)
+        if effect is None:
+            return None
+        verb = "allowed" if effect is Effect.ALLOW else "denied"
+        tool = f"{request.server}/{request.tool}"
+
+        def undo() -> None:
+            self.api.set_agent_rule(request.agent, match, before)
+
+        was = f"it is {EFFECT_WORDS[before]} again" if before is not None else "its rule is gone again"
+        return f"Saved: {request.agent} is always {verb} {tool}.", undo, f"Undone for {request.agent}, {tool}: {was}."
+
+    def remove_agent(self, agent_id: str) -> RemovedAgent:
+        """Remove an agent and its token; its connections are refused from then on. Returns what Undo needs."""
+        removed = self.api.remove_agent(agent_id)
+        self.agents_changed.emit()
+        return removed
+
+    def put_back_agent(self, removed: RemovedAgent) -> None:
+        """Undo a removal: the agent with its rules and the same token."""
+        self.api.put_back_agent(removed)
         self.agents_changed.emit()
 
     def rename_agent(self, agent_id: str, name: str) -> None:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway_core.agent_tokens import AgentTokens
-    from gateway_core.agents import AgentDirectory, AgentInfo
-    from gateway_core.api import GatewayApi, LocalGateway
+    from gateway_core.agents import AgentDirectory, AgentInfo, RemovedAgent
+    from gateway_core.api import GatewayApi, LocalGateway, RemovedServer
     from gateway_core.approvals import (
         Answer,
         ApprovalBroker,
@@ -114,6 +114,7 @@ _EXPORTS = {
     "StderrLine": "gateway_core.events",
     "GatewayApi": "gateway_core.api",
     "LocalGateway": "gateway_core.api",
+    "RemovedServer": "gateway_core.api",
     "Links": "gateway_core.files",
     "atomic_file": "gateway_core.files",
     "write_atomically": "gateway_core.files",
@@ -137,6 +138,7 @@ _EXPORTS = {
     "AgentTokens": "gateway_core.agent_tokens",
     "AgentError": "gateway_core.errors",
     "AgentInfo": "gateway_core.agents",
+    "RemovedAgent": "gateway_core.agents",
     "AgentPolicy": "gateway_core.policy",
     "Answer": "gateway_core.approvals",
     "folder_suggestion": "gateway_core.conditions",
@@ -247,6 +249,8 @@ __all__ = [
     "ListingSize",
     "ListingSizes",
     "LocalGateway",
+    "RemovedAgent",
+    "RemovedServer",
     "LogMessage",
     "MissingSecretError",
     "NameKind",

@@ -11,16 +11,19 @@ from __future__ import annotations
 import builtins
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gateway_core.config import (
     ToolsMode,
     add_agent_entry,
     check_name,
+    put_back_agent_entry,
     read_agent_names,
     read_raw_config,
     remove_agent_entry,
+    take_agent_entry,
 )
 from gateway_core.config.edit import set_agent_tools
 from gateway_core.errors import AgentError
@@ -43,6 +46,22 @@ def new_token() -> str:
 def token_secret_name(agent_id: str) -> str:
     """The secret-store name of ``agent_id``'s token."""
     return TOKEN_SECRET_PREFIX + agent_id
+
+
+@dataclass(frozen=True)
+class RemovedAgent:
+    """What removing an agent took away, so that Undo can put it back exactly (its token kept in memory only).
+
+    ``entry`` is its config.json entry as written (name, default, rules…), ``index`` its place among the
+    agents; ``token`` its token, so IDEs that use it keep working after Undo (never printed: no repr);
+    ``token_file`` whether the shim had a copy of it.
+    """
+
+    agent_id: str
+    entry: dict[str, Any]
+    index: int
+    token: str | None = field(repr=False)
+    token_file: bool
 
 
 @dataclass(frozen=True)
@@ -128,6 +147,41 @@ class AgentDirectory:
             self._token_files.remove(agent_id)
         if not (removed_entry or removed_token):
             raise AgentError(f"there is no agent {agent_id!r}; `toolgate agents list` shows the agents")
+
+    def take(self, agent_id: str) -> RemovedAgent:
+        """Remove an agent as ``remove`` does, and return what was removed for ``put_back``.
+
+        Raises:
+            AgentError: there is no such agent.
+            ConfigError: config.json cannot be read or written.
+            SecretError: the token cannot be read or removed.
+        """
+        token = self._store.get(token_secret_name(agent_id))
+        token_file = self._token_files is not None and self._token_files.path(agent_id).is_file()
+        taken = take_agent_entry(self._config_path, agent_id)
+        if taken is None:
+            raise AgentError(f"there is no agent {agent_id!r}; `toolgate agents list` shows the agents")
+        self._store.delete(token_secret_name(agent_id))
+        if self._token_files is not None:
+            self._token_files.remove(agent_id)
+        return RemovedAgent(agent_id, taken[0], taken[1], token, token_file)
+
+    def put_back(self, removed: RemovedAgent) -> None:
+        """Undo ``take``: the entry at its place, the same token (and the shim's copy of it, if it had one).
+
+        Raises:
+            AgentError: an agent with that id was added meanwhile.
+            ConfigError: config.json cannot be read or written.
+            SecretError: the token cannot be stored.
+        """
+        agent_id = removed.agent_id
+        if agent_id in read_agent_names(self._config_path):
+            raise AgentError(f"agent {agent_id!r} was added again meanwhile")
+        if removed.token is not None:
+            self._store.set(token_secret_name(agent_id), removed.token)
+        put_back_agent_entry(self._config_path, agent_id, removed.entry, removed.index)
+        if removed.token is not None and removed.token_file and self._token_files is not None:
+            self._token_files.publish(agent_id, removed.token)
 
     def rotate(self, agent_id: str) -> str:
         """Replace an agent's token; the old one stops working.

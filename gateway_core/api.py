@@ -12,21 +12,22 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
 import anyio.abc
 
-from gateway_core.agents import AgentDirectory, AgentInfo
+from gateway_core.agents import AgentDirectory, AgentInfo, RemovedAgent
 from gateway_core.approvals import Answer, ApprovalRequest
 from gateway_core.audit import AuditQuery, AuditRecord, AuditStatus
 from gateway_core.config import Config, ServerConfig, ToolsMode, load_config
 from gateway_core.config.edit import (
+    put_back_server,
     put_rule,
     put_server,
     remove_rule,
-    remove_server,
     remove_timed_rules,
     rename_agent,
     set_agent_default,
@@ -34,6 +35,7 @@ from gateway_core.config.edit import (
     set_agent_tools,
     set_gateway_settings,
     set_server_enabled,
+    take_server,
     undo_answer,
 )
 from gateway_core.downstream.base import Catalog, ServerStatus
@@ -59,6 +61,15 @@ from gateway_core.pinning import ToolChange
 from gateway_core.policy import AgentPolicy, Effect, Rule
 from gateway_core.secrets import SecretStore, resolve
 from gateway_core.token_files import TokenFiles
+
+
+@dataclass(frozen=True)
+class RemovedServer:
+    """A removed server's config.json entry as written and its place in the list, for Undo."""
+
+    name: str
+    entry: dict[str, Any]
+    index: int
 
 
 class GatewayApi(Protocol):
@@ -155,7 +166,7 @@ class GatewayApi(Protocol):
     ) -> None:
         """Add or change a server, its secrets stored first."""
 
-    def remove_server(self, name: str) -> None:
+    def remove_server(self, name: str) -> RemovedServer:
         """Remove a server."""
 
     def set_server_enabled(self, name: str, enabled: bool) -> None:
@@ -176,8 +187,14 @@ class GatewayApi(Protocol):
     def add_agent(self, agent_id: str, name: str | None = None) -> str:
         """Create an agent; returns its token."""
 
-    def remove_agent(self, agent_id: str) -> None:
+    def put_back_server(self, removed: RemovedServer) -> None:
+        """Undo a removal: the server's entry back at its place (``ConfigError`` when its name was taken meanwhile)."""
+
+    def remove_agent(self, agent_id: str) -> RemovedAgent:
         """Remove an agent and its token."""
+
+    def put_back_agent(self, removed: RemovedAgent) -> None:
+        """Undo a removal: the agent's entry (rules and all) at its place, and the same token."""
 
     def rename_agent(self, agent_id: str, name: str) -> None:
         """Change an agent's display name."""
@@ -406,9 +423,18 @@ class LocalGateway:
         config = put_server(self.config_path, name, entry, replacing=replacing)
         self._gateway.apply_config(config, restart={name} if secrets else ())
 
-    def remove_server(self, name: str) -> None:
-        """Remove server ``name`` (its process is stopped; agents' rules naming it stay)."""
-        self._gateway.apply_config(remove_server(self.config_path, name))
+    def remove_server(self, name: str) -> RemovedServer:
+        """Remove server ``name`` (its process is stopped; agents' rules naming it and its secrets stay).
+
+        Returns what ``put_back_server`` needs to undo it.
+        """
+        config, entry, index = take_server(self.config_path, name)
+        self._gateway.apply_config(config)
+        return RemovedServer(name, entry, index)
+
+    def put_back_server(self, removed: RemovedServer) -> None:
+        """Undo ``remove_server``: the entry exactly as it was, at its place; the server starts again."""
+        self._gateway.apply_config(put_back_server(self.config_path, removed.name, removed.entry, removed.index))
 
     def set_server_enabled(self, name: str, enabled: bool) -> None:
         """Enable or disable server ``name``."""
@@ -455,10 +481,21 @@ class LocalGateway:
         self._gateway.apply_config(load_config(self.config_path))
         return token
 
-    def remove_agent(self, agent_id: str) -> None:
-        """Remove an agent and its token; its connections are refused from then on."""
-        self._agents.remove(agent_id)
+    def remove_agent(self, agent_id: str) -> RemovedAgent:
+        """Remove an agent and its token; its connections are refused from then on.
+
+        Returns what ``put_back_agent`` needs to undo it (the token is kept in memory only).
+        """
+        removed = self._agents.take(agent_id)
         self._gateway.put_token(agent_id, None)
+        self._gateway.apply_config(load_config(self.config_path))
+        return removed
+
+    def put_back_agent(self, removed: RemovedAgent) -> None:
+        """Undo ``remove_agent``: its entry with its rules at its place and the same token, which works again."""
+        self._agents.put_back(removed)
+        if removed.token is not None:
+            self._gateway.put_token(removed.agent_id, removed.token)
         self._gateway.apply_config(load_config(self.config_path))
 
     def rename_agent(self, agent_id: str, name: str) -> None:

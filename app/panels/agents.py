@@ -29,8 +29,9 @@ from app.panels.agent_list import AgentListModel
 from app.panels.clients import ClientsPane
 from app.panels.empty_state import EmptyState
 from app.panels.permission_tree import PermissionsPane
+from app.panels.undo_bar import UNDO_MS, UndoBar
 from app.snippets import http_snippet, shim_snippet
-from gateway_core import AgentInfo, ToolgateError, shim_command
+from gateway_core import AgentInfo, RemovedAgent, ToolgateError, shim_command
 
 SHIM_MENU_TEXT = "Stdio (toolgate-shim)"
 HTTP_MENU_TEXT = "HTTP"
@@ -152,6 +153,7 @@ class AgentsPanel(QWidget):
             form.cancel.clicked.connect(self._close_forms)
         self.error = InlineError()
         self.notice = StatusLine()
+        self.undo_bar = UndoBar()
 
         self.permissions = PermissionsPane(bridge)
         self.empty = EmptyState(
@@ -278,13 +280,33 @@ class AgentsPanel(QWidget):
         self._close_forms()
 
     def _ask_remove(self) -> None:
-        agent_id = self._selected
-        if agent_id is not None:
-            self._ask(f"Remove {agent_id}? Its token stops working at once.", "Remove", lambda: self._remove(agent_id))
+        agent = self.selected_agent()
+        if agent is None:
+            return
+        agent_id = agent.id
+        config = self._bridge.api.config.agents.get(agent_id)
+        rules = len(config.rules) if config is not None else 0
+        its_rules = {0: "", 1: ", its rule"}.get(rules, f", its {rules} rules")
+        self._ask(
+            f"Remove {agent_id}? Its entry{its_rules} and its token go, and the token stops working at once "
+            f"(IDEs using it are refused). You can undo this for {UNDO_MS // 1000} seconds.",
+            "Remove",
+            lambda: self._remove(agent_id),
+        )
 
     def _remove(self, agent_id: str) -> None:
-        self._bridge.remove_agent(agent_id)
-        self._show_notice(f"Removed {agent_id}.")
+        self.undo_bar.dismiss()
+        removed = self._bridge.remove_agent(agent_id)
+        self.notice.clear()
+        self.undo_bar.offer(
+            f"Removed {agent_id}, its rules and its token.",
+            lambda: self._put_back(removed),
+            f"Put back {agent_id} with its rules; its token works again.",
+        )
+
+    def _put_back(self, removed: RemovedAgent) -> None:
+        self._bridge.put_back_agent(removed)
+        self.select_agent(removed.agent_id)
 
     def _ask_rotate(self) -> None:
         agent_id = self._selected
@@ -371,7 +393,7 @@ class AgentsPanel(QWidget):
         left_layout.addLayout(buttons)
         left_layout.addLayout(token_buttons)
         left_layout.addLayout(client_buttons)
-        for widget in (self.add_form, self.rename_form, self.confirm_form, self.error, self.notice):
+        for widget in (self.add_form, self.rename_form, self.confirm_form, self.undo_bar, self.error, self.notice):
             left_layout.addWidget(widget)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)

@@ -11,11 +11,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -32,11 +33,10 @@ from app.panels.server_detail import ServerDetail
 from app.panels.server_form import ServerForm
 from app.panels.server_history import history_text, last_error_text
 from app.panels.server_paste import PasteServersForm
-from gateway_core import SIGN_IN_TIMEOUT_S, ConfigError, ServerState, ServerStatus, ToolgateError
+from app.panels.undo_bar import UNDO_MS, UndoBar
+from gateway_core import SIGN_IN_TIMEOUT_S, ConfigError, RemovedServer, ServerState, ServerStatus, ToolgateError
 
 TRANSPORT_TEXT = {"stdio": "stdio", "http": "Streamable HTTP", "sse": "SSE"}
-# How long "Click again to remove" waits for the second click.
-REMOVE_CONFIRM_MS = 5000
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -157,7 +157,8 @@ class ServersPanel(QWidget):
         self.form: ServerForm | None = None
         self.paste_form: PasteServersForm | None = None
         self.catalogue: CataloguePage | None = None
-        self._remove_armed: str | None = None
+        self.confirm_box: QMessageBox | None = None
+        self.undo_bar = UndoBar()
 
         self.model = ServerTableModel(bridge, self)
         self.table = QTableView()
@@ -188,9 +189,6 @@ class ServersPanel(QWidget):
         self._signing_in: str | None = None
         self._restarting: str | None = None
         self._sign_in_task: asyncio.Task[None] | None = None
-        self._disarm_timer = QTimer(self)
-        self._disarm_timer.setSingleShot(True)
-        self._disarm_timer.setInterval(REMOVE_CONFIRM_MS)
 
         actions: list[tuple[str, Callable[[], object]]] = [
             ("&Add a server…", lambda: self.open_form(None)),
@@ -215,7 +213,7 @@ class ServersPanel(QWidget):
         self.paste_button.clicked.connect(self.open_paste)
         self.catalogue_button.clicked.connect(self.open_catalogue)
         self.edit_button.clicked.connect(lambda: self.open_form(self.selected_server()))
-        self.remove_button.clicked.connect(self._remove_clicked)
+        self.remove_button.clicked.connect(self.ask_remove)
         self.enable_button.clicked.connect(self._toggle_enabled)
         self.restart_button.clicked.connect(self._restart)
         self.sign_in_button.clicked.connect(self._sign_in)
@@ -225,7 +223,6 @@ class ServersPanel(QWidget):
         bridge.server_status_changed.connect(self._status_changed)
         self.table.doubleClicked.connect(lambda _: self.open_form(self.selected_server()))
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
-        self._disarm_timer.timeout.connect(self._disarm_remove)
         bridge.config_applied.connect(self._update_buttons)
         # Removing the selected row does not always emit selectionChanged.
         self.model.rowsRemoved.connect(self._update_buttons)
@@ -257,6 +254,7 @@ class ServersPanel(QWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addLayout(buttons)
+        layout.addWidget(self.undo_bar)
         layout.addWidget(self.action_note)
         layout.addWidget(self.action_error)
         layout.addWidget(splitter)
@@ -282,7 +280,6 @@ class ServersPanel(QWidget):
             self.table.selectRow(row)
 
     def _selection_changed(self) -> None:
-        self._disarm_remove()
         self.action_error.show_message("")
         self._update_buttons()
 
@@ -369,22 +366,52 @@ class ServersPanel(QWidget):
 
     # --- actions -----------------------------------------------------------------------------------
 
-    def _remove_clicked(self) -> None:
+    def ask_remove(self) -> QMessageBox | None:
+        """Ask (a standard question, Cancel by default) before removing the selected server; returns the question."""
         name = self.selected_server()
         if name is None:
-            return
-        if self._remove_armed != name:
-            self._remove_armed = name
-            self.remove_button.setText(f"Click again to remove “{name}”")
-            self._disarm_timer.start()
-            return
-        self._disarm_remove()
-        self._act(lambda: self._bridge.api.remove_server(name))
+            return None
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            f"Remove “{name}”?",
+            f"Remove the server “{name}”?",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText(
+            "Its entry leaves config.json and its process stops; agents no longer see its tools. Agents' rules "
+            "that name it and its secrets in the keychain stay. You can undo this for "
+            f"{UNDO_MS // 1000} seconds."
+        )
+        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        box.buttonClicked.connect(lambda button: self._remove(name) if button is remove else None)
+        box.finished.connect(lambda _: setattr(self, "confirm_box", None))
+        self.confirm_box = box
+        box.open()  # window-modal, and the event loop (the gateway) keeps running
+        return box
 
-    def _disarm_remove(self) -> None:
-        self._disarm_timer.stop()
-        self._remove_armed = None
-        self.remove_button.setText("Remove")
+    def _remove(self, name: str) -> None:
+        self.undo_bar.dismiss()
+        self.action_error.show_message("")
+        try:
+            removed = self._bridge.api.remove_server(name)
+        except ConfigError as exc:
+            self.action_error.show_message("\n".join(exc.problems))
+            return
+        except ToolgateError as exc:
+            self.action_error.show_message(str(exc))
+            return
+        self.undo_bar.offer(
+            f"Removed the server “{name}”.",
+            lambda: self._put_back(removed),
+            f"Put back the server “{name}”.",
+        )
+
+    def _put_back(self, removed: RemovedServer) -> None:
+        self._bridge.api.put_back_server(removed)
+        self.select_server(removed.name)
 
     def _toggle_enabled(self) -> None:
         name = self.selected_server()

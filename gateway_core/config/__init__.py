@@ -9,9 +9,11 @@ from gateway_core.config.files import (
     add_agent_entry,
     default_config_data,
     ensure_config,
+    put_back_agent_entry,
     read_agent_names,
     read_raw_config,
     remove_agent_entry,
+    take_agent_entry,
     write_config_atomically,
 )
 from gateway_core.config.load import (
@@ -61,10 +63,12 @@ __all__ = [
     "json_path",
     "load_config",
     "parse_config",
+    "put_back_agent_entry",
     "read_agent_names",
     "read_raw_config",
     "remove_agent_entry",
     "secret_name",
     "secret_references",
+    "take_agent_entry",
     "write_config_atomically",
 ]

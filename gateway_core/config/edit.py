@@ -100,11 +100,42 @@ def put_server(path: Path, name: str, entry: Mapping[str, Any], *, replacing: st
 
 def remove_server(path: Path, name: str) -> Config:
     """Remove server ``name``; agents' rules that mention it stay (they match nothing until it is back)."""
+    return take_server(path, name)[0]
+
+
+def take_server(path: Path, name: str) -> tuple[Config, dict[str, Any], int]:
+    """Remove server ``name`` as ``remove_server`` does; also returns its entry as written and its place.
+
+    ``put_back_server`` with these restores it exactly.
+    """
+    taken: list[tuple[dict[str, Any], int]] = []
 
     def change(data: dict[str, Any]) -> None:
         servers = _object_at(data, "servers", path)
-        if servers.pop(name, None) is None:
+        if name not in servers:
             raise ConfigError([f"{path.name}: servers: there is no server {name!r}"])
+        taken.append((servers[name], list(servers).index(name)))
+        del servers[name]
+
+    config = edit_config(path, change)
+    return config, *taken[0]
+
+
+def put_back_server(path: Path, name: str, entry: Mapping[str, Any], index: int) -> Config:
+    """Put removed server ``name`` back with its ``entry``, at place ``index`` in the list (undo of a removal).
+
+    Raises:
+        ConfigError: a server of that name was added meanwhile, or the entry is no longer valid.
+    """
+
+    def change(data: dict[str, Any]) -> None:
+        servers = _object_at(data, "servers", path)
+        if name in servers:
+            raise ConfigError([f"{path.name}: servers: a server named {name!r} was added meanwhile"])
+        items = list(servers.items())
+        items.insert(min(index, len(items)), (name, dict(entry)))
+        servers.clear()
+        servers.update(items)
 
     return edit_config(path, change)
 

@@ -119,6 +119,40 @@ def add_agent_entry(path: Path, agent_id: str, entry: Mapping[str, Any]) -> None
     write_config_atomically(path, data)
 
 
+def take_agent_entry(path: Path, agent_id: str) -> tuple[dict[str, Any], int] | None:
+    """Remove ``agents.<agent_id>`` as ``remove_agent_entry`` does; returns the entry and its place (None: absent).
+
+    Raises:
+        ConfigError: the file cannot be read or written.
+    """
+    data = read_raw_config(path)
+    agents = _agents_block(data, path, create=False)
+    if agent_id not in agents:
+        return None
+    taken = agents[agent_id], list(agents).index(agent_id)
+    del agents[agent_id]
+    write_config_atomically(path, data)
+    return taken
+
+
+def put_back_agent_entry(path: Path, agent_id: str, entry: Mapping[str, Any], index: int) -> None:
+    """Put a removed agent's entry back at place ``index`` among the agents (undo of a removal).
+
+    Raises:
+        AgentError: an agent with that id was added meanwhile.
+        ConfigError: the file cannot be read or written.
+    """
+    data = read_raw_config(path)
+    agents = _agents_block(data, path, create=True)
+    if agent_id in agents:
+        raise AgentError(f"agent {agent_id!r} was added again meanwhile")
+    items = list(agents.items())
+    items.insert(min(index, len(items)), (agent_id, dict(entry)))
+    agents.clear()
+    agents.update(items)
+    write_config_atomically(path, data)
+
+
 def remove_agent_entry(path: Path, agent_id: str) -> bool:
     """Remove ``agents.<agent_id>`` from config.json, keeping every other value as it is.
 

@@ -175,7 +175,7 @@ def test_renaming_and_removing_an_agent_in_the_panel_change_the_agents(qloop, qt
 
             panel.remove_button.click()
             assert panel.confirm_form.isVisible()
-            assert "Remove b?" in panel.confirm_text.text()
+            assert panel.confirm_text.text().startswith("Remove b? Its entry and its token go")
             assert [a.id for a in bridge.api.agents()] == ["a", "b"]
             panel.confirm_form.confirm.click()
 
@@ -586,5 +586,32 @@ def test_read_only_allow_and_destructive_ask_are_added_from_the_agent_s_view_and
 
             assert rules_in_file(bridge, "a") == [destructive]
             assert tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Deny (hidden from agent)"
+
+
+def test_a_removed_agent_comes_back_with_its_rules_and_the_same_token_with_undo(qloop, qtbot):
+    async def scenario():
+        rules = [{"match": "fake/echo", "effect": "allow"}, {"match": "fake/*", "effect": "deny"}]
+        agents = {"a": {}, "b": {"default": "deny", "rules": rules}, "c": {}}
+        async with running_bridge({"fake": stdio_fake()}, agents=agents) as bridge:
+            panel = make_panel(bridge, qtbot)
+            before = json.loads(bridge.config_path.read_text())["agents"]
+            token = bridge.api.agent_token("b")
+            panel.select_agent("b")
+            panel.remove_button.click()
+            assert "Its entry, its 2 rules and its token go" in panel.confirm_text.text()
+            panel.confirm_form.confirm.click()
+            assert list(json.loads(bridge.config_path.read_text())["agents"]) == ["a", "c"]
+            assert bridge.api.agent_token("b") is None
+            assert panel.undo_bar.label.text() == "Removed b, its rules and its token."
+
+            panel.undo_bar.undo_button.click()
+            assert json.loads(bridge.config_path.read_text())["agents"] == before  # rules and place as they were
+            assert bridge.api.agent_token("b") == token
+            assert panel.selected_agent().id == "b"
+            assert panel.undo_bar.label.text() == "Put back b with its rules; its token works again."
+            async with agent_client(bridge.endpoint_url, token) as client:  # IDEs using the token work again
+                denied = await client.call_tool("fake__add", {"a": 1, "b": 2})
+                allowed = await client.call_tool("fake__echo", {"text": "back"})
+            assert denied.is_error and not allowed.is_error
 
     run_async(qloop, scenario())

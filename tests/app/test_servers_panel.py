@@ -2,6 +2,7 @@ import json
 
 import mcp_types as types
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from app.common import STATE_COLOR
 from app.panels.server_detail import TASK_ONLY_NOTE, describe_tool
@@ -248,19 +249,47 @@ def test_disabling_stops_the_server_enabling_starts_it_and_restart_starts_it_aga
     run_async(qloop, scenario())
 
 
-def test_removing_a_server_asks_for_a_second_click_then_removes_it(qloop, qtbot):
+def test_removing_a_server_asks_a_standard_question_and_cancel_keeps_it(qloop, qtbot):
     async def scenario():
         async with running_bridge({"keep": stdio_fake(enabled=False), "gone": stdio_fake()}) as bridge:
             panel = make_panel(bridge, qtbot)
             panel.select_server("gone")
             panel.remove_button.click()
-            assert "gone" in panel.remove_button.text()
+            box = panel.confirm_box
+            assert box is not None and box.isVisible()
+            assert box.text() == "Remove the server “gone”?"
+            assert "its secrets in the keychain stay" in box.informativeText()
+            assert box.defaultButton() is box.button(QMessageBox.StandardButton.Cancel)
+            box.button(QMessageBox.StandardButton.Cancel).click()
             assert panel.model.row_of("gone") is not None
-            panel.remove_button.click()
+            assert list(servers_in_file(bridge)) == ["keep", "gone"]
+            assert not panel.undo_bar.offering
+
+    run_async(qloop, scenario())
+
+
+def test_a_removed_server_comes_back_exactly_with_undo(qloop, qtbot):
+    async def scenario():
+        entry = stdio_fake("--name", "kept as written", timeout_s=12, prefix="g")
+        async with running_bridge(
+            {"first": stdio_fake(enabled=False), "gone": entry, "last": stdio_fake(enabled=False)}
+        ) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.select_server("gone")
+            before = servers_in_file(bridge)
+            box = panel.ask_remove()
+            remove = next(b for b in box.buttons() if b.text() == "Remove")
+            remove.click()
             assert panel.model.row_of("gone") is None
-            assert list(servers_in_file(bridge)) == ["keep"]
-            assert panel.remove_button.text() == "Remove"
+            assert list(servers_in_file(bridge)) == ["first", "last"]
             assert panel.detail.server != "gone"
+            assert panel.undo_bar.isVisibleTo(panel) and panel.undo_bar.label.text() == "Removed the server “gone”."
+
+            panel.undo_bar.undo_button.click()
+            assert servers_in_file(bridge) == before  # the same entry, in the same place
+            assert panel.undo_bar.label.text() == "Put back the server “gone”."
+            assert panel.selected_server() == "gone"
+            await eventually(lambda: cell(panel.model, "gone", M.STATE) == "Ready", "the server put back to start")
 
     run_async(qloop, scenario())
 

@@ -11,6 +11,7 @@ from gateway_core.config import ensure_config
 from gateway_core.errors import AgentError
 from gateway_core.paths import Paths
 from gateway_core.secrets import open_secret_store
+from gateway_core.token_files import TokenFiles
 from tests.fakes.memory_keyring import MemoryKeyring
 
 
@@ -66,3 +67,31 @@ def test_taken_invalid_and_unknown_ids_are_agent_errors() -> None:
     with pytest.raises(AgentError, match="there is no agent 'ghost'"):
         agents.remove("ghost")
     assert agents.read_tokens() == {"cursor": token}
+
+
+def test_a_taken_agent_is_put_back_with_its_entry_place_token_and_token_file() -> None:
+    config_path = make_config()
+    paths = Paths.from_env()
+    store = open_secret_store(paths, backend=MemoryKeyring())
+    files = TokenFiles.of(paths)
+    agents = AgentDirectory(config_path, store, token_files=files)
+    for agent_id in ("a", "b", "c"):
+        agents.add(agent_id)
+    token = agents.rotate("b")
+    files.publish("b", token)
+    data = json.loads(config_path.read_text())
+    data["agents"]["b"]["rules"] = [{"match": "x/*", "effect": "deny"}]
+    config_path.write_text(json.dumps(data))
+    before = config_path.read_text()
+
+    removed = agents.take("b")
+    assert store.get("agent-token:b") is None and not files.path("b").exists()
+    assert token not in repr(removed)
+    agents.put_back(removed)
+
+    assert json.loads(config_path.read_text()) == json.loads(before)
+    assert list(json.loads(config_path.read_text())["agents"]) == ["a", "b", "c"]
+    assert store.get("agent-token:b") == token
+    assert files.path("b").read_text().strip() == token
+    with pytest.raises(AgentError, match="added again meanwhile"):
+        agents.put_back(removed)

@@ -5,6 +5,7 @@ import pytest
 from gateway_core.config import ensure_config, load_config
 from gateway_core.config.edit import (
     check_server_entry,
+    put_back_server,
     put_server,
     remove_server,
     rename_agent,
@@ -12,6 +13,7 @@ from gateway_core.config.edit import (
     set_agent_rule,
     set_gateway_settings,
     set_server_enabled,
+    take_server,
 )
 from gateway_core.errors import AgentError, ConfigError
 from gateway_core.paths import Paths
@@ -112,3 +114,17 @@ def test_gateway_settings_are_checked_before_they_are_written(config_path):
     config = set_gateway_settings(config_path, allowed_origins=["http://localhost:3000"], approval_timeout_s=30)
     assert config.gateway.allowed_origins == ("http://localhost:3000",)
     assert load_config(config_path) == config
+
+
+def test_a_taken_server_is_put_back_exactly_in_its_place_unless_its_name_was_taken_meanwhile(config_path):
+    before = json.loads(config_path.read_text())["servers"]
+
+    config, entry, index = take_server(config_path, "a")
+    assert "a" not in config.servers and (entry, index) == (before["a"], 0)
+    config = put_back_server(config_path, "a", entry, index)
+
+    assert json.loads(config_path.read_text())["servers"] == before
+    assert list(json.loads(config_path.read_text())["servers"]) == ["a", "b"]
+    assert "a" in config.servers
+    with pytest.raises(ConfigError, match="was added meanwhile"):
+        put_back_server(config_path, "a", entry, index)
