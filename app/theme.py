@@ -15,7 +15,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from app.palette import dark_palette, light_palette
+from app.palette import dark_palette, light_palette, readable_selection
 
 THEME_KEY = "appearance/theme"
 
@@ -69,7 +69,7 @@ def _apply_palette(theme: Theme) -> None:
         QApplication.setPalette(light_palette())
     else:
         style = QApplication.style()
-        QApplication.setPalette(style.standardPalette() if style is not None else light_palette())
+        QApplication.setPalette(readable_selection(style.standardPalette()) if style is not None else light_palette())
 
 
 def _os_scheme_changed(*_: object) -> None:

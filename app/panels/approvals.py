@@ -29,6 +29,7 @@ from app.common import (
     timed_answer_button,
     wants,
 )
+from app.palette import ReadableSelectionDelegate
 from app.panels.flat_table import FlatTableModel
 from app.panels.undo_bar import UndoBar
 from gateway_core import Answer, ApprovalError, ApprovalRequest, Outcome, Resolution
@@ -312,6 +313,7 @@ class ApprovalsPanel(QWidget):
 def _table(model: QAbstractTableModel) -> QTableView:
     view = QTableView()
     view.setModel(model)
+    view.setItemDelegate(ReadableSelectionDelegate(view))
     view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QTableView.SelectionMode.SingleSelection)
     view.verticalHeader().hide()

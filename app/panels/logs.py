@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge
 from app.common import InlineError
+from app.palette import ReadableSelectionDelegate
 from app.panels.empty_state import EmptyState
 from app.panels.log_export import export_records, read_matching
 from app.panels.log_model import AGENT, DECISION, LATENCY, OUTCOME, SERVER, TIME, TOOL, LogTableModel
@@ -103,6 +104,7 @@ class CallsView(QWidget):
 
         self.table = QTableView()
         self.table.setModel(self.model)
+        self.table.setItemDelegate(ReadableSelectionDelegate(self.table))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setWordWrap(False)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import MAX_MESSAGES, GatewayBridge, GatewayMessage
 from app.common import format_timestamp
-from app.palette import Tone, ToneMap
+from app.palette import ReadableSelectionDelegate, Tone, ToneMap
 from app.panels.flat_table import FlatTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -207,6 +207,7 @@ class MessagesView(QWidget):
 
         self.table = QTableView()
         self.table.setModel(self.filtered)
+        self.table.setItemDelegate(ReadableSelectionDelegate(self.table))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setWordWrap(False)
         self.table.verticalHeader().hide()

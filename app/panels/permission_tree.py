@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge
 from app.common import EFFECT_TEXT, InlineError
+from app.palette import ReadableSelectionDelegate
 from app.panels.permissions_model import (
     EFFECTIVE,
     FILTER_ROLE,
@@ -74,7 +75,7 @@ SIZES_TOOLTIP = (
 )
 
 
-class SettingDelegate(QStyledItemDelegate):
+class SettingDelegate(ReadableSelectionDelegate):
     """Edits the Setting column with a combo box (Inherit, Allow, Ask, Deny); a choice applies at once."""
 
     def createEditor(
@@ -169,6 +170,7 @@ class PermissionsPane(QWidget):
         self.tree = QTreeView()
         self.tree.setModel(self.proxy)
         self.tree.setUniformRowHeights(True)  # keeps a thousand tools quick to lay out
+        self.tree.setItemDelegate(ReadableSelectionDelegate(self.tree))
         self.tree.setItemDelegateForColumn(SETTING, SettingDelegate(self.tree))
         self.tree.setEditTriggers(
             QAbstractItemView.EditTrigger.CurrentChanged

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge
 from app.common import STATE_COLOR, STATE_TEXT, InlineError
+from app.palette import ReadableSelectionDelegate
 from app.panels.empty_state import EmptyState
 from app.panels.server_catalogue import CataloguePage
 from app.panels.server_detail import ServerDetail
@@ -163,6 +164,7 @@ class ServersPanel(QWidget):
         self.model = ServerTableModel(bridge, self)
         self.table = QTableView()
         self.table.setModel(self.model)
+        self.table.setItemDelegate(ReadableSelectionDelegate(self.table))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().hide()
