@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge, GatewayMessage
 from app.common import STATE_TEXT, InlineError, renamed_text, seen_as_text
+from app.panels.server_advice import advice, gui_reason
 from app.panels.server_history import failure_text, history_summary, separator, stderr_line, stderr_text
 from app.panels.tool_review import ToolReview
 from gateway_core import (
@@ -203,7 +204,12 @@ class ServerDetail(QWidget):
         self.command_problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.history_label = QLabel()
         self.history_label.setWordWrap(True)
+        self.history_label.setTextFormat(Qt.TextFormat.PlainText)
         self.history_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.advice_label = QLabel()
+        self.advice_label.setWordWrap(True)
+        self.advice_label.setTextFormat(Qt.TextFormat.PlainText)  # reasons quote what servers said
+        self.advice_label.setAccessibleName("What to do")
         self._failures_shown = 0.0  # when the last failure the stderr view marks happened
         self.sign_in_label = QLabel()
         self.sign_in_label.setWordWrap(True)
@@ -247,6 +253,7 @@ class ServerDetail(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.command_label)
         layout.addWidget(self.command_problem)
+        layout.addWidget(self.advice_label)
         layout.addWidget(self.history_label)
         sign_in = QHBoxLayout()
         sign_in.addWidget(self.sign_in_label, 1)
@@ -284,6 +291,7 @@ class ServerDetail(QWidget):
         if status is None:
             self._show_sign_in(None)
             self.history_label.hide()
+            self.advice_label.hide()
             self.title.setText("Select a server to see its tools and stderr.")
             self._show_catalog(Catalog())
             return
@@ -317,7 +325,14 @@ class ServerDetail(QWidget):
             self.command_label.show()
 
     def _show_history(self, status: ServerStatus) -> None:
-        """How often it failed and the last failure (kept after it is ready again); new failures in the stderr view."""
+        """What to do while it fails; how often it failed and the last failure (kept once it is ready again).
+
+        New failures are also marked in the stderr view.
+        """
+        what_to_do = advice(status)
+        self.advice_label.setVisible(bool(what_to_do))
+        if what_to_do:
+            self.advice_label.setText(f"{gui_reason(status.reason or '')} — {what_to_do}")
         summary = history_summary(status)
         self.history_label.setVisible(bool(summary))
         if summary:

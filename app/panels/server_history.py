@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
+from app.panels.server_advice import advice, gui_reason
 from gateway_core import Failure, ServerState, ServerStatus
 
 
@@ -24,7 +25,7 @@ def when_text(at: float, now: float | None = None) -> str:
 def failure_text(failure: Failure, now: float | None = None) -> str:
     """``Crashed at 21:30:05: the server process exited with code 3`` (or ``Could not start at …``)."""
     what = "Crashed" if failure.after_ready else "Could not start"
-    return f"{what} at {when_text(failure.at, now)}: {failure.reason}"
+    return f"{what} at {when_text(failure.at, now)}: {gui_reason(failure.reason)}"
 
 
 def times(count: int) -> str:
@@ -52,17 +53,20 @@ def history_summary(status: ServerStatus) -> str:
 def last_error_text(status: ServerStatus) -> str:
     """The table's "Last error": the reason now, else the last failure with its time (it is ready again)."""
     if status.state is ServerState.FAILED or (status.reason and status.state is not ServerState.STOPPED):
-        return status.reason or ""
+        return gui_reason(status.reason or "")
     if status.failures:
         return f"{failure_text(status.failures[-1])} (restarted {times(status.restarts)})"
-    return status.reason or ""
+    return gui_reason(status.reason or "")
 
 
 def history_text(status: ServerStatus) -> str:
-    """The summary and each recorded failure on its own line, newest last (the table's tooltip)."""
-    if not status.failures:
-        return status.reason or ""
-    return "\n".join([history_summary(status), *(failure_text(failure) for failure in status.failures)])
+    """What to do now (when failing), then the summary and each recorded failure, newest last (the table's tooltip)."""
+    lines = [gui_reason(status.reason or "")] if status.reason and not status.failures else []
+    if what_to_do := advice(status):
+        lines.append(f"What to do: {what_to_do}")
+    if status.failures:
+        lines += [history_summary(status), *(failure_text(failure) for failure in status.failures)]
+    return "\n".join(lines)
 
 
 def separator(failure: Failure) -> str:

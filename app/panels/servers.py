@@ -29,6 +29,7 @@ from app.bridge import GatewayBridge
 from app.common import STATE_COLOR, STATE_TEXT, InlineError
 from app.palette import ReadableSelectionDelegate
 from app.panels.empty_state import EmptyState
+from app.panels.server_advice import advice, gui_reason
 from app.panels.server_catalogue import CataloguePage
 from app.panels.server_detail import ServerDetail
 from app.panels.server_form import ServerForm
@@ -444,7 +445,9 @@ class ServersPanel(QWidget):
         elif status.state in (ServerState.FAILED, ServerState.NEEDS_SIGN_IN):
             self._restarting = None
             self._note("")
-            self.action_error.show_message(f"“{name}” could not start: {status.reason}")
+            self.action_error.show_message(
+                f"“{name}” could not start: {gui_reason(status.reason or 'unknown')}. {advice(status)}".strip()
+            )
 
     def _sign_in(self) -> None:
         name = self.selected_server()
