@@ -16,7 +16,10 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 
 APP_ICON_NAME = "toolgate"
 APP_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
-TRAY_SIZES = (16, 24, 32, 48, 64)
+# Every size a tray draws at some scale (Windows 100-300 %: 16-48; Linux panels 22/44; macOS 18/36 are
+# drawn as template images, ``template_tray_icon``), so none is blurred by scaling a neighbour.
+TRAY_SIZES = (16, 20, 22, 24, 32, 40, 44, 48, 64)
+TEMPLATE_SIZES = (16, 18, 32, 36)
 # Where the rendered files sit, under the source tree's root or a PyInstaller bundle's root.
 RENDERED_PARTS = ("resources", "icons", "rendered")
 
@@ -68,6 +71,20 @@ def tray_icon(state: TrayState) -> QIcon:
     return _load(f"tray-{state.value}", TRAY_SIZES) or _drawn(state, TRAY_SIZES)
 
 
+def template_tray_icon(state: TrayState) -> QIcon:
+    """The tray icon for ``state`` as a template image (macOS): black on transparent, marked as a mask.
+
+    The system tints a template to suit the menu bar (light, dark, highlighted). Its state shows in the
+    shape, not colour: an outline while starting, pause bars, a ring badge for a failure, a dot badge
+    for waiting approvals.
+    """
+    icon = QIcon()
+    for size in TEMPLATE_SIZES:
+        icon.addPixmap(_draw_glyph(state, size, template=True))
+    icon.setIsMask(True)
+    return icon
+
+
 def _load(name: str, sizes: tuple[int, ...]) -> QIcon | None:
     folder = rendered_dir()
     if folder is None:
@@ -87,8 +104,8 @@ def _drawn(state: TrayState | None, sizes: tuple[int, ...]) -> QIcon:
     return icon
 
 
-def _draw_glyph(state: TrayState | None, size: int) -> QPixmap:
-    """The SVGs' glyph in code: a shield with a doorway, on the same 32-unit grid."""
+def _draw_glyph(state: TrayState | None, size: int, *, template: bool = False) -> QPixmap:
+    """The SVGs' glyph in code: a shield with a doorway, on the same 32-unit grid (``template``: in black)."""
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
@@ -106,7 +123,9 @@ def _draw_glyph(state: TrayState | None, size: int) -> QPixmap:
     door.arcTo(QRectF(12.6, 13.8, 6.8, 6.8), 180, -180)
     door.lineTo(19.4, 24)
     door.closeSubpath()
-    if state is TrayState.STARTING:
+    if template:
+        _draw_template(painter, state, shield, door)
+    elif state is TrayState.STARTING:
         painter.strokePath(shield, QPen(OUTLINE, 4.6))
         painter.strokePath(shield, QPen(GLYPH_BLUE, 2.2))
         painter.fillPath(door, GLYPH_BLUE)
@@ -127,3 +146,35 @@ def _draw_glyph(state: TrayState | None, size: int) -> QPixmap:
             painter.drawEllipse(QPointF(24.8, 7.2), 6.2, 6.2)
     painter.end()
     return pixmap
+
+
+def _draw_template(painter: QPainter, state: TrayState | None, shield: QPainterPath, door: QPainterPath) -> None:
+    """The glyph in black, its details cut out (transparent), so that the system can tint it."""
+    black = QColor("#000000")
+    if state is TrayState.STARTING:
+        painter.strokePath(shield, QPen(black, 2.2))
+        painter.fillPath(door, black)
+        return
+    painter.fillPath(shield, black)
+    painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Clear)
+    if state is TrayState.PAUSED:
+        painter.fillRect(QRectF(11.6, 11, 3.2, 11), black)
+        painter.fillRect(QRectF(17.2, 11, 3.2, 11), black)
+    else:
+        painter.fillPath(door, black)
+    badge = {TrayState.FAILED: QPointF(25, 25), TrayState.APPROVALS_WAITING: QPointF(24.8, 7.2)}.get(state)  # type: ignore[arg-type]
+    if badge is not None:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(black)
+        painter.drawEllipse(badge, 7.4, 7.4)  # a gap around the badge
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
+        if state is TrayState.FAILED:  # a ring: failed
+            painter.strokePath(_circle(badge, 4.2), QPen(black, 2.4))
+        else:  # a dot: waiting for you
+            painter.fillPath(_circle(badge, 5.2), black)
+
+
+def _circle(center: QPointF, radius: float) -> QPainterPath:
+    path = QPainterPath()
+    path.addEllipse(center, radius, radius)
+    return path

@@ -12,13 +12,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, SignalInstance
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app import autostart
 from app.bridge import GatewayBridge
 from app.common import STATE_TEXT, copy_text
-from app.icons import TrayState, app_icon_file, tray_icon
+from app.icons import TrayState, app_icon, app_icon_file, template_tray_icon, tray_icon
+from app.tray_platform import conventions
 from gateway_core import ChangeKind, ServerState, ServerStatus
 
 logger = logging.getLogger("toolgate.app")
@@ -79,6 +80,7 @@ class TrayController(QObject):
         open_dashboard: shows the main window (left click, "Open Toolgate").
         open_approvals: shows the waiting approvals ("Pending approvals (N)").
         quit_app: quits Toolgate ("Quit").
+        platform: whose tray conventions to follow (``sys.platform``'s by default; tests choose).
     """
 
     def __init__(
@@ -87,11 +89,16 @@ class TrayController(QObject):
         open_dashboard: Callable[[], None],
         open_approvals: Callable[[], None],
         quit_app: Callable[[], None],
+        *,
+        platform: str = sys.platform,
     ) -> None:
         super().__init__()
         self._bridge = bridge
         self._open_dashboard = open_dashboard
-        self._icons = {state: tray_icon(state) for state in TrayState}
+        self.conventions = conventions(platform)
+        """This platform's tray conventions (``tray_platform``): icon kind, clicks, notifications."""
+        icon_for = template_tray_icon if self.conventions.template_icon else tray_icon
+        self._icons = {state: icon_for(state) for state in TrayState}
         self._server_menus: dict[str, QMenu] = {}
         self._server_names: list[str] | None = None  # None until the submenu is first built
         self._closed = False
@@ -107,7 +114,7 @@ class TrayController(QObject):
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray_icon = QSystemTrayIcon(self._icons[self.state], self)
             self.tray_icon.setContextMenu(self.menu)
-            self.tray_icon.activated.connect(self._on_activated)
+            self.tray_icon.activated.connect(self.activate)
         for signal in self._signals():
             signal.connect(self.refresh)
         bridge.tool_changes_changed.connect(self._announce_tool_changes)
@@ -248,12 +255,23 @@ class TrayController(QObject):
     def notify(self, title: str, text: str) -> None:
         """Show an OS notification from the tray icon, where the platform supports it."""
         self.notifications.append((title, text))
-        if self.tray_icon is not None and self.tray_icon.supportsMessages():
+        if self.tray_icon is None or not self.tray_icon.supportsMessages():
+            return
+        if self.conventions.app_icon_in_notifications:
+            self.tray_icon.showMessage(title, text, app_icon(), NOTIFICATION_MS)
+        else:
             self.tray_icon.showMessage(title, text, QSystemTrayIcon.MessageIcon.Information, NOTIFICATION_MS)
 
-    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        # On macOS a click opens the menu, whose first item opens the dashboard.
-        if reason == QSystemTrayIcon.ActivationReason.Trigger and sys.platform != "darwin":
+    def icon_for(self, state: TrayState) -> QIcon:
+        """The icon the tray shows for ``state`` on this platform."""
+        return self._icons[state]
+
+    def activate(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        """What a click on the icon does: open the window where the platform does that (see ``tray_platform``).
+
+        On macOS a click opens the menu (the system does), whose first item opens the window.
+        """
+        if reason in self.conventions.opens_window_on:
             self._open_dashboard()
 
     def _restart_server(self) -> None:

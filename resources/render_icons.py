@@ -20,10 +20,12 @@ RENDERED = ICONS / "rendered"
 APP_SOURCE = "toolgate"
 TRAY_SOURCES = ("tray-running", "tray-failed", "tray-paused", "tray-approvals", "tray-starting")
 APP_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
-# Tray icons are never drawn large; 64 px covers a 16 px slot at 4x scaling.
-TRAY_SIZES = (16, 24, 32, 48, 64)
-# An ICO entry's size is one byte (0 meaning 256), so 256 px is the largest it can hold.
-ICO_SIZES = (16, 24, 32, 48, 64, 128, 256)
+# Tray icons are never drawn large; each size a tray uses at some scale is rendered (Windows 100-300 %:
+# 16, 20, 24, 32, 40, 48; Linux panels 22 and 44), and 64 px covers a 16 px slot at 4x.
+TRAY_SIZES = (16, 20, 22, 24, 32, 40, 44, 48, 64)
+# An ICO entry's size is one byte (0 meaning 256), so 256 px is the largest it can hold; 20 and 40 are
+# Windows' small icon at 125 % and 250 %.
+ICO_SIZES = (16, 20, 24, 32, 40, 48, 64, 128, 256)
 # The PNG chunk types of an ICNS file and their pixel sizes (ic11-ic14 are the retina 2x variants).
 ICNS_CHUNKS = (
     (b"ic07", 128),
