@@ -25,7 +25,10 @@ def when_text(at: float, now: float | None = None) -> str:
 def failure_text(failure: Failure, now: float | None = None) -> str:
     """``Crashed at 21:30:05: the server process exited with code 3`` (or ``Could not start at …``)."""
     what = "Crashed" if failure.after_ready else "Could not start"
-    return f"{what} at {when_text(failure.at, now)}: {gui_reason(failure.reason)}"
+    when = when_text(failure.at, now)
+    if failure.times > 1 and failure.last_at is not None:
+        when += f" and {times(failure.times - 1)} more until {when_text(failure.last_at, now)}"
+    return f"{what} at {when}: {gui_reason(failure.reason)}"
 
 
 def times(count: int) -> str:
@@ -38,7 +41,7 @@ def history_summary(status: ServerStatus) -> str:
     if not status.failures:
         return ""
     crashed = status.crashes
-    not_started = len(status.failures) - crashed
+    not_started = sum(failure.times for failure in status.failures) - crashed
     parts = []
     if crashed:
         parts.append(f"crashed {times(crashed)}")

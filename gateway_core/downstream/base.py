@@ -65,7 +65,7 @@ class ServerStatus:
     @property
     def crashes(self) -> int:
         """How many of the recorded failures came after the server had been ready."""
-        return sum(1 for failure in self.failures if failure.after_ready)
+        return sum(failure.times for failure in self.failures if failure.after_ready)
 
 
 # How many failures a server's status keeps (older ones are dropped).
@@ -77,13 +77,16 @@ class Failure:
     """One time a server failed: when (epoch seconds), why, and whether it had been ready (a crash).
 
     ``restart`` is the server's restart count when it failed (0: its first start); the reason never
-    holds a secret value.
+    holds a secret value. Starts that fail again for the same reason are one entry: ``times`` of them,
+    the last at ``last_at``.
     """
 
     at: float
     reason: str
     after_ready: bool
     restart: int
+    times: int = 1
+    last_at: float | None = None
 
 
 ResolveFn = Callable[[Mapping[str, str]], dict[str, str]]

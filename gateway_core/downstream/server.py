@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 
 import anyio
 import anyio.to_thread
@@ -411,10 +412,18 @@ class DownstreamServer:
     def _set(self, state: ServerState, reason: str | None = None) -> None:
         self._log_transition(state, reason)
         if state is ServerState.FAILED:
-            after_ready = self._state is ServerState.READY
-            self._failures.append(Failure(time.time(), reason or "unknown", after_ready, self._restarts))
+            self._record_failure(reason or "unknown", after_ready=self._state is ServerState.READY)
         self._state, self._reason = state, reason
         self._on_change(self.name)
+
+    def _record_failure(self, reason: str, *, after_ready: bool) -> None:
+        """Keep the failure; a start failing again for the reason of the last one counts there (backoff retries)."""
+        now = time.time()
+        last = self._failures[-1] if self._failures else None
+        if last is not None and not after_ready and not last.after_ready and last.reason == reason:
+            self._failures[-1] = replace(last, times=last.times + 1, last_at=now, restart=self._restarts)
+            return
+        self._failures.append(Failure(now, reason, after_ready, self._restarts))
 
     def _log_transition(self, state: ServerState, reason: str | None) -> None:
         """Log what a person watching the log needs: ready, stopped, and each new reason for failing.

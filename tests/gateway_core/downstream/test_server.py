@@ -270,3 +270,18 @@ async def test_a_restart_asked_for_keeps_the_failures_stderr_and_restart_count()
         assert again.status.restarts == 2
         assert [failure.reason for failure in again.status.failures] == ["the server process exited with code 3"]
         assert "about to crash" in again.stderr_lines()
+
+
+async def test_starts_that_fail_again_for_the_same_reason_are_one_entry_counted() -> None:
+    changes = Changes()
+    pool = DownstreamPool(
+        {"bad": fake_config(cwd="/no/such/dir")}, resolve=no_secrets, on_change=changes, on_stderr=changes.stderr
+    )
+    async with running(pool):
+        server = pool.servers["bad"]
+        await changes.until(lambda: bool(server.status.failures) and server.status.failures[0].times >= 2)
+
+        [failure] = server.status.failures
+        assert failure.reason == "working directory '/no/such/dir' does not exist"
+        assert not failure.after_ready and failure.last_at is not None and failure.last_at > failure.at
+        assert server.status.crashes == 0
