@@ -25,8 +25,6 @@ import anyio
 from PySide6.QtCore import QObject, Signal
 
 from gateway_core import (
-    Answer,
-    ApprovalRequest,
     ApprovalRequested,
     ApprovalResolved,
     CallsRecorded,
@@ -50,7 +48,6 @@ from gateway_core import (
     StderrLine,
     ToolChangesChanged,
     ToolgateError,
-    literal_match,
 )
 
 logger = logging.getLogger("toolgate.app")
@@ -222,37 +219,6 @@ class GatewayBridge(QObject):
         token = self.api.add_agent(agent_id, name)
         self.agents_changed.emit()
         return token
-
-    def answer_approval(
-        self, request: ApprovalRequest, answer: Answer, *, for_s: float | None = None
-    ) -> tuple[str, Callable[[], None], str] | None:
-        """Answer ``request``; for an "always" answer, also what to offer as Undo (text, undo, text once undone).
-
-        Undo puts the agent's rule for exactly this tool back as it was: the effect it had, or no rule.
-        Raises what ``answer_approval`` raises.
-        """
-        effect = answer.always_effect
-        match = literal_match(request.server, request.tool)
-        agent = self.api.config.agents.get(request.agent)
-        before = next(
-            (
-                rule.effect
-                for rule in (agent.rules if agent is not None else ())
-                if rule.match == match and rule.when is None and rule.expires is None
-            ),
-            None,
-        )
-        self.api.answer_approval(request.id, answer, for_s=for_s)
-        if effect is None:
-            return None
-        verb = "allowed" if effect is Effect.ALLOW else "denied"
-        tool = f"{request.server}/{request.tool}"
-
-        def undo() -> None:
-            self.api.set_agent_rule(request.agent, match, before)
-
-        was = f"it is {EFFECT_WORDS[before]} again" if before is not None else "its rule is gone again"
-        return f"Saved: {request.agent} is always {verb} {tool}.", undo, f"Undone for {request.agent}, {tool}: {was}."
 
     def remove_agent(self, agent_id: str) -> RemovedAgent:
         """Remove an agent and its token; its connections are refused from then on. Returns what Undo needs."""

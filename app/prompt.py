@@ -12,7 +12,6 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable
 
 from PySide6.QtCore import QMargins, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -37,7 +36,6 @@ from PySide6.QtWidgets import (
 
 from app.bridge import GatewayBridge
 from app.common import InlineError, folded_arguments, looked_at_text, pretty_arguments, timed_answer_button, wants
-from app.panels.undo_bar import UndoBar
 from gateway_core import Answer, ApprovalRequest, Outcome, Resolution, ToolgateError, folder_suggestion
 
 logger = logging.getLogger("toolgate.app")
@@ -91,8 +89,6 @@ class ApprovalPrompt(QWidget):
         self._armed = False
         self._full_arguments = ""
         self._tray: QSystemTrayIcon | None = None
-        # After an "Always" answer: Undo, in a small window of its own where the prompt was (it hides).
-        self.undo_toast = UndoBar(self, floating=True)
         # The window manager's frame around the prompt, learnt once it has been shown (none before).
         self._frame_margins = QMargins()
         self._notified: set[str] = set()
@@ -256,26 +252,10 @@ class ApprovalPrompt(QWidget):
             return
         self._answering = request.id
         try:
-            offer = self._bridge.answer_approval(request, answer, for_s=for_s)
+            self._bridge.api.answer_approval(request.id, answer, for_s=for_s)
         except ToolgateError as exc:
             self._answering = None
             self.error.show_message(str(exc))
-            return
-        if offer is not None:
-            self._offer_undo(*offer)
-
-    def _offer_undo(self, text: str, undo: Callable[[], None], done: str) -> None:
-        """Show Undo for the rule just saved, just above the prompt (where the prompt is when it hides)."""
-        toast = self.undo_toast
-        toast.offer(text, undo, done)
-        toast.adjustSize()
-        toast.resize(max(toast.width(), self.width()), toast.height())
-        frame = self.frameGeometry()
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        wanted = QRect(QPoint(frame.left(), frame.top() - toast.height() - 8), toast.size())
-        if len(self._waiting) <= 1:  # the prompt hides: take its place
-            wanted.moveTop(frame.bottom() - toast.height())
-        toast.move(fit_inside(wanted, screen.availableGeometry()))
 
     # --- events ------------------------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ from app.common import (
 )
 from app.palette import ReadableSelectionDelegate
 from app.panels.flat_table import FlatTableModel
-from app.panels.undo_bar import UndoBar
 from gateway_core import Answer, ApprovalError, ApprovalRequest, Outcome, Resolution
 
 # Recent answers kept in the panel (the audit log has all of them).
@@ -209,7 +208,6 @@ class ApprovalsPanel(QWidget):
         self.arguments = QPlainTextEdit()
         self.arguments.setReadOnly(True)
         self.error = InlineError()
-        self.undo_bar = UndoBar()
         self.buttons: dict[Answer, QPushButton] = {}
         self.allow_for_button = timed_answer_button("Allow for…", lambda s: self.answer(Answer.ALLOW_FOR, for_s=s))
         self.deny_for_button = timed_answer_button("Deny for…", lambda s: self.answer(Answer.DENY_FOR, for_s=s))
@@ -239,7 +237,6 @@ class ApprovalsPanel(QWidget):
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(QLabel("<b>Waiting for you</b> (oldest first)"))
         top_layout.addWidget(self.empty)
-        top_layout.addWidget(self.undo_bar)
         top_layout.addWidget(self.pending_view, 1)
         top_layout.addWidget(detail, 2)
         bottom = QWidget()
@@ -276,13 +273,11 @@ class ApprovalsPanel(QWidget):
         if request is None:
             return
         try:
-            offer = self._bridge.answer_approval(request, answer, for_s=for_s)
+            self._bridge.api.answer_approval(request.id, answer, for_s=for_s)
         except ApprovalError as exc:
             self.error.show_message(str(exc))
             return
         self.error.show_message("")
-        if offer is not None:
-            self.undo_bar.offer(*offer)
 
     def _after_change(self, *_: object) -> None:
         has_pending = self.pending.rowCount() > 0

@@ -1,9 +1,9 @@
-"""A notification that offers Undo for a while after something was removed or an "Always" rule was saved.
+"""A notification that offers Undo for a while after a server or an agent was removed.
 
 ``UndoBar.offer(text, undo, done)`` shows ``text`` with **Undo** and **Dismiss**; Undo calls ``undo``
 once and says ``done``, or why it could not be undone. The offer ends after ``UNDO_MS``, on Dismiss,
-or when a new offer replaces it (what it would have restored is then dropped). With ``floating`` the
-bar is a small window of its own, kept on top (used by the approval prompt, which hides once answered).
+or when a new offer replaces it (what it would have restored is then dropped). Undo of an answer's rule
+is ``app.undo_toast``'s.
 """
 
 from __future__ import annotations
@@ -26,11 +26,8 @@ class UndoBar(QFrame):
     undone = Signal(str)
     """Emitted with the offer's text after its Undo worked."""
 
-    def __init__(self, parent: QWidget | None = None, *, floating: bool = False) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        if floating:
-            flags = Qt.WindowType.Tool | Qt.WindowType.WindowStaysOnTopHint | Qt.WindowType.FramelessWindowHint
-            self.setWindowFlags(flags | Qt.WindowType.WindowDoesNotAcceptFocus)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAccessibleName("Notification")
         self.label = QLabel()

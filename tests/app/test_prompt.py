@@ -468,31 +468,3 @@ def test_the_first_tab_does_not_reach_an_answer_and_space_there_answers_nothing(
             assert text_of(await call.result()) == "hi"
 
     run_async(qloop, scenario())
-
-
-def test_undo_after_always_allow_takes_the_rule_back_so_the_next_call_asks_again(qloop, qtbot):
-    async def scenario():
-        async with connected_agent("cursor", CURSOR) as (bridge, cursor):
-            prompt = make_prompt(bridge, qtbot)
-            qtbot.addWidget(prompt.undo_toast)
-            shown = []
-            prompt.shown.connect(shown.append)
-            first = cursor.start_call("fake__echo", {"text": "first"})
-            await shown_and_answerable(prompt)
-            qtbot.mouseClick(prompt.allow_always_button, Qt.MouseButton.LeftButton)
-            assert text_of(await first.result()) == "first"
-            toast = prompt.undo_toast
-            assert toast.isVisible() and toast.offering
-            assert toast.label.text() == "Saved: cursor is always allowed fake/echo."
-            assert json.loads(bridge.config_path.read_text())["agents"]["cursor"]["rules"]
-
-            qtbot.mouseClick(toast.undo_button, Qt.MouseButton.LeftButton)
-            assert toast.label.text() == "Undone for cursor, fake/echo: its rule is gone again."
-            assert json.loads(bridge.config_path.read_text())["agents"]["cursor"].get("rules", []) == []
-            second = cursor.start_call("fake__echo", {"text": "second"})
-            await eventually(lambda: len(shown) == 2, "the prompt to ask again")
-            await shown_and_answerable(prompt)
-            qtbot.mouseClick(prompt.deny_button, Qt.MouseButton.LeftButton)
-            assert (await second.result()).is_error
-
-    run_async(qloop, scenario())
