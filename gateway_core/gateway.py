@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import socket
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +74,13 @@ logger = logging.getLogger(__name__)
 # The SDK refuses request bodies over 4 MiB by default, which stdio servers take; the only limit is
 # the one the person sets (gateway.max_request_body_mb, see frontend/body_limit.py).
 SDK_REQUEST_BODY_LIMIT = sys.maxsize
+# Set to 0 to send every request the long way (to compare, or to rule the short way out when something is odd).
+HOT_PATH_ENV = "TOOLGATE_HOT_PATH"
+
+
+def hot_path_enabled(environ: Mapping[str, str]) -> bool:
+    """Whether ``environ`` leaves the hot path on (``TOOLGATE_HOT_PATH=0`` turns it off)."""
+    return environ.get(HOT_PATH_ENV, "1").strip() != "0"
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,9 @@ class Gateway:
         sign_ins: where remote servers' sign-ins (OAuth tokens) are kept; None: none are sent.
         launch: what stdio servers' environment starts from (``gateway_core.launch.environment``),
             resolved once by the caller; Toolgate's own environment when None.
+        hot_path: whether plain requests take the short way (``hot_path_enabled``): a plain handshake-era
+            request is answered with one JSON body instead of an SSE stream. None: as ``TOOLGATE_HOT_PATH``
+            says (on unless it is ``0``).
     """
 
     def __init__(
@@ -116,7 +127,9 @@ class Gateway:
         config_path: Path | None = None,
         sign_ins: SignIns | None = None,
         launch: LaunchEnvironment | None = None,
+        hot_path: bool | None = None,
     ) -> None:
+        self.hot_path = hot_path_enabled(os.environ) if hot_path is None else hot_path
         self._runtime = RuntimeCell(Runtime.of(config))
         self.events = EventStream()
         self._config_path = config_path
@@ -172,6 +185,7 @@ class Gateway:
         self._sessions = ResumableSessionManager(
             self._frontend.server,
             replay=self._replay,
+            json_answers=self.hot_path,
             security_settings=None,
             max_request_body_size=SDK_REQUEST_BODY_LIMIT,
             session_idle_timeout=config.gateway.session_idle_timeout_s,

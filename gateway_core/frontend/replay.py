@@ -15,9 +15,10 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import uuid4
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, AuthorizationContext, authorization_context
 from mcp.server.lowlevel import Server
@@ -37,6 +38,8 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from gateway_core.frontend.json_answers import AnsweringTransport
+
 logger = logging.getLogger(__name__)
 
 # How long a client whose stream broke waits before reconnecting (the SSE `retry:` field): Toolgate never
@@ -46,6 +49,8 @@ NOTHING_TO_RESUME = (
     "Nothing to resume: this session no longer has the events after the Last-Event-ID sent (Toolgate keeps a "
     "bounded amount, oldest dropped first); send the request again."
 )
+# What a message that is not kept is numbered: no event has it, so resuming after it finds nothing.
+UNKEPT_EVENT_ID = ""
 ENDED_UNANSWERED = "Nothing to resume: the request on this stream ended without a result (it was cancelled)."
 
 
@@ -104,9 +109,13 @@ class ReplayBuffer:
         self._size = 0
         self._count = 0
 
-    def for_session(self, session_id: str) -> EventStore:
-        """The SDK event store of one session: it sees and replays that session's events only."""
-        return SessionEvents(self, session_id)
+    def for_session(self, session_id: str, unkept: Container[str] = frozenset()) -> EventStore:
+        """The SDK event store of one session: it sees and replays that session's events only.
+
+        Messages on the streams named in ``unkept`` (requests answered with a JSON body: no stream to resume)
+        are not kept.
+        """
+        return SessionEvents(self, session_id, unkept)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -231,12 +240,15 @@ def _events_after(stream: _Stream, last: _Event) -> list[_Event] | None:
 class SessionEvents(EventStore):
     """One session's view of the ``ReplayBuffer``: the SDK event store its transport uses."""
 
-    def __init__(self, buffer: ReplayBuffer, session_id: str) -> None:
+    def __init__(self, buffer: ReplayBuffer, session_id: str, unkept: Container[str] = frozenset()) -> None:
         self._buffer = buffer
         self._session_id = session_id
+        self._unkept = unkept
 
     async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
-        """Keep a message sent on this session's stream ``stream_id``; its event id."""
+        """Keep a message sent on this session's stream ``stream_id``; its event id (none if it is not kept)."""
+        if stream_id in self._unkept:
+            return UNKEPT_EVENT_ID
         return self._buffer.store(self._session_id, stream_id, message)
 
     async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
@@ -253,9 +265,10 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
         **options: the SDK manager's own arguments (``event_store`` excepted).
     """
 
-    def __init__(self, app: Server[Any], *, replay: ReplayBuffer, **options: Any) -> None:
+    def __init__(self, app: Server[Any], *, replay: ReplayBuffer, json_answers: bool = True, **options: Any) -> None:
         super().__init__(app, retry_interval=RETRY_INTERVAL_MS, **options)
         self.replay = replay
+        self.json_answers = json_answers
 
     async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request; a resumption the session has nothing for is refused rather than left empty.
@@ -291,8 +304,22 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
         return session_id in self._server_instances and self._session_owners.get(session_id) == requestor
 
     def _admit_session(self, requestor: AuthorizationContext | None) -> Transport | None:
-        # The SDK (2.3) hands every session the manager's one event store; give each its own view instead.
-        transport = super()._admit_session(requestor)
-        if transport is not None and transport.mcp_session_id is not None:
-            transport._event_store = self.replay.for_session(transport.mcp_session_id)
+        # As the SDK's (2.3), with two changes: the transport answers plain requests with JSON
+        # (json_answers.py), and each session stores its streams in its own view of the replay buffer
+        # where the SDK hands every session the manager's one event store.
+        if self.max_sessions is not None and len(self._server_instances) >= self.max_sessions:
+            return None
+        session_id = uuid4().hex
+        transport = AnsweringTransport(
+            mcp_session_id=session_id,
+            security_settings=self.security_settings,
+            retry_interval=self.retry_interval,
+            idle_timeout=self.session_idle_timeout,
+            json_answers=self.json_answers,
+        )
+        transport._event_store = self.replay.for_session(session_id, transport.json_answered)
+        if requestor is not None:
+            self._session_owners[session_id] = requestor
+        self._server_instances[session_id] = transport
+        logger.info("Created new transport with session ID: %s", session_id)
         return transport

@@ -5,7 +5,8 @@ installed under .cache on first use) against tests/fakes/conformance_server.py, 
 the SDK that serves both protocol eras, directly and through a real ``toolgate serve`` with
 ``prefix: ""``: the suite's requirements for 2025-11-25 (the handshake era) and for 2026-07-28. It
 exits 0 only if every check that fails through Toolgate but not directly is one listed in
-scripts/conformance-expected.toml, and every listed one still fails.
+scripts/conformance-expected.toml, and every listed one still fails. It runs with Toolgate's hot path
+on and off (``TOOLGATE_HOT_PATH``): both must pass the same.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway_core.gateway import HOT_PATH_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 # Both eras take about 3 minutes on two cores, more on a busy machine; the first run also installs Node 22
 # and the suite.
@@ -27,14 +30,16 @@ STOP_TIMEOUT_S = 30
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 2 * STOP_TIMEOUT_S + 60)
-def test_every_conformance_check_that_passes_directly_passes_through_toolgate_in_both_eras_or_is_listed():
+@pytest.mark.parametrize("hot_path", ["1", "0"], ids=["hot path", "long way"])
+def test_every_conformance_check_that_passes_directly_passes_through_toolgate_in_both_eras_or_is_listed(hot_path: str):
     if shutil.which("npm") is None:
         message = "npm is needed to install the conformance suite"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     argv = [str(ROOT / "scripts/conformance"), "--server", "conformance"]
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) as run:
+    env = {**os.environ, HOT_PATH_ENV: hot_path}
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env) as run:
         try:
             stdout, stderr = run.communicate(timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:

@@ -17,6 +17,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
+from gateway_core.gateway import HOT_PATH_ENV
 from tests.fakes.launch import serve_fake
 from tests.fakes.task_client import TaskClient, task_client_over_http, task_client_over_stdio
 from tests.fakes.task_server import __file__ as TASK_SERVER
@@ -26,6 +27,14 @@ from tests.integration.harness import BOTH_ERAS, Mode, agent_client, running_gat
 pytestmark = pytest.mark.anyio
 
 Scenario = Callable[[Client], Awaitable[Any]]
+
+
+@pytest.fixture(params=["hot path", "long way"])
+def hot_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """The gateway with its hot path on (plain requests answered with JSON), then with it off."""
+    on = request.param == "hot path"
+    monkeypatch.setenv(HOT_PATH_ENV, "1" if on else "0")
+    return on
 
 
 def wire(result: Any) -> Any:
@@ -161,14 +170,14 @@ async def run_both_ways(
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
-async def test_the_fake_server_answers_the_same_through_the_gateway(mode: Mode):
+async def test_the_fake_server_answers_the_same_through_the_gateway(mode: Mode, hot_path: bool):
     straight, through = await run_both_ways(stdio_fake(), fake_scenarios, mode)
 
     assert through == straight
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
-async def test_mcp_server_time_answers_the_same_through_the_gateway(mode: Mode):
+async def test_mcp_server_time_answers_the_same_through_the_gateway(mode: Mode, hot_path: bool):
     straight, through = await run_both_ways(time_server(), time_scenarios, mode)
 
     assert through == straight
@@ -221,7 +230,7 @@ async def meta_scenarios(client: Client) -> list[Any]:
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
-async def test_a_requests_meta_reaches_the_server_as_it_would_directly(mode: Mode):
+async def test_a_requests_meta_reaches_the_server_as_it_would_directly(mode: Mode, hot_path: bool):
     straight, through = await run_both_ways(stdio_fake(), meta_scenarios, mode)
 
     assert through == straight

@@ -209,7 +209,8 @@ async def test_resuming_after_an_event_the_session_no_longer_has_is_refused_rath
 
 async def test_resuming_the_stream_of_a_cancelled_call_is_refused_rather_than_held_open() -> None:
     # The SDK's client reconnects to a stream that ended without a result, even for a call it cancelled.
-    long_call = {"name": "slow", "arguments": {"seconds": 600, "steps": 1}}
+    # Asking for progress gives the call a stream (a call that cannot stream is answered with plain JSON).
+    long_call = {"name": "slow", "arguments": {"seconds": 600, "steps": 1}, "_meta": {"progressToken": "p"}}
     async with running_gateway({"fake": stdio_fake(prefix="")}) as gw:
         await gw.wait_ready()
         ended = anyio.Event()

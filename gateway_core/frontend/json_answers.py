@@ -1,0 +1,197 @@
+"""Plain answers for plain requests: a handshake-era POST that nothing could stream on is answered with one JSON body.
+
+The SDK's transport answers every request of a session in one way, chosen when the session is made:
+as an SSE stream (room for progress, log messages and the server's questions) or as a JSON body (room
+for the result only). An SSE answer costs a stream, a priming event stored for resumption and several
+tasks, and the SDK's client often drops the connection when the stream's last chunk comes late. This
+transport chooses per request: a request that accepts JSON and whose answer cannot carry anything but
+its result (a method in ``PLAIN_METHODS``, no progress token, no task, and an agent that declared no
+sampling, elicitation or roots, so no question can be put to it on this request) gets a JSON body;
+every other request the SDK's SSE stream. 2026-07-28 requests do not come here: the SDK already
+answers those with JSON unless something is sent before the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from functools import partial
+from http import HTTPStatus
+from typing import Any
+
+import anyio
+import pydantic_core
+from anyio.abc import ObjectReceiveStream
+from mcp.server.streamable_http import (
+    CONTENT_TYPE_SSE,
+    MCP_SESSION_ID_HEADER,
+    REQUEST_CANCELLED,
+    REQUEST_STREAM_BUFFER_SIZE,
+    EventMessage,
+    StreamableHTTPServerTransport,
+    check_accept_headers,
+)
+from mcp.shared.message import ServerMessageMetadata, SessionMessage
+from mcp_types import (
+    INTERNAL_ERROR,
+    JSONRPCError,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    jsonrpc_message_adapter,
+)
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+# Requests whose answer is their result alone when the agent asked for no progress and can be asked nothing.
+PLAIN_METHODS = frozenset(
+    {
+        "tools/call",
+        "tools/list",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "completion/complete",
+        "ping",
+    }
+)
+# What an agent declares when it can be asked something during its requests.
+QUESTION_CAPABILITIES = ("sampling", "elicitation", "roots")
+
+
+def is_plain(message: Any, *, agent_may_be_asked: bool) -> bool:
+    """Whether a decoded request's answer can only ever be its result (so one JSON body carries it all)."""
+    if agent_may_be_asked or not isinstance(message, dict) or message.get("method") not in PLAIN_METHODS:
+        return False
+    if "id" not in message:
+        return False
+    params = message.get("params")
+    if params is None:
+        return True
+    if not isinstance(params, Mapping) or "task" in params:
+        return False
+    meta = params.get("_meta")
+    return meta is None or (isinstance(meta, Mapping) and "progressToken" not in meta)
+
+
+def may_be_asked(initialize: Any) -> bool:
+    """Whether the agent opening a session with this ``initialize`` request declared it can answer questions."""
+    params = initialize.get("params") if isinstance(initialize, dict) else None
+    capabilities = params.get("capabilities") if isinstance(params, Mapping) else None
+    if not isinstance(capabilities, Mapping):
+        return False
+    return any(capabilities.get(name) is not None for name in QUESTION_CAPABILITIES)
+
+
+class AnsweringTransport(StreamableHTTPServerTransport):
+    """The SDK's session transport, answering plain requests with JSON (see the module docstring).
+
+    Args:
+        *args: the SDK transport's arguments.
+        json_answers: whether plain requests get JSON bodies (False: every request gets the SDK's SSE stream).
+        **kwargs: the SDK transport's keyword arguments.
+    """
+
+    def __init__(self, *args: Any, json_answers: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.json_answers = json_answers
+        # Until the session's initialize is seen, assume the agent can be asked (the SSE stream then).
+        self._agent_may_be_asked = True
+        # Requests answered with JSON: nothing they are sent is kept for resumption (no stream to resume).
+        self.json_answered: set[str] = set()
+
+    async def _handle_post_request(self, scope: Scope, request: Request, receive: Receive, send: Send) -> None:
+        message = await self._plain_request(request) if self.json_answers else None
+        if message is None:
+            await super()._handle_post_request(scope, request, receive, send)
+            return
+        try:
+            if not await self._validate_request_headers(request, send):
+                return
+            await self._answer_with_json(message, request, scope, receive, send)
+        except Exception as err:
+            logger.exception("Error handling POST request")
+            response = self._create_error_response(
+                "Error handling POST request", HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR
+            )
+            await response(scope, receive, send)
+            if self._read_stream_writer is not None:
+                await self._read_stream_writer.send(Exception(err))
+
+    async def _plain_request(self, request: Request) -> JSONRPCRequest | None:
+        """The request, if it is to be answered with JSON; None for the SDK's own handling (errors included)."""
+        has_json, has_sse = check_accept_headers(request)
+        if not (has_json and has_sse) or not self._check_content_type(request):
+            return None
+        try:
+            decoded = pydantic_core.from_json(await request.body())
+        except ValueError:
+            return None
+        if isinstance(decoded, dict) and decoded.get("method") == "initialize":
+            self._agent_may_be_asked = may_be_asked(decoded)
+            return None
+        if not is_plain(decoded, agent_may_be_asked=self._agent_may_be_asked):
+            return None
+        try:
+            message = jsonrpc_message_adapter.validate_python(decoded, by_name=False)
+        except ValidationError:
+            return None
+        return message if isinstance(message, JSONRPCRequest) else None
+
+    async def _answer_with_json(
+        self, message: JSONRPCRequest, request: Request, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        writer = self._read_stream_writer
+        if writer is None:  # pragma: no cover - connect() runs before any request is served
+            raise ValueError("No read stream writer available. Ensure connect() is called first.")
+        request_id = str(message.id)
+        self.json_answered.add(request_id)
+        self._request_streams[request_id] = anyio.create_memory_object_stream[EventMessage](REQUEST_STREAM_BUFFER_SIZE)
+        reader = self._request_streams[request_id][1]
+        metadata = ServerMessageMetadata(
+            request_context=request,
+            on_request_unanswered=partial(self._terminate_unanswered_request, message.id),
+            can_send_request=False,
+        )
+        try:
+            await writer.send(SessionMessage(message, metadata=metadata))
+            event = await self._result(reader, request_id)
+            if event is None:
+                response = self._create_error_response(
+                    "Session terminated before the request completed", HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR
+                )
+            elif isinstance(event.message, JSONRPCError) and event.message.error.code == REQUEST_CANCELLED:
+                response = self._cancelled_on_a_stream(event.message)
+            else:
+                response = self._create_json_response(event.message)
+        finally:
+            await self._clean_up_memory_streams(request_id)
+            self.json_answered.discard(request_id)
+        await response(scope, receive, send)
+
+    def _cancelled_on_a_stream(self, message: JSONRPCError) -> Response:
+        """A cancelled request's answer as a one-event SSE stream, as it would have come the long way.
+
+        The agent that cancelled may be closing: the SDK's client lets an SSE answer find it gone, but
+        fails on a JSON one.
+        """
+        data = message.model_dump_json(by_alias=True, exclude_unset=True)
+        headers = {"Cache-Control": "no-cache, no-transform", MCP_SESSION_ID_HEADER: self.mcp_session_id or ""}
+        return Response(f"event: message\r\ndata: {data}\r\n\r\n", headers=headers, media_type=CONTENT_TYPE_SSE)
+
+    @staticmethod
+    async def _result(reader: ObjectReceiveStream[EventMessage], request_id: str) -> EventMessage | None:
+        """The request's response from its stream (None if the session ended first); anything else is dropped."""
+        try:
+            while True:
+                event = await reader.receive()
+                if isinstance(event.message, JSONRPCResponse | JSONRPCError):
+                    return event
+                logger.warning("a message for request %s, answered with JSON, had no way to the agent", request_id)
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return None

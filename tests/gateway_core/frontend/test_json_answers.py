@@ -1,0 +1,66 @@
+"""Which handshake-era requests can be answered with one JSON body: those whose answer can only be their result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway_core.frontend.json_answers import is_plain, may_be_asked
+
+
+def call(**params: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "echo", **params}}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        call(),
+        call(_meta={"com.example/trace": "t"}),
+        {"jsonrpc": "2.0", "id": 4, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": "r", "method": "resources/read", "params": {"uri": "file:///a"}},
+        {"jsonrpc": "2.0", "id": 5, "method": "ping"},
+    ],
+)
+def test_a_request_that_can_only_be_answered_with_its_result_is_plain(message: dict[str, Any]):
+    assert is_plain(message, agent_may_be_asked=False)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        call(_meta={"progressToken": "p"}),
+        call(task={"ttl": 1000}),
+        {"jsonrpc": "2.0", "id": 6, "method": "initialize", "params": {}},
+        {"jsonrpc": "2.0", "id": 7, "method": "tasks/result", "params": {"taskId": "t"}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": "not an object"},
+        [call()],
+    ],
+)
+def test_a_request_that_may_carry_more_than_its_result_is_not_plain(message: Any):
+    assert not is_plain(message, agent_may_be_asked=False)
+
+
+def test_no_request_is_plain_from_an_agent_that_can_be_asked_questions():
+    assert not is_plain(call(), agent_may_be_asked=True)
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "asked"),
+    [
+        ({}, False),
+        ({"experimental": {}}, False),
+        ({"roots": None}, False),
+        ({"sampling": {}}, True),
+        ({"elicitation": {"form": {}}}, True),
+        ({"roots": {"listChanged": True}}, True),
+    ],
+)
+def test_an_agent_can_be_asked_questions_when_it_declared_sampling_elicitation_or_roots(
+    capabilities: dict[str, Any], asked: bool
+):
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": capabilities}}
+
+    assert may_be_asked(hello) is asked
