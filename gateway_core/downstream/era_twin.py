@@ -73,6 +73,8 @@ class HandshakeTwin:
 
     async def settled(self, within_s: float) -> None:
         """Until it is known whether a twin serves handshake-era agents (at most ``within_s``)."""
+        if self._settled.is_set():  # as almost always: no cancel scope to build for every request
+            return
         with anyio.move_on_after(within_s):
             await self._settled.wait()
 

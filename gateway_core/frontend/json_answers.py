@@ -6,9 +6,10 @@ for the result only). An SSE answer costs a stream, a priming event stored for r
 tasks, and the SDK's client often drops the connection when the stream's last chunk comes late. This
 transport chooses per request: a request that accepts JSON and whose answer cannot carry anything but
 its result (a method in ``PLAIN_METHODS``, no progress token, no task, and an agent that declared no
-sampling, elicitation or roots, so no question can be put to it on this request) gets a JSON body;
-every other request the SDK's SSE stream. 2026-07-28 requests do not come here: the SDK already
-answers those with JSON unless something is sent before the result.
+sampling, elicitation or roots, so no question can be put to it on this request) gets a JSON body
+if its result comes within ``JSON_WINDOW_S``, else the long way's SSE stream from then on; every other
+request the SDK's SSE stream. 2026-07-28 requests do not come here: the SDK already answers those with
+JSON unless something is sent before the result.
 """
 
 from __future__ import annotations
@@ -22,17 +23,21 @@ from typing import Any
 import anyio
 import pydantic_core
 from anyio.abc import ObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server.streamable_http import (
     CONTENT_TYPE_SSE,
     MCP_SESSION_ID_HEADER,
     REQUEST_CANCELLED,
     REQUEST_STREAM_BUFFER_SIZE,
     EventMessage,
+    SSEEvent,
     StreamableHTTPServerTransport,
     check_accept_headers,
 )
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import (
+    DEFAULT_NEGOTIATED_VERSION,
     INTERNAL_ERROR,
     JSONRPCError,
     JSONRPCRequest,
@@ -40,6 +45,7 @@ from mcp_types import (
     jsonrpc_message_adapter,
 )
 from pydantic import ValidationError
+from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -60,6 +66,10 @@ PLAIN_METHODS = frozenset(
         "ping",
     }
 )
+# A request not answered within this long is answered as the long way would: an SSE stream from then on,
+# with a priming event to resume from and keep-alive pings (a person's approval, a long tool), so only
+# prompt answers come as one JSON body.
+JSON_WINDOW_S = 1.0
 # What an agent declares when it can be asked something during its requests.
 QUESTION_CAPABILITIES = ("sampling", "elicitation", "roots")
 
@@ -151,15 +161,23 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             raise ValueError("No read stream writer available. Ensure connect() is called first.")
         request_id = str(message.id)
         self.json_answered.add(request_id)
-        self._request_streams[request_id] = anyio.create_memory_object_stream[EventMessage](REQUEST_STREAM_BUFFER_SIZE)
-        reader = self._request_streams[request_id][1]
+        inner, reader = anyio.create_memory_object_stream[EventMessage](REQUEST_STREAM_BUFFER_SIZE)
+        arrivals = _Arrivals(inner)
+        self._request_streams[request_id] = (arrivals, reader)  # type: ignore[assignment]
         metadata = ServerMessageMetadata(
             request_context=request,
             on_request_unanswered=partial(self._terminate_unanswered_request, message.id),
             can_send_request=False,
         )
+        streamed = False
         try:
             await writer.send(SessionMessage(message, metadata=metadata))
+            with anyio.move_on_after(JSON_WINDOW_S):
+                await arrivals.arrived.wait()
+            if not arrivals.arrived.is_set():
+                streamed = True
+                await self._stream_the_rest(request_id, request, reader, scope, receive, send)
+                return
             event = await self._result(reader, request_id)
             if event is None:
                 response = self._create_error_response(
@@ -170,9 +188,48 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             else:
                 response = self._create_json_response(event.message)
         finally:
-            await self._clean_up_memory_streams(request_id)
             self.json_answered.discard(request_id)
+            if not streamed:
+                await self._clean_up_memory_streams(request_id)
         await response(scope, receive, send)
+
+    async def _stream_the_rest(
+        self,
+        request_id: str,
+        request: Request,
+        reader: MemoryObjectReceiveStream[EventMessage],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Answer a request that is taking a while as the long way does: an SSE stream, resumable, kept alive.
+
+        As the SDK's own POST handling from the point where the request has been handed over.
+        """
+        self.json_answered.discard(request_id)  # from now on its messages are kept for resumption
+        protocol_version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER, DEFAULT_NEGOTIATED_VERSION)
+        priming_event = await self._mint_priming_event(request_id, protocol_version)
+        sse_writer, sse_reader = anyio.create_memory_object_stream[SSEEvent](0)
+        self._sse_stream_writers[request_id] = sse_writer
+        headers = {
+            "Cache-Control": "no-cache, no-transform",
+            "Connection": "keep-alive",
+            "Content-Type": CONTENT_TYPE_SSE,
+            **({MCP_SESSION_ID_HEADER: self.mcp_session_id} if self.mcp_session_id else {}),
+        }
+        response = EventSourceResponse(
+            content=sse_reader,
+            data_sender_callable=partial(self._run_sse_writer, request_id, sse_writer, reader, priming_event),
+            headers=headers,
+        )
+        try:
+            await response(scope, receive, send)
+        except Exception:
+            logger.exception("SSE response error")
+            await sse_writer.aclose()
+            await self._clean_up_memory_streams(request_id)
+        finally:
+            await sse_reader.aclose()
 
     def _cancelled_on_a_stream(self, message: JSONRPCError) -> Response:
         """A cancelled request's answer as a one-event SSE stream, as it would have come the long way.
@@ -195,3 +252,31 @@ class AnsweringTransport(StreamableHTTPServerTransport):
                 logger.warning("a message for request %s, answered with JSON, had no way to the agent", request_id)
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             return None
+
+
+class _Arrivals:
+    """The sending side of one request's stream, which also tells when something arrived (or it closed).
+
+    Waiting for ``arrived`` can be given up without losing a message, where giving up a ``receive()``
+    could lose the one handed over just then.
+    """
+
+    def __init__(self, inner: MemoryObjectSendStream[EventMessage]) -> None:
+        self._inner = inner
+        self.arrived = anyio.Event()
+
+    async def send(self, item: EventMessage) -> None:
+        await self._inner.send(item)
+        self.arrived.set()
+
+    def send_nowait(self, item: EventMessage) -> None:
+        self._inner.send_nowait(item)
+        self.arrived.set()
+
+    def close(self) -> None:
+        self._inner.close()
+        self.arrived.set()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+        self.arrived.set()

@@ -13,6 +13,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from gateway_core.frontend.json_answers import JSON_WINDOW_S
 from gateway_core.gateway import HOT_PATH_ENV
 from tests.integration.harness import running_gateway, stdio_fake
 
@@ -32,6 +33,13 @@ class Agent:
 
     async def request(self, method: str, params: dict[str, Any] | None = None) -> tuple[str, list[dict[str, Any]]]:
         """Send one request; the answer's content type and every message it carried."""
+        kind, messages, _ = await self.request_events(method, params)
+        return kind, messages
+
+    async def request_events(
+        self, method: str, params: dict[str, Any] | None = None
+    ) -> tuple[str, list[dict[str, Any]], list[httpx2.ServerSentEvent]]:
+        """Send one request; the answer's content type, every message it carried, and its SSE events if any."""
         self._ids += 1
         body: dict[str, Any] = {"jsonrpc": "2.0", "id": self._ids, "method": method}
         if params is not None:
@@ -41,14 +49,15 @@ class Agent:
             assert response.status_code == 200, (await response.aread()).decode()
             kind = response.headers["content-type"].split(";")[0]
             if kind == "application/json":
-                return kind, [json.loads(await response.aread())]
-            messages = []
+                return kind, [json.loads(await response.aread())], []
+            messages, events = [], []
             async for event in httpx2.EventSource(response):
+                events.append(event)
                 if event.data:
                     messages.append(json.loads(event.data))
                     if messages[-1].get("id") == self._ids:
                         break
-            return kind, messages
+            return kind, messages, events
 
 
 @asynccontextmanager
@@ -77,6 +86,9 @@ async def test_a_plain_call_is_answered_with_one_json_body_and_a_call_asking_for
     async with running_gateway({"fake": stdio_fake(prefix="")}) as gw:
         await gw.wait_ready()
         async with agent(gw.url, gw.tokens["agent-a"], {}) as session:
+            # A handshake-era agent's first call waits until it is known whether the server needs an era
+            # twin (downstream/era_twin.py), which can take longer than JSON_WINDOW_S: it is then streamed.
+            await session.request("tools/call", ECHO)
             plain = await session.request("tools/call", ECHO)
             listed = await session.request("tools/list")
             slow = {"name": "slow", "arguments": {"seconds": 0.1, "steps": 2}, "_meta": {"progressToken": "p"}}
@@ -89,6 +101,18 @@ async def test_a_plain_call_is_answered_with_one_json_body_and_a_call_asking_for
     assert with_progress[0] == "text/event-stream"
     assert [m["params"]["progress"] for m in with_progress[1] if m.get("method") == "notifications/progress"]
     assert with_progress[1][-1]["result"]["content"] == [{"type": "text", "text": "done"}]
+
+
+async def test_a_plain_call_not_answered_within_the_window_gets_a_resumable_stream_as_the_long_way_gives() -> None:
+    async with running_gateway({"fake": stdio_fake(prefix="")}) as gw:
+        await gw.wait_ready()
+        async with agent(gw.url, gw.tokens["agent-a"], {}) as session:
+            slow = {"name": "slow", "arguments": {"seconds": JSON_WINDOW_S + 0.5, "steps": 1}}
+            kind, messages, events = await session.request_events("tools/call", slow)
+
+    assert kind == "text/event-stream"
+    assert events[0].id and not events[0].data  # the priming event, to resume from
+    assert messages[-1]["result"]["content"] == [{"type": "text", "text": "done"}]
 
 
 async def test_an_agent_that_can_be_asked_questions_keeps_a_stream_for_every_call() -> None:

@@ -142,7 +142,7 @@ def expected_results() -> list[Any]:
 
 
 # Every downstream transport in both eras, each agent era answered the way a plain call is answered
-# (a JSON body), and a 2026-only server's SSE answer.
+# (a JSON body; in the handshake era a stream once it takes over a second), and a 2026-only server's SSE answer.
 PARITY_CASES: list[tuple[Downstream, Agent]] = [
     *((kind, agent) for kind in ("stdio", "http", "sse") for agent in ("http-legacy", "http-2026-json")),
     ("http-2026", "http-2026-json"),
@@ -166,7 +166,12 @@ async def test_a_20_mib_result_and_a_20_mib_argument_pass_through_as_they_do_dir
             restarts = gw.status("srv").restarts
 
     assert through == straight == expected_results()
-    assert framing == 2 * ["application/json" if agent in ("http-legacy", "http-2026-json") else "text/event-stream"]
+    if agent == "http-legacy":
+        # A plain handshake-era call is answered with JSON if its result comes within JSON_WINDOW_S (1 s),
+        # else with the long way's stream: 20 MiB on a loaded machine can take either.
+        assert set(framing) <= {"application/json", "text/event-stream"} and len(framing) == 2
+    else:
+        assert framing == 2 * ["application/json" if agent == "http-2026-json" else "text/event-stream"]
     assert restarts == 0
 
 
