@@ -293,7 +293,7 @@ class ToolPins:
                 pins.setdefault(server, {})[name] = Pin(_mapping(entry["definition"]), float(entry["pinned_at"]))
         changes: dict[str, dict[str, ToolChange]] = {}
         for item in document.get("changes", []):
-            change = _change_from_json(_mapping(item))
+            change = change_from_json(_mapping(item))
             changes.setdefault(change.server, {})[change.tool] = change
         return cls(pins, changes, clock=clock)
 
@@ -327,7 +327,12 @@ def change_to_json(change: ToolChange) -> dict[str, Any]:
     }
 
 
-def _change_from_json(item: dict[str, Any]) -> ToolChange:
+def change_from_json(item: dict[str, Any]) -> ToolChange:
+    """One change as ``change_to_json`` wrote it.
+
+    Raises:
+        ValueError, KeyError, TypeError: ``item`` is not such a change.
+    """
     old = item.get("accepted")
     return ToolChange(
         server=str(item["server"]),

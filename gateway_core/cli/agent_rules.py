@@ -3,7 +3,9 @@
 Rules are written through the checked config edit the Agents panel uses
 (``gateway_core.config.edit.set_agent_rule`` / ``set_agent_default``); a running gateway applies them to
 the next request (its config watcher). ``why`` asks the one ``gateway_core.policy.evaluate`` with the
-agent's rules in config.json, so it says what the gateway decides, in the words the audit log uses.
+agent's rules in config.json, then ``gateway_core.pinning.held_for_review`` with the tool's change waiting
+for review (from the running gateway, else from pins.json), as the gateway's guard does, so it says what
+the gateway decides, in the words the audit log uses.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from gateway_core.cli.agents import ensure_config_said
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, result, say
 from gateway_core.cli.table import print_table
+from gateway_core.cli.tool_changes import recorded_changes
 from gateway_core.config import load_config, read_raw_config
 from gateway_core.config.edit import (
     put_rule,
@@ -28,9 +31,10 @@ from gateway_core.config.edit import (
     set_agent_rule,
     undo_answer,
 )
-from gateway_core.control_file import read_control_file
+from gateway_core.control_file import NotRunningError, read_control_file
 from gateway_core.errors import AgentError, ConfigError, ToolgateError
 from gateway_core.paths import Paths
+from gateway_core.pinning import HeldForReview, ToolChange, change_from_json, held_for_review
 from gateway_core.policy import HINTS, Effect, Rule, check_match, evaluate, hints_text
 
 RULE_HEADERS = ("MATCH", "EFFECT", "FROM", "ONLY")
@@ -120,7 +124,9 @@ def add_parsers(agents: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "why",
         help="whether an agent may call a tool, and the rule that decides",
         description=(
-            "The decision of config.json's policy for one tool, from the same evaluate() the gateway uses. "
+            "The decision of config.json's policy for one tool, from the same evaluate() the gateway uses. A tool "
+            "whose definition changed since it was accepted asks (rule `changed definition → ask (RULE)`) until "
+            "the change is accepted, as the running gateway (or, with none running, pins.json) says. "
             "Grants for one session, given in an approval answer, are not in config.json and not counted."
         ),
         epilog="example: toolgate agents why cursor github/delete_repo",
@@ -344,6 +350,8 @@ def _why(args: argparse.Namespace, paths: Paths) -> int:
         say(f"Warning: there is no server {server!r}; this is what would apply to one of that name.")
     hints = _stated_hints(paths, server, tool) if any(r.annotations for r in agent.rules) else None
     decision = evaluate(args.agent_id, agent.default, agent.rules, server, tool, now=time.time(), annotations=hints)
+    change, checked = _waiting_change(paths, server, tool)
+    decision = held_for_review(decision, change)
     if args.json:
         document = {
             "agent": args.agent_id,
@@ -353,6 +361,8 @@ def _why(args: argparse.Namespace, paths: Paths) -> int:
             "rule": decision.rule_text,
             "reason": decision.reason,
             "annotations": hints,
+            # Whether the tool's definition changed since it was accepted (null: it could not be checked).
+            "held_for_review": isinstance(decision, HeldForReview) if checked else None,
         }
         result(json.dumps(document))
     else:
@@ -376,3 +386,35 @@ def _stated_hints(paths: Paths, server: str, tool: str) -> dict[str, bool] | Non
             return {k: v for k, v in hints.items() if isinstance(v, bool)} if isinstance(hints, dict) else None
     say(f"Note: the running gateway lists no tool {tool!r} of {server!r}, so rules on annotations are not counted.")
     return None
+
+
+def _waiting_change(paths: Paths, server: str, tool: str) -> tuple[ToolChange | None, bool]:
+    """The tool's change waiting for review, if any, and whether that could be checked (said when not).
+
+    Asked of the running gateway; with none running, read from what the last one saved in pins.json.
+    """
+    name = f"{server}/{tool}"
+    try:
+        changes = ControlClient(read_control_file(paths)).tool_changes()
+        running = True
+    except NotRunningError:
+        running = False
+        try:
+            changes = recorded_changes(paths)
+        except ToolgateError as exc:
+            say(f"Note: whether the definition of {name} changed since it was accepted could not be checked: {exc}.")
+            return None, False
+    except ToolgateError as exc:
+        say(f"Note: whether the definition of {name} changed since it was accepted could not be checked: {exc}.")
+        return None, False
+    for item in changes:
+        if isinstance(item, dict) and (item.get("server"), item.get("tool")) == (server, tool):
+            try:
+                change = change_from_json(item)
+            except (ValueError, KeyError, TypeError) as exc:
+                say(f"Note: the change waiting for review of {name} could not be read ({exc}), so it is not counted.")
+                return None, False
+            if not running:
+                say("Note: Toolgate is not running; this is the change waiting for review it saved in pins.json.")
+            return change, True
+    return None, True

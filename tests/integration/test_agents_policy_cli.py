@@ -145,6 +145,7 @@ async def test_agents_why_gives_the_decision_and_sentence_of_evaluate(toolgate_h
         "rule": "github/delete_* → deny",
         "reason": expected.reason,
         "annotations": None,
+        "held_for_review": False,
     }
     allowing = evaluate("cursor", agent.default, agent.rules, "github", "create_issue", now=time.time())
     assert allowed[1] == f"allow: {allowing.reason}\n"

@@ -176,3 +176,38 @@ async def test_a_new_tool_on_a_server_an_agent_may_use_whole_is_listed_once_as_n
     assert error.endswith(
         "Error: tool fake/fresh has no change waiting for review; `toolgate tools changes` lists them\n"
     )
+
+
+async def test_agents_why_says_a_changed_tool_asks_with_the_guards_rule_while_running_and_from_pins_json_after(
+    capsys: pytest.CaptureFixture[str],
+):
+    async with running_gateway({"fake": stdio_fake("--redescribable")}) as gw:
+        await gw.wait_ready()
+        capsys.readouterr()
+        assert await toolgate("agents", "why", "agent-a", "fake/echo", "--json") == 0
+        before = json.loads(capsys.readouterr().out)
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            await client.call_tool("fake__redescribe", {"name": "echo", "description": RUG_PULL})
+        await wait_for_changes(gw, 1)
+        assert await toolgate("agents", "why", "agent-a", "fake/echo", "--json") == 0
+        running = json.loads(capsys.readouterr().out)
+        assert await toolgate("agents", "why", "agent-a", "fake/echo") == 0
+        running_text = capsys.readouterr()
+        _, (request,) = await call_answering(gw, "fake__echo", {"text": "hi"}, Answer.DENY)
+        assert await toolgate("agents", "why", "agent-a", "fake/add", "--json") == 0
+        other = json.loads(capsys.readouterr().out)
+    assert await toolgate("agents", "why", "agent-a", "fake/echo", "--json") == 0
+    stopped = capsys.readouterr()
+
+    assert (before["effect"], before["rule"], before["held_for_review"]) == ("allow", "default → allow", False)
+    assert (running["effect"], running["rule"], running["held_for_review"]) == (
+        "ask",
+        "changed definition → ask (default → allow)",
+        True,
+    )
+    # The same decision and sentence the guard put to the person for the call.
+    assert (running["rule"], running["reason"]) == (request.rule_text, request.reason)
+    assert running_text.out == f"ask: {request.reason}\n"
+    assert (other["effect"], other["held_for_review"]) == ("allow", False)
+    assert json.loads(stopped.out)["rule"] == "changed definition → ask (default → allow)"
+    assert "pins.json" in stopped.err
