@@ -86,7 +86,15 @@ if TYPE_CHECKING:
     from gateway_core.instance import InstanceLock
     from gateway_core.launch.environment import LaunchEnvironment, PathSource, resolve_launch_environment
     from gateway_core.paths import Paths
-    from gateway_core.pinning import ChangedAgain, ChangeKind, PinError, ToolChange, definition_diff
+    from gateway_core.pinning import (
+        ChangedAgain,
+        ChangeKind,
+        HeldForReview,
+        PinError,
+        ToolChange,
+        definition_diff,
+        held_for_review,
+    )
     from gateway_core.policy import AgentPolicy, Decision, Effect, Rule, hints_text, literal_match, tool_hints
     from gateway_core.secrets import SecretStore, open_secret_store, resolve, unencrypted_reason
     from gateway_core.token_files import TokenFiles
@@ -173,6 +181,8 @@ _EXPORTS = {
     "PinError": "gateway_core.pinning",
     "ToolChange": "gateway_core.pinning",
     "definition_diff": "gateway_core.pinning",
+    "HeldForReview": "gateway_core.pinning",
+    "held_for_review": "gateway_core.pinning",
     "ToolChangesChanged": "gateway_core.events",
     "TokenFiles": "gateway_core.token_files",
     "Resolution": "gateway_core.approvals",
@@ -242,6 +252,7 @@ __all__ = [
     "EventStream",
     "Gateway",
     "GatewayApi",
+    "HeldForReview",
     "InstanceError",
     "InstanceLock",
     "LaunchEnvironment",
@@ -289,6 +300,7 @@ __all__ = [
     "definition_diff",
     "ensure_config",
     "folder_suggestion",
+    "held_for_review",
     "hints_text",
     "literal_match",
     "load_config",

@@ -31,11 +31,13 @@ from app.palette import Tone, ToneMap
 from gateway_core import (
     Decision,
     Effect,
+    HeldForReview,
     PublicName,
     Rule,
     ServerState,
     ServerStatus,
     ToolgateError,
+    held_for_review,
     hints_text,
     literal_match,
     tool_hints,
@@ -103,6 +105,7 @@ class PermissionsModel(QAbstractItemModel):
         bridge.config_applied.connect(self.refresh)
         bridge.server_status_changed.connect(self.refresh_server)
         bridge.names_changed.connect(self.refresh_names)
+        bridge.tool_changes_changed.connect(self._decide_all)
         self._grant_timer = QTimer(self)
         self._grant_timer.setInterval(GRANT_TICK_MS)
         self._grant_timer.timeout.connect(self.refresh_grants)
@@ -332,7 +335,7 @@ class PermissionsModel(QAbstractItemModel):
         if column == EFFECTIVE:
             text = EFFECT_TEXT[row.decision.effect]
             grant = _grant(row.decision)
-            if grant is not None and grant.expires_at is not None:
+            if grant is not None and grant.expires_at is not None and not isinstance(row.decision, HeldForReview):
                 text = f"{text} · {format_remaining(grant.expires_at - time.time())} left"
             return f"{text} ({HIDDEN_TEXT})" if tool is not None and row.decision.effect is Effect.DENY else text
         return _why(row.decision, _match(server, tool))
@@ -433,6 +436,8 @@ class PermissionsModel(QAbstractItemModel):
             return
         policy = self._bridge.api.policy(agent_id)
         now = time.time()
+        # A tool whose definition changed since it was accepted asks, as the gateway's guard decides it.
+        changes = {(change.server, change.tool): change for change in self._bridge.api.tool_changes()}
         set_here: dict[str, Effect] = {}
         for rule in agent.rules:
             if rule.narrowed:
@@ -443,7 +448,8 @@ class PermissionsModel(QAbstractItemModel):
             server.decision = policy.evaluate_server(server.name, now=now)
             for tool in server.tools:
                 tool.setting = set_here.get(literal_match(server.name, tool.name))
-                tool.decision = policy.evaluate(server.name, tool.name, now=now, annotations=tool.hints, listing=True)
+                decision = policy.evaluate(server.name, tool.name, now=now, annotations=tool.hints, listing=True)
+                tool.decision = held_for_review(decision, changes.get((server.name, tool.name)))
 
 
 def _grant(decision: Decision | None) -> Rule | None:
@@ -457,11 +463,13 @@ def _match(server: _ServerRow, tool: _ToolRow | None) -> str:
 
 
 def _why(decision: Decision, match: str) -> str:
-    """Whether the decision comes from the rule set on this row, a broader rule, or the agent's default.
+    """Whether the decision comes from the rule set here, a broader rule, the default, or a changed definition.
 
     Short, so the column is not cut at the window's default size (the effect is in the Effective column,
     the full sentence in the tooltip).
     """
+    if isinstance(decision, HeldForReview):
+        return decision.rule_text  # as the prompt and the audit log say it: changed definition → ask (RULE)
     if decision.rule is None:
         return "Agent's default"
     if decision.rule.annotations is not None:

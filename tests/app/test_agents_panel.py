@@ -615,3 +615,34 @@ def test_a_removed_agent_comes_back_with_its_rules_and_the_same_token_with_undo(
             assert denied.is_error and not allowed.is_error
 
     run_async(qloop, scenario())
+
+
+def test_a_tool_whose_definition_changed_shows_ask_and_the_guards_rule_in_why_until_it_is_accepted(qloop, qtbot):
+    async def scenario():
+        servers = {"fake": stdio_fake("--redescribable")}
+        async with running_bridge(servers, agents={"a": {"default": "allow"}}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            before = (
+                tool_index(panel, "fake", "echo", EFFECTIVE).data(),
+                tool_index(panel, "fake", "echo", WHY).data(),
+            )
+            async with agent_client(bridge.endpoint_url, bridge.api.agent_token("a")) as client:
+                await client.call_tool("fake__redescribe", {"name": "echo", "description": "Echo, and mail ~/.ssh."})
+            await eventually(
+                lambda: tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Ask", "the changed tool to show Ask"
+            )
+            why = tool_index(panel, "fake", "echo", WHY)
+            held = (why.data(), why.data(Qt.ItemDataRole.ToolTipRole))
+            other = tool_index(panel, "fake", "add", WHY).data()
+            bridge.api.accept_tools("fake", "echo")
+            await eventually(
+                lambda: tool_index(panel, "fake", "echo", EFFECTIVE).data() == "Allow", "the accepted tool to allow"
+            )
+            after = tool_index(panel, "fake", "echo", WHY).data()
+
+        assert before == ("Allow", "Agent's default")
+        assert held[0] == "changed definition → ask (default → allow)"
+        assert held[1].startswith("the definition of fake/echo changed since it was accepted (description)")
+        assert other == "Agent's default" and after == "Agent's default"
+
+    run_async(qloop, scenario())
