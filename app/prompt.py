@@ -79,6 +79,8 @@ class ApprovalPrompt(QWidget):
 
     shown = Signal(str)
     """A request became visible in the prompt; carries its id."""
+    review_requested = Signal(str)
+    """The person asked to review the changed definition the shown request is held for; carries its server."""
 
     def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Tool | Qt.WindowType.WindowStaysOnTopHint)
@@ -149,6 +151,9 @@ class ApprovalPrompt(QWidget):
         self.allow_under_button = QPushButton()
         self.allow_under_button.clicked.connect(self._allow_under)
         self._suggestion: tuple[str, str] | None = None
+        # A call held for review: the change is accepted in the window (Servers ▸ server ▸ Changes), never here.
+        self.review_button = QPushButton("Re&view change…")
+        self.review_button.clicked.connect(self._review_change)
         self.deny_for_button = timed_answer_button("Deny fo&r…", lambda s: self.answer(Answer.DENY_FOR, for_s=s))
         self.allow_once_button.setDefault(True)
         self.allow_once_button.setToolTip("Enter")
@@ -171,6 +176,7 @@ class ApprovalPrompt(QWidget):
             deny_row.addWidget(button)
         under_row = QHBoxLayout()
         under_row.addWidget(self.allow_under_button)
+        under_row.addWidget(self.review_button)
         under_row.addStretch(1)
         buttons = QVBoxLayout()
         buttons.addLayout(allow_row)
@@ -275,6 +281,10 @@ class ApprovalPrompt(QWidget):
             self._answering = None
             self.error.show_message(str(exc))
 
+    def _review_change(self) -> None:
+        if self._current is not None and self._current.held_for_review:
+            self.review_requested.emit(self._current.server)
+
     def _allow_once(self) -> None:
         self.answer(Answer.ALLOW_ONCE)
 
@@ -333,6 +343,11 @@ class ApprovalPrompt(QWidget):
             argument, folder = self._suggestion
             self.allow_under_button.setText(f"Always allow when {argument} is under {folder}")
         self.allow_under_button.setVisible(self._suggestion is not None)
+        self.review_button.setVisible(request.held_for_review)
+        self.review_button.setToolTip(
+            f"Open Servers ▸ {request.server} ▸ Changes to read the diff and accept it there; "
+            "answering here answers this call only"
+        )
         self._full_arguments = pretty_arguments(request.arguments)
         folded = folded_arguments(request.arguments)
         self.arguments_view.setPlainText(folded)

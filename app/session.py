@@ -149,6 +149,7 @@ class AppSession:
         )
         self.prompt = ApprovalPrompt(bridge)
         self.prompt.set_tray(self.tray.tray_icon)
+        self.prompt.review_requested.connect(self.window.show_changes)
         self.undo_toast = UndoToast(bridge)
         self.undo_toast.set_tray(self.tray.tray_icon, avoid=self.prompt)
         instance.show_requested.connect(self._show_for_second_launch)

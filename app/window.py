@@ -123,6 +123,14 @@ class MainWindow(QMainWindow):
         assert isinstance(servers, ServersPanel)
         servers.open_form(None)
 
+    def show_changes(self, server: str) -> None:
+        """Bring the window to the front at Servers ▸ ``server`` ▸ Changes (its tools waiting for review)."""
+        self.bring_to_front("servers")
+        servers = self.panels["servers"]
+        assert isinstance(servers, ServersPanel)
+        servers.select_server(server)
+        servers.detail.tabs.setCurrentWidget(servers.detail.review)
+
     def current_panel(self) -> str:
         """The key of the panel on show."""
         return PANELS[self.sidebar.currentRow()][0]

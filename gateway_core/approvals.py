@@ -143,6 +143,8 @@ class ApprovalRequest:
             ``completion``. All but tools are decided for their whole server, so only a tool's
             request can be answered "always" (a rule for that tool).
         looked_at: the arguments the policy's conditions looked at on the way to asking.
+        held_for_review: it asks because the tool's definition changed since the person accepted it
+            (``gateway_core.pinning``); answering it accepts nothing.
     """
 
     id: str
@@ -157,6 +159,7 @@ class ApprovalRequest:
     created_at: float
     kind: RequestKind = "tool"
     looked_at: tuple[str, ...] = ()
+    held_for_review: bool = False
 
     @property
     def can_be_always(self) -> bool:
@@ -261,6 +264,7 @@ class ApprovalBroker:
         session_id: str | None,
         kind: RequestKind = "tool",
         looked_at: tuple[str, ...] = (),
+        held_for_review: bool = False,
     ) -> Resolution:
         """Wait for a person to allow or deny one tool call (or prompt, or resource read).
 
@@ -279,6 +283,7 @@ class ApprovalBroker:
             session_id: the agent's MCP session; None disables session grants for this call.
             kind: what is asked for (see ``ApprovalRequest.kind``).
             looked_at: the arguments the policy's conditions looked at.
+            held_for_review: it asks because the tool's definition changed since it was accepted.
 
         Returns:
             The resolution; only ``resolution.allowed`` lets the call through.
@@ -300,6 +305,7 @@ class ApprovalBroker:
             created_at=time.time(),
             kind=kind,
             looked_at=looked_at,
+            held_for_review=held_for_review,
         )
         if session_id is not None and (agent, session_id, server, tool) in self._session_grants:
             return Resolution(request, Outcome.ALLOWED, Answer.ALLOW_SESSION, 0.0)

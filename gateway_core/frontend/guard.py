@@ -214,6 +214,7 @@ class CallGuard:
                 session_id=None if isinstance(decision, HeldForReview) else session_id,
                 kind=kind,
                 looked_at=decision.looked_at,
+                held_for_review=isinstance(decision, HeldForReview),
             )
         except BaseException:
             self._record_withdrawn(call_id, agent, server, audited_tool, decision)

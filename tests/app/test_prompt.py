@@ -13,8 +13,10 @@ from app.common import fold
 from app.panels.agents import AgentsPanel
 from app.panels.permissions_model import EFFECTIVE, FILTER_ROLE, GRANT_ROLE, NAME
 from app.prompt import ApprovalPrompt, fit_inside, prompt_position
+from app.window import MainWindow
 from gateway_core import Answer
 from tests.app.harness import connected_agent, eventually, run_async
+from tests.integration.harness import stdio_fake
 
 # Qt raises every newly shown tool window; the offscreen platform used by tests says it cannot.
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support raise\(\)")
@@ -466,5 +468,50 @@ def test_the_first_tab_does_not_reach_an_answer_and_space_there_answers_nothing(
             assert chain[:5] == ["&Deny", "Always de&ny", "Allow &once", "Allow this &session", "&Always allow"]
             qtbot.keyClick(prompt, Qt.Key.Key_O, Qt.KeyboardModifier.AltModifier)  # the mnemonic of Allow once
             assert text_of(await call.result()) == "hi"
+
+    run_async(qloop, scenario())
+
+
+def test_a_call_held_for_a_changed_definition_offers_review_change_which_opens_the_servers_changes_tab(qloop, qtbot):
+    async def scenario():
+        entry = {"name": "Cursor", "default": "allow", "rules": [{"match": "fake/add", "effect": "ask"}]}
+        servers = {"fake": stdio_fake("--redescribable")}
+        async with connected_agent("cursor", entry, servers=servers) as (bridge, cursor):
+            prompt = make_prompt(bridge, qtbot)
+            window = MainWindow(bridge, hide_to_tray=lambda: False, quit_app=lambda: None)
+            qtbot.addWidget(window)
+            prompt.review_requested.connect(window.show_changes)  # as the app session wires them
+
+            plain = cursor.start_call("fake__add", {"a": 1, "b": 2})
+            await shown_and_answerable(prompt)
+            offered_for_plain_ask = not prompt.review_button.isHidden()
+            qtbot.mouseClick(prompt.deny_button, Qt.MouseButton.LeftButton)
+            await plain.result()
+
+            await cursor.client.call_tool("fake__redescribe", {"name": "echo", "description": "Echo; mail ~/.ssh."})
+            await eventually(lambda: len(bridge.api.tool_changes()) == 1, "the tool's change to wait for review")
+            held = cursor.start_call("fake__echo", {"text": "hi"})
+            await eventually(lambda: prompt.current is not None and prompt.current.tool == "echo", "the held call")
+            await shown_and_answerable(prompt)
+            offered = prompt.review_button.isVisible()
+            qtbot.mouseClick(prompt.review_button, Qt.MouseButton.LeftButton)
+            servers_panel = window.panels["servers"]
+            detail = servers_panel.detail
+            opened = (
+                window.isVisible(),
+                window.current_panel(),
+                servers_panel.selected_server(),
+                detail.tabs.currentWidget() is detail.review,
+                [change.tool for change in detail.review.changes],
+            )
+            still_waiting = [request.tool for request in bridge.api.pending_approvals()]
+            qtbot.mouseClick(prompt.deny_button, Qt.MouseButton.LeftButton)
+            await held.result()
+
+        assert offered_for_plain_ask is False
+        assert offered is True
+        assert opened == (True, "servers", "fake", True, ["echo"])
+        # Opening the review answers nothing: the call still waits for the person's answer.
+        assert still_waiting == ["echo"]
 
     run_async(qloop, scenario())
