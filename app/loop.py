@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 os.environ.setdefault("QT_API", "pyside6")  # qasync picks its Qt binding from this at import
 
 import qasync
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QObject, QTimer, QTimerEvent
 
 logger = logging.getLogger("toolgate.app")
 T = TypeVar("T")
@@ -24,6 +24,39 @@ T = TypeVar("T")
 LEFTOVER_TASKS_TIMEOUT_S = 5.0
 # Qt timers take a signed 32-bit count of milliseconds (about 24.8 days).
 MAX_TIMER_S = (2**31 - 1) / 1000
+
+
+class _LoopTimers(QObject):
+    """The loop's delayed callbacks, one Qt timer each; ``stop`` kills every timer still pending, at once.
+
+    qasync's own only marks itself stopped and kills each timer when it next fires, so timers outlive
+    a closed loop; when the loop is then freed on another thread (the last reference dropped by a
+    worker thread), Qt cannot stop them from there and a timer left registered fires into freed
+    memory later.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handles: dict[int, asyncio.Handle] = {}
+
+    def add_callback(self, handle: asyncio.Handle, delay: float = 0) -> asyncio.Handle:
+        self._handles[self.startTimer(int(max(0, delay) * 1000))] = handle
+        return handle
+
+    def timerEvent(self, event: QTimerEvent) -> None:
+        timer_id = event.timerId()
+        self.killTimer(timer_id)
+        handle = self._handles.pop(timer_id, None)
+        if handle is not None and not handle._cancelled:
+            handle._run()
+
+    def stop(self) -> None:
+        for timer_id in self._handles:
+            self.killTimer(timer_id)
+        self._handles.clear()
+
+    def set_debug(self, enabled: bool) -> None:
+        """Debug timing of callbacks (qasync's) is not kept; asyncio's debug mode still works for the rest."""
 
 
 class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
@@ -46,6 +79,7 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._batches.setInterval(0)
         self._batches.timeout.connect(self._run_batch)
         super().__init__(*args, **kwargs)
+        self._timer = _LoopTimers()
 
     def call_soon(self, callback: Callable[..., object], *args: Any, context: Any = None) -> asyncio.Handle:
         """Queue ``callback(*args)`` to run in the loop's next batch."""

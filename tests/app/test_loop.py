@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import sys
+import threading
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QDeadlineTimer, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.loop import QtEventLoop, run_to_end
@@ -118,3 +120,35 @@ def test_a_task_that_never_stops_yielding_leaves_room_for_qt_events(qloop: QtEve
     qloop.run_until_complete(asyncio.wait_for(busy(), 60))
 
     assert qt_events >= 20
+
+
+def test_a_closed_loop_leaves_no_qt_timer_behind_even_when_a_worker_thread_frees_it(qapp: QApplication):
+    """Callbacks still scheduled when the loop closes stop at once, on the loop's thread.
+
+    Otherwise their Qt timers outlive the loop: if the last reference to it then goes on a worker
+    thread (an anyio worker that still held it), Qt warns it cannot stop them from there, and a timer
+    left registered fires into a freed object later (a crash in an unrelated test).
+    """
+    loop = QtEventLoop(qapp)
+    loop.call_later(3600, print, "never")  # a timeout that was still pending at Quit
+    loop.call_later(0.5, print, "never")
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+    qapp.processEvents()
+
+    freed = threading.Event()
+
+    def free_on_a_worker_thread(held: list[QtEventLoop]) -> None:
+        held.clear()
+        gc.collect()
+        freed.set()
+
+    held = [loop]
+    del loop
+    worker = threading.Thread(target=free_on_a_worker_thread, args=(held,))
+    worker.start()
+    worker.join(timeout=30)
+    assert freed.is_set()
+    deadline = QDeadlineTimer(1000)  # the shorter timer would have fired by now
+    while not deadline.hasExpired():
+        qapp.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
