@@ -9,6 +9,7 @@ exits 3 when no gateway runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     paths = Paths.from_env()
     try:
-        return command(args, paths)
+        code = command(args, paths)
+        sys.stdout.flush()  # here, where a reader that went away can be told apart from an error
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except ConfigError as exc:
         for problem in exc.problems:
             fail(problem)
@@ -67,6 +72,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("Interrupted.")
         return EXIT_INTERRUPTED
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout closed it (``toolgate logs | head``): end quietly, as other commands do.
+
+    Output still buffered goes nowhere, so the interpreter's last flush cannot fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file (in-process callers): nothing buffered to lose
+        pass
+    return EXIT_ERROR
 
 
 def _parser(*, only_serve: bool = False) -> argparse.ArgumentParser:

@@ -220,3 +220,23 @@ def test_config_check_reports_policy_warnings_with_their_path_and_still_passes(t
     assert done.returncode == 0
     assert "warning:" in done.stderr
     assert "agents.cursor.rules[0].match" in done.stderr
+
+
+def test_output_to_a_reader_that_went_away_ends_quietly_with_exit_1() -> None:
+    """``toolgate … | head -1``: the reader closes the pipe; no "Broken pipe" error or traceback follows."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte is written
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway_core.cli", "servers", "catalogue", "--json"],
+            cwd=REPO_ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    assert (result.returncode, result.stderr) == (1, "")
