@@ -186,6 +186,7 @@ class Gateway:
             self._frontend.server,
             replay=self._replay,
             json_answers=self.hot_path,
+            hot_calls=self._frontend.hot_path.plan if self.hot_path else None,
             security_settings=None,
             max_request_body_size=SDK_REQUEST_BODY_LIMIT,
             session_idle_timeout=config.gateway.session_idle_timeout_s,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import anyio
 import mcp_types as types
@@ -246,6 +246,18 @@ class LiveSession:
             options["on_progress"] = progress
         raw = await self.dispatcher.send_raw_request(request.method, params, options)
         return cast(_R, TASK_CALL_RESULT.validate_python(raw, by_name=False))
+
+    async def send_raw(self, request: types.CallToolRequest) -> dict[str, Any]:
+        """Send ``request`` as the SDK's session sends it, and return its result as it came (nothing checked).
+
+        The same wire form, envelope and headers as ``ClientSession.send_request`` (the session's own
+        stamp), the same id allocation (the session's dispatcher); the result's checks are the
+        caller's (``pass_through.py``).
+        """
+        data = request.model_dump(by_alias=True, mode="json", exclude_none=True)
+        options: CallOptions = {}
+        self.session._stamp(data, options)  # the SDK's own stamp; it has no public way to stamp without sending
+        return await self.dispatcher.send_raw_request(data["method"], data.get("params"), options)
 
     async def next_refresh(self) -> frozenset[Listing]:
         """Wait for list_changed notices and return the listings to fetch again."""

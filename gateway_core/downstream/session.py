@@ -36,18 +36,23 @@ from gateway_core.downstream.base import Connection, Notice
 from gateway_core.downstream.envelope import EnvelopeWriter, speaking_for
 from gateway_core.downstream.live import LiveSession
 from gateway_core.downstream.offer import EVERYTHING, OfferingSession
+from gateway_core.downstream.pass_through import typed_result, wire_result
 from gateway_core.errors import DownstreamError, DownstreamTimeoutError, ServerUnavailableError
 
 # After a call fails with "connection closed", how long to wait for the transport to say why.
 LOSS_REASON_WAIT_S = 1.0
 CLIENT_INFO = types.Implementation(name="toolgate", version="0.1.0")
+# The version the SDK's client assumes for a session whose version it does not know.
+DEFAULT_VERSION = "2025-11-25"
 
 logger = logging.getLogger(__name__)
 
 _R = TypeVar("_R", bound=BaseModel)
 _Q = TypeVar("_Q", bound=BaseModel)
+_T = TypeVar("_T")
 InteractiveRequest = types.CallToolRequest | types.GetPromptRequest | types.ReadResourceRequest
 INTERACTIVE_REQUESTS = (types.CallToolRequest, types.GetPromptRequest, types.ReadResourceRequest)
+CALL_RESULT: TypeAdapter[types.CallToolResult] = TypeAdapter(types.CallToolResult)
 # A 2026-07-28 server asking for input more often than this in one request is looping.
 MAX_INPUT_ROUNDS = 10
 
@@ -227,6 +232,38 @@ class ServerSession:
         request = types.CallToolRequest(params=params)
         return await self._request(f"tools/call {name!r}", request, types.CallToolResult, progress, caller)
 
+    async def call_tool_passing_through(
+        self, name: str, arguments: dict[str, Any] | None, *, caller: Caller, meta: types.RequestParamsMeta | None
+    ) -> dict[str, Any] | types.CallToolResult:
+        """``call_tool`` for a handshake-era agent's plain call (no progress, task or answers), its result unchecked.
+
+        The request goes out as ``call_tool`` sends it. A result in the common shape comes back as a
+        dict, the agent's wire form (``pass_through.py``); any other result as ``call_tool`` gives it
+        (a 2026-07-28 server's questions asked in rounds, as there). Raises as ``call_tool`` does.
+        """
+        request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=arguments, _meta=meta))
+        what = f"tools/call {name!r}"
+
+        async def attempt(live: LiveSession) -> dict[str, Any] | types.CallToolResult:
+            sent = request
+            if live.modern and live.log_level is not None:
+                sent = _with_log_level(sent, live.log_level)
+            with speaking_for(caller.capabilities) if live.modern else contextlib.nullcontext():
+                raw = await live.send_raw(sent)
+                wire = wire_result(raw, modern=live.modern)
+                if wire is not None:
+                    return wire
+                version = live.protocol_version or DEFAULT_VERSION
+                if not live.modern:
+                    return typed_result(raw, version, CALL_RESULT)
+                first = typed_result(raw, version, _or_input_required(types.CallToolResult))
+                if not isinstance(first, types.InputRequiredResult):
+                    return cast(types.CallToolResult, first)
+                return await self._send_in_rounds(live, sent, types.CallToolResult, None, caller, first=first)
+
+        with self._calls.running(caller):
+            return await self._attempt(what, attempt)
+
     async def task_request(
         self,
         request: types.GetTaskRequest | types.GetTaskPayloadRequest | types.CancelTaskRequest,
@@ -384,6 +421,19 @@ class ServerSession:
         progress: ProgressFnT | None,
         caller: Caller | None,
     ) -> _R:
+        async def attempt(live: LiveSession) -> _R:
+            sent = request
+            if live.modern and live.log_level is not None:
+                sent = _with_log_level(sent, live.log_level)
+            if live.modern and isinstance(sent, INTERACTIVE_REQUESTS):
+                with speaking_for(caller.capabilities if caller is not None else None):
+                    return await self._send_in_rounds(live, sent, result_type, progress, caller)
+            return await live.send(sent, result_type, progress)
+
+        return await self._attempt(what, attempt)
+
+    async def _attempt(self, what: str, attempt: Callable[[LiveSession], Awaitable[_T]]) -> _T:
+        """Run ``attempt`` on the live session within the request timeout; a lost connection or a bad result raises."""
         live = self._live
         if live is None:
             raise ServerUnavailableError(self._not_ready())
@@ -391,12 +441,7 @@ class ServerSession:
         closed: MCPError | None = None
         with anyio.move_on_after(timeout):
             try:
-                if live.modern and live.log_level is not None:
-                    request = _with_log_level(request, live.log_level)
-                if live.modern and isinstance(request, INTERACTIVE_REQUESTS):
-                    with speaking_for(caller.capabilities if caller is not None else None):
-                        return await self._send_in_rounds(live, request, result_type, progress, caller)
-                return await live.send(request, result_type, progress)
+                return await attempt(live)
             except MCPError as exc:
                 if not is_connection_closed(exc):
                     raise
@@ -420,15 +465,22 @@ class ServerSession:
         result_type: type[_R],
         progress: ProgressFnT | None,
         caller: Caller | None,
+        *,
+        first: types.InputRequiredResult | None = None,
     ) -> _R:
         """Send to a 2026-07-28 server, answering its ``InputRequiredResult`` rounds by asking ``caller``.
 
         Each round's questions go to the caller together, under the server's keys; the request
-        is then sent again with the answers and the server's ``requestState``.
+        is then sent again with the answers and the server's ``requestState``. ``first``: the
+        server's answer to the request, already sent (its first round).
         """
         expected = _or_input_required(result_type)
         for _ in range(MAX_INPUT_ROUNDS):
-            result = await live.session.send_request(request, expected, progress_callback=progress)
+            result: Any
+            if first is not None:
+                result, first = first, None
+            else:
+                result = await live.session.send_request(request, expected, progress_callback=progress)
             if not isinstance(result, types.InputRequiredResult):
                 return cast(_R, result)
             questions = result.input_requests or {}

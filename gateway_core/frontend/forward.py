@@ -28,6 +28,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway_core.approvals import RequestKind
 from gateway_core.downstream.asking import Caller
+from gateway_core.downstream.pass_through import audit_size
 from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.errors import DownstreamError, ErrorCode, ServerUnavailableError
@@ -116,11 +117,20 @@ class RequestForwarder:
 
     # --- calls, prompts and reads ----------------------------------------------------------------
 
-    async def call_tool(self, ctx: Ctx, params: types.CallToolRequestParams, *, denied_as_unknown: bool = False) -> Any:
+    async def call_tool(
+        self,
+        ctx: Ctx,
+        params: types.CallToolRequestParams,
+        *,
+        denied_as_unknown: bool = False,
+        passing_through: bool = False,
+    ) -> Any:
         """Decide, ask if need be, forward and record one tool call (or resume one waiting for answers).
 
         With ``denied_as_unknown`` (``execute_tool``), a tool the policy denies is answered exactly as
-        one that does not exist, so the call reveals nothing; the refusal is still recorded.
+        one that does not exist, so the call reveals nothing; the refusal is still recorded. With
+        ``passing_through`` (the hot path: a plain handshake-era call), a result the server sent in
+        the common shape comes back as it came, a dict in the agent's wire form (``pass_through.py``).
         """
         route = self._routes().tools.get(params.name)
         if route is None:
@@ -153,9 +163,9 @@ class RequestForwarder:
                 return refusal_result(admission)
             progress = ProgressRelay(ctx)
 
-            async def forward(caller: Caller) -> types.CallToolResult | types.CreateTaskResult:
+            async def forward(caller: Caller) -> types.CallToolResult | types.CreateTaskResult | dict[str, Any]:
                 return await self._forward_call(
-                    ctx, agent, route.server, route.upstream_name, params, admission, caller, progress
+                    ctx, agent, route.server, route.upstream_name, params, admission, caller, progress, passing_through
                 )
 
             return await self._run(ctx, agent, target, forward, follow=progress.retarget)
@@ -172,7 +182,8 @@ class RequestForwarder:
         admission: Admission,
         caller: Caller,
         progress: ProgressRelay,
-    ) -> types.CallToolResult | types.CreateTaskResult:
+        passing_through: bool = False,
+    ) -> types.CallToolResult | types.CreateTaskResult | dict[str, Any]:
         started = time.perf_counter()
         outcome, size = "ok", None
         try:
@@ -182,17 +193,17 @@ class RequestForwarder:
             ):
                 if server is None:
                     raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
-                # Tasks are a handshake-era feature (tasks.py); a 2026 request's `task` means nothing.
-                task = None if is_modern(ctx) else params.task
-                result = await server.session.call_tool(
-                    tool,
-                    params.arguments,
-                    progress=progress.callback,
-                    caller=caller,
-                    meta=forwarded_meta(ctx),
-                    task=task,
-                    answers=unasked_answers(ctx, params),
-                )
+                if passing_through:
+                    passed = await server.session.call_tool_passing_through(
+                        tool, params.arguments, caller=caller, meta=forwarded_meta(ctx)
+                    )
+                    if isinstance(passed, dict):
+                        outcome = "tool_error" if passed["isError"] else "ok"
+                        size = audit_size(passed) if self._guard.auditing else None
+                        return passed
+                    result: types.CallToolResult | types.CreateTaskResult = passed
+                else:
+                    result = await self._typed_call(ctx, server, tool, params, caller, progress)
                 await progress.drain()
             outcome = "tool_error" if isinstance(result, types.CallToolResult) and result.is_error else "ok"
             result = without_downstream_identity(result)
@@ -210,6 +221,27 @@ class RequestForwarder:
             raise
         finally:
             self._record_outcome(admission, agent, server_name, tool, outcome, started, size)
+
+    @staticmethod
+    async def _typed_call(
+        ctx: Ctx,
+        server: DownstreamServer,
+        tool: str,
+        params: types.CallToolRequestParams,
+        caller: Caller,
+        progress: ProgressRelay,
+    ) -> types.CallToolResult | types.CreateTaskResult:
+        # Tasks are a handshake-era feature (tasks.py); a 2026 request's `task` means nothing.
+        task = None if is_modern(ctx) else params.task
+        return await server.session.call_tool(
+            tool,
+            params.arguments,
+            progress=progress.callback,
+            caller=caller,
+            meta=forwarded_meta(ctx),
+            task=task,
+            answers=unasked_answers(ctx, params),
+        )
 
     async def read_resource(self, ctx: Ctx, params: types.ReadResourceRequestParams) -> Any:
         """Read a resource from the server that lists it or has a matching template."""

@@ -14,8 +14,9 @@ JSON unless something is sent before the result.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from http import HTTPStatus
 from typing import Any
@@ -39,9 +40,11 @@ from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import (
     DEFAULT_NEGOTIATED_VERSION,
     INTERNAL_ERROR,
+    ErrorData,
     JSONRPCError,
     JSONRPCRequest,
     JSONRPCResponse,
+    RequestId,
     jsonrpc_message_adapter,
 )
 from pydantic import ValidationError
@@ -51,6 +54,10 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
+
+# A call to run instead of handing a request to the SDK's server: its answer (hot_path.py).
+HotCall = Callable[[], Awaitable[JSONRPCResponse | JSONRPCError]]
+HotCalls = Callable[[JSONRPCRequest, Request], HotCall | None]
 
 # Requests whose answer is their result alone when the agent asked for no progress and can be asked nothing.
 PLAIN_METHODS = frozenset(
@@ -104,12 +111,17 @@ class AnsweringTransport(StreamableHTTPServerTransport):
     Args:
         *args: the SDK transport's arguments.
         json_answers: whether plain requests get JSON bodies (False: every request gets the SDK's SSE stream).
+        hot_calls: plans a plain request's call on the hot path (``hot_path.py``); None: every one goes the SDK's way.
         **kwargs: the SDK transport's keyword arguments.
     """
 
-    def __init__(self, *args: Any, json_answers: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, json_answers: bool = True, hot_calls: HotCalls | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.json_answers = json_answers
+        # Where a plain request may be served instead of by the SDK's server (hot_path.py); None: never.
+        self.hot_calls = hot_calls
+        # Hot-path calls running, by request id: a notifications/cancelled for one cancels it.
+        self._hot_scopes: dict[str, anyio.CancelScope] = {}
         # Until the session's initialize is seen, assume the agent can be asked (the SSE stream then).
         self._agent_may_be_asked = True
         # Requests answered with JSON: nothing they are sent is kept for resumption (no stream to resume).
@@ -123,7 +135,8 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         try:
             if not await self._validate_request_headers(request, send):
                 return
-            await self._answer_with_json(message, request, scope, receive, send)
+            hot = self.hot_calls(message, request) if self.hot_calls is not None else None
+            await self._answer_with_json(message, request, scope, receive, send, hot)
         except Exception as err:
             logger.exception("Error handling POST request")
             response = self._create_error_response(
@@ -145,6 +158,9 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         if isinstance(decoded, dict) and decoded.get("method") == "initialize":
             self._agent_may_be_asked = may_be_asked(decoded)
             return None
+        if isinstance(decoded, dict) and decoded.get("method") == "notifications/cancelled":
+            self._cancel_hot_call(decoded.get("params"))
+            return None
         if not is_plain(decoded, agent_may_be_asked=self._agent_may_be_asked):
             return None
         try:
@@ -153,8 +169,65 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             return None
         return message if isinstance(message, JSONRPCRequest) else None
 
+    def _cancel_hot_call(self, params: Any) -> None:
+        """The agent cancelled a request: a hot-path call of that id ends (the SDK's server is told too)."""
+        request_id = params.get("requestId") if isinstance(params, Mapping) else None
+        scope = self._hot_scopes.get(str(request_id)) if isinstance(request_id, str | int) else None
+        if scope is not None:
+            scope.cancel()
+
+    async def _run_hot(self, call: HotCall, request_id: RequestId) -> None:
+        """Run a hot-path call; its answer goes out as the SDK's server's would (cancelled: ``-32800``)."""
+        writer = self._write_stream
+        assert writer is not None  # connect() runs before any request is served
+        answer: JSONRPCResponse | JSONRPCError
+        with anyio.CancelScope() as scope:
+            self._hot_scopes[str(request_id)] = scope
+            try:
+                answer = await call()
+            finally:
+                self._hot_scopes.pop(str(request_id), None)
+        if scope.cancelled_caught:
+            answer = JSONRPCError(
+                jsonrpc="2.0", id=request_id, error=ErrorData(code=REQUEST_CANCELLED, message="Request cancelled")
+            )
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await writer.send(SessionMessage(answer))
+
+    async def terminate(self) -> None:
+        """End the session; its hot-path calls end with it, as the SDK's server ends its own requests."""
+        for scope in list(self._hot_scopes.values()):
+            scope.cancel()
+        await super().terminate()
+
     async def _answer_with_json(
-        self, message: JSONRPCRequest, request: Request, scope: Scope, receive: Receive, send: Send
+        self,
+        message: JSONRPCRequest,
+        request: Request,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        hot: HotCall | None = None,
+    ) -> None:
+        if hot is None:
+            await self._answer(message, request, scope, receive, send, None)
+            return
+        async with anyio.create_task_group() as tg:
+
+            def start_hot(request_id: RequestId) -> None:
+                tg.start_soon(self._run_hot, hot, request_id)
+
+            await self._answer(message, request, scope, receive, send, start_hot)
+            tg.cancel_scope.cancel()  # answered (or the session ended): nothing more of the call is wanted
+
+    async def _answer(
+        self,
+        message: JSONRPCRequest,
+        request: Request,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        start_hot: Callable[[RequestId], None] | None,
     ) -> None:
         writer = self._read_stream_writer
         if writer is None:  # pragma: no cover - connect() runs before any request is served
@@ -171,7 +244,10 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         )
         streamed = False
         try:
-            await writer.send(SessionMessage(message, metadata=metadata))
+            if start_hot is None:
+                await writer.send(SessionMessage(message, metadata=metadata))
+            else:
+                start_hot(message.id)
             with anyio.move_on_after(JSON_WINDOW_S):
                 await arrivals.arrived.wait()
             if not arrivals.arrived.is_set():

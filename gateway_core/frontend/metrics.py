@@ -25,6 +25,7 @@ class Metrics:
         self._bucket_counts: dict[str, list[int]] = {}
         self._latency_sum: dict[str, float] = {}
         self._latency_count: Counter[str] = Counter()
+        self._hot: Counter[str] = Counter()
 
     def count_request(self, agent: str, status: int) -> None:
         """Count one HTTP request to /mcp (``agent`` is ``"-"`` when none was identified)."""
@@ -39,6 +40,10 @@ class Metrics:
             buckets[index] += 1
         self._latency_sum[server] = self._latency_sum.get(server, 0.0) + seconds
         self._latency_count[server] += 1
+
+    def count_hot_call(self, *, passed_through: bool) -> None:
+        """Count one tool call answered by the hot path: its result passed through as it came, or rebuilt typed."""
+        self._hot["passed_through" if passed_through else "rebuilt"] += 1
 
     def render(self, statuses: Iterable[ServerStatus], *, audit_healthy: bool | None = None) -> str:
         """The Prometheus text exposition of every counter, the server states and the audit log's health."""
@@ -68,6 +73,12 @@ class Metrics:
             lines.append(f'toolgate_tool_call_seconds_bucket{{{label},le="+Inf"}} {self._latency_count[server]}')
             lines.append(f"toolgate_tool_call_seconds_sum{{{label}}} {self._latency_sum[server]:.6f}")
             lines.append(f"toolgate_tool_call_seconds_count{{{label}}} {self._latency_count[server]}")
+        lines += [
+            "# HELP toolgate_hot_path_calls_total Tool calls answered by the hot path, by how their result came back.",
+            "# TYPE toolgate_hot_path_calls_total counter",
+        ]
+        for result, n in sorted(self._hot.items()):
+            lines.append(f'toolgate_hot_path_calls_total{{result="{result}"}} {n}')
         lines += [
             "# HELP toolgate_server_state 1 for the state each configured server is in.",
             "# TYPE toolgate_server_state gauge",

@@ -38,7 +38,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway_core.frontend.json_answers import AnsweringTransport
+from gateway_core.frontend.json_answers import AnsweringTransport, HotCalls
 
 logger = logging.getLogger(__name__)
 
@@ -265,10 +265,19 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
         **options: the SDK manager's own arguments (``event_store`` excepted).
     """
 
-    def __init__(self, app: Server[Any], *, replay: ReplayBuffer, json_answers: bool = True, **options: Any) -> None:
+    def __init__(
+        self,
+        app: Server[Any],
+        *,
+        replay: ReplayBuffer,
+        json_answers: bool = True,
+        hot_calls: HotCalls | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(app, retry_interval=RETRY_INTERVAL_MS, **options)
         self.replay = replay
         self.json_answers = json_answers
+        self.hot_calls = hot_calls
 
     async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request; a resumption the session has nothing for is refused rather than left empty.
@@ -316,6 +325,7 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
             retry_interval=self.retry_interval,
             idle_timeout=self.session_idle_timeout,
             json_answers=self.json_answers,
+            hot_calls=self.hot_calls,
         )
         transport._event_store = self.replay.for_session(session_id, transport.json_answered)
         if requestor is not None:

@@ -44,6 +44,7 @@ from gateway_core.frontend.forward import (
     is_modern,
 )
 from gateway_core.frontend.guard import CallGuard
+from gateway_core.frontend.hot_path import HotPath
 from gateway_core.frontend.instructions import ServerInstructions, merged_instructions
 from gateway_core.frontend.listed import as_listed_to
 from gateway_core.frontend.listen_bus import ListenBus
@@ -112,6 +113,14 @@ class AgentFacingServer:
         )
         self._forward = forward
         self.on_demand = OnDemandTools(runtime, pool, guard, forward)
+        self.hot_path = HotPath(
+            sessions=self._legacy_sessions.get,
+            routes=lambda: self._runtime.now.routes,
+            on_demand=self.on_demand.is_on_demand,
+            call_tool=forward.call_tool,
+            metrics=metrics,
+            unanswered=self._call_unanswered,
+        )
         self.tasks = Tasks(
             lambda: self._runtime.now.routes, pool, guard, self.on_demand.call_tool, self.on_demand.called_name
         )
@@ -301,6 +310,10 @@ class AgentFacingServer:
             if session_id is not None and ctx.request_id is not None and self.on_unanswered is not None:
                 self.on_unanswered(session_id, str(ctx.request_id))
             raise
+
+    def _call_unanswered(self, session_id: str, request_id: str) -> None:
+        if self.on_unanswered is not None:
+            self.on_unanswered(session_id, request_id)
 
     def _forget_session(self, session_id: str) -> None:
         self._legacy_sessions.pop(session_id, None)

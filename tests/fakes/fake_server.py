@@ -3,7 +3,7 @@
     python tests/fakes/fake_server.py [--http [--resumable] | --sse] [--name N] [--tools N]
                                       [--modern-only | --handshake-only | --exit-on-discover]
                                       [--max-body BYTES] [--instructions TEXT] [--by-capability] [--by-era]
-                                      [--describe TOOL=TEXT] [--annotate TOOL=HINT] [--redescribable]
+                                      [--describe TOOL=TEXT] [--annotate TOOL=HINT] [--redescribable] [--rich]
 
 Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
 path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line;
@@ -25,7 +25,8 @@ declared elicitation (in 2026-07-28, as each request's capabilities say). With `
 clients and ``whats_old`` (answers "old") only to handshake-era clients. ``--describe echo=TEXT`` gives a
 tool another description and ``--annotate echo=destructiveHint`` sets one of its annotation hints to true
 (each may be repeated); with ``--redescribable`` the tool ``redescribe(name, description)`` changes a tool's
-description while the server runs and says its tools changed (a server pulling the rug).
+description while the server runs and says its tools changed (a server pulling the rug); with ``--rich``
+the tool ``picture`` answers an image and annotated text.
 """
 
 from __future__ import annotations
@@ -96,6 +97,14 @@ REDESCRIBE_TOOL = types.Tool(
 
 # With --by-era: ``era`` answers the era of its call; ``whats_new`` is listed only to 2026-07-28 clients,
 # ``whats_old`` only to handshake-era clients.
+# With --rich: a result in more than text (an image, annotated text), as many real servers send.
+PICTURE_TOOL = types.Tool(name="picture", description="Return an image and annotated text.", input_schema=_OBJECT)
+PICTURE = types.CallToolResult(
+    content=[
+        types.ImageContent(data="iVBORw0KGgo=", mime_type="image/png"),
+        types.TextContent(text="a picture", annotations=types.Annotations(audience=["user"], priority=0.5)),
+    ]
+)
 ERA_TOOL = types.Tool(name="era", description="Say which protocol era this call came in.", input_schema=_OBJECT)
 MODERN_TOOL = types.Tool(name="whats_new", description="Listed only to 2026-07-28 clients.", input_schema=_OBJECT)
 OLD_TOOL = types.Tool(name="whats_old", description="Listed only to handshake-era clients.", input_schema=_OBJECT)
@@ -210,6 +219,8 @@ class FakeServer:
                 )
             case "whats_old":
                 return types.CallToolResult(content=[_text("old")])
+            case "picture":
+                return PICTURE
             case "era":
                 return types.CallToolResult(content=[_text(ctx.protocol_version)])
             case "add":
@@ -409,6 +420,7 @@ def main() -> None:
     parser.add_argument("--describe", action="append", default=[], metavar="TOOL=TEXT", help="another description")
     parser.add_argument("--annotate", action="append", default=[], metavar="TOOL=HINT", help="set an annotation hint")
     parser.add_argument("--redescribable", action="store_true", help="add the tool redescribe(name, description)")
+    parser.add_argument("--rich", action="store_true", help="add the tool picture (an image and annotated text)")
     parser.add_argument(
         "--annotated", action="store_true", help="echo says readOnlyHint, fail says destructiveHint; add says nothing"
     )
@@ -422,6 +434,8 @@ def main() -> None:
     )
     if options.redescribable:
         fake.tools.append(REDESCRIBE_TOOL)
+    if options.rich:
+        fake.tools.append(PICTURE_TOOL)
     for item in options.describe:
         name, _, text = item.partition("=")
         fake.redefine(name, description=text)

@@ -6,15 +6,19 @@ Driven by hand over HTTP, as a client does, so the response's content type can b
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 
 from gateway_core.frontend.json_answers import JSON_WINDOW_S
 from gateway_core.gateway import HOT_PATH_ENV
+from gateway_core.paths import Paths
 from tests.integration.harness import running_gateway, stdio_fake
 
 pytestmark = pytest.mark.anyio
@@ -157,3 +161,110 @@ async def test_a_2026_call_is_answered_with_one_json_body() -> None:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["result"]["structuredContent"] == {"text": "hi"}
+
+
+DENY_ADD = {"default": "allow", "rules": [{"match": "fake/add", "effect": "deny"}]}
+# Passed through as sent (echo twice, fail), rebuilt the typed way (picture: an image and annotations;
+# add: refused by the policy), and the long way all along (an unknown tool).
+SCENARIO = [
+    ("echo", {"text": "hi"}),
+    ("fail", {}),
+    ("picture", {}),
+    ("add", {"a": 1, "b": 2}),
+    ("no_such_tool", {}),
+    ("echo", {"text": 'ünï\u2028"quoted" \\ 1.5e300'}),
+]
+
+
+async def _run_scenario(monkeypatch: pytest.MonkeyPatch, *, hot: bool) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each call's answer (without its id) and the /metrics lines about calls, with the hot path on or off."""
+    monkeypatch.setenv(HOT_PATH_ENV, "1" if hot else "0")
+    answers = []
+    async with running_gateway({"fake": stdio_fake("--rich", prefix="")}, policies={"agent-a": DENY_ADD}) as gw:
+        await gw.wait_ready()
+        async with agent(gw.url, gw.tokens["agent-a"], {}) as session:
+            for name, arguments in SCENARIO:
+                _, messages = await session.request("tools/call", {"name": name, "arguments": arguments})
+                answers.append({key: value for key, value in messages[-1].items() if key != "id"})
+            metrics = (await session.http.get(f"{gw.base}/metrics")).text
+    counted = [line for line in metrics.splitlines() if line.startswith(("toolgate_tool_calls_total", "toolgate_hot"))]
+    return answers, counted
+
+
+def _audit_rows(gw_db: Any) -> list[dict[str, Any]]:
+    with sqlite3.connect(gw_db) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute("SELECT * FROM records ORDER BY id")]
+
+
+def _comparable(row: dict[str, Any]) -> dict[str, Any]:
+    """An audit row without what differs from run to run (ids, times)."""
+    return {key: value for key, value in row.items() if key not in {"id", "time", "call_id", "latency_s", "hash"}}
+
+
+@pytest.mark.parametrize("hot", [True, False], ids=["hot path", "long way"])
+async def test_plain_calls_are_answered_by_the_hot_path_only_when_it_is_on(monkeypatch: pytest.MonkeyPatch, hot: bool):
+    _, counted = await _run_scenario(monkeypatch, hot=hot)
+
+    hot_lines = [line for line in counted if line.startswith("toolgate_hot")]
+    if hot:
+        assert hot_lines == [
+            'toolgate_hot_path_calls_total{result="passed_through"} 3',
+            'toolgate_hot_path_calls_total{result="rebuilt"} 2',
+        ]
+    else:
+        assert hot_lines == []
+
+
+async def test_the_hot_path_and_the_long_way_give_agents_the_audit_and_the_metrics_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    audit_db = Paths.from_env(os.environ).audit_db
+    hot_answers, hot_counted = await _run_scenario(monkeypatch, hot=True)
+    hot_rows = _audit_rows(audit_db)
+    long_answers, long_counted = await _run_scenario(monkeypatch, hot=False)
+    long_rows = _audit_rows(audit_db)[len(hot_rows) :]
+
+    assert hot_answers == long_answers
+    assert hot_answers[0]["result"] == {
+        "content": [{"type": "text", "text": "hi"}],
+        "structuredContent": {"text": "hi"},
+        "isError": False,
+        "_meta": {"fake/server": "fake"},
+    }
+    assert hot_answers[2]["result"]["content"][1]["annotations"] == {"audience": ["user"], "priority": 0.5}
+    assert [line for line in hot_counted if not line.startswith("toolgate_hot")] == long_counted
+    assert [_comparable(row) for row in hot_rows] == [_comparable(row) for row in long_rows]
+    assert {row["outcome"] for row in hot_rows} >= {"ok", "tool_error", "denied"}
+    assert all(row["result_size"] for row in hot_rows if row["outcome"] in {"ok", "tool_error"})
+
+
+@pytest.mark.parametrize("hot", [True, False], ids=["hot path", "long way"])
+async def test_a_plain_call_the_agent_cancels_ends_with_request_cancelled_and_is_recorded_withdrawn(
+    monkeypatch: pytest.MonkeyPatch, hot: bool
+):
+    monkeypatch.setenv(HOT_PATH_ENV, "1" if hot else "0")
+    async with running_gateway({"fake": stdio_fake(prefix="")}) as gw:
+        await gw.wait_ready()
+        async with agent(gw.url, gw.tokens["agent-a"], {}) as session:
+            await session.request("tools/call", ECHO)  # settles the server's era (see the first test)
+            answers: list[dict[str, Any]] = []
+
+            async def call_slowly() -> None:
+                _, messages = await session.request("tools/call", {"name": "slow", "arguments": {"seconds": 60}})
+                answers.append(messages[-1])
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(call_slowly)
+                    await gw.stderr.wait_for("fake", "slow started")
+                    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}}
+                    headers = {"Accept": ACCEPT, "Mcp-Session-Id": session.session_id, "MCP-Protocol-Version": VERSION}
+                    assert (await session.http.post(session.url, json=cancel, headers=headers)).status_code == 202
+            metrics = (await session.http.get(f"{gw.base}/metrics")).text
+
+    assert answers[0]["error"]["code"] == -32800
+    assert 'outcome="withdrawn"} 1' in metrics
+    assert ('toolgate_hot_path_calls_total{result="passed_through"} 1' in metrics) is hot
+    outcomes = [row["outcome"] for row in _audit_rows(gw.paths.audit_db) if row["tool"] == "slow"]
+    assert outcomes == [None, "withdrawn"]
