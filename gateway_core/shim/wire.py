@@ -135,6 +135,9 @@ def iter_sse(response: http.client.HTTPResponse) -> Iterator[str]:
             # AttributeError/ValueError: abort() closed the response under this read.
             raise Lost(str(exc)) from exc
         if not raw:
+            # A body of known length read to its end is not closed by readline(): closing it lets its
+            # keep-alive connection carry the next request (else http.client refuses: ResponseNotReady).
+            response.close()
             return
         line = raw.decode("utf-8").rstrip("\r\n")
         if not line:

@@ -4,6 +4,8 @@ import http.client
 import io
 import os
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import cast
 
@@ -130,3 +132,42 @@ def test_a_priming_event_and_its_retry_field_are_skipped_and_the_messages_after_
         '{"jsonrpc":"2.0","method":"notifications/progress"}',
         '{"jsonrpc":"2.0",\n"id":1,"result":{}}',
     ]
+
+
+class _OneEventAnswers(BaseHTTPRequestHandler):
+    """Answers every POST with one SSE event in a body of known length (no chunks), keeping the connection."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = b'event: message\r\ndata: {"jsonrpc":"2.0","id":1,"error":{"code":-32800,"message":"c"}}\r\n\r\n'
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_after_an_event_stream_of_known_length_is_read_the_same_connection_carries_the_next_request() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OneEventAnswers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        endpoint = GatewayAddress(base=f"http://127.0.0.1:{port}", host="127.0.0.1", port=port, path="/mcp", tls=False)
+        conn = wire.GatewayConnection(endpoint)
+        answers = []
+        for _ in range(2):
+            conn.open(endpoint)
+            answers.append(list(iter_sse(conn.send("POST", {"Content-Type": "application/json"}, b"{}"))))
+        conn.abort()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    assert answers[0] == answers[1] == ['{"jsonrpc":"2.0","id":1,"error":{"code":-32800,"message":"c"}}']
