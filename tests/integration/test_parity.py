@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
+import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
@@ -157,30 +158,53 @@ async def direct(entry: dict[str, Any], mode: Mode, **options: Any) -> AsyncIter
 
 
 async def run_both_ways(
-    entry: dict[str, Any], scenarios: Scenario, mode: Mode, *, direct_mode: Mode | None = None, **options: Any
+    entry: dict[str, Any],
+    scenarios: Scenario,
+    mode: Mode,
+    *,
+    direct_mode: Mode | None = None,
+    hot_calls: list[int] | None = None,
+    **options: Any,
 ) -> tuple[Any, Any]:
-    """Run ``scenarios`` straight to the server (in ``direct_mode``, default ``mode``) and through the gateway."""
+    """Run ``scenarios`` straight to the server (in ``direct_mode``, default ``mode``) and through the gateway.
+
+    ``hot_calls`` gets how many calls the gateway's hot path answered (``hot_path.py``).
+    """
     async with direct(entry, direct_mode or mode, **options) as client:
         straight = await scenarios(client)
     async with running_gateway({"srv": {**entry, "prefix": ""}}) as gw:
         await gw.wait_ready()
         async with agent_client(gw.url, gw.tokens["agent-a"], mode=mode, **options) as client:
             through = await scenarios(client)
+        if hot_calls is not None:
+            async with httpx2.AsyncClient(timeout=10) as http:
+                metrics = (await http.get(f"{gw.base}/metrics")).text
+            counted = [line for line in metrics.splitlines() if line.startswith("toolgate_hot_path_calls_total{")]
+            hot_calls.append(sum(int(line.rsplit(" ", 1)[1]) for line in counted))
     return straight, through
+
+
+def hot_path_taken(hot_calls: list[int], mode: Mode, hot_path: bool) -> bool:
+    """Whether the hot path answered calls exactly when it should: on, for a handshake-era agent."""
+    return (hot_calls[0] > 0) is (hot_path and mode == "legacy")
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
 async def test_the_fake_server_answers_the_same_through_the_gateway(mode: Mode, hot_path: bool):
-    straight, through = await run_both_ways(stdio_fake(), fake_scenarios, mode)
+    hot_calls: list[int] = []
+    straight, through = await run_both_ways(stdio_fake(), fake_scenarios, mode, hot_calls=hot_calls)
 
     assert through == straight
+    assert hot_path_taken(hot_calls, mode, hot_path)
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
 async def test_mcp_server_time_answers_the_same_through_the_gateway(mode: Mode, hot_path: bool):
-    straight, through = await run_both_ways(time_server(), time_scenarios, mode)
+    hot_calls: list[int] = []
+    straight, through = await run_both_ways(time_server(), time_scenarios, mode, hot_calls=hot_calls)
 
     assert through == straight
+    assert hot_path_taken(hot_calls, mode, hot_path)
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
@@ -231,9 +255,11 @@ async def meta_scenarios(client: Client) -> list[Any]:
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
 async def test_a_requests_meta_reaches_the_server_as_it_would_directly(mode: Mode, hot_path: bool):
-    straight, through = await run_both_ways(stdio_fake(), meta_scenarios, mode)
+    hot_calls: list[int] = []
+    straight, through = await run_both_ways(stdio_fake(), meta_scenarios, mode, hot_calls=hot_calls)
 
     assert through == straight
+    assert hot_path_taken(hot_calls, mode, hot_path)
     assert straight == [{"com.example/trace": "trace-1", "note": {"nested": [1, 2]}}]
 
 
