@@ -1,8 +1,9 @@
 """``toolgate``: the tray app's composition root. With arguments it is the command line (``toolgate serve`` …).
 
-Builds everything once, in order: logging, the QApplication, the single-instance check, the config,
-the secret store, the instance lock and the port, then the bridge (and its gateway), the window, the
-tray and the approval prompt, and runs them all on one qasync loop until Quit. Where there is no
+Builds everything once, in order: logging, the QApplication, the single-instance check, the window
+(saying Toolgate is starting), then, with the gateway's modules loaded on a worker thread, the config,
+the secret store, the instance lock and the port, the bridge (and its gateway), the window's panels,
+the tray and the approval prompt, and runs them all on one qasync loop until Quit. Where there is no
 display it says so in one line and runs the gateway headless instead.
 """
 
@@ -56,11 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(paths.state_dir / "toolgate.log")
         logger.error("%s %s", problem, WINDOWLESS)
         return _serve_headless(paths)
-    from gateway_core.serve import exit_at_once
+    code = run_gui(paths, background=bool(args))
+    from gateway_core.serve import exit_at_once  # not before: the window shows before the gateway loads
 
     # By now the gateway has stopped, the audit log is closed, the lock released and every setting saved
     # (each is synced when written); what is left is freeing Qt's and thousands of modules' objects.
-    exit_at_once(run_gui(paths, background=bool(args)))
+    exit_at_once(code)
 
 
 def _serve_headless(paths: Paths) -> int:

@@ -1,38 +1,31 @@
-"""One run of the tray app: start the gateway (or say why it cannot), show the UI, and quit in bounded time."""
+"""One run of the tray app: show the window, start the gateway (or say why it cannot), and quit in bounded time.
+
+The window is shown first, saying Toolgate is starting, before the gateway and the panels are even
+imported (the MCP SDK alone takes most of a second of CPU): they are loaded on a worker thread while
+the window is up, then the panels fill it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib
 import logging
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from app.bridge import GatewayBridge
-from app.problem import ProblemWindow
-from app.prompt import ApprovalPrompt
-from app.single_instance import InstanceServer
-from app.tray import TrayController
-from app.undo_toast import UndoToast
 from app.window import MainWindow
-from gateway_core import (
-    Config,
-    ConfigError,
-    InstanceError,
-    InstanceLock,
-    LaunchEnvironment,
-    LocalGateway,
-    Paths,
-    SecretError,
-    SecretStore,
-    bind,
-    ensure_config,
-    load_config,
-    open_secret_store,
-    resolve_launch_environment,
-)
+
+if TYPE_CHECKING:  # the gateway and the widgets built on it are loaded once the window shows
+    from app.bridge import GatewayBridge
+    from app.prompt import ApprovalPrompt
+    from app.single_instance import InstanceServer
+    from app.tray import TrayController
+    from app.undo_toast import UndoToast
+    from gateway_core import Config, InstanceLock, LaunchEnvironment, Paths, SecretStore
 
 logger = logging.getLogger("toolgate.app")
 
@@ -46,6 +39,13 @@ class _Started:
     store: SecretStore
     lock: InstanceLock
     sock: socket.socket
+
+
+def load_gateway() -> None:
+    """Import everything of the gateway the app uses (for a worker thread, while the window shows)."""
+    gateway_core = importlib.import_module("gateway_core")
+    for name in gateway_core.__all__:
+        getattr(gateway_core, name)
 
 
 class AppSession:
@@ -75,12 +75,24 @@ class AppSession:
         self.undo_toast: UndoToast | None = None
         self._run_task: asyncio.Future[None] | None = None
         self._quitting = False
+        self._quit_requested = False
 
     async def run(self) -> int:
         """Run until Quit; returns the exit code (1 when the person gave up on a start-up problem)."""
+        if not self.background:
+            self.window = MainWindow(
+                None, paths=self.paths, hide_to_tray=self._hide_to_tray, quit_app=self.quit, notify=self._notify
+            )
+            self.window.show()
+            await asyncio.sleep(0)  # one pass of Qt's event loop: the window is painted before the gateway loads
+        await asyncio.get_running_loop().run_in_executor(None, load_gateway)
         started = await self._start()
         if started is None:
+            if self.window is not None:
+                self.window.close_for_quit()
             return 1
+        from app.single_instance import InstanceServer
+
         with started.lock, started.sock:
             instance = InstanceServer(self.paths)
             try:
@@ -92,6 +104,9 @@ class AppSession:
 
     async def _start(self) -> _Started | None:
         """Take what the gateway needs; on a problem show it and let the person retry or quit."""
+        from app.problem import ProblemWindow
+        from gateway_core import ConfigError, InstanceError, SecretError
+
         problem_window: ProblemWindow | None = None
         try:
             while True:
@@ -109,6 +124,8 @@ class AppSession:
                 problem_window.deleteLater()
 
     def _try_start(self) -> _Started:
+        from gateway_core import InstanceLock, bind, ensure_config, load_config, open_secret_store
+
         config_path, created = ensure_config(self.paths)
         if created:
             logger.info("created a default config with no servers at %s", config_path)
@@ -124,6 +141,12 @@ class AppSession:
         return _Started(config, store, lock, sock)
 
     async def _serve(self, started: _Started, instance: InstanceServer) -> None:
+        from app.bridge import GatewayBridge
+        from app.prompt import ApprovalPrompt
+        from app.tray import TrayController
+        from app.undo_toast import UndoToast
+        from gateway_core import LocalGateway, resolve_launch_environment
+
         # Reading the login shell may take seconds: off the loop, once, before any server starts.
         launch: LaunchEnvironment = await (
             asyncio.wrap_future(self._launch)
@@ -140,7 +163,10 @@ class AppSession:
         )
         bridge = GatewayBridge(api, paths=self.paths)
         self.bridge = bridge
-        self.window = MainWindow(bridge, hide_to_tray=self._hide_to_tray, quit_app=self.quit, notify=self._notify)
+        if self.window is None:
+            self.window = MainWindow(bridge, hide_to_tray=self._hide_to_tray, quit_app=self.quit, notify=self._notify)
+        else:
+            self.window.attach(bridge)
         self.tray = TrayController(
             bridge,
             open_dashboard=self.window.bring_to_front,
@@ -158,6 +184,8 @@ class AppSession:
             self.window.show()
         run = asyncio.ensure_future(bridge.run(started.sock))
         self._run_task = run
+        if self._quit_requested:  # Quit (or SIGTERM) came while Toolgate was starting
+            self.quit()
         try:
             await run
         except asyncio.CancelledError:
@@ -199,7 +227,8 @@ class AppSession:
         """Stop the gateway (bounded) and end the app."""
         if self._quitting:
             return
-        if self.bridge is None:  # still starting: Quit on the problem window ends it
+        if self.bridge is None:  # still starting: quit once the gateway runs (the problem window has its own Quit)
+            self._quit_requested = True
             return
         self._quitting = True
         logger.info("quitting: stopping the gateway")

@@ -99,6 +99,27 @@ def test_the_app_starts_offscreen_serves_and_a_second_launch_brings_it_to_the_fr
     log.wait_for("Toolgate quit")
 
 
+def test_the_window_shows_before_the_gateway_and_a_quit_while_starting_ends_the_app_cleanly(toolgate_home: Path):
+    write_config(toolgate_home)
+    env = environment(QT_QPA_PLATFORM="offscreen")
+    process = subprocess.Popen(
+        toolgate_app(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env
+    )
+    try:
+        assert process.stderr is not None
+        log = LineReader(process.stderr)
+        log.wait_for("Toolgate's window is shown")
+        process.send_signal(signal.SIGTERM)  # while the gateway is still loading
+    finally:
+        assert stop(process) == 0
+    lines = log.wait_closed()
+    shown = next(i for i, line in enumerate(lines) if "Toolgate's window is shown" in line)
+    listening = next(i for i, line in enumerate(lines) if "Toolgate is listening" in line)
+    assert shown < listening
+    assert any("Toolgate quit" in line for line in lines)
+    assert [line for line in lines if any(text in line for text in UNCLEAN_QUIT)] == []
+
+
 def test_an_invalid_config_never_reaches_qt_when_asked_for_the_cli(toolgate_home: Path):
     (toolgate_home / "config.json").write_text("{ not json")
     done = subprocess.run(toolgate_app("config", "check"), capture_output=True, text=True, timeout=60)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from app import autostart
 from app.panels.overview import OverviewPanel
 from app.panels.settings import SettingsPanel
@@ -46,6 +48,38 @@ def test_the_window_opens_with_each_panel_populated(qloop, qtbot):
                 assert window.stack.currentWidget() is window.panels[key]
 
     run_async(qloop, scenario())
+
+
+def test_a_window_shown_before_the_gateway_says_toolgate_is_starting_then_fills_on_the_panel_picked_meanwhile(
+    qloop, qtbot
+):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            window = MainWindow(None, paths=bridge.paths, hide_to_tray=lambda: False, quit_app=lambda: None)
+            qtbot.addWidget(window)
+            window.show()
+            assert window.panels == {}
+            assert window.stack.currentWidget() is window.starting
+            assert window.starting.text() == "Starting Toolgate…"
+            assert [window.sidebar.item(i).text() for i in range(window.sidebar.count())] == [
+                label for _, label in PANELS
+            ]
+            window.show_panel("servers")
+            assert window.stack.currentWidget() is window.starting
+            window.attach(bridge)
+            assert window.starting is None
+            assert window.stack.count() == len(PANELS)
+            assert window.current_panel() == "servers"
+            assert window.stack.currentWidget() is window.panels["servers"]
+            window.show_panel("overview")
+            assert window.panels["overview"].endpoint.text() == bridge.endpoint_url
+
+    run_async(qloop, scenario())
+
+
+def test_a_window_without_a_gateway_needs_toolgates_paths():
+    with pytest.raises(ValueError, match="paths"):
+        MainWindow(None, hide_to_tray=lambda: False, quit_app=lambda: None)
 
 
 def test_closing_the_window_quits_when_there_is_no_tray_and_hides_when_there_is(qloop, qtbot):
