@@ -9,9 +9,10 @@ Paths, all to the SDK-built fake server's `echo` tool (the same server program o
   relay       a bare asyncio relay written for the bench (bench/bare_relay.py): HTTP in, one JSON line
               to stdio, JSON out, no SDK: the floor for any HTTP -> stdio gateway
 each with a minimal client (raw HTTP/1.1 over one keep-alive connection, or JSON lines over stdio)
-and with the MCP SDK's client (handshake era), sequentially and with 32 concurrent clients (HTTP
-paths), the paths taking turns in rounds so drift in the machine's load hits them alike. Prints
-medians, p95 and throughput, then the ratios issue 23's targets are about:
+and with the MCP SDK's client (handshake era), sequentially (one client per path, the paths taking
+turns every 25 calls; with each hop's process CPU time per call, and the server's for direct) and with
+32 concurrent clients (HTTP paths, in rounds), so drift in the machine's load hits the paths alike.
+Prints medians, p95 and throughput, then the ratios issue 23's targets are about:
   toolgate <= 1.0x direct (minimal and SDK client, sequential and at 32 clients);
   toolgate <= 0.5x mcp-proxy with the minimal client, <= 0.65x with the SDK client;
   toolgate <= 1.5x relay; toolgate - stdio <= 0.5 ms (minimal client, sequential);
@@ -40,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,8 @@ WARMUP_CALLS = 30
 START_TIMEOUT_S = 120.0
 # Each scenario's calls are split over this many rounds, alternating between the paths (--long: 4).
 ROUNDS = 2
+# Sequential calls alternate between the paths every BATCH calls.
+BATCH = 25
 MCP_PROXY = ROOT / ".cache" / "bench" / "mcp-proxy" / "bin" / "mcp-proxy"
 PROTOCOL = "2025-11-25"
 
@@ -333,8 +336,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def mcp_proxy(command: str, args: list[str]) -> Iterator[str | None]:
-    """Run `mcp-proxy` (HTTP -> stdio) in front of the echo server; yield its URL, or None if not installed."""
+def mcp_proxy(command: str, args: list[str]) -> Iterator[tuple[str, int] | None]:
+    """Run `mcp-proxy` (HTTP -> stdio) in front of the echo server; yield its URL and pid, or None if not installed."""
     if not MCP_PROXY.exists():
         print(f"mcp-proxy is not installed in {MCP_PROXY.parents[1]}: run bench/install-peers to measure it")
         yield None
@@ -355,22 +358,22 @@ def mcp_proxy(command: str, args: list[str]) -> Iterator[str | None]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("mcp-proxy did not start") from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://127.0.0.1:{port}/mcp", process.pid
     finally:
         process.terminate()
         process.wait(30)
 
 
 @contextmanager
-def bare_relay(command: str, args: list[str]) -> Iterator[str]:
-    """Run bench/bare_relay.py in front of the echo server; yield its URL."""
+def bare_relay(command: str, args: list[str]) -> Iterator[tuple[str, int]]:
+    """Run bench/bare_relay.py in front of the echo server; yield its URL and pid."""
     script = Path(__file__).with_name("bare_relay.py")
     process = subprocess.Popen([sys.executable, str(script), command, *args], stdout=subprocess.PIPE, text=True)
     try:
         line = read_first_line(process, START_TIMEOUT_S)
         if not line.startswith("READY "):
             raise RuntimeError(f"the bare relay did not start: {line!r}")
-        yield line.split()[1]
+        yield line.split()[1], process.pid
     finally:
         process.terminate()
         process.wait(30)
@@ -481,7 +484,9 @@ def list_latency(url: str, token: str, n: int) -> dict[str, float]:
 
 
 def row(name: str, r: dict[str, float]) -> str:
-    return f"  {name:<44} median {r['median_ms']:7.2f} ms   p95 {r['p95_ms']:7.2f} ms   {r['throughput']:8.0f} calls/s"
+    cpu = f"   process CPU {r['cpu_ms']:.3f} ms/call" if "cpu_ms" in r else ""
+    timing = f"median {r['median_ms']:7.2f} ms   p95 {r['p95_ms']:7.2f} ms"
+    return f"  {name:<44} {timing}   {r['throughput']:8.0f} calls/s{cpu}"
 
 
 @dataclass
@@ -490,6 +495,59 @@ class Path_:
     minimal: MinimalFactory
     sdk: ClientFactory
     concurrent: bool = True  # measured with 32 clients too (stdio is not: each client would be a server)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) process ``pid`` has used, its threads included (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def sequential_batches(
+    paths: dict[str, Path_], client: str, calls: int, pids: dict[str, int]
+) -> dict[str, dict[str, float]]:
+    """``calls`` sequential calls per path on one open client each, the paths taking turns every BATCH calls.
+
+    Finer turns than rounds, so a burst of load from elsewhere hits every path alike. For the paths
+    with a process of their own in ``pids`` (the hop: gateway, proxy, relay; for direct the server),
+    also that process's CPU time per call, which a busy machine disturbs far less than wall time.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        opened: dict[str, Callable[[str], Awaitable[Any]]] = {}
+        for key, path in paths.items():
+            if client == "minimal":
+                minimal = await stack.enter_async_context(path.minimal())
+                opened[key] = minimal.call
+            else:
+                sdk = await stack.enter_async_context(path.sdk())
+                opened[key] = _sdk_echo(sdk)
+        for call in opened.values():
+            for _ in range(WARMUP_CALLS):
+                await call("warm")
+        samples: dict[str, list[float]] = {key: [] for key in paths}
+        cpu = dict.fromkeys(paths, 0.0)
+        while len(samples[next(iter(paths))]) < calls:
+            for key, call in opened.items():
+                before = cpu_seconds(pids[key]) if key in pids else 0.0
+                for i in range(BATCH):
+                    started = time.perf_counter()
+                    await call(f"m{i}")
+                    samples[key].append(time.perf_counter() - started)
+                if key in pids:
+                    cpu[key] += cpu_seconds(pids[key]) - before
+    results = {}
+    for key, got in samples.items():
+        results[key] = summarize(got, sum(got))
+        if key in pids:
+            results[key]["cpu_ms"] = cpu[key] / len(got) * 1000
+    return results
+
+
+def _sdk_echo(client: Client) -> Callable[[str], Awaitable[Any]]:
+    async def call(text: str) -> Any:
+        return await client.call_tool("echo", {"text": text})
+
+    return call
 
 
 async def interleaved_minimal(paths: dict[str, Path_], clients: int, calls: int) -> dict[str, dict[str, float]]:
@@ -537,6 +595,14 @@ def report_targets(results: dict[tuple[str, str, int], dict[str, float]], concur
             f"  minimal client, sequential: toolgate - stdio median {added:+.2f} ms"
             f" (target <= 0.5 ms) {verdict(added <= 0.5)}"
         )
+    tg = get("toolgate", "minimal", 1)
+    for peer in ("mcp-proxy", "relay"):
+        other = get(peer, "minimal", 1)
+        if tg is not None and other is not None and "cpu_ms" in tg and "cpu_ms" in other:
+            print(
+                f"  (no target) minimal client, sequential: toolgate / {peer} process CPU per call"
+                f" {tg['cpu_ms'] / other['cpu_ms']:.3f}x ({tg['cpu_ms']:.3f} / {other['cpu_ms']:.3f} ms)"
+            )
     for client in ("minimal", "sdk"):
         tg, proxy = get("toolgate", client, concurrency), get("mcp-proxy", client, concurrency)
         if tg is not None and proxy is not None:
@@ -578,9 +644,13 @@ async def main() -> None:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         direct = stack.enter_context(serve_fake("http"))
         servers = {"echo": {"command": command, "args": args, "prefix": ""}}
-        url, token = stack.enter_context(toolgate_serve(home, servers, policy=hundred_rules()))
-        proxy_url = stack.enter_context(mcp_proxy(command, args))
-        relay_url = stack.enter_context(bare_relay(command, args))
+        pids = {"direct": direct.process.pid}
+        serving = toolgate_serve(
+            home, servers, policy=hundred_rules(), started=lambda process: pids.__setitem__("toolgate", process.pid)
+        )
+        url, token = stack.enter_context(serving)
+        proxy = stack.enter_context(mcp_proxy(command, args))
+        relay_url, pids["relay"] = stack.enter_context(bare_relay(command, args))
         paths = {
             "stdio": Path_("stdio: client -> server", raw_stdio_factory(command, args), stdio_factory("legacy"), False),
             "direct": Path_(
@@ -592,7 +662,8 @@ async def main() -> None:
                 http_factory(url, "legacy", token),
             ),
         }
-        if proxy_url is not None:
+        if proxy is not None:
+            proxy_url, pids["mcp-proxy"] = proxy
             paths["mcp-proxy"] = Path_(
                 "mcp-proxy (PyPI) -> stdio", raw_http_factory(proxy_url), http_factory(proxy_url, "legacy")
             )
@@ -605,9 +676,11 @@ async def main() -> None:
                 # The SDK's client costs several times a minimal one; at least 20 calls per client at once.
                 count = max(calls if client == "minimal" else calls // 2, 20 * clients)
                 chosen = {key: path for key, path in paths.items() if clients == 1 or path.concurrent}
-                what = "sequential, 1 client" if clients == 1 else f"{clients} concurrent clients"
+                what = f"sequential, turns of {BATCH} calls" if clients == 1 else f"{clients} concurrent clients"
                 print(f"{'minimal' if client == 'minimal' else 'SDK'} client, {what}, {count} calls:", flush=True)
-                if client == "minimal":
+                if clients == 1:
+                    measured = await sequential_batches(chosen, client, count, pids)
+                elif client == "minimal":
                     measured = await interleaved_minimal(chosen, clients, count)
                 else:
                     measured = await interleaved({k: (p.name, p.sdk) for k, p in chosen.items()}, clients, count)
