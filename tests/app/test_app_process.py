@@ -114,8 +114,10 @@ def test_the_window_shows_before_the_gateway_and_a_quit_while_starting_ends_the_
         assert stop(process) == 0
     lines = log.wait_closed()
     shown = next(i for i, line in enumerate(lines) if "Toolgate's window is shown" in line)
+    # Logged just before the gateway is built (the window was built on it, after this, before).
+    building = next(i for i, line in enumerate(lines) if "stdio servers get the PATH of" in line)
     listening = next(i for i, line in enumerate(lines) if "Toolgate is listening" in line)
-    assert shown < listening
+    assert shown < building < listening
     assert any("Toolgate quit" in line for line in lines)
     assert [line for line in lines if any(text in line for text in UNCLEAN_QUIT)] == []
 
