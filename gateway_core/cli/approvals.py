@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import textwrap
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from gateway_core.approvals import Answer, parse_duration
 from gateway_core.audit.summary import REDACTED, redact_arguments
 from gateway_core.cli.control_client import ControlClient
 from gateway_core.cli.output import EXIT_OK, fail, printable, result, say
-from gateway_core.cli.table import print_table
+from gateway_core.cli.table import TABLE_WIDTH, print_table
 from gateway_core.control_file import read_control_file
 from gateway_core.errors import ToolgateError
 from gateway_core.paths import Paths
@@ -29,6 +30,7 @@ _FOR_HELP = (
 # Keeps one request on one terminal line.
 MAX_VALUE_CHARS = 40
 MAX_SUMMARY_CHARS = 100
+_HELD_SPACE = "\x00"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,7 +107,29 @@ def list_approvals(args: argparse.Namespace, paths: Paths) -> int:
     ]
     # The arguments give way (marked …) to fit 80 columns; `--json` has them whole.
     print_table(("ID", "AGENT", "WANTS", "WAITING", "ARGUMENTS"), rows, give_way=4)
+    for request in requests:
+        if request.get("held_for_review") is True:
+            for line in held_note(request):
+                result(line)
     return EXIT_OK
+
+
+def held_note(request: dict[str, Any]) -> list[str]:
+    """The lines under the table for a request held because its tool's definition changed since it was accepted.
+
+    Answering such a request answers that call only; the change itself is reviewed and accepted elsewhere.
+    """
+    tool = printable(f"{request.get('server', '')}/{request.get('tool', '')}")
+    # A command is never split across lines: its spaces are held together while wrapping.
+    review, accept = (
+        command.replace(" ", _HELD_SPACE) for command in ("toolgate tools changes", f"toolgate tools accept {tool}")
+    )
+    text = (
+        f"{printable(str(request.get('id', '')))} held: tool definition changed — review with `{review}`, "
+        f"accept with `{accept}`; answering allows or denies this call only"
+    )
+    lines = textwrap.wrap(text, TABLE_WIDTH, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
+    return [line.replace(_HELD_SPACE, " ") for line in lines]
 
 
 def _wanted(request: dict[str, object]) -> str:

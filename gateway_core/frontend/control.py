@@ -387,6 +387,7 @@ def request_to_json(request: ApprovalRequest, *, now: float | None = None) -> di
         "session_id": request.session_id,
         "kind": request.kind,
         "looked_at": list(request.looked_at),
+        "held_for_review": request.held_for_review,
         "age_s": round(max(0.0, current - request.created_at), 3),
     }
 

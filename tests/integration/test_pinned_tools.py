@@ -211,3 +211,55 @@ async def test_agents_why_says_a_changed_tool_asks_with_the_guards_rule_while_ru
     assert (other["effect"], other["held_for_review"]) == ("allow", False)
     assert json.loads(stopped.out)["rule"] == "changed definition → ask (default → allow)"
     assert "pins.json" in stopped.err
+
+
+async def test_approvals_list_says_which_waiting_call_is_held_for_a_changed_definition_and_how_to_review_it(
+    capsys: pytest.CaptureFixture[str],
+):
+    policies = {"agent-a": {"default": "allow", "rules": [{"match": "fake/add", "effect": "ask"}]}}
+    async with running_gateway({"fake": stdio_fake("--redescribable")}, policies=policies) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"]) as client:
+            await client.call_tool("fake__redescribe", {"name": "echo", "description": RUG_PULL})
+        await wait_for_changes(gw, 1)
+        requested: list[Any] = []
+        waiting = [anyio.Event(), anyio.Event()]
+
+        def on_event(event: object) -> None:
+            if isinstance(event, ApprovalRequested):
+                requested.append(event.request)
+                waiting[len(requested) - 1].set()
+
+        unsubscribe = gw.gateway.events.subscribe(on_event)
+        try:
+            async with agent_client(gw.url, gw.tokens["agent-a"]) as client, anyio.create_task_group() as tg:
+                tg.start_soon(client.call_tool, "fake__add", {"a": 1, "b": 2})
+                with anyio.fail_after(WAIT_S):
+                    await waiting[0].wait()  # the plain ask is first in the list
+                tg.start_soon(client.call_tool, "fake__echo", {"text": "hi"})
+                with anyio.fail_after(WAIT_S):
+                    await waiting[1].wait()
+                capsys.readouterr()
+                assert await toolgate("approvals", "list", "--json") == 0
+                listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+                assert await toolgate("approvals", "list") == 0
+                plain = capsys.readouterr().out
+                for request in requested:
+                    gw.gateway.answer_approval(request.id, Answer.DENY)
+        finally:
+            unsubscribe()
+
+    asked, held = requested
+    assert [(row["id"], row["tool"], row["held_for_review"]) for row in listed] == [
+        (asked.id, "add", False),
+        (held.id, "echo", True),
+    ]
+    header, asked_row, held_row, *note = plain.splitlines()
+    assert asked_row.startswith(asked.id) and held_row.startswith(held.id)
+    assert all(len(line) <= 80 for line in plain.splitlines())
+    assert " ".join(line.strip() for line in note) == (
+        f"{held.id} held: tool definition changed — review with `toolgate tools changes`, "
+        "accept with `toolgate tools accept fake/echo`; answering allows or denies this call only"
+    )
+    # A command is never cut across lines.
+    assert any("`toolgate tools accept fake/echo`" in line for line in note)
