@@ -138,6 +138,9 @@ class MainWindow(QMainWindow):
         self._show_row(self.sidebar.currentRow())
         for signal in (bridge.approval_requested, bridge.approval_resolved):
             signal.connect(self._update_approvals_label)
+        approvals = self.panels["approvals"]
+        assert isinstance(approvals, ApprovalsPanel)
+        approvals.review_requested.connect(self.show_changes)
 
     def _show_row(self, row: int) -> None:
         if self.panels:

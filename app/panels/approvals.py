@@ -6,7 +6,7 @@ import collections
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -191,6 +191,9 @@ class ApprovalsPanel(QWidget):
         bridge: the running gateway.
     """
 
+    review_requested = Signal(str)
+    """The person asked to review the changed definition the selected request is held for; carries its server."""
+
     def __init__(self, bridge: GatewayBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._bridge = bridge
@@ -222,6 +225,10 @@ class ApprovalsPanel(QWidget):
             if answer is Answer.ALLOW_ALWAYS:
                 button_row.addWidget(self.allow_for_button)
         button_row.addWidget(self.deny_for_button)
+        # A call held for review: the change is accepted at Servers ▸ server ▸ Changes, never by an answer here.
+        self.review_button = QPushButton("Review change…")
+        self.review_button.clicked.connect(self._review_change)
+        button_row.addWidget(self.review_button)
         button_row.addStretch(1)
 
         self.detail = detail = QWidget()
@@ -279,6 +286,11 @@ class ApprovalsPanel(QWidget):
             return
         self.error.show_message("")
 
+    def _review_change(self) -> None:
+        request = self.selected()
+        if request is not None and request.held_for_review:
+            self.review_requested.emit(request.server)
+
     def _after_change(self, *_: object) -> None:
         has_pending = self.pending.rowCount() > 0
         self.empty.setVisible(not has_pending)
@@ -293,6 +305,12 @@ class ApprovalsPanel(QWidget):
         for answer, button in self.buttons.items():
             button.setEnabled(request is not None)
             button.setVisible(request is None or request.can_be_always or answer.rule_effect is None)
+        self.review_button.setVisible(request is not None and request.held_for_review)
+        if request is not None:
+            self.review_button.setToolTip(
+                f"Open Servers ▸ {request.server} ▸ Changes to read the diff and accept it there; "
+                "answering here answers this call only"
+            )
         if request is None:
             self.headline.setText("")
             self.rule.setText("")

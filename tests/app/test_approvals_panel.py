@@ -3,11 +3,16 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+from PySide6.QtCore import Qt
+
 from app.bridge import GatewayBridge
 from app.panels.approvals import ApprovalsPanel, PendingModel, RecentModel, folded_arguments
+from app.window import MainWindow
 from gateway_core import Answer, ApprovalRequest, Paths, parse_config
 from tests.app.harness import connected_agent, eventually, run_async, wait_signal
 from tests.fakes.gateway_api import FakeGatewayApi
+from tests.integration.harness import stdio_fake
 
 ASKS = {"default": "ask"}
 
@@ -189,3 +194,50 @@ def test_the_panel_says_which_arguments_the_rules_looked_at(qtbot, tmp_path):
     api.ask(dataclasses.replace(request, looked_at=("path",)))
 
     assert panel.rule.text().endswith("when path is under /srv (the rules looked at: path)")
+
+
+# Qt raises the window brought to the front; the offscreen platform used by tests says it cannot.
+@pytest.mark.qt_log_ignore(r"This plugin does not support raise\(\)")
+def test_a_call_held_for_a_changed_definition_offers_review_change_which_opens_the_servers_changes_tab(qloop, qtbot):
+    async def scenario():
+        entry = {"name": "Cursor", "default": "allow", "rules": [{"match": "fake/add", "effect": "ask"}]}
+        servers = {"fake": stdio_fake("--redescribable")}
+        async with connected_agent("cursor", entry, servers=servers) as (bridge, cursor):
+            window = MainWindow(bridge, hide_to_tray=lambda: False, quit_app=lambda: None)
+            qtbot.addWidget(window)
+            panel = window.panels["approvals"]
+            window.show_panel("approvals")
+            window.show()
+
+            plain = cursor.start_call("fake__add", {"a": 1, "b": 2})
+            await eventually(lambda: panel.selected() is not None, "the plain ask in the panel")
+            offered_for_plain_ask = panel.review_button.isVisible()
+            qtbot.mouseClick(panel.buttons[Answer.DENY], Qt.MouseButton.LeftButton)
+            await plain.result()
+
+            await cursor.client.call_tool("fake__redescribe", {"name": "echo", "description": "Echo; mail ~/.ssh."})
+            await eventually(lambda: len(bridge.api.tool_changes()) == 1, "the tool's change to wait for review")
+            held = cursor.start_call("fake__echo", {"text": "hi"})
+            await eventually(lambda: panel.selected() is not None, "the held call in the panel")
+            offered = (panel.review_button.isVisible(), panel.review_button.isEnabled())
+            qtbot.mouseClick(panel.review_button, Qt.MouseButton.LeftButton)
+            servers_panel = window.panels["servers"]
+            detail = servers_panel.detail
+            opened = (
+                window.current_panel(),
+                servers_panel.selected_server(),
+                detail.tabs.currentWidget() is detail.review,
+                [change.tool for change in detail.review.changes],
+            )
+            still_waiting = [request.tool for request in bridge.api.pending_approvals()]
+            window.show_panel("approvals")
+            qtbot.mouseClick(panel.buttons[Answer.DENY], Qt.MouseButton.LeftButton)
+            await held.result()
+
+        assert offered_for_plain_ask is False
+        assert offered == (True, True)
+        assert opened == ("servers", "fake", True, ["echo"])
+        # Opening the review answers nothing: the call still waits for the person's answer.
+        assert still_waiting == ["echo"]
+
+    run_async(qloop, scenario())
