@@ -77,13 +77,15 @@ class LimitHit:
         """One sentence for the agent, the audit log and the GUI, saying which limit and when to retry."""
         to = "" if self.server is None else f" to server {self.server!r}"
         its = "its limit" if self.server is None else "its limit for that server"
+        calls = "1 tool call" if self.allowed == 1 else f"{self.allowed} tool calls"
         if self.limit == "concurrent":
+            finished = "it has" if self.allowed == 1 else "one of them has"
             return (
-                f"agent {agent!r} already has {self.allowed} tool calls{to} in flight, {its} ({self.rule_text}); "
-                "retry when one of them has finished"
+                f"agent {agent!r} already has {calls}{to} in flight, {its} ({self.rule_text}); "
+                f"retry when {finished} finished"
             )
         return (
-            f"agent {agent!r} has made {self.allowed} tool calls{to} in the last minute, {its} ({self.rule_text}); "
+            f"agent {agent!r} has made {calls}{to} in the last minute, {its} ({self.rule_text}); "
             f"retry in {math.ceil(self.retry_after_s or 0)} s"
         )
 

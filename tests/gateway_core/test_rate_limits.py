@@ -147,7 +147,7 @@ def test_a_refused_call_counts_against_neither_limit() -> None:
     limiter.release("a", "github")
 
     assert hit == LimitHit("concurrent", 1, None, "github")
-    assert hit.reason("a").startswith("agent 'a' already has 1 tool calls to server 'github' in flight")
+    assert hit.reason("a").startswith("agent 'a' already has 1 tool call to server 'github' in flight")
     assert over_all == LimitHit("concurrent", 2, None)
     assert limiter.in_flight("a") == 1 and limiter.in_flight("a", "github") == 0
     assert limiter.acquire("a", limits, "github") is None

@@ -522,10 +522,32 @@ async def test_a_call_over_the_concurrent_limit_is_refused_while_another_waits_f
 
     assert second.is_error
     assert text_of(second) == (
-        "Toolgate: agent 'agent-a' already has 1 tool calls in flight, its limit (limits.concurrent = 1); "
-        "retry when one of them has finished"
+        "Toolgate: agent 'agent-a' already has 1 tool call in flight, its limit (limits.concurrent = 1); "
+        "retry when it has finished"
     )
     assert text_of(third) == "y" and not third.is_error
+
+
+async def test_an_agent_of_the_2026_era_over_its_limit_gets_the_same_tool_error_with_the_limit_and_when_to_retry():
+    policies = {"agent-a": {"limits": {"calls_per_minute": 2}}}
+    async with running_gateway({"fake": stdio_fake()}, policies=policies) as gw:
+        await gw.wait_ready()
+        async with agent_client(gw.url, gw.tokens["agent-a"], mode="2026-07-28") as client:
+            with anyio.fail_after(30):
+                results = [await client.call_tool("fake__add", {"a": i, "b": 1}) for i in range(3)]
+    rows = audit_rows(gw)
+
+    first, second, limited = results
+    assert (text_of(first), text_of(second)) == ("1", "2") and not first.is_error and not second.is_error
+    assert limited.is_error
+    assert text_of(limited).startswith(
+        "Toolgate: agent 'agent-a' has made 2 tool calls in the last minute, its limit "
+        "(limits.calls_per_minute = 2); retry in "
+    )
+    meta = limited.meta["io.toolgate/error"]
+    assert (meta["name"], meta["limit"]) == ("TOO_MANY_REQUESTS", "calls_per_minute")
+    assert 0 < meta["retry_after_s"] <= 60
+    assert [r["outcome"] for r in rows if r["kind"] == "outcome"] == ["ok", "ok", "rate_limited"]
 
 
 async def test_toolgate_logs_verify_finds_a_tampered_audit_database():
