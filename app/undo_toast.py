@@ -108,7 +108,7 @@ class UndoToast(QWidget):
         answers: dict[tuple[str, str], list[Rule]] = {}
         for agent_id, agent in self._bridge.api.config.agents.items():
             for rule in agent.rules:
-                if rule.source is not None:
+                if rule.source is not None and rule.source.answer is not None:  # not an import's rules
                     answers.setdefault((agent_id, rule.source.answer), []).append(rule)
         return answers
 

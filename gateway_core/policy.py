@@ -55,7 +55,7 @@ from enum import IntEnum, StrEnum
 from functools import cached_property
 from typing import Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, field_validator, model_validator
 
 from gateway_core.conditions import Condition, conditions_hold, when_text
 
@@ -112,18 +112,28 @@ def check_match(match: str) -> str | None:
 
 
 class RuleSource(BaseModel):
-    """Where a rule came from, when a person's answer wrote it: ``{"answer": "3fa2c1", "at": "2026-…Z"}``.
+    """Where a rule came from when Toolgate wrote it: ``{"answer": "3fa2c1", "at": "2026-…Z"}`` or ``{"imported": …}``.
 
-    Rules written by hand carry no ``source``. ``answer`` is the approval request's id (as in
-    ``toolgate approvals``), ``at`` when it was answered; ``replaced``, the effect of the plain rule for the
-    same match that the answer overwrote, which undoing the answer puts back.
+    Rules written by hand carry no ``source``. A rule written by a person's answer has ``answer``, the
+    approval request's id (as in ``toolgate approvals``), ``at`` when it was answered, and ``replaced``, the
+    effect of the plain rule for the same match that the answer overwrote, which undoing the answer puts
+    back. A rule written by an import that allowed a client's agent the servers the client had has
+    ``imported``, the client's id (``cursor``, ``vscode`` …), and ``at`` when it was imported. Exactly one of
+    ``answer`` and ``imported`` is set.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    answer: str
+    answer: str | None = None
+    imported: str | None = None
     at: AwareDatetime
     replaced: Effect | None = None
+
+    @model_validator(mode="after")
+    def _answer_or_import(self) -> RuleSource:
+        if (self.answer is None) == (self.imported is None):
+            raise ValueError('expected either "answer" (the approval answer that wrote the rule) or "imported"')
+        return self
 
 
 class Rule(BaseModel):

@@ -177,13 +177,13 @@ class PermissionsModel(QAbstractItemModel):
         return None if rule is None else rule.match
 
     def answer_at(self, index: QModelIndex | QPersistentModelIndex) -> Rule | None:
-        """The rule deciding the row at ``index`` when an approval answer wrote it (it has a ``source``)."""
+        """The rule deciding the row at ``index`` when an approval answer wrote it (its ``source`` names the answer)."""
         server, tool = self._rows(index)
         if server is None:
             return None
         row: _ServerRow | _ToolRow = server if tool is None else tool
         rule = row.decision.rule if row.decision is not None else None
-        return rule if rule is not None and rule.source is not None else None
+        return rule if rule is not None and rule.source is not None and rule.source.answer is not None else None
 
     def undo_answer(self, index: QModelIndex | QPersistentModelIndex) -> None:
         """Take back the answer that wrote the rule deciding the row at ``index`` (putting back what it replaced).
@@ -192,7 +192,12 @@ class PermissionsModel(QAbstractItemModel):
             ToolgateError: the change was refused.
         """
         rule = self.answer_at(index)
-        if rule is not None and rule.source is not None and self._agent_id is not None:
+        if (
+            rule is not None
+            and rule.source is not None
+            and rule.source.answer is not None
+            and self._agent_id is not None
+        ):
             self._bridge.api.undo_answer(self._agent_id, rule.source.answer)
 
     def remove_grant(self, index: QModelIndex | QPersistentModelIndex) -> None:

@@ -111,8 +111,9 @@ def add_parsers(agents: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="an agent's default and rules, with where each rule came from",
         description=(
             "An agent's default and rules in file order. FROM is 'config' for a rule written in config.json or "
-            "with `toolgate agents allow|ask|deny`, or the approval answer that wrote it (`toolgate agents undo` "
-            "takes it back); ONLY says what narrows the rule: the tools' annotations, conditions on the "
+            "with `toolgate agents allow|ask|deny`, the approval answer that wrote it (`toolgate agents undo` "
+            "takes it back), or the import that wrote it (`toolgate import CLIENT --policy`); ONLY says what "
+            "narrows the rule: the tools' annotations, conditions on the "
             "arguments, an expiry."
         ),
         epilog="example: toolgate agents rules cursor --json | jq '.rules[] | select(.effect == \"deny\")'",
@@ -270,7 +271,7 @@ def _undo(args: argparse.Namespace, paths: Paths) -> int:
     before = load_config(config_path).agents.get(args.agent_id)
     undo_answer(config_path, args.agent_id, args.answer)
     for rule in before.rules if before is not None else ():
-        if rule.source is not None and rule.source.answer == args.answer:
+        if rule.source is not None and rule.source.answer is not None and rule.source.answer == args.answer:
             say(f"Removed agent {args.agent_id!r}'s rule {rule.text} (answer {args.answer}).")
             if rule.source.replaced is not None:
                 say(f"Put back {rule.match} → {rule.source.replaced.value}.")
@@ -329,12 +330,14 @@ def _source(raw_rules: list[Any], index: int) -> dict[str, Any] | None:
 
 
 def describe_source(source: dict[str, Any] | None) -> str:
-    """Where a rule came from, for the FROM column: ``config``, or ``answer ID at TIME``."""
+    """Where a rule came from, for FROM: ``config``, ``answer ID at TIME`` or ``import from CLIENT at TIME``."""
     if source is None:
         return CONFIG_SOURCE
+    at = f" at {source['at']}" if source.get("at") else ""
     if "answer" in source:
-        at = f" at {source['at']}" if source.get("at") else ""
         return f"answer {source['answer']}{at}"
+    if "imported" in source:
+        return f"import from {source['imported']}{at}"
     return ", ".join(f"{key} {value}" for key, value in source.items()) or CONFIG_SOURCE
 
 

@@ -7,6 +7,7 @@ a client id into the plan or the change to show, and then applies it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway_core.agents import AgentDirectory
@@ -25,7 +26,7 @@ from gateway_core.clients.table import Client, client
 from gateway_core.config import Config, ensure_config, load_config
 from gateway_core.config.edit import set_agent_rule
 from gateway_core.paths import Paths
-from gateway_core.policy import Effect
+from gateway_core.policy import Effect, RuleSource
 from gateway_core.secrets import SecretStore, open_secret_store
 from gateway_core.token_files import TokenFiles
 
@@ -115,13 +116,23 @@ class Clients:
         """Allow the client's agent the servers the client had (creating the agent if need be).
 
         Everything else stays at the agent's default, so nothing the IDE could do before is lost
-        and nothing new is granted. Returns the rules' matches (``server/*``).
+        and nothing new is granted. Each rule written records the import as its source (``toolgate
+        agents rules`` says *imported from CLIENT at TIME*); a plain allow already there is left as it is.
+        Returns the rules' matches (``server/*``).
         """
         chosen = client(client_id)
         self._agent_token(chosen)
         matches = [f"{name}/*" for name in allowed_servers(plan, client_id)]
+        agent = self.config().agents.get(chosen.id)
+        already = {
+            rule.match
+            for rule in (agent.rules if agent is not None else ())
+            if rule.effect is Effect.ALLOW and rule.annotations is None and rule.when is None and rule.expires is None
+        }
+        source = RuleSource(imported=chosen.id, at=datetime.now(UTC))
         for match in matches:
-            set_agent_rule(self._config_path(), chosen.id, match, Effect.ALLOW)
+            if match not in already:
+                set_agent_rule(self._config_path(), chosen.id, match, Effect.ALLOW, source=source)
         return matches
 
     def connect_change(

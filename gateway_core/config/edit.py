@@ -185,7 +185,8 @@ def set_agent_rule(
         if source is not None:
             written["source"] = _source_json(source)
             old_effect = rules[index].get("effect") if index is not None else None
-            if old_effect in {e.value for e in Effect} and old_effect != written.get("effect"):
+            replaceable = source.answer is not None and old_effect in {e.value for e in Effect}
+            if replaceable and old_effect != written.get("effect"):
                 written["source"]["replaced"] = old_effect  # undoing the answer puts it back
         if effect is None:
             if index is not None:
@@ -335,7 +336,8 @@ def iso_time(moment: datetime) -> str:
 
 
 def _source_json(source: RuleSource) -> dict[str, str]:
-    written = {"answer": source.answer, "at": iso_time(source.at)}
+    written = {"answer": source.answer} if source.answer is not None else {"imported": str(source.imported)}
+    written["at"] = iso_time(source.at)
     if source.replaced is not None:
         written["replaced"] = source.replaced.value
     return written

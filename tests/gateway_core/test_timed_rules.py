@@ -154,6 +154,23 @@ def test_a_rule_records_the_answer_that_wrote_it() -> None:
 
 
 @pytest.mark.parametrize(
+    "source",
+    [
+        {"at": "2026-12-02T17:00:00Z"},
+        {"answer": "3fa2c1", "imported": "cursor", "at": "2026-12-02T17:00:00Z"},
+    ],
+)
+def test_a_rule_s_source_is_either_an_answer_or_an_import_never_both_or_neither(source: dict[str, str]) -> None:
+    imported = Rule.model_validate(
+        {"match": "fs/*", "effect": "allow", "source": {"imported": "cursor", "at": "2026-12-02T17:00:00Z"}}
+    )
+
+    assert imported.source == RuleSource(imported="cursor", at=NOW - timedelta(hours=1))
+    with pytest.raises(ValidationError, match='either "answer"'):
+        Rule.model_validate({"match": "fs/x", "effect": "allow", "source": source})
+
+
+@pytest.mark.parametrize(
     ("text", "seconds"),
     [("90s", 90), ("15m", 900), ("1h", 3600), ("1h30m", 5400), ("2d", 172800), (" 1.5H ", 5400), ("0.5m", 30)],
 )

@@ -105,6 +105,30 @@ def test_import_with_policy_allows_the_clients_agent_exactly_the_servers_it_had(
     assert sorted(rule.match for rule in rules) == ["github/*", "time/*"]
     assert {rule.effect.value for rule in rules} == {"allow"}
     assert "agent 'vscode' may use: github/*, time/*" in err
+    # Each rule says it came from the import, in the config and in `toolgate agents rules`.
+    assert {(rule.source.imported, rule.source.answer) for rule in rules if rule.source is not None} == {
+        ("vscode", None)
+    }
+    assert len([rule for rule in rules if rule.source is not None]) == 2
+    code, out, _ = toolgate(capsys, "agents", "rules", "vscode")
+    assert code == 0
+    listed = [line.split() for line in out.splitlines() if line.startswith(("github/*", "time/*"))]
+    assert [row[2:5] for row in listed] == [["import", "from", "vscode"]] * 2
+    assert all(row[5] == "at" and row[6].endswith("Z") for row in listed)
+
+
+def test_importing_again_leaves_a_plain_allow_already_written_by_hand_as_it_is(home, capsys):
+    toolgate(capsys, "import", "claude-code")
+    toolgate(capsys, "import", "vscode", "--policy")
+    assert toolgate(capsys, "agents", "allow", "vscode", "github")[0] == 0  # by hand now
+
+    code, _, err = toolgate(capsys, "import", "vscode", "--policy")
+
+    assert code == 0, err
+    rules = load_config(Paths.from_env().config_file).agents["vscode"].rules
+    sources = {rule.match: rule.source for rule in rules}
+    assert sources["github/*"] is None
+    assert sources["time/*"] is not None and sources["time/*"].imported == "vscode"
 
 
 def test_connect_dry_run_prints_the_diff_and_leaves_the_file_alone(home, capsys):
