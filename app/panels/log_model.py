@@ -263,6 +263,7 @@ class LogTableModel(FlatTableModel):
                 and row.add(record)
             ]
             self._rows_changed(changed)
+            self._keep_time_order()
 
     # --- changing the window -----------------------------------------------------------------------
 
@@ -298,6 +299,7 @@ class LogTableModel(FlatTableModel):
             self.beginInsertRows(QModelIndex(), start, start + len(new_rows) - 1)
             self._rows.extend(new_rows)
             self.endInsertRows()
+        self._keep_time_order()
         return new_rows
 
     def _prepend(self, records: Iterable[AuditRecord], *, live: bool) -> list[CallRow]:
@@ -314,6 +316,7 @@ class LogTableModel(FlatTableModel):
             self._rows[0:0] = reversed(new_rows)
             self.endInsertRows()
             self.rows_added_at_top.emit(len(new_rows), live)
+        self._keep_time_order()
         return new_rows
 
     def _merge(self, records: Iterable[AuditRecord]) -> tuple[list[CallRow], list[CallRow]]:
@@ -329,6 +332,27 @@ class LogTableModel(FlatTableModel):
                 changed[row.call_id] = row
         fresh = {row.call_id for row in new_rows}
         return new_rows, [row for call_id, row in changed.items() if call_id not in fresh]
+
+    def _keep_time_order(self) -> None:
+        """Keep the calls newest first by when each was decided, as the Time column shows them.
+
+        Pages are read newest record first, so a call that ended after later calls (one that waited for an
+        answer) is first met by its outcome; once its decision is known, it moves to its decision's place.
+        """
+        order = sorted(self._rows, key=lambda row: row.first.id, reverse=True)
+        if all(a is b for a, b in zip(order, self._rows, strict=True)):
+            return
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        held = [self._rows[index.row()] if 0 <= index.row() < len(self._rows) else None for index in persistent]
+        self._rows[:] = order
+        position = {id(row): number for number, row in enumerate(order)}
+        moved = [
+            self.index(position[id(row)], index.column()) if row is not None else QModelIndex()
+            for row, index in zip(held, persistent, strict=True)
+        ]
+        self.changePersistentIndexList(persistent, moved)
+        self.layoutChanged.emit()
 
     def _rows_changed(self, rows: list[CallRow]) -> None:
         positions = [self._rows.index(row) for row in rows if self._by_call.get(row.call_id) is row]

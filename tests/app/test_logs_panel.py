@@ -83,6 +83,36 @@ def test_a_call_waiting_for_approval_shows_as_running_until_it_ends(qloop):
     run_async(qloop, scenario())
 
 
+def test_calls_stay_in_time_order_after_a_filter_change_when_a_slow_call_ended_after_a_later_one(qloop):
+    async def scenario():
+        policy = {"default": "allow", "rules": [{"match": "fake/add", "effect": "ask"}]}
+        async with connected_agent("a", policy) as (bridge, agent):
+            view = CallsView(bridge)
+            await idle(view.model)
+            slow = agent.start_call("fake__add", {"a": 1, "b": 2})
+            await eventually(lambda: bridge.api.pending_approvals(), "the approval request")
+            await agent.client.call_tool("fake__echo", {"text": "later"})
+            bridge.api.answer_approval(bridge.api.pending_approvals()[0].id, Answer.ALLOW_ONCE)
+            await slow.result()
+            await eventually(lambda: "" not in [cell(view.model, r, OUTCOME) for r in range(2)], "both outcomes")
+            live = [row.first.tool for row in rows(view.model)]
+
+            view.agent.setCurrentIndex(view.agent.findData("a"))
+            await idle(view.model)
+            filtered = [row.first.tool for row in rows(view.model)]
+            times = [row.first.time for row in rows(view.model)]
+            view.agent.setCurrentIndex(0)
+            await idle(view.model)
+            unfiltered = [row.first.tool for row in rows(view.model)]
+
+        # The echo call was decided after the add call, which waited for its answer and ended last.
+        assert live == ["echo", "add"]
+        assert filtered == ["echo", "add"] and times == sorted(times, reverse=True)
+        assert unfiltered == ["echo", "add"]
+
+    run_async(qloop, scenario())
+
+
 @SHOWN
 def test_pausing_auto_scroll_keeps_the_same_calls_in_view_while_new_ones_arrive(qloop):
     async def scenario():
