@@ -22,6 +22,8 @@ STATE_TEXT = {
     ServerState.FAILED: "Failed",
     ServerState.STOPPED: "Stopped",
 }
+# A server the person disabled (it is stopped, and that is no failure).
+DISABLED_TEXT = "Disabled"
 EFFECT_TEXT = {Effect.ALLOW: "Allow", Effect.ASK: "Ask", Effect.DENY: "Deny"}
 # Colours for the palette in use (see app.palette), always next to the state in words.
 STATE_COLOR = ToneMap(

@@ -142,7 +142,8 @@ class OverviewPanel(QWidget):
             state = f"Running; {_count(len(failed), 'server')} failed ({', '.join(s.name for s in failed)})"
         elif signed_out:
             names = ", ".join(s.name for s in signed_out)
-            state = f"Running; {_count(len(signed_out), 'server')} need a sign-in ({names}: toolgate login NAME)"
+            need = "needs" if len(signed_out) == 1 else "need"
+            state = f"Running; {_count(len(signed_out), 'server')} {need} a sign-in ({names}: Servers ▸ Sign in…)"
         elif not self._bridge.api.ready():
             state = "Starting servers…"
         else:

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge, GatewayMessage
-from app.common import STATE_TEXT, InlineError, renamed_text, seen_as_text
+from app.common import DISABLED_TEXT, STATE_TEXT, InlineError, renamed_text, seen_as_text
 from app.panels.server_advice import advice, gui_reason
 from app.panels.server_history import failure_text, history_summary, separator, stderr_line, stderr_text
 from app.panels.tool_review import ToolReview
@@ -296,7 +296,9 @@ class ServerDetail(QWidget):
             self._show_catalog(Catalog())
             return
         info = " ".join(status.server_info.get(key, "") for key in ("name", "version")).strip()
-        facts = [STATE_TEXT[status.state], f"protocol {status.protocol_version}" if status.protocol_version else ""]
+        config = self._bridge.api.config.servers.get(status.name)
+        state = DISABLED_TEXT if config is not None and not config.enabled else STATE_TEXT[status.state]
+        facts = [state, f"protocol {status.protocol_version}" if status.protocol_version else ""]
         facts.append(f"reports itself as {info}" if info else "")
         facts_text = html.escape(" · ".join(fact for fact in facts if fact))  # server_info comes from the server
         self.title.setText(f"<b>{status.name}</b> — {facts_text}")

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.bridge import GatewayBridge
-from app.common import STATE_COLOR, STATE_TEXT, InlineError
+from app.common import DISABLED_TEXT, STATE_COLOR, STATE_TEXT, InlineError
 from app.palette import ReadableSelectionDelegate
 from app.panels.empty_state import EmptyState
 from app.panels.server_advice import advice, gui_reason
@@ -113,22 +113,28 @@ class ServerTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(status, column)
         if role == Qt.ItemDataRole.ForegroundRole and column == self.STATE:
-            return STATE_COLOR[status.state]
+            return STATE_COLOR[ServerState.STOPPED if self._disabled(status) else status.state]
         if role == Qt.ItemDataRole.TextAlignmentRole and self.TOOLS <= column <= self.PROMPTS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and column == self.LAST_ERROR:
             return history_text(status) or None
         return None
 
+    def _disabled(self, status: ServerStatus) -> bool:
+        config = self._bridge.api.config.servers.get(status.name)
+        return config is not None and not config.enabled
+
     def _text(self, status: ServerStatus, column: int) -> str:
         counts = {self.TOOLS: status.tools, self.RESOURCES: status.resources, self.PROMPTS: status.prompts}
         if column in counts:
             return str(counts[column])
+        # Disabled is the person's choice, not a failure: said in State, and no "last error".
+        disabled = self._disabled(status)
         return {
             self.NAME: status.name,
             self.TRANSPORT: TRANSPORT_TEXT.get(status.transport, status.transport),
-            self.STATE: STATE_TEXT[status.state],
-            self.LAST_ERROR: last_error_text(status),
+            self.STATE: DISABLED_TEXT if disabled else STATE_TEXT[status.state],
+            self.LAST_ERROR: "" if disabled else last_error_text(status),
         }[column]
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

@@ -58,7 +58,12 @@ def test_the_table_shows_each_configured_server_with_its_state_and_counts(qloop,
             ]
             state = model.index(model.row_of("fake"), M.STATE)
             assert model.data(state, Qt.ItemDataRole.ForegroundRole) == STATE_COLOR[ServerState.READY]
-            assert cell(model, "off", M.STATE) == "Stopped"
+            # Disabled is the person's choice, not an error.
+            assert (cell(model, "off", M.STATE), cell(model, "off", M.LAST_ERROR)) == ("Disabled", "")
+            off = model.index(model.row_of("off"), M.STATE)
+            assert model.data(off, Qt.ItemDataRole.ForegroundRole) == STATE_COLOR[ServerState.STOPPED]
+            panel.select_server("off")
+            assert "— Disabled" in panel.detail.title.text()
             assert cell(model, "broken", M.STATE) == "Failed"
             assert cell(model, "broken", M.LAST_ERROR)
 
@@ -232,7 +237,7 @@ def test_disabling_stops_the_server_enabling_starts_it_and_restart_starts_it_aga
             panel.select_server("fake")
             assert panel.enable_button.text() == "Disable"
             panel.enable_button.click()
-            assert cell(panel.model, "fake", M.STATE) == "Stopped"
+            assert cell(panel.model, "fake", M.STATE) == "Disabled"
             assert servers_in_file(bridge)["fake"]["enabled"] is False
             assert panel.enable_button.text() == "Enable" and not panel.restart_button.isEnabled()
 

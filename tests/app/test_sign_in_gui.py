@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from app import bridge as app_bridge
+from app.panels.overview import OverviewPanel
 from app.panels.servers import ServersPanel, ServerTableModel
 from gateway_core.downstream import server as downstream_server
 from tests.app.harness import eventually, run_async, running_bridge
@@ -98,7 +99,12 @@ def test_a_refused_sign_in_is_said_in_the_panel_and_the_button_works_again(qloop
             async with running_bridge({"remote": {"url": oauth.url}}) as bridge:
                 panel = ServersPanel(bridge)
                 qtbot.addWidget(panel)
+                overview = OverviewPanel(bridge, show_panel=lambda _: None)
+                qtbot.addWidget(overview)
                 await eventually(lambda: state_of(panel, "remote") == "Needs sign-in", "needs sign-in")
+                overview.refresh()
+                # A window user is pointed at the window's button, not at a command.
+                assert overview.state.text() == "Running; 1 server needs a sign-in (remote: Servers ▸ Sign in…)"
                 panel.select_server("remote")
                 panel.sign_in_button.click()
                 await eventually(lambda: not panel.action_error.isHidden(), "the refusal")
