@@ -128,7 +128,7 @@ class ApprovalPrompt(QWidget):
         self.arguments_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.arguments_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.arguments_view.setMaximumHeight(180)
-        self.show_all_button = QPushButton("Show everything")
+        self.show_all_button = QPushButton("S&how everything")
         self.show_all_button.setFlat(True)
         self.show_all_button.clicked.connect(self._show_full_arguments)
         self.rule_label = QLabel()
@@ -341,7 +341,9 @@ class ApprovalPrompt(QWidget):
         self._suggestion = folder_suggestion(request.arguments) if request.can_be_always else None
         if self._suggestion is not None:
             argument, folder = self._suggestion
-            self.allow_under_button.setText(f"Always allow when {argument} is under {folder}")
+            self.allow_under_button.setText(
+                f"Always allow &when {argument.replace('&', '&&')} is under {folder.replace('&', '&&')}"
+            )
         self.allow_under_button.setVisible(self._suggestion is not None)
         self.review_button.setVisible(request.held_for_review)
         self.review_button.setToolTip(

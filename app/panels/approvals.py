@@ -37,11 +37,11 @@ from gateway_core import Answer, ApprovalError, ApprovalRequest, Outcome, Resolu
 MAX_RECENT = 200
 TICK_MS = 1000
 ANSWER_BUTTONS = (
-    (Answer.ALLOW_ONCE, "Allow once"),
-    (Answer.ALLOW_SESSION, "Allow this session"),
-    (Answer.ALLOW_ALWAYS, "Always allow"),
-    (Answer.DENY, "Deny"),
-    (Answer.DENY_ALWAYS, "Always deny"),
+    (Answer.ALLOW_ONCE, "Allow &once"),
+    (Answer.ALLOW_SESSION, "Allow this &session"),
+    (Answer.ALLOW_ALWAYS, "&Always allow"),
+    (Answer.DENY, "&Deny"),
+    (Answer.DENY_ALWAYS, "Always de&ny"),
 )
 OUTCOME_TEXT = {
     Outcome.ALLOWED: "Allowed",
@@ -49,7 +49,11 @@ OUTCOME_TEXT = {
     Outcome.TIMED_OUT: "Timed out (denied)",
     Outcome.WITHDRAWN: "Withdrawn by the agent",
 }
-ANSWER_TEXT = {**dict(ANSWER_BUTTONS), Answer.ALLOW_FOR: "Allow for a while", Answer.DENY_FOR: "Deny for a while"}
+ANSWER_TEXT = {
+    **{answer: text.replace("&", "") for answer, text in ANSWER_BUTTONS},
+    Answer.ALLOW_FOR: "Allow for a while",
+    Answer.DENY_FOR: "Deny for a while",
+}
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -212,8 +216,8 @@ class ApprovalsPanel(QWidget):
         self.arguments.setReadOnly(True)
         self.error = InlineError()
         self.buttons: dict[Answer, QPushButton] = {}
-        self.allow_for_button = timed_answer_button("Allow for…", lambda s: self.answer(Answer.ALLOW_FOR, for_s=s))
-        self.deny_for_button = timed_answer_button("Deny for…", lambda s: self.answer(Answer.DENY_FOR, for_s=s))
+        self.allow_for_button = timed_answer_button("Allow &for…", lambda s: self.answer(Answer.ALLOW_FOR, for_s=s))
+        self.deny_for_button = timed_answer_button("Deny fo&r…", lambda s: self.answer(Answer.DENY_FOR, for_s=s))
         self.buttons[Answer.ALLOW_FOR] = self.allow_for_button
         self.buttons[Answer.DENY_FOR] = self.deny_for_button
         button_row = QHBoxLayout()
@@ -226,7 +230,7 @@ class ApprovalsPanel(QWidget):
                 button_row.addWidget(self.allow_for_button)
         button_row.addWidget(self.deny_for_button)
         # A call held for review: the change is accepted at Servers ▸ server ▸ Changes, never by an answer here.
-        self.review_button = QPushButton("Review change…")
+        self.review_button = QPushButton("Re&view change…")
         self.review_button.clicked.connect(self._review_change)
         button_row.addWidget(self.review_button)
         button_row.addStretch(1)

@@ -93,10 +93,10 @@ class CallsView(QWidget):
             combo.currentIndexChanged.connect(self.apply_filter)
 
         self.pause = QCheckBox("Pause auto-scroll")
-        self.back_to_newest = QPushButton("Back to newest")
+        self.back_to_newest = QPushButton("&Back to newest")
         self.back_to_newest.setVisible(False)
         self.back_to_newest.clicked.connect(self.model.reload)
-        self.export_button = QPushButton("Export…")
+        self.export_button = QPushButton("E&xport…")
         self.export_button.setToolTip("Save every call matching the filters as JSON Lines or CSV")
         self.export_button.clicked.connect(self.choose_export_file)
         self.status = QLabel()

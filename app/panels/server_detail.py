@@ -213,7 +213,7 @@ class ServerDetail(QWidget):
         self._failures_shown = 0.0  # when the last failure the stderr view marks happened
         self.sign_in_label = QLabel()
         self.sign_in_label.setWordWrap(True)
-        self.sign_out_button = QPushButton("Sign out")
+        self.sign_out_button = QPushButton("Sign o&ut")
         self.sign_out_button.setToolTip("Revoke and delete the tokens (as toolgate logout NAME)")
         self.tools_model = ToolTableModel(self)
         self.tools_view = QTableView()

@@ -63,7 +63,7 @@ class ToolReview(QWidget):
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.hide()
-        self.accept_button = QPushButton("&Accept this definition")
+        self.accept_button = QPushButton("A&ccept this definition")
         self.accept_button.setToolTip("Pin the definition shown: the tool's rules decide again (toolgate tools accept)")
         self.accept_all_button = QPushButton("Accept a&ll")
 

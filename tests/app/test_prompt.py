@@ -16,6 +16,7 @@ from app.prompt import ApprovalPrompt, fit_inside, prompt_position
 from app.window import MainWindow
 from gateway_core import Answer
 from tests.app.harness import connected_agent, eventually, run_async
+from tests.app.test_window import mnemonic, visible_buttons
 from tests.integration.harness import stdio_fake
 
 # Qt raises every newly shown tool window; the offscreen platform used by tests says it cannot.
@@ -180,7 +181,9 @@ def test_always_allow_when_the_path_is_under_its_folder_writes_a_conditional_rul
             first = cursor.start_call("fake__echo", {"text": str(project / "a.md")})
             await shown_and_answerable(prompt)
             assert prompt.allow_under_button.isVisible()
-            assert prompt.allow_under_button.text() == f"Always allow when text is under {project.resolve()}"
+            assert prompt.allow_under_button.text() == f"Always allow &when text is under {project.resolve()}"
+            letters = [mnemonic(button.text()) for button in visible_buttons(prompt)]
+            assert None not in letters and len(set(letters)) == len(letters) == 8  # each answer its own key
             qtbot.mouseClick(prompt.allow_under_button, Qt.MouseButton.LeftButton)
             assert text_of(await first.result()) == str(project / "a.md")
 

@@ -235,11 +235,11 @@ def test_disabling_stops_the_server_enabling_starts_it_and_restart_starts_it_aga
         async with running_bridge({"fake": stdio_fake()}) as bridge:
             panel = make_panel(bridge, qtbot)
             panel.select_server("fake")
-            assert panel.enable_button.text() == "Disable"
+            assert panel.enable_button.text() == "&Disable"
             panel.enable_button.click()
             assert cell(panel.model, "fake", M.STATE) == "Disabled"
             assert servers_in_file(bridge)["fake"]["enabled"] is False
-            assert panel.enable_button.text() == "Enable" and not panel.restart_button.isEnabled()
+            assert panel.enable_button.text() == "E&nable" and not panel.restart_button.isEnabled()
 
             panel.enable_button.click()
             await eventually(lambda: cell(panel.model, "fake", M.STATE) == "Ready", "the server to start again")

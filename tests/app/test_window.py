@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from PySide6.QtWidgets import QAbstractButton, QPushButton, QToolButton, QWidget
 
 from app import autostart
 from app.panels.overview import OverviewPanel
 from app.panels.settings import SettingsPanel
 from app.theme import Theme, saved_theme
 from app.window import PANELS, MainWindow
-from gateway_core import AuditQuery, load_config
+from gateway_core import Answer, AuditQuery, load_config
 from tests.app.harness import connected_agent, eventually, run_async, running_bridge, wait_signal
 from tests.fakes.launch import FAKE_TOOL_COUNT
 from tests.integration.harness import stdio_fake
@@ -215,5 +216,52 @@ def test_calls_in_the_last_hour_count_only_finished_calls(qloop, qtbot):
             assert len(await bridge.api.query_audit(AuditQuery())) == 6  # a decision and an outcome each
             overview.recount_calls()
             await eventually(lambda: overview.calls.text() == "3", "the recount to agree")
+
+    run_async(qloop, scenario())
+
+
+def mnemonic(text: str) -> str | None:
+    """The letter after a single ``&`` in a button's text (``&&`` is a literal ampersand)."""
+    plain = text.replace("&&", "")
+    at = plain.find("&")
+    return plain[at + 1].casefold() if 0 <= at < len(plain) - 1 else None
+
+
+def visible_buttons(window: QWidget) -> list[QAbstractButton]:
+    """The push and tool buttons with text that ``window`` shows now (check boxes and radio buttons aside)."""
+    return [
+        button
+        for button in window.findChildren(QAbstractButton)
+        if isinstance(button, QPushButton | QToolButton) and button.text() and button.isVisibleTo(window)
+    ]
+
+
+def test_every_button_the_window_shows_has_a_mnemonic_of_its_own(qloop, qtbot):
+    async def scenario():
+        servers = {"fake": stdio_fake(), "off": stdio_fake(enabled=False)}
+        async with connected_agent("cursor", {"default": "ask"}, servers=servers) as (bridge, cursor):
+            window = make_window(bridge, qtbot)
+            window.show()
+            call = cursor.start_call("fake__echo", {"text": "waiting"})
+            await eventually(lambda: bridge.api.pending_approvals(), "a request in the Approvals panel")
+            views = {key: lambda key=key: window.show_panel(key) for key, _ in PANELS}
+            views["servers"] = lambda: (window.show_panel("servers"), window.panels["servers"].select_server("fake"))
+            views["servers, disabled one"] = lambda: window.panels["servers"].select_server("off")
+            views["agents, import"] = lambda: window.open_clients("import")
+            views["agents, connect"] = lambda: window.open_clients("connect")
+            missing: dict[str, list[str]] = {}
+            shared: dict[str, list[str]] = {}
+            for view, show in views.items():
+                show()
+                buttons = visible_buttons(window)
+                letters = [mnemonic(button.text()) for button in buttons]
+                named = list(zip(buttons, letters, strict=True))
+                missing[view] = [button.text() for button, letter in named if letter is None]
+                shared[view] = [button.text() for button, letter in named if letter and letters.count(letter) > 1]
+            bridge.api.answer_approval(bridge.api.pending_approvals()[0].id, Answer.DENY)
+            await call.result()
+
+        assert missing == {view: [] for view in views}
+        assert shared == {view: [] for view in views}
 
     run_async(qloop, scenario())

@@ -73,7 +73,7 @@ def test_copy_says_copied_for_a_moment(qloop, qtbot, monkeypatch: pytest.MonkeyP
             panel.copy_endpoint.click()
             assert panel.copy_endpoint.text() == "Copied ✓"
             assert panel.copy_endpoint.sizeHint().width() == width  # it does not grow under the pointer
-            await eventually(lambda: panel.copy_endpoint.text() == "Copy", "the button to read Copy again")
+            await eventually(lambda: panel.copy_endpoint.text() == "C&opy", "the button to read Copy again")
 
     run_async(qloop, scenario())
 
