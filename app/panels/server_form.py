@@ -70,10 +70,10 @@ class ServerForm(QWidget):
         self.arguments_edit.setMaximumHeight(90)
         self.cwd_edit = QLineEdit()
         self.cwd_edit.setPlaceholderText("where the command runs (optional)")
-        self.env_editor = KeyValueEditor("Add variable", "NAME")
+        self.env_editor = KeyValueEditor("Add &variable", "NAME")
         self.url_edit = QLineEdit()
         self.url_edit.setPlaceholderText("https://example.com/mcp")
-        self.headers_editor = KeyValueEditor("Add header", "Header-Name")
+        self.headers_editor = KeyValueEditor("Add &header", "Header-Name")
         self.enabled_box = QCheckBox("Enabled")
         self.enabled_box.setChecked(True)
         self.prefix_edit = QLineEdit()
@@ -88,11 +88,12 @@ class ServerForm(QWidget):
         )
         self._idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S
         self._oauth: dict[str, Any] | None = None  # config.json's "oauth" block, which the form keeps as it is
-        self.save_button = QPushButton("Save")
+        self.save_button = QPushButton("&Save")
         self.save_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton("&Cancel")
         self._kept_empty_prefix = False
 
+        self._forms: list[QFormLayout] = []  # the form and its transport pages' forms, labels aligned
         self._transport_pages = QStackedWidget()
         self._transport_pages.addWidget(self._stdio_page())
         self._transport_pages.addWidget(self._remote_page())
@@ -119,6 +120,7 @@ class ServerForm(QWidget):
     def _stdio_page(self) -> QWidget:
         page = QWidget()
         form = QFormLayout(page)
+        self._forms.append(form)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Command", self._field(self.command_edit, "command"))
         form.addRow("Arguments", self._field(self.arguments_edit, "args"))
@@ -129,6 +131,7 @@ class ServerForm(QWidget):
     def _remote_page(self) -> QWidget:
         page = QWidget()
         form = QFormLayout(page)
+        self._forms.append(form)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("URL", self._field(self.url_edit, "url"))
         form.addRow("Headers", self._field(self.headers_editor, "headers"))
@@ -145,6 +148,8 @@ class ServerForm(QWidget):
         self._isolation_row = self._field(self.per_agent_box, "isolation")
         form.addRow("Isolation", self._isolation_row)
         self._isolation_label = form.labelForField(self._isolation_row)
+        self._forms.append(form)
+        self._align_labels()
         buttons = QHBoxLayout()
         buttons.addStretch()
         buttons.addWidget(self.cancel_button)
@@ -155,6 +160,19 @@ class ServerForm(QWidget):
         layout.addWidget(self.errors[""])
         layout.addLayout(buttons)
         layout.addStretch()
+
+    def _align_labels(self) -> None:
+        """One label column for the form and its transport pages: every field starts at the same x."""
+        labels = [
+            label
+            for form in self._forms
+            for row in range(form.rowCount())
+            if (item := form.itemAt(row, QFormLayout.ItemRole.LabelRole)) is not None
+            and (label := item.widget()) is not None
+        ]
+        width = max(label.sizeHint().width() for label in labels)
+        for label in labels:
+            label.setMinimumWidth(width)
 
     def _show_transport_page(self) -> None:
         stdio = self.transport() == "stdio"

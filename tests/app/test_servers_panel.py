@@ -1,7 +1,7 @@
 import json
 
 import mcp_types as types
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app.common import STATE_COLOR
@@ -82,6 +82,25 @@ def test_adding_a_server_in_the_form_makes_it_appear_and_become_ready(qloop, qtb
             assert panel.selected_server() == "added"
             await eventually(lambda: cell(panel.model, "added", M.STATE) == "Ready", "the added server to be ready")
             assert servers_in_file(bridge)["added"]["args"][-1] == "with spaces in one argument"
+
+    run_async(qloop, scenario())
+
+
+def test_the_form_s_fields_start_at_one_x_on_both_transport_pages(qloop, qtbot):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            panel = make_panel(bridge, qtbot)
+            panel.show()
+            form = panel.open_form(None)
+
+            def left_edges(*fields):
+                return {field.mapTo(form, QPoint(0, 0)).x() for field in fields}
+
+            stdio = left_edges(form.name_edit, form.command_edit, form.cwd_edit, form.prefix_edit, form.timeout_edit)
+            form.transport_box.setCurrentIndex(form.transport_box.findData("http"))
+            remote = left_edges(form.name_edit, form.url_edit, form.prefix_edit)
+
+        assert len(stdio) == 1 and remote == stdio
 
     run_async(qloop, scenario())
 

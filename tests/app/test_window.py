@@ -247,6 +247,7 @@ def test_every_button_the_window_shows_has_a_mnemonic_of_its_own(qloop, qtbot):
             views = {key: lambda key=key: window.show_panel(key) for key, _ in PANELS}
             views["servers"] = lambda: (window.show_panel("servers"), window.panels["servers"].select_server("fake"))
             views["servers, disabled one"] = lambda: window.panels["servers"].select_server("off")
+            views["servers, add form"] = lambda: window.add_server()
             views["agents, import"] = lambda: window.open_clients("import")
             views["agents, connect"] = lambda: window.open_clients("connect")
             missing: dict[str, list[str]] = {}
