@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import anyio
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,6 +32,7 @@ from app.icons import app_icon_file
 from app.palette import Tone
 from app.theme import THEME_TEXT, Theme, apply_theme, save_theme, saved_theme
 from gateway_core import Clients, PathSource, ToolgateError
+from gateway_core.clients.table import Client
 
 MAX_APPROVAL_TIMEOUT_S = 24 * 3600
 
@@ -49,6 +52,11 @@ class SettingsPanel(QWidget):
         self.port_note = QLabel()
         self.port_warning = ToneLabel(Tone.WARN)
         self.port_warning.setWordWrap(True)
+        # Offered with the warning: rewrite the HTTP entries of the IDEs connected to the old port.
+        self.update_ides_button = QPushButton("&Update them")
+        self.update_ides_button.setToolTip("Write the new port into their Toolgate entries (a backup is kept)")
+        self.update_ides_button.hide()
+        self._http_clients: list[Client] = []
         self.origins = QPlainTextEdit()
         self.origins.setPlaceholderText("One origin per line, e.g. http://localhost:3000")
         self.origins.setMaximumHeight(90)
@@ -84,7 +92,10 @@ class SettingsPanel(QWidget):
         buttons.addWidget(self.save)
         gateway_form = QFormLayout()
         gateway_form.addRow("Port", port_row)
-        gateway_form.addRow("", self.port_warning)
+        warning_row = QHBoxLayout()
+        warning_row.addWidget(self.port_warning, 1)
+        warning_row.addWidget(self.update_ides_button, 0, Qt.AlignmentFlag.AlignTop)
+        gateway_form.addRow("", warning_row)
         gateway_form.addRow("Allowed origins", self.origins)
         gateway_form.addRow("Approval timeout", self.timeout)
         app_form = QFormLayout()
@@ -108,6 +119,7 @@ class SettingsPanel(QWidget):
         layout.addStretch(1)
 
         self.save.clicked.connect(self.save_gateway_settings)
+        self.update_ides_button.clicked.connect(self.update_connected_ides)
         self.revert.clicked.connect(self.load)
         self.theme.currentIndexChanged.connect(self._theme_chosen)
         self.start_at_login.toggled.connect(self._start_at_login_toggled)
@@ -159,15 +171,24 @@ class SettingsPanel(QWidget):
         self._update_port_note()
         if self.port.value() != old_port:
             self.port_warning.setText(self._connected_ides_warning(self.port.value()))
+            # Port 0 picks a free port at each start: no entry can name it in advance.
+            self.update_ides_button.setVisible(bool(self._http_clients) and self.port.value() != 0)
 
     def _connected_ides_warning(self, new_port: int) -> str:
         """What to tell about IDEs whose config still points at the old port ("" when none is connected)."""
         try:
-            connected = sorted(
-                {item.file.client.name for item in Clients(self._bridge.paths).installed() if item.connected}
-            )
+            installed = [item for item in Clients(self._bridge.paths).installed() if item.connected]
         except (OSError, ToolgateError, ValueError):
-            connected = []
+            installed = []
+        connected = sorted({item.file.client.name for item in installed})
+        # User files with an HTTP entry (project files get the shim, which finds the port by itself).
+        http = {
+            item.file.client.id: item.file.client
+            for item in installed
+            if item.file.scope == "user"
+            and any(server.name == "toolgate" and server.url is not None for server in item.servers)
+        }
+        self._http_clients = sorted(http.values(), key=lambda client: client.name)
         if not connected:
             return ""
         running = self._bridge.endpoint_port
@@ -178,6 +199,33 @@ class SettingsPanel(QWidget):
             "(Agents & permissions → Connect…) so HTTP entries use the new port; toolgate-shim entries "
             "find it by themselves."
         )
+
+    def update_connected_ides(self) -> None:
+        """Write the configured port into the HTTP entries of the IDEs connected to Toolgate (a backup first)."""
+        clients, chosen = Clients(self._bridge.paths), list(self._http_clients)
+        port = self._bridge.api.config.gateway.port
+        self.update_ides_button.setEnabled(False)
+
+        def update() -> None:
+            for client in chosen:
+                clients.apply(clients.connect_change(client.id, http=True), connecting=True)
+
+        async def run() -> None:
+            try:
+                await anyio.to_thread.run_sync(update)
+            except (OSError, ToolgateError, ValueError) as exc:
+                self.error.show_message(f"Could not update every IDE: {exc}")
+            else:
+                names = ", ".join(client.name for client in chosen)
+                self.port_warning.setText(
+                    f"Updated {names} to port {port} (a backup of each file was kept). Restart "
+                    f"{'it' if len(chosen) == 1 else 'them'}, or reload their MCP servers, once Toolgate runs on it."
+                )
+                self.update_ides_button.hide()
+            finally:
+                self.update_ides_button.setEnabled(True)
+
+        self._bridge.spawn(run())
 
     def _update_port_note(self) -> None:
         running_port = self._bridge.endpoint_port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from PySide6.QtCore import Qt
@@ -95,5 +96,19 @@ def test_changing_the_port_names_the_ides_still_connected_to_the_old_one(qloop, 
                 f"Cursor is connected to port {bridge.endpoint_port}. Once Toolgate restarts on 47999"
             )
             assert "Connect…" in warning
+            assert settings.update_ides_button.isVisibleTo(settings)
+
+            # Update them: Cursor's entry names the new port (a backup kept); nothing else in the file changes.
+            qtbot.mouseClick(settings.update_ides_button, Qt.MouseButton.LeftButton)
+            await eventually(lambda: settings.port_warning.text().startswith("Updated Cursor"), "the update")
+            entry = json.loads((home / ".cursor" / "mcp.json").read_text())["mcpServers"]["toolgate"]
+            assert entry["url"] == "http://127.0.0.1:47999/mcp"
+            assert settings.port_warning.text().startswith("Updated Cursor to port 47999 (a backup")
+            assert not settings.update_ides_button.isVisibleTo(settings) and settings.error.isHidden()
+
+            settings.port.setValue(0)  # a free port at each start: no entry can name it
+            settings.save_gateway_settings()
+            assert "Cursor is connected" in settings.port_warning.text()
+            assert not settings.update_ides_button.isVisibleTo(settings)
 
     run_async(qloop, scenario())
