@@ -251,3 +251,54 @@ def test_the_approval_prompt_sits_inside_the_work_area_with_no_balloon_and_tab_s
         assert app.wait(STOP_TIMEOUT_S) == 0
         if caller is not None:
             caller.join(WAIT_S)
+
+
+def test_a_first_run_opens_the_window_whose_get_started_list_imports_the_ides_servers_from_the_keyboard(
+    desktop, toolgate_home: Path, tmp_path: Path
+):
+    home = tmp_path / "home"
+    (home / ".cursor").mkdir(parents=True)
+    command, args = fake_command()
+    cursor = {"mcpServers": {"fake": {"command": command, "args": args}}}
+    (home / ".cursor" / "mcp.json").write_text(json.dumps(cursor))
+    env = {
+        **os.environ,
+        "DISPLAY": desktop,
+        "QT_QPA_PLATFORM": "xcb",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+    }
+    config_file = toolgate_home / "config.json"
+    assert not config_file.exists()  # a first run
+    app = subprocess.Popen(
+        [sys.executable, "-m", "app"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert app.stderr is not None
+        log = LineReader(app.stderr)
+        log.wait_for("Toolgate is ready at")
+        window = _wait(
+            lambda: _x(desktop, "xdotool", "search", "--onlyvisible", "--name", "^Toolgate$").split(),
+            "the window a first run opens",
+        )[0]
+        # The Overview's Get started list names Cursor; its Import… (Alt+I) opens the Import pane on
+        # the IDE found, whose Import (Alt+P) adds Cursor's server.
+        _x(desktop, "xdotool", "windowactivate", "--sync", window, "key", "alt+i")
+
+        def import_pressed() -> str | None:
+            # Until the pane has read Cursor's file its Import does nothing; pressing it again is harmless.
+            _x(desktop, "xdotool", "windowactivate", "--sync", window, "key", "alt+p")
+            text = config_file.read_text()
+            return text if "fake" in json.loads(text).get("servers", {}) else None
+
+        imported = _wait(import_pressed, "Cursor's server in config.json")
+        assert json.loads(imported)["servers"]["fake"]["args"] == args
+    finally:
+        if app.poll() is None:
+            app.send_signal(signal.SIGTERM)
+        assert app.wait(STOP_TIMEOUT_S) == 0
