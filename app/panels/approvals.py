@@ -204,7 +204,9 @@ class ApprovalsPanel(QWidget):
         self.pending = PendingModel(bridge, self)
         self.recent = RecentModel(bridge, self)
         self.pending_view = _table(self.pending)
+        self.pending_view.setAccessibleName("Waiting for you")
         self.recent_view = _table(self.recent)
+        self.recent_view.setAccessibleName("Recent answers")
         self.empty = QLabel("Nothing is waiting for you.")
         self.headline = QLabel()
         self.headline.setTextFormat(Qt.TextFormat.PlainText)
@@ -213,6 +215,7 @@ class ApprovalsPanel(QWidget):
         self.rule.setTextFormat(Qt.TextFormat.PlainText)
         self.rule.setWordWrap(True)
         self.arguments = QPlainTextEdit()
+        self.arguments.setAccessibleName("Arguments")
         self.arguments.setReadOnly(True)
         self.error = InlineError()
         self.buttons: dict[Answer, QPushButton] = {}

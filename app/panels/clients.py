@@ -75,6 +75,7 @@ class ClientsPane(QWidget):
         self.remove_box = QCheckBox("Take out the servers Toolgate now provides (so tools do not show twice)")
         self.policy_box = QCheckBox("Allow the client's agent the servers it had (the rest stays at its default)")
         self.preview = QPlainTextEdit()
+        self.preview.setAccessibleName("Preview of the change")
         self.preview.setReadOnly(True)
         self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         # Tall enough for a client file's diff with its context (it was 7 lines), and coloured.

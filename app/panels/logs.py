@@ -86,6 +86,13 @@ class CallsView(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search tool, arguments, reason")
         self.search.setClearButtonEnabled(True)
+        self.search.setAccessibleName("Search calls")
+        for combo, name in (
+            (self.agent, "Agent filter"),
+            (self.server, "Server filter"),
+            (self.outcome, "Outcome filter"),
+        ):
+            combo.setAccessibleName(name)
         self._search_delay = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
         self._search_delay.timeout.connect(self.apply_filter)
         self.search.textChanged.connect(self._search_delay.start)
@@ -103,6 +110,7 @@ class CallsView(QWidget):
         self.error = InlineError()
 
         self.table = QTableView()
+        self.table.setAccessibleName("Calls")
         self.table.setModel(self.model)
         self.table.setItemDelegate(ReadableSelectionDelegate(self.table))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -119,6 +127,7 @@ class CallsView(QWidget):
         for column, sample in COLUMN_SAMPLES.items():
             header.resizeSection(column, metrics.horizontalAdvance(sample) + 24)
         self.detail = QPlainTextEdit()
+        self.detail.setAccessibleName("Selected call")
         self.detail.setReadOnly(True)
         self.detail.setPlaceholderText(
             "Select a call to see its arguments, the rule that decided, and its result's size."

@@ -202,10 +202,13 @@ class MessagesView(QWidget):
         self.kind.currentIndexChanged.connect(lambda _: self.filtered.set_kind(self.kind.currentData()))
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search messages")
+        self.search.setAccessibleName("Search messages")
+        self.kind.setAccessibleName("Message kind filter")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.filtered.set_text)
 
         self.table = QTableView()
+        self.table.setAccessibleName("Messages")
         self.table.setModel(self.filtered)
         self.table.setItemDelegate(ReadableSelectionDelegate(self.table))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -173,6 +173,19 @@ class ServerForm(QWidget):
         width = max(label.sizeHint().width() for label in labels)
         for label in labels:
             label.setMinimumWidth(width)
+        # Each field is named after its label for screen readers (the label's buddy is the field's box).
+        for form in self._forms:
+            for row in range(form.rowCount()):
+                label_item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+                field_item = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+                label = label_item.widget() if label_item is not None else None
+                box = field_item.widget() if field_item is not None else None
+                if isinstance(label, QLabel) and label.text() and box is not None:
+                    for field in box.findChildren(QWidget) if not box.accessibleName() else ():
+                        if isinstance(field, QLineEdit | QPlainTextEdit | QComboBox) and not field.accessibleName():
+                            field.setAccessibleName(label.text())
+                    if isinstance(box, QLineEdit | QPlainTextEdit | QComboBox) and not box.accessibleName():
+                        box.setAccessibleName(label.text())
 
     def _show_transport_page(self) -> None:
         stdio = self.transport() == "stdio"

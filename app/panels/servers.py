@@ -170,6 +170,7 @@ class ServersPanel(QWidget):
 
         self.model = ServerTableModel(bridge, self)
         self.table = QTableView()
+        self.table.setAccessibleName("Servers")
         self.table.setModel(self.model)
         self.table.setItemDelegate(ReadableSelectionDelegate(self.table))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

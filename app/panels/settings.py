@@ -48,6 +48,7 @@ class SettingsPanel(QWidget):
         super().__init__(parent)
         self._bridge = bridge
         self.port = QSpinBox()
+        self.port.setAccessibleName("Port")
         self.port.setRange(0, 65535)
         self.port_note = QLabel()
         self.port_warning = ToneLabel(Tone.WARN)

@@ -5,7 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtWidgets import QAbstractButton, QPushButton, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QComboBox,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
 
 from app import autostart
 from app.panels.overview import OverviewPanel
@@ -264,5 +276,40 @@ def test_every_button_the_window_shows_has_a_mnemonic_of_its_own(qloop, qtbot):
 
         assert missing == {view: [] for view in views}
         assert shared == {view: [] for view in views}
+
+    run_async(qloop, scenario())
+
+
+def unnamed_inputs(window: QWidget) -> list[str]:
+    """The inputs, tables and lists ``window`` shows with neither an accessible name nor a label for them."""
+    buddies = {id(label.buddy()) for label in window.findChildren(QLabel) if label.buddy() is not None}
+    kinds = (QLineEdit, QComboBox, QPlainTextEdit, QAbstractSpinBox, QAbstractItemView)
+    return [
+        f"{type(widget).__name__} {getattr(widget, 'placeholderText', str)()!r}".strip()
+        for widget in window.findChildren(QWidget)
+        if isinstance(widget, kinds)
+        and widget.isVisibleTo(window)
+        and not widget.accessibleName()
+        and id(widget) not in buddies
+        and not isinstance(widget.parent(), QComboBox | QAbstractSpinBox)  # a combo's or spin box's own editor
+        and not isinstance(widget, QHeaderView)  # a table's header: its column titles name it
+    ]
+
+
+def test_every_input_table_and_list_the_window_shows_has_a_name_for_screen_readers(qloop, qtbot):
+    async def scenario():
+        async with connected_agent("cursor", {"default": "ask"}, servers={"fake": stdio_fake()}) as (bridge, _):
+            window = make_window(bridge, qtbot)
+            window.show()
+            views = {key: lambda key=key: window.show_panel(key) for key, _ in PANELS}
+            views["servers"] = lambda: (window.show_panel("servers"), window.panels["servers"].select_server("fake"))
+            views["servers, add form"] = lambda: window.add_server()
+            views["agents, import"] = lambda: window.open_clients("import")
+            unnamed = {}
+            for view, show in views.items():
+                show()
+                unnamed[view] = unnamed_inputs(window)
+
+        assert unnamed == {view: [] for view in views}
 
     run_async(qloop, scenario())
