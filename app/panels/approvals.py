@@ -223,20 +223,26 @@ class ApprovalsPanel(QWidget):
         self.deny_for_button = timed_answer_button("Deny fo&r…", lambda s: self.answer(Answer.DENY_FOR, for_s=s))
         self.buttons[Answer.ALLOW_FOR] = self.allow_for_button
         self.buttons[Answer.DENY_FOR] = self.deny_for_button
-        button_row = QHBoxLayout()
+        # Two rows, allowing then refusing, as in the prompt: each button keeps its whole text at the window's
+        # minimum size.
+        allow_row, deny_row = QHBoxLayout(), QHBoxLayout()
         for answer, text in ANSWER_BUTTONS:
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, a=answer: self.answer(a))
             self.buttons[answer] = button
-            button_row.addWidget(button)
+            (deny_row if answer in (Answer.DENY, Answer.DENY_ALWAYS) else allow_row).addWidget(button)
             if answer is Answer.ALLOW_ALWAYS:
-                button_row.addWidget(self.allow_for_button)
-        button_row.addWidget(self.deny_for_button)
+                allow_row.addWidget(self.allow_for_button)
+        deny_row.addWidget(self.deny_for_button)
         # A call held for review: the change is accepted at Servers ▸ server ▸ Changes, never by an answer here.
         self.review_button = QPushButton("Re&view change…")
         self.review_button.clicked.connect(self._review_change)
-        button_row.addWidget(self.review_button)
-        button_row.addStretch(1)
+        deny_row.addWidget(self.review_button)
+        allow_row.addStretch(1)
+        deny_row.addStretch(1)
+        button_row = QVBoxLayout()
+        button_row.addLayout(allow_row)
+        button_row.addLayout(deny_row)
 
         self.detail = detail = QWidget()
         detail_layout = QVBoxLayout(detail)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QSizePolicy,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QToolButton,
@@ -158,6 +159,8 @@ class PermissionsPane(QWidget):
         self.annotations_menu = QMenu(self.annotations_button)
         self.annotations_menu.aboutToShow.connect(self._fill_annotations_menu)
         self.annotations_button.setMenu(self.annotations_menu)
+        # Never narrower than its text and arrow (the search box gives way instead).
+        self.annotations_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.annotation_rules = QLabel()
         self.annotation_rules.setWordWrap(True)
         self.annotation_rules.setToolTip(ANNOTATIONS_NOTE)
@@ -203,17 +206,20 @@ class PermissionsPane(QWidget):
 
         tools_label = QLabel("&Tools:")
         tools_label.setBuddy(self.tools_combo)
+        # Two rows, so that at the window's minimum size no selector or button is cut.
         top = QHBoxLayout()
         top.addWidget(self.default_label)
         top.addWidget(self.default_combo)
         top.addWidget(tools_label)
         top.addWidget(self.tools_combo)
-        top.addWidget(self.annotations_button)
         top.addStretch(1)
-        top.addWidget(self.search, 2)
+        second = QHBoxLayout()
+        second.addWidget(self.annotations_button)
+        second.addWidget(self.search, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
+        layout.addLayout(second)
         layout.addWidget(self.sizes)
         layout.addWidget(self.annotation_rules)
         layout.addWidget(self.error)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
     QAbstractSpinBox,
+    QApplication,
     QComboBox,
     QHeaderView,
     QLabel,
@@ -23,7 +24,7 @@ from app import autostart
 from app.panels.overview import OverviewPanel
 from app.panels.settings import SettingsPanel
 from app.theme import Theme, saved_theme
-from app.window import PANELS, MainWindow
+from app.window import MINIMUM_SIZE, PANELS, MainWindow
 from gateway_core import Answer, AuditQuery, load_config
 from tests.app.harness import connected_agent, eventually, run_async, running_bridge, wait_signal
 from tests.fakes.launch import FAKE_TOOL_COUNT
@@ -311,5 +312,34 @@ def test_every_input_table_and_list_the_window_shows_has_a_name_for_screen_reade
                 unnamed[view] = unnamed_inputs(window)
 
         assert unnamed == {view: [] for view in views}
+
+    run_async(qloop, scenario())
+
+
+def test_at_the_minimum_size_no_button_the_window_shows_is_cut(qloop, qtbot):
+    async def scenario():
+        async with connected_agent("cursor", {"default": "ask"}, servers={"fake": stdio_fake()}) as (bridge, cursor):
+            window = make_window(bridge, qtbot)
+            window.show()
+            window.resize(MINIMUM_SIZE)
+            call = cursor.start_call("fake__echo", {"text": "waiting"})
+            await eventually(lambda: bridge.api.pending_approvals(), "a request in the Approvals panel")
+            views = {key: lambda key=key: window.show_panel(key) for key, _ in PANELS}
+            views["servers"] = lambda: (window.show_panel("servers"), window.panels["servers"].select_server("fake"))
+            views["agents, connect"] = lambda: window.open_clients("connect")
+            cut: dict[str, list[str]] = {}
+            for view, show in views.items():
+                show()
+                QApplication.processEvents()
+                cut[view] = [
+                    button.text()
+                    for button in visible_buttons(window)
+                    if button.width() < button.minimumSizeHint().width()  # narrower than its text needs
+                ]
+            bridge.api.answer_approval(bridge.api.pending_approvals()[0].id, Answer.DENY)
+            await call.result()
+
+        assert window.size() == MINIMUM_SIZE
+        assert cut == {view: [] for view in views}
 
     run_async(qloop, scenario())
