@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, SignalInstance
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from app import autostart
+from app import autostart, desktop_notify
 from app.bridge import GatewayBridge
 from app.common import STATE_TEXT, copy_text
 from app.icons import TrayState, app_icon, app_icon_file, template_tray_icon, tray_icon
@@ -253,9 +253,15 @@ class TrayController(QObject):
     # --- actions -----------------------------------------------------------------------------------
 
     def notify(self, title: str, text: str) -> None:
-        """Show an OS notification from the tray icon, where the platform supports it."""
+        """Show an OS notification from the tray icon, where the platform supports it.
+
+        Without a tray icon (a Linux desktop without a tray), the desktop's notification service shows it.
+        """
         self.notifications.append((title, text))
-        if self.tray_icon is None or not self.tray_icon.supportsMessages():
+        if self.tray_icon is None:
+            desktop_notify.send(title, text, timeout_ms=NOTIFICATION_MS)
+            return
+        if not self.tray_icon.supportsMessages():
             return
         if self.conventions.app_icon_in_notifications:
             self.tray_icon.showMessage(title, text, app_icon(), NOTIFICATION_MS)

@@ -1,4 +1,4 @@
-"""Test-wide set-up: every test gets its own TOOLGATE_HOME, no real keychain and no login-shell reading."""
+"""Test-wide set-up: every test gets its own TOOLGATE_HOME, no real keychain or session bus, no login shell."""
 
 from __future__ import annotations
 
@@ -21,4 +21,6 @@ def toolgate_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     # Never read this machine's login shell: tests that want one set their own.
     monkeypatch.setenv("TOOLGATE_LAUNCH_ENV", "inherit")
+    # Never this machine's session bus (desktop notifications, keychains): tests that want one start their own.
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     return home
