@@ -31,7 +31,15 @@ from app.common import (
 )
 from app.palette import ReadableSelectionDelegate
 from app.panels.flat_table import FlatTableModel
-from gateway_core import Answer, ApprovalError, ApprovalRequest, Outcome, Resolution
+from gateway_core import (
+    Answer,
+    ApprovalError,
+    ApprovalRequest,
+    Outcome,
+    Resolution,
+    ToolgateError,
+    folder_suggestion,
+)
 
 # Recent answers kept in the panel (the audit log has all of them).
 MAX_RECENT = 200
@@ -234,6 +242,13 @@ class ApprovalsPanel(QWidget):
             if answer is Answer.ALLOW_ALWAYS:
                 allow_row.addWidget(self.allow_for_button)
         deny_row.addWidget(self.deny_for_button)
+        # "Always allow when ARG is under FOLDER", pre-filled from the call's path argument, as in the prompt.
+        self.allow_under_button = QPushButton()
+        self.allow_under_button.clicked.connect(self._allow_under)
+        self._suggestion: tuple[str, str] | None = None
+        under_row = QHBoxLayout()
+        under_row.addWidget(self.allow_under_button)
+        under_row.addStretch(1)
         # A call held for review: the change is accepted at Servers ▸ server ▸ Changes, never by an answer here.
         self.review_button = QPushButton("Re&view change…")
         self.review_button.clicked.connect(self._review_change)
@@ -242,6 +257,7 @@ class ApprovalsPanel(QWidget):
         deny_row.addStretch(1)
         button_row = QVBoxLayout()
         button_row.addLayout(allow_row)
+        button_row.addLayout(under_row)
         button_row.addLayout(deny_row)
 
         self.detail = detail = QWidget()
@@ -299,6 +315,17 @@ class ApprovalsPanel(QWidget):
             return
         self.error.show_message("")
 
+    def _allow_under(self) -> None:
+        request, suggestion = self.selected(), self._suggestion
+        if request is None or suggestion is None:
+            return
+        try:
+            self._bridge.api.allow_when_under(request.id, *suggestion)
+        except ToolgateError as exc:
+            self.error.show_message(str(exc))
+            return
+        self.error.show_message("")
+
     def _review_change(self) -> None:
         request = self.selected()
         if request is not None and request.held_for_review:
@@ -319,6 +346,13 @@ class ApprovalsPanel(QWidget):
             button.setEnabled(request is not None)
             button.setVisible(request is None or request.can_be_always or answer.rule_effect is None)
         self.review_button.setVisible(request is not None and request.held_for_review)
+        self._suggestion = (
+            folder_suggestion(request.arguments) if request is not None and request.can_be_always else None
+        )
+        if self._suggestion is not None:
+            argument, folder = (part.replace("&", "&&") for part in self._suggestion)
+            self.allow_under_button.setText(f"Always allow &when {argument} is under {folder}")
+        self.allow_under_button.setVisible(self._suggestion is not None)
         if request is not None:
             self.review_button.setToolTip(
                 f"Open Servers ▸ {request.server} ▸ Changes to read the diff and accept it there; "

@@ -241,3 +241,38 @@ def test_a_call_held_for_a_changed_definition_offers_review_change_which_opens_t
         assert still_waiting == ["echo"]
 
     run_async(qloop, scenario())
+
+
+def test_always_allow_when_the_path_is_under_its_folder_in_the_panel_writes_the_conditional_rule(
+    qloop, qtbot, tmp_path
+):
+    project = tmp_path / "project & co"
+    project.mkdir()
+
+    async def scenario():
+        async with connected_agent("a", ASKS) as (bridge, agent):
+            panel = make_panel(bridge, qtbot)
+            panel.show()
+            plain = agent.start_call("fake__echo", {"text": "no path here"})
+            await eventually(lambda: panel.selected() is not None, "the request without a path")
+            offered_without_path = panel.allow_under_button.isVisible()
+            panel.buttons[Answer.DENY].click()
+            await plain.result()
+
+            first = agent.start_call("fake__echo", {"text": str(project / "a.md")})
+            await eventually(lambda: panel.selected() is not None, "the request with a path")
+            text = panel.allow_under_button.text()
+            panel.allow_under_button.click()
+            answered = await first.result()
+            inside = await agent.client.call_tool("fake__echo", {"text": str(project / "b.md")})
+            rules = json.loads(bridge.config_path.read_text())["agents"]["a"]["rules"]
+
+        assert offered_without_path is False
+        # The folder's & is written && so that it shows as itself, not as a mnemonic.
+        assert text == f"Always allow &when text is under {str(project.resolve()).replace('&', '&&')}"
+        assert not answered.is_error and not inside.is_error
+        ((rule),) = rules
+        assert (rule["match"], rule["effect"]) == ("fake/echo", "allow")
+        assert rule["when"] == {"text": {"under": [str(project.resolve())]}}
+
+    run_async(qloop, scenario())
