@@ -316,7 +316,8 @@ class LogTableModel(FlatTableModel):
             self._rows[0:0] = reversed(new_rows)
             self.endInsertRows()
             self.rows_added_at_top.emit(len(new_rows), live)
-        self._keep_time_order()
+        # Live calls come newest and decided first: only where they were put can the order break.
+        self._keep_time_order(top=len(new_rows) + 1 if live and not changed else None)
         return new_rows
 
     def _merge(self, records: Iterable[AuditRecord]) -> tuple[list[CallRow], list[CallRow]]:
@@ -333,15 +334,17 @@ class LogTableModel(FlatTableModel):
         fresh = {row.call_id for row in new_rows}
         return new_rows, [row for call_id, row in changed.items() if call_id not in fresh]
 
-    def _keep_time_order(self) -> None:
+    def _keep_time_order(self, top: int | None = None) -> None:
         """Keep the calls newest first by when each was decided, as the Time column shows them.
 
         Pages are read newest record first, so a call that ended after later calls (one that waited for an
         answer) is first met by its outcome; once its decision is known, it moves to its decision's place.
+        ``top``: only the first ``top`` rows can be out of order (the rest were in order before).
         """
-        order = sorted(self._rows, key=lambda row: row.first.id, reverse=True)
-        if all(a is b for a, b in zip(order, self._rows, strict=True)):
+        checked = self._rows if top is None else self._rows[:top]
+        if all(a.first.id >= b.first.id for a, b in zip(checked, checked[1:], strict=False)):
             return
+        order = sorted(self._rows, key=lambda row: row.first.id, reverse=True)
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
         held = [self._rows[index.row()] if 0 <= index.row() < len(self._rows) else None for index in persistent]
