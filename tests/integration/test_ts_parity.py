@@ -152,6 +152,12 @@ async def run_ts_client(target: dict[str, Any], plan: list[dict[str, Any]]) -> R
     return {"initialize": report["initialize"], "steps": steps, "asked": report["asked"]}
 
 
+def tapped(entry: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` run through ``stdio_tap``, which says on stderr when the server's questions were answered."""
+    tap = ROOT / "tests" / "fakes" / "stdio_tap.py"
+    return {**entry, "command": sys.executable, "args": [str(tap), entry["command"], *entry["args"]]}
+
+
 def shim_target(gw: RunningGateway) -> dict[str, Any]:
     env = {"TOOLGATE_TOKEN": gw.tokens["agent-a"], "TOOLGATE_HOME": os.environ["TOOLGATE_HOME"]}
     args = ["-m", "gateway_core.shim", "--agent", "agent-a", "--url", gw.base]
@@ -165,8 +171,12 @@ def http_target(gw: RunningGateway) -> dict[str, Any]:
 async def both_ways(entry: dict[str, Any], plan: list[dict[str, Any]], path: Path_) -> tuple[Report, Report]:
     """The plan's report straight from the server over stdio, and through Toolgate over ``path``."""
     direct = await run_ts_client({"command": entry["command"], "args": entry["args"]}, plan)
-    async with running_gateway({"srv": {**entry, "prefix": ""}}) as gw:
+    async with running_gateway({"srv": {**tapped(entry), "prefix": ""}}) as gw:
         await gw.wait_ready()
+        # The server asks for roots on its own once it has started (server-everything 350 ms later):
+        # let Toolgate settle that (no roots, ON_PURPOSE) before the plan, or the question lands during
+        # one of the plan's calls and goes, rightly, to that agent, and the reports differ by timing.
+        await gw.stderr.wait_for("srv", "tap: answered roots/list")
         target = http_target(gw) if path == "http" else shim_target(gw)
         through = await run_ts_client(target, plan)
     return normalised(direct), normalised(through)
