@@ -180,7 +180,7 @@ class AppSession:
         self.undo_toast.set_tray(self.tray.tray_icon, avoid=self.prompt)
         instance.show_requested.connect(self._show_for_second_launch)
         bridge.gateway_ready.connect(self._announce_ready)
-        if not self.background or self.tray.tray_icon is None:
+        if (not self.background or self.tray.tray_icon is None) and not self._quit_requested:
             self.window.show()
         run = asyncio.ensure_future(bridge.run(started.sock))
         self._run_task = run
@@ -229,6 +229,8 @@ class AppSession:
             return
         if self.bridge is None:  # still starting: quit once the gateway runs (the problem window has its own Quit)
             self._quit_requested = True
+            if self.window is not None:
+                self.window.hide()  # at once: the start may take seconds yet, and the window must not linger
             return
         self._quitting = True
         logger.info("quitting: stopping the gateway")

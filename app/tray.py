@@ -295,6 +295,11 @@ class TrayController(QObject):
         url = self._bridge.endpoint_url
         if url is not None:
             copy_text(url)
+            # The menu closes at once: say it worked, and what to do with it.
+            self.notify(
+                "Endpoint URL copied",
+                f"{url} is on the clipboard. An agent also needs its token: Agents → Connect… sets up both.",
+            )
 
     def _autostart_enabled(self) -> bool:
         try:

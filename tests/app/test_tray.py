@@ -168,6 +168,8 @@ def test_copy_endpoint_url_open_and_quit_do_what_they_say(qloop):
             assert tray.copy_endpoint_action.isEnabled()
             tray.copy_endpoint_action.trigger()
             assert QGuiApplication.clipboard().text() == bridge.endpoint_url
+            assert tray.notifications[-1][0] == "Endpoint URL copied"
+            assert bridge.endpoint_url in tray.notifications[-1][1]
             tray.open_action.trigger()
             tray.quit_action.trigger()
             assert opened.calls == ["dashboard", "quit"]
