@@ -22,6 +22,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import mcp_types as types
+from starlette.types import ASGIApp
 
 from gateway_core import control_socket
 from gateway_core.agent_tokens import AgentTokens, ReadTokens
@@ -50,6 +51,7 @@ from gateway_core.events import (
 from gateway_core.frontend.body_limit import BodyLimit
 from gateway_core.frontend.control import ControlApp
 from gateway_core.frontend.guard import CallGuard
+from gateway_core.frontend.hot_lane import HotLane
 from gateway_core.frontend.http import MCP_PATH, GatewayHttpApp
 from gateway_core.frontend.limits import AgentLimits
 from gateway_core.frontend.listen import HTTP_SHUTDOWN_TIMEOUT_S, EmbeddedUvicorn
@@ -198,8 +200,11 @@ class Gateway:
         )
         self.events.on(SessionEnded, lambda event: self._limits.session_ended(event.session_id))
         self.events.on(SessionEnded, lambda event: self._replay.forget(event.session_id))
+        mcp_app: ASGIApp = BodyLimit(self._sessions.handle_request, self._body_limit_mb)
+        if self.hot_path:
+            mcp_app = HotLane(mcp_app, sessions=self._sessions, limit_mb=self._body_limit_mb, metrics=self._metrics)
         self._http_app = GatewayHttpApp(
-            BodyLimit(self._sessions.handle_request, lambda: self._runtime.now.config.gateway.max_request_body_mb),
+            mcp_app,
             limits=self._limits,
             identify=self._tokens.identify,
             runtime=self._runtime,
@@ -267,6 +272,9 @@ class Gateway:
         if old.agents.keys() != config.agents.keys():
             self._tokens.refresh_soon()
         logger.info("applied the changed configuration")
+
+    def _body_limit_mb(self) -> float | None:
+        return self._runtime.now.config.gateway.max_request_body_mb
 
     async def _end_session(self, session_id: str) -> None:
         # The SDK (2.3) has no public way to end one session; this is what its DELETE and idle expiry do.

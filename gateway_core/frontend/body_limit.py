@@ -38,7 +38,7 @@ class BodyLimit:
             await self._app(scope, receive, send)
             return
         limit = int(limit_mb * MB)
-        if _declared_length(scope) > limit:
+        if declared_length(scope) > limit:
             await _refuse(scope, receive, send, limit_mb)
             return
         # A body sent without a length (or a short one) is read here, up to the limit, and replayed.
@@ -62,7 +62,8 @@ class BodyLimit:
         await self._app(scope, replay, send)
 
 
-def _declared_length(scope: Scope) -> int:
+def declared_length(scope: Scope) -> int:
+    """The body length a request's ``Content-Length`` declares (0 when it has none, or a malformed one)."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:

@@ -9,11 +9,13 @@ its result (a method in ``PLAIN_METHODS``, no progress token, no task, and an ag
 sampling, elicitation or roots, so no question can be put to it on this request) gets a JSON body
 if its result comes within ``JSON_WINDOW_S``, else the long way's SSE stream from then on; every other
 request the SDK's SSE stream. 2026-07-28 requests do not come here: the SDK already answers those with
-JSON unless something is sent before the result.
+JSON unless something is sent before the result. A hot-path call (``hot_path.py``) runs in its request's own
+task and its answer is written straight back, with a task of its own only for the stream of one that takes longer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -59,6 +61,8 @@ logger = logging.getLogger(__name__)
 HotCall = Callable[[], Awaitable[JSONRPCResponse | JSONRPCError]]
 HotCalls = Callable[[JSONRPCRequest, Request], HotCall | None]
 
+# Where the hot lane (hot_lane.py) leaves a POST's request, read and parsed, for the session's transport.
+PARSED_REQUEST = "toolgate.parsed_request"
 # Requests whose answer is their result alone when the agent asked for no progress and can be asked nothing.
 PLAIN_METHODS = frozenset(
     {
@@ -128,7 +132,9 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         self.json_answered: set[str] = set()
 
     async def _handle_post_request(self, scope: Scope, request: Request, receive: Receive, send: Send) -> None:
-        message = await self._plain_request(request) if self.json_answers else None
+        message: JSONRPCRequest | None = scope.get(PARSED_REQUEST)
+        if message is None and self.json_answers:
+            message = await self._plain_request(request)
         if message is None:
             await super()._handle_post_request(scope, request, receive, send)
             return
@@ -136,7 +142,10 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             if not await self._validate_request_headers(request, send):
                 return
             hot = self.hot_calls(message, request) if self.hot_calls is not None else None
-            await self._answer_with_json(message, request, scope, receive, send, hot)
+            if hot is None:
+                await self._answer(message, request, scope, receive, send)
+            else:
+                await self._answer_hot(hot, message.id, request, scope, receive, send)
         except Exception as err:
             logger.exception("Error handling POST request")
             response = self._create_error_response(
@@ -146,10 +155,24 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             if self._read_stream_writer is not None:
                 await self._read_stream_writer.send(Exception(err))
 
+    def answers_plainly(self, request: Request) -> bool:
+        """Whether a POST's headers let it be answered with JSON: it accepts JSON and SSE, and it is JSON."""
+        has_json, has_sse = check_accept_headers(request)
+        return self.json_answers and has_json and has_sse and self._check_content_type(request)
+
+    def plain_request(self, decoded: Any) -> JSONRPCRequest | None:
+        """A decoded POST body as a request to answer with JSON; None for the SDK's own handling (errors included)."""
+        if not is_plain(decoded, agent_may_be_asked=self._agent_may_be_asked):
+            return None
+        try:
+            message = jsonrpc_message_adapter.validate_python(decoded, by_name=False)
+        except ValidationError:
+            return None
+        return message if isinstance(message, JSONRPCRequest) else None
+
     async def _plain_request(self, request: Request) -> JSONRPCRequest | None:
         """The request, if it is to be answered with JSON; None for the SDK's own handling (errors included)."""
-        has_json, has_sse = check_accept_headers(request)
-        if not (has_json and has_sse) or not self._check_content_type(request):
+        if not self.answers_plainly(request):
             return None
         try:
             decoded = pydantic_core.from_json(await request.body())
@@ -161,13 +184,7 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         if isinstance(decoded, dict) and decoded.get("method") == "notifications/cancelled":
             self._cancel_hot_call(decoded.get("params"))
             return None
-        if not is_plain(decoded, agent_may_be_asked=self._agent_may_be_asked):
-            return None
-        try:
-            message = jsonrpc_message_adapter.validate_python(decoded, by_name=False)
-        except ValidationError:
-            return None
-        return message if isinstance(message, JSONRPCRequest) else None
+        return self.plain_request(decoded)
 
     def _cancel_hot_call(self, params: Any) -> None:
         """The agent cancelled a request: a hot-path call of that id ends (the SDK's server is told too)."""
@@ -176,49 +193,79 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         if scope is not None:
             scope.cancel()
 
-    async def _run_hot(self, call: HotCall, request_id: RequestId) -> None:
-        """Run a hot-path call; its answer goes out as the SDK's server's would (cancelled: ``-32800``)."""
-        writer = self._write_stream
-        assert writer is not None  # connect() runs before any request is served
-        answer: JSONRPCResponse | JSONRPCError
-        with anyio.CancelScope() as scope:
-            self._hot_scopes[str(request_id)] = scope
-            try:
-                answer = await call()
-            finally:
-                self._hot_scopes.pop(str(request_id), None)
-        if scope.cancelled_caught:
-            answer = JSONRPCError(
-                jsonrpc="2.0", id=request_id, error=ErrorData(code=REQUEST_CANCELLED, message="Request cancelled")
-            )
-        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-            await writer.send(SessionMessage(answer))
-
     async def terminate(self) -> None:
         """End the session; its hot-path calls end with it, as the SDK's server ends its own requests."""
         for scope in list(self._hot_scopes.values()):
             scope.cancel()
         await super().terminate()
 
-    async def _answer_with_json(
-        self,
-        message: JSONRPCRequest,
-        request: Request,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        hot: HotCall | None = None,
+    async def _answer_hot(
+        self, call: HotCall, request_id: RequestId, request: Request, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        if hot is None:
-            await self._answer(message, request, scope, receive, send, None)
-            return
-        async with anyio.create_task_group() as tg:
+        """Run a hot-path call in this request's task and answer it with one JSON body, or stream it if it is late.
 
-            def start_hot(request_id: RequestId) -> None:
-                tg.start_soon(self._run_hot, hot, request_id)
+        A call not answered within ``JSON_WINDOW_S`` gets the long way's SSE stream from then on (see
+        ``_stream_the_rest``), served by a task of its own while this one goes on with the call; its answer
+        then goes through the transport's channel, as the SDK's server's would, and an agent that goes away
+        meanwhile ends the call, as the long way's stream does.
+        """
+        key = str(request_id)
+        loop = asyncio.get_running_loop()
+        # An asyncio task, started only for a late call: most calls are answered within the window, and a
+        # task group per call would cost each of them what only the late ones need.
+        stream: asyncio.Task[None] | None = None
+        agent_gone = False
+        call_scope = anyio.CancelScope()
 
-            await self._answer(message, request, scope, receive, send, start_hot)
-            tg.cancel_scope.cancel()  # answered (or the session ended): nothing more of the call is wanted
+        def start_streaming() -> None:
+            nonlocal stream
+            inner, reader = anyio.create_memory_object_stream[EventMessage](REQUEST_STREAM_BUFFER_SIZE)
+            self._request_streams[key] = (inner, reader)
+            stream = loop.create_task(serve_stream(reader))
+
+        async def serve_stream(reader: MemoryObjectReceiveStream[EventMessage]) -> None:
+            nonlocal agent_gone
+            await self._stream_the_rest(key, request, reader, scope, receive, send)
+            if self._hot_scopes.get(key) is call_scope:  # the stream ended before the call: the agent went
+                agent_gone = True
+                call_scope.cancel()
+
+        self.json_answered.add(key)
+        timer = loop.call_later(JSON_WINDOW_S, start_streaming)
+        try:
+            with call_scope:
+                self._hot_scopes[key] = call_scope
+                try:
+                    answer = await call()
+                finally:
+                    timer.cancel()
+                    self._hot_scopes.pop(key, None)
+            if call_scope.cancelled_caught:
+                answer = JSONRPCError(
+                    jsonrpc="2.0", id=request_id, error=ErrorData(code=REQUEST_CANCELLED, message="Request cancelled")
+                )
+            if stream is None:
+                await self._json_answer(answer)(scope, receive, send)
+                return
+            if not agent_gone:
+                with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    assert self._write_stream is not None  # connect() runs before any request is served
+                    await self._write_stream.send(SessionMessage(answer))
+            await stream
+        finally:
+            self.json_answered.discard(key)
+            if stream is not None:
+                stream.cancel()
+
+    def _json_answer(self, answer: JSONRPCResponse | JSONRPCError) -> Response:
+        """A hot-path call's answer as the SDK's JSON body (cancelled: a one-event stream; the session ended: 500)."""
+        if isinstance(answer, JSONRPCError) and answer.error.code == REQUEST_CANCELLED:
+            if self._terminated:
+                return self._create_error_response(
+                    "Session terminated before the request completed", HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR
+                )
+            return self._cancelled_on_a_stream(answer)
+        return self._create_json_response(answer)
 
     async def _answer(
         self,
@@ -227,7 +274,6 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         scope: Scope,
         receive: Receive,
         send: Send,
-        start_hot: Callable[[RequestId], None] | None,
     ) -> None:
         writer = self._read_stream_writer
         if writer is None:  # pragma: no cover - connect() runs before any request is served
@@ -244,10 +290,7 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         )
         streamed = False
         try:
-            if start_hot is None:
-                await writer.send(SessionMessage(message, metadata=metadata))
-            else:
-                start_hot(message.id)
+            await writer.send(SessionMessage(message, metadata=metadata))
             with anyio.move_on_after(JSON_WINDOW_S):
                 await arrivals.arrived.wait()
             if not arrivals.arrived.is_set():

@@ -26,6 +26,7 @@ class Metrics:
         self._latency_sum: dict[str, float] = {}
         self._latency_count: Counter[str] = Counter()
         self._hot: Counter[str] = Counter()
+        self._hot_lane = 0
 
     def count_request(self, agent: str, status: int) -> None:
         """Count one HTTP request to /mcp (``agent`` is ``"-"`` when none was identified)."""
@@ -44,6 +45,10 @@ class Metrics:
     def count_hot_call(self, *, passed_through: bool) -> None:
         """Count one tool call answered by the hot path: its result passed through as it came, or rebuilt typed."""
         self._hot["passed_through" if passed_through else "rebuilt"] += 1
+
+    def count_hot_lane(self) -> None:
+        """Count one request that took the hot lane to its session's transport (``hot_lane.py``)."""
+        self._hot_lane += 1
 
     def render(self, statuses: Iterable[ServerStatus], *, audit_healthy: bool | None = None) -> str:
         """The Prometheus text exposition of every counter, the server states and the audit log's health."""
@@ -79,6 +84,12 @@ class Metrics:
         ]
         for result, n in sorted(self._hot.items()):
             lines.append(f'toolgate_hot_path_calls_total{{result="{result}"}} {n}')
+        if self._hot_lane:
+            lines += [
+                "# HELP toolgate_hot_lane_requests_total Tool calls that went straight to their session (hot lane).",
+                "# TYPE toolgate_hot_lane_requests_total counter",
+                f"toolgate_hot_lane_requests_total {self._hot_lane}",
+            ]
         lines += [
             "# HELP toolgate_server_state 1 for the state each configured server is in.",
             "# TYPE toolgate_server_state gauge",

@@ -33,8 +33,11 @@ from mcp.server.streamable_http import (
 )
 from mcp.server.streamable_http import StreamableHTTPServerTransport as Transport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp_types import INVALID_REQUEST, ErrorData, JSONRPCError, JSONRPCMessage, JSONRPCResponse, jsonrpc_message_adapter
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -305,6 +308,29 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
             await response(scope, receive, send)
             return
         await super().handle_request(scope, receive, send)
+
+    def session_of(self, request: Request) -> tuple[str, AnsweringTransport] | None:
+        """The handshake-era session a request is for, if the manager would hand it straight to its transport.
+
+        As the SDK's manager routes a request: a handshake-era protocol-version header (or none), and a
+        session id it holds, opened by the request's user. None otherwise: the manager decides the request.
+        """
+        version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
+        session_id = request.headers.get(MCP_SESSION_ID_HEADER)
+        if (version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS) or session_id is None:
+            return None
+        transport = self._server_instances.get(session_id)
+        if not isinstance(transport, AnsweringTransport) or not self._owns(session_id, request.scope):
+            return None
+        return session_id, transport
+
+    async def serve_in_session(
+        self, session_id: str, transport: AnsweringTransport, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Serve a request of a session found by ``session_of``, as the SDK's manager serves one it has looked up."""
+        await transport.handle_request(scope, receive, send)
+        if transport.is_terminated:
+            await self._discard_session(session_id, transport)
 
     def _owns(self, session_id: str, scope: Scope) -> bool:
         """Whether the session exists and the request comes from whoever opened it (else the SDK answers 404)."""

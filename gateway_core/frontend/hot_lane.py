@@ -1,0 +1,112 @@
+"""The hot lane: a ``tools/call`` of a known session reaches its transport without the layers in between.
+
+Past the guard (``http.py``: Host, Origin, the agent's token, its share of requests), a POST to ``/mcp``
+goes through the size limit (``body_limit.py``), the SDK's own size limit, which reads the body again,
+and the session managers (``replay.py``'s and the SDK's), which route it by protocol era and look its
+session up, before the session's transport (``json_answers.py``) reads and parses the body once more.
+For a plain ``tools/call`` in a handshake-era session, the kind the hot path serves (``hot_path.py``),
+``HotLane`` does what those layers would do, once: it finds the session as the manager would (its
+owner, the protocol-version header), reads the body within the limit and parses it, and hands the
+transport the parsed request. Anything else, and anything in doubt, goes the long way, its body
+replayed, and is answered as it always was. ``TOOLGATE_HOT_PATH=0`` leaves the lane out.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import pydantic_core
+from mcp_types import JSONRPCRequest
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway_core.frontend.body_limit import MB, declared_length
+from gateway_core.frontend.hot_path import METHOD
+from gateway_core.frontend.json_answers import PARSED_REQUEST, AnsweringTransport
+from gateway_core.frontend.metrics import Metrics
+from gateway_core.frontend.replay import ResumableSessionManager
+
+
+class HotLane:
+    """An ASGI app serving hot-path calls straight from their session's transport (see the module docstring).
+
+    Args:
+        long_way: the app that serves every other request (the size limit and the session manager).
+        sessions: the session manager the long way ends in.
+        limit_mb: the size limit in force (``gateway.max_request_body_mb``), or ``None`` for none.
+        metrics: where requests taking the lane are counted.
+    """
+
+    def __init__(
+        self,
+        long_way: ASGIApp,
+        *,
+        sessions: ResumableSessionManager,
+        limit_mb: Callable[[], float | None],
+        metrics: Metrics,
+    ) -> None:
+        self._long_way = long_way
+        self._sessions = sessions
+        self._limit_mb = limit_mb
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a hot-path call in its session, or hand the request to the long way."""
+        request = Request(scope)
+        found = self._sessions.session_of(request) if scope["method"] == "POST" else None
+        if found is None or not found[1].answers_plainly(request):
+            await self._long_way(scope, receive, send)
+            return
+        session_id, transport = found
+        body, read = await _body_within(scope, receive, self._limit_mb())
+        message = _plain_call(body, transport) if body is not None else None
+        if message is None:
+            await self._long_way(scope, _replaying(read, receive), send)
+            return
+        self._metrics.count_hot_lane()
+        scope[PARSED_REQUEST] = message
+        await self._sessions.serve_in_session(session_id, transport, scope, receive, send)
+
+
+async def _body_within(scope: Scope, receive: Receive, limit_mb: float | None) -> tuple[bytes | None, deque[Message]]:
+    """The request's whole body if it is within the limit (else None), and the messages read for it.
+
+    Reads no further than ``body_limit.BodyLimit`` would before refusing, so the long way, given the
+    messages read, refuses the request as it would have.
+    """
+    limit = int(limit_mb * MB) if limit_mb is not None else None
+    read: deque[Message] = deque()
+    if limit is not None and declared_length(scope) > limit:
+        return None, read
+    size = 0
+    while True:
+        message = await receive()
+        read.append(message)
+        if message["type"] != "http.request":
+            return None, read
+        size += len(message.get("body", b""))
+        if limit is not None and size > limit:
+            return None, read
+        if not message.get("more_body", False):
+            return b"".join(part.get("body", b"") for part in read), read
+
+
+def _plain_call(body: bytes, transport: AnsweringTransport) -> JSONRPCRequest | None:
+    """The body as a ``tools/call`` the transport answers plainly, or None for the long way."""
+    try:
+        decoded = pydantic_core.from_json(body)
+    except ValueError:
+        return None
+    if not isinstance(decoded, dict) or decoded.get("method") != METHOD:
+        return None
+    return transport.plain_request(decoded)
+
+
+def _replaying(read: deque[Message], receive: Receive) -> Receive:
+    """``receive``, giving the messages already read first."""
+
+    async def replay() -> Message:
+        return read.popleft() if read else await receive()
+
+    return replay
