@@ -8,7 +8,9 @@ the SDK, and gets back a call to run instead. It runs ``RequestForwarder.call_to
 as the long way (routing, limits, the guard, approvals, the audit records, metrics), with the result
 passed through as the server sent it where the long way would deliver it unchanged
 (``downstream/pass_through.py``), else made for the agent's version exactly as the SDK makes it.
-The answer goes back through the transport's own channel, as the SDK's would.
+The transport runs the call in the request's own task and writes its answer back itself, through its
+own channel (as the SDK's server would) once a late call is streamed; such a request usually reaches
+the transport by the hot lane (``hot_lane.py``), past the layers between the guard and the session.
 
 Eligible: ``tools/call`` of a handshake-era session that Toolgate has seen initialized (an
 ``initialize`` the SDK accepted), by the agent that opened it, whose request the transport answers

@@ -22,6 +22,12 @@ pytestmark = pytest.mark.anyio
 LANE = "toolgate_hot_lane_requests_total"
 
 
+@pytest.fixture(autouse=True)
+def hot_path_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lane is part of the hot path: on here whatever the environment says (a test may turn it off)."""
+    monkeypatch.setenv(HOT_PATH_ENV, "1")
+
+
 def call(request_id: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     return {
         "jsonrpc": "2.0",
