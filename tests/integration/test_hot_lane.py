@@ -234,3 +234,28 @@ async def test_a_call_on_the_hot_lane_keeps_its_session_from_expiring_while_it_r
 
     assert messages[-1]["result"]["content"] == [{"type": "text", "text": "done"}]
     assert served_by_lane == 2
+
+
+async def test_a_call_whose_body_comes_in_chunks_takes_the_lane_within_the_size_limit() -> None:
+    async with running_gateway({"fake": stdio_fake(prefix="")}, max_request_body_mb=1) as gw:
+        await gw.wait_ready()
+        async with agent(gw.url, gw.tokens["agent-a"], {}) as session:
+            await session.request("tools/call", ECHO)  # settles the server's era
+            headers = {
+                "Accept": ACCEPT,
+                "Content-Type": "application/json",
+                "Mcp-Session-Id": session.session_id,
+                "MCP-Protocol-Version": VERSION,
+            }
+            body = json.dumps(call(9, "echo", {"text": "x" * 50_000})).encode()
+
+            async def in_chunks() -> Any:
+                for start in range(0, len(body), 4096):
+                    yield body[start : start + 4096]
+
+            response = await session.http.post(gw.url, content=in_chunks(), headers=headers)
+            served_by_lane = await lane_count(gw)
+
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["result"]["structuredContent"] == {"text": "x" * 50_000}
+    assert served_by_lane == 2
