@@ -254,8 +254,10 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             await stream
         finally:
             self.json_answered.discard(key)
-            if stream is not None:
+            if stream is not None and not stream.done():  # this request was cancelled: its stream ends with it
                 stream.cancel()
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait({stream})
 
     def _json_answer(self, answer: JSONRPCResponse | JSONRPCError) -> Response:
         """A hot-path call's answer as the SDK's JSON body (cancelled: a one-event stream; the session ended: 500)."""

@@ -5,6 +5,7 @@ Driven by hand over HTTP, as a client does, so status codes, headers and bodies 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -258,4 +259,23 @@ async def test_a_call_whose_body_comes_in_chunks_takes_the_lane_within_the_size_
 
     assert response.headers["content-type"] == "application/json"
     assert response.json()["result"]["structuredContent"] == {"text": "x" * 50_000}
+    assert served_by_lane == 2
+
+
+async def test_a_gateway_that_stops_during_a_late_call_on_the_hot_lane_stops_at_once() -> None:
+    with anyio.fail_after(30):
+        async with running_gateway({"fake": stdio_fake(prefix="")}) as gw:
+            await gw.wait_ready()
+            async with agent(gw.url, gw.tokens["agent-a"], {}) as session:
+                await session.request("tools/call", ECHO)  # settles the server's era
+                headers = {"Accept": ACCEPT, "Mcp-Session-Id": session.session_id, "MCP-Protocol-Version": VERSION}
+                body = call(9, "slow", {"seconds": 600, "steps": 1})
+                async with session.http.stream("POST", gw.url, json=body, headers=headers) as response:
+                    kind = response.headers["content-type"]  # sent once the window has passed
+                    served_by_lane = await lane_count(gw)
+                    gw.gateway.stop()
+                    with contextlib.suppress(httpx2.HTTPError):  # the stream ends with the gateway
+                        await response.aread()
+
+    assert kind == "text/event-stream"
     assert served_by_lane == 2
