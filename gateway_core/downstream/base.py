@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     # The SDK's own transports return this alias; it has no public home yet.
     from mcp.client._transport import TransportStreams
 
+    from gateway_core.downstream.raw_lane import RawLane
+
 
 class ServerState(Enum):
     """Lifecycle of one downstream server (like httpx's ``ClientState``)."""
@@ -106,9 +108,11 @@ class Connection:
     ``lost`` is set when the transport notices the server is gone (end of stream, process exit), even
     while no request is in flight; ``loss_reason()`` then says why, in words fit for a status.
     ``signed_out()`` is true when it was lost because the server wants a sign-in (``oauth.py``).
+    ``raw`` is a stdio connection's lane for the hot path's calls (``raw_lane.py``); other transports have none.
     """
 
     streams: TransportStreams
     lost: anyio.Event
     loss_reason: Callable[[], str]
     signed_out: Callable[[], bool] = lambda: False
+    raw: RawLane | None = None

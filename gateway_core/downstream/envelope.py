@@ -44,6 +44,17 @@ def speaking_for(capabilities: types.ClientCapabilities | None) -> Iterator[None
         _CLAIM.reset(token)
 
 
+def claimed(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``params`` of a request sent now, claiming the agent's capabilities in a 2026-07-28 envelope if sent for one."""
+    claim = _CLAIM.get()
+    if claim is None or not params:
+        return params
+    meta = params.get("_meta")
+    if not isinstance(meta, dict) or types.CLIENT_CAPABILITIES_META_KEY not in meta:
+        return params
+    return {**params, "_meta": {**meta, types.CLIENT_CAPABILITIES_META_KEY: claim}}
+
+
 class EnvelopeWriter(anyio.abc.AsyncResource):
     """The session's write stream, putting the agent's capabilities in the envelope it is sending for.
 
@@ -55,13 +66,9 @@ class EnvelopeWriter(anyio.abc.AsyncResource):
 
     async def send(self, item: SessionMessage, /) -> None:
         """Send ``item``, claiming the agent's capabilities if it is a 2026-07-28 request sent for one."""
-        claim = _CLAIM.get()
         message = item.message
-        if claim is not None and isinstance(message, types.JSONRPCRequest) and message.params:
-            meta = message.params.get("_meta")
-            if isinstance(meta, dict) and types.CLIENT_CAPABILITIES_META_KEY in meta:
-                params = {**message.params, "_meta": {**meta, types.CLIENT_CAPABILITIES_META_KEY: claim}}
-                item = SessionMessage(message.model_copy(update={"params": params}), metadata=item.metadata)
+        if isinstance(message, types.JSONRPCRequest) and (params := claimed(message.params)) is not message.params:
+            item = SessionMessage(message.model_copy(update={"params": params}), metadata=item.metadata)
         await self._inner.send(item)
 
     async def aclose(self) -> None:

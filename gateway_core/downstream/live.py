@@ -26,6 +26,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from gateway_core.downstream.base import Connection, Notice
 from gateway_core.downstream.catalog import Listing, advertised, announced
+from gateway_core.downstream.envelope import claimed
 
 logger = logging.getLogger(__name__)
 
@@ -251,12 +252,17 @@ class LiveSession:
         """Send ``request`` as the SDK's session sends it, and return its result as it came (nothing checked).
 
         The same wire form, envelope and headers as ``ClientSession.send_request`` (the session's own
-        stamp), the same id allocation (the session's dispatcher); the result's checks are the
-        caller's (``pass_through.py``).
+        stamp, and the calling agent's capabilities in a 2026-07-28 envelope as ``EnvelopeWriter``
+        puts them); the result's checks are the caller's (``pass_through.py``). Over stdio it goes by
+        the connection's raw lane (``raw_lane.py``: its own ids, no dispatcher hop), elsewhere by
+        the session's dispatcher.
         """
         data = request.model_dump(by_alias=True, mode="json", exclude_none=True)
         options: CallOptions = {}
         self.session._stamp(data, options)  # the SDK's own stamp; it has no public way to stamp without sending
+        lane = self.connection.raw
+        if lane is not None:
+            return await lane.request(data["method"], claimed(data.get("params")))
         return await self.dispatcher.send_raw_request(data["method"], data.get("params"), options)
 
     async def next_refresh(self) -> frozenset[Listing]:

@@ -34,6 +34,7 @@ from mcp.os.win32.utilities import close_process_job, create_windows_process, te
 from mcp.shared.message import SessionMessage
 
 from gateway_core.downstream.base import ConnectError, Connection
+from gateway_core.downstream.raw_lane import RawLane
 from gateway_core.downstream.stderr import StderrBuffer
 from gateway_core.launch.batch import UnsafeBatchArgumentError
 from gateway_core.launch.commands import Launch, MissingCommand, Platform, plan_launch
@@ -236,6 +237,8 @@ async def open_stdio(
     read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
     lost = anyio.Event()
+    # The hot path's calls: written from the calling task, their answers taken off stdout (raw_lane.py).
+    raw = RawLane(stdin.send, lost.set)
 
     async def read_stdout() -> None:
         async with read_writer:
@@ -251,8 +254,9 @@ async def open_stdio(
                     if rest:
                         parts.append(rest)
                     for line in lines:
-                        if line.strip():
+                        if line.strip() and not raw.take(line):
                             await read_writer.send(_parse_line(line))
+        raw.close()
         lost.set()
 
     async def write_stdin() -> None:
@@ -292,8 +296,9 @@ async def open_stdio(
         for task in (read_stdout, write_stdin, watch_exit, read_stderr, lost_with_exit_code):
             tg.start_soon(task)
         try:
-            yield Connection(streams=(read_stream, write_stream), lost=reason_ready, loss_reason=loss_reason)
+            yield Connection(streams=(read_stream, write_stream), lost=reason_ready, loss_reason=loss_reason, raw=raw)
         finally:
+            raw.close()
             with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
                 write_stream.close()
                 read_stream.close()

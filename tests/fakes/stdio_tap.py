@@ -1,11 +1,13 @@
 """Run a stdio MCP server unchanged and say on stderr when its client answered one of its questions.
 
-``python -m tests.fakes.stdio_tap COMMAND [ARGS...]`` relays stdin and stdout line by line, byte for
+``python -m tests.fakes.stdio_tap [--log-client] COMMAND [ARGS...]`` relays stdin and stdout line by line, byte for
 byte, and writes ``tap: answered METHOD`` to stderr once the client's answer to a request the server
 sent (``roots/list``, ``sampling/createMessage``, ...) has been passed to the server. A test waits on
 that line (``StderrLog.wait_for``) to know a question the server asks on its own, on a timer, has been
-settled before it goes on. The server's own stderr is inherited. The server ends when the tap's stdin
-closes, when the tap is terminated, and (Linux) when the tap dies.
+settled before it goes on. With ``--log-client`` (before COMMAND) it also writes ``tap: client METHOD ID``
+for each request and notification the client sends (ID: the request's id, or the ``requestId`` a
+``notifications/cancelled`` names, as JSON). The server's own stderr is inherited. The server ends when
+the tap's stdin closes, when the tap is terminated, and (Linux) when the tap dies.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ def _message(line: bytes) -> dict[str, Any]:
 
 
 class Tap:
-    def __init__(self) -> None:
+    def __init__(self, *, log_client: bool = False) -> None:
         self._asked: dict[Any, str] = {}  # the server's request ids, with their methods
         self._lock = threading.Lock()
+        self._log_client = log_client
 
     def server_to_client(self, source: IO[bytes], sink: IO[bytes]) -> None:
         for line in source:
@@ -54,6 +57,10 @@ class Tap:
                 message = _message(line)
                 sink.write(line)
                 sink.flush()
+                if self._log_client and "method" in message:
+                    said = message.get("id", (message.get("params") or {}).get("requestId"))
+                    sys.stderr.write(f"tap: client {message['method']} {json.dumps(said)}\n")
+                    sys.stderr.flush()
                 if "method" not in message and "id" in message:
                     with self._lock:
                         method = self._asked.pop(message["id"], None)
@@ -67,10 +74,12 @@ class Tap:
 
 
 def main(argv: list[str]) -> int:
+    log_client = argv[:1] == ["--log-client"]
+    argv = argv[1:] if log_client else argv
     server = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
     assert server.stdin is not None and server.stdout is not None
     signal.signal(signal.SIGTERM, lambda *_: server.terminate())
-    tap = Tap()
+    tap = Tap(log_client=log_client)
     threading.Thread(target=tap.client_to_server, args=(sys.stdin.buffer, server.stdin), daemon=True).start()
     tap.server_to_client(server.stdout, sys.stdout.buffer)
     return server.wait()

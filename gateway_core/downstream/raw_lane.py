@@ -1,0 +1,148 @@
+"""A stdio connection's raw lane: a hot call written straight to the server's stdin, its answer taken off stdout.
+
+The SDK's way sends a request through three tasks and three memory streams (the dispatcher, the stdin
+writer, the stdout reader), with a model built, dumped and parsed on the way. The hot path's
+``tools/call`` (``LiveSession.send_raw``) instead serializes its request once and writes it from the
+calling task; the stdout reader hands a line that answers it straight to that task (``take``). Every
+other line (notifications, the server's own questions, answers to the dispatcher) goes the SDK's way,
+so questions asked during a raw call still reach the calling agent (``session.py``).
+
+The lane keeps the dispatcher's contract: its own ids (``toolgate-N`` strings: the dispatcher numbers
+with integers, so the two never collide), an error answer raised as ``MCPError``, a cancelled call
+followed by ``notifications/cancelled``, and ``Connection closed`` for every call still waiting when
+the connection ends. Writes share the stdin stream with the SDK's writer; each line is one write, so
+lines never interleave. Lifecycle: made by ``open_stdio``, closed when stdout ends or the connection closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import pydantic_core
+from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED, ErrorData
+from pydantic import ValidationError
+
+# The lane's request ids start with this; a line without it answers nothing of the lane's.
+ID_PREFIX = "toolgate-"
+_MARK = f'"{ID_PREFIX}'
+# What a call still waiting gets when the connection ends: the dispatcher's own words (session.py reads them).
+CLOSED = ErrorData(code=CONNECTION_CLOSED, message="Connection closed")
+# Bound for the courtesy cancel after a call is abandoned (the dispatcher's): a wedged pipe cannot hang it.
+CANCEL_WRITE_TIMEOUT_S = 5.0
+
+
+class _Waiting:
+    """One raw call waiting for its answer: a result, an error, or ``CLOSED``."""
+
+    __slots__ = ("answered", "outcome")
+
+    def __init__(self) -> None:
+        self.answered = anyio.Event()
+        self.outcome: dict[str, Any] | ErrorData = CLOSED
+
+
+class RawLane:
+    """Raw requests over one stdio connection (see the module docstring).
+
+    Args:
+        write: writes bytes to the server's stdin (the same stream the SDK's writer uses).
+        broken: called when a write fails (the connection is lost).
+    """
+
+    def __init__(self, write: Callable[[bytes], Awaitable[None]], broken: Callable[[], None]) -> None:
+        self._write = write
+        self._broken = broken
+        self._waiting: dict[str, _Waiting] = {}
+        self._sent = 0
+        self._closed = False
+
+    async def request(self, method: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        """Send a request and return its result as it came, as ``JSONRPCDispatcher.send_raw_request`` does.
+
+        Raises:
+            MCPError: the server answered with an error, or ``CONNECTION_CLOSED`` ("Connection closed"):
+                the connection ended before the answer.
+        """
+        if self._closed:
+            raise MCPError(code=CLOSED.code, message=CLOSED.message)
+        self._sent += 1
+        request_id = f"{ID_PREFIX}{self._sent}"
+        waiting = self._waiting[request_id] = _Waiting()
+        try:
+            if not await self._send(_request_line(request_id, method, params)):
+                waiting.answered.set()
+            await waiting.answered.wait()
+        except anyio.get_cancelled_exc_class():
+            with anyio.move_on_after(CANCEL_WRITE_TIMEOUT_S, shield=True):
+                await self._send(_cancel_line(request_id))
+            raise
+        finally:
+            self._waiting.pop(request_id, None)
+        outcome = waiting.outcome
+        if isinstance(outcome, ErrorData):
+            raise MCPError(code=outcome.code, message=outcome.message, data=outcome.data)
+        return outcome
+
+    def take(self, line: str) -> bool:
+        """Whether ``line`` (from the server's stdout) answers a raw call; if so it is handed to that call."""
+        if not self._waiting or _MARK not in line:
+            return False
+        try:
+            answer = _answer(pydantic_core.from_json(line))
+        except ValueError:
+            return False  # not JSON: the SDK's reader says so, as for any line
+        if answer is None or (waiting := self._waiting.pop(answer[0], None)) is None:
+            return False  # not an answer, or to no call waiting: the SDK's way, as before
+        waiting.outcome = answer[1]
+        waiting.answered.set()
+        return True
+
+    def close(self) -> None:
+        """The connection ended: every call still waiting fails with ``CLOSED``, later ones at once."""
+        self._closed = True
+        for waiting in self._waiting.values():
+            waiting.answered.set()
+        self._waiting.clear()
+
+    async def _send(self, line: bytes) -> bool:
+        try:
+            await self._write(line)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+            self._broken()
+            return False
+        return True
+
+
+def _request_line(request_id: str, method: str, params: dict[str, Any] | None) -> bytes:
+    """The request as the SDK's dispatcher and stdio writer put it on the wire (an empty ``_meta`` left out)."""
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params and "_meta" in params and not params["_meta"]:
+        params = {key: value for key, value in params.items() if key != "_meta"}
+    if params:
+        message["params"] = params
+    return pydantic_core.to_json(message) + b"\n"
+
+
+def _cancel_line(request_id: str) -> bytes:
+    """The courtesy cancel the SDK's dispatcher sends for a request its caller abandoned."""
+    params = {"requestId": request_id, "reason": "caller cancelled"}
+    return pydantic_core.to_json({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}) + b"\n"
+
+
+def _answer(message: Any) -> tuple[str, dict[str, Any] | ErrorData] | None:
+    """A response's id and outcome, read as the SDK reads a ``JSONRPCMessage``; None if it is none of the lane's."""
+    if type(message) is not dict or message.get("jsonrpc") != "2.0" or "method" in message:
+        return None
+    request_id = message.get("id")
+    if type(request_id) is not str or not request_id.startswith(ID_PREFIX):
+        return None
+    result = message.get("result")
+    if type(result) is dict:
+        return request_id, result
+    try:
+        return request_id, ErrorData.model_validate(message.get("error"))
+    except ValidationError:
+        return None
