@@ -117,7 +117,11 @@ class RawLane:
 
 
 def _request_line(request_id: str, method: str, params: dict[str, Any] | None) -> bytes:
-    """The request as the SDK's dispatcher and stdio writer put it on the wire (an empty ``_meta`` left out)."""
+    """The request as the SDK's dispatcher and stdio writer put it on the wire (an empty ``_meta`` left out).
+
+    The dispatcher also adds the current OpenTelemetry trace context to ``_meta``; with no tracer set up
+    (Toolgate sets none) that adds nothing, and neither does the lane.
+    """
     message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
     if params and "_meta" in params and not params["_meta"]:
         params = {key: value for key, value in params.items() if key != "_meta"}

@@ -213,3 +213,14 @@ async def test_a_2026_servers_raw_call_claims_the_calling_agents_capabilities_as
     assert raw == as_agent_gets(typed)
     assert json.loads(raw["content"][0]["text"]) == {"sampling": {}}
     assert calls[0] == "toolgate-1"
+
+
+@pytest.mark.parametrize("era", [("--handshake-only",), ()], ids=["handshake era", "2026-07-28"])
+async def test_the_server_gets_the_same_meta_by_the_raw_lane_as_the_typed_way(era: tuple[str, ...]):
+    async with ready_fake(fake_config(*era)) as (server, _):
+        raw = await server.session.call_tool_passing_through("meta", {}, caller=Agent(), meta={"k": [1, "ü"]})
+        typed = await server.session.call_tool("meta", {}, caller=Agent(), meta={"k": [1, "ü"]})
+
+    assert isinstance(raw, dict) and isinstance(typed, types.CallToolResult)
+    assert raw["structuredContent"] == typed.structured_content
+    assert raw["structuredContent"]["meta"]["k"] == [1, "ü"]
