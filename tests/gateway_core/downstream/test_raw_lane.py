@@ -130,12 +130,14 @@ async def test_an_error_answer_to_a_raw_request_is_raised_as_the_dispatcher_rais
 
 
 async def test_a_hot_call_goes_by_the_raw_lane_and_answers_as_the_typed_way():
-    async with ready_fake(tapped_fake()) as (server, _):
+    async with ready_fake(tapped_fake()) as (server, changes):
         raw = await server.session.call_tool_passing_through("echo", {"text": "hi"}, caller=Agent(), meta={"k": 1})
         typed = await server.session.call_tool("echo", {"text": "hi"}, caller=Agent(), meta={"k": 1})
         refused = await server.session.call_tool_passing_through("fail", None, caller=Agent(), meta=None)
         with pytest.raises(MCPError) as raised:
             await server.session.call_tool_passing_through("no_such_tool", {}, caller=Agent(), meta=None)
+        # The tap's lines come on the server's stderr, read alongside its answers: wait for all four.
+        await changes.until(lambda: len(client_said(server.stderr_lines(), "tools/call")) == 4)
         calls = client_said(server.stderr_lines(), "tools/call")
 
     assert raw == as_agent_gets(typed)
@@ -143,7 +145,6 @@ async def test_a_hot_call_goes_by_the_raw_lane_and_answers_as_the_typed_way():
     assert (raised.value.code, raised.value.error.message) == (types.INVALID_PARAMS, "unknown tool: no_such_tool")
     # The typed call kept the SDK's integer ids; the hot calls had the lane's.
     assert [call for call in calls if isinstance(call, str)] == ["toolgate-1", "toolgate-2", "toolgate-3"]
-    assert len(calls) == 4
 
 
 async def test_a_cancelled_raw_call_tells_the_server_which_call_to_cancel():
@@ -158,6 +159,7 @@ async def test_a_cancelled_raw_call_tells_the_server_which_call_to_cancel():
             tg.cancel_scope.cancel()
 
         await changes.until(lambda: "slow cancelled" in server.stderr_lines())
+        await changes.until(lambda: bool(client_said(server.stderr_lines(), "notifications/cancelled")))
         assert client_said(server.stderr_lines(), "notifications/cancelled") == ["toolgate-1"]
         assert await server.session.call_tool_passing_through("add", {"a": 1, "b": 2}, caller=Agent(), meta=None)
 
@@ -169,6 +171,7 @@ async def test_a_raw_call_past_the_timeout_fails_as_a_timeout_and_the_server_is_
 
         assert str(raised.value) == "server 'fake' did not answer tools/call 'slow' within 0.5 s"
         await changes.until(lambda: "slow cancelled" in server.stderr_lines())
+        await changes.until(lambda: bool(client_said(server.stderr_lines(), "notifications/cancelled")))
         assert client_said(server.stderr_lines(), "notifications/cancelled") == ["toolgate-1"]
 
 
@@ -204,15 +207,16 @@ async def test_a_servers_questions_during_a_raw_call_reach_the_calling_agent(era
 
 async def test_a_2026_servers_raw_call_claims_the_calling_agents_capabilities_as_the_typed_way_does():
     agent = Agent(capabilities=types.ClientCapabilities(sampling=types.SamplingCapability()))
-    async with ready_fake(tapped_fake("--modern-only")) as (server, _):
+    async with ready_fake(tapped_fake("--modern-only")) as (server, changes):
         assert server.session.live is not None and server.session.live.modern
         raw = await server.session.call_tool_passing_through("capabilities", {}, caller=agent, meta=None)
         typed = await server.session.call_tool("capabilities", {}, caller=agent)
+        await changes.until(lambda: len(client_said(server.stderr_lines(), "tools/call")) == 2)
         calls = client_said(server.stderr_lines(), "tools/call")
 
     assert raw == as_agent_gets(typed)
     assert json.loads(raw["content"][0]["text"]) == {"sampling": {}}
-    assert calls[0] == "toolgate-1"
+    assert calls[0] == "toolgate-1" and isinstance(calls[1], int)
 
 
 @pytest.mark.parametrize("era", [("--handshake-only",), ()], ids=["handshake era", "2026-07-28"])
