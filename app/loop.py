@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 os.environ.setdefault("QT_API", "pyside6")  # qasync picks its Qt binding from this at import
 
 import qasync
-from PySide6.QtCore import QObject, QTimer, QTimerEvent
+from PySide6.QtCore import QObject, QSocketNotifier, QTimer, QTimerEvent
 
 logger = logging.getLogger("toolgate.app")
 T = TypeVar("T")
@@ -59,6 +59,21 @@ class _LoopTimers(QObject):
         """Debug timing of callbacks (qasync's) is not kept; asyncio's debug mode still works for the rest."""
 
 
+class _Watch:
+    """A file descriptor watched for one kind of readiness: its Qt notifier and the callback it runs."""
+
+    __slots__ = ("fileobj", "handle", "notifier")
+
+    def __init__(self, fileobj: Any, notifier: QSocketNotifier, handle: asyncio.Handle) -> None:
+        self.fileobj = fileobj
+        self.notifier = notifier
+        self.handle = handle
+
+
+def _keep(_: object) -> None:
+    """Holds a retired notifier until the next batch (see ``QtEventLoop._unwatch``)."""
+
+
 class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
     """qasync's loop, with callbacks run in batches and delays longer than a Qt timer can hold.
 
@@ -68,12 +83,21 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
     runs everything queued by the time it fires; callbacks queued meanwhile wait for the next one,
     so Qt's own events (sockets, the window) are handled between batches as before.
 
+    A file descriptor's readiness runs its callback in the pass of Qt's loop that saw it, as asyncio's
+    loop runs it in the iteration that polled it. qasync instead disabled the socket notifier on every
+    wake-up, queued the callback for the next pass and enabled the notifier again after it (two
+    registrations with Qt's dispatcher and a pass of Qt's loop per read, on every socket and pipe).
+    The notifier stays enabled while its callback is registered; removing it disables it at once.
+
     ``anyio.sleep_forever()`` schedules a callback after ``math.inf`` seconds, which qasync turns
     into an ``OverflowError``; a long delay is instead carried in steps a Qt timer can hold.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        # Watched file descriptors by number (asyncio's self-pipe is added while qasync's __init__ runs).
+        self._readers: dict[int, _Watch] = {}
+        self._writers: dict[int, _Watch] = {}
         # Fires once per pass of Qt's event loop while callbacks are queued; stopped when none are.
         self._batches = QTimer()
         self._batches.setInterval(0)
@@ -102,10 +126,96 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
             self._batches.stop()
 
     def close(self) -> None:
-        """Close the loop (see qasync); callbacks still queued are dropped, as qasync drops its timers."""
+        """Close the loop (see qasync); callbacks still queued are dropped, as qasync drops its timers.
+
+        Every notifier still watching a file descriptor is disabled and freed here, on the loop's thread.
+        """
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        super().close()  # removes asyncio's self-pipe reader on the way
+        for watches in (self._readers, self._writers):
+            for watch in watches.values():
+                self._disable(watch)
+            watches.clear()
         self._batches.stop()
         self._ready.clear()
-        super().close()
+
+    # --- file descriptors -------------------------------------------------------------------------
+
+    def _add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> asyncio.Handle:
+        return self._watch(self._readers, QSocketNotifier.Type.Read, fd, callback, args)
+
+    def _remove_reader(self, fd: Any) -> bool:
+        return self._unwatch(self._readers, fd)
+
+    def _add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> asyncio.Handle:
+        return self._watch(self._writers, QSocketNotifier.Type.Write, fd, callback, args)
+
+    def _remove_writer(self, fd: Any) -> bool:
+        return self._unwatch(self._writers, fd)
+
+    def _watch(
+        self,
+        watches: dict[int, _Watch],
+        kind: QSocketNotifier.Type,
+        fd: Any,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+    ) -> asyncio.Handle:
+        self._check_closed()
+        handle = asyncio.Handle(callback, args, self, None)
+        fileno = int(qasync._fileno(fd))
+        watch = watches.get(fileno)
+        if watch is not None:  # the same descriptor again: the new callback replaces the old one
+            watch.handle.cancel()
+            watch.handle = handle
+            watch.fileobj = fd
+            return handle
+        notifier = QSocketNotifier(fileno, kind)
+        watch = watches[fileno] = _Watch(fd, notifier, handle)
+        # The plain-number overload of the signal: Python gets an int, not a QSocketDescriptor, per wake-up.
+        notifier.activated["int"].connect(lambda _fd: self._on_ready(watches, fileno, watch))  # type: ignore[index]
+        notifier.setEnabled(True)
+        return handle
+
+    def _on_ready(self, watches: dict[int, _Watch], fileno: int, watch: _Watch) -> None:
+        if watches.get(fileno) is not watch:  # removed earlier in this pass: Qt had already seen it ready
+            return
+        handle = watch.handle
+        if handle._cancelled:
+            self._unwatch(watches, fileno)
+        else:
+            handle._run()
+
+    def _unwatch(self, watches: dict[int, _Watch], fd: Any) -> bool:
+        if self.is_closed():
+            return False
+        watch = watches.pop(self._find(watches, fd), None)
+        if watch is None:
+            return False
+        self._disable(watch)
+        # Its readiness may be what Qt is delivering right now: the notifier is freed in the next batch.
+        self.call_soon(_keep, watch.notifier)
+        watch.handle.cancel()
+        return True
+
+    @staticmethod
+    def _find(watches: dict[int, _Watch], fd: Any) -> int:
+        """The number ``fd`` was watched under, also when ``fd`` is a file object closed since."""
+        try:
+            fileno = int(qasync._fileno(fd))
+        except ValueError:
+            fileno = -1
+        if fileno >= 0:
+            return fileno
+        return next((number for number, watch in watches.items() if watch.fileobj is fd), -1)
+
+    @staticmethod
+    def _disable(watch: _Watch) -> None:
+        watch.notifier.setEnabled(False)
+        watch.notifier.activated["int"].disconnect()  # type: ignore[index]
 
     def _add_callback(self, handle: asyncio.Handle, delay: float = 0) -> asyncio.Handle:
         if delay <= MAX_TIMER_S:

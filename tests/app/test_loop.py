@@ -7,9 +7,11 @@ import gc
 import socket
 import sys
 import threading
+import weakref
+from collections.abc import Callable, Iterator
 
 import pytest
-from PySide6.QtCore import QDeadlineTimer, QEventLoop, QTimer
+from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.loop import QtEventLoop, run_to_end
@@ -152,3 +154,211 @@ def test_a_closed_loop_leaves_no_qt_timer_behind_even_when_a_worker_thread_frees
     deadline = QDeadlineTimer(1000)  # the shorter timer would have fired by now
     while not deadline.hasExpired():
         qapp.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+
+
+@pytest.fixture
+def socket_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """Two connected sockets: what is sent on the second makes the first readable."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    try:
+        yield reader, writer
+    finally:
+        reader.close()
+        writer.close()
+
+
+def passes_until(condition: Callable[[], bool], limit: int = 1000) -> int:
+    """How many passes of Qt's event loop it takes for ``condition`` to hold (bounded)."""
+    for passes in range(1, limit + 1):
+        QCoreApplication.processEvents()
+        if condition():
+            return passes
+    raise AssertionError(f"still not so after {limit} passes of Qt's event loop")
+
+
+def test_a_readable_socket_runs_its_reader_in_the_same_pass_of_qts_loop_that_saw_it(
+    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+):
+    """As asyncio's loop runs a reader in the iteration that polled it, not one later."""
+    reader, writer = socket_pair
+    got: list[bytes] = []
+    qloop.add_reader(reader, lambda: got.append(reader.recv(100)))
+    for message in (b"one", b"two", b"three"):
+        writer.send(message)
+        assert passes_until(lambda: len(got) > 0) == 1
+        assert got.pop() == message
+    qloop.remove_reader(reader)
+
+
+def test_sockets_ready_at_once_all_run_their_readers_in_that_one_pass(qloop: QtEventLoop):
+    pairs = [socket.socketpair() for _ in range(5)]
+    ran: list[int] = []
+    try:
+        for number, (reader, _) in enumerate(pairs):
+            reader.setblocking(False)
+            qloop.add_reader(reader, lambda number=number, reader=reader: ran.append(number) or reader.recv(10))
+        for _, writer in pairs:
+            writer.send(b"x")
+        assert passes_until(lambda: len(ran) > 0) == 1
+        assert sorted(ran) == [0, 1, 2, 3, 4]
+    finally:
+        for reader, writer in pairs:
+            qloop.remove_reader(reader)
+            reader.close()
+            writer.close()
+
+
+def test_a_socket_that_stays_readable_runs_its_reader_on_every_pass_until_it_is_read(
+    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+):
+    reader, writer = socket_pair
+    wakeups = 0
+
+    def peek_only() -> None:
+        nonlocal wakeups
+        wakeups += 1
+        if wakeups == 3:
+            reader.recv(10)
+
+    qloop.add_reader(reader, peek_only)
+    writer.send(b"x")
+    assert passes_until(lambda: wakeups == 3) == 3
+    for _ in range(5):
+        QCoreApplication.processEvents()
+    assert wakeups == 3
+    qloop.remove_reader(reader)
+
+
+def test_a_reader_removed_from_inside_its_own_callback_never_runs_again(
+    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+):
+    reader, writer = socket_pair
+    wakeups = 0
+
+    def once() -> None:
+        nonlocal wakeups
+        wakeups += 1
+        assert qloop.remove_reader(reader)  # and leaves the byte unread: the socket stays readable
+
+    qloop.add_reader(reader, once)
+    writer.send(b"x")
+    passes_until(lambda: wakeups > 0)
+    qloop.run_until_complete(asyncio.sleep(0.05))  # the loop runs on, the socket still readable
+    assert wakeups == 1
+    assert not qloop.remove_reader(reader)
+
+
+def test_a_reader_removed_by_another_callback_of_the_same_pass_does_not_run(qloop: QtEventLoop):
+    """Both sockets are ready in one pass; whichever runs first removes the other, which then must not run."""
+    pairs = [socket.socketpair() for _ in range(2)]
+    ran: list[int] = []
+    try:
+
+        def first_removes_the_other(number: int) -> None:
+            ran.append(number)
+            qloop.remove_reader(pairs[1 - number][0])
+            qloop.remove_reader(pairs[number][0])
+
+        for number, (reader, writer) in enumerate(pairs):
+            qloop.add_reader(reader, first_removes_the_other, number)
+            writer.send(b"x")
+        passes_until(lambda: len(ran) > 0)
+        for _ in range(5):
+            QCoreApplication.processEvents()
+        assert len(ran) == 1
+    finally:
+        for reader, writer in pairs:
+            reader.close()
+            writer.close()
+
+
+def test_adding_a_reader_again_replaces_its_callback(
+    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+):
+    reader, writer = socket_pair
+    ran: list[str] = []
+    first = qloop._add_reader(reader, lambda: ran.append("first"))
+    qloop.add_reader(reader, lambda: ran.append("second") or reader.recv(10))
+    writer.send(b"x")
+    passes_until(lambda: len(ran) > 0)
+    assert ran == ["second"]
+    assert first.cancelled()
+    qloop.remove_reader(reader)
+
+
+def test_a_reader_that_raises_is_reported_and_keeps_watching(
+    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+):
+    reader, writer = socket_pair
+    reported: list[BaseException] = []
+    qloop.set_exception_handler(lambda _loop, context: reported.append(context["exception"]))
+
+    def fails() -> None:
+        reader.recv(10)
+        raise ValueError("a reader failed")
+
+    qloop.add_reader(reader, fails)
+    for count in (1, 2):
+        writer.send(b"x")
+        passes_until(lambda count=count: len(reported) == count)
+    assert [str(error) for error in reported] == ["a reader failed", "a reader failed"]
+    qloop.remove_reader(reader)
+
+
+def test_a_writable_socket_runs_its_writer_in_the_pass_that_saw_it_until_removed(
+    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+):
+    _, writer = socket_pair
+    wakeups = 0
+
+    def written() -> None:
+        nonlocal wakeups
+        wakeups += 1
+        if wakeups == 2:
+            qloop.remove_writer(writer)
+
+    qloop.add_writer(writer, written)
+    assert passes_until(lambda: wakeups == 2) == 2
+    for _ in range(5):
+        QCoreApplication.processEvents()
+    assert wakeups == 2
+
+
+def test_a_closed_loop_watches_no_file_descriptor_and_frees_its_notifiers_on_its_own_thread(
+    qapp: QApplication, socket_pair: tuple[socket.socket, socket.socket]
+):
+    """A descriptor still watched when the loop closes stops being watched at once, on the loop's thread.
+
+    Otherwise Qt warns when the last reference goes on a worker thread (a notifier cannot be disabled
+    from there), and a readable socket would run a callback of a closed loop.
+    """
+    reader, writer = socket_pair
+    loop = QtEventLoop(qapp)
+    ran: list[str] = []
+    loop.add_reader(reader, lambda: ran.append("read"))
+    loop.add_writer(writer, lambda: ran.append("write"))
+    loop.run_until_complete(asyncio.sleep(0))
+    notifiers = [weakref.ref(o) for o in gc.get_objects() if isinstance(o, QSocketNotifier)]
+    assert len(notifiers) >= 2  # the reader's and the writer's (and asyncio's own self-pipe)
+    ran.clear()
+    loop.close()
+    writer.send(b"x")
+    freed = threading.Event()
+
+    def free_on_a_worker_thread(held: list[QtEventLoop]) -> None:
+        held.clear()
+        gc.collect()
+        freed.set()
+
+    held = [loop]
+    del loop
+    worker = threading.Thread(target=free_on_a_worker_thread, args=(held,))
+    worker.start()
+    worker.join(timeout=30)
+    assert freed.is_set()
+    for _ in range(5):
+        QCoreApplication.processEvents()
+    assert ran == []
+    gc.collect()
+    assert [ref for ref in notifiers if ref() is not None] == []
