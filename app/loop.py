@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import logging
+import math
 import os
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 os.environ.setdefault("QT_API", "pyside6")  # qasync picks its Qt binding from this at import
 
 import qasync
-from PySide6.QtCore import QObject, QSocketNotifier, QTimer, QTimerEvent
+from PySide6.QtCore import QSocketNotifier, Qt, QTimer
 
 logger = logging.getLogger("toolgate.app")
 T = TypeVar("T")
@@ -23,37 +26,66 @@ T = TypeVar("T")
 # Tasks still running when the app's main coroutine returns get this long to finish being cancelled.
 LEFTOVER_TASKS_TIMEOUT_S = 5.0
 # Qt timers take a signed 32-bit count of milliseconds (about 24.8 days).
-MAX_TIMER_S = (2**31 - 1) / 1000
+MAX_TIMER_MS = 2**31 - 1
+# A delayed callback this close to its time runs now (asyncio's loop allows its clock's resolution).
+CLOCK_RESOLUTION_S = time.get_clock_info("monotonic").resolution
 
 
-class _LoopTimers(QObject):
-    """The loop's delayed callbacks, one Qt timer each; ``stop`` kills every timer still pending, at once.
+class _LoopTimers:
+    """The loop's delayed callbacks: a heap by due time, as asyncio keeps them, and one Qt timer for the first.
 
-    qasync's own only marks itself stopped and kills each timer when it next fires, so timers outlive
-    a closed loop; when the loop is then freed on another thread (the last reference dropped by a
-    worker thread), Qt cannot stop them from there and a timer left registered fires into freed
-    memory later.
+    ``stop`` stops that timer and drops every callback still pending, at once.
+
+    qasync started a Qt timer per delayed callback and left a cancelled one to fire anyway (uvicorn
+    schedules and cancels a keep-alive timeout on every request), and rounded delays down to whole
+    milliseconds on a coarse timer, so a callback could run before its time. Its timers also outlived
+    a closed loop: freed on another thread, a timer left registered fired into freed memory later.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._handles: dict[int, asyncio.Handle] = {}
+    def __init__(self, run_due: Callable[[list[asyncio.TimerHandle]], None]) -> None:
+        self._heap: list[asyncio.TimerHandle] = []
+        self._run_due = run_due
+        self._due = math.inf  # when the Qt timer is set to fire
+        self._qt_timer = QTimer()
+        self._qt_timer.setSingleShot(True)
+        self._qt_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._qt_timer.timeout.connect(self._fire)
 
-    def add_callback(self, handle: asyncio.Handle, delay: float = 0) -> asyncio.Handle:
-        self._handles[self.startTimer(int(max(0, delay) * 1000))] = handle
-        return handle
+    def add(self, handle: asyncio.TimerHandle) -> None:
+        heapq.heappush(self._heap, handle)
+        handle._scheduled = True  # type: ignore[attr-defined]
+        if handle.when() < self._due:
+            self._set_timer()
 
-    def timerEvent(self, event: QTimerEvent) -> None:
-        timer_id = event.timerId()
-        self.killTimer(timer_id)
-        handle = self._handles.pop(timer_id, None)
-        if handle is not None and not handle._cancelled:
-            handle._run()
+    def _set_timer(self) -> None:
+        heap = self._heap
+        while heap and heap[0]._cancelled:
+            heapq.heappop(heap)._scheduled = False  # type: ignore[attr-defined]
+        if not heap:
+            self._due = math.inf
+            self._qt_timer.stop()
+            return
+        self._due = heap[0].when()
+        wait_ms = min(max((self._due - time.monotonic()) * 1000, 0), MAX_TIMER_MS)  # longer: taken in steps
+        self._qt_timer.start(math.ceil(wait_ms))  # never before its time
+
+    def _fire(self) -> None:
+        heap = self._heap
+        now = time.monotonic() + CLOCK_RESOLUTION_S
+        due = []
+        while heap and heap[0].when() <= now:
+            handle = heapq.heappop(heap)
+            handle._scheduled = False  # type: ignore[attr-defined]
+            if not handle._cancelled:
+                due.append(handle)
+        self._set_timer()  # before running them: one may run a nested pass of Qt's loop
+        if due:
+            self._run_due(due)
 
     def stop(self) -> None:
-        for timer_id in self._handles:
-            self.killTimer(timer_id)
-        self._handles.clear()
+        self._qt_timer.stop()
+        self._due = math.inf
+        self._heap.clear()
 
     def set_debug(self, enabled: bool) -> None:
         """Debug timing of callbacks (qasync's) is not kept; asyncio's debug mode still works for the rest."""
@@ -103,7 +135,7 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._batches.setInterval(0)
         self._batches.timeout.connect(self._run_batch)
         super().__init__(*args, **kwargs)
-        self._timer = _LoopTimers()
+        self._timer = _LoopTimers(self._run_due)
 
     def call_soon(self, callback: Callable[..., object], *args: Any, context: Any = None) -> asyncio.Handle:
         """Queue ``callback(*args)`` to run in the loop's next batch."""
@@ -115,15 +147,32 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         return handle
 
     def _run_batch(self) -> None:
-        ready = self._ready
-        for _ in range(len(ready)):  # those queued by now; the rest run in the next batch
-            if not ready:  # emptied by a nested pass of Qt's loop (a callback that ran one)
-                break
-            handle = ready.popleft()
-            if not handle._cancelled:
-                handle._run()
-        if not ready:
-            self._batches.stop()
+        entered = self._enter()
+        try:
+            ready = self._ready
+            for _ in range(len(ready)):  # those queued by now; the rest run in the next batch
+                if not ready:  # emptied by a nested pass of Qt's loop (a callback that ran one)
+                    break
+                handle = ready.popleft()
+                if not handle._cancelled:
+                    handle._run()
+            if not ready:
+                self._batches.stop()
+        finally:
+            if entered:
+                asyncio.events._set_running_loop(None)
+
+    def _enter(self) -> bool:
+        """Make this the running loop while Qt runs its callbacks outside ``run_forever``; whether it did.
+
+        qasync ends ``run_until_complete`` with one more pass of Qt's loop, after ``run_forever`` has
+        returned: a task resumed there must still find its loop (anyio asks for it: sse-starlette's
+        shutdown watcher failed with "Not currently running on any asynchronous event loop" at Quit).
+        """
+        if asyncio.events._get_running_loop() is not None:
+            return False
+        asyncio.events._set_running_loop(self)
+        return True
 
     def close(self) -> None:
         """Close the loop (see qasync); callbacks still queued are dropped, as qasync drops its timers.
@@ -186,8 +235,13 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         handle = watch.handle
         if handle._cancelled:
             self._unwatch(watches, fileno)
-        else:
+            return
+        entered = self._enter()
+        try:
             handle._run()
+        finally:
+            if entered:
+                asyncio.events._set_running_loop(None)
 
     def _unwatch(self, watches: dict[int, _Watch], fd: Any) -> bool:
         if self.is_closed():
@@ -217,16 +271,41 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         watch.notifier.setEnabled(False)
         watch.notifier.activated["int"].disconnect()  # type: ignore[index]
 
-    def _add_callback(self, handle: asyncio.Handle, delay: float = 0) -> asyncio.Handle:
-        if delay <= MAX_TIMER_S:
-            return super()._add_callback(handle, delay)  # type: ignore[no-any-return]
+    # --- delayed callbacks --------------------------------------------------------------------------
 
-        def relay(*_: Any) -> None:
-            if not handle.cancelled():
-                self._add_callback(handle, delay - MAX_TIMER_S)
+    def call_later(
+        self, delay: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> asyncio.TimerHandle:
+        """Run ``callback(*args)`` ``delay`` seconds from now, not before (``math.inf``: never, as asyncio)."""
+        return self.call_at(self.time() + delay, callback, *args, context=context)
 
-        super()._add_callback(asyncio.Handle(relay, (), self), MAX_TIMER_S)
+    def call_at(
+        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> asyncio.TimerHandle:
+        """Run ``callback(*args)`` once the loop's clock (``time.monotonic``) reaches ``when``."""
+        self._check_closed()
+        handle = asyncio.TimerHandle(when, callback, args, self, context)
+        self._timer.add(handle)
         return handle
+
+    def _add_callback(self, handle: asyncio.Handle, delay: float = 0) -> asyncio.Handle:
+        """Where asyncio hands in a signal's handler (qasync too): queued for the next batch."""
+        if delay > 0:
+            return self.call_later(delay, handle._run)
+        self._ready.append(handle)
+        if not self._batches.isActive():
+            self._batches.start()
+        return handle
+
+    def _run_due(self, due: list[asyncio.TimerHandle]) -> None:
+        entered = self._enter()
+        try:
+            for handle in due:
+                if not handle._cancelled:
+                    handle._run()
+        finally:
+            if entered:
+                asyncio.events._set_running_loop(None)
 
 
 def run_to_end(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, T]) -> T:

@@ -3,7 +3,8 @@
 Three loops in one process, taking turns run by run so drift in machine load hits them alike:
   asyncio   the loop `toolgate serve` runs on (asyncio's default);
   qasync    qasync's QEventLoop as it comes (what the app ran before);
-  app       the app's loop (`app.loop.QtEventLoop`).
+  app       the app's loop (`app.loop.QtEventLoop`);
+  before    with --before REF, the app's loop as of commit REF (its app/loop.py, imported on its own).
 Each runs, --awaits times:
   yield     `await asyncio.sleep(0)` in one task (one callback scheduled and run per await);
   handoff   two tasks passing a token through futures (a future resolved, the waiter woken);
@@ -11,17 +12,20 @@ Each runs, --awaits times:
 Prints the median microseconds per await (per round for socket) and each Qt loop's ratio to asyncio.
 Offscreen Qt; nothing else runs on the loops, so what differs is the loops' own work.
 
-    .venv/bin/python bench/loop_cost.py [--awaits 20000] [--runs 7]
+    .venv/bin/python bench/loop_cost.py [--awaits 20000] [--runs 7] [--before REF]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -94,10 +98,26 @@ def timed(loop: asyncio.AbstractEventLoop, work: Callable[[int], Coroutine[Any, 
     return (time.perf_counter() - started) / count * 1e6
 
 
+def loop_before(ref: str, qt_app: QApplication) -> asyncio.AbstractEventLoop:
+    """The app's loop as of commit ``ref``: its app/loop.py imported under another name."""
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(["git", "show", f"{ref}:app/loop.py"], cwd=root, capture_output=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "loop_before.py"
+        path.write_bytes(source)
+        spec = importlib.util.spec_from_file_location("loop_before", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    loop: asyncio.AbstractEventLoop = module.QtEventLoop(qt_app)
+    return loop
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--awaits", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--before", default=None, help="also the app's loop of this commit (default: none)")
     args = parser.parse_args()
     qt_app = QApplication.instance() or QApplication([])
     loops: dict[str, asyncio.AbstractEventLoop] = {
@@ -105,6 +125,8 @@ def main() -> None:
         "qasync": qasync.QEventLoop(qt_app),
         "app": QtEventLoop(qt_app),
     }
+    if args.before:
+        loops["before"] = loop_before(args.before, qt_app)
     print(f"load average {os.getloadavg()[0]:.1f}; {args.awaits} awaits per run, {args.runs} runs")
     for name, work in WORKLOADS.items():
         results: dict[str, list[float]] = {loop_name: [] for loop_name in loops}

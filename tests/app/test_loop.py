@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import os
+import signal
 import socket
 import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 
+import anyio
 import pytest
 from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.loop import QtEventLoop, run_to_end
+from app.loop import CLOCK_RESOLUTION_S, QtEventLoop, run_to_end
 
 # Per issue 22: a binding that takes a reference to None per Qt call loses one or more per callback here,
 # tens of thousands in all; what unrelated objects holding None move the count by stays within hundreds.
@@ -362,3 +366,106 @@ def test_a_closed_loop_watches_no_file_descriptor_and_frees_its_notifiers_on_its
     assert ran == []
     gc.collect()
     assert [ref for ref in notifiers if ref() is not None] == []
+
+
+def test_a_delayed_callback_never_runs_before_its_time(qloop: QtEventLoop):
+    """Not even by a fraction of a millisecond, nor by a coarse timer's leeway, as asyncio's loop promises."""
+    early: list[float] = []
+    ran = 0
+
+    async def main() -> None:
+        nonlocal ran
+        for delay in (0.0004, 0.0015, 0.0199, 0.0312, 0.0499):
+            done = qloop.create_future()
+            due = qloop.time() + delay
+
+            def check(due: float = due, done: asyncio.Future[None] = done) -> None:
+                if qloop.time() < due - CLOCK_RESOLUTION_S:
+                    early.append(due - qloop.time())
+                done.set_result(None)
+
+            qloop.call_at(due, check)
+            await done
+            ran += 1
+
+    qloop.run_until_complete(asyncio.wait_for(main(), 30))
+
+    assert ran == 5
+    assert early == []
+
+
+def test_delayed_callbacks_run_in_the_order_of_their_times_and_cancelled_ones_never(qloop: QtEventLoop):
+    ran: list[float] = []
+
+    async def main() -> None:
+        done = qloop.create_future()
+        delays = [0.03, 0.001, 0.02, 0.0, 0.01, 0.025]
+        handles = [qloop.call_later(delay, ran.append, delay) for delay in delays]
+        handles[2].cancel()
+        qloop.call_later(0.04, done.set_result, None)
+        await done
+
+    qloop.run_until_complete(asyncio.wait_for(main(), 30))
+
+    assert ran == [0.0, 0.001, 0.01, 0.025, 0.03]
+
+
+def test_a_wait_longer_than_a_qt_timer_can_hold_neither_fails_nor_holds_up_nearer_callbacks(qloop: QtEventLoop):
+    """``anyio.sleep_forever()`` waits ``math.inf`` seconds; a Qt timer holds at most about 24.8 days."""
+
+    async def main() -> str:
+        forever = asyncio.ensure_future(anyio.sleep_forever())
+        far = qloop.call_later(40 * 24 * 3600, print, "never")
+        await asyncio.sleep(0.01)
+        assert not forever.done()
+        forever.cancel()
+        far.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await forever
+        return "woke"
+
+    assert qloop.run_until_complete(asyncio.wait_for(main(), 30)) == "woke"
+
+
+def test_a_signal_handler_added_to_the_loop_runs_when_the_signal_comes(qloop: QtEventLoop):
+    """How the app quits on SIGTERM: asyncio hands the signal's handler to the loop from its self-pipe."""
+
+    async def main() -> str:
+        caught = qloop.create_future()
+        qloop.add_signal_handler(signal.SIGUSR1, caught.set_result, "caught")
+        try:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            return await caught
+        finally:
+            qloop.remove_signal_handler(signal.SIGUSR1)
+
+    assert qloop.run_until_complete(asyncio.wait_for(main(), 30)) == "caught"
+
+
+@pytest.mark.parametrize("kind", ["call_soon", "call_later", "socket readiness"])
+def test_a_callback_run_by_a_pass_of_qts_loop_outside_run_forever_finds_its_loop_running(
+    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket], kind: str
+):
+    """qasync's ``run_until_complete`` ends with such a pass; a task resumed there asks for its loop."""
+    reader, writer = socket_pair
+    found: list[asyncio.AbstractEventLoop | None] = []
+
+    def look() -> None:
+        try:
+            found.append(asyncio.get_running_loop())
+        except RuntimeError:
+            found.append(None)
+        if kind == "socket readiness":
+            qloop.remove_reader(reader)
+
+    if kind == "call_soon":
+        qloop.call_soon(look)
+    elif kind == "call_later":
+        qloop.call_later(0.001, look)
+    else:
+        qloop.add_reader(reader, look)
+        writer.send(b"x")
+    passes_until(lambda: len(found) > 0)
+    assert found == [qloop]
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()  # and not running once the pass is over
