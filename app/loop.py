@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 os.environ.setdefault("QT_API", "pyside6")  # qasync picks its Qt binding from this at import
 
+from asyncio.events import _get_running_loop, _set_running_loop
+
 import qasync
 from PySide6.QtCore import QSocketNotifier, Qt, QTimer
 
@@ -147,32 +149,34 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         return handle
 
     def _run_batch(self) -> None:
-        entered = self._enter()
-        try:
-            ready = self._ready
-            for _ in range(len(ready)):  # those queued by now; the rest run in the next batch
-                if not ready:  # emptied by a nested pass of Qt's loop (a callback that ran one)
-                    break
-                handle = ready.popleft()
-                if not handle._cancelled:
-                    handle._run()
-            if not ready:
-                self._batches.stop()
-        finally:
-            if entered:
-                asyncio.events._set_running_loop(None)
+        if _get_running_loop() is None:
+            self._outside_run_forever(self._run_batch)
+            return
+        ready = self._ready
+        for _ in range(len(ready)):  # those queued by now; the rest run in the next batch
+            if not ready:  # emptied by a nested pass of Qt's loop (a callback that ran one)
+                break
+            handle = ready.popleft()
+            if not handle._cancelled:
+                handle._run()
+        if not ready:
+            self._batches.stop()
 
-    def _enter(self) -> bool:
-        """Make this the running loop while Qt runs its callbacks outside ``run_forever``; whether it did.
+    def _outside_run_forever(self, run: Callable[..., None], *args: Any) -> None:
+        self._enter()
+        try:
+            run(*args)
+        finally:
+            _set_running_loop(None)
+
+    def _enter(self) -> None:
+        """Make this the running loop while Qt runs its callbacks outside ``run_forever``.
 
         qasync ends ``run_until_complete`` with one more pass of Qt's loop, after ``run_forever`` has
         returned: a task resumed there must still find its loop (anyio asks for it: sse-starlette's
         shutdown watcher failed with "Not currently running on any asynchronous event loop" at Quit).
         """
-        if asyncio.events._get_running_loop() is not None:
-            return False
-        asyncio.events._set_running_loop(self)
-        return True
+        _set_running_loop(self)
 
     def close(self) -> None:
         """Close the loop (see qasync); callbacks still queued are dropped, as qasync drops its timers.
@@ -236,12 +240,10 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         if handle._cancelled:
             self._unwatch(watches, fileno)
             return
-        entered = self._enter()
-        try:
+        if _get_running_loop() is None:
+            self._outside_run_forever(handle._run)
+        else:
             handle._run()
-        finally:
-            if entered:
-                asyncio.events._set_running_loop(None)
 
     def _unwatch(self, watches: dict[int, _Watch], fd: Any) -> bool:
         if self.is_closed():
@@ -298,14 +300,12 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         return handle
 
     def _run_due(self, due: list[asyncio.TimerHandle]) -> None:
-        entered = self._enter()
-        try:
-            for handle in due:
-                if not handle._cancelled:
-                    handle._run()
-        finally:
-            if entered:
-                asyncio.events._set_running_loop(None)
+        if _get_running_loop() is None:
+            self._outside_run_forever(self._run_due, due)
+            return
+        for handle in due:
+            if not handle._cancelled:
+                handle._run()
 
 
 def run_to_end(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, T]) -> T:
