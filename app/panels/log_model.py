@@ -291,7 +291,7 @@ class LogTableModel(FlatTableModel):
         self._prepend(admitted, live=True)
 
     def _append_older(self, records: Iterable[AuditRecord]) -> list[CallRow]:
-        new_rows, changed = self._merge(records)
+        new_rows, changed, _ = self._merge(records)
         self._rows_changed(changed)
         self._trim_top(len(self._rows) + len(new_rows) - self.max_rows)
         if new_rows:
@@ -304,7 +304,7 @@ class LogTableModel(FlatTableModel):
 
     def _prepend(self, records: Iterable[AuditRecord], *, live: bool) -> list[CallRow]:
         """Put the calls of ``records`` (oldest first) on top, the newest first."""
-        new_rows, changed = self._merge(records)
+        new_rows, changed, moved = self._merge(records)
         if live:
             for row in new_rows:
                 if row.decision is None and (decision := self._recent_decisions.pop(row.call_id, None)):
@@ -316,23 +316,32 @@ class LogTableModel(FlatTableModel):
             self._rows[0:0] = reversed(new_rows)
             self.endInsertRows()
             self.rows_added_at_top.emit(len(new_rows), live)
-        # Live calls come newest and decided first: only where they were put can the order break.
-        self._keep_time_order(top=len(new_rows) + 1 if live and not changed else None)
+        # Live calls come newest and decided first: only where they were put can the order break, and
+        # where a call already shown got an earlier record (its decision after its outcome).
+        self._keep_time_order(top=len(new_rows) + 1 if live and not moved else None)
         return new_rows
 
-    def _merge(self, records: Iterable[AuditRecord]) -> tuple[list[CallRow], list[CallRow]]:
+    def _merge(self, records: Iterable[AuditRecord]) -> tuple[list[CallRow], list[CallRow], bool]:
+        """The calls new to the window, those in it that changed, and whether one of those got an earlier record.
+
+        A call's earliest record is its place in the time order.
+        """
         new_rows: list[CallRow] = []
         changed: dict[str, CallRow] = {}
+        moved = False
         for record in records:
             row = self._by_call.get(record.call_id)
             if row is None:
                 row = self._by_call[record.call_id] = CallRow(record.call_id)
                 row.add(record)
                 new_rows.append(row)
-            elif row.add(record):
+                continue
+            first = row.first
+            if row.add(record):
                 changed[row.call_id] = row
+                moved = moved or row.first is not first
         fresh = {row.call_id for row in new_rows}
-        return new_rows, [row for call_id, row in changed.items() if call_id not in fresh]
+        return new_rows, [row for call_id, row in changed.items() if call_id not in fresh], moved
 
     def _keep_time_order(self, top: int | None = None) -> None:
         """Keep the calls newest first by when each was decided, as the Time column shows them.
