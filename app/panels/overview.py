@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable
 
@@ -46,7 +47,7 @@ class OverviewPanel(QWidget):
         super().__init__(parent)
         self._bridge = bridge
         self._show_panel = show_panel
-        self._call_times: list[float] = []
+        self._call_times: list[float] = []  # when each call of the last hour ended, oldest first
         self._calls_capped = False
         self.checklist = GetStarted(
             bridge,
@@ -179,17 +180,20 @@ class OverviewPanel(QWidget):
     async def _recount(self) -> None:
         since = time.time() - HOUR_S
         records = await self._bridge.api.query_audit(AuditQuery(since=since, limit=MAX_COUNTED_CALLS * 2))
-        self._call_times = [r.time for r in records if _is_call_outcome(r)]
+        self._call_times = sorted(r.time for r in records if _is_call_outcome(r))
         self._calls_capped = len(records) >= MAX_COUNTED_CALLS * 2
         self._show_calls()
 
     def _count_new_calls(self, records: list[AuditRecord]) -> None:
-        self._call_times.extend(r.time for r in records if _is_call_outcome(r))
+        for record in records:
+            if _is_call_outcome(record):
+                bisect.insort(self._call_times, record.time)  # at the end but for calls ending at once
         self._show_calls()
 
     def _show_calls(self) -> None:
-        since = time.time() - HOUR_S
-        count = sum(1 for t in self._call_times if t >= since)
+        """Show how many calls ended within the hour; older ones are dropped (the times are kept in order)."""
+        del self._call_times[: bisect.bisect_left(self._call_times, time.time() - HOUR_S)]
+        count = len(self._call_times)
         self.calls.setText(f"{count}+" if self._calls_capped else str(count))
 
     def _show_endpoint(self, url: str) -> None:
