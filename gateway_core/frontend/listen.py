@@ -38,7 +38,12 @@ class EmbeddedUvicorn(uvicorn.Server):
     def serving(
         cls, app: Callable[..., Any], *, shutdown_timeout_s: float, limit_concurrency: int | None = None
     ) -> EmbeddedUvicorn:
-        """A quiet HTTP server for ``app``: no access log, no lifespan, no Server header, slow clients cut off."""
+        """A quiet HTTP server for ``app``: no access log, no lifespan, no Server header, slow clients cut off.
+
+        No proxy headers either: agents reach Toolgate directly, so an ``X-Forwarded-For`` or
+        ``X-Forwarded-Proto`` a local client sends must not change who or what the request says it is
+        (uvicorn trusts them from loopback by default, in a middleware on every request).
+        """
         return cls(
             uvicorn.Config(
                 app,
@@ -47,6 +52,7 @@ class EmbeddedUvicorn(uvicorn.Server):
                 access_log=False,
                 timeout_graceful_shutdown=int(shutdown_timeout_s),
                 server_header=False,
+                proxy_headers=False,
                 http=GuardedHttpProtocol,
                 limit_concurrency=limit_concurrency,
             )

@@ -112,3 +112,21 @@ async def test_requests_held_when_the_gateway_never_takes_over_are_answered_503(
 
     assert answers[0].status_code == 503
     assert "stopping" in answers[0].json()["error"]["message"]
+
+
+class ScopeApp:
+    """Answers with the client address and scheme the request's scope says it has."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = f"{scope['client'][0]} {scope['scheme']}".encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def test_a_local_client_cannot_claim_another_address_or_scheme_with_forwarded_headers():
+    async with starting_port() as (app, _, base), httpx2.AsyncClient(timeout=WAIT_S) as http:
+        app.open(ScopeApp())
+        forged = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+        answer = await http.get(f"{base}/mcp", headers=forged)
+
+    assert answer.text == "127.0.0.1 http"
