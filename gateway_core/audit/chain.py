@@ -25,11 +25,13 @@ from typing import Any
 
 GENESIS = "0" * 64
 HEAD_SUFFIX = ".head"
+# What ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` builds on every call, built once.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=True)
 
 
 def record_hash(previous: str, row: Sequence[Any]) -> str:
     """The hash of one record: SHA-256 of ``previous`` and the record's id and columns as canonical JSON."""
-    payload = json.dumps(list(row), separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    payload = _ENCODER.encode(list(row))
     return hashlib.sha256(f"{previous}\n{payload}".encode()).hexdigest()
 
 

@@ -29,6 +29,8 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
 # Every column of a record but its id, in the order SQLite stores them (one list, the store's).
 FIELDS = RECORD_COLUMNS
+# What ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` builds on every call, built once.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def journal_paths(db: Path) -> tuple[Path, Path]:
@@ -39,7 +41,7 @@ def journal_paths(db: Path) -> tuple[Path, Path]:
 def encode(record: AuditRecord) -> bytes:
     """One journal line: the record's columns as JSON (line breaks in values are escaped), then a newline."""
     values = {name: getattr(record, name) for name in FIELDS}
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return _ENCODER.encode(values).encode() + b"\n"
 
 
 @dataclass(frozen=True)

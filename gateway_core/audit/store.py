@@ -6,7 +6,6 @@ Plain synchronous functions: the writer thread of ``AuditLog`` and the ``toolgat
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import sqlite3
 import time
@@ -144,6 +143,7 @@ def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> 
         sqlite3.Error: nothing was written.
     """
     stored: list[AuditRecord] = []
+    rows: list[tuple[Any, ...]] = []
     known = conn.chain_end if isinstance(conn, WriterConnection) else None
     with _transaction(conn):
         record_id, previous = known if known is not None else _chain_end(conn)
@@ -151,8 +151,9 @@ def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> 
             record_id += 1
             row = (record_id, *(getattr(record, name) for name in _COLUMNS))
             previous = chain.record_hash(previous, row)
-            conn.execute(_INSERT, (*row, previous))
-            stored.append(dataclasses.replace(record, id=record_id))
+            rows.append((*row, previous))
+            stored.append(_with_id(record, record_id))
+        conn.executemany(_INSERT, rows)
     if not stored:
         return stored
     if not isinstance(conn, WriterConnection):
@@ -163,6 +164,14 @@ def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> 
     if time.monotonic() >= conn.head_due:
         conn.write_head()
     return stored
+
+
+def _with_id(record: AuditRecord, record_id: int) -> AuditRecord:
+    """``dataclasses.replace(record, id=record_id)`` without re-running the frozen constructor (a few µs per record)."""
+    copy = object.__new__(AuditRecord)
+    copy.__dict__.update(vars(record))
+    copy.__dict__["id"] = record_id
+    return copy
 
 
 # Writing the head file costs more than a commit; it is rewritten at most this often (the newest records

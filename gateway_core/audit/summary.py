@@ -54,6 +54,10 @@ _SCANNED_CHARS = 4096
 # A run shorter than _LONG_RUN's 32 characters is not judged; cut there, it would show in part.
 _RUN_CHAR = re.compile(r"[A-Za-z0-9+=_\-]")
 _TRAILING_RUN = re.compile(r"(?<![A-Za-z0-9+=_\-])[A-Za-z0-9+=_\-]{1,31}$")
+# Shorter than this, only a prefixed token can be a secret (both runs need 32 characters).
+_MIN_RUN_CHARS = 32
+# What ``json.dumps(..., ensure_ascii=False, separators=(", ", ": "))`` builds on every call, built once.
+_SUMMARY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
 
 
 def summarize_arguments(
@@ -73,7 +77,7 @@ def summarize_arguments(
     Returns:
         The summary, e.g. ``{"repo": "octo/hello", "token": "[redacted]"}``.
     """
-    summary = json.dumps(_clean(dict(arguments or {}), max_value_chars, 0), ensure_ascii=False, separators=(", ", ": "))
+    summary = _SUMMARY_ENCODER.encode(_clean(dict(arguments or {}), max_value_chars, 0))
     return _truncate(summary, max_total_chars)
 
 
@@ -98,6 +102,8 @@ def redact_text(text: str) -> str:
 
     A string that is nothing but such a part becomes ``"[redacted]"`` as a whole.
     """
+    if len(text) < _MIN_RUN_CHARS and _PREFIXED_TOKEN.search(text) is None:
+        return text  # what the two searches below would find nothing in: one search instead of four
     stripped = text.strip()
     if _PREFIXED_TOKEN.match(stripped) or (_WHOLE_RUN.fullmatch(stripped) and _looks_random(stripped)):
         return REDACTED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway_core.audit import RecordKind, store
+from gateway_core.audit import RecordKind, chain, journal, store
 from gateway_core.audit.chain import head_path
 from tests.gateway_core.audit.test_store import record
 
@@ -137,3 +138,20 @@ def test_records_from_before_the_chain_are_reported_as_not_covered(tmp_path: Pat
 
     report = store.verify_chain(path)
     assert report.intact and (report.checked, report.uncovered) == (2, 4)
+
+
+def test_a_record_hashes_and_journals_to_the_same_bytes_as_before_so_existing_logs_still_verify() -> None:
+    # Both values were produced by the code before the audit log's serializers were built once (10319ec).
+    row = (7, 1764746847.125, "decision", "c1", "bench", "echo", "echo", "allow", "echo/ec* → allow", "rule allows it")
+    row += (None, None, 0.0, None, 40, '{"text": "héllo"}')
+    decision = record("c1", RecordKind.DECISION, time=1764746847.125, rule="echo/ec* → allow")
+
+    assert chain.record_hash(chain.GENESIS, row) == "d492f81faaab4a1eda1bf8b7b444216069e5b690c3841c553022b823f30bb2a5"
+    assert (
+        journal.encode(dataclasses.replace(decision, arguments='{"text": "héllo"}'))
+        == (
+            '{"time":1764746847.125,"kind":"decision","call_id":"c1","agent":"a","server":"s","tool":"t",'
+            '"effect":"allow","rule":"echo/ec* → allow","reason":"allowed","answer":null,"waited_s":null,'
+            '"latency_s":0.0,"outcome":null,"result_size":null,"arguments":"{\\"text\\": \\"héllo\\"}"}\n'
+        ).encode()
+    )
