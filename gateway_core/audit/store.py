@@ -6,7 +6,6 @@ Plain synchronous functions: the writer thread of ``AuditLog`` and the ``toolgat
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sqlite3
 import time
@@ -50,6 +49,7 @@ _COLUMNS = (
 )
 RECORD_COLUMNS = _COLUMNS
 """Every column of a record but its id, in the order SQLite stores them."""
+_INSERT = f"INSERT INTO records (id, {', '.join(_COLUMNS)}, hash) VALUES ({', '.join('?' for _ in _COLUMNS)}, ?, ?)"
 _SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM records"
 _SCHEMA = (
     """CREATE TABLE records (
@@ -143,7 +143,7 @@ def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> 
         sqlite3.Error: nothing was written.
     """
     stored: list[AuditRecord] = []
-    rows: list[Any] = []
+    rows: list[tuple[Any, ...]] = []
     known = conn.chain_end if isinstance(conn, WriterConnection) else None
     with _transaction(conn):
         record_id, previous = known if known is not None else _chain_end(conn)
@@ -151,14 +151,9 @@ def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> 
             record_id += 1
             row = (record_id, *(getattr(record, name) for name in _COLUMNS))
             previous = chain.record_hash(previous, row)
-            rows.extend((*row, previous))
+            rows.append((*row, previous))
             stored.append(_with_id(record, record_id))
-        # A few multi-row statements rather than a step per record: each step lets the event loop's
-        # thread take the GIL, and the writer then waits for it back once per record.
-        width = len(_COLUMNS) + 2
-        for start in range(0, len(stored), ROWS_PER_INSERT):
-            count = min(ROWS_PER_INSERT, len(stored) - start)
-            conn.execute(_insert_rows(count), rows[start * width : (start + count) * width])
+        conn.executemany(_INSERT, rows)
     if not stored:
         return stored
     if not isinstance(conn, WriterConnection):
@@ -169,17 +164,6 @@ def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> 
     if time.monotonic() >= conn.head_due:
         conn.write_head()
     return stored
-
-
-# Records per INSERT statement: 50 × 17 values stays under SQLite's oldest limit of 999 parameters.
-ROWS_PER_INSERT = 50
-
-
-@functools.lru_cache(maxsize=ROWS_PER_INSERT)
-def _insert_rows(count: int) -> str:
-    """The statement inserting ``count`` records (their id, columns and hash) at once."""
-    values = f"({', '.join('?' for _ in range(len(_COLUMNS) + 2))})"
-    return f"INSERT INTO records (id, {', '.join(_COLUMNS)}, hash) VALUES {', '.join([values] * count)}"
 
 
 def _with_id(record: AuditRecord, record_id: int) -> AuditRecord:

@@ -155,22 +155,3 @@ def test_a_record_hashes_and_journals_to_the_same_bytes_as_before_so_existing_lo
             '"latency_s":0.0,"outcome":null,"result_size":null,"arguments":"{\\"text\\": \\"héllo\\"}"}\n'
         ).encode()
     )
-
-
-def test_a_group_commit_larger_than_one_insert_statement_is_stored_in_order_and_verifies(tmp_path: Path) -> None:
-    path = tmp_path / "audit.sqlite3"
-    count = store.ROWS_PER_INSERT * 2 + 3
-    conn = store.open_writer(path)
-    try:
-        batch = [record(f"c{i}", RecordKind.DECISION, time=1000.0 + i, reason=f"reason {i}") for i in range(count)]
-        stored = store.insert_records(conn, batch)
-    finally:
-        conn.close()
-
-    assert [r.id for r in stored] == list(range(1, count + 1))
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT id, call_id FROM records ORDER BY id").fetchall() == [
-            (i + 1, f"c{i}") for i in range(count)
-        ]
-    assert store.verify_chain(path).checked == count
-    assert store.verify_chain(path).intact
