@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gateway_overhead
+from app_startup import stop_app
 from before_after import export
 from gateway_overhead import (
     START_TIMEOUT_S,
@@ -96,12 +97,7 @@ def tray_app(
             started(process)
         yield url, token
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_app(process)
         log.wait_closed(10)
 
 
