@@ -248,7 +248,7 @@ class LiveSession:
         raw = await self.dispatcher.send_raw_request(request.method, params, options)
         return cast(_R, TASK_CALL_RESULT.validate_python(raw, by_name=False))
 
-    async def send_raw(self, request: types.CallToolRequest) -> dict[str, Any]:
+    async def send_raw(self, request: types.ClientRequest) -> dict[str, Any]:
         """Send ``request`` as the SDK's session sends it, and return its result as it came (nothing checked).
 
         The same wire form, envelope and headers as ``ClientSession.send_request`` (the session's own

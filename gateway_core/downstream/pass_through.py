@@ -1,22 +1,23 @@
-"""A server's ``tools/call`` result as it came, when the typed way would deliver it unchanged.
+"""A server's result as it came, when the typed way would deliver it unchanged.
 
-The typed way validates a result into ``CallToolResult`` (the SDK's client), dumps it, and the agent's
-side validates and dumps it again for the agent's protocol version: four passes that, for the common
-result (text content, structured content, ``isError``, ``_meta``), give back what came with only the
-hop's changes: ``isError: false`` where the server left it out, and from a 2026-07-28 server no
-``resultType`` and no identity stamp in ``_meta`` (a handshake-era agent's result has neither).
+The typed way validates a result into its model (the SDK's client), dumps it, and the agent's side
+validates and dumps it again for the agent's protocol version: four passes that, for the common
+result of ``tools/call``, ``resources/read`` and ``prompts/get`` (text, a resource's text or blob,
+``_meta``), give back what came with only the hop's changes: ``isError: false`` where a tool's server
+left it out, and from a 2026-07-28 server no ``resultType``, no cache hints (``ttlMs``,
+``cacheScope``) and no identity stamp in ``_meta`` (a handshake-era agent's result has none of them).
 ``wire_result`` recognises that common shape and makes those changes, without a pass over the
 result; anything else (another content type, annotations, keys the agent's version would drop,
 values the typed way would convert or refuse, a round of questions) is ``None`` and goes the typed
 way (``typed_result``, the SDK client's own steps).
 
-For handshake-era agents only: every handshake-era version of ``tools/call`` has the same result
-surface (``_meta``, ``content``, ``isError``, ``structuredContent``).
+For handshake-era agents only: every handshake-era version has the same result surface for these
+methods (the 2025-11-25 one). Names the gateway renames (a prompt's prefix) are not in these results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import pydantic_core
@@ -26,50 +27,52 @@ from pydantic import TypeAdapter
 
 _T = TypeVar("_T")
 
-RESULT_KEYS = frozenset({"content", "isError", "structuredContent", "_meta"})
-MODERN_RESULT_KEYS = RESULT_KEYS | {"resultType"}
-TEXT_KEYS = frozenset({"type", "text", "_meta"})
 # The stamp a 2026-era server puts on its results; the agent must not see it (the typed way drops it).
 SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
-# What the typed way's audit size counts beyond the wire result: the model's default ``resultType``.
+# What the typed way's audit size counts beyond a tool's wire result: the model's default ``resultType``.
 _TYPED_EXTRA = len(',"resultType":"complete"')
+TEXT_KEYS = frozenset({"type", "text", "_meta"})
+CONTENTS_KEYS = frozenset({"uri", "mimeType", "_meta"})
+MESSAGE_KEYS = frozenset({"role", "content"})
+ROLES = ("user", "assistant")
+CACHE_SCOPES = ("public", "private")
+# Each method's result keys in the handshake era, and what a 2026-07-28 server adds to them.
+RESULT_KEYS = {
+    "tools/call": frozenset({"content", "isError", "structuredContent", "_meta"}),
+    "resources/read": frozenset({"contents", "_meta"}),
+    "prompts/get": frozenset({"messages", "description", "_meta"}),
+}
+MODERN_KEYS = {
+    "tools/call": frozenset({"resultType"}),
+    "resources/read": frozenset({"resultType", "ttlMs", "cacheScope"}),
+    "prompts/get": frozenset({"resultType"}),
+}
+PASSABLE_METHODS = frozenset(RESULT_KEYS)
 
 
-def wire_result(raw: Mapping[str, Any], *, modern: bool) -> dict[str, Any] | None:
-    """``raw`` from a server of this era as a handshake-era agent would get it the typed way (see above), or None.
+def wire_result(method: str, raw: Mapping[str, Any], *, modern: bool) -> dict[str, Any] | None:
+    """``raw``, a ``method`` result from a server of this era, as a handshake-era agent gets it the typed way, or None.
 
     None: the typed way would change more than the hop's part (or the server asks questions).
     """
+    keys = RESULT_KEYS[method]
     if modern:
-        if raw.get("resultType") != "complete" or not MODERN_RESULT_KEYS.issuperset(raw):
+        added = MODERN_KEYS[method]
+        if raw.get("resultType") != "complete" or not (keys | added).issuperset(raw) or not _cache_hints_ok(raw, added):
             return None
-    elif not RESULT_KEYS.issuperset(raw):
-        return None
-    content = raw.get("content")
-    if type(content) is not list:
-        return None
-    for block in content:
-        if (
-            type(block) is not dict
-            or block.get("type") != "text"
-            or type(block.get("text")) is not str
-            or not TEXT_KEYS.issuperset(block)
-            or ("_meta" in block and type(block["_meta"]) is not dict)
-        ):
-            return None
-    is_error = raw.get("isError", False)
-    if type(is_error) is not bool:
-        return None
-    structured = raw.get("structuredContent")
-    if "structuredContent" in raw and type(structured) is not dict:
+    elif not keys.issuperset(raw):
         return None
     meta = raw.get("_meta")
     if "_meta" in raw and (type(meta) is not dict or (SERVER_INFO_META_KEY in meta and not modern)):
         return None
+    if not _BODIES[method](raw):
+        return None
     wire = dict(raw)
-    wire["isError"] = is_error
+    if method == "tools/call":
+        wire["isError"] = raw.get("isError", False)
     if modern:
-        del wire["resultType"]
+        for key in MODERN_KEYS[method]:
+            wire.pop(key, None)
         if meta is not None and SERVER_INFO_META_KEY in meta:
             kept = {key: value for key, value in meta.items() if key != SERVER_INFO_META_KEY}
             if kept:
@@ -79,22 +82,94 @@ def wire_result(raw: Mapping[str, Any], *, modern: bool) -> dict[str, Any] | Non
     return wire
 
 
-def typed_result(raw: dict[str, Any], version: str, adapter: TypeAdapter[_T]) -> _T:
-    """``raw`` as the SDK's client turns a ``tools/call`` answer into ``adapter``'s type (``send_request``).
+def _cache_hints_ok(raw: Mapping[str, Any], added: frozenset[str]) -> bool:
+    """Whether a 2026-07-28 result's cache hints are as its surface requires (both or neither method's)."""
+    if "ttlMs" not in added:
+        return True
+    return type(raw.get("ttlMs")) is int and raw.get("cacheScope") in CACHE_SCOPES
+
+
+def _text_block(block: Any) -> bool:
+    """Whether a content block is plain text (no annotations, no other keys) the typed way gives back unchanged."""
+    return (
+        type(block) is dict
+        and block.get("type") == "text"
+        and type(block.get("text")) is str
+        and TEXT_KEYS.issuperset(block)
+        and ("_meta" not in block or type(block["_meta"]) is dict)
+    )
+
+
+def _tool_body(raw: Mapping[str, Any]) -> bool:
+    content = raw.get("content")
+    return (
+        type(content) is list
+        and all(_text_block(block) for block in content)
+        and type(raw.get("isError", False)) is bool
+        and ("structuredContent" not in raw or type(raw["structuredContent"]) is dict)
+    )
+
+
+def _resource_contents(item: Any) -> bool:
+    """Whether one item of ``contents`` is a resource's text or its blob, each a string, and nothing else."""
+    if type(item) is not dict or ("text" in item) == ("blob" in item):
+        return False
+    body = "text" if "text" in item else "blob"
+    return (
+        type(item[body]) is str
+        and type(item.get("uri")) is str
+        and (CONTENTS_KEYS | {body}).issuperset(item)
+        and ("mimeType" not in item or type(item["mimeType"]) is str)
+        and ("_meta" not in item or type(item["_meta"]) is dict)
+    )
+
+
+def _resource_body(raw: Mapping[str, Any]) -> bool:
+    contents = raw.get("contents")
+    return type(contents) is list and all(_resource_contents(item) for item in contents)
+
+
+def _prompt_message(message: Any) -> bool:
+    return (
+        type(message) is dict
+        and MESSAGE_KEYS.issuperset(message)
+        and message.get("role") in ROLES
+        and _text_block(message.get("content"))
+    )
+
+
+def _prompt_body(raw: Mapping[str, Any]) -> bool:
+    messages = raw.get("messages")
+    return (
+        type(messages) is list
+        and all(_prompt_message(message) for message in messages)
+        and ("description" not in raw or type(raw["description"]) is str)
+    )
+
+
+_BODIES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
+    "tools/call": _tool_body,
+    "resources/read": _resource_body,
+    "prompts/get": _prompt_body,
+}
+
+
+def typed_result(method: str, raw: dict[str, Any], version: str, adapter: TypeAdapter[_T]) -> _T:
+    """``raw`` as the SDK's client turns a ``method`` answer into ``adapter``'s type (``send_request``).
 
     Raises:
         pydantic.ValidationError: the result does not conform to the negotiated protocol version.
     """
     _clamp_inbound_ttl(raw)
     try:
-        methods.validate_server_result("tools/call", version, raw)
+        methods.validate_server_result(method, version, raw)
     except KeyError:
         pass
-    if not (foreign := _later_revision_fields("tools/call", version)).isdisjoint(raw):
+    if not (foreign := _later_revision_fields(method, version)).isdisjoint(raw):
         raw = {key: value for key, value in raw.items() if key not in foreign}
     return adapter.validate_python(raw, by_name=False)
 
 
 def audit_size(wire: dict[str, Any]) -> int:
-    """The size the audit records for a result passed through: as the typed way measures it (its JSON text)."""
+    """The size the audit records for a tool's result passed through: as the typed way measures it (its JSON text)."""
     return len(pydantic_core.to_json(wire).decode()) + _TYPED_EXTRA

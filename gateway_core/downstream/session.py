@@ -52,7 +52,6 @@ _Q = TypeVar("_Q", bound=BaseModel)
 _T = TypeVar("_T")
 InteractiveRequest = types.CallToolRequest | types.GetPromptRequest | types.ReadResourceRequest
 INTERACTIVE_REQUESTS = (types.CallToolRequest, types.GetPromptRequest, types.ReadResourceRequest)
-CALL_RESULT: TypeAdapter[types.CallToolResult] = TypeAdapter(types.CallToolResult)
 # A 2026-07-28 server asking for input more often than this in one request is looping.
 MAX_INPUT_ROUNDS = 10
 
@@ -237,29 +236,39 @@ class ServerSession:
     ) -> dict[str, Any] | types.CallToolResult:
         """``call_tool`` for a handshake-era agent's plain call (no progress, task or answers), its result unchecked.
 
-        The request goes out as ``call_tool`` sends it. A result in the common shape comes back as a
-        dict, the agent's wire form (``pass_through.py``); any other result as ``call_tool`` gives it
-        (a 2026-07-28 server's questions asked in rounds, as there). Raises as ``call_tool`` does.
+        The request goes out as ``call_tool`` sends it; the result comes as ``send_passing_through`` gives it.
         """
         request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=arguments, _meta=meta))
-        what = f"tools/call {name!r}"
+        return await self.send_passing_through(f"tools/call {name!r}", request, types.CallToolResult, caller)
 
-        async def attempt(live: LiveSession) -> dict[str, Any] | types.CallToolResult:
+    async def send_passing_through(
+        self, what: str, request: InteractiveRequest, result_type: type[_R], caller: Caller
+    ) -> dict[str, Any] | _R:
+        """Send a handshake-era agent's plain request (no progress, task or answers), its result unchecked.
+
+        ``request`` is as the typed method (``call_tool``, ``read_resource``, ``get_prompt``) sends it.
+        A result in the common shape comes back as a dict, the agent's wire form (``pass_through.py``);
+        any other result as the typed method gives it (a 2026-07-28 server's questions asked in rounds,
+        as there). Raises as ``call_tool`` does.
+        """
+        method = request.method
+
+        async def attempt(live: LiveSession) -> dict[str, Any] | _R:
             sent = request
             if live.modern and live.log_level is not None:
                 sent = _with_log_level(sent, live.log_level)
             with speaking_for(caller.capabilities) if live.modern else contextlib.nullcontext():
                 raw = await live.send_raw(sent)
-                wire = wire_result(raw, modern=live.modern)
+                wire = wire_result(method, raw, modern=live.modern)
                 if wire is not None:
                     return wire
                 version = live.protocol_version or DEFAULT_VERSION
                 if not live.modern:
-                    return typed_result(raw, version, CALL_RESULT)
-                first = typed_result(raw, version, _or_input_required(types.CallToolResult))
+                    return cast(_R, typed_result(method, raw, version, _adapter(result_type)))
+                first = typed_result(method, raw, version, _or_input_required(result_type))
                 if not isinstance(first, types.InputRequiredResult):
-                    return cast(types.CallToolResult, first)
-                return await self._send_in_rounds(live, sent, types.CallToolResult, None, caller, first=first)
+                    return cast(_R, first)
+                return await self._send_in_rounds(live, sent, result_type, None, caller, first=first)
 
         with self._calls.running(caller):
             return await self._attempt(what, attempt)
@@ -285,11 +294,19 @@ class ServerSession:
         caller: Caller | None = None,
         meta: types.RequestParamsMeta | None = None,
         answers: types.InputResponses | None = None,
-    ) -> types.ReadResourceResult:
-        """Read resource ``uri``. Raises as ``call_tool`` does."""
+        passing_through: bool = False,
+    ) -> types.ReadResourceResult | dict[str, Any]:
+        """Read resource ``uri``. Raises as ``call_tool`` does.
+
+        With ``passing_through`` (a handshake-era agent's plain read, with its ``caller``), the result
+        comes as ``send_passing_through`` gives it.
+        """
         params = types.ReadResourceRequestParams(uri=uri, _meta=meta, input_responses=self._takes(answers))
         request = types.ReadResourceRequest(params=params)
-        return await self._request(f"resources/read {uri!r}", request, types.ReadResourceResult, None, caller)
+        what = f"resources/read {uri!r}"
+        if passing_through and caller is not None:
+            return await self.send_passing_through(what, request, types.ReadResourceResult, caller)
+        return await self._request(what, request, types.ReadResourceResult, None, caller)
 
     async def get_prompt(
         self,
@@ -299,13 +316,17 @@ class ServerSession:
         caller: Caller | None = None,
         meta: types.RequestParamsMeta | None = None,
         answers: types.InputResponses | None = None,
-    ) -> types.GetPromptResult:
-        """Get prompt ``name``. Raises as ``call_tool`` does."""
+        passing_through: bool = False,
+    ) -> types.GetPromptResult | dict[str, Any]:
+        """Get prompt ``name``. Raises as ``call_tool`` does; ``passing_through`` as for ``read_resource``."""
         params = types.GetPromptRequestParams(
             name=name, arguments=arguments, _meta=meta, input_responses=self._takes(answers)
         )
         request = types.GetPromptRequest(params=params)
-        return await self._request(f"prompts/get {name!r}", request, types.GetPromptResult, None, caller)
+        what = f"prompts/get {name!r}"
+        if passing_through and caller is not None:
+            return await self.send_passing_through(what, request, types.GetPromptResult, caller)
+        return await self._request(what, request, types.GetPromptResult, None, caller)
 
     async def complete(
         self,
@@ -562,6 +583,12 @@ def _wrong_answer(method: str) -> types.ErrorData:
     return types.ErrorData(
         code=types.INTERNAL_ERROR, message=f"the agent's answer to {method} was not of the right kind"
     )
+
+
+@functools.cache
+def _adapter(result_type: type[_R]) -> TypeAdapter[_R]:
+    """A result type's adapter, built once."""
+    return TypeAdapter(result_type)
 
 
 @functools.cache

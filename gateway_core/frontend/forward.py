@@ -243,8 +243,14 @@ class RequestForwarder:
             answers=unasked_answers(ctx, params),
         )
 
-    async def read_resource(self, ctx: Ctx, params: types.ReadResourceRequestParams) -> Any:
-        """Read a resource from the server that lists it or has a matching template."""
+    async def read_resource(
+        self, ctx: Ctx, params: types.ReadResourceRequestParams, *, passing_through: bool = False
+    ) -> Any:
+        """Read a resource from the server that lists it or has a matching template.
+
+        With ``passing_through`` (the hot path: a plain handshake-era read), a result the server sent in
+        the common shape comes back as it came, a dict in the agent's wire form (``pass_through.py``).
+        """
         server = self._routes().server_for_uri(params.uri)
         if server is None:
             raise unknown_resource(params.uri)
@@ -253,19 +259,23 @@ class RequestForwarder:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
         admission = await self._admit_or_raise(ctx, server, params.uri, "resource")
 
-        async def forward(caller: Caller) -> types.ReadResourceResult:
+        async def forward(caller: Caller) -> types.ReadResourceResult | dict[str, Any]:
             with self._measured(admission, agent, server, params.uri):
                 era = is_modern(ctx)
                 async with self._pool.use(server, agent, ctx.session.client_capabilities, modern=era) as downstream:
                     read = _present(server, downstream).session.read_resource(
-                        params.uri, caller=caller, meta=forwarded_meta(ctx), answers=unasked_answers(ctx, params)
+                        params.uri,
+                        caller=caller,
+                        meta=forwarded_meta(ctx),
+                        answers=unasked_answers(ctx, params),
+                        passing_through=passing_through,
                     )
-                    return without_downstream_identity(await _downstream_call(read))
+                    return _delivered(await _downstream_call(read))
 
         return await self._run(ctx, agent, target, forward)
 
-    async def get_prompt(self, ctx: Ctx, params: types.GetPromptRequestParams) -> Any:
-        """Get a prompt, with its arguments, from the server that lists it."""
+    async def get_prompt(self, ctx: Ctx, params: types.GetPromptRequestParams, *, passing_through: bool = False) -> Any:
+        """Get a prompt, with its arguments, from the server that lists it (``passing_through`` as for reads)."""
         route = self._routes().prompts.get(params.name)
         if route is None:
             raise self._unavailable(params.name, prompt=True) or unknown_prompt(params.name)
@@ -274,7 +284,7 @@ class RequestForwarder:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
         admission = await self._admit_or_raise(ctx, route.server, params.name, "prompt")
 
-        async def forward(caller: Caller) -> types.GetPromptResult:
+        async def forward(caller: Caller) -> types.GetPromptResult | dict[str, Any]:
             with self._measured(admission, agent, route.server, params.name):
                 async with self._pool.use(
                     route.server, agent, ctx.session.client_capabilities, modern=is_modern(ctx)
@@ -286,8 +296,9 @@ class RequestForwarder:
                         caller=caller,
                         meta=forwarded_meta(ctx),
                         answers=unasked_answers(ctx, params),
+                        passing_through=passing_through,
                     )
-                    return without_downstream_identity(await _downstream_call(got))
+                    return _delivered(await _downstream_call(got))
 
         return await self._run(ctx, agent, target, forward)
 
@@ -612,6 +623,11 @@ class ProgressRelay:
             await anyio.lowlevel.checkpoint()
         with anyio.move_on_after(DRAIN_TIMEOUT_S):
             await self._idle.wait()
+
+
+def _delivered(result: _R | dict[str, Any]) -> _R | dict[str, Any]:
+    """A result for the agent: passed through as it is (already without the stamp), else without the stamp."""
+    return result if isinstance(result, dict) else without_downstream_identity(result)
 
 
 def without_downstream_identity(result: _R) -> _R:
