@@ -1,14 +1,14 @@
-"""The hot lane: a ``tools/call`` of a known session reaches its transport without the layers in between.
+"""The hot lane: a plain call, read or prompt of a known session reaches its transport without the layers in between.
 
 Past the guard (``http.py``: Host, Origin, the agent's token, its share of requests), a POST to ``/mcp``
 goes through the size limit (``body_limit.py``), the SDK's own size limit, which reads the body again,
 and the session managers (``replay.py``'s and the SDK's), which route it by protocol era and look its
 session up, before the session's transport (``json_answers.py``) reads and parses the body once more.
-For a plain ``tools/call`` in a handshake-era session, the kind the hot path serves (``hot_path.py``),
-``HotLane`` does what those layers would do, once: it finds the session as the manager would (its
-owner, the protocol-version header), reads the body within the limit and parses it, and hands the
-transport the parsed request. Anything else, and anything in doubt, goes the long way, its body
-replayed, and is answered as it always was. ``TOOLGATE_HOT_PATH=0`` leaves the lane out.
+For a plain ``tools/call``, ``resources/read`` or ``prompts/get`` in a handshake-era session, the kind
+the hot path serves (``hot_path.py``), ``HotLane`` does what those layers would do, once: it finds the
+session as the manager would (its owner, the protocol-version header), reads the body within the limit
+and parses it, and hands the transport the parsed request. Anything else, and anything in doubt, goes
+the long way, its body replayed, and is answered as it always was. ``TOOLGATE_HOT_PATH=0`` leaves the lane out.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway_core.frontend.body_limit import MB, declared_length
-from gateway_core.frontend.hot_path import METHOD
+from gateway_core.frontend.hot_path import HOT_METHODS
 from gateway_core.frontend.json_answers import PARSED_REQUEST, AnsweringTransport
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.replay import ResumableSessionManager
@@ -93,12 +93,12 @@ async def _body_within(scope: Scope, receive: Receive, limit_mb: float | None) -
 
 
 def _plain_call(body: bytes, transport: AnsweringTransport) -> JSONRPCRequest | None:
-    """The body as a ``tools/call`` the transport answers plainly, or None for the long way."""
+    """The body as a hot-path request the transport answers plainly, or None for the long way."""
     try:
         decoded = pydantic_core.from_json(body)
     except ValueError:
         return None
-    if not isinstance(decoded, dict) or decoded.get("method") != METHOD:
+    if not isinstance(decoded, dict) or decoded.get("method") not in HOT_METHODS:
         return None
     return transport.plain_request(decoded)
 

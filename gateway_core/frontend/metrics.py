@@ -25,7 +25,7 @@ class Metrics:
         self._bucket_counts: dict[str, list[int]] = {}
         self._latency_sum: dict[str, float] = {}
         self._latency_count: Counter[str] = Counter()
-        self._hot: Counter[str] = Counter()
+        self._hot: Counter[tuple[str, str]] = Counter()
         self._hot_lane = 0
 
     def count_request(self, agent: str, status: int) -> None:
@@ -42,9 +42,9 @@ class Metrics:
         self._latency_sum[server] = self._latency_sum.get(server, 0.0) + seconds
         self._latency_count[server] += 1
 
-    def count_hot_call(self, *, passed_through: bool) -> None:
-        """Count one tool call answered by the hot path: its result passed through as it came, or rebuilt typed."""
-        self._hot["passed_through" if passed_through else "rebuilt"] += 1
+    def count_hot_call(self, method: str, *, passed_through: bool) -> None:
+        """Count one request answered by the hot path: its result passed through as it came, or rebuilt typed."""
+        self._hot[(method, "passed_through" if passed_through else "rebuilt")] += 1
 
     def count_hot_lane(self) -> None:
         """Count one request that took the hot lane to its session's transport (``hot_lane.py``)."""
@@ -79,14 +79,14 @@ class Metrics:
             lines.append(f"toolgate_tool_call_seconds_sum{{{label}}} {self._latency_sum[server]:.6f}")
             lines.append(f"toolgate_tool_call_seconds_count{{{label}}} {self._latency_count[server]}")
         lines += [
-            "# HELP toolgate_hot_path_calls_total Tool calls answered by the hot path, by how their result came back.",
+            "# HELP toolgate_hot_path_calls_total Requests the hot path answered, by method and how their result came.",
             "# TYPE toolgate_hot_path_calls_total counter",
         ]
-        for result, n in sorted(self._hot.items()):
-            lines.append(f'toolgate_hot_path_calls_total{{result="{result}"}} {n}')
+        for (method, result), n in sorted(self._hot.items()):
+            lines.append(f'toolgate_hot_path_calls_total{{method="{method}",result="{result}"}} {n}')
         if self._hot_lane:
             lines += [
-                "# HELP toolgate_hot_lane_requests_total Tool calls that went straight to their session (hot lane).",
+                "# HELP toolgate_hot_lane_requests_total Requests that went straight to their session (hot lane).",
                 "# TYPE toolgate_hot_lane_requests_total counter",
                 f"toolgate_hot_lane_requests_total {self._hot_lane}",
             ]

@@ -117,7 +117,11 @@ class AgentFacingServer:
             sessions=self._legacy_sessions.get,
             routes=lambda: self._runtime.now.routes,
             on_demand=self.on_demand.is_on_demand,
-            call_tool=forward.call_tool,
+            forwards={
+                "tools/call": forward.call_tool,
+                "resources/read": forward.read_resource,
+                "prompts/get": forward.get_prompt,
+            },
             metrics=metrics,
             unanswered=self._call_unanswered,
         )

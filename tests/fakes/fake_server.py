@@ -4,6 +4,7 @@
                                       [--modern-only | --handshake-only | --exit-on-discover]
                                       [--max-body BYTES] [--instructions TEXT] [--by-capability] [--by-era]
                                       [--describe TOOL=TEXT] [--annotate TOOL=HINT] [--redescribable] [--rich]
+                                      [--scheme S]
 
 Serves over stdio by default. With ``--http`` (Streamable HTTP, path ``/mcp``) or ``--sse`` (legacy SSE,
 path ``/sse``) it listens on 127.0.0.1 on a free port and prints ``READY <url>`` as its first stdout line;
@@ -18,7 +19,9 @@ transport can, between two progress steps, then answers "resumed: <text>"), blob
 text) and measure(data) (the length of ``data``), each of the last two after one progress step; plus
 ``--tools N`` trivial tools ``tool_000``…; and the interactive tools of ``interactive.py`` (elicitation,
 sampling, roots, logging, resource updates, in both eras). One resource ``fake://greeting``, one
-template ``fake://items/{id}``, one prompt ``greet(name)``. With ``--by-capability`` it also lists the tool
+template ``fake://items/{id}`` (``--scheme S``: ``S://greeting``, ``S://items/{id}``; item ``blob`` is a
+PNG blob, item ``error`` an error answer and reading item ``crash`` exits the process), one prompt
+``greet(name)``. With ``--by-capability`` it also lists the tool
 ``summarise`` only to clients that declared sampling and the prompt ``interview`` only to clients that
 declared elicitation (in 2026-07-28, as each request's capabilities say). With ``--by-era`` it lists
 ``era`` (answers the protocol version its call came in) to everyone, ``whats_new`` only to 2026-07-28
@@ -26,7 +29,7 @@ clients and ``whats_old`` (answers "old") only to handshake-era clients. ``--des
 tool another description and ``--annotate echo=destructiveHint`` sets one of its annotation hints to true
 (each may be repeated); with ``--redescribable`` the tool ``redescribe(name, description)`` changes a tool's
 description while the server runs and says its tools changed (a server pulling the rug); with ``--rich``
-the tool ``picture`` answers an image and annotated text.
+the tool ``picture`` answers an image and annotated text, and the prompt ``picture`` an image message.
 """
 
 from __future__ import annotations
@@ -105,6 +108,11 @@ PICTURE = types.CallToolResult(
         types.TextContent(text="a picture", annotations=types.Annotations(audience=["user"], priority=0.5)),
     ]
 )
+PICTURE_PROMPT = types.Prompt(name="picture", description="An image message.")
+PICTURE_PROMPT_RESULT = types.GetPromptResult(
+    description="a picture",
+    messages=[types.PromptMessage(role="user", content=types.ImageContent(data="iVBORw0KGgo=", mime_type="image/png"))],
+)
 ERA_TOOL = types.Tool(name="era", description="Say which protocol era this call came in.", input_schema=_OBJECT)
 MODERN_TOOL = types.Tool(name="whats_new", description="Listed only to 2026-07-28 clients.", input_schema=_OBJECT)
 OLD_TOOL = types.Tool(name="whats_old", description="Listed only to handshake-era clients.", input_schema=_OBJECT)
@@ -137,8 +145,12 @@ class FakeServer:
         *,
         by_capability: bool = False,
         by_era: bool = False,
+        scheme: str = "fake",
     ) -> None:
         self.name = name
+        self.scheme = scheme
+        # With --rich: prompts answered in more than text.
+        self.rich_prompts: list[types.Prompt] = []
         self.by_capability = by_capability
         self.by_era = by_era
         self.tools: list[types.Tool] = [
@@ -311,19 +323,28 @@ class FakeServer:
         self.tools[index] = tool.model_copy(update=changes)
 
     async def list_resources(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
-        return types.ListResourcesResult(resources=[types.Resource(uri="fake://greeting", name="greeting")])
+        return types.ListResourcesResult(resources=[types.Resource(uri=f"{self.scheme}://greeting", name="greeting")])
 
     async def list_resource_templates(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> Any:
-        template = types.ResourceTemplate(uri_template="fake://items/{id}", name="item")
+        template = types.ResourceTemplate(uri_template=f"{self.scheme}://items/{{id}}", name="item")
         return types.ListResourceTemplatesResult(resource_templates=[template])
 
     async def read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams) -> Any:
-        if params.uri == "fake://greeting":
+        items = f"{self.scheme}://items/"
+        if params.uri == f"{self.scheme}://greeting":
             text = f"hello from {self.name}"
-        elif params.uri.startswith("fake://items/"):
-            text = f"item {params.uri.removeprefix('fake://items/')}"
+        elif params.uri.startswith(items):
+            item = params.uri.removeprefix(items)
+            if item == "crash":
+                os._exit(3)
+            if item == "error":
+                raise MCPError(code=types.INTERNAL_ERROR, message="item error is broken", data={"item": item})
+            if item == "blob":
+                blob = types.BlobResourceContents(uri=params.uri, mime_type="image/png", blob="iVBORw0KGgo=")
+                return types.ReadResourceResult(contents=[blob])
+            text = f"item {item}"
         else:
             raise MCPError(code=types.INVALID_PARAMS, message=f"unknown resource: {params.uri}")
         return types.ReadResourceResult(contents=[types.TextResourceContents(uri=params.uri, text=text)])
@@ -331,9 +352,12 @@ class FakeServer:
     async def list_prompts(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         argument = types.PromptArgument(name="name", required=True)
         greet = types.Prompt(name="greet", arguments=[argument])
-        return types.ListPromptsResult(prompts=[greet, *_for_capabilities(self.by_capability, ctx, ELICITING_PROMPT)])
+        eliciting = _for_capabilities(self.by_capability, ctx, ELICITING_PROMPT)
+        return types.ListPromptsResult(prompts=[greet, *eliciting, *self.rich_prompts])
 
     async def get_prompt(self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams) -> Any:
+        if params.name == "picture" and self.rich_prompts:
+            return PICTURE_PROMPT_RESULT
         if params.name != "greet":
             raise MCPError(code=types.INVALID_PARAMS, message=f"unknown prompt: {params.name}")
         who = (params.arguments or {}).get("name", "world")
@@ -420,7 +444,8 @@ def main() -> None:
     parser.add_argument("--describe", action="append", default=[], metavar="TOOL=TEXT", help="another description")
     parser.add_argument("--annotate", action="append", default=[], metavar="TOOL=HINT", help="set an annotation hint")
     parser.add_argument("--redescribable", action="store_true", help="add the tool redescribe(name, description)")
-    parser.add_argument("--rich", action="store_true", help="add the tool picture (an image and annotated text)")
+    parser.add_argument("--rich", action="store_true", help="add the tool and prompt picture (an image and more)")
+    parser.add_argument("--scheme", default="fake", help="the URI scheme of its resources (default: fake)")
     parser.add_argument(
         "--annotated", action="store_true", help="echo says readOnlyHint, fail says destructiveHint; add says nothing"
     )
@@ -431,11 +456,13 @@ def main() -> None:
         options.instructions,
         by_capability=options.by_capability,
         by_era=options.by_era,
+        scheme=options.scheme,
     )
     if options.redescribable:
         fake.tools.append(REDESCRIBE_TOOL)
     if options.rich:
         fake.tools.append(PICTURE_TOOL)
+        fake.rich_prompts.append(PICTURE_PROMPT)
     for item in options.describe:
         name, _, text = item.partition("=")
         fake.redefine(name, description=text)

@@ -209,8 +209,8 @@ async def test_plain_calls_are_answered_by_the_hot_path_only_when_it_is_on(monke
     hot_lines = [line for line in counted if line.startswith("toolgate_hot")]
     if hot:
         assert hot_lines == [
-            'toolgate_hot_path_calls_total{result="passed_through"} 3',
-            'toolgate_hot_path_calls_total{result="rebuilt"} 2',
+            'toolgate_hot_path_calls_total{method="tools/call",result="passed_through"} 3',
+            'toolgate_hot_path_calls_total{method="tools/call",result="rebuilt"} 2',
             # Every call took the lane, the unknown tool's too: it is the SDK's server that answers that one.
             "toolgate_hot_lane_requests_total 6",
         ]
@@ -267,6 +267,6 @@ async def test_a_plain_call_the_agent_cancels_ends_with_request_cancelled_and_is
 
     assert answers[0]["error"]["code"] == -32800
     assert 'outcome="withdrawn"} 1' in metrics
-    assert ('toolgate_hot_path_calls_total{result="passed_through"} 1' in metrics) is hot
+    assert ('toolgate_hot_path_calls_total{method="tools/call",result="passed_through"} 1' in metrics) is hot
     outcomes = [row["outcome"] for row in _audit_rows(gw.paths.audit_db) if row["tool"] == "slow"]
     assert outcomes == [None, "withdrawn"]
