@@ -4,13 +4,17 @@ Gateways in front of the same echo server (over stdio), all with a 100-rule poli
   (before)      the commit given by --before (default: the parent of HEAD), audit log on
   (after)       this working tree, audit log on
   (after, off)  this working tree, audit log off (what auditing still costs)
+  (hot off)     with --hot-off: this working tree, audit log on, hot path off (``TOOLGATE_HOT_PATH=0``)
 first with a minimal HTTP client (http.client, one keep-alive connection, sequential calls, the
 gateways taking turns every --batch calls so drift in machine load hits them alike), then with the
 SDK's client over Streamable HTTP, sequentially and with 32 concurrent clients (in rounds). Prints
 medians, p95, throughput and the ratios after/before; with the minimal client also each gateway
-process's CPU time per call, which a busy machine disturbs far less than wall-clock time.
+process's CPU time per call, which a busy machine disturbs far less than wall-clock time. With
+``--method resources/read`` (or ``prompts/get``) the minimal client reads ``fake://items/N`` (or gets
+the prompt ``greet``) instead of calling echo, and the SDK client's scenarios are left out.
 
     .venv/bin/python bench/before_after.py [--before REF] [--calls 2000] [--clients 1,32] [--sdk-calls 800]
+                                           [--method tools/call|resources/read|prompts/get] [--hot-off]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_overhead import ROOT, http_factory, interleaved, row, toolgate_serve, wait_for_tools
 from policy_overhead import hundred_rules
 
+from gateway_core.gateway import HOT_PATH_ENV
 from tests.fakes.launch import fake_command
+
+METHODS = ("tools/call", "resources/read", "prompts/get")
 
 
 def export(ref: str, into: Path) -> str:
@@ -55,7 +63,8 @@ def export(ref: str, into: Path) -> str:
 class MinimalClient:
     """A handshake-era agent in a few lines: one keep-alive connection, each request one write."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, method: str = "tools/call") -> None:
+        self._method = method
         target = urlsplit(url)
         self._path = target.path
         self._conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
@@ -90,21 +99,21 @@ class MinimalClient:
         self._conn.request("POST", self._path, body=json.dumps(message).encode(), headers=self._headers)
         response = self._conn.getresponse()
         body = response.read()
-        if response.status >= 400:
+        if response.status >= 400 or b',"error":{"code":' in body:  # a refusal would measure the wrong thing
             raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
         if response.will_close:
             self._conn.close()
         return response
 
     def call(self) -> float:
-        """One echo call, read whole; its seconds."""
+        """One echo call (or read, or prompt: the client's method), read whole; its seconds."""
         self._next += 1
-        message = {
-            "jsonrpc": "2.0",
-            "id": self._next,
-            "method": "tools/call",
-            "params": {"name": "echo", "arguments": {"text": f"m{self._next}"}},
-        }
+        params: dict[str, Any] = {
+            "tools/call": {"name": "echo", "arguments": {"text": f"m{self._next}"}},
+            "resources/read": {"uri": f"fake://items/{self._next}"},
+            "prompts/get": {"name": "greet", "arguments": {"name": f"m{self._next}"}},
+        }[self._method]
+        message = {"jsonrpc": "2.0", "id": self._next, "method": self._method, "params": params}
         started = time.perf_counter()
         self._post(message)
         return time.perf_counter() - started
@@ -157,6 +166,15 @@ def compare(label: str, measured: dict[str, dict[str, float]], paths: dict[str, 
             f"  gateway CPU per call after/before: {a['cpu_ms'] / b['cpu_ms']:.2f}x "
             f"({a['cpu_ms'] - b['cpu_ms']:+.3f} ms); auditing costs {a['cpu_ms'] - measured['off']['cpu_ms']:+.3f} ms"
         )
+    if (hot_off := measured.get("hot_off")) is not None:
+        ratios = (
+            f"median {a['median_ms'] / hot_off['median_ms']:.2f}x ({a['median_ms'] - hot_off['median_ms']:+.3f} ms)"
+        )
+        if "cpu_ms" in a:
+            ratios += (
+                f", gateway CPU {a['cpu_ms'] / hot_off['cpu_ms']:.2f}x ({a['cpu_ms'] - hot_off['cpu_ms']:+.3f} ms)"
+            )
+        print(f"  after (hot path on) / hot path off: {ratios}")
     print(
         f"  after/before: median {a['median_ms'] / b['median_ms']:.2f}x "
         f"({a['median_ms'] - b['median_ms']:+.3f} ms), throughput {a['throughput'] / b['throughput']:.2f}x; "
@@ -171,10 +189,14 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=50, help="calls per turn, minimal client")
     parser.add_argument("--sdk-calls", type=int, default=800, help="timed calls per gateway and scenario, SDK client")
     parser.add_argument("--clients", default="1,32", help="SDK clients at once, comma-separated ('' for none)")
+    parser.add_argument("--method", choices=METHODS, default="tools/call", help="what the minimal client sends")
+    parser.add_argument("--hot-off", action="store_true", help="add this working tree with the hot path off")
     options = parser.parse_args()
     command, args = fake_command()
     servers = {"echo": {"command": command, "args": args, "prefix": ""}}
     policy = hundred_rules()
+    if options.method != "tools/call":  # the echo server's resources and prompts, decided for the server as a whole
+        policy["rules"].append({"match": "echo/*", "effect": "allow"})  # type: ignore[attr-defined]
     with contextlib.ExitStack() as stack:
         before = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         described = export(options.before, before)
@@ -185,6 +207,8 @@ async def main() -> None:
             "after": ("(after) audit on", True, None),
             "off": ("(after) audit off", False, None),
         }
+        if options.hot_off:
+            variants["hot_off"] = ("(after) hot path off", True, None)
         paths = {}
         urls: dict[str, str] = {}
         tokens: dict[str, str] = {}
@@ -199,18 +223,34 @@ async def main() -> None:
                 source=source,
                 started=lambda process, key=key: pids.__setitem__(key, process.pid),
             )
-            url, token = stack.enter_context(serving)
+            with _hot_path(on=key != "hot_off"):  # read as the process starts
+                url, token = stack.enter_context(serving)
             paths[key] = (name, http_factory(url, "legacy", token))
             urls[key], tokens[key] = url, token
         for _name, factory in paths.values():
             await wait_for_tools(factory, 1)
         names = {key: name for key, (name, _factory) in paths.items()}
-        minimal = {key: MinimalClient(urls[key], tokens[key]) for key in paths}
+        minimal = {key: MinimalClient(urls[key], tokens[key], options.method) for key in paths}
         measured = await anyio.to_thread.run_sync(minimal_sequential, minimal, pids, options.calls, options.batch)
-        compare(f"{options.calls} sequential echo calls, minimal HTTP client:", measured, names)
-        for clients in (int(n) for n in options.clients.split(",") if n):
+        compare(f"{options.calls} sequential {options.method} requests, minimal HTTP client:", measured, names)
+        for clients in (int(n) for n in options.clients.split(",") if n and options.method == "tools/call"):
             measured = await interleaved(paths, clients, options.sdk_calls)
             compare(f"{options.sdk_calls} echo calls, SDK client, {clients} client(s):", measured, names)
+
+
+@contextlib.contextmanager
+def _hot_path(*, on: bool) -> Iterator[None]:
+    """``TOOLGATE_HOT_PATH`` for the processes started meanwhile (on: as the environment had it)."""
+    saved = os.environ.get(HOT_PATH_ENV)
+    if not on:
+        os.environ[HOT_PATH_ENV] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(HOT_PATH_ENV, None)
+        else:
+            os.environ[HOT_PATH_ENV] = saved
 
 
 if __name__ == "__main__":
