@@ -17,6 +17,7 @@ import pytest
 
 from gateway_core.gateway import HOT_PATH_ENV
 from gateway_core.paths import Paths
+from tests.fakes.launch import serve_fake
 from tests.integration.harness import running_gateway, stdio_fake
 from tests.integration.test_json_answers import ACCEPT, ECHO, VERSION, agent
 
@@ -59,19 +60,25 @@ def message_bytes(response: httpx2.Response) -> bytes:
     return data.removeprefix(b"data: ")
 
 
-async def run(monkeypatch: pytest.MonkeyPatch, *, hot: bool) -> tuple[list[tuple[int, bytes]], list[str], list[Any]]:
+async def run(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    hot: bool,
+    servers: dict[str, Any] = SERVERS,
+    requests: list[tuple[str, dict[str, Any]]] = REQUESTS,
+) -> tuple[list[tuple[int, bytes]], list[str], list[Any]]:
     """Each request's status and message as sent, the /metrics lines about calls, and the audit rows written."""
     monkeypatch.setenv(HOT_PATH_ENV, "1" if hot else "0")
     audit_db = Paths.from_env(os.environ).audit_db
     before = len(_audit_rows(audit_db)) if audit_db.exists() else 0
     answers = []
-    async with running_gateway(SERVERS, policies={"agent-a": POLICY}) as gw:
+    async with running_gateway(servers, policies={"agent-a": POLICY}) as gw:
         await gw.wait_ready()
         async with agent(gw.url, gw.tokens["agent-a"], {}) as session:
             headers = {"Accept": ACCEPT, "Mcp-Session-Id": session.session_id, "MCP-Protocol-Version": VERSION}
             # The first request settles the servers' eras (see test_json_answers.py), so none is late.
             await session.http.post(gw.url, json=_request(2, "tools/call", ECHO), headers=headers)
-            for request_id, (method, params) in enumerate(REQUESTS, 3):
+            for request_id, (method, params) in enumerate(requests, 3):
                 response = await session.http.post(gw.url, json=_request(request_id, method, params), headers=headers)
                 answers.append((response.status_code, message_bytes(response)))
             metrics = (await session.http.get(f"{gw.base}/metrics")).text
@@ -133,3 +140,38 @@ async def test_reads_and_prompts_give_agents_the_audit_and_the_metrics_the_same_
     assert ("walled://greeting", "denied") in outcomes
     assert ("fake://items/error", "protocol_error") in outcomes
     assert ("fake://items/crash", "unavailable") in outcomes
+
+
+REMOTE_REQUESTS: list[tuple[str, dict[str, Any]]] = [
+    ("resources/read", {"uri": "fake://greeting"}),
+    ("resources/read", {"uri": "fake://items/blob"}),
+    ("prompts/get", {"name": "r_greet", "arguments": {"name": "Grace"}}),
+    ("prompts/get", {"name": "r_picture"}),
+    ("resources/read", {"uri": "fake://items/error"}),
+    ("resources/read", {"uri": "fake://items/crash"}),
+]
+
+
+async def test_reads_and_prompts_of_a_streamable_http_server_are_the_same_on_the_hot_path_and_the_long_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers, counted, rows = {}, {}, {}
+    for hot in (True, False):
+        with serve_fake("http", "--rich") as fake:  # a fresh server each way: the last read ends it
+            servers = {"remote": {"url": fake.url, "prefix": "r_"}}
+            answers[hot], counted[hot], rows[hot] = await run(
+                monkeypatch, hot=hot, servers=servers, requests=REMOTE_REQUESTS
+            )
+
+    assert answers[True] == answers[False]
+    assert [line for line in counted[True] if not line.startswith("toolgate_hot")] == counted[False]
+    assert rows[True] == rows[False]
+    assert [line for line in counted[True] if line.startswith("toolgate_hot_path")] == [
+        'toolgate_hot_path_calls_total{method="prompts/get",result="passed_through"} 1',
+        'toolgate_hot_path_calls_total{method="prompts/get",result="rebuilt"} 1',
+        'toolgate_hot_path_calls_total{method="resources/read",result="passed_through"} 2',
+    ]  # (echo, which settles the eras, is r_echo here: an unknown tool, answered the long way)
+    results = [json.loads(body) for _, body in answers[True]]
+    assert results[2]["result"]["messages"][0]["content"]["text"] == "Hello, Grace!"
+    assert results[4]["error"]["message"] == "item error is broken"
+    assert "stopped answering during resources/read 'fake://items/crash'" in results[5]["error"]["message"]
