@@ -13,9 +13,12 @@ One record is one line of JSON holding the record's columns (its id is given by 
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +43,51 @@ def journal_paths(db: Path) -> tuple[Path, Path]:
 
 def encode(record: AuditRecord) -> bytes:
     """One journal line: the record's columns as JSON (line breaks in values are escaped), then a newline."""
-    values = {name: getattr(record, name) for name in FIELDS}
-    return _ENCODER.encode(values).encode() + b"\n"
+    return encode_values(tuple(getattr(record, name) for name in FIELDS))[0]
+
+
+def encode_values(values: Sequence[Any]) -> tuple[bytes, str]:
+    """A record's journal line (from its columns' values, in ``FIELDS`` order), and those values as JSON.
+
+    The second is the values' JSON texts joined by commas: what the record's chain hash covers after its
+    id (``chain.record_hash_of``), so the writer does not encode the record a second time. Both are the
+    bytes ``json`` builds for the same values (with ``ensure_ascii=False`` and no spaces), built here
+    without its general machinery: each value is encoded once.
+
+    Raises:
+        UnicodeEncodeError: a value holds a lone surrogate (the line cannot be UTF-8).
+    """
+    encoder = _ENCODE_BY_TYPE.get
+    texts = tuple([encoder(type(value), _json)(value) for value in values])
+    return (_LINE % texts).encode(), ",".join(texts)
+
+
+# A journal line with a ``%s`` for each value's JSON: ``{"time":%s,"kind":%s,…}`` and a newline.
+_LINE = "{" + ",".join(f"{encode_basestring(name)}:%s" for name in FIELDS) + "}\n"
+
+
+def _json(value: Any) -> str:
+    """``value`` as ``_ENCODER`` writes it."""
+    return _ENCODER.encode(value)
+
+
+def _float(value: float) -> str:
+    return float.__repr__(value) if math.isfinite(value) else _ENCODER.encode(value)
+
+
+def _null(_value: None) -> str:
+    return "null"
+
+
+# How the types a record's columns hold are written, as ``_ENCODER`` writes them (the enums as their value).
+_ENCODE_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring,
+    RecordKind: encode_basestring,
+    CallOutcome: encode_basestring,
+    float: _float,
+    int: int.__repr__,
+    type(None): _null,
+}
 
 
 @dataclass(frozen=True)

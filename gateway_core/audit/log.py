@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import sqlite3
@@ -79,7 +78,7 @@ class AuditLog:
         self._status = AuditStatus(healthy=True)
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
-        self._pending: list[AuditRecord] = []
+        self._pending: list[store.Row] = []
         self._first_pending_at = 0.0
         self._urgent = False
         self._flush_waiters: list[_Waiter] = []
@@ -172,25 +171,26 @@ class AuditLog:
         Raises:
             ValueError: ``effect`` is not one of the three effects.
         """
-        record = AuditRecord(
-            id=0,
-            time=time.time(),
-            kind=RecordKind.DECISION,
-            call_id=call_id,
-            agent=agent,
-            server=server,
-            tool=tool,
-            effect=_effect(effect),
-            rule=rule,
-            reason=reason,
-            answer=None,
-            waited_s=None,
-            latency_s=0.0,
-            outcome=None,
-            result_size=None,
-            arguments=summarize_arguments(arguments),
+        # The columns in ``store.RECORD_COLUMNS`` order (time, kind, call_id, … arguments).
+        self._enqueue(
+            (
+                time.time(),
+                RecordKind.DECISION,
+                call_id,
+                agent,
+                server,
+                tool,
+                _effect(effect),
+                rule,
+                reason,
+                None,
+                None,
+                0.0,
+                None,
+                None,
+                summarize_arguments(arguments),
+            )
         )
-        self._enqueue(record)
 
     def record_outcome(
         self,
@@ -227,25 +227,25 @@ class AuditLog:
         Raises:
             ValueError: ``outcome`` or ``effect`` is not a known value.
         """
-        record = AuditRecord(
-            id=0,
-            time=time.time(),
-            kind=RecordKind.OUTCOME,
-            call_id=call_id,
-            agent=agent,
-            server=server,
-            tool=tool,
-            effect=None if effect is None else _effect(effect),
-            rule=rule,
-            reason=reason,
-            answer=answer,
-            waited_s=waited_s,
-            latency_s=latency_s,
-            outcome=CallOutcome(_value(outcome)),
-            result_size=result_size,
-            arguments="",
+        self._enqueue(
+            (
+                time.time(),
+                RecordKind.OUTCOME,
+                call_id,
+                agent,
+                server,
+                tool,
+                None if effect is None else _effect(effect),
+                rule,
+                reason,
+                answer,
+                waited_s,
+                latency_s,
+                _OUTCOMES.get(outcome) or CallOutcome(_value(outcome)),
+                result_size,
+                "",
+            )
         )
-        self._enqueue(record)
 
     def record_notice(
         self,
@@ -265,28 +265,10 @@ class AuditLog:
         """
         call_id = uuid.uuid4().hex
         now = time.time()
-        decision = AuditRecord(
-            id=0,
-            time=now,
-            kind=RecordKind.DECISION,
-            call_id=call_id,
-            agent=agent,
-            server=server,
-            tool=tool,
-            effect=_effect(effect),
-            rule=rule,
-            reason=reason,
-            answer=None,
-            waited_s=None,
-            latency_s=0.0,
-            outcome=None,
-            result_size=None,
-            arguments=summarize_arguments(details),
-        )
-        self._enqueue(decision)
-        self._enqueue(
-            dataclasses.replace(decision, kind=RecordKind.OUTCOME, outcome=CallOutcome.OK, arguments="", time=now)
-        )
+        effect = _effect(effect)
+        columns = (call_id, agent, server, tool, effect, rule, reason, None, None, 0.0)
+        self._enqueue((now, RecordKind.DECISION, *columns, None, None, summarize_arguments(details)))
+        self._enqueue((now, RecordKind.OUTCOME, *columns, CallOutcome.OK, None, ""))
 
     async def query(self, q: AuditQuery) -> list[AuditRecord]:
         """Read records, newest first, on a separate read-only connection in a worker thread.
@@ -308,13 +290,14 @@ class AuditLog:
 
     # -- the event loop's side ------------------------------------------------------------------
 
-    def _enqueue(self, record: AuditRecord) -> None:
+    def _enqueue(self, values: tuple[Any, ...]) -> None:
+        """Journal and queue one record, given as its columns' values (``store.RECORD_COLUMNS`` order)."""
         try:
-            line = journal.encode(record)
+            line, columns_json = journal.encode_values(values)
         except UnicodeEncodeError:
             # A lone surrogate (JSON allows "\ud800") can be neither UTF-8 in the journal nor text in SQLite.
-            record = _without_surrogates(record)
-            line = journal.encode(record)
+            values = _without_surrogates(values)
+            line, columns_json = journal.encode_values(values)
         with self._lock:
             running = self._loop is not None and not self._stopping
             if running:
@@ -323,7 +306,7 @@ class AuditLog:
                 if not self._pending:
                     self._first_pending_at = time.monotonic()
                     self._wakeup.notify()
-                self._pending.append(record)
+                self._pending.append((values, columns_json))
         if not running:
             self._report(f"the audit log is not running, so records are not written ({self._path})")
 
@@ -515,7 +498,7 @@ class AuditLog:
                     file.unlink()
 
     def _write(
-        self, loop: asyncio.AbstractEventLoop, conn: sqlite3.Connection | None, batch: list[AuditRecord]
+        self, loop: asyncio.AbstractEventLoop, conn: sqlite3.Connection | None, batch: list[store.Row]
     ) -> tuple[sqlite3.Connection | None, bool]:
         committed: list[AuditRecord] = []
         problem: str | None = None
@@ -525,7 +508,7 @@ class AuditLog:
                 problem = self._recover(conn)
         if conn is not None and problem is None:
             try:
-                committed = store.insert_records(conn, batch)
+                committed = store.insert_rows(conn, batch)
             except sqlite3.Error as exc:
                 problem = self._problem(exc)
         _post(loop, self._committed, committed, problem)
@@ -545,14 +528,12 @@ class AuditLog:
         return f"the audit log cannot be written: {reason} ({self._path})"
 
 
-def _without_surrogates(record: AuditRecord) -> AuditRecord:
-    """The record with each lone surrogate in its text written out as a backslash escape (``udXXX``)."""
-    changes: dict[str, Any] = {
-        name: value.encode("utf-8", "backslashreplace").decode()
-        for name, value in vars(record).items()
-        if type(value) is str  # not the enums, which are str too
-    }
-    return dataclasses.replace(record, **changes)
+def _without_surrogates(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A record's values with each lone surrogate in their text written out as a backslash escape (``udXXX``)."""
+    return tuple(
+        value.encode("utf-8", "backslashreplace").decode() if type(value) is str else value  # not the enums
+        for value in values
+    )
 
 
 def _wake(waiters: list[_Waiter]) -> None:
@@ -565,6 +546,10 @@ def _post(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args:
     # The loop may already be closed if shutdown gave up waiting for this thread.
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(callback, *args)
+
+
+# The outcomes by their text (a ``CallOutcome`` finds itself too): one lookup instead of the enum's call.
+_OUTCOMES: dict[str, CallOutcome] = {outcome.value: outcome for outcome in CallOutcome}
 
 
 def _value(value: str) -> str:

@@ -133,6 +133,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
 
+Row = tuple[tuple[Any, ...], str | None]
+"""A record to insert: its columns' values (``RECORD_COLUMNS`` order), and their JSON when known (``journal``)."""
+
+
 def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> list[AuditRecord]:
     """Write ``records`` in one transaction and commit it.
 
@@ -142,18 +146,32 @@ def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> 
     Raises:
         sqlite3.Error: nothing was written.
     """
+    return insert_rows(conn, [(tuple(getattr(record, name) for name in _COLUMNS), None) for record in records])
+
+
+def insert_rows(conn: sqlite3.Connection, rows: Sequence[Row]) -> list[AuditRecord]:
+    """``insert_records`` for records given as their columns' values; their JSON, when given, is hashed as it is.
+
+    Returns:
+        The records as stored, with their ids.
+
+    Raises:
+        sqlite3.Error: nothing was written.
+    """
     stored: list[AuditRecord] = []
-    rows: list[tuple[Any, ...]] = []
+    params: list[tuple[Any, ...]] = []
     known = conn.chain_end if isinstance(conn, WriterConnection) else None
     with _transaction(conn):
         record_id, previous = known if known is not None else _chain_end(conn)
-        for record in records:
+        for values, columns_json in rows:
             record_id += 1
-            row = (record_id, *(getattr(record, name) for name in _COLUMNS))
-            previous = chain.record_hash(previous, row)
-            rows.append((*row, previous))
-            stored.append(_with_id(record, record_id))
-        conn.executemany(_INSERT, rows)
+            if columns_json is None:
+                previous = chain.record_hash(previous, (record_id, *values))
+            else:
+                previous = chain.record_hash_of(previous, record_id, columns_json)
+            params.append((record_id, *values, previous))
+            stored.append(_stored(record_id, values))
+        conn.executemany(_INSERT, params)
     if not stored:
         return stored
     if not isinstance(conn, WriterConnection):
@@ -166,12 +184,14 @@ def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> 
     return stored
 
 
-def _with_id(record: AuditRecord, record_id: int) -> AuditRecord:
-    """``dataclasses.replace(record, id=record_id)`` without re-running the frozen constructor (a few µs per record)."""
-    copy = object.__new__(AuditRecord)
-    copy.__dict__.update(vars(record))
-    copy.__dict__["id"] = record_id
-    return copy
+_RECORD_FIELDS = ("id", *_COLUMNS)
+
+
+def _stored(record_id: int, values: tuple[Any, ...]) -> AuditRecord:
+    """The ``AuditRecord`` of a stored row, without running the frozen constructor (a few µs per record)."""
+    record = object.__new__(AuditRecord)
+    record.__dict__.update(zip(_RECORD_FIELDS, (record_id, *values), strict=True))
+    return record
 
 
 # Writing the head file costs more than a commit; it is rewritten at most this often (the newest records

@@ -8,9 +8,10 @@ import sqlite3
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
-from gateway_core.audit import RecordKind, chain, journal, store
+from gateway_core.audit import AuditLog, AuditQuery, CallOutcome, RecordKind, chain, journal, store
 from gateway_core.audit.chain import head_path
 from tests.gateway_core.audit.test_store import record
 
@@ -155,3 +156,71 @@ def test_a_record_hashes_and_journals_to_the_same_bytes_as_before_so_existing_lo
             '"latency_s":0.0,"outcome":null,"result_size":null,"arguments":"{\\"text\\": \\"héllo\\"}"}\n'
         ).encode()
     )
+
+
+class _Seconds(float):
+    """A float subclass, which json writes by its own path."""
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"reason": 'quotes " and \\ back\nslash\t\x00 → ünïcödé 🐍', "arguments": '{"a": "\\u2028 \u2028"}'},
+        {"time": 0.1 + 0.2, "latency_s": 1e-07, "waited_s": 12345678901234.5, "result_size": 2**70},
+        {"latency_s": float("nan"), "waited_s": float("inf"), "time": -0.0, "result_size": True},
+        {"latency_s": _Seconds(2.5), "kind": RecordKind.OUTCOME, "outcome": CallOutcome.TOOL_ERROR, "effect": None},
+    ],
+)
+def test_a_records_journal_line_and_hash_are_the_bytes_json_writes_whatever_its_values_hold(
+    changes: dict[str, object],
+) -> None:
+    values = dataclasses.replace(record("c1", RecordKind.DECISION, time=1764746847.125), **changes)
+    columns = tuple(getattr(values, name) for name in store.RECORD_COLUMNS)
+
+    line, columns_json = journal.encode_values(columns)
+
+    as_json = dict(zip(store.RECORD_COLUMNS, columns, strict=True))
+    assert line == json.dumps(as_json, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    assert chain.record_hash_of(chain.GENESIS, 7, columns_json) == chain.record_hash(chain.GENESIS, (7, *columns))
+
+
+@pytest.mark.anyio
+async def test_records_the_gateway_writes_chain_as_records_written_one_by_one_do(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    async with anyio.create_task_group() as tg:
+        log = AuditLog(path)
+        await tg.start(log.run)
+        await log.record_decision(
+            call_id="c1",
+            agent="a",
+            server="s",
+            tool="t",
+            effect="allow",
+            rule="r → allow",
+            reason='"why" ✓',
+            arguments={"text": "ünïcödé\n", "n": 1.5},
+        )
+        log.record_outcome(
+            call_id="c1",
+            agent="a",
+            server="s",
+            tool="t",
+            outcome="ok",
+            latency_s=0.1 + 0.2,
+            result_size=40,
+            effect="allow",
+            rule="r → allow",
+        )
+        log.record_notice(agent="*", server="s", tool="t", effect="ask", rule="changed", reason="it changed")
+        await log.query(AuditQuery())
+        tg.cancel_scope.cancel()
+
+    with sqlite3.connect(path) as conn:
+        stored = conn.execute(f"SELECT id, {', '.join(store.RECORD_COLUMNS)}, hash FROM records ORDER BY id").fetchall()
+    previous = chain.GENESIS
+    for row in stored:
+        previous = chain.record_hash(previous, row[:-1])
+        assert row[-1] == previous
+    assert len(stored) == 4
+    assert store.verify_chain(path).intact
