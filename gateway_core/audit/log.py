@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -79,7 +80,9 @@ class AuditLog:
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._pending: list[store.Row] = []
-        self._first_pending_at = 0.0
+        # When the writer next takes what is pending (the end of the window after a group commit, or
+        # FLUSH_DELAY_S after a record found it idle); None while it is idle: the next record wakes it.
+        self._due: float | None = None
         self._urgent = False
         self._flush_waiters: list[_Waiter] = []
         # The two journal files (appended to while the log runs), and which one takes appends now.
@@ -118,6 +121,7 @@ class AuditLog:
         finished = anyio.Event()
         self._loop = loop
         self._stopping = False
+        self._due = None
         self._recovered = False
         thread = threading.Thread(
             target=self._write_until_stopped,
@@ -303,8 +307,9 @@ class AuditLog:
             if running:
                 if self._journal_fds is not None:
                     self._append(self._journal_fds[self._active], line)
-                if not self._pending:
-                    self._first_pending_at = time.monotonic()
+                if self._due is None:
+                    # The writer is idle. Otherwise it is writing, or waiting for the window's end: no wake-up.
+                    self._due = time.monotonic() + FLUSH_DELAY_S
                     self._wakeup.notify()
                 self._pending.append((values, columns_json))
         if not running:
@@ -383,10 +388,16 @@ class AuditLog:
                     folded = self._active if batch and self._journal_fds is not None else None
                     if folded is not None:
                         self._active = 1 - folded
+                    if batch:
+                        self._due = math.inf  # records made while this batch is written wait for the next one
                 committed = True
                 if batch:
                     conn, committed = self._write(loop, conn, batch)
                     inserted += len(batch)
+                    with self._lock:
+                        # The next group's window: records made in it are written at its end, with no
+                        # wake-up each (under steady traffic the writer wakes once per group commit).
+                        self._due = time.monotonic() + FLUSH_DELAY_S
                     # A batch that failed is lost (``status`` says so), except at shutdown: then its
                     # journal stays, to be folded in at the next start.
                     if folded is not None and (committed or not stopping):
@@ -416,13 +427,15 @@ class AuditLog:
             now = time.monotonic()
             if now >= next_prune:
                 return
-            if self._pending:
-                due = self._first_pending_at + FLUSH_DELAY_S
-                if now >= due:
-                    return
-                self._wakeup.wait(min(due, next_prune) - now)
-            else:
+            due = self._due
+            if due is None:
                 self._wakeup.wait(next_prune - now)
+            elif now < due:
+                self._wakeup.wait(min(due, next_prune) - now)
+            elif self._pending:
+                return
+            else:
+                self._due = None  # the window ended with nothing to write: the next record wakes the writer
 
     def _open(self) -> tuple[sqlite3.Connection | None, str | None]:
         try:

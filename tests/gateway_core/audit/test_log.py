@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from gateway_core.audit import AuditLog, AuditQuery, AuditRecord, AuditStatus, CallOutcome, RecordKind
+from gateway_core.audit import log as audit_log
 from gateway_core.audit.journal import journal_paths
 from gateway_core.paths import Paths
 
@@ -93,6 +94,28 @@ async def test_a_decision_is_in_the_journal_when_record_decision_returns_and_com
         )
     ]
     assert not any(file.exists() for file in journal_paths(path))
+
+
+@pytest.mark.anyio
+async def test_records_made_while_the_writer_waits_for_its_next_group_commit_do_not_wake_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A window longer than the test: only the queries' flushes commit anything.
+    monkeypatch.setattr(audit_log, "FLUSH_DELAY_S", 60.0)
+    async with running(AuditLog(tmp_path / "audit.sqlite3")) as log:
+        wakes: list[int] = []
+        notify = log._wakeup.notify
+        monkeypatch.setattr(log._wakeup, "notify", lambda n=1: (wakes.append(n), notify(n))[1])
+        await decide(log, "c1")  # the writer is idle: this wakes it
+        await log.query(AuditQuery())  # the query's flush wakes it too, and c1 is committed
+        woken = len(wakes)
+        await decide(log, "c2")  # in the window before the next group commit: no wake-up
+        await decide(log, "c3")
+        stored = await log.query(AuditQuery())
+        wakes_in_all = len(wakes)
+
+    assert (woken, wakes_in_all) == (2, 3)
+    assert [record.call_id for record in stored] == ["c3", "c2", "c1"]
 
 
 @pytest.mark.anyio
