@@ -339,12 +339,16 @@ def _verdict(rule: Rule, arguments: Mapping[str, Any] | None, listing: bool) -> 
 
 _Matcher = Callable[[str], object]
 _NEVER = float("inf")
+# How many decisions an agent's policy keeps (one per tool called); past that it starts over.
+MAX_KEPT_DECISIONS = 4096
 
 
 class AgentPolicy:
     """One agent's rules, compiled once (globs translated, exact rules indexed) so each decision is cheap.
 
-    Gives the same decisions as ``evaluate``.
+    Gives the same decisions as ``evaluate``. A call's decision that no rule's conditions took part in is
+    kept and given again for the same server, tool and hints until its rule expires (a policy is compiled
+    anew whenever the agent's rules change).
 
     Args:
         agent_id: the agent, named in every reason.
@@ -384,6 +388,9 @@ class AgentPolicy:
         }
         self._any_across = _any_of(rule.tool_pattern for _, _, _, rule in self._tools_across_servers)
         self._any_server_glob = _any_of(rule.server_pattern for _, _, rule in self._server_globs)
+        # Call decisions no rule's conditions took part in, by server and tool: they hold for any arguments,
+        # for the same hints, from when they were made until the deciding rule expires.
+        self._decided: dict[tuple[str, str], tuple[float, float, Mapping[str, bool] | None, Decision]] = {}
 
     def evaluate(
         self,
@@ -408,7 +415,31 @@ class AgentPolicy:
         Returns:
             The same decision as the module-level ``evaluate``.
         """
+        if listing:
+            return self._evaluate(server, tool, now, arguments, annotations, listing, [])
+        known = self._decided.get((server, tool))
+        if known is not None and known[0] <= now < known[1] and known[2] == annotations:
+            return known[3]
         skipped: list[Rule] = []
+        decision = self._evaluate(server, tool, now, arguments, annotations, listing, skipped)
+        rule = decision.rule
+        if not skipped and (rule is None or rule.when is None):
+            if len(self._decided) >= MAX_KEPT_DECISIONS:
+                self._decided.clear()
+            until = _NEVER if rule is None or rule.expires_at is None else rule.expires_at
+            self._decided[(server, tool)] = (now, until, None if annotations is None else dict(annotations), decision)
+        return decision
+
+    def _evaluate(
+        self,
+        server: str,
+        tool: str,
+        now: float,
+        arguments: Mapping[str, Any] | None,
+        annotations: Mapping[str, bool] | None,
+        listing: bool,
+        skipped: list[Rule],
+    ) -> Decision:
         for until, rule in self._exact_tools.get((server, tool), ()):
             if now < until and (rule.annotations is None or rule.fits(annotations)):
                 verdict = True if rule.when is None else _verdict(rule, arguments, listing)

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -399,3 +400,66 @@ def test_always_allowing_a_tool_named_with_a_star_does_not_allow_the_tools_it_wo
     policy = AgentPolicy("cursor", Effect.ASK, [rule])
     assert policy.evaluate("fs", "get*", now=NOW).effect is Effect.ALLOW
     assert policy.evaluate("fs", "get_secrets", now=NOW).effect is Effect.ASK
+
+
+narrowed_rule_strategy = st.builds(
+    lambda server, tool, effect, annotations, when, expires_in: Rule.model_validate(
+        {
+            "match": f"{server}/{tool}",
+            "effect": effect.value,
+            **({"annotations": annotations} if annotations else {}),
+            **({"when": {"name": {"glob": when}}} if when else {}),
+            **({"expires": datetime.fromtimestamp(NOW + expires_in, UTC)} if expires_in is not None else {}),
+        }
+    ),
+    st.sampled_from(SERVER_PATTERNS),
+    st.sampled_from(TOOL_PATTERNS),
+    st.sampled_from(Effect),
+    st.one_of(st.none(), HINT_MAPS),
+    st.one_of(st.none(), st.sampled_from(("*.md", "a*"))),
+    st.one_of(st.none(), st.sampled_from((-10.0, 5.0, 50.0))),
+)
+CALLS = st.tuples(
+    st.sampled_from(("fs", "git")),
+    st.sampled_from(("read", "write_file")),
+    HINT_MAPS,
+    st.sampled_from((None, {}, {"name": "notes.md"}, {"name": "a.txt"}, {"name": 3})),
+    st.sampled_from((0.0, 1.0, 5.0, 20.0, 60.0)),
+)
+
+
+@given(
+    rules=st.lists(narrowed_rule_strategy, max_size=8),
+    default=st.sampled_from(Effect),
+    calls=st.lists(CALLS, min_size=2, max_size=16),
+)
+@settings(max_examples=300)
+def test_one_policy_deciding_call_after_call_decides_each_as_a_fresh_reading_of_the_rules_would(
+    rules: list[Rule],
+    default: Effect,
+    calls: list[tuple[str, str, dict[str, bool] | None, dict[str, object] | None, float]],
+) -> None:
+    # The compiled policy keeps decisions that no rule's conditions took part in: whatever the
+    # arguments, hints and time of the calls after, it answers as the plain scan of the rules does.
+    policy = AgentPolicy("cursor", default, rules)
+    for server, tool, hints, arguments, later in sorted(calls, key=lambda call: call[-1]):
+        now = NOW + later
+        expected = evaluate("cursor", default, rules, server, tool, now=now, arguments=arguments, annotations=hints)
+        assert policy.evaluate(server, tool, now=now, arguments=arguments, annotations=hints) == expected
+
+
+def test_a_decision_the_policy_keeps_ends_with_its_rule_and_never_covers_other_hints_or_arguments() -> None:
+    grant = Rule.model_validate(
+        {"match": "fs/read", "effect": "allow", "expires": datetime.fromtimestamp(NOW + 5, UTC)}
+    )
+    marked = Rule.model_validate({"match": "fs/*", "effect": "allow", "annotations": {"readOnlyHint": True}})
+    conditional = Rule.model_validate({"match": "fs/write", "effect": "allow", "when": {"name": {"glob": "*.md"}}})
+    policy = AgentPolicy("cursor", DENY, [grant, marked, conditional])
+    read_only = {"readOnlyHint": True}
+
+    assert policy.evaluate("fs", "read", now=NOW).effect is ALLOW
+    assert policy.evaluate("fs", "read", now=NOW + 5).effect is DENY  # the grant expired
+    assert policy.evaluate("fs", "read", now=NOW + 6, annotations=read_only).effect is ALLOW
+    assert policy.evaluate("fs", "read", now=NOW + 7, annotations=None).effect is DENY
+    assert policy.evaluate("fs", "write", now=NOW, arguments={"name": "a.md"}).effect is ALLOW
+    assert policy.evaluate("fs", "write", now=NOW, arguments={"name": "a.txt"}).effect is DENY
