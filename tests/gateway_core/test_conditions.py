@@ -303,9 +303,9 @@ def test_removing_the_rules_that_did_not_apply_changes_nothing_but_the_sentence(
 @given(rules=st.lists(st.one_of(conditional_rules, plain_rules), max_size=8), default=st.sampled_from(Effect))
 def test_listing_shows_a_tool_unless_every_call_to_it_is_denied(rules: list[Rule], default: Effect):
     policy = AgentPolicy("cursor", default, rules)
-    listed = policy.visible("fs", "write_file", now=NOW)
+    listed = policy.visible("fs", "write_file", now=NOW, annotations=WRITE_FILE_HINTS)
 
-    plain = evaluate("cursor", default, rules, "fs", "write_file", now=NOW, listing=True)
+    plain = evaluate("cursor", default, rules, "fs", "write_file", now=NOW, annotations=WRITE_FILE_HINTS, listing=True)
     assert listed is (plain.effect is not DENY)
     if not listed:  # then no arguments at all make a call allowed or asked about
         for arguments in ({}, {"path": "/srv/p/a"}, {"mode": 1}, {"path": "a.md", "mode": "abc"}):
