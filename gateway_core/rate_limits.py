@@ -50,6 +50,10 @@ class AgentLimits(CallLimits):
         return servers
 
 
+NO_LIMITS = CallLimits()
+"""No limit at all (an agent without ``limits``), built once."""
+
+
 @dataclass(frozen=True)
 class LimitHit:
     """A call refused by one of its agent's limits.
@@ -129,7 +133,7 @@ class RateLimiter:
         if hit is not None:
             return hit
         self._admit(agent, limits, now)
-        self._admit((agent, server), per_server or CallLimits(), now)
+        self._admit((agent, server), per_server or NO_LIMITS, now)
         return None
 
     def release(self, agent: str, server: str | None = None) -> None:

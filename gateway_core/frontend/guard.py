@@ -11,8 +11,8 @@ earlier "allow for this session" does not cover it.
 from __future__ import annotations
 
 import math
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +27,7 @@ from gateway_core.errors import ErrorCode
 from gateway_core.frontend.runtime import RuntimeCell
 from gateway_core.pinning import HeldForReview, ToolChange, held_for_review
 from gateway_core.policy import AgentPolicy, Decision, Effect
-from gateway_core.rate_limits import CallLimits, LimitHit, RateLimiter
+from gateway_core.rate_limits import NO_LIMITS, LimitHit, RateLimiter
 
 # How often a waiting approval checks that its agent is still connected (HTTP gives no push for it).
 DISCONNECT_POLL_S = 0.25
@@ -118,10 +118,10 @@ class CallGuard:
             it is over; that refusal is recorded (decision ``deny`` by the limit, outcome ``rate_limited``).
         """
         entry = self._runtime.now.config.agents.get(agent)
-        hit = self._limiter.acquire(agent, entry.limits if entry is not None else CallLimits(), server)
+        hit = self._limiter.acquire(agent, entry.limits if entry is not None else NO_LIMITS, server)
         if hit is None or self._audit is None:
             return hit
-        call_id, reason = uuid.uuid4().hex, hit.reason(agent)
+        call_id, reason = new_call_id(), hit.reason(agent)
         await self._audit.record_decision(
             call_id=call_id,
             agent=agent,
@@ -170,7 +170,7 @@ class CallGuard:
         (checked while waiting). With ``ask`` False a decision to ask refuses at once: for requests
         too frequent to put to a person (completions).
         """
-        call_id = uuid.uuid4().hex
+        call_id = new_call_id()
         policy = self.policy(agent)
         decision = _decide(policy, server, tool, arguments, None if tool is None else self.hints(server, tool))
         if tool is not None and kind == "tool" and self._changed is not None:
@@ -291,7 +291,7 @@ class CallGuard:
         """
         if self._audit is None:
             return
-        call_id = uuid.uuid4().hex
+        call_id = new_call_id()
         asked = outcome != "denied"
         rule = QUESTION_ASKED_RULE if asked else QUESTION_REFUSED_RULE
         reason = (
@@ -349,6 +349,11 @@ class CallGuard:
         self.record_outcome(
             admission, agent=agent, server=server, tool=tool, outcome="withdrawn", latency_s=0.0, result_size=None
         )
+
+
+def new_call_id() -> str:
+    """A fresh call id: 32 random hex digits (what ``uuid4().hex`` gave, without building a UUID)."""
+    return os.urandom(16).hex()
 
 
 def _decide(

@@ -35,7 +35,9 @@ class Metrics:
     def count_call(self, agent: str, server: str, outcome: str, seconds: float) -> None:
         """Count one tool call and its latency; ``outcome`` is e.g. ``ok``, ``tool_error``, ``unavailable``."""
         self._calls[(agent, server, outcome)] += 1
-        buckets = self._bucket_counts.setdefault(server, [0] * len(LATENCY_BUCKETS))
+        buckets = self._bucket_counts.get(server)
+        if buckets is None:
+            buckets = self._bucket_counts[server] = [0] * len(LATENCY_BUCKETS)
         index = bisect.bisect_left(LATENCY_BUCKETS, seconds)
         if index < len(buckets):
             buckets[index] += 1
