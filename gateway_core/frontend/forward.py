@@ -57,6 +57,8 @@ FLUSH_CHECKPOINTS = 10
 DRAIN_TIMEOUT_S = 1.0
 
 Ctx = ServerRequestContext[Any, Any]
+# What a request that did not opt in to log messages is served within (``Notices.logging_request`` registers nothing).
+_NO_LOGS: contextlib.nullcontext[None] = contextlib.nullcontext()
 _R = TypeVar("_R", bound=types.Result)
 _T = TypeVar("_T")
 
@@ -187,9 +189,12 @@ class RequestForwarder:
         started = time.perf_counter()
         outcome, size = "ok", None
         try:
+            level = _log_level(ctx)
             async with (
                 self._pool.use(server_name, agent, ctx.session.client_capabilities, modern=is_modern(ctx)) as server,
-                self._notices.logging_request(server_name, agent, ctx.session, ctx.request_id, _log_level(ctx)),
+                _NO_LOGS
+                if level is None
+                else self._notices.logging_request(server_name, agent, ctx.session, ctx.request_id, level),
             ):
                 if server is None:
                     raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
@@ -569,9 +574,11 @@ class ProgressRelay:
     def __init__(self, ctx: Ctx) -> None:
         self._ctx = ctx
         self._token = (ctx.meta or {}).get("progress_token")
+        self._sending = 0
+        if self._token is None:
+            return  # no progress is ever relayed: nothing to wait for (the common case, without events)
         self._open = anyio.Event()
         self._open.set()
-        self._sending = 0
         self._idle = anyio.Event()
         self._idle.set()
 
@@ -585,6 +592,8 @@ class ProgressRelay:
 
         With None, progress already being sent on the request that is about to end gets there first (bounded).
         """
+        if self._token is None:
+            return  # the agent did not ask for progress: none is ever sent
         if ctx is None:
             if self._open.is_set():
                 self._open = anyio.Event()
