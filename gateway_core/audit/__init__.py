@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from gateway_core.audit.log import AuditLog
-from gateway_core.audit.records import AuditQuery, AuditRecord, AuditStatus, CallOutcome, RecordKind
+from gateway_core.audit.records import AuditQuery, AuditRecord, AuditStatus, CallOutcome, RecordKind, new_call_id
 from gateway_core.audit.store import read_records
 from gateway_core.audit.summary import summarize_arguments
 
@@ -18,6 +18,7 @@ __all__ = [
     "AuditStatus",
     "CallOutcome",
     "RecordKind",
+    "new_call_id",
     "read_records",
     "summarize_arguments",
 ]

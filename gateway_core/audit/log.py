@@ -17,7 +17,6 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from enum import Enum
 from pathlib import Path
@@ -27,7 +26,15 @@ import anyio
 from anyio.abc import TaskStatus
 
 from gateway_core.audit import journal, store
-from gateway_core.audit.records import EFFECTS, AuditQuery, AuditRecord, AuditStatus, CallOutcome, RecordKind
+from gateway_core.audit.records import (
+    EFFECTS,
+    AuditQuery,
+    AuditRecord,
+    AuditStatus,
+    CallOutcome,
+    RecordKind,
+    new_call_id,
+)
 from gateway_core.audit.summary import summarize_arguments
 
 logger = logging.getLogger(__name__)
@@ -267,7 +274,7 @@ class AuditLog:
         A decision (``effect``, ``rule``, ``reason``, ``details`` summarised as arguments) and its outcome
         ``ok``, sharing a new call id, so it reads like a call in every view of the log. Never blocks.
         """
-        call_id = uuid.uuid4().hex
+        call_id = new_call_id()
         now = time.time()
         effect = _effect(effect)
         columns = (call_id, agent, server, tool, effect, rule, reason, None, None, 0.0)

@@ -11,7 +11,6 @@ earlier "allow for this session" does not cover it.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import anyio
 import mcp_types as types
 
 from gateway_core.approvals import ApprovalBroker, Outcome, RequestKind, Resolution
-from gateway_core.audit import AuditLog, CallOutcome
+from gateway_core.audit import AuditLog, CallOutcome, new_call_id
 from gateway_core.audit.records import QUESTION_ASKED_RULE, QUESTION_REFUSED_RULE
 from gateway_core.errors import ErrorCode
 from gateway_core.frontend.runtime import RuntimeCell
@@ -349,11 +348,6 @@ class CallGuard:
         self.record_outcome(
             admission, agent=agent, server=server, tool=tool, outcome="withdrawn", latency_s=0.0, result_size=None
         )
-
-
-def new_call_id() -> str:
-    """A fresh call id: 32 random hex digits (what ``uuid4().hex`` gave, without building a UUID)."""
-    return os.urandom(16).hex()
 
 
 def _decide(
