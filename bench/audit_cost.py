@@ -7,9 +7,11 @@ in for the call, ``--calls`` times. Variants, taking turns run by run in one inv
   (before)  the ``AuditLog`` of the commit given by --before
   (after)   this working tree's
 Prints, per variant, the median over runs of the wall time, the process's CPU time and the event
-loop thread's CPU time per call, and what the audit adds over (none).
+loop thread's CPU time per call, and what the audit adds over (none). Call ids are made as each
+commit's gateway makes them; with ``--prefill N`` the log already holds N records (a log in use, whose
+indexes no longer fit in a few pages).
 
-    .venv/bin/python bench/audit_cost.py [--before REF] [--calls 3000] [--runs 5]
+    .venv/bin/python bench/audit_cost.py [--before REF] [--calls 3000] [--runs 5] [--prefill 0]
 """
 
 from __future__ import annotations
@@ -30,16 +32,30 @@ from before_after import ROOT, export
 
 _RUN = textwrap.dedent(
     """
-    import json, sys, tempfile, time
+    import json, sys, tempfile, time, uuid
     sys.path.insert(0, sys.argv[1])
     from pathlib import Path
     import anyio
-    from gateway_core.audit import AuditLog
+    import gateway_core.audit
+    from gateway_core.audit import AuditLog, AuditRecord, RecordKind, store
 
-    calls, record = int(sys.argv[2]), sys.argv[3] == "yes"
+    calls, record, prefill = int(sys.argv[2]), sys.argv[3] == "yes", int(sys.argv[4])
+    # Call ids as the gateway makes them (before new_call_id: uuid4().hex).
+    call_id = getattr(gateway_core.audit, "new_call_id", lambda: uuid.uuid4().hex)
+
+    def filled(path: Path) -> None:
+        conn = store.open_writer(path)
+        try:
+            old = AuditRecord(0, time.time() - 3600, RecordKind.DECISION, "", "bench", "echo", "echo", "allow",
+                              "echo/ec* → allow", "rule echo/ec* allows it", None, None, 0.0, None, None, "{}")
+            store.insert_records(conn, [AuditRecord(**{**vars(old), "call_id": call_id()}) for _ in range(prefill)])
+        finally:
+            conn.close()
 
     async def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
+            if prefill:
+                filled(Path(folder) / "audit.sqlite3")
             log = AuditLog(Path(folder) / "audit.sqlite3")
             async with anyio.create_task_group() as tg:
                 await tg.start(log.run)
@@ -47,14 +63,15 @@ _RUN = textwrap.dedent(
                     if i == 30:
                         wall, cpu, loop = time.perf_counter(), time.process_time(), time.thread_time()
                     if record:
+                        ids = call_id()
                         await log.record_decision(
-                            call_id=f"c{i}", agent="bench", server="echo", tool="echo", effect="allow",
+                            call_id=ids, agent="bench", server="echo", tool="echo", effect="allow",
                             rule="echo/ec* → allow", reason="rule echo/ec* allows it", arguments={"text": f"m{i}"},
                         )
                     await anyio.sleep(0.0005)
                     if record:
                         log.record_outcome(
-                            call_id=f"c{i}", agent="bench", server="echo", tool="echo", outcome="ok",
+                            call_id=ids, agent="bench", server="echo", tool="echo", outcome="ok",
                             latency_s=0.0005, result_size=40, effect="allow", rule="echo/ec* → allow",
                         )
                 ended = time.perf_counter(), time.process_time(), time.thread_time()
@@ -66,9 +83,9 @@ _RUN = textwrap.dedent(
 )
 
 
-def one_run(source: Path, calls: int, record: bool) -> list[float]:
+def one_run(source: Path, calls: int, record: bool, prefill: int) -> list[float]:
     done = subprocess.run(
-        [sys.executable, "-c", _RUN, str(source), str(calls), "yes" if record else "no"],
+        [sys.executable, "-c", _RUN, str(source), str(calls), "yes" if record else "no", str(prefill)],
         capture_output=True,
         text=True,
         check=True,
@@ -82,6 +99,7 @@ def main() -> None:
     parser.add_argument("--before", default="HEAD~1", help="the commit to compare against (default: HEAD~1)")
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--prefill", type=int, default=0, help="records the log already holds (a log in use)")
     options = parser.parse_args()
     with contextlib.ExitStack() as stack:
         before = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -91,9 +109,11 @@ def main() -> None:
         results: dict[str, list[list[float]]] = {key: [] for key in variants}
         for _ in range(options.runs):
             for key, (source, record) in variants.items():
-                results[key].append(one_run(source, options.calls, record))
+                results[key].append(one_run(source, options.calls, record, options.prefill))
     medians = {key: [statistics.median(r[i] for r in runs) * 1000 for i in range(3)] for key, runs in results.items()}
-    print(f"{options.calls} calls per run, {options.runs} runs each, medians per call:")
+    print(
+        f"{options.calls} calls per run, {options.runs} runs each, {options.prefill} records before; medians per call:"
+    )
     for key, (wall, cpu, loop) in medians.items():
         added = (
             ""
