@@ -6,7 +6,13 @@ body stops arriving. ``GuardedHttpProtocol`` is uvicorn's httptools protocol wit
 a request's whole head must arrive within ``HEAD_TIMEOUT_S`` of its first byte (or of the
 connection opening), and its body may pause for at most ``BODY_IDLE_TIMEOUT_S`` between parts. A
 client that misses one is disconnected; nothing else waits for it. Once a request is complete
-there is no deadline: a tool call may wait minutes for a person's answer.
+there is no deadline: a tool call may wait minutes for a person's answer. A connection keeps one
+timer for its deadlines: moving a deadline later only notes it, and the timer, when it fires early,
+waits on until the deadline it finds.
+
+A response's head is written together with the start of its body (``HeadWithBody``): one socket
+send instead of two for an answer written at once; a stream's head still goes out in the same pass
+of the loop.
 
 ``MAX_CONNECTIONS`` caps open connections and requests being served; beyond it uvicorn answers 503.
 """
@@ -15,14 +21,78 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 logger = logging.getLogger(__name__)
 
 HEAD_TIMEOUT_S = 10.0
 BODY_IDLE_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 1000
+WAITING_FOR_HEAD = "its request headers"
+WAITING_FOR_BODY = "the rest of its request body"
+
+
+class HeadWithBody:
+    """A connection's transport as its responses write to it: a response's head goes out with its body.
+
+    uvicorn writes a response's status line and headers as soon as the app starts the response, and its
+    body when the app sends it, a moment later in the same pass of the loop: two sends, and two wake-ups
+    for the client. Here a response's first write is held and goes out with the next one. A response
+    with a length has its body to come (or nothing, when it completes: ``flush``); any other (a stream,
+    a ``100 Continue``) has what is held written at the end of the loop's pass at the latest, so a
+    stream's head is never held back waiting for its first event. Everything else is the transport's.
+    """
+
+    __slots__ = ("_transport", "_loop", "_held", "_cycle")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        # The response whose first write is still to come.
+        self._cycle: RequestResponseCycle | None = None
+
+    def response_starts(self, cycle: RequestResponseCycle) -> None:
+        """``cycle`` is about to be served: hold its first write for the one after."""
+        self.flush()
+        self._cycle = cycle
+
+    def write(self, data: bytes) -> None:
+        """Write ``data`` after anything held (see the class docstring)."""
+        cycle = self._cycle
+        if cycle is not None:
+            self._cycle = None
+            self._held = data
+            if cycle.chunked_encoding is not False:  # no length: a stream, or not a response's head
+                self._loop.call_soon(self.flush)
+            return
+        held = self._held
+        if held is not None:
+            self._held = None
+            data = held + data
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        """Write what is held, if anything."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held)
+
+    def close(self) -> None:
+        """Close the connection once what is held and buffered is written."""
+        self._cycle = None
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        """Whether the connection is closing or closed."""
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -30,49 +100,84 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     head_timeout_s = HEAD_TIMEOUT_S
     body_idle_timeout_s = BODY_IDLE_TIMEOUT_S
-    _deadline: asyncio.TimerHandle | None = None
+    # The one deadline in force (loop time; None: none), what it is for, and the timer that checks it.
+    _deadline: float | None = None
+    _deadline_s = 0.0
+    _waiting_for = ""
+    _timer: asyncio.TimerHandle | None = None
+    _writer: HeadWithBody | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """A new connection: its first request head must arrive in time."""
         super().connection_made(transport)
-        self._arm(self.head_timeout_s, "its request headers")
+        self._writer = HeadWithBody(transport, self.loop)
+        self._arm(self.head_timeout_s, WAITING_FOR_HEAD)
 
     def on_message_begin(self) -> None:
         """The first byte of a request: its head must be complete in time."""
         super().on_message_begin()
-        self._arm(self.head_timeout_s, "its request headers")
+        self._arm(self.head_timeout_s, WAITING_FOR_HEAD)
 
     def on_headers_complete(self) -> None:
         """The head is complete: the body may not pause for long."""
         super().on_headers_complete()
-        self._arm(self.body_idle_timeout_s, "the rest of its request body")
+        self._arm(self.body_idle_timeout_s, WAITING_FOR_BODY)
 
     def on_body(self, body: bytes) -> None:
         """A part of the body: the next may not be long in coming."""
         super().on_body(body)
-        self._arm(self.body_idle_timeout_s, "the rest of its request body")
+        self._arm(self.body_idle_timeout_s, WAITING_FOR_BODY)
 
     def on_message_complete(self) -> None:
         """The whole request is here: no deadline while it is served."""
         super().on_message_complete()
-        self._disarm()
+        self._deadline = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The connection is gone: no deadline to keep."""
-        self._disarm()
+        self._deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        """A request starts being served (those before it are answered): its response's head waits for its body."""
+        if self._writer is not None:
+            cycle.transport = self._writer  # type: ignore[assignment]
+            self._writer.response_starts(cycle)
+        super()._start_asgi_task(cycle, app)
+
+    def on_response_complete(self) -> None:
+        """A response is complete: whatever of it is held goes out now (a response with no body)."""
+        if self._writer is not None:
+            self._writer.flush()
+        super().on_response_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """Refuse a malformed request, after whatever an earlier response has held."""
+        if self._writer is not None:
+            self._writer.flush()
+        super().send_400_response(msg)
+
     def _arm(self, seconds: float, waiting_for: str) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._too_slow, seconds, waiting_for)
+        deadline = self.loop.time() + seconds
+        self._deadline, self._deadline_s, self._waiting_for = deadline, seconds, waiting_for
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._check_deadline)
 
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _too_slow(self, seconds: float, waiting_for: str) -> None:
+    def _check_deadline(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        if deadline > self.loop.time():  # moved later since the timer was set: wait on
+            self._timer = self.loop.call_at(deadline, self._check_deadline)
+            return
         self._deadline = None
         if not self.transport.is_closing():
-            logger.info("closed a connection that did not send %s within %g s", waiting_for, seconds)
+            logger.info("closed a connection that did not send %s within %g s", self._waiting_for, self._deadline_s)
             self.transport.close()
