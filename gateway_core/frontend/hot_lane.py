@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway_core.frontend.body_limit import MB, declared_length
 from gateway_core.frontend.hot_path import HOT_METHODS
-from gateway_core.frontend.json_answers import PARSED_REQUEST, AnsweringTransport
+from gateway_core.frontend.json_answers import AnsweringTransport
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.replay import ResumableSessionManager
 
@@ -53,7 +53,7 @@ class HotLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve a hot-path call in its session, or hand the request to the long way."""
-        request = Request(scope)
+        request = Request(scope, receive)  # the one built for this request: the transport and the call use it
         found = self._sessions.session_of(request) if scope["method"] == "POST" else None
         if found is None or not found[1].answers_plainly(request):
             await self._long_way(scope, receive, send)
@@ -65,8 +65,7 @@ class HotLane:
             await self._long_way(scope, _replaying(read, receive), send)
             return
         self._metrics.count_hot_lane()
-        scope[PARSED_REQUEST] = message
-        await self._sessions.serve_in_session(session_id, transport, scope, receive, send)
+        await self._sessions.serve_in_session(session_id, transport, message, request, send)
 
 
 async def _body_within(scope: Scope, receive: Receive, limit_mb: float | None) -> tuple[bytes | None, deque[Message]]:

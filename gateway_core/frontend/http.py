@@ -42,6 +42,8 @@ OPTIONAL_WHITESPACE = b" \t"
 # Headers that decide whether a request gets in; a request may carry each at most once.
 GUARD_HEADERS = {b"host": "Host", b"origin": "Origin", b"authorization": "Authorization"}
 CONTROL_PATH = "/control"
+# How many agents' users are kept made (more agents than this is unusual; they are made again).
+MAX_KEPT_USERS = 1024
 UNAUTHORIZED_MESSAGE = (
     "This request carries no known agent token. Create an agent with `toolgate agents add ID` "
     "and send the token it prints as `Authorization: Bearer <token>` (or set TOOLGATE_TOKEN for toolgate-shim)."
@@ -91,6 +93,8 @@ class GatewayHttpApp:
         self._statuses = statuses
         self._all_tried = all_tried
         self._version = version
+        # Each agent's user, as requests carry it (made once: nothing changes it).
+        self._users: dict[str, AuthenticatedUser] = {}
 
     def bind(self, host: str, port: int) -> None:
         """Accept Host headers for the address the gateway actually listens on."""
@@ -165,8 +169,12 @@ class GatewayHttpApp:
             )
             await _respond_json(send, 429, _rpc_error(ErrorCode.TOO_MANY_REQUESTS, message))
             return
-        user = AuthenticatedUser(AccessToken(token="", client_id=agent, scopes=[]))
-        scope = {**scope, "user": user}
+        user = self._users.get(agent)
+        if user is None:
+            if len(self._users) >= MAX_KEPT_USERS:  # agents removed since: start again
+                self._users.clear()
+            user = self._users[agent] = AuthenticatedUser(AccessToken(token="", client_id=agent, scopes=[]))
+        scope["user"] = user  # the scope is this app's own copy (``__call__``)
         session_id = headers.get("mcp-session-id")
         status = 0
         opened: str | None = None

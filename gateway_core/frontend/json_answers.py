@@ -28,6 +28,7 @@ import pydantic_core
 from anyio.abc import ObjectReceiveStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server.streamable_http import (
+    CONTENT_TYPE_JSON,
     CONTENT_TYPE_SSE,
     MCP_SESSION_ID_HEADER,
     REQUEST_CANCELLED,
@@ -61,7 +62,8 @@ logger = logging.getLogger(__name__)
 HotCall = Callable[[], Awaitable[JSONRPCResponse | JSONRPCError]]
 HotCalls = Callable[[JSONRPCRequest, Request], HotCall | None]
 
-# Where the hot lane (hot_lane.py) leaves a POST's request, read and parsed, for the session's transport.
+# Where the hot lane (hot_lane.py) leaves a POST's request, read and parsed, and the starlette Request it
+# built for it, for the session's transport.
 PARSED_REQUEST = "toolgate.parsed_request"
 # Requests whose answer is their result alone when the agent asked for no progress and can be asked nothing.
 PLAIN_METHODS = frozenset(
@@ -130,14 +132,47 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         self._agent_may_be_asked = True
         # Requests answered with JSON: nothing they are sent is kept for resumption (no stream to resume).
         self.json_answered: set[str] = set()
+        # The headers a JSON answer starts with (``_send_json``), as the SDK's Response has them.
+        self._json_head = [(b"content-type", CONTENT_TYPE_JSON.encode("latin-1"))]
+        if self.mcp_session_id:
+            session_header = (MCP_SESSION_ID_HEADER.lower().encode("latin-1"), self.mcp_session_id.encode("latin-1"))
+            self._json_head.append(session_header)
+
+    async def serve_parsed(
+        self, message: JSONRPCRequest, request: Request, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Serve a POST the hot lane has read and parsed, as ``handle_request`` serves one it reads itself.
+
+        The SDK's bookkeeping of requests in flight (the session's idle timeout) and its checks are kept;
+        only the request is not built, read and parsed again.
+        """
+        scope[PARSED_REQUEST] = (message, request)
+        await self.handle_request(scope, receive, send)
+
+    async def _handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
+        parsed: tuple[JSONRPCRequest, Request] | None = scope.get(PARSED_REQUEST)
+        if parsed is None or self._terminated:  # a terminated session's 404 is the SDK's
+            await super()._handle_request(scope, receive, send)
+            return
+        message, request = parsed
+        # As the SDK's own first step for a POST (the Content-Type, and DNS-rebinding protection when set).
+        refusal = await self._security.validate_request(request, is_post=True)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self._serve_plain(message, request, scope, receive, send)
 
     async def _handle_post_request(self, scope: Scope, request: Request, receive: Receive, send: Send) -> None:
-        message: JSONRPCRequest | None = scope.get(PARSED_REQUEST)
-        if message is None and self.json_answers:
-            message = await self._plain_request(request)
+        message = await self._plain_request(request) if self.json_answers else None
         if message is None:
             await super()._handle_post_request(scope, request, receive, send)
             return
+        await self._serve_plain(message, request, scope, receive, send)
+
+    async def _serve_plain(
+        self, message: JSONRPCRequest, request: Request, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Answer a plain request with JSON: on the hot path if it plans the call, else through the SDK's server."""
         try:
             if not await self._validate_request_headers(request, send):
                 return
@@ -245,7 +280,10 @@ class AnsweringTransport(StreamableHTTPServerTransport):
                     jsonrpc="2.0", id=request_id, error=ErrorData(code=REQUEST_CANCELLED, message="Request cancelled")
                 )
             if stream is None:
-                await self._json_answer(answer)(scope, receive, send)
+                if isinstance(answer, JSONRPCError) and answer.error.code == REQUEST_CANCELLED:
+                    await self._cancelled_answer(answer)(scope, receive, send)
+                else:
+                    await self._send_json(answer, send)
                 return
             if not agent_gone:
                 with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -259,15 +297,20 @@ class AnsweringTransport(StreamableHTTPServerTransport):
                 with anyio.CancelScope(shield=True):
                     await asyncio.wait({stream})
 
-    def _json_answer(self, answer: JSONRPCResponse | JSONRPCError) -> Response:
-        """A hot-path call's answer as the SDK's JSON body (cancelled: a one-event stream; the session ended: 500)."""
-        if isinstance(answer, JSONRPCError) and answer.error.code == REQUEST_CANCELLED:
-            if self._terminated:
-                return self._create_error_response(
-                    "Session terminated before the request completed", HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR
-                )
-            return self._cancelled_on_a_stream(answer)
-        return self._create_json_response(answer)
+    def _cancelled_answer(self, answer: JSONRPCError) -> Response:
+        """A cancelled hot-path call's answer: a one-event stream (the session ended meanwhile: 500)."""
+        if self._terminated:
+            return self._create_error_response(
+                "Session terminated before the request completed", HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR
+            )
+        return self._cancelled_on_a_stream(answer)
+
+    async def _send_json(self, answer: JSONRPCResponse | JSONRPCError, send: Send) -> None:
+        """Send ``answer`` as ``_create_json_response(answer)`` would (same bytes, headers, status), no Response."""
+        body = answer.model_dump_json(by_alias=True, exclude_unset=True).encode()
+        headers = [*self._json_head, (b"content-length", str(len(body)).encode("latin-1"))]
+        await send({"type": "http.response.start", "status": HTTPStatus.OK.value, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _answer(
         self,

@@ -34,7 +34,15 @@ from mcp.server.streamable_http import (
 from mcp.server.streamable_http import StreamableHTTPServerTransport as Transport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
-from mcp_types import INVALID_REQUEST, ErrorData, JSONRPCError, JSONRPCMessage, JSONRPCResponse, jsonrpc_message_adapter
+from mcp_types import (
+    INVALID_REQUEST,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCMessage,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    jsonrpc_message_adapter,
+)
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -325,10 +333,15 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
         return session_id, transport
 
     async def serve_in_session(
-        self, session_id: str, transport: AnsweringTransport, scope: Scope, receive: Receive, send: Send
+        self,
+        session_id: str,
+        transport: AnsweringTransport,
+        message: JSONRPCRequest,
+        request: Request,
+        send: Send,
     ) -> None:
-        """Serve a request of a session found by ``session_of``, as the SDK's manager serves one it has looked up."""
-        await transport.handle_request(scope, receive, send)
+        """Serve a request of a session found by ``session_of``, read and parsed, as the SDK's manager serves one."""
+        await transport.serve_parsed(message, request, request.scope, request.receive, send)
         if transport.is_terminated:
             await self._discard_session(session_id, transport)
 

@@ -91,6 +91,30 @@ async def test_a_call_on_the_hot_lane_is_answered_byte_for_byte_as_on_the_long_w
     assert all(status == 200 and named for status, named, _ in lane_answers)
 
 
+async def test_a_call_on_the_hot_lane_carries_the_headers_of_the_sdks_own_json_answers() -> None:
+    async with running_gateway({"fake": stdio_fake(prefix="")}) as gw:
+        await gw.wait_ready()
+        async with agent(gw.url, gw.tokens["agent-a"], {}) as session:
+            headers = {"Accept": ACCEPT, "Mcp-Session-Id": session.session_id, "MCP-Protocol-Version": VERSION}
+            await session.http.post(gw.url, json=call(2, "echo", {"text": "first"}), headers=headers)
+            served = await lane_count(gw)
+            hot = await session.http.post(gw.url, json=call(3, "echo", {"text": "hi"}), headers=headers)
+            # A plain request the hot path does not serve: the SDK's server answers it, its JSON body made by the SDK.
+            listing = {"jsonrpc": "2.0", "id": 4, "method": "tools/list"}
+            sdk = await session.http.post(gw.url, json=listing, headers=headers)
+            lane_served = await lane_count(gw) - served
+
+    def head(response: httpx2.Response) -> list[tuple[bytes, bytes]]:
+        return [(name, value) for name, value in response.headers.raw if name not in (b"date", b"content-length")]
+
+    assert lane_served == 1
+    assert (hot.status_code, hot.http_version) == (sdk.status_code, sdk.http_version) == (200, "HTTP/1.1")
+    assert head(hot) == head(sdk) and head(hot)[0] == (b"content-type", b"application/json")
+    assert [name for name, _ in hot.headers.raw] == [name for name, _ in sdk.headers.raw]
+    assert hot.headers["content-length"] == str(len(hot.content))
+    assert json.loads(hot.content)["result"]["structuredContent"] == {"text": "hi"}
+
+
 async def refusals(monkeypatch: pytest.MonkeyPatch, *, hot: bool) -> tuple[list[tuple[str, int, bytes]], int]:
     """What each request the guard, the size limit, the session or the era check refuses gets; and the lane's count."""
     monkeypatch.setenv(HOT_PATH_ENV, "1" if hot else "0")
