@@ -114,18 +114,18 @@ class GatewayHttpApp:
             await _respond_json(send, 500, _rpc_error(-32603, "Toolgate hit an internal error; see its log."))
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = _headers(scope)
-        if (repeated := _repeated_guard_header(scope)) is not None:
+        headers: dict[bytes, bytes] = dict(scope["headers"])  # the last of a name sent more than once
+        if len(headers) < len(scope["headers"]) and (repeated := _repeated_guard_header(scope)) is not None:
             await _respond_json(
                 send, 400, _rpc_error(-32600, f"Bad request: more than one {repeated} header; send it once.")
             )
             return
-        if headers.get("host") not in self._allowed_hosts:
+        if _text(headers, b"host") not in self._allowed_hosts:
             await _respond_json(
                 send, 421, _rpc_error(-32600, "Misdirected request: the Host header is not this gateway.")
             )
             return
-        origin = headers.get("origin")
+        origin = _text(headers, b"origin")
         if origin is not None and origin not in self._runtime.now.allowed_origins and origin not in self._own_origins:
             await _respond_json(
                 send, 403, _rpc_error(-32600, "Forbidden: this Origin is not in gateway.allowed_origins.")
@@ -148,8 +148,8 @@ class GatewayHttpApp:
         else:
             await _respond_json(send, 404, {"error": f"not found; the MCP endpoint is {MCP_PATH}"})
 
-    async def _serve_mcp(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> None:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
+    async def _serve_mcp(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]) -> None:
+        scheme, _, token = (_text(headers, b"authorization") or "").partition(" ")
         agent = await self._identify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
         if agent is None:
             self._metrics.count_request("-", 401)
@@ -175,7 +175,7 @@ class GatewayHttpApp:
                 self._users.clear()
             user = self._users[agent] = AuthenticatedUser(AccessToken(token="", client_id=agent, scopes=[]))
         scope["user"] = user  # the scope is this app's own copy (``__call__``)
-        session_id = headers.get("mcp-session-id")
+        session_id = _text(headers, b"mcp-session-id")
         status = 0
         opened: str | None = None
 
@@ -219,8 +219,10 @@ def _repeated_guard_header(scope: Scope) -> str | None:
     return None
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+def _text(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    """The value of the header ``name`` (lower case) as text, or None when the request has none."""
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
 
 
 def _rpc_error(code: int, message: str) -> dict[str, Any]:
