@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from http import HTTPStatus
@@ -132,6 +133,8 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         self._agent_may_be_asked = True
         # Requests answered with JSON: nothing they are sent is kept for resumption (no stream to resume).
         self.json_answered: set[str] = set()
+        # Hot-path calls whose JSON window is open.
+        self._windows = _Windows()
         # The headers a JSON answer starts with (``_send_json``), as the SDK's Response has them.
         self._json_head = [(b"content-type", CONTENT_TYPE_JSON.encode("latin-1"))]
         if self.mcp_session_id:
@@ -266,14 +269,14 @@ class AnsweringTransport(StreamableHTTPServerTransport):
                 call_scope.cancel()
 
         self.json_answered.add(key)
-        timer = loop.call_later(JSON_WINDOW_S, start_streaming)
+        window = self._windows.open(loop, start_streaming)
         try:
             with call_scope:
                 self._hot_scopes[key] = call_scope
                 try:
                     answer = await call()
                 finally:
-                    timer.cancel()
+                    window.close()
                     self._hot_scopes.pop(key, None)
             if call_scope.cancelled_caught:
                 answer = JSONRPCError(
@@ -416,6 +419,62 @@ class AnsweringTransport(StreamableHTTPServerTransport):
                 logger.warning("a message for request %s, answered with JSON, had no way to the agent", request_id)
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             return None
+
+
+class _Window:
+    """One hot-path call's JSON window: ``on_late`` runs if it is still open at ``deadline``."""
+
+    __slots__ = ("deadline", "on_late", "closed")
+
+    def __init__(self, deadline: float, on_late: Callable[[], None]) -> None:
+        self.deadline = deadline
+        self.on_late = on_late
+        self.closed = False
+
+    def close(self) -> None:
+        """The call is answered (or ended): it is not late."""
+        self.closed = True
+
+
+class _Windows:
+    """The open JSON windows of a session's hot-path calls, oldest first, watched by one timer.
+
+    Every window is ``JSON_WINDOW_S`` long, so the order they open in is the order they end in: the timer
+    waits for the oldest one still open, and a window closing costs nothing but a mark (where a timer
+    per call would be pushed into the loop's schedule and taken out again for almost every call).
+    """
+
+    def __init__(self) -> None:
+        self._open: deque[_Window] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def open(self, loop: asyncio.AbstractEventLoop, on_late: Callable[[], None]) -> _Window:
+        """A window for a call starting now; ``on_late`` runs if it is still open ``JSON_WINDOW_S`` from now."""
+        window = _Window(loop.time() + JSON_WINDOW_S, on_late)
+        waiting = self._open
+        while waiting and waiting[0].closed:
+            waiting.popleft()
+        waiting.append(window)
+        if self._timer is None:
+            self._timer = loop.call_at(window.deadline, self._check, loop)
+        return window
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        now = loop.time()
+        waiting = self._open
+        while waiting:
+            window = waiting[0]
+            if not window.closed and window.deadline > now:
+                self._timer = loop.call_at(window.deadline, self._check, loop)
+                return
+            waiting.popleft()
+            if not window.closed:
+                window.closed = True
+                try:  # at once, before the call can end: either it is answered with JSON or it is streamed
+                    window.on_late()
+                except Exception:
+                    logger.exception("could not start streaming a late call")
 
 
 class _Arrivals:

@@ -6,9 +6,10 @@ body stops arriving. ``GuardedHttpProtocol`` is uvicorn's httptools protocol wit
 a request's whole head must arrive within ``HEAD_TIMEOUT_S`` of its first byte (or of the
 connection opening), and its body may pause for at most ``BODY_IDLE_TIMEOUT_S`` between parts. A
 client that misses one is disconnected; nothing else waits for it. Once a request is complete
-there is no deadline: a tool call may wait minutes for a person's answer. A connection keeps one
-timer for its deadlines: moving a deadline later only notes it, and the timer, when it fires early,
-waits on until the deadline it finds.
+there is no deadline: a tool call may wait minutes for a person's answer. Once it is answered, the
+connection may stay idle for uvicorn's keep-alive time (then it is closed without a word, as uvicorn
+closes it). A connection keeps one timer for all these deadlines: moving a deadline later only notes
+it, and the timer, when it fires early, waits on until the deadline it finds.
 
 A response's head is written together with the start of its body (``HeadWithBody``): one socket
 send instead of two for an answer written at once; a stream's head still goes out in the same pass
@@ -32,6 +33,8 @@ BODY_IDLE_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 1000
 WAITING_FOR_HEAD = "its request headers"
 WAITING_FOR_BODY = "the rest of its request body"
+# What an idle kept-alive connection waits for: its next request, for as long as uvicorn lets it.
+WAITING_FOR_NEXT = ""
 
 
 class HeadWithBody:
@@ -149,10 +152,29 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super()._start_asgi_task(cycle, app)
 
     def on_response_complete(self) -> None:
-        """A response is complete: whatever of it is held goes out now (a response with no body)."""
+        """A response is complete: whatever of it is held goes out now (a response with no body).
+
+        Then, as uvicorn's own: the next request waiting on the connection is served, or the connection
+        may stay idle for the keep-alive time, a deadline on the connection's one timer.
+        """
         if self._writer is not None:
             self._writer.flush()
-        super().on_response_complete()
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._arm(self.timeout_keep_alive, WAITING_FOR_NEXT)
+
+    def _unset_keepalive_if_required(self) -> None:
+        """Something arrived (or the connection is gone): an idle connection is idle no more, as in uvicorn."""
+        super()._unset_keepalive_if_required()
+        if self._deadline is not None and self._waiting_for == WAITING_FOR_NEXT:
+            self._deadline = None
 
     def send_400_response(self, msg: str) -> None:
         """Refuse a malformed request, after whatever an earlier response has held."""
@@ -179,5 +201,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         self._deadline = None
         if not self.transport.is_closing():
-            logger.info("closed a connection that did not send %s within %g s", self._waiting_for, self._deadline_s)
+            if self._waiting_for != WAITING_FOR_NEXT:
+                logger.info("closed a connection that did not send %s within %g s", self._waiting_for, self._deadline_s)
             self.transport.close()

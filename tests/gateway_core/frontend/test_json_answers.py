@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import anyio
 import pytest
 
-from gateway_core.frontend.json_answers import is_plain, may_be_asked
+from gateway_core.frontend import json_answers
+from gateway_core.frontend.json_answers import _Windows, is_plain, may_be_asked
+
+WAIT_S = 10
 
 
 def call(**params: Any) -> dict[str, Any]:
@@ -64,3 +69,27 @@ def test_an_agent_can_be_asked_questions_when_it_declared_sampling_elicitation_o
     hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": capabilities}}
 
     assert may_be_asked(hello) is asked
+
+
+@pytest.mark.anyio
+async def test_only_calls_still_running_when_their_window_ends_are_late_each_no_sooner(monkeypatch):
+    monkeypatch.setattr(json_answers, "JSON_WINDOW_S", 0.05)
+    loop = asyncio.get_running_loop()
+    windows = _Windows()
+    late: dict[str, float] = {}
+    last = anyio.Event()
+
+    def on_late(name: str) -> Any:
+        return lambda: late.setdefault(name, loop.time())
+
+    answered = windows.open(loop, on_late("answered"))  # the one the timer is first set for
+    answered.close()
+    first = windows.open(loop, on_late("first"))
+    quick = windows.open(loop, on_late("quick"))
+    quick.close()
+    final = windows.open(loop, lambda: (late.setdefault("final", loop.time()), last.set()))
+    with anyio.fail_after(WAIT_S):
+        await last.wait()
+
+    assert list(late) == ["first", "final"]
+    assert late["first"] >= first.deadline - 0.001 and late["final"] >= final.deadline - 0.001

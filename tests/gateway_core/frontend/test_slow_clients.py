@@ -7,6 +7,7 @@ socket writes are observed where asyncio makes them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from asyncio import selector_events
 from collections.abc import AsyncIterator
@@ -33,11 +34,13 @@ async def answer(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[tuple[str, int]]:
+async def serving(app: ASGIApp, *, keep_alive_s: float | None = None) -> AsyncIterator[tuple[str, int]]:
     """The agent port's HTTP server serving ``app``; yields its host and port."""
     sock = bind("127.0.0.1", 0)
     host, port = sock.getsockname()[:2]
     server = EmbeddedUvicorn.agent_port(app)
+    if keep_alive_s is not None:
+        server.config.timeout_keep_alive = keep_alive_s  # type: ignore[assignment]
     with sock:
         async with anyio.create_task_group() as tg:
             tg.start_soon(server.serve_until_exit, sock)
@@ -120,3 +123,26 @@ async def test_an_answer_without_a_body_to_write_still_reaches_the_client():
 
     assert head.status_code == 200 and head.headers["content-length"] == str(len(BODY)) and head.content == b""
     assert after.content == BODY
+
+
+def served_then_closed(host: str, port: int, request: bytes) -> tuple[bytes, bool]:
+    """One request's answer on a new connection, then whether the gateway closes it while it sits idle (bounded)."""
+    with socket.create_connection((host, port), timeout=WAIT_S) as sock:
+        sock.sendall(request)
+        received = b""
+        while BODY not in received:
+            received += sock.recv(65536)
+        try:
+            return received, sock.recv(65536) == b""
+        except TimeoutError:
+            return received, False
+
+
+async def test_a_kept_alive_connection_left_idle_is_closed_after_the_keep_alive_time_without_a_word(caplog):
+    caplog.set_level(logging.INFO, logger="gateway_core.frontend.slow_clients")
+    async with serving(answer, keep_alive_s=0.2) as (host, port):
+        request = f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        received, closed = await anyio.to_thread.run_sync(served_then_closed, host, port, request)
+
+    assert received.endswith(BODY) and closed
+    assert not [record for record in caplog.records if "closed a connection" in record.getMessage()]
