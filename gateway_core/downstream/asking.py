@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Protocol
 
 import mcp_types as types
@@ -80,14 +80,23 @@ class CallsInFlight:
     @contextmanager
     def running(self, caller: Caller) -> Iterator[None]:
         """Count a call of ``caller`` as in flight for the body (which sends it and reads its response)."""
-        call = _Call(caller)
-        self._running.append(call)
-        token = _ASKING_CALL.set(call)
+        entered = self.enter(caller)
         try:
             yield
         finally:
-            _ASKING_CALL.reset(token)
-            self._running.remove(call)
+            self.leave(entered)
+
+    def enter(self, caller: Caller) -> tuple[_Call, Token[_Call | None]]:
+        """``running`` without a context manager: the call counts as in flight until ``leave``."""
+        call = _Call(caller)
+        self._running.append(call)
+        return call, _ASKING_CALL.set(call)
+
+    def leave(self, entered: tuple[_Call, Token[_Call | None]]) -> None:
+        """The call ``enter`` began is over (in the task that entered it)."""
+        call, token = entered
+        _ASKING_CALL.reset(token)
+        self._running.remove(call)
 
     def owner_of_question(self) -> Caller | None:
         """The caller a question arriving now belongs to, or None when that cannot be told (see above)."""

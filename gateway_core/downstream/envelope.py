@@ -47,7 +47,18 @@ def speaking_for(capabilities: types.ClientCapabilities | None) -> Iterator[None
 def claimed(params: dict[str, Any] | None) -> dict[str, Any] | None:
     """``params`` of a request sent now, claiming the agent's capabilities in a 2026-07-28 envelope if sent for one."""
     claim = _CLAIM.get()
-    if claim is None or not params:
+    if claim is None:
+        return params
+    return _claim(params, claim)
+
+
+def claiming(params: dict[str, Any] | None, capabilities: types.ClientCapabilities | None) -> dict[str, Any] | None:
+    """``params`` sent for an agent with ``capabilities``, as ``claimed`` gives them inside ``speaking_for``."""
+    return _claim(params, offer_for(capabilities).model_dump(by_alias=True, mode="json", exclude_none=True))
+
+
+def _claim(params: dict[str, Any] | None, claim: dict[str, Any]) -> dict[str, Any] | None:
+    if not params:
         return params
     meta = params.get("_meta")
     if not isinstance(meta, dict) or types.CLIENT_CAPABILITIES_META_KEY not in meta:

@@ -2,22 +2,27 @@
 
 The SDK's way sends a request through three tasks and three memory streams (the dispatcher, the stdin
 writer, the stdout reader), with a model built, dumped and parsed on the way. The hot path's
-``tools/call`` (``LiveSession.send_raw``) instead serializes its request once and writes it from the
-calling task; the stdout reader hands a line that answers it straight to that task (``take``). Every
-other line (notifications, the server's own questions, answers to the dispatcher) goes the SDK's way,
-so questions asked during a raw call still reach the calling agent (``session.py``).
+``tools/call`` (``ServerSession.call_tool_passing_through``) instead serializes its request once and
+writes it from the calling task; the stdout reader hands a line that answers it straight to that task
+(``take``), which waits on a plain future with the call's deadline as a loop timer (no cancel scope,
+no task, no event object per call). Every other line (notifications, the server's own questions,
+answers to the dispatcher) goes the SDK's way, so questions asked during a raw call still reach the
+calling agent (``session.py``).
 
 The lane keeps the dispatcher's contract: its own ids (``toolgate-N`` strings: the dispatcher numbers
-with integers, so the two never collide), an error answer raised as ``MCPError``, a cancelled call
-followed by ``notifications/cancelled``, and ``Connection closed`` for every call still waiting when
-the connection ends. Writes share the stdin stream with the SDK's writer; each line is one write, so
-lines never interleave. Lifecycle: made by ``open_stdio``, closed when stdout ends or the connection closes.
+with integers, so the two never collide), an error answer raised as ``MCPError``, a call cancelled or
+past its deadline followed by ``notifications/cancelled``, and ``Connection closed`` for every call
+still waiting when the connection ends. Writes share the stdin pipe with the SDK's writer; each line
+is one write, so lines never interleave. Lifecycle: made by ``open_stdio``, closed when stdout ends or
+the connection closes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+import asyncio
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import anyio
 import pydantic_core
@@ -32,56 +37,90 @@ _MARK = f'"{ID_PREFIX}'
 CLOSED = ErrorData(code=CONNECTION_CLOSED, message="Connection closed")
 # Bound for the courtesy cancel after a call is abandoned (the dispatcher's): a wedged pipe cannot hang it.
 CANCEL_WRITE_TIMEOUT_S = 5.0
+# What a call's future holds when its deadline passed first.
+_TIMED_OUT = ErrorData(code=CONNECTION_CLOSED, message="timed out")
+
+Outcome = dict[str, Any] | ErrorData
 
 
-class _Waiting:
-    """One raw call waiting for its answer: a result, an error, or ``CLOSED``."""
+class LaneTimeoutError(TimeoutError):
+    """The call's deadline passed before its answer came (the server was told to cancel it)."""
 
-    __slots__ = ("answered", "outcome")
 
-    def __init__(self) -> None:
-        self.answered = anyio.Event()
-        self.outcome: dict[str, Any] | ErrorData = CLOSED
+class Pipe(Protocol):
+    """The server's stdin as the lane writes to it (``stdio.py``'s ``StdinPipe``)."""
+
+    def write(self, data: bytes) -> bool:
+        """Write ``data`` whole, now; False when the pipe is backed up and ``drained`` must be awaited.
+
+        Raises:
+            OSError, anyio.BrokenResourceError, anyio.ClosedResourceError: the pipe is broken or closed.
+        """
+
+    async def drained(self) -> None:
+        """Wait until the pipe takes more. Raises as ``write`` does."""
+
+
+def _settle(answer: asyncio.Future[Outcome], outcome: Outcome) -> None:
+    if not answer.done():
+        answer.set_result(outcome)
 
 
 class RawLane:
     """Raw requests over one stdio connection (see the module docstring).
 
     Args:
-        write: writes bytes to the server's stdin (the same stream the SDK's writer uses).
+        pipe: the server's stdin (the same pipe the SDK's writer uses).
         broken: called when a write fails (the connection is lost).
     """
 
-    def __init__(self, write: Callable[[bytes], Awaitable[None]], broken: Callable[[], None]) -> None:
-        self._write = write
+    def __init__(self, pipe: Pipe, broken: Callable[[], None]) -> None:
+        self._pipe = pipe
         self._broken = broken
-        self._waiting: dict[str, _Waiting] = {}
+        self._waiting: dict[str, asyncio.Future[Outcome]] = {}
         self._sent = 0
         self._closed = False
 
-    async def request(self, method: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    async def request(
+        self,
+        method: str,
+        params: dict[str, Any] | None,
+        *,
+        headers: dict[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
         """Send a request and return its result as it came, as ``JSONRPCDispatcher.send_raw_request`` does.
+
+        ``headers`` are the session stamp's (an HTTP lane's; a pipe has none). ``deadline`` (the
+        loop's clock, ``anyio.current_time``): when it passes first, the server is told to cancel.
 
         Raises:
             MCPError: the server answered with an error, or ``CONNECTION_CLOSED`` ("Connection closed"):
                 the connection ended before the answer.
+            LaneTimeoutError: the deadline passed first.
         """
         if self._closed:
             raise MCPError(code=CLOSED.code, message=CLOSED.message)
         self._sent += 1
         request_id = f"{ID_PREFIX}{self._sent}"
-        waiting = self._waiting[request_id] = _Waiting()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Outcome] = loop.create_future()
+        self._waiting[request_id] = answer
+        timer = None if deadline is None else loop.call_at(deadline, _settle, answer, _TIMED_OUT)
         try:
-            if not await self._send(_request_line(request_id, method, params)):
-                waiting.answered.set()
-            await waiting.answered.wait()
+            if not await self._send(_request_line(request_id, method, params), deadline):
+                _settle(answer, CLOSED)
+            outcome = await answer
         except anyio.get_cancelled_exc_class():
-            with anyio.move_on_after(CANCEL_WRITE_TIMEOUT_S, shield=True):
-                await self._send(_cancel_line(request_id))
+            await self._cancel(request_id)
             raise
         finally:
             self._waiting.pop(request_id, None)
-        outcome = waiting.outcome
+            if timer is not None:
+                timer.cancel()
+        if outcome is _TIMED_OUT:
+            await self._cancel(request_id)
+            raise LaneTimeoutError()
         if isinstance(outcome, ErrorData):
             raise MCPError(code=outcome.code, message=outcome.message, data=outcome.data)
         return outcome
@@ -96,20 +135,28 @@ class RawLane:
             return False  # not JSON: the SDK's reader says so, as for any line
         if answer is None or (waiting := self._waiting.pop(answer[0], None)) is None:
             return False  # not an answer, or to no call waiting: the SDK's way, as before
-        waiting.outcome = answer[1]
-        waiting.answered.set()
+        _settle(waiting, answer[1])
         return True
 
     def close(self) -> None:
         """The connection ended: every call still waiting fails with ``CLOSED``, later ones at once."""
         self._closed = True
         for waiting in self._waiting.values():
-            waiting.answered.set()
+            _settle(waiting, CLOSED)
         self._waiting.clear()
 
-    async def _send(self, line: bytes) -> bool:
+    async def _cancel(self, request_id: str) -> None:
+        """The courtesy cancel the dispatcher sends for an abandoned call, bounded and shielded."""
+        with anyio.move_on_after(CANCEL_WRITE_TIMEOUT_S, shield=True):
+            await self._send(_cancel_line(request_id), None)
+
+    async def _send(self, line: bytes, deadline: float | None) -> bool:
+        """Write ``line``; False if the pipe broke. A backed-up pipe is waited for until ``deadline`` at most."""
         try:
-            await self._write(line)
+            if self._pipe.write(line):
+                return True
+            with anyio.move_on_at(math.inf if deadline is None else deadline):
+                await self._pipe.drained()
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
             self._broken()
             return False

@@ -19,24 +19,25 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import anyio
 import mcp_types as types
 from mcp.client._probe import negotiate_auto  # the SDK's era negotiation (Client(mode="auto")); no public home yet
 from mcp.client.extension import NotificationBinding
 from mcp.client.session import ClientRequestContext
-from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.dispatcher import CallOptions, ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gateway_core.downstream.asking import Caller, CallsInFlight
 from gateway_core.downstream.base import Connection, Notice
-from gateway_core.downstream.envelope import EnvelopeWriter, speaking_for
+from gateway_core.downstream.envelope import EnvelopeWriter, claiming, speaking_for
 from gateway_core.downstream.live import LiveSession
 from gateway_core.downstream.offer import EVERYTHING, OfferingSession
 from gateway_core.downstream.pass_through import typed_result, wire_result
+from gateway_core.downstream.raw_lane import LaneTimeoutError
 from gateway_core.errors import DownstreamError, DownstreamTimeoutError, ServerUnavailableError
 
 # After a call fails with "connection closed", how long to wait for the transport to say why.
@@ -236,8 +237,83 @@ class ServerSession:
     ) -> dict[str, Any] | types.CallToolResult:
         """``call_tool`` for a handshake-era agent's plain call (no progress, task or answers), its result unchecked.
 
-        The request goes out as ``call_tool`` sends it; the result comes as ``send_passing_through`` gives it.
+        The request goes out as ``call_tool`` sends it. A result in the common shape comes back as a
+        dict, the agent's wire form (``pass_through.py``); any other result as ``call_tool`` gives it
+        (a 2026-07-28 server's questions asked in rounds, as there). Raises as ``call_tool`` does.
+
+        Over a connection with a raw lane (``raw_lane.py``) the call is sent from this task with no
+        closure, context manager or cancel scope of its own: its deadline is the lane's loop timer.
         """
+        live = self._live
+        lane = None if live is None else live.connection.raw
+        if lane is None:
+            return await self._passing_through_by_dispatcher(name, arguments, caller=caller, meta=meta)
+        assert live is not None
+        timeout = self._timeout_s()
+        deadline = anyio.current_time() + timeout
+        data = _call_data(name, arguments, meta)
+        if live.modern and live.log_level is not None:
+            _ask_for_log_level(data, live.log_level)
+        options: CallOptions = {}
+        live.session._stamp(data, options)  # the SDK's own stamp; it has no public way to stamp without sending
+        params = data.get("params")
+        if live.modern:
+            params = claiming(params, caller.capabilities)
+        call = self._calls.enter(caller)
+        try:
+            try:
+                raw = await lane.request("tools/call", params, headers=options.get("headers"), deadline=deadline)
+            except MCPError as exc:
+                if not is_connection_closed(exc):
+                    raise
+                await self._closed_during(live, f"tools/call {name!r}", exc)
+            except LaneTimeoutError:
+                raise DownstreamTimeoutError(
+                    f"server {self.name!r} did not answer tools/call {name!r} within {timeout:g} s"
+                ) from None
+            wire = wire_result("tools/call", raw, modern=live.modern)
+            if wire is not None:
+                return wire
+            return await self._rest_of_call(live, raw, name, arguments, caller=caller, meta=meta, deadline=deadline)
+        finally:
+            self._calls.leave(call)
+
+    async def _rest_of_call(
+        self,
+        live: LiveSession,
+        raw: dict[str, Any],
+        name: str,
+        arguments: dict[str, Any] | None,
+        *,
+        caller: Caller,
+        meta: types.RequestParamsMeta | None,
+        deadline: float,
+    ) -> types.CallToolResult:
+        """A raw-lane result not in the common shape, the typed way: checked, or a 2026 server's rounds answered."""
+        what = f"tools/call {name!r}"
+        version = live.protocol_version or DEFAULT_VERSION
+        try:
+            if not live.modern:
+                return typed_result("tools/call", raw, version, _adapter(types.CallToolResult))
+            first = typed_result("tools/call", raw, version, _or_input_required(types.CallToolResult))
+        except ValidationError as exc:
+            raise DownstreamError(f"server {self.name!r} sent an invalid result for {what}") from exc
+        if not isinstance(first, types.InputRequiredResult):
+            return cast(types.CallToolResult, first)
+        request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=arguments, _meta=meta))
+        if live.log_level is not None:
+            request = _with_log_level(request, live.log_level)
+
+        async def rounds(live: LiveSession) -> types.CallToolResult:
+            with speaking_for(caller.capabilities):
+                return await self._send_in_rounds(live, request, types.CallToolResult, None, caller, first=first)
+
+        return await self._attempt(what, rounds, live=live, deadline=deadline)
+
+    async def _passing_through_by_dispatcher(
+        self, name: str, arguments: dict[str, Any] | None, *, caller: Caller, meta: types.RequestParamsMeta | None
+    ) -> dict[str, Any] | types.CallToolResult:
+        """``call_tool_passing_through`` over a connection without a raw lane: the session's dispatcher."""
         request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=arguments, _meta=meta))
         return await self.send_passing_through(f"tools/call {name!r}", request, types.CallToolResult, caller)
 
@@ -453,14 +529,25 @@ class ServerSession:
 
         return await self._attempt(what, attempt)
 
-    async def _attempt(self, what: str, attempt: Callable[[LiveSession], Awaitable[_T]]) -> _T:
-        """Run ``attempt`` on the live session within the request timeout; a lost connection or a bad result raises."""
-        live = self._live
+    async def _attempt(
+        self,
+        what: str,
+        attempt: Callable[[LiveSession], Awaitable[_T]],
+        *,
+        live: LiveSession | None = None,
+        deadline: float | None = None,
+    ) -> _T:
+        """Run ``attempt`` on the live session within the request timeout; a lost connection or a bad result raises.
+
+        ``live`` and ``deadline``: the rest of a call begun on that session, due by then.
+        """
         if live is None:
-            raise ServerUnavailableError(self._not_ready())
+            live = self._live
+            if live is None:
+                raise ServerUnavailableError(self._not_ready())
         timeout = self._timeout_s()
         closed: MCPError | None = None
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_at(anyio.current_time() + timeout if deadline is None else deadline):
             try:
                 return await attempt(live)
             except MCPError as exc:
@@ -471,6 +558,10 @@ class ServerSession:
                 raise DownstreamError(f"server {self.name!r} sent an invalid result for {what}") from exc
         if closed is None:
             raise DownstreamTimeoutError(f"server {self.name!r} did not answer {what} within {timeout:g} s")
+        await self._closed_during(live, what, closed)
+
+    async def _closed_during(self, live: LiveSession, what: str, closed: MCPError) -> NoReturn:
+        """A request on ``live`` found the connection closed: wait a moment for the reason, and raise it."""
         if not self._closes_by_itself():
             # An HTTP transport may not notice a dead server by itself: this call did.
             live.fail("the connection was closed")
@@ -577,6 +668,29 @@ def _with_log_level(request: _Q, level: types.LoggingLevel) -> _Q:
     meta = dict(params.meta or {})
     meta.setdefault(types.LOG_LEVEL_META_KEY, level)
     return request.model_copy(update={"params": params.model_copy(update={"meta": meta})})
+
+
+def _ask_for_log_level(data: dict[str, Any], level: types.LoggingLevel) -> None:
+    """``_with_log_level`` on a dumped request: the level in its ``_meta`` (which dumps first), unless it names one."""
+    params = data["params"]
+    if "_meta" in params:
+        params["_meta"].setdefault(types.LOG_LEVEL_META_KEY, level)
+    else:
+        data["params"] = {"_meta": {types.LOG_LEVEL_META_KEY: level}, **params}
+
+
+def _call_data(name: str, arguments: dict[str, Any] | None, meta: types.RequestParamsMeta | None) -> dict[str, Any]:
+    """A ``tools/call`` request as the SDK's session dumps it (``model_dump(by_alias, mode="json", exclude_none)``).
+
+    With the agent's ``_meta`` the model is built and dumped (its values are checked and cleaned as
+    the typed way does); without, the dict is what that dump gives.
+    """
+    if meta is not None:
+        params = types.CallToolRequestParams(name=name, arguments=arguments, _meta=meta)
+        return types.CallToolRequest(params=params).model_dump(by_alias=True, mode="json", exclude_none=True)
+    if arguments is None:
+        return {"method": "tools/call", "params": {"name": name}}
+    return {"method": "tools/call", "params": {"name": name, "arguments": arguments}}
 
 
 def _wrong_answer(method: str) -> types.ErrorData:

@@ -12,6 +12,7 @@ Lifecycle: ``open_stdio`` spawns, yields a ``Connection``, and on exit stops the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -26,7 +27,6 @@ from typing import Any, cast
 import anyio
 import anyio.abc
 import mcp_types as types
-from anyio.streams.text import TextReceiveStream
 from mcp.client.stdio import get_default_environment
 from mcp.os.posix.utilities import terminate_posix_process_tree
 from mcp.os.win32 import utilities as win32_utilities
@@ -34,6 +34,7 @@ from mcp.os.win32.utilities import close_process_job, create_windows_process, te
 from mcp.shared.message import SessionMessage
 
 from gateway_core.downstream.base import ConnectError, Connection
+from gateway_core.downstream.pipes import StdinPipe, StdoutLines
 from gateway_core.downstream.raw_lane import RawLane
 from gateway_core.downstream.stderr import StderrBuffer
 from gateway_core.launch.batch import UnsafeBatchArgumentError
@@ -114,7 +115,8 @@ def plan_spawn(spec: StdioCommand) -> Launch:
     return plan
 
 
-async def _spawn(spec: StdioCommand) -> anyio.abc.Process:
+async def _spawn(spec: StdioCommand, stdout: int) -> anyio.abc.Process:
+    """Start the server; its stdout goes to ``stdout`` (a file descriptor; ``subprocess.PIPE`` on Windows)."""
     env = spec.environment()
     plan = await anyio.to_thread.run_sync(plan_spawn, spec)
     try:
@@ -123,7 +125,7 @@ async def _spawn(spec: StdioCommand) -> anyio.abc.Process:
         return await anyio.open_process(
             plan.argv,
             stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=subprocess.PIPE,
             env=env,
             cwd=spec.cwd,
@@ -228,43 +230,68 @@ async def open_stdio(
     Raises:
         ConnectError: the process could not be started (command not found, permission, bad cwd).
     """
-    process = await _spawn(spec)
+    # Stdout is a pipe of our own that asyncio reads straight into ``StdoutLines`` (see pipes.py);
+    # on Windows (no such reading of an anonymous pipe) the process's own, read by a task.
+    ours = sys.platform != "win32"
+    stdout_read, stdout_write = os.pipe() if ours else (-1, subprocess.PIPE)
+    try:
+        process = await _spawn(spec, stdout_write)
+    except BaseException:
+        if ours:
+            os.close(stdout_read)
+        raise
+    finally:
+        if ours:
+            os.close(stdout_write)
     # The group's id is the server's pid (start_new_session); Windows has the Job Object instead.
     guard = Guard.start(process.pid) if sys.platform != "win32" else None
     assert process.stdin is not None
-    assert process.stdout is not None
-    stdin, stdout = process.stdin, process.stdout
-    read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-    write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
+    stdin = process.stdin
     lost = anyio.Event()
     # The hot path's calls: written from the calling task, their answers taken off stdout (raw_lane.py).
-    raw = RawLane(stdin.send, lost.set)
+    pipe = StdinPipe(stdin, process)
+    raw = RawLane(pipe, lost.set)
+    lines = StdoutLines(raw)
+    stdout_transport: asyncio.BaseTransport | None = None
+    if ours:
+        stdout_file = os.fdopen(stdout_read, "rb", buffering=0)
+        try:
+            stdout_transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: lines, stdout_file)
+        except BaseException:
+            stdout_file.close()
+            with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+                await _stop(process, stop_times(), guard)
+            raise
+
+    # Made once nothing can fail before the tasks that close them run (a cancelled start left them unclosed).
+    read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
+
+    async def send_line(line: str) -> None:
+        await read_writer.send(_parse_line(line))
 
     async def read_stdout() -> None:
         async with read_writer:
-            # A line's earlier parts wait here; only each new chunk is searched, so a message of any
-            # size costs time in proportion to its size (re-splitting the whole line did not).
-            parts: list[str] = []
             with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
-                async for chunk in TextReceiveStream(stdout, errors="replace"):
-                    *lines, rest = chunk.split("\n")
-                    if lines and parts:
-                        lines[0] = "".join([*parts, lines[0]])
-                        parts = []
-                    if rest:
-                        parts.append(rest)
-                    for line in lines:
-                        if line.strip() and not raw.take(line):
-                            await read_writer.send(_parse_line(line))
+                await lines.pump(send_line)
         raw.close()
         lost.set()
+
+    async def feed_stdout() -> None:  # pragma: no cover - Windows only: elsewhere asyncio feeds the lines
+        if process.stdout is not None:
+            with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+                async for chunk in process.stdout:
+                    lines.feed(chunk)
+                    await lines.room()
+        lines.end()
 
     async def write_stdin() -> None:
         try:
             async with write_reader:
                 async for message in write_reader:
                     data = message.message.model_dump_json(by_alias=True, exclude_unset=True) + "\n"
-                    await stdin.send(data.encode())
+                    if not pipe.write(data.encode()):
+                        await pipe.drained()
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
             lost.set()
 
@@ -295,6 +322,8 @@ async def open_stdio(
     async with anyio.create_task_group() as tg:
         for task in (read_stdout, write_stdin, watch_exit, read_stderr, lost_with_exit_code):
             tg.start_soon(task)
+        if not ours:  # pragma: no cover - Windows only
+            tg.start_soon(feed_stdout)
         try:
             yield Connection(streams=(read_stream, write_stream), lost=reason_ready, loss_reason=loss_reason, raw=raw)
         finally:
@@ -303,4 +332,6 @@ async def open_stdio(
                 write_stream.close()
                 read_stream.close()
                 await _stop(process, stop_times(), guard)
+            if stdout_transport is not None:
+                stdout_transport.close()  # a child of the server's may still hold its end open
             tg.cancel_scope.cancel()

@@ -19,8 +19,9 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types.methods import serialize_server_result
 
+from gateway_core.downstream import raw_lane
 from gateway_core.downstream.stderr import StderrBuffer
-from gateway_core.downstream.stdio import StdioCommand, open_stdio
+from gateway_core.downstream.stdio import QUICK_STOP, StdioCommand, open_stdio
 from gateway_core.errors import DownstreamTimeoutError, ServerUnavailableError
 from gateway_core.frontend.forward import without_downstream_identity
 from tests.fakes.launch import FAKE_SERVER
@@ -228,3 +229,15 @@ async def test_the_server_gets_the_same_meta_by_the_raw_lane_as_the_typed_way(er
     assert isinstance(raw, dict) and isinstance(typed, types.CallToolResult)
     assert raw["structuredContent"] == typed.structured_content
     assert raw["structuredContent"]["meta"]["k"] == [1, "ü"]
+
+
+async def test_a_raw_call_to_a_server_that_reads_nothing_ends_at_its_deadline(monkeypatch: pytest.MonkeyPatch):
+    # The request is larger than a pipe holds: writing it waits for the server, which never reads;
+    # the call's deadline still ends the wait (and the courtesy cancel gives up after its own bound).
+    monkeypatch.setattr(raw_lane, "CANCEL_WRITE_TIMEOUT_S", 0.2)
+    command = StdioCommand(sys.executable, ("-c", "import time; time.sleep(60)"))
+    async with open_stdio(command, stderr=StderrBuffer(None), stop_times=lambda: QUICK_STOP) as connection:
+        assert connection.raw is not None
+        params = {"name": "echo", "arguments": {"text": "x" * 1_000_000}}
+        with anyio.fail_after(WAIT_S), pytest.raises(raw_lane.LaneTimeoutError):
+            await connection.raw.request("tools/call", params, deadline=anyio.current_time() + 0.3)
