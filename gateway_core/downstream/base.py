@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import mcp_types as types
@@ -13,8 +13,6 @@ import mcp_types as types
 if TYPE_CHECKING:
     # The SDK's own transports return this alias; it has no public home yet.
     from mcp.client._transport import TransportStreams
-
-    from gateway_core.downstream.raw_lane import RawLane
 
 
 class ServerState(Enum):
@@ -101,6 +99,28 @@ class ConnectError(Exception):
     """A transport could not reach or start its server. The message is safe to show: it names no secret."""
 
 
+class Lane(Protocol):
+    """A connection's raw lane for the hot path's calls: a request sent from the calling task, its result as it came.
+
+    Over stdio ``raw_lane.RawLane``, over Streamable HTTP ``http_lane.HttpLane``.
+    """
+
+    async def request(
+        self,
+        method: str,
+        params: dict[str, Any] | None,
+        *,
+        headers: dict[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """Send a request with the stamp's ``headers``; its result as the dispatcher's ``send_raw_request`` gives it.
+
+        Raises:
+            mcp.shared.exceptions.MCPError: an error answer, or ``CONNECTION_CLOSED`` ("Connection closed").
+            raw_lane.LaneTimeoutError: ``deadline`` (the loop's clock) passed first; the server was told to cancel.
+        """
+
+
 @dataclass
 class Connection:
     """An open transport: the message streams, and how to learn that the server has gone.
@@ -108,11 +128,12 @@ class Connection:
     ``lost`` is set when the transport notices the server is gone (end of stream, process exit), even
     while no request is in flight; ``loss_reason()`` then says why, in words fit for a status.
     ``signed_out()`` is true when it was lost because the server wants a sign-in (``oauth.py``).
-    ``raw`` is a stdio connection's lane for the hot path's calls (``raw_lane.py``); other transports have none.
+    ``raw`` is the connection's lane for the hot path's calls (stdio: ``raw_lane.py``, Streamable HTTP:
+    ``http_lane.py``); other transports have none.
     """
 
     streams: TransportStreams
     lost: anyio.Event
     loss_reason: Callable[[], str]
     signed_out: Callable[[], bool] = lambda: False
-    raw: RawLane | None = None
+    raw: Lane | None = None

@@ -262,7 +262,7 @@ class LiveSession:
         self.session._stamp(data, options)  # the SDK's own stamp; it has no public way to stamp without sending
         lane = self.connection.raw
         if lane is not None:
-            return await lane.request(data["method"], claimed(data.get("params")))
+            return await lane.request(data["method"], claimed(data.get("params")), headers=options.get("headers"))
         return await self.dispatcher.send_raw_request(data["method"], data.get("params"), options)
 
     async def next_refresh(self) -> frozenset[Listing]:

@@ -6,6 +6,7 @@ The transports give no signal when a server goes away between requests, so the r
 wrapped to notice its end; the supervisor also probes idle remote servers (see ``server.py``).
 A server that needs a sign-in gets a ``GatewayAuth`` (``oauth.py``) on its HTTP client; when it refuses
 the gateway for want of one, connecting raises ``SignInRequired`` and a live connection is ended.
+A Streamable HTTP connection has a raw lane for the hot path's calls (``http_lane.py``).
 Lifecycle: ``open_http`` / ``open_sse`` connect, yield a ``Connection``, and close the HTTP client on exit.
 """
 
@@ -19,9 +20,9 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import anyio
 import anyio.abc
 import httpx2
-from mcp.client.streamable_http import streamable_http_client
 
-from gateway_core.downstream.base import ConnectError, Connection
+from gateway_core.downstream.base import ConnectError, Connection, Lane
+from gateway_core.downstream.http_lane import streamable_http
 from gateway_core.downstream.legacy_sse import legacy_sse_client
 from gateway_core.downstream.oauth import GatewayAuth, MachineAuth, SignInRequired, StepUpAnswers, discover_issuer
 
@@ -77,8 +78,15 @@ class _EndWatchingStream(anyio.abc.AsyncResource, Generic[_T]):
             raise StopAsyncIteration from None
 
 
-def _connection(streams: tuple[ReadStream[_T], object], url: str, auth: Auth) -> Connection:
-    ended = anyio.Event()
+def _connection(
+    streams: tuple[ReadStream[_T], object],
+    url: str,
+    auth: Auth,
+    *,
+    ended: anyio.Event | None = None,
+    raw: Lane | None = None,
+) -> Connection:
+    ended = ended or anyio.Event()
     read, write = streams
     if not isinstance(auth, GatewayAuth):
         auth = None
@@ -89,6 +97,7 @@ def _connection(streams: tuple[ReadStream[_T], object], url: str, auth: Auth) ->
         lost=ended,
         loss_reason=lambda: f"the connection to {url} was closed",
         signed_out=lambda: auth is not None and auth.challenge is not None,
+        raw=raw,
     )
 
 
@@ -124,14 +133,15 @@ async def open_http(url: str, headers: Mapping[str, str], auth: Auth = None) -> 
         SignInRequired: the server refused the gateway with a ``Bearer`` challenge.
     """
     timeout = httpx2.Timeout(HTTP_TIMEOUT_S, read=HTTP_READ_TIMEOUT_S)
+    ended = anyio.Event()
     async with (
         _signing_in(url, auth),
         httpx2.AsyncClient(
             headers=dict(headers), timeout=timeout, follow_redirects=True, auth=auth, transport=_transport(auth)
         ) as http,
-        streamable_http_client(url, http_client=http, max_sse_event_size=None) as streams,
+        streamable_http(url, http, lambda: ended.set()) as (streams, lane),
     ):
-        yield _connection(streams, url, auth)
+        yield _connection(streams, url, auth, ended=ended, raw=lane)
 
 
 @asynccontextmanager

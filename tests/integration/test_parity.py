@@ -199,6 +199,18 @@ async def test_the_fake_server_answers_the_same_through_the_gateway(mode: Mode, 
 
 
 @pytest.mark.parametrize("mode", BOTH_ERAS)
+async def test_the_fake_server_over_streamable_http_answers_the_same_through_the_gateway(mode: Mode, hot_path: bool):
+    # The hot path reaches an HTTP server by its raw lane (http_lane.py).
+    hot_calls: list[int] = []
+    with serve_fake("http") as remote:
+        entry = {"url": remote.url, "type": "http"}
+        straight, through = await run_both_ways(entry, fake_scenarios, mode, hot_calls=hot_calls)
+
+    assert through == straight
+    assert hot_path_taken(hot_calls, mode, hot_path)
+
+
+@pytest.mark.parametrize("mode", BOTH_ERAS)
 async def test_mcp_server_time_answers_the_same_through_the_gateway(mode: Mode, hot_path: bool):
     hot_calls: list[int] = []
     straight, through = await run_both_ways(time_server(), time_scenarios, mode, hot_calls=hot_calls)
