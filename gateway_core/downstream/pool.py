@@ -8,8 +8,8 @@ only the servers whose configuration changed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractAsyncContextManager
 
 import anyio
 import anyio.abc
@@ -106,10 +106,9 @@ class DownstreamPool:
                 self._stop(name)
                 self._start(name, config)
 
-    @asynccontextmanager
-    async def use(
+    def use(
         self, name: str, agent: str, declared: types.ClientCapabilities | None = None, *, modern: bool = True
-    ) -> AsyncIterator[DownstreamServer | None]:
+    ) -> AbstractAsyncContextManager[DownstreamServer | None]:
         """The server ``agent``'s calls to ``name`` go to: its own instance for a ``per_agent`` server.
 
         ``declared`` is the capabilities the agent's request declared: an instance of its own is
@@ -119,12 +118,8 @@ class DownstreamPool:
         """
         config, server = self._configs.get(name), self._servers.get(name)
         if config is None or server is None or config.isolation != "per_agent":
-            if server is not None and not modern:
-                await server.era_settled()
-            yield None if server is None else server.for_era(modern=modern)
-            return
-        async with self._instances.use(name, config, agent, declared, modern=modern) as instance:
-            yield instance
+            return _Shared(server, modern)  # every call to a shared server: no generator to run
+        return self._instances.use(name, config, agent, declared, modern=modern)
 
     def agent_instances(self, agent: str) -> list[DownstreamServer]:
         """The agent's own running instances of ``per_agent`` servers."""
@@ -274,6 +269,27 @@ class DownstreamPool:
                 await anyio.sleep_forever()
             finally:
                 self._task_group = None
+
+
+class _Shared:
+    """``DownstreamPool.use`` for a shared server (or none): the server serving the request's era."""
+
+    __slots__ = ("_modern", "_server")
+
+    def __init__(self, server: DownstreamServer | None, modern: bool) -> None:
+        self._server = server
+        self._modern = modern
+
+    async def __aenter__(self) -> DownstreamServer | None:
+        server = self._server
+        if server is None:
+            return None
+        if not self._modern:
+            await server.era_settled()
+        return server.for_era(modern=self._modern)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
 
 
 async def _no_roots(agent: str) -> types.ListRootsResult | None:
