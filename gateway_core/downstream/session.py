@@ -294,7 +294,9 @@ class ServerSession:
         version = live.protocol_version or DEFAULT_VERSION
         try:
             if not live.modern:
-                return typed_result("tools/call", raw, version, _adapter(types.CallToolResult))
+                return cast(
+                    types.CallToolResult, typed_result("tools/call", raw, version, _adapter(types.CallToolResult))
+                )
             first = typed_result("tools/call", raw, version, _or_input_required(types.CallToolResult))
         except ValidationError as exc:
             raise DownstreamError(f"server {self.name!r} sent an invalid result for {what}") from exc
