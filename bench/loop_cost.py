@@ -9,8 +9,9 @@ Each runs, --awaits times:
   yield     `await asyncio.sleep(0)` in one task (one callback scheduled and run per await);
   handoff   two tasks passing a token through futures (a future resolved, the waiter woken);
   socket    a ping-pong over a local socket pair with asyncio streams (an I/O wake-up per round).
-Prints the median microseconds per await (per round for socket) and each Qt loop's ratio to asyncio.
-Offscreen Qt; nothing else runs on the loops, so what differs is the loops' own work.
+Prints the median CPU microseconds per await (per round for socket; the loop thread's CPU time, which
+a shared machine's load disturbs far less than wall time) and each Qt loop's ratio to asyncio, then
+the same in wall time. Offscreen Qt; nothing else runs on the loops, so what differs is the loops' own work.
 
     .venv/bin/python bench/loop_cost.py [--awaits 20000] [--runs 7] [--before REF]
 """
@@ -90,12 +91,15 @@ WORKLOADS: dict[str, Callable[[int], Coroutine[Any, Any, None]]] = {
 }
 
 
-def timed(loop: asyncio.AbstractEventLoop, work: Callable[[int], Coroutine[Any, Any, None]], count: int) -> float:
-    """Microseconds per await of ``work(count)`` run on ``loop``."""
+def timed(
+    loop: asyncio.AbstractEventLoop, work: Callable[[int], Coroutine[Any, Any, None]], count: int
+) -> tuple[float, float]:
+    """Microseconds per await of ``work(count)`` run on ``loop``: (CPU time of this thread, wall time)."""
     asyncio.set_event_loop(loop)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     loop.run_until_complete(work(count))
-    return (time.perf_counter() - started) / count * 1e6
+    cpu, wall = time.thread_time() - cpu_started, time.perf_counter() - started
+    return cpu / count * 1e6, wall / count * 1e6
 
 
 def loop_before(ref: str, qt_app: QApplication) -> asyncio.AbstractEventLoop:
@@ -129,17 +133,18 @@ def main() -> None:
         loops["before"] = loop_before(args.before, qt_app)
     print(f"load average {os.getloadavg()[0]:.1f}; {args.awaits} awaits per run, {args.runs} runs")
     for name, work in WORKLOADS.items():
-        results: dict[str, list[float]] = {loop_name: [] for loop_name in loops}
+        results: dict[str, list[tuple[float, float]]] = {loop_name: [] for loop_name in loops}
         for _ in range(args.runs):
             for loop_name, loop in loops.items():
                 results[loop_name].append(timed(loop, work, args.awaits))
-        base = statistics.median(results["asyncio"])
-        cells = []
-        for loop_name, values in results.items():
-            median = statistics.median(values)
-            ratio = "" if loop_name == "asyncio" else f" ({median / base:.2f}x)"
-            cells.append(f"{loop_name} {median:.2f} us{ratio}")
-        print(f"{name:<8} " + ", ".join(cells))
+        for measure, index in (("CPU", 0), ("wall", 1)):
+            base = statistics.median(values[index] for values in results["asyncio"])
+            cells = []
+            for loop_name, values in results.items():
+                median = statistics.median(value[index] for value in values)
+                ratio = "" if loop_name == "asyncio" else f" ({median / base:.2f}x)"
+                cells.append(f"{loop_name} {median:.2f} us{ratio}")
+            print(f"{name:<8} {measure:<4} " + ", ".join(cells))
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     for loop in loops.values():
         loop.close()
