@@ -241,3 +241,25 @@ async def test_a_raw_call_to_a_server_that_reads_nothing_ends_at_its_deadline(mo
         params = {"name": "echo", "arguments": {"text": "x" * 1_000_000}}
         with anyio.fail_after(WAIT_S), pytest.raises(raw_lane.LaneTimeoutError):
             await connection.raw.request("tools/call", params, deadline=anyio.current_time() + 0.3)
+
+
+async def test_what_the_server_wrote_before_a_raw_answer_reaches_the_sdk_before_the_raw_call_returns():
+    # The echoing server writes a line that is not JSON, a stray answer and then the call's answer in one
+    # write: the answer is handed to the call only after the lines before it went the SDK's way.
+    received: list[Any] = []
+    command = StdioCommand(sys.executable, ("-c", ECHOING_SERVER))
+    async with open_stdio(command, stderr=StderrBuffer(None)) as connection, anyio.create_task_group() as tg:
+        assert connection.raw is not None
+        read, _ = connection.streams
+
+        async def read_the_sdks_way() -> None:
+            for _ in range(2):
+                received.append(await read.receive())
+
+        tg.start_soon(read_the_sdks_way)
+        with anyio.fail_after(WAIT_S):
+            await connection.raw.request("tools/call", {"name": "echo"})
+            seen_when_answered = len(received)
+
+    assert seen_when_answered >= 1
+    assert isinstance(received[0], ValueError)
