@@ -31,9 +31,6 @@ LEFTOVER_TASKS_TIMEOUT_S = 5.0
 MAX_TIMER_MS = 2**31 - 1
 # A delayed callback this close to its time runs now (asyncio's loop allows its clock's resolution).
 CLOCK_RESOLUTION_S = time.get_clock_info("monotonic").resolution
-# Rounds of queued callbacks run in one pass of Qt's loop for at most about this long before Qt's own
-# events (the window, sockets) are handled.
-ROUNDS_BUDGET_S = 0.002
 
 
 class _LoopTimers:
@@ -112,16 +109,13 @@ def _keep(_: object) -> None:
 
 
 class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
-    """qasync's loop, with callbacks run in rounds and delays longer than a Qt timer can hold.
+    """qasync's loop, with callbacks run in batches and delays longer than a Qt timer can hold.
 
     qasync starts a Qt timer for every callback, ``call_soon`` included, so every ``await`` that
     resumes a task cost a timer started, fired and killed (about three times asyncio's cost per
-    await). Here ``call_soon`` appends to a queue, as asyncio's loop does, and whatever Qt hands the
-    loop (a readable socket, a due timer, or a zero-delay timer while callbacks are queued) ends with
-    the queue run in rounds, as asyncio's iterations run it: a round runs those queued by its start.
-    Rounds go on until the queue is empty or for about ``ROUNDS_BUDGET_S``; then Qt's own events
-    (sockets, the window) are handled, and the zero-delay timer runs the rest. A request woken by
-    its socket so runs its steps in that pass of Qt's loop, not in a pass of Qt's loop per step.
+    await). Here ``call_soon`` appends to a queue, as asyncio's loop does, and one zero-delay timer
+    runs everything queued by the time it fires; callbacks queued meanwhile wait for the next one,
+    so Qt's own events (sockets, the window) are handled between batches as before.
 
     A file descriptor's readiness runs its callback in the pass of Qt's loop that saw it, as asyncio's
     loop runs it in the iteration that polled it. qasync instead disabled the socket notifier on every
@@ -138,21 +132,19 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         # Watched file descriptors by number (asyncio's self-pipe is added while qasync's __init__ runs).
         self._readers: dict[int, _Watch] = {}
         self._writers: dict[int, _Watch] = {}
-        # Fires once per pass of Qt's event loop while callbacks are left queued; stopped when none are.
+        # Fires once per pass of Qt's event loop while callbacks are queued; stopped when none are.
         self._batches = QTimer()
         self._batches.setInterval(0)
-        self._batches_on = False  # whether it is started (read without asking Qt)
         self._batches.timeout.connect(self._run_batch)
         super().__init__(*args, **kwargs)
         self._timer = _LoopTimers(self._run_due)
 
     def call_soon(self, callback: Callable[..., object], *args: Any, context: Any = None) -> asyncio.Handle:
-        """Queue ``callback(*args)`` to run in the loop's next round."""
+        """Queue ``callback(*args)`` to run in the loop's next batch."""
         self._check_closed()
         handle = asyncio.Handle(callback, args, self, context=context)
         self._ready.append(handle)
-        if not self._batches_on:
-            self._batches_on = True
+        if not self._batches.isActive():
             self._batches.start()
         return handle
 
@@ -160,50 +152,15 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         if _get_running_loop() is None:
             self._outside_run_forever(self._run_batch)
             return
-        self._run_ready()
-
-    def _run_ready(self) -> None:
-        """Run the queued callbacks in rounds, as asyncio's iterations run them, then give Qt its pass.
-
-        A round runs those queued by its start; what they queue runs in the next round. Rounds go on
-        in this pass of Qt's loop until none is queued, the loop is stopping, or ``ROUNDS_BUDGET_S``
-        has gone (then the zero-delay timer runs the rest after Qt's own events). So a callback that
-        resumes a task, and the callbacks that task's step queues in turn, run in the pass that woke
-        it instead of a pass of Qt's loop each.
-        """
         ready = self._ready
-        if ready:
-            until = time.monotonic() + ROUNDS_BUDGET_S
-            while True:
-                for _ in range(len(ready)):  # those queued by now; the rest run in the next round
-                    if not ready:  # emptied by a nested pass of Qt's loop (a callback that ran one)
-                        break
-                    handle = ready.popleft()
-                    if not handle._cancelled:
-                        handle._run()
-                if not ready or self._stopping or time.monotonic() >= until:
-                    break
-        if ready:
-            if not self._batches_on:
-                self._batches_on = True
-                self._batches.start()
-        elif self._batches_on:
-            self._batches_on = False
+        for _ in range(len(ready)):  # those queued by now; the rest run in the next batch
+            if not ready:  # emptied by a nested pass of Qt's loop (a callback that ran one)
+                break
+            handle = ready.popleft()
+            if not handle._cancelled:
+                handle._run()
+        if not ready:
             self._batches.stop()
-
-    def run_forever(self) -> None:
-        """Run until ``stop()``; rounds of callbacks end with the one that stopped the loop (as asyncio's)."""
-        self._stopping = False
-        try:
-            super().run_forever()
-        finally:
-            self._stopping = False
-
-    def stop(self) -> None:
-        """Stop after the round of callbacks running now (see qasync)."""
-        if self.is_running():
-            self._stopping = True
-        super().stop()
 
     def _outside_run_forever(self, run: Callable[..., None], *args: Any) -> None:
         self._enter()
@@ -235,7 +192,6 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
             for watch in watches.values():
                 self._disable(watch)
             watches.clear()
-        self._batches_on = False
         self._batches.stop()
         self._ready.clear()
 
@@ -285,13 +241,9 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
             self._unwatch(watches, fileno)
             return
         if _get_running_loop() is None:
-            self._outside_run_forever(self._run_reader, handle)
+            self._outside_run_forever(handle._run)
         else:
-            self._run_reader(handle)
-
-    def _run_reader(self, handle: asyncio.Handle) -> None:
-        handle._run()
-        self._run_ready()
+            handle._run()
 
     def _unwatch(self, watches: dict[int, _Watch], fd: Any) -> bool:
         if self.is_closed():
@@ -343,8 +295,7 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         if delay > 0:
             return self.call_later(delay, handle._run)
         self._ready.append(handle)
-        if not self._batches_on:
-            self._batches_on = True
+        if not self._batches.isActive():
             self._batches.start()
         return handle
 
@@ -355,7 +306,6 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         for handle in due:
             if not handle._cancelled:
                 handle._run()
-        self._run_ready()
 
 
 def run_to_end(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, T]) -> T:

@@ -195,26 +195,6 @@ def test_a_readable_socket_runs_its_reader_in_the_same_pass_of_qts_loop_that_saw
     qloop.remove_reader(reader)
 
 
-def test_a_task_woken_by_a_socket_runs_its_following_steps_in_the_pass_of_qts_loop_that_saw_it(
-    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
-):
-    """The callbacks a woken task queues (and those they queue) run in rounds within that pass, not a pass each."""
-    reader, writer = socket_pair
-    steps: list[str] = []
-
-    async def wake_then_step() -> None:
-        await qloop.sock_recv(reader, 10)
-        for step in range(5):
-            await asyncio.sleep(0)
-            steps.append(f"step {step}")
-
-    task = asyncio.ensure_future(wake_then_step(), loop=qloop)
-    passes_until(lambda: qloop._readers)  # waiting on the socket
-    writer.send(b"x")
-    assert passes_until(task.done) == 1
-    assert steps == [f"step {step}" for step in range(5)]
-
-
 def test_sockets_ready_at_once_all_run_their_readers_in_that_one_pass(qloop: QtEventLoop):
     pairs = [socket.socketpair() for _ in range(5)]
     ran: list[int] = []
