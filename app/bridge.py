@@ -14,21 +14,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import math
 import socket
 import time
 import webbrowser
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
 from gateway_core import (
     ApprovalRequested,
     ApprovalResolved,
-    AuditRecord,
     CallsRecorded,
     CatalogChanged,
     ConfigApplied,
@@ -67,8 +65,6 @@ T = TypeVar("T")
 
 # The Logs panel's second view keeps this many gateway messages and stderr lines (oldest dropped).
 MAX_MESSAGES = 5000
-# New audit records reach the panels at most this often: those committed meanwhile come together.
-RECORDS_INTERVAL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -114,12 +110,7 @@ class GatewayBridge(QObject):
     approval_resolved = Signal(object)
     """A waiting call was answered, timed out or withdrawn; carries the ``Resolution``."""
     audit_records_arrived = Signal(list)
-    """New audit records (list of ``AuditRecord``, oldest first) were committed.
-
-    At once when the last ones came ``RECORDS_INTERVAL_S`` ago or more; otherwise those committed
-    meanwhile come together once that interval is over (every record, in order), so a stream of calls
-    redraws the panels a few times a second instead of on every commit.
-    """
+    """New audit records (list of ``AuditRecord``, oldest first) were committed."""
     message_logged = Signal(object)
     """A gateway message or a server stderr line; carries a ``GatewayMessage``."""
     paused_changed = Signal(bool)
@@ -145,11 +136,6 @@ class GatewayBridge(QObject):
         self._log_handler = EventLogHandler(api.events)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._names: dict[tuple[NameKind, str, str], PublicName] | None = None  # read again after NamesChanged
-        self._records: list[AuditRecord] = []  # committed, not yet signalled
-        self._records_sent = -math.inf  # when audit_records_arrived was last emitted (time.monotonic)
-        self._records_timer = QTimer(self)
-        self._records_timer.setSingleShot(True)
-        self._records_timer.timeout.connect(self._send_records)
 
     # --- running -----------------------------------------------------------------------------------
 
@@ -168,8 +154,6 @@ class GatewayBridge(QObject):
             for unsubscribe in self._unsubscribes:
                 unsubscribe()
             self._endpoint = None
-            if self._records:
-                self._send_records()
             self.stopped.emit()
 
     async def _serve(
@@ -308,29 +292,13 @@ class GatewayBridge(QObject):
             case ApprovalResolved(resolution=resolution):
                 self.approval_resolved.emit(resolution)
             case CallsRecorded(records=records):
-                self._add_records(records)
+                self.audit_records_arrived.emit(list(records))
             case StderrLine(server=server, line=line):
                 self._add_message(GatewayMessage(time.time(), "STDERR", server, line))
             case LogMessage(time=when, level=level, source=source, text=text):
                 self._add_message(GatewayMessage(when, level, source, text))
             case _:
                 pass  # sessions ending are the core's business
-
-    def _add_records(self, records: Sequence[AuditRecord]) -> None:
-        self._records.extend(records)
-        if self._records_timer.isActive():
-            return  # they go with the others when it fires
-        wait_s = self._records_sent + RECORDS_INTERVAL_S - time.monotonic()
-        if wait_s <= 0:
-            self._send_records()
-        else:
-            self._records_timer.start(math.ceil(wait_s * 1000))
-
-    def _send_records(self) -> None:
-        self._records_timer.stop()
-        records, self._records = self._records, []
-        self._records_sent = time.monotonic()
-        self.audit_records_arrived.emit(records)
 
     def _add_message(self, message: GatewayMessage) -> None:
         self._messages.append(message)

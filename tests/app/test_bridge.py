@@ -1,8 +1,6 @@
-import dataclasses
-
 from app.bridge import GatewayBridge
-from gateway_core import Answer, AuditRecord, CallsRecorded, Effect, ServerState
-from tests.app.harness import connected_agent, ended_call, eventually, run_async, running_bridge
+from gateway_core import Answer, AuditRecord, Effect, ServerState
+from tests.app.harness import connected_agent, eventually, run_async, running_bridge
 from tests.integration.harness import stdio_fake
 
 NOW = 1_800_000_000.0  # a fixed time: these rules have no expiry
@@ -50,20 +48,3 @@ def test_a_rule_set_through_the_bridge_is_written_and_running(qloop):
 
 def test_bridge_is_a_qobject():
     assert GatewayBridge.server_status_changed is not None
-
-
-def test_records_committed_in_quick_succession_reach_the_panels_together_every_one_in_order(qloop):
-    """A stream of calls redraws the Logs and Overview panels a few times a second, not on every commit."""
-
-    async def scenario():
-        async with running_bridge({}) as bridge:
-            batches: list[list[AuditRecord]] = []
-            bridge.audit_records_arrived.connect(batches.append)
-            records = [dataclasses.replace(ended_call(0), id=number) for number in range(1, 41)]
-            for record in records:  # forty commits of one record each, as the audit writer reports them
-                bridge.api.events.publish(CallsRecorded((record,)))
-            assert batches == [records[:1]]  # the first at once: a single call shows without delay
-            await eventually(lambda: sum(map(len, batches)) == len(records), "every record")
-            assert batches == [records[:1], records[1:]]
-
-    run_async(qloop, scenario())
