@@ -9,7 +9,8 @@ come from the same agent, for the same method and name) hands the answers over a
 next round: another question, or the final result.
 
 A parked request the agent does not come back for within ``PARKED_TTL_S`` is cancelled, and its
-questions are answered with an error, so no downstream call waits forever.
+questions are answered with an error, so no downstream call waits forever. One that ends while parked
+(its server stopped waiting for the answer) keeps its result for the agent's retry, within that time.
 """
 
 from __future__ import annotations
@@ -148,9 +149,19 @@ class Rounds:
         return types.InputRequiredResult(input_requests=running.caller.take_questions(), request_state=state)
 
     async def _expire(self, state: str, running: _Running[Any]) -> None:
+        # Only the agent's retry ends the wait: a request that ends while parked (its server stopped
+        # waiting for the answer) keeps its result or error for that retry, until the time limit.
         with anyio.move_on_after(self._ttl_s):
-            await _first(running.resumed, running.done)
+            await running.resumed.wait()
         if self._parked.pop(state, None) is not None:
+            if running.done.is_set():
+                logger.info(
+                    "agent %r did not come back for the result of %s %r within %g s; it was dropped",
+                    running.agent,
+                    *running.target,
+                    self._ttl_s,
+                )
+                return
             logger.info(
                 "agent %r did not answer %s %r within %g s; the request was cancelled",
                 running.agent,

@@ -100,3 +100,37 @@ async def test_a_request_that_goes_away_while_its_round_is_handed_out_is_not_lef
         with anyio.fail_after(WAIT_S):
             await cancelled.wait()  # the downstream call was cancelled, not left waiting for an answer
         tg.cancel_scope.cancel()
+
+
+async def test_a_request_that_ends_while_parked_gives_its_result_to_the_agents_retry():
+    # A server may stop waiting for its question and answer anyway (its own timeout, a default): the
+    # result must reach the agent when it comes back with the round's requestState, not be dropped.
+    caller = RoundTripCaller("agent-a", CAN_ELICIT, no_record)
+    release, finished = anyio.Event(), anyio.Event()
+
+    async def work() -> types.CallToolResult:
+        with anyio.CancelScope() as asking:
+            async with anyio.create_task_group() as tg:
+
+                async def ask() -> None:
+                    await caller.ask("srv", QUESTION)
+
+                tg.start_soon(ask)
+                await release.wait()
+                asking.cancel()  # the server gave up on its question
+        finished.set()
+        return types.CallToolResult(content=[types.TextContent(text="answered without the question")])
+
+    rounds = Rounds()
+    async with anyio.create_task_group() as tg:
+        await tg.start(rounds.run)
+        first = await rounds.begin("agent-a", TARGET, caller, work)
+        assert isinstance(first, types.InputRequiredResult)
+        release.set()
+        with anyio.fail_after(WAIT_S):
+            await finished.wait()
+        await anyio.wait_all_tasks_blocked()  # everything the work's end sets off has run (no server here)
+        with anyio.fail_after(WAIT_S):
+            final = await rounds.resume("agent-a", TARGET, first.request_state, {})
+        tg.cancel_scope.cancel()
+    assert final.content[0].text == "answered without the question"
