@@ -105,6 +105,9 @@ class Lane(Protocol):
     Over stdio ``raw_lane.RawLane``, over Streamable HTTP ``http_lane.HttpLane``.
     """
 
+    # Whether the lane sends the stamp's headers (a pipe has none: its calls' envelopes can be made once).
+    sends_headers: bool
+
     async def request(
         self,
         method: str,

@@ -75,6 +75,9 @@ class HttpLane:
         broken: called when a POST fails (the connection is lost).
     """
 
+    # Each call's headers are the stamp's (``base.Lane``).
+    sends_headers = True
+
     def __init__(
         self,
         transport: StreamableHTTPTransport,

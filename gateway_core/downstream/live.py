@@ -26,7 +26,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from gateway_core.downstream.base import Connection, Notice
 from gateway_core.downstream.catalog import Listing, advertised, announced
-from gateway_core.downstream.envelope import claimed
+from gateway_core.downstream.envelope import PlainCalls, claimed
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,8 @@ class LiveSession:
         self.probe_closed = False
         # A 2026-07-28 session's log level, sent with each request (it has no logging/setLevel).
         self.log_level: types.LoggingLevel | None = None
+        # The envelopes of its plain hot calls, made once (``envelope.PlainCalls``).
+        self.plain_calls = PlainCalls()
         self._stale: set[Listing] = set()
         self._refresh = anyio.Event()
         # A 2026-07-28 session's resource subscriptions: the URIs its listen stream names.

@@ -4,8 +4,10 @@ The SDK's way sends a request through three tasks and three memory streams (the 
 writer, the stdout reader), with a model built, dumped and parsed on the way. The hot path's
 ``tools/call`` (``ServerSession.call_tool_passing_through``) instead serializes its request once and
 writes it from the calling task; the stdout reader hands a line that answers it straight to that task
-(``take``), which waits on a plain future with the call's deadline as a loop timer (no cancel scope,
-no task, no event object per call). Every other line (notifications, the server's own questions,
+(``take``), which waits on a plain future (no cancel scope, no task, no event object per call). The
+lane keeps one loop timer for all its calls' deadlines: a call whose deadline is later than the one
+armed only notes it, and the timer, when it fires, times out the calls that are due and waits on for
+the next (no timer made and cancelled per call). Every other line (notifications, the server's own questions,
 answers to the dispatcher) goes the SDK's way, so questions asked during a raw call still reach the
 calling agent (``session.py``).
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -39,6 +42,9 @@ CLOSED = ErrorData(code=CONNECTION_CLOSED, message="Connection closed")
 CANCEL_WRITE_TIMEOUT_S = 5.0
 # What a call's future holds when its deadline passed first.
 _TIMED_OUT = ErrorData(code=CONNECTION_CLOSED, message="timed out")
+
+# How early the loop runs a timer (asyncio's clock resolution): a call is due when its timer would run.
+_CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
 
 Outcome = dict[str, Any] | ErrorData
 
@@ -74,12 +80,19 @@ class RawLane:
         broken: called when a write fails (the connection is lost).
     """
 
+    # A pipe carries no headers (``base.Lane``).
+    sends_headers = False
+
     def __init__(self, pipe: Pipe, broken: Callable[[], None]) -> None:
         self._pipe = pipe
         self._broken = broken
-        self._waiting: dict[str, asyncio.Future[Outcome]] = {}
+        # Each waiting call's answer and deadline (the loop's clock; inf: none).
+        self._waiting: dict[str, tuple[asyncio.Future[Outcome], float]] = {}
         self._sent = 0
         self._closed = False
+        # The lane's one timer for its calls' deadlines, and when it runs (inf: not armed).
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
 
     async def request(
         self,
@@ -105,8 +118,12 @@ class RawLane:
         request_id = f"{ID_PREFIX}{self._sent}"
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Outcome] = loop.create_future()
-        self._waiting[request_id] = answer
-        timer = None if deadline is None else loop.call_at(deadline, _settle, answer, _TIMED_OUT)
+        if deadline is None:
+            self._waiting[request_id] = (answer, math.inf)
+        else:
+            self._waiting[request_id] = (answer, deadline)
+            if deadline < self._timer_at:
+                self._arm(loop, deadline)
         try:
             if not await self._send(_request_line(request_id, method, params), deadline):
                 _settle(answer, CLOSED)
@@ -116,8 +133,6 @@ class RawLane:
             raise
         finally:
             self._waiting.pop(request_id, None)
-            if timer is not None:
-                timer.cancel()
         if outcome is _TIMED_OUT:
             await self._cancel(request_id)
             raise LaneTimeoutError()
@@ -135,15 +150,40 @@ class RawLane:
             return False  # not JSON: the SDK's reader says so, as for any line
         if answer is None or (waiting := self._waiting.pop(answer[0], None)) is None:
             return False  # not an answer, or to no call waiting: the SDK's way, as before
-        _settle(waiting, answer[1])
+        _settle(waiting[0], answer[1])
         return True
 
     def close(self) -> None:
         """The connection ended: every call still waiting fails with ``CLOSED``, later ones at once."""
         self._closed = True
-        for waiting in self._waiting.values():
+        for waiting, _ in self._waiting.values():
             _settle(waiting, CLOSED)
         self._waiting.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = math.inf
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """Run the lane's timer at ``when`` (instead of when it was to run)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(when, self._expire, loop)
+        self._timer_at = when
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The lane's timer: every call now due times out; the timer waits on for the next deadline."""
+        self._timer = None
+        self._timer_at = math.inf
+        due = loop.time() + _CLOCK_RESOLUTION  # as the loop judges a timer due
+        after = math.inf
+        for answer, deadline in self._waiting.values():
+            if deadline < due:
+                _settle(answer, _TIMED_OUT)
+            elif deadline < after:
+                after = deadline
+        if after != math.inf:
+            self._arm(loop, after)
 
     async def _cancel(self, request_id: str) -> None:
         """The courtesy cancel the dispatcher sends for an abandoned call, bounded and shielded."""

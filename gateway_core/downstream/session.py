@@ -33,7 +33,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gateway_core.downstream.asking import Caller, CallsInFlight
 from gateway_core.downstream.base import Connection, Notice
-from gateway_core.downstream.envelope import EnvelopeWriter, claiming, speaking_for
+from gateway_core.downstream.envelope import EnvelopeWriter, ask_for_log_level, claiming, speaking_for
 from gateway_core.downstream.live import LiveSession
 from gateway_core.downstream.offer import EVERYTHING, OfferingSession
 from gateway_core.downstream.pass_through import typed_result, wire_result
@@ -251,18 +251,28 @@ class ServerSession:
         assert live is not None
         timeout = self._timeout_s()
         deadline = anyio.current_time() + timeout
-        data = _call_data(name, arguments, meta)
-        if live.modern and live.log_level is not None:
-            _ask_for_log_level(data, live.log_level)
-        options: CallOptions = {}
-        live.session._stamp(data, options)  # the SDK's own stamp; it has no public way to stamp without sending
-        params = data.get("params")
-        if live.modern:
-            params = claiming(params, caller.capabilities)
+        # The SDK's own stamp; it has no public way to stamp without sending.
+        stamp = live.session._stamp
+        params = None
+        if meta is None and not lane.sends_headers:
+            params = live.plain_calls.params(
+                stamp, name, arguments, caller.capabilities, modern=live.modern, log_level=live.log_level
+            )
+        headers = None
+        if params is None:
+            data = _call_data(name, arguments, meta)
+            if live.modern and live.log_level is not None:
+                ask_for_log_level(data, live.log_level)
+            options: CallOptions = {}
+            stamp(data, options)
+            params = data.get("params")
+            if live.modern:
+                params = claiming(params, caller.capabilities)
+            headers = options.get("headers")
         call = self._calls.enter(caller)
         try:
             try:
-                raw = await lane.request("tools/call", params, headers=options.get("headers"), deadline=deadline)
+                raw = await lane.request("tools/call", params, headers=headers, deadline=deadline)
             except MCPError as exc:
                 if not is_connection_closed(exc):
                     raise
@@ -670,15 +680,6 @@ def _with_log_level(request: _Q, level: types.LoggingLevel) -> _Q:
     meta = dict(params.meta or {})
     meta.setdefault(types.LOG_LEVEL_META_KEY, level)
     return request.model_copy(update={"params": params.model_copy(update={"meta": meta})})
-
-
-def _ask_for_log_level(data: dict[str, Any], level: types.LoggingLevel) -> None:
-    """``_with_log_level`` on a dumped request: the level in its ``_meta`` (which dumps first), unless it names one."""
-    params = data["params"]
-    if "_meta" in params:
-        params["_meta"].setdefault(types.LOG_LEVEL_META_KEY, level)
-    else:
-        data["params"] = {"_meta": {types.LOG_LEVEL_META_KEY: level}, **params}
 
 
 def _call_data(name: str, arguments: dict[str, Any] | None, meta: types.RequestParamsMeta | None) -> dict[str, Any]:

@@ -263,3 +263,35 @@ async def test_what_the_server_wrote_before_a_raw_answer_reaches_the_sdk_before_
 
     assert seen_when_answered >= 1
     assert isinstance(received[0], ValueError)
+
+
+async def test_raw_calls_with_different_deadlines_each_end_at_their_own_and_a_call_without_one_waits_on():
+    # The lane keeps one timer for all its calls: a later deadline noted first, an earlier one after it,
+    # and the timer armed again for the next deadline once it has ended the calls due.
+    command = StdioCommand(sys.executable, ("-c", "import time; time.sleep(60)"))
+    ended: dict[str, float] = {}
+    three_ended = anyio.Event()
+    async with open_stdio(command, stderr=StderrBuffer(None), stop_times=lambda: QUICK_STOP) as connection:
+        lane = connection.raw
+        assert lane is not None
+
+        async def call(name: str, deadline: float | None) -> None:
+            with pytest.raises(raw_lane.LaneTimeoutError):
+                await lane.request("tools/call", {"name": name}, deadline=deadline)
+            ended[name] = anyio.current_time()
+            if len(ended) == 3:
+                three_ended.set()
+
+        with anyio.fail_after(WAIT_S):
+            async with anyio.create_task_group() as tg:
+                start = anyio.current_time()
+                tg.start_soon(call, "unbounded", None)
+                tg.start_soon(call, "late", start + 0.6)
+                tg.start_soon(call, "early", start + 0.2)
+                tg.start_soon(call, "latest", start + 0.8)
+                await three_ended.wait()
+                assert "unbounded" not in ended
+                tg.cancel_scope.cancel()
+
+    assert start + 0.2 <= ended["early"] < ended["late"] < ended["latest"]
+    assert ended["late"] >= start + 0.6 and ended["latest"] >= start + 0.8
