@@ -48,6 +48,8 @@ MODERN_KEYS = {
     "prompts/get": frozenset({"resultType"}),
 }
 PASSABLE_METHODS = frozenset(RESULT_KEYS)
+# Every key a 2026-07-28 server's result of each method may have.
+MODERN_RESULT_KEYS = {method: keys | MODERN_KEYS[method] for method, keys in RESULT_KEYS.items()}
 
 
 def wire_result(method: str, raw: Mapping[str, Any], *, modern: bool) -> dict[str, Any] | None:
@@ -55,38 +57,32 @@ def wire_result(method: str, raw: Mapping[str, Any], *, modern: bool) -> dict[st
 
     None: the typed way would change more than the hop's part (or the server asks questions).
     """
-    keys = RESULT_KEYS[method]
     if modern:
-        added = MODERN_KEYS[method]
-        if raw.get("resultType") != "complete" or not (keys | added).issuperset(raw) or not _cache_hints_ok(raw, added):
+        if raw.get("resultType") != "complete" or not MODERN_RESULT_KEYS[method].issuperset(raw):
             return None
-    elif not keys.issuperset(raw):
+        if method == "resources/read" and not (type(raw.get("ttlMs")) is int and raw.get("cacheScope") in CACHE_SCOPES):
+            return None  # a read's cache hints: both, as its surface requires
+    elif not RESULT_KEYS[method].issuperset(raw):
         return None
     meta = raw.get("_meta")
     if "_meta" in raw and (type(meta) is not dict or (SERVER_INFO_META_KEY in meta and not modern)):
         return None
     if not _BODIES[method](raw):
         return None
-    wire = dict(raw)
-    if method == "tools/call":
-        wire["isError"] = raw.get("isError", False)
     if modern:
-        for key in MODERN_KEYS[method]:
-            wire.pop(key, None)
+        dropped = MODERN_KEYS[method]
+        wire = {key: value for key, value in raw.items() if key not in dropped}
         if meta is not None and SERVER_INFO_META_KEY in meta:
             kept = {key: value for key, value in meta.items() if key != SERVER_INFO_META_KEY}
             if kept:
                 wire["_meta"] = kept
             else:
                 del wire["_meta"]
+    else:
+        wire = dict(raw)
+    if method == "tools/call":
+        wire["isError"] = raw.get("isError", False)
     return wire
-
-
-def _cache_hints_ok(raw: Mapping[str, Any], added: frozenset[str]) -> bool:
-    """Whether a 2026-07-28 result's cache hints are as its surface requires (both or neither method's)."""
-    if "ttlMs" not in added:
-        return True
-    return type(raw.get("ttlMs")) is int and raw.get("cacheScope") in CACHE_SCOPES
 
 
 def _text_block(block: Any) -> bool:
@@ -102,11 +98,13 @@ def _text_block(block: Any) -> bool:
 
 def _tool_body(raw: Mapping[str, Any]) -> bool:
     content = raw.get("content")
-    return (
-        type(content) is list
-        and all(_text_block(block) for block in content)
-        and type(raw.get("isError", False)) is bool
-        and ("structuredContent" not in raw or type(raw["structuredContent"]) is dict)
+    if type(content) is not list:
+        return False
+    for block in content:
+        if not _text_block(block):
+            return False
+    return type(raw.get("isError", False)) is bool and (
+        "structuredContent" not in raw or type(raw["structuredContent"]) is dict
     )
 
 

@@ -35,6 +35,8 @@ class StdinPipe:
         # The asyncio writer anyio's stream wraps (none where the process is not asyncio's).
         writer = getattr(getattr(process, "_process", None), "stdin", None)
         self._writer = writer if isinstance(writer, asyncio.StreamWriter) else None
+        # What the writer writes to (its ``write`` is the transport's): each line goes straight to it.
+        self._transport = None if self._writer is None else self._writer.transport
         self._stream = stream
         self._pending: list[bytes] = []
 
@@ -44,17 +46,17 @@ class StdinPipe:
         Raises:
             anyio.BrokenResourceError: the pipe is closed (the server's end, or ours at close).
         """
-        writer = self._writer
-        if writer is None:
+        transport = self._transport
+        if transport is None:
             self._pending.append(data)
             return False
-        if writer.transport.is_closing():
+        if transport.is_closing():
             raise anyio.BrokenResourceError
         try:
-            writer.write(data)
+            transport.write(data)
         except RuntimeError as exc:  # uvloop: a write to a closed transport
             raise anyio.BrokenResourceError from exc
-        return not writer.transport.get_write_buffer_size()
+        return not transport.get_write_buffer_size()
 
     async def drained(self) -> None:
         """Wait until the pipe takes more (asyncio's ``drain``). Raises OSError when the pipe broke meanwhile."""

@@ -282,8 +282,8 @@ class _Shared:
 
     async def __aenter__(self) -> DownstreamServer | None:
         server = self._server
-        if server is None:
-            return None
+        if server is None or not server.twinned:
+            return server  # it serves every era
         if not self._modern:
             await server.era_settled()
         return server.for_era(modern=self._modern)

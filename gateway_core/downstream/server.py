@@ -137,6 +137,8 @@ class DownstreamServer:
         self._sign_in_name = sign_in_as or name
         self._always_handshake = handshake_only
         self._twin = HandshakeTwin(name, self._twin_changed) if era_twin else None
+        # Whether a handshake-era twin may serve handshake-era agents (else this server serves every era).
+        self.twinned = era_twin
         self._outside_call_roots = outside_call_roots
         self._raw_on_stderr = on_stderr
         self._sign_ins = sign_ins

@@ -15,6 +15,7 @@ answered the same way, and is told the calling agent's capabilities with each re
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -250,7 +251,7 @@ class ServerSession:
             return await self._passing_through_by_dispatcher(name, arguments, caller=caller, meta=meta)
         assert live is not None
         timeout = self._timeout_s()
-        deadline = anyio.current_time() + timeout
+        deadline = asyncio.get_running_loop().time() + timeout  # anyio.current_time(), in fewer steps
         # The SDK's own stamp; it has no public way to stamp without sending.
         stamp = live.session._stamp
         params = None
