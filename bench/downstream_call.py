@@ -8,14 +8,20 @@ three ways, taking turns every ``--batch`` calls so drift in machine load hits t
                dispatcher's ``send_raw_request``: what the hot path did before a lane existed)
   raw lane     ``call_tool_passing_through`` as the hot path sends it (the connection's raw lane)
 Prints the median and p95 latency and this process's CPU per call (the server runs in its own
-process, so this is the gateway's side alone), and the raw lane against the other two.
+process, so this is the gateway's side alone), and the raw lane against the other two; then, over
+``--counted`` more calls of each way, the function calls per call (Python and built-in, as cProfile
+counts them) and the loop's turns per call: steadier figures than time on a busy machine.
 
     .venv/bin/python bench/downstream_call.py [--transports stdio,http] [--calls 2000] [--batch 100]
+                                              [--counted 500]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import cProfile
+import pstats
 import statistics
 import sys
 import time
@@ -120,10 +126,43 @@ async def measure(server: DownstreamServer, calls: int, batch: int) -> dict[str,
     return results
 
 
+async def count(server: DownstreamServer, calls: int) -> dict[str, dict[str, float]]:
+    """Each way's function calls (cProfile's count) and loop turns (the selector's polls) per call."""
+    selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]  # the loop's own poll
+    polls = 0
+    select = selector.select
+
+    def counting_select(timeout: float | None = None) -> Any:
+        nonlocal polls
+        polls += 1
+        return select(timeout)
+
+    counted = {}
+    selector.select = counting_select
+    try:
+        for name, call in ways(server).items():
+            profile = cProfile.Profile()
+            polls = 0
+            profile.enable()
+            for _ in range(calls):
+                await call()
+            profile.disable()
+            turns = polls
+            functions = sum(row[1] for row in pstats.Stats(profile).stats.values())  # type: ignore[attr-defined]
+            counted[name] = {"functions": functions / calls, "turns": turns / calls}
+    finally:
+        selector.select = select
+    return counted
+
+
 def report(transport: str, results: dict[str, dict[str, float]]) -> None:
-    print(f"\n{transport}: {'way':<10} {'median ms':>10} {'p95 ms':>8} {'CPU ms/call':>12}")
+    header = f"{'median ms':>10} {'p95 ms':>8} {'CPU ms/call':>12} {'calls/call':>11} {'turns/call':>11}"
+    print(f"\n{transport}: {'way':<10} {header}")
     for name, r in results.items():
-        print(f"{'':<{len(transport) + 1}} {name:<10} {r['median_ms']:10.3f} {r['p95_ms']:8.3f} {r['cpu_ms']:12.3f}")
+        print(
+            f"{'':<{len(transport) + 1}} {name:<10} {r['median_ms']:10.3f} {r['p95_ms']:8.3f} {r['cpu_ms']:12.3f}"
+            f" {r.get('functions', 0):11.1f} {r.get('turns', 0):11.2f}"
+        )
     lane = results["raw lane"]
     for other in ("sdk", "typed"):
         print(
@@ -137,6 +176,7 @@ async def main() -> None:
     parser.add_argument("--transports", default="stdio,http")
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--counted", type=int, default=500, help="calls of each way counted (0: none)")
     options = parser.parse_args()
     for transport in options.transports.split(","):
         async with AsyncExitStack() as stack:
@@ -147,7 +187,11 @@ async def main() -> None:
                 fake = stack.enter_context(serve_fake("http" if transport == "http" else "sse"))
                 config = ServerConfig(url=fake.url, type=transport)
             server = await stack.enter_async_context(ready(config))
-            report(transport, await measure(server, options.calls, options.batch))
+            results = await measure(server, options.calls, options.batch)
+            if options.counted:
+                for name, counted in (await count(server, options.counted)).items():
+                    results[name].update(counted)
+            report(transport, results)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,11 @@ class HandshakeTwin:
         if self._settled.is_set():
             self._settled = anyio.Event()
 
+    @property
+    def is_settled(self) -> bool:
+        """Whether it is known now whether a twin serves handshake-era agents (``settled`` would return at once)."""
+        return self._settled.is_set()
+
     async def settled(self, within_s: float) -> None:
         """Until it is known whether a twin serves handshake-era agents (at most ``within_s``)."""
         if self._settled.is_set():  # as almost always: no cancel scope to build for every request

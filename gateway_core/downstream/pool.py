@@ -282,11 +282,13 @@ class _Shared:
 
     async def __aenter__(self) -> DownstreamServer | None:
         server = self._server
-        if server is None or not server.twinned:
-            return server  # it serves every era
-        if not self._modern:
-            await server.era_settled()
-        return server.for_era(modern=self._modern)
+        if server is None or self._modern:
+            return server  # a 2026-07-28 agent is served by the server itself
+        known = server.for_handshake_era_now()  # as almost always: nothing to wait for
+        if known is not None:
+            return known
+        await server.era_settled()
+        return server.for_era(modern=False)
 
     async def __aexit__(self, *exc_info: object) -> None:
         return None

@@ -137,8 +137,6 @@ class DownstreamServer:
         self._sign_in_name = sign_in_as or name
         self._always_handshake = handshake_only
         self._twin = HandshakeTwin(name, self._twin_changed) if era_twin else None
-        # Whether a handshake-era twin may serve handshake-era agents (else this server serves every era).
-        self.twinned = era_twin
         self._outside_call_roots = outside_call_roots
         self._raw_on_stderr = on_stderr
         self._sign_ins = sign_ins
@@ -245,6 +243,19 @@ class DownstreamServer:
         """The server that serves an agent of this era: the handshake-era twin where one serves, else this."""
         twin = None if modern or self._twin is None else self._twin.serving
         return self if twin is None else twin
+
+    def for_handshake_era_now(self) -> DownstreamServer | None:
+        """``for_era(modern=False)`` when it is settled which session serves handshake-era agents; else None.
+
+        None: ``era_settled`` must be awaited first (a twin is being started and compared).
+        """
+        twin = self._twin
+        if twin is None:
+            return self
+        if not twin.is_settled:
+            return None
+        serving = twin.serving
+        return self if serving is None else serving
 
     async def era_settled(self) -> None:
         """Until it is known which session serves handshake-era agents (``LISTING_WAIT_S`` at most)."""

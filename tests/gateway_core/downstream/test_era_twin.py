@@ -9,6 +9,7 @@ import mcp_types as types
 import pytest
 
 from gateway_core.downstream.base import ServerState
+from gateway_core.downstream.era_twin import HandshakeTwin
 from gateway_core.downstream.offer import EVERYTHING
 from gateway_core.errors import ServerUnavailableError
 from tests.gateway_core.downstream.conftest import fake_config, ready_fake
@@ -45,6 +46,7 @@ async def test_a_server_that_offers_both_eras_the_same_serves_every_agent_from_o
         assert fake_processes() == 1
 
         assert server.for_era(modern=False) is server
+        assert server.for_handshake_era_now() is server
         assert await server.listed_to(EVERYTHING, modern=False) is None  # the catalog, as for a 2026 agent
         assert server.era_generation == 0
 
@@ -53,13 +55,14 @@ async def test_a_server_that_lists_by_era_keeps_a_handshake_era_twin_that_lists_
     async with ready_fake(fake_config("--by-era")) as (server, _):
         await server.era_settled()
         twin = server.for_era(modern=False)
+        known_at_once = server.for_handshake_era_now()
         listed = await server.listed_to(None, modern=False)
         answered_by_twin = text(await twin.session.call_tool("era", {}))
         answered_by_server = text(await server.session.call_tool("era", {}))
         catalog = {tool.name for tool in server.catalog.tools}
         modern = server.for_era(modern=True)
 
-    assert twin is not server and modern is server
+    assert twin is not server and modern is server and known_at_once is twin
     assert listed is not None and "era" in listed.tools and "whats_new" not in listed.tools
     assert "whats_new" in catalog
     assert (answered_by_twin, answered_by_server) == ("2025-11-25", "2026-07-28")
@@ -85,4 +88,14 @@ async def test_a_handshake_era_server_has_no_twin():
         await server.era_settled()
 
         assert server.for_era(modern=False) is server
+        assert server.for_handshake_era_now() is server
         assert text(await server.session.call_tool("era", {})) == "2025-11-25"
+
+
+def test_which_session_serves_handshake_era_agents_is_not_known_while_a_twin_is_being_compared():
+    twin = HandshakeTwin("fake", lambda: None)
+    assert twin.is_settled and twin.serving is None
+
+    twin.expect()
+
+    assert not twin.is_settled
