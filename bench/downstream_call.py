@@ -13,7 +13,7 @@ process, so this is the gateway's side alone), and the raw lane against the othe
 counts them) and the loop's turns per call: steadier figures than time on a busy machine.
 
     .venv/bin/python bench/downstream_call.py [--transports stdio,http] [--calls 2000] [--batch 100]
-                                              [--counted 500]
+                                              [--text hello] [--counted 500]
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ async def ready(config: ServerConfig) -> AsyncIterator[DownstreamServer]:
         tg.cancel_scope.cancel()
 
 
-def ways(server: DownstreamServer) -> dict[str, Callable[[], Awaitable[Any]]]:
+def ways(server: DownstreamServer, text: str = "hello") -> dict[str, Callable[[], Awaitable[Any]]]:
     session, caller = server.session, Agent()
-    arguments = {"text": "hello"}
+    arguments = {"text": text}
 
     async def typed() -> Any:
         return await session.call_tool("echo", arguments, caller=caller)
@@ -99,8 +99,8 @@ def ways(server: DownstreamServer) -> dict[str, Callable[[], Awaitable[Any]]]:
     return {"typed": typed, "sdk": sdk, "raw lane": passing_through}
 
 
-async def measure(server: DownstreamServer, calls: int, batch: int) -> dict[str, dict[str, float]]:
-    paths = ways(server)
+async def measure(server: DownstreamServer, calls: int, batch: int, text: str) -> dict[str, dict[str, float]]:
+    paths = ways(server, text)
     latencies: dict[str, list[float]] = {name: [] for name in paths}
     cpu = dict.fromkeys(paths, 0.0)
     for call in paths.values():  # warm up every way
@@ -126,7 +126,7 @@ async def measure(server: DownstreamServer, calls: int, batch: int) -> dict[str,
     return results
 
 
-async def count(server: DownstreamServer, calls: int) -> dict[str, dict[str, float]]:
+async def count(server: DownstreamServer, calls: int, text: str) -> dict[str, dict[str, float]]:
     """Each way's function calls (cProfile's count) and loop turns (the selector's polls) per call."""
     selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]  # the loop's own poll
     polls = 0
@@ -140,7 +140,7 @@ async def count(server: DownstreamServer, calls: int) -> dict[str, dict[str, flo
     counted = {}
     selector.select = counting_select
     try:
-        for name, call in ways(server).items():
+        for name, call in ways(server, text).items():
             profile = cProfile.Profile()
             polls = 0
             profile.enable()
@@ -156,13 +156,14 @@ async def count(server: DownstreamServer, calls: int) -> dict[str, dict[str, flo
 
 
 def report(transport: str, results: dict[str, dict[str, float]]) -> None:
-    header = f"{'median ms':>10} {'p95 ms':>8} {'CPU ms/call':>12} {'calls/call':>11} {'turns/call':>11}"
+    counted = all("turns" in r for r in results.values())
+    header = f"{'median ms':>10} {'p95 ms':>8} {'CPU ms/call':>12}" + (
+        f" {'calls/call':>11} {'turns/call':>11}" if counted else ""
+    )
     print(f"\n{transport}: {'way':<10} {header}")
     for name, r in results.items():
-        print(
-            f"{'':<{len(transport) + 1}} {name:<10} {r['median_ms']:10.3f} {r['p95_ms']:8.3f} {r['cpu_ms']:12.3f}"
-            f" {r.get('functions', 0):11.1f} {r.get('turns', 0):11.2f}"
-        )
+        line = f"{'':<{len(transport) + 1}} {name:<10} {r['median_ms']:10.3f} {r['p95_ms']:8.3f} {r['cpu_ms']:12.3f}"
+        print(line + (f" {r['functions']:11.1f} {r['turns']:11.2f}" if counted else ""))
     lane = results["raw lane"]
     for other in ("sdk", "typed"):
         print(
@@ -176,8 +177,13 @@ async def main() -> None:
     parser.add_argument("--transports", default="stdio,http")
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--text", default="hello", help="what echo is sent (and answers); 'ü*N': N of ü")
     parser.add_argument("--counted", type=int, default=500, help="calls of each way counted (0: none)")
     options = parser.parse_args()
+    text = options.text
+    if "*" in text:
+        piece, times = text.rsplit("*", 1)
+        text = piece * int(times)
     for transport in options.transports.split(","):
         async with AsyncExitStack() as stack:
             if transport == "stdio":
@@ -187,9 +193,9 @@ async def main() -> None:
                 fake = stack.enter_context(serve_fake("http" if transport == "http" else "sse"))
                 config = ServerConfig(url=fake.url, type=transport)
             server = await stack.enter_async_context(ready(config))
-            results = await measure(server, options.calls, options.batch)
+            results = await measure(server, options.calls, options.batch, text)
             if options.counted:
-                for name, counted in (await count(server, options.counted)).items():
+                for name, counted in (await count(server, options.counted, text)).items():
                     results[name].update(counted)
             report(transport, results)
 

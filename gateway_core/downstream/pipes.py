@@ -14,7 +14,6 @@ Where asyncio cannot read the pipe itself (Windows), a task reads it and ``feed`
 from __future__ import annotations
 
 import asyncio
-import codecs
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -71,14 +70,15 @@ class StdinPipe:
 class StdoutLines(asyncio.Protocol):
     """The server's stdout as lines: raw answers to their calls at once, the rest in order to ``pump`` (see above).
 
-    Bytes are decoded as UTF-8, a bad sequence replaced; a last line without a newline is dropped
-    at the end, as the SDK's reader drops it.
+    Lines are split as bytes (a newline is never part of a longer UTF-8 sequence) and handed to the
+    raw lane as they came, which parses them without decoding them first; every other line is decoded
+    as UTF-8, a bad sequence replaced, as decoding the whole stream would give it. A last line without
+    a newline is dropped at the end, as the SDK's reader drops it.
     """
 
     def __init__(self, raw: RawLane) -> None:
         self._raw = raw
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._parts: list[str] = []
+        self._parts: list[bytes] = []
         self._queued: deque[str] = deque()
         self._ended = False
         self._wake: asyncio.Future[None] | None = None
@@ -105,17 +105,19 @@ class StdoutLines(asyncio.Protocol):
         """Take a chunk of stdout: each whole line to its raw call, or to the queue."""
         # A line's earlier parts wait here; only each new chunk is searched, so a message of any size
         # costs time in proportion to its size (re-splitting the whole line would not).
-        *lines, rest = self._decoder.decode(data).split("\n")
+        *lines, rest = data.split(b"\n")
         parts = self._parts
         if lines and parts:
-            lines[0] = "".join([*parts, lines[0]])
+            lines[0] = b"".join([*parts, lines[0]])
             parts.clear()
         if rest:
             parts.append(rest)
         queued = self._queued
         for line in lines:
-            if line.strip() and (queued or self._sending or not self._raw.take(line)):
-                queued.append(line)
+            if queued or self._sending or not self._raw.take(line):
+                text = line.decode("utf-8", "replace")
+                if text.strip():
+                    queued.append(text)
         if queued:
             self._wake_pump()
             if len(queued) > PAUSE_AT_LINES and not self._paused:

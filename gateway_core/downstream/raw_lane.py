@@ -36,6 +36,7 @@ from pydantic import ValidationError
 # The lane's request ids start with this; a line without it answers nothing of the lane's.
 ID_PREFIX = "toolgate-"
 _MARK = f'"{ID_PREFIX}'
+_MARK_BYTES = _MARK.encode()
 # What a call still waiting gets when the connection ends: the dispatcher's own words (session.py reads them).
 CLOSED = ErrorData(code=CONNECTION_CLOSED, message="Connection closed")
 # Bound for the courtesy cancel after a call is abandoned (the dispatcher's): a wedged pipe cannot hang it.
@@ -140,14 +141,16 @@ class RawLane:
             raise MCPError(code=outcome.code, message=outcome.message, data=outcome.data)
         return outcome
 
-    def take(self, line: str) -> bool:
-        """Whether ``line`` (from the server's stdout) answers a raw call; if so it is handed to that call."""
-        if not self._waiting or _MARK not in line:
+    def take(self, line: str | bytes) -> bool:
+        """Whether ``line`` (from stdout, decoded or as it came) answers a raw call; if so it is handed to that call."""
+        if not self._waiting or (_MARK_BYTES not in line if isinstance(line, bytes) else _MARK not in line):
             return False
         try:
             answer = _answer(pydantic_core.from_json(line))
         except ValueError:
-            return False  # not JSON: the SDK's reader says so, as for any line
+            # Not JSON: the SDK's reader says so, as for any line. (Or, as it came, a bad UTF-8 sequence
+            # that its text replaces: ``pipes.StdoutLines`` then queues its text, which comes here again.)
+            return False
         if answer is None or (waiting := self._waiting.pop(answer[0], None)) is None:
             return False  # not an answer, or to no call waiting: the SDK's way, as before
         _settle(waiting[0], answer[1])

@@ -295,3 +295,39 @@ async def test_raw_calls_with_different_deadlines_each_end_at_their_own_and_a_ca
 
     assert start + 0.2 <= ended["early"] < ended["late"] < ended["latest"]
     assert ended["late"] >= start + 0.6 and ended["latest"] >= start + 0.8
+
+
+# A server that answers the first request in three writes: a notification with a bad UTF-8 byte, a blank
+# line and a line of (Unicode) spaces, then the answer with a character split across two writes and a
+# bad byte of its own, then another notification.
+SPLITTING_SERVER = r"""
+import sys, time
+sys.stdin.readline()
+notice = b'{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"%s"}}\n'
+for part in (
+    notice % b"bad \xff" + b"\n \xc2\xa0\n" + b'{"jsonrpc":"2.0","id":"toolgate-1","result":{"text":"\xc3',
+    b'\xa9\xff"}}',
+    b"\n" + notice % b"end",
+):
+    sys.stdout.buffer.write(part); sys.stdout.buffer.flush(); time.sleep(0.05)
+sys.stdin.readline()
+"""
+
+
+async def test_stdout_reads_as_its_utf8_text_for_a_raw_call_and_the_sdk_however_it_is_split_and_blank_lines_go():
+    received: list[Any] = []
+    command = StdioCommand(sys.executable, ("-c", SPLITTING_SERVER))
+    async with open_stdio(command, stderr=StderrBuffer(None)) as connection, anyio.create_task_group() as tg:
+        assert connection.raw is not None
+        read, _ = connection.streams
+
+        async def read_the_sdks_way() -> None:
+            for _ in range(2):
+                received.append(await read.receive())
+
+        tg.start_soon(read_the_sdks_way)
+        with anyio.fail_after(WAIT_S):
+            result = await connection.raw.request("tools/call", {"name": "echo"})
+
+    assert result == {"text": "é\ufffd"}
+    assert [item.message.params["data"] for item in received] == ["bad \ufffd", "end"]
