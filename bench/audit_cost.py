@@ -57,6 +57,8 @@ _RUN = textwrap.dedent(
             if prefill:
                 filled(Path(folder) / "audit.sqlite3")
             log = AuditLog(Path(folder) / "audit.sqlite3")
+            # Each commit's gateway records a call's pair its own way (``decide`` and ``finish`` after 1d2dd73).
+            decide = getattr(log, "decide", None)
             async with anyio.create_task_group() as tg:
                 await tg.start(log.run)
                 for i in range(30 + calls):
@@ -64,16 +66,23 @@ _RUN = textwrap.dedent(
                         wall, cpu, loop = time.perf_counter(), time.process_time(), time.thread_time()
                     if record:
                         ids = call_id()
-                        await log.record_decision(
+                        decision = dict(
                             call_id=ids, agent="bench", server="echo", tool="echo", effect="allow",
                             rule="echo/ec* → allow", reason="rule echo/ec* allows it", arguments={"text": f"m{i}"},
                         )
+                        if decide is not None:
+                            call = decide(**decision)
+                        else:
+                            await log.record_decision(**decision)
                     await anyio.sleep(0.0005)
                     if record:
-                        log.record_outcome(
-                            call_id=ids, agent="bench", server="echo", tool="echo", outcome="ok",
-                            latency_s=0.0005, result_size=40, effect="allow", rule="echo/ec* → allow",
-                        )
+                        if decide is not None:
+                            log.finish(call, outcome="ok", latency_s=0.0005, result_size=40)
+                        else:
+                            log.record_outcome(
+                                call_id=ids, agent="bench", server="echo", tool="echo", outcome="ok",
+                                latency_s=0.0005, result_size=40, effect="allow", rule="echo/ec* → allow",
+                            )
                 ended = time.perf_counter(), time.process_time(), time.thread_time()
                 tg.cancel_scope.cancel()
         print(json.dumps([(ended[0] - wall) / calls, (ended[1] - cpu) / calls, (ended[2] - loop) / calls]))

@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
-from gateway_core.audit.log import AuditLog
+from gateway_core.audit.log import AuditedCall, AuditLog
 from gateway_core.audit.records import AuditQuery, AuditRecord, AuditStatus, CallOutcome, RecordKind, new_call_id
 from gateway_core.audit.store import read_records
 from gateway_core.audit.summary import summarize_arguments
 
 __all__ = [
     "AuditLog",
+    "AuditedCall",
     "AuditQuery",
     "AuditRecord",
     "AuditStatus",

@@ -167,7 +167,7 @@ class AuditLog:
 
         The journal survives the process being killed; the writer commits the record to SQLite
         within ``FLUSH_DELAY_S``, in one transaction with the records around it. Disk problems do
-        not raise: they show in ``status``.
+        not raise: they show in ``status``. ``decide`` does the same without awaiting.
 
         Args:
             call_id: the call's id, shared with its outcome record.
@@ -182,26 +182,62 @@ class AuditLog:
         Raises:
             ValueError: ``effect`` is not one of the three effects.
         """
-        # The columns in ``store.RECORD_COLUMNS`` order (time, kind, call_id, … arguments).
-        self._enqueue(
-            (
-                time.time(),
-                RecordKind.DECISION,
-                call_id,
-                agent,
-                server,
-                tool,
-                _effect(effect),
-                rule,
-                reason,
-                None,
-                None,
-                0.0,
-                None,
-                None,
-                summarize_arguments(arguments),
-            )
+        self.decide(
+            call_id=call_id,
+            agent=agent,
+            server=server,
+            tool=tool,
+            effect=effect,
+            rule=rule,
+            reason=reason,
+            arguments=arguments,
         )
+
+    def decide(
+        self,
+        *,
+        call_id: str,
+        agent: str,
+        server: str,
+        tool: str,
+        effect: str,
+        rule: str,
+        reason: str,
+        arguments: Mapping[str, Any] | None,
+    ) -> AuditedCall:
+        """``record_decision``, returning once the record is in the journal: the call, for its outcome (``finish``).
+
+        Raises:
+            ValueError: ``effect`` is not one of the three effects.
+        """
+        call = AuditedCall(call_id, agent, server, tool, _effect(effect), rule)
+        now, summary = time.time(), summarize_arguments(arguments)
+        values = (
+            now,
+            RecordKind.DECISION,
+            call_id,
+            agent,
+            server,
+            tool,
+            call.effect,
+            rule,
+            reason,
+            None,
+            None,
+            0.0,
+            None,
+            None,
+            summary,
+        )
+        try:
+            line, columns_json = _DECISION.encode(
+                call.line, call.json, float.__repr__(now), journal.text(reason), journal.text(summary)
+            )
+        except UnicodeEncodeError:
+            self._enqueue(values)  # a lone surrogate: written out as an escape there
+        else:
+            self._queue(values, line, columns_json)
+        return call
 
     def record_outcome(
         self,
@@ -238,25 +274,69 @@ class AuditLog:
         Raises:
             ValueError: ``outcome`` or ``effect`` is not a known value.
         """
-        self._enqueue(
-            (
-                time.time(),
-                RecordKind.OUTCOME,
-                call_id,
-                agent,
-                server,
-                tool,
-                None if effect is None else _effect(effect),
-                rule,
-                reason,
-                answer,
-                waited_s,
-                latency_s,
-                _OUTCOMES.get(outcome) or CallOutcome(_value(outcome)),
-                result_size,
-                "",
-            )
+        call = AuditedCall(call_id, agent, server, tool, None if effect is None else _effect(effect), rule)
+        self.finish(
+            call,
+            outcome=outcome,
+            latency_s=latency_s,
+            result_size=result_size,
+            answer=answer,
+            waited_s=waited_s,
+            reason=reason,
         )
+
+    def finish(
+        self,
+        call: AuditedCall,
+        *,
+        outcome: str,
+        latency_s: float,
+        result_size: int | None = None,
+        answer: str | None = None,
+        waited_s: float | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """``record_outcome`` for a call ``decide`` recorded (its id, agent, server, tool, effect and rule).
+
+        Raises:
+            ValueError: ``outcome`` is not a known value.
+        """
+        ended = _OUTCOMES.get(outcome) or CallOutcome(_value(outcome))
+        now = time.time()
+        values = (
+            now,
+            RecordKind.OUTCOME,
+            call.call_id,
+            call.agent,
+            call.server,
+            call.tool,
+            call.effect,
+            call.rule,
+            reason,
+            answer,
+            waited_s,
+            latency_s,
+            ended,
+            result_size,
+            "",
+        )
+        text = journal.text
+        try:
+            line, columns_json = _OUTCOME.encode(
+                call.line,
+                call.json,
+                float.__repr__(now),
+                "null" if reason is None else text(reason),
+                "null" if answer is None else text(answer),
+                "null" if waited_s is None else text(waited_s),
+                text(latency_s),
+                _OUTCOME_TEXTS[ended],
+                "null" if result_size is None else text(result_size),
+            )
+        except UnicodeEncodeError:
+            self._enqueue(values)  # a lone surrogate: written out as an escape there
+        else:
+            self._queue(values, line, columns_json)
 
     def record_notice(
         self,
@@ -309,6 +389,10 @@ class AuditLog:
             # A lone surrogate (JSON allows "\ud800") can be neither UTF-8 in the journal nor text in SQLite.
             values = _without_surrogates(values)
             line, columns_json = journal.encode_values(values)
+        self._queue(values, line, columns_json)
+
+    def _queue(self, values: tuple[Any, ...], line: bytes, columns_json: str) -> None:
+        """Journal and queue one record, given as its values and their encodings (``journal.encode_values``)."""
         with self._lock:
             running = self._loop is not None and not self._stopping
             if running:
@@ -581,3 +665,42 @@ def _effect(effect: str) -> str:
     if text not in EFFECTS:
         raise ValueError(f"unknown effect {effect!r}; expected one of {sorted(EFFECTS)}")
     return text
+
+
+# The two shapes of a call's records (``journal.Shape``): what a decision and an outcome always hold.
+_DECISION = journal.Shape(
+    {
+        "kind": RecordKind.DECISION,
+        "answer": None,
+        "waited_s": None,
+        "latency_s": 0.0,
+        "outcome": None,
+        "result_size": None,
+    }
+)
+_OUTCOME = journal.Shape({"kind": RecordKind.OUTCOME, "arguments": ""})
+_OUTCOME_TEXTS = {outcome: journal.text(outcome) for outcome in CallOutcome}
+
+
+class AuditedCall:
+    """A call whose decision ``AuditLog.decide`` recorded: what its outcome record holds too, encoded once.
+
+    Attributes:
+        call_id: the call's id.
+        agent: the calling agent's id.
+        server: the downstream server's name.
+        tool: the tool's upstream name (or the public name of a prompt or resource).
+        effect: the decision's effect.
+        rule: the deciding rule.
+    """
+
+    __slots__ = ("agent", "call_id", "effect", "json", "line", "rule", "server", "tool")
+
+    def __init__(self, call_id: str, agent: str, server: str, tool: str, effect: str | None, rule: str | None) -> None:
+        self.call_id = call_id
+        self.agent = agent
+        self.server = server
+        self.tool = tool
+        self.effect = effect
+        self.rule = rule
+        self.line, self.json = journal.shared(call_id, agent, server, tool, effect, rule)

@@ -161,16 +161,21 @@ def insert_rows(conn: sqlite3.Connection, rows: Sequence[Row]) -> list[AuditReco
     stored: list[AuditRecord] = []
     params: list[tuple[Any, ...]] = []
     known = conn.chain_end if isinstance(conn, WriterConnection) else None
+    new, fields, hash_of = object.__new__, _RECORD_FIELDS, chain.record_hash_of
     with _transaction(conn):
         record_id, previous = known if known is not None else _chain_end(conn)
         for values, columns_json in rows:
             record_id += 1
+            row = (record_id, *values)
             if columns_json is None:
-                previous = chain.record_hash(previous, (record_id, *values))
+                previous = chain.record_hash(previous, row)
             else:
-                previous = chain.record_hash_of(previous, record_id, columns_json)
-            params.append((record_id, *values, previous))
-            stored.append(_stored(record_id, values))
+                previous = hash_of(previous, record_id, columns_json)
+            params.append((*row, previous))
+            # The ``AuditRecord`` of the stored row, without running the frozen constructor (a few µs per record).
+            record = new(AuditRecord)
+            record.__dict__.update(zip(fields, row, strict=False))  # both are the id and RECORD_COLUMNS
+            stored.append(record)
         conn.executemany(_INSERT, params)
     if not stored:
         return stored
@@ -185,13 +190,6 @@ def insert_rows(conn: sqlite3.Connection, rows: Sequence[Row]) -> list[AuditReco
 
 
 _RECORD_FIELDS = ("id", *_COLUMNS)
-
-
-def _stored(record_id: int, values: tuple[Any, ...]) -> AuditRecord:
-    """The ``AuditRecord`` of a stored row, without running the frozen constructor (a few µs per record)."""
-    record = object.__new__(AuditRecord)
-    record.__dict__.update(zip(_RECORD_FIELDS, (record_id, *values), strict=True))
-    return record
 
 
 # Writing the head file costs more than a commit; it is rewritten at most this often (the newest records

@@ -6,10 +6,12 @@ start of a long string (what it can show, and more), so a large argument costs n
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
 from collections.abc import Mapping
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -58,6 +60,13 @@ _TRAILING_RUN = re.compile(r"(?<![A-Za-z0-9+=_\-])[A-Za-z0-9+=_\-]{1,31}$")
 _MIN_RUN_CHARS = 32
 # What ``json.dumps(..., ensure_ascii=False, separators=(", ", ": "))`` builds on every call, built once.
 _SUMMARY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+# The C encoder that ``_SUMMARY_ENCODER.encode`` makes afresh for every dict or list, made once. What it is
+# given is ``_clean``'s output, built anew and cut at ``_MAX_DEPTH``: it never holds a cycle to check for.
+_C_ENCODE = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(None, _SUMMARY_ENCODER.default, encode_basestring, None, ": ", ", ", False, False, True)
+)
 
 
 def summarize_arguments(
@@ -77,7 +86,8 @@ def summarize_arguments(
     Returns:
         The summary, e.g. ``{"repo": "octo/hello", "token": "[redacted]"}``.
     """
-    summary = _SUMMARY_ENCODER.encode(_clean(dict(arguments or {}), max_value_chars, 0))
+    cleaned = _clean(arguments or {}, max_value_chars, 0)
+    summary = _SUMMARY_ENCODER.encode(cleaned) if _C_ENCODE is None else "".join(_C_ENCODE(cleaned, 0))
     return _truncate(summary, max_total_chars)
 
 
@@ -111,19 +121,40 @@ def redact_text(text: str) -> str:
     return _LONG_RUN.sub(lambda m: REDACTED if _looks_random(m.group()) else m.group(), text)
 
 
+# Key names repeat from call to call: each short one is judged once (bounded, so odd keys cannot grow it).
+_judged_key = functools.lru_cache(maxsize=4096)(is_secret_key)
+_JUDGED_KEY_CHARS = 64
+
+
+def _secret_key(key: str) -> bool:
+    return _judged_key(key) if len(key) <= _JUDGED_KEY_CHARS else is_secret_key(key)
+
+
+_PLAIN = frozenset({type(None), bool, int, float})
+
+
 def _clean(value: Any, max_chars: int | None, depth: int) -> Any:
-    if value is None or isinstance(value, bool | int | float):
+    kind = type(value)
+    if kind is str:
+        if (
+            len(value) < _MIN_RUN_CHARS
+            and (max_chars is None or len(value) <= max_chars)
+            and _PREFIXED_TOKEN.search(value) is None
+        ):
+            return value  # what the general way below keeps whole: too short to be a key, no token in it
+    elif kind in _PLAIN or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
         start = _scanned_start(value, max_chars)
         return _truncate(redact_text(start) + (ELLIPSIS if len(start) < len(value) else ""), max_chars)
     if depth >= _MAX_DEPTH:
         return ELLIPSIS
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         cleaned: dict[str, Any] = {}
         for key, item in value.items():
-            name = _truncate(str(key), max_chars)
-            cleaned[name] = REDACTED if is_secret_key(str(key)) else _clean(item, max_chars, depth + 1)
+            text = key if type(key) is str else str(key)
+            name = _truncate(text, max_chars)
+            cleaned[name] = REDACTED if _secret_key(text) else _clean(item, max_chars, depth + 1)
         return cleaned
     if isinstance(value, list | tuple | set | frozenset):
         return [_clean(item, max_chars, depth + 1) for item in value]

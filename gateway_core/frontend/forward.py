@@ -139,40 +139,48 @@ class RequestForwarder:
             if (down := self._unavailable(params.name, prompt=False)) is not None:
                 raise down
             return unknown_tool(params.name)
-        agent, target = current_agent(), ("tools/call", params.name)
+        agent = current_agent()
         if params.request_state is not None:
+            target = ("tools/call", params.name)
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses, ctx)
-        hit = await self._guard.limit(
-            agent=agent, server=route.server, tool=route.upstream_name, arguments=params.arguments
-        )
+        server, tool = route.server, route.upstream_name
+        hit = self._guard.limit(agent=agent, server=server, tool=tool, arguments=params.arguments)
         if hit is not None:
-            self._metrics.count_call(agent, route.server, "rate_limited", 0.0)
+            self._metrics.count_call(agent, server, "rate_limited", 0.0)
             return rate_limited_result(agent, hit)
         try:
+            sid = session_id(ctx)
             admission = await self._guard.admit(
                 agent=agent,
-                session_id=session_id(ctx),
-                server=route.server,
-                tool=route.upstream_name,
+                session_id=sid,
+                server=server,
+                tool=tool,
                 public_name=params.name,
                 arguments=params.arguments,
                 disconnected=_disconnect_check(ctx),
             )
-            if not admission.allowed:
-                self._metrics.count_call(agent, route.server, admission.refused_as, 0.0)
+            if admission.refusal is not None:
+                self._metrics.count_call(agent, server, admission.refused_as, 0.0)
                 if denied_as_unknown and admission.decision.effect is Effect.DENY:
                     return unknown_tool(params.name)
                 return refusal_result(admission)
             progress = ProgressRelay(ctx)
+            if not is_modern(ctx):
+                # What ``_run`` does for a handshake-era request, without its two layers (the common call).
+                caller = HandshakeCaller(agent, sid, ctx.session, ctx.request_id, self._record)
+                return await self._forward_call(
+                    ctx, agent, server, tool, params, admission, caller, progress, passing_through
+                )
 
             async def forward(caller: Caller) -> types.CallToolResult | types.CreateTaskResult | dict[str, Any]:
                 return await self._forward_call(
-                    ctx, agent, route.server, route.upstream_name, params, admission, caller, progress, passing_through
+                    ctx, agent, server, tool, params, admission, caller, progress, passing_through
                 )
 
+            target = ("tools/call", params.name)
             return await self._run(ctx, agent, target, forward, follow=progress.retarget)
         finally:
-            self._guard.release(agent, route.server)
+            self._guard.release(agent, server)
 
     async def _forward_call(
         self,

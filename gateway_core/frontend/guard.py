@@ -20,7 +20,7 @@ import anyio
 import mcp_types as types
 
 from gateway_core.approvals import ApprovalBroker, Outcome, RequestKind, Resolution
-from gateway_core.audit import AuditLog, CallOutcome, new_call_id
+from gateway_core.audit import AuditedCall, AuditLog, CallOutcome, new_call_id
 from gateway_core.audit.records import QUESTION_ASKED_RULE, QUESTION_REFUSED_RULE
 from gateway_core.errors import ErrorCode
 from gateway_core.frontend.runtime import RuntimeCell
@@ -42,6 +42,8 @@ class Admission:
     decision: Decision
     resolution: Resolution | None = None
     refusal: str | None = None
+    # The decision's audit record, which the outcome's shares its columns with (None: auditing is off).
+    audited: AuditedCall | None = None
 
     @property
     def allowed(self) -> bool:
@@ -107,9 +109,7 @@ class CallGuard:
         """The annotation hints ``server`` states for its tool ``tool`` as it lists it now (None: none)."""
         return self._runtime.now.routes.hints.get((server, tool))
 
-    async def limit(
-        self, *, agent: str, server: str, tool: str, arguments: Mapping[str, Any] | None
-    ) -> LimitHit | None:
+    def limit(self, *, agent: str, server: str, tool: str, arguments: Mapping[str, Any] | None) -> LimitHit | None:
         """Count one tool call against its agent's ``limits`` (and those for its server) before anything else decides.
 
         Returns:
@@ -120,9 +120,9 @@ class CallGuard:
         hit = self._limiter.acquire(agent, entry.limits if entry is not None else NO_LIMITS, server)
         if hit is None or self._audit is None:
             return hit
-        call_id, reason = new_call_id(), hit.reason(agent)
-        await self._audit.record_decision(
-            call_id=call_id,
+        reason = hit.reason(agent)
+        call = self._audit.decide(
+            call_id=new_call_id(),
             agent=agent,
             server=server,
             tool=tool,
@@ -131,17 +131,7 @@ class CallGuard:
             reason=reason,
             arguments=arguments,
         )
-        self._audit.record_outcome(
-            call_id=call_id,
-            agent=agent,
-            server=server,
-            tool=tool,
-            outcome=CallOutcome.RATE_LIMITED.value,
-            latency_s=0.0,
-            effect=Effect.DENY.value,
-            rule=hit.rule_text,
-            reason=reason,
-        )
+        self._audit.finish(call, outcome=CallOutcome.RATE_LIMITED.value, latency_s=0.0, reason=reason)
         return hit
 
     def release(self, agent: str, server: str) -> None:
@@ -175,8 +165,10 @@ class CallGuard:
         if tool is not None and kind == "tool" and self._changed is not None:
             decision = held_for_review(decision, self._changed(server, tool))
         audited_tool = public_name if tool is None else tool
-        if self._audit is not None:
-            await self._audit.record_decision(
+        audited = (
+            None
+            if self._audit is None
+            else self._audit.decide(
                 call_id=call_id,
                 agent=agent,
                 server=server,
@@ -186,19 +178,20 @@ class CallGuard:
                 reason=decision.reason,
                 arguments=arguments,
             )
+        )
         if self.paused:
-            return self._refuse(call_id, agent, server, audited_tool, decision, None, PAUSED_MESSAGE)
+            return self._refuse(call_id, agent, server, audited_tool, decision, None, PAUSED_MESSAGE, audited)
         if decision.effect is Effect.DENY:
             refusal = f"Toolgate: agent {agent!r} may not call {public_name} (rule: {decision.rule_text})"
-            return self._refuse(call_id, agent, server, audited_tool, decision, None, refusal)
+            return self._refuse(call_id, agent, server, audited_tool, decision, None, refusal, audited)
         if decision.effect is Effect.ALLOW:
-            return Admission(call_id, decision)
+            return Admission(call_id, decision, None, None, audited)
         if not ask:
             refusal = (
                 f"Toolgate: agent {agent!r} may only ask for {public_name} (rule: {decision.rule_text}), and a "
                 f"{kind} is never put to the person; allow server {server!r} for the agent to get it"
             )
-            return self._refuse(call_id, agent, server, audited_tool, decision, None, refusal)
+            return self._refuse(call_id, agent, server, audited_tool, decision, None, refusal, audited)
         try:
             resolution = await self._ask_while_connected(
                 disconnected,
@@ -216,13 +209,14 @@ class CallGuard:
                 held_for_review=isinstance(decision, HeldForReview),
             )
         except BaseException:
-            self._record_withdrawn(call_id, agent, server, audited_tool, decision)
+            self._record_withdrawn(call_id, agent, server, audited_tool, decision, audited)
             raise
         if resolution is None:
-            self._record_withdrawn(call_id, agent, server, audited_tool, decision)
-            return Admission(call_id, decision, None, f"Toolgate: agent {agent!r} went away before an answer")
+            self._record_withdrawn(call_id, agent, server, audited_tool, decision, audited)
+            gone = f"Toolgate: agent {agent!r} went away before an answer"
+            return Admission(call_id, decision, None, gone, audited)
         if resolution.allowed:
-            return Admission(call_id, decision, resolution)
+            return Admission(call_id, decision, resolution, None, audited)
         if resolution.outcome is Outcome.TIMED_OUT:
             refusal = (
                 f"Toolgate: nobody approved {public_name} for agent {agent!r} within "
@@ -232,7 +226,7 @@ class CallGuard:
             refusal = (
                 f"Toolgate: the person denied agent {agent!r} the call to {public_name} (rule: {decision.rule_text})"
             )
-        return self._refuse(call_id, agent, server, audited_tool, decision, resolution, refusal)
+        return self._refuse(call_id, agent, server, audited_tool, decision, resolution, refusal, audited)
 
     async def _ask_while_connected(
         self, disconnected: Callable[[], Awaitable[bool]] | None, **request: Any
@@ -266,21 +260,32 @@ class CallGuard:
         result_size: int | None,
     ) -> None:
         """Record the outcome of a forwarded call."""
+        audit = self._audit
+        if audit is None:
+            return
         resolution = admission.resolution
-        if self._audit is not None:
-            self._audit.record_outcome(
-                call_id=admission.call_id,
-                agent=agent,
-                server=server,
-                tool=tool,
-                outcome=outcome,
-                latency_s=latency_s,
-                result_size=result_size,
-                answer=resolution.answer.value if resolution and resolution.answer else None,
-                waited_s=resolution.waited_s if resolution else None,
-                effect=admission.decision.effect.value,
-                rule=admission.decision.rule_text,
+        answer = resolution.answer.value if resolution and resolution.answer else None
+        waited_s = resolution.waited_s if resolution else None
+        call = admission.audited
+        if call is not None and call.agent == agent and call.server == server and call.tool == tool:
+            # What the decision's record holds already (id, agent, server, tool, effect, rule), encoded there.
+            audit.finish(
+                call, outcome=outcome, latency_s=latency_s, result_size=result_size, answer=answer, waited_s=waited_s
             )
+            return
+        audit.record_outcome(
+            call_id=admission.call_id,
+            agent=agent,
+            server=server,
+            tool=tool,
+            outcome=outcome,
+            latency_s=latency_s,
+            result_size=result_size,
+            answer=answer,
+            waited_s=waited_s,
+            effect=admission.decision.effect.value,
+            rule=admission.decision.rule_text,
+        )
 
     async def record_question(self, agent: str, server: str, method: str, outcome: str, latency_s: float) -> None:
         """Record a question ``server`` put to ``agent`` during its call (sampling, elicitation, roots).
@@ -330,8 +335,9 @@ class CallGuard:
         decision: Decision,
         resolution: Resolution | None,
         refusal: str,
+        audited: AuditedCall | None,
     ) -> Admission:
-        admission = Admission(call_id, decision, resolution, refusal)
+        admission = Admission(call_id, decision, resolution, refusal, audited)
         self.record_outcome(
             admission,
             agent=agent,
@@ -343,8 +349,10 @@ class CallGuard:
         )
         return admission
 
-    def _record_withdrawn(self, call_id: str, agent: str, server: str, tool: str, decision: Decision) -> None:
-        admission = Admission(call_id, decision)
+    def _record_withdrawn(
+        self, call_id: str, agent: str, server: str, tool: str, decision: Decision, audited: AuditedCall | None
+    ) -> None:
+        admission = Admission(call_id, decision, None, None, audited)
         self.record_outcome(
             admission, agent=agent, server=server, tool=tool, outcome="withdrawn", latency_s=0.0, result_size=None
         )

@@ -1,6 +1,9 @@
+import os
 import time
 
-from gateway_core.audit import AuditQuery, AuditRecord, CallOutcome, RecordKind, new_call_id, store
+import pytest
+
+from gateway_core.audit import AuditQuery, AuditRecord, CallOutcome, RecordKind, new_call_id, records, store
 
 
 def record(call_id: str, kind: RecordKind, **values) -> AuditRecord:
@@ -55,3 +58,30 @@ def test_call_ids_are_32_hex_digits_and_those_made_later_sort_later() -> None:
     assert len(set(ids)) == len(ids)
     assert ids == sorted(ids)
     assert new_call_id()[:14] > format((time.time_ns() - 10**9) // 1000, "014x")  # the time leads
+
+
+def test_call_ids_read_their_random_bits_in_blocks_and_never_repeat_one() -> None:
+    ids = [new_call_id() for _ in range(3 * records._RANDOM_PARTS_PER_READ + 5)]
+
+    random_parts = [call_id[14:] for call_id in ids]
+    assert len(set(random_parts)) == len(ids)
+    assert all(len(part) == 18 and int(part, 16) >= 0 for part in random_parts)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_process_makes_call_ids_of_its_own_not_those_its_parent_read_ahead() -> None:
+    new_call_id()  # the parent has read a block it has not handed out yet
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os.write(writing, new_call_id()[14:].encode())
+        os._exit(0)
+    os.close(writing)
+    try:
+        from_child = os.read(reading, 64).decode()
+    finally:
+        os.close(reading)
+        os.waitpid(child, 0)
+
+    assert len(from_child) == 18
+    assert from_child != new_call_id()[14:]

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway_core.audit import summarize_arguments
 from gateway_core.audit import summary as summary_module
@@ -118,3 +122,45 @@ def test_a_key_that_the_search_of_a_long_value_cuts_through_shows_no_part_of_it(
     summary = json.loads(summarize_arguments({"text": text}))
 
     assert summary["text"] == "[redacted] [redacted] [redacted] [redacted] …"
+
+
+def _reference(value: Any, max_chars: int, depth: int) -> Any:
+    """The summary's cleaning as it reads when every value takes the general way (no shortcut for short text)."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        start = summary_module._scanned_start(value, max_chars)
+        cut = summary_module.ELLIPSIS if len(start) < len(value) else ""
+        return summary_module._truncate(summary_module.redact_text(start) + cut, max_chars)
+    if depth >= summary_module._MAX_DEPTH:
+        return summary_module.ELLIPSIS
+    if isinstance(value, dict):
+        return {
+            summary_module._truncate(str(key), max_chars): summary_module.REDACTED
+            if summary_module.is_secret_key(str(key))
+            else _reference(item, max_chars, depth + 1)
+            for key, item in value.items()
+        }
+    return [_reference(item, max_chars, depth + 1) for item in value]
+
+
+_TOKENS = st.sampled_from(
+    ["ghp_" + "a1B2" * 6, "Bearer abc.def", "sk-learn", "x" * 31, "Ab1" * 11, "deadbeef" * 4, "/usr/" + "Ab1z" * 9]
+)
+_STRINGS = st.text(max_size=40) | _TOKENS | st.builds(lambda a, b: a + b, st.text(max_size=90), _TOKENS)
+_KEYS = st.sampled_from(["text", "path", "api_key", "Session", "x" * 90, "n"]) | st.text(max_size=8)
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _STRINGS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(arguments=st.dictionaries(_KEYS, _VALUES, max_size=5), max_value_chars=st.sampled_from([80, 10, 40]))
+@settings(max_examples=300)
+def test_a_summary_is_what_cleaning_every_value_the_general_way_and_json_dumps_make(
+    arguments: dict[str, Any], max_value_chars: int
+) -> None:
+    expected = json.dumps(_reference(arguments, max_value_chars, 0), ensure_ascii=False, separators=(", ", ": "))
+
+    assert summarize_arguments(arguments, max_value_chars=max_value_chars, max_total_chars=10**6) == expected
