@@ -6,6 +6,7 @@ Plain synchronous functions: the writer thread of ``AuditLog`` and the ``toolgat
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import time
@@ -51,6 +52,18 @@ RECORD_COLUMNS = _COLUMNS
 """Every column of a record but its id, in the order SQLite stores them."""
 _INSERT = f"INSERT INTO records (id, {', '.join(_COLUMNS)}, hash) VALUES ({', '.join('?' for _ in _COLUMNS)}, ?, ?)"
 _SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM records"
+# A group commit inserts up to this many records with one statement: SQLite runs it in one step, so the
+# writer thread lets go of the GIL and takes it back once per statement, not once per record.
+INSERT_ROWS = 32
+
+
+@functools.cache
+def _inserting(rows: int) -> str:
+    """The statement inserting ``rows`` records (at most ``INSERT_ROWS``: the connection keeps each prepared)."""
+    row = f"({', '.join('?' for _ in range(len(_COLUMNS) + 2))})"
+    return f"INSERT INTO records (id, {', '.join(_COLUMNS)}, hash) VALUES {', '.join([row] * rows)}"
+
+
 _SCHEMA = (
     """CREATE TABLE records (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -159,7 +172,7 @@ def insert_rows(conn: sqlite3.Connection, rows: Sequence[Row]) -> list[AuditReco
         sqlite3.Error: nothing was written.
     """
     stored: list[AuditRecord] = []
-    params: list[tuple[Any, ...]] = []
+    params: list[Any] = []
     known = conn.chain_end if isinstance(conn, WriterConnection) else None
     new, fields, hash_of = object.__new__, _RECORD_FIELDS, chain.record_hash_of
     with _transaction(conn):
@@ -171,12 +184,16 @@ def insert_rows(conn: sqlite3.Connection, rows: Sequence[Row]) -> list[AuditReco
                 previous = chain.record_hash(previous, row)
             else:
                 previous = hash_of(previous, record_id, columns_json)
-            params.append((*row, previous))
+            params += row
+            params.append(previous)
             # The ``AuditRecord`` of the stored row, without running the frozen constructor (a few µs per record).
             record = new(AuditRecord)
             record.__dict__.update(zip(fields, row, strict=False))  # both are the id and RECORD_COLUMNS
             stored.append(record)
-        conn.executemany(_INSERT, params)
+        width = len(_COLUMNS) + 2
+        for start in range(0, len(params), width * INSERT_ROWS):
+            chunk = params[start : start + width * INSERT_ROWS]
+            conn.execute(_inserting(len(chunk) // width), chunk)
     if not stored:
         return stored
     if not isinstance(conn, WriterConnection):

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from gateway_core.audit import AuditQuery, AuditRecord, CallOutcome, RecordKind, new_call_id, records, store
+from gateway_core.audit import AuditQuery, AuditRecord, CallOutcome, RecordKind, chain, new_call_id, records, store
 
 
 def record(call_id: str, kind: RecordKind, **values) -> AuditRecord:
@@ -85,3 +85,23 @@ def test_a_forked_process_makes_call_ids_of_its_own_not_those_its_parent_read_ah
 
     assert len(from_child) == 18
     assert from_child != new_call_id()[14:]
+
+
+def test_a_batch_of_more_records_than_one_insert_takes_is_stored_whole_in_order_and_chained(tmp_path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    count = 2 * store.INSERT_ROWS + 5
+    conn = store.open_writer(path)
+    try:
+        written = store.insert_records(
+            conn, [record(f"c{n}", RecordKind.DECISION, latency_s=n / 7) for n in range(count)]
+        )
+        later = store.insert_records(conn, [record("last", RecordKind.OUTCOME, outcome=CallOutcome.OK)])
+    finally:
+        conn.close()
+
+    stored = store.read_records(path, AuditQuery(limit=1000))
+    assert [(r.id, r.call_id, r.latency_s) for r in reversed(stored)] == [
+        (n + 1, f"c{n}", n / 7) for n in range(count)
+    ] + [(count + 1, "last", 0.0)]
+    assert [r.id for r in written + later] == list(range(1, count + 2))
+    assert store.verify_chain(path) == chain.ChainReport(count + 1, 0, None)
