@@ -84,6 +84,11 @@ PLAIN_METHODS = frozenset(
 # with a priming event to resume from and keep-alive pings (a person's approval, a long tool), so only
 # prompt answers come as one JSON body.
 JSON_WINDOW_S = 1.0
+# Whether a request with these Accept and Content-Type values may be answered with JSON (``answers_plainly``).
+_PLAIN_HEADERS: dict[tuple[str | None, str | None], bool] = {}
+MAX_PLAIN_HEADERS = 64
+# The status of a JSON answer.
+OK = HTTPStatus.OK.value
 # What an agent declares when it can be asked something during its requests.
 QUESTION_CAPABILITIES = ("sampling", "elicitation", "roots")
 
@@ -135,11 +140,50 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         self.json_answered: set[str] = set()
         # Hot-path calls whose JSON window is open.
         self._windows = _Windows()
+        # When the session is idle long enough to end (loop time), and the one timer watching for it.
+        self._idle_deadline = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
         # The headers a JSON answer starts with (``_send_json``), as the SDK's Response has them.
         self._json_head = [(b"content-type", CONTENT_TYPE_JSON.encode("latin-1"))]
         if self.mcp_session_id:
             session_header = (MCP_SESSION_ID_HEADER.lower().encode("latin-1"), self.mcp_session_id.encode("latin-1"))
             self._json_head.append(session_header)
+
+    async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request of the session, its idle countdown suspended meanwhile, as the SDK's transport does.
+
+        The SDK's transport moves its idle scope's deadline twice per request (to never while the first
+        request in flight is served, to the idle timeout from now once the last ends), so every request
+        cancels a timer and sets another. Here the deadline is kept the same way, only noted: one timer
+        waits for it (``_check_idle``), and finding it moved later, or a request in flight, waits on. An
+        idle session ends as the SDK's does, by its idle scope's deadline passing.
+        """
+        idle = self.idle_scope
+        if idle is None or self._idle_timeout is None or idle.cancel_called:
+            await super().handle_request(scope, receive, send)  # no timeout, or the session is ending: the SDK's
+            return
+        self._requests_in_flight += 1
+        try:
+            await self._handle_request(scope, receive, send)
+        finally:
+            self._requests_in_flight -= 1
+            if not self._requests_in_flight:
+                loop = asyncio.get_running_loop()
+                self._idle_deadline = deadline = loop.time() + self._idle_timeout
+                if self._idle_timer is None:
+                    self._idle_timer = loop.call_at(deadline, self._check_idle)
+
+    def _check_idle(self) -> None:
+        """The session's idle deadline may have passed: end it as the SDK does, unless it was used since."""
+        self._idle_timer = None
+        idle = self.idle_scope
+        if idle is None or idle.cancel_called or self._requests_in_flight:  # a request's end sets the timer again
+            return
+        loop = asyncio.get_running_loop()
+        if self._idle_deadline > loop.time():
+            self._idle_timer = loop.call_at(self._idle_deadline, self._check_idle)
+            return
+        idle.deadline = self._idle_deadline  # passed: the scope is cancelled, as on the SDK's own deadline
 
     async def serve_parsed(
         self, message: JSONRPCRequest, request: Request, scope: Scope, receive: Receive, send: Send
@@ -194,9 +238,20 @@ class AnsweringTransport(StreamableHTTPServerTransport):
                 await self._read_stream_writer.send(Exception(err))
 
     def answers_plainly(self, request: Request) -> bool:
-        """Whether a POST's headers let it be answered with JSON: it accepts JSON and SSE, and it is JSON."""
-        has_json, has_sse = check_accept_headers(request)
-        return self.json_answers and has_json and has_sse and self._check_content_type(request)
+        """Whether a POST's headers let it be answered with JSON: it accepts JSON and SSE, and it is JSON.
+
+        Decided by the SDK's own checks of the Accept and Content-Type headers, once for each pair of
+        their values (agents send the same few again and again).
+        """
+        headers = request.headers
+        key = (headers.get("accept"), headers.get("content-type"))
+        plain = _PLAIN_HEADERS.get(key)
+        if plain is None:
+            has_json, has_sse = check_accept_headers(request)
+            plain = has_json and has_sse and self._check_content_type(request)
+            if len(_PLAIN_HEADERS) < MAX_PLAIN_HEADERS:
+                _PLAIN_HEADERS[key] = plain
+        return self.json_answers and plain
 
     def plain_request(self, decoded: Any) -> JSONRPCRequest | None:
         """A decoded POST body as a request to answer with JSON; None for the SDK's own handling (errors included)."""
@@ -235,6 +290,9 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         """End the session; its hot-path calls end with it, as the SDK's server ends its own requests."""
         for scope in list(self._hot_scopes.values()):
             scope.cancel()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         await super().terminate()
 
     async def _answer_hot(
@@ -312,7 +370,7 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         """Send ``answer`` as ``_create_json_response(answer)`` would (same bytes, headers, status), no Response."""
         body = answer.model_dump_json(by_alias=True, exclude_unset=True).encode()
         headers = [*self._json_head, (b"content-length", str(len(body)).encode("latin-1"))]
-        await send({"type": "http.response.start", "status": HTTPStatus.OK.value, "headers": headers})
+        await send({"type": "http.response.start", "status": OK, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _answer(

@@ -7,9 +7,11 @@ from typing import Any
 
 import anyio
 import pytest
+from mcp.server.streamable_http import check_accept_headers
 
 from gateway_core.frontend import json_answers
-from gateway_core.frontend.json_answers import _Windows, is_plain, may_be_asked
+from gateway_core.frontend.hot_lane import LaneRequest
+from gateway_core.frontend.json_answers import AnsweringTransport, _Windows, is_plain, may_be_asked
 
 WAIT_S = 10
 
@@ -93,3 +95,54 @@ async def test_only_calls_still_running_when_their_window_ends_are_late_each_no_
 
     assert list(late) == ["first", "final"]
     assert late["first"] >= first.deadline - 0.001 and late["final"] >= final.deadline - 0.001
+
+
+ACCEPTS = [
+    "application/json, text/event-stream",
+    "text/event-stream, application/json;q=0.9",
+    "*/*",
+    "application/*, text/*",
+    "application/json",
+    "text/event-stream",
+    "",
+    None,
+]
+CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain", "application/json-seq", "", None]
+
+
+def lane_request(accept: str | None, content_type: str | None) -> LaneRequest:
+    headers = [(b"content-type", content_type.encode()) if content_type is not None else (b"x-none", b"")]
+    if accept is not None:
+        headers.append((b"accept", accept.encode()))
+    return LaneRequest({"type": "http", "method": "POST", "path": "/mcp", "headers": headers}, _no_body)
+
+
+async def _no_body() -> Any:
+    raise AssertionError("the body is not read")
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
+def test_a_post_is_answered_plainly_exactly_when_the_sdks_checks_of_its_headers_allow_it_every_time(
+    accept: str | None, content_type: str | None
+):
+    transport = AnsweringTransport(mcp_session_id="s", json_answers=True)
+    request = lane_request(accept, content_type)
+    has_json, has_sse = check_accept_headers(request)
+    expected = has_json and has_sse and transport._check_content_type(request)
+
+    assert [transport.answers_plainly(lane_request(accept, content_type)) for _ in range(3)] == [expected] * 3
+    assert AnsweringTransport(mcp_session_id="t", json_answers=False).answers_plainly(request) is False
+
+
+def test_posts_with_ever_new_header_values_are_still_decided_by_the_sdks_checks(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(json_answers, "_PLAIN_HEADERS", {})
+    transport = AnsweringTransport(mcp_session_id="s", json_answers=True)
+    verdicts = [
+        transport.answers_plainly(lane_request(f"application/json, text/event-stream, x/{n}", content_type))
+        for n in range(json_answers.MAX_PLAIN_HEADERS * 2)
+        for content_type in ("application/json", "text/plain")
+    ]
+
+    assert verdicts == [True, False] * json_answers.MAX_PLAIN_HEADERS * 2
+    assert len(json_answers._PLAIN_HEADERS) == json_answers.MAX_PLAIN_HEADERS
