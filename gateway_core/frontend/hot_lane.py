@@ -39,17 +39,30 @@ class IndexedHeaders(Headers):
 
     def __getitem__(self, key: str) -> str:
         try:
-            return self._first[key.lower().encode("latin-1")].decode("latin-1")
+            return self._first[_NAMES.get(key) or _name(key)].decode("latin-1")
         except KeyError:
             raise KeyError(key) from None
 
     def __contains__(self, key: Any) -> bool:
-        return key.lower().encode("latin-1") in self._first
+        return (_NAMES.get(key) or _name(key)) in self._first
 
     def get(self, key: str, default: Any = None) -> Any:
         """The first value of the header ``key`` (any case), or ``default``."""
-        value = self._first.get(key.lower().encode("latin-1"))
+        value = self._first.get(_NAMES.get(key) or _name(key))
         return default if value is None else value.decode("latin-1")
+
+
+# Header names as looked up (any case) and as requests carry them: the code looks up a few names, over and over.
+_NAMES: dict[str, bytes] = {}
+MAX_NAMES = 256
+
+
+def _name(key: str) -> bytes:
+    """The header name ``key`` as a request carries it (lower case), kept for the next lookup."""
+    name = key.lower().encode("latin-1")
+    if len(_NAMES) < MAX_NAMES:
+        _NAMES[key] = name
+    return name
 
 
 class LaneRequest(Request):

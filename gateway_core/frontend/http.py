@@ -88,6 +88,7 @@ class GatewayHttpApp:
         self._identify = identify
         self._runtime = runtime
         self._allowed_hosts: frozenset[str] = frozenset()
+        self._allowed_host_values: frozenset[bytes] = frozenset()  # the same, as a request's Host carries them
         self._own_origins: frozenset[str] = frozenset()
         self._metrics = metrics
         self._statuses = statuses
@@ -99,6 +100,7 @@ class GatewayHttpApp:
     def bind(self, host: str, port: int) -> None:
         """Accept Host headers for the address the gateway actually listens on."""
         self._allowed_hosts = allowed_hosts(host, port)
+        self._allowed_host_values = frozenset(_as_sent(self._allowed_hosts))
         self._own_origins = frozenset(f"http://{host_port}" for host_port in self._allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,7 +122,7 @@ class GatewayHttpApp:
                 send, 400, _rpc_error(-32600, f"Bad request: more than one {repeated} header; send it once.")
             )
             return
-        if _text(headers, b"host") not in self._allowed_hosts:
+        if headers.get(b"host") not in self._allowed_host_values:
             await _respond_json(
                 send, 421, _rpc_error(-32600, "Misdirected request: the Host header is not this gateway.")
             )
@@ -206,6 +208,17 @@ def _session_header(message: Message) -> str | None:
         if name.lower() == b"mcp-session-id":
             return bytes(value).decode("latin-1")
     return None
+
+
+def _as_sent(names: frozenset[str]) -> set[bytes]:
+    """Header values as a request carries them (latin-1), of those ``names`` a request can carry at all."""
+    sent = set()
+    for name in names:
+        try:
+            sent.add(name.encode("latin-1"))
+        except UnicodeEncodeError:
+            continue
+    return sent
 
 
 def _repeated_guard_header(scope: Scope) -> str | None:

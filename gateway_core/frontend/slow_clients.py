@@ -108,28 +108,35 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     _deadline_s = 0.0
     _waiting_for = ""
     _timer: asyncio.TimerHandle | None = None
+    _timer_at = 0.0  # when the timer fires (loop time)
+    _now = 0.0  # when the bytes being parsed arrived (loop time)
     _writer: HeadWithBody | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """A new connection: its first request head must arrive in time."""
         super().connection_made(transport)
         self._writer = HeadWithBody(transport, self.loop)
-        self._arm(self.head_timeout_s, WAITING_FOR_HEAD)
+        self._arm(self.head_timeout_s, WAITING_FOR_HEAD, self.loop.time())
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes arrived: the request steps they complete are timed from now (one reading of the clock)."""
+        self._now = self.loop.time()
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         """The first byte of a request: its head must be complete in time."""
         super().on_message_begin()
-        self._arm(self.head_timeout_s, WAITING_FOR_HEAD)
+        self._arm(self.head_timeout_s, WAITING_FOR_HEAD, self._now)
 
     def on_headers_complete(self) -> None:
         """The head is complete: the body may not pause for long."""
         super().on_headers_complete()
-        self._arm(self.body_idle_timeout_s, WAITING_FOR_BODY)
+        self._arm(self.body_idle_timeout_s, WAITING_FOR_BODY, self._now)
 
     def on_body(self, body: bytes) -> None:
         """A part of the body: the next may not be long in coming."""
         super().on_body(body)
-        self._arm(self.body_idle_timeout_s, WAITING_FOR_BODY)
+        self._arm(self.body_idle_timeout_s, WAITING_FOR_BODY, self._now)
 
     def on_message_complete(self) -> None:
         """The whole request is here: no deadline while it is served."""
@@ -145,7 +152,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        """A request starts being served (those before it are answered): its response's head waits for its body."""
+        """A request starts being served (those before it are answered): its response's head waits for its body.
+
+        An app that hands every request on to another once it is there (``starting.StartingApp``) names it
+        as ``serving``: the request goes to that one directly.
+        """
+        app = getattr(app, "serving", app)
         if self._writer is not None:
             cycle.transport = self._writer  # type: ignore[assignment]
             self._writer.response_starts(cycle)
@@ -168,7 +180,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
         else:
-            self._arm(self.timeout_keep_alive, WAITING_FOR_NEXT)
+            self._arm(self.timeout_keep_alive, WAITING_FOR_NEXT, self.loop.time())
 
     def _unset_keepalive_if_required(self) -> None:
         """Something arrived (or the connection is gone): an idle connection is idle no more, as in uvicorn."""
@@ -182,14 +194,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._writer.flush()
         super().send_400_response(msg)
 
-    def _arm(self, seconds: float, waiting_for: str) -> None:
-        deadline = self.loop.time() + seconds
+    def _arm(self, seconds: float, waiting_for: str, now: float) -> None:
+        deadline = now + seconds
         self._deadline, self._deadline_s, self._waiting_for = deadline, seconds, waiting_for
         timer = self._timer
-        if timer is None or timer.when() > deadline:
+        if timer is None or self._timer_at > deadline:
             if timer is not None:
                 timer.cancel()
             self._timer = self.loop.call_at(deadline, self._check_deadline)
+            self._timer_at = deadline
 
     def _check_deadline(self) -> None:
         self._timer = None
@@ -198,6 +211,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         if deadline > self.loop.time():  # moved later since the timer was set: wait on
             self._timer = self.loop.call_at(deadline, self._check_deadline)
+            self._timer_at = deadline
             return
         self._deadline = None
         if not self.transport.is_closing():

@@ -51,6 +51,15 @@ class StartingApp:
         self.held = 0  # requests that have waited for the gateway, so far
         self._one_more_held = anyio.Event()
 
+    @property
+    def serving(self) -> ASGIApp:
+        """What serves a request now: the gateway's app once it has taken over, else this one.
+
+        The agent port's protocol (``slow_clients.py``) serves requests with it, so once the gateway
+        serves, a request goes to it directly, as this app would hand it on.
+        """
+        return self._app if self._app is not None else self
+
     def open(self, app: ASGIApp) -> None:
         """From now on ``app`` serves every request, the held ones first."""
         self._app = app
