@@ -243,7 +243,9 @@ class ServerSession:
         (a 2026-07-28 server's questions asked in rounds, as there). Raises as ``call_tool`` does.
 
         Over a connection with a raw lane (``raw_lane.py``) the call is sent from this task with no
-        closure, context manager or cancel scope of its own: its deadline is the lane's loop timer.
+        closure, context manager or cancel scope of its own: its deadline is kept by the lane's timer.
+        Without the agent's ``_meta``, over a lane that sends no headers (stdio), the call's envelope
+        is the one made for this session and agent the first time (``envelope.PlainCalls``).
         """
         live = self._live
         lane = None if live is None else live.connection.raw
