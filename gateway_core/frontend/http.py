@@ -29,15 +29,17 @@ from gateway_core.errors import ErrorCode
 from gateway_core.frontend.limits import AgentLimits
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.runtime import RuntimeCell
+from gateway_core.frontend.slow_clients import HEADERS_STRIPPED
 from gateway_core.frontend.starting import allowed_hosts
 
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 # RFC 9110 §5.5: whitespace around a field value is not part of it, and a parser MUST exclude it
-# before evaluating the value. uvicorn's httptools protocol keeps trailing spaces and tabs, and the
-# SDK compares Mcp-Name, Mcp-Method and MCP-Protocol-Version exactly, so `Mcp-Name: echo ` would be
-# refused (-32020) where the 2026-07-28 spec accepts it (the SDK's own server refuses it too).
+# before evaluating the value. The SDK compares Mcp-Name, Mcp-Method and MCP-Protocol-Version exactly,
+# so a server that kept it would have `Mcp-Name: echo ` refused (-32020) where the 2026-07-28 spec
+# accepts it. The agent port's protocol reads values without it (``slow_clients.HEADERS_STRIPPED``);
+# a request served any other way has its values stripped here.
 OPTIONAL_WHITESPACE = b" \t"
 # Headers that decide whether a request gets in; a request may carry each at most once.
 GUARD_HEADERS = {b"host": "Host", b"origin": "Origin", b"authorization": "Authorization"}
@@ -107,7 +109,10 @@ class GatewayHttpApp:
         """Serve one ASGI connection (HTTP only; lifespan is owned by the gateway)."""
         if scope["type"] != "http":
             return
-        scope = {**scope, "headers": [(name, value.strip(OPTIONAL_WHITESPACE)) for name, value in scope["headers"]]}
+        if not scope.get(HEADERS_STRIPPED):  # the agent port's protocol strips them as it reads them
+            scope = {**scope, "headers": [(name, value.strip(OPTIONAL_WHITESPACE)) for name, value in scope["headers"]]}
+        else:
+            scope = {**scope}
         try:
             await self._route(scope, receive, send)
         except Exception:

@@ -167,7 +167,7 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             await self._handle_request(scope, receive, send)
         finally:
             self._requests_in_flight -= 1
-            if not self._requests_in_flight:
+            if not self._requests_in_flight and not self._terminated:  # an ended session waits for nothing
                 loop = asyncio.get_running_loop()
                 self._idle_deadline = deadline = loop.time() + self._idle_timeout
                 if self._idle_timer is None:

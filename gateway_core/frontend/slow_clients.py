@@ -33,6 +33,8 @@ BODY_IDLE_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 1000
 WAITING_FOR_HEAD = "its request headers"
 WAITING_FOR_BODY = "the rest of its request body"
+# A request scope's mark that its header values carry no whitespace around them (frontend/http.py need not strip it).
+HEADERS_STRIPPED = "toolgate.headers_stripped"
 # What an idle kept-alive connection waits for: its next request, for as long as uvicorn lets it.
 WAITING_FOR_NEXT = ""
 
@@ -129,7 +131,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm(self.head_timeout_s, WAITING_FOR_HEAD, self._now)
 
     def on_headers_complete(self) -> None:
-        """The head is complete: the body may not pause for long."""
+        """The head is complete: the body may not pause for long.
+
+        Its header values are without the whitespace around them (RFC 9110 §5.5: llhttp leaves out what
+        precedes a value, uvicorn what follows it); the scope says so (``HEADERS_STRIPPED``).
+        """
+        self.scope[HEADERS_STRIPPED] = True  # type: ignore[literal-required]
         super().on_headers_complete()
         self._arm(self.body_idle_timeout_s, WAITING_FOR_BODY, self._now)
 

@@ -287,3 +287,31 @@ async def test_whitespace_around_a_header_value_is_not_part_of_it_so_a_padded_mc
     assert direct[0] == 200 and direct[1]["result"]["structuredContent"] == {"text": "padded"}
     assert through == dict.fromkeys(through, direct)
     assert wrong[0] == 400 and wrong[1]["error"]["code"] == -32020
+
+
+async def asgi_get(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """``app``'s answer to a GET handed to it as an ASGI server would, outside the agent port's protocol."""
+    scope = {"type": "http", "method": "GET", "path": path, "headers": headers, "query_string": b""}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
+
+
+async def test_a_request_served_outside_the_agent_ports_protocol_has_its_header_values_read_without_padding():
+    async with running_gateway({"fake": stdio_fake()}) as gw:
+        await gw.wait_ready()
+        app = gw.gateway._http_app
+        host = gw.base.removeprefix("http://").encode()
+        padded = await asgi_get(app, "/health", [(b"host", b" \t" + host + b"\t ")])
+        plain = await asgi_get(app, "/health", [(b"host", host)])
+        wrong = await asgi_get(app, "/health", [(b"host", b" evil.example:80 ")])
+
+    assert padded[0] == plain[0] == 200 and json.loads(padded[1])["status"] == "ok"
+    assert wrong[0] == 421

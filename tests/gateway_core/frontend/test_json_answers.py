@@ -146,3 +146,55 @@ def test_posts_with_ever_new_header_values_are_still_decided_by_the_sdks_checks(
 
     assert verdicts == [True, False] * json_answers.MAX_PLAIN_HEADERS * 2
     assert len(json_answers._PLAIN_HEADERS) == json_answers.MAX_PLAIN_HEADERS
+
+
+IDLE_S = 0.2
+
+
+def idle_transport(idle_s: float) -> AnsweringTransport:
+    """A session's transport with an idle timeout, its idle scope made as the SDK's ``connect`` makes it."""
+    transport = AnsweringTransport(mcp_session_id="s", idle_timeout=idle_s)
+    transport.idle_scope = anyio.CancelScope()
+    return transport
+
+
+@pytest.mark.anyio
+async def test_a_session_ends_once_idle_for_its_timeout_after_its_last_request_and_not_while_one_is_served():
+    transport = idle_transport(IDLE_S)
+    loop = asyncio.get_running_loop()
+    ends: list[float] = []
+    long_one = anyio.Event()
+
+    async def serve(scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("long"):  # served for longer than the idle timeout: the session is not idle meanwhile
+            await anyio.sleep(IDLE_S * 2)
+            long_one.set()
+        ends.append(loop.time())
+
+    transport._handle_request = serve  # type: ignore[method-assign]
+    assert transport.idle_scope is not None
+    with anyio.fail_after(WAIT_S):
+        with transport.idle_scope:
+            await transport.handle_request({}, _no_body, _no_body)
+            await transport.handle_request({"long": True}, _no_body, _no_body)
+            await transport.handle_request({}, _no_body, _no_body)
+            await anyio.sleep_forever()
+    ended = loop.time()
+
+    assert long_one.is_set() and transport.idle_scope.cancelled_caught
+    assert ended - ends[-1] >= IDLE_S - 0.01
+
+
+@pytest.mark.anyio
+async def test_a_request_that_outlives_its_session_leaves_no_idle_countdown_behind():
+    transport = idle_transport(60)
+
+    async def serve(scope: Any, receive: Any, send: Any) -> None:
+        await transport.terminate()
+
+    transport._handle_request = serve  # type: ignore[method-assign]
+    assert transport.idle_scope is not None
+    with transport.idle_scope:
+        await transport.handle_request({}, _no_body, _no_body)
+
+    assert transport.is_terminated and transport._idle_timer is None
