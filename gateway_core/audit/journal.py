@@ -106,7 +106,14 @@ def shared(call_id: str, agent: str, server: str, tool: str, effect: str | None,
 
     ``Shape.encode`` takes them in place of those six values.
     """
-    texts = (text(call_id), text(agent), text(server), text(tool), text(effect), text(rule))
+    texts = (
+        encode_basestring(call_id) if type(call_id) is str else text(call_id),
+        encode_basestring(agent) if type(agent) is str else text(agent),
+        encode_basestring(server) if type(server) is str else text(server),
+        encode_basestring(tool) if type(tool) is str else text(tool),
+        encode_basestring(effect) if type(effect) is str else text(effect),
+        encode_basestring(rule) if type(rule) is str else text(rule),
+    )
     return _SHARED_LINE % texts, ",".join(texts)
 
 

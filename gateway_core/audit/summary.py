@@ -60,6 +60,7 @@ _TRAILING_RUN = re.compile(r"(?<![A-Za-z0-9+=_\-])[A-Za-z0-9+=_\-]{1,31}$")
 _MIN_RUN_CHARS = 32
 # What ``json.dumps(..., ensure_ascii=False, separators=(", ", ": "))`` builds on every call, built once.
 _SUMMARY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+_NO_ARGUMENTS = "{}"
 # The C encoder that ``_SUMMARY_ENCODER.encode`` makes afresh for every dict or list, made once. What it is
 # given is ``_clean``'s output, built anew and cut at ``_MAX_DEPTH``: it never holds a cycle to check for.
 _C_ENCODE = (
@@ -86,6 +87,8 @@ def summarize_arguments(
     Returns:
         The summary, e.g. ``{"repo": "octo/hello", "token": "[redacted]"}``.
     """
+    if not arguments and max_total_chars >= len(_NO_ARGUMENTS):
+        return _NO_ARGUMENTS  # what the general way below makes of no arguments
     cleaned = _clean(arguments or {}, max_value_chars, 0)
     summary = _SUMMARY_ENCODER.encode(cleaned) if _C_ENCODE is None else "".join(_C_ENCODE(cleaned, 0))
     return _truncate(summary, max_total_chars)
