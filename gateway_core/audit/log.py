@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from enum import Enum
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +232,11 @@ class AuditLog:
         )
         try:
             line, columns_json = _DECISION.encode(
-                call.line, call.json, float.__repr__(now), journal.text(reason), journal.text(summary)
+                call.line,
+                call.json,
+                float.__repr__(now),
+                encode_basestring(reason) if type(reason) is str else journal.text(reason),
+                encode_basestring(summary),  # always a str
             )
         except UnicodeEncodeError:
             self._enqueue(values)  # a lone surrogate: written out as an escape there
@@ -331,7 +336,11 @@ class AuditLog:
                 "null" if waited_s is None else text(waited_s),
                 text(latency_s),
                 _OUTCOME_TEXTS[ended],
-                "null" if result_size is None else text(result_size),
+                "null"
+                if result_size is None
+                else int.__repr__(result_size)
+                if type(result_size) is int
+                else text(result_size),
             )
         except UnicodeEncodeError:
             self._enqueue(values)  # a lone surrogate: written out as an escape there

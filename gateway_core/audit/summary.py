@@ -156,7 +156,7 @@ def _clean(value: Any, max_chars: int | None, depth: int) -> Any:
         cleaned: dict[str, Any] = {}
         for key, item in value.items():
             text = key if type(key) is str else str(key)
-            name = _truncate(text, max_chars)
+            name = text if max_chars is None or len(text) <= max_chars else _truncate(text, max_chars)
             cleaned[name] = REDACTED if _secret_key(text) else _clean(item, max_chars, depth + 1)
         return cleaned
     if isinstance(value, list | tuple | set | frozenset):

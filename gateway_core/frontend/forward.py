@@ -536,7 +536,9 @@ def forwarded_meta(ctx: Ctx) -> types.RequestParamsMeta | None:
     (protocol version, client info and capabilities) is the downstream session's to send. Everything
     else (trace context, vendor keys, a 2026 request's log level) passes on unchanged.
     """
-    meta = {key: value for key, value in (ctx.meta or {}).items() if key not in HOP_META_KEYS}
+    if not ctx.meta:
+        return None  # nothing to pass on (most requests)
+    meta = {key: value for key, value in ctx.meta.items() if key not in HOP_META_KEYS}
     return types.RequestParamsMeta(**meta) if meta else None  # type: ignore[typeddict-item]
 
 

@@ -160,8 +160,13 @@ class CallGuard:
         too frequent to put to a person (completions).
         """
         call_id = new_call_id()
-        policy = self.policy(agent)
-        decision = _decide(policy, server, tool, arguments, None if tool is None else self.hints(server, tool))
+        runtime = self._runtime.now  # what ``policy`` and ``hints`` read, read once
+        policy = runtime.policy(agent)
+        if tool is None:
+            decision = policy.evaluate_server(server, now=time.time())
+        else:
+            hints = runtime.routes.hints.get((server, tool))
+            decision = policy.evaluate(server, tool, now=time.time(), arguments=arguments or {}, annotations=hints)
         if tool is not None and kind == "tool" and self._changed is not None:
             decision = held_for_review(decision, self._changed(server, tool))
         audited_tool = public_name if tool is None else tool
@@ -356,19 +361,6 @@ class CallGuard:
         self.record_outcome(
             admission, agent=agent, server=server, tool=tool, outcome="withdrawn", latency_s=0.0, result_size=None
         )
-
-
-def _decide(
-    policy: AgentPolicy,
-    server: str,
-    tool: str | None,
-    arguments: Mapping[str, Any] | None,
-    hints: Mapping[str, bool] | None,
-) -> Decision:
-    now = time.time()
-    if tool is None:
-        return policy.evaluate_server(server, now=now)
-    return policy.evaluate(server, tool, now=now, arguments=arguments or {}, annotations=hints)
 
 
 PAUSED_MESSAGE = "Toolgate: the gateway is paused, so no tool calls run until the person resumes it."
