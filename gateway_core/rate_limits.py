@@ -16,7 +16,7 @@ import collections
 import math
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -94,16 +94,12 @@ class LimitHit:
         )
 
 
-@dataclass
-class _Counts:
-    started: collections.deque[float] = field(default_factory=collections.deque)
-    in_flight: int = 0
-
-
 class RateLimiter:
     """Counts each agent's (and each agent and server's) recent and in-flight calls against their ``CallLimits``.
 
     Use it from one event loop: ``acquire`` before a call, ``release`` once for every call it admitted.
+    Calls in flight are counted even while no limit is set, so a ``concurrent`` limit set later counts
+    the calls already running; the start times of calls are kept only while ``calls_per_minute`` is set.
 
     Args:
         clock: a monotonic clock (seconds).
@@ -111,7 +107,10 @@ class RateLimiter:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._counts: dict[Hashable, _Counts] = {}
+        # Calls in flight by agent and by (agent, server); a key leaves when its last call ends.
+        self._flying: dict[Hashable, int] = {}
+        # When each key's calls in the window started, oldest first (only keys with ``calls_per_minute``).
+        self._started: dict[Hashable, collections.deque[float]] = {}
 
     def acquire(self, agent: str, limits: CallLimits, server: str | None = None) -> LimitHit | None:
         """Admit one call of ``agent`` to ``server`` (counting it) or say which limit it is over (not counting it).
@@ -126,52 +125,62 @@ class RateLimiter:
             ends), else the limit hit.
         """
         per_server = limits.servers.get(server) if isinstance(limits, AgentLimits) and server is not None else None
+        flying, pair = self._flying, (agent, server)
+        if per_server is None and limits.calls_per_minute is None and limits.concurrent is None:
+            # No limit applies (the common case): only what is in flight is counted.
+            flying[agent] = flying.get(agent, 0) + 1
+            flying[pair] = flying.get(pair, 0) + 1
+            if self._started:  # a limit was removed: nothing to keep for it
+                self._started.pop(agent, None)
+                self._started.pop(pair, None)
+            return None
         now = self._clock()
         hit = self._over(agent, limits, now, None)
         if hit is None and per_server is not None:
-            hit = self._over((agent, server), per_server, now, server)
+            hit = self._over(pair, per_server, now, server)
         if hit is not None:
             return hit
         self._admit(agent, limits, now)
-        self._admit((agent, server), per_server or NO_LIMITS, now)
+        self._admit(pair, per_server or NO_LIMITS, now)
         return None
 
     def release(self, agent: str, server: str | None = None) -> None:
         """One call ``acquire`` admitted for ``agent`` (to ``server``) has ended."""
+        flying = self._flying
         for key in (agent, (agent, server)):
-            counts = self._counts.get(key)
-            if counts is not None and counts.in_flight > 0:
-                counts.in_flight -= 1
-                if counts.in_flight == 0 and not counts.started:
-                    del self._counts[key]
+            count = flying.get(key)
+            if count is not None:
+                if count > 1:
+                    flying[key] = count - 1
+                else:
+                    del flying[key]
 
     def in_flight(self, agent: str, server: str | None = None) -> int:
         """How many of ``agent``'s admitted calls (to ``server``, when given) have not ended."""
-        counts = self._counts.get(agent if server is None else (agent, server))
-        return 0 if counts is None else counts.in_flight
+        return self._flying.get(agent if server is None else (agent, server), 0)
 
     def _over(self, key: Hashable, limits: CallLimits, now: float, server: str | None) -> LimitHit | None:
         if limits.empty:
             return None
-        counts = self._counts.get(key)
-        if counts is None:
+        if limits.concurrent is not None and self._flying.get(key, 0) >= limits.concurrent:
+            return LimitHit("concurrent", limits.concurrent, None, server)
+        started = self._started.get(key)
+        if limits.calls_per_minute is None or started is None:
             return None
-        started = counts.started
         while started and started[0] <= now - WINDOW_S:
             started.popleft()
-        if limits.concurrent is not None and counts.in_flight >= limits.concurrent:
-            return LimitHit("concurrent", limits.concurrent, None, server)
-        if limits.calls_per_minute is not None:
-            while len(started) > limits.calls_per_minute:  # the limit was lowered: keep only what counts
-                started.popleft()
-            if len(started) >= limits.calls_per_minute:
-                return LimitHit("calls_per_minute", limits.calls_per_minute, started[0] + WINDOW_S - now, server)
+        while len(started) > limits.calls_per_minute:  # the limit was lowered: keep only what counts
+            started.popleft()
+        if len(started) >= limits.calls_per_minute:
+            return LimitHit("calls_per_minute", limits.calls_per_minute, started[0] + WINDOW_S - now, server)
         return None
 
     def _admit(self, key: Hashable, limits: CallLimits, now: float) -> None:
-        counts = self._counts.setdefault(key, _Counts())
-        counts.in_flight += 1
+        self._flying[key] = self._flying.get(key, 0) + 1
         if limits.calls_per_minute is not None:
-            counts.started.append(now)
-        elif counts.started:
-            counts.started.clear()  # the limit was removed: nothing to keep for it
+            started = self._started.get(key)
+            if started is None:
+                started = self._started[key] = collections.deque()
+            started.append(now)
+        else:
+            self._started.pop(key, None)  # the limit was removed: nothing to keep for it

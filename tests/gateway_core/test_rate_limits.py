@@ -189,3 +189,30 @@ def test_a_wrong_limit_for_a_server_is_explained_at_its_path(servers: dict[str, 
         parse_config(json.dumps({"agents": {"a": {"name": "A", "limits": {"servers": servers}}}}))
 
     assert len(caught.value.problems) == 1 and caught.value.problems[0].startswith(f"config.json: {problem}")
+
+
+def test_calls_made_while_no_limit_is_set_count_against_a_concurrent_limit_set_later() -> None:
+    limiter = RateLimiter(Clock())
+    for _ in range(2):
+        assert limiter.acquire("a", AgentLimits(), "s") is None
+
+    assert limiter.in_flight("a") == 2 and limiter.in_flight("a", "s") == 2
+    assert limiter.acquire("a", CallLimits(concurrent=2), "s") == LimitHit("concurrent", 2, None)
+    per_server = AgentLimits(servers={"s": CallLimits(concurrent=2)})
+    assert limiter.acquire("a", per_server, "s") == LimitHit("concurrent", 2, None, "s")
+    limiter.release("a", "s")
+    limiter.release("a", "s")
+    assert limiter.in_flight("a") == 0 and limiter.in_flight("a", "s") == 0
+    assert limiter.acquire("a", CallLimits(concurrent=1), "s") is None
+
+
+def test_a_removed_calls_per_minute_limit_forgets_the_calls_it_counted() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    for _ in range(3):
+        assert limiter.acquire("a", CallLimits(calls_per_minute=3)) is None
+        limiter.release("a")
+    assert limiter.acquire("a", CallLimits()) is None  # no limit: this call clears what was kept
+    limiter.release("a")
+
+    assert limiter.acquire("a", CallLimits(calls_per_minute=3)) is None
