@@ -181,7 +181,10 @@ class HandshakeCaller(_AgentCaller):
         request_id: types.RequestId | None,
         record: RecordQuestion,
     ) -> None:
-        super().__init__(agent, session.client_capabilities, record)
+        # What ``_AgentCaller.__init__`` sets, set here without the call: one caller is made per call.
+        self._agent = agent
+        self._capabilities = session.client_capabilities
+        self._record = record
         self._owner: Hashable = ("session", session_id) if session_id is not None else self
         self._session = session
         self._request_id = request_id

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -33,12 +33,12 @@ from gateway_core.downstream.pool import DownstreamPool
 from gateway_core.downstream.server import DownstreamServer
 from gateway_core.errors import DownstreamError, ErrorCode, ServerUnavailableError
 from gateway_core.frontend.callers import HandshakeCaller, RoundTripCaller
-from gateway_core.frontend.guard import Admission, CallGuard, rate_limited_result, refusal_result
+from gateway_core.frontend.guard import Admission, Asking, CallGuard, rate_limited_result, refusal_result
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.notices import Notices
 from gateway_core.frontend.roots import AgentRoots
 from gateway_core.frontend.rounds import PARKED_TTL_S, Follow, Rounds, Target
-from gateway_core.frontend.routing import Routes
+from gateway_core.frontend.routing import Route, Routes
 from gateway_core.policy import Effect
 
 # The identity stamp a 2026-era downstream adds to its results; the agent must see Toolgate's, not it.
@@ -61,6 +61,14 @@ Ctx = ServerRequestContext[Any, Any]
 _NO_LOGS: contextlib.nullcontext[None] = contextlib.nullcontext()
 _R = TypeVar("_R", bound=types.Result)
 _T = TypeVar("_T")
+
+
+class KnownCall(NamedTuple):
+    """What the hot path found out about a plain handshake-era tool call before running it (``hot_path.py``)."""
+
+    agent: str
+    session_id: str
+    route: Route
 
 
 def current_agent() -> str:
@@ -126,6 +134,7 @@ class RequestForwarder:
         *,
         denied_as_unknown: bool = False,
         passing_through: bool = False,
+        known: KnownCall | None = None,
     ) -> Any:
         """Decide, ask if need be, forward and record one tool call (or resume one waiting for answers).
 
@@ -133,39 +142,48 @@ class RequestForwarder:
         one that does not exist, so the call reveals nothing; the refusal is still recorded. With
         ``passing_through`` (the hot path: a plain handshake-era call), a result the server sent in
         the common shape comes back as it came, a dict in the agent's wire form (``pass_through.py``).
+        ``known`` is what the hot path found out about such a call already (its agent, session and route).
         """
-        route = self._routes().tools.get(params.name)
-        if route is None:
-            if (down := self._unavailable(params.name, prompt=False)) is not None:
-                raise down
-            return unknown_tool(params.name)
-        agent = current_agent()
-        if params.request_state is not None:
-            target = ("tools/call", params.name)
-            return await self._rounds.resume(agent, target, params.request_state, params.input_responses, ctx)
+        if known is None:
+            route = self._routes().tools.get(params.name)
+            if route is None:
+                if (down := self._unavailable(params.name, prompt=False)) is not None:
+                    raise down
+                return unknown_tool(params.name)
+            agent = current_agent()
+            if params.request_state is not None:
+                target = ("tools/call", params.name)
+                return await self._rounds.resume(agent, target, params.request_state, params.input_responses, ctx)
+            modern = is_modern(ctx)
+            sid = None if modern else session_id(ctx)
+        else:
+            agent, sid, route = known  # a plain handshake-era call (no ``requestState``)
+            modern = False
         server, tool = route.server, route.upstream_name
-        hit = self._guard.limit(agent=agent, server=server, tool=tool, arguments=params.arguments)
+        guard = self._guard
+        hit = guard.limit(agent=agent, server=server, tool=tool, arguments=params.arguments)
         if hit is not None:
             self._metrics.count_call(agent, server, "rate_limited", 0.0)
             return rate_limited_result(agent, hit)
         try:
-            sid = session_id(ctx)
-            admission = await self._guard.admit(
+            verdict = guard.verdict(
                 agent=agent,
                 session_id=sid,
                 server=server,
                 tool=tool,
                 public_name=params.name,
                 arguments=params.arguments,
-                disconnected=_disconnect_check(ctx),
             )
+            admission = await guard.ask(verdict, _disconnect_check(ctx)) if isinstance(verdict, Asking) else verdict
             if admission.refusal is not None:
                 self._metrics.count_call(agent, server, admission.refused_as, 0.0)
                 if denied_as_unknown and admission.decision.effect is Effect.DENY:
                     return unknown_tool(params.name)
                 return refusal_result(admission)
-            progress = ProgressRelay(ctx)
-            if not is_modern(ctx):
+            meta = ctx.meta
+            # Without a progress token no progress is ever relayed: one relay that does nothing serves every such call.
+            progress = NO_PROGRESS if not meta or meta.get("progress_token") is None else ProgressRelay(ctx)
+            if not modern:
                 # What ``_run`` does for a handshake-era request, without its two layers (the common call).
                 caller = HandshakeCaller(agent, sid, ctx.session, ctx.request_id, self._record)
                 return await self._forward_call(
@@ -180,7 +198,7 @@ class RequestForwarder:
             target = ("tools/call", params.name)
             return await self._run(ctx, agent, target, forward, follow=progress.retarget)
         finally:
-            self._guard.release(agent, server)
+            guard.release(agent, server)
 
     async def _forward_call(
         self,
@@ -197,9 +215,10 @@ class RequestForwarder:
         started = time.perf_counter()
         outcome, size = "ok", None
         try:
-            level = _log_level(ctx)
+            modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+            level = _log_level(ctx) if modern else None  # only a 2026 request opts in to log messages
             async with (
-                self._pool.use(server_name, agent, ctx.session.client_capabilities, modern=is_modern(ctx)) as server,
+                self._pool.use(server_name, agent, ctx.session.client_capabilities, modern=modern) as server,
                 _NO_LOGS
                 if level is None
                 else self._notices.logging_request(server_name, agent, ctx.session, ctx.request_id, level),
@@ -208,7 +227,7 @@ class RequestForwarder:
                     raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
                 if passing_through:
                     passed = await server.session.call_tool_passing_through(
-                        tool, params.arguments, caller=caller, meta=forwarded_meta(ctx)
+                        tool, params.arguments, caller=caller, meta=forwarded_meta(ctx) if ctx.meta else None
                     )
                     if isinstance(passed, dict):
                         outcome = "tool_error" if passed["isError"] else "ok"
@@ -581,9 +600,9 @@ class ProgressRelay:
     progress arriving then waits for the retry (at most as long as a round stays parked).
     """
 
-    def __init__(self, ctx: Ctx) -> None:
+    def __init__(self, ctx: Ctx | None) -> None:
         self._ctx = ctx
-        self._token = (ctx.meta or {}).get("progress_token")
+        self._token = None if ctx is None else (ctx.meta or {}).get("progress_token")
         self._sending = 0
         if self._token is None:
             return  # no progress is ever relayed: nothing to wait for (the common case, without events)
@@ -622,7 +641,7 @@ class ProgressRelay:
             with anyio.move_on_after(PARKED_TTL_S):
                 await self._open.wait()
             ctx, token = self._ctx, self._token
-            assert token is not None
+            assert ctx is not None and token is not None
             notification = types.ProgressNotification(
                 params=types.ProgressNotificationParams(
                     progress_token=token, progress=progress, total=total, message=message
@@ -642,6 +661,10 @@ class ProgressRelay:
             await anyio.lowlevel.checkpoint()
         with anyio.move_on_after(DRAIN_TIMEOUT_S):
             await self._idle.wait()
+
+
+NO_PROGRESS = ProgressRelay(None)
+"""The relay of every call whose agent asked for no progress: it relays nothing and keeps nothing."""
 
 
 def _delivered(result: _R | dict[str, Any]) -> _R | dict[str, Any]:

@@ -57,6 +57,22 @@ class Admission:
         return "timeout" if timed_out else "denied"
 
 
+@dataclass(frozen=True)
+class Asking:
+    """A call whose decision is recorded and says ``ask``: what ``CallGuard.ask`` puts to the person."""
+
+    call_id: str
+    agent: str
+    session_id: str | None
+    server: str
+    audited_tool: str
+    public_name: str
+    arguments: Mapping[str, Any] | None
+    kind: RequestKind
+    decision: Decision
+    audited: AuditedCall | None
+
+
 class CallGuard:
     """Applies the runtime's policies to calls, and records what happened.
 
@@ -159,6 +175,35 @@ class CallGuard:
         (checked while waiting). With ``ask`` False a decision to ask refuses at once: for requests
         too frequent to put to a person (completions).
         """
+        verdict = self.verdict(
+            agent=agent,
+            session_id=session_id,
+            server=server,
+            tool=tool,
+            public_name=public_name,
+            arguments=arguments,
+            kind=kind,
+            ask=ask,
+        )
+        return await self.ask(verdict, disconnected) if isinstance(verdict, Asking) else verdict
+
+    def verdict(
+        self,
+        *,
+        agent: str,
+        session_id: str | None,
+        server: str,
+        tool: str | None,
+        public_name: str,
+        arguments: Mapping[str, Any] | None,
+        kind: RequestKind = "tool",
+        ask: bool = True,
+    ) -> Admission | Asking:
+        """``admit`` up to the person: the admission, or, when a person must be asked, what ``ask`` asks.
+
+        Deciding and recording need no waiting: a call that is allowed or refused at once (nearly every
+        one) is admitted without a coroutine.
+        """
         call_id = new_call_id()
         runtime = self._runtime.now  # what ``policy`` and ``hints`` read, read once
         policy = runtime.policy(agent)
@@ -197,6 +242,12 @@ class CallGuard:
                 f"{kind} is never put to the person; allow server {server!r} for the agent to get it"
             )
             return self._refuse(call_id, agent, server, audited_tool, decision, None, refusal, audited)
+        return Asking(call_id, agent, session_id, server, audited_tool, public_name, arguments, kind, decision, audited)
+
+    async def ask(self, asking: Asking, disconnected: Callable[[], Awaitable[bool]] | None) -> Admission:
+        """Put a call ``verdict`` could not settle to the person and wait (see ``admit``)."""
+        call_id, agent, server, audited_tool = asking.call_id, asking.agent, asking.server, asking.audited_tool
+        public_name, decision, audited = asking.public_name, asking.decision, asking.audited
         try:
             resolution = await self._ask_while_connected(
                 disconnected,
@@ -204,12 +255,12 @@ class CallGuard:
                 server=server,
                 tool=audited_tool,
                 public_name=public_name,
-                arguments=dict(arguments or {}),
+                arguments=dict(asking.arguments or {}),
                 rule_text=decision.rule_text,
                 reason=decision.reason,
                 # A session grant given before the definition changed must not cover the changed tool.
-                session_id=None if isinstance(decision, HeldForReview) else session_id,
-                kind=kind,
+                session_id=None if isinstance(decision, HeldForReview) else asking.session_id,
+                kind=asking.kind,
                 looked_at=decision.looked_at,
                 held_for_review=isinstance(decision, HeldForReview),
             )

@@ -36,11 +36,11 @@ from mcp.server.session import ServerSession
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.shared.jsonrpc_dispatcher import handler_exception_to_error_data
 from mcp_types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCRequest, JSONRPCResponse, methods
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import ValidationError
+from mcp_types.version import KNOWN_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from gateway_core.frontend.forward import current_agent
+from gateway_core.frontend.forward import KnownCall, current_agent
 from gateway_core.frontend.metrics import Metrics
 from gateway_core.frontend.routing import Routes
 
@@ -99,15 +99,27 @@ class HotPath:
             return None
         agent, session = known
         version = session.protocol_version
-        if version in MODERN_PROTOCOL_VERSIONS or session.client_params is None or agent != current_agent():
+        check = _SURFACE_CHECKS.get((method, version))  # None: a 2026 request, or one its version lacks
+        if check is None or session.client_params is None or agent != current_agent():
             return None
         raw_params: dict[str, Any] = message.params or {}
         try:
-            methods.validate_client_request(method, version, raw_params)
-            params = params_type.model_validate(raw_params, by_name=False)
+            check(raw_params, by_name=False)  # what the SDK's server checks first (``validate_client_request``)
+            params = params_type.__pydantic_validator__.validate_python(raw_params, by_name=False)
         except (ValidationError, KeyError, ValueError):
             return None
-        if not self._plain(params) or not self._routed(agent, params):
+        if params.request_state is not None or params.input_responses is not None:
+            return None  # a round of a 2026 request: more than a plain answer
+        routes, known_call = self._routes(), None
+        if type(params) is types.CallToolRequestParams:
+            route = routes.tools.get(params.name)
+            if params.task is not None or route is None or self._on_demand(agent):
+                return None  # a task (more than a plain answer), an unknown tool, or an on-demand agent's
+            known_call = KnownCall(agent, session_id, route)
+        elif type(params) is types.ReadResourceRequestParams:
+            if routes.server_for_uri(params.uri) is None:
+                return None
+        elif params.name not in routes.prompts:
             return None
         ctx: ServerRequestContext[Any, Any] = ServerRequestContext(
             session=session,
@@ -119,34 +131,23 @@ class HotPath:
             meta=_meta(raw_params),
             request=request,
         )
-        return partial(self._answer, ctx, params, session_id)
-
-    @staticmethod
-    def _plain(params: types.RequestParams) -> bool:
-        """Whether the params ask for nothing beyond a plain answer: no task, no round of a 2026 request."""
-        return (
-            getattr(params, "task", None) is None
-            and getattr(params, "request_state", None) is None
-            and getattr(params, "input_responses", None) is None
-        )
-
-    def _routed(self, agent: str, params: types.RequestParams) -> bool:
-        """Whether the routing table has what the request names (a tool only for an agent not on demand)."""
-        routes = self._routes()
-        if isinstance(params, types.CallToolRequestParams):
-            return not self._on_demand(agent) and params.name in routes.tools
-        if isinstance(params, types.ReadResourceRequestParams):
-            return routes.server_for_uri(params.uri) is not None
-        return isinstance(params, types.GetPromptRequestParams) and params.name in routes.prompts
+        return partial(self._answer, ctx, params, session_id, known_call)
 
     async def _answer(
-        self, ctx: ServerRequestContext[Any, Any], params: types.RequestParams, session_id: str
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        params: types.RequestParams,
+        session_id: str,
+        known: KnownCall | None,
     ) -> JSONRPCResponse | JSONRPCError:
         request_id = ctx.request_id
         assert request_id is not None
         method = ctx.method
         try:
-            result = await self._forwards[method](ctx, params, passing_through=True)
+            if known is None:
+                result = await self._forwards[method](ctx, params, passing_through=True)
+            else:
+                result = await self._forwards[method](ctx, params, passing_through=True, known=known)
         except anyio.get_cancelled_exc_class():
             self._unanswered(session_id, str(request_id))
             raise
@@ -169,6 +170,45 @@ class HotPath:
                 error = ErrorData(code=INTERNAL_ERROR, message="Handler returned an invalid result")
                 return JSONRPCError(jsonrpc="2.0", id=request_id, error=error)
         return JSONRPCResponse(jsonrpc="2.0", id=request_id, result=result)
+
+
+def _surface_checks() -> dict[tuple[str, str], Callable[..., Any]]:
+    """Per hot method and handshake-era version, the SDK's first check of a request, as its params' validator.
+
+    ``methods.validate_client_request`` validates the whole request frame (``jsonrpc``, ``id``, ``method``
+    and ``params``) against the version's wire model; the frame's other fields are its own stubs, so
+    where the model checks nothing beyond its fields the params' own validator accepts and refuses the
+    same params. A model that checks more keeps the SDK's function.
+    """
+    checks: dict[tuple[str, str], Callable[..., Any]] = {}
+    for method in PARAMS:
+        for version in KNOWN_PROTOCOL_VERSIONS:
+            surface = methods.CLIENT_REQUESTS.get((method, version))
+            if version in MODERN_PROTOCOL_VERSIONS or surface is None:
+                continue
+            field = surface.model_fields.get("params")
+            params = None if field is None else field.annotation
+            decorators = surface.__pydantic_decorators__
+            if (
+                field is not None
+                and field.is_required()
+                and isinstance(params, type)
+                and issubclass(params, BaseModel)
+                and not decorators.model_validators
+                and not decorators.field_validators
+                and surface.model_config.get("strict") is not True
+            ):
+                checks[(method, version)] = params.__pydantic_validator__.validate_python
+            else:
+                checks[(method, version)] = partial(_whole_request_check, method, version)
+    return checks
+
+
+def _whole_request_check(method: str, version: str, params: dict[str, Any], *, by_name: bool) -> None:
+    methods.validate_client_request(method, version, params)
+
+
+_SURFACE_CHECKS = _surface_checks()
 
 
 def _meta(params: Mapping[str, Any]) -> types.RequestParamsMeta | None:

@@ -13,7 +13,7 @@ import pytest
 from gateway_core.approvals import Answer, ApprovalBroker, ApprovalRequested
 from gateway_core.audit import AuditLog, AuditQuery, read_records
 from gateway_core.config import parse_config
-from gateway_core.frontend.guard import PAUSED_MESSAGE, Admission, CallGuard
+from gateway_core.frontend.guard import PAUSED_MESSAGE, Admission, Asking, CallGuard
 from gateway_core.frontend.runtime import Runtime, RuntimeCell
 
 pytestmark = pytest.mark.anyio
@@ -102,6 +102,44 @@ async def test_an_ask_waits_for_the_person_and_their_answer_decides():
     assert not results[1].allowed and "the person denied agent 'cursor' the call to fs__write" in str(
         results[1].refusal
     )
+
+
+def test_a_verdict_settles_allow_and_deny_at_once_and_leaves_only_an_ask_to_the_person():
+    approvals = broker()
+    guard = CallGuard(runtime_with(RULES), approvals, None)
+
+    def verdict(tool: str) -> Admission | Asking:
+        return guard.verdict(
+            agent="cursor", session_id="s1", server="fs", tool=tool, public_name=f"fs__{tool}", arguments=None
+        )
+
+    allowed, denied, asking = verdict("read"), verdict("delete"), verdict("write")
+
+    assert isinstance(allowed, Admission) and allowed.allowed
+    assert isinstance(denied, Admission) and not denied.allowed and denied.refused_as == "denied"
+    assert isinstance(asking, Asking) and asking.decision.rule_text == "fs/write → ask"
+    assert asking.session_id == "s1" and asking.public_name == "fs__write"
+    assert not approvals.pending()  # nobody is asked until ``ask`` is awaited
+
+
+async def test_a_verdict_to_ask_is_put_to_the_person_by_ask():
+    approvals = broker()
+    guard = CallGuard(runtime_with(RULES), approvals, None)
+    asking = guard.verdict(
+        agent="cursor", session_id=None, server="fs", tool="write", public_name="fs__write", arguments={"path": "/x"}
+    )
+    assert isinstance(asking, Asking)
+    results: list[Admission] = []
+
+    async def call() -> None:
+        results.append(await guard.ask(asking, None))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call)
+        await answer_when_asked(approvals, Answer.ALLOW_ONCE)
+
+    assert results[0].allowed and results[0].resolution is not None
+    assert results[0].call_id == asking.call_id
 
 
 async def test_an_unanswered_ask_is_refused_and_counted_as_a_timeout():
