@@ -211,7 +211,10 @@ class AuditLog:
         Raises:
             ValueError: ``effect`` is not one of the three effects.
         """
-        call = AuditedCall(call_id, agent, server, tool, _effect(effect), rule)
+        # An effect is nearly always one of the three texts as they are (``_effect`` says what else it may be).
+        call = AuditedCall(
+            call_id, agent, server, tool, effect if type(effect) is str and effect in EFFECTS else _effect(effect), rule
+        )
         now, summary = time.time(), summarize_arguments(arguments)
         values = (
             now,
@@ -334,7 +337,7 @@ class AuditLog:
                 "null" if reason is None else text(reason),
                 "null" if answer is None else text(answer),
                 "null" if waited_s is None else text(waited_s),
-                text(latency_s),
+                float.__repr__(latency_s) if type(latency_s) is float and math.isfinite(latency_s) else text(latency_s),
                 _OUTCOME_TEXTS[ended],
                 "null"
                 if result_size is None
@@ -405,8 +408,16 @@ class AuditLog:
         with self._lock:
             running = self._loop is not None and not self._stopping
             if running:
-                if self._journal_fds is not None:
-                    self._append(self._journal_fds[self._active], line)
+                fds = self._journal_fds
+                if fds is not None:
+                    # One ``write()`` of one line to the journal (holding the lock, so lines never interleave).
+                    try:
+                        written = os.write(fds[self._active], line)
+                    except OSError as exc:
+                        self._journal_problem(exc.strerror or str(exc))
+                    else:
+                        if written != len(line):
+                            self._journal_problem(f"only {written} of {len(line)} bytes were written")
                 if self._due is None:
                     # The writer is idle. Otherwise it is writing, or waiting for the window's end: no wake-up.
                     self._due = time.monotonic() + FLUSH_DELAY_S
@@ -414,16 +425,6 @@ class AuditLog:
                 self._pending.append((values, columns_json))
         if not running:
             self._report(f"the audit log is not running, so records are not written ({self._path})")
-
-    def _append(self, fd: int, line: bytes) -> None:
-        """One ``write()`` of one line to the journal (holding the lock, so lines never interleave)."""
-        try:
-            written = os.write(fd, line)
-        except OSError as exc:
-            self._journal_problem(exc.strerror or str(exc))
-            return
-        if written != len(line):
-            self._journal_problem(f"only {written} of {len(line)} bytes were written")
 
     def _journal_problem(self, reason: str) -> None:
         if not self._journal_warned:

@@ -157,7 +157,17 @@ def _clean(value: Any, max_chars: int | None, depth: int) -> Any:
         for key, item in value.items():
             text = key if type(key) is str else str(key)
             name = text if max_chars is None or len(text) <= max_chars else _truncate(text, max_chars)
-            cleaned[name] = REDACTED if _secret_key(text) else _clean(item, max_chars, depth + 1)
+            if _secret_key(text):
+                cleaned[name] = REDACTED
+            elif (
+                type(item) is str
+                and len(item) < _MIN_RUN_CHARS
+                and (max_chars is None or len(item) <= max_chars)
+                and _PREFIXED_TOKEN.search(item) is None
+            ):
+                cleaned[name] = item  # what ``_clean`` keeps whole (its first case), kept without the call
+            else:
+                cleaned[name] = _clean(item, max_chars, depth + 1)
         return cleaned
     if isinstance(value, list | tuple | set | frozenset):
         return [_clean(item, max_chars, depth + 1) for item in value]
