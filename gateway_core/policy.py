@@ -258,7 +258,7 @@ class Decision:
     reason: str
     looked_at: tuple[str, ...] = ()
 
-    @property
+    @cached_property  # a decision is kept and read for every call it decides (``CompiledPolicy.evaluate``)
     def rule_text(self) -> str:
         """The deciding rule, e.g. ``github/delete_* → deny``, or ``default → ask``."""
         return f"default → {self.effect.value}" if self.rule is None else self.rule.text

@@ -91,7 +91,7 @@ def summarize_arguments(
         return _NO_ARGUMENTS  # what the general way below makes of no arguments
     cleaned = _clean(arguments or {}, max_value_chars, 0)
     summary = _SUMMARY_ENCODER.encode(cleaned) if _C_ENCODE is None else "".join(_C_ENCODE(cleaned, 0))
-    return _truncate(summary, max_total_chars)
+    return summary if len(summary) <= max_total_chars else _truncate(summary, max_total_chars)
 
 
 def redact_arguments(value: Any) -> Any:
@@ -129,10 +129,6 @@ _judged_key = functools.lru_cache(maxsize=4096)(is_secret_key)
 _JUDGED_KEY_CHARS = 64
 
 
-def _secret_key(key: str) -> bool:
-    return _judged_key(key) if len(key) <= _JUDGED_KEY_CHARS else is_secret_key(key)
-
-
 _PLAIN = frozenset({type(None), bool, int, float})
 
 
@@ -157,7 +153,7 @@ def _clean(value: Any, max_chars: int | None, depth: int) -> Any:
         for key, item in value.items():
             text = key if type(key) is str else str(key)
             name = text if max_chars is None or len(text) <= max_chars else _truncate(text, max_chars)
-            if _secret_key(text):
+            if _judged_key(text) if len(text) <= _JUDGED_KEY_CHARS else is_secret_key(text):
                 cleaned[name] = REDACTED
             elif (
                 type(item) is str

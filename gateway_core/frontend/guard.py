@@ -96,14 +96,11 @@ class CallGuard:
         self._runtime = runtime
         self._broker = broker
         self._audit = audit
+        # Whether outcomes are recorded (so whether they are worth measuring).
+        self.auditing = audit is not None
         self._limiter = limiter or RateLimiter()
         self._changed = changed
         self.paused = False
-
-    @property
-    def auditing(self) -> bool:
-        """Whether outcomes are recorded (so whether they are worth measuring)."""
-        return self._audit is not None
 
     def policy(self, agent: str) -> AgentPolicy:
         """The agent's policy; an agent no longer in the configuration may do nothing."""
@@ -213,7 +210,9 @@ class CallGuard:
             hints = runtime.routes.hints.get((server, tool))
             decision = policy.evaluate(server, tool, now=time.time(), arguments=arguments or {}, annotations=hints)
         if tool is not None and kind == "tool" and self._changed is not None:
-            decision = held_for_review(decision, self._changed(server, tool))
+            change = self._changed(server, tool)
+            if change is not None:  # a definition waiting for review (nearly always none)
+                decision = held_for_review(decision, change)
         audited_tool = public_name if tool is None else tool
         audited = (
             None
@@ -223,7 +222,7 @@ class CallGuard:
                 agent=agent,
                 server=server,
                 tool=audited_tool,
-                effect=decision.effect.value,
+                effect=_EFFECT_TEXTS[decision.effect],
                 rule=decision.rule_text,
                 reason=decision.reason,
                 arguments=arguments,
@@ -414,6 +413,8 @@ class CallGuard:
         )
 
 
+# Each effect's text, as the audit log records it (``Effect.value``, without the enum's lookup).
+_EFFECT_TEXTS: dict[Effect, str] = {effect: effect.value for effect in Effect}
 PAUSED_MESSAGE = "Toolgate: the gateway is paused, so no tool calls run until the person resumes it."
 
 

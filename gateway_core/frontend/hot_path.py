@@ -128,7 +128,7 @@ class HotPath:
             method=method,
             params=raw_params,
             request_id=message.id,
-            meta=_meta(raw_params),
+            meta=None if "_meta" not in raw_params else _meta(raw_params),
             request=request,
         )
         return partial(self._answer, ctx, params, session_id, known_call)
