@@ -98,23 +98,46 @@ def text(value: Any) -> str:
 # The columns a call's decision and outcome records both hold, with the same values: its id, agent, server,
 # tool, effect and rule. They follow one another, so a call's records share their encoding (``shared``).
 SHARED = FIELDS[2:8]
-_SHARED_LINE = ",".join(f"{encode_basestring(name)}:%s" for name in SHARED)
 
 
 def shared(call_id: str, agent: str, server: str, tool: str, effect: str | None, rule: str | None) -> tuple[str, str]:
     """The ``SHARED`` columns of a call's records, encoded once: as in a journal line, and as ``encode_values``'s JSON.
 
-    ``Shape.encode`` takes them in place of those six values.
+    ``Shape.encode`` takes them in place of those six values. All but the call id repeat from call to call
+    (the same agent calling the same tool under the same rule): their encoding is kept (``_SHARED_TAILS``).
     """
-    texts = (
-        encode_basestring(call_id) if type(call_id) is str else text(call_id),
-        encode_basestring(agent) if type(agent) is str else text(agent),
-        encode_basestring(server) if type(server) is str else text(server),
-        encode_basestring(tool) if type(tool) is str else text(tool),
-        encode_basestring(effect) if type(effect) is str else text(effect),
-        encode_basestring(rule) if type(rule) is str else text(rule),
+    key = (agent, server, tool, effect, rule)
+    # Only plain strings (and None) are kept: a subclass would find its plain twin's entry.
+    plain = (
+        type(agent) is str
+        and type(server) is str
+        and type(tool) is str
+        and (effect is None or type(effect) is str)
+        and (rule is None or type(rule) is str)
     )
-    return _SHARED_LINE % texts, ",".join(texts)
+    tails = _SHARED_TAILS.get(key) if plain else None
+    if tails is None:
+        texts = (
+            encode_basestring(agent) if type(agent) is str else text(agent),
+            encode_basestring(server) if type(server) is str else text(server),
+            encode_basestring(tool) if type(tool) is str else text(tool),
+            encode_basestring(effect) if type(effect) is str else text(effect),
+            encode_basestring(rule) if type(rule) is str else text(rule),
+        )
+        tails = (_SHARED_TAIL_LINE % texts, "," + ",".join(texts))
+        if plain:
+            if len(_SHARED_TAILS) >= MAX_SHARED_TAILS:
+                _SHARED_TAILS.clear()
+            _SHARED_TAILS[key] = tails
+    call = encode_basestring(call_id) if type(call_id) is str else text(call_id)
+    return _SHARED_HEAD + call + tails[0], call + tails[1]
+
+
+_SHARED_HEAD = f"{encode_basestring(SHARED[0])}:"
+_SHARED_TAIL_LINE = "".join(f",{encode_basestring(name)}:%s" for name in SHARED[1:])
+# The encodings of the shared columns after the call id, by their values (plain strings or None only).
+_SHARED_TAILS: dict[tuple[str, str, str, str | None, str | None], tuple[str, str]] = {}
+MAX_SHARED_TAILS = 1024
 
 
 class Shape:

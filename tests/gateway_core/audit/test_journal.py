@@ -162,3 +162,30 @@ async def test_the_outcome_of_a_call_whose_tool_holds_a_lone_surrogate_is_record
 
     assert stored == [(RecordKind.OUTCOME, "t\\ud800"), (RecordKind.DECISION, "t\\ud800")]
     assert log.status.healthy
+
+
+@given(
+    call_ids=st.lists(_text, min_size=2, max_size=3),
+    agent=_text,
+    server=_text,
+    tool=_text,
+    effect=st.none() | st.sampled_from(["allow", "ask", "deny"]),
+    rule=_maybe_text,
+)
+@settings(max_examples=200)
+def test_the_shared_columns_of_a_call_that_repeats_another_s_are_encoded_as_its_own_values(
+    call_ids: list[str], agent: str, server: str, tool: str, effect: str | None, rule: str | None
+) -> None:
+    for call_id in call_ids:  # the first fills the kept encoding; the others are made from it
+        values = (call_id, agent, server, tool, effect, rule)
+        texts = [journal.text(value) for value in values]
+        expected_line = ",".join(f"{json.dumps(name)}:{part}" for name, part in zip(journal.SHARED, texts, strict=True))
+
+        assert journal.shared(*values) == (expected_line, ",".join(texts))
+
+
+def test_the_kept_encodings_of_shared_columns_stay_bounded() -> None:
+    for n in range(journal.MAX_SHARED_TAILS + 5):
+        journal.shared("id", f"agent{n}", "server", "tool", "allow", "rule")
+
+    assert 0 < len(journal._SHARED_TAILS) <= journal.MAX_SHARED_TAILS
