@@ -93,10 +93,6 @@ class StdoutLines(asyncio.Protocol):
         assert isinstance(transport, asyncio.ReadTransport)
         self._transport = transport
 
-    def data_received(self, data: bytes) -> None:
-        """asyncio's: a chunk was read."""
-        self.feed(data)
-
     def connection_lost(self, exc: Exception | None) -> None:
         """asyncio's: the pipe ended (end of file, or an error reading it)."""
         self.end()
@@ -124,6 +120,9 @@ class StdoutLines(asyncio.Protocol):
                 self._paused = True
                 if self._transport is not None:
                     self._transport.pause_reading()
+
+    # asyncio's: a chunk was read (``feed`` itself, with no call in between).
+    data_received = feed
 
     def end(self) -> None:
         """Stdout ended (or broke): ``pump`` returns once the queue is empty."""

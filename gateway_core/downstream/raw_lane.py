@@ -125,8 +125,22 @@ class RawLane:
             self._waiting[request_id] = (answer, deadline)
             if deadline < self._timer_at:
                 self._arm(loop, deadline)
+        # The request as the SDK's dispatcher and stdio writer put it on the wire (an empty ``_meta`` left
+        # out). The dispatcher also adds the current OpenTelemetry trace context to ``_meta``; with no
+        # tracer set up (Toolgate sets none) that adds nothing, and neither does the lane.
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params:
+            if "_meta" in params and not params["_meta"]:
+                params = {key: value for key, value in params.items() if key != "_meta"}
+            if params:
+                message["params"] = params
         try:
-            if not await self._send(_request_line(request_id, method, params), deadline):
+            try:  # ``_send``, without a call of its own when the pipe takes the line at once (as it almost always does)
+                sent = self._pipe.write(pydantic_core.to_json(message) + b"\n") or await self._drained(deadline)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+                self._broken()
+                sent = False
+            if not sent:
                 _settle(answer, CLOSED)
             outcome = await answer
         except anyio.get_cancelled_exc_class():
@@ -142,18 +156,36 @@ class RawLane:
         return outcome
 
     def take(self, line: str | bytes) -> bool:
-        """Whether ``line`` (from stdout, decoded or as it came) answers a raw call; if so it is handed to that call."""
-        if not self._waiting or (_MARK_BYTES not in line if isinstance(line, bytes) else _MARK not in line):
+        """Whether ``line`` (from stdout, decoded or as it came) answers a raw call; if so it is handed to that call.
+
+        The line is read as the SDK reads a ``JSONRPCMessage``: a response to a call of the lane's that
+        is still waiting, with a result object or a valid error; anything else goes the SDK's way, as before.
+        """
+        waiting = self._waiting
+        if not waiting or (_MARK_BYTES not in line if type(line) is bytes else _MARK not in line):
             return False
         try:
-            answer = _answer(pydantic_core.from_json(line))
+            message = pydantic_core.from_json(line)
         except ValueError:
             # Not JSON: the SDK's reader says so, as for any line. (Or, as it came, a bad UTF-8 sequence
             # that its text replaces: ``pipes.StdoutLines`` then queues its text, which comes here again.)
             return False
-        if answer is None or (waiting := self._waiting.pop(answer[0], None)) is None:
-            return False  # not an answer, or to no call waiting: the SDK's way, as before
-        _settle(waiting[0], answer[1])
+        if type(message) is not dict or message.get("jsonrpc") != "2.0" or "method" in message:
+            return False
+        request_id = message.get("id")
+        if type(request_id) is not str or request_id not in waiting:
+            return False  # not to a call of the lane's still waiting (its ids all start with ``ID_PREFIX``)
+        outcome: Outcome
+        if type(result := message.get("result")) is dict:
+            outcome = result
+        else:
+            try:
+                outcome = ErrorData.model_validate(message.get("error"))
+            except ValidationError:
+                return False
+        answer = waiting.pop(request_id)[0]
+        if not answer.done():  # ``_settle``, inline
+            answer.set_result(outcome)
         return True
 
     def close(self) -> None:
@@ -188,6 +220,12 @@ class RawLane:
         if after != math.inf:
             self._arm(loop, after)
 
+    async def _drained(self, deadline: float | None) -> bool:
+        """Wait while the pipe is backed up, until ``deadline`` at most (the rest of ``_send``). Raises as it does."""
+        with anyio.move_on_at(math.inf if deadline is None else deadline):
+            await self._pipe.drained()
+        return True
+
     async def _cancel(self, request_id: str) -> None:
         """The courtesy cancel the dispatcher sends for an abandoned call, bounded and shielded."""
         with anyio.move_on_after(CANCEL_WRITE_TIMEOUT_S, shield=True):
@@ -196,47 +234,13 @@ class RawLane:
     async def _send(self, line: bytes, deadline: float | None) -> bool:
         """Write ``line``; False if the pipe broke. A backed-up pipe is waited for until ``deadline`` at most."""
         try:
-            if self._pipe.write(line):
-                return True
-            with anyio.move_on_at(math.inf if deadline is None else deadline):
-                await self._pipe.drained()
+            return self._pipe.write(line) or await self._drained(deadline)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
             self._broken()
             return False
-        return True
-
-
-def _request_line(request_id: str, method: str, params: dict[str, Any] | None) -> bytes:
-    """The request as the SDK's dispatcher and stdio writer put it on the wire (an empty ``_meta`` left out).
-
-    The dispatcher also adds the current OpenTelemetry trace context to ``_meta``; with no tracer set up
-    (Toolgate sets none) that adds nothing, and neither does the lane.
-    """
-    message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
-    if params and "_meta" in params and not params["_meta"]:
-        params = {key: value for key, value in params.items() if key != "_meta"}
-    if params:
-        message["params"] = params
-    return pydantic_core.to_json(message) + b"\n"
 
 
 def _cancel_line(request_id: str) -> bytes:
     """The courtesy cancel the SDK's dispatcher sends for a request its caller abandoned."""
     params = {"requestId": request_id, "reason": "caller cancelled"}
     return pydantic_core.to_json({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}) + b"\n"
-
-
-def _answer(message: Any) -> tuple[str, dict[str, Any] | ErrorData] | None:
-    """A response's id and outcome, read as the SDK reads a ``JSONRPCMessage``; None if it is none of the lane's."""
-    if type(message) is not dict or message.get("jsonrpc") != "2.0" or "method" in message:
-        return None
-    request_id = message.get("id")
-    if type(request_id) is not str or not request_id.startswith(ID_PREFIX):
-        return None
-    result = message.get("result")
-    if type(result) is dict:
-        return request_id, result
-    try:
-        return request_id, ErrorData.model_validate(message.get("error"))
-    except ValidationError:
-        return None

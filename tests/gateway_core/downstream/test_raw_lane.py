@@ -130,6 +130,40 @@ async def test_an_error_answer_to_a_raw_request_is_raised_as_the_dispatcher_rais
     assert raised.value.error == types.ErrorData(code=-32602, message="no such thing", data={"why": "test"})
 
 
+# A server that first answers each request in ways the SDK would not read as a response (an error that
+# is not one, a result that is not an object, a request with the same id), then as it should.
+MISANSWERING_SERVER = """
+import json, sys
+for line in sys.stdin:
+    request_id = json.loads(line)["id"]
+    for wrong in ({"error": {"code": "no number"}}, {"result": 5}, {"method": "ping", "result": {}}):
+        sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": request_id, **wrong}) + "\\n")
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": request_id, "result": {"right": True}}) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+async def test_only_a_line_the_sdk_reads_as_the_answer_to_a_raw_call_settles_it_and_the_rest_goes_the_sdks_way():
+    others: list[Any] = []
+    command = StdioCommand(sys.executable, ("-c", MISANSWERING_SERVER))
+    async with open_stdio(command, stderr=StderrBuffer(None)) as connection, anyio.create_task_group() as tg:
+        assert connection.raw is not None
+        read, _ = connection.streams
+
+        async def read_the_sdks_way() -> None:
+            others.extend([await read.receive() for _ in range(3)])
+
+        tg.start_soon(read_the_sdks_way)
+        with anyio.fail_after(WAIT_S):
+            result = await connection.raw.request("tools/call", {"name": "echo"})
+
+    assert result == {"right": True}
+    # The SDK's reader was given all three, in order, and read them as it does any line.
+    bad_error, bad_result, request = others
+    assert isinstance(bad_error, Exception) and isinstance(bad_result, Exception)
+    assert isinstance(request.message, types.JSONRPCRequest) and request.message.method == "ping"
+
+
 async def test_a_hot_call_goes_by_the_raw_lane_and_answers_as_the_typed_way():
     async with ready_fake(tapped_fake()) as (server, changes):
         raw = await server.session.call_tool_passing_through("echo", {"text": "hi"}, caller=Agent(), meta={"k": 1})
