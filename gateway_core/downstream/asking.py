@@ -62,8 +62,8 @@ class _Call:
 
     __slots__ = ("caller",)
 
-    def __init__(self, caller: Caller) -> None:
-        self.caller = caller
+    # No ``__init__``: ``enter`` sets ``caller`` (one Python call fewer per forwarded request).
+    caller: Caller
 
 
 # The call whose task is running: set while a request is sent and its response read, and seen by the
@@ -88,7 +88,8 @@ class CallsInFlight:
 
     def enter(self, caller: Caller) -> tuple[_Call, Token[_Call | None]]:
         """``running`` without a context manager: the call counts as in flight until ``leave``."""
-        call = _Call(caller)
+        call = _Call()
+        call.caller = caller
         self._running.append(call)
         return call, _ASKING_CALL.set(call)
 

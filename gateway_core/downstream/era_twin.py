@@ -71,6 +71,13 @@ class HandshakeTwin:
         if self._settled.is_set():
             self._settled = anyio.Event()
 
+    def serving_now(self, server: DownstreamServer) -> DownstreamServer | None:
+        """The server handshake-era agents are served by (``serving``, else ``server``); None while not settled."""
+        if not self._settled.is_set():
+            return None
+        kept = self._kept
+        return kept if kept is not None and kept.status.state is ServerState.READY else server
+
     @property
     def is_settled(self) -> bool:
         """Whether it is known now whether a twin serves handshake-era agents (``settled`` would return at once)."""

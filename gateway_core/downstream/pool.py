@@ -68,9 +68,12 @@ class DownstreamPool:
         self._on_catalog = on_catalog
         self._on_stderr = on_stderr
         self._transport = transport
-        self._servers: dict[str, DownstreamServer] = {
-            name: self._new_server(name, config) for name, config in servers.items() if config.enabled
-        }
+        self._servers: dict[str, DownstreamServer] = {}
+        # A shared server's two ways in for ``use`` (a handshake-era request's, a 2026-07-28 one's), made once.
+        self._shared: dict[str, tuple[_Shared, _Shared]] = {}
+        for name, config in servers.items():
+            if config.enabled:
+                self._add(name, self._new_server(name, config))
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self._stop_times = NORMAL_STOP
@@ -116,9 +119,12 @@ class DownstreamPool:
         server's handshake-era twin where one serves (``era_twin.py``); an instance of its own that it
         starts speaks the handshake era. None when ``name`` is not an enabled server.
         """
+        shared = self._shared.get(name)
+        if shared is not None:
+            return shared[modern]  # every call to a shared server: nothing made, no generator to run
         config, server = self._configs.get(name), self._servers.get(name)
-        if config is None or server is None or config.isolation != "per_agent":
-            return _Shared(server, modern)  # every call to a shared server: no generator to run
+        if config is None or server is None:
+            return _NO_SERVER
         return self._instances.use(name, config, agent, declared, modern=modern)
 
     def agent_instances(self, agent: str) -> list[DownstreamServer]:
@@ -212,13 +218,21 @@ class DownstreamPool:
         server = self._new_server(name, config)
         if previous is not None:
             server.carry_over(previous)
-        self._servers[name] = server
+        self._add(name, server)
         if self._task_group is not None:
             self._spawn(server)
         self._on_change(name)
 
+    def _add(self, name: str, server: DownstreamServer) -> None:
+        self._servers[name] = server
+        if server.config.isolation == "per_agent":
+            self._shared.pop(name, None)
+        else:
+            self._shared[name] = (_Shared(server, modern=False), _Shared(server, modern=True))
+
     def _stop(self, name: str) -> None:
         self._servers.pop(name, None)
+        self._shared.pop(name, None)
         scope = self._scopes.pop(name, None)
         if scope is not None:
             scope.cancel()
@@ -272,11 +286,14 @@ class DownstreamPool:
 
 
 class _Shared:
-    """``DownstreamPool.use`` for a shared server (or none): the server serving the request's era."""
+    """``DownstreamPool.use`` for a shared server (or none): the server serving the request's era.
+
+    Holds nothing of one call's: the pool makes each once, and every call of that era uses it.
+    """
 
     __slots__ = ("_modern", "_server")
 
-    def __init__(self, server: DownstreamServer | None, modern: bool) -> None:
+    def __init__(self, server: DownstreamServer | None, *, modern: bool) -> None:
         self._server = server
         self._modern = modern
 
@@ -292,6 +309,10 @@ class _Shared:
 
     async def __aexit__(self, *exc_info: object) -> None:
         return None
+
+
+# ``use`` for a name that is not an enabled server.
+_NO_SERVER = _Shared(None, modern=True)
 
 
 async def _no_roots(agent: str) -> types.ListRootsResult | None:

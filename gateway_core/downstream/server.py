@@ -250,12 +250,7 @@ class DownstreamServer:
         None: ``era_settled`` must be awaited first (a twin is being started and compared).
         """
         twin = self._twin
-        if twin is None:
-            return self
-        if not twin.is_settled:
-            return None
-        serving = twin.serving
-        return self if serving is None else serving
+        return self if twin is None else twin.serving_now(self)
 
     async def era_settled(self) -> None:
         """Until it is known which session serves handshake-era agents (``LISTING_WAIT_S`` at most)."""

@@ -73,3 +73,34 @@ async def test_stopping_the_pool_ends_the_whole_process_tree_of_each_server() ->
     assert server.status.state is ServerState.STOPPED
     assert not _alive(child)
     assert not _alive(server_pid)
+
+
+async def test_calls_go_to_the_server_configured_now_after_a_restart_a_change_to_per_agent_or_a_removal() -> None:
+    pool = DownstreamPool({"s": fake_config()}, resolve=no_secrets, on_change=Changes())
+    first = pool.servers["s"]
+    for modern in (True, False, True):
+        async with pool.use("s", "agent", modern=modern) as server:
+            assert server is first
+
+    pool.restart("s")  # not running: the new server is only made
+    second = pool.servers["s"]
+    assert second is not first
+    for modern in (False, True):
+        async with pool.use("s", "agent", modern=modern) as server:
+            assert server is second
+
+    pool.apply({"s": fake_config(isolation="per_agent")})
+    # The agent's own instance now; this pool supervises none (it is not running).
+    with pytest.raises(RuntimeError, match="not being supervised"):
+        async with pool.use("s", "agent", modern=False):
+            pass
+
+    pool.apply({"s": fake_config()})
+    async with pool.use("s", "agent") as server:
+        assert server is pool.servers["s"]
+        assert server not in (first, second)
+
+    pool.apply({})
+    for name in ("s", "never-configured"):
+        async with pool.use(name, "agent", modern=False) as server:
+            assert server is None
