@@ -4,12 +4,13 @@ uvicorn closes an idle kept-alive connection, but a connection that sends nothin
 headers and then nothing, stays open for ever (the "slowloris" pattern), and so does a request whose
 body stops arriving. ``GuardedHttpProtocol`` is uvicorn's httptools protocol with two deadlines:
 a request's whole head must arrive within ``HEAD_TIMEOUT_S`` of its first byte (or of the
-connection opening), and its body may pause for at most ``BODY_IDLE_TIMEOUT_S`` between parts. A
-client that misses one is disconnected; nothing else waits for it. Once a request is complete
-there is no deadline: a tool call may wait minutes for a person's answer. Once it is answered, the
-connection may stay idle for uvicorn's keep-alive time (then it is closed without a word, as uvicorn
-closes it). A connection keeps one timer for all these deadlines: moving a deadline later only notes
-it, and the timer, when it fires early, waits on until the deadline it finds.
+connection opening, or of anything, even a blank line, arriving on an idle kept-alive one), and
+its body may pause for at most ``BODY_IDLE_TIMEOUT_S`` between parts. A client that misses one is
+disconnected; nothing else waits for it. Once a request is complete there is no deadline: a tool
+call may wait minutes for a person's answer. Once it is answered, the connection may stay idle for
+uvicorn's keep-alive time (then it is closed without a word, as uvicorn closes it). A connection
+keeps one timer for all these deadlines, set once per batch of bytes parsed: moving a deadline later
+only notes it, and the timer, when it fires early, waits on until the deadline it finds.
 
 A response's head is written together with the start of its body (``HeadWithBody``): one socket
 send instead of two for an answer written at once; a stream's head still goes out in the same pass
@@ -24,6 +25,7 @@ import asyncio
 import logging
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 logger = logging.getLogger(__name__)
@@ -112,6 +114,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     _timer: asyncio.TimerHandle | None = None
     _timer_at = 0.0  # when the timer fires (loop time)
     _now = 0.0  # when the bytes being parsed arrived (loop time)
+    # What the bytes being parsed leave the connection waiting for (seconds, what): set once they are parsed.
+    _next: tuple[float, str] | None = None
     _writer: HeadWithBody | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -121,33 +125,58 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm(self.head_timeout_s, WAITING_FOR_HEAD, self.loop.time())
 
     def data_received(self, data: bytes) -> None:
-        """Bytes arrived: the request steps they complete are timed from now (one reading of the clock)."""
-        self._now = self.loop.time()
-        super().data_received(data)
+        """Bytes arrived: parse them, then set the deadline the request steps they completed call for.
+
+        The steps (a request's first byte, its complete head, a part of its body, its end) only note what
+        is now awaited; the one deadline is set once, after the bytes are parsed, from when they arrived.
+        Bytes arriving on an idle kept-alive connection start a request: its head must follow in time.
+        As uvicorn's own otherwise (its keep-alive timer is never set here: ``on_response_complete``).
+        """
+        now = self._now = self.loop.time()
+        if self._waiting_for == WAITING_FOR_NEXT and self._deadline is not None:
+            self._next = (self.head_timeout_s, WAITING_FOR_HEAD)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._next = None
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        following = self._next
+        if following is not None:
+            self._next = None
+            self._arm(following[0], following[1], now)
 
     def on_message_begin(self) -> None:
-        """The first byte of a request: its head must be complete in time."""
+        """The first byte of a request: its head must be complete in time.
+
+        Its header values will be read without the whitespace around them (RFC 9110 §5.5: llhttp leaves
+        out what precedes a value, uvicorn what follows it); the scope says so (``HEADERS_STRIPPED``).
+        """
         super().on_message_begin()
-        self._arm(self.head_timeout_s, WAITING_FOR_HEAD, self._now)
+        self.scope[HEADERS_STRIPPED] = True  # type: ignore[literal-required]
+        self._next = (self.head_timeout_s, WAITING_FOR_HEAD)
 
     def on_headers_complete(self) -> None:
-        """The head is complete: the body may not pause for long.
-
-        Its header values are without the whitespace around them (RFC 9110 §5.5: llhttp leaves out what
-        precedes a value, uvicorn what follows it); the scope says so (``HEADERS_STRIPPED``).
-        """
-        self.scope[HEADERS_STRIPPED] = True  # type: ignore[literal-required]
+        """The head is complete: the body may not pause for long."""
         super().on_headers_complete()
-        self._arm(self.body_idle_timeout_s, WAITING_FOR_BODY, self._now)
+        self._next = (self.body_idle_timeout_s, WAITING_FOR_BODY)
 
     def on_body(self, body: bytes) -> None:
         """A part of the body: the next may not be long in coming."""
         super().on_body(body)
-        self._arm(self.body_idle_timeout_s, WAITING_FOR_BODY, self._now)
+        self._next = (self.body_idle_timeout_s, WAITING_FOR_BODY)
 
     def on_message_complete(self) -> None:
         """The whole request is here: no deadline while it is served."""
         super().on_message_complete()
+        self._next = None
         self._deadline = None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -165,9 +194,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         as ``serving``: the request goes to that one directly.
         """
         app = getattr(app, "serving", app)
-        if self._writer is not None:
-            cycle.transport = self._writer  # type: ignore[assignment]
-            self._writer.response_starts(cycle)
+        writer = self._writer
+        if writer is not None:
+            cycle.transport = writer  # type: ignore[assignment]
+            if writer._held is not None:
+                writer.flush()
+            writer._cycle = cycle  # as ``response_starts``
         super()._start_asgi_task(cycle, app)
 
     def on_response_complete(self) -> None:
@@ -181,19 +213,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self._unset_keepalive_if_required()
+        # uvicorn unsets its keep-alive timer here: it is never set (below, the connection's one timer instead).
         self.flow.resume_reading()
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
         else:
             self._arm(self.timeout_keep_alive, WAITING_FOR_NEXT, self.loop.time())
-
-    def _unset_keepalive_if_required(self) -> None:
-        """Something arrived (or the connection is gone): an idle connection is idle no more, as in uvicorn."""
-        super()._unset_keepalive_if_required()
-        if self._deadline is not None and self._waiting_for == WAITING_FOR_NEXT:
-            self._deadline = None
 
     def send_400_response(self, msg: str) -> None:
         """Refuse a malformed request, after whatever an earlier response has held."""

@@ -19,6 +19,7 @@ import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway_core.frontend.listen import EmbeddedUvicorn, bind
+from gateway_core.frontend.slow_clients import GuardedHttpProtocol
 
 pytestmark = pytest.mark.anyio
 
@@ -146,3 +147,30 @@ async def test_a_kept_alive_connection_left_idle_is_closed_after_the_keep_alive_
 
     assert received.endswith(BODY) and closed
     assert not [record for record in caplog.records if "closed a connection" in record.getMessage()]
+
+
+def served_then_blank_line(host: str, port: int, request: bytes) -> tuple[bytes, bool]:
+    """One request's answer, then a blank line sent and nothing more: whether the gateway closes the connection."""
+    with socket.create_connection((host, port), timeout=WAIT_S) as sock:
+        sock.sendall(request)
+        received = b""
+        while BODY not in received:
+            received += sock.recv(65536)
+        sock.sendall(b"\r\n")
+        try:
+            return received, sock.recv(65536) == b""
+        except TimeoutError:
+            return received, False
+
+
+async def test_a_kept_alive_connection_that_sends_a_blank_line_and_nothing_more_is_closed_in_the_head_time(
+    monkeypatch, caplog
+):
+    caplog.set_level(logging.INFO, logger="gateway_core.frontend.slow_clients")
+    monkeypatch.setattr(GuardedHttpProtocol, "head_timeout_s", 0.3)
+    async with serving(answer, keep_alive_s=60) as (host, port):
+        request = f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        received, closed = await anyio.to_thread.run_sync(served_then_blank_line, host, port, request)
+
+    assert received.endswith(BODY) and closed
+    assert [record for record in caplog.records if "did not send its request headers" in record.getMessage()]
