@@ -132,7 +132,8 @@ class GatewayHttpApp:
                 send, 421, _rpc_error(-32600, "Misdirected request: the Host header is not this gateway.")
             )
             return
-        origin = _text(headers, b"origin")
+        sent_origin = headers.get(b"origin")
+        origin = sent_origin.decode("latin-1") if sent_origin is not None else None
         if origin is not None and origin not in self._runtime.now.allowed_origins and origin not in self._own_origins:
             await _respond_json(
                 send, 403, _rpc_error(-32600, "Forbidden: this Origin is not in gateway.allowed_origins.")
@@ -156,8 +157,10 @@ class GatewayHttpApp:
             await _respond_json(send, 404, {"error": f"not found; the MCP endpoint is {MCP_PATH}"})
 
     async def _serve_mcp(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]) -> None:
-        scheme, _, token = (_text(headers, b"authorization") or "").partition(" ")
-        agent = await self._identify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        authorization = headers.get(b"authorization")
+        scheme, _, token = (authorization.decode("latin-1") if authorization is not None else "").partition(" ")
+        token = token.strip()
+        agent = await self._identify(token) if token and scheme.lower() == "bearer" else None
         if agent is None:
             self._metrics.count_request("-", 401)
             await _respond_json(
@@ -167,11 +170,12 @@ class GatewayHttpApp:
                 extra_headers=[(b"www-authenticate", b'Bearer realm="toolgate"')],
             )
             return
+        limits = self._limits
         counted = scope["method"] == "POST"  # a GET stream is not a request in flight, nor is DELETE
-        if counted and not self._limits.begin_request(agent):
+        if counted and not limits.begin_request(agent):
             self._metrics.count_request(agent, 429)
             message = (
-                f"agent {agent!r} already has {self._limits.max_requests} requests in flight, the most one agent "
+                f"agent {agent!r} already has {limits.max_requests} requests in flight, the most one agent "
                 "may have (gateway.max_requests_per_agent); wait for some to finish"
             )
             await _respond_json(send, 429, _rpc_error(ErrorCode.TOO_MANY_REQUESTS, message))
@@ -182,7 +186,8 @@ class GatewayHttpApp:
                 self._users.clear()
             user = self._users[agent] = AuthenticatedUser(AccessToken(token="", client_id=agent, scopes=[]))
         scope["user"] = user  # the scope is this app's own copy (``__call__``)
-        session_id = _text(headers, b"mcp-session-id")
+        sent_id = headers.get(b"mcp-session-id")
+        session_id = sent_id.decode("latin-1") if sent_id is not None else None
         status = 0
         opened: str | None = None
 
@@ -195,16 +200,17 @@ class GatewayHttpApp:
             await send(message)
 
         context_token = auth_context_var.set(user)
+        session = limits.session_in_use(session_id)
         try:
-            with self._limits.using(session_id):
-                await self._mcp_app(scope, receive, counting_send)
+            await self._mcp_app(scope, receive, counting_send)
         finally:
+            limits.session_done(session)
             auth_context_var.reset(context_token)
             if counted:
-                self._limits.end_request(agent)
+                limits.end_request(agent)
             self._metrics.count_request(agent, status)
         if opened is not None:
-            await self._limits.session_opened(agent, opened)
+            await limits.session_opened(agent, opened)
 
 
 def _session_header(message: Message) -> str | None:
@@ -235,12 +241,6 @@ def _repeated_guard_header(scope: Scope) -> str | None:
                 return GUARD_HEADERS[name]
             seen.add(name)
     return None
-
-
-def _text(headers: dict[bytes, bytes], name: bytes) -> str | None:
-    """The value of the header ``name`` (lower case) as text, or None when the request has none."""
-    value = headers.get(name)
-    return None if value is None else value.decode("latin-1")
 
 
 def _rpc_error(code: int, message: str) -> dict[str, Any]:

@@ -13,10 +13,8 @@ GET streams are not requests in this sense: each session has at most one.
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from gateway_core.config import GatewaySettings
@@ -24,7 +22,7 @@ from gateway_core.config import GatewaySettings
 logger = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Session:
     agent: str
     active: int = 0
@@ -45,7 +43,8 @@ class AgentLimits:
     is_open: Callable[[str], bool]
     # Insertion order is age: the first of an agent's sessions is its oldest.
     _sessions: dict[str, _Session] = field(default_factory=dict)
-    _requests: collections.Counter[str] = field(default_factory=collections.Counter)
+    # Requests in flight by agent (only agents with some).
+    _requests: dict[str, int] = field(default_factory=dict)
 
     @property
     def max_sessions(self) -> int:
@@ -59,32 +58,40 @@ class AgentLimits:
 
     def begin_request(self, agent: str) -> bool:
         """Count one more request of ``agent`` in flight; False (and nothing counted) if it has its maximum."""
-        if self._requests[agent] >= self.max_requests:
+        requests = self._requests
+        count = requests.get(agent, 0)
+        if count >= self.settings().max_requests_per_agent:
             return False
-        self._requests[agent] += 1
+        requests[agent] = count + 1
         return True
 
     def end_request(self, agent: str) -> None:
         """One request of ``agent`` finished."""
-        self._requests[agent] -= 1
-        if self._requests[agent] <= 0:
-            del self._requests[agent]
+        requests = self._requests
+        count = requests.get(agent, 0) - 1
+        if count > 0:
+            requests[agent] = count
+        else:
+            requests.pop(agent, None)
 
     def requests_in_flight(self, agent: str) -> int:
         """How many requests ``agent`` has in flight."""
-        return self._requests[agent]
+        return self._requests.get(agent, 0)
 
-    @contextlib.contextmanager
-    def using(self, session_id: str | None) -> Iterator[None]:
-        """Mark the session busy while a request (or its stream) is being served."""
+    def session_in_use(self, session_id: str | None) -> _Session | None:
+        """Mark the session busy while a request (or its stream) is served; give it to ``session_done`` after.
+
+        As ``using``, without a context manager: the agent port does this for every request.
+        """
         session = self._sessions.get(session_id) if session_id is not None else None
-        if session is None:
-            yield
-            return
-        session.active += 1
-        try:
-            yield
-        finally:
+        if session is not None:
+            session.active += 1
+        return session
+
+    @staticmethod
+    def session_done(session: _Session | None) -> None:
+        """A request ``session_in_use`` marked its session busy for is served."""
+        if session is not None:
             session.active -= 1
 
     def sessions_of(self, agent: str) -> list[str]:
