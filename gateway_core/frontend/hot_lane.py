@@ -33,8 +33,8 @@ from gateway_core.frontend.replay import ResumableSessionManager
 class IndexedHeaders(Headers):
     """A request's headers read as starlette's ``Headers`` reads them (the first of a name), each found in one step."""
 
-    def __init__(self, scope: Scope) -> None:
-        super().__init__(scope=scope)
+    def __init__(self, scope: Scope) -> None:  # as ``Headers(scope=scope)``, with the index
+        self._list = scope["headers"] = list(scope["headers"])
         self._first = dict(reversed(self._list))
 
     def __getitem__(self, key: str) -> str:
@@ -68,17 +68,15 @@ def _name(key: str) -> bytes:
 class LaneRequest(Request):
     """The request as the lane and every layer after it read it (the transport, the hot path, the forwarder).
 
-    They look up a dozen headers between them; these are found by name in one step instead of a scan each.
+    They look up a dozen headers between them; these are found by name in one step instead of a scan
+    each, and the headers themselves are an attribute, not a property computed on every reading.
     """
+
+    headers: Headers = None  # type: ignore[assignment]  # an attribute here, where starlette has a property
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         super().__init__(scope, receive)
-        self._indexed = IndexedHeaders(scope)
-
-    @property
-    def headers(self) -> Headers:
-        """The request's headers."""
-        return self._indexed
+        self.headers = IndexedHeaders(scope)
 
 
 class HotLane:
@@ -118,7 +116,8 @@ class HotLane:
             await self._long_way(scope, _replaying(read, receive), send)
             return
         self._metrics.count_hot_lane()
-        await self._sessions.serve_in_session(session_id, transport, message, request, send)
+        if await transport.serve_parsed(message, request, send):  # the session ended meanwhile
+            await self._sessions.discard_ended(session_id, transport)
 
 
 async def _body_within(scope: Scope, receive: Receive, limit_mb: float | None) -> tuple[bytes | None, deque[Message]]:
@@ -141,6 +140,8 @@ async def _body_within(scope: Scope, receive: Receive, limit_mb: float | None) -
         if limit is not None and size > limit:
             return None, read
         if not message.get("more_body", False):
+            if len(read) == 1:  # the usual: the whole body in one message
+                return message.get("body", b""), read
             return b"".join(part.get("body", b"") for part in read), read
 
 

@@ -114,35 +114,41 @@ class GatewayHttpApp:
         else:
             scope = {**scope}
         try:
-            await self._route(scope, receive, send)
+            headers: dict[bytes, bytes] = dict(scope["headers"])  # the last of a name sent more than once
+            if len(headers) < len(scope["headers"]) and (repeated := _repeated_guard_header(scope)) is not None:
+                await _respond_json(
+                    send, 400, _rpc_error(-32600, f"Bad request: more than one {repeated} header; send it once.")
+                )
+                return
+            if headers.get(b"host") not in self._allowed_host_values:
+                await _respond_json(
+                    send, 421, _rpc_error(-32600, "Misdirected request: the Host header is not this gateway.")
+                )
+                return
+            sent_origin = headers.get(b"origin")
+            origin = sent_origin.decode("latin-1") if sent_origin is not None else None
+            if (
+                origin is not None
+                and origin not in self._runtime.now.allowed_origins
+                and origin not in self._own_origins
+            ):
+                await _respond_json(
+                    send, 403, _rpc_error(-32600, "Forbidden: this Origin is not in gateway.allowed_origins.")
+                )
+                return
+            path = scope["path"].rstrip("/") or "/"
+            if path == MCP_PATH:
+                await self._serve_mcp(scope, receive, send, headers)
+            else:
+                await self._serve_other(path, scope, receive, send)
         except Exception:
             # The outermost boundary: log it here, tell the client nothing internal.
             logger.exception("unexpected error while serving %s %s", scope.get("method"), scope.get("path"))
             await _respond_json(send, 500, _rpc_error(-32603, "Toolgate hit an internal error; see its log."))
 
-    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers: dict[bytes, bytes] = dict(scope["headers"])  # the last of a name sent more than once
-        if len(headers) < len(scope["headers"]) and (repeated := _repeated_guard_header(scope)) is not None:
-            await _respond_json(
-                send, 400, _rpc_error(-32600, f"Bad request: more than one {repeated} header; send it once.")
-            )
-            return
-        if headers.get(b"host") not in self._allowed_host_values:
-            await _respond_json(
-                send, 421, _rpc_error(-32600, "Misdirected request: the Host header is not this gateway.")
-            )
-            return
-        sent_origin = headers.get(b"origin")
-        origin = sent_origin.decode("latin-1") if sent_origin is not None else None
-        if origin is not None and origin not in self._runtime.now.allowed_origins and origin not in self._own_origins:
-            await _respond_json(
-                send, 403, _rpc_error(-32600, "Forbidden: this Origin is not in gateway.allowed_origins.")
-            )
-            return
-        path = scope["path"].rstrip("/") or "/"
-        if path == MCP_PATH:
-            await self._serve_mcp(scope, receive, send, headers)
-        elif path.startswith(CONTROL_PATH) and self._control_app is not None:
+    async def _serve_other(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a request the guard let in that is not for ``/mcp``: the control channel, health, metrics."""
+        if path.startswith(CONTROL_PATH) and self._control_app is not None:
             await self._control_app(scope, receive, send)
         elif path == "/health":
             await _respond_json(send, 200, {"status": "ok", "version": self._version})

@@ -132,8 +132,9 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         self.json_answers = json_answers
         # Where a plain request may be served instead of by the SDK's server (hot_path.py); None: never.
         self.hot_calls = hot_calls
-        # Hot-path calls running, by request id: a notifications/cancelled for one cancels it.
-        self._hot_scopes: dict[str, anyio.CancelScope] = {}
+        # Hot-path calls running, by request id, each in a timeout that ``_cancel`` ends: a notifications/cancelled
+        # for one cancels it.
+        self._hot_scopes: dict[str, asyncio.Timeout] = {}
         # Until the session's initialize is seen, assume the agent can be asked (the SSE stream then).
         self._agent_may_be_asked = True
         # Requests answered with JSON: nothing they are sent is kept for resumption (no stream to resume).
@@ -185,16 +186,44 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             return
         idle.deadline = self._idle_deadline  # passed: the scope is cancelled, as on the SDK's own deadline
 
-    async def serve_parsed(
-        self, message: JSONRPCRequest, request: Request, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    async def serve_parsed(self, message: JSONRPCRequest, request: Request, send: Send) -> bool:
         """Serve a POST the hot lane has read and parsed, as ``handle_request`` serves one it reads itself.
 
-        The SDK's bookkeeping of requests in flight (the session's idle timeout) and its checks are kept;
-        only the request is not built, read and parsed again.
+        The lane found this session by the request's session id and answers only requests whose headers
+        pass the SDK's checks of Accept and Content-Type (``answers_plainly``). The SDK's bookkeeping of
+        requests in flight (the session's idle timeout) is kept; the request is not built, read, parsed
+        or checked again. A session ending, or one checking Host and Origin itself, is served by
+        ``handle_request``, as the long way would. Returns whether the session has ended.
         """
-        scope[PARSED_REQUEST] = (message, request)
-        await self.handle_request(scope, receive, send)
+        idle = self.idle_scope
+        scope = request.scope
+        if (
+            self._terminated
+            or idle is None
+            or self._idle_timeout is None
+            or idle.cancel_called
+            or self._security.settings.enable_dns_rebinding_protection
+        ):
+            scope[PARSED_REQUEST] = (message, request)
+            await self.handle_request(scope, request.receive, send)
+            return self._terminated
+        self._requests_in_flight += 1
+        try:  # as ``_serve_checked``, in this coroutine
+            hot = self.hot_calls(message, request) if self.hot_calls is not None else None
+            if hot is None:
+                await self._answer(message, request, scope, request.receive, send)
+            else:
+                await self._answer_hot(hot, message.id, request, scope, request.receive, send)
+        except Exception as err:
+            await self._failed(err, scope, request.receive, send)
+        finally:
+            self._requests_in_flight -= 1
+            if not self._requests_in_flight and not self._terminated:  # as ``handle_request``
+                loop = asyncio.get_running_loop()
+                self._idle_deadline = deadline = loop.time() + self._idle_timeout
+                if self._idle_timer is None:
+                    self._idle_timer = loop.call_at(deadline, self._check_idle)
+        return self._terminated
 
     async def _handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         parsed: tuple[JSONRPCRequest, Request] | None = scope.get(PARSED_REQUEST)
@@ -219,23 +248,37 @@ class AnsweringTransport(StreamableHTTPServerTransport):
     async def _serve_plain(
         self, message: JSONRPCRequest, request: Request, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        """Answer a plain request with JSON: on the hot path if it plans the call, else through the SDK's server."""
+        """Answer a plain request with JSON once its session id is checked (``_serve_checked``)."""
         try:
             if not await self._validate_request_headers(request, send):
                 return
+        except Exception as err:
+            await self._failed(err, scope, receive, send)
+            return
+        await self._serve_checked(message, request, scope, receive, send)
+
+    async def _serve_checked(
+        self, message: JSONRPCRequest, request: Request, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Answer a plain request with JSON: on the hot path if it plans the call, else through the SDK's server."""
+        try:
             hot = self.hot_calls(message, request) if self.hot_calls is not None else None
             if hot is None:
                 await self._answer(message, request, scope, receive, send)
             else:
                 await self._answer_hot(hot, message.id, request, scope, receive, send)
         except Exception as err:
-            logger.exception("Error handling POST request")
-            response = self._create_error_response(
-                "Error handling POST request", HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR
-            )
-            await response(scope, receive, send)
-            if self._read_stream_writer is not None:
-                await self._read_stream_writer.send(Exception(err))
+            await self._failed(err, scope, receive, send)
+
+    async def _failed(self, err: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serving a POST failed: answer 500 and tell the session, as the SDK's transport does."""
+        logger.exception("Error handling POST request")
+        response = self._create_error_response(
+            "Error handling POST request", HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR
+        )
+        await response(scope, receive, send)
+        if self._read_stream_writer is not None:
+            await self._read_stream_writer.send(Exception(err))
 
     def answers_plainly(self, request: Request) -> bool:
         """Whether a POST's headers let it be answered with JSON: it accepts JSON and SSE, and it is JSON.
@@ -248,7 +291,9 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         plain = _PLAIN_HEADERS.get(key)
         if plain is None:
             has_json, has_sse = check_accept_headers(request)
-            plain = has_json and has_sse and self._check_content_type(request)
+            # The SDK's two checks of the Content-Type, its transport's and its security's (``validate_request``).
+            typed = self._check_content_type(request) and self._security._validate_content_type(key[1])
+            plain = has_json and has_sse and typed
             if len(_PLAIN_HEADERS) < MAX_PLAIN_HEADERS:
                 _PLAIN_HEADERS[key] = plain
         return self.json_answers and plain
@@ -258,7 +303,8 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         if not is_plain(decoded, agent_may_be_asked=self._agent_may_be_asked):
             return None
         try:
-            message = jsonrpc_message_adapter.validate_python(decoded, by_name=False)
+            # The adapter's own validator, as ``jsonrpc_message_adapter.validate_python`` calls it.
+            message = jsonrpc_message_adapter.validator.validate_python(decoded, by_name=False)
         except ValidationError:
             return None
         return message if isinstance(message, JSONRPCRequest) else None
@@ -284,12 +330,12 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         request_id = params.get("requestId") if isinstance(params, Mapping) else None
         scope = self._hot_scopes.get(str(request_id)) if isinstance(request_id, str | int) else None
         if scope is not None:
-            scope.cancel()
+            _cancel(scope)
 
     async def terminate(self) -> None:
         """End the session; its hot-path calls end with it, as the SDK's server ends its own requests."""
         for scope in list(self._hot_scopes.values()):
-            scope.cancel()
+            _cancel(scope)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -311,7 +357,9 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         # task group per call would cost each of them what only the late ones need.
         stream: asyncio.Task[None] | None = None
         agent_gone = False
-        call_scope = anyio.CancelScope()
+        # The call's own cancellation (asyncio's, counted as the task's): most calls are never cancelled, and
+        # an anyio cancel scope per call would cost each of them the bookkeeping only a cancelled one needs.
+        call_scope = asyncio.timeout(None)
 
         def start_streaming() -> None:
             nonlocal stream
@@ -324,19 +372,22 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             await self._stream_the_rest(key, request, reader, scope, receive, send)
             if self._hot_scopes.get(key) is call_scope:  # the stream ended before the call: the agent went
                 agent_gone = True
-                call_scope.cancel()
+                _cancel(call_scope)
 
         self.json_answered.add(key)
         window = self._windows.open(loop, start_streaming)
         try:
-            with call_scope:
-                self._hot_scopes[key] = call_scope
-                try:
-                    answer = await call()
-                finally:
-                    window.close()
-                    self._hot_scopes.pop(key, None)
-            if call_scope.cancelled_caught:
+            try:
+                async with call_scope:
+                    self._hot_scopes[key] = call_scope
+                    try:
+                        answer = await call()
+                    finally:
+                        window.closed = True
+                        self._hot_scopes.pop(key, None)
+            except TimeoutError:
+                if not call_scope.expired():  # the call's own
+                    raise
                 answer = JSONRPCError(
                     jsonrpc="2.0", id=request_id, error=ErrorData(code=REQUEST_CANCELLED, message="Request cancelled")
                 )
@@ -368,7 +419,7 @@ class AnsweringTransport(StreamableHTTPServerTransport):
 
     async def _send_json(self, answer: JSONRPCResponse | JSONRPCError, send: Send) -> None:
         """Send ``answer`` as ``_create_json_response(answer)`` would (same bytes, headers, status), no Response."""
-        body = answer.model_dump_json(by_alias=True, exclude_unset=True).encode()
+        body = answer.__pydantic_serializer__.to_json(answer, by_alias=True, exclude_unset=True)
         headers = [*self._json_head, (b"content-length", str(len(body)).encode("latin-1"))]
         await send({"type": "http.response.start", "status": OK, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -479,6 +530,12 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             return None
 
 
+def _cancel(call: asyncio.Timeout) -> None:
+    """Cancel the hot-path call running in ``call`` (at the loop's next turn), unless it is cancelled already."""
+    if not call.expired():
+        call.reschedule(asyncio.get_running_loop().time())
+
+
 class _Window:
     """One hot-path call's JSON window: ``on_late`` runs if it is still open at ``deadline``."""
 
@@ -490,7 +547,7 @@ class _Window:
         self.closed = False
 
     def close(self) -> None:
-        """The call is answered (or ended): it is not late."""
+        """The call is answered (or ended): it is not late (the hot path sets ``closed`` itself)."""
         self.closed = True
 
 

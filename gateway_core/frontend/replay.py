@@ -39,7 +39,6 @@ from mcp_types import (
     ErrorData,
     JSONRPCError,
     JSONRPCMessage,
-    JSONRPCRequest,
     JSONRPCResponse,
     jsonrpc_message_adapter,
 )
@@ -332,18 +331,9 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
             return None
         return session_id, transport
 
-    async def serve_in_session(
-        self,
-        session_id: str,
-        transport: AnsweringTransport,
-        message: JSONRPCRequest,
-        request: Request,
-        send: Send,
-    ) -> None:
-        """Serve a request of a session found by ``session_of``, read and parsed, as the SDK's manager serves one."""
-        await transport.serve_parsed(message, request, request.scope, request.receive, send)
-        if transport.is_terminated:
-            await self._discard_session(session_id, transport)
+    async def discard_ended(self, session_id: str, transport: AnsweringTransport) -> None:
+        """Forget a session found by ``session_of`` that ended while serving a request, as the SDK's manager does."""
+        await self._discard_session(session_id, transport)
 
     def _owns(self, session_id: str, scope: Scope) -> bool:
         """Whether the session exists and the request comes from whoever opened it (else the SDK answers 404)."""

@@ -152,6 +152,7 @@ async def refusals(monkeypatch: pytest.MonkeyPatch, *, hot: bool) -> tuple[list[
                 ("a protocol version never negotiated", {"MCP-Protocol-Version": "2099-01-01"}, echo),
                 ("JSON not accepted", {"Accept": "text/event-stream"}, echo),
                 ("not JSON", {"Content-Type": "text/plain"}, echo),
+                ("JSON named after another type", {"Content-Type": "text/plain, application/json"}, echo),
                 ("a broken body", {}, echo[:-2]),
                 ("a body over the limit", {}, large),
                 ("a body over the limit, in chunks", {}, in_chunks()),
