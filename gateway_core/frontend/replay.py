@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 # How long a client whose stream broke waits before reconnecting (the SSE `retry:` field): Toolgate never
 # closes a stream on purpose, so this only delays recovery from a broken connection on this machine.
 RETRY_INTERVAL_MS = 500
+# How many users' requestors ``_owns`` keeps worked out (one per agent; more than this is unusual).
+MAX_KEPT_REQUESTORS = 1024
 NOTHING_TO_RESUME = (
     "Nothing to resume: this session no longer has the events after the Last-Event-ID sent (Toolgate keeps a "
     "bounded amount, oldest dropped first); send the request again."
@@ -288,6 +290,8 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
         self.replay = replay
         self.json_answers = json_answers
         self.hot_calls = hot_calls
+        # The requestor each user a request carried stands for (``_owns``), by the user's identity.
+        self._requestors: dict[int, tuple[AuthenticatedUser, AuthorizationContext]] = {}
 
     async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request; a resumption the session has nothing for is refused rather than left empty.
@@ -338,7 +342,17 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
     def _owns(self, session_id: str, scope: Scope) -> bool:
         """Whether the session exists and the request comes from whoever opened it (else the SDK answers 404)."""
         user = scope.get("user")
-        requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
+        if isinstance(user, AuthenticatedUser):
+            kept = self._requestors.get(id(user))
+            if kept is not None and kept[0] is user:
+                requestor: AuthorizationContext | None = kept[1]
+            else:  # the agent port makes one user per agent: each is worked out once
+                requestor = authorization_context(user)
+                if len(self._requestors) >= MAX_KEPT_REQUESTORS:
+                    self._requestors.clear()
+                self._requestors[id(user)] = (user, requestor)
+        else:
+            requestor = None
         return session_id in self._server_instances and self._session_owners.get(session_id) == requestor
 
     def _admit_session(self, requestor: AuthorizationContext | None) -> Transport | None:
