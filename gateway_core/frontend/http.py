@@ -197,13 +197,14 @@ class GatewayHttpApp:
         status = 0
         opened: str | None = None
 
-        async def counting_send(message: Message) -> None:
+        def counting_send(message: Message) -> Awaitable[None]:
+            """``send``, noting the response's status (and a session it opens): the app awaits what it returns."""
             nonlocal status, opened
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if session_id is None and status < 400:
                     opened = _session_header(message)
-            await send(message)
+            return send(message)
 
         context_token = auth_context_var.set(user)
         session = limits.session_in_use(session_id)
