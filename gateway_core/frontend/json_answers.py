@@ -167,12 +167,16 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         try:
             await self._handle_request(scope, receive, send)
         finally:
-            self._requests_in_flight -= 1
-            if not self._requests_in_flight and not self._terminated:  # an ended session waits for nothing
-                loop = asyncio.get_running_loop()
-                self._idle_deadline = deadline = loop.time() + self._idle_timeout
-                if self._idle_timer is None:
-                    self._idle_timer = loop.call_at(deadline, self._check_idle)
+            self._request_ended(self._idle_timeout)
+
+    def _request_ended(self, idle_timeout: float) -> None:
+        """A request counted in flight ended: the session's idle countdown starts again once none is left."""
+        self._requests_in_flight -= 1
+        if not self._requests_in_flight and not self._terminated:  # an ended session waits for nothing
+            loop = asyncio.get_running_loop()
+            self._idle_deadline = deadline = loop.time() + idle_timeout
+            if self._idle_timer is None:
+                self._idle_timer = loop.call_at(deadline, self._check_idle)
 
     def _check_idle(self) -> None:
         """The session's idle deadline may have passed: end it as the SDK does, unless it was used since."""
@@ -208,21 +212,10 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             await self.handle_request(scope, request.receive, send)
             return self._terminated
         self._requests_in_flight += 1
-        try:  # as ``_serve_checked``, in this coroutine
-            hot = self.hot_calls(message, request) if self.hot_calls is not None else None
-            if hot is None:
-                await self._answer(message, request, scope, request.receive, send)
-            else:
-                await self._answer_hot(hot, message.id, request, scope, request.receive, send)
-        except Exception as err:
-            await self._failed(err, scope, request.receive, send)
+        try:
+            await self._serve_checked(message, request, scope, request.receive, send)
         finally:
-            self._requests_in_flight -= 1
-            if not self._requests_in_flight and not self._terminated:  # as ``handle_request``
-                loop = asyncio.get_running_loop()
-                self._idle_deadline = deadline = loop.time() + self._idle_timeout
-                if self._idle_timer is None:
-                    self._idle_timer = loop.call_at(deadline, self._check_idle)
+            self._request_ended(self._idle_timeout)
         return self._terminated
 
     async def _handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
