@@ -12,7 +12,8 @@ each with a minimal client (raw HTTP/1.1 over one keep-alive connection, or JSON
 and with the MCP SDK's client (handshake era), sequentially (one client per path, the paths taking
 turns every 25 calls; with each hop's process CPU time per call, and the server's for direct) and with
 32 concurrent clients (HTTP paths, in rounds), so drift in the machine's load hits the paths alike.
-Prints medians, p95 and throughput, then the ratios issue 23's targets are about:
+Prints medians, p95 and throughput (and, sequentially with the minimal client, the echo server's own CPU
+per call on each path), then the ratios issue 23's targets are about, each beside the bare relay's own:
   toolgate <= 1.0x direct (minimal and SDK client, sequential and at 32 clients);
   toolgate <= 0.5x mcp-proxy with the minimal client, <= 0.65x with the SDK client;
   toolgate <= 1.5x relay; toolgate - stdio <= 0.5 ms (minimal client, sequential);
@@ -259,6 +260,10 @@ class RawStdio:
         self._process = process
         self._next = 0
 
+    @property
+    def server_pid(self) -> int:
+        return self._process.pid
+
     async def request(self, message: dict[str, Any]) -> bytes:
         assert self._process.stdin is not None and self._process.stdout is not None
         self._process.stdin.write(json.dumps(message).encode() + b"\n")
@@ -485,7 +490,10 @@ def list_latency(url: str, token: str, n: int) -> dict[str, float]:
 
 
 def row(name: str, r: dict[str, float]) -> str:
-    cpu = f"   process CPU {r['cpu_ms']:.3f} ms/call" if "cpu_ms" in r else ""
+    parts = [f"process CPU {r['cpu_ms']:.3f} ms/call"] if "cpu_ms" in r else []
+    if "server_cpu_ms" in r:
+        parts.append(f"server CPU {r['server_cpu_ms']:.3f} ms/call")
+    cpu = "   " + ", ".join(parts) if parts else ""
     timing = f"median {r['median_ms']:7.2f} ms   p95 {r['p95_ms']:7.2f} ms"
     return f"  {name:<44} {timing}   {r['throughput']:8.0f} calls/s{cpu}"
 
@@ -504,6 +512,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (Linux /proc; a process that just ended is left out)."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                found += [int(child), *descendants(int(child))]
+    except OSError:
+        pass
+    return found
+
+
+def servers_cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """Each of ``pids``'s CPU time, for those still running."""
+    seconds = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            seconds[pid] = cpu_seconds(pid)
+    return seconds
+
+
 async def sequential_batches(
     paths: dict[str, Path_], client: str, calls: int, pids: dict[str, int]
 ) -> dict[str, dict[str, float]]:
@@ -511,14 +540,21 @@ async def sequential_batches(
 
     Finer turns than rounds, so a burst of load from elsewhere hits every path alike. For the paths
     with a process of their own in ``pids`` (the hop: gateway, proxy, relay; for direct the server),
-    also that process's CPU time per call, which a busy machine disturbs far less than wall time.
+    also that process's CPU time per call, which a busy machine disturbs far less than wall time; and
+    with the minimal client, the echo server's CPU time per call behind each hop and on stdio (what a
+    path makes the server itself do: Toolgate reaches it in its newest era, the others in the handshake era).
     """
     async with contextlib.AsyncExitStack() as stack:
         opened: dict[str, Callable[[str], Awaitable[Any]]] = {}
+        server_pids: dict[str, list[int]] = {}
         for key, path in paths.items():
             if client == "minimal":
                 minimal = await stack.enter_async_context(path.minimal())
                 opened[key] = minimal.call
+                if isinstance(minimal, RawStdio):
+                    server_pids[key] = [minimal.server_pid]
+                elif key in pids and key != "direct":
+                    server_pids[key] = descendants(pids[key])
             else:
                 sdk = await stack.enter_async_context(path.sdk())
                 opened[key] = _sdk_echo(sdk)
@@ -527,20 +563,27 @@ async def sequential_batches(
                 await call("warm")
         samples: dict[str, list[float]] = {key: [] for key in paths}
         cpu = dict.fromkeys(paths, 0.0)
+        server_cpu = dict.fromkeys(server_pids, 0.0)
         while len(samples[next(iter(paths))]) < calls:
             for key, call in opened.items():
                 before = cpu_seconds(pids[key]) if key in pids else 0.0
+                servers_before = servers_cpu_seconds(server_pids.get(key, []))
                 for i in range(BATCH):
                     started = time.perf_counter()
                     await call(f"m{i}")
                     samples[key].append(time.perf_counter() - started)
                 if key in pids:
                     cpu[key] += cpu_seconds(pids[key]) - before
+                if key in server_pids:
+                    after = servers_cpu_seconds(server_pids[key])
+                    server_cpu[key] += sum(after[pid] - servers_before[pid] for pid in after if pid in servers_before)
     results = {}
     for key, got in samples.items():
         results[key] = summarize(got, sum(got))
         if key in pids:
             results[key]["cpu_ms"] = cpu[key] / len(got) * 1000
+        if key in server_pids:
+            results[key]["server_cpu_ms"] = server_cpu[key] / len(got) * 1000
     return results
 
 
@@ -567,18 +610,26 @@ def verdict(ok: bool) -> str:
 
 
 def report_targets(results: dict[tuple[str, str, int], dict[str, float]], concurrency: int) -> None:
-    """Print each of issue 23's targets with the ratio measured and whether it is met."""
+    """Print each of issue 23's targets with the ratio measured and whether it is met.
+
+    Beside each, what the bare relay (the floor for any HTTP -> stdio gateway) measures against the same
+    path: a target the relay itself misses in a run is out of reach of a gateway doing more than it does.
+    """
 
     def get(key: str, client: str, clients: int) -> dict[str, float] | None:
         return results.get((key, client, clients))
 
-    print("targets (toolgate against each path, this run):")
+    def floor(text: str, ok: bool) -> str:
+        return f"; the relay itself {text} {verdict(ok)}"
+
+    print("targets (toolgate against each path, this run; beside each, the bare relay against the same path):")
     for client in ("minimal", "sdk"):
         for clients in (1, concurrency):
             label = f"{client} client, {'sequential' if clients == 1 else f'{clients} clients'}"
             tg = get("toolgate", client, clients)
             if tg is None:
                 continue
+            relay = get("relay", client, clients)
             bounds = {"direct": 1.0, "mcp-proxy": 0.5 if client == "minimal" else 0.65, "relay": 1.5}
             for peer, bound in bounds.items():
                 other = get(peer, client, clients)
@@ -586,16 +637,23 @@ def report_targets(results: dict[tuple[str, str, int], dict[str, float]], concur
                     print(f"  {label}: toolgate / {peer} median: not measured")
                     continue
                 ratio = tg["median_ms"] / other["median_ms"]
-                print(
-                    f"  {label}: toolgate / {peer} median {ratio:.3f}x (target <= {bound}x) {verdict(ratio <= bound)}"
-                )
-    tg, stdio = get("toolgate", "minimal", 1), get("stdio", "minimal", 1)
+                met = verdict(ratio <= bound)
+                line = f"  {label}: toolgate / {peer} median {ratio:.3f}x (target <= {bound}x) {met}"
+                if relay is not None and peer != "relay":
+                    own = relay["median_ms"] / other["median_ms"]
+                    line += floor(f"{own:.3f}x", own <= bound)
+                print(line)
+    tg, stdio, relay = get("toolgate", "minimal", 1), get("stdio", "minimal", 1), get("relay", "minimal", 1)
     if tg is not None and stdio is not None:
         added = tg["median_ms"] - stdio["median_ms"]
-        print(
+        line = (
             f"  minimal client, sequential: toolgate - stdio median {added:+.2f} ms"
             f" (target <= 0.5 ms) {verdict(added <= 0.5)}"
         )
+        if relay is not None:
+            own = relay["median_ms"] - stdio["median_ms"]
+            line += floor(f"{own:+.2f} ms", own <= 0.5)
+        print(line)
     tg = get("toolgate", "minimal", 1)
     for peer in ("mcp-proxy", "relay"):
         other = get(peer, "minimal", 1)
@@ -604,14 +662,25 @@ def report_targets(results: dict[tuple[str, str, int], dict[str, float]], concur
                 f"  (no target) minimal client, sequential: toolgate / {peer} process CPU per call"
                 f" {tg['cpu_ms'] / other['cpu_ms']:.3f}x ({tg['cpu_ms']:.3f} / {other['cpu_ms']:.3f} ms)"
             )
+    if tg is not None and relay is not None and "server_cpu_ms" in tg and "server_cpu_ms" in relay:
+        print(
+            f"  (no target) minimal client, sequential: the echo server's CPU per call behind toolgate"
+            f" {tg['server_cpu_ms']:.3f} ms (reached in 2026-07-28, its newest era), behind the relay"
+            f" {relay['server_cpu_ms']:.3f} ms (handshake era): {tg['server_cpu_ms'] - relay['server_cpu_ms']:+.3f} ms"
+        )
     for client in ("minimal", "sdk"):
         tg, proxy = get("toolgate", client, concurrency), get("mcp-proxy", client, concurrency)
+        relay = get("relay", client, concurrency)
         if tg is not None and proxy is not None:
             share = tg["throughput"] / proxy["throughput"]
-            print(
+            line = (
                 f"  {client} client, {concurrency} clients: toolgate / mcp-proxy throughput {share:.3f}x"
                 f" (target >= 2x) {verdict(share >= 2)}"
             )
+            if relay is not None:
+                own = relay["throughput"] / proxy["throughput"]
+                line += floor(f"{own:.3f}x", own >= 2)
+            print(line)
 
 
 async def main() -> None:
