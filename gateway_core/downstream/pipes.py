@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import anyio
 import anyio.abc
@@ -90,8 +91,7 @@ class StdoutLines(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """asyncio's: the pipe is open (``feed`` pauses and resumes reading it)."""
-        assert isinstance(transport, asyncio.ReadTransport)
-        self._transport = transport
+        self._transport = cast(asyncio.ReadTransport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """asyncio's: the pipe ended (end of file, or an error reading it)."""
