@@ -117,20 +117,25 @@ def shared(call_id: str, agent: str, server: str, tool: str, effect: str | None,
     )
     tails = _SHARED_TAILS.get(key) if plain else None
     if tails is None:
-        texts = (
-            encode_basestring(agent) if type(agent) is str else text(agent),
-            encode_basestring(server) if type(server) is str else text(server),
-            encode_basestring(tool) if type(tool) is str else text(tool),
-            encode_basestring(effect) if type(effect) is str else text(effect),
-            encode_basestring(rule) if type(rule) is str else text(rule),
-        )
-        tails = (_SHARED_TAIL_LINE % texts, "," + ",".join(texts))
+        tails = shared_tails(agent, server, tool, effect, rule)
         if plain:
             if len(_SHARED_TAILS) >= MAX_SHARED_TAILS:
                 _SHARED_TAILS.clear()
             _SHARED_TAILS[key] = tails
     call = encode_basestring(call_id) if type(call_id) is str else text(call_id)
     return _SHARED_HEAD + call + tails[0], call + tails[1]
+
+
+def shared_tails(agent: str, server: str, tool: str, effect: str | None, rule: str | None) -> tuple[str, str]:
+    """The ``SHARED`` columns after the call id, encoded: what follows the id in ``shared``'s two texts."""
+    texts = (
+        encode_basestring(agent) if type(agent) is str else text(agent),
+        encode_basestring(server) if type(server) is str else text(server),
+        encode_basestring(tool) if type(tool) is str else text(tool),
+        encode_basestring(effect) if type(effect) is str else text(effect),
+        encode_basestring(rule) if type(rule) is str else text(rule),
+    )
+    return _SHARED_TAIL_LINE % texts, "," + ",".join(texts)
 
 
 _SHARED_HEAD = f"{encode_basestring(SHARED[0])}:"
@@ -153,19 +158,40 @@ class Shape:
             raise ValueError(f"only columns outside time and {SHARED} can be fixed: {sorted(fixed)}")
         self.fixed = fixed
         self.open = tuple(name for name in FIELDS if name not in fixed and name not in SHARED)
+        self._texts = {name: text(value) for name, value in fixed.items()}
+        self._line, self._values = self._templates(self._texts, None)
+
+    def filled(self, tails: tuple[str, str], texts: dict[str, str]) -> tuple[str, str]:
+        """The two templates with the ``SHARED`` columns and some open columns filled in, for one kind of call.
+
+        ``tails`` are the ``SHARED`` columns after the call id (``shared_tails``); ``texts`` are some open
+        columns by name, each encoded by ``text``. What is left open, in ``FIELDS`` order: ``time``, the call
+        id (encoded, without its name), and the open columns ``texts`` does not give.
+        ``template % (time_text, call_text, *rest)`` is ``encode``'s line (before encoding to bytes) and JSON
+        for the same values.
+        """
+        if not set(texts) <= set(self.open[1:]):
+            raise ValueError(f"only the open columns after time can be filled: {sorted(texts)}")
+        return self._templates({**self._texts, **texts}, tails)
+
+    @staticmethod
+    def _templates(known: dict[str, str], tails: tuple[str, str] | None) -> tuple[str, str]:
         line: list[str] = []
         values: list[str] = []
         for name in FIELDS:
             if name in SHARED:
                 if name == SHARED[0]:
-                    line.append("%s")
-                    values.append("%s")
+                    if tails is None:
+                        line.append("%s")
+                        values.append("%s")
+                    else:
+                        line.append(_SHARED_HEAD + "%s" + tails[0].replace("%", "%%"))
+                        values.append("%s" + tails[1].replace("%", "%%"))
                 continue
-            part = "%s" if name not in fixed else text(fixed[name]).replace("%", "%%")
+            part = "%s" if name not in known else known[name].replace("%", "%%")
             line.append(f"{encode_basestring(name)}:{part}")
             values.append(part)
-        self._line = "{" + ",".join(line) + "}\n"
-        self._values = ",".join(values)
+        return "{" + ",".join(line) + "}\n", ",".join(values)
 
     def encode(self, shared_line: str, shared_json: str, time_text: str, *texts: str) -> tuple[bytes, str]:
         """The journal line and the JSON of a record of this shape (``encode_values``'s two results).

@@ -211,40 +211,22 @@ class AuditLog:
         Raises:
             ValueError: ``effect`` is not one of the three effects.
         """
-        # An effect is nearly always one of the three texts as they are (``_effect`` says what else it may be).
-        call = AuditedCall(
-            call_id, agent, server, tool, effect if type(effect) is str and effect in EFFECTS else _effect(effect), rule
-        )
+        key = (agent, server, tool, effect, rule, reason)
+        form = _FORMS.get(key) or _form(key)
+        call_text = encode_basestring(call_id) if type(call_id) is str else journal.text(call_id)
+        call = _NEW(AuditedCall)
+        call.call_id, call.id_text, call.form = call_id, call_text, form
+        call.agent, call.server, call.tool, call.effect, call.rule = form.columns
         now, summary = time.time(), summarize_arguments(arguments)
-        values = (
-            now,
-            RecordKind.DECISION,
-            call_id,
-            agent,
-            server,
-            tool,
-            call.effect,
-            rule,
-            reason,
-            None,
-            None,
-            0.0,
-            None,
-            None,
-            summary,
-        )
+        time_text, summary_text = float.__repr__(now), encode_basestring(summary)  # a summary is always a str
         try:
-            line, columns_json = _DECISION.encode(
-                call.line,
-                call.json,
-                float.__repr__(now),
-                encode_basestring(reason) if type(reason) is str else journal.text(reason),
-                encode_basestring(summary),  # always a str
-            )
+            line = (form.decision_line % (time_text, call_text, summary_text)).encode()
         except UnicodeEncodeError:
-            self._enqueue(values)  # a lone surrogate: written out as an escape there
+            # A lone surrogate: written out as an escape there.
+            self._enqueue((now, RecordKind.DECISION, call_id, *form.decision_values, summary))
         else:
-            self._queue(values, line, columns_json)
+            values = (now, _DECISION_KIND, call_id, *form.decision_values, summary)
+            self._queue(values, line, form.decision_json % (time_text, call_text, summary_text))
         return call
 
     def record_outcome(
@@ -311,15 +293,16 @@ class AuditLog:
         """
         ended = _OUTCOMES.get(outcome) or CallOutcome(_value(outcome))
         now = time.time()
+        agent, server, tool, effect, rule = call.form.columns
         values = (
             now,
             RecordKind.OUTCOME,
             call.call_id,
-            call.agent,
-            call.server,
-            call.tool,
-            call.effect,
-            call.rule,
+            agent,
+            server,
+            tool,
+            effect,
+            rule,
             reason,
             answer,
             waited_s,
@@ -329,22 +312,36 @@ class AuditLog:
             "",
         )
         text = journal.text
+        time_text = float.__repr__(now)
+        latency_text = (
+            float.__repr__(latency_s) if type(latency_s) is float and math.isfinite(latency_s) else text(latency_s)
+        )
+        size_text = (
+            "null"
+            if result_size is None
+            else int.__repr__(result_size)
+            if type(result_size) is int
+            else text(result_size)
+        )
         try:
-            line, columns_json = _OUTCOME.encode(
-                call.line,
-                call.json,
-                float.__repr__(now),
-                "null" if reason is None else text(reason),
-                "null" if answer is None else text(answer),
-                "null" if waited_s is None else text(waited_s),
-                float.__repr__(latency_s) if type(latency_s) is float and math.isfinite(latency_s) else text(latency_s),
-                _OUTCOME_TEXTS[ended],
-                "null"
-                if result_size is None
-                else int.__repr__(result_size)
-                if type(result_size) is int
-                else text(result_size),
-            )
+            if reason is None and answer is None and waited_s is None:
+                # A call nobody was asked about (nearly every one): the form's line has these three as null.
+                texts = (time_text, call.id_text, latency_text, _OUTCOME_TEXTS[ended], size_text)
+                line = (call.form.outcome_line % texts).encode()
+                columns_json = call.form.outcome_json % texts
+            else:
+                form = call.form
+                line, columns_json = _OUTCOME.encode(
+                    _SHARED_HEAD + call.id_text + form.tails[0],
+                    call.id_text + form.tails[1],
+                    time_text,
+                    "null" if reason is None else text(reason),
+                    "null" if answer is None else text(answer),
+                    "null" if waited_s is None else text(waited_s),
+                    latency_text,
+                    _OUTCOME_TEXTS[ended],
+                    size_text,
+                )
         except UnicodeEncodeError:
             self._enqueue(values)  # a lone surrogate: written out as an escape there
         else:
@@ -692,6 +689,68 @@ _OUTCOME = journal.Shape({"kind": RecordKind.OUTCOME, "arguments": ""})
 _OUTCOME_TEXTS = {outcome: journal.text(outcome) for outcome in CallOutcome}
 
 
+_OUTCOME_FILLED = {"reason": "null", "answer": "null", "waited_s": "null"}
+_SHARED_HEAD = f"{encode_basestring(journal.SHARED[0])}:"
+_DECISION_KIND = RecordKind.DECISION
+_NEW = object.__new__
+
+
+class _Form:
+    """What every record of calls by one agent to one tool under one decision holds, encoded once.
+
+    The columns a call's two records share but its id (agent, server, tool, effect, rule), and the decision's
+    reason: the templates of their journal lines and JSON (``journal.Shape.filled``) leave open only the
+    time, the call id and what differs from call to call.
+    """
+
+    __slots__ = (
+        "columns",
+        "decision_json",
+        "decision_line",
+        "decision_values",
+        "outcome_json",
+        "outcome_line",
+        "tails",
+    )
+
+    def __init__(self, agent: str, server: str, tool: str, effect: str | None, rule: str | None, reason: Any) -> None:
+        self.columns = (agent, server, tool, effect, rule)
+        self.tails = journal.shared_tails(agent, server, tool, effect, rule)
+        # What a decision holds after its call id but its arguments summary (``store.RECORD_COLUMNS`` order).
+        self.decision_values = (agent, server, tool, effect, rule, reason, None, None, 0.0, None, None)
+        self.decision_line, self.decision_json = _DECISION.filled(self.tails, {"reason": journal.text(reason)})
+        self.outcome_line, self.outcome_json = _OUTCOME.filled(self.tails, _OUTCOME_FILLED)
+
+
+def _form(key: tuple[str, str, str, str, str, str]) -> _Form:
+    """The form of a decision with these columns (agent, server, tool, effect, rule, reason; ``decide``).
+
+    Kept for the next call when all are plain strings.
+
+    Raises:
+        ValueError: ``effect`` is not one of the three effects.
+    """
+    agent, server, tool, effect, rule, reason = key
+    form = _Form(agent, server, tool, _effect(effect), rule, reason)
+    # Only plain strings are kept: a subclass would find its plain twin's entry (and an invalid effect never is).
+    if all(type(value) is str for value in key):
+        _keep(key, form)
+    return form
+
+
+def _keep(key: tuple[str | None, ...], form: _Form) -> None:
+    if len(_FORMS) >= MAX_FORMS:
+        _FORMS.clear()
+    _FORMS[key] = form
+
+
+# The forms of calls, by their agent, server, tool, effect, rule and decision's reason (plain strings only;
+# ``_OUTCOME_ONLY`` for the reason of a call made for its outcome alone, ``AuditedCall``).
+_FORMS: dict[tuple[Any, ...], _Form] = {}
+_OUTCOME_ONLY: Any = object()
+MAX_FORMS = 1024
+
+
 class AuditedCall:
     """A call whose decision ``AuditLog.decide`` recorded: what its outcome record holds too, encoded once.
 
@@ -704,7 +763,7 @@ class AuditedCall:
         rule: the deciding rule.
     """
 
-    __slots__ = ("agent", "call_id", "effect", "json", "line", "rule", "server", "tool")
+    __slots__ = ("agent", "call_id", "effect", "form", "id_text", "rule", "server", "tool")
 
     def __init__(self, call_id: str, agent: str, server: str, tool: str, effect: str | None, rule: str | None) -> None:
         self.call_id = call_id
@@ -713,4 +772,11 @@ class AuditedCall:
         self.tool = tool
         self.effect = effect
         self.rule = rule
-        self.line, self.json = journal.shared(call_id, agent, server, tool, effect, rule)
+        self.id_text = encode_basestring(call_id) if type(call_id) is str else journal.text(call_id)
+        key = (agent, server, tool, effect, rule, _OUTCOME_ONLY)
+        form = _FORMS.get(key)
+        if form is None:
+            form = _Form(agent, server, tool, effect, rule, None)
+            if all(value is None or type(value) is str for value in key[:5]):
+                _keep(key, form)
+        self.form = form

@@ -93,8 +93,9 @@ def _journal(path: Path) -> bytes:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("asked", [True, False])
 async def test_decide_and_finish_journal_and_store_a_call_as_record_decision_and_record_outcome_do(
-    tmp_path: Path,
+    tmp_path: Path, asked: bool
 ) -> None:
     ways: dict[str, tuple[bytes, list[tuple[Any, ...]]]] = {}
     for way in ("decide", "record"):
@@ -113,7 +114,9 @@ async def test_decide_and_finish_journal_and_store_a_call_as_record_decision_and
                 "reason": "the person decides\n",
                 "arguments": {"repo": "octo/hello", "token": "ghp_secret", "n": 1.5},
             }
-            outcome = {"outcome": "ok", "latency_s": 0.25, "result_size": 40, "answer": "once", "waited_s": 3.5}
+            outcome: dict[str, Any] = {"outcome": "ok", "latency_s": 0.25, "result_size": 40}
+            if asked:
+                outcome |= {"answer": "once", "waited_s": 3.5}
             if way == "decide":
                 call = log.decide(**decision)
                 log.finish(call, **outcome)
@@ -138,7 +141,7 @@ async def test_decide_and_finish_journal_and_store_a_call_as_record_decision_and
     ]
     assert [(line["kind"], line["outcome"], line["answer"], line["reason"]) for line in lines] == [
         ("decision", None, None, "the person decides\n"),
-        ("outcome", "ok", "once", None),
+        ("outcome", "ok", "once" if asked else None, None),
     ]
 
 
@@ -189,3 +192,73 @@ def test_the_kept_encodings_of_shared_columns_stay_bounded() -> None:
         journal.shared("id", f"agent{n}", "server", "tool", "allow", "rule")
 
     assert 0 < len(journal._SHARED_TAILS) <= journal.MAX_SHARED_TAILS
+
+
+@given(
+    time=st.floats(min_value=0, max_value=4e9),
+    call_id=_text,
+    agent=_text,
+    server=_text,
+    tool=_text,
+    effect=st.sampled_from(["allow", "ask", "deny"]),
+    rule=_text,
+    reason=_text,
+    arguments=_text,
+)
+@settings(max_examples=200)
+def test_a_decision_encoded_from_its_filled_shape_is_the_line_and_json_of_its_values(
+    time: float, call_id: str, agent: str, server: str, tool: str, effect: str, rule: str, reason: str, arguments: str
+) -> None:
+    values = (time, RecordKind.DECISION, call_id, agent, server, tool, effect, rule, reason)
+    values += (None, None, 0.0, None, None, arguments)
+    line, json_template = audit_log._DECISION.filled(
+        journal.shared_tails(agent, server, tool, effect, rule), {"reason": journal.text(reason)}
+    )
+    texts = (repr(time), journal.text(call_id), journal.text(arguments))
+
+    assert ((line % texts).encode(), json_template % texts) == journal.encode_values(values)
+
+
+@given(
+    time=st.floats(min_value=0, max_value=4e9),
+    call_id=_text,
+    agent=_text,
+    rule=_maybe_text,
+    latency_s=_number,
+    outcome=st.sampled_from(list(CallOutcome)),
+    result_size=st.none() | st.integers(-(2**70), 2**70),
+)
+@settings(max_examples=200)
+def test_an_outcome_nobody_was_asked_about_encoded_from_its_filled_shape_is_the_line_and_json_of_its_values(
+    time: float,
+    call_id: str,
+    agent: str,
+    rule: str | None,
+    latency_s: float,
+    outcome: CallOutcome,
+    result_size: int | None,
+) -> None:
+    values = (time, RecordKind.OUTCOME, call_id, agent, "s%s", "t", "allow", rule, None, None, None, latency_s)
+    values += (outcome, result_size, "")
+    line, json_template = audit_log._OUTCOME.filled(
+        journal.shared_tails(agent, "s%s", "t", "allow", rule), {"reason": "null", "answer": "null", "waited_s": "null"}
+    )
+    texts = tuple(journal.text(value) for value in (call_id, latency_s, outcome, result_size))
+    texts = (repr(time), *texts)
+
+    assert ((line % texts).encode(), json_template % texts) == journal.encode_values(values)
+
+
+def test_a_shape_is_filled_only_with_its_open_columns() -> None:
+    with pytest.raises(ValueError, match="can be filled"):
+        audit_log._DECISION.filled(journal.shared_tails("a", "s", "t", "allow", "r"), {"latency_s": "0.0"})
+
+
+def test_the_kept_forms_of_calls_stay_bounded() -> None:
+    log = AuditLog(Path("unused.sqlite3"))  # not running: nothing is written, the forms are still made
+    for n in range(audit_log.MAX_FORMS + 5):
+        log.decide(
+            call_id="id", agent=f"agent{n}", server="s", tool="t", effect="allow", rule="r", reason="r", arguments=None
+        )
+
+    assert 0 < len(audit_log._FORMS) <= audit_log.MAX_FORMS
