@@ -35,8 +35,13 @@ def record_hash(previous: str, row: Sequence[Any]) -> str:
     return hashlib.sha256(f"{previous}\n{payload}".encode()).hexdigest()
 
 
-def record_hash_of(previous: str, record_id: int, columns_json: str) -> str:
-    """``record_hash`` for a record whose columns are already JSON: their texts joined by commas, in order."""
+def record_hash_of(previous: str, record_id: int, columns_json: str | bytes) -> str:
+    """``record_hash`` for a record whose columns are already JSON: their texts joined by commas, in order.
+
+    ``columns_json`` is that text, or the same as UTF-8.
+    """
+    if isinstance(columns_json, bytes):
+        return hashlib.sha256(b"%s\n[%d,%s]" % (previous.encode(), record_id, columns_json)).hexdigest()
     return hashlib.sha256(f"{previous}\n[{record_id},{columns_json}]".encode()).hexdigest()
 
 

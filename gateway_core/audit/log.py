@@ -218,15 +218,17 @@ class AuditLog:
         call.call_id, call.id_text, call.form = call_id, call_text, form
         call.agent, call.server, call.tool, call.effect, call.rule = form.columns
         now, summary = time.time(), summarize_arguments(arguments)
-        time_text, summary_text = float.__repr__(now), encode_basestring(summary)  # a summary is always a str
-        try:
-            line = (form.decision_line % (time_text, call_text, summary_text)).encode()
-        except UnicodeEncodeError:
-            # A lone surrogate: written out as an escape there.
-            self._enqueue((now, RecordKind.DECISION, call_id, *form.decision_values, summary))
-        else:
-            values = (now, _DECISION_KIND, call_id, *form.decision_values, summary)
-            self._queue(values, line, form.decision_json % (time_text, call_text, summary_text))
+        values = (now, _DECISION_KIND, call_id, *form.decision_values, summary)
+        if form.encodable:
+            try:
+                # A summary is always a str.
+                parts = (float.__repr__(now).encode(), call_text.encode(), encode_basestring(summary).encode())
+            except UnicodeEncodeError:
+                pass  # a lone surrogate: written out as an escape by ``_enqueue``
+            else:
+                self._queue(values, form.decision_line % parts, form.decision_json % parts)
+                return call
+        self._enqueue(values)
         return call
 
     def record_outcome(
@@ -323,25 +325,34 @@ class AuditLog:
             if type(result_size) is int
             else text(result_size)
         )
-        try:
-            if reason is None and answer is None and waited_s is None:
-                # A call nobody was asked about (nearly every one): the form's line has these three as null.
-                texts = (time_text, call.id_text, latency_text, _OUTCOME_TEXTS[ended], size_text)
-                line = (call.form.outcome_line % texts).encode()
-                columns_json = call.form.outcome_json % texts
-            else:
-                form = call.form
-                line, columns_json = _OUTCOME.encode(
-                    _SHARED_HEAD + call.id_text + form.tails[0],
-                    call.id_text + form.tails[1],
-                    time_text,
-                    "null" if reason is None else text(reason),
-                    "null" if answer is None else text(answer),
-                    "null" if waited_s is None else text(waited_s),
-                    latency_text,
-                    _OUTCOME_TEXTS[ended],
-                    size_text,
+        form = call.form
+        if reason is None and answer is None and waited_s is None and form.encodable:
+            # A call nobody was asked about (nearly every one): the form's line has these three as null.
+            try:
+                parts = (
+                    time_text.encode(),
+                    call.id_text.encode(),
+                    latency_text.encode(),
+                    _OUTCOME_BYTES[ended],
+                    size_text.encode(),
                 )
+            except UnicodeEncodeError:
+                self._enqueue(values)  # a lone surrogate: written out as an escape there
+            else:
+                self._queue(values, form.outcome_line % parts, form.outcome_json % parts)
+            return
+        try:
+            line, columns_json = _OUTCOME.encode(
+                _SHARED_HEAD + call.id_text + form.tails[0],
+                call.id_text + form.tails[1],
+                time_text,
+                "null" if reason is None else text(reason),
+                "null" if answer is None else text(answer),
+                "null" if waited_s is None else text(waited_s),
+                latency_text,
+                _OUTCOME_TEXTS[ended],
+                size_text,
+            )
         except UnicodeEncodeError:
             self._enqueue(values)  # a lone surrogate: written out as an escape there
         else:
@@ -400,8 +411,11 @@ class AuditLog:
             line, columns_json = journal.encode_values(values)
         self._queue(values, line, columns_json)
 
-    def _queue(self, values: tuple[Any, ...], line: bytes, columns_json: str) -> None:
-        """Journal and queue one record, given as its values and their encodings (``journal.encode_values``)."""
+    def _queue(self, values: tuple[Any, ...], line: bytes, columns_json: str | bytes) -> None:
+        """Journal and queue one record, given as its values and their encodings (``journal.encode_values``).
+
+        ``columns_json`` may be UTF-8 (as the journal line is) rather than text (``chain.record_hash_of``).
+        """
         with self._lock:
             running = self._loop is not None and not self._stopping
             if running:
@@ -687,6 +701,7 @@ _DECISION = journal.Shape(
 )
 _OUTCOME = journal.Shape({"kind": RecordKind.OUTCOME, "arguments": ""})
 _OUTCOME_TEXTS = {outcome: journal.text(outcome) for outcome in CallOutcome}
+_OUTCOME_BYTES = {outcome: text.encode() for outcome, text in _OUTCOME_TEXTS.items()}
 
 
 _OUTCOME_FILLED = {"reason": "null", "answer": "null", "waited_s": "null"}
@@ -708,6 +723,7 @@ class _Form:
         "decision_json",
         "decision_line",
         "decision_values",
+        "encodable",
         "outcome_json",
         "outcome_line",
         "tails",
@@ -718,8 +734,19 @@ class _Form:
         self.tails = journal.shared_tails(agent, server, tool, effect, rule)
         # What a decision holds after its call id but its arguments summary (``store.RECORD_COLUMNS`` order).
         self.decision_values = (agent, server, tool, effect, rule, reason, None, None, 0.0, None, None)
-        self.decision_line, self.decision_json = _DECISION.filled(self.tails, {"reason": journal.text(reason)})
-        self.outcome_line, self.outcome_json = _OUTCOME.filled(self.tails, _OUTCOME_FILLED)
+        templates = (
+            *_DECISION.filled(self.tails, {"reason": journal.text(reason)}),
+            *_OUTCOME.filled(self.tails, _OUTCOME_FILLED),
+        )
+        # The templates as UTF-8; unless a column holds a lone surrogate: then the records go through ``_enqueue``.
+        try:
+            self.decision_line, self.decision_json, self.outcome_line, self.outcome_json = (
+                template.encode() for template in templates
+            )
+            self.encodable = True
+        except UnicodeEncodeError:
+            self.decision_line = self.decision_json = self.outcome_line = self.outcome_json = b""
+            self.encodable = False
 
 
 def _form(key: tuple[str, str, str, str, str, str]) -> _Form:

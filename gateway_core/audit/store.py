@@ -146,8 +146,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
 
-Row = tuple[tuple[Any, ...], str | None]
-"""A record to insert: its columns' values (``RECORD_COLUMNS`` order), and their JSON when known (``journal``)."""
+Row = tuple[tuple[Any, ...], str | bytes | None]
+"""A record to insert: its columns' values (``RECORD_COLUMNS`` order), and their JSON when known (``journal``),
+as text or UTF-8."""
 
 
 def insert_records(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> list[AuditRecord]:

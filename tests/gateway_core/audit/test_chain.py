@@ -183,6 +183,9 @@ def test_a_records_journal_line_and_hash_are_the_bytes_json_writes_whatever_its_
     as_json = dict(zip(store.RECORD_COLUMNS, columns, strict=True))
     assert line == json.dumps(as_json, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
     assert chain.record_hash_of(chain.GENESIS, 7, columns_json) == chain.record_hash(chain.GENESIS, (7, *columns))
+    assert chain.record_hash_of(chain.GENESIS, 7, columns_json.encode()) == chain.record_hash(
+        chain.GENESIS, (7, *columns)
+    )
 
 
 @pytest.mark.anyio
