@@ -89,9 +89,51 @@ def summarize_arguments(
     """
     if not arguments and max_total_chars >= len(_NO_ARGUMENTS):
         return _NO_ARGUMENTS  # what the general way below makes of no arguments
+    if type(arguments) is dict:
+        summary = _plain_summary(arguments, max_value_chars)
+        if summary is not None:
+            return summary if len(summary) <= max_total_chars else _truncate(summary, max_total_chars)
     cleaned = _clean(arguments or {}, max_value_chars, 0)
     summary = _SUMMARY_ENCODER.encode(cleaned) if _C_ENCODE is None else "".join(_C_ENCODE(cleaned, 0))
     return summary if len(summary) <= max_total_chars else _truncate(summary, max_total_chars)
+
+
+def _plain_summary(arguments: dict[Any, Any], max_chars: int) -> str | None:
+    """The summary of arguments that are a few plain words and whole numbers: None unless each is one.
+
+    Each key a short string that is not a secret's; each value a whole number or a short ASCII string
+    that cannot hold a key or token (too short for a run, and none of the characters every prefixed
+    token holds): what ``_clean`` keeps as it is, written as the encoder writes it, without either.
+    """
+    if len(arguments) > _PLAIN_ITEMS:
+        return None
+    parts = []
+    for key, item in arguments.items():
+        if type(key) is not str or len(key) > max_chars or len(key) > _JUDGED_KEY_CHARS or _judged_key(key):
+            return None
+        kind = type(item)
+        if kind is str:
+            if (
+                len(item) >= _MIN_RUN_CHARS
+                or len(item) > max_chars
+                or not item.isascii()
+                or "-" in item
+                or "_" in item
+                or "b" in item
+                or "B" in item
+                or "AKIA" in item
+            ):
+                return None
+            parts.append(f"{encode_basestring(key)}: {encode_basestring(item)}")
+        elif kind is int:
+            parts.append(f"{encode_basestring(key)}: {int.__repr__(item)}")
+        else:
+            return None
+    return "{" + ", ".join(parts) + "}"
+
+
+# Arguments with more items than this are summarized the general way (a plain summary would be cut anyway).
+_PLAIN_ITEMS = 8
 
 
 def redact_arguments(value: Any) -> Any:

@@ -164,3 +164,28 @@ def test_a_summary_is_what_cleaning_every_value_the_general_way_and_json_dumps_m
     expected = json.dumps(_reference(arguments, max_value_chars, 0), ensure_ascii=False, separators=(", ", ": "))
 
     assert summarize_arguments(arguments, max_value_chars=max_value_chars, max_total_chars=10**6) == expected
+
+
+_SHORT_TOKENS = st.sampled_from(
+    ["Basic abc", "bearer x", "tg_abcdefgh", "AKIA12345678", "xoxb-12345678", "sk-12345678", "gho_12345678"]
+)
+_ASCII = st.text(alphabet=st.characters(max_codepoint=127), max_size=40)
+
+
+@given(
+    arguments=st.dictionaries(
+        _ASCII.filter(lambda key: len(key) < 12) | st.sampled_from(["token", "api_key", "text"]),
+        _ASCII | st.integers() | _SHORT_TOKENS | st.builds(lambda a, b: a + b, _ASCII, _SHORT_TOKENS),
+        max_size=9,
+    ),
+    max_value_chars=st.sampled_from([80, 10, 40]),
+)
+@settings(max_examples=300)
+def test_a_summary_of_words_and_whole_numbers_is_what_the_general_way_makes(
+    arguments: dict[str, Any], max_value_chars: int
+) -> None:
+    expected = json.dumps(_reference(arguments, max_value_chars, 0), ensure_ascii=False, separators=(", ", ": "))
+
+    assert summarize_arguments(arguments, max_value_chars=max_value_chars, max_total_chars=10**6) == expected
+    for token in ("bearer x", "tg_abcdefgh", "AKIA12345678", "sk-12345678"):
+        assert token not in summarize_arguments({"text": token, "n": 1})
