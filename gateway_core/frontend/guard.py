@@ -203,7 +203,7 @@ class CallGuard:
         """
         call_id = new_call_id()
         runtime = self._runtime.now  # what ``policy`` and ``hints`` read, read once
-        policy = runtime.policy(agent)
+        policy = runtime.policies.get(agent) or runtime.policy(agent)
         if tool is None:
             decision = policy.evaluate_server(server, now=time.time())
         else:
@@ -234,7 +234,7 @@ class CallGuard:
             refusal = f"Toolgate: agent {agent!r} may not call {public_name} (rule: {decision.rule_text})"
             return self._refuse(call_id, agent, server, audited_tool, decision, None, refusal, audited)
         if decision.effect is Effect.ALLOW:
-            return Admission(call_id, decision, None, None, audited)
+            return _allowed(call_id, decision, audited)
         if not ask:
             refusal = (
                 f"Toolgate: agent {agent!r} may only ask for {public_name} (rule: {decision.rule_text}), and a "
@@ -413,6 +413,14 @@ class CallGuard:
         )
 
 
+def _allowed(call_id: str, decision: Decision, audited: AuditedCall | None) -> Admission:
+    """``Admission(call_id, decision, None, None, audited)``, without the frozen constructor's five setattr calls."""
+    admission = _NEW(Admission)
+    admission.__dict__.update(call_id=call_id, decision=decision, resolution=None, refusal=None, audited=audited)
+    return admission
+
+
+_NEW = object.__new__
 # Each effect's text, as the audit log records it (``Effect.value``, without the enum's lookup).
 _EFFECT_TEXTS: dict[Effect, str] = {effect: effect.value for effect in Effect}
 PAUSED_MESSAGE = "Toolgate: the gateway is paused, so no tool calls run until the person resumes it."
