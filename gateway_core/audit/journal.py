@@ -100,30 +100,14 @@ def text(value: Any) -> str:
 SHARED = FIELDS[2:8]
 
 
-def shared(call_id: str, agent: str, server: str, tool: str, effect: str | None, rule: str | None) -> tuple[str, str]:
-    """The ``SHARED`` columns of a call's records, encoded once: as in a journal line, and as ``encode_values``'s JSON.
+def shared(call_text: str, tails: tuple[str, str]) -> tuple[str, str]:
+    """The ``SHARED`` columns of a call's records: as in a journal line, and as ``encode_values``'s JSON.
 
-    ``Shape.encode`` takes them in place of those six values. All but the call id repeat from call to call
-    (the same agent calling the same tool under the same rule): their encoding is kept (``_SHARED_TAILS``).
+    ``call_text`` is the call id's JSON (``text``); ``tails`` the other columns' (``shared_tails``), which
+    repeat from call to call (the same agent calling the same tool under the same rule) and are kept by
+    the audit log. ``Shape.encode`` takes the two texts in place of those six values.
     """
-    key = (agent, server, tool, effect, rule)
-    # Only plain strings (and None) are kept: a subclass would find its plain twin's entry.
-    plain = (
-        type(agent) is str
-        and type(server) is str
-        and type(tool) is str
-        and (effect is None or type(effect) is str)
-        and (rule is None or type(rule) is str)
-    )
-    tails = _SHARED_TAILS.get(key) if plain else None
-    if tails is None:
-        tails = shared_tails(agent, server, tool, effect, rule)
-        if plain:
-            if len(_SHARED_TAILS) >= MAX_SHARED_TAILS:
-                _SHARED_TAILS.clear()
-            _SHARED_TAILS[key] = tails
-    call = encode_basestring(call_id) if type(call_id) is str else text(call_id)
-    return _SHARED_HEAD + call + tails[0], call + tails[1]
+    return _SHARED_HEAD + call_text + tails[0], call_text + tails[1]
 
 
 def shared_tails(agent: str, server: str, tool: str, effect: str | None, rule: str | None) -> tuple[str, str]:
@@ -140,9 +124,6 @@ def shared_tails(agent: str, server: str, tool: str, effect: str | None, rule: s
 
 _SHARED_HEAD = f"{encode_basestring(SHARED[0])}:"
 _SHARED_TAIL_LINE = "".join(f",{encode_basestring(name)}:%s" for name in SHARED[1:])
-# The encodings of the shared columns after the call id, by their values (plain strings or None only).
-_SHARED_TAILS: dict[tuple[str, str, str, str | None, str | None], tuple[str, str]] = {}
-MAX_SHARED_TAILS = 1024
 
 
 class Shape:

@@ -343,8 +343,7 @@ class AuditLog:
             return
         try:
             line, columns_json = _OUTCOME.encode(
-                _SHARED_HEAD + call.id_text + form.tails[0],
-                call.id_text + form.tails[1],
+                *journal.shared(call.id_text, form.tails),
                 time_text,
                 "null" if reason is None else text(reason),
                 "null" if answer is None else text(answer),
@@ -705,7 +704,6 @@ _OUTCOME_BYTES = {outcome: text.encode() for outcome, text in _OUTCOME_TEXTS.ite
 
 
 _OUTCOME_FILLED = {"reason": "null", "answer": "null", "waited_s": "null"}
-_SHARED_HEAD = f"{encode_basestring(journal.SHARED[0])}:"
 _DECISION_KIND = RecordKind.DECISION
 _NEW = object.__new__
 
