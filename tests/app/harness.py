@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
@@ -30,7 +31,17 @@ from PySide6.QtCore import SignalInstance
 
 from app.bridge import GatewayBridge
 from app.loop import QtEventLoop
-from gateway_core import LaunchEnvironment, LocalGateway, Paths, bind, load_config, open_secret_store
+from gateway_core import (
+    AuditRecord,
+    CallOutcome,
+    LaunchEnvironment,
+    LocalGateway,
+    Paths,
+    RecordKind,
+    bind,
+    load_config,
+    open_secret_store,
+)
 from tests.integration.harness import Mode, agent_client, stdio_fake
 
 T = TypeVar("T")
@@ -175,3 +186,25 @@ async def eventually(predicate: Callable[[], bool], what: str, timeout_s: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+def ended_call(seconds_ago: float) -> AuditRecord:
+    """The outcome record of an agent's echo call that ended ``seconds_ago``."""
+    return AuditRecord(
+        id=0,
+        time=time.time() - seconds_ago,
+        kind=RecordKind.OUTCOME,
+        call_id=uuid.uuid4().hex,
+        agent="a",
+        server="fake",
+        tool="echo",
+        effect=None,
+        rule=None,
+        reason=None,
+        answer=None,
+        waited_s=None,
+        latency_s=0.01,
+        outcome=CallOutcome.OK,
+        result_size=None,
+        arguments="",
+    )

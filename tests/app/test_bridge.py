@@ -1,6 +1,6 @@
 from app.bridge import GatewayBridge
-from gateway_core import Answer, AuditRecord, Effect, ServerState
-from tests.app.harness import connected_agent, eventually, run_async, running_bridge
+from gateway_core import Answer, AuditRecord, CallsRecorded, Effect, ServerState
+from tests.app.harness import connected_agent, ended_call, eventually, run_async, running_bridge
 from tests.integration.harness import stdio_fake
 
 NOW = 1_800_000_000.0  # a fixed time: these rules have no expiry
@@ -48,3 +48,35 @@ def test_a_rule_set_through_the_bridge_is_written_and_running(qloop):
 
 def test_bridge_is_a_qobject():
     assert GatewayBridge.server_status_changed is not None
+
+
+def test_records_committed_in_quick_succession_reach_the_widgets_together_in_order(qloop):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            batches: list[list[AuditRecord]] = []
+            bridge.audit_records_arrived.connect(batches.append)
+            first, second, third = ended_call(3), ended_call(2), ended_call(1)
+            bridge.api.events.publish(CallsRecorded((first,)))
+            assert batches == [[first]]  # after a quiet spell: at once
+            bridge.api.events.publish(CallsRecorded((second,)))
+            bridge.api.events.publish(CallsRecorded((third,)))
+            assert batches == [[first]]  # within the interval: they wait
+            await eventually(lambda: len(batches) == 2, "the records committed within the interval")
+            assert batches[1] == [second, third]
+
+    run_async(qloop, scenario())
+
+
+def test_records_waiting_when_the_gateway_stops_still_reach_the_widgets(qloop):
+    batches: list[list[AuditRecord]] = []
+    waiting = ended_call(1)
+
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            bridge.audit_records_arrived.connect(batches.append)
+            bridge.api.events.publish(CallsRecorded((ended_call(2),)))
+            bridge.api.events.publish(CallsRecorded((waiting,)))
+            assert len(batches) == 1
+
+    run_async(qloop, scenario())
+    assert batches[-1] == [waiting]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-import uuid
 
 import pytest
 from PySide6.QtWidgets import (
@@ -27,8 +25,8 @@ from app.panels.overview import OverviewPanel
 from app.panels.settings import SettingsPanel
 from app.theme import Theme, saved_theme
 from app.window import MINIMUM_SIZE, PANELS, MainWindow
-from gateway_core import Answer, AuditQuery, AuditRecord, CallOutcome, RecordKind, load_config
-from tests.app.harness import connected_agent, eventually, run_async, running_bridge, wait_signal
+from gateway_core import Answer, AuditQuery, load_config
+from tests.app.harness import connected_agent, ended_call, eventually, run_async, running_bridge, wait_signal
 from tests.fakes.launch import FAKE_TOOL_COUNT
 from tests.integration.harness import stdio_fake
 
@@ -345,28 +343,6 @@ def test_at_the_minimum_size_no_button_the_window_shows_is_cut(qloop, qtbot):
         assert cut == {view: [] for view in views}
 
     run_async(qloop, scenario())
-
-
-def ended_call(seconds_ago: float) -> AuditRecord:
-    """The outcome record of an agent's echo call that ended ``seconds_ago``."""
-    return AuditRecord(
-        id=0,
-        time=time.time() - seconds_ago,
-        kind=RecordKind.OUTCOME,
-        call_id=uuid.uuid4().hex,
-        agent="a",
-        server="fake",
-        tool="echo",
-        effect=None,
-        rule=None,
-        reason=None,
-        answer=None,
-        waited_s=None,
-        latency_s=0.01,
-        outcome=CallOutcome.OK,
-        result_size=None,
-        arguments="",
-    )
 
 
 def test_calls_in_the_last_hour_leave_out_those_older_and_count_those_recorded_out_of_order(qloop, qtbot):
