@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import math
 import socket
 import time
 import webbrowser
@@ -23,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
+from app.batches import Batches
 from gateway_core import (
     ApprovalRequested,
     ApprovalResolved,
@@ -67,11 +67,8 @@ T = TypeVar("T")
 
 # The Logs panel's second view keeps this many gateway messages and stderr lines (oldest dropped).
 MAX_MESSAGES = 5000
-# New audit records reach the widgets at most this often: records committed meanwhile wait, in order,
-# and go together. Under load the audit writer commits many times a second, and every delivery
-# re-lays out and repaints the Logs and Overview panels (measured: most of what the tray app spent per
-# call beyond `toolgate serve`).
-RECORDS_INTERVAL_S = 0.25
+# New audit records, messages and stderr lines reach the widgets at most this often (see ``Batches``).
+DELIVERY_INTERVAL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -119,12 +116,15 @@ class GatewayBridge(QObject):
     audit_records_arrived = Signal(list)
     """New audit records (list of ``AuditRecord``, oldest first) were committed.
 
-    At most every ``RECORDS_INTERVAL_S``: the first records after a quiet spell come at once, records
+    At most every ``DELIVERY_INTERVAL_S``: the first records after a quiet spell come at once, records
     committed within the interval after a delivery come together at its end, and the last ones when
     the gateway stops. None is left out or repeated.
     """
-    message_logged = Signal(object)
-    """A gateway message or a server stderr line; carries a ``GatewayMessage``."""
+    messages_logged = Signal(list)
+    """Gateway messages and server stderr lines (list of ``GatewayMessage``, oldest first).
+
+    Delivered as ``audit_records_arrived`` is: at most every ``DELIVERY_INTERVAL_S``, all of them.
+    """
     paused_changed = Signal(bool)
     """Pause all agents / Resume was switched; carries whether calls are now refused."""
     endpoint_ready = Signal(str)
@@ -148,11 +148,8 @@ class GatewayBridge(QObject):
         self._log_handler = EventLogHandler(api.events)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._names: dict[tuple[NameKind, str, str], PublicName] | None = None  # read again after NamesChanged
-        self._records: list[AuditRecord] = []  # committed, not yet handed to the widgets
-        self._records_delivered = -math.inf  # when they last were (time.monotonic())
-        self._records_timer = QTimer(self)
-        self._records_timer.setSingleShot(True)
-        self._records_timer.timeout.connect(self._deliver_records)
+        self._new_records: Batches[AuditRecord] = Batches(self.audit_records_arrived.emit, DELIVERY_INTERVAL_S, self)
+        self._new_messages: Batches[GatewayMessage] = Batches(self._deliver_messages, DELIVERY_INTERVAL_S, self)
 
     # --- running -----------------------------------------------------------------------------------
 
@@ -170,8 +167,8 @@ class GatewayBridge(QObject):
             self._log_handler.detach()
             for unsubscribe in self._unsubscribes:
                 unsubscribe()
-            self._records_timer.stop()
-            self._deliver_records()
+            self._new_records.flush()
+            self._new_messages.flush()
             self._endpoint = None
             self.stopped.emit()
 
@@ -311,30 +308,14 @@ class GatewayBridge(QObject):
             case ApprovalResolved(resolution=resolution):
                 self.approval_resolved.emit(resolution)
             case CallsRecorded(records=records):
-                self._take_records(records)
+                self._new_records.add(records)
             case StderrLine(server=server, line=line):
-                self._add_message(GatewayMessage(time.time(), "STDERR", server, line))
+                self._new_messages.add((GatewayMessage(time.time(), "STDERR", server, line),))
             case LogMessage(time=when, level=level, source=source, text=text):
-                self._add_message(GatewayMessage(when, level, source, text))
+                self._new_messages.add((GatewayMessage(when, level, source, text),))
             case _:
                 pass  # sessions ending are the core's business
 
-    def _take_records(self, records: tuple[AuditRecord, ...]) -> None:
-        self._records.extend(records)
-        if self._records_timer.isActive():  # a delivery is due: these go with it
-            return
-        wait_s = self._records_delivered + RECORDS_INTERVAL_S - time.monotonic()
-        if wait_s <= 0:
-            self._deliver_records()
-        else:
-            self._records_timer.start(math.ceil(wait_s * 1000))
-
-    def _deliver_records(self) -> None:
-        records, self._records = self._records, []
-        if records:
-            self._records_delivered = time.monotonic()
-            self.audit_records_arrived.emit(records)
-
-    def _add_message(self, message: GatewayMessage) -> None:
-        self._messages.append(message)
-        self.message_logged.emit(message)
+    def _deliver_messages(self, messages: list[GatewayMessage]) -> None:
+        self._messages.extend(messages)  # ``messages()`` holds what was delivered: a view opened now misses none
+        self.messages_logged.emit(messages)

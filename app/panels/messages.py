@@ -93,7 +93,7 @@ class MessageTableModel(FlatTableModel):
     """The gateway's messages and servers' stderr lines, oldest first, at most ``max_messages``.
 
     Args:
-        bridge: the gateway bridge (its ``messages()`` and ``message_logged``).
+        bridge: the gateway bridge (its ``messages()`` and ``messages_logged``).
         parent: the Qt parent.
         max_messages: how many are kept; the oldest go first.
     """
@@ -104,22 +104,25 @@ class MessageTableModel(FlatTableModel):
         super().__init__(parent)
         self.max_messages = max_messages
         self._messages: list[GatewayMessage] = bridge.messages()[-max_messages:]
-        bridge.message_logged.connect(self.add)
+        bridge.messages_logged.connect(self.add)
 
     def message_at(self, row: int) -> GatewayMessage:
         """The message in ``row``."""
         return self._messages[row]
 
-    def add(self, message: GatewayMessage) -> None:
-        """Append ``message``, dropping the oldest when full."""
-        excess = len(self._messages) - self.max_messages + 1
+    def add(self, messages: list[GatewayMessage]) -> None:
+        """Append ``messages`` (oldest first) in one insertion, dropping the oldest beyond ``max_messages``."""
+        messages = messages[-self.max_messages :]
+        excess = len(self._messages) + len(messages) - self.max_messages
         if excess > 0:
             self.beginRemoveRows(QModelIndex(), 0, excess - 1)
             del self._messages[:excess]
             self.endRemoveRows()
+        if not messages:
+            return
         row = len(self._messages)
-        self.beginInsertRows(QModelIndex(), row, row)
-        self._messages.append(message)
+        self.beginInsertRows(QModelIndex(), row, row + len(messages) - 1)
+        self._messages.extend(messages)
         self.endInsertRows()
 
     def row_count(self) -> int:

@@ -268,7 +268,7 @@ class ServerDetail(QWidget):
         self.tools_view.selectionModel().currentRowChanged.connect(self._show_tool)
         bridge.server_status_changed.connect(self._on_status_changed)
         bridge.names_changed.connect(self._show_names)
-        bridge.message_logged.connect(self._on_message)
+        bridge.messages_logged.connect(self._on_messages)
         self.show_server(None)
 
     @property
@@ -400,6 +400,7 @@ class ServerDetail(QWidget):
         if name == self._name:
             self._refresh()
 
-    def _on_message(self, message: GatewayMessage) -> None:
-        if message.level == "STDERR" and message.source == self._name:
-            self.stderr_view.appendPlainText(stderr_line(message.time, message.text))
+    def _on_messages(self, messages: list[GatewayMessage]) -> None:
+        lines = [stderr_line(m.time, m.text) for m in messages if m.level == "STDERR" and m.source == self._name]
+        if lines:
+            self.stderr_view.appendPlainText("\n".join(lines))

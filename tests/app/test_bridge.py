@@ -1,5 +1,7 @@
-from app.bridge import GatewayBridge
-from gateway_core import Answer, AuditRecord, CallsRecorded, Effect, ServerState
+import time
+
+from app.bridge import GatewayBridge, GatewayMessage
+from gateway_core import Answer, AuditRecord, CallsRecorded, Effect, LogMessage, ServerState, StderrLine
 from tests.app.harness import connected_agent, ended_call, eventually, run_async, running_bridge
 from tests.integration.harness import stdio_fake
 
@@ -80,3 +82,20 @@ def test_records_waiting_when_the_gateway_stops_still_reach_the_widgets(qloop):
 
     run_async(qloop, scenario())
     assert batches[-1] == [waiting]
+
+
+def test_stderr_lines_and_messages_in_quick_succession_reach_the_widgets_together_in_order(qloop):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            batches: list[list[GatewayMessage]] = []
+            bridge.messages_logged.connect(batches.append)
+            bridge.api.events.publish(StderrLine("fake", "first"))
+            bridge.api.events.publish(StderrLine("fake", "second"))
+            bridge.api.events.publish(LogMessage(time.time(), "INFO", "gateway_core.test", "third"))
+            assert [[m.text for m in batch] for batch in batches] == [["first"]]
+            assert [m.text for m in bridge.messages()][-1:] == ["first"]  # what a view opened now starts from
+            await eventually(lambda: len(batches) == 2, "the lines logged within the interval")
+            assert [m.text for m in batches[1]] == ["second", "third"]
+            assert [m.text for m in bridge.messages()][-3:] == ["first", "second", "third"]
+
+    run_async(qloop, scenario())

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 
+from app.bridge import GatewayMessage
 from app.panels.log_model import (
     AGENT,
     DECISION,
@@ -20,6 +21,7 @@ from app.panels.log_model import (
 )
 from app.panels.log_rows import RUNNING_TEXT
 from app.panels.logs import CallsView, LogsPanel
+from app.panels.messages import MessageTableModel
 from gateway_core import Answer, AuditRecord, CallOutcome, RecordKind
 from gateway_core.audit import store
 from tests.app.harness import connected_agent, eventually, run_async, running_bridge
@@ -355,6 +357,35 @@ def test_the_messages_view_keeps_a_bounded_number_of_lines(qloop):
             assert model.rowCount() == 3
 
     run_async(qloop, scenario())
+
+
+def test_messages_delivered_together_are_inserted_at_once_and_the_oldest_dropped_beyond_the_bound(qloop, qtmodeltester):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            model = MessageTableModel(bridge, max_messages=4)
+            qtmodeltester.check(model)
+            insertions: list[tuple[int, int]] = []
+            model.rowsInserted.connect(lambda _, first, last: insertions.append((first, last)))
+            model.add([gateway_message(f"line {n}") for n in range(3)])
+            model.add([gateway_message(f"line {n}") for n in range(3, 6)])
+            assert insertions == [(0, 2), (1, 3)]
+            assert [model.message_at(row).text for row in range(model.rowCount())] == [
+                f"line {n}" for n in (2, 3, 4, 5)
+            ]
+            model.add([gateway_message(f"more {n}") for n in range(6)])  # more than the bound in one delivery
+            assert [model.message_at(row).text for row in range(model.rowCount())] == [
+                f"more {n}" for n in (2, 3, 4, 5)
+            ]
+
+    run_async(qloop, scenario())
+
+
+def gateway_message(text: str) -> GatewayMessage:
+    return GatewayMessage(time.time(), "INFO", "gateway_core.test", text)
+
+
+def texts(model: MessageTableModel) -> list[str]:
+    return [model.message_at(row).text for row in range(model.rowCount())]
 
 
 def test_under_an_outcome_filter_a_call_whose_halves_are_far_apart_still_shows_its_decision(qloop):
