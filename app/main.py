@@ -114,8 +114,9 @@ def run_gui(paths: Paths, *, background: bool = False) -> int:
     loop = QtEventLoop(qt_app)
     asyncio.set_event_loop(loop)
     from app.session import AppSession
+    from gateway_core.heap import freeze_start_up
 
-    session = AppSession(paths, background=background, launch=launch)
+    session = AppSession(paths, background=background, launch=launch, when_ready=freeze_start_up)
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, session.quit)

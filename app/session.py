@@ -12,6 +12,7 @@ import concurrent.futures
 import importlib
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,8 @@ class AppSession:
         background: started at login: stay in the tray instead of opening the window (when a tray exists).
         launch: the environment stdio servers start with, being resolved already (it reads the login
             shell); resolved here, off the loop, when None.
+        when_ready: called once, the first time every server has had its first start attempt (the
+            entry point leaves start-up's objects out of later garbage collections there).
     """
 
     def __init__(
@@ -64,10 +67,12 @@ class AppSession:
         *,
         background: bool = False,
         launch: concurrent.futures.Future[LaunchEnvironment] | None = None,
+        when_ready: Callable[[], object] | None = None,
     ) -> None:
         self.paths = paths
         self.background = background
         self._launch = launch
+        self._when_ready = when_ready
         self.bridge: GatewayBridge | None = None
         self.window: MainWindow | None = None
         self.tray: TrayController | None = None
@@ -213,6 +218,9 @@ class AppSession:
     def _announce_ready(self) -> None:
         tray = "shown" if self.tray is not None and self.tray.tray_icon is not None else "not available here"
         logger.info("Toolgate is ready at %s (tray icon %s)", self.bridge.endpoint_url if self.bridge else "?", tray)
+        when_ready, self._when_ready = self._when_ready, None
+        if when_ready is not None:
+            when_ready()
 
     def _notify(self, title: str, text: str) -> None:
         if self.tray is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import ipaddress
 import logging
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from gateway_core.agents import AgentDirectory
@@ -32,6 +32,7 @@ from gateway_core.config import Config, ensure_config, load_config
 from gateway_core.errors import ConfigError, InstanceError, SecretError
 from gateway_core.frontend.listen import EmbeddedUvicorn, bind
 from gateway_core.frontend.starting import StartingApp
+from gateway_core.heap import freeze_start_up
 from gateway_core.instance import InstanceLock
 from gateway_core.launch.environment import resolve_launch_environment
 from gateway_core.paths import Paths
@@ -40,7 +41,7 @@ from gateway_core.token_files import TokenFiles
 from gateway_core.version import toolgate_version
 
 if TYPE_CHECKING:
-    from gateway_core.gateway import Gateway
+    from gateway_core.gateway import Endpoint, Gateway
 
 logger = logging.getLogger("toolgate")
 
@@ -135,9 +136,21 @@ async def _run(build_gateway: Callable[[], Gateway], sock: socket.socket) -> Non
             starting.close()
             http.should_exit = True
             return
-        endpoint = await tg.start(functools.partial(gateway.run, sock, listening=(http, starting)))
+        freezing = anyio.CancelScope()  # waits for the servers' first start; ends with the gateway
+
+        async def run_gateway(*, task_status: anyio.abc.TaskStatus[Endpoint]) -> None:
+            assert gateway is not None
+            try:
+                await gateway.run(sock, listening=(http, starting), task_status=task_status)
+            finally:
+                freezing.cancel()
+
+        endpoint = await tg.start(run_gateway)
         print(f"Toolgate is serving MCP at {endpoint.url}", flush=True)
         _say("Press Ctrl+C to stop.")
+        with freezing:
+            await gateway.wait_ready()
+            freeze_start_up()
 
 
 def _import_gateway() -> None:

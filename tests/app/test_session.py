@@ -12,6 +12,7 @@ import app.session
 from app.session import AppSession
 from gateway_core import Paths
 from tests.app.harness import WAIT_S, eventually, run_async
+from tests.integration.harness import stdio_fake
 
 
 def test_closing_the_window_while_toolgate_starts_hides_it_at_once_and_the_app_ends_once_started(
@@ -46,5 +47,26 @@ def test_closing_the_window_while_toolgate_starts_hides_it_at_once_and_the_app_e
             release.set()
             assert await asyncio.wait_for(run, WAIT_S) == 0  # the app ends, pass or fail
         assert not window.isVisible()
+
+    run_async(qloop, scenario())
+
+
+def test_the_entry_points_hook_runs_once_when_the_servers_have_had_their_first_start(qloop, qtbot):
+    paths = Paths.from_env()
+    paths.ensure_dirs()
+    paths.config_file.write_text(json.dumps({"gateway": {"port": 0}, "servers": {"fake": stdio_fake()}}))
+    ready: list[bool] = []
+
+    async def scenario():
+        session = AppSession(paths, when_ready=lambda: ready.append(session.bridge.api.ready()))
+        run = asyncio.ensure_future(session.run())
+        try:
+            await eventually(lambda: ready, "the hook")
+            assert ready == [True]
+            session.bridge.gateway_ready.emit()  # announced again: the hook is not run again
+            assert ready == [True]
+        finally:
+            session.quit()
+            assert await asyncio.wait_for(run, WAIT_S) == 0
 
     run_async(qloop, scenario())
