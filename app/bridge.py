@@ -123,7 +123,8 @@ class GatewayBridge(QObject):
     messages_logged = Signal(list)
     """Gateway messages and server stderr lines (list of ``GatewayMessage``, oldest first).
 
-    Delivered as ``audit_records_arrived`` is: at most every ``DELIVERY_INTERVAL_S``, all of them.
+    Delivered as ``audit_records_arrived`` is: at most every ``DELIVERY_INTERVAL_S``, all of them; and
+    always before a ``server_status_changed``, so that a server's last lines come before what became of it.
     """
     paused_changed = Signal(bool)
     """Pause all agents / Resume was switched; carries whether calls are now refused."""
@@ -291,6 +292,8 @@ class GatewayBridge(QObject):
     def _on_event(self, event: Event) -> None:
         match event:
             case ServerStatusChanged(name=name) | CatalogChanged(name=name):
+                # A server's last stderr lines (a crash's traceback) come before what became of it.
+                self._new_messages.flush()
                 self.server_status_changed.emit(name)
             case ToolChangesChanged():
                 self.tool_changes_changed.emit()

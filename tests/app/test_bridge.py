@@ -1,7 +1,16 @@
 import time
 
 from app.bridge import GatewayBridge, GatewayMessage
-from gateway_core import Answer, AuditRecord, CallsRecorded, Effect, LogMessage, ServerState, StderrLine
+from gateway_core import (
+    Answer,
+    AuditRecord,
+    CallsRecorded,
+    Effect,
+    LogMessage,
+    ServerState,
+    ServerStatusChanged,
+    StderrLine,
+)
 from tests.app.harness import connected_agent, ended_call, eventually, run_async, running_bridge
 from tests.integration.harness import stdio_fake
 
@@ -97,5 +106,19 @@ def test_stderr_lines_and_messages_in_quick_succession_reach_the_widgets_togethe
             await eventually(lambda: len(batches) == 2, "the lines logged within the interval")
             assert [m.text for m in batches[1]] == ["second", "third"]
             assert [m.text for m in bridge.messages()][-3:] == ["first", "second", "third"]
+
+    run_async(qloop, scenario())
+
+
+def test_stderr_lines_waiting_are_delivered_before_the_servers_status_change(qloop):
+    async def scenario():
+        async with running_bridge({}) as bridge:
+            seen: list[str] = []
+            bridge.messages_logged.connect(lambda batch: seen.extend(m.text for m in batch))
+            bridge.server_status_changed.connect(lambda name: seen.append(f"status of {name}"))
+            bridge.api.events.publish(StderrLine("fake", "working"))
+            bridge.api.events.publish(StderrLine("fake", "Traceback: the crash"))  # waits for the next delivery
+            bridge.api.events.publish(ServerStatusChanged("fake"))
+            assert seen == ["working", "Traceback: the crash", "status of fake"]
 
     run_async(qloop, scenario())
