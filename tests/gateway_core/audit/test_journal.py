@@ -18,23 +18,28 @@ from gateway_core.audit.journal import journal_paths
 _text = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40)
 _number = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**70), 2**70))
 _maybe_text = st.none() | _text
+_time = st.floats(min_value=0, max_value=4e9)
+_outcome = st.sampled_from(list(CallOutcome))
+_size = st.none() | st.integers(-(2**70), 2**70)
+# A decision's values, for the tests that encode one two ways.
+_A_DECISION = {
+    "time": _time,
+    "call_id": _text,
+    "agent": _text,
+    "server": _text,
+    "tool": _text,
+    "effect": st.sampled_from(["allow", "ask", "deny"]),
+    "rule": _text,
+    "reason": _text,
+    "arguments": _text,
+}
 
 
 def _shared(values: tuple[Any, ...]) -> tuple[str, str]:
     return journal.shared(journal.text(values[2]), journal.shared_tails(*values[3:8]))
 
 
-@given(
-    time=st.floats(min_value=0, max_value=4e9),
-    call_id=_text,
-    agent=_text,
-    server=_text,
-    tool=_text,
-    effect=st.sampled_from(["allow", "ask", "deny"]),
-    rule=_text,
-    reason=_text,
-    arguments=_text,
-)
+@given(**_A_DECISION)
 @settings(max_examples=200)
 def test_a_decision_encoded_from_its_shape_is_the_line_and_json_of_its_values(
     time: float, call_id: str, agent: str, server: str, tool: str, effect: str, rule: str, reason: str, arguments: str
@@ -48,7 +53,7 @@ def test_a_decision_encoded_from_its_shape_is_the_line_and_json_of_its_values(
 
 
 @given(
-    time=st.floats(min_value=0, max_value=4e9),
+    time=_time,
     call_id=_text,
     effect=st.none() | st.sampled_from(["allow", "ask", "deny"]),
     rule=_maybe_text,
@@ -56,8 +61,8 @@ def test_a_decision_encoded_from_its_shape_is_the_line_and_json_of_its_values(
     answer=_maybe_text,
     waited_s=st.none() | _number,
     latency_s=_number,
-    outcome=st.sampled_from(list(CallOutcome)),
-    result_size=st.none() | st.integers(-(2**70), 2**70),
+    outcome=_outcome,
+    result_size=_size,
 )
 @settings(max_examples=200)
 def test_an_outcome_encoded_from_its_shape_is_the_line_and_json_of_its_values(
@@ -188,17 +193,7 @@ def test_the_shared_columns_of_a_call_that_repeats_another_s_are_encoded_as_its_
         assert journal.shared(journal.text(call_id), tails) == (expected_line, ",".join(texts))
 
 
-@given(
-    time=st.floats(min_value=0, max_value=4e9),
-    call_id=_text,
-    agent=_text,
-    server=_text,
-    tool=_text,
-    effect=st.sampled_from(["allow", "ask", "deny"]),
-    rule=_text,
-    reason=_text,
-    arguments=_text,
-)
+@given(**_A_DECISION)
 @settings(max_examples=200)
 def test_a_decision_encoded_from_its_filled_shape_is_the_line_and_json_of_its_values(
     time: float, call_id: str, agent: str, server: str, tool: str, effect: str, rule: str, reason: str, arguments: str
@@ -214,13 +209,13 @@ def test_a_decision_encoded_from_its_filled_shape_is_the_line_and_json_of_its_va
 
 
 @given(
-    time=st.floats(min_value=0, max_value=4e9),
+    time=_time,
     call_id=_text,
     agent=_text,
     rule=_maybe_text,
     latency_s=_number,
-    outcome=st.sampled_from(list(CallOutcome)),
-    result_size=st.none() | st.integers(-(2**70), 2**70),
+    outcome=_outcome,
+    result_size=_size,
 )
 @settings(max_examples=200)
 def test_an_outcome_nobody_was_asked_about_encoded_from_its_filled_shape_is_the_line_and_json_of_its_values(
