@@ -11,10 +11,12 @@ SDK's client over Streamable HTTP, sequentially and with 32 concurrent clients (
 medians, p95, throughput and the ratios after/before; with the minimal client also each gateway
 process's CPU time per call, which a busy machine disturbs far less than wall-clock time. With
 ``--method resources/read`` (or ``prompts/get``) the minimal client reads ``fake://items/N`` (or gets
-the prompt ``greet``) instead of calling echo, and the SDK client's scenarios are left out.
+the prompt ``greet``) instead of calling echo, and the SDK client's scenarios are left out. With
+``--era 2026-07-28`` both clients speak that era (no session; the envelope in each request's ``_meta``).
 
     .venv/bin/python bench/before_after.py [--before REF] [--calls 2000] [--clients 1,32] [--sdk-calls 800]
                                            [--method tools/call|resources/read|prompts/get] [--hot-off]
+                                           [--era 2025-11-25|2026-07-28]
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from gateway_core.gateway import HOT_PATH_ENV
 from tests.fakes.launch import fake_command
 
 METHODS = ("tools/call", "resources/read", "prompts/get")
+ERAS = ("2025-11-25", "2026-07-28")
 
 
 def export(ref: str, into: Path) -> str:
@@ -60,11 +63,24 @@ def export(ref: str, into: Path) -> str:
     ).stdout.strip()[:100]
 
 
-class MinimalClient:
-    """A handshake-era agent in a few lines: one keep-alive connection, each request one write."""
+# What a 2026-07-28 agent puts in every request's ``_meta`` (there is no handshake in that era).
+ENVELOPE_2026 = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "b", "version": "0"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
 
-    def __init__(self, url: str, token: str, method: str = "tools/call") -> None:
+
+class MinimalClient:
+    """An agent in a few lines: one keep-alive connection, each request one write.
+
+    Of the handshake era (a session opened with ``initialize``), or with ``era="2026-07-28"`` of that
+    era: no session, the envelope in each request's ``_meta`` and its routing headers.
+    """
+
+    def __init__(self, url: str, token: str, method: str = "tools/call", era: str = "2025-11-25") -> None:
         self._method = method
+        self._modern = era == "2026-07-28"
         target = urlsplit(url)
         self._path = target.path
         self._conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
@@ -74,6 +90,10 @@ class MinimalClient:
             "Accept": "application/json, text/event-stream",
         }
         self.connections = 0
+        self._next = 1
+        if self._modern:
+            self._headers["Mcp-Protocol-Version"] = era
+            return
         opened = self._post(
             {
                 "jsonrpc": "2.0",
@@ -91,12 +111,16 @@ class MinimalClient:
             "Mcp-Protocol-Version": "2025-11-25",
         }
         self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        self._next = 1
 
     def _post(self, message: dict[str, Any]) -> http.client.HTTPResponse:
         if self._conn.sock is None:
             self.connections += 1
-        self._conn.request("POST", self._path, body=json.dumps(message).encode(), headers=self._headers)
+        headers = self._headers
+        if self._modern and "id" in message:  # a 2026-07-28 request names its method and target in headers too
+            params = message["params"]
+            headers = {**headers, "Mcp-Method": message["method"], "Mcp-Name": params.get("name", params.get("uri"))}
+            message = {**message, "params": {**params, "_meta": ENVELOPE_2026}}
+        self._conn.request("POST", self._path, body=json.dumps(message).encode(), headers=headers)
         response = self._conn.getresponse()
         body = response.read()
         if response.status >= 400 or b',"error":{"code":' in body:  # a refusal would measure the wrong thing
@@ -191,6 +215,12 @@ async def main() -> None:
     parser.add_argument("--clients", default="1,32", help="SDK clients at once, comma-separated ('' for none)")
     parser.add_argument("--method", choices=METHODS, default="tools/call", help="what the minimal client sends")
     parser.add_argument("--hot-off", action="store_true", help="add this working tree with the hot path off")
+    parser.add_argument(
+        "--era",
+        choices=ERAS,
+        default="2025-11-25",
+        help="the agents' protocol era: the handshake era's newest version (default), or 2026-07-28",
+    )
     options = parser.parse_args()
     command, args = fake_command()
     servers = {"echo": {"command": command, "args": args, "prefix": ""}}
@@ -225,12 +255,12 @@ async def main() -> None:
             )
             with _hot_path(on=key != "hot_off"):  # read as the process starts
                 url, token = stack.enter_context(serving)
-            paths[key] = (name, http_factory(url, "legacy", token))
+            paths[key] = (name, http_factory(url, "legacy" if options.era == "2025-11-25" else options.era, token))
             urls[key], tokens[key] = url, token
         for _name, factory in paths.values():
             await wait_for_tools(factory, 1)
         names = {key: name for key, (name, _factory) in paths.items()}
-        minimal = {key: MinimalClient(urls[key], tokens[key], options.method) for key in paths}
+        minimal = {key: MinimalClient(urls[key], tokens[key], options.method, options.era) for key in paths}
         measured = await anyio.to_thread.run_sync(minimal_sequential, minimal, pids, options.calls, options.batch)
         compare(f"{options.calls} sequential {options.method} requests, minimal HTTP client:", measured, names)
         for clients in (int(n) for n in options.clients.split(",") if n and options.method == "tools/call"):

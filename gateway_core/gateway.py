@@ -175,7 +175,13 @@ class Gateway:
             launch=launch,
         )
         self._frontend = AgentFacingServer(
-            self._runtime, self._pool, self._guard, self._metrics, self.events, version=toolgate_version()
+            self._runtime,
+            self._pool,
+            self._guard,
+            self._metrics,
+            self.events,
+            version=toolgate_version(),
+            hot_path=self.hot_path,
         )
         self._control_token = new_control_token()
         # Where a control socket serves the approvals, the agent port only proves the gateway's identity.

@@ -11,8 +11,12 @@ result; anything else (another content type, annotations, keys the agent's versi
 values the typed way would convert or refuse, a round of questions) is ``None`` and goes the typed
 way (``typed_result``, the SDK client's own steps).
 
-For handshake-era agents only: every handshake-era version has the same result surface for these
+For handshake-era agents: every handshake-era version has the same result surface for these
 methods (the 2025-11-25 one). Names the gateway renames (a prompt's prefix) are not in these results.
+And for a 2026-07-28 agent's ``tools/call`` answered by a 2026-07-28 server (``modern_agent``): the
+result keeps its ``resultType``, and loses only the server's identity stamp and gets ``isError: false``
+where the server left it out, as the typed way's result model has them. The agent-facing server then
+checks it against the agent's version and stamps its own identity on it, as it does a typed result.
 """
 
 from __future__ import annotations
@@ -52,11 +56,17 @@ PASSABLE_METHODS = frozenset(RESULT_KEYS)
 MODERN_RESULT_KEYS = {method: keys | MODERN_KEYS[method] for method, keys in RESULT_KEYS.items()}
 
 
-def wire_result(method: str, raw: Mapping[str, Any], *, modern: bool) -> dict[str, Any] | None:
-    """``raw``, a ``method`` result from a server of this era, as a handshake-era agent gets it the typed way, or None.
+def wire_result(
+    method: str, raw: Mapping[str, Any], *, modern: bool, modern_agent: bool = False
+) -> dict[str, Any] | None:
+    """``raw``, a ``method`` result from a server of this era, as the agent gets it the typed way, or None.
 
-    None: the typed way would change more than the hop's part (or the server asks questions).
+    The agent is of the handshake era, or with ``modern_agent`` of 2026-07-28 (only a ``tools/call``
+    answered by a 2026-07-28 server). None: the typed way would change more than the hop's part (or
+    the server asks questions).
     """
+    if modern_agent and (method != "tools/call" or not modern):
+        return None
     if modern:
         if raw.get("resultType") != "complete" or not MODERN_RESULT_KEYS[method].issuperset(raw):
             return None
@@ -73,8 +83,9 @@ def wire_result(method: str, raw: Mapping[str, Any], *, modern: bool) -> dict[st
     # frame per copy (this runs once per hot call).
     wire = dict(raw)
     if modern:
-        for key in MODERN_KEYS[method]:
-            del wire[key]  # each one is there: checked above (``resultType``, a read's cache hints)
+        if not modern_agent:
+            for key in MODERN_KEYS[method]:
+                del wire[key]  # each one is there: checked above (``resultType``, a read's cache hints)
         if meta is not None and SERVER_INFO_META_KEY in meta:
             if len(meta) > 1:
                 kept = dict(meta)
@@ -177,5 +188,9 @@ def typed_result(method: str, raw: dict[str, Any], version: str, adapter: TypeAd
 
 
 def audit_size(wire: dict[str, Any]) -> int:
-    """The size the audit records for a tool's result passed through: as the typed way measures it (its JSON text)."""
-    return len(pydantic_core.to_json(wire).decode()) + _TYPED_EXTRA
+    """The size the audit records for a tool's result passed through: as the typed way measures it (its JSON text).
+
+    The typed way's result model always has a ``resultType``; a handshake-era agent's wire form has none.
+    """
+    size = len(pydantic_core.to_json(wire).decode())
+    return size if "resultType" in wire else size + _TYPED_EXTRA

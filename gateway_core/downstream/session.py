@@ -234,9 +234,17 @@ class ServerSession:
         return await self._request(f"tools/call {name!r}", request, types.CallToolResult, progress, caller)
 
     async def call_tool_passing_through(
-        self, name: str, arguments: dict[str, Any] | None, *, caller: Caller, meta: types.RequestParamsMeta | None
+        self,
+        name: str,
+        arguments: dict[str, Any] | None,
+        *,
+        caller: Caller,
+        meta: types.RequestParamsMeta | None,
+        modern_agent: bool = False,
     ) -> dict[str, Any] | types.CallToolResult:
-        """``call_tool`` for a handshake-era agent's plain call (no progress, task or answers), its result unchecked.
+        """``call_tool`` for an agent's plain call (no progress, task or answers), its result unchecked.
+
+        The agent is of the handshake era, or with ``modern_agent`` of 2026-07-28 (``wire_result``).
 
         The request goes out as ``call_tool`` sends it. A result in the common shape comes back as a
         dict, the agent's wire form (``pass_through.py``); any other result as ``call_tool`` gives it
@@ -250,7 +258,13 @@ class ServerSession:
         live = self._live
         lane = None if live is None else live.connection.raw
         if lane is None:
-            return await self._passing_through_by_dispatcher(name, arguments, caller=caller, meta=meta)
+            request = types.CallToolRequest(
+                params=types.CallToolRequestParams(name=name, arguments=arguments, _meta=meta)
+            )
+            what = f"tools/call {name!r}"
+            return await self.send_passing_through(
+                what, request, types.CallToolResult, caller, modern_agent=modern_agent
+            )
         assert live is not None
         timeout = self._timeout_s()
         deadline = asyncio.get_running_loop().time() + timeout  # anyio.current_time(), in fewer steps
@@ -284,7 +298,7 @@ class ServerSession:
                 raise DownstreamTimeoutError(
                     f"server {self.name!r} did not answer tools/call {name!r} within {timeout:g} s"
                 ) from None
-            wire = wire_result("tools/call", raw, modern=live.modern)
+            wire = wire_result("tools/call", raw, modern=live.modern, modern_agent=modern_agent)
             if wire is not None:
                 return wire
             return await self._rest_of_call(live, raw, name, arguments, caller=caller, meta=meta, deadline=deadline)
@@ -325,19 +339,19 @@ class ServerSession:
 
         return await self._attempt(what, rounds, live=live, deadline=deadline)
 
-    async def _passing_through_by_dispatcher(
-        self, name: str, arguments: dict[str, Any] | None, *, caller: Caller, meta: types.RequestParamsMeta | None
-    ) -> dict[str, Any] | types.CallToolResult:
-        """``call_tool_passing_through`` over a connection without a raw lane: the session's dispatcher."""
-        request = types.CallToolRequest(params=types.CallToolRequestParams(name=name, arguments=arguments, _meta=meta))
-        return await self.send_passing_through(f"tools/call {name!r}", request, types.CallToolResult, caller)
-
     async def send_passing_through(
-        self, what: str, request: InteractiveRequest, result_type: type[_R], caller: Caller
+        self,
+        what: str,
+        request: InteractiveRequest,
+        result_type: type[_R],
+        caller: Caller,
+        *,
+        modern_agent: bool = False,
     ) -> dict[str, Any] | _R:
-        """Send a handshake-era agent's plain request (no progress, task or answers), its result unchecked.
+        """Send an agent's plain request (no progress, task or answers), its result unchecked.
 
         ``request`` is as the typed method (``call_tool``, ``read_resource``, ``get_prompt``) sends it.
+        The agent is of the handshake era, or with ``modern_agent`` of 2026-07-28 (``wire_result``).
         A result in the common shape comes back as a dict, the agent's wire form (``pass_through.py``);
         any other result as the typed method gives it (a 2026-07-28 server's questions asked in rounds,
         as there). Raises as ``call_tool`` does.
@@ -350,7 +364,7 @@ class ServerSession:
                 sent = _with_log_level(sent, live.log_level)
             with speaking_for(caller.capabilities) if live.modern else contextlib.nullcontext():
                 raw = await live.send_raw(sent)
-                wire = wire_result(method, raw, modern=live.modern)
+                wire = wire_result(method, raw, modern=live.modern, modern_agent=modern_agent)
                 if wire is not None:
                     return wire
                 version = live.protocol_version or DEFAULT_VERSION

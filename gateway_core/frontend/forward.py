@@ -105,6 +105,8 @@ class RequestForwarder:
         notices: subscriptions and log levels.
         rounds: 2026 requests waiting between rounds of questions.
         roots: what each agent's roots are, kept from its answers.
+        passes_through: whether a 2026-07-28 agent's plain tool call gets its server's result as it came
+            (``pass_through.py``), as the hot path's calls do; False: the typed way (``TOOLGATE_HOT_PATH=0``).
     """
 
     def __init__(
@@ -116,8 +118,11 @@ class RequestForwarder:
         notices: Notices,
         rounds: Rounds,
         roots: AgentRoots,
+        *,
+        passes_through: bool = True,
     ) -> None:
         self._routes = routes
+        self._passes_through = passes_through
         self._pool = pool
         self._guard = guard
         self._metrics = metrics
@@ -141,7 +146,9 @@ class RequestForwarder:
         With ``denied_as_unknown`` (``execute_tool``), a tool the policy denies is answered exactly as
         one that does not exist, so the call reveals nothing; the refusal is still recorded. With
         ``passing_through`` (the hot path: a plain handshake-era call), a result the server sent in
-        the common shape comes back as it came, a dict in the agent's wire form (``pass_through.py``).
+        the common shape comes back as it came, a dict in the agent's wire form (``pass_through.py``);
+        so does a 2026-07-28 agent's plain call (no progress token, log level or answers, from an
+        agent that can be asked nothing), unless ``passes_through`` is off.
         ``known`` is what the hot path found out about such a call already (its agent, session and route).
         """
         if known is None:
@@ -190,10 +197,16 @@ class RequestForwarder:
                     ctx, agent, server, tool, params, admission, caller, progress, passing_through
                 )
 
+            plain = (
+                self._passes_through
+                and progress is NO_PROGRESS
+                and params.input_responses is None
+                and _log_level(ctx) is None
+            )
+
             async def forward(caller: Caller) -> types.CallToolResult | types.CreateTaskResult | dict[str, Any]:
-                return await self._forward_call(
-                    ctx, agent, server, tool, params, admission, caller, progress, passing_through
-                )
+                passes = plain and not caller.interactive  # questions are asked in rounds: the typed way
+                return await self._forward_call(ctx, agent, server, tool, params, admission, caller, progress, passes)
 
             target = ("tools/call", params.name)
             return await self._run(ctx, agent, target, forward, follow=progress.retarget)
@@ -227,7 +240,11 @@ class RequestForwarder:
                     raise ServerUnavailableError(f"server {server_name!r} was removed from the configuration")
                 if passing_through:
                     passed = await server.session.call_tool_passing_through(
-                        tool, params.arguments, caller=caller, meta=forwarded_meta(ctx) if ctx.meta else None
+                        tool,
+                        params.arguments,
+                        caller=caller,
+                        meta=forwarded_meta(ctx) if ctx.meta else None,
+                        modern_agent=modern,
                     )
                     if isinstance(passed, dict):
                         outcome = "tool_error" if passed["isError"] else "ok"

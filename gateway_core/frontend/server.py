@@ -77,6 +77,8 @@ class AgentFacingServer:
         metrics: where tool calls are counted.
         events: where a session's end is published, and heard by everything that keeps per-session state.
         version: Toolgate's version, shown to agents as the server version.
+        hot_path: whether plain requests take the short way (``gateway.hot_path_enabled``); here, whether a
+            2026-07-28 agent's plain tool call gets its server's result as it came (``forward.py``).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class AgentFacingServer:
         events: EventStream,
         *,
         version: str,
+        hot_path: bool = True,
     ) -> None:
         self._runtime = runtime
         self._events = events
@@ -109,7 +112,14 @@ class AgentFacingServer:
         self.rounds = Rounds()
         self.roots = AgentRoots()
         forward = RequestForwarder(
-            lambda: self._runtime.now.routes, pool, guard, metrics, self.notices, self.rounds, self.roots
+            lambda: self._runtime.now.routes,
+            pool,
+            guard,
+            metrics,
+            self.notices,
+            self.rounds,
+            self.roots,
+            passes_through=hot_path,
         )
         self._forward = forward
         self.on_demand = OnDemandTools(runtime, pool, guard, forward)

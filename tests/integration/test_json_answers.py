@@ -140,23 +140,24 @@ async def test_with_the_hot_path_turned_off_every_call_gets_a_stream(monkeypatch
     assert messages[-1]["result"]["structuredContent"] == {"text": "hi"}
 
 
+async def call_2026(http: httpx2.AsyncClient, url: str, request_id: int, name: str, arguments: Any) -> httpx2.Response:
+    """One 2026-07-28 ``tools/call``, as a client of that era sends it (its envelope in ``_meta``)."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    params = {"name": name, "arguments": arguments, "_meta": meta}
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+    headers = {"Accept": ACCEPT, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name}
+    return await http.post(url, json=body, headers=headers)
+
+
 async def test_a_2026_call_is_answered_with_one_json_body() -> None:
     async with running_gateway({"fake": stdio_fake(prefix="")}) as gw:
         await gw.wait_ready()
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {gw.tokens['agent-a']}"}, timeout=30) as http:
-            meta = {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
-                "io.modelcontextprotocol/clientCapabilities": {},
-            }
-            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {**ECHO, "_meta": meta}}
-            headers = {
-                "Accept": ACCEPT,
-                "MCP-Protocol-Version": "2026-07-28",
-                "Mcp-Method": "tools/call",
-                "Mcp-Name": "echo",
-            }
-            response = await http.post(gw.url, json=body, headers=headers)
+            response = await call_2026(http, gw.url, 1, ECHO["name"], ECHO["arguments"])
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
@@ -189,6 +190,41 @@ async def _run_scenario(monkeypatch: pytest.MonkeyPatch, *, hot: bool) -> tuple[
             metrics = (await session.http.get(f"{gw.base}/metrics")).text
     counted = [line for line in metrics.splitlines() if line.startswith(("toolgate_tool_calls_total", "toolgate_hot"))]
     return answers, counted
+
+
+async def _run_2026_scenario(monkeypatch: pytest.MonkeyPatch, *, hot: bool) -> tuple[list[bytes], list[str]]:
+    """``SCENARIO``'s calls by a 2026-07-28 agent: each answer's bytes, and the /metrics lines about calls."""
+    monkeypatch.setenv(HOT_PATH_ENV, "1" if hot else "0")
+    answers = []
+    async with running_gateway({"fake": stdio_fake("--rich", prefix="")}, policies={"agent-a": DENY_ADD}) as gw:
+        await gw.wait_ready()
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {gw.tokens['agent-a']}"}, timeout=30) as http:
+            for request_id, (name, arguments) in enumerate(SCENARIO, start=1):
+                response = await call_2026(http, gw.url, request_id, name, arguments)
+                answers.append(response.content)
+            metrics = (await http.get(f"{gw.base}/metrics")).text
+    counted = [line for line in metrics.splitlines() if line.startswith(("toolgate_tool_calls_total", "toolgate_hot"))]
+    return answers, counted
+
+
+async def test_a_2026_agent_gets_the_same_answers_audit_and_metrics_with_the_hot_path_on_and_off(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # With the hot path on, a 2026 agent's plain call gets its server's result as it came (pass_through.py).
+    audit_db = Paths.from_env(os.environ).audit_db
+    hot_answers, hot_counted = await _run_2026_scenario(monkeypatch, hot=True)
+    hot_rows = _audit_rows(audit_db)
+    long_answers, long_counted = await _run_2026_scenario(monkeypatch, hot=False)
+    long_rows = _audit_rows(audit_db)[len(hot_rows) :]
+
+    assert hot_answers == long_answers
+    echoed = json.loads(hot_answers[0])["result"]
+    assert echoed["resultType"] == "complete"
+    assert echoed["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "toolgate"
+    assert hot_counted == long_counted
+    assert [_comparable(row) for row in hot_rows] == [_comparable(row) for row in long_rows]
+    assert {row["outcome"] for row in hot_rows} >= {"ok", "tool_error", "denied"}
+    assert all(row["result_size"] for row in hot_rows if row["outcome"] in {"ok", "tool_error"})
 
 
 def _audit_rows(gw_db: Any) -> list[dict[str, Any]]:

@@ -121,6 +121,36 @@ def test_a_common_result_passes_through_as_the_typed_way_would_deliver_and_measu
         assert audit_size(wire) == size
 
 
+@pytest.mark.parametrize("raw", [raw for method, raw in COMMON if method == "tools/call"])
+def test_a_2026_servers_common_tool_result_passes_through_to_a_2026_agent_as_the_typed_way_would_give_it(
+    raw: dict[str, Any],
+):
+    sent = _from_2026("tools/call", raw)
+
+    wire = wire_result("tools/call", copy.deepcopy(sent), modern=True, modern_agent=True)
+
+    assert wire is not None
+    assert wire["resultType"] == "complete"
+    expected, size = _typed_way("tools/call", sent, modern=True, agent_version="2026-07-28")
+    # The agent-facing server checks what it is given against the agent's version, either way.
+    assert serialize_server_result("tools/call", "2026-07-28", wire) == expected
+    assert audit_size(wire) == size
+
+
+def test_a_2026_agent_gets_the_typed_way_for_a_handshake_era_servers_result_or_a_read_or_a_prompt():
+    tool = {"content": [{"type": "text", "text": "hi"}]}
+
+    assert wire_result("tools/call", tool, modern=False, modern_agent=True) is None
+    for method, raw in COMMON:
+        if method != "tools/call":
+            assert wire_result(method, _from_2026(method, raw), modern=True, modern_agent=True) is None
+
+
+@pytest.mark.parametrize("raw", [raw for method, raw in UNCOMMON if method == "tools/call"])
+def test_a_2026_servers_uncommon_tool_result_goes_the_typed_way_for_a_2026_agent(raw: dict[str, Any]):
+    assert wire_result("tools/call", _from_2026("tools/call", raw), modern=True, modern_agent=True) is None
+
+
 @pytest.mark.parametrize("modern", [False, True], ids=["handshake-era server", "2026-07-28 server"])
 @pytest.mark.parametrize(("method", "raw"), UNCOMMON)
 def test_a_result_the_typed_way_would_change_more_goes_the_typed_way(method: str, raw: dict[str, Any], modern: bool):

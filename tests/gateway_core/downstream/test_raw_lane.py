@@ -77,10 +77,10 @@ def tapped_fake(*extra: str, **fields: object) -> Any:
     )
 
 
-def as_agent_gets(result: types.CallToolResult) -> dict[str, Any]:
-    """What a handshake-era agent gets of ``result`` the typed way (the forwarder's and the SDK server's steps)."""
+def as_agent_gets(result: types.CallToolResult, version: str = "2025-11-25") -> dict[str, Any]:
+    """What an agent of ``version`` gets of ``result`` the typed way (the forwarder's and the SDK server's steps)."""
     dumped = without_downstream_identity(result).model_dump(by_alias=True, mode="json", exclude_none=True)
-    return serialize_server_result("tools/call", "2025-11-25", dumped)
+    return serialize_server_result("tools/call", version, dumped)
 
 
 def text_of(result: dict[str, Any] | types.CallToolResult) -> str:
@@ -180,6 +180,20 @@ async def test_a_hot_call_goes_by_the_raw_lane_and_answers_as_the_typed_way():
     assert (raised.value.code, raised.value.error.message) == (types.INVALID_PARAMS, "unknown tool: no_such_tool")
     # The typed call kept the SDK's integer ids; the hot calls had the lane's.
     assert [call for call in calls if isinstance(call, str)] == ["toolgate-1", "toolgate-2", "toolgate-3"]
+
+
+async def test_a_2026_agents_call_by_the_raw_lane_keeps_its_result_type_and_answers_as_the_typed_way():
+    async with ready_fake(tapped_fake()) as (server, _):
+        raw = await server.session.call_tool_passing_through(
+            "echo", {"text": "hi"}, caller=Agent(), meta=None, modern_agent=True
+        )
+        typed = await server.session.call_tool("echo", {"text": "hi"}, caller=Agent(), meta=None)
+
+    assert isinstance(raw, dict)
+    assert raw["resultType"] == "complete"
+    assert "io.modelcontextprotocol/serverInfo" not in raw.get("_meta", {})
+    # The agent-facing server checks either against the agent's version (and stamps its own identity).
+    assert serialize_server_result("tools/call", "2026-07-28", raw) == as_agent_gets(typed, "2026-07-28")
 
 
 async def test_a_cancelled_raw_call_tells_the_server_which_call_to_cancel():
