@@ -11,10 +11,12 @@ Paths, all to the SDK-built fake server's `echo` tool (the same server program o
 each with a minimal client (raw HTTP/1.1 over one keep-alive connection, or JSON lines over stdio)
 and with the MCP SDK's client (handshake era), sequentially (one client per path, the paths taking
 turns every 25 calls; with each hop's process CPU time per call, and the server's for direct) and with
-32 concurrent clients (HTTP paths, in rounds), so drift in the machine's load hits the paths alike.
+32 concurrent clients (HTTP paths, in rounds), so drift in the machine's load hits the paths alike;
+and with the SDK's client in the 2026-07-28 era (its default mode's choice with these servers) on the
+paths that speak it: stdio, direct and toolgate.
 Prints medians, p95 and throughput (and, sequentially with the minimal client, the echo server's own CPU
 per call on each path), then the ratios issue 23's targets are about, each beside the bare relay's own:
-  toolgate <= 1.0x direct (minimal and SDK client, sequential and at 32 clients);
+  toolgate <= 1.0x direct (minimal and SDK client in either era, sequential and at 32 clients);
   toolgate <= 0.5x mcp-proxy with the minimal client, <= 0.65x with the SDK client;
   toolgate <= 1.5x relay; toolgate - stdio <= 0.5 ms (minimal client, sequential);
   toolgate's throughput at 32 clients >= 2x mcp-proxy's.
@@ -69,6 +71,8 @@ ROUNDS = 4
 BATCH = 25
 MCP_PROXY = ROOT / ".cache" / "bench" / "mcp-proxy" / "bin" / "mcp-proxy"
 PROTOCOL = "2025-11-25"
+# The SDK's client pinned to the newest era (what its default mode, "auto", speaks with these servers).
+MODERN = "2026-07-28"
 
 ClientFactory = Callable[[], AbstractAsyncContextManager[Client]]
 
@@ -504,6 +508,17 @@ class Path_:
     minimal: MinimalFactory
     sdk: ClientFactory
     concurrent: bool = True  # measured with 32 clients too (stdio is not: each client would be a server)
+    sdk_2026: ClientFactory | None = None  # the SDK's client in the 2026-07-28 era, where the path speaks it
+
+    def client(self, kind: str) -> ClientFactory:
+        """The SDK client factory of ``kind`` ("sdk": handshake era, "sdk-2026": 2026-07-28)."""
+        factory = self.sdk_2026 if kind == "sdk-2026" else self.sdk
+        assert factory is not None
+        return factory
+
+
+# The clients each path is measured with, and how the report names them.
+CLIENTS = {"minimal": "minimal client", "sdk": "SDK client", "sdk-2026": "SDK client in 2026-07-28"}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -556,7 +571,7 @@ async def sequential_batches(
                 elif key in pids and key != "direct":
                     server_pids[key] = descendants(pids[key])
             else:
-                sdk = await stack.enter_async_context(path.sdk())
+                sdk = await stack.enter_async_context(path.client(client)())
                 opened[key] = _sdk_echo(sdk)
         for call in opened.values():
             for _ in range(WARMUP_CALLS):
@@ -623,14 +638,16 @@ def report_targets(results: dict[tuple[str, str, int], dict[str, float]], concur
         return f"; the relay itself {text} {verdict(ok)}"
 
     print("targets (toolgate against each path, this run; beside each, the bare relay against the same path):")
-    for client in ("minimal", "sdk"):
+    for client in CLIENTS:
         for clients in (1, concurrency):
-            label = f"{client} client, {'sequential' if clients == 1 else f'{clients} clients'}"
+            label = f"{CLIENTS[client]}, {'sequential' if clients == 1 else f'{clients} clients'}"
             tg = get("toolgate", client, clients)
             if tg is None:
                 continue
             relay = get("relay", client, clients)
             bounds = {"direct": 1.0, "mcp-proxy": 0.5 if client == "minimal" else 0.65, "relay": 1.5}
+            if client == "sdk-2026":
+                bounds = {"direct": 1.0}  # mcp-proxy and the relay speak the handshake era only
             for peer, bound in bounds.items():
                 other = get(peer, client, clients)
                 if other is None:
@@ -674,7 +691,7 @@ def report_targets(results: dict[tuple[str, str, int], dict[str, float]], concur
         if tg is not None and proxy is not None:
             share = tg["throughput"] / proxy["throughput"]
             line = (
-                f"  {client} client, {concurrency} clients: toolgate / mcp-proxy throughput {share:.3f}x"
+                f"  {CLIENTS[client]}, {concurrency} clients: toolgate / mcp-proxy throughput {share:.3f}x"
                 f" (target >= 2x) {verdict(share >= 2)}"
             )
             if relay is not None:
@@ -721,14 +738,24 @@ async def main() -> None:
         proxy = stack.enter_context(mcp_proxy(command, args))
         relay_url, pids["relay"] = stack.enter_context(bare_relay(command, args))
         paths = {
-            "stdio": Path_("stdio: client -> server", raw_stdio_factory(command, args), stdio_factory("legacy"), False),
+            "stdio": Path_(
+                "stdio: client -> server",
+                raw_stdio_factory(command, args),
+                stdio_factory("legacy"),
+                False,
+                stdio_factory(MODERN),
+            ),
             "direct": Path_(
-                "direct: Streamable HTTP, SDK server", raw_http_factory(direct.url), http_factory(direct.url, "legacy")
+                "direct: Streamable HTTP, SDK server",
+                raw_http_factory(direct.url),
+                http_factory(direct.url, "legacy"),
+                sdk_2026=http_factory(direct.url, MODERN),
             ),
             "toolgate": Path_(
                 "toolgate serve -> stdio (policy, audit)",
                 raw_http_factory(url, token),
                 http_factory(url, "legacy", token),
+                sdk_2026=http_factory(url, MODERN, token),
             ),
         }
         if proxy is not None:
@@ -740,19 +767,24 @@ async def main() -> None:
             "bare asyncio relay -> stdio", raw_http_factory(relay_url), http_factory(relay_url, "legacy")
         )
         await wait_for_tools(paths["toolgate"].sdk, 1)
-        for client in ("minimal", "sdk"):
+        for client in CLIENTS:
             for clients in (1, concurrency):
                 # The SDK's client costs several times a minimal one; at least 20 calls per client at once.
                 count = max(calls if client == "minimal" else calls // 2, 20 * clients)
-                chosen = {key: path for key, path in paths.items() if clients == 1 or path.concurrent}
+                chosen = {
+                    key: path
+                    for key, path in paths.items()
+                    if (clients == 1 or path.concurrent) and (client != "sdk-2026" or path.sdk_2026 is not None)
+                }
                 what = f"sequential, turns of {BATCH} calls" if clients == 1 else f"{clients} concurrent clients"
-                print(f"{'minimal' if client == 'minimal' else 'SDK'} client, {what}, {count} calls:", flush=True)
+                print(f"{CLIENTS[client][0].upper()}{CLIENTS[client][1:]}, {what}, {count} calls:", flush=True)
                 if clients == 1:
                     measured = await sequential_batches(chosen, client, count, pids)
                 elif client == "minimal":
                     measured = await interleaved_minimal(chosen, clients, count)
                 else:
-                    measured = await interleaved({k: (p.name, p.sdk) for k, p in chosen.items()}, clients, count)
+                    sdk = {k: (p.name, p.client(client)) for k, p in chosen.items()}
+                    measured = await interleaved(sdk, clients, count)
                 for key, path in chosen.items():
                     results[(key, client, clients)] = measured[key]
                     print(row(path.name, measured[key]), flush=True)
