@@ -208,7 +208,15 @@ class Gateway:
         self.events.on(SessionEnded, lambda event: self._replay.forget(event.session_id))
         mcp_app: ASGIApp = BodyLimit(self._sessions.handle_request, self._body_limit_mb)
         if self.hot_path:
-            mcp_app = HotLane(mcp_app, sessions=self._sessions, limit_mb=self._body_limit_mb, metrics=self._metrics)
+            sessions = self._sessions
+            modern = self._frontend.modern_lane(
+                security=sessions.security_settings,
+                json_response=sessions.json_response,
+                lifespan_state=lambda: sessions._lifespan_state,
+            )
+            mcp_app = HotLane(
+                mcp_app, sessions=sessions, limit_mb=self._body_limit_mb, metrics=self._metrics, modern=modern
+            )
         self._http_app = GatewayHttpApp(
             mcp_app,
             limits=self._limits,

@@ -7,8 +7,10 @@ session up, before the session's transport (``json_answers.py``) reads and parse
 For a plain ``tools/call``, ``resources/read`` or ``prompts/get`` in a handshake-era session, the kind
 the hot path serves (``hot_path.py``), ``HotLane`` does what those layers would do, once: it finds the
 session as the manager would (its owner, the protocol-version header), reads the body within the limit
-and parses it, and hands the transport the parsed request. Anything else, and anything in doubt, goes
-the long way, its body replayed, and is answered as it always was. ``TOOLGATE_HOT_PATH=0`` leaves the lane out.
+and parses it, and hands the transport the parsed request. A 2026-07-28 request has no session: a plain
+``tools/call`` of that era is served by ``ModernLane`` (``modern_lane.py``) instead of the SDK's entry for
+the era. Anything else, and anything in doubt, goes the long way, its body replayed, and is answered as
+it always was. ``TOOLGATE_HOT_PATH=0`` leaves the lane out.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from gateway_core.frontend.body_limit import MB, declared_length
 from gateway_core.frontend.hot_path import HOT_METHODS
 from gateway_core.frontend.json_answers import AnsweringTransport
 from gateway_core.frontend.metrics import Metrics
+from gateway_core.frontend.modern_lane import ModernLane
 from gateway_core.frontend.replay import ResumableSessionManager
 
 
@@ -87,6 +90,7 @@ class HotLane:
         sessions: the session manager the long way ends in.
         limit_mb: the size limit in force (``gateway.max_request_body_mb``), or ``None`` for none.
         metrics: where requests taking the lane are counted.
+        modern: serves plain 2026-07-28 tool calls (None: they go the long way).
     """
 
     def __init__(
@@ -96,15 +100,20 @@ class HotLane:
         sessions: ResumableSessionManager,
         limit_mb: Callable[[], float | None],
         metrics: Metrics,
+        modern: ModernLane | None = None,
     ) -> None:
         self._long_way = long_way
         self._sessions = sessions
         self._limit_mb = limit_mb
         self._metrics = metrics
+        self._modern = modern
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve a hot-path call in its session, or hand the request to the long way."""
         request = LaneRequest(scope, receive)  # the one built for this request: the transport and the call use it
+        if scope["method"] == "POST" and self._modern is not None and self._modern.takes(request):
+            await self._serve_modern(self._modern, request, scope, receive, send)
+            return
         found = self._sessions.session_of(request) if scope["method"] == "POST" else None
         if found is None or not found[1].answers_plainly(request):
             await self._long_way(scope, receive, send)
@@ -118,6 +127,18 @@ class HotLane:
         self._metrics.count_hot_lane()
         if await transport.serve_parsed(message, request, send):  # the session ended meanwhile
             await self._sessions.discard_ended(session_id, transport)
+
+    async def _serve_modern(
+        self, lane: ModernLane, request: LaneRequest, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Serve a 2026-07-28 request on the modern lane if it plans the call, else the long way."""
+        body, read = await _body_within(scope, receive, self._limit_mb())
+        call = await lane.plan(body, request) if body is not None else None
+        if call is None:
+            await self._long_way(scope, _replaying(read, receive), send)
+            return
+        self._metrics.count_hot_lane()
+        await lane.serve(call, request, scope, receive, send)
 
 
 async def _body_within(scope: Scope, receive: Receive, limit_mb: float | None) -> tuple[bytes | None, deque[Message]]:

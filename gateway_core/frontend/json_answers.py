@@ -140,7 +140,7 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         # Requests answered with JSON: nothing they are sent is kept for resumption (no stream to resume).
         self.json_answered: set[str] = set()
         # Hot-path calls whose JSON window is open.
-        self._windows = _Windows()
+        self._windows = Windows()
         # When the session is idle long enough to end (loop time), and the one timer watching for it.
         self._idle_deadline = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -323,12 +323,12 @@ class AnsweringTransport(StreamableHTTPServerTransport):
         request_id = params.get("requestId") if isinstance(params, Mapping) else None
         scope = self._hot_scopes.get(str(request_id)) if isinstance(request_id, str | int) else None
         if scope is not None:
-            _cancel(scope)
+            cancel_call(scope)
 
     async def terminate(self) -> None:
         """End the session; its hot-path calls end with it, as the SDK's server ends its own requests."""
         for scope in list(self._hot_scopes.values()):
-            _cancel(scope)
+            cancel_call(scope)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -365,7 +365,7 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             await self._stream_the_rest(key, request, reader, scope, receive, send)
             if self._hot_scopes.get(key) is call_scope:  # the stream ended before the call: the agent went
                 agent_gone = True
-                _cancel(call_scope)
+                cancel_call(call_scope)
 
         self.json_answered.add(key)
         window = self._windows.open(loop, start_streaming)
@@ -523,7 +523,7 @@ class AnsweringTransport(StreamableHTTPServerTransport):
             return None
 
 
-def _cancel(call: asyncio.Timeout) -> None:
+def cancel_call(call: asyncio.Timeout) -> None:
     """Cancel the hot-path call running in ``call`` (at the loop's next turn), unless it is cancelled already."""
     if not call.expired():
         call.reschedule(asyncio.get_running_loop().time())
@@ -544,7 +544,7 @@ class _Window:
         self.closed = True
 
 
-class _Windows:
+class Windows:
     """The open JSON windows of a session's hot-path calls, oldest first, watched by one timer.
 
     Every window is ``JSON_WINDOW_S`` long, so the order they open in is the order they end in: the timer

@@ -29,6 +29,7 @@ from mcp.server.subscriptions import (
     ResourcesListChanged,
     ToolsListChanged,
 )
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -49,6 +50,7 @@ from gateway_core.frontend.instructions import ServerInstructions, merged_instru
 from gateway_core.frontend.listed import as_listed_to
 from gateway_core.frontend.listen_bus import ListenBus
 from gateway_core.frontend.metrics import Metrics
+from gateway_core.frontend.modern_lane import ModernLane
 from gateway_core.frontend.notices import Notices, Receiver
 from gateway_core.frontend.on_demand import OnDemandTools
 from gateway_core.frontend.roots import AgentRoots
@@ -379,6 +381,28 @@ class AgentFacingServer:
             else:
                 result["instructions"] = text
         return result
+
+    def modern_lane(
+        self, *, security: TransportSecuritySettings | None, json_response: bool, lifespan_state: Callable[[], Any]
+    ) -> ModernLane:
+        """The hot lane for plain 2026-07-28 tool calls (``modern_lane.py``), run by this server's forwarder.
+
+        ``security``, ``json_response`` and ``lifespan_state`` are the session manager's, as its entry for
+        that era has them.
+        """
+        return ModernLane(
+            self.server,
+            security=security,
+            json_response=json_response,
+            lifespan_state=lifespan_state,
+            known_tool=self._routed_for_lane,
+            call_tool=self._forward.call_tool,
+            metrics=self._metrics,
+        )
+
+    def _routed_for_lane(self, name: str) -> bool:
+        """Whether a tool is routed and its caller sees tools as listed (an on-demand agent's go the long way)."""
+        return name in self._runtime.now.routes.tools and not self.on_demand.is_on_demand(current_agent())
 
     def instructions_for(self, agent: str) -> str | None:
         """The instructions of each ready server ``agent`` may use at all, merged (``instructions.py``).

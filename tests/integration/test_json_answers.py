@@ -210,7 +210,8 @@ async def _run_2026_scenario(monkeypatch: pytest.MonkeyPatch, *, hot: bool) -> t
 async def test_a_2026_agent_gets_the_same_answers_audit_and_metrics_with_the_hot_path_on_and_off(
     monkeypatch: pytest.MonkeyPatch,
 ):
-    # With the hot path on, a 2026 agent's plain call gets its server's result as it came (pass_through.py).
+    # With the hot path on, a 2026 agent's plain call to a tool the gateway routes takes the modern lane
+    # (modern_lane.py), and its server's result comes as it came where the typed way would not change it.
     audit_db = Paths.from_env(os.environ).audit_db
     hot_answers, hot_counted = await _run_2026_scenario(monkeypatch, hot=True)
     hot_rows = _audit_rows(audit_db)
@@ -221,7 +222,14 @@ async def test_a_2026_agent_gets_the_same_answers_audit_and_metrics_with_the_hot
     echoed = json.loads(hot_answers[0])["result"]
     assert echoed["resultType"] == "complete"
     assert echoed["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "toolgate"
-    assert hot_counted == long_counted
+    assert [line for line in hot_counted if not line.startswith("toolgate_hot")] == long_counted
+    assert [line for line in hot_counted if line.startswith("toolgate_hot")] == [
+        'toolgate_hot_path_calls_total{method="tools/call",result="passed_through"} 3',
+        'toolgate_hot_path_calls_total{method="tools/call",result="rebuilt"} 2',
+        # The unknown tool goes the long way from the start: the SDK's server answers it.
+        "toolgate_hot_lane_requests_total 5",
+    ]
+    assert not [line for line in long_counted if line.startswith("toolgate_hot")]
     assert [_comparable(row) for row in hot_rows] == [_comparable(row) for row in long_rows]
     assert {row["outcome"] for row in hot_rows} >= {"ok", "tool_error", "denied"}
     assert all(row["result_size"] for row in hot_rows if row["outcome"] in {"ok", "tool_error"})

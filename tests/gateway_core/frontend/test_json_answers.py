@@ -11,7 +11,7 @@ from mcp.server.streamable_http import check_accept_headers
 
 from gateway_core.frontend import json_answers
 from gateway_core.frontend.hot_lane import LaneRequest
-from gateway_core.frontend.json_answers import AnsweringTransport, _Windows, is_plain, may_be_asked
+from gateway_core.frontend.json_answers import AnsweringTransport, Windows, is_plain, may_be_asked
 
 WAIT_S = 10
 
@@ -77,7 +77,7 @@ def test_an_agent_can_be_asked_questions_when_it_declared_sampling_elicitation_o
 async def test_only_calls_still_running_when_their_window_ends_are_late_each_no_sooner(monkeypatch):
     monkeypatch.setattr(json_answers, "JSON_WINDOW_S", 0.05)
     loop = asyncio.get_running_loop()
-    windows = _Windows()
+    windows = Windows()
     late: dict[str, float] = {}
     last = anyio.Event()
 
