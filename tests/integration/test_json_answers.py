@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -212,11 +212,7 @@ async def test_a_2026_agent_gets_the_same_answers_audit_and_metrics_with_the_hot
 ):
     # With the hot path on, a 2026 agent's plain call to a tool the gateway routes takes the modern lane
     # (modern_lane.py), and its server's result comes as it came where the typed way would not change it.
-    audit_db = Paths.from_env(os.environ).audit_db
-    hot_answers, hot_counted = await _run_2026_scenario(monkeypatch, hot=True)
-    hot_rows = _audit_rows(audit_db)
-    long_answers, long_counted = await _run_2026_scenario(monkeypatch, hot=False)
-    long_rows = _audit_rows(audit_db)[len(hot_rows) :]
+    (hot_answers, hot_counted), (long_answers, long_counted) = await _both_ways(monkeypatch, _run_2026_scenario)
 
     assert hot_answers == long_answers
     echoed = json.loads(hot_answers[0])["result"]
@@ -230,9 +226,24 @@ async def test_a_2026_agent_gets_the_same_answers_audit_and_metrics_with_the_hot
         "toolgate_hot_lane_requests_total 5",
     ]
     assert not [line for line in long_counted if line.startswith("toolgate_hot")]
+
+
+Scenario = Callable[..., Awaitable[tuple[Any, list[str]]]]
+
+
+async def _both_ways(
+    monkeypatch: pytest.MonkeyPatch, run: Scenario
+) -> tuple[tuple[Any, list[str]], tuple[Any, list[str]]]:
+    """``run``'s answers and counted metrics with the hot path on, then off; both record the same audit rows."""
+    audit_db = Paths.from_env(os.environ).audit_db
+    hot = await run(monkeypatch, hot=True)
+    hot_rows = _audit_rows(audit_db)
+    long = await run(monkeypatch, hot=False)
+    long_rows = _audit_rows(audit_db)[len(hot_rows) :]
     assert [_comparable(row) for row in hot_rows] == [_comparable(row) for row in long_rows]
     assert {row["outcome"] for row in hot_rows} >= {"ok", "tool_error", "denied"}
     assert all(row["result_size"] for row in hot_rows if row["outcome"] in {"ok", "tool_error"})
+    return hot, long
 
 
 def _audit_rows(gw_db: Any) -> list[dict[str, Any]]:
@@ -265,11 +276,7 @@ async def test_plain_calls_are_answered_by_the_hot_path_only_when_it_is_on(monke
 async def test_the_hot_path_and_the_long_way_give_agents_the_audit_and_the_metrics_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ):
-    audit_db = Paths.from_env(os.environ).audit_db
-    hot_answers, hot_counted = await _run_scenario(monkeypatch, hot=True)
-    hot_rows = _audit_rows(audit_db)
-    long_answers, long_counted = await _run_scenario(monkeypatch, hot=False)
-    long_rows = _audit_rows(audit_db)[len(hot_rows) :]
+    (hot_answers, hot_counted), (long_answers, long_counted) = await _both_ways(monkeypatch, _run_scenario)
 
     assert hot_answers == long_answers
     assert hot_answers[0]["result"] == {
@@ -280,9 +287,6 @@ async def test_the_hot_path_and_the_long_way_give_agents_the_audit_and_the_metri
     }
     assert hot_answers[2]["result"]["content"][1]["annotations"] == {"audience": ["user"], "priority": 0.5}
     assert [line for line in hot_counted if not line.startswith("toolgate_hot")] == long_counted
-    assert [_comparable(row) for row in hot_rows] == [_comparable(row) for row in long_rows]
-    assert {row["outcome"] for row in hot_rows} >= {"ok", "tool_error", "denied"}
-    assert all(row["result_size"] for row in hot_rows if row["outcome"] in {"ok", "tool_error"})
 
 
 @pytest.mark.parametrize("hot", [True, False], ids=["hot path", "long way"])
