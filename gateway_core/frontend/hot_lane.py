@@ -8,9 +8,9 @@ For a plain ``tools/call``, ``resources/read`` or ``prompts/get`` in a handshake
 the hot path serves (``hot_path.py``), ``HotLane`` does what those layers would do, once: it finds the
 session as the manager would (its owner, the protocol-version header), reads the body within the limit
 and parses it, and hands the transport the parsed request. A 2026-07-28 request has no session: a plain
-``tools/call`` of that era is served by ``ModernLane`` (``modern_lane.py``) instead of the SDK's entry for
-the era. Anything else, and anything in doubt, goes the long way, its body replayed, and is answered as
-it always was. ``TOOLGATE_HOT_PATH=0`` leaves the lane out.
+request of those three methods in that era is served by ``ModernLane`` (``modern_lane.py``) instead of the
+SDK's entry for the era. Anything else, and anything in doubt, goes the long way, its body replayed, and
+is answered as it always was. ``TOOLGATE_HOT_PATH=0`` leaves the lane out.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class HotLane:
         sessions: the session manager the long way ends in.
         limit_mb: the size limit in force (``gateway.max_request_body_mb``), or ``None`` for none.
         metrics: where requests taking the lane are counted.
-        modern: serves plain 2026-07-28 tool calls (None: they go the long way).
+        modern: serves plain 2026-07-28 calls, reads and prompts (None: they go the long way).
     """
 
     def __init__(

@@ -1,18 +1,19 @@
-"""The hot lane for 2026-07-28 agents: a plain ``tools/call`` served without the SDK's 2026-07-28 entry.
+"""The hot lane for 2026-07-28 agents: a plain call, read or prompt served without the SDK's 2026-07-28 entry.
 
 A 2026-07-28 request carries its envelope (protocol version, client info and capabilities) in its
 ``_meta`` and has no session. The SDK's entry for it (``handle_modern_request``) checks the request
 against the envelope and the routing headers, builds a connection for it, and serves it through the
 SDK's server in a task group of its own, with a memory stream for the notifications it may stream and a
-task watching for the agent going away. For a plain ``tools/call`` (no progress token, no log level, no
-task, no answers, from an agent that can be asked nothing: nothing can be streamed) ``ModernLane``
-makes the same checks with the SDK's own functions, runs the call with the same code as the long way
-(``RequestForwarder.call_tool``: routing, limits, the guard, approvals, the audit records, metrics; its
-server's result passed through where the long way would pass it unchanged) and shapes and writes the
-answer with the SDK's own functions, in the request's own task. A call still running after
-``JSON_WINDOW_S`` is watched for its agent going away, which ends it as on the long way; one still
-running when the SDK's entry would switch to SSE (``SSE_AFTER_S``) is answered as there: an SSE stream
-kept alive by pings, its result the last event. Anything else, and anything in doubt, goes the long way.
+task watching for the agent going away. For a plain ``tools/call``, ``resources/read`` or ``prompts/get``
+(no progress token, no log level, no task, no answers, from an agent that can be asked nothing: nothing
+can be streamed) ``ModernLane`` makes the same checks with the SDK's own functions, runs the request with
+the same code as the long way (``RequestForwarder``'s handler for it: routing, limits, the guard,
+approvals, the audit records, metrics; a tool's result passed through where the long way would pass it
+unchanged) and shapes and writes the answer with the SDK's own functions, in the request's own task. A
+request still running after ``JSON_WINDOW_S`` is watched for its agent going away, which ends it as on
+the long way; one still running when the SDK's entry would switch to SSE (``SSE_AFTER_S``) is answered
+as there: an SSE stream kept alive by pings, its result the last event. Anything else, and anything in
+doubt, goes the long way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from gateway_core.frontend.callers import interactive
+from gateway_core.frontend.hot_path import PARAMS, Forward
 from gateway_core.frontend.json_answers import JSON_WINDOW_S, Windows, cancel_call
 from gateway_core.frontend.metrics import Metrics
 
@@ -75,17 +77,17 @@ _MORE_THAN_PLAIN = ("task", "requestState", "inputResponses")
 
 @dataclass(frozen=True, slots=True)
 class ModernCall:
-    """A plain 2026-07-28 ``tools/call`` the lane serves: the request and what its envelope says."""
+    """A plain 2026-07-28 request the lane serves (one of ``PARAMS``): the request and what its envelope says."""
 
     message: JSONRPCRequest
     route: InboundModernRoute
-    params: types.CallToolRequestParams
+    params: types.RequestParams  # its method's type in ``PARAMS``
     meta: types.RequestParamsMeta | None
     connection: Connection  # as the SDK's entry builds it from the envelope
 
 
 class ModernLane:
-    """Plans and serves plain 2026-07-28 tool calls (see the module docstring).
+    """Plans and serves plain 2026-07-28 calls, reads and prompts (see the module docstring).
 
     Args:
         server: the agent-facing SDK server (its answers' shape, its identity stamp, its tools' schemas).
@@ -93,9 +95,10 @@ class ModernLane:
         json_response: the session manager's choice of plain JSON answers for every request (then the
             SDK's entry never streams, which the lane does not copy: every request goes the long way).
         lifespan_state: the session manager's lifespan state, as the SDK's entry hands it to its server.
-        known_tool: whether the routing table has this tool for the calling agent (an on-demand agent's
-            tools go the long way).
-        call_tool: the forwarder's ``tools/call`` handler (``RequestForwarder.call_tool``).
+        known: whether the routing table has what a request names (tool, resource or prompt) for the
+            calling agent (an on-demand agent's tools go the long way).
+        forwards: the forwarder's handler of each method in ``PARAMS`` (``RequestForwarder.call_tool``,
+            ``read_resource``, ``get_prompt``).
         metrics: where the lane's calls are counted, as the hot path's (``toolgate_hot_path_calls_total``).
     """
 
@@ -106,16 +109,16 @@ class ModernLane:
         security: TransportSecuritySettings | None,
         json_response: bool,
         lifespan_state: Callable[[], Any],
-        known_tool: Callable[[str], bool],
-        call_tool: Callable[[ServerRequestContext[Any, Any], types.CallToolRequestParams], Awaitable[Any]],
+        known: Callable[[types.RequestParams], bool],
+        forwards: Mapping[str, Forward],
         metrics: Metrics,
     ) -> None:
         self._server = server
         self._security = TransportSecurityMiddleware(security)
         self._json_response = json_response
         self._lifespan_state = lifespan_state
-        self._known_tool = known_tool
-        self._call_tool = call_tool
+        self._known = known
+        self._forwards = dict(forwards)
         self._metrics = metrics
         self._windows = Windows()
 
@@ -136,7 +139,7 @@ class ModernLane:
         return has_json and has_sse
 
     async def plan(self, body: bytes, request: Request) -> ModernCall | None:
-        """The call to serve, if the body is a plain ``tools/call`` the SDK's entry would hand to its server.
+        """The request to serve, if the body is a plain one of ``PARAMS`` the SDK's entry would hand to its server.
 
         None (nothing done yet): the long way, which answers or refuses it as it always has.
         """
@@ -144,7 +147,10 @@ class ModernLane:
             decoded = pydantic_core.from_json(body)
         except ValueError:
             return None
-        if not isinstance(decoded, dict) or decoded.get("method") != "tools/call" or "id" not in decoded:
+        if not isinstance(decoded, dict) or "id" not in decoded:
+            return None
+        method = decoded.get("method")
+        if not isinstance(method, str) or (params_type := PARAMS.get(method)) is None:
             return None
         params = decoded.get("params")
         if not isinstance(params, dict) or any(key in params for key in _MORE_THAN_PLAIN):
@@ -166,11 +172,11 @@ class ModernLane:
         if interactive(connection.client_capabilities):
             return None  # questions are asked in rounds: the long way
         try:
-            methods.validate_client_request("tools/call", route.protocol_version, params)
-            typed = types.CallToolRequestParams.model_validate(params, by_name=False)
+            methods.validate_client_request(method, route.protocol_version, params)
+            typed = params_type.model_validate(params, by_name=False)
         except (ValidationError, KeyError):
             return None
-        if not self._known_tool(typed.name):
+        if not self._known(typed):
             return None
         if await _mcp_param_rejection(self._server, request, message, route, self._lifespan_state()) is not None:
             return None
@@ -189,7 +195,7 @@ class ModernLane:
         ctx: ServerRequestContext[Any, Any] = ServerRequestContext(
             session=ServerSession(dispatch, connection, request_meta=call.meta),
             lifespan_context=lifespan_state,
-            method="tools/call",
+            method=message.method,
             params=message.params,
             request_id=message.id,
             meta=call.meta,
@@ -200,11 +206,11 @@ class ModernLane:
 
         async def answer() -> dict[str, Any]:
             # As the SDK's server runs a handler and shapes its result (``ServerRunner``'s ``_inner``).
-            result = await self._call_tool(ctx, call.params)
+            result = await self._forwards[message.method](ctx, call.params)
             if isinstance(result, types.ErrorData):
                 raise MCPError.from_error_data(result)
-            self._metrics.count_hot_call("tools/call", passed_through=isinstance(result, dict))
-            return dict(runner._serialize("tools/call", route.protocol_version, result))
+            self._metrics.count_hot_call(message.method, passed_through=isinstance(result, dict))
+            return dict(runner._serialize(message.method, route.protocol_version, result))
 
         late: _Late | None = None
         call_scope = asyncio.timeout(None)  # asyncio's: most calls are never cancelled (see json_answers.py)

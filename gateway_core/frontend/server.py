@@ -45,7 +45,7 @@ from gateway_core.frontend.forward import (
     is_modern,
 )
 from gateway_core.frontend.guard import CallGuard
-from gateway_core.frontend.hot_path import HotPath
+from gateway_core.frontend.hot_path import Forward, HotPath
 from gateway_core.frontend.instructions import ServerInstructions, merged_instructions
 from gateway_core.frontend.listed import as_listed_to
 from gateway_core.frontend.listen_bus import ListenBus
@@ -125,15 +125,17 @@ class AgentFacingServer:
         )
         self._forward = forward
         self.on_demand = OnDemandTools(runtime, pool, guard, forward)
+        # The handlers of the methods the hot path and the modern lane serve (``hot_path.PARAMS``).
+        self._hot_forwards: dict[str, Forward] = {
+            "tools/call": forward.call_tool,
+            "resources/read": forward.read_resource,
+            "prompts/get": forward.get_prompt,
+        }
         self.hot_path = HotPath(
             sessions=self._legacy_sessions.get,
             routes=lambda: self._runtime.now.routes,
             on_demand=self.on_demand.is_on_demand,
-            forwards={
-                "tools/call": forward.call_tool,
-                "resources/read": forward.read_resource,
-                "prompts/get": forward.get_prompt,
-            },
+            forwards=self._hot_forwards,
             metrics=metrics,
             unanswered=self._call_unanswered,
         )
@@ -385,7 +387,7 @@ class AgentFacingServer:
     def modern_lane(
         self, *, security: TransportSecuritySettings | None, json_response: bool, lifespan_state: Callable[[], Any]
     ) -> ModernLane:
-        """The hot lane for plain 2026-07-28 tool calls (``modern_lane.py``), run by this server's forwarder.
+        """The hot lane for plain 2026-07-28 calls, reads and prompts (``modern_lane.py``), run by the forwarder.
 
         ``security``, ``json_response`` and ``lifespan_state`` are the session manager's, as its entry for
         that era has them.
@@ -395,14 +397,22 @@ class AgentFacingServer:
             security=security,
             json_response=json_response,
             lifespan_state=lifespan_state,
-            known_tool=self._routed_for_lane,
-            call_tool=self._forward.call_tool,
+            known=self._routed_for_lane,
+            forwards=self._hot_forwards,
             metrics=self._metrics,
         )
 
-    def _routed_for_lane(self, name: str) -> bool:
-        """Whether a tool is routed and its caller sees tools as listed (an on-demand agent's go the long way)."""
-        return name in self._runtime.now.routes.tools and not self.on_demand.is_on_demand(current_agent())
+    def _routed_for_lane(self, params: types.RequestParams) -> bool:
+        """Whether what a modern-lane request names is routed, as the hot path asks (``HotPath.plan``).
+
+        A tool also needs its caller to see tools as listed: an on-demand agent's calls go the long way.
+        """
+        routes = self._runtime.now.routes
+        if type(params) is types.CallToolRequestParams:
+            return params.name in routes.tools and not self.on_demand.is_on_demand(current_agent())
+        if type(params) is types.ReadResourceRequestParams:
+            return routes.server_for_uri(params.uri) is not None
+        return type(params) is types.GetPromptRequestParams and params.name in routes.prompts
 
     def instructions_for(self, agent: str) -> str | None:
         """The instructions of each ready server ``agent`` may use at all, merged (``instructions.py``).

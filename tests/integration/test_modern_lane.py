@@ -1,4 +1,4 @@
-"""The modern lane: a 2026-07-28 agent's plain tool call, answered as the SDK's entry for that era answers it.
+"""The modern lane: a 2026-07-28 agent's plain call, read or prompt, answered as that era's SDK entry answers it.
 
 Driven by hand over HTTP, as a client of that era does (no session, the envelope in ``_meta``), so status
 codes, headers and bodies can be compared byte for byte with the lane on and off.
@@ -36,8 +36,23 @@ def call(request_id: int, name: str, arguments: Any, meta: dict[str, Any] | None
     return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
 
 
-def headers_for(name: str, **more: str) -> dict[str, str]:
-    return {"Accept": ACCEPT, "MCP-Protocol-Version": ERA, "Mcp-Method": "tools/call", "Mcp-Name": name, **more}
+def read(request_id: int, uri: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "resources/read", "params": {"uri": uri, "_meta": ENVELOPE}}
+
+
+def prompt(request_id: int, name: str, arguments: Any) -> dict[str, Any]:
+    params = {"name": name, "arguments": arguments, "_meta": ENVELOPE}
+    return {"jsonrpc": "2.0", "id": request_id, "method": "prompts/get", "params": params}
+
+
+def headers_for(name: str, method: str = "tools/call", **more: str) -> dict[str, str]:
+    return {"Accept": ACCEPT, "MCP-Protocol-Version": ERA, "Mcp-Method": method, "Mcp-Name": name, **more}
+
+
+def headers_of(body: dict[str, Any]) -> dict[str, str]:
+    """The routing headers a client of the era sends with ``body``."""
+    params = body["params"]
+    return headers_for(str(params["uri"] if body["method"] == "resources/read" else params["name"]), body["method"])
 
 
 def seen(response: httpx2.Response) -> tuple[int, str, bytes]:
@@ -56,35 +71,44 @@ async def gateway(monkeypatch: pytest.MonkeyPatch, *, lane: bool) -> Any:
             yield gw, http
 
 
-CALLS = [
-    ("echo", {"text": 'ünï\u2028"q" \\ 1.5e300'}),
-    ("fail", {}),
-    ("picture", {}),
-    ("no_such_tool", {}),
+REQUESTS = [
+    call(1, "echo", {"text": 'ünï\u2028"q" \\ 1.5e300'}),
+    call(2, "fail", {}),
+    call(3, "picture", {}),
     # Answered after the lane's window: the agent is watched meanwhile, the answer is still one JSON body.
-    ("slow", {"seconds": JSON_WINDOW_S + 0.5, "steps": 1}),
+    call(4, "slow", {"seconds": JSON_WINDOW_S + 0.5, "steps": 1}),
+    read(5, "fake://greeting"),
+    read(6, "fake://items/7"),
+    read(7, "fake://items/blob"),
+    read(8, "fake://items/error"),  # the server answers an error
+    prompt(9, "greet", {"name": "Ada"}),
+    prompt(10, "picture", None),
+    prompt(11, "greet", None),  # its argument left out: the server's default
 ]
+# Requests naming what no server has: the long way answers them.
+UNKNOWN = [call(12, "no_such_tool", {}), read(13, "nowhere://at-all"), prompt(14, "no_such_prompt", None)]
 
 
-async def answers_to_calls(monkeypatch: pytest.MonkeyPatch, *, lane: bool) -> tuple[list[tuple[int, str, bytes]], int]:
+async def answers_to(
+    monkeypatch: pytest.MonkeyPatch, requests: list[dict[str, Any]], *, lane: bool
+) -> tuple[list[tuple[int, str, bytes]], int]:
     async with gateway(monkeypatch, lane=lane) as (gw, http):
-        answers = [
-            seen(await http.post(gw.url, json=call(request_id, name, arguments), headers=headers_for(name)))
-            for request_id, (name, arguments) in enumerate(CALLS, 1)
-        ]
+        answers = [seen(await http.post(gw.url, json=body, headers=headers_of(body))) for body in requests]
         return answers, await lane_count(gw)
 
 
-async def test_a_2026_call_on_the_modern_lane_is_answered_byte_for_byte_as_on_the_long_way(
+async def test_2026_calls_reads_and_prompts_on_the_modern_lane_are_answered_byte_for_byte_as_on_the_long_way(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    on_lane, served_by_lane = await answers_to_calls(monkeypatch, lane=True)
-    long_way, served_without = await answers_to_calls(monkeypatch, lane=False)
+    on_lane, served_by_lane = await answers_to(monkeypatch, REQUESTS + UNKNOWN, lane=True)
+    long_way, served_without = await answers_to(monkeypatch, REQUESTS + UNKNOWN, lane=False)
 
     assert on_lane == long_way
-    assert [kind for _, kind, _ in on_lane] == ["application/json"] * len(CALLS)
+    assert [kind for _, kind, _ in on_lane] == ["application/json"] * len(REQUESTS + UNKNOWN)
     assert b'"resultType":"complete"' in on_lane[0][2]
-    assert served_by_lane == len(CALLS) - 1  # the unknown tool went the long way
+    assert b"Hello, Ada!" in on_lane[8][2] and b"Hello, world!" in on_lane[10][2]
+    assert b'"error":{"code":-32603,"message":"item error is broken"' in on_lane[7][2]
+    assert served_by_lane == len(REQUESTS)  # what no server has went the long way
     assert served_without == 0
 
 
@@ -101,6 +125,10 @@ def refusals() -> list[tuple[dict[str, Any], dict[str, str]]]:
         ({**echo, "jsonrpc": "1.0"}, {}),
         (echo, headers_for("echo", Accept="application/json")),  # no SSE accepted: 406
         (echo, headers_for("echo", **{"Content-Type": "text/plain"})),
+        (read(1, "fake://greeting"), headers_for("fake://items/1", "resources/read")),  # Mcp-Name is not the URI
+        (read(1, 5), {}),  # a URI must be a string
+        (prompt(1, "greet", {"name": 5}), {}),  # a prompt's arguments are strings
+        (prompt(1, "greet", {"name": "Ada"}), headers_for("other", "prompts/get")),
     ]
 
 
@@ -112,7 +140,7 @@ async def test_requests_the_sdks_2026_entry_refuses_are_refused_alike_with_the_m
         async with gateway(monkeypatch, lane=lane) as (gw, http):
             answers = []
             for body, headers in refusals():
-                sent = {**headers_for(body["params"]["name"]), **headers}
+                sent = {**headers_of(body), **headers}
                 content = httpx2.Request("POST", gw.url, json=body).content
                 answers.append(seen(await http.post(gw.url, content=content, headers=sent)))
             got[lane] = answers

@@ -187,8 +187,8 @@ async def run_both_ways(
 def hot_path_taken(hot_calls: list[int], hot_path: bool) -> bool:
     """Whether the hot path answered calls exactly when it should: on, for agents of either era.
 
-    A handshake-era agent's plain calls take it in their session (``hot_path.py``), a 2026-07-28 agent's
-    plain tool calls by the modern lane (``modern_lane.py``).
+    A handshake-era agent's plain calls, reads and prompts take it in their session (``hot_path.py``), a
+    2026-07-28 agent's by the modern lane (``modern_lane.py``).
     """
     return (hot_calls[0] > 0) is hot_path
 
