@@ -142,14 +142,21 @@ async def test_with_the_hot_path_turned_off_every_call_gets_a_stream(monkeypatch
 
 async def call_2026(http: httpx2.AsyncClient, url: str, request_id: int, name: str, arguments: Any) -> httpx2.Response:
     """One 2026-07-28 ``tools/call``, as a client of that era sends it (its envelope in ``_meta``)."""
+    return await request_2026(http, url, request_id, "tools/call", {"name": name, "arguments": arguments})
+
+
+async def request_2026(
+    http: httpx2.AsyncClient, url: str, request_id: int, method: str, params: dict[str, Any]
+) -> httpx2.Response:
+    """One 2026-07-28 request naming a tool or prompt (``name``) or a resource (``uri``), as that era sends it."""
     meta = {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
         "io.modelcontextprotocol/clientCapabilities": {},
     }
-    params = {"name": name, "arguments": arguments, "_meta": meta}
-    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
-    headers = {"Accept": ACCEPT, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name}
+    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {**params, "_meta": meta}}
+    named = params["uri"] if method == "resources/read" else params["name"]
+    headers = {"Accept": ACCEPT, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method, "Mcp-Name": named}
     return await http.post(url, json=body, headers=headers)
 
 
@@ -192,15 +199,25 @@ async def _run_scenario(monkeypatch: pytest.MonkeyPatch, *, hot: bool) -> tuple[
     return answers, counted
 
 
+# A 2026-07-28 agent's reads and prompts, after ``SCENARIO``'s calls: read as sent, refused by the server.
+READS_AND_PROMPTS = [
+    ("resources/read", {"uri": "fake://greeting"}),
+    ("resources/read", {"uri": "fake://items/error"}),
+    ("prompts/get", {"name": "greet", "arguments": {"name": "Ada"}}),
+]
+
+
 async def _run_2026_scenario(monkeypatch: pytest.MonkeyPatch, *, hot: bool) -> tuple[list[bytes], list[str]]:
-    """``SCENARIO``'s calls by a 2026-07-28 agent: each answer's bytes, and the /metrics lines about calls."""
+    """``SCENARIO``'s calls, then ``READS_AND_PROMPTS``, by a 2026-07-28 agent: each answer's bytes, and the
+    /metrics lines about calls."""
     monkeypatch.setenv(HOT_PATH_ENV, "1" if hot else "0")
     answers = []
     async with running_gateway({"fake": stdio_fake("--rich", prefix="")}, policies={"agent-a": DENY_ADD}) as gw:
         await gw.wait_ready()
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {gw.tokens['agent-a']}"}, timeout=30) as http:
-            for request_id, (name, arguments) in enumerate(SCENARIO, start=1):
-                response = await call_2026(http, gw.url, request_id, name, arguments)
+            requests = [("tools/call", {"name": name, "arguments": arguments}) for name, arguments in SCENARIO]
+            for request_id, (method, params) in enumerate(requests + READS_AND_PROMPTS, start=1):
+                response = await request_2026(http, gw.url, request_id, method, params)
                 answers.append(response.content)
             metrics = (await http.get(f"{gw.base}/metrics")).text
     counted = [line for line in metrics.splitlines() if line.startswith(("toolgate_tool_calls_total", "toolgate_hot"))]
@@ -211,7 +228,8 @@ async def test_a_2026_agent_gets_the_same_answers_audit_and_metrics_with_the_hot
     monkeypatch: pytest.MonkeyPatch,
 ):
     # With the hot path on, a 2026 agent's plain call to a tool the gateway routes takes the modern lane
-    # (modern_lane.py), and its server's result comes as it came where the typed way would not change it.
+    # (modern_lane.py), and its server's result comes as it came where the typed way would not change it;
+    # its reads and prompts take the lane too, their results the typed way.
     (hot_answers, hot_counted), (long_answers, long_counted) = await _both_ways(monkeypatch, _run_2026_scenario)
 
     assert hot_answers == long_answers
@@ -220,10 +238,13 @@ async def test_a_2026_agent_gets_the_same_answers_audit_and_metrics_with_the_hot
     assert echoed["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "toolgate"
     assert [line for line in hot_counted if not line.startswith("toolgate_hot")] == long_counted
     assert [line for line in hot_counted if line.startswith("toolgate_hot")] == [
+        'toolgate_hot_path_calls_total{method="prompts/get",result="rebuilt"} 1',
+        'toolgate_hot_path_calls_total{method="resources/read",result="rebuilt"} 1',
         'toolgate_hot_path_calls_total{method="tools/call",result="passed_through"} 3',
         'toolgate_hot_path_calls_total{method="tools/call",result="rebuilt"} 2',
-        # The unknown tool goes the long way from the start: the SDK's server answers it.
-        "toolgate_hot_lane_requests_total 5",
+        # The unknown tool goes the long way from the start: the SDK's server answers it. The read the
+        # server refuses took the lane, and is answered with its error.
+        "toolgate_hot_lane_requests_total 8",
     ]
     assert not [line for line in long_counted if line.startswith("toolgate_hot")]
 
@@ -242,7 +263,9 @@ async def _both_ways(
     long_rows = _audit_rows(audit_db)[len(hot_rows) :]
     assert [_comparable(row) for row in hot_rows] == [_comparable(row) for row in long_rows]
     assert {row["outcome"] for row in hot_rows} >= {"ok", "tool_error", "denied"}
-    assert all(row["result_size"] for row in hot_rows if row["outcome"] in {"ok", "tool_error"})
+    answered_calls = [row for row in hot_rows if row["outcome"] in {"ok", "tool_error"}]
+    # A read's or prompt's record has no result size, either way.
+    assert all(row["result_size"] for row in answered_calls if row["tool"] in {name for name, _ in SCENARIO})
     return hot, long
 
 
