@@ -13,10 +13,11 @@ way (``typed_result``, the SDK client's own steps).
 
 For handshake-era agents: every handshake-era version has the same result surface for these
 methods (the 2025-11-25 one). Names the gateway renames (a prompt's prefix) are not in these results.
-And for a 2026-07-28 agent's ``tools/call`` answered by a 2026-07-28 server (``modern_agent``): the
-result keeps its ``resultType``, and loses only the server's identity stamp and gets ``isError: false``
-where the server left it out, as the typed way's result model has them. The agent-facing server then
-checks it against the agent's version and stamps its own identity on it, as it does a typed result.
+And for a 2026-07-28 agent answered by a 2026-07-28 server (``modern_agent``): the result keeps its
+``resultType`` (and a read its cache hints), and loses only the server's identity stamp, and a tool's
+result gets ``isError: false`` where the server left it out, as the typed way's result model has them.
+The agent-facing server then checks it against the agent's version and stamps its own identity on it,
+as it does a typed result.
 """
 
 from __future__ import annotations
@@ -61,17 +62,19 @@ def wire_result(
 ) -> dict[str, Any] | None:
     """``raw``, a ``method`` result from a server of this era, as the agent gets it the typed way, or None.
 
-    The agent is of the handshake era, or with ``modern_agent`` of 2026-07-28 (only a ``tools/call``
-    answered by a 2026-07-28 server). None: the typed way would change more than the hop's part (or
-    the server asks questions).
+    The agent is of the handshake era, or with ``modern_agent`` of 2026-07-28 (only a result of a
+    2026-07-28 server). None: the typed way would change more than the hop's part (or the server asks
+    questions).
     """
-    if modern_agent and (method != "tools/call" or not modern):
+    if modern_agent and not modern:
         return None
     if modern:
         if raw.get("resultType") != "complete" or not MODERN_RESULT_KEYS[method].issuperset(raw):
             return None
         if method == "resources/read" and not (type(raw.get("ttlMs")) is int and raw.get("cacheScope") in CACHE_SCOPES):
             return None  # a read's cache hints: both, as its surface requires
+        if modern_agent and method == "resources/read" and raw["ttlMs"] < 0:
+            return None  # the typed way floors it (``_clamp_inbound_ttl``)
     elif not RESULT_KEYS[method].issuperset(raw):
         return None
     meta = raw.get("_meta")

@@ -400,17 +400,21 @@ class ServerSession:
         meta: types.RequestParamsMeta | None = None,
         answers: types.InputResponses | None = None,
         passing_through: bool = False,
+        modern_agent: bool = False,
     ) -> types.ReadResourceResult | dict[str, Any]:
         """Read resource ``uri``. Raises as ``call_tool`` does.
 
-        With ``passing_through`` (a handshake-era agent's plain read, with its ``caller``), the result
-        comes as ``send_passing_through`` gives it.
+        With ``passing_through`` (an agent's plain read, with its ``caller``), the result comes as
+        ``send_passing_through`` gives it to an agent of the handshake era, or with ``modern_agent`` of
+        2026-07-28.
         """
         params = types.ReadResourceRequestParams(uri=uri, _meta=meta, input_responses=self._takes(answers))
         request = types.ReadResourceRequest(params=params)
         what = f"resources/read {uri!r}"
         if passing_through and caller is not None:
-            return await self.send_passing_through(what, request, types.ReadResourceResult, caller)
+            return await self.send_passing_through(
+                what, request, types.ReadResourceResult, caller, modern_agent=modern_agent
+            )
         return await self._request(what, request, types.ReadResourceResult, None, caller)
 
     async def get_prompt(
@@ -422,15 +426,18 @@ class ServerSession:
         meta: types.RequestParamsMeta | None = None,
         answers: types.InputResponses | None = None,
         passing_through: bool = False,
+        modern_agent: bool = False,
     ) -> types.GetPromptResult | dict[str, Any]:
-        """Get prompt ``name``. Raises as ``call_tool`` does; ``passing_through`` as for ``read_resource``."""
+        """Get prompt ``name``. Raises as ``call_tool`` does; ``passing_through``, ``modern_agent`` as for reads."""
         params = types.GetPromptRequestParams(
             name=name, arguments=arguments, _meta=meta, input_responses=self._takes(answers)
         )
         request = types.GetPromptRequest(params=params)
         what = f"prompts/get {name!r}"
         if passing_through and caller is not None:
-            return await self.send_passing_through(what, request, types.GetPromptResult, caller)
+            return await self.send_passing_through(
+                what, request, types.GetPromptResult, caller, modern_agent=modern_agent
+            )
         return await self._request(what, request, types.GetPromptResult, None, caller)
 
     async def complete(

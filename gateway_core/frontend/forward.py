@@ -61,6 +61,8 @@ Ctx = ServerRequestContext[Any, Any]
 _NO_LOGS: contextlib.nullcontext[None] = contextlib.nullcontext()
 _R = TypeVar("_R", bound=types.Result)
 _T = TypeVar("_T")
+# The params of the requests whose server's result can come as it came (``pass_through.py``).
+_Forwarded = types.CallToolRequestParams | types.ReadResourceRequestParams | types.GetPromptRequestParams
 
 
 class KnownCall(NamedTuple):
@@ -197,12 +199,7 @@ class RequestForwarder:
                     ctx, agent, server, tool, params, admission, caller, progress, passing_through
                 )
 
-            plain = (
-                self._passes_through
-                and progress is NO_PROGRESS
-                and params.input_responses is None
-                and _log_level(ctx) is None
-            )
+            plain = self._plain_modern(ctx, params)  # no progress token among others: ``progress`` relays nothing
 
             async def forward(caller: Caller) -> types.CallToolResult | types.CreateTaskResult | dict[str, Any]:
                 passes = plain and not caller.interactive  # questions are asked in rounds: the typed way
@@ -298,7 +295,8 @@ class RequestForwarder:
         """Read a resource from the server that lists it or has a matching template.
 
         With ``passing_through`` (the hot path: a plain handshake-era read), a result the server sent in
-        the common shape comes back as it came, a dict in the agent's wire form (``pass_through.py``).
+        the common shape comes back as it came, a dict in the agent's wire form (``pass_through.py``);
+        so does a 2026-07-28 agent's plain read (``_plain_modern``), unless ``passes_through`` is off.
         """
         server = self._routes().server_for_uri(params.uri)
         if server is None:
@@ -307,17 +305,19 @@ class RequestForwarder:
         if params.request_state is not None:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
         admission = await self._admit_or_raise(ctx, server, params.uri, "resource")
+        era = is_modern(ctx)
+        plain = era and self._plain_modern(ctx, params)
 
         async def forward(caller: Caller) -> types.ReadResourceResult | dict[str, Any]:
             with self._measured(admission, agent, server, params.uri):
-                era = is_modern(ctx)
                 async with self._pool.use(server, agent, ctx.session.client_capabilities, modern=era) as downstream:
                     read = _present(server, downstream).session.read_resource(
                         params.uri,
                         caller=caller,
                         meta=forwarded_meta(ctx),
                         answers=unasked_answers(ctx, params),
-                        passing_through=passing_through,
+                        passing_through=passing_through or (plain and not caller.interactive),
+                        modern_agent=era,
                     )
                     return _delivered(await _downstream_call(read))
 
@@ -332,12 +332,13 @@ class RequestForwarder:
         if params.request_state is not None:
             return await self._rounds.resume(agent, target, params.request_state, params.input_responses)
         admission = await self._admit_or_raise(ctx, route.server, params.name, "prompt")
+        era = is_modern(ctx)
+        plain = era and self._plain_modern(ctx, params)
 
         async def forward(caller: Caller) -> types.GetPromptResult | dict[str, Any]:
             with self._measured(admission, agent, route.server, params.name):
-                async with self._pool.use(
-                    route.server, agent, ctx.session.client_capabilities, modern=is_modern(ctx)
-                ) as downstream:
+                capabilities = ctx.session.client_capabilities
+                async with self._pool.use(route.server, agent, capabilities, modern=era) as downstream:
                     server = _present(route.server, downstream)
                     got = server.session.get_prompt(
                         route.upstream_name,
@@ -345,11 +346,27 @@ class RequestForwarder:
                         caller=caller,
                         meta=forwarded_meta(ctx),
                         answers=unasked_answers(ctx, params),
-                        passing_through=passing_through,
+                        passing_through=passing_through or (plain and not caller.interactive),
+                        modern_agent=era,
                     )
                     return _delivered(await _downstream_call(got))
 
         return await self._run(ctx, agent, target, forward)
+
+    def _plain_modern(self, ctx: Ctx, params: _Forwarded) -> bool:
+        """Whether a 2026-07-28 agent's request may have its server's result passed through (``pass_through.py``).
+
+        No progress token, no answers to questions and no log level asked for (the caller must also be one
+        that can be asked nothing: questions are asked in rounds, the typed way); never with
+        ``passes_through`` off.
+        """
+        meta = ctx.meta
+        return (
+            self._passes_through
+            and params.input_responses is None
+            and _log_level(ctx) is None
+            and (not meta or meta.get("progress_token") is None)
+        )
 
     async def _run(
         self,

@@ -229,7 +229,7 @@ async def test_a_2026_agent_gets_the_same_answers_audit_and_metrics_with_the_hot
 ):
     # With the hot path on, a 2026 agent's plain call to a tool the gateway routes takes the modern lane
     # (modern_lane.py), and its server's result comes as it came where the typed way would not change it;
-    # its reads and prompts take the lane too, their results the typed way.
+    # so do its reads and prompts.
     (hot_answers, hot_counted), (long_answers, long_counted) = await _both_ways(monkeypatch, _run_2026_scenario)
 
     assert hot_answers == long_answers
@@ -238,8 +238,8 @@ async def test_a_2026_agent_gets_the_same_answers_audit_and_metrics_with_the_hot
     assert echoed["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "toolgate"
     assert [line for line in hot_counted if not line.startswith("toolgate_hot")] == long_counted
     assert [line for line in hot_counted if line.startswith("toolgate_hot")] == [
-        'toolgate_hot_path_calls_total{method="prompts/get",result="rebuilt"} 1',
-        'toolgate_hot_path_calls_total{method="resources/read",result="rebuilt"} 1',
+        'toolgate_hot_path_calls_total{method="prompts/get",result="passed_through"} 1',
+        'toolgate_hot_path_calls_total{method="resources/read",result="passed_through"} 1',
         'toolgate_hot_path_calls_total{method="tools/call",result="passed_through"} 3',
         'toolgate_hot_path_calls_total{method="tools/call",result="rebuilt"} 2',
         # The unknown tool goes the long way from the start: the SDK's server answers it. The read the

@@ -121,34 +121,39 @@ def test_a_common_result_passes_through_as_the_typed_way_would_deliver_and_measu
         assert audit_size(wire) == size
 
 
-@pytest.mark.parametrize("raw", [raw for method, raw in COMMON if method == "tools/call"])
-def test_a_2026_servers_common_tool_result_passes_through_to_a_2026_agent_as_the_typed_way_would_give_it(
-    raw: dict[str, Any],
+@pytest.mark.parametrize("hints", [{"ttlMs": 0, "cacheScope": "private"}, {"ttlMs": 60000, "cacheScope": "public"}])
+@pytest.mark.parametrize(("method", "raw"), COMMON)
+def test_a_2026_servers_common_result_passes_through_to_a_2026_agent_as_the_typed_way_would_give_it(
+    method: str, raw: dict[str, Any], hints: dict[str, Any]
 ):
-    sent = _from_2026("tools/call", raw)
+    sent = {**_from_2026(method, raw), **(hints if method == "resources/read" else {})}
 
-    wire = wire_result("tools/call", copy.deepcopy(sent), modern=True, modern_agent=True)
+    wire = wire_result(method, copy.deepcopy(sent), modern=True, modern_agent=True)
 
     assert wire is not None
     assert wire["resultType"] == "complete"
-    expected, size = _typed_way("tools/call", sent, modern=True, agent_version="2026-07-28")
+    expected, size = _typed_way(method, sent, modern=True, agent_version="2026-07-28")
     # The agent-facing server checks what it is given against the agent's version, either way.
-    assert serialize_server_result("tools/call", "2026-07-28", wire) == expected
-    assert audit_size(wire) == size
+    assert serialize_server_result(method, "2026-07-28", wire) == expected
+    if method == "tools/call":
+        assert audit_size(wire) == size
 
 
-def test_a_2026_agent_gets_the_typed_way_for_a_handshake_era_servers_result_or_a_read_or_a_prompt():
-    tool = {"content": [{"type": "text", "text": "hi"}]}
-
-    assert wire_result("tools/call", tool, modern=False, modern_agent=True) is None
+def test_a_2026_agent_gets_the_typed_way_for_a_handshake_era_servers_result():
     for method, raw in COMMON:
-        if method != "tools/call":
-            assert wire_result(method, _from_2026(method, raw), modern=True, modern_agent=True) is None
+        assert wire_result(method, raw, modern=False, modern_agent=True) is None
 
 
-@pytest.mark.parametrize("raw", [raw for method, raw in UNCOMMON if method == "tools/call"])
-def test_a_2026_servers_uncommon_tool_result_goes_the_typed_way_for_a_2026_agent(raw: dict[str, Any]):
-    assert wire_result("tools/call", _from_2026("tools/call", raw), modern=True, modern_agent=True) is None
+@pytest.mark.parametrize(("method", "raw"), UNCOMMON)
+def test_a_2026_servers_uncommon_result_goes_the_typed_way_for_a_2026_agent(method: str, raw: dict[str, Any]):
+    assert wire_result(method, _from_2026(method, raw), modern=True, modern_agent=True) is None
+
+
+def test_a_2026_read_with_a_negative_ttl_goes_the_typed_way_for_a_2026_agent_which_floors_it():
+    raw = {"contents": [{"uri": "x://a", "text": "a"}], "resultType": "complete", "ttlMs": -3, "cacheScope": "public"}
+
+    assert wire_result("resources/read", copy.deepcopy(raw), modern=True, modern_agent=True) is None
+    assert _typed_way("resources/read", raw, modern=True, agent_version="2026-07-28")[0]["ttlMs"] == 0
 
 
 @pytest.mark.parametrize("modern", [False, True], ids=["handshake-era server", "2026-07-28 server"])
