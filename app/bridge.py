@@ -89,7 +89,7 @@ class GatewayMessage:
 
 
 class GatewayBridge(QObject):
-    """Runs the gateway on the qasync loop and tells the widgets, as Qt signals, what changed in it.
+    """Runs the gateway on the app's event loop and tells the widgets, as Qt signals, what changed in it.
 
     Args:
         api: the gateway, as the GUI may use it (``LocalGateway`` in the app; a fake in some tests); kept

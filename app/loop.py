@@ -1,6 +1,8 @@
 """The asyncio event loop that runs inside Qt's (qasync), made safe for everything the gateway does.
 
-``run_to_end`` runs the app's main coroutine on it and ends it the way ``asyncio.run`` ends a loop.
+The app runs on it on macOS and Windows; on Linux it runs on asyncio's own loop (``selector_loop.py``):
+``new_app_loop`` makes the one for this platform. ``run_to_end`` runs the app's main coroutine on either
+and ends it the way ``asyncio.run`` ends a loop.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import heapq
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -20,11 +23,13 @@ os.environ.setdefault("QT_API", "pyside6")  # qasync picks its Qt binding from t
 from asyncio.events import _get_running_loop, _set_running_loop
 
 import qasync
-from PySide6.QtCore import QSocketNotifier, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QSocketNotifier, Qt, QTimer
 
 logger = logging.getLogger("toolgate.app")
 T = TypeVar("T")
 
+# Set to "qt", the app runs on Qt's loop (``QtEventLoop``) on Linux too, as it does on macOS and Windows.
+APP_LOOP_VARIABLE = "TOOLGATE_APP_LOOP"
 # Tasks still running when the app's main coroutine returns get this long to finish being cancelled.
 LEFTOVER_TASKS_TIMEOUT_S = 5.0
 # Qt timers take a signed 32-bit count of milliseconds (about 24.8 days).
@@ -306,6 +311,19 @@ class QtEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         for handle in due:
             if not handle._cancelled:
                 handle._run()
+
+
+def new_app_loop(qt_app: QCoreApplication) -> asyncio.AbstractEventLoop:
+    """The event loop the tray app runs on, made on Qt's thread once ``qt_app`` exists.
+
+    On Linux, asyncio's own (``selector_loop.SelectorQtLoop``), which runs passes of Qt's loop while it
+    waits; elsewhere, or with ``TOOLGATE_APP_LOOP=qt``, Qt's loop with asyncio's running in it (``QtEventLoop``).
+    """
+    if sys.platform.startswith("linux") and os.environ.get(APP_LOOP_VARIABLE, "") != "qt":
+        from app.selector_loop import SelectorQtLoop
+
+        return SelectorQtLoop()
+    return QtEventLoop(qt_app)
 
 
 def run_to_end(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, T]) -> T:

@@ -3,8 +3,9 @@
 Builds everything once, in order: logging, the QApplication, the single-instance check, the window
 (saying Toolgate is starting), then, with the gateway's modules loaded on a worker thread, the config,
 the secret store, the instance lock and the port, the bridge (and its gateway), the window's panels,
-the tray and the approval prompt, and runs them all on one qasync loop until Quit. Where there is no
-display it says so in one line and runs the gateway headless instead.
+the tray and the approval prompt, and runs them all on one event loop, Qt's and asyncio's
+(``loop.new_app_loop``), until Quit. Where there is no display it says so in one line and runs the
+gateway headless instead.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def run_gui(paths: Paths, *, background: bool = False) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from app.loop import QtEventLoop, run_to_end
+    from app.loop import new_app_loop, run_to_end
     from app.single_instance import ask_running_instance_to_show
 
     QApplication.setApplicationName("Toolgate")
@@ -111,7 +112,7 @@ def run_gui(paths: Paths, *, background: bool = False) -> int:
     from app.theme import apply_theme, saved_theme
 
     apply_theme(saved_theme(paths.home))
-    loop = QtEventLoop(qt_app)
+    loop = new_app_loop(qt_app)
     asyncio.set_event_loop(loop)
     from app.session import AppSession
     from gateway_core.heap import freeze_start_up

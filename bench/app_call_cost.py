@@ -5,7 +5,10 @@ of the same echo server (the SDK-built fake, over stdio) with the agent's 100-ru
 (bench/policy_overhead.py) and the audit log on, each with its own TOOLGATE_HOME and a free port:
   serve       `python -m gateway_core.cli serve` (asyncio's loop)
   app         the tray app, `python -m app` with QT_QPA_PLATFORM=offscreen (the gateway on the app's
-              Qt loop, app/loop.py), ready once it logs "Toolgate is ready at URL"
+              loop: on Linux asyncio's running Qt's, app/selector_loop.py), ready once it logs
+              "Toolgate is ready at URL"
+  app-qt      with --qt-loop, also the tray app on Qt's loop running asyncio's (TOOLGATE_APP_LOOP=qt,
+              app/loop.py: the app's loop on macOS and Windows)
   app-before  with --before REF, also the tray app of commit REF (unpacked with `git archive`)
 Measured with the minimal client (raw HTTP/1.1 over one keep-alive connection) and the MCP SDK's
 client, sequentially (the paths taking turns every 25 calls, with each gateway process's CPU time
@@ -14,7 +17,7 @@ bench/gateway_overhead.py measures. Prints medians, p95, throughput, CPU per cal
 ratios and the verdict on <= 1.1x (of the median, sequential and concurrent; CPU per call is shown
 beside it, without a target).
 
-    .venv/bin/python bench/app_call_cost.py [--calls 2000] [--concurrency 32] [--rounds 4] [--before REF]
+    .venv/bin/python bench/app_call_cost.py [--calls 2000] [--concurrency 32] [--rounds 4] [--qt-loop] [--before REF]
 """
 
 from __future__ import annotations
@@ -63,11 +66,20 @@ READY_LINE = "Toolgate is ready at "
 
 @contextmanager
 def tray_app(
-    home: Path, servers: dict[str, Any], policy: dict[str, Any], source: Path = ROOT, started: Any = None
+    home: Path,
+    servers: dict[str, Any],
+    policy: dict[str, Any],
+    source: Path = ROOT,
+    started: Any = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, str]]:
-    """Run the tray app (offscreen) of ``source`` on a free port with ``servers``, audit on; yield (url, token)."""
+    """Run the tray app (offscreen) of ``source`` on a free port with ``servers``, audit on; yield (url, token).
+
+    ``settings`` are more environment variables for the app (``TOOLGATE_APP_LOOP``).
+    """
     env = {
         **os.environ,
+        **(settings or {}),
         "TOOLGATE_HOME": str(home),
         "QT_QPA_PLATFORM": "offscreen",
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
@@ -107,6 +119,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="clients at once (default 32)")
     parser.add_argument("--rounds", type=int, default=4, help="turns per concurrent scenario (default 4)")
     parser.add_argument("--before", default=None, help="also the tray app of this commit (default: none)")
+    parser.add_argument("--qt-loop", action="store_true", help="also the tray app on Qt's loop (TOOLGATE_APP_LOOP=qt)")
     options = parser.parse_args()
     gateway_overhead.ROUNDS = options.rounds
     command, args = fake_command()
@@ -118,11 +131,15 @@ async def main() -> None:
     )
     with contextlib.ExitStack() as stack:
         sources = {"app": ROOT}
+        settings: dict[str, dict[str, str]] = {}
+        if options.qt_loop:
+            sources["app-qt"] = ROOT
+            settings["app-qt"] = {"TOOLGATE_APP_LOOP": "qt"}
         if options.before:
             before = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             print(f"app-before: {export(options.before, before)}")
             sources["app-before"] = before
-        for source in sources.values():
+        for source in set(sources.values()):
             compile_sources(source)
         pids: dict[str, int] = {}
         urls: dict[str, tuple[str, str]] = {}
@@ -133,9 +150,21 @@ async def main() -> None:
         for key, source in sources.items():
             home = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             urls[key] = stack.enter_context(
-                tray_app(home, servers, policy, source, started=lambda p, key=key: pids.__setitem__(key, p.pid))
+                tray_app(
+                    home,
+                    servers,
+                    policy,
+                    source,
+                    started=lambda p, key=key: pids.__setitem__(key, p.pid),
+                    settings=settings.get(key),
+                )
             )
-        names = {"serve": "toolgate serve", "app": "tray app (offscreen)", "app-before": "tray app, --before"}
+        names = {
+            "serve": "toolgate serve",
+            "app": "tray app (offscreen)",
+            "app-qt": "tray app, Qt's loop",
+            "app-before": "tray app, --before",
+        }
         paths = {
             key: Path_(names[key], raw_http_factory(url, token), http_factory(url, "legacy", token))
             for key, (url, token) in urls.items()
@@ -169,7 +198,7 @@ async def main() -> None:
             if "cpu_ms" in app:
                 ratios.append(f"CPU per call {app['cpu_ms'] / serve['cpu_ms']:.3f}x")
             ok = app["median_ms"] / serve["median_ms"] <= TARGET  # the target is about a call's time
-            verdict = ("OK" if ok else "MISSED") if key == "app" else "(before)"
+            verdict = ("OK" if ok else "MISSED") if key == "app" else f"({key})"
             print(f"  {label}, {names[key]}: {', '.join(ratios)} {verdict}")
 
 

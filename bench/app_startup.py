@@ -132,14 +132,14 @@ def prompt_latency(prompts: int) -> tuple[list[float], list[float]]:
     os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     from PySide6.QtWidgets import QApplication
 
-    from app.loop import QtEventLoop
+    from app.loop import new_app_loop
     from app.prompt import ApprovalPrompt
     from gateway_core import Answer
     from tests.app.harness import eventually, running_bridge
     from tests.integration.harness import agent_client, stdio_fake
 
     qt_app = QApplication.instance() or QApplication([])
-    loop = QtEventLoop(qt_app)
+    loop = new_app_loop(qt_app)
     asyncio.set_event_loop(loop)
     from_call: list[float] = []
     from_request: list[float] = []

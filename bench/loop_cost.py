@@ -1,10 +1,11 @@
-"""What an await costs on the tray app's loop (Qt's, through qasync) against `toolgate serve`'s (asyncio).
+"""What an await costs on the tray app's loops against `toolgate serve`'s (asyncio).
 
-Three loops in one process, taking turns run by run so drift in machine load hits them alike:
+The loops in one process, taking turns run by run so drift in machine load hits them alike:
   asyncio   the loop `toolgate serve` runs on (asyncio's default);
   qasync    qasync's QEventLoop as it comes (what the app ran before);
-  app       the app's loop (`app.loop.QtEventLoop`);
-  before    with --before REF, the app's loop as of commit REF (its app/loop.py, imported on its own).
+  app-qt    the app's loop on macOS and Windows (`app.loop.QtEventLoop`: Qt's, running asyncio's);
+  app       the app's loop on Linux (`app.selector_loop.SelectorQtLoop`: asyncio's, running Qt's);
+  before    with --before REF, `app.loop.QtEventLoop` as of commit REF (its app/loop.py, imported on its own).
 Each runs, --awaits times:
   yield     `await asyncio.sleep(0)` in one task (one callback scheduled and run per await);
   handoff   two tasks passing a token through futures (a future resolved, the waiter woken);
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PySide6.QtWidgets import QApplication
 
 from app.loop import QtEventLoop, qasync
+from app.selector_loop import SelectorQtLoop
 
 
 async def yields(count: int) -> None:
@@ -127,7 +129,8 @@ def main() -> None:
     loops: dict[str, asyncio.AbstractEventLoop] = {
         "asyncio": asyncio.new_event_loop(),
         "qasync": qasync.QEventLoop(qt_app),
-        "app": QtEventLoop(qt_app),
+        "app-qt": QtEventLoop(qt_app),
+        "app": SelectorQtLoop(),
     }
     if args.before:
         loops["before"] = loop_before(args.before, qt_app)

@@ -1,4 +1,4 @@
-"""Widget tests run offscreen on a qasync loop; see ``harness.py``."""
+"""Widget tests run offscreen on the app's event loop; see ``harness.py``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication
 
-from app.loop import QtEventLoop
+from app.loop import new_app_loop
 
 
 @pytest.fixture(autouse=True)
@@ -30,10 +30,10 @@ def delete_widgets_between_tests(qapp: QApplication) -> Iterator[None]:
 
 
 @pytest.fixture
-def qloop(qapp: QApplication) -> Iterator[QtEventLoop]:
-    """A qasync event loop over pytest-qt's QApplication, closed after the test."""
+def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    """The app's event loop on this platform (``new_app_loop``) over pytest-qt's QApplication, closed after the test."""
     qapp.setQuitOnLastWindowClosed(False)  # as the app does: hiding the last window must not stop the loop
-    loop = QtEventLoop(qapp)
+    loop = new_app_loop(qapp)
     asyncio.set_event_loop(loop)
     try:
         yield loop

@@ -1,6 +1,6 @@
-"""A real GatewayBridge (real gateway, real stdio servers, real SQLite) on a qasync loop, for widget tests.
+"""A real GatewayBridge (real gateway, real stdio servers, real SQLite) on the app's event loop, for widget tests.
 
-Widget tests are plain functions that hand one coroutine to ``run_async``, which runs the Qt event loop
+Widget tests are plain functions that hand one coroutine to ``run_async``, which runs the app's event loop
 (and so the gateway, the widgets and the MCP clients) until it finishes:
 
     def test_something(qloop):
@@ -30,7 +30,6 @@ from mcp import Client
 from PySide6.QtCore import SignalInstance
 
 from app.bridge import GatewayBridge
-from app.loop import QtEventLoop
 from gateway_core import (
     AuditRecord,
     CallOutcome,
@@ -48,8 +47,8 @@ T = TypeVar("T")
 WAIT_S = 30.0
 
 
-def run_async(loop: QtEventLoop, coro: Coroutine[Any, Any, T], timeout_s: float = 120.0) -> T:
-    """Run ``coro`` on the qasync loop (Qt events are processed meanwhile), bounded by ``timeout_s``."""
+def run_async(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeout_s: float = 120.0) -> T:
+    """Run ``coro`` on the app's loop (Qt events are processed meanwhile), bounded by ``timeout_s``."""
     return loop.run_until_complete(asyncio.wait_for(coro, timeout_s))
 
 

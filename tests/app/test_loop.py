@@ -1,4 +1,8 @@
-"""The app's event loop (qasync inside Qt) through a long run, and how it ends."""
+"""The app's event loops through a long run, and how they end.
+
+Asyncio's own loop running Qt's (``selector_loop.SelectorQtLoop``, the app's on Linux) and Qt's loop
+running asyncio's (``loop.QtEventLoop``, on macOS and Windows): what both must do runs on both
+(``qloop``), what only Qt's loop does on that one (``qt_loop``)."""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ import signal
 import socket
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import anyio
 import pytest
@@ -19,11 +25,46 @@ from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, QSocket
 from PySide6.QtWidgets import QApplication
 
 from app.loop import CLOCK_RESOLUTION_S, QtEventLoop, run_to_end
+from app.selector_loop import SelectorQtLoop
+
+L = TypeVar("L", bound=asyncio.AbstractEventLoop)
 
 # Per issue 22: a binding that takes a reference to None per Qt call loses one or more per callback here,
 # tens of thousands in all; what unrelated objects holding None move the count by stays within hundreds.
 CALLBACKS = 10_000
 LOSS_ALLOWED = 1_000
+
+
+LOOPS: dict[str, Callable[[QApplication], asyncio.AbstractEventLoop]] = {
+    "asyncio's loop running Qt's": lambda _qapp: SelectorQtLoop(),
+    "Qt's loop running asyncio's": QtEventLoop,
+}
+
+
+@pytest.fixture(params=list(LOOPS))
+def qloop(request: pytest.FixtureRequest, qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    """Each of the app's loops in turn, closed after the test."""
+    with running(LOOPS[request.param](qapp)) as loop:
+        yield loop
+
+
+@pytest.fixture
+def qt_loop(qapp: QApplication) -> Iterator[QtEventLoop]:
+    """Qt's loop running asyncio's (the app's on macOS and Windows), closed after the test."""
+    with running(QtEventLoop(qapp)) as loop:
+        yield loop
+
+
+@contextlib.contextmanager
+def running(loop: L) -> Iterator[L]:
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
 
 async def schedule_callbacks(kind: str, count: int) -> None:
@@ -55,7 +96,9 @@ async def schedule_callbacks(kind: str, count: int) -> None:
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="None is immortal from Python 3.12: its count cannot fall")
 @pytest.mark.parametrize("kind", ["task step", "call_soon", "call_later", "socket readiness"])
-def test_tens_of_thousands_of_scheduled_callbacks_take_no_reference_from_none(qloop: QtEventLoop, kind: str):
+def test_tens_of_thousands_of_scheduled_callbacks_take_no_reference_from_none(
+    qloop: asyncio.AbstractEventLoop, kind: str
+):
     qloop.run_until_complete(asyncio.wait_for(schedule_callbacks(kind, 1_000), 60))  # warm up caches
     before = sys.getrefcount(None)
     qloop.run_until_complete(asyncio.wait_for(schedule_callbacks(kind, CALLBACKS), 300))
@@ -64,8 +107,9 @@ def test_tens_of_thousands_of_scheduled_callbacks_take_no_reference_from_none(ql
     assert lost < LOSS_ALLOWED, f"None lost {lost} references over {CALLBACKS} callbacks ({kind})"
 
 
-def test_tasks_still_running_when_the_app_ends_are_cancelled_before_the_loop_closes(qapp: QApplication):
-    loop = QtEventLoop(qapp)
+@pytest.mark.parametrize("kind", list(LOOPS))
+def test_tasks_still_running_when_the_app_ends_are_cancelled_before_the_loop_closes(qapp: QApplication, kind: str):
+    loop = LOOPS[kind](qapp)
     started = asyncio.Event()
     cleaned_up: list[str] = []
 
@@ -91,7 +135,7 @@ def test_tasks_still_running_when_the_app_ends_are_cancelled_before_the_loop_clo
     assert not asyncio.all_tasks(loop)
 
 
-def test_callbacks_run_in_the_order_they_were_scheduled_and_cancelled_ones_never(qloop: QtEventLoop):
+def test_callbacks_run_in_the_order_they_were_scheduled_and_cancelled_ones_never(qloop: asyncio.AbstractEventLoop):
     ran: list[int] = []
 
     async def main() -> None:
@@ -106,7 +150,7 @@ def test_callbacks_run_in_the_order_they_were_scheduled_and_cancelled_ones_never
     assert ran == [0, 1, 2, 4, 5, 6, 7, 8, 9, 99]
 
 
-def test_a_task_that_never_stops_yielding_leaves_room_for_qt_events(qloop: QtEventLoop):
+def test_a_task_that_never_stops_yielding_leaves_room_for_qt_events(qloop: asyncio.AbstractEventLoop):
     """Callbacks are run in batches: those a batch schedules wait for the next, after Qt's own events."""
     qt_events = 0
     yields = 0
@@ -128,14 +172,15 @@ def test_a_task_that_never_stops_yielding_leaves_room_for_qt_events(qloop: QtEve
     assert qt_events >= 20
 
 
-def test_a_closed_loop_leaves_no_qt_timer_behind_even_when_a_worker_thread_frees_it(qapp: QApplication):
+@pytest.mark.parametrize("kind", list(LOOPS))
+def test_a_closed_loop_leaves_no_qt_timer_behind_even_when_a_worker_thread_frees_it(qapp: QApplication, kind: str):
     """Callbacks still scheduled when the loop closes stop at once, on the loop's thread.
 
     Otherwise their Qt timers outlive the loop: if the last reference to it then goes on a worker
     thread (an anyio worker that still held it), Qt warns it cannot stop them from there, and a timer
     left registered fires into a freed object later (a crash in an unrelated test).
     """
-    loop = QtEventLoop(qapp)
+    loop = LOOPS[kind](qapp)
     loop.call_later(3600, print, "never")  # a timeout that was still pending at Quit
     loop.call_later(0.5, print, "never")
     loop.run_until_complete(asyncio.sleep(0))
@@ -144,7 +189,7 @@ def test_a_closed_loop_leaves_no_qt_timer_behind_even_when_a_worker_thread_frees
 
     freed = threading.Event()
 
-    def free_on_a_worker_thread(held: list[QtEventLoop]) -> None:
+    def free_on_a_worker_thread(held: list[asyncio.AbstractEventLoop]) -> None:
         held.clear()
         gc.collect()
         freed.set()
@@ -182,39 +227,39 @@ def passes_until(condition: Callable[[], bool], limit: int = 1000) -> int:
 
 
 def test_a_readable_socket_runs_its_reader_in_the_same_pass_of_qts_loop_that_saw_it(
-    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+    qt_loop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
 ):
     """As asyncio's loop runs a reader in the iteration that polled it, not one later."""
     reader, writer = socket_pair
     got: list[bytes] = []
-    qloop.add_reader(reader, lambda: got.append(reader.recv(100)))
+    qt_loop.add_reader(reader, lambda: got.append(reader.recv(100)))
     for message in (b"one", b"two", b"three"):
         writer.send(message)
         assert passes_until(lambda: len(got) > 0) == 1
         assert got.pop() == message
-    qloop.remove_reader(reader)
+    qt_loop.remove_reader(reader)
 
 
-def test_sockets_ready_at_once_all_run_their_readers_in_that_one_pass(qloop: QtEventLoop):
+def test_sockets_ready_at_once_all_run_their_readers_in_that_one_pass(qt_loop: QtEventLoop):
     pairs = [socket.socketpair() for _ in range(5)]
     ran: list[int] = []
     try:
         for number, (reader, _) in enumerate(pairs):
             reader.setblocking(False)
-            qloop.add_reader(reader, lambda number=number, reader=reader: ran.append(number) or reader.recv(10))
+            qt_loop.add_reader(reader, lambda number=number, reader=reader: ran.append(number) or reader.recv(10))
         for _, writer in pairs:
             writer.send(b"x")
         assert passes_until(lambda: len(ran) > 0) == 1
         assert sorted(ran) == [0, 1, 2, 3, 4]
     finally:
         for reader, writer in pairs:
-            qloop.remove_reader(reader)
+            qt_loop.remove_reader(reader)
             reader.close()
             writer.close()
 
 
 def test_a_socket_that_stays_readable_runs_its_reader_on_every_pass_until_it_is_read(
-    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+    qt_loop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
 ):
     reader, writer = socket_pair
     wakeups = 0
@@ -225,17 +270,17 @@ def test_a_socket_that_stays_readable_runs_its_reader_on_every_pass_until_it_is_
         if wakeups == 3:
             reader.recv(10)
 
-    qloop.add_reader(reader, peek_only)
+    qt_loop.add_reader(reader, peek_only)
     writer.send(b"x")
     assert passes_until(lambda: wakeups == 3) == 3
     for _ in range(5):
         QCoreApplication.processEvents()
     assert wakeups == 3
-    qloop.remove_reader(reader)
+    qt_loop.remove_reader(reader)
 
 
 def test_a_reader_removed_from_inside_its_own_callback_never_runs_again(
-    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+    qt_loop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
 ):
     reader, writer = socket_pair
     wakeups = 0
@@ -243,17 +288,17 @@ def test_a_reader_removed_from_inside_its_own_callback_never_runs_again(
     def once() -> None:
         nonlocal wakeups
         wakeups += 1
-        assert qloop.remove_reader(reader)  # and leaves the byte unread: the socket stays readable
+        assert qt_loop.remove_reader(reader)  # and leaves the byte unread: the socket stays readable
 
-    qloop.add_reader(reader, once)
+    qt_loop.add_reader(reader, once)
     writer.send(b"x")
     passes_until(lambda: wakeups > 0)
-    qloop.run_until_complete(asyncio.sleep(0.05))  # the loop runs on, the socket still readable
+    qt_loop.run_until_complete(asyncio.sleep(0.05))  # the loop runs on, the socket still readable
     assert wakeups == 1
-    assert not qloop.remove_reader(reader)
+    assert not qt_loop.remove_reader(reader)
 
 
-def test_a_reader_removed_by_another_callback_of_the_same_pass_does_not_run(qloop: QtEventLoop):
+def test_a_reader_removed_by_another_callback_of_the_same_pass_does_not_run(qt_loop: QtEventLoop):
     """Both sockets are ready in one pass; whichever runs first removes the other, which then must not run."""
     pairs = [socket.socketpair() for _ in range(2)]
     ran: list[int] = []
@@ -261,11 +306,11 @@ def test_a_reader_removed_by_another_callback_of_the_same_pass_does_not_run(qloo
 
         def first_removes_the_other(number: int) -> None:
             ran.append(number)
-            qloop.remove_reader(pairs[1 - number][0])
-            qloop.remove_reader(pairs[number][0])
+            qt_loop.remove_reader(pairs[1 - number][0])
+            qt_loop.remove_reader(pairs[number][0])
 
         for number, (reader, writer) in enumerate(pairs):
-            qloop.add_reader(reader, first_removes_the_other, number)
+            qt_loop.add_reader(reader, first_removes_the_other, number)
             writer.send(b"x")
         passes_until(lambda: len(ran) > 0)
         for _ in range(5):
@@ -278,40 +323,40 @@ def test_a_reader_removed_by_another_callback_of_the_same_pass_does_not_run(qloo
 
 
 def test_adding_a_reader_again_replaces_its_callback(
-    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+    qt_loop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
 ):
     reader, writer = socket_pair
     ran: list[str] = []
-    first = qloop._add_reader(reader, lambda: ran.append("first"))
-    qloop.add_reader(reader, lambda: ran.append("second") or reader.recv(10))
+    first = qt_loop._add_reader(reader, lambda: ran.append("first"))
+    qt_loop.add_reader(reader, lambda: ran.append("second") or reader.recv(10))
     writer.send(b"x")
     passes_until(lambda: len(ran) > 0)
     assert ran == ["second"]
     assert first.cancelled()
-    qloop.remove_reader(reader)
+    qt_loop.remove_reader(reader)
 
 
 def test_a_reader_that_raises_is_reported_and_keeps_watching(
-    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+    qt_loop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
 ):
     reader, writer = socket_pair
     reported: list[BaseException] = []
-    qloop.set_exception_handler(lambda _loop, context: reported.append(context["exception"]))
+    qt_loop.set_exception_handler(lambda _loop, context: reported.append(context["exception"]))
 
     def fails() -> None:
         reader.recv(10)
         raise ValueError("a reader failed")
 
-    qloop.add_reader(reader, fails)
+    qt_loop.add_reader(reader, fails)
     for count in (1, 2):
         writer.send(b"x")
         passes_until(lambda count=count: len(reported) == count)
     assert [str(error) for error in reported] == ["a reader failed", "a reader failed"]
-    qloop.remove_reader(reader)
+    qt_loop.remove_reader(reader)
 
 
 def test_a_writable_socket_runs_its_writer_in_the_pass_that_saw_it_until_removed(
-    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+    qt_loop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket]
 ):
     _, writer = socket_pair
     wakeups = 0
@@ -320,17 +365,18 @@ def test_a_writable_socket_runs_its_writer_in_the_pass_that_saw_it_until_removed
         nonlocal wakeups
         wakeups += 1
         if wakeups == 2:
-            qloop.remove_writer(writer)
+            qt_loop.remove_writer(writer)
 
-    qloop.add_writer(writer, written)
+    qt_loop.add_writer(writer, written)
     assert passes_until(lambda: wakeups == 2) == 2
     for _ in range(5):
         QCoreApplication.processEvents()
     assert wakeups == 2
 
 
+@pytest.mark.parametrize("kind", list(LOOPS))
 def test_a_closed_loop_watches_no_file_descriptor_and_frees_its_notifiers_on_its_own_thread(
-    qapp: QApplication, socket_pair: tuple[socket.socket, socket.socket]
+    qapp: QApplication, socket_pair: tuple[socket.socket, socket.socket], kind: str
 ):
     """A descriptor still watched when the loop closes stops being watched at once, on the loop's thread.
 
@@ -338,19 +384,19 @@ def test_a_closed_loop_watches_no_file_descriptor_and_frees_its_notifiers_on_its
     from there), and a readable socket would run a callback of a closed loop.
     """
     reader, writer = socket_pair
-    loop = QtEventLoop(qapp)
+    loop = LOOPS[kind](qapp)
     ran: list[str] = []
     loop.add_reader(reader, lambda: ran.append("read"))
     loop.add_writer(writer, lambda: ran.append("write"))
     loop.run_until_complete(asyncio.sleep(0))
     notifiers = [weakref.ref(o) for o in gc.get_objects() if isinstance(o, QSocketNotifier)]
-    assert len(notifiers) >= 2  # the reader's and the writer's (and asyncio's own self-pipe)
+    assert notifiers  # Qt's loop: the reader's, the writer's, asyncio's self-pipe's; asyncio's: its selector's
     ran.clear()
     loop.close()
     writer.send(b"x")
     freed = threading.Event()
 
-    def free_on_a_worker_thread(held: list[QtEventLoop]) -> None:
+    def free_on_a_worker_thread(held: list[asyncio.AbstractEventLoop]) -> None:
         held.clear()
         gc.collect()
         freed.set()
@@ -368,7 +414,7 @@ def test_a_closed_loop_watches_no_file_descriptor_and_frees_its_notifiers_on_its
     assert [ref for ref in notifiers if ref() is not None] == []
 
 
-def test_a_delayed_callback_never_runs_before_its_time(qloop: QtEventLoop):
+def test_a_delayed_callback_never_runs_before_its_time(qloop: asyncio.AbstractEventLoop):
     """Not even by a fraction of a millisecond, nor by a coarse timer's leeway, as asyncio's loop promises."""
     early: list[float] = []
     ran = 0
@@ -394,7 +440,7 @@ def test_a_delayed_callback_never_runs_before_its_time(qloop: QtEventLoop):
     assert early == []
 
 
-def test_delayed_callbacks_run_in_the_order_of_their_times_and_cancelled_ones_never(qloop: QtEventLoop):
+def test_delayed_callbacks_run_in_the_order_of_their_times_and_cancelled_ones_never(qloop: asyncio.AbstractEventLoop):
     ran: list[float] = []
 
     async def main() -> None:
@@ -410,7 +456,9 @@ def test_delayed_callbacks_run_in_the_order_of_their_times_and_cancelled_ones_ne
     assert ran == [0.0, 0.001, 0.01, 0.025, 0.03]
 
 
-def test_a_wait_longer_than_a_qt_timer_can_hold_neither_fails_nor_holds_up_nearer_callbacks(qloop: QtEventLoop):
+def test_a_wait_longer_than_a_qt_timer_can_hold_neither_fails_nor_holds_up_nearer_callbacks(
+    qloop: asyncio.AbstractEventLoop,
+):
     """``anyio.sleep_forever()`` waits ``math.inf`` seconds; a Qt timer holds at most about 24.8 days."""
 
     async def main() -> str:
@@ -427,7 +475,7 @@ def test_a_wait_longer_than_a_qt_timer_can_hold_neither_fails_nor_holds_up_neare
     assert qloop.run_until_complete(asyncio.wait_for(main(), 30)) == "woke"
 
 
-def test_a_signal_handler_added_to_the_loop_runs_when_the_signal_comes(qloop: QtEventLoop):
+def test_a_signal_handler_added_to_the_loop_runs_when_the_signal_comes(qloop: asyncio.AbstractEventLoop):
     """How the app quits on SIGTERM: asyncio hands the signal's handler to the loop from its self-pipe."""
 
     async def main() -> str:
@@ -444,7 +492,7 @@ def test_a_signal_handler_added_to_the_loop_runs_when_the_signal_comes(qloop: Qt
 
 @pytest.mark.parametrize("kind", ["call_soon", "call_later", "socket readiness"])
 def test_a_callback_run_by_a_pass_of_qts_loop_outside_run_forever_finds_its_loop_running(
-    qloop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket], kind: str
+    qt_loop: QtEventLoop, socket_pair: tuple[socket.socket, socket.socket], kind: str
 ):
     """qasync's ``run_until_complete`` ends with such a pass; a task resumed there asks for its loop."""
     reader, writer = socket_pair
@@ -456,16 +504,110 @@ def test_a_callback_run_by_a_pass_of_qts_loop_outside_run_forever_finds_its_loop
         except RuntimeError:
             found.append(None)
         if kind == "socket readiness":
-            qloop.remove_reader(reader)
+            qt_loop.remove_reader(reader)
 
     if kind == "call_soon":
-        qloop.call_soon(look)
+        qt_loop.call_soon(look)
     elif kind == "call_later":
-        qloop.call_later(0.001, look)
+        qt_loop.call_later(0.001, look)
     else:
-        qloop.add_reader(reader, look)
+        qt_loop.add_reader(reader, look)
         writer.send(b"x")
     passes_until(lambda: len(found) > 0, limit=100_000)  # a pass with nothing to do takes about a microsecond
-    assert found == [qloop]
+    assert found == [qt_loop]
     with pytest.raises(RuntimeError):
         asyncio.get_running_loop()  # and not running once the pass is over
+
+
+def test_qt_timers_fire_while_the_loop_waits_for_a_delay_of_its_own(qloop: asyncio.AbstractEventLoop):
+    """The window's and the tray's timers keep running while the gateway has nothing to do."""
+    fired: list[float] = []
+
+    async def main() -> None:
+        for delay_ms in (1, 5, 20):
+            QTimer.singleShot(delay_ms, lambda: fired.append(qloop.time()))
+        started = qloop.time()
+        await asyncio.sleep(0.2)
+        assert len(fired) == 3, fired
+        assert all(when - started < 0.2 for when in fired)
+
+    qloop.run_until_complete(asyncio.wait_for(main(), 30))
+
+
+def test_an_idle_loop_waits_without_spending_cpu(qloop: asyncio.AbstractEventLoop):
+    """Waiting for a delay, a socket and a worker thread at once costs next to nothing on the loop's thread."""
+    reader, writer = socket.socketpair()
+
+    async def main() -> float:
+        started = time.thread_time()
+        await asyncio.gather(
+            asyncio.sleep(0.3),
+            qloop.sock_recv(reader, 1),
+            qloop.run_in_executor(None, lambda: threading.Event().wait(0.25) or writer.send(b"x")),
+        )
+        return time.thread_time() - started
+
+    try:
+        reader.setblocking(False)
+        spent = qloop.run_until_complete(asyncio.wait_for(main(), 30))
+    finally:
+        reader.close()
+        writer.close()
+    assert spent < 0.1, f"the loop's thread spent {spent:.3f} s of CPU in 0.3 s of waiting"
+
+
+@pytest.mark.parametrize("waker", ["a socket written on another thread", "call_soon_threadsafe"])
+def test_another_thread_wakes_a_loop_that_waits_in_qt(qloop: asyncio.AbstractEventLoop, waker: str):
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+
+    async def main() -> str:
+        woken: asyncio.Future[str] = qloop.create_future()
+        if waker == "call_soon_threadsafe":
+            wake = lambda: qloop.call_soon_threadsafe(woken.set_result, "woke")  # noqa: E731
+        else:
+            qloop.add_reader(reader, lambda: woken.done() or woken.set_result(reader.recv(10).decode()))
+            wake = lambda: writer.send(b"woke")  # noqa: E731
+        threading.Timer(0.05, wake).start()
+        return await woken
+
+    try:
+        assert qloop.run_until_complete(asyncio.wait_for(main(), 30)) == "woke"
+    finally:
+        if waker != "call_soon_threadsafe":
+            qloop.remove_reader(reader)
+        reader.close()
+        writer.close()
+
+
+def test_a_qt_loop_run_by_a_qt_event_keeps_the_gateway_running_until_it_ends(
+    qloop: asyncio.AbstractEventLoop, socket_pair: tuple[socket.socket, socket.socket]
+):
+    """A button's menu or a modal dialog runs a Qt loop of its own: agents' calls go on meanwhile."""
+    reader, writer = socket_pair
+    menu = QEventLoop()
+    menu_open = asyncio.Event()
+    served: list[str] = []
+    menu_ended: list[int] = []
+
+    def open_menu() -> None:  # as QPushButton's menu does, in a pass of Qt's loop the app's loop runs
+        qloop.call_soon(menu_open.set)
+        QTimer.singleShot(20_000, lambda: menu.exit(1))  # bounded: the test fails rather than hangs
+        menu_ended.append(menu.exec())
+
+    async def serve_while_the_menu_is_open() -> None:
+        await menu_open.wait()
+        for round_ in range(20):
+            writer.send(b"x")
+            assert await qloop.sock_recv(reader, 1) == b"x"
+            await asyncio.sleep(0.001)
+            served.append(f"round {round_}")
+        menu.exit(0)
+
+    async def main() -> None:
+        QTimer.singleShot(0, open_menu)
+        await serve_while_the_menu_is_open()
+
+    qloop.run_until_complete(asyncio.wait_for(main(), 60))
+    assert len(served) == 20
+    assert menu_ended == [0]  # closed by the gateway's task, served while the menu was open
