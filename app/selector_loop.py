@@ -13,6 +13,8 @@ runs:
   descriptor is readable while any descriptor in it is ready), and a Qt timer ends the wait when
   asyncio's next delayed callback is due.
 * However busy asyncio is, Qt gets a pass at least every ``QT_PASS_EVERY_S``, so the window stays live.
+* What asyncio's callbacks ``deleteLater()`` is deleted at the start of Qt's next pass (Qt's loop
+  deletes only what was deleted later inside its own passes, and here nothing runs ``exec()``).
 * A Qt loop run inside one of those passes (a button's menu, a modal dialog runs its own) runs asyncio's
   passes itself until it ends, so the gateway keeps serving while a menu is open. A Qt loop started by
   asyncio's own code (a callback that opened a modal dialog) stops the gateway until it ends: the app
@@ -34,7 +36,7 @@ import threading
 import time
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QSocketNotifier, Qt, QThread, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QSocketNotifier, Qt, QThread, QTimer
 
 # While it has been busy, asyncio waits this long for its own descriptors before waiting in Qt.
 WAIT_BEFORE_QT_S = 0.002
@@ -45,6 +47,7 @@ MAX_TIMER_MS = 2**31 - 1
 
 _WAIT = QEventLoop.ProcessEventsFlag.WaitForMoreEvents
 _ALL = QEventLoop.ProcessEventsFlag.AllEvents
+_DEFERRED_DELETE = QEvent.Type.DeferredDelete
 
 
 _asyncio_pass = asyncio.SelectorEventLoop._run_once  # type: ignore[attr-defined]
@@ -141,6 +144,9 @@ class SelectorQtLoop(asyncio.SelectorEventLoop):
 
     def _qt_pass(self, flags: QEventLoop.ProcessEventsFlag) -> None:
         assert self._qt is not None
+        # Qt deletes what its own events' handlers ``deleteLater()`` in its passes; what asyncio's callbacks
+        # did (outside any pass of Qt's loop: there is no ``exec()``) is deleted here, back in the loop.
+        QCoreApplication.sendPostedEvents(None, _DEFERRED_DELETE)
         self._qt_level = self._qt.thread.loopLevel()
         self._call_soon = self._call_soon_from_qt
         self.call_at = self._call_at_from_qt  # type: ignore[method-assign,assignment]

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import anyio
 import pytest
-from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, QSocketNotifier, QTimer
+from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QEventLoop, QObject, QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.loop import CLOCK_RESOLUTION_S, QtEventLoop, run_to_end
@@ -611,3 +611,23 @@ def test_a_qt_loop_run_by_a_qt_event_keeps_the_gateway_running_until_it_ends(
     qloop.run_until_complete(asyncio.wait_for(main(), 60))
     assert len(served) == 20
     assert menu_ended == [0]  # closed by the gateway's task, served while the menu was open
+
+
+def test_a_qt_object_that_the_gateways_code_deletes_later_is_deleted_soon(qloop: asyncio.AbstractEventLoop):
+    """``deleteLater()`` in a coroutine (a finished dialog, a row's widget) deletes it, as Qt's own loop would."""
+    deleted: list[str] = []
+
+    async def main() -> None:
+        for name in ("in a task", "in a callback"):
+            gone = asyncio.Event()
+            thing = QObject()
+            thing.destroyed.connect(lambda _=None, name=name, gone=gone: (deleted.append(name), gone.set()))
+            if name == "in a task":
+                thing.deleteLater()
+            else:
+                qloop.call_soon(thing.deleteLater)
+            del thing
+            await gone.wait()
+
+    qloop.run_until_complete(asyncio.wait_for(main(), 10))
+    assert deleted == ["in a task", "in a callback"]
