@@ -11,6 +11,7 @@ from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication
 
 from app.loop import new_app_loop
+from tests.app.harness import current
 
 
 @pytest.fixture(autouse=True)
@@ -33,11 +34,5 @@ def delete_widgets_between_tests(qapp: QApplication) -> Iterator[None]:
 def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
     """The app's event loop on this platform (``new_app_loop``) over pytest-qt's QApplication, closed after the test."""
     qapp.setQuitOnLastWindowClosed(False)  # as the app does: hiding the last window must not stop the loop
-    loop = new_app_loop(qapp)
-    asyncio.set_event_loop(loop)
-    try:
+    with current(new_app_loop(qapp)) as loop:
         yield loop
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-        asyncio.set_event_loop(None)

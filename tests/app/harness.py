@@ -19,8 +19,8 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -45,6 +45,21 @@ from tests.integration.harness import Mode, agent_client, stdio_fake
 
 T = TypeVar("T")
 WAIT_S = 30.0
+
+
+L = TypeVar("L", bound=asyncio.AbstractEventLoop)
+
+
+@contextmanager
+def current(loop: L) -> Iterator[L]:
+    """``loop`` as the current event loop; then its async generators shut down, the loop closed, none current."""
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
 
 
 def run_async(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeout_s: float = 120.0) -> T:

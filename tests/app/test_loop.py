@@ -17,7 +17,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TypeVar
 
 import anyio
 import pytest
@@ -26,8 +25,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.loop import CLOCK_RESOLUTION_S, QtEventLoop, run_to_end
 from app.selector_loop import SelectorQtLoop
-
-L = TypeVar("L", bound=asyncio.AbstractEventLoop)
+from tests.app.harness import L, current
 
 # Per issue 22: a binding that takes a reference to None per Qt call loses one or more per callback here,
 # tens of thousands in all; what unrelated objects holding None move the count by stays within hundreds.
@@ -57,14 +55,9 @@ def qt_loop(qapp: QApplication) -> Iterator[QtEventLoop]:
 
 @contextlib.contextmanager
 def running(loop: L) -> Iterator[L]:
-    asyncio.set_event_loop(loop)
-    try:
+    with current(loop):
         yield loop
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-        asyncio.set_event_loop(None)
-        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
 
 async def schedule_callbacks(kind: str, count: int) -> None:
