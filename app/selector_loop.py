@@ -111,7 +111,7 @@ class SelectorQtLoop(asyncio.SelectorEventLoop):
         super().__init__(self._waiting)
         self._qt: _QtParts | None = _QtParts(self._waiting.fileno(), self._qt_woke)
         self._busy = False  # the last pass ran something: asyncio waits for its descriptors before Qt
-        self._in_pass = False  # asyncio's pass is running (a Qt loop started in it must not start another)
+        self._in_pass = False  # asyncio's pass runs inside a Qt loop run inside Qt's pass (and must not nest)
         self._qt_level: int | None = None  # Qt's loop level while asyncio waits in a pass of Qt's loop
         self._last_qt_pass = time.monotonic()
 
@@ -123,11 +123,7 @@ class SelectorQtLoop(asyncio.SelectorEventLoop):
             if not (self._busy and self._waiting.wait(self._until_due(WAIT_BEFORE_QT_S))):
                 self._wait_in_qt()
         self._busy = bool(self._ready or self._waiting._seen)  # type: ignore[attr-defined]
-        self._in_pass = True
-        try:
-            _asyncio_pass(self)
-        finally:
-            self._in_pass = False
+        _asyncio_pass(self)  # (a Qt loop its callbacks start runs no pass of asyncio's: ``_qt_level`` is None)
 
     def _wait_in_qt(self) -> None:
         """A pass of Qt's loop that waits for an event: Qt's, a descriptor of asyncio's, or its next delay's end."""
