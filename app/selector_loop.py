@@ -2,7 +2,7 @@
 
 ``toolgate serve`` runs the gateway on asyncio's selector loop. The tray app ran it on Qt's loop (qasync,
 ``loop.py``): every file descriptor a Qt socket notifier and every wake-up a call from Qt into Python,
-which cost the app a fifth more CPU per call than ``serve`` at the same load. Here the gateway runs on
+which cost the app a fifth to a third more CPU per call than ``serve`` at the same load. Here the gateway runs on
 the very loop ``serve`` runs on, and Qt's events are handled in passes of Qt's loop that asyncio's loop
 runs:
 
@@ -51,6 +51,11 @@ _DEFERRED_DELETE = QEvent.Type.DeferredDelete
 
 
 _asyncio_pass = asyncio.SelectorEventLoop._run_once  # type: ignore[attr-defined]
+
+
+def _timer_ms(delay: float) -> int:
+    """A Qt timer's milliseconds for ``delay`` seconds: never before its time, longer waits taken in steps."""
+    return min(math.ceil(delay * 1000), MAX_TIMER_MS)
 
 
 class _WaitingSelector(selectors.DefaultSelector):  # epoll on Linux
@@ -132,7 +137,7 @@ class SelectorQtLoop(asyncio.SelectorEventLoop):
         if delay <= 0:
             return
         if delay != math.inf:
-            self._qt.due.start(min(math.ceil(delay * 1000), MAX_TIMER_MS))  # never before its time
+            self._qt.due.start(_timer_ms(delay))
         try:
             self._qt_pass(_WAIT)
         finally:
@@ -140,13 +145,14 @@ class SelectorQtLoop(asyncio.SelectorEventLoop):
 
     def _qt_pass(self, flags: QEventLoop.ProcessEventsFlag) -> None:
         assert self._qt is not None
-        # Qt deletes what its own events' handlers ``deleteLater()`` in its passes; what asyncio's callbacks
-        # did (outside any pass of Qt's loop: there is no ``exec()``) is deleted here, back in the loop.
-        QCoreApplication.sendPostedEvents(None, _DEFERRED_DELETE)
         self._qt_level = self._qt.thread.loopLevel()
         self._call_soon = self._call_soon_from_qt
         self.call_at = self._call_at_from_qt  # type: ignore[method-assign,assignment]
         try:
+            # Qt deletes what its own events' handlers ``deleteLater()`` in its passes; what asyncio's
+            # callbacks did (outside any pass of Qt's loop: nothing runs ``exec()``) is deleted here. What
+            # that schedules (a ``destroyed`` handler setting an event) ends the wait below at once.
+            QCoreApplication.sendPostedEvents(None, _DEFERRED_DELETE)
             QCoreApplication.processEvents(flags)
         finally:
             del self._call_soon, self.call_at  # asyncio's own again
@@ -185,7 +191,7 @@ class SelectorQtLoop(asyncio.SelectorEventLoop):
         else:
             delay = self._until_due(math.inf)
             if delay != math.inf:
-                qt.due.start(min(math.ceil(delay * 1000), MAX_TIMER_MS))
+                qt.due.start(_timer_ms(delay))
 
     # While Qt's loop runs inside asyncio's wait, what Qt's events schedule goes through these.
 
