@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not display_available(os.environ, sys.platform):
         _say(f"{NO_DISPLAY}: running the gateway headless, as `toolgate serve` would.")
         return _serve_headless(paths)
+    from app.import_check import lighten
+
+    lighten()  # before the window's and the gateway's modules are imported after PySide6
     from app.qt_binding import binding_problem
 
     if (problem := binding_problem()) is not None:
