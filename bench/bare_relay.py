@@ -8,6 +8,10 @@ The relay initializes the server once at start and answers every agent's `initia
 result; notifications get 202 and are not forwarded; a GET (the SDK client's listening stream) and a
 DELETE get 405. Enough for a minimal client and for the MCP SDK's client in the handshake era.
 
+A request in the 2026-07-28 era (its envelope, `_meta`, names a protocol version) goes as it is to a
+second process of the same server, never initialized, which answers each such request on its own as
+the era has it: the floor for a gateway reaching servers in their newest era, as Toolgate does.
+
     python bench/bare_relay.py COMMAND [ARGS...]   # prints "READY http://127.0.0.1:PORT/mcp"
 """
 
@@ -20,6 +24,8 @@ import sys
 from typing import Any
 
 LIMIT = 16 * 1024 * 1024
+# The envelope key naming a 2026-07-28 request's protocol version.
+VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 
 
 class Downstream:
@@ -52,13 +58,24 @@ class Downstream:
         self._process.stdin.write(json.dumps(message).encode() + b"\n")
 
 
+def in_newest_era(message: dict[str, Any]) -> bool:
+    """Whether ``message`` is a 2026-07-28 request: its envelope names a protocol version."""
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and VERSION_KEY in meta
+
+
 def answer(status: str, body: bytes = b"", content_type: str = "application/json") -> bytes:
     head = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
     return head.encode() + body
 
 
 async def serve_connection(
-    downstream: Downstream, initialized: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    downstream: Downstream,
+    newest: Downstream,
+    initialized: dict[str, Any],
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
 ) -> None:
     try:
         while True:
@@ -80,6 +97,8 @@ async def serve_connection(
                 continue
             if message.get("method") == "initialize":
                 reply = {"jsonrpc": "2.0", "id": message["id"], "result": initialized}
+            elif in_newest_era(message):
+                reply = {**await newest.request(message), "id": message["id"]}
             else:
                 reply = {**await downstream.request(message), "id": message["id"]}
             writer.write(answer("200 OK", json.dumps(reply).encode()))
@@ -89,11 +108,17 @@ async def serve_connection(
         writer.close()
 
 
-async def main(command: str, args: list[str]) -> None:
-    process = await asyncio.create_subprocess_exec(
+async def start(command: str, args: list[str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         command, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=LIMIT
     )
+
+
+async def main(command: str, args: list[str]) -> None:
+    process = await start(command, args)
     downstream = Downstream(process)
+    newest_process = await start(command, args)
+    newest = Downstream(newest_process)
     hello = {
         "method": "initialize",
         "jsonrpc": "2.0",
@@ -107,13 +132,16 @@ async def main(command: str, args: list[str]) -> None:
     downstream.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
     async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_connection(downstream, initialized, reader, writer)
+        await serve_connection(downstream, newest, initialized, reader, writer)
 
     server = await asyncio.start_server(on_connection, "127.0.0.1", 0, limit=LIMIT, backlog=256)
     port = server.sockets[0].getsockname()[1]
     print(f"READY http://127.0.0.1:{port}/mcp", flush=True)
     async with server:
-        await process.wait()
+        await asyncio.wait(
+            [asyncio.ensure_future(process.wait()), asyncio.ensure_future(newest_process.wait())],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
 
 
 if __name__ == "__main__":
