@@ -20,7 +20,7 @@ from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
-# Where shiboken keeps the check, and the name of the check in it (PySide6 6.4 to at least 6.11).
+# Where shiboken keeps the check, and the name of the check in it (as in PySide6 6.11).
 FEATURE_MODULE = "shibokensupport.feature"
 CHECK = "_mod_uses_pyside"
 
