@@ -93,17 +93,21 @@ class PlainCalls:
     ``params`` gives what the session's own steps make of such a call (``tools/call`` dumped, the log
     level asked for, the SDK session's stamp, the agent's claim: see ``ServerSession``), built from an
     envelope made the first time an agent of these capabilities calls over this stamp and log level.
-    An envelope is made by those same steps, on a call with an empty name; a stamp that puts anything
-    but ``_meta`` in a call's params (none of the SDK's does) is run on every call instead.
+    Envelopes are kept by what the capabilities say, not by their object: a 2026-07-28 agent sends its
+    capabilities anew with every request. An envelope is made by those same steps, on a call with an
+    empty name; a stamp that puts anything but ``_meta`` in a call's params (none of the SDK's does) is
+    run on every call instead.
     """
 
-    __slots__ = ("_made_for", "_envelopes")
+    __slots__ = ("_made_for", "_envelopes", "_last")
 
     def __init__(self) -> None:
         # The stamp and log level the envelopes below were made with.
         self._made_for: tuple[Stamp, types.LoggingLevel | None] | None = None
-        # By ``id`` of the capabilities (kept, so the id stays theirs): the envelope.
-        self._envelopes: dict[int, tuple[types.ClientCapabilities | None, _Envelope | None]] = {}
+        # By what the capabilities say (their JSON; "" for none): the envelope.
+        self._envelopes: dict[str, _Envelope | None] = {}
+        # The capabilities object last asked for and its envelope: one agent's calls skip the JSON.
+        self._last: tuple[types.ClientCapabilities | None, _Envelope | None] | None = None
 
     def params(
         self,
@@ -120,14 +124,21 @@ class PlainCalls:
         if made_for is None or made_for[0] is not stamp or made_for[1] != log_level:
             self._made_for = (stamp, log_level)
             self._envelopes.clear()
+            self._last = None
         if not modern:
             capabilities = None  # only a 2026-07-28 envelope claims them
-        kept = self._envelopes.get(id(capabilities))
-        if kept is None or kept[0] is not capabilities:
-            if len(self._envelopes) >= MAX_ENVELOPES:
-                self._envelopes.clear()
-            kept = self._envelopes[id(capabilities)] = (capabilities, _envelope(stamp, capabilities, modern, log_level))
-        envelope = kept[1]
+        last = self._last
+        if last is not None and last[0] is capabilities:
+            envelope = last[1]
+        else:
+            key = "" if capabilities is None else capabilities.model_dump_json()
+            if key in self._envelopes:
+                envelope = self._envelopes[key]
+            else:
+                if len(self._envelopes) >= MAX_ENVELOPES:
+                    self._envelopes.clear()
+                envelope = self._envelopes[key] = _envelope(stamp, capabilities, modern, log_level)
+            self._last = (capabilities, envelope)
         if envelope is None:
             return None
         meta, first = envelope

@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import mcp_types as types
@@ -47,7 +47,9 @@ from mcp.server.transport_security import TransportSecurityMiddleware, Transport
 from mcp.shared.exceptions import MCPError
 from mcp.shared.inbound import (
     MCP_PROTOCOL_VERSION_HEADER,
+    X_MCP_HEADER_KEY,
     InboundModernRoute,
+    _walk_schema_positions,  # where the SDK looks for a tool's header declarations
     classify_inbound_request,
     find_duplicated_routing_header,
 )
@@ -73,6 +75,8 @@ PING_INTERVAL_S = _SSE_PING_INTERVAL
 # What in a 2026-07-28 request's ``_meta`` can make its answer stream, or asks more than a plain answer.
 _STREAMING_META = ("progressToken", "io.modelcontextprotocol/logLevel")
 _MORE_THAN_PLAIN = ("task", "requestState", "inputResponses")
+# How many tools' input schemas the lane remembers as declaring ``Mcp-Param-*`` headers or not.
+MAX_SCHEMAS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +125,8 @@ class ModernLane:
         self._forwards = dict(forwards)
         self._metrics = metrics
         self._windows = Windows()
+        # By ``id`` of a tool's input schema (kept, so the id stays its): whether it declares headers.
+        self._declares_headers: dict[int, tuple[object, bool]] = {}
 
     def takes(self, request: Request) -> bool:
         """Whether a POST is a 2026-07-28 request the lane may serve, by its headers (the body is not read yet).
@@ -178,9 +184,37 @@ class ModernLane:
             return None
         if not self._known(typed):
             return None
-        if await _mcp_param_rejection(self._server, request, message, route, self._lifespan_state()) is not None:
+        if self._may_reject_headers(method, typed) and (
+            await _mcp_param_rejection(self._server, request, message, route, self._lifespan_state()) is not None
+        ):
             return None
         return ModernCall(message, route, typed, _request_meta(params), connection)
+
+    def _may_reject_headers(self, method: str, params: types.RequestParams) -> bool:
+        """Whether the SDK's check of a call's ``Mcp-Param-*`` headers could refuse it; False: it passes, unasked.
+
+        A tool whose input schema declares no header anywhere the SDK looks passes that check whatever the
+        request's headers say (``validate_mcp_param_headers``); each routed schema is looked at once (a
+        catalog's schemas are not changed in place). Anything else is left to the check itself.
+        """
+        if method != "tools/call":
+            return False  # the check looks at tool calls only
+        lookup = self._server.get_tool_input_schema
+        if lookup is None:
+            return True  # the check lists the tools itself
+        try:
+            schema = lookup(cast(types.CallToolRequestParams, params).name)
+        except Exception:
+            return True  # the check logs it, as the SDK's entry does
+        if schema is None:
+            return False
+        kept = self._declares_headers.get(id(schema))
+        if kept is None or kept[0] is not schema:
+            if len(self._declares_headers) >= MAX_SCHEMAS:
+                self._declares_headers.clear()
+            declares = any(X_MCP_HEADER_KEY in position for _, position in _walk_schema_positions(schema))
+            kept = self._declares_headers[id(schema)] = (schema, declares)
+        return kept[1]
 
     async def serve(self, call: ModernCall, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve a planned call in this request's task and write its answer as the SDK's entry would."""

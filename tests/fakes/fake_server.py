@@ -29,7 +29,8 @@ clients and ``whats_old`` (answers "old") only to handshake-era clients. ``--des
 tool another description and ``--annotate echo=destructiveHint`` sets one of its annotation hints to true
 (each may be repeated); with ``--redescribable`` the tool ``redescribe(name, description)`` changes a tool's
 description while the server runs and says its tools changed (a server pulling the rug); with ``--rich``
-the tool ``picture`` answers an image and annotated text, and the prompt ``picture`` an image message.
+the tool ``picture`` answers an image and annotated text, and the prompt ``picture`` an image message;
+the tool ``region`` echoes its argument ``region``, which 2026-07-28 clients also send as a header.
 """
 
 from __future__ import annotations
@@ -109,6 +110,12 @@ PICTURE = types.CallToolResult(
     ]
 )
 PICTURE_PROMPT = types.Prompt(name="picture", description="An image message.")
+# With --rich: a tool whose argument a 2026-07-28 client also sends as a header (``x-mcp-header``).
+REGION_TOOL = types.Tool(
+    name="region",
+    description="Echo `region`, which 2026-07-28 clients also send as the header Mcp-Param-Region.",
+    input_schema={"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}},
+)
 PICTURE_PROMPT_RESULT = types.GetPromptResult(
     description="a picture",
     messages=[types.PromptMessage(role="user", content=types.ImageContent(data="iVBORw0KGgo=", mime_type="image/png"))],
@@ -233,6 +240,8 @@ class FakeServer:
                 return types.CallToolResult(content=[_text("old")])
             case "picture":
                 return PICTURE
+            case "region":
+                return types.CallToolResult(content=[_text(str(args.get("region")))])
             case "era":
                 return types.CallToolResult(content=[_text(ctx.protocol_version)])
             case "add":
@@ -444,7 +453,7 @@ def main() -> None:
     parser.add_argument("--describe", action="append", default=[], metavar="TOOL=TEXT", help="another description")
     parser.add_argument("--annotate", action="append", default=[], metavar="TOOL=HINT", help="set an annotation hint")
     parser.add_argument("--redescribable", action="store_true", help="add the tool redescribe(name, description)")
-    parser.add_argument("--rich", action="store_true", help="add the tool and prompt picture (an image and more)")
+    parser.add_argument("--rich", action="store_true", help="add the tool and prompt picture (an image and more) and the tool region")
     parser.add_argument("--scheme", default="fake", help="the URI scheme of its resources (default: fake)")
     parser.add_argument(
         "--annotated", action="store_true", help="echo says readOnlyHint, fail says destructiveHint; add says nothing"
@@ -461,7 +470,7 @@ def main() -> None:
     if options.redescribable:
         fake.tools.append(REDESCRIBE_TOOL)
     if options.rich:
-        fake.tools.append(PICTURE_TOOL)
+        fake.tools.extend((PICTURE_TOOL, REGION_TOOL))
         fake.rich_prompts.append(PICTURE_PROMPT)
     for item in options.describe:
         name, _, text = item.partition("=")

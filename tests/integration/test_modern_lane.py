@@ -149,6 +149,31 @@ async def test_requests_the_sdks_2026_entry_refuses_are_refused_alike_with_the_m
     assert all(status != 200 or b'"error"' in body or b'"isError":true' in body for status, _, body in got[True])
 
 
+async def test_mcp_param_headers_are_checked_alike_with_the_modern_lane_and_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    region, echo = call(1, "region", {"region": "eu"}), call(2, "echo", {"text": "hi"})
+    cases = [
+        (region, headers_for("region", **{"Mcp-Param-Region": "eu"})),  # as a client of the era mirrors it
+        (echo, headers_for("echo", **{"Mcp-Param-Region": "eu"})),  # a tool that declares no header ignores it
+        (region, headers_for("region")),  # the header left out
+        (region, headers_for("region", **{"Mcp-Param-Region": "us"})),  # the header not the argument
+    ]
+    got: dict[bool, tuple[list[tuple[int, str, bytes]], int]] = {}
+    for lane in (True, False):
+        async with gateway(monkeypatch, lane=lane) as (gw, http):
+            answers = [seen(await http.post(gw.url, json=body, headers=headers)) for body, headers in cases]
+            got[lane] = answers, await lane_count(gw)
+
+    assert got[True][0] == got[False][0]
+    answers, served_by_lane = got[True]
+    assert b'"text":"eu"' in answers[0][2] and b'"text":"hi"' in answers[1][2]
+    assert [status for status, _, _ in answers[2:]] == [400, 400]
+    assert b"Mcp-Param-Region header is missing" in answers[2][2]
+    assert b"Mcp-Param-Region header does not match" in answers[3][2]
+    assert served_by_lane == 2  # the refused went the long way, which refused them
+
+
 async def test_a_2026_call_still_running_when_the_sdk_would_stream_gets_the_same_kept_alive_stream(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -95,9 +95,13 @@ def test_a_plain_calls_envelope_is_made_once_per_agents_capabilities_and_again_f
     calls.params(first, "echo", {}, SAMPLING, modern=True, log_level="debug")
     calls.params(second, "echo", {}, SAMPLING, modern=True, log_level="debug")
     assert len(stamped) == 4
-    # An equal agent's capabilities in another object are looked at afresh (they are not compared).
-    calls.params(second, "echo", {}, SAMPLING.model_copy(), modern=True, log_level="debug")
+    # As a 2026-07-28 agent sends them with every request: the same capabilities in another object.
+    for _ in range(3):
+        calls.params(second, "echo", {}, SAMPLING.model_copy(deep=True), modern=True, log_level="debug")
+        calls.params(second, "echo", {}, types.ClientCapabilities.model_validate(ROOTS.model_dump()), modern=True, log_level="debug")
     assert len(stamped) == 5
+    calls.params(second, "echo", {}, types.ClientCapabilities(roots=types.RootsCapability()), modern=True, log_level="debug")
+    assert len(stamped) == 6
 
 
 def test_a_stamp_that_puts_more_than_meta_in_a_calls_params_is_run_on_every_call() -> None:
