@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # The SDK session's stamp: puts the session's envelope in a request's dump, and its headers in the options.
 Stamp = Callable[[dict[str, Any], Any], None]
-# How many agents' envelopes a session keeps (beyond it they are made again).
+# How many agents' envelopes a session keeps (beyond it they are made again), and capabilities objects it knows.
 MAX_ENVELOPES = 64
 
 # The capabilities the request being sent from this task should claim (a JSON object), if any.
@@ -99,15 +99,16 @@ class PlainCalls:
     run on every call instead.
     """
 
-    __slots__ = ("_made_for", "_envelopes", "_last")
+    __slots__ = ("_made_for", "_envelopes", "_by_object")
 
     def __init__(self) -> None:
         # The stamp and log level the envelopes below were made with.
         self._made_for: tuple[Stamp, types.LoggingLevel | None] | None = None
         # By what the capabilities say (their JSON; "" for none): the envelope.
         self._envelopes: dict[str, _Envelope | None] = {}
-        # The capabilities object last asked for and its envelope: one agent's calls skip the JSON.
-        self._last: tuple[types.ClientCapabilities | None, _Envelope | None] | None = None
+        # By ``id`` of capabilities seen lately (kept, so the id stays theirs): their envelope, found without
+        # their JSON (a handshake-era agent's session sends the same object every call).
+        self._by_object: dict[int, tuple[types.ClientCapabilities | None, _Envelope | None]] = {}
 
     def params(
         self,
@@ -124,12 +125,12 @@ class PlainCalls:
         if made_for is None or made_for[0] is not stamp or made_for[1] != log_level:
             self._made_for = (stamp, log_level)
             self._envelopes.clear()
-            self._last = None
+            self._by_object.clear()
         if not modern:
             capabilities = None  # only a 2026-07-28 envelope claims them
-        last = self._last
-        if last is not None and last[0] is capabilities:
-            envelope = last[1]
+        kept = self._by_object.get(id(capabilities))
+        if kept is not None and kept[0] is capabilities:
+            envelope = kept[1]
         else:
             key = "" if capabilities is None else capabilities.model_dump_json()
             if key in self._envelopes:
@@ -138,7 +139,9 @@ class PlainCalls:
                 if len(self._envelopes) >= MAX_ENVELOPES:
                     self._envelopes.clear()
                 envelope = self._envelopes[key] = _envelope(stamp, capabilities, modern, log_level)
-            self._last = (capabilities, envelope)
+            if len(self._by_object) >= MAX_ENVELOPES:
+                self._by_object.clear()
+            self._by_object[id(capabilities)] = (capabilities, envelope)
         if envelope is None:
             return None
         meta, first = envelope

@@ -453,7 +453,9 @@ def main() -> None:
     parser.add_argument("--describe", action="append", default=[], metavar="TOOL=TEXT", help="another description")
     parser.add_argument("--annotate", action="append", default=[], metavar="TOOL=HINT", help="set an annotation hint")
     parser.add_argument("--redescribable", action="store_true", help="add the tool redescribe(name, description)")
-    parser.add_argument("--rich", action="store_true", help="add the tool and prompt picture (an image and more) and the tool region")
+    parser.add_argument(
+        "--rich", action="store_true", help="add the tool and prompt picture (an image and more) and the tool region"
+    )
     parser.add_argument("--scheme", default="fake", help="the URI scheme of its resources (default: fake)")
     parser.add_argument(
         "--annotated", action="store_true", help="echo says readOnlyHint, fail says destructiveHint; add says nothing"

@@ -97,10 +97,14 @@ def test_a_plain_calls_envelope_is_made_once_per_agents_capabilities_and_again_f
     assert len(stamped) == 4
     # As a 2026-07-28 agent sends them with every request: the same capabilities in another object.
     for _ in range(3):
-        calls.params(second, "echo", {}, SAMPLING.model_copy(deep=True), modern=True, log_level="debug")
-        calls.params(second, "echo", {}, types.ClientCapabilities.model_validate(ROOTS.model_dump()), modern=True, log_level="debug")
+        for capabilities in (
+            SAMPLING.model_copy(deep=True),
+            types.ClientCapabilities.model_validate(ROOTS.model_dump()),
+        ):
+            calls.params(second, "echo", {}, capabilities, modern=True, log_level="debug")
     assert len(stamped) == 5
-    calls.params(second, "echo", {}, types.ClientCapabilities(roots=types.RootsCapability()), modern=True, log_level="debug")
+    other_roots = types.ClientCapabilities(roots=types.RootsCapability())
+    calls.params(second, "echo", {}, other_roots, modern=True, log_level="debug")
     assert len(stamped) == 6
 
 
