@@ -110,15 +110,15 @@ PICTURE = types.CallToolResult(
     ]
 )
 PICTURE_PROMPT = types.Prompt(name="picture", description="An image message.")
+PICTURE_PROMPT_RESULT = types.GetPromptResult(
+    description="a picture",
+    messages=[types.PromptMessage(role="user", content=types.ImageContent(data="iVBORw0KGgo=", mime_type="image/png"))],
+)
 # With --rich: a tool whose argument a 2026-07-28 client also sends as a header (``x-mcp-header``).
 REGION_TOOL = types.Tool(
     name="region",
     description="Echo `region`, which 2026-07-28 clients also send as the header Mcp-Param-Region.",
     input_schema={"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}},
-)
-PICTURE_PROMPT_RESULT = types.GetPromptResult(
-    description="a picture",
-    messages=[types.PromptMessage(role="user", content=types.ImageContent(data="iVBORw0KGgo=", mime_type="image/png"))],
 )
 ERA_TOOL = types.Tool(name="era", description="Say which protocol era this call came in.", input_schema=_OBJECT)
 MODERN_TOOL = types.Tool(name="whats_new", description="Listed only to 2026-07-28 clients.", input_schema=_OBJECT)
